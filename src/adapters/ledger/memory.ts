@@ -1,0 +1,80 @@
+/**
+ * The in-memory ledger: for tests, replay scratch space and `memory://`. Same contract as the
+ * durable stores, including conflicts, fencing and commit-order subscription; nothing survives
+ * the process.
+ */
+import type { StoredRecord } from '../../events/envelope.js';
+import type { AppendRequest, AppendResult, LedgerStore, ListRunsOptions, ReadOptions, RunHead, SubscribeOptions } from '../../ports.js';
+import { Nudge, assertAppendable, nextRunHead, pollSubscribe, prepareAppend } from './common.js';
+
+interface MemoryRun {
+  head: RunHead;
+  records: StoredRecord[];
+}
+
+export interface MemoryLedger extends LedgerStore {
+  /** Test-only: the live stored rows of a run, to corrupt on purpose. */
+  unsafeRows(runId: string): StoredRecord[];
+}
+
+export function createMemoryLedger(): MemoryLedger {
+  const runs = new Map<string, MemoryRun>();
+  const log: StoredRecord[] = [];
+  const nudge = new Nudge();
+
+  return {
+    kind: 'memory',
+
+    async append(req: AppendRequest): Promise<AppendResult> {
+      const prepared = prepareAppend(req);
+      const run = runs.get(req.runId);
+      assertAppendable(req, prepared, run?.head ?? null);
+      const stored = prepared.records.map((r, i) => ({ ...r, pos: String(log.length + i + 1) }));
+      log.push(...stored);
+      const head = nextRunHead(run?.head ?? null, prepared, req.at);
+      if (run) {
+        run.head = head;
+        run.records.push(...stored);
+      } else {
+        runs.set(req.runId, { head, records: stored });
+      }
+      nudge.notify();
+      return { records: prepared.records, head: prepared.head };
+    },
+
+    async head(runId: string) {
+      return runs.get(runId)?.head ?? null;
+    },
+
+    async read(runId: string, options: ReadOptions = {}) {
+      const records = runs.get(runId)?.records ?? [];
+      const from = options.fromSeq ?? 1;
+      const out = records.filter((r) => r.seq >= from);
+      return options.limit === undefined ? out : out.slice(0, options.limit);
+    },
+
+    async listRuns(options: ListRunsOptions = {}) {
+      const ids = [...runs.keys()]
+        .filter((id) => (options.prefix ? id.startsWith(options.prefix) : true))
+        .filter((id) => (options.afterRunId ? id > options.afterRunId : true))
+        .sort();
+      const limited = options.limit === undefined ? ids : ids.slice(0, options.limit);
+      return limited.map((id) => (runs.get(id) as MemoryRun).head);
+    },
+
+    async readAll(after?: string, limit = 1000) {
+      const from = after === undefined ? 0 : Number(after);
+      return log.slice(from, from + limit);
+    },
+
+    subscribe(options?: SubscribeOptions) {
+      return pollSubscribe((after, limit) => this.readAll(after, limit), nudge, options);
+    },
+
+    unsafeRows(runId: string) {
+      return runs.get(runId)?.records ?? [];
+    },
+
+    async close() {},
+  };
+}

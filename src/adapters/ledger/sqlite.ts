@@ -1,0 +1,234 @@
+/**
+ * The SQLite ledger (better-sqlite3, WAL). Every append is one `BEGIN IMMEDIATE` transaction:
+ * read the head, check it is the one the batch was sealed against, insert the events, move the
+ * head, apply inline projections. Writers in other processes queue on SQLite's write lock
+ * (busy_timeout) and then lose cleanly with LedgerConflictError.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+import Database from 'better-sqlite3';
+
+import { ConfigError, ErrorCode, LedgerConflictError, LedgerStoreError, isEngineError } from '../../errors.js';
+import type { EventType } from '../../events/catalogue.js';
+import type { SealedRecord, StoredRecord } from '../../events/envelope.js';
+import type { AppendRequest, AppendResult, LedgerStore, ListRunsOptions, ReadOptions, RunHead, SubscribeOptions } from '../../ports.js';
+import { Nudge, assertAppendable, nextRunHead, pollSubscribe, prepareAppend } from './common.js';
+
+export type SqliteSynchronous = 'FULL' | 'NORMAL';
+
+/** Runs inside the append transaction; projections write their tables here. */
+export type SqliteInlineProjection = (
+  db: Database.Database,
+  records: readonly SealedRecord[],
+  head: RunHead,
+) => void;
+
+export interface SqliteLedgerOptions {
+  readonly path: string;
+  /** FULL (default) survives power loss; NORMAL may lose the last commits on power loss, never corrupts. */
+  readonly synchronous?: SqliteSynchronous;
+  readonly busyTimeoutMs?: number;
+  readonly projections?: readonly SqliteInlineProjection[];
+}
+
+export interface SqliteLedger extends LedgerStore {
+  readonly db: Database.Database;
+}
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE events (
+     pos    INTEGER PRIMARY KEY,
+     run_id TEXT    NOT NULL,
+     seq    INTEGER NOT NULL,
+     type   TEXT    NOT NULL,
+     at     INTEGER NOT NULL,
+     prev   BLOB    NOT NULL,
+     hash   BLOB    NOT NULL,
+     body   BLOB    NOT NULL,
+     UNIQUE (run_id, seq)
+   );
+   CREATE TABLE run_heads (
+     run_id     TEXT PRIMARY KEY,
+     seq        INTEGER NOT NULL,
+     hash       BLOB    NOT NULL,
+     epoch      INTEGER NOT NULL,
+     terminal   INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
+];
+
+interface HeadRow {
+  run_id: string;
+  seq: number;
+  hash: Buffer;
+  epoch: number;
+  terminal: number;
+  created_at: number;
+  updated_at: number;
+}
+interface EventRow {
+  pos: number;
+  run_id: string;
+  seq: number;
+  type: string;
+  at: number;
+  prev: Buffer;
+  hash: Buffer;
+  body: Buffer;
+}
+
+const toHead = (r: HeadRow): RunHead => ({
+  runId: r.run_id,
+  seq: r.seq,
+  hash: r.hash,
+  epoch: r.epoch,
+  terminal: r.terminal === 1,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+const toRecord = (r: EventRow): StoredRecord => ({
+  runId: r.run_id,
+  seq: r.seq,
+  type: r.type as EventType,
+  at: r.at,
+  prev: r.prev,
+  hash: r.hash,
+  body: r.body,
+  pos: String(r.pos),
+});
+
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new ConfigError(
+      ErrorCode.CONFIG_STATE_URI,
+      `${db.name} has ledger schema v${version}; this Flujo knows up to v${MIGRATIONS.length}. Upgrade Flujo.`,
+    );
+  }
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v] as string);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}
+
+export function openSqliteDatabase(
+  path: string,
+  options: Omit<SqliteLedgerOptions, "path" | "projections"> = {},
+): Database.Database {
+  if (path !== ':memory:') {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (e) {
+      throw new ConfigError(ErrorCode.CONFIG_STATE_URI, `cannot create the folder for ${path}: ${(e as Error).message}`, { path });
+    }
+  }
+  let db: Database.Database;
+  try {
+    db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    migrate(db);
+  } catch (e) {
+    if (isEngineError(e)) throw e;
+    throw new ConfigError(ErrorCode.CONFIG_STATE_URI, `cannot open the SQLite ledger at ${path}: ${(e as Error).message}`, { path });
+  }
+  return db;
+}
+
+function storeError(op: string, e: unknown): never {
+  if (isEngineError(e)) throw e;
+  const code = (e as { code?: string }).code ?? '';
+  if (code.startsWith('SQLITE_CONSTRAINT')) {
+    // The head check passed but a row exists: another writer's events are there.
+    throw new LedgerConflictError(op, -1, null, e);
+  }
+  throw new LedgerStoreError(`SQLite ledger ${op} failed (${code || 'error'}): ${(e as Error).message}`, e, code === 'SQLITE_BUSY');
+}
+
+export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
+  const db = openSqliteDatabase(options.path, options);
+  const projections = options.projections ?? [];
+  const nudge = new Nudge();
+
+  const selectHead = db.prepare<[string], HeadRow>('SELECT * FROM run_heads WHERE run_id = ?');
+  const insertEvent = db.prepare(
+    'INSERT INTO events (run_id, seq, type, at, prev, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  const upsertHead = db.prepare(
+    `INSERT INTO run_heads (run_id, seq, hash, epoch, terminal, created_at, updated_at)
+     VALUES (@runId, @seq, @hash, @epoch, @terminal, @createdAt, @updatedAt)
+     ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
+       epoch = excluded.epoch, terminal = excluded.terminal, updated_at = excluded.updated_at`,
+  );
+  const selectEvents = db.prepare<[string, number, number], EventRow>(
+    'SELECT * FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?',
+  );
+  const selectAll = db.prepare<[number, number], EventRow>('SELECT * FROM events WHERE pos > ? ORDER BY pos LIMIT ?');
+
+  const appendTx = db.transaction((req: AppendRequest, prepared: ReturnType<typeof prepareAppend>) => {
+    const row = selectHead.get(req.runId);
+    const current = row ? toHead(row) : null;
+    assertAppendable(req, prepared, current);
+    for (const r of prepared.records) insertEvent.run(r.runId, r.seq, r.type, r.at, r.prev, r.hash, r.body);
+    const head = nextRunHead(current, prepared, req.at);
+    upsertHead.run({ ...head, terminal: head.terminal ? 1 : 0 });
+    for (const project of projections) project(db, prepared.records, head);
+  });
+
+  return {
+    kind: 'sqlite',
+    db,
+
+    async append(req: AppendRequest): Promise<AppendResult> {
+      const prepared = prepareAppend(req);
+      try {
+        appendTx.immediate(req, prepared);
+      } catch (e) {
+        storeError(req.runId, e);
+      }
+      nudge.notify();
+      return { records: prepared.records, head: prepared.head };
+    },
+
+    async head(runId: string) {
+      const row = selectHead.get(runId);
+      return row ? toHead(row) : null;
+    },
+
+    async read(runId: string, opts: ReadOptions = {}) {
+      return selectEvents.all(runId, opts.fromSeq ?? 1, opts.limit ?? -1).map(toRecord);
+    },
+
+    async listRuns(opts: ListRunsOptions = {}) {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (opts.prefix) {
+        where.push('run_id >= ? AND substr(run_id, 1, ?) = ?');
+        params.push(opts.prefix, opts.prefix.length, opts.prefix);
+      }
+      if (opts.afterRunId) {
+        where.push('run_id > ?');
+        params.push(opts.afterRunId);
+      }
+      const sql = `SELECT * FROM run_heads ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY run_id LIMIT ?`;
+      return db.prepare<unknown[], HeadRow>(sql).all(...params, opts.limit ?? -1).map(toHead);
+    },
+
+    async readAll(after?: string, limit = 1000) {
+      return selectAll.all(after === undefined ? 0 : Number(after), limit).map(toRecord);
+    },
+
+    subscribe(opts?: SubscribeOptions) {
+      return pollSubscribe((after, limit) => this.readAll(after, limit), nudge, opts);
+    },
+
+    async close() {
+      if (db.open) db.close();
+    },
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * One error base for the whole engine. Every error carries a stable code, the process exit code
+ * the CLI maps it to (see CONTRACTS.md) and whether retrying the same operation may succeed.
+ * Messages start with the code so a log line alone says what happened.
+ */
+export const ExitCode = {
+  ok: 0,
+  runtime: 1,
+  config: 2,
+  import: 3,
+  validation: 4,
+  interrupted: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const ErrorCode = {
+  LEDGER_CONFLICT: 'LEDGER_CONFLICT',
+  LEDGER_FENCED: 'LEDGER_FENCED',
+  LEDGER_DECODE: 'LEDGER_DECODE',
+  LEDGER_ENCODE: 'LEDGER_ENCODE',
+  LEDGER_STORE: 'LEDGER_STORE',
+  LEDGER_UNKNOWN_RUN: 'LEDGER_UNKNOWN_RUN',
+  LEDGER_AMBIGUOUS_RUN: 'LEDGER_AMBIGUOUS_RUN',
+  CONFIG_STATE_URI: 'CONFIG_STATE_URI',
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  VERIFY_FAILED: 'VERIFY_FAILED',
+  USAGE: 'USAGE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface EngineErrorOptions extends ErrorOptions {
+  exitCode?: ExitCode;
+  retryable?: boolean;
+  /** Structured facts for `--json` output and logs; never secrets. */
+  details?: Record<string, unknown>;
+}
+
+export class EngineError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: ExitCode;
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: EngineErrorOptions = {}) {
+    super(`[${code}] ${message}`, options.cause === undefined ? {} : { cause: options.cause });
+    this.name = 'EngineError';
+    this.code = code;
+    this.exitCode = options.exitCode ?? ExitCode.runtime;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details ?? {};
+  }
+}
+
+/** Another writer appended first: the expected seq or head hash is stale. Nothing was written. */
+export class LedgerConflictError extends EngineError {
+  readonly runId: string;
+  readonly expectedSeq: number;
+  readonly actualSeq: number | null;
+  constructor(runId: string, expectedSeq: number, actualSeq: number | null, cause?: unknown) {
+    super(
+      ErrorCode.LEDGER_CONFLICT,
+      `run ${runId}: append expected head seq ${expectedSeq} but the ledger is at ${actualSeq ?? 'an unknown seq'}; reload the run and decide again`,
+      { retryable: true, cause, details: { runId, expectedSeq, actualSeq } },
+    );
+    this.name = 'LedgerConflictError';
+    this.runId = runId;
+    this.expectedSeq = expectedSeq;
+    this.actualSeq = actualSeq;
+  }
+}
+
+/** A writer holding an old claim epoch tried to append: it has been fenced off by a newer owner. */
+export class LedgerFencedError extends EngineError {
+  constructor(runId: string, epoch: number, current: number) {
+    super(
+      ErrorCode.LEDGER_FENCED,
+      `run ${runId}: writer holds claim epoch ${epoch} but the run is claimed at epoch ${current}`,
+      { details: { runId, epoch, current } },
+    );
+    this.name = 'LedgerFencedError';
+  }
+}
+
+/** Stored bytes that do not decode to a valid event. Names the run and seq. */
+export class LedgerDecodeError extends EngineError {
+  readonly runId: string;
+  readonly seq: number;
+  constructor(runId: string, seq: number, reason: string, cause?: unknown) {
+    super(ErrorCode.LEDGER_DECODE, `run ${runId} seq ${seq}: ${reason}`, {
+      cause,
+      details: { runId, seq, reason },
+    });
+    this.name = 'LedgerDecodeError';
+    this.runId = runId;
+    this.seq = seq;
+  }
+}
+
+/** A value that cannot enter the ledger (NaN, a Date, a lone surrogate, `__proto__` ...). */
+export class LedgerEncodeError extends EngineError {
+  readonly path: string;
+  constructor(path: string, reason: string) {
+    super(ErrorCode.LEDGER_ENCODE, `cannot record value at ${path || '(root)'}: ${reason}`, {
+      details: { path, reason },
+    });
+    this.name = 'LedgerEncodeError';
+    this.path = path;
+  }
+}
+
+/** The store itself failed (I/O, connection, disk full). The run stops where it stands. */
+export class LedgerStoreError extends EngineError {
+  constructor(message: string, cause?: unknown, retryable = true) {
+    super(ErrorCode.LEDGER_STORE, message, { cause, retryable });
+    this.name = 'LedgerStoreError';
+  }
+}
+
+export class ConfigError extends EngineError {
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(code, message, { exitCode: ExitCode.config, details });
+    this.name = 'ConfigError';
+  }
+}
+
+export function isEngineError(e: unknown, code?: ErrorCode): e is EngineError {
+  return e instanceof EngineError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,111 @@
+/**
+ * The event catalogue: every fact a run records, with the schema of its `data` and its current
+ * version. Types are PascalCase past tense. Old versions are upcast on read (./upcast.ts), never
+ * rewritten. Money is integer micro-dollars, time integer epoch milliseconds.
+ */
+import { z } from 'zod';
+
+const int = z.number().int();
+const nonNegInt = int.nonnegative();
+/** A step's address in the plan, e.g. `0`, `2/branch:a/1`, `3/item:7/0`. */
+const path = z.string().min(1);
+const json = z.unknown();
+
+export const ErrorInfo = z.object({
+  code: z.string(),
+  message: z.string(),
+  retryable: z.boolean(),
+});
+export type ErrorInfo = z.infer<typeof ErrorInfo>;
+
+export const Usage = z.object({ input: nonNegInt, output: nonNegInt });
+export type Usage = z.infer<typeof Usage>;
+
+const Budget = z.object({ costMicros: nonNegInt.optional(), tokens: nonNegInt.optional() });
+
+export const eventSchemas = {
+  RunStarted: z.object({
+    pipeline: z.object({ name: z.string(), fingerprint: z.string() }),
+    input: json,
+    context: json.optional(),
+    engine: z.object({ version: z.string(), flags: z.array(z.string()) }),
+    budget: Budget.optional(),
+    parent: z.object({ runId: z.string(), path }).optional(),
+  }),
+  RunClaimed: z.object({ worker: z.string(), epoch: int.positive(), leaseMs: nonNegInt.optional() }),
+  RunResumed: z.object({ reason: z.enum(['crash', 'human', 'manual', 'timer']) }),
+  StepScheduled: z.object({ path, name: z.string(), kind: z.string() }),
+  AgentCallRequested: z.object({
+    path,
+    attempt: int.positive(),
+    key: z.string(),
+    agent: z.string(),
+    requestHash: z.string(),
+  }),
+  AgentResponded: z.object({
+    path,
+    attempt: int.positive(),
+    key: z.string(),
+    output: json,
+    text: z.string().optional(),
+    usage: Usage,
+    costMicros: nonNegInt,
+    model: z.string(),
+    finishReason: z.string().optional(),
+    latencyMs: nonNegInt,
+  }),
+  AgentFailed: z.object({
+    path,
+    attempt: int.positive(),
+    key: z.string(),
+    error: ErrorInfo,
+    usage: Usage.optional(),
+    costMicros: nonNegInt.optional(),
+  }),
+  BudgetReserved: z.object({
+    path,
+    attempt: int.positive(),
+    costMicros: nonNegInt,
+    tokens: nonNegInt,
+  }),
+  BudgetReconciled: z.object({
+    path,
+    attempt: int.positive(),
+    costMicros: nonNegInt,
+    tokens: nonNegInt,
+  }),
+  HumanInputRequested: z.object({ path, message: z.string(), inputSchema: json }),
+  HumanInputReceived: z.object({ path, input: json, by: z.string().optional() }),
+  BranchSelected: z.object({ path, branch: z.string() }),
+  LoopIterationStarted: z.object({ path, iteration: nonNegInt }),
+  TimerScheduled: z.object({ path, timerId: z.string(), fireAt: nonNegInt, reason: z.string() }),
+  TimerFired: z.object({ path, timerId: z.string() }),
+  StepCompleted: z.object({ path, output: json }),
+  StepFailed: z.object({ path, error: ErrorInfo, attempt: int.positive().optional() }),
+  RunPaused: z.object({ path, reason: z.string() }),
+  RunCompleted: z.object({ output: json }),
+  RunFailed: z.object({ error: ErrorInfo }),
+  RunCancelled: z.object({ reason: z.string().optional(), by: z.string().optional() }),
+  SnapshotTaken: z.object({ uptoSeq: int.positive(), state: json }),
+} as const;
+
+export type EventType = keyof typeof eventSchemas;
+export type EventData<T extends EventType> = z.infer<(typeof eventSchemas)[T]>;
+
+/** A fact before it is recorded: the runtime builds these, the ledger seals them. */
+export type NewEvent = { [T in EventType]: { type: T; data: EventData<T> } }[EventType];
+
+/** The current schema version of each event type. Bump it with an upcaster in upcast.ts. */
+export const currentVersion: Record<EventType, number> = Object.fromEntries(
+  Object.keys(eventSchemas).map((t) => [t, 1]),
+) as Record<EventType, number>;
+
+export const terminalTypes: ReadonlySet<EventType> = new Set([
+  'RunCompleted',
+  'RunFailed',
+  'RunCancelled',
+]);
+
+export function isEventType(t: string): t is EventType {
+  return Object.prototype.hasOwnProperty.call(eventSchemas, t);
+}

@@ -1,0 +1,137 @@
+/**
+ * The record envelope and the two boundary operations on it: sealing new events into chained
+ * records (encode + hash, before any store transaction) and decoding stored bytes back into
+ * validated, upcast events. The stored body is the canonical CBOR of
+ * `{ runId, seq, type, v, at, data }`; the row also keeps `prev` and `hash` beside it.
+ */
+import { LedgerDecodeError } from '../errors.js';
+import {
+  currentVersion,
+  eventSchemas,
+  isEventType,
+  type EventData,
+  type EventType,
+  type NewEvent,
+} from './catalogue.js';
+import { decodeCanonical, encodeCanonical } from './codec.js';
+import { genesisHash, linkHash } from './chain.js';
+import { upcast } from './upcast.js';
+
+/** A decoded event with its envelope. `data` is at the current schema version. */
+export type LedgerEvent = {
+  [T in EventType]: { runId: string; seq: number; type: T; v: number; at: number; data: EventData<T> };
+}[EventType];
+
+/** What a store persists per event: the exact bytes and the chain links around them. */
+export interface SealedRecord {
+  readonly runId: string;
+  readonly seq: number;
+  readonly type: EventType;
+  readonly at: number;
+  readonly prev: Uint8Array;
+  readonly hash: Uint8Array;
+  readonly body: Uint8Array;
+}
+
+/** A record read back from a store; `pos` is its opaque position in global commit order. */
+export interface StoredRecord extends SealedRecord {
+  readonly pos: string;
+}
+
+/** The tip of a run's chain: an append must name it. `seq` 0 is the empty run. */
+export interface Head {
+  readonly runId: string;
+  readonly seq: number;
+  readonly hash: Uint8Array;
+}
+
+export function emptyHead(runId: string): Head {
+  return { runId, seq: 0, hash: genesisHash(runId) };
+}
+
+/** Encodes and chains a batch on top of `head`. Pure: the store checks `head` is still current. */
+export function sealBatch(head: Head, events: readonly NewEvent[], at: number): SealedRecord[] {
+  const out: SealedRecord[] = [];
+  let prev = head.hash;
+  let seq = head.seq;
+  for (const e of events) {
+    seq += 1;
+    const body = encodeCanonical({
+      runId: head.runId,
+      seq,
+      type: e.type,
+      v: currentVersion[e.type],
+      at,
+      data: e.data,
+    });
+    const hash = linkHash(prev, body);
+    out.push({ runId: head.runId, seq, type: e.type, at, prev, hash, body });
+    prev = hash;
+  }
+  return out;
+}
+
+export function headAfter(head: Head, records: readonly SealedRecord[]): Head {
+  const last = records[records.length - 1];
+  return last ? { runId: head.runId, seq: last.seq, hash: last.hash } : head;
+}
+
+const ENVELOPE_KEYS = ['at', 'data', 'runId', 'seq', 'type', 'v'];
+
+/** Decodes a stored body without schema checks: the envelope as written. */
+export function decodeEnvelope(runId: string, seq: number, body: Uint8Array) {
+  let raw: unknown;
+  try {
+    raw = decodeCanonical(body);
+  } catch (e) {
+    throw new LedgerDecodeError(runId, seq, `bad CBOR: ${(e as Error).message}`, e);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new LedgerDecodeError(runId, seq, 'envelope is not a map');
+  }
+  const env = raw as Record<string, unknown>;
+  const keys = Object.keys(env).sort();
+  if (keys.join() !== ENVELOPE_KEYS.join()) {
+    throw new LedgerDecodeError(runId, seq, `envelope keys are [${keys.join(', ')}]`);
+  }
+  const { runId: r, seq: s, type, v, at } = env;
+  if (typeof r !== 'string' || typeof type !== 'string') {
+    throw new LedgerDecodeError(runId, seq, 'envelope runId/type are not strings');
+  }
+  if (!Number.isSafeInteger(s) || !Number.isSafeInteger(v) || !Number.isSafeInteger(at)) {
+    throw new LedgerDecodeError(runId, seq, 'envelope seq/v/at are not integers');
+  }
+  return { runId: r, seq: s as number, type, v: v as number, at: at as number, data: env.data };
+}
+
+/** Decodes, validates and upcasts one stored event. Errors name the run and seq. */
+export function decodeRecord(runId: string, seq: number, body: Uint8Array): LedgerEvent {
+  const env = decodeEnvelope(runId, seq, body);
+  if (!isEventType(env.type)) {
+    throw new LedgerDecodeError(runId, seq, `unknown event type ${JSON.stringify(env.type)}`);
+  }
+  const current = currentVersion[env.type];
+  if (env.v > current) {
+    throw new LedgerDecodeError(
+      runId,
+      seq,
+      `${env.type} v${env.v} was written by a newer Flujo (this one reads up to v${current}); upgrade to read it`,
+    );
+  }
+  let data: unknown = env.data;
+  if (env.v < current) {
+    try {
+      data = upcast(env.type, env.v, current, data);
+    } catch (e) {
+      throw new LedgerDecodeError(runId, seq, (e as Error).message, e);
+    }
+  }
+  const parsed = eventSchemas[env.type].safeParse(data);
+  if (!parsed.success) {
+    const why = parsed.error.issues
+      .map((i) => `${i.path.join('.') || 'data'}: ${i.message}`)
+      .join('; ');
+    throw new LedgerDecodeError(runId, seq, `bad ${env.type} data: ${why}`, parsed.error);
+  }
+  return { ...env, type: env.type, v: current, data: parsed.data } as LedgerEvent;
+}

@@ -1,0 +1,182 @@
+/**
+ * The chain verifier. Walks a run's stored rows in storage order and names the first bad seq with
+ * a stable reason. It looks one row ahead so it can tell an altered body (the chain continues
+ * from the stored hash) from an altered hash column (the chain continues from the true hash).
+ */
+import { terminalTypes, type EventType } from './catalogue.js';
+import { bytesEqual } from './codec.js';
+import { genesisHash, linkHash, toHex } from './chain.js';
+import { decodeEnvelope, decodeRecord } from './envelope.js';
+
+export const VerifyReason = {
+  /** The stored body is not canonical CBOR of an envelope. */
+  badEncoding: 'bad_encoding',
+  /** The body decodes but is not a valid event (unknown type, bad data). */
+  badEvent: 'bad_event',
+  /** The body's bytes changed after they were hashed. */
+  bodyAltered: 'body_altered',
+  /** The stored hash column changed; the body is intact. */
+  hashAltered: 'hash_altered',
+  /** `prev` does not name the previous event's hash (or the run's genesis). */
+  linkBroken: 'link_broken',
+  /** One or more seqs are missing. */
+  gap: 'gap',
+  /** An event sits at a position its own body does not claim. */
+  reorder: 'reorder',
+  /** The same seq appears twice. */
+  duplicate: 'duplicate',
+  /** The event belongs to another run. */
+  wrongRun: 'wrong_run',
+  /** Events after the run's terminal event. */
+  afterTerminal: 'after_terminal',
+  /** The ledger ends before the head the store recorded. */
+  truncated: 'truncated',
+  /** The store's recorded head disagrees with the chain. */
+  headMismatch: 'head_mismatch',
+} as const;
+export type VerifyReason = (typeof VerifyReason)[keyof typeof VerifyReason];
+
+export interface VerifiableRow {
+  readonly runId: string;
+  readonly seq: number;
+  readonly prev: Uint8Array;
+  readonly hash: Uint8Array;
+  readonly body: Uint8Array;
+}
+
+/** What the store believes the head is (its heads table), when it keeps one. */
+export interface RecordedHead {
+  readonly seq: number;
+  readonly hash: Uint8Array;
+  readonly terminal: boolean;
+}
+
+export interface VerifyFailure {
+  readonly runId: string;
+  readonly seq: number;
+  readonly reason: VerifyReason;
+  readonly detail: string;
+}
+
+export interface RunVerification {
+  readonly runId: string;
+  readonly ok: boolean;
+  readonly events: number;
+  readonly headSeq: number;
+  readonly headHash: string;
+  readonly failure?: VerifyFailure;
+}
+
+export function verifyRun(
+  runId: string,
+  rows: Iterable<VerifiableRow>,
+  recorded?: RecordedHead,
+): RunVerification {
+  let prevHash = genesisHash(runId);
+  let expected = 1;
+  let events = 0;
+  let lastType: EventType | null = null;
+  let pending: VerifiableRow | null = null;
+
+  const result = (failure?: Omit<VerifyFailure, 'runId'>): RunVerification => ({
+    runId,
+    ok: !failure,
+    events,
+    headSeq: expected - 1,
+    headHash: toHex(prevHash),
+    ...(failure ? { failure: { runId, ...failure } } : {}),
+  });
+
+  // Checks `row` given the row after it (or null at the end); returns a failure or advances.
+  const check = (
+    row: VerifiableRow,
+    next: VerifiableRow | null,
+  ): Omit<VerifyFailure, 'runId'> | null => {
+    if (row.runId !== runId) {
+      return { seq: row.seq, reason: 'wrong_run', detail: `row belongs to run ${row.runId}` };
+    }
+    if (row.seq < expected) {
+      return row.seq === expected - 1
+        ? { seq: row.seq, reason: 'duplicate', detail: `seq ${row.seq} appears twice` }
+        : { seq: row.seq, reason: 'reorder', detail: `seq ${row.seq} follows seq ${expected - 1}` };
+    }
+    if (row.seq > expected) {
+      const missing = row.seq - 1 === expected ? `${expected}` : `${expected}..${row.seq - 1}`;
+      return { seq: expected, reason: 'gap', detail: `seq ${missing} missing before ${row.seq}` };
+    }
+    if (lastType !== null && terminalTypes.has(lastType)) {
+      return { seq: row.seq, reason: 'after_terminal', detail: `event after ${lastType}` };
+    }
+    if (!bytesEqual(row.prev, prevHash)) {
+      return {
+        seq: row.seq,
+        reason: 'link_broken',
+        detail: expected === 1 ? 'prev is not the run genesis' : `prev is not the hash of seq ${expected - 1}`,
+      };
+    }
+    const computed = linkHash(prevHash, row.body);
+    if (!bytesEqual(computed, row.hash)) {
+      let envelopeOk = true;
+      try {
+        decodeEnvelope(runId, row.seq, row.body);
+      } catch {
+        envelopeOk = false;
+      }
+      if (!envelopeOk) {
+        return { seq: row.seq, reason: 'bad_encoding', detail: 'body is not canonical CBOR and does not match its hash' };
+      }
+      const onward = next ? next.prev : recorded?.seq === row.seq ? recorded.hash : null;
+      if (onward && bytesEqual(onward, computed)) {
+        return { seq: row.seq, reason: 'hash_altered', detail: 'stored hash differs; body matches the chain' };
+      }
+      return { seq: row.seq, reason: 'body_altered', detail: 'body does not match its hash' };
+    }
+    let env;
+    try {
+      env = decodeEnvelope(runId, row.seq, row.body);
+    } catch (e) {
+      return { seq: row.seq, reason: 'bad_encoding', detail: (e as Error).message };
+    }
+    if (env.runId !== runId) {
+      return { seq: row.seq, reason: 'wrong_run', detail: `body names run ${env.runId}` };
+    }
+    if (env.seq !== row.seq) {
+      return { seq: row.seq, reason: 'reorder', detail: `body at seq ${row.seq} claims seq ${env.seq}` };
+    }
+    try {
+      lastType = decodeRecord(runId, row.seq, row.body).type;
+    } catch (e) {
+      return { seq: row.seq, reason: 'bad_event', detail: (e as Error).message };
+    }
+    prevHash = computed;
+    expected += 1;
+    events += 1;
+    return null;
+  };
+
+  for (const row of rows) {
+    if (pending) {
+      const failure = check(pending, row);
+      if (failure) return result(failure);
+    }
+    pending = row;
+  }
+  if (pending) {
+    const failure = check(pending, null);
+    if (failure) return result(failure);
+  }
+
+  if (recorded) {
+    const last = expected - 1;
+    if (recorded.seq > last) {
+      return result({ seq: last + 1, reason: 'truncated', detail: `ledger ends at seq ${last}; the store's head is seq ${recorded.seq}` });
+    }
+    if (recorded.seq < last || !bytesEqual(recorded.hash, prevHash)) {
+      return result({ seq: last, reason: 'head_mismatch', detail: `the store's head (seq ${recorded.seq}) disagrees with the chain` });
+    }
+    if (recorded.terminal && !(lastType !== null && terminalTypes.has(lastType))) {
+      return result({ seq: last + 1, reason: 'truncated', detail: 'the run finished but its terminal event is missing' });
+    }
+  }
+  return result();
+}

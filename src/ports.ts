@@ -1,0 +1,87 @@
+/**
+ * The ports the core needs from the outside world. Adapters implement them; the composition
+ * roots (CLI, server, worker, tests) wire them in. Nothing in the pure core imports an adapter.
+ */
+import type { NewEvent } from './events/catalogue.js';
+import type { Head, SealedRecord, StoredRecord } from './events/envelope.js';
+
+export interface AppendRequest {
+  readonly runId: string;
+  /** The head this batch was decided against: `emptyHead(runId)` for a new run. */
+  readonly expected: Head;
+  /** One decision's events; written atomically or not at all. */
+  readonly events: readonly NewEvent[];
+  /** Epoch milliseconds from the Clock port, stamped on every event of the batch. */
+  readonly at: number;
+  /** The writer's claim epoch; a stale one fails with LedgerFencedError. */
+  readonly epoch?: number;
+}
+
+export interface AppendResult {
+  readonly records: readonly SealedRecord[];
+  readonly head: Head;
+}
+
+/** The store's own bookkeeping for a run, kept in the same transaction as its events. */
+export interface RunHead {
+  readonly runId: string;
+  readonly seq: number;
+  readonly hash: Uint8Array;
+  /** Highest claim epoch recorded by a RunClaimed event; 0 when never claimed. */
+  readonly epoch: number;
+  /** The run has a RunCompleted, RunFailed or RunCancelled event; no more appends. */
+  readonly terminal: boolean;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface ReadOptions {
+  /** First seq to return (default 1). */
+  readonly fromSeq?: number;
+  readonly limit?: number;
+}
+
+export interface ListRunsOptions {
+  /** Only runs whose id starts with this. */
+  readonly prefix?: string;
+  /** Keyset paging: runs with an id after this one. */
+  readonly afterRunId?: string;
+  readonly limit?: number;
+}
+
+export interface SubscribeOptions {
+  /** Resume after this position (exclusive); omitted means from the beginning. */
+  readonly after?: string;
+  readonly signal?: AbortSignal;
+  /** How often to look for other processes' commits (ms). */
+  readonly pollMs?: number;
+}
+
+/**
+ * The event ledger. Appends are optimistic on (runId, seq) and on the previous hash: a stale
+ * writer gets LedgerConflictError and nothing is written. Reads return the exact stored bytes.
+ */
+export interface LedgerStore {
+  readonly kind: 'memory' | 'sqlite' | 'postgres';
+  append(request: AppendRequest): Promise<AppendResult>;
+  head(runId: string): Promise<RunHead | null>;
+  /** A run's records in seq order. */
+  read(runId: string, options?: ReadOptions): Promise<StoredRecord[]>;
+  listRuns(options?: ListRunsOptions): Promise<RunHead[]>;
+  /** Records of all runs in commit order, after `after` (exclusive). */
+  readAll(after?: string, limit?: number): Promise<StoredRecord[]>;
+  /** Tails `readAll`: yields every record committed after `after`, in commit order, until aborted. */
+  subscribe(options?: SubscribeOptions): AsyncIterable<StoredRecord>;
+  close(): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
