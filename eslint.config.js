@@ -15,8 +15,14 @@ const impure = {
     'error',
     {
       patterns: [
-        { group: ['node:fs*', 'node:net', 'node:child_process', 'node:http*', 'fs', 'net'], message: 'The core does no I/O.' },
-        { group: ['**/adapters/**', '**/runtime/**', '**/cli/**'], message: 'Dependencies point inward.' },
+        {
+          group: ['node:fs*', 'node:net', 'node:child_process', 'node:http*', 'fs', 'net'],
+          message: 'The core does no I/O.',
+        },
+        {
+          group: ['**/adapters/**', '**/runtime/**', '**/cli/**'],
+          message: 'Dependencies point inward.',
+        },
       ],
     },
   ],
@@ -28,12 +34,21 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
   {
-    files: ['src/events/**', 'src/actors/**', 'src/projections/**', 'src/dsl/**', 'src/blueprint/**'],
+    files: [
+      'src/events/**',
+      'src/actors/**',
+      'src/projections/**',
+      'src/dsl/**',
+      'src/blueprint/**',
+    ],
     rules: impure,
   },
 );

@@ -32,7 +32,11 @@ export const eventSchemas = {
     budget: Budget.optional(),
     parent: z.object({ runId: z.string(), path }).optional(),
   }),
-  RunClaimed: z.object({ worker: z.string(), epoch: int.positive(), leaseMs: nonNegInt.optional() }),
+  RunClaimed: z.object({
+    worker: z.string(),
+    epoch: int.positive(),
+    leaseMs: nonNegInt.optional(),
+  }),
   RunResumed: z.object({ reason: z.enum(['crash', 'human', 'manual', 'timer']) }),
   StepScheduled: z.object({ path, name: z.string(), kind: z.string() }),
   AgentCallRequested: z.object({

@@ -19,7 +19,14 @@ import { upcast } from './upcast.js';
 
 /** A decoded event with its envelope. `data` is at the current schema version. */
 export type LedgerEvent = {
-  [T in EventType]: { runId: string; seq: number; type: T; v: number; at: number; data: EventData<T> };
+  [T in EventType]: {
+    runId: string;
+    seq: number;
+    type: T;
+    v: number;
+    at: number;
+    data: EventData<T>;
+  };
 }[EventType];
 
 /** What a store persists per event: the exact bytes and the chain links around them. */

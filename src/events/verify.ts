@@ -111,7 +111,10 @@ export function verifyRun(
       return {
         seq: row.seq,
         reason: 'link_broken',
-        detail: expected === 1 ? 'prev is not the run genesis' : `prev is not the hash of seq ${expected - 1}`,
+        detail:
+          expected === 1
+            ? 'prev is not the run genesis'
+            : `prev is not the hash of seq ${expected - 1}`,
       };
     }
     const computed = linkHash(prevHash, row.body);
@@ -123,11 +126,19 @@ export function verifyRun(
         envelopeOk = false;
       }
       if (!envelopeOk) {
-        return { seq: row.seq, reason: 'bad_encoding', detail: 'body is not canonical CBOR and does not match its hash' };
+        return {
+          seq: row.seq,
+          reason: 'bad_encoding',
+          detail: 'body is not canonical CBOR and does not match its hash',
+        };
       }
       const onward = next ? next.prev : recorded?.seq === row.seq ? recorded.hash : null;
       if (onward && bytesEqual(onward, computed)) {
-        return { seq: row.seq, reason: 'hash_altered', detail: 'stored hash differs; body matches the chain' };
+        return {
+          seq: row.seq,
+          reason: 'hash_altered',
+          detail: 'stored hash differs; body matches the chain',
+        };
       }
       return { seq: row.seq, reason: 'body_altered', detail: 'body does not match its hash' };
     }
@@ -141,7 +152,11 @@ export function verifyRun(
       return { seq: row.seq, reason: 'wrong_run', detail: `body names run ${env.runId}` };
     }
     if (env.seq !== row.seq) {
-      return { seq: row.seq, reason: 'reorder', detail: `body at seq ${row.seq} claims seq ${env.seq}` };
+      return {
+        seq: row.seq,
+        reason: 'reorder',
+        detail: `body at seq ${row.seq} claims seq ${env.seq}`,
+      };
     }
     try {
       lastType = decodeRecord(runId, row.seq, row.body).type;
@@ -169,13 +184,25 @@ export function verifyRun(
   if (recorded) {
     const last = expected - 1;
     if (recorded.seq > last) {
-      return result({ seq: last + 1, reason: 'truncated', detail: `ledger ends at seq ${last}; the store's head is seq ${recorded.seq}` });
+      return result({
+        seq: last + 1,
+        reason: 'truncated',
+        detail: `ledger ends at seq ${last}; the store's head is seq ${recorded.seq}`,
+      });
     }
     if (recorded.seq < last || !bytesEqual(recorded.hash, prevHash)) {
-      return result({ seq: last, reason: 'head_mismatch', detail: `the store's head (seq ${recorded.seq}) disagrees with the chain` });
+      return result({
+        seq: last,
+        reason: 'head_mismatch',
+        detail: `the store's head (seq ${recorded.seq}) disagrees with the chain`,
+      });
     }
     if (recorded.terminal && !(lastType !== null && terminalTypes.has(lastType))) {
-      return result({ seq: last + 1, reason: 'truncated', detail: 'the run finished but its terminal event is missing' });
+      return result({
+        seq: last + 1,
+        reason: 'truncated',
+        detail: 'the run finished but its terminal event is missing',
+      });
     }
   }
   return result();

@@ -5,7 +5,13 @@
 import { EngineError, ErrorCode, LedgerConflictError, LedgerFencedError } from '../../errors.js';
 import { terminalTypes } from '../../events/catalogue.js';
 import { bytesEqual } from '../../events/codec.js';
-import { headAfter, sealBatch, type Head, type SealedRecord, type StoredRecord } from '../../events/envelope.js';
+import {
+  headAfter,
+  sealBatch,
+  type Head,
+  type SealedRecord,
+  type StoredRecord,
+} from '../../events/envelope.js';
 import type { AppendRequest, RunHead, SubscribeOptions } from '../../ports.js';
 
 export interface PreparedAppend {
@@ -19,9 +25,13 @@ export interface PreparedAppend {
 /** Encodes and chains the batch outside any lock; throws on malformed requests. */
 export function prepareAppend(req: AppendRequest): PreparedAppend {
   if (req.expected.runId !== req.runId) {
-    throw new EngineError(ErrorCode.USAGE, `append to ${req.runId} names the head of ${req.expected.runId}`);
+    throw new EngineError(
+      ErrorCode.USAGE,
+      `append to ${req.runId} names the head of ${req.expected.runId}`,
+    );
   }
-  if (req.events.length === 0) throw new EngineError(ErrorCode.USAGE, `append to ${req.runId} has no events`);
+  if (req.events.length === 0)
+    throw new EngineError(ErrorCode.USAGE, `append to ${req.runId} has no events`);
   if (!Number.isSafeInteger(req.at) || req.at < 0) {
     throw new EngineError(ErrorCode.USAGE, `append to ${req.runId}: at must be epoch milliseconds`);
   }
@@ -29,7 +39,10 @@ export function prepareAppend(req: AppendRequest): PreparedAppend {
   let terminal = false;
   for (const e of req.events) {
     if (terminal) {
-      throw new EngineError(ErrorCode.USAGE, `append to ${req.runId}: ${e.type} after a terminal event`);
+      throw new EngineError(
+        ErrorCode.USAGE,
+        `append to ${req.runId}: ${e.type} after a terminal event`,
+      );
     }
     if (e.type === 'RunClaimed') claimEpoch = e.data.epoch;
     if (terminalTypes.has(e.type)) terminal = true;
@@ -39,25 +52,38 @@ export function prepareAppend(req: AppendRequest): PreparedAppend {
 }
 
 /** Decides whether an append may go on top of `current`. Throws the typed refusal otherwise. */
-export function assertAppendable(req: AppendRequest, prepared: PreparedAppend, current: RunHead | null): void {
+export function assertAppendable(
+  req: AppendRequest,
+  prepared: PreparedAppend,
+  current: RunHead | null,
+): void {
   const seq = current?.seq ?? 0;
   if (seq !== req.expected.seq || (current && !bytesEqual(current.hash, req.expected.hash))) {
     throw new LedgerConflictError(req.runId, req.expected.seq, seq);
   }
   if (current?.terminal) {
-    throw new EngineError(ErrorCode.LEDGER_CONFLICT, `run ${req.runId} has finished; it takes no more events`, {
-      details: { runId: req.runId, seq },
-    });
+    throw new EngineError(
+      ErrorCode.LEDGER_CONFLICT,
+      `run ${req.runId} has finished; it takes no more events`,
+      {
+        details: { runId: req.runId, seq },
+      },
+    );
   }
   const epoch = current?.epoch ?? 0;
-  if (req.epoch !== undefined && req.epoch !== epoch) throw new LedgerFencedError(req.runId, req.epoch, epoch);
+  if (req.epoch !== undefined && req.epoch !== epoch)
+    throw new LedgerFencedError(req.runId, req.epoch, epoch);
   if (prepared.claimEpoch !== null && prepared.claimEpoch <= epoch) {
     throw new LedgerFencedError(req.runId, prepared.claimEpoch, epoch);
   }
 }
 
 /** The head row to store after a successful append. */
-export function nextRunHead(current: RunHead | null, prepared: PreparedAppend, at: number): RunHead {
+export function nextRunHead(
+  current: RunHead | null,
+  prepared: PreparedAppend,
+  at: number,
+): RunHead {
   return {
     runId: prepared.head.runId,
     seq: prepared.head.seq,

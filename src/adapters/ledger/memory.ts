@@ -4,7 +4,15 @@
  * the process.
  */
 import type { StoredRecord } from '../../events/envelope.js';
-import type { AppendRequest, AppendResult, LedgerStore, ListRunsOptions, ReadOptions, RunHead, SubscribeOptions } from '../../ports.js';
+import type {
+  AppendRequest,
+  AppendResult,
+  LedgerStore,
+  ListRunsOptions,
+  ReadOptions,
+  RunHead,
+  SubscribeOptions,
+} from '../../ports.js';
 import { Nudge, assertAppendable, nextRunHead, pollSubscribe, prepareAppend } from './common.js';
 
 interface MemoryRun {

@@ -9,10 +9,24 @@ import { dirname } from 'node:path';
 
 import Database from 'better-sqlite3';
 
-import { ConfigError, ErrorCode, LedgerConflictError, LedgerStoreError, isEngineError } from '../../errors.js';
+import {
+  ConfigError,
+  ErrorCode,
+  LedgerConflictError,
+  LedgerStoreError,
+  isEngineError,
+} from '../../errors.js';
 import type { EventType } from '../../events/catalogue.js';
 import type { SealedRecord, StoredRecord } from '../../events/envelope.js';
-import type { AppendRequest, AppendResult, LedgerStore, ListRunsOptions, ReadOptions, RunHead, SubscribeOptions } from '../../ports.js';
+import type {
+  AppendRequest,
+  AppendResult,
+  LedgerStore,
+  ListRunsOptions,
+  ReadOptions,
+  RunHead,
+  SubscribeOptions,
+} from '../../ports.js';
 import { Nudge, assertAppendable, nextRunHead, pollSubscribe, prepareAppend } from './common.js';
 
 export type SqliteSynchronous = 'FULL' | 'NORMAL';
@@ -117,13 +131,17 @@ function migrate(db: Database.Database): void {
 
 export function openSqliteDatabase(
   path: string,
-  options: Omit<SqliteLedgerOptions, "path" | "projections"> = {},
+  options: Omit<SqliteLedgerOptions, 'path' | 'projections'> = {},
 ): Database.Database {
   if (path !== ':memory:') {
     try {
       mkdirSync(dirname(path), { recursive: true });
     } catch (e) {
-      throw new ConfigError(ErrorCode.CONFIG_STATE_URI, `cannot create the folder for ${path}: ${(e as Error).message}`, { path });
+      throw new ConfigError(
+        ErrorCode.CONFIG_STATE_URI,
+        `cannot create the folder for ${path}: ${(e as Error).message}`,
+        { path },
+      );
     }
   }
   let db: Database.Database;
@@ -135,7 +153,11 @@ export function openSqliteDatabase(
     migrate(db);
   } catch (e) {
     if (isEngineError(e)) throw e;
-    throw new ConfigError(ErrorCode.CONFIG_STATE_URI, `cannot open the SQLite ledger at ${path}: ${(e as Error).message}`, { path });
+    throw new ConfigError(
+      ErrorCode.CONFIG_STATE_URI,
+      `cannot open the SQLite ledger at ${path}: ${(e as Error).message}`,
+      { path },
+    );
   }
   return db;
 }
@@ -147,7 +169,11 @@ function storeError(op: string, e: unknown): never {
     // The head check passed but a row exists: another writer's events are there.
     throw new LedgerConflictError(op, -1, null, e);
   }
-  throw new LedgerStoreError(`SQLite ledger ${op} failed (${code || 'error'}): ${(e as Error).message}`, e, code === 'SQLITE_BUSY');
+  throw new LedgerStoreError(
+    `SQLite ledger ${op} failed (${code || 'error'}): ${(e as Error).message}`,
+    e,
+    code === 'SQLITE_BUSY',
+  );
 }
 
 export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
@@ -168,17 +194,22 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
   const selectEvents = db.prepare<[string, number, number], EventRow>(
     'SELECT * FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?',
   );
-  const selectAll = db.prepare<[number, number], EventRow>('SELECT * FROM events WHERE pos > ? ORDER BY pos LIMIT ?');
+  const selectAll = db.prepare<[number, number], EventRow>(
+    'SELECT * FROM events WHERE pos > ? ORDER BY pos LIMIT ?',
+  );
 
-  const appendTx = db.transaction((req: AppendRequest, prepared: ReturnType<typeof prepareAppend>) => {
-    const row = selectHead.get(req.runId);
-    const current = row ? toHead(row) : null;
-    assertAppendable(req, prepared, current);
-    for (const r of prepared.records) insertEvent.run(r.runId, r.seq, r.type, r.at, r.prev, r.hash, r.body);
-    const head = nextRunHead(current, prepared, req.at);
-    upsertHead.run({ ...head, terminal: head.terminal ? 1 : 0 });
-    for (const project of projections) project(db, prepared.records, head);
-  });
+  const appendTx = db.transaction(
+    (req: AppendRequest, prepared: ReturnType<typeof prepareAppend>) => {
+      const row = selectHead.get(req.runId);
+      const current = row ? toHead(row) : null;
+      assertAppendable(req, prepared, current);
+      for (const r of prepared.records)
+        insertEvent.run(r.runId, r.seq, r.type, r.at, r.prev, r.hash, r.body);
+      const head = nextRunHead(current, prepared, req.at);
+      upsertHead.run({ ...head, terminal: head.terminal ? 1 : 0 });
+      for (const project of projections) project(db, prepared.records, head);
+    },
+  );
 
   return {
     kind: 'sqlite',
@@ -216,7 +247,10 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
         params.push(opts.afterRunId);
       }
       const sql = `SELECT * FROM run_heads ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY run_id LIMIT ?`;
-      return db.prepare<unknown[], HeadRow>(sql).all(...params, opts.limit ?? -1).map(toHead);
+      return db
+        .prepare<unknown[], HeadRow>(sql)
+        .all(...params, opts.limit ?? -1)
+        .map(toHead);
     },
 
     async readAll(after?: string, limit = 1000) {

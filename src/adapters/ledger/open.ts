@@ -1,0 +1,35 @@
+/**
+ * Opens the ledger a state URI names. Postgres is imported lazily so that an embedded SQLite user
+ * never loads pg.
+ */
+import { initFastHash } from '../../events/chain.js';
+import type { LedgerStore } from '../../ports.js';
+import { createMemoryLedger } from './memory.js';
+import { createSqliteLedger, type SqliteSynchronous } from './sqlite.js';
+import { parseStateUri } from './stateUri.js';
+
+export interface OpenLedgerOptions {
+  readonly projectRoot: string;
+  readonly sqliteSynchronous?: SqliteSynchronous;
+}
+
+export async function openLedger(uri: string, options: OpenLedgerOptions): Promise<LedgerStore> {
+  await initFastHash();
+  const location = parseStateUri(uri, options.projectRoot);
+  switch (location.kind) {
+    case 'memory':
+      return createMemoryLedger();
+    case 'sqlite':
+      return createSqliteLedger({
+        path: location.path,
+        ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
+      });
+    case 'postgres': {
+      const { createPostgresLedger } = await import('./postgres.js');
+      return createPostgresLedger({
+        connectionString: location.connectionString,
+        schema: location.schema,
+      });
+    }
+  }
+}

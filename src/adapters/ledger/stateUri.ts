@@ -1,0 +1,69 @@
+/**
+ * State URIs, as Flujo spells them:
+ *   sqlite:///relative/path.db    relative to the project root
+ *   sqlite:////absolute/path.db   absolute
+ *   postgresql://… | postgres://… a Postgres database; `?schema=NAME` picks a schema (default public)
+ *   memory://                     nothing kept
+ * Default `.flujo/state.db` under the project root; FLUJO_STATE_URI overrides the configured one.
+ */
+import { isAbsolute, resolve } from 'node:path';
+
+import { ConfigError, ErrorCode } from '../../errors.js';
+
+export type StateLocation =
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly connectionString: string; readonly schema: string };
+
+export const DEFAULT_STATE_PATH = '.flujo/state.db';
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function parseStateUri(uri: string, projectRoot: string): StateLocation {
+  const bad = (why: string): never => {
+    throw new ConfigError(
+      ErrorCode.CONFIG_STATE_URI,
+      `unusable state URI ${JSON.stringify(redactUri(uri))}: ${why}. Use sqlite:///relative.db, sqlite:////absolute.db, postgresql://… or memory://`,
+      { uri: redactUri(uri) },
+    );
+  };
+  if (uri === 'memory://' || uri === 'memory:') return { kind: 'memory' };
+  if (uri.startsWith('sqlite://')) {
+    const rest = uri.slice('sqlite://'.length);
+    if (!rest.startsWith('/') || rest.length < 2)
+      return bad('a SQLite URI needs a path after sqlite:///');
+    const raw = decodeURIComponent(rest.slice(1));
+    const path = raw.startsWith('/') ? raw : resolve(projectRoot, raw);
+    if (raw.endsWith('/')) return bad('the path names a folder, not a database file');
+    return { kind: 'sqlite', path };
+  }
+  if (uri.startsWith('postgresql://') || uri.startsWith('postgres://')) {
+    let url: URL;
+    try {
+      url = new URL(uri);
+    } catch {
+      return bad('not a valid URL');
+    }
+    const schema = url.searchParams.get('schema') ?? 'public';
+    if (!SCHEMA_NAME.test(schema))
+      return bad(`schema ${JSON.stringify(schema)} is not a plain lower-case identifier`);
+    url.searchParams.delete('schema');
+    return { kind: 'postgres', connectionString: url.toString(), schema };
+  }
+  if (isAbsolute(uri) || uri.endsWith('.db'))
+    return bad('a bare path is not a URI; write sqlite:///' + uri.replace(/^\//, '/'));
+  return bad('unknown scheme');
+}
+
+/** The state URI in force: FLUJO_STATE_URI, then the configured one, then the default. */
+export function resolveStateUri(
+  configured: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  return env.FLUJO_STATE_URI || configured || `sqlite:///${DEFAULT_STATE_PATH}`;
+}
+
+/** Hides a password in a URI before it is shown or logged. */
+export function redactUri(uri: string): string {
+  return uri.replace(/^([a-z]+:\/\/[^:/@]+):[^@]*@/i, '$1:***@');
+}
