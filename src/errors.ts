@@ -85,14 +85,23 @@ export class LedgerFencedError extends EngineError {
 export class LedgerDecodeError extends EngineError {
   readonly runId: string;
   readonly seq: number;
-  constructor(runId: string, seq: number, reason: string, cause?: unknown) {
+  /** `cbor`: the bytes are not canonical CBOR; `event`: they are, but not a valid event. */
+  readonly stage: 'cbor' | 'event';
+  constructor(
+    runId: string,
+    seq: number,
+    stage: 'cbor' | 'event',
+    reason: string,
+    cause?: unknown,
+  ) {
     super(ErrorCode.LEDGER_DECODE, `run ${runId} seq ${seq}: ${reason}`, {
       cause,
-      details: { runId, seq, reason },
+      details: { runId, seq, stage, reason },
     });
     this.name = 'LedgerDecodeError';
     this.runId = runId;
     this.seq = seq;
+    this.stage = stage;
   }
 }
 

@@ -6,7 +6,7 @@
  * (it writes a Map's entries in iteration order, with the shortest length header when
  * `variableMapSize` is on, and without tag 259 when `useTag259ForMaps` is off). Integers use the
  * shortest CBOR integer form (cbor-x would write integers of 2^32 and above as float64, so those
- * go in as bigint); every other finite number is a float64. The data model that may enter the
+ * go in as bigint); every other finite number, including integral doubles beyond 2^53, is a float64. The data model that may enter the
  * ledger is plain JSON-like data plus `Uint8Array` and int64 `bigint`; anything else is refused
  * with the path to the offending value, never silently changed. See docs/adr/0002.
  */
@@ -63,14 +63,11 @@ function compareKeys(a: string, b: string): number {
 
 function canonicalNumber(n: number, path: string): number | bigint {
   if (!Number.isFinite(n)) throw new LedgerEncodeError(path, `non-finite number ${n}`);
-  if (Number.isInteger(n)) {
-    if (!Number.isSafeInteger(n)) {
-      throw new LedgerEncodeError(path, `integer ${n} is beyond 2^53; record it as a bigint`);
-    }
-    if (n === 0) return 0; // folds -0
-    return n >= TWO_POW_32 || n < -TWO_POW_32 ? BigInt(n) : n;
-  }
-  return n;
+  // Safe integers are CBOR integers; every other number (fractions, and doubles too large to be
+  // exact integers, such as 1e300) is a float64. So each number has exactly one spelling.
+  if (!Number.isSafeInteger(n)) return n;
+  if (n === 0) return 0; // folds -0
+  return n >= TWO_POW_32 || n < -TWO_POW_32 ? BigInt(n) : n;
 }
 
 function canonicalBigint(n: bigint, path: string): number | bigint {
@@ -85,6 +82,8 @@ function canonicalString(s: string, path: string): string {
   if (!s.isWellFormed()) throw new LedgerEncodeError(path, 'string has a lone surrogate');
   return s;
 }
+
+const child = (path: string, key: string) => (path ? `${path}.${key}` : key);
 
 function canonicalise(value: unknown, path: string, depth: number): unknown {
   switch (typeof value) {
@@ -121,15 +120,15 @@ function canonicalise(value: unknown, path: string, depth: number): unknown {
   }
   const keys = Object.keys(value);
   for (const k of keys) {
-    if (k === '__proto__') throw new LedgerEncodeError(`${path}.${k}`, 'key __proto__ is refused');
-    canonicalString(k, `${path}.${k}`);
+    if (k === '__proto__') throw new LedgerEncodeError(child(path, k), 'key __proto__ is refused');
+    canonicalString(k, child(path, k));
   }
   keys.sort(compareKeys);
   const out = new Map<string, unknown>();
   for (const k of keys) {
     const v: unknown = (value as Record<string, unknown>)[k];
     if (v === undefined) continue; // an absent optional field, as in JSON
-    out.set(k, canonicalise(v, path ? `${path}.${k}` : k, depth + 1));
+    out.set(k, canonicalise(v, child(path, k), depth + 1));
   }
   return out;
 }

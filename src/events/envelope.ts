@@ -85,43 +85,50 @@ export function headAfter(head: Head, records: readonly SealedRecord[]): Head {
 
 const ENVELOPE_KEYS = ['at', 'data', 'runId', 'seq', 'type', 'v'];
 
-/** Decodes a stored body without schema checks: the envelope as written. */
-export function decodeEnvelope(runId: string, seq: number, body: Uint8Array) {
+/** The envelope as written, before its type and data are checked. */
+export interface RawEnvelope {
+  readonly runId: string;
+  readonly seq: number;
+  readonly type: string;
+  readonly v: number;
+  readonly at: number;
+  readonly data: unknown;
+}
+
+/** Decodes a stored body into its envelope; checks the bytes and the envelope's shape only. */
+export function decodeEnvelope(runId: string, seq: number, body: Uint8Array): RawEnvelope {
   let raw: unknown;
   try {
     raw = decodeCanonical(body);
   } catch (e) {
-    throw new LedgerDecodeError(runId, seq, `bad CBOR: ${(e as Error).message}`, e);
+    throw new LedgerDecodeError(runId, seq, 'cbor', `bad CBOR: ${(e as Error).message}`, e);
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new LedgerDecodeError(runId, seq, 'envelope is not a map');
-  }
+  const bad = (why: string): never => {
+    throw new LedgerDecodeError(runId, seq, 'event', why);
+  };
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    return bad('envelope is not a map');
   const env = raw as Record<string, unknown>;
   const keys = Object.keys(env).sort();
-  if (keys.join() !== ENVELOPE_KEYS.join()) {
-    throw new LedgerDecodeError(runId, seq, `envelope keys are [${keys.join(', ')}]`);
-  }
+  if (keys.join() !== ENVELOPE_KEYS.join()) return bad(`envelope keys are [${keys.join(', ')}]`);
   const { runId: r, seq: s, type, v, at } = env;
-  if (typeof r !== 'string' || typeof type !== 'string') {
-    throw new LedgerDecodeError(runId, seq, 'envelope runId/type are not strings');
-  }
+  if (typeof r !== 'string' || typeof type !== 'string')
+    return bad('envelope runId/type are not strings');
   if (!Number.isSafeInteger(s) || !Number.isSafeInteger(v) || !Number.isSafeInteger(at)) {
-    throw new LedgerDecodeError(runId, seq, 'envelope seq/v/at are not integers');
+    return bad('envelope seq/v/at are not integers');
   }
   return { runId: r, seq: s as number, type, v: v as number, at: at as number, data: env.data };
 }
 
-/** Decodes, validates and upcasts one stored event. Errors name the run and seq. */
-export function decodeRecord(runId: string, seq: number, body: Uint8Array): LedgerEvent {
-  const env = decodeEnvelope(runId, seq, body);
-  if (!isEventType(env.type)) {
-    throw new LedgerDecodeError(runId, seq, `unknown event type ${JSON.stringify(env.type)}`);
-  }
+/** Checks an envelope's type and data, upcasting old versions. Errors name the run and seq. */
+export function toLedgerEvent(runId: string, seq: number, env: RawEnvelope): LedgerEvent {
+  const bad = (why: string, cause?: unknown): never => {
+    throw new LedgerDecodeError(runId, seq, 'event', why, cause);
+  };
+  if (!isEventType(env.type)) return bad(`unknown event type ${JSON.stringify(env.type)}`);
   const current = currentVersion[env.type];
   if (env.v > current) {
-    throw new LedgerDecodeError(
-      runId,
-      seq,
+    return bad(
       `${env.type} v${env.v} was written by a newer Flujo (this one reads up to v${current}); upgrade to read it`,
     );
   }
@@ -130,7 +137,7 @@ export function decodeRecord(runId: string, seq: number, body: Uint8Array): Ledg
     try {
       data = upcast(env.type, env.v, current, data);
     } catch (e) {
-      throw new LedgerDecodeError(runId, seq, (e as Error).message, e);
+      return bad((e as Error).message, e);
     }
   }
   const parsed = eventSchemas[env.type].safeParse(data);
@@ -138,7 +145,12 @@ export function decodeRecord(runId: string, seq: number, body: Uint8Array): Ledg
     const why = parsed.error.issues
       .map((i) => `${i.path.join('.') || 'data'}: ${i.message}`)
       .join('; ');
-    throw new LedgerDecodeError(runId, seq, `bad ${env.type} data: ${why}`, parsed.error);
+    return bad(`bad ${env.type} data: ${why}`, parsed.error);
   }
   return { ...env, type: env.type, v: current, data: parsed.data } as LedgerEvent;
+}
+
+/** Decodes, validates and upcasts one stored event. Errors name the run and seq. */
+export function decodeRecord(runId: string, seq: number, body: Uint8Array): LedgerEvent {
+  return toLedgerEvent(runId, seq, decodeEnvelope(runId, seq, body));
 }

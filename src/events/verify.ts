@@ -6,7 +6,8 @@
 import { terminalTypes, type EventType } from './catalogue.js';
 import { bytesEqual } from './codec.js';
 import { genesisHash, linkHash, toHex } from './chain.js';
-import { decodeEnvelope, decodeRecord } from './envelope.js';
+import { LedgerDecodeError } from '../errors.js';
+import { decodeEnvelope, toLedgerEvent, type RawEnvelope } from './envelope.js';
 
 export const VerifyReason = {
   /** The stored body is not canonical CBOR of an envelope. */
@@ -119,13 +120,13 @@ export function verifyRun(
     }
     const computed = linkHash(prevHash, row.body);
     if (!bytesEqual(computed, row.hash)) {
-      let envelopeOk = true;
+      let cborOk = true;
       try {
         decodeEnvelope(runId, row.seq, row.body);
-      } catch {
-        envelopeOk = false;
+      } catch (e) {
+        cborOk = e instanceof LedgerDecodeError && e.stage !== 'cbor';
       }
-      if (!envelopeOk) {
+      if (!cborOk) {
         return {
           seq: row.seq,
           reason: 'bad_encoding',
@@ -142,11 +143,16 @@ export function verifyRun(
       }
       return { seq: row.seq, reason: 'body_altered', detail: 'body does not match its hash' };
     }
-    let env;
+    let env: RawEnvelope;
     try {
       env = decodeEnvelope(runId, row.seq, row.body);
     } catch (e) {
-      return { seq: row.seq, reason: 'bad_encoding', detail: (e as Error).message };
+      const stage = e instanceof LedgerDecodeError ? e.stage : 'cbor';
+      return {
+        seq: row.seq,
+        reason: stage === 'cbor' ? 'bad_encoding' : 'bad_event',
+        detail: (e as Error).message,
+      };
     }
     if (env.runId !== runId) {
       return { seq: row.seq, reason: 'wrong_run', detail: `body names run ${env.runId}` };
@@ -159,7 +165,7 @@ export function verifyRun(
       };
     }
     try {
-      lastType = decodeRecord(runId, row.seq, row.body).type;
+      lastType = toLedgerEvent(runId, row.seq, env).type;
     } catch (e) {
       return { seq: row.seq, reason: 'bad_event', detail: (e as Error).message };
     }

@@ -402,7 +402,7 @@ export function describeLedgerContract(harness: LedgerHarness): void {
       async (fx) => {
         await seed(fx.store, 'r', 3);
         await fx.store.close();
-        const again = await fx.reopen();
+        const again = await fx.reopen!();
         try {
           expect((await verifyStoredRun(again, 'r')).ok).toBe(true);
           expect((await again.read('r')).length).toBe(4);
@@ -451,7 +451,7 @@ export function describeLedgerContract(harness: LedgerHarness): void {
       async (fx) => {
         let total = 0;
         for (let round = 0; round < 3; round++) {
-          const child = spawnChild(['flood', fx.uri, 'flood']);
+          const child = spawnChild(['flood', fx.uri!, 'flood']);
           let batches = 0;
           const target = 40 + Math.floor(Math.random() * 60);
           const exited = lines(child, () => {

@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { ConfigError } from '../../../src/errors.js';
+import { createSqliteLedger } from '../../../src/adapters/ledger/sqlite.js';
+import { openLedger } from '../../../src/adapters/ledger/open.js';
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'flujo-open-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('opening a SQLite ledger', () => {
+  it('creates the folders of a new state path', async () => {
+    const root = tmp();
+    const store = await openLedger('sqlite:///.flujo/deep/state.db', { projectRoot: root });
+    expect(store.kind).toBe('sqlite');
+    await store.close();
+  });
+
+  it('turns a path that cannot be created into a config error naming the path', async () => {
+    const root = tmp();
+    writeFileSync(join(root, 'blocker'), 'a file, not a folder');
+    const err = await openLedger('sqlite:///blocker/state.db', { projectRoot: root }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).exitCode).toBe(2);
+    expect((err as Error).message).toContain(join(root, 'blocker', 'state.db'));
+  });
+
+  it('turns a file that is not a database into a config error', async () => {
+    const root = tmp();
+    writeFileSync(
+      join(root, 'state.db'),
+      'not sqlite at all, just text that is long enough to matter'.repeat(20),
+    );
+    await expect(openLedger('sqlite:///state.db', { projectRoot: root })).rejects.toBeInstanceOf(
+      ConfigError,
+    );
+  });
+
+  it('refuses a ledger written by a newer schema version', () => {
+    const path = join(tmp(), 'state.db');
+    const db = new Database(path);
+    db.pragma('user_version = 99');
+    db.close();
+    expect(() => createSqliteLedger({ path })).toThrow(/schema v99.*Upgrade Flujo/);
+  });
+
+  it('runs in WAL mode with the synchronous level asked for', async () => {
+    const path = join(tmp(), 'state.db');
+    for (const [mode, level] of [
+      ['FULL', 2],
+      ['NORMAL', 1],
+    ] as const) {
+      const store = createSqliteLedger({ path, synchronous: mode });
+      expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(store.db.pragma('synchronous', { simple: true })).toBe(level);
+      await store.close();
+    }
+  });
+});

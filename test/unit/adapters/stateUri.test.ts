@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+
+import { ConfigError } from '../../../src/errors.js';
+import {
+  parseStateUri,
+  redactUri,
+  resolveStateUri,
+} from '../../../src/adapters/ledger/stateUri.js';
+
+const ROOT = '/home/me/project';
+
+describe('state URIs', () => {
+  it('resolves sqlite:/// relative to the project root', () => {
+    expect(parseStateUri('sqlite:///.flujo/state.db', ROOT)).toEqual({
+      kind: 'sqlite',
+      path: '/home/me/project/.flujo/state.db',
+    });
+    expect(parseStateUri('sqlite:///data/x.db', ROOT)).toEqual({
+      kind: 'sqlite',
+      path: '/home/me/project/data/x.db',
+    });
+  });
+
+  it('takes sqlite://// as an absolute path', () => {
+    expect(parseStateUri('sqlite:////var/lib/flujo/state.db', ROOT)).toEqual({
+      kind: 'sqlite',
+      path: '/var/lib/flujo/state.db',
+    });
+  });
+
+  it('reads postgres URIs with an optional schema and keeps the rest for pg', () => {
+    expect(
+      parseStateUri('postgresql://u:p@db:5432/flujo?schema=tenant_a&sslmode=require', ROOT),
+    ).toEqual({
+      kind: 'postgres',
+      connectionString: 'postgresql://u:p@db:5432/flujo?sslmode=require',
+      schema: 'tenant_a',
+    });
+    expect(parseStateUri('postgres://db/flujo', ROOT)).toMatchObject({
+      kind: 'postgres',
+      schema: 'public',
+    });
+  });
+
+  it('accepts memory://', () => {
+    expect(parseStateUri('memory://', ROOT)).toEqual({ kind: 'memory' });
+  });
+
+  it.each([
+    ['sqlite://', /needs a path/],
+    ['sqlite:///dir/', /folder/],
+    ['mysql://x/y', /unknown scheme/],
+    ['/var/state.db', /bare path/],
+    ['postgresql://db/x?schema=Robert%27);DROP', /schema/],
+  ])('refuses %s as a config error that says what to write', (uri, why) => {
+    let err: unknown;
+    try {
+      parseStateUri(uri, ROOT);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).exitCode).toBe(2);
+    expect((err as Error).message).toMatch(why);
+    expect((err as Error).message).toMatch(/sqlite:\/\/\/relative\.db/);
+  });
+
+  it('never shows a password', () => {
+    expect(redactUri('postgresql://flujo:s3cret@db/x')).toBe('postgresql://flujo:***@db/x');
+    let msg = '';
+    try {
+      parseStateUri('postgresql://flujo:s3cret@db/x?schema=BAD-NAME', ROOT);
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    expect(msg).toContain('***');
+    expect(msg).not.toContain('s3cret');
+  });
+
+  it('lets FLUJO_STATE_URI override the configured URI, which overrides the default', () => {
+    expect(resolveStateUri(undefined, {})).toBe('sqlite:///.flujo/state.db');
+    expect(resolveStateUri('memory://', {})).toBe('memory://');
+    expect(resolveStateUri('memory://', { FLUJO_STATE_URI: 'sqlite:////tmp/x.db' })).toBe(
+      'sqlite:////tmp/x.db',
+    );
+  });
+});

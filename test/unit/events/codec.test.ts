@@ -1,0 +1,145 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+import { LedgerEncodeError } from '../../../src/errors.js';
+import { decodeCanonical, encodeCanonical } from '../../../src/events/codec.js';
+import { goldenEvents } from '../../fixtures/golden/events.js';
+import { referenceEncode } from '../../support/referenceCbor.js';
+
+const hex = (b: Uint8Array | number[]) => Buffer.from(b).toString('hex');
+
+/** Recordable values as fast-check arbitraries: what may enter the ledger. */
+const recordable = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer({ min: -(2 ** 31), max: 2 ** 31 }),
+    fc.maxSafeInteger(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }),
+    fc.string({ unit: 'grapheme' }),
+    fc.uint8Array({ maxLength: 16 }),
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(
+      fc.string({ unit: 'grapheme', maxLength: 6 }).filter((k) => k !== '__proto__'),
+      tie('value'),
+      { maxKeys: 5 },
+    ),
+  ),
+})).value;
+
+describe('canonical CBOR codec', () => {
+  it('matches an independent RFC 8949 deterministic encoder byte for byte', () => {
+    fc.assert(
+      fc.property(recordable, (v) => {
+        expect(hex(encodeCanonical(v))).toBe(hex(referenceEncode(normalise(v))));
+      }),
+      { numRuns: 1000 },
+    );
+    for (const e of goldenEvents)
+      expect(hex(encodeCanonical(e))).toBe(hex(referenceEncode(normalise(e))));
+  });
+
+  it('round-trips every recordable value to the same bytes', () => {
+    fc.assert(
+      fc.property(recordable, (v) => {
+        const bytes = encodeCanonical(v);
+        expect(hex(encodeCanonical(decodeCanonical(bytes)))).toBe(hex(bytes));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('encodes the same logical value identically whatever the key order', () => {
+    const a = encodeCanonical({ b: 1, a: { y: [1, 2], x: 'é' }, '10': 0, '9': 1 });
+    const b = encodeCanonical({ '9': 1, a: { x: 'é', y: [1, 2] }, '10': 0, b: 1 });
+    expect(hex(a)).toBe(hex(b));
+    // RFC 8949 order: shorter keys first, then bytewise.
+    expect(Object.keys(decodeCanonical(a) as object)).toEqual(['9', '10', 'a', 'b']);
+  });
+
+  it('spells numbers one way: -0 as 0, safe integers as shortest ints, 5n as 5, others as float64', () => {
+    expect(hex(encodeCanonical(-0))).toBe('00');
+    expect(hex(encodeCanonical(5n))).toBe(hex(encodeCanonical(5)));
+    expect(hex(encodeCanonical(2 ** 32))).toBe('1b0000000100000000');
+    expect(hex(encodeCanonical(1.5))).toBe('fb3ff8000000000000');
+    expect(hex(encodeCanonical(1e300))).toBe('fb7e37e43c8800759c');
+    expect(decodeCanonical(encodeCanonical(2 ** 53 - 1))).toBe(2 ** 53 - 1);
+    expect(decodeCanonical(encodeCanonical(2n ** 60n))).toBe(2n ** 60n);
+  });
+
+  it('drops undefined object fields like JSON does', () => {
+    expect(hex(encodeCanonical({ a: 1, b: undefined }))).toBe(hex(encodeCanonical({ a: 1 })));
+  });
+
+  it.each([
+    ['NaN', { x: Number.NaN }, 'x'],
+    ['Infinity', { x: [Infinity] }, 'x[0]'],
+    ['undefined in an array', [1, undefined], '[1]'],
+    ['a sparse array', [1, , 3], '[1]'], // eslint-disable-line no-sparse-arrays
+    ['a Date', { when: new Date(0) }, 'when'],
+    ['a Map', { m: new Map() }, 'm'],
+    ['a class instance', { e: new Error('x') }, 'e'],
+    ['a function', { f: () => 1 }, 'f'],
+    ['a symbol', { s: Symbol('s') }, 's'],
+    ['a lone surrogate', { s: 'a\ud800b' }, 's'],
+    ['a lone surrogate in a key', { ['k\udc00']: 1 }, 'k\udc00'],
+    ['a __proto__ key', JSON.parse('{"__proto__": {"polluted": true}}') as unknown, '__proto__'],
+    ['a bigint beyond 64 bits', { n: 2n ** 64n }, 'n'],
+  ])('refuses %s with the path to it', (_name, value, path) => {
+    let err: unknown;
+    try {
+      encodeCanonical(value);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(LedgerEncodeError);
+    expect((err as LedgerEncodeError).path).toBe(path);
+  });
+
+  it('refuses nesting deeper than 256 levels instead of overflowing the stack', () => {
+    let v: unknown = 1;
+    for (let i = 0; i < 300; i++) v = [v];
+    expect(() => encodeCanonical(v)).toThrow(LedgerEncodeError);
+  });
+
+  it.each([
+    ['a non-shortest integer', '1817'],
+    ['a non-shortest length', '7900016161'.slice(0, 8)],
+    ['duplicate map keys', 'a2616101616102'],
+    ['unsorted map keys', 'a2616201616101'],
+    ['an indefinite-length map', 'bf616101ff'],
+    ['a tagged date', 'c11a5c1b1b00'],
+    ['a float16', 'f93c00'],
+    ['a float64 that is a safe integer', 'fb3ff0000000000000'],
+    ['undefined', 'f7'],
+    ['trailing bytes', '0102'],
+    ['a truncated map', 'a26161'],
+    ['a __proto__ key', 'a1695f5f70726f746f5f5f01'],
+  ])('rejects %s on decode', (_name, h) => {
+    expect(() => decodeCanonical(Buffer.from(h, 'hex'))).toThrow();
+  });
+
+  it('decodes maps into objects whose prototype no key can reach', () => {
+    const v = decodeCanonical(encodeCanonical({ constructor: 1, toString: 2 })) as Record<
+      string,
+      unknown
+    >;
+    expect(v.constructor).toBe(1);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+/** What the production codec records for a value: bigints in the safe range become numbers. */
+function normalise(v: unknown): unknown {
+  if (typeof v === 'bigint') {
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(v)
+      : v;
+  }
+  if (typeof v === 'number' && Object.is(v, -0)) return 0;
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) return v.map(normalise);
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalise(x)]));
+}
