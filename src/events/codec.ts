@@ -29,6 +29,7 @@ const MAX_DEPTH = 256;
 const TWO_POW_32 = 2 ** 32;
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
+// eslint-disable-next-line no-control-regex -- ASCII is exactly U+0000..U+007F
 const ASCII = /^[\x00-\x7f]*$/;
 
 const encoder = new Encoder({

@@ -1,0 +1,72 @@
+/**
+ * `flujo lens verify [RUN | --all] [--json]`: re-walks hash chains and names the first bad seq of
+ * every broken run. Exit 0 when every checked run is intact, 1 otherwise.
+ */
+import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { allRunIds, verifyStoredRuns } from '../../runtime/verifyLedger.js';
+import { openProjectLedger, resolveRunId, type GlobalOptions } from '../context.js';
+import type { Output } from '../output.js';
+
+export interface LensVerifyOptions extends GlobalOptions {
+  readonly run?: string;
+  readonly all?: boolean;
+  readonly json?: boolean;
+}
+
+export async function lensVerify(opts: LensVerifyOptions, out: Output): Promise<number> {
+  if (Boolean(opts.run) === Boolean(opts.all)) {
+    throw new EngineError(
+      ErrorCode.USAGE,
+      'name one run or pass --all, e.g. flujo lens verify 3fa2c1d9',
+      {
+        exitCode: ExitCode.config,
+      },
+    );
+  }
+  const store = await openProjectLedger(opts);
+  try {
+    const ids = opts.all ? await allRunIds(store) : [await resolveRunId(store, opts.run as string)];
+    const progress =
+      out.interactive && !opts.json && ids.length > 20
+        ? (done: number) => {
+            if (done % 20 === 0 || done === ids.length)
+              process.stderr.write(`\rverified ${done}/${ids.length} runs`);
+          }
+        : undefined;
+    const result = await verifyStoredRuns(store, ids, progress);
+    if (progress) process.stderr.write('\n');
+    const failures = result.runs.flatMap((r) =>
+      r.failure
+        ? [
+            {
+              run_id: r.runId,
+              seq: r.failure.seq,
+              reason: r.failure.reason,
+              detail: r.failure.detail,
+            },
+          ]
+        : [],
+    );
+    if (opts.json) {
+      out.json({
+        ok: result.ok,
+        runs_checked: result.runsChecked,
+        events_checked: result.eventsChecked,
+        failures,
+      });
+    } else {
+      for (const f of failures) {
+        out.data(`${out.color.bad('✗')} run ${f.run_id} seq ${f.seq}: ${f.reason} — ${f.detail}`);
+      }
+      const summary = `${result.runsChecked} run${result.runsChecked === 1 ? '' : 's'}, ${result.eventsChecked} events`;
+      out.data(
+        result.ok
+          ? `${out.color.ok('✓')} ledger intact: ${summary}`
+          : `${out.color.bad('✗')} ${failures.length} of ${result.runsChecked} runs failed verification (${summary})`,
+      );
+    }
+    return result.ok ? ExitCode.ok : ExitCode.runtime;
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The composition root shared by commands: resolve the project, its config and the ledger.
+ */
+import { openLedger } from '../adapters/ledger/open.js';
+import { resolveStateUri } from '../adapters/ledger/stateUri.js';
+import { EngineError, ErrorCode, ExitCode } from '../errors.js';
+import type { LedgerStore } from '../ports.js';
+import { findProjectRoot, loadProjectConfig } from './project.js';
+
+export interface GlobalOptions {
+  readonly project?: string;
+  readonly stateUri?: string;
+}
+
+export async function openProjectLedger(opts: GlobalOptions): Promise<LedgerStore> {
+  const root = findProjectRoot(opts.project, process.env, process.cwd());
+  const config = loadProjectConfig(root);
+  const uri = opts.stateUri ?? resolveStateUri(config.stateUri);
+  return openLedger(uri, { projectRoot: root });
+}
+
+/** Resolves a unique run-id prefix to the full id. */
+export async function resolveRunId(store: LedgerStore, prefix: string): Promise<string> {
+  const exact = await store.head(prefix);
+  if (exact) return prefix;
+  const matches = await store.listRuns({ prefix, limit: 6 });
+  if (matches.length === 1) return (matches[0] as { runId: string }).runId;
+  if (matches.length === 0) {
+    throw new EngineError(
+      ErrorCode.LEDGER_UNKNOWN_RUN,
+      `no run matches ${JSON.stringify(prefix)}; list runs with: flujo lens list`,
+      {
+        exitCode: ExitCode.runtime,
+      },
+    );
+  }
+  const shown = matches.slice(0, 5).map((m) => m.runId);
+  throw new EngineError(
+    ErrorCode.LEDGER_AMBIGUOUS_RUN,
+    `${JSON.stringify(prefix)} matches several runs (${shown.join(', ')}${matches.length > 5 ? ', …' : ''}); give more characters`,
+    { exitCode: ExitCode.runtime },
+  );
+}

@@ -1,0 +1,31 @@
+/**
+ * The only place the CLI writes to the terminal. Data goes to stdout, everything else to stderr.
+ * Colour only on a TTY without NO_COLOR / TERM=dumb, or when FORCE_COLOR asks for it.
+ */
+export interface Output {
+  data(text: string): void;
+  json(value: unknown): void;
+  info(text: string): void;
+  error(text: string): void;
+  readonly color: { ok(s: string): string; bad(s: string): string; dim(s: string): string };
+  readonly interactive: boolean;
+}
+
+function wantsColor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
+  return Boolean(stream.isTTY) && env.TERM !== 'dumb';
+}
+
+export function createOutput(env: NodeJS.ProcessEnv = process.env): Output {
+  const on = wantsColor(process.stderr, env) && wantsColor(process.stdout, env);
+  const paint = (code: number) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
+  return {
+    data: (text) => process.stdout.write(text.endsWith('\n') ? text : text + '\n'),
+    json: (value) => process.stdout.write(JSON.stringify(value, null, 2) + '\n'),
+    info: (text) => process.stderr.write(text + '\n'),
+    error: (text) => process.stderr.write(text + '\n'),
+    color: { ok: paint(32), bad: paint(31), dim: paint(2) },
+    interactive: Boolean(process.stderr.isTTY) && !env.CI,
+  };
+}

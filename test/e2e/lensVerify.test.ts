@@ -1,0 +1,155 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createSqliteLedger } from '../../src/adapters/ledger/sqlite.js';
+import { initFastHash } from '../../src/events/chain.js';
+import { emptyHead } from '../../src/events/envelope.js';
+import { PG_URL, dropSchema, postgresReachable, uniqueSchema } from '../support/services.js';
+import { completed, started, stepDone } from '../support/events.js';
+import { runCli } from './cli.js';
+
+const AT = 1_764_000_000_000;
+let project: string;
+
+async function seedProject(dir: string) {
+  const store = createSqliteLedger({ path: join(dir, '.flujo', 'state.db') });
+  for (const id of ['3fa2c1d9-aaaa', '3fa2c1d9-bbbb', '7c0ffee0-cccc']) {
+    await store.append({
+      runId: id,
+      expected: emptyHead(id),
+      events: [started(), stepDone('0'), completed()],
+      at: AT,
+    });
+  }
+  return store;
+}
+
+describe('flujo lens verify (built CLI)', () => {
+  beforeAll(async () => {
+    await initFastHash();
+    project = mkdtempSync(join(tmpdir(), 'flujo-e2e-'));
+    writeFileSync(join(project, 'flujo.toml'), '# test project\n');
+    await (await seedProject(project)).close();
+  });
+  afterAll(() => rmSync(project, { recursive: true, force: true }));
+
+  it('prints the version', () => {
+    const r = runCli(['--version'], { cwd: project });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('verifies every run of the default embedded ledger', () => {
+    const r = runCli(['lens', 'verify', '--all', '--json'], { cwd: project });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      ok: true,
+      runs_checked: 3,
+      events_checked: 9,
+      failures: [],
+    });
+  });
+
+  it('finds the project root from a subfolder', () => {
+    const sub = join(project, 'a', 'b');
+    rmSync(sub, { recursive: true, force: true });
+    mkdirSync(sub, { recursive: true });
+    const r = runCli(['lens', 'verify', '7c0f'], { cwd: sub });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('ledger intact: 1 run, 3 events');
+  });
+
+  it('accepts a unique prefix and refuses an ambiguous one', () => {
+    expect(runCli(['lens', 'verify', '7c0f', '--json'], { cwd: project }).code).toBe(0);
+    const amb = runCli(['lens', 'verify', '3fa2'], { cwd: project });
+    expect(amb.code).toBe(1);
+    expect(amb.stderr).toMatch(/matches several runs \(3fa2c1d9-aaaa, 3fa2c1d9-bbbb\)/);
+    const none = runCli(['lens', 'verify', 'zzz'], { cwd: project });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no run matches "zzz"/);
+  });
+
+  it('names the run, first bad seq and reason of a tampered ledger, and exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flujo-e2e-'));
+    try {
+      const store = await seedProject(dir);
+      store.db
+        .prepare("UPDATE events SET hash = zeroblob(32) WHERE run_id = '7c0ffee0-cccc' AND seq = 2")
+        .run();
+      await store.close();
+      const r = runCli(['lens', 'verify', '--all', '--json', '--project', dir], { cwd: project });
+      expect(r.code).toBe(1);
+      const out = JSON.parse(r.stdout);
+      expect(out).toMatchObject({
+        ok: false,
+        runs_checked: 3,
+        failures: [{ run_id: '7c0ffee0-cccc', seq: 2, reason: 'hash_altered' }],
+      });
+      const text = runCli(['lens', 'verify', '7c0ffee0', '--project', dir], { cwd: project });
+      expect(text.code).toBe(1);
+      expect(text.stdout).toContain('✗ run 7c0ffee0-cccc seq 2: hash_altered');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 2 with advice on an unusable state URI or missing argument', () => {
+    const bad = runCli(['lens', 'verify', '--all'], {
+      cwd: project,
+      env: { FLUJO_STATE_URI: 'mysql://x' },
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/CONFIG_STATE_URI.*sqlite:\/\/\/relative\.db/);
+    const usage = runCli(['lens', 'verify'], { cwd: project });
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/name one run or pass --all/);
+    const unknown = runCli(['lens', 'verfy'], { cwd: project });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/verify/);
+  });
+
+  it('reads state_uri from flujo.toml and reports a broken flujo.toml with its line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flujo-e2e-'));
+    try {
+      writeFileSync(join(dir, 'flujo.toml'), 'state_uri = "memory://"\n');
+      const r = runCli(['lens', 'verify', '--all', '--json'], { cwd: dir });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, runs_checked: 0 });
+      writeFileSync(join(dir, 'flujo.toml'), 'ok = 1\nstate_uri = \n');
+      const broken = runCli(['lens', 'verify', '--all'], { cwd: dir });
+      expect(broken.code).toBe(2);
+      expect(broken.stderr).toContain(`${join(dir, 'flujo.toml')}:2:`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('verifies a Postgres ledger named by FLUJO_STATE_URI', async (ctx) => {
+    if (!(await postgresReachable()))
+      ctx.skip('Postgres is not reachable (FLUJO_REQUIRE_SERVICES=1 fails instead)');
+    const schema = uniqueSchema('e2e');
+    const uri = `${PG_URL}?schema=${schema}`;
+    try {
+      const { createPostgresLedger } = await import('../../src/adapters/ledger/postgres.js');
+      const store = await createPostgresLedger({ connectionString: PG_URL, schema });
+      await store.append({
+        runId: 'pg-run',
+        expected: emptyHead('pg-run'),
+        events: [started(), completed()],
+        at: AT,
+      });
+      await store.close();
+      const r = runCli(['lens', 'verify', 'pg-run', '--json'], {
+        cwd: project,
+        env: { FLUJO_STATE_URI: uri },
+      });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, runs_checked: 1, events_checked: 2 });
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+});
