@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Independent verifier for a Flujo SQLite ledger: checks one run's hash chain with nothing but
+# the sqlite3 CLI, xxd and b3sum (the BLAKE3 reference tool). It shares no code with Flujo, so
+# an auditor can use it to check that `flujo lens verify` tells the truth.
+#   usage: scripts/verify-ledger.sh STATE_DB RUN_ID
+# Exit 0 and "ok N events HEAD" when intact; exit 1 naming the first bad seq otherwise.
+set -euo pipefail
+db=$1 run=$2
+[[ $run =~ ^[A-Za-z0-9._:-]+$ ]] || { echo "run id has characters this script does not quote" >&2; exit 2; }
+
+# genesis = blake3("flujo.ledger.v1" || 0x00 || utf8(run_id))
+prev=$( { printf 'flujo.ledger.v1\0'; printf '%s' "$run"; } | b3sum --no-names )
+expected=1
+while IFS='|' read -r seq p h body; do
+  [[ $seq == "$expected" ]] || { echo "seq $expected: missing (next row is seq $seq)"; exit 1; }
+  [[ ${p,,} == "$prev" ]] || { echo "seq $seq: link broken"; exit 1; }
+  # hash_n = blake3(hash_{n-1} || body_n), over the stored bytes
+  prev=$(printf '%s%s' "$prev" "${body,,}" | xxd -r -p | b3sum --no-names)
+  [[ ${h,,} == "$prev" ]] || { echo "seq $seq: hash does not match body"; exit 1; }
+  expected=$((seq + 1))
+done < <(sqlite3 -batch -noheader "$db" \
+  "SELECT seq, hex(prev), hex(hash), hex(body) FROM events WHERE run_id = '$run' ORDER BY seq")
+
+head=$(sqlite3 -batch -noheader "$db" "SELECT seq, lower(hex(hash)) FROM run_heads WHERE run_id = '$run'")
+[[ $head == "$((expected - 1))|$prev" ]] || { echo "seq $expected: ledger ends before the recorded head ($head)"; exit 1; }
+echo "ok $((expected - 1)) events $prev"
