@@ -6,7 +6,7 @@
  *
  * over the exact stored bytes of each event body. The body itself carries runId and seq, so an
  * event spliced from another run or position cannot verify. @noble/hashes is the reference
- * implementation; hash-wasm's BLAKE3 (about 13x faster on 1 KB, see docs/adr/0003) is used once
+ * implementation; hash-wasm's BLAKE3 (about 13x faster on 1 KB, see docs/adr/0002) is used once
  * `initFastHash()` has resolved, and both are cross-checked on the golden vectors in the tests.
  */
 import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js';

@@ -8,7 +8,7 @@
  * shortest CBOR integer form (cbor-x would write integers of 2^32 and above as float64, so those
  * go in as bigint); every other finite number, including integral doubles beyond 2^53, is a float64. The data model that may enter the
  * ledger is plain JSON-like data plus `Uint8Array` and int64 `bigint`; anything else is refused
- * with the path to the offending value, never silently changed. See docs/adr/0002.
+ * with the path to the offending value, never silently changed. See docs/adr/0001.
  */
 import { Decoder, Encoder } from 'cbor-x';
 
