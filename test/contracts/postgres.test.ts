@@ -1,0 +1,271 @@
+import pg from 'pg';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { createPostgresLedger } from '../../src/adapters/ledger/postgres.js';
+import { ConfigError, LedgerConflictError } from '../../src/errors.js';
+import { initFastHash } from '../../src/events/chain.js';
+import { emptyHead, sealBatch, type Head } from '../../src/events/envelope.js';
+import type { Logger } from '../../src/ports.js';
+import { verifyStoredRun } from '../../src/runtime/verifyLedger.js';
+import { PG_URL, dropSchema, postgresReachable, uniqueSchema } from '../support/services.js';
+import { started, stepDone } from '../support/events.js';
+import { describeLedgerContract } from './ledgerContract.js';
+
+const AT = 1_764_000_000_000;
+/** Small pools: several test files share one server. */
+const MAX = 4;
+
+const open = (schema: string, extra: Partial<Parameters<typeof createPostgresLedger>[0]> = {}) =>
+  createPostgresLedger({ connectionString: PG_URL, schema, max: MAX, ...extra });
+
+describeLedgerContract({
+  name: 'postgres',
+  available: postgresReachable,
+  async fresh() {
+    const schema = uniqueSchema('ledger');
+    const store = await open(schema);
+    const run = async (sql: string, ...params: unknown[]) => {
+      await store.pool.query(sql, params);
+    };
+    return {
+      store,
+      uri: `${PG_URL}?schema=${schema}`,
+      reopen: () => open(schema),
+      async setColumn(runId, seq, column, value) {
+        await run(
+          `UPDATE events SET ${column} = $1 WHERE run_id = $2 AND seq = $3`,
+          value,
+          runId,
+          seq,
+        );
+      },
+      async setSeq(runId, seq, newSeq) {
+        await run('UPDATE events SET seq = $1 WHERE run_id = $2 AND seq = $3', newSeq, runId, seq);
+      },
+      async deleteRow(runId, seq) {
+        await run('DELETE FROM events WHERE run_id = $1 AND seq = $2', runId, seq);
+      },
+      async cleanup() {
+        await store.close();
+        await dropSchema(schema);
+      },
+    };
+  },
+});
+
+describe('postgres ledger specifics', () => {
+  let up = false;
+  const cleanups: Array<() => Promise<void>> = [];
+  beforeAll(async () => {
+    await initFastHash();
+    up = await postgresReachable();
+  });
+  afterEach(async () => {
+    for (const f of cleanups.splice(0).reverse()) await f();
+  });
+
+  /** A store on a fresh schema, closed and dropped after the test. */
+  async function fresh(extra: Partial<Parameters<typeof createPostgresLedger>[0]> = {}) {
+    const schema = uniqueSchema('pgspec');
+    cleanups.push(() => dropSchema(schema));
+    const store = await open(schema, extra);
+    cleanups.push(() => store.close());
+    return { schema, store };
+  }
+  async function client(schema?: string): Promise<pg.Client> {
+    const c = new pg.Client({
+      connectionString: PG_URL,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    await c.connect();
+    cleanups.push(() => c.end());
+    return c;
+  }
+  const skipUnlessUp = (ctx: { skip: (why: string) => void }) => {
+    if (!up) ctx.skip('postgres is not reachable (set FLUJO_REQUIRE_SERVICES=1 to fail instead)');
+  };
+
+  it('lets exactly one of two store instances (separate pools) win each head', async (ctx) => {
+    skipUnlessUp(ctx);
+    const { schema, store: a } = await fresh();
+    const b = await open(schema);
+    cleanups.push(() => b.close());
+    expect(a.pool).not.toBe(b.pool);
+
+    // Starting the same run from both sides: one RunStarted lands.
+    const starts = await Promise.allSettled(
+      [a, b].map((s) =>
+        s.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT }),
+      ),
+    );
+    expect(starts.filter((r) => r.status === 'fulfilled').length).toBe(1);
+    let head: Head = (await a.head('r'))!;
+
+    for (let round = 0; round < 25; round++) {
+      const results = await Promise.allSettled(
+        [a, b, a, b].map((s, i) =>
+          s.append({
+            runId: 'r',
+            expected: head,
+            events: [stepDone(`${round}.${i}`)],
+            at: AT + round,
+          }),
+        ),
+      );
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won.length).toBe(1);
+      for (const r of results)
+        if (r.status === 'rejected') {
+          expect(r.reason).toBeInstanceOf(LedgerConflictError);
+          expect(r.reason).toMatchObject({ expectedSeq: head.seq, actualSeq: head.seq + 1 });
+        }
+      head = (won[0] as PromiseFulfilledResult<{ head: Head }>).value.head;
+    }
+    expect((await b.read('r')).length).toBe(26);
+    expect((await verifyStoredRun(b, 'r')).ok).toBe(true);
+  });
+
+  it('holds readAll back behind a still-open earlier transaction, then yields both in (txid, pos) order', async (ctx) => {
+    skipUnlessUp(ctx);
+    const { schema, store } = await fresh();
+    await store.append({ runId: 'a', expected: emptyHead('a'), events: [started()], at: AT });
+    const before = await store.readAll();
+    expect(before.map((r) => `${r.runId}${r.seq}`)).toEqual(['a1']);
+    const cursor = before[0]!.pos;
+
+    // A writer opens a transaction and inserts an event: it takes its xid and its pos first...
+    const held = await client(schema);
+    await held.query('BEGIN');
+    const [x1] = sealBatch(emptyHead('x'), [started()], AT);
+    await held.query(
+      'INSERT INTO events (run_id, seq, type, at, prev, hash, body) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [x1!.runId, x1!.seq, x1!.type, x1!.at, x1!.prev, x1!.hash, x1!.body],
+    );
+    // ...then another append commits with a later xid and a later pos.
+    await store.append({ runId: 'y', expected: emptyHead('y'), events: [started()], at: AT });
+    expect((await store.read('y')).length).toBe(1); // committed and visible per run
+
+    // A `pos > cursor` reader would hand out y now and then never see x: readAll holds y back.
+    expect(await store.readAll(cursor)).toEqual([]);
+    const ac = new AbortController();
+    const tailed: string[] = [];
+    const tail = (async () => {
+      for await (const r of store.subscribe({ after: cursor, signal: ac.signal, pollMs: 10 })) {
+        tailed.push(`${r.runId}${r.seq}`);
+        if (tailed.length === 2) ac.abort();
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(tailed).toEqual([]);
+
+    await held.query('COMMIT');
+    await tail;
+    expect(tailed).toEqual(['x1', 'y1']);
+
+    // Other transactions on the shared server may briefly hold the horizon: poll for it.
+    let after: string[] = [];
+    for (let i = 0; i < 100 && after.length < 2; i++) {
+      after = (await store.readAll(cursor)).map((r) => `${r.runId}${r.seq}`);
+      if (after.length < 2) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(after).toEqual(['x1', 'y1']);
+    const all = await store.readAll();
+    const [tx, px] = all[1]!.pos.split(':').map(BigInt);
+    const [ty, py] = all[2]!.pos.split(':').map(BigInt);
+    expect(tx! < ty!).toBe(true);
+    expect(px! < py!).toBe(true);
+  });
+
+  it('keeps the process alive when an idle pooled backend is terminated', async (ctx) => {
+    skipUnlessUp(ctx);
+    const warned: Array<{ obj: object; msg?: string }> = [];
+    const logger: Logger = {
+      debug() {},
+      info() {},
+      warn: (obj, msg) => void warned.push({ obj, ...(msg ? { msg } : {}) }),
+      error() {},
+    };
+    const { store } = await fresh({ max: 1, logger });
+    let head = (
+      await store.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT })
+    ).head;
+    // max 1: the one pooled connection is the one the store just used, now idle.
+    const { rows } = await store.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const pid = rows[0]!.pid;
+    const admin = await client();
+    const killed = await admin.query('SELECT pg_terminate_backend($1) AS ok', [pid]);
+    expect(killed.rows[0].ok).toBe(true);
+    for (let i = 0; i < 100 && warned.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(warned.length).toBe(1);
+
+    head = (await store.append({ runId: 'r', expected: head, events: [stepDone('0')], at: AT }))
+      .head;
+    expect(head.seq).toBe(2);
+    expect((await verifyStoredRun(store, 'r')).ok).toBe(true);
+  });
+
+  it('migrates once when several processes start on a fresh schema together', async (ctx) => {
+    skipUnlessUp(ctx);
+    const schema = uniqueSchema('pgmig');
+    cleanups.push(() => dropSchema(schema));
+    const stores = await Promise.all(Array.from({ length: 4 }, () => open(schema, { max: 2 })));
+    for (const s of stores) cleanups.push(() => s.close());
+    const { rows } = await stores[0]!.pool.query(
+      'SELECT version FROM flujo_schema_migrations ORDER BY version',
+    );
+    expect(rows).toEqual([{ version: 1 }]);
+    await stores[1]!.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT });
+    expect((await stores[2]!.read('r')).length).toBe(1);
+  });
+
+  it('refuses a schema written by a newer Flujo', async (ctx) => {
+    skipUnlessUp(ctx);
+    const { schema, store } = await fresh();
+    await store.pool.query('INSERT INTO flujo_schema_migrations (version) VALUES (999)');
+    const err = await open(schema).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err).toMatchObject({ code: 'CONFIG_STATE_URI' });
+    expect(String((err as Error).message)).toMatch(/v999/);
+  });
+
+  it('runs inline projections in the append transaction, and rolls both back together', async (ctx) => {
+    skipUnlessUp(ctx);
+    const schema = uniqueSchema('pgproj');
+    cleanups.push(() => dropSchema(schema));
+    let fail = false;
+    const store = await open(schema, {
+      projections: [
+        async (c, records, head) => {
+          await c.query(
+            `INSERT INTO proj (run_id, seq, epoch) VALUES ($1, $2, $3)
+             ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, epoch = excluded.epoch`,
+            [head.runId, head.seq, head.epoch],
+          );
+          if (fail) throw new Error(`projection failed after ${records.length} records`);
+        },
+      ],
+    });
+    cleanups.push(() => store.close());
+    // Unqualified: the pool's search_path is the ledger schema.
+    await store.pool.query(
+      'CREATE TABLE proj (run_id text PRIMARY KEY, seq int NOT NULL, epoch int NOT NULL)',
+    );
+    const h = (
+      await store.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT })
+    ).head;
+    fail = true;
+    await expect(
+      store.append({ runId: 'r', expected: h, events: [stepDone('0')], at: AT }),
+    ).rejects.toThrow(/projection failed/);
+    fail = false;
+    await expect(
+      store.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT }),
+    ).rejects.toBeInstanceOf(LedgerConflictError);
+    expect((await store.pool.query('SELECT run_id, seq, epoch FROM proj')).rows).toEqual([
+      { run_id: 'r', seq: 1, epoch: 0 },
+    ]);
+    expect((await store.head('r'))!.seq).toBe(1);
+    expect((await store.read('r')).length).toBe(1);
+  });
+});
