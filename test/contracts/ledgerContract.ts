@@ -61,6 +61,19 @@ async function seed(
   return res.head;
 }
 
+/**
+ * readAll after `n` rows are visible. On Postgres a commit becomes readable in commit order only
+ * once every older transaction on the server has ended (ADR 4), so another suite's open
+ * transaction may hide it briefly; order is what the test checks, not instant visibility.
+ */
+async function readAllSettled(store: LedgerStore, n: number): Promise<StoredRecord[]> {
+  for (let i = 0; ; i++) {
+    const rows = await store.readAll();
+    if (rows.length >= n || i === 100) return rows;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function spawnChild(args: string[]): ChildProcessWithoutNullStreams {
   return spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: 'pipe' });
 }
@@ -221,6 +234,14 @@ export function describeLedgerContract(harness: LedgerHarness): void {
       expect((await store.read('r')).length).toBe(1);
     });
 
+    test('refuses a new run sealed on anything but its genesis', async ({ store }) => {
+      const forged = { ...emptyHead('r'), hash: new Uint8Array(32) };
+      await expect(
+        store.append({ runId: 'r', expected: forged, events: [started()], at: AT }),
+      ).rejects.toThrow(/genesis/);
+      expect(await store.head('r')).toBeNull();
+    });
+
     test('lets exactly one of many concurrent appends on the same head win', async ({ store }) => {
       const h = await seed(store, 'r', 0);
       const results = await Promise.allSettled(
@@ -294,7 +315,7 @@ export function describeLedgerContract(harness: LedgerHarness): void {
       const ha = await seed(store, 'a', 0);
       const hb = await seed(store, 'b', 0);
       await store.append({ runId: 'a', expected: ha, events: [stepDone('0')], at: AT });
-      const all = await store.readAll();
+      const all = await readAllSettled(store, 3);
       expect(all.map((r) => `${r.runId}${r.seq}`)).toEqual(['a1', 'b1', 'a2']);
       expect((await store.readAll(all[0]!.pos)).map((r) => `${r.runId}${r.seq}`)).toEqual([
         'b1',

@@ -13,7 +13,9 @@ import { verifyStoredRun } from '../../src/runtime/verifyLedger.js';
 import { goldenEvents } from '../fixtures/golden/events.js';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/verify-ledger.sh', import.meta.url));
-const tools = ['b3sum', 'sqlite3', 'xxd'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+const tools = ['b3sum', 'sqlite3', 'xxd'].filter(
+  (t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0,
+);
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -25,17 +27,22 @@ async function ledger() {
   const path = join(dir, 'state.db');
   const store = createSqliteLedger({ path });
   let head = emptyHead('run-1');
-  for (const e of goldenEvents) head = (await store.append({ runId: 'run-1', expected: head, events: [e], at: 1_764_000_000_000 })).head;
+  for (const e of goldenEvents)
+    head = (
+      await store.append({ runId: 'run-1', expected: head, events: [e], at: 1_764_000_000_000 })
+    ).head;
   return { store, path, head };
 }
 
-const verifyWithScript = (path: string) => spawnSync('bash', [SCRIPT, path, 'run-1'], { encoding: 'utf8' });
+const verifyWithScript = (path: string) =>
+  spawnSync('bash', [SCRIPT, path, 'run-1'], { encoding: 'utf8' });
 
 describe('the independent shell verifier (sqlite3 + b3sum, no Flujo code)', () => {
   beforeAll(initFastHash);
 
   it('agrees with Flujo on an intact ledger, head hash included', async (ctx) => {
-    if (tools.length) ctx.skip(`needs ${tools.join(', ')} on PATH (apt-get install b3sum sqlite3 xxd)`);
+    if (tools.length)
+      ctx.skip(`needs ${tools.join(', ')} on PATH (apt-get install b3sum sqlite3 xxd)`);
     const { store, path, head } = await ledger();
     await store.close();
     const r = verifyWithScript(path);
@@ -44,12 +51,16 @@ describe('the independent shell verifier (sqlite3 + b3sum, no Flujo code)', () =
     expect(r.stdout.trim()).toBe(`ok 6 events ${toHex(head.hash)}`);
   });
 
-  it.each([
-    ['an edited body', "UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'classify', 'classifx') AS BLOB) WHERE seq = 3", 3],
+  it.for([
+    [
+      'an edited body',
+      "UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'classify', 'classifx') AS BLOB) WHERE seq = 3",
+      3,
+    ],
     ['an edited hash', 'UPDATE events SET hash = zeroblob(32) WHERE seq = 4', 4],
     ['a removed event', 'DELETE FROM events WHERE seq = 2', 2],
     ['a removed tail', 'DELETE FROM events WHERE seq = 6', 6],
-  ])('names the same first bad seq as Flujo for %s', async (_name, sql, seq, ctx) => {
+  ] as const)('names the same first bad seq as Flujo for %s', async ([, sql, seq], ctx) => {
     if (tools.length) ctx.skip(`needs ${tools.join(', ')} on PATH`);
     const { store, path } = await ledger();
     store.db.prepare(sql).run();

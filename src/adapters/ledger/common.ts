@@ -4,6 +4,7 @@
  */
 import { EngineError, ErrorCode, LedgerConflictError, LedgerFencedError } from '../../errors.js';
 import { terminalTypes } from '../../events/catalogue.js';
+import { genesisHash } from '../../events/chain.js';
 import { bytesEqual } from '../../events/codec.js';
 import {
   headAfter,
@@ -28,6 +29,12 @@ export function prepareAppend(req: AppendRequest): PreparedAppend {
     throw new EngineError(
       ErrorCode.USAGE,
       `append to ${req.runId} names the head of ${req.expected.runId}`,
+    );
+  }
+  if (req.expected.seq === 0 && !bytesEqual(req.expected.hash, genesisHash(req.runId))) {
+    throw new EngineError(
+      ErrorCode.USAGE,
+      `a new run ${req.runId} must start from its genesis hash (emptyHead)`,
     );
   }
   if (req.events.length === 0)
