@@ -29,7 +29,7 @@ const impure = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', '**/.tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
