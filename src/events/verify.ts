@@ -68,11 +68,15 @@ export interface RunVerification {
   readonly failure?: VerifyFailure;
 }
 
-export function verifyRun(
-  runId: string,
-  rows: Iterable<VerifiableRow>,
-  recorded?: RecordedHead,
-): RunVerification {
+export interface RunVerifier {
+  /** Feeds the next stored row; returns the verdict as soon as a row fails. */
+  push(row: VerifiableRow): RunVerification | null;
+  /** After the last row: the verdict, including the comparison with the recorded head. */
+  finish(): RunVerification;
+}
+
+/** An incremental verifier, so a long run can be checked page by page in bounded memory. */
+export function createRunVerifier(runId: string, recorded?: RecordedHead): RunVerifier {
   let prevHash = genesisHash(runId);
   let expected = 1;
   let events = 0;
@@ -175,41 +179,65 @@ export function verifyRun(
     return null;
   };
 
-  for (const row of rows) {
+  const push = (row: VerifiableRow): RunVerification | null => {
     if (pending) {
       const failure = check(pending, row);
       if (failure) return result(failure);
     }
     pending = row;
-  }
-  if (pending) {
-    const failure = check(pending, null);
-    if (failure) return result(failure);
-  }
+    return null;
+  };
 
-  if (recorded) {
-    const last = expected - 1;
-    if (recorded.seq > last) {
-      return result({
-        seq: last + 1,
-        reason: 'truncated',
-        detail: `ledger ends at seq ${last}; the store's head is seq ${recorded.seq}`,
-      });
+  const finish = (): RunVerification => {
+    if (pending) {
+      const failure = check(pending, null);
+      pending = null;
+      if (failure) return result(failure);
     }
-    if (recorded.seq < last || !bytesEqual(recorded.hash, prevHash)) {
-      return result({
-        seq: last,
-        reason: 'head_mismatch',
-        detail: `the store's head (seq ${recorded.seq}) disagrees with the chain`,
-      });
+    return compareRecorded();
+  };
+
+  const compareRecorded = (): RunVerification => {
+    if (recorded) {
+      const last = expected - 1;
+      if (recorded.seq > last) {
+        return result({
+          seq: last + 1,
+          reason: 'truncated',
+          detail: `ledger ends at seq ${last}; the store's head is seq ${recorded.seq}`,
+        });
+      }
+      if (recorded.seq < last || !bytesEqual(recorded.hash, prevHash)) {
+        return result({
+          seq: last,
+          reason: 'head_mismatch',
+          detail: `the store's head (seq ${recorded.seq}) disagrees with the chain`,
+        });
+      }
+      if (recorded.terminal && !(lastType !== null && terminalTypes.has(lastType))) {
+        return result({
+          seq: last + 1,
+          reason: 'truncated',
+          detail: 'the run finished but its terminal event is missing',
+        });
+      }
     }
-    if (recorded.terminal && !(lastType !== null && terminalTypes.has(lastType))) {
-      return result({
-        seq: last + 1,
-        reason: 'truncated',
-        detail: 'the run finished but its terminal event is missing',
-      });
-    }
+    return result();
+  };
+
+  return { push, finish };
+}
+
+/** Verifies a whole run held in memory (or any iterable of its rows in storage order). */
+export function verifyRun(
+  runId: string,
+  rows: Iterable<VerifiableRow>,
+  recorded?: RecordedHead,
+): RunVerification {
+  const verifier = createRunVerifier(runId, recorded);
+  for (const row of rows) {
+    const failed = verifier.push(row);
+    if (failed) return failed;
   }
-  return result();
+  return verifier.finish();
 }

@@ -2,27 +2,26 @@
  * Verifies runs in a store: streams each run's rows through the chain verifier together with the
  * head the store recorded in the same transactions.
  */
-import { verifyRun, type RunVerification, type VerifiableRow } from '../events/verify.js';
+import { createRunVerifier, type RunVerification } from '../events/verify.js';
 import type { LedgerStore } from '../ports.js';
 
-const PAGE = 5000;
+const PAGE = 2000;
 
-async function readRun(store: LedgerStore, runId: string): Promise<VerifiableRow[]> {
-  const rows: VerifiableRow[] = [];
+/** Streams the run's rows page by page through the chain verifier: memory stays bounded. */
+export async function verifyStoredRun(store: LedgerStore, runId: string): Promise<RunVerification> {
+  const head = await store.head(runId);
+  const verifier = createRunVerifier(runId, head ?? undefined);
   let from = 1;
   for (;;) {
     const page = await store.read(runId, { fromSeq: from, limit: PAGE });
-    rows.push(...page);
+    for (const row of page) {
+      const failed = verifier.push(row);
+      if (failed) return failed;
+    }
     const last = page[page.length - 1];
-    if (page.length < PAGE || !last) return rows;
+    if (page.length < PAGE || !last) return verifier.finish();
     from = last.seq + 1;
   }
-}
-
-export async function verifyStoredRun(store: LedgerStore, runId: string): Promise<RunVerification> {
-  const head = await store.head(runId);
-  const rows = await readRun(store, runId);
-  return verifyRun(runId, rows, head ?? undefined);
 }
 
 export interface LedgerVerification {

@@ -27,7 +27,13 @@ import type {
   RunHead,
   SubscribeOptions,
 } from '../../ports.js';
-import { Nudge, assertAppendable, nextRunHead, pollSubscribe, prepareAppend } from './common.js';
+import {
+  Nudge,
+  assertAppendable,
+  pollSubscribe,
+  prepareAppend,
+  type PreparedAppend,
+} from './common.js';
 
 export type SqliteSynchronous = 'FULL' | 'NORMAL';
 
@@ -185,11 +191,16 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
   const insertEvent = db.prepare(
     'INSERT INTO events (run_id, seq, type, at, prev, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
-  const upsertHead = db.prepare(
+  // The head moves only if it is still the one the batch was sealed against, with the rules of
+  // assertAppendable; when nothing changes, the head is read to name the refusal.
+  const startHead = db.prepare(
     `INSERT INTO run_heads (run_id, seq, hash, epoch, terminal, created_at, updated_at)
-     VALUES (@runId, @seq, @hash, @epoch, @terminal, @createdAt, @updatedAt)
-     ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
-       epoch = excluded.epoch, terminal = excluded.terminal, updated_at = excluded.updated_at`,
+     VALUES (?, ?, ?, coalesce(?, 0), ?, ?, ?) ON CONFLICT (run_id) DO NOTHING`,
+  );
+  const moveHead = db.prepare(
+    `UPDATE run_heads SET seq = ?, hash = ?, epoch = coalesce(?, epoch), terminal = ?, updated_at = ?
+      WHERE run_id = ? AND seq = ? AND hash = ? AND terminal = 0
+        AND (? IS NULL OR epoch = ?) AND (? IS NULL OR epoch < ?)`,
   );
   const selectEvents = db.prepare<[string, number, number], EventRow>(
     'SELECT * FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?',
@@ -198,18 +209,41 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
     'SELECT * FROM events WHERE pos > ? ORDER BY pos LIMIT ?',
   );
 
-  const appendTx = db.transaction(
-    (req: AppendRequest, prepared: ReturnType<typeof prepareAppend>) => {
+  const appendTx = db.transaction((req: AppendRequest, prepared: PreparedAppend) => {
+    const h = prepared.head;
+    const terminal = prepared.terminal ? 1 : 0;
+    const moved =
+      req.expected.seq === 0
+        ? req.epoch === undefined || req.epoch === 0
+          ? startHead.run(req.runId, h.seq, h.hash, prepared.claimEpoch, terminal, req.at, req.at)
+          : { changes: 0 }
+        : moveHead.run(
+            h.seq,
+            h.hash,
+            prepared.claimEpoch,
+            terminal,
+            req.at,
+            req.runId,
+            req.expected.seq,
+            req.expected.hash,
+            req.epoch ?? null,
+            req.epoch ?? null,
+            prepared.claimEpoch,
+            prepared.claimEpoch,
+          );
+    if (moved.changes !== 1) {
       const row = selectHead.get(req.runId);
-      const current = row ? toHead(row) : null;
-      assertAppendable(req, prepared, current);
-      for (const r of prepared.records)
-        insertEvent.run(r.runId, r.seq, r.type, r.at, r.prev, r.hash, r.body);
-      const head = nextRunHead(current, prepared, req.at);
-      upsertHead.run({ ...head, terminal: head.terminal ? 1 : 0 });
-      for (const project of projections) project(db, prepared.records, head);
-    },
-  );
+      assertAppendable(req, prepared, row ? toHead(row) : null);
+      throw new LedgerConflictError(req.runId, req.expected.seq, row?.seq ?? 0);
+    }
+    for (const r of prepared.records) {
+      insertEvent.run(r.runId, r.seq, r.type, r.at, r.prev, r.hash, r.body);
+    }
+    if (projections.length) {
+      const row = selectHead.get(req.runId) as HeadRow;
+      for (const project of projections) project(db, prepared.records, toHead(row));
+    }
+  });
 
   return {
     kind: 'sqlite',

@@ -1,3 +1,4 @@
+import { Decoder } from 'cbor-x';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -51,6 +52,59 @@ describe('canonical CBOR codec', () => {
     );
   });
 
+  it('is read back identically by an independent decoder (cbor-x)', () => {
+    const other = new Decoder({ useRecords: false, mapsAsObjects: true });
+    fc.assert(
+      fc.property(recordable, (v) => {
+        const bytes = encodeCanonical(v);
+        expect(normaliseForeign(other.decode(bytes))).toEqual(decodeCanonical(bytes));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('writes shortest headers for multi-byte strings at every length boundary', () => {
+    for (const n of [
+      7, 8, 11, 12, 23, 24, 85, 86, 127, 128, 255, 256, 21_845, 21_846, 65_535, 65_536,
+    ]) {
+      for (const ch of ['é', '€', '😀', 'a']) {
+        const s = ch.repeat(Math.ceil(n / ch.length));
+        expect(hex(encodeCanonical(s))).toBe(hex(referenceEncode(s)));
+        expect(decodeCanonical(encodeCanonical(s))).toBe(s);
+      }
+    }
+  });
+
+  it('orders keys above U+FFFF after the rest of the BMP, as UTF-8 bytes do', () => {
+    const keys = ['\uffff', '😀', '\ue000', 'zz', 'a'];
+    const obj = Object.fromEntries(keys.map((k) => [k, 1]));
+    expect(hex(encodeCanonical(obj))).toBe(hex(referenceEncode(obj)));
+    expect(Object.keys(decodeCanonical(encodeCanonical(obj)) as object)).toEqual([
+      'a',
+      'zz',
+      '\ue000',
+      '\uffff',
+      '😀',
+    ]);
+  });
+
+  it('round-trips the edges of the integer range', () => {
+    for (const v of [
+      -(2n ** 53n),
+      -(2n ** 63n),
+      2n ** 53n,
+      2n ** 64n - 1n,
+      2 ** 53 - 1,
+      -(2 ** 53 - 1),
+      2 ** 32,
+      -(2 ** 32) - 1,
+    ]) {
+      const bytes = encodeCanonical(v);
+      expect(hex(bytes)).toBe(hex(referenceEncode(normalise(v))));
+      expect(decodeCanonical(bytes)).toBe(normalise(v));
+    }
+  });
+
   it('encodes the same logical value identically whatever the key order', () => {
     const a = encodeCanonical({ b: 1, a: { y: [1, 2], x: 'é' }, '10': 0, '9': 1 });
     const b = encodeCanonical({ '9': 1, a: { x: 'é', y: [1, 2] }, '10': 0, b: 1 });
@@ -71,6 +125,17 @@ describe('canonical CBOR codec', () => {
 
   it('drops undefined object fields like JSON does', () => {
     expect(hex(encodeCanonical({ a: 1, b: undefined }))).toBe(hex(encodeCanonical({ a: 1 })));
+    // 24 keys need a 2-byte map header, 23 a 1-byte one: the header must shrink.
+    const wide: Record<string, unknown> = Object.fromEntries(
+      Array.from({ length: 24 }, (_, i) => [`k${i}`, i]),
+    );
+    const narrow = { ...wide };
+    delete narrow.k5;
+    wide.k5 = undefined;
+    expect(hex(encodeCanonical({ x: [wide, 'tail'] }))).toBe(
+      hex(encodeCanonical({ x: [narrow, 'tail'] })),
+    );
+    expect(hex(encodeCanonical(narrow))).toBe(hex(referenceEncode(narrow)));
   });
 
   it.each([
@@ -117,6 +182,13 @@ describe('canonical CBOR codec', () => {
     ['trailing bytes', '0102'],
     ['a truncated map', 'a26161'],
     ['a __proto__ key', 'a1695f5f70726f746f5f5f01'],
+    ['invalid UTF-8', '62c328'],
+    ['a UTF-8 encoded surrogate', '63eda080'],
+    ['a float64 negative zero', 'fb8000000000000000'],
+    ['a float64 NaN', 'fb7ff8000000000000'],
+    ['a negative integer below int64', '3bffffffffffffffff'],
+    ['a non-text map key', 'a10101'],
+    ['a length beyond the input', '5bffffffffffffffff'],
   ])('rejects %s on decode', (_name, h) => {
     expect(() => decodeCanonical(Buffer.from(h, 'hex'))).toThrow();
   });
@@ -130,6 +202,15 @@ describe('canonical CBOR codec', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
+
+/** cbor-x gives Buffers and bigints for 8-byte ints; map them to what our decoder returns. */
+function normaliseForeign(v: unknown): unknown {
+  if (typeof v === 'bigint') return normalise(v);
+  if (v instanceof Uint8Array) return new Uint8Array(v);
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(normaliseForeign);
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normaliseForeign(x)]));
+}
 
 /** What the production codec records for a value: bigints in the safe range become numbers. */
 function normalise(v: unknown): unknown {
