@@ -25,6 +25,11 @@ export const ErrorCode = {
   CONFIG_INVALID: 'CONFIG_INVALID',
   VERIFY_FAILED: 'VERIFY_FAILED',
   USAGE: 'USAGE',
+  NONDETERMINISM: 'NONDETERMINISM',
+  PLAN_CHANGED: 'PLAN_CHANGED',
+  RUN_NOT_FOUND: 'RUN_NOT_FOUND',
+  RUN_NOT_RESUMABLE: 'RUN_NOT_RESUMABLE',
+  HUMAN_INPUT_REJECTED: 'HUMAN_INPUT_REJECTED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -123,6 +128,37 @@ export class LedgerStoreError extends EngineError {
     super(ErrorCode.LEDGER_STORE, message, { cause, retryable });
     this.name = 'LedgerStoreError';
   }
+}
+
+/**
+ * Refolding a run's events produced a different decision than the ledger recorded: the code or
+ * the plan changed behaviour. Names the first divergent seq and both versions.
+ */
+export class NondeterminismError extends EngineError {
+  readonly runId: string;
+  readonly seq: number;
+  readonly expected: unknown;
+  readonly recorded: unknown;
+  constructor(runId: string, seq: number, expected: unknown, recorded: unknown) {
+    super(
+      ErrorCode.NONDETERMINISM,
+      `run ${runId} seq ${seq}: refolding decided ${describe(expected)} but the ledger recorded ${describe(recorded)}`,
+      {
+        details: { runId, seq, expected, recorded },
+      },
+    );
+    this.name = 'NondeterminismError';
+    this.runId = runId;
+    this.seq = seq;
+    this.expected = expected;
+    this.recorded = recorded;
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  const t = (v as { type?: unknown }).type;
+  return typeof t === 'string' ? t : 'a different event';
 }
 
 export class ConfigError extends EngineError {

@@ -79,6 +79,37 @@ export interface Clock {
   now(): number;
 }
 
+/** One attempt of one agent call, as the runtime asks the agent port to make it. */
+export interface AgentRequest {
+  readonly runId: string;
+  readonly path: string;
+  readonly attempt: number;
+  /** Deterministic idempotency key (run, path, attempt): send it to providers that accept one. */
+  readonly key: string;
+  /** A model id (`openai:gpt-4o`) or another agent id the port knows. */
+  readonly agent: string;
+  readonly input: unknown;
+  readonly config?: unknown;
+}
+
+/** A normalised agent reply. Money is integer micro-dollars. */
+export interface AgentReply {
+  readonly output: unknown;
+  readonly text?: string;
+  readonly usage: { readonly input: number; readonly output: number };
+  readonly costMicros: number;
+  readonly model: string;
+  readonly finishReason?: string;
+}
+
+/**
+ * Makes agent calls. A failed call throws; an error with `retryable: false` (an EngineError, or
+ * any error carrying that field) is not retried, anything else may be.
+ */
+export interface AgentPort {
+  call(request: AgentRequest, signal: AbortSignal): Promise<AgentReply>;
+}
+
 export interface Logger {
   debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;

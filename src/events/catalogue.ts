@@ -45,6 +45,8 @@ export const eventSchemas = {
     key: z.string(),
     agent: z.string(),
     requestHash: z.string(),
+    /** What the agent was given, for audit and lens. */
+    input: json,
   }),
   AgentResponded: z.object({
     path,
@@ -82,7 +84,8 @@ export const eventSchemas = {
   HumanInputReceived: z.object({ path, input: json, by: z.string().optional() }),
   BranchSelected: z.object({ path, branch: z.string() }),
   LoopIterationStarted: z.object({ path, iteration: nonNegInt }),
-  TimerScheduled: z.object({ path, timerId: z.string(), fireAt: nonNegInt, reason: z.string() }),
+  /** Fires `delayMs` after the event's own `at`. */
+  TimerScheduled: z.object({ path, timerId: z.string(), delayMs: nonNegInt, reason: z.string() }),
   TimerFired: z.object({ path, timerId: z.string() }),
   StepCompleted: z.object({ path, output: json }),
   StepFailed: z.object({ path, error: ErrorInfo, attempt: int.positive().optional() }),

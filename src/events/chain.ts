@@ -58,6 +58,11 @@ export function linkHash(prev: Uint8Array, body: Uint8Array): Uint8Array {
   return blake3Pair(prev, body);
 }
 
+/** BLAKE3-256 of some bytes as hex: request hashes and plan fingerprints. */
+export function contentHash(bytes: Uint8Array): string {
+  return toHex(blake3Pair(new Uint8Array(0), bytes));
+}
+
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }

@@ -1,0 +1,161 @@
+/**
+ * State is a fold. A run's state comes from its events alone: start the machine with the
+ * recorded input, feed it each recorded fact, and check that every decision it makes is the one
+ * the ledger recorded next, byte for byte. Resume and replay are both this fold; they differ only
+ * in what happens after it (continue the run, or stop and report).
+ */
+import { initialTransition, transition, type AnyMachineSnapshot } from 'xstate';
+
+import { NondeterminismError } from '../errors.js';
+import type { NewEvent } from '../events/catalogue.js';
+import { bytesEqual, encodeCanonical } from '../events/codec.js';
+import type { LedgerEvent } from '../events/envelope.js';
+import { DRIVING_FACTS, MARKERS, decisionEvent, decisionsOf, machineEventOf } from './decisions.js';
+import type { RunMachine } from './machine.js';
+import type { Decision, RunMachineEvent } from './vocabulary.js';
+
+export type RunStatus = 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+
+/** Work the run has asked for and not yet received an answer to. */
+export interface Outstanding {
+  /** Agent calls by idempotency key path:attempt, with the decision that asked. */
+  readonly calls: Map<string, Extract<Decision, { type: 'callAgent' }>>;
+  /** Timers by path:timerId, with the `at` of the event that scheduled them. */
+  readonly timers: Map<
+    string,
+    { decision: Extract<Decision, { type: 'scheduleTimer' }>; at: number }
+  >;
+  /** Human input requests by path. */
+  readonly human: Map<string, Extract<Decision, { type: 'requestHuman' }>>;
+}
+
+export interface FoldState {
+  readonly runId: string;
+  snapshot: AnyMachineSnapshot;
+  readonly outstanding: Outstanding;
+  status: RunStatus;
+}
+
+const callKey = (path: string, attempt: number) => `${path}#${attempt}`;
+const timerKey = (path: string, timerId: string) => `${path}#${timerId}`;
+
+function track(state: FoldState, decisions: readonly Decision[], at: number): void {
+  const o = state.outstanding;
+  for (const d of decisions) {
+    if (d.type === 'callAgent') o.calls.set(callKey(d.path, d.attempt), d);
+    else if (d.type === 'scheduleTimer')
+      o.timers.set(timerKey(d.path, d.timerId), { decision: d, at });
+    else if (d.type === 'requestHuman') o.human.set(d.path, d);
+    else if (d.type === 'completeRun') state.status = 'completed';
+    else if (d.type === 'failRun') state.status = 'failed';
+  }
+}
+
+function settle(state: FoldState, fact: LedgerEvent): void {
+  const o = state.outstanding;
+  switch (fact.type) {
+    case 'AgentResponded':
+    case 'AgentFailed':
+      o.calls.delete(callKey(fact.data.path, fact.data.attempt));
+      break;
+    case 'TimerFired':
+      o.timers.delete(timerKey(fact.data.path, fact.data.timerId));
+      break;
+    case 'HumanInputReceived':
+      o.human.delete(fact.data.path);
+      break;
+    case 'RunCancelled':
+      state.status = 'cancelled';
+      break;
+  }
+  if (state.status === 'paused') state.status = 'running';
+}
+
+/** Starts the fold from a RunStarted event: the machine's first decisions. */
+export function startFold(
+  machine: RunMachine,
+  started: Extract<LedgerEvent, { type: 'RunStarted' }>,
+) {
+  const [snapshot, actions] = initialTransition(machine, {
+    runId: started.runId,
+    input: started.data.input,
+    ...(started.data.context !== undefined
+      ? { context: started.data.context as Record<string, unknown> }
+      : {}),
+  });
+  const state: FoldState = {
+    runId: started.runId,
+    snapshot,
+    outstanding: { calls: new Map(), timers: new Map(), human: new Map() },
+    status: 'running',
+  };
+  const decisions = decisionsOf(actions);
+  track(state, decisions, started.at);
+  return { state, decisions };
+}
+
+/** Feeds one recorded fact; returns the decisions it causes. */
+export function applyFact(machine: RunMachine, state: FoldState, fact: LedgerEvent): Decision[] {
+  settle(state, fact);
+  const event: RunMachineEvent | null = machineEventOf(fact);
+  if (!event || state.status === 'cancelled') return [];
+  const [snapshot, actions] = transition(machine, state.snapshot, event);
+  state.snapshot = snapshot;
+  const decisions = decisionsOf(actions);
+  track(state, decisions, fact.at);
+  return decisions;
+}
+
+/** True when the run waits only for people: nothing else is in flight. */
+export function restsOnHuman(state: FoldState): boolean {
+  const o = state.outstanding;
+  return (
+    state.status === 'running' && o.human.size > 0 && o.calls.size === 0 && o.timers.size === 0
+  );
+}
+
+export function markPaused(state: FoldState): void {
+  state.status = 'paused';
+}
+
+const bytesOf = (e: NewEvent) => encodeCanonical({ type: e.type, data: e.data });
+
+/**
+ * Refolds a run's whole stream, checking each recorded decision against the one the machine
+ * makes now. Throws NondeterminismError at the first difference.
+ */
+export function refold(machine: RunMachine, events: readonly LedgerEvent[]): FoldState {
+  const first = events[0];
+  if (!first || first.type !== 'RunStarted') {
+    throw new NondeterminismError(
+      first?.runId ?? '?',
+      first?.seq ?? 1,
+      { type: 'RunStarted' },
+      first ?? null,
+    );
+  }
+  const { state, decisions } = startFold(machine, first);
+  let expected: NewEvent[] = decisions.map((d) => decisionEvent(first.runId, d));
+  for (let i = 1; i < events.length; i++) {
+    const e = events[i] as LedgerEvent;
+    if (MARKERS.has(e.type)) {
+      if (e.type === 'RunPaused') markPaused(state);
+      continue;
+    }
+    if (DRIVING_FACTS.has(e.type)) {
+      // A fact and the decisions it caused are one append: none may be left over before it.
+      if (expected.length > 0)
+        throw new NondeterminismError(e.runId, e.seq, expected[0], { type: e.type, data: e.data });
+      expected = applyFact(machine, state, e).map((d) => decisionEvent(e.runId, d));
+      continue;
+    }
+    const want = expected.shift();
+    const got: NewEvent = { type: e.type, data: e.data } as NewEvent;
+    if (!want || !bytesEqual(bytesOf(want), bytesOf(got)))
+      throw new NondeterminismError(e.runId, e.seq, want ?? null, got);
+  }
+  const last = events[events.length - 1] as LedgerEvent;
+  if (expected.length > 0)
+    throw new NondeterminismError(last.runId, last.seq + 1, expected[0], null);
+  return state;
+}

@@ -1,0 +1,76 @@
+/**
+ * The run machine's named implementations (XState `setup()`): context updates are `assign`s that
+ * XState applies itself; decisions are no-op actions whose resolved params the runtime reads from
+ * `transition()`'s result, records, and only then executes. Guards compare facts with the state
+ * they are for. Nothing here does I/O or reads a clock.
+ *
+ * Context records (`inp`, `out`, …) are updated in place: the runtime keeps only the current
+ * snapshot, and copying a record that grows with the run on every step would make long runs
+ * quadratic (docs/adr/0008).
+ */
+import { assign, setup } from 'xstate';
+
+import type { ErrorInfo } from '../events/catalogue.js';
+import type { RunMachineContext, RunMachineEvent, RunMachineInput } from './vocabulary.js';
+
+export type Test = (context: RunMachineContext, event: RunMachineEvent) => boolean;
+
+const noop = () => {};
+
+export const runMachineSetup = setup({
+  types: {
+    context: {} as RunMachineContext,
+    events: {} as RunMachineEvent,
+    input: {} as RunMachineInput,
+  },
+  actions: {
+    // Decisions: recorded by the runtime from their params, in order.
+    scheduleStep: noop,
+    callAgent: noop,
+    scheduleTimer: noop,
+    completeStep: noop,
+    failStep: noop,
+    selectBranch: noop,
+    startIteration: noop,
+    requestHuman: noop,
+    completeRun: noop,
+    failRun: noop,
+    // Context updates.
+    setInput: assign(({ context }, p: { path: string; value: unknown }) => {
+      context.inp[p.path] = p.value;
+      return {};
+    }),
+    setOutput: assign(({ context }, p: { path: string; value: unknown }) => {
+      context.out[p.path] = p.value;
+      return {};
+    }),
+    setAttempt: assign(({ context }, p: { path: string; attempt: number }) => {
+      context.att[p.path] = p.attempt;
+      return {};
+    }),
+    setIteration: assign(({ context }, p: { loop: string; iteration: number }) => {
+      context.it[p.loop] = p.iteration;
+      return {};
+    }),
+    setSelection: assign(({ context }, p: { path: string; branch: string }) => {
+      context.sel[p.path] = p.branch;
+      return {};
+    }),
+    setError: assign(({ context }, p: { path: string; error: ErrorInfo }) => {
+      context.err[p.path] = p.error;
+      return {};
+    }),
+    setRunContext: assign((_, p: { ctx: Record<string, unknown> }) => ({ ctx: p.ctx })),
+  },
+  guards: {
+    /** The fact is for this path (and attempt / timer, when given). */
+    isFact: ({ context, event }, p: { test: Test }) => p.test(context, event),
+    /** A child node ended in its `ok` final state. */
+    succeeded: ({ event }) =>
+      (event as unknown as { output?: { ok?: boolean } }).output?.ok === true,
+    /** A condition of the plan over the current context and event. */
+    holds: ({ context, event }, p: { test: Test }) => p.test(context, event),
+  },
+});
+
+export type RunMachine = ReturnType<typeof runMachineSetup.createMachine>;

@@ -1,0 +1,85 @@
+/**
+ * The run machine's vocabulary: its context, the events it accepts (facts from the ledger) and
+ * the decisions it emits (parameterized actions the runtime turns into ledger events).
+ *
+ * Paths: every node has a static path (`2/body/0`); inside loops the runtime path carries the
+ * iteration (`2@3/body/0`). Templates hold `@{<loop path>}` placeholders resolved from context.
+ */
+import type { ErrorInfo } from '../events/catalogue.js';
+
+export interface RunMachineInput {
+  readonly runId: string;
+  readonly input: unknown;
+  readonly context?: Readonly<Record<string, unknown>>;
+}
+
+export interface RunMachineContext {
+  readonly runId: string;
+  /** The run context (Flujo's PipelineContext): initial_prompt plus user fields. */
+  ctx: Record<string, unknown>;
+  /** Node inputs by runtime path. */
+  inp: Record<string, unknown>;
+  /** Node outputs by runtime path. */
+  out: Record<string, unknown>;
+  /** Current attempt of each step, by runtime path. */
+  att: Record<string, number>;
+  /** Current iteration of each loop, by static loop path. */
+  it: Record<string, number>;
+  /** Chosen branch of each conditional, by runtime path. */
+  sel: Record<string, string>;
+  /** Why a node failed, by runtime path. */
+  err: Record<string, ErrorInfo>;
+}
+
+/** Facts fed into the machine, translated from ledger events. */
+export type RunMachineEvent =
+  | { type: 'AGENT_RESPONDED'; path: string; attempt: number; output: unknown }
+  | { type: 'AGENT_FAILED'; path: string; attempt: number; error: ErrorInfo }
+  | { type: 'TIMER_FIRED'; path: string; timerId: string }
+  | { type: 'HUMAN_INPUT'; path: string; input: unknown };
+
+/** Decisions, as the runtime receives them in action params (in emission order). */
+export type Decision =
+  | { type: 'scheduleStep'; path: string; name: string; kind: string }
+  | {
+      type: 'callAgent';
+      path: string;
+      attempt: number;
+      agent: string;
+      input: unknown;
+      config?: unknown;
+      timeoutMs?: number;
+    }
+  | { type: 'scheduleTimer'; path: string; timerId: string; delayMs: number; reason: string }
+  | { type: 'completeStep'; path: string; output: unknown }
+  | { type: 'failStep'; path: string; error: ErrorInfo; attempt?: number }
+  | { type: 'selectBranch'; path: string; branch: string }
+  | { type: 'startIteration'; path: string; iteration: number }
+  | { type: 'requestHuman'; path: string; message: string; inputSchema: unknown }
+  | { type: 'completeRun'; output: unknown }
+  | { type: 'failRun'; error: ErrorInfo };
+
+export const DECISION_TYPES: ReadonlySet<Decision['type']> = new Set([
+  'scheduleStep',
+  'callAgent',
+  'scheduleTimer',
+  'completeStep',
+  'failStep',
+  'selectBranch',
+  'startIteration',
+  'requestHuman',
+  'completeRun',
+  'failRun',
+]);
+
+const PLACEHOLDER = /@\{([^}]*)\}/g;
+
+/** Resolves a path template against the current loop iterations. */
+export function runtimePath(template: string, context: RunMachineContext): string {
+  if (!template.includes('@{')) return template;
+  return template.replace(PLACEHOLDER, (_, loop: string) => `@${context.it[loop] ?? 0}`);
+}
+
+export function stepError(code: string, message: string, retryable = false): ErrorInfo {
+  return { code, message, retryable };
+}

@@ -1,0 +1,240 @@
+/**
+ * The typed TypeScript DSL. Builders return `Flow<I, O>` values that know their input and output
+ * types; `definePipeline` turns one into a Plan (the same IR the YAML loader produces), naming
+ * each function after the path of the node that uses it, so the fingerprint is the same in every
+ * process that builds the same pipeline.
+ *
+ * @example
+ *   const p = definePipeline('greet', sequence(
+ *     step('upper', (s: string) => s.toUpperCase()),
+ *     step('wrap', (s: string) => `<${s}>`),
+ *   ));
+ *   const result = await engine.run(p.plan, 'hi'); // result.output: '<HI>'
+ */
+import { z } from 'zod';
+
+import type {
+  CodeRef,
+  MergeStrategy,
+  Plan,
+  PlanFunction,
+  PlanNode,
+  ReducePreset,
+  StepNode,
+} from './ir.js';
+
+type Ctx = Record<string, unknown>;
+type Fns = Record<string, PlanFunction>;
+type Make = (path: string, fns: Fns) => PlanNode;
+
+/** Paths as the compiler writes them: the root is `.`, its children `0`, `1`, `a`…. */
+const join = (base: string, seg: string) => (base === '.' ? seg : `${base}/${seg}`);
+
+/** A pipeline fragment from I to O. */
+export interface Flow<I, O> {
+  readonly make: Make;
+  /** `a.then(b)`: run b on a's output. */
+  then<O2>(next: Flow<O, O2>): Flow<I, O2>;
+  /** Type-only markers. */
+  readonly __in?: (i: I) => void;
+  readonly __out?: O;
+}
+
+export interface CommonOptions<I> {
+  /** Compute this node's input from the previous output and the run context. */
+  readonly input?: (previous: unknown, context: Ctx) => I;
+  readonly updatesContext?: boolean;
+  readonly sinkTo?: string;
+}
+
+export interface StepOptions<I, O> extends CommonOptions<I> {
+  readonly retries?: number;
+  readonly backoffMs?: number;
+  readonly timeoutMs?: number;
+  readonly fallback?: Flow<I, O>;
+}
+
+const ref = (fns: Fns, name: string, fn: unknown): CodeRef => {
+  fns[name] = fn as PlanFunction;
+  return { fn: name };
+};
+
+function flow<I, O>(make: Make): Flow<I, O> {
+  return {
+    make,
+    then<O2>(next: Flow<O, O2>): Flow<I, O2> {
+      return sequence(this as Flow<I, O>, next) as unknown as Flow<I, O2>;
+    },
+  };
+}
+
+function common<I>(path: string, fns: Fns, name: string, opts: CommonOptions<I> | undefined) {
+  return {
+    name,
+    ...(opts?.input ? { input: ref(fns, `${path}.input`, opts.input) } : {}),
+    ...(opts?.updatesContext ? { updatesContext: true } : {}),
+    ...(opts?.sinkTo ? { sinkTo: opts.sinkTo } : {}),
+  };
+}
+
+function stepNode<I, O>(
+  path: string,
+  fns: Fns,
+  name: string,
+  agent: string,
+  opts?: StepOptions<I, O>,
+  config?: Record<string, unknown>,
+): StepNode {
+  const fallback = opts?.fallback?.make(join(path, 'fallback'), fns);
+  if (fallback && fallback.kind !== 'step')
+    throw new Error(`${name}: a fallback must be a single step`);
+  return {
+    kind: 'step',
+    ...common(path, fns, name, opts),
+    agent,
+    retries: opts?.retries ?? 0,
+    backoffMs: opts?.backoffMs ?? 0,
+    ...(opts?.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(fallback ? { fallback } : {}),
+    ...(config ? { config } : {}),
+  };
+}
+
+/** A function step: runs `fn` as a recorded activity (its result is in the ledger). */
+export function step<I, O>(
+  name: string,
+  fn: (input: I) => O | Promise<O>,
+  opts?: StepOptions<I, Awaited<O>>,
+): Flow<I, Awaited<O>> {
+  return flow((path, fns) => {
+    fns[`${path}.fn`] = fn as PlanFunction;
+    return stepNode(path, fns, name, `fn:${path}.fn`, opts);
+  });
+}
+
+/** A model step: `agent` is a model id such as `openai:gpt-4o-mini`; `output` types its reply. */
+export function agentStep<O = unknown, I = unknown>(
+  name: string,
+  agent: string,
+  opts?: StepOptions<I, O> & {
+    readonly output?: z.ZodType<O>;
+    readonly config?: Record<string, unknown>;
+  },
+): Flow<I, O> {
+  return flow((path, fns) => stepNode(path, fns, name, agent, opts, opts?.config));
+}
+
+type Out<F> = F extends Flow<unknown, infer O> ? O : F extends Flow<never, infer O> ? O : never;
+type Last<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L] ? L : never;
+type In<F> = F extends Flow<infer I, unknown> ? I : never;
+
+/** Runs flows one after another, each on the previous one's output. */
+export function sequence<const T extends readonly Flow<never, unknown>[]>(
+  ...parts: T
+): Flow<In<T[0]>, Out<Last<T>>> {
+  return flow((path, fns) => ({
+    kind: 'sequence',
+    name: path === '.' ? 'pipeline' : 'sequence',
+    steps: parts.map((p, i) => p.make(join(path, String(i)), fns)),
+  }));
+}
+
+export interface ParallelOptions<I> extends CommonOptions<I> {
+  readonly merge?: MergeStrategy;
+  readonly onBranchFailure?: 'propagate' | 'ignore';
+  readonly reduce?: ReducePreset;
+}
+
+/** Runs branches side by side on the same input; the output maps branch names to outputs. */
+export function parallel<I, const B extends Record<string, Flow<I, unknown>>>(
+  name: string,
+  branches: B,
+  opts?: ParallelOptions<I>,
+): Flow<I, { [K in keyof B]: Out<B[K]> }> {
+  return flow((path, fns) => ({
+    kind: 'parallel',
+    ...common(path, fns, name, opts),
+    branches: Object.fromEntries(
+      Object.entries(branches).map(([k, b]) => [k, b.make(join(path, k), fns)]),
+    ),
+    merge: opts?.merge ?? 'context_update',
+    onBranchFailure: opts?.onBranchFailure ?? 'propagate',
+    ...(opts?.reduce ? { reduce: opts.reduce } : {}),
+  }));
+}
+
+/** Picks one branch by key (a boolean picks `true` / `false`). */
+export function conditional<I, O>(
+  name: string,
+  condition: (input: I, context: Ctx) => string | number | boolean,
+  branches: Record<string, Flow<I, O>>,
+  opts?: CommonOptions<I> & { readonly default?: Flow<I, O> },
+): Flow<I, O> {
+  return flow((path, fns) => ({
+    kind: 'conditional',
+    ...common(path, fns, name, opts),
+    condition: ref(fns, `${path}.condition`, condition),
+    branches: Object.fromEntries(
+      Object.entries(branches).map(([k, b]) => [k, b.make(join(path, k), fns)]),
+    ),
+    ...(opts?.default ? { default: opts.default.make(join(path, 'default'), fns) } : {}),
+  }));
+}
+
+export interface LoopOptions<I, O, R> extends CommonOptions<I> {
+  readonly maxLoops: number;
+  /** Ends the loop after an iteration when true. Without it the loop runs maxLoops times. */
+  readonly exit?: (output: O, context: Ctx, iteration: number) => boolean;
+  /** The input of the next iteration; default: the last iteration's output. */
+  readonly iterationInput?: (output: O, context: Ctx, iteration: number) => I;
+  readonly output?: (output: O, context: Ctx) => R;
+}
+
+/** Repeats `body`; with `exit`, reaching maxLoops without it is a failure (Flujo's rule). */
+export function loop<I, O, R = O>(
+  name: string,
+  body: Flow<I, O>,
+  opts: LoopOptions<I, O, R>,
+): Flow<I, R> {
+  return flow((path, fns) => ({
+    kind: 'loop',
+    ...common(path, fns, name, opts),
+    body: body.make(join(path, 'body'), fns),
+    maxLoops: opts.maxLoops,
+    ...(opts.exit ? { exit: ref(fns, `${path}.exit`, opts.exit) } : {}),
+    ...(opts.iterationInput
+      ? { iterationInput: ref(fns, `${path}.iterationInput`, opts.iterationInput) }
+      : {}),
+    ...(opts.output ? { output: ref(fns, `${path}.output`, opts.output) } : {}),
+  }));
+}
+
+/** Pauses for a person; the answer (validated against `schema`) is the step's output. */
+export function hitl<T>(
+  name: string,
+  opts: CommonOptions<unknown> & { readonly message: string; readonly schema: z.ZodType<T> },
+): Flow<unknown, T> {
+  return flow((path, fns) => ({
+    kind: 'hitl',
+    ...common(path, fns, name, opts),
+    message: opts.message,
+    inputSchema: jsonSchema(opts.schema),
+  }));
+}
+
+function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  return z.toJSONSchema(schema) as Record<string, unknown>;
+}
+
+/** A pipeline ready to run: its Plan and its types. */
+export interface Pipeline<I, O> {
+  readonly plan: Plan;
+  readonly __in?: (i: I) => void;
+  readonly __out?: O;
+}
+
+export function definePipeline<I, O>(name: string, root: Flow<I, O>): Pipeline<I, O> {
+  const functions: Fns = {};
+  const node = root.make('.', functions);
+  return { plan: { ir: { version: 1, name, root: node }, functions } };
+}

@@ -1,0 +1,106 @@
+/**
+ * The Plan IR: the one intermediate form of a pipeline. The TypeScript builder (./builder.ts)
+ * and the YAML loader both produce it; the actor compiler (src/actors) turns it into an XState
+ * machine. The IR is plain data, so its canonical CBOR can be hashed into the pipeline
+ * fingerprint. Code it refers to (TS functions for mappers, conditions, function steps) lives
+ * beside it in `Plan.functions`, addressed by name; the fingerprint covers their source text.
+ */
+
+/** A pure function the plan calls by name: `(args) => value`. Must be deterministic. */
+export type PlanFunction = (...args: never[]) => unknown;
+
+/** A reference to code: a named function of the plan, or a safe expression (YAML). */
+export type CodeRef = { readonly fn: string } | { readonly expr: string };
+
+export const MergeStrategy = [
+  'context_update',
+  'overwrite',
+  'no_merge',
+  'error_on_conflict',
+  'keep_first',
+] as const;
+export type MergeStrategy = (typeof MergeStrategy)[number];
+
+export const ReducePreset = ['keys', 'values', 'union', 'concat', 'first', 'last'] as const;
+export type ReducePreset = (typeof ReducePreset)[number];
+
+interface NodeBase {
+  readonly name: string;
+  /** Deep-merge an object output into the run context. */
+  readonly updatesContext?: boolean;
+  /** Write the output into the run context at this dotted path. */
+  readonly sinkTo?: string;
+  /** Compute this node's input from (previous output, context); default: previous output. */
+  readonly input?: CodeRef;
+}
+
+export interface StepNode extends NodeBase {
+  readonly kind: 'step';
+  /** The agent to call: a model id (`openai:gpt-4o`) or `fn:<name>` for a function step. */
+  readonly agent: string;
+  /** Attempts after the first (Flujo's `max_retries`). */
+  readonly retries: number;
+  /** Wait before attempt n+1: backoffMs * 2^(n-1), recorded as a durable timer. */
+  readonly backoffMs: number;
+  /** Per-attempt timeout. */
+  readonly timeoutMs?: number;
+  /** Runs when every attempt failed; its output stands in for this step's. */
+  readonly fallback?: StepNode;
+  /** Agent settings passed through to the agent port (model params, prompt, schema). */
+  readonly config?: Readonly<Record<string, unknown>>;
+}
+
+export interface SequenceNode extends NodeBase {
+  readonly kind: 'sequence';
+  readonly steps: readonly PlanNode[];
+}
+
+export interface ParallelNode extends NodeBase {
+  readonly kind: 'parallel';
+  readonly branches: Readonly<Record<string, PlanNode>>;
+  readonly merge: MergeStrategy;
+  readonly onBranchFailure: 'propagate' | 'ignore';
+  readonly reduce?: ReducePreset;
+}
+
+export interface ConditionalNode extends NodeBase {
+  readonly kind: 'conditional';
+  /** Yields the branch key from (previous output, context). */
+  readonly condition: CodeRef;
+  readonly branches: Readonly<Record<string, PlanNode>>;
+  readonly default?: PlanNode;
+}
+
+export interface LoopNode extends NodeBase {
+  readonly kind: 'loop';
+  readonly body: PlanNode;
+  readonly maxLoops: number;
+  /** Truthy ends the loop after an iteration: (iteration output, context, iteration). */
+  readonly exit?: CodeRef;
+  /** The input of iteration n > 1: (previous iteration output, context, iteration). */
+  readonly iterationInput?: CodeRef;
+  /** The loop's output from (last iteration output, context). */
+  readonly output?: CodeRef;
+}
+
+export interface HitlNode extends NodeBase {
+  readonly kind: 'hitl';
+  readonly message: string;
+  /** JSON Schema the human's answer must satisfy. */
+  readonly inputSchema: Readonly<Record<string, unknown>>;
+}
+
+export type PlanNode =
+  StepNode | SequenceNode | ParallelNode | ConditionalNode | LoopNode | HitlNode;
+
+export interface PlanIR {
+  readonly version: 1;
+  readonly name: string;
+  readonly root: PlanNode;
+}
+
+/** A pipeline ready to run: the data IR plus the code it names. */
+export interface Plan {
+  readonly ir: PlanIR;
+  readonly functions: Readonly<Record<string, PlanFunction>>;
+}

@@ -1,0 +1,212 @@
+/**
+ * Drives one run: the only place a run's decisions become effects. Each outside fact (an agent's
+ * reply, a fired timer, a human's answer) is fed to the machine, and the fact together with the
+ * decisions it caused is appended in ONE ledger transaction; only after that commit are the new
+ * commands started (record, then act). A failed append stops the run where it stands: the ledger
+ * still holds everything up to the last commit, and resume continues from there.
+ */
+import { decisionEvent, idempotencyKey } from '../actors/decisions.js';
+import { applyFact, markPaused, restsOnHuman, type FoldState } from '../actors/fold.js';
+import type { RunMachine } from '../actors/machine.js';
+import type { Decision } from '../actors/vocabulary.js';
+import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
+import type { Head, LedgerEvent } from '../events/envelope.js';
+import type { AgentPort, Clock, LedgerStore } from '../ports.js';
+
+export interface DriverDeps {
+  readonly ledger: LedgerStore;
+  readonly agents: AgentPort;
+  readonly clock: Clock;
+}
+
+type Call = Extract<Decision, { type: 'callAgent' }>;
+type Timer = Extract<Decision, { type: 'scheduleTimer' }>;
+
+export function errorInfo(e: unknown, fallbackCode = 'STEP_ERROR'): ErrorInfo {
+  const err = e as { code?: unknown; message?: unknown; retryable?: unknown };
+  return {
+    code: typeof err?.code === 'string' ? err.code : fallbackCode,
+    message: typeof err?.message === 'string' ? err.message : String(e),
+    retryable: typeof err?.retryable === 'boolean' ? err.retryable : true,
+  };
+}
+
+export class RunDriver {
+  private readonly facts: NewEvent[] = [];
+  private readonly inflight = new Map<string, AbortController>();
+  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  private wake: (() => void) | null = null;
+  private stopped = false;
+
+  private readonly deps: DriverDeps;
+  private readonly machine: RunMachine;
+  readonly state: FoldState;
+  private head: Head;
+  private readonly epoch: number;
+
+  constructor(deps: DriverDeps, machine: RunMachine, state: FoldState, head: Head, epoch: number) {
+    this.deps = deps;
+    this.machine = machine;
+    this.state = state;
+    this.head = head;
+    this.epoch = epoch;
+  }
+
+  get runId(): string {
+    return this.state.runId;
+  }
+
+  /** Appends one decision's events; the head moves only when the commit succeeded. */
+  async record(events: readonly NewEvent[], at: number): Promise<void> {
+    const res = await this.deps.ledger.append({
+      runId: this.runId,
+      expected: this.head,
+      events,
+      at,
+      epoch: this.epoch,
+    });
+    this.head = res.head;
+  }
+
+  /** Starts the commands among freshly recorded decisions. */
+  act(decisions: readonly Decision[], at: number): void {
+    for (const d of decisions) {
+      if (d.type === 'callAgent') this.call(d);
+      else if (d.type === 'scheduleTimer') this.arm(d, at);
+    }
+  }
+
+  /** After a resume: re-issue calls that were in flight (same key) and re-arm pending timers. */
+  reviveOutstanding(): void {
+    for (const d of this.state.outstanding.calls.values()) this.call(d);
+    for (const { decision, at } of this.state.outstanding.timers.values()) this.arm(decision, at);
+  }
+
+  push(fact: NewEvent): void {
+    this.facts.push(fact);
+    this.wake?.();
+  }
+
+  /** Abort in-flight work (cancel, shutdown); facts that still arrive are dropped. */
+  stop(): void {
+    this.stopped = true;
+    for (const c of this.inflight.values()) c.abort(new Error('run stopped'));
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.wake?.();
+  }
+
+  private call(d: Call): void {
+    const key = idempotencyKey(this.runId, d.path, d.attempt);
+    if (this.inflight.has(key)) return;
+    const controller = new AbortController();
+    this.inflight.set(key, controller);
+    const started = this.deps.clock.now();
+    const base = { path: d.path, attempt: d.attempt, key };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = d.timeoutMs
+      ? new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            controller.abort(new Error('timeout'));
+            reject(
+              Object.assign(new Error(`attempt timed out after ${d.timeoutMs} ms`), {
+                code: 'TIMEOUT',
+                retryable: true,
+              }),
+            );
+          }, d.timeoutMs);
+        })
+      : null;
+    const request = {
+      runId: this.runId,
+      path: d.path,
+      attempt: d.attempt,
+      key,
+      agent: d.agent,
+      input: d.input,
+      config: d.config,
+    };
+    const attempt = this.deps.agents.call(request, controller.signal);
+    (timeout ? Promise.race([attempt, timeout]) : attempt)
+      .then(
+        (reply) => {
+          this.push({
+            type: 'AgentResponded',
+            data: {
+              ...base,
+              output: reply.output ?? null,
+              ...(reply.text !== undefined ? { text: reply.text } : {}),
+              usage: reply.usage,
+              costMicros: reply.costMicros,
+              model: reply.model,
+              ...(reply.finishReason !== undefined ? { finishReason: reply.finishReason } : {}),
+              latencyMs: Math.max(0, this.deps.clock.now() - started),
+            },
+          });
+        },
+        (e: unknown) => this.push({ type: 'AgentFailed', data: { ...base, error: errorInfo(e) } }),
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        this.inflight.delete(key);
+      });
+  }
+
+  private arm(d: Timer, scheduledAt: number): void {
+    const id = `${d.path}#${d.timerId}`;
+    if (this.timers.has(id)) return;
+    const delay = Math.max(0, scheduledAt + d.delayMs - this.deps.clock.now());
+    this.timers.set(
+      id,
+      setTimeout(() => {
+        this.timers.delete(id);
+        this.push({ type: 'TimerFired', data: { path: d.path, timerId: d.timerId } });
+      }, delay),
+    );
+  }
+
+  private busy(): boolean {
+    return this.inflight.size > 0 || this.timers.size > 0;
+  }
+
+  /** Runs until the run finishes, rests on a human, or the driver is stopped. */
+  async drive(): Promise<void> {
+    for (;;) {
+      if (
+        this.stopped ||
+        this.state.status === 'completed' ||
+        this.state.status === 'failed' ||
+        this.state.status === 'cancelled'
+      ) {
+        return;
+      }
+      if (this.facts.length === 0 && restsOnHuman(this.state)) {
+        const at = this.deps.clock.now();
+        const first = [...this.state.outstanding.human.values()][0] as Extract<
+          Decision,
+          { type: 'requestHuman' }
+        >;
+        await this.record([{ type: 'RunPaused', data: { path: first.path, reason: 'hitl' } }], at);
+        markPaused(this.state);
+        return;
+      }
+      const fact = this.facts.shift();
+      if (!fact) {
+        if (!this.busy()) return; // nothing can happen any more: the caller decides what that means
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+        continue;
+      }
+      const at = this.deps.clock.now();
+      const asRecorded = {
+        runId: this.runId,
+        seq: this.head.seq + 1,
+        v: 1,
+        at,
+        ...fact,
+      } as LedgerEvent;
+      const decisions = applyFact(this.machine, this.state, asRecorded);
+      await this.record([fact, ...decisions.map((d) => decisionEvent(this.runId, d))], at);
+      this.act(decisions, at);
+    }
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * The engine: start, resume, cancel and replay runs over a ledger. Resume and replay are the same
+ * refold of the run's events (src/actors/fold.ts); resume then continues the run — re-issuing any
+ * agent call that was in flight with the same idempotency key — while replay only reports whether
+ * the refold reproduced every recorded decision. Nothing about a paused run is held in memory.
+ */
+import { randomUUID } from 'node:crypto';
+
+import { Ajv2020 } from 'ajv/dist/2020.js';
+
+import { compilePlan } from '../actors/compile.js';
+import { decisionEvent } from '../actors/decisions.js';
+import { refold, startFold } from '../actors/fold.js';
+import type { RunMachine } from '../actors/machine.js';
+import { planFingerprint } from '../dsl/fingerprint.js';
+import type { Plan } from '../dsl/ir.js';
+import { EngineError, ErrorCode, ExitCode, NondeterminismError } from '../errors.js';
+import type { NewEvent } from '../events/catalogue.js';
+import { initFastHash } from '../events/chain.js';
+import { decodeRecord, emptyHead, type LedgerEvent } from '../events/envelope.js';
+import type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore } from '../ports.js';
+import { RunDriver } from './driver.js';
+import { summarize, type RunResult } from './summary.js';
+
+export const ENGINE_VERSION = '0.1.0';
+
+export interface EngineOptions {
+  readonly ledger: LedgerStore;
+  /** Calls model agents; function steps (`fn:<name>`) run in-process without it. */
+  readonly agents?: AgentPort;
+  readonly clock?: Clock;
+  readonly newRunId?: () => string;
+  /** This process's name in RunClaimed events. */
+  readonly worker?: string;
+}
+
+export interface RunOptions {
+  readonly runId?: string;
+  readonly context?: Record<string, unknown>;
+}
+
+export interface ResumeOptions {
+  /** The answer to the pending human input request. */
+  readonly humanInput?: unknown;
+  /** Who answered, recorded with the answer. */
+  readonly answeredBy?: string;
+  /** Resume even though the pipeline's fingerprint differs from the one the run started with. */
+  readonly allowChangedPlan?: boolean;
+}
+
+export interface ReplayResult {
+  readonly runId: string;
+  readonly identical: boolean;
+  readonly events: number;
+  readonly output?: unknown;
+  readonly firstDivergence?: {
+    readonly seq: number;
+    readonly expected: unknown;
+    readonly recorded: unknown;
+  };
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+
+/** Runs `fn:<name>` steps from the plan's functions; everything else goes to the model port. */
+function withFunctionAgents(plan: Plan, models: AgentPort | undefined): AgentPort {
+  return {
+    async call(req: AgentRequest, signal: AbortSignal): Promise<AgentReply> {
+      if (req.agent.startsWith('fn:')) {
+        const fn = plan.functions[req.agent.slice(3)] as ((input: unknown) => unknown) | undefined;
+        if (!fn)
+          throw new EngineError(ErrorCode.USAGE, `function ${req.agent} is not in the plan`, {
+            retryable: false,
+          });
+        const output = await fn(req.input);
+        return {
+          output: output ?? null,
+          usage: { input: 0, output: 0 },
+          costMicros: 0,
+          model: req.agent,
+        };
+      }
+      if (!models) {
+        throw new EngineError(
+          ErrorCode.CONFIG_INVALID,
+          `no agent port is configured for ${req.agent}`,
+          {
+            exitCode: ExitCode.config,
+            retryable: false,
+          },
+        );
+      }
+      return models.call(req, signal);
+    },
+  };
+}
+
+export function createEngine(options: EngineOptions) {
+  const ledger = options.ledger;
+  const clock = options.clock ?? systemClock;
+  const worker = options.worker ?? `pid-${process.pid}`;
+  const machines = new WeakMap<Plan, RunMachine>();
+  const active = new Map<string, RunDriver>();
+  const ajv = new Ajv2020({ allErrors: true, strict: false });
+
+  const machineOf = (plan: Plan) => {
+    let m = machines.get(plan);
+    if (!m) machines.set(plan, (m = compilePlan(plan)));
+    return m;
+  };
+
+  async function readEvents(runId: string): Promise<LedgerEvent[]> {
+    const rows = await ledger.read(runId);
+    return rows.map((r) => decodeRecord(runId, r.seq, r.body));
+  }
+
+  async function result(runId: string): Promise<RunResult> {
+    return summarize(runId, await readEvents(runId));
+  }
+
+  async function drive(plan: Plan, driver: RunDriver): Promise<RunResult> {
+    active.set(driver.runId, driver);
+    try {
+      await driver.drive();
+    } finally {
+      driver.stop();
+      active.delete(driver.runId);
+    }
+    return result(driver.runId);
+  }
+
+  async function start(plan: Plan, input: unknown, opts: RunOptions = {}): Promise<RunResult> {
+    await initFastHash();
+    const runId = opts.runId ?? options.newRunId?.() ?? randomUUID();
+    if (await ledger.head(runId)) return resume(plan, runId);
+    const machine = machineOf(plan);
+    const at = clock.now();
+    const started = {
+      type: 'RunStarted' as const,
+      data: {
+        pipeline: { name: plan.ir.name, fingerprint: planFingerprint(plan) },
+        input,
+        ...(opts.context ? { context: opts.context } : {}),
+        engine: { version: ENGINE_VERSION, flags: [] },
+      },
+    };
+    const { state, decisions } = startFold(machine, { runId, seq: 1, v: 1, at, ...started });
+    const events: NewEvent[] = [
+      started,
+      { type: 'RunClaimed', data: { worker, epoch: 1 } },
+      ...decisions.map((d) => decisionEvent(runId, d)),
+    ];
+    const head = (await ledger.append({ runId, expected: emptyHead(runId), events, at })).head;
+    const driver = new RunDriver(
+      { ledger, agents: withFunctionAgents(plan, options.agents), clock },
+      machine,
+      state,
+      head,
+      1,
+    );
+    driver.act(decisions, at);
+    return drive(plan, driver);
+  }
+
+  function validateHumanInput(runId: string, schema: unknown, value: unknown): void {
+    const validate = ajv.compile(schema as object);
+    if (validate(value)) return;
+    const reasons = (validate.errors ?? []).map(
+      (e) => `${e.instancePath || '(input)'} ${e.message ?? 'is invalid'}`,
+    );
+    throw new EngineError(
+      ErrorCode.HUMAN_INPUT_REJECTED,
+      `run ${runId}: the input does not match the requested schema: ${reasons.join('; ')}`,
+      {
+        details: { runId, reasons },
+      },
+    );
+  }
+
+  async function resume(plan: Plan, runId: string, opts: ResumeOptions = {}): Promise<RunResult> {
+    await initFastHash();
+    const head = await ledger.head(runId);
+    if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
+    const events = await readEvents(runId);
+    const first = events[0];
+    const fingerprint = planFingerprint(plan);
+    if (
+      first?.type === 'RunStarted' &&
+      first.data.pipeline.fingerprint !== fingerprint &&
+      !opts.allowChangedPlan
+    ) {
+      throw new EngineError(
+        ErrorCode.PLAN_CHANGED,
+        `run ${runId} started with pipeline ${first.data.pipeline.fingerprint.slice(0, 12)}…, the current one is ${fingerprint.slice(0, 12)}…; resume with the original pipeline or allow the change explicitly`,
+        { details: { recorded: first.data.pipeline.fingerprint, current: fingerprint } },
+      );
+    }
+    const machine = machineOf(plan);
+    const state = refold(machine, events);
+    if (state.status === 'completed' || state.status === 'failed' || state.status === 'cancelled')
+      return summarize(runId, events);
+    let human: NewEvent | undefined;
+    if (opts.humanInput !== undefined) {
+      const ask = [...state.outstanding.human.values()][0];
+      if (!ask)
+        throw new EngineError(
+          ErrorCode.RUN_NOT_RESUMABLE,
+          `run ${runId} is not waiting for human input`,
+        );
+      validateHumanInput(runId, ask.inputSchema, opts.humanInput);
+      human = {
+        type: 'HumanInputReceived',
+        data: {
+          path: ask.path,
+          input: opts.humanInput,
+          ...(opts.answeredBy ? { by: opts.answeredBy } : {}),
+        },
+      };
+    } else if (state.status === 'paused') {
+      throw new EngineError(
+        ErrorCode.RUN_NOT_RESUMABLE,
+        `run ${runId} is paused for human input; resume it with an answer`,
+      );
+    }
+    const epoch = head.epoch + 1;
+    const at = clock.now();
+    const claimed = await ledger.append({
+      runId,
+      expected: head,
+      events: [
+        { type: 'RunClaimed', data: { worker, epoch } },
+        { type: 'RunResumed', data: { reason: human ? 'human' : 'crash' } },
+      ],
+      at,
+    });
+    const driver = new RunDriver(
+      { ledger, agents: withFunctionAgents(plan, options.agents), clock },
+      machine,
+      state,
+      claimed.head,
+      epoch,
+    );
+    driver.reviveOutstanding();
+    if (human) driver.push(human);
+    return drive(plan, driver);
+  }
+
+  async function replay(plan: Plan, runId: string): Promise<ReplayResult> {
+    await initFastHash();
+    const events = await readEvents(runId);
+    try {
+      refold(machineOf(plan), events);
+    } catch (e) {
+      if (!(e instanceof NondeterminismError)) throw e;
+      return {
+        runId,
+        identical: false,
+        events: events.length,
+        firstDivergence: { seq: e.seq, expected: e.expected, recorded: e.recorded },
+      };
+    }
+    const s = summarize(runId, events);
+    return {
+      runId,
+      identical: true,
+      events: events.length,
+      ...(s.status === 'completed' ? { output: s.output } : {}),
+    };
+  }
+
+  async function cancel(runId: string, reason?: string): Promise<RunResult> {
+    active.get(runId)?.stop();
+    const head = await ledger.head(runId);
+    if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
+    if (!head.terminal) {
+      await ledger.append({
+        runId,
+        expected: { runId, seq: head.seq, hash: head.hash },
+        events: [{ type: 'RunCancelled', data: { ...(reason ? { reason } : {}), by: worker } }],
+        at: clock.now(),
+      });
+    }
+    return result(runId);
+  }
+
+  return { run: start, resume, replay, cancel, result, events: readEvents };
+}
+
+export type Engine = ReturnType<typeof createEngine>;
