@@ -157,8 +157,26 @@ export class NondeterminismError extends EngineError {
 
 function describe(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
-  const t = (v as { type?: unknown }).type;
-  return typeof t === 'string' ? t : 'a different event';
+  const { type, data } = v as { type?: unknown; data?: unknown };
+  if (typeof type !== 'string') return 'a different event';
+  let shown = '';
+  try {
+    const sorted = (x: unknown): unknown =>
+      x && typeof x === 'object' && !Array.isArray(x)
+        ? Object.fromEntries(
+            Object.keys(x)
+              .sort()
+              .map((k) => [k, sorted((x as Record<string, unknown>)[k])]),
+          )
+        : x;
+    shown =
+      JSON.stringify(sorted(data), (_k, x: unknown) =>
+        typeof x === 'bigint' ? x.toString() : x,
+      ) ?? '';
+  } catch {
+    shown = '';
+  }
+  return shown ? `${type} ${shown.length > 160 ? shown.slice(0, 157) + '...' : shown}` : type;
 }
 
 export class ConfigError extends EngineError {

@@ -508,7 +508,7 @@ class Compiler {
 
   loop(node: LoopNode, tpl: string, staticPath: string): Cfg {
     const rp = (c: RunMachineContext) => runtimePath(tpl, c);
-    const bodyTpl = `${tpl}@{${staticPath}}/body`;
+    const bodyTpl = join(tpl, `body@{${staticPath}}`);
     const iteration = (c: RunMachineContext) => c.it[staticPath] ?? 1;
     const bodyOut = (c: RunMachineContext) => c.out[runtimePath(bodyTpl, c)];
     const exit = this.code(node.exit, `${node.name}.exit`);

@@ -3,7 +3,8 @@
  * the decisions it emits (parameterized actions the runtime turns into ledger events).
  *
  * Paths: every node has a static path (`2/body/0`); inside loops the runtime path carries the
- * iteration (`2@3/body/0`). Templates hold `@{<loop path>}` placeholders resolved from context.
+ * iteration on the body segment (`2/body@3/0`). Templates hold `@{<loop path>}` placeholders,
+ * resolved from the context's iteration counters.
  */
 import type { ErrorInfo } from '../events/catalogue.js';
 
