@@ -146,11 +146,11 @@ export interface ParallelOptions<I> extends CommonOptions<I> {
 }
 
 /** Runs branches side by side on the same input; the output maps branch names to outputs. */
-export function parallel<I, const B extends Record<string, Flow<I, unknown>>>(
+export function parallel<const B extends Record<string, Flow<never, unknown>>>(
   name: string,
   branches: B,
-  opts?: ParallelOptions<I>,
-): Flow<I, { [K in keyof B]: Out<B[K]> }> {
+  opts?: ParallelOptions<In<B[keyof B]>>,
+): Flow<In<B[keyof B]>, { [K in keyof B]: Out<B[K]> }> {
   return flow((path, fns) => ({
     kind: 'parallel',
     ...common(path, fns, name, opts),

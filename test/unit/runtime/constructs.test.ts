@@ -10,6 +10,8 @@ import {
   sequence,
   step,
 } from '../../../src/dsl/builder.js';
+import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
+import { createFlujo } from '../../../src/runtime/flujo.js';
 import { harness, trace } from '../../support/given.js';
 
 describe('sequence of function steps', () => {
@@ -22,9 +24,17 @@ describe('sequence of function steps', () => {
         step('show', (x: number) => `v=${x}`),
       ),
     );
+    const flujo = createFlujo({ ledger: createMemoryLedger() });
+    const typed = await flujo.run(p, 21);
+    expectTypeOf(typed.output).toEqualTypeOf<string | undefined>();
+    // The input is typed too: a string is refused at compile time (never executed).
+    const _wrongInput = () => {
+      // @ts-expect-error the pipeline takes a number
+      void flujo.run(p, 'not a number');
+    };
+    expect(typed.output).toBe('v=42');
     const r = await engine.run(p.plan, 21);
     expect(r).toMatchObject({ status: 'completed', output: 'v=42', costMicros: 0 });
-    expectTypeOf(p).toEqualTypeOf<typeof p>();
     expect(trace(await engine.events(r.runId))).toEqual([
       'RunStarted',
       'RunClaimed',
