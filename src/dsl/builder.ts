@@ -233,8 +233,17 @@ export interface Pipeline<I, O> {
   readonly __out?: O;
 }
 
-export function definePipeline<I, O>(name: string, root: Flow<I, O>): Pipeline<I, O> {
+export function definePipeline<I, O>(
+  name: string,
+  root: Flow<I, O>,
+  opts: { readonly revision?: string } = {},
+): Pipeline<I, O> {
   const functions: Fns = {};
   const node = root.make('.', functions);
-  return { plan: { ir: { version: 1, name, root: node }, functions } };
+  return {
+    plan: {
+      ir: { version: 1, name, ...(opts.revision ? { revision: opts.revision } : {}), root: node },
+      functions,
+    },
+  };
 }

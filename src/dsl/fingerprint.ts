@@ -1,15 +1,19 @@
 /**
- * The pipeline fingerprint: BLAKE3 of the canonical CBOR of the IR plus the source text of every
- * function it names. Recorded in RunStarted; a resume under a different fingerprint is refused
- * unless the caller allows it.
+ * The pipeline fingerprint: BLAKE3 of the canonical CBOR of the IR (which names every function it
+ * uses and carries the author's optional `revision`). Recorded in RunStarted; a resume under a
+ * different fingerprint is refused unless the caller allows it.
+ *
+ * Function bodies are not hashed: their source text depends on the build tool (tsc, esbuild, a
+ * bundler), so hashing it would refuse resumes after a mere rebuild. A changed function is caught
+ * instead where it matters, at the first decision that comes out differently on resume or replay
+ * (NondeterminismError); bump `revision` to make a change explicit (docs/adr/0008).
  */
 import { contentHash } from '../events/chain.js';
 import { encodeCanonical } from '../events/codec.js';
 import type { Plan } from './ir.js';
 
 export function planFingerprint(plan: Plan): string {
-  const functions = Object.fromEntries(
-    Object.entries(plan.functions).map(([name, fn]) => [name, String(fn)]),
+  return contentHash(
+    encodeCanonical({ ir: plan.ir, functions: Object.keys(plan.functions).sort() }),
   );
-  return contentHash(encodeCanonical({ ir: plan.ir, functions }));
 }

@@ -96,6 +96,8 @@ export type PlanNode =
 export interface PlanIR {
   readonly version: 1;
   readonly name: string;
+  /** The author's label for this version of the pipeline; part of the fingerprint. */
+  readonly revision?: string;
   readonly root: PlanNode;
 }
 

@@ -178,6 +178,7 @@ describe('crash resume', () => {
         step('mul', (x: number) => x * 3),
         hitlStep(),
       ),
+      { revision: '2' },
     );
     await expect(engine.resume(v2.plan, r.runId, { humanInput: { ok: true } })).rejects.toThrow(
       /PLAN_CHANGED.*started with pipeline [0-9a-f]{12}…, the current one is [0-9a-f]{12}…/,
