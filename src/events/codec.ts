@@ -89,8 +89,9 @@ function writeHead(major: number, n: number): void {
 
 function writeString(s: string): void {
   const len = s.length;
-  // ASCII fast path: one byte per code unit, header known up front.
   ensure(len * 3 + 9);
+  if (len > 32) return writeLongString(s, len);
+  // Short strings (most keys and many values): copy ASCII here, header known up front.
   const hs = headSize(len);
   let i = 0;
   const start = pos + hs;
@@ -104,8 +105,12 @@ function writeString(s: string): void {
     pos += len;
     return;
   }
+  writeLongString(s, len);
+}
+
+/** Native UTF-8 encoding: reserve the largest header, encode, then close any gap. */
+function writeLongString(s: string, len: number): void {
   if (!s.isWellFormed()) throw new PathFailure('string has a lone surrogate');
-  // Reserve the header for the largest possible size, encode, then close any gap.
   const maxHs = headSize(len * 3);
   const written = textEncoder.encodeInto(s, buf.subarray(pos + maxHs)).written;
   const realHs = headSize(written);
