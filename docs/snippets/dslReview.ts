@@ -1,0 +1,48 @@
+// #region review
+import { z } from 'zod';
+
+import {
+  agentStep,
+  conditional,
+  createFlujo,
+  definePipeline,
+  hitl,
+  openLedger,
+  parallel,
+  sequence,
+  step,
+} from '../../src/index.js'; // in an application: from 'flujo'
+
+export const review = definePipeline(
+  'order-review',
+  sequence(
+    agentStep<{ total: number; items: number }>('extract', 'openai:gpt-4o-mini'),
+    parallel('checks', {
+      fraud: agentStep<{ risk: number }>('fraud', 'anthropic:claude-sonnet-4'),
+      stock: step('stock', (o: { items: number }) => ({ available: o.items <= 5 })),
+    }),
+    conditional(
+      'route',
+      (c: { fraud: { risk: number } }) => (c.fraud.risk > 0.5 ? 'manual' : 'auto'),
+      {
+        manual: hitl('approve', {
+          message: 'High risk: approve?',
+          schema: z.object({ approved: z.boolean() }),
+        }),
+        auto: step('auto', () => ({ approved: true })),
+      },
+    ),
+    step('receipt', (a: { approved: boolean }) => (a.approved ? 'shipped' : 'held')),
+  ),
+);
+
+export async function main() {
+  const ledger = await openLedger('sqlite:///.flujo/state.db', { projectRoot: process.cwd() });
+  const flujo = createFlujo({ ledger });
+  const run = await flujo.run(review, 'order #4711'); // run.output: string | undefined
+  if (run.status === 'paused') {
+    const done = await flujo.resume(review, run.runId, { humanInput: { approved: true } });
+    console.log(done.output);
+  }
+}
+// #endregion review

@@ -1,0 +1,49 @@
+/**
+ * Flujo's public API. Named exports only; types in their own block.
+ */
+export { createFlujo } from './runtime/flujo.js';
+export { createEngine, ENGINE_VERSION } from './runtime/engine.js';
+export { verifyStoredRun, verifyStoredRuns } from './runtime/verifyLedger.js';
+export {
+  agentStep,
+  conditional,
+  definePipeline,
+  hitl,
+  loop,
+  parallel,
+  sequence,
+  step,
+} from './dsl/builder.js';
+export { planFingerprint } from './dsl/fingerprint.js';
+export { openLedger } from './adapters/ledger/open.js';
+export { createMemoryLedger } from './adapters/ledger/memory.js';
+export { createSqliteLedger } from './adapters/ledger/sqlite.js';
+export { parseStateUri, resolveStateUri } from './adapters/ledger/stateUri.js';
+export { emptyHead, decodeRecord } from './events/envelope.js';
+export { verifyRun } from './events/verify.js';
+export {
+  EngineError,
+  ErrorCode,
+  ExitCode,
+  LedgerConflictError,
+  LedgerDecodeError,
+  LedgerEncodeError,
+  LedgerFencedError,
+  NondeterminismError,
+  isEngineError,
+} from './errors.js';
+
+export type { Flow, Pipeline, StepOptions, LoopOptions, ParallelOptions } from './dsl/builder.js';
+export type { Plan, PlanIR, PlanNode } from './dsl/ir.js';
+export type {
+  Engine,
+  EngineOptions,
+  ReplayResult,
+  ResumeOptions,
+  RunOptions,
+} from './runtime/engine.js';
+export type { TypedRunResult } from './runtime/flujo.js';
+export type { RunResult, StepSummary } from './runtime/summary.js';
+export type { EventType, NewEvent } from './events/catalogue.js';
+export type { LedgerEvent, StoredRecord, Head } from './events/envelope.js';
+export type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore, RunHead } from './ports.js';
