@@ -108,6 +108,11 @@ export interface AgentReply {
  */
 export interface AgentPort {
   call(request: AgentRequest, signal: AbortSignal): Promise<AgentReply>;
+  /**
+   * An upper bound on what the call can cost (prompt tokens counted plus max_tokens, priced).
+   * Reserved against the run's budget before the call; absent means free (function steps).
+   */
+  estimate?(request: AgentRequest): { readonly costMicros: number; readonly tokens: number };
 }
 
 export interface Logger {

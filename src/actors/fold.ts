@@ -29,11 +29,43 @@ export interface Outstanding {
   readonly human: Map<string, Extract<Decision, { type: 'requestHuman' }>>;
 }
 
+/** Run-level limits and what counts against them, all derived from events. */
+export interface BudgetState {
+  readonly limitMicros?: number;
+  readonly limitTokens?: number;
+  spentMicros: number;
+  spentTokens: number;
+  /** Reservations of calls not yet answered, by path#attempt. */
+  readonly reserved: Map<string, { readonly costMicros: number; readonly tokens: number }>;
+}
+
 export interface FoldState {
   readonly runId: string;
   snapshot: AnyMachineSnapshot;
   readonly outstanding: Outstanding;
+  readonly budget: BudgetState;
   status: RunStatus;
+}
+
+export function reservedTotals(b: BudgetState): { costMicros: number; tokens: number } {
+  let costMicros = 0;
+  let tokens = 0;
+  for (const r of b.reserved.values()) {
+    costMicros += r.costMicros;
+    tokens += r.tokens;
+  }
+  return { costMicros, tokens };
+}
+
+/** Records a reservation marker (BudgetReserved) into the budget. */
+export function noteReservation(
+  state: FoldState,
+  path: string,
+  attempt: number,
+  costMicros: number,
+  tokens: number,
+): void {
+  state.budget.reserved.set(callKey(path, attempt), { costMicros, tokens });
 }
 
 const callKey = (path: string, attempt: number) => `${path}#${attempt}`;
@@ -55,9 +87,16 @@ function settle(state: FoldState, fact: LedgerEvent): void {
   const o = state.outstanding;
   switch (fact.type) {
     case 'AgentResponded':
-    case 'AgentFailed':
-      o.calls.delete(callKey(fact.data.path, fact.data.attempt));
+    case 'AgentFailed': {
+      const key = callKey(fact.data.path, fact.data.attempt);
+      o.calls.delete(key);
+      state.budget.reserved.delete(key);
+      state.budget.spentMicros += fact.data.costMicros ?? 0;
+      state.budget.spentTokens += fact.data.usage
+        ? fact.data.usage.input + fact.data.usage.output
+        : 0;
       break;
+    }
     case 'TimerFired':
       o.timers.delete(timerKey(fact.data.path, fact.data.timerId));
       break;
@@ -83,10 +122,18 @@ export function startFold(
       ? { context: started.data.context as Record<string, unknown> }
       : {}),
   });
+  const limits = started.data.budget ?? {};
   const state: FoldState = {
     runId: started.runId,
     snapshot,
     outstanding: { calls: new Map(), timers: new Map(), human: new Map() },
+    budget: {
+      ...(limits.costMicros !== undefined ? { limitMicros: limits.costMicros } : {}),
+      ...(limits.tokens !== undefined ? { limitTokens: limits.tokens } : {}),
+      spentMicros: 0,
+      spentTokens: 0,
+      reserved: new Map(),
+    },
     status: 'running',
   };
   const decisions = decisionsOf(actions);
@@ -140,6 +187,8 @@ export function refold(machine: RunMachine, events: readonly LedgerEvent[]): Fol
     const e = events[i] as LedgerEvent;
     if (MARKERS.has(e.type)) {
       if (e.type === 'RunPaused') markPaused(state);
+      if (e.type === 'BudgetReserved')
+        noteReservation(state, e.data.path, e.data.attempt, e.data.costMicros, e.data.tokens);
       continue;
     }
     if (DRIVING_FACTS.has(e.type)) {

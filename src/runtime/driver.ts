@@ -6,12 +6,19 @@
  * still holds everything up to the last commit, and resume continues from there.
  */
 import { decisionEvent, idempotencyKey } from '../actors/decisions.js';
-import { applyFact, markPaused, restsOnHuman, type FoldState } from '../actors/fold.js';
+import {
+  applyFact,
+  markPaused,
+  noteReservation,
+  reservedTotals,
+  restsOnHuman,
+  type FoldState,
+} from '../actors/fold.js';
 import type { RunMachine } from '../actors/machine.js';
 import type { Decision } from '../actors/vocabulary.js';
 import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
 import type { Head, LedgerEvent } from '../events/envelope.js';
-import type { AgentPort, Clock, LedgerStore } from '../ports.js';
+import type { AgentPort, AgentRequest, Clock, LedgerStore } from '../ports.js';
 
 export interface DriverDeps {
   readonly ledger: LedgerStore;
@@ -21,6 +28,8 @@ export interface DriverDeps {
 
 type Call = Extract<Decision, { type: 'callAgent' }>;
 type Timer = Extract<Decision, { type: 'scheduleTimer' }>;
+
+const usd = (micros: number) => (micros / 1e6).toFixed(6).replace(/0{1,4}$/, '');
 
 export function errorInfo(e: unknown, fallbackCode = 'STEP_ERROR'): ErrorInfo {
   const err = e as { code?: unknown; message?: unknown; retryable?: unknown };
@@ -63,9 +72,90 @@ export class RunDriver {
       expected: this.head,
       events,
       at,
-      epoch: this.epoch,
+      // The run's first append carries its own claim; every later one proves it still holds.
+      ...(this.head.seq > 0 ? { epoch: this.epoch } : {}),
     });
     this.head = res.head;
+  }
+
+  /**
+   * Records a batch of decisions (after `leading` events such as the fact that caused them),
+   * reserving budget for its calls first, then starts its commands. A call the budget cannot
+   * cover is recorded as requested but never made: a COST_LIMIT_EXCEEDED failure is queued as
+   * its reply, so the machine decides what follows, deterministically.
+   */
+  async commit(
+    leading: readonly NewEvent[],
+    decisions: readonly Decision[],
+    at: number,
+  ): Promise<void> {
+    const markers: NewEvent[] = [];
+    const allowed: Decision[] = [];
+    const refusals: NewEvent[] = [];
+    for (const d of decisions) {
+      if (d.type !== 'callAgent') {
+        allowed.push(d);
+        continue;
+      }
+      const refusal = this.reserve(d, markers);
+      if (refusal) refusals.push(refusal);
+      else allowed.push(d);
+    }
+    await this.record(
+      [...leading, ...decisions.map((d) => decisionEvent(this.runId, d)), ...markers],
+      at,
+    );
+    for (const r of refusals) this.push(r);
+    this.act(allowed, at);
+  }
+
+  private request(d: Call): AgentRequest {
+    const key = idempotencyKey(this.runId, d.path, d.attempt);
+    return {
+      runId: this.runId,
+      path: d.path,
+      attempt: d.attempt,
+      key,
+      agent: d.agent,
+      input: d.input,
+      config: d.config,
+    };
+  }
+
+  /** Reserves the call's upper-bound estimate, or returns the failure that refuses it. */
+  private reserve(d: Call, markers: NewEvent[]): NewEvent | null {
+    const b = this.state.budget;
+    if (b.limitMicros === undefined && b.limitTokens === undefined) return null;
+    const est = this.deps.agents.estimate?.(this.request(d)) ?? { costMicros: 0, tokens: 0 };
+    const held = reservedTotals(b);
+    const cost = b.spentMicros + held.costMicros + est.costMicros;
+    const tokens = b.spentTokens + held.tokens + est.tokens;
+    const overCost = b.limitMicros !== undefined && cost > b.limitMicros;
+    const overTokens = b.limitTokens !== undefined && tokens > b.limitTokens;
+    if (overCost || overTokens) {
+      const message = overCost
+        ? `cost limit $${usd(b.limitMicros as number)} would be exceeded: the call at ${d.path} may cost up to $${usd(est.costMicros)}; spent $${usd(b.spentMicros)}, reserved $${usd(held.costMicros)}`
+        : `token limit ${b.limitTokens} would be exceeded: the call at ${d.path} may use up to ${est.tokens} tokens; used ${b.spentTokens}, reserved ${held.tokens}`;
+      return {
+        type: 'AgentFailed',
+        data: {
+          path: d.path,
+          attempt: d.attempt,
+          key: idempotencyKey(this.runId, d.path, d.attempt),
+          error: {
+            code: overCost ? 'COST_LIMIT_EXCEEDED' : 'TOKEN_LIMIT_EXCEEDED',
+            message,
+            retryable: false,
+          },
+        },
+      };
+    }
+    noteReservation(this.state, d.path, d.attempt, est.costMicros, est.tokens);
+    markers.push({
+      type: 'BudgetReserved',
+      data: { path: d.path, attempt: d.attempt, costMicros: est.costMicros, tokens: est.tokens },
+    });
+    return null;
   }
 
   /** Starts the commands among freshly recorded decisions. */
@@ -116,16 +206,7 @@ export class RunDriver {
           }, d.timeoutMs);
         })
       : null;
-    const request = {
-      runId: this.runId,
-      path: d.path,
-      attempt: d.attempt,
-      key,
-      agent: d.agent,
-      input: d.input,
-      config: d.config,
-    };
-    const attempt = this.deps.agents.call(request, controller.signal);
+    const attempt = this.deps.agents.call(this.request(d), controller.signal);
     (timeout ? Promise.race([attempt, timeout]) : attempt)
       .then(
         (reply) => {
@@ -205,8 +286,7 @@ export class RunDriver {
         ...fact,
       } as LedgerEvent;
       const decisions = applyFact(this.machine, this.state, asRecorded);
-      await this.record([fact, ...decisions.map((d) => decisionEvent(this.runId, d))], at);
-      this.act(decisions, at);
+      await this.commit([fact], decisions, at);
     }
   }
 }

@@ -37,6 +37,8 @@ export interface EngineOptions {
 export interface RunOptions {
   readonly runId?: string;
   readonly context?: Record<string, unknown>;
+  /** Run-level limits; a call that could exceed them is not made. Money in micro-dollars. */
+  readonly budget?: { readonly costMicros?: number; readonly tokens?: number };
 }
 
 export interface ResumeOptions {
@@ -65,6 +67,10 @@ const systemClock: Clock = { now: () => Date.now() };
 /** Runs `fn:<name>` steps from the plan's functions; everything else goes to the model port. */
 function withFunctionAgents(plan: Plan, models: AgentPort | undefined): AgentPort {
   return {
+    estimate: (req) =>
+      req.agent.startsWith('fn:') || !models?.estimate
+        ? { costMicros: 0, tokens: 0 }
+        : models.estimate(req),
     async call(req: AgentRequest, signal: AbortSignal): Promise<AgentReply> {
       if (req.agent.startsWith('fn:')) {
         const fn = plan.functions[req.agent.slice(3)] as ((input: unknown) => unknown) | undefined;
@@ -141,24 +147,23 @@ export function createEngine(options: EngineOptions) {
         pipeline: { name: plan.ir.name, fingerprint: planFingerprint(plan) },
         input,
         ...(opts.context ? { context: opts.context } : {}),
+        ...(opts.budget ? { budget: opts.budget } : {}),
         engine: { version: ENGINE_VERSION, flags: [] },
       },
     };
     const { state, decisions } = startFold(machine, { runId, seq: 1, v: 1, at, ...started });
-    const events: NewEvent[] = [
-      started,
-      { type: 'RunClaimed', data: { worker, epoch: 1 } },
-      ...decisions.map((d) => decisionEvent(runId, d)),
-    ];
-    const head = (await ledger.append({ runId, expected: emptyHead(runId), events, at })).head;
     const driver = new RunDriver(
       { ledger, agents: withFunctionAgents(plan, options.agents), clock },
       machine,
       state,
-      head,
+      emptyHead(runId),
       1,
     );
-    driver.act(decisions, at);
+    await driver.commit(
+      [started, { type: 'RunClaimed', data: { worker, epoch: 1 } }],
+      decisions,
+      at,
+    );
     return drive(plan, driver);
   }
 
