@@ -9,7 +9,6 @@ import { randomUUID } from 'node:crypto';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 
 import { compilePlan } from '../actors/compile.js';
-import { decisionEvent } from '../actors/decisions.js';
 import { refold, startFold } from '../actors/fold.js';
 import type { RunMachine } from '../actors/machine.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
