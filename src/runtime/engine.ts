@@ -105,7 +105,8 @@ export function createEngine(options: EngineOptions) {
   const clock = options.clock ?? systemClock;
   const worker = options.worker ?? `pid-${process.pid}`;
   const machines = new WeakMap<Plan, RunMachine>();
-  const active = new Map<string, RunDriver>();
+  const active = new Map<string, { driver: RunDriver; running: Promise<void> }>();
+  const cancelling = new Map<string, Promise<unknown>>();
   const ajv = new Ajv2020({ allErrors: true, strict: false });
 
   const machineOf = (plan: Plan) => {
@@ -124,13 +125,16 @@ export function createEngine(options: EngineOptions) {
   }
 
   async function drive(plan: Plan, driver: RunDriver): Promise<RunResult> {
-    active.set(driver.runId, driver);
+    const running = driver.drive();
+    active.set(driver.runId, { driver, running });
     try {
-      await driver.drive();
+      await running;
     } finally {
       driver.stop();
       active.delete(driver.runId);
     }
+    // A cancel stops the driver first and records RunCancelled after it: report that outcome.
+    await cancelling.get(driver.runId);
     return result(driver.runId);
   }
 
@@ -272,17 +276,37 @@ export function createEngine(options: EngineOptions) {
     };
   }
 
+  /**
+   * Cancels a run: a run driven in this process stops (its in-flight calls are aborted) and goes
+   * idle before RunCancelled is appended, so no decision of it can follow the cancel. A run
+   * driven elsewhere finds the ledger closed at its next append.
+   */
   async function cancel(runId: string, reason?: string): Promise<RunResult> {
-    active.get(runId)?.stop();
-    const head = await ledger.head(runId);
-    if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
-    if (!head.terminal) {
-      await ledger.append({
-        runId,
-        expected: { runId, seq: head.seq, hash: head.hash },
-        events: [{ type: 'RunCancelled', data: { ...(reason ? { reason } : {}), by: worker } }],
-        at: clock.now(),
-      });
+    const here = active.get(runId);
+    const work = (async () => {
+      if (here) {
+        here.driver.stop();
+        await here.running.catch(() => {});
+      }
+      const head = await ledger.head(runId);
+      if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
+      if (!head.terminal) {
+        await ledger.append({
+          runId,
+          expected: { runId, seq: head.seq, hash: head.hash },
+          events: [{ type: 'RunCancelled', data: { ...(reason ? { reason } : {}), by: worker } }],
+          at: clock.now(),
+        });
+      }
+    })();
+    cancelling.set(
+      runId,
+      work.catch(() => {}),
+    );
+    try {
+      await work;
+    } finally {
+      cancelling.delete(runId);
     }
     return result(runId);
   }

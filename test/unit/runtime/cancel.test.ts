@@ -1,0 +1,56 @@
+import { describe, expect, it, vi } from 'vitest';
+
+import { agentStep, definePipeline, sequence } from '../../../src/dsl/builder.js';
+import type { AgentPort } from '../../../src/ports.js';
+import { harness, trace } from '../../support/given.js';
+
+describe('cancel', () => {
+  it('aborts the in-flight call, records RunCancelled last, and leaves a run that stays cancelled', async () => {
+    const aborted: string[] = [];
+    let calls = 0;
+    const agents: AgentPort = {
+      call(req, signal) {
+        calls += 1;
+        return new Promise((_, reject) =>
+          signal.addEventListener('abort', () => {
+            aborted.push(req.key);
+            reject(new Error('aborted'));
+          }),
+        );
+      },
+    };
+    const { engine, ledger } = harness({ agents });
+    const p = definePipeline(
+      'c',
+      sequence(agentStep('slow', 'm:slow'), agentStep('never', 'm:never')),
+    );
+    const running = engine.run(p.plan, 'x', { runId: 'c-1' });
+    await vi.waitFor(() => expect(calls).toBe(1));
+    const cancelled = await engine.cancel('c-1', 'operator asked');
+    expect(cancelled.status).toBe('cancelled');
+    expect(await running).toMatchObject({ status: 'cancelled' });
+    expect(aborted).toEqual(['c-1:0:1']);
+    const events = await engine.events('c-1');
+    expect(trace(events).at(-1)).toBe('RunCancelled');
+    expect(events.at(-1)?.data).toEqual({ reason: 'operator asked', by: 'test' });
+    expect(trace(events)).not.toContain('AgentFailed 0'); // nothing recorded after the cancel
+    // Resume and replay see a finished run; no more calls are made.
+    const again = harness({ ledger, agents }).engine;
+    expect(await again.resume(p.plan, 'c-1')).toMatchObject({ status: 'cancelled' });
+    expect(await again.replay(p.plan, 'c-1')).toMatchObject({ identical: true });
+    expect(calls).toBe(1);
+  });
+
+  it('cancels a paused run from another process', async () => {
+    const { engine, ledger } = harness();
+    const { definePipeline: dp, hitl } = await import('../../../src/dsl/builder.js');
+    const { z } = await import('zod');
+    const p = dp('h', hitl('ok', { message: 'ok?', schema: z.object({ ok: z.boolean() }) }));
+    const r = await engine.run(p.plan, null);
+    expect(r.status).toBe('paused');
+    expect(await harness({ ledger }).engine.cancel(r.runId)).toMatchObject({ status: 'cancelled' });
+    await expect(
+      engine.resume(p.plan, r.runId, { humanInput: { ok: true } }),
+    ).resolves.toMatchObject({ status: 'cancelled' });
+  });
+});
