@@ -10,7 +10,9 @@ export {
   definePipeline,
   hitl,
   loop,
+  map,
   parallel,
+  router,
   sequence,
   step,
 } from './dsl/builder.js';
@@ -33,7 +35,14 @@ export {
   isEngineError,
 } from './errors.js';
 
-export type { Flow, Pipeline, StepOptions, LoopOptions, ParallelOptions } from './dsl/builder.js';
+export type {
+  Flow,
+  Pipeline,
+  StepOptions,
+  LoopOptions,
+  MapOptions,
+  ParallelOptions,
+} from './dsl/builder.js';
 export type { Plan, PlanIR, PlanNode } from './dsl/ir.js';
 export type {
   Engine,

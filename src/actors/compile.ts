@@ -12,9 +12,11 @@ import type {
   ConditionalNode,
   HitlNode,
   LoopNode,
+  MapNode,
   ParallelNode,
   Plan,
   PlanNode,
+  RouterNode,
   SequenceNode,
   StepNode,
 } from '../dsl/ir.js';
@@ -143,6 +145,10 @@ class Compiler {
         return this.conditional(node, tpl, staticPath);
       case 'loop':
         return this.loop(node, tpl, staticPath);
+      case 'map':
+        return this.map(node, tpl, staticPath);
+      case 'dynamic_router':
+        return this.router(node, tpl, staticPath, id);
       case 'hitl':
         return this.hitl(node, tpl);
     }
@@ -362,40 +368,84 @@ class Compiler {
 
   parallel(node: ParallelNode, tpl: string, staticPath: string, id: string): Cfg {
     const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+    const fan = this.fanOut(node, tpl, staticPath, id, (c) => c.inp[rp(c)]);
+    return { initial: 'run', entry: fan.entry, states: fan.states };
+  }
+
+  /**
+   * Branches side by side on one input, then `join` merges the outputs of those that succeeded.
+   * With a `gate`, a branch runs only if the gate selects it (the dynamic router); otherwise
+   * every branch runs. Under `propagate` a failing branch fails the node at once.
+   */
+  fanOut(
+    node: ParallelNode | RouterNode,
+    tpl: string,
+    staticPath: string,
+    id: string,
+    input: (c: RunMachineContext) => unknown,
+    gate?: (c: RunMachineContext, key: string) => boolean,
+  ): { entry: unknown[]; states: Cfg } {
+    const rp = (c: RunMachineContext) => runtimePath(tpl, c);
     const keys = Object.keys(node.branches);
     const regions: Cfg = {};
     const entry: unknown[] = [];
     keys.forEach((key, i) => {
       const branch = node.branches[key] as PlanNode;
       const bTpl = join(tpl, key);
-      entry.push(this.inputFor(branch, bTpl, (c) => c.inp[rp(c)]));
-      regions[`b${i}`] = {
-        initial: 'go',
-        states: {
-          go: {
-            ...this.node(branch, bTpl, join(staticPath, key)),
-            onDone:
-              node.onBranchFailure === 'propagate'
-                ? [
-                    { guard: 'succeeded', target: 'done' },
-                    { ...this.failWithChild(tpl, bTpl), target: `#${id}.fail` },
-                  ]
-                : [{ target: 'done' }],
-          },
-          done: { type: 'final' },
-        },
+      const go = {
+        ...this.node(branch, bTpl, join(staticPath, key)),
+        onDone:
+          node.onBranchFailure === 'propagate'
+            ? [
+                { guard: 'succeeded', target: 'done' },
+                { ...this.failWithChild(tpl, bTpl), target: `#${id}.fail` },
+              ]
+            : [{ target: 'done' }],
       };
+      const setInput = this.inputFor(branch, bTpl, input);
+      regions[`b${i}`] = gate
+        ? {
+            initial: 'check',
+            states: {
+              check: {
+                always: [
+                  {
+                    guard: {
+                      type: 'holds',
+                      params: { test: (c: RunMachineContext) => gate(c, key) },
+                    },
+                    target: 'go',
+                    actions: [
+                      {
+                        type: 'selectBranch',
+                        params: ({ context }: { context: RunMachineContext }) => ({
+                          path: rp(context),
+                          branch: key,
+                        }),
+                      },
+                      setInput,
+                    ],
+                  },
+                  { target: 'done' },
+                ],
+              },
+              go,
+              done: { type: 'final' },
+            },
+          }
+        : { initial: 'go', states: { go, done: { type: 'final' } } };
+      if (!gate) entry.push(setInput);
     });
+    const ran = (c: RunMachineContext) => keys.filter((k) => !gate || gate(c, k));
     const outputs = (c: RunMachineContext) => {
       const ok: Record<string, unknown> = {};
-      for (const key of keys) {
+      for (const key of ran(c)) {
         const p = runtimePath(join(tpl, key), c);
         if (p in c.out && !(p in c.err)) ok[key] = c.out[p];
       }
       return ok;
     };
     return {
-      initial: 'run',
       entry,
       states: {
         run: { type: 'parallel', states: regions, onDone: { target: 'join' } },
@@ -406,7 +456,7 @@ class Compiler {
                 type: 'holds',
                 params: {
                   test: (c: RunMachineContext) =>
-                    Object.keys(outputs(c)).length > 0 || keys.length === 0,
+                    Object.keys(outputs(c)).length > 0 || ran(c).length === 0,
                 },
               },
               target: 'ok',
@@ -422,6 +472,169 @@ class Compiler {
                     error: stepError('ALL_BRANCHES_FAILED', `every branch of ${node.name} failed`),
                   }),
                 },
+              ],
+            },
+          ],
+        },
+      },
+    };
+  }
+
+  router(node: RouterNode, tpl: string, staticPath: string, id: string): Cfg {
+    const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+    const routeTpl = join(tpl, 'router');
+    const valid = Object.keys(node.branches);
+    const routes = (c: RunMachineContext): string[] => {
+      const out = c.out[runtimePath(routeTpl, c)];
+      return (Array.isArray(out) ? out : out === undefined || out === null ? [] : [out]).map(
+        String,
+      );
+    };
+    const unknown = (c: RunMachineContext) => routes(c).filter((r) => !valid.includes(r));
+    const fan = this.fanOut(
+      node,
+      tpl,
+      staticPath,
+      id,
+      (c) => c.inp[rp(c)],
+      (c, key) => routes(c).includes(key),
+    );
+    return {
+      initial: 'route',
+      entry: [this.inputFor(node.router, routeTpl, (c) => c.inp[rp(c)])],
+      states: {
+        route: {
+          ...this.node(node.router, routeTpl, join(staticPath, 'router')),
+          onDone: [
+            {
+              guard: {
+                type: 'holds',
+                params: {
+                  test: (c: RunMachineContext, e: RunMachineEvent) =>
+                    childOk(e) && unknown(c).length > 0,
+                },
+              },
+              target: 'fail',
+              actions: [
+                {
+                  type: 'setError',
+                  params: ({ context }: { context: RunMachineContext }) => ({
+                    path: rp(context),
+                    error: stepError(
+                      'UNKNOWN_ROUTE',
+                      `${node.name} chose ${JSON.stringify(unknown(context))}; its branches are ${JSON.stringify(valid)}`,
+                    ),
+                  }),
+                },
+              ],
+            },
+            { guard: 'succeeded', target: 'run' },
+            this.failWithChild(tpl, routeTpl),
+          ],
+        },
+        ...fan.states,
+      },
+    };
+  }
+
+  map(node: MapNode, tpl: string, staticPath: string): Cfg {
+    const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+    const bodyTpl = join(tpl, `body@{${staticPath}}`);
+    const itemsOf = this.code(node.items, `${node.name}.items`);
+    const finalize = this.code(node.finalize, `${node.name}.finalize`);
+    const iteration = (c: RunMachineContext) => c.it[staticPath] ?? 1;
+    const itemsKey = (c: RunMachineContext) => `${rp(c)}#items`;
+    const items = (c: RunMachineContext) => (c.inp[itemsKey(c)] as unknown[]) ?? [];
+    const outputs = (c: RunMachineContext) =>
+      items(c).map(
+        (_, i) =>
+          c.out[runtimePath(bodyTpl, { ...c, it: { ...c.it, [staticPath]: i + 1 } })] ?? null,
+      );
+    const result = (c: RunMachineContext) => (finalize ? finalize(outputs(c), c.ctx) : outputs(c));
+    const body = this.node(node.body, bodyTpl, join(staticPath, 'body'));
+    return {
+      initial: 'start',
+      entry: [
+        {
+          type: 'setInput',
+          params: ({ context }: { context: RunMachineContext }) => {
+            const input = context.inp[rp(context)];
+            const list = itemsOf ? itemsOf(input, context.ctx) : input;
+            return { path: itemsKey(context), value: Array.isArray(list) ? list : null };
+          },
+        },
+        { type: 'setIteration', params: { loop: staticPath, iteration: 1 } },
+      ],
+      states: {
+        start: {
+          always: [
+            {
+              guard: {
+                type: 'holds',
+                params: { test: (c: RunMachineContext) => c.inp[itemsKey(c)] === null },
+              },
+              target: 'fail',
+              actions: [
+                {
+                  type: 'setError',
+                  params: ({ context }: { context: RunMachineContext }) => ({
+                    path: rp(context),
+                    error: stepError('MAP_NOT_A_LIST', `${node.name} needs a list to map over`),
+                  }),
+                },
+              ],
+            },
+            {
+              guard: {
+                type: 'holds',
+                params: { test: (c: RunMachineContext) => items(c).length === 0 },
+              },
+              target: 'ok',
+              actions: [this.copyOutput(tpl, result)],
+            },
+            { target: 'iter', actions: [this.inputFor(node.body, bodyTpl, (c) => items(c)[0])] },
+          ],
+        },
+        iter: {
+          ...body,
+          entry: [
+            {
+              type: 'startIteration',
+              params: ({ context }: { context: RunMachineContext }) => ({
+                path: rp(context),
+                iteration: iteration(context),
+              }),
+            },
+            ...(body.entry as unknown[]),
+          ],
+          onDone: [
+            {
+              ...this.failWithChild(tpl, bodyTpl),
+              guard: {
+                type: 'holds',
+                params: { test: (_c: RunMachineContext, e: RunMachineEvent) => !childOk(e) },
+              },
+            },
+            {
+              guard: {
+                type: 'holds',
+                params: { test: (c: RunMachineContext) => iteration(c) >= items(c).length },
+              },
+              target: 'ok',
+              actions: [this.copyOutput(tpl, result)],
+            },
+            {
+              target: 'iter',
+              reenter: true,
+              actions: [
+                {
+                  type: 'setIteration',
+                  params: ({ context }: { context: RunMachineContext }) => ({
+                    loop: staticPath,
+                    iteration: iteration(context) + 1,
+                  }),
+                },
+                this.inputFor(node.body, bodyTpl, (c) => items(c)[iteration(c) - 1]),
               ],
             },
           ],

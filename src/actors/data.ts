@@ -2,7 +2,7 @@
  * Pure data operations of the run machine: how a node's output reaches the run context
  * (`updates_context` deep merge, `sink_to` path) and how parallel branches combine.
  */
-import type { ParallelNode, PlanNode } from '../dsl/ir.js';
+import type { ParallelNode, PlanNode, RouterNode } from '../dsl/ir.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj =>
@@ -38,7 +38,11 @@ export function applyNodeOutput(node: PlanNode, ctx: Obj, output: unknown): Obj 
 }
 
 /** A parallel node's output from its succeeded branches, in declaration order. */
-export function mergeBranches(node: ParallelNode, keys: readonly string[], outputs: Obj): unknown {
+export function mergeBranches(
+  node: ParallelNode | RouterNode,
+  keys: readonly string[],
+  outputs: Obj,
+): unknown {
   const present = keys.filter((k) => k in outputs);
   const values = present.map((k) => outputs[k]);
   switch (node.reduce) {

@@ -209,6 +209,55 @@ export function loop<I, O, R = O>(
   }));
 }
 
+export interface MapOptions<I, Item, O, R> extends CommonOptions<I> {
+  /** The list to map over, from (input, context); default: the input itself. */
+  readonly items?: (input: I, context: Ctx) => readonly Item[];
+  /** The output from the list of body outputs; default: the list. */
+  readonly finalize?: (outputs: O[], context: Ctx) => R;
+}
+
+/** Runs `body` once per item, in order (Flujo's map); the output is the list of its outputs. */
+export function map<Item, O, I = readonly Item[], R = O[]>(
+  name: string,
+  body: Flow<Item, O>,
+  opts: MapOptions<I, Item, O, R> = {},
+): Flow<I, R> {
+  return flow((path, fns) => ({
+    kind: 'map',
+    ...common(path, fns, name, opts),
+    body: body.make(join(path, 'body'), fns),
+    ...(opts.items ? { items: ref(fns, `${path}.items`, opts.items) } : {}),
+    ...(opts.finalize ? { finalize: ref(fns, `${path}.finalize`, opts.finalize) } : {}),
+  }));
+}
+
+/**
+ * A dynamic router: `route` (a step, typically an agent) names the branches to run — one name or
+ * a list — and those run side by side on the router's input, merged like `parallel`.
+ */
+export function router<const B extends Record<string, Flow<never, unknown>>>(
+  name: string,
+  route: Flow<In<B[keyof B]>, string | readonly string[]>,
+  branches: B,
+  opts?: ParallelOptions<In<B[keyof B]>>,
+): Flow<In<B[keyof B]>, Partial<{ [K in keyof B]: Out<B[K]> }>> {
+  return flow((path, fns) => {
+    const routeNode = route.make(join(path, 'router'), fns);
+    if (routeNode.kind !== 'step') throw new Error(`${name}: the router must be a single step`);
+    return {
+      kind: 'dynamic_router',
+      ...common(path, fns, name, opts),
+      router: routeNode,
+      branches: Object.fromEntries(
+        Object.entries(branches).map(([k, b]) => [k, b.make(join(path, k), fns)]),
+      ),
+      merge: opts?.merge ?? 'context_update',
+      onBranchFailure: opts?.onBranchFailure ?? 'propagate',
+      ...(opts?.reduce ? { reduce: opts.reduce } : {}),
+    };
+  });
+}
+
 /** Pauses for a person; the answer (validated against `schema`) is the step's output. */
 export function hitl<T>(
   name: string,

@@ -83,6 +83,26 @@ export interface LoopNode extends NodeBase {
   readonly output?: CodeRef;
 }
 
+export interface MapNode extends NodeBase {
+  readonly kind: 'map';
+  /** The items, from (input, context); default: the node's input, which must be an array. */
+  readonly items?: CodeRef;
+  /** Runs once per item, one item at a time (Flujo's map is sequential). */
+  readonly body: PlanNode;
+  /** The map's output from (list of body outputs, context); default: the list. */
+  readonly finalize?: CodeRef;
+}
+
+export interface RouterNode extends NodeBase {
+  readonly kind: 'dynamic_router';
+  /** A step whose output names the branches to run: a name or a list of names. */
+  readonly router: StepNode;
+  readonly branches: Readonly<Record<string, PlanNode>>;
+  readonly merge: MergeStrategy;
+  readonly onBranchFailure: 'propagate' | 'ignore';
+  readonly reduce?: ReducePreset;
+}
+
 export interface HitlNode extends NodeBase {
   readonly kind: 'hitl';
   readonly message: string;
@@ -91,7 +111,14 @@ export interface HitlNode extends NodeBase {
 }
 
 export type PlanNode =
-  StepNode | SequenceNode | ParallelNode | ConditionalNode | LoopNode | HitlNode;
+  | StepNode
+  | SequenceNode
+  | ParallelNode
+  | ConditionalNode
+  | LoopNode
+  | MapNode
+  | RouterNode
+  | HitlNode;
 
 export interface PlanIR {
   readonly version: 1;
