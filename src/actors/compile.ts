@@ -99,12 +99,16 @@ class Compiler {
         ok: {
           type: 'final',
           entry: [
-            {
-              type: 'setRunContext',
-              params: ({ context }: { context: RunMachineContext }) => ({
-                ctx: applyNodeOutput(node, context.ctx, context.out[rp(context)]),
-              }),
-            },
+            ...(node.updatesContext || node.sinkTo
+              ? [
+                  {
+                    type: 'setRunContext',
+                    params: ({ context }: { context: RunMachineContext }) => ({
+                      ctx: applyNodeOutput(node, context.ctx, context.out[rp(context)]),
+                    }),
+                  },
+                ]
+              : []),
             {
               type: 'completeStep',
               params: ({ context }: { context: RunMachineContext }) => ({
@@ -326,19 +330,9 @@ class Compiler {
         this.inputFor(node.fallback, fbTpl, (c) => c.inp[rp(c)]),
       ];
     }
-    return {
-      initial: 'call',
-      entry: [
-        {
-          type: 'setAttempt',
-          params: ({ context }: { context: RunMachineContext }) => ({
-            path: rp(context),
-            attempt: 1,
-          }),
-        },
-      ],
-      states,
-    };
+    // No entry assign for the first attempt: an absent attempt reads as 1, and a runtime path
+    // (which carries loop iterations) is never entered twice. Every assign copies the context.
+    return { initial: 'call', states };
   }
 
   sequence(node: SequenceNode, tpl: string, staticPath: string): Cfg {

@@ -4,7 +4,7 @@
  * the ledger recorded next, byte for byte. Resume and replay are both this fold; they differ only
  * in what happens after it (continue the run, or stop and report).
  */
-import { initialTransition, transition, type AnyMachineSnapshot } from 'xstate';
+import type { AnyMachineSnapshot } from 'xstate';
 
 import { NondeterminismError } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
@@ -12,6 +12,7 @@ import { bytesEqual, encodeCanonical } from '../events/codec.js';
 import type { LedgerEvent } from '../events/envelope.js';
 import { DRIVING_FACTS, MARKERS, decisionEvent, decisionsOf, machineEventOf } from './decisions.js';
 import type { RunMachine } from './machine.js';
+import { pureInitial, pureTransition } from './pure.js';
 import type { Decision, RunMachineEvent } from './vocabulary.js';
 
 export type RunStatus = 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
@@ -115,7 +116,7 @@ export function startFold(
   machine: RunMachine,
   started: Extract<LedgerEvent, { type: 'RunStarted' }>,
 ) {
-  const [snapshot, actions] = initialTransition(machine, {
+  const [snapshot, actions] = pureInitial(machine, {
     runId: started.runId,
     input: started.data.input,
     ...(started.data.context !== undefined
@@ -146,7 +147,7 @@ export function applyFact(machine: RunMachine, state: FoldState, fact: LedgerEve
   settle(state, fact);
   const event: RunMachineEvent | null = machineEventOf(fact);
   if (!event || state.status === 'cancelled') return [];
-  const [snapshot, actions] = transition(machine, state.snapshot, event);
+  const [snapshot, actions] = pureTransition(machine, state.snapshot, event);
   state.snapshot = snapshot;
   const decisions = decisionsOf(actions);
   track(state, decisions, fact.at);

@@ -73,12 +73,30 @@ export const DECISION_TYPES: ReadonlySet<Decision['type']> = new Set([
   'failRun',
 ]);
 
-const PLACEHOLDER = /@\{([^}]*)\}/g;
+const PLACEHOLDER = /@\{([^}]*)\}/;
+
+/** A template split into literal text and the loops whose iteration goes between them. */
+const compiled = new Map<string, readonly string[]>();
+
+function partsOf(template: string): readonly string[] {
+  let parts = compiled.get(template);
+  if (!parts) {
+    // split() with a capture group alternates literal, loop path, literal, ...
+    parts = template.split(new RegExp(PLACEHOLDER.source, 'g'));
+    compiled.set(template, parts);
+  }
+  return parts;
+}
 
 /** Resolves a path template against the current loop iterations. */
 export function runtimePath(template: string, context: RunMachineContext): string {
   if (!template.includes('@{')) return template;
-  return template.replace(PLACEHOLDER, (_, loop: string) => `@${context.it[loop] ?? 0}`);
+  const parts = partsOf(template);
+  let out = parts[0] as string;
+  for (let i = 1; i < parts.length; i += 2) {
+    out += `@${context.it[parts[i] as string] ?? 0}${parts[i + 1] as string}`;
+  }
+  return out;
 }
 
 export function stepError(code: string, message: string, retryable = false): ErrorInfo {
