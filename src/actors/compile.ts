@@ -20,7 +20,7 @@ import type {
   SequenceNode,
   StepNode,
 } from '../dsl/ir.js';
-import { applyNodeOutput, mergeBranches } from './data.js';
+import { applyNodeOutput, mergeBranches, mergeContexts } from './data.js';
 import { runMachineSetup, type RunMachine, type Test } from './machine.js';
 import {
   runtimePath,
@@ -45,9 +45,27 @@ export class PlanCompileError extends Error {
 
 class Compiler {
   private ids = 0;
+  /** The parallel branch whose own context copy the nodes being compiled read and write. */
+  private scope: string | null = null;
   private readonly plan: Plan;
   constructor(plan: Plan) {
     this.plan = plan;
+  }
+
+  /** Reads the context the nodes compiled now see: their branch's copy, or the run's. */
+  ctxOf(): (c: RunMachineContext) => Record<string, unknown> {
+    const scope = this.scope;
+    return scope === null ? (c) => c.ctx : (c) => c.bctx[runtimePath(scope, c)] ?? c.ctx;
+  }
+
+  within<T>(scope: string, fn: () => T): T {
+    const outer = this.scope;
+    this.scope = scope;
+    try {
+      return fn();
+    } finally {
+      this.scope = outer;
+    }
   }
 
   code(ref: CodeRef | undefined, where: string): Fn | undefined {
@@ -66,17 +84,20 @@ class Compiler {
   /** The value a child starts with: its own input mapper applied to what its parent hands it. */
   inputFor(child: PlanNode, tpl: string, value: (c: RunMachineContext) => unknown) {
     const mapper = this.code(child.input, `${child.name}.input`);
+    const ctxOf = this.ctxOf();
     return {
       type: 'setInput',
       params: ({ context }: { context: RunMachineContext }) => {
         const v = value(context);
-        return { path: runtimePath(tpl, context), value: mapper ? mapper(v, context.ctx) : v };
+        return { path: runtimePath(tpl, context), value: mapper ? mapper(v, ctxOf(context)) : v };
       },
     };
   }
 
   node(node: PlanNode, tpl: string, staticPath: string): Cfg {
     const id = `n${this.ids++}`;
+    const scope = this.scope;
+    const ctxOf = this.ctxOf();
     const rp = (c: RunMachineContext) => runtimePath(tpl, c);
     const body = this.kind(node, tpl, staticPath, id);
     const entry = [
@@ -104,7 +125,8 @@ class Compiler {
                   {
                     type: 'setRunContext',
                     params: ({ context }: { context: RunMachineContext }) => ({
-                      ctx: applyNodeOutput(node, context.ctx, context.out[rp(context)]),
+                      scope: scope === null ? null : runtimePath(scope, context),
+                      ctx: applyNodeOutput(node, ctxOf(context), context.out[rp(context)]),
                     }),
                   },
                 ]
@@ -387,7 +409,7 @@ class Compiler {
       const branch = node.branches[key] as PlanNode;
       const bTpl = join(tpl, key);
       const go = {
-        ...this.node(branch, bTpl, join(staticPath, key)),
+        ...this.within(bTpl, () => this.node(branch, bTpl, join(staticPath, key))),
         onDone:
           node.onBranchFailure === 'propagate'
             ? [
@@ -397,6 +419,13 @@ class Compiler {
             : [{ target: 'done' }],
       };
       const setInput = this.inputFor(branch, bTpl, input);
+      const openScope = {
+        type: 'openScope',
+        params: ({ context }: { context: RunMachineContext }) => ({
+          key: runtimePath(bTpl, context),
+          from: ctxOf(context),
+        }),
+      };
       regions[`b${i}`] = gate
         ? {
             initial: 'check',
@@ -417,6 +446,7 @@ class Compiler {
                           branch: key,
                         }),
                       },
+                      openScope,
                       setInput,
                     ],
                   },
@@ -428,9 +458,19 @@ class Compiler {
             },
           }
         : { initial: 'go', states: { go, done: { type: 'final' } } };
-      if (!gate) entry.push(setInput);
+      if (!gate) entry.push(openScope, setInput);
     });
+    const ctxOf = this.ctxOf();
+    const scope = this.scope;
     const ran = (c: RunMachineContext) => keys.filter((k) => !gate || gate(c, k));
+    const merged = (c: RunMachineContext) =>
+      mergeContexts(
+        ctxOf(c),
+        ran(c)
+          .filter((k) => !(runtimePath(join(tpl, k), c) in c.err))
+          .map((k) => c.bctx[runtimePath(join(tpl, k), c)] ?? {}),
+        node.merge,
+      );
     const outputs = (c: RunMachineContext) => {
       const ok: Record<string, unknown> = {};
       for (const key of ran(c)) {
@@ -446,6 +486,25 @@ class Compiler {
         join: {
           always: [
             {
+              guard: { type: 'holds', params: { test: (c: RunMachineContext) => !merged(c).ok } },
+              target: 'fail',
+              actions: [
+                {
+                  type: 'setError',
+                  params: ({ context }: { context: RunMachineContext }) => {
+                    const m = merged(context);
+                    return {
+                      path: rp(context),
+                      error: stepError(
+                        'MERGE_CONFLICT',
+                        `branches of ${node.name} wrote different values to context.${m.ok ? '?' : m.key} (merge strategy ${node.merge})`,
+                      ),
+                    };
+                  },
+                },
+              ],
+            },
+            {
               guard: {
                 type: 'holds',
                 params: {
@@ -454,7 +513,19 @@ class Compiler {
                 },
               },
               target: 'ok',
-              actions: [this.copyOutput(tpl, (c) => mergeBranches(node, keys, outputs(c)))],
+              actions: [
+                {
+                  type: 'setRunContext',
+                  params: ({ context }: { context: RunMachineContext }) => {
+                    const m = merged(context);
+                    return {
+                      scope: scope === null ? null : runtimePath(scope, context),
+                      ctx: m.ok ? m.ctx : ctxOf(context),
+                    };
+                  },
+                },
+                this.copyOutput(tpl, (c) => mergeBranches(node, keys, outputs(c))),
+              ],
             },
             {
               target: 'fail',
@@ -544,7 +615,9 @@ class Compiler {
         (_, i) =>
           c.out[runtimePath(bodyTpl, { ...c, it: { ...c.it, [staticPath]: i + 1 } })] ?? null,
       );
-    const result = (c: RunMachineContext) => (finalize ? finalize(outputs(c), c.ctx) : outputs(c));
+    const ctxOf = this.ctxOf();
+    const result = (c: RunMachineContext) =>
+      finalize ? finalize(outputs(c), ctxOf(c)) : outputs(c);
     const body = this.node(node.body, bodyTpl, join(staticPath, 'body'));
     return {
       initial: 'start',
@@ -553,7 +626,7 @@ class Compiler {
           type: 'setInput',
           params: ({ context }: { context: RunMachineContext }) => {
             const input = context.inp[rp(context)];
-            const list = itemsOf ? itemsOf(input, context.ctx) : input;
+            const list = itemsOf ? itemsOf(input, ctxOf(context)) : input;
             return { path: itemsKey(context), value: Array.isArray(list) ? list : null };
           },
         },
@@ -640,6 +713,7 @@ class Compiler {
   conditional(node: ConditionalNode, tpl: string, staticPath: string): Cfg {
     const rp = (c: RunMachineContext) => runtimePath(tpl, c);
     const condition = this.code(node.condition, `${node.name}.condition`) as Fn;
+    const ctxOf = this.ctxOf();
     const keys = Object.keys(node.branches);
     const states: Cfg = {};
     const choices: unknown[] = [];
@@ -701,7 +775,7 @@ class Compiler {
         {
           type: 'setSelection',
           params: ({ context }: { context: RunMachineContext }) => {
-            const key = condition(context.inp[rp(context)], context.ctx);
+            const key = condition(context.inp[rp(context)], ctxOf(context));
             return {
               path: rp(context),
               branch: typeof key === 'boolean' ? String(key) : String(key),
@@ -721,9 +795,10 @@ class Compiler {
     const exit = this.code(node.exit, `${node.name}.exit`);
     const nextInput = this.code(node.iterationInput, `${node.name}.iterationInput`);
     const output = this.code(node.output, `${node.name}.output`);
-    const result = (c: RunMachineContext) => (output ? output(bodyOut(c), c.ctx) : bodyOut(c));
+    const ctxOf = this.ctxOf();
+    const result = (c: RunMachineContext) => (output ? output(bodyOut(c), ctxOf(c)) : bodyOut(c));
     const body = this.node(node.body, bodyTpl, join(staticPath, 'body'));
-    const exitNow: Test = (c) => Boolean(exit?.(bodyOut(c), c.ctx, iteration(c)));
+    const exitNow: Test = (c) => Boolean(exit?.(bodyOut(c), ctxOf(c), iteration(c)));
     const atMax: Test = (c) => iteration(c) >= node.maxLoops;
     return {
       initial: 'iter',
@@ -800,7 +875,7 @@ class Compiler {
                 },
                 this.inputFor(node.body, bodyTpl, (c) => {
                   const prev = c.out[rp(c)];
-                  return nextInput ? nextInput(prev, c.ctx, iteration(c)) : prev;
+                  return nextInput ? nextInput(prev, ctxOf(c), iteration(c)) : prev;
                 }),
               ],
             },
@@ -870,6 +945,7 @@ export function compilePlan(plan: Plan): RunMachine {
       ctx: { initial_prompt: input.input, ...(input.context ?? {}) },
       inp: { [ROOT_PATH]: input.input },
       out: {},
+      bctx: {},
       att: {},
       it: {},
       sel: {},

@@ -62,3 +62,84 @@ export function mergeBranches(
       return values[values.length - 1] ?? null;
   }
 }
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== typeof b || a === null || b === null || typeof a !== 'object') return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return (
+      a instanceof Uint8Array &&
+      b instanceof Uint8Array &&
+      a.length === b.length &&
+      a.every((x, i) => x === b[i])
+    );
+  }
+  const ka = Object.keys(a as Obj);
+  const kb = Object.keys(b as Obj);
+  return ka.length === kb.length && ka.every((k) => deepEqual((a as Obj)[k], (b as Obj)[k]));
+}
+
+/** What a branch changed relative to the context it started from (top-level keys). */
+function changesOf(base: Obj, branch: Obj): Obj {
+  const out: Obj = {};
+  for (const [k, v] of Object.entries(branch)) if (!deepEqual(base[k], v)) out[k] = v;
+  return out;
+}
+
+export type MergeResult =
+  { readonly ok: true; readonly ctx: Obj } | { readonly ok: false; readonly key: string };
+
+/**
+ * Merges the contexts of a parallel node's succeeded branches (in declaration order) back into
+ * the context they started from, by Flujo's strategies: `no_merge` keeps the base; `overwrite`
+ * lets later branches win; `keep_first` lets earlier ones win; `context_update` deep-merges and
+ * fails when two branches set the same leaf to different values; `error_on_conflict` fails when
+ * two branches changed the same key at all.
+ */
+export function mergeContexts(
+  base: Obj,
+  branches: readonly Obj[],
+  strategy: ParallelNode['merge'],
+): MergeResult {
+  if (strategy === 'no_merge') return { ok: true, ctx: base };
+  let ctx: Obj = { ...base };
+  const touched = new Map<string, unknown>();
+  for (const branch of branches) {
+    const changes = changesOf(base, branch);
+    for (const [k, v] of Object.entries(changes)) {
+      if (FORBIDDEN.has(k)) continue;
+      if (!touched.has(k)) {
+        touched.set(k, v);
+        ctx[k] = v;
+        continue;
+      }
+      const prev = touched.get(k);
+      switch (strategy) {
+        case 'overwrite':
+          ctx[k] = v;
+          break;
+        case 'keep_first':
+          break;
+        case 'error_on_conflict':
+          return { ok: false, key: k };
+        case 'context_update': {
+          if (deepEqual(prev, v)) break;
+          if (isObj(prev) && isObj(v)) {
+            const inner = mergeContexts(
+              isObj(base[k]) ? (base[k] as Obj) : {},
+              [prev, v],
+              'context_update',
+            );
+            if (!inner.ok) return { ok: false, key: `${k}.${inner.key}` };
+            ctx = { ...ctx, [k]: inner.ctx };
+            touched.set(k, inner.ctx);
+            break;
+          }
+          return { ok: false, key: k };
+        }
+      }
+    }
+  }
+  return { ok: true, ctx };
+}

@@ -60,7 +60,17 @@ export const runMachineSetup = setup({
       context.err[p.path] = p.error;
       return {};
     }),
-    setRunContext: assign((_, p: { ctx: Record<string, unknown> }) => ({ ctx: p.ctx })),
+    setRunContext: assign(
+      ({ context }, p: { scope: string | null; ctx: Record<string, unknown> }) => {
+        if (p.scope === null) return { ctx: p.ctx };
+        context.bctx[p.scope] = p.ctx;
+        return {};
+      },
+    ),
+    openScope: assign(({ context }, p: { key: string; from: Record<string, unknown> }) => {
+      context.bctx[p.key] = structuredClone(p.from);
+      return {};
+    }),
   },
   guards: {
     /** The fact is for this path (and attempt / timer, when given). */

@@ -22,6 +22,8 @@ export interface RunMachineContext {
   inp: Record<string, unknown>;
   /** Node outputs by runtime path. */
   out: Record<string, unknown>;
+  /** Each running parallel branch's own copy of the context, by the branch's runtime path. */
+  bctx: Record<string, Record<string, unknown>>;
   /** Current attempt of each step, by runtime path. */
   att: Record<string, number>;
   /** Current iteration of each loop, by static loop path. */
