@@ -14,6 +14,7 @@ export {
   parallel,
   router,
   sequence,
+  stateMachine,
   step,
 } from './dsl/builder.js';
 export { planFingerprint } from './dsl/fingerprint.js';

@@ -17,6 +17,7 @@ import type {
   Plan,
   PlanNode,
   RouterNode,
+  StateMachineNode,
   SequenceNode,
   StepNode,
 } from '../dsl/ir.js';
@@ -175,6 +176,8 @@ class Compiler {
         return this.map(node, tpl, staticPath);
       case 'dynamic_router':
         return this.router(node, tpl, staticPath, id);
+      case 'state_machine':
+        return this.stateMachine(node, tpl, staticPath);
       case 'hitl':
         return this.hitl(node, tpl);
     }
@@ -882,6 +885,151 @@ class Compiler {
           ],
         },
       },
+    };
+  }
+
+  stateMachine(node: StateMachineNode, tpl: string, staticPath: string): Cfg {
+    const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+    const names = Object.keys(node.states);
+    const maxVisits = node.maxVisits ?? 100;
+    for (const t of [node.start, ...node.transitions.map((t) => t.to)]) {
+      if (!names.includes(t) && !node.end.includes(t)) {
+        throw new PlanCompileError(`${node.name}: state ${JSON.stringify(t)} is not defined`);
+      }
+    }
+    const ctxOf = this.ctxOf();
+    const visit = (c: RunMachineContext) => c.it[staticPath] ?? 1;
+    const stateTpl = (k: string) => join(tpl, `${k}@{${staticPath}}`);
+    const target = (k: string) => (names.includes(k) ? `s_${names.indexOf(k)}` : 'ok');
+    const outOf = (k: string) => (c: RunMachineContext) => c.out[runtimePath(stateTpl(k), c)];
+    // Leaving state k for state `to`: park k's output on the node, count the visit, feed `to`.
+    const move = (k: string, to: string) => [
+      this.copyOutput(tpl, outOf(k)),
+      {
+        type: 'setIteration',
+        params: ({ context }: { context: RunMachineContext }) => ({
+          loop: staticPath,
+          iteration: visit(context) + 1,
+        }),
+      },
+      ...(names.includes(to)
+        ? [this.inputFor(node.states[to] as PlanNode, stateTpl(to), (c) => c.out[rp(c)])]
+        : []),
+    ];
+    const outcome = (e: RunMachineEvent) => (childOk(e) ? 'success' : 'failure');
+    const tooMany = {
+      guard: { type: 'holds', params: { test: (c: RunMachineContext) => visit(c) >= maxVisits } },
+      target: 'fail',
+      actions: [
+        {
+          type: 'setError',
+          params: ({ context }: { context: RunMachineContext }) => ({
+            path: rp(context),
+            error: stepError(
+              'MAX_TRANSITIONS',
+              `${node.name} visited ${maxVisits} states without reaching an end state`,
+            ),
+          }),
+        },
+      ],
+    };
+    const states: Cfg = {};
+    names.forEach((k, i) => {
+      const body = this.node(node.states[k] as PlanNode, stateTpl(k), join(staticPath, k));
+      const rules: unknown[] = [];
+      if (node.end.includes(k)) {
+        rules.push(
+          { guard: 'succeeded', target: 'ok', actions: [this.copyOutput(tpl, outOf(k))] },
+          this.failWithChild(tpl, stateTpl(k)),
+        );
+      } else {
+        rules.push(tooMany);
+        for (const t of node.transitions) {
+          if ((t.from !== k && t.from !== '*') || t.on === 'pause') continue;
+          const when = this.code(t.when, `${node.name}.transitions(${t.from} -> ${t.to}).when`);
+          rules.push({
+            guard: {
+              type: 'holds',
+              params: {
+                test: (c: RunMachineContext, e: RunMachineEvent) =>
+                  outcome(e) === t.on &&
+                  (!when ||
+                    Boolean(
+                      when(ctxOf(c), {
+                        event: t.on,
+                        last_output: outOf(k)(c) ?? null,
+                        last_step: k,
+                      }),
+                    )),
+              },
+            },
+            target: target(t.to),
+            reenter: true,
+            actions: move(k, t.to),
+          });
+        }
+        for (const next of [...names, ...node.end.filter((e) => !names.includes(e))]) {
+          rules.push({
+            guard: {
+              type: 'holds',
+              params: {
+                test: (c: RunMachineContext, e: RunMachineEvent) =>
+                  childOk(e) && ctxOf(c).next_state === next,
+              },
+            },
+            target: target(next),
+            reenter: true,
+            actions: move(k, next),
+          });
+        }
+        rules.push({
+          ...this.failWithChild(tpl, stateTpl(k)),
+          guard: {
+            type: 'holds',
+            params: { test: (_c: RunMachineContext, e: RunMachineEvent) => !childOk(e) },
+          },
+        });
+        rules.push({
+          target: 'fail',
+          actions: [
+            {
+              type: 'setError',
+              params: ({ context }: { context: RunMachineContext }) => ({
+                path: rp(context),
+                error: stepError(
+                  'NO_TRANSITION',
+                  `${node.name}: no transition from state ${k} on success, and context.next_state is not set`,
+                ),
+              }),
+            },
+          ],
+        });
+      }
+      states[`s_${i}`] = {
+        ...body,
+        entry: [
+          {
+            type: 'selectBranch',
+            params: ({ context }: { context: RunMachineContext }) => ({
+              path: rp(context),
+              branch: k,
+            }),
+          },
+          ...(body.entry as unknown[]),
+        ],
+        onDone: rules,
+      };
+    });
+    const start = node.start;
+    return {
+      initial: names.includes(start) ? `s_${names.indexOf(start)}` : 'ok',
+      entry: [
+        { type: 'setIteration', params: { loop: staticPath, iteration: 1 } },
+        names.includes(start)
+          ? this.inputFor(node.states[start] as PlanNode, stateTpl(start), (c) => c.inp[rp(c)])
+          : this.copyOutput(tpl, (c) => c.inp[rp(c)]),
+      ],
+      states,
     };
   }
 

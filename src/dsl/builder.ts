@@ -258,6 +258,45 @@ export function router<const B extends Record<string, Flow<never, unknown>>>(
   });
 }
 
+export interface StateMachineOptions extends CommonOptions<unknown> {
+  readonly start: string;
+  readonly end: readonly string[];
+  readonly transitions: readonly {
+    readonly from: string;
+    readonly on: 'success' | 'failure' | 'pause';
+    readonly to: string;
+    readonly when?: (
+      context: Ctx,
+      output: { event: string; last_output: unknown; last_step: string },
+    ) => boolean;
+  }[];
+  readonly maxVisits?: number;
+}
+
+/** Flujo's StateMachine: named states, first matching transition wins, `context.next_state` as fallback. */
+export function stateMachine(
+  name: string,
+  states: Record<string, Flow<never, unknown>>,
+  opts: StateMachineOptions,
+): Flow<unknown, unknown> {
+  return flow((path, fns) => ({
+    kind: 'state_machine',
+    ...common(path, fns, name, opts),
+    start: opts.start,
+    end: opts.end,
+    states: Object.fromEntries(
+      Object.entries(states).map(([k, f]) => [k, f.make(join(path, k), fns)]),
+    ),
+    transitions: opts.transitions.map((t, i) => ({
+      from: t.from,
+      on: t.on,
+      to: t.to,
+      ...(t.when ? { when: ref(fns, `${path}.transitions.${i}.when`, t.when) } : {}),
+    })),
+    ...(opts.maxVisits ? { maxVisits: opts.maxVisits } : {}),
+  }));
+}
+
 /** Pauses for a person; the answer (validated against `schema`) is the step's output. */
 export function hitl<T>(
   name: string,

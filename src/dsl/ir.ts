@@ -103,6 +103,28 @@ export interface RouterNode extends NodeBase {
   readonly reduce?: ReducePreset;
 }
 
+export interface StateTransition {
+  /** A state name, or `*` for any state. */
+  readonly from: string;
+  /** `pause` is accepted for Flujo compatibility and never needed: a pause resumes in place. */
+  readonly on: 'success' | 'failure' | 'pause';
+  readonly to: string;
+  /** Holds for (context, { event, last_output, last_step }); absent means always. */
+  readonly when?: CodeRef;
+}
+
+export interface StateMachineNode extends NodeBase {
+  readonly kind: 'state_machine';
+  readonly start: string;
+  /** Reaching one of these runs its steps (if any) and ends the node. */
+  readonly end: readonly string[];
+  readonly states: Readonly<Record<string, PlanNode>>;
+  /** First match wins; without one, `context.next_state` names the next state. */
+  readonly transitions: readonly StateTransition[];
+  /** State visits before the node fails with MAX_TRANSITIONS (default 100). */
+  readonly maxVisits?: number;
+}
+
 export interface HitlNode extends NodeBase {
   readonly kind: 'hitl';
   readonly message: string;
@@ -118,6 +140,7 @@ export type PlanNode =
   | LoopNode
   | MapNode
   | RouterNode
+  | StateMachineNode
   | HitlNode;
 
 export interface PlanIR {

@@ -36,8 +36,10 @@ async function contextAfter(merge: MergeStrategy, bValue?: string) {
   const { engine } = harness();
   const r = await engine.run(pipeline(merge, bValue).plan, 'go');
   const events = await engine.events(r.runId);
-  const input = (path: string) =>
-    events.find((e) => e.type === 'AgentCallRequested' && e.data.path === path)?.data.input;
+  const input = (path: string) => {
+    const e = events.find((x) => x.type === 'AgentCallRequested' && x.data.path === path);
+    return e?.type === 'AgentCallRequested' ? e.data.input : undefined;
+  };
   return { r, report: input('2') as Record<string, unknown> | undefined, aLook: input('1/a/1') };
 }
 
