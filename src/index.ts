@@ -15,6 +15,7 @@ export {
   router,
   sequence,
   stateMachine,
+  subPipeline,
   step,
 } from './dsl/builder.js';
 export { planFingerprint } from './dsl/fingerprint.js';
