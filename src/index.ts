@@ -15,9 +15,9 @@ export {
   router,
   sequence,
   stateMachine,
-  subPipeline,
   step,
 } from './dsl/builder.js';
+export { subPipeline } from './dsl/subPipeline.js';
 export { planFingerprint } from './dsl/fingerprint.js';
 export { openLedger } from './adapters/ledger/open.js';
 export { createMemoryLedger } from './adapters/ledger/memory.js';

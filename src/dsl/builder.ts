@@ -59,6 +59,11 @@ const ref = (fns: Fns, name: string, fn: unknown): CodeRef => {
   return { fn: name };
 };
 
+/** @internal Builds a Flow from its IR maker (for the DSL's own modules). */
+export function flowOf<I, O>(make: Make): Flow<I, O> {
+  return flow(make);
+}
+
 function flow<I, O>(make: Make): Flow<I, O> {
   return {
     make,
@@ -66,6 +71,16 @@ function flow<I, O>(make: Make): Flow<I, O> {
       return sequence(this as Flow<I, O>, next) as unknown as Flow<I, O2>;
     },
   };
+}
+
+/** @internal The fields every node shares (for the DSL's own modules). */
+export function commonFields<I>(
+  path: string,
+  fns: Fns,
+  name: string,
+  opts: CommonOptions<I> | undefined,
+) {
+  return common(path, fns, name, opts);
 }
 
 function common<I>(path: string, fns: Fns, name: string, opts: CommonOptions<I> | undefined) {
@@ -312,90 +327,6 @@ export function hitl<T>(
 
 function jsonSchema(schema: z.ZodType): Record<string, unknown> {
   return z.toJSONSchema(schema) as Record<string, unknown>;
-}
-
-/** Renames every function a node refers to under `prefix`, copying the functions into `fns`. */
-function adopt(node: PlanNode, prefix: string, from: Plan['functions'], fns: Fns): PlanNode {
-  const rename = (name: string) => {
-    const to = `${prefix}>${name}`;
-    fns[to] = from[name] as PlanFunction;
-    return to;
-  };
-  const code = (c: CodeRef | undefined) => (c && 'fn' in c ? { fn: rename(c.fn) } : c);
-  const kids = (rec: Readonly<Record<string, PlanNode>>) =>
-    Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, adopt(v, prefix, from, fns)]));
-  const base = { ...node, ...(node.input ? { input: code(node.input) } : {}) } as PlanNode;
-  switch (base.kind) {
-    case 'step':
-      return {
-        ...base,
-        agent: base.agent.startsWith('fn:') ? `fn:${rename(base.agent.slice(3))}` : base.agent,
-        ...(base.fallback ? { fallback: adopt(base.fallback, prefix, from, fns) as StepNode } : {}),
-      };
-    case 'sequence':
-      return { ...base, steps: base.steps.map((n) => adopt(n, prefix, from, fns)) };
-    case 'parallel':
-      return { ...base, branches: kids(base.branches) };
-    case 'conditional':
-      return {
-        ...base,
-        condition: code(base.condition) as CodeRef,
-        branches: kids(base.branches),
-        ...(base.default ? { default: adopt(base.default, prefix, from, fns) } : {}),
-      };
-    case 'loop':
-      return {
-        ...base,
-        body: adopt(base.body, prefix, from, fns),
-        ...(base.exit ? { exit: code(base.exit) } : {}),
-        ...(base.iterationInput ? { iterationInput: code(base.iterationInput) } : {}),
-        ...(base.output ? { output: code(base.output) } : {}),
-      };
-    case 'map':
-      return {
-        ...base,
-        body: adopt(base.body, prefix, from, fns),
-        ...(base.items ? { items: code(base.items) } : {}),
-        ...(base.finalize ? { finalize: code(base.finalize) } : {}),
-      };
-    case 'dynamic_router':
-      return {
-        ...base,
-        router: adopt(base.router, prefix, from, fns) as StepNode,
-        branches: kids(base.branches),
-      };
-    case 'state_machine':
-      return {
-        ...base,
-        states: kids(base.states),
-        transitions: base.transitions.map((t) => ({
-          ...t,
-          ...(t.when ? { when: code(t.when) as CodeRef } : {}),
-        })),
-      };
-    case 'hitl':
-      return base;
-  }
-}
-
-/** Uses a whole pipeline as one step of another: its nodes run inline, under this node's path. */
-export function subPipeline<I, O>(
-  name: string,
-  pipeline: Pipeline<I, O>,
-  opts?: CommonOptions<I>,
-): Flow<I, O> {
-  return flow((path, fns) => ({
-    kind: 'sequence',
-    ...common(path, fns, name, opts),
-    steps: [
-      adopt(
-        pipeline.plan.ir.root,
-        `${path}:${pipeline.plan.ir.name}`,
-        pipeline.plan.functions,
-        fns,
-      ),
-    ],
-  }));
 }
 
 /** A pipeline ready to run: its Plan and its types. */

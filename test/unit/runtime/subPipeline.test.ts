@@ -1,14 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
-import {
-  conditional,
-  definePipeline,
-  hitl,
-  sequence,
-  step,
-  subPipeline,
-} from '../../../src/dsl/builder.js';
+import { conditional, definePipeline, hitl, sequence, step } from '../../../src/dsl/builder.js';
+import { subPipeline } from '../../../src/dsl/subPipeline.js';
 import { harness, trace } from '../../support/given.js';
 
 const cleanup = definePipeline(

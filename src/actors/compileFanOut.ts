@@ -1,0 +1,246 @@
+/**
+ * Parallel nodes and the dynamic router: regions side by side, then a join.
+ * Each function compiles one node kind; `this` is the Compiler (src/actors/compile.ts).
+ */
+import type { ParallelNode, PlanNode, RouterNode } from '../dsl/ir.js';
+import type { Compiler } from './compile.js';
+import { childOk, join, type Cfg } from './compileShared.js';
+import { mergeBranches, mergeContexts } from './data.js';
+import {
+  runtimePath,
+  stepError,
+  type RunMachineContext,
+  type RunMachineEvent,
+} from './vocabulary.js';
+
+export function parallel(
+  this: Compiler,
+  node: ParallelNode,
+  tpl: string,
+  staticPath: string,
+  id: string,
+): Cfg {
+  const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+  const fan = fanOut.call(this, node, tpl, staticPath, id, (c) => c.inp[rp(c)]);
+  return { initial: 'run', entry: fan.entry, states: fan.states };
+}
+
+/**
+ * Branches side by side on one input, then `join` merges the outputs of those that succeeded.
+ * With a `gate`, a branch runs only if the gate selects it (the dynamic router); otherwise
+ * every branch runs. Under `propagate` a failing branch fails the node at once.
+ */
+export function fanOut(
+  this: Compiler,
+  node: ParallelNode | RouterNode,
+  tpl: string,
+  staticPath: string,
+  id: string,
+  input: (c: RunMachineContext) => unknown,
+  gate?: (c: RunMachineContext, key: string) => boolean,
+): { entry: unknown[]; states: Cfg } {
+  const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+  const keys = Object.keys(node.branches);
+  const regions: Cfg = {};
+  const entry: unknown[] = [];
+  keys.forEach((key, i) => {
+    const branch = node.branches[key] as PlanNode;
+    const bTpl = join(tpl, key);
+    const go = {
+      ...this.within(bTpl, () => this.node(branch, bTpl, join(staticPath, key))),
+      onDone:
+        node.onBranchFailure === 'propagate'
+          ? [
+              { guard: 'succeeded', target: 'done' },
+              { ...this.failWithChild(tpl, bTpl), target: `#${id}.fail` },
+            ]
+          : [{ target: 'done' }],
+    };
+    const setInput = this.inputFor(branch, bTpl, input);
+    const openScope = {
+      type: 'openScope',
+      params: ({ context }: { context: RunMachineContext }) => ({
+        key: runtimePath(bTpl, context),
+        from: ctxOf(context),
+      }),
+    };
+    regions[`b${i}`] = gate
+      ? {
+          initial: 'check',
+          states: {
+            check: {
+              always: [
+                {
+                  guard: {
+                    type: 'holds',
+                    params: { test: (c: RunMachineContext) => gate(c, key) },
+                  },
+                  target: 'go',
+                  actions: [
+                    {
+                      type: 'selectBranch',
+                      params: ({ context }: { context: RunMachineContext }) => ({
+                        path: rp(context),
+                        branch: key,
+                      }),
+                    },
+                    openScope,
+                    setInput,
+                  ],
+                },
+                { target: 'done' },
+              ],
+            },
+            go,
+            done: { type: 'final' },
+          },
+        }
+      : { initial: 'go', states: { go, done: { type: 'final' } } };
+    if (!gate) entry.push(openScope, setInput);
+  });
+  const ctxOf = this.ctxOf();
+  const scope = this.scope;
+  const ran = (c: RunMachineContext) => keys.filter((k) => !gate || gate(c, k));
+  const merged = (c: RunMachineContext) =>
+    mergeContexts(
+      ctxOf(c),
+      ran(c)
+        .filter((k) => !(runtimePath(join(tpl, k), c) in c.err))
+        .map((k) => c.bctx[runtimePath(join(tpl, k), c)] ?? {}),
+      node.merge,
+    );
+  const outputs = (c: RunMachineContext) => {
+    const ok: Record<string, unknown> = {};
+    for (const key of ran(c)) {
+      const p = runtimePath(join(tpl, key), c);
+      if (p in c.out && !(p in c.err)) ok[key] = c.out[p];
+    }
+    return ok;
+  };
+  return {
+    entry,
+    states: {
+      run: { type: 'parallel', states: regions, onDone: { target: 'join' } },
+      join: {
+        always: [
+          {
+            guard: { type: 'holds', params: { test: (c: RunMachineContext) => !merged(c).ok } },
+            target: 'fail',
+            actions: [
+              {
+                type: 'setError',
+                params: ({ context }: { context: RunMachineContext }) => {
+                  const m = merged(context);
+                  return {
+                    path: rp(context),
+                    error: stepError(
+                      'MERGE_CONFLICT',
+                      `branches of ${node.name} wrote different values to context.${m.ok ? '?' : m.key} (merge strategy ${node.merge})`,
+                    ),
+                  };
+                },
+              },
+            ],
+          },
+          {
+            guard: {
+              type: 'holds',
+              params: {
+                test: (c: RunMachineContext) =>
+                  Object.keys(outputs(c)).length > 0 || ran(c).length === 0,
+              },
+            },
+            target: 'ok',
+            actions: [
+              {
+                type: 'setRunContext',
+                params: ({ context }: { context: RunMachineContext }) => {
+                  const m = merged(context);
+                  return {
+                    scope: scope === null ? null : runtimePath(scope, context),
+                    ctx: m.ok ? m.ctx : ctxOf(context),
+                  };
+                },
+              },
+              this.copyOutput(tpl, (c) => mergeBranches(node, keys, outputs(c))),
+            ],
+          },
+          {
+            target: 'fail',
+            actions: [
+              {
+                type: 'setError',
+                params: ({ context }: { context: RunMachineContext }) => ({
+                  path: rp(context),
+                  error: stepError('ALL_BRANCHES_FAILED', `every branch of ${node.name} failed`),
+                }),
+              },
+            ],
+          },
+        ],
+      },
+    },
+  };
+}
+
+export function router(
+  this: Compiler,
+  node: RouterNode,
+  tpl: string,
+  staticPath: string,
+  id: string,
+): Cfg {
+  const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+  const routeTpl = join(tpl, 'router');
+  const valid = Object.keys(node.branches);
+  const routes = (c: RunMachineContext): string[] => {
+    const out = c.out[runtimePath(routeTpl, c)];
+    return (Array.isArray(out) ? out : out === undefined || out === null ? [] : [out]).map(String);
+  };
+  const unknown = (c: RunMachineContext) => routes(c).filter((r) => !valid.includes(r));
+  const fan = fanOut.call(
+    this,
+    node,
+    tpl,
+    staticPath,
+    id,
+    (c) => c.inp[rp(c)],
+    (c, key) => routes(c).includes(key),
+  );
+  return {
+    initial: 'route',
+    entry: [this.inputFor(node.router, routeTpl, (c) => c.inp[rp(c)])],
+    states: {
+      route: {
+        ...this.node(node.router, routeTpl, join(staticPath, 'router')),
+        onDone: [
+          {
+            guard: {
+              type: 'holds',
+              params: {
+                test: (c: RunMachineContext, e: RunMachineEvent) =>
+                  childOk(e) && unknown(c).length > 0,
+              },
+            },
+            target: 'fail',
+            actions: [
+              {
+                type: 'setError',
+                params: ({ context }: { context: RunMachineContext }) => ({
+                  path: rp(context),
+                  error: stepError(
+                    'UNKNOWN_ROUTE',
+                    `${node.name} chose ${JSON.stringify(unknown(context))}; its branches are ${JSON.stringify(valid)}`,
+                  ),
+                }),
+              },
+            ],
+          },
+          { guard: 'succeeded', target: 'run' },
+          this.failWithChild(tpl, routeTpl),
+        ],
+      },
+      ...fan.states,
+    },
+  };
+}

@@ -1,0 +1,270 @@
+/**
+ * Sequences, conditionals and state machines: moving between children.
+ * Each function compiles one node kind; `this` is the Compiler (src/actors/compile.ts).
+ */
+import type { ConditionalNode, PlanNode, SequenceNode, StateMachineNode } from '../dsl/ir.js';
+import type { Compiler } from './compile.js';
+import { PlanCompileError, childOk, join, type Cfg, type Fn } from './compileShared.js';
+import {
+  runtimePath,
+  stepError,
+  type RunMachineContext,
+  type RunMachineEvent,
+} from './vocabulary.js';
+
+export function sequence(this: Compiler, node: SequenceNode, tpl: string, staticPath: string): Cfg {
+  const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+  if (node.steps.length === 0) {
+    return { initial: 'ok', entry: [this.copyOutput(tpl, (c) => c.inp[rp(c)])], states: {} };
+  }
+  const states: Cfg = {};
+  node.steps.forEach((child, i) => {
+    const childTpl = join(tpl, String(i));
+    const next = node.steps[i + 1];
+    const onOk = next
+      ? [this.inputFor(next, join(tpl, String(i + 1)), (c) => c.out[runtimePath(childTpl, c)])]
+      : [this.copyOutput(tpl, (c) => c.out[runtimePath(childTpl, c)])];
+    states[`c${i}`] = {
+      ...this.node(child, childTpl, join(staticPath, String(i))),
+      onDone: this.childDone(tpl, childTpl, onOk, next ? `c${i + 1}` : 'ok'),
+    };
+  });
+  const first = node.steps[0] as PlanNode;
+  return {
+    initial: 'c0',
+    entry: [this.inputFor(first, join(tpl, '0'), (c) => c.inp[rp(c)])],
+    states,
+  };
+}
+
+export function conditional(
+  this: Compiler,
+  node: ConditionalNode,
+  tpl: string,
+  staticPath: string,
+): Cfg {
+  const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+  const condition = this.code(node.condition, `${node.name}.condition`) as Fn;
+  const ctxOf = this.ctxOf();
+  const keys = Object.keys(node.branches);
+  const states: Cfg = {};
+  const choices: unknown[] = [];
+  const arms: [string, string, PlanNode][] = keys.map((k, i) => [
+    k,
+    `b${i}`,
+    node.branches[k] as PlanNode,
+  ]);
+  if (node.default) arms.push(['default', 'default', node.default]);
+  for (const [key, state, branch] of arms) {
+    const bTpl = join(tpl, key);
+    const isDefault = state === 'default';
+    choices.push({
+      guard: {
+        type: 'holds',
+        params: { test: (c: RunMachineContext) => isDefault || c.sel[rp(c)] === key },
+      },
+      target: state,
+      actions: [
+        {
+          type: 'selectBranch',
+          params: ({ context }: { context: RunMachineContext }) => ({
+            path: rp(context),
+            branch: key,
+          }),
+        },
+        this.inputFor(branch, bTpl, (c) => c.inp[rp(c)]),
+      ],
+    });
+    states[state] = {
+      ...this.node(branch, bTpl, join(staticPath, key)),
+      onDone: this.childDone(
+        tpl,
+        bTpl,
+        [this.copyOutput(tpl, (c) => c.out[runtimePath(bTpl, c)])],
+        'ok',
+      ),
+    };
+  }
+  choices.push({
+    target: 'fail',
+    actions: [
+      {
+        type: 'setError',
+        params: ({ context }: { context: RunMachineContext }) => ({
+          path: rp(context),
+          error: stepError(
+            'NO_BRANCH',
+            `no branch of ${node.name} for key ${JSON.stringify(context.sel[rp(context)] ?? null)} and no default`,
+          ),
+        }),
+      },
+    ],
+  });
+  states.choose = { always: choices };
+  return {
+    initial: 'choose',
+    entry: [
+      {
+        type: 'setSelection',
+        params: ({ context }: { context: RunMachineContext }) => {
+          const key = condition(context.inp[rp(context)], ctxOf(context));
+          return {
+            path: rp(context),
+            branch: typeof key === 'boolean' ? String(key) : String(key),
+          };
+        },
+      },
+    ],
+    states,
+  };
+}
+
+export function stateMachine(
+  this: Compiler,
+  node: StateMachineNode,
+  tpl: string,
+  staticPath: string,
+): Cfg {
+  const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+  const names = Object.keys(node.states);
+  const maxVisits = node.maxVisits ?? 100;
+  for (const t of [node.start, ...node.transitions.map((t) => t.to)]) {
+    if (!names.includes(t) && !node.end.includes(t)) {
+      throw new PlanCompileError(`${node.name}: state ${JSON.stringify(t)} is not defined`);
+    }
+  }
+  const ctxOf = this.ctxOf();
+  const visit = (c: RunMachineContext) => c.it[staticPath] ?? 1;
+  const stateTpl = (k: string) => join(tpl, `${k}@{${staticPath}}`);
+  const target = (k: string) => (names.includes(k) ? `s_${names.indexOf(k)}` : 'ok');
+  const outOf = (k: string) => (c: RunMachineContext) => c.out[runtimePath(stateTpl(k), c)];
+  // Leaving state k for state `to`: park k's output on the node, count the visit, feed `to`.
+  const move = (k: string, to: string) => [
+    this.copyOutput(tpl, outOf(k)),
+    {
+      type: 'setIteration',
+      params: ({ context }: { context: RunMachineContext }) => ({
+        loop: staticPath,
+        iteration: visit(context) + 1,
+      }),
+    },
+    ...(names.includes(to)
+      ? [this.inputFor(node.states[to] as PlanNode, stateTpl(to), (c) => c.out[rp(c)])]
+      : []),
+  ];
+  const outcome = (e: RunMachineEvent) => (childOk(e) ? 'success' : 'failure');
+  const tooMany = {
+    guard: { type: 'holds', params: { test: (c: RunMachineContext) => visit(c) >= maxVisits } },
+    target: 'fail',
+    actions: [
+      {
+        type: 'setError',
+        params: ({ context }: { context: RunMachineContext }) => ({
+          path: rp(context),
+          error: stepError(
+            'MAX_TRANSITIONS',
+            `${node.name} visited ${maxVisits} states without reaching an end state`,
+          ),
+        }),
+      },
+    ],
+  };
+  const states: Cfg = {};
+  names.forEach((k, i) => {
+    const body = this.node(node.states[k] as PlanNode, stateTpl(k), join(staticPath, k));
+    const rules: unknown[] = [];
+    if (node.end.includes(k)) {
+      rules.push(
+        { guard: 'succeeded', target: 'ok', actions: [this.copyOutput(tpl, outOf(k))] },
+        this.failWithChild(tpl, stateTpl(k)),
+      );
+    } else {
+      rules.push(tooMany);
+      for (const t of node.transitions) {
+        if ((t.from !== k && t.from !== '*') || t.on === 'pause') continue;
+        const when = this.code(t.when, `${node.name}.transitions(${t.from} -> ${t.to}).when`);
+        rules.push({
+          guard: {
+            type: 'holds',
+            params: {
+              test: (c: RunMachineContext, e: RunMachineEvent) =>
+                outcome(e) === t.on &&
+                (!when ||
+                  Boolean(
+                    when(ctxOf(c), {
+                      event: t.on,
+                      last_output: outOf(k)(c) ?? null,
+                      last_step: k,
+                    }),
+                  )),
+            },
+          },
+          target: target(t.to),
+          reenter: true,
+          actions: move(k, t.to),
+        });
+      }
+      for (const next of [...names, ...node.end.filter((e) => !names.includes(e))]) {
+        rules.push({
+          guard: {
+            type: 'holds',
+            params: {
+              test: (c: RunMachineContext, e: RunMachineEvent) =>
+                childOk(e) && ctxOf(c).next_state === next,
+            },
+          },
+          target: target(next),
+          reenter: true,
+          actions: move(k, next),
+        });
+      }
+      rules.push({
+        ...this.failWithChild(tpl, stateTpl(k)),
+        guard: {
+          type: 'holds',
+          params: { test: (_c: RunMachineContext, e: RunMachineEvent) => !childOk(e) },
+        },
+      });
+      rules.push({
+        target: 'fail',
+        actions: [
+          {
+            type: 'setError',
+            params: ({ context }: { context: RunMachineContext }) => ({
+              path: rp(context),
+              error: stepError(
+                'NO_TRANSITION',
+                `${node.name}: no transition from state ${k} on success, and context.next_state is not set`,
+              ),
+            }),
+          },
+        ],
+      });
+    }
+    states[`s_${i}`] = {
+      ...body,
+      entry: [
+        {
+          type: 'selectBranch',
+          params: ({ context }: { context: RunMachineContext }) => ({
+            path: rp(context),
+            branch: k,
+          }),
+        },
+        ...(body.entry as unknown[]),
+      ],
+      onDone: rules,
+    };
+  });
+  const start = node.start;
+  return {
+    initial: names.includes(start) ? `s_${names.indexOf(start)}` : 'ok',
+    entry: [
+      { type: 'setIteration', params: { loop: staticPath, iteration: 1 } },
+      names.includes(start)
+        ? this.inputFor(node.states[start] as PlanNode, stateTpl(start), (c) => c.inp[rp(c)])
+        : this.copyOutput(tpl, (c) => c.inp[rp(c)]),
+    ],
+    states,
+  };
+}

@@ -1,0 +1,214 @@
+/**
+ * Loops and maps: a body re-entered once per iteration or item.
+ * Each function compiles one node kind; `this` is the Compiler (src/actors/compile.ts).
+ */
+import type { LoopNode, MapNode } from '../dsl/ir.js';
+import type { Compiler } from './compile.js';
+import { childOk, join, type Cfg } from './compileShared.js';
+import type { Test } from './machine.js';
+import {
+  runtimePath,
+  stepError,
+  type RunMachineContext,
+  type RunMachineEvent,
+} from './vocabulary.js';
+
+export function map(this: Compiler, node: MapNode, tpl: string, staticPath: string): Cfg {
+  const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+  const bodyTpl = join(tpl, `body@{${staticPath}}`);
+  const itemsOf = this.code(node.items, `${node.name}.items`);
+  const finalize = this.code(node.finalize, `${node.name}.finalize`);
+  const iteration = (c: RunMachineContext) => c.it[staticPath] ?? 1;
+  const itemsKey = (c: RunMachineContext) => `${rp(c)}#items`;
+  const items = (c: RunMachineContext) => (c.inp[itemsKey(c)] as unknown[]) ?? [];
+  const outputs = (c: RunMachineContext) =>
+    items(c).map(
+      (_, i) => c.out[runtimePath(bodyTpl, { ...c, it: { ...c.it, [staticPath]: i + 1 } })] ?? null,
+    );
+  const ctxOf = this.ctxOf();
+  const result = (c: RunMachineContext) => (finalize ? finalize(outputs(c), ctxOf(c)) : outputs(c));
+  const body = this.node(node.body, bodyTpl, join(staticPath, 'body'));
+  return {
+    initial: 'start',
+    entry: [
+      {
+        type: 'setInput',
+        params: ({ context }: { context: RunMachineContext }) => {
+          const input = context.inp[rp(context)];
+          const list = itemsOf ? itemsOf(input, ctxOf(context)) : input;
+          return { path: itemsKey(context), value: Array.isArray(list) ? list : null };
+        },
+      },
+      { type: 'setIteration', params: { loop: staticPath, iteration: 1 } },
+    ],
+    states: {
+      start: {
+        always: [
+          {
+            guard: {
+              type: 'holds',
+              params: { test: (c: RunMachineContext) => c.inp[itemsKey(c)] === null },
+            },
+            target: 'fail',
+            actions: [
+              {
+                type: 'setError',
+                params: ({ context }: { context: RunMachineContext }) => ({
+                  path: rp(context),
+                  error: stepError('MAP_NOT_A_LIST', `${node.name} needs a list to map over`),
+                }),
+              },
+            ],
+          },
+          {
+            guard: {
+              type: 'holds',
+              params: { test: (c: RunMachineContext) => items(c).length === 0 },
+            },
+            target: 'ok',
+            actions: [this.copyOutput(tpl, result)],
+          },
+          { target: 'iter', actions: [this.inputFor(node.body, bodyTpl, (c) => items(c)[0])] },
+        ],
+      },
+      iter: iterationState(this, body, tpl, bodyTpl, iteration, [
+        {
+          guard: {
+            type: 'holds',
+            params: { test: (c: RunMachineContext) => iteration(c) >= items(c).length },
+          },
+          target: 'ok',
+          actions: [this.copyOutput(tpl, result)],
+        },
+        {
+          target: 'iter',
+          reenter: true,
+          actions: [
+            {
+              type: 'setIteration',
+              params: ({ context }: { context: RunMachineContext }) => ({
+                loop: staticPath,
+                iteration: iteration(context) + 1,
+              }),
+            },
+            this.inputFor(node.body, bodyTpl, (c) => items(c)[iteration(c) - 1]),
+          ],
+        },
+      ]),
+    },
+  };
+}
+
+export function loop(this: Compiler, node: LoopNode, tpl: string, staticPath: string): Cfg {
+  const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+  const bodyTpl = join(tpl, `body@{${staticPath}}`);
+  const iteration = (c: RunMachineContext) => c.it[staticPath] ?? 1;
+  const bodyOut = (c: RunMachineContext) => c.out[runtimePath(bodyTpl, c)];
+  const exit = this.code(node.exit, `${node.name}.exit`);
+  const nextInput = this.code(node.iterationInput, `${node.name}.iterationInput`);
+  const output = this.code(node.output, `${node.name}.output`);
+  const ctxOf = this.ctxOf();
+  const result = (c: RunMachineContext) => (output ? output(bodyOut(c), ctxOf(c)) : bodyOut(c));
+  const body = this.node(node.body, bodyTpl, join(staticPath, 'body'));
+  const exitNow: Test = (c) => Boolean(exit?.(bodyOut(c), ctxOf(c), iteration(c)));
+  const atMax: Test = (c) => iteration(c) >= node.maxLoops;
+  return {
+    initial: 'iter',
+    entry: [
+      { type: 'setIteration', params: { loop: staticPath, iteration: 1 } },
+      this.inputFor(node.body, bodyTpl, (c) => c.inp[rp(c)]),
+    ],
+    states: {
+      iter: iterationState(this, body, tpl, bodyTpl, iteration, [
+        {
+          guard: { type: 'holds', params: { test: exitNow } },
+          target: 'ok',
+          actions: [this.copyOutput(tpl, result)],
+        },
+        {
+          guard: {
+            type: 'holds',
+            params: {
+              test: (c: RunMachineContext, e: RunMachineEvent) => atMax(c, e) && exit !== undefined,
+            },
+          },
+          target: 'fail',
+          actions: [
+            {
+              type: 'setError',
+              params: ({ context }: { context: RunMachineContext }) => ({
+                path: rp(context),
+                error: stepError(
+                  'MAX_LOOPS',
+                  `${node.name} reached max_loops (${node.maxLoops}) without meeting its exit condition`,
+                ),
+              }),
+            },
+          ],
+        },
+        {
+          guard: { type: 'holds', params: { test: atMax } },
+          target: 'ok',
+          actions: [this.copyOutput(tpl, result)],
+        },
+        {
+          target: 'iter',
+          reenter: true,
+          actions: [
+            // Park the last iteration's output on the loop, move the iteration on, then feed
+            // the new iteration (whose path now carries the new number).
+            this.copyOutput(tpl, bodyOut),
+            {
+              type: 'setIteration',
+              params: ({ context }: { context: RunMachineContext }) => ({
+                loop: staticPath,
+                iteration: iteration(context) + 1,
+              }),
+            },
+            this.inputFor(node.body, bodyTpl, (c) => {
+              const prev = c.out[rp(c)];
+              return nextInput ? nextInput(prev, ctxOf(c), iteration(c)) : prev;
+            }),
+          ],
+        },
+      ]),
+    },
+  };
+}
+
+/**
+ * The state that holds a loop's or map's body: it records the iteration on entry, fails the node
+ * when the body fails, and otherwise tries `rules` (exit, next iteration…) in order.
+ */
+function iterationState(
+  cx: Compiler,
+  body: Cfg,
+  tpl: string,
+  bodyTpl: string,
+  iteration: (c: RunMachineContext) => number,
+  rules: unknown[],
+): Cfg {
+  return {
+    ...body,
+    entry: [
+      {
+        type: 'startIteration',
+        params: ({ context }: { context: RunMachineContext }) => ({
+          path: runtimePath(tpl, context),
+          iteration: iteration(context),
+        }),
+      },
+      ...(body.entry as unknown[]),
+    ],
+    onDone: [
+      {
+        ...cx.failWithChild(tpl, bodyTpl),
+        guard: {
+          type: 'holds',
+          params: { test: (_c: RunMachineContext, e: RunMachineEvent) => !childOk(e) },
+        },
+      },
+      ...rules,
+    ],
+  };
+}

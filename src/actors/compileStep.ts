@@ -1,0 +1,198 @@
+/**
+ * Steps and human-input steps: the leaves that wait for outside facts.
+ * Each function compiles one node kind; `this` is the Compiler (src/actors/compile.ts).
+ */
+import type { ErrorInfo } from '../events/catalogue.js';
+import type { HitlNode, StepNode } from '../dsl/ir.js';
+import type { Compiler } from './compile.js';
+import { join, type Cfg } from './compileShared.js';
+import type { Test } from './machine.js';
+import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
+
+export function step(this: Compiler, node: StepNode, tpl: string, staticPath: string): Cfg {
+  const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+  const attempt = (c: RunMachineContext) => c.att[rp(c)] ?? 1;
+  const isReply: Test = (c, e) =>
+    (e.type === 'AGENT_RESPONDED' || e.type === 'AGENT_FAILED') &&
+    e.path === rp(c) &&
+    e.attempt === attempt(c);
+  const canRetry: Test = (c, e) =>
+    e.type === 'AGENT_FAILED' && e.error.retryable && attempt(c) <= node.retries;
+  const retryTarget = node.backoffMs > 0 ? 'wait' : 'call';
+  const states: Cfg = {
+    call: {
+      entry: [
+        {
+          type: 'callAgent',
+          params: ({ context }: { context: RunMachineContext }) => ({
+            path: rp(context),
+            attempt: attempt(context),
+            agent: node.agent,
+            input: context.inp[rp(context)] ?? null,
+            ...(node.config ? { config: node.config } : {}),
+            ...(node.timeoutMs ? { timeoutMs: node.timeoutMs } : {}),
+          }),
+        },
+      ],
+      on: {
+        AGENT_RESPONDED: {
+          guard: { type: 'isFact', params: { test: isReply } },
+          target: 'ok',
+          actions: [
+            {
+              type: 'setOutput',
+              params: ({
+                context,
+                event,
+              }: {
+                context: RunMachineContext;
+                event: RunMachineEvent;
+              }) => ({
+                path: rp(context),
+                value: (event as { output: unknown }).output,
+              }),
+            },
+          ],
+        },
+        AGENT_FAILED: [
+          {
+            guard: {
+              type: 'holds',
+              params: {
+                test: (c: RunMachineContext, e: RunMachineEvent) => isReply(c, e) && canRetry(c, e),
+              },
+            },
+            target: retryTarget,
+            reenter: true,
+            actions: [
+              {
+                type: 'setAttempt',
+                params: ({ context }: { context: RunMachineContext }) => ({
+                  path: rp(context),
+                  attempt: attempt(context) + 1,
+                }),
+              },
+            ],
+          },
+          {
+            guard: { type: 'isFact', params: { test: isReply } },
+            target: node.fallback ? 'fallback' : 'fail',
+            actions: [
+              {
+                type: 'setError',
+                params: ({
+                  context,
+                  event,
+                }: {
+                  context: RunMachineContext;
+                  event: RunMachineEvent;
+                }) => ({
+                  path: rp(context),
+                  error: (event as { error: ErrorInfo }).error,
+                }),
+              },
+            ],
+          },
+        ],
+      },
+    },
+  };
+  if (node.backoffMs > 0) {
+    const timerId = (c: RunMachineContext) => `retry-${attempt(c)}`;
+    states.wait = {
+      entry: [
+        {
+          type: 'scheduleTimer',
+          params: ({ context }: { context: RunMachineContext }) => ({
+            path: rp(context),
+            timerId: timerId(context),
+            delayMs: node.backoffMs * 2 ** (attempt(context) - 2),
+            reason: 'retry backoff',
+          }),
+        },
+      ],
+      on: {
+        TIMER_FIRED: {
+          guard: {
+            type: 'isFact',
+            params: {
+              test: (c: RunMachineContext, e: RunMachineEvent) =>
+                e.type === 'TIMER_FIRED' && e.path === rp(c) && e.timerId === timerId(c),
+            },
+          },
+          target: 'call',
+        },
+      },
+    };
+  }
+  if (node.fallback) {
+    const fbTpl = join(tpl, 'fallback');
+    const fb = this.node(node.fallback, fbTpl, join(staticPath, 'fallback'));
+    states.fallback = {
+      ...fb,
+      onDone: this.childDone(
+        tpl,
+        fbTpl,
+        [this.copyOutput(tpl, (c) => c.out[runtimePath(fbTpl, c)])],
+        'ok',
+      ),
+    };
+    // The fallback gets the step's own input.
+    (states.call as { on: { AGENT_FAILED: Cfg[] } }).on.AGENT_FAILED[1]!.actions = [
+      ...((states.call as { on: { AGENT_FAILED: Cfg[] } }).on.AGENT_FAILED[1]!
+        .actions as unknown[]),
+      this.inputFor(node.fallback, fbTpl, (c) => c.inp[rp(c)]),
+    ];
+  }
+  // No entry assign for the first attempt: an absent attempt reads as 1, and a runtime path
+  // (which carries loop iterations) is never entered twice. Every assign copies the context.
+  return { initial: 'call', states };
+}
+
+export function hitl(this: Compiler, node: HitlNode, tpl: string): Cfg {
+  const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+  return {
+    initial: 'wait',
+    states: {
+      wait: {
+        entry: [
+          {
+            type: 'requestHuman',
+            params: ({ context }: { context: RunMachineContext }) => ({
+              path: rp(context),
+              message: node.message,
+              inputSchema: node.inputSchema,
+            }),
+          },
+        ],
+        on: {
+          HUMAN_INPUT: {
+            guard: {
+              type: 'isFact',
+              params: {
+                test: (c: RunMachineContext, e: RunMachineEvent) =>
+                  e.type === 'HUMAN_INPUT' && e.path === rp(c),
+              },
+            },
+            target: 'ok',
+            actions: [
+              {
+                type: 'setOutput',
+                params: ({
+                  context,
+                  event,
+                }: {
+                  context: RunMachineContext;
+                  event: RunMachineEvent;
+                }) => ({
+                  path: rp(context),
+                  value: (event as { input: unknown }).input,
+                }),
+              },
+            ],
+          },
+        },
+      },
+    },
+  };
+}
