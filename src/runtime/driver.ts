@@ -19,6 +19,7 @@ import type { Decision } from '../actors/vocabulary.js';
 import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
 import type { Head, LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, AgentRequest, Clock, LedgerStore } from '../ports.js';
+import type { RunSummary } from './summary.js';
 
 export interface DriverDeps {
   readonly ledger: LedgerStore;
@@ -52,13 +53,23 @@ export class RunDriver {
   readonly state: FoldState;
   private head: Head;
   private readonly epoch: number;
+  /** The run's result so far, fed with every event this driver records. */
+  readonly summary: RunSummary;
 
-  constructor(deps: DriverDeps, machine: RunMachine, state: FoldState, head: Head, epoch: number) {
+  constructor(
+    deps: DriverDeps,
+    machine: RunMachine,
+    state: FoldState,
+    head: Head,
+    epoch: number,
+    summary: RunSummary,
+  ) {
     this.deps = deps;
     this.machine = machine;
     this.state = state;
     this.head = head;
     this.epoch = epoch;
+    this.summary = summary;
   }
 
   get runId(): string {
@@ -76,6 +87,7 @@ export class RunDriver {
       ...(this.head.seq > 0 ? { epoch: this.epoch } : {}),
     });
     this.head = res.head;
+    for (const e of events) this.summary.apply(e);
   }
 
   /**

@@ -19,7 +19,7 @@ import { initFastHash } from '../events/chain.js';
 import { decodeRecord, emptyHead, type LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore } from '../ports.js';
 import { RunDriver } from './driver.js';
-import { summarize, type RunResult } from './summary.js';
+import { RunSummary, summarize, type RunResult } from './summary.js';
 
 export const ENGINE_VERSION = '0.1.0';
 
@@ -62,6 +62,12 @@ export interface ReplayResult {
 }
 
 const systemClock: Clock = { now: () => Date.now() };
+
+function seeded(runId: string, events: readonly NewEvent[]): RunSummary {
+  const summary = new RunSummary(runId);
+  for (const e of events) summary.apply(e);
+  return summary;
+}
 
 /** Runs `fn:<name>` steps from the plan's functions; everything else goes to the model port. */
 function withFunctionAgents(plan: Plan, models: AgentPort | undefined): AgentPort {
@@ -133,9 +139,14 @@ export function createEngine(options: EngineOptions) {
       driver.stop();
       active.delete(driver.runId);
     }
-    // A cancel stops the driver first and records RunCancelled after it: report that outcome.
-    await cancelling.get(driver.runId);
-    return result(driver.runId);
+    // A cancel stops the driver first and records RunCancelled after it: report that outcome
+    // from the ledger. Otherwise the driver's own summary is the result; nothing is re-read.
+    const cancel = cancelling.get(driver.runId);
+    if (cancel) {
+      await cancel;
+      return result(driver.runId);
+    }
+    return driver.summary.result();
   }
 
   async function start(plan: Plan, input: unknown, opts: RunOptions = {}): Promise<RunResult> {
@@ -161,6 +172,7 @@ export function createEngine(options: EngineOptions) {
       state,
       emptyHead(runId),
       1,
+      new RunSummary(runId),
     );
     await driver.commit(
       [started, { type: 'RunClaimed', data: { worker, epoch: 1 } }],
@@ -231,14 +243,15 @@ export function createEngine(options: EngineOptions) {
       );
     }
     const epoch = head.epoch + 1;
+    const claimEvents: NewEvent[] = [
+      { type: 'RunClaimed', data: { worker, epoch } },
+      { type: 'RunResumed', data: { reason: human ? 'human' : 'crash' } },
+    ];
     const at = clock.now();
     const claimed = await ledger.append({
       runId,
       expected: head,
-      events: [
-        { type: 'RunClaimed', data: { worker, epoch } },
-        { type: 'RunResumed', data: { reason: human ? 'human' : 'crash' } },
-      ],
+      events: [...claimEvents],
       at,
     });
     const driver = new RunDriver(
@@ -247,6 +260,7 @@ export function createEngine(options: EngineOptions) {
       state,
       claimed.head,
       epoch,
+      seeded(runId, [...events, ...claimEvents]),
     );
     driver.reviveOutstanding();
     if (human) driver.push(human);

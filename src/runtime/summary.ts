@@ -2,8 +2,7 @@
  * A run's result, read off its events: status, output, cost, tokens, steps, pause and error.
  * (The projections issue replaces this scan with read models; the shape stays.)
  */
-import type { ErrorInfo } from '../events/catalogue.js';
-import type { LedgerEvent } from '../events/envelope.js';
+import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
 import type { RunStatus } from '../actors/fold.js';
 
 export interface StepSummary {
@@ -33,8 +32,14 @@ export interface RunResult {
   readonly events: number;
 }
 
-export function summarize(runId: string, events: readonly LedgerEvent[]): RunResult {
-  const steps = new Map<
+type SummaryEvent = NewEvent;
+
+/**
+ * A run's result, folded event by event: the driver feeds it what it records, so finishing a run
+ * never re-reads the ledger; resume seeds it with the events it has already decoded.
+ */
+export class RunSummary {
+  private readonly steps = new Map<
     string,
     {
       path: string;
@@ -46,13 +51,22 @@ export function summarize(runId: string, events: readonly LedgerEvent[]): RunRes
       attempts: number;
     }
   >();
-  const asks = new Map<string, { message: string; inputSchema: unknown }>();
-  let status: RunStatus = 'running';
-  let output: unknown;
-  let error: ErrorInfo | undefined;
-  let cost = 0;
-  const tokens = { input: 0, output: 0 };
-  for (const e of events) {
+  private readonly asks = new Map<string, { message: string; inputSchema: unknown }>();
+  private status: RunStatus = 'running';
+  private output: unknown;
+  private error: ErrorInfo | undefined;
+  private cost = 0;
+  private readonly tokens = { input: 0, output: 0 };
+  private events = 0;
+  readonly runId: string;
+
+  constructor(runId: string) {
+    this.runId = runId;
+  }
+
+  apply(e: SummaryEvent): void {
+    this.events += 1;
+    const steps = this.steps;
     switch (e.type) {
       case 'StepScheduled':
         steps.set(e.data.path, {
@@ -65,76 +79,86 @@ export function summarize(runId: string, events: readonly LedgerEvent[]): RunRes
         });
         break;
       case 'AgentCallRequested': {
-        const s = steps.get(e.data.path);
-        if (s) s.attempts = Math.max(s.attempts, e.data.attempt);
+        const st = steps.get(e.data.path);
+        if (st) st.attempts = Math.max(st.attempts, e.data.attempt);
         break;
       }
       case 'AgentResponded':
       case 'AgentFailed': {
         const c = e.data.costMicros ?? 0;
-        cost += c;
-        const s = steps.get(e.data.path);
-        if (s) s.costMicros += c;
+        this.cost += c;
+        const st = steps.get(e.data.path);
+        if (st) st.costMicros += c;
         if (e.data.usage) {
-          tokens.input += e.data.usage.input;
-          tokens.output += e.data.usage.output;
+          this.tokens.input += e.data.usage.input;
+          this.tokens.output += e.data.usage.output;
         }
         break;
       }
       case 'StepCompleted': {
-        const s = steps.get(e.data.path);
-        if (s) Object.assign(s, { status: 'completed', output: e.data.output });
+        const st = steps.get(e.data.path);
+        if (st) Object.assign(st, { status: 'completed', output: e.data.output });
         break;
       }
       case 'StepFailed': {
-        const s = steps.get(e.data.path);
-        if (s) s.status = 'failed';
+        const st = steps.get(e.data.path);
+        if (st) st.status = 'failed';
         break;
       }
       case 'HumanInputRequested':
-        asks.set(e.data.path, { message: e.data.message, inputSchema: e.data.inputSchema });
+        this.asks.set(e.data.path, { message: e.data.message, inputSchema: e.data.inputSchema });
         break;
       case 'HumanInputReceived':
-        asks.delete(e.data.path);
-        status = 'running';
+        this.asks.delete(e.data.path);
+        this.status = 'running';
         break;
       case 'RunPaused':
-        status = 'paused';
+        this.status = 'paused';
         break;
       case 'RunCompleted':
-        status = 'completed';
-        output = e.data.output;
+        this.status = 'completed';
+        this.output = e.data.output;
         break;
       case 'RunFailed':
-        status = 'failed';
-        error = e.data.error;
+        this.status = 'failed';
+        this.error = e.data.error;
         break;
       case 'RunCancelled':
-        status = 'cancelled';
+        this.status = 'cancelled';
         break;
       default:
         break;
     }
   }
-  const pending = status === 'paused' ? [...asks.entries()][0] : undefined;
-  return {
-    runId,
-    status,
-    ...(status === 'completed' ? { output } : {}),
-    costMicros: cost,
-    tokens,
-    steps: [...steps.values()].filter((s) => s.kind === 'step' || s.kind === 'hitl'),
-    ...(pending
-      ? {
-          pause: {
-            path: pending[0],
-            step: steps.get(pending[0])?.name ?? pending[0],
-            message: pending[1].message,
-            inputSchema: pending[1].inputSchema,
-          },
-        }
-      : {}),
-    ...(error ? { error } : {}),
-    events: events.length,
-  };
+
+  result(): RunResult {
+    const status = this.status;
+    const pending = status === 'paused' ? [...this.asks.entries()][0] : undefined;
+    return {
+      runId: this.runId,
+      status,
+      ...(status === 'completed' ? { output: this.output } : {}),
+      costMicros: this.cost,
+      tokens: { ...this.tokens },
+      steps: [...this.steps.values()].filter((st) => st.kind === 'step' || st.kind === 'hitl'),
+      ...(pending
+        ? {
+            pause: {
+              path: pending[0],
+              step: this.steps.get(pending[0])?.name ?? pending[0],
+              message: pending[1].message,
+              inputSchema: pending[1].inputSchema,
+            },
+          }
+        : {}),
+      ...(this.error ? { error: this.error } : {}),
+      events: this.events,
+    };
+  }
+}
+
+export function summarize(runId: string, events: readonly SummaryEvent[]): RunResult {
+  const summary = new RunSummary(runId);
+  for (const e of events) summary.apply(e);
+  return summary.result();
 }
