@@ -183,9 +183,27 @@ export function refold(machine: RunMachine, events: readonly LedgerEvent[]): Fol
     );
   }
   const { state, decisions } = startFold(machine, first);
-  let expected: NewEvent[] = decisions.map((d) => decisionEvent(first.runId, d));
-  for (let i = 1; i < events.length; i++) {
-    const e = events[i] as LedgerEvent;
+  const expected = decisions.map((d) => decisionEvent(first.runId, d));
+  return continueFold(machine, state, expected, events.slice(1));
+}
+
+/** Continues a fold restored from a snapshot over the events recorded after it. */
+export function refoldFrom(
+  machine: RunMachine,
+  state: FoldState,
+  events: readonly LedgerEvent[],
+): FoldState {
+  return continueFold(machine, state, [], events);
+}
+
+function continueFold(
+  machine: RunMachine,
+  state: FoldState,
+  pending: NewEvent[],
+  events: readonly LedgerEvent[],
+): FoldState {
+  let expected = pending;
+  for (const e of events) {
     if (MARKERS.has(e.type)) {
       if (e.type === 'RunPaused') markPaused(state);
       if (e.type === 'BudgetReserved')
@@ -204,8 +222,72 @@ export function refold(machine: RunMachine, events: readonly LedgerEvent[]): Fol
     if (!want || !bytesEqual(bytesOf(want), bytesOf(got)))
       throw new NondeterminismError(e.runId, e.seq, want ?? null, got);
   }
-  const last = events[events.length - 1] as LedgerEvent;
-  if (expected.length > 0)
+  const last = events[events.length - 1];
+  if (last && expected.length > 0)
     throw new NondeterminismError(last.runId, last.seq + 1, expected[0], null);
   return state;
+}
+
+/** A fold state as plain data, for a SnapshotTaken event. */
+export function foldSnapshot(state: FoldState): Record<string, unknown> {
+  const b = state.budget;
+  return {
+    value: state.snapshot.value,
+    context: state.snapshot.context,
+    status: state.status,
+    calls: [...state.outstanding.calls.values()],
+    timers: [...state.outstanding.timers.values()],
+    human: [...state.outstanding.human.values()],
+    budget: {
+      ...(b.limitMicros !== undefined ? { limitMicros: b.limitMicros } : {}),
+      ...(b.limitTokens !== undefined ? { limitTokens: b.limitTokens } : {}),
+      spentMicros: b.spentMicros,
+      spentTokens: b.spentTokens,
+      reserved: [...b.reserved.entries()],
+    },
+  };
+}
+
+/** Rebuilds a fold state from `foldSnapshot`'s data. */
+export function restoreFold(
+  machine: RunMachine,
+  runId: string,
+  data: Record<string, unknown>,
+): FoldState {
+  const d = data as {
+    value: unknown;
+    context: unknown;
+    status: RunStatus;
+    calls: Extract<Decision, { type: 'callAgent' }>[];
+    timers: { decision: Extract<Decision, { type: 'scheduleTimer' }>; at: number }[];
+    human: Extract<Decision, { type: 'requestHuman' }>[];
+    budget: {
+      limitMicros?: number;
+      limitTokens?: number;
+      spentMicros: number;
+      spentTokens: number;
+      reserved: [string, { costMicros: number; tokens: number }][];
+    };
+  };
+  const snapshot = machine.resolveState({
+    value: d.value,
+    context: d.context,
+  } as never) as AnyMachineSnapshot;
+  return {
+    runId,
+    snapshot,
+    outstanding: {
+      calls: new Map(d.calls.map((c) => [callKey(c.path, c.attempt), c])),
+      timers: new Map(d.timers.map((t) => [timerKey(t.decision.path, t.decision.timerId), t])),
+      human: new Map(d.human.map((h) => [h.path, h])),
+    },
+    budget: {
+      ...(d.budget.limitMicros !== undefined ? { limitMicros: d.budget.limitMicros } : {}),
+      ...(d.budget.limitTokens !== undefined ? { limitTokens: d.budget.limitTokens } : {}),
+      spentMicros: d.budget.spentMicros,
+      spentTokens: d.budget.spentTokens,
+      reserved: new Map(d.budget.reserved),
+    },
+    status: d.status,
+  };
 }

@@ -6,8 +6,10 @@
  * still holds everything up to the last commit, and resume continues from there.
  */
 import { decisionEvent, idempotencyKey } from '../actors/decisions.js';
+import { encodeCanonical } from '../events/codec.js';
 import {
   applyFact,
+  foldSnapshot,
   markPaused,
   noteReservation,
   reservedTotals,
@@ -25,6 +27,8 @@ export interface DriverDeps {
   readonly ledger: LedgerStore;
   readonly agents: AgentPort;
   readonly clock: Clock;
+  /** Append a SnapshotTaken after at least this many events (0: never). */
+  readonly snapshotEvery?: number;
 }
 
 type Call = Extract<Decision, { type: 'callAgent' }>;
@@ -55,6 +59,8 @@ export class RunDriver {
   private readonly epoch: number;
   /** The run's result so far, fed with every event this driver records. */
   readonly summary: RunSummary;
+  /** Seq of the last SnapshotTaken (or where the run was picked up). */
+  lastSnapshotSeq: number;
 
   constructor(
     deps: DriverDeps,
@@ -70,6 +76,7 @@ export class RunDriver {
     this.head = head;
     this.epoch = epoch;
     this.summary = summary;
+    this.lastSnapshotSeq = head.seq;
   }
 
   get runId(): string {
@@ -113,12 +120,38 @@ export class RunDriver {
       if (refusal) refusals.push(refusal);
       else allowed.push(d);
     }
-    await this.record(
-      [...leading, ...decisions.map((d) => decisionEvent(this.runId, d)), ...markers],
-      at,
-    );
+    const batch = [...leading, ...decisions.map((d) => decisionEvent(this.runId, d)), ...markers];
+    const snapshot = this.snapshotAfter(batch);
+    if (snapshot) batch.push(snapshot);
+    await this.record(batch, at);
     for (const r of refusals) this.push(r);
     this.act(allowed, at);
+  }
+
+  /**
+   * A SnapshotTaken closing this batch when enough events have passed: the fold state after the
+   * batch, and the run summary as of before it (the summary takes events once they are recorded).
+   * A state that cannot be recorded (a value outside the data model) is simply not snapshotted.
+   */
+  private snapshotAfter(batch: readonly NewEvent[]): NewEvent | null {
+    const every = this.deps.snapshotEvery ?? 0;
+    const uptoSeq = this.head.seq + batch.length;
+    if (every <= 0 || uptoSeq - this.lastSnapshotSeq < every) return null;
+    const data = {
+      uptoSeq,
+      state: {
+        fold: foldSnapshot(this.state),
+        summary: this.summary.toJSON(),
+        summaryUpto: this.head.seq,
+      },
+    };
+    try {
+      encodeCanonical(data);
+    } catch {
+      return null;
+    }
+    this.lastSnapshotSeq = uptoSeq + 1;
+    return { type: 'SnapshotTaken', data };
   }
 
   private request(d: Call): AgentRequest {

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 
 import { compilePlan } from '../actors/compile.js';
-import { refold, startFold } from '../actors/fold.js';
+import { refold, refoldFrom, restoreFold, startFold, type FoldState } from '../actors/fold.js';
 import type { RunMachine } from '../actors/machine.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import type { Plan } from '../dsl/ir.js';
@@ -31,6 +31,8 @@ export interface EngineOptions {
   readonly newRunId?: () => string;
   /** This process's name in RunClaimed events. */
   readonly worker?: string;
+  /** Record a snapshot of the run's state every this many events, so resume need not refold from zero (default 500; 0 turns it off). */
+  readonly snapshotEvery?: number;
 }
 
 export interface RunOptions {
@@ -62,6 +64,11 @@ export interface ReplayResult {
 }
 
 const systemClock: Clock = { now: () => Date.now() };
+
+function withEvents(summary: RunSummary, events: readonly NewEvent[]): RunSummary {
+  for (const e of events) summary.apply(e);
+  return summary;
+}
 
 function seeded(runId: string, events: readonly NewEvent[]): RunSummary {
   const summary = new RunSummary(runId);
@@ -110,6 +117,7 @@ export function createEngine(options: EngineOptions) {
   const ledger = options.ledger;
   const clock = options.clock ?? systemClock;
   const worker = options.worker ?? `pid-${process.pid}`;
+  const snapshotEvery = options.snapshotEvery ?? 500;
   const machines = new WeakMap<Plan, RunMachine>();
   const active = new Map<string, { driver: RunDriver; running: Promise<void> }>();
   const cancelling = new Map<string, Promise<unknown>>();
@@ -124,6 +132,51 @@ export function createEngine(options: EngineOptions) {
   async function readEvents(runId: string): Promise<LedgerEvent[]> {
     const rows = await ledger.read(runId);
     return rows.map((r) => decodeRecord(runId, r.seq, r.body));
+  }
+
+  interface LoadedRun {
+    readonly first: LedgerEvent | undefined;
+    /** The latest snapshot, if any, with the fold and summary it holds. */
+    readonly snapshot?: {
+      uptoSeq: number;
+      fold: Record<string, unknown>;
+      summary: Record<string, unknown>;
+    };
+    /** With a snapshot: the events after its summary; without: every event. */
+    readonly events: LedgerEvent[];
+  }
+
+  /** Reads what resume needs: the run's first event and, from its latest snapshot on, the rest. */
+  async function loadForResume(runId: string, headSeq: number): Promise<LoadedRun> {
+    const windowStart = Math.max(1, headSeq - 2 * snapshotEvery + 1);
+    const tail = snapshotEvery > 0 ? await ledger.read(runId, { fromSeq: windowStart }) : [];
+    const snapRow = [...tail].reverse().find((r) => r.type === 'SnapshotTaken');
+    if (!snapRow) {
+      const events = await readEvents(runId);
+      return { first: events[0], events };
+    }
+    const snap = decodeRecord(runId, snapRow.seq, snapRow.body);
+    if (snap.type !== 'SnapshotTaken')
+      throw new EngineError(
+        ErrorCode.LEDGER_DECODE,
+        `run ${runId} seq ${snapRow.seq} is not a snapshot`,
+      );
+    const st = snap.data.state as {
+      fold: Record<string, unknown>;
+      summary: Record<string, unknown>;
+      summaryUpto: number;
+    };
+    const [firstRow] = await ledger.read(runId, { fromSeq: 1, limit: 1 });
+    const from = st.summaryUpto + 1;
+    const rows =
+      from >= windowStart
+        ? tail.filter((r) => r.seq >= from)
+        : await ledger.read(runId, { fromSeq: from });
+    return {
+      first: firstRow ? decodeRecord(runId, firstRow.seq, firstRow.body) : undefined,
+      snapshot: { uptoSeq: snap.data.uptoSeq, fold: st.fold, summary: st.summary },
+      events: rows.map((r) => decodeRecord(runId, r.seq, r.body)),
+    };
   }
 
   async function result(runId: string): Promise<RunResult> {
@@ -167,7 +220,7 @@ export function createEngine(options: EngineOptions) {
     };
     const { state, decisions } = startFold(machine, { runId, seq: 1, v: 1, at, ...started });
     const driver = new RunDriver(
-      { ledger, agents: withFunctionAgents(plan, options.agents), clock },
+      { ledger, agents: withFunctionAgents(plan, options.agents), clock, snapshotEvery },
       machine,
       state,
       emptyHead(runId),
@@ -201,8 +254,8 @@ export function createEngine(options: EngineOptions) {
     await initFastHash();
     const head = await ledger.head(runId);
     if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
-    const events = await readEvents(runId);
-    const first = events[0];
+    const loaded = await loadForResume(runId, head.seq);
+    const first = loaded.first;
     const fingerprint = planFingerprint(plan);
     if (
       first?.type === 'RunStarted' &&
@@ -216,9 +269,25 @@ export function createEngine(options: EngineOptions) {
       );
     }
     const machine = machineOf(plan);
-    const state = refold(machine, events);
+    let state: FoldState;
+    let summary: RunSummary;
+    if (loaded.snapshot) {
+      // Pick up where the snapshot left off; replay (not resume) is what refolds from zero.
+      const snap = loaded.snapshot;
+      state = restoreFold(machine, runId, snap.fold);
+      refoldFrom(
+        machine,
+        state,
+        loaded.events.filter((e) => e.seq > snap.uptoSeq),
+      );
+      summary = RunSummary.fromJSON(runId, snap.summary);
+      for (const e of loaded.events) summary.apply(e);
+    } else {
+      state = refold(machine, loaded.events);
+      summary = seeded(runId, loaded.events);
+    }
     if (state.status === 'completed' || state.status === 'failed' || state.status === 'cancelled')
-      return summarize(runId, events);
+      return summary.result();
     let human: NewEvent | undefined;
     if (opts.humanInput !== undefined) {
       const ask = [...state.outstanding.human.values()][0];
@@ -255,12 +324,12 @@ export function createEngine(options: EngineOptions) {
       at,
     });
     const driver = new RunDriver(
-      { ledger, agents: withFunctionAgents(plan, options.agents), clock },
+      { ledger, agents: withFunctionAgents(plan, options.agents), clock, snapshotEvery },
       machine,
       state,
       claimed.head,
       epoch,
-      seeded(runId, [...events, ...claimEvents]),
+      withEvents(summary, claimEvents),
     );
     driver.reviveOutstanding();
     if (human) driver.push(human);

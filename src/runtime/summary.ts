@@ -131,6 +131,44 @@ export class RunSummary {
     }
   }
 
+  /** The summary as plain data, for a SnapshotTaken event. */
+  toJSON(): Record<string, unknown> {
+    return {
+      steps: [...this.steps.values()],
+      asks: [...this.asks.entries()],
+      status: this.status,
+      ...(this.output !== undefined ? { output: this.output } : {}),
+      ...(this.error ? { error: this.error } : {}),
+      cost: this.cost,
+      tokens: { ...this.tokens },
+      events: this.events,
+    };
+  }
+
+  static fromJSON(runId: string, data: Record<string, unknown>): RunSummary {
+    const d = data as ReturnType<RunSummary['toJSON']> & {
+      steps: RunSummary['steps'] extends Map<string, infer V> ? V[] : never;
+      asks: [string, { message: string; inputSchema: unknown }][];
+      status: RunStatus;
+      output?: unknown;
+      error?: ErrorInfo;
+      cost: number;
+      tokens: { input: number; output: number };
+      events: number;
+    };
+    const s = new RunSummary(runId);
+    for (const st of d.steps) s.steps.set(st.path, { ...st });
+    for (const [k, v] of d.asks) s.asks.set(k, v);
+    s.status = d.status;
+    s.output = d.output;
+    s.error = d.error;
+    s.cost = d.cost;
+    s.tokens.input = d.tokens.input;
+    s.tokens.output = d.tokens.output;
+    s.events = d.events;
+    return s;
+  }
+
   result(): RunResult {
     const status = this.status;
     const pending = status === 'paused' ? [...this.asks.entries()][0] : undefined;
