@@ -163,6 +163,17 @@ export class Compiler {
     }
   }
 
+  /** Records `code` and a message (from the context) as this node's error. */
+  errorAction(tpl: string, code: string, message: (context: RunMachineContext) => string) {
+    return {
+      type: 'setError',
+      params: ({ context }: { context: RunMachineContext }) => ({
+        path: runtimePath(tpl, context),
+        error: stepError(code, message(context)),
+      }),
+    };
+  }
+
   /** Fails this node with its child's error. */
   failWithChild(tpl: string, childTpl: string): Cfg {
     return {

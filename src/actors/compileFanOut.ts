@@ -6,12 +6,7 @@ import type { ParallelNode, PlanNode, RouterNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
 import { childOk, join, type Cfg } from './compileShared.js';
 import { mergeBranches, mergeContexts } from './data.js';
-import {
-  runtimePath,
-  stepError,
-  type RunMachineContext,
-  type RunMachineEvent,
-} from './vocabulary.js';
+import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
 
 export function parallel(
   this: Compiler,
@@ -127,19 +122,10 @@ export function fanOut(
             guard: { type: 'holds', params: { test: (c: RunMachineContext) => !merged(c).ok } },
             target: 'fail',
             actions: [
-              {
-                type: 'setError',
-                params: ({ context }: { context: RunMachineContext }) => {
-                  const m = merged(context);
-                  return {
-                    path: rp(context),
-                    error: stepError(
-                      'MERGE_CONFLICT',
-                      `branches of ${node.name} wrote different values to context.${m.ok ? '?' : m.key} (merge strategy ${node.merge})`,
-                    ),
-                  };
-                },
-              },
+              this.errorAction(tpl, 'MERGE_CONFLICT', (context) => {
+                const m = merged(context);
+                return `branches of ${node.name} wrote different values to context.${m.ok ? '?' : m.key} (merge strategy ${node.merge})`;
+              }),
             ],
           },
           {
@@ -168,13 +154,11 @@ export function fanOut(
           {
             target: 'fail',
             actions: [
-              {
-                type: 'setError',
-                params: ({ context }: { context: RunMachineContext }) => ({
-                  path: rp(context),
-                  error: stepError('ALL_BRANCHES_FAILED', `every branch of ${node.name} failed`),
-                }),
-              },
+              this.errorAction(
+                tpl,
+                'ALL_BRANCHES_FAILED',
+                () => `every branch of ${node.name} failed`,
+              ),
             ],
           },
         ],
@@ -224,16 +208,12 @@ export function router(
             },
             target: 'fail',
             actions: [
-              {
-                type: 'setError',
-                params: ({ context }: { context: RunMachineContext }) => ({
-                  path: rp(context),
-                  error: stepError(
-                    'UNKNOWN_ROUTE',
-                    `${node.name} chose ${JSON.stringify(unknown(context))}; its branches are ${JSON.stringify(valid)}`,
-                  ),
-                }),
-              },
+              this.errorAction(
+                tpl,
+                'UNKNOWN_ROUTE',
+                (context) =>
+                  `${node.name} chose ${JSON.stringify(unknown(context))}; its branches are ${JSON.stringify(valid)}`,
+              ),
             ],
           },
           { guard: 'succeeded', target: 'run' },

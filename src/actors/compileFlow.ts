@@ -5,12 +5,7 @@
 import type { ConditionalNode, PlanNode, SequenceNode, StateMachineNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
 import { PlanCompileError, childOk, join, type Cfg, type Fn } from './compileShared.js';
-import {
-  runtimePath,
-  stepError,
-  type RunMachineContext,
-  type RunMachineEvent,
-} from './vocabulary.js';
+import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
 
 export function sequence(this: Compiler, node: SequenceNode, tpl: string, staticPath: string): Cfg {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
@@ -88,16 +83,12 @@ export function conditional(
   choices.push({
     target: 'fail',
     actions: [
-      {
-        type: 'setError',
-        params: ({ context }: { context: RunMachineContext }) => ({
-          path: rp(context),
-          error: stepError(
-            'NO_BRANCH',
-            `no branch of ${node.name} for key ${JSON.stringify(context.sel[rp(context)] ?? null)} and no default`,
-          ),
-        }),
-      },
+      this.errorAction(
+        tpl,
+        'NO_BRANCH',
+        (context) =>
+          `no branch of ${node.name} for key ${JSON.stringify(context.sel[rp(context)] ?? null)} and no default`,
+      ),
     ],
   });
   states.choose = { always: choices };
@@ -157,16 +148,11 @@ export function stateMachine(
     guard: { type: 'holds', params: { test: (c: RunMachineContext) => visit(c) >= maxVisits } },
     target: 'fail',
     actions: [
-      {
-        type: 'setError',
-        params: ({ context }: { context: RunMachineContext }) => ({
-          path: rp(context),
-          error: stepError(
-            'MAX_TRANSITIONS',
-            `${node.name} visited ${maxVisits} states without reaching an end state`,
-          ),
-        }),
-      },
+      this.errorAction(
+        tpl,
+        'MAX_TRANSITIONS',
+        () => `${node.name} visited ${maxVisits} states without reaching an end state`,
+      ),
     ],
   };
   const states: Cfg = {};
@@ -228,16 +214,12 @@ export function stateMachine(
       rules.push({
         target: 'fail',
         actions: [
-          {
-            type: 'setError',
-            params: ({ context }: { context: RunMachineContext }) => ({
-              path: rp(context),
-              error: stepError(
-                'NO_TRANSITION',
-                `${node.name}: no transition from state ${k} on success, and context.next_state is not set`,
-              ),
-            }),
-          },
+          this.errorAction(
+            tpl,
+            'NO_TRANSITION',
+            () =>
+              `${node.name}: no transition from state ${k} on success, and context.next_state is not set`,
+          ),
         ],
       });
     }

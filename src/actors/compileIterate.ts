@@ -6,12 +6,7 @@ import type { LoopNode, MapNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
 import { childOk, join, type Cfg } from './compileShared.js';
 import type { Test } from './machine.js';
-import {
-  runtimePath,
-  stepError,
-  type RunMachineContext,
-  type RunMachineEvent,
-} from './vocabulary.js';
+import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
 
 export function map(this: Compiler, node: MapNode, tpl: string, staticPath: string): Cfg {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
@@ -51,13 +46,11 @@ export function map(this: Compiler, node: MapNode, tpl: string, staticPath: stri
             },
             target: 'fail',
             actions: [
-              {
-                type: 'setError',
-                params: ({ context }: { context: RunMachineContext }) => ({
-                  path: rp(context),
-                  error: stepError('MAP_NOT_A_LIST', `${node.name} needs a list to map over`),
-                }),
-              },
+              this.errorAction(
+                tpl,
+                'MAP_NOT_A_LIST',
+                () => `${node.name} needs a list to map over`,
+              ),
             ],
           },
           {
@@ -134,16 +127,12 @@ export function loop(this: Compiler, node: LoopNode, tpl: string, staticPath: st
           },
           target: 'fail',
           actions: [
-            {
-              type: 'setError',
-              params: ({ context }: { context: RunMachineContext }) => ({
-                path: rp(context),
-                error: stepError(
-                  'MAX_LOOPS',
-                  `${node.name} reached max_loops (${node.maxLoops}) without meeting its exit condition`,
-                ),
-              }),
-            },
+            this.errorAction(
+              tpl,
+              'MAX_LOOPS',
+              () =>
+                `${node.name} reached max_loops (${node.maxLoops}) without meeting its exit condition`,
+            ),
           ],
         },
         {
