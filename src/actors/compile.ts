@@ -153,7 +153,7 @@ export class Compiler {
       case 'loop':
         return loop.call(this, node, tpl, staticPath);
       case 'map':
-        return map.call(this, node, tpl, staticPath);
+        return map.call(this, node, tpl, staticPath, id);
       case 'dynamic_router':
         return router.call(this, node, tpl, staticPath, id);
       case 'state_machine':

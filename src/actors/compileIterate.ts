@@ -5,24 +5,37 @@
 import type { LoopNode, MapNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
 import { childOk, join, type Cfg } from './compileShared.js';
+import { mapSlots, nextKey } from './compileMapSlots.js';
 import type { Test } from './machine.js';
 import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
 
-export function map(this: Compiler, node: MapNode, tpl: string, staticPath: string): Cfg {
+export function map(
+  this: Compiler,
+  node: MapNode,
+  tpl: string,
+  staticPath: string,
+  id: string,
+): Cfg {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
-  const bodyTpl = join(tpl, `body@{${staticPath}}`);
+  const slots = Math.max(1, Math.floor(node.concurrency ?? 1));
+  // With one slot the body's iteration key is the map's own path; with several, each slot
+  // has its own key (and its own compiled copy of the body), so nested loops never share one.
+  const slotKey = (s: number) => (slots === 1 ? staticPath : `${staticPath}~${s}`);
+  const bodyTpl = join(tpl, `body@{${slotKey(0)}}`);
   const itemsOf = this.code(node.items, `${node.name}.items`);
   const finalize = this.code(node.finalize, `${node.name}.finalize`);
-  const iteration = (c: RunMachineContext) => c.it[staticPath] ?? 1;
   const itemsKey = (c: RunMachineContext) => `${rp(c)}#items`;
   const items = (c: RunMachineContext) => (c.inp[itemsKey(c)] as unknown[]) ?? [];
   const outputs = (c: RunMachineContext) =>
     items(c).map(
-      (_, i) => c.out[runtimePath(bodyTpl, { ...c, it: { ...c.it, [staticPath]: i + 1 } })] ?? null,
+      (_, i) => c.out[runtimePath(bodyTpl, { ...c, it: { ...c.it, [slotKey(0)]: i + 1 } })] ?? null,
     );
   const ctxOf = this.ctxOf();
   const result = (c: RunMachineContext) => (finalize ? finalize(outputs(c), ctxOf(c)) : outputs(c));
-  const body = this.node(node.body, bodyTpl, join(staticPath, 'body'));
+  const body =
+    slots === 1
+      ? this.node(node.body, bodyTpl, join(staticPath, 'body'))
+      : mapSlots(this, node, { tpl, staticPath, id, slots, slotKey, items });
   return {
     initial: 'start',
     entry: [
@@ -34,7 +47,10 @@ export function map(this: Compiler, node: MapNode, tpl: string, staticPath: stri
           return { path: itemsKey(context), value: Array.isArray(list) ? list : null };
         },
       },
-      { type: 'setIteration', params: { loop: staticPath, iteration: 1 } },
+      {
+        type: 'setIteration',
+        params: { loop: slots === 1 ? staticPath : nextKey(staticPath), iteration: 1 },
+      },
     ],
     states: {
       start: {
@@ -61,35 +77,56 @@ export function map(this: Compiler, node: MapNode, tpl: string, staticPath: stri
             target: 'ok',
             actions: [this.copyOutput(tpl, result)],
           },
-          { target: 'iter', actions: [this.inputFor(node.body, bodyTpl, (c) => items(c)[0])] },
+          slots === 1
+            ? { target: 'iter', actions: [this.inputFor(node.body, bodyTpl, (c) => items(c)[0])] }
+            : { target: 'slots' },
         ],
       },
-      iter: iterationState(this, body, tpl, bodyTpl, iteration, [
-        {
-          guard: {
-            type: 'holds',
-            params: { test: (c: RunMachineContext) => iteration(c) >= items(c).length },
-          },
-          target: 'ok',
-          actions: [this.copyOutput(tpl, result)],
-        },
-        {
-          target: 'iter',
-          reenter: true,
-          actions: [
-            {
-              type: 'setIteration',
-              params: ({ context }: { context: RunMachineContext }) => ({
-                loop: staticPath,
-                iteration: iteration(context) + 1,
-              }),
-            },
-            this.inputFor(node.body, bodyTpl, (c) => items(c)[iteration(c) - 1]),
-          ],
-        },
-      ]),
+      ...(slots === 1
+        ? { iter: sequentialItems(this, node, body, tpl, bodyTpl, staticPath, items, result) }
+        : {
+            slots: { ...body, onDone: { target: 'ok', actions: [this.copyOutput(tpl, result)] } },
+          }),
     },
   };
+}
+
+/** One item after another: the body re-entered with the next item until the list is done. */
+function sequentialItems(
+  cx: Compiler,
+  node: MapNode,
+  body: Cfg,
+  tpl: string,
+  bodyTpl: string,
+  staticPath: string,
+  items: (c: RunMachineContext) => unknown[],
+  result: (c: RunMachineContext) => unknown,
+): Cfg {
+  const iteration = (c: RunMachineContext) => c.it[staticPath] ?? 1;
+  return iterationState(cx, body, tpl, bodyTpl, iteration, [
+    {
+      guard: {
+        type: 'holds',
+        params: { test: (c: RunMachineContext) => iteration(c) >= items(c).length },
+      },
+      target: 'ok',
+      actions: [cx.copyOutput(tpl, result)],
+    },
+    {
+      target: 'iter',
+      reenter: true,
+      actions: [
+        {
+          type: 'setIteration',
+          params: ({ context }: { context: RunMachineContext }) => ({
+            loop: staticPath,
+            iteration: iteration(context) + 1,
+          }),
+        },
+        cx.inputFor(node.body, bodyTpl, (c) => items(c)[iteration(c) - 1]),
+      ],
+    },
+  ]);
 }
 
 export function loop(this: Compiler, node: LoopNode, tpl: string, staticPath: string): Cfg {

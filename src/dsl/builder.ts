@@ -229,9 +229,14 @@ export interface MapOptions<I, Item, O, R> extends CommonOptions<I> {
   readonly items?: (input: I, context: Ctx) => readonly Item[];
   /** The output from the list of body outputs; default: the list. */
   readonly finalize?: (outputs: O[], context: Ctx) => R;
+  /** How many items may run at once (default 1: one after another, like Flujo). */
+  readonly concurrency?: number;
 }
 
-/** Runs `body` once per item, in order (Flujo's map); the output is the list of its outputs. */
+/**
+ * Runs `body` once per item, in order (Flujo's map), or up to `concurrency` items at once; the
+ * output is the list of body outputs in item order.
+ */
 export function map<Item, O, I = readonly Item[], R = O[]>(
   name: string,
   body: Flow<Item, O>,
@@ -243,6 +248,9 @@ export function map<Item, O, I = readonly Item[], R = O[]>(
     body: body.make(join(path, 'body'), fns),
     ...(opts.items ? { items: ref(fns, `${path}.items`, opts.items) } : {}),
     ...(opts.finalize ? { finalize: ref(fns, `${path}.finalize`, opts.finalize) } : {}),
+    ...(opts.concurrency !== undefined && opts.concurrency !== 1
+      ? { concurrency: opts.concurrency }
+      : {}),
   }));
 }
 

@@ -87,8 +87,13 @@ export interface MapNode extends NodeBase {
   readonly kind: 'map';
   /** The items, from (input, context); default: the node's input, which must be an array. */
   readonly items?: CodeRef;
-  /** Runs once per item, one item at a time (Flujo's map is sequential). */
+  /** Runs once per item; by default one item at a time (Flujo's map is sequential). */
   readonly body: PlanNode;
+  /**
+   * How many items may run at once (default 1). Items are taken in list order; the output keeps
+   * list order whatever order they finish in; context updates apply in the order items finish.
+   */
+  readonly concurrency?: number;
   /** The map's output from (list of body outputs, context); default: the list. */
   readonly finalize?: CodeRef;
 }
