@@ -17,7 +17,7 @@ export function parallel(
 ): Cfg {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
   const fan = fanOut.call(this, node, tpl, staticPath, id, (c) => c.inp[rp(c)]);
-  return { initial: 'run', entry: fan.entry, states: fan.states };
+  return { initial: 'run', entry: fan.entry, exit: fan.exit, states: fan.states };
 }
 
 /**
@@ -33,7 +33,7 @@ export function fanOut(
   id: string,
   input: (c: RunMachineContext) => unknown,
   gate?: (c: RunMachineContext, key: string) => boolean,
-): { entry: unknown[]; states: Cfg } {
+): { entry: unknown[]; exit: unknown[]; states: Cfg } {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
   const keys = Object.keys(node.branches);
   const regions: Cfg = {};
@@ -114,6 +114,14 @@ export function fanOut(
   };
   return {
     entry,
+    exit: [
+      {
+        type: 'closeScopes',
+        params: ({ context }: { context: RunMachineContext }) => ({
+          keys: keys.map((k) => runtimePath(join(tpl, k), context)),
+        }),
+      },
+    ],
     states: {
       run: { type: 'parallel', states: regions, onDone: { target: 'join' } },
       join: {
@@ -194,6 +202,7 @@ export function router(
   return {
     initial: 'route',
     entry: [this.inputFor(node.router, routeTpl, (c) => c.inp[rp(c)])],
+    exit: fan.exit,
     states: {
       route: {
         ...this.node(node.router, routeTpl, join(staticPath, 'router')),

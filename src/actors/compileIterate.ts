@@ -4,7 +4,10 @@
  */
 import type { LoopNode, MapNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
-import { childOk, join, type Cfg } from './compileShared.js';
+import { PlanCompileError, childOk, join, type Cfg } from './compileShared.js';
+
+/** Each slot of a concurrent map is its own region with its own copy of the body. */
+const MAX_SLOTS = 64;
 import { mapSlots, nextKey } from './compileMapSlots.js';
 import type { Test } from './machine.js';
 import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
@@ -18,6 +21,10 @@ export function map(
 ): Cfg {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
   const slots = Math.max(1, Math.floor(node.concurrency ?? 1));
+  if (slots > MAX_SLOTS)
+    throw new PlanCompileError(
+      `${node.name}: concurrency ${slots} is above the limit of ${MAX_SLOTS} (each slot is compiled into the machine)`,
+    );
   // With one slot the body's iteration key is the map's own path; with several, each slot
   // has its own key (and its own compiled copy of the body), so nested loops never share one.
   const slotKey = (s: number) => (slots === 1 ? staticPath : `${staticPath}~${s}`);

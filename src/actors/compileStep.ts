@@ -34,6 +34,16 @@ export function step(this: Compiler, node: StepNode, tpl: string, staticPath: st
           }),
         },
       ],
+      exit: [
+        {
+          type: 'release',
+          params: ({ context }: { context: RunMachineContext }) => ({
+            kind: 'call',
+            path: rp(context),
+            attempt: attempt(context),
+          }),
+        },
+      ],
       on: {
         AGENT_RESPONDED: {
           guard: { type: 'isFact', params: { test: isReply } },
@@ -111,6 +121,16 @@ export function step(this: Compiler, node: StepNode, tpl: string, staticPath: st
           }),
         },
       ],
+      exit: [
+        {
+          type: 'release',
+          params: ({ context }: { context: RunMachineContext }) => ({
+            kind: 'timer',
+            path: rp(context),
+            timerId: timerId(context),
+          }),
+        },
+      ],
       on: {
         TIMER_FIRED: {
           guard: {
@@ -162,6 +182,15 @@ export function hitl(this: Compiler, node: HitlNode, tpl: string): Cfg {
               path: rp(context),
               message: node.message,
               inputSchema: node.inputSchema,
+            }),
+          },
+        ],
+        exit: [
+          {
+            type: 'release',
+            params: ({ context }: { context: RunMachineContext }) => ({
+              kind: 'human',
+              path: rp(context),
             }),
           },
         ],

@@ -13,7 +13,7 @@ import type { LedgerEvent } from '../events/envelope.js';
 import { DRIVING_FACTS, MARKERS, decisionEvent, decisionsOf, machineEventOf } from './decisions.js';
 import type { RunMachine } from './machine.js';
 import { pureInitial, pureTransition } from './pure.js';
-import type { Decision, RunMachineEvent } from './vocabulary.js';
+import { DECISION_TYPES, type Decision, type Release, type RunMachineEvent } from './vocabulary.js';
 
 export type RunStatus = 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
 
@@ -46,6 +46,8 @@ export interface FoldState {
   readonly outstanding: Outstanding;
   readonly budget: BudgetState;
   status: RunStatus;
+  /** Counts waits the machine abandoned (Release); the runtime aborts their work when it moves. */
+  released: number;
 }
 
 export function reservedTotals(b: BudgetState): { costMicros: number; tokens: number } {
@@ -72,9 +74,23 @@ export function noteReservation(
 const callKey = (path: string, attempt: number) => `${path}#${attempt}`;
 const timerKey = (path: string, timerId: string) => `${path}#${timerId}`;
 
-function track(state: FoldState, decisions: readonly Decision[], at: number): void {
+/**
+ * Applies a transition's actions to what is outstanding, in order: a wait entered and abandoned
+ * within one transition (a sibling branch failed at once) ends up released.
+ */
+function track(
+  state: FoldState,
+  actions: readonly { type: string; params?: unknown }[],
+  at: number,
+): void {
   const o = state.outstanding;
-  for (const d of decisions) {
+  for (const a of actions) {
+    if (a.type === 'release') {
+      release(state, a.params as Release);
+      continue;
+    }
+    if (!DECISION_TYPES.has(a.type as Decision['type'])) continue;
+    const d = { type: a.type, ...(a.params as object) } as Decision;
     if (d.type === 'callAgent') o.calls.set(callKey(d.path, d.attempt), d);
     else if (d.type === 'scheduleTimer')
       o.timers.set(timerKey(d.path, d.timerId), { decision: d, at });
@@ -82,6 +98,23 @@ function track(state: FoldState, decisions: readonly Decision[], at: number): vo
     else if (d.type === 'completeRun') state.status = 'completed';
     else if (d.type === 'failRun') state.status = 'failed';
   }
+}
+
+/** Drops a wait the machine's exit actions released from what is outstanding. */
+function release(state: FoldState, r: Release): void {
+  const o = state.outstanding;
+  const had =
+    r.kind === 'call'
+      ? o.calls.delete(callKey(r.path, r.attempt))
+      : r.kind === 'timer'
+        ? o.timers.delete(timerKey(r.path, r.timerId))
+        : o.human.delete(r.path);
+  if (had) state.released += 1;
+}
+
+/** The call is still awaited (not answered, not abandoned). */
+export function awaitsCall(state: FoldState, path: string, attempt: number): boolean {
+  return state.outstanding.calls.has(callKey(path, attempt));
 }
 
 function settle(state: FoldState, fact: LedgerEvent): void {
@@ -136,9 +169,10 @@ export function startFold(
       reserved: new Map(),
     },
     status: 'running',
+    released: 0,
   };
   const decisions = decisionsOf(actions);
-  track(state, decisions, started.at);
+  track(state, actions, started.at);
   return { state, decisions };
 }
 
@@ -149,9 +183,8 @@ export function applyFact(machine: RunMachine, state: FoldState, fact: LedgerEve
   if (!event || state.status === 'cancelled') return [];
   const [snapshot, actions] = pureTransition(machine, state.snapshot, event);
   state.snapshot = snapshot;
-  const decisions = decisionsOf(actions);
-  track(state, decisions, fact.at);
-  return decisions;
+  track(state, actions, fact.at);
+  return decisionsOf(actions);
 }
 
 /** True when the run waits only for people: nothing else is in flight. */
@@ -289,5 +322,6 @@ export function restoreFold(
       reserved: new Map(d.budget.reserved),
     },
     status: d.status,
+    released: 0,
   };
 }

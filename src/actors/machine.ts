@@ -35,6 +35,8 @@ export const runMachineSetup = setup({
     requestHuman: noop,
     completeRun: noop,
     failRun: noop,
+    // Not recorded: the fold drops the wait from what is outstanding (vocabulary.ts `Release`).
+    release: noop,
     // Context updates.
     setInput: assign(({ context }, p: { path: string; value: unknown }) => {
       context.inp[p.path] = p.value;
@@ -67,6 +69,11 @@ export const runMachineSetup = setup({
         return {};
       },
     ),
+    /** A fan-out node is left: its branches' context copies are merged or moot by now. */
+    closeScopes: assign(({ context }, p: { keys: readonly string[] }) => {
+      for (const k of p.keys) delete context.bctx[k];
+      return {};
+    }),
     openScope: assign(({ context }, p: { key: string; from: Record<string, unknown> }) => {
       context.bctx[p.key] = structuredClone(p.from);
       return {};

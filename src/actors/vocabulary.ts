@@ -62,6 +62,17 @@ export type Decision =
   | { type: 'completeRun'; output: unknown }
   | { type: 'failRun'; error: ErrorInfo };
 
+/**
+ * The machine stopped waiting for something it asked for: a state that awaited a reply, a timer
+ * or a person was exited (a failing branch abandoned it, or it was answered). Not a decision and
+ * never recorded — it is derived again on every refold — but the fold drops the wait from what is
+ * outstanding, so resume does not re-issue an abandoned call, and the runtime aborts it.
+ */
+export type Release =
+  | { kind: 'call'; path: string; attempt: number }
+  | { kind: 'timer'; path: string; timerId: string }
+  | { kind: 'human'; path: string };
+
 export const DECISION_TYPES: ReadonlySet<Decision['type']> = new Set([
   'scheduleStep',
   'callAgent',

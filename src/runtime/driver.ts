@@ -9,6 +9,7 @@ import { decisionEvent, idempotencyKey } from '../actors/decisions.js';
 import { encodeCanonical } from '../events/codec.js';
 import {
   applyFact,
+  awaitsCall,
   foldSnapshot,
   markPaused,
   noteReservation,
@@ -51,6 +52,7 @@ export class RunDriver {
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   private wake: (() => void) | null = null;
   private stopped = false;
+  private releasedSeen = 0;
 
   private readonly deps: DriverDeps;
   private readonly machine: RunMachine;
@@ -116,6 +118,8 @@ export class RunDriver {
         allowed.push(d);
         continue;
       }
+      // Asked for and abandoned in the same transition (a sibling branch failed at once).
+      if (!awaitsCall(this.state, d.path, d.attempt)) continue;
       const refusal = this.reserve(d, markers);
       if (refusal) refusals.push(refusal);
       else allowed.push(d);
@@ -126,6 +130,28 @@ export class RunDriver {
     await this.record(batch, at);
     for (const r of refusals) this.push(r);
     this.act(allowed, at);
+    if (this.state.released !== this.releasedSeen) this.abandon();
+  }
+
+  /**
+   * Stops the work of waits the machine left (a failed branch's siblings, a failed map's other
+   * items): in-flight calls are aborted — their failures are still recorded, as facts the machine
+   * ignores — and timers are cleared.
+   */
+  private abandon(): void {
+    this.releasedSeen = this.state.released;
+    const awaited = new Set<string>();
+    for (const c of this.state.outstanding.calls.values())
+      awaited.add(idempotencyKey(this.runId, c.path, c.attempt));
+    for (const [key, controller] of this.inflight) {
+      if (!awaited.has(key)) controller.abort(new Error('abandoned: the step that asked was left'));
+    }
+    for (const [id, t] of this.timers) {
+      if (!this.state.outstanding.timers.has(id)) {
+        clearTimeout(t);
+        this.timers.delete(id);
+      }
+    }
   }
 
   /**
