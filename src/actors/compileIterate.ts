@@ -6,11 +6,12 @@ import type { LoopNode, MapNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
 import { PlanCompileError, childOk, join, type Cfg } from './compileShared.js';
 
-/** Each slot of a concurrent map is its own region with its own copy of the body. */
-const MAX_SLOTS = 64;
 import { mapSlots, nextKey } from './compileMapSlots.js';
 import type { Test } from './machine.js';
 import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
+
+/** Each slot of a concurrent map is its own region with its own copy of the body. */
+const MAX_SLOTS = 64;
 
 export function map(
   this: Compiler,
