@@ -30,6 +30,9 @@ export const ErrorCode = {
   RUN_NOT_FOUND: 'RUN_NOT_FOUND',
   RUN_NOT_RESUMABLE: 'RUN_NOT_RESUMABLE',
   HUMAN_INPUT_REJECTED: 'HUMAN_INPUT_REJECTED',
+  // cli
+  MODULE_LOAD: 'MODULE_LOAD',
+  INTERRUPTED: 'INTERRUPTED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

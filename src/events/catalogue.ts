@@ -25,7 +25,12 @@ const Budget = z.object({ costMicros: nonNegInt.optional(), tokens: nonNegInt.op
 
 export const eventSchemas = {
   RunStarted: z.object({
-    pipeline: z.object({ name: z.string(), fingerprint: z.string() }),
+    pipeline: z.object({
+      name: z.string(),
+      fingerprint: z.string(),
+      /** Where the pipeline came from (a file relative to the project root), for `flujo resume`. */
+      source: z.string().optional(),
+    }),
     input: json,
     context: json.optional(),
     engine: z.object({ version: z.string(), flags: z.array(z.string()) }),

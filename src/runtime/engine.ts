@@ -38,6 +38,8 @@ export interface EngineOptions {
 export interface RunOptions {
   readonly runId?: string;
   readonly context?: Record<string, unknown>;
+  /** The pipeline's file relative to the project root, recorded so `flujo resume` can find it. */
+  readonly source?: string;
   /** Run-level limits; a call that could exceed them is not made. Money in micro-dollars. */
   readonly budget?: { readonly costMicros?: number; readonly tokens?: number };
 }
@@ -211,7 +213,11 @@ export function createEngine(options: EngineOptions) {
     const started = {
       type: 'RunStarted' as const,
       data: {
-        pipeline: { name: plan.ir.name, fingerprint: planFingerprint(plan) },
+        pipeline: {
+          name: plan.ir.name,
+          fingerprint: planFingerprint(plan),
+          ...(opts.source !== undefined ? { source: opts.source } : {}),
+        },
         input,
         ...(opts.context ? { context: opts.context } : {}),
         ...(opts.budget ? { budget: opts.budget } : {}),
@@ -394,7 +400,18 @@ export function createEngine(options: EngineOptions) {
     return result(runId);
   }
 
-  return { run: start, resume, replay, cancel, result, events: readEvents };
+  /**
+   * Stops driving runs in this process without recording anything (SIGINT, shutdown): each run
+   * stays exactly as its ledger says and resumes from there; in-flight calls are aborted and are
+   * re-issued with the same key on resume.
+   */
+  async function detach(): Promise<void> {
+    const runs = [...active.values()];
+    for (const r of runs) r.driver.stop();
+    await Promise.all(runs.map((r) => r.running.catch(() => {})));
+  }
+
+  return { run: start, resume, replay, cancel, result, events: readEvents, detach };
 }
 
 export type Engine = ReturnType<typeof createEngine>;

@@ -1,0 +1,71 @@
+/**
+ * `flujo resume RUN_ID [--input V|-]`: answers a paused run's question, or continues an
+ * interrupted run (no input). The pipeline is the file the run recorded, unless --pipeline says
+ * otherwise; a changed pipeline is refused (PLAN_CHANGED) rather than resumed by accident.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import { decodeRecord } from '../../events/envelope.js';
+import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { resolveRunId } from '../context.js';
+import { parseAnswer, readStdin } from '../io.js';
+import type { Output } from '../output.js';
+import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
+import { exitCodeOf, printRun, runJson } from '../runReport.js';
+import { openSession, type GlobalFlags, type Interrupts } from '../session.js';
+
+export interface ResumeFlags extends GlobalFlags {
+  readonly input?: string;
+  readonly json?: boolean;
+  readonly pipeline?: string;
+  readonly by?: string;
+}
+
+export async function resume(
+  runArg: string,
+  flags: ResumeFlags,
+  out: Output,
+  interrupts: Interrupts,
+): Promise<number> {
+  const cwd = process.cwd();
+  const session = await openSession(flags, out, interrupts, {
+    progress: !flags.json || Boolean(process.stderr.isTTY),
+    env: process.env,
+    cwd,
+  });
+  try {
+    const { cfg, ledger, engine } = session;
+    const runId = await resolveRunId(ledger, runArg);
+    const [first] = await ledger.read(runId, { limit: 1 });
+    const started = first ? decodeRecord(runId, first.seq, first.body) : undefined;
+    const recorded = started?.type === 'RunStarted' ? started.data.pipeline.source : undefined;
+    const file = flags.pipeline
+      ? pipelinePath(flags.pipeline, cfg.root, cwd)
+      : recorded && existsSync(resolve(cfg.root, recorded))
+        ? resolve(cfg.root, recorded)
+        : pipelinePath(undefined, cfg.root, cwd);
+    const loaded = await loadPipelineFile(file, cfg);
+    const text =
+      flags.input === '-'
+        ? await readStdin(process.stdin)
+        : (flags.input ?? process.env.FLUJO_INPUT);
+    const t0 = performance.now();
+    const { result, interrupted } = await session.drive(() =>
+      engine.resume(loaded.plan, runId, {
+        ...(text !== undefined ? { humanInput: parseAnswer(text) } : {}),
+        answeredBy: flags.by ?? process.env.USER ?? 'cli',
+      }),
+    );
+    if (flags.json) out.json(runJson(result, interrupted ? 'interrupted' : result.status));
+    else printRun(out, result, performance.now() - t0);
+    return interrupted ? ExitCode.interrupted : exitCodeOf(result);
+  } catch (e) {
+    if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED && flags.json) {
+      out.json({ run_id: runArg, status: 'paused', error: { code: e.code, message: e.message } });
+    }
+    throw e;
+  } finally {
+    await session.close();
+  }
+}

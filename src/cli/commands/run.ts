@@ -1,0 +1,87 @@
+/**
+ * `flujo run [PIPELINE]`: starts a run (or resumes it, when --run-id names an existing one) and
+ * reports it. Exit 0 when it completed or paused, 1 when it failed, 130 when interrupted.
+ */
+import { randomUUID } from 'node:crypto';
+
+import { planFingerprint } from '../../dsl/fingerprint.js';
+import { ExitCode } from '../../errors.js';
+import { initFastHash } from '../../events/chain.js';
+import { numberFlag, parseContextFlag, readInput } from '../io.js';
+import type { Output } from '../output.js';
+import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
+import { exitCodeOf, printRun, runJson } from '../runReport.js';
+import { openSession, projectConfig, type GlobalFlags, type Interrupts } from '../session.js';
+
+export interface RunFlags extends GlobalFlags {
+  readonly input?: string;
+  readonly runId?: string;
+  readonly json?: boolean;
+  readonly dryRun?: boolean;
+  readonly context?: string;
+  readonly budgetUsd?: string;
+  readonly budgetTokens?: string;
+}
+
+export async function run(
+  pipelineArg: string | undefined,
+  flags: RunFlags,
+  out: Output,
+  interrupts: Interrupts,
+): Promise<number> {
+  const env = process.env;
+  const cwd = process.cwd();
+  const budgetUsd = numberFlag('--budget-usd', flags.budgetUsd);
+  const budgetTokens = numberFlag('--budget-tokens', flags.budgetTokens, true);
+  const context = flags.context ? parseContextFlag(flags.context, cwd) : undefined;
+
+  if (flags.dryRun) {
+    const cfg = projectConfig(flags, env, cwd);
+    const loaded = await loadPipelineFile(pipelinePath(pipelineArg, cfg.root, cwd), cfg);
+    await initFastHash();
+    const report = {
+      validated: true,
+      pipeline: loaded.plan.ir.name,
+      file: loaded.source,
+      fingerprint: planFingerprint(loaded.plan),
+      warnings: loaded.warnings,
+    };
+    if (flags.json) out.json(report);
+    else
+      out.info(
+        `${loaded.source}: valid pipeline "${report.pipeline}" (${report.fingerprint.slice(0, 12)}…)`,
+      );
+    return ExitCode.ok;
+  }
+
+  const session = await openSession(flags, out, interrupts, {
+    progress: !flags.json || Boolean(process.stderr.isTTY),
+    env,
+    cwd,
+  });
+  try {
+    const { cfg, engine } = session;
+    const loaded = await loadPipelineFile(pipelinePath(pipelineArg, cfg.root, cwd), cfg);
+    for (const w of loaded.warnings) out.info(`warning: ${w}`);
+    const input = await readInput(flags.input, env, process.stdin);
+    const budget = {
+      ...(budgetUsd !== undefined ? { costMicros: Math.round(budgetUsd * 1e6) } : {}),
+      ...(budgetTokens !== undefined ? { tokens: budgetTokens } : {}),
+    };
+    const runId = flags.runId ?? randomUUID();
+    const t0 = performance.now();
+    const { result, interrupted } = await session.drive(() =>
+      engine.run(loaded.plan, input.value, {
+        runId,
+        source: loaded.source,
+        context: { initial_prompt: input.value, ...context },
+        ...(Object.keys(budget).length > 0 ? { budget } : {}),
+      }),
+    );
+    if (flags.json) out.json(runJson(result, interrupted ? 'interrupted' : result.status));
+    else printRun(out, result, performance.now() - t0);
+    return interrupted ? ExitCode.interrupted : exitCodeOf(result);
+  } finally {
+    await session.close();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Where a run's input and context come from. Input precedence is Flujo's: --input (`-` reads
+ * stdin), then FLUJO_INPUT, then piped stdin, then the empty string.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
+
+export interface InputSource {
+  readonly value: string;
+  readonly from: '--input' | 'stdin' | 'FLUJO_INPUT' | 'empty';
+}
+
+export async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
+
+export async function readInput(
+  flag: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  stdin: NodeJS.ReadStream,
+): Promise<InputSource> {
+  if (flag === '-') return { value: await readStdin(stdin), from: 'stdin' };
+  if (flag !== undefined) return { value: flag, from: '--input' };
+  if (env.FLUJO_INPUT !== undefined) return { value: env.FLUJO_INPUT, from: 'FLUJO_INPUT' };
+  if (!stdin.isTTY) return { value: await readStdin(stdin), from: 'stdin' };
+  return { value: '', from: 'empty' };
+}
+
+/** `--context '{"a":1}'` or `--context @file.json`: a JSON object merged into the run context. */
+export function parseContextFlag(flag: string, cwd: string): Record<string, unknown> {
+  let text = flag;
+  let where = '--context';
+  if (flag.startsWith('@')) {
+    const file = resolve(cwd, flag.slice(1));
+    if (!existsSync(file))
+      throw new ConfigError(ErrorCode.CONFIG_INVALID, `--context: ${file} does not exist`);
+    text = readFileSync(file, 'utf8');
+    where = file;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(
+      ErrorCode.CONFIG_INVALID,
+      `${where}: not valid JSON (${(e as Error).message}); pass an object such as '{"user": "ada"}'`,
+    );
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, `${where}: the context must be a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+/**
+ * A human's answer on the command line: JSON when it parses, else the text itself (so
+ * `--input yes` answers a string schema and `--input '{"approved":true}'` an object one).
+ */
+export function parseAnswer(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/** A positive number from a flag, or a usage error naming the flag. */
+export function numberFlag(
+  name: string,
+  raw: string | undefined,
+  integer = false,
+): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)))
+    throw new EngineError(
+      ErrorCode.USAGE,
+      `${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${JSON.stringify(raw)}`,
+      { exitCode: ExitCode.config },
+    );
+  return n;
+}

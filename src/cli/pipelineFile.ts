@@ -1,0 +1,91 @@
+/**
+ * Finds and loads the pipeline a command names: a YAML blueprint, or a JS/TS module exporting a
+ * pipeline built with the DSL (`export default definePipeline(…)`, or `export const pipeline`).
+ */
+import { existsSync } from 'node:fs';
+import { extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import type { Plan } from '../dsl/ir.js';
+import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
+import type { EffectiveConfig } from '../config/load.js';
+
+export interface LoadedPipeline {
+  readonly plan: Plan;
+  /** Absolute path of the file. */
+  readonly file: string;
+  /** The file relative to the project root: what RunStarted records for `flujo resume`. */
+  readonly source: string;
+  /** Validation warnings to show (YAML). */
+  readonly warnings: readonly string[];
+}
+
+export const DEFAULT_PIPELINE = 'pipeline.yaml';
+
+export function pipelinePath(arg: string | undefined, root: string, cwd: string): string {
+  const file = arg ? resolve(cwd, arg) : join(root, DEFAULT_PIPELINE);
+  if (!existsSync(file)) {
+    throw new ConfigError(
+      ErrorCode.CONFIG_INVALID,
+      arg
+        ? `pipeline file ${file} does not exist`
+        : `no ${DEFAULT_PIPELINE} in ${root}; pass a pipeline file, or create a project with: flujo init`,
+      { file },
+    );
+  }
+  return file;
+}
+
+const isPlan = (x: unknown): x is Plan =>
+  typeof x === 'object' && x !== null && 'ir' in x && 'functions' in x;
+
+function planOf(mod: Record<string, unknown>): Plan | undefined {
+  for (const candidate of [mod.default, mod.pipeline]) {
+    if (isPlan(candidate)) return candidate;
+    const inner = (candidate as { plan?: unknown } | undefined)?.plan;
+    if (isPlan(inner)) return inner;
+  }
+  return undefined;
+}
+
+async function loadModule(file: string): Promise<Plan> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (e) {
+    const ts = /\.[cm]?ts$/.test(file);
+    throw new EngineError(
+      ErrorCode.MODULE_LOAD,
+      `${file}: could not be loaded: ${(e as Error).message}${ts ? '. TypeScript pipelines need a loader: run `node --import tsx node_modules/.bin/flujo …` or compile them to .js' : ''}`,
+      { exitCode: ExitCode.import, cause: e },
+    );
+  }
+  const plan = planOf(mod);
+  if (!plan) {
+    throw new EngineError(
+      ErrorCode.MODULE_LOAD,
+      `${file}: exports no pipeline; write \`export default definePipeline('name', …)\``,
+      { exitCode: ExitCode.import },
+    );
+  }
+  return plan;
+}
+
+export async function loadPipelineFile(
+  file: string,
+  cfg: EffectiveConfig,
+): Promise<LoadedPipeline> {
+  const ext = extname(file).toLowerCase();
+  const source = isAbsolute(relative(cfg.root, file)) ? file : relative(cfg.root, file);
+  if (ext === '.yaml' || ext === '.yml') {
+    const { loadYamlPipeline } = await import('./yamlPipeline.js');
+    const { plan, warnings } = await loadYamlPipeline(file, cfg);
+    return { plan, file, source, warnings };
+  }
+  if (['.js', '.mjs', '.cjs', '.ts', '.mts'].includes(ext))
+    return { plan: await loadModule(file), file, source, warnings: [] };
+  throw new ConfigError(
+    ErrorCode.CONFIG_INVALID,
+    `${file}: unknown pipeline file type ${ext || '(none)'}; use a .yaml blueprint or a .js/.ts module`,
+  );
+}

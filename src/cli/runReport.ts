@@ -1,0 +1,105 @@
+/**
+ * How `flujo run` and `flujo resume` report a run: one JSON object (CONTRACTS.md) with --json,
+ * else the output on stdout and a summary with the next commands on stderr.
+ */
+import { ExitCode } from '../errors.js';
+import type { RunResult } from '../runtime/summary.js';
+import type { Output } from './output.js';
+
+export type ReportStatus = RunResult['status'] | 'interrupted';
+
+const usd = (micros: number) => Math.round(micros) / 1e6;
+
+export function runJson(r: RunResult, status: ReportStatus = r.status): Record<string, unknown> {
+  return {
+    run_id: r.runId,
+    status: status === 'running' ? 'interrupted' : status,
+    output: r.output ?? null,
+    cost_usd: usd(r.costMicros),
+    tokens: { input: r.tokens.input, output: r.tokens.output },
+    steps: r.steps.map((s) => ({
+      name: s.name,
+      status: s.status,
+      output: s.output ?? null,
+      cost_usd: usd(s.costMicros),
+      attempts: s.attempts,
+    })),
+    ...(r.pause
+      ? {
+          pause: {
+            step: r.pause.step,
+            message: r.pause.message,
+            input_schema: r.pause.inputSchema,
+          },
+        }
+      : {}),
+    ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}),
+  };
+}
+
+export function exitCodeOf(r: RunResult): number {
+  if (r.status === 'failed') return ExitCode.runtime;
+  if (r.status === 'running') return ExitCode.interrupted;
+  return ExitCode.ok;
+}
+
+function shell(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** An example answer for a schema: good enough to copy, edit and paste. */
+function exampleFor(schema: unknown): unknown {
+  const s = (schema ?? {}) as {
+    type?: unknown;
+    properties?: Record<string, unknown>;
+    enum?: unknown[];
+  };
+  if (Array.isArray(s.enum) && s.enum.length > 0) return s.enum[0];
+  switch (s.type) {
+    case 'object':
+      return Object.fromEntries(
+        Object.entries(s.properties ?? {}).map(([k, v]) => [k, exampleFor(v)]),
+      );
+    case 'boolean':
+      return true;
+    case 'number':
+    case 'integer':
+      return 0;
+    case 'array':
+      return [];
+    default:
+      return '…';
+  }
+}
+
+export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
+  const id = r.runId;
+  const short = id.length > 12 ? id.slice(0, 12) : id;
+  if (r.status === 'completed') {
+    out.data(typeof r.output === 'string' ? r.output : JSON.stringify(r.output ?? null, null, 2));
+    out.info(`${out.color.ok('✓')} run ${id} completed in ${(elapsedMs / 1000).toFixed(2)} s`);
+  } else if (r.status === 'paused' && r.pause) {
+    out.info(`⏸ run ${id} paused at step "${r.pause.step}": ${r.pause.message}`);
+    out.info(`  expected input (JSON Schema): ${JSON.stringify(r.pause.inputSchema)}`);
+    out.info(
+      `  resume: flujo resume ${short} --input ${shell(JSON.stringify(exampleFor(r.pause.inputSchema)))}`,
+    );
+  } else if (r.status === 'failed') {
+    out.info(
+      `${out.color.bad('✗')} run ${id} failed: ${r.error ? `${r.error.code}: ${r.error.message}` : 'unknown error'}`,
+    );
+  } else if (r.status === 'running') {
+    out.info(`run ${id} interrupted; nothing is lost. Continue it with: flujo resume ${short}`);
+  } else {
+    out.info(`run ${id} ${r.status}`);
+  }
+  const steps = r.steps.length;
+  out.info(
+    out.color.dim(
+      `  cost $${usd(r.costMicros).toFixed(4)} · tokens ${r.tokens.input} in / ${r.tokens.output} out · ${steps} step${steps === 1 ? '' : 's'}`,
+    ),
+  );
+  out.info(
+    out.color.dim(`  inspect: flujo lens show ${short}   replay: flujo lens replay ${short}`),
+  );
+}

@@ -1,0 +1,86 @@
+/**
+ * What `run` and `resume` share: the project's config, its ledger (tapped for live progress),
+ * an engine with the project's agents, and SIGINT handling that leaves the run resumable.
+ */
+import { openLedger } from '../adapters/ledger/open.js';
+import { tapLedger } from '../adapters/ledger/tap.js';
+import { loadConfig, type EffectiveConfig } from '../config/load.js';
+import type { LedgerStore } from '../ports.js';
+import { createEngine, type Engine } from '../runtime/engine.js';
+import type { RunResult } from '../runtime/summary.js';
+import { agentsFor } from './agents.js';
+import { findProjectRoot } from './project.js';
+import type { Output } from './output.js';
+import { createProgress } from './progress.js';
+
+export interface GlobalFlags {
+  readonly project?: string;
+  readonly stateUri?: string;
+}
+
+/** How a command learns of Ctrl-C; the entry point owns the process and its exit. */
+export interface Interrupts {
+  /** Calls `handler` on the first SIGINT; returns a function that stops listening. */
+  onInterrupt(handler: () => void): () => void;
+}
+
+export interface Session {
+  readonly cfg: EffectiveConfig;
+  readonly ledger: LedgerStore;
+  readonly engine: Engine;
+  /** Runs `work`, showing progress; a SIGINT detaches the run (it stays resumable). */
+  drive(work: () => Promise<RunResult>): Promise<{ result: RunResult; interrupted: boolean }>;
+  close(): Promise<void>;
+}
+
+export function projectConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv, cwd: string) {
+  const root = findProjectRoot(flags.project, env, cwd);
+  return loadConfig({ root, env, ...(flags.stateUri ? { stateUri: flags.stateUri } : {}) });
+}
+
+export async function openSession(
+  flags: GlobalFlags,
+  out: Output,
+  interrupts: Interrupts,
+  options: { readonly progress: boolean; readonly env: NodeJS.ProcessEnv; readonly cwd: string },
+): Promise<Session> {
+  const cfg = projectConfig(flags, options.env, options.cwd);
+  for (const w of cfg.warnings) out.info(`warning: ${w}`);
+  const sync = cfg.toml.settings?.sqlite_synchronous;
+  const store = await openLedger(cfg.stateUri, {
+    projectRoot: cfg.root,
+    ...(sync ? { sqliteSynchronous: sync } : {}),
+  });
+  const progress = createProgress(out, (s) => process.stderr.write(s));
+  const ledger = options.progress ? tapLedger(store, progress.onCommit) : store;
+  const agents = agentsFor(cfg);
+  const snapshotEvery = cfg.toml.settings?.snapshot_every;
+  const engine = createEngine({
+    ledger,
+    ...(agents ? { agents } : {}),
+    ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+    worker: `cli-${process.pid}`,
+  });
+  return {
+    cfg,
+    ledger,
+    engine,
+    async drive(work) {
+      let interrupted = false;
+      const stop = interrupts.onInterrupt(() => {
+        interrupted = true;
+        progress.done();
+        out.info('interrupted: stopping; the run stays resumable (Ctrl-C again to quit at once)');
+        void engine.detach();
+      });
+      try {
+        const result = await work();
+        return { result, interrupted: interrupted || result.status === 'running' };
+      } finally {
+        stop();
+        progress.done();
+      }
+    },
+    close: () => store.close(),
+  };
+}
