@@ -146,6 +146,6 @@ export function composeAgents(...ports: readonly RoutedAgentPort[]): RoutedAgent
       const port = ports.find((p) => p.handles?.(req.agent)) ?? ports.find((p) => !p.handles);
       return port?.estimate?.(req) ?? { costMicros: 0, tokens: 0 };
     },
-    call: (req, signal) => route(req.agent).call(req, signal),
+    call: async (req, signal) => route(req.agent).call(req, signal),
   };
 }
