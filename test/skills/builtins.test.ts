@@ -5,6 +5,7 @@ import { contextReadInput } from '../../src/skills/builtins/context.js';
 import { createSkillRegistry } from '../../src/skills/registry.js';
 import { isEngineError } from '../../src/errors.js';
 import type { AgentPort } from '../../src/ports.js';
+import type { Skill } from '../../src/skills/types.js';
 import { callSkill, out } from './support.js';
 
 const registry = createSkillRegistry();
@@ -59,9 +60,8 @@ describe('the registry', () => {
 
   it('refuses a second skill with an id already registered', () => {
     const r = createSkillRegistry();
-    expect(() =>
-      r.register({ ...(r.get(`${B}passthrough`) as never), source: 'skills.yaml:3:1' }),
-    ).toThrow(/SKILLS_CONFIG_INVALID.*declared twice/);
+    const twin = { ...(r.get(`${B}passthrough`) as Skill), source: 'skills.yaml:3:1' };
+    expect(() => r.register(twin)).toThrow(/SKILLS_CONFIG_INVALID.*declared twice/);
   });
 });
 
