@@ -84,7 +84,8 @@ export function createSkillAgents(registry: SkillRegistry): RoutedAgentPort {
           },
         );
       const params: Obj = rawParams ?? {};
-      let input = req.input;
+      // A copy: skill code must not be able to change the run's state through a shared object.
+      let input = structuredClone(req.input);
       let context: Obj | undefined;
       if (skill.context === 'read') {
         if (!isObj(input) || !isObj(input.context) || !('input' in input))
