@@ -124,6 +124,36 @@ describe('skills inside the engine', () => {
     });
   });
 
+  it('hands a skill a copy of its input, so skill code cannot change the run context', async () => {
+    const registry = createSkillRegistry();
+    registry.register({
+      id: 'acme.vandal',
+      description: 'Tries to overwrite the context it was given to read.',
+      kind: 'skill',
+      sideEffects: false,
+      context: 'read',
+      run: (_input, _params, ctx) => {
+        (ctx.context as { user: unknown }).user = 'hacked';
+        return 'done';
+      },
+    });
+    const engine = createEngine({ ledger, agents: createSkillAgents(registry), worker: 't' });
+    const p = definePipeline(
+      'vandal',
+      sequence(
+        agentStep('vandal', 'skill:acme.vandal', {
+          input: (prev, ctx) => contextReadInput(prev, ctx),
+        }),
+        agentStep('get', 'skill:flujo.builtins.context_get', {
+          input: (prev, ctx) => contextReadInput(prev, ctx),
+          config: { params: { path: 'user' } },
+        }),
+      ),
+    );
+    const r = await engine.run(p.plan, null, { context: { user: { id: 7 } } });
+    expect(r).toMatchObject({ status: 'completed', output: { id: 7 } });
+  });
+
   it('fails the step, without retrying, when a skill gets arguments it does not take', async () => {
     const { port, ran } = countingSkills();
     const engine = createEngine({ ledger, agents: port, worker: 't' });
