@@ -25,6 +25,12 @@ export { createSqliteLedger } from './adapters/ledger/sqlite.js';
 export { parseStateUri, resolveStateUri } from './adapters/ledger/stateUri.js';
 export { emptyHead, decodeRecord } from './events/envelope.js';
 export { verifyRun } from './events/verify.js';
+export { createSkillRegistry } from './skills/registry.js';
+export { builtinSkills, ASK_USER_INPUT_SCHEMA } from './skills/builtins/index.js';
+export { contextReadInput } from './skills/builtins/context.js';
+export { hostAllowed } from './skills/builtins/http.js';
+export { createSkillAgents, composeAgents, SKILL_PREFIX } from './skills/agents.js';
+export { loadProjectSkills } from './skills/project.js';
 export {
   EngineError,
   ErrorCode,
@@ -57,4 +63,17 @@ export type { TypedRunResult } from './runtime/flujo.js';
 export type { RunResult, StepSummary } from './runtime/summary.js';
 export type { EventType, NewEvent } from './events/catalogue.js';
 export type { LedgerEvent, StoredRecord, Head } from './events/envelope.js';
+export type {
+  JsonSchema,
+  Skill,
+  SkillArgs,
+  SkillCallContext,
+  SkillLookup,
+  SkillRegistry,
+} from './skills/types.js';
+export type { SkillRegistryOptions } from './skills/registry.js';
+export type { BuiltinOptions } from './skills/builtins/index.js';
+export type { HttpOptions, HttpResult } from './skills/builtins/http.js';
+export type { RoutedAgentPort } from './skills/agents.js';
+export type { LoadProjectSkillsOptions, ProjectSkillFn } from './skills/project.js';
 export type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore, RunHead } from './ports.js';

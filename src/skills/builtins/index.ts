@@ -1,0 +1,49 @@
+/**
+ * Flujo's builtins under Flujo's ids. The ones that touch the world take their fences (project
+ * root, allowed hosts) from the options; without them they refuse everything.
+ */
+import { EngineError, ErrorCode } from '../../errors.js';
+import type { Skill } from '../types.js';
+import { contextSkills } from './context.js';
+import { fsWriteFileSkill } from './fs.js';
+import { httpGetSkill, type HttpOptions } from './http.js';
+import { transformSkills } from './transforms.js';
+
+export interface BuiltinOptions {
+  /** fs_write_file writes only below this folder; absent: it writes nothing. */
+  readonly projectRoot?: string;
+  /** http_get's fences; `allowedHosts` comes from `[settings] http_allowed_hosts`. */
+  readonly http?: HttpOptions;
+}
+
+/** Answers are strings, as Flujo's ask_user returns the raw response. */
+export const ASK_USER_INPUT_SCHEMA = { type: 'string' } as const;
+
+const askUser: Skill = {
+  id: 'flujo.builtins.ask_user',
+  description:
+    'Asks a person a `question` and waits, durably, for the answer (a string); the run pauses until it is resumed with the answer.',
+  kind: 'hitl',
+  sideEffects: false,
+  source: 'builtin',
+  paramsSchema: { type: 'object', properties: { question: { type: 'string' } } },
+  outputSchema: ASK_USER_INPUT_SCHEMA,
+  hitl: { messageParam: 'question', inputSchema: ASK_USER_INPUT_SCHEMA },
+  run: () => {
+    throw new EngineError(
+      ErrorCode.SKILL_NOT_CALLABLE,
+      'flujo.builtins.ask_user is a durable human step: the blueprint loader compiles it to kind: hitl, it is never called as an agent',
+      { retryable: false },
+    );
+  },
+};
+
+export function builtinSkills(opts: BuiltinOptions = {}): Skill[] {
+  return [
+    ...transformSkills,
+    ...contextSkills,
+    httpGetSkill(opts.http ?? {}),
+    fsWriteFileSkill(opts.projectRoot),
+    askUser,
+  ];
+}

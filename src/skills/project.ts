@@ -1,0 +1,103 @@
+/**
+ * Project skills from `skills.yaml` next to the blueprint, close to Flujo's catalog: a mapping
+ * from id to `{path, description, side_effects, input_schema, output_schema, arg_schema}` (a
+ * list of entries with `id` is accepted too). `path` is a JS/TS module relative to the file,
+ * `./skills/clean.mjs` or `./skills/clean.ts:clean`; `export` names the function (default: the
+ * `:name` suffix, else `default`). Declarations are checked first and every problem is reported
+ * at once with file:line:column (exit 2); then modules are imported, and one that cannot be
+ * loaded or lacks the export is SKILL_MODULE_LOAD (exit 3). Modules are imported only from
+ * inside the project, unless their folder or package is allow-listed.
+ */
+import { realpath } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
+import { inside, readSkillDecls, type Decl } from './projectDecls.js';
+import type { Skill, SkillCallContext } from './types.js';
+
+export interface LoadProjectSkillsOptions {
+  readonly projectRoot: string;
+  /** Folders outside the project, or bare package names, that modules may come from. */
+  readonly allowedImports?: readonly string[];
+  /** Dynamic import (tests and bundlers may supply their own). */
+  readonly import?: (url: string) => Promise<Record<string, unknown>>;
+}
+
+/** A project skill's function: the step input, the call's params, the call context. */
+export type ProjectSkillFn = (
+  input: unknown,
+  params: Readonly<Record<string, unknown>>,
+  ctx: SkillCallContext,
+) => unknown;
+
+export async function loadProjectSkills(
+  file: string,
+  opts: LoadProjectSkillsOptions,
+): Promise<Skill[]> {
+  const decls = await readSkillDecls(file, opts);
+  const projectRoot = path.resolve(opts.projectRoot);
+  return Promise.all(decls.map((d) => loadOne(d, projectRoot, opts)));
+}
+
+async function loadOne(
+  d: Decl,
+  projectRoot: string,
+  opts: LoadProjectSkillsOptions,
+): Promise<Skill> {
+  const fail = (why: string, cause?: unknown): never => {
+    throw new EngineError(ErrorCode.SKILL_MODULE_LOAD, `${d.at}: skill '${d.id}': ${why}`, {
+      exitCode: ExitCode.import,
+      retryable: false,
+      cause,
+      details: { skill: d.id, module: d.spec, export: d.exportName },
+    });
+  };
+  let url = d.spec;
+  if (!path.isAbsolute(d.spec)) {
+    // An allow-listed package resolves from the project, not from Flujo's own node_modules.
+    try {
+      url = pathToFileURL(createRequire(path.join(projectRoot, 'skills.js')).resolve(d.spec)).href;
+    } catch (e) {
+      fail(`cannot resolve package ${d.spec} from ${projectRoot}`, e);
+    }
+  } else {
+    const real = await realpath(d.spec).catch((e: unknown) =>
+      fail(`cannot find module ${d.spec}`, e),
+    );
+    const allowed = (opts.allowedImports ?? []).filter((a) => path.isAbsolute(a));
+    const realRoot = await realpath(projectRoot);
+    if (!inside(realRoot, real) && !allowed.some((a) => inside(path.resolve(a), real)))
+      throw new ConfigError(
+        ErrorCode.SKILLS_CONFIG_INVALID,
+        `${d.at}: skill '${d.id}': module ${d.spec} resolves to ${real}, outside the project; a symlink may not lead out of it`,
+        { skill: d.id },
+      );
+    url = pathToFileURL(real).href;
+  }
+  const load = opts.import ?? ((u: string) => import(u) as Promise<Record<string, unknown>>);
+  const hint = /\.[mc]?ts$/.test(d.spec)
+    ? ' (TypeScript modules load when Flujo runs under tsx; otherwise point at the compiled .js)'
+    : '';
+  const mod = await load(url).catch((e: unknown) =>
+    fail(`cannot load module ${d.spec}: ${(e as Error).message}${hint}`, e),
+  );
+  const fn = mod[d.exportName];
+  if (typeof fn !== 'function')
+    fail(
+      `module ${d.spec} has no function export '${d.exportName}' (exports: ${Object.keys(mod).join(', ') || 'none'})`,
+    );
+  const run = fn as ProjectSkillFn;
+  return {
+    id: d.id,
+    description: d.description,
+    kind: 'skill',
+    sideEffects: d.sideEffects,
+    source: d.at,
+    ...(d.schemas.input ? { inputSchema: d.schemas.input } : {}),
+    ...(d.schemas.params ? { paramsSchema: d.schemas.params } : {}),
+    ...(d.schemas.output ? { outputSchema: d.schemas.output } : {}),
+    run: (input, params, ctx) => run(input, params, ctx),
+  };
+}
