@@ -9,9 +9,24 @@ import { Command, CommanderError } from 'commander';
 
 import { ExitCode, isEngineError } from '../errors.js';
 import { createOutput } from './output.js';
+import type { Interrupts } from './session.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 const out = createOutput();
+
+/** Ctrl-C: the first one lets the command stop cleanly (the run stays resumable); a second exits. */
+const interrupts: Interrupts = {
+  onInterrupt(handler) {
+    let fired = false;
+    const listener = () => {
+      if (fired) process.exit(ExitCode.interrupted);
+      fired = true;
+      handler();
+    };
+    process.on('SIGINT', listener);
+    return () => process.off('SIGINT', listener);
+  },
+};
 
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = ExitCode.ok;
@@ -33,6 +48,68 @@ async function main(argv: string[]): Promise<number> {
       writeOut: (s) => process.stdout.write(s),
     })
     .showSuggestionAfterError(true);
+
+  const global = () => program.opts<{ project?: string; stateUri?: string }>();
+
+  program
+    .command('init')
+    .description('scaffold a project: flujo.toml, pipeline.yaml, skills, .env.example, .gitignore')
+    .option('-f, --force', 'overwrite existing files')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (opts: { force?: boolean; yes?: boolean }) => {
+      const { init } = await import('./commands/init.js');
+      exitCode = await init({ ...global(), ...opts }, out);
+    });
+
+  program
+    .command('run')
+    .description('run a pipeline (default: pipeline.yaml of the project)')
+    .argument('[pipeline]', 'a .yaml blueprint or a .js/.ts module exporting a pipeline')
+    .option(
+      '-i, --input <value>',
+      'the input (`-` reads stdin); else FLUJO_INPUT, piped stdin, or empty',
+    )
+    .option('--run-id <id>', 'choose the run id; an existing id resumes that run')
+    .option('--context <json>', 'initial context: a JSON object or @file.json')
+    .option('--budget-usd <n>', 'cost limit for this run, in US dollars')
+    .option('--budget-tokens <n>', 'token limit for this run')
+    .option('--dry-run', 'load and check the pipeline without running it')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (pipeline: string | undefined, opts: Record<string, unknown>) => {
+      const { run } = await import('./commands/run.js');
+      exitCode = await run(pipeline, { ...global(), ...opts }, out, interrupts);
+    });
+
+  program
+    .command('resume')
+    .description('answer a paused run, or continue an interrupted one')
+    .argument('<run>', 'run id or unique prefix')
+    .option('-i, --input <value>', 'the answer (JSON, or text); `-` reads stdin')
+    .option('--pipeline <file>', 'the pipeline file (default: the one the run recorded)')
+    .option('--by <name>', 'who answers (recorded; default $USER)')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (runArg: string, opts: Record<string, unknown>) => {
+      const { resume } = await import('./commands/resume.js');
+      exitCode = await resume(runArg, { ...global(), ...opts }, out, interrupts);
+    });
+
+  program
+    .command('show-config')
+    .description('the effective settings and where each came from (secrets masked)')
+    .option('--json', 'print a JSON object on stdout')
+    .action(async (opts: { json?: boolean }) => {
+      const { showConfig } = await import('./commands/showConfig.js');
+      exitCode = showConfig({ ...global(), ...opts }, out);
+    });
+
+  program
+    .command('version')
+    .description('print the version')
+    .option('--json', 'print a JSON object on stdout')
+    .action((opts: { json?: boolean }) => {
+      if (opts.json) out.json({ version: pkg.version, node: process.versions.node });
+      else out.data(pkg.version);
+    });
 
   const lens = program.command('lens').description('inspect, verify and audit recorded runs');
   lens
