@@ -24,6 +24,20 @@ export { createMemoryLedger } from './adapters/ledger/memory.js';
 export { createSqliteLedger } from './adapters/ledger/sqlite.js';
 export { parseStateUri, resolveStateUri } from './adapters/ledger/stateUri.js';
 export { emptyHead, decodeRecord } from './events/envelope.js';
+export {
+  AgentCallError,
+  AgentConfigSchema,
+  BUILTIN_PRICES,
+  PRICES_AS_OF,
+  createModelAgents,
+  createRecordedAgents,
+  loadEnvFile,
+  parseEnv,
+  parseModelId,
+  parsePricing,
+  preflightModelAgents,
+  resolveBudget,
+} from './adapters/agents/index.js';
 export { verifyRun } from './events/verify.js';
 export {
   EngineError,
@@ -57,4 +71,23 @@ export type { TypedRunResult } from './runtime/flujo.js';
 export type { RunResult, StepSummary } from './runtime/summary.js';
 export type { EventType, NewEvent } from './events/catalogue.js';
 export type { LedgerEvent, StoredRecord, Head } from './events/envelope.js';
-export type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore, RunHead } from './ports.js';
+export type {
+  AgentCallHooks,
+  AgentPort,
+  AgentRepair,
+  AgentReply,
+  AgentRequest,
+  AgentRetryInfo,
+  Clock,
+  LedgerStore,
+  RunHead,
+} from './ports.js';
+export type {
+  AgentConfig,
+  Env,
+  ModelAgentsOptions,
+  Pricing,
+  Rate,
+  RetryPolicy,
+  RunBudget,
+} from './adapters/agents/index.js';

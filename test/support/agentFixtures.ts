@@ -38,4 +38,4 @@ export function retries() {
   return { seen, hooks: { onRetry: (i: AgentRetryInfo) => void seen.push(i) } };
 }
 
-export const never = new AbortController().signal;
+export const never: AbortSignal = new AbortController().signal;
