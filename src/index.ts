@@ -24,6 +24,20 @@ export { createMemoryLedger } from './adapters/ledger/memory.js';
 export { createSqliteLedger } from './adapters/ledger/sqlite.js';
 export { parseStateUri, resolveStateUri } from './adapters/ledger/stateUri.js';
 export { emptyHead, decodeRecord } from './events/envelope.js';
+export {
+  AgentCallError,
+  AgentConfigSchema,
+  BUILTIN_PRICES,
+  PRICES_AS_OF,
+  createModelAgents,
+  createRecordedAgents,
+  loadEnvFile,
+  parseEnv,
+  parseModelId,
+  parsePricing,
+  preflightModelAgents,
+  resolveBudget,
+} from './adapters/agents/index.js';
 export { verifyRun } from './events/verify.js';
 export { createSkillRegistry } from './skills/registry.js';
 export { builtinSkills, ASK_USER_INPUT_SCHEMA } from './skills/builtins/index.js';
@@ -76,4 +90,23 @@ export type { BuiltinOptions } from './skills/builtins/index.js';
 export type { HttpOptions, HttpResult } from './skills/builtins/http.js';
 export type { RoutedAgentPort } from './skills/agents.js';
 export type { LoadProjectSkillsOptions, ProjectSkillFn } from './skills/project.js';
-export type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore, RunHead } from './ports.js';
+export type {
+  AgentCallHooks,
+  AgentPort,
+  AgentRepair,
+  AgentReply,
+  AgentRequest,
+  AgentRetryInfo,
+  Clock,
+  LedgerStore,
+  RunHead,
+} from './ports.js';
+export type {
+  AgentConfig,
+  Env,
+  ModelAgentsOptions,
+  Pricing,
+  Rate,
+  RetryPolicy,
+  RunBudget,
+} from './adapters/agents/index.js';

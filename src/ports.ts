@@ -100,6 +100,32 @@ export interface AgentReply {
   readonly costMicros: number;
   readonly model: string;
   readonly finishReason?: string;
+  /** The first reply failed validation; this is what was wrong with it (the reply is the repair). */
+  readonly repair?: AgentRepair;
+  /** The provider's raw response body, only when the step's config asks for it. */
+  readonly raw?: unknown;
+}
+
+/** A structured reply rejected once: why, and what the rejected request used. */
+export interface AgentRepair {
+  readonly reason: string;
+  readonly errors: readonly string[];
+  readonly text?: string;
+  readonly usage: { readonly input: number; readonly output: number };
+  readonly costMicros: number;
+}
+
+/** One failed HTTP attempt inside a call, about to be retried. */
+export interface AgentRetryInfo {
+  /** 1 for the first retry. */
+  readonly retry: number;
+  readonly error: { readonly code: string; readonly message: string; readonly retryable: boolean };
+  readonly delayMs: number;
+}
+
+/** Callbacks from inside a call; the runtime records them (retries become AgentCallRetried). */
+export interface AgentCallHooks {
+  onRetry?(info: AgentRetryInfo): void;
 }
 
 /**
@@ -107,7 +133,7 @@ export interface AgentReply {
  * any error carrying that field) is not retried, anything else may be.
  */
 export interface AgentPort {
-  call(request: AgentRequest, signal: AbortSignal): Promise<AgentReply>;
+  call(request: AgentRequest, signal: AbortSignal, hooks?: AgentCallHooks): Promise<AgentReply>;
   /**
    * An upper bound on what the call can cost (prompt tokens counted plus max_tokens, priced).
    * Reserved against the run's budget before the call; absent means free (function steps).

@@ -89,6 +89,7 @@ export const MARKERS: ReadonlySet<string> = new Set([
   'BudgetReserved',
   'BudgetReconciled',
   'SnapshotTaken',
+  'AgentCallRetried',
 ]);
 
 export function machineEventOf(e: LedgerEvent): RunMachineEvent | null {

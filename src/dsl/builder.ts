@@ -136,7 +136,27 @@ export function agentStep<O = unknown, I = unknown>(
     readonly config?: Record<string, unknown>;
   },
 ): Flow<I, O> {
-  return flow((path, fns) => stepNode(path, fns, name, agent, opts, opts?.config));
+  const config = withOutputSchema(name, opts?.output, opts?.config);
+  return flow((path, fns) => stepNode(path, fns, name, agent, opts, config));
+}
+
+/** The zod output type travels to the model as JSON Schema (config.outputSchema). */
+function withOutputSchema(
+  name: string,
+  output: z.ZodType | undefined,
+  config: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined {
+  if (!output || config?.outputSchema !== undefined) return config;
+  let schema: Record<string, unknown>;
+  try {
+    schema = z.toJSONSchema(output) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(
+      `${name}: the output schema cannot be sent to a model as JSON Schema (${(e as Error).message}); use plain data types`,
+      { cause: e },
+    );
+  }
+  return { ...config, outputSchema: schema };
 }
 
 type Out<F> = F extends Flow<unknown, infer O> ? O : F extends Flow<never, infer O> ? O : never;

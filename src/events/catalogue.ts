@@ -21,6 +21,16 @@ export type ErrorInfo = z.infer<typeof ErrorInfo>;
 export const Usage = z.object({ input: nonNegInt, output: nonNegInt });
 export type Usage = z.infer<typeof Usage>;
 
+/** A structured reply that failed validation once and was asked for again (one repair). */
+const Repair = z.object({
+  reason: z.string(),
+  errors: z.array(z.string()),
+  /** The rejected reply's text, capped. */
+  text: z.string().optional(),
+  usage: Usage,
+  costMicros: nonNegInt,
+});
+
 const Budget = z.object({ costMicros: nonNegInt.optional(), tokens: nonNegInt.optional() });
 
 export const eventSchemas = {
@@ -64,6 +74,10 @@ export const eventSchemas = {
     model: z.string(),
     finishReason: z.string().optional(),
     latencyMs: nonNegInt,
+    /** Present when the first reply failed validation and a repair request was made. */
+    repair: Repair.optional(),
+    /** The provider's raw response body, when the step's config asks for it (recordRaw). */
+    raw: json.optional(),
   }),
   AgentFailed: z.object({
     path,
@@ -72,6 +86,7 @@ export const eventSchemas = {
     error: ErrorInfo,
     usage: Usage.optional(),
     costMicros: nonNegInt.optional(),
+    repair: Repair.optional(),
   }),
   BudgetReserved: z.object({
     path,
@@ -99,6 +114,15 @@ export const eventSchemas = {
   RunFailed: z.object({ error: ErrorInfo }),
   RunCancelled: z.object({ reason: z.string().optional(), by: z.string().optional() }),
   SnapshotTaken: z.object({ uptoSeq: int.positive(), state: json }),
+  /** A marker: one HTTP attempt of an agent call failed retryably and will be retried after `delayMs`. */
+  AgentCallRetried: z.object({
+    path,
+    attempt: int.positive(),
+    key: z.string(),
+    retry: int.positive(),
+    error: ErrorInfo,
+    delayMs: nonNegInt,
+  }),
 } as const;
 
 export type EventType = keyof typeof eventSchemas;

@@ -46,6 +46,28 @@ export function errorInfo(e: unknown, fallbackCode = 'STEP_ERROR'): ErrorInfo {
   };
 }
 
+/** What a failed call still cost (a rejected structured reply is billed), when the error says. */
+function billedOf(
+  e: unknown,
+): Pick<Extract<NewEvent, { type: 'AgentFailed' }>['data'], 'usage' | 'costMicros' | 'repair'> {
+  const x = e as { usage?: unknown; costMicros?: unknown; repair?: unknown } | null;
+  if (!x || typeof x !== 'object' || typeof x.costMicros !== 'number') return {};
+  const u = x.usage as { input?: unknown; output?: unknown } | undefined;
+  return {
+    costMicros: x.costMicros,
+    ...(u && typeof u.input === 'number' && typeof u.output === 'number'
+      ? { usage: { input: u.input, output: u.output } }
+      : {}),
+    ...(x.repair && typeof x.repair === 'object'
+      ? {
+          repair: x.repair as NonNullable<
+            Extract<NewEvent, { type: 'AgentFailed' }>['data']['repair']
+          >,
+        }
+      : {}),
+  };
+}
+
 export class RunDriver {
   private readonly facts: NewEvent[] = [];
   private readonly inflight = new Map<string, AbortController>();
@@ -277,7 +299,14 @@ export class RunDriver {
           }, d.timeoutMs);
         })
       : null;
-    const attempt = this.deps.agents.call(this.request(d), controller.signal);
+    // Retries inside the call are recorded as markers; the machine never sees them.
+    const attempt = this.deps.agents.call(this.request(d), controller.signal, {
+      onRetry: (info) =>
+        this.push({
+          type: 'AgentCallRetried',
+          data: { ...base, retry: info.retry, error: info.error, delayMs: info.delayMs },
+        }),
+    });
     (timeout ? Promise.race([attempt, timeout]) : attempt)
       .then(
         (reply) => {
@@ -292,10 +321,18 @@ export class RunDriver {
               model: reply.model,
               ...(reply.finishReason !== undefined ? { finishReason: reply.finishReason } : {}),
               latencyMs: Math.max(0, this.deps.clock.now() - started),
+              ...(reply.repair
+                ? { repair: { ...reply.repair, errors: [...reply.repair.errors] } }
+                : {}),
+              ...(reply.raw !== undefined ? { raw: reply.raw } : {}),
             },
           });
         },
-        (e: unknown) => this.push({ type: 'AgentFailed', data: { ...base, error: errorInfo(e) } }),
+        (e: unknown) =>
+          this.push({
+            type: 'AgentFailed',
+            data: { ...base, error: errorInfo(e), ...billedOf(e) },
+          }),
       )
       .finally(() => {
         clearTimeout(timer);

@@ -17,7 +17,14 @@ import { EngineError, ErrorCode, ExitCode, NondeterminismError } from '../errors
 import type { NewEvent } from '../events/catalogue.js';
 import { initFastHash } from '../events/chain.js';
 import { decodeRecord, emptyHead, type LedgerEvent } from '../events/envelope.js';
-import type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore } from '../ports.js';
+import type {
+  AgentCallHooks,
+  AgentPort,
+  AgentReply,
+  AgentRequest,
+  Clock,
+  LedgerStore,
+} from '../ports.js';
 import { RunDriver } from './driver.js';
 import { RunSummary, summarize, type RunResult } from './summary.js';
 
@@ -85,7 +92,11 @@ function withFunctionAgents(plan: Plan, models: AgentPort | undefined): AgentPor
       req.agent.startsWith('fn:') || !models?.estimate
         ? { costMicros: 0, tokens: 0 }
         : models.estimate(req),
-    async call(req: AgentRequest, signal: AbortSignal): Promise<AgentReply> {
+    async call(
+      req: AgentRequest,
+      signal: AbortSignal,
+      hooks?: AgentCallHooks,
+    ): Promise<AgentReply> {
       if (req.agent.startsWith('fn:')) {
         const fn = plan.functions[req.agent.slice(3)] as ((input: unknown) => unknown) | undefined;
         if (!fn)
@@ -110,7 +121,7 @@ function withFunctionAgents(plan: Plan, models: AgentPort | undefined): AgentPor
           },
         );
       }
-      return models.call(req, signal);
+      return models.call(req, signal, hooks);
     },
   };
 }

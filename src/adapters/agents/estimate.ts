@@ -1,0 +1,38 @@
+/**
+ * The upper bound reserved against a run's budget before a call (ADR 0012): prompt tokens
+ * counted (o200k for OpenAI; a byte-based bound for Anthropic, whose tokenizer is not public)
+ * plus the max_tokens the request is sent with, priced at the model's rates.
+ */
+import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+
+import type { Provider } from './config.js';
+
+/** Chat framing per message and per reply (OpenAI's cookbook counts 3-4; we round up). */
+const PER_MESSAGE = 8;
+const PER_REPLY = 8;
+/** BPE on a long run without spaces is quadratic in gpt-tokenizer: past this, bound by bytes. */
+const EXACT_LIMIT = 16_384;
+
+const utf8 = (s: string) => Buffer.byteLength(s, 'utf8');
+
+/** Byte-level BPE never makes more tokens than bytes; counted exactly when cheap to do so. */
+function openaiTokens(text: string): number {
+  return text.length > EXACT_LIMIT ? utf8(text) : countTokens(text);
+}
+
+/**
+ * Claude's tokenizer is not published and exact counting needs a network call (countTokens),
+ * which a synchronous reservation cannot make. Bound it by UTF-8 bytes / 1.5: English runs at
+ * about 4 bytes per token (so this over-reserves ~2.7x), CJK at 3 bytes per character and at most
+ * about 1.5 tokens per character, and the reply's max_tokens usually dominates anyway.
+ */
+function anthropicTokens(text: string): number {
+  return Math.ceil((utf8(text) * 2) / 3);
+}
+
+export function promptTokens(provider: Provider, parts: readonly string[]): number {
+  const count = provider === 'openai' ? openaiTokens : anthropicTokens;
+  let n = PER_REPLY;
+  for (const p of parts) n += count(p) + PER_MESSAGE;
+  return n;
+}

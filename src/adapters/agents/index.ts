@@ -1,0 +1,169 @@
+/**
+ * Model agents: `openai:<model>` (OpenAI and any OpenAI-compatible server) and
+ * `anthropic:<model>`, behind the AgentPort. The composition root passes the environment, the
+ * parsed `[cost]` table and optionally a fetch and a logger; `fn:` steps stay with the engine.
+ */
+import type { AgentCallHooks, AgentPort, AgentReply, AgentRequest, Logger } from '../../ports.js';
+import { sendAnthropic } from './anthropic.js';
+import {
+  DEFAULTS,
+  parseAgentConfig,
+  parseModelId,
+  type AgentConfig,
+  type ModelId,
+} from './config.js';
+import { endpointFor, type Env } from './env.js';
+import { promptTokens } from './estimate.js';
+import { CallScope, type FetchLike, type RetryPolicy } from './http.js';
+import { sendOpenAI } from './openai.js';
+import { costMicros, parsePricing, rateFor, type Pricing } from './pricing.js';
+import type { ProviderRequest } from './provider.js';
+import { outputShape, schemaProblem, userMessage, type OutputShape } from './schema.js';
+import { callModel } from './structured.js';
+import { ConfigError, ErrorCode } from '../../errors.js';
+
+export interface ModelAgentsOptions {
+  /** Where OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL come from. */
+  readonly env: Env;
+  /** flujo.toml's parsed `[cost]` table (or an already parsed Pricing). */
+  readonly pricing?: unknown;
+  readonly fetch?: FetchLike;
+  readonly logger?: Logger;
+  /** In-call retries of 429/5xx/connection errors (defaults: 4 retries, 500 ms doubling, 20 s cap). */
+  readonly retry?: Partial<RetryPolicy>;
+}
+
+interface Prepared {
+  readonly id: ModelId;
+  readonly config: AgentConfig;
+  readonly request: Omit<ProviderRequest, 'native' | 'repair'>;
+  readonly shape?: OutputShape;
+}
+
+const TOKEN_KEYS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'];
+
+function prepare(req: Pick<AgentRequest, 'agent' | 'config' | 'input' | 'path'>): Prepared {
+  const id = parseModelId(req.agent);
+  const where = `step ${req.path} (${req.agent})`;
+  const config = parseAgentConfig(req.config, where);
+  const settings: Record<string, unknown> = { ...config.settings };
+  let maxTokens: number = DEFAULTS.maxTokens;
+  for (const k of TOKEN_KEYS) {
+    if (typeof settings[k] === 'number') maxTokens = settings[k];
+    delete settings[k];
+  }
+  let shape: OutputShape | undefined;
+  if (config.outputSchema) {
+    const problem = schemaProblem(config.outputSchema);
+    if (problem)
+      throw new ConfigError(
+        ErrorCode.CONFIG_INVALID,
+        `${where}: output schema is invalid: ${problem}`,
+      );
+    shape = outputShape(config.outputSchema);
+  }
+  return {
+    id,
+    config,
+    shape,
+    request: {
+      model: id.model,
+      ...(config.system !== undefined ? { system: config.system } : {}),
+      user: userMessage(req.input),
+      maxTokens,
+      settings,
+      ...(shape ? { schema: shape.sent } : {}),
+    },
+  } as Prepared;
+}
+
+function isPricing(x: unknown): x is Pricing {
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    'overrides' in x &&
+    typeof (x as Pricing).strict === 'boolean'
+  );
+}
+
+export function createModelAgents(options: ModelAgentsOptions): AgentPort {
+  const pricing = isPricing(options.pricing) ? options.pricing : parsePricing(options.pricing);
+  const policy: RetryPolicy = {
+    maxRetries: options.retry?.maxRetries ?? DEFAULTS.maxRetries,
+    baseDelayMs: options.retry?.baseDelayMs ?? DEFAULTS.baseDelayMs,
+    maxDelayMs: options.retry?.maxDelayMs ?? DEFAULTS.maxDelayMs,
+    ...(options.retry?.random ? { random: options.retry.random } : {}),
+  };
+  const baseFetch: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const noNative = new Set<string>();
+
+  return {
+    async call(
+      req: AgentRequest,
+      signal: AbortSignal,
+      hooks?: AgentCallHooks,
+    ): Promise<AgentReply> {
+      const p = prepare(req);
+      const endpoint = endpointFor(p.id.provider, options.env, p.config.baseUrl);
+      const rate = rateFor(pricing, p.id.provider, p.id.model, options.logger);
+      const scope = new CallScope(
+        signal,
+        p.config.deadlineMs ?? DEFAULTS.deadlineMs,
+        p.config.maxResponseBytes ?? DEFAULTS.maxResponseBytes,
+        baseFetch,
+      );
+      try {
+        return await callModel({
+          send: p.id.provider === 'openai' ? sendOpenAI : sendAnthropic,
+          request: p.request,
+          ...(p.shape ? { shape: p.shape } : {}),
+          ctx: { endpoint, scope, key: req.key, config: p.config },
+          policy,
+          ...(hooks ? { hooks } : {}),
+          price: (usage) => costMicros(rate, usage),
+          noNative,
+          ...(options.logger ? { logger: options.logger } : {}),
+        });
+      } finally {
+        scope.dispose();
+      }
+    },
+
+    /** Prompt tokens counted (with the schema) plus max_tokens, priced; see ADR 0012. */
+    estimate(req: AgentRequest) {
+      const p = prepare(req);
+      const r = p.request;
+      const parts = [r.system ?? '', r.user, r.schema ? JSON.stringify(r.schema) : ''];
+      const input = promptTokens(p.id.provider, parts);
+      const rate = rateFor(pricing, p.id.provider, p.id.model, options.logger);
+      return {
+        costMicros: costMicros(rate, { input, output: r.maxTokens }),
+        tokens: input + r.maxTokens,
+      };
+    },
+  };
+}
+
+/**
+ * Checks a pipeline's model steps before a run starts, so a missing key, an unknown model, a bad
+ * config or (with `[cost] strict = true`) an unpriced model is a ConfigError (exit 2) up front.
+ */
+export function preflightModelAgents(
+  options: Pick<ModelAgentsOptions, 'env' | 'pricing'>,
+  steps: readonly { readonly agent: string; readonly config?: unknown; readonly path?: string }[],
+): void {
+  const pricing = isPricing(options.pricing) ? options.pricing : parsePricing(options.pricing);
+  for (const s of steps) {
+    if (s.agent.startsWith('fn:')) continue;
+    const p = prepare({ agent: s.agent, config: s.config, input: '', path: s.path ?? s.agent });
+    endpointFor(p.id.provider, options.env, p.config.baseUrl);
+    rateFor(pricing, p.id.provider, p.id.model);
+  }
+}
+
+export { AgentConfigSchema, parseModelId, type AgentConfig } from './config.js';
+export { loadEnvFile, parseEnv, type Env } from './env.js';
+export { resolveBudget, type RunBudget } from './budgets.js';
+export { parsePricing, BUILTIN_PRICES, PRICES_AS_OF, type Pricing, type Rate } from './pricing.js';
+export { createRecordedAgents } from './recorded.js';
+export { AgentCallError, type FetchLike, type RetryPolicy } from './http.js';

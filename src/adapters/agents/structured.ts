@@ -1,0 +1,136 @@
+/**
+ * One agent call, provider-independent: send (with retries), read structured output, and when the
+ * reply is not valid JSON or does not match the schema, make ONE repair request that shows the
+ * errors. Both requests are billed and counted. A server that rejects native structured output
+ * (a 400 naming response_format / json_schema / output_config) is asked again in prompt mode, and
+ * remembered for the rest of the process.
+ */
+import { ErrorCode } from '../../errors.js';
+import type { AgentCallHooks, AgentRepair, AgentReply, Logger } from '../../ports.js';
+import { AgentCallError, withRetries, type RetryPolicy } from './http.js';
+import type { ProviderContext, ProviderReply, ProviderRequest, ProviderSend } from './provider.js';
+import { dropStrictNulls, parseModelJson, validateAgainst, type OutputShape } from './schema.js';
+
+export interface CallPlan {
+  readonly send: ProviderSend;
+  readonly request: Omit<ProviderRequest, 'native' | 'repair'>;
+  readonly shape?: OutputShape;
+  readonly ctx: ProviderContext;
+  readonly policy: RetryPolicy;
+  readonly hooks?: AgentCallHooks;
+  readonly price: (usage: { input: number; output: number }) => number;
+  /** Servers known to lack native structured output (by base URL and model). */
+  readonly noNative: Set<string>;
+  readonly logger?: Logger;
+}
+
+const SCHEMA_UNSUPPORTED = /response_format|json_schema|output_config|structured output/i;
+const TEXT_CAP = 4096;
+
+type Checked = { ok: true; output: unknown } | { ok: false; reason: string; errors: string[] };
+
+function check(reply: ProviderReply, shape: OutputShape): Checked {
+  const parsed = parseModelJson(reply.text);
+  const cut =
+    reply.finishReason === 'length' ||
+    reply.finishReason === 'max_tokens' ||
+    reply.finishReason === 'max_output_tokens';
+  const cutNote = cut ? ['the reply was cut off at max_tokens (raise settings.max_tokens)'] : [];
+  if (!parsed.ok) return { ok: false, reason: 'invalid_json', errors: [parsed.error, ...cutNote] };
+  // A strict-mode null for a property the user left optional is absence, not a value.
+  const value = dropStrictNulls(parsed.value, shape.sent);
+  const inner = shape.wrapped ? (value as { value?: unknown } | null)?.value : value;
+  if (shape.wrapped && (value === null || typeof value !== 'object' || !('value' in value)))
+    return { ok: false, reason: 'schema_mismatch', errors: ['(root) must have property "value"'] };
+  const errors = validateAgainst(shape.user, inner);
+  return errors.length
+    ? { ok: false, reason: 'schema_mismatch', errors }
+    : { ok: true, output: inner };
+}
+
+export async function callModel(plan: CallPlan): Promise<AgentReply> {
+  const { ctx, shape } = plan;
+  const id = `${ctx.endpoint.baseUrl}|${plan.request.model}`;
+  let native = !!shape && ctx.config.schemaSupport !== 'prompt' && !plan.noNative.has(id);
+  const send = async (repair?: ProviderRequest['repair']): Promise<ProviderReply> => {
+    const once = () => plan.send({ ...plan.request, native, ...(repair ? { repair } : {}) }, ctx);
+    try {
+      return await withRetries(once, ctx.scope, plan.policy, plan.hooks);
+    } catch (e) {
+      const err = e as AgentCallError;
+      if (!native || err.status !== 400 || !SCHEMA_UNSUPPORTED.test(err.message)) throw e;
+      plan.noNative.add(id);
+      native = false;
+      plan.logger?.warn(
+        { baseUrl: ctx.endpoint.baseUrl, model: plan.request.model },
+        'server rejected native structured output; using prompt + validation',
+      );
+      return withRetries(once, ctx.scope, plan.policy, plan.hooks);
+    }
+  };
+
+  const first = await send();
+  refuseIfRefused(first, plan.price);
+  const base = (r: ProviderReply, output: unknown, usage: { input: number; output: number }) => ({
+    output,
+    text: r.text,
+    usage,
+    costMicros: plan.price(usage),
+    model: r.model,
+    ...(r.finishReason ? { finishReason: r.finishReason } : {}),
+    ...(ctx.config.recordRaw ? { raw: r.raw } : {}),
+  });
+  if (!shape) return base(first, first.text, first.usage);
+  const firstCheck = check(first, shape);
+  if (firstCheck.ok) return base(first, firstCheck.output, first.usage);
+
+  const repair: AgentRepair = {
+    reason: firstCheck.reason,
+    errors: firstCheck.errors,
+    text: first.text.slice(0, TEXT_CAP),
+    usage: first.usage,
+    costMicros: plan.price(first.usage),
+  };
+  let second: ProviderReply;
+  try {
+    second = await send({ previous: first.text, errors: firstCheck.errors });
+    refuseIfRefused(second, plan.price);
+  } catch (e) {
+    throw billed(e as AgentCallError, repair.usage, repair.costMicros, repair);
+  }
+  const usage = {
+    input: first.usage.input + second.usage.input,
+    output: first.usage.output + second.usage.output,
+  };
+  const secondCheck = check(second, shape);
+  if (secondCheck.ok) return { ...base(second, secondCheck.output, usage), repair };
+  const err = new AgentCallError(
+    ErrorCode.AGENT_OUTPUT_INVALID,
+    `the reply did not match the output schema after one repair: ${secondCheck.errors.join('; ')}`,
+    { retryable: true },
+  );
+  return Promise.reject(billed(err, usage, plan.price(usage), repair));
+}
+
+function refuseIfRefused(r: ProviderReply, price: CallPlan['price']): void {
+  if (r.refusal === undefined) return;
+  const err = new AgentCallError(ErrorCode.AGENT_REFUSED, `the model refused: ${r.refusal}`, {
+    retryable: false,
+  });
+  err.usage = r.usage;
+  err.costMicros = price(r.usage);
+  throw err;
+}
+
+function billed(
+  err: AgentCallError,
+  usage: { input: number; output: number },
+  costMicros: number,
+  repair: AgentRepair,
+): AgentCallError {
+  if (!(err instanceof AgentCallError)) return err;
+  err.usage = usage;
+  err.costMicros = costMicros;
+  err.repair = repair;
+  return err;
+}

@@ -1,0 +1,176 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+
+import {
+  createModelAgents,
+  loadEnvFile,
+  parsePricing,
+  preflightModelAgents,
+  resolveBudget,
+} from '../../src/adapters/agents/index.js';
+import { strictify } from '../../src/adapters/agents/schema.js';
+import { agentStep, definePipeline } from '../../src/dsl/builder.js';
+import { request } from '../support/agentFixtures.js';
+
+const env = { OPENAI_API_KEY: 'k', ANTHROPIC_API_KEY: 'k' };
+
+describe('pricing', () => {
+  it('overrides come from [cost.providers.<provider>."<model>"] in USD per 1k tokens', () => {
+    const agents = createModelAgents({
+      env,
+      pricing: {
+        providers: {
+          openai: { 'llama3.1': { prompt_tokens_per_1k: 0.001, completion_tokens_per_1k: 0.002 } },
+        },
+      },
+    });
+    const est = agents.estimate?.(
+      request('openai:llama3.1', 'hi', { settings: { max_tokens: 1000 } }),
+    );
+    const prompt = (est?.tokens ?? 0) - 1000;
+    expect(est?.costMicros).toBe(Math.ceil(prompt * 1 + 1000 * 2));
+  });
+
+  it('strict mode refuses an unpriced model with a ConfigError naming the key to add', () => {
+    const agents = createModelAgents({ env, pricing: { strict: true } });
+    expect(() => agents.estimate?.(request('openai:my-local-model', 'hi'))).toThrow(
+      /\[cost\.providers\.openai\."my-local-model"\]/,
+    );
+    expect(() =>
+      preflightModelAgents({ env, pricing: { strict: true } }, [
+        { agent: 'openai:my-local-model' },
+      ]),
+    ).toThrow(expect.objectContaining({ code: 'PRICING_NOT_CONFIGURED', exitCode: 2 }));
+    expect(() =>
+      preflightModelAgents({ env, pricing: { strict: true } }, [
+        { agent: 'openai:gpt-4o-2024-08-06' },
+      ]),
+    ).not.toThrow();
+  });
+
+  it('rejects a malformed [cost] table naming the key', () => {
+    expect(() =>
+      parsePricing({ providers: { openai: { 'gpt-4o': { prompt_tokens_per_1k: '1' } } } }),
+    ).toThrow('cost.providers.openai."gpt-4o".prompt_tokens_per_1k must be a non-negative number');
+    expect(() => parsePricing({ strict: 'yes' })).toThrow('cost.strict must be true or false');
+  });
+});
+
+describe('estimator', () => {
+  it('bounds a call above by counted prompt tokens plus max_tokens (default 4096), priced', () => {
+    const agents = createModelAgents({ env });
+    const input = 'The quick brown fox jumps over the lazy dog. '.repeat(20);
+    const est = agents.estimate?.(request('openai:gpt-4o', input));
+    expect(est?.tokens).toBeGreaterThanOrEqual(countTokens(input) + 4096);
+    expect(est?.tokens).toBeLessThan(countTokens(input) + 4096 + 40);
+    expect(est?.costMicros).toBe(Math.ceil((est!.tokens - 4096) * 2.5 + 4096 * 10));
+  });
+
+  it('bounds Anthropic prompts by bytes, above any real count for text', () => {
+    const agents = createModelAgents({ env });
+    const input = '日本語のテキスト。'.repeat(50);
+    const est = agents.estimate?.(
+      request('anthropic:claude-haiku-4-5', input, { settings: { max_tokens: 10 } }),
+    );
+    expect(est!.tokens - 10).toBeGreaterThanOrEqual(input.length * 2); // ≥ 2 tokens per CJK char
+  });
+});
+
+describe('budgets from flujo.toml', () => {
+  const budgets = {
+    default: { total_cost_usd_limit: 5, total_tokens_limit: 100_000 },
+    pipeline: {
+      'orders-*': { total_cost_usd_limit: 1.5 },
+      'orders-eu': { total_tokens_limit: 200_000, total_cost_usd_limit: 2 },
+    },
+  };
+
+  it('applies the smallest of every matching limit, per field', () => {
+    expect(resolveBudget(budgets, 'orders-eu')).toEqual({ costMicros: 1_500_000, tokens: 100_000 });
+    expect(resolveBudget(budgets, 'billing')).toEqual({ costMicros: 5_000_000, tokens: 100_000 });
+    expect(resolveBudget(budgets, 'orders-eu', { costMicros: 900_000 })).toEqual({
+      costMicros: 900_000,
+      tokens: 100_000,
+    });
+    expect(resolveBudget(undefined, 'x')).toEqual({});
+  });
+
+  it('names the bad key', () => {
+    expect(() => resolveBudget({ pipeline: { a: { total_cost_usd_limit: -1 } } }, 'a')).toThrow(
+      'budgets.pipeline."a".total_cost_usd_limit must be a non-negative number',
+    );
+    expect(() => resolveBudget({ default: { max_usd: 1 } }, 'a')).toThrow(
+      'budgets.default.max_usd is not a budget key',
+    );
+  });
+});
+
+describe('env and schemas', () => {
+  it('loadEnvFile parses dotenv lines into a record', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flujo-env-'));
+    const file = join(dir, '.env');
+    writeFileSync(
+      file,
+      '# keys\nexport OPENAI_API_KEY=sk-1 # trailing\nANTHROPIC_API_KEY="a\\"b"\nEMPTY=\n',
+    );
+    expect(loadEnvFile(file)).toEqual({
+      OPENAI_API_KEY: 'sk-1',
+      ANTHROPIC_API_KEY: 'a"b',
+      EMPTY: '',
+    });
+    writeFileSync(file, 'not a line');
+    expect(() => loadEnvFile(file)).toThrow(`${file}:1:1: expected KEY=value`);
+    expect(() => loadEnvFile(join(dir, 'missing'))).toThrow(
+      /env_file .* cannot be read \(ENOENT\)/,
+    );
+  });
+
+  it('strictify makes every property required and optional ones nullable, recursively', () => {
+    expect(
+      strictify({
+        type: 'object',
+        properties: {
+          a: { type: 'string' },
+          b: { type: 'array', items: { type: 'object', properties: { c: { type: 'number' } } } },
+        },
+        required: ['b'],
+      }),
+    ).toEqual({
+      type: 'object',
+      properties: {
+        a: { anyOf: [{ type: 'string' }, { type: 'null' }] },
+        b: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { c: { anyOf: [{ type: 'number' }, { type: 'null' }] } },
+            required: ['c'],
+            additionalProperties: false,
+          },
+        },
+      },
+      required: ['a', 'b'],
+      additionalProperties: false,
+    });
+  });
+
+  it('agentStep sends its zod output type as config.outputSchema', () => {
+    const p = definePipeline(
+      'z',
+      agentStep('ask', 'openai:gpt-4o', {
+        output: z.object({ n: z.number() }),
+        config: { system: 's' },
+      }),
+    );
+    const node = p.plan.ir.root as { config?: Record<string, unknown> };
+    expect(node.config).toMatchObject({
+      system: 's',
+      outputSchema: { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] },
+    });
+  });
+});

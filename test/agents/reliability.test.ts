@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { createModelAgents } from '../../src/adapters/agents/index.js';
+import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
+import { agentsOn, never, request, retries } from '../support/agentFixtures.js';
+
+let fake: FakeLlm;
+beforeAll(async () => {
+  fake = await startFakeLlm();
+});
+afterAll(() => fake.close());
+beforeEach(() => void fake.requests.splice(0));
+
+describe('calls that behave', () => {
+  for (const agent of ['openai:gpt-4o', 'anthropic:claude-haiku-4-5']) {
+    it(`${agent}: 429 then success is retried after Retry-After, reported, with one idempotency key`, async () => {
+      fake.script({ status: 429, headers: { 'retry-after': '0.05' } }, { text: 'fine' });
+      const { seen, hooks } = retries();
+      const started = Date.now();
+      const reply = await agentsOn(fake).call(request(agent, 'x'), never, hooks);
+      expect(reply.output).toBe('fine');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(45); // waited as the server asked
+      expect(seen).toEqual([
+        {
+          retry: 1,
+          delayMs: 50,
+          error: expect.objectContaining({ code: 'AGENT_HTTP', retryable: true }),
+        },
+      ]);
+      expect(fake.requests).toHaveLength(2);
+      const keys = fake.requests.map((r) => r.headers['idempotency-key']);
+      expect(keys[0]).toMatch(/^run-a:\d+:1$/);
+      expect(keys[1]).toBe(keys[0]);
+      // The SDKs' own retries are off: every retry is ours.
+      expect(fake.requests.map((r) => r.headers['x-stainless-retry-count'])).toEqual(['0', '0']);
+    });
+  }
+
+  it('500s until it gives up: retries are bounded and the last error is retryable for the step', async () => {
+    fake.script({ status: 500 }, { status: 502 }, { status: 503 }, { status: 500 });
+    const { seen, hooks } = retries();
+    await expect(
+      agentsOn(fake).call(request('openai:gpt-4o', 'x'), never, hooks),
+    ).rejects.toMatchObject({
+      code: 'AGENT_HTTP',
+      retryable: true,
+      message: expect.stringContaining('500'),
+    });
+    expect(fake.requests).toHaveLength(4); // 1 + maxRetries (3)
+    expect(seen.map((s) => s.retry)).toEqual([1, 2, 3]);
+  });
+
+  it('a non-retryable error fails fast with the provider message', async () => {
+    fake.script({ status: 401, message: 'Incorrect API key provided' });
+    const { seen, hooks } = retries();
+    await expect(
+      agentsOn(fake).call(request('anthropic:claude-haiku-4-5', 'x'), never, hooks),
+    ).rejects.toMatchObject({
+      code: 'AGENT_HTTP',
+      retryable: false,
+      message: expect.stringContaining('Incorrect API key provided'),
+    });
+    expect(fake.requests).toHaveLength(1);
+    expect(seen).toEqual([]);
+  });
+
+  it('a server that drips bytes is cut off at the deadline', async () => {
+    fake.script({ drip: { everyMs: 20 } });
+    const started = Date.now();
+    await expect(
+      agentsOn(fake).call(request('openai:gpt-4o', 'x', { deadlineMs: 400 }), never),
+    ).rejects.toMatchObject({ code: 'AGENT_DEADLINE', retryable: true });
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(390);
+    expect(took).toBeLessThan(2000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fake.aborted()).toBeGreaterThanOrEqual(1); // the socket was closed, not left dripping
+  });
+
+  it('a reply larger than maxResponseBytes is refused', async () => {
+    fake.script({ huge: { bytes: 200_000 } });
+    await expect(
+      agentsOn(fake).call(
+        request('anthropic:claude-haiku-4-5', 'x', { maxResponseBytes: 10_000 }),
+        never,
+      ),
+    ).rejects.toMatchObject({ code: 'AGENT_RESPONSE_TOO_LARGE', retryable: false });
+  });
+
+  it('cancelling the run aborts the request in flight', async () => {
+    fake.script({ drip: { everyMs: 50 } });
+    const before = fake.aborted();
+    const controller = new AbortController();
+    const call = agentsOn(fake).call(request('anthropic:claude-haiku-4-5', 'x'), controller.signal);
+    await new Promise((r) => setTimeout(r, 150));
+    controller.abort(new Error('run stopped'));
+    await expect(call).rejects.toMatchObject({ code: 'AGENT_CANCELLED', retryable: false });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fake.aborted()).toBe(before + 1);
+  });
+
+  it('a backoff wait is cut short by a cancel', async () => {
+    fake.script({ status: 429, headers: { 'retry-after': '30' } });
+    const controller = new AbortController();
+    const call = agentsOn(fake).call(
+      request('openai:gpt-4o', 'x', { deadlineMs: 60_000 }),
+      controller.signal,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    controller.abort();
+    await expect(call).rejects.toMatchObject({ code: 'AGENT_CANCELLED' });
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('does not wait for a Retry-After that would outlive the deadline', async () => {
+    fake.script({ status: 429, headers: { 'retry-after': '30' } });
+    const started = Date.now();
+    await expect(
+      agentsOn(fake).call(request('openai:gpt-4o', 'x', { deadlineMs: 1000 }), never),
+    ).rejects.toMatchObject({ code: 'AGENT_HTTP', retryable: true });
+    expect(Date.now() - started).toBeLessThan(900);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('a missing API key is a ConfigError naming the variable, and no request is made', async () => {
+    for (const [agent, variable] of [
+      ['openai:gpt-4o', 'OPENAI_API_KEY'],
+      ['anthropic:claude-haiku-4-5', 'ANTHROPIC_API_KEY'],
+    ] as const) {
+      const agents = createModelAgents({
+        env: { OPENAI_BASE_URL: fake.openaiUrl, ANTHROPIC_BASE_URL: fake.anthropicUrl },
+      });
+      const err = await agents.call(request(agent, 'x'), never).catch((e: unknown) => e);
+      expect(err).toMatchObject({
+        name: 'ConfigError',
+        code: 'CONFIG_MISSING_KEY',
+        exitCode: 2,
+        retryable: false,
+      });
+      expect((err as Error).message).toContain(`${variable} is not set`);
+    }
+    expect(fake.requests).toHaveLength(0);
+  });
+});
