@@ -30,6 +30,11 @@ export const ErrorCode = {
   RUN_NOT_FOUND: 'RUN_NOT_FOUND',
   RUN_NOT_RESUMABLE: 'RUN_NOT_RESUMABLE',
   HUMAN_INPUT_REJECTED: 'HUMAN_INPUT_REJECTED',
+  // templates and expressions
+  TEMPLATE_SYNTAX: 'TEMPLATE_SYNTAX',
+  TEMPLATE_UNDEFINED: 'TEMPLATE_UNDEFINED',
+  TEMPLATE_LIMIT: 'TEMPLATE_LIMIT',
+  EXPRESSION_ERROR: 'EXPRESSION_ERROR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
