@@ -80,7 +80,8 @@ function coercePair(a: unknown, b: unknown): [unknown, unknown] {
 
 /** `==`: structural for lists and dicts; None equals only None. Depth-bounded by the caller's data. */
 export function equal(a: unknown, b: unknown, depth = 0): boolean {
-  if (depth > 100) return false;
+  if (a === b) return true;
+  if (depth > 100) return false; // data nested deeper than this never compares equal
   [a, b] = coercePair(a, b);
   if (a === undefined || a === null) return b === undefined || b === null;
   if (Array.isArray(a)) {
@@ -92,9 +93,9 @@ export function equal(a: unknown, b: unknown, depth = 0): boolean {
     if (!isPlainObject(b)) return false;
     const ka = keysOf(a);
     if (ka.length !== keysOf(b).length) return false;
-    return ka.every((k) => Object.hasOwn(b, k) && equal(a[k], b[k], depth + 1));
+    return ka.every((k) => Object.hasOwn(b, k) && equal(ownKey(a, k), ownKey(b, k), depth + 1));
   }
-  return Object.is(a, b) || a === b;
+  return a === b; // after coercion: 3 == "3"
 }
 
 /** `<` and friends: numbers with numbers, strings with strings; anything else is simply false. */

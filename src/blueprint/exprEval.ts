@@ -6,7 +6,7 @@
  * size-checked before they are allocated.
  */
 import type { Node } from './exprParser.js';
-import { staticPath } from './exprWalk.js';
+import { startPos, staticPath } from './exprWalk.js';
 import { callMethod } from './exprMethods.js';
 import { contains, equal, lengthOf, member, order, pyType, truthy } from './exprData.js';
 import { ExpressionError, TemplateLimitError } from './templateErrors.js';
@@ -106,7 +106,8 @@ export function evalNode(n: Node, scope: Readonly<Record<string, unknown>>, c: E
 }
 
 function missing(n: Node, c: EvalCtx): undefined {
-  c.undef = { path: staticPath(n) ?? c.src.slice(n.pos, n.pos + 40), pos: n.pos };
+  const pos = startPos(n);
+  c.undef = { path: staticPath(n) ?? c.src.slice(pos, n.pos).trim(), pos };
   return undefined;
 }
 

@@ -14,6 +14,8 @@ export interface Token {
   pos: number;
 }
 
+// Sticky, so lexing a long template never copies its tail (no quadratic slicing).
+const NUMBER = /(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?/y;
 const OPS2 = ['==', '!=', '<=', '>=', '//'];
 const OPS1 = '+-*/%<>()[]{},:.|';
 
@@ -60,9 +62,20 @@ export function lexExpression(
       tokens.push({ k: 'end', v: '', pos: i });
       return { tokens, end: i };
     }
-    if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(src[i + 1] ?? ''))) {
-      const m = /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?/.exec(src.slice(i, limit));
-      const text = m?.[0] ?? c;
+    const prev = tokens.at(-1);
+    if (prev?.k === 'op' && prev.v === '.' && /[0-9]/.test(c)) {
+      // `items.0.name`: an integer attribute, never the start of a float.
+      let j = i;
+      while (j < limit && /[0-9]/.test(src[j] ?? '')) j++;
+      tokens.push({ k: 'num', v: src.slice(i, j), pos: i });
+      i = j;
+      continue;
+    }
+    const afterValue =
+      prev !== undefined && (prev.k === 'name' || prev.v === ']' || prev.v === ')');
+    if (/[0-9]/.test(c) || (c === '.' && !afterValue && /[0-9]/.test(src[i + 1] ?? ''))) {
+      NUMBER.lastIndex = i;
+      const text = (NUMBER.exec(src)?.[0] ?? c).slice(0, limit - i);
       if (isNamePart(src[i + text.length] ?? '')) {
         throw new TemplateSyntaxError(`malformed number '${text}…'`, src, i);
       }

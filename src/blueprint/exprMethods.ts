@@ -4,6 +4,7 @@
  * looked up as functions, so data cannot smuggle a callable in.
  */
 import { isPlainObject, keysOf, ownKey, pyType } from './exprData.js';
+import { TemplateLimitError } from './templateErrors.js';
 
 export type MethodResult = { ok: true; value: unknown } | { ok: false; error: string };
 
@@ -20,6 +21,11 @@ export const STRING_METHODS = [
   'join',
 ] as const;
 export const DICT_METHODS = ['get', 'keys', 'values', 'items'] as const;
+
+function tooLong(length: number, max: number, what: string): void {
+  if (length > max)
+    throw new TemplateLimitError('value length', max, `the string ${what} would build`);
+}
 
 const ok = (value: unknown): MethodResult => ({ ok: true, value });
 const err = (error: string): MethodResult => ({ ok: false, error });
@@ -73,9 +79,7 @@ function stringMethod(s: string, name: string, a: unknown[], maxValue: number): 
         return err('.replace() needs two strings');
       }
       const count = from === '' ? s.length + 1 : s.split(from).length - 1;
-      if (s.length + count * (to.length - from.length) > maxValue) {
-        return err(`.replace() would build a string longer than ${maxValue}`);
-      }
+      tooLong(s.length + count * (to.length - from.length), maxValue, '.replace()');
       return ok(s.split(from).join(to));
     }
     case 'split': {
@@ -92,7 +96,7 @@ function stringMethod(s: string, name: string, a: unknown[], maxValue: number): 
         return err('.join() needs a list of strings');
       }
       const total = xs.reduce((n: number, x: string) => n + x.length + s.length, 0);
-      if (total > maxValue) return err(`.join() would build a string longer than ${maxValue}`);
+      tooLong(total, maxValue, '.join()');
       return ok(xs.join(s));
     }
   }
@@ -117,8 +121,8 @@ function dictMethod(d: Record<string, unknown>, name: string, a: unknown[]): Met
       if (bad) return err(bad);
       const ks = keysOf(d);
       if (name === 'keys') return ok(ks);
-      if (name === 'values') return ok(ks.map((k) => d[k]));
-      return ok(ks.map((k) => [k, d[k]]));
+      if (name === 'values') return ok(ks.map((k) => ownKey(d, k)));
+      return ok(ks.map((k) => [k, ownKey(d, k)]));
     }
   }
   return err(`'${name}' is not an allowed dict method (allowed: ${DICT_METHODS.join(', ')})`);

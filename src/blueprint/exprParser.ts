@@ -63,8 +63,11 @@ export class ExprParser {
 
   private filtered(): Node {
     let e = this.ternary();
+    let folds = 0;
     while (this.isOp('|')) {
       const bar = this.next();
+      this.enter(); // a filter chain is a nesting like any other
+      folds++;
       const nameTok = this.next();
       if (nameTok.k !== 'name') this.fail("expected a filter name after '|'", nameTok.pos);
       if (!this.filterNames?.has(nameTok.v)) {
@@ -74,6 +77,7 @@ export class ExprParser {
       const args = this.isOp('(') ? (this.next(), this.args(')')) : [];
       e = { t: 'filter', e, name: nameTok.v, args, pos: bar.pos };
     }
+    for (; folds > 0; folds--) this.leave();
     return e;
   }
 
@@ -181,7 +185,7 @@ export class ExprParser {
       folds++;
       if (t.v === '.') {
         const n = this.next();
-        if (n.k !== 'name') this.fail("expected a name after '.'", n.pos);
+        if (n.k !== 'name' && n.k !== 'num') this.fail("expected a name after '.'", n.pos);
         e = { t: 'attr', o: e, key: n.v, pos: n.pos };
       } else if (t.v === '[') {
         const i = this.ternary();

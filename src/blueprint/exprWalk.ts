@@ -24,6 +24,13 @@ export function staticPath(n: Node): string | undefined {
   return undefined;
 }
 
+/** Where the chain `n` starts in the source: `a` of `a.b[0].c`. */
+export function startPos(n: Node): number {
+  let x = n;
+  while (x.t === 'attr' || x.t === 'index' || x.t === 'call') x = x.t === 'call' ? x.f : x.o;
+  return x.pos;
+}
+
 function children(n: Node): Node[] {
   switch (n.t) {
     case 'lit':

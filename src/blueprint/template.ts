@@ -6,7 +6,7 @@
 import type { Node } from './exprParser.js';
 import { DEFAULT_MAX_VALUE, evalNode } from './exprEval.js';
 import type { EvalCtx, EvalLimits } from './exprEval.js';
-import { isPlainObject, keysOf, truthy } from './exprData.js';
+import { isPlainObject, keysOf, ownKey, truthy } from './exprData.js';
 import { collectPaths, staticPath } from './exprWalk.js';
 import { FILTERS, FILTER_NAMES } from './templateFilters.js';
 import { parseTemplateNodes } from './templateParse.js';
@@ -171,7 +171,7 @@ function renderEach(
   const entries: [string | number, unknown][] = Array.isArray(v)
     ? v.map((x, i) => [i, x])
     : isPlainObject(v)
-      ? keysOf(v).map((k) => [k, v[k]])
+      ? keysOf(v).map((k) => [k, ownKey(v, k)])
       : [];
   if (entries.length === 0) return renderNodes(run, n.else, scope);
   entries.forEach(([key, item], i) => {

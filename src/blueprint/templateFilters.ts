@@ -4,6 +4,7 @@
  * syntax error at parse time, so validation catches typos (rule V-T3).
  */
 import { isPlainObject, keysOf, lengthOf, pyType } from './exprData.js';
+import { TemplateLimitError } from './templateErrors.js';
 import { toJson, toText } from './templateText.js';
 
 export interface FilterEnv {
@@ -11,6 +12,10 @@ export interface FilterEnv {
   fail(msg: string): never;
 }
 type Filter = (v: unknown, a: unknown[], env: FilterEnv) => unknown;
+
+function tooLong(max: number, filter: string): never {
+  throw new TemplateLimitError('output length', max, `the result of filter '${filter}'`);
+}
 
 function arity(name: string, a: unknown[], min: number, max: number, env: FilterEnv): void {
   if (a.length < min || a.length > max) {
@@ -62,7 +67,7 @@ export const FILTERS: Readonly<Record<string, Filter>> = {
       .map((x) => {
         const s = toText(x, env.max);
         size += s.length + sep.length;
-        if (size > env.max) env.fail(`filter 'join' would build more than ${env.max} characters`);
+        if (size > env.max) tooLong(env.max, 'join');
         return s;
       })
       .join(sep);
@@ -112,9 +117,7 @@ export const FILTERS: Readonly<Record<string, Filter>> = {
     const s = toText(v, env.max);
     if (from === '') return s;
     const count = s.split(from).length - 1;
-    if (s.length + count * (to.length - from.length) > env.max) {
-      env.fail(`filter 'replace' would build more than ${env.max} characters`);
-    }
+    if (s.length + count * (to.length - from.length) > env.max) tooLong(env.max, 'replace');
     return s.split(from).join(to);
   },
   int: (v, a, env) => {

@@ -4,7 +4,7 @@
  * Jinja's tojson print). Serialisation reads only own keys of plain data and is bounded in
  * size and depth, so a huge or cyclic value is a limit error, not a hang.
  */
-import { isPlainObject, keysOf } from './exprData.js';
+import { isPlainObject, keysOf, ownKey } from './exprData.js';
 import { TemplateLimitError } from './templateErrors.js';
 
 const MAX_JSON_DEPTH = 100;
@@ -67,7 +67,7 @@ export function toJson(v: unknown, max: number, indent?: number): string {
         if (i > 0) push(sep);
         push(nl(d + 1));
         push(JSON.stringify(k) + ': ');
-        walk(o[k], d + 1);
+        walk(ownKey(o, k), d + 1);
       });
       if (keys.length > 0) push(nl(d));
       push('}');
