@@ -1,10 +1,10 @@
 /**
  * Plain-language and diagram views of a compiled blueprint (`flujo explain`, `flujo visualize`).
- * Hidden helper nodes the loader adds (names with `~`) are folded away.
+ * Hidden helper nodes the loader adds (names starting `__`) are folded away.
  */
 import type { PlanIR, PlanNode } from '../dsl/ir.js';
 
-const hidden = (n: PlanNode) => n.name.includes('~');
+const hidden = (n: PlanNode) => n.name.startsWith('__');
 
 function agentOf(n: PlanNode & { kind: 'step' }): string {
   if (n.agent.startsWith('skill:')) return `skill ${n.agent.slice(6)}`;

@@ -105,8 +105,9 @@ export class Env {
     );
   }
 
+  /** Names of helper nodes the loader adds: `__` prefix, template-safe (no dots). */
   hiddenName(base: string, what: string): string {
-    return `${base}~${what}${this.shared.hidden++}`;
+    return `__${base.replace(/\W/g, '_')}_${what}${this.shared.hidden++}`;
   }
 
   /** Reports keys of `node` outside `allowed` (V-K1) and `ignored` ones (V-K5 warning). */
