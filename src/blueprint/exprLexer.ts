@@ -19,15 +19,15 @@ const NUMBER = /(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?/y;
 const OPS2 = ['==', '!=', '<=', '>=', '//'];
 const OPS1 = '+-*/%<>()[]{},:.|';
 
-const ESCAPES: Readonly<Record<string, string>> = {
-  n: '\n',
-  t: '\t',
-  r: '\r',
-  '\\': '\\',
-  "'": "'",
-  '"': '"',
-  '0': '\0',
-};
+const ESCAPES: ReadonlyMap<string, string> = new Map([
+  ['n', '\n'],
+  ['t', '\t'],
+  ['r', '\r'],
+  ['\\', '\\'],
+  ["'", "'"],
+  ['"', '"'],
+  ['0', '\0'],
+]);
 
 function isNameStart(c: string): boolean {
   return /[A-Za-z_@]/.test(c);
@@ -131,7 +131,7 @@ function lexString(src: string, start: number, limit: number): [string, number] 
         i += 6;
         continue;
       }
-      const mapped = ESCAPES[e];
+      const mapped = ESCAPES.get(e);
       // Unknown escapes keep their backslash, as in Python.
       out += mapped ?? '\\' + e;
       i += 2;

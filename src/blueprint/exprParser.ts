@@ -29,14 +29,15 @@ export type Node =
   | { t: 'filter'; e: Node; name: string; args: Node[]; pos: number };
 
 const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'is', 'if', 'else', 'lambda']);
-const LITERALS: Readonly<Record<string, boolean | null>> = {
-  True: true,
-  False: false,
-  true: true,
-  false: false,
-  None: null,
-  null: null,
-};
+// A Map, not an object literal: `LITERALS['constructor']` on a plain object is Object itself.
+const LITERALS: ReadonlyMap<string, boolean | null> = new Map([
+  ['True', true],
+  ['False', false],
+  ['true', true],
+  ['false', false],
+  ['None', null],
+  ['null', null],
+]);
 const CMP = new Set(['==', '!=', '<', '<=', '>', '>=']);
 
 export class ExprParser {
@@ -204,7 +205,7 @@ export class ExprParser {
     if (t.k === 'num') return { t: 'lit', v: Number(t.v), pos: t.pos };
     if (t.k === 'str') return { t: 'lit', v: t.v, pos: t.pos };
     if (t.k === 'name') {
-      const lit = LITERALS[t.v];
+      const lit = LITERALS.get(t.v);
       if (lit !== undefined) return { t: 'lit', v: lit, pos: t.pos };
       if (t.v === 'lambda') this.fail('lambda is not supported', t.pos);
       if (KEYWORDS.has(t.v)) this.fail(`unexpected keyword '${t.v}'`, t.pos);

@@ -203,7 +203,7 @@ function tagValue(run: Run, e: Node, scope: Readonly<Record<string, unknown>>): 
   if (v === undefined && !filters.some((f) => f.name === 'default')) reportUndefined(run, base);
   for (const f of filters) {
     const args = f.args.map((a) => evalNode(a, scope, run.ec));
-    const impl = FILTERS[f.name];
+    const impl = Object.hasOwn(FILTERS, f.name) ? FILTERS[f.name] : undefined;
     if (!impl) throw new ExpressionError(`unknown filter '${f.name}'`, run.t.src, f.pos);
     v = impl(v, args, {
       max: run.max,

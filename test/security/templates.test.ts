@@ -68,6 +68,17 @@ describe('prototype and constructor access', () => {
     expect(out).not.toMatch(/function|Object|native|reached|yes|\bx\b/);
   });
 
+  it('raw values of forbidden names are undefined, not JS objects', () => {
+    for (const src of [
+      '{{ constructor }}',
+      '{{ __proto__ }}',
+      '{{ toString }}',
+      '{{ context.constructor }}',
+    ]) {
+      expect(renderTemplateValue(parseTemplate(src), scope)).toBeUndefined();
+    }
+  });
+
   it('strict mode names the forbidden path as undefined instead of resolving it', () => {
     expect(() => render('{{ context.__proto__ }}', scope, { strict: true })).toThrow(
       TemplateUndefinedError,
