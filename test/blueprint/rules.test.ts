@@ -79,3 +79,13 @@ describe('validation rules point at the offending key or value', () => {
     expect(r.errors[0]).toMatchObject({ rule_id: 'V-I1', line: 3, column: 16 });
   });
 });
+
+describe('Flujo-style example blueprints validate unchanged', () => {
+  for (const name of ['hitl_sink_demo', 'transitions_example', 'template_and_loop']) {
+    it(name, () => {
+      const r = load(`examples/${name}.yaml`);
+      expect(r.errors).toEqual([]);
+      expect(r.plan).toBeDefined();
+    });
+  }
+});
