@@ -19,7 +19,7 @@ describe('YAML blueprints run end to end', () => {
     });
     expect(run.output).toEqual(['a:hi', 'HI']);
     expect(calls.find((c) => c.agent === 'test:upper')).toBeDefined();
-    const fan = (plan.ir.root as { steps: unknown[] }).steps[0] as {
+    const fan = (plan.ir.root as unknown as { steps: unknown[] }).steps[0] as {
       branches: { b: { agent: string; config: unknown; retries: number } };
     };
     expect(fan.branches.b).toMatchObject({
