@@ -19,6 +19,9 @@ export {
 } from './dsl/builder.js';
 export { subPipeline } from './dsl/subPipeline.js';
 export { planFingerprint } from './dsl/fingerprint.js';
+export { loadBlueprint } from './blueprint/loader.js';
+export { explainPlan, visualizePlan } from './blueprint/describe.js';
+export { nodeBlueprintFiles, withBlueprintCode } from './adapters/fs/blueprintFiles.js';
 export { openLedger } from './adapters/ledger/open.js';
 export { createMemoryLedger } from './adapters/ledger/memory.js';
 export { createSqliteLedger } from './adapters/ledger/sqlite.js';
@@ -66,6 +69,14 @@ export type {
   ParallelOptions,
 } from './dsl/builder.js';
 export type { Plan, PlanIR, PlanNode } from './dsl/ir.js';
+export type {
+  BlueprintFiles,
+  CodeModuleRef,
+  LoadOptions,
+  LoadResult,
+  SkillCatalog,
+} from './blueprint/loader.js';
+export type { Finding } from './blueprint/findings.js';
 export type {
   Engine,
   EngineOptions,

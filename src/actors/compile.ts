@@ -7,6 +7,7 @@
  * the human's answer. See docs/adr/0008 for the mapping and what it leaves to later work.
  */
 import type { CodeRef, Plan, PlanNode } from '../dsl/ir.js';
+import { blueprintCode, type Role } from '../blueprint/runtimeEval.js';
 import { applyNodeOutput } from './data.js';
 import { runMachineSetup, type RunMachine } from './machine.js';
 import {
@@ -49,12 +50,19 @@ export class Compiler {
     }
   }
 
-  code(ref: CodeRef | undefined, where: string): Fn | undefined {
+  /**
+   * The function a code reference stands for. Plan functions are called as they are; YAML
+   * expressions, templates and context operations get the named scope of their `role` (how the
+   * caller passes its arguments: see src/blueprint/runtimeEval.ts).
+   */
+  code(ref: CodeRef | undefined, where: string, role: Role = 'value'): Fn | undefined {
     if (!ref) return undefined;
-    if ('expr' in ref) {
-      throw new PlanCompileError(
-        `${where}: expressions need the expression evaluator (not built yet)`,
-      );
+    if (!('fn' in ref)) {
+      try {
+        return blueprintCode(ref, role);
+      } catch (e) {
+        throw new PlanCompileError(`${where}: ${(e as Error).message}`);
+      }
     }
     const fn = this.plan.functions[ref.fn];
     if (!fn)
@@ -101,7 +109,7 @@ export class Compiler {
         ok: {
           type: 'final',
           entry: [
-            ...(node.updatesContext || node.sinkTo
+            ...(node.updatesContext || node.sinkTo || node.record?.length
               ? [
                   {
                     type: 'setRunContext',

@@ -168,7 +168,11 @@ export function stateMachine(
       rules.push(tooMany);
       for (const t of node.transitions) {
         if ((t.from !== k && t.from !== '*') || t.on === 'pause') continue;
-        const when = this.code(t.when, `${node.name}.transitions(${t.from} -> ${t.to}).when`);
+        const when = this.code(
+          t.when,
+          `${node.name}.transitions(${t.from} -> ${t.to}).when`,
+          'transition',
+        );
         rules.push({
           guard: {
             type: 'holds',

@@ -171,6 +171,13 @@ export function step(this: Compiler, node: StepNode, tpl: string, staticPath: st
 
 export function hitl(this: Compiler, node: HitlNode, tpl: string): Cfg {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
+  const render = this.code(node.render, `${node.name}.message`);
+  const ctxOf = this.ctxOf();
+  const message = (c: RunMachineContext) => {
+    if (!render) return node.message;
+    const v = render(c.inp[rp(c)] ?? null, ctxOf(c)) ?? '';
+    return typeof v === 'string' ? v : JSON.stringify(v);
+  };
   return {
     initial: 'wait',
     states: {
@@ -180,7 +187,7 @@ export function hitl(this: Compiler, node: HitlNode, tpl: string): Cfg {
             type: 'requestHuman',
             params: ({ context }: { context: RunMachineContext }) => ({
               path: rp(context),
-              message: node.message,
+              message: message(context),
               inputSchema: node.inputSchema,
             }),
           },

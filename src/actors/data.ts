@@ -34,6 +34,7 @@ export function applyNodeOutput(node: PlanNode, ctx: Obj, output: unknown): Obj 
   let next = ctx;
   if (node.updatesContext && isObj(output)) next = deepMerge(next, output);
   if (node.sinkTo) next = setPath(next, node.sinkTo.replace(/^context\./, ''), output);
+  for (const p of node.record ?? []) next = setPath(next, p, output);
   return next;
 }
 

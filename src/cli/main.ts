@@ -123,6 +123,35 @@ async function main(argv: string[]): Promise<number> {
       exitCode = await lensVerify({ ...program.opts(), ...opts, ...(run ? { run } : {}) }, out);
     });
 
+  program
+    .command('validate')
+    .description('check a YAML blueprint: exit 0 valid, 4 invalid, 3 unresolved import')
+    .argument('[path]', 'blueprint file', 'pipeline.yaml')
+    .option('--format <format>', 'text, json or sarif', 'text')
+    .option('--no-strict', 'report errors but exit 0')
+    .option('--imports', 'also validate imported blueprints (always on)')
+    .action(async (path: string, opts: { format: string; strict: boolean; imports?: boolean }) => {
+      const { validate } = await import('./commands/validate.js');
+      exitCode = await validate({ ...program.opts(), ...opts, path }, out);
+    });
+  program
+    .command('explain')
+    .description('describe a blueprint in plain language')
+    .argument('[path]', 'blueprint file', 'pipeline.yaml')
+    .action(async (path: string) => {
+      const { explainCommand } = await import('./commands/explain.js');
+      exitCode = await explainCommand({ ...program.opts(), path }, out);
+    });
+  program
+    .command('visualize')
+    .description('draw a blueprint as a Mermaid flowchart or a text tree')
+    .argument('[path]', 'blueprint file', 'pipeline.yaml')
+    .option('--format <format>', 'mermaid or text', 'mermaid')
+    .action(async (path: string, opts: { format: string }) => {
+      const { visualizeCommand } = await import('./commands/visualize.js');
+      exitCode = await visualizeCommand({ ...program.opts(), ...opts, path }, out);
+    });
+
   try {
     await program.parseAsync(argv);
   } catch (e) {

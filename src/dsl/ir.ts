@@ -9,8 +9,30 @@
 /** A pure function the plan calls by name: `(args) => value`. Must be deterministic. */
 export type PlanFunction = (...args: never[]) => unknown;
 
-/** A reference to code: a named function of the plan, or a safe expression (YAML). */
-export type CodeRef = { readonly fn: string } | { readonly expr: string };
+/** JSON-like data whose strings may be `{{ … }}` templates (YAML `input:` mappings). */
+export type TemplateValue =
+  | string
+  | number
+  | boolean
+  | null
+  | readonly TemplateValue[]
+  | { readonly [key: string]: TemplateValue };
+
+/**
+ * A reference to code: a named function of the plan, a safe expression (YAML), a template
+ * rendered against the role's named scope (YAML `input:`, `output_template`…), or a context
+ * operation (YAML loop `init` / `state`) that yields the new value of `target`. The last three
+ * stay plain data, so the fingerprint covers them; src/blueprint/runtimeEval.ts evaluates them.
+ */
+export type CodeRef =
+  | { readonly fn: string }
+  | { readonly expr: string }
+  | { readonly template: TemplateValue }
+  | {
+      readonly contextOp: 'set' | 'append' | 'merge';
+      readonly target: string;
+      readonly value: TemplateValue;
+    };
 
 export const MergeStrategy = [
   'context_update',
@@ -32,6 +54,11 @@ interface NodeBase {
   readonly sinkTo?: string;
   /** Compute this node's input from (previous output, context); default: previous output. */
   readonly input?: CodeRef;
+  /**
+   * Also write the output to these dotted context paths (after `sinkTo`). The YAML loader uses
+   * it to keep `step_outputs.<name>` for `{{ steps.<name>.output }}` and `resume_input`.
+   */
+  readonly record?: readonly string[];
 }
 
 export interface StepNode extends NodeBase {
@@ -133,6 +160,8 @@ export interface StateMachineNode extends NodeBase {
 export interface HitlNode extends NodeBase {
   readonly kind: 'hitl';
   readonly message: string;
+  /** Computes the message from (input, context) when it is a template (YAML); wins over `message`. */
+  readonly render?: CodeRef;
   /** JSON Schema the human's answer must satisfy. */
   readonly inputSchema: Readonly<Record<string, unknown>>;
 }

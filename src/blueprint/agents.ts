@@ -1,0 +1,191 @@
+/**
+ * What runs a basic step: a declared agent (`uses: agents.X` -> the model id with its prompt,
+ * schema and settings), a registry skill (`agent: {id, params}` -> `skill:<id>`), the durable
+ * `flujo.builtins.ask_user` (a hitl node), a project module (`./file.ts#export` or `{path,
+ * export}` -> a plan function) or a model id (`agent: "openai:gpt-4o"`). Python import paths
+ * (`pkg.mod:fn`) are refused with the TypeScript form to use instead.
+ */
+import { posix } from 'node:path';
+
+import type { Env, Where } from './env.js';
+import { nearest } from './findings.js';
+import { PROVIDERS } from './keys.js';
+import { hasTemplate } from './template.js';
+import { entry, plain, type YNode } from './yamlTree.js';
+
+export type Resolved =
+  | {
+      kind: 'model' | 'skill' | 'code';
+      agent: string;
+      config: Record<string, unknown>;
+      retries?: number;
+      timeoutMs?: number;
+      fnName: string;
+    }
+  | {
+      kind: 'hitl';
+      hitl: {
+        message: string;
+        render?: { template: string };
+        inputSchema: Record<string, unknown>;
+        record: string[];
+      };
+    };
+
+const PY_REF = /^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$/;
+export const ASK_USER = 'flujo.builtins.ask_user';
+
+/** `pkg.mod:fn` -> `./pkg/mod.ts#fn`: what to write instead of a Python import path. */
+export function tsFormOf(py: string): string {
+  const [mod, fn] = py.split(':');
+  return `./${(mod ?? '').split('.').join('/')}.ts#${fn ?? 'default'}`;
+}
+
+export function resolveAgent(
+  env: Env,
+  node: YNode,
+  name: string,
+  where: Where,
+  key?: string,
+): Resolved | 'none' | undefined {
+  const uses = entry(node, key ?? 'uses');
+  const agent = key ? undefined : entry(node, 'agent');
+  if (uses && agent) {
+    env.report('V-K4', `${name}: give either 'uses' or 'agent', not both`, agent.keyPos, {
+      step: name,
+    });
+  }
+  const target = uses ?? agent;
+  if (!target) return 'none';
+  const v = target.value;
+  if (v.t === 'map') return fromMap(env, v, name, where);
+  const s = env.str(v, `${name}: ${target.key}`, name);
+  if (s === undefined) return undefined;
+  if (s.startsWith('agents.')) return declared(env, v, s.slice(7), name);
+  if (s.includes('#') || /\.(m?[jt]s)$/.test(s)) return codeRef(env, v, s, name);
+  const colon = s.indexOf(':');
+  if (colon > 0 && (PROVIDERS as readonly string[]).includes(s.slice(0, colon))) {
+    return { kind: 'model', agent: s, config: {}, fnName: '' };
+  }
+  if (PY_REF.test(s)) {
+    env.report(
+      'V-K7',
+      `${name}: '${s}' is a Python import path; blueprints call TypeScript modules`,
+      v.pos,
+      {
+        step: name,
+        suggestion: `use '${tsFormOf(s)}' (a module path relative to this file, '#', the export name)`,
+      },
+    );
+    return undefined;
+  }
+  env.report('V-A6', `${name}: cannot tell what '${s}' is`, v.pos, {
+    step: name,
+    suggestion: `use agents.<name>, imports.<alias>, ./module.ts#export, a model id like openai:gpt-4o, or agent: {id: <skill id>}`,
+  });
+  return undefined;
+}
+
+function declared(env: Env, v: YNode, agentName: string, name: string): Resolved | undefined {
+  const spec = env.agents.get(agentName);
+  if (!spec) {
+    const near = nearest(agentName, env.agents.keys());
+    env.report('V-A6', `${name}: no agent '${agentName}' in the agents section`, v.pos, {
+      step: name,
+      suggestion: near ? `use 'agents.${near}'` : `declare it under 'agents:'`,
+    });
+    return undefined;
+  }
+  return {
+    kind: 'model',
+    agent: spec.model,
+    config: spec.config,
+    ...(spec.retries !== undefined ? { retries: spec.retries } : {}),
+    ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
+    fnName: '',
+  };
+}
+
+function fromMap(env: Env, v: YNode, name: string, where: Where): Resolved | undefined {
+  const id = entry(v, 'id');
+  const path = entry(v, 'path');
+  if (path) {
+    env.checkKeys(v, ['path', 'export'], `${name}: agent`, name);
+    const p = env.str(path.value, `${name}: agent.path`, name);
+    const ex = env.str(entry(v, 'export')?.value, `${name}: agent.export`, name) ?? 'default';
+    return p === undefined ? undefined : codeRef(env, path.value, `${p}#${ex}`, name);
+  }
+  env.checkKeys(v, ['id', 'params'], `${name}: agent`, name);
+  const skill = id ? env.str(id.value, `${name}: agent.id`, name) : undefined;
+  if (!id || skill === undefined) {
+    if (!id)
+      env.report('V-K4', `${name}: agent needs 'id' (a skill) or 'path' (a module)`, v.pos, {
+        step: name,
+      });
+    return undefined;
+  }
+  const paramsNode = entry(v, 'params')?.value;
+  const params = paramsNode ? plain(paramsNode) : {};
+  if (paramsNode) env.template(paramsNode, name, where);
+  const skills = env.shared.opts.skills;
+  if (skill === ASK_USER || skills?.kind?.(skill) === 'hitl') {
+    const q = (params as { question?: unknown }).question;
+    return {
+      kind: 'hitl',
+      hitl: {
+        message: typeof q === 'string' ? q : '',
+        // Without a question the step's input is the message (Flujo's ask_user prompt).
+        ...(typeof q === 'string'
+          ? hasTemplate(q)
+            ? { render: { template: q } }
+            : {}
+          : { render: { template: '{{ previous_step }}' } }),
+        inputSchema: {},
+        record: ['resume_input'],
+      },
+    };
+  }
+  if (skills && !skills.has(skill)) {
+    const near = skills.ids ? nearest(skill, skills.ids()) : null;
+    env.report('V-A6', `${name}: unknown skill id '${skill}'`, id.value.pos, {
+      step: name,
+      suggestion: near ? `use '${near}'` : `register it in the skill registry`,
+    });
+    return undefined;
+  }
+  return { kind: 'skill', agent: `skill:${skill}`, config: { params }, fnName: '' };
+}
+
+/** A project module reference, resolved against this file and kept inside the project root. */
+function codeRef(env: Env, v: YNode, ref: string, name: string): Resolved | undefined {
+  const [rel, exportName = 'default'] = ref.split('#');
+  const abs = posix.resolve(env.dir, rel ?? '');
+  const root = env.shared.opts.root;
+  const inside = abs === root || abs.startsWith(root.endsWith('/') ? root : `${root}/`);
+  if (!inside && !env.shared.opts.allowOutsideRoot) {
+    env.report('V-A6', `${name}: module '${rel}' is outside the project root ${root}`, v.pos, {
+      step: name,
+      suggestion: `move the module into the project, or allow it explicitly`,
+    });
+    return undefined;
+  }
+  const files = env.shared.opts.files;
+  if (files.exists && !files.exists(abs)) {
+    env.report('V-A6', `${name}: module '${rel}' does not exist (looked for ${abs})`, v.pos, {
+      step: name,
+    });
+    return undefined;
+  }
+  const fnName = `code:${posix.relative(root, abs)}#${exportName}`;
+  if (!env.shared.modules.has(fnName)) {
+    env.shared.modules.set(fnName, {
+      name: fnName,
+      absPath: abs,
+      exportName,
+      file: env.file,
+      line: v.pos.line,
+      column: v.pos.column,
+    });
+  }
+  return { kind: 'code', agent: `fn:${fnName}`, config: {}, fnName };
+}

@@ -1,0 +1,193 @@
+/**
+ * Plain-language and diagram views of a compiled blueprint (`flujo explain`, `flujo visualize`).
+ * Hidden helper nodes the loader adds (names starting `__`) are folded away.
+ */
+import type { PlanIR, PlanNode } from '../dsl/ir.js';
+
+const hidden = (n: PlanNode) => n.name.startsWith('__');
+
+function agentOf(n: PlanNode & { kind: 'step' }): string {
+  if (n.agent.startsWith('skill:')) return `skill ${n.agent.slice(6)}`;
+  if (n.agent.startsWith('fn:code:')) return `function ${n.agent.slice(8)}`;
+  if (n.agent.startsWith('fn:')) return `function ${n.agent.slice(3)}`;
+  return `model ${n.agent}`;
+}
+
+/** A readable outline: one line per step, indented by nesting, then a summary. */
+export function explainPlan(ir: PlanIR): string {
+  const lines: string[] = [`Pipeline "${ir.name}":`];
+  const models = new Set<string>();
+  const hitl: string[] = [];
+  const say = (n: PlanNode, depth: number): void => {
+    const pad = '  '.repeat(depth);
+    if (hidden(n) && n.kind === 'sequence') return;
+    switch (n.kind) {
+      case 'step': {
+        if (!n.agent.startsWith('fn:') && !n.agent.startsWith('skill:')) models.add(n.agent);
+        const extras = [
+          n.retries ? `up to ${n.retries} retr${n.retries === 1 ? 'y' : 'ies'}` : '',
+          n.timeoutMs ? `timeout ${n.timeoutMs / 1000}s` : '',
+          n.fallback ? `falls back to ${n.fallback.name}` : '',
+        ].filter(Boolean);
+        lines.push(
+          `${pad}- ${n.name}: calls ${agentOf(n)}${extras.length ? ` (${extras.join(', ')})` : ''}`,
+        );
+        return;
+      }
+      case 'sequence':
+        if (depth > 0 && n.steps.length === 0) {
+          lines.push(`${pad}- ${n.name}: passes its input through`);
+          return;
+        }
+        for (const s of n.steps) say(s, depth);
+        return;
+      case 'parallel':
+      case 'dynamic_router': {
+        const names = Object.keys(n.branches).filter((k) => !k.includes('~'));
+        if (n.kind === 'parallel' && names.length === 1 && hidden(n)) {
+          lines.push(
+            `${pad}- runs imported blueprint "${names[0]}" on its own copy of the context`,
+          );
+          for (const b of Object.values(n.branches)) say(b, depth + 1);
+          return;
+        }
+        lines.push(
+          n.kind === 'parallel'
+            ? `${pad}- ${n.name}: runs ${names.length} branches at once (${names.join(', ')}), merging context by ${n.merge}`
+            : `${pad}- ${n.name}: asks ${agentOf(n.router)} which of ${names.join(', ')} to run`,
+        );
+        for (const [k, b] of Object.entries(n.branches)) {
+          lines.push(`${pad}  branch ${k}:`);
+          say(b, depth + 2);
+        }
+        return;
+      }
+      case 'conditional':
+        lines.push(
+          `${pad}- ${n.name}: chooses a branch by ${'expr' in n.condition ? `"${n.condition.expr}"` : 'a function'}`,
+        );
+        for (const [k, b] of Object.entries(n.branches)) {
+          lines.push(`${pad}  when ${k}:`);
+          say(b, depth + 2);
+        }
+        if (n.default) {
+          lines.push(`${pad}  otherwise:`);
+          say(n.default, depth + 2);
+        }
+        return;
+      case 'loop':
+        lines.push(
+          `${pad}- ${n.name}: repeats up to ${n.maxLoops} times${n.exit && 'expr' in n.exit ? ` until "${n.exit.expr}"` : ''}`,
+        );
+        say(n.body, depth + 1);
+        return;
+      case 'map':
+        lines.push(`${pad}- ${n.name}: runs once per item, one at a time`);
+        say(n.body, depth + 1);
+        return;
+      case 'state_machine':
+        lines.push(
+          `${pad}- ${n.name}: state machine from "${n.start}" to ${n.end.map((e) => `"${e}"`).join(' or ')}`,
+        );
+        for (const [k, b] of Object.entries(n.states)) {
+          lines.push(`${pad}  state ${k}:`);
+          say(b, depth + 2);
+        }
+        return;
+      case 'hitl':
+        hitl.push(n.name);
+        lines.push(
+          `${pad}- ${n.name}: pauses for a human answer${n.message ? `: "${n.message}"` : ''}`,
+        );
+        return;
+    }
+  };
+  say(ir.root, 0);
+  lines.push('');
+  lines.push(`Models: ${models.size ? [...models].join(', ') : 'none'}`);
+  lines.push(`Human input points: ${hitl.length ? hitl.join(', ') : 'none'}`);
+  lines.push(
+    `Budgets: set per run (flujo run --budget / RunOptions.budget); the blueprint declares none.`,
+  );
+  return lines.join('\n');
+}
+
+/** A Mermaid flowchart (`format: mermaid`) or an indented tree (`text`). */
+export function visualizePlan(ir: PlanIR, format: 'mermaid' | 'text'): string {
+  if (format === 'text') return textTree(ir.root, 0).join('\n');
+  const lines = ['flowchart TD'];
+  let n = 0;
+  const id = () => `n${n++}`;
+  const label = (s: string) => s.replace(/"/g, "'");
+  // Returns [entry id, exit id] of the drawn node.
+  const draw = (node: PlanNode): [string, string] => {
+    if (node.kind === 'sequence') {
+      const parts = node.steps.filter((s) => !(hidden(s) && s.kind === 'sequence')).map(draw);
+      if (parts.length === 0) {
+        const i = id();
+        lines.push(`  ${i}(["${label(node.name)}"])`);
+        return [i, i];
+      }
+      for (let k = 1; k < parts.length; k++)
+        lines.push(`  ${parts[k - 1]![1]} --> ${parts[k]![0]}`);
+      return [parts[0]![0], parts[parts.length - 1]![1]];
+    }
+    const i = id();
+    const fan = (branches: Readonly<Record<string, PlanNode>>, shape: string) => {
+      lines.push(`  ${i}${shape}`);
+      const j = id();
+      lines.push(`  ${j}(( ))`);
+      for (const [k, b] of Object.entries(branches)) {
+        const [a, z] = draw(b);
+        lines.push(`  ${i} -->|${label(k)}| ${a}`, `  ${z} --> ${j}`);
+      }
+      return [i, j] as [string, string];
+    };
+    switch (node.kind) {
+      case 'step':
+        lines.push(`  ${i}["${label(node.name)}<br/>${label(agentOf(node))}"]`);
+        return [i, i];
+      case 'hitl':
+        lines.push(`  ${i}[/"${label(node.name)} (human)"/]`);
+        return [i, i];
+      case 'parallel':
+        return fan(node.branches, `{{"${label(node.name)} (parallel)"}}`);
+      case 'dynamic_router':
+        return fan(node.branches, `{{"${label(node.name)} (router)"}}`);
+      case 'conditional':
+        return fan(
+          { ...node.branches, ...(node.default ? { default: node.default } : {}) },
+          `{"${label(node.name)}"}`,
+        );
+      case 'state_machine':
+        return fan(node.states, `{"${label(node.name)} (states)"}`);
+      case 'loop':
+      case 'map': {
+        lines.push(`  ${i}[["${label(node.name)} (${node.kind})"]]`);
+        const [a, z] = draw(node.body);
+        lines.push(`  ${i} --> ${a}`, `  ${z} -.->|next| ${i}`);
+        return [i, i];
+      }
+    }
+  };
+  draw(ir.root);
+  return lines.join('\n');
+}
+
+function textTree(n: PlanNode, depth: number): string[] {
+  const pad = '  '.repeat(depth);
+  if (n.kind === 'sequence' && (depth === 0 || hidden(n)))
+    return n.steps.flatMap((s) => textTree(s, depth));
+  const head = `${pad}${n.kind === 'step' ? '•' : '▸'} ${n.name} [${n.kind}]${n.kind === 'step' ? ` ${agentOf(n)}` : ''}`;
+  const kids =
+    n.kind === 'sequence'
+      ? n.steps
+      : n.kind === 'loop' || n.kind === 'map'
+        ? [n.body]
+        : n.kind === 'parallel' || n.kind === 'dynamic_router' || n.kind === 'conditional'
+          ? Object.values(n.branches)
+          : n.kind === 'state_machine'
+            ? Object.values(n.states)
+            : [];
+  return [head, ...kids.flatMap((k) => textTree(k, depth + 1))];
+}

@@ -1,0 +1,151 @@
+/** The keys each part of a blueprint accepts: unknown ones are V-K1 errors with a suggestion. */
+export const TOP_KEYS = ['version', 'name', 'agents', 'imports', 'steps'] as const;
+/** Keys Flujo accepts and ignores: a warning, not an error. */
+export const TOP_IGNORED = ['pipeline_config', 'description', 'vars', 'static_invariants'] as const;
+export const VERSIONS = ['0.1', '2.0'] as const;
+
+export const COMMON_KEYS = [
+  'kind',
+  'name',
+  'step',
+  'agent',
+  'uses',
+  'input',
+  'config',
+  'updates_context',
+  'sink_to',
+  'fallback',
+  'input_schema',
+  'output_schema',
+  'meta',
+] as const;
+/** Flujo step keys we parse but do not act on: a V-K5 warning. */
+export const COMMON_IGNORED = [
+  'validate_fields',
+  'usage_limits',
+  'plugins',
+  'validators',
+  'processing',
+  'use_history',
+] as const;
+
+export const KIND_KEYS: Readonly<Record<string, readonly string[]>> = {
+  step: [],
+  parallel: [
+    'branches',
+    'merge_strategy',
+    'on_branch_failure',
+    'reduce',
+    'context_include_keys',
+    'field_mapping',
+    'ignore_branch_names',
+  ],
+  conditional: ['branches', 'condition', 'condition_expression', 'default_branch'],
+  loop: ['loop'],
+  map: ['map'],
+  dynamic_router: ['router', 'merge_strategy', 'on_branch_failure', 'reduce'],
+  hitl: ['message'],
+  cache: ['wrapped_step'],
+  agentic_loop: ['planner', 'registry', 'output_template'],
+  tree_search: [],
+  StateMachine: ['start_state', 'end_states', 'states', 'transitions', 'max_transitions'],
+};
+export const KINDS = [...Object.keys(KIND_KEYS), 'state_machine'] as const;
+export const UNSUPPORTED_KINDS = ['cache', 'agentic_loop', 'tree_search'] as const;
+
+export const LOOP_KEYS = [
+  'body',
+  'max_loops',
+  'exit_condition',
+  'exit_expression',
+  'stop_when',
+  'initial_input_mapper',
+  'iteration_input_mapper',
+  'loop_output_mapper',
+  'state',
+  'init',
+  'propagation',
+  'propagate',
+  'output_template',
+  'output',
+  'conversation',
+  'history_management',
+  'history_template',
+  'ai_turn_source',
+  'user_turn_sources',
+  'named_steps',
+] as const;
+export const CONVERSATION_KEYS = [
+  'conversation',
+  'history_management',
+  'history_template',
+  'ai_turn_source',
+  'user_turn_sources',
+  'named_steps',
+] as const;
+export const MAP_KEYS = ['iterable_input', 'body', 'init', 'finalize'] as const;
+export const ROUTER_KEYS = ['router_agent', 'branches'] as const;
+export const AGENT_KEYS = [
+  'model',
+  'system_prompt',
+  'output_schema',
+  'model_settings',
+  'timeout',
+  'max_retries',
+] as const;
+export const STEP_CONFIG_KEYS = [
+  'max_retries',
+  'timeout_s',
+  'timeout',
+  'temperature',
+  'top_k',
+  'top_p',
+  'preserve_fallback_diagnostics',
+  'execution_mode',
+  'expected_cost_usd',
+  'expected_tokens',
+] as const;
+export const IMPORT_CONFIG_KEYS = [
+  ...STEP_CONFIG_KEYS,
+  'input_to',
+  'input_scratchpad_key',
+  'outputs',
+  'inherit_context',
+  'inherit_conversation',
+  'propagate_hitl',
+  'on_failure',
+] as const;
+export const TRANSITION_KEYS = ['from', 'on', 'to', 'when'] as const;
+export const MERGE_STRATEGIES = [
+  'context_update',
+  'overwrite',
+  'no_merge',
+  'error_on_conflict',
+  'keep_first',
+] as const;
+export const REDUCE_PRESETS = ['keys', 'values', 'union', 'concat', 'first', 'last'] as const;
+/** Template / expression roots a blueprint may read. */
+export const SCOPE_ROOTS = [
+  'context',
+  'previous_step',
+  'output',
+  'steps',
+  'resume_input',
+  'this',
+  'iteration',
+] as const;
+/** Model providers whose `provider:model` ids are model agents, not Python imports. */
+export const PROVIDERS = [
+  'openai',
+  'anthropic',
+  'google',
+  'gemini',
+  'ollama',
+  'groq',
+  'mistral',
+  'azure',
+  'bedrock',
+  'openrouter',
+  'openai-compatible',
+  'test',
+] as const;

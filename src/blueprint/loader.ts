@@ -1,0 +1,298 @@
+/**
+ * The YAML blueprint loader: file -> positioned tree -> Plan IR plus findings. Pure: files come
+ * through the BlueprintFiles port, and project modules are only listed (`modules`) for the
+ * caller to import (src/adapters/fs/blueprintCode.ts). `flujo validate` prints the findings;
+ * `flujo run` refuses a blueprint with any error finding (exit 4, or 3 for unresolved imports).
+ */
+import { posix } from 'node:path';
+
+import type { Plan, PlanNode } from '../dsl/ir.js';
+import { Env, type CodeModuleRef, type LoadOptions, type Shared } from './env.js';
+import { ignoreComments, matchesRule, RESOLUTION_RULES, type Finding } from './findings.js';
+import { AGENT_KEYS, TOP_IGNORED, TOP_KEYS, VERSIONS } from './keys.js';
+import { buildSteps } from './steps.js';
+import { markRecorded, stepRanges } from './walk.js';
+import { entry, parseYamlTree, plain, YamlLoadError, type Pos, type YNode } from './yamlTree.js';
+
+export type { BlueprintFiles, CodeModuleRef, LoadOptions, SkillCatalog } from './env.js';
+
+export interface LoadResult {
+  /** Absent when there is an error finding. */
+  readonly plan?: Plan;
+  readonly findings: readonly Finding[];
+  readonly errors: readonly Finding[];
+  readonly warnings: readonly Finding[];
+  /** Project modules the plan calls; import them before compiling the plan. */
+  readonly modules: readonly CodeModuleRef[];
+  readonly path: string;
+  readonly isValid: boolean;
+  /** 0 valid, 3 an import could not be resolved, 4 invalid. */
+  readonly exitCode: 0 | 3 | 4;
+}
+
+/** Loads and validates the blueprint at `path` (absolute, or relative to `options.root`). */
+export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
+  const abs = posix.resolve(options.root, path);
+  const shared: Shared = {
+    opts: options,
+    findings: [],
+    modules: new Map(),
+    referenced: new Set(),
+    hidden: 0,
+  };
+  const top = loadFile(shared, abs, [], [], undefined);
+  const findings = shared.findings;
+  const errors = findings.filter((f) => f.severity === 'error');
+  const warnings = findings.filter((f) => f.severity === 'warning');
+  const exitCode =
+    errors.length === 0 ? 0 : errors.some((f) => RESOLUTION_RULES.has(f.rule_id)) ? 3 : 4;
+  const plan: Plan | undefined =
+    top && errors.length === 0
+      ? {
+          ir: { version: 1, name: top.name, root: markRecorded(top.root, shared.referenced) },
+          functions: {},
+        }
+      : undefined;
+  return {
+    ...(plan ? { plan } : {}),
+    findings,
+    errors,
+    warnings,
+    modules: [...shared.modules.values()],
+    path: abs,
+    isValid: errors.length === 0,
+    exitCode,
+  };
+}
+
+/** Loads an imported file relative to `parent`; reports missing files and cycles there. */
+export function loadChild(parent: Env, rel: string, alias: string, at: Pos): PlanNode | undefined {
+  const abs = posix.resolve(parent.dir, rel);
+  const chain = [...parent.fileStack, parent.file];
+  if (chain.includes(abs)) {
+    const names = [...chain.slice(chain.indexOf(abs)), abs].map((f) =>
+      posix.relative(parent.shared.opts.root, f),
+    );
+    parent.report('V-I3', `cyclic import: ${names.join(' -> ')}`, at, {
+      suggestion: `remove the import of '${alias}' from one of these files`,
+    });
+    return undefined;
+  }
+  const out = loadFile(parent.shared, abs, chain, [...parent.aliasStack, alias], {
+    env: parent,
+    at,
+  });
+  return out?.root;
+}
+
+function insideRoot(opts: LoadOptions, abs: string): boolean {
+  const root = opts.root.endsWith('/') ? opts.root : `${opts.root}/`;
+  return opts.allowOutsideRoot === true || abs.startsWith(root);
+}
+
+function loadFile(
+  shared: Shared,
+  abs: string,
+  fileStack: string[],
+  aliasStack: string[],
+  from: { env: Env; at: Pos } | undefined,
+): { root: PlanNode; name: string } | undefined {
+  const env = new Env(abs, posix.dirname(abs), shared, fileStack, aliasStack);
+  const fail = (
+    rule: 'V-I1' | 'YAML-LOAD',
+    msg: string,
+    at: { line: number; column: number },
+    suggestion?: string,
+  ) => {
+    (from && rule === 'V-I1' ? from.env : env).report(
+      rule,
+      msg,
+      from && rule === 'V-I1' ? from.at : at,
+      { suggestion: suggestion ?? null },
+    );
+    return undefined;
+  };
+  if (!insideRoot(shared.opts, abs)) {
+    return fail(
+      'V-I1',
+      `${abs} is outside the project root ${shared.opts.root}`,
+      { line: 1, column: 1 },
+      'move the file into the project, or pass --project with a wider root',
+    );
+  }
+  const files = shared.opts.files;
+  if (files.exists && !files.exists(abs)) {
+    return fail(
+      'V-I1',
+      `${abs} does not exist`,
+      { line: 1, column: 1 },
+      'check the path (imports are relative to the importing file)',
+    );
+  }
+  let src: string;
+  try {
+    src = files.read(abs);
+  } catch (e) {
+    return fail('V-I1', `cannot read ${abs}: ${(e as Error).message}`, { line: 1, column: 1 });
+  }
+  let tree: YNode;
+  try {
+    tree = parseYamlTree(src);
+  } catch (e) {
+    if (e instanceof YamlLoadError) return fail('YAML-LOAD', e.message, e);
+    throw e;
+  }
+  if (tree.t !== 'map')
+    return fail('YAML-LOAD', 'a blueprint is a mapping with version, name and steps', tree.pos);
+  const before = shared.findings.length;
+  const result = compileTop(env, tree);
+  suppress(shared.findings, before, abs, src, stepRanges(tree));
+  return result;
+}
+
+function compileTop(env: Env, tree: YNode): { root: PlanNode; name: string } | undefined {
+  for (const e of tree.t === 'map' ? tree.entries : []) {
+    if ((TOP_IGNORED as readonly string[]).includes(e.key)) {
+      env.report('V-K6', `'${e.key}' is accepted and ignored`, e.keyPos);
+    }
+  }
+  env.checkKeys(tree, [...TOP_KEYS, ...TOP_IGNORED], 'blueprint', null);
+  const versionNode = entry(tree, 'version')?.value;
+  const version = versionNode ? String(plain(versionNode)) : '0.1';
+  const normalized = version === '2' ? '2.0' : version;
+  if (versionNode && !(VERSIONS as readonly string[]).includes(normalized)) {
+    env.report('V-K3', `unsupported blueprint version '${version}'`, versionNode.pos, {
+      suggestion: `use version: "0.1" (or "2.0", which Flujo's examples use and means the same)`,
+    });
+  }
+  const name =
+    env.str(entry(tree, 'name')?.value, 'name', null) ??
+    posix.basename(env.file).replace(/\.ya?ml$/, '');
+  agentsSection(env, entry(tree, 'agents')?.value);
+  importsSection(env, entry(tree, 'imports')?.value);
+  const steps = entry(tree, 'steps');
+  if (!steps) {
+    env.report('V-K4', `a blueprint needs 'steps'`, tree.pos, {
+      suggestion: `add 'steps:' with at least one step`,
+    });
+    return undefined;
+  }
+  const root = buildSteps(env, steps.value, name, {
+    inLoop: false,
+    inMap: false,
+    condInLoop: false,
+    yamlPath: 'steps',
+  });
+  return {
+    root: root.kind === 'sequence' ? root : { kind: 'sequence', name, steps: [root] },
+    name,
+  };
+}
+
+function agentsSection(env: Env, node: YNode | undefined): void {
+  if (!node) return;
+  if (node.t !== 'map') {
+    env.report('V-K4', `'agents' must map agent names to specs`, node.pos);
+    return;
+  }
+  for (const e of node.entries) {
+    const a = e.value;
+    const what = `agent '${e.key}'`;
+    env.checkKeys(a, AGENT_KEYS, what, null);
+    const model = env.str(entry(a, 'model')?.value, `${what}: model`, null);
+    if (!model) {
+      env.report('V-K4', `${what} needs 'model' (e.g. openai:gpt-4o)`, e.keyPos);
+      continue;
+    }
+    const config: Record<string, unknown> = {};
+    const sp = entry(a, 'system_prompt')?.value;
+    if (sp) {
+      const system = systemPrompt(env, sp, what);
+      if (system !== undefined) config.system = system;
+    }
+    const os = entry(a, 'output_schema')?.value;
+    if (os) config.outputSchema = plain(os);
+    const ms = entry(a, 'model_settings')?.value;
+    if (ms) config.settings = plain(ms);
+    const timeout = env.num(entry(a, 'timeout')?.value, `${what}: timeout`, null, 'V-A7');
+    const retries = env.num(entry(a, 'max_retries')?.value, `${what}: max_retries`, null, 'V-A7');
+    env.agents.set(e.key, {
+      name: e.key,
+      model,
+      config,
+      retries: retries === undefined ? 3 : Math.floor(retries),
+      ...(timeout !== undefined ? { timeoutMs: Math.round(timeout * 1000) } : {}),
+    });
+  }
+}
+
+/** A string, or `{from_file, variables}` read through the port with `{{ var }}` substituted. */
+function systemPrompt(env: Env, node: YNode, what: string): string | undefined {
+  if (node.t !== 'map') return env.str(node, `${what}: system_prompt`, null);
+  env.checkKeys(node, ['from_file', 'variables'], `${what}: system_prompt`, null);
+  const rel = env.str(entry(node, 'from_file')?.value, `${what}: from_file`, null);
+  if (!rel) return undefined;
+  const abs = posix.resolve(env.dir, rel);
+  const at = entry(node, 'from_file')!.value.pos;
+  if (!insideRoot(env.shared.opts, abs)) {
+    env.report('V-A6', `${what}: ${rel} is outside the project root`, at);
+    return undefined;
+  }
+  let text: string;
+  try {
+    text = env.shared.opts.files.read(abs);
+  } catch {
+    env.report('V-A6', `${what}: cannot read prompt file ${rel}`, at, {
+      suggestion: 'paths are relative to the blueprint file',
+    });
+    return undefined;
+  }
+  const vars = entry(node, 'variables')?.value;
+  const values = vars ? (plain(vars) as Record<string, unknown>) : {};
+  // Static variables are substituted now; `{{ context.x }}` values stay templates in the prompt.
+  return text.replace(/\{\{\s*([A-Za-z_]\w*)\s*\}\}/g, (m, k: string) =>
+    Object.hasOwn(values, k) ? String(values[k]) : m,
+  );
+}
+
+function importsSection(env: Env, node: YNode | undefined): void {
+  if (!node) return;
+  if (node.t !== 'map') {
+    env.report('V-K4', `'imports' must map aliases to relative file paths`, node.pos);
+    return;
+  }
+  for (const e of node.entries) {
+    const p = env.str(e.value, `import '${e.key}'`, null);
+    if (p) env.imports.set(e.key, { path: p, pos: e.value.pos });
+  }
+}
+
+/**
+ * Drops findings of this file suppressed by `# flujo: ignore <ids>` on the finding's own line,
+ * or on the first line of (or the line before) the innermost step mapping holding it.
+ */
+function suppress(
+  findings: Finding[],
+  from: number,
+  file: string,
+  src: string,
+  ranges: readonly Pos[],
+): void {
+  const comments = ignoreComments(src);
+  if (comments.size === 0) return;
+  const kept = findings.slice(0, from);
+  for (const f of findings.slice(from)) {
+    if (f.file !== file) {
+      kept.push(f);
+      continue;
+    }
+    const inner = ranges
+      .filter((r) => r.line <= f.line && f.line <= r.endLine)
+      .sort((a, b) => a.endLine - a.line - (b.endLine - b.line))[0];
+    const lines = [f.line, ...(inner ? [inner.line, inner.line - 1] : [])];
+    const ids = lines.flatMap((l) => comments.get(l) ?? []);
+    if (!ids.some((p) => matchesRule(p, f.rule_id))) kept.push(f);
+  }
+  findings.length = 0;
+  findings.push(...kept);
+}

@@ -1,0 +1,121 @@
+/**
+ * Evaluates the YAML code references of the IR (`{expr}`, `{template}`, `{contextOp}`) at run
+ * time. Each compiler role calls its code with positional arguments (see src/actors/compile*.ts);
+ * this maps them to the named scope templates and expressions see:
+ *
+ *   value roles  (input, condition, loop exit / next input / output, map items / finalize):
+ *                (value, context, iteration?) -> previous_step = output = this = value
+ *   transition   (state-machine `when`): (context, {event, last_output, last_step})
+ *                -> output = that object, previous_step = last_output
+ *
+ * Both also get `context`, `steps.<name>.output` (from `context.step_outputs`, which the loader
+ * asks the compiler to keep for referenced steps) and `resume_input` (the latest human answer).
+ */
+import type { CodeRef, TemplateValue } from '../dsl/ir.js';
+import { evaluateExpression, parseExpression, truthy } from './expr.js';
+import { hasTemplate, parseTemplate, renderTemplateValue } from './template.js';
+
+export type Role = 'value' | 'transition';
+type Obj = Record<string, unknown>;
+type Fn = (...args: unknown[]) => unknown;
+
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Reserved context keys the loader records into. */
+export const STEP_OUTPUTS_KEY = 'step_outputs';
+export const RESUME_INPUT_KEY = 'resume_input';
+
+function stepsView(ctx: Obj): Obj {
+  const raw = ctx[STEP_OUTPUTS_KEY];
+  const out: Obj = {};
+  if (isObj(raw)) {
+    for (const [k, v] of Object.entries(raw)) out[k] = { output: v, result: v, value: v };
+  }
+  return out;
+}
+
+export function scopeFor(role: Role, args: readonly unknown[]): Obj {
+  if (role === 'transition') {
+    const ctx = isObj(args[0]) ? args[0] : {};
+    const out = isObj(args[1]) ? args[1] : {};
+    return {
+      context: ctx,
+      output: out,
+      previous_step: out.last_output ?? null,
+      steps: stepsView(ctx),
+      resume_input: ctx[RESUME_INPUT_KEY] ?? null,
+    };
+  }
+  const value = args[0] ?? null;
+  const ctx = isObj(args[1]) ? args[1] : {};
+  return {
+    previous_step: value,
+    output: value,
+    this: value,
+    context: ctx,
+    steps: stepsView(ctx),
+    resume_input: ctx[RESUME_INPUT_KEY] ?? null,
+    ...(typeof args[2] === 'number' ? { iteration: args[2] } : {}),
+  };
+}
+
+/** A template value compiled once: strings with `{{ }}` render, everything else is literal. */
+function compileValue(v: TemplateValue): (scope: Obj) => unknown {
+  if (typeof v === 'string') {
+    if (!hasTemplate(v)) return () => v;
+    const t = parseTemplate(v);
+    return (scope) => renderTemplateValue(t, scope);
+  }
+  if (Array.isArray(v)) {
+    const parts = v.map(compileValue);
+    return (scope) => parts.map((p) => p(scope));
+  }
+  if (v !== null && typeof v === 'object') {
+    const parts = Object.entries(v as Record<string, TemplateValue>).map(
+      ([k, x]) => [k, compileValue(x)] as const,
+    );
+    return (scope) => Object.fromEntries(parts.map(([k, p]) => [k, p(scope)]));
+  }
+  return () => v;
+}
+
+function getPath(obj: unknown, path: readonly string[]): unknown {
+  let cur = obj;
+  for (const seg of path) {
+    if (!isObj(cur) || !Object.hasOwn(cur, seg)) return undefined;
+    cur = cur[seg];
+  }
+  return cur;
+}
+
+/**
+ * The function a YAML code reference stands for. Parses once (throws the template or expression
+ * syntax error, which the loader has already reported with its position).
+ */
+export function blueprintCode(ref: Exclude<CodeRef, { fn: string }>, role: Role): Fn {
+  if ('expr' in ref) {
+    const e = parseExpression(ref.expr);
+    return (...args) => {
+      const v = evaluateExpression(e, scopeFor(role, args));
+      return typeof v === 'boolean' || typeof v === 'string' || typeof v === 'number'
+        ? v
+        : truthy(v);
+    };
+  }
+  if ('template' in ref) {
+    const render = compileValue(ref.template);
+    return (...args) => render(scopeFor(role, args));
+  }
+  const render = compileValue(ref.value);
+  const target = ref.target.replace(/^context\./, '').split('.');
+  const op = ref.contextOp;
+  return (...args) => {
+    const scope = scopeFor(role, args);
+    const value = render(scope);
+    const current = getPath(scope.context, target);
+    if (op === 'append') return [...(Array.isArray(current) ? current : []), value];
+    if (op === 'merge')
+      return { ...(isObj(current) ? current : {}), ...(isObj(value) ? value : {}) };
+    return value;
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * YAML text to a small positioned tree. The `yaml` package keeps every node's offsets; we resolve
+ * aliases (after yaml's own alias-count guard has run) and bound nesting depth, then hand the
+ * loader plain maps, lists and scalars that each know their 1-based line and column.
+ */
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type Node as YamlNode,
+} from 'yaml';
+
+export interface Pos {
+  readonly line: number;
+  readonly column: number;
+  /** Last line the node spans (for comment suppression). */
+  readonly endLine: number;
+}
+export interface YEntry {
+  readonly key: string;
+  readonly keyPos: Pos;
+  readonly value: YNode;
+}
+export type YNode =
+  | { readonly t: 'map'; readonly entries: readonly YEntry[]; readonly pos: Pos }
+  | { readonly t: 'seq'; readonly items: readonly YNode[]; readonly pos: Pos }
+  | { readonly t: 'scalar'; readonly value: unknown; readonly pos: Pos; readonly quoted?: boolean };
+
+export const LIMITS = { maxAliasCount: 100, maxDepth: 64, maxBytes: 4 * 1024 * 1024 } as const;
+
+export class YamlLoadError extends Error {
+  readonly line: number;
+  readonly column: number;
+  constructor(message: string, line: number, column: number) {
+    super(message);
+    this.line = line;
+    this.column = column;
+  }
+}
+
+/** Parses one YAML document. Throws YamlLoadError with the first problem's position. */
+export function parseYamlTree(src: string): YNode {
+  if (src.length > LIMITS.maxBytes) {
+    throw new YamlLoadError(`the file is larger than ${LIMITS.maxBytes} bytes`, 1, 1);
+  }
+  flowDepthGuard(src);
+  const lc = new LineCounter();
+  const doc = parseDocument(src, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const first = doc.errors[0];
+  if (first) {
+    const p = lc.linePos(first.pos[0]);
+    throw new YamlLoadError(`${first.code}: ${first.message.split('\n')[0]}`, p.line, p.col);
+  }
+  try {
+    doc.toJS({ maxAliasCount: LIMITS.maxAliasCount });
+  } catch (e) {
+    throw new YamlLoadError(
+      `${(e as Error).message} (more than ${LIMITS.maxAliasCount} aliases)`,
+      1,
+      1,
+    );
+  }
+  const pos = (n: YamlNode | null | undefined): Pos => {
+    const r = n?.range ?? [0, 0, 0];
+    const a = lc.linePos(r[0]);
+    const b = lc.linePos(Math.max(r[0], r[1] - 1));
+    return { line: a.line, column: a.col, endLine: b.line };
+  };
+  const conv = (n: unknown, depth: number, at: Pos): YNode => {
+    if (depth > LIMITS.maxDepth) {
+      throw new YamlLoadError(`nesting deeper than ${LIMITS.maxDepth} levels`, at.line, at.column);
+    }
+    if (isAlias(n)) {
+      const target = n.resolve(doc as Document);
+      return conv(target, depth + 1, pos(n));
+    }
+    if (isMap(n)) {
+      const entries: YEntry[] = [];
+      for (const pair of n.items) {
+        if (!isPair(pair)) continue;
+        const k = pair.key as YamlNode | null;
+        const key = isScalar(k) ? String(k.value) : JSON.stringify(k);
+        const keyPos = pos(k);
+        const v = pair.value as YamlNode | null;
+        entries.push({
+          key,
+          keyPos,
+          value:
+            v === null ? { t: 'scalar', value: null, pos: keyPos } : conv(v, depth + 1, keyPos),
+        });
+      }
+      return { t: 'map', entries, pos: pos(n) };
+    }
+    if (isSeq(n)) {
+      return {
+        t: 'seq',
+        items: n.items.map((i) => conv(i, depth + 1, pos(n))),
+        pos: pos(n),
+      };
+    }
+    if (isScalar(n)) {
+      const quoted = n.type === 'QUOTE_DOUBLE' || n.type === 'QUOTE_SINGLE';
+      return { t: 'scalar', value: n.value, pos: pos(n), ...(quoted ? { quoted } : {}) };
+    }
+    return { t: 'scalar', value: null, pos: at };
+  };
+  return conv(doc.contents, 0, { line: 1, column: 1, endLine: 1 });
+}
+
+/** Flow collections nest without indentation, so bound them before the recursive parser sees them. */
+function flowDepthGuard(src: string): void {
+  let depth = 0;
+  let line = 1;
+  let col = 0;
+  let quote: string | null = null;
+  for (const ch of src) {
+    col++;
+    if (ch === '\n') [line, col, quote] = [line + 1, 0, null];
+    else if (quote) {
+      if (ch === quote) quote = null;
+    } else if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === '#') quote = '\n';
+    else if (ch === '[' || ch === '{') {
+      if (++depth > LIMITS.maxDepth) {
+        throw new YamlLoadError(`nesting deeper than ${LIMITS.maxDepth} levels`, line, col);
+      }
+    } else if (ch === ']' || ch === '}') depth = Math.max(0, depth - 1);
+  }
+}
+
+/** The plain JS value of a node. */
+export function plain(n: YNode): unknown {
+  switch (n.t) {
+    case 'scalar':
+      return n.value;
+    case 'seq':
+      return n.items.map(plain);
+    case 'map': {
+      const out: Record<string, unknown> = {};
+      for (const e of n.entries) {
+        if (e.key === '__proto__' || e.key === 'constructor' || e.key === 'prototype') continue;
+        out[e.key] = plain(e.value);
+      }
+      return out;
+    }
+  }
+}
+
+export function entry(n: YNode, key: string): YEntry | undefined {
+  return n.t === 'map' ? n.entries.find((e) => e.key === key) : undefined;
+}

@@ -1,0 +1,121 @@
+/**
+ * `flujo validate [PATH] [--format text|json|sarif] [--no-strict] [--imports]`: loads the
+ * blueprint with every check and prints the findings. Exit 0 when valid (or --no-strict), 4 when
+ * an error finding exists in strict mode, 3 when an import could not be resolved.
+ */
+import { existsSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+
+import { nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
+import { RULES, type Finding } from '../../blueprint/findings.js';
+import { loadBlueprint, type LoadResult } from '../../blueprint/loader.js';
+import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import type { GlobalOptions } from '../context.js';
+import type { Output } from '../output.js';
+import { findProjectRoot } from '../project.js';
+
+export interface ValidateOptions extends GlobalOptions {
+  readonly path?: string;
+  readonly format?: string;
+  readonly strict?: boolean;
+  readonly imports?: boolean;
+}
+
+/** Resolves PATH (default: pipeline.yaml in the project) and loads it. Shared with explain/visualize. */
+export function loadFromCli(opts: GlobalOptions & { path?: string }): LoadResult {
+  const cwd = process.cwd();
+  const file = resolve(cwd, opts.path ?? 'pipeline.yaml');
+  const root = opts.project
+    ? resolve(cwd, opts.project)
+    : findProjectRoot(undefined, process.env, existsSync(file) ? resolve(file, '..') : cwd);
+  if (!existsSync(file)) {
+    throw new EngineError(
+      ErrorCode.USAGE,
+      `${file} does not exist; pass the blueprint path, e.g. flujo validate pipeline.yaml`,
+      {
+        exitCode: ExitCode.config,
+      },
+    );
+  }
+  return loadBlueprint(file, {
+    files: nodeBlueprintFiles,
+    root,
+    allowOutsideRoot: !file.startsWith(root),
+  });
+}
+
+export async function validate(opts: ValidateOptions, out: Output): Promise<number> {
+  const format = opts.format ?? 'text';
+  if (!['text', 'json', 'sarif'].includes(format)) {
+    throw new EngineError(ErrorCode.USAGE, `--format must be text, json or sarif (got ${format})`, {
+      exitCode: ExitCode.config,
+    });
+  }
+  const result = loadFromCli(opts);
+  const shown = (f: Finding) => ({ ...f, file: relative(process.cwd(), f.file) || f.file });
+  if (format === 'json') {
+    out.json({
+      is_valid: result.isValid,
+      errors: result.errors.map(shown),
+      warnings: result.warnings.map(shown),
+      path: result.path,
+    });
+  } else if (format === 'sarif') {
+    out.json(sarif(result));
+  } else {
+    for (const f of result.findings.map(shown)) {
+      const mark = f.severity === 'error' ? out.color.bad('error') : 'warning';
+      out.data(
+        `${f.file}:${f.line}:${f.column}: ${mark} ${f.rule_id}: ${f.message}${f.step_name ? ` [step ${f.step_name}]` : ''}`,
+      );
+      if (f.suggestion) out.data(`  ${out.color.dim(`fix: ${f.suggestion}`)}`);
+    }
+    const counts = `${result.errors.length} error(s), ${result.warnings.length} warning(s)`;
+    out.data(
+      result.isValid
+        ? `${out.color.ok('✓')} ${result.path} is valid (${counts})`
+        : `${out.color.bad('✗')} ${result.path} is invalid (${counts})`,
+    );
+  }
+  if (opts.strict === false && result.exitCode === 4) return ExitCode.ok;
+  return result.exitCode;
+}
+
+/** SARIF 2.1.0, one result per finding, rules from the catalogue. */
+function sarif(result: LoadResult) {
+  const ids = [...new Set(result.findings.map((f) => f.rule_id))];
+  return {
+    $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
+    version: '2.1.0',
+    runs: [
+      {
+        tool: {
+          driver: {
+            name: 'flujo-validate',
+            informationUri: 'https://github.com/flujo/flujo-ts/blob/main/docs/validation.md',
+            rules: ids.map((id) => ({
+              id,
+              shortDescription: {
+                text: (RULES as Record<string, readonly [string, string]>)[id]?.[1] ?? id,
+              },
+              helpUri: `https://github.com/flujo/flujo-ts/blob/main/docs/validation.md#${id.toLowerCase()}`,
+            })),
+          },
+        },
+        results: result.findings.map((f) => ({
+          ruleId: f.rule_id,
+          level: f.severity === 'error' ? 'error' : 'warning',
+          message: { text: f.suggestion ? `${f.message} (fix: ${f.suggestion})` : f.message },
+          locations: [
+            {
+              physicalLocation: {
+                artifactLocation: { uri: relative(process.cwd(), f.file) || f.file },
+                region: { startLine: f.line, startColumn: f.column },
+              },
+            },
+          ],
+        })),
+      },
+    ],
+  };
+}

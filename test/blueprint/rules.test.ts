@@ -1,0 +1,91 @@
+/** Each rule's negative fixture: the rule id, severity and the 1-based line and column. */
+import { describe, expect, it } from 'vitest';
+
+import { load } from './support.js';
+
+const cases: [file: string, rule: string, line: number, column: number, suggestion?: RegExp][] = [
+  ['V-K1', 'V-K1', 5, 5, /input/],
+  ['V-K2', 'V-K2', 4, 11, /parallel/],
+  ['V-K3', 'V-K3', 1, 10],
+  ['V-K5', 'V-K5', 4, 11],
+  ['V-K7', 'V-K7', 5, 11, /\.\/skills\/helpers\.ts#clean/],
+  ['V-A6', 'V-A6', 7, 11, /agents\.writer/],
+  ['V-T1', 'V-T1', 6, 12],
+  ['V-T4', 'V-T4', 6, 12, /steps\.later/],
+  ['TEMPLATE-001', 'TEMPLATE-001', 6, 12],
+  ['V-I1', 'V-I1', 4, 10],
+  ['V-I3', 'V-I3', 4, 9],
+  ['V-L1', 'V-L1', 7, 7],
+  ['V-CF1', 'V-CF1', 9, 24],
+  ['V-SM1', 'V-SM1', 10, 37, /done/],
+  ['HITL-NESTED-001', 'HITL-NESTED-001', 14, 17],
+  ['YAML-LOAD', 'YAML-LOAD', 4, 3],
+];
+
+describe('validation rules point at the offending key or value', () => {
+  for (const [file, rule, line, column, suggestion] of cases) {
+    it(`${rule} (${file}.yaml:${line}:${column})`, () => {
+      const r = load(`rules/${file}.yaml`);
+      const f = r.findings.find((x) => x.rule_id === rule);
+      expect(f, JSON.stringify(r.findings, null, 1)).toBeDefined();
+      expect([f!.line, f!.column]).toEqual([line, column]);
+      if (suggestion) expect(`${f!.message} ${f!.suggestion}`).toMatch(suggestion);
+    });
+  }
+
+  it('errors make the blueprint invalid (exit 4); an unresolved import exits 3', () => {
+    expect(load('rules/V-K1.yaml')).toMatchObject({ isValid: false, exitCode: 4 });
+    expect(load('rules/V-I1.yaml')).toMatchObject({ isValid: false, exitCode: 3 });
+    expect(load('rules/V-L1.yaml')).toMatchObject({ isValid: true, exitCode: 0 });
+  });
+
+  it('# flujo: ignore on the step line, or the line before it, suppresses matching rules', () => {
+    const r = load('rules/suppressed.yaml');
+    expect(r.findings.map((f) => f.rule_id)).toEqual([]);
+  });
+
+  it('refuses alias bombs and deep nesting', async () => {
+    const { loadBlueprint } = await import('../../src/blueprint/loader.js');
+    const bomb = ['version: "0.1"', 'a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 0; i < 8; i++)
+      bomb.push(
+        `${'b' + i}: &${'b' + i} [${Array(10)
+          .fill(i ? '*b' + (i - 1) : '*a')
+          .join(', ')}]`,
+      );
+    bomb.push('steps: [ { name: s } ]');
+    const files = (text: string) => ({ read: () => text, exists: () => true });
+    const r1 = loadBlueprint('/p/x.yaml', { root: '/p', files: files(bomb.join('\n')) });
+    expect(r1.errors[0]).toMatchObject({ rule_id: 'YAML-LOAD' });
+    expect(r1.errors[0]!.message).toMatch(/alias/);
+    const deep = `version: "0.1"\nname: d\nsteps: [ { name: s, input: ${'['.repeat(200)}${']'.repeat(200)} } ]`;
+    const r2 = loadBlueprint('/p/x.yaml', { root: '/p', files: files(deep) });
+    expect(r2.errors[0]).toMatchObject({ rule_id: 'YAML-LOAD' });
+    expect(r2.errors[0]!.message).toMatch(/nesting/);
+  });
+
+  it('never reads files outside the project root', async () => {
+    const { loadBlueprint } = await import('../../src/blueprint/loader.js');
+    const read: string[] = [];
+    const files = {
+      read: (p: string) => {
+        read.push(p);
+        return 'version: "0.1"\nname: x\nimports: { up: ../../etc/child.yaml }\nsteps: [ { name: s, uses: imports.up } ]';
+      },
+      exists: () => true,
+    };
+    const r = loadBlueprint('/p/x.yaml', { root: '/p', files });
+    expect(read).toEqual(['/p/x.yaml']);
+    expect(r.errors[0]).toMatchObject({ rule_id: 'V-I1', line: 3, column: 16 });
+  });
+});
+
+describe('Flujo-style example blueprints validate unchanged', () => {
+  for (const name of ['hitl_sink_demo', 'transitions_example', 'template_and_loop']) {
+    it(name, () => {
+      const r = load(`examples/${name}.yaml`);
+      expect(r.errors).toEqual([]);
+      expect(r.plan).toBeDefined();
+    });
+  }
+});

@@ -1,0 +1,65 @@
+/** `flujo validate` as a user runs it: the built CLI, text / json / sarif, exit codes 0, 4, 3. */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { describe, expect, it } from 'vitest';
+
+import { runCli } from './cli.js';
+
+const BP = fileURLToPath(new URL('../blueprint', import.meta.url));
+const run = (...args: string[]) => runCli(['--project', BP, ...args], { cwd: BP });
+
+describe('flujo validate', () => {
+  it('exits 0 on a valid blueprint (text)', () => {
+    const r = run('validate', join(BP, 'fixtures/step/basic.yaml'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/is valid/);
+  });
+
+  it('exits 4 with a JSON report pointing at the unknown key', () => {
+    const r = run('validate', 'rules/V-K1.yaml', '--format', 'json');
+    expect(r.code).toBe(4);
+    const report = JSON.parse(r.stdout);
+    expect(report.is_valid).toBe(false);
+    expect(report.errors[0]).toMatchObject({
+      rule_id: 'V-K1',
+      line: 5,
+      column: 5,
+      step_name: 's1',
+    });
+    expect(report.errors[0].suggestion).toMatch(/input/);
+    expect(report.path).toMatch(/V-K1\.yaml$/);
+  });
+
+  it('--no-strict reports but exits 0', () => {
+    expect(run('validate', 'rules/V-K1.yaml', '--no-strict').code).toBe(0);
+  });
+
+  it('exits 3 when an import is missing', () => {
+    const r = run('validate', 'rules/V-I1.yaml');
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/V-I1/);
+  });
+
+  it('emits SARIF 2.1.0', () => {
+    const r = run('validate', 'rules/V-T1.yaml', '--format', 'sarif');
+    expect(r.code).toBe(0);
+    const sarif = JSON.parse(r.stdout);
+    expect(sarif.version).toBe('2.1.0');
+    expect(sarif.runs[0].results[0]).toMatchObject({
+      ruleId: 'V-T1',
+      level: 'warning',
+      locations: [{ physicalLocation: { region: { startLine: 6, startColumn: 12 } } }],
+    });
+  });
+
+  it('explain and visualize describe a valid blueprint', () => {
+    const e = run('explain', 'fixtures/hitl/approve.yaml');
+    expect(e.code).toBe(0);
+    expect(e.stdout).toMatch(/approve: pauses for a human answer/);
+    const v = run('visualize', 'fixtures/parallel/fan.yaml');
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/^flowchart TD/);
+  });
+});
