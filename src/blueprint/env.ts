@@ -21,6 +21,11 @@ export interface SkillCatalog {
   kind?(id: string): 'skill' | 'hitl';
   /** All ids, for "did you mean" suggestions. */
   ids?(): Iterable<string>;
+  /**
+   * `read`: the skill gets `{ input, context }`; `merge`: its output is deep-merged into the
+   * context (docs/skills.md).
+   */
+  context?(id: string): 'read' | 'merge' | undefined;
 }
 
 export interface LoadOptions {

@@ -275,9 +275,27 @@ function basicStep(
     ...agent.config,
     ...(outputSchema ? { outputSchema: plain(outputSchema) } : {}),
   };
+  const contextMode =
+    agent.kind === 'skill' ? env.shared.opts.skills?.context?.(agent.agent.slice(6)) : undefined;
   return {
     kind: 'step',
     ...base,
+    // Context skills: `merge` ones return a patch for the run context; `read` ones are handed
+    // the context beside their input (the skill cannot reach it any other way).
+    ...(contextMode === 'merge' ? { updatesContext: true } : {}),
+    ...(contextMode === 'read'
+      ? {
+          input: {
+            template: {
+              input:
+                base.input && 'template' in base.input
+                  ? base.input.template
+                  : '{{ previous_step }}',
+              context: '{{ context }}',
+            },
+          },
+        }
+      : {}),
     agent: agent.agent,
     retries: cfg.retries ?? agent.retries ?? 1,
     backoffMs: 0,

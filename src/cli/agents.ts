@@ -1,7 +1,97 @@
-/** The agent port a CLI run uses: skills and model providers, configured from the project. */
-import type { EffectiveConfig } from '../config/load.js';
-import type { AgentPort } from '../ports.js';
+/**
+ * The agent port a CLI run uses, configured from the project: the skill registry (Flujo's
+ * builtins with [settings] http_allowed_hosts, plus skills.yaml next to the pipeline) in front of
+ * the model providers (OPENAI_*, ANTHROPIC_* from the environment or env_file; [cost] pricing).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
-export function agentsFor(_cfg: EffectiveConfig): AgentPort | undefined {
-  return undefined;
+import { createModelAgents, preflightModelAgents } from '../adapters/agents/index.js';
+import type { SkillCatalog } from '../blueprint/env.js';
+import type { EffectiveConfig } from '../config/load.js';
+import type { Plan, PlanNode, StepNode } from '../dsl/ir.js';
+import type { AgentPort } from '../ports.js';
+import { composeAgents, createSkillAgents } from '../skills/agents.js';
+import { loadProjectSkills } from '../skills/project.js';
+import { createSkillRegistry } from '../skills/registry.js';
+import type { SkillRegistry } from '../skills/types.js';
+
+export async function projectSkills(cfg: EffectiveConfig, dir = cfg.root): Promise<SkillRegistry> {
+  const file = join(dir, 'skills.yaml');
+  const skills = existsSync(file)
+    ? await loadProjectSkills(file, {
+        projectRoot: cfg.root,
+        ...(cfg.toml.blueprint_allowed_imports
+          ? { allowedImports: cfg.toml.blueprint_allowed_imports }
+          : {}),
+      })
+    : [];
+  return createSkillRegistry({
+    projectRoot: cfg.root,
+    http: { allowedHosts: cfg.toml.settings?.http_allowed_hosts ?? [] },
+    skills,
+  });
+}
+
+/** What the blueprint loader needs to know of the registry. */
+export function catalogOf(registry: SkillRegistry): SkillCatalog {
+  return {
+    has: (id) => registry.has(id),
+    kind: (id) => registry.kind(id),
+    ids: () => registry.list().map((s) => s.id),
+    context: (id) => registry.get(id)?.context,
+  };
+}
+
+export function agentsFor(cfg: EffectiveConfig, registry: SkillRegistry): AgentPort {
+  return composeAgents(
+    createSkillAgents(registry),
+    createModelAgents({ env: cfg.env, pricing: cfg.toml.cost }),
+  );
+}
+
+function modelSteps(node: PlanNode, out: StepNode[]): StepNode[] {
+  if (node.kind === 'step') {
+    if (!node.agent.startsWith('fn:') && !node.agent.startsWith('skill:')) out.push(node);
+    if (node.fallback) modelSteps(node.fallback, out);
+    return out;
+  }
+  const children: PlanNode[] = [];
+  switch (node.kind) {
+    case 'sequence':
+      children.push(...node.steps);
+      break;
+    case 'parallel':
+    case 'conditional':
+      children.push(...Object.values(node.branches));
+      if (node.kind === 'conditional' && node.default) children.push(node.default);
+      break;
+    case 'dynamic_router':
+      children.push(node.router, ...Object.values(node.branches));
+      break;
+    case 'loop':
+    case 'map':
+      children.push(node.body);
+      break;
+    case 'state_machine':
+      children.push(...Object.values(node.states));
+      break;
+    case 'hitl':
+      break;
+  }
+  for (const c of children) modelSteps(c, out);
+  return out;
+}
+
+/**
+ * Before a run starts: every model step has a known provider, a key and (with [cost] strict) a
+ * price, so a missing OPENAI_API_KEY is a configuration error (exit 2), not a failed run.
+ */
+export function preflight(cfg: EffectiveConfig, plan: Plan): void {
+  const steps = modelSteps(plan.ir.root, []).map((s) => ({
+    agent: s.agent,
+    config: s.config,
+    path: s.name,
+  }));
+  if (steps.length > 0) preflightModelAgents({ env: cfg.env, pricing: cfg.toml.cost }, steps);
 }

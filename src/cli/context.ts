@@ -2,10 +2,10 @@
  * The composition root shared by commands: resolve the project, its config and the ledger.
  */
 import { openLedger } from '../adapters/ledger/open.js';
-import { resolveStateUri } from '../adapters/ledger/stateUri.js';
 import { EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { LedgerStore } from '../ports.js';
-import { findProjectRoot, loadProjectConfig } from './project.js';
+import { loadConfig } from '../config/load.js';
+import { findProjectRoot } from './project.js';
 
 export interface GlobalOptions {
   readonly project?: string;
@@ -14,9 +14,12 @@ export interface GlobalOptions {
 
 export async function openProjectLedger(opts: GlobalOptions): Promise<LedgerStore> {
   const root = findProjectRoot(opts.project, process.env, process.cwd());
-  const config = loadProjectConfig(root);
-  const uri = opts.stateUri ?? resolveStateUri(config.stateUri);
-  return openLedger(uri, { projectRoot: root });
+  const cfg = loadConfig({
+    root,
+    env: process.env,
+    ...(opts.stateUri ? { stateUri: opts.stateUri } : {}),
+  });
+  return openLedger(cfg.stateUri, { projectRoot: root });
 }
 
 /** Resolves a unique run-id prefix to the full id. */

@@ -3,12 +3,13 @@
  * pipeline built with the DSL (`export default definePipeline(…)`, or `export const pipeline`).
  */
 import { existsSync } from 'node:fs';
-import { extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import type { Plan } from '../dsl/ir.js';
 import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { EffectiveConfig } from '../config/load.js';
+import type { SkillRegistry } from '../skills/types.js';
 
 export interface LoadedPipeline {
   readonly plan: Plan;
@@ -74,12 +75,18 @@ async function loadModule(file: string): Promise<Plan> {
 export async function loadPipelineFile(
   file: string,
   cfg: EffectiveConfig,
+  registry?: SkillRegistry,
 ): Promise<LoadedPipeline> {
   const ext = extname(file).toLowerCase();
   const source = isAbsolute(relative(cfg.root, file)) ? file : relative(cfg.root, file);
   if (ext === '.yaml' || ext === '.yml') {
     const { loadYamlPipeline } = await import('./yamlPipeline.js');
-    const { plan, warnings } = await loadYamlPipeline(file, cfg);
+    const { projectSkills } = await import('./agents.js');
+    const { plan, warnings } = await loadYamlPipeline(
+      file,
+      cfg,
+      registry ?? (await projectSkills(cfg, dirname(file))),
+    );
     return { plan, file, source, warnings };
   }
   if (['.js', '.mjs', '.cjs', '.ts', '.mts'].includes(ext))

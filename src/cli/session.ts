@@ -8,7 +8,8 @@ import { loadConfig, type EffectiveConfig } from '../config/load.js';
 import type { LedgerStore } from '../ports.js';
 import { createEngine, type Engine } from '../runtime/engine.js';
 import type { RunResult } from '../runtime/summary.js';
-import { agentsFor } from './agents.js';
+import type { SkillRegistry } from '../skills/types.js';
+import { agentsFor, projectSkills } from './agents.js';
 import { findProjectRoot } from './project.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
@@ -28,6 +29,8 @@ export interface Session {
   readonly cfg: EffectiveConfig;
   readonly ledger: LedgerStore;
   readonly engine: Engine;
+  /** Builtins plus the project's skills.yaml: what YAML pipelines may call. */
+  readonly skills: SkillRegistry;
   /** Runs `work`, showing progress; a SIGINT detaches the run (it stays resumable). */
   drive(work: () => Promise<RunResult>): Promise<{ result: RunResult; interrupted: boolean }>;
   close(): Promise<void>;
@@ -53,11 +56,11 @@ export async function openSession(
   });
   const progress = createProgress(out, (s) => process.stderr.write(s));
   const ledger = options.progress ? tapLedger(store, progress.onCommit) : store;
-  const agents = agentsFor(cfg);
+  const skills = await projectSkills(cfg);
   const snapshotEvery = cfg.toml.settings?.snapshot_every;
   const engine = createEngine({
     ledger,
-    ...(agents ? { agents } : {}),
+    agents: agentsFor(cfg, skills),
     ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
     worker: `cli-${process.pid}`,
   });
@@ -65,6 +68,7 @@ export async function openSession(
     cfg,
     ledger,
     engine,
+    skills,
     async drive(work) {
       let interrupted = false;
       const stop = interrupts.onInterrupt(() => {

@@ -1,13 +1,42 @@
-/** YAML blueprints for `flujo run`: the blueprint loader, validated, with its findings. */
+/**
+ * YAML blueprints for `flujo run` / `resume`: loaded with every validation rule; an invalid one
+ * is refused with the same findings as `flujo validate` (exit 4, or 3 for imports).
+ */
+import { relative } from 'node:path';
+
+import { nodeBlueprintFiles, withBlueprintCode } from '../adapters/fs/blueprintFiles.js';
+import type { Finding } from '../blueprint/findings.js';
+import { loadBlueprint } from '../blueprint/loader.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { Plan } from '../dsl/ir.js';
-import { ConfigError, ErrorCode } from '../errors.js';
+import { EngineError, ErrorCode } from '../errors.js';
+import type { SkillRegistry } from '../skills/types.js';
+import { catalogOf } from './agents.js';
 
-export function loadYamlPipeline(
+const where = (f: Finding) => `${relative(process.cwd(), f.file) || f.file}:${f.line}:${f.column}`;
+
+export function formatFinding(f: Finding): string {
+  return `${where(f)}: ${f.severity} ${f.rule_id}: ${f.message}${f.suggestion ? ` (${f.suggestion})` : ''}`;
+}
+
+export async function loadYamlPipeline(
   file: string,
-  _cfg: EffectiveConfig,
+  cfg: EffectiveConfig,
+  registry: SkillRegistry,
 ): Promise<{ plan: Plan; warnings: string[] }> {
-  return Promise.reject(
-    new ConfigError(ErrorCode.CONFIG_INVALID, `${file}: YAML blueprints are not supported yet`),
-  );
+  const result = loadBlueprint(file, {
+    files: nodeBlueprintFiles,
+    root: cfg.root,
+    allowOutsideRoot: relative(cfg.root, file).startsWith('..'),
+    skills: catalogOf(registry),
+  });
+  if (!result.plan || !result.isValid) {
+    const lines = result.errors.map(formatFinding);
+    throw new EngineError(
+      ErrorCode.BLUEPRINT_INVALID,
+      `${relative(process.cwd(), file) || file} is not a valid blueprint (${lines.length} error${lines.length === 1 ? '' : 's'}); fix them or see: flujo validate ${relative(process.cwd(), file)}\n${lines.join('\n')}`,
+      { exitCode: result.exitCode === 3 ? 3 : 4, details: { errors: result.errors } },
+    );
+  }
+  return { plan: await withBlueprintCode(result), warnings: result.warnings.map(formatFinding) };
 }

@@ -9,10 +9,10 @@ import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
 
+import { parseEnv } from '../adapters/agents/env.js';
 import { DEFAULT_STATE_PATH } from '../adapters/ledger/stateUri.js';
 import { ConfigError, ErrorCode } from '../errors.js';
-import { nearest } from '../util/suggest.js';
-import { parseEnvFile } from './envFile.js';
+import { nearest } from '../blueprint/findings.js';
 import { FLUJO_ONLY_KEYS, FLUJO_ONLY_SETTINGS, FlujoToml } from './schema.js';
 
 export interface EffectiveConfig {
@@ -180,7 +180,7 @@ export function loadConfig(options: LoadConfigOptions): EffectiveConfig {
         { file },
       );
     }
-    const vars = parseEnvFile(readFileSync(envPath, 'utf8'), envPath);
+    const vars = parseEnv(readFileSync(envPath, 'utf8'), envPath);
     merged = { ...vars, ...env };
     for (const k of Object.keys(vars))
       sources[`env.${k}`] = env[k] !== undefined ? 'environment' : envPath;

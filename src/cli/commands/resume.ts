@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 
 import { decodeRecord } from '../../events/envelope.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { preflight } from '../agents.js';
 import { resolveRunId } from '../context.js';
 import { parseAnswer, readStdin } from '../io.js';
 import type { Output } from '../output.js';
@@ -45,7 +46,8 @@ export async function resume(
       : recorded && existsSync(resolve(cfg.root, recorded))
         ? resolve(cfg.root, recorded)
         : pipelinePath(undefined, cfg.root, cwd);
-    const loaded = await loadPipelineFile(file, cfg);
+    const loaded = await loadPipelineFile(file, cfg, session.skills);
+    preflight(cfg, loaded.plan);
     const text =
       flags.input === '-'
         ? await readStdin(process.stdin)

@@ -4,7 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 
+import { resolveBudget } from '../../adapters/agents/budgets.js';
 import { planFingerprint } from '../../dsl/fingerprint.js';
+import { preflight } from '../agents.js';
 import { ExitCode } from '../../errors.js';
 import { initFastHash } from '../../events/chain.js';
 import { numberFlag, parseContextFlag, readInput } from '../io.js';
@@ -61,13 +63,19 @@ export async function run(
   });
   try {
     const { cfg, engine } = session;
-    const loaded = await loadPipelineFile(pipelinePath(pipelineArg, cfg.root, cwd), cfg);
+    const loaded = await loadPipelineFile(
+      pipelinePath(pipelineArg, cfg.root, cwd),
+      cfg,
+      session.skills,
+    );
     for (const w of loaded.warnings) out.info(`warning: ${w}`);
+    preflight(cfg, loaded.plan);
     const input = await readInput(flags.input, env, process.stdin);
-    const budget = {
+    // The smallest of --budget-*, [budgets.default] and every matching [budgets.pipeline."…"].
+    const budget = resolveBudget(cfg.toml.budgets, loaded.plan.ir.name, {
       ...(budgetUsd !== undefined ? { costMicros: Math.round(budgetUsd * 1e6) } : {}),
       ...(budgetTokens !== undefined ? { tokens: budgetTokens } : {}),
-    };
+    });
     const runId = flags.runId ?? randomUUID();
     const t0 = performance.now();
     const { result, interrupted } = await session.drive(() =>
