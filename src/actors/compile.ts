@@ -223,19 +223,24 @@ export class Compiler {
 export function compilePlan(plan: Plan): RunMachine {
   const compiler = new Compiler(plan);
   const root = compiler.node(plan.ir.root, ROOT_PATH, ROOT_PATH);
+  // The root has no parent to map its input: apply its own mapper to the run's input here.
+  const rootInput = compiler.code(plan.ir.root.input, `${plan.ir.root.name}.input`);
   return runMachineSetup.createMachine({
     id: 'run',
-    context: ({ input }: { input: RunMachineInput }) => ({
-      runId: input.runId,
-      ctx: { initial_prompt: input.input, ...(input.context ?? {}) },
-      inp: { [ROOT_PATH]: input.input },
-      out: {},
-      bctx: {},
-      att: {},
-      it: {},
-      sel: {},
-      err: {},
-    }),
+    context: ({ input }: { input: RunMachineInput }) => {
+      const ctx = { initial_prompt: input.input, ...(input.context ?? {}) };
+      return {
+        runId: input.runId,
+        ctx,
+        inp: { [ROOT_PATH]: rootInput ? rootInput(input.input, ctx) : input.input },
+        out: {},
+        bctx: {},
+        att: {},
+        it: {},
+        sel: {},
+        err: {},
+      };
+    },
     initial: 'main',
     states: {
       main: {

@@ -1,5 +1,5 @@
 /** Runs the built CLI (dist/) as a user would, capturing stdout, stderr and the exit code. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -29,4 +29,43 @@ export function runCli(
     timeout: 60_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * The same, without blocking this process: a fake server living in the test process can answer
+ * the child, and the test can signal it (`onStderr` sees stderr as it arrives).
+ */
+export function spawnCli(
+  args: string[],
+  options: {
+    cwd: string;
+    env?: NodeJS.ProcessEnv;
+    input?: string;
+    onStderr?: (text: string, child: import('node:child_process').ChildProcess) => void;
+  },
+): Promise<CliResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env };
+  delete env.FLUJO_STATE_URI;
+  delete env.FLUJO_PROJECT_ROOT;
+  delete env.FLUJO_INPUT;
+  for (const k of ['FLUJO_STATE_URI', 'FLUJO_INPUT'] as const)
+    if (options.env?.[k] !== undefined) env[k] = options.env[k];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
+      options.onStderr?.(stderr, child);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    if (options.input !== undefined) child.stdin.end(options.input);
+    else child.stdin.end();
+  });
 }

@@ -63,8 +63,14 @@ export async function resume(
     else printRun(out, result, performance.now() - t0);
     return interrupted ? ExitCode.interrupted : exitCodeOf(result);
   } catch (e) {
-    if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED && flags.json) {
-      out.json({ run_id: runArg, status: 'paused', error: { code: e.code, message: e.message } });
+    if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED) {
+      if (flags.json)
+        out.json({ run_id: runArg, status: 'paused', error: { code: e.code, message: e.message } });
+      throw new EngineError(
+        e.code,
+        `${e.message}. The run is still paused and nothing was recorded; resume again with a valid --input`,
+        { exitCode: e.exitCode, details: e.details, cause: e },
+      );
     }
     throw e;
   } finally {

@@ -285,3 +285,17 @@ describe('hitl', () => {
     expect(r.output).toBe(15);
   });
 });
+
+describe('the root node', () => {
+  it('applies its own input mapper to the run input', async () => {
+    const { engine } = harness();
+    const p = definePipeline(
+      'root-input',
+      step('read', (s: string) => s.toUpperCase(), {
+        input: (i: unknown, ctx) => `${String(i)}/${String(ctx.user)}`,
+      }),
+    );
+    const r = await engine.run(p.plan, 'go', { context: { user: 'ada' } });
+    expect(r.output).toBe('GO/ADA');
+  });
+});

@@ -1,0 +1,350 @@
+/**
+ * `flujo init | run | resume | show-config | version` as a user meets them: the built CLI in a
+ * fresh project folder, every input source and exit code, a HITL pause and resume, Ctrl-C and a
+ * resume that completes, a budget refusal against a real OpenAI SDK talking to a fake server.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
+import { runCli, spawnCli } from './cli.js';
+
+/** A JS pipeline module: `fn` steps in a sequence, as the DSL would build them. */
+function jsPipeline(name: string, steps: Record<string, string>): string {
+  const names = Object.keys(steps);
+  const ir = {
+    version: 1,
+    name,
+    root: {
+      kind: 'sequence',
+      name: 'pipeline',
+      steps: names.map((n) => ({
+        kind: 'step',
+        name: n,
+        agent: `fn:${n}`,
+        retries: 0,
+        backoffMs: 0,
+      })),
+    },
+  };
+  const fns = names.map((n) => `  ${JSON.stringify(n)}: ${steps[n]},`).join('\n');
+  return `export default {\n  ir: ${JSON.stringify(ir)},\n  functions: {\n${fns}\n  },\n};\n`;
+}
+
+const json = (s: string) => JSON.parse(s) as Record<string, unknown>;
+let dir: string;
+
+const mkdirP = (d: string) => mkdirSync(d, { recursive: true });
+
+/** A project folder with a flujo.toml and the given files. */
+function project(name: string, files: Record<string, string>): string {
+  const p = join(dir, name);
+  for (const [f, text] of Object.entries({ 'flujo.toml': '# test\n', ...files })) {
+    const file = join(p, f);
+    mkdirP(dirname(file));
+    writeFileSync(file, text);
+  }
+  return p;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'flujo-cli-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('flujo init, run and resume (the scaffolded project)', () => {
+  it('scaffolds a project that pauses for approval, rejects a bad answer and completes with a good one', () => {
+    const p = join(dir, 'fresh');
+    mkdirP(p);
+    const init = runCli(['init'], { cwd: p });
+    expect(init.code).toBe(0);
+    for (const f of [
+      'flujo.toml',
+      'pipeline.yaml',
+      'skills.yaml',
+      'skills/shout.mjs',
+      '.env.example',
+      '.gitignore',
+    ])
+      expect(() => readFileSync(join(p, f))).not.toThrow();
+    expect(readFileSync(join(p, '.gitignore'), 'utf8')).toContain('.flujo/');
+
+    const again = runCli(['init'], { cwd: p });
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already has .*--force/);
+
+    const run = runCli(['run', '--input', 'Ada', '--json'], { cwd: p });
+    expect(run.code).toBe(0);
+    const paused = json(run.stdout);
+    expect(paused).toMatchObject({
+      status: 'paused',
+      pause: { step: 'approve', input_schema: { type: 'object' } },
+    });
+    expect((paused.pause as { message: string }).message).toContain('Hello, Ada!');
+    const id = paused.run_id as string;
+
+    const before = json(runCli(['lens', 'verify', '--all', '--json'], { cwd: p }).stdout);
+    const bad = runCli(['resume', id.slice(0, 8), '--input', '{"approved":"yes"}'], { cwd: p });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('/approved must be boolean');
+    expect(bad.stderr).toContain('still paused');
+    const after = json(runCli(['lens', 'verify', '--all', '--json'], { cwd: p }).stdout);
+    expect(after.events_checked).toBe(before.events_checked); // nothing recorded
+
+    const good = runCli(['resume', id.slice(0, 8), '--input', '{"approved":true}', '--json'], {
+      cwd: p,
+    });
+    expect(good.code).toBe(0);
+    expect(json(good.stdout)).toMatchObject({
+      run_id: id,
+      status: 'completed',
+      output: 'Published: Hello, Ada! Welcome to Flujo.',
+    });
+    const force = runCli(['init', '--force'], { cwd: p });
+    expect(force.code).toBe(0);
+    expect(force.stderr).toContain('overwrote pipeline.yaml');
+  });
+
+  it('prints the output on stdout and a summary with the next commands on stderr', () => {
+    const p = project('plain', { 'echo.mjs': jsPipeline('echo', { echo: '(x) => `got ${x}`' }) });
+    const r = runCli(['run', 'echo.mjs', '--input', 'hi'], { cwd: p });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('got hi\n');
+    expect(r.stderr).toMatch(/completed in/);
+    expect(r.stderr).toMatch(/flujo lens show \S+/);
+    expect(r.stderr).not.toMatch(/\x1b\[/); // NO_COLOR
+  });
+});
+
+describe('flujo run: input sources and run ids', () => {
+  let p: string;
+  beforeAll(() => {
+    p = project('inputs', { 'echo.mjs': jsPipeline('echo', { echo: '(x) => `[${x}]`' }) });
+  });
+  const out = (r: { stdout: string }) => json(r.stdout).output;
+
+  it('takes --input first, then FLUJO_INPUT, then piped stdin, then the empty string', () => {
+    const env = { FLUJO_INPUT: 'from-env' };
+    expect(
+      out(
+        runCli(['run', 'echo.mjs', '--json', '--input', 'flag'], { cwd: p, env, input: 'piped' }),
+      ),
+    ).toBe('[flag]');
+    expect(out(runCli(['run', 'echo.mjs', '--json'], { cwd: p, env, input: 'piped' }))).toBe(
+      '[from-env]',
+    );
+    expect(out(runCli(['run', 'echo.mjs', '--json'], { cwd: p, input: 'piped\n' }))).toBe(
+      '[piped]',
+    );
+    expect(
+      out(runCli(['run', 'echo.mjs', '--json', '--input', '-'], { cwd: p, env, input: 'dash' })),
+    ).toBe('[dash]');
+    expect(out(runCli(['run', 'echo.mjs', '--json'], { cwd: p }))).toBe('[]');
+  });
+
+  it('uses --run-id, and running an existing id resumes it instead of starting again', () => {
+    const first = runCli(['run', 'echo.mjs', '--json', '--run-id', 'my-run-1', '--input', 'a'], {
+      cwd: p,
+    });
+    expect(json(first.stdout)).toMatchObject({ run_id: 'my-run-1', output: '[a]' });
+    const second = runCli(['run', 'echo.mjs', '--json', '--run-id', 'my-run-1', '--input', 'b'], {
+      cwd: p,
+    });
+    expect(json(second.stdout)).toMatchObject({
+      run_id: 'my-run-1',
+      status: 'completed',
+      output: '[a]',
+    });
+  });
+
+  it('puts --context into the run context beside initial_prompt', () => {
+    const q = project('ctx', {
+      'ctx.mjs': `export default { ir: ${JSON.stringify({
+        version: 1,
+        name: 'ctx',
+        root: {
+          kind: 'step',
+          name: 'read',
+          agent: 'fn:read',
+          retries: 0,
+          backoffMs: 0,
+          input: { fn: 'pick' },
+        },
+      })}, functions: { pick: (_i, ctx) => ctx, read: (c) => \`\${c.initial_prompt}/\${c.user}\` } };\n`,
+    });
+    const r = runCli(['run', 'ctx.mjs', '--json', '--input', 'go', '--context', '{"user":"ada"}'], {
+      cwd: q,
+    });
+    expect(json(r.stdout).output).toBe('go/ada');
+  });
+
+  it('checks a pipeline with --dry-run without recording anything', () => {
+    const r = runCli(['run', 'echo.mjs', '--dry-run', '--json'], { cwd: p });
+    expect(r.code).toBe(0);
+    expect(json(r.stdout)).toMatchObject({ validated: true, pipeline: 'echo' });
+  });
+});
+
+describe('flujo run: exit codes', () => {
+  it('exits 1 when the run fails, with the error in the JSON', () => {
+    const p = project('fails', {
+      'boom.mjs': jsPipeline('boom', {
+        boom: '() => { throw Object.assign(new Error("kaput"), { retryable: false }) }',
+      }),
+    });
+    const r = runCli(['run', 'boom.mjs', '--json'], { cwd: p });
+    expect(r.code).toBe(1);
+    expect(json(r.stdout)).toMatchObject({
+      status: 'failed',
+      error: { message: expect.stringContaining('kaput') },
+    });
+  });
+
+  it('exits 2 on configuration problems, naming what to fix', () => {
+    const p = project('config', { 'echo.mjs': jsPipeline('echo', { echo: '(x) => x' }) });
+    const missing = runCli(['run'], { cwd: p });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('flujo init');
+    writeFileSync(join(p, 'flujo.toml'), '[settings]\nagent_timout = 3\n');
+    const typo = runCli(['run', 'echo.mjs'], { cwd: p });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(
+      /flujo\.toml:2: unknown key settings\.agent_timout; did you mean settings\.agent_timeout\?/,
+    );
+    writeFileSync(join(p, 'flujo.toml'), '# ok\n');
+    const uri = runCli(['run', 'echo.mjs', '--state-uri', 'mysql://x'], { cwd: p });
+    expect(uri.code).toBe(2);
+    expect(uri.stderr).toContain('unusable state URI');
+    const flag = runCli(['run', 'echo.mjs', '--budget-usd', 'lots'], { cwd: p });
+    expect(flag.code).toBe(2);
+  });
+
+  it('exits 2 when a model step has no API key, before anything is recorded', () => {
+    const p = project('nokey', {
+      'pipeline.yaml':
+        'version: "0.1"\nname: ask\nagents:\n  w:\n    model: "openai:gpt-4o-mini"\n    system_prompt: hi\nsteps:\n  - name: ask\n    uses: agents.w\n',
+    });
+    const r = runCli(['run'], { cwd: p, env: { OPENAI_API_KEY: '' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('OPENAI_API_KEY');
+  });
+
+  it('exits 3 when a module cannot be loaded, and 4 for an invalid blueprint', () => {
+    const p = project('bad', {
+      'broken.mjs': 'export default { nope: ;',
+      'pipeline.yaml': 'version: "0.1"\nname: bad\nsteps:\n  - name: a\n    inptu: x\n',
+    });
+    const mod = runCli(['run', 'broken.mjs'], { cwd: p });
+    expect(mod.code).toBe(3);
+    const yaml = runCli(['run'], { cwd: p });
+    expect(yaml.code).toBe(4);
+    expect(yaml.stderr).toMatch(/pipeline\.yaml:5:5: error V-K1: .*inptu/);
+  });
+});
+
+describe('flujo run: Ctrl-C', () => {
+  it('stops at SIGINT with exit 130, and the run resumes to the same output', async () => {
+    const p = project('slow', {
+      'slow.mjs': jsPipeline('slow', {
+        one: '(x) => `${x}1`',
+        two: '(x) => new Promise((r) => setTimeout(() => r(`${x}2`), 1500))',
+        three: '(x) => `${x}3`',
+      }),
+    });
+    let sent = false;
+    const r = await spawnCli(['run', 'slow.mjs', '--input', 'x', '--run-id', 'slow-1'], {
+      cwd: p,
+      onStderr: (text, child) => {
+        if (!sent && text.includes('step two started')) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain('flujo resume slow-1');
+    const resumed = runCli(['resume', 'slow-1', '--json'], { cwd: p });
+    expect(resumed.code).toBe(0);
+    expect(json(resumed.stdout)).toMatchObject({ status: 'completed', output: 'x123' });
+    expect(runCli(['lens', 'verify', 'slow-1'], { cwd: p }).code).toBe(0);
+  });
+});
+
+describe('flujo run with a model (real OpenAI SDK, fake server)', () => {
+  let llm: FakeLlm;
+  let p: string;
+  beforeAll(async () => {
+    llm = await startFakeLlm();
+    p = project('model', {
+      'pipeline.yaml': [
+        'version: "0.1"',
+        'name: summarize',
+        'agents:',
+        '  writer:',
+        '    model: "openai:gpt-4o-mini"',
+        '    system_prompt: "Summarize."',
+        'steps:',
+        '  - name: summary',
+        '    uses: agents.writer',
+        '    input: "{{ context.initial_prompt }}"',
+        '',
+      ].join('\n'),
+    });
+  });
+  afterAll(() => llm.close());
+  const env = () => ({ OPENAI_API_KEY: 'sk-test-secret-123456', OPENAI_BASE_URL: llm.openaiUrl });
+
+  it('runs an agent step through OPENAI_BASE_URL and reports its cost and tokens', async () => {
+    llm.script({ text: 'short', usage: { input: 1000, output: 200 } });
+    const r = await spawnCli(['run', '--input', 'a long text', '--json'], { cwd: p, env: env() });
+    expect(r.code).toBe(0);
+    const j = json(r.stdout);
+    expect(j).toMatchObject({
+      status: 'completed',
+      output: 'short',
+      tokens: { input: 1000, output: 200 },
+    });
+    expect(j.cost_usd as number).toBeGreaterThan(0);
+  });
+
+  it('refuses a call the budget cannot cover: exit 1, the budget error in the JSON, no request made', async () => {
+    const seen = llm.requests.length;
+    const r = await spawnCli(['run', '--input', 'text', '--json', '--budget-usd', '0.0000001'], {
+      cwd: p,
+      env: env(),
+    });
+    expect(r.code).toBe(1);
+    expect(json(r.stdout)).toMatchObject({
+      status: 'failed',
+      error: { code: 'COST_LIMIT_EXCEEDED' },
+    });
+    expect(llm.requests.length).toBe(seen);
+  });
+
+  it('masks secrets in show-config and says where each setting came from', () => {
+    const r = runCli(['show-config', '--json'], {
+      cwd: p,
+      env: { ...env(), OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' },
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('sk-test-secret-123456');
+    const cfg = json(r.stdout) as {
+      settings: { key: string; source: string }[];
+      env: { key: string; value: string }[];
+    };
+    expect(cfg.env.find((e) => e.key === 'OPENAI_API_KEY')?.value).toBe('sk-…3456');
+    expect(cfg.settings.find((s) => s.key === 'state_uri')?.source).toBe('default');
+  });
+});
+
+describe('flujo version', () => {
+  it('prints the version, also as JSON', () => {
+    const r = runCli(['version', '--json'], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(json(r.stdout).version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
