@@ -1,6 +1,6 @@
 /**
- * The README's first command: runs a small pipeline on the embedded default ledger
- * (.flujo/state.db, or FLUJO_STATE_URI), then `flujo lens verify --all` checks every chain.
+ * The same kind of pipeline as examples/demo/pipeline.yaml, written with the TypeScript DSL:
+ * `node --import tsx examples/dsl-demo.ts` runs it on the embedded ledger (.flujo/state.db).
  * No API key needed: every step is a function step, recorded like an agent call.
  */
 import {
