@@ -46,7 +46,13 @@ export function catalogOf(registry: SkillRegistry): SkillCatalog {
 export function agentsFor(cfg: EffectiveConfig, registry: SkillRegistry): AgentPort {
   return composeAgents(
     createSkillAgents(registry),
-    createModelAgents({ env: cfg.env, pricing: cfg.toml.cost }),
+    createModelAgents({
+      env: cfg.env,
+      pricing: cfg.toml.cost,
+      ...(cfg.toml.settings?.agent_timeout
+        ? { deadlineMs: Math.round(cfg.toml.settings.agent_timeout * 1000) }
+        : {}),
+    }),
   );
 }
 

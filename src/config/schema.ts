@@ -31,8 +31,6 @@ export const FlujoToml = z.strictObject({
       agent_timeout: z.number().positive().optional(),
       /** Hosts `flujo.builtins.http_get` may reach. */
       http_allowed_hosts: z.array(z.string()).optional(),
-      /** Undefined template variables are errors instead of warnings. */
-      template_strict: z.boolean().optional(),
       /** Record a snapshot every this many events (0: never). */
       snapshot_every: z.number().int().nonnegative().optional(),
       /** SQLite durability: FULL (default) or NORMAL. */

@@ -29,6 +29,8 @@ export interface ModelAgentsOptions {
   readonly pricing?: unknown;
   readonly fetch?: FetchLike;
   readonly logger?: Logger;
+  /** Default deadline of one call, retries included (a step's config.deadlineMs wins). */
+  readonly deadlineMs?: number;
   /** In-call retries of 429/5xx/connection errors (defaults: 4 retries, 500 ms doubling, 20 s cap). */
   readonly retry?: Partial<RetryPolicy>;
 }
@@ -108,7 +110,7 @@ export function createModelAgents(options: ModelAgentsOptions): AgentPort {
       const rate = rateFor(pricing, p.id.provider, p.id.model, options.logger);
       const scope = new CallScope(
         signal,
-        p.config.deadlineMs ?? DEFAULTS.deadlineMs,
+        p.config.deadlineMs ?? options.deadlineMs ?? DEFAULTS.deadlineMs,
         p.config.maxResponseBytes ?? DEFAULTS.maxResponseBytes,
         baseFetch,
       );
