@@ -311,6 +311,36 @@ describe('flujo run with a model (real OpenAI SDK, fake server)', () => {
     expect(j.cost_usd as number).toBeGreaterThan(0);
   });
 
+  it('reaches Anthropic through ANTHROPIC_BASE_URL with a structured reply', async () => {
+    writeFileSync(
+      join(p, 'claude.yaml'),
+      [
+        'version: "0.1"',
+        'name: extract',
+        'agents:',
+        '  reader:',
+        '    model: "anthropic:claude-haiku-4-5"',
+        '    system_prompt: "Extract the total."',
+        '    output_schema:',
+        '      type: object',
+        '      properties: { total: { type: number } }',
+        '      required: [total]',
+        'steps:',
+        '  - name: total',
+        '    uses: agents.reader',
+        '',
+      ].join('\n'),
+    );
+    llm.script({ text: '{"total": 42}', usage: { input: 30, output: 8 } });
+    const r = await spawnCli(['run', 'claude.yaml', '--input', 'two at 21', '--json'], {
+      cwd: p,
+      env: { ANTHROPIC_API_KEY: 'sk-ant-test-0000', ANTHROPIC_BASE_URL: llm.anthropicUrl },
+    });
+    expect(r.code).toBe(0);
+    expect(json(r.stdout)).toMatchObject({ status: 'completed', output: { total: 42 } });
+    expect(llm.requests.at(-1)?.route).toBe('messages');
+  });
+
   it('refuses a call the budget cannot cover: exit 1, the budget error in the JSON, no request made', async () => {
     const seen = llm.requests.length;
     const r = await spawnCli(['run', '--input', 'text', '--json', '--budget-usd', '0.0000001'], {
