@@ -4,7 +4,7 @@
  */
 import type { LoopNode, MapNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
-import { PlanCompileError, childOk, join, type Cfg } from './compileShared.js';
+import { PlanCompileError, iterationState, join, type Cfg } from './compileShared.js';
 
 import { mapSlots, nextKey } from './compileMapSlots.js';
 import type { Test } from './machine.js';
@@ -207,42 +207,5 @@ export function loop(this: Compiler, node: LoopNode, tpl: string, staticPath: st
         },
       ]),
     },
-  };
-}
-
-/**
- * The state that holds a loop's or map's body: it records the iteration on entry, fails the node
- * when the body fails, and otherwise tries `rules` (exit, next iteration…) in order.
- */
-function iterationState(
-  cx: Compiler,
-  body: Cfg,
-  tpl: string,
-  bodyTpl: string,
-  iteration: (c: RunMachineContext) => number,
-  rules: unknown[],
-): Cfg {
-  return {
-    ...body,
-    entry: [
-      {
-        type: 'startIteration',
-        params: ({ context }: { context: RunMachineContext }) => ({
-          path: runtimePath(tpl, context),
-          iteration: iteration(context),
-        }),
-      },
-      ...(body.entry as unknown[]),
-    ],
-    onDone: [
-      {
-        ...cx.failWithChild(tpl, bodyTpl),
-        guard: {
-          type: 'holds',
-          params: { test: (_c: RunMachineContext, e: RunMachineEvent) => !childOk(e) },
-        },
-      },
-      ...rules,
-    ],
   };
 }

@@ -7,8 +7,8 @@
  */
 import type { MapNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
-import { childOk, join, type Cfg } from './compileShared.js';
-import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
+import { iterationState, join, type Cfg } from './compileShared.js';
+import type { RunMachineContext } from './vocabulary.js';
 
 /** The `it` key holding the next unclaimed item (1-based). */
 export const nextKey = (staticPath: string) => `${staticPath}#next`;
@@ -66,30 +66,7 @@ export function mapSlots(cx: Compiler, node: MapNode, spec: SlotsSpec): Cfg {
             },
           ],
         },
-        run: {
-          ...body,
-          entry: [
-            {
-              type: 'startIteration',
-              params: ({ context }: { context: RunMachineContext }) => ({
-                path: runtimePath(tpl, context),
-                iteration: item(context),
-              }),
-            },
-            ...(body.entry as unknown[]),
-          ],
-          onDone: [
-            {
-              ...cx.failWithChild(tpl, bodyTpl),
-              guard: {
-                type: 'holds',
-                params: { test: (_c: RunMachineContext, e: RunMachineEvent) => !childOk(e) },
-              },
-              target: `#${id}.fail`,
-            },
-            { target: 'claim' },
-          ],
-        },
+        run: iterationState(cx, body, tpl, bodyTpl, item, [{ target: 'claim' }], `#${id}.fail`),
         done: { type: 'final' },
       },
     };

@@ -1,5 +1,6 @@
 /** What every part of the compiler shares: config types, path joining, outcome checks. */
-import type { RunMachineEvent } from './vocabulary.js';
+import type { Compiler } from './compile.js';
+import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
 
 export type Cfg = Record<string, unknown>;
 export type Fn = (...args: unknown[]) => unknown;
@@ -15,4 +16,44 @@ export const childOk = (e: RunMachineEvent) =>
 /** Thrown while compiling: the plan cannot become a machine. */
 export class PlanCompileError extends Error {
   override readonly name = 'PlanCompileError';
+}
+
+/**
+ * The state that holds a loop's or map's body: it records the iteration on entry, fails the node
+ * when the body fails, and otherwise tries `rules` (exit, next iteration…) in order.
+ */
+export function iterationState(
+  cx: Compiler,
+  body: Cfg,
+  tpl: string,
+  bodyTpl: string,
+  iteration: (c: RunMachineContext) => number,
+  rules: unknown[],
+  /** Where a failed body sends the node (default: its sibling `fail` state). */
+  failTarget?: string,
+): Cfg {
+  return {
+    ...body,
+    entry: [
+      {
+        type: 'startIteration',
+        params: ({ context }: { context: RunMachineContext }) => ({
+          path: runtimePath(tpl, context),
+          iteration: iteration(context),
+        }),
+      },
+      ...(body.entry as unknown[]),
+    ],
+    onDone: [
+      {
+        ...cx.failWithChild(tpl, bodyTpl),
+        ...(failTarget ? { target: failTarget } : {}),
+        guard: {
+          type: 'holds',
+          params: { test: (_c: RunMachineContext, e: RunMachineEvent) => !childOk(e) },
+        },
+      },
+      ...rules,
+    ],
+  };
 }
