@@ -2,14 +2,17 @@
  * What `run` and `resume` share: the project's config, its ledger (tapped for live progress),
  * an engine with the project's agents, and SIGINT handling that leaves the run resumable.
  */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
 import { openLedger } from '../adapters/ledger/open.js';
 import { tapLedger } from '../adapters/ledger/tap.js';
 import { loadConfig, type EffectiveConfig } from '../config/load.js';
 import type { LedgerStore } from '../ports.js';
 import { createEngine, type Engine } from '../runtime/engine.js';
 import type { RunResult } from '../runtime/summary.js';
-import type { SkillRegistry } from '../skills/types.js';
-import { agentsFor, projectSkills } from './agents.js';
+import { agentsFor, preflight, projectSkills } from './agents.js';
+import { loadPipelineFile, type LoadedPipeline } from './pipelineFile.js';
 import { findProjectRoot } from './project.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
@@ -28,9 +31,11 @@ export interface Interrupts {
 export interface Session {
   readonly cfg: EffectiveConfig;
   readonly ledger: LedgerStore;
-  readonly engine: Engine;
-  /** Builtins plus the project's skills.yaml: what YAML pipelines may call. */
-  readonly skills: SkillRegistry;
+  /**
+   * Loads the pipeline file with the skills it may call (builtins plus the skills.yaml beside
+   * it, else the project root's), and the engine that runs it with those skills and the models.
+   */
+  load(file: string): Promise<{ pipeline: LoadedPipeline; engine: Engine }>;
   /** Runs `work`, showing progress; a SIGINT detaches the run (it stays resumable). */
   drive(work: () => Promise<RunResult>): Promise<{ result: RunResult; interrupted: boolean }>;
   close(): Promise<void>;
@@ -56,26 +61,32 @@ export async function openSession(
   });
   const progress = createProgress(out, (s) => process.stderr.write(s));
   const ledger = options.progress ? tapLedger(store, progress.onCommit) : store;
-  const skills = await projectSkills(cfg);
   const snapshotEvery = cfg.toml.settings?.snapshot_every;
-  const engine = createEngine({
-    ledger,
-    agents: agentsFor(cfg, skills),
-    ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
-    worker: `cli-${process.pid}`,
-  });
+  let engine: Engine | undefined;
   return {
     cfg,
     ledger,
-    engine,
-    skills,
+    async load(file) {
+      const beside = join(dirname(file), 'skills.yaml');
+      const skills = await projectSkills(cfg, existsSync(beside) ? dirname(file) : cfg.root);
+      const pipeline = await loadPipelineFile(file, cfg, skills);
+      for (const w of pipeline.warnings) out.info(`warning: ${w}`);
+      preflight(cfg, pipeline.plan);
+      engine = createEngine({
+        ledger,
+        agents: agentsFor(cfg, skills),
+        ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+        worker: `cli-${process.pid}`,
+      });
+      return { pipeline, engine };
+    },
     async drive(work) {
       let interrupted = false;
       const stop = interrupts.onInterrupt(() => {
         interrupted = true;
         progress.done();
         out.info('interrupted: stopping; the run stays resumable (Ctrl-C again to quit at once)');
-        void engine.detach();
+        void engine?.detach();
       });
       try {
         const result = await work();

@@ -119,6 +119,21 @@ describe('flujo init, run and resume (the scaffolded project)', () => {
   });
 });
 
+describe('flujo run: project skills', () => {
+  it('uses the skills.yaml beside a pipeline in a subfolder', () => {
+    const p = project('sub', {
+      'flows/pipeline.yaml':
+        'version: "0.1"\nname: sub\nsteps:\n  - name: loud\n    agent: { id: yell }\n',
+      'flows/skills.yaml':
+        'skills:\n  - id: yell\n    description: Upper-cases text.\n    path: ./yell.mjs\n    export: yell\n    side_effects: false\n',
+      'flows/yell.mjs': 'export const yell = (s) => String(s).toUpperCase();\n',
+    });
+    const r = runCli(['run', 'flows/pipeline.yaml', '--input', 'hey', '--json'], { cwd: p });
+    expect(r.code).toBe(0);
+    expect(json(r.stdout)).toMatchObject({ status: 'completed', output: 'HEY' });
+  });
+});
+
 describe('flujo run: input sources and run ids', () => {
   let p: string;
   beforeAll(() => {

@@ -8,11 +8,10 @@ import { resolve } from 'node:path';
 
 import { decodeRecord } from '../../events/envelope.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
-import { preflight } from '../agents.js';
 import { resolveRunId } from '../context.js';
 import { parseAnswer, readStdin } from '../io.js';
 import type { Output } from '../output.js';
-import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
+import { pipelinePath } from '../pipelineFile.js';
 import { exitCodeOf, printRun, runJson } from '../runReport.js';
 import { openSession, type GlobalFlags, type Interrupts } from '../session.js';
 
@@ -36,7 +35,7 @@ export async function resume(
     cwd,
   });
   try {
-    const { cfg, ledger, engine } = session;
+    const { cfg, ledger } = session;
     const runId = await resolveRunId(ledger, runArg);
     const [first] = await ledger.read(runId, { limit: 1 });
     const started = first ? decodeRecord(runId, first.seq, first.body) : undefined;
@@ -46,8 +45,7 @@ export async function resume(
       : recorded && existsSync(resolve(cfg.root, recorded))
         ? resolve(cfg.root, recorded)
         : pipelinePath(undefined, cfg.root, cwd);
-    const loaded = await loadPipelineFile(file, cfg, session.skills);
-    preflight(cfg, loaded.plan);
+    const { pipeline: loaded, engine } = await session.load(file);
     const text =
       flags.input === '-'
         ? await readStdin(process.stdin)

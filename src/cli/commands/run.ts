@@ -6,7 +6,6 @@ import { randomUUID } from 'node:crypto';
 
 import { resolveBudget } from '../../adapters/agents/budgets.js';
 import { planFingerprint } from '../../dsl/fingerprint.js';
-import { preflight } from '../agents.js';
 import { ExitCode } from '../../errors.js';
 import { initFastHash } from '../../events/chain.js';
 import { numberFlag, parseContextFlag, readInput } from '../io.js';
@@ -62,14 +61,10 @@ export async function run(
     cwd,
   });
   try {
-    const { cfg, engine } = session;
-    const loaded = await loadPipelineFile(
+    const { cfg } = session;
+    const { pipeline: loaded, engine } = await session.load(
       pipelinePath(pipelineArg, cfg.root, cwd),
-      cfg,
-      session.skills,
     );
-    for (const w of loaded.warnings) out.info(`warning: ${w}`);
-    preflight(cfg, loaded.plan);
     const input = await readInput(flags.input, env, process.stdin);
     // The smallest of --budget-*, [budgets.default] and every matching [budgets.pipeline."…"].
     const budget = resolveBudget(cfg.toml.budgets, loaded.plan.ir.name, {
