@@ -5,6 +5,7 @@ import {
   agentStep,
   conditional,
   createFlujo,
+  createModelAgents,
   definePipeline,
   hitl,
   openLedger,
@@ -38,7 +39,8 @@ export const review = definePipeline(
 
 export async function main() {
   const ledger = await openLedger('sqlite:///.flujo/state.db', { projectRoot: process.cwd() });
-  const flujo = createFlujo({ ledger });
+  // OPENAI_API_KEY / ANTHROPIC_API_KEY (or *_BASE_URL for a local server) from the environment.
+  const flujo = createFlujo({ ledger, agents: createModelAgents({ env: process.env }) });
   const run = await flujo.run(review, 'order #4711'); // run.output: string | undefined
   if (run.status === 'paused') {
     const done = await flujo.resume(review, run.runId, { humanInput: { approved: true } });
