@@ -15,6 +15,8 @@ import { createLensServer, type LensServer } from '../../src/web/server.js';
 import type { LensServerOptions } from '../../src/web/types.js';
 import { scriptedAgents } from '../support/given.js';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export const approvalSchema = z.object({
   approved: z.boolean(),
   reviewer: z.string().min(2),
@@ -81,8 +83,15 @@ export async function webHarness(options: LensServerOptions = {}): Promise<WebHa
   const ledger = createMemoryLedger();
   const readModels = foldingReadModels(ledger);
   const { port } = scriptedAgents({
-    'openai:gpt-4o-mini': (input) => ({ draft: `Refund approved for ${JSON.stringify(input)}` }),
-    'anthropic:claude-3-5-haiku': () => ({ risk: 'low', score: 0.12 }),
+    // Small delays give the waterfall something to draw.
+    'openai:gpt-4o-mini': async (input) => {
+      await sleep(120);
+      return { draft: `Refund approved for ${JSON.stringify(input)}` };
+    },
+    'anthropic:claude-3-5-haiku': async () => {
+      await sleep(60);
+      return { risk: 'low', score: 0.12 };
+    },
   });
   const engine = createEngine({ ledger, agents: port, worker: 'web-test' });
   const plans = new Map<string, Plan>();

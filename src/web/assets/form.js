@@ -136,7 +136,9 @@ export function hitlForm(item, onDone) {
 
   const form = h(
     'form',
-    { class: 'hitl-form', 'data-run': item.runId },
+    // novalidate: the server checks the answer against the schema and its reasons are the ones
+    // shown, so the browser's own (partial) checks do not hide them.
+    { class: 'hitl-form', 'data-run': item.runId, novalidate: true },
     body,
     h('div', { class: 'field by' }, h('label', { for: prefix + 'by' }, 'Answered by'), by),
     errors,

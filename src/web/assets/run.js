@@ -58,7 +58,9 @@ function waterfall(run, steps, open) {
   return steps.map((s) => {
     const key = s.path + '#' + s.attempt;
     const left = ((s.startedAt - t0) / span) * 100;
-    const width = Math.max(0.4, (((s.endedAt ?? end) - s.startedAt) / span) * 100);
+    const width = Math.max(0.6, (((s.endedAt ?? end) - s.startedAt) / span) * 100);
+    const waiting = s.status === 'running' && run.status === 'paused';
+    const state = waiting ? 'waiting' : s.status;
     const details = h(
       'details',
       {
@@ -79,14 +81,14 @@ function waterfall(run, steps, open) {
           'span',
           { class: 'track' },
           h('span', {
-            class: 'bar b-' + s.status,
+            class: 'bar b-' + state,
             style: { left: left + '%', width: Math.min(width, 100 - left) + '%' },
           }),
         ),
         h(
           'span',
           { class: 'num' },
-          ms(s.latencyMs ?? (s.endedAt ? s.endedAt - s.startedAt : null)),
+          waiting ? 'waiting' : ms(s.latencyMs ?? (s.endedAt ? s.endedAt - s.startedAt : null)),
         ),
         h('span', { class: 'num' }, usd(s.costMicros)),
       ),
