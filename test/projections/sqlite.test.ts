@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { dumpSqliteProjections } from '../../src/adapters/ledger/projectionsSqlite.js';
 import type { SqliteLedger } from '../../src/adapters/ledger/sqlite.js';
 import { openState, type State } from '../../src/adapters/ledger/state.js';
+import type { NewEvent } from '../../src/events/catalogue.js';
+import { emptyHead } from '../../src/events/envelope.js';
 import { runMix } from './scenario.js';
 
 const dirs: string[] = [];
@@ -56,6 +58,42 @@ describe('SQLite projections', () => {
     await both((s) => s.readModels.countByStatus());
     await both((s) => s.readModels.listRuns({ status: 'paused', limit: 1, offset: 0 }));
     await both((s) => s.readModels.listRuns({ pipeline: 'asking', prefix: 'run-0' }));
+    await state.close();
+  });
+});
+
+describe('SQLite projection versions', () => {
+  it('rebuilds a projection whose recorded version differs, on open', async () => {
+    const { dir, state } = await open();
+    await runMix(state.ledger);
+    const before = dumpSqliteProjections(db(state));
+    db(state).exec(`UPDATE projection_versions SET version = 0 WHERE name = 'steps'`);
+    db(state).exec(`DELETE FROM steps`);
+    await state.close();
+    const { state: again } = await open(dir);
+    expect(dumpSqliteProjections(db(again))).toBe(before);
+    await again.close();
+  });
+
+  it('rolls the append back when a projection cannot write its row', async () => {
+    const { state } = await open();
+    db(state).exec(`DROP TABLE hitl`);
+    const events: NewEvent[] = [
+      {
+        type: 'RunStarted',
+        data: {
+          pipeline: { name: 'p', fingerprint: 'f' },
+          input: 1,
+          engine: { version: '0', flags: [] },
+        },
+      },
+      { type: 'HumanInputRequested', data: { path: '.', message: 'm', inputSchema: {} } },
+    ];
+    await expect(
+      state.ledger.append({ runId: 'r1', expected: emptyHead('r1'), events, at: 1 }),
+    ).rejects.toThrow(/hitl/);
+    expect(await state.ledger.head('r1')).toBeNull();
+    expect(await state.readModels.getRun('r1')).toBeNull();
     await state.close();
   });
 });
