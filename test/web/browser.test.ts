@@ -25,8 +25,11 @@ const pageErrors: string[] = [];
 let pausedId: string;
 let xssId: string;
 
-const shot = (page: Page, name: string) =>
-  page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+/** Full-page, from the top: the sticky header would otherwise be drawn where the page scrolled to. */
+async function shot(page: Page, name: string): Promise<void> {
+  await page.evaluate('window.scrollTo(0, 0)');
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
 
 async function open(path: string): Promise<Page> {
   const page = await context.newPage();
@@ -36,23 +39,38 @@ async function open(path: string): Promise<Page> {
 }
 
 /** Every src and href the page holds, after it has rendered. */
+// The page's code runs in the browser: these are strings so the Node-side types need no DOM lib.
 const links = (page: Page) =>
-  page.evaluate(() =>
-    [...document.querySelectorAll('[src],[href]')].map(
-      (el) => el.getAttribute('src') ?? el.getAttribute('href') ?? '',
-    ),
-  );
+  page.evaluate(
+    "[...document.querySelectorAll('[src],[href]')].map((el) => el.getAttribute('src') ?? el.getAttribute('href') ?? '')",
+  ) as Promise<string[]>;
 
 beforeAll(async () => {
   web = await webHarness();
   const { engine } = web;
+  const approve = async (order: number, reviewer: string) => {
+    const r = await engine.run(approvalPipeline.plan, { order });
+    await engine.resume(approvalPipeline.plan, r.runId, {
+      humanInput: { approved: true, reviewer, priority: 'normal', amount: 80 },
+      answeredBy: reviewer,
+    });
+  };
+  // A week of history for the cost chart: runs recorded as if on earlier days.
+  for (const [days, order] of [
+    [6, 4601],
+    [3, 4650],
+    [3, 4651],
+    [1, 4690],
+  ] as const) {
+    web.daysAgo(days);
+    await approve(order, 'ana');
+  }
+  web.daysAgo(4);
+  await engine.run(failingPipeline.plan, { date: '2026-11-20' });
+  web.daysAgo(0);
   await engine.run(failingPipeline.plan, { date: '2026-11-24' });
   xssId = (await engine.run(xssPipeline.plan, 'hello')).runId;
-  const done = await engine.run(approvalPipeline.plan, { order: 4700 });
-  await engine.resume(approvalPipeline.plan, done.runId, {
-    humanInput: { approved: true, reviewer: 'ana', priority: 'normal', amount: 80 },
-    answeredBy: 'ana',
-  });
+  await approve(4700, 'ana');
   pausedId = (await engine.run(approvalPipeline.plan, { order: 4711, amount: 120 })).runId;
   browser = await launch();
   context = browser.context;
@@ -71,15 +89,15 @@ describe('web lens in chromium', () => {
   it('lists runs with status counts and filters them by status', async () => {
     const page = await open('');
     await page.waitForSelector('table.runs tbody tr');
-    expect(await page.locator('table.runs tbody tr').count()).toBe(4);
+    expect(await page.locator('table.runs tbody tr').count()).toBe(9);
     const chips = await page.locator('.chips .chip').allTextContents();
-    expect(chips).toContain('all 4');
+    expect(chips).toContain('all 9');
     expect(chips).toContain('paused 1');
-    expect(chips).toContain('failed 1');
-    expect(chips).toContain('completed 2');
+    expect(chips).toContain('failed 2');
+    expect(chips).toContain('completed 6');
     await shot(page, 'runs');
     await page.click('.chip.c-failed');
-    await page.waitForFunction(() => document.querySelectorAll('table.runs tbody tr').length === 1);
+    await page.waitForFunction("document.querySelectorAll('table.runs tbody tr').length === 2");
     expect(await page.textContent('table.runs tbody')).toContain('nightly-report');
     await page.close();
   });
@@ -141,9 +159,7 @@ describe('web lens in chromium', () => {
     expect(await page.textContent('.step-output')).toContain('<script>window.__pwned = 1</script>');
     expect(await page.textContent('.run-output')).toContain('<img src=x onerror=');
     await page.waitForTimeout(300);
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBe(
-      undefined,
-    );
+    expect(await page.evaluate('typeof window.__pwned')).toBe('undefined');
     // Only our own module script exists; the output made no elements.
     expect(await page.locator('script').count()).toBe(1);
     expect(await page.locator('main img').count()).toBe(0);

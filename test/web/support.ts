@@ -7,13 +7,12 @@ import { z } from 'zod';
 import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
 import { agentStep, definePipeline, hitl, sequence, step } from '../../src/dsl/builder.js';
 import type { Plan } from '../../src/dsl/ir.js';
-import type { LedgerStore } from '../../src/ports.js';
+import type { AgentPort, Clock, LedgerStore } from '../../src/ports.js';
 import { foldingReadModels } from '../../src/projections/index.js';
 import type { ReadModels } from '../../src/projections/readModels.js';
 import { createEngine } from '../../src/runtime/engine.js';
 import { createLensServer, type LensServer } from '../../src/web/server.js';
 import type { LensServerOptions } from '../../src/web/types.js';
-import { scriptedAgents } from '../support/given.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -70,30 +69,56 @@ export function gatedPipeline() {
   return { pipeline, open };
 }
 
+/** Two models with their own prices and a little latency, so the waterfall and costs have shape. */
+const MODELS: Record<
+  string,
+  {
+    cost: number;
+    usage: { input: number; output: number };
+    ms: number;
+    reply: (i: unknown) => unknown;
+  }
+> = {
+  'openai:gpt-4o-mini': {
+    cost: 900,
+    usage: { input: 420, output: 160 },
+    ms: 120,
+    reply: (input) => ({ draft: `Refund approved for ${JSON.stringify(input)}` }),
+  },
+  'anthropic:claude-3-5-haiku': {
+    cost: 2400,
+    usage: { input: 610, output: 95 },
+    ms: 60,
+    reply: () => ({ risk: 'low', score: 0.12 }),
+  },
+};
+
+const fakeModels: AgentPort = {
+  async call(req) {
+    const m = MODELS[req.agent];
+    if (!m) throw Object.assign(new Error(`no model ${req.agent}`), { retryable: false });
+    await sleep(m.ms);
+    return { output: m.reply(req.input), usage: m.usage, costMicros: m.cost, model: req.agent };
+  },
+};
+
 export interface WebHarness {
   readonly ledger: LedgerStore;
   readonly readModels: ReadModels;
   readonly engine: ReturnType<typeof createEngine>;
   readonly server: LensServer;
   readonly plans: Map<string, Plan>;
+  /** Records what follows as if it happened this many days ago (0: now). */
+  daysAgo(n: number): void;
   close(): Promise<void>;
 }
 
 export async function webHarness(options: LensServerOptions = {}): Promise<WebHarness> {
   const ledger = createMemoryLedger();
   const readModels = foldingReadModels(ledger);
-  const { port } = scriptedAgents({
-    // Small delays give the waterfall something to draw.
-    'openai:gpt-4o-mini': async (input) => {
-      await sleep(120);
-      return { draft: `Refund approved for ${JSON.stringify(input)}` };
-    },
-    'anthropic:claude-3-5-haiku': async () => {
-      await sleep(60);
-      return { risk: 'low', score: 0.12 };
-    },
-  });
-  const engine = createEngine({ ledger, agents: port, worker: 'web-test' });
+  let shift = 0;
+  const clock: Clock = { now: () => Date.now() - shift };
+  const engine = createEngine({ ledger, agents: fakeModels, worker: 'web-test', clock });
   const plans = new Map<string, Plan>();
   const server = await createLensServer(
     {
@@ -117,6 +142,9 @@ export async function webHarness(options: LensServerOptions = {}): Promise<WebHa
     engine,
     server,
     plans,
+    daysAgo: (n) => {
+      shift = n * 86_400_000;
+    },
     async close() {
       await server.close();
       await ledger.close();

@@ -57,7 +57,7 @@ function waterfall(run, steps, open) {
   const span = end - t0;
   return steps.map((s) => {
     const key = s.path + '#' + s.attempt;
-    const left = ((s.startedAt - t0) / span) * 100;
+    const left = Math.min(99.4, ((s.startedAt - t0) / span) * 100);
     const width = Math.max(0.6, (((s.endedAt ?? end) - s.startedAt) / span) * 100);
     const waiting = s.status === 'running' && run.status === 'paused';
     const state = waiting ? 'waiting' : s.status;
