@@ -43,6 +43,14 @@ export type {
   StepRow,
 } from './projections/readModels.js';
 export { PROJECTION_VERSIONS, type ProjectionName } from './projections/changes.js';
+export {
+  createTaskClient,
+  type PendingInput,
+  type Task,
+  type TaskClient,
+  type TaskClientOptions,
+  type TaskQuery,
+} from './tasks/index.js';
 export { emptyHead, decodeRecord } from './events/envelope.js';
 export {
   AgentCallError,
