@@ -222,6 +222,20 @@ async function main(argv: string[]): Promise<number> {
       const { lensRebuild } = await import('./commands/lensRebuild.js');
       exitCode = await lensRebuild({ ...g(), ...opts }, out);
     });
+  lens
+    .command('serve')
+    .description('the web lens: runs, steps, costs and an inbox to answer paused runs')
+    .option('--port <n>', 'port to listen on (0 picks a free one)', '7878')
+    .option(
+      '--host <address>',
+      'address to bind; anything but loopback requires a token',
+      '127.0.0.1',
+    )
+    .option('--token <token>', 'access token (default FLUJO_LENS_TOKEN, or random off loopback)')
+    .action(async (opts: Record<string, unknown>) => {
+      const { lensServe } = await import('./commands/lensServe.js');
+      exitCode = await lensServe({ ...g(), ...opts }, out, interrupts);
+    });
 
   program
     .command('validate')
