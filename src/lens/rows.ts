@@ -13,6 +13,9 @@ export function unpreview(text: string | null): unknown {
   }
 }
 
+const cutPreview = (text: string | null) =>
+  text !== null && unpreview(text) === text && text.endsWith('…');
+
 export function runJson(r: RunRow) {
   return {
     run_id: r.runId,
@@ -56,6 +59,8 @@ export function stepJson(s: StepRow) {
     tokens: { input: s.tokensIn, output: s.tokensOut },
     input: unpreview(s.inputPreview),
     output: unpreview(s.outputPreview),
+    /** A preview cut at its bound stays text ending in `…`; --verbose reads the full value. */
+    truncated: cutPreview(s.inputPreview) || cutPreview(s.outputPreview),
     ...(s.errorCode !== null ? { error: { code: s.errorCode, message: s.errorMessage } } : {}),
   };
 }

@@ -12,13 +12,12 @@ export async function lensRebuild(flags: LensFlags, out: Output): Promise<number
     const t0 = performance.now();
     const report = await state.rebuild();
     const ms = Math.round(performance.now() - t0);
-    if (flags.json) out.json({ ...(report as object), elapsed_ms: ms });
-    else {
-      const parts = Object.entries(report as Record<string, unknown>).map(
-        ([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`,
+    if (flags.json)
+      out.json({ projections: report.projections, events: report.events, elapsed_ms: ms });
+    else
+      out.data(
+        `${out.color.ok('✓')} rebuilt ${report.projections.join(', ')} from ${report.events} events in ${ms}ms`,
       );
-      out.data(`${out.color.ok('✓')} rebuilt the read models in ${ms}ms (${parts.join(', ')})`);
-    }
     return ExitCode.ok;
   });
 }

@@ -50,6 +50,7 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
             ...j,
             input: full.input.has(s.path) ? full.input.get(s.path) : j.input,
             output: full.output.has(s.path) ? full.output.get(s.path) : j.output,
+            truncated: false,
           }
         : j;
     });
