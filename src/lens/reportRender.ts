@@ -23,7 +23,7 @@ export function reportMarkdown(r: AuditReport): string {
     `- Started: ${r.run.started_at}; ended: ${r.run.ended_at ?? '—'}`,
     `- Cost: ${money(r.budget.spent_usd)} (limit ${r.budget.limit_usd === null ? 'none' : money(r.budget.limit_usd)}); tokens: ${r.budget.tokens.input} in, ${r.budget.tokens.output} out (limit ${r.budget.limit_tokens ?? 'none'})`,
     `- Chain: ${r.chain.events} events, head seq ${r.chain.head_seq}, head hash \`${r.chain.head_hash}\``,
-    `- Verification: ${r.chain.verified ? '**intact**' : `**FAILED** at seq ${r.chain.failure?.seq}: ${r.chain.failure?.reason} — ${r.chain.failure?.detail}`}`,
+    `- Verification: ${r.chain.verified ? '**intact**' : `**FAILED** at seq ${r.chain.failure?.seq}: ${r.chain.failure?.reason} — ${r.chain.failure?.detail}. This report covers only the events before it.`}`,
     '',
     '## Input',
     '',
@@ -97,7 +97,7 @@ export function reportHtml(r: AuditReport): string {
   const td = (s: string) => `<td>${esc(s)}</td>`;
   const verdict = r.chain.verified
     ? '<span class="ok">intact</span>'
-    : `<span class="bad">FAILED at seq ${esc(String(r.chain.failure?.seq))}: ${esc(r.chain.failure?.reason ?? '')} — ${esc(r.chain.failure?.detail ?? '')}</span>`;
+    : `<span class="bad">FAILED at seq ${esc(String(r.chain.failure?.seq))}: ${esc(r.chain.failure?.reason ?? '')} — ${esc(r.chain.failure?.detail ?? '')}. This report covers only the events before it.</span>`;
   const steps = r.steps
     .map((s) => {
       const attempts = s.attempts

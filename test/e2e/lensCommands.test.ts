@@ -435,6 +435,33 @@ for (const backend of ['sqlite', 'postgres'] as Backend[])
         expect(p.cli(['lens', 'report', ids.ok, '--format', 'pdf']).code).toBe(2);
       });
 
+      it.runIf(backend === 'sqlite')(
+        'reports a tampered run as failing verification, up to the first bad seq, and exits 1',
+        async () => {
+          const r = p.cli(['run', 'flow.mjs', '-i', '7', '--json']);
+          const runId = JSON.parse(r.stdout).run_id as string;
+          p.rebuild();
+          const { default: Database } = await import('better-sqlite3');
+          const db = new Database(join(p.dir, 'state.db'));
+          db.prepare('UPDATE events SET hash = zeroblob(32) WHERE run_id = ? AND seq = 5').run(
+            runId,
+          );
+          db.close();
+          const report = p.cli(['lens', 'report', runId, '--json']);
+          expect(report.code).toBe(1);
+          const body = JSON.parse(report.stdout);
+          expect(body.chain).toMatchObject({
+            verified: false,
+            failure: { seq: 5, reason: 'hash_altered' },
+          });
+          expect(body.run.status).toBe('running');
+          expect(p.cli(['lens', 'report', runId]).stdout).toContain(
+            '**FAILED** at seq 5: hash_altered',
+          );
+          expect(p.cli(['lens', 'verify', runId]).code).toBe(1);
+        },
+      );
+
       it('watches a finished run to its end, in text and JSON lines', () => {
         const text = p.cli(['lens', 'watch', ids.ok]);
         expect(text.code).toBe(0);

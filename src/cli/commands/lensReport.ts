@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import { ExitCode } from '../../errors.js';
-import { readRunEvents } from '../../lens/events.js';
+import { decodeRecord } from '../../events/envelope.js';
+import { readRunRecords } from '../../lens/events.js';
 import { buildReport } from '../../lens/report.js';
 import { reportHtml, reportMarkdown } from '../../lens/reportRender.js';
 import { verifyStoredRun } from '../../runtime/verifyLedger.js';
@@ -29,9 +30,20 @@ export async function lensReport(
   if (!(FORMATS as readonly string[]).includes(format))
     throw usage(`--format ${format} is not one of md, json, html`);
   return withRun(flags, run, async ({ ledger, runId }) => {
-    // Verify first: a report on a broken chain says so at the top instead of failing to decode.
+    // Verify first: a report on a broken chain says so at the top, and covers only the events
+    // before the first bad seq (those are still proven by the chain).
     const verification = await verifyStoredRun(ledger, runId);
-    const report = buildReport(await readRunEvents(ledger, runId), verification);
+    const bad = verification.failure?.seq;
+    const events = (await readRunRecords(ledger, runId))
+      .filter((r) => bad === undefined || r.seq < bad)
+      .map((r) => decodeRecord(r.runId, r.seq, r.body));
+    if (events.length === 0) {
+      out.error(
+        `run ${runId} fails verification at seq ${bad} (${verification.failure?.reason}); nothing before it to report. See: flujo lens verify ${runId}`,
+      );
+      return ExitCode.runtime;
+    }
+    const report = buildReport(events, verification);
     const text =
       format === 'json'
         ? JSON.stringify(report, null, 2) + '\n'
