@@ -147,6 +147,29 @@ describe('buildReport', () => {
   });
 });
 
+describe('budget in the report and trace', () => {
+  it('shows the run budget next to what was spent', async () => {
+    const small = definePipeline(
+      'budgeted',
+      agentStep('ask', 'openai:gpt-4o-mini', { retries: 1 }),
+    ).plan;
+    await h.engine.run(small, 'q', { runId: 'b1', budget: { costMicros: 250_000, tokens: 1000 } });
+    const events = await readRunEvents(h.ledger, 'b1');
+    const report = buildReport(events, await verifyStoredRun(h.ledger, 'b1'));
+    expect(report.budget).toEqual({
+      limit_usd: 0.25,
+      limit_tokens: 1000,
+      spent_usd: 0.0015,
+      tokens: { input: 10, output: 5 },
+    });
+    expect(reportMarkdown(report)).toContain('Cost: $0.0015 (limit $0.25)');
+    expect(buildTrace(events).attributes).toMatchObject({
+      'flujo.budget.initial_cost_usd': 0.25,
+      'flujo.budget.initial_tokens': 1000,
+    });
+  });
+});
+
 describe('run export', () => {
   const exported = async () => encodeExport('r1', await readRunRecords(h.ledger, 'r1'), false);
   const rewrite = (
