@@ -23,7 +23,7 @@ export async function lensVerify(opts: LensVerifyOptions, out: Output): Promise<
   if (Boolean(opts.run) === Boolean(opts.all) || opts.file !== undefined) {
     throw new EngineError(
       ErrorCode.USAGE,
-      'name one run, pass --all, or check an export with --file run.cbor, e.g. flujo lens verify 3fa2c1d9',
+      'name one run or pass --all (or check an export with --file run.cbor), e.g. flujo lens verify 3fa2c1d9',
       {
         exitCode: ExitCode.config,
       },
