@@ -26,6 +26,31 @@ export { openLedger } from './adapters/ledger/open.js';
 export { createMemoryLedger } from './adapters/ledger/memory.js';
 export { createSqliteLedger } from './adapters/ledger/sqlite.js';
 export { parseStateUri, resolveStateUri } from './adapters/ledger/stateUri.js';
+export {
+  openState,
+  type State,
+  type OpenStateOptions,
+  type RebuildReport,
+} from './adapters/ledger/state.js';
+export type {
+  CostDimension,
+  CostRow,
+  HitlRow,
+  ReadModels,
+  RunQuery,
+  RunRow,
+  RunStatusRow,
+  StepRow,
+} from './projections/readModels.js';
+export { PROJECTION_VERSIONS, type ProjectionName } from './projections/changes.js';
+export {
+  createTaskClient,
+  type PendingInput,
+  type Task,
+  type TaskClient,
+  type TaskClientOptions,
+  type TaskQuery,
+} from './tasks/index.js';
 export { emptyHead, decodeRecord } from './events/envelope.js';
 export {
   AgentCallError,

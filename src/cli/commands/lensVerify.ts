@@ -1,6 +1,7 @@
 /**
- * `flujo lens verify [RUN | --all] [--json]`: re-walks hash chains and names the first bad seq of
- * every broken run. Exit 0 when every checked run is intact, 1 otherwise.
+ * `flujo lens verify [RUN | --all | --file run.cbor] [--json]`: re-walks hash chains and names the
+ * first bad seq of every broken run; `--file` checks an export with no database
+ * (./lensVerifyFile.ts). Exit 0 when every checked run is intact, 1 otherwise.
  */
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { allRunIds, verifyStoredRuns } from '../../runtime/verifyLedger.js';
@@ -10,14 +11,19 @@ import type { Output } from '../output.js';
 export interface LensVerifyOptions extends GlobalOptions {
   readonly run?: string;
   readonly all?: boolean;
+  readonly file?: string;
   readonly json?: boolean;
 }
 
 export async function lensVerify(opts: LensVerifyOptions, out: Output): Promise<number> {
-  if (Boolean(opts.run) === Boolean(opts.all)) {
+  if (opts.file !== undefined && !opts.run && !opts.all) {
+    const { lensVerifyFile } = await import('./lensVerifyFile.js');
+    return lensVerifyFile(opts.file, Boolean(opts.json), out);
+  }
+  if (Boolean(opts.run) === Boolean(opts.all) || opts.file !== undefined) {
     throw new EngineError(
       ErrorCode.USAGE,
-      'name one run or pass --all, e.g. flujo lens verify 3fa2c1d9',
+      'name one run or pass --all (or check an export with --file run.cbor), e.g. flujo lens verify 3fa2c1d9',
       {
         exitCode: ExitCode.config,
       },

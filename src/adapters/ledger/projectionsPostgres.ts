@@ -1,0 +1,245 @@
+/**
+ * The projections on Postgres: the same statements as SQLite (./projectionsSql.ts) run as named
+ * prepared statements on the append's transaction client (PostgresInlineProjection), the read
+ * models over the pool, the version check on open and rebuild. Rebuild and the version check
+ * take a transaction-scoped advisory lock (one rebuilder per schema) and a SHARE lock on
+ * run_heads, which every append writes: appends wait for the rebuild, reads go on.
+ */
+import { createHash } from 'node:crypto';
+
+import type pg from 'pg';
+
+import type { EventType } from '../../events/catalogue.js';
+import type { StoredRecord } from '../../events/envelope.js';
+import {
+  PROJECTION_NAMES,
+  PROJECTION_VERSIONS,
+  type Change,
+  type ProjectionName,
+} from '../../projections/changes.js';
+import { changesOfRecords } from '../../projections/fold.js';
+import { utcDay } from '../../projections/preview.js';
+import type { ReadModels, RunQuery, RunStatusRow } from '../../projections/readModels.js';
+import { RUN_STATUSES, sortCosts } from '../../projections/tables.js';
+import { createPostgresLedger, type PostgresInlineProjection } from './postgres.js';
+import {
+  CHANGE_SQL,
+  META_DDL,
+  PRIMARY_KEYS,
+  PROJECTION_DDL,
+  positional,
+} from './projectionsSql.js';
+import { costRow, hitlRow, runFilter, runRow, stepRow, type Row } from './projectionsRows.js';
+import type { RebuildReport } from './projectionsSqlite.js';
+import type { State } from './state.js';
+
+const compiled = Object.fromEntries(
+  Object.entries(CHANGE_SQL).map(([k, sql]) => [k, positional(sql)]),
+) as Record<string, { text: string; names: string[] }>;
+
+export async function openPostgresState(connectionString: string, schema: string): Promise<State> {
+  const tag = createHash('sha256').update(schema).digest('hex').slice(0, 12);
+  const apply = async (client: pg.ClientBase, changes: readonly Change[]) => {
+    for (const c of changes) {
+      const key = `${c.p}.${c.op}`;
+      const q = compiled[key] as { text: string; names: string[] };
+      const rec = c as unknown as Record<string, unknown>;
+      await client.query({
+        name: `flujo_proj_${tag}_${key}`,
+        text: q.text,
+        values: q.names.map((n) => rec[n] ?? null),
+      });
+    }
+  };
+  const inline: PostgresInlineProjection = (client, records) =>
+    apply(client, changesOfRecords(records, { trusted: true }));
+  const ledger = await createPostgresLedger({ connectionString, schema, projections: [inline] });
+  const pool = ledger.pool;
+
+  /** Runs `work` in a transaction holding the schema's projection lock and blocking appends. */
+  async function locked<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`flujo_proj.${schema}`]);
+      await client.query(`LOCK TABLE "${schema}".run_heads IN SHARE MODE`);
+      const out = await work(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  async function stale(client: pg.ClientBase): Promise<ProjectionName[]> {
+    const res = await client.query<{ name: string; version: number }>(
+      'SELECT name, version FROM projection_versions',
+    );
+    const have = new Map(res.rows.map((r) => [r.name, Number(r.version)]));
+    return PROJECTION_NAMES.filter((n) => have.get(n) !== PROJECTION_VERSIONS[n]);
+  }
+
+  async function rebuildNow(client: pg.ClientBase, only: readonly ProjectionName[]) {
+    for (const n of only) {
+      await client.query(`DROP TABLE IF EXISTS ${n}`);
+      await client.query(PROJECTION_DDL.postgres[n]);
+      await client.query(
+        'INSERT INTO projection_versions (name, version) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET version = excluded.version',
+        [n, PROJECTION_VERSIONS[n]],
+      );
+    }
+    const set = new Set(only);
+    let txid = '0';
+    let pos = '0';
+    let events = 0;
+    for (;;) {
+      const res = await client.query<Row>(
+        `SELECT txid::text AS txid, pos::text AS pos, run_id, seq, type, at, prev, hash, body FROM events
+          WHERE (txid, pos) > ($1::text::xid8, $2::bigint) ORDER BY txid, pos LIMIT 2000`,
+        [txid, pos],
+      );
+      const page: StoredRecord[] = res.rows.map((r) => ({
+        runId: String(r.run_id),
+        seq: Number(r.seq),
+        type: r.type as EventType,
+        at: Number(r.at),
+        prev: r.prev as Uint8Array,
+        hash: r.hash as Uint8Array,
+        body: r.body as Uint8Array,
+        pos: `${String(r.txid)}:${String(r.pos)}`,
+      }));
+      await apply(client, changesOfRecords(page, { only: set }));
+      events += page.length;
+      const last = res.rows[res.rows.length - 1];
+      if (!last || res.rows.length < 2000) return events;
+      txid = String(last.txid);
+      pos = String(last.pos);
+    }
+  }
+
+  try {
+    await locked(async (client) => {
+      await client.query(META_DDL);
+      const names = await stale(client);
+      if (names.length) await rebuildNow(client, names);
+    });
+  } catch (e) {
+    await ledger.close();
+    throw e;
+  }
+
+  return {
+    ledger,
+    readModels: postgresReadModels(pool),
+    async rebuild(only: readonly ProjectionName[] = PROJECTION_NAMES): Promise<RebuildReport> {
+      const t0 = performance.now();
+      const events = await locked((client) => rebuildNow(client, only));
+      return { projections: [...only], events, ms: Math.round(performance.now() - t0) };
+    },
+    close: () => ledger.close(),
+  };
+}
+
+function postgresReadModels(pool: pg.Pool): ReadModels {
+  const rows = async (text: string, values: unknown[]) =>
+    (await pool.query<Row>(text, values)).rows;
+  const where = (q: RunQuery, withStatus: boolean) => {
+    const f = runFilter(q, withStatus, 'postgres');
+    return { sql: f.clauses.length ? `WHERE ${f.clauses.join(' AND ')}` : '', params: f.params };
+  };
+  return {
+    async listRuns(q = {}) {
+      const w = where(q, true);
+      const n = w.params.length;
+      return (
+        await rows(
+          `SELECT * FROM runs ${w.sql} ORDER BY started_at DESC, run_id DESC LIMIT $${n + 1} OFFSET $${n + 2}`,
+          [...w.params, q.limit ?? null, q.offset ?? 0],
+        )
+      ).map(runRow);
+    },
+    async countByStatus(q = {}) {
+      const w = where(q, false);
+      const out = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<
+        RunStatusRow,
+        number
+      >;
+      for (const r of await rows(
+        `SELECT status, count(*) AS n FROM runs ${w.sql} GROUP BY status`,
+        w.params,
+      ))
+        out[r.status as RunStatusRow] = Number(r.n);
+      return out;
+    },
+    async getRun(runId) {
+      const r = (await rows('SELECT * FROM runs WHERE run_id = $1', [runId]))[0];
+      return r ? runRow(r) : null;
+    },
+    async steps(runId) {
+      return (
+        await rows('SELECT * FROM steps WHERE run_id = $1 ORDER BY seq, attempt', [runId])
+      ).map(stepRow);
+    },
+    async costs(q) {
+      const since = q.since === undefined ? '' : utcDay(q.since);
+      const key = { model: 's.model', step: 's.name', day: 's.call_day', pipeline: 'r.pipeline' }[
+        q.by
+      ];
+      const found =
+        q.runId === undefined
+          ? await rows(
+              `SELECT key, sum(calls) AS calls, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out,
+                      sum(cost_micros) AS cost_micros FROM costs WHERE dim = $1 AND day >= $2 GROUP BY key`,
+              [q.by, since],
+            )
+          : await rows(
+              `SELECT ${key} AS key, count(*) AS calls, sum(s.tokens_in) AS tokens_in,
+                      sum(s.tokens_out) AS tokens_out, sum(s.cost_micros) AS cost_micros
+                 FROM steps s JOIN runs r ON r.run_id = s.run_id
+                WHERE s.run_id = $1 AND s.model IS NOT NULL AND s.call_day IS NOT NULL AND s.call_day >= $2
+                GROUP BY 1`,
+              [q.runId, since],
+            );
+      return sortCosts(q.by, found.map(costRow));
+    },
+    async hitl(q = {}) {
+      const clauses: string[] = [];
+      const params: unknown[] = [];
+      if (q.status !== undefined) {
+        params.push(q.status);
+        clauses.push(`status = $${params.length}`);
+      }
+      if (q.runId !== undefined) {
+        params.push(q.runId);
+        clauses.push(`run_id = $${params.length}`);
+      }
+      const w = clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
+      return (await rows(`SELECT * FROM hitl ${w} ORDER BY requested_at, run_id, seq`, params)).map(
+        hitlRow,
+      );
+    },
+    async getSystemState(key) {
+      const r = (await rows('SELECT value FROM system_state WHERE key = $1', [key]))[0];
+      return r ? (JSON.parse(String(r.value)) as unknown) : null;
+    },
+    async setSystemState(key, value) {
+      await rows(
+        'INSERT INTO system_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+        [key, JSON.stringify(value ?? null)],
+      );
+    },
+  };
+}
+
+/** Every projection table's rows in primary-key order, as JSON lines (tests, rebuild checks). */
+export async function dumpPostgresProjections(pool: pg.Pool, schema: string): Promise<string> {
+  const parts: string[] = [];
+  for (const n of PROJECTION_NAMES) {
+    const res = await pool.query<Row>(`SELECT * FROM "${schema}".${n} ORDER BY ${PRIMARY_KEYS[n]}`);
+    parts.push(`# ${n}\n` + res.rows.map((r) => JSON.stringify(r)).join('\n'));
+  }
+  return parts.join('\n');
+}

@@ -1,0 +1,157 @@
+/**
+ * SQL text of the projections, shared by SQLite and Postgres: one statement per change kind
+ * (`@name` placeholders are the change's fields; Postgres gets them rewritten to `$n`), the
+ * tables of each projection per dialect, and the column lists rows are read with. Explicit CASTs
+ * where Postgres cannot infer a parameter's type; SQLite reads them as affinities.
+ */
+import type { Change, ProjectionName } from '../../projections/changes.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+type ChangeKey = Change extends infer C
+  ? C extends Change
+    ? `${C['p']}.${C['op']}`
+    : never
+  : never;
+
+const STEP = `run_id = @runId AND path = @path`;
+const STEP_COLS = `run_id, path, attempt, seq, name, kind, status, started_at, ended_at, latency_ms, model,
+  tokens_in, tokens_out, cost_micros, retries, input_preview, output_preview, error_code, error_message, call_day`;
+
+export const CHANGE_SQL: Record<ChangeKey, string> = {
+  'runs.start': `INSERT INTO runs (run_id, pipeline, fingerprint, status, started_at, ended_at, updated_at,
+      duration_ms, cost_micros, tokens_in, tokens_out, input_preview, output_preview, pause_message,
+      error_code, error_message, head_seq, head_hash)
+    VALUES (@runId, @pipeline, @fingerprint, 'running', @at, NULL, @at, NULL, 0, 0, 0, @inputPreview,
+      NULL, NULL, NULL, NULL, 0, '') ON CONFLICT (run_id) DO NOTHING`,
+  'runs.head': `UPDATE runs SET head_seq = @seq, head_hash = @hash, updated_at = @at WHERE run_id = @runId`,
+  'runs.usage': `UPDATE runs SET cost_micros = cost_micros + @cost, tokens_in = tokens_in + @tin,
+      tokens_out = tokens_out + @tout WHERE run_id = @runId`,
+  'runs.paused': `UPDATE runs SET status = 'paused',
+      pause_message = (SELECT message FROM hitl WHERE run_id = @runId AND path = @path)
+    WHERE run_id = @runId`,
+  'runs.running': `UPDATE runs SET status = 'running', pause_message = NULL WHERE run_id = @runId`,
+  'runs.end': `UPDATE runs SET status = CAST(@status AS TEXT), ended_at = @at,
+      duration_ms = CAST(@at AS BIGINT) - started_at, output_preview = @outputPreview,
+      error_code = @errorCode, error_message = @errorMessage, pause_message = NULL
+    WHERE run_id = @runId`,
+  'steps.scheduled': `INSERT INTO steps (${STEP_COLS})
+    VALUES (@runId, @path, 1, @seq, @name, @kind, 'running', @at, NULL, NULL, NULL, 0, 0, 0, 0,
+      NULL, NULL, NULL, NULL, NULL) ON CONFLICT (run_id, path, attempt) DO NOTHING`,
+  'steps.called': `INSERT INTO steps (${STEP_COLS})
+    VALUES (@runId, @path, @attempt, @seq,
+      coalesce((SELECT name FROM steps WHERE ${STEP} AND attempt = 1), CAST(@path AS TEXT)),
+      coalesce((SELECT kind FROM steps WHERE ${STEP} AND attempt = 1), 'call'),
+      'running', @at, NULL, NULL, @model, 0, 0, 0, 0, @inputPreview, NULL, NULL, NULL, NULL)
+    ON CONFLICT (run_id, path, attempt) DO UPDATE SET model = excluded.model,
+      input_preview = excluded.input_preview`,
+  'steps.replied': `UPDATE steps SET model = coalesce(CAST(@model AS TEXT), model),
+      tokens_in = tokens_in + @tin, tokens_out = tokens_out + @tout,
+      cost_micros = cost_micros + @cost, latency_ms = @latencyMs, call_day = @day
+    WHERE ${STEP} AND attempt = @attempt`,
+  'steps.callFailed': `UPDATE steps SET status = 'failed', ended_at = @at,
+      latency_ms = CAST(@at AS BIGINT) - started_at, error_code = @errorCode,
+      error_message = @errorMessage, call_day = @day, tokens_in = tokens_in + @tin,
+      tokens_out = tokens_out + @tout, cost_micros = cost_micros + @cost
+    WHERE ${STEP} AND attempt = @attempt`,
+  'steps.retried': `UPDATE steps SET retries = retries + 1 WHERE ${STEP} AND attempt = @attempt`,
+  'steps.completed': `UPDATE steps SET status = 'completed', ended_at = @at,
+      output_preview = @outputPreview,
+      latency_ms = coalesce(latency_ms, CAST(@at AS BIGINT) - started_at)
+    WHERE ${STEP} AND attempt = (SELECT max(attempt) FROM steps WHERE ${STEP})`,
+  'steps.failed': `UPDATE steps SET status = 'failed', ended_at = @at, error_code = @errorCode,
+      error_message = @errorMessage,
+      latency_ms = coalesce(latency_ms, CAST(@at AS BIGINT) - started_at)
+    WHERE ${STEP} AND attempt = coalesce(CAST(@attempt AS INTEGER),
+      (SELECT max(attempt) FROM steps WHERE ${STEP}))`,
+  'hitl.requested': `INSERT INTO hitl (run_id, path, seq, step, message, input_schema, status,
+      requested_at, answer, answered_by, answered_at)
+    VALUES (@runId, @path, @seq,
+      coalesce((SELECT name FROM steps WHERE ${STEP} AND attempt = 1), CAST(@path AS TEXT)),
+      @message, @schema, 'pending', @at, NULL, NULL, NULL)
+    ON CONFLICT (run_id, path) DO UPDATE SET seq = excluded.seq, step = excluded.step,
+      message = excluded.message, input_schema = excluded.input_schema, status = 'pending',
+      requested_at = excluded.requested_at, answer = NULL, answered_by = NULL, answered_at = NULL`,
+  'hitl.answered': `UPDATE hitl SET status = 'answered', answer = @answer, answered_by = @by,
+      answered_at = @at WHERE ${STEP}`,
+  // One agent call's spend under four keys; nothing when the step has no model (code).
+  'costs.call': `WITH d (dim) AS (VALUES ('model'), ('step'), ('day'), ('pipeline'))
+    INSERT INTO costs (dim, key, day, calls, tokens_in, tokens_out, cost_micros)
+    SELECT d.dim, CASE d.dim WHEN 'model' THEN s.model WHEN 'step' THEN s.name
+                             WHEN 'day' THEN CAST(@day AS TEXT) ELSE r.pipeline END,
+           CAST(@day AS TEXT), 1, CAST(@tin AS BIGINT), CAST(@tout AS BIGINT), CAST(@cost AS BIGINT)
+      FROM steps s CROSS JOIN d LEFT JOIN runs r ON r.run_id = s.run_id
+     WHERE s.run_id = @runId AND s.path = @path AND s.attempt = @attempt AND s.model IS NOT NULL
+       AND (d.dim <> 'pipeline' OR r.pipeline IS NOT NULL)
+    ON CONFLICT (dim, key, day) DO UPDATE SET calls = costs.calls + excluded.calls,
+      tokens_in = costs.tokens_in + excluded.tokens_in,
+      tokens_out = costs.tokens_out + excluded.tokens_out,
+      cost_micros = costs.cost_micros + excluded.cost_micros`,
+};
+
+/** Column types per dialect: SQLite integers/text, Postgres bigint and byte-ordered text. */
+function ddl(d: Dialect): Record<ProjectionName, string> {
+  const int = d === 'sqlite' ? 'INTEGER' : 'bigint';
+  const key = d === 'sqlite' ? 'TEXT' : 'text COLLATE "C"';
+  const txt = d === 'sqlite' ? 'TEXT' : 'text';
+  const rowid = d === 'sqlite' ? ' WITHOUT ROWID' : '';
+  return {
+    runs: `CREATE TABLE runs (
+        run_id ${key} PRIMARY KEY, pipeline ${key} NOT NULL, fingerprint ${txt} NOT NULL,
+        status ${txt} NOT NULL, started_at ${int} NOT NULL, ended_at ${int}, updated_at ${int} NOT NULL,
+        duration_ms ${int}, cost_micros ${int} NOT NULL, tokens_in ${int} NOT NULL,
+        tokens_out ${int} NOT NULL, input_preview ${txt} NOT NULL, output_preview ${txt},
+        pause_message ${txt}, error_code ${txt}, error_message ${txt}, head_seq ${int} NOT NULL,
+        head_hash ${txt} NOT NULL)${rowid};
+      CREATE INDEX runs_started ON runs (started_at, run_id);
+      CREATE INDEX runs_status ON runs (status, started_at, run_id);
+      CREATE INDEX runs_pipeline ON runs (pipeline, started_at, run_id);`,
+    steps: `CREATE TABLE steps (
+        run_id ${key} NOT NULL, path ${key} NOT NULL, attempt ${int} NOT NULL, seq ${int} NOT NULL,
+        name ${key} NOT NULL, kind ${txt} NOT NULL, status ${txt} NOT NULL,
+        started_at ${int} NOT NULL, ended_at ${int}, latency_ms ${int}, model ${key},
+        tokens_in ${int} NOT NULL, tokens_out ${int} NOT NULL, cost_micros ${int} NOT NULL,
+        retries ${int} NOT NULL, input_preview ${txt}, output_preview ${txt}, error_code ${txt},
+        error_message ${txt}, call_day ${key},
+        PRIMARY KEY (run_id, path, attempt))${rowid};
+      CREATE INDEX steps_order ON steps (run_id, seq, attempt);`,
+    hitl: `CREATE TABLE hitl (
+        run_id ${key} NOT NULL, path ${key} NOT NULL, seq ${int} NOT NULL, step ${txt} NOT NULL,
+        message ${txt} NOT NULL, input_schema ${txt} NOT NULL, status ${txt} NOT NULL,
+        requested_at ${int} NOT NULL, answer ${txt}, answered_by ${txt}, answered_at ${int},
+        PRIMARY KEY (run_id, path))${rowid};
+      CREATE INDEX hitl_status ON hitl (status, requested_at);`,
+    costs: `CREATE TABLE costs (
+        dim ${key} NOT NULL, key ${key} NOT NULL, day ${key} NOT NULL, calls ${int} NOT NULL,
+        tokens_in ${int} NOT NULL, tokens_out ${int} NOT NULL, cost_micros ${int} NOT NULL,
+        PRIMARY KEY (dim, key, day))${rowid};`,
+  };
+}
+
+export const PROJECTION_DDL: Record<Dialect, Record<ProjectionName, string>> = {
+  sqlite: ddl('sqlite'),
+  postgres: ddl('postgres'),
+};
+
+/** Small tables beside the projections: their versions, and client state (watermarks). */
+export const META_DDL = `
+  CREATE TABLE IF NOT EXISTS projection_versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS system_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);`;
+
+/** Primary keys: the order rows are dumped and compared in. */
+export const PRIMARY_KEYS: Record<ProjectionName, string> = {
+  runs: 'run_id',
+  steps: 'run_id, path, attempt',
+  hitl: 'run_id, path',
+  costs: 'dim, key, day',
+};
+
+/** `@name` -> `$n` (a repeated name reuses its number); the names in `$n` order. */
+export function positional(sql: string): { text: string; names: string[] } {
+  const names: string[] = [];
+  const text = sql.replace(/@([a-zA-Z]+)/g, (_, n: string) => {
+    let i = names.indexOf(n);
+    if (i < 0) i = names.push(n) - 1;
+    return `$${i + 1}`;
+  });
+  return { text, names };
+}

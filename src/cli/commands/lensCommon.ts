@@ -1,0 +1,47 @@
+/**
+ * What the lens commands share: the project's config and ledger, run-id prefixes, and reading a
+ * run's events. Read models come from the projections (./lensState.ts); everything here needs
+ * only the ledger.
+ */
+import { openLedger } from '../../adapters/ledger/open.js';
+import type { EffectiveConfig } from '../../config/load.js';
+import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import type { LedgerStore } from '../../ports.js';
+import { resolveRunId, type GlobalOptions } from '../context.js';
+import { projectConfig } from '../session.js';
+
+export interface LensFlags extends GlobalOptions {
+  readonly json?: boolean;
+}
+
+export function lensConfig(flags: GlobalOptions): EffectiveConfig {
+  return projectConfig(flags, process.env, process.cwd());
+}
+
+export async function openLensLedger(cfg: EffectiveConfig): Promise<LedgerStore> {
+  const sync = cfg.toml.settings?.sqlite_synchronous;
+  return openLedger(cfg.stateUri, {
+    projectRoot: cfg.root,
+    ...(sync ? { sqliteSynchronous: sync } : {}),
+  });
+}
+
+/** Opens the ledger, resolves the run prefix, runs `work`, and always closes the ledger. */
+export async function withRun<T>(
+  flags: GlobalOptions,
+  prefix: string,
+  work: (ctx: { cfg: EffectiveConfig; ledger: LedgerStore; runId: string }) => Promise<T>,
+): Promise<T> {
+  const cfg = lensConfig(flags);
+  const ledger = await openLensLedger(cfg);
+  try {
+    const runId = await resolveRunId(ledger, prefix);
+    return await work({ cfg, ledger, runId });
+  } finally {
+    await ledger.close();
+  }
+}
+
+export function usage(message: string): EngineError {
+  return new EngineError(ErrorCode.USAGE, message, { exitCode: ExitCode.config });
+}

@@ -1,0 +1,62 @@
+/**
+ * `flujo lens export RUN [-o FILE] [--json]`: writes the run's exact stored records as a
+ * self-verifying CBOR file (format: src/lens/exportFile.ts, docs/audit.md). Without -o the bytes
+ * go to stdout, so `flujo lens export RUN > run.cbor` works; a terminal is refused.
+ */
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import { ExitCode } from '../../errors.js';
+import { toHex } from '../../events/chain.js';
+import { readRunRecords } from '../../lens/events.js';
+import { encodeExport } from '../../lens/exportFile.js';
+import type { Output } from '../output.js';
+import { usage, withRun, type LensFlags } from './lensCommon.js';
+
+export interface LensExportFlags extends LensFlags {
+  readonly output?: string;
+}
+
+export async function lensExport(
+  run: string,
+  flags: LensExportFlags,
+  out: Output,
+): Promise<number> {
+  if (!flags.output && flags.json)
+    throw usage('--json describes the export on stdout, so the file needs -o FILE');
+  if (!flags.output && process.stdout.isTTY)
+    throw usage(
+      'the export is binary CBOR: redirect it (flujo lens export RUN > run.cbor) or pass -o FILE',
+    );
+  return withRun(flags, run, async ({ ledger, runId }) => {
+    const head = await ledger.head(runId);
+    const records = await readRunRecords(ledger, runId);
+    const bytes = encodeExport(runId, records, head?.terminal ?? false);
+    const last = records[records.length - 1];
+    if (flags.output) {
+      const file = resolve(process.cwd(), flags.output);
+      writeFileSync(file, bytes);
+      const summary = {
+        run_id: runId,
+        file,
+        records: records.length,
+        bytes: bytes.length,
+        head_seq: last?.seq ?? 0,
+        head_hash: last ? toHex(last.hash) : null,
+      };
+      if (flags.json) out.json(summary);
+      else
+        out.info(
+          `exported ${runId}: ${records.length} records, head ${summary.head_hash} → ${file}`,
+        );
+    } else {
+      await new Promise<void>((done, fail) =>
+        process.stdout.write(bytes, (e) => (e ? fail(e) : done())),
+      );
+      out.info(
+        `exported ${runId}: ${records.length} records; check it with: flujo lens verify --file FILE`,
+      );
+    }
+    return ExitCode.ok;
+  });
+}

@@ -1,0 +1,76 @@
+/**
+ * `flujo lens list [--status S] [--pipeline P] [--since D] [--limit N] [--json]`: recent runs,
+ * newest first, from the runs read model (an indexed query, fast over 100k runs).
+ */
+import { ExitCode } from '../../errors.js';
+import { duration, isoTime, MARK, table, usd } from '../../lens/format.js';
+import { runJson } from '../../lens/rows.js';
+import { parseSince } from '../../lens/since.js';
+import type { RunQuery, RunStatusRow } from '../../projections/readModels.js';
+import type { Output } from '../output.js';
+import { usage, type LensFlags } from './lensCommon.js';
+import { withState } from './lensState.js';
+
+export interface LensListFlags extends LensFlags {
+  readonly status?: string;
+  readonly pipeline?: string;
+  readonly since?: string;
+  readonly limit?: string;
+}
+
+const STATUSES: readonly RunStatusRow[] = ['running', 'paused', 'completed', 'failed', 'cancelled'];
+
+export function runQuery(flags: LensListFlags, now: number): RunQuery {
+  if (flags.status !== undefined && !(STATUSES as readonly string[]).includes(flags.status))
+    throw usage(`--status ${flags.status} is not one of ${STATUSES.join(', ')}`);
+  const since = flags.since === undefined ? undefined : parseSince(flags.since, now);
+  if (since === null)
+    throw usage(
+      `--since ${flags.since} is neither an ISO date (2025-11-24) nor a duration (2h, 3d)`,
+    );
+  const limit = flags.limit === undefined ? 50 : Number(flags.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw usage('--limit takes a whole number above 0');
+  return {
+    ...(flags.status ? { status: flags.status as RunStatusRow } : {}),
+    ...(flags.pipeline ? { pipeline: flags.pipeline } : {}),
+    ...(since !== undefined ? { since } : {}),
+    limit,
+  };
+}
+
+export async function lensList(flags: LensListFlags, out: Output): Promise<number> {
+  const query = runQuery(flags, Date.now());
+  return withState(flags, async ({ readModels }) => {
+    const runs = await readModels.listRuns(query);
+    if (flags.json) {
+      out.json(runs.map(runJson));
+      return ExitCode.ok;
+    }
+    if (runs.length === 0) {
+      out.info('no runs match; start one with: flujo run PIPELINE');
+      return ExitCode.ok;
+    }
+    const paint = (s: string) =>
+      s === 'completed' ? out.color.ok(s) : s === 'failed' ? out.color.bad(s) : s;
+    out.data(
+      table(
+        ['RUN', 'PIPELINE', 'STATUS', 'STARTED', 'DURATION', 'COST', 'TOKENS'],
+        runs.map((r) => [
+          r.runId,
+          r.pipeline,
+          `${MARK[r.status] ?? ''} ${r.status}`,
+          isoTime(r.startedAt).replace('T', ' ').slice(0, 19),
+          duration(r.durationMs),
+          usd(r.costMicros),
+          String(r.tokensIn + r.tokensOut),
+        ]),
+      )
+        .split('\n')
+        .map((line, i) =>
+          i === 0 ? out.color.dim(line) : line.replace(/(completed|failed)/, paint),
+        )
+        .join('\n'),
+    );
+    return ExitCode.ok;
+  });
+}

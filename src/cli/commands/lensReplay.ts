@@ -1,0 +1,63 @@
+/**
+ * `flujo lens replay RUN [--pipeline FILE] [--json]`: refolds the run's events through its plan
+ * offline — no agent is called — and reports whether every recorded decision was reproduced.
+ * Exit 0 only when identical; 1 with the first divergence otherwise.
+ */
+import { isAbsolute, join, resolve } from 'node:path';
+
+import { ConfigError, ErrorCode, ExitCode } from '../../errors.js';
+import { decodeRecord } from '../../events/envelope.js';
+import { createEngine } from '../../runtime/engine.js';
+import type { Output } from '../output.js';
+import { loadPipelineFile } from '../pipelineFile.js';
+import { withRun, type LensFlags } from './lensCommon.js';
+
+export interface LensReplayFlags extends LensFlags {
+  readonly pipeline?: string;
+}
+
+export async function lensReplay(
+  run: string,
+  flags: LensReplayFlags,
+  out: Output,
+): Promise<number> {
+  return withRun(flags, run, async ({ cfg, ledger, runId }) => {
+    const [first] = await ledger.read(runId, { limit: 1 });
+    const started = first ? decodeRecord(runId, first.seq, first.body) : undefined;
+    const source = started?.type === 'RunStarted' ? started.data.pipeline.source : undefined;
+    if (!flags.pipeline && !source) {
+      throw new ConfigError(
+        ErrorCode.CONFIG_INVALID,
+        `run ${runId} recorded no pipeline file; pass the plan with: flujo lens replay ${runId} --pipeline FILE`,
+      );
+    }
+    const file = flags.pipeline
+      ? resolve(process.cwd(), flags.pipeline)
+      : isAbsolute(source as string)
+        ? (source as string)
+        : join(cfg.root, source as string);
+    const { plan } = await loadPipelineFile(file, cfg);
+    // No agent port: a replay that needed a live call would fail, never reach a provider.
+    const result = await createEngine({ ledger }).replay(plan, runId);
+    const body = {
+      run_id: result.runId,
+      identical: result.identical,
+      events: result.events,
+      ...(result.output !== undefined ? { output: result.output } : {}),
+      ...(result.firstDivergence ? { first_divergence: result.firstDivergence } : {}),
+    };
+    if (flags.json) out.json(body);
+    else if (result.identical) {
+      out.data(
+        `${out.color.ok('✓')} replay of ${runId} is identical: ${result.events} events refolded`,
+      );
+    } else {
+      const d = result.firstDivergence;
+      out.data(`${out.color.bad('✗')} replay of ${runId} diverges at seq ${d?.seq}`);
+      out.data(`  recorded: ${JSON.stringify(d?.recorded)}`);
+      out.data(`  replayed: ${JSON.stringify(d?.expected)}`);
+      out.info(`the plan in ${file} no longer decides what the run recorded`);
+    }
+    return result.identical ? ExitCode.ok : ExitCode.runtime;
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * `flujo lens report RUN [--format md|json|html] [-o FILE]`: the audit report of one run — input,
+ * every step and agent attempt, human decisions, budget, chain head and its verification.
+ */
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import { ExitCode } from '../../errors.js';
+import { decodeRecord } from '../../events/envelope.js';
+import { readRunRecords } from '../../lens/events.js';
+import { buildReport } from '../../lens/report.js';
+import { reportHtml, reportMarkdown } from '../../lens/reportRender.js';
+import { verifyStoredRun } from '../../runtime/verifyLedger.js';
+import type { Output } from '../output.js';
+import { usage, withRun, type LensFlags } from './lensCommon.js';
+
+export interface LensReportFlags extends LensFlags {
+  readonly format?: string;
+  readonly output?: string;
+}
+
+const FORMATS = ['md', 'json', 'html'] as const;
+
+export async function lensReport(
+  run: string,
+  flags: LensReportFlags,
+  out: Output,
+): Promise<number> {
+  const format = flags.json ? 'json' : (flags.format ?? 'md');
+  if (!(FORMATS as readonly string[]).includes(format))
+    throw usage(`--format ${format} is not one of md, json, html`);
+  return withRun(flags, run, async ({ ledger, runId }) => {
+    // Verify first: a report on a broken chain says so at the top, and covers only the events
+    // before the first bad seq (those are still proven by the chain).
+    const verification = await verifyStoredRun(ledger, runId);
+    const bad = verification.failure?.seq;
+    const events = (await readRunRecords(ledger, runId))
+      .filter((r) => bad === undefined || r.seq < bad)
+      .map((r) => decodeRecord(r.runId, r.seq, r.body));
+    if (events.length === 0) {
+      out.error(
+        `run ${runId} fails verification at seq ${bad} (${verification.failure?.reason}); nothing before it to report. See: flujo lens verify ${runId}`,
+      );
+      return ExitCode.runtime;
+    }
+    const report = buildReport(events, verification);
+    const text =
+      format === 'json'
+        ? JSON.stringify(report, null, 2) + '\n'
+        : format === 'html'
+          ? reportHtml(report)
+          : reportMarkdown(report);
+    if (flags.output) {
+      const file = resolve(process.cwd(), flags.output);
+      writeFileSync(file, text);
+      out.info(`wrote the ${format} report of ${runId} to ${file}`);
+    } else out.data(text);
+    return verification.ok ? ExitCode.ok : ExitCode.runtime;
+  });
+}

@@ -1,0 +1,116 @@
+/**
+ * `flujo lens serve [--port N] [--host H] [--token T]`: the web lens over the project's state.
+ * Answers from the browser go through a TaskClient whose plans are the pipeline files the runs
+ * recorded. Loopback by default; another host gets a token (given, FLUJO_LENS_TOKEN, or random),
+ * printed with the URL on stderr. Ctrl-C stops the server; runs it was driving stay resumable.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import { openState } from '../../adapters/ledger/state.js';
+import type { Plan } from '../../dsl/ir.js';
+import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { decodeRecord } from '../../events/envelope.js';
+import { createEngine } from '../../runtime/engine.js';
+import { createTaskClient } from '../../tasks/index.js';
+import { isLoopback } from '../../web/auth.js';
+import { taskBackend } from '../../web/backend.js';
+import { createLensServer } from '../../web/server.js';
+import { agentsFor } from '../agents.js';
+import type { Output } from '../output.js';
+import { loadPipelineFile } from '../pipelineFile.js';
+import { projectConfig, type GlobalFlags, type Interrupts } from '../session.js';
+
+export interface LensServeOptions extends GlobalFlags {
+  readonly port?: string;
+  readonly host?: string;
+  readonly token?: string;
+}
+
+function portOf(raw: string | undefined): number {
+  if (raw === undefined) return 7878;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new EngineError(ErrorCode.USAGE, `--port must be 0–65535, got ${raw}`, {
+      exitCode: ExitCode.config,
+    });
+  }
+  return n;
+}
+
+export async function lensServe(
+  opts: LensServeOptions,
+  out: Output,
+  interrupts: Interrupts,
+): Promise<number> {
+  const cfg = projectConfig(opts, process.env, process.cwd());
+  for (const w of cfg.warnings) out.info(`warning: ${w}`);
+  const port = portOf(opts.port);
+  const host = opts.host ?? '127.0.0.1';
+  const token =
+    opts.token ??
+    process.env.FLUJO_LENS_TOKEN ??
+    (isLoopback(host) ? undefined : randomBytes(24).toString('base64url'));
+  const sync = cfg.toml.settings?.sqlite_synchronous;
+  const state = await openState(cfg.stateUri, {
+    projectRoot: cfg.root,
+    ...(sync ? { sqliteSynchronous: sync } : {}),
+  });
+  const agents = agentsFor(cfg);
+  const engine = createEngine({
+    ledger: state.ledger,
+    ...(agents ? { agents } : {}),
+    worker: `lens-${process.pid}`,
+  });
+  const plans = new Map<string, Promise<Plan>>();
+  async function planFor(runId: string): Promise<Plan> {
+    const [first] = await state.ledger.read(runId, { limit: 1 });
+    const started = first ? decodeRecord(runId, first.seq, first.body) : undefined;
+    const source = started?.type === 'RunStarted' ? started.data.pipeline.source : undefined;
+    const file = source ? resolve(cfg.root, source) : undefined;
+    if (!file || !existsSync(file)) {
+      throw new EngineError(
+        ErrorCode.RUN_NOT_RESUMABLE,
+        `run ${runId} ${source ? `recorded pipeline file ${source}, which is gone` : 'recorded no pipeline file'}; answer it with: flujo resume ${runId} --pipeline FILE --input …`,
+      );
+    }
+    let plan = plans.get(file);
+    if (!plan) {
+      plan = loadPipelineFile(file, cfg).then((l) => l.plan);
+      plans.set(file, plan);
+      plan.catch(() => plans.delete(file));
+    }
+    return plan;
+  }
+  const tasks = createTaskClient({
+    ledger: state.ledger,
+    readModels: state.readModels,
+    engine,
+    planFor,
+  });
+  const backend = taskBackend(state, tasks, (runId, e) =>
+    out.error(`lens serve: ${runId === '*' ? '' : `run ${runId}: `}${(e as Error)?.message ?? e}`),
+  );
+  let server;
+  try {
+    server = await createLensServer(backend, { host, port, ...(token ? { token } : {}) });
+  } catch (e) {
+    await state.close();
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new EngineError(ErrorCode.USAGE, `port ${port} on ${host} is in use; pass --port`, {
+        exitCode: ExitCode.config,
+      });
+    }
+    throw e;
+  }
+  const url = token ? `${server.url}?token=${encodeURIComponent(token)}` : server.url;
+  out.info(`flujo lens: ${url}`);
+  out.info(`serving ${cfg.stateUri.replace(/\/\/[^@/]*@/, '//***@')} — Ctrl-C stops`);
+  // The listener stays: a second Ctrl-C exits at once if shutting down hangs.
+  await new Promise<void>((done) => interrupts.onInterrupt(done));
+  await engine.detach();
+  await server.close();
+  await state.close();
+  return ExitCode.ok;
+}

@@ -1,0 +1,136 @@
+/**
+ * `flujo lens show RUN [--verbose] [--json]`: one run — failures first, then a summary, the
+ * steps with their input, output and error inline, pending questions and the final output.
+ * Rows come from the read models; --verbose reads the run's events for full values.
+ */
+import { ExitCode } from '../../errors.js';
+import type { LedgerStore } from '../../ports.js';
+import { readRunEvents } from '../../lens/events.js';
+import { duration, isoTime, MARK, preview, usd } from '../../lens/format.js';
+import { runDetailJson, stepJson, unpreview } from '../../lens/rows.js';
+import type { Output } from '../output.js';
+import { resolveRunId } from '../context.js';
+import type { LensFlags } from './lensCommon.js';
+import { withState } from './lensState.js';
+
+export interface LensShowFlags extends LensFlags {
+  readonly verbose?: boolean;
+}
+
+/** Full inputs and outputs by step path, from the events (the rows keep bounded previews). */
+async function fullValues(ledger: LedgerStore, runId: string) {
+  const input = new Map<string, unknown>();
+  const output = new Map<string, unknown>();
+  let final: unknown = null;
+  for (const e of await readRunEvents(ledger, runId)) {
+    if (e.type === 'AgentCallRequested') input.set(e.data.path, e.data.input);
+    else if (e.type === 'StepCompleted') output.set(e.data.path, e.data.output);
+    else if (e.type === 'RunCompleted') final = e.data.output;
+  }
+  return { input, output, final };
+}
+
+export async function lensShow(run: string, flags: LensShowFlags, out: Output): Promise<number> {
+  return withState(flags, async ({ ledger, readModels }) => {
+    const runId = await resolveRunId(ledger, run);
+    const row = await readModels.getRun(runId);
+    if (!row) {
+      out.error(
+        `run ${runId} has events but no read-model row; rebuild them with: flujo lens rebuild`,
+      );
+      return ExitCode.runtime;
+    }
+    const steps = (await readModels.steps(runId)).filter((s) => s.path !== '.');
+    const hitl = await readModels.hitl({ runId });
+    const full = flags.verbose ? await fullValues(ledger, runId) : undefined;
+    const stepsJson = steps.map((s) => {
+      const j = stepJson(s);
+      return full
+        ? {
+            ...j,
+            input: full.input.has(s.path) ? full.input.get(s.path) : j.input,
+            output: full.output.has(s.path) ? full.output.get(s.path) : j.output,
+            truncated: false,
+          }
+        : j;
+    });
+    const failures = stepsJson.filter((s) => s.status === 'failed');
+    if (flags.json) {
+      out.json({
+        run_id: runId,
+        status: row.status,
+        run: runDetailJson(row),
+        failures,
+        steps: stepsJson,
+        hitl: hitl.map((h) => ({
+          path: h.path,
+          step: h.step,
+          message: h.message,
+          status: h.status,
+          answer: h.answer,
+          answered_by: h.answeredBy,
+          requested_at: isoTime(h.requestedAt),
+          answered_at: h.answeredAt === null ? null : isoTime(h.answeredAt),
+        })),
+      });
+      return ExitCode.ok;
+    }
+    const len = flags.verbose ? -1 : 100;
+    const L: string[] = [];
+    if (row.status === 'failed' || failures.length > 0) {
+      L.push(
+        out.color.bad(`✗ run failed: ${row.errorCode ?? ''} ${row.errorMessage ?? ''}`.trim()),
+      );
+      for (const f of failures) {
+        L.push(`  ✗ step ${f.path} ${f.name}: ${f.error?.code ?? ''} ${f.error?.message ?? ''}`);
+        L.push(`    input:  ${preview(f.input, len)}`);
+      }
+      L.push('');
+    }
+    L.push(
+      `run       ${runId}`,
+      `pipeline  ${row.pipeline}`,
+      `status    ${MARK[row.status] ?? ''} ${row.status}`,
+      `started   ${isoTime(row.startedAt)}   duration ${duration(row.durationMs)}`,
+      `cost      ${usd(row.costMicros)}   tokens ${row.tokensIn} in / ${row.tokensOut} out`,
+      `input     ${preview(unpreview(row.inputPreview), len)}`,
+      '',
+      `steps (${steps.length})`,
+    );
+    for (const s of stepsJson) {
+      const mark = MARK[s.status] ?? '?';
+      const painted =
+        s.status === 'failed'
+          ? out.color.bad(mark)
+          : s.status === 'completed'
+            ? out.color.ok(mark)
+            : mark;
+      const extra = [
+        s.model && !s.model.startsWith('fn:') ? s.model : '',
+        s.cost_usd ? usd(Math.round(s.cost_usd * 1e6)) : '',
+        s.retries ? `retries=${s.retries}` : '',
+      ]
+        .filter(Boolean)
+        .join(' ');
+      L.push(
+        `  ${painted} ${s.path.padEnd(10)} ${s.name.padEnd(16)} ${s.kind.padEnd(10)} ${duration(s.latency_ms)} ${extra}`.trimEnd(),
+      );
+      if (s.input !== null && s.input !== undefined) L.push(`      in:  ${preview(s.input, len)}`);
+      if (s.error) L.push(`      err: ${s.error.code} ${s.error.message ?? ''}`);
+      else if (s.output !== null && s.output !== undefined)
+        L.push(`      out: ${preview(s.output, len)}`);
+    }
+    for (const h of hitl) {
+      L.push(
+        '',
+        h.status === 'pending'
+          ? `⏸ waiting at ${h.path} ${h.step}: ${h.message}\n  answer with: flujo resume ${runId.slice(0, 8)} --input '…'`
+          : `▶ ${h.step} answered by ${h.answeredBy ?? 'unknown'} at ${isoTime(h.answeredAt)}: ${preview(h.answer, len)}`,
+      );
+    }
+    if (row.status === 'completed')
+      L.push('', `output    ${preview(full ? full.final : unpreview(row.outputPreview), len)}`);
+    out.data(L.join('\n'));
+    return ExitCode.ok;
+  });
+}

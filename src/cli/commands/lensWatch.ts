@@ -1,0 +1,153 @@
+/**
+ * `flujo lens watch RUN [--json] [--interval MS]`: follows a run as it is recorded (polling its
+ * ledger, so it works across processes and on every store) and prints each step as it happens,
+ * until the run rests: completed, failed, cancelled or paused for a person. `--json` prints one
+ * JSON object per line. Exit 0 when the run completed or paused, 1 when it failed or was cancelled.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { ExitCode } from '../../errors.js';
+import { decodeRecord, type LedgerEvent } from '../../events/envelope.js';
+import { duration, preview, usd } from '../../lens/format.js';
+import type { Output } from '../output.js';
+import { usage, withRun, type LensFlags } from './lensCommon.js';
+
+export interface LensWatchFlags extends LensFlags {
+  readonly interval?: string;
+}
+
+interface Line {
+  readonly seq: number;
+  readonly at: string;
+  readonly event: string;
+  readonly path?: string;
+  readonly step?: string;
+  readonly [k: string]: unknown;
+}
+
+/** What a watcher shows for one event, or null for bookkeeping it skips. */
+function lineOf(e: LedgerEvent, names: Map<string, { name: string; at: number }>): Line | null {
+  const base = { seq: e.seq, at: new Date(e.at).toISOString(), event: e.type };
+  const step = (path: string) => ({ path, step: names.get(path)?.name ?? path });
+  switch (e.type) {
+    case 'RunStarted':
+      return { ...base, pipeline: e.data.pipeline.name, input: e.data.input };
+    case 'StepScheduled':
+      names.set(e.data.path, { name: e.data.name, at: e.at });
+      return e.data.path === '.' ? null : { ...base, ...step(e.data.path), kind: e.data.kind };
+    case 'AgentResponded':
+      return {
+        ...base,
+        ...step(e.data.path),
+        attempt: e.data.attempt,
+        model: e.data.model,
+        cost_usd: e.data.costMicros / 1e6,
+        output: e.data.output,
+      };
+    case 'AgentFailed':
+      return { ...base, ...step(e.data.path), attempt: e.data.attempt, error: e.data.error };
+    case 'BranchSelected':
+      return { ...base, ...step(e.data.path), branch: e.data.branch };
+    case 'LoopIterationStarted':
+      return { ...base, ...step(e.data.path), iteration: e.data.iteration };
+    case 'HumanInputRequested':
+      return { ...base, ...step(e.data.path), message: e.data.message };
+    case 'HumanInputReceived':
+      return { ...base, ...step(e.data.path), input: e.data.input, by: e.data.by ?? null };
+    case 'StepCompleted':
+      if (e.data.path === '.') return null;
+      return {
+        ...base,
+        ...step(e.data.path),
+        duration_ms: e.at - (names.get(e.data.path)?.at ?? e.at),
+        output: e.data.output,
+      };
+    case 'StepFailed':
+      return {
+        ...base,
+        ...step(e.data.path),
+        duration_ms: e.at - (names.get(e.data.path)?.at ?? e.at),
+        error: e.data.error,
+      };
+    case 'RunPaused':
+      return { ...base, ...step(e.data.path), reason: e.data.reason };
+    case 'RunResumed':
+      return { ...base, reason: e.data.reason };
+    case 'RunCompleted':
+      return { ...base, output: e.data.output };
+    case 'RunFailed':
+      return { ...base, error: e.data.error };
+    case 'RunCancelled':
+      return { ...base, reason: e.data.reason ?? null };
+    default:
+      return null;
+  }
+}
+
+function text(l: Line, out: Output): string {
+  const t = l.at.slice(11, 23);
+  const who = l.path !== undefined ? `${l.path} ${l.step}` : '';
+  const err = l.error as { code: string; message: string } | undefined;
+  switch (l.event) {
+    case 'RunStarted':
+      return `${t}  run started: ${String(l.pipeline)} ${preview(l.input, 80)}`;
+    case 'StepScheduled':
+      return `${t}  ▶ ${who} [${String(l.kind)}]`;
+    case 'AgentResponded':
+      return `${t}    ← ${who} ${String(l.model)}${Number(l.cost_usd) > 0 ? ` ${usd(Math.round(Number(l.cost_usd) * 1e6))}` : ''}: ${preview(l.output, 80)}`;
+    case 'AgentFailed':
+      return `${t}    ${out.color.bad('✗')} ${who} attempt ${String(l.attempt)}: ${err?.code} ${err?.message}`;
+    case 'BranchSelected':
+      return `${t}    ⑂ ${who} took branch ${String(l.branch)}`;
+    case 'LoopIterationStarted':
+      return `${t}    ↻ ${who} iteration ${String(l.iteration)}`;
+    case 'HumanInputRequested':
+      return `${t}  ⏸ ${who} asks: ${String(l.message)}`;
+    case 'HumanInputReceived':
+      return `${t}  ▶ ${who} answered${l.by ? ` by ${String(l.by)}` : ''}: ${preview(l.input, 80)}`;
+    case 'StepCompleted':
+      return `${t}  ${out.color.ok('✓')} ${who} ${duration(Number(l.duration_ms))}`;
+    case 'StepFailed':
+      return `${t}  ${out.color.bad('✗')} ${who} ${duration(Number(l.duration_ms))}: ${err?.code} ${err?.message}`;
+    case 'RunPaused':
+      return `${t}  run paused at ${who}; answer with: flujo resume RUN --input …`;
+    case 'RunResumed':
+      return `${t}  run resumed (${String(l.reason)})`;
+    case 'RunCompleted':
+      return `${t}  ${out.color.ok('✓')} run completed: ${preview(l.output, 100)}`;
+    case 'RunFailed':
+      return `${t}  ${out.color.bad('✗')} run failed: ${err?.code} ${err?.message}`;
+    default:
+      return `${t}  run cancelled`;
+  }
+}
+
+export async function lensWatch(run: string, flags: LensWatchFlags, out: Output): Promise<number> {
+  const interval = flags.interval === undefined ? 250 : Number(flags.interval);
+  if (!Number.isInteger(interval) || interval < 10)
+    throw usage('--interval takes milliseconds (at least 10)');
+  return withRun(flags, run, async ({ ledger, runId }) => {
+    const names = new Map<string, { name: string; at: number }>();
+    let next = 1;
+    let last: LedgerEvent | undefined;
+    for (;;) {
+      const page = await ledger.read(runId, { fromSeq: next, limit: 500 });
+      for (const r of page) {
+        const e = decodeRecord(runId, r.seq, r.body);
+        last = e;
+        next = r.seq + 1;
+        const line = lineOf(e, names);
+        if (line) {
+          if (flags.json) process.stdout.write(JSON.stringify(line) + '\n');
+          else out.data(text(line, out));
+        }
+      }
+      if (page.length === 500) continue;
+      // The run rests when its last event ends it or pauses it for a person.
+      const t = last?.type;
+      if (t === 'RunCompleted' || t === 'RunPaused') return ExitCode.ok;
+      if (t === 'RunFailed' || t === 'RunCancelled') return ExitCode.runtime;
+      await sleep(interval);
+    }
+  });
+}

@@ -1,0 +1,46 @@
+/** Small text helpers shared by the lens commands: money, durations, previews, status marks. */
+
+/** Micro-dollars as dollars with enough digits for a cheap call (`$0.0015`). */
+export function usd(micros: number): string {
+  if (micros === 0) return '$0';
+  const d = micros / 1e6;
+  return `$${d >= 1 ? d.toFixed(2) : d.toFixed(6).replace(/0+$/, '')}`;
+}
+
+export function duration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '—';
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const m = Math.floor(ms / 60_000);
+  return m < 60 ? `${m}m${Math.round((ms % 60_000) / 1000)}s` : `${Math.floor(m / 60)}h${m % 60}m`;
+}
+
+/** JSON on one line, cut to `max` characters (`max` < 0: never cut). */
+export function preview(value: unknown, max = 120): string {
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? 'undefined');
+  const one = text.replace(/\s+/g, ' ');
+  return max >= 0 && one.length > max ? `${one.slice(0, max - 1)}…` : one;
+}
+
+export function isoTime(ms: number | null | undefined): string {
+  return ms === null || ms === undefined ? '—' : new Date(ms).toISOString();
+}
+
+export const MARK: Record<string, string> = {
+  completed: '✓',
+  failed: '✗',
+  running: '…',
+  paused: '⏸',
+  cancelled: '⊘',
+};
+
+/** Left-aligned columns separated by two spaces; plain text, so it pipes cleanly. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,256 @@
+/**
+ * The audit report of one run, read off its events and the chain verification: the input, every
+ * step with each agent attempt (model, prompt hash = AgentCallRequested.requestHash, output,
+ * cost), the human decisions (who, what, when), the budget, the chain head and whether it
+ * verified. `--format json` prints this object; md and html render it (./reportRender.ts).
+ */
+import type { ErrorInfo } from '../events/catalogue.js';
+import type { LedgerEvent } from '../events/envelope.js';
+import type { RunVerification } from '../events/verify.js';
+
+export interface ReportAttempt {
+  attempt: number;
+  agent: string;
+  prompt_hash: string;
+  input: unknown;
+  model: string | null;
+  output?: unknown;
+  error?: ErrorInfo;
+  cost_usd: number;
+  tokens: { input: number; output: number };
+  latency_ms: number | null;
+  at: string;
+}
+
+export interface ReportStep {
+  path: string;
+  name: string;
+  kind: string;
+  status: 'running' | 'completed' | 'failed' | 'paused';
+  started_at: string;
+  ended_at: string | null;
+  output?: unknown;
+  error?: ErrorInfo;
+  branch?: string;
+  iterations?: number;
+  cost_usd: number;
+  attempts: ReportAttempt[];
+}
+
+export interface ReportDecision {
+  path: string;
+  step: string;
+  message: string;
+  requested_at: string;
+  status: 'pending' | 'answered';
+  answer?: unknown;
+  answered_by: string | null;
+  answered_at: string | null;
+}
+
+export interface AuditReport {
+  format: 'flujo.audit-report';
+  version: 1;
+  run: {
+    run_id: string;
+    pipeline: string;
+    fingerprint: string;
+    source: string | null;
+    status: 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+    started_at: string;
+    ended_at: string | null;
+    input: unknown;
+    context?: unknown;
+    output?: unknown;
+    error?: ErrorInfo;
+  };
+  budget: {
+    limit_usd: number | null;
+    limit_tokens: number | null;
+    spent_usd: number;
+    tokens: { input: number; output: number };
+  };
+  steps: ReportStep[];
+  decisions: ReportDecision[];
+  chain: {
+    events: number;
+    head_seq: number;
+    head_hash: string;
+    verified: boolean;
+    failure?: { seq: number; reason: string; detail: string };
+  };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const dollars = (micros: number) => micros / 1e6;
+
+export function buildReport(
+  events: readonly LedgerEvent[],
+  verification: RunVerification,
+): AuditReport {
+  const first = events[0];
+  if (!first || first.type !== 'RunStarted') throw new Error('a run starts with RunStarted');
+  const s = first.data;
+  const run: AuditReport['run'] = {
+    run_id: first.runId,
+    pipeline: s.pipeline.name,
+    fingerprint: s.pipeline.fingerprint,
+    source: s.pipeline.source ?? null,
+    status: 'running',
+    started_at: iso(first.at),
+    ended_at: null,
+    input: s.input,
+    ...(s.context !== undefined ? { context: s.context } : {}),
+  };
+  const steps = new Map<string, ReportStep>();
+  const decisions = new Map<string, ReportDecision>();
+  let spent = 0;
+  const tokens = { input: 0, output: 0 };
+  const attemptOf = (path: string, attempt: number) =>
+    steps.get(path)?.attempts.find((a) => a.attempt === attempt);
+
+  for (const e of events) {
+    switch (e.type) {
+      case 'StepScheduled':
+        if (e.data.path === '.') break;
+        steps.set(e.data.path, {
+          path: e.data.path,
+          name: e.data.name,
+          kind: e.data.kind,
+          status: 'running',
+          started_at: iso(e.at),
+          ended_at: null,
+          cost_usd: 0,
+          attempts: [],
+        });
+        break;
+      case 'AgentCallRequested':
+        steps.get(e.data.path)?.attempts.push({
+          attempt: e.data.attempt,
+          agent: e.data.agent,
+          prompt_hash: e.data.requestHash,
+          input: e.data.input,
+          model: null,
+          cost_usd: 0,
+          tokens: { input: 0, output: 0 },
+          latency_ms: null,
+          at: iso(e.at),
+        });
+        break;
+      case 'AgentResponded':
+      case 'AgentFailed': {
+        const cost = e.data.costMicros ?? 0;
+        const usage = e.data.usage ?? { input: 0, output: 0 };
+        spent += cost;
+        tokens.input += usage.input;
+        tokens.output += usage.output;
+        const step = steps.get(e.data.path);
+        if (step) step.cost_usd = dollars(Math.round(step.cost_usd * 1e6) + cost);
+        const a = attemptOf(e.data.path, e.data.attempt);
+        if (!a) break;
+        a.cost_usd = dollars(cost);
+        a.tokens = { input: usage.input, output: usage.output };
+        if (e.type === 'AgentResponded') {
+          a.model = e.data.model;
+          a.output = e.data.output;
+          a.latency_ms = e.data.latencyMs;
+        } else a.error = e.data.error;
+        break;
+      }
+      case 'BranchSelected': {
+        const step = steps.get(e.data.path);
+        if (step) step.branch = e.data.branch;
+        break;
+      }
+      case 'LoopIterationStarted': {
+        const step = steps.get(e.data.path);
+        if (step) step.iterations = e.data.iteration;
+        break;
+      }
+      case 'HumanInputRequested': {
+        const step = steps.get(e.data.path);
+        if (step) step.status = 'paused';
+        decisions.set(e.data.path, {
+          path: e.data.path,
+          step: step?.name ?? e.data.path,
+          message: e.data.message,
+          requested_at: iso(e.at),
+          status: 'pending',
+          answered_by: null,
+          answered_at: null,
+        });
+        break;
+      }
+      case 'HumanInputReceived': {
+        const d = decisions.get(e.data.path);
+        if (d)
+          Object.assign(d, {
+            status: 'answered',
+            answer: e.data.input,
+            answered_by: e.data.by ?? null,
+            answered_at: iso(e.at),
+          });
+        const step = steps.get(e.data.path);
+        if (step) step.status = 'running';
+        break;
+      }
+      case 'StepCompleted': {
+        const step = steps.get(e.data.path);
+        if (step)
+          Object.assign(step, { status: 'completed', ended_at: iso(e.at), output: e.data.output });
+        break;
+      }
+      case 'StepFailed': {
+        const step = steps.get(e.data.path);
+        if (step)
+          Object.assign(step, { status: 'failed', ended_at: iso(e.at), error: e.data.error });
+        break;
+      }
+      case 'RunPaused':
+        run.status = 'paused';
+        break;
+      case 'RunResumed':
+        run.status = 'running';
+        break;
+      case 'RunCompleted':
+        Object.assign(run, { status: 'completed', ended_at: iso(e.at), output: e.data.output });
+        break;
+      case 'RunFailed':
+        Object.assign(run, { status: 'failed', ended_at: iso(e.at), error: e.data.error });
+        break;
+      case 'RunCancelled':
+        Object.assign(run, { status: 'cancelled', ended_at: iso(e.at) });
+        break;
+      default:
+        break;
+    }
+  }
+  return {
+    format: 'flujo.audit-report',
+    version: 1,
+    run,
+    budget: {
+      limit_usd: s.budget?.costMicros !== undefined ? dollars(s.budget.costMicros) : null,
+      limit_tokens: s.budget?.tokens ?? null,
+      spent_usd: dollars(spent),
+      tokens,
+    },
+    steps: [...steps.values()],
+    decisions: [...decisions.values()],
+    chain: {
+      events: verification.events,
+      head_seq: verification.headSeq,
+      head_hash: verification.headHash,
+      verified: verification.ok,
+      ...(verification.failure
+        ? {
+            failure: {
+              seq: verification.failure.seq,
+              reason: verification.failure.reason,
+              detail: verification.failure.detail,
+            },
+          }
+        : {}),
+    },
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * The projections' output vocabulary: row changes, not rows. Each store turns a change into one
+ * prepared statement (an upsert or an update of one row), so an append touches only the rows its
+ * events name and never reads the run back. The memory read models apply the same changes to
+ * maps, so every store agrees on every column.
+ *
+ * Some changes look up a row of another projection (a cost needs the step's model and name and
+ * the run's pipeline; a pause shows its HITL message). Within one event the changes are ordered
+ * runs, steps, hitl, costs, and a projection only looks at rows written by earlier events or by
+ * earlier projections of the same event, so folding one projection alone gives the same rows.
+ */
+
+/** Bump a version when its fold or table changes: stores rebuild that projection on open. */
+export const PROJECTION_VERSIONS = {
+  runs: 1,
+  steps: 1,
+  hitl: 1,
+  costs: 1,
+} as const;
+
+export type ProjectionName = keyof typeof PROJECTION_VERSIONS;
+export const PROJECTION_NAMES = Object.keys(PROJECTION_VERSIONS) as ProjectionName[];
+
+interface Base {
+  readonly runId: string;
+}
+
+export type RunChange = Base & { readonly p: 'runs' } & (
+    | {
+        readonly op: 'start';
+        readonly pipeline: string;
+        readonly fingerprint: string;
+        readonly at: number;
+        readonly inputPreview: string;
+      }
+    /** The chain head after the batch: once per batch, from its last record. */
+    | { readonly op: 'head'; readonly seq: number; readonly hash: string; readonly at: number }
+    | { readonly op: 'usage'; readonly cost: number; readonly tin: number; readonly tout: number }
+    /** Paused at `path`: the message is the HITL request's at that path. */
+    | { readonly op: 'paused'; readonly path: string }
+    | { readonly op: 'running' }
+    | {
+        readonly op: 'end';
+        readonly status: 'completed' | 'failed' | 'cancelled';
+        readonly at: number;
+        readonly outputPreview: string | null;
+        readonly errorCode: string | null;
+        readonly errorMessage: string | null;
+      }
+  );
+
+export type StepChange = Base & { readonly p: 'steps'; readonly path: string } & (
+    | {
+        readonly op: 'scheduled';
+        readonly name: string;
+        readonly kind: string;
+        readonly seq: number;
+        readonly at: number;
+      }
+    /** An agent call attempt starts: attempt 1 fills the scheduled row, later ones add a row. */
+    | {
+        readonly op: 'called';
+        readonly attempt: number;
+        readonly seq: number;
+        readonly at: number;
+        readonly model: string | null;
+        readonly inputPreview: string;
+      }
+    | {
+        readonly op: 'replied';
+        readonly attempt: number;
+        readonly at: number;
+        /** UTC day of the reply, for a run's costs by day. */
+        readonly day: string;
+        readonly model: string | null;
+        readonly tin: number;
+        readonly tout: number;
+        readonly cost: number;
+        readonly latencyMs: number;
+      }
+    | {
+        readonly op: 'callFailed';
+        readonly attempt: number;
+        readonly at: number;
+        readonly day: string;
+        readonly tin: number;
+        readonly tout: number;
+        readonly cost: number;
+        readonly errorCode: string;
+        readonly errorMessage: string;
+      }
+    | { readonly op: 'retried'; readonly attempt: number }
+    /** The step (its latest attempt) completed. */
+    | { readonly op: 'completed'; readonly at: number; readonly outputPreview: string }
+    | {
+        readonly op: 'failed';
+        /** The attempt when the event names it, else the latest. */
+        readonly attempt: number | null;
+        readonly at: number;
+        readonly errorCode: string;
+        readonly errorMessage: string;
+      }
+  );
+
+export type HitlChange = Base & { readonly p: 'hitl'; readonly path: string } & (
+    | {
+        readonly op: 'requested';
+        readonly seq: number;
+        readonly at: number;
+        readonly message: string;
+        /** Canonical JSON. */
+        readonly schema: string;
+      }
+    | {
+        readonly op: 'answered';
+        readonly at: number;
+        /** Canonical JSON. */
+        readonly answer: string;
+        readonly by: string | null;
+      }
+  );
+
+/**
+ * One agent call's spend, counted under its step's model, step name, the run's pipeline and the
+ * UTC day. Calls of code (fn:, skill:) have no model and are not counted.
+ */
+export type CostChange = Base & {
+  readonly p: 'costs';
+  readonly op: 'call';
+  readonly path: string;
+  readonly attempt: number;
+  readonly day: string;
+  readonly tin: number;
+  readonly tout: number;
+  readonly cost: number;
+};
+
+export type Change = RunChange | StepChange | HitlChange | CostChange;

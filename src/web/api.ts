@@ -1,0 +1,154 @@
+/**
+ * The web lens JSON API. Lists and pages come from the read models (one indexed query each, so a
+ * run of thousands of events costs the same as a small one); the trace, the event pages and the
+ * verification badge read the run's own events, page by page.
+ */
+import { isEngineError, ErrorCode } from '../errors.js';
+import { decodeRecord } from '../events/envelope.js';
+import { readRunEvents } from '../lens/events.js';
+import { buildTrace } from '../lens/trace.js';
+import type { CostDimension, RunStatusRow } from '../projections/readModels.js';
+import { verifyStoredRun } from '../runtime/verifyLedger.js';
+import { costsByModelAndDay } from './costs.js';
+import { HttpError, intParam, readJson, Router, type RouteContext } from './http.js';
+import type { LensBackend } from './types.js';
+
+const STATUSES: readonly RunStatusRow[] = ['running', 'paused', 'completed', 'failed', 'cancelled'];
+const DIMENSIONS: readonly CostDimension[] = ['model', 'pipeline', 'step', 'day'];
+/** The trace is built from every event of the run; past this, the page offers `flujo lens trace`. */
+const TRACE_MAX_EVENTS = 50_000;
+/** How long a resume request waits for the run to come to rest before answering 202. */
+const RESUME_WAIT_MS = 3_000;
+
+function oneOf<T extends string>(url: URL, name: string, allowed: readonly T[]): T | undefined {
+  const v = url.searchParams.get(name);
+  if (v === null || v === '') return undefined;
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new HttpError(400, 'BAD_QUERY', `${name} must be one of ${allowed.join(', ')}`);
+  }
+  return v as T;
+}
+
+export function apiRoutes(backend: LensBackend, router: Router = new Router()): Router {
+  const { readModels: rm, ledger } = backend;
+
+  const runOr404 = async (runId: string) => {
+    const run = await rm.getRun(runId);
+    if (!run) throw new HttpError(404, ErrorCode.RUN_NOT_FOUND, `no run ${runId}`);
+    return run;
+  };
+
+  router.on('GET', '/api/runs', async ({ url }) => {
+    const status = oneOf(url, 'status', STATUSES);
+    const pipeline = url.searchParams.get('pipeline') || undefined;
+    const prefix = url.searchParams.get('q') || undefined;
+    const limit = intParam(url, 'limit', 50, 500);
+    const offset = intParam(url, 'offset', 0, Number.MAX_SAFE_INTEGER);
+    const filter = { ...(pipeline ? { pipeline } : {}), ...(prefix ? { prefix } : {}) };
+    const [runs, counts] = await Promise.all([
+      rm.listRuns({ ...filter, ...(status ? { status } : {}), limit: limit + 1, offset }),
+      rm.countByStatus(filter),
+    ]);
+    return { runs: runs.slice(0, limit), counts, limit, offset, more: runs.length > limit };
+  });
+
+  router.on('GET', '/api/runs/:id', async ({ params, url }) => {
+    const runId = params[0] as string;
+    const run = await runOr404(runId);
+    const limit = intParam(url, 'stepLimit', 1000, 5000);
+    const offset = intParam(url, 'stepOffset', 0, Number.MAX_SAFE_INTEGER);
+    const [steps, hitl] = await Promise.all([rm.steps(runId), rm.hitl({ runId })]);
+    return {
+      run,
+      steps: steps.slice(offset, offset + limit),
+      stepsTotal: steps.length,
+      stepOffset: offset,
+      hitl,
+    };
+  });
+
+  router.on('GET', '/api/runs/:id/trace', async ({ params }) => {
+    const run = await runOr404(params[0] as string);
+    if (run.headSeq > TRACE_MAX_EVENTS) {
+      throw new HttpError(
+        413,
+        'TRACE_TOO_LARGE',
+        `run ${run.runId} has ${run.headSeq} events; see its trace with: flujo lens trace ${run.runId}`,
+      );
+    }
+    return buildTrace(await readRunEvents(ledger, run.runId));
+  });
+
+  router.on('GET', '/api/runs/:id/events', async ({ params, url }) => {
+    const run = await runOr404(params[0] as string);
+    const fromSeq = Math.max(1, intParam(url, 'fromSeq', 1, Number.MAX_SAFE_INTEGER));
+    const limit = intParam(url, 'limit', 200, 2000);
+    const rows = await ledger.read(run.runId, { fromSeq, limit });
+    const events = rows.map((r) => decodeRecord(r.runId, r.seq, r.body));
+    return { events, headSeq: run.headSeq };
+  });
+
+  router.on('GET', '/api/runs/:id/verify', async ({ params }) => {
+    const run = await runOr404(params[0] as string);
+    return verifyStoredRun(ledger, run.runId);
+  });
+
+  router.on('GET', '/api/costs', async ({ url }) => {
+    const by = url.searchParams.get('by') ?? 'model';
+    if (by === 'model-day') {
+      const days = Math.max(1, intParam(url, 'days', 14, 90));
+      return costsByModelAndDay(rm, days, (backend.clock ?? Date).now());
+    }
+    const dim = oneOf(url, 'by', DIMENSIONS) as CostDimension;
+    const runId = url.searchParams.get('run') || undefined;
+    return { by: dim, rows: await rm.costs({ by: dim, ...(runId ? { runId } : {}) }) };
+  });
+
+  router.on('GET', '/api/hitl', async ({ url }) => {
+    const status = oneOf(url, 'status', ['pending', 'answered'] as const);
+    return { items: await rm.hitl(status ? { status } : {}) };
+  });
+
+  router.on('POST', '/api/runs/:id/resume', (ctx) => resume(backend, ctx));
+
+  return router;
+}
+
+async function resume(backend: LensBackend, { params, req }: RouteContext): Promise<unknown> {
+  const runId = params[0] as string;
+  const body = await readJson(req);
+  if (typeof body !== 'object' || body === null || !('input' in body)) {
+    throw new HttpError(400, 'BAD_REQUEST', 'send {"input": <the answer>}');
+  }
+  const run = await backend.readModels.getRun(runId);
+  if (!run) throw new HttpError(404, ErrorCode.RUN_NOT_FOUND, `no run ${runId}`);
+  if (run.status !== 'paused') {
+    throw new HttpError(409, ErrorCode.RUN_NOT_RESUMABLE, `run ${runId} is ${run.status}`);
+  }
+  const by = (body as { by?: unknown }).by;
+  const answeredBy = typeof by === 'string' && by.trim() ? by.trim().slice(0, 100) : 'web';
+  const done = backend.resume(runId, (body as { input: unknown }).input, answeredBy);
+  // A resumed run may go on calling models for minutes: answer once it rests, or say it runs on
+  // (the page follows it live). A rejected answer fails fast, before anything is recorded.
+  const settled = await Promise.race([
+    done.then(
+      (r) => ({ ok: true as const, status: r.status }),
+      (e: unknown) => ({ ok: false as const, error: e }),
+    ),
+    new Promise<null>((r) => setTimeout(() => r(null), RESUME_WAIT_MS).unref()),
+  ]);
+  if (settled === null) {
+    done.catch((e: unknown) => backend.onBackgroundError?.(runId, e));
+    return { runId, status: 'running' };
+  }
+  if (settled.ok) return { runId, status: settled.status };
+  const e = settled.error;
+  if (isEngineError(e) && e.code === ErrorCode.HUMAN_INPUT_REJECTED) {
+    const reasons = (e.details.reasons as string[] | undefined) ?? [e.message];
+    throw new HttpError(422, e.code, e.message.replace(/^\[[A-Z_]+\] /, ''), { reasons });
+  }
+  if (isEngineError(e) && e.code === ErrorCode.RUN_NOT_RESUMABLE) {
+    throw new HttpError(409, e.code, e.message.replace(/^\[[A-Z_]+\] /, ''));
+  }
+  throw e;
+}

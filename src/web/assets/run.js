@@ -1,0 +1,320 @@
+/* global window */
+// One run: summary, verification badge, the pending question (answerable here), a waterfall of
+// its steps with each step's input, output, error, cost and tokens, the trace tree and the raw
+// events. Live: records of this run re-read the summary and steps.
+import {
+  api,
+  badge,
+  clear,
+  debounce,
+  enc,
+  errorBox,
+  h,
+  ms,
+  pre,
+  time,
+  tokens,
+  usd,
+} from './dom.js';
+import { hitlForm } from './form.js';
+import { traceTree } from './trace.js';
+
+const STEP_PAGE = 500;
+
+function verifyBadge(el, runId) {
+  clear(el, h('span', { class: 'verify pending' }, 'verifying…'));
+  api('runs/' + enc(runId) + '/verify').then(
+    (v) =>
+      clear(
+        el,
+        v.ok
+          ? h(
+              'span',
+              { class: 'verify ok', title: 'head ' + v.headHash },
+              '✓ chain intact · ' + v.events + ' events',
+            )
+          : h(
+              'span',
+              { class: 'verify bad', title: v.failure?.detail ?? '' },
+              '✗ tampered at seq ' + v.failure?.seq + ': ' + v.failure?.reason,
+            ),
+      ),
+    (e) => clear(el, h('span', { class: 'verify bad' }, 'verify failed: ' + e.message)),
+  );
+}
+
+function depthOf(path) {
+  return path === '.' || path === '' ? 0 : path.split('/').filter(Boolean).length;
+}
+
+function waterfall(run, steps, open) {
+  const t0 = run.startedAt;
+  const end = Math.max(
+    run.endedAt ?? run.updatedAt,
+    ...steps.map((s) => s.endedAt ?? run.updatedAt),
+    t0 + 1,
+  );
+  const span = end - t0;
+  return steps.map((s) => {
+    const key = s.path + '#' + s.attempt;
+    const left = Math.min(99.4, ((s.startedAt - t0) / span) * 100);
+    const width = Math.max(0.6, (((s.endedAt ?? end) - s.startedAt) / span) * 100);
+    const waiting = s.status === 'running' && run.status === 'paused';
+    const state = waiting ? 'waiting' : s.status;
+    const details = h(
+      'details',
+      {
+        class: 'step st-' + s.status,
+        open: open.has(key) || s.status === 'failed',
+        'data-key': key,
+      },
+      h(
+        'summary',
+        {},
+        h(
+          'span',
+          { class: 'sname', style: { paddingLeft: depthOf(s.path) * 14 + 'px' } },
+          s.name,
+          s.attempt > 1 ? h('small', {}, ' #' + s.attempt) : null,
+        ),
+        h(
+          'span',
+          { class: 'track' },
+          h('span', {
+            class: 'bar b-' + state,
+            style: { left: left + '%', width: Math.min(width, 100 - left) + '%' },
+          }),
+        ),
+        h(
+          'span',
+          { class: 'num' },
+          waiting ? 'waiting' : ms(s.latencyMs ?? (s.endedAt ? s.endedAt - s.startedAt : null)),
+        ),
+        h('span', { class: 'num' }, usd(s.costMicros)),
+      ),
+      h(
+        'div',
+        { class: 'step-body' },
+        h(
+          'dl',
+          { class: 'facts' },
+          h('dt', {}, 'path'),
+          h('dd', { class: 'mono' }, s.path),
+          h('dt', {}, 'kind'),
+          h('dd', {}, s.kind),
+          h('dt', {}, 'status'),
+          h('dd', {}, badge(s.status)),
+          s.model ? [h('dt', {}, 'model'), h('dd', { class: 'mono' }, s.model)] : null,
+          h('dt', {}, 'tokens in / out'),
+          h('dd', {}, tokens(s.tokensIn, s.tokensOut)),
+          h('dt', {}, 'cost'),
+          h('dd', {}, usd(s.costMicros)),
+          s.retries ? [h('dt', {}, 'retries'), h('dd', {}, s.retries)] : null,
+          h('dt', {}, 'started'),
+          h('dd', {}, time(s.startedAt)),
+        ),
+        s.errorCode || s.errorMessage
+          ? h(
+              'div',
+              { class: 'error-box' },
+              h('strong', {}, s.errorCode ?? 'error'),
+              ' ',
+              s.errorMessage ?? '',
+            )
+          : null,
+        h(
+          'div',
+          { class: 'io' },
+          h('div', {}, h('h4', {}, 'Input'), pre(s.inputPreview, 'step-input')),
+          h('div', {}, h('h4', {}, 'Output'), pre(s.outputPreview, 'step-output')),
+        ),
+      ),
+    );
+    details.addEventListener('toggle', () => (details.open ? open.add(key) : open.delete(key)));
+    return details;
+  });
+}
+
+export async function runView(main, runId) {
+  const open = new Set();
+  let stepOffset = 0;
+  let pauseKey = null;
+  const head = h('section', { class: 'run-head' });
+  const verify = h('span', { class: 'verify-slot' });
+  const pause = h('section', { class: 'pause-slot' });
+  const steps = h('section', { class: 'steps' });
+  const trace = h('section', { class: 'trace' });
+  const events = h('section', { class: 'events' });
+  clear(main, head, pause, steps, trace, events);
+
+  async function load() {
+    let data;
+    try {
+      data = await api(
+        'runs/' + enc(runId) + '?stepLimit=' + STEP_PAGE + '&stepOffset=' + stepOffset,
+      );
+    } catch (e) {
+      clear(head, errorBox(e));
+      return;
+    }
+    const r = data.run;
+    clear(
+      head,
+      h('div', { class: 'bar' }, h('h1', {}, r.pipeline, ' ', badge(r.status)), verify),
+      h('div', { class: 'mono muted', id: 'run-id' }, r.runId),
+      h(
+        'div',
+        { class: 'stats' },
+        stat('started', time(r.startedAt)),
+        stat('duration', ms(r.durationMs ?? Date.now() - r.startedAt)),
+        stat('cost', usd(r.costMicros)),
+        stat('tokens in / out', tokens(r.tokensIn, r.tokensOut)),
+        stat('events', r.headSeq),
+        stat('steps', data.stepsTotal),
+      ),
+      r.status === 'failed'
+        ? h(
+            'div',
+            { class: 'error-box big' },
+            h('strong', {}, r.errorCode ?? 'failed'),
+            ' ',
+            r.errorMessage ?? '',
+          )
+        : null,
+      h(
+        'div',
+        { class: 'io' },
+        h('div', {}, h('h4', {}, 'Run input'), pre(r.inputPreview, 'run-input')),
+        h('div', {}, h('h4', {}, 'Run output'), pre(r.outputPreview, 'run-output')),
+      ),
+    );
+    const pending = data.hitl.find((x) => x.status === 'pending');
+    const key = r.status === 'paused' && pending ? pending.path : null;
+    if (key !== pauseKey) {
+      pauseKey = key;
+      clear(
+        pause,
+        key
+          ? h(
+              'div',
+              { class: 'card pause' },
+              h('h2', {}, 'Waiting for a person at ', h('span', { class: 'mono' }, pending.step)),
+              h('p', { class: 'message' }, pending.message),
+              hitlForm(pending, () => load()),
+            )
+          : null,
+      );
+    }
+    const more = stepOffset + data.steps.length < data.stepsTotal;
+    clear(
+      steps,
+      h('h2', {}, 'Steps'),
+      h(
+        'div',
+        { class: 'wf-head' },
+        h('span', {}, 'step'),
+        h('span', {}, 'timeline'),
+        h('span', { class: 'num' }, 'latency'),
+        h('span', { class: 'num' }, 'cost'),
+      ),
+      waterfall(r, data.steps, open),
+      stepOffset > 0 || more
+        ? h(
+            'div',
+            { class: 'pager' },
+            stepOffset > 0
+              ? h(
+                  'button',
+                  { onclick: () => ((stepOffset -= STEP_PAGE), load()) },
+                  '← earlier steps',
+                )
+              : null,
+            h(
+              'span',
+              { class: 'muted' },
+              stepOffset + 1 + '–' + (stepOffset + data.steps.length) + ' of ' + data.stepsTotal,
+            ),
+            more
+              ? h('button', { onclick: () => ((stepOffset += STEP_PAGE), load()) }, 'later steps →')
+              : null,
+          )
+        : null,
+    );
+  }
+
+  await load();
+  verifyBadge(verify, runId);
+  clear(
+    trace,
+    h('h2', {}, 'Trace'),
+    h('button', { onclick: () => traceTree(trace, runId) }, 'Show trace tree'),
+  );
+  clear(
+    events,
+    h('h2', {}, 'Events'),
+    h('button', { onclick: () => eventPage(events, runId, 1) }, 'Show events'),
+    ' ',
+    h(
+      'a',
+      { href: 'api/runs/' + enc(runId) + '/events?limit=2000', download: runId + '.json' },
+      'download JSON',
+    ),
+  );
+  const reload = debounce(() => {
+    load();
+    verifyBadge(verify, runId);
+  }, 250);
+  return {
+    onRecord: (frame) => {
+      if (!frame || frame.runId === runId) reload();
+    },
+    dispose: () => reload.cancel(),
+  };
+}
+
+function stat(label, value) {
+  return h('div', { class: 'stat' }, h('span', {}, label), h('b', {}, value));
+}
+
+async function eventPage(el, runId, fromSeq) {
+  const data = await api('runs/' + enc(runId) + '/events?fromSeq=' + fromSeq + '&limit=200');
+  const last = data.events[data.events.length - 1];
+  clear(
+    el,
+    h('h2', {}, 'Events'),
+    h(
+      'table',
+      { class: 'events-table' },
+      h(
+        'tbody',
+        {},
+        data.events.map((e) =>
+          h(
+            'tr',
+            {},
+            h('td', { class: 'num' }, e.seq),
+            h('td', { class: 'nowrap' }, time(e.at)),
+            h('td', {}, e.type),
+            h('td', {}, h('code', {}, JSON.stringify(e.data).slice(0, 400))),
+          ),
+        ),
+      ),
+    ),
+    h(
+      'div',
+      { class: 'pager' },
+      fromSeq > 1
+        ? h(
+            'button',
+            { onclick: () => eventPage(el, runId, Math.max(1, fromSeq - 200)) },
+            '← earlier',
+          )
+        : null,
+      last && last.seq < data.headSeq
+        ? h('button', { onclick: () => eventPage(el, runId, last.seq + 1) }, 'later →')
+        : null,
+      h('span', { class: 'muted' }, 'of ' + data.headSeq),
+    ),
+  );
+  window.scrollTo?.(0, el.offsetTop);
+}

@@ -1,0 +1,18 @@
+/** The web lens backend over a TaskClient: reads from the state, answers through the engine. */
+import type { ReadModels } from '../projections/readModels.js';
+import type { LedgerStore } from '../ports.js';
+import type { TaskClient } from '../tasks/index.js';
+import type { LensBackend } from './types.js';
+
+export function taskBackend(
+  state: { readonly ledger: LedgerStore; readonly readModels: ReadModels },
+  tasks: TaskClient,
+  onBackgroundError?: (runId: string, error: unknown) => void,
+): LensBackend {
+  return {
+    ledger: state.ledger,
+    readModels: state.readModels,
+    resume: (runId, input, answeredBy) => tasks.resumeTask(runId, input, { answeredBy }),
+    ...(onBackgroundError ? { onBackgroundError } : {}),
+  };
+}

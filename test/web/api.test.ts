@@ -1,0 +1,235 @@
+/**
+ * The web lens over HTTP without a browser: binds and tokens, the JSON API's answers and errors,
+ * Server-Sent Events of committed records.
+ */
+import { request } from 'node:http';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
+import { foldingReadModels } from '../../src/projections/index.js';
+import { createLensServer } from '../../src/web/server.js';
+import { tailPosition } from '../../src/web/live.js';
+import { approvalPipeline, gatedPipeline, webHarness, type WebHarness } from './support.js';
+
+const TOKEN = 'test-token-0123456789abcdef';
+let web: WebHarness | undefined;
+
+afterEach(async () => {
+  await web?.close();
+  web = undefined;
+});
+
+/** A raw request (fetch refuses to set Host): status, headers and body. */
+function raw(
+  url: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('binding and tokens', () => {
+  const backend = () => {
+    const ledger = createMemoryLedger();
+    return {
+      ledger,
+      readModels: foldingReadModels(ledger),
+      resume: async () => ({ status: 'paused' }),
+    };
+  };
+
+  it('refuses a non-loopback bind without a token', async () => {
+    await expect(createLensServer(backend(), { host: '0.0.0.0', port: 0 })).rejects.toThrow(
+      /refusing to serve the web lens on 0\.0\.0\.0 without a token/,
+    );
+    await expect(
+      createLensServer(backend(), { host: '0.0.0.0', port: 0, token: 'short' }),
+    ).rejects.toThrow(/at least 16 characters/);
+  });
+
+  it('accepts a non-loopback bind with a token and requires it on every request', async () => {
+    const server = await createLensServer(backend(), { host: '0.0.0.0', port: 0, token: TOKEN });
+    try {
+      const base = `http://127.0.0.1:${server.port}/`;
+      expect((await fetch(base + 'api/runs')).status).toBe(401);
+      expect((await fetch(base)).status).toBe(401);
+      expect((await fetch(base + 'api/events')).status).toBe(401);
+      const wrong = await fetch(base + 'api/runs', { headers: { authorization: 'Bearer nope' } });
+      expect(wrong.status).toBe(401);
+      const ok = await fetch(base + 'api/runs', { headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toMatchObject({ runs: [], counts: { paused: 0 } });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('trades ?token= on a page load for an HttpOnly cookie and drops it from the URL', async () => {
+    const server = await createLensServer(backend(), { host: '0.0.0.0', port: 0, token: TOKEN });
+    try {
+      const base = `http://127.0.0.1:${server.port}/`;
+      const first = await fetch(`${base}?token=${TOKEN}#/inbox`, { redirect: 'manual' });
+      expect(first.status).toBe(303);
+      expect(first.headers.get('location')).toBe('/');
+      const cookie = first.headers.get('set-cookie') ?? '';
+      expect(cookie).toMatch(/^flujo_lens_token=.+; HttpOnly; SameSite=Strict; Path=\//);
+      const jar = cookie.split(';')[0] as string;
+      const page = await fetch(base, { headers: { cookie: jar } });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<title>Flujo lens</title>');
+      expect((await fetch(base + 'api/hitl', { headers: { cookie: jar } })).status).toBe(200);
+      expect((await fetch(`${base}?token=wrong-token-0123456789`)).status).toBe(401);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('on loopback answers only to loopback host names (DNS rebinding)', async () => {
+    const server = await createLensServer(backend(), { port: 0 });
+    try {
+      expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      const ok = await raw(`${server.url}api/runs`, { host: `localhost:${server.port}` });
+      expect(ok.status).toBe(200);
+      const evil = await raw(`${server.url}api/runs`, { host: `evil.example:${server.port}` });
+      expect(evil.status).toBe(403);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('JSON API', () => {
+  it('lists, pages and filters runs with counts by status', async () => {
+    web = await webHarness();
+    for (let i = 0; i < 3; i++) await web.engine.run(approvalPipeline.plan, { order: i });
+    const page1 = (await (await fetch(`${web.server.url}api/runs?limit=2`)).json()) as {
+      runs: unknown[];
+      more: boolean;
+      counts: Record<string, number>;
+    };
+    expect(page1.runs).toHaveLength(2);
+    expect(page1.more).toBe(true);
+    expect(page1.counts.paused).toBe(3);
+    const page2 = (await (await fetch(`${web.server.url}api/runs?limit=2&offset=2`)).json()) as {
+      runs: unknown[];
+      more: boolean;
+    };
+    expect(page2.runs).toHaveLength(1);
+    expect(page2.more).toBe(false);
+    const none = (await (await fetch(`${web.server.url}api/runs?status=failed`)).json()) as {
+      runs: unknown[];
+    };
+    expect(none.runs).toHaveLength(0);
+    const bad = await fetch(`${web.server.url}api/runs?status=exploded`);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: 'BAD_QUERY' } });
+  });
+
+  it('answers 404 for an unknown run and 409 when resuming a run that is not paused', async () => {
+    web = await webHarness();
+    expect((await fetch(`${web.server.url}api/runs/nope`)).status).toBe(404);
+    const { pipeline, open } = gatedPipeline();
+    open();
+    const done = await web.engine.run(pipeline.plan, {});
+    const res = await fetch(`${web.server.url}api/runs/${done.runId}/resume`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: { approved: true } }),
+    });
+    expect(res.status).toBe(409);
+  });
+
+  it('refuses a resume that is not JSON or comes from another origin', async () => {
+    web = await webHarness();
+    const { runId } = await web.engine.run(approvalPipeline.plan, { order: 1 });
+    const url = `${web.server.url}api/runs/${runId}/resume`;
+    const form = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'input=1',
+    });
+    expect(form.status).toBe(415);
+    const cross = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: 'http://evil.example' },
+      body: JSON.stringify({ input: {} }),
+    });
+    expect(cross.status).toBe(403);
+    expect((await web.readModels.getRun(runId))?.status).toBe('paused');
+  });
+
+  it('sends a strict Content-Security-Policy and nosniff with every page and asset', async () => {
+    web = await webHarness();
+    for (const path of ['', 'assets/app.js', 'assets/style.css', 'api/runs']) {
+      const res = await fetch(web.server.url + path);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+    expect((await fetch(web.server.url + 'assets/../server.ts')).status).toBe(404);
+  });
+
+  it('verifies a run through the chain verifier', async () => {
+    web = await webHarness();
+    const { runId } = await web.engine.run(approvalPipeline.plan, { order: 9 });
+    const v = (await (await fetch(`${web.server.url}api/runs/${runId}/verify`)).json()) as {
+      ok: boolean;
+      events: number;
+    };
+    expect(v.ok).toBe(true);
+    expect(v.events).toBeGreaterThan(5);
+  });
+});
+
+describe('live updates', () => {
+  it('starts at the end of a ledger with history and streams each record committed after', async () => {
+    web = await webHarness();
+    await web.engine.run(approvalPipeline.plan, { order: 1 });
+    const tail = await tailPosition(web.ledger);
+    expect((await web.ledger.readAll(tail, 1)).length).toBe(0);
+    expect((await web.ledger.readAll(String(Number(tail) - 1), 5)).length).toBe(1);
+
+    // A server started on a ledger with history follows its end.
+    const late = await createLensServer(
+      { ledger: web.ledger, readModels: web.readModels, resume: async () => ({ status: 'x' }) },
+      { port: 0 },
+    );
+    await late.live;
+    const ctrl = new AbortController();
+    const res = await fetch(`${late.url}api/events`, { signal: ctrl.signal });
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const frames: { runId: string; type: string; seq: number }[] = [];
+    const { pipeline, open } = gatedPipeline();
+    const run = web.engine.run(pipeline.plan, { n: 1 });
+    let text = '';
+    while (!frames.some((f) => f.type === 'StepScheduled')) {
+      const { value } = await reader.read();
+      text += new TextDecoder().decode(value);
+      const parts = text.split('\n\n');
+      text = parts.pop() ?? '';
+      for (const p of parts) {
+        const data = /^data: (.*)$/m.exec(p)?.[1];
+        if (data) frames.push(JSON.parse(data) as (typeof frames)[number]);
+      }
+    }
+    open();
+    const done = await run;
+    ctrl.abort();
+    await late.close();
+    // The history before the connection is not replayed; the new run starts at seq 1.
+    expect(frames[0]).toMatchObject({ runId: done.runId, seq: 1, type: 'RunStarted' });
+    expect(frames.every((f) => f.runId === done.runId)).toBe(true);
+    expect(Object.keys(frames[0] as object).sort()).toEqual(['at', 'runId', 'seq', 'type']);
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * `flujo lens serve` from the built CLI: a module pipeline paused by `flujo run` is answered over
+ * HTTP (through TaskClient, with the plan loaded from the recorded file) and completes; a
+ * non-loopback bind prints a token URL; Ctrl-C stops the server with exit 0.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { CLI, runCli } from '../e2e/cli.js';
+
+const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
+
+/** A module pipeline (the CLI loads .mjs files): a draft, then a question for a person. */
+const PIPELINE = `
+import { definePipeline, sequence, step, flowOf } from '${DIST}dsl/builder.js';
+const approve = flowOf(() => ({
+  kind: 'hitl', name: 'approve', message: 'Ship it?',
+  inputSchema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] },
+}));
+export default definePipeline('ship', sequence(
+  step('draft', (x) => ({ draft: String(x) })),
+  approve,
+  step('publish', (x) => ({ published: x.ok })),
+)).plan;
+`;
+
+let dir: string;
+const env = () => ({ FLUJO_STATE_URI: `sqlite:///${join(dir, 'state.db')}` });
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'flujo-lens-serve-'));
+  writeFileSync(join(dir, 'flujo.toml'), '# web lens e2e\n');
+  writeFileSync(join(dir, 'ship.mjs'), PIPELINE);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Starts the server and resolves with its printed URL once it listens. */
+function serve(
+  args: string[],
+): Promise<{ child: ChildProcess; url: string; exit: Promise<number | null> }> {
+  const e: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...env() };
+  delete e.FLUJO_PROJECT_ROOT;
+  delete e.FLUJO_LENS_TOKEN;
+  const child = spawn(process.execPath, [CLI, 'lens', 'serve', '--port', '0', ...args], {
+    cwd: dir,
+    env: e,
+  });
+  const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /flujo lens: (\S+)/.exec(err);
+      if (m?.[1]) resolve({ child, url: m[1], exit });
+    });
+    void exit.then((code) => reject(new Error(`lens serve exited ${code}: ${err}`)));
+  });
+}
+
+describe('flujo lens serve (built CLI)', () => {
+  it('answers a paused run from HTTP and the run completes; Ctrl-C exits 0', async () => {
+    const run = runCli(['run', 'ship.mjs', '--input', 'v1', '--json'], { cwd: dir, env: env() });
+    expect(run.code, run.stderr).toBe(0);
+    const { run_id: runId, status } = JSON.parse(run.stdout) as { run_id: string; status: string };
+    expect(status).toBe('paused');
+
+    const { child, url, exit } = await serve([]);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const inbox = (await (await fetch(`${url}api/hitl?status=pending`)).json()) as {
+      items: { runId: string; message: string }[];
+    };
+    expect(inbox.items).toEqual([expect.objectContaining({ runId, message: 'Ship it?' })]);
+    const post = (input: unknown) =>
+      fetch(`${url}api/runs/${runId}/resume`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input, by: 'e2e' }),
+      });
+    const rejected = await post({ ok: 'yes' });
+    expect(rejected.status).toBe(422);
+    expect(await rejected.json()).toMatchObject({
+      error: { code: 'HUMAN_INPUT_REJECTED', reasons: ['/ok must be boolean'] },
+    });
+    const accepted = await post({ ok: true });
+    expect(accepted.status).toBe(200);
+    expect(await accepted.json()).toEqual({ runId, status: 'completed' });
+    const after = (await (await fetch(`${url}api/runs/${runId}`)).json()) as {
+      run: { status: string };
+      hitl: { answeredBy: string }[];
+    };
+    expect(after.run.status).toBe('completed');
+    expect(after.hitl[0]?.answeredBy).toBe('e2e');
+
+    child.kill('SIGINT');
+    expect(await exit).toBe(0);
+  });
+
+  it('off loopback generates a token and prints the URL carrying it', async () => {
+    const { child, url, exit } = await serve(['--host', '0.0.0.0']);
+    const m = /^http:\/\/0\.0\.0\.0:(\d+)\/\?token=([\w-]{32,})$/.exec(url);
+    expect(m, url).not.toBeNull();
+    const base = `http://127.0.0.1:${m?.[1]}/`;
+    expect((await fetch(`${base}api/runs`)).status).toBe(401);
+    const ok = await fetch(`${base}api/runs`, { headers: { authorization: `Bearer ${m?.[2]}` } });
+    expect(ok.status).toBe(200);
+    child.kill('SIGINT');
+    expect(await exit).toBe(0);
+  });
+
+  it('refuses a bad port with exit 2', () => {
+    const r = runCli(['lens', 'serve', '--port', 'http'], { cwd: dir, env: env() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--port must be 0–65535/);
+  });
+});
