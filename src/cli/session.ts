@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-import { openLedger } from '../adapters/ledger/open.js';
+import { openState } from '../adapters/ledger/state.js';
 import { tapLedger } from '../adapters/ledger/tap.js';
 import { loadConfig, type EffectiveConfig } from '../config/load.js';
 import type { LedgerStore } from '../ports.js';
@@ -55,10 +55,12 @@ export async function openSession(
   const cfg = projectConfig(flags, options.env, options.cwd);
   for (const w of cfg.warnings) out.info(`warning: ${w}`);
   const sync = cfg.toml.settings?.sqlite_synchronous;
-  const store = await openLedger(cfg.stateUri, {
+  // The ledger with its projections: runs recorded here show up in lens at once.
+  const state = await openState(cfg.stateUri, {
     projectRoot: cfg.root,
     ...(sync ? { sqliteSynchronous: sync } : {}),
   });
+  const store = state.ledger;
   const progress = createProgress(out, (s) => process.stderr.write(s));
   const ledger = options.progress ? tapLedger(store, progress.onCommit) : store;
   const snapshotEvery = cfg.toml.settings?.snapshot_every;
@@ -96,6 +98,6 @@ export async function openSession(
         progress.done();
       }
     },
-    close: () => store.close(),
+    close: () => state.close(),
   };
 }

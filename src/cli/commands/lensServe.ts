@@ -17,7 +17,7 @@ import { createTaskClient } from '../../tasks/index.js';
 import { isLoopback } from '../../web/auth.js';
 import { taskBackend } from '../../web/backend.js';
 import { createLensServer } from '../../web/server.js';
-import { agentsFor } from '../agents.js';
+import { agentsFor, projectSkills } from '../agents.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile } from '../pipelineFile.js';
 import { projectConfig, type GlobalFlags, type Interrupts } from '../session.js';
@@ -57,10 +57,11 @@ export async function lensServe(
     projectRoot: cfg.root,
     ...(sync ? { sqliteSynchronous: sync } : {}),
   });
-  const agents = agentsFor(cfg);
+  // One engine for every run the inbox answers: the project's skills and the model providers.
+  const skills = await projectSkills(cfg);
   const engine = createEngine({
     ledger: state.ledger,
-    ...(agents ? { agents } : {}),
+    agents: agentsFor(cfg, skills),
     worker: `lens-${process.pid}`,
   });
   const plans = new Map<string, Promise<Plan>>();
@@ -77,7 +78,7 @@ export async function lensServe(
     }
     let plan = plans.get(file);
     if (!plan) {
-      plan = loadPipelineFile(file, cfg).then((l) => l.plan);
+      plan = loadPipelineFile(file, cfg, skills).then((l) => l.plan);
       plans.set(file, plan);
       plan.catch(() => plans.delete(file));
     }
