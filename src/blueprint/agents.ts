@@ -7,7 +7,7 @@
  */
 import { posix } from 'node:path';
 
-import type { Env, Where } from './env.js';
+import { thisOf, type Env, type Where } from './env.js';
 import { nearest } from './findings.js';
 import { PROVIDERS } from './keys.js';
 import { hasTemplate } from './template.js';
@@ -26,7 +26,7 @@ export type Resolved =
       kind: 'hitl';
       hitl: {
         message: string;
-        render?: { template: string };
+        render?: { template: string; thisPath?: string };
         inputSchema: Record<string, unknown>;
         record: string[];
       };
@@ -137,7 +137,7 @@ function fromMap(env: Env, v: YNode, name: string, where: Where): Resolved | und
         // Without a question the step's input is the message (Flujo's ask_user prompt).
         ...(typeof q === 'string'
           ? hasTemplate(q)
-            ? { render: { template: q } }
+            ? { render: { template: q, ...thisOf(q, where) } }
             : {}
           : { render: { template: '{{ previous_step }}' } }),
         inputSchema: {},

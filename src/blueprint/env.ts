@@ -61,6 +61,8 @@ export interface Where {
   readonly inMap: boolean;
   readonly condInLoop: boolean;
   readonly yamlPath: string;
+  /** Inside a map body: the context path where the map parks the current item (`this`). */
+  readonly thisPath?: string;
 }
 
 /** State shared by every file of one load (the root and its imports). */
@@ -71,6 +73,12 @@ export interface Shared {
   /** Step names referenced as `steps.<name>`: the compiler keeps their outputs. */
   readonly referenced: Set<string>;
   hidden: number;
+}
+
+/** `{thisPath}` when a code reference inside a map body mentions `this`. */
+export function thisOf(value: TemplateValue, where: Where): { thisPath?: string } {
+  if (!where.thisPath) return {};
+  return /\bthis\b/.test(JSON.stringify(value)) ? { thisPath: where.thisPath } : {};
 }
 
 export class Env {
@@ -215,7 +223,8 @@ export class Env {
       }
       return typeof v === 'number' || typeof v === 'boolean' || v === null ? v : String(v);
     };
-    return { template: walk(node) };
+    const template = walk(node);
+    return { template, ...thisOf(template, where) };
   }
 
   checkTemplate(src: string, pos: Pos, step: string | null, where: Where, shift = 0): void {
@@ -264,7 +273,7 @@ export class Env {
     for (const m of src.matchAll(/\bsteps(?:\.([A-Za-z_][\w-]*)|\[\s*['"]([^'"]+)['"]\s*\])/g)) {
       this.checkPath(`steps.${m[1] ?? m[2]}`, node.pos, step, where);
     }
-    return { expr: src };
+    return { expr: src, ...thisOf(src, where) };
   }
 
   /** Template positions are relative to the text; a quoted scalar's text starts one column on. */

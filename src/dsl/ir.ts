@@ -26,12 +26,18 @@ export type TemplateValue =
  */
 export type CodeRef =
   | { readonly fn: string }
-  | { readonly expr: string }
-  | { readonly template: TemplateValue }
+  | { readonly expr: string; readonly thisPath?: string }
+  | {
+      readonly template: TemplateValue;
+      readonly thisPath?: string;
+      /** Names bound before rendering, each rendered first against the same scope (prompts). */
+      readonly vars?: { readonly [name: string]: TemplateValue };
+    }
   | {
       readonly contextOp: 'set' | 'append' | 'merge';
       readonly target: string;
       readonly value: TemplateValue;
+      readonly thisPath?: string;
     };
 
 export const MergeStrategy = [
@@ -59,6 +65,12 @@ interface NodeBase {
    * it to keep `step_outputs.<name>` for `{{ steps.<name>.output }}` and `resume_input`.
    */
   readonly record?: readonly string[];
+  /**
+   * When the node completes, the run context (of its scope) is cut down to these top-level keys
+   * (an empty list: a fresh, empty context) before its output is written. The YAML loader uses it
+   * for imports with `inherit_context: false`.
+   */
+  readonly keepContext?: readonly string[];
 }
 
 export interface StepNode extends NodeBase {
@@ -75,6 +87,11 @@ export interface StepNode extends NodeBase {
   readonly fallback?: StepNode;
   /** Agent settings passed through to the agent port (model params, prompt, schema). */
   readonly config?: Readonly<Record<string, unknown>>;
+  /**
+   * A system prompt rendered per call from (input, context); the text replaces `config.system`,
+   * so it is part of the recorded request hash. YAML agents with templated prompts use it.
+   */
+  readonly system?: CodeRef;
 }
 
 export interface SequenceNode extends NodeBase {

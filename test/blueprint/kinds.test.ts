@@ -94,3 +94,19 @@ describe('YAML blueprints run end to end', () => {
     expect(short.run.output).toBe('hi');
   });
 });
+
+describe('map bodies bind {{ this }} to the current item', () => {
+  it('in every step of the body, in nested steps, and to the inner item in a nested map', async () => {
+    const { run } = await runFixture(
+      'fixtures/map/this_everywhere.yaml',
+      null,
+      {},
+      {
+        items: ['a', 'b'],
+        letters: ['x', 'y'],
+      },
+    );
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual(['xxyy | item a', '<b> again b / deep B | item b']);
+  });
+});
