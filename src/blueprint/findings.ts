@@ -38,7 +38,7 @@ export const RULES = {
   'V-I3': ['error', 'cyclic import'],
   'V-I4': ['error', 'the imported blueprint has errors'],
   'V-I5': ['warning', 'input_to / input_scratchpad_key are inconsistent'],
-  'V-I6': ['warning', 'inherit_context / propagate_hitl combination is not honoured'],
+  'V-I6': ['warning', 'inherit_conversation has no effect with inherit_context: true'],
   'V-T1': ['warning', 'previous_step.output (previous_step is already the output)'],
   'V-T2': ['warning', '`this` outside a map body'],
   'V-T3': ['warning', 'unknown template filter'],
