@@ -7,6 +7,7 @@
  */
 import { posix } from 'node:path';
 
+import type { CodeRef } from '../dsl/ir.js';
 import { thisOf, type Env, type Where } from './env.js';
 import { nearest } from './findings.js';
 import { PROVIDERS } from './keys.js';
@@ -21,6 +22,7 @@ export type Resolved =
       retries?: number;
       timeoutMs?: number;
       fnName: string;
+      system?: CodeRef;
     }
   | {
       kind: 'hitl';
@@ -102,6 +104,7 @@ function declared(env: Env, v: YNode, agentName: string, name: string): Resolved
     config: spec.config,
     ...(spec.retries !== undefined ? { retries: spec.retries } : {}),
     ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
+    ...(spec.system ? { system: spec.system } : {}),
     fnName: '',
   };
 }

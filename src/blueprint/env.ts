@@ -53,6 +53,8 @@ export interface AgentSpec {
   readonly config: Record<string, unknown>;
   readonly retries?: number;
   readonly timeoutMs?: number;
+  /** A system prompt rendered per call (it reads the run); `config.system` holds a static one. */
+  readonly system?: CodeRef;
 }
 
 /** Where in the step tree we are: drives V-T2 and HITL-NESTED-001. */
@@ -227,7 +229,15 @@ export class Env {
     return { template, ...thisOf(template, where) };
   }
 
-  checkTemplate(src: string, pos: Pos, step: string | null, where: Where, shift = 0): void {
+  /** Checks a template's syntax and the names it reads; `names` are extra bound roots (prompts). */
+  checkTemplate(
+    src: string,
+    pos: Pos,
+    step: string | null,
+    where: Where,
+    shift = 0,
+    names: readonly string[] = [],
+  ): void {
     if (/\{%/.test(src)) {
       this.report(
         'TEMPLATE-001',
@@ -255,7 +265,9 @@ export class Env {
       this.syntaxError(e, pos, step, 'template', shift);
       return;
     }
-    for (const p of paths) this.checkPath(p, pos, step, where);
+    for (const p of paths) {
+      if (!names.includes(p.split('.')[0] ?? '')) this.checkPath(p, pos, step, where);
+    }
   }
 
   /** Parses an expression (a `{{ }}` wrapper is accepted) and checks the names it reads. */

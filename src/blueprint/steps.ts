@@ -301,6 +301,7 @@ function basicStep(
     ...((cfg.timeoutMs ?? agent.timeoutMs) ? { timeoutMs: cfg.timeoutMs ?? agent.timeoutMs } : {}),
     ...(fallback ? { fallback } : {}),
     ...(Object.keys(config).length ? { config } : {}),
+    ...(agent.system ? { system: agent.system } : {}),
   } satisfies StepNode;
 }
 
