@@ -6,7 +6,8 @@ import type { CodeRef, TemplateValue } from '../dsl/ir.js';
 import { expressionNames, parseExpression } from './expr.js';
 import { finding, nearest, type Finding, type RuleId, type Severity } from './findings.js';
 import { SCOPE_ROOTS } from './keys.js';
-import { hasTemplate, parseTemplate, templatePaths } from './template.js';
+import { hasTemplate, parseTemplate, TEMPLATE_FILTERS, templatePaths } from './template.js';
+import type { UnusedCandidate } from './unusedOutput.js';
 import { plain, type Pos, type YNode } from './yamlTree.js';
 
 /** Reads blueprint files; the node:fs implementation lives in src/adapters/fs. */
@@ -77,6 +78,14 @@ export interface Shared {
   hidden: number;
 }
 
+/** Filter names authors reach for that mean one of ours (Flujo's V-T3 fixer has the first two). */
+const FILTER_FIXES: Readonly<Record<string, string>> = {
+  to_json: 'tojson',
+  lowercase: 'lower',
+  uppercase: 'upper',
+  len: 'length',
+};
+
 /** `{thisPath}` when a code reference inside a map body mentions `this`. */
 export function thisOf(value: TemplateValue, where: Where): { thisPath?: string } {
   if (!where.thisPath) return {};
@@ -94,6 +103,8 @@ export class Env {
   readonly aliasStack: readonly string[];
   /** Step names defined so far in this file, in document order. */
   readonly names = new Map<string, Pos>();
+  /** V-A5 candidates, reported once the whole file is read (./unusedOutput.ts). */
+  readonly unused: UnusedCandidate[] = [];
   constructor(
     file: string,
     dir: string,
@@ -300,12 +311,22 @@ export class Env {
     const line = pos.line + ((err.line ?? 1) - 1);
     const column =
       (err.line ?? 1) === 1 ? pos.column + shift + (err.column ?? 1) - 1 : (err.column ?? 1);
-    this.report(
-      'TEMPLATE-001',
-      `${what} error: ${err.reason ?? err.message ?? String(e)}`,
-      { line, column },
-      { step },
-    );
+    const reason = err.reason ?? err.message ?? String(e);
+    const filter = /^unknown filter '([^']+)'/.exec(reason)?.[1];
+    if (filter !== undefined) {
+      const fix = FILTER_FIXES[filter] ?? nearest(filter, TEMPLATE_FILTERS);
+      this.report(
+        'V-T3',
+        `unknown template filter '${filter}'`,
+        { line, column },
+        {
+          step,
+          suggestion: fix ? `use '${fix}'` : `use one of ${TEMPLATE_FILTERS.join(', ')}`,
+        },
+      );
+      return;
+    }
+    this.report('TEMPLATE-001', `${what} error: ${reason}`, { line, column }, { step });
   }
 
   private checkPath(path: string, pos: Pos, step: string | null, where: Where, expr = false): void {

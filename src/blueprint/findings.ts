@@ -41,7 +41,7 @@ export const RULES = {
   'V-I6': ['warning', 'inherit_conversation has no effect with inherit_context: true'],
   'V-T1': ['warning', 'previous_step.output (previous_step is already the output)'],
   'V-T2': ['warning', '`this` outside a map body'],
-  'V-T3': ['warning', 'unknown template filter'],
+  'V-T3': ['error', 'unknown template filter (an error: the template cannot render)'],
   'V-T4': ['warning', 'steps.X refers to an unknown step or one that runs later'],
   'V-T5': ['warning', 'unknown template variable root'],
   'V-T6': ['warning', 'an input that looks like JSON but does not parse'],

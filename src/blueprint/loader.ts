@@ -12,6 +12,7 @@ import { ignoreComments, matchesRule, RESOLUTION_RULES, type Finding } from './f
 import { AGENT_KEYS, TOP_IGNORED, TOP_KEYS, VERSIONS } from './keys.js';
 import { buildSteps } from './steps.js';
 import { hasTemplate } from './template.js';
+import { reportUnusedOutputs } from './unusedOutput.js';
 import { markRecorded, stepRanges } from './walk.js';
 import { entry, parseYamlTree, plain, YamlLoadError, type Pos, type YNode } from './yamlTree.js';
 
@@ -79,10 +80,26 @@ export function loadChild(parent: Env, rel: string, alias: string, at: Pos): Pla
     });
     return undefined;
   }
+  const before = parent.shared.findings.length;
   const out = loadFile(parent.shared, abs, chain, [...parent.aliasStack, alias], {
     env: parent,
     at,
   });
+  const errors = parent.shared.findings
+    .slice(before)
+    .filter((f) => f.severity === 'error' && f.file !== parent.file);
+  const first = errors[0];
+  if (first) {
+    const where = `${posix.relative(parent.shared.opts.root, first.file)}:${first.line}:${first.column}`;
+    parent.report(
+      'V-I4',
+      `imported blueprint '${alias}' has ${errors.length} error(s); the first is ${first.rule_id} at ${where}: ${first.message}`,
+      at,
+      {
+        suggestion: `fix ${posix.relative(parent.shared.opts.root, abs)} (run flujo validate on it)`,
+      },
+    );
+  }
   return out?.root;
 }
 
@@ -147,6 +164,7 @@ function loadFile(
     return fail('YAML-LOAD', 'a blueprint is a mapping with version, name and steps', tree.pos);
   const before = shared.findings.length;
   const result = compileTop(env, tree);
+  reportUnusedOutputs(env);
   suppress(shared.findings, before, abs, src, stepRanges(tree));
   return result;
 }

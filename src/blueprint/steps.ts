@@ -26,8 +26,10 @@ import {
   STEP_CONFIG_KEYS,
 } from './keys.js';
 import { resolveAgent } from './agents.js';
+import { checkParallelWrites } from './parallelWrites.js';
 import { loop, map } from './stepsIterate.js';
 import { stateMachine } from './stepsStateMachine.js';
+import { noteUnusedOutputs } from './unusedOutput.js';
 import { hasTemplate } from './template.js';
 import { entry, plain, type YNode } from './yamlTree.js';
 
@@ -59,6 +61,7 @@ export function buildSteps(
     if (plain(node) !== null) env.report('V-K4', `${name}: expected a list of steps`, node.pos);
     return identity(name);
   }
+  noteUnusedOutputs(env, node.items);
   const steps = node.items.flatMap((item, i) => {
     const built = buildStep(env, item, { ...where, yamlPath: `${where.yamlPath}[${i}]` });
     return built ? [built] : [];
@@ -165,13 +168,16 @@ function buildKind(
   switch (kind) {
     case 'step':
       return basicStep(env, node, name, where, base);
-    case 'parallel':
+    case 'parallel': {
+      const options = fanOutOptions(env, node, name);
+      checkParallelWrites(env, get(node, 'branches'), name, options.merge);
       return {
         kind: 'parallel',
         ...base,
         branches: branchesOf(env, get(node, 'branches'), name, where),
-        ...fanOutOptions(env, node, name),
+        ...options,
       };
+    }
     case 'dynamic_router':
       return router(env, node, name, where, base);
     case 'conditional':
