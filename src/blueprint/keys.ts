@@ -18,6 +18,7 @@ export const COMMON_KEYS = [
   'input_schema',
   'output_schema',
   'meta',
+  'use_history',
 ] as const;
 /** Flujo step keys we parse but do not act on: a V-K5 warning. */
 export const COMMON_IGNORED = [
@@ -26,7 +27,6 @@ export const COMMON_IGNORED = [
   'plugins',
   'validators',
   'processing',
-  'use_history',
 ] as const;
 
 export const KIND_KEYS: Readonly<Record<string, readonly string[]>> = {

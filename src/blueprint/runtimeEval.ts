@@ -12,6 +12,7 @@
  * asks the compiler to keep for referenced steps) and `resume_input` (the latest human answer).
  */
 import type { CodeRef, TemplateValue } from '../dsl/ir.js';
+import { historyFn } from './history.js';
 import { evaluateExpression, parseExpression, truthy } from './expr.js';
 import { hasTemplate, parseTemplate, renderTemplateValue } from './template.js';
 
@@ -97,6 +98,7 @@ function getPath(obj: unknown, path: readonly string[]): unknown {
  * syntax error, which the loader has already reported with its position).
  */
 export function blueprintCode(ref: Exclude<CodeRef, { fn: string }>, role: Role): Fn {
+  if ('history' in ref) return historyFn(ref.history);
   const scope = (args: readonly unknown[]) => scopeFor(role, args, ref.thisPath);
   if ('expr' in ref) {
     const e = parseExpression(ref.expr);

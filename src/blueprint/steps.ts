@@ -232,7 +232,7 @@ function stepConfig(env: Env, node: YNode, name: string) {
   };
 }
 
-function basicStep(
+export function basicStep(
   env: Env,
   node: YNode,
   name: string,

@@ -2,12 +2,19 @@
  * Loops and maps: `loop:` (body, exit, presets, `init` / `state` context operations) and `map:`
  * (iterable_input, body with `this`, finalize). Conversational loops are in ./conversation.ts.
  */
-import type { CodeRef, PlanNode } from '../dsl/ir.js';
+import type { CodeRef, PlanNode, TemplateValue } from '../dsl/ir.js';
+import { conversation, historyOutput } from './conversation.js';
 import type { Env, Where } from './env.js';
 import { CONVERSATION_KEYS, LOOP_KEYS, MAP_KEYS } from './keys.js';
 import { MAP_ITEMS_KEY } from './runtimeEval.js';
 import { buildSteps, codeOrExpr, get, identity, type Base } from './steps.js';
 import { entry, type YNode } from './yamlTree.js';
+
+/** A loop `init` without its `history` entry, which conversational loops read themselves. */
+function withoutHistory(init: YNode | undefined, conv: unknown): YNode | undefined {
+  if (!conv || !init || init.t !== 'map') return init;
+  return { ...init, entries: init.entries.filter((e) => e.key !== 'history') };
+}
 
 function contextOps(env: Env, node: YNode | undefined, owner: string, where: Where): PlanNode[] {
   if (!node) return [];
@@ -63,7 +70,7 @@ function contextOps(env: Env, node: YNode | undefined, owner: string, where: Whe
 }
 
 /** Runs `ops` for their context effect, then hands `node` the input the wrapper received. */
-function withOps(
+export function withOps(
   env: Env,
   ops: PlanNode[],
   node: PlanNode,
@@ -109,24 +116,34 @@ export function loop(
     return undefined;
   }
   env.checkKeys(l, LOOP_KEYS, `${name}: loop`, name);
-  for (const k of CONVERSATION_KEYS) {
-    const e = entry(l, k);
-    if (e)
-      env.report('V-K5', `not yet supported: conversational loops ('${k}')`, e.keyPos, {
-        step: name,
-      });
+  const isConversation = env.bool(get(l, 'conversation'), `${name}: conversation`, name) === true;
+  if (!isConversation) {
+    for (const k of CONVERSATION_KEYS) {
+      const e = entry(l, k);
+      if (e && k !== 'conversation')
+        env.report('V-K4', `${name}: '${k}' has no effect without 'conversation: true'`, e.keyPos, {
+          step: name,
+          severity: 'warning',
+          suggestion: `add 'conversation: true' to the loop`,
+        });
+    }
   }
   const inner: Where = { ...where, inLoop: true, yamlPath: `${where.yamlPath}.loop.body` };
   const bodyNode = get(l, 'body');
   if (!bodyNode) env.report('V-K4', `${name}: loop needs 'body'`, l.pos, { step: name });
   let body = buildSteps(env, bodyNode, `${name}.body`, inner);
-  body = withOps(env, contextOps(env, get(l, 'state'), name, inner), body, name, false);
+  const conv = isConversation ? conversation(env, l, name, body, bodyNode, inner) : undefined;
+  if (conv) body = conv.body;
+  const stateOps = contextOps(env, get(l, 'state'), name, inner);
+  body = withOps(env, [...stateOps, ...(conv?.after ?? [])], body, name, false);
   let exit = codeOrExpr(env, l, name, 'exit_condition', 'exit_expression', inner);
   const stop = get(l, 'stop_when');
   if (stop && !exit) {
     const s = env.oneOf(stop, ['agent_finished'] as const, `${name}: stop_when`, name);
     if (s) exit = { expr: AGENT_FINISHED };
   }
+  // A conversation ends when the agent says it is finished, unless told otherwise.
+  if (conv && !exit && !stop) exit = { expr: AGENT_FINISHED };
   const maxNode = get(l, 'max_loops');
   const max = env.num(maxNode, `${name}: max_loops`, name);
   if (!exit && max === undefined) {
@@ -165,7 +182,9 @@ export function loop(
     ...(iterationInput ? { iterationInput } : {}),
     ...(output ? { output } : {}),
   };
-  return withOps(env, contextOps(env, get(l, 'init'), name, where), loopNode, name, true);
+  // The history seed reads the loop input, so it runs before the loop's own init operations.
+  const initOps = contextOps(env, withoutHistory(get(l, 'init'), conv), name, where);
+  return withOps(env, [...(conv?.before ?? []), ...initOps], loopNode, name, true);
 }
 
 /** `stop_when: agent_finished`: the iteration's output says it is done. */
@@ -195,7 +214,10 @@ function loopOutput(env: Env, l: YNode, name: string, where: Where): CodeRef | u
   const t = get(l, 'output_template');
   if (t) return env.template(t, name, where);
   const o = get(l, 'output');
-  if (o) return env.template(o, name, where);
+  if (o) {
+    const t = env.template(o, name, where) as { template: TemplateValue };
+    return { ...t, template: historyOutput(t.template) };
+  }
   return codeOrExpr(env, l, name, 'loop_output_mapper', '__none', where);
 }
 

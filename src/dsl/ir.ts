@@ -38,7 +38,27 @@ export type CodeRef =
       readonly target: string;
       readonly value: TemplateValue;
       readonly thisPath?: string;
-    };
+    }
+  | { readonly history: HistoryOp };
+
+/**
+ * A conversational loop's work on `context.conversation_history` (a list of `{role, content}`),
+ * called as (value, context); see src/blueprint/history.ts. `seed` starts the history from the
+ * loop input (or a step's output); `sync` appends an iteration's turns; `trim` truncates by turns
+ * or estimated tokens; `needs_summary`, `older` and `summarized` drive summarisation by an agent.
+ */
+export type HistoryOp =
+  | { readonly op: 'seed'; readonly prefix?: string; readonly fromStep?: string }
+  | {
+      readonly op: 'sync';
+      /** The steps whose outputs become turns, in body order. */
+      readonly turns: readonly { readonly step: string; readonly role: 'user' | 'assistant' }[];
+      /** `ai_turn_source: last`: the iteration's output is the last (assistant) turn. */
+      readonly last: boolean;
+    }
+  | { readonly op: 'trim'; readonly maxTurns?: number; readonly maxTokens?: number }
+  | { readonly op: 'needs_summary'; readonly maxTurns: number }
+  | { readonly op: 'older' | 'summarized'; readonly ratio: number };
 
 export const MergeStrategy = [
   'context_update',
