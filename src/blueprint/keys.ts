@@ -51,7 +51,7 @@ export const KIND_KEYS: Readonly<Record<string, readonly string[]>> = {
   StateMachine: ['start_state', 'end_states', 'states', 'transitions', 'max_transitions'],
 };
 export const KINDS = [...Object.keys(KIND_KEYS), 'state_machine'] as const;
-export const UNSUPPORTED_KINDS = ['cache', 'agentic_loop', 'tree_search'] as const;
+export const UNSUPPORTED_KINDS = ['agentic_loop', 'tree_search'] as const;
 
 export const LOOP_KEYS = [
   'body',

@@ -12,6 +12,7 @@
  * asks the compiler to keep for referenced steps) and `resume_input` (the latest human answer).
  */
 import type { CodeRef, TemplateValue } from '../dsl/ir.js';
+import { cacheFn } from './cacheOps.js';
 import { historyFn } from './history.js';
 import { evaluateExpression, parseExpression, truthy } from './expr.js';
 import { hasTemplate, parseTemplate, renderTemplateValue } from './template.js';
@@ -99,6 +100,7 @@ function getPath(obj: unknown, path: readonly string[]): unknown {
  */
 export function blueprintCode(ref: Exclude<CodeRef, { fn: string }>, role: Role): Fn {
   if ('history' in ref) return historyFn(ref.history);
+  if ('cache' in ref) return cacheFn(ref.cache);
   const scope = (args: readonly unknown[]) => scopeFor(role, args, ref.thisPath);
   if ('expr' in ref) {
     const e = parseExpression(ref.expr);

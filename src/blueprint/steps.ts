@@ -24,8 +24,10 @@ import {
   REDUCE_PRESETS,
   ROUTER_KEYS,
   STEP_CONFIG_KEYS,
+  UNSUPPORTED_KINDS,
 } from './keys.js';
 import { resolveAgent } from './agents.js';
+import { cacheStep } from './cache.js';
 import { checkParallelWrites } from './parallelWrites.js';
 import { loop, map } from './stepsIterate.js';
 import { stateMachine } from './stepsStateMachine.js';
@@ -137,10 +139,9 @@ export function buildStep(env: Env, node: YNode, where: Where): PlanNode | undef
     name,
     COMMON_IGNORED,
   );
-  if (canon === 'cache' || canon === 'agentic_loop' || canon === 'tree_search') {
+  if ((UNSUPPORTED_KINDS as readonly string[]).includes(canon)) {
     env.report('V-K5', `not yet supported: kind '${kind}'`, kindNode?.pos ?? node.pos, {
       step: name,
-      suggestion: canon === 'cache' ? `run the wrapped step directly` : null,
     });
     return undefined;
   }
@@ -188,6 +189,8 @@ function buildKind(
       return map(env, node, name, where, base);
     case 'hitl':
       return hitl(env, node, name, where, base);
+    case 'cache':
+      return cacheStep(env, node, name, where, base);
     case 'StateMachine':
       return stateMachine(env, node, name, where, base);
   }

@@ -39,7 +39,18 @@ export type CodeRef =
       readonly value: TemplateValue;
       readonly thisPath?: string;
     }
-  | { readonly history: HistoryOp };
+  | { readonly history: HistoryOp }
+  | { readonly cache: CacheOp };
+
+/**
+ * A cache step's work on the run context's cache (`context.__cache`), called as (value, context);
+ * see src/blueprint/cacheOps.ts. `lookup` says `hit` or `miss` for the input, `get` reads the
+ * entry, `put` returns the cache with the output stored under the key of the input it kept at
+ * `context.step_outputs.<inputFrom>`. `key` is the wrapped step's fingerprint.
+ */
+export type CacheOp =
+  | { readonly op: 'lookup' | 'get'; readonly key: string }
+  | { readonly op: 'put'; readonly key: string; readonly inputFrom: string };
 
 /**
  * A conversational loop's work on `context.conversation_history` (a list of `{role, content}`),
