@@ -46,12 +46,12 @@ export const KIND_KEYS: Readonly<Record<string, readonly string[]>> = {
   dynamic_router: ['router', 'merge_strategy', 'on_branch_failure', 'reduce'],
   hitl: ['message'],
   cache: ['wrapped_step'],
-  agentic_loop: ['planner', 'registry', 'output_template'],
+  agentic_loop: ['planner', 'registry', 'output_template', 'max_loops'],
   tree_search: [],
   StateMachine: ['start_state', 'end_states', 'states', 'transitions', 'max_transitions'],
 };
 export const KINDS = [...Object.keys(KIND_KEYS), 'state_machine'] as const;
-export const UNSUPPORTED_KINDS = ['agentic_loop', 'tree_search'] as const;
+export const UNSUPPORTED_KINDS = ['tree_search'] as const;
 
 export const LOOP_KEYS = [
   'body',

@@ -27,6 +27,7 @@ import {
   UNSUPPORTED_KINDS,
 } from './keys.js';
 import { resolveAgent } from './agents.js';
+import { agenticLoop } from './agenticLoop.js';
 import { cacheStep } from './cache.js';
 import { checkParallelWrites } from './parallelWrites.js';
 import { loop, map } from './stepsIterate.js';
@@ -191,6 +192,8 @@ function buildKind(
       return hitl(env, node, name, where, base);
     case 'cache':
       return cacheStep(env, node, name, where, base);
+    case 'agentic_loop':
+      return agenticLoop(env, node, name, where, base);
     case 'StateMachine':
       return stateMachine(env, node, name, where, base);
   }
