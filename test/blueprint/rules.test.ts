@@ -17,6 +17,7 @@ const cases: [file: string, rule: string, line: number, column: number, suggesti
   ['TEMPLATE-001', 'TEMPLATE-001', 6, 12],
   ['V-I1', 'V-I1', 4, 10],
   ['V-I3', 'V-I3', 4, 9],
+  ['V-I6', 'V-I6', 8, 60],
   ['V-I4', 'V-I4', 4, 11, /V-K2 at rules\/V-I4-child\.yaml:4:11/],
   ['V-P1', 'V-P1', 14, 20, /overwrite/],
   ['V-L1', 'V-L1', 7, 7],
