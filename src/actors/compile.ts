@@ -109,13 +109,17 @@ export class Compiler {
         ok: {
           type: 'final',
           entry: [
-            ...(node.updatesContext || node.sinkTo || node.record?.length
+            ...(node.updatesContext || node.sinkTo || node.record?.length || node.keepContext
               ? [
                   {
                     type: 'setRunContext',
                     params: ({ context }: { context: RunMachineContext }) => ({
                       scope: scope === null ? null : runtimePath(scope, context),
-                      ctx: applyNodeOutput(node, ctxOf(context), context.out[rp(context)]),
+                      ctx: applyNodeOutput(
+                        node,
+                        keepOnly(ctxOf(context), node.keepContext),
+                        context.out[rp(context)],
+                      ),
                     }),
                   },
                 ]
@@ -217,6 +221,12 @@ export class Compiler {
       }),
     };
   }
+}
+
+/** The context cut down to `keys` (NodeBase.keepContext); unchanged without a list. */
+function keepOnly(ctx: Record<string, unknown>, keys: readonly string[] | undefined) {
+  if (!keys) return ctx;
+  return Object.fromEntries(keys.filter((k) => Object.hasOwn(ctx, k)).map((k) => [k, ctx[k]]));
 }
 
 /** Compiles a plan into its run machine. Throws PlanCompileError naming the node. */

@@ -19,6 +19,15 @@ export function step(this: Compiler, node: StepNode, tpl: string, staticPath: st
   const canRetry: Test = (c, e) =>
     e.type === 'AGENT_FAILED' && e.error.retryable && attempt(c) <= node.retries;
   const retryTarget = node.backoffMs > 0 ? 'wait' : 'call';
+  // A per-call system prompt (YAML templated prompts) goes into config, so the request hash
+  // covers the rendered text and replay renders the same one from the same context.
+  const system = this.code(node.system, `${node.name}.system`);
+  const ctxOf = this.ctxOf();
+  const configOf = (c: RunMachineContext, input: unknown) => {
+    if (!system) return node.config;
+    const v = system(input, ctxOf(c));
+    return { ...node.config, system: typeof v === 'string' ? v : JSON.stringify(v) };
+  };
   const states: Cfg = {
     call: {
       entry: [
@@ -29,7 +38,9 @@ export function step(this: Compiler, node: StepNode, tpl: string, staticPath: st
             attempt: attempt(context),
             agent: node.agent,
             input: context.inp[rp(context)] ?? null,
-            ...(node.config ? { config: node.config } : {}),
+            ...(node.config || system
+              ? { config: configOf(context, context.inp[rp(context)] ?? null) }
+              : {}),
             ...(node.timeoutMs ? { timeoutMs: node.timeoutMs } : {}),
           }),
         },

@@ -7,7 +7,8 @@
  */
 import { posix } from 'node:path';
 
-import type { Env, Where } from './env.js';
+import type { CodeRef } from '../dsl/ir.js';
+import { thisOf, type Env, type Where } from './env.js';
 import { nearest } from './findings.js';
 import { PROVIDERS } from './keys.js';
 import { hasTemplate } from './template.js';
@@ -21,12 +22,13 @@ export type Resolved =
       retries?: number;
       timeoutMs?: number;
       fnName: string;
+      system?: CodeRef;
     }
   | {
       kind: 'hitl';
       hitl: {
         message: string;
-        render?: { template: string };
+        render?: { template: string; thisPath?: string };
         inputSchema: Record<string, unknown>;
         record: string[];
       };
@@ -102,6 +104,7 @@ function declared(env: Env, v: YNode, agentName: string, name: string): Resolved
     config: spec.config,
     ...(spec.retries !== undefined ? { retries: spec.retries } : {}),
     ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
+    ...(spec.system ? { system: spec.system } : {}),
     fnName: '',
   };
 }
@@ -137,7 +140,7 @@ function fromMap(env: Env, v: YNode, name: string, where: Where): Resolved | und
         // Without a question the step's input is the message (Flujo's ask_user prompt).
         ...(typeof q === 'string'
           ? hasTemplate(q)
-            ? { render: { template: q } }
+            ? { render: { template: q, ...thisOf(q, where) } }
             : {}
           : { render: { template: '{{ previous_step }}' } }),
         inputSchema: {},

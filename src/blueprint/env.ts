@@ -6,7 +6,8 @@ import type { CodeRef, TemplateValue } from '../dsl/ir.js';
 import { expressionNames, parseExpression } from './expr.js';
 import { finding, nearest, type Finding, type RuleId, type Severity } from './findings.js';
 import { SCOPE_ROOTS } from './keys.js';
-import { hasTemplate, parseTemplate, templatePaths } from './template.js';
+import { hasTemplate, parseTemplate, TEMPLATE_FILTERS, templatePaths } from './template.js';
+import type { UnusedCandidate } from './unusedOutput.js';
 import { plain, type Pos, type YNode } from './yamlTree.js';
 
 /** Reads blueprint files; the node:fs implementation lives in src/adapters/fs. */
@@ -53,6 +54,8 @@ export interface AgentSpec {
   readonly config: Record<string, unknown>;
   readonly retries?: number;
   readonly timeoutMs?: number;
+  /** A system prompt rendered per call (it reads the run); `config.system` holds a static one. */
+  readonly system?: CodeRef;
 }
 
 /** Where in the step tree we are: drives V-T2 and HITL-NESTED-001. */
@@ -61,6 +64,8 @@ export interface Where {
   readonly inMap: boolean;
   readonly condInLoop: boolean;
   readonly yamlPath: string;
+  /** Inside a map body: the context path where the map parks the current item (`this`). */
+  readonly thisPath?: string;
 }
 
 /** State shared by every file of one load (the root and its imports). */
@@ -71,6 +76,20 @@ export interface Shared {
   /** Step names referenced as `steps.<name>`: the compiler keeps their outputs. */
   readonly referenced: Set<string>;
   hidden: number;
+}
+
+/** Filter names authors reach for that mean one of ours (Flujo's V-T3 fixer has the first two). */
+const FILTER_FIXES: Readonly<Record<string, string>> = {
+  to_json: 'tojson',
+  lowercase: 'lower',
+  uppercase: 'upper',
+  len: 'length',
+};
+
+/** `{thisPath}` when a code reference inside a map body mentions `this`. */
+export function thisOf(value: TemplateValue, where: Where): { thisPath?: string } {
+  if (!where.thisPath) return {};
+  return /\bthis\b/.test(JSON.stringify(value)) ? { thisPath: where.thisPath } : {};
 }
 
 export class Env {
@@ -84,6 +103,8 @@ export class Env {
   readonly aliasStack: readonly string[];
   /** Step names defined so far in this file, in document order. */
   readonly names = new Map<string, Pos>();
+  /** V-A5 candidates, reported once the whole file is read (./unusedOutput.ts). */
+  readonly unused: UnusedCandidate[] = [];
   constructor(
     file: string,
     dir: string,
@@ -215,10 +236,19 @@ export class Env {
       }
       return typeof v === 'number' || typeof v === 'boolean' || v === null ? v : String(v);
     };
-    return { template: walk(node) };
+    const template = walk(node);
+    return { template, ...thisOf(template, where) };
   }
 
-  checkTemplate(src: string, pos: Pos, step: string | null, where: Where, shift = 0): void {
+  /** Checks a template's syntax and the names it reads; `names` are extra bound roots (prompts). */
+  checkTemplate(
+    src: string,
+    pos: Pos,
+    step: string | null,
+    where: Where,
+    shift = 0,
+    names: readonly string[] = [],
+  ): void {
     if (/\{%/.test(src)) {
       this.report(
         'TEMPLATE-001',
@@ -246,7 +276,9 @@ export class Env {
       this.syntaxError(e, pos, step, 'template', shift);
       return;
     }
-    for (const p of paths) this.checkPath(p, pos, step, where);
+    for (const p of paths) {
+      if (!names.includes(p.split('.')[0] ?? '')) this.checkPath(p, pos, step, where);
+    }
   }
 
   /** Parses an expression (a `{{ }}` wrapper is accepted) and checks the names it reads. */
@@ -264,7 +296,7 @@ export class Env {
     for (const m of src.matchAll(/\bsteps(?:\.([A-Za-z_][\w-]*)|\[\s*['"]([^'"]+)['"]\s*\])/g)) {
       this.checkPath(`steps.${m[1] ?? m[2]}`, node.pos, step, where);
     }
-    return { expr: src };
+    return { expr: src, ...thisOf(src, where) };
   }
 
   /** Template positions are relative to the text; a quoted scalar's text starts one column on. */
@@ -279,12 +311,22 @@ export class Env {
     const line = pos.line + ((err.line ?? 1) - 1);
     const column =
       (err.line ?? 1) === 1 ? pos.column + shift + (err.column ?? 1) - 1 : (err.column ?? 1);
-    this.report(
-      'TEMPLATE-001',
-      `${what} error: ${err.reason ?? err.message ?? String(e)}`,
-      { line, column },
-      { step },
-    );
+    const reason = err.reason ?? err.message ?? String(e);
+    const filter = /^unknown filter '([^']+)'/.exec(reason)?.[1];
+    if (filter !== undefined) {
+      const fix = FILTER_FIXES[filter] ?? nearest(filter, TEMPLATE_FILTERS);
+      this.report(
+        'V-T3',
+        `unknown template filter '${filter}'`,
+        { line, column },
+        {
+          step,
+          suggestion: fix ? `use '${fix}'` : `use one of ${TEMPLATE_FILTERS.join(', ')}`,
+        },
+      );
+      return;
+    }
+    this.report('TEMPLATE-001', `${what} error: ${reason}`, { line, column }, { step });
   }
 
   private checkPath(path: string, pos: Pos, step: string | null, where: Where, expr = false): void {

@@ -1,6 +1,7 @@
 /**
  * `uses: imports.<alias>`: the child blueprint, compiled by the same loader, runs as a one-branch
- * parallel node so that it works on its own copy of the context (discarded: `no_merge`). What
+ * parallel node so that it works on its own context (discarded: `no_merge`): a fresh one, or a
+ * copy of the parent's with `inherit_context: true`. What
  * flows back is the child's output and, with `updates_context` + `outputs`, the mapped context
  * values. `on_failure: skip | continue_with_default` adds a passthrough branch and ignores the
  * failed one, so the step's output is then its input.
@@ -11,6 +12,7 @@ import { nearest } from './findings.js';
 import { IMPORT_CONFIG_KEYS } from './keys.js';
 import { loadChild } from './loader.js';
 import { identity } from './steps.js';
+import { mapTree } from './walk.js';
 import { entry, plain, type YNode } from './yamlTree.js';
 
 type Base = { name: string; input?: CodeRef; updatesContext?: boolean; sinkTo?: string };
@@ -116,24 +118,38 @@ export function importStep(
       `${name}: on_failure`,
       name,
     ) ?? 'abort';
-  const propagate = env.bool(get('propagate_hitl'), `${name}: propagate_hitl`, name);
-  if (propagate === false) {
+  const propagate = env.bool(get('propagate_hitl'), `${name}: propagate_hitl`, name) ?? true;
+  const inherit = env.bool(get('inherit_context'), `${name}: inherit_context`, name) ?? false;
+  const conversation =
+    env.bool(get('inherit_conversation'), `${name}: inherit_conversation`, name) ?? true;
+  if (inherit && get('inherit_conversation')) {
     env.report(
       'V-I6',
-      `${name}: propagate_hitl: false is not honoured; a child's hitl always pauses the run`,
-      get('propagate_hitl')!.pos,
+      `${name}: inherit_conversation has no effect with inherit_context: true (the child sees the whole context)`,
+      get('inherit_conversation')!.pos,
       { step: name },
     );
   }
-  env.bool(get('inherit_context'), `${name}: inherit_context`, name);
-  env.bool(get('inherit_conversation'), `${name}: inherit_conversation`, name);
   const outputsNode = get('outputs');
   const pairs = outputsNode ? outputPairs(env, outputsNode, name) : [];
-  const child = loadChild(env, imp.path, alias, imp.pos);
-  if (!child) return undefined;
+  const loaded = loadChild(env, imp.path, alias, imp.pos);
+  if (!loaded) return undefined;
 
   const hidden = (what: string) => env.hiddenName(name, what);
-  const setup: PlanNode[] = [];
+  const child = propagate ? loaded : suppressHitl(env, loaded);
+  // Flujo's child context: a copy of the parent's with inherit_context, else a fresh one that
+  // keeps only the import artifacts (Flujo seeds them) and, with inherit_conversation, the
+  // conversation and hitl histories.
+  const setup: PlanNode[] = inherit
+    ? []
+    : [
+        identity(hidden('fresh'), {
+          keepContext: [
+            'import_artifacts',
+            ...(conversation ? ['conversation_history', 'hitl_history'] : []),
+          ],
+        }),
+      ];
   if (inputTo !== 'import_artifacts') {
     setup.push(
       identity(hidden('prompt'), {
@@ -172,11 +188,12 @@ export function importStep(
         }),
       ]
     : [];
-  const branch: PlanNode = {
+  const seq: PlanNode = {
     kind: 'sequence',
     name: `${name}:${alias}`,
     steps: [...setup, child, ...tail],
   };
+  const branch = propagate ? seq : untilHitl(env, name, seq, mapped);
   const skip = onFailure !== 'abort';
   const fan = hidden('import');
   const parallel: PlanNode = {
@@ -216,6 +233,62 @@ export function importStep(
         updatesContext: true,
       }),
       identity(hidden('result'), { input: { template: `{{ steps.${fan}.output.output }}` } }),
+    ],
+  };
+}
+
+/** Marks (in the child's context) that a child hitl step was reached with propagate_hitl: false. */
+const SUPPRESSED_KEY = '__hitl_suppressed';
+
+/**
+ * `propagate_hitl: false`: each hitl step of the child becomes "note it, then stop the child"
+ * (a conditional without branches fails with NO_BRANCH); ./imports.ts `untilHitl` turns that stop
+ * into the import's `{}` output, as Flujo returns an empty success instead of pausing.
+ */
+function suppressHitl(env: Env, child: PlanNode): PlanNode {
+  return mapTree(child, (n) => {
+    if (n.kind !== 'hitl') return n;
+    const stop: PlanNode = {
+      kind: 'conditional',
+      name: env.hiddenName(n.name, 'hitl_not_propagated'),
+      condition: { expr: "'hitl not propagated'" },
+      branches: {},
+    };
+    return {
+      kind: 'sequence',
+      name: n.name,
+      steps: [
+        identity(env.hiddenName(n.name, 'mark'), {
+          input: { template: true },
+          sinkTo: SUPPRESSED_KEY,
+        }),
+        stop,
+      ],
+    };
+  });
+}
+
+/** Runs `seq`; when it stopped at a suppressed hitl step, the output is `{}` instead of a failure. */
+function untilHitl(env: Env, name: string, seq: PlanNode, mapped: boolean): PlanNode {
+  return {
+    kind: 'state_machine',
+    name: env.hiddenName(name, 'until_hitl'),
+    start: 'child',
+    end: ['stopped', 'done'],
+    states: {
+      child: seq,
+      stopped: identity(env.hiddenName(name, 'stopped'), {
+        input: { template: mapped ? { output: {}, context: {} } : {} },
+      }),
+    },
+    transitions: [
+      { from: 'child', on: 'success', to: 'done' },
+      {
+        from: 'child',
+        on: 'failure',
+        to: 'stopped',
+        when: { expr: `context.get('${SUPPRESSED_KEY}') == True` },
+      },
     ],
   };
 }

@@ -18,6 +18,7 @@ export const COMMON_KEYS = [
   'input_schema',
   'output_schema',
   'meta',
+  'use_history',
 ] as const;
 /** Flujo step keys we parse but do not act on: a V-K5 warning. */
 export const COMMON_IGNORED = [
@@ -26,7 +27,6 @@ export const COMMON_IGNORED = [
   'plugins',
   'validators',
   'processing',
-  'use_history',
 ] as const;
 
 export const KIND_KEYS: Readonly<Record<string, readonly string[]>> = {
@@ -46,12 +46,12 @@ export const KIND_KEYS: Readonly<Record<string, readonly string[]>> = {
   dynamic_router: ['router', 'merge_strategy', 'on_branch_failure', 'reduce'],
   hitl: ['message'],
   cache: ['wrapped_step'],
-  agentic_loop: ['planner', 'registry', 'output_template'],
+  agentic_loop: ['planner', 'registry', 'output_template', 'max_loops'],
   tree_search: [],
   StateMachine: ['start_state', 'end_states', 'states', 'transitions', 'max_transitions'],
 };
 export const KINDS = [...Object.keys(KIND_KEYS), 'state_machine'] as const;
-export const UNSUPPORTED_KINDS = ['cache', 'agentic_loop', 'tree_search'] as const;
+export const UNSUPPORTED_KINDS = ['tree_search'] as const;
 
 export const LOOP_KEYS = [
   'body',

@@ -6,11 +6,13 @@
  */
 import { posix } from 'node:path';
 
-import type { Plan, PlanNode } from '../dsl/ir.js';
+import type { CodeRef, Plan, PlanNode, TemplateValue } from '../dsl/ir.js';
 import { Env, type CodeModuleRef, type LoadOptions, type Shared } from './env.js';
 import { ignoreComments, matchesRule, RESOLUTION_RULES, type Finding } from './findings.js';
 import { AGENT_KEYS, TOP_IGNORED, TOP_KEYS, VERSIONS } from './keys.js';
 import { buildSteps } from './steps.js';
+import { hasTemplate } from './template.js';
+import { reportUnusedOutputs } from './unusedOutput.js';
 import { markRecorded, stepRanges } from './walk.js';
 import { entry, parseYamlTree, plain, YamlLoadError, type Pos, type YNode } from './yamlTree.js';
 
@@ -78,10 +80,26 @@ export function loadChild(parent: Env, rel: string, alias: string, at: Pos): Pla
     });
     return undefined;
   }
+  const before = parent.shared.findings.length;
   const out = loadFile(parent.shared, abs, chain, [...parent.aliasStack, alias], {
     env: parent,
     at,
   });
+  const errors = parent.shared.findings
+    .slice(before)
+    .filter((f) => f.severity === 'error' && f.file !== parent.file);
+  const first = errors[0];
+  if (first) {
+    const where = `${posix.relative(parent.shared.opts.root, first.file)}:${first.line}:${first.column}`;
+    parent.report(
+      'V-I4',
+      `imported blueprint '${alias}' has ${errors.length} error(s); the first is ${first.rule_id} at ${where}: ${first.message}`,
+      at,
+      {
+        suggestion: `fix ${posix.relative(parent.shared.opts.root, abs)} (run flujo validate on it)`,
+      },
+    );
+  }
   return out?.root;
 }
 
@@ -146,6 +164,7 @@ function loadFile(
     return fail('YAML-LOAD', 'a blueprint is a mapping with version, name and steps', tree.pos);
   const before = shared.findings.length;
   const result = compileTop(env, tree);
+  reportUnusedOutputs(env);
   suppress(shared.findings, before, abs, src, stepRanges(tree));
   return result;
 }
@@ -206,10 +225,8 @@ function agentsSection(env: Env, node: YNode | undefined): void {
     }
     const config: Record<string, unknown> = {};
     const sp = entry(a, 'system_prompt')?.value;
-    if (sp) {
-      const system = systemPrompt(env, sp, what);
-      if (system !== undefined) config.system = system;
-    }
+    const system = sp ? systemPrompt(env, sp, what) : undefined;
+    if (typeof system === 'string') config.system = system;
     const os = entry(a, 'output_schema')?.value;
     if (os) config.outputSchema = plain(os);
     const ms = entry(a, 'model_settings')?.value;
@@ -221,14 +238,26 @@ function agentsSection(env: Env, node: YNode | undefined): void {
       model,
       config,
       retries: retries === undefined ? 3 : Math.floor(retries),
+      ...(system !== undefined && typeof system !== 'string' ? { system } : {}),
       ...(timeout !== undefined ? { timeoutMs: Math.round(timeout * 1000) } : {}),
     });
   }
 }
 
-/** A string, or `{from_file, variables}` read through the port with `{{ var }}` substituted. */
-function systemPrompt(env: Env, node: YNode, what: string): string | undefined {
-  if (node.t !== 'map') return env.str(node, `${what}: system_prompt`, null);
+/**
+ * A string, or `{from_file, variables}` read through the port. A prompt without templates (after
+ * substituting static variables) stays a string in `config.system`; one that reads the run
+ * (`{{ context.x }}`, or a variable whose value is a template) becomes a template the step renders
+ * per call (StepNode.system), with the variables bound as names.
+ */
+function systemPrompt(env: Env, node: YNode, what: string): string | CodeRef | undefined {
+  const top = { inLoop: false, inMap: false, condInLoop: false, yamlPath: 'agents' };
+  if (node.t !== 'map') {
+    const text = env.str(node, `${what}: system_prompt`, null);
+    if (text === undefined || !hasTemplate(text)) return text;
+    env.checkTemplate(text, node.pos, null, top, node.t === 'scalar' && node.quoted ? 1 : 0);
+    return { template: text };
+  }
   env.checkKeys(node, ['from_file', 'variables'], `${what}: system_prompt`, null);
   const rel = env.str(entry(node, 'from_file')?.value, `${what}: from_file`, null);
   if (!rel) return undefined;
@@ -247,12 +276,24 @@ function systemPrompt(env: Env, node: YNode, what: string): string | undefined {
     });
     return undefined;
   }
-  const vars = entry(node, 'variables')?.value;
-  const values = vars ? (plain(vars) as Record<string, unknown>) : {};
-  // Static variables are substituted now; `{{ context.x }}` values stay templates in the prompt.
-  return text.replace(/\{\{\s*([A-Za-z_]\w*)\s*\}\}/g, (m, k: string) =>
+  const varsNode = entry(node, 'variables')?.value;
+  const values = (varsNode ? plain(varsNode) : {}) as Record<string, TemplateValue>;
+  const dynamic = varsNode?.t === 'map' && varsNode.entries.some((e) => hasTemplateValue(e.value));
+  const staticText = text.replace(/\{\{\s*([A-Za-z_]\w*)\s*\}\}/g, (m, k: string) =>
     Object.hasOwn(values, k) ? String(values[k]) : m,
   );
+  if (!dynamic && !hasTemplate(staticText)) return staticText;
+  if (varsNode?.t === 'map') {
+    for (const e of varsNode.entries) env.template(e.value, null, top);
+  }
+  env.checkTemplate(text, at, null, top, 0, Object.keys(values));
+  return { template: text, vars: values };
+}
+
+function hasTemplateValue(n: YNode): boolean {
+  if (n.t === 'scalar') return typeof n.value === 'string' && hasTemplate(n.value);
+  if (n.t === 'seq') return n.items.some(hasTemplateValue);
+  return n.entries.some((e) => hasTemplateValue(e.value));
 }
 
 function importsSection(env: Env, node: YNode | undefined): void {

@@ -12,6 +12,8 @@
  * asks the compiler to keep for referenced steps) and `resume_input` (the latest human answer).
  */
 import type { CodeRef, TemplateValue } from '../dsl/ir.js';
+import { cacheFn } from './cacheOps.js';
+import { historyFn } from './history.js';
 import { evaluateExpression, parseExpression, truthy } from './expr.js';
 import { hasTemplate, parseTemplate, renderTemplateValue } from './template.js';
 
@@ -24,6 +26,8 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 /** Reserved context keys the loader records into. */
 export const STEP_OUTPUTS_KEY = 'step_outputs';
 export const RESUME_INPUT_KEY = 'resume_input';
+/** Where a map parks its current item, by map name, for `{{ this }}` in its body. */
+export const MAP_ITEMS_KEY = '__map_items';
 
 function stepsView(ctx: Obj): Obj {
   const raw = ctx[STEP_OUTPUTS_KEY];
@@ -34,7 +38,7 @@ function stepsView(ctx: Obj): Obj {
   return out;
 }
 
-export function scopeFor(role: Role, args: readonly unknown[]): Obj {
+export function scopeFor(role: Role, args: readonly unknown[], thisPath?: string): Obj {
   if (role === 'transition') {
     const ctx = isObj(args[0]) ? args[0] : {};
     const out = isObj(args[1]) ? args[1] : {};
@@ -48,10 +52,12 @@ export function scopeFor(role: Role, args: readonly unknown[]): Obj {
   }
   const value = args[0] ?? null;
   const ctx = isObj(args[1]) ? args[1] : {};
+  // Inside a map body `this` is the current item, which the map parks in the context.
+  const item = thisPath === undefined ? undefined : getPath(ctx, thisPath.split('.'));
   return {
     previous_step: value,
     output: value,
-    this: value,
+    this: item === undefined ? value : item,
     context: ctx,
     steps: stepsView(ctx),
     resume_input: ctx[RESUME_INPUT_KEY] ?? null,
@@ -93,10 +99,13 @@ function getPath(obj: unknown, path: readonly string[]): unknown {
  * syntax error, which the loader has already reported with its position).
  */
 export function blueprintCode(ref: Exclude<CodeRef, { fn: string }>, role: Role): Fn {
+  if ('history' in ref) return historyFn(ref.history);
+  if ('cache' in ref) return cacheFn(ref.cache);
+  const scope = (args: readonly unknown[]) => scopeFor(role, args, ref.thisPath);
   if ('expr' in ref) {
     const e = parseExpression(ref.expr);
     return (...args) => {
-      const v = evaluateExpression(e, scopeFor(role, args));
+      const v = evaluateExpression(e, scope(args));
       return typeof v === 'boolean' || typeof v === 'string' || typeof v === 'number'
         ? v
         : truthy(v);
@@ -104,15 +113,21 @@ export function blueprintCode(ref: Exclude<CodeRef, { fn: string }>, role: Role)
   }
   if ('template' in ref) {
     const render = compileValue(ref.template);
-    return (...args) => render(scopeFor(role, args));
+    const vars = Object.entries(ref.vars ?? {}).map(([k, v]) => [k, compileValue(v)] as const);
+    if (vars.length === 0) return (...args) => render(scope(args));
+    return (...args) => {
+      const s = scope(args);
+      // Variables see the step's scope; the template sees both (variables win).
+      return render({ ...s, ...Object.fromEntries(vars.map(([k, f]) => [k, f(s)])) });
+    };
   }
   const render = compileValue(ref.value);
   const target = ref.target.replace(/^context\./, '').split('.');
   const op = ref.contextOp;
   return (...args) => {
-    const scope = scopeFor(role, args);
-    const value = render(scope);
-    const current = getPath(scope.context, target);
+    const s = scope(args);
+    const value = render(s);
+    const current = getPath(s.context, target);
     if (op === 'append') return [...(Array.isArray(current) ? current : []), value];
     if (op === 'merge')
       return { ...(isObj(current) ? current : {}), ...(isObj(value) ? value : {}) };

@@ -26,13 +26,50 @@ export type TemplateValue =
  */
 export type CodeRef =
   | { readonly fn: string }
-  | { readonly expr: string }
-  | { readonly template: TemplateValue }
+  | { readonly expr: string; readonly thisPath?: string }
+  | {
+      readonly template: TemplateValue;
+      readonly thisPath?: string;
+      /** Names bound before rendering, each rendered first against the same scope (prompts). */
+      readonly vars?: { readonly [name: string]: TemplateValue };
+    }
   | {
       readonly contextOp: 'set' | 'append' | 'merge';
       readonly target: string;
       readonly value: TemplateValue;
-    };
+      readonly thisPath?: string;
+    }
+  | { readonly history: HistoryOp }
+  | { readonly cache: CacheOp };
+
+/**
+ * A cache step's work on the run context's cache (`context.__cache`), called as (value, context);
+ * see src/blueprint/cacheOps.ts. `lookup` says `hit` or `miss` for the input, `get` reads the
+ * entry, `put` returns the cache with the output stored under the key of the input it kept at
+ * `context.step_outputs.<inputFrom>`. `key` is the wrapped step's fingerprint.
+ */
+export type CacheOp =
+  | { readonly op: 'lookup' | 'get'; readonly key: string }
+  | { readonly op: 'put'; readonly key: string; readonly inputFrom: string };
+
+/**
+ * A conversational loop's work on `context.conversation_history` (a list of `{role, content}`),
+ * called as (value, context); see src/blueprint/history.ts. `seed` starts the history from the
+ * loop input (or a step's output); `sync` appends an iteration's turns; `trim` truncates by turns
+ * or estimated tokens; `needs_summary`, `older` and `summarized` drive summarisation by an agent.
+ */
+export type HistoryOp =
+  | { readonly op: 'seed'; readonly prefix?: string; readonly fromStep?: string }
+  | {
+      readonly op: 'sync';
+      /** The steps whose outputs become turns, in body order. */
+      readonly turns: readonly { readonly step: string; readonly role: 'user' | 'assistant' }[];
+      /** `ai_turn_source: last`: the iteration's output is the last (assistant) turn. */
+      readonly last: boolean;
+    }
+  | { readonly op: 'trim'; readonly maxTurns?: number; readonly maxTokens?: number }
+  | { readonly op: 'needs_summary'; readonly maxTurns: number }
+  | { readonly op: 'older' | 'summarized'; readonly ratio: number };
 
 export const MergeStrategy = [
   'context_update',
@@ -59,6 +96,12 @@ interface NodeBase {
    * it to keep `step_outputs.<name>` for `{{ steps.<name>.output }}` and `resume_input`.
    */
   readonly record?: readonly string[];
+  /**
+   * When the node completes, the run context (of its scope) is cut down to these top-level keys
+   * (an empty list: a fresh, empty context) before its output is written. The YAML loader uses it
+   * for imports with `inherit_context: false`.
+   */
+  readonly keepContext?: readonly string[];
 }
 
 export interface StepNode extends NodeBase {
@@ -75,6 +118,11 @@ export interface StepNode extends NodeBase {
   readonly fallback?: StepNode;
   /** Agent settings passed through to the agent port (model params, prompt, schema). */
   readonly config?: Readonly<Record<string, unknown>>;
+  /**
+   * A system prompt rendered per call from (input, context); the text replaces `config.system`,
+   * so it is part of the recorded request hash. YAML agents with templated prompts use it.
+   */
+  readonly system?: CodeRef;
 }
 
 export interface SequenceNode extends NodeBase {

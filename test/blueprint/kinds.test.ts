@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
+import { decodeRecord } from '../../src/events/envelope.js';
 import { runFixture } from './support.js';
 
 describe('YAML blueprints run end to end', () => {
@@ -92,5 +93,58 @@ describe('YAML blueprints run end to end', () => {
     expect(long.run.output).toBe('long:hello');
     const short = await runFixture('fixtures/code/pipeline.yaml', ' Hi ');
     expect(short.run.output).toBe('hi');
+  });
+});
+
+describe('map bodies bind {{ this }} to the current item', () => {
+  it('in every step of the body, in nested steps, and to the inner item in a nested map', async () => {
+    const { run } = await runFixture(
+      'fixtures/map/this_everywhere.yaml',
+      null,
+      {},
+      {
+        items: ['a', 'b'],
+        letters: ['x', 'y'],
+      },
+    );
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual(['xxyy | item a', '<b> again b / deep B | item b']);
+  });
+});
+
+describe('imports: child context and hitl propagation', () => {
+  it('inherit_context: false (the default) gives the child a fresh context; true a copy', async () => {
+    const { run } = await runFixture(
+      'fixtures/imports/context.yaml',
+      'p',
+      {},
+      {
+        secret: 's3',
+        import_artifacts: { seed: 'a1' },
+      },
+    );
+    expect(run.status).toBe('completed');
+    expect(run.output).toBe(
+      'secret= art=a1 prompt=p || secret=s3 art=a1 prompt=p || parent prompt=p',
+    );
+  });
+
+  it('propagate_hitl: false stops the child at its hitl step with {} and never pauses', async () => {
+    const { run, engine, plan, ledger } = await runFixture('fixtures/imports/hitl.yaml', 'x');
+    // The quiet import went on without a pause; the loud one (default true) pauses the run.
+    expect(run.status).toBe('paused');
+    expect(run.pause?.message).toBe('Go on?');
+    const done = await engine.resume(plan, run.runId, { humanInput: 'yes' });
+    expect(done.status).toBe('completed');
+    expect(done.output).toBe('loud gave answered yes');
+    const events = (await ledger.read(run.runId)).map((r) => decodeRecord(r.runId, r.seq, r.body));
+    const paused = events.filter((e) => e.type === 'HumanInputRequested');
+    expect(paused).toHaveLength(1);
+    const after = events.find(
+      (e) =>
+        e.type === 'StepCompleted' &&
+        String((e.data as { output: unknown }).output).startsWith('quiet'),
+    );
+    expect((after!.data as { output: unknown }).output).toBe('quiet gave {}');
   });
 });

@@ -9,12 +9,17 @@ const cases: [file: string, rule: string, line: number, column: number, suggesti
   ['V-K3', 'V-K3', 1, 10],
   ['V-K5', 'V-K5', 4, 11],
   ['V-K7', 'V-K7', 5, 11, /\.\/skills\/helpers\.ts#clean/],
+  ['V-A5', 'V-A5', 8, 12, /previous_step/],
   ['V-A6', 'V-A6', 7, 11, /agents\.writer/],
   ['V-T1', 'V-T1', 6, 12],
+  ['V-T3', 'V-T3', 6, 35, /tojson/],
   ['V-T4', 'V-T4', 6, 12, /steps\.later/],
   ['TEMPLATE-001', 'TEMPLATE-001', 6, 12],
   ['V-I1', 'V-I1', 4, 10],
   ['V-I3', 'V-I3', 4, 9],
+  ['V-I6', 'V-I6', 8, 60],
+  ['V-I4', 'V-I4', 4, 11, /V-K2 at rules\/V-I4-child\.yaml:4:11/],
+  ['V-P1', 'V-P1', 14, 20, /overwrite/],
   ['V-L1', 'V-L1', 7, 7],
   ['V-CF1', 'V-CF1', 9, 24],
   ['V-SM1', 'V-SM1', 10, 37, /done/],
@@ -37,6 +42,13 @@ describe('validation rules point at the offending key or value', () => {
     expect(load('rules/V-K1.yaml')).toMatchObject({ isValid: false, exitCode: 4 });
     expect(load('rules/V-I1.yaml')).toMatchObject({ isValid: false, exitCode: 3 });
     expect(load('rules/V-L1.yaml')).toMatchObject({ isValid: true, exitCode: 0 });
+  });
+
+  it('V-A5 only where the output is really lost; V-P1 only when branches share a key', () => {
+    const a5 = load('rules/V-A5.yaml').findings.filter((f) => f.rule_id === 'V-A5');
+    expect(a5.map((f) => f.step_name)).toEqual(['fresh']);
+    const fan = load('fixtures/parallel/fan.yaml').findings.filter((f) => f.rule_id === 'V-P1');
+    expect(fan).toEqual([]);
   });
 
   it('# flujo: ignore on the step line, or the line before it, suppresses matching rules', () => {
