@@ -1,5 +1,5 @@
 /** Runs the built CLI (dist/) as a user would, capturing stdout, stderr and the exit code. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -41,7 +41,7 @@ export function spawnCli(
     cwd: string;
     env?: NodeJS.ProcessEnv;
     input?: string;
-    onStderr?: (text: string, child: import('node:child_process').ChildProcess) => void;
+    onStderr?: (text: string, child: ChildProcess) => void;
   },
 ): Promise<CliResult> {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env };

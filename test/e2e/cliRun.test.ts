@@ -115,7 +115,7 @@ describe('flujo init, run and resume (the scaffolded project)', () => {
     expect(r.stdout).toBe('got hi\n');
     expect(r.stderr).toMatch(/completed in/);
     expect(r.stderr).toMatch(/flujo lens show \S+/);
-    expect(r.stderr).not.toMatch(/\x1b\[/); // NO_COLOR
+    expect(r.stderr).not.toContain('\u001b['); // NO_COLOR
   });
 });
 
