@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { CLI, runCli } from '../e2e/cli.js';
+import { PG_URL, dropSchema, postgresReachable, uniqueSchema } from '../support/services.js';
 
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
 
@@ -30,14 +31,21 @@ export default definePipeline('ship', sequence(
 `;
 
 let dir: string;
-const env = () => ({ FLUJO_STATE_URI: `sqlite:///${join(dir, 'state.db')}` });
+/** The ledger the tests use: SQLite in the project folder, or a Postgres schema. */
+let stateUri = '';
+const env = () => ({ FLUJO_STATE_URI: stateUri || `sqlite:///${join(dir, 'state.db')}` });
+const pgSchema = uniqueSchema('serve');
+const pgReachable = await postgresReachable();
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'flujo-lens-serve-'));
   writeFileSync(join(dir, 'flujo.toml'), '# web lens e2e\n');
   writeFileSync(join(dir, 'ship.mjs'), PIPELINE);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  if (pgReachable) await dropSchema(pgSchema);
+});
 
 /** Starts the server and resolves with its printed URL once it listens. */
 function serve(
@@ -62,44 +70,59 @@ function serve(
   });
 }
 
-describe('flujo lens serve (built CLI)', () => {
-  it('answers a paused run from HTTP and the run completes; Ctrl-C exits 0', async () => {
-    const run = runCli(['run', 'ship.mjs', '--input', 'v1', '--json'], { cwd: dir, env: env() });
-    expect(run.code, run.stderr).toBe(0);
-    const { run_id: runId, status } = JSON.parse(run.stdout) as { run_id: string; status: string };
-    expect(status).toBe('paused');
+const backends = [
+  { name: 'sqlite', uri: () => '', skip: false },
+  { name: 'postgres', uri: () => `${PG_URL}?schema=${pgSchema}`, skip: !pgReachable },
+];
 
-    const { child, url, exit } = await serve([]);
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-    const inbox = (await (await fetch(`${url}api/hitl?status=pending`)).json()) as {
-      items: { runId: string; message: string }[];
-    };
-    expect(inbox.items).toEqual([expect.objectContaining({ runId, message: 'Ship it?' })]);
-    const post = (input: unknown) =>
-      fetch(`${url}api/runs/${runId}/resume`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ input, by: 'e2e' }),
+describe.each(backends)('flujo lens serve on $name (built CLI)', ({ uri, skip }) => {
+  it.skipIf(skip)(
+    'answers a paused run from HTTP and the run completes; Ctrl-C exits 0',
+    async () => {
+      stateUri = uri();
+      const run = runCli(['run', 'ship.mjs', '--input', 'v1', '--json'], { cwd: dir, env: env() });
+      expect(run.code, run.stderr).toBe(0);
+      const { run_id: runId, status } = JSON.parse(run.stdout) as {
+        run_id: string;
+        status: string;
+      };
+      expect(status).toBe('paused');
+
+      const { child, url, exit } = await serve([]);
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      const inbox = (await (await fetch(`${url}api/hitl?status=pending`)).json()) as {
+        items: { runId: string; message: string }[];
+      };
+      expect(inbox.items).toEqual([expect.objectContaining({ runId, message: 'Ship it?' })]);
+      const post = (input: unknown) =>
+        fetch(`${url}api/runs/${runId}/resume`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ input, by: 'e2e' }),
+        });
+      const rejected = await post({ ok: 'yes' });
+      expect(rejected.status).toBe(422);
+      expect(await rejected.json()).toMatchObject({
+        error: { code: 'HUMAN_INPUT_REJECTED', reasons: ['/ok must be boolean'] },
       });
-    const rejected = await post({ ok: 'yes' });
-    expect(rejected.status).toBe(422);
-    expect(await rejected.json()).toMatchObject({
-      error: { code: 'HUMAN_INPUT_REJECTED', reasons: ['/ok must be boolean'] },
-    });
-    const accepted = await post({ ok: true });
-    expect(accepted.status).toBe(200);
-    expect(await accepted.json()).toEqual({ runId, status: 'completed' });
-    const after = (await (await fetch(`${url}api/runs/${runId}`)).json()) as {
-      run: { status: string };
-      hitl: { answeredBy: string }[];
-    };
-    expect(after.run.status).toBe('completed');
-    expect(after.hitl[0]?.answeredBy).toBe('e2e');
+      const accepted = await post({ ok: true });
+      expect(accepted.status).toBe(200);
+      expect(await accepted.json()).toEqual({ runId, status: 'completed' });
+      const after = (await (await fetch(`${url}api/runs/${runId}`)).json()) as {
+        run: { status: string };
+        hitl: { answeredBy: string }[];
+      };
+      expect(after.run.status).toBe('completed');
+      expect(after.hitl[0]?.answeredBy).toBe('e2e');
 
-    child.kill('SIGINT');
-    expect(await exit).toBe(0);
-  });
+      child.kill('SIGINT');
+      expect(await exit).toBe(0);
+      stateUri = '';
+    },
+  );
+});
 
+describe('flujo lens serve (built CLI)', () => {
   it('off loopback generates a token and prints the URL carrying it', async () => {
     const { child, url, exit } = await serve(['--host', '0.0.0.0']);
     const m = /^http:\/\/0\.0\.0\.0:(\d+)\/\?token=([\w-]{32,})$/.exec(url);
