@@ -37,6 +37,7 @@ import { createEngine, type Engine } from '../../src/runtime/engine.js';
 import type { RunResult } from '../../src/runtime/summary.js';
 import { verifyStoredRun } from '../../src/runtime/verifyLedger.js';
 import { killPipeline, markerOf } from '../support/killPipeline.js';
+import { PG_URL, dropSchema, postgresReachable, uniqueSchema } from '../support/services.js';
 
 const CHILD = fileURLToPath(new URL('../support/engineChild.ts', import.meta.url));
 const MIN_KILLS = Number(process.env.FLUJO_KILL_MIN ?? 50);
@@ -340,8 +341,32 @@ afterAll(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-describe('the engine under SIGKILL', () => {
-  it(
+const pgUp = await postgresReachable();
+const schemas: string[] = [];
+afterAll(async () => {
+  for (const s of schemas.splice(0)) await dropSchema(s);
+});
+
+/** Where the baseline run and the killed runs are recorded: SQLite files, or Postgres schemas. */
+const backends = [
+  {
+    name: 'SQLite',
+    skip: false,
+    uri: (dir: string, db: string) => `sqlite:///${join(dir, `${db}.db`)}`,
+  },
+  {
+    name: 'Postgres',
+    skip: !pgUp,
+    uri: (_dir: string, db: string) => {
+      const schema = uniqueSchema(`kill_${db}`);
+      schemas.push(schema);
+      return `${PG_URL}?schema=${schema}`;
+    },
+  },
+];
+
+describe.each(backends)('the engine under SIGKILL on $name', ({ uri: uriFor, skip }) => {
+  it.skipIf(skip)(
     `finishes runs killed ${MIN_KILLS}+ times exactly as uninterrupted, no call after its reply`,
     async (ctx) => {
       ctx.onTestFailed(() => {
@@ -357,7 +382,7 @@ describe('the engine under SIGKILL', () => {
         `${what}: exit ${o.code} ${o.signal ?? ''} (seed ${SEED})\n${o.stderr}`;
 
       // 1. An uninterrupted run in a child: the output, the calls and the events to expect.
-      const baseUri = `sqlite:///${join(dir, 'baseline.db')}`;
+      const baseUri = uriFor(dir, 'baseline');
       const baseCalls = join(dir, 'baseline.calls');
       const base = await pool.run({
         uri: baseUri,
@@ -383,7 +408,7 @@ describe('the engine under SIGKILL', () => {
       const runMs = base.runMs ?? 200;
 
       // 2. Runs killed again and again, one after the other, until MIN_KILLS kills landed.
-      const uri = `sqlite:///${join(dir, 'state.db')}`;
+      const uri = uriFor(dir, 'state');
       const store = await openLedger(uri, { projectRoot: dir });
       ctx.onTestFinished(() => store.close());
       const engine = createEngine({ ledger: store });
