@@ -112,6 +112,11 @@ function release(state: FoldState, r: Release): void {
   if (had) state.released += 1;
 }
 
+/** A budget reservation for this call was recorded and not yet settled. */
+export function isReserved(state: FoldState, path: string, attempt: number): boolean {
+  return state.budget.reserved.has(callKey(path, attempt));
+}
+
 /** The call is still awaited (not answered, not abandoned). */
 export function awaitsCall(state: FoldState, path: string, attempt: number): boolean {
   return state.outstanding.calls.has(callKey(path, attempt));

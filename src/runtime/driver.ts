@@ -10,6 +10,7 @@ import { encodeCanonical } from '../events/codec.js';
 import {
   applyFact,
   awaitsCall,
+  isReserved,
   foldSnapshot,
   markPaused,
   noteReservation,
@@ -150,6 +151,8 @@ export class RunDriver {
     const snapshot = this.snapshotAfter(batch);
     if (snapshot) batch.push(snapshot);
     await this.record(batch, at);
+    // Stopped while the append was in flight (Ctrl-C, cancel): record, but start nothing new.
+    if (this.stopped) return;
     for (const r of refusals) this.push(r);
     this.act(allowed, at);
     if (this.state.released !== this.releasedSeen) this.abandon();
@@ -259,9 +262,28 @@ export class RunDriver {
     }
   }
 
-  /** After a resume: re-issue calls that were in flight (same key) and re-arm pending timers. */
-  reviveOutstanding(): void {
-    for (const d of this.state.outstanding.calls.values()) this.call(d);
+  /**
+   * After a resume: re-issue calls that were in flight (same key) and re-arm pending timers. Under
+   * a budget, a call with no reservation was refused (or never reserved) before the interruption,
+   * and its refusal may not have been recorded: it is decided again, never simply made.
+   */
+  async reviveOutstanding(): Promise<void> {
+    const b = this.state.budget;
+    const limited = b.limitMicros !== undefined || b.limitTokens !== undefined;
+    const markers: NewEvent[] = [];
+    const go: Call[] = [];
+    for (const d of this.state.outstanding.calls.values()) {
+      if (limited && !isReserved(this.state, d.path, d.attempt)) {
+        const refusal = this.reserve(d, markers);
+        if (refusal) {
+          this.push(refusal);
+          continue;
+        }
+      }
+      go.push(d);
+    }
+    if (markers.length > 0) await this.record(markers, this.deps.clock.now());
+    for (const d of go) this.call(d);
     for (const { decision, at } of this.state.outstanding.timers.values()) this.arm(decision, at);
   }
 
@@ -289,13 +311,14 @@ export class RunDriver {
     const timeout = d.timeoutMs
       ? new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
-            controller.abort(new Error('timeout'));
+            // Settle as a timeout first; the abort below then only stops the work.
             reject(
               Object.assign(new Error(`attempt timed out after ${d.timeoutMs} ms`), {
                 code: 'TIMEOUT',
                 retryable: true,
               }),
             );
+            controller.abort(new Error('timeout'));
           }, d.timeoutMs);
         })
       : null;
@@ -307,7 +330,25 @@ export class RunDriver {
           data: { ...base, retry: info.retry, error: info.error, delayMs: info.delayMs },
         }),
     });
-    (timeout ? Promise.race([attempt, timeout]) : attempt)
+    // An abort settles the attempt at once, even when the agent (a function step) ignores the
+    // signal: abandoned or stopped work never holds the run.
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener(
+        'abort',
+        () =>
+          reject(
+            Object.assign(
+              new Error(`aborted: ${String(controller.signal.reason?.message ?? '')}`),
+              {
+                code: 'ABORTED',
+                retryable: true,
+              },
+            ),
+          ),
+        { once: true },
+      );
+    });
+    Promise.race(timeout ? [attempt, aborted, timeout] : [attempt, aborted])
       .then(
         (reply) => {
           this.push({
@@ -337,6 +378,8 @@ export class RunDriver {
       .finally(() => {
         clearTimeout(timer);
         this.inflight.delete(key);
+        // The loop may be waiting for in-flight work to settle (see drive()).
+        this.wake?.();
       });
   }
 
@@ -368,7 +411,9 @@ export class RunDriver {
       ) {
         return;
       }
-      if (this.facts.length === 0 && restsOnHuman(this.state)) {
+      // Pause only once abandoned calls have settled, so their aborts are recorded and free
+      // their budget reservations before the run rests.
+      if (this.facts.length === 0 && restsOnHuman(this.state) && this.inflight.size === 0) {
         const at = this.deps.clock.now();
         const first = [...this.state.outstanding.human.values()][0] as Extract<
           Decision,

@@ -348,7 +348,7 @@ export function createEngine(options: EngineOptions) {
       epoch,
       withEvents(summary, claimEvents),
     );
-    driver.reviveOutstanding();
+    await driver.reviveOutstanding();
     if (human) driver.push(human);
     return drive(plan, driver);
   }

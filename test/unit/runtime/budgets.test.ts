@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest';
 
-import { agentStep, definePipeline, parallel, sequence } from '../../../src/dsl/builder.js';
-import type { AgentPort } from '../../../src/ports.js';
+import { z } from 'zod';
+
+import { compilePlan } from '../../../src/actors/compile.js';
+import { refold } from '../../../src/actors/fold.js';
+import {
+  agentStep,
+  definePipeline,
+  hitl,
+  parallel,
+  sequence,
+  stateMachine,
+} from '../../../src/dsl/builder.js';
+import type { AgentPort, LedgerStore } from '../../../src/ports.js';
 import { harness, trace } from '../../support/given.js';
 
 /** Every call may cost up to 1,000 µ$ and 300 tokens, and actually costs 800 µ$ and 150 tokens. */
@@ -94,5 +105,74 @@ describe('budgets', () => {
       await harness({ ledger, agents: offline.port }).engine.replay(three.plan, r.runId),
     ).toMatchObject({ identical: true });
     expect(offline.calls).toHaveLength(0);
+  });
+});
+
+describe('budgets across interruptions', () => {
+  it('decides a refused call again on resume when its refusal was never recorded, and does not make it', async () => {
+    const { port, calls } = pricedAgents();
+    const { ledger } = harness();
+    // The process dies just as it records the refusal: the call is requested, not answered.
+    const dying: LedgerStore = {
+      ...ledger,
+      append: (req) =>
+        req.events.some(
+          (e) => e.type === 'AgentFailed' && e.data.error.code === 'COST_LIMIT_EXCEEDED',
+        )
+          ? Promise.reject(new Error('power cut'))
+          : ledger.append(req),
+    };
+    const first = harness({ agents: port, ledger: dying }).engine;
+    await expect(
+      first.run(three.plan, 'x', { runId: 'cut-1', budget: { costMicros: 2500 } }),
+    ).rejects.toThrow();
+    expect(calls).toHaveLength(2);
+    const r = await harness({ agents: port, ledger }).engine.resume(three.plan, 'cut-1');
+    expect(calls).toHaveLength(2); // the refused call was not made on resume
+    expect(r).toMatchObject({ status: 'failed', error: { code: 'COST_LIMIT_EXCEEDED' } });
+  });
+
+  it("frees an abandoned call's reservation before the run rests on a person", async () => {
+    const aborted: string[] = [];
+    const port: AgentPort = {
+      estimate: () => ({ costMicros: 1000, tokens: 10 }),
+      async call(req, signal) {
+        if (req.agent === 'm:bad')
+          throw Object.assign(new Error('bad'), { code: 'BAD', retryable: false });
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(resolve, 5000);
+          signal.addEventListener('abort', () => {
+            clearTimeout(t);
+            aborted.push(req.key);
+            reject(new Error('aborted'));
+          });
+        });
+        return { output: 'slow', usage: { input: 1, output: 1 }, costMicros: 0, model: req.agent };
+      },
+    };
+    const p = definePipeline(
+      'free',
+      stateMachine(
+        'sm',
+        {
+          fan: parallel('both', {
+            slow: agentStep('slow', 'm:slow'),
+            bad: agentStep('bad', 'm:bad'),
+          }),
+          ask: hitl('ask', { message: 'go on?', schema: z.object({ ok: z.boolean() }) }),
+        },
+        { start: 'fan', end: ['ask'], transitions: [{ from: '*', on: 'failure', to: 'ask' }] },
+      ),
+    );
+    const { engine } = harness({ agents: port });
+    const r = await engine.run(p.plan, 'x', { budget: { costMicros: 5000 } });
+    expect(r.status).toBe('paused');
+    expect(aborted).toHaveLength(1);
+    const events = await engine.events(r.runId);
+    const t = trace(events);
+    const abortRecorded = t.findIndex((x) => /^AgentFailed \S*slow$/.test(x));
+    expect(abortRecorded).toBeGreaterThan(-1);
+    expect(abortRecorded).toBeLessThan(t.findIndex((x) => x.startsWith('RunPaused')));
+    expect(refold(compilePlan(p.plan), events).budget.reserved.size).toBe(0);
   });
 });
