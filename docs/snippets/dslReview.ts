@@ -8,7 +8,7 @@ import {
   createModelAgents,
   definePipeline,
   hitl,
-  openLedger,
+  openState,
   parallel,
   sequence,
   step,
@@ -38,7 +38,8 @@ export const review = definePipeline(
 );
 
 export async function main() {
-  const ledger = await openLedger('sqlite:///.flujo/state.db', { projectRoot: process.cwd() });
+  // The ledger with its read models (lens sees these runs); openLedger alone has none.
+  const { ledger } = await openState('sqlite:///.flujo/state.db', { projectRoot: process.cwd() });
   // OPENAI_API_KEY / ANTHROPIC_API_KEY (or *_BASE_URL for a local server) from the environment.
   const flujo = createFlujo({ ledger, agents: createModelAgents({ env: process.env }) });
   const run = await flujo.run(review, 'order #4711'); // run.output: string | undefined

@@ -83,16 +83,15 @@ export async function openSession(
       return { pipeline, engine };
     },
     async drive(work) {
-      let interrupted = false;
       const stop = interrupts.onInterrupt(() => {
-        interrupted = true;
         progress.done();
         out.info('interrupted: stopping; the run stays resumable (Ctrl-C again to quit at once)');
         void engine?.detach();
       });
       try {
         const result = await work();
-        return { result, interrupted: interrupted || result.status === 'running' };
+        // Ctrl-C just after the run finished changes nothing: report what the run did.
+        return { result, interrupted: result.status === 'running' };
       } finally {
         stop();
         progress.done();

@@ -87,6 +87,10 @@ describe('flujo init, run and resume (the scaffolded project)', () => {
     const id = paused.run_id as string;
 
     const before = json(runCli(['lens', 'verify', '--all', '--json'], { cwd: p }).stdout);
+    // FLUJO_INPUT is a run's input, never a person's answer.
+    const envOnly = runCli(['resume', id.slice(0, 8)], { cwd: p, env: { FLUJO_INPUT: 'Ada' } });
+    expect(envOnly.code).toBe(1);
+    expect(envOnly.stderr).toContain('paused for human input');
     const bad = runCli(['resume', id.slice(0, 8), '--input', '{"approved":"yes"}'], { cwd: p });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('/approved must be boolean');
@@ -235,6 +239,17 @@ describe('flujo run: exit codes', () => {
     expect(uri.stderr).toContain('unusable state URI');
     const flag = runCli(['run', 'echo.mjs', '--budget-usd', 'lots'], { cwd: p });
     expect(flag.code).toBe(2);
+    const pg = runCli(
+      ['run', 'echo.mjs', '--state-uri', 'postgresql://u:s3cret@127.0.0.1:1/test'],
+      {
+        cwd: p,
+      },
+    );
+    expect(pg.code).toBe(2);
+    expect(pg.stderr).toContain(
+      'cannot use the Postgres ledger at postgresql://u:***@127.0.0.1:1/test',
+    );
+    expect(pg.stderr).not.toContain('s3cret');
   });
 
   it('exits 2 when a model step has no API key, before anything is recorded', () => {

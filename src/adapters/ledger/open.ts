@@ -6,7 +6,7 @@ import { initFastHash } from '../../events/chain.js';
 import type { LedgerStore } from '../../ports.js';
 import { createMemoryLedger } from './memory.js';
 import { createSqliteLedger, type SqliteSynchronous } from './sqlite.js';
-import { parseStateUri } from './stateUri.js';
+import { parseStateUri, unusablePostgres } from './stateUri.js';
 
 export interface OpenLedgerOptions {
   readonly projectRoot: string;
@@ -29,6 +29,8 @@ export async function openLedger(uri: string, options: OpenLedgerOptions): Promi
       return createPostgresLedger({
         connectionString: location.connectionString,
         schema: location.schema,
+      }).catch((e: unknown) => {
+        throw unusablePostgres(uri, e);
       });
     }
   }

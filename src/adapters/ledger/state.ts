@@ -13,7 +13,7 @@ import type { OpenLedgerOptions } from './open.js';
 import type { RebuildReport } from './projectionsSqlite.js';
 import { openSqliteProjections, type SqliteProjections } from './projectionsSqlite.js';
 import { createSqliteLedger } from './sqlite.js';
-import { parseStateUri } from './stateUri.js';
+import { parseStateUri, unusablePostgres } from './stateUri.js';
 
 export type { RebuildReport } from './projectionsSqlite.js';
 
@@ -72,7 +72,9 @@ export async function openState(uri: string, options: OpenStateOptions): Promise
     }
     case 'postgres': {
       const { openPostgresState } = await import('./projectionsPostgres.js');
-      return openPostgresState(location.connectionString, location.schema);
+      return openPostgresState(location.connectionString, location.schema).catch((e: unknown) => {
+        throw unusablePostgres(uri, e);
+      });
     }
   }
 }

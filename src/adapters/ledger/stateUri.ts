@@ -63,7 +63,45 @@ export function resolveStateUri(
   return env.FLUJO_STATE_URI || configured || `sqlite:///${DEFAULT_STATE_PATH}`;
 }
 
+/** Connection failures that mean the state URI cannot be used (exit 2), not a runtime fault. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+]);
+const UNUSABLE_SQLSTATE = new Set(['28P01', '28000', '3D000']); // bad password, no role, no database
+
+/** Opening a Postgres ledger failed: a ConfigError when the URI itself is unusable, else `e`. */
+export function unusablePostgres(uri: string, e: unknown): unknown {
+  const seen = new Set<unknown>();
+  for (let c: unknown = e; c && !seen.has(c); c = (c as { cause?: unknown }).cause) {
+    seen.add(c);
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'string' && (UNREACHABLE.has(code) || UNUSABLE_SQLSTATE.has(code))) {
+      return new ConfigError(
+        ErrorCode.CONFIG_STATE_URI,
+        `cannot use the Postgres ledger at ${redactUri(uri)}: ${(c as Error).message || code}. Check the URI (host, port, database, user) and that the server is running`,
+        { uri: redactUri(uri), reason: code },
+      );
+    }
+  }
+  return e;
+}
+
 /** Hides a password in a URI before it is shown or logged. */
 export function redactUri(uri: string): string {
-  return uri.replace(/^([a-z]+:\/\/[^:/@]+):[^@]*@/i, '$1:***@');
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    // Not a URL: hide anything between `:` and `@` in the authority, to be safe.
+    return uri.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+  }
+  if (url.password) url.password = '***';
+  for (const k of [...url.searchParams.keys()]) {
+    if (/pass|secret|token|key/i.test(k)) url.searchParams.set(k, '***');
+  }
+  return url.toString();
 }

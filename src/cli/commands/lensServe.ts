@@ -5,14 +5,17 @@
  * printed with the URL on stderr. Ctrl-C stops the server; runs it was driving stay resumable.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
 import { openState } from '../../adapters/ledger/state.js';
+import { redactUri } from '../../adapters/ledger/stateUri.js';
 import type { Plan } from '../../dsl/ir.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { decodeRecord } from '../../events/envelope.js';
+import type { AgentPort } from '../../ports.js';
 import { createEngine } from '../../runtime/engine.js';
+import type { SkillRegistry } from '../../skills/types.js';
 import { createTaskClient } from '../../tasks/index.js';
 import { isLoopback } from '../../web/auth.js';
 import { taskBackend } from '../../web/backend.js';
@@ -57,11 +60,31 @@ export async function lensServe(
     projectRoot: cfg.root,
     ...(sync ? { sqliteSynchronous: sync } : {}),
   });
-  // One engine for every run the inbox answers: the project's skills and the model providers.
-  const skills = await projectSkills(cfg);
+  // One engine for every run the inbox answers. Each run calls the skills of its own pipeline
+  // (the skills.yaml beside it, else the project's), as `flujo resume` would.
+  const ports = new Map<string, Promise<{ skills: SkillRegistry; agents: AgentPort }>>();
+  const portFor = (file: string) => {
+    const dir = existsSync(join(dirname(file), 'skills.yaml')) ? dirname(file) : cfg.root;
+    let p = ports.get(dir);
+    if (!p) {
+      p = projectSkills(cfg, dir).then((skills) => ({ skills, agents: agentsFor(cfg, skills) }));
+      ports.set(dir, p);
+      p.catch(() => ports.delete(dir));
+    }
+    return p;
+  };
+  const runPorts = new Map<string, AgentPort>();
+  const routed: AgentPort = {
+    call: async (req, signal, hooks) => {
+      const port =
+        runPorts.get(req.runId) ?? (await portFor(join(cfg.root, 'pipeline.yaml'))).agents;
+      return port.call(req, signal, hooks);
+    },
+    estimate: (req) => runPorts.get(req.runId)?.estimate?.(req) ?? { costMicros: 0, tokens: 0 },
+  };
   const engine = createEngine({
     ledger: state.ledger,
-    agents: agentsFor(cfg, skills),
+    agents: routed,
     worker: `lens-${process.pid}`,
   });
   const plans = new Map<string, Promise<Plan>>();
@@ -76,11 +99,16 @@ export async function lensServe(
         `run ${runId} ${source ? `recorded pipeline file ${source}, which is gone` : 'recorded no pipeline file'}; answer it with: flujo resume ${runId} --pipeline FILE --input …`,
       );
     }
-    let plan = plans.get(file);
+    const port = await portFor(file);
+    runPorts.set(runId, port.agents);
+    // Keyed by the file's modification time too: an edited pipeline is loaded again (and the
+    // engine then refuses it for older runs with PLAN_CHANGED, as the CLI does).
+    const key = `${file}@${statSync(file).mtimeMs}`;
+    let plan = plans.get(key);
     if (!plan) {
-      plan = loadPipelineFile(file, cfg, skills).then((l) => l.plan);
-      plans.set(file, plan);
-      plan.catch(() => plans.delete(file));
+      plan = loadPipelineFile(file, cfg, port.skills).then((l) => l.plan);
+      plans.set(key, plan);
+      plan.catch(() => plans.delete(key));
     }
     return plan;
   }
@@ -107,7 +135,7 @@ export async function lensServe(
   }
   const url = token ? `${server.url}?token=${encodeURIComponent(token)}` : server.url;
   out.info(`flujo lens: ${url}`);
-  out.info(`serving ${cfg.stateUri.replace(/\/\/[^@/]*@/, '//***@')} — Ctrl-C stops`);
+  out.info(`serving ${redactUri(cfg.stateUri)} — Ctrl-C stops`);
   // The listener stays: a second Ctrl-C exits at once if shutting down hangs.
   await new Promise<void>((done) => interrupts.onInterrupt(done));
   await engine.detach();

@@ -34,9 +34,10 @@ export async function resume(
     env: process.env,
     cwd,
   });
+  let runId = runArg;
   try {
     const { cfg, ledger } = session;
-    const runId = await resolveRunId(ledger, runArg);
+    runId = await resolveRunId(ledger, runArg);
     const [first] = await ledger.read(runId, { limit: 1 });
     const started = first ? decodeRecord(runId, first.seq, first.body) : undefined;
     const recorded = started?.type === 'RunStarted' ? started.data.pipeline.source : undefined;
@@ -47,9 +48,8 @@ export async function resume(
         : pipelinePath(undefined, cfg.root, cwd);
     const { pipeline: loaded, engine } = await session.load(file);
     const text =
-      flags.input === '-'
-        ? await readStdin(process.stdin)
-        : (flags.input ?? process.env.FLUJO_INPUT);
+      // Only --input answers a person: FLUJO_INPUT is a run's input, never a human's answer.
+      flags.input === '-' ? await readStdin(process.stdin) : flags.input;
     const t0 = performance.now();
     const { result, interrupted } = await session.drive(() =>
       engine.resume(loaded.plan, runId, {
@@ -62,11 +62,12 @@ export async function resume(
     return interrupted ? ExitCode.interrupted : exitCodeOf(result);
   } catch (e) {
     if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED) {
+      const why = e.message.replace(/^\[[A-Z_]+\] /, '');
       if (flags.json)
-        out.json({ run_id: runArg, status: 'paused', error: { code: e.code, message: e.message } });
+        out.json({ run_id: runId, status: 'paused', error: { code: e.code, message: why } });
       throw new EngineError(
         e.code,
-        `${e.message}. The run is still paused and nothing was recorded; resume again with a valid --input`,
+        `${why}. The run is still paused and nothing was recorded; resume again with a valid --input`,
         { exitCode: e.exitCode, details: e.details, cause: e },
       );
     }

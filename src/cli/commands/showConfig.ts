@@ -21,7 +21,7 @@ const ENV_SHOWN = [
 
 export function mask(name: string, value: string): string {
   if (!SECRET.test(name)) return redactUri(value);
-  if (value.length <= 8) return '****';
+  if (value.length < 16) return '****';
   return `${value.slice(0, 3)}…${value.slice(-4)}`;
 }
 

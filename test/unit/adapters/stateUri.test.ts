@@ -85,3 +85,15 @@ describe('state URIs', () => {
     );
   });
 });
+
+describe('redactUri', () => {
+  it('hides passwords in the authority and in query parameters', () => {
+    expect(redactUri('postgresql://u:hunter2@h/db')).toBe('postgresql://u:***@h/db');
+    expect(redactUri('postgresql://:hunter2@h/db')).toBe('postgresql://:***@h/db');
+    expect(redactUri('postgresql://h/db?password=hunter2&schema=x')).toBe(
+      'postgresql://h/db?password=***&schema=x',
+    );
+    expect(redactUri('postgresql://h/db?sslpassword=a&apikey=b')).not.toMatch(/=a|=b/);
+    expect(redactUri('sqlite:///.flujo/state.db')).toBe('sqlite:///.flujo/state.db');
+  });
+});
