@@ -7,7 +7,29 @@ import type { HitlNode, StepNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
 import { join, type Cfg } from './compileShared.js';
 import type { Test } from './machine.js';
-import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
+import {
+  runtimePath,
+  type Release,
+  type RunMachineContext,
+  type RunMachineEvent,
+} from './vocabulary.js';
+
+/** On leaving the state, releases the wait it held (vocabulary.ts `Release`). */
+const releasing = (release: (c: RunMachineContext) => Release) => [
+  { type: 'release', params: ({ context }: { context: RunMachineContext }) => release(context) },
+];
+
+/** Takes the node's output from the fact that ended the wait. */
+const outputFrom = (
+  rp: (c: RunMachineContext) => string,
+  pick: (e: RunMachineEvent) => unknown,
+) => ({
+  type: 'setOutput',
+  params: ({ context, event }: { context: RunMachineContext; event: RunMachineEvent }) => ({
+    path: rp(context),
+    value: pick(event),
+  }),
+});
 
 export function step(this: Compiler, node: StepNode, tpl: string, staticPath: string): Cfg {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
@@ -45,35 +67,12 @@ export function step(this: Compiler, node: StepNode, tpl: string, staticPath: st
           }),
         },
       ],
-      exit: [
-        {
-          type: 'release',
-          params: ({ context }: { context: RunMachineContext }) => ({
-            kind: 'call',
-            path: rp(context),
-            attempt: attempt(context),
-          }),
-        },
-      ],
+      exit: releasing((c) => ({ kind: 'call', path: rp(c), attempt: attempt(c) })),
       on: {
         AGENT_RESPONDED: {
           guard: { type: 'isFact', params: { test: isReply } },
           target: 'ok',
-          actions: [
-            {
-              type: 'setOutput',
-              params: ({
-                context,
-                event,
-              }: {
-                context: RunMachineContext;
-                event: RunMachineEvent;
-              }) => ({
-                path: rp(context),
-                value: (event as { output: unknown }).output,
-              }),
-            },
-          ],
+          actions: [outputFrom(rp, (e) => (e as { output: unknown }).output)],
         },
         AGENT_FAILED: [
           {
@@ -132,16 +131,7 @@ export function step(this: Compiler, node: StepNode, tpl: string, staticPath: st
           }),
         },
       ],
-      exit: [
-        {
-          type: 'release',
-          params: ({ context }: { context: RunMachineContext }) => ({
-            kind: 'timer',
-            path: rp(context),
-            timerId: timerId(context),
-          }),
-        },
-      ],
+      exit: releasing((c) => ({ kind: 'timer', path: rp(c), timerId: timerId(c) })),
       on: {
         TIMER_FIRED: {
           guard: {
@@ -203,15 +193,7 @@ export function hitl(this: Compiler, node: HitlNode, tpl: string): Cfg {
             }),
           },
         ],
-        exit: [
-          {
-            type: 'release',
-            params: ({ context }: { context: RunMachineContext }) => ({
-              kind: 'human',
-              path: rp(context),
-            }),
-          },
-        ],
+        exit: releasing((c) => ({ kind: 'human', path: rp(c) })),
         on: {
           HUMAN_INPUT: {
             guard: {
@@ -222,21 +204,7 @@ export function hitl(this: Compiler, node: HitlNode, tpl: string): Cfg {
               },
             },
             target: 'ok',
-            actions: [
-              {
-                type: 'setOutput',
-                params: ({
-                  context,
-                  event,
-                }: {
-                  context: RunMachineContext;
-                  event: RunMachineEvent;
-                }) => ({
-                  path: rp(context),
-                  value: (event as { input: unknown }).input,
-                }),
-              },
-            ],
+            actions: [outputFrom(rp, (e) => (e as { input: unknown }).input)],
           },
         },
       },

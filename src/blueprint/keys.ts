@@ -1,4 +1,6 @@
 /** The keys each part of a blueprint accepts: unknown ones are V-K1 errors with a suggestion. */
+import { MergeStrategy, ReducePreset } from '../dsl/ir.js';
+
 export const TOP_KEYS = ['version', 'name', 'agents', 'imports', 'steps'] as const;
 /** Keys Flujo accepts and ignores: a warning, not an error. */
 export const TOP_IGNORED = ['pipeline_config', 'description', 'vars', 'static_invariants'] as const;
@@ -116,14 +118,8 @@ export const IMPORT_CONFIG_KEYS = [
   'on_failure',
 ] as const;
 export const TRANSITION_KEYS = ['from', 'on', 'to', 'when'] as const;
-export const MERGE_STRATEGIES = [
-  'context_update',
-  'overwrite',
-  'no_merge',
-  'error_on_conflict',
-  'keep_first',
-] as const;
-export const REDUCE_PRESETS = ['keys', 'values', 'union', 'concat', 'first', 'last'] as const;
+export const MERGE_STRATEGIES = MergeStrategy;
+export const REDUCE_PRESETS = ReducePreset;
 /** Template / expression roots a blueprint may read. */
 export const SCOPE_ROOTS = [
   'context',

@@ -1,17 +1,10 @@
 /**
- * Step mappings to Plan IR nodes: the dispatch on `kind`, basic steps, fan-out kinds and hitl.
+ * Step mappings to Plan IR nodes: the dispatch on `kind`, basic steps and hitl; branching kinds
+ * (parallel options, dynamic_router, conditional) are in ./stepsBranches.ts.
  * Loops and maps are in ./stepsIterate.ts, state machines in ./stepsStateMachine.ts, imports in
  * ./imports.ts, cache and agentic loops in their own files; the reading helpers are in ./env.ts.
  */
-import type {
-  CodeRef,
-  HitlNode,
-  MergeStrategy,
-  PlanNode,
-  ReducePreset,
-  SequenceNode,
-  StepNode,
-} from '../dsl/ir.js';
+import type { CodeRef, HitlNode, PlanNode, SequenceNode, StepNode } from '../dsl/ir.js';
 import { thisOf, type Env, type Where } from './env.js';
 import { nearest } from './findings.js';
 import { importStep } from './imports.js';
@@ -20,9 +13,6 @@ import {
   COMMON_KEYS,
   KIND_KEYS,
   KINDS,
-  MERGE_STRATEGIES,
-  REDUCE_PRESETS,
-  ROUTER_KEYS,
   STEP_CONFIG_KEYS,
   UNSUPPORTED_KINDS,
 } from './keys.js';
@@ -31,6 +21,7 @@ import { agenticLoop } from './agenticLoop.js';
 import { cacheStep } from './cache.js';
 import { checkParallelWrites } from './parallelWrites.js';
 import { loop, map } from './stepsIterate.js';
+import { branchesOf, conditional, fanOutOptions, router } from './stepsBranches.js';
 import { stateMachine } from './stepsStateMachine.js';
 import { noteUnusedOutputs } from './unusedOutput.js';
 import { hasTemplate } from './template.js';
@@ -70,26 +61,6 @@ export function buildSteps(
     return built ? [built] : [];
   });
   return steps.length === 1 ? (steps[0] as PlanNode) : { kind: 'sequence', name, steps };
-}
-
-function branchesOf(env: Env, node: YNode | undefined, owner: string, where: Where) {
-  const out: Record<string, PlanNode> = {};
-  if (!node || node.t !== 'map') {
-    env.report(
-      'V-K4',
-      `${owner}: 'branches' must map branch names to steps`,
-      node?.pos ?? { line: 1, column: 1 },
-      { step: owner },
-    );
-    return out;
-  }
-  for (const e of node.entries) {
-    out[e.key] = buildSteps(env, e.value, `${owner}.${e.key}`, {
-      ...where,
-      yamlPath: `${where.yamlPath}.branches.${e.key}`,
-    });
-  }
-  return out;
 }
 
 /** Common fields: input template, updates_context, sink_to. */
@@ -198,27 +169,6 @@ function buildKind(
       return stateMachine(env, node, name, where, base);
   }
   return undefined;
-}
-
-function fanOutOptions(env: Env, node: YNode, name: string) {
-  const merge = env.oneOf(
-    get(node, 'merge_strategy'),
-    MERGE_STRATEGIES,
-    `${name}: merge_strategy`,
-    name,
-  );
-  const onFail = env.oneOf(
-    get(node, 'on_branch_failure'),
-    ['propagate', 'ignore'] as const,
-    `${name}: on_branch_failure`,
-    name,
-  );
-  const reduce = env.oneOf(get(node, 'reduce'), REDUCE_PRESETS, `${name}: reduce`, name);
-  return {
-    merge: (merge ?? 'context_update') as MergeStrategy,
-    onBranchFailure: onFail ?? 'propagate',
-    ...(reduce ? { reduce: reduce as ReducePreset } : {}),
-  };
 }
 
 function stepConfig(env: Env, node: YNode, name: string) {
@@ -340,79 +290,6 @@ export function codeOrExpr(
       );
   }
   return undefined;
-}
-
-function router(
-  env: Env,
-  node: YNode,
-  name: string,
-  where: Where,
-  base: Base,
-): PlanNode | undefined {
-  const r = get(node, 'router');
-  if (!r || r.t !== 'map') {
-    env.report(
-      'V-K4',
-      `${name}: dynamic_router needs 'router: {router_agent, branches}'`,
-      node.pos,
-      { step: name },
-    );
-    return undefined;
-  }
-  env.checkKeys(r, ROUTER_KEYS, `${name}: router`, name);
-  const agentNode = get(r, 'router_agent');
-  const routerName = `${name}.router`;
-  let routerStep: StepNode | undefined;
-  if (agentNode) {
-    const spec: YNode =
-      agentNode.t === 'scalar' && String(agentNode.value).startsWith('agents.')
-        ? {
-            t: 'map',
-            pos: agentNode.pos,
-            entries: [{ key: 'uses', keyPos: agentNode.pos, value: agentNode }],
-          }
-        : {
-            t: 'map',
-            pos: agentNode.pos,
-            entries: [{ key: 'agent', keyPos: agentNode.pos, value: agentNode }],
-          };
-    const built = basicStep(env, spec, routerName, where, { name: routerName });
-    if (built?.kind === 'step') routerStep = built;
-  } else env.report('V-K4', `${name}: router needs 'router_agent'`, r.pos, { step: name });
-  if (!routerStep) return undefined;
-  return {
-    kind: 'dynamic_router',
-    ...base,
-    router: routerStep,
-    branches: branchesOf(env, get(r, 'branches'), name, where),
-    ...fanOutOptions(env, node, name),
-  };
-}
-
-function conditional(env: Env, node: YNode, name: string, where: Where, base: Base): PlanNode {
-  const inner = { ...where, condInLoop: where.inLoop || where.inMap };
-  const branches = branchesOf(env, get(node, 'branches'), name, inner);
-  const condition = codeOrExpr(env, node, name, 'condition', 'condition_expression', where);
-  const dflt = get(node, 'default_branch');
-  const defaultNode = dflt ? buildSteps(env, dflt, `${name}.default`, inner) : undefined;
-  if (condition)
-    return {
-      kind: 'conditional',
-      ...base,
-      condition,
-      branches,
-      ...(defaultNode ? { default: defaultNode } : {}),
-    };
-  // Flujo without a condition: the previous output is the key if it names a branch, else the first.
-  const first = Object.values(branches)[0];
-  const fallback = defaultNode ?? first;
-  return {
-    kind: 'conditional',
-    ...base,
-    condition: { expr: 'previous_step' },
-    branches,
-    ...(fallback ? { default: fallback } : {}),
-  };
 }
 
 function hitl(env: Env, node: YNode, name: string, where: Where, base: Base): PlanNode {

@@ -14,15 +14,16 @@ import {
   foldSnapshot,
   markPaused,
   noteReservation,
-  reservedTotals,
   restsOnHuman,
   type FoldState,
 } from '../actors/fold.js';
 import type { RunMachine } from '../actors/machine.js';
 import type { Decision } from '../actors/vocabulary.js';
-import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
+import type { NewEvent } from '../events/catalogue.js';
 import type { Head, LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, AgentRequest, Clock, LedgerStore } from '../ports.js';
+import { bounded, errorInfo } from './attempt.js';
+import { overBudget } from './budget.js';
 import type { RunSummary } from './summary.js';
 
 export interface DriverDeps {
@@ -35,17 +36,6 @@ export interface DriverDeps {
 
 type Call = Extract<Decision, { type: 'callAgent' }>;
 type Timer = Extract<Decision, { type: 'scheduleTimer' }>;
-
-const usd = (micros: number) => (micros / 1e6).toFixed(6).replace(/0{1,4}$/, '');
-
-export function errorInfo(e: unknown, fallbackCode = 'STEP_ERROR'): ErrorInfo {
-  const err = e as { code?: unknown; message?: unknown; retryable?: unknown };
-  return {
-    code: typeof err?.code === 'string' ? err.code : fallbackCode,
-    message: typeof err?.message === 'string' ? err.message : String(e),
-    retryable: typeof err?.retryable === 'boolean' ? err.retryable : true,
-  };
-}
 
 /** What a failed call still cost (a rejected structured reply is billed), when the error says. */
 function billedOf(
@@ -223,27 +213,12 @@ export class RunDriver {
     const b = this.state.budget;
     if (b.limitMicros === undefined && b.limitTokens === undefined) return null;
     const est = this.deps.agents.estimate?.(this.request(d)) ?? { costMicros: 0, tokens: 0 };
-    const held = reservedTotals(b);
-    const cost = b.spentMicros + held.costMicros + est.costMicros;
-    const tokens = b.spentTokens + held.tokens + est.tokens;
-    const overCost = b.limitMicros !== undefined && cost > b.limitMicros;
-    const overTokens = b.limitTokens !== undefined && tokens > b.limitTokens;
-    if (overCost || overTokens) {
-      const message = overCost
-        ? `cost limit $${usd(b.limitMicros as number)} would be exceeded: the call at ${d.path} may cost up to $${usd(est.costMicros)}; spent $${usd(b.spentMicros)}, reserved $${usd(held.costMicros)}`
-        : `token limit ${b.limitTokens} would be exceeded: the call at ${d.path} may use up to ${est.tokens} tokens; used ${b.spentTokens}, reserved ${held.tokens}`;
+    const refused = overBudget(b, est, d.path);
+    if (refused) {
+      const key = idempotencyKey(this.runId, d.path, d.attempt);
       return {
         type: 'AgentFailed',
-        data: {
-          path: d.path,
-          attempt: d.attempt,
-          key: idempotencyKey(this.runId, d.path, d.attempt),
-          error: {
-            code: overCost ? 'COST_LIMIT_EXCEEDED' : 'TOKEN_LIMIT_EXCEEDED',
-            message,
-            retryable: false,
-          },
-        },
+        data: { path: d.path, attempt: d.attempt, key, error: refused },
       };
     }
     noteReservation(this.state, d.path, d.attempt, est.costMicros, est.tokens);
@@ -307,21 +282,6 @@ export class RunDriver {
     this.inflight.set(key, controller);
     const started = this.deps.clock.now();
     const base = { path: d.path, attempt: d.attempt, key };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = d.timeoutMs
-      ? new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            // Settle as a timeout first; the abort below then only stops the work.
-            reject(
-              Object.assign(new Error(`attempt timed out after ${d.timeoutMs} ms`), {
-                code: 'TIMEOUT',
-                retryable: true,
-              }),
-            );
-            controller.abort(new Error('timeout'));
-          }, d.timeoutMs);
-        })
-      : null;
     // Retries inside the call are recorded as markers; the machine never sees them.
     const attempt = this.deps.agents.call(this.request(d), controller.signal, {
       onRetry: (info) =>
@@ -330,25 +290,8 @@ export class RunDriver {
           data: { ...base, retry: info.retry, error: info.error, delayMs: info.delayMs },
         }),
     });
-    // An abort settles the attempt at once, even when the agent (a function step) ignores the
-    // signal: abandoned or stopped work never holds the run.
-    const aborted = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener(
-        'abort',
-        () =>
-          reject(
-            Object.assign(
-              new Error(`aborted: ${String(controller.signal.reason?.message ?? '')}`),
-              {
-                code: 'ABORTED',
-                retryable: true,
-              },
-            ),
-          ),
-        { once: true },
-      );
-    });
-    Promise.race(timeout ? [attempt, aborted, timeout] : [attempt, aborted])
+    const bound = bounded(attempt, controller, d.timeoutMs);
+    bound.settled
       .then(
         (reply) => {
           this.push({
@@ -376,7 +319,7 @@ export class RunDriver {
           }),
       )
       .finally(() => {
-        clearTimeout(timer);
+        bound.clear();
         this.inflight.delete(key);
         // The loop may be waiting for in-flight work to settle (see drive()).
         this.wake?.();

@@ -13,19 +13,13 @@ import { refold, refoldFrom, restoreFold, startFold, type FoldState } from '../a
 import type { RunMachine } from '../actors/machine.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import type { Plan } from '../dsl/ir.js';
-import { EngineError, ErrorCode, ExitCode, NondeterminismError } from '../errors.js';
+import { EngineError, ErrorCode, NondeterminismError } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
 import { initFastHash } from '../events/chain.js';
 import { decodeRecord, emptyHead, type LedgerEvent } from '../events/envelope.js';
-import type {
-  AgentCallHooks,
-  AgentPort,
-  AgentReply,
-  AgentRequest,
-  Clock,
-  LedgerStore,
-} from '../ports.js';
+import type { AgentPort, Clock, LedgerStore } from '../ports.js';
 import { RunDriver } from './driver.js';
+import { withFunctionAgents } from './functionAgents.js';
 import { RunSummary, summarize, type RunResult } from './summary.js';
 
 export const ENGINE_VERSION = '0.1.0';
@@ -83,47 +77,6 @@ function seeded(runId: string, events: readonly NewEvent[]): RunSummary {
   const summary = new RunSummary(runId);
   for (const e of events) summary.apply(e);
   return summary;
-}
-
-/** Runs `fn:<name>` steps from the plan's functions; everything else goes to the model port. */
-function withFunctionAgents(plan: Plan, models: AgentPort | undefined): AgentPort {
-  return {
-    estimate: (req) =>
-      req.agent.startsWith('fn:') || !models?.estimate
-        ? { costMicros: 0, tokens: 0 }
-        : models.estimate(req),
-    async call(
-      req: AgentRequest,
-      signal: AbortSignal,
-      hooks?: AgentCallHooks,
-    ): Promise<AgentReply> {
-      if (req.agent.startsWith('fn:')) {
-        const fn = plan.functions[req.agent.slice(3)] as ((input: unknown) => unknown) | undefined;
-        if (!fn)
-          throw new EngineError(ErrorCode.USAGE, `function ${req.agent} is not in the plan`, {
-            retryable: false,
-          });
-        const output = await fn(req.input);
-        return {
-          output: output ?? null,
-          usage: { input: 0, output: 0 },
-          costMicros: 0,
-          model: req.agent,
-        };
-      }
-      if (!models) {
-        throw new EngineError(
-          ErrorCode.CONFIG_INVALID,
-          `no agent port is configured for ${req.agent}`,
-          {
-            exitCode: ExitCode.config,
-            retryable: false,
-          },
-        );
-      }
-      return models.call(req, signal, hooks);
-    },
-  };
 }
 
 export function createEngine(options: EngineOptions) {

@@ -9,6 +9,7 @@
  *   reply is validated, so the user's own schema is what decides.
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { canonicalJson } from '../../projections/preview.js';
 
 type Schema = Record<string, unknown>;
 
@@ -151,21 +152,6 @@ export function parseModelJson(
 function stripFence(text: string): string {
   const m = /^\s*```(?:json)?\s*\n([\s\S]*?)\n?```\s*$/.exec(text);
   return m ? (m[1] as string) : text.trim();
-}
-
-/** JSON with sorted keys: the same input always makes the same prompt. */
-export function canonicalJson(value: unknown): string {
-  const sort = (x: unknown): unknown =>
-    Array.isArray(x)
-      ? x.map(sort)
-      : isObj(x)
-        ? Object.fromEntries(
-            Object.keys(x)
-              .sort()
-              .map((k) => [k, sort(x[k])]),
-          )
-        : x;
-  return JSON.stringify(sort(value)) ?? 'null';
 }
 
 /** The user message for an input: strings as they are, anything else as canonical JSON. */

@@ -1,0 +1,35 @@
+/**
+ * The budget check before a call: would its upper-bound estimate, on top of what the run has
+ * spent and what other calls hold reserved, pass a limit? Pure; the driver records the outcome.
+ */
+import { reservedTotals, type BudgetState } from '../actors/fold.js';
+import type { ErrorInfo } from '../events/catalogue.js';
+
+const usd = (micros: number) => (micros / 1e6).toFixed(6).replace(/0{1,4}$/, '');
+
+export interface Estimate {
+  readonly costMicros: number;
+  readonly tokens: number;
+}
+
+/** The refusal naming the limit and the spend, or null when the call fits. */
+export function overBudget(b: BudgetState, est: Estimate, path: string): ErrorInfo | null {
+  const held = reservedTotals(b);
+  const cost = b.spentMicros + held.costMicros + est.costMicros;
+  const tokens = b.spentTokens + held.tokens + est.tokens;
+  if (b.limitMicros !== undefined && cost > b.limitMicros) {
+    return {
+      code: 'COST_LIMIT_EXCEEDED',
+      message: `cost limit $${usd(b.limitMicros)} would be exceeded: the call at ${path} may cost up to $${usd(est.costMicros)}; spent $${usd(b.spentMicros)}, reserved $${usd(held.costMicros)}`,
+      retryable: false,
+    };
+  }
+  if (b.limitTokens !== undefined && tokens > b.limitTokens) {
+    return {
+      code: 'TOKEN_LIMIT_EXCEEDED',
+      message: `token limit ${b.limitTokens} would be exceeded: the call at ${path} may use up to ${est.tokens} tokens; used ${b.spentTokens}, reserved ${held.tokens}`,
+      retryable: false,
+    };
+  }
+  return null;
+}

@@ -1,0 +1,48 @@
+/**
+ * Function steps (`fn:<name>`) run in-process from the plan's functions, through the same agent
+ * port as models, so their results are recorded like any other call.
+ */
+import type { Plan } from '../dsl/ir.js';
+import { EngineError, ErrorCode, ExitCode } from '../errors.js';
+import type { AgentCallHooks, AgentPort, AgentReply, AgentRequest } from '../ports.js';
+
+/** Runs `fn:<name>` steps from the plan's functions; everything else goes to the model port. */
+export function withFunctionAgents(plan: Plan, models: AgentPort | undefined): AgentPort {
+  return {
+    estimate: (req) =>
+      req.agent.startsWith('fn:') || !models?.estimate
+        ? { costMicros: 0, tokens: 0 }
+        : models.estimate(req),
+    async call(
+      req: AgentRequest,
+      signal: AbortSignal,
+      hooks?: AgentCallHooks,
+    ): Promise<AgentReply> {
+      if (req.agent.startsWith('fn:')) {
+        const fn = plan.functions[req.agent.slice(3)] as ((input: unknown) => unknown) | undefined;
+        if (!fn)
+          throw new EngineError(ErrorCode.USAGE, `function ${req.agent} is not in the plan`, {
+            retryable: false,
+          });
+        const output = await fn(req.input);
+        return {
+          output: output ?? null,
+          usage: { input: 0, output: 0 },
+          costMicros: 0,
+          model: req.agent,
+        };
+      }
+      if (!models) {
+        throw new EngineError(
+          ErrorCode.CONFIG_INVALID,
+          `no agent port is configured for ${req.agent}`,
+          {
+            exitCode: ExitCode.config,
+            retryable: false,
+          },
+        );
+      }
+      return models.call(req, signal, hooks);
+    },
+  };
+}
