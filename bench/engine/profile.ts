@@ -5,7 +5,8 @@
  *
  *   cd bench/engine && node --enable-source-maps --import tsx profile.ts [steps|hitl|resume|all]
  *
- *   steps:  runs the 10-step no-op pipeline `RUNS` times on SQLite WAL sync=NORMAL
+ *   steps:  runs the 10-step no-op pipeline `RUNS` times on SQLite WAL sync=NORMAL (on the
+ *           memory ledger with FLUJO_PROFILE_LEDGER=memory: the engine's own cost)
  *   hitl:   resumes `HITL_RUNS` runs of the 10-step HITL pipeline paused at step 5
  *   resume: resumes paused runs of ~10,000 events (the long-run row of run.ts)
  *
@@ -25,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 
 import { z } from 'zod';
 
+import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
 import { createSqliteLedger } from '../../src/adapters/ledger/sqlite.js';
 import { definePipeline, hitl, sequence, step, type Flow } from '../../src/dsl/builder.js';
 import type { Plan } from '../../src/dsl/ir.js';
@@ -192,7 +194,10 @@ function hitlPlan(name: string, before: number, after: number): Plan {
 mkdirSync(TMP, { recursive: true });
 try {
   if (what === 'steps' || what === 'all') {
-    const ledger = createSqliteLedger({ path: join(TMP, 'steps.db'), synchronous: 'NORMAL' });
+    const ledger =
+      process.env.FLUJO_PROFILE_LEDGER === 'memory'
+        ? createMemoryLedger()
+        : createSqliteLedger({ path: join(TMP, 'steps.db'), synchronous: 'NORMAL' });
     const engine = createEngine({ ledger });
     const plan = definePipeline(
       'linear10',
@@ -203,7 +208,7 @@ try {
       for (let i = 0; i < RUNS; i++) await engine.run(plan, 0);
     });
     report(
-      `10-step no-op pipeline, SQLite WAL sync=NORMAL, ${RUNS} runs`,
+      `10-step no-op pipeline, ${ledger.kind === 'memory' ? 'memory ledger' : 'SQLite WAL sync=NORMAL'}, ${RUNS} runs`,
       profile,
       ms,
       `${(ms / RUNS / 10).toFixed(3)} ms per step (under the profiler)`,
