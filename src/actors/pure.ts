@@ -37,11 +37,36 @@ function scopeFor(machine: RunMachine): AnyActorScope {
   return scope;
 }
 
+/** The machine's context updates (machine.ts): run as they come, never collected. */
+const CONTEXT_UPDATES: ReadonlySet<string> = new Set([
+  'setInput',
+  'setOutput',
+  'setAttempt',
+  'setIteration',
+  'setSelection',
+  'setError',
+  'setRunContext',
+  'closeScopes',
+  'openScope',
+]);
+
+interface Resolved extends ExecutableAction {
+  readonly info?: unknown;
+  readonly exec?: (info: unknown, params: unknown) => void;
+}
+
+/**
+ * Collects the decisions of one transition. XState hands each action over as soon as its params
+ * are resolved, in order; a context update runs right then, so the params of the actions after
+ * it (and the guards XState evaluates next) see the context as updated, as with `assign`.
+ */
 function collecting(machine: RunMachine): { scope: AnyActorScope; actions: ExecutableAction[] } {
   const scope = scopeFor(machine);
   const actions: ExecutableAction[] = [];
-  (scope as unknown as { actionExecutor: (a: ExecutableAction) => void }).actionExecutor = (a) =>
-    actions.push(a);
+  (scope as unknown as { actionExecutor: (a: Resolved) => void }).actionExecutor = (a) => {
+    if (CONTEXT_UPDATES.has(a.type)) a.exec?.(a.info, a.params);
+    else actions.push(a);
+  };
   return { scope, actions };
 }
 
