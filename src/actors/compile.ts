@@ -157,7 +157,7 @@ export class Compiler {
       case 'step':
         return step.call(this, node, tpl, staticPath);
       case 'sequence':
-        return sequence.call(this, node, tpl, staticPath);
+        return sequence.call(this, node, tpl, staticPath, id);
       case 'parallel':
         return parallel.call(this, node, tpl, staticPath, id);
       case 'conditional':

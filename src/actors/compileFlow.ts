@@ -7,11 +7,20 @@ import type { Compiler } from './compile.js';
 import { PlanCompileError, childOk, join, type Cfg, type Fn } from './compileShared.js';
 import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
 
-export function sequence(this: Compiler, node: SequenceNode, tpl: string, staticPath: string): Cfg {
+export function sequence(
+  this: Compiler,
+  node: SequenceNode,
+  tpl: string,
+  staticPath: string,
+  id: string,
+): Cfg {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
   if (node.steps.length === 0) {
     return { initial: 'ok', entry: [this.copyOutput(tpl, (c) => c.inp[rp(c)])], states: {} };
   }
+  const children = node.steps.map((child, i) =>
+    this.node(child, join(tpl, String(i)), join(staticPath, String(i))),
+  );
   const states: Cfg = {};
   node.steps.forEach((child, i) => {
     const childTpl = join(tpl, String(i));
@@ -19,8 +28,12 @@ export function sequence(this: Compiler, node: SequenceNode, tpl: string, static
     const onOk = next
       ? [this.inputFor(next, join(tpl, String(i + 1)), (c) => c.out[runtimePath(childTpl, c)])]
       : [this.copyOutput(tpl, (c) => c.out[runtimePath(childTpl, c)])];
+    const cfg = children[i] as Cfg;
+    if (child.kind === 'step' || child.kind === 'hitl') {
+      shortcut(cfg, next ? `#${(children[i + 1] as Cfg).id as string}` : `#${id}.ok`, onOk);
+    }
     states[`c${i}`] = {
-      ...this.node(child, childTpl, join(staticPath, String(i))),
+      ...cfg,
       onDone: this.childDone(tpl, childTpl, onOk, next ? `c${i + 1}` : 'ok'),
     };
   });
@@ -30,6 +43,31 @@ export function sequence(this: Compiler, node: SequenceNode, tpl: string, static
     entry: [this.inputFor(first, join(tpl, '0'), (c) => c.inp[rp(c)])],
     states,
   };
+}
+
+/**
+ * A leaf child's success goes straight to what its sequence does next: the transitions of its
+ * waiting states that end it in `ok` take `ok`'s entry actions and the sequence's own `onDone`
+ * actions and target the next sibling (or the sequence's `ok`). The actions run in the order
+ * the two microsteps ran them (exit, transition, `ok`'s entry, the sequence's transition, the
+ * next sibling's entry), so the decisions recorded are the same; XState takes one microstep a
+ * step instead of two and raises no done event. Other ways into `ok` (a fallback that succeeded)
+ * still go through `ok` and the child's `onDone`.
+ */
+function shortcut(child: Cfg, target: string, onOk: readonly unknown[]): void {
+  const states = child.states as Record<string, Cfg>;
+  const okEntry = (states.ok?.entry as unknown[] | undefined) ?? [];
+  for (const state of Object.values(states)) {
+    const on = state.on as Record<string, Cfg | Cfg[]> | undefined;
+    if (!on) continue;
+    for (const handlers of Object.values(on)) {
+      for (const t of Array.isArray(handlers) ? handlers : [handlers]) {
+        if (t.target !== 'ok') continue;
+        t.target = target;
+        t.actions = [...((t.actions as unknown[] | undefined) ?? []), ...okEntry, ...onOk];
+      }
+    }
+  }
 }
 
 export function conditional(
