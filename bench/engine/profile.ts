@@ -151,7 +151,9 @@ function report(title: string, profile: Profiler.Profile, wallMs: number, perOp:
     if (c) lines.push(`  ${pct(c)}  ${label}`);
   }
   lines.push('', 'most self time:');
-  for (const [f, c] of [...selfByFunction].sort((x, y) => y[1] - x[1]).slice(0, 15)) {
+  for (const [f, c] of [...selfByFunction]
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, Number(process.env.TOP ?? 15))) {
     lines.push(`  ${pct(c)}  ${f}`);
   }
   process.stdout.write(lines.join('\n') + '\n\n');

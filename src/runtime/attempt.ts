@@ -1,7 +1,11 @@
 /**
- * One attempt of one call, bounded: it settles with the agent's reply, or as TIMEOUT after the
- * step's per-attempt timeout, or as ABORTED as soon as its controller aborts — even when the agent
- * (a function step) ignores the signal, so abandoned or stopped work never holds a run.
+ * One attempt of one call, bounded: it settles exactly once, with the agent's reply, or as
+ * TIMEOUT after the step's per-attempt timeout, or as ABORTED as soon as it is aborted — even when
+ * the agent (a function step) ignores its signal, so abandoned or stopped work never holds a run.
+ *
+ * Settling is a plain callback, not a race of promises: an attempt is on the path of every step,
+ * and a per-call AbortController, listener and Promise.race cost more than the step's own
+ * bookkeeping (bench/engine). Only agents that can stop their work get a controller of their own.
  */
 import type { ErrorInfo } from '../events/catalogue.js';
 
@@ -17,33 +21,63 @@ export function errorInfo(e: unknown, fallbackCode = 'STEP_ERROR'): ErrorInfo {
 const failure = (message: string, code: string) =>
   Object.assign(new Error(message), { code, retryable: true });
 
-export function bounded<T>(
-  attempt: Promise<T>,
-  controller: AbortController,
-  timeoutMs?: number,
-): { readonly settled: Promise<T>; clear(): void } {
+export interface Settle<T> {
+  reply(value: T): void;
+  fail(error: unknown): void;
+}
+
+export interface Attempt {
+  /** Settles the attempt as ABORTED (once) and stops the agent's work if it can be stopped. */
+  abort(reason: Error): void;
+}
+
+/**
+ * Starts `work` and settles `to` once. `controller` is aborted on abort and on timeout; without
+ * one (a function step) the work runs on and its late result is dropped.
+ */
+export function startAttempt<T>(
+  work: (signal: AbortSignal) => Promise<T>,
+  signal: AbortSignal,
+  controller: AbortController | null,
+  timeoutMs: number | undefined,
+  to: Settle<T>,
+  onSettled: () => void,
+): Attempt {
+  let open = true;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const racers: Promise<T>[] = [attempt];
-  racers.push(
-    new Promise<never>((_, reject) => {
-      controller.signal.addEventListener(
-        'abort',
-        () =>
-          reject(failure(`aborted: ${String(controller.signal.reason?.message ?? '')}`, 'ABORTED')),
-        { once: true },
-      );
-    }),
-  );
+  const close = (): boolean => {
+    if (!open) return false;
+    open = false;
+    if (timer !== undefined) clearTimeout(timer);
+    onSettled();
+    return true;
+  };
+  const attempt: Attempt = {
+    abort(reason) {
+      if (close()) to.fail(failure(`aborted: ${String(reason.message ?? '')}`, 'ABORTED'));
+      controller?.abort(reason);
+    },
+  };
   if (timeoutMs) {
-    racers.push(
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          // Settle as a timeout first; the abort then only stops the work.
-          reject(failure(`attempt timed out after ${timeoutMs} ms`, 'TIMEOUT'));
-          controller.abort(new Error('timeout'));
-        }, timeoutMs);
-      }),
-    );
+    timer = setTimeout(() => {
+      // Settle as a timeout first; the abort then only stops the work.
+      if (close()) to.fail(failure(`attempt timed out after ${timeoutMs} ms`, 'TIMEOUT'));
+      controller?.abort(new Error('timeout'));
+    }, timeoutMs);
   }
-  return { settled: Promise.race(racers), clear: () => clearTimeout(timer) };
+  let running: Promise<T>;
+  try {
+    running = work(controller?.signal ?? signal);
+  } catch (e) {
+    running = Promise.reject(e);
+  }
+  running.then(
+    (value) => {
+      if (close()) to.reply(value);
+    },
+    (e: unknown) => {
+      if (close()) to.fail(e);
+    },
+  );
+  return attempt;
 }

@@ -21,8 +21,9 @@ import type { RunMachine } from '../actors/machine.js';
 import type { Decision } from '../actors/vocabulary.js';
 import type { NewEvent } from '../events/catalogue.js';
 import type { Head, LedgerEvent } from '../events/envelope.js';
-import type { AgentPort, AgentRequest, Clock, LedgerStore } from '../ports.js';
-import { bounded, errorInfo } from './attempt.js';
+import type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore } from '../ports.js';
+import { errorInfo, startAttempt, type Attempt } from './attempt.js';
+import { isFunctionAgent } from './functionAgents.js';
 import { overBudget } from './budget.js';
 import type { RunSummary } from './summary.js';
 
@@ -35,6 +36,9 @@ export interface DriverDeps {
 }
 
 type Call = Extract<Decision, { type: 'callAgent' }>;
+
+/** The signal function steps get: they run in this process and nothing could stop them. */
+const UNSTOPPABLE = new AbortController().signal;
 type Timer = Extract<Decision, { type: 'scheduleTimer' }>;
 
 /** What a failed call still cost (a rejected structured reply is billed), when the error says. */
@@ -61,7 +65,7 @@ function billedOf(
 
 export class RunDriver {
   private readonly facts: NewEvent[] = [];
-  private readonly inflight = new Map<string, AbortController>();
+  private readonly inflight = new Map<string, Attempt>();
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   private wake: (() => void) | null = null;
   private stopped = false;
@@ -98,18 +102,37 @@ export class RunDriver {
     return this.state.runId;
   }
 
+  /**
+   * A claim (RunClaimed, RunResumed) to lead the next append instead of costing a commit of its
+   * own: resume uses it when the first thing the run does is take a human's answer, which acts on
+   * nothing before it is recorded.
+   */
+  claimWithNextAppend(claim: readonly NewEvent[]): void {
+    this.claim = [...claim];
+  }
+  private claim: NewEvent[] = [];
+
   /** Appends one decision's events; the head moves only when the commit succeeded. */
   async record(events: readonly NewEvent[], at: number): Promise<void> {
+    const claiming = this.claim.length > 0;
+    const all = claiming ? [...this.claim, ...events] : events;
     const res = await this.deps.ledger.append({
       runId: this.runId,
       expected: this.head,
-      events,
+      events: all,
       at,
-      // The run's first append carries its own claim; every later one proves it still holds.
-      ...(this.head.seq > 0 ? { epoch: this.epoch } : {}),
+      // An append that claims (the run's first, a resume's) raises the epoch itself; every other
+      // one proves the claim still holds.
+      ...(this.head.seq > 0 && !claiming ? { epoch: this.epoch } : {}),
     });
     this.head = res.head;
-    for (const e of events) this.summary.apply(e);
+    this.claim = [];
+    for (const e of all) this.summary.apply(e);
+  }
+
+  /** The seq the next event of an append would get. */
+  private get nextSeq(): number {
+    return this.head.seq + this.claim.length + 1;
   }
 
   /**
@@ -158,8 +181,8 @@ export class RunDriver {
     const awaited = new Set<string>();
     for (const c of this.state.outstanding.calls.values())
       awaited.add(idempotencyKey(this.runId, c.path, c.attempt));
-    for (const [key, controller] of this.inflight) {
-      if (!awaited.has(key)) controller.abort(new Error('abandoned: the step that asked was left'));
+    for (const [key, attempt] of [...this.inflight]) {
+      if (!awaited.has(key)) attempt.abort(new Error('abandoned: the step that asked was left'));
     }
     for (const [id, t] of this.timers) {
       if (!this.state.outstanding.timers.has(id)) {
@@ -176,7 +199,7 @@ export class RunDriver {
    */
   private snapshotAfter(batch: readonly NewEvent[]): NewEvent | null {
     const every = this.deps.snapshotEvery ?? 0;
-    const uptoSeq = this.head.seq + batch.length;
+    const uptoSeq = this.nextSeq - 1 + batch.length;
     if (every <= 0 || uptoSeq - this.lastSnapshotSeq < every) return null;
     const data = {
       uptoSeq,
@@ -270,7 +293,8 @@ export class RunDriver {
   /** Abort in-flight work (cancel, shutdown); facts that still arrive are dropped. */
   stop(): void {
     this.stopped = true;
-    for (const c of this.inflight.values()) c.abort(new Error('run stopped'));
+    const reason = new Error('run stopped');
+    for (const a of [...this.inflight.values()]) a.abort(reason);
     for (const t of this.timers.values()) clearTimeout(t);
     this.wake?.();
   }
@@ -278,22 +302,26 @@ export class RunDriver {
   private call(d: Call): void {
     const key = idempotencyKey(this.runId, d.path, d.attempt);
     if (this.inflight.has(key)) return;
-    const controller = new AbortController();
-    this.inflight.set(key, controller);
     const started = this.deps.clock.now();
     const base = { path: d.path, attempt: d.attempt, key };
-    // Retries inside the call are recorded as markers; the machine never sees them.
-    const attempt = this.deps.agents.call(this.request(d), controller.signal, {
-      onRetry: (info) =>
-        this.push({
-          type: 'AgentCallRetried',
-          data: { ...base, retry: info.retry, error: info.error, delayMs: info.delayMs },
+    const request = this.request(d);
+    // A function step cannot be stopped: its attempt still settles at once on abort or timeout.
+    const controller = isFunctionAgent(d.agent) ? null : new AbortController();
+    const attempt = startAttempt<AgentReply>(
+      // Retries inside the call are recorded as markers; the machine never sees them.
+      (signal) =>
+        this.deps.agents.call(request, signal, {
+          onRetry: (info) =>
+            this.push({
+              type: 'AgentCallRetried',
+              data: { ...base, retry: info.retry, error: info.error, delayMs: info.delayMs },
+            }),
         }),
-    });
-    const bound = bounded(attempt, controller, d.timeoutMs);
-    bound.settled
-      .then(
-        (reply) => {
+      UNSTOPPABLE,
+      controller,
+      d.timeoutMs,
+      {
+        reply: (reply) =>
           this.push({
             type: 'AgentResponded',
             data: {
@@ -310,20 +338,18 @@ export class RunDriver {
                 : {}),
               ...(reply.raw !== undefined ? { raw: reply.raw } : {}),
             },
-          });
-        },
-        (e: unknown) =>
+          }),
+        fail: (e) =>
           this.push({
             type: 'AgentFailed',
             data: { ...base, error: errorInfo(e), ...billedOf(e) },
           }),
-      )
-      .finally(() => {
-        bound.clear();
-        this.inflight.delete(key);
-        // The loop may be waiting for in-flight work to settle (see drive()).
-        this.wake?.();
-      });
+      },
+      // Settled before its fact is queued: the loop may be waiting for in-flight work (drive()).
+      () => this.inflight.delete(key),
+    );
+    // An attempt never settles synchronously (its result comes through a promise): register it.
+    this.inflight.set(key, attempt);
   }
 
   private arm(d: Timer, scheduledAt: number): void {
@@ -376,7 +402,7 @@ export class RunDriver {
       const at = this.deps.clock.now();
       const asRecorded = {
         runId: this.runId,
-        seq: this.head.seq + 1,
+        seq: this.nextSeq,
         v: 1,
         at,
         ...fact,

@@ -84,16 +84,19 @@ export function createEngine(options: EngineOptions) {
   const clock = options.clock ?? systemClock;
   const worker = options.worker ?? `pid-${process.pid}`;
   const snapshotEvery = options.snapshotEvery ?? 500;
-  const machines = new WeakMap<Plan, RunMachine>();
+  // A plan is compiled and fingerprinted once per engine (plans are not changed once built).
+  const compiled = new WeakMap<Plan, { machine: RunMachine; fingerprint: string }>();
   const active = new Map<string, { driver: RunDriver; running: Promise<void> }>();
   const cancelling = new Map<string, Promise<unknown>>();
   const ajv = new Ajv2020({ allErrors: true, strict: false });
 
-  const machineOf = (plan: Plan) => {
-    let m = machines.get(plan);
-    if (!m) machines.set(plan, (m = compilePlan(plan)));
-    return m;
+  const compiledOf = (plan: Plan) => {
+    let c = compiled.get(plan);
+    if (!c)
+      compiled.set(plan, (c = { machine: compilePlan(plan), fingerprint: planFingerprint(plan) }));
+    return c;
   };
+  const machineOf = (plan: Plan) => compiledOf(plan).machine;
 
   async function readEvents(runId: string): Promise<LedgerEvent[]> {
     const rows = await ledger.read(runId);
@@ -118,7 +121,9 @@ export function createEngine(options: EngineOptions) {
     const tail = snapshotEvery > 0 ? await ledger.read(runId, { fromSeq: windowStart }) : [];
     const snapRow = [...tail].reverse().find((r) => r.type === 'SnapshotTaken');
     if (!snapRow) {
-      const events = await readEvents(runId);
+      // A short run fits in the window just read: decode it instead of reading it again.
+      const rows = snapshotEvery > 0 && windowStart === 1 ? tail : await ledger.read(runId);
+      const events = rows.map((r) => decodeRecord(runId, r.seq, r.body));
       return { first: events[0], events };
     }
     const snap = decodeRecord(runId, snapRow.seq, snapRow.body);
@@ -179,7 +184,7 @@ export function createEngine(options: EngineOptions) {
       data: {
         pipeline: {
           name: plan.ir.name,
-          fingerprint: planFingerprint(plan),
+          fingerprint: compiledOf(plan).fingerprint,
           ...(opts.source !== undefined ? { source: opts.source } : {}),
         },
         input,
@@ -205,8 +210,20 @@ export function createEngine(options: EngineOptions) {
     return drive(plan, driver);
   }
 
+  // Compiling a schema costs far more than a resume's own work; the same few schemas recur.
+  const validators = new Map<string, ReturnType<typeof ajv.compile>>();
+  const validatorOf = (schema: unknown) => {
+    const key = JSON.stringify(schema);
+    let v = validators.get(key);
+    if (!v) {
+      if (validators.size >= 256) validators.clear();
+      validators.set(key, (v = ajv.compile(schema as object)));
+    }
+    return v;
+  };
+
   function validateHumanInput(runId: string, schema: unknown, value: unknown): void {
-    const validate = ajv.compile(schema as object);
+    const validate = validatorOf(schema);
     if (validate(value)) return;
     const reasons = (validate.errors ?? []).map(
       (e) => `${e.instancePath || '(input)'} ${e.message ?? 'is invalid'}`,
@@ -226,7 +243,7 @@ export function createEngine(options: EngineOptions) {
     if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
     const loaded = await loadForResume(runId, head.seq);
     const first = loaded.first;
-    const fingerprint = planFingerprint(plan);
+    const fingerprint = compiledOf(plan).fingerprint;
     if (
       first?.type === 'RunStarted' &&
       first.data.pipeline.fingerprint !== fingerprint &&
@@ -286,15 +303,25 @@ export function createEngine(options: EngineOptions) {
       { type: 'RunClaimed', data: { worker, epoch } },
       { type: 'RunResumed', data: { reason: human ? 'human' : 'crash' } },
     ];
-    const at = clock.now();
+    const deps = { ledger, agents: withFunctionAgents(plan, options.agents), clock, snapshotEvery };
+    const o = state.outstanding;
+    if (human && o.calls.size === 0 && o.timers.size === 0) {
+      // Nothing to re-issue: the claim goes in one commit with the answer and what it causes.
+      const at = { runId, seq: head.seq, hash: head.hash };
+      const driver = new RunDriver(deps, machine, state, at, epoch, summary);
+      driver.claimWithNextAppend(claimEvents);
+      driver.push(human);
+      return drive(plan, driver);
+    }
+    // Calls or timers to take up again: the claim must be recorded before any of them acts.
     const claimed = await ledger.append({
       runId,
       expected: head,
-      events: [...claimEvents],
-      at,
+      events: claimEvents,
+      at: clock.now(),
     });
     const driver = new RunDriver(
-      { ledger, agents: withFunctionAgents(plan, options.agents), clock, snapshotEvery },
+      deps,
       machine,
       state,
       claimed.head,

@@ -6,11 +6,16 @@ import type { Plan } from '../dsl/ir.js';
 import { EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { AgentCallHooks, AgentPort, AgentReply, AgentRequest } from '../ports.js';
 
+/** A function step's agent id: its code runs in this process and cannot be stopped by a signal. */
+export function isFunctionAgent(agent: string): boolean {
+  return agent.startsWith('fn:');
+}
+
 /** Runs `fn:<name>` steps from the plan's functions; everything else goes to the model port. */
 export function withFunctionAgents(plan: Plan, models: AgentPort | undefined): AgentPort {
   return {
     estimate: (req) =>
-      req.agent.startsWith('fn:') || !models?.estimate
+      isFunctionAgent(req.agent) || !models?.estimate
         ? { costMicros: 0, tokens: 0 }
         : models.estimate(req),
     async call(
@@ -18,7 +23,7 @@ export function withFunctionAgents(plan: Plan, models: AgentPort | undefined): A
       signal: AbortSignal,
       hooks?: AgentCallHooks,
     ): Promise<AgentReply> {
-      if (req.agent.startsWith('fn:')) {
+      if (isFunctionAgent(req.agent)) {
         const fn = plan.functions[req.agent.slice(3)] as ((input: unknown) => unknown) | undefined;
         if (!fn)
           throw new EngineError(ErrorCode.USAGE, `function ${req.agent} is not in the plan`, {
