@@ -6,17 +6,7 @@ import type { NewEvent } from '../events/catalogue.js';
 import { contentHash } from '../events/chain.js';
 import { encodeCanonical } from '../events/codec.js';
 import type { LedgerEvent } from '../events/envelope.js';
-import { DECISION_TYPES, type Decision, type RunMachineEvent } from './vocabulary.js';
-
-/** The decisions among a transition's actions, in order. */
-export function decisionsOf(actions: readonly { type: string; params?: unknown }[]): Decision[] {
-  const out: Decision[] = [];
-  for (const a of actions) {
-    if (DECISION_TYPES.has(a.type as Decision['type']))
-      out.push({ type: a.type, ...(a.params as object) } as Decision);
-  }
-  return out;
-}
+import type { Decision, RunMachineEvent } from './vocabulary.js';
 
 /** The idempotency key of one attempt of one step: stable across resume, replay and workers. */
 export function idempotencyKey(runId: string, path: string, attempt: number): string {

@@ -10,7 +10,7 @@ import { NondeterminismError } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
 import { bytesEqual, encodeCanonical } from '../events/codec.js';
 import type { LedgerEvent } from '../events/envelope.js';
-import { DRIVING_FACTS, MARKERS, decisionEvent, decisionsOf, machineEventOf } from './decisions.js';
+import { DRIVING_FACTS, MARKERS, decisionEvent, machineEventOf } from './decisions.js';
 import type { RunMachine } from './machine.js';
 import { pureInitial, pureTransition } from './pure.js';
 import { DECISION_TYPES, type Decision, type Release, type RunMachineEvent } from './vocabulary.js';
@@ -75,15 +75,17 @@ const callKey = (path: string, attempt: number) => `${path}#${attempt}`;
 const timerKey = (path: string, timerId: string) => `${path}#${timerId}`;
 
 /**
- * Applies a transition's actions to what is outstanding, in order: a wait entered and abandoned
- * within one transition (a sibling branch failed at once) ends up released.
+ * Applies a transition's actions to what is outstanding, in order, and returns its decisions: a
+ * wait entered and abandoned within one transition (a sibling branch failed at once) ends up
+ * released.
  */
 function track(
   state: FoldState,
   actions: readonly { type: string; params?: unknown }[],
   at: number,
-): void {
+): Decision[] {
   const o = state.outstanding;
+  const out: Decision[] = [];
   for (const a of actions) {
     if (a.type === 'release') {
       release(state, a.params as Release);
@@ -91,6 +93,7 @@ function track(
     }
     if (!DECISION_TYPES.has(a.type as Decision['type'])) continue;
     const d = { type: a.type, ...(a.params as object) } as Decision;
+    out.push(d);
     if (d.type === 'callAgent') o.calls.set(callKey(d.path, d.attempt), d);
     else if (d.type === 'scheduleTimer')
       o.timers.set(timerKey(d.path, d.timerId), { decision: d, at });
@@ -98,6 +101,7 @@ function track(
     else if (d.type === 'completeRun') state.status = 'completed';
     else if (d.type === 'failRun') state.status = 'failed';
   }
+  return out;
 }
 
 /** Drops a wait the machine's exit actions released from what is outstanding. */
@@ -176,8 +180,7 @@ export function startFold(
     status: 'running',
     released: 0,
   };
-  const decisions = decisionsOf(actions);
-  track(state, actions, started.at);
+  const decisions = track(state, actions, started.at);
   return { state, decisions };
 }
 
@@ -188,8 +191,7 @@ export function applyFact(machine: RunMachine, state: FoldState, fact: LedgerEve
   if (!event || state.status === 'cancelled') return [];
   const [snapshot, actions] = pureTransition(machine, state.snapshot, event);
   state.snapshot = snapshot;
-  track(state, actions, fact.at);
-  return decisionsOf(actions);
+  return track(state, actions, fact.at);
 }
 
 /** True when the run waits only for people: nothing else is in flight. */
