@@ -33,10 +33,12 @@ import { z } from 'zod';
 import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
 import { createPostgresLedger } from '../../src/adapters/ledger/postgres.js';
 import { createSqliteLedger } from '../../src/adapters/ledger/sqlite.js';
+import { openState, type State } from '../../src/adapters/ledger/state.js';
 import { definePipeline, hitl, sequence, step, type Flow } from '../../src/dsl/builder.js';
 import type { Plan } from '../../src/dsl/ir.js';
 import type { LedgerStore } from '../../src/ports.js';
 import { createEngine, type Engine } from '../../src/runtime/engine.js';
+import { postgresOneRow, sqliteOneRow, sqliteStepCommit } from './floor.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -169,6 +171,7 @@ function setCell(id: string, system: System, cell: Cell): void {
   row.cells[system] = cell;
 }
 
+const S0 = "0. This machine's commit floor (no engine)";
 const S1 = '1. Per-step overhead, 10-step no-op pipeline';
 const S2 = '2. Per-step overhead, 100-step no-op pipeline';
 const S3 = '3. HITL: 10 steps, pause at step 5';
@@ -209,6 +212,28 @@ function defineRows(): void {
     string,
     Record<Storage, Partial<Record<Exclude<System, 'Flujo'>, number>>>
   >;
+  // performance.md A3/A4: one 1 KB row per transaction, ms.
+  const anchor: Partial<Record<Storage, number>> = { NORMAL: 0.0202, FULL: 0.116, postgres: 0.174 };
+  for (const s of ['NORMAL', 'FULL', 'postgres'] as const) {
+    addRow({
+      section: S0,
+      id: `floor1.${s}`,
+      label: `one 1 KB row per transaction (performance.md: ${fmt(anchor[s] as number)} ms)`,
+      storage: s,
+      unit: 'ms',
+      perfMd: {},
+    });
+    if (s !== 'postgres') {
+      addRow({
+        section: S0,
+        id: `floorStep.${s}`,
+        label: "a step's commit: head UPDATE + 4 sealed event rows",
+        storage: s,
+        unit: 'ms',
+        perfMd: {},
+      });
+    }
+  }
   for (const s of STORAGES) {
     const target = STEP_TARGET[s];
     addRow({
@@ -236,6 +261,16 @@ function defineRows(): void {
       unit: 'ms/step',
       perfMd: {},
     });
+    if (s !== 'memory') {
+      addRow({
+        section: S1,
+        id: `proj10.${s}`,
+        label: '  the same with inline read models (as `flujo run`)',
+        storage: s,
+        unit: 'ms/step',
+        perfMd: {},
+      });
+    }
   }
   for (const s of STORAGES) {
     const target = STEP_TARGET[s];
@@ -775,6 +810,59 @@ async function openOurs(storage: Storage): Promise<{ subject: Subject; ledger: L
   };
 }
 
+/** The commit floor of each durable storage, measured before the engine runs. */
+async function floorSection(): Promise<void> {
+  log('Commit floor (no engine)');
+  const o = (commits: number) => ({ repeats: REPEATS, commits: QUICK ? commits / 5 : commits });
+  const cases: Array<[string, () => Promise<number[]> | number[]]> = [
+    ['floor1.NORMAL', () => sqliteOneRow(sqlitePath('floor-1'), 'NORMAL', o(2000))],
+    ['floorStep.NORMAL', () => sqliteStepCommit(sqlitePath('floor-s'), 'NORMAL', o(2000))],
+    ['floor1.FULL', () => sqliteOneRow(sqlitePath('floor-1'), 'FULL', o(500))],
+    ['floorStep.FULL', () => sqliteStepCommit(sqlitePath('floor-s'), 'FULL', o(500))],
+    ['floor1.postgres', () => postgresOneRow(PG_URL, `flujo_bench_floor_${process.pid}`, o(500))],
+  ];
+  for (const [id, f] of cases) {
+    try {
+      fullGc();
+      const stat = statOf(await f(), 1);
+      log(`    ${id}: ${fmt(stat.median)} ms (${fmt(stat.min)}–${fmt(stat.max)})`);
+      setCell(id, 'Flujo', { stat });
+    } catch (e) {
+      failCell(id, 'Flujo', e);
+    }
+  }
+}
+
+/** A 10-step run on the state `flujo run` opens: the ledger with its inline read models. */
+async function withReadModels(storage: 'NORMAL' | 'FULL' | 'postgres'): Promise<void> {
+  const id = `proj10.${storage}`;
+  const schema = `flujo_bench_state_${process.pid}`;
+  const path = sqlitePath(`flujo-state-${storage}`);
+  const uri = storage === 'postgres' ? `${PG_URL}?schema=${schema}` : `sqlite:///${path}`;
+  let state: State | undefined;
+  try {
+    state = await openState(uri, {
+      projectRoot: '/',
+      ...(storage === 'postgres' ? {} : { sqliteSynchronous: storage }),
+    });
+    const engine = createEngine({ ledger: state.ledger });
+    const subject = ourSubject(`Flujo, ${storage} with read models`, engine, () => uri);
+    const { stat } = await measureRuns('10-step with read models, ms/step', N.runs10, 10, () =>
+      subject.linear(10),
+    );
+    setCell(id, 'Flujo', { stat });
+  } catch (e) {
+    failCell(id, 'Flujo', e);
+  } finally {
+    if (storage === 'postgres' && state) {
+      const pool = (state.ledger as { pool?: { query(sql: string): Promise<unknown> } }).pool;
+      await pool?.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
+    }
+    await state?.close();
+    removeSqlite(path);
+  }
+}
+
 async function oursSection(): Promise<void> {
   log('Flujo');
   for (const storage of STORAGES) {
@@ -788,6 +876,7 @@ async function oursSection(): Promise<void> {
       continue;
     }
     await measureSubject('Flujo', storage, opened.subject);
+    if (storage !== 'memory') await withReadModels(storage);
     // 5 repeats on SQLite; one measurement on Postgres (as for the peers), where 1,000
     // concurrent starts take seconds.
     if (storage === 'NORMAL') await measureHeap('Flujo', 'heap.NORMAL', opened.subject, REPEATS);
@@ -982,6 +1071,7 @@ async function main(): Promise<void> {
     }
     log(`  (${name}: ${((performance.now() - t) / 1000).toFixed(1)} s)`);
   };
+  await section('commit floor', floorSection);
   await section('Flujo', oursSection);
   await section('long run', bigRunSection);
   for (const p of ['LangGraph', 'Mastra', 'DBOS'] as const) {
