@@ -110,6 +110,7 @@ export type {
   RunOptions,
 } from './runtime/engine.js';
 export type { TypedRunResult } from './runtime/flujo.js';
+export type { WatchOptions } from './runtime/watch.js';
 export type { RunResult, StepSummary } from './runtime/summary.js';
 export type { EventType, NewEvent } from './events/catalogue.js';
 export type { LedgerEvent, StoredRecord, Head } from './events/envelope.js';

@@ -7,7 +7,7 @@
  * and a per-call AbortController, listener and Promise.race cost more than the step's own
  * bookkeeping (bench/engine). Only agents that can stop their work get a controller of their own.
  */
-import type { ErrorInfo } from '../events/catalogue.js';
+import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
 
 export function errorInfo(e: unknown, fallbackCode = 'STEP_ERROR'): ErrorInfo {
   const err = e as { code?: unknown; message?: unknown; retryable?: unknown };
@@ -80,4 +80,26 @@ export function startAttempt<T>(
     },
   );
   return attempt;
+}
+
+/** What a failed call still cost (a rejected structured reply is billed), when the error says. */
+export function billedOf(
+  e: unknown,
+): Pick<Extract<NewEvent, { type: 'AgentFailed' }>['data'], 'usage' | 'costMicros' | 'repair'> {
+  const x = e as { usage?: unknown; costMicros?: unknown; repair?: unknown } | null;
+  if (!x || typeof x !== 'object' || typeof x.costMicros !== 'number') return {};
+  const u = x.usage as { input?: unknown; output?: unknown } | undefined;
+  return {
+    costMicros: x.costMicros,
+    ...(u && typeof u.input === 'number' && typeof u.output === 'number'
+      ? { usage: { input: u.input, output: u.output } }
+      : {}),
+    ...(x.repair && typeof x.repair === 'object'
+      ? {
+          repair: x.repair as NonNullable<
+            Extract<NewEvent, { type: 'AgentFailed' }>['data']['repair']
+          >,
+        }
+      : {}),
+  };
 }

@@ -22,7 +22,7 @@ import type { Decision } from '../actors/vocabulary.js';
 import type { EventData, NewEvent } from '../events/catalogue.js';
 import type { Head, LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore } from '../ports.js';
-import { errorInfo, startAttempt, type Attempt } from './attempt.js';
+import { billedOf, errorInfo, startAttempt, type Attempt } from './attempt.js';
 import { isFunctionAgent } from './functionAgents.js';
 import { overBudget } from './budget.js';
 import type { RunSummary } from './summary.js';
@@ -33,6 +33,8 @@ export interface DriverDeps {
   readonly clock: Clock;
   /** Append a SnapshotTaken after at least this many events (0: never). */
   readonly snapshotEvery?: number;
+  /** Told after each commit of the run (watchers wake on it). */
+  readonly onRecorded?: (runId: string) => void;
 }
 
 type Call = Extract<Decision, { type: 'callAgent' }>;
@@ -40,28 +42,6 @@ type Call = Extract<Decision, { type: 'callAgent' }>;
 /** The signal function steps get: they run in this process and nothing could stop them. */
 const UNSTOPPABLE = new AbortController().signal;
 type Timer = Extract<Decision, { type: 'scheduleTimer' }>;
-
-/** What a failed call still cost (a rejected structured reply is billed), when the error says. */
-function billedOf(
-  e: unknown,
-): Pick<Extract<NewEvent, { type: 'AgentFailed' }>['data'], 'usage' | 'costMicros' | 'repair'> {
-  const x = e as { usage?: unknown; costMicros?: unknown; repair?: unknown } | null;
-  if (!x || typeof x !== 'object' || typeof x.costMicros !== 'number') return {};
-  const u = x.usage as { input?: unknown; output?: unknown } | undefined;
-  return {
-    costMicros: x.costMicros,
-    ...(u && typeof u.input === 'number' && typeof u.output === 'number'
-      ? { usage: { input: u.input, output: u.output } }
-      : {}),
-    ...(x.repair && typeof x.repair === 'object'
-      ? {
-          repair: x.repair as NonNullable<
-            Extract<NewEvent, { type: 'AgentFailed' }>['data']['repair']
-          >,
-        }
-      : {}),
-  };
-}
 
 export class RunDriver {
   private readonly facts: NewEvent[] = [];
@@ -128,6 +108,7 @@ export class RunDriver {
     this.head = res.head;
     this.claim = [];
     for (const e of all) this.summary.apply(e);
+    this.deps.onRecorded?.(this.runId);
   }
 
   /** The seq the next event of an append would get. */

@@ -6,8 +6,6 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { Ajv2020 } from 'ajv/dist/2020.js';
-
 import { compilePlan } from '../actors/compile.js';
 import { refold, refoldFrom, restoreFold, startFold, type FoldState } from '../actors/fold.js';
 import type { RunMachine } from '../actors/machine.js';
@@ -19,6 +17,9 @@ import { initFastHash } from '../events/chain.js';
 import { decodeRecord, emptyHead, type LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, Clock, LedgerStore } from '../ports.js';
 import { RunDriver } from './driver.js';
+import { AnswerValidator } from './humanInput.js';
+import { loadForResume } from './load.js';
+import { RunChanges, watchRun, type WatchOptions } from './watch.js';
 import { withFunctionAgents } from './functionAgents.js';
 import { RunSummary, summarize, type RunResult } from './summary.js';
 
@@ -88,7 +89,11 @@ export function createEngine(options: EngineOptions) {
   const compiled = new WeakMap<Plan, { machine: RunMachine; fingerprint: string }>();
   const active = new Map<string, { driver: RunDriver; running: Promise<void> }>();
   const cancelling = new Map<string, Promise<unknown>>();
-  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  const answers = new AnswerValidator();
+  const changes = new RunChanges();
+  const onRecorded = (runId: string) => changes.changed(runId);
+  /** Runs this engine was asked to start whose first append has not landed yet. */
+  const starting = new Set<string>();
 
   const compiledOf = (plan: Plan) => {
     let c = compiled.get(plan);
@@ -101,53 +106,6 @@ export function createEngine(options: EngineOptions) {
   async function readEvents(runId: string): Promise<LedgerEvent[]> {
     const rows = await ledger.read(runId);
     return rows.map((r) => decodeRecord(runId, r.seq, r.body));
-  }
-
-  interface LoadedRun {
-    readonly first: LedgerEvent | undefined;
-    /** The latest snapshot, if any, with the fold and summary it holds. */
-    readonly snapshot?: {
-      uptoSeq: number;
-      fold: Record<string, unknown>;
-      summary: Record<string, unknown>;
-    };
-    /** With a snapshot: the events after its summary; without: every event. */
-    readonly events: LedgerEvent[];
-  }
-
-  /** Reads what resume needs: the run's first event and, from its latest snapshot on, the rest. */
-  async function loadForResume(runId: string, headSeq: number): Promise<LoadedRun> {
-    const windowStart = Math.max(1, headSeq - 2 * snapshotEvery + 1);
-    const tail = snapshotEvery > 0 ? await ledger.read(runId, { fromSeq: windowStart }) : [];
-    const snapRow = [...tail].reverse().find((r) => r.type === 'SnapshotTaken');
-    if (!snapRow) {
-      // A short run fits in the window just read: decode it instead of reading it again.
-      const rows = snapshotEvery > 0 && windowStart === 1 ? tail : await ledger.read(runId);
-      const events = rows.map((r) => decodeRecord(runId, r.seq, r.body));
-      return { first: events[0], events };
-    }
-    const snap = decodeRecord(runId, snapRow.seq, snapRow.body);
-    if (snap.type !== 'SnapshotTaken')
-      throw new EngineError(
-        ErrorCode.LEDGER_DECODE,
-        `run ${runId} seq ${snapRow.seq} is not a snapshot`,
-      );
-    const st = snap.data.state as {
-      fold: Record<string, unknown>;
-      summary: Record<string, unknown>;
-      summaryUpto: number;
-    };
-    const [firstRow] = await ledger.read(runId, { fromSeq: 1, limit: 1 });
-    const from = st.summaryUpto + 1;
-    const rows =
-      from >= windowStart
-        ? tail.filter((r) => r.seq >= from)
-        : await ledger.read(runId, { fromSeq: from });
-    return {
-      first: firstRow ? decodeRecord(runId, firstRow.seq, firstRow.body) : undefined,
-      snapshot: { uptoSeq: snap.data.uptoSeq, fold: st.fold, summary: st.summary },
-      events: rows.map((r) => decodeRecord(runId, r.seq, r.body)),
-    };
   }
 
   async function result(runId: string): Promise<RunResult> {
@@ -173,9 +131,20 @@ export function createEngine(options: EngineOptions) {
     return driver.summary.result();
   }
 
-  async function start(plan: Plan, input: unknown, opts: RunOptions = {}): Promise<RunResult> {
-    await initFastHash();
+  function start(plan: Plan, input: unknown, opts: RunOptions = {}): Promise<RunResult> {
+    // Known at once, so a watcher set up right after this call waits for the first commit.
     const runId = opts.runId ?? options.newRunId?.() ?? randomUUID();
+    starting.add(runId);
+    return begin(plan, runId, input, opts).finally(() => starting.delete(runId));
+  }
+
+  async function begin(
+    plan: Plan,
+    runId: string,
+    input: unknown,
+    opts: RunOptions,
+  ): Promise<RunResult> {
+    await initFastHash();
     if (await ledger.head(runId)) return resume(plan, runId);
     const machine = machineOf(plan);
     const at = clock.now();
@@ -195,53 +164,37 @@ export function createEngine(options: EngineOptions) {
     };
     const { state, decisions } = startFold(machine, { runId, seq: 1, v: 1, at, ...started });
     const driver = new RunDriver(
-      { ledger, agents: withFunctionAgents(plan, options.agents), clock, snapshotEvery },
+      {
+        ledger,
+        agents: withFunctionAgents(plan, options.agents),
+        clock,
+        snapshotEvery,
+        onRecorded,
+      },
       machine,
       state,
       emptyHead(runId),
       1,
       new RunSummary(runId),
     );
-    await driver.commit(
-      [started, { type: 'RunClaimed', data: { worker, epoch: 1 } }],
-      decisions,
-      at,
-    );
-    return drive(plan, driver);
-  }
-
-  // Compiling a schema costs far more than a resume's own work; the same few schemas recur.
-  const validators = new Map<string, ReturnType<typeof ajv.compile>>();
-  const validatorOf = (schema: unknown) => {
-    const key = JSON.stringify(schema);
-    let v = validators.get(key);
-    if (!v) {
-      if (validators.size >= 256) validators.clear();
-      validators.set(key, (v = ajv.compile(schema as object)));
+    try {
+      await driver.commit(
+        [started, { type: 'RunClaimed', data: { worker, epoch: 1 } }],
+        decisions,
+        at,
+      );
+    } finally {
+      starting.delete(runId);
+      changes.changed(runId); // a watcher waiting for the run to appear (or fail to) looks again
     }
-    return v;
-  };
-
-  function validateHumanInput(runId: string, schema: unknown, value: unknown): void {
-    const validate = validatorOf(schema);
-    if (validate(value)) return;
-    const reasons = (validate.errors ?? []).map(
-      (e) => `${e.instancePath || '(input)'} ${e.message ?? 'is invalid'}`,
-    );
-    throw new EngineError(
-      ErrorCode.HUMAN_INPUT_REJECTED,
-      `run ${runId}: the input does not match the requested schema: ${reasons.join('; ')}`,
-      {
-        details: { runId, reasons },
-      },
-    );
+    return drive(plan, driver);
   }
 
   async function resume(plan: Plan, runId: string, opts: ResumeOptions = {}): Promise<RunResult> {
     await initFastHash();
     const head = await ledger.head(runId);
     if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
-    const loaded = await loadForResume(runId, head.seq);
+    const loaded = await loadForResume(ledger, runId, head.seq, snapshotEvery);
     const first = loaded.first;
     const fingerprint = compiledOf(plan).fingerprint;
     if (
@@ -283,7 +236,7 @@ export function createEngine(options: EngineOptions) {
           ErrorCode.RUN_NOT_RESUMABLE,
           `run ${runId} is not waiting for human input`,
         );
-      validateHumanInput(runId, ask.inputSchema, opts.humanInput);
+      answers.check(runId, ask.inputSchema, opts.humanInput);
       human = {
         type: 'HumanInputReceived',
         data: {
@@ -303,7 +256,13 @@ export function createEngine(options: EngineOptions) {
       { type: 'RunClaimed', data: { worker, epoch } },
       { type: 'RunResumed', data: { reason: human ? 'human' : 'crash' } },
     ];
-    const deps = { ledger, agents: withFunctionAgents(plan, options.agents), clock, snapshotEvery };
+    const deps = {
+      ledger,
+      agents: withFunctionAgents(plan, options.agents),
+      clock,
+      snapshotEvery,
+      onRecorded,
+    };
     const o = state.outstanding;
     if (human && o.calls.size === 0 && o.timers.size === 0) {
       // Nothing to re-issue: the claim goes in one commit with the answer and what it causes.
@@ -320,6 +279,7 @@ export function createEngine(options: EngineOptions) {
       events: claimEvents,
       at: clock.now(),
     });
+    onRecorded(runId);
     const driver = new RunDriver(
       deps,
       machine,
@@ -377,6 +337,7 @@ export function createEngine(options: EngineOptions) {
           events: [{ type: 'RunCancelled', data: { ...(reason ? { reason } : {}), by: worker } }],
           at: clock.now(),
         });
+        onRecorded(runId);
       }
     })();
     cancelling.set(
@@ -402,7 +363,15 @@ export function createEngine(options: EngineOptions) {
     await Promise.all(runs.map((r) => r.running.catch(() => {})));
   }
 
-  return { run: start, resume, replay, cancel, result, events: readEvents, detach };
+  /**
+   * The run's events as they are committed: what is recorded so far, then each new one, until the
+   * run ends (or rests on a person, with `untilRest`) or `signal` aborts.
+   */
+  function watch(runId: string, opts?: WatchOptions): AsyncGenerator<LedgerEvent, void, undefined> {
+    return watchRun(ledger, changes, runId, opts, (id) => starting.has(id));
+  }
+
+  return { run: start, resume, replay, cancel, result, events: readEvents, watch, detach };
 }
 
 export type Engine = ReturnType<typeof createEngine>;

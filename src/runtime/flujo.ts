@@ -33,5 +33,6 @@ export function createFlujo(options: EngineOptions) {
     },
     cancel: engine.cancel,
     events: engine.events,
+    watch: engine.watch,
   };
 }
