@@ -193,8 +193,109 @@ export function compareKeys(a: string, b: string): number {
   }
 }
 
+/**
+ * A key set seen before: its keys in canonical order and their encoded bytes. Objects recorded
+ * by the engine come in a few dozen shapes, and sorting their keys (a comparison costs two
+ * length lookups) was a fifth of encoding; a hit replaces the sort and the key writes with a
+ * lookup, a compare per key and a copy. Only key sets that cannot fail are kept (no __proto__,
+ * no lone surrogate), so every refusal still comes from the general path, with the same path.
+ */
+interface Shape {
+  /** The keys as Object.keys gave them: a hit must match every one, in order. */
+  readonly keys: readonly string[];
+  readonly sorted: readonly string[];
+  /** Each sorted key's CBOR text header and UTF-8 bytes, back to back; ends[i] closes key i. */
+  readonly bytes: Uint8Array;
+  readonly ends: readonly number[];
+}
+
+const MAX_SHAPE_KEYS = 32;
+const MAX_SHAPES = 1024;
+// Bucketed by the last key: engine payloads share their first key ('path') far more often.
+const shapes = new Map<string, Shape[]>();
+let shapeCount = 0;
+
+function shapeOf(keys: readonly string[]): Shape | null {
+  const n = keys.length;
+  if (n === 0 || n > MAX_SHAPE_KEYS) return null;
+  const last = keys[n - 1] as string;
+  const bucket = shapes.get(last);
+  if (bucket !== undefined) {
+    for (const s of bucket) if (sameKeys(s.keys, keys)) return s;
+  }
+  const shape = makeShape(keys);
+  if (shape === null) return null;
+  if (shapeCount >= MAX_SHAPES) {
+    shapes.clear();
+    shapeCount = 0;
+  }
+  const b = shapes.get(last);
+  if (b === undefined) shapes.set(last, [shape]);
+  else b.push(shape);
+  shapeCount++;
+  return shape;
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function makeShape(keys: readonly string[]): Shape | null {
+  let size = 0;
+  for (const k of keys) {
+    if (k === '__proto__' || k.length > 64 || !k.isWellFormed()) return null;
+    size += 9 + k.length * 3;
+  }
+  const sorted = keys.slice().sort(compareKeys);
+  const bytes = new Uint8Array(size);
+  const ends: number[] = [];
+  let at = 0;
+  for (const k of sorted) {
+    const utf8 = textEncoder.encode(k);
+    const hs = headSize(utf8.length);
+    bytes[at] = 0x60 | (hs === 1 ? utf8.length : 24);
+    if (hs === 2) bytes[at + 1] = utf8.length;
+    bytes.set(utf8, at + hs);
+    at += hs + utf8.length;
+    ends.push(at);
+  }
+  return { keys: keys.slice(), sorted, bytes: bytes.slice(0, at), ends };
+}
+
 function writeObject(o: Record<string, unknown>, depth: number): void {
   const keys = Object.keys(o);
+  const shape = shapeOf(keys);
+  if (shape === null) return writeObjectGeneral(o, keys, depth);
+  // Same header-then-patch scheme as the general path below.
+  const headerAt = pos;
+  writeHead(5, keys.length);
+  const entriesAt = pos;
+  const { sorted, bytes, ends } = shape;
+  let count = 0;
+  let i = 0;
+  let from = 0;
+  try {
+    for (; i < sorted.length; i++) {
+      const to = ends[i] as number;
+      const v = o[sorted[i] as string];
+      if (v !== undefined) {
+        ensure(to - from);
+        for (let j = from; j < to; j++) buf[pos++] = bytes[j] as number;
+        writeValue(v, depth + 1);
+        count++;
+      }
+      from = to;
+    }
+  } catch (e) {
+    if (e instanceof PathFailure) e.segments.push(sorted[i] as string);
+    throw e;
+  }
+  if (count !== keys.length) patchMapHeader(headerAt, entriesAt, count);
+}
+
+function writeObjectGeneral(o: Record<string, unknown>, keys: string[], depth: number): void {
   for (let i = 1; i < keys.length; i++) {
     if (compareKeys(keys[i - 1] as string, keys[i] as string) > 0) {
       keys.sort(compareKeys);
@@ -221,14 +322,17 @@ function writeObject(o: Record<string, unknown>, depth: number): void {
     if (e instanceof PathFailure) e.segments.push(k);
     throw e;
   }
-  if (count !== keys.length) {
-    const end = pos;
-    const shift = entriesAt - headerAt - headSize(count);
-    buf.copyWithin(entriesAt - shift, entriesAt, end);
-    pos = headerAt;
-    writeHead(5, count);
-    pos = end - shift;
-  }
+  if (count !== keys.length) patchMapHeader(headerAt, entriesAt, count);
+}
+
+/** Rewrites a map header written for more entries than were (some values were undefined). */
+function patchMapHeader(headerAt: number, entriesAt: number, count: number): void {
+  const end = pos;
+  const shift = entriesAt - headerAt - headSize(count);
+  buf.copyWithin(entriesAt - shift, entriesAt, end);
+  pos = headerAt;
+  writeHead(5, count);
+  pos = end - shift;
 }
 
 function writeArray(a: readonly unknown[], depth: number): void {

@@ -203,6 +203,93 @@ describe('canonical CBOR codec', () => {
   });
 });
 
+/** Keys drawn from a small pool, so key sets repeat (in any insertion order) across runs. */
+const KEY_POOL = ['a', 'b', 'zz', 'path', 'output', '9', '10', 'é', '\ue000', '😀', 'costMicros'];
+const repeatingObject = fc.letrec((tie) => ({
+  obj: fc
+    .array(
+      fc.tuple(
+        fc.constantFrom(...KEY_POOL),
+        fc.oneof(
+          { depthSize: 'small' },
+          fc.constant(undefined),
+          fc.integer(),
+          fc.string({ maxLength: 40 }),
+          fc.double({ noNaN: true, noDefaultInfinity: true }),
+          tie('obj'),
+        ),
+      ),
+      { maxLength: 8 },
+    )
+    .map((entries) => Object.fromEntries(entries) as Record<string, unknown>),
+})).obj;
+
+describe('canonical CBOR codec: key sets seen before', () => {
+  it('encodes repeated key sets exactly as the reference does, cold and warm', () => {
+    fc.assert(
+      fc.property(fc.array(repeatingObject, { minLength: 1, maxLength: 6 }), (objs) => {
+        for (const o of objs) {
+          const want = hex(referenceEncode(normalise(o)));
+          expect(hex(encodeCanonical(o))).toBe(want);
+          expect(hex(encodeCanonical(o))).toBe(want);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('stays exact past the bound on remembered key sets', () => {
+    // 3,000 distinct key sets overflow the cache (1,024) and make it start over, twice.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 3000; i++) {
+        const o: Record<string, unknown> = { [`k${i}`]: i, z: round, [`${i % 7}`]: 'x' };
+        if (i % 5 === 0) o.gap = undefined;
+        expect(hex(encodeCanonical(o))).toBe(hex(referenceEncode(o)));
+      }
+    }
+  });
+
+  it.each([
+    ['NaN', { x: 1 }, { x: Number.NaN }, 'x'],
+    ['a Date', { a: 1, when: 2 }, { a: 1, when: new Date(0) }, 'when'],
+    ['undefined in a nested array', { a: { b: [1] } }, { a: { b: [1, undefined] } }, 'a.b[1]'],
+    ['a lone surrogate in a value', { s: 'ok', t: 1 }, { s: 'a\ud800b', t: 1 }, 's'],
+  ])('refuses %s with the same path once its key set is known', (_name, good, bad, path) => {
+    encodeCanonical(good);
+    encodeCanonical(good);
+    for (let i = 0; i < 2; i++) {
+      let err: unknown;
+      try {
+        encodeCanonical(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(LedgerEncodeError);
+      expect((err as LedgerEncodeError).path).toBe(path);
+    }
+  });
+
+  it.each([
+    [
+      'a __proto__ key',
+      JSON.parse('{"a": 1, "__proto__": {"polluted": true}}') as unknown,
+      '__proto__',
+    ],
+    ['a lone surrogate in a key', { a: 1, ['k\udc00']: 1 }, 'k\udc00'],
+  ])('refuses %s however often its key set is seen', (_name, bad, path) => {
+    for (let i = 0; i < 3; i++) {
+      let err: unknown;
+      try {
+        encodeCanonical(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(LedgerEncodeError);
+      expect((err as LedgerEncodeError).path).toBe(path);
+    }
+  });
+});
+
 /** cbor-x gives Buffers and bigints for 8-byte ints; map them to what our decoder returns. */
 function normaliseForeign(v: unknown): unknown {
   if (typeof v === 'bigint') return normalise(v);
