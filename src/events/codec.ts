@@ -406,6 +406,17 @@ export function encodeCanonical(value: unknown): Uint8Array {
   return buf.slice(0, pos);
 }
 
+/**
+ * encodeCanonical without the copy out: a view of the encoder's scratch, overwritten by the next
+ * encode. Only for bytes hashed at once and dropped (request hashes), where the copy (an off-heap
+ * allocation past 64 bytes) would cost more than the hashing.
+ */
+export function encodeCanonicalScratch(value: unknown): Uint8Array {
+  pos = 0;
+  writeTop(value);
+  return buf.subarray(0, pos);
+}
+
 function writeTop(value: unknown): void {
   try {
     writeValue(value, 0);

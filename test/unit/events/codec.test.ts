@@ -3,7 +3,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { LedgerEncodeError } from '../../../src/errors.js';
-import { decodeCanonical, encodeCanonical } from '../../../src/events/codec.js';
+import {
+  decodeCanonical,
+  encodeCanonical,
+  encodeCanonicalScratch,
+} from '../../../src/events/codec.js';
 import { goldenEvents } from '../../fixtures/golden/events.js';
 import { referenceEncode } from '../../support/referenceCbor.js';
 
@@ -40,6 +44,17 @@ describe('canonical CBOR codec', () => {
     );
     for (const e of goldenEvents)
       expect(hex(encodeCanonical(e))).toBe(hex(referenceEncode(normalise(e))));
+  });
+
+  it('gives the same bytes in the scratch view as in a copy, and the same refusals', () => {
+    fc.assert(
+      fc.property(recordable, (v) => {
+        const copy = hex(encodeCanonical(v));
+        expect(hex(encodeCanonicalScratch(v))).toBe(copy);
+      }),
+      { numRuns: 500 },
+    );
+    expect(() => encodeCanonicalScratch({ a: [1, undefined] })).toThrow(LedgerEncodeError);
   });
 
   it('round-trips every recordable value to the same bytes', () => {
