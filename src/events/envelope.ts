@@ -13,7 +13,7 @@ import {
   type EventType,
   type NewEvent,
 } from './catalogue.js';
-import { decodeCanonical, encodeCanonicalBatch } from './codec.js';
+import { decodeCanonical, encodeFixedBatch, fixedKeys } from './codec.js';
 import { genesisHash, HASH_BYTES, linkHashInto } from './chain.js';
 import { upcast } from './upcast.js';
 
@@ -56,26 +56,22 @@ export function emptyHead(runId: string): Head {
   return { runId, seq: 0, hash: genesisHash(runId) };
 }
 
+/** The stored body is the canonical map of these keys; sealBatch passes values in this order. */
+const ENVELOPE = fixedKeys(['runId', 'seq', 'type', 'v', 'at', 'data']);
+
 /**
  * Encodes and chains a batch on top of `head`. Pure: the store checks `head` is still current.
  * The records' bodies and hashes are views into one array holding the whole batch.
  */
 export function sealBatch(head: Head, events: readonly NewEvent[], at: number): SealedRecord[] {
-  const envelopes = new Array<unknown>(events.length);
+  const rows = new Array<unknown[]>(events.length);
   let seq = head.seq;
   for (let i = 0; i < events.length; i++) {
     const e = events[i] as NewEvent;
     seq += 1;
-    envelopes[i] = {
-      runId: head.runId,
-      seq,
-      type: e.type,
-      v: currentVersion[e.type],
-      at,
-      data: e.data,
-    };
+    rows[i] = [head.runId, seq, e.type, currentVersion[e.type], at, e.data];
   }
-  const { bytes, ends } = encodeCanonicalBatch(envelopes, HASH_BYTES * events.length);
+  const { bytes, ends } = encodeFixedBatch(ENVELOPE, rows, HASH_BYTES * events.length);
   const out: SealedRecord[] = [];
   let prev = head.hash;
   let start = 0;

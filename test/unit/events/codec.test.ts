@@ -7,6 +7,8 @@ import {
   decodeCanonical,
   encodeCanonical,
   encodeCanonicalScratch,
+  encodeFixedBatch,
+  fixedKeys,
 } from '../../../src/events/codec.js';
 import { goldenEvents } from '../../fixtures/golden/events.js';
 import { referenceEncode } from '../../support/referenceCbor.js';
@@ -302,6 +304,68 @@ describe('canonical CBOR codec: key sets seen before', () => {
       expect(err).toBeInstanceOf(LedgerEncodeError);
       expect((err as LedgerEncodeError).path).toBe(path);
     }
+  });
+});
+
+describe('canonical CBOR codec: fixed key sets', () => {
+  const encodeOrError = (f: () => Uint8Array): string => {
+    try {
+      return hex(f());
+    } catch (e) {
+      return e instanceof LedgerEncodeError ? `refused at ${e.path}: ${e.message}` : String(e);
+    }
+  };
+
+  it('encodes each row exactly as the object with those keys, omissions and refusals included', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.constantFrom(...KEY_POOL), { minLength: 1 }),
+        fc.array(
+          fc.array(
+            fc.oneof(
+              recordable,
+              fc.constant(undefined),
+              fc.constant(Number.NaN),
+              fc.constant([1, undefined]),
+            ),
+            { minLength: KEY_POOL.length, maxLength: KEY_POOL.length },
+          ),
+          { minLength: 1, maxLength: 4 },
+        ),
+        (keys, rows) => {
+          const fixed = fixedKeys(keys);
+          const objects = rows.map((r) => Object.fromEntries(keys.map((k, i) => [k, r[i]])));
+          const want = objects.map((o) => encodeOrError(() => encodeCanonical(o)));
+          const firstBad = want.findIndex((w) => w.startsWith('refused'));
+          const got = encodeOrError(() => {
+            const { bytes, ends } = encodeFixedBatch(fixed, rows, 3);
+            expect(bytes.length).toBe((ends[ends.length - 1] as number) + 3);
+            const parts = ends.map((end, i) => hex(bytes.subarray(ends[i - 1] ?? 0, end)));
+            expect(parts).toEqual(want);
+            return new Uint8Array();
+          });
+          expect(got).toBe(firstBad < 0 ? '' : want[firstBad]);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('applies the same depth bound as the object', () => {
+    const fixed = fixedKeys(['data']);
+    for (let depth = 250; depth <= 258; depth++) {
+      let v: unknown = 1;
+      for (let i = 0; i < depth; i++) v = [v];
+      const want = encodeOrError(() => encodeCanonical({ data: v }));
+      const got = encodeOrError(() => encodeFixedBatch(fixed, [[v]], 0).bytes);
+      expect(got).toBe(want);
+    }
+  });
+
+  it('will not fix a key set it could not write', () => {
+    expect(() => fixedKeys(['a', 'a'])).toThrow();
+    expect(() => fixedKeys(['a', '__proto__'])).toThrow();
+    expect(() => fixedKeys(['k\udc00'])).toThrow();
   });
 });
 
