@@ -11,7 +11,9 @@
  * reads the value. A general CBOR library cannot do either: cbor-x has no canonical mode, and
  * canonicalising for it then re-encoding to check cost 3-5x more per event (docs/adr/0001).
  * Tests cross-check both directions against an independent encoder written from the RFC and
- * against cbor-x's decoder. This file is over 400 lines on purpose: the writer and the checking
+ * against cbor-x's decoder. The writer's fast paths (remembered key sets, fixed key sets, whole
+ * batches in one array) exist because sealing is on every step's path (docs/adr/0033); tests hold
+ * each to the bytes of the general path. This file is over 400 lines on purpose: the writer and the checking
  * reader are the two halves of one byte-level spec, kept side by side so a change to one is read
  * next to the other.
  */
