@@ -419,7 +419,7 @@ async function cpuRows(): Promise<void> {
 
   // Hashing does not depend on the shape: the raw hash runs once, over the value-heavy bytes
   // (both bodies have the same length).
-  for (const impl of ['noble', 'wasm'] as const) {
+  for (const impl of ['noble', 'wasm', 'auto'] as const) {
     const n = impl === 'noble' ? slow : fast;
     const prevAndBody = (inputs[0] as (typeof inputs)[number]).prevAndBody;
     const raw =
@@ -456,7 +456,7 @@ async function cpuRows(): Promise<void> {
 
   // The raw seal is cbor-x + blake3, the composite performance.md measured. sealBatch no longer
   // uses cbor-x: it is our canonical writer + linkHash.
-  for (const impl of ['noble', 'wasm'] as const) {
+  for (const impl of ['noble', 'wasm', 'auto'] as const) {
     const n = impl === 'noble' ? slow : fast;
     useHashImpl(impl);
     for (const { shape, env } of inputs) {
@@ -490,7 +490,7 @@ async function cpuRows(): Promise<void> {
       });
     }
   }
-  useHashImpl('wasm');
+  useHashImpl('auto');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -889,8 +889,8 @@ async function verifyRows(): Promise<void> {
   const runId = 'bench-verify-run';
   const genesis = emptyHead(runId).hash;
 
-  // One stored run and one in-memory run per shape, written in 100-event batches with wasm.
-  useHashImpl('wasm');
+  // One stored run and one in-memory run per shape, written in 100-event batches (default hashing).
+  useHashImpl('auto');
   const runs = [];
   for (const shape of SHAPES) {
     const path = freshSqlitePath(`verify-normal-${shape.key}`);
@@ -912,7 +912,7 @@ async function verifyRows(): Promise<void> {
     if (!ok) throw new Error(`${what} did not verify`);
   };
 
-  for (const impl of ['wasm', 'noble'] as const) {
+  for (const impl of ['auto', 'noble'] as const) {
     useHashImpl(impl);
     for (const { shape, store, select } of runs) {
       const ours = await measure(
@@ -938,16 +938,16 @@ async function verifyRows(): Promise<void> {
         label: `verifyStoredRun, SQLite, ${impl} (${events / 1000}k events)`,
         shape,
         display: 'eps',
-        rawLabel: `one SELECT of all rows + ${impl} blake3 chain + cbor-x decode (reference)`,
+        rawLabel: `one SELECT of all rows + ${impl === 'noble' ? 'noble' : 'hash-wasm'} blake3 chain + cbor-x decode (reference)`,
         anchor: '',
-        target: impl === 'wasm' ? { minEventsPerSecond: 50_000 } : undefined,
+        target: impl === 'auto' ? { minEventsPerSecond: 50_000 } : undefined,
         ours,
         raw,
       });
     }
   }
 
-  for (const impl of ['wasm', 'noble'] as const) {
+  for (const impl of ['auto', 'noble'] as const) {
     useHashImpl(impl);
     for (const { shape, memRows, recorded } of runs) {
       const ours = await measure(
@@ -973,14 +973,14 @@ async function verifyRows(): Promise<void> {
         label: `verifyRun, in-memory rows, ${impl} (${events / 1000}k events)`,
         shape,
         display: 'eps',
-        rawLabel: `${impl} blake3 chain + cbor-x decode (reference)`,
+        rawLabel: `${impl === 'noble' ? 'noble' : 'hash-wasm'} blake3 chain + cbor-x decode (reference)`,
         anchor: '',
         ours,
         raw,
       });
     }
   }
-  useHashImpl('wasm');
+  useHashImpl('auto');
   for (const { store, path, mem } of runs) {
     await store.close();
     removeSqlite(path);

@@ -4,7 +4,7 @@
  */
 import type { NewEvent } from '../events/catalogue.js';
 import { contentHash } from '../events/chain.js';
-import { encodeCanonical } from '../events/codec.js';
+import { encodeCanonicalScratch } from '../events/codec.js';
 import type { LedgerEvent } from '../events/envelope.js';
 import type { Decision, RunMachineEvent } from './vocabulary.js';
 
@@ -14,7 +14,7 @@ export function idempotencyKey(runId: string, path: string, attempt: number): st
 }
 
 export function requestHash(agent: string, input: unknown, config: unknown): string {
-  return contentHash(encodeCanonical({ agent, input, config: config ?? null }));
+  return contentHash(encodeCanonicalScratch({ agent, input, config: config ?? null }));
 }
 
 export function decisionEvent(runId: string, d: Decision): NewEvent {

@@ -13,8 +13,8 @@ import {
   type EventType,
   type NewEvent,
 } from './catalogue.js';
-import { decodeCanonical, encodeCanonical } from './codec.js';
-import { genesisHash, linkHash } from './chain.js';
+import { decodeCanonical, encodeFixedBatch, fixedKeys } from './codec.js';
+import { genesisHash, HASH_BYTES, linkHashInto } from './chain.js';
 import { upcast } from './upcast.js';
 
 /** A decoded event with its envelope. `data` is at the current schema version. */
@@ -56,24 +56,38 @@ export function emptyHead(runId: string): Head {
   return { runId, seq: 0, hash: genesisHash(runId) };
 }
 
-/** Encodes and chains a batch on top of `head`. Pure: the store checks `head` is still current. */
+/** The stored body is the canonical map of these keys; sealBatch passes values in this order. */
+const ENVELOPE = fixedKeys(['runId', 'seq', 'type', 'v', 'at', 'data']);
+
+/**
+ * Encodes and chains a batch on top of `head`. Pure: the store checks `head` is still current.
+ * The records' bodies and hashes are views into one array holding the whole batch.
+ */
 export function sealBatch(head: Head, events: readonly NewEvent[], at: number): SealedRecord[] {
+  const rows = new Array<unknown[]>(events.length);
+  let seq = head.seq;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as NewEvent;
+    seq += 1;
+    rows[i] = [head.runId, seq, e.type, currentVersion[e.type], at, e.data];
+  }
+  const { bytes, ends } = encodeFixedBatch(ENVELOPE, rows, HASH_BYTES * events.length);
   const out: SealedRecord[] = [];
   let prev = head.hash;
-  let seq = head.seq;
-  for (const e of events) {
+  let start = 0;
+  let hashAt = ends[ends.length - 1] ?? 0;
+  seq = head.seq;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as NewEvent;
+    const end = ends[i] as number;
+    const body = bytes.subarray(start, end);
+    linkHashInto(prev, body, bytes, hashAt);
+    const hash = bytes.subarray(hashAt, hashAt + HASH_BYTES);
     seq += 1;
-    const body = encodeCanonical({
-      runId: head.runId,
-      seq,
-      type: e.type,
-      v: currentVersion[e.type],
-      at,
-      data: e.data,
-    });
-    const hash = linkHash(prev, body);
     out.push({ runId: head.runId, seq, type: e.type, at, prev, hash, body });
     prev = hash;
+    start = end;
+    hashAt += HASH_BYTES;
   }
   return out;
 }

@@ -3,7 +3,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { LedgerEncodeError } from '../../../src/errors.js';
-import { decodeCanonical, encodeCanonical } from '../../../src/events/codec.js';
+import {
+  decodeCanonical,
+  encodeCanonical,
+  encodeCanonicalScratch,
+  encodeFixedBatch,
+  fixedKeys,
+} from '../../../src/events/codec.js';
 import { goldenEvents } from '../../fixtures/golden/events.js';
 import { referenceEncode } from '../../support/referenceCbor.js';
 
@@ -40,6 +46,17 @@ describe('canonical CBOR codec', () => {
     );
     for (const e of goldenEvents)
       expect(hex(encodeCanonical(e))).toBe(hex(referenceEncode(normalise(e))));
+  });
+
+  it('gives the same bytes in the scratch view as in a copy, and the same refusals', () => {
+    fc.assert(
+      fc.property(recordable, (v) => {
+        const copy = hex(encodeCanonical(v));
+        expect(hex(encodeCanonicalScratch(v))).toBe(copy);
+      }),
+      { numRuns: 500 },
+    );
+    expect(() => encodeCanonicalScratch({ a: [1, undefined] })).toThrow(LedgerEncodeError);
   });
 
   it('round-trips every recordable value to the same bytes', () => {
@@ -200,6 +217,156 @@ describe('canonical CBOR codec', () => {
     >;
     expect(v.constructor).toBe(1);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+/** Keys drawn from a small pool, so key sets repeat (in any insertion order) across runs. */
+const KEY_POOL = ['a', 'b', 'zz', 'path', 'output', '9', '10', 'é', '\ue000', '😀', 'costMicros'];
+const repeatingObject = fc.letrec((tie) => ({
+  obj: fc
+    .array(
+      fc.tuple(
+        fc.constantFrom(...KEY_POOL),
+        fc.oneof(
+          { depthSize: 'small' },
+          fc.constant(undefined),
+          fc.integer(),
+          fc.string({ maxLength: 40 }),
+          fc.double({ noNaN: true, noDefaultInfinity: true }),
+          tie('obj'),
+        ),
+      ),
+      { maxLength: 8 },
+    )
+    .map((entries) => Object.fromEntries(entries) as Record<string, unknown>),
+})).obj;
+
+describe('canonical CBOR codec: key sets seen before', () => {
+  it('encodes repeated key sets exactly as the reference does, cold and warm', () => {
+    fc.assert(
+      fc.property(fc.array(repeatingObject, { minLength: 1, maxLength: 6 }), (objs) => {
+        for (const o of objs) {
+          const want = hex(referenceEncode(normalise(o)));
+          // First sighting (general path), second (a shape is made), third (the shape is reused).
+          for (let i = 0; i < 3; i++) expect(hex(encodeCanonical(o))).toBe(want);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('stays exact past the bound on remembered key sets', () => {
+    // 3,000 distinct key sets, each seen three times, overflow the cache (1,024 shapes) and make
+    // it start over.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 3000; i++) {
+        const o: Record<string, unknown> = { [`k${i}`]: i, z: round, [`${i % 7}`]: 'x' };
+        if (i % 5 === 0) o.gap = undefined;
+        expect(hex(encodeCanonical(o))).toBe(hex(referenceEncode(o)));
+      }
+    }
+  });
+
+  it.each([
+    ['NaN', { x: 1 }, { x: Number.NaN }, 'x'],
+    ['a Date', { a: 1, when: 2 }, { a: 1, when: new Date(0) }, 'when'],
+    ['undefined in a nested array', { a: { b: [1] } }, { a: { b: [1, undefined] } }, 'a.b[1]'],
+    ['a lone surrogate in a value', { s: 'ok', t: 1 }, { s: 'a\ud800b', t: 1 }, 's'],
+  ])('refuses %s with the same path once its key set is known', (_name, good, bad, path) => {
+    encodeCanonical(good);
+    encodeCanonical(good);
+    for (let i = 0; i < 2; i++) {
+      let err: unknown;
+      try {
+        encodeCanonical(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(LedgerEncodeError);
+      expect((err as LedgerEncodeError).path).toBe(path);
+    }
+  });
+
+  it.each([
+    [
+      'a __proto__ key',
+      JSON.parse('{"a": 1, "__proto__": {"polluted": true}}') as unknown,
+      '__proto__',
+    ],
+    ['a lone surrogate in a key', { a: 1, ['k\udc00']: 1 }, 'k\udc00'],
+  ])('refuses %s however often its key set is seen', (_name, bad, path) => {
+    for (let i = 0; i < 3; i++) {
+      let err: unknown;
+      try {
+        encodeCanonical(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(LedgerEncodeError);
+      expect((err as LedgerEncodeError).path).toBe(path);
+    }
+  });
+});
+
+describe('canonical CBOR codec: fixed key sets', () => {
+  const encodeOrError = (f: () => Uint8Array): string => {
+    try {
+      return hex(f());
+    } catch (e) {
+      return e instanceof LedgerEncodeError ? `refused at ${e.path}: ${e.message}` : String(e);
+    }
+  };
+
+  it('encodes each row exactly as the object with those keys, omissions and refusals included', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.constantFrom(...KEY_POOL), { minLength: 1 }),
+        fc.array(
+          fc.array(
+            fc.oneof(
+              recordable,
+              fc.constant(undefined),
+              fc.constant(Number.NaN),
+              fc.constant([1, undefined]),
+            ),
+            { minLength: KEY_POOL.length, maxLength: KEY_POOL.length },
+          ),
+          { minLength: 1, maxLength: 4 },
+        ),
+        (keys, rows) => {
+          const fixed = fixedKeys(keys);
+          const objects = rows.map((r) => Object.fromEntries(keys.map((k, i) => [k, r[i]])));
+          const want = objects.map((o) => encodeOrError(() => encodeCanonical(o)));
+          const firstBad = want.findIndex((w) => w.startsWith('refused'));
+          const got = encodeOrError(() => {
+            const { bytes, ends } = encodeFixedBatch(fixed, rows, 3);
+            expect(bytes.length).toBe((ends[ends.length - 1] as number) + 3);
+            const parts = ends.map((end, i) => hex(bytes.subarray(ends[i - 1] ?? 0, end)));
+            expect(parts).toEqual(want);
+            return new Uint8Array();
+          });
+          expect(got).toBe(firstBad < 0 ? '' : want[firstBad]);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('applies the same depth bound as the object', () => {
+    const fixed = fixedKeys(['data']);
+    for (let depth = 250; depth <= 258; depth++) {
+      let v: unknown = 1;
+      for (let i = 0; i < depth; i++) v = [v];
+      const want = encodeOrError(() => encodeCanonical({ data: v }));
+      const got = encodeOrError(() => encodeFixedBatch(fixed, [[v]], 0).bytes);
+      expect(got).toBe(want);
+    }
+  });
+
+  it('will not fix a key set it could not write', () => {
+    expect(() => fixedKeys(['a', 'a'])).toThrow();
+    expect(() => fixedKeys(['a', '__proto__'])).toThrow();
+    expect(() => fixedKeys(['k\udc00'])).toThrow();
   });
 });
 

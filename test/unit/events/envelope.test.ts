@@ -1,7 +1,9 @@
+import { blake3 } from '@noble/hashes/blake3.js';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { LedgerDecodeError } from '../../../src/errors.js';
-import { currentVersion } from '../../../src/events/catalogue.js';
+import { currentVersion, type NewEvent } from '../../../src/events/catalogue.js';
 import { encodeCanonical } from '../../../src/events/codec.js';
 import { decodeRecord, emptyHead, sealBatch } from '../../../src/events/envelope.js';
 import { upcasters } from '../../../src/events/upcast.js';
@@ -98,5 +100,68 @@ describe('decoding stored events', () => {
     currentVersion.StepCompleted = 3;
     upcasters.StepCompleted = { 1: (d) => d };
     expect(decodeError(body({ v: 1 })).message).toMatch(/no upcaster for StepCompleted v2 -> v3/);
+  });
+});
+
+describe('sealing batches', () => {
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  const event: fc.Arbitrary<NewEvent> = fc.oneof(
+    fc
+      .record({
+        path: fc.string({ maxLength: 6 }),
+        output: fc
+          .jsonValue({ maxDepth: 3 })
+          // A __proto__ key is refused (codec tests); here every batch must seal.
+          .filter((v) => !JSON.stringify(v).includes('"__proto__"')),
+      })
+      .map((data) => ({ type: 'StepCompleted', data }) as NewEvent),
+    fc
+      .record({ path: fc.string({ maxLength: 6 }), name: fc.string(), kind: fc.constant('step') })
+      .map((data) => ({ type: 'StepScheduled', data }) as NewEvent),
+  );
+
+  it('gives each event the bytes and hash it would get encoded and hashed alone', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 40 }),
+        fc.nat({ max: 2 ** 40 }),
+        fc.nat({ max: 1e6 }),
+        fc.array(event, { minLength: 1, maxLength: 8 }),
+        (runId, at, seq0, events) => {
+          const head = { runId, seq: seq0, hash: blake3(new TextEncoder().encode(runId)) };
+          let prev = head.hash;
+          const want = events.map((e, i) => {
+            const body = encodeCanonical({
+              runId,
+              seq: seq0 + i + 1,
+              type: e.type,
+              v: currentVersion[e.type],
+              at,
+              data: e.data,
+            });
+            const hash = blake3.create().update(prev).update(body).digest();
+            const r = { seq: seq0 + i + 1, prev: hex(prev), body: hex(body), hash: hex(hash) };
+            prev = hash;
+            return r;
+          });
+          const got = sealBatch(head, events, at);
+          expect(
+            got.map((r) => ({
+              seq: r.seq,
+              prev: hex(r.prev),
+              body: hex(r.body),
+              hash: hex(r.hash),
+            })),
+          ).toEqual(want);
+          expect(got.every((r) => r.runId === runId && r.at === at)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses a batch with an unrecordable event, naming the path inside the envelope', () => {
+    const events = [stepDone('1'), stepDone('2', { when: new Date(0) })];
+    expect(() => sealBatch(emptyHead('r'), events, AT)).toThrow(/data\.output\.when/);
   });
 });
