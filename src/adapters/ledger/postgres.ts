@@ -48,7 +48,6 @@ import {
   isTransient,
   migrate,
   statements,
-  batchValues,
   storeError,
   toHead,
   toRecord,
@@ -57,6 +56,7 @@ import {
   type HeadRow,
   type Statements,
 } from './postgresSql.js';
+import { appendText, appendValues, shapeKey, shapeOf } from './postgresAppend.js';
 import { redactUri } from './stateUri.js';
 
 /** Runs inside the append transaction; projections write their tables through `client`. */
@@ -142,35 +142,23 @@ export async function createPostgresLedger(
     text: sql[name],
   });
   const q = {
-    appendNew: named('appendNew'),
-    appendNext: named('appendNext'),
-    appendNewBatch: named('appendNewBatch'),
-    appendNextBatch: named('appendNextBatch'),
     selectHead: named('selectHead'),
     selectEvents: named('selectEvents'),
     selectAll: named('selectAll'),
   };
   let closed = false;
 
+  // One named statement per batch shape, made on first use: pg prepares each once per connection.
+  const appendStatements = new Map<string, { name: string; text: string }>();
   function appendQuery(req: AppendRequest, prepared: PreparedAppend): pg.QueryConfig {
-    const rs = prepared.records;
-    const common = [
-      req.runId,
-      prepared.head.seq,
-      prepared.head.hash,
-      prepared.claimEpoch,
-      prepared.terminal,
-      req.at,
-    ];
-    const only = rs.length === 1 ? rs[0] : undefined;
-    const events = only ? [only.type, only.prev, only.body] : batchValues(rs);
-    if (req.expected.seq === 0) {
-      return { ...(only ? q.appendNew : q.appendNewBatch), values: [...common, ...events] };
+    const shape = shapeOf(req, prepared);
+    const key = shapeKey(shape);
+    let named = appendStatements.get(key);
+    if (!named) {
+      named = { name: `flujo_ledger_${tag}_append_${key}`, text: appendText(schema, shape) };
+      appendStatements.set(key, named);
     }
-    return {
-      ...(only ? q.appendNext : q.appendNextBatch),
-      values: [...common, req.expected.seq, req.expected.hash, req.epoch ?? null, ...events],
-    };
+    return { ...named, values: appendValues(req, prepared) };
   }
 
   async function readHead(runId: string): Promise<RunHead | null> {
