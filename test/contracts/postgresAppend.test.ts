@@ -1,10 +1,16 @@
 /**
  * The Postgres append has a statement per batch shape (new or existing run × 1..LISTED_MAX events,
- * and the array form beyond): each shape must store the same bytes and refuse the same way.
+ * and the array form beyond), in two modes: alone (autocommit), and strict inside the pipelined
+ * projection transaction. Each must store the same bytes and refuse the same way, and a refused
+ * projected append must project nothing.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { createPostgresLedger, type PostgresLedger } from '../../src/adapters/ledger/postgres.js';
+import {
+  createPostgresLedger,
+  type PostgresInlineProjection,
+  type PostgresLedger,
+} from '../../src/adapters/ledger/postgres.js';
 import { LISTED_MAX } from '../../src/adapters/ledger/postgresAppend.js';
 import { EngineError, LedgerConflictError, LedgerFencedError } from '../../src/errors.js';
 import type { NewEvent } from '../../src/events/catalogue.js';
@@ -21,7 +27,19 @@ const SIZES = Array.from({ length: LISTED_MAX + 2 }, (_, i) => i + 1);
 const steps = (n: number, tag: string): NewEvent[] =>
   Array.from({ length: n }, (_, i) => stepDone(`${tag}.${i}`, { i, tag }));
 
-describe('postgres append shapes', () => {
+/** Counts what the projection saw: one row per run, its last seq and its number of events. */
+const counting: PostgresInlineProjection = (records) => [
+  {
+    text: `INSERT INTO proj (run_id, seq, events) VALUES ($1, $2, $3)
+           ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, events = proj.events + excluded.events`,
+    values: [records[0]!.runId, records[records.length - 1]!.seq, records.length],
+  },
+];
+
+describe.each([
+  { mode: 'direct', suffix: '' },
+  { mode: 'projected', suffix: 's' },
+])('postgres append shapes, $mode', ({ mode, suffix }) => {
   let up = false;
   const cleanups: Array<() => Promise<void>> = [];
   beforeAll(async () => {
@@ -34,13 +52,31 @@ describe('postgres append shapes', () => {
   const skipUnlessUp = (ctx: { skip: (why: string) => void }) => {
     if (!up) ctx.skip('postgres is not reachable (set FLUJO_REQUIRE_SERVICES=1 to fail instead)');
   };
-  /** One connection, so its prepared statements show which shapes ran. */
-  async function fresh(): Promise<PostgresLedger> {
+  /** One connection by default, so its prepared statements show which shapes ran. */
+  async function fresh(max = 1): Promise<PostgresLedger> {
     const schema = uniqueSchema('pgshape');
     cleanups.push(() => dropSchema(schema));
-    const store = await createPostgresLedger({ connectionString: PG_URL, schema, max: 1 });
+    const store = await createPostgresLedger({
+      connectionString: PG_URL,
+      schema,
+      max,
+      ...(mode === 'projected' ? { projections: [counting] } : {}),
+    });
     cleanups.push(() => store.close());
+    await store.pool.query(
+      'CREATE TABLE proj (run_id text PRIMARY KEY, seq int NOT NULL, events int NOT NULL)',
+    );
     return store;
+  }
+
+  /** The projection agrees with the ledger: it saw every stored event and nothing else. */
+  async function projectedAll(store: PostgresLedger, runId: string): Promise<void> {
+    if (mode !== 'projected') return;
+    const { rows } = await store.pool.query('SELECT seq, events FROM proj WHERE run_id = $1', [
+      runId,
+    ]);
+    const seq = (await store.head(runId))?.seq;
+    expect(rows).toEqual(seq === undefined ? [] : [{ seq, events: seq }]);
   }
 
   /** Appends, then checks the stored rows are the sealed records, in seq and commit order. */
@@ -101,15 +137,15 @@ describe('postgres append shapes', () => {
       });
       expect(bytesEqual((await store.head(runId))!.hash, head.hash)).toBe(true);
       expect((await verifyStoredRun(store, runId)).ok).toBe(true);
+      await projectedAll(store, runId);
     }
     const { rows } = await store.pool.query<{ name: string }>(
       "SELECT name FROM pg_prepared_statements WHERE name LIKE 'flujo_ledger_%_append_%'",
     );
     const shapes = rows.map((r) => r.name.replace(/^.*_append_/, '')).sort();
     const listed = SIZES.filter((n) => n <= LISTED_MAX);
-    expect(shapes).toEqual(
-      [...listed.map((n) => `new${n}`), 'newn', ...listed.map((n) => `next${n}`), 'nextn'].sort(),
-    );
+    const names = [...listed.map((n) => `new${n}`), 'newn', ...listed.map((n) => `next${n}`)];
+    expect(shapes).toEqual([...names, 'nextn'].map((n) => n + suffix).sort());
   });
 
   it('refuses a stale, forged, fenced, unraised or finished append in every shape and writes nothing', async (ctx) => {
@@ -132,6 +168,7 @@ describe('postgres append shapes', () => {
         const err = await store.append({ runId, at: AT, ...req }).catch((e: unknown) => e);
         expect(err, `${n} events`).toBeInstanceOf(kind);
         expect((await store.head(runId))!.seq).toBe(h1.seq);
+        await projectedAll(store, runId);
         return err;
       };
       const stale = await refused(
@@ -157,15 +194,13 @@ describe('postgres append shapes', () => {
       expect(String((err as Error).message)).toMatch(/finished/);
       expect((await store.read(runId)).length).toBe(h1.seq + 1);
       expect((await verifyStoredRun(store, runId)).ok).toBe(true);
+      await projectedAll(store, runId);
     }
   });
 
   it('lets exactly one of concurrent batches on the same head win, in every form', async (ctx) => {
     skipUnlessUp(ctx);
-    const schema = uniqueSchema('pgshape');
-    cleanups.push(() => dropSchema(schema));
-    const store = await createPostgresLedger({ connectionString: PG_URL, schema, max: 4 });
-    cleanups.push(() => store.close());
+    const store = await fresh(4);
     for (const n of [1, 4, LISTED_MAX + 1]) {
       const runId = `r${n}`;
       const h = (
@@ -181,6 +216,7 @@ describe('postgres append shapes', () => {
         if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(LedgerConflictError);
       expect((await store.read(runId)).length).toBe(1 + n);
       expect((await verifyStoredRun(store, runId)).ok).toBe(true);
+      await projectedAll(store, runId);
     }
   });
 });

@@ -7,9 +7,10 @@
  * uses. Concurrent writers on one head serialise on its row lock (READ COMMITTED re-checks the
  * WHERE clause against the winner's row), or on the primary key for a new run.
  *
- * With inline projections the statement, the projections and COMMIT share one transaction on one
- * client instead. Event bytes live in bytea only and are returned as stored; nothing is ever
- * hashed from a value read back from a typed column.
+ * With inline projections the statement, the projections' statements and COMMIT share one
+ * transaction on one client instead, sent in one flight (docs/adr/0032). Event bytes live in
+ * bytea only and are returned as stored; nothing is ever hashed from a value read back from a
+ * typed column.
  */
 import { createHash } from 'node:crypto';
 
@@ -56,15 +57,18 @@ import {
   type HeadRow,
   type Statements,
 } from './postgresSql.js';
-import { appendText, appendValues, shapeKey, shapeOf } from './postgresAppend.js';
+import { appendText, appendValues, isStaleHead, shapeKey, shapeOf } from './postgresAppend.js';
+import { assertPlain, committed, issue, type ProjectionStatement } from './postgresFlight.js';
 import { redactUri } from './stateUri.js';
 
-/** Runs inside the append transaction; projections write their tables through `client`. */
+/**
+ * The statements that fold a batch into read models, from its events alone (invariant 6). They
+ * run after the append, in its transaction, and are sent with it before any answer comes back:
+ * none may depend on another's result, though each sees the writes of those before it.
+ */
 export type PostgresInlineProjection = (
-  client: pg.PoolClient,
   records: readonly SealedRecord[],
-  head: RunHead,
-) => Promise<void> | void;
+) => readonly ProjectionStatement[];
 
 export interface PostgresLedgerOptions {
   readonly connectionString: string;
@@ -101,6 +105,9 @@ export async function createPostgresLedger(
     new pg.Pool({
       connectionString: options.connectionString,
       max: options.max ?? 10,
+      // The projected append sends its statements at once; one at a time they cost a round
+      // trip each. A single query is answered the same either way.
+      pipeline: true,
       // Unqualified names in inline projections resolve to the ledger schema. The store's own
       // SQL qualifies every table, so it is right on a caller's pool too.
       options: `-c search_path=${schema}`,
@@ -150,8 +157,12 @@ export async function createPostgresLedger(
 
   // One named statement per batch shape, made on first use: pg prepares each once per connection.
   const appendStatements = new Map<string, { name: string; text: string }>();
-  function appendQuery(req: AppendRequest, prepared: PreparedAppend): pg.QueryConfig {
-    const shape = shapeOf(req, prepared);
+  function appendQuery(
+    req: AppendRequest,
+    prepared: PreparedAppend,
+    strict: boolean,
+  ): pg.QueryConfig {
+    const shape = shapeOf(req, prepared, strict);
     const key = shapeKey(shape);
     let named = appendStatements.get(key);
     if (!named) {
@@ -199,58 +210,46 @@ export async function createPostgresLedger(
 
   /** Common case: one statement, one round trip, autocommit. */
   async function appendDirect(req: AppendRequest, prepared: PreparedAppend): Promise<boolean> {
-    const res = await pool.query<AppendRow>(appendQuery(req, prepared));
+    const res = await pool.query<AppendRow>(appendQuery(req, prepared, false));
     return res.rows.length > 0;
   }
 
-  /** With inline projections: BEGIN, the same statement, each projection, COMMIT on one client. */
+  /**
+   * With inline projections: BEGIN, the strict append, the projections' statements and COMMIT on
+   * one client, all sent before the first answer when it pipelines (a caller's pool may not: its
+   * client runs the same list one by one). The server runs them in order. If the head moved, the
+   * append raises, so the rest is ignored and COMMIT answers ROLLBACK: nothing is projected.
+   */
   async function appendWithProjections(
     req: AppendRequest,
     prepared: PreparedAppend,
   ): Promise<boolean> {
+    // Built and checked before anything is sent: a projection that throws leaves nothing to undo.
+    const follow = projections.flatMap((project) => project(prepared.records));
+    assertPlain(follow);
     const client = await pool.connect();
-    // A checked-out client has no pool listener; a connection drop between queries (while a
-    // projection awaits something else) would otherwise be an uncaught `error` event. The
-    // failure still reaches the caller through the next query on this client.
+    // A checked-out client has no pool listener; a connection drop while statements are in
+    // flight would otherwise be an uncaught `error` event. Each pending statement fails with it.
     const onClientError = (err: Error) => {
       logger?.warn({ err, schema }, 'postgres ledger: connection failed during an append');
     };
     client.on('error', onClientError);
-    let broken: Error | boolean = false;
+    let broken = false;
     try {
-      await client.query('BEGIN');
-      try {
-        const res = await client.query<AppendRow>(appendQuery(req, prepared));
-        const row = res.rows[0];
-        if (!row) {
-          await client.query('ROLLBACK');
-          return false;
-        }
-        // The stored head after this statement: the epoch comes back from the row itself.
-        const head: RunHead = {
-          runId: req.runId,
-          seq: prepared.head.seq,
-          hash: prepared.head.hash,
-          epoch: row.epoch,
-          terminal: prepared.terminal,
-          createdAt: Number(row.created_at),
-          updatedAt: req.at,
-        };
-        for (const project of projections) await project(client, prepared.records, head);
-        await client.query('COMMIT');
-        return true;
-      } catch (e) {
-        await client.query('ROLLBACK').catch((rollbackError: Error) => {
-          broken = rollbackError;
-        });
-        throw e;
-      }
+      const results = await issue(client, [
+        { text: 'BEGIN' },
+        appendQuery(req, prepared, true),
+        ...follow,
+        { text: 'COMMIT' },
+      ]);
+      return committed(req.runId, results, 1, isStaleHead);
     } catch (e) {
       if (isTransient(e)) broken = true;
       throw e;
     } finally {
       client.off('error', onClientError);
-      client.release(broken);
+      // Never hand the pool a connection still inside a transaction.
+      client.release(broken || client.getTransactionStatus() !== 'I');
     }
   }
 

@@ -4,7 +4,9 @@
  * to the row `head` returned, so when the head did not match nothing is inserted.
  *
  * The text depends on the batch's shape: a new run or an existing one; the number of events (a
- * text of its own for each size up to LISTED_MAX, the array form beyond).
+ * text of its own for each size up to LISTED_MAX, the array form beyond); and whether a stale
+ * head answers with no row (autocommit) or raises (inside the pipelined projection transaction,
+ * where the statements after it must not commit: docs/adr/0032).
  */
 import { EngineError, ErrorCode } from '../../errors.js';
 import { HASH_BYTES } from '../../events/chain.js';
@@ -19,20 +21,30 @@ import type { PreparedAppend } from './common.js';
  */
 export const LISTED_MAX = 8;
 
+/** The text a strict append raises with when the head did not match. */
+export const STALE_HEAD = 'flujo: the run head moved';
+
 export interface AppendShape {
   /** A new run (expected seq 0): the head row is inserted, not moved. */
   readonly fresh: boolean;
   /** Events in the batch, or 0 for the array form. */
   readonly size: number;
+  /** Raise on a stale head instead of returning no row. */
+  readonly strict: boolean;
 }
 
-export function shapeOf(req: AppendRequest, prepared: PreparedAppend): AppendShape {
+export function shapeOf(
+  req: AppendRequest,
+  prepared: PreparedAppend,
+  strict: boolean,
+): AppendShape {
   const n = prepared.records.length;
-  return { fresh: req.expected.seq === 0, size: n <= LISTED_MAX ? n : 0 };
+  return { fresh: req.expected.seq === 0, size: n <= LISTED_MAX ? n : 0, strict };
 }
 
 /** A stable per-shape suffix for the statement's name. */
-export const shapeKey = (s: AppendShape): string => `${s.fresh ? 'new' : 'next'}${s.size || 'n'}`;
+export const shapeKey = (s: AppendShape): string =>
+  `${s.fresh ? 'new' : 'next'}${s.size || 'n'}${s.strict ? 's' : ''}`;
 
 /*
  * Parameters: $1 run, $2 new seq, $3 new hash, $4 claim epoch or null, $5 terminal, $6 at; for
@@ -69,9 +81,15 @@ export function appendText(schema: string, shape: AppendShape): string {
               AND ($4::int IS NULL OR epoch < $4::int)
            RETURNING epoch, created_at`;
   const events = shape.size === 0 ? arrayRows(first) : listedRows(shape.size, prev0, first);
+  // Data-modifying CTEs run to completion whatever the outer query reads, and a SELECT without
+  // FROM evaluates its one row: the cast of the marker fails exactly when `head` is empty. The
+  // CASE is not constant, so the planner cannot fold (and raise) it ahead of time.
+  const answer = shape.strict
+    ? `SELECT CAST(CASE WHEN EXISTS (SELECT FROM head) THEN '0' ELSE '${STALE_HEAD}' END AS int) AS ok`
+    : 'SELECT epoch, created_at FROM head';
   return `WITH head AS (${move}),
      ins AS (INSERT INTO ${s}.events (run_id, seq, type, at, prev, hash, body) ${events})
-     SELECT epoch, created_at FROM head`;
+     ${answer}`;
 }
 
 function listedRows(size: number, prev0: number, first: number): string {
@@ -102,7 +120,7 @@ function arrayRows(first: number): string {
       ORDER BY e.seq`;
 }
 
-/** The parameters of `appendText(shapeOf(req, prepared))`, in its order. */
+/** The parameters of `appendText(shapeOf(req, prepared, …))`, in its order. */
 export function appendValues(req: AppendRequest, prepared: PreparedAppend): unknown[] {
   const rs = prepared.records;
   const values: unknown[] = [
@@ -144,4 +162,12 @@ export function batchValues(records: readonly SealedRecord[]): unknown[] {
     records.map((r) => r.body.length),
     Buffer.concat(parts, at),
   ];
+}
+
+/** The strict append's refusal: the head had moved, nothing was written. */
+export function isStaleHead(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown };
+  return (
+    err.code === '22P02' && typeof err.message === 'string' && err.message.includes(STALE_HEAD)
+  );
 }
