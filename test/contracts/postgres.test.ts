@@ -3,7 +3,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { createPostgresLedger, type PostgresLedger } from '../../src/adapters/ledger/postgres.js';
 import { openState } from '../../src/adapters/ledger/state.js';
-import { ConfigError, LedgerConflictError, LedgerStoreError } from '../../src/errors.js';
+import { ConfigError, LedgerConflictError } from '../../src/errors.js';
 import { initFastHash } from '../../src/events/chain.js';
 import { emptyHead, sealBatch, type Head } from '../../src/events/envelope.js';
 import type { Logger } from '../../src/ports.js';
@@ -55,7 +55,7 @@ describeLedgerContract({
 });
 
 // The same contract through the projected append (openState: `flujo run`'s path), where the
-// append, the projections' statements and COMMIT go out in one pipelined flight.
+// append and the projections' statements go out as one protocol batch.
 describeLedgerContract({
   name: 'postgres with inline projections',
   available: postgresReachable,
@@ -289,10 +289,6 @@ describe('postgres ledger specifics', () => {
       ],
     });
     cleanups.push(() => store.close());
-    // The store's own pool pipelines: the statements go out in one flight.
-    const c = await store.pool.connect();
-    expect(c.pipeline).toBe(true);
-    c.release();
     // Unqualified: the pool's search_path is the ledger schema.
     await store.pool.query(
       'CREATE TABLE proj (run_id text PRIMARY KEY, seq int NOT NULL, events int NOT NULL)',
@@ -315,7 +311,7 @@ describe('postgres ledger specifics', () => {
     expect((await store.read('r')).length).toBe(1);
   });
 
-  it('runs the projected append one statement at a time on a caller pool that does not pipeline', async (ctx) => {
+  it('runs the projected append on a caller pool, and refuses one that pipelines', async (ctx) => {
     skipUnlessUp(ctx);
     const schema = uniqueSchema('pgseq');
     cleanups.push(() => dropSchema(schema));
@@ -342,9 +338,9 @@ describe('postgres ledger specifics', () => {
       ],
     });
     cleanups.push(() => store.close());
-    const client = await pool.connect();
-    expect(client.pipeline).toBe(false);
-    client.release();
+    const piped = new pg.Pool({ connectionString: PG_URL, max: 1, pipeline: true });
+    cleanups.push(() => piped.end());
+    await expect(open(schema, { pool: piped })).rejects.toThrow(/pipeline/);
     await pool.query('CREATE TABLE proj (run_id text NOT NULL, seq int NOT NULL)');
 
     const h1 = (
@@ -394,7 +390,50 @@ describe('postgres ledger specifics', () => {
     expect(await store.head('r')).toBeNull();
   });
 
-  it('fails loudly when a projection statement could not even be sent and the rest committed', async (ctx) => {
+  it('keeps its prepared statements straight across flights that fail part way', async (ctx) => {
+    skipUnlessUp(ctx);
+    const { schema, store: other } = await fresh();
+    let check: string | null = null;
+    const store = await open(schema, {
+      max: 1, // one connection: every flight meets the statements the earlier ones prepared
+      projections: [
+        (records) => [
+          {
+            name: 'proj_ins',
+            text: 'INSERT INTO proj (seq) VALUES ($1)',
+            values: [records[0]!.seq],
+          },
+          ...(check === null
+            ? []
+            : [{ name: 'proj_check', text: 'SELECT CAST($1::text AS int)', values: [check] }]),
+        ],
+      ],
+    });
+    cleanups.push(() => store.close());
+    await store.pool.query('CREATE TABLE proj (seq int NOT NULL)');
+    const h1 = (
+      await other.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT })
+    ).head;
+    // Refused at its first statement: the server skips the Parse of proj_ins behind it.
+    await expect(
+      store.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT }),
+    ).rejects.toBeInstanceOf(LedgerConflictError);
+    const h2 = (await store.append({ runId: 'r', expected: h1, events: [stepDone('0')], at: AT }))
+      .head;
+    // proj_check parses, then fails when it runs: prepared, yet everything rolled back.
+    check = 'x';
+    await expect(
+      store.append({ runId: 'r', expected: h2, events: [stepDone('1')], at: AT }),
+    ).rejects.toThrow(/invalid input syntax/);
+    check = '1';
+    await store.append({ runId: 'r', expected: h2, events: [stepDone('1')], at: AT });
+    expect((await store.pool.query('SELECT seq FROM proj ORDER BY seq')).rows).toEqual([
+      { seq: 2 },
+      { seq: 3 },
+    ]);
+  });
+
+  it('refuses a statement name reused for another text, sending nothing', async (ctx) => {
     skipUnlessUp(ctx);
     const schema = uniqueSchema('pgproj');
     cleanups.push(() => dropSchema(schema));
@@ -402,7 +441,6 @@ describe('postgres ledger specifics', () => {
     const store = await open(schema, {
       projections: [
         (records) => [
-          // pg refuses, without sending it, a statement name reused for another text.
           { name: 'proj_clash', text: clash ? 'SELECT 2' : 'SELECT 1' },
           { text: 'INSERT INTO proj (seq) VALUES ($1)', values: [records[0]!.seq] },
         ],
@@ -415,16 +453,13 @@ describe('postgres ledger specifics', () => {
       await store.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT })
     ).head;
     clash = true;
-    const err = await store
-      .append({ runId: 'r', expected: h, events: [stepDone('0')], at: AT })
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(LedgerStoreError);
-    expect(err).toMatchObject({ retryable: false });
-    expect(String((err as Error).message)).toMatch(/lens rebuild/);
+    await expect(
+      store.append({ runId: 'r', expected: h, events: [stepDone('0')], at: AT }),
+    ).rejects.toThrow(/prepared with another text/);
+    expect((await store.head('r'))!.seq).toBe(1);
+    expect((await store.pool.query('SELECT seq FROM proj')).rows).toEqual([{ seq: 1 }]);
+    clash = false;
+    await store.append({ runId: 'r', expected: h, events: [stepDone('0')], at: AT });
     expect((await store.head('r'))!.seq).toBe(2);
-    expect((await store.pool.query('SELECT seq FROM proj ORDER BY seq')).rows).toEqual([
-      { seq: 1 },
-      { seq: 2 },
-    ]);
   });
 });

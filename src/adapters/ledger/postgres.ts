@@ -7,10 +7,10 @@
  * uses. Concurrent writers on one head serialise on its row lock (READ COMMITTED re-checks the
  * WHERE clause against the winner's row), or on the primary key for a new run.
  *
- * With inline projections the statement, the projections' statements and COMMIT share one
- * transaction on one client instead, sent in one flight (docs/adr/0032). Event bytes live in
- * bytea only and are returned as stored; nothing is ever hashed from a value read back from a
- * typed column.
+ * With inline projections the statement and the projections' statements go out as one protocol
+ * batch on one client instead: one implicit transaction, one round trip (docs/adr/0032). Event
+ * bytes live in bytea only and are returned as stored; nothing is ever hashed from a value read
+ * back from a typed column.
  */
 import { createHash } from 'node:crypto';
 
@@ -58,7 +58,7 @@ import {
   type Statements,
 } from './postgresSql.js';
 import { appendText, appendValues, isStaleHead, shapeKey, shapeOf } from './postgresAppend.js';
-import { assertPlain, committed, issue, type ProjectionStatement } from './postgresFlight.js';
+import { Flight, type ProjectionStatement } from './postgresFlight.js';
 import { redactUri } from './stateUri.js';
 
 /**
@@ -98,6 +98,14 @@ export async function createPostgresLedger(
       { schema },
     );
   }
+  if (options.pool?.options.pipeline) {
+    // pg refuses the projected append's flight (a custom query) on a pipelining client.
+    throw new ConfigError(
+      ErrorCode.CONFIG_STATE_URI,
+      'the Postgres ledger needs a pool without pipeline mode',
+      { schema },
+    );
+  }
   const logger = options.logger;
   const ownPool = options.pool === undefined;
   const pool =
@@ -105,9 +113,6 @@ export async function createPostgresLedger(
     new pg.Pool({
       connectionString: options.connectionString,
       max: options.max ?? 10,
-      // The projected append sends its statements at once; one at a time they cost a round
-      // trip each. A single query is answered the same either way.
-      pipeline: true,
       // Unqualified names in inline projections resolve to the ledger schema. The store's own
       // SQL qualifies every table, so it is right on a caller's pool too.
       options: `-c search_path=${schema}`,
@@ -215,34 +220,29 @@ export async function createPostgresLedger(
   }
 
   /**
-   * With inline projections: BEGIN, the strict append, the projections' statements and COMMIT on
-   * one client, all sent before the first answer when it pipelines (a caller's pool may not: its
-   * client runs the same list one by one). The server runs them in order. If the head moved, the
-   * append raises, so the rest is ignored and COMMIT answers ROLLBACK: nothing is projected.
+   * With inline projections: the strict append and the projections' statements as one flight
+   * (one write, one Sync, one implicit transaction). If the head moved, the append raises, the
+   * server skips the rest and rolls back: nothing is projected.
    */
   async function appendWithProjections(
     req: AppendRequest,
     prepared: PreparedAppend,
   ): Promise<boolean> {
-    // Built and checked before anything is sent: a projection that throws leaves nothing to undo.
+    // Built before anything is sent: a projection that throws leaves nothing to undo.
     const follow = projections.flatMap((project) => project(prepared.records));
-    assertPlain(follow);
     const client = await pool.connect();
-    // A checked-out client has no pool listener; a connection drop while statements are in
-    // flight would otherwise be an uncaught `error` event. Each pending statement fails with it.
+    // A checked-out client has no pool listener; a connection drop while the flight is out
+    // would otherwise be an uncaught `error` event. The flight fails with it.
     const onClientError = (err: Error) => {
       logger?.warn({ err, schema }, 'postgres ledger: connection failed during an append');
     };
     client.on('error', onClientError);
     let broken = false;
     try {
-      const results = await issue(client, [
-        { text: 'BEGIN' },
-        appendQuery(req, prepared, true),
-        ...follow,
-        { text: 'COMMIT' },
-      ]);
-      return committed(req.runId, results, 1, isStaleHead);
+      const outcome = await Flight.run(client, [appendQuery(req, prepared, true), ...follow]);
+      if (outcome.ok) return true;
+      if (outcome.at === 0 && isStaleHead(outcome.error)) return false;
+      throw outcome.error;
     } catch (e) {
       if (isTransient(e)) broken = true;
       throw e;

@@ -5,8 +5,8 @@
  *
  * The text depends on the batch's shape: a new run or an existing one; the number of events (a
  * text of its own for each size up to LISTED_MAX, the array form beyond); and whether a stale
- * head answers with no row (autocommit) or raises (inside the pipelined projection transaction,
- * where the statements after it must not commit: docs/adr/0032).
+ * head answers with no row (autocommit) or raises (in the projected append's batch, where the
+ * statements behind it must not commit: docs/adr/0032).
  */
 import { EngineError, ErrorCode } from '../../errors.js';
 import { HASH_BYTES } from '../../events/chain.js';

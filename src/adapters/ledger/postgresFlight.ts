@@ -1,83 +1,166 @@
 /**
- * One transaction's statements sent in one flight (docs/adr/0032): BEGIN, the strict append, the
- * projections' statements, COMMIT. The server runs them in order, and after a failure answers the
- * rest "transaction is aborted" and the COMMIT with ROLLBACK. Only a statement that fails on the
- * client, before reaching the server, could be skipped without aborting anything — so the
- * projections' parameters are held to values pg sends without converting objects.
+ * One transaction's statements as ONE extended-protocol batch (docs/adr/0032): Parse (on a
+ * statement's first use on the connection), Bind and Execute for each, then a single Sync. The
+ * server runs everything before a Sync as one implicit transaction, which the Sync commits; after
+ * an error it skips the rest up to the Sync and rolls back. So: one write, one answer, atomic,
+ * with no BEGIN or COMMIT. Every parameter is encoded before the first byte is written, so
+ * nothing can fail half sent.
+ *
+ * It is a pg Submittable (the extension point pg-cursor uses) driving pg's Connection; pg is
+ * pinned, and the tests run every path through it.
  */
 import type pg from 'pg';
 
-import { EngineError, ErrorCode, LedgerStoreError } from '../../errors.js';
+import { EngineError, ErrorCode } from '../../errors.js';
 
-/** A parameter pg sends as is: nothing in it can fail on the client. */
+/** A parameter value: what pg would send as text, or bytes. */
 export type PlainParam = string | number | boolean | Uint8Array | null;
+/** The append's array form also sends int[] and text[] parameters. */
+type Param = PlainParam | readonly (number | string)[] | undefined;
 
+/** A statement of a projection: plain parameters only. */
 export interface ProjectionStatement {
   readonly name?: string;
   readonly text: string;
   readonly values?: PlainParam[];
 }
 
-const plain = (v: unknown) =>
-  v === null || v instanceof Uint8Array || ['string', 'number', 'boolean'].includes(typeof v);
-
-/** Refuses, before anything is sent, a parameter that pg would have to convert. */
-export function assertPlain(statements: readonly ProjectionStatement[]): void {
-  for (const s of statements) {
-    const bad = s.values?.findIndex((v) => !plain(v)) ?? -1;
-    if (bad >= 0) {
-      throw new EngineError(
-        ErrorCode.USAGE,
-        `projection statement ${s.name ?? JSON.stringify(s.text.slice(0, 60))}: parameter $${bad + 1} is not a string, number, boolean, bytes or null`,
-      );
-    }
-  }
+export interface FlightStatement {
+  /** Prepared once per connection under this name; unnamed ones are parsed every time. */
+  readonly name?: string;
+  readonly text: string;
+  readonly values?: readonly Param[];
 }
 
-/**
- * Runs every statement and settles each, in order. A pipelining client gets them all at once;
- * otherwise each waits for the one before. Either way a failure does not stop the list: inside
- * the transaction, the server answers the rest itself.
- */
-export async function issue(
-  client: pg.PoolClient,
-  queries: readonly (pg.QueryConfig | ProjectionStatement)[],
-): Promise<Array<PromiseSettledResult<pg.QueryResult>>> {
-  if (client.pipeline) return Promise.allSettled(queries.map((q) => client.query(q)));
-  const out: Array<PromiseSettledResult<pg.QueryResult>> = [];
-  for (const q of queries) {
-    out.push(
-      await client.query(q).then(
-        (value) => ({ status: 'fulfilled' as const, value }),
-        (reason: unknown) => ({ status: 'rejected' as const, reason }),
-      ),
+/** How a flight ended: committed, or the first failure and the statement it came from. */
+export type FlightOutcome =
+  { readonly ok: true } | { readonly ok: false; readonly error: unknown; readonly at: number };
+
+/** pg's per-connection record of the statement names it has prepared (name → text). */
+interface PreparedNames {
+  parsedStatements: Record<string, string>;
+}
+
+// As pg's own prepareValue for these types, which are all the ledger sends; undefined for any
+// other value.
+function encode(v: Param): string | Buffer | null | undefined {
+  if (v === null || v === undefined) return null; // as pg: undefined is NULL
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (Array.isArray(v) && v.every((x) => typeof x === 'number' || typeof x === 'string')) {
+    const element = (x: number | string) =>
+      `"${String(x).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    return `{${v.map(element).join(',')}}`;
+  }
+  return undefined;
+}
+
+export class Flight implements pg.Submittable {
+  private readonly statements: readonly FlightStatement[];
+  // Not `callback`: pg calls a query's `callback` itself in some paths.
+  private readonly settle: (outcome: FlightOutcome) => void;
+  private readonly encoded: Array<Array<string | Buffer | null>>;
+  private done = 0;
+  private acked = 0;
+  private readonly parsing: Array<{ name: string; text: string }> = [];
+  private names: PreparedNames | undefined;
+  private connection: pg.Connection | undefined;
+  private readonly onParsed = () => this.parsed();
+
+  constructor(statements: readonly FlightStatement[], settle: (outcome: FlightOutcome) => void) {
+    this.statements = statements;
+    this.settle = settle;
+    // Encoded up front: a bad value throws here, before anything is sent.
+    this.encoded = statements.map((s) =>
+      (s.values ?? []).map((v, i) => {
+        const out = encode(v);
+        if (out !== undefined) return out;
+        throw new EngineError(
+          ErrorCode.USAGE,
+          `statement ${s.name ?? JSON.stringify(s.text.slice(0, 60))}: parameter $${i + 1} is not a string, number, boolean, bytes or null`,
+        );
+      }),
     );
   }
-  return out;
-}
 
-/**
- * True when the flight committed, false when statement `guard` refused it (`refused(reason)`),
- * which rolled everything back; otherwise throws the first failure.
- */
-export function committed(
-  runId: string,
-  results: ReadonlyArray<PromiseSettledResult<pg.QueryResult>>,
-  guard: number,
-  refused: (reason: unknown) => boolean,
-): boolean {
-  const last = results[results.length - 1];
-  const commit = last?.status === 'fulfilled' && last.value.command === 'COMMIT';
-  const failed = results.find((r) => r.status === 'rejected');
-  if (!failed) {
-    if (commit) return true;
-    throw new LedgerStoreError(`append to ${runId}: COMMIT answered ROLLBACK`);
+  /** Sends the statements on `client` and resolves with how the transaction ended. */
+  static run(
+    client: pg.ClientBase,
+    statements: readonly FlightStatement[],
+  ): Promise<FlightOutcome> {
+    return new Promise((resolve, reject) => {
+      try {
+        client.query(new Flight(statements, resolve));
+      } catch (e) {
+        reject(e);
+      }
+    });
   }
-  if (failed === results[guard] && refused(failed.reason)) return false;
-  if (!commit) throw failed.reason;
-  throw new LedgerStoreError(
-    `append to ${runId} committed without a projection statement that pg could not send; run \`flujo lens rebuild\``,
-    failed.reason,
-    false,
-  );
+
+  /** A returned error reaches handleError and leaves the client usable; nothing was sent. */
+  submit(connection: pg.Connection): Error | undefined {
+    const names = connection as unknown as PreparedNames;
+    for (const s of this.statements) {
+      const known = s.name ? names.parsedStatements[s.name] : undefined;
+      if (known !== undefined && known !== s.text)
+        return new EngineError(
+          ErrorCode.USAGE,
+          `statement ${s.name} was prepared with another text`,
+        );
+    }
+    this.names = names;
+    this.connection = connection;
+    connection.on('parseComplete', this.onParsed);
+    connection.stream.cork();
+    try {
+      for (const [i, s] of this.statements.entries()) {
+        const name = s.name ?? '';
+        const known =
+          name && (names.parsedStatements[name] ?? this.parsing.find((p) => p.name === name));
+        if (!known) {
+          connection.parse({ name, text: s.text, types: [] }, true);
+          this.parsing.push({ name, text: s.text });
+        }
+        connection.bind({ statement: name, values: this.encoded[i] as never }, true);
+        connection.execute({ portal: '' }, true);
+      }
+      connection.sync();
+    } finally {
+      connection.stream.uncork();
+    }
+    return undefined;
+  }
+
+  /** ParseCompletes come back in the order the Parses went out (unnamed ones included). */
+  private parsed(): void {
+    const p = this.parsing[this.acked++];
+    if (p?.name && this.names) this.names.parsedStatements[p.name] = p.text;
+  }
+
+  private finish(outcome: FlightOutcome): void {
+    this.connection?.off('parseComplete', this.onParsed);
+    this.settle(outcome);
+  }
+
+  handleCommandComplete(): void {
+    this.done += 1;
+  }
+  handleEmptyQuery(): void {
+    this.done += 1;
+  }
+  handleError(error: unknown): void {
+    // The statement that failed is the first without a CommandComplete; past the last one, the
+    // commit at Sync failed. Parses after it were skipped: they are not prepared.
+    this.finish({ ok: false, error, at: this.done });
+  }
+  handleReadyForQuery(): void {
+    this.finish({ ok: true });
+  }
+  // Rows (a statement's output) and the rest of a query's life are not needed here.
+  handleRowDescription(): void {}
+  handleDataRow(): void {}
+  handlePortalSuspended(): void {}
+  handleCopyInResponse(): void {}
+  handleCopyData(): void {}
 }
