@@ -32,9 +32,13 @@ export interface FlightStatement {
   readonly values?: readonly Param[];
 }
 
-/** How a flight ended: committed, or the first failure and the statement it came from. */
+/**
+ * How a flight ended: committed with the number of rows its statements returned, or the first
+ * failure and the statement it came from.
+ */
 export type FlightOutcome =
-  { readonly ok: true } | { readonly ok: false; readonly error: unknown; readonly at: number };
+  | { readonly ok: true; readonly rows: number }
+  | { readonly ok: false; readonly error: unknown; readonly at: number };
 
 /** pg's per-connection record of the statement names it has prepared (name → text). */
 interface PreparedNames {
@@ -62,6 +66,7 @@ export class Flight implements pg.Submittable {
   private readonly settle: (outcome: FlightOutcome) => void;
   private readonly encoded: Array<Array<string | Buffer | null>>;
   private done = 0;
+  private rows = 0;
   private acked = 0;
   private readonly parsing: Array<{ name: string; text: string }> = [];
   private names: PreparedNames | undefined;
@@ -155,11 +160,13 @@ export class Flight implements pg.Submittable {
     this.finish({ ok: false, error, at: this.done });
   }
   handleReadyForQuery(): void {
-    this.finish({ ok: true });
+    this.finish({ ok: true, rows: this.rows });
   }
-  // Rows (a statement's output) and the rest of a query's life are not needed here.
+  /** Rows are counted, not read: no Describe was sent, so none is described either. */
+  handleDataRow(): void {
+    this.rows += 1;
+  }
   handleRowDescription(): void {}
-  handleDataRow(): void {}
   handlePortalSuspended(): void {}
   handleCopyInResponse(): void {}
   handleCopyData(): void {}

@@ -63,10 +63,6 @@ export interface EventRow {
   hash: Buffer;
   body: Buffer;
 }
-export interface AppendRow {
-  epoch: number;
-  created_at: string;
-}
 
 // pg returns int8 as a string; every int8 here is epoch ms or a row counter, far below 2^53.
 export const toHead = (r: HeadRow): RunHead => ({
