@@ -1,8 +1,8 @@
 /**
  * The Postgres append has a statement per batch shape (new or existing run × 1..LISTED_MAX events,
- * and the array form beyond), in two modes: alone (autocommit), and strict inside the pipelined
- * projection transaction. Each must store the same bytes and refuse the same way, and a refused
- * projected append must project nothing.
+ * and the array form beyond), in two modes: alone (autocommit), and strict in the projected
+ * append's batch. Each must store the same bytes and refuse the same way, and a refused projected
+ * append must project nothing.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
