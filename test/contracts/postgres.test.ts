@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { createPostgresLedger } from '../../src/adapters/ledger/postgres.js';
+import { createPostgresLedger, type PostgresLedger } from '../../src/adapters/ledger/postgres.js';
+import { openState } from '../../src/adapters/ledger/state.js';
 import { ConfigError, LedgerConflictError } from '../../src/errors.js';
 import { initFastHash } from '../../src/events/chain.js';
 import { emptyHead, sealBatch, type Head } from '../../src/events/envelope.js';
@@ -31,6 +32,45 @@ describeLedgerContract({
       store,
       uri: `${PG_URL}?schema=${schema}`,
       reopen: () => open(schema),
+      async setColumn(runId, seq, column, value) {
+        await run(
+          `UPDATE events SET ${column} = $1 WHERE run_id = $2 AND seq = $3`,
+          value,
+          runId,
+          seq,
+        );
+      },
+      async setSeq(runId, seq, newSeq) {
+        await run('UPDATE events SET seq = $1 WHERE run_id = $2 AND seq = $3', newSeq, runId, seq);
+      },
+      async deleteRow(runId, seq) {
+        await run('DELETE FROM events WHERE run_id = $1 AND seq = $2', runId, seq);
+      },
+      async cleanup() {
+        await store.close();
+        await dropSchema(schema);
+      },
+    };
+  },
+});
+
+// The same contract through the projected append (openState: `flujo run`'s path), where the
+// append and the projections' statements go out as one protocol batch.
+describeLedgerContract({
+  name: 'postgres with inline projections',
+  available: postgresReachable,
+  async fresh() {
+    const schema = uniqueSchema('ledgerproj');
+    const uri = `${PG_URL}?schema=${schema}`;
+    const openStore = async () => (await openState(uri, { projectRoot: '/' })).ledger;
+    const store = (await openStore()) as PostgresLedger;
+    const run = async (sql: string, ...params: unknown[]) => {
+      await store.pool.query(sql, params);
+    };
+    return {
+      store,
+      uri,
+      reopen: openStore,
       async setColumn(runId, seq, column, value) {
         await run(
           `UPDATE events SET ${column} = $1 WHERE run_id = $2 AND seq = $3`,
@@ -236,20 +276,22 @@ describe('postgres ledger specifics', () => {
     let fail = false;
     const store = await open(schema, {
       projections: [
-        async (c, records, head) => {
-          await c.query(
-            `INSERT INTO proj (run_id, seq, epoch) VALUES ($1, $2, $3)
-             ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, epoch = excluded.epoch`,
-            [head.runId, head.seq, head.epoch],
-          );
-          if (fail) throw new Error(`projection failed after ${records.length} records`);
-        },
+        (records) => [
+          {
+            text: `INSERT INTO proj (run_id, seq, events) VALUES ($1, $2, $3)
+                   ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq,
+                     events = proj.events + excluded.events`,
+            values: [records[0]!.runId, records[records.length - 1]!.seq, records.length],
+          },
+          // Fails on the server, after the append and the first statement have run.
+          ...(fail ? [{ text: `SELECT CAST('projection failed' AS int)` }] : []),
+        ],
       ],
     });
     cleanups.push(() => store.close());
     // Unqualified: the pool's search_path is the ledger schema.
     await store.pool.query(
-      'CREATE TABLE proj (run_id text PRIMARY KEY, seq int NOT NULL, epoch int NOT NULL)',
+      'CREATE TABLE proj (run_id text PRIMARY KEY, seq int NOT NULL, events int NOT NULL)',
     );
     const h = (
       await store.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT })
@@ -262,10 +304,162 @@ describe('postgres ledger specifics', () => {
     await expect(
       store.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT }),
     ).rejects.toBeInstanceOf(LedgerConflictError);
-    expect((await store.pool.query('SELECT run_id, seq, epoch FROM proj')).rows).toEqual([
-      { run_id: 'r', seq: 1, epoch: 0 },
+    expect((await store.pool.query('SELECT run_id, seq, events FROM proj')).rows).toEqual([
+      { run_id: 'r', seq: 1, events: 1 },
     ]);
     expect((await store.head('r'))!.seq).toBe(1);
     expect((await store.read('r')).length).toBe(1);
+  });
+
+  it('runs the projected append on a caller pool, and refuses one that pipelines', async (ctx) => {
+    skipUnlessUp(ctx);
+    const schema = uniqueSchema('pgseq');
+    cleanups.push(() => dropSchema(schema));
+    const pool = new pg.Pool({
+      connectionString: PG_URL,
+      max: 1,
+      options: `-c search_path=${schema}`,
+    });
+    cleanups.push(() => pool.end());
+    let fail: 'server' | 'build' | null = null;
+    const store = await open(schema, {
+      pool,
+      projections: [
+        (records) => {
+          if (fail === 'build') throw new Error('projection could not be built');
+          return [
+            {
+              text: 'INSERT INTO proj (run_id, seq) VALUES ($1, $2)',
+              values: [records[0]!.runId, records[records.length - 1]!.seq],
+            },
+            ...(fail === 'server' ? [{ text: `SELECT CAST('projection failed' AS int)` }] : []),
+          ];
+        },
+      ],
+    });
+    cleanups.push(() => store.close());
+    const piped = new pg.Pool({ connectionString: PG_URL, max: 1, pipeline: true });
+    cleanups.push(() => piped.end());
+    await expect(open(schema, { pool: piped })).rejects.toThrow(/pipeline/);
+    await pool.query('CREATE TABLE proj (run_id text NOT NULL, seq int NOT NULL)');
+
+    const h1 = (
+      await store.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT })
+    ).head;
+    const h2 = (
+      await store.append({
+        runId: 'r',
+        expected: h1,
+        events: [stepDone('0'), stepDone('1')],
+        at: AT,
+      })
+    ).head;
+    await expect(
+      store.append({ runId: 'r', expected: h1, events: [stepDone('x')], at: AT }),
+    ).rejects.toMatchObject({ expectedSeq: 1, actualSeq: 3 });
+    for (const f of ['server', 'build'] as const) {
+      fail = f;
+      await expect(
+        store.append({ runId: 'r', expected: h2, events: [stepDone('2')], at: AT }),
+      ).rejects.toThrow(/projection/);
+    }
+    fail = null;
+    await store.append({ runId: 'r', expected: h2, events: [stepDone('2')], at: AT });
+    expect((await pool.query('SELECT run_id, seq FROM proj ORDER BY seq')).rows).toEqual([
+      { run_id: 'r', seq: 1 },
+      { run_id: 'r', seq: 3 },
+      { run_id: 'r', seq: 4 },
+    ]);
+    expect((await verifyStoredRun(store, 'r')).ok).toBe(true);
+  });
+
+  it('refuses a projection parameter pg would have to convert, before sending anything', async (ctx) => {
+    skipUnlessUp(ctx);
+    const schema = uniqueSchema('pgproj');
+    cleanups.push(() => dropSchema(schema));
+    const store = await open(schema, {
+      // The type allows no objects; a JavaScript caller can still pass one.
+      projections: [
+        () => [{ text: 'SELECT $1::text', values: [{ big: 1n } as unknown as string] }],
+      ],
+    });
+    cleanups.push(() => store.close());
+    await expect(
+      store.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT }),
+    ).rejects.toThrow(/parameter \$1 is not a string/);
+    expect(await store.head('r')).toBeNull();
+  });
+
+  it('keeps its prepared statements straight across flights that fail part way', async (ctx) => {
+    skipUnlessUp(ctx);
+    const { schema, store: other } = await fresh();
+    let check: string | null = null;
+    const store = await open(schema, {
+      max: 1, // one connection: every flight meets the statements the earlier ones prepared
+      projections: [
+        (records) => [
+          {
+            name: 'proj_ins',
+            text: 'INSERT INTO proj (seq) VALUES ($1)',
+            values: [records[0]!.seq],
+          },
+          ...(check === null
+            ? []
+            : [{ name: 'proj_check', text: 'SELECT CAST($1::text AS int)', values: [check] }]),
+        ],
+      ],
+    });
+    cleanups.push(() => store.close());
+    await store.pool.query('CREATE TABLE proj (seq int NOT NULL)');
+    const h1 = (
+      await other.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT })
+    ).head;
+    // Refused at its first statement: the server skips the Parse of proj_ins behind it.
+    await expect(
+      store.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT }),
+    ).rejects.toBeInstanceOf(LedgerConflictError);
+    const h2 = (await store.append({ runId: 'r', expected: h1, events: [stepDone('0')], at: AT }))
+      .head;
+    // proj_check parses, then fails when it runs: prepared, yet everything rolled back.
+    check = 'x';
+    await expect(
+      store.append({ runId: 'r', expected: h2, events: [stepDone('1')], at: AT }),
+    ).rejects.toThrow(/invalid input syntax/);
+    check = '1';
+    await store.append({ runId: 'r', expected: h2, events: [stepDone('1')], at: AT });
+    expect((await store.pool.query('SELECT seq FROM proj ORDER BY seq')).rows).toEqual([
+      { seq: 2 },
+      { seq: 3 },
+    ]);
+  });
+
+  it('refuses a statement name reused for another text, sending nothing', async (ctx) => {
+    skipUnlessUp(ctx);
+    const schema = uniqueSchema('pgproj');
+    cleanups.push(() => dropSchema(schema));
+    let clash = false;
+    const store = await open(schema, {
+      projections: [
+        (records) => [
+          { name: 'proj_clash', text: clash ? 'SELECT 2' : 'SELECT 1' },
+          { text: 'INSERT INTO proj (seq) VALUES ($1)', values: [records[0]!.seq] },
+        ],
+      ],
+      max: 1,
+    });
+    cleanups.push(() => store.close());
+    await store.pool.query('CREATE TABLE proj (seq int NOT NULL)');
+    const h = (
+      await store.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT })
+    ).head;
+    clash = true;
+    await expect(
+      store.append({ runId: 'r', expected: h, events: [stepDone('0')], at: AT }),
+    ).rejects.toThrow(/prepared with another text/);
+    expect((await store.head('r'))!.seq).toBe(1);
+    expect((await store.pool.query('SELECT seq FROM proj')).rows).toEqual([{ seq: 1 }]);
+    clash = false;
+    await store.append({ runId: 'r', expected: h, events: [stepDone('0')], at: AT });
+    expect((await store.head('r'))!.seq).toBe(2);
   });
 });

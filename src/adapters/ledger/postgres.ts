@@ -7,9 +7,10 @@
  * uses. Concurrent writers on one head serialise on its row lock (READ COMMITTED re-checks the
  * WHERE clause against the winner's row), or on the primary key for a new run.
  *
- * With inline projections the statement, the projections and COMMIT share one transaction on one
- * client instead. Event bytes live in bytea only and are returned as stored; nothing is ever
- * hashed from a value read back from a typed column.
+ * With inline projections the statement and the projections' statements go out as one protocol
+ * batch on one client instead: one implicit transaction, one round trip (docs/adr/0032). Event
+ * bytes live in bytea only and are returned as stored; nothing is ever hashed from a value read
+ * back from a typed column.
  */
 import { createHash } from 'node:crypto';
 
@@ -48,23 +49,30 @@ import {
   isTransient,
   migrate,
   statements,
-  batchValues,
   storeError,
   toHead,
   toRecord,
-  type AppendRow,
   type EventRow,
   type HeadRow,
   type Statements,
 } from './postgresSql.js';
+import { appendText, appendValues, isStaleHead, shapeKey, shapeOf } from './postgresAppend.js';
+import {
+  Flight,
+  type FlightOutcome,
+  type FlightStatement,
+  type ProjectionStatement,
+} from './postgresFlight.js';
 import { redactUri } from './stateUri.js';
 
-/** Runs inside the append transaction; projections write their tables through `client`. */
+/**
+ * The statements that fold a batch into read models, from its events alone (invariant 6). They
+ * run after the append, in its transaction, and are sent with it before any answer comes back:
+ * none may depend on another's result, though each sees the writes of those before it.
+ */
 export type PostgresInlineProjection = (
-  client: pg.PoolClient,
   records: readonly SealedRecord[],
-  head: RunHead,
-) => Promise<void> | void;
+) => readonly ProjectionStatement[];
 
 export interface PostgresLedgerOptions {
   readonly connectionString: string;
@@ -91,6 +99,14 @@ export async function createPostgresLedger(
     throw new ConfigError(
       ErrorCode.CONFIG_STATE_URI,
       `Postgres schema ${JSON.stringify(schema)} is not a plain lower-case identifier`,
+      { schema },
+    );
+  }
+  if (options.pool?.options.pipeline) {
+    // pg refuses the projected append's flight (a custom query) on a pipelining client.
+    throw new ConfigError(
+      ErrorCode.CONFIG_STATE_URI,
+      'the Postgres ledger needs a pool without pipeline mode',
       { schema },
     );
   }
@@ -142,35 +158,27 @@ export async function createPostgresLedger(
     text: sql[name],
   });
   const q = {
-    appendNew: named('appendNew'),
-    appendNext: named('appendNext'),
-    appendNewBatch: named('appendNewBatch'),
-    appendNextBatch: named('appendNextBatch'),
     selectHead: named('selectHead'),
     selectEvents: named('selectEvents'),
     selectAll: named('selectAll'),
   };
   let closed = false;
 
-  function appendQuery(req: AppendRequest, prepared: PreparedAppend): pg.QueryConfig {
-    const rs = prepared.records;
-    const common = [
-      req.runId,
-      prepared.head.seq,
-      prepared.head.hash,
-      prepared.claimEpoch,
-      prepared.terminal,
-      req.at,
-    ];
-    const only = rs.length === 1 ? rs[0] : undefined;
-    const events = only ? [only.type, only.prev, only.body] : batchValues(rs);
-    if (req.expected.seq === 0) {
-      return { ...(only ? q.appendNew : q.appendNewBatch), values: [...common, ...events] };
+  // One named statement per batch shape, made on first use: pg prepares each once per connection.
+  const appendStatements = new Map<string, { name: string; text: string }>();
+  function appendQuery(
+    req: AppendRequest,
+    prepared: PreparedAppend,
+    strict: boolean,
+  ): pg.QueryConfig {
+    const shape = shapeOf(req, prepared, strict);
+    const key = shapeKey(shape);
+    let named = appendStatements.get(key);
+    if (!named) {
+      named = { name: `flujo_ledger_${tag}_append_${key}`, text: appendText(schema, shape) };
+      appendStatements.set(key, named);
     }
-    return {
-      ...(only ? q.appendNext : q.appendNextBatch),
-      values: [...common, req.expected.seq, req.expected.hash, req.epoch ?? null, ...events],
-    };
+    return { ...named, values: appendValues(req, prepared) };
   }
 
   async function readHead(runId: string): Promise<RunHead | null> {
@@ -209,61 +217,57 @@ export async function createPostgresLedger(
     }
   }
 
-  /** Common case: one statement, one round trip, autocommit. */
-  async function appendDirect(req: AppendRequest, prepared: PreparedAppend): Promise<boolean> {
-    const res = await pool.query<AppendRow>(appendQuery(req, prepared));
-    return res.rows.length > 0;
-  }
-
-  /** With inline projections: BEGIN, the same statement, each projection, COMMIT on one client. */
-  async function appendWithProjections(
-    req: AppendRequest,
-    prepared: PreparedAppend,
-  ): Promise<boolean> {
+  /**
+   * Sends `statements` as one flight on a pooled client. A checked-out client has no pool
+   * listener; a connection drop while the flight is out would otherwise be an uncaught `error`
+   * event. The flight fails with it, and the client is dropped.
+   */
+  async function fly(statements: readonly FlightStatement[]): Promise<FlightOutcome> {
     const client = await pool.connect();
-    // A checked-out client has no pool listener; a connection drop between queries (while a
-    // projection awaits something else) would otherwise be an uncaught `error` event. The
-    // failure still reaches the caller through the next query on this client.
     const onClientError = (err: Error) => {
       logger?.warn({ err, schema }, 'postgres ledger: connection failed during an append');
     };
     client.on('error', onClientError);
-    let broken: Error | boolean = false;
+    let broken = false;
     try {
-      await client.query('BEGIN');
-      try {
-        const res = await client.query<AppendRow>(appendQuery(req, prepared));
-        const row = res.rows[0];
-        if (!row) {
-          await client.query('ROLLBACK');
-          return false;
-        }
-        // The stored head after this statement: the epoch comes back from the row itself.
-        const head: RunHead = {
-          runId: req.runId,
-          seq: prepared.head.seq,
-          hash: prepared.head.hash,
-          epoch: row.epoch,
-          terminal: prepared.terminal,
-          createdAt: Number(row.created_at),
-          updatedAt: req.at,
-        };
-        for (const project of projections) await project(client, prepared.records, head);
-        await client.query('COMMIT');
-        return true;
-      } catch (e) {
-        await client.query('ROLLBACK').catch((rollbackError: Error) => {
-          broken = rollbackError;
-        });
-        throw e;
-      }
+      const outcome = await Flight.run(client, statements);
+      broken = !outcome.ok && isTransient(outcome.error);
+      return outcome;
     } catch (e) {
-      if (isTransient(e)) broken = true;
+      broken = isTransient(e);
       throw e;
     } finally {
       client.off('error', onClientError);
-      client.release(broken);
+      // Never hand the pool a connection still inside a transaction.
+      client.release(broken || client.getTransactionStatus() !== 'I');
     }
+  }
+
+  /**
+   * Common case: one statement, one round trip, autocommit; a stale head returns no row. As a
+   * flight of one it skips describing and parsing that row (~10 µs a call here).
+   */
+  async function appendDirect(req: AppendRequest, prepared: PreparedAppend): Promise<boolean> {
+    const outcome = await fly([appendQuery(req, prepared, false)]);
+    if (outcome.ok) return outcome.rows > 0;
+    throw outcome.error;
+  }
+
+  /**
+   * With inline projections: the strict append and the projections' statements as one flight
+   * (one write, one Sync, one implicit transaction). If the head moved, the append raises, the
+   * server skips the rest and rolls back: nothing is projected.
+   */
+  async function appendWithProjections(
+    req: AppendRequest,
+    prepared: PreparedAppend,
+  ): Promise<boolean> {
+    // Built before anything is sent: a projection that throws leaves nothing to undo.
+    const follow = projections.flatMap((project) => project(prepared.records));
+    const outcome = await fly([appendQuery(req, prepared, true), ...follow]);
+    if (outcome.ok) return true;
+    if (outcome.at === 0 && isStaleHead(outcome.error)) return false;
+    throw outcome.error;
   }
 
   const store: PostgresLedger = {

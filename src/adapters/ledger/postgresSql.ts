@@ -1,20 +1,18 @@
 /**
- * The Postgres ledger's schema, migrations, statement texts and row mapping. The store itself is
- * in ./postgres.ts; this file holds everything that is SQL text or SQL-shaped data.
+ * The Postgres ledger's schema, migrations, read statements and row mapping. The store itself is
+ * in ./postgres.ts, the append statement in ./postgresAppend.ts.
  */
 import type pg from 'pg';
 
 import {
   ConfigError,
-  EngineError,
   ErrorCode,
   LedgerConflictError,
   LedgerStoreError,
   isEngineError,
 } from '../../errors.js';
 import type { EventType } from '../../events/catalogue.js';
-import { HASH_BYTES } from '../../events/chain.js';
-import type { SealedRecord, StoredRecord } from '../../events/envelope.js';
+import type { StoredRecord } from '../../events/envelope.js';
 import type { RunHead } from '../../ports.js';
 
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -64,10 +62,6 @@ export interface EventRow {
   prev: Buffer;
   hash: Buffer;
   body: Buffer;
-}
-export interface AppendRow {
-  epoch: number;
-  created_at: string;
 }
 
 // pg returns int8 as a string; every int8 here is epoch ms or a row counter, far below 2^53.
@@ -122,36 +116,7 @@ export function storeError(op: string, e: unknown, runId?: string, expectedSeq =
   );
 }
 
-/** A batch's parameters: seq[], type[], offset[], body length[] and prev ‖ hash ‖ body bytes. */
-export function batchValues(records: readonly SealedRecord[]): unknown[] {
-  const offsets: number[] = [];
-  const parts: Uint8Array[] = [];
-  let at = 0;
-  for (const r of records) {
-    if (r.prev.length !== HASH_BYTES || r.hash.length !== HASH_BYTES) {
-      throw new EngineError(
-        ErrorCode.USAGE,
-        `run ${r.runId} seq ${r.seq}: hash is not ${HASH_BYTES} bytes`,
-      );
-    }
-    offsets.push(at);
-    parts.push(r.prev, r.hash, r.body);
-    at += 2 * HASH_BYTES + r.body.length;
-  }
-  return [
-    records.map((r) => r.seq),
-    records.map((r) => r.type),
-    offsets,
-    records.map((r) => r.body.length),
-    Buffer.concat(parts, at),
-  ];
-}
-
 export interface Statements {
-  appendNew: string;
-  appendNext: string;
-  appendNewBatch: string;
-  appendNextBatch: string;
   selectHead: string;
   selectEvents: string;
   selectAll: string;
@@ -159,56 +124,7 @@ export interface Statements {
 
 export function statements(schema: string): Statements {
   const s = `"${schema}"`;
-  /*
-   * The append statement is `WITH head AS (<move the head>), ins AS (<insert the events FROM
-   * head>) SELECT epoch, created_at FROM head`. The events are joined to the row `head`
-   * returned, so when the head did not match nothing is inserted and no row comes back.
-   *
-   * Parameters: $1 run, $2 new seq, $3 new hash, $4 claim epoch or null, $5 terminal, $6 at;
-   * for an existing run also $7 expected seq, $8 expected hash, $9 writer epoch or null; then
-   * the events from $first: one event as (type, prev, body) — its seq and hash are the new
-   * head's — or a batch as (seq[], type[], offset[], body length[], bytes). The one-event form
-   * skips the arrays and unnest, about 60 µs a statement here.
-   */
-  const head = {
-    // A new run: the primary key decides between two writers starting it.
-    new: `INSERT INTO ${s}.run_heads (run_id, seq, hash, epoch, terminal, created_at, updated_at)
-          VALUES ($1, $2, $3, coalesce($4::int, 0), $5, $6::bigint, $6::bigint)
-          ON CONFLICT (run_id) DO NOTHING
-          RETURNING epoch, created_at`,
-    // assertAppendable's rules: same seq and hash, not finished, the writer's epoch is the
-    // current one, a claim raises the epoch. A second writer waits for the row lock, and READ
-    // COMMITTED re-checks this WHERE against the row the winner left.
-    next: `UPDATE ${s}.run_heads
-              SET seq = $2, hash = $3, epoch = coalesce($4::int, epoch), terminal = $5,
-                  updated_at = $6::bigint
-            WHERE run_id = $1 AND seq = $7 AND hash = $8 AND NOT terminal
-              AND ($9::int IS NULL OR epoch = $9::int)
-              AND ($4::int IS NULL OR epoch < $4::int)
-           RETURNING epoch, created_at`,
-  };
-  const one = (first: number) =>
-    `SELECT $1, $2, $${first}, $6::bigint, $${first + 1}::bytea, $3, $${first + 2}::bytea FROM head`;
-  // Array text literals would hex-encode every body (and Postgres parse it back); instead the
-  // batch's bytes travel as ONE binary bytea, prev ‖ hash ‖ body per event, cut back apart here.
-  const batch = (first: number) =>
-    `SELECT $1, e.seq, e.type, $6::bigint,
-            substring($${first + 4}::bytea FROM e.off + 1 FOR ${HASH_BYTES}),
-            substring($${first + 4}::bytea FROM e.off + ${HASH_BYTES + 1} FOR ${HASH_BYTES}),
-            substring($${first + 4}::bytea FROM e.off + ${2 * HASH_BYTES + 1} FOR e.len)
-       FROM head,
-            unnest($${first}::int[], $${first + 1}::text[], $${first + 2}::int[], $${first + 3}::int[])
-              AS e(seq, type, off, len)
-      ORDER BY e.seq`;
-  const append = (move: string, events: string) =>
-    `WITH head AS (${move}),
-     ins AS (INSERT INTO ${s}.events (run_id, seq, type, at, prev, hash, body) ${events})
-     SELECT epoch, created_at FROM head`;
   return {
-    appendNew: append(head.new, one(7)),
-    appendNext: append(head.next, one(10)),
-    appendNewBatch: append(head.new, batch(7)),
-    appendNextBatch: append(head.next, batch(10)),
     selectHead: `SELECT run_id, seq, hash, epoch, terminal, created_at, updated_at
                    FROM ${s}.run_heads WHERE run_id = $1`,
     selectEvents: `SELECT txid, pos, run_id, seq, type, at, prev, hash, body

@@ -1,6 +1,6 @@
 /**
- * The projections on Postgres: the same statements as SQLite (./projectionsSql.ts) run as named
- * prepared statements on the append's transaction client (PostgresInlineProjection), the read
+ * The projections on Postgres: the same statements as SQLite (./projectionsSql.ts) as named
+ * prepared statements sent with the append in its transaction (PostgresInlineProjection), the read
  * models over the pool, the version check on open and rebuild. Rebuild and the version check
  * take a transaction-scoped advisory lock (one rebuilder per schema) and a SHARE lock on
  * run_heads, which every append writes: appends wait for the rebuild, reads go on.
@@ -22,6 +22,7 @@ import { utcDay } from '../../projections/preview.js';
 import type { ReadModels, RunQuery, RunStatusRow } from '../../projections/readModels.js';
 import { RUN_STATUSES, sortCosts } from '../../projections/tables.js';
 import { createPostgresLedger, type PostgresInlineProjection } from './postgres.js';
+import type { PlainParam, ProjectionStatement } from './postgresFlight.js';
 import {
   CHANGE_SQL,
   META_DDL,
@@ -39,20 +40,23 @@ const compiled = Object.fromEntries(
 
 export async function openPostgresState(connectionString: string, schema: string): Promise<State> {
   const tag = createHash('sha256').update(schema).digest('hex').slice(0, 12);
-  const apply = async (client: pg.ClientBase, changes: readonly Change[]) => {
-    for (const c of changes) {
+  const queries = (changes: readonly Change[]): ProjectionStatement[] =>
+    changes.map((c) => {
       const key = `${c.p}.${c.op}`;
       const q = compiled[key] as { text: string; names: string[] };
-      const rec = c as unknown as Record<string, unknown>;
-      await client.query({
+      // Every change field is a string, a number or null (projections/changes.ts).
+      const rec = c as unknown as Record<string, PlainParam | undefined>;
+      return {
         name: `flujo_proj_${tag}_${key}`,
         text: q.text,
         values: q.names.map((n) => rec[n] ?? null),
-      });
-    }
+      };
+    });
+  const apply = async (client: pg.ClientBase, changes: readonly Change[]) => {
+    for (const q of queries(changes)) await client.query(q);
   };
-  const inline: PostgresInlineProjection = (client, records) =>
-    apply(client, changesOfRecords(records, { trusted: true }));
+  const inline: PostgresInlineProjection = (records) =>
+    queries(changesOfRecords(records, { trusted: true }));
   const ledger = await createPostgresLedger({ connectionString, schema, projections: [inline] });
   const pool = ledger.pool;
 
