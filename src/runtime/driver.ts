@@ -60,6 +60,8 @@ export class RunDriver {
   readonly summary: RunSummary;
   /** Seq of the last SnapshotTaken (or where the run was picked up). */
   lastSnapshotSeq: number;
+  /** Bytes of the events recorded since the last SnapshotTaken (resume sets what it read). */
+  bytesSinceSnapshot = 0;
 
   constructor(
     deps: DriverDeps,
@@ -108,6 +110,9 @@ export class RunDriver {
     this.head = res.head;
     this.claim = [];
     for (const e of all) this.summary.apply(e);
+    for (const r of res.records)
+      this.bytesSinceSnapshot =
+        r.type === 'SnapshotTaken' ? 0 : this.bytesSinceSnapshot + r.body.length;
     this.deps.onRecorded?.(this.runId);
   }
 
@@ -182,21 +187,36 @@ export class RunDriver {
     const every = this.deps.snapshotEvery ?? 0;
     const uptoSeq = this.nextSeq - 1 + batch.length;
     if (every <= 0 || uptoSeq - this.lastSnapshotSeq < every) return null;
+    return this.snapshot(uptoSeq, this.state.status, Infinity);
+  }
+
+  /**
+   * A SnapshotTaken for a run coming to rest on a person, so its resume reads a few events
+   * instead of refolding the run. Taken only while it is smaller than the events recorded since
+   * the last one: a resume then reads less, and snapshots never take more room in the ledger
+   * than the events themselves (a run that pauses often does not grow quadratically).
+   */
+  private restSnapshot(batch: readonly NewEvent[]): NewEvent | null {
+    if ((this.deps.snapshotEvery ?? 0) <= 0) return null;
+    return this.snapshot(this.nextSeq - 1 + batch.length, 'paused', this.bytesSinceSnapshot);
+  }
+
+  private snapshot(uptoSeq: number, status: FoldState['status'], maxBytes: number) {
     const data = {
       uptoSeq,
       state: {
-        fold: foldSnapshot(this.state),
+        fold: { ...foldSnapshot(this.state), status },
         summary: this.summary.toJSON(),
         summaryUpto: this.head.seq,
       },
     };
     try {
-      encodeCanonical(data);
+      if (encodeCanonical(data).length > maxBytes) return null;
     } catch {
       return null;
     }
     this.lastSnapshotSeq = uptoSeq + 1;
-    return { type: 'SnapshotTaken', data };
+    return { type: 'SnapshotTaken', data } satisfies NewEvent;
   }
 
   private request(d: Call): AgentRequest {
@@ -371,7 +391,11 @@ export class RunDriver {
           Decision,
           { type: 'requestHuman' }
         >;
-        await this.record([{ type: 'RunPaused', data: { path: first.path, reason: 'hitl' } }], at);
+        const paused: NewEvent[] = [
+          { type: 'RunPaused', data: { path: first.path, reason: 'hitl' } },
+        ];
+        const snapshot = this.restSnapshot(paused);
+        await this.record(snapshot ? [...paused, snapshot] : paused, at);
         markPaused(this.state);
         return;
       }

@@ -268,6 +268,7 @@ export function createEngine(options: EngineOptions) {
       // Nothing to re-issue: the claim goes in one commit with the answer and what it causes.
       const at = { runId, seq: head.seq, hash: head.hash };
       const driver = new RunDriver(deps, machine, state, at, epoch, summary);
+      driver.bytesSinceSnapshot = loaded.bytesSinceSnapshot;
       driver.claimWithNextAppend(claimEvents);
       driver.push(human);
       return drive(plan, driver);
@@ -288,6 +289,7 @@ export function createEngine(options: EngineOptions) {
       epoch,
       withEvents(summary, claimEvents),
     );
+    driver.bytesSinceSnapshot = loaded.bytesSinceSnapshot;
     await driver.reviveOutstanding();
     if (human) driver.push(human);
     return drive(plan, driver);

@@ -5,6 +5,7 @@
 import { EngineError, ErrorCode } from '../errors.js';
 import { decodeRecord, type LedgerEvent } from '../events/envelope.js';
 import type { LedgerStore } from '../ports.js';
+import type { StoredRecord } from '../events/envelope.js';
 
 export interface LoadedRun {
   readonly first: LedgerEvent | undefined;
@@ -16,7 +17,15 @@ export interface LoadedRun {
   };
   /** With a snapshot: the events after its summary; without: every event. */
   readonly events: LedgerEvent[];
+  /** Bytes of the events after the latest snapshot (all of them without one). */
+  readonly bytesSinceSnapshot: number;
 }
+
+/** How many of the last events are read first, looking for a snapshot. */
+const NEAR = 8;
+
+const bytesAfter = (rows: readonly StoredRecord[], seq: number) =>
+  rows.reduce((n, r) => (r.seq > seq ? n + r.body.length : n), 0);
 
 /**
  * Snapshots are at most `snapshotEvery` events apart, so the latest one is within the last
@@ -28,14 +37,22 @@ export async function loadForResume(
   headSeq: number,
   snapshotEvery: number,
 ): Promise<LoadedRun> {
-  const windowStart = Math.max(1, headSeq - 2 * snapshotEvery + 1);
-  const tail = snapshotEvery > 0 ? await ledger.read(runId, { fromSeq: windowStart }) : [];
-  const snapRow = [...tail].reverse().find((r) => r.type === 'SnapshotTaken');
+  // A run resumed from a pause usually ends with the snapshot its pause append closed with:
+  // look at the last few events first, and at the whole window only when that finds none.
+  const nearStart = Math.max(1, headSeq - NEAR + 1);
+  const near = snapshotEvery > 0 ? await ledger.read(runId, { fromSeq: nearStart }) : [];
+  const nearSnap = near.findLast((r) => r.type === 'SnapshotTaken');
+  const windowStart = nearSnap ? nearStart : Math.max(1, headSeq - 2 * snapshotEvery + 1);
+  const tail =
+    nearSnap || snapshotEvery <= 0 || windowStart === nearStart
+      ? near
+      : await ledger.read(runId, { fromSeq: windowStart });
+  const snapRow = nearSnap ?? tail.findLast((r) => r.type === 'SnapshotTaken');
   if (!snapRow) {
     // A short run fits in the window just read: decode it instead of reading it again.
     const rows = snapshotEvery > 0 && windowStart === 1 ? tail : await ledger.read(runId);
     const events = rows.map((r) => decodeRecord(runId, r.seq, r.body));
-    return { first: events[0], events };
+    return { first: events[0], events, bytesSinceSnapshot: bytesAfter(rows, 0) };
   }
   const snap = decodeRecord(runId, snapRow.seq, snapRow.body);
   if (snap.type !== 'SnapshotTaken')
@@ -48,7 +65,7 @@ export async function loadForResume(
     summary: Record<string, unknown>;
     summaryUpto: number;
   };
-  const [firstRow] = await ledger.read(runId, { fromSeq: 1, limit: 1 });
+  const [firstRow] = windowStart === 1 ? tail : await ledger.read(runId, { fromSeq: 1, limit: 1 });
   const from = st.summaryUpto + 1;
   const rows =
     from >= windowStart
@@ -58,5 +75,6 @@ export async function loadForResume(
     first: firstRow ? decodeRecord(runId, firstRow.seq, firstRow.body) : undefined,
     snapshot: { uptoSeq: snap.data.uptoSeq, fold: st.fold, summary: st.summary },
     events: rows.map((r) => decodeRecord(runId, r.seq, r.body)),
+    bytesSinceSnapshot: bytesAfter(tail, snapRow.seq),
   };
 }

@@ -15,7 +15,7 @@ export interface WatchOptions {
   readonly afterSeq?: number;
   /** Ends the iteration (without an error) when aborted. */
   readonly signal?: AbortSignal;
-  /** End at a pause too (RunPaused), not only when the run has ended. */
+  /** End at a pause too (RunPaused and the snapshot its append may close with), not only when the run has ended. */
   readonly untilRest?: boolean;
   /** How often to look for events appended by other processes, in ms (default 200). */
   readonly pollMs?: number;
@@ -104,14 +104,18 @@ export async function* watchRun(
     while (!signal?.aborted) {
       const seen = changes.version(runId);
       const rows = await ledger.read(runId, { fromSeq: after + 1, limit: PAGE });
+      let resting = false;
       for (const row of rows) {
+        // At rest, the pause's own append may still close with a snapshot: that belongs to it.
+        if (resting && row.type !== 'SnapshotTaken') return;
         const event = decodeRecord(runId, row.seq, row.body);
         after = row.seq;
         yield event;
         if (terminalTypes.has(event.type)) return;
-        if (untilRest && event.type === 'RunPaused') return;
+        if (untilRest && event.type === 'RunPaused') resting = true;
         if (signal?.aborted) return;
       }
+      if (resting) return;
       // A commit during the read (or a full page) means there may be more already.
       if (rows.length === PAGE || changes.version(runId) !== seen) continue;
       await changes.wait(runId, pollMs, signal);

@@ -90,3 +90,89 @@ describe('snapshots', () => {
     expect(calls).toHaveLength(62);
   });
 });
+
+describe('snapshots at rest', () => {
+  const short = definePipeline(
+    'short',
+    sequence(
+      step('a', (x: number) => x + 1),
+      step('b', (x: number) => x + 1),
+      hitl('ok', { message: 'ok?', schema: z.object({ ok: z.boolean() }) }),
+      step('end', (a: { ok: boolean }) => (a.ok ? 'yes' : 'no')),
+    ),
+  );
+
+  it('closes a pause with a snapshot, and resume starts from it instead of refolding', async () => {
+    const ledger = createMemoryLedger();
+    const engine = createEngine({ ledger, newRunId: () => 'rest-1' });
+    const paused = await engine.run(short.plan, 1);
+    const events = await engine.events('rest-1');
+    expect(events.map((e) => e.type).slice(-2)).toEqual(['RunPaused', 'SnapshotTaken']);
+    // Break an event before the pause: a resume that refolded from zero would have to decode it.
+    const rows = ledger.unsafeRows('rest-1');
+    const i = rows.findIndex((r) => r.type === 'AgentResponded');
+    rows[i] = { ...rows[i]!, body: new Uint8Array([0xff]) };
+    const done = await createEngine({ ledger }).resume(short.plan, 'rest-1', {
+      humanInput: { ok: true },
+    });
+    expect(done).toMatchObject({ status: 'completed', output: 'yes', steps: [{}, {}, {}, {}] });
+    expect(paused.events + 1).toBeLessThan(done.events);
+    // Replay and verify still read everything, so the broken event is found there.
+    expect((await verifyStoredRun(ledger, 'rest-1')).ok).toBe(false);
+  });
+
+  it('resumes from the rest snapshot to the same result and events as a refold from zero', async () => {
+    const withSnap = createMemoryLedger();
+    const without = createMemoryLedger();
+    const a = createEngine({ ledger: withSnap, newRunId: () => 'same-1', clock: { now: () => 7 } });
+    const b = createEngine({
+      ledger: without,
+      snapshotEvery: 0,
+      newRunId: () => 'same-1',
+      clock: { now: () => 7 },
+    });
+    for (const e of [a, b]) await e.run(short.plan, 1);
+    const ra = await a.resume(short.plan, 'same-1', { humanInput: { ok: false } });
+    const rb = await b.resume(short.plan, 'same-1', { humanInput: { ok: false } });
+    expect(ra).toMatchObject({ status: 'completed', output: 'no' });
+    const strip = (r: typeof ra) => ({ ...r, events: 0 });
+    expect(strip(ra)).toEqual(strip(rb));
+    const types = async (e: typeof a) =>
+      (await e.events('same-1')).map((x) => x.type).filter((t) => t !== 'SnapshotTaken');
+    expect(await types(a)).toEqual(await types(b));
+    expect(await a.replay(short.plan, 'same-1')).toMatchObject({ identical: true, output: 'no' });
+  });
+
+  it('keeps rest snapshots no larger than the events they stand for, so pausing often stays linear', async () => {
+    const ledger = createMemoryLedger();
+    const engine = createEngine({ ledger, newRunId: () => 'chat-1' });
+    // Each turn pauses; the context (and so a snapshot) grows with every answer kept.
+    const chat = definePipeline(
+      'chat',
+      loop(
+        'turns',
+        sequence(
+          hitl('say', { message: 'next?', schema: z.object({ text: z.string() }) }),
+          step('keep', (a: { text: string }) => a.text, { updatesContext: false }),
+        ),
+        { maxLoops: 30 },
+      ),
+    );
+    let r = await engine.run(chat.plan, 'start');
+    for (let turn = 0; turn < 29 && r.status === 'paused'; turn++)
+      r = await engine.resume(chat.plan, 'chat-1', { humanInput: { text: 'x'.repeat(400) } });
+    const rows = await ledger.read('chat-1');
+    const snapBytes = rows
+      .filter((x) => x.type === 'SnapshotTaken')
+      .reduce((n, x) => n + x.body.length, 0);
+    const otherBytes = rows
+      .filter((x) => x.type !== 'SnapshotTaken')
+      .reduce((n, x) => n + x.body.length, 0);
+    const pauses = rows.filter((x) => x.type === 'RunPaused').length;
+    const snaps = rows.filter((x) => x.type === 'SnapshotTaken').length;
+    expect(pauses).toBeGreaterThan(20);
+    expect(snaps).toBeGreaterThan(0);
+    expect(snaps).toBeLessThan(pauses); // later pauses would cost more than what they replace
+    expect(snapBytes).toBeLessThanOrEqual(otherBytes);
+  });
+});

@@ -70,7 +70,8 @@ describe('watching a run', () => {
     );
     const paused = await engine.run(p.plan, 0);
     const atRest = await collect(engine.watch(paused.runId, { untilRest: true }));
-    expect(atRest.at(-1)?.type).toBe('RunPaused');
+    // It ends with the pause's own append: RunPaused and the snapshot that closes it.
+    expect(atRest.map((e) => e.type).slice(-2)).toEqual(['RunPaused', 'SnapshotTaken']);
     const following = collect(engine.watch(paused.runId, { afterSeq: atRest.at(-1)?.seq }));
     await engine.resume(p.plan, paused.runId, { humanInput: { ok: true } });
     const after = await following;
