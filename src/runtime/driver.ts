@@ -33,6 +33,8 @@ export interface DriverDeps {
   readonly clock: Clock;
   /** Append a SnapshotTaken after at least this many events (0: never). */
   readonly snapshotEvery?: number;
+  /** The pipeline fingerprint the run started with, kept in snapshots for resume's check. */
+  readonly fingerprint?: string;
   /** Told after each commit of the run (watchers wake on it). */
   readonly onRecorded?: (runId: string) => void;
 }
@@ -208,6 +210,7 @@ export class RunDriver {
         fold: { ...foldSnapshot(this.state), status },
         summary: this.summary.toJSON(),
         summaryUpto: this.head.seq,
+        ...(this.deps.fingerprint !== undefined ? { fingerprint: this.deps.fingerprint } : {}),
       },
     };
     try {

@@ -170,6 +170,7 @@ export function createEngine(options: EngineOptions) {
         clock,
         snapshotEvery,
         onRecorded,
+        fingerprint: compiledOf(plan).fingerprint,
       },
       machine,
       state,
@@ -195,17 +196,13 @@ export function createEngine(options: EngineOptions) {
     const head = await ledger.head(runId);
     if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
     const loaded = await loadForResume(ledger, runId, head.seq, snapshotEvery);
-    const first = loaded.first;
+    const recorded = loaded.fingerprint;
     const fingerprint = compiledOf(plan).fingerprint;
-    if (
-      first?.type === 'RunStarted' &&
-      first.data.pipeline.fingerprint !== fingerprint &&
-      !opts.allowChangedPlan
-    ) {
+    if (recorded !== undefined && recorded !== fingerprint && !opts.allowChangedPlan) {
       throw new EngineError(
         ErrorCode.PLAN_CHANGED,
-        `run ${runId} started with pipeline ${first.data.pipeline.fingerprint.slice(0, 12)}…, the current one is ${fingerprint.slice(0, 12)}…; resume with the original pipeline or allow the change explicitly`,
-        { details: { recorded: first.data.pipeline.fingerprint, current: fingerprint } },
+        `run ${runId} started with pipeline ${recorded.slice(0, 12)}…, the current one is ${fingerprint.slice(0, 12)}…; resume with the original pipeline or allow the change explicitly`,
+        { details: { recorded, current: fingerprint } },
       );
     }
     const machine = machineOf(plan);
@@ -262,6 +259,7 @@ export function createEngine(options: EngineOptions) {
       clock,
       snapshotEvery,
       onRecorded,
+      ...(recorded !== undefined ? { fingerprint: recorded } : {}),
     };
     const o = state.outstanding;
     if (human && o.calls.size === 0 && o.timers.size === 0) {

@@ -8,7 +8,8 @@ import type { LedgerStore } from '../ports.js';
 import type { StoredRecord } from '../events/envelope.js';
 
 export interface LoadedRun {
-  readonly first: LedgerEvent | undefined;
+  /** The pipeline fingerprint the run started with (RunStarted), when it has one. */
+  readonly fingerprint: string | undefined;
   /** The latest snapshot, if any, with the fold and summary it holds. */
   readonly snapshot?: {
     uptoSeq: number;
@@ -22,7 +23,7 @@ export interface LoadedRun {
 }
 
 /** How many of the last events are read first, looking for a snapshot. */
-const NEAR = 8;
+const NEAR = 4;
 
 const bytesAfter = (rows: readonly StoredRecord[], seq: number) =>
   rows.reduce((n, r) => (r.seq > seq ? n + r.body.length : n), 0);
@@ -52,7 +53,7 @@ export async function loadForResume(
     // A short run fits in the window just read: decode it instead of reading it again.
     const rows = snapshotEvery > 0 && windowStart === 1 ? tail : await ledger.read(runId);
     const events = rows.map((r) => decodeRecord(runId, r.seq, r.body));
-    return { first: events[0], events, bytesSinceSnapshot: bytesAfter(rows, 0) };
+    return { fingerprint: startedWith(events[0]), events, bytesSinceSnapshot: bytesAfter(rows, 0) };
   }
   const snap = decodeRecord(runId, snapRow.seq, snapRow.body);
   if (snap.type !== 'SnapshotTaken')
@@ -64,17 +65,29 @@ export async function loadForResume(
     fold: Record<string, unknown>;
     summary: Record<string, unknown>;
     summaryUpto: number;
+    fingerprint?: unknown;
   };
-  const [firstRow] = windowStart === 1 ? tail : await ledger.read(runId, { fromSeq: 1, limit: 1 });
+  // Snapshots carry the run's fingerprint; older ones do not, and then RunStarted is read.
+  let fingerprint = typeof st.fingerprint === 'string' ? st.fingerprint : undefined;
+  if (fingerprint === undefined) {
+    const [firstRow] =
+      windowStart === 1 ? tail : await ledger.read(runId, { fromSeq: 1, limit: 1 });
+    fingerprint = firstRow
+      ? startedWith(decodeRecord(runId, firstRow.seq, firstRow.body))
+      : undefined;
+  }
   const from = st.summaryUpto + 1;
   const rows =
     from >= windowStart
       ? tail.filter((r) => r.seq >= from)
       : await ledger.read(runId, { fromSeq: from });
   return {
-    first: firstRow ? decodeRecord(runId, firstRow.seq, firstRow.body) : undefined,
+    fingerprint,
     snapshot: { uptoSeq: snap.data.uptoSeq, fold: st.fold, summary: st.summary },
     events: rows.map((r) => decodeRecord(runId, r.seq, r.body)),
     bytesSinceSnapshot: bytesAfter(tail, snapRow.seq),
   };
 }
+
+const startedWith = (e: LedgerEvent | undefined) =>
+  e?.type === 'RunStarted' ? e.data.pipeline.fingerprint : undefined;
