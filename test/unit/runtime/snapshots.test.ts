@@ -176,3 +176,48 @@ describe('snapshots at rest', () => {
     expect(snapBytes).toBeLessThanOrEqual(otherBytes);
   });
 });
+
+describe('snapshots at rest, then a crash', () => {
+  it('resumes a run that crashed after its answer from the rest snapshot and the events after it', async () => {
+    const ledger = createMemoryLedger();
+    const p = definePipeline(
+      'crash-after-answer',
+      sequence(
+        step('a', (x: number) => x + 1),
+        hitl('ok', { message: 'ok?', schema: z.object({ ok: z.boolean() }) }),
+        agentStep<string>('ask', 'm:ask'),
+        agentStep<string>('again', 'm:again'),
+        step('end', (s: string) => `${s}!`),
+      ),
+    );
+    let calls = 0;
+    const hanging: AgentPort = {
+      call: async (req) => {
+        calls += 1;
+        if (req.agent === 'm:again') return new Promise(() => {}); // the process dies here
+        return { output: 'one', usage: { input: 1, output: 1 }, costMicros: 0, model: 'm' };
+      },
+    };
+    const first = createEngine({ ledger, agents: hanging, newRunId: () => 'cr-1' });
+    expect((await first.run(p.plan, 1)).status).toBe('paused');
+    void first.resume(p.plan, 'cr-1', { humanInput: { ok: true } });
+    await vi.waitFor(() => expect(calls).toBe(2));
+    const types = (await first.events('cr-1')).map((e) => e.type);
+    // The rest snapshot is no longer among the last few events: resume must look further back.
+    expect(types.length - types.lastIndexOf('SnapshotTaken')).toBeGreaterThan(4);
+    const replies: AgentPort = {
+      call: async (req) => ({
+        output: `${req.agent}`,
+        usage: { input: 1, output: 1 },
+        costMicros: 0,
+        model: 'm',
+      }),
+    };
+    const done = await createEngine({ ledger, agents: replies }).resume(p.plan, 'cr-1');
+    expect(done).toMatchObject({ status: 'completed', output: 'm:again!' });
+    expect(await createEngine({ ledger }).replay(p.plan, 'cr-1')).toMatchObject({
+      identical: true,
+      output: 'm:again!',
+    });
+  });
+});
