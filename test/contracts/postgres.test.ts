@@ -19,6 +19,26 @@ const MAX = 4;
 const open = (schema: string, extra: Partial<Parameters<typeof createPostgresLedger>[0]> = {}) =>
   createPostgresLedger({ connectionString: PG_URL, schema, max: MAX, ...extra });
 
+/** The contract's tampering hooks, as SQL on the events table of the store's schema. */
+function rowEdits(run: (sql: string, ...params: unknown[]) => Promise<void>) {
+  return {
+    async setColumn(runId: string, seq: number, column: string, value: unknown) {
+      await run(
+        `UPDATE events SET ${column} = $1 WHERE run_id = $2 AND seq = $3`,
+        value,
+        runId,
+        seq,
+      );
+    },
+    async setSeq(runId: string, seq: number, newSeq: number) {
+      await run('UPDATE events SET seq = $1 WHERE run_id = $2 AND seq = $3', newSeq, runId, seq);
+    },
+    async deleteRow(runId: string, seq: number) {
+      await run('DELETE FROM events WHERE run_id = $1 AND seq = $2', runId, seq);
+    },
+  };
+}
+
 describeLedgerContract({
   name: 'postgres',
   available: postgresReachable,
@@ -32,20 +52,7 @@ describeLedgerContract({
       store,
       uri: `${PG_URL}?schema=${schema}`,
       reopen: () => open(schema),
-      async setColumn(runId, seq, column, value) {
-        await run(
-          `UPDATE events SET ${column} = $1 WHERE run_id = $2 AND seq = $3`,
-          value,
-          runId,
-          seq,
-        );
-      },
-      async setSeq(runId, seq, newSeq) {
-        await run('UPDATE events SET seq = $1 WHERE run_id = $2 AND seq = $3', newSeq, runId, seq);
-      },
-      async deleteRow(runId, seq) {
-        await run('DELETE FROM events WHERE run_id = $1 AND seq = $2', runId, seq);
-      },
+      ...rowEdits(run),
       async cleanup() {
         await store.close();
         await dropSchema(schema);
@@ -71,20 +78,7 @@ describeLedgerContract({
       store,
       uri,
       reopen: openStore,
-      async setColumn(runId, seq, column, value) {
-        await run(
-          `UPDATE events SET ${column} = $1 WHERE run_id = $2 AND seq = $3`,
-          value,
-          runId,
-          seq,
-        );
-      },
-      async setSeq(runId, seq, newSeq) {
-        await run('UPDATE events SET seq = $1 WHERE run_id = $2 AND seq = $3', newSeq, runId, seq);
-      },
-      async deleteRow(runId, seq) {
-        await run('DELETE FROM events WHERE run_id = $1 AND seq = $2', runId, seq);
-      },
+      ...rowEdits(run),
       async cleanup() {
         await store.close();
         await dropSchema(schema);
