@@ -6,6 +6,7 @@ import { agentStep, definePipeline, hitl, loop, sequence, step } from '../../../
 import type { AgentPort } from '../../../src/ports.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 import { verifyStoredRun } from '../../../src/runtime/verifyLedger.js';
+import { decodeCanonical, encodeCanonical } from '../../../src/events/codec.js';
 
 const long = definePipeline(
   'long',
@@ -219,5 +220,44 @@ describe('snapshots at rest, then a crash', () => {
       identical: true,
       output: 'm:again!',
     });
+  });
+});
+
+describe('snapshots written before they carried the fingerprint', () => {
+  it('checks a resume against RunStarted when the snapshot has no fingerprint', async () => {
+    const ledger = createMemoryLedger();
+    const v1 = definePipeline(
+      'old-snap',
+      sequence(
+        step('a', (x: number) => x + 1),
+        hitl('ok', { message: 'ok?', schema: z.object({ ok: z.boolean() }) }),
+        step('end', () => 'done'),
+      ),
+    );
+    const engine = createEngine({ ledger, newRunId: () => 'old-1' });
+    await engine.run(v1.plan, 1);
+    // Rewrite the pause snapshot as an earlier Flujo wrote it: without `fingerprint`.
+    const rows = ledger.unsafeRows('old-1');
+    const i = rows.findIndex((r) => r.type === 'SnapshotTaken');
+    expect(i).toBeGreaterThan(0);
+    const env = decodeCanonical(rows[i]!.body) as { data: { state: Record<string, unknown> } };
+    expect(env.data.state.fingerprint).toEqual(expect.any(String));
+    delete env.data.state.fingerprint;
+    rows[i] = { ...rows[i]!, body: encodeCanonical(env) };
+    const v2 = definePipeline(
+      'old-snap',
+      sequence(
+        step('a', (x: number) => x + 2),
+        hitl('ok', { message: 'ok?', schema: z.object({ ok: z.boolean() }) }),
+        step('end', () => 'done'),
+      ),
+      { revision: '2' },
+    );
+    await expect(engine.resume(v2.plan, 'old-1', { humanInput: { ok: true } })).rejects.toThrow(
+      /PLAN_CHANGED/,
+    );
+    await expect(
+      engine.resume(v1.plan, 'old-1', { humanInput: { ok: true } }),
+    ).resolves.toMatchObject({ status: 'completed', output: 'done' });
   });
 });
