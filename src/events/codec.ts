@@ -13,9 +13,9 @@
  * Tests cross-check both directions against an independent encoder written from the RFC and
  * against cbor-x's decoder. The writer's fast paths (remembered key sets, fixed key sets, whole
  * batches in one array) exist because sealing is on every step's path (docs/adr/0033); tests hold
- * each to the bytes of the general path. This file is over 400 lines on purpose: the writer and the checking
- * reader are the two halves of one byte-level spec, kept side by side so a change to one is read
- * next to the other.
+ * each to the bytes of the general path. This file is over 400 lines on purpose: the writer (with
+ * its fast paths) and the checking reader are the two halves of one byte-level spec, kept side by
+ * side so a change to one is read next to the other.
  */
 import { LedgerEncodeError } from '../errors.js';
 

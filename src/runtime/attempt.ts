@@ -7,7 +7,8 @@
  * and a per-call AbortController, listener and Promise.race cost more than the step's own
  * bookkeeping (bench/engine). Only agents that can stop their work get a controller of their own.
  */
-import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
+import type { ErrorInfo, EventData, NewEvent } from '../events/catalogue.js';
+import type { AgentReply } from '../ports.js';
 
 export function errorInfo(e: unknown, fallbackCode = 'STEP_ERROR'): ErrorInfo {
   const err = e as { code?: unknown; message?: unknown; retryable?: unknown };
@@ -82,8 +83,48 @@ export function startAttempt<T>(
   return attempt;
 }
 
+/** Who an attempt's fact is for: the call's path, attempt and idempotency key. */
+interface AttemptRef {
+  readonly path: string;
+  readonly attempt: number;
+  readonly key: string;
+}
+
+/** The recorded fact of a reply. Built field by field: conditional spreads cost more. */
+export function respondedFact(ref: AttemptRef, reply: AgentReply, latencyMs: number): NewEvent {
+  const data: EventData<'AgentResponded'> = {
+    path: ref.path,
+    attempt: ref.attempt,
+    key: ref.key,
+    output: reply.output ?? null,
+    usage: reply.usage,
+    costMicros: reply.costMicros,
+    model: reply.model,
+    latencyMs,
+  };
+  if (reply.text !== undefined) data.text = reply.text;
+  if (reply.finishReason !== undefined) data.finishReason = reply.finishReason;
+  if (reply.repair) data.repair = { ...reply.repair, errors: [...reply.repair.errors] };
+  if (reply.raw !== undefined) data.raw = reply.raw;
+  return { type: 'AgentResponded', data };
+}
+
+/** The recorded fact of a failed attempt, with what it still cost when the error says. */
+export function failedFact(ref: AttemptRef, e: unknown): NewEvent {
+  return {
+    type: 'AgentFailed',
+    data: {
+      path: ref.path,
+      attempt: ref.attempt,
+      key: ref.key,
+      error: errorInfo(e),
+      ...billedOf(e),
+    },
+  };
+}
+
 /** What a failed call still cost (a rejected structured reply is billed), when the error says. */
-export function billedOf(
+function billedOf(
   e: unknown,
 ): Pick<Extract<NewEvent, { type: 'AgentFailed' }>['data'], 'usage' | 'costMicros' | 'repair'> {
   const x = e as { usage?: unknown; costMicros?: unknown; repair?: unknown } | null;

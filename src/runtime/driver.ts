@@ -6,12 +6,10 @@
  * still holds everything up to the last commit, and resume continues from there.
  */
 import { decisionEvent, idempotencyKey } from '../actors/decisions.js';
-import { encodeCanonical } from '../events/codec.js';
 import {
   applyFact,
   awaitsCall,
   isReserved,
-  foldSnapshot,
   markPaused,
   noteReservation,
   restsOnHuman,
@@ -19,12 +17,13 @@ import {
 } from '../actors/fold.js';
 import type { RunMachine } from '../actors/machine.js';
 import type { Decision } from '../actors/vocabulary.js';
-import type { EventData, NewEvent } from '../events/catalogue.js';
+import type { NewEvent } from '../events/catalogue.js';
 import type { Head, LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore } from '../ports.js';
-import { billedOf, errorInfo, startAttempt, type Attempt } from './attempt.js';
+import { failedFact, respondedFact, startAttempt, type Attempt } from './attempt.js';
 import { isFunctionAgent } from './functionAgents.js';
 import { overBudget } from './budget.js';
+import { snapshotEvent } from './snapshot.js';
 import type { RunSummary } from './summary.js';
 
 export interface DriverDeps {
@@ -40,10 +39,10 @@ export interface DriverDeps {
 }
 
 type Call = Extract<Decision, { type: 'callAgent' }>;
+type Timer = Extract<Decision, { type: 'scheduleTimer' }>;
 
 /** The signal function steps get: they run in this process and nothing could stop them. */
 const UNSTOPPABLE = new AbortController().signal;
-type Timer = Extract<Decision, { type: 'scheduleTimer' }>;
 
 export class RunDriver {
   private readonly facts: NewEvent[] = [];
@@ -52,6 +51,8 @@ export class RunDriver {
   private wake: (() => void) | null = null;
   private stopped = false;
   private releasedSeen = 0;
+  /** Events to lead the next append (claimWithNextAppend). */
+  private claim: NewEvent[] = [];
 
   private readonly deps: DriverDeps;
   private readonly machine: RunMachine;
@@ -94,7 +95,6 @@ export class RunDriver {
   claimWithNextAppend(claim: readonly NewEvent[]): void {
     this.claim = [...claim];
   }
-  private claim: NewEvent[] = [];
 
   /** Appends one decision's events; the head moves only when the commit succeeded. */
   async record(events: readonly NewEvent[], at: number): Promise<void> {
@@ -204,22 +204,12 @@ export class RunDriver {
   }
 
   private snapshot(uptoSeq: number, status: FoldState['status'], maxBytes: number) {
-    const data = {
-      uptoSeq,
-      state: {
-        fold: { ...foldSnapshot(this.state), status },
-        summary: this.summary.toJSON(),
-        summaryUpto: this.head.seq,
-        ...(this.deps.fingerprint !== undefined ? { fingerprint: this.deps.fingerprint } : {}),
-      },
-    };
-    try {
-      if (encodeCanonical(data).length > maxBytes) return null;
-    } catch {
-      return null;
-    }
-    this.lastSnapshotSeq = uptoSeq + 1;
-    return { type: 'SnapshotTaken', data } satisfies NewEvent;
+    const event = snapshotEvent(this.state, status, this.summary, this.head.seq, uptoSeq, {
+      maxBytes,
+      ...(this.deps.fingerprint !== undefined ? { fingerprint: this.deps.fingerprint } : {}),
+    });
+    if (event) this.lastSnapshotSeq = uptoSeq + 1;
+    return event;
   }
 
   private request(d: Call): AgentRequest {
@@ -327,29 +317,9 @@ export class RunDriver {
       controller,
       d.timeoutMs,
       {
-        reply: (reply) => {
-          // Built field by field: conditional spreads cost more than the rest of this callback.
-          const data: EventData<'AgentResponded'> = {
-            path: d.path,
-            attempt: d.attempt,
-            key,
-            output: reply.output ?? null,
-            usage: reply.usage,
-            costMicros: reply.costMicros,
-            model: reply.model,
-            latencyMs: Math.max(0, this.deps.clock.now() - started),
-          };
-          if (reply.text !== undefined) data.text = reply.text;
-          if (reply.finishReason !== undefined) data.finishReason = reply.finishReason;
-          if (reply.repair) data.repair = { ...reply.repair, errors: [...reply.repair.errors] };
-          if (reply.raw !== undefined) data.raw = reply.raw;
-          this.push({ type: 'AgentResponded', data });
-        },
-        fail: (e) =>
-          this.push({
-            type: 'AgentFailed',
-            data: { ...base, error: errorInfo(e), ...billedOf(e) },
-          }),
+        reply: (reply) =>
+          this.push(respondedFact(base, reply, Math.max(0, this.deps.clock.now() - started))),
+        fail: (e) => this.push(failedFact(base, e)),
       },
       // Settled before its fact is queued: the loop may be waiting for in-flight work (drive()).
       () => this.inflight.delete(key),

@@ -16,7 +16,7 @@ import type { NewEvent } from '../events/catalogue.js';
 import { initFastHash } from '../events/chain.js';
 import { decodeRecord, emptyHead, type LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, Clock, LedgerStore } from '../ports.js';
-import { RunDriver } from './driver.js';
+import { RunDriver, type DriverDeps } from './driver.js';
 import { AnswerValidator } from './humanInput.js';
 import { loadForResume } from './load.js';
 import { RunChanges, watchRun, type WatchOptions } from './watch.js';
@@ -74,12 +74,6 @@ function withEvents(summary: RunSummary, events: readonly NewEvent[]): RunSummar
   return summary;
 }
 
-function seeded(runId: string, events: readonly NewEvent[]): RunSummary {
-  const summary = new RunSummary(runId);
-  for (const e of events) summary.apply(e);
-  return summary;
-}
-
 export function createEngine(options: EngineOptions) {
   const ledger = options.ledger;
   const clock = options.clock ?? systemClock;
@@ -102,6 +96,15 @@ export function createEngine(options: EngineOptions) {
     return c;
   };
   const machineOf = (plan: Plan) => compiledOf(plan).machine;
+  /** What a driver of one of this engine's runs needs; `fingerprint` is the run's recorded one. */
+  const driverDeps = (plan: Plan, fingerprint: string | undefined): DriverDeps => ({
+    ledger,
+    agents: withFunctionAgents(plan, options.agents),
+    clock,
+    snapshotEvery,
+    onRecorded,
+    ...(fingerprint !== undefined ? { fingerprint } : {}),
+  });
 
   async function readEvents(runId: string): Promise<LedgerEvent[]> {
     const rows = await ledger.read(runId);
@@ -135,7 +138,10 @@ export function createEngine(options: EngineOptions) {
     // Known at once, so a watcher set up right after this call waits for the first commit.
     const runId = opts.runId ?? options.newRunId?.() ?? randomUUID();
     starting.add(runId);
-    return begin(plan, runId, input, opts).finally(() => starting.delete(runId));
+    return begin(plan, runId, input, opts).finally(() => {
+      starting.delete(runId);
+      changes.changed(runId); // a watcher still waiting for the run looks again (it may have failed)
+    });
   }
 
   async function begin(
@@ -164,30 +170,18 @@ export function createEngine(options: EngineOptions) {
     };
     const { state, decisions } = startFold(machine, { runId, seq: 1, v: 1, at, ...started });
     const driver = new RunDriver(
-      {
-        ledger,
-        agents: withFunctionAgents(plan, options.agents),
-        clock,
-        snapshotEvery,
-        onRecorded,
-        fingerprint: compiledOf(plan).fingerprint,
-      },
+      driverDeps(plan, compiledOf(plan).fingerprint),
       machine,
       state,
       emptyHead(runId),
       1,
       new RunSummary(runId),
     );
-    try {
-      await driver.commit(
-        [started, { type: 'RunClaimed', data: { worker, epoch: 1 } }],
-        decisions,
-        at,
-      );
-    } finally {
-      starting.delete(runId);
-      changes.changed(runId); // a watcher waiting for the run to appear (or fail to) looks again
-    }
+    await driver.commit(
+      [started, { type: 'RunClaimed', data: { worker, epoch: 1 } }],
+      decisions,
+      at,
+    );
     return drive(plan, driver);
   }
 
@@ -221,7 +215,7 @@ export function createEngine(options: EngineOptions) {
       for (const e of loaded.events) summary.apply(e);
     } else {
       state = refold(machine, loaded.events);
-      summary = seeded(runId, loaded.events);
+      summary = withEvents(new RunSummary(runId), loaded.events);
     }
     if (state.status === 'completed' || state.status === 'failed' || state.status === 'cancelled')
       return summary.result();
@@ -253,14 +247,7 @@ export function createEngine(options: EngineOptions) {
       { type: 'RunClaimed', data: { worker, epoch } },
       { type: 'RunResumed', data: { reason: human ? 'human' : 'crash' } },
     ];
-    const deps = {
-      ledger,
-      agents: withFunctionAgents(plan, options.agents),
-      clock,
-      snapshotEvery,
-      onRecorded,
-      ...(recorded !== undefined ? { fingerprint: recorded } : {}),
-    };
+    const deps = driverDeps(plan, recorded);
     const o = state.outstanding;
     if (human && o.calls.size === 0 && o.timers.size === 0) {
       // Nothing to re-issue: the claim goes in one commit with the answer and what it causes.
