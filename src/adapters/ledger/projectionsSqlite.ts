@@ -18,7 +18,7 @@ import { RUN_STATUSES, sortCosts } from '../../projections/tables.js';
 import { utcDay } from '../../projections/preview.js';
 import type { StoredRecord } from '../../events/envelope.js';
 import type { EventType } from '../../events/catalogue.js';
-import type { SqliteInlineProjection } from './sqlite.js';
+import { SELECT_AFTER_POS, type SqliteInlineProjection } from './sqlite.js';
 import { CHANGE_SQL, META_DDL, PROJECTION_DDL } from './projectionsSql.js';
 import { costRow, hitlRow, runFilter, runRow, stepRow, type Row } from './projectionsRows.js';
 
@@ -70,9 +70,7 @@ export function openSqliteProjections(db: Database.Database): SqliteProjections 
   };
 
   function rebuildNow(only: readonly ProjectionName[]): { events: number } {
-    const selectPage = db.prepare<[number, number], Row>(
-      'SELECT pos, run_id, seq, type, at, prev, hash, body FROM events WHERE pos > ? ORDER BY pos LIMIT ?',
-    );
+    const selectPage = db.prepare<[number, number], Row>(SELECT_AFTER_POS);
     recreate(only);
     stmts = null; // the tables are new: prepare against them
     const set = new Set(only);

@@ -35,6 +35,14 @@ import {
   type PreparedAppend,
 } from './common.js';
 
+/**
+ * Every event after a global position, in commit order, with its run id (the outer loop is
+ * forced onto event_log so that the LIMIT stops the scan).
+ */
+export const SELECT_AFTER_POS = `SELECT e.pos, h.run_id, e.seq, e.type, e.at, e.prev, e.hash, e.body
+   FROM event_log e CROSS JOIN run_heads h ON h.run_no = e.run_no
+  WHERE e.pos > ? ORDER BY e.pos LIMIT ?`;
+
 export type SqliteSynchronous = 'FULL' | 'NORMAL';
 
 /** Runs inside the append transaction; projections write their tables here. */
@@ -56,30 +64,93 @@ export interface SqliteLedger extends LedgerStore {
   readonly db: Database.Database;
 }
 
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE events (
-     pos    INTEGER PRIMARY KEY,
-     run_id TEXT    NOT NULL,
-     seq    INTEGER NOT NULL,
-     type   TEXT    NOT NULL,
-     at     INTEGER NOT NULL,
-     prev   BLOB    NOT NULL,
-     hash   BLOB    NOT NULL,
-     body   BLOB    NOT NULL,
-     UNIQUE (run_id, seq)
-   );
-   CREATE TABLE run_heads (
-     run_id     TEXT PRIMARY KEY,
-     seq        INTEGER NOT NULL,
-     hash       BLOB    NOT NULL,
-     epoch      INTEGER NOT NULL,
-     terminal   INTEGER NOT NULL,
-     created_at INTEGER NOT NULL,
-     updated_at INTEGER NOT NULL
-   ) WITHOUT ROWID;`,
+/**
+ * Schema migrations, in order; `user_version` counts the ones applied. v2 (ADR 36) keys events
+ * by a per-ledger run number instead of the run id, so a step's index entries go to the right
+ * edge of the B-tree instead of a random leaf; `events` stays readable (and, for tamper tests
+ * and auditors' experiments, updatable) as a view with the v1 columns.
+ */
+const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
+  (db) =>
+    db.exec(`CREATE TABLE events (
+       pos    INTEGER PRIMARY KEY,
+       run_id TEXT    NOT NULL,
+       seq    INTEGER NOT NULL,
+       type   TEXT    NOT NULL,
+       at     INTEGER NOT NULL,
+       prev   BLOB    NOT NULL,
+       hash   BLOB    NOT NULL,
+       body   BLOB    NOT NULL,
+       UNIQUE (run_id, seq)
+     );
+     CREATE TABLE run_heads (
+       run_id     TEXT PRIMARY KEY,
+       seq        INTEGER NOT NULL,
+       hash       BLOB    NOT NULL,
+       epoch      INTEGER NOT NULL,
+       terminal   INTEGER NOT NULL,
+       created_at INTEGER NOT NULL,
+       updated_at INTEGER NOT NULL
+     ) WITHOUT ROWID;`),
+  (db) => {
+    const orphan = db
+      .prepare<[], { run_id: string }>(
+        'SELECT run_id FROM events WHERE run_id NOT IN (SELECT run_id FROM run_heads) LIMIT 1',
+      )
+      .get();
+    if (orphan) {
+      throw new ConfigError(
+        ErrorCode.CONFIG_STATE_URI,
+        `${db.name}: run ${orphan.run_id} has events but no head row, so the ledger cannot be moved to schema v2 without losing them; nothing was changed. Check it with a Flujo older than this one (flujo lens verify) or restore a backup.`,
+        { path: db.name, run_id: orphan.run_id },
+      );
+    }
+    db.exec(`CREATE TABLE run_heads_v2 (
+       run_no     INTEGER PRIMARY KEY AUTOINCREMENT,
+       run_id     TEXT    NOT NULL UNIQUE,
+       seq        INTEGER NOT NULL,
+       hash       BLOB    NOT NULL,
+       epoch      INTEGER NOT NULL,
+       terminal   INTEGER NOT NULL,
+       created_at INTEGER NOT NULL,
+       updated_at INTEGER NOT NULL
+     );
+     INSERT INTO run_heads_v2 (run_id, seq, hash, epoch, terminal, created_at, updated_at)
+       SELECT run_id, seq, hash, epoch, terminal, created_at, updated_at
+         FROM run_heads ORDER BY created_at, run_id;
+     CREATE TABLE event_log (
+       pos    INTEGER PRIMARY KEY,
+       run_no INTEGER NOT NULL,
+       seq    INTEGER NOT NULL,
+       type   TEXT    NOT NULL,
+       at     INTEGER NOT NULL,
+       prev   BLOB    NOT NULL,
+       hash   BLOB    NOT NULL,
+       body   BLOB    NOT NULL,
+       UNIQUE (run_no, seq)
+     );
+     INSERT INTO event_log (pos, run_no, seq, type, at, prev, hash, body)
+       SELECT e.pos, h.run_no, e.seq, e.type, e.at, e.prev, e.hash, e.body
+         FROM events e JOIN run_heads_v2 h ON h.run_id = e.run_id ORDER BY e.pos;
+     DROP TABLE events;
+     DROP TABLE run_heads;
+     ALTER TABLE run_heads_v2 RENAME TO run_heads;
+     CREATE VIEW events (pos, run_id, seq, type, at, prev, hash, body) AS
+       SELECT e.pos, h.run_id, e.seq, e.type, e.at, e.prev, e.hash, e.body
+         FROM event_log e JOIN run_heads h ON h.run_no = e.run_no;
+     CREATE TRIGGER events_update INSTEAD OF UPDATE ON events BEGIN
+       UPDATE event_log SET seq = NEW.seq, type = NEW.type, at = NEW.at, prev = NEW.prev,
+                            hash = NEW.hash, body = NEW.body
+        WHERE pos = OLD.pos;
+     END;
+     CREATE TRIGGER events_delete INSTEAD OF DELETE ON events BEGIN
+       DELETE FROM event_log WHERE pos = OLD.pos;
+     END;`);
+  },
 ];
 
 interface HeadRow {
+  run_no: number;
   run_id: string;
   seq: number;
   hash: Buffer;
@@ -140,7 +211,7 @@ function migrate(db: Database.Database): void {
   }
   for (let v = version; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[v] as string);
+      (MIGRATIONS[v] as (db: Database.Database) => void)(db);
       db.pragma(`user_version = ${v + 1}`);
     }).immediate();
   }
@@ -200,28 +271,30 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
 
   const selectHead = db.prepare<[string], HeadRow>('SELECT * FROM run_heads WHERE run_id = ?');
   const insertEvent = db.prepare(
-    'INSERT INTO events (run_id, seq, type, at, prev, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO event_log (run_no, seq, type, at, prev, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
   // The head moves only if it is still the one the batch was sealed against, with the rules of
-  // assertAppendable; when nothing changes, the head is read to name the refusal.
-  const startHead = db.prepare(
+  // assertAppendable; when nothing changes, the head is read to name the refusal. Both return the
+  // run's number, the key of its events.
+  const startHead = db.prepare<unknown[], { run_no: number }>(
     `INSERT INTO run_heads (run_id, seq, hash, epoch, terminal, created_at, updated_at)
-     VALUES (?, ?, ?, coalesce(?, 0), ?, ?, ?) ON CONFLICT (run_id) DO NOTHING`,
+     VALUES (?, ?, ?, coalesce(?, 0), ?, ?, ?) ON CONFLICT (run_id) DO NOTHING RETURNING run_no`,
   );
-  const moveHead = db.prepare(
+  const moveHead = db.prepare<unknown[], { run_no: number }>(
     `UPDATE run_heads SET seq = ?, hash = ?, epoch = coalesce(?, epoch), terminal = ?, updated_at = ?
       WHERE run_id = ? AND seq = ? AND hash = ? AND terminal = 0
-        AND (? IS NULL OR epoch = ?) AND (? IS NULL OR epoch < ?)`,
+        AND (? IS NULL OR epoch = ?) AND (? IS NULL OR epoch < ?)
+     RETURNING run_no`,
   );
   // Raw rows (arrays) skip building an object per row: reads are the verifier's hot path.
   const selectEvents = db
     .prepare<[string, number, number], RawEventRow>(
-      'SELECT pos, run_id, seq, type, at, prev, hash, body FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?',
+      `SELECT e.pos, h.run_id, e.seq, e.type, e.at, e.prev, e.hash, e.body
+         FROM run_heads h JOIN event_log e ON e.run_no = h.run_no
+        WHERE h.run_id = ? AND e.seq >= ? ORDER BY e.seq LIMIT ?`,
     )
     .raw(true);
-  const selectAll = db.prepare<[number, number], EventRow>(
-    'SELECT * FROM events WHERE pos > ? ORDER BY pos LIMIT ?',
-  );
+  const selectAll = db.prepare<[number, number], EventRow>(SELECT_AFTER_POS);
 
   const appendTx = db.transaction((req: AppendRequest, prepared: PreparedAppend) => {
     const h = prepared.head;
@@ -229,9 +302,9 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
     const moved =
       req.expected.seq === 0
         ? req.epoch === undefined || req.epoch === 0
-          ? startHead.run(req.runId, h.seq, h.hash, prepared.claimEpoch, terminal, req.at, req.at)
-          : { changes: 0 }
-        : moveHead.run(
+          ? startHead.get(req.runId, h.seq, h.hash, prepared.claimEpoch, terminal, req.at, req.at)
+          : undefined
+        : moveHead.get(
             h.seq,
             h.hash,
             prepared.claimEpoch,
@@ -245,13 +318,13 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
             prepared.claimEpoch,
             prepared.claimEpoch,
           );
-    if (moved.changes !== 1) {
+    if (moved === undefined) {
       const row = selectHead.get(req.runId);
       assertAppendable(req, prepared, row ? toHead(row) : null);
       throw new LedgerConflictError(req.runId, req.expected.seq, row?.seq ?? 0);
     }
     for (const r of prepared.records) {
-      insertEvent.run(r.runId, r.seq, r.type, r.at, r.prev, r.hash, r.body);
+      insertEvent.run(moved.run_no, r.seq, r.type, r.at, r.prev, r.hash, r.body);
     }
     if (projections.length) {
       const row = selectHead.get(req.runId) as HeadRow;
