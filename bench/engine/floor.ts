@@ -116,21 +116,25 @@ export async function sqliteStepCommit(
       head = { runId, seq: last.seq, hash: last.hash };
     }
     const db = ledger.db;
-    db.prepare(
-      `INSERT INTO run_heads (run_id, seq, hash, epoch, terminal, created_at, updated_at)
-       VALUES (?, 0, ?, 1, 0, 0, 0)`,
-    ).run(runId, emptyHead(runId).hash);
+    const runNo = Number(
+      db
+        .prepare(
+          `INSERT INTO run_heads (run_id, seq, hash, epoch, terminal, created_at, updated_at)
+           VALUES (?, 0, ?, 1, 0, 0, 0)`,
+        )
+        .run(runId, emptyHead(runId).hash).lastInsertRowid,
+    );
     const move = db.prepare(
       'UPDATE run_heads SET seq = ?, hash = ?, updated_at = ? WHERE run_id = ? AND seq = ? AND hash = ?',
     );
     const insert = db.prepare(
-      'INSERT INTO events (run_id, seq, type, at, prev, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO event_log (run_no, seq, type, at, prev, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     const commit = db.transaction((b: { head: Head; records: SealedRecord[] }) => {
       const last = b.records[b.records.length - 1] as SealedRecord;
       const moved = move.run(last.seq, last.hash, last.at, runId, b.head.seq, b.head.hash);
       if (moved.changes !== 1) throw new Error('floor: head did not move');
-      for (const r of b.records) insert.run(r.runId, r.seq, r.type, r.at, r.prev, r.hash, r.body);
+      for (const r of b.records) insert.run(runNo, r.seq, r.type, r.at, r.prev, r.hash, r.body);
     });
     return repeatSync(o, (i) => commit.immediate(batches[i] as (typeof batches)[number]));
   } finally {

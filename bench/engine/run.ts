@@ -261,6 +261,16 @@ function defineRows(): void {
       unit: 'ms/step',
       perfMd: {},
     });
+    if (s === 'NORMAL' || s === 'FULL') {
+      addRow({
+        section: S1,
+        id: `inline10.${s}`,
+        label: "  the same with SQLite's own checkpoints (checkpoint: 'inline')",
+        storage: s,
+        unit: 'ms/step',
+        perfMd: {},
+      });
+    }
     if (s !== 'memory') {
       addRow({
         section: S1,
@@ -833,6 +843,29 @@ async function floorSection(): Promise<void> {
   }
 }
 
+/**
+ * The 10-step runs on a SQLite ledger that leaves WAL checkpoints to SQLite, inside the commit
+ * that fills the WAL (ADR 37): what the background checkpointer saves.
+ */
+async function withInlineCheckpoints(storage: 'NORMAL' | 'FULL'): Promise<void> {
+  const id = `inline10.${storage}`;
+  const path = sqlitePath(`flujo-inline-${storage}`);
+  const ledger = createSqliteLedger({ path, synchronous: storage, checkpoint: 'inline' });
+  try {
+    const engine = createEngine({ ledger });
+    const subject = ourSubject(`Flujo, ${storage}, inline checkpoints`, engine, () => path);
+    const { stat } = await measureRuns('10-step, inline checkpoints, ms/step', N.runs10, 10, () =>
+      subject.linear(10),
+    );
+    setCell(id, 'Flujo', { stat });
+  } catch (e) {
+    failCell(id, 'Flujo', e);
+  } finally {
+    await ledger.close();
+    removeSqlite(path);
+  }
+}
+
 /** A 10-step run on the state `flujo run` opens: the ledger with its inline read models. */
 async function withReadModels(storage: 'NORMAL' | 'FULL' | 'postgres'): Promise<void> {
   const id = `proj10.${storage}`;
@@ -876,6 +909,7 @@ async function oursSection(): Promise<void> {
       continue;
     }
     await measureSubject('Flujo', storage, opened.subject);
+    if (storage === 'NORMAL' || storage === 'FULL') await withInlineCheckpoints(storage);
     if (storage !== 'memory') await withReadModels(storage);
     // 5 repeats on SQLite; one measurement on Postgres (as for the peers), where 1,000
     // concurrent starts take seconds.

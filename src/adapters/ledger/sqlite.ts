@@ -34,6 +34,11 @@ import {
   prepareAppend,
   type PreparedAppend,
 } from './common.js';
+import {
+  createCheckpointer,
+  type BackgroundCheckpointOptions,
+  type CheckpointStats,
+} from './sqliteCheckpointer.js';
 
 /**
  * Every event after a global position, in commit order, with its run id (the outer loop is
@@ -58,10 +63,18 @@ export interface SqliteLedgerOptions {
   readonly synchronous?: SqliteSynchronous;
   readonly busyTimeoutMs?: number;
   readonly projections?: readonly SqliteInlineProjection[];
+  /**
+   * Where WAL checkpoints run (ADR 37): `background` (default) moves them to a worker thread once
+   * the ledger has committed a few hundred times; `inline` leaves them to SQLite, inside the
+   * commit that fills the WAL. An object tunes the background checkpointer (tests, benches).
+   */
+  readonly checkpoint?: 'background' | 'inline' | BackgroundCheckpointOptions;
 }
 
 export interface SqliteLedger extends LedgerStore {
   readonly db: Database.Database;
+  /** What the background checkpointer has done (null: checkpoints are SQLite's, inline). */
+  checkpoints(): CheckpointStats | null;
 }
 
 /**
@@ -268,6 +281,14 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
   const db = openSqliteDatabase(options.path, options);
   const projections = options.projections ?? [];
   const nudge = new Nudge();
+  const checkpointer =
+    options.checkpoint === 'inline' || options.path === ':memory:'
+      ? null
+      : createCheckpointer(
+          db,
+          options.synchronous ?? 'FULL',
+          typeof options.checkpoint === 'object' ? options.checkpoint : {},
+        );
 
   const selectHead = db.prepare<[string], HeadRow>('SELECT * FROM run_heads WHERE run_id = ?');
   const insertEvent = db.prepare(
@@ -343,6 +364,7 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
       } catch (e) {
         storeError(req.runId, e);
       }
+      checkpointer?.afterCommit();
       nudge.notify();
       return { records: prepared.records, head: prepared.head };
     },
@@ -382,7 +404,12 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
       return pollSubscribe((after, limit) => this.readAll(after, limit), nudge, opts);
     },
 
+    checkpoints: () => checkpointer?.stats() ?? null,
+
     async close() {
+      // The worker's connection closes first, so that this one is the last and SQLite
+      // checkpoints the WAL and removes it.
+      await checkpointer?.close();
       if (db.open) db.close();
     },
   };
