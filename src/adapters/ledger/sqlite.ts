@@ -64,9 +64,10 @@ export interface SqliteLedgerOptions {
   readonly busyTimeoutMs?: number;
   readonly projections?: readonly SqliteInlineProjection[];
   /**
-   * Where WAL checkpoints run (ADR 37): `background` (default) moves them to a worker thread once
-   * the ledger has committed a few hundred times; `inline` leaves them to SQLite, inside the
-   * commit that fills the WAL. An object tunes the background checkpointer (tests, benches).
+   * Where WAL checkpoints run (ADR 37): `background` moves them to a worker thread once the
+   * ledger has committed a few hundred times; `inline` leaves them to SQLite, inside the commit
+   * that fills the WAL. An object tunes the background checkpointer (tests, benches). Default:
+   * `background` with synchronous NORMAL, `inline` with FULL.
    */
   readonly checkpoint?: 'background' | 'inline' | BackgroundCheckpointOptions;
 }
@@ -281,13 +282,17 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
   const db = openSqliteDatabase(options.path, options);
   const projections = options.projections ?? [];
   const nudge = new Nudge();
+  // Background by default only with NORMAL: with FULL every commit already syncs its WAL frames,
+  // and a worker's fsyncs then compete with the writer's for the disk (ADR 37).
+  const checkpoint =
+    options.checkpoint ?? ((options.synchronous ?? 'FULL') === 'NORMAL' ? 'background' : 'inline');
   const checkpointer =
-    options.checkpoint === 'inline' || options.path === ':memory:'
+    checkpoint === 'inline' || options.path === ':memory:'
       ? null
       : createCheckpointer(
           db,
           options.synchronous ?? 'FULL',
-          typeof options.checkpoint === 'object' ? options.checkpoint : {},
+          typeof checkpoint === 'object' ? checkpoint : {},
         );
 
   const selectHead = db.prepare<[string], HeadRow>('SELECT * FROM run_heads WHERE run_id = ?');

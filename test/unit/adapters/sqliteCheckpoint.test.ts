@@ -79,13 +79,23 @@ describe('background WAL checkpoints', () => {
     await again.close();
   }, 60_000);
 
-  it("is off with checkpoint: 'inline' and for an in-memory database: SQLite checkpoints in the commit", async () => {
-    const inline = createSqliteLedger({ path: tmpPath(), checkpoint: 'inline' });
+  it("is off with checkpoint: 'inline', by default with FULL, and for an in-memory database", async () => {
+    const inline = createSqliteLedger({
+      path: tmpPath(),
+      synchronous: 'NORMAL',
+      checkpoint: 'inline',
+    });
     await commitMany(inline, 'r', 300);
     expect(inline.checkpoints()).toBeNull();
     expect(inline.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
     await inline.close();
-    const mem = createSqliteLedger({ path: ':memory:' });
+    // FULL syncs the WAL at every commit; there the default stays SQLite's own checkpoint.
+    const full = createSqliteLedger({ path: tmpPath(), synchronous: 'FULL' });
+    await commitMany(full, 'r', 300);
+    expect(full.checkpoints()).toBeNull();
+    expect(full.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    await full.close();
+    const mem = createSqliteLedger({ path: ':memory:', synchronous: 'NORMAL' });
     expect(mem.checkpoints()).toBeNull();
     await mem.close();
   });
