@@ -7,7 +7,7 @@
  */
 import { createSqliteLedger } from '../../src/adapters/ledger/sqlite.js';
 import { initFastHash } from '../../src/events/chain.js';
-import { decodeRecord, emptyHead, type Head } from '../../src/events/envelope.js';
+import { floodBatch, floodResume } from './flood.js';
 
 const [path, runId] = process.argv.slice(2);
 if (!path || !runId) throw new Error('usage: checkpointChild PATH RUN');
@@ -17,22 +17,16 @@ const store = createSqliteLedger({
   synchronous: 'NORMAL',
   checkpoint: { startAfter: 8, every: 4, resetFrames: 100 },
 });
-const h = await store.head(runId);
-let head: Head = h ? { runId, seq: h.seq, hash: h.hash } : emptyHead(runId);
-let batch = 0;
-if (head.seq > 0) {
-  const [last] = await store.read(runId, { fromSeq: head.seq });
-  const ev = decodeRecord(runId, last!.seq, last!.body);
-  if (ev.type === 'StepCompleted') batch = (ev.data.output as { batch: number }).batch + 1;
-}
+let { head, batch } = await floodResume(store, runId);
 for (;;) {
-  const size = (batch % 25) + 1;
-  const events = Array.from({ length: size }, (_, i) => ({
-    type: 'StepCompleted' as const,
-    data: { path: `b${batch}`, output: { batch, i, n: size, pad: 'x'.repeat(200) } },
-  }));
-  head = (await store.append({ runId, expected: head, at: 1_764_000_000_000 + batch, events }))
-    .head;
+  head = (
+    await store.append({
+      runId,
+      expected: head,
+      at: 1_764_000_000_000 + batch,
+      events: floodBatch(batch),
+    })
+  ).head;
   const s = store.checkpoints();
   process.stdout.write(`batch ${batch} ${head.seq} ${s?.background ?? 0} ${s?.onWriter ?? 0}\n`);
   batch += 1;

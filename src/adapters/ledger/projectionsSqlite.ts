@@ -18,7 +18,8 @@ import { RUN_STATUSES, sortCosts } from '../../projections/tables.js';
 import { utcDay } from '../../projections/preview.js';
 import type { StoredRecord } from '../../events/envelope.js';
 import type { EventType } from '../../events/catalogue.js';
-import { SELECT_AFTER_POS, type SqliteInlineProjection } from './sqlite.js';
+import type { SqliteInlineProjection } from './sqlite.js';
+import { SELECT_AFTER_POS } from './sqliteSchema.js';
 import { CHANGE_SQL, META_DDL, PROJECTION_DDL } from './projectionsSql.js';
 import { costRow, hitlRow, runFilter, runRow, stepRow, type Row } from './projectionsRows.js';
 

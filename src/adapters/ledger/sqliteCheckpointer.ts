@@ -155,7 +155,7 @@ export function createCheckpointer(
     },
 
     stats: () => ({
-      running: worker !== null && exited !== null && failed === null && !stopped,
+      running: worker !== null && failed === null && !stopped,
       background: Atomics.load(shared, DONE),
       onWriter,
       failed,
