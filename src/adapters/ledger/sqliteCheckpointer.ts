@@ -16,6 +16,7 @@
  * yield to the event loop). Durability is SQLite's own: a checkpoint on a connection with the
  * same `synchronous` level syncs the WAL before it copies and the database after.
  */
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
@@ -28,6 +29,13 @@ export interface BackgroundCheckpointOptions {
   readonly every?: number;
   /** WAL frames after which the writer finishes the checkpoint itself so that the WAL rewinds. */
   readonly resetFrames?: number;
+  /**
+   * WAL frames past which the writer waits for a busy worker before it commits again (default 4 ×
+   * `resetFrames`): a checkpoint whose fsync is slow must not let the WAL grow without bound.
+   */
+  readonly maxFrames?: number;
+  /** Tests only: the worker sleeps this long after each checkpoint, as a slow disk would. */
+  readonly workerPassDelayMs?: number;
 }
 
 export interface CheckpointStats {
@@ -37,6 +45,8 @@ export interface CheckpointStats {
   readonly background: number;
   /** Catch-up checkpoints done on the writer's connection. */
   readonly onWriter: number;
+  /** Times the writer waited for a busy worker because the WAL had passed `maxFrames`. */
+  readonly stalls: number;
   /** The worker failed to start or to checkpoint; SQLite's automatic checkpoint is back on. */
   readonly failed: string | null;
 }
@@ -56,6 +66,7 @@ const LOG = 2; // frames in the WAL at the worker's last pass
 const DONE = 3; // checkpoints the worker has finished
 const STOP = 4; // 1: the worker should close and exit
 const FAILED = 5; // 1: the worker hit an error (message posted)
+const NAP = 6; // never written: the worker's test delay waits on it
 
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
@@ -73,8 +84,10 @@ try {
     seen = Atomics.load(s, ${REQUESTED});
     const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
     Atomics.store(s, ${LOG}, r.log);
+    if (workerData.delayMs > 0) Atomics.wait(s, ${NAP}, 0, workerData.delayMs);
     Atomics.add(s, ${DONE}, 1);
     Atomics.store(s, ${SERVED}, seen);
+    Atomics.notify(s, ${SERVED});
   }
 } catch (e) {
   Atomics.store(s, ${FAILED}, 1);
@@ -85,6 +98,9 @@ try {
 `;
 
 const AUTOCHECKPOINT_PAGES = 1000; // SQLite's default, restored if the worker fails
+const WAL_HEADER = 32;
+const FRAME_HEADER = 24;
+const STALL_LIMIT_MS = 10_000; // a worker silent this long is given up on
 
 export function createCheckpointer(
   db: Database.Database,
@@ -94,11 +110,15 @@ export function createCheckpointer(
   const startAfter = options.startAfter ?? 256;
   const every = options.every ?? 64;
   const resetFrames = options.resetFrames ?? 2000;
+  const maxFrames = options.maxFrames ?? 4 * resetFrames;
+  const frameBytes = (db.pragma('page_size', { simple: true }) as number) + FRAME_HEADER;
+  const walPath = `${db.name}-wal`;
   const shared = new Int32Array(new SharedArrayBuffer(8 * Int32Array.BYTES_PER_ELEMENT));
   let worker: Worker | null = null;
   let exited: Promise<void> | null = null;
   let commits = 0;
   let onWriter = 0;
+  let stalls = 0;
   let failed: string | null = null;
   let stopped = false;
 
@@ -116,6 +136,7 @@ export function createCheckpointer(
           path: db.name,
           synchronous,
           shared,
+          delayMs: options.workerPassDelayMs ?? 0,
           driver: createRequire(import.meta.url).resolve('better-sqlite3'),
         },
       });
@@ -128,6 +149,40 @@ export function createCheckpointer(
     worker.on('error', (e: Error) => fail(`the checkpoint worker failed: ${e.message}`));
     exited = new Promise((resolve) => worker?.once('exit', () => resolve()));
     db.pragma('wal_autocheckpoint = 0');
+    // The first commit after a rewind truncates the WAL file to this size, so the file's size
+    // tells how many frames have been written since the last rewind.
+    db.pragma(`journal_size_limit = ${WAL_HEADER + resetFrames * frameBytes}`);
+  };
+
+  const walFrames = () => {
+    try {
+      return (statSync(walPath).size - WAL_HEADER) / frameBytes;
+    } catch {
+      return 0; // no WAL file: nothing to checkpoint
+    }
+  };
+
+  // The WAL has passed maxFrames while the worker is still on its last pass (a slow fsync): wait
+  // for it, then copy the tail here so that the next commit rewinds. This is the stall SQLite's
+  // own checkpoint would have put on a commit, taken only when the disk falls behind.
+  const waitForWorker = () => {
+    const deadline = Date.now() + STALL_LIMIT_MS;
+    for (;;) {
+      const served = Atomics.load(shared, SERVED);
+      if (served === Atomics.load(shared, REQUESTED) || Atomics.load(shared, FAILED) === 1) break;
+      const left = deadline - Date.now();
+      if (left <= 0)
+        return fail(`the checkpoint worker did not finish within ${STALL_LIMIT_MS} ms`);
+      Atomics.wait(shared, SERVED, served, left);
+    }
+    stalls += 1;
+    catchUp();
+  };
+
+  const catchUp = () => {
+    Atomics.store(shared, LOG, 0);
+    db.pragma('wal_checkpoint(PASSIVE)');
+    onWriter += 1;
   };
 
   return {
@@ -142,14 +197,13 @@ export function createCheckpointer(
         fail('the checkpoint worker failed');
         return;
       }
-      // Still busy with the last request: look again after the next `every` commits.
-      if (Atomics.load(shared, SERVED) !== Atomics.load(shared, REQUESTED)) return;
-      if (Atomics.load(shared, LOG) >= resetFrames) {
-        Atomics.store(shared, LOG, 0);
-        db.pragma('wal_checkpoint(PASSIVE)');
-        onWriter += 1;
+      // Still busy with the last request: look again after the next `every` commits, unless
+      // the WAL has grown past its bound meanwhile.
+      if (Atomics.load(shared, SERVED) !== Atomics.load(shared, REQUESTED)) {
+        if (walFrames() > maxFrames) waitForWorker();
         return;
       }
+      if (Atomics.load(shared, LOG) >= resetFrames) return catchUp();
       Atomics.add(shared, REQUESTED, 1);
       Atomics.notify(shared, REQUESTED);
     },
@@ -158,6 +212,7 @@ export function createCheckpointer(
       running: worker !== null && failed === null && !stopped,
       background: Atomics.load(shared, DONE),
       onWriter,
+      stalls,
       failed,
     }),
 

@@ -43,6 +43,9 @@ async function commitMany(store: SqliteLedger, runId: string, n: number, head = 
   return h;
 }
 
+const walFrames = (store: SqliteLedger, path: string) =>
+  statSync(`${path}-wal`).size / ((store.db.pragma('page_size', { simple: true }) as number) + 24);
+
 describe('background WAL checkpoints', () => {
   it('start after the set number of commits, keep the WAL bounded, and lose nothing', async () => {
     const path = tmpPath();
@@ -62,10 +65,9 @@ describe('background WAL checkpoints', () => {
     expect(s.background).toBeGreaterThan(0);
     expect(s.onWriter).toBeGreaterThan(0);
     expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
-    // 3,000 commits write over 12,000 frames (about 50 MB); the WAL was rewound all along.
-    const pageSize = store.db.pragma('page_size', { simple: true }) as number;
-    const walFrames = statSync(`${path}-wal`).size / (pageSize + 24);
-    expect(walFrames).toBeLessThan(3000);
+    // 3,000 commits write over 12,000 frames (about 50 MB); the WAL was rewound all along and
+    // never passed maxFrames (4 × 200) by more than one look's worth of commits.
+    expect(walFrames(store, path)).toBeLessThan(800 + 8 * 8);
     expect((await store.read('long')).length).toBe(3000 * 4);
     expect((await verifyStoredRun(store, 'long')).ok).toBe(true);
 
@@ -77,6 +79,41 @@ describe('background WAL checkpoints', () => {
     expect((await again.read('long')).length).toBe(3000 * 4);
     expect((await verifyStoredRun(again, 'early')).ok).toBe(true);
     await again.close();
+  }, 60_000);
+
+  it('wait for a worker slowed by its disk once the WAL passes maxFrames, and only then', async () => {
+    const path = tmpPath();
+    const store = createSqliteLedger({
+      path,
+      synchronous: 'NORMAL',
+      // Each worker pass takes 150 ms, as a checkpoint whose fsync waits on a busy disk would.
+      checkpoint: {
+        startAfter: 8,
+        every: 8,
+        resetFrames: 100,
+        maxFrames: 400,
+        workerPassDelayMs: 150,
+      },
+    });
+    await commitMany(store, 'slow', 2000);
+    const s = store.checkpoints()!;
+    expect(s.failed).toBeNull();
+    // Commits arrive hundreds of times faster than the worker's passes; without the wait the
+    // WAL would hold most of their 8,000-odd frames.
+    expect(s.stalls).toBeGreaterThan(0);
+    expect(walFrames(store, path)).toBeLessThan(400 + 8 * 8);
+    expect((await verifyStoredRun(store, 'slow')).ok).toBe(true);
+    await store.close();
+
+    // A worker that keeps up is never waited for.
+    const quick = createSqliteLedger({
+      path: tmpPath(),
+      synchronous: 'NORMAL',
+      checkpoint: { startAfter: 8, every: 8, resetFrames: 100, maxFrames: 1_000_000 },
+    });
+    await commitMany(quick, 'quick', 500);
+    expect(quick.checkpoints()?.stalls).toBe(0);
+    await quick.close();
   }, 60_000);
 
   it("is off with checkpoint: 'inline', by default with FULL, and for an in-memory database", async () => {
