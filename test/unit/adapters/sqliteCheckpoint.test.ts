@@ -1,10 +1,12 @@
 /**
  * WAL checkpoints in a worker thread (ADR 37): when the worker starts, that the WAL stays bounded
- * and rewinds, that close ends the worker and leaves no WAL behind, and that a process killed
+ * and rewinds, that the writer waits for a slow worker past maxFrames, that a worker that cannot
+ * open the file gives SQLite its own checkpoint back, that close ends the worker and leaves no WAL
+ * behind, and that a process killed
  * mid-checkpoint loses no committed event.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -115,6 +117,35 @@ describe('background WAL checkpoints', () => {
     expect(quick.checkpoints()?.stalls).toBe(0);
     await quick.close();
   }, 60_000);
+
+  it('gives SQLite its own checkpoint back when the worker cannot open the file, and loses nothing', async () => {
+    const path = tmpPath();
+    const store = createSqliteLedger({
+      path,
+      synchronous: 'NORMAL',
+      checkpoint: { startAfter: 16, every: 8 },
+    });
+    let head = await commitMany(store, 'r', 8);
+    // The file is moved away while the ledger is open (its connection keeps the open file), so the
+    // worker, which opens the database by name, finds nothing there.
+    renameSync(path, `${path}.moved`);
+    head = await commitMany(store, 'r', 8, head); // the 16th commit starts the worker
+    await new Promise((r) => setTimeout(r, 200)); // its failure arrives as a message
+    head = await commitMany(store, 'r', 8, head);
+    const s = store.checkpoints()!;
+    expect(s.failed).toMatch(/checkpoint worker failed/);
+    expect(s.running).toBe(false);
+    expect(s.background).toBe(0);
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    renameSync(`${path}.moved`, path);
+    await commitMany(store, 'r', 8, head);
+    expect(await store.read('r')).toHaveLength(32 * 4);
+    await store.close();
+    const again = createSqliteLedger({ path });
+    expect(await again.read('r')).toHaveLength(32 * 4);
+    expect((await verifyStoredRun(again, 'r')).ok).toBe(true);
+    await again.close();
+  });
 
   it("is off with checkpoint: 'inline', by default with FULL, and for an in-memory database", async () => {
     const inline = createSqliteLedger({
