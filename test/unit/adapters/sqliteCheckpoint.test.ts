@@ -2,8 +2,7 @@
  * WAL checkpoints in a worker thread (ADR 37): when the worker starts, that the WAL stays bounded
  * and rewinds, that the writer waits for a slow worker past maxFrames, that a worker that cannot
  * open the file gives SQLite its own checkpoint back, that close ends the worker and leaves no WAL
- * behind, and that a process killed
- * mid-checkpoint loses no committed event.
+ * behind, and that a process killed mid-checkpoint loses no committed event.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
