@@ -97,7 +97,9 @@ describe('web lens in chromium', () => {
     expect(chips).toContain('completed 6');
     await shot(page, 'runs');
     await page.click('.chip.c-failed');
-    await page.waitForFunction("document.querySelectorAll('table.runs tbody tr').length === 2");
+    // Polled from here: a string predicate is evaluated in the page, which the lens's CSP
+    // (script-src 'self') refuses once the first check has not already passed.
+    await expect.poll(() => page.locator('table.runs tbody tr').count()).toBe(2);
     expect(await page.textContent('table.runs tbody')).toContain('nightly-report');
     await page.close();
   });
