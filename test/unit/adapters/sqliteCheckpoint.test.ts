@@ -167,6 +167,33 @@ describe('background WAL checkpoints', () => {
     await mem.close();
   });
 
+  it('never keeps alive a process that forgot to close its ledger', async () => {
+    const path = tmpPath();
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, path, 'flood', '200'], {
+      stdio: 'pipe',
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = await new Promise<number | null>((resolve) => {
+      const t = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve(null);
+      }, 20_000);
+      child.on('exit', (code) => {
+        clearTimeout(t);
+        resolve(code);
+      });
+    });
+    expect(exited, err).toBe(0);
+    const lines = out.trim().split('\n');
+    expect(lines).toHaveLength(200);
+    expect(
+      Number(lines.at(-1)?.split(' ')[3]) + Number(lines.at(-1)?.split(' ')[4]),
+    ).toBeGreaterThan(0); // the worker ran
+  }, 30_000);
+
   it('a process killed at random points, checkpoints running, loses no committed batch', async () => {
     const path = tmpPath();
     let acknowledged = -1;
