@@ -25,11 +25,23 @@ export function sequence(
   node.steps.forEach((child, i) => {
     const childTpl = join(tpl, String(i));
     const next = node.steps[i + 1];
-    const onOk = next
-      ? [this.inputFor(next, join(tpl, String(i + 1)), (c) => c.out[runtimePath(childTpl, c)])]
-      : [this.copyOutput(tpl, (c) => c.out[runtimePath(childTpl, c)])];
+    const leaf = child.kind === 'step' || child.kind === 'hitl';
+    // A step's fallback runs below the step's path; other leaves keep one entry per record.
+    const inner = !leaf || (child.kind === 'step' && child.fallback !== undefined);
+    const onOk = [
+      next
+        ? this.inputFor(next, join(tpl, String(i + 1)), (c) => c.out[runtimePath(childTpl, c)])
+        : this.copyOutput(tpl, (c) => c.out[runtimePath(childTpl, c)]),
+      {
+        type: 'forget',
+        params: ({ context }: { context: RunMachineContext }) => ({
+          path: runtimePath(childTpl, context),
+          inner,
+        }),
+      },
+    ];
     const cfg = children[i] as Cfg;
-    if (child.kind === 'step' || child.kind === 'hitl') {
+    if (leaf) {
       shortcut(cfg, next ? `#${(children[i + 1] as Cfg).id as string}` : `#${id}.ok`, onOk);
     }
     states[`c${i}`] = {

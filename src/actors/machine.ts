@@ -63,6 +63,20 @@ export const runMachineSetup = setup({
       if (p.scope === null) context.ctx = p.ctx;
       else context.bctx[p.scope] = p.ctx;
     },
+    /**
+     * A sequence has moved past a child: what the child and the nodes inside it kept by runtime
+     * path is read by nothing any more (runtime paths are never entered twice: loops, maps and
+     * state machines put the iteration or visit in the path). Dropping it keeps the context, and
+     * so every snapshot, the size of what is running rather than of the run so far (ADR 38).
+     */
+    forget: ({ context }, p: { path: string; inner: boolean }) => {
+      for (const rec of [context.inp, context.out, context.att, context.err, context.sel]) {
+        delete rec[p.path];
+        if (!p.inner) continue;
+        const below = `${p.path}/`;
+        for (const k of Object.keys(rec)) if (k.startsWith(below)) delete rec[k];
+      }
+    },
     /** A fan-out node is left: its branches' context copies are merged or moot by now. */
     closeScopes: ({ context }, p: { keys: readonly string[] }) => {
       for (const k of p.keys) delete context.bctx[k];

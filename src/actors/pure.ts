@@ -48,6 +48,7 @@ const CONTEXT_UPDATES: ReadonlySet<string> = new Set([
   'setRunContext',
   'closeScopes',
   'openScope',
+  'forget',
 ]);
 
 interface Resolved extends ExecutableAction {

@@ -23,7 +23,7 @@ import type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore } from '..
 import { failedFact, respondedFact, startAttempt, type Attempt } from './attempt.js';
 import { isFunctionAgent } from './functionAgents.js';
 import { overBudget } from './budget.js';
-import { snapshotEvent } from './snapshot.js';
+import { chainAfter, deltaBase, snapshotEvent, type SnapshotChain } from './snapshot.js';
 import type { RunSummary } from './summary.js';
 
 export interface DriverDeps {
@@ -65,6 +65,8 @@ export class RunDriver {
   lastSnapshotSeq: number;
   /** Bytes of the events recorded since the last SnapshotTaken (resume sets what it read). */
   bytesSinceSnapshot = 0;
+  /** The last SnapshotTaken, on which the next one's summary is a delta (resume sets it). */
+  snapshotChain: SnapshotChain | null = null;
 
   constructor(
     deps: DriverDeps,
@@ -204,12 +206,17 @@ export class RunDriver {
   }
 
   private snapshot(uptoSeq: number, status: FoldState['status'], maxBytes: number) {
-    const event = snapshotEvent(this.state, status, this.summary, this.head.seq, uptoSeq, {
+    const base = deltaBase(this.snapshotChain);
+    const made = snapshotEvent(this.state, status, this.summary, this.head.seq, uptoSeq, {
       maxBytes,
       ...(this.deps.fingerprint !== undefined ? { fingerprint: this.deps.fingerprint } : {}),
+      ...(base ? { base } : {}),
     });
-    if (event) this.lastSnapshotSeq = uptoSeq + 1;
-    return event;
+    if (!made) return null;
+    this.lastSnapshotSeq = uptoSeq + 1;
+    const at = { seq: uptoSeq + 1, events: this.summary.eventCount };
+    this.snapshotChain = chainAfter(base, at, made.bytes);
+    return made.event;
   }
 
   private request(d: Call): AgentRequest {

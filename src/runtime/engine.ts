@@ -211,7 +211,7 @@ export function createEngine(options: EngineOptions) {
         state,
         loaded.events.filter((e) => e.seq > snap.uptoSeq),
       );
-      summary = RunSummary.fromJSON(runId, snap.summary);
+      summary = RunSummary.fromChain(runId, snap.summaries);
       for (const e of loaded.events) summary.apply(e);
     } else {
       state = refold(machine, loaded.events);
@@ -254,6 +254,7 @@ export function createEngine(options: EngineOptions) {
       const at = { runId, seq: head.seq, hash: head.hash };
       const driver = new RunDriver(deps, machine, state, at, epoch, summary);
       driver.bytesSinceSnapshot = loaded.bytesSinceSnapshot;
+      driver.snapshotChain = loaded.snapshot?.chain ?? null;
       driver.claimWithNextAppend(claimEvents);
       driver.push(human);
       return drive(plan, driver);
@@ -275,6 +276,7 @@ export function createEngine(options: EngineOptions) {
       withEvents(summary, claimEvents),
     );
     driver.bytesSinceSnapshot = loaded.bytesSinceSnapshot;
+    driver.snapshotChain = loaded.snapshot?.chain ?? null;
     await driver.reviveOutstanding();
     if (human) driver.push(human);
     return drive(plan, driver);

@@ -6,15 +6,20 @@ import { EngineError, ErrorCode } from '../errors.js';
 import { decodeRecord, type LedgerEvent } from '../events/envelope.js';
 import type { LedgerStore } from '../ports.js';
 import type { StoredRecord } from '../events/envelope.js';
+import type { SnapshotChain } from './snapshot.js';
 
 export interface LoadedRun {
   /** The pipeline fingerprint the run started with (RunStarted), when it has one. */
   readonly fingerprint: string | undefined;
-  /** The latest snapshot, if any, with the fold and summary it holds. */
+  /**
+   * The latest snapshot, if any, with the fold it holds, the summaries of its chain (a key
+   * snapshot's, then the deltas on it, oldest first) and where the chain stands for the next one.
+   */
   readonly snapshot?: {
     uptoSeq: number;
     fold: Record<string, unknown>;
-    summary: Record<string, unknown>;
+    summaries: Record<string, unknown>[];
+    chain: SnapshotChain;
   };
   /** With a snapshot: the events after its summary; without: every event. */
   readonly events: LedgerEvent[];
@@ -55,18 +60,9 @@ export async function loadForResume(
     const events = rows.map((r) => decodeRecord(runId, r.seq, r.body));
     return { fingerprint: startedWith(events[0]), events, bytesSinceSnapshot: bytesAfter(rows, 0) };
   }
-  const snap = decodeRecord(runId, snapRow.seq, snapRow.body);
-  if (snap.type !== 'SnapshotTaken')
-    throw new EngineError(
-      ErrorCode.LEDGER_DECODE,
-      `run ${runId} seq ${snapRow.seq} is not a snapshot`,
-    );
-  const st = snap.data.state as {
-    fold: Record<string, unknown>;
-    summary: Record<string, unknown>;
-    summaryUpto: number;
-    fingerprint?: unknown;
-  };
+  const snap = snapshotState(runId, snapRow);
+  const st = snap.state;
+  const chain = await summaryChain(ledger, runId, snapRow, st, tail);
   // Snapshots carry the run's fingerprint; older ones do not, and then RunStarted is read.
   let fingerprint = typeof st.fingerprint === 'string' ? st.fingerprint : undefined;
   if (fingerprint === undefined) {
@@ -83,9 +79,72 @@ export async function loadForResume(
       : await ledger.read(runId, { fromSeq: from });
   return {
     fingerprint,
-    snapshot: { uptoSeq: snap.data.uptoSeq, fold: st.fold, summary: st.summary },
+    snapshot: {
+      uptoSeq: snap.uptoSeq,
+      fold: st.fold,
+      summaries: chain.summaries,
+      chain: chain.chain,
+    },
     events: rows.map((r) => decodeRecord(runId, r.seq, r.body)),
     bytesSinceSnapshot: bytesAfter(tail, snapRow.seq),
+  };
+}
+
+interface SnapState {
+  fold: Record<string, unknown>;
+  summary: Record<string, unknown>;
+  summaryUpto: number;
+  /** Present when `summary` is a delta on the snapshot at this seq. */
+  summaryBase?: number;
+  fingerprint?: unknown;
+}
+
+function snapshotState(runId: string, row: StoredRecord): { uptoSeq: number; state: SnapState } {
+  const e = decodeRecord(runId, row.seq, row.body);
+  if (e.type !== 'SnapshotTaken')
+    throw new EngineError(ErrorCode.LEDGER_DECODE, `run ${runId} seq ${row.seq} is not a snapshot`);
+  return { uptoSeq: e.data.uptoSeq, state: e.data.state as unknown as SnapState };
+}
+
+/**
+ * Follows a delta snapshot's `summaryBase` back to its key snapshot (ADR 38): at most a few
+ * point reads, since a chain's deltas stay smaller than its key snapshot. A base that is not an
+ * earlier snapshot of the run is a corrupt ledger, named by run and seq.
+ */
+async function summaryChain(
+  ledger: LedgerStore,
+  runId: string,
+  latest: StoredRecord,
+  state: SnapState,
+  read: readonly StoredRecord[],
+): Promise<{ summaries: Record<string, unknown>[]; chain: SnapshotChain }> {
+  const summaries = [state.summary];
+  const events = (state.summary as { events?: number }).events ?? 0;
+  let chainBytes = 0;
+  let row = latest;
+  let cur = state;
+  while (cur.summaryBase !== undefined) {
+    const base = cur.summaryBase;
+    const at = row.seq;
+    chainBytes += row.body.length;
+    const found =
+      read.find((r) => r.seq === base) ??
+      (Number.isInteger(base) && base >= 1 && base < at
+        ? (await ledger.read(runId, { fromSeq: base, limit: 1 }))[0]
+        : undefined);
+    if (!found || found.seq !== base || base >= at || found.type !== 'SnapshotTaken')
+      throw new EngineError(
+        ErrorCode.LEDGER_DECODE,
+        `run ${runId} seq ${at}: the snapshot's summary builds on seq ${String(base)}, which is not an earlier snapshot of the run`,
+      );
+    row = found;
+    cur = snapshotState(runId, row).state;
+    summaries.push(cur.summary);
+  }
+  summaries.reverse();
+  return {
+    summaries,
+    chain: { seq: latest.seq, events, keyBytes: row.body.length, chainBytes },
   };
 }
 

@@ -51,6 +51,8 @@ export class RunSummary {
       attempts: number;
     }
   >();
+  /** The event count at each step's last change: a snapshot's delta holds the steps changed since its base. */
+  private readonly changedAt = new Map<string, number>();
   private readonly asks = new Map<string, { message: string; inputSchema: unknown }>();
   private status: RunStatus = 'running';
   private output: unknown;
@@ -69,6 +71,7 @@ export class RunSummary {
     const steps = this.steps;
     switch (e.type) {
       case 'StepScheduled':
+        this.changedAt.set(e.data.path, this.events);
         steps.set(e.data.path, {
           path: e.data.path,
           name: e.data.name,
@@ -80,7 +83,10 @@ export class RunSummary {
         break;
       case 'AgentCallRequested': {
         const st = steps.get(e.data.path);
-        if (st) st.attempts = Math.max(st.attempts, e.data.attempt);
+        if (st) {
+          st.attempts = Math.max(st.attempts, e.data.attempt);
+          this.changedAt.set(st.path, this.events);
+        }
         break;
       }
       case 'AgentResponded':
@@ -88,7 +94,10 @@ export class RunSummary {
         const c = e.data.costMicros ?? 0;
         this.cost += c;
         const st = steps.get(e.data.path);
-        if (st) st.costMicros += c;
+        if (st) {
+          st.costMicros += c;
+          this.changedAt.set(st.path, this.events);
+        }
         if (e.data.usage) {
           this.tokens.input += e.data.usage.input;
           this.tokens.output += e.data.usage.output;
@@ -97,12 +106,18 @@ export class RunSummary {
       }
       case 'StepCompleted': {
         const st = steps.get(e.data.path);
-        if (st) Object.assign(st, { status: 'completed', output: e.data.output });
+        if (st) {
+          Object.assign(st, { status: 'completed', output: e.data.output });
+          this.changedAt.set(st.path, this.events);
+        }
         break;
       }
       case 'StepFailed': {
         const st = steps.get(e.data.path);
-        if (st) st.status = 'failed';
+        if (st) {
+          st.status = 'failed';
+          this.changedAt.set(st.path, this.events);
+        }
         break;
       }
       case 'HumanInputRequested':
@@ -131,10 +146,23 @@ export class RunSummary {
     }
   }
 
-  /** The summary as plain data, for a SnapshotTaken event. */
-  toJSON(): Record<string, unknown> {
+  /** Events folded in so far: the mark a later delta is taken against. */
+  get eventCount(): number {
+    return this.events;
+  }
+
+  /**
+   * The summary as plain data, for a SnapshotTaken event. With `since` (an earlier eventCount),
+   * only the steps changed after it, in the order the full list has them: a delta on the summary
+   * an earlier snapshot holds (ADR 38).
+   */
+  toJSON(since?: number): Record<string, unknown> {
+    const steps =
+      since === undefined
+        ? [...this.steps.values()]
+        : [...this.steps.values()].filter((st) => (this.changedAt.get(st.path) ?? 0) > since);
     return {
-      steps: [...this.steps.values()],
+      steps,
       asks: [...this.asks.entries()],
       status: this.status,
       ...(this.output !== undefined ? { output: this.output } : {}),
@@ -145,7 +173,19 @@ export class RunSummary {
     };
   }
 
-  static fromJSON(runId: string, data: Record<string, unknown>): RunSummary {
+  /**
+   * A summary rebuilt from a snapshot's chain, oldest first: a full summary, then the deltas
+   * taken on it. A delta's steps replace or follow the ones before; everything else is its own.
+   */
+  static fromChain(runId: string, chain: readonly Record<string, unknown>[]): RunSummary {
+    const [full, ...deltas] = chain;
+    const s = RunSummary.fromJSON(runId, full as Record<string, unknown>);
+    for (const d of deltas) s.takeDelta(d);
+    return s;
+  }
+
+  /** Takes a snapshot's summary data: its steps replace or follow these; the rest is its own. */
+  private takeDelta(data: Record<string, unknown>): void {
     const d = data as ReturnType<RunSummary['toJSON']> & {
       steps: RunSummary['steps'] extends Map<string, infer V> ? V[] : never;
       asks: [string, { message: string; inputSchema: unknown }][];
@@ -156,16 +196,21 @@ export class RunSummary {
       tokens: { input: number; output: number };
       events: number;
     };
+    for (const st of d.steps) this.steps.set(st.path, { ...st });
+    this.asks.clear();
+    for (const [k, v] of d.asks) this.asks.set(k, v);
+    this.status = d.status;
+    this.output = d.output;
+    this.error = d.error;
+    this.cost = d.cost;
+    this.tokens.input = d.tokens.input;
+    this.tokens.output = d.tokens.output;
+    this.events = d.events;
+  }
+
+  static fromJSON(runId: string, data: Record<string, unknown>): RunSummary {
     const s = new RunSummary(runId);
-    for (const st of d.steps) s.steps.set(st.path, { ...st });
-    for (const [k, v] of d.asks) s.asks.set(k, v);
-    s.status = d.status;
-    s.output = d.output;
-    s.error = d.error;
-    s.cost = d.cost;
-    s.tokens.input = d.tokens.input;
-    s.tokens.output = d.tokens.output;
-    s.events = d.events;
+    s.takeDelta(data);
     return s;
   }
 

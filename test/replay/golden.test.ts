@@ -5,19 +5,25 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compilePlan } from '../../src/actors/compile.js';
 import { refold } from '../../src/actors/fold.js';
 import { NondeterminismError } from '../../src/errors.js';
-import { fromHex, genesisHash, initFastHash } from '../../src/events/chain.js';
+import { fromHex, genesisHash, initFastHash, toHex } from '../../src/events/chain.js';
 import { decodeRecord, type LedgerEvent } from '../../src/events/envelope.js';
 import { verifyRun, type VerifiableRow } from '../../src/events/verify.js';
+import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
+import type { NewEvent } from '../../src/events/catalogue.js';
+import { emptyHead, type Head } from '../../src/events/envelope.js';
+import { createEngine } from '../../src/runtime/engine.js';
 import { ordersLedger } from '../fixtures/ledgers/generate.js';
-import { ORDERS_RUN_ID, ordersPipeline } from '../fixtures/pipelines/orders.js';
+import { ORDERS_RUN_ID, goldenAgents, ordersPipeline } from '../fixtures/pipelines/orders.js';
 
 interface Fixture {
   runId: string;
   events: { seq: number; type: string; body: string; hash: string }[];
 }
-const fixture = JSON.parse(
-  readFileSync(new URL('../fixtures/ledgers/orders.json', import.meta.url), 'utf8'),
-) as Fixture;
+const load = (name: string) =>
+  JSON.parse(
+    readFileSync(new URL(`../fixtures/ledgers/${name}`, import.meta.url), 'utf8'),
+  ) as Fixture;
+const fixture = load('orders.json');
 
 const decoded = (): LedgerEvent[] =>
   fixture.events.map((e) => decodeRecord(fixture.runId, e.seq, fromHex(e.body)));
@@ -74,5 +80,48 @@ describe('golden ledger: orders-review', () => {
       expected: { type: 'BranchSelected', data: { branch: 'manual' } },
       recorded: { type: 'BranchSelected', data: { branch: 'auto' } },
     });
+  });
+});
+
+describe('golden ledger recorded before ADR 38 (its pause snapshot keeps finished steps)', () => {
+  beforeAll(initFastHash);
+  const before = load('orders-before-adr38.json');
+
+  it('differs from today only in that snapshot: every decision and fact is the same', () => {
+    const changed = before.events.filter((e, i) => e.body !== fixture.events[i]?.body);
+    expect(changed.map((e) => e.type)).toEqual(['SnapshotTaken']);
+  });
+
+  it('resumes from its snapshot to the same events it recorded then', async () => {
+    const events = before.events.map((e) => decodeRecord(before.runId, e.seq, fromHex(e.body)));
+    const snap = events.find((e) => e.type === 'SnapshotTaken')!;
+    // The run as it stood when it paused, appended batch by batch as the engine did (one `at`
+    // per commit), so every stored byte and hash is the old engine's.
+    const ledger = createMemoryLedger();
+    let head: Head = emptyHead(before.runId);
+    for (let i = 0; i < snap.seq;) {
+      const at = events[i]!.at;
+      const batch: NewEvent[] = [];
+      for (; i < snap.seq && events[i]!.at === at; i++)
+        batch.push({ type: events[i]!.type, data: events[i]!.data } as NewEvent);
+      head = (await ledger.append({ runId: before.runId, expected: head, events: batch, at })).head;
+    }
+    expect(head.hash).toEqual(fromHex(before.events[snap.seq - 1]!.hash));
+    let t = events[snap.seq]!.at - 1;
+    const engine = createEngine({
+      ledger,
+      agents: goldenAgents,
+      clock: { now: () => (t += 1) },
+      worker: 'golden',
+    });
+    const done = await engine.resume(ordersPipeline.plan, before.runId, {
+      humanInput: { approved: true },
+      answeredBy: 'auditor',
+    });
+    expect(done.status).toBe('completed');
+    const rows = await ledger.read(before.runId, { fromSeq: snap.seq + 1 });
+    expect(rows.map((r) => [r.seq, r.type, toHex(r.body)])).toEqual(
+      before.events.slice(snap.seq).map((e) => [e.seq, e.type, e.body]),
+    );
   });
 });

@@ -56,9 +56,10 @@ export function createMemoryLedger(): MemoryLedger {
 
     async read(runId: string, options: ReadOptions = {}) {
       const records = runs.get(runId)?.records ?? [];
-      const from = options.fromSeq ?? 1;
-      const out = records.filter((r) => r.seq >= from);
-      return options.limit === undefined ? out : out.slice(0, options.limit);
+      const from = Math.max(1, options.fromSeq ?? 1);
+      // A run's records hold seqs 1, 2, … in order, so seq n is at index n - 1.
+      const end = options.limit === undefined ? undefined : from - 1 + options.limit;
+      return records.slice(from - 1, end);
     },
 
     async listRuns(options: ListRunsOptions = {}) {
