@@ -150,6 +150,14 @@ export function loop(this: Compiler, node: LoopNode, tpl: string, staticPath: st
   const body = this.node(node.body, bodyTpl, join(staticPath, 'body'));
   const exitNow: Test = (c) => Boolean(exit?.(bodyOut(c), ctxOf(c), iteration(c)));
   const atMax: Test = (c) => iteration(c) >= node.maxLoops;
+  // Once its output is parked on the loop, an iteration's body is read by nothing (ADR 38).
+  const forgetBody = {
+    type: 'forget',
+    params: ({ context }: { context: RunMachineContext }) => ({
+      path: runtimePath(bodyTpl, context),
+      inner: true,
+    }),
+  };
   return {
     initial: 'iter',
     entry: [
@@ -161,7 +169,7 @@ export function loop(this: Compiler, node: LoopNode, tpl: string, staticPath: st
         {
           guard: { type: 'holds', params: { test: exitNow } },
           target: 'ok',
-          actions: [this.copyOutput(tpl, result)],
+          actions: [this.copyOutput(tpl, result), forgetBody],
         },
         {
           guard: {
@@ -183,7 +191,7 @@ export function loop(this: Compiler, node: LoopNode, tpl: string, staticPath: st
         {
           guard: { type: 'holds', params: { test: atMax } },
           target: 'ok',
-          actions: [this.copyOutput(tpl, result)],
+          actions: [this.copyOutput(tpl, result), forgetBody],
         },
         {
           target: 'iter',
@@ -192,6 +200,7 @@ export function loop(this: Compiler, node: LoopNode, tpl: string, staticPath: st
             // Park the last iteration's output on the loop, move the iteration on, then feed
             // the new iteration (whose path now carries the new number).
             this.copyOutput(tpl, bodyOut),
+            forgetBody,
             {
               type: 'setIteration',
               params: ({ context }: { context: RunMachineContext }) => ({

@@ -1,14 +1,14 @@
 /**
  * Snapshots that stay the size of the running state (ADR 38): a key snapshot holds the whole run
  * summary, the ones after it only the steps changed since the snapshot before, and a sequence
- * drops what its finished children kept, so a long run's snapshots grow with the run, not with
+ * drops what its finished children kept (a loop its finished iterations), so a long run's snapshots grow with the run, not with
  * its square, and resume rebuilds the same result from the chain.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 import { createMemoryLedger, type MemoryLedger } from '../../../src/adapters/ledger/memory.js';
-import { definePipeline, hitl, sequence, step, type Flow } from '../../../src/dsl/builder.js';
+import { definePipeline, hitl, loop, sequence, step, type Flow } from '../../../src/dsl/builder.js';
 import { initFastHash } from '../../../src/events/chain.js';
 import type { NewEvent } from '../../../src/events/catalogue.js';
 import {
@@ -116,6 +116,31 @@ describe('snapshot chains', () => {
         .filter((e) => e.type !== 'SnapshotTaken')
         .map((e) => [e.type, { ...(e.data as object), latencyMs: 0 }]);
     expect(await facts(chained)).toEqual(await facts(plain));
+  });
+
+  it('keep a loop to its current iteration: finished iterations leave nothing in the context', async () => {
+    const looped = definePipeline(
+      'looped',
+      sequence(
+        loop('count', sequence(addOne('a'), addOne('b')), { maxLoops: 300 }),
+        hitl('ok', { message: 'ok?', schema: z.object({ ok: z.boolean() }) }),
+        step('end', (a: { ok: boolean }) => (a.ok ? 'yes' : 'no')),
+      ),
+    ).plan;
+    const ledger = createMemoryLedger();
+    const engine = createEngine({ ledger, snapshotEvery: 100 });
+    expect((await engine.run(looped, 0, { runId: RUN })).status).toBe('paused');
+    const snaps = (await decoded(ledger)).filter((e) => e.type === 'SnapshotTaken');
+    expect(snaps.length).toBeGreaterThan(20);
+    for (const e of snaps) {
+      const ctx = (e.data as { state: SnapState }).state.fold.context;
+      expect(Object.keys(ctx.inp ?? {}).length + Object.keys(ctx.out ?? {}).length).toBeLessThan(
+        10,
+      );
+    }
+    const done = await engine.resume(looped, RUN, { humanInput: { ok: true } });
+    expect(done.output).toBe('yes');
+    expect(done.steps.filter((st) => st.name === 'b')).toHaveLength(300);
   });
 
   it('refuses a delta whose base is not an earlier snapshot, naming the run and seqs', async () => {
