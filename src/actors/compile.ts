@@ -212,6 +212,20 @@ export class Compiler {
     ];
   }
 
+  /**
+   * Drops what the node at `tpl` kept by runtime path, and with `inner` what every node below it
+   * kept, once its output has been handed on (machine.ts `forget`, ADR 38).
+   */
+  forget(tpl: string, inner: boolean) {
+    return {
+      type: 'forget',
+      params: ({ context }: { context: RunMachineContext }) => ({
+        path: runtimePath(tpl, context),
+        inner,
+      }),
+    };
+  }
+
   copyOutput(tpl: string, from: (c: RunMachineContext) => unknown) {
     return {
       type: 'setOutput',

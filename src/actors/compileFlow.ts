@@ -32,13 +32,7 @@ export function sequence(
       next
         ? this.inputFor(next, join(tpl, String(i + 1)), (c) => c.out[runtimePath(childTpl, c)])
         : this.copyOutput(tpl, (c) => c.out[runtimePath(childTpl, c)]),
-      {
-        type: 'forget',
-        params: ({ context }: { context: RunMachineContext }) => ({
-          path: runtimePath(childTpl, context),
-          inner,
-        }),
-      },
+      this.forget(childTpl, inner),
     ];
     const cfg = children[i] as Cfg;
     if (leaf) {

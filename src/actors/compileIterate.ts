@@ -151,13 +151,7 @@ export function loop(this: Compiler, node: LoopNode, tpl: string, staticPath: st
   const exitNow: Test = (c) => Boolean(exit?.(bodyOut(c), ctxOf(c), iteration(c)));
   const atMax: Test = (c) => iteration(c) >= node.maxLoops;
   // Once its output is parked on the loop, an iteration's body is read by nothing (ADR 38).
-  const forgetBody = {
-    type: 'forget',
-    params: ({ context }: { context: RunMachineContext }) => ({
-      path: runtimePath(bodyTpl, context),
-      inner: true,
-    }),
-  };
+  const forgetBody = this.forget(bodyTpl, true);
   return {
     initial: 'iter',
     entry: [

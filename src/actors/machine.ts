@@ -64,8 +64,8 @@ export const runMachineSetup = setup({
       else context.bctx[p.scope] = p.ctx;
     },
     /**
-     * A sequence has moved past a child: what the child and the nodes inside it kept by runtime
-     * path is read by nothing any more (runtime paths are never entered twice: loops, maps and
+     * A sequence has moved past a child, or a loop past an iteration: what that node and the
+     * nodes inside it kept by runtime path is read by nothing any more (runtime paths are never entered twice: loops, maps and
      * state machines put the iteration or visit in the path). Dropping it keeps the context, and
      * so every snapshot, the size of what is running rather than of the run so far (ADR 38).
      */

@@ -23,7 +23,7 @@ import type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore } from '..
 import { failedFact, respondedFact, startAttempt, type Attempt } from './attempt.js';
 import { isFunctionAgent } from './functionAgents.js';
 import { overBudget } from './budget.js';
-import { chainAfter, deltaBase, snapshotEvent, type SnapshotChain } from './snapshot.js';
+import { snapshotEvent, type SnapshotChain } from './snapshot.js';
 import type { RunSummary } from './summary.js';
 
 export interface DriverDeps {
@@ -206,16 +206,14 @@ export class RunDriver {
   }
 
   private snapshot(uptoSeq: number, status: FoldState['status'], maxBytes: number) {
-    const base = deltaBase(this.snapshotChain);
     const made = snapshotEvent(this.state, status, this.summary, this.head.seq, uptoSeq, {
       maxBytes,
       ...(this.deps.fingerprint !== undefined ? { fingerprint: this.deps.fingerprint } : {}),
-      ...(base ? { base } : {}),
+      chain: this.snapshotChain,
     });
     if (!made) return null;
     this.lastSnapshotSeq = uptoSeq + 1;
-    const at = { seq: uptoSeq + 1, events: this.summary.eventCount };
-    this.snapshotChain = chainAfter(base, at, made.bytes);
+    this.snapshotChain = made.chain;
     return made.event;
   }
 

@@ -128,11 +128,11 @@ async function summaryChain(
     const at = row.seq;
     chainBytes += row.body.length;
     const found =
-      read.find((r) => r.seq === base) ??
-      (Number.isInteger(base) && base >= 1 && base < at
-        ? (await ledger.read(runId, { fromSeq: base, limit: 1 }))[0]
-        : undefined);
-    if (!found || found.seq !== base || base >= at || found.type !== 'SnapshotTaken')
+      Number.isInteger(base) && base >= 1 && base < at
+        ? (read.find((r) => r.seq === base) ??
+          (await ledger.read(runId, { fromSeq: base, limit: 1 }))[0])
+        : undefined;
+    if (found?.seq !== base || found.type !== 'SnapshotTaken')
       throw new EngineError(
         ErrorCode.LEDGER_DECODE,
         `run ${runId} seq ${at}: the snapshot's summary builds on seq ${String(base)}, which is not an earlier snapshot of the run`,

@@ -34,6 +34,16 @@ export interface RunResult {
 
 type SummaryEvent = NewEvent;
 
+/** The events that change a step's entry (its stamp in `changedAt`). */
+const STEP_CHANGES: ReadonlySet<string> = new Set([
+  'StepScheduled',
+  'AgentCallRequested',
+  'AgentResponded',
+  'AgentFailed',
+  'StepCompleted',
+  'StepFailed',
+]);
+
 /**
  * A run's result, folded event by event: the driver feeds it what it records, so finishing a run
  * never re-reads the ledger; resume seeds it with the events it has already decoded.
@@ -69,9 +79,10 @@ export class RunSummary {
   apply(e: SummaryEvent): void {
     this.events += 1;
     const steps = this.steps;
+    if (STEP_CHANGES.has(e.type))
+      this.changedAt.set((e.data as { path: string }).path, this.events);
     switch (e.type) {
       case 'StepScheduled':
-        this.changedAt.set(e.data.path, this.events);
         steps.set(e.data.path, {
           path: e.data.path,
           name: e.data.name,
@@ -83,10 +94,7 @@ export class RunSummary {
         break;
       case 'AgentCallRequested': {
         const st = steps.get(e.data.path);
-        if (st) {
-          st.attempts = Math.max(st.attempts, e.data.attempt);
-          this.changedAt.set(st.path, this.events);
-        }
+        if (st) st.attempts = Math.max(st.attempts, e.data.attempt);
         break;
       }
       case 'AgentResponded':
@@ -94,10 +102,7 @@ export class RunSummary {
         const c = e.data.costMicros ?? 0;
         this.cost += c;
         const st = steps.get(e.data.path);
-        if (st) {
-          st.costMicros += c;
-          this.changedAt.set(st.path, this.events);
-        }
+        if (st) st.costMicros += c;
         if (e.data.usage) {
           this.tokens.input += e.data.usage.input;
           this.tokens.output += e.data.usage.output;
@@ -106,18 +111,12 @@ export class RunSummary {
       }
       case 'StepCompleted': {
         const st = steps.get(e.data.path);
-        if (st) {
-          Object.assign(st, { status: 'completed', output: e.data.output });
-          this.changedAt.set(st.path, this.events);
-        }
+        if (st) Object.assign(st, { status: 'completed', output: e.data.output });
         break;
       }
       case 'StepFailed': {
         const st = steps.get(e.data.path);
-        if (st) {
-          st.status = 'failed';
-          this.changedAt.set(st.path, this.events);
-        }
+        if (st) st.status = 'failed';
         break;
       }
       case 'HumanInputRequested':

@@ -79,11 +79,8 @@ try {
   db.pragma('synchronous = ' + workerData.synchronous);
   let seen = 0;
   for (;;) {
-    // Never an unbounded wait: a thread blocked in one cannot be terminated when its process
-    // exits, and the process would hang at exit.
-    Atomics.wait(s, ${REQUESTED}, seen, 500);
+    Atomics.wait(s, ${REQUESTED}, seen);
     if (Atomics.load(s, ${STOP}) === 1) break;
-    if (Atomics.load(s, ${REQUESTED}) === seen) continue;
     seen = Atomics.load(s, ${REQUESTED});
     const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
     Atomics.store(s, ${LOG}, r.log);
@@ -153,17 +150,10 @@ export function createCheckpointer(
     // Never keeps a process alive that forgot to close its ledger. After the listeners: adding a
     // 'message' listener refs the worker's port again.
     worker.unref();
-    process.once('exit', stopWorker);
     db.pragma('wal_autocheckpoint = 0');
     // The first commit after a rewind truncates the WAL file to this size, so the file's size
     // tells how many frames have been written since the last rewind.
     db.pragma(`journal_size_limit = ${WAL_HEADER + resetFrames * frameBytes}`);
-  };
-
-  const stopWorker = () => {
-    Atomics.store(shared, STOP, 1);
-    Atomics.add(shared, REQUESTED, 1);
-    Atomics.notify(shared, REQUESTED);
   };
 
   const walFrames = () => {
@@ -234,8 +224,9 @@ export function createCheckpointer(
       // Unref'd, the worker would not keep the event loop alive while we wait for it, and a
       // process whose last work is this close would exit with the wait unsettled.
       worker.ref();
-      process.off('exit', stopWorker);
-      stopWorker();
+      Atomics.store(shared, STOP, 1);
+      Atomics.add(shared, REQUESTED, 1);
+      Atomics.notify(shared, REQUESTED);
       await exited;
     },
   };
