@@ -19,6 +19,7 @@ import type { AgentPort, Clock, LedgerStore } from '../ports.js';
 import { RunDriver, type DriverDeps } from './driver.js';
 import { AnswerValidator } from './humanInput.js';
 import { loadForResume } from './load.js';
+import { pictureOf, type SnapshotChain } from './snapshot.js';
 import { RunChanges, watchRun, type WatchOptions } from './watch.js';
 import { withFunctionAgents } from './functionAgents.js';
 import { RunSummary, summarize, type RunResult } from './summary.js';
@@ -202,10 +203,13 @@ export function createEngine(options: EngineOptions) {
     const machine = machineOf(plan);
     let state: FoldState;
     let summary: RunSummary;
+    let chain: SnapshotChain | null = null;
     if (loaded.snapshot) {
       // Pick up where the snapshot left off; replay (not resume) is what refolds from zero.
       const snap = loaded.snapshot;
       state = restoreFold(machine, runId, snap.fold);
+      // The next snapshot's context changes are taken against the context this one holds.
+      chain = { ...snap.chain, context: pictureOf(state.snapshot.context as object) };
       refoldFrom(
         machine,
         state,
@@ -254,7 +258,7 @@ export function createEngine(options: EngineOptions) {
       const at = { runId, seq: head.seq, hash: head.hash };
       const driver = new RunDriver(deps, machine, state, at, epoch, summary);
       driver.bytesSinceSnapshot = loaded.bytesSinceSnapshot;
-      driver.snapshotChain = loaded.snapshot?.chain ?? null;
+      driver.snapshotChain = chain;
       driver.claimWithNextAppend(claimEvents);
       driver.push(human);
       return drive(plan, driver);
@@ -276,7 +280,7 @@ export function createEngine(options: EngineOptions) {
       withEvents(summary, claimEvents),
     );
     driver.bytesSinceSnapshot = loaded.bytesSinceSnapshot;
-    driver.snapshotChain = loaded.snapshot?.chain ?? null;
+    driver.snapshotChain = chain;
     await driver.reviveOutstanding();
     if (human) driver.push(human);
     return drive(plan, driver);

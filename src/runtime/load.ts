@@ -6,14 +6,15 @@ import { EngineError, ErrorCode } from '../errors.js';
 import { decodeRecord, type LedgerEvent } from '../events/envelope.js';
 import type { LedgerStore } from '../ports.js';
 import type { StoredRecord } from '../events/envelope.js';
-import type { SnapshotChain } from './snapshot.js';
+import { foldFromChain, type SnapshotChain } from './snapshot.js';
 
 export interface LoadedRun {
   /** The pipeline fingerprint the run started with (RunStarted), when it has one. */
   readonly fingerprint: string | undefined;
   /**
-   * The latest snapshot, if any, with the fold it holds, the summaries of its chain (a key
-   * snapshot's, then the deltas on it, oldest first) and where the chain stands for the next one.
+   * The latest snapshot, if any, with the fold its chain stands for, the summaries of its chain
+   * (a key snapshot's, then the deltas on it, oldest first) and where the chain stands for the
+   * next one (without its context picture: the engine takes it from the restored fold).
    */
   readonly snapshot?: {
     uptoSeq: number;
@@ -81,7 +82,7 @@ export async function loadForResume(
     fingerprint,
     snapshot: {
       uptoSeq: snap.uptoSeq,
-      fold: st.fold,
+      fold: foldFromChain(runId, chain.folds),
       summaries: chain.summaries,
       chain: chain.chain,
     },
@@ -107,7 +108,7 @@ function snapshotState(runId: string, row: StoredRecord): { uptoSeq: number; sta
 }
 
 /**
- * Follows a delta snapshot's `summaryBase` back to its key snapshot (ADR 38): at most a few
+ * Follows a delta snapshot's `summaryBase` back to its key snapshot (ADR 38, 39): at most a few
  * point reads, since a chain's deltas stay smaller than its key snapshot. A base that is not an
  * earlier snapshot of the run is a corrupt ledger, named by run and seq.
  */
@@ -117,8 +118,13 @@ async function summaryChain(
   latest: StoredRecord,
   state: SnapState,
   read: readonly StoredRecord[],
-): Promise<{ summaries: Record<string, unknown>[]; chain: SnapshotChain }> {
+): Promise<{
+  summaries: Record<string, unknown>[];
+  folds: { seq: number; fold: Record<string, unknown> }[];
+  chain: SnapshotChain;
+}> {
   const summaries = [state.summary];
+  const folds = [{ seq: latest.seq, fold: state.fold }];
   const events = (state.summary as { events?: number }).events ?? 0;
   let chainBytes = 0;
   let row = latest;
@@ -140,10 +146,13 @@ async function summaryChain(
     row = found;
     cur = snapshotState(runId, row).state;
     summaries.push(cur.summary);
+    folds.push({ seq: row.seq, fold: cur.fold });
   }
   summaries.reverse();
+  folds.reverse();
   return {
     summaries,
+    folds,
     chain: { seq: latest.seq, events, keyBytes: row.body.length, chainBytes },
   };
 }

@@ -1,12 +1,89 @@
 /**
  * A SnapshotTaken: the fold state after a batch and the run summary as of before it (the summary
  * takes events once they are recorded), so resume can start from it instead of refolding. The
- * summary is whole in a key snapshot and a delta on the one before in the others (ADR 38).
+ * summary and the machine context are whole in a key snapshot and deltas on the snapshot before
+ * in the others (ADR 38, ADR 39).
  */
 import { foldSnapshot, type FoldState } from '../actors/fold.js';
+import type { RunMachineContext } from '../actors/vocabulary.js';
+import { EngineError, ErrorCode } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
 import { encodeCanonical } from '../events/codec.js';
 import type { RunSummary } from './summary.js';
+
+/**
+ * The context's records keyed by runtime path, diffed entry by entry. The machine updates them in
+ * place, one entry at a time, and never changes an entry's value in place (machine.ts), so an
+ * entry whose value is the same object as at the last snapshot is unchanged. The context's other
+ * fields (the run context, the run id) are compared whole.
+ */
+const RECORDS = [
+  'inp',
+  'out',
+  'bctx',
+  'att',
+  'it',
+  'sel',
+  'err',
+] as const satisfies readonly (keyof RunMachineContext)[];
+const isRecordKey = (k: string): k is (typeof RECORDS)[number] =>
+  (RECORDS as readonly string[]).includes(k);
+
+/** The context's entries as the last snapshot held them, by reference. */
+export interface ContextPicture {
+  readonly fields: ReadonlyMap<string, unknown>;
+  readonly records: ReadonlyMap<string, ReadonlyMap<string, unknown>>;
+}
+
+/**
+ * What changed in the context since a picture: entries set and dropped, and fields replaced
+ * whole (the run context, or a record that dropped more entries than it kept).
+ */
+export interface ContextChanges {
+  set?: Record<string, Record<string, unknown>>;
+  drop?: Record<string, string[]>;
+  fields?: Record<string, unknown>;
+}
+
+export function pictureOf(context: object): ContextPicture {
+  const fields = new Map<string, unknown>();
+  const records = new Map<string, ReadonlyMap<string, unknown>>();
+  for (const [k, v] of Object.entries(context)) {
+    if (isRecordKey(k) && isPlain(v)) records.set(k, new Map(Object.entries(v)));
+    else fields.set(k, v);
+  }
+  return { fields, records };
+}
+
+const isPlain = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function changesSince(context: object, was: ContextPicture): ContextChanges {
+  const out: ContextChanges = {};
+  const fields: [string, unknown][] = [];
+  for (const [k, v] of Object.entries(context)) {
+    const before = was.records.get(k);
+    if (!before || !isRecordKey(k) || !isPlain(v)) {
+      if (before || !was.fields.has(k) || was.fields.get(k) !== v) fields.push([k, v]);
+      continue;
+    }
+    const set: [string, unknown][] = [];
+    for (const [path, value] of Object.entries(v)) {
+      if (before.get(path) !== value || !before.has(path)) set.push([path, value]);
+    }
+    const drop: string[] = [];
+    for (const path of before.keys()) if (!Object.hasOwn(v, path)) drop.push(path);
+    // A finished map or parallel drops many entries at once: past the entries left, the record
+    // whole is the smaller change.
+    if (drop.length > 0 && drop.length >= Object.keys(v).length) fields.push([k, v]);
+    else {
+      if (set.length > 0) (out.set ??= {})[k] = Object.fromEntries(set);
+      if (drop.length > 0) (out.drop ??= {})[k] = drop;
+    }
+  }
+  if (fields.length > 0) out.fields = Object.fromEntries(fields);
+  return out;
+}
 
 /**
  * The latest snapshot as the next one's base: its seq, the summary's event count when it was
@@ -20,6 +97,8 @@ export interface SnapshotChain {
   readonly events: number;
   readonly keyBytes: number;
   readonly chainBytes: number;
+  /** The context as this snapshot holds it; without it the next snapshot is a key one. */
+  readonly context?: ContextPicture;
 }
 
 /**
@@ -42,11 +121,18 @@ export function snapshotEvent(
   },
 ): { event: NewEvent; chain: SnapshotChain } | null {
   const c = opts.chain;
-  const base = c !== null && c.chainBytes < c.keyBytes ? c : undefined;
+  const base = c !== null && c.chainBytes < c.keyBytes && c.context ? c : undefined;
+  const { context, ...fold } = foldSnapshot(state);
   const data = {
     uptoSeq,
     state: {
-      fold: { ...foldSnapshot(state), status },
+      fold: {
+        ...fold,
+        status,
+        ...(base?.context
+          ? { contextChanges: changesSince(context as object, base.context) }
+          : { context }),
+      },
       summary: summary.toJSON(base?.events),
       summaryUpto,
       ...(base ? { summaryBase: base.seq } : {}),
@@ -60,9 +146,52 @@ export function snapshotEvent(
     return null;
   }
   if (bytes > opts.maxBytes) return null;
-  const at = { seq: uptoSeq + 1, events: summary.eventCount };
+  const at = {
+    seq: uptoSeq + 1,
+    events: summary.eventCount,
+    context: pictureOf(context as object),
+  };
   const chain = base
     ? { ...at, keyBytes: base.keyBytes, chainBytes: base.chainBytes + bytes }
     : { ...at, keyBytes: bytes, chainBytes: 0 };
   return { event: { type: 'SnapshotTaken', data }, chain };
+}
+
+/**
+ * The fold a snapshot chain stands for (oldest first): the latest fold, with the context of the
+ * latest one holding it whole and the changes of the ones after it applied in order. Snapshots
+ * from before ADR 39 all hold their context whole.
+ */
+export function foldFromChain(
+  runId: string,
+  folds: readonly { seq: number; fold: Record<string, unknown> }[],
+): Record<string, unknown> {
+  const whole = folds.findLastIndex((f) => isPlain(f.fold.context));
+  const latest = folds[folds.length - 1];
+  if (whole < 0 || !latest)
+    throw new EngineError(
+      ErrorCode.LEDGER_DECODE,
+      `run ${runId} seq ${latest?.seq ?? '?'}: no snapshot of its chain holds the whole machine context`,
+    );
+  // Decoded from the ledger for this resume alone, so it can be updated in place.
+  const context = (folds[whole] as (typeof folds)[number]).fold.context as Record<string, unknown>;
+  for (const { seq, fold } of folds.slice(whole + 1)) {
+    const ch = fold.contextChanges as ContextChanges | undefined;
+    if (!isPlain(ch))
+      throw new EngineError(
+        ErrorCode.LEDGER_DECODE,
+        `run ${runId} seq ${seq}: the snapshot holds neither a machine context nor its changes`,
+      );
+    for (const [k, paths] of Object.entries(ch.drop ?? {})) {
+      const rec = context[k];
+      if (isPlain(rec)) for (const p of paths) delete rec[p];
+    }
+    for (const [k, entries] of Object.entries(ch.set ?? {})) {
+      const rec = isPlain(context[k]) ? (context[k] as Record<string, unknown>) : (context[k] = {});
+      Object.assign(rec, entries);
+    }
+    Object.assign(context, ch.fields ?? {});
+  }
+  const { contextChanges: _, ...rest } = latest.fold;
+  return { ...rest, context };
 }

@@ -18,6 +18,7 @@ import {
   type LedgerEvent,
 } from '../../../src/events/envelope.js';
 import { createEngine } from '../../../src/runtime/engine.js';
+import { snapshotContexts } from '../../support/snapshotContexts.js';
 
 const STEPS = 600;
 const addOne = (name: string): Flow<number, number> => step(name, (x: number) => x + 1);
@@ -81,10 +82,11 @@ describe('snapshot chains', () => {
         // 100 events are about 25 steps; a delta holds those and the sequence around them.
         expect(st.summary.steps.length).toBeLessThanOrEqual(30);
       }
-      // The fold holds what is running: the sequence's input and the current step's.
-      const ctx = st.fold.context;
-      expect(Object.keys(ctx.inp ?? {}).length + Object.keys(ctx.out ?? {}).length).toBeLessThan(6);
       prev = row.seq;
+    }
+    // The fold holds what is running: the sequence's input and the current step's.
+    for (const { context: ctx } of snapshotContexts(await decoded(ledger))) {
+      expect(Object.keys(ctx.inp ?? {}).length + Object.keys(ctx.out ?? {}).length).toBeLessThan(6);
     }
     expect(keys).toBeGreaterThan(1);
     const snapBytes = snaps.reduce((n, r) => n + r.body.length, 0);
@@ -130,10 +132,9 @@ describe('snapshot chains', () => {
     const ledger = createMemoryLedger();
     const engine = createEngine({ ledger, snapshotEvery: 100 });
     expect((await engine.run(looped, 0, { runId: RUN })).status).toBe('paused');
-    const snaps = (await decoded(ledger)).filter((e) => e.type === 'SnapshotTaken');
+    const snaps = snapshotContexts(await decoded(ledger));
     expect(snaps.length).toBeGreaterThan(20);
-    for (const e of snaps) {
-      const ctx = (e.data as { state: SnapState }).state.fold.context;
+    for (const { context: ctx } of snaps) {
       expect(Object.keys(ctx.inp ?? {}).length + Object.keys(ctx.out ?? {}).length).toBeLessThan(
         10,
       );
