@@ -12,14 +12,18 @@ export interface GlobalOptions {
   readonly stateUri?: string;
 }
 
+/**
+ * The project's effective config (root from --project, FLUJO_PROJECT_ROOT or the nearest marker
+ * file). Kept apart from session.ts so that read commands do not load the model SDKs.
+ */
+export function projectConfig(flags: GlobalOptions, env: NodeJS.ProcessEnv, cwd: string) {
+  const root = findProjectRoot(flags.project, env, cwd);
+  return loadConfig({ root, env, ...(flags.stateUri ? { stateUri: flags.stateUri } : {}) });
+}
+
 export async function openProjectLedger(opts: GlobalOptions): Promise<LedgerStore> {
-  const root = findProjectRoot(opts.project, process.env, process.cwd());
-  const cfg = loadConfig({
-    root,
-    env: process.env,
-    ...(opts.stateUri ? { stateUri: opts.stateUri } : {}),
-  });
-  return openLedger(cfg.stateUri, { projectRoot: root });
+  const cfg = projectConfig(opts, process.env, process.cwd());
+  return openLedger(cfg.stateUri, { projectRoot: cfg.root });
 }
 
 /** Resolves a unique run-id prefix to the full id. */

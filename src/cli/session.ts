@@ -7,20 +7,17 @@ import { dirname, join } from 'node:path';
 
 import { openState } from '../adapters/ledger/state.js';
 import { tapLedger } from '../adapters/ledger/tap.js';
-import { loadConfig, type EffectiveConfig } from '../config/load.js';
+import type { EffectiveConfig } from '../config/load.js';
 import type { LedgerStore } from '../ports.js';
 import { createEngine, type Engine } from '../runtime/engine.js';
 import type { RunResult } from '../runtime/summary.js';
 import { agentsFor, preflight, projectSkills } from './agents.js';
+import { projectConfig, type GlobalOptions } from './context.js';
 import { loadPipelineFile, type LoadedPipeline } from './pipelineFile.js';
-import { findProjectRoot } from './project.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
 
-export interface GlobalFlags {
-  readonly project?: string;
-  readonly stateUri?: string;
-}
+export type GlobalFlags = GlobalOptions;
 
 /** How a command learns of Ctrl-C; the entry point owns the process and its exit. */
 export interface Interrupts {
@@ -39,11 +36,6 @@ export interface Session {
   /** Runs `work`, showing progress; a SIGINT detaches the run (it stays resumable). */
   drive(work: () => Promise<RunResult>): Promise<{ result: RunResult; interrupted: boolean }>;
   close(): Promise<void>;
-}
-
-export function projectConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv, cwd: string) {
-  const root = findProjectRoot(flags.project, env, cwd);
-  return loadConfig({ root, env, ...(flags.stateUri ? { stateUri: flags.stateUri } : {}) });
 }
 
 export async function openSession(

@@ -7,8 +7,7 @@ import { openLedger } from '../../adapters/ledger/open.js';
 import type { EffectiveConfig } from '../../config/load.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import type { LedgerStore } from '../../ports.js';
-import { resolveRunId, type GlobalOptions } from '../context.js';
-import { projectConfig } from '../session.js';
+import { projectConfig, resolveRunId, type GlobalOptions } from '../context.js';
 
 export interface LensFlags extends GlobalOptions {
   readonly json?: boolean;

@@ -23,7 +23,8 @@ import { createLensServer } from '../../web/server.js';
 import { agentsFor, projectSkills } from '../agents.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile } from '../pipelineFile.js';
-import { projectConfig, type GlobalFlags, type Interrupts } from '../session.js';
+import { projectConfig } from '../context.js';
+import type { GlobalFlags, Interrupts } from '../session.js';
 
 export interface LensServeOptions extends GlobalFlags {
   readonly port?: string;

@@ -12,7 +12,8 @@ import { numberFlag, parseContextFlag, readInput } from '../io.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
 import { exitCodeOf, printRun, runJson } from '../runReport.js';
-import { openSession, projectConfig, type GlobalFlags, type Interrupts } from '../session.js';
+import { projectConfig } from '../context.js';
+import { openSession, type GlobalFlags, type Interrupts } from '../session.js';
 
 export interface RunFlags extends GlobalFlags {
   readonly input?: string;

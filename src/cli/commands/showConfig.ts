@@ -5,7 +5,7 @@
 import { redactUri } from '../../adapters/ledger/stateUri.js';
 import { ExitCode } from '../../errors.js';
 import type { Output } from '../output.js';
-import { projectConfig, type GlobalFlags } from '../session.js';
+import { projectConfig, type GlobalOptions as GlobalFlags } from '../context.js';
 
 const SECRET = /(KEY|TOKEN|SECRET|PASSWORD)/i;
 const ENV_SHOWN = [
