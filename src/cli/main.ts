@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 
 import { ExitCode, isEngineError } from '../errors.js';
 import { createOutput } from './output.js';
@@ -242,12 +242,19 @@ async function main(argv: string[]): Promise<number> {
     .description('check a YAML blueprint: exit 0 valid, 4 invalid, 3 unresolved import')
     .argument('[path]', 'blueprint file', 'pipeline.yaml')
     .option('--format <format>', 'text, json or sarif', 'text')
+    .addOption(new Option('--json', 'same as --format json').conflicts('format'))
     .option('--no-strict', 'report errors but exit 0')
     .option('--imports', 'also validate imported blueprints (always on)')
-    .action(async (path: string, opts: { format: string; strict: boolean; imports?: boolean }) => {
-      const { validate } = await import('./commands/validate.js');
-      exitCode = await validate({ ...program.opts(), ...opts, path }, out);
-    });
+    .action(
+      async (
+        path: string,
+        { json, ...opts }: { format: string; json?: boolean; strict: boolean; imports?: boolean },
+      ) => {
+        const { validate } = await import('./commands/validate.js');
+        const format = json ? 'json' : opts.format;
+        exitCode = await validate({ ...program.opts(), ...opts, format, path }, out);
+      },
+    );
   program
     .command('explain')
     .description('describe a blueprint in plain language')

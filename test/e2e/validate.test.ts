@@ -32,6 +32,18 @@ describe('flujo validate', () => {
     expect(report.path).toMatch(/V-K1\.yaml$/);
   });
 
+  it('takes --json for --format json, as every read command does, and refuses both at once', () => {
+    const json = run('validate', 'rules/V-K1.yaml', '--json');
+    expect(json.code).toBe(4);
+    expect(JSON.parse(json.stdout)).toEqual(
+      JSON.parse(run('validate', 'rules/V-K1.yaml', '--format', 'json').stdout),
+    );
+    const both = run('validate', 'rules/V-K1.yaml', '--json', '--format', 'sarif');
+    expect(both.code).toBe(2);
+    expect(both.stdout).toBe('');
+    expect(both.stderr).toMatch(/'--json' cannot be used with option '--format/);
+  });
+
   it('--no-strict reports but exits 0', () => {
     expect(run('validate', 'rules/V-K1.yaml', '--no-strict').code).toBe(0);
   });

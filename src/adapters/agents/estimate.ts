@@ -3,9 +3,24 @@
  * counted (o200k for OpenAI; a byte-based bound for Anthropic, whose tokenizer is not public)
  * plus the max_tokens the request is sent with, priced at the model's rates.
  */
-import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import { createRequire } from 'node:module';
 
 import type { Provider } from './config.js';
+
+/**
+ * The o200k tokenizer, loaded on the first OpenAI estimate (only runs with a budget make one):
+ * its tables take about 150 ms to load. Required synchronously, from gpt-tokenizer's CommonJS
+ * build, because a reservation is made synchronously.
+ */
+let countTokens: ((text: string) => number) | undefined;
+function tokenizer(): (text: string) => number {
+  countTokens ??= (
+    createRequire(import.meta.url)('gpt-tokenizer/encoding/o200k_base') as {
+      countTokens: (text: string) => number;
+    }
+  ).countTokens;
+  return countTokens;
+}
 
 /** Chat framing per message and per reply (OpenAI's cookbook counts 3-4; we round up). */
 const PER_MESSAGE = 8;
@@ -17,7 +32,7 @@ const utf8 = (s: string) => Buffer.byteLength(s, 'utf8');
 
 /** Byte-level BPE never makes more tokens than bytes; counted exactly when cheap to do so. */
 function openaiTokens(text: string): number {
-  return text.length > EXACT_LIMIT ? utf8(text) : countTokens(text);
+  return text.length > EXACT_LIMIT ? utf8(text) : tokenizer()(text);
 }
 
 /**

@@ -4,7 +4,6 @@
  * parsed `[cost]` table and optionally a fetch and a logger; `fn:` steps stay with the engine.
  */
 import type { AgentCallHooks, AgentPort, AgentReply, AgentRequest, Logger } from '../../ports.js';
-import { sendAnthropic } from './anthropic.js';
 import {
   DEFAULTS,
   parseAgentConfig,
@@ -15,9 +14,8 @@ import {
 import { endpointFor, type Env } from './env.js';
 import { promptTokens } from './estimate.js';
 import { CallScope, type FetchLike, type RetryPolicy } from './http.js';
-import { sendOpenAI } from './openai.js';
 import { costMicros, parsePricing, rateFor, type Pricing } from './pricing.js';
-import type { ProviderRequest } from './provider.js';
+import type { ProviderRequest, ProviderSend } from './provider.js';
 import { outputShape, schemaProblem, userMessage, type OutputShape } from './schema.js';
 import { callModel } from './structured.js';
 import { ConfigError, ErrorCode } from '../../errors.js';
@@ -79,6 +77,23 @@ function prepare(req: Pick<AgentRequest, 'agent' | 'config' | 'input' | 'path'>)
   } as Prepared;
 }
 
+/**
+ * Each provider's SDK is loaded on its first call: together they are about 1,800 modules and
+ * 0.7 s of a CLI start, which a run of function and skill steps (or a lens command) never needs.
+ */
+const senders = new Map<string, Promise<ProviderSend>>();
+function senderFor(provider: ModelId['provider']): Promise<ProviderSend> {
+  let send = senders.get(provider);
+  if (!send) {
+    send =
+      provider === 'openai'
+        ? import('./openai.js').then((m) => m.sendOpenAI)
+        : import('./anthropic.js').then((m) => m.sendAnthropic);
+    senders.set(provider, send);
+  }
+  return send;
+}
+
 function isPricing(x: unknown): x is Pricing {
   return (
     typeof x === 'object' &&
@@ -107,6 +122,7 @@ export function createModelAgents(options: ModelAgentsOptions): AgentPort {
     ): Promise<AgentReply> {
       const p = prepare(req);
       const endpoint = endpointFor(p.id.provider, options.env, p.config.baseUrl);
+      const send = await senderFor(p.id.provider);
       const rate = rateFor(pricing, p.id.provider, p.id.model, options.logger);
       const scope = new CallScope(
         signal,
@@ -116,7 +132,7 @@ export function createModelAgents(options: ModelAgentsOptions): AgentPort {
       );
       try {
         return await callModel({
-          send: p.id.provider === 'openai' ? sendOpenAI : sendAnthropic,
+          send,
           request: p.request,
           ...(p.shape ? { shape: p.shape } : {}),
           ctx: { endpoint, scope, key: req.key, config: p.config },
