@@ -60,6 +60,7 @@ export {
   createModelAgents,
   createRecordedAgents,
   loadEnvFile,
+  loadProviders,
   parseEnv,
   parseModelId,
   parsePricing,

@@ -6,7 +6,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { createModelAgents, preflightModelAgents } from '../adapters/agents/index.js';
+import {
+  createModelAgents,
+  loadProviders,
+  preflightModelAgents,
+} from '../adapters/agents/index.js';
 import type { SkillCatalog } from '../blueprint/env.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { Plan, PlanNode, StepNode } from '../dsl/ir.js';
@@ -91,13 +95,17 @@ function modelSteps(node: PlanNode, out: StepNode[]): StepNode[] {
 
 /**
  * Before a run starts: every model step has a known provider, a key and (with [cost] strict) a
- * price, so a missing OPENAI_API_KEY is a configuration error (exit 2), not a failed run.
+ * price, so a missing OPENAI_API_KEY is a configuration error (exit 2), not a failed run; and
+ * the SDKs of those providers are loaded.
  */
-export function preflight(cfg: EffectiveConfig, plan: Plan): void {
+export async function preflight(cfg: EffectiveConfig, plan: Plan): Promise<void> {
   const steps = modelSteps(plan.ir.root, []).map((s) => ({
     agent: s.agent,
     config: s.config,
     path: s.name,
   }));
-  if (steps.length > 0) preflightModelAgents({ env: cfg.env, pricing: cfg.toml.cost }, steps);
+  if (steps.length === 0) return;
+  preflightModelAgents({ env: cfg.env, pricing: cfg.toml.cost }, steps);
+  // The providers' SDKs load on first use; load the ones this pipeline calls before it starts.
+  await loadProviders(steps.map((s) => s.agent));
 }

@@ -65,7 +65,7 @@ export async function openSession(
       const skills = await projectSkills(cfg, existsSync(beside) ? dirname(file) : cfg.root);
       const pipeline = await loadPipelineFile(file, cfg, skills);
       for (const w of pipeline.warnings) out.info(`warning: ${w}`);
-      preflight(cfg, pipeline.plan);
+      await preflight(cfg, pipeline.plan);
       engine = createEngine({
         ledger,
         agents: agentsFor(cfg, skills),

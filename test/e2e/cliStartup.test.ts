@@ -6,7 +6,7 @@
  * resolve hook that lists every module it loads.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,4 +66,18 @@ describe('CLI start-up', () => {
       expect(loaded.some((url) => url.includes('/dist/cli/commands/'))).toBe(true);
       expect(loaded.filter((url) => HEAVY.some((h) => url.includes(h)))).toEqual([]);
     });
+
+  it('loadProviders loads the SDK of each provider a pipeline calls, and only those', () => {
+    const script = join(dir, 'load.mjs');
+    const index = new URL('../../dist/adapters/agents/index.js', import.meta.url).href;
+    writeFileSync(
+      script,
+      `import { loadProviders } from ${JSON.stringify(index)};\n` +
+        `await loadProviders(['fn:x', 'skill:y', 'anthropic:claude-sonnet-4-5']);\n`,
+    );
+    const r = spawnSync(process.execPath, ['--import', TRACE, script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/IMPORT .*\/node_modules\/@anthropic-ai\/sdk\//);
+    expect(r.stderr).not.toMatch(/IMPORT .*\/node_modules\/openai\//);
+  });
 });

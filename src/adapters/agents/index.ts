@@ -94,6 +94,23 @@ function senderFor(provider: ModelId['provider']): Promise<ProviderSend> {
   return send;
 }
 
+/**
+ * Loads the SDKs of these agents' providers ahead of a run, so that the first call's latency and
+ * timeout do not include loading one. Code agents (`fn:`, `skill:`) and unknown ids are skipped.
+ */
+export async function loadProviders(agents: readonly string[]): Promise<void> {
+  const providers = new Set<ModelId['provider']>();
+  for (const a of agents) {
+    if (a.startsWith('fn:') || a.startsWith('skill:')) continue;
+    try {
+      providers.add(parseModelId(a).provider);
+    } catch {
+      // preflight reports a bad id; nothing to load for it
+    }
+  }
+  await Promise.all([...providers].map(senderFor));
+}
+
 function isPricing(x: unknown): x is Pricing {
   return (
     typeof x === 'object' &&
