@@ -17,7 +17,7 @@ import {
 } from '../actors/fold.js';
 import type { RunMachine } from '../actors/machine.js';
 import type { Decision } from '../actors/vocabulary.js';
-import type { NewEvent } from '../events/catalogue.js';
+import { terminalTypes, type NewEvent } from '../events/catalogue.js';
 import type { Head, LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore } from '../ports.js';
 import { failedFact, respondedFact, startAttempt, type Attempt } from './attempt.js';
@@ -90,9 +90,8 @@ export class RunDriver {
   }
 
   /**
-   * A claim (RunClaimed, RunResumed) to lead the next append instead of costing a commit of its
-   * own: resume uses it when the first thing the run does is take a human's answer, which acts on
-   * nothing before it is recorded.
+   * A claim (RunClaimed, RunResumed) to lead the next append, not a commit of its own: resume's
+   * when the run first takes a human's answer, which acts on nothing before it is recorded.
    */
   claimWithNextAppend(claim: readonly NewEvent[]): void {
     this.claim = [...claim];
@@ -185,12 +184,14 @@ export class RunDriver {
   /**
    * A SnapshotTaken closing this batch when enough events have passed: the fold state after the
    * batch, and the run summary as of before it (the summary takes events once they are recorded).
-   * A state that cannot be recorded (a value outside the data model) is simply not snapshotted.
+   * A state that cannot be recorded (a value outside the data model) is simply not snapshotted,
+   * nor a finished run (nothing may follow a terminal event, and it is never resumed).
    */
   private snapshotAfter(batch: readonly NewEvent[]): NewEvent | null {
     const every = this.deps.snapshotEvery ?? 0;
     const uptoSeq = this.nextSeq - 1 + batch.length;
     if (every <= 0 || uptoSeq - this.lastSnapshotSeq < every) return null;
+    if (batch.some((e) => terminalTypes.has(e.type))) return null;
     return this.snapshot(uptoSeq, this.state.status, Infinity);
   }
 

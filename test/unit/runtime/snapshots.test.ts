@@ -261,3 +261,34 @@ describe('snapshots written before they carried the fingerprint', () => {
     ).resolves.toMatchObject({ status: 'completed', output: 'done' });
   });
 });
+
+describe('snapshots and the end of a run', () => {
+  const two = definePipeline(
+    'two',
+    sequence(
+      step('a', (x: number) => x + 1),
+      step('b', (x: number) => {
+        if (x < 0) throw Object.assign(new Error('negative'), { retryable: false });
+        return x + 1;
+      }),
+    ),
+  ).plan;
+
+  it('never follow a terminal event: every snapshot interval completes or fails the run', async () => {
+    // Before: with snapshotEvery 1-5 and 10-13 the final batch crossed the interval, took a
+    // snapshot after RunCompleted, and the ledger refused the append ("after a terminal event").
+    for (let every = 1; every <= 16; every++) {
+      const ledger = createMemoryLedger();
+      const engine = createEngine({ ledger, snapshotEvery: every });
+      const ok = await engine.run(two, 0);
+      expect(ok.status, `snapshotEvery ${every}`).toBe('completed');
+      expect(ok.output).toBe(2);
+      const failed = await engine.run(two, -5);
+      expect(failed.status, `snapshotEvery ${every}`).toBe('failed');
+      for (const r of [ok, failed]) {
+        const types = (await ledger.read(r.runId)).map((x) => x.type);
+        expect(types.at(-1)).toMatch(/^Run(Completed|Failed)$/);
+      }
+    }
+  });
+});
