@@ -20,7 +20,7 @@ import {
 import { parallel, router } from './compileFanOut.js';
 import { conditional, sequence, stateMachine } from './compileFlow.js';
 import { loop, map } from './compileIterate.js';
-import { PlanCompileError, ROOT_PATH, type Cfg, type Fn } from './compileShared.js';
+import { PlanCodeError, PlanCompileError, ROOT_PATH, type Cfg, type Fn } from './compileShared.js';
 import { hitl, step } from './compileStep.js';
 
 export { PlanCompileError, ROOT_PATH } from './compileShared.js';
@@ -57,17 +57,30 @@ export class Compiler {
    */
   code(ref: CodeRef | undefined, where: string, role: Role = 'value'): Fn | undefined {
     if (!ref) return undefined;
+    let fn: Fn;
     if (!('fn' in ref)) {
       try {
-        return blueprintCode(ref, role);
+        fn = blueprintCode(ref, role);
       } catch (e) {
         throw new PlanCompileError(`${where}: ${(e as Error).message}`);
       }
+    } else {
+      const f = this.plan.functions[ref.fn];
+      if (!f)
+        throw new PlanCompileError(
+          `${where}: function ${JSON.stringify(ref.fn)} is not in the plan`,
+        );
+      fn = f as unknown as Fn;
     }
-    const fn = this.plan.functions[ref.fn];
-    if (!fn)
-      throw new PlanCompileError(`${where}: function ${JSON.stringify(ref.fn)} is not in the plan`);
-    return fn as unknown as Fn;
+    // What threw is named in the run's failure (fold.ts failedCode).
+    return (...args) => {
+      try {
+        return fn(...args);
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        throw new PlanCodeError(`${where}: ${message}`, { cause: e });
+      }
+    };
   }
 
   /** The value a child starts with: its own input mapper applied to what its parent hands it. */
@@ -252,7 +265,8 @@ export function compilePlan(plan: Plan): RunMachine {
   return runMachineSetup.createMachine({
     id: 'run',
     context: ({ input }: { input: RunMachineInput }) => {
-      const ctx = { initial_prompt: input.input, ...(input.context ?? {}) };
+      // Read-only to plan code (mappers, conditions): it changes only through setRunContext.
+      const ctx = Object.freeze({ initial_prompt: input.input, ...(input.context ?? {}) });
       return {
         runId: input.runId,
         ctx,

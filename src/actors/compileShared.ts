@@ -5,6 +5,11 @@ import { runtimePath, type RunMachineContext, type RunMachineEvent } from './voc
 export type Cfg = Record<string, unknown>;
 export type Fn = (...args: unknown[]) => unknown;
 
+/** An error thrown by plan code (a mapper, a condition…), named by where it sits in the plan. */
+export class PlanCodeError extends Error {
+  override readonly name = 'PlanCodeError';
+}
+
 export const ROOT_PATH = '.';
 
 export const join = (base: string, seg: string) => (base === ROOT_PATH ? seg : `${base}/${seg}`);

@@ -11,9 +11,16 @@ import type { NewEvent } from '../events/catalogue.js';
 import { bytesEqual, encodeCanonical } from '../events/codec.js';
 import type { LedgerEvent } from '../events/envelope.js';
 import { DRIVING_FACTS, MARKERS, decisionEvent, machineEventOf } from './decisions.js';
+import { PlanCodeError } from './compileShared.js';
 import type { RunMachine } from './machine.js';
-import { pureInitial, pureTransition } from './pure.js';
-import { DECISION_TYPES, type Decision, type Release, type RunMachineEvent } from './vocabulary.js';
+import { pureInitial, pureTransition, type ExecutableAction } from './pure.js';
+import {
+  DECISION_TYPES,
+  stepError,
+  type Decision,
+  type Release,
+  type RunMachineEvent,
+} from './vocabulary.js';
 
 export type RunStatus = 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
 
@@ -180,8 +187,25 @@ export function startFold(
     status: 'running',
     released: 0,
   };
-  const decisions = track(state, actions, started.at);
+  const decisions = track(state, failedCode(snapshot) ?? actions, started.at);
   return { state, decisions };
+}
+
+/**
+ * Plan code (an input mapper, a condition, a router's pick) that throws stops XState's
+ * transition: the snapshot comes back in status `error`. The run then fails with the error's
+ * message and nothing the cut-short transition decided is acted on. The same code throws the same
+ * way on a refold, so the failure replays identically.
+ */
+function failedCode(snapshot: AnyMachineSnapshot): ExecutableAction[] | null {
+  if (snapshot.status !== 'error') return null;
+  return codeFailure((snapshot as { error?: unknown }).error);
+}
+
+function codeFailure(e: unknown): ExecutableAction[] {
+  const message = e instanceof Error ? e.message : String(e);
+  const error = stepError('PLAN_CODE_FAILED', `pipeline code threw: ${message}`.slice(0, 2000));
+  return [{ type: 'failRun', params: { error } }];
 }
 
 /** Feeds one recorded fact; returns the decisions it causes. */
@@ -189,9 +213,17 @@ export function applyFact(machine: RunMachine, state: FoldState, fact: LedgerEve
   settle(state, fact);
   const event: RunMachineEvent | null = machineEventOf(fact);
   if (!event || state.status === 'cancelled') return [];
-  const [snapshot, actions] = pureTransition(machine, state.snapshot, event);
+  let next: ReturnType<typeof pureTransition>;
+  try {
+    next = pureTransition(machine, state.snapshot, event);
+  } catch (e) {
+    // Some plan code (guards) throws out of the transition instead of setting `error`.
+    if (!(e instanceof PlanCodeError)) throw e;
+    return track(state, codeFailure(e), fact.at);
+  }
+  const [snapshot, actions] = next;
   state.snapshot = snapshot;
-  return track(state, actions, fact.at);
+  return track(state, failedCode(snapshot) ?? actions, fact.at);
 }
 
 /** True when the run waits only for people: nothing else is in flight. */
@@ -309,6 +341,10 @@ export function restoreFold(
       reserved: [string, { costMicros: number; tokens: number }][];
     };
   };
+  // Run contexts are frozen as the machine freezes them (machine.ts setRunContext).
+  const c = d.context as { ctx?: object; bctx?: Record<string, object> };
+  if (c.ctx) Object.freeze(c.ctx);
+  for (const b of Object.values(c.bctx ?? {})) Object.freeze(b);
   const snapshot = machine.resolveState({
     value: d.value,
     context: d.context,

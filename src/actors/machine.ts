@@ -59,9 +59,10 @@ export const runMachineSetup = setup({
     setError: ({ context }, p: { path: string; error: ErrorInfo }) => {
       context.err[p.path] = p.error;
     },
+    // A run context is replaced, never changed in place (ADR 39): frozen, so plan code cannot.
     setRunContext: ({ context }, p: { scope: string | null; ctx: Record<string, unknown> }) => {
-      if (p.scope === null) context.ctx = p.ctx;
-      else context.bctx[p.scope] = p.ctx;
+      if (p.scope === null) context.ctx = Object.freeze(p.ctx);
+      else context.bctx[p.scope] = Object.freeze(p.ctx);
     },
     /**
      * A sequence has moved past a child, or a loop past an iteration: what that node and the
@@ -82,7 +83,7 @@ export const runMachineSetup = setup({
       for (const k of p.keys) delete context.bctx[k];
     },
     openScope: ({ context }, p: { key: string; from: Record<string, unknown> }) => {
-      context.bctx[p.key] = structuredClone(p.from);
+      context.bctx[p.key] = Object.freeze(structuredClone(p.from));
     },
   },
   guards: {

@@ -55,6 +55,7 @@ export function pictureOf(context: object): ContextPicture {
   return { fields, records };
 }
 
+const isText = (v: unknown): v is string => typeof v === 'string';
 const isPlain = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -176,20 +177,24 @@ export function foldFromChain(
   // Decoded from the ledger for this resume alone, so it can be updated in place.
   const context = (folds[whole] as (typeof folds)[number]).fold.context as Record<string, unknown>;
   for (const { seq, fold } of folds.slice(whole + 1)) {
+    const bad = (what: string) =>
+      new EngineError(ErrorCode.LEDGER_DECODE, `run ${runId} seq ${seq}: the snapshot ${what}`);
     const ch = fold.contextChanges as ContextChanges | undefined;
-    if (!isPlain(ch))
-      throw new EngineError(
-        ErrorCode.LEDGER_DECODE,
-        `run ${runId} seq ${seq}: the snapshot holds neither a machine context nor its changes`,
-      );
+    if (!isPlain(ch)) throw bad('holds neither a machine context nor its changes');
+    // Entries of the records only (the codec never decodes a `__proto__` key).
     for (const [k, paths] of Object.entries(ch.drop ?? {})) {
       const rec = context[k];
-      if (isPlain(rec)) for (const p of paths) delete rec[p];
+      if (!isRecordKey(k) || !isPlain(rec) || !Array.isArray(paths) || !paths.every(isText))
+        throw bad(`drops entries of ${JSON.stringify(k)}, which is not a record it holds`);
+      for (const p of paths) delete rec[p];
     }
     for (const [k, entries] of Object.entries(ch.set ?? {})) {
+      if (!isRecordKey(k) || !isPlain(entries))
+        throw bad(`sets entries of ${JSON.stringify(k)}, which is not a record`);
       const rec = isPlain(context[k]) ? (context[k] as Record<string, unknown>) : (context[k] = {});
       Object.assign(rec, entries);
     }
+    if (ch.fields !== undefined && !isPlain(ch.fields)) throw bad('replaces fields wrongly');
     Object.assign(context, ch.fields ?? {});
   }
   const { contextChanges: _, ...rest } = latest.fold;

@@ -188,6 +188,20 @@ describe('snapshot context changes', () => {
     );
   });
 
+  it('refuse changes that do not fit the context, naming the run and the seq', () => {
+    const whole = { seq: 5, fold: { value: 'x', context: { ctx: {}, out: { a: 1 } } } };
+    for (const [changes, says] of [
+      [{ drop: { out: 'a' } }, 'drops entries of "out", which is not a record it holds'],
+      [{ drop: { ctx: ['a'] } }, 'drops entries of "ctx", which is not a record it holds'],
+      [{ set: { ctx: { a: 1 } } }, 'sets entries of "ctx", which is not a record'],
+      [{ set: { out: [1] } }, 'sets entries of "out", which is not a record'],
+      [{ fields: [1] }, 'replaces fields wrongly'],
+    ] as const)
+      expect(() =>
+        foldFromChain(RUN, [whole, { seq: 9, fold: { value: 'x', contextChanges: changes } }]),
+      ).toThrow(`[LEDGER_DECODE] run ${RUN} seq 9: the snapshot ${says}`);
+  });
+
   it('apply changes in order: later sets win, drops remove, fields are replaced', () => {
     const folded = foldFromChain(RUN, [
       { seq: 1, fold: { value: 'a', context: { runId: RUN, ctx: { k: 1 }, out: { p: 1, q: 2 } } } },

@@ -1,0 +1,84 @@
+/**
+ * Plan code that throws (an input mapper, a condition) fails the run with the error and the
+ * code's place, records nothing the cut-short transition decided, and replays identically. Before,
+ * XState's error status was not looked at: the run stopped with `running` and no error. The run
+ * context is frozen (ADR 39), so plan code that writes to it fails the same way instead of
+ * changing a context that snapshots record as changes.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
+import { conditional, definePipeline, map, sequence, step } from '../../../src/dsl/builder.js';
+import { createEngine } from '../../../src/runtime/engine.js';
+
+const types = async (ledger: ReturnType<typeof createMemoryLedger>, runId: string) =>
+  (await ledger.read(runId)).map((r) => r.type);
+
+describe('plan code that throws', () => {
+  it('fails the run at once, naming the code, and replays identically', async () => {
+    const plan = definePipeline(
+      'throws',
+      sequence(
+        step('a', (x: number) => x + 1),
+        step('b', (x: number) => x + 1, {
+          input: (prev) => {
+            if ((prev as number) > 0) throw new Error('no positives');
+            return prev as number;
+          },
+        }),
+      ),
+    ).plan;
+    const ledger = createMemoryLedger();
+    const engine = createEngine({ ledger });
+    const r = await engine.run(plan, 0, { runId: 'r1' });
+    expect(r.status).toBe('failed');
+    expect(r.error).toEqual({
+      code: 'PLAN_CODE_FAILED',
+      message: expect.stringMatching(/^pipeline code threw: .*b\.input: no positives$/),
+      retryable: false,
+    });
+    // Step a's reply is recorded; the transition it caused (complete a, start b's input) threw,
+    // so nothing it decided is, only the failure.
+    expect((await types(ledger, 'r1')).slice(-2)).toEqual(['AgentResponded', 'RunFailed']);
+    expect((await engine.replay(plan, 'r1')).identical).toBe(true);
+  });
+
+  it('fails a conditional whose condition throws inside a map, the same on every attempt', async () => {
+    const plan = definePipeline(
+      'cond',
+      map(
+        'each',
+        conditional(
+          'pick',
+          (x: number) => {
+            if (x === 2) throw new TypeError(`cannot pick ${x}`);
+            return x % 2 === 0;
+          },
+          { true: step('even', (x: number) => x), false: step('odd', (x: number) => -x) },
+        ),
+      ),
+    ).plan;
+    for (const id of ['c1', 'c2']) {
+      const r = await createEngine({ ledger: createMemoryLedger() }).run(plan, [1, 2, 3], {
+        runId: id,
+      });
+      expect(r.status).toBe('failed');
+      expect(r.error?.message).toMatch(/pick\.condition: cannot pick 2$/);
+    }
+  });
+
+  it('refuses writes to the run context: the run fails instead of diverging on resume', async () => {
+    const plan = definePipeline(
+      'writes',
+      step('a', (x: number) => x + 1, {
+        input: (prev, ctx) => {
+          (ctx as Record<string, unknown>).seen = true;
+          return prev as number;
+        },
+      }),
+    ).plan;
+    const r = await createEngine({ ledger: createMemoryLedger() }).run(plan, 0);
+    expect(r.status).toBe('failed');
+    expect(r.error?.message).toMatch(/a\.input: .*not extensible/);
+  });
+});
