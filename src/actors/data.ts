@@ -5,7 +5,8 @@
 import type { ParallelNode, PlanNode, RouterNode } from '../dsl/ir.js';
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj =>
+/** A plain record: an object that is not an array or bytes. */
+export const isObj = (v: unknown): v is Obj =>
   v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 

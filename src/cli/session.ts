@@ -17,8 +17,6 @@ import { loadPipelineFile, type LoadedPipeline } from './pipelineFile.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
 
-export type GlobalFlags = GlobalOptions;
-
 /** How a command learns of Ctrl-C; the entry point owns the process and its exit. */
 export interface Interrupts {
   /** Calls `handler` on the first SIGINT; returns a function that stops listening. */
@@ -39,7 +37,7 @@ export interface Session {
 }
 
 export async function openSession(
-  flags: GlobalFlags,
+  flags: GlobalOptions,
   out: Output,
   interrupts: Interrupts,
   options: { readonly progress: boolean; readonly env: NodeJS.ProcessEnv; readonly cwd: string },

@@ -5,6 +5,7 @@
  * in the others (ADR 38, ADR 39).
  */
 import { foldSnapshot, type FoldState } from '../actors/fold.js';
+import { isObj as isPlain } from '../actors/data.js';
 import type { RunMachineContext } from '../actors/vocabulary.js';
 import { EngineError, ErrorCode } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
@@ -56,8 +57,6 @@ export function pictureOf(context: object): ContextPicture {
 }
 
 const isText = (v: unknown): v is string => typeof v === 'string';
-const isPlain = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function changesSince(context: object, was: ContextPicture): ContextChanges {
   const out: ContextChanges = {};
@@ -70,7 +69,7 @@ function changesSince(context: object, was: ContextPicture): ContextChanges {
     }
     const set: [string, unknown][] = [];
     for (const [path, value] of Object.entries(v)) {
-      if (before.get(path) !== value || !before.has(path)) set.push([path, value]);
+      if (!before.has(path) || before.get(path) !== value) set.push([path, value]);
     }
     const drop: string[] = [];
     for (const path of before.keys()) if (!Object.hasOwn(v, path)) drop.push(path);

@@ -23,10 +23,10 @@ import { createLensServer } from '../../web/server.js';
 import { agentsFor, projectSkills } from '../agents.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile } from '../pipelineFile.js';
-import { projectConfig } from '../context.js';
-import type { GlobalFlags, Interrupts } from '../session.js';
+import { projectConfig, type GlobalOptions } from '../context.js';
+import type { Interrupts } from '../session.js';
 
-export interface LensServeOptions extends GlobalFlags {
+export interface LensServeOptions extends GlobalOptions {
   readonly port?: string;
   readonly host?: string;
   readonly token?: string;

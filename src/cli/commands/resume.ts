@@ -13,9 +13,10 @@ import { parseAnswer, readStdin } from '../io.js';
 import type { Output } from '../output.js';
 import { pipelinePath } from '../pipelineFile.js';
 import { exitCodeOf, printRun, runJson } from '../runReport.js';
-import { openSession, type GlobalFlags, type Interrupts } from '../session.js';
+import type { GlobalOptions } from '../context.js';
+import { openSession, type Interrupts } from '../session.js';
 
-export interface ResumeFlags extends GlobalFlags {
+export interface ResumeFlags extends GlobalOptions {
   readonly input?: string;
   readonly json?: boolean;
   readonly pipeline?: string;

@@ -12,10 +12,10 @@ import { numberFlag, parseContextFlag, readInput } from '../io.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
 import { exitCodeOf, printRun, runJson } from '../runReport.js';
-import { projectConfig } from '../context.js';
-import { openSession, type GlobalFlags, type Interrupts } from '../session.js';
+import { projectConfig, type GlobalOptions } from '../context.js';
+import { openSession, type Interrupts } from '../session.js';
 
-export interface RunFlags extends GlobalFlags {
+export interface RunFlags extends GlobalOptions {
   readonly input?: string;
   readonly runId?: string;
   readonly json?: boolean;

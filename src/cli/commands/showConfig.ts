@@ -5,7 +5,7 @@
 import { redactUri } from '../../adapters/ledger/stateUri.js';
 import { ExitCode } from '../../errors.js';
 import type { Output } from '../output.js';
-import { projectConfig, type GlobalOptions as GlobalFlags } from '../context.js';
+import { projectConfig, type GlobalOptions } from '../context.js';
 
 const SECRET = /(KEY|TOKEN|SECRET|PASSWORD)/i;
 const ENV_SHOWN = [
@@ -31,7 +31,7 @@ function flatten(prefix: string, v: unknown, into: Record<string, unknown>): voi
   } else into[prefix] = v;
 }
 
-export function showConfig(flags: GlobalFlags & { json?: boolean }, out: Output): number {
+export function showConfig(flags: GlobalOptions & { json?: boolean }, out: Output): number {
   const cfg = projectConfig(flags, process.env, process.cwd());
   const settings: Record<string, unknown> = {};
   flatten('', { ...cfg.toml, state_uri: cfg.stateUri }, settings);
