@@ -9,6 +9,7 @@
 import type { CodeRef, Plan, PlanNode } from '../dsl/ir.js';
 import { blueprintCode, type Role } from '../blueprint/runtimeEval.js';
 import { applyNodeOutput } from './data.js';
+import { freezeDeep } from './frozen.js';
 import { runMachineSetup, type RunMachine } from './machine.js';
 import {
   runtimePath,
@@ -265,8 +266,8 @@ export function compilePlan(plan: Plan): RunMachine {
   return runMachineSetup.createMachine({
     id: 'run',
     context: ({ input }: { input: RunMachineInput }) => {
-      // Read-only to plan code (mappers, conditions): it changes only through setRunContext.
-      const ctx = Object.freeze({ initial_prompt: input.input, ...(input.context ?? {}) });
+      // Read-only to all code (ADR 40): it changes only through setRunContext.
+      const ctx = freezeDeep({ initial_prompt: input.input, ...(input.context ?? {}) });
       return {
         runId: input.runId,
         ctx,

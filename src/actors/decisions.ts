@@ -6,6 +6,7 @@ import type { NewEvent } from '../events/catalogue.js';
 import { contentHash } from '../events/chain.js';
 import { encodeCanonicalScratch } from '../events/codec.js';
 import type { LedgerEvent } from '../events/envelope.js';
+import { freezeDeep } from './frozen.js';
 import type { Decision, RunMachineEvent } from './vocabulary.js';
 
 /** The idempotency key of one attempt of one step: stable across resume, replay and workers. */
@@ -89,7 +90,7 @@ export function machineEventOf(e: LedgerEvent): RunMachineEvent | null {
         type: 'AGENT_RESPONDED',
         path: e.data.path,
         attempt: e.data.attempt,
-        output: e.data.output,
+        output: freezeDeep(e.data.output),
       };
     case 'AgentFailed':
       return {
@@ -101,7 +102,7 @@ export function machineEventOf(e: LedgerEvent): RunMachineEvent | null {
     case 'TimerFired':
       return { type: 'TIMER_FIRED', path: e.data.path, timerId: e.data.timerId };
     case 'HumanInputReceived':
-      return { type: 'HUMAN_INPUT', path: e.data.path, input: e.data.input };
+      return { type: 'HUMAN_INPUT', path: e.data.path, input: freezeDeep(e.data.input) };
     default:
       return null;
   }

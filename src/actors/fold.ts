@@ -12,6 +12,7 @@ import { bytesEqual, encodeCanonical } from '../events/codec.js';
 import type { LedgerEvent } from '../events/envelope.js';
 import { DRIVING_FACTS, MARKERS, decisionEvent, machineEventOf } from './decisions.js';
 import { PlanCodeError } from './compileShared.js';
+import { freezeDeep } from './frozen.js';
 import type { RunMachine } from './machine.js';
 import { pureInitial, pureTransition, type ExecutableAction } from './pure.js';
 import {
@@ -79,6 +80,8 @@ export function noteReservation(
 }
 
 const callKey = (path: string, attempt: number) => `${path}#${attempt}`;
+/** The context's records whose entries hold run values (machine.ts freezes them as it sets them). */
+const FROZEN_RECORDS = ['inp', 'out', 'bctx', 'err'] as const;
 const timerKey = (path: string, timerId: string) => `${path}#${timerId}`;
 
 /**
@@ -167,9 +170,9 @@ export function startFold(
 ) {
   const [snapshot, actions] = pureInitial(machine, {
     runId: started.runId,
-    input: started.data.input,
+    input: freezeDeep(started.data.input),
     ...(started.data.context !== undefined
-      ? { context: started.data.context as Record<string, unknown> }
+      ? { context: freezeDeep(started.data.context as Record<string, unknown>) }
       : {}),
   });
   const limits = started.data.budget ?? {};
@@ -341,14 +344,17 @@ export function restoreFold(
       reserved: [string, { costMicros: number; tokens: number }][];
     };
   };
-  // Run contexts are frozen as the machine freezes them (machine.ts setRunContext).
-  const c = d.context as { ctx?: object; bctx?: Record<string, object> };
-  if (c.ctx) Object.freeze(c.ctx);
-  for (const b of Object.values(c.bctx ?? {})) Object.freeze(b);
   const snapshot = machine.resolveState({
     value: d.value,
     context: d.context,
   } as never) as AnyMachineSnapshot;
+  // Values frozen as the machine freezes them (ADR 40); its records stay updatable in place.
+  const c = snapshot.context as Partial<Record<string, unknown>>;
+  c.ctx = freezeDeep(c.ctx);
+  for (const k of FROZEN_RECORDS) {
+    const rec = c[k];
+    if (rec && typeof rec === 'object') for (const v of Object.values(rec)) freezeDeep(v);
+  }
   return {
     runId,
     snapshot,

@@ -11,6 +11,7 @@
 import { setup } from 'xstate';
 
 import type { ErrorInfo } from '../events/catalogue.js';
+import { freezeDeep } from './frozen.js';
 import type { RunMachineContext, RunMachineEvent, RunMachineInput } from './vocabulary.js';
 
 export type Test = (context: RunMachineContext, event: RunMachineEvent) => boolean;
@@ -42,10 +43,10 @@ export const runMachineSetup = setup({
     // every assign, about a third of a step's transition time, for records that are updated in
     // place anyway.
     setInput: ({ context }, p: { path: string; value: unknown }) => {
-      context.inp[p.path] = p.value;
+      context.inp[p.path] = freezeDeep(p.value);
     },
     setOutput: ({ context }, p: { path: string; value: unknown }) => {
-      context.out[p.path] = p.value;
+      context.out[p.path] = freezeDeep(p.value);
     },
     setAttempt: ({ context }, p: { path: string; attempt: number }) => {
       context.att[p.path] = p.attempt;
@@ -57,12 +58,12 @@ export const runMachineSetup = setup({
       context.sel[p.path] = p.branch;
     },
     setError: ({ context }, p: { path: string; error: ErrorInfo }) => {
-      context.err[p.path] = p.error;
+      context.err[p.path] = freezeDeep(p.error);
     },
-    // A run context is replaced, never changed in place (ADR 39): frozen, so plan code cannot.
+    // A run context is replaced, never changed in place (ADR 39): frozen, so no code can.
     setRunContext: ({ context }, p: { scope: string | null; ctx: Record<string, unknown> }) => {
-      if (p.scope === null) context.ctx = Object.freeze(p.ctx);
-      else context.bctx[p.scope] = Object.freeze(p.ctx);
+      if (p.scope === null) context.ctx = freezeDeep(p.ctx);
+      else context.bctx[p.scope] = freezeDeep(p.ctx);
     },
     /**
      * A sequence has moved past a child, or a loop past an iteration: what that node and the
@@ -83,7 +84,8 @@ export const runMachineSetup = setup({
       for (const k of p.keys) delete context.bctx[k];
     },
     openScope: ({ context }, p: { key: string; from: Record<string, unknown> }) => {
-      context.bctx[p.key] = Object.freeze(structuredClone(p.from));
+      // Frozen all the way down (ADR 40): a branch's context starts as the very same object.
+      context.bctx[p.key] = freezeDeep(p.from);
     },
   },
   guards: {

@@ -7,6 +7,8 @@
  * and a per-call AbortController, listener and Promise.race cost more than the step's own
  * bookkeeping (bench/engine). Only agents that can stop their work get a controller of their own.
  */
+import { asRecorded } from '../actors/frozen.js';
+import { LedgerEncodeError } from '../errors.js';
 import type { ErrorInfo, EventData, NewEvent } from '../events/catalogue.js';
 import type { AgentReply } from '../ports.js';
 
@@ -90,13 +92,24 @@ interface AttemptRef {
   readonly key: string;
 }
 
-/** The recorded fact of a reply. Built field by field: conditional spreads cost more. */
+/**
+ * The recorded fact of a reply, or of its failure when its output cannot be recorded (not plain
+ * data): a step error the machine handles, so the run fails (or falls back) with it recorded.
+ * The output is the run's own copy as the ledger will read it back (ADR 40): the agent's code
+ * may keep and change the object it returned. Built field by field: conditional spreads cost more.
+ */
 export function respondedFact(ref: AttemptRef, reply: AgentReply, latencyMs: number): NewEvent {
+  let output: unknown;
+  try {
+    output = asRecorded(reply.output ?? null, 'output');
+  } catch (e) {
+    return failedFact(ref, notRecordable(e));
+  }
   const data: EventData<'AgentResponded'> = {
     path: ref.path,
     attempt: ref.attempt,
     key: ref.key,
-    output: reply.output ?? null,
+    output,
     usage: reply.usage,
     costMicros: reply.costMicros,
     model: reply.model,
@@ -107,6 +120,18 @@ export function respondedFact(ref: AttemptRef, reply: AgentReply, latencyMs: num
   if (reply.repair) data.repair = { ...reply.repair, errors: [...reply.repair.errors] };
   if (reply.raw !== undefined) data.raw = reply.raw;
   return { type: 'AgentResponded', data };
+}
+
+/** A reply the ledger cannot record fails its attempt for good: the same code would return it again. */
+function notRecordable(e: unknown): Error {
+  if (!(e instanceof LedgerEncodeError)) return e as Error;
+  const reason = (e.details as { reason?: string } | undefined)?.reason ?? e.message;
+  return Object.assign(
+    new Error(
+      `the reply cannot be recorded: ${e.path}: ${reason}; return plain data (JSON values, Uint8Array, bigint)`,
+    ),
+    { code: 'OUTPUT_NOT_RECORDABLE', retryable: false },
+  );
 }
 
 /** The recorded fact of a failed attempt, with what it still cost when the error says. */

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 
 import { compilePlan } from '../actors/compile.js';
 import { refold, refoldFrom, restoreFold, startFold, type FoldState } from '../actors/fold.js';
+import { asRecorded } from '../actors/frozen.js';
 import type { RunMachine } from '../actors/machine.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import type { Plan } from '../dsl/ir.js';
@@ -138,8 +139,21 @@ export function createEngine(options: EngineOptions) {
   function start(plan: Plan, input: unknown, opts: RunOptions = {}): Promise<RunResult> {
     // Known at once, so a watcher set up right after this call waits for the first commit.
     const runId = opts.runId ?? options.newRunId?.() ?? randomUUID();
+    // The run's own copies, as recorded (ADR 40), taken now: the caller may change its objects
+    // as soon as this returns, and the machine freezes what it holds.
+    let own: { input: unknown; context?: Record<string, unknown> };
+    try {
+      own = {
+        input: asRecorded(input, 'input'),
+        ...(opts.context
+          ? { context: asRecorded(opts.context, 'context') as Record<string, unknown> }
+          : {}),
+      };
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     starting.add(runId);
-    return begin(plan, runId, input, opts).finally(() => {
+    return begin(plan, runId, own.input, { ...opts, ...own }).finally(() => {
       starting.delete(runId);
       changes.changed(runId); // a watcher still waiting for the run looks again (it may have failed)
     });
@@ -231,12 +245,13 @@ export function createEngine(options: EngineOptions) {
           ErrorCode.RUN_NOT_RESUMABLE,
           `run ${runId} is not waiting for human input`,
         );
-      answers.check(runId, ask.inputSchema, opts.humanInput);
+      const answer = asRecorded(opts.humanInput, 'humanInput');
+      answers.check(runId, ask.inputSchema, answer);
       human = {
         type: 'HumanInputReceived',
         data: {
           path: ask.path,
-          input: opts.humanInput,
+          input: answer,
           ...(opts.answeredBy ? { by: opts.answeredBy } : {}),
         },
       };

@@ -4,6 +4,7 @@
  */
 import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
 import type { RunStatus } from '../actors/fold.js';
+import { ownCopy } from '../actors/frozen.js';
 
 export interface StepSummary {
   readonly path: string;
@@ -219,7 +220,8 @@ export class RunSummary {
     return {
       runId: this.runId,
       status,
-      ...(status === 'completed' ? { output: this.output } : {}),
+      // The caller's own copy: the run's values are frozen (ADR 40).
+      ...(status === 'completed' ? { output: ownCopy(this.output) } : {}),
       costMicros: this.cost,
       tokens: { ...this.tokens },
       steps: [...this.steps.values()].filter((st) => st.kind === 'step' || st.kind === 'hitl'),
