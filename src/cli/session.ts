@@ -54,6 +54,7 @@ export async function openSession(
   const progress = createProgress(out, (s) => process.stderr.write(s));
   const ledger = options.progress ? tapLedger(store, progress.onCommit) : store;
   const snapshotEvery = cfg.toml.settings?.snapshot_every;
+  const maxCalls = cfg.toml.settings?.max_calls_in_flight;
   let engine: Engine | undefined;
   return {
     cfg,
@@ -68,6 +69,7 @@ export async function openSession(
         ledger,
         agents: agentsFor(cfg, skills),
         ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+        ...(maxCalls !== undefined ? { maxCallsInFlight: maxCalls } : {}),
         worker: `cli-${process.pid}`,
       });
       return { pipeline, engine };

@@ -31,6 +31,8 @@ export const FlujoToml = z.strictObject({
       agent_timeout: z.number().positive().optional(),
       /** Hosts `flujo.builtins.http_get` may reach. */
       http_allowed_hosts: z.array(z.string()).optional(),
+      /** At most this many calls of a run with unrecorded outcomes at once (ADR 41). */
+      max_calls_in_flight: z.number().int().positive().optional(),
       /** Record a snapshot every this many events (0: never). */
       snapshot_every: z.number().int().nonnegative().optional(),
       /** SQLite durability: FULL (default) or NORMAL. */

@@ -1,9 +1,16 @@
 /**
  * The budget check before a call: would its upper-bound estimate, on top of what the run has
- * spent and what other calls hold reserved, pass a limit? Pure; the driver records the outcome.
+ * spent and what other calls hold reserved, pass a limit? The driver records the outcome.
  */
-import { reservedTotals, type BudgetState } from '../actors/fold.js';
-import type { ErrorInfo } from '../events/catalogue.js';
+import {
+  noteReservation,
+  reservedTotals,
+  type BudgetState,
+  type FoldState,
+} from '../actors/fold.js';
+import { idempotencyKey } from '../actors/decisions.js';
+import type { Decision } from '../actors/vocabulary.js';
+import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
 
 const usd = (micros: number) => (micros / 1e6).toFixed(6).replace(/0{1,4}$/, '');
 
@@ -31,5 +38,31 @@ export function overBudget(b: BudgetState, est: Estimate, path: string): ErrorIn
       retryable: false,
     };
   }
+  return null;
+}
+
+/**
+ * Reserves a call's upper-bound estimate under the run's limits (a BudgetReserved marker joins
+ * `markers`), or returns the AgentFailed that refuses it. No limits: nothing to reserve.
+ */
+export function reserveCall(
+  state: FoldState,
+  d: Extract<Decision, { type: 'callAgent' }>,
+  estimate: () => Estimate | undefined,
+  markers: NewEvent[],
+): NewEvent | null {
+  const b = state.budget;
+  if (b.limitMicros === undefined && b.limitTokens === undefined) return null;
+  const est = estimate() ?? { costMicros: 0, tokens: 0 };
+  const refused = overBudget(b, est, d.path);
+  if (refused) {
+    const key = idempotencyKey(state.runId, d.path, d.attempt);
+    return { type: 'AgentFailed', data: { path: d.path, attempt: d.attempt, key, error: refused } };
+  }
+  noteReservation(state, d.path, d.attempt, est.costMicros, est.tokens);
+  markers.push({
+    type: 'BudgetReserved',
+    data: { path: d.path, attempt: d.attempt, costMicros: est.costMicros, tokens: est.tokens },
+  });
   return null;
 }

@@ -11,7 +11,6 @@ import {
   awaitsCall,
   isReserved,
   markPaused,
-  noteReservation,
   restsOnHuman,
   type FoldState,
 } from '../actors/fold.js';
@@ -22,7 +21,8 @@ import type { Head, LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore } from '../ports.js';
 import { failedFact, respondedFact, startAttempt, type Attempt } from './attempt.js';
 import { isFunctionAgent } from './functionAgents.js';
-import { overBudget } from './budget.js';
+import { reserveCall } from './budget.js';
+import { CallSlots, neverStarted } from './callSlots.js';
 import { snapshotEvent, type SnapshotChain } from './snapshot.js';
 import type { RunSummary } from './summary.js';
 
@@ -36,6 +36,8 @@ export interface DriverDeps {
   readonly fingerprint?: string;
   /** Told after each commit of the run (watchers wake on it). */
   readonly onRecorded?: (runId: string) => void;
+  /** At most this many calls with unrecorded outcomes at once (./callSlots.ts); none: no cap. */
+  readonly maxCallsInFlight?: number;
 }
 
 type Call = Extract<Decision, { type: 'callAgent' }>;
@@ -48,6 +50,7 @@ export class RunDriver {
   private readonly facts: NewEvent[] = [];
   private readonly inflight = new Map<string, Attempt>();
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly slots: CallSlots<Call> | null;
   private wake: (() => void) | null = null;
   private stopped = false;
   private releasedSeen = 0;
@@ -83,6 +86,7 @@ export class RunDriver {
     this.epoch = epoch;
     this.summary = summary;
     this.lastSnapshotSeq = head.seq;
+    this.slots = deps.maxCallsInFlight ? new CallSlots(deps.maxCallsInFlight) : null;
   }
 
   get runId(): string {
@@ -156,8 +160,9 @@ export class RunDriver {
     // Stopped while the append was in flight (Ctrl-C, cancel): record, but start nothing new.
     if (this.stopped) return;
     for (const r of refusals) this.push(r);
-    this.act(allowed, at);
     if (this.state.released !== this.releasedSeen) this.abandon();
+    if (this.slots) this.freeSlots(this.slots, leading);
+    this.act(allowed, at);
   }
 
   /**
@@ -179,6 +184,15 @@ export class RunDriver {
         this.timers.delete(id);
       }
     }
+    const left = this.slots?.drop((d) => awaitsCall(this.state, d.path, d.attempt)) ?? [];
+    for (const d of left) this.push(neverStarted(this.runId, d));
+  }
+
+  /** Frees the slots of calls whose outcome `recorded` holds, and starts waiting calls. */
+  private freeSlots(slots: CallSlots<Call>, recorded: readonly NewEvent[]): void {
+    slots.releaseRecorded(recorded);
+    // abandon() has taken the calls the machine left off the queue: the rest are awaited.
+    for (let d = slots.next(); d; d = slots.next()) this.call(d);
   }
 
   /**
@@ -219,12 +233,11 @@ export class RunDriver {
   }
 
   private request(d: Call): AgentRequest {
-    const key = idempotencyKey(this.runId, d.path, d.attempt);
     return {
       runId: this.runId,
       path: d.path,
       attempt: d.attempt,
-      key,
+      key: idempotencyKey(this.runId, d.path, d.attempt),
       agent: d.agent,
       input: d.input,
       config: d.config,
@@ -233,23 +246,7 @@ export class RunDriver {
 
   /** Reserves the call's upper-bound estimate, or returns the failure that refuses it. */
   private reserve(d: Call, markers: NewEvent[]): NewEvent | null {
-    const b = this.state.budget;
-    if (b.limitMicros === undefined && b.limitTokens === undefined) return null;
-    const est = this.deps.agents.estimate?.(this.request(d)) ?? { costMicros: 0, tokens: 0 };
-    const refused = overBudget(b, est, d.path);
-    if (refused) {
-      const key = idempotencyKey(this.runId, d.path, d.attempt);
-      return {
-        type: 'AgentFailed',
-        data: { path: d.path, attempt: d.attempt, key, error: refused },
-      };
-    }
-    noteReservation(this.state, d.path, d.attempt, est.costMicros, est.tokens);
-    markers.push({
-      type: 'BudgetReserved',
-      data: { path: d.path, attempt: d.attempt, costMicros: est.costMicros, tokens: est.tokens },
-    });
-    return null;
+    return reserveCall(this.state, d, () => this.deps.agents.estimate?.(this.request(d)), markers);
   }
 
   /** Starts the commands among freshly recorded decisions. */
@@ -298,12 +295,13 @@ export class RunDriver {
       for (const a of [...this.inflight.values()]) a.abort(reason);
     }
     for (const t of this.timers.values()) clearTimeout(t);
+    this.slots?.clear();
     this.wake?.();
   }
 
   private call(d: Call): void {
     const key = idempotencyKey(this.runId, d.path, d.attempt);
-    if (this.inflight.has(key)) return;
+    if (this.inflight.has(key) || (this.slots && !this.slots.admit(key, d))) return;
     const started = this.deps.clock.now();
     const base = { path: d.path, attempt: d.attempt, key };
     const request = this.request(d);

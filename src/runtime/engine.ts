@@ -37,6 +37,12 @@ export interface EngineOptions {
   readonly worker?: string;
   /** Record a snapshot of the run's state every this many events, so resume need not refold from zero (default 500; 0 turns it off). */
   readonly snapshotEvery?: number;
+  /**
+   * At most this many agent calls of one run whose outcome is not yet recorded (default: no cap;
+   * a parallel's or a map's calls all go at once). Calls past it wait in the order they were
+   * decided. A crash repeats at most this many calls on resume: 1 makes it at most one (ADR 41).
+   */
+  readonly maxCallsInFlight?: number;
 }
 
 export interface RunOptions {
@@ -81,6 +87,12 @@ export function createEngine(options: EngineOptions) {
   const clock = options.clock ?? systemClock;
   const worker = options.worker ?? `pid-${process.pid}`;
   const snapshotEvery = options.snapshotEvery ?? 500;
+  const maxCalls = options.maxCallsInFlight;
+  if (maxCalls !== undefined && !(Number.isInteger(maxCalls) && maxCalls >= 1))
+    throw new EngineError(
+      ErrorCode.USAGE,
+      `maxCallsInFlight must be a whole number of at least 1, got ${String(maxCalls)}`,
+    );
   // A plan is compiled and fingerprinted once per engine (plans are not changed once built).
   const compiled = new WeakMap<Plan, { machine: RunMachine; fingerprint: string }>();
   const active = new Map<string, { driver: RunDriver; running: Promise<void> }>();
@@ -105,6 +117,7 @@ export function createEngine(options: EngineOptions) {
     clock,
     snapshotEvery,
     onRecorded,
+    ...(maxCalls !== undefined ? { maxCallsInFlight: maxCalls } : {}),
     ...(fingerprint !== undefined ? { fingerprint } : {}),
   });
 

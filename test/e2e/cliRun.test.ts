@@ -200,6 +200,44 @@ describe('flujo run: input sources and run ids', () => {
     expect(json(r.stdout).output).toBe('go/ada');
   });
 
+  it('runs at most settings.max_calls_in_flight calls of a run at once', () => {
+    const branch = (n: string) => ({
+      kind: 'step',
+      name: n,
+      agent: `fn:${n}`,
+      retries: 0,
+      backoffMs: 0,
+    });
+    const ir = {
+      version: 1,
+      name: 'fan',
+      root: {
+        kind: 'parallel',
+        name: 'fan',
+        branches: { a: branch('a'), b: branch('b'), c: branch('c') },
+        merge: 'context_update',
+        onBranchFailure: 'propagate',
+      },
+    };
+    // Each branch counts the branches running with it through a shared global.
+    const fn = `async () => { const g = globalThis; g.now = (g.now ?? 0) + 1; g.most = Math.max(g.most ?? 0, g.now); await new Promise((r) => setTimeout(r, 40)); g.now -= 1; return g.most; }`;
+    const files = {
+      'fan.mjs': `export default { ir: ${JSON.stringify(ir)}, functions: { a: ${fn}, b: ${fn}, c: ${fn} } };\n`,
+    };
+    const free = project('fan-free', files);
+    const capped = project('fan-capped', {
+      ...files,
+      'flujo.toml': '[settings]\nmax_calls_in_flight = 1\n',
+    });
+    const most = (cwd: string) => {
+      const r = runCli(['run', 'fan.mjs', '--json'], { cwd });
+      expect(r.code, r.stderr).toBe(0);
+      return Math.max(...Object.values(json(r.stdout).output as Record<string, number>));
+    };
+    expect(most(free)).toBe(3);
+    expect(most(capped)).toBe(1);
+  });
+
   it('checks a pipeline with --dry-run without recording anything', () => {
     const r = runCli(['run', 'echo.mjs', '--dry-run', '--json'], { cwd: p });
     expect(r.code).toBe(0);

@@ -3,7 +3,7 @@
  *
  * It loads its code, prints `ready` and waits for one stdin line `go {"uri","runId","gen","calls"}`
  * (so the test can start the next child while the current one runs); stdin closing instead makes
- * it exit. On `go` it opens the ledger at `uri`, prints `started`, runs the kill pipeline as
+ * it exit (`maxCalls` caps the engine's calls in flight). On `go` it opens the ledger at `uri`, prints `started`, runs the kill pipeline as
  * `runId` (engine.run resumes a run that is already in the ledger) and prints
  * `result <RunResult JSON>`; it also prints `claimed` once its claim of the run (the first append
  * of a new run, or RunClaimed + RunResumed on resume) has committed. Its steps log their calls to `calls` under generation `gen`, and its
@@ -22,6 +22,8 @@ interface Go {
   readonly runId: string;
   readonly gen: number;
   readonly calls: string;
+  /** The engine's maxCallsInFlight, when capped. */
+  readonly maxCalls?: number;
 }
 
 process.stdout.write('ready\n');
@@ -44,7 +46,11 @@ if (line?.startsWith('go ')) {
       return res;
     },
   };
-  const engine = createEngine({ ledger: observed, worker: `gen-${go.gen}` });
+  const engine = createEngine({
+    ledger: observed,
+    worker: `gen-${go.gen}`,
+    ...(go.maxCalls ? { maxCallsInFlight: go.maxCalls } : {}),
+  });
   process.stdout.write('started\n');
   const result = await engine.run(killPipeline.plan, KILL_INPUT, { runId: go.runId });
   process.stdout.write(`result ${JSON.stringify(result)}\n`);

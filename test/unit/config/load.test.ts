@@ -44,6 +44,12 @@ describe('flujo.toml', () => {
     expect(() => loadConfig({ root, env: {} })).toThrow(
       /flujo\.toml:2: settings\.http_allowed_hosts: /,
     );
+    toml('[settings]\nsnapshot_every = 100\nmax_calls_in_flight = 0\n');
+    expect(() => loadConfig({ root, env: {} })).toThrow(
+      /flujo\.toml:3: settings\.max_calls_in_flight: /,
+    );
+    toml('[settings]\nmax_calls_in_flight = 2\n');
+    expect(loadConfig({ root, env: {} }).toml.settings).toEqual({ max_calls_in_flight: 2 });
     toml('state_uri = \n');
     expect(() => loadConfig({ root, env: {} })).toThrow(/flujo\.toml:1:\d+: /);
   });
