@@ -7,7 +7,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnSync } from 'node:child_process';
+import { isDeepStrictEqual as isDeepEqual } from 'node:util';
 
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { agentStep, definePipeline, sequence, step } from '../../src/dsl/builder.js';
@@ -26,6 +28,24 @@ import {
 const pgReachable = await postgresReachable();
 const SCRIPT = join(import.meta.dirname, '../../scripts/verify-export.sh');
 const hasB3sum = spawnSync('sh', ['-c', 'command -v b3sum']).status === 0;
+
+/** A Postgres lens project's events in the order rebuild reads them: `txid pos run seq type`. */
+async function pgOrder(project: LensProject): Promise<string> {
+  const url = new URL(project.uri);
+  const schema = url.searchParams.get('schema') ?? 'public';
+  url.search = '';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    const res = await client.query<Record<string, string>>(
+      `SELECT txid::text AS txid, pos::text AS pos, run_id, seq::text AS seq, type
+         FROM "${schema}".events ORDER BY txid, pos`,
+    );
+    return res.rows.map((r) => `${r.txid} ${r.pos} ${r.run_id} ${r.seq} ${r.type}`).join('\n');
+  } finally {
+    await client.end();
+  }
+}
 
 const modelPlan = definePipeline(
   'summarise',
@@ -517,12 +537,17 @@ for (const backend of ['sqlite', 'postgres'] as Backend[])
         expect(events.at(-1)).toMatchObject({ event: 'RunCompleted', output: 'go!' });
       }, 30_000);
 
-      it('rebuilds the read models and answers the same afterwards', () => {
+      it('rebuilds the read models and answers the same afterwards', async () => {
         const before = p.json(['lens', 'list']);
         const r = p.cli(['lens', 'rebuild', '--json']);
         expect(r.code, r.stderr).toBe(0);
         expect(JSON.parse(r.stdout)).toHaveProperty('elapsed_ms');
-        expect(p.json(['lens', 'list'])).toEqual(before);
+        // Once (2026-12-05, full suite, Postgres) two runs came back from a rebuild as if their
+        // later events were missing or applied first; it did not recur. Should it, the message
+        // shows the order the rebuild reads the events in.
+        const after = p.json(['lens', 'list']);
+        const order = backend === 'postgres' && !isDeepEqual(after, before) ? await pgOrder(p) : '';
+        expect(after, order).toEqual(before);
       });
 
       it('says what to do next for an unknown run, and keeps colour off under NO_COLOR', () => {
