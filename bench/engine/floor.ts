@@ -8,7 +8,10 @@
  * - one 1 KB row per transaction: performance.md's A3 (SQLite) and A4 (Postgres) set-up;
  * - a step's commit (SQLite): the rows our ledger writes for one step of a linear pipeline — the
  *   head row moved and four sealed events inserted in one BEGIN IMMEDIATE transaction, on the
- *   ledger's own schema — with the sealing done beforehand.
+ *   ledger's own schema — with the sealing done beforehand;
+ * - a step's commit (Postgres): the same rows through the ledger's own append statement (one
+ *   autocommit statement, named, one client), pre-sealed: what the server and one round trip cost
+ *   for a step, with no engine, pool or flight around it.
  */
 import { rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -16,6 +19,13 @@ import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 
+import { createPostgresLedger } from '../../src/adapters/ledger/postgres.js';
+import {
+  appendText,
+  appendValues,
+  shapeOf,
+  shapeKey,
+} from '../../src/adapters/ledger/postgresAppend.js';
 import { createSqliteLedger } from '../../src/adapters/ledger/sqlite.js';
 import type { NewEvent } from '../../src/events/catalogue.js';
 import { initFastHash } from '../../src/events/chain.js';
@@ -95,6 +105,19 @@ function stepEvents(i: number, runId: string): NewEvent[] {
   ];
 }
 
+/** `total` pre-sealed step batches of one run, each on the head the one before left. */
+function sealedSteps(runId: string, total: number): { head: Head; records: SealedRecord[] }[] {
+  const batches: { head: Head; records: SealedRecord[] }[] = [];
+  let head = emptyHead(runId);
+  for (let i = 0; i < total; i++) {
+    const records = sealBatch(head, stepEvents(i, runId), 1_764_000_000_000 + i);
+    batches.push({ head, records });
+    const last = records[records.length - 1] as SealedRecord;
+    head = { runId, seq: last.seq, hash: last.hash };
+  }
+  return batches;
+}
+
 /** A step's commit on the ledger's own schema: head UPDATE + 4 pre-sealed event rows. */
 export async function sqliteStepCommit(
   path: string,
@@ -106,15 +129,8 @@ export async function sqliteStepCommit(
   const ledger = createSqliteLedger({ path, synchronous });
   try {
     const runId = 'floor-run';
-    const batches: { head: Head; records: SealedRecord[] }[] = [];
-    let head = emptyHead(runId);
     const total = o.commits * o.repeats + Math.ceil(o.commits / 10) + 1;
-    for (let i = 0; i < total; i++) {
-      const records = sealBatch(head, stepEvents(i, runId), 1_764_000_000_000 + i);
-      batches.push({ head, records });
-      const last = records[records.length - 1] as SealedRecord;
-      head = { runId, seq: last.seq, hash: last.hash };
-    }
+    const batches = sealedSteps(runId, total);
     const db = ledger.db;
     const runNo = Number(
       db
@@ -158,6 +174,54 @@ export async function postgresOneRow(url: string, schema: string, o: FloorOption
     let i = 0;
     const one = () =>
       client.query({ name: 'floor_insert', text, values: ['floor', i++, hash, body] });
+    for (let w = 0; w < Math.max(1, o.commits / 10); w++) await one();
+    const out: number[] = [];
+    for (let r = 0; r < o.repeats; r++) {
+      const t0 = performance.now();
+      for (let k = 0; k < o.commits; k++) await one();
+      out.push((performance.now() - t0) / o.commits);
+    }
+    return out;
+  } finally {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
+    await client.end();
+  }
+}
+
+/**
+ * A step's commit on Postgres: the ledger's own append statement (head UPDATE and four event rows
+ * in one autocommit statement), pre-sealed batches, one client. The run's first batch starts it.
+ */
+export async function postgresStepCommit(url: string, schema: string, o: FloorOptions) {
+  await initFastHash();
+  const ledger = await createPostgresLedger({ connectionString: url, schema, max: 1 });
+  await ledger.close(); // only its tables
+  const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+  await client.connect();
+  try {
+    const runId = 'floor-run';
+    const total = o.commits * o.repeats + Math.ceil(o.commits / 10) + 1;
+    const batches = sealedSteps(runId, total + 1);
+    let i = 0;
+    const one = async () => {
+      const b = batches[i++] as (typeof batches)[number];
+      const last = b.records[b.records.length - 1] as SealedRecord;
+      const req = { runId, expected: b.head, events: [], at: last.at };
+      const prepared = {
+        records: b.records,
+        head: { runId, seq: last.seq, hash: last.hash },
+        claimEpoch: null,
+        terminal: false,
+      };
+      const shape = shapeOf(req, prepared, false);
+      const res = await client.query({
+        name: `floor_${shapeKey(shape)}`,
+        text: appendText(schema, shape),
+        values: appendValues(req, prepared),
+      });
+      if (res.rowCount !== 1) throw new Error('floor: head did not move');
+    };
+    await one(); // the run's first batch: a new head row
     for (let w = 0; w < Math.max(1, o.commits / 10); w++) await one();
     const out: number[] = [];
     for (let r = 0; r < o.repeats; r++) {

@@ -38,7 +38,7 @@ import { definePipeline, hitl, sequence, step, type Flow } from '../../src/dsl/b
 import type { Plan } from '../../src/dsl/ir.js';
 import type { LedgerStore } from '../../src/ports.js';
 import { createEngine, type Engine } from '../../src/runtime/engine.js';
-import { postgresOneRow, sqliteOneRow, sqliteStepCommit } from './floor.js';
+import { postgresOneRow, postgresStepCommit, sqliteOneRow, sqliteStepCommit } from './floor.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -223,16 +223,14 @@ function defineRows(): void {
       unit: 'ms',
       perfMd: {},
     });
-    if (s !== 'postgres') {
-      addRow({
-        section: S0,
-        id: `floorStep.${s}`,
-        label: "a step's commit: head UPDATE + 4 sealed event rows",
-        storage: s,
-        unit: 'ms',
-        perfMd: {},
-      });
-    }
+    addRow({
+      section: S0,
+      id: `floorStep.${s}`,
+      label: "a step's commit: head UPDATE + 4 sealed event rows",
+      storage: s,
+      unit: 'ms',
+      perfMd: {},
+    });
   }
   for (const s of STORAGES) {
     const target = STEP_TARGET[s];
@@ -833,6 +831,10 @@ async function floorSection(): Promise<void> {
     ['floor1.FULL', () => sqliteOneRow(sqlitePath('floor-1'), 'FULL', o(500))],
     ['floorStep.FULL', () => sqliteStepCommit(sqlitePath('floor-s'), 'FULL', o(500))],
     ['floor1.postgres', () => postgresOneRow(PG_URL, `flujo_bench_floor_${process.pid}`, o(500))],
+    [
+      'floorStep.postgres',
+      () => postgresStepCommit(PG_URL, `flujo_bench_floors_${process.pid}`, o(500)),
+    ],
   ];
   for (const [id, f] of cases) {
     try {
