@@ -41,6 +41,18 @@ const removeDb = (path: string) => {
   for (const s of ['', '-wal', '-shm']) rmSync(path + s, { force: true });
 };
 
+/** repeatSync for a commit that is awaited (Postgres: one round trip each). */
+async function repeatAsync(o: FloorOptions, commit: () => Promise<unknown>): Promise<number[]> {
+  for (let w = 0; w < Math.max(1, o.commits / 10); w++) await commit();
+  const out: number[] = [];
+  for (let r = 0; r < o.repeats; r++) {
+    const t0 = performance.now();
+    for (let k = 0; k < o.commits; k++) await commit();
+    out.push((performance.now() - t0) / o.commits);
+  }
+  return out;
+}
+
 /** Median-ready ms per commit for each repeat, after a warm-up of a tenth of a repeat. */
 function repeatSync(o: FloorOptions, commit: (i: number) => void): number[] {
   let i = 0;
@@ -174,14 +186,7 @@ export async function postgresOneRow(url: string, schema: string, o: FloorOption
     let i = 0;
     const one = () =>
       client.query({ name: 'floor_insert', text, values: ['floor', i++, hash, body] });
-    for (let w = 0; w < Math.max(1, o.commits / 10); w++) await one();
-    const out: number[] = [];
-    for (let r = 0; r < o.repeats; r++) {
-      const t0 = performance.now();
-      for (let k = 0; k < o.commits; k++) await one();
-      out.push((performance.now() - t0) / o.commits);
-    }
-    return out;
+    return await repeatAsync(o, one);
   } finally {
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
     await client.end();
@@ -222,14 +227,7 @@ export async function postgresStepCommit(url: string, schema: string, o: FloorOp
       if (res.rowCount !== 1) throw new Error('floor: head did not move');
     };
     await one(); // the run's first batch: a new head row
-    for (let w = 0; w < Math.max(1, o.commits / 10); w++) await one();
-    const out: number[] = [];
-    for (let r = 0; r < o.repeats; r++) {
-      const t0 = performance.now();
-      for (let k = 0; k < o.commits; k++) await one();
-      out.push((performance.now() - t0) / o.commits);
-    }
-    return out;
+    return await repeatAsync(o, one);
   } finally {
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
     await client.end();
