@@ -84,6 +84,7 @@ export function asRecorded(v: unknown, where: string): unknown {
   } catch (e) {
     if (!(e instanceof LedgerEncodeError)) throw e;
     const reason = (e.details as { reason?: string } | undefined)?.reason ?? e.message;
-    throw new LedgerEncodeError(e.path ? `${where}.${e.path}` : where, reason);
+    const at = !e.path ? where : e.path.startsWith('[') ? where + e.path : `${where}.${e.path}`;
+    throw new LedgerEncodeError(at, reason);
   }
 }

@@ -12,11 +12,16 @@ import { LedgerEncodeError } from '../errors.js';
 import type { ErrorInfo, EventData, NewEvent } from '../events/catalogue.js';
 import type { AgentReply } from '../ports.js';
 
+/**
+ * An error as the ledger records it. Its text is made well-formed (a lone surrogate becomes
+ * U+FFFD): the ledger refuses ill-formed text, and a failure that cannot be recorded would stop
+ * the run where it stands.
+ */
 export function errorInfo(e: unknown, fallbackCode = 'STEP_ERROR'): ErrorInfo {
   const err = e as { code?: unknown; message?: unknown; retryable?: unknown };
   return {
-    code: typeof err?.code === 'string' ? err.code : fallbackCode,
-    message: typeof err?.message === 'string' ? err.message : String(e),
+    code: typeof err?.code === 'string' ? err.code.toWellFormed() : fallbackCode,
+    message: (typeof err?.message === 'string' ? err.message : String(e)).toWellFormed(),
     retryable: typeof err?.retryable === 'boolean' ? err.retryable : true,
   };
 }
@@ -103,7 +108,11 @@ export function respondedFact(ref: AttemptRef, reply: AgentReply, latencyMs: num
   try {
     output = asRecorded(reply.output ?? null, 'output');
   } catch (e) {
-    return failedFact(ref, notRecordable(e));
+    // The call was made: what it cost is recorded with its failure, as for a rejected reply.
+    return failedFact(
+      ref,
+      Object.assign(notRecordable(e), { costMicros: reply.costMicros, usage: reply.usage }),
+    );
   }
   const data: EventData<'AgentResponded'> = {
     path: ref.path,
@@ -124,11 +133,13 @@ export function respondedFact(ref: AttemptRef, reply: AgentReply, latencyMs: num
 
 /** A reply the ledger cannot record fails its attempt for good: the same code would return it again. */
 function notRecordable(e: unknown): Error {
-  if (!(e instanceof LedgerEncodeError)) return e as Error;
-  const reason = (e.details as { reason?: string } | undefined)?.reason ?? e.message;
+  const what =
+    e instanceof LedgerEncodeError
+      ? `${e.path}: ${(e.details as { reason?: string } | undefined)?.reason ?? e.message}`
+      : `reading it threw: ${e instanceof Error ? e.message : String(e)}`;
   return Object.assign(
     new Error(
-      `the reply cannot be recorded: ${e.path}: ${reason}; return plain data (JSON values, Uint8Array, bigint)`,
+      `the reply cannot be recorded: ${what}; a step's output must be plain data (JSON values, Uint8Array, bigint)`,
     ),
     { code: 'OUTPUT_NOT_RECORDABLE', retryable: false },
   );

@@ -157,7 +157,8 @@ export function createEngine(options: EngineOptions) {
     let own: { input: unknown; context?: Record<string, unknown> };
     try {
       own = {
-        input: asRecorded(input, 'input'),
+        // No input (`run(plan)`) is null, as a reply without output is.
+        input: asRecorded(input ?? null, 'input'),
         ...(opts.context
           ? { context: asRecorded(opts.context, 'context') as Record<string, unknown> }
           : {}),

@@ -2,7 +2,7 @@
  * Function steps (`fn:<name>`) run in-process from the plan's functions, through the same agent
  * port as models, so their results are recorded like any other call.
  */
-import { ownCopy } from '../actors/frozen.js';
+import { asRecorded } from '../actors/frozen.js';
 import type { Plan } from '../dsl/ir.js';
 import { EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { AgentCallHooks, AgentPort, AgentReply, AgentRequest } from '../ports.js';
@@ -30,8 +30,9 @@ export function withFunctionAgents(plan: Plan, models: AgentPort | undefined): A
           throw new EngineError(ErrorCode.USAGE, `function ${req.agent} is not in the plan`, {
             retryable: false,
           });
-        // The run's values are frozen (ADR 40): the function gets a copy it may change.
-        const output = await fn(ownCopy(req.input));
+        // The run's values are frozen (ADR 40): the function gets a copy it may change, as the
+        // ledger recorded it (what a call re-issued after a resume gets too).
+        const output = await fn(asRecorded(req.input, 'input'));
         return {
           output: output ?? null,
           usage: { input: 0, output: 0 },

@@ -10,7 +10,15 @@ import { z } from 'zod';
 
 import { asRecorded, freezeDeep, ownCopy } from '../../../src/actors/frozen.js';
 import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
-import { conditional, definePipeline, hitl, sequence, step } from '../../../src/dsl/builder.js';
+import {
+  agentStep,
+  conditional,
+  definePipeline,
+  hitl,
+  sequence,
+  step,
+} from '../../../src/dsl/builder.js';
+import type { AgentPort } from '../../../src/ports.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 
 const fresh = () => {
@@ -201,6 +209,73 @@ describe('values a run holds', () => {
       message: expect.stringContaining('input.when: Date is not plain data'),
     });
     expect(await ledger.head('r7')).toBeNull();
+  });
+});
+
+describe('values at the edges of a run', () => {
+  it('keep what an unrecordable model reply cost: the call was made and is billed', async () => {
+    const agents: AgentPort = {
+      estimate: () => ({ costMicros: 1_000, tokens: 20 }),
+      call: async () => ({
+        output: { text: 'cut \uD83D' }, // a lone surrogate, as JSON.parse of "\ud83d" gives
+        usage: { input: 10, output: 5 },
+        costMicros: 700,
+        model: 'm',
+      }),
+    };
+    const plan = definePipeline('bill', agentStep('say', 'openai:m')).plan;
+    const engine = createEngine({ ledger: createMemoryLedger(), agents });
+    const r = await engine.run(plan, 'x', { runId: 'b1', budget: { costMicros: 1_000_000 } });
+    expect(r).toMatchObject({
+      status: 'failed',
+      costMicros: 700,
+      tokens: { input: 10, output: 5 },
+      error: { code: 'OUTPUT_NOT_RECORDABLE' },
+    });
+    expect(r.error?.message).toMatch(/^the reply cannot be recorded: output\.text: /);
+  });
+
+  it('take a run started with no input as null', async () => {
+    const plan = definePipeline(
+      'none',
+      step('a', (x: unknown) => (x === null ? 'null' : typeof x)),
+    ).plan;
+    const r = await createEngine({ ledger: createMemoryLedger() }).run(plan, undefined);
+    expect(r).toMatchObject({ status: 'completed', output: 'null' });
+  });
+
+  it('name an array element as output[1], and record a failure whose message is ill-formed', async () => {
+    const plan = definePipeline(
+      'edges',
+      sequence(
+        step('list', () => [1, new Date(0)] as unknown as number[], {
+          fallback: step('plain', () => [1, 2]),
+        }),
+        step('boom', () => {
+          throw new Error('bad \uD800 text');
+        }),
+      ),
+    ).plan;
+    const engine = createEngine({ ledger: createMemoryLedger() });
+    const r = await engine.run(plan, null, { runId: 'e1' });
+    expect(r.status).toBe('failed');
+    expect(r.error?.message).toBe('bad \uFFFD text');
+    const failures = (await engine.events('e1')).filter((e) => e.type === 'AgentFailed');
+    expect(failures[0]?.data).toMatchObject({
+      error: { message: expect.stringContaining('output[1]: Date is not plain data') },
+    });
+    expect((await engine.replay(plan, 'e1')).identical).toBe(true);
+  });
+
+  it('hand a step function its input as recorded, whatever plan code made of it', async () => {
+    const plan = definePipeline(
+      'mapped',
+      step('a', (x: { n: unknown; u?: unknown }) => `${typeof x.n} ${'u' in x}`, {
+        input: () => ({ n: 5n, u: undefined }),
+      }),
+    ).plan;
+    const r = await createEngine({ ledger: createMemoryLedger() }).run(plan, null);
+    expect(r).toMatchObject({ status: 'completed', output: 'number false' });
   });
 });
 
