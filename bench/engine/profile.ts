@@ -7,7 +7,8 @@
  *
  *   steps:  runs the 10-step no-op pipeline `RUNS` times on SQLite WAL sync=NORMAL (on the
  *           memory ledger with FLUJO_PROFILE_LEDGER=memory: the engine's own cost)
- *   hitl:   resumes `HITL_RUNS` runs of the 10-step HITL pipeline paused at step 5
+ *   hitl:   resumes `HITL_RUNS` runs of the 10-step HITL pipeline paused at step 5 (memory
+ *           ledger too with FLUJO_PROFILE_LEDGER=memory)
  *   resume: resumes paused runs of ~10,000 events (the long-run row of run.ts)
  *
  * Two views: self time by area (each sample goes to the area of the innermost frame that is our
@@ -218,7 +219,10 @@ try {
     await ledger.close();
   }
   if (what === 'hitl' || what === 'all') {
-    const ledger = createSqliteLedger({ path: join(TMP, 'hitl.db'), synchronous: 'NORMAL' });
+    const memory = process.env.FLUJO_PROFILE_LEDGER === 'memory';
+    const ledger = memory
+      ? createMemoryLedger()
+      : createSqliteLedger({ path: join(TMP, 'hitl.db'), synchronous: 'NORMAL' });
     const engine = createEngine({ ledger });
     const plan = hitlPlan('hitl10', 4, 5);
     const ids: string[] = [];
@@ -230,7 +234,7 @@ try {
       for (const id of ids) await engine.resume(plan, id, { humanInput: { ok: true } });
     });
     report(
-      `HITL resume → completed (10-step pipeline paused at step 5), SQLite WAL sync=NORMAL, ${HITL_RUNS} resumes`,
+      `HITL resume → completed (10-step pipeline paused at step 5), ${memory ? 'memory ledger' : 'SQLite WAL sync=NORMAL'}, ${HITL_RUNS} resumes`,
       profile,
       ms,
       `${(ms / HITL_RUNS).toFixed(2)} ms per resume (under the profiler)`,
