@@ -131,6 +131,11 @@ export function isReserved(state: FoldState, path: string, attempt: number): boo
   return state.budget.reserved.has(callKey(path, attempt));
 }
 
+/** The timer is still awaited (not fired, not abandoned). */
+export function awaitsTimer(state: FoldState, path: string, timerId: string): boolean {
+  return state.outstanding.timers.has(timerKey(path, timerId));
+}
+
 /** The call is still awaited (not answered, not abandoned). */
 export function awaitsCall(state: FoldState, path: string, attempt: number): boolean {
   return state.outstanding.calls.has(callKey(path, attempt));

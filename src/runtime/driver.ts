@@ -9,6 +9,7 @@ import { decisionEvent, idempotencyKey } from '../actors/decisions.js';
 import {
   applyFact,
   awaitsCall,
+  awaitsTimer,
   isReserved,
   markPaused,
   restsOnHuman,
@@ -249,11 +250,12 @@ export class RunDriver {
     return reserveCall(this.state, d, () => this.deps.agents.estimate?.(this.request(d)), markers);
   }
 
-  /** Starts the commands among freshly recorded decisions. */
+  /** Starts the commands among freshly recorded decisions that are still awaited. */
   act(decisions: readonly Decision[], at: number): void {
     for (const d of decisions) {
       if (d.type === 'callAgent') this.call(d);
-      else if (d.type === 'scheduleTimer') this.arm(d, at);
+      else if (d.type === 'scheduleTimer' && awaitsTimer(this.state, d.path, d.timerId))
+        this.arm(d, at);
     }
   }
 
