@@ -5,10 +5,11 @@
  * leaves while they wait never start and are recorded as aborted; the run decides exactly what
  * an uncapped run decides.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
 import {
+  agentStep,
   definePipeline,
   map,
   parallel,
@@ -16,6 +17,7 @@ import {
   stateMachine,
   step,
 } from '../../../src/dsl/builder.js';
+import type { AgentPort } from '../../../src/ports.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -142,6 +144,47 @@ describe('maxCallsInFlight', () => {
     expect(aborted).toHaveLength(2);
     expect(events.filter((e) => e.type === 'AgentResponded')).toHaveLength(1); // recover's
     expect((await engine.replay(plan, 'f1')).identical).toBe(true);
+  });
+
+  it('re-issues the calls a crash left in flight one at a time when resumed with a cap of 1', async () => {
+    const ledger = createMemoryLedger();
+    const plan = definePipeline(
+      'crash',
+      parallel('fan', {
+        a: agentStep<string>('a', 'm:a'),
+        b: agentStep<string>('b', 'm:b'),
+        c: agentStep<string>('c', 'm:c'),
+      }),
+    ).plan;
+    // The first process starts all three calls and "dies" with none of them answered.
+    const started: string[] = [];
+    const hanging: AgentPort = {
+      call: (req) => (started.push(req.key), new Promise<never>(() => {})),
+    };
+    void createEngine({ ledger, agents: hanging }).run(plan, 'in', { runId: 'c1' });
+    await vi.waitFor(() => expect(started).toHaveLength(3));
+    // The second resumes from the ledger with a cap of 1.
+    let running = 0;
+    let most = 0;
+    const order: string[] = [];
+    const answering: AgentPort = {
+      async call(req) {
+        running += 1;
+        most = Math.max(most, running);
+        order.push(req.key);
+        await sleep(5);
+        running -= 1;
+        return { output: req.agent, usage: { input: 1, output: 1 }, costMicros: 0, model: 'm' };
+      },
+    };
+    const engine = createEngine({ ledger, agents: answering, maxCallsInFlight: 1 });
+    const r = await engine.resume(plan, 'c1');
+    expect(r).toMatchObject({
+      status: 'completed',
+      output: { a: 'm:a', b: 'm:b', c: 'm:c' },
+    });
+    expect(most).toBe(1);
+    expect(order.sort()).toEqual([...started].sort()); // the same keys, each once
   });
 
   it('refuses a cap that is not a whole number of at least 1', () => {
