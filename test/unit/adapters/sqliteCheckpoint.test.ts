@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { createSqliteLedger, type SqliteLedger } from '../../../src/adapters/ledger/sqlite.js';
 import { initFastHash } from '../../../src/events/chain.js';
@@ -129,7 +129,14 @@ describe('background WAL checkpoints', () => {
     // worker, which opens the database by name, finds nothing there.
     renameSync(path, `${path}.moved`);
     head = await commitMany(store, 'r', 8, head); // the 16th commit starts the worker
-    await new Promise((r) => setTimeout(r, 200)); // its failure arrives as a message
+    // Its failure arrives as a message, once the worker thread has started (seconds on a loaded
+    // machine: a fixed 200 ms wait failed there once).
+    await vi.waitFor(
+      () => expect(store.checkpoints()?.failed).toMatch(/checkpoint worker failed/),
+      {
+        timeout: 10_000,
+      },
+    );
     head = await commitMany(store, 'r', 8, head);
     const s = store.checkpoints()!;
     expect(s.failed).toMatch(/checkpoint worker failed/);
