@@ -85,17 +85,18 @@ describe('maxCallsInFlight', () => {
     const plan = definePipeline(
       'timeouts',
       parallel('fan', {
+        // quick waits 400 ms behind slow; its 200 ms timeout must not count that wait.
         slow: step('slow', async () => {
-          await sleep(120);
+          await sleep(400);
           return 'slow';
         }),
         quick: step(
           'quick',
           async () => {
-            await sleep(5);
+            await sleep(1);
             return 'quick';
           },
-          { timeoutMs: 60 },
+          { timeoutMs: 200 },
         ),
       }),
     ).plan;
