@@ -149,12 +149,14 @@ export class LedgerDecodeError extends EngineError {
 /** A value that cannot enter the ledger (NaN, a Date, a lone surrogate, `__proto__` ...). */
 export class LedgerEncodeError extends EngineError {
   readonly path: string;
+  readonly reason: string;
   constructor(path: string, reason: string) {
     super(ErrorCode.LEDGER_ENCODE, `cannot record value at ${path || '(root)'}: ${reason}`, {
       details: { path, reason },
     });
     this.name = 'LedgerEncodeError';
     this.path = path;
+    this.reason = reason;
   }
 }
 

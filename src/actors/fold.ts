@@ -80,8 +80,6 @@ export function noteReservation(
 }
 
 const callKey = (path: string, attempt: number) => `${path}#${attempt}`;
-/** The context's records whose entries hold run values (machine.ts freezes them as it sets them). */
-const FROZEN_RECORDS = ['inp', 'out', 'bctx', 'err'] as const;
 const timerKey = (path: string, timerId: string) => `${path}#${timerId}`;
 
 /**
@@ -327,6 +325,9 @@ export function foldSnapshot(state: FoldState): Record<string, unknown> {
     },
   };
 }
+
+/** The context's records whose entries hold run values (machine.ts freezes them as it sets them). */
+const FROZEN_RECORDS = ['inp', 'out', 'bctx', 'err'] as const;
 
 /** Rebuilds a fold state from `foldSnapshot`'s data. */
 export function restoreFold(

@@ -83,8 +83,7 @@ export function asRecorded(v: unknown, where: string): unknown {
     return decodeCanonical(encodeCanonicalScratch(v));
   } catch (e) {
     if (!(e instanceof LedgerEncodeError)) throw e;
-    const reason = (e.details as { reason?: string } | undefined)?.reason ?? e.message;
     const at = !e.path ? where : e.path.startsWith('[') ? where + e.path : `${where}.${e.path}`;
-    throw new LedgerEncodeError(at, reason);
+    throw new LedgerEncodeError(at, e.reason);
   }
 }

@@ -26,7 +26,8 @@ export function errorInfo(e: unknown, fallbackCode = 'STEP_ERROR'): ErrorInfo {
   };
 }
 
-const failure = (message: string, code: string) =>
+/** A retryable failure of an attempt that did not run to its end (ABORTED, TIMEOUT). */
+export const failure = (message: string, code: string) =>
   Object.assign(new Error(message), { code, retryable: true });
 
 export interface Settle<T> {
@@ -135,7 +136,7 @@ export function respondedFact(ref: AttemptRef, reply: AgentReply, latencyMs: num
 function notRecordable(e: unknown): Error {
   const what =
     e instanceof LedgerEncodeError
-      ? `${e.path}: ${(e.details as { reason?: string } | undefined)?.reason ?? e.message}`
+      ? `${e.path}: ${e.reason}`
       : `reading it threw: ${e instanceof Error ? e.message : String(e)}`;
   return Object.assign(
     new Error(

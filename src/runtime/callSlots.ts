@@ -10,7 +10,7 @@
 import { idempotencyKey } from '../actors/decisions.js';
 import type { Decision } from '../actors/vocabulary.js';
 import type { NewEvent } from '../events/catalogue.js';
-import { failedFact } from './attempt.js';
+import { failedFact, failure } from './attempt.js';
 
 type Call = Extract<Decision, { type: 'callAgent' }>;
 
@@ -18,7 +18,7 @@ type Call = Extract<Decision, { type: 'callAgent' }>;
 export const neverStarted = (runId: string, d: Call): NewEvent =>
   failedFact(
     { path: d.path, attempt: d.attempt, key: idempotencyKey(runId, d.path, d.attempt) },
-    Object.assign(new Error('aborted: left before it started'), { code: 'ABORTED' }),
+    failure('aborted: left before it started', 'ABORTED'),
   );
 
 export class CallSlots<C> {
