@@ -9,12 +9,14 @@ import { z } from 'zod';
 import {
   createModelAgents,
   loadEnvFile,
+  parseEnv,
   parsePricing,
   preflightModelAgents,
   resolveBudget,
 } from '../../src/adapters/agents/index.js';
 import { strictify } from '../../src/adapters/agents/schema.js';
 import { agentStep, definePipeline } from '../../src/dsl/builder.js';
+import { ConfigError } from '../../src/errors.js';
 import { request } from '../support/agentFixtures.js';
 
 const env = { OPENAI_API_KEY: 'k', ANTHROPIC_API_KEY: 'k' };
@@ -124,10 +126,54 @@ describe('env and schemas', () => {
       EMPTY: '',
     });
     writeFileSync(file, 'not a line');
-    expect(() => loadEnvFile(file)).toThrow(`${file}:1:1: expected KEY=value`);
+    expect(() => loadEnvFile(file)).toThrow(`${file}:1:5: expected KEY=value`);
     expect(() => loadEnvFile(join(dir, 'missing'))).toThrow(
       /env_file .* cannot be read \(ENOENT\)/,
     );
+  });
+
+  it('rejects a malformed .env line naming file:line:column, never echoing the value', () => {
+    const secret = 'sk-proj-REALSECRET-0123456789';
+    const cases: [string, string][] = [
+      [
+        `# keys\nOPENAI_API_KEY: ${secret}\n`,
+        '.env:2:15: expected KEY=value: "=" after OPENAI_API_KEY',
+      ],
+      [`  OPENAI_API_KEY ${secret}`, '.env:1:18: expected KEY=value: "=" after OPENAI_API_KEY'],
+      [secret, '.env:1:3: expected KEY=value'],
+      [`-${secret}`, '.env:1:1: expected KEY=value, KEY being letters, digits and _'],
+      ['sk0123456789abcdef', '.env:1:19: expected KEY=value'],
+    ];
+    for (const [text, message] of cases) {
+      let error: unknown;
+      try {
+        parseEnv(text);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).exitCode).toBe(2);
+      const shown = (error as Error).message;
+      expect(shown).toBe(`[CONFIG_INVALID] ${message}`);
+      expect(shown).not.toContain('REALSECRET');
+      expect(shown).not.toContain('sk-');
+      expect(shown).not.toContain('0123456789');
+    }
+  });
+
+  it('rejects an unterminated quoted value, and accepts a comment after a closed one', () => {
+    expect(() => parseEnv('A=1\nOPENAI_API_KEY="sk-abc')).toThrow(
+      '.env:2:16: unterminated double-quoted value of OPENAI_API_KEY',
+    );
+    expect(() => parseEnv("K='sk-abc", 'x.env')).toThrow(
+      'x.env:1:3: unterminated single-quoted value of K',
+    );
+    expect(() => parseEnv('K="a\\"')).toThrow('.env:1:3: unterminated double-quoted value');
+    expect(() => parseEnv('K="sk-abc" sk-def')).toThrow(
+      '.env:1:11: expected only a # comment after the closing " of K',
+    );
+    expect(() => parseEnv('K="sk-abc" sk-def')).not.toThrow(/sk-/);
+    expect(parseEnv('K="a b" # note\nJ=\'c"d\'  \nE=""')).toEqual({ K: 'a b', J: 'c"d', E: '' });
   });
 
   it('strictify makes every property required and optional ones nullable, recursively', () => {

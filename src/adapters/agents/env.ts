@@ -47,37 +47,73 @@ export function endpointFor(provider: Provider, env: Env, stepBaseUrl?: string):
 /**
  * Parses dotenv text: `KEY=value`, optional `export `, `#` comments, single- or double-quoted
  * values (double quotes understand \n, \t, \", \\). Later lines win. Names must be identifiers.
+ * Errors name file:line:column and never quote the line: a malformed line is often a secret
+ * pasted with the wrong separator (`OPENAI_API_KEY: sk-...`), and errors end up in CI logs.
  */
 export function parseEnv(text: string, file = '.env'): Record<string, string> {
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
-  const lines = text.split(/\r?\n/);
-  lines.forEach((raw, i) => {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) return;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!m) {
-      throw new ConfigError(
-        ErrorCode.CONFIG_INVALID,
-        `${file}:${i + 1}:1: expected KEY=value, found "${line.slice(0, 40)}"`,
-        { file, line: i + 1 },
-      );
-    }
-    const name = m[1] as string;
-    let value = (m[2] as string).trim();
-    const q = value[0];
-    if ((q === '"' || q === "'") && value.length >= 2 && value.endsWith(q)) {
-      value = value.slice(1, -1);
-      if (q === '"') {
-        value = value.replace(/\\([nrt"\\])/g, (_s, c: string) =>
-          c === 'n' ? '\n' : c === 'r' ? '\r' : c === 't' ? '\t' : c,
-        );
-      }
-    } else {
-      value = value.replace(/\s+#.*$/, '');
-    }
-    out[name] = value;
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const entry = parseLine(raw.trimEnd(), (col, what) => envError(file, i + 1, col, what));
+    if (entry) out[entry[0]] = entry[1];
   });
   return out;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*/;
+const QUOTED = { '"': /^"((?:[^"\\]|\\.)*)"/, "'": /^'([^']*)'/ } as const;
+
+/** One line's name and value, or undefined for a blank or comment line; columns are 1-based. */
+function parseLine(
+  line: string,
+  fail: (col: number, what: string) => Error,
+): [string, string] | undefined {
+  let pos = line.length - line.trimStart().length;
+  if (pos === line.length || line[pos] === '#') return undefined;
+  pos += /^export\s+/.exec(line.slice(pos))?.[0].length ?? 0;
+  const name = IDENT.exec(line.slice(pos))?.[0];
+  if (!name) throw fail(pos + 1, 'expected KEY=value, KEY being letters, digits and _');
+  pos += name.length;
+  const gap = /^\s*/.exec(line.slice(pos))?.[0].length ?? 0;
+  if (line[pos + gap] !== '=') {
+    // Only a name followed by a separator is named: a bare token may be the secret itself.
+    const next = line[pos];
+    const named = next !== undefined && (next === ':' || /\s/.test(next));
+    throw fail(pos + gap + 1, `expected KEY=value${named ? `: "=" after ${name}` : ''}`);
+  }
+  pos += gap + 1;
+  pos += /^\s*/.exec(line.slice(pos))?.[0].length ?? 0;
+  const rest = line.slice(pos);
+  const q = rest[0];
+  if (q !== '"' && q !== "'") return [name, rest.replace(/\s+#.*$/, '')];
+  const m = QUOTED[q].exec(rest);
+  if (!m) {
+    const kind = q === '"' ? 'double' : 'single';
+    throw fail(
+      pos + 1,
+      `unterminated ${kind}-quoted value of ${name}: close it with ${q} on this line`,
+    );
+  }
+  if (!/^\s*(?:#.*)?$/.test(rest.slice(m[0].length)))
+    throw fail(
+      pos + m[0].length + 1,
+      `expected only a # comment after the closing ${q} of ${name}`,
+    );
+  const inner = m[1] as string;
+  if (q === "'") return [name, inner];
+  return [
+    name,
+    inner.replace(/\\([nrt"\\])/g, (_s, c: string) =>
+      c === 'n' ? '\n' : c === 'r' ? '\r' : c === 't' ? '\t' : c,
+    ),
+  ];
+}
+
+function envError(file: string, line: number, column: number, what: string): ConfigError {
+  return new ConfigError(ErrorCode.CONFIG_INVALID, `${file}:${line}:${column}: ${what}`, {
+    file,
+    line,
+    column,
+  });
 }
 
 /** Reads and parses an env file; a missing file is a ConfigError naming it. */
