@@ -15,6 +15,7 @@ import { PlanCodeError } from './compileShared.js';
 import { freezeDeep } from './frozen.js';
 import type { RunMachine } from './machine.js';
 import { pureInitial, pureTransition, type ExecutableAction } from './pure.js';
+import { maskCredentials } from '../redact.js';
 import {
   DECISION_TYPES,
   stepError,
@@ -210,7 +211,10 @@ function failedCode(snapshot: AnyMachineSnapshot): ExecutableAction[] | null {
 
 function codeFailure(e: unknown): ExecutableAction[] {
   const message = e instanceof Error ? e.message : String(e);
-  const error = stepError('PLAN_CODE_FAILED', `pipeline code threw: ${message}`.slice(0, 2000));
+  const error = stepError(
+    'PLAN_CODE_FAILED',
+    maskCredentials(`pipeline code threw: ${message}`.slice(0, 2000)),
+  );
   return [{ type: 'failRun', params: { error } }];
 }
 

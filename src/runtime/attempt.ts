@@ -11,17 +11,20 @@ import { asRecorded } from '../actors/frozen.js';
 import { LedgerEncodeError } from '../errors.js';
 import type { ErrorInfo, EventData, NewEvent } from '../events/catalogue.js';
 import type { AgentReply } from '../ports.js';
+import { redactSecrets } from '../redact.js';
 
 /**
  * An error as the ledger records it. Its text is made well-formed (a lone surrogate becomes
  * U+FFFD): the ledger refuses ill-formed text, and a failure that cannot be recorded would stop
- * the run where it stands.
+ * the run where it stands. Secrets in it are masked (src/redact.ts): the ledger keeps it forever.
  */
 export function errorInfo(e: unknown, fallbackCode = 'STEP_ERROR'): ErrorInfo {
   const err = e as { code?: unknown; message?: unknown; retryable?: unknown };
   return {
     code: typeof err?.code === 'string' ? err.code.toWellFormed() : fallbackCode,
-    message: (typeof err?.message === 'string' ? err.message : String(e)).toWellFormed(),
+    message: redactSecrets(
+      (typeof err?.message === 'string' ? err.message : String(e)).toWellFormed(),
+    ),
     retryable: typeof err?.retryable === 'boolean' ? err.retryable : true,
   };
 }

@@ -7,6 +7,7 @@
  */
 import { EngineError, ErrorCode, type ErrorCode as Code } from '../../errors.js';
 import type { AgentCallHooks, AgentRepair } from '../../ports.js';
+import { redactSecrets } from '../../redact.js';
 
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -163,7 +164,8 @@ export function toAgentError(e: unknown, scope: CallScope): AgentCallError {
       { retryable: false, cause: e },
     );
   const err = e as { status?: unknown; headers?: unknown; message?: unknown; name?: unknown };
-  const message = typeof err?.message === 'string' ? err.message : String(e);
+  // Providers echo the key they were sent in a 401; the message is recorded and printed.
+  const message = redactSecrets(typeof err?.message === 'string' ? err.message : String(e));
   if (typeof err?.status === 'number') {
     const status = err.status;
     const after = retryAfterMs(err.headers);

@@ -19,6 +19,7 @@ import type { ProviderRequest, ProviderSend } from './provider.js';
 import { outputShape, schemaProblem, userMessage, type OutputShape } from './schema.js';
 import { callModel } from './structured.js';
 import { ConfigError, ErrorCode } from '../../errors.js';
+import { registerSecret } from '../../redact.js';
 
 export interface ModelAgentsOptions {
   /** Where OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL come from. */
@@ -139,6 +140,7 @@ export function createModelAgents(options: ModelAgentsOptions): AgentPort {
     ): Promise<AgentReply> {
       const p = prepare(req);
       const endpoint = endpointFor(p.id.provider, options.env, p.config.baseUrl);
+      registerSecret(endpoint.apiKey);
       const send = await senderFor(p.id.provider);
       const rate = rateFor(pricing, p.id.provider, p.id.model, options.logger);
       const scope = new CallScope(
