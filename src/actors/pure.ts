@@ -5,7 +5,7 @@
  * machine and reused; only the action collector changes per call. The semantics are XState's own
  * (`machine.transition` / `machine.getInitialSnapshot` are the public ActorLogic methods).
  */
-import { createActor, type AnyActorScope, type AnyMachineSnapshot } from 'xstate';
+import { createActor, createMachine, type AnyActorScope, type AnyMachineSnapshot } from 'xstate';
 
 import type { RunMachine } from './machine.js';
 import type { RunMachineEvent, RunMachineInput } from './vocabulary.js';
@@ -17,10 +17,18 @@ export interface ExecutableAction {
 
 const scopes = new WeakMap<RunMachine, AnyActorScope>();
 
+/**
+ * The scope's `self` and `system`: an actor of an empty machine. Never one of the run machine
+ * itself: building an actor computes its initial state, and the run machine's, started with no
+ * input and with its context updates deferred (an unstarted actor runs no actions), need not end
+ * — a loop whose body is a map over nothing re-entered itself forever.
+ */
+const inert = () => createActor(createMachine({}));
+
 function scopeFor(machine: RunMachine): AnyActorScope {
   let scope = scopes.get(machine);
   if (!scope) {
-    const self = createActor(machine, { input: { runId: '', input: null } });
+    const self = inert();
     scope = {
       self,
       defer: () => {},
