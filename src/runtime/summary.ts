@@ -66,6 +66,11 @@ export class RunSummary {
   private readonly changedAt = new Map<string, number>();
   private readonly asks = new Map<string, { message: string; inputSchema: unknown }>();
   private status: RunStatus = 'running';
+  /**
+   * The question the run rests on (RunPaused's path). Asks a run no longer waits for (its
+   * branch was abandoned) are not recorded as withdrawn, so the first open ask may be stale.
+   */
+  private pausedAt: string | undefined;
   private output: unknown;
   private error: ErrorInfo | undefined;
   private cost = 0;
@@ -126,9 +131,11 @@ export class RunSummary {
       case 'HumanInputReceived':
         this.asks.delete(e.data.path);
         this.status = 'running';
+        this.pausedAt = undefined;
         break;
       case 'RunPaused':
         this.status = 'paused';
+        this.pausedAt = e.data.path;
         break;
       case 'RunCompleted':
         this.status = 'completed';
@@ -216,7 +223,14 @@ export class RunSummary {
 
   result(): RunResult {
     const status = this.status;
-    const pending = status === 'paused' ? [...this.asks.entries()][0] : undefined;
+    const at = this.pausedAt;
+    const ask = at !== undefined ? this.asks.get(at) : undefined;
+    const pending =
+      status !== 'paused'
+        ? undefined
+        : at !== undefined && ask
+          ? ([at, ask] as const)
+          : [...this.asks.entries()][0];
     return {
       runId: this.runId,
       status,
