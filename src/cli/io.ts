@@ -69,6 +69,30 @@ export function parseAnswer(text: string): unknown {
   }
 }
 
+/**
+ * `--run-id`: any id a person can type back as one shell word, quoted or not. The hints print it
+ * whole, and the lens commands find a run by its whole id before trying it as a prefix.
+ */
+export function runIdFlag(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const bad =
+    raw === ''
+      ? 'is empty'
+      : raw.length > 200
+        ? `is ${raw.length} characters long`
+        : /[\s\p{Cc}\p{Cf}]/u.test(raw)
+          ? 'contains whitespace or control characters'
+          : raw.startsWith('-')
+            ? 'starts with "-" (it would read as an option)'
+            : undefined;
+  if (!bad) return raw;
+  throw new EngineError(
+    ErrorCode.USAGE,
+    `--run-id ${bad}: use 1 to 200 characters, none of them whitespace or control characters, not starting with "-" (for example order-1042)`,
+    { exitCode: ExitCode.config },
+  );
+}
+
 /** A positive number from a flag, or a usage error naming the flag. */
 export function numberFlag(
   name: string,

@@ -5,6 +5,7 @@
 import { ExitCode } from '../errors.js';
 import type { RunResult } from '../runtime/summary.js';
 import type { Output } from './output.js';
+import { shellWord } from './shell.js';
 
 export type ReportStatus = RunResult['status'] | 'interrupted';
 
@@ -43,10 +44,6 @@ export function exitCodeOf(r: RunResult): number {
   return ExitCode.ok;
 }
 
-function shell(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 /** An example answer for a schema: good enough to copy, edit and paste. */
 function exampleFor(schema: unknown): unknown {
   const s = (schema ?? {}) as {
@@ -74,7 +71,8 @@ function exampleFor(schema: unknown): unknown {
 
 export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
   const id = r.runId;
-  const short = id.length > 12 ? id.slice(0, 12) : id;
+  // The whole id: a prefix that is unique today may not be once more runs are recorded.
+  const arg = shellWord(id);
   if (r.status === 'completed') {
     out.data(typeof r.output === 'string' ? r.output : JSON.stringify(r.output ?? null, null, 2));
     out.info(`${out.color.ok('✓')} run ${id} completed in ${(elapsedMs / 1000).toFixed(2)} s`);
@@ -82,14 +80,14 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
     out.info(`⏸ run ${id} paused at step "${r.pause.step}": ${r.pause.message}`);
     out.info(`  expected input (JSON Schema): ${JSON.stringify(r.pause.inputSchema)}`);
     out.info(
-      `  resume: flujo resume ${short} --input ${shell(JSON.stringify(exampleFor(r.pause.inputSchema)))}`,
+      `  resume: flujo resume ${arg} --input ${shellWord(JSON.stringify(exampleFor(r.pause.inputSchema)))}`,
     );
   } else if (r.status === 'failed') {
     out.info(
       `${out.color.bad('✗')} run ${id} failed: ${r.error ? `${r.error.code}: ${r.error.message}` : 'unknown error'}`,
     );
   } else if (r.status === 'running') {
-    out.info(`run ${id} interrupted; nothing is lost. Continue it with: flujo resume ${short}`);
+    out.info(`run ${id} interrupted; nothing is lost. Continue it with: flujo resume ${arg}`);
   } else {
     out.info(`run ${id} ${r.status}`);
   }
@@ -99,7 +97,5 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
       `  cost $${usd(r.costMicros).toFixed(4)} · tokens ${r.tokens.input} in / ${r.tokens.output} out · ${steps} step${steps === 1 ? '' : 's'}`,
     ),
   );
-  out.info(
-    out.color.dim(`  inspect: flujo lens show ${short}   replay: flujo lens replay ${short}`),
-  );
+  out.info(out.color.dim(`  inspect: flujo lens show ${arg}   replay: flujo lens replay ${arg}`));
 }

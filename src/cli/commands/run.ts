@@ -8,7 +8,7 @@ import { resolveBudget } from '../../adapters/agents/budgets.js';
 import { planFingerprint } from '../../dsl/fingerprint.js';
 import { ExitCode } from '../../errors.js';
 import { initFastHash } from '../../events/chain.js';
-import { numberFlag, parseContextFlag, readInput } from '../io.js';
+import { numberFlag, parseContextFlag, readInput, runIdFlag } from '../io.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
 import { exitCodeOf, printRun, runJson } from '../runReport.js';
@@ -35,6 +35,7 @@ export async function run(
   const cwd = process.cwd();
   const budgetUsd = numberFlag('--budget-usd', flags.budgetUsd);
   const budgetTokens = numberFlag('--budget-tokens', flags.budgetTokens, true);
+  const chosenRunId = runIdFlag(flags.runId);
   const context = flags.context ? parseContextFlag(flags.context, cwd) : undefined;
 
   if (flags.dryRun) {
@@ -72,7 +73,7 @@ export async function run(
       ...(budgetUsd !== undefined ? { costMicros: Math.round(budgetUsd * 1e6) } : {}),
       ...(budgetTokens !== undefined ? { tokens: budgetTokens } : {}),
     });
-    const runId = flags.runId ?? randomUUID();
+    const runId = chosenRunId ?? randomUUID();
     const t0 = performance.now();
     const { result, interrupted } = await session.drive(() =>
       engine.run(loaded.plan, input.value, {

@@ -1,0 +1,98 @@
+/**
+ * Run ids on the command line: `--run-id` takes only ids a person can type back, and every
+ * next-step hint prints the whole id as one shell word, so pasting the hint into a shell reaches
+ * the same run even when another run shares its first characters.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { CLI, runCli } from './cli.js';
+
+let p: string;
+
+beforeAll(() => {
+  p = mkdtempSync(join(tmpdir(), 'flujo-runids-'));
+  expect(runCli(['init'], { cwd: p }).code).toBe(0); // a pipeline that pauses for approval
+});
+afterAll(() => rmSync(p, { recursive: true, force: true }));
+
+/** Runs a printed `flujo …` hint through sh, as a person pasting it would. */
+function paste(hint: string) {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  delete env.FLUJO_STATE_URI;
+  delete env.FLUJO_PROJECT_ROOT;
+  delete env.FLUJO_INPUT;
+  const cmd = hint.replace(/^flujo /, `'${process.execPath}' '${CLI}' `);
+  return spawnSync('sh', ['-c', cmd], { cwd: p, env, input: '', encoding: 'utf8' });
+}
+
+const hint = (text: string, re: RegExp) => {
+  const m = re.exec(text);
+  expect(m, `${re} in:\n${text}`).not.toBeNull();
+  return (m as RegExpExecArray)[1] as string;
+};
+
+describe('run-id hints', () => {
+  it('prints the whole run id, shell-quoted, in hints that work when pasted into a shell', () => {
+    const id = `abcdefghijkl'$HOME/1`;
+    const twin = 'abcdefghijkl-2'; // the same first 12 characters
+    expect(runCli(['run', '--input', 'Ada', '--run-id', twin], { cwd: p }).code).toBe(0);
+    const run = runCli(['run', '--input', 'Ada', '--run-id', id], { cwd: p });
+    expect(run.code).toBe(0);
+    const quoted = `'abcdefghijkl'\\''$HOME/1'`;
+    expect(run.stderr).toContain(`flujo lens show ${quoted}   replay: flujo lens replay ${quoted}`);
+
+    const show = paste(hint(run.stderr, /inspect: (flujo lens show \S+)/));
+    expect(show.status).toBe(0);
+    expect(show.stdout).toContain(`run       ${id}\n`);
+    const pending = hint(show.stdout, /answer with: (flujo resume \S+) --input/);
+    expect(pending).toBe(`flujo resume ${quoted}`);
+
+    const resume = paste(hint(run.stderr, /resume: (flujo resume .*)$/m));
+    expect(resume.stderr).toContain(`run ${id} completed`);
+    expect(resume.status).toBe(0);
+    const twinShow = runCli(['lens', 'show', twin, '--json'], { cwd: p });
+    expect(JSON.parse(twinShow.stdout)).toMatchObject({ status: 'paused' });
+  });
+
+  it('prints a plain id bare', () => {
+    const run = runCli(['run', '--input', 'Ada', '--run-id', 'order-1042.v2:a_b'], { cwd: p });
+    expect(run.stderr).toContain('flujo lens show order-1042.v2:a_b   replay:');
+    expect(run.stderr).toContain('resume: flujo resume order-1042.v2:a_b --input');
+  });
+});
+
+describe('--run-id', () => {
+  it.each([
+    ['', 'is empty'],
+    [' ', 'contains whitespace'],
+    ['a b', 'contains whitespace'],
+    ['a\tb', 'contains whitespace'],
+    ['a\u0007b', 'contains whitespace or control characters'],
+    ['a\u202eb', 'contains whitespace or control characters'],
+    ['-x', 'starts with "-"'],
+    ['x'.repeat(201), 'is 201 characters long'],
+  ])('refuses %j as a usage error, recording nothing', (id, why) => {
+    const r = runCli(['run', '--input', 'Ada', '--run-id', id, '--json'], { cwd: p });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`--run-id ${why}`);
+    expect(r.stderr).toContain('use 1 to 200 characters');
+    const runs = JSON.parse(runCli(['lens', 'list', '--json'], { cwd: p }).stdout) as {
+      run_id: string;
+    }[];
+    expect(runs.map((x) => x.run_id)).not.toContain(id);
+  });
+
+  it('accepts an id of 200 characters', () => {
+    const r = runCli(['run', '--input', 'Ada', '--run-id', 'y'.repeat(200), '--json'], {
+      cwd: p,
+    });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ run_id: 'y'.repeat(200), status: 'paused' });
+  });
+});
