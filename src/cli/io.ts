@@ -54,7 +54,52 @@ export function parseContextFlag(flag: string, cwd: string): Record<string, unkn
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new ConfigError(ErrorCode.CONFIG_INVALID, `${where}: the context must be a JSON object`);
+  const bad = reservedKeyPath(value, 'context');
+  if (bad)
+    throw new ConfigError(
+      ErrorCode.CONFIG_INVALID,
+      `${where}: ${bad} is not allowed: the keys __proto__, constructor and prototype cannot be used at any depth of the context; rename it`,
+    );
   return value as Record<string, unknown>;
+}
+
+// The ledger refuses __proto__ and context merges drop all three (src/actors/data.ts), so a run
+// would fail late or silently lose the value; the command line says so before anything starts.
+const RESERVED = new Set(['__proto__', 'constructor', 'prototype']);
+
+interface Visit {
+  readonly value: unknown;
+  readonly step: string;
+  readonly parent?: Visit;
+}
+
+/**
+ * The path of the first reserved key in parsed JSON, if any. A loop with parent links, not
+ * recursion with path strings: a context may nest deeper than the stack.
+ */
+function reservedKeyPath(root: unknown, rootPath: string): string | undefined {
+  const pathOf = (v: Visit | undefined): string => {
+    const steps: string[] = [];
+    for (let at = v; at; at = at.parent) steps.push(at.step);
+    const path = steps.reverse().join('');
+    return path.length > 120 ? `…${path.slice(-120)}` : path;
+  };
+  const todo: Visit[] = [{ value: root, step: rootPath }];
+  for (let visit = todo.pop(); visit; visit = todo.pop()) {
+    const { value } = visit;
+    if (typeof value !== 'object' || value === null) continue;
+    const list = Array.isArray(value);
+    for (const [k, v] of Object.entries(value)) {
+      if (!list && RESERVED.has(k)) return `${pathOf(visit)}.${k}`;
+      const step = list
+        ? `[${k}]`
+        : /^[A-Za-z_$][\w$]*$/.test(k)
+          ? `.${k}`
+          : `[${JSON.stringify(k)}]`;
+      todo.push({ value: v, step, parent: visit });
+    }
+  }
+  return undefined;
 }
 
 /**

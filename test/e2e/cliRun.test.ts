@@ -200,6 +200,25 @@ describe('flujo run: input sources and run ids', () => {
     expect(json(r.stdout).output).toBe('go/ada');
   });
 
+  it('refuses --context keys __proto__, constructor and prototype as a usage error, recording nothing', () => {
+    const runs = () => JSON.parse(runCli(['lens', 'list', '--json'], { cwd: p }).stdout) as [];
+    const before = runs().length;
+    const cases: [string, string][] = [
+      ['{"__proto__":{"x":1}}', 'context.__proto__'],
+      ['{"a":[{"constructor":1}]}', 'context.a[0].constructor'],
+      ['{"b":{"prototype":1}}', 'context.b.prototype'],
+    ];
+    for (const [context, path] of cases) {
+      const r = runCli(['run', 'echo.mjs', '--json', '--input', 'go', '--context', context], {
+        cwd: p,
+      });
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`CONFIG_INVALID] --context: ${path} is not allowed`);
+    }
+    expect(runs().length).toBe(before);
+  });
+
   it('runs at most settings.max_calls_in_flight calls of a run at once', () => {
     const branch = (n: string) => ({
       kind: 'step',
