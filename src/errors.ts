@@ -21,6 +21,7 @@ export const ErrorCode = {
   LEDGER_STORE: 'LEDGER_STORE',
   LEDGER_UNKNOWN_RUN: 'LEDGER_UNKNOWN_RUN',
   LEDGER_AMBIGUOUS_RUN: 'LEDGER_AMBIGUOUS_RUN',
+  LEDGER_CORRUPT: 'LEDGER_CORRUPT',
   CONFIG_STATE_URI: 'CONFIG_STATE_URI',
   CONFIG_INVALID: 'CONFIG_INVALID',
   VERIFY_FAILED: 'VERIFY_FAILED',
@@ -156,6 +157,28 @@ export class LedgerEncodeError extends EngineError {
     });
     this.name = 'LedgerEncodeError';
     this.path = path;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Stored rows a resume would build on are not the chain the ledger recorded: a body or hash
+ * altered, a link broken, a seq missing, or the rows end short of the recorded head. Names the
+ * run, the seq and the reason (as `flujo lens verify` names them); nothing is appended.
+ */
+export class LedgerCorruptError extends EngineError {
+  readonly runId: string;
+  readonly seq: number;
+  readonly reason: string;
+  constructor(runId: string, seq: number, reason: string, detail: string) {
+    super(
+      ErrorCode.LEDGER_CORRUPT,
+      `run ${runId} seq ${seq}: ${reason} (${detail}); the run was not resumed and nothing was recorded. Check it with: flujo lens verify ${runId}`,
+      { details: { runId, seq, reason }, retryable: false },
+    );
+    this.name = 'LedgerCorruptError';
+    this.runId = runId;
+    this.seq = seq;
     this.reason = reason;
   }
 }

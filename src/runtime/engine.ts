@@ -218,7 +218,7 @@ export function createEngine(options: EngineOptions) {
     await initFastHash();
     const head = await ledger.head(runId);
     if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
-    const loaded = await loadForResume(ledger, runId, head.seq, snapshotEvery);
+    const loaded = await loadForResume(ledger, runId, head, snapshotEvery);
     const recorded = loaded.fingerprint;
     const fingerprint = compiledOf(plan).fingerprint;
     if (recorded !== undefined && recorded !== fingerprint && !opts.allowChangedPlan) {

@@ -2,9 +2,11 @@
  * What a resume reads: the run's first event (its pipeline fingerprint) and, from its latest
  * snapshot on, the rest — or every event of a run that has no snapshot yet.
  */
-import { EngineError, ErrorCode } from '../errors.js';
+import { EngineError, ErrorCode, LedgerCorruptError } from '../errors.js';
+import { genesisHash, linkHash } from '../events/chain.js';
+import { bytesEqual } from '../events/codec.js';
 import { decodeRecord, type LedgerEvent } from '../events/envelope.js';
-import type { LedgerStore } from '../ports.js';
+import type { LedgerStore, RunHead } from '../ports.js';
 import type { StoredRecord } from '../events/envelope.js';
 import { foldFromChain, type SnapshotChain } from './snapshot.js';
 
@@ -41,9 +43,10 @@ const bytesAfter = (rows: readonly StoredRecord[], seq: number) =>
 export async function loadForResume(
   ledger: LedgerStore,
   runId: string,
-  headSeq: number,
+  head: Pick<RunHead, 'seq' | 'hash'>,
   snapshotEvery: number,
 ): Promise<LoadedRun> {
+  const headSeq = head.seq;
   // A run resumed from a pause usually ends with the snapshot its pause append closed with:
   // look at the last few events first, and at the whole window only when that finds none.
   const nearStart = Math.max(1, headSeq - NEAR + 1);
@@ -58,9 +61,12 @@ export async function loadForResume(
   if (!snapRow) {
     // A short run fits in the window just read: decode it instead of reading it again.
     const rows = snapshotEvery > 0 && windowStart === 1 ? tail : await ledger.read(runId);
+    checkChain(runId, rows, head);
     const events = rows.map((r) => decodeRecord(runId, r.seq, r.body));
     return { fingerprint: startedWith(events[0]), events, bytesSinceSnapshot: bytesAfter(rows, 0) };
   }
+  // Everything from the snapshot to the head is in `tail` (it ends at the head): checked first.
+  checkChain(runId, tail, head);
   const snap = snapshotState(runId, snapRow);
   const st = snap.state;
   const chain = await summaryChain(ledger, runId, snapRow, st, tail);
@@ -78,6 +84,7 @@ export async function loadForResume(
     from >= windowStart
       ? tail.filter((r) => r.seq >= from)
       : await ledger.read(runId, { fromSeq: from });
+  if (from < windowStart) checkChain(runId, rows, head);
   return {
     fingerprint,
     snapshot: {
@@ -89,6 +96,52 @@ export async function loadForResume(
     events: rows.map((r) => decodeRecord(runId, r.seq, r.body)),
     bytesSinceSnapshot: bytesAfter(tail, snapRow.seq),
   };
+}
+
+/**
+ * The rows a resume builds on are the ledger's own chain: each row's hash is blake3 of its
+ * `prev` and body, each `prev` is the row before's hash (the run's genesis for seq 1), the seqs
+ * run without a gap, and the last row is the head the store recorded. Only the rows read are
+ * checked — a resume reads from its latest snapshot — and `flujo lens verify` walks the whole
+ * chain (docs/adr/0043). Throws LedgerCorruptError naming the first bad seq.
+ */
+function checkChain(
+  runId: string,
+  rows: readonly StoredRecord[],
+  head: Pick<RunHead, 'seq' | 'hash'>,
+): void {
+  const first = rows[0];
+  if (!first) {
+    if (head.seq > 0) throw new LedgerCorruptError(runId, 1, 'truncated', 'no events are stored');
+    return;
+  }
+  let prev: Uint8Array | null = first.seq === 1 ? genesisHash(runId) : null;
+  let seq = first.seq;
+  for (const r of rows) {
+    if (r.seq !== seq)
+      throw new LedgerCorruptError(runId, seq, 'gap', `the next stored event is seq ${r.seq}`);
+    if (prev && !bytesEqual(r.prev, prev))
+      throw new LedgerCorruptError(runId, seq, 'link_broken', 'prev is not the hash before it');
+    if (!bytesEqual(linkHash(r.prev, r.body), r.hash))
+      throw new LedgerCorruptError(runId, seq, 'body_altered', 'its bytes do not hash to it');
+    prev = r.hash;
+    seq += 1;
+  }
+  const last = rows[rows.length - 1] as StoredRecord;
+  if (last.seq !== head.seq)
+    throw new LedgerCorruptError(
+      runId,
+      Math.min(last.seq + 1, head.seq),
+      last.seq < head.seq ? 'truncated' : 'head_mismatch',
+      `the stored events end at seq ${last.seq}, the recorded head is seq ${head.seq}`,
+    );
+  if (!bytesEqual(last.hash, head.hash))
+    throw new LedgerCorruptError(
+      runId,
+      last.seq,
+      'head_mismatch',
+      'the recorded head hash differs',
+    );
 }
 
 interface SnapState {
@@ -143,6 +196,9 @@ async function summaryChain(
         ErrorCode.LEDGER_DECODE,
         `run ${runId} seq ${at}: the snapshot's summary builds on seq ${String(base)}, which is not an earlier snapshot of the run`,
       );
+    // Read on its own, before the checked window: its bytes must still hash to its hash.
+    if (!bytesEqual(linkHash(found.prev, found.body), found.hash))
+      throw new LedgerCorruptError(runId, base, 'body_altered', 'its bytes do not hash to it');
     row = found;
     cur = snapshotState(runId, row).state;
     summaries.push(cur.summary);

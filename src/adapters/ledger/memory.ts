@@ -3,6 +3,7 @@
  * durable stores, including conflicts, fencing and commit-order subscription; nothing survives
  * the process.
  */
+import { genesisHash, linkHash } from '../../events/chain.js';
 import type { StoredRecord } from '../../events/envelope.js';
 import type {
   AppendRequest,
@@ -23,6 +24,12 @@ interface MemoryRun {
 export interface MemoryLedger extends LedgerStore {
   /** Test-only: the live stored rows of a run, to corrupt on purpose. */
   unsafeRows(runId: string): StoredRecord[];
+  /**
+   * Test-only: re-seals a run's rows after a test rewrote bodies through `unsafeRows` (each
+   * hash recomputed along the chain, the head moved to the last), as a ledger that had written
+   * those bytes in the first place would hold them.
+   */
+  unsafeReseal(runId: string): void;
 }
 
 export function createMemoryLedger(): MemoryLedger {
@@ -82,6 +89,19 @@ export function createMemoryLedger(): MemoryLedger {
 
     unsafeRows(runId: string) {
       return runs.get(runId)?.records ?? [];
+    },
+
+    unsafeReseal(runId: string) {
+      const run = runs.get(runId);
+      if (!run) return;
+      let prev = genesisHash(runId);
+      run.records = run.records.map((r) => {
+        const hash = linkHash(prev, r.body);
+        const sealed = { ...r, prev, hash };
+        prev = hash;
+        return sealed;
+      });
+      run.head = { ...run.head, hash: prev };
     },
 
     async close() {},

@@ -244,6 +244,7 @@ describe('snapshots written before they carried the fingerprint', () => {
     expect(env.data.state.fingerprint).toEqual(expect.any(String));
     delete env.data.state.fingerprint;
     rows[i] = { ...rows[i]!, body: encodeCanonical(env) };
+    ledger.unsafeReseal('old-1'); // sealed, as the earlier Flujo that wrote these bytes did
     const v2 = definePipeline(
       'old-snap',
       sequence(

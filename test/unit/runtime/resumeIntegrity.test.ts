@@ -1,0 +1,114 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+
+import { createSqliteLedger } from '../../../src/adapters/ledger/sqlite.js';
+import { definePipeline, hitl, sequence, step } from '../../../src/dsl/builder.js';
+import { createEngine } from '../../../src/runtime/engine.js';
+
+/**
+ * A resume builds on what it reads (the rest snapshot and the events after it, or every event of
+ * a run without snapshots): rows that are not the recorded chain are refused by run and seq, and
+ * nothing is appended on top of them.
+ */
+const plan = definePipeline(
+  'greet',
+  sequence(
+    step('hello', (x: string) => `Hello, ${x}`),
+    hitl('approve', { message: 'ok?', schema: z.object({ ok: z.boolean() }) }),
+    step('end', (a: { ok: boolean }) => (a.ok ? 'published' : 'dropped')),
+  ),
+).plan;
+
+async function pausedRun(snapshotEvery?: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'flujo-integrity-'));
+  const path = join(dir, 'state.db');
+  const ledger = createSqliteLedger({ path });
+  const engine = createEngine({
+    ledger,
+    newRunId: () => 'r1',
+    ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+  });
+  const r = await engine.run(plan, 'Ada');
+  expect(r.status).toBe('paused');
+  const types = (await engine.events('r1')).map((e) => e.type);
+  await ledger.close();
+  return { path, types };
+}
+
+/** Runs SQL against the ledger file as an attacker or a failing disk would, outside Flujo. */
+function tamper(path: string, sql: string, ...params: unknown[]): void {
+  const db = new Database(path);
+  db.prepare(sql).run(...params);
+  db.close();
+}
+
+async function resumeOn(path: string, snapshotEvery?: number) {
+  const ledger = createSqliteLedger({ path });
+  const engine = createEngine({
+    ledger,
+    ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+  });
+  try {
+    const headBefore = (await ledger.head('r1'))?.seq;
+    const outcome = await engine.resume(plan, 'r1', { humanInput: { ok: true } }).then(
+      (r) => r,
+      (e: unknown) => e as Error & { code?: string; details?: unknown },
+    );
+    return { outcome, headBefore, headAfter: (await ledger.head('r1'))?.seq };
+  } finally {
+    await ledger.close();
+  }
+}
+
+describe('resume refuses a run whose stored chain was altered', () => {
+  it('an altered rest snapshot: refused naming its seq, nothing appended', async () => {
+    const { path, types } = await pausedRun();
+    const snapSeq = types.lastIndexOf('SnapshotTaken') + 1;
+    expect(snapSeq).toBe(types.length);
+    tamper(
+      path,
+      `UPDATE event_log SET body = CAST(replace(CAST(body AS TEXT), 'Hello', 'Jello') AS BLOB) WHERE seq = ?`,
+      snapSeq,
+    );
+    const { outcome, headBefore, headAfter } = await resumeOn(path);
+    expect(outcome).toMatchObject({
+      code: 'LEDGER_CORRUPT',
+      details: { runId: 'r1', seq: snapSeq, reason: 'body_altered' },
+    });
+    expect((outcome as Error).message).toMatch(/flujo lens verify r1/);
+    expect(headAfter).toBe(headBefore);
+  });
+
+  it('the last event deleted: refused as truncated at the recorded head', async () => {
+    const { path, types } = await pausedRun();
+    tamper(path, 'DELETE FROM event_log WHERE seq = ?', types.length);
+    const { outcome, headAfter } = await resumeOn(path);
+    expect(outcome).toMatchObject({
+      code: 'LEDGER_CORRUPT',
+      details: { seq: types.length, reason: 'truncated' },
+    });
+    expect(headAfter).toBe(types.length);
+  });
+
+  it('without snapshots every event is read and checked: garbage at seq 3 is named', async () => {
+    const { path } = await pausedRun(0);
+    tamper(path, `UPDATE event_log SET body = X'DEADBEEF' WHERE seq = 3`);
+    const { outcome, headBefore, headAfter } = await resumeOn(path, 0);
+    expect(outcome).toMatchObject({
+      code: 'LEDGER_CORRUPT',
+      details: { seq: 3, reason: 'body_altered' },
+    });
+    expect(headAfter).toBe(headBefore);
+  });
+
+  it('an intact run still resumes', async () => {
+    const { path } = await pausedRun();
+    const { outcome } = await resumeOn(path);
+    expect(outcome).toMatchObject({ status: 'completed', output: 'published' });
+  });
+});
