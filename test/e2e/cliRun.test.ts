@@ -179,25 +179,50 @@ describe('flujo run: input sources and run ids', () => {
     });
   });
 
+  /** A module whose one step returns `${context.initial_prompt}/${context.user}`. */
+  const ctxModule = `export default { ir: ${JSON.stringify({
+    version: 1,
+    name: 'ctx',
+    root: {
+      kind: 'step',
+      name: 'read',
+      agent: 'fn:read',
+      retries: 0,
+      backoffMs: 0,
+      input: { fn: 'pick' },
+    },
+  })}, functions: { pick: (_i, ctx) => ctx, read: (c) => \`\${c.initial_prompt}/\${c.user}\` } };\n`;
+
   it('puts --context into the run context beside initial_prompt', () => {
-    const q = project('ctx', {
-      'ctx.mjs': `export default { ir: ${JSON.stringify({
-        version: 1,
-        name: 'ctx',
-        root: {
-          kind: 'step',
-          name: 'read',
-          agent: 'fn:read',
-          retries: 0,
-          backoffMs: 0,
-          input: { fn: 'pick' },
-        },
-      })}, functions: { pick: (_i, ctx) => ctx, read: (c) => \`\${c.initial_prompt}/\${c.user}\` } };\n`,
-    });
+    const q = project('ctx', { 'ctx.mjs': ctxModule });
     const r = runCli(['run', 'ctx.mjs', '--json', '--input', 'go', '--context', '{"user":"ada"}'], {
       cwd: q,
     });
     expect(json(r.stdout).output).toBe('go/ada');
+  });
+
+  it('never lets --context override the input: refuses it beside --input, else the input wins', () => {
+    const q = project('ctx-prompt', { 'ctx.mjs': ctxModule });
+    const context = '{"initial_prompt":"override","user":"ada"}';
+    const both = runCli(['run', 'ctx.mjs', '--json', '--input', 'REAL', '--context', context], {
+      cwd: q,
+    });
+    expect(both.code).toBe(2);
+    expect(both.stdout).toBe('');
+    expect(both.stderr).toContain('--input and --context both set initial_prompt');
+    expect(both.stderr).toContain('drop one');
+    const listed = runCli(['lens', 'list', '--json'], { cwd: q });
+    expect(JSON.parse(listed.stdout || '[]')).toEqual([]);
+
+    const fromEnv = runCli(['run', 'ctx.mjs', '--json', '--context', context], {
+      cwd: q,
+      env: { FLUJO_INPUT: 'REAL' },
+    });
+    expect(fromEnv.code).toBe(0);
+    expect(json(fromEnv.stdout).output).toBe('REAL/ada');
+    expect(fromEnv.stderr).toContain("--context's initial_prompt is replaced by the input");
+    const runs = JSON.parse(runCli(['lens', 'list', '--json'], { cwd: q }).stdout) as unknown[];
+    expect(runs).toHaveLength(1); // the refused run recorded nothing
   });
 
   it('refuses --context keys __proto__, constructor and prototype as a usage error, recording nothing', () => {

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 
 import { resolveBudget } from '../../adapters/agents/budgets.js';
 import { planFingerprint } from '../../dsl/fingerprint.js';
-import { ExitCode } from '../../errors.js';
+import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { initFastHash } from '../../events/chain.js';
 import { numberFlag, parseContextFlag, readInput, runIdFlag } from '../io.js';
 import type { Output } from '../output.js';
@@ -37,6 +37,13 @@ export async function run(
   const budgetTokens = numberFlag('--budget-tokens', flags.budgetTokens, true);
   const chosenRunId = runIdFlag(flags.runId);
   const context = flags.context ? parseContextFlag(flags.context, cwd) : undefined;
+  const contextPrompt = context !== undefined && Object.hasOwn(context, 'initial_prompt');
+  if (contextPrompt && flags.input !== undefined)
+    throw new EngineError(
+      ErrorCode.USAGE,
+      '--input and --context both set initial_prompt (the input is context.initial_prompt): drop one, either --input or the initial_prompt key of --context',
+      { exitCode: ExitCode.config },
+    );
 
   if (flags.dryRun) {
     const cfg = projectConfig(flags, env, cwd);
@@ -68,6 +75,10 @@ export async function run(
       pipelinePath(pipelineArg, cfg.root, cwd),
     );
     const input = await readInput(flags.input, env, process.stdin);
+    if (contextPrompt)
+      out.info(
+        `note: --context's initial_prompt is replaced by the input (${input.from === 'empty' ? 'none was given, so the empty string' : `from ${input.from}`}): the input is context.initial_prompt; pass the text with --input instead`,
+      );
     // The smallest of --budget-*, [budgets.default] and every matching [budgets.pipeline."…"].
     const budget = resolveBudget(cfg.toml.budgets, loaded.plan.ir.name, {
       ...(budgetUsd !== undefined ? { costMicros: Math.round(budgetUsd * 1e6) } : {}),
@@ -79,7 +90,8 @@ export async function run(
       engine.run(loaded.plan, input.value, {
         runId,
         source: loaded.source,
-        context: { initial_prompt: input.value, ...context },
+        // The input is context.initial_prompt (CONTRACTS.md); --context goes beside it, never over it.
+        context: { ...context, initial_prompt: input.value },
         ...(Object.keys(budget).length > 0 ? { budget } : {}),
       }),
     );
