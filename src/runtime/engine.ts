@@ -12,7 +12,7 @@ import { asRecorded } from '../actors/frozen.js';
 import type { RunMachine } from '../actors/machine.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import type { Plan } from '../dsl/ir.js';
-import { EngineError, ErrorCode, NondeterminismError } from '../errors.js';
+import { EngineError, ErrorCode, LedgerEncodeError, NondeterminismError } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
 import { initFastHash } from '../events/chain.js';
 import { decodeRecord, emptyHead, type LedgerEvent } from '../events/envelope.js';
@@ -249,17 +249,21 @@ export function createEngine(options: EngineOptions) {
       state = refold(machine, loaded.events);
       summary = withEvents(new RunSummary(runId), loaded.events);
     }
-    if (state.status === 'completed' || state.status === 'failed' || state.status === 'cancelled')
-      return summary.result();
+    const ended =
+      state.status === 'completed' || state.status === 'failed' || state.status === 'cancelled';
+    // An answer for a run that has ended is not silently dropped: the caller learns it was not
+    // taken (nothing is recorded either way).
+    if (ended && opts.humanInput === undefined) return summary.result();
     let human: NewEvent | undefined;
     if (opts.humanInput !== undefined) {
-      const ask = [...state.outstanding.human.values()][0];
+      const ask = ended ? undefined : [...state.outstanding.human.values()][0];
       if (!ask)
         throw new EngineError(
           ErrorCode.RUN_NOT_RESUMABLE,
-          `run ${runId} is not waiting for human input`,
+          `run ${runId} is ${ended ? state.status : 'not paused'}: it is not waiting for human input, and the answer was not recorded`,
+          { details: { runId, status: state.status } },
         );
-      const answer = asRecorded(opts.humanInput, 'humanInput');
+      const answer = recordableAnswer(runId, ask.inputSchema, opts.humanInput);
       answers.check(runId, ask.inputSchema, answer);
       human = {
         type: 'HumanInputReceived',
@@ -313,6 +317,24 @@ export function createEngine(options: EngineOptions) {
     await driver.reviveOutstanding();
     if (human) driver.push(human);
     return drive(plan, driver);
+  }
+
+  /**
+   * The answer as recorded. One that cannot be recorded (nested too deep, a Date) is rejected as
+   * a human's input is, with the schema's reasons when it breaks the schema too.
+   */
+  function recordableAnswer(runId: string, schema: unknown, input: unknown): unknown {
+    try {
+      return asRecorded(input, 'humanInput');
+    } catch (e) {
+      if (!(e instanceof LedgerEncodeError)) throw e;
+      answers.check(runId, schema, input);
+      throw new EngineError(
+        ErrorCode.HUMAN_INPUT_REJECTED,
+        `run ${runId}: the input cannot be recorded: ${e.message}`,
+        { details: { runId, reasons: [e.message] } },
+      );
+    }
   }
 
   async function replay(plan: Plan, runId: string): Promise<ReplayResult> {

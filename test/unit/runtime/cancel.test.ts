@@ -49,8 +49,12 @@ describe('cancel', () => {
     const r = await engine.run(p.plan, null);
     expect(r.status).toBe('paused');
     expect(await harness({ ledger }).engine.cancel(r.runId)).toMatchObject({ status: 'cancelled' });
+    // An answer for the cancelled run is refused, not dropped in silence; nothing is recorded.
+    const head = (await ledger.head(r.runId))?.seq;
     await expect(
       engine.resume(p.plan, r.runId, { humanInput: { ok: true } }),
-    ).resolves.toMatchObject({ status: 'cancelled' });
+    ).rejects.toMatchObject({ code: 'RUN_NOT_RESUMABLE', details: { status: 'cancelled' } });
+    expect((await ledger.head(r.runId))?.seq).toBe(head);
+    await expect(engine.resume(p.plan, r.runId)).resolves.toMatchObject({ status: 'cancelled' });
   });
 });
