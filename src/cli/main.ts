@@ -8,11 +8,12 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 
 import { ExitCode, isEngineError } from '../errors.js';
-import { createOutput } from './output.js';
+import { createOutput, ignoreClosedPipes } from './output.js';
 import type { Interrupts } from './session.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 const out = createOutput();
+ignoreClosedPipes();
 
 /** Ctrl-C: the first one lets the command stop cleanly (the run stays resumable); a second exits. */
 const interrupts: Interrupts = {

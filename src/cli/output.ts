@@ -29,3 +29,19 @@ export function createOutput(env: NodeJS.ProcessEnv = process.env): Output {
     interactive: Boolean(process.stderr.isTTY) && !env.CI,
   };
 }
+
+/**
+ * A reader that goes away (`flujo lens show RUN --json | head -1`) is not an error of ours: as
+ * with SIGPIPE in other tools, the rest of the output is dropped without a stack trace and the
+ * command ends with its own exit code. Writes after that fail quietly and `writable` turns false,
+ * which is how a command that keeps printing (lens watch) knows to stop. Any other stream error
+ * is still thrown.
+ */
+export function ignoreClosedPipes(
+  streams: readonly NodeJS.WriteStream[] = [process.stdout, process.stderr],
+): void {
+  for (const stream of streams)
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
+}

@@ -142,6 +142,8 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
           else out.data(text(line, out));
         }
       }
+      // Nobody reads any more (`… | head -1`): stop following, as a closed pipe ends other tools.
+      if (!process.stdout.writable) return ExitCode.ok;
       if (page.length === 500) continue;
       // The run rests when its last event ends it or pauses it for a person.
       const t = last?.type;
