@@ -72,7 +72,20 @@ export interface LedgerStore {
   readAll(after?: string, limit?: number): Promise<StoredRecord[]>;
   /** Tails `readAll`: yields every record committed after `after`, in commit order, until aborted. */
   subscribe(options?: SubscribeOptions): AsyncIterable<StoredRecord>;
+  /**
+   * Stored events whose run has no head row (the row was deleted outside Flujo): invisible to
+   * `read`, `listRuns` and `readAll`, found only here. Per orphaned run: how many events, its
+   * lowest seq and that event's body (which names the run). Stores that keep runs whole (memory)
+   * have none and may leave it out.
+   */
+  orphans?(): Promise<OrphanedEvents[]>;
   close(): Promise<void>;
+}
+
+export interface OrphanedEvents {
+  readonly events: number;
+  readonly firstSeq: number;
+  readonly firstBody: Uint8Array;
 }
 
 export interface Clock {

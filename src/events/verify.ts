@@ -34,6 +34,8 @@ export const VerifyReason = {
   truncated: 'truncated',
   /** The store's recorded head disagrees with the chain. */
   headMismatch: 'head_mismatch',
+  /** Events whose run has no head row any more: the run was removed from the store's index. */
+  orphaned: 'orphaned',
 } as const;
 export type VerifyReason = (typeof VerifyReason)[keyof typeof VerifyReason];
 

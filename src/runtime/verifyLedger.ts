@@ -2,7 +2,13 @@
  * Verifies runs in a store: streams each run's rows through the chain verifier together with the
  * head the store recorded in the same transactions.
  */
-import { createRunVerifier, type RunVerification } from '../events/verify.js';
+import { decodeEnvelope } from '../events/envelope.js';
+import {
+  createRunVerifier,
+  VerifyReason,
+  type RunVerification,
+  type VerifyFailure,
+} from '../events/verify.js';
 import type { LedgerStore } from '../ports.js';
 
 const PAGE = 2000;
@@ -29,6 +35,8 @@ export interface LedgerVerification {
   readonly runsChecked: number;
   readonly eventsChecked: number;
   readonly runs: RunVerification[];
+  /** With `verifyWholeLedger`: events of runs whose head row is gone (each fails the ledger). */
+  readonly orphans?: VerifyFailure[];
 }
 
 export async function verifyStoredRuns(
@@ -57,4 +65,36 @@ export async function allRunIds(store: LedgerStore): Promise<string[]> {
     if (page.length < 1000 || !last) return ids;
     after = last.runId;
   }
+}
+
+/**
+ * Every run the store lists, and then what it no longer lists: events whose head row was deleted
+ * are hidden from every read but `orphans()`, and a removed run is a tampered ledger (ADR 6).
+ */
+export async function verifyWholeLedger(
+  store: LedgerStore,
+  onProgress?: (done: number, total: number) => void,
+): Promise<LedgerVerification> {
+  const ids = await allRunIds(store);
+  const runs = await verifyStoredRuns(store, ids, (done) => onProgress?.(done, ids.length));
+  const orphans: VerifyFailure[] =
+    (await store.orphans?.())?.map((o) => {
+      let runId = '(unknown run)';
+      try {
+        runId = decodeEnvelope('(unknown run)', o.firstSeq, o.firstBody).runId;
+      } catch {
+        // An undecodable body still counts as an orphan; its run stays unnamed.
+      }
+      return {
+        runId,
+        seq: o.firstSeq,
+        reason: VerifyReason.orphaned,
+        detail: `${o.events} stored event${o.events === 1 ? '' : 's'} from seq ${o.firstSeq} belong to a run the store no longer lists (its head row was removed)`,
+      };
+    }) ?? [];
+  return {
+    ...runs,
+    ok: runs.ok && orphans.length === 0,
+    orphans,
+  };
 }

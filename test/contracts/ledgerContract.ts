@@ -18,7 +18,7 @@ import {
 import { bytesEqual } from '../../src/events/codec.js';
 import { initFastHash } from '../../src/events/chain.js';
 import type { LedgerStore } from '../../src/ports.js';
-import { verifyStoredRun } from '../../src/runtime/verifyLedger.js';
+import { verifyStoredRun, verifyWholeLedger } from '../../src/runtime/verifyLedger.js';
 import { claimed, completed, started, stepDone } from '../support/events.js';
 
 export type Column = 'body' | 'hash' | 'prev';
@@ -33,6 +33,8 @@ export interface LedgerFixture {
   /** Rewrites the seq column of a row (for reorder tampering). */
   setSeq(runId: string, seq: number, newSeq: number): Promise<void>;
   deleteRow(runId: string, seq: number): Promise<void>;
+  /** Deletes a run's head row, leaving its events (stores with a heads table). */
+  deleteHead?(runId: string): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -405,6 +407,20 @@ export function describeLedgerContract(harness: LedgerHarness): void {
           seq: 6,
           reason: 'truncated',
         });
+      });
+
+      test('the whole ledger names the events of a run whose head row was removed', async (fx) => {
+        if (!fx.deleteHead) return; // a store without a heads table cannot lose one
+        await seed(fx.store, 'kept', 2, true);
+        await seed(fx.store, 'gone', 3, true);
+        expect(await verifyWholeLedger(fx.store)).toMatchObject({ ok: true, orphans: [] });
+        await fx.deleteHead('gone');
+        const v = await verifyWholeLedger(fx.store);
+        expect(v).toMatchObject({ ok: false, runsChecked: 1 });
+        expect(v.orphans).toEqual([
+          expect.objectContaining({ runId: 'gone', seq: 1, reason: 'orphaned' }),
+        ]);
+        expect(v.orphans?.[0]?.detail).toMatch(/^5 stored events from seq 1 /);
       });
 
       test('detects two events swapped in place', async (fx) => {

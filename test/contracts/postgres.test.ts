@@ -36,6 +36,9 @@ function rowEdits(run: (sql: string, ...params: unknown[]) => Promise<void>) {
     async deleteRow(runId: string, seq: number) {
       await run('DELETE FROM events WHERE run_id = $1 AND seq = $2', runId, seq);
     },
+    async deleteHead(runId: string) {
+      await run('DELETE FROM run_heads WHERE run_id = $1', runId);
+    },
   };
 }
 

@@ -27,6 +27,9 @@ for (const synchronous of ['FULL', 'NORMAL'] as const) {
         async deleteRow(runId, seq) {
           run('DELETE FROM events WHERE run_id = ? AND seq = ?', runId, seq);
         },
+        async deleteHead(runId) {
+          run('DELETE FROM run_heads WHERE run_id = ?', runId);
+        },
         async cleanup() {
           await store.close();
           rmSync(dir, { recursive: true, force: true });

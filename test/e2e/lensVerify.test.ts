@@ -96,6 +96,27 @@ describe('flujo lens verify (built CLI)', () => {
     }
   });
 
+  it('--all names the events of a run whose head row was deleted, and exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flujo-e2e-'));
+    try {
+      const store = await seedProject(dir);
+      store.db.prepare("DELETE FROM run_heads WHERE run_id = '3fa2c1d9-bbbb'").run();
+      await store.close();
+      const r = runCli(['lens', 'verify', '--all', '--json', '--project', dir], { cwd: project });
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        ok: false,
+        runs_checked: 2,
+        failures: [{ run_id: '3fa2c1d9-bbbb', seq: 1, reason: 'orphaned' }],
+      });
+      const text = runCli(['lens', 'verify', '--all', '--project', dir], { cwd: project });
+      expect(text.code).toBe(1);
+      expect(text.stdout).toContain('✗ run 3fa2c1d9-bbbb seq 1: orphaned — 3 stored events');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('exits 2 with advice on an unusable state URI or missing argument', () => {
     const bad = runCli(['lens', 'verify', '--all'], {
       cwd: project,

@@ -297,6 +297,21 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
       return selectAll.all(after === undefined ? 0 : Number(after), limit).map(toRecord);
     },
 
+    async orphans() {
+      // Events are keyed by run_no (sqliteSchema.ts): a deleted head row hides its run's events
+      // from the `events` view, so they are looked for in event_log itself.
+      const rows = db
+        .prepare<[], { events: number; first_seq: number; body: Uint8Array }>(
+          `SELECT o.events, o.first_seq, e.body
+             FROM (SELECT run_no, count(*) AS events, min(seq) AS first_seq FROM event_log
+                    WHERE run_no NOT IN (SELECT run_no FROM run_heads) GROUP BY run_no) o
+             JOIN event_log e ON e.run_no = o.run_no AND e.seq = o.first_seq
+            ORDER BY o.run_no`,
+        )
+        .all();
+      return rows.map((r) => ({ events: r.events, firstSeq: r.first_seq, firstBody: r.body }));
+    },
+
     subscribe(opts?: SubscribeOptions) {
       return pollSubscribe((after, limit) => this.readAll(after, limit), nudge, opts);
     },

@@ -4,7 +4,7 @@
  * (./lensVerifyFile.ts). Exit 0 when every checked run is intact, 1 otherwise.
  */
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
-import { allRunIds, verifyStoredRuns } from '../../runtime/verifyLedger.js';
+import { verifyStoredRuns, verifyWholeLedger } from '../../runtime/verifyLedger.js';
 import { openProjectLedger, resolveRunId, type GlobalOptions } from '../context.js';
 import type { Output } from '../output.js';
 
@@ -31,28 +31,24 @@ export async function lensVerify(opts: LensVerifyOptions, out: Output): Promise<
   }
   const store = await openProjectLedger(opts);
   try {
-    const ids = opts.all ? await allRunIds(store) : [await resolveRunId(store, opts.run as string)];
+    let shown = false;
     const progress =
-      out.interactive && !opts.json && ids.length > 20
-        ? (done: number) => {
-            if (done % 20 === 0 || done === ids.length)
-              process.stderr.write(`\rverified ${done}/${ids.length} runs`);
+      out.interactive && !opts.json
+        ? (done: number, total: number) => {
+            if (total <= 20 || (done % 20 !== 0 && done !== total)) return;
+            shown = true;
+            process.stderr.write(`\rverified ${done}/${total} runs`);
           }
         : undefined;
-    const result = await verifyStoredRuns(store, ids, progress);
-    if (progress) process.stderr.write('\n');
-    const failures = result.runs.flatMap((r) =>
-      r.failure
-        ? [
-            {
-              run_id: r.runId,
-              seq: r.failure.seq,
-              reason: r.failure.reason,
-              detail: r.failure.detail,
-            },
-          ]
-        : [],
-    );
+    // --all also looks for events of runs the store no longer lists (a deleted head row).
+    const result = opts.all
+      ? await verifyWholeLedger(store, progress)
+      : await verifyStoredRuns(store, [await resolveRunId(store, opts.run as string)]);
+    if (shown) process.stderr.write('\n');
+    const failures = [
+      ...result.runs.flatMap((r) => (r.failure ? [r.failure] : [])),
+      ...(result.orphans ?? []),
+    ].map((f) => ({ run_id: f.runId, seq: f.seq, reason: f.reason, detail: f.detail }));
     if (opts.json) {
       out.json({
         ok: result.ok,
@@ -68,7 +64,7 @@ export async function lensVerify(opts: LensVerifyOptions, out: Output): Promise<
       out.data(
         result.ok
           ? `${out.color.ok('✓')} ledger intact: ${summary}`
-          : `${out.color.bad('✗')} ${failures.length} of ${result.runsChecked} runs failed verification (${summary})`,
+          : `${out.color.bad('✗')} ${failures.length} failure${failures.length === 1 ? '' : 's'} in ${result.runsChecked} runs checked (${summary})`,
       );
     }
     return result.ok ? ExitCode.ok : ExitCode.runtime;
