@@ -8,22 +8,45 @@ import type { AuditReport, ReportStep } from './report.js';
 const json = (v: unknown) => JSON.stringify(v, null, 2) ?? 'undefined';
 const money = (d: number) => `$${d.toFixed(6).replace(/\.?0+$/, '') || '0'}`;
 
+/**
+ * Markdown text from the run (names, messages, who answered, errors) goes through `mdText` or `mdCode`:
+ * line breaks fold to spaces, so no value can start a block (a forged `## Chain` heading), and
+ * `mdText` escapes what Markdown and HTML act on inside a line, so `<img onerror>` or `[x](url)`
+ * shows as typed. JSON values go in fences longer than any backtick run in them.
+ */
+const oneLine = (s: string) => s.replace(/[\p{Cc}\u2028\u2029]+/gu, ' ');
+export const mdText = (s: string): string =>
+  oneLine(s)
+    .replace(/[\\`*[\]#|~]/g, '\\$&')
+    // `_` inside a word (hash_altered) cannot open or close emphasis; elsewhere it can.
+    .replace(/(?<![\p{L}\p{N}])_|_(?![\p{L}\p{N}])/gu, '\\_')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
+/** An inline code span that no backtick in `s` can close early (not for table cells: `|`). */
+export const mdCode = (s: string): string => {
+  const text = oneLine(s);
+  const ticks = '`'.repeat(1 + Math.max(0, ...[...text.matchAll(/`+/g)].map((m) => m[0].length)));
+  const pad = /^[` ]|[` ]$/.test(text) ? ' ' : '';
+  return `${ticks}${pad}${text}${pad}${ticks}`;
+};
+
 export function reportMarkdown(r: AuditReport): string {
   const fence = (v: unknown) => {
     const text = json(v);
     const ticks = '`'.repeat(Math.max(3, ...[...text.matchAll(/`+/g)].map((m) => m[0].length + 1)));
     return `${ticks}json\n${text}\n${ticks}`;
   };
-  const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const failure = r.chain.failure;
   const L: string[] = [
-    `# Audit report: run ${r.run.run_id}`,
+    `# Audit report: run ${mdText(r.run.run_id)}`,
     '',
-    `- Pipeline: ${r.run.pipeline} (fingerprint \`${r.run.fingerprint}\`)${r.run.source ? `, file \`${r.run.source}\`` : ''}`,
+    `- Pipeline: ${mdText(r.run.pipeline)} (fingerprint ${mdCode(r.run.fingerprint)})${r.run.source ? `, file ${mdCode(r.run.source)}` : ''}`,
     `- Status: **${r.run.status}**`,
     `- Started: ${r.run.started_at}; ended: ${r.run.ended_at ?? '—'}`,
     `- Cost: ${money(r.budget.spent_usd)} (limit ${r.budget.limit_usd === null ? 'none' : money(r.budget.limit_usd)}); tokens: ${r.budget.tokens.input} in, ${r.budget.tokens.output} out (limit ${r.budget.limit_tokens ?? 'none'})`,
-    `- Chain: ${r.chain.events} events, head seq ${r.chain.head_seq}, head hash \`${r.chain.head_hash}\``,
-    `- Verification: ${r.chain.verified ? '**intact**' : `**FAILED** at seq ${r.chain.failure?.seq}: ${r.chain.failure?.reason} — ${r.chain.failure?.detail}. This report covers only the events before it.`}`,
+    `- Chain: ${r.chain.events} events, head seq ${r.chain.head_seq}, head hash ${mdCode(r.chain.head_hash)}`,
+    `- Verification: ${r.chain.verified ? '**intact**' : `**FAILED** at seq ${failure?.seq}: ${mdText(failure?.reason ?? '')} — ${mdText(failure?.detail ?? '')}. This report covers only the events before it.`}`,
     '',
     '## Input',
     '',
@@ -37,7 +60,7 @@ export function reportMarkdown(r: AuditReport): string {
   for (const s of r.steps) {
     const last = s.attempts[s.attempts.length - 1];
     L.push(
-      `| ${cell(s.path)} | ${cell(s.name)} | ${s.kind} | ${s.status} | ${cell(last?.model ?? last?.agent ?? '')} | ${last ? `\`${last.prompt_hash.slice(0, 16)}…\`` : ''} | ${money(s.cost_usd)} |`,
+      `| ${mdText(s.path)} | ${mdText(s.name)} | ${mdText(s.kind)} | ${s.status} | ${mdText(last?.model ?? last?.agent ?? '')} | ${last ? `${mdCode(last.prompt_hash.slice(0, 16))}…` : ''} | ${money(s.cost_usd)} |`,
     );
   }
   for (const s of r.steps) L.push('', ...stepMd(s, fence));
@@ -45,33 +68,33 @@ export function reportMarkdown(r: AuditReport): string {
   if (r.decisions.length === 0) L.push('None.');
   for (const d of r.decisions) {
     L.push(
-      `- ${d.step} (\`${d.path}\`), asked ${d.requested_at}: “${d.message}” — ${d.status === 'answered' ? `answered by **${d.answered_by ?? 'unknown'}** at ${d.answered_at}` : '**pending**'}`,
+      `- ${mdText(d.step)} (${mdCode(d.path)}), asked ${d.requested_at}: “${mdText(d.message)}” — ${d.status === 'answered' ? `answered by **${mdText(d.answered_by ?? 'unknown')}** at ${d.answered_at}` : '**pending**'}`,
     );
     if (d.status === 'answered') L.push('', fence(d.answer));
   }
   L.push('', '## Output', '');
-  if (r.run.error) L.push(`Failed: ${r.run.error.code}: ${r.run.error.message}`);
+  if (r.run.error) L.push(`Failed: ${mdText(`${r.run.error.code}: ${r.run.error.message}`)}`);
   else L.push(r.run.output === undefined ? 'None yet.' : fence(r.run.output));
   return L.join('\n') + '\n';
 }
 
 function stepMd(s: ReportStep, fence: (v: unknown) => string): string[] {
-  const L = [`### ${s.path} ${s.name} (${s.kind}, ${s.status})`];
-  if (s.branch !== undefined) L.push('', `Branch taken: ${s.branch}`);
+  const L = [`### ${mdText(`${s.path} ${s.name} (${s.kind}, ${s.status})`)}`];
+  if (s.branch !== undefined) L.push('', `Branch taken: ${mdText(s.branch)}`);
   if (s.iterations !== undefined) L.push('', `Iterations: ${s.iterations}`);
   for (const a of s.attempts) {
     L.push(
       '',
-      `Attempt ${a.attempt}: agent \`${a.agent}\`${a.model ? `, model \`${a.model}\`` : ''}, prompt hash \`${a.prompt_hash}\`, ${a.tokens.input}+${a.tokens.output} tokens, ${money(a.cost_usd)}`,
+      `Attempt ${a.attempt}: agent ${mdCode(a.agent)}${a.model ? `, model ${mdCode(a.model)}` : ''}, prompt hash ${mdCode(a.prompt_hash)}, ${a.tokens.input}+${a.tokens.output} tokens, ${money(a.cost_usd)}`,
       '',
       'Input:',
       '',
       fence(a.input),
     );
-    if (a.error) L.push('', `Error: ${a.error.code}: ${a.error.message}`);
+    if (a.error) L.push('', `Error: ${mdText(`${a.error.code}: ${a.error.message}`)}`);
     else if (a.output !== undefined) L.push('', 'Output:', '', fence(a.output));
   }
-  if (s.error) L.push('', `Step failed: ${s.error.code}: ${s.error.message}`);
+  if (s.error) L.push('', `Step failed: ${mdText(`${s.error.code}: ${s.error.message}`)}`);
   return L;
 }
 
