@@ -308,9 +308,15 @@ export class Env {
     shift: number,
   ): void {
     const err = e as { line?: number; column?: number; reason?: string; message?: string };
-    const line = pos.line + ((err.line ?? 1) - 1);
-    const column =
-      (err.line ?? 1) === 1 ? pos.column + shift + (err.column ?? 1) - 1 : (err.column ?? 1);
+    const inText = { line: err.line ?? 1, column: err.column ?? 1 };
+    // In the file where the scalar's source can place it; else from the value's start, which is
+    // exact for a one-line plain or quoted value and otherwise points at the value itself.
+    const placed = pos.locate?.(inText.line, inText.column);
+    const { line, column } =
+      placed ??
+      (inText.line === 1
+        ? { line: pos.line, column: pos.column + shift + inText.column - 1 }
+        : { line: pos.line, column: pos.column });
     const reason = err.reason ?? err.message ?? String(e);
     const filter = /^unknown filter '([^']+)'/.exec(reason)?.[1];
     if (filter !== undefined) {

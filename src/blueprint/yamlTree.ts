@@ -20,6 +20,12 @@ export interface Pos {
   readonly column: number;
   /** Last line the node spans (for comment suppression). */
   readonly endLine: number;
+  /**
+   * A string scalar's text position (1-based line and column within its value) as a position in
+   * the file, found by looking up the text there in the scalar's source; undefined when it
+   * cannot be placed (block scalars, escapes and folded lines move text off the value's columns).
+   */
+  readonly locate?: (line: number, column: number) => { line: number; column: number } | undefined;
 }
 export interface YEntry {
   readonly key: string;
@@ -41,6 +47,40 @@ export class YamlLoadError extends Error {
     this.line = line;
     this.column = column;
   }
+}
+
+/**
+ * Where text position (line, column) of `value` sits in the file: the text from there (up to 12
+ * characters of its line) is looked up in the scalar's source, taking the same occurrence as in
+ * the value, so a block scalar's indentation or an escape earlier on the line does not shift it.
+ */
+function locateIn(
+  src: string,
+  lc: LineCounter,
+  start: number,
+  end: number,
+  value: string,
+  line: number,
+  column: number,
+): { line: number; column: number } | undefined {
+  const lines = value.split('\n');
+  if (line < 1 || line > lines.length) return undefined;
+  let off = column - 1;
+  for (let i = 0; i < line - 1; i++) off += (lines[i] as string).length + 1;
+  const rest = (lines[line - 1] as string).slice(column - 1);
+  const region = src.slice(start, end);
+  for (const len of [12, 6, 3]) {
+    const snip = rest.slice(0, len);
+    if (snip.length === 0) return undefined;
+    let nth = 0;
+    for (let i = value.indexOf(snip); i !== -1 && i < off; i = value.indexOf(snip, i + 1)) nth++;
+    let at = region.indexOf(snip);
+    for (let k = 0; k < nth && at !== -1; k++) at = region.indexOf(snip, at + 1);
+    if (at === -1) continue;
+    const p = lc.linePos(start + at);
+    return { line: p.line, column: p.col };
+  }
+  return undefined;
 }
 
 /** Parses one YAML document. Throws YamlLoadError with the first problem's position. */
@@ -105,7 +145,14 @@ export function parseYamlTree(src: string): YNode {
     }
     if (isScalar(n)) {
       const quoted = n.type === 'QUOTE_DOUBLE' || n.type === 'QUOTE_SINGLE';
-      return { t: 'scalar', value: n.value, pos: pos(n), ...(quoted ? { quoted } : {}) };
+      const at = pos(n);
+      const value = n.value;
+      const range = n.range;
+      const located: Pos =
+        typeof value === 'string' && range
+          ? { ...at, locate: (l, c) => locateIn(src, lc, range[0], range[1], value, l, c) }
+          : at;
+      return { t: 'scalar', value, pos: located, ...(quoted ? { quoted } : {}) };
     }
     return { t: 'scalar', value: null, pos: at };
   };

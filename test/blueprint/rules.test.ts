@@ -56,6 +56,32 @@ describe('validation rules point at the offending key or value', () => {
     expect(r.findings.map((f) => f.rule_id)).toEqual([]);
   });
 
+  it('template errors point into block scalars, escapes and folded lines where the text sits', async () => {
+    const { loadBlueprint } = await import('../../src/blueprint/loader.js');
+    const at = (input: string) => {
+      const text = `version: "0.1"\nname: t\nsteps:\n  - name: a\n    agent: { id: flujo.builtins.stringify }\n    input: ${input}\n`;
+      const r = loadBlueprint('/p/t.yaml', {
+        root: '/p',
+        files: { read: () => text, exists: () => true },
+      });
+      const f = r.errors.find((e) => e.rule_id === 'V-T3' || e.rule_id === 'TEMPLATE-001');
+      expect(f, JSON.stringify(r.errors)).toBeDefined();
+      return [f!.rule_id, f!.line, f!.column];
+    };
+    // Block literal: the filter on the value's second line, indented 6 in the file.
+    expect(at('|\n      line one\n      line two {{ context.x | to_json }}')).toEqual([
+      'V-T3',
+      8,
+      31,
+    ]);
+    // Escapes before the template take more columns in the file than in the value.
+    expect(at('"\\t\\t\\t\\t{{ context.x | to_json }}"')).toEqual(['V-T3', 6, 36]);
+    // A folded double-quoted string: the second 'bad' on the continuation line.
+    expect(at('"first \\\n      second {{ bad bad }}"')).toEqual(['TEMPLATE-001', 7, 21]);
+    // Unchanged: a one-line plain value.
+    expect(at('"{{ context.x | to_json }}"')).toEqual(['V-T3', 6, 28]);
+  });
+
   it('refuses alias bombs and deep nesting', async () => {
     const { loadBlueprint } = await import('../../src/blueprint/loader.js');
     const bomb = ['version: "0.1"', 'a: &a [x, x, x, x, x, x, x, x, x, x]'];
