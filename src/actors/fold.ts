@@ -194,28 +194,36 @@ export function startFold(
     status: 'running',
     released: 0,
   };
-  const decisions = track(state, failedCode(snapshot) ?? actions, started.at);
+  const decisions = track(state, failedCode(snapshot, actions) ?? actions, started.at);
   return { state, decisions };
 }
 
 /**
  * Plan code (an input mapper, a condition, a router's pick) that throws stops XState's
- * transition: the snapshot comes back in status `error`. The run then fails with the error's
- * message and nothing the cut-short transition decided is acted on. The same code throws the same
- * way on a refold, so the failure replays identically.
+ * transition: the snapshot comes back in status `error` (or a guard throws out of it). The run
+ * then fails with the error's message. What the cut-short transition had settled before the code
+ * ran is still recorded — a step that finished is completed (or failed), and the waits it left are
+ * released — but nothing it would have started is. The same code throws the same way on a refold,
+ * so the failure replays identically.
  */
-function failedCode(snapshot: AnyMachineSnapshot): ExecutableAction[] | null {
+function failedCode(
+  snapshot: AnyMachineSnapshot,
+  decided: readonly ExecutableAction[],
+): ExecutableAction[] | null {
   if (snapshot.status !== 'error') return null;
-  return codeFailure((snapshot as { error?: unknown }).error);
+  return codeFailure((snapshot as { error?: unknown }).error, decided);
 }
 
-function codeFailure(e: unknown): ExecutableAction[] {
+/** Decisions of a cut-short transition that stand: outcomes, not starts. */
+const SETTLED: ReadonlySet<string> = new Set(['completeStep', 'failStep', 'release']);
+
+function codeFailure(e: unknown, decided: readonly ExecutableAction[] = []): ExecutableAction[] {
   const message = e instanceof Error ? e.message : String(e);
   const error = stepError(
     'PLAN_CODE_FAILED',
     maskCredentials(`pipeline code threw: ${message}`.slice(0, 2000)),
   );
-  return [{ type: 'failRun', params: { error } }];
+  return [...decided.filter((a) => SETTLED.has(a.type)), { type: 'failRun', params: { error } }];
 }
 
 /** Feeds one recorded fact; returns the decisions it causes. */
@@ -229,11 +237,12 @@ export function applyFact(machine: RunMachine, state: FoldState, fact: LedgerEve
   } catch (e) {
     // Some plan code (guards) throws out of the transition instead of setting `error`.
     if (!(e instanceof PlanCodeError)) throw e;
-    return track(state, codeFailure(e), fact.at);
+    const decided = (e as { decided?: ExecutableAction[] }).decided ?? [];
+    return track(state, codeFailure(e, decided), fact.at);
   }
   const [snapshot, actions] = next;
   state.snapshot = snapshot;
-  return track(state, failedCode(snapshot) ?? actions, fact.at);
+  return track(state, failedCode(snapshot, actions) ?? actions, fact.at);
 }
 
 /** True when the run waits only for people: nothing else is in flight. */

@@ -18,6 +18,22 @@ export type Test = (context: RunMachineContext, event: RunMachineEvent) => boole
 
 const noop = () => {};
 
+/**
+ * The error plan code threw in a guard during the transition running now. XState rethrows a
+ * guard's error as a new plain Error carrying only the message, so the PlanCodeError (and with
+ * it the run's PLAN_CODE_FAILED outcome) would be lost; pure.ts takes the original back from here.
+ */
+export const guardFailure: { error: unknown } = { error: undefined };
+
+function guarded(test: Test, context: RunMachineContext, event: RunMachineEvent): boolean {
+  try {
+    return test(context, event);
+  } catch (e) {
+    guardFailure.error = e;
+    throw e;
+  }
+}
+
 export const runMachineSetup = setup({
   types: {
     context: {} as RunMachineContext,
@@ -90,12 +106,12 @@ export const runMachineSetup = setup({
   },
   guards: {
     /** The fact is for this path (and attempt / timer, when given). */
-    isFact: ({ context, event }, p: { test: Test }) => p.test(context, event),
+    isFact: ({ context, event }, p: { test: Test }) => guarded(p.test, context, event),
     /** A child node ended in its `ok` final state. */
     succeeded: ({ event }) =>
       (event as unknown as { output?: { ok?: boolean } }).output?.ok === true,
     /** A condition of the plan over the current context and event. */
-    holds: ({ context, event }, p: { test: Test }) => p.test(context, event),
+    holds: ({ context, event }, p: { test: Test }) => guarded(p.test, context, event),
   },
 });
 

@@ -7,7 +7,7 @@
  */
 import { createActor, createMachine, type AnyActorScope, type AnyMachineSnapshot } from 'xstate';
 
-import type { RunMachine } from './machine.js';
+import { guardFailure, type RunMachine } from './machine.js';
 import type { RunMachineEvent, RunMachineInput } from './vocabulary.js';
 
 export interface ExecutableAction {
@@ -93,8 +93,20 @@ export function pureTransition(
   event: RunMachineEvent,
 ): [AnyMachineSnapshot, ExecutableAction[]] {
   const { scope, actions } = collecting(machine);
-  return [
-    machine.transition(snapshot as never, event, scope as never) as AnyMachineSnapshot,
-    actions,
-  ];
+  guardFailure.error = undefined;
+  try {
+    return [
+      machine.transition(snapshot as never, event, scope as never) as AnyMachineSnapshot,
+      actions,
+    ];
+  } catch (e) {
+    // Plan code in a guard throws out of the transition, rewrapped by XState: the original error
+    // goes on, with what the transition decided before it, so the fold can record the outcomes
+    // that were already settled (fold.ts).
+    const original = guardFailure.error ?? e;
+    guardFailure.error = undefined;
+    if (original !== null && typeof original === 'object')
+      (original as { decided?: unknown }).decided = actions;
+    throw original;
+  }
 }

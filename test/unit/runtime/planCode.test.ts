@@ -1,6 +1,7 @@
 /**
  * Plan code that throws (an input mapper, a condition) fails the run with the error and the
- * code's place, records nothing the cut-short transition decided, and replays identically. Before,
+ * code's place, records only the outcomes the cut-short transition had settled (a step that
+ * finished), nothing it would have started, and replays identically. Before,
  * XState's error status was not looked at: the run stopped with `running` and no error. The run
  * context is frozen (ADR 39), so plan code that writes to it fails the same way instead of
  * changing a context that snapshots record as changes.
@@ -8,7 +9,14 @@
 import { describe, expect, it } from 'vitest';
 
 import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
-import { conditional, definePipeline, map, sequence, step } from '../../../src/dsl/builder.js';
+import {
+  conditional,
+  definePipeline,
+  map,
+  sequence,
+  stateMachine,
+  step,
+} from '../../../src/dsl/builder.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 
 const types = async (ledger: ReturnType<typeof createMemoryLedger>, runId: string) =>
@@ -37,9 +45,14 @@ describe('plan code that throws', () => {
       message: expect.stringMatching(/^pipeline code threw: .*b\.input: no positives$/),
       retryable: false,
     });
-    // Step a's reply is recorded; the transition it caused (complete a, start b's input) threw,
-    // so nothing it decided is, only the failure.
-    expect((await types(ledger, 'r1')).slice(-2)).toEqual(['AgentResponded', 'RunFailed']);
+    // Step a's reply is recorded; the transition it caused (complete a, start b's input) threw:
+    // what it had settled stands (a completed), nothing it would have started (b) is recorded.
+    expect((await types(ledger, 'r1')).slice(-3)).toEqual([
+      'AgentResponded',
+      'StepCompleted',
+      'RunFailed',
+    ]);
+    expect(r.steps.map((st) => [st.name, st.status])).toEqual([['a', 'completed']]);
     expect((await engine.replay(plan, 'r1')).identical).toBe(true);
   });
 
@@ -80,5 +93,40 @@ describe('plan code that throws', () => {
     const r = await createEngine({ ledger: createMemoryLedger() }).run(plan, 0);
     expect(r.status).toBe('failed');
     expect(r.error?.message).toMatch(/a\.input: .*not extensible/);
+  });
+
+  it('a state machine condition that throws after a state finished: the state is completed, then the run fails', async () => {
+    const plan = definePipeline(
+      'sm-throws',
+      stateMachine(
+        'sm',
+        { first: step('first', (x: number) => x + 1), last: step('last', (x: number) => x) },
+        {
+          start: 'first',
+          end: ['last'],
+          transitions: [
+            {
+              from: 'first',
+              on: 'success',
+              to: 'last',
+              when: () => {
+                throw new Error('cannot decide');
+              },
+            },
+          ],
+        },
+      ),
+    ).plan;
+    const ledger = createMemoryLedger();
+    const engine = createEngine({ ledger });
+    const r = await engine.run(plan, 1, { runId: 's1' });
+    expect(r.status).toBe('failed');
+    expect(r.error?.message).toMatch(/cannot decide$/);
+    const recorded = await types(ledger, 's1');
+    // first's reply, first completed, then the failure: 'last' is never scheduled.
+    expect(recorded.slice(-3)).toEqual(['AgentResponded', 'StepCompleted', 'RunFailed']);
+    expect(r.steps.map((st) => st.name)).not.toContain('last');
+    expect(r.steps.find((st) => st.name === 'first')?.status).toBe('completed');
+    expect((await engine.replay(plan, 's1')).identical).toBe(true);
   });
 });
