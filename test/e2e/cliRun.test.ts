@@ -107,6 +107,18 @@ describe('flujo init, run and resume (the scaffolded project)', () => {
       status: 'completed',
       output: 'Published: Hello, Ada! Welcome to Flujo.',
     });
+    // A second answer for the completed run is refused, as JSON too, and nothing is recorded.
+    const done = json(runCli(['lens', 'verify', '--all', '--json'], { cwd: p }).stdout);
+    const late = runCli(['resume', id, '--input', '{"approved":false}', '--json'], { cwd: p });
+    expect(late.code).toBe(1);
+    expect(json(late.stdout)).toMatchObject({
+      run_id: id,
+      status: 'completed',
+      error: { code: 'RUN_NOT_RESUMABLE', message: expect.stringContaining('is completed') },
+    });
+    expect(late.stderr).toContain('not waiting for human input');
+    const still = json(runCli(['lens', 'verify', '--all', '--json'], { cwd: p }).stdout);
+    expect(still.events_checked).toBe(done.events_checked);
     const force = runCli(['init', '--force'], { cwd: p });
     expect(force.code).toBe(0);
     expect(force.stderr).toContain('overwrote pipeline.yaml');

@@ -72,6 +72,16 @@ export async function resume(
         { exitCode: e.exitCode, details: e.details, cause: e },
       );
     }
+    // Under --json a refusal is still one JSON object on stdout (CONTRACTS): an ended run that
+    // cannot take an answer, a ledger that fails its chain check, and the like.
+    if (flags.json && runId && e instanceof EngineError) {
+      const status = (e.details as { status?: unknown } | undefined)?.status;
+      out.json({
+        run_id: runId,
+        ...(typeof status === 'string' ? { status } : {}),
+        error: { code: e.code, message: e.message.replace(/^\[[A-Z_]+\] /, '') },
+      });
+    }
     throw e;
   } finally {
     await session.close();
