@@ -81,6 +81,7 @@ export const MARKERS: ReadonlySet<string> = new Set([
   'BudgetReconciled',
   'SnapshotTaken',
   'AgentCallRetried',
+  'HumanInputWithdrawn',
 ]);
 
 export function machineEventOf(e: LedgerEvent): RunMachineEvent | null {

@@ -102,6 +102,11 @@ export const eventSchemas = {
   }),
   HumanInputRequested: z.object({ path, message: z.string(), inputSchema: json }),
   HumanInputReceived: z.object({ path, input: json, by: z.string().optional() }),
+  /**
+   * A marker: the run stopped waiting for this question unanswered (its branch was abandoned, a
+   * sibling failed). Recorded with the fact that caused it; the machine never sees it.
+   */
+  HumanInputWithdrawn: z.object({ path }),
   BranchSelected: z.object({ path, branch: z.string() }),
   LoopIterationStarted: z.object({ path, iteration: nonNegInt }),
   /** Fires `delayMs` after the event's own `at`. */

@@ -42,7 +42,7 @@ export interface ReportDecision {
   step: string;
   message: string;
   requested_at: string;
-  status: 'pending' | 'answered';
+  status: 'pending' | 'answered' | 'withdrawn';
   answer?: unknown;
   answered_by: string | null;
   answered_at: string | null;
@@ -179,6 +179,11 @@ export function buildReport(
           answered_by: null,
           answered_at: null,
         });
+        break;
+      }
+      case 'HumanInputWithdrawn': {
+        const d = decisions.get(e.data.path);
+        if (d && d.status === 'pending') d.status = 'withdrawn';
         break;
       }
       case 'HumanInputReceived': {

@@ -14,7 +14,7 @@
 export const PROJECTION_VERSIONS = {
   runs: 1,
   steps: 1,
-  hitl: 1,
+  hitl: 2, // 2: questions withdrawn when their branch is left (HumanInputWithdrawn)
   costs: 1,
 } as const;
 
@@ -118,6 +118,7 @@ export type HitlChange = Base & { readonly p: 'hitl'; readonly path: string } & 
         readonly answer: string;
         readonly by: string | null;
       }
+    | { readonly op: 'withdrawn' }
   );
 
 /**

@@ -159,6 +159,9 @@ export function changesOf(e: LedgerEvent, out: Change[] = []): Change[] {
         schema: fullJson(e.data.inputSchema),
       });
       break;
+    case 'HumanInputWithdrawn':
+      out.push({ p: 'hitl', op: 'withdrawn', runId, path: e.data.path });
+      break;
     case 'HumanInputReceived':
       out.push({
         p: 'hitl',

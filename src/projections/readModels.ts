@@ -69,7 +69,8 @@ export interface HitlRow {
   readonly step: string;
   readonly message: string;
   readonly inputSchema: unknown;
-  readonly status: 'pending' | 'answered';
+  /** `withdrawn`: the run stopped waiting for it unanswered (its branch was left). */
+  readonly status: 'pending' | 'answered' | 'withdrawn';
   readonly requestedAt: number;
   readonly answer: unknown;
   readonly answeredBy: string | null;
@@ -103,7 +104,7 @@ export interface ReadModels {
     readonly since?: number;
   }): Promise<CostRow[]>;
   hitl(query?: {
-    readonly status?: 'pending' | 'answered';
+    readonly status?: 'pending' | 'answered' | 'withdrawn';
     readonly runId?: string;
   }): Promise<HitlRow[]>;
   /** Watermarks and other small state for clients (TaskClient.setSystemState). */

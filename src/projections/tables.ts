@@ -238,6 +238,10 @@ export class ProjectionTables {
     }
     const r = rows.get(c.path);
     if (!r) return;
+    if (c.op === 'withdrawn') {
+      if (r.status === 'pending') r.status = 'withdrawn';
+      return;
+    }
     Object.assign(r, { status: 'answered', answer: c.answer, answeredBy: c.by, answeredAt: c.at });
   }
 
@@ -338,7 +342,7 @@ export class ProjectionTables {
     );
   }
 
-  hitl(q: { status?: 'pending' | 'answered'; runId?: string } = {}): HitlRow[] {
+  hitl(q: { status?: HitlRow['status']; runId?: string } = {}): HitlRow[] {
     const runs = q.runId !== undefined ? [this.hitlRows.get(q.runId)] : [...this.hitlRows.values()];
     const rows: HitlRec[] = [];
     for (const m of runs)

@@ -347,6 +347,19 @@ export class RunDriver {
     );
   }
 
+  /**
+   * Questions the run was waiting on before a fact and is not after it, other than the one the
+   * fact answered: their branch was left. Recorded as markers, so the summary and the lens stop
+   * showing them as pending.
+   */
+  private withdrawn(asked: readonly string[], fact: NewEvent): NewEvent[] {
+    if (asked.length === 0) return [];
+    const answered = fact.type === 'HumanInputReceived' ? fact.data.path : null;
+    return asked
+      .filter((path) => path !== answered && !this.state.outstanding.human.has(path))
+      .map((path) => ({ type: 'HumanInputWithdrawn', data: { path } }));
+  }
+
   private busy(): boolean {
     return this.inflight.size > 0 || this.timers.size > 0;
   }
@@ -393,8 +406,10 @@ export class RunDriver {
         at,
         ...fact,
       } as LedgerEvent;
+      const asked =
+        this.state.outstanding.human.size > 0 ? [...this.state.outstanding.human.keys()] : [];
       const decisions = applyFact(this.machine, this.state, asRecorded);
-      await this.commit([fact], decisions, at);
+      await this.commit([fact, ...this.withdrawn(asked, fact)], decisions, at);
     }
   }
 }

@@ -133,6 +133,9 @@ export class RunSummary {
         this.status = 'running';
         this.pausedAt = undefined;
         break;
+      case 'HumanInputWithdrawn':
+        this.asks.delete(e.data.path);
+        break;
       case 'RunPaused':
         this.status = 'paused';
         this.pausedAt = e.data.path;

@@ -105,7 +105,7 @@ export function apiRoutes(backend: LensBackend, router: Router = new Router()): 
   });
 
   router.on('GET', '/api/hitl', async ({ url }) => {
-    const status = oneOf(url, 'status', ['pending', 'answered'] as const);
+    const status = oneOf(url, 'status', ['pending', 'answered', 'withdrawn'] as const);
     return { items: await rm.hitl(status ? { status } : {}) };
   });
 

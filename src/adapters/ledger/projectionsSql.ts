@@ -73,6 +73,7 @@ export const CHANGE_SQL: Record<ChangeKey, string> = {
       requested_at = excluded.requested_at, answer = NULL, answered_by = NULL, answered_at = NULL`,
   'hitl.answered': `UPDATE hitl SET status = 'answered', answer = @answer, answered_by = @by,
       answered_at = @at WHERE ${STEP}`,
+  'hitl.withdrawn': `UPDATE hitl SET status = 'withdrawn' WHERE ${STEP} AND status = 'pending'`,
   // One agent call's spend under four keys; nothing when the step has no model (code).
   'costs.call': `WITH d (dim) AS (VALUES ('model'), ('step'), ('day'), ('pipeline'))
     INSERT INTO costs (dim, key, day, calls, tokens_in, tokens_out, cost_micros)

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
+import { openState } from '../../../src/adapters/ledger/state.js';
 import {
   agentStep,
   definePipeline,
@@ -59,4 +64,36 @@ describe('the pause a run reports', () => {
       const done = await engine().resume(plan, r.runId, { humanInput: { ok: true } });
       expect(done).toMatchObject({ status: 'completed', output: { ok: true } });
     });
+
+  it('records the abandoned question as withdrawn; the lens read model and a rebuild agree', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flujo-withdrawn-'));
+    const state = await openState(`sqlite:///${join(dir, 'state.db')}`, { projectRoot: dir });
+    try {
+      const engine = createEngine({ ledger: state.ledger, agents: failing });
+      const r = await engine.run(plan, 'x');
+      expect(r.status).toBe('paused');
+      const events = await engine.events(r.runId);
+      const asked = events.filter((e) => e.type === 'HumanInputRequested').map((e) => e.data.path);
+      const withdrawn = events.filter((e) => e.type === 'HumanInputWithdrawn');
+      expect(withdrawn.map((e) => e.data.path)).toEqual([asked[0]]);
+      // Recorded with the fact that caused it (the failed sibling's reply).
+      const before = events[events.indexOf(withdrawn[0]!) - 1];
+      expect(before?.type).toBe('AgentFailed');
+      const rows = async () =>
+        (await state.readModels.hitl({ runId: r.runId })).map((h) => [h.message, h.status]);
+      const expected = [
+        ['ABANDONED: give a colour', 'withdrawn'],
+        ['REAL: approve?', 'pending'],
+      ];
+      expect(await rows()).toEqual(expected);
+      await state.rebuild();
+      expect(await rows()).toEqual(expected);
+      expect((await engine.replay(plan, r.runId)).identical).toBe(true);
+      const done = await engine.resume(plan, r.runId, { humanInput: { ok: true } });
+      expect(done.status).toBe('completed');
+      expect((await rows()).map(([, st]) => st)).toEqual(['withdrawn', 'answered']);
+    } finally {
+      await state.close();
+    }
+  });
 });
