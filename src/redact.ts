@@ -24,28 +24,38 @@ export function registerSecret(value: string | undefined): void {
 }
 
 /**
- * Credential shapes: OpenAI / Anthropic style keys (`sk-…`, `sk-proj-…`, `sk-ant-…`), bearer and
- * basic authorisation values, Google API keys, GitHub and Slack tokens, and `key=value` pairs
- * whose name says it is a key, token, secret or password.
+ * Credential shapes, case as issued: OpenAI / Anthropic style keys (`sk-…`, `sk-proj-…`,
+ * `sk-ant-…`), `Bearer`/`Basic` authorisation values, Google API keys, GitHub and Slack tokens —
+ * each with a digit in it, as issued tokens have and words do not. Then, in any case, `key=value`
+ * pairs whose name says it is a key, token, secret or password.
  */
-const SHAPES =
-  /\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}|\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]{12,}|\bAIza[0-9A-Za-z_-]{30,}|\bgh[pousr]_[A-Za-z0-9]{30,}|\bxox[abprs]-[A-Za-z0-9-]{10,}|\b((?:api[_-]?key|x-api-key|(?:access[_-]?|auth[_-]?|refresh[_-]?)?token|secret|password|passwd)["']?\s*[:=]\s*["']?)[^\s"',;&]{8,}/gi;
+const TOKEN_SHAPES =
+  /\b(?:sk|pk|rk)-[A-Za-z0-9_-]{16,}|\b(Bearer|Basic)([ \t]+)[A-Za-z0-9._~+/=-]{12,}|\bAIza[0-9A-Za-z_-]{30,}|\bgh[pousr]_[A-Za-z0-9]{30,}|\bxox[abprs]-[A-Za-z0-9-]{10,}/g;
+const NAMED_VALUES =
+  /\b((?:api[_-]?key|x-api-key|(?:access[_-]?|auth[_-]?|refresh[_-]?)?token|secret|password|passwd)["']?[ \t]*[:=][ \t]*["']?)[^\s"',;&]{8,}/gi;
 
 /**
  * `text` with every credential-shaped token replaced. Pure: text that a decision records (a plan
  * code failure) goes through this alone, so a replay, which registers no key, masks the same.
  */
 export function maskCredentials(text: string): string {
-  return text.replace(SHAPES, (_m, scheme?: string, space?: string, name?: string) => {
-    if (scheme) return `${scheme}${space ?? ' '}${REDACTED}`;
-    if (name) return `${name}${REDACTED}`;
-    return REDACTED;
-  });
+  return text
+    .replace(TOKEN_SHAPES, (m: string, scheme?: string, space?: string) => {
+      // The digit is checked here, not with a lookahead, so long runs stay linear.
+      if (!/\d/.test(m)) return m;
+      return scheme ? `${scheme}${space ?? ' '}${REDACTED}` : REDACTED;
+    })
+    .replace(NAMED_VALUES, (m: string, name: string) =>
+      // A bare "token:" is also parser talk ("Unexpected token: name"): only with a digit.
+      /^token/i.test(name) && !/\d/.test(m.slice(name.length)) ? m : `${name}${REDACTED}`,
+    );
 }
 
 /** `text` with every registered secret and every credential-shaped token replaced. */
 export function redactSecrets(text: string): string {
   let out = text;
-  for (const s of known) if (out.includes(s)) out = out.split(s).join(REDACTED);
+  // Longest first: a registered value inside another must not leave the rest of the longer one.
+  for (const s of [...known].sort((a, b) => b.length - a.length))
+    if (out.includes(s)) out = out.split(s).join(REDACTED);
   return maskCredentials(out);
 }

@@ -217,13 +217,27 @@ function failedCode(
 /** Decisions of a cut-short transition that stand: outcomes, not starts. */
 const SETTLED: ReadonlySet<string> = new Set(['completeStep', 'failStep', 'release']);
 
+/**
+ * The outcomes decided before the transition started anything: a step that finished then (the
+ * one whose reply this is, the nodes it closed). Past the first start, outcomes belong to steps
+ * the failing transition itself started (an empty map, a branch), which are not recorded.
+ */
+function settledBefore(decided: readonly ExecutableAction[]): ExecutableAction[] {
+  const out: ExecutableAction[] = [];
+  for (const a of decided) {
+    if (SETTLED.has(a.type)) out.push(a);
+    else if (a.type !== 'failRun' && a.type !== 'completeRun') break;
+  }
+  return out;
+}
+
 function codeFailure(e: unknown, decided: readonly ExecutableAction[] = []): ExecutableAction[] {
   const message = e instanceof Error ? e.message : String(e);
   const error = stepError(
     'PLAN_CODE_FAILED',
     maskCredentials(`pipeline code threw: ${message}`.slice(0, 2000)),
   );
-  return [...decided.filter((a) => SETTLED.has(a.type)), { type: 'failRun', params: { error } }];
+  return [...settledBefore(decided), { type: 'failRun', params: { error } }];
 }
 
 /** Feeds one recorded fact; returns the decisions it causes. */

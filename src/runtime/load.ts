@@ -107,9 +107,13 @@ export async function loadForResume(
  */
 function checkChain(
   runId: string,
-  rows: readonly StoredRecord[],
+  read: readonly StoredRecord[],
   head: Pick<RunHead, 'seq' | 'hash'>,
 ): void {
+  // Rows past the head were appended after it was read (a concurrent answer, a cancel): they are
+  // another writer's, not damage; the append that follows this resume will conflict on them.
+  const past = read.findIndex((r) => r.seq > head.seq);
+  const rows = past === -1 ? read : read.slice(0, past);
   const first = rows[0];
   if (!first) {
     if (head.seq > 0) throw new LedgerCorruptError(runId, 1, 'truncated', 'no events are stored');

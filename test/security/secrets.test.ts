@@ -36,6 +36,10 @@ describe('secrets never reach the ledger or the caller unmasked', () => {
     expect(redactSecrets('{"api_key": "0123456789abcdef"} and password=hunter2hunter2')).toBe(
       `{"api_key": "${REDACTED}"} and password=${REDACTED}`,
     );
+    // A registered value inside a longer one does not leave the rest of the longer one.
+    registerSecret('overlap-1');
+    registerSecret('overlap-1-and-more');
+    expect(redactSecrets('got overlap-1-and-more')).toBe(`got ${REDACTED}`);
     registerSecret('plain-looking-but-configured-42');
     expect(redactSecrets('key plain-looking-but-configured-42 refused')).toBe(
       `key ${REDACTED} refused`,
@@ -46,6 +50,10 @@ describe('secrets never reach the ledger or the caller unmasked', () => {
       'task-force-1234567890123456 finished',
       'the local server said no',
       'retry after 20 ms (status 429)',
+      'only basic authentication is supported',
+      'modes: basic\nadvanced_configuration',
+      'PK-customers_primary_key_constraint violated',
+      'Unexpected token: someIdentifierName in JSON',
     ])
       expect(redactSecrets(text)).toBe(text);
   });

@@ -129,4 +129,34 @@ describe('plan code that throws', () => {
     expect(r.steps.find((st) => st.name === 'first')?.status).toBe('completed');
     expect((await engine.replay(plan, 's1')).identical).toBe(true);
   });
+
+  it('records no outcome for a step the failing transition itself started (an empty map)', async () => {
+    const plan = definePipeline(
+      'empty-map',
+      sequence(
+        step('a', (x: number) => x),
+        map(
+          'm',
+          step('each', (x: number) => x),
+          { items: () => [] },
+        ),
+        step('b', (x: unknown) => x, {
+          input: () => {
+            throw new Error('boom');
+          },
+        }),
+      ),
+    ).plan;
+    const ledger = createMemoryLedger();
+    const engine = createEngine({ ledger });
+    const r = await engine.run(plan, 1, { runId: 'e1' });
+    expect(r.status).toBe('failed');
+    const events = await engine.events('e1');
+    const completed = events.filter((e) => e.type === 'StepCompleted').map((e) => e.data.path);
+    const scheduled = events.filter((e) => e.type === 'StepScheduled').map((e) => e.data.path);
+    // a completed; the map was scheduled and finished in the failing transition: not recorded.
+    expect(completed).toEqual(['0']);
+    for (const path of completed) expect(scheduled).toContain(path);
+    expect((await engine.replay(plan, 'e1')).identical).toBe(true);
+  });
 });

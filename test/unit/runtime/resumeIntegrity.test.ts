@@ -111,4 +111,33 @@ describe('resume refuses a run whose stored chain was altered', () => {
     const { outcome } = await resumeOn(path);
     expect(outcome).toMatchObject({ status: 'completed', output: 'published' });
   });
+
+  it('rows another writer appended after the head was read are not damage', async () => {
+    const { path } = await pausedRun();
+    const first = await resumeOn(path);
+    expect(first.outcome).toMatchObject({ status: 'completed' });
+    // A second resume that read the head as it was at the pause, before the first one appended.
+    const ledger = createSqliteLedger({ path });
+    try {
+      const stale = (await ledger.read('r1')).find((r) => r.type === 'SnapshotTaken');
+      expect(stale).toBeDefined();
+      const atPause = {
+        runId: 'r1',
+        seq: stale!.seq,
+        hash: stale!.hash,
+        epoch: 1,
+        terminal: false,
+      };
+      const racing = {
+        ...ledger,
+        head: async () => ({ ...(await ledger.head('r1'))!, ...atPause }),
+      };
+      const engine = createEngine({ ledger: racing as typeof ledger });
+      await expect(engine.resume(plan, 'r1', { humanInput: { ok: false } })).rejects.toMatchObject({
+        code: 'RUN_NOT_RESUMABLE',
+      });
+    } finally {
+      await ledger.close();
+    }
+  });
 });
