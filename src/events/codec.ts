@@ -10,6 +10,8 @@
  * The encoder writes bytes directly, and the decoder checks canonical form in the same pass that
  * reads the value. A general CBOR library cannot do either: cbor-x has no canonical mode, and
  * canonicalising for it then re-encoding to check cost 3-5x more per event (docs/adr/0001).
+ * Encoder and decoder share one set of canonical rules and stay in this one file, the only one
+ * that speaks CBOR, however long that makes it.
  * Tests cross-check both directions against an independent encoder written from the RFC and
  * against cbor-x's decoder. The writer's fast paths (remembered key sets, fixed key sets, whole
  * batches in one array) exist because sealing is on every step's path (docs/adr/0033); tests hold

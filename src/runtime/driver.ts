@@ -4,6 +4,9 @@
  * decisions it caused is appended in ONE ledger transaction; only after that commit are the new
  * commands started (record, then act). A failed append stops the run where it stands: the ledger
  * still holds everything up to the last commit, and resume continues from there.
+ *
+ * One class a little over 400 lines: its state (head, in-flight calls, timers, slots) is shared by
+ * every method; attempts, budgets, call slots and snapshots already live in their own modules.
  */
 import { decisionEvent, idempotencyKey } from '../actors/decisions.js';
 import {
@@ -24,6 +27,7 @@ import { failedFact, respondedFact, startAttempt, type Attempt } from './attempt
 import { isFunctionAgent } from './functionAgents.js';
 import { reserveCall } from './budget.js';
 import { CallSlots, neverStarted } from './callSlots.js';
+import { withdrawnAsks } from './humanInput.js';
 import { snapshotEvent, type SnapshotChain } from './snapshot.js';
 import type { RunSummary } from './summary.js';
 
@@ -347,19 +351,6 @@ export class RunDriver {
     );
   }
 
-  /**
-   * Questions the run was waiting on before a fact and is not after it, other than the one the
-   * fact answered: their branch was left. Recorded as markers, so the summary and the lens stop
-   * showing them as pending.
-   */
-  private withdrawn(asked: readonly string[], fact: NewEvent): NewEvent[] {
-    if (asked.length === 0) return [];
-    const answered = fact.type === 'HumanInputReceived' ? fact.data.path : null;
-    return asked
-      .filter((path) => path !== answered && !this.state.outstanding.human.has(path))
-      .map((path) => ({ type: 'HumanInputWithdrawn', data: { path } }));
-  }
-
   private busy(): boolean {
     return this.inflight.size > 0 || this.timers.size > 0;
   }
@@ -409,7 +400,8 @@ export class RunDriver {
       const asked =
         this.state.outstanding.human.size > 0 ? [...this.state.outstanding.human.keys()] : [];
       const decisions = applyFact(this.machine, this.state, asRecorded);
-      await this.commit([fact, ...this.withdrawn(asked, fact)], decisions, at);
+      const withdrawn = withdrawnAsks(asked, this.state.outstanding.human, fact);
+      await this.commit([fact, ...withdrawn], decisions, at);
     }
   }
 }

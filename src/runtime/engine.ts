@@ -3,6 +3,9 @@
  * refold of the run's events (src/actors/fold.ts); resume then continues the run — re-issuing any
  * agent call that was in flight with the same idempotency key — while replay only reports whether
  * the refold reproduced every recorded decision. Nothing about a paused run is held in memory.
+ *
+ * One closure a little over 400 lines: its functions share the engine's caches and active runs;
+ * loading (load.ts), answers (humanInput.ts) and summaries (summary.ts) live apart.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -12,7 +15,7 @@ import { asRecorded } from '../actors/frozen.js';
 import type { RunMachine } from '../actors/machine.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import type { Plan } from '../dsl/ir.js';
-import { EngineError, ErrorCode, LedgerEncodeError, NondeterminismError } from '../errors.js';
+import { EngineError, ErrorCode, NondeterminismError } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
 import { initFastHash } from '../events/chain.js';
 import { decodeRecord, emptyHead, type LedgerEvent } from '../events/envelope.js';
@@ -263,8 +266,7 @@ export function createEngine(options: EngineOptions) {
           `run ${runId} is ${ended ? state.status : 'not paused'}: it is not waiting for human input, and the answer was not recorded`,
           { details: { runId, status: state.status } },
         );
-      const answer = recordableAnswer(runId, ask.inputSchema, opts.humanInput);
-      answers.check(runId, ask.inputSchema, answer);
+      const answer = answers.recorded(runId, ask.inputSchema, opts.humanInput);
       human = {
         type: 'HumanInputReceived',
         data: {
@@ -317,24 +319,6 @@ export function createEngine(options: EngineOptions) {
     await driver.reviveOutstanding();
     if (human) driver.push(human);
     return drive(plan, driver);
-  }
-
-  /**
-   * The answer as recorded. One that cannot be recorded (nested too deep, a Date) is rejected as
-   * a human's input is, with the schema's reasons when it breaks the schema too.
-   */
-  function recordableAnswer(runId: string, schema: unknown, input: unknown): unknown {
-    try {
-      return asRecorded(input, 'humanInput');
-    } catch (e) {
-      if (!(e instanceof LedgerEncodeError)) throw e;
-      answers.check(runId, schema, input);
-      throw new EngineError(
-        ErrorCode.HUMAN_INPUT_REJECTED,
-        `run ${runId}: the input cannot be recorded: ${e.message}`,
-        { details: { runId, reasons: [e.message] } },
-      );
-    }
   }
 
   async function replay(plan: Plan, runId: string): Promise<ReplayResult> {

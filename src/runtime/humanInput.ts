@@ -5,7 +5,9 @@
  */
 import { Ajv2020 } from 'ajv/dist/2020.js';
 
-import { EngineError, ErrorCode } from '../errors.js';
+import { asRecorded } from '../actors/frozen.js';
+import { EngineError, ErrorCode, LedgerEncodeError } from '../errors.js';
+import type { NewEvent } from '../events/catalogue.js';
 
 const MAX_CACHED = 256;
 
@@ -37,4 +39,42 @@ export class AnswerValidator {
       { details: { runId, reasons } },
     );
   }
+
+  /**
+   * The answer as recorded, checked against the schema. One that cannot be recorded (nested too
+   * deep, a Date) is rejected as a human's input is, with the schema's reasons when it breaks the
+   * schema too.
+   */
+  recorded(runId: string, schema: unknown, input: unknown): unknown {
+    let answer: unknown;
+    try {
+      answer = asRecorded(input, 'humanInput');
+    } catch (e) {
+      if (!(e instanceof LedgerEncodeError)) throw e;
+      this.check(runId, schema, input);
+      throw new EngineError(
+        ErrorCode.HUMAN_INPUT_REJECTED,
+        `run ${runId}: the input cannot be recorded: ${e.message}`,
+        { details: { runId, reasons: [e.message] } },
+      );
+    }
+    this.check(runId, schema, answer);
+    return answer;
+  }
+}
+
+/**
+ * Questions a run waited on before a fact and does not after it, other than the one the fact
+ * answered: their branch was left (ADR 45). As markers, recorded with the fact.
+ */
+export function withdrawnAsks(
+  asked: readonly string[],
+  stillAsked: ReadonlyMap<string, unknown>,
+  fact: NewEvent,
+): NewEvent[] {
+  if (asked.length === 0) return [];
+  const answered = fact.type === 'HumanInputReceived' ? fact.data.path : null;
+  return asked
+    .filter((path) => path !== answered && !stillAsked.has(path))
+    .map((path) => ({ type: 'HumanInputWithdrawn', data: { path } }));
 }

@@ -103,7 +103,10 @@ export async function loadForResume(
  * `prev` and body, each `prev` is the row before's hash (the run's genesis for seq 1), the seqs
  * run without a gap, and the last row is the head the store recorded. Only the rows read are
  * checked — a resume reads from its latest snapshot — and `flujo lens verify` walks the whole
- * chain (docs/adr/0043). Throws LedgerCorruptError naming the first bad seq.
+ * chain (docs/adr/0043). Throws LedgerCorruptError naming the first bad seq. Not the full
+ * verifier (events/verify.ts): it decodes and validates every row to tell the reasons apart,
+ * which resume does once already; here any hash mismatch is `body_altered`, and lens verify
+ * says whether the body or the hash column changed.
  */
 function checkChain(
   runId: string,

@@ -67,8 +67,9 @@ export class RunSummary {
   private readonly asks = new Map<string, { message: string; inputSchema: unknown }>();
   private status: RunStatus = 'running';
   /**
-   * The question the run rests on (RunPaused's path). Asks a run no longer waits for (its
-   * branch was abandoned) are not recorded as withdrawn, so the first open ask may be stale.
+   * The question the run rests on (RunPaused's path). Runs recorded before withdrawals were
+   * recorded (ADR 45) still hold asks whose branch was abandoned, so the first open ask may be
+   * stale there.
    */
   private pausedAt: string | undefined;
   private output: unknown;

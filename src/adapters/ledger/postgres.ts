@@ -375,12 +375,7 @@ export async function createPostgresLedger(
     async orphans() {
       try {
         const res = await pool.query<{ events: string; first_seq: number; body: Uint8Array }>(
-          `SELECT o.events, o.first_seq, e.body
-             FROM (SELECT run_id, count(*) AS events, min(seq) AS first_seq FROM "${schema}".events ev
-                    WHERE NOT EXISTS (SELECT 1 FROM "${schema}".run_heads h WHERE h.run_id = ev.run_id)
-                    GROUP BY run_id) o
-             JOIN "${schema}".events e ON e.run_id = o.run_id AND e.seq = o.first_seq
-            ORDER BY o.run_id`,
+          sql.selectOrphans,
         );
         return res.rows.map((r) => ({
           events: Number(r.events),

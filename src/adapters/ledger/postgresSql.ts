@@ -120,6 +120,8 @@ export interface Statements {
   selectHead: string;
   selectEvents: string;
   selectAll: string;
+  /** Per run whose head row is gone: its event count, lowest seq and that event's body. */
+  selectOrphans: string;
 }
 
 export function statements(schema: string): Statements {
@@ -143,6 +145,13 @@ export function statements(schema: string): Statements {
                  WHERE (txid, pos) > ($1::xid8, $2::bigint)
                    AND txid < pg_snapshot_xmin(pg_current_snapshot())
                  ORDER BY txid, pos LIMIT $3`,
+    selectOrphans: `SELECT o.events, o.first_seq, e.body
+                      FROM (SELECT run_id, count(*) AS events, min(seq) AS first_seq
+                              FROM ${s}.events ev
+                             WHERE NOT EXISTS (SELECT 1 FROM ${s}.run_heads h WHERE h.run_id = ev.run_id)
+                             GROUP BY run_id) o
+                      JOIN ${s}.events e ON e.run_id = o.run_id AND e.seq = o.first_seq
+                     ORDER BY o.run_id`,
   };
 }
 
