@@ -26,7 +26,8 @@ export interface ReportStep {
   path: string;
   name: string;
   kind: string;
-  status: 'running' | 'completed' | 'failed' | 'paused';
+  /** A step still running (or paused) when its run failed fails with it; `cancelled` (ADR 46). */
+  status: 'running' | 'completed' | 'failed' | 'paused' | 'cancelled';
   started_at: string;
   ended_at: string | null;
   output?: unknown;
@@ -108,6 +109,22 @@ export function buildReport(
   const tokens = { input: 0, output: 0 };
   const attemptOf = (path: string, attempt: number) =>
     steps.get(path)?.attempts.find((a) => a.attempt === attempt);
+
+  /** The run ended: its open questions are withdrawn, and unfinished steps end with it (ADR 46). */
+  const endOpen = (
+    end: { status: 'failed'; error: ErrorInfo } | { status: 'cancelled' } | null,
+    at: number,
+  ) => {
+    for (const d of decisions.values()) if (d.status === 'pending') d.status = 'withdrawn';
+    if (!end) return;
+    for (const step of steps.values())
+      if (step.status === 'running' || step.status === 'paused')
+        Object.assign(step, {
+          status: end.status,
+          ended_at: iso(at),
+          ...(end.status === 'failed' && !step.error ? { error: end.error } : {}),
+        });
+  };
 
   for (const e of events) {
     switch (e.type) {
@@ -219,12 +236,15 @@ export function buildReport(
         break;
       case 'RunCompleted':
         Object.assign(run, { status: 'completed', ended_at: iso(e.at), output: e.data.output });
+        endOpen(null, e.at);
         break;
       case 'RunFailed':
         Object.assign(run, { status: 'failed', ended_at: iso(e.at), error: e.data.error });
+        endOpen({ status: 'failed', error: e.data.error }, e.at);
         break;
       case 'RunCancelled':
         Object.assign(run, { status: 'cancelled', ended_at: iso(e.at) });
+        endOpen({ status: 'cancelled' }, e.at);
         break;
       default:
         break;

@@ -68,7 +68,7 @@ export function reportMarkdown(r: AuditReport): string {
   if (r.decisions.length === 0) L.push('None.');
   for (const d of r.decisions) {
     L.push(
-      `- ${mdText(d.step)} (${mdCode(d.path)}), asked ${d.requested_at}: “${mdText(d.message)}” — ${d.status === 'answered' ? `answered by **${mdText(d.answered_by ?? 'unknown')}** at ${d.answered_at}` : '**pending**'}`,
+      `- ${mdText(d.step)} (${mdCode(d.path)}), asked ${d.requested_at}: “${mdText(d.message)}” — ${d.status === 'answered' ? `answered by **${mdText(d.answered_by ?? 'unknown')}** at ${d.answered_at}` : `**${d.status}**`}`,
     );
     if (d.status === 'answered') L.push('', fence(d.answer));
   }
@@ -141,7 +141,7 @@ export function reportHtml(r: AuditReport): string {
     ? `<table><tr><th>step</th><th>asked</th><th>message</th><th>answered by</th><th>at</th><th>answer</th></tr>${r.decisions
         .map(
           (d) =>
-            `<tr>${td(`${d.step} (${d.path})`)}${td(d.requested_at)}${td(d.message)}${td(d.status === 'answered' ? (d.answered_by ?? 'unknown') : 'pending')}${td(d.answered_at ?? '—')}<td>${d.status === 'answered' ? pre(d.answer) : ''}</td></tr>`,
+            `<tr>${td(`${d.step} (${d.path})`)}${td(d.requested_at)}${td(d.message)}${td(d.status === 'answered' ? (d.answered_by ?? 'unknown') : d.status)}${td(d.answered_at ?? '—')}<td>${d.status === 'answered' ? pre(d.answer) : ''}</td></tr>`,
         )
         .join('')}</table>`
     : '<p>None.</p>';

@@ -244,10 +244,12 @@ export function buildTrace(events: readonly LedgerEvent[]): Span {
       case 'RunFailed':
         root.attributes['flujo.run.status'] = 'failed';
         root.attributes['flujo.error'] = e.data.error;
+        endOpen(at, { 'flujo.error': e.data.error });
         close(root, at, 'failed');
         break;
       case 'RunCancelled':
         root.attributes['flujo.run.status'] = 'cancelled';
+        endOpen(at, { 'flujo.cancelled': true });
         close(root, at, 'failed');
         break;
       default:
@@ -255,6 +257,15 @@ export function buildTrace(events: readonly LedgerEvent[]): Span {
     }
   }
   return root;
+
+  /** The run failed or was cancelled: spans still open end with it, marked why (ADR 46). */
+  function endOpen(at: number, why: Record<string, unknown>): void {
+    for (const span of spans.values())
+      if (span !== root && span.status === 'running') {
+        for (const [k, v] of Object.entries(why)) span.attributes[k] ??= v;
+        close(span, at, 'failed');
+      }
+  }
 
   /** Cost lands on the step and on every span above it, so each subtree shows its own total. */
   function chargePath(path: string, costMicros: number, tokens: number): void {

@@ -13,8 +13,8 @@
 /** Bump a version when its fold or table changes: stores rebuild that projection on open. */
 export const PROJECTION_VERSIONS = {
   runs: 1,
-  steps: 1,
-  hitl: 2, // 2: questions withdrawn when their branch is left (HumanInputWithdrawn)
+  steps: 2, // 2: steps still running when their run fails or is cancelled end with it (ADR 46)
+  hitl: 3, // 2: withdrawn when their branch is left (ADR 45); 3: and when their run ends (ADR 46)
   costs: 1,
 } as const;
 
@@ -49,7 +49,26 @@ export type RunChange = Base & { readonly p: 'runs' } & (
       }
   );
 
-export type StepChange = Base & { readonly p: 'steps'; readonly path: string } & (
+/**
+ * The run failed or was cancelled: its steps still running end with it (`failed` with the run's
+ * error where they have none, or `cancelled`). Nothing names them: the ledger records the run's
+ * end, and what was running then is what the rows say (ADR 46).
+ */
+export type StepsEndChange = Base & {
+  readonly p: 'steps';
+  readonly op: 'runEnded';
+  readonly status: 'failed' | 'cancelled';
+  readonly at: number;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+};
+
+/** The run ended: the questions it still waited on are withdrawn (ADR 46). */
+export type HitlEndChange = Base & { readonly p: 'hitl'; readonly op: 'runEnded' };
+
+export type StepChange = StepsEndChange | StepPathChange;
+
+export type StepPathChange = Base & { readonly p: 'steps'; readonly path: string } & (
     | {
         readonly op: 'scheduled';
         readonly name: string;
@@ -102,7 +121,9 @@ export type StepChange = Base & { readonly p: 'steps'; readonly path: string } &
       }
   );
 
-export type HitlChange = Base & { readonly p: 'hitl'; readonly path: string } & (
+export type HitlChange = HitlEndChange | HitlPathChange;
+
+export type HitlPathChange = Base & { readonly p: 'hitl'; readonly path: string } & (
     | {
         readonly op: 'requested';
         readonly seq: number;

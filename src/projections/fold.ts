@@ -45,14 +45,36 @@ export function changesOf(e: LedgerEvent, out: Change[] = []): Change[] {
       break;
     case 'RunCompleted':
       out.push(end(runId, 'completed', at, preview(e.data.output), null, null));
+      out.push({ p: 'hitl', op: 'runEnded', runId });
       break;
-    case 'RunFailed':
-      out.push(
-        end(runId, 'failed', at, null, safeText(e.data.error.code), safeText(e.data.error.message)),
-      );
+    case 'RunFailed': {
+      const code = safeText(e.data.error.code);
+      const message = safeText(e.data.error.message);
+      out.push(end(runId, 'failed', at, null, code, message));
+      out.push({
+        p: 'steps',
+        op: 'runEnded',
+        runId,
+        status: 'failed',
+        at,
+        errorCode: code,
+        errorMessage: message,
+      });
+      out.push({ p: 'hitl', op: 'runEnded', runId });
       break;
+    }
     case 'RunCancelled':
       out.push(end(runId, 'cancelled', at, null, null, null));
+      out.push({
+        p: 'steps',
+        op: 'runEnded',
+        runId,
+        status: 'cancelled',
+        at,
+        errorCode: null,
+        errorMessage: null,
+      });
+      out.push({ p: 'hitl', op: 'runEnded', runId });
       break;
     case 'StepScheduled':
       out.push({

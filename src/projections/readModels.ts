@@ -37,7 +37,8 @@ export interface StepRow {
   readonly attempt: number;
   readonly name: string;
   readonly kind: string;
-  readonly status: 'running' | 'completed' | 'failed';
+  /** `cancelled`: still running when its run was cancelled (a failed run fails them: ADR 46). */
+  readonly status: 'running' | 'completed' | 'failed' | 'cancelled';
   readonly startedAt: number;
   readonly endedAt: number | null;
   readonly latencyMs: number | null;
@@ -69,7 +70,7 @@ export interface HitlRow {
   readonly step: string;
   readonly message: string;
   readonly inputSchema: unknown;
-  /** `withdrawn`: the run stopped waiting for it unanswered (its branch was left). */
+  /** `withdrawn`: the run stopped waiting for it unanswered (its branch was left, or it ended). */
   readonly status: 'pending' | 'answered' | 'withdrawn';
   readonly requestedAt: number;
   readonly answer: unknown;

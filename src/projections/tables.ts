@@ -130,6 +130,18 @@ export class ProjectionTables {
 
   private step(c: StepChange): void {
     const rows = this.stepRows(c.runId);
+    if (c.op === 'runEnded') {
+      for (const r of rows.values())
+        if (r.status === 'running')
+          Object.assign(r, {
+            status: c.status,
+            endedAt: c.at,
+            latencyMs: r.latencyMs ?? c.at - r.startedAt,
+            errorCode: r.errorCode ?? c.errorCode,
+            errorMessage: r.errorMessage ?? c.errorMessage,
+          });
+      return;
+    }
     const blank = (attempt: number, seq: number, name: string, kind: string, at: number) =>
       ({
         runId: c.runId,
@@ -220,6 +232,10 @@ export class ProjectionTables {
   private hitl1(c: HitlChange): void {
     let rows = this.hitlRows.get(c.runId);
     if (!rows) this.hitlRows.set(c.runId, (rows = new Map()));
+    if (c.op === 'runEnded') {
+      for (const r of rows.values()) if (r.status === 'pending') r.status = 'withdrawn';
+      return;
+    }
     if (c.op === 'requested') {
       rows.set(c.path, {
         runId: c.runId,

@@ -10,7 +10,8 @@ export interface StepSummary {
   readonly path: string;
   readonly name: string;
   readonly kind: string;
-  readonly status: 'running' | 'completed' | 'failed';
+  /** A step still running when its run failed fails with it; when cancelled, `cancelled` (ADR 46). */
+  readonly status: 'running' | 'completed' | 'failed' | 'cancelled';
   readonly output?: unknown;
   readonly costMicros: number;
   readonly attempts: number;
@@ -144,17 +145,30 @@ export class RunSummary {
       case 'RunCompleted':
         this.status = 'completed';
         this.output = e.data.output;
+        this.asks.clear();
         break;
       case 'RunFailed':
         this.status = 'failed';
         this.error = e.data.error;
+        this.endRunning('failed');
         break;
       case 'RunCancelled':
         this.status = 'cancelled';
+        this.endRunning('cancelled');
         break;
       default:
         break;
     }
+  }
+
+  /** The run ended unfinished: what still ran ends with it, and nobody is asked any more. */
+  private endRunning(status: 'failed' | 'cancelled'): void {
+    for (const [path, st] of this.steps)
+      if (st.status === 'running') {
+        st.status = status;
+        this.changedAt.set(path, this.events);
+      }
+    this.asks.clear();
   }
 
   /** Events folded in so far: the mark a later delta is taken against. */

@@ -63,6 +63,12 @@ export const CHANGE_SQL: Record<ChangeKey, string> = {
       latency_ms = coalesce(latency_ms, CAST(@at AS BIGINT) - started_at)
     WHERE ${STEP} AND attempt = coalesce(CAST(@attempt AS INTEGER),
       (SELECT max(attempt) FROM steps WHERE ${STEP}))`,
+  // The run failed or was cancelled: what still runs ends with it (ADR 46).
+  'steps.runEnded': `UPDATE steps SET status = CAST(@status AS TEXT), ended_at = @at,
+      latency_ms = coalesce(latency_ms, CAST(@at AS BIGINT) - started_at),
+      error_code = coalesce(error_code, CAST(@errorCode AS TEXT)),
+      error_message = coalesce(error_message, CAST(@errorMessage AS TEXT))
+    WHERE run_id = @runId AND status = 'running'`,
   'hitl.requested': `INSERT INTO hitl (run_id, path, seq, step, message, input_schema, status,
       requested_at, answer, answered_by, answered_at)
     VALUES (@runId, @path, @seq,
@@ -74,6 +80,7 @@ export const CHANGE_SQL: Record<ChangeKey, string> = {
   'hitl.answered': `UPDATE hitl SET status = 'answered', answer = @answer, answered_by = @by,
       answered_at = @at WHERE ${STEP}`,
   'hitl.withdrawn': `UPDATE hitl SET status = 'withdrawn' WHERE ${STEP} AND status = 'pending'`,
+  'hitl.runEnded': `UPDATE hitl SET status = 'withdrawn' WHERE run_id = @runId AND status = 'pending'`,
   // One agent call's spend under four keys; nothing when the step has no model (code).
   'costs.call': `WITH d (dim) AS (VALUES ('model'), ('step'), ('day'), ('pipeline'))
     INSERT INTO costs (dim, key, day, calls, tokens_in, tokens_out, cost_micros)
