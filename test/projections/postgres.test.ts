@@ -5,7 +5,8 @@ import { dumpPostgresProjections } from '../../src/adapters/ledger/projectionsPo
 import type { PostgresLedger } from '../../src/adapters/ledger/postgres.js';
 import { openState, type State } from '../../src/adapters/ledger/state.js';
 import { PG_URL, dropSchema, postgresReachable, uniqueSchema } from '../support/services.js';
-import { runMix } from './scenario.js';
+import { createEngine } from '../../src/runtime/engine.js';
+import { asking, runMix } from './scenario.js';
 
 const reachable = await postgresReachable();
 const schema = uniqueSchema('proj');
@@ -66,5 +67,39 @@ describe.skipIf(!reachable)('Postgres projections', () => {
     const again = await openState(uri, { projectRoot: '/' });
     await again.close();
     expect(await dump()).toBe(before);
+  });
+
+  it('rebuilds in commit order when transaction ids and positions change digit count', async () => {
+    // The rebuild read `txid::text AS txid … ORDER BY txid, pos`: ORDER BY took the text
+    // aliases, so commit 1000 came before 999 and position 10 before 9. A run paused in one
+    // commit and resumed in a later one came back `paused` whenever the ids crossed 10^n.
+    const own = uniqueSchema('projorder');
+    const s = await openState(`${PG_URL}?schema=${own}`, { projectRoot: '/' });
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    try {
+      const { paused } = await runMix(s.ledger);
+      const engine = createEngine({ ledger: s.ledger });
+      await engine.resume(asking.plan, paused.runId, { humanInput: { name: 'Ada' } });
+      const l = s.ledger as PostgresLedger;
+      const dumpOwn = () => dumpPostgresProjections(l.pool, l.schema);
+      const before = await dumpOwn();
+      expect(before).toContain('"status":"completed"');
+      // The same commits in the same order, numbered across 999 → 1000.
+      await c.query(`UPDATE "${own}".events e SET txid = (999 + o.rank)::text::xid8
+        FROM (SELECT txid, dense_rank() OVER (ORDER BY txid) - 1 AS rank
+                FROM (SELECT DISTINCT txid FROM "${own}".events) d) o
+        WHERE e.txid = o.txid`);
+      const order = await c.query<{ n: string }>(
+        `SELECT count(DISTINCT txid)::text AS n FROM "${own}".events WHERE txid >= '1000'::xid8`,
+      );
+      expect(Number(order.rows[0]?.n)).toBeGreaterThan(0);
+      await s.rebuild();
+      expect(await dumpOwn()).toBe(before);
+    } finally {
+      await c.end();
+      await s.close();
+      await dropSchema(own);
+    }
   });
 });

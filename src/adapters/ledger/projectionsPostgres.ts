@@ -101,8 +101,10 @@ export async function openPostgresState(connectionString: string, schema: string
     let events = 0;
     for (;;) {
       const res = await client.query<Row>(
+        // Qualified: a bare `ORDER BY txid` names the text alias, which sorts 1000 before 999.
         `SELECT txid::text AS txid, pos::text AS pos, run_id, seq, type, at, prev, hash, body FROM events
-          WHERE (txid, pos) > ($1::text::xid8, $2::bigint) ORDER BY txid, pos LIMIT 2000`,
+          WHERE (events.txid, events.pos) > ($1::text::xid8, $2::bigint)
+          ORDER BY events.txid, events.pos LIMIT 2000`,
         [txid, pos],
       );
       const page: StoredRecord[] = res.rows.map((r) => ({
