@@ -9,7 +9,8 @@
 import type { CodeRef, Plan, PlanNode } from '../dsl/ir.js';
 import { blueprintCode, type Role } from '../blueprint/runtimeEval.js';
 import { applyNodeOutput } from './data.js';
-import { freezeDeep } from './frozen.js';
+import { LedgerEncodeError } from '../errors.js';
+import { asRecorded, freezeDeep } from './frozen.js';
 import { runMachineSetup, type RunMachine } from './machine.js';
 import {
   runtimePath,
@@ -73,13 +74,32 @@ export class Compiler {
         );
       fn = f as unknown as Fn;
     }
-    // What threw is named in the run's failure (fold.ts failedCode).
-    return (...args) => {
+    // What threw is named in the run's failure (codeFailure.ts).
+    const call: Fn = (...args) => {
       try {
         return fn(...args);
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
         throw new PlanCodeError(`${where}: ${message}`, { cause: e });
+      }
+    };
+    if (role === 'transition') return call; // a guard: only its truth is used
+    // A value plan code returns is data the run records (a step's input, a loop's output, the
+    // items of a map): one the ledger cannot record fails the run here, inside the transition,
+    // with PLAN_CODE_FAILED naming the code — not at the append, where the decision could not be
+    // written and the run was left running. The run holds the value as recorded (ADR 40).
+    return (...args) => {
+      const v = call(...args);
+      const t = typeof v;
+      if (v == null || t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(v)))
+        return v;
+      try {
+        return asRecorded(v, 'returned value');
+      } catch (e) {
+        if (!(e instanceof LedgerEncodeError)) throw e;
+        throw new PlanCodeError(`${where} returned a value the ledger cannot record: ${e.message}`, {
+          cause: e,
+        });
       }
     };
   }

@@ -160,3 +160,52 @@ describe('plan code that throws', () => {
     expect((await engine.replay(plan, 'e1')).identical).toBe(true);
   });
 });
+
+describe('plan code that returns a value the ledger cannot record', () => {
+  const cases: [string, () => ReturnType<typeof definePipeline>['plan'], RegExp][] = [
+    [
+      'an input mapper returning a Date',
+      () =>
+        definePipeline(
+          'in-date',
+          sequence(
+            step('a', (x: number) => x + 1),
+            step('b', (x: unknown) => String(x), { input: () => new Date(0) as unknown }),
+          ),
+        ).plan,
+      /b\.input returned a value the ledger cannot record: .*Date is not plain data/,
+    ],
+    [
+      "a map's items holding NaN",
+      () =>
+        definePipeline(
+          'items-nan',
+          sequence(
+            step('a', (x: number) => x + 1),
+            map(
+              'm',
+              step('each', (x: number) => x),
+              { items: () => [1, Number.NaN] },
+            ),
+          ),
+        ).plan,
+      /m\.items returned a value the ledger cannot record: .*\[1\].*NaN/,
+    ],
+  ];
+  for (const [name, plan, message] of cases)
+    it(`fails the run with PLAN_CODE_FAILED, keeps the finished step, and stays failed: ${name}`, async () => {
+      const ledger = createMemoryLedger();
+      const engine = createEngine({ ledger });
+      const r = await engine.run(plan(), 0, { runId: 'nv' });
+      // Before: run() threw LedgerEncodeError with the run left running (no RunFailed), and
+      // every resume ran step a again and threw again.
+      expect(r.status).toBe('failed');
+      expect(r.error?.code).toBe('PLAN_CODE_FAILED');
+      expect(r.error?.message).toMatch(message);
+      const recorded = await types(ledger, 'nv');
+      expect(recorded.slice(-3)).toEqual(['AgentResponded', 'StepCompleted', 'RunFailed']);
+      expect((await engine.resume(plan(), 'nv')).status).toBe('failed');
+      expect(await types(ledger, 'nv')).toEqual(recorded); // nothing ran again
+      expect((await engine.replay(plan(), 'nv')).identical).toBe(true);
+    });
+});
