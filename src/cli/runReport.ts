@@ -5,7 +5,7 @@
 import { ExitCode } from '../errors.js';
 import type { RunResult } from '../runtime/summary.js';
 import type { Output } from './output.js';
-import { shellWord } from './shell.js';
+import { runIdWords, shellWord } from './shell.js';
 
 export type ReportStatus = RunResult['status'] | 'interrupted';
 
@@ -72,7 +72,7 @@ function exampleFor(schema: unknown): unknown {
 export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
   const id = r.runId;
   // The whole id: a prefix that is unique today may not be once more runs are recorded.
-  const arg = shellWord(id);
+  const arg = runIdWords(id); // last on each command line: it may need `--` before it
   if (r.status === 'completed') {
     out.data(typeof r.output === 'string' ? r.output : JSON.stringify(r.output ?? null, null, 2));
     out.info(`${out.color.ok('✓')} run ${id} completed in ${(elapsedMs / 1000).toFixed(2)} s`);
@@ -80,7 +80,7 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
     out.info(`⏸ run ${id} paused at step "${r.pause.step}": ${r.pause.message}`);
     out.info(`  expected input (JSON Schema): ${JSON.stringify(r.pause.inputSchema)}`);
     out.info(
-      `  resume: flujo resume ${arg} --input ${shellWord(JSON.stringify(exampleFor(r.pause.inputSchema)))}`,
+      `  resume: flujo resume --input ${shellWord(JSON.stringify(exampleFor(r.pause.inputSchema)))} ${arg}`,
     );
   } else if (r.status === 'failed') {
     out.info(

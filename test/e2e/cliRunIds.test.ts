@@ -10,6 +10,11 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { z } from 'zod';
+
+import { openState } from '../../src/adapters/ledger/state.js';
+import { definePipeline, hitl } from '../../src/dsl/builder.js';
+import { createEngine } from '../../src/runtime/engine.js';
 import { CLI, runCli } from './cli.js';
 
 let p: string;
@@ -49,8 +54,8 @@ describe('run-id hints', () => {
     const show = paste(hint(run.stderr, /inspect: (flujo lens show \S+)/));
     expect(show.status).toBe(0);
     expect(show.stdout).toContain(`run       ${id}\n`);
-    const pending = hint(show.stdout, /answer with: (flujo resume \S+) --input/);
-    expect(pending).toBe(`flujo resume ${quoted}`);
+    const pending = hint(show.stdout, /answer with: (flujo resume --input '…' \S+)$/m);
+    expect(pending).toBe(`flujo resume --input '…' ${quoted}`);
 
     const resume = paste(hint(run.stderr, /resume: (flujo resume .*)$/m));
     expect(resume.stderr).toContain(`run ${id} completed`);
@@ -62,7 +67,30 @@ describe('run-id hints', () => {
   it('prints a plain id bare', () => {
     const run = runCli(['run', '--input', 'Ada', '--run-id', 'order-1042.v2:a_b'], { cwd: p });
     expect(run.stderr).toContain('flujo lens show order-1042.v2:a_b   replay:');
-    expect(run.stderr).toContain('resume: flujo resume order-1042.v2:a_b --input');
+    expect(run.stderr).toMatch(/resume: flujo resume --input '\{.*\}' order-1042\.v2:a_b\n/);
+  });
+
+  it('puts an id starting with "-" (made through the library) after --, so the CLI reads it as the run', async () => {
+    const state = await openState('sqlite:///.flujo/state.db', { projectRoot: p });
+    try {
+      const engine = createEngine({ ledger: state.ledger });
+      const asks = definePipeline(
+        'lib',
+        hitl('ok', { message: 'Fine?', schema: z.object({ ok: z.boolean() }) }),
+      ).plan;
+      expect((await engine.run(asks, 1, { runId: '-lib-1' })).status).toBe('paused');
+    } finally {
+      await state.close();
+    }
+    const show = paste('flujo lens show -- -lib-1');
+    expect(show.status).toBe(0);
+    const pending = hint(show.stdout, /answer with: (flujo resume .*)$/m);
+    expect(pending).toBe(`flujo resume --input '…' -- -lib-1`);
+    // Pasted with an answer, it reaches the run: the refusal is about its pipeline, not an option.
+    const resume = paste(pending.replace(`'…'`, `'{"ok":true}'`));
+    expect(resume.stderr).not.toMatch(/unknown option/);
+    expect(resume.stderr).toContain('-lib-1');
+    expect(resume.status).not.toBe(2);
   });
 });
 

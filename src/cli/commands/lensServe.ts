@@ -24,7 +24,7 @@ import { agentsFor, projectSkills } from '../agents.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile } from '../pipelineFile.js';
 import { projectConfig, type GlobalOptions } from '../context.js';
-import { shellWord } from '../shell.js';
+import { runIdWords } from '../shell.js';
 import type { Interrupts } from '../session.js';
 
 export interface LensServeOptions extends GlobalOptions {
@@ -98,7 +98,7 @@ export async function lensServe(
     if (!file || !existsSync(file)) {
       throw new EngineError(
         ErrorCode.RUN_NOT_RESUMABLE,
-        `run ${runId} ${source ? `recorded pipeline file ${source}, which is gone` : 'recorded no pipeline file'}; answer it with: flujo resume ${shellWord(runId)} --pipeline FILE --input …`,
+        `run ${runId} ${source ? `recorded pipeline file ${source}, which is gone` : 'recorded no pipeline file'}; answer it with: flujo resume --pipeline FILE --input … ${runIdWords(runId)}`,
       );
     }
     const port = await portFor(file);

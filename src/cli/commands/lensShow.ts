@@ -10,7 +10,7 @@ import { duration, isoTime, MARK, preview, usd } from '../../lens/format.js';
 import { runDetailJson, stepJson, unpreview } from '../../lens/rows.js';
 import type { Output } from '../output.js';
 import { resolveRunId } from '../context.js';
-import { shellWord } from '../shell.js';
+import { runIdWords } from '../shell.js';
 import type { LensFlags } from './lensCommon.js';
 import { withState } from './lensState.js';
 
@@ -125,8 +125,10 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
       L.push(
         '',
         h.status === 'pending'
-          ? `⏸ waiting at ${h.path} ${h.step}: ${h.message}\n  answer with: flujo resume ${shellWord(runId)} --input '…'`
-          : `▶ ${h.step} answered by ${h.answeredBy ?? 'unknown'} at ${isoTime(h.answeredAt)}: ${preview(h.answer, len)}`,
+          ? `⏸ waiting at ${h.path} ${h.step}: ${h.message}\n  answer with: flujo resume --input '…' ${runIdWords(runId)}`
+          : h.status === 'withdrawn'
+            ? `⊘ ${h.step} (${h.path}) withdrawn unanswered: ${h.message}`
+            : `▶ ${h.step} answered by ${h.answeredBy ?? 'unknown'} at ${isoTime(h.answeredAt)}: ${preview(h.answer, len)}`,
       );
     }
     if (row.status === 'completed')
