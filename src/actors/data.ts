@@ -8,14 +8,22 @@ type Obj = Record<string, unknown>;
 /** A plain record: an object that is not an array or bytes. */
 export const isObj = (v: unknown): v is Obj =>
   v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
-const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+/**
+ * The one key that is not data: assigning it would set an object's prototype. The ledger refuses
+ * it in outputs (OUTPUT_NOT_RECORDABLE). `constructor`, `prototype` or `toString` are keys like
+ * any other here — own properties, read with `own` so nothing inherited is ever taken for data.
+ */
+const FORBIDDEN = '__proto__';
+
+/** `o[k]` when `k` is an own key of `o`, else undefined (never an inherited member). */
+const own = (o: Obj, k: string): unknown => (Object.hasOwn(o, k) ? o[k] : undefined);
 
 /** Deep merge as Flujo's context adapter does: objects merge key by key, anything else replaces. */
 export function deepMerge(base: Obj, patch: Obj): Obj {
   const out: Obj = { ...base };
   for (const [k, v] of Object.entries(patch)) {
-    if (FORBIDDEN.has(k)) continue;
-    const cur = out[k];
+    if (k === FORBIDDEN) continue;
+    const cur = own(out, k);
     out[k] = isObj(cur) && isObj(v) ? deepMerge(cur, v) : v;
   }
   return out;
@@ -24,9 +32,10 @@ export function deepMerge(base: Obj, patch: Obj): Obj {
 /** Sets a dotted path (`a.b.c`) immutably, creating objects on the way. */
 export function setPath(base: Obj, path: string, value: unknown): Obj {
   const [head, ...rest] = path.split('.');
-  if (!head || FORBIDDEN.has(head)) return base;
+  if (!head || head === FORBIDDEN) return base;
   if (rest.length === 0) return { ...base, [head]: value };
-  const child = isObj(base[head]) ? (base[head] as Obj) : {};
+  const cur = own(base, head);
+  const child = isObj(cur) ? cur : {};
   return { ...base, [head]: setPath(child, rest.join('.'), value) };
 }
 
@@ -45,7 +54,7 @@ export function mergeBranches(
   keys: readonly string[],
   outputs: Obj,
 ): unknown {
-  const present = keys.filter((k) => k in outputs);
+  const present = keys.filter((k) => Object.hasOwn(outputs, k));
   const values = present.map((k) => outputs[k]);
   switch (node.reduce) {
     case undefined:
@@ -85,7 +94,7 @@ function deepEqual(a: unknown, b: unknown): boolean {
 /** What a branch changed relative to the context it started from (top-level keys). */
 function changesOf(base: Obj, branch: Obj): Obj {
   const out: Obj = {};
-  for (const [k, v] of Object.entries(branch)) if (!deepEqual(base[k], v)) out[k] = v;
+  for (const [k, v] of Object.entries(branch)) if (!deepEqual(own(base, k), v)) out[k] = v;
   return out;
 }
 
@@ -110,7 +119,7 @@ export function mergeContexts(
   for (const branch of branches) {
     const changes = changesOf(base, branch);
     for (const [k, v] of Object.entries(changes)) {
-      if (FORBIDDEN.has(k)) continue;
+      if (k === FORBIDDEN) continue;
       if (!touched.has(k)) {
         touched.set(k, v);
         ctx[k] = v;
@@ -129,7 +138,7 @@ export function mergeContexts(
           if (deepEqual(prev, v)) break;
           if (isObj(prev) && isObj(v)) {
             const inner = mergeContexts(
-              isObj(base[k]) ? (base[k] as Obj) : {},
+              isObj(own(base, k)) ? (own(base, k) as Obj) : {},
               [prev, v],
               'context_update',
             );
