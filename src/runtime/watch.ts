@@ -101,13 +101,14 @@ export async function* watchRun(
       if (signal?.aborted) return;
       await changes.wait(runId, pollMs, signal);
     }
+    // At a pause: the run rests there unless something follows it. A pause that a later resume
+    // superseded (events after it other than the pause's own closing snapshot) is not a rest.
+    let resting = false;
     while (!signal?.aborted) {
       const seen = changes.version(runId);
       const rows = await ledger.read(runId, { fromSeq: after + 1, limit: PAGE });
-      let resting = false;
       for (const row of rows) {
-        // At rest, the pause's own append may still close with a snapshot: that belongs to it.
-        if (resting && row.type !== 'SnapshotTaken') return;
+        if (resting && row.type !== 'SnapshotTaken') resting = false;
         const event = decodeRecord(runId, row.seq, row.body);
         after = row.seq;
         yield event;
@@ -115,7 +116,8 @@ export async function* watchRun(
         if (untilRest && event.type === 'RunPaused') resting = true;
         if (signal?.aborted) return;
       }
-      if (resting) return;
+      // The last pause recorded, with nothing after it: the run rests on a person now.
+      if (resting && rows.length < PAGE) return;
       // A commit during the read (or a full page) means there may be more already.
       if (rows.length === PAGE || changes.version(runId) !== seen) continue;
       await changes.wait(runId, pollMs, signal);

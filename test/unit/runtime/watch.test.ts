@@ -79,6 +79,32 @@ describe('watching a run', () => {
     expect(after.at(-1)).toMatchObject({ type: 'RunCompleted', data: { output: 7 } });
   });
 
+  it('with untilRest, does not stop at a pause a resume has superseded', async () => {
+    const { engine } = harness();
+    const p = definePipeline(
+      'w',
+      sequence(
+        addOne('a'),
+        approval(),
+        approval(),
+        step('b', () => 7),
+      ),
+    );
+    const first = await engine.run(p.plan, 0);
+    await engine.resume(p.plan, first.runId, { humanInput: { ok: true } });
+    // Paused again at the second question: the watch ends there, not at the first pause.
+    const atSecond = await collect(engine.watch(first.runId, { untilRest: true }));
+    expect(atSecond.filter((e) => e.type === 'RunPaused')).toHaveLength(2);
+    expect(atSecond.map((e) => e.seq)).toEqual(
+      (await engine.events(first.runId)).map((e) => e.seq),
+    );
+    await engine.resume(p.plan, first.runId, { humanInput: { ok: true } });
+    // Completed: every event, to RunCompleted (before, it stopped after the first pause).
+    const all = await collect(engine.watch(first.runId, { untilRest: true }));
+    expect(all.map((e) => e.seq)).toEqual((await engine.events(first.runId)).map((e) => e.seq));
+    expect(all.at(-1)).toMatchObject({ type: 'RunCompleted', data: { output: 7 } });
+  });
+
   it('sees a run driven by another engine on the same ledger by polling', async () => {
     const { engine, ledger } = harness();
     const other = harness({ ledger }).engine;
