@@ -15,7 +15,7 @@ import { asRecorded } from '../actors/frozen.js';
 import type { RunMachine } from '../actors/machine.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import type { Plan } from '../dsl/ir.js';
-import { EngineError, ErrorCode, NondeterminismError } from '../errors.js';
+import { EngineError, ErrorCode, LedgerConflictError, NondeterminismError } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
 import { initFastHash } from '../events/chain.js';
 import { decodeRecord, emptyHead, type LedgerEvent } from '../events/envelope.js';
@@ -105,6 +105,13 @@ export function createEngine(options: EngineOptions) {
   const onRecorded = (runId: string) => changes.changed(runId);
   /** Runs this engine was asked to start whose first append has not landed yet. */
   const starting = new Set<string>();
+  /**
+   * For each run being started: settles once its driver is registered (or the start gave up), so
+   * a cancel that comes before the first commit stops the run instead of missing it.
+   */
+  const registered = new Map<string, { done: Promise<void>; settle: () => void }>();
+  /** Cancels asked for before the run's driver was registered: it is stopped as it registers. */
+  const cancelBeforeDrive = new Set<string>();
 
   const compiledOf = (plan: Plan) => {
     let c = compiled.get(plan);
@@ -133,11 +140,25 @@ export function createEngine(options: EngineOptions) {
     return summarize(runId, await readEvents(runId));
   }
 
+  async function cancelledElsewhere(runId: string): Promise<boolean> {
+    const head = await ledger.head(runId);
+    if (!head?.terminal) return false;
+    const [last] = await ledger.read(runId, { fromSeq: head.seq, limit: 1 });
+    return last?.type === 'RunCancelled';
+  }
+
   async function drive(plan: Plan, driver: RunDriver): Promise<RunResult> {
     const running = driver.drive();
     active.set(driver.runId, { driver, running });
+    if (cancelBeforeDrive.has(driver.runId)) driver.stop();
+    registered.get(driver.runId)?.settle();
     try {
       await running;
+    } catch (e) {
+      // Cancelled elsewhere (another process appended RunCancelled): this driver's next append
+      // conflicts. That is the run's outcome, not an error of this call.
+      if (!(e instanceof LedgerConflictError) || !(await cancelledElsewhere(driver.runId))) throw e;
+      return result(driver.runId);
     } finally {
       driver.stop();
       active.delete(driver.runId);
@@ -170,8 +191,14 @@ export function createEngine(options: EngineOptions) {
       return Promise.reject(e as Error);
     }
     starting.add(runId);
+    let settle = () => {};
+    const done = new Promise<void>((r) => (settle = r));
+    registered.set(runId, { done, settle });
     return begin(plan, runId, own.input, { ...opts, ...own }).finally(() => {
       starting.delete(runId);
+      settle();
+      registered.delete(runId);
+      cancelBeforeDrive.delete(runId);
       changes.changed(runId); // a watcher still waiting for the run looks again (it may have failed)
     });
   }
@@ -221,10 +248,16 @@ export function createEngine(options: EngineOptions) {
     await initFastHash();
     const head = await ledger.head(runId);
     if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
-    const loaded = await loadForResume(ledger, runId, head, snapshotEvery);
+    let loaded = await loadForResume(ledger, runId, head, snapshotEvery);
     const recorded = loaded.fingerprint;
     const fingerprint = compiledOf(plan).fingerprint;
-    if (recorded !== undefined && recorded !== fingerprint && !opts.allowChangedPlan) {
+    const changed = recorded !== undefined && recorded !== fingerprint;
+    // A snapshot holds the recorded plan's machine states, which a changed plan may not have:
+    // an allowed change refolds the whole run instead, so a decision that comes out differently
+    // is a NondeterminismError naming its seq (ADR 47).
+    if (changed && opts.allowChangedPlan && loaded.snapshot)
+      loaded = await loadForResume(ledger, runId, head, 0);
+    if (changed && !opts.allowChangedPlan) {
       throw new EngineError(
         ErrorCode.PLAN_CHANGED,
         `run ${runId} started with pipeline ${recorded.slice(0, 12)}…, the current one is ${fingerprint.slice(0, 12)}…; resume with the original pipeline or allow the change explicitly`,
@@ -350,8 +383,15 @@ export function createEngine(options: EngineOptions) {
    * driven elsewhere finds the ledger closed at its next append.
    */
   async function cancel(runId: string, reason?: string): Promise<RunResult> {
-    const here = active.get(runId);
     const work = (async () => {
+      // Started here but not yet driven (its first commit is on its way): wait for the driver,
+      // which stops at once, instead of finding no run and letting it go on.
+      const pending = active.has(runId) ? undefined : registered.get(runId);
+      if (pending) {
+        cancelBeforeDrive.add(runId);
+        await pending.done;
+      }
+      const here = active.get(runId);
       if (here) {
         here.driver.stop();
         await here.running.catch(() => {});

@@ -57,4 +57,45 @@ describe('cancel', () => {
     expect((await ledger.head(r.runId))?.seq).toBe(head);
     await expect(engine.resume(p.plan, r.runId)).resolves.toMatchObject({ status: 'cancelled' });
   });
+
+  it('right after run() in the same engine stops the run instead of missing it', async () => {
+    const made: string[] = [];
+    const agents: AgentPort = {
+      call(req, signal) {
+        made.push(req.key);
+        return new Promise((_, reject) =>
+          signal.addEventListener('abort', () => reject(new Error('aborted'))),
+        );
+      },
+    };
+    const { engine } = harness({ agents });
+    const p = definePipeline('c', sequence(agentStep('a', 'm:a'), agentStep('b', 'm:b')));
+    const running = engine.run(p.plan, 'x', { runId: 'early' });
+    // Before: RUN_NOT_FOUND (the first commit had not landed), and the run went on to completion.
+    await expect(engine.cancel('early')).resolves.toMatchObject({ status: 'cancelled' });
+    await expect(running).resolves.toMatchObject({ status: 'cancelled' });
+    expect(made).not.toContain('early:1:1'); // step b was never called
+    expect(trace(await engine.events('early')).at(-1)).toBe('RunCancelled');
+  });
+
+  it('by another engine: the engine driving the run reports it cancelled, not a conflict', async () => {
+    let calls = 0;
+    const agents: AgentPort = {
+      async call() {
+        calls += 1;
+        await new Promise((r) => setTimeout(r, 60));
+        return { output: 'ok', usage: { input: 1, output: 1 }, costMicros: 1, model: 'm' };
+      },
+    };
+    const { engine, ledger } = harness({ agents });
+    const other = harness({ ledger, agents }).engine;
+    const p = definePipeline('c', sequence(agentStep('a', 'm:a'), agentStep('b', 'm:b')));
+    const running = engine.run(p.plan, 'x', { runId: 'far' });
+    await vi.waitFor(() => expect(calls).toBe(1));
+    await expect(other.cancel('far', 'stop')).resolves.toMatchObject({ status: 'cancelled' });
+    // Before: LedgerConflictError "append expected head seq 5 but the ledger is at 6".
+    await expect(running).resolves.toMatchObject({ status: 'cancelled' });
+    expect(calls).toBe(1);
+    expect(trace(await engine.events('far')).at(-1)).toBe('RunCancelled');
+  });
 });

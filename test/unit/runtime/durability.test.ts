@@ -193,6 +193,49 @@ describe('crash resume', () => {
   });
 });
 
+describe('resume under a changed pipeline, allowed', () => {
+  it('a structural change to a paused run (snapshotted) raises NondeterminismError at the seq', async () => {
+    const { engine, ledger } = harness();
+    const v1 = definePipeline(
+      'v',
+      sequence(
+        step('a', (x: number) => x + 1),
+        hitlStep(),
+      ),
+    );
+    const r = await engine.run(v1.plan, 1, { runId: 'ch-1' });
+    expect(r.status).toBe('paused');
+    // The pause closed with a snapshot of v1's machine states.
+    expect(trace(await engine.events(r.runId))).toContain('SnapshotTaken');
+    const head = (await ledger.head(r.runId))?.seq;
+    const v2 = definePipeline(
+      'v',
+      sequence(
+        step('a', (x: number) => x + 1),
+        step('inserted', (x: number) => x),
+        hitlStep(),
+      ),
+    );
+    // Before: a bare XState error ("State 'wait' does not exist …") with no run or seq.
+    await expect(
+      engine.resume(v2.plan, r.runId, { humanInput: { ok: true }, allowChangedPlan: true }),
+    ).rejects.toMatchObject({ name: 'NondeterminismError', code: 'NONDETERMINISM', seq: 8 });
+    expect((await ledger.head(r.runId))?.seq).toBe(head); // nothing appended
+    // A change that leaves the recorded decisions alone still continues.
+    const v3 = definePipeline(
+      'v',
+      sequence(
+        step('a', (x: number) => x + 1),
+        hitlStep(),
+        step('added', () => 'v3'),
+      ),
+    );
+    await expect(
+      engine.resume(v3.plan, r.runId, { humanInput: { ok: true }, allowChangedPlan: true }),
+    ).resolves.toMatchObject({ status: 'completed', output: 'v3' });
+  });
+});
+
 function hitlStep() {
   return hitl('ok?', { message: 'continue?', schema: z.object({ ok: z.boolean() }) });
 }
