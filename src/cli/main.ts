@@ -88,6 +88,10 @@ async function main(argv: string[]): Promise<number> {
     .option('-i, --input <value>', 'the answer (JSON, or text); `-` reads stdin')
     .option('--pipeline <file>', 'the pipeline file (default: the one the run recorded)')
     .option('--by <name>', 'who answers (recorded; default $USER)')
+    .option(
+      '--allow-changed-pipeline',
+      'continue under a pipeline that changed since the run started (a decision that comes out differently stops it)',
+    )
     .option('--json', 'print one JSON object on stdout')
     .action(async (runArg: string, opts: Record<string, unknown>) => {
       const { resume } = await import('./commands/resume.js');

@@ -55,6 +55,39 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+describe('flujo resume after the pipeline file changed', () => {
+  it('refuses with PLAN_CHANGED naming the flag, and continues with --allow-changed-pipeline', () => {
+    const p = join(dir, 'edited');
+    mkdirP(p);
+    expect(runCli(['init'], { cwd: p }).code).toBe(0);
+    const run = runCli(['run', '--input', 'Ada', '--json'], { cwd: p });
+    const id = json(run.stdout).run_id as string;
+    expect(json(run.stdout).status).toBe('paused');
+    // An edit after the pause: the published text changes; recorded decisions do not.
+    const file = join(p, 'pipeline.yaml');
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace(
+        '"Published: {{ steps.greet.output }}"',
+        '"Out: {{ steps.greet.output }}"',
+      ),
+    );
+    const refused = runCli(['resume', id, '--input', '{"approved":true}'], { cwd: p });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('PLAN_CHANGED');
+    expect(refused.stderr).toContain('add --allow-changed-pipeline');
+    const ok = runCli(
+      ['resume', id, '--input', '{"approved":true}', '--allow-changed-pipeline', '--json'],
+      { cwd: p },
+    );
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(json(ok.stdout)).toMatchObject({
+      status: 'completed',
+      output: 'Out: Hello, Ada! Welcome to Flujo.',
+    });
+  });
+});
+
 describe('flujo init, run and resume (the scaffolded project)', () => {
   it('scaffolds a project that pauses for approval, rejects a bad answer and completes with a good one', () => {
     const p = join(dir, 'fresh');

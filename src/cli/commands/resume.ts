@@ -1,7 +1,8 @@
 /**
  * `flujo resume RUN_ID [--input V|-]`: answers a paused run's question, or continues an
  * interrupted run (no input). The pipeline is the file the run recorded, unless --pipeline says
- * otherwise; a changed pipeline is refused (PLAN_CHANGED) rather than resumed by accident.
+ * otherwise; a changed pipeline is refused (PLAN_CHANGED) rather than resumed by accident, unless
+ * --allow-changed-pipeline says to continue under it.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -21,6 +22,7 @@ export interface ResumeFlags extends GlobalOptions {
   readonly json?: boolean;
   readonly pipeline?: string;
   readonly by?: string;
+  readonly allowChangedPipeline?: boolean;
 }
 
 export async function resume(
@@ -56,12 +58,22 @@ export async function resume(
       engine.resume(loaded.plan, runId, {
         ...(text !== undefined ? { humanInput: parseAnswer(text) } : {}),
         answeredBy: flags.by ?? process.env.USER ?? 'cli',
+        ...(flags.allowChangedPipeline ? { allowChangedPlan: true } : {}),
       }),
     );
     if (flags.json) out.json(runJson(result, interrupted ? 'interrupted' : result.status));
     else printRun(out, result, performance.now() - t0);
     return interrupted ? ExitCode.interrupted : exitCodeOf(result);
-  } catch (e) {
+  } catch (caught) {
+    let e = caught;
+    if (e instanceof EngineError && e.code === ErrorCode.PLAN_CHANGED) {
+      // The engine's words are the library's ("allow the change explicitly"): say how, here.
+      e = new EngineError(
+        e.code,
+        `${e.message.replace(/^\[[A-Z_]+\] /, '').replace(/; resume with .*$/, '')}; resume with the pipeline the run started with, or add --allow-changed-pipeline to continue under this one (a recorded decision that comes out differently then stops it with NONDETERMINISM)`,
+        { exitCode: e.exitCode, details: e.details, cause: e },
+      );
+    }
     if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED) {
       const why = e.message.replace(/^\[[A-Z_]+\] /, '');
       if (flags.json)
