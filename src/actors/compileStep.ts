@@ -97,21 +97,26 @@ export function step(this: Compiler, node: StepNode, tpl: string, staticPath: st
           {
             guard: { type: 'isFact', params: { test: isReply } },
             target: node.fallback ? 'fallback' : 'fail',
-            actions: [
-              {
-                type: 'setError',
-                params: ({
-                  context,
-                  event,
-                }: {
-                  context: RunMachineContext;
-                  event: RunMachineEvent;
-                }) => ({
-                  path: rp(context),
-                  error: (event as { error: ErrorInfo }).error,
-                }),
-              },
-            ],
+            // With a fallback the step's own error is not kept: a fallback that succeeds makes
+            // the step succeed (a fan-out reads a branch's error as its failure), and one that
+            // fails fails the step with the fallback's error.
+            actions: node.fallback
+              ? []
+              : [
+                  {
+                    type: 'setError',
+                    params: ({
+                      context,
+                      event,
+                    }: {
+                      context: RunMachineContext;
+                      event: RunMachineEvent;
+                    }) => ({
+                      path: rp(context),
+                      error: (event as { error: ErrorInfo }).error,
+                    }),
+                  },
+                ],
           },
         ],
       },

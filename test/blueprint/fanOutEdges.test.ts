@@ -1,0 +1,62 @@
+/**
+ * YAML parallel and router branches at their edges: a branch rescued by its step's fallback,
+ * no branches at all, branch names that collide with the compiler's own path segments, branch
+ * names that look like integers. Blueprints are inline; agents are scripted.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { withBlueprintCode } from '../../src/adapters/fs/blueprintFiles.js';
+import { loadBlueprint } from '../../src/blueprint/loader.js';
+import type { AgentPort } from '../../src/ports.js';
+import { harness, scriptedAgents, trace } from '../support/given.js';
+import { skillScript } from './support.js';
+
+const loadText = (text: string) =>
+  loadBlueprint('/p/t.yaml', { root: '/p', files: { read: () => text, exists: () => true } });
+
+async function runText(
+  text: string,
+  input: unknown,
+  script: Record<string, (input: unknown, attempt: number) => unknown> = {},
+) {
+  const result = loadText(text);
+  if (!result.plan) throw new Error(JSON.stringify(result.errors));
+  const plan = await withBlueprintCode(result);
+  const agents = scriptedAgents({ ...skillScript, ...script });
+  const { engine } = harness({ agents: agents.port as AgentPort });
+  const run = await engine.run(plan, input);
+  return { run, events: trace(await engine.events(run.runId)) };
+}
+
+const down = () => {
+  throw Object.assign(new Error('primary down'), { retryable: false });
+};
+
+describe('YAML: a branch rescued by its fallback', () => {
+  it('is in the parallel output and does not fail the parallel', async () => {
+    const { run, events } = await runText(
+      `version: "0.1"
+name: fb
+steps:
+  - kind: parallel
+    name: fan
+    branches:
+      a:
+        - name: a1
+          uses: agents.down
+          fallback: { name: a1_fb, agent: { id: flujo.builtins.stringify }, input: "fb-a" }
+      b:
+        - name: b1
+          uses: agents.down
+          fallback: { name: b1_fb, agent: { id: flujo.builtins.stringify }, input: "fb-b" }
+agents:
+  down: { model: "test:down", system_prompt: "x", max_retries: 0 }
+`,
+      'in',
+      { 'test:down': down },
+    );
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual({ a: 'fb-a', b: 'fb-b' });
+    expect(events.at(-1)).toBe('RunCompleted');
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * Parallel and router branches at their edges: a branch rescued by its step's fallback, no
+ * branches at all, branch names that look like the compiler's own path segments or like integers.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { definePipeline, parallel, router, sequence, step } from '../../../src/dsl/builder.js';
+import { harness, trace } from '../../support/given.js';
+
+const down = (_x: number): { fromA: number } => {
+  throw Object.assign(new Error('primary down'), { retryable: false });
+};
+/** A step that always fails and is rescued by its fallback. */
+const rescued = (name: string, updatesContext = false) =>
+  step(name, down, {
+    fallback: step(`${name}_fb`, (x: number) => ({ fromA: x })),
+    ...(updatesContext ? { updatesContext: true } : {}),
+  });
+
+describe('a branch rescued by its fallback', () => {
+  it('succeeds: it is in the output and the parallel completes under propagate and ignore', async () => {
+    for (const onBranchFailure of ['propagate', 'ignore'] as const) {
+      const { engine } = harness();
+      const p = definePipeline(
+        'fb',
+        parallel('fan', { a: rescued('a'), b: rescued('b') }, { onBranchFailure }),
+      );
+      const r = await engine.run(p.plan, 1);
+      expect(r.status, onBranchFailure).toBe('completed');
+      expect(r.output).toEqual({ a: { fromA: 1 }, b: { fromA: 1 } });
+      const t = trace(await engine.events(r.runId));
+      expect(t.filter((x) => /^Step(Completed|Failed)/.test(x))).toEqual([
+        'StepCompleted a/fallback',
+        'StepCompleted a',
+        'StepCompleted b/fallback',
+        'StepCompleted b',
+        'StepCompleted .',
+      ]);
+      expect(t.at(-1)).toBe('RunCompleted');
+    }
+  });
+
+  it('merges its updatesContext into the run context', async () => {
+    const { engine } = harness();
+    const p = definePipeline(
+      'fb-ctx',
+      sequence(
+        parallel('p', {
+          a: rescued('a', true),
+          b: step('b', (x: number) => ({ fromB: x }), { updatesContext: true }),
+        }),
+        step('read', (c: Record<string, unknown>) => [c.fromA ?? 'missing', c.fromB], {
+          input: (_p, c) => c,
+        }),
+      ),
+    );
+    const r = await engine.run(p.plan, 7);
+    expect(r.output).toEqual([7, 7]);
+  });
+
+  it('is a branch a router may choose alone', async () => {
+    const { engine } = harness();
+    const p = definePipeline(
+      'fb-router',
+      router(
+        'r',
+        step('pick', () => ['a']),
+        { a: rescued('a'), b: step('b', (x: number) => x) },
+      ),
+    );
+    const r = await engine.run(p.plan, 3);
+    expect(r.status).toBe('completed');
+    expect(r.output).toEqual({ a: { fromA: 3 } });
+  });
+});
