@@ -147,6 +147,7 @@ export function composeAgents(...ports: readonly RoutedAgentPort[]): RoutedAgent
       const port = ports.find((p) => p.handles?.(req.agent)) ?? ports.find((p) => !p.handles);
       return port?.estimate?.(req) ?? { costMicros: 0, tokens: 0 };
     },
-    call: async (req, signal) => route(req.agent).call(req, signal),
+    // The hooks too: a model call's HTTP retries are recorded through them (ADR 0011).
+    call: async (req, signal, hooks) => route(req.agent).call(req, signal, hooks),
   };
 }
