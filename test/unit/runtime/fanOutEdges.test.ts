@@ -64,7 +64,7 @@ describe('a branch rescued by its fallback', () => {
       'fb-router',
       router(
         'r',
-        step('pick', () => ['a']),
+        step('pick', (_x: number) => ['a']),
         { a: rescued('a'), b: step('b', (x: number) => x) },
       ),
     );
