@@ -12,7 +12,15 @@ import { idempotencyKey } from '../actors/decisions.js';
 import type { Decision } from '../actors/vocabulary.js';
 import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
 
-const usd = (micros: number) => (micros / 1e6).toFixed(6).replace(/0{1,4}$/, '');
+/**
+ * Dollar amounts of one message, all with the same number of decimals: the fewest (at least 2)
+ * that show every amount exactly, so zero reads $0.0000 beside $0.0025, never $0.00.
+ */
+export function usdAmounts(...micros: readonly number[]): string[] {
+  let decimals = 2;
+  while (decimals < 6 && micros.some((m) => m % 10 ** (6 - decimals) !== 0)) decimals += 1;
+  return micros.map((m) => `$${(m / 1e6).toFixed(decimals)}`);
+}
 
 export interface Estimate {
   readonly costMicros: number;
@@ -25,9 +33,15 @@ export function overBudget(b: BudgetState, est: Estimate, path: string): ErrorIn
   const cost = b.spentMicros + held.costMicros + est.costMicros;
   const tokens = b.spentTokens + held.tokens + est.tokens;
   if (b.limitMicros !== undefined && cost > b.limitMicros) {
+    const [limit, call, spent, reserved] = usdAmounts(
+      b.limitMicros,
+      est.costMicros,
+      b.spentMicros,
+      held.costMicros,
+    );
     return {
       code: 'COST_LIMIT_EXCEEDED',
-      message: `cost limit $${usd(b.limitMicros)} would be exceeded: the call at ${path} may cost up to $${usd(est.costMicros)}; spent $${usd(b.spentMicros)}, reserved $${usd(held.costMicros)}`,
+      message: `cost limit ${limit} would be exceeded: the call at ${path} may cost up to ${call}; spent ${spent}, reserved ${reserved}`,
       retryable: false,
     };
   }

@@ -13,6 +13,7 @@ import {
   stateMachine,
 } from '../../../src/dsl/builder.js';
 import type { AgentPort, LedgerStore } from '../../../src/ports.js';
+import { usdAmounts } from '../../../src/runtime/budget.js';
 import { harness, trace } from '../../support/given.js';
 
 /** Every call may cost up to 1,000 µ$ and 300 tokens, and actually costs 800 µ$ and 150 tokens. */
@@ -51,7 +52,7 @@ describe('budgets', () => {
       error: {
         code: 'COST_LIMIT_EXCEEDED',
         message: expect.stringMatching(
-          /cost limit \$0\.0025 would be exceeded: the call at 2 may cost up to \$0\.001; spent \$0\.0016, reserved \$0/,
+          /^cost limit \$0\.0025 would be exceeded: the call at 2 may cost up to \$0\.0010; spent \$0\.0016, reserved \$0\.0000$/,
         ),
       },
     });
@@ -105,6 +106,14 @@ describe('budgets', () => {
       await harness({ ledger, agents: offline.port }).engine.replay(three.plan, r.runId),
     ).toMatchObject({ identical: true });
     expect(offline.calls).toHaveLength(0);
+  });
+});
+
+describe('budget messages', () => {
+  it('print the amounts of one message with the same decimals, zero included', () => {
+    expect(usdAmounts(2500, 1000, 1600, 0)).toEqual(['$0.0025', '$0.0010', '$0.0016', '$0.0000']);
+    expect(usdAmounts(1_500_000, 0, 250_000)).toEqual(['$1.50', '$0.00', '$0.25']);
+    expect(usdAmounts(1_000_000, 123)).toEqual(['$1.000000', '$0.000123']);
   });
 });
 
