@@ -123,7 +123,12 @@ export function fanOut(
       },
     ],
     states: {
-      run: { type: 'parallel', states: regions, onDone: { target: 'join' } },
+      // XState never ends a parallel state with no regions: no branches go straight to the
+      // join, which completes with the merge of no outputs (ADR 48).
+      run:
+        keys.length === 0
+          ? { always: { target: 'join' } }
+          : { type: 'parallel', states: regions, onDone: { target: 'join' } },
       join: {
         always: [
           {

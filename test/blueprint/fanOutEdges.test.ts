@@ -60,3 +60,22 @@ agents:
     expect(events.at(-1)).toBe('RunCompleted');
   });
 });
+
+describe('YAML: a parallel with no branches', () => {
+  it('completes with {} and the next step runs on it (ADR 48)', async () => {
+    const { run, events } = await runText(
+      `version: "0.1"
+name: empty
+steps:
+  - kind: parallel
+    name: fan
+    branches: {}
+  - { name: after, agent: { id: flujo.builtins.stringify } }
+`,
+      'in',
+    );
+    expect(run.status).toBe('completed');
+    expect(run.output).toBe('{}');
+    expect(events).toContain('StepCompleted 0');
+  });
+});

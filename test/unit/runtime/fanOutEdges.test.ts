@@ -73,3 +73,51 @@ describe('a branch rescued by its fallback', () => {
     expect(r.output).toEqual({ a: { fromA: 3 } });
   });
 });
+
+describe('a parallel or router with no branches', () => {
+  it('completes with the merge of no outputs, like one where no branch ran (ADR 48)', async () => {
+    const { engine } = harness();
+    const p = definePipeline(
+      'empty',
+      sequence(
+        step('a', (x: number) => x + 1),
+        parallel('none', {}),
+        step('after', (x: unknown) => ({ got: x })),
+      ),
+    );
+    const r = await engine.run(p.plan, 0);
+    expect(r.status).toBe('completed');
+    expect(r.output).toEqual({ got: {} });
+    const t = trace(await engine.events(r.runId));
+    expect(t).toContain('StepScheduled 1');
+    expect(t).toContain('StepCompleted 1');
+    const reduced = definePipeline('empty-first', parallel('none', {}, { reduce: 'first' }));
+    expect((await engine.run(reduced.plan, 0)).output).toBeNull();
+  });
+
+  it('a router with no branches completes when it chose none and fails when it chose one', async () => {
+    const { engine } = harness();
+    const none = definePipeline(
+      'r0',
+      router(
+        'r',
+        step('pick', (_x: number) => [] as string[]),
+        {},
+      ),
+    );
+    const r = await engine.run(none.plan, 1);
+    expect(r.status).toBe('completed');
+    expect(r.output).toEqual({});
+    const some = definePipeline(
+      'r1',
+      router(
+        'r',
+        step('pick', (_x: number) => 'x'),
+        {},
+      ),
+    );
+    const f = await engine.run(some.plan, 1);
+    expect(f.status).toBe('failed');
+    expect(f.error?.code).toBe('UNKNOWN_ROUTE');
+  });
+});
