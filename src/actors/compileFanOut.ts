@@ -137,7 +137,11 @@ export function fanOut(
             actions: [
               this.errorAction(tpl, 'MERGE_CONFLICT', (context) => {
                 const m = merged(context);
-                return `branches of ${node.name} wrote different values to context.${m.ok ? '?' : m.key} (merge strategy ${node.merge})`;
+                const key = `context.${m.ok ? '?' : m.key}`;
+                // error_on_conflict refuses any second write of a key, equal values included.
+                return node.merge === 'error_on_conflict'
+                  ? `more than one branch of ${node.name} wrote ${key} (merge strategy error_on_conflict allows one writer per key)`
+                  : `branches of ${node.name} wrote different values to ${key} (merge strategy ${node.merge})`;
               }),
             ],
           },

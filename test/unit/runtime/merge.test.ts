@@ -40,7 +40,12 @@ async function contextAfter(merge: MergeStrategy, bValue?: string) {
     const e = events.find((x) => x.type === 'AgentCallRequested' && x.data.path === path);
     return e?.type === 'AgentCallRequested' ? e.data.input : undefined;
   };
-  return { r, report: input('2') as Record<string, unknown> | undefined, aLook: input('1/a/1') };
+  return {
+    r,
+    engine,
+    report: input('2') as Record<string, unknown> | undefined,
+    aLook: input('1/a/1'),
+  };
 }
 
 describe('parallel branch contexts', () => {
@@ -93,5 +98,15 @@ describe('parallel branch contexts', () => {
   it('error_on_conflict: fails when two branches touched the same key at all', async () => {
     const { r } = await contextAfter('error_on_conflict', 'from-a');
     expect(r).toMatchObject({ status: 'failed', error: { code: 'MERGE_CONFLICT' } });
+  });
+
+  it('error_on_conflict: the failure names the key written twice, not "different values"', async () => {
+    const { r, engine } = await contextAfter('error_on_conflict', 'from-a');
+    const failed = (await engine.events(r.runId)).find(
+      (e) => e.type === 'StepFailed' && e.data.path === '1',
+    );
+    expect(failed?.data).toMatchObject({ error: { message: r.error?.message } });
+    expect(r.error?.message).toMatch(/more than one branch of .* wrote context\.(shared|nested) /);
+    expect(r.error?.message).not.toMatch(/different values/);
   });
 });
