@@ -11,6 +11,9 @@ import {
 import { idempotencyKey } from '../actors/decisions.js';
 import type { Decision } from '../actors/vocabulary.js';
 import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
+import { errorInfo } from './attempt.js';
+
+type Call = Extract<Decision, { type: 'callAgent' }>;
 
 /**
  * Dollar amounts of one message, all with the same number of decimals: the fewest (at least 2)
@@ -55,24 +58,56 @@ export function overBudget(b: BudgetState, est: Estimate, path: string): ErrorIn
   return null;
 }
 
+function refusal(state: FoldState, d: Call, error: ErrorInfo): NewEvent {
+  const key = idempotencyKey(state.runId, d.path, d.attempt);
+  return { type: 'AgentFailed', data: { path: d.path, attempt: d.attempt, key, error } };
+}
+
+/** What a port estimated, as the ledger can record it (whole micro-dollars and tokens). */
+function checked(est: Estimate | undefined): Estimate {
+  if (est === undefined) return { costMicros: 0, tokens: 0 };
+  const { costMicros, tokens } = est;
+  if (!isCount(costMicros) || !isCount(tokens))
+    throw Object.assign(
+      new Error(
+        `the agent port's estimate must be whole non-negative numbers, got costMicros ${String(costMicros)}, tokens ${String(tokens)}`,
+      ),
+      { code: 'ESTIMATE_INVALID' },
+    );
+  return { costMicros, tokens };
+}
+
+const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
 /**
  * Reserves a call's upper-bound estimate under the run's limits (a BudgetReserved marker joins
- * `markers`), or returns the AgentFailed that refuses it. No limits: nothing to reserve.
+ * `markers`), or returns the AgentFailed that refuses it: over a limit, or not estimable (the
+ * estimate threw or is not a whole non-negative count). No limits: nothing to reserve.
  */
 export function reserveCall(
   state: FoldState,
-  d: Extract<Decision, { type: 'callAgent' }>,
+  d: Call,
   estimate: () => Estimate | undefined,
   markers: NewEvent[],
 ): NewEvent | null {
   const b = state.budget;
   if (b.limitMicros === undefined && b.limitTokens === undefined) return null;
-  const est = estimate() ?? { costMicros: 0, tokens: 0 };
-  const refused = overBudget(b, est, d.path);
-  if (refused) {
-    const key = idempotencyKey(state.runId, d.path, d.attempt);
-    return { type: 'AgentFailed', data: { path: d.path, attempt: d.attempt, key, error: refused } };
+  let est: Estimate;
+  try {
+    est = checked(estimate());
+  } catch (e) {
+    // Thrown while the decision is being recorded, it would lose the batch and every resume
+    // would meet it again: it is the call's failure instead. The same request estimates the
+    // same way every time, so it is not retryable.
+    const info = errorInfo(e, 'ESTIMATE_FAILED');
+    return refusal(state, d, {
+      code: info.code,
+      message: `the call at ${d.path} could not be estimated against the run's budget: ${info.message}`,
+      retryable: false,
+    });
   }
+  const refused = overBudget(b, est, d.path);
+  if (refused) return refusal(state, d, refused);
   noteReservation(state, d.path, d.attempt, est.costMicros, est.tokens);
   markers.push({
     type: 'BudgetReserved',

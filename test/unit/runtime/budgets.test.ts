@@ -109,6 +109,61 @@ describe('budgets', () => {
   });
 });
 
+describe('estimates that cannot be reserved', () => {
+  /** a answers; b's estimate is what `estimate` says (or throws). */
+  function port(estimate: () => { costMicros: number; tokens: number }) {
+    const calls: string[] = [];
+    const agents: AgentPort = {
+      estimate: (req) => (req.agent === 'm:b' ? estimate() : { costMicros: 10, tokens: 10 }),
+      async call(req) {
+        calls.push(req.key);
+        return { output: 'ok', usage: { input: 1, output: 1 }, costMicros: 5, model: req.agent };
+      },
+    };
+    return { agents, calls };
+  }
+  const two = definePipeline('two', sequence(agentStep('a', 'm:a'), agentStep('b', 'm:b')));
+
+  it.each([
+    [
+      'throws',
+      () => {
+        throw new TypeError('Do not know how to serialize a BigInt');
+      },
+      'ESTIMATE_FAILED',
+      /could not be estimated against the run's budget: Do not know how to serialize a BigInt/,
+    ],
+    [
+      'is not a whole count',
+      () => ({ costMicros: 0.5, tokens: Number.NaN }),
+      'ESTIMATE_INVALID',
+      /must be whole non-negative numbers, got costMicros 0\.5, tokens NaN/,
+    ],
+  ] as const)(
+    'records the call as failed when its estimate %s, keeping the reply before it',
+    async (_, estimate, code, message) => {
+      const { agents, calls } = port(estimate);
+      const { engine } = harness({ agents });
+      const r = await engine.run(two.plan, 'x', { budget: { costMicros: 1000 } });
+      expect(r).toMatchObject({
+        status: 'failed',
+        costMicros: 5,
+        error: { code, message: expect.stringMatching(message), retryable: false },
+      });
+      expect(calls).toHaveLength(1);
+      const events = await engine.events(r.runId);
+      expect(trace(events).filter((t) => /^(Agent|Budget)/.test(t))).toEqual([
+        'AgentCallRequested 0',
+        'BudgetReserved 0',
+        'AgentResponded 0',
+        'AgentCallRequested 1',
+        'AgentFailed 1',
+      ]);
+      expect(await engine.replay(two.plan, r.runId)).toMatchObject({ identical: true });
+    },
+  );
+});
+
 describe('budget messages', () => {
   it('print the amounts of one message with the same decimals, zero included', () => {
     expect(usdAmounts(2500, 1000, 1600, 0)).toEqual(['$0.0025', '$0.0010', '$0.0016', '$0.0000']);
