@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSqliteLedger } from '../../src/adapters/ledger/sqlite.js';
-import { agentStep, definePipeline, sequence } from '../../src/dsl/builder.js';
+import { agentStep, definePipeline, sequence, step } from '../../src/dsl/builder.js';
 import { createEngine } from '../../src/runtime/engine.js';
 import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
 import { agentsOn } from '../support/agentFixtures.js';
@@ -82,6 +82,25 @@ describe('a model call that cannot be estimated, under a budget', () => {
     expect(await again.resume(p.plan, 'est-1')).toMatchObject({ status: 'failed' });
     expect(await again.replay(p.plan, 'est-1')).toMatchObject({ identical: true });
     expect(fake.requests.length - before).toBe(1);
+    await ledger.close();
+  });
+
+  it('sends an input holding a bigint as JSON with the number written out', async () => {
+    const ledger = sqlite();
+    const engine = createEngine({ ledger, agents: agentsOn(fake), worker: 't' });
+    const p = definePipeline(
+      'big',
+      sequence(
+        step('count', () => ({ s: 'x', n: 12345678901234567890n })),
+        agentStep('b', 'openai:gpt-4o-mini'),
+      ),
+    );
+    fake.script({ text: 'big', usage: { input: 10, output: 5 } });
+    const r = await engine.run(p.plan, 'x', { budget: { costMicros: 1_000_000 } });
+    expect(r).toMatchObject({ status: 'completed', output: 'big' });
+    expect(fake.requests.at(-1)?.body.messages).toEqual([
+      { role: 'user', content: '{"n":12345678901234567890,"s":"x"}' },
+    ]);
     await ledger.close();
   });
 });

@@ -156,5 +156,21 @@ function stripFence(text: string): string {
 
 /** The user message for an input: strings as they are, anything else as canonical JSON. */
 export function userMessage(input: unknown): string {
-  return typeof input === 'string' ? input : canonicalJson(input);
+  return typeof input === 'string' ? input : jsonText(input);
+}
+
+/**
+ * canonicalJson, except that a bigint (plain data a step may return) is written as its digits:
+ * JSON numbers have no size limit, and JSON.stringify throws on one.
+ */
+function jsonText(x: unknown): string {
+  if (typeof x === 'bigint') return x.toString();
+  if (Array.isArray(x)) return `[${x.map(jsonText).join(',')}]`;
+  if (isObj(x) && !(x instanceof Uint8Array)) {
+    const keys = Object.keys(x)
+      .filter((k) => x[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${jsonText(x[k])}`).join(',')}}`;
+  }
+  return canonicalJson(x);
 }
