@@ -18,6 +18,7 @@ export {
   step,
 } from './dsl/builder.js';
 export { subPipeline } from './dsl/subPipeline.js';
+export { PlanBuildError } from './dsl/checks.js';
 export { planFingerprint } from './dsl/fingerprint.js';
 export { loadBlueprint } from './blueprint/loader.js';
 export { explainPlan, visualizePlan } from './blueprint/describe.js';

@@ -2,6 +2,7 @@
  * Loops and maps: a body re-entered once per iteration or item.
  * Each function compiles one node kind; `this` is the Compiler (src/actors/compile.ts).
  */
+import { maxLoopsProblem } from '../dsl/checks.js';
 import type { LoopNode, MapNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
 import { PlanCompileError, iterationState, join, type Cfg } from './compileShared.js';
@@ -138,6 +139,10 @@ function sequentialItems(
 }
 
 export function loop(this: Compiler, node: LoopNode, tpl: string, staticPath: string): Cfg {
+  // The builders refuse these; an IR made another way must not run one iteration for 0 or
+  // fail at the ledger for NaN.
+  const maxProblem = maxLoopsProblem(node.maxLoops);
+  if (maxProblem) throw new PlanCompileError(`${node.name}: maxLoops ${maxProblem}`);
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
   const bodyTpl = join(tpl, `body@{${staticPath}}`);
   const iteration = (c: RunMachineContext) => c.it[staticPath] ?? 1;

@@ -11,6 +11,7 @@
 import type { HitlNode, PlanNode } from '../dsl/ir.js';
 import type { Env, Where } from './env.js';
 import { basicStep, get, identity, type Base } from './steps.js';
+import { reportMaxLoops } from './stepsIterate.js';
 import type { YNode } from './yamlTree.js';
 
 const LOG = 'command_log';
@@ -116,7 +117,9 @@ export function agenticLoop(
   const entry = identity(env.hiddenName(name, 'entry'), {
     input: { template: `{{ context.${LOG} | last }}` },
   });
-  const max = env.num(get(node, 'max_loops'), `${name}: max_loops`, name);
+  const maxNode = get(node, 'max_loops');
+  const max = env.num(maxNode, `${name}: max_loops`, name);
+  if (max !== undefined && max < 1 && maxNode) reportMaxLoops(env, maxNode, name, max);
   const tpl = get(node, 'output_template');
   const output = tpl
     ? env.template(tpl, name, where)

@@ -4,6 +4,7 @@
  * Loops and maps are in ./stepsIterate.ts, state machines in ./stepsStateMachine.ts, imports in
  * ./imports.ts, cache and agentic loops in their own files; the reading helpers are in ./env.ts.
  */
+import { sinkToProblem } from '../dsl/checks.js';
 import type { CodeRef, HitlNode, PlanNode, SequenceNode, StepNode } from '../dsl/ir.js';
 import { thisOf, type Env, type Where } from './env.js';
 import { nearest } from './findings.js';
@@ -72,8 +73,12 @@ export function common(env: Env, node: YNode, name: string, where: Where) {
   if (input) out.input = env.template(input, name, where);
   const uc = env.bool(get(node, 'updates_context'), `${name}: updates_context`, name);
   if (uc) out.updatesContext = true;
-  const sink = env.str(get(node, 'sink_to'), `${name}: sink_to`, name);
-  if (sink) out.sinkTo = sink.replace(/^context\./, '');
+  const sinkNode = get(node, 'sink_to');
+  const sink = env.str(sinkNode, `${name}: sink_to`, name);
+  const sinkProblem = sink === undefined ? undefined : sinkToProblem(sink);
+  if (sinkProblem && sinkNode)
+    env.report('V-K4', `${name}: sink_to ${sinkProblem}`, sinkNode.pos, { step: name });
+  else if (sink !== undefined) out.sinkTo = sink.replace(/^context\./, '');
   return out;
 }
 

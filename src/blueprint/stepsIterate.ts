@@ -146,6 +146,7 @@ export function loop(
   if (conv && !exit && !stop) exit = { expr: AGENT_FINISHED };
   const maxNode = get(l, 'max_loops');
   const max = env.num(maxNode, `${name}: max_loops`, name);
+  if (max !== undefined && max < 1 && maxNode) reportMaxLoops(env, maxNode, name, max);
   if (!exit && max === undefined) {
     env.report(
       'V-L1',
@@ -274,4 +275,11 @@ export function map(
     ...(finalize ? { finalize } : {}),
   };
   return withOps(env, contextOps(env, get(m, 'init'), name, where), mapNode, name, true);
+}
+
+/** max_loops counts iterations: under 1 (0 ran one iteration anyway) is refused. */
+export function reportMaxLoops(env: Env, node: YNode, name: string, max: number) {
+  env.report('V-K4', `${name}: max_loops must be at least 1, got ${max}`, node.pos, {
+    step: name,
+  });
 }

@@ -22,6 +22,7 @@ import type {
   ReducePreset,
   StepNode,
 } from './ir.js';
+import { PlanBuildError, maxLoopsProblem, sinkToProblem } from './checks.js';
 
 type Ctx = Record<string, unknown>;
 type Fns = Record<string, PlanFunction>;
@@ -84,11 +85,13 @@ export function commonFields<I>(
 }
 
 function common<I>(path: string, fns: Fns, name: string, opts: CommonOptions<I> | undefined) {
+  const sinkProblem = opts?.sinkTo === undefined ? undefined : sinkToProblem(opts.sinkTo);
+  if (sinkProblem) throw new PlanBuildError(`${name}: sinkTo ${sinkProblem}`);
   return {
     name,
     ...(opts?.input ? { input: ref(fns, `${path}.input`, opts.input) } : {}),
     ...(opts?.updatesContext ? { updatesContext: true } : {}),
-    ...(opts?.sinkTo ? { sinkTo: opts.sinkTo } : {}),
+    ...(opts?.sinkTo !== undefined ? { sinkTo: opts.sinkTo } : {}),
   };
 }
 
@@ -231,6 +234,8 @@ export function loop<I, O, R = O>(
   body: Flow<I, O>,
   opts: LoopOptions<I, O, R>,
 ): Flow<I, R> {
+  const problem = maxLoopsProblem(opts.maxLoops);
+  if (problem) throw new PlanBuildError(`${name}: maxLoops ${problem}`);
   return flow((path, fns) => ({
     kind: 'loop',
     ...common(path, fns, name, opts),

@@ -1,0 +1,32 @@
+/**
+ * Rules on plan fields that both front ends (the TypeScript builder and the YAML loader) apply
+ * when a plan is built, so a plan that cannot mean what it says is refused with the step's name
+ * (and, in YAML, its line and column) before it runs. Each returns the problem, or undefined.
+ */
+
+/** A plan the builder refuses: the message names the step and what is wrong. */
+export class PlanBuildError extends Error {
+  override readonly name = 'PlanBuildError';
+}
+
+/** `maxLoops` counts iterations: a whole number of at least 1 (0, -1 and NaN ran once or threw). */
+export function maxLoopsProblem(value: unknown): string | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1
+    ? undefined
+    : `must be a whole number of at least 1, got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`;
+}
+
+/**
+ * A `sinkTo` path names a context key: dotted segments, none empty, none `__proto__` (the one key
+ * that is not data), after an optional `context.` prefix. Anything else wrote nothing, silently.
+ */
+export function sinkToProblem(path: string): string | undefined {
+  const bare = path.replace(/^context\./, '');
+  if (bare === '') return `${JSON.stringify(path)} names no context key`;
+  const segments = bare.split('.');
+  if (segments.some((s) => s === ''))
+    return `${JSON.stringify(path)} has an empty segment (write 'a.b', without leading, trailing or doubled dots)`;
+  if (segments.includes('__proto__'))
+    return `${JSON.stringify(path)} goes through __proto__, which is not a context key`;
+  return undefined;
+}

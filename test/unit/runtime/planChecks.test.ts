@@ -1,0 +1,67 @@
+/**
+ * Fields that cannot mean what they say are refused when the plan is built, naming the step:
+ * a loop's maxLoops under 1 or not a whole number, a sinkTo that names no context key.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { PlanCompileError, compilePlan } from '../../../src/actors/compile.js';
+import { PlanBuildError } from '../../../src/dsl/checks.js';
+import { definePipeline, loop, sequence, step } from '../../../src/dsl/builder.js';
+import type { Plan } from '../../../src/dsl/ir.js';
+import { harness } from '../../support/given.js';
+
+const inc = step('inc', (n: number) => n + 1);
+
+describe('maxLoops', () => {
+  it.each([0, -1, Number.NaN, 1.5, Number.POSITIVE_INFINITY])(
+    'rejects %s when the loop is built, naming the loop',
+    (maxLoops) => {
+      expect(() => loop('spin', inc, { maxLoops })).toThrow(PlanBuildError);
+      expect(() => loop('spin', inc, { maxLoops })).toThrow(
+        /^spin: maxLoops must be a whole number of at least 1/,
+      );
+    },
+  );
+
+  it('runs exactly once with maxLoops 1', async () => {
+    const { engine } = harness();
+    const p = definePipeline('once', loop('spin', inc, { maxLoops: 1 }));
+    const r = await engine.run(p.plan, 0);
+    expect(r.output).toBe(1);
+    const starts = (await engine.events(r.runId)).filter((e) => e.type === 'LoopIterationStarted');
+    expect(starts).toHaveLength(1);
+  });
+
+  it('is refused by the compiler too, for a plan not made by a builder', () => {
+    const p = definePipeline('ok', loop('spin', inc, { maxLoops: 2 })).plan;
+    const bad: Plan = { ...p, ir: { ...p.ir, root: { ...p.ir.root, maxLoops: 0 } as never } };
+    expect(() => compilePlan(bad)).toThrow(PlanCompileError);
+    expect(() => compilePlan(bad)).toThrow(/spin: maxLoops must be a whole number/);
+  });
+});
+
+describe('sinkTo', () => {
+  it.each(['', 'context.', 'a..b', '.a', 'a.', '__proto__.z', 'a.__proto__'])(
+    'rejects %j when the pipeline is defined, naming the step',
+    (sinkTo) => {
+      const flow = step('w', (_x: number) => 42, { sinkTo });
+      expect(() => definePipeline('sink', flow)).toThrow(PlanBuildError);
+      expect(() => definePipeline('sink', flow)).toThrow(/^w: sinkTo /);
+    },
+  );
+
+  it('writes valid paths, constructor and a context. prefix included', async () => {
+    const { engine } = harness();
+    const p = definePipeline(
+      'sink',
+      sequence(
+        step('w1', (_x: number) => 1, { sinkTo: 'constructor' }),
+        step('w2', (_x: number) => 2, { sinkTo: 'context.a.b' }),
+        step('read', (c: Record<string, unknown>) => [c.constructor, c.a], {
+          input: (_p, c) => c,
+        }),
+      ),
+    );
+    expect((await engine.run(p.plan, 0)).output).toEqual([1, { b: 2 }]);
+  });
+});
