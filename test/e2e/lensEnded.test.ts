@@ -1,7 +1,8 @@
 /**
- * `flujo lens show` of a run cancelled while it waited for a person: the question is shown
- * withdrawn (not "answered by unknown", not "waiting … answer with"), the paused step cancelled
- * (ADR 46).
+ * `flujo lens show` of runs that ended with something unfinished or failed inside: a run
+ * cancelled while it waited for a person shows the question withdrawn (not "answered by
+ * unknown", not "waiting … answer with") and the paused step cancelled (ADR 46); a run that
+ * completed around a failed step (an ignored branch) is not headed "run failed".
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 
 import { openState } from '../../src/adapters/ledger/state.js';
+import { definePipeline, parallel, step } from '../../src/dsl/builder.js';
 import { createEngine } from '../../src/runtime/engine.js';
 import { runCli } from './cli.js';
 
@@ -39,4 +41,33 @@ it('shows the question of a cancelled run as withdrawn and its waiting step canc
   expect(json.status).toBe('cancelled');
   expect(json.steps.find((s) => s.name === 'approve')?.status).toBe('cancelled');
   expect(json.hitl.map((h) => h.status)).toEqual(['withdrawn']);
+});
+
+it('heads a completed run with an ignored failed branch by its failed step, not "run failed"', async () => {
+  const plan = definePipeline(
+    'ignoring',
+    parallel(
+      'both',
+      {
+        bad: step('bad', () => {
+          throw Object.assign(new Error('no luck'), { code: 'BAD', retryable: false });
+        }),
+        good: step('good', () => 'fine'),
+      },
+      { onBranchFailure: 'ignore' },
+    ),
+  ).plan;
+  const state = await openState('sqlite:///.flujo/state.db', { projectRoot: p });
+  try {
+    const r = await createEngine({ ledger: state.ledger }).run(plan, 1, { runId: 'ignored-1' });
+    expect(r.status).toBe('completed');
+  } finally {
+    await state.close();
+  }
+  const show = runCli(['lens', 'show', 'ignored-1'], { cwd: p });
+  expect(show.code).toBe(0);
+  expect(show.stdout).not.toContain('run failed');
+  expect(show.stdout.split('\n')[0]).toBe('✗ 1 step failed; the run is completed');
+  expect(show.stdout).toMatch(/✗ step bad bad: BAD no luck/);
+  expect(show.stdout).toMatch(/status {4}✓ completed/);
 });

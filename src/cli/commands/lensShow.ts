@@ -79,8 +79,14 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
     const len = flags.verbose ? -1 : 100;
     const L: string[] = [];
     if (row.status === 'failed' || failures.length > 0) {
+      // A run can complete with failed steps (an ignored branch, a fallback that took over):
+      // those are shown first too, but the run is not said to have failed.
       L.push(
-        out.color.bad(`✗ run failed: ${row.errorCode ?? ''} ${row.errorMessage ?? ''}`.trim()),
+        row.status === 'failed'
+          ? out.color.bad(`✗ run failed: ${row.errorCode ?? ''} ${row.errorMessage ?? ''}`.trim())
+          : out.color.bad(
+              `✗ ${failures.length} step${failures.length === 1 ? '' : 's'} failed; the run is ${row.status}`,
+            ),
       );
       for (const f of failures) {
         L.push(`  ✗ step ${f.path} ${f.name}: ${f.error?.code ?? ''} ${f.error?.message ?? ''}`);
