@@ -13,9 +13,11 @@
 /** Bump a version when its fold or table changes: stores rebuild that projection on open. */
 export const PROJECTION_VERSIONS = {
   runs: 1,
-  steps: 2, // 2: steps still running when their run fails or is cancelled end with it (ADR 46)
+  // 2: steps still running when their run fails or is cancelled end with it (ADR 46);
+  // 3: `model` is the agent's model id the call was made with, not the name a reply reports
+  steps: 3,
   hitl: 3, // 2: withdrawn when their branch is left (ADR 45); 3: and when their run ends (ADR 46)
-  costs: 1,
+  costs: 2, // 2: counted under the model id the call was made with, replies and failures alike
 } as const;
 
 export type ProjectionName = keyof typeof PROJECTION_VERSIONS;
@@ -91,7 +93,6 @@ export type StepPathChange = Base & { readonly p: 'steps'; readonly path: string
         readonly at: number;
         /** UTC day of the reply, for a run's costs by day. */
         readonly day: string;
-        readonly model: string | null;
         readonly tin: number;
         readonly tout: number;
         readonly cost: number;

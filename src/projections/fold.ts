@@ -115,7 +115,6 @@ export function changesOf(e: LedgerEvent, out: Change[] = []): Change[] {
         attempt: d.attempt,
         at,
         day: utcDay(at),
-        model: model(d.model),
         tin: d.usage.input,
         tout: d.usage.output,
         cost: d.costMicros,

@@ -190,7 +190,6 @@ export class ProjectionTables {
     if (!r) return;
     switch (c.op) {
       case 'replied':
-        r.model = c.model ?? r.model;
         r.tokensIn += c.tin;
         r.tokensOut += c.tout;
         r.costMicros += c.cost;

@@ -44,8 +44,7 @@ export const CHANGE_SQL: Record<ChangeKey, string> = {
       'running', @at, NULL, NULL, @model, 0, 0, 0, 0, @inputPreview, NULL, NULL, NULL, NULL)
     ON CONFLICT (run_id, path, attempt) DO UPDATE SET model = excluded.model,
       input_preview = excluded.input_preview`,
-  'steps.replied': `UPDATE steps SET model = coalesce(CAST(@model AS TEXT), model),
-      tokens_in = tokens_in + @tin, tokens_out = tokens_out + @tout,
+  'steps.replied': `UPDATE steps SET tokens_in = tokens_in + @tin, tokens_out = tokens_out + @tout,
       cost_micros = cost_micros + @cost, latency_ms = @latencyMs, call_day = @day
     WHERE ${STEP} AND attempt = @attempt`,
   'steps.callFailed': `UPDATE steps SET status = 'failed', ended_at = @at,
