@@ -78,22 +78,35 @@ function coercePair(a: unknown, b: unknown): [unknown, unknown] {
   return [a, b];
 }
 
-/** `==`: structural for lists and dicts; None equals only None. Depth-bounded by the caller's data. */
-export function equal(a: unknown, b: unknown, depth = 0): boolean {
+/** Called once per value a comparison visits: the evaluator charges it to its step budget. */
+export type Tick = () => void;
+const free: Tick = () => {};
+
+/**
+ * `==`: structural for lists and dicts; None equals only None. Depth-bounded by the caller's
+ * data; `tick` bounds the work (a list of a million references to a million-element list is
+ * small to build and 10^12 comparisons to compare).
+ */
+export function equal(a: unknown, b: unknown, depth = 0, tick: Tick = free): boolean {
+  tick();
   if (a === b) return true;
   if (depth > 100) return false; // data nested deeper than this never compares equal
   [a, b] = coercePair(a, b);
   if (a === undefined || a === null) return b === undefined || b === null;
   if (Array.isArray(a)) {
     return (
-      Array.isArray(b) && a.length === b.length && a.every((x, i) => equal(x, b[i], depth + 1))
+      Array.isArray(b) &&
+      a.length === b.length &&
+      a.every((x, i) => equal(x, b[i], depth + 1, tick))
     );
   }
   if (isPlainObject(a)) {
     if (!isPlainObject(b)) return false;
     const ka = keysOf(a);
     if (ka.length !== keysOf(b).length) return false;
-    return ka.every((k) => Object.hasOwn(b, k) && equal(ownKey(a, k), ownKey(b, k), depth + 1));
+    return ka.every(
+      (k) => Object.hasOwn(b, k) && equal(ownKey(a, k), ownKey(b, k), depth + 1, tick),
+    );
   }
   return a === b; // after coercion: 3 == "3"
 }
@@ -109,8 +122,8 @@ export function order(a: unknown, b: unknown): number | undefined {
 }
 
 /** `x in c`: list membership, substring, dict key. Not a container: false. */
-export function contains(c: unknown, x: unknown): boolean {
-  if (Array.isArray(c)) return c.some((y) => equal(x, y));
+export function contains(c: unknown, x: unknown, tick: Tick = free): boolean {
+  if (Array.isArray(c)) return c.some((y) => equal(x, y, 0, tick));
   if (typeof c === 'string') return typeof x === 'string' && c.includes(x);
   if (isPlainObject(c)) return typeof x === 'string' && ownKey(c, x) !== undefined;
   return false;

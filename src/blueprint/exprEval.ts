@@ -75,7 +75,7 @@ export function evalNode(n: Node, scope: Readonly<Record<string, unknown>>, c: E
       let l = ev(n.first);
       for (const { op, e } of n.rest) {
         const r = ev(e);
-        if (!compare(op, l, r)) return false;
+        if (!compare(op, l, r, c)) return false;
         l = r;
       }
       return true;
@@ -111,16 +111,24 @@ function missing(n: Node, c: EvalCtx): undefined {
   return undefined;
 }
 
-function compare(op: string, l: unknown, r: unknown): boolean {
+/** Values a comparison may visit per evaluation step: an expression's 10 000 steps allow 10^5. */
+const VISITS_PER_STEP = 10;
+
+function compare(op: string, l: unknown, r: unknown, c: EvalCtx): boolean {
+  let visits = 0;
+  const tick = () => {
+    if (++visits % VISITS_PER_STEP === 0 && ++c.steps > c.maxSteps)
+      throw new TemplateLimitError('evaluation steps', c.maxSteps, 'comparing values');
+  };
   switch (op) {
     case '==':
-      return equal(l, r);
+      return equal(l, r, 0, tick);
     case '!=':
-      return !equal(l, r);
+      return !equal(l, r, 0, tick);
     case 'in':
-      return contains(r, l);
+      return contains(r, l, tick);
     case 'not in':
-      return !contains(r, l);
+      return !contains(r, l, tick);
     case 'is':
       return l === r || (l == null && r == null);
     case 'is not':

@@ -265,4 +265,22 @@ describe('bounded nesting and loops', () => {
       ),
     ).toThrow(/evaluation steps/);
   });
+
+  it('caps comparisons of cheaply built huge data, and strips in linear time', () => {
+    // A million references to a million-element list: small to build, 10^12 comparisons to
+    // compare. Before, `==` and `in` walked it all (the run hung, deaf to Ctrl-C).
+    const huge = '[[0]*1000000]*1000000';
+    for (const e of [`${huge} == ${huge}`, `${huge} != ${huge}`, `[0]*999999+[1] in ${huge}`]) {
+      const t0 = performance.now();
+      expect(() => render(`{{ ${e} }}`, {})).toThrow(TemplateLimitError);
+      expect(performance.now() - t0).toBeLessThan(20_000); // bounded: ~0.5 s here, not hours
+    }
+    // Ordinary comparisons still work, data from scope included.
+    expect(render('{{ xs == ys }}', { xs: [1, [2, 3]], ys: [1, [2, 3]] })).toBe('true');
+    expect(render('{{ 3 in xs }}', { xs: [1, 2, 3] })).toBe('true');
+    // strip(chars) used to test each character against the whole chars string: O(n·m), 16 s.
+    const t0 = performance.now();
+    expect(render("{{ ('ab'*500000).strip('c'*999990+'ab') }}", {})).toBe('');
+    expect(performance.now() - t0).toBeLessThan(5_000);
+  });
 });
