@@ -11,7 +11,7 @@
  *   ));
  *   const result = await engine.run(p.plan, 'hi'); // result.output: '<HI>'
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 
 import type {
   CodeRef,
@@ -22,6 +22,7 @@ import type {
   ReducePreset,
   StepNode,
 } from './ir.js';
+import { jsonSchema, withOutputSchema } from './outputSchema.js';
 import { PlanBuildError, maxLoopsProblem, sinkToProblem } from './checks.js';
 
 type Ctx = Record<string, unknown>;
@@ -141,25 +142,6 @@ export function agentStep<O = unknown, I = unknown>(
 ): Flow<I, O> {
   const config = withOutputSchema(name, opts?.output, opts?.config);
   return flow((path, fns) => stepNode(path, fns, name, agent, opts, config));
-}
-
-/** The zod output type travels to the model as JSON Schema (config.outputSchema). */
-function withOutputSchema(
-  name: string,
-  output: z.ZodType | undefined,
-  config: Record<string, unknown> | undefined,
-): Record<string, unknown> | undefined {
-  if (!output || config?.outputSchema !== undefined) return config;
-  let schema: Record<string, unknown>;
-  try {
-    schema = z.toJSONSchema(output) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(
-      `${name}: the output schema cannot be sent to a model as JSON Schema (${(e as Error).message}); use plain data types`,
-      { cause: e },
-    );
-  }
-  return { ...config, outputSchema: schema };
 }
 
 type Out<F> = F extends Flow<unknown, infer O> ? O : F extends Flow<never, infer O> ? O : never;
@@ -356,10 +338,6 @@ export function hitl<T>(
     message: opts.message,
     inputSchema: jsonSchema(opts.schema),
   }));
-}
-
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  return z.toJSONSchema(schema) as Record<string, unknown>;
 }
 
 /** A pipeline ready to run: its Plan and its types. */
