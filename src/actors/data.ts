@@ -39,11 +39,29 @@ export function setPath(base: Obj, path: string, value: unknown): Obj {
   return { ...base, [head]: setPath(child, rest.join('.'), value) };
 }
 
+/**
+ * Context keys the engine keeps for blueprints through `record` (the latest human answer, the
+ * outputs `steps.<name>.output` reads): a step's output cannot write them through
+ * `updatesContext` or `sinkTo`, so a model reply holding `resume_input: {approved: true}` cannot
+ * stand in for what a person answered. The output itself is recorded whole, as always.
+ */
+export const ENGINE_CONTEXT_KEYS: ReadonlySet<string> = new Set(['resume_input', 'step_outputs']);
+
 /** The run context after a node completed with `output`. */
 export function applyNodeOutput(node: PlanNode, ctx: Obj, output: unknown): Obj {
   let next = ctx;
-  if (node.updatesContext && isObj(output)) next = deepMerge(next, output);
-  if (node.sinkTo) next = setPath(next, node.sinkTo.replace(/^context\./, ''), output);
+  if (node.updatesContext && isObj(output)) {
+    let patch = output;
+    if (Object.keys(output).some((k) => ENGINE_CONTEXT_KEYS.has(k)))
+      patch = Object.fromEntries(
+        Object.entries(output).filter(([k]) => !ENGINE_CONTEXT_KEYS.has(k)),
+      );
+    next = deepMerge(next, patch);
+  }
+  if (node.sinkTo) {
+    const path = node.sinkTo.replace(/^context\./, '');
+    if (!ENGINE_CONTEXT_KEYS.has(path.split('.')[0] ?? '')) next = setPath(next, path, output);
+  }
   for (const p of node.record ?? []) next = setPath(next, p, output);
   return next;
 }
