@@ -74,6 +74,32 @@ export function noteReservation(
   state.budget.reserved.set(callKey(path, attempt), { costMicros, tokens });
 }
 
+/**
+ * Records a BudgetReconciled marker into the budget: an attempt whose usage is unknown (the
+ * runtime stopped waiting for it, or a crash lost it) counts as spent at its reservation, which
+ * it no longer holds (docs/adr/0055).
+ */
+export function noteReconciled(
+  state: FoldState,
+  path: string,
+  attempt: number,
+  costMicros: number,
+  tokens: number,
+): void {
+  state.budget.reserved.delete(callKey(path, attempt));
+  state.budget.spentMicros += costMicros;
+  state.budget.spentTokens += tokens;
+}
+
+/** The reservation this call holds, if any. */
+export function reservationOf(
+  state: FoldState,
+  path: string,
+  attempt: number,
+): { readonly costMicros: number; readonly tokens: number } | undefined {
+  return state.budget.reserved.get(callKey(path, attempt));
+}
+
 const callKey = (path: string, attempt: number) => `${path}#${attempt}`;
 const timerKey = (path: string, timerId: string) => `${path}#${timerId}`;
 
@@ -265,6 +291,8 @@ function continueFold(
       if (e.type === 'RunPaused') markPaused(state);
       if (e.type === 'BudgetReserved')
         noteReservation(state, e.data.path, e.data.attempt, e.data.costMicros, e.data.tokens);
+      else if (e.type === 'BudgetReconciled')
+        noteReconciled(state, e.data.path, e.data.attempt, e.data.costMicros, e.data.tokens);
       continue;
     }
     if (DRIVING_FACTS.has(e.type)) {

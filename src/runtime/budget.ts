@@ -3,7 +3,9 @@
  * spent and what other calls hold reserved, pass a limit? The driver records the outcome.
  */
 import {
+  noteReconciled,
   noteReservation,
+  reservationOf,
   reservedTotals,
   type BudgetState,
   type FoldState,
@@ -114,4 +116,43 @@ export function reserveCall(
     data: { path: d.path, attempt: d.attempt, costMicros: est.costMicros, tokens: est.tokens },
   });
   return null;
+}
+
+/**
+ * Failures after which what the call used is unknown: the runtime stopped waiting for it
+ * (TIMEOUT, ABORTED) or the model adapter cut it off mid-way. The provider may have billed it.
+ */
+const USAGE_UNKNOWN: ReadonlySet<string> = new Set([
+  'TIMEOUT',
+  'ABORTED',
+  'AGENT_DEADLINE',
+  'AGENT_CANCELLED',
+  'AGENT_RESPONSE_TOO_LARGE',
+]);
+
+/** A started call failed this way without saying what it cost (docs/adr/0055). */
+export function usageUnknown(e: unknown): boolean {
+  const x = e as { code?: unknown; costMicros?: unknown } | null;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof x.code === 'string' &&
+    USAGE_UNKNOWN.has(x.code) &&
+    typeof x.costMicros !== 'number'
+  );
+}
+
+/**
+ * Counts an attempt whose usage is unknown as spent at its reservation, the upper bound of what
+ * it can have cost (noted into the fold), and returns the BudgetReconciled marker that records
+ * it; null when the call holds no reservation (no budget) or a zero one.
+ */
+export function reconcileUnknown(state: FoldState, path: string, attempt: number): NewEvent | null {
+  const r = reservationOf(state, path, attempt);
+  if (!r || (r.costMicros === 0 && r.tokens === 0)) return null;
+  noteReconciled(state, path, attempt, r.costMicros, r.tokens);
+  return {
+    type: 'BudgetReconciled',
+    data: { path, attempt, costMicros: r.costMicros, tokens: r.tokens },
+  };
 }

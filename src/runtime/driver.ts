@@ -25,7 +25,7 @@ import type { Head, LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore } from '../ports.js';
 import { failedFact, respondedFact, startAttempt, type Attempt } from './attempt.js';
 import { isFunctionAgent } from './functionAgents.js';
-import { reserveCall } from './budget.js';
+import { reconcileUnknown, reserveCall, usageUnknown } from './budget.js';
 import { CallSlots, neverStarted } from './callSlots.js';
 import { withdrawnAsks } from './humanInput.js';
 import { snapshotEvent, type SnapshotChain } from './snapshot.js';
@@ -53,6 +53,8 @@ const UNSTOPPABLE = new AbortController().signal;
 
 export class RunDriver {
   private readonly facts: NewEvent[] = [];
+  /** Failures of started calls whose usage is unknown: charged their reservation when recorded. */
+  private readonly unknownUsage = new WeakSet<NewEvent>();
   private readonly inflight = new Map<string, Attempt>();
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly slots: CallSlots<Call> | null;
@@ -266,7 +268,9 @@ export class RunDriver {
   /**
    * After a resume: re-issue calls that were in flight (same key) and re-arm pending timers. Under
    * a budget, a call with no reservation was refused (or never reserved) before the interruption,
-   * and its refusal may not have been recorded: it is decided again, never simply made.
+   * and its refusal may not have been recorded: it is decided again, never simply made. A call
+   * that holds one may have been made and billed: that attempt counts as spent at its
+   * reservation (BudgetReconciled), and the call is reserved again before it is re-issued.
    */
   async reviveOutstanding(): Promise<void> {
     const b = this.state.budget;
@@ -274,6 +278,8 @@ export class RunDriver {
     const markers: NewEvent[] = [];
     const go: Call[] = [];
     for (const d of this.state.outstanding.calls.values()) {
+      const lost = limited ? reconcileUnknown(this.state, d.path, d.attempt) : null;
+      if (lost) markers.push(lost);
       if (limited && !isReserved(this.state, d.path, d.attempt)) {
         const refusal = this.reserve(d, markers);
         if (refusal) {
@@ -286,6 +292,13 @@ export class RunDriver {
     if (markers.length > 0) await this.record(markers, this.deps.clock.now());
     for (const d of go) this.call(d);
     for (const { decision, at } of this.state.outstanding.timers.values()) this.arm(decision, at);
+  }
+
+  /** The BudgetReconciled of a failed call whose usage is unknown (none without a reservation). */
+  private charge(fact: NewEvent): NewEvent[] {
+    const d = fact.data as { path: string; attempt: number };
+    const marker = reconcileUnknown(this.state, d.path, d.attempt);
+    return marker ? [marker] : [];
   }
 
   push(fact: NewEvent): void {
@@ -329,7 +342,11 @@ export class RunDriver {
       {
         reply: (reply) =>
           this.push(respondedFact(base, reply, Math.max(0, this.deps.clock.now() - started))),
-        fail: (e) => this.push(failedFact(base, e)),
+        fail: (e) => {
+          const fact = failedFact(base, e);
+          if (usageUnknown(e)) this.unknownUsage.add(fact);
+          this.push(fact);
+        },
       },
       // Settled before its fact is queued: the loop may be waiting for in-flight work (drive()).
       () => this.inflight.delete(key),
@@ -399,9 +416,11 @@ export class RunDriver {
       } as LedgerEvent;
       const asked =
         this.state.outstanding.human.size > 0 ? [...this.state.outstanding.human.keys()] : [];
+      // Charged before the machine decides, so a retry it starts at once is reserved after it.
+      const charged = this.unknownUsage.has(fact) ? this.charge(fact) : [];
       const decisions = applyFact(this.machine, this.state, asRecorded);
       const withdrawn = withdrawnAsks(asked, this.state.outstanding.human, fact);
-      await this.commit([fact, ...withdrawn], decisions, at);
+      await this.commit([fact, ...charged, ...withdrawn], decisions, at);
     }
   }
 }

@@ -42,6 +42,7 @@ const STEP_CHANGES: ReadonlySet<string> = new Set([
   'AgentCallRequested',
   'AgentResponded',
   'AgentFailed',
+  'BudgetReconciled',
   'StepCompleted',
   'StepFailed',
 ]);
@@ -115,6 +116,14 @@ export class RunSummary {
           this.tokens.input += e.data.usage.input;
           this.tokens.output += e.data.usage.output;
         }
+        break;
+      }
+      case 'BudgetReconciled': {
+        // An attempt whose usage is unknown, counted at its reservation (docs/adr/0055). Its
+        // tokens are not split into input and output, so only the cost shows here.
+        this.cost += e.data.costMicros;
+        const st = steps.get(e.data.path);
+        if (st) st.costMicros += e.data.costMicros;
         break;
       }
       case 'StepCompleted': {

@@ -20,6 +20,13 @@ beforeAll(async () => {
 });
 afterAll(() => fake.close());
 
+async function until(ok: () => boolean): Promise<void> {
+  for (let waited = 0; !ok(); waited += 10) {
+    if (waited > 5000) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 const sqlite = () =>
   createSqliteLedger({ path: join(mkdtempSync(join(tmpdir(), 'flujo-budget-')), 'state.db') });
 
@@ -101,6 +108,119 @@ describe('a model call that cannot be estimated, under a budget', () => {
     expect(fake.requests.at(-1)?.body.messages).toEqual([
       { role: 'user', content: '{"n":12345678901234567890,"s":"x"}' },
     ]);
+    await ledger.close();
+  });
+});
+
+describe('attempts whose usage is unknown, under a budget', () => {
+  const one = (opts: { retries: number; timeoutMs?: number }) =>
+    definePipeline('u', agentStep('a', 'openai:gpt-4o-mini', opts));
+  const estimateOf = (runEvents: readonly { type: string; data: unknown }[]) =>
+    runEvents.find((e) => e.type === 'BudgetReserved')?.data as {
+      costMicros: number;
+      tokens: number;
+    };
+
+  it('counts a timed-out attempt as spent at its reservation, so the retry that could overspend is not made', async () => {
+    const ledger = sqlite();
+    const engine = createEngine({ ledger, agents: agentsOn(fake), worker: 't' });
+    const p = one({ retries: 1, timeoutMs: 150 });
+    // The reservation for this input, learnt from a run that answers at once.
+    fake.script({ text: 'ok', usage: { input: 10, output: 5 } });
+    const probe = await engine.run(p.plan, 'x', { budget: { costMicros: 1_000_000 } });
+    const est = estimateOf(await engine.events(probe.runId));
+
+    fake.script({ drip: { everyMs: 20 } }); // the retry is never sent
+    const before = fake.requests.length;
+    const r = await engine.run(p.plan, 'x', {
+      runId: 'slow-1',
+      budget: { costMicros: 2 * est.costMicros - 1 },
+    });
+    expect(fake.requests.length - before).toBe(1); // the retry was refused, not sent
+    expect(r).toMatchObject({
+      status: 'failed',
+      costMicros: est.costMicros,
+      error: { code: 'COST_LIMIT_EXCEEDED' },
+    });
+    const events = await engine.events('slow-1');
+    expect(
+      events
+        .filter((e) => /^(Agent|Budget)/.test(e.type))
+        .map((e) => [e.type, (e.data as { attempt: number }).attempt]),
+    ).toEqual([
+      ['AgentCallRequested', 1],
+      ['BudgetReserved', 1],
+      ['AgentFailed', 1],
+      ['BudgetReconciled', 1],
+      ['AgentCallRequested', 2],
+      ['AgentFailed', 2],
+    ]);
+    expect(events.find((e) => e.type === 'BudgetReconciled')?.data).toEqual({
+      path: '.',
+      attempt: 1,
+      ...est,
+    });
+    expect(await engine.replay(p.plan, 'slow-1')).toMatchObject({ identical: true });
+    await ledger.close();
+  });
+
+  it('counts the attempt a crash lost as spent when resume re-issues it with the same key', async () => {
+    const ledger = sqlite();
+    const p = one({ retries: 0 });
+    const first = createEngine({ ledger, agents: agentsOn(fake), worker: 'a' });
+    fake.script({ drip: { everyMs: 20 } });
+    const before = fake.requests.length;
+    const running = first.run(p.plan, 'x', { runId: 'lost-1', budget: { costMicros: 1_000_000 } });
+    await until(() => fake.requests.length > before);
+    await first.detach(); // the process dies with the call in flight: it may have been billed
+    await running;
+    const est = estimateOf(await first.events('lost-1'));
+
+    fake.script({ text: 'again', usage: { input: 10, output: 5 } });
+    const second = createEngine({ ledger, agents: agentsOn(fake), worker: 'b' });
+    const r = await second.resume(p.plan, 'lost-1');
+    const keys = fake.requests.slice(before).map((q) => q.headers['idempotency-key']);
+    expect(keys).toEqual(['lost-1:.:1', 'lost-1:.:1']);
+    const reply = Math.ceil(10 * 0.15 + 5 * 0.6);
+    expect(r).toMatchObject({ status: 'completed', output: 'again' });
+    expect(r.costMicros).toBe(est.costMicros + reply);
+    expect(r.steps[0]).toMatchObject({ costMicros: est.costMicros + reply, attempts: 1 });
+    const events = await second.events('lost-1');
+    expect(events.filter((e) => e.type.startsWith('Budget')).map((e) => e.type)).toEqual([
+      'BudgetReserved',
+      'BudgetReconciled',
+      'BudgetReserved',
+    ]);
+    expect(await second.replay(p.plan, 'lost-1')).toMatchObject({ identical: true });
+    await ledger.close();
+  });
+
+  it('does not re-issue a lost call the budget can no longer cover', async () => {
+    const ledger = sqlite();
+    const p = one({ retries: 0 });
+    const first = createEngine({ ledger, agents: agentsOn(fake), worker: 'a' });
+    fake.script({ text: 'ok', usage: { input: 10, output: 5 } });
+    const probe = await first.run(p.plan, 'x', { budget: { costMicros: 1_000_000 } });
+    const est = estimateOf(await first.events(probe.runId));
+
+    fake.script({ drip: { everyMs: 20 } });
+    const before = fake.requests.length;
+    const budget = { costMicros: 2 * est.costMicros - 1 };
+    const running = first.run(p.plan, 'x', { runId: 'lost-2', budget });
+    await until(() => fake.requests.length > before);
+    await first.detach();
+    await running;
+
+    const r = await createEngine({ ledger, agents: agentsOn(fake), worker: 'b' }).resume(
+      p.plan,
+      'lost-2',
+    );
+    expect(fake.requests.length - before).toBe(1);
+    expect(r).toMatchObject({
+      status: 'failed',
+      costMicros: est.costMicros,
+      error: { code: 'COST_LIMIT_EXCEEDED' },
+    });
     await ledger.close();
   });
 });

@@ -12,7 +12,9 @@ import {
   sequence,
   stateMachine,
 } from '../../../src/dsl/builder.js';
+import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
 import type { AgentPort, LedgerStore } from '../../../src/ports.js';
+import { createEngine } from '../../../src/runtime/engine.js';
 import { usdAmounts } from '../../../src/runtime/budget.js';
 import { harness, trace } from '../../support/given.js';
 
@@ -164,6 +166,44 @@ describe('estimates that cannot be reserved', () => {
   );
 });
 
+describe('abandoned calls that never started', () => {
+  it('are not charged: a call queued behind maxCallsInFlight and then left was never made', async () => {
+    const made: string[] = [];
+    const agents: AgentPort = {
+      estimate: () => ({ costMicros: 1000, tokens: 10 }),
+      async call(req) {
+        made.push(req.agent);
+        throw Object.assign(new Error('bad'), { code: 'BAD', retryable: false });
+      },
+    };
+    const engine = createEngine({ ledger: createMemoryLedger(), agents, maxCallsInFlight: 1 });
+    // The failed branch leads on to a question, so the run lives on and records the abort.
+    const p = definePipeline(
+      'q',
+      stateMachine(
+        'sm',
+        {
+          fan: parallel('both', {
+            bad: agentStep('bad', 'm:bad'),
+            queued: agentStep('q', 'm:queued'),
+          }),
+          ask: hitl('ask', { message: 'go on?', schema: z.object({ ok: z.boolean() }) }),
+        },
+        { start: 'fan', end: ['ask'], transitions: [{ from: '*', on: 'failure', to: 'ask' }] },
+      ),
+    );
+    const r = await engine.run(p.plan, 'x', { budget: { costMicros: 5000 } });
+    expect(r.status).toBe('paused');
+    expect(made).toEqual(['m:bad']);
+    const events = await engine.events(r.runId);
+    expect(
+      events.find((e) => e.type === 'AgentFailed' && e.data.path.endsWith('queued'))?.data,
+    ).toMatchObject({ error: { code: 'ABORTED' } });
+    expect(events.some((e) => e.type === 'BudgetReconciled')).toBe(false);
+    expect(r.costMicros).toBe(0);
+  });
+});
+
 describe('budget messages', () => {
   it('print the amounts of one message with the same decimals, zero included', () => {
     expect(usdAmounts(2500, 1000, 1600, 0)).toEqual(['$0.0025', '$0.0010', '$0.0016', '$0.0000']);
@@ -237,6 +277,15 @@ describe('budgets across interruptions', () => {
     const abortRecorded = t.findIndex((x) => /^AgentFailed \S*slow$/.test(x));
     expect(abortRecorded).toBeGreaterThan(-1);
     expect(abortRecorded).toBeLessThan(t.findIndex((x) => x.startsWith('RunPaused')));
-    expect(refold(compilePlan(p.plan), events).budget.reserved.size).toBe(0);
+    const budget = refold(compilePlan(p.plan), events).budget;
+    expect(budget.reserved.size).toBe(0);
+    // It was running when aborted: what it used is unknown, so it counts at its reservation.
+    expect(budget.spentMicros).toBe(1000);
+    expect(t.slice(t.indexOf('AgentFailed fan@1/slow'))).toEqual([
+      'AgentFailed fan@1/slow',
+      'BudgetReconciled fan@1/slow',
+      'RunPaused ask@2',
+      'SnapshotTaken',
+    ]);
   });
 });
