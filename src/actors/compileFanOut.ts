@@ -3,6 +3,7 @@
  * Each function compiles one node kind; `this` is the Compiler (src/actors/compile.ts).
  */
 import type { ParallelNode, PlanNode, RouterNode } from '../dsl/ir.js';
+import { branchSegment } from '../dsl/paths.js';
 import type { Compiler } from './compile.js';
 import { childOk, join, type Cfg } from './compileShared.js';
 import { mergeBranches, mergeContexts } from './data.js';
@@ -36,13 +37,16 @@ export function fanOut(
 ): { entry: unknown[]; exit: unknown[]; states: Cfg } {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
   const keys = Object.keys(node.branches);
+  // A branch's path segment (paths.ts): its name, unless that could be taken for another path.
+  const reserved = node.kind === 'dynamic_router' ? 'router' : undefined;
+  const at = (base: string, key: string) => join(base, branchSegment(key, reserved));
   const regions: Cfg = {};
   const entry: unknown[] = [];
   keys.forEach((key, i) => {
     const branch = node.branches[key] as PlanNode;
-    const bTpl = join(tpl, key);
+    const bTpl = at(tpl, key);
     const go = {
-      ...this.within(bTpl, () => this.node(branch, bTpl, join(staticPath, key))),
+      ...this.within(bTpl, () => this.node(branch, bTpl, at(staticPath, key))),
       onDone:
         node.onBranchFailure === 'propagate'
           ? [
@@ -100,14 +104,14 @@ export function fanOut(
     mergeContexts(
       ctxOf(c),
       ran(c)
-        .filter((k) => !(runtimePath(join(tpl, k), c) in c.err))
-        .map((k) => c.bctx[runtimePath(join(tpl, k), c)] ?? {}),
+        .filter((k) => !(runtimePath(at(tpl, k), c) in c.err))
+        .map((k) => c.bctx[runtimePath(at(tpl, k), c)] ?? {}),
       node.merge,
     );
   const outputs = (c: RunMachineContext) => {
     const ok: Record<string, unknown> = {};
     for (const key of ran(c)) {
-      const p = runtimePath(join(tpl, key), c);
+      const p = runtimePath(at(tpl, key), c);
       if (p in c.out && !(p in c.err)) ok[key] = c.out[p];
     }
     return ok;
@@ -118,7 +122,7 @@ export function fanOut(
       {
         type: 'closeScopes',
         params: ({ context }: { context: RunMachineContext }) => ({
-          keys: keys.map((k) => runtimePath(join(tpl, k), context)),
+          keys: keys.map((k) => runtimePath(at(tpl, k), context)),
         }),
       },
     ],

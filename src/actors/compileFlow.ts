@@ -3,6 +3,7 @@
  * Each function compiles one node kind; `this` is the Compiler (src/actors/compile.ts).
  */
 import type { ConditionalNode, PlanNode, SequenceNode, StateMachineNode } from '../dsl/ir.js';
+import { branchSegment } from '../dsl/paths.js';
 import type { Compiler } from './compile.js';
 import { PlanCompileError, childOk, join, type Cfg, type Fn } from './compileShared.js';
 import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
@@ -95,8 +96,10 @@ export function conditional(
   ]);
   if (node.default) arms.push(['default', 'default', node.default]);
   for (const [key, state, branch] of arms) {
-    const bTpl = join(tpl, key);
     const isDefault = state === 'default';
+    // A branch named `default` beside the default branch gets its own segment (paths.ts).
+    const seg = isDefault ? 'default' : branchSegment(key, node.default ? 'default' : undefined);
+    const bTpl = join(tpl, seg);
     choices.push({
       guard: {
         type: 'holds',
@@ -115,7 +118,7 @@ export function conditional(
       ],
     });
     states[state] = {
-      ...this.node(branch, bTpl, join(staticPath, key)),
+      ...this.node(branch, bTpl, join(staticPath, seg)),
       onDone: this.childDone(
         tpl,
         bTpl,
@@ -170,7 +173,7 @@ export function stateMachine(
   }
   const ctxOf = this.ctxOf();
   const visit = (c: RunMachineContext) => c.it[staticPath] ?? 1;
-  const stateTpl = (k: string) => join(tpl, `${k}@{${staticPath}}`);
+  const stateTpl = (k: string) => join(tpl, `${branchSegment(k)}@{${staticPath}}`);
   const target = (k: string) => (names.includes(k) ? `s_${names.indexOf(k)}` : 'ok');
   const outOf = (k: string) => (c: RunMachineContext) => c.out[runtimePath(stateTpl(k), c)];
   // Leaving state k for state `to`: park k's output on the node, count the visit, feed `to`.
@@ -201,7 +204,11 @@ export function stateMachine(
   };
   const states: Cfg = {};
   names.forEach((k, i) => {
-    const body = this.node(node.states[k] as PlanNode, stateTpl(k), join(staticPath, k));
+    const body = this.node(
+      node.states[k] as PlanNode,
+      stateTpl(k),
+      join(staticPath, branchSegment(k)),
+    );
     const rules: unknown[] = [];
     if (node.end.includes(k)) {
       rules.push(

@@ -24,6 +24,7 @@ import type {
 } from './ir.js';
 import { jsonSchema, withOutputSchema } from './outputSchema.js';
 import { PlanBuildError, maxLoopsProblem, sinkToProblem } from './checks.js';
+import { branchSegment } from './paths.js';
 
 type Ctx = Record<string, unknown>;
 type Fns = Record<string, PlanFunction>;
@@ -175,7 +176,7 @@ export function parallel<const B extends Record<string, Flow<never, unknown>>>(
     kind: 'parallel',
     ...common(path, fns, name, opts),
     branches: Object.fromEntries(
-      Object.entries(branches).map(([k, b]) => [k, b.make(join(path, k), fns)]),
+      Object.entries(branches).map(([k, b]) => [k, b.make(join(path, branchSegment(k)), fns)]),
     ),
     merge: opts?.merge ?? 'context_update',
     onBranchFailure: opts?.onBranchFailure ?? 'propagate',
@@ -195,7 +196,10 @@ export function conditional<I, O>(
     ...common(path, fns, name, opts),
     condition: ref(fns, `${path}.condition`, condition),
     branches: Object.fromEntries(
-      Object.entries(branches).map(([k, b]) => [k, b.make(join(path, k), fns)]),
+      Object.entries(branches).map(([k, b]) => [
+        k,
+        b.make(join(path, branchSegment(k, opts?.default ? 'default' : undefined)), fns),
+      ]),
     ),
     ...(opts?.default ? { default: opts.default.make(join(path, 'default'), fns) } : {}),
   }));
@@ -279,7 +283,10 @@ export function router<const B extends Record<string, Flow<never, unknown>>>(
       ...common(path, fns, name, opts),
       router: routeNode,
       branches: Object.fromEntries(
-        Object.entries(branches).map(([k, b]) => [k, b.make(join(path, k), fns)]),
+        Object.entries(branches).map(([k, b]) => [
+          k,
+          b.make(join(path, branchSegment(k, 'router')), fns),
+        ]),
       ),
       merge: opts?.merge ?? 'context_update',
       onBranchFailure: opts?.onBranchFailure ?? 'propagate',
@@ -315,7 +322,7 @@ export function stateMachine(
     start: opts.start,
     end: opts.end,
     states: Object.fromEntries(
-      Object.entries(states).map(([k, f]) => [k, f.make(join(path, k), fns)]),
+      Object.entries(states).map(([k, f]) => [k, f.make(join(path, branchSegment(k)), fns)]),
     ),
     transitions: opts.transitions.map((t, i) => ({
       from: t.from,

@@ -79,3 +79,46 @@ steps:
     expect(events).toContain('StepCompleted 0');
   });
 });
+
+describe("YAML: branch names that look like the compiler's own path segments", () => {
+  it('a conditional branch named default is recorded apart from default_branch', async () => {
+    const text = `version: "0.1"
+name: cond
+steps:
+  - kind: conditional
+    name: route
+    condition_expression: "previous_step"
+    branches:
+      default:
+        - { name: named, agent: { id: flujo.builtins.stringify }, input: "NAMED {{ previous_step }}" }
+    default_branch:
+      - { name: fallback, agent: { id: flujo.builtins.stringify }, input: "DEFAULT {{ previous_step }}" }
+`;
+    const named = await runText(text, 'default');
+    expect(named.run.output).toBe('NAMED default');
+    expect(named.events).toContain('StepCompleted 0/%default');
+    const other = await runText(text, 'zzz');
+    expect(other.run.output).toBe('DEFAULT zzz');
+    expect(other.events).toContain('StepCompleted 0/default');
+  });
+
+  it('a router branch named router runs apart from the router agent', async () => {
+    const text = `version: "0.1"
+name: r
+steps:
+  - kind: dynamic_router
+    name: pick
+    router:
+      router_agent: { id: flujo.builtins.stringify }
+      branches:
+        router: [{ name: rb, agent: { id: flujo.builtins.stringify }, input: "R" }]
+        b: [{ name: bb, agent: { id: flujo.builtins.stringify }, input: "B" }]
+`;
+    expect((await runText(text, 'b')).run.output).toEqual({ b: 'B' });
+    const r = await runText(text, 'router');
+    expect(r.run.output).toEqual({ router: 'R' });
+    expect(r.events).toEqual(
+      expect.arrayContaining(['StepCompleted 0/router', 'StepCompleted 0/%router']),
+    );
+  });
+});

@@ -4,7 +4,15 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { definePipeline, parallel, router, sequence, step } from '../../../src/dsl/builder.js';
+import {
+  conditional,
+  definePipeline,
+  parallel,
+  router,
+  sequence,
+  stateMachine,
+  step,
+} from '../../../src/dsl/builder.js';
 import { harness, trace } from '../../support/given.js';
 
 const down = (_x: number): { fromA: number } => {
@@ -119,5 +127,94 @@ describe('a parallel or router with no branches', () => {
     const f = await engine.run(some.plan, 1);
     expect(f.status).toBe('failed');
     expect(f.error?.code).toBe('UNKNOWN_ROUTE');
+  });
+});
+
+describe("branch names that look like the compiler's own path segments", () => {
+  it('a conditional branch named default runs its own code, not the default branch', async () => {
+    const { engine } = harness();
+    const p = definePipeline(
+      'cond-default',
+      conditional(
+        'c',
+        (x: string) => x,
+        { default: step('named', (x: string) => `named:${x}`) },
+        {
+          default: step('fallback', (x: string) => `dflt:${x}`),
+        },
+      ),
+    );
+    const named = await engine.run(p.plan, 'default');
+    expect(named.output).toBe('named:default');
+    expect(trace(await engine.events(named.runId))).toContain('StepCompleted %default');
+    const other = await engine.run(p.plan, 'zzz');
+    expect(other.output).toBe('dflt:zzz');
+    expect(trace(await engine.events(other.runId))).toContain('StepCompleted default');
+  });
+
+  it("a router branch named router does not take the route step's place", async () => {
+    const { engine } = harness();
+    const p = definePipeline(
+      'router-named-router',
+      router(
+        'r',
+        step('pick', (x: string) => x.split(',')),
+        {
+          router: step('router_branch', (x: string) => `R:${x}`),
+          b: step('b', (x: string) => `B:${x}`),
+        },
+      ),
+    );
+    expect((await engine.run(p.plan, 'b')).output).toEqual({ b: 'B:b' });
+    const both = await engine.run(p.plan, 'router,b');
+    expect(both.output).toEqual({ router: 'R:router,b', b: 'B:router,b' });
+    const t = trace(await engine.events(both.runId));
+    expect(t).toContain('StepCompleted router');
+    expect(t).toContain('StepCompleted %router');
+  });
+
+  it('a name with / or @ is encoded, so it never names a path inside a sibling', async () => {
+    const { engine } = harness();
+    const p = definePipeline(
+      'slash',
+      parallel('p', {
+        a: sequence(
+          step('a0', (x: number) => x + 1),
+          step('a1', (x: number) => x * 10),
+        ),
+        'a/0': step('slash', (x: number) => -x),
+        'a@1': step('at', (x: number) => x * 100),
+      }),
+    );
+    const r = await engine.run(p.plan, 1);
+    expect(r.output).toEqual({ a: 20, 'a/0': -1, 'a@1': 100 });
+    const t = trace(await engine.events(r.runId));
+    expect(t).toEqual(expect.arrayContaining(['StepCompleted a%2F0', 'StepCompleted a%401']));
+  });
+
+  it('a state named like a path inside another state runs its own code', async () => {
+    const { engine } = harness();
+    const p = definePipeline(
+      'sm-slash',
+      stateMachine(
+        'sm',
+        {
+          x: sequence(
+            step('x0', (n: number) => n + 1),
+            step('x1', (n: number) => n + 1),
+          ),
+          'x/0': step('other', (n: number) => n * 100),
+        },
+        {
+          start: 'x',
+          end: ['done'],
+          transitions: [
+            { from: 'x', on: 'success', to: 'x/0' },
+            { from: 'x/0', on: 'success', to: 'done' },
+          ],
+        },
+      ),
+    );
+    expect((await engine.run(p.plan, 1)).output).toBe(300);
   });
 });
