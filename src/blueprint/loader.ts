@@ -6,6 +6,7 @@
  */
 import { posix } from 'node:path';
 
+import { schemaProblem } from './schemaCheck.js';
 import type { CodeRef, Plan, PlanNode, TemplateValue } from '../dsl/ir.js';
 import { Env, type CodeModuleRef, type LoadOptions, type Shared } from './env.js';
 import { ignoreComments, matchesRule, RESOLUTION_RULES, type Finding } from './findings.js';
@@ -228,7 +229,12 @@ function agentsSection(env: Env, node: YNode | undefined): void {
     const system = sp ? systemPrompt(env, sp, what) : undefined;
     if (typeof system === 'string') config.system = system;
     const os = entry(a, 'output_schema')?.value;
-    if (os) config.outputSchema = plain(os);
+    if (os) {
+      config.outputSchema = plain(os);
+      const problem = schemaProblem(config.outputSchema as Record<string, unknown>);
+      if (problem)
+        env.report('V-K4', `${what}: output_schema is not a valid JSON Schema: ${problem}`, os.pos);
+    }
     const ms = entry(a, 'model_settings')?.value;
     if (ms) config.settings = plain(ms);
     const timeout = env.num(entry(a, 'timeout')?.value, `${what}: timeout`, null, 'V-A7');

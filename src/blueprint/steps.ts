@@ -4,6 +4,7 @@
  * Loops and maps are in ./stepsIterate.ts, state machines in ./stepsStateMachine.ts, imports in
  * ./imports.ts, cache and agentic loops in their own files; the reading helpers are in ./env.ts.
  */
+import { schemaProblem } from './schemaCheck.js';
 import { sinkToProblem } from '../dsl/checks.js';
 import type { CodeRef, HitlNode, PlanNode, SequenceNode, StepNode } from '../dsl/ir.js';
 import { thisOf, type Env, type Where } from './env.js';
@@ -22,7 +23,7 @@ import { agenticLoop } from './agenticLoop.js';
 import { cacheStep } from './cache.js';
 import { checkParallelWrites } from './parallelWrites.js';
 import { loop, map } from './stepsIterate.js';
-import { branchesOf, conditional, fanOutOptions, router } from './stepsBranches.js';
+import { conditional, fanOutBranchesOf, fanOutOptions, router } from './stepsBranches.js';
 import { stateMachine } from './stepsStateMachine.js';
 import { noteUnusedOutputs } from './unusedOutput.js';
 import { hasTemplate } from './template.js';
@@ -152,7 +153,7 @@ function buildKind(
       return {
         kind: 'parallel',
         ...base,
-        branches: branchesOf(env, get(node, 'branches'), name, where),
+        ...fanOutBranchesOf(env, get(node, 'branches'), name, where),
         ...options,
       };
     }
@@ -237,6 +238,16 @@ export function basicStep(
       });
   }
   const outputSchema = get(node, 'output_schema');
+  const osProblem = outputSchema
+    ? schemaProblem(plain(outputSchema) as Record<string, unknown>)
+    : null;
+  if (osProblem && outputSchema)
+    env.report(
+      'V-K4',
+      `${name}: output_schema is not a valid JSON Schema: ${osProblem}`,
+      outputSchema.pos,
+      { step: name },
+    );
   const config = {
     ...agent.config,
     ...(outputSchema ? { outputSchema: plain(outputSchema) } : {}),
@@ -310,12 +321,19 @@ function hitl(env: Env, node: YNode, name: string, where: Where, base: Base): Pl
   const message = env.str(msgNode, `${name}: message`, name) ?? '';
   if (msgNode) env.checkTemplate(message, msgNode.pos, name, where);
   const schema = get(node, 'input_schema');
+  const inputSchema = (schema ? plain(schema) : {}) as Record<string, unknown>;
+  // Checked now: an invalid schema would take the run to a pause no answer can pass.
+  const problem = schema ? schemaProblem(inputSchema) : null;
+  if (problem && schema)
+    env.report('V-K4', `${name}: input_schema is not a valid JSON Schema: ${problem}`, schema.pos, {
+      step: name,
+    });
   return {
     kind: 'hitl',
     ...base,
     message,
     ...(hasTemplate(message) ? { render: { template: message, ...thisOf(message, where) } } : {}),
-    inputSchema: (schema ? plain(schema) : {}) as Record<string, unknown>,
+    inputSchema,
     record: ['resume_input'],
   };
 }

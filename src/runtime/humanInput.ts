@@ -15,12 +15,21 @@ export class AnswerValidator {
   private readonly ajv = new Ajv2020({ allErrors: true, strict: false });
   private readonly compiled = new Map<string, ReturnType<Ajv2020['compile']>>();
 
-  private validatorOf(schema: unknown) {
+  private validatorOf(runId: string, schema: unknown) {
     const key = JSON.stringify(schema);
     let v = this.compiled.get(key);
     if (!v) {
       if (this.compiled.size >= MAX_CACHED) this.compiled.clear();
-      v = this.ajv.compile(schema as object);
+      try {
+        v = this.ajv.compile(schema as object);
+      } catch (e) {
+        // Loaders check schemas now (V-K4); a run recorded before that can never be answered.
+        throw new EngineError(
+          ErrorCode.RUN_NOT_RESUMABLE,
+          `run ${runId}: the question's recorded input schema is not a valid JSON Schema (${(e as Error).message}), so no answer can be checked against it; cancel the run and start it again with a fixed pipeline`,
+          { details: { runId, status: 'paused' } },
+        );
+      }
       this.compiled.set(key, v);
     }
     return v;
@@ -28,7 +37,7 @@ export class AnswerValidator {
 
   /** Throws HUMAN_INPUT_REJECTED with every reason when the answer does not match. */
   check(runId: string, schema: unknown, value: unknown): void {
-    const validate = this.validatorOf(schema);
+    const validate = this.validatorOf(runId, schema);
     if (validate(value)) return;
     const reasons = (validate.errors ?? []).map(
       (e) => `${e.instancePath || '(input)'} ${e.message ?? 'is invalid'}`,
