@@ -3,9 +3,9 @@
  * Each function compiles one node kind; `this` is the Compiler (src/actors/compile.ts).
  */
 import type { ParallelNode, PlanNode, RouterNode } from '../dsl/ir.js';
-import { branchSegment } from '../dsl/paths.js';
+import { branchNames, branchOrderProblem, branchSegment } from '../dsl/paths.js';
 import type { Compiler } from './compile.js';
-import { childOk, join, type Cfg } from './compileShared.js';
+import { PlanCompileError, childOk, join, type Cfg } from './compileShared.js';
 import { mergeBranches, mergeContexts } from './data.js';
 import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
 
@@ -36,7 +36,7 @@ export function fanOut(
   gate?: (c: RunMachineContext, key: string) => boolean,
 ): { entry: unknown[]; exit: unknown[]; states: Cfg } {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
-  const keys = Object.keys(node.branches);
+  const keys = declared(node);
   // A branch's path segment (paths.ts): its name, unless that could be taken for another path.
   const reserved = node.kind === 'dynamic_router' ? 'router' : undefined;
   const at = (base: string, key: string) => join(base, branchSegment(key, reserved));
@@ -197,7 +197,7 @@ export function router(
 ): Cfg {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
   const routeTpl = join(tpl, 'router');
-  const valid = Object.keys(node.branches);
+  const valid = declared(node);
   const routes = (c: RunMachineContext): string[] => {
     const out = c.out[runtimePath(routeTpl, c)];
     return (Array.isArray(out) ? out : out === undefined || out === null ? [] : [out]).map(String);
@@ -245,4 +245,11 @@ export function router(
       ...fan.states,
     },
   };
+}
+
+/** The branches in their declared order (ParallelNode.branchOrder), checked. */
+function declared(node: ParallelNode | RouterNode): readonly string[] {
+  const problem = node.branchOrder && branchOrderProblem(node.branches, node.branchOrder);
+  if (problem) throw new PlanCompileError(`${node.name}: branchOrder ${problem}`);
+  return branchNames(node);
 }

@@ -3,6 +3,7 @@
  * Each function reads one YAML mapping into its Plan IR node (see ./steps.ts for the dispatch).
  */
 import type { MergeStrategy, PlanNode, ReducePreset, StepNode } from '../dsl/ir.js';
+import { recordedOrder } from '../dsl/paths.js';
 import type { Env, Where } from './env.js';
 import { MERGE_STRATEGIES, REDUCE_PRESETS, ROUTER_KEYS } from './keys.js';
 import { basicStep, buildSteps, codeOrExpr, get, type Base } from './steps.js';
@@ -26,6 +27,16 @@ export function branchesOf(env: Env, node: YNode | undefined, owner: string, whe
     });
   }
   return out;
+}
+
+/**
+ * A parallel's or router's branches with their order as written: a JS object lists integer-like
+ * names (`"1"`) first, so the order goes into the plan when it differs (ParallelNode.branchOrder).
+ */
+export function fanOutBranchesOf(env: Env, node: YNode | undefined, owner: string, where: Where) {
+  const branches = branchesOf(env, node, owner, where);
+  const written = node?.t === 'map' ? [...new Set(node.entries.map((e) => e.key))] : [];
+  return { branches, ...recordedOrder(branches, written) };
 }
 
 export function fanOutOptions(env: Env, node: YNode, name: string) {
@@ -91,7 +102,7 @@ export function router(
     kind: 'dynamic_router',
     ...base,
     router: routerStep,
-    branches: branchesOf(env, get(r, 'branches'), name, where),
+    ...fanOutBranchesOf(env, get(r, 'branches'), name, where),
     ...fanOutOptions(env, node, name),
   };
 }

@@ -23,8 +23,8 @@ import type {
   StepNode,
 } from './ir.js';
 import { jsonSchema, withOutputSchema } from './outputSchema.js';
-import { PlanBuildError, maxLoopsProblem, sinkToProblem } from './checks.js';
-import { branchSegment } from './paths.js';
+import { PlanBuildError, declaredOrder, maxLoopsProblem, sinkToProblem } from './checks.js';
+import { branchSegment, recordedOrder } from './paths.js';
 
 type Ctx = Record<string, unknown>;
 type Fns = Record<string, PlanFunction>;
@@ -164,6 +164,36 @@ export interface ParallelOptions<I> extends CommonOptions<I> {
   readonly merge?: MergeStrategy;
   readonly onBranchFailure?: 'propagate' | 'ignore';
   readonly reduce?: ReducePreset;
+  /**
+   * Every branch name once, in the order the branches start, merge and reduce. Needed when a
+   * name looks like an integer (`'1'`): a JS object lists those first, whatever order they were
+   * written in. Without it the object's key order is the order.
+   */
+  readonly order?: readonly string[];
+}
+
+/**
+ * The IR branches of a parallel or router, made in their declared order, each under the path
+ * segment of its name (paths.ts); `reserved` is the node's own child segment.
+ */
+function fanOutBranches(
+  name: string,
+  path: string,
+  fns: Fns,
+  branches: Record<string, Flow<never, unknown>>,
+  order: readonly string[] | undefined,
+  reserved?: string,
+) {
+  const names = declaredOrder(name, branches, order);
+  return {
+    branches: Object.fromEntries(
+      names.map((k) => [
+        k,
+        (branches[k] as Flow<never, unknown>).make(join(path, branchSegment(k, reserved)), fns),
+      ]),
+    ),
+    ...recordedOrder(branches, names),
+  };
 }
 
 /** Runs branches side by side on the same input; the output maps branch names to outputs. */
@@ -175,9 +205,7 @@ export function parallel<const B extends Record<string, Flow<never, unknown>>>(
   return flow((path, fns) => ({
     kind: 'parallel',
     ...common(path, fns, name, opts),
-    branches: Object.fromEntries(
-      Object.entries(branches).map(([k, b]) => [k, b.make(join(path, branchSegment(k)), fns)]),
-    ),
+    ...fanOutBranches(name, path, fns, branches, opts?.order),
     merge: opts?.merge ?? 'context_update',
     onBranchFailure: opts?.onBranchFailure ?? 'propagate',
     ...(opts?.reduce ? { reduce: opts.reduce } : {}),
@@ -282,12 +310,7 @@ export function router<const B extends Record<string, Flow<never, unknown>>>(
       kind: 'dynamic_router',
       ...common(path, fns, name, opts),
       router: routeNode,
-      branches: Object.fromEntries(
-        Object.entries(branches).map(([k, b]) => [
-          k,
-          b.make(join(path, branchSegment(k, 'router')), fns),
-        ]),
-      ),
+      ...fanOutBranches(name, path, fns, branches, opts?.order, 'router'),
       merge: opts?.merge ?? 'context_update',
       onBranchFailure: opts?.onBranchFailure ?? 'propagate',
       ...(opts?.reduce ? { reduce: opts.reduce } : {}),

@@ -4,6 +4,8 @@
  * (and, in YAML, its line and column) before it runs. Each returns the problem, or undefined.
  */
 
+import { branchOrderProblem, isIndexLike } from './paths.js';
+
 /** A plan the builder refuses: the message names the step and what is wrong. */
 export class PlanBuildError extends Error {
   override readonly name = 'PlanBuildError';
@@ -29,4 +31,29 @@ export function sinkToProblem(path: string): string | undefined {
   if (segments.includes('__proto__'))
     return `${JSON.stringify(path)} goes through __proto__, which is not a context key`;
   return undefined;
+}
+
+/**
+ * The declared order of a DSL parallel's or router's branches: `order` when given (each branch
+ * once), else the object's keys — refused when two or more names include an integer-like one,
+ * since a JS object lists those first, in ascending order, whatever order they were written in
+ * (ADR 51).
+ */
+export function declaredOrder(
+  name: string,
+  branches: Readonly<Record<string, unknown>>,
+  order: readonly string[] | undefined,
+): readonly string[] {
+  const keys = Object.keys(branches);
+  if (order) {
+    const problem = branchOrderProblem(branches, order);
+    if (problem) throw new PlanBuildError(`${name}: order ${problem}`);
+    return order;
+  }
+  if (keys.length > 1 && keys.some(isIndexLike)) {
+    throw new PlanBuildError(
+      `${name}: branch names that look like integers (${keys.filter(isIndexLike).join(', ')}) lose their written order in a JS object; pass { order: [...] } naming every branch in the order to run and merge them`,
+    );
+  }
+  return keys;
 }

@@ -133,6 +133,11 @@ export interface SequenceNode extends NodeBase {
 export interface ParallelNode extends NodeBase {
   readonly kind: 'parallel';
   readonly branches: Readonly<Record<string, PlanNode>>;
+  /**
+   * The declared order of the branches (they start, merge and reduce in it), present only when
+   * it differs from `Object.keys(branches)`: JS puts integer-like names (`"1"`, `"2"`) first.
+   */
+  readonly branchOrder?: readonly string[];
   readonly merge: MergeStrategy;
   readonly onBranchFailure: 'propagate' | 'ignore';
   readonly reduce?: ReducePreset;
@@ -178,6 +183,8 @@ export interface RouterNode extends NodeBase {
   /** A step whose output names the branches to run: a name or a list of names. */
   readonly router: StepNode;
   readonly branches: Readonly<Record<string, PlanNode>>;
+  /** As ParallelNode.branchOrder. */
+  readonly branchOrder?: readonly string[];
   readonly merge: MergeStrategy;
   readonly onBranchFailure: 'propagate' | 'ignore';
   readonly reduce?: ReducePreset;

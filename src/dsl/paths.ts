@@ -19,3 +19,49 @@ export function branchSegment(name: string, reserved?: string): string {
   if (name === reserved) return `%${name}`;
   return name.replace(SPECIAL, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
+
+/** A property name a JS object puts first, in ascending order, whatever order it was written in. */
+export const isIndexLike = (name: string) =>
+  /^(0|[1-9]\d*)$/.test(name) && Number(name) < 2 ** 32 - 1;
+
+/**
+ * The branches of a parallel or router in the order they were declared: `branchOrder` when the
+ * plan carries one (its declared order differs from the object's key order), else the keys.
+ */
+export function branchNames(node: {
+  readonly branches: Readonly<Record<string, unknown>>;
+  readonly branchOrder?: readonly string[];
+}): readonly string[] {
+  return node.branchOrder ?? Object.keys(node.branches);
+}
+
+/**
+ * Why `order` cannot be the declared order of `branches` (it must name each branch once), or
+ * undefined.
+ */
+export function branchOrderProblem(
+  branches: Readonly<Record<string, unknown>>,
+  order: readonly string[],
+): string | undefined {
+  const keys = Object.keys(branches);
+  const seen = new Set(order);
+  if (seen.size !== order.length) return `lists a branch twice: ${JSON.stringify(order)}`;
+  const missing = keys.filter((k) => !seen.has(k));
+  const unknown = order.filter((k) => !Object.hasOwn(branches, k));
+  if (missing.length === 0 && unknown.length === 0) return undefined;
+  return `must list every branch once: ${[
+    missing.length ? `missing ${JSON.stringify(missing)}` : '',
+    unknown.length ? `not branches ${JSON.stringify(unknown)}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ')}`;
+}
+
+/** `order` as the plan records it: only when it differs from the object's own key order. */
+export function recordedOrder(
+  branches: Readonly<Record<string, unknown>>,
+  order: readonly string[],
+): { readonly branchOrder?: readonly string[] } {
+  const keys = Object.keys(branches);
+  return order.every((k, i) => keys[i] === k) ? {} : { branchOrder: [...order] };
+}

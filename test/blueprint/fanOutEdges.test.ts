@@ -122,3 +122,36 @@ steps:
     );
   });
 });
+
+describe('YAML: branch names that look like integers', () => {
+  const text = (reduce: string) => `version: "0.1"
+name: order
+steps:
+  - kind: parallel
+    name: fan
+    reduce: ${reduce}
+    branches:
+      b: [{ name: b1, agent: { id: flujo.builtins.stringify }, input: "B" }]
+      "2": [{ name: two, agent: { id: flujo.builtins.stringify }, input: "TWO" }]
+      "1": [{ name: one, agent: { id: flujo.builtins.stringify }, input: "ONE" }]
+`;
+
+  it('keep the order they are written in: they run, reduce and are recorded in it', async () => {
+    expect((await runText(text('first'), 'x')).run.output).toBe('B');
+    const { run, events } = await runText(text('values'), 'x');
+    expect(run.output).toEqual(['B', 'TWO', 'ONE']);
+    expect(events.filter((e) => e.startsWith('StepScheduled 0/'))).toEqual([
+      'StepScheduled 0/b',
+      'StepScheduled 0/2',
+      'StepScheduled 0/1',
+    ]);
+    const fan = (loadText(text('first')).plan?.ir.root as unknown as { steps: unknown[] }).steps[0];
+    expect(fan).toMatchObject({ branchOrder: ['b', '2', '1'] });
+  });
+
+  it('a blueprint whose branches keep their order records none (its fingerprint is unchanged)', () => {
+    const plain = text('first').replace('"2"', 'c').replace('"1"', 'd');
+    const fan = (loadText(plain).plan?.ir.root as unknown as { steps: unknown[] }).steps[0];
+    expect(fan).not.toHaveProperty('branchOrder');
+  });
+});

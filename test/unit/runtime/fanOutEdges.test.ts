@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
+import { PlanBuildError } from '../../../src/dsl/checks.js';
 import {
   conditional,
   definePipeline,
@@ -216,5 +217,71 @@ describe("branch names that look like the compiler's own path segments", () => {
       ),
     );
     expect((await engine.run(p.plan, 1)).output).toBe(300);
+  });
+});
+
+describe('branch names that look like integers', () => {
+  const branches = {
+    b: step('b', (_x: number) => 'B'),
+    '2': step('two', (_x: number) => 'TWO'),
+    '1': step('one', (_x: number) => 'ONE'),
+  };
+
+  it('are refused without an explicit order, since a JS object lists them first', () => {
+    expect(() => definePipeline('o', parallel('p', branches))).toThrow(PlanBuildError);
+    expect(() => definePipeline('o', parallel('p', branches))).toThrow(/p: .*\(1, 2\).*order/);
+    expect(() => definePipeline('o', parallel('p', branches, { order: ['b', '2'] }))).toThrow(
+      /missing \["1"\]/,
+    );
+  });
+
+  it('run, reduce and merge in the given order, which the plan records', async () => {
+    const { engine } = harness();
+    const order = ['b', '2', '1'];
+    const first = definePipeline('o', parallel('p', branches, { order, reduce: 'first' }));
+    expect(first.plan.ir.root).toMatchObject({ branchOrder: order });
+    const r = await engine.run(first.plan, 0);
+    expect(r.output).toBe('B');
+    const scheduled = trace(await engine.events(r.runId)).filter((x) =>
+      x.startsWith('StepScheduled '),
+    );
+    expect(scheduled).toEqual([
+      'StepScheduled .',
+      'StepScheduled b',
+      'StepScheduled 2',
+      'StepScheduled 1',
+    ]);
+    const values = definePipeline('o', parallel('p', branches, { order, reduce: 'values' }));
+    expect((await engine.run(values.plan, 0)).output).toEqual(['B', 'TWO', 'ONE']);
+    const routed = definePipeline(
+      'o',
+      router(
+        'r',
+        step('pick', (_x: number) => ['1', 'b']),
+        branches,
+        { order, reduce: 'last' },
+      ),
+    );
+    expect((await engine.run(routed.plan, 0)).output).toBe('ONE');
+  });
+
+  it('keep_first keeps the context write of the branch declared first', async () => {
+    const { engine } = harness();
+    const w = (v: string) => step(`w${v}`, (_x: number) => ({ k: v }), { updatesContext: true });
+    const p = definePipeline(
+      'o',
+      sequence(
+        parallel('p', { z: w('z'), '7': w('7') }, { order: ['z', '7'], merge: 'keep_first' }),
+        step('read', (c: Record<string, unknown>) => c.k, { input: (_p, c) => c }),
+      ),
+    );
+    expect((await engine.run(p.plan, 0)).output).toBe('z');
+  });
+
+  it("a plan whose order is the object's own records none", () => {
+    const p = definePipeline('o', parallel('p', { a: branches.b, b: branches['1'] }));
+    expect(p.plan.ir.root).not.toHaveProperty('branchOrder');
+    const same = definePipeline('o', parallel('p', branches, { order: ['1', '2', 'b'] }));
+    expect(same.plan.ir.root).not.toHaveProperty('branchOrder');
   });
 });
