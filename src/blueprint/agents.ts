@@ -8,7 +8,7 @@
 import { posix } from 'node:path';
 
 import type { CodeRef } from '../dsl/ir.js';
-import { thisOf, type Env, type Where } from './env.js';
+import { insideRoot, thisOf, type Env, type Where } from './env.js';
 import { nearest } from './findings.js';
 import { PROVIDERS } from './keys.js';
 import { hasTemplate } from './template.js';
@@ -164,8 +164,7 @@ function codeRef(env: Env, v: YNode, ref: string, name: string): Resolved | unde
   const [rel, exportName = 'default'] = ref.split('#');
   const abs = posix.resolve(env.dir, rel ?? '');
   const root = env.shared.opts.root;
-  const inside = abs === root || abs.startsWith(root.endsWith('/') ? root : `${root}/`);
-  if (!inside && !env.shared.opts.allowOutsideRoot) {
+  if (!insideRoot(env.shared.opts, abs)) {
     env.report('V-A6', `${name}: module '${rel}' is outside the project root ${root}`, v.pos, {
       step: name,
       suggestion: `move the module into the project, or allow it explicitly`,

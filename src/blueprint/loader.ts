@@ -8,7 +8,7 @@ import { posix } from 'node:path';
 
 import { schemaProblem } from './schemaCheck.js';
 import type { CodeRef, Plan, PlanNode, TemplateValue } from '../dsl/ir.js';
-import { Env, type CodeModuleRef, type LoadOptions, type Shared } from './env.js';
+import { Env, insideRoot, type CodeModuleRef, type LoadOptions, type Shared } from './env.js';
 import { ignoreComments, matchesRule, RESOLUTION_RULES, type Finding } from './findings.js';
 import { AGENT_KEYS, TOP_IGNORED, TOP_KEYS, VERSIONS } from './keys.js';
 import { buildSteps } from './steps.js';
@@ -102,11 +102,6 @@ export function loadChild(parent: Env, rel: string, alias: string, at: Pos): Pla
     );
   }
   return out?.root;
-}
-
-function insideRoot(opts: LoadOptions, abs: string): boolean {
-  const root = opts.root.endsWith('/') ? opts.root : `${opts.root}/`;
-  return opts.allowOutsideRoot === true || abs.startsWith(root);
 }
 
 function loadFile(

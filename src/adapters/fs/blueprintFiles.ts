@@ -2,7 +2,7 @@
  * The node:fs side of the blueprint loader: reads files for src/blueprint (which is pure) and
  * imports the project modules a blueprint calls, turning them into plan functions.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 import type { BlueprintFiles, CodeModuleRef, LoadResult } from '../../blueprint/loader.js';
@@ -12,6 +12,7 @@ import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 export const nodeBlueprintFiles: BlueprintFiles = {
   read: (abs) => readFileSync(abs, 'utf8'),
   exists: (abs) => existsSync(abs) && statSync(abs).isFile(),
+  realpath: (abs) => realpathSync(abs),
 };
 
 /** Imports each referenced module and returns the plan with its functions. Exit 3 on failure. */
