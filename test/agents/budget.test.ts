@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 
 import { createSqliteLedger } from '../../src/adapters/ledger/sqlite.js';
 import { agentStep, definePipeline, sequence, step } from '../../src/dsl/builder.js';
@@ -222,5 +223,111 @@ describe('attempts whose usage is unknown, under a budget', () => {
       error: { code: 'COST_LIMIT_EXCEEDED' },
     });
     await ledger.close();
+  });
+});
+
+describe('a structured-output repair under a budget', () => {
+  const M = 50;
+  const structured = definePipeline(
+    'rep',
+    agentStep('x', 'openai:gpt-4o-mini', {
+      output: z.object({ n: z.number() }),
+      config: { settings: { max_tokens: M } },
+    }),
+  );
+  /** Learns the reservation of the structured call from a run whose first reply is valid. */
+  async function reservation() {
+    const engine = createEngine({ ledger: sqlite(), agents: agentsOn(fake), worker: 't' });
+    fake.script({ text: '{"n":1}', usage: { input: 60, output: 5 } });
+    const r = await engine.run(structured.plan, 'hello', { budget: { costMicros: 1_000_000 } });
+    const reserved = (await engine.events(r.runId)).find((e) => e.type === 'BudgetReserved');
+    return reserved?.data as { costMicros: number; tokens: number };
+  }
+  const spentOf = (events: readonly { type: string; data: unknown }[]) => {
+    const d = events.find((e) => e.type === 'AgentResponded')?.data as {
+      usage: { input: number; output: number };
+      costMicros: number;
+      repair?: unknown;
+    };
+    return {
+      tokens: d.usage.input + d.usage.output,
+      costMicros: d.costMicros,
+      repaired: !!d.repair,
+    };
+  };
+
+  it.each(['tokens', 'costMicros'] as const)(
+    'is covered by the reservation: with the %s limit equal to the estimate, the repair is made and the spend stays within it',
+    async (limit) => {
+      const est = await reservation();
+      const ledger = sqlite();
+      const engine = createEngine({ ledger, agents: agentsOn(fake), worker: 't' });
+      // A first reply at max_tokens that is not JSON, then a valid one; the repair's prompt
+      // holds the first prompt, the rejected reply and the repair message.
+      fake.script(
+        { text: 'not json '.repeat(5), usage: { input: 60, output: M } },
+        { text: '{"n":1}', usage: { input: 60 + M + 40, output: 5 } },
+      );
+      const before = fake.requests.length;
+      const r = await engine.run(structured.plan, 'hello', { budget: { [limit]: est[limit] } });
+      expect(r).toMatchObject({ status: 'completed', output: { n: 1 } });
+      expect(fake.requests.length - before).toBe(2);
+      const spent = spentOf(await engine.events(r.runId));
+      expect(spent).toMatchObject({ repaired: true, tokens: 60 + M + 60 + M + 40 + 5 });
+      expect(spent[limit]).toBeLessThanOrEqual(est[limit]);
+      await ledger.close();
+    },
+  );
+
+  it('is not sent when it could take the call past its estimate, and the call fails saying so', async () => {
+    const est = await reservation();
+    const ledger = sqlite();
+    const engine = createEngine({ ledger, agents: agentsOn(fake), worker: 't' });
+    // The provider counts far more prompt tokens than the estimate allowed for.
+    fake.script({ text: 'not json', usage: { input: est.tokens, output: 3 } });
+    const before = fake.requests.length;
+    const r = await engine.run(structured.plan, 'hello', { budget: { costMicros: 1_000_000 } });
+    expect(fake.requests.length - before).toBe(1);
+    expect(r).toMatchObject({
+      status: 'failed',
+      costMicros: Math.ceil(est.tokens * 0.15 + 3 * 0.6),
+      error: {
+        code: 'AGENT_OUTPUT_INVALID',
+        message: expect.stringMatching(
+          /not valid JSON.*; no repair was sent: with it the call could use up to \d+ tokens costing up to \$0\.\d{6}, above its estimate \(\d+ tokens, \$0\.\d{6}\), the most a run's budget reserves for it/,
+        ),
+      },
+    });
+    const failed = (await engine.events(r.runId)).find((e) => e.type === 'AgentFailed');
+    expect(failed?.data).toMatchObject({
+      usage: { input: est.tokens, output: 3 },
+      repair: { reason: 'invalid_json', text: 'not json' },
+    });
+    await ledger.close();
+  });
+
+  it('shows at most as many errors as fit the repair message the estimate allows for', async () => {
+    const many = definePipeline(
+      'many',
+      agentStep('x', 'openai:gpt-4o-mini', {
+        output: z.object(
+          Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`field_${i}`, z.number()])),
+        ),
+        config: { settings: { max_tokens: M } },
+      }),
+    );
+    const engine = createEngine({ ledger: sqlite(), agents: agentsOn(fake), worker: 't' });
+    fake.script(
+      { text: '{}', usage: { input: 60, output: 2 } },
+      { text: '{}', usage: { input: 90, output: 2 } },
+    );
+    const before = fake.requests.length;
+    const r = await engine.run(many.plan, 'hello');
+    expect(r.status).toBe('failed');
+    const sent = fake.requests[before + 1]?.body.messages as { content: string }[];
+    const ask = sent.at(-1)?.content ?? '';
+    expect(Buffer.byteLength(ask, 'utf8')).toBeLessThanOrEqual(512);
+    expect(ask).toMatch(/field_0/);
+    expect(ask).toMatch(/\n- …and \d+ more\n/);
   });
 });

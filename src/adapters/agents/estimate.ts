@@ -51,3 +51,34 @@ export function promptTokens(provider: Provider, parts: readonly string[]): numb
   for (const p of parts) n += count(p) + PER_MESSAGE;
   return n;
 }
+
+/**
+ * The most a repair's message (provider.ts repairMessage, errors included) may take, in UTF-8
+ * bytes: callModel cuts the error list to fit. Both bounds above give at most one token a byte.
+ */
+export const REPAIR_MESSAGE_MAX_BYTES = 512;
+
+/**
+ * The input tokens a repair request adds to the call's prompt (ADR 0056): the
+ * rejected reply sent back, which was at most max_tokens when the model wrote it, and the repair
+ * message, at most REPAIR_MESSAGE_MAX_BYTES; one message each.
+ */
+export function repairAllowance(maxTokens: number): number {
+  return maxTokens + PER_MESSAGE + REPAIR_MESSAGE_MAX_BYTES + PER_MESSAGE;
+}
+
+/**
+ * The same for a repair about to be sent, from its actual texts: the rejected reply counts as
+ * many tokens as the provider billed for writing it (for OpenAI, or as o200k counts it, if more),
+ * and the message as its prompt bound.
+ */
+export function repairTokens(
+  provider: Provider,
+  previous: string,
+  previousOutput: number,
+  message: string,
+): number {
+  const count = provider === 'openai' ? openaiTokens : anthropicTokens;
+  const reply = provider === 'openai' ? Math.max(previousOutput, count(previous)) : previousOutput;
+  return reply + PER_MESSAGE + count(message) + PER_MESSAGE;
+}

@@ -12,10 +12,15 @@ import {
   type ModelId,
 } from './config.js';
 import { endpointFor, type Env } from './env.js';
-import { promptTokens } from './estimate.js';
+import { promptTokens, repairAllowance, repairTokens } from './estimate.js';
 import { CallScope, type FetchLike, type RetryPolicy } from './http.js';
-import { costMicros, parsePricing, rateFor, type Pricing } from './pricing.js';
-import type { ProviderRequest, ProviderSend } from './provider.js';
+import { costMicros, parsePricing, rateFor, type Pricing, type Rate } from './pricing.js';
+import {
+  systemWithSchema,
+  type ProviderReply,
+  type ProviderRequest,
+  type ProviderSend,
+} from './provider.js';
 import { outputShape, schemaProblem, userMessage, type OutputShape } from './schema.js';
 import { callModel } from './structured.js';
 import { ConfigError, ErrorCode } from '../../errors.js';
@@ -77,6 +82,50 @@ function prepare(req: Pick<AgentRequest, 'agent' | 'config' | 'input' | 'path'>)
     },
   } as Prepared;
 }
+
+interface Bound {
+  /** The prompt's token bound (with the schema, in either structured-output mode). */
+  readonly prompt: number;
+  readonly tokens: number;
+  readonly costMicros: number;
+}
+
+/**
+ * The most a call can cost (ADR 0012): its prompt plus max_tokens and, with an output schema,
+ * the one repair request it may make (ADR 0056): the prompt again, the rejected reply and the
+ * repair message (repairAllowance), and another max_tokens.
+ */
+function boundOf(p: Prepared, rate: Rate): Bound {
+  const r = p.request;
+  // Prompt mode carries the schema in the system prompt; native mode sends it beside: count both.
+  const system = r.schema ? systemWithSchema({ ...r, native: false }) : r.system;
+  const parts = [system ?? '', r.user, r.schema ? JSON.stringify(r.schema) : ''];
+  const prompt = promptTokens(p.id.provider, parts);
+  const usage = p.shape
+    ? { input: 2 * prompt + repairAllowance(r.maxTokens), output: 2 * r.maxTokens }
+    : { input: prompt, output: r.maxTokens };
+  return { prompt, tokens: usage.input + usage.output, costMicros: costMicros(rate, usage) };
+}
+
+/**
+ * Whether the repair of `first` keeps the call within its bound: null when it does, else why
+ * not. The bound is an upper estimate, so this only fails when a reply or its prompt came out
+ * larger than the estimate allowed for (a provider counting more prompt tokens than it).
+ */
+function repairWithin(p: Prepared, rate: Rate, first: ProviderReply, message: string) {
+  const b = boundOf(p, rate);
+  const again = repairTokens(p.id.provider, first.text, first.usage.output, message);
+  const usage = {
+    input: first.usage.input + b.prompt + again,
+    output: first.usage.output + p.request.maxTokens,
+  };
+  const tokens = usage.input + usage.output;
+  const cost = costMicros(rate, usage);
+  if (tokens <= b.tokens && cost <= b.costMicros) return null;
+  return `with it the call could use up to ${tokens} tokens costing up to ${usdText(cost)}, above its estimate (${b.tokens} tokens, ${usdText(b.costMicros)}), the most a run's budget reserves for it`;
+}
+
+const usdText = (micros: number) => `$${(micros / 1e6).toFixed(6)}`;
 
 /**
  * Each provider's SDK is loaded on its first call: together they are about 1,800 modules and
@@ -158,6 +207,7 @@ export function createModelAgents(options: ModelAgentsOptions): AgentPort {
           policy,
           ...(hooks ? { hooks } : {}),
           price: (usage) => costMicros(rate, usage),
+          repairWithin: (first, message) => repairWithin(p, rate, first, message),
           noNative,
           ...(options.logger ? { logger: options.logger } : {}),
         });
@@ -166,17 +216,14 @@ export function createModelAgents(options: ModelAgentsOptions): AgentPort {
       }
     },
 
-    /** Prompt tokens counted (with the schema) plus max_tokens, priced; see ADR 0012. */
+    /** Prompt tokens counted plus max_tokens, priced, and the repair with a schema (ADR 0012, 0056). */
     estimate(req: AgentRequest) {
       const p = prepare(req);
-      const r = p.request;
-      const parts = [r.system ?? '', r.user, r.schema ? JSON.stringify(r.schema) : ''];
-      const input = promptTokens(p.id.provider, parts);
-      const rate = rateFor(pricing, p.id.provider, p.id.model, options.logger);
-      return {
-        costMicros: costMicros(rate, { input, output: r.maxTokens }),
-        tokens: input + r.maxTokens,
-      };
+      const { tokens, costMicros } = boundOf(
+        p,
+        rateFor(pricing, p.id.provider, p.id.model, options.logger),
+      );
+      return { costMicros, tokens };
     },
   };
 }

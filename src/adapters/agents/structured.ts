@@ -8,7 +8,14 @@
 import { ErrorCode } from '../../errors.js';
 import type { AgentCallHooks, AgentRepair, AgentReply, Logger } from '../../ports.js';
 import { AgentCallError, withRetries, type RetryPolicy } from './http.js';
-import type { ProviderContext, ProviderReply, ProviderRequest, ProviderSend } from './provider.js';
+import { REPAIR_MESSAGE_MAX_BYTES } from './estimate.js';
+import {
+  repairMessage,
+  type ProviderContext,
+  type ProviderReply,
+  type ProviderRequest,
+  type ProviderSend,
+} from './provider.js';
 import { dropStrictNulls, parseModelJson, validateAgainst, type OutputShape } from './schema.js';
 
 export interface CallPlan {
@@ -19,6 +26,11 @@ export interface CallPlan {
   readonly policy: RetryPolicy;
   readonly hooks?: AgentCallHooks;
   readonly price: (usage: { input: number; output: number }) => number;
+  /**
+   * Null when a repair of `first` with this message stays within the call's estimate, else why
+   * not; then it is not sent (ADR 0056). Absent: repairs are not bounded.
+   */
+  readonly repairWithin?: (first: ProviderReply, message: string) => string | null;
   /** Servers known to lack native structured output (by base URL and model). */
   readonly noNative: Set<string>;
   readonly logger?: Logger;
@@ -91,9 +103,19 @@ export async function callModel(plan: CallPlan): Promise<AgentReply> {
     usage: first.usage,
     costMicros: plan.price(first.usage),
   };
+  const errors = fitErrors(firstCheck.errors);
+  const over = plan.repairWithin?.(first, repairMessage(errors));
+  if (over) {
+    const err = new AgentCallError(
+      ErrorCode.AGENT_OUTPUT_INVALID,
+      `the reply did not match the output schema: ${firstCheck.errors.join('; ')}; no repair was sent: ${over}`,
+      { retryable: true },
+    );
+    throw billed(err, repair.usage, repair.costMicros, repair);
+  }
   let second: ProviderReply;
   try {
-    second = await send({ previous: first.text, errors: firstCheck.errors });
+    second = await send({ previous: first.text, errors });
     refuseIfRefused(second, plan.price);
   } catch (e) {
     throw billed(e as AgentCallError, repair.usage, repair.costMicros, repair);
@@ -110,6 +132,29 @@ export async function callModel(plan: CallPlan): Promise<AgentReply> {
     { retryable: true },
   );
   return Promise.reject(billed(err, usage, plan.price(usage), repair));
+}
+
+const utf8 = (s: string) => Buffer.byteLength(s, 'utf8');
+const ERROR_CHARS = 300;
+
+/**
+ * The errors a repair shows, cut so that its message fits REPAIR_MESSAGE_MAX_BYTES (the size the
+ * estimate allows for): each at most 300 characters, then as many as fit, then how many more.
+ */
+function fitErrors(errors: readonly string[]): string[] {
+  const room = REPAIR_MESSAGE_MAX_BYTES - utf8(repairMessage(['…and 99999 more']));
+  const kept: string[] = [];
+  let used = 0;
+  for (const e of errors) {
+    const chars = [...e];
+    const line = chars.length > ERROR_CHARS ? `${chars.slice(0, ERROR_CHARS).join('')}…` : e;
+    const size = utf8(line) + 3; // the "\n- " before it
+    if (used + size > room) break;
+    kept.push(line);
+    used += size;
+  }
+  if (kept.length < errors.length) kept.push(`…and ${errors.length - kept.length} more`);
+  return kept;
 }
 
 function refuseIfRefused(r: ProviderReply, price: CallPlan['price']): void {
