@@ -6,6 +6,7 @@
  * picks a branch with an eventless transition; a loop re-enters its body; a hitl step waits for
  * the human's answer. See docs/adr/0008 for the mapping and what it leaves to later work.
  */
+import { sinkToProblem } from '../dsl/checks.js';
 import type { CodeRef, Plan, PlanNode } from '../dsl/ir.js';
 import { blueprintCode, type Role } from '../blueprint/runtimeEval.js';
 import { applyNodeOutput } from './data.js';
@@ -118,6 +119,9 @@ export class Compiler {
   }
 
   node(node: PlanNode, tpl: string, staticPath: string): Cfg {
+    // The builders check this too (ADR 49); a plan built by hand is checked here.
+    const sinkProblem = node.sinkTo === undefined ? undefined : sinkToProblem(node.sinkTo);
+    if (sinkProblem) throw new PlanCompileError(`${node.name}: sinkTo ${sinkProblem}`);
     const id = `n${this.ids++}`;
     const scope = this.scope;
     const ctxOf = this.ctxOf();

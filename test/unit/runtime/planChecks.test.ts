@@ -50,6 +50,16 @@ describe('sinkTo', () => {
     },
   );
 
+  it('is refused by the compiler too, for a plan not made by a builder', () => {
+    const p = definePipeline(
+      'ok',
+      step('w', (_x: number) => 42, { sinkTo: 'a' }),
+    ).plan;
+    const bad: Plan = { ...p, ir: { ...p.ir, root: { ...p.ir.root, sinkTo: 'a..b' } as never } };
+    expect(() => compilePlan(bad)).toThrow(PlanCompileError);
+    expect(() => compilePlan(bad)).toThrow(/^w: sinkTo /);
+  });
+
   it('writes valid paths, constructor and a context. prefix included', async () => {
     const { engine } = harness();
     const p = definePipeline(
