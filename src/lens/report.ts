@@ -165,13 +165,24 @@ export function buildReport(
         if (step) step.cost_usd = dollars(Math.round(step.cost_usd * 1e6) + cost);
         const a = attemptOf(e.data.path, e.data.attempt);
         if (!a) break;
-        a.cost_usd = dollars(cost);
+        // Added: an attempt a crash lost may already carry its charged reservation (ADR 55).
+        a.cost_usd = dollars(Math.round(a.cost_usd * 1e6) + cost);
         a.tokens = { input: usage.input, output: usage.output };
         if (e.type === 'AgentResponded') {
           a.model = e.data.model;
           a.output = e.data.output;
           a.latency_ms = e.data.latencyMs;
         } else a.error = e.data.error;
+        break;
+      }
+      case 'BudgetReconciled': {
+        // An attempt whose usage is unknown (a timeout, a crash), charged its reservation.
+        const cost = e.data.costMicros;
+        spent += cost;
+        const step = steps.get(e.data.path);
+        if (step) step.cost_usd = dollars(Math.round(step.cost_usd * 1e6) + cost);
+        const a = attemptOf(e.data.path, e.data.attempt);
+        if (a) a.cost_usd = dollars(Math.round(a.cost_usd * 1e6) + cost);
         break;
       }
       case 'BranchSelected': {

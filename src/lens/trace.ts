@@ -162,6 +162,16 @@ export function buildTrace(events: readonly LedgerEvent[]): Span {
         chargePath(e.data.path, e.data.costMicros, tokens);
         break;
       }
+      case 'BudgetReconciled': {
+        // An attempt whose usage is unknown, charged its reservation (ADR 55).
+        ev(spans.get(e.data.path), 'flujo.budget.charged', at, {
+          attempt: e.data.attempt,
+          cost_usd: usd(e.data.costMicros),
+          tokens: e.data.tokens,
+        });
+        chargePath(e.data.path, e.data.costMicros, 0);
+        break;
+      }
       case 'AgentFailed': {
         const span = spans.get(e.data.path);
         if (span) span.attributes['flujo.last_error'] = e.data.error.message;

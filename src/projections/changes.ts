@@ -110,6 +110,8 @@ export type StepPathChange = Base & { readonly p: 'steps'; readonly path: string
         readonly errorMessage: string;
       }
     | { readonly op: 'retried'; readonly attempt: number }
+    /** An attempt whose usage is unknown, charged its reservation (ADR 55). */
+    | { readonly op: 'charged'; readonly attempt: number; readonly cost: number }
     /** The step (its latest attempt) completed. */
     | { readonly op: 'completed'; readonly at: number; readonly outputPreview: string }
     | {
@@ -152,6 +154,8 @@ export type CostChange = Base & {
   readonly op: 'call';
   readonly path: string;
   readonly attempt: number;
+  /** 1 for a call's outcome; 0 for a charge on an attempt already counted (BudgetReconciled). */
+  readonly calls: 0 | 1;
   readonly day: string;
   readonly tin: number;
   readonly tout: number;

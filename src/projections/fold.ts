@@ -146,6 +146,22 @@ export function changesOf(e: LedgerEvent, out: Change[] = []): Change[] {
       out.push(cost(runId, d.path, d.attempt, at, tin, tout, c));
       break;
     }
+    case 'BudgetReconciled': {
+      // An attempt whose usage is unknown (a timeout, a crash), charged its reservation (ADR
+      // 55): it counts toward the run, its step and its model as RunResult counts it.
+      const d = e.data;
+      usage(out, runId, d.costMicros, 0, 0);
+      out.push({
+        p: 'steps',
+        op: 'charged',
+        runId,
+        path: d.path,
+        attempt: d.attempt,
+        cost: d.costMicros,
+      });
+      out.push(cost(runId, d.path, d.attempt, at, 0, 0, d.costMicros, 0));
+      break;
+    }
     case 'StepCompleted':
       out.push({
         p: 'steps',
@@ -225,8 +241,20 @@ function cost(
   tin: number,
   tout: number,
   c: number,
+  calls: 0 | 1 = 1,
 ): Change {
-  return { p: 'costs', op: 'call', runId, path, attempt, day: utcDay(at), tin, tout, cost: c };
+  return {
+    p: 'costs',
+    op: 'call',
+    runId,
+    path,
+    attempt,
+    calls,
+    day: utcDay(at),
+    tin,
+    tout,
+    cost: c,
+  };
 }
 
 /** The changes of stored records (a batch, or a page of the ledger in commit order). */

@@ -196,6 +196,9 @@ export class ProjectionTables {
         r.latencyMs = c.latencyMs;
         r.callDay = c.day;
         return;
+      case 'charged':
+        r.costMicros += c.cost;
+        return;
       case 'callFailed':
         Object.assign(r, {
           status: 'failed',
@@ -273,7 +276,7 @@ export class ProjectionTables {
     for (const [dim, key] of keys) {
       const k = `${dim}\0${key}\0${c.day}`;
       const t = this.costRows.get(k) ?? { calls: 0, tokensIn: 0, tokensOut: 0, costMicros: 0 };
-      t.calls += 1;
+      t.calls += c.calls;
       t.tokensIn += c.tin;
       t.tokensOut += c.tout;
       t.costMicros += c.cost;

@@ -52,6 +52,8 @@ export const CHANGE_SQL: Record<ChangeKey, string> = {
       error_message = @errorMessage, call_day = @day, tokens_in = tokens_in + @tin,
       tokens_out = tokens_out + @tout, cost_micros = cost_micros + @cost
     WHERE ${STEP} AND attempt = @attempt`,
+  'steps.charged': `UPDATE steps SET cost_micros = cost_micros + @cost
+    WHERE ${STEP} AND attempt = @attempt`,
   'steps.retried': `UPDATE steps SET retries = retries + 1 WHERE ${STEP} AND attempt = @attempt`,
   'steps.completed': `UPDATE steps SET status = 'completed', ended_at = @at,
       output_preview = @outputPreview,
@@ -85,7 +87,7 @@ export const CHANGE_SQL: Record<ChangeKey, string> = {
     INSERT INTO costs (dim, key, day, calls, tokens_in, tokens_out, cost_micros)
     SELECT d.dim, CASE d.dim WHEN 'model' THEN s.model WHEN 'step' THEN s.name
                              WHEN 'day' THEN CAST(@day AS TEXT) ELSE r.pipeline END,
-           CAST(@day AS TEXT), 1, CAST(@tin AS BIGINT), CAST(@tout AS BIGINT), CAST(@cost AS BIGINT)
+           CAST(@day AS TEXT), CAST(@calls AS BIGINT), CAST(@tin AS BIGINT), CAST(@tout AS BIGINT), CAST(@cost AS BIGINT)
       FROM steps s CROSS JOIN d LEFT JOIN runs r ON r.run_id = s.run_id
      WHERE s.run_id = @runId AND s.path = @path AND s.attempt = @attempt AND s.model IS NOT NULL
        AND (d.dim <> 'pipeline' OR r.pipeline IS NOT NULL)
