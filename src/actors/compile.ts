@@ -98,9 +98,12 @@ export class Compiler {
         return asRecorded(v, 'returned value');
       } catch (e) {
         if (!(e instanceof LedgerEncodeError)) throw e;
-        throw new PlanCodeError(`${where} returned a value the ledger cannot record: ${e.message}`, {
-          cause: e,
-        });
+        throw new PlanCodeError(
+          `${where} returned a value the ledger cannot record: ${e.message}`,
+          {
+            cause: e,
+          },
+        );
       }
     };
   }
