@@ -126,6 +126,13 @@ export function parseYamlTree(src: string): YNode {
         const k = pair.key as YamlNode | null;
         const key = isScalar(k) ? String(k.value) : JSON.stringify(k);
         const keyPos = pos(k);
+        // Never data: the ledger refuses it, and as a JS key it would set a prototype.
+        if (key === '__proto__')
+          throw new YamlLoadError(
+            `'__proto__' cannot be a key (it would reach JS internals; rename it)`,
+            keyPos.line,
+            keyPos.column,
+          );
         const v = pair.value as YamlNode | null;
         entries.push({
           key,

@@ -97,3 +97,22 @@ describe('a run recorded with an input schema that does not compile', () => {
     expect((await ledger.head('old-1'))?.seq).toBe(head);
   });
 });
+
+describe('a __proto__ key anywhere in a blueprint', () => {
+  it('is a load error at the key (exit 4), not a run that fails to record its input', () => {
+    const text = `version: "0.1"
+name: t
+steps:
+  - name: a
+    agent: { id: flujo.builtins.stringify }
+    input:
+      ok: "{{ previous_step }}"
+      __proto__: { polluted: "{{ previous_step }}" }
+`;
+    const r = loadText(text);
+    expect(r.plan).toBeUndefined();
+    expect(r.errors.map((f) => [f.rule_id, f.line, f.column])).toEqual([['YAML-LOAD', 8, 7]]);
+    expect(r.errors[0]?.message).toContain("'__proto__' cannot be a key");
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
