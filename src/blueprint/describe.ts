@@ -3,6 +3,7 @@
  * Hidden helper nodes the loader adds (names starting `__`) are folded away.
  */
 import type { PlanIR, PlanNode } from '../dsl/ir.js';
+import { branchNames } from '../dsl/paths.js';
 
 const hidden = (n: PlanNode) => n.name.startsWith('__');
 
@@ -43,7 +44,7 @@ export function explainPlan(ir: PlanIR): string {
         return;
       case 'parallel':
       case 'dynamic_router': {
-        const names = Object.keys(n.branches).filter((k) => !k.includes('~'));
+        const names = branchNames(n).filter((k) => !k.includes('~'));
         if (n.kind === 'parallel' && names.length === 1 && hidden(n)) {
           lines.push(
             `${pad}- runs imported blueprint "${names[0]}" on its own copy of the context`,
@@ -56,9 +57,9 @@ export function explainPlan(ir: PlanIR): string {
             ? `${pad}- ${n.name}: runs ${names.length} branches at once (${names.join(', ')}), merging context by ${n.merge}`
             : `${pad}- ${n.name}: asks ${agentOf(n.router)} which of ${names.join(', ')} to run`,
         );
-        for (const [k, b] of Object.entries(n.branches)) {
+        for (const k of branchNames(n)) {
           lines.push(`${pad}  branch ${k}:`);
-          say(b, depth + 2);
+          say(n.branches[k] as PlanNode, depth + 2);
         }
         return;
       }
@@ -133,12 +134,16 @@ export function visualizePlan(ir: PlanIR, format: 'mermaid' | 'text'): string {
       return [parts[0]![0], parts[parts.length - 1]![1]];
     }
     const i = id();
-    const fan = (branches: Readonly<Record<string, PlanNode>>, shape: string) => {
+    const fan = (
+      branches: Readonly<Record<string, PlanNode>>,
+      shape: string,
+      order: readonly string[] = Object.keys(branches),
+    ) => {
       lines.push(`  ${i}${shape}`);
       const j = id();
       lines.push(`  ${j}(( ))`);
-      for (const [k, b] of Object.entries(branches)) {
-        const [a, z] = draw(b);
+      for (const k of order) {
+        const [a, z] = draw(branches[k] as PlanNode);
         lines.push(`  ${i} -->|${label(k)}| ${a}`, `  ${z} --> ${j}`);
       }
       return [i, j] as [string, string];
@@ -151,9 +156,9 @@ export function visualizePlan(ir: PlanIR, format: 'mermaid' | 'text'): string {
         lines.push(`  ${i}[/"${label(node.name)} (human)"/]`);
         return [i, i];
       case 'parallel':
-        return fan(node.branches, `{{"${label(node.name)} (parallel)"}}`);
+        return fan(node.branches, `{{"${label(node.name)} (parallel)"}}`, branchNames(node));
       case 'dynamic_router':
-        return fan(node.branches, `{{"${label(node.name)} (router)"}}`);
+        return fan(node.branches, `{{"${label(node.name)} (router)"}}`, branchNames(node));
       case 'conditional':
         return fan(
           { ...node.branches, ...(node.default ? { default: node.default } : {}) },
