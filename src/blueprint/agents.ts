@@ -8,7 +8,8 @@
 import { posix } from 'node:path';
 
 import type { CodeRef } from '../dsl/ir.js';
-import { insideRoot, thisOf, type Env, type Where } from './env.js';
+import { thisOf, type Env, type Where } from './env.js';
+import { insideRoot } from './projectRoot.js';
 import { nearest } from './findings.js';
 import { PROVIDERS } from './keys.js';
 import { hasTemplate } from './template.js';

@@ -6,9 +6,10 @@
  */
 import { posix } from 'node:path';
 
-import { schemaProblem } from './schemaCheck.js';
+import { schemaProblem } from '../dsl/jsonSchema.js';
 import type { CodeRef, Plan, PlanNode, TemplateValue } from '../dsl/ir.js';
-import { Env, insideRoot, type CodeModuleRef, type LoadOptions, type Shared } from './env.js';
+import { Env, type CodeModuleRef, type LoadOptions, type Shared } from './env.js';
+import { insideRoot } from './projectRoot.js';
 import { ignoreComments, matchesRule, RESOLUTION_RULES, type Finding } from './findings.js';
 import { AGENT_KEYS, TOP_IGNORED, TOP_KEYS, VERSIONS } from './keys.js';
 import { buildSteps } from './steps.js';

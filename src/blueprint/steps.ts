@@ -4,7 +4,7 @@
  * Loops and maps are in ./stepsIterate.ts, state machines in ./stepsStateMachine.ts, imports in
  * ./imports.ts, cache and agentic loops in their own files; the reading helpers are in ./env.ts.
  */
-import { schemaProblem } from './schemaCheck.js';
+import { schemaProblem } from '../dsl/jsonSchema.js';
 import { sinkToProblem } from '../dsl/checks.js';
 import type { CodeRef, HitlNode, PlanNode, SequenceNode, StepNode } from '../dsl/ir.js';
 import { thisOf, type Env, type Where } from './env.js';

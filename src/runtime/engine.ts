@@ -103,13 +103,12 @@ export function createEngine(options: EngineOptions) {
   const answers = new AnswerValidator();
   const changes = new RunChanges();
   const onRecorded = (runId: string) => changes.changed(runId);
-  /** Runs this engine was asked to start whose first append has not landed yet. */
-  const starting = new Set<string>();
   /**
-   * For each run being started: settles once its driver is registered (or the start gave up), so
-   * a cancel that comes before the first commit stops the run instead of missing it.
+   * Runs this engine was asked to start and is still starting (a watcher waits for their first
+   * commit). Each settles once its driver is registered (or the start gave up), so a cancel that
+   * comes before the first commit stops the run instead of missing it.
    */
-  const registered = new Map<string, { done: Promise<void>; settle: () => void }>();
+  const starting = new Map<string, { done: Promise<void>; settle: () => void }>();
   /** Cancels asked for before the run's driver was registered: it is stopped as it registers. */
   const cancelBeforeDrive = new Set<string>();
 
@@ -151,7 +150,7 @@ export function createEngine(options: EngineOptions) {
     const running = driver.drive();
     active.set(driver.runId, { driver, running });
     if (cancelBeforeDrive.has(driver.runId)) driver.stop();
-    registered.get(driver.runId)?.settle();
+    starting.get(driver.runId)?.settle();
     try {
       await running;
     } catch (e) {
@@ -190,14 +189,12 @@ export function createEngine(options: EngineOptions) {
     } catch (e) {
       return Promise.reject(e as Error);
     }
-    starting.add(runId);
     let settle = () => {};
     const done = new Promise<void>((r) => (settle = r));
-    registered.set(runId, { done, settle });
+    starting.set(runId, { done, settle });
     return begin(plan, runId, own.input, { ...opts, ...own }).finally(() => {
-      starting.delete(runId);
       settle();
-      registered.delete(runId);
+      starting.delete(runId);
       cancelBeforeDrive.delete(runId);
       changes.changed(runId); // a watcher still waiting for the run looks again (it may have failed)
     });
@@ -386,7 +383,7 @@ export function createEngine(options: EngineOptions) {
     const work = (async () => {
       // Started here but not yet driven (its first commit is on its way): wait for the driver,
       // which stops at once, instead of finding no run and letting it go on.
-      const pending = active.has(runId) ? undefined : registered.get(runId);
+      const pending = active.has(runId) ? undefined : starting.get(runId);
       if (pending) {
         cancelBeforeDrive.add(runId);
         await pending.done;

@@ -21,7 +21,8 @@ import {
   type ProviderRequest,
   type ProviderSend,
 } from './provider.js';
-import { outputShape, schemaProblem, userMessage, type OutputShape } from './schema.js';
+import { schemaProblem } from '../../dsl/jsonSchema.js';
+import { outputShape, userMessage, type OutputShape } from './schema.js';
 import { callModel } from './structured.js';
 import { ConfigError, ErrorCode } from '../../errors.js';
 import { registerSecret } from '../../redact.js';

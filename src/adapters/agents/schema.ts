@@ -120,16 +120,6 @@ export function validateAgainst(schema: Schema, value: unknown): string[] {
   );
 }
 
-/** Checks a user-supplied schema compiles, so a bad YAML schema fails before any request. */
-export function schemaProblem(schema: Schema): string | null {
-  try {
-    ajv.compile(schema);
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
-
 /** Parses model JSON, refusing keys that could reach an object's prototype later. */
 export function parseModelJson(
   text: string,
