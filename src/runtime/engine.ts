@@ -79,6 +79,8 @@ export interface ReplayResult {
 }
 
 const systemClock: Clock = { now: () => Date.now() };
+/** Appends of RunCancelled tried against a run another process keeps appending to. */
+const CANCEL_ATTEMPTS = 10;
 
 function withEvents(summary: RunSummary, events: readonly NewEvent[]): RunSummary {
   for (const e of events) summary.apply(e);
@@ -393,16 +395,25 @@ export function createEngine(options: EngineOptions) {
         here.driver.stop();
         await here.running.catch(() => {});
       }
-      const head = await ledger.head(runId);
-      if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
-      if (!head.terminal) {
-        await ledger.append({
-          runId,
-          expected: { runId, seq: head.seq, hash: head.hash },
-          events: [{ type: 'RunCancelled', data: { ...(reason ? { reason } : {}), by: worker } }],
-          at: clock.now(),
-        });
-        onRecorded(runId);
+      // A run driven by another process may append between our read of its head and our
+      // append: read the head again. Each conflict is that process's progress; a run that ends
+      // meanwhile stays as it ended.
+      for (let attempt = 1; ; attempt++) {
+        const head = await ledger.head(runId);
+        if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
+        if (head.terminal) return;
+        try {
+          await ledger.append({
+            runId,
+            expected: { runId, seq: head.seq, hash: head.hash },
+            events: [{ type: 'RunCancelled', data: { ...(reason ? { reason } : {}), by: worker } }],
+            at: clock.now(),
+          });
+          onRecorded(runId);
+          return;
+        } catch (e) {
+          if (!(e instanceof LedgerConflictError) || attempt >= CANCEL_ATTEMPTS) throw e;
+        }
       }
     })();
     cancelling.set(

@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 
-import { agentStep, definePipeline, sequence } from '../../../src/dsl/builder.js';
-import type { AgentPort } from '../../../src/ports.js';
+import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
+import { agentStep, definePipeline, sequence, step } from '../../../src/dsl/builder.js';
+import type { AgentPort, AppendRequest, LedgerStore } from '../../../src/ports.js';
 import { harness, trace } from '../../support/given.js';
 
 describe('cancel', () => {
@@ -97,5 +98,57 @@ describe('cancel', () => {
     await expect(running).resolves.toMatchObject({ status: 'cancelled' });
     expect(calls).toBe(1);
     expect(trace(await engine.events('far')).at(-1)).toBe('RunCancelled');
+  });
+
+  it('reads the head again when the process driving the run appends between its read and its append', async () => {
+    const gates = [0, 1].map(() => {
+      let open!: () => void;
+      return { done: new Promise<void>((r) => (open = r)), open: () => open() };
+    });
+    const p = definePipeline(
+      'g',
+      sequence(
+        step('a', async (x: unknown) => (await gates[0]?.done, x)),
+        step('b', async (x: unknown) => (await gates[1]?.done, x)),
+      ),
+    );
+    const base = createMemoryLedger();
+    const driving = harness({ ledger: base }).engine;
+    // The canceller's ledger lets the driver take step a's outcome just before the cancel lands.
+    let interpose: (() => Promise<void>) | undefined;
+    const ledger = new Proxy(base, {
+      get(target, key) {
+        if (key === 'append')
+          return async (req: AppendRequest) => {
+            const go = req.events[0]?.type === 'RunCancelled' ? interpose : undefined;
+            interpose = undefined;
+            await go?.();
+            return target.append(req);
+          };
+        const v = Reflect.get(target, key) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as LedgerStore;
+    const running = driving.run(p.plan, 'x', { runId: 'race' });
+    await vi.waitFor(async () => expect((await base.head('race'))?.seq).toBeGreaterThan(0));
+    interpose = async () => {
+      const before = (await base.head('race'))?.seq ?? 0;
+      gates[0]?.open();
+      await vi.waitFor(async () => expect((await base.head('race'))?.seq).toBeGreaterThan(before));
+    };
+    // Before: LedgerConflictError "append expected head seq 5 but the ledger is at 9".
+    await expect(harness({ ledger }).engine.cancel('race', 'stop')).resolves.toMatchObject({
+      status: 'cancelled',
+    });
+    expect(interpose).toBeUndefined();
+    gates[1]?.open();
+    await expect(running).resolves.toMatchObject({ status: 'cancelled' });
+    // Step a's outcome, appended between the cancel's first read and its append, stays recorded.
+    expect(trace(await driving.events('race')).slice(-4)).toEqual([
+      'StepCompleted 0',
+      'StepScheduled 1',
+      'AgentCallRequested 1',
+      'RunCancelled',
+    ]);
   });
 });
