@@ -99,6 +99,17 @@ async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('cancel')
+    .description('cancel a run that has not ended: paused, interrupted, or running elsewhere')
+    .argument('<run>', 'run id or unique prefix')
+    .option('--reason <text>', 'why (recorded with the cancel)')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (runArg: string, opts: Record<string, unknown>) => {
+      const { cancel } = await import('./commands/cancel.js');
+      exitCode = await cancel(runArg, { ...global(), ...opts }, out);
+    });
+
+  program
     .command('show-config')
     .description('the effective settings and where each came from (secrets masked)')
     .option('--json', 'print a JSON object on stdout')

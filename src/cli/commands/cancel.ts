@@ -1,0 +1,66 @@
+/**
+ * `flujo cancel RUN_ID [--reason TEXT]`: records RunCancelled for a run that has not ended — one
+ * paused on a person, interrupted, or driven by another process (whose next append then fails and
+ * which reports the run cancelled). Needs only the ledger: no pipeline is loaded, so a run whose
+ * pipeline file has changed or gone can still be cancelled. A run that already ended is refused.
+ */
+import { openState } from '../../adapters/ledger/state.js';
+import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { createEngine } from '../../runtime/engine.js';
+import type { RunResult } from '../../runtime/summary.js';
+import { projectConfig, resolveRunId, type GlobalOptions } from '../context.js';
+import type { Output } from '../output.js';
+import { printRun, runJson } from '../runReport.js';
+import { runIdWords } from '../shell.js';
+
+export interface CancelFlags extends GlobalOptions {
+  readonly reason?: string;
+  readonly json?: boolean;
+}
+
+export async function cancel(runArg: string, flags: CancelFlags, out: Output): Promise<number> {
+  const cfg = projectConfig(flags, process.env, process.cwd());
+  for (const w of cfg.warnings) out.info(`warning: ${w}`);
+  const sync = cfg.toml.settings?.sqlite_synchronous;
+  // With its projections, so lens and the web lens show the run cancelled at once.
+  const state = await openState(cfg.stateUri, {
+    projectRoot: cfg.root,
+    ...(sync ? { sqliteSynchronous: sync } : {}),
+  });
+  let runId: string | undefined;
+  try {
+    runId = await resolveRunId(state.ledger, runArg);
+    const engine = createEngine({ ledger: state.ledger, worker: `cli-${process.pid}` });
+    // Ended before this command: refused, nothing recorded. Ended while it ran (the run completed
+    // just before our append): refused the same way; the engine appends nothing to an ended run.
+    const before = await state.ledger.head(runId);
+    const result = before?.terminal
+      ? await engine.result(runId)
+      : await engine.cancel(runId, flags.reason);
+    if (before?.terminal || result.status !== 'cancelled') throw ended(result);
+    if (flags.json) out.json(runJson(result));
+    else printRun(out, result, 0);
+    return ExitCode.ok;
+  } catch (e) {
+    // Under --json a refusal is still one JSON object on stdout, as `flujo resume` prints it.
+    if (flags.json && runId && e instanceof EngineError) {
+      const status = (e.details as { status?: unknown } | undefined)?.status;
+      out.json({
+        run_id: runId,
+        ...(typeof status === 'string' ? { status } : {}),
+        error: { code: e.code, message: e.message.replace(/^\[[A-Z_]+\] /, '') },
+      });
+    }
+    throw e;
+  } finally {
+    await state.close();
+  }
+}
+
+function ended(r: RunResult): EngineError {
+  return new EngineError(
+    ErrorCode.RUN_NOT_RESUMABLE,
+    `run ${r.runId} already ended (${r.status}); there is nothing to cancel and nothing was recorded. See it with: flujo lens show ${runIdWords(r.runId)}`,
+    { exitCode: ExitCode.runtime, details: { runId: r.runId, status: r.status } },
+  );
+}
