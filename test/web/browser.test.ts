@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { createEngine } from '../../src/runtime/engine.js';
 import { ARTIFACTS, launch } from './browser.js';
 import {
   approvalPipeline,
@@ -37,6 +38,9 @@ async function open(path: string): Promise<Page> {
   await page.goto(web.server.url + path);
   return page;
 }
+
+/** The page's getComputedStyle, typed here without the DOM lib. */
+type Styled = { getComputedStyle(el: unknown): { backgroundImage: string } };
 
 /** Every src and href the page holds, after it has rendered. */
 // The page's code runs in the browser: these are strings so the Node-side types need no DOM lib.
@@ -224,6 +228,35 @@ describe('web lens in chromium', () => {
     await form.locator('button[type=submit]').click();
     await page.waitForSelector('h1 .badge.s-completed');
     expect(page.url()).toContain(`#/runs/${encodeURIComponent(runId)}`);
+    await page.close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows a step a cancel cut short as cancelled, in words and with its own bar and icon', async () => {
+    const { pipeline, open: release } = gatedPipeline();
+    const running = web.engine.run(pipeline.plan, { batch: 8 }, { runId: 'cut-short' });
+    await expect
+      .poll(async () => (await web.readModels.steps('cut-short')).map((s) => s.name))
+      .toContain('wait');
+    // From another engine, as `flujo cancel` would: the driving one finds out at its next append.
+    await createEngine({ ledger: web.ledger }).cancel('cut-short', 'not needed');
+    release();
+    await expect(running).resolves.toMatchObject({ status: 'cancelled' });
+    const page = await open('#/runs/cut-short');
+    await page.waitForSelector('h1 .badge.s-cancelled');
+    const step = page.locator('details.step.st-cancelled:has(.sname:text-is("wait"))');
+    expect(await step.locator('summary .num').first().textContent()).toBe('cancelled');
+    // Before: no rule for .b-cancelled, so the bar had no background and did not show.
+    const bar = await step
+      .locator('.bar.b-cancelled')
+      .evaluate((el) => (globalThis as unknown as Styled).getComputedStyle(el).backgroundImage);
+    expect(bar).toContain('repeating-linear-gradient');
+    await step.click();
+    expect(await step.locator('.facts .badge.s-cancelled').textContent()).toBe('cancelled');
+    await page.click('button:text-is("Show trace tree")');
+    await page.waitForSelector('.tree li.sp-cancelled [aria-label="cancelled"]');
+    expect(await page.locator('.tree li.sp-failed').count()).toBe(0);
+    await shot(page, 'run-cancelled');
     await page.close();
     expect(pageErrors).toEqual([]);
   });

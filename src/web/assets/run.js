@@ -61,6 +61,8 @@ function waterfall(run, steps, open) {
     const width = Math.max(0.6, (((s.endedAt ?? end) - s.startedAt) / span) * 100);
     const waiting = s.status === 'running' && run.status === 'paused';
     const state = waiting ? 'waiting' : s.status;
+    // Said in words where the bar's colour and the latency would not tell (not colour alone).
+    const said = waiting || s.status === 'cancelled' ? state : null;
     const details = h(
       'details',
       {
@@ -88,7 +90,7 @@ function waterfall(run, steps, open) {
         h(
           'span',
           { class: 'num' },
-          waiting ? 'waiting' : ms(s.latencyMs ?? (s.endedAt ? s.endedAt - s.startedAt : null)),
+          said ?? ms(s.latencyMs ?? (s.endedAt ? s.endedAt - s.startedAt : null)),
         ),
         h('span', { class: 'num' }, usd(s.costMicros)),
       ),
