@@ -67,6 +67,9 @@ export const ErrorCode = {
   TEMPLATE_UNDEFINED: 'TEMPLATE_UNDEFINED',
   TEMPLATE_LIMIT: 'TEMPLATE_LIMIT',
   EXPRESSION_ERROR: 'EXPRESSION_ERROR',
+  // fleet
+  NATS_UNREACHABLE: 'NATS_UNREACHABLE',
+  FLEET_NO_RESULT: 'FLEET_NO_RESULT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

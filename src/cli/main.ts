@@ -99,6 +99,32 @@ async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('worker')
+    .description(
+      'run as a fleet worker: pull start/resume/cancel messages from NATS JetStream and run them',
+    )
+    .option('--nats <url>', `NATS server (default: FLUJO_NATS_URL, else nats://127.0.0.1:4222)`)
+    .option(
+      '--namespace <ns>',
+      'the fleet on that server (default: FLUJO_NATS_NAMESPACE, else flujo)',
+    )
+    .option('--concurrency <n>', 'messages handled at once (default 4)')
+    .option(
+      '--ack-wait <seconds>',
+      'redeliver a message after this long without a heartbeat (default 30)',
+    )
+    .option('--max-deliver <n>', 'deliveries of one message before it is given up (default 20)')
+    .option(
+      '--reconcile-after <seconds>',
+      're-enqueue a running run after this long with no event and no queued message (default 300; 0: never)',
+    )
+    .option('--name <name>', 'this worker in logs and RunClaimed events (default worker-<pid>)')
+    .action(async (opts: Record<string, unknown>) => {
+      const { worker } = await import('./commands/worker.js');
+      exitCode = await worker({ ...global(), ...opts }, out);
+    });
+
+  program
     .command('cancel')
     .description('cancel a run that has not ended: paused, interrupted, or running elsewhere')
     .argument('<run>', 'run id or unique prefix')

@@ -5,38 +5,10 @@
 import { ExitCode } from '../errors.js';
 import type { RunResult } from '../runtime/summary.js';
 import type { Output } from './output.js';
+import { usd } from '../runtime/resultJson.js';
 import { runIdWords, shellWord } from './shell.js';
 
-export type ReportStatus = RunResult['status'] | 'interrupted';
-
-const usd = (micros: number) => Math.round(micros) / 1e6;
-
-export function runJson(r: RunResult, status: ReportStatus = r.status): Record<string, unknown> {
-  return {
-    run_id: r.runId,
-    status: status === 'running' ? 'interrupted' : status,
-    output: r.output ?? null,
-    cost_usd: usd(r.costMicros),
-    tokens: { input: r.tokens.input, output: r.tokens.output },
-    steps: r.steps.map((s) => ({
-      name: s.name,
-      status: s.status,
-      output: s.output ?? null,
-      cost_usd: usd(s.costMicros),
-      attempts: s.attempts,
-    })),
-    ...(r.pause
-      ? {
-          pause: {
-            step: r.pause.step,
-            message: r.pause.message,
-            input_schema: r.pause.inputSchema,
-          },
-        }
-      : {}),
-    ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}),
-  };
-}
+export { runJson, type ReportStatus } from '../runtime/resultJson.js';
 
 export function exitCodeOf(r: RunResult): number {
   if (r.status === 'failed') return ExitCode.runtime;

@@ -24,6 +24,8 @@ export type Step =
       readonly model?: string;
       readonly finish?: string;
       readonly refusal?: string;
+      /** Wait this long before answering (a slow model; a client may go away meanwhile). */
+      readonly delayMs?: number;
     }
   /** An HTTP error (or any status) with a JSON body in the provider's error format. */
   | {
@@ -153,8 +155,13 @@ export async function startFakeLlm(): Promise<FakeLlm> {
         res.writeHead(status, { 'content-type': 'application/json', ...headers });
         res.end(JSON.stringify(payload));
       };
-      if ('text' in step) json(200, replyBody(route, step, String(body.model)));
-      else if ('status' in step)
+      if ('text' in step) {
+        const answer = () => json(200, replyBody(route, step, String(body.model)));
+        if (step.delayMs) {
+          const t = setTimeout(answer, step.delayMs);
+          res.on('close', () => clearTimeout(t));
+        } else answer();
+      } else if ('status' in step)
         json(
           step.status,
           errorBody(route, step.status, step.message ?? `fake ${step.status}`),

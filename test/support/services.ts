@@ -26,6 +26,29 @@ export async function postgresReachable(): Promise<boolean> {
   }
 }
 
+export const NATS_URL = process.env.FLUJO_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+
+/** Whether NATS with JetStream answers (under FLUJO_REQUIRE_SERVICES, a throw if it does not). */
+export async function natsReachable(): Promise<boolean> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  try {
+    const nc = await connect({ servers: NATS_URL, timeout: 2000, reconnect: false });
+    try {
+      await (await jetstreamManager(nc)).getAccountInfo();
+    } finally {
+      await nc.close();
+    }
+    return true;
+  } catch (e) {
+    if (REQUIRE_SERVICES)
+      throw new Error(
+        `NATS JetStream at ${NATS_URL} is required (FLUJO_REQUIRE_SERVICES=1) but unreachable: ${(e as Error).message}`,
+      );
+    return false;
+  }
+}
+
 let counter = 0;
 /** A fresh schema name per suite, so tests never see each other's rows. */
 export function uniqueSchema(prefix = 't'): string {

@@ -1,0 +1,70 @@
+/**
+ * Live views for the fleet: a ledger that publishes every event it committed on
+ * `flujo.events.<run>` (core NATS, at most once), after the commit. The ledger stays the record:
+ * a subscriber that misses a message reads the run from the ledger (`flujo lens watch`, the
+ * TaskClient), and a publish that fails can never hold up or undo a commit.
+ *
+ * Each message is one JSON object: `{run_id, seq, type, v, at, data, hash}` (hash: the event's
+ * chain hash in hex), with the header `Nats-Msg-Id: <run>:<seq>`.
+ */
+import { headers, type NatsConnection } from '@nats-io/transport-node';
+
+import { decodeRecord } from '../../events/envelope.js';
+import type { LedgerStore } from '../../ports.js';
+import { eventsSubject, type FleetNames } from './work.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** JSON for event data: bigints as decimal strings, bytes as hex. */
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return hex(value);
+  return value;
+}
+
+export function publishCommits(
+  store: LedgerStore,
+  nc: NatsConnection,
+  names: FleetNames,
+  onError: (e: Error) => void = () => {},
+): LedgerStore {
+  return {
+    kind: store.kind,
+    async append(request) {
+      const result = await store.append(request);
+      try {
+        for (const r of result.records) {
+          const e = decodeRecord(r.runId, r.seq, r.body);
+          const h = headers();
+          h.set('Nats-Msg-Id', `${r.runId}:${r.seq}`);
+          nc.publish(
+            eventsSubject(names, r.runId),
+            JSON.stringify(
+              {
+                run_id: e.runId,
+                seq: e.seq,
+                type: e.type,
+                v: e.v,
+                at: e.at,
+                data: e.data,
+                hash: hex(r.hash),
+              },
+              jsonSafe,
+            ),
+            { headers: h },
+          );
+        }
+      } catch (e) {
+        onError(e as Error);
+      }
+      return result;
+    },
+    head: (runId) => store.head(runId),
+    read: (runId, options) => store.read(runId, options),
+    listRuns: (options) => store.listRuns(options),
+    readAll: (after, limit) => store.readAll(after, limit),
+    subscribe: (options) => store.subscribe(options),
+    ...(store.orphans ? { orphans: () => store.orphans!() } : {}),
+    close: () => store.close(),
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * `flujo worker`: one process of the fleet. Pulls start, resume and cancel messages from the
+ * NATS JetStream work queue (FLUJO_WORK) and runs them against the project's ledger — Postgres
+ * for a fleet on several machines, a SQLite file for several workers on one. Logs are JSON lines
+ * on stderr (pino). SIGTERM or SIGINT stops pulling, leaves the runs being driven resumable and
+ * hands their messages back at once; exit 0 (130 after SIGINT).
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { pino } from 'pino';
+
+import { publishCommits } from '../../adapters/nats/events.js';
+import { DEFAULT_NATS_URL, ensureWorkQueue, fleetNames } from '../../adapters/nats/work.js';
+import { resolveBudget } from '../../adapters/agents/budgets.js';
+import { openState } from '../../adapters/ledger/state.js';
+import { ConfigError, EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { decodeRecord } from '../../events/envelope.js';
+import { startWorker, type LoadedRunPipeline } from '../../fleet/worker.js';
+import { createEngine } from '../../runtime/engine.js';
+import { agentsFor, preflight, projectSkills } from '../agents.js';
+import { projectConfig, type GlobalOptions } from '../context.js';
+import { numberFlag } from '../io.js';
+import type { Output } from '../output.js';
+import { DEFAULT_PIPELINE, loadPipelineFile } from '../pipelineFile.js';
+
+export interface WorkerFlags extends GlobalOptions {
+  readonly nats?: string;
+  readonly namespace?: string;
+  readonly concurrency?: string;
+  readonly ackWait?: string;
+  readonly maxDeliver?: string;
+  readonly reconcileAfter?: string;
+  readonly name?: string;
+}
+
+function whole(flag: string, raw: string | undefined, fallback: number, min: number): number {
+  const n = numberFlag(flag, raw, true);
+  if (n === undefined) return fallback;
+  if (n < min)
+    throw new EngineError(ErrorCode.USAGE, `${flag} must be at least ${min}, got ${n}`, {
+      exitCode: ExitCode.config,
+    });
+  return n;
+}
+
+export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
+  const env = process.env;
+  const cwd = process.cwd();
+  const concurrency = whole('--concurrency', flags.concurrency, 4, 1);
+  const ackWaitMs = whole('--ack-wait', flags.ackWait, 30, 1) * 1000;
+  const maxDeliver = whole('--max-deliver', flags.maxDeliver, 20, 1);
+  const reconcileAfterMs = whole('--reconcile-after', flags.reconcileAfter, 300, 0) * 1000;
+  const url = flags.nats ?? env.FLUJO_NATS_URL ?? DEFAULT_NATS_URL;
+  const name = flags.name ?? `worker-${process.pid}`;
+  const names = fleetNames(flags.namespace ?? env.FLUJO_NATS_NAMESPACE ?? undefined);
+
+  const cfg = projectConfig(flags, env, cwd);
+  for (const w of cfg.warnings) out.info(`warning: ${w}`);
+  if (cfg.stateUri.startsWith('memory:'))
+    throw new ConfigError(
+      ErrorCode.CONFIG_INVALID,
+      `a worker needs a ledger other processes can read; ${cfg.stateUri} lives in this process only: set FLUJO_STATE_URI to a postgresql:// URI (or a SQLite file for workers on one machine)`,
+    );
+  const log = pino(
+    { name: 'flujo-worker', base: { worker: name } },
+    pino.destination({ dest: 2, sync: true }),
+  );
+
+  let nc;
+  try {
+    nc = await connect({ servers: url, name, timeout: 5_000 });
+  } catch (e) {
+    throw new ConfigError(
+      ErrorCode.NATS_UNREACHABLE,
+      `cannot reach NATS at ${url}: ${(e as Error).message}; start it (docker compose up -d nats) or point --nats / FLUJO_NATS_URL at it`,
+    );
+  }
+  const sync = cfg.toml.settings?.sqlite_synchronous;
+  const state = await openState(cfg.stateUri, {
+    projectRoot: cfg.root,
+    ...(sync ? { sqliteSynchronous: sync } : {}),
+  }).catch(async (e: unknown) => {
+    await nc.close();
+    throw e;
+  });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await ensureWorkQueue(jsm, names, { ackWaitMs, maxDeliver });
+    const ledger = publishCommits(state.ledger, nc, names, (e) =>
+      log.warn({ err: e.message }, 'could not publish committed events'),
+    );
+    const snapshotEvery = cfg.toml.settings?.snapshot_every;
+    const maxCalls = cfg.toml.settings?.max_calls_in_flight;
+    const engineOptions = {
+      ledger,
+      ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+      ...(maxCalls !== undefined ? { maxCallsInFlight: maxCalls } : {}),
+      worker: name,
+    };
+
+    // One engine per pipeline file, loaded again when the file changes.
+    const loaded = new Map<string, { mtimeMs: number; pipeline: Promise<LoadedRunPipeline> }>();
+    const loadPipeline = (file: string | undefined): Promise<LoadedRunPipeline> => {
+      const rel = file ?? DEFAULT_PIPELINE;
+      const abs = resolve(cfg.root, rel);
+      const inside = relative(cfg.root, abs);
+      if (isAbsolute(rel) || inside.startsWith('..') || isAbsolute(inside))
+        return Promise.reject(
+          new ConfigError(
+            ErrorCode.CONFIG_INVALID,
+            `pipeline ${JSON.stringify(rel)} is outside the worker's project ${cfg.root}: name a file relative to it`,
+          ),
+        );
+      if (!existsSync(abs))
+        return Promise.reject(
+          new ConfigError(
+            ErrorCode.CONFIG_INVALID,
+            `pipeline file ${rel} does not exist in the worker's project ${cfg.root}`,
+          ),
+        );
+      const mtimeMs = statSync(abs).mtimeMs;
+      const cached = loaded.get(abs);
+      if (cached && cached.mtimeMs === mtimeMs) return cached.pipeline;
+      const pipeline = (async () => {
+        const beside = join(dirname(abs), 'skills.yaml');
+        const skills = await projectSkills(cfg, existsSync(beside) ? dirname(abs) : cfg.root);
+        const p = await loadPipelineFile(abs, cfg, skills);
+        await preflight(cfg, p.plan);
+        const engine = createEngine({ ...engineOptions, agents: agentsFor(cfg, skills) });
+        return { plan: p.plan, source: p.source, engine };
+      })();
+      loaded.set(abs, { mtimeMs, pipeline });
+      pipeline.catch(() => loaded.delete(abs));
+      return pipeline;
+    };
+
+    const w = startWorker({
+      nc,
+      js: jetstream(nc),
+      jsm,
+      names,
+      readModels: state.readModels,
+      engine: createEngine(engineOptions),
+      loadPipeline,
+      async recordedSource(runId) {
+        const [first] = await state.ledger.read(runId, { limit: 1 });
+        if (!first) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
+        const e = decodeRecord(runId, first.seq, first.body);
+        const source = e.type === 'RunStarted' ? e.data.pipeline.source : undefined;
+        return source && existsSync(resolve(cfg.root, source)) ? source : undefined;
+      },
+      runOptions(plan, m) {
+        const b = m.body.budget;
+        const budget = resolveBudget(cfg.toml.budgets, plan.ir.name, {
+          ...(b?.cost_usd !== undefined ? { costMicros: Math.round(b.cost_usd * 1e6) } : {}),
+          ...(b?.tokens !== undefined ? { tokens: b.tokens } : {}),
+        });
+        const input = m.body.input ?? '';
+        return {
+          // As `flujo run`: the input is context.initial_prompt, beside the given context.
+          context: { ...m.body.context, initial_prompt: input },
+          ...(Object.keys(budget).length > 0 ? { budget } : {}),
+        };
+      },
+      log,
+      concurrency,
+      ackWaitMs,
+      maxDeliver,
+      reconcileAfterMs,
+    });
+    log.info(
+      {
+        nats: url,
+        stream: names.stream,
+        state: state.ledger.kind,
+        concurrency,
+        ack_wait_s: ackWaitMs / 1000,
+      },
+      `worker started: pulling ${names.namespace}.work.> (stop with Ctrl-C or SIGTERM)`,
+    );
+    const signal = await new Promise<'SIGINT' | 'SIGTERM'>((resolveSignal) => {
+      process.once('SIGINT', () => resolveSignal('SIGINT'));
+      process.once('SIGTERM', () => resolveSignal('SIGTERM'));
+    });
+    log.info({ signal }, 'stopping: runs being driven stay resumable');
+    await w.stop();
+    log.info({ ...w.counts }, 'worker stopped');
+    return signal === 'SIGINT' ? ExitCode.interrupted : ExitCode.ok;
+  } finally {
+    await nc.drain().catch(() => {});
+    await state.close();
+  }
+}

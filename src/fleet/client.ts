@@ -1,0 +1,185 @@
+/**
+ * Starting, answering and cancelling runs through the fleet: publishes work messages on the
+ * JetStream work queue for `flujo worker` processes, and (when asked) waits for the worker's
+ * outcome on `flujo.results.<run>`. Reading runs stays with the ledger (TaskClient, lens).
+ *
+ * Publishes carry a `Nats-Msg-Id`, so a publish retried within two minutes is one message: a
+ * start's id is `start:<run>` (one run id, one start), a cancel's `cancel:<run>`; an answer's is
+ * the caller's `messageId`, else a fresh one.
+ */
+import { randomUUID } from 'node:crypto';
+
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+
+import { EngineError, ErrorCode } from '../errors.js';
+import {
+  ensureWorkQueue,
+  eventsSubject,
+  fleetNames,
+  resultsSubject,
+  workSubject,
+  type CancelMessage,
+  type ResumeMessage,
+  type StartMessage,
+  type WorkKind,
+} from '../adapters/nats/work.js';
+
+/** What the worker published once it handled the message: `flujo run --json`'s shape. */
+export type FleetResult = Record<string, unknown> & {
+  readonly run_id?: string;
+  readonly status?: string;
+  readonly error?: { readonly code: string; readonly message: string };
+};
+
+export interface Published {
+  readonly runId: string;
+  /** The message's sequence in the work stream. */
+  readonly seq: number;
+  /** The stream already held a message with this id: nothing new was queued. */
+  readonly duplicate: boolean;
+  /** The worker's outcome, when `wait` was given. */
+  readonly result?: FleetResult;
+}
+
+export interface WaitOption {
+  /** Wait for the worker's outcome, at most this many ms (true: 60 s). */
+  readonly wait?: boolean | number;
+}
+
+export interface FleetClient {
+  start(
+    options: {
+      readonly runId?: string;
+      readonly pipeline?: string;
+      readonly input?: unknown;
+      readonly context?: Record<string, unknown>;
+      readonly budget?: { readonly costUsd?: number; readonly tokens?: number };
+    } & WaitOption,
+  ): Promise<Published>;
+  resume(
+    runId: string,
+    options?: {
+      readonly input?: unknown;
+      readonly answeredBy?: string;
+      readonly allowChangedPipeline?: boolean;
+      readonly messageId?: string;
+    } & WaitOption,
+  ): Promise<Published>;
+  cancel(runId: string, options?: { readonly reason?: string } & WaitOption): Promise<Published>;
+  /** A run's committed events as the workers publish them (live; the ledger has them all). */
+  events(runId: string): Subscription;
+}
+
+export interface FleetClientOptions {
+  /** The fleet's namespace on the NATS server (default `flujo`; see FleetNames). */
+  readonly namespace?: string;
+}
+
+export async function createFleetClient(
+  nc: NatsConnection,
+  options: FleetClientOptions = {},
+): Promise<FleetClient> {
+  const names = fleetNames(options.namespace);
+  await ensureWorkQueue(await jetstreamManager(nc), names);
+  const js: JetStreamClient = jetstream(nc);
+
+  async function publish(
+    kind: WorkKind,
+    runId: string,
+    body: StartMessage | ResumeMessage | CancelMessage,
+    msgID: string,
+    wait: boolean | number | undefined,
+  ): Promise<Published> {
+    if (runId === '' || runId.length > 200)
+      throw new EngineError(ErrorCode.USAGE, 'a run id has 1 to 200 characters');
+    const timeoutMs = wait === true ? 60_000 : typeof wait === 'number' ? wait : 0;
+    // Subscribed before publishing, so a fast worker's outcome is not missed.
+    const sub = timeoutMs > 0 ? nc.subscribe(resultsSubject(names, runId)) : undefined;
+    try {
+      const ack = await js.publish(workSubject(names, kind, runId), JSON.stringify(body), {
+        msgID,
+      });
+      const published = { runId, seq: ack.seq, duplicate: ack.duplicate };
+      // A duplicate was queued (and maybe handled) before: there is no new outcome to wait for.
+      if (!sub || ack.duplicate) return published;
+      const result = await firstResult(sub, ack.seq, timeoutMs, runId);
+      return { ...published, result };
+    } finally {
+      sub?.unsubscribe();
+    }
+  }
+
+  return {
+    start(o) {
+      const runId = o.runId ?? randomUUID();
+      const body: StartMessage = {
+        ...(o.pipeline !== undefined ? { pipeline: o.pipeline } : {}),
+        ...(o.input !== undefined ? { input: o.input } : {}),
+        ...(o.context !== undefined ? { context: o.context } : {}),
+        ...(o.budget
+          ? {
+              budget: {
+                ...(o.budget.costUsd !== undefined ? { cost_usd: o.budget.costUsd } : {}),
+                ...(o.budget.tokens !== undefined ? { tokens: o.budget.tokens } : {}),
+              },
+            }
+          : {}),
+      };
+      return publish('start', runId, body, `start:${runId}`, o.wait);
+    },
+    resume(runId, o = {}) {
+      const body: ResumeMessage = {
+        ...('input' in o ? { input: o.input ?? null } : {}),
+        ...(o.answeredBy !== undefined ? { answered_by: o.answeredBy } : {}),
+        ...(o.allowChangedPipeline ? { allow_changed_pipeline: true } : {}),
+      };
+      return publish(
+        'resume',
+        runId,
+        body,
+        o.messageId ?? `resume:${runId}:${randomUUID()}`,
+        o.wait,
+      );
+    },
+    cancel(runId, o = {}) {
+      const body: CancelMessage = o.reason !== undefined ? { reason: o.reason } : {};
+      return publish('cancel', runId, body, `cancel:${runId}`, o.wait);
+    },
+    events: (runId) => nc.subscribe(eventsSubject(names, runId)),
+  };
+}
+
+/** The outcome the workers publish for the message at stream seq `seq`. */
+async function firstResult(
+  sub: Subscription,
+  seq: number,
+  timeoutMs: number,
+  runId: string,
+): Promise<FleetResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new EngineError(
+            ErrorCode.FLEET_NO_RESULT,
+            `no worker reported on run ${runId} within ${timeoutMs} ms: is a \`flujo worker\` running against this NATS server? The message stays queued`,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  const read = (async () => {
+    for await (const m of sub) {
+      const r = m.json<FleetResult & { message?: number }>();
+      if (r.message === seq) return r;
+    }
+    throw new EngineError(ErrorCode.FLEET_NO_RESULT, `the subscription for run ${runId} closed`);
+  })();
+  try {
+    return await Promise.race([read, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

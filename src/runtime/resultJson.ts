@@ -1,0 +1,36 @@
+/**
+ * A run's outcome as one JSON object: what `flujo run --json` and `flujo resume --json` print
+ * (CONTRACTS.md) and what a fleet worker publishes on `flujo.results.<run>`.
+ */
+import type { RunResult } from './summary.js';
+
+export type ReportStatus = RunResult['status'] | 'interrupted';
+
+export const usd = (micros: number) => Math.round(micros) / 1e6;
+
+export function runJson(r: RunResult, status: ReportStatus = r.status): Record<string, unknown> {
+  return {
+    run_id: r.runId,
+    status: status === 'running' ? 'interrupted' : status,
+    output: r.output ?? null,
+    cost_usd: usd(r.costMicros),
+    tokens: { input: r.tokens.input, output: r.tokens.output },
+    steps: r.steps.map((s) => ({
+      name: s.name,
+      status: s.status,
+      output: s.output ?? null,
+      cost_usd: usd(s.costMicros),
+      attempts: s.attempts,
+    })),
+    ...(r.pause
+      ? {
+          pause: {
+            step: r.pause.step,
+            message: r.pause.message,
+            input_schema: r.pause.inputSchema,
+          },
+        }
+      : {}),
+    ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}),
+  };
+}

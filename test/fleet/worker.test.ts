@@ -1,0 +1,336 @@
+/**
+ * The fleet, end to end: real `flujo worker` processes (the built CLI) pulling from a real NATS
+ * JetStream work queue, running against a real Postgres ledger, calling a fake OpenAI server
+ * through the real SDK. Each suite has its own NATS namespace and Postgres schema.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { openState, type State } from '../../src/adapters/ledger/state.js';
+import { fleetNames, queuedFor, resultsSubject } from '../../src/adapters/nats/work.js';
+import { decodeRecord } from '../../src/events/envelope.js';
+import { createFleetClient, type FleetClient, type FleetResult } from '../../src/fleet/client.js';
+import { CLI, runCli } from '../e2e/cli.js';
+import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
+import {
+  NATS_URL,
+  PG_URL,
+  dropSchema,
+  natsReachable,
+  postgresReachable,
+  uniqueSchema,
+} from '../support/services.js';
+
+const up = (await postgresReachable()) && (await natsReachable());
+
+const MODEL_PIPELINE = [
+  'version: "0.1"',
+  'name: ask',
+  'agents:',
+  '  writer:',
+  '    model: "openai:gpt-4o-mini"',
+  '    system_prompt: "Answer in one word."',
+  'steps:',
+  '  - name: ask',
+  '    uses: agents.writer',
+  '    input: "{{ context.initial_prompt }}"',
+  '',
+].join('\n');
+
+interface WorkerProcess {
+  readonly child: ChildProcess;
+  readonly logs: () => Record<string, unknown>[];
+  readonly exited: Promise<number | null>;
+}
+
+describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NATS', () => {
+  const schema = uniqueSchema('fleet');
+  const uri = `${PG_URL}?schema=${schema}`;
+  const namespace = `fleettest_${process.pid}_${Date.now().toString(36)}`;
+  const names = fleetNames(namespace);
+  let project: string;
+  let fake: FakeLlm;
+  let nc: NatsConnection;
+  let client: FleetClient;
+  let state: State;
+  const workers: WorkerProcess[] = [];
+
+  function startWorker(...args: string[]): WorkerProcess {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NO_COLOR: '1',
+      FLUJO_STATE_URI: uri,
+      FLUJO_NATS_URL: NATS_URL,
+      FLUJO_NATS_NAMESPACE: namespace,
+      OPENAI_API_KEY: 'sk-test-fleet-0123456789',
+      OPENAI_BASE_URL: fake.openaiUrl,
+    };
+    delete env.FLUJO_PROJECT_ROOT;
+    const child = spawn(process.execPath, [CLI, 'worker', '--ack-wait', '2', ...args], {
+      cwd: project,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let text = '';
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (text += s));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const w: WorkerProcess = {
+      child,
+      exited,
+      logs: () =>
+        text
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+    };
+    workers.push(w);
+    return w;
+  }
+
+  async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>) {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  const ready = (w: WorkerProcess) =>
+    until('the worker to start', () =>
+      w.logs().some((l) => String(l.msg).startsWith('worker started')) ? true : undefined,
+    );
+
+  async function events(runId: string) {
+    const rows = await state.ledger.read(runId);
+    return rows.map((r) => ({ ...decodeRecord(runId, r.seq, r.body), hash: r.hash }));
+  }
+
+  /** The outcome the workers publish for the next message about `runId`. */
+  function nextResult(runId: string, match: (r: FleetResult) => boolean = () => true) {
+    const sub = nc.subscribe(resultsSubject(names, runId));
+    return (async () => {
+      for await (const m of sub) {
+        const r = m.json<FleetResult>();
+        if (match(r)) {
+          sub.unsubscribe();
+          return r;
+        }
+      }
+      throw new Error('subscription closed');
+    })();
+  }
+
+  beforeAll(async () => {
+    project = mkdtempSync(join(tmpdir(), 'flujo-fleet-'));
+    expect(runCli(['init', '--yes'], { cwd: project }).code).toBe(0);
+    writeFileSync(join(project, 'model.yaml'), MODEL_PIPELINE);
+    fake = await startFakeLlm();
+    nc = await connect({ servers: NATS_URL });
+    client = await createFleetClient(nc, { namespace });
+    state = await openState(uri, { projectRoot: project });
+  });
+
+  afterAll(async () => {
+    for (const w of workers) w.child.kill('SIGKILL');
+    await Promise.all(workers.map((w) => w.exited));
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(names.stream).catch(() => {});
+    await nc.close();
+    await state?.close();
+    await fake?.close();
+    rmSync(project, { recursive: true, force: true });
+    await dropSchema(schema);
+  });
+
+  it('starts a run from a message, refuses a bad answer without recording it, completes with a good one, and publishes every committed event', async () => {
+    const w = startWorker('--max-deliver', '3');
+    await ready(w);
+    const runId = 'welcome-1';
+    const live: { seq: number; type: string; hash: string }[] = [];
+    const sub = client.events(runId);
+    void (async () => {
+      for await (const m of sub) live.push(m.json());
+    })();
+
+    const started = await client.start({ runId, input: 'Ada', wait: 20_000 });
+    expect(started).toMatchObject({ runId, duplicate: false });
+    expect(started.result).toMatchObject({
+      run_id: runId,
+      status: 'paused',
+      pause: { step: 'approve' },
+    });
+    const pausedAt = (await state.ledger.head(runId))!.seq;
+
+    const refused = await client.resume(runId, { input: { approved: 1 }, wait: 20_000 });
+    expect(refused.result).toMatchObject({
+      status: 'paused',
+      error: { code: 'HUMAN_INPUT_REJECTED' },
+    });
+    expect(refused.result!.error!.message).toContain('/approved must be boolean');
+    expect((await state.ledger.head(runId))!.seq).toBe(pausedAt);
+
+    const done = await client.resume(runId, {
+      input: { approved: true },
+      answeredBy: 'ops@example.com',
+      wait: 20_000,
+    });
+    expect(done.result).toMatchObject({
+      status: 'completed',
+      output: 'Published: Hello, Ada! Welcome to Flujo.',
+    });
+    const recorded = await events(runId);
+    expect(recorded.find((e) => e.type === 'HumanInputReceived')?.data).toMatchObject({
+      by: 'ops@example.com',
+    });
+
+    // Every committed event went out on <ns>.events.<run>, once, in order, with its chain hash.
+    await until('the live events', () => (live.length >= recorded.length ? true : undefined));
+    sub.unsubscribe();
+    expect(live.map((e) => e.seq)).toEqual(recorded.map((e) => e.seq));
+    expect(live.map((e) => e.type)).toEqual(recorded.map((e) => e.type));
+    expect(live.map((e) => e.hash)).toEqual(
+      recorded.map((e) => Buffer.from(e.hash).toString('hex')),
+    );
+    const verify = runCli(['lens', 'verify', runId, '--json', '--state-uri', uri], {
+      cwd: project,
+    });
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, runs_checked: 1 });
+  });
+
+  it('takes a start published twice as one run', async () => {
+    const runId = 'twice-1';
+    const first = await client.start({ runId, input: 'Bo', wait: 20_000 });
+    const again = await client.start({ runId, input: 'Bo', wait: 20_000 });
+    expect(first.result).toMatchObject({ status: 'paused' });
+    expect(again).toMatchObject({ duplicate: true, seq: first.seq });
+    expect(again.result).toBeUndefined();
+    const types = (await events(runId)).map((e) => e.type);
+    expect(types.filter((t) => t === 'RunStarted')).toHaveLength(1);
+  });
+
+  it('refuses a message it cannot act on, says why, and keeps working', async () => {
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const bad = nextResult('bad-1');
+    await js.publish(`${namespace}.work.start.bad-1`, '{"inptu": "typo"}');
+    expect((await bad).error).toMatchObject({ code: 'USAGE' });
+    expect((await bad).error!.message).toContain('inptu');
+
+    const outside = await client.start({
+      runId: 'outside-1',
+      pipeline: '../../etc/passwd.yaml',
+      wait: 20_000,
+    });
+    expect(outside.result!.error).toMatchObject({ code: 'CONFIG_INVALID' });
+    expect(outside.result!.error!.message).toContain('outside');
+
+    const missing = await client.start({ runId: 'missing-1', pipeline: 'nope.yaml', wait: 20_000 });
+    expect(missing.result!.error!.message).toContain('nope.yaml does not exist');
+
+    // A resume for a run nobody started is looked for a few times (its start may be late), then refused.
+    const unknown = await client.resume('never-started', { wait: 20_000 });
+    expect(unknown.result!.error).toMatchObject({ code: 'RUN_NOT_FOUND' });
+
+    // Refused messages leave the queue; nothing was recorded for them.
+    for (const id of ['bad-1', 'outside-1', 'missing-1', 'never-started'])
+      expect([id, await queuedFor(jsm, names, id)]).toEqual([id, 0]);
+    expect(await state.ledger.head('outside-1')).toBeNull();
+    // The worker is still serving.
+    const ok = await client.start({ runId: 'after-bad-1', input: 'Cy', wait: 20_000 });
+    expect(ok.result).toMatchObject({ status: 'paused' });
+  }, 30_000);
+
+  it('cancels a paused run by message', async () => {
+    const runId = 'cancel-1';
+    await client.start({ runId, input: 'Di', wait: 20_000 });
+    const cancelled = await client.cancel(runId, { reason: 'no longer needed', wait: 20_000 });
+    expect(cancelled.result).toMatchObject({ status: 'cancelled' });
+    const last = (await events(runId)).at(-1)!;
+    expect(last.type).toBe('RunCancelled');
+    expect(last.data).toMatchObject({ reason: 'no longer needed' });
+  });
+
+  it('a worker killed during a model call: the message comes back to another worker, which finishes the run repeating only that call, with the same idempotency key', async () => {
+    const [first] = workers;
+    fake.script({ text: 'never sent', delayMs: 60_000 }, { text: 'Hello' });
+    const calls = fake.requests.length;
+    const runId = 'killed-1';
+    const outcome = nextResult(runId, (r) => r.status === 'completed');
+    await client.start({ runId, pipeline: 'model.yaml', input: 'greet' });
+    await until('the model call', () => (fake.requests.length > calls ? true : undefined));
+    first!.child.kill('SIGKILL');
+    await first!.exited;
+    // The run is mid-call in the ledger, and its message is still queued (not acked).
+    expect((await events(runId)).at(-1)!.type).not.toBe('RunCompleted');
+    expect(await queuedFor(await jetstreamManager(nc), names, runId)).toBe(1);
+
+    const second = startWorker('--reconcile-after', '1');
+    const result = await outcome;
+    expect(result).toMatchObject({ status: 'completed', output: 'Hello' });
+    const made = fake.requests.slice(calls);
+    expect(made).toHaveLength(2);
+    expect(made[0]!.headers['idempotency-key']).toBeTruthy();
+    expect(made[1]!.headers['idempotency-key']).toBe(made[0]!.headers['idempotency-key']);
+    // The run had a queued message, so the reconciler left it to the redelivery.
+    expect(
+      second.logs().some((l) => l.run_id === runId && String(l.msg).includes('re-enqueued')),
+    ).toBe(false);
+    const claims = (await events(runId)).filter((e) => e.type === 'RunClaimed');
+    expect(claims.map((c) => (c.data as { epoch: number }).epoch)).toEqual([1, 2]);
+  }, 40_000);
+
+  it('the reconciler re-enqueues a running run whose owner went silent and that has no message', async () => {
+    const second = workers.at(-1)!;
+    fake.script({ text: 'never sent', delayMs: 60_000 }, { text: 'Adopted' });
+    const calls = fake.requests.length;
+    const runId = 'orphan-1';
+    // A plain `flujo run` (no queue message), killed while its model call is in flight.
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      FLUJO_STATE_URI: uri,
+      OPENAI_API_KEY: 'sk-test-fleet-0123456789',
+      OPENAI_BASE_URL: fake.openaiUrl,
+    };
+    const cli = spawn(
+      process.execPath,
+      [CLI, 'run', 'model.yaml', '--run-id', runId, '--input', 'x'],
+      { cwd: project, env, stdio: 'ignore' },
+    );
+    await until('the model call', () => (fake.requests.length > calls ? true : undefined));
+    cli.kill('SIGKILL');
+    await new Promise((r) => cli.on('close', r));
+
+    await until('the adopted run to complete', async () =>
+      (await events(runId)).at(-1)?.type === 'RunCompleted' ? true : undefined,
+    );
+    expect((await events(runId)).at(-1)!.data).toMatchObject({ output: 'Adopted' });
+    expect(
+      second.logs().some((l) => l.run_id === runId && String(l.msg).includes('re-enqueued')),
+    ).toBe(true);
+  }, 40_000);
+
+  it('SIGTERM stops a worker at once, exit 0; the run it was driving goes to the next worker', async () => {
+    const second = workers.at(-1)!;
+    fake.script({ text: 'never sent', delayMs: 60_000 }, { text: 'Handed over' });
+    const calls = fake.requests.length;
+    const runId = 'handover-1';
+    const outcome = nextResult(runId, (r) => r.status === 'completed');
+    await client.start({ runId, pipeline: 'model.yaml', input: 'x' });
+    await until('the model call', () => (fake.requests.length > calls ? true : undefined));
+    const t0 = Date.now();
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    startWorker();
+    expect(await outcome).toMatchObject({ status: 'completed', output: 'Handed over' });
+    expect(fake.requests.length - calls).toBe(2);
+  }, 40_000);
+});
