@@ -52,6 +52,14 @@ export {
   type TaskClientOptions,
   type TaskQuery,
 } from './tasks/index.js';
+export {
+  createFleetClient,
+  type FleetClient,
+  type FleetClientOptions,
+  type FleetResult,
+  type Published,
+} from './fleet/client.js';
+export { fleetNames, type FleetNames } from './adapters/nats/work.js';
 export { emptyHead, decodeRecord } from './events/envelope.js';
 export {
   AgentCallError,

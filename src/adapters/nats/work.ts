@@ -14,7 +14,7 @@ import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType } from '@nats-io
 import { nanos } from '@nats-io/transport-node';
 import { z } from 'zod';
 
-import { EngineError, ErrorCode } from '../../errors.js';
+import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 export const DEFAULT_NAMESPACE = 'flujo';
@@ -40,6 +40,7 @@ export function fleetNames(namespace: string = DEFAULT_NAMESPACE): FleetNames {
     throw new EngineError(
       ErrorCode.USAGE,
       `NATS namespace ${JSON.stringify(namespace)} must be 1 to 64 letters, digits, "_" or "-"`,
+      { exitCode: ExitCode.config },
     );
   return {
     namespace,
