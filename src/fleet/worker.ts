@@ -234,6 +234,7 @@ export function startWorker(options: WorkerOptions): Worker {
       );
       return;
     }
+    log.info({ run_id: m.runId, kind: m.kind, delivery: deliveries }, 'work message received');
     const beat = setInterval(() => msg.working(), Math.max(200, Math.floor(options.ackWaitMs / 3)));
     driving.add(m.runId);
     const t0 = performance.now();

@@ -333,4 +333,42 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     expect(await outcome).toMatchObject({ status: 'completed', output: 'Handed over' });
     expect(fake.requests.length - calls).toBe(2);
   }, 40_000);
+
+  it('a stalled worker (SIGSTOP past the ack wait) is taken over; when it wakes, its late reply is fenced and it records nothing', async () => {
+    const zombie = startWorker();
+    await ready(zombie);
+    fake.script({ text: 'late', delayMs: 2_500 }, { text: 'fresh' });
+    const calls = fake.requests.length;
+    const runId = 'zombie-1';
+    const outcome = nextResult(runId, (r) => r.status === 'completed');
+    await client.start({ runId, pipeline: 'model.yaml', input: 'x' });
+    await until('the model call', () => (fake.requests.length > calls ? true : undefined));
+    const received = (w: WorkerProcess) =>
+      w.logs().some((l) => l.run_id === runId && l.msg === 'work message received');
+    const owner = await until('the owner', () =>
+      workers.find((w) => w.child.exitCode === null && received(w)),
+    );
+    owner.child.kill('SIGSTOP');
+    // Its heartbeats stop: after the ack wait another worker gets the message and takes over.
+    expect(await outcome).toMatchObject({ status: 'completed', output: 'fresh' });
+    owner.child.kill('SIGCONT');
+    await until('the stalled worker to notice', () =>
+      owner.logs().some((l) => l.run_id === runId && l.msg === 'run taken over by another worker')
+        ? true
+        : undefined,
+    );
+    const recorded = await events(runId);
+    expect(recorded.filter((e) => e.type === 'AgentResponded')).toHaveLength(1);
+    expect(recorded.at(-1)!.type).toBe('RunCompleted');
+    expect(
+      recorded
+        .filter((e) => e.type === 'RunClaimed')
+        .map((e) => (e.data as { epoch: number }).epoch),
+    ).toEqual([1, 2]);
+    expect(fake.requests.length - calls).toBe(2);
+    const verify = runCli(['lens', 'verify', runId, '--json', '--state-uri', uri], {
+      cwd: project,
+    });
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
+  }, 40_000);
 });
