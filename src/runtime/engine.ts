@@ -79,6 +79,14 @@ export interface ReplayResult {
 }
 
 const systemClock: Clock = { now: () => Date.now() };
+
+/**
+ * A plan is compiled and fingerprinted once per process, for every engine (plans are not changed
+ * once built, and what compiling makes depends on the plan alone): an engine created for one
+ * resume finds the plan compiled (ADR 53).
+ */
+const compiled = new WeakMap<Plan, { machine: RunMachine; fingerprint: string }>();
+
 /** Appends of RunCancelled tried against a run another process keeps appending to. */
 const CANCEL_ATTEMPTS = 10;
 
@@ -98,8 +106,6 @@ export function createEngine(options: EngineOptions) {
       ErrorCode.USAGE,
       `maxCallsInFlight must be a whole number of at least 1, got ${String(maxCalls)}`,
     );
-  // A plan is compiled and fingerprinted once per engine (plans are not changed once built).
-  const compiled = new WeakMap<Plan, { machine: RunMachine; fingerprint: string }>();
   const active = new Map<string, { driver: RunDriver; running: Promise<void> }>();
   const cancelling = new Map<string, Promise<unknown>>();
   const answers = new AnswerValidator();

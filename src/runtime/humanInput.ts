@@ -1,38 +1,26 @@
 /**
  * Checks a human's answer against the schema its request recorded. Compiling a JSON Schema costs
  * far more than the rest of a resume, and the same few schemas recur, so compiled validators are
- * kept (bounded) by the schema's JSON text.
+ * kept (bounded) by the schema's JSON text, for the whole process (src/dsl/jsonSchema.ts, ADR 53):
+ * an engine created for one resume finds them compiled by the ones before it.
  */
-import { Ajv2020 } from 'ajv/dist/2020.js';
-
 import { asRecorded } from '../actors/frozen.js';
+import { compiledSchema } from '../dsl/jsonSchema.js';
 import { EngineError, ErrorCode, LedgerEncodeError } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
 
-const MAX_CACHED = 256;
-
 export class AnswerValidator {
-  private readonly ajv = new Ajv2020({ allErrors: true, strict: false });
-  private readonly compiled = new Map<string, ReturnType<Ajv2020['compile']>>();
-
   private validatorOf(runId: string, schema: unknown) {
-    const key = JSON.stringify(schema);
-    let v = this.compiled.get(key);
-    if (!v) {
-      if (this.compiled.size >= MAX_CACHED) this.compiled.clear();
-      try {
-        v = this.ajv.compile(schema as object);
-      } catch (e) {
-        // Loaders check schemas now (V-K4); a run recorded before that can never be answered.
-        throw new EngineError(
-          ErrorCode.RUN_NOT_RESUMABLE,
-          `run ${runId}: the question's recorded input schema is not a valid JSON Schema (${(e as Error).message}), so no answer can be checked against it; cancel the run and start it again with a fixed pipeline`,
-          { details: { runId, status: 'paused' } },
-        );
-      }
-      this.compiled.set(key, v);
+    try {
+      return compiledSchema(schema);
+    } catch (e) {
+      // Loaders check schemas now (V-K4); a run recorded before that can never be answered.
+      throw new EngineError(
+        ErrorCode.RUN_NOT_RESUMABLE,
+        `run ${runId}: the question's recorded input schema is not a valid JSON Schema (${(e as Error).message}), so no answer can be checked against it; cancel the run and start it again with a fixed pipeline`,
+        { details: { runId, status: 'paused' } },
+      );
     }
-    return v;
   }
 
   /** Throws HUMAN_INPUT_REJECTED with every reason when the answer does not match. */

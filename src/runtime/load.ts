@@ -30,8 +30,12 @@ export interface LoadedRun {
   readonly bytesSinceSnapshot: number;
 }
 
-/** How many of the last events are read first, looking for a snapshot. */
-const NEAR = 4;
+/**
+ * How many of the last events are read first, looking for a snapshot: a pause ends with
+ * [RunPaused, SnapshotTaken], and that snapshot's summary is as of before RunPaused, so these two
+ * rows are all such a resume builds on (each row read costs about 5 µs on SQLite).
+ */
+const NEAR = 2;
 
 const bytesAfter = (rows: readonly StoredRecord[], seq: number) =>
   rows.reduce((n, r) => (r.seq > seq ? n + r.body.length : n), 0);
@@ -93,7 +97,8 @@ export async function loadForResume(
       summaries: chain.summaries,
       chain: chain.chain,
     },
-    events: rows.map((r) => decodeRecord(runId, r.seq, r.body)),
+    // The snapshot itself is among them (its summary is as of before its batch): decoded once.
+    events: rows.map((r) => (r === snapRow ? snap.event : decodeRecord(runId, r.seq, r.body))),
     bytesSinceSnapshot: bytesAfter(tail, snapRow.seq),
   };
 }
@@ -160,11 +165,14 @@ interface SnapState {
   fingerprint?: unknown;
 }
 
-function snapshotState(runId: string, row: StoredRecord): { uptoSeq: number; state: SnapState } {
+function snapshotState(
+  runId: string,
+  row: StoredRecord,
+): { uptoSeq: number; state: SnapState; event: LedgerEvent } {
   const e = decodeRecord(runId, row.seq, row.body);
   if (e.type !== 'SnapshotTaken')
     throw new EngineError(ErrorCode.LEDGER_DECODE, `run ${runId} seq ${row.seq} is not a snapshot`);
-  return { uptoSeq: e.data.uptoSeq, state: e.data.state as unknown as SnapState };
+  return { uptoSeq: e.data.uptoSeq, state: e.data.state as unknown as SnapState, event: e };
 }
 
 /**

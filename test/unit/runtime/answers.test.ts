@@ -1,8 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 
 import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
 import { definePipeline, hitl, sequence, step } from '../../../src/dsl/builder.js';
+import { compiledSchema, schemaProblem } from '../../../src/dsl/jsonSchema.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 
 const plan = definePipeline(
@@ -67,5 +69,39 @@ describe('answers a paused run cannot take', () => {
     expect((await ledger.head(runId))?.seq).toBe(head);
     // Without an answer, resuming an ended run still just reports it.
     expect(await engine.resume(plan, runId)).toMatchObject({ status: 'completed' });
+  });
+});
+
+describe('compiled answer schemas are kept for the process (ADR 53)', () => {
+  it('an engine created for one resume checks the answer with the schema another engine compiled', async () => {
+    const first = await paused();
+    await first.engine.resume(plan, first.runId, { humanInput: { approved: true } });
+    const { ledger, runId, head } = await paused();
+    const compile = vi.spyOn(Ajv2020.prototype, 'compile');
+    try {
+      const fresh = createEngine({ ledger });
+      // Still checked: a wrong answer is refused and records nothing.
+      await expect(
+        fresh.resume(plan, runId, { humanInput: { approved: 'yes' } }),
+      ).rejects.toMatchObject({ code: 'HUMAN_INPUT_REJECTED' });
+      expect((await ledger.head(runId))?.seq).toBe(head);
+      const done = await createEngine({ ledger }).resume(plan, runId, {
+        humanInput: { approved: false },
+      });
+      expect(done).toMatchObject({ status: 'completed', output: { approved: false } });
+      expect(compile).not.toHaveBeenCalled();
+    } finally {
+      compile.mockRestore();
+    }
+  });
+
+  it('two schemas with the same $id are each compiled and checked as they are', () => {
+    const a = { $id: 'urn:flujo:test:answer', type: 'object', required: ['a'] };
+    const b = { $id: 'urn:flujo:test:answer', type: 'object', required: ['b'] };
+    expect(schemaProblem(a)).toBeNull();
+    expect(schemaProblem(b)).toBeNull();
+    expect(compiledSchema(a)({ a: 1 })).toBe(true);
+    expect(compiledSchema(b)({ a: 1 })).toBe(false);
+    expect(compiledSchema(b)({ b: 1 })).toBe(true);
   });
 });
