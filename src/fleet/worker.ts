@@ -103,7 +103,8 @@ export function startWorker(options: WorkerOptions): Worker {
   const counts = { acked: 0, terminated: 0, retried: 0 };
   const abort = new AbortController();
   const engines = new Set<Engine>([options.engine]);
-  const driving = new Set<string>();
+  /** Messages being handled here, per run (a start and a cancel of one run may overlap). */
+  const driving = new Map<string, number>();
 
   const publishResult = (runId: string, value: Record<string, unknown>) => {
     try {
@@ -236,7 +237,7 @@ export function startWorker(options: WorkerOptions): Worker {
     }
     log.info({ run_id: m.runId, kind: m.kind, delivery: deliveries }, 'work message received');
     const beat = setInterval(() => msg.working(), Math.max(200, Math.floor(options.ackWaitMs / 3)));
-    driving.add(m.runId);
+    driving.set(m.runId, (driving.get(m.runId) ?? 0) + 1);
     const t0 = performance.now();
     let outcome: Outcome;
     let report: Record<string, unknown> | undefined;
@@ -276,9 +277,21 @@ export function startWorker(options: WorkerOptions): Worker {
       );
       if (outcome.kind === 'term')
         report = { kind: m.kind, run_id: m.runId, ...statusOf(e), error: { code, message } };
+      else if (outcome.kind === 'ack' && m.kind === 'resume' && 'input' in m.body)
+        // The person who answered must learn that their answer did not count.
+        report = {
+          kind: m.kind,
+          run_id: m.runId,
+          error: {
+            code,
+            message: `the run changed while this answer was being recorded (another answer or worker got there first), so it was not recorded; look at the run and answer again if it still asks (${message})`,
+          },
+        };
     } finally {
       clearInterval(beat);
-      driving.delete(m.runId);
+      const left = (driving.get(m.runId) ?? 1) - 1;
+      if (left > 0) driving.set(m.runId, left);
+      else driving.delete(m.runId);
     }
     await settle(msg, m.runId, outcome, report);
   }

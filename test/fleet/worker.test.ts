@@ -371,4 +371,24 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     });
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
   }, 40_000);
+
+  it('two answers racing for one question: one is recorded, the other is told it was not', async () => {
+    const runId = 'race-1';
+    await client.start({ runId, input: 'Eve', wait: 20_000 });
+    const [a, b] = await Promise.all([
+      client.resume(runId, { input: { approved: true }, answeredBy: 'a', wait: 20_000 }),
+      client.resume(runId, { input: { approved: false }, answeredBy: 'b', wait: 20_000 }),
+    ]);
+    const outcomes = [a.result!, b.result!];
+    // The loser's outcome carries the run's status too (paused, or completed by then) and an error.
+    const won = outcomes.filter((r) => !r.error);
+    const lost = outcomes.filter((r) => r.error);
+    expect(won).toHaveLength(1);
+    expect(won[0]).toMatchObject({ status: 'completed' });
+    expect(lost).toHaveLength(1);
+    expect(['LEDGER_CONFLICT', 'RUN_NOT_RESUMABLE']).toContain(lost[0]!.error!.code);
+    expect(lost[0]!.error!.message).toMatch(/not recorded/);
+    const answers = (await events(runId)).filter((e) => e.type === 'HumanInputReceived');
+    expect(answers).toHaveLength(1);
+  });
 });
