@@ -76,6 +76,11 @@ async function main(argv: string[]): Promise<number> {
     .option('--budget-tokens <n>', 'token limit for this run')
     .option('--dry-run', 'load and check the pipeline without running it')
     .option('--json', 'print one JSON object on stdout')
+    .option('--fleet', 'publish to the fleet (flujo worker) over NATS instead of running here')
+    .option(
+      '--wait <seconds>',
+      'with --fleet: wait this long for the outcome (default 60; 0: only queue)',
+    )
     .action(async (pipeline: string | undefined, opts: Record<string, unknown>) => {
       const { run } = await import('./commands/run.js');
       exitCode = await run(pipeline, { ...global(), ...opts }, out, interrupts);
@@ -93,6 +98,11 @@ async function main(argv: string[]): Promise<number> {
       'continue under a pipeline that changed since the run started (a decision that comes out differently stops it)',
     )
     .option('--json', 'print one JSON object on stdout')
+    .option('--fleet', 'publish to the fleet (flujo worker) over NATS instead of running here')
+    .option(
+      '--wait <seconds>',
+      'with --fleet: wait this long for the outcome (default 60; 0: only queue)',
+    )
     .action(async (runArg: string, opts: Record<string, unknown>) => {
       const { resume } = await import('./commands/resume.js');
       exitCode = await resume(runArg, { ...global(), ...opts }, out, interrupts);
@@ -130,6 +140,11 @@ async function main(argv: string[]): Promise<number> {
     .argument('<run>', 'run id or unique prefix')
     .option('--reason <text>', 'why (recorded with the cancel)')
     .option('--json', 'print one JSON object on stdout')
+    .option('--fleet', 'publish to the fleet (flujo worker) over NATS instead of running here')
+    .option(
+      '--wait <seconds>',
+      'with --fleet: wait this long for the outcome (default 60; 0: only queue)',
+    )
     .action(async (runArg: string, opts: Record<string, unknown>) => {
       const { cancel } = await import('./commands/cancel.js');
       exitCode = await cancel(runArg, { ...global(), ...opts }, out);

@@ -17,7 +17,7 @@ export function exitCodeOf(r: RunResult): number {
 }
 
 /** An example answer for a schema: good enough to copy, edit and paste. */
-function exampleFor(schema: unknown): unknown {
+export function exampleFor(schema: unknown): unknown {
   const s = (schema ?? {}) as {
     type?: unknown;
     properties?: Record<string, unknown>;

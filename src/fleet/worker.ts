@@ -134,8 +134,18 @@ export function startWorker(options: WorkerOptions): Worker {
           ...(m.body.allow_changed_pipeline ? { allowChangedPlan: true } : {}),
         });
       }
-      case 'cancel':
-        return options.engine.cancel(m.runId, m.body.reason);
+      case 'cancel': {
+        const result = await options.engine.cancel(m.runId, m.body.reason);
+        // As `flujo cancel`, a run that ended otherwise is refused; one already cancelled is not,
+        // so a redelivered cancel (its ack lost) reports what the first one did.
+        if (result.status !== 'cancelled')
+          throw new EngineError(
+            ErrorCode.RUN_NOT_RESUMABLE,
+            `run ${m.runId} already ended (${result.status}); there is nothing to cancel and nothing was recorded`,
+            { details: { runId: m.runId, status: result.status } },
+          );
+        return result;
+      }
     }
   }
 

@@ -391,4 +391,49 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     const answers = (await events(runId)).filter((e) => e.type === 'HumanInputReceived');
     expect(answers).toHaveLength(1);
   });
+
+  it('flujo run / resume / cancel --fleet publish for the workers and report their outcome as a local run would', () => {
+    const env = { FLUJO_NATS_URL: NATS_URL, FLUJO_NATS_NAMESPACE: namespace };
+    const cli = (...args: string[]) => runCli(args, { cwd: project, env });
+    const started = cli('run', '--fleet', '--input', 'Ada', '--run-id', 'cli-1', '--json');
+    expect(started.code).toBe(0);
+    const paused = JSON.parse(started.stdout) as Record<string, unknown>;
+    expect(paused).toMatchObject({ run_id: 'cli-1', status: 'paused', pause: { step: 'approve' } });
+    expect(paused).not.toHaveProperty('message');
+
+    const refused = cli('resume', 'cli-1', '--fleet', '--input', '{"approved":1}', '--json');
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({
+      status: 'paused',
+      error: { code: 'HUMAN_INPUT_REJECTED' },
+    });
+    expect(refused.stderr).toContain('refused by the fleet');
+
+    const done = cli('resume', 'cli-1', '--fleet', '--input', '{"approved":true}');
+    expect(done.code).toBe(0);
+    expect(done.stdout.trim()).toBe('Published: Hello, Ada! Welcome to Flujo.');
+    expect(done.stderr).toContain('completed by the fleet');
+
+    const late = cli('cancel', 'cli-1', '--fleet', '--json');
+    expect(late.code).toBe(1);
+    expect(JSON.parse(late.stdout)).toMatchObject({
+      status: 'completed',
+      error: { code: 'RUN_NOT_RESUMABLE' },
+    });
+
+    const queued = cli('run', '--fleet', '--wait', '0', '--run-id', 'cli-2', '--json');
+    expect(queued.code).toBe(0);
+    expect(JSON.parse(queued.stdout)).toEqual({ run_id: 'cli-2', status: 'queued' });
+
+    const missing = cli('run', 'nope.yaml', '--fleet', '--json');
+    expect(missing.code).toBe(2);
+    expect(JSON.parse(missing.stdout).error).toMatchObject({ code: 'CONFIG_INVALID' });
+
+    const noNats = runCli(['run', '--fleet', '--input', 'x'], {
+      cwd: project,
+      env: { FLUJO_NATS_URL: 'nats://127.0.0.1:1' },
+    });
+    expect(noNats.code).toBe(2);
+    expect(noNats.stderr).toContain('NATS_UNREACHABLE');
+  });
 });

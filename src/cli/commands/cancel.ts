@@ -9,16 +9,24 @@ import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { createEngine } from '../../runtime/engine.js';
 import type { RunResult } from '../../runtime/summary.js';
 import { projectConfig, resolveRunId, type GlobalOptions } from '../context.js';
+import { viaFleet, type FleetFlags } from '../fleet.js';
 import type { Output } from '../output.js';
 import { printRun, runJson } from '../runReport.js';
 import { runIdWords } from '../shell.js';
 
-export interface CancelFlags extends GlobalOptions {
+export interface CancelFlags extends GlobalOptions, FleetFlags {
   readonly reason?: string;
   readonly json?: boolean;
 }
 
 export async function cancel(runArg: string, flags: CancelFlags, out: Output): Promise<number> {
+  if (flags.fleet)
+    return viaFleet(flags, out, (fleet, wait) =>
+      fleet.cancel(runArg, {
+        ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
+        wait,
+      }),
+    );
   const cfg = projectConfig(flags, process.env, process.cwd());
   for (const w of cfg.warnings) out.info(`warning: ${w}`);
   const sync = cfg.toml.settings?.sqlite_synchronous;

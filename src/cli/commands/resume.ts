@@ -15,9 +15,10 @@ import type { Output } from '../output.js';
 import { pipelinePath } from '../pipelineFile.js';
 import { exitCodeOf, printRun, runJson } from '../runReport.js';
 import type { GlobalOptions } from '../context.js';
+import { viaFleet, type FleetFlags } from '../fleet.js';
 import { openSession, type Interrupts } from '../session.js';
 
-export interface ResumeFlags extends GlobalOptions {
+export interface ResumeFlags extends GlobalOptions, FleetFlags {
   readonly input?: string;
   readonly json?: boolean;
   readonly pipeline?: string;
@@ -32,6 +33,24 @@ export async function resume(
   interrupts: Interrupts,
 ): Promise<number> {
   const cwd = process.cwd();
+  if (flags.fleet) {
+    if (flags.pipeline)
+      throw new EngineError(
+        ErrorCode.USAGE,
+        '--pipeline names a file here; a worker resumes a run with the pipeline it recorded: drop --pipeline or --fleet',
+        { exitCode: ExitCode.config },
+      );
+    const text = flags.input === '-' ? await readStdin(process.stdin) : flags.input;
+    // RUN is the whole id: the fleet's ledger may not be reachable from here to expand a prefix.
+    return viaFleet(flags, out, (fleet, wait) =>
+      fleet.resume(runArg, {
+        ...(text !== undefined ? { input: parseAnswer(text) } : {}),
+        answeredBy: flags.by ?? process.env.USER ?? 'cli',
+        ...(flags.allowChangedPipeline ? { allowChangedPipeline: true } : {}),
+        wait,
+      }),
+    );
+  }
   const session = await openSession(flags, out, interrupts, {
     progress: !flags.json || Boolean(process.stderr.isTTY),
     env: process.env,

@@ -13,9 +13,10 @@ import type { Output } from '../output.js';
 import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
 import { exitCodeOf, printRun, runJson } from '../runReport.js';
 import { projectConfig, type GlobalOptions } from '../context.js';
+import { viaFleet, type FleetFlags } from '../fleet.js';
 import { openSession, type Interrupts } from '../session.js';
 
-export interface RunFlags extends GlobalOptions {
+export interface RunFlags extends GlobalOptions, FleetFlags {
   readonly input?: string;
   readonly runId?: string;
   readonly json?: boolean;
@@ -44,6 +45,32 @@ export async function run(
       '--input and --context both set initial_prompt (the input is context.initial_prompt): drop one, either --input or the initial_prompt key of --context',
       { exitCode: ExitCode.config },
     );
+
+  if (flags.fleet) {
+    if (flags.dryRun)
+      throw new EngineError(ErrorCode.USAGE, '--dry-run checks the pipeline here: drop --fleet', {
+        exitCode: ExitCode.config,
+      });
+    // The workers load the pipeline: PIPELINE names a file relative to their project root.
+    const input = await readInput(flags.input, env, process.stdin);
+    return viaFleet(flags, out, (fleet, wait) =>
+      fleet.start({
+        ...(chosenRunId !== undefined ? { runId: chosenRunId } : {}),
+        ...(pipelineArg !== undefined ? { pipeline: pipelineArg } : {}),
+        input: input.value,
+        ...(context ? { context } : {}),
+        ...(budgetUsd !== undefined || budgetTokens !== undefined
+          ? {
+              budget: {
+                ...(budgetUsd !== undefined ? { costUsd: budgetUsd } : {}),
+                ...(budgetTokens !== undefined ? { tokens: budgetTokens } : {}),
+              },
+            }
+          : {}),
+        wait,
+      }),
+    );
+  }
 
   if (flags.dryRun) {
     const cfg = projectConfig(flags, env, cwd);
