@@ -81,7 +81,8 @@ export async function createFleetClient(
   options: FleetClientOptions = {},
 ): Promise<FleetClient> {
   const names = fleetNames(options.namespace);
-  await ensureWorkQueue(await jetstreamManager(nc), names);
+  // Creates the queue if no worker has yet; never changes the workers' settings.
+  await ensureWorkQueue(await jetstreamManager(nc), names, undefined, false);
   const js: JetStreamClient = jetstream(nc);
 
   async function publish(
@@ -164,7 +165,7 @@ async function firstResult(
         reject(
           new EngineError(
             ErrorCode.FLEET_NO_RESULT,
-            `no worker reported on run ${runId} within ${timeoutMs} ms: is a \`flujo worker\` running against this NATS server? The message stays queued`,
+            `no worker reported on run ${runId} within ${timeoutMs} ms: the message is queued or being worked on (is a \`flujo worker\` running against this NATS server and namespace?); look at the run with: flujo lens show ${runId}`,
           ),
         ),
       timeoutMs,

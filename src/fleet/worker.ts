@@ -24,6 +24,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import {
   parseWorkMessage,
   queuedFor,
+  cancelledSubject,
   resultsSubject,
   runOfToken,
   workSubject,
@@ -86,13 +87,29 @@ export interface Worker {
   /** Stops pulling; runs being driven are detached and their messages redelivered at once. */
   stop(): Promise<void>;
   /** Messages handled so far, by outcome. */
-  readonly counts: Readonly<Record<'acked' | 'terminated' | 'retried', number>>;
+  readonly counts: Readonly<Record<'acked' | 'terminated' | 'retried' | 'left', number>>;
 }
 
+/**
+ * What becomes of a message: acked (its run is at rest), terminated (it can never succeed),
+ * retried after a delay, or left alone — its run was taken over by a worker that got the same
+ * message again, which will ack it (an ack from here would ack that worker's delivery).
+ */
 type Outcome =
-  { kind: 'ack' } | { kind: 'term'; reason: string } | { kind: 'retry'; delayMs: number };
+  | { kind: 'ack' }
+  | { kind: 'term'; reason: string }
+  | { kind: 'retry'; delayMs: number }
+  | { kind: 'leave' };
 
 const RETRY_MS = 2_000;
+/** Retries back off (2, 4, 8 … s) up to this, so a ledger outage of minutes is ridden out. */
+const MAX_RETRY_MS = 60_000;
+const retryDelay = (deliveries: number) =>
+  Math.min(MAX_RETRY_MS, RETRY_MS * 2 ** Math.max(0, Math.min(deliveries - 1, 10)));
+const atRest = (status: string) => status !== 'running';
+
+/** Thrown when the worker stops between taking a message and starting its run. */
+class Stopping extends Error {}
 /** Deliveries of a resume or cancel whose run is not (yet) in the ledger before it is refused. */
 const NOT_FOUND_DELIVERIES = 5;
 
@@ -100,15 +117,40 @@ export function startWorker(options: WorkerOptions): Worker {
   const { js, jsm, nc, log, names } = options;
   const concurrency = options.concurrency ?? 4;
   const now = options.now ?? Date.now;
-  const counts = { acked: 0, terminated: 0, retried: 0 };
+  const counts = { acked: 0, terminated: 0, retried: 0, left: 0 };
   const abort = new AbortController();
   const engines = new Set<Engine>([options.engine]);
   /** Messages being handled here, per run (a start and a cancel of one run may overlap). */
   const driving = new Map<string, number>();
+  /** The engine driving each run here: a cancel goes to it, so it stops the run's calls at once. */
+  const drivers = new Map<string, Engine>();
+  let inFlight = 0;
+  /**
+   * Heartbeats go every third of the consumer's ack wait as the server has it (another worker or
+   * an operator may have set it), and never less often than this worker's own setting asks.
+   */
+  let beatMs = Math.max(200, Math.floor(options.ackWaitMs / 3));
+  const refreshBeat = async () => {
+    try {
+      const info = await jsm.consumers.info(names.stream, names.consumer);
+      const serverMs = Math.floor(Number(info.config.ack_wait ?? 0) / 1e6);
+      const ms = serverMs > 0 ? Math.min(serverMs, options.ackWaitMs) : options.ackWaitMs;
+      beatMs = Math.max(200, Math.floor(ms / 3));
+    } catch {
+      // keep the last interval
+    }
+  };
 
   const publishResult = (runId: string, value: Record<string, unknown>) => {
     try {
-      nc.publish(resultsSubject(names, runId), JSON.stringify(value));
+      let text = JSON.stringify(value);
+      if (Buffer.byteLength(text) > maxPayload(nc)) {
+        // Too big for one NATS message (a large output): the outcome without outputs; the
+        // ledger has them (flujo lens show).
+        const { output: _o, steps: _s, ...rest } = value;
+        text = JSON.stringify({ ...rest, output_truncated: true });
+      }
+      nc.publish(resultsSubject(names, runId), text);
     } catch (e) {
       log.warn({ run_id: runId, err: (e as Error).message }, 'could not publish the result');
     }
@@ -119,6 +161,8 @@ export function startWorker(options: WorkerOptions): Worker {
       case 'start': {
         const loaded = await options.loadPipeline(m.body.pipeline);
         engines.add(loaded.engine);
+        if (abort.signal.aborted) throw new Stopping();
+        drivers.set(m.runId, loaded.engine);
         return loaded.engine.run(loaded.plan, m.body.input ?? '', {
           ...options.runOptions(loaded.plan, m),
           runId: m.runId,
@@ -128,6 +172,8 @@ export function startWorker(options: WorkerOptions): Worker {
       case 'resume': {
         const loaded = await options.loadPipeline(await options.recordedSource(m.runId));
         engines.add(loaded.engine);
+        if (abort.signal.aborted) throw new Stopping();
+        drivers.set(m.runId, loaded.engine);
         return loaded.engine.resume(loaded.plan, m.runId, {
           ...('input' in m.body ? { humanInput: m.body.input ?? null } : {}),
           answeredBy: m.body.answered_by ?? 'nats',
@@ -135,9 +181,14 @@ export function startWorker(options: WorkerOptions): Worker {
         });
       }
       case 'cancel': {
-        const result = await options.engine.cancel(m.runId, m.body.reason);
+        // The engine driving the run here, if one is: it stops the run's calls at once.
+        const engine = drivers.get(m.runId) ?? options.engine;
+        const result = await engine.cancel(m.runId, m.body.reason);
         // As `flujo cancel`, a run that ended otherwise is refused; one already cancelled is not,
         // so a redelivered cancel (its ack lost) reports what the first one did.
+        // The worker driving the run, if another one is, stops its calls now rather than at its
+        // next append (which the ledger would refuse anyway).
+        if (result.status === 'cancelled') nc.publish(cancelledSubject(names, m.runId));
         if (result.status !== 'cancelled')
           throw new EngineError(
             ErrorCode.RUN_NOT_RESUMABLE,
@@ -156,12 +207,7 @@ export function startWorker(options: WorkerOptions): Worker {
     deliveries: number,
     lastDelivery: boolean,
   ): Outcome {
-    if (
-      e instanceof LedgerConflictError ||
-      (e instanceof EngineError && e.code === ErrorCode.LEDGER_FENCED)
-    )
-      // Another worker took the run over (it holds its own message): nothing is left to do here.
-      return { kind: 'ack' };
+    if (e instanceof Stopping) return { kind: 'retry', delayMs: 0 };
     if (e instanceof EngineError) {
       if (
         e.code === ErrorCode.RUN_NOT_FOUND &&
@@ -181,12 +227,48 @@ export function startWorker(options: WorkerOptions): Worker {
         e.code === ErrorCode.HUMAN_INPUT_REJECTED ||
         e.code === ErrorCode.PLAN_CHANGED ||
         e.code === ErrorCode.NONDETERMINISM ||
-        e.code === ErrorCode.LEDGER_CORRUPT;
+        e.code === ErrorCode.LEDGER_CORRUPT ||
+        // An input or context the ledger cannot record (ADR 40) is refused, not retried.
+        e.code === ErrorCode.LEDGER_ENCODE;
       if (permanent) return { kind: 'term', reason: `${e.code}: ${stripCode(e.message)}` };
     }
     if (lastDelivery)
-      return { kind: 'term', reason: `gave up after the last delivery: ${String(e)}` };
-    return { kind: 'retry', delayMs: RETRY_MS };
+      return {
+        kind: 'term',
+        reason: `gave up after the last delivery (${deliveries}): ${String(e)}; publish the message again with a new message id once the cause is fixed`,
+      };
+    return { kind: 'retry', delayMs: retryDelay(deliveries) };
+  }
+
+  /**
+   * A message whose run another writer got to first (a conflict or a fenced append): the run is
+   * reported as it stands when it is at rest (the message's work is done), an answer that lost
+   * is refused, and a run still being driven elsewhere is left to that worker.
+   */
+  async function outcomeOfTakeover(
+    m: WorkMessage,
+    e: EngineError,
+  ): Promise<{ outcome: Outcome; report?: Record<string, unknown> }> {
+    const message = stripCode(e.message);
+    if (m.kind === 'resume' && 'input' in m.body) {
+      const now = await options.engine.result(m.runId).catch(() => undefined);
+      return {
+        outcome: { kind: 'term', reason: `${e.code}: the answer lost a race` },
+        report: {
+          kind: m.kind,
+          run_id: m.runId,
+          ...(now ? { status: now.status } : {}),
+          error: {
+            code: e.code,
+            message: `the run changed while this answer was being recorded (another answer or worker got there first), so it was not recorded; look at the run and answer again if it still asks (${message})`,
+          },
+        },
+      };
+    }
+    const now = await options.engine.result(m.runId);
+    if (atRest(now.status))
+      return { outcome: { kind: 'ack' }, report: { kind: m.kind, ...runJson(now) } };
+    return { outcome: { kind: 'leave' } };
   }
 
   /** Settles a message, then tells whoever waits on the run: a reported outcome is settled. */
@@ -214,9 +296,11 @@ export function startWorker(options: WorkerOptions): Worker {
       await nc.flush().catch(() => {});
       await jsm.streams.deleteMessage(names.stream, msg.seq, false).catch(() => {});
       counts.terminated += 1;
-    } else {
+    } else if (outcome.kind === 'retry') {
       msg.nak(outcome.delayMs);
       counts.retried += 1;
+    } else {
+      counts.left += 1;
     }
     if (report && runId !== undefined) {
       // Let the settle reach the server before anyone acts on the report.
@@ -246,7 +330,14 @@ export function startWorker(options: WorkerOptions): Worker {
       return;
     }
     log.info({ run_id: m.runId, kind: m.kind, delivery: deliveries }, 'work message received');
-    const beat = setInterval(() => msg.working(), Math.max(200, Math.floor(options.ackWaitMs / 3)));
+    let beat: NodeJS.Timeout | undefined;
+    const beatAgain = () => {
+      beat = setTimeout(() => {
+        msg.working();
+        beatAgain();
+      }, beatMs);
+    };
+    beatAgain();
     driving.set(m.runId, (driving.get(m.runId) ?? 0) + 1);
     const t0 = performance.now();
     let outcome: Outcome;
@@ -271,10 +362,34 @@ export function startWorker(options: WorkerOptions): Worker {
         'work message handled',
       );
     } catch (e) {
-      outcome = outcomeOfError(m, e, deliveries, lastDelivery);
+      const takenOver =
+        e instanceof LedgerConflictError ||
+        (e instanceof EngineError && e.code === ErrorCode.LEDGER_FENCED);
+      // A start of a run already recorded and paused (a redelivery whose ack was lost, a start
+      // published again after the de-duplication window): its work is done; report the run.
+      const startOfPaused =
+        m.kind === 'start' && e instanceof EngineError && e.code === ErrorCode.RUN_NOT_RESUMABLE;
+      let settled: { outcome: Outcome; report?: Record<string, unknown> } | undefined;
+      try {
+        if (takenOver) settled = await outcomeOfTakeover(m, e);
+        else if (startOfPaused) {
+          const now = await options.engine.result(m.runId);
+          if (now.status === 'paused')
+            settled = { outcome: { kind: 'ack' }, report: { kind: m.kind, ...runJson(now) } };
+        }
+      } catch (again) {
+        log.warn(
+          { run_id: m.runId, err: (again as Error).message },
+          'could not read the run after a conflict',
+        );
+        settled = { outcome: { kind: 'retry', delayMs: retryDelay(deliveries) } };
+      }
+      outcome = settled?.outcome ?? outcomeOfError(m, e, deliveries, lastDelivery);
+      report = settled?.report;
       const code = e instanceof EngineError ? e.code : 'INTERNAL';
       const message = stripCode((e as Error).message ?? String(e));
-      log[outcome.kind === 'retry' ? 'warn' : outcome.kind === 'term' ? 'error' : 'info'](
+      const level = outcome.kind === 'term' ? 'error' : outcome.kind === 'retry' ? 'warn' : 'info';
+      log[level](
         {
           run_id: m.runId,
           kind: m.kind,
@@ -283,25 +398,24 @@ export function startWorker(options: WorkerOptions): Worker {
           delivery: deliveries,
           outcome: outcome.kind,
         },
-        outcome.kind === 'ack' ? 'run taken over by another worker' : 'work message failed',
+        takenOver
+          ? outcome.kind === 'leave'
+            ? 'run taken over by another worker; its message is left to that worker'
+            : 'run taken over by another worker'
+          : settled
+            ? 'run already at rest'
+            : 'work message failed',
       );
-      if (outcome.kind === 'term')
+      if (outcome.kind === 'term' && !report)
         report = { kind: m.kind, run_id: m.runId, ...statusOf(e), error: { code, message } };
-      else if (outcome.kind === 'ack' && m.kind === 'resume' && 'input' in m.body)
-        // The person who answered must learn that their answer did not count.
-        report = {
-          kind: m.kind,
-          run_id: m.runId,
-          error: {
-            code,
-            message: `the run changed while this answer was being recorded (another answer or worker got there first), so it was not recorded; look at the run and answer again if it still asks (${message})`,
-          },
-        };
     } finally {
-      clearInterval(beat);
+      clearTimeout(beat);
       const left = (driving.get(m.runId) ?? 1) - 1;
       if (left > 0) driving.set(m.runId, left);
-      else driving.delete(m.runId);
+      else {
+        driving.delete(m.runId);
+        drivers.delete(m.runId);
+      }
     }
     await settle(msg, m.runId, outcome, report);
   }
@@ -323,7 +437,12 @@ export function startWorker(options: WorkerOptions): Worker {
         msg.nak(0);
         return;
       }
-      await handle(msg);
+      inFlight += 1;
+      try {
+        await handle(msg);
+      } finally {
+        inFlight -= 1;
+      }
     }
   }
 
@@ -356,7 +475,34 @@ export function startWorker(options: WorkerOptions): Worker {
     }
   }
 
+  // A run cancelled by another worker: stop driving it here at once (its ledger is closed).
+  const cancels = nc.subscribe(`${names.namespace}.control.cancelled.*`, {
+    callback: (_err, msg) => {
+      const token = msg.subject.split('.')[3];
+      if (!token) return;
+      const runId = runOfToken(token);
+      const engine = drivers.get(runId);
+      if (engine)
+        void engine
+          .cancel(runId)
+          .catch((e: unknown) =>
+            log.warn(
+              { run_id: runId, err: (e as Error).message },
+              'could not stop a cancelled run',
+            ),
+          );
+    },
+  });
+
+  async function beatLoop(): Promise<void> {
+    while (!abort.signal.aborted) {
+      await refreshBeat();
+      await sleep(15_000, abort.signal);
+    }
+  }
+
   const loops = Array.from({ length: concurrency }, () => pullLoop());
+  loops.push(beatLoop());
   if (options.reconcileAfterMs) loops.push(reconcileLoop(options.reconcileAfterMs));
   const stopped = Promise.allSettled(loops).then((all) => {
     for (const r of all)
@@ -369,11 +515,22 @@ export function startWorker(options: WorkerOptions): Worker {
     counts,
     async stop() {
       abort.abort();
-      // Runs being driven stop where they stand (resumable); their handlers nak the messages.
-      await Promise.all([...engines].map((e) => e.detach()));
+      cancels.unsubscribe();
+      // Runs being driven stop where they stand (resumable); their handlers nak the messages. A
+      // run that reaches its engine after a detach (its pipeline was still loading) is caught by
+      // the next one.
+      do {
+        await Promise.all([...engines].map((e) => e.detach()));
+        if (inFlight > 0) await new Promise((r) => setTimeout(r, 20));
+      } while (inFlight > 0);
       await stopped;
     },
   };
+}
+
+/** The server's largest message, less room for headers. */
+function maxPayload(nc: NatsConnection): number {
+  return (nc.info?.max_payload ?? 1 << 20) - 4096;
 }
 
 function stripCode(message: string): string {

@@ -353,7 +353,7 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     expect(await outcome).toMatchObject({ status: 'completed', output: 'fresh' });
     owner.child.kill('SIGCONT');
     await until('the stalled worker to notice', () =>
-      owner.logs().some((l) => l.run_id === runId && l.msg === 'run taken over by another worker')
+      owner.logs().some((l) => l.run_id === runId && String(l.msg).startsWith('run taken over'))
         ? true
         : undefined,
     );
@@ -436,4 +436,88 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     expect(noNats.code).toBe(2);
     expect(noNats.stderr).toContain('NATS_UNREACHABLE');
   });
+
+  it("a client leaves the workers' ack wait alone", async () => {
+    const jsm = await jetstreamManager(nc);
+    const before = (await jsm.consumers.info(names.stream, names.consumer)).config.ack_wait;
+    expect(before).toBe(2_000_000_000); // the workers' --ack-wait 2
+    await createFleetClient(nc, { namespace });
+    expect((await jsm.consumers.info(names.stream, names.consumer)).config.ack_wait).toBe(before);
+  });
+
+  it('a start published again for a paused run reports it paused (its work is done)', async () => {
+    const runId = 'again-1';
+    await client.start({ runId, input: 'Fay', wait: 20_000 });
+    // Another message id: as after the de-duplication window, or from another publisher.
+    const outcome = nextResult(runId);
+    await jetstream(nc).publish(`${namespace}.work.start.${runId}`, '{"input":"Fay"}', {
+      msgID: 'start-again',
+    });
+    expect(await outcome).toMatchObject({ status: 'paused', pause: { step: 'approve' } });
+    expect((await events(runId)).filter((e) => e.type === 'RunStarted')).toHaveLength(1);
+  });
+
+  it('a cancel handled by the worker driving the run stops its model call at once', async () => {
+    fake.script({ text: 'too late', delayMs: 20_000 });
+    const calls = fake.requests.length;
+    const aborted = fake.aborted();
+    const runId = 'cancel-mid-call';
+    const started = nextResult(runId, (r) => r.kind === 'start');
+    await client.start({ runId, pipeline: 'model.yaml', input: 'x' });
+    await until('the model call', () => (fake.requests.length > calls ? true : undefined));
+    const t0 = Date.now();
+    const cancelled = await client.cancel(runId, { reason: 'stop', wait: 20_000 });
+    expect(cancelled.result).toMatchObject({ status: 'cancelled' });
+    expect(await started).toMatchObject({ status: 'cancelled' });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await until('the call to be aborted', () => (fake.aborted() > aborted ? true : undefined));
+  }, 30_000);
+
+  it('a run whose output is too big for one NATS message: the outcome comes without it, and every event still goes out', async () => {
+    const big = 'x'.repeat(1_200_000);
+    fake.script({ text: big });
+    const runId = 'big-1';
+    const live: { seq: number; type: string; data_truncated?: boolean }[] = [];
+    const sub = client.events(runId);
+    void (async () => {
+      for await (const m of sub) live.push(m.json());
+    })();
+    const r = await client.start({ runId, pipeline: 'model.yaml', input: 'x', wait: 20_000 });
+    expect(r.result).toMatchObject({ status: 'completed', output_truncated: true });
+    expect(r.result).not.toHaveProperty('output');
+    const recorded = await events(runId);
+    expect((recorded.at(-1)!.data as { output: string }).output).toHaveLength(big.length);
+    await until('the live events', () => (live.length >= recorded.length ? true : undefined));
+    sub.unsubscribe();
+    expect(live.map((e) => e.type)).toEqual(recorded.map((e) => e.type));
+    expect(live.find((e) => e.type === 'AgentResponded')).toMatchObject({ data_truncated: true });
+  }, 30_000);
+
+  it('a stalled worker that wakes while the new owner is still driving leaves the message to it', async () => {
+    const jsm = await jetstreamManager(nc);
+    fake.script({ text: 'late', delayMs: 2_500 }, { text: 'slow but sure', delayMs: 4_000 });
+    const calls = fake.requests.length;
+    const runId = 'zombie-2';
+    const outcome = nextResult(runId, (r) => r.status === 'completed');
+    await client.start({ runId, pipeline: 'model.yaml', input: 'x' });
+    await until('the model call', () => (fake.requests.length > calls ? true : undefined));
+    const received = (w: WorkerProcess) =>
+      w.logs().some((l) => l.run_id === runId && l.msg === 'work message received');
+    const owner = await until('the owner', () =>
+      workers.find((w) => w.child.exitCode === null && received(w)),
+    );
+    owner.child.kill('SIGSTOP');
+    // Another worker takes it over after the ack wait and starts its own (slow) call.
+    await until('the second call', () => (fake.requests.length > calls + 1 ? true : undefined));
+    owner.child.kill('SIGCONT');
+    await until('the woken worker to step back', () =>
+      owner.logs().some((l) => l.run_id === runId && l.outcome === 'leave') ? true : undefined,
+    );
+    // The new owner still holds the message: nobody acked it from under it.
+    expect(await queuedFor(jsm, names, runId)).toBe(1);
+    expect(await outcome).toMatchObject({ status: 'completed', output: 'slow but sure' });
+    await until('the message to be acked', async () =>
+      (await queuedFor(jsm, names, runId)) === 0 ? true : undefined,
+    );
+  }, 40_000);
 });

@@ -5,7 +5,8 @@
  * TaskClient), and a publish that fails can never hold up or undo a commit.
  *
  * Each message is one JSON object: `{run_id, seq, type, v, at, data, hash}` (hash: the event's
- * chain hash in hex), with the header `Nats-Msg-Id: <run>:<seq>`.
+ * chain hash in hex), with the header `Nats-Msg-Id: <run>:<seq>`; an event too big for one NATS
+ * message goes without its data, marked `data_truncated: true`.
  */
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 
@@ -32,30 +33,22 @@ export function publishCommits(
     kind: store.kind,
     async append(request) {
       const result = await store.append(request);
-      try {
-        for (const r of result.records) {
+      // Each record alone: one that cannot go out (too big for a NATS message) does not keep
+      // the rest of the batch from going.
+      for (const r of result.records) {
+        try {
           const e = decodeRecord(r.runId, r.seq, r.body);
           const h = headers();
           h.set('Nats-Msg-Id', `${r.runId}:${r.seq}`);
-          nc.publish(
-            eventsSubject(names, r.runId),
-            JSON.stringify(
-              {
-                run_id: e.runId,
-                seq: e.seq,
-                type: e.type,
-                v: e.v,
-                at: e.at,
-                data: e.data,
-                hash: hex(r.hash),
-              },
-              jsonSafe,
-            ),
-            { headers: h },
-          );
+          const head = { run_id: e.runId, seq: e.seq, type: e.type, v: e.v, at: e.at };
+          let text = JSON.stringify({ ...head, data: e.data, hash: hex(r.hash) }, jsonSafe);
+          // Too big for one message: its place in the chain, without its data (the ledger has it).
+          if (Buffer.byteLength(text) > (nc.info?.max_payload ?? 1 << 20) - 4096)
+            text = JSON.stringify({ ...head, hash: hex(r.hash), data_truncated: true });
+          nc.publish(eventsSubject(names, r.runId), text, { headers: h });
+        } catch (e) {
+          onError(e as Error);
         }
-      } catch (e) {
-        onError(e as Error);
       }
       return result;
     },

@@ -64,6 +64,9 @@ export const eventsSubject = (n: FleetNames, runId: string) =>
   `${n.namespace}.events.${runToken(runId)}`;
 export const resultsSubject = (n: FleetNames, runId: string) =>
   `${n.namespace}.results.${runToken(runId)}`;
+/** Workers tell each other that a run was cancelled, so the one driving it stops at once. */
+export const cancelledSubject = (n: FleetNames, runId: string) =>
+  `${n.namespace}.control.cancelled.${runToken(runId)}`;
 
 /** The kind and run a work subject names, or a reason it names none. */
 export function parseWorkSubject(
@@ -89,7 +92,8 @@ export function parseWorkSubject(
 const json = z.unknown();
 const budget = z
   .object({
-    cost_usd: z.number().finite().positive().optional(),
+    // At least one micro-dollar: money is recorded in whole micro-dollars.
+    cost_usd: z.number().finite().min(0.000001).optional(),
     tokens: z.number().int().positive().optional(),
   })
   .strict();
@@ -142,6 +146,11 @@ export function parseWorkMessage(n: FleetNames, subject: string, data: Uint8Arra
       throw badMessage(`${subject}: the body is not JSON (${(e as Error).message})`);
     }
   }
+  const forbidden = forbiddenKey(raw);
+  if (forbidden)
+    throw badMessage(
+      `${subject}: the key ${JSON.stringify(forbidden.key)} at ${forbidden.at} is not allowed (it would reach JavaScript internals); rename it`,
+    );
   const schema =
     named.kind === 'start' ? StartMessage : named.kind === 'resume' ? ResumeMessage : CancelMessage;
   const parsed = schema.safeParse(raw);
@@ -152,6 +161,19 @@ export function parseWorkMessage(n: FleetNames, subject: string, data: Uint8Arra
     throw badMessage(`${subject}: ${why}`);
   }
   return { kind: named.kind, runId: named.runId, body: parsed.data } as WorkMessage;
+}
+
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The first `__proto__`, `constructor` or `prototype` key in parsed JSON, as `flujo run --context` refuses them. */
+function forbiddenKey(v: unknown, at = 'body', depth = 0): { key: string; at: string } | undefined {
+  if (depth > 64 || typeof v !== 'object' || v === null) return undefined;
+  for (const [k, child] of Object.entries(v)) {
+    if (FORBIDDEN.has(k)) return { key: k, at };
+    const found = forbiddenKey(child, `${at}.${k}`, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 function badMessage(message: string): EngineError {
@@ -168,14 +190,16 @@ export interface WorkQueueOptions {
 export const DEFAULT_WORK_QUEUE: WorkQueueOptions = { ackWaitMs: 30_000, maxDeliver: 20 };
 
 /**
- * Creates the work stream and the workers' durable pull consumer when they are missing, and
- * brings an existing consumer's ack wait and delivery limit to these. Every worker and client
- * calls it: the first one creates, the others find.
+ * Creates the work stream and the workers' durable pull consumer when they are missing; a worker
+ * also brings an existing consumer's ack wait and delivery limit to its own (the last worker
+ * started wins, and every worker heartbeats at a third of the ack wait the server has).
  */
 export async function ensureWorkQueue(
   jsm: JetStreamManager,
   n: FleetNames,
   options: WorkQueueOptions = DEFAULT_WORK_QUEUE,
+  /** Bring an existing consumer to `options` (workers); a client only creates what is missing. */
+  update = true,
 ): Promise<void> {
   try {
     await jsm.streams.info(n.stream);
@@ -205,7 +229,10 @@ export async function ensureWorkQueue(
   };
   try {
     const info = await jsm.consumers.info(n.stream, n.consumer);
-    if (info.config.ack_wait !== config.ack_wait || info.config.max_deliver !== config.max_deliver)
+    if (
+      (update && info.config.ack_wait !== config.ack_wait) ||
+      info.config.max_deliver !== config.max_deliver
+    )
       await jsm.consumers.update(n.stream, n.consumer, {
         ack_wait: config.ack_wait,
         max_deliver: config.max_deliver,

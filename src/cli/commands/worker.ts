@@ -71,7 +71,15 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
 
   let nc;
   try {
-    nc = await connect({ servers: url, name, timeout: 5_000 });
+    nc = await connect({
+      servers: url,
+      name,
+      timeout: 5_000,
+      // A NATS outage is waited out, however long: the worker is useless without it, and a
+      // supervisor restarting it would only wait the same way.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 2_000,
+    });
   } catch (e) {
     throw new ConfigError(
       ErrorCode.NATS_UNREACHABLE,
@@ -181,14 +189,35 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
       },
       `worker started: pulling ${names.namespace}.work.> (stop with Ctrl-C or SIGTERM)`,
     );
-    const signal = await new Promise<'SIGINT' | 'SIGTERM'>((resolveSignal) => {
-      process.once('SIGINT', () => resolveSignal('SIGINT'));
-      process.once('SIGTERM', () => resolveSignal('SIGTERM'));
+    const conn = nc;
+    void (async () => {
+      for await (const st of conn.status())
+        if (st.type === 'disconnect' || st.type === 'reconnect')
+          log.warn(
+            { nats: st.type },
+            `NATS ${st.type === 'disconnect' ? 'connection lost; reconnecting' : 'reconnected'}`,
+          );
+    })();
+    const why = await new Promise<'SIGINT' | 'SIGTERM' | 'closed'>((resolveWhy) => {
+      process.once('SIGINT', () => resolveWhy('SIGINT'));
+      process.once('SIGTERM', () => resolveWhy('SIGTERM'));
+      // The connection closed for good, or every loop ended: nothing is being pulled any more.
+      void conn.closed().then(() => resolveWhy('closed'));
+      void w.stopped.then(() => resolveWhy('closed'));
     });
-    log.info({ signal }, 'stopping: runs being driven stay resumable');
+    if (why === 'closed') {
+      log.error({}, 'the NATS connection closed or the worker stopped pulling: exiting');
+      await w.stop();
+      throw new EngineError(
+        ErrorCode.NATS_UNREACHABLE,
+        `lost NATS at ${url} and stopped pulling; the runs it drove stay resumable: restart the worker once NATS is back`,
+        { exitCode: ExitCode.runtime },
+      );
+    }
+    log.info({ signal: why }, 'stopping: runs being driven stay resumable');
     await w.stop();
     log.info({ ...w.counts }, 'worker stopped');
-    return signal === 'SIGINT' ? ExitCode.interrupted : ExitCode.ok;
+    return why === 'SIGINT' ? ExitCode.interrupted : ExitCode.ok;
   } finally {
     await nc.drain().catch(() => {});
     await state.close();

@@ -82,6 +82,13 @@ describe('work messages', () => {
     expect(bad('flujo.work.start.r1', '{"budget":{"cost_usd":-1}}')).toThrow(/budget\.cost_usd/);
     expect(bad('flujo.work.resume.r1', '{"answered_by":""}')).toThrow(/answered_by/);
     expect(bad('flujo.work.start.r1', '[1]')).toThrow(/body/);
+    // Keys that reach JavaScript internals are refused by name and place, never dropped silently.
+    expect(bad('flujo.work.start.r1', '{"context":{"a":{"__proto__":{"x":1}}}}')).toThrow(
+      /"__proto__" at body\.context\.a is not allowed/,
+    );
+    expect(bad('flujo.work.resume.r1', '{"input":{"constructor":1}}')).toThrow(/"constructor"/);
+    // Money is recorded in whole micro-dollars: a smaller budget would be a budget of zero.
+    expect(bad('flujo.work.start.r1', '{"budget":{"cost_usd":1e-9}}')).toThrow(/budget\.cost_usd/);
     const huge = new Uint8Array((1 << 20) + 1);
     expect(() => parseWorkMessage(n, 'flujo.work.start.r1', huge)).toThrow(/at most 1048576/);
   });
