@@ -184,18 +184,19 @@ export function startWorker(options: WorkerOptions): Worker {
         // The engine driving the run here, if one is: it stops the run's calls at once.
         const engine = drivers.get(m.runId) ?? options.engine;
         const result = await engine.cancel(m.runId, m.body.reason);
-        // As `flujo cancel`, a run that ended otherwise is refused; one already cancelled is not,
-        // so a redelivered cancel (its ack lost) reports what the first one did.
-        // The worker driving the run, if another one is, stops its calls now rather than at its
-        // next append (which the ledger would refuse anyway).
-        if (result.status === 'cancelled') nc.publish(cancelledSubject(names, m.runId));
-        if (result.status !== 'cancelled')
-          throw new EngineError(
-            ErrorCode.RUN_NOT_RESUMABLE,
-            `run ${m.runId} already ended (${result.status}); there is nothing to cancel and nothing was recorded`,
-            { details: { runId: m.runId, status: result.status } },
-          );
-        return result;
+        if (result.status === 'cancelled') {
+          // The worker driving the run, if another one is, stops its calls now rather than at
+          // its next append (which the ledger would refuse anyway).
+          nc.publish(cancelledSubject(names, m.runId));
+          return result;
+        }
+        // As `flujo cancel`, a run that ended otherwise is refused; one already cancelled is not
+        // (above), so a redelivered cancel whose ack was lost reports what the first one did.
+        throw new EngineError(
+          ErrorCode.RUN_NOT_RESUMABLE,
+          `run ${m.runId} already ended (${result.status}); there is nothing to cancel and nothing was recorded`,
+          { details: { runId: m.runId, status: result.status } },
+        );
       }
     }
   }
