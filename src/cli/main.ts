@@ -62,8 +62,16 @@ async function main(argv: string[]): Promise<number> {
       exitCode = await init({ ...global(), ...opts }, out);
     });
 
-  program
-    .command('run')
+  /** `--fleet` and `--wait` of run, resume and cancel (src/cli/fleet.ts). */
+  const fleetOptions = (c: Command) =>
+    c
+      .option('--fleet', 'publish to the fleet (flujo worker) over NATS instead of running here')
+      .option(
+        '--wait <seconds>',
+        'with --fleet: wait this long for the outcome (default 60; 0: only queue)',
+      );
+
+  fleetOptions(program.command('run'))
     .description('run a pipeline (default: pipeline.yaml of the project)')
     .argument('[pipeline]', 'a .yaml blueprint or a .js/.ts module exporting a pipeline')
     .option(
@@ -76,18 +84,12 @@ async function main(argv: string[]): Promise<number> {
     .option('--budget-tokens <n>', 'token limit for this run')
     .option('--dry-run', 'load and check the pipeline without running it')
     .option('--json', 'print one JSON object on stdout')
-    .option('--fleet', 'publish to the fleet (flujo worker) over NATS instead of running here')
-    .option(
-      '--wait <seconds>',
-      'with --fleet: wait this long for the outcome (default 60; 0: only queue)',
-    )
     .action(async (pipeline: string | undefined, opts: Record<string, unknown>) => {
       const { run } = await import('./commands/run.js');
       exitCode = await run(pipeline, { ...global(), ...opts }, out, interrupts);
     });
 
-  program
-    .command('resume')
+  fleetOptions(program.command('resume'))
     .description('answer a paused run, or continue an interrupted one')
     .argument('<run>', 'run id or unique prefix')
     .option('-i, --input <value>', 'the answer (JSON, or text); `-` reads stdin')
@@ -98,11 +100,6 @@ async function main(argv: string[]): Promise<number> {
       'continue under a pipeline that changed since the run started (a decision that comes out differently stops it)',
     )
     .option('--json', 'print one JSON object on stdout')
-    .option('--fleet', 'publish to the fleet (flujo worker) over NATS instead of running here')
-    .option(
-      '--wait <seconds>',
-      'with --fleet: wait this long for the outcome (default 60; 0: only queue)',
-    )
     .action(async (runArg: string, opts: Record<string, unknown>) => {
       const { resume } = await import('./commands/resume.js');
       exitCode = await resume(runArg, { ...global(), ...opts }, out, interrupts);
@@ -134,17 +131,11 @@ async function main(argv: string[]): Promise<number> {
       exitCode = await worker({ ...global(), ...opts }, out);
     });
 
-  program
-    .command('cancel')
+  fleetOptions(program.command('cancel'))
     .description('cancel a run that has not ended: paused, interrupted, or running elsewhere')
     .argument('<run>', 'run id or unique prefix')
     .option('--reason <text>', 'why (recorded with the cancel)')
     .option('--json', 'print one JSON object on stdout')
-    .option('--fleet', 'publish to the fleet (flujo worker) over NATS instead of running here')
-    .option(
-      '--wait <seconds>',
-      'with --fleet: wait this long for the outcome (default 60; 0: only queue)',
-    )
     .action(async (runArg: string, opts: Record<string, unknown>) => {
       const { cancel } = await import('./commands/cancel.js');
       exitCode = await cancel(runArg, { ...global(), ...opts }, out);

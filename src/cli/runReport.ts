@@ -2,7 +2,7 @@
  * How `flujo run` and `flujo resume` report a run: one JSON object (CONTRACTS.md) with --json,
  * else the output on stdout and a summary with the next commands on stderr.
  */
-import { ExitCode } from '../errors.js';
+import { EngineError, ExitCode } from '../errors.js';
 import type { RunResult } from '../runtime/summary.js';
 import type { Output } from './output.js';
 import { usd } from '../runtime/resultJson.js';
@@ -70,4 +70,18 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
     ),
   );
   out.info(out.color.dim(`  inspect: flujo lens show ${arg}   replay: flujo lens replay ${arg}`));
+}
+
+/**
+ * Under --json a refusal is still one JSON object on stdout (CONTRACTS): the run, its status when
+ * the error names one, and the error. Prints nothing for other errors.
+ */
+export function printRefusal(out: Output, runId: string | undefined, e: unknown): void {
+  if (!runId || !(e instanceof EngineError)) return;
+  const status = (e.details as { status?: unknown } | undefined)?.status;
+  out.json({
+    run_id: runId,
+    ...(typeof status === 'string' ? { status } : {}),
+    error: { code: e.code, message: e.message.replace(/^\[[A-Z_]+\] /, '') },
+  });
 }

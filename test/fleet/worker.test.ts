@@ -128,6 +128,19 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     })();
   }
 
+  /** Starts a model run and SIGSTOPs the worker that took it, once its model call is made. */
+  async function startAndStall(runId: string, calls: number): Promise<WorkerProcess> {
+    await client.start({ runId, pipeline: 'model.yaml', input: 'x' });
+    await until('the model call', () => (fake.requests.length > calls ? true : undefined));
+    const received = (w: WorkerProcess) =>
+      w.logs().some((l) => l.run_id === runId && l.msg === 'work message received');
+    const owner = await until('the owner', () =>
+      workers.find((w) => w.child.exitCode === null && received(w)),
+    );
+    owner.child.kill('SIGSTOP');
+    return owner;
+  }
+
   beforeAll(async () => {
     project = mkdtempSync(join(tmpdir(), 'flujo-fleet-'));
     expect(runCli(['init', '--yes'], { cwd: project }).code).toBe(0);
@@ -341,14 +354,7 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     const calls = fake.requests.length;
     const runId = 'zombie-1';
     const outcome = nextResult(runId, (r) => r.status === 'completed');
-    await client.start({ runId, pipeline: 'model.yaml', input: 'x' });
-    await until('the model call', () => (fake.requests.length > calls ? true : undefined));
-    const received = (w: WorkerProcess) =>
-      w.logs().some((l) => l.run_id === runId && l.msg === 'work message received');
-    const owner = await until('the owner', () =>
-      workers.find((w) => w.child.exitCode === null && received(w)),
-    );
-    owner.child.kill('SIGSTOP');
+    const owner = await startAndStall(runId, calls);
     // Its heartbeats stop: after the ack wait another worker gets the message and takes over.
     expect(await outcome).toMatchObject({ status: 'completed', output: 'fresh' });
     owner.child.kill('SIGCONT');
@@ -499,14 +505,7 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     const calls = fake.requests.length;
     const runId = 'zombie-2';
     const outcome = nextResult(runId, (r) => r.status === 'completed');
-    await client.start({ runId, pipeline: 'model.yaml', input: 'x' });
-    await until('the model call', () => (fake.requests.length > calls ? true : undefined));
-    const received = (w: WorkerProcess) =>
-      w.logs().some((l) => l.run_id === runId && l.msg === 'work message received');
-    const owner = await until('the owner', () =>
-      workers.find((w) => w.child.exitCode === null && received(w)),
-    );
-    owner.child.kill('SIGSTOP');
+    const owner = await startAndStall(runId, calls);
     // Another worker takes it over after the ack wait and starts its own (slow) call.
     await until('the second call', () => (fake.requests.length > calls + 1 ? true : undefined));
     owner.child.kill('SIGCONT');

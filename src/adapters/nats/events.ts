@@ -12,6 +12,7 @@ import { headers, type NatsConnection } from '@nats-io/transport-node';
 
 import { decodeRecord } from '../../events/envelope.js';
 import type { LedgerStore } from '../../ports.js';
+import { withAppend } from '../ledger/tap.js';
 import { eventsSubject, type FleetNames } from './work.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -29,35 +30,25 @@ export function publishCommits(
   names: FleetNames,
   onError: (e: Error) => void = () => {},
 ): LedgerStore {
-  return {
-    kind: store.kind,
-    async append(request) {
-      const result = await store.append(request);
-      // Each record alone: one that cannot go out (too big for a NATS message) does not keep
-      // the rest of the batch from going.
-      for (const r of result.records) {
-        try {
-          const e = decodeRecord(r.runId, r.seq, r.body);
-          const h = headers();
-          h.set('Nats-Msg-Id', `${r.runId}:${r.seq}`);
-          const head = { run_id: e.runId, seq: e.seq, type: e.type, v: e.v, at: e.at };
-          let text = JSON.stringify({ ...head, data: e.data, hash: hex(r.hash) }, jsonSafe);
-          // Too big for one message: its place in the chain, without its data (the ledger has it).
-          if (Buffer.byteLength(text) > (nc.info?.max_payload ?? 1 << 20) - 4096)
-            text = JSON.stringify({ ...head, hash: hex(r.hash), data_truncated: true });
-          nc.publish(eventsSubject(names, r.runId), text, { headers: h });
-        } catch (e) {
-          onError(e as Error);
-        }
+  return withAppend(store, async (request) => {
+    const result = await store.append(request);
+    // Each record alone: one that cannot go out (too big for a NATS message) does not keep the
+    // rest of the batch from going.
+    for (const r of result.records) {
+      try {
+        const e = decodeRecord(r.runId, r.seq, r.body);
+        const h = headers();
+        h.set('Nats-Msg-Id', `${r.runId}:${r.seq}`);
+        const head = { run_id: e.runId, seq: e.seq, type: e.type, v: e.v, at: e.at };
+        let text = JSON.stringify({ ...head, data: e.data, hash: hex(r.hash) }, jsonSafe);
+        // Too big for one message: its place in the chain, without its data (the ledger has it).
+        if (Buffer.byteLength(text) > (nc.info?.max_payload ?? 1 << 20) - 4096)
+          text = JSON.stringify({ ...head, hash: hex(r.hash), data_truncated: true });
+        nc.publish(eventsSubject(names, r.runId), text, { headers: h });
+      } catch (e) {
+        onError(e as Error);
       }
-      return result;
-    },
-    head: (runId) => store.head(runId),
-    read: (runId, options) => store.read(runId, options),
-    listRuns: (options) => store.listRuns(options),
-    readAll: (after, limit) => store.readAll(after, limit),
-    subscribe: (options) => store.subscribe(options),
-    ...(store.orphans ? { orphans: () => store.orphans!() } : {}),
-    close: () => store.close(),
-  };
+    }
+    return result;
+  });
 }

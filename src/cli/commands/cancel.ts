@@ -11,7 +11,7 @@ import type { RunResult } from '../../runtime/summary.js';
 import { projectConfig, resolveRunId, type GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import type { Output } from '../output.js';
-import { printRun, runJson } from '../runReport.js';
+import { printRun, runJson, printRefusal } from '../runReport.js';
 import { runIdWords } from '../shell.js';
 
 export interface CancelFlags extends GlobalOptions, FleetFlags {
@@ -51,14 +51,7 @@ export async function cancel(runArg: string, flags: CancelFlags, out: Output): P
     return ExitCode.ok;
   } catch (e) {
     // Under --json a refusal is still one JSON object on stdout, as `flujo resume` prints it.
-    if (flags.json && runId && e instanceof EngineError) {
-      const status = (e.details as { status?: unknown } | undefined)?.status;
-      out.json({
-        run_id: runId,
-        ...(typeof status === 'string' ? { status } : {}),
-        error: { code: e.code, message: e.message.replace(/^\[[A-Z_]+\] /, '') },
-      });
-    }
+    if (flags.json) printRefusal(out, runId, e);
     throw e;
   } finally {
     await state.close();

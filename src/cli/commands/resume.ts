@@ -13,7 +13,7 @@ import { resolveRunId } from '../context.js';
 import { parseAnswer, readStdin } from '../io.js';
 import type { Output } from '../output.js';
 import { pipelinePath } from '../pipelineFile.js';
-import { exitCodeOf, printRun, runJson } from '../runReport.js';
+import { exitCodeOf, printRun, runJson, printRefusal } from '../runReport.js';
 import type { GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import { openSession, type Interrupts } from '../session.js';
@@ -105,14 +105,7 @@ export async function resume(
     }
     // Under --json a refusal is still one JSON object on stdout (CONTRACTS): an ended run that
     // cannot take an answer, a ledger that fails its chain check, and the like.
-    if (flags.json && runId && e instanceof EngineError) {
-      const status = (e.details as { status?: unknown } | undefined)?.status;
-      out.json({
-        run_id: runId,
-        ...(typeof status === 'string' ? { status } : {}),
-        error: { code: e.code, message: e.message.replace(/^\[[A-Z_]+\] /, '') },
-      });
-    }
+    if (flags.json) printRefusal(out, runId, e);
     throw e;
   } finally {
     await session.close();
