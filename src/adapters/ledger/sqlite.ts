@@ -1,8 +1,9 @@
 /**
- * The SQLite ledger (better-sqlite3, WAL). Every append is one `BEGIN IMMEDIATE` transaction:
- * read the head, check it is the one the batch was sealed against, insert the events, move the
- * head, apply inline projections. Writers in other processes queue on SQLite's write lock
- * (busy_timeout) and then lose cleanly with LedgerConflictError.
+ * The SQLite ledger (better-sqlite3, WAL). An append is one `BEGIN IMMEDIATE` transaction, or one
+ * savepoint of a transaction shared with other runs' appends queued at the same time (group
+ * commit, ./sqliteGroupCommit.ts, ADR 54): move the head if it is still the one the batch was
+ * sealed against, insert the events, apply inline projections. Writers in other processes queue
+ * on SQLite's write lock (busy_timeout) and then lose cleanly with LedgerConflictError.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -35,6 +36,7 @@ import {
   type PreparedAppend,
 } from './common.js';
 import { SELECT_AFTER_POS, migrate } from './sqliteSchema.js';
+import { createGroupCommitter, type GroupCommitStats } from './sqliteGroupCommit.js';
 import {
   createCheckpointer,
   type BackgroundCheckpointOptions,
@@ -63,12 +65,20 @@ export interface SqliteLedgerOptions {
    * `background` with synchronous NORMAL, `inline` with FULL.
    */
   readonly checkpoint?: 'background' | 'inline' | BackgroundCheckpointOptions;
+  /**
+   * Group commit (ADR 54, default on): appends of different runs queued in the same microtask
+   * checkpoint share one transaction (one fsync with FULL), each in its own savepoint with its own
+   * checks and result. Off: every append is its own transaction, committed inside `append()`.
+   */
+  readonly groupCommit?: boolean;
 }
 
 export interface SqliteLedger extends LedgerStore {
   readonly db: Database.Database;
   /** What the background checkpointer has done (null: checkpoints are SQLite's, inline). */
   checkpoints(): CheckpointStats | null;
+  /** Transactions and appends committed through group commit (null: group commit is off). */
+  groupCommits(): GroupCommitStats | null;
 }
 
 interface HeadRow {
@@ -156,14 +166,14 @@ export function openSqliteDatabase(
   return db;
 }
 
-function storeError(op: string, e: unknown): never {
-  if (isEngineError(e)) throw e;
+function storeError(op: string, e: unknown): unknown {
+  if (isEngineError(e)) return e;
   const code = (e as { code?: string }).code ?? '';
   if (code.startsWith('SQLITE_CONSTRAINT')) {
     // The head check passed but a row exists: another writer's events are there.
-    throw new LedgerConflictError(op, -1, null, e);
+    return new LedgerConflictError(op, -1, null, e);
   }
-  throw new LedgerStoreError(
+  return new LedgerStoreError(
     `SQLite ledger ${op} failed (${code || 'error'}): ${(e as Error).message}`,
     e,
     code === 'SQLITE_BUSY',
@@ -250,20 +260,34 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
     }
   });
 
+  const afterCommit = () => {
+    checkpointer?.afterCommit();
+    nudge.notify();
+  };
+  const grouped =
+    options.groupCommit === false
+      ? null
+      : createGroupCommitter(db, appendTx, storeError, afterCommit);
+
   return {
     kind: 'sqlite',
     db,
 
-    async append(req: AppendRequest): Promise<AppendResult> {
-      const prepared = prepareAppend(req);
+    append(req: AppendRequest): Promise<AppendResult> {
+      let prepared: PreparedAppend;
+      try {
+        prepared = prepareAppend(req);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (grouped) return grouped.append(req, prepared);
       try {
         appendTx.immediate(req, prepared);
       } catch (e) {
-        storeError(req.runId, e);
+        return Promise.reject(storeError(req.runId, e));
       }
-      checkpointer?.afterCommit();
-      nudge.notify();
-      return { records: prepared.records, head: prepared.head };
+      afterCommit();
+      return Promise.resolve({ records: prepared.records, head: prepared.head });
     },
 
     async head(runId: string) {
@@ -317,8 +341,11 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
     },
 
     checkpoints: () => checkpointer?.stats() ?? null,
+    groupCommits: () => grouped?.stats() ?? null,
 
     async close() {
+      // Appends queued but not yet flushed are committed (or refused) before the connection goes.
+      if (db.open) grouped?.flush();
       // The worker's connection closes first, so that this one is the last and SQLite
       // checkpoints the WAL and removes it.
       await checkpointer?.close();
