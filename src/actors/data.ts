@@ -47,6 +47,33 @@ export function setPath(base: Obj, path: string, value: unknown): Obj {
  */
 export const ENGINE_CONTEXT_KEYS: ReadonlySet<string> = new Set(['resume_input', 'step_outputs']);
 
+/**
+ * Context keys the engine keeps, which a parallel's join merges the same way whatever its merge
+ * strategy (ADR 58): branches' entries in `step_outputs`, `__map_items`, `__cache` are united
+ * (a later branch wins a leaf both wrote), `resume_input` and other values are the last branch's
+ * (in declaration order) that changed them. A user's strategy is about the user's keys: two
+ * branches that each ask a person, or each record a step's output, are not in conflict.
+ */
+export const ENGINE_MERGED_KEYS: ReadonlySet<string> = new Set([
+  ...ENGINE_CONTEXT_KEYS,
+  '__map_items',
+  '__cache',
+  '__hitl_suppressed',
+]);
+
+function mergeEngineKeys(ctx: Obj, base: Obj, branches: readonly Obj[]): Obj {
+  let out = ctx;
+  for (const branch of branches)
+    for (const k of ENGINE_MERGED_KEYS) {
+      if (!Object.hasOwn(branch, k)) continue;
+      const v = branch[k];
+      if (deepEqual(own(base, k), v)) continue; // this branch left it as it was
+      const prev = own(out, k);
+      out = { ...out, [k]: isObj(prev) && isObj(v) ? deepMerge(prev, v) : v };
+    }
+  return out;
+}
+
 /** The run context after a node completed with `output`. */
 export function applyNodeOutput(node: PlanNode, ctx: Obj, output: unknown): Obj {
   let next = ctx;
@@ -130,14 +157,17 @@ export function mergeContexts(
   base: Obj,
   branches: readonly Obj[],
   strategy: ParallelNode['merge'],
+  /** False for the nested objects `context_update` merges: engine keys are top-level keys. */
+  top = true,
 ): MergeResult {
-  if (strategy === 'no_merge') return { ok: true, ctx: base };
+  const engineKeys = (ctx: Obj) => (top ? mergeEngineKeys(ctx, base, branches) : ctx);
+  if (strategy === 'no_merge') return { ok: true, ctx: engineKeys(base) };
   let ctx: Obj = { ...base };
   const touched = new Map<string, unknown>();
   for (const branch of branches) {
     const changes = changesOf(base, branch);
     for (const [k, v] of Object.entries(changes)) {
-      if (k === FORBIDDEN) continue;
+      if (k === FORBIDDEN || (top && ENGINE_MERGED_KEYS.has(k))) continue;
       if (!touched.has(k)) {
         touched.set(k, v);
         ctx[k] = v;
@@ -159,6 +189,7 @@ export function mergeContexts(
               isObj(own(base, k)) ? (own(base, k) as Obj) : {},
               [prev, v],
               'context_update',
+              false,
             );
             if (!inner.ok) return { ok: false, key: `${k}.${inner.key}` };
             ctx = { ...ctx, [k]: inner.ctx };
@@ -170,5 +201,5 @@ export function mergeContexts(
       }
     }
   }
-  return { ok: true, ctx };
+  return { ok: true, ctx: engineKeys(ctx) };
 }

@@ -188,9 +188,13 @@ export function loop(
   return withOps(env, [...(conv?.before ?? []), ...initOps], loopNode, name, true);
 }
 
-/** `stop_when: agent_finished`: the iteration's output says it is done. */
+/**
+ * `stop_when: agent_finished`: the iteration's output says it is done — the text `finish` or
+ * `done`, or an object with `finished: true`, `done: true` or `action: finish`. Member access,
+ * not `.get()`: any other output (a string, a list, a number) is simply not finished.
+ */
 export const AGENT_FINISHED =
-  "previous_step == 'finish' or previous_step == 'done' or previous_step.get('finished') == True or previous_step.get('done') == True or previous_step.get('action') == 'finish'";
+  "previous_step == 'finish' or previous_step == 'done' or previous_step.finished == True or previous_step.done == True or previous_step.action == 'finish'";
 
 function propagation(env: Env, l: YNode, name: string, where: Where): CodeRef | undefined {
   const p = get(l, 'propagation') ?? get(l, 'propagate');

@@ -1,0 +1,52 @@
+/**
+ * Context keys the engine keeps (answers, step outputs, map items, the cache) through a parallel's
+ * join, whatever the user's merge strategy (ADR 58), and loops whose exit is `agent_finished`
+ * with outputs that are not objects.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { runFixture } from './support.js';
+
+describe('engine-kept context keys across a parallel join', () => {
+  it('two branches that each ask a person: both answers are taken, the run completes', async () => {
+    const { run, engine, plan } = await runFixture('fixtures/parallel/two_questions.yaml', 'go');
+    expect(run.status).toBe('paused');
+    const first = await engine.resume(plan, run.runId, { humanInput: 'hello' });
+    expect(first.status).toBe('paused');
+    const done = await engine.resume(plan, run.runId, { humanInput: { n: 5 } });
+    expect(done.error).toBeUndefined();
+    expect(done.status).toBe('completed');
+    expect(done.output).toBe(JSON.stringify({ a: 'hello', b: { n: 5 } }));
+  });
+
+  it.each(['error_on_conflict', 'keep_first', 'overwrite', 'no_merge'])(
+    'steps.<name>.output of both branches is readable after a %s join',
+    async (strategy) => {
+      const { run } = await runFixture(`fixtures/parallel/engine_keys_${strategy}.yaml`, 'go');
+      expect(run.error).toBeUndefined();
+      expect(run.output).toBe('A+B');
+    },
+  );
+
+  it('maps in two branches of an error_on_conflict parallel do not conflict over their items', async () => {
+    const { run } = await runFixture(
+      'fixtures/parallel/engine_keys_maps.yaml',
+      'go',
+      {},
+      {
+        items: [1, 2],
+      },
+    );
+    expect(run.error).toBeUndefined();
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual({ a: ['1', '2'], b: ['1', '2'] });
+  });
+});
+
+describe('stop_when: agent_finished', () => {
+  it('an iteration whose output is text is simply not finished: the loop goes on to max_loops', async () => {
+    const { run } = await runFixture('fixtures/loop/stop_when_text.yaml', 'x');
+    expect(run.status).toBe('failed');
+    expect(run.error?.code).toBe('MAX_LOOPS');
+  });
+});
