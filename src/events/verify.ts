@@ -108,6 +108,13 @@ export function createRunVerifier(runId: string, recorded?: RecordedHead): RunVe
         : { seq: row.seq, reason: 'reorder', detail: `seq ${row.seq} follows seq ${expected - 1}` };
     }
     if (row.seq > expected) {
+      // The missing seq right behind: not removed, moved (two events swapped).
+      if (next?.seq === expected)
+        return {
+          seq: expected,
+          reason: 'reorder',
+          detail: `seq ${expected} comes after seq ${row.seq}`,
+        };
       const missing = row.seq - 1 === expected ? `${expected}` : `${expected}..${row.seq - 1}`;
       return { seq: expected, reason: 'gap', detail: `seq ${missing} missing before ${row.seq}` };
     }

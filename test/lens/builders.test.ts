@@ -195,7 +195,7 @@ describe('run export', () => {
     const swapped = verifyExport(
       decodeExport(rewrite(bytes, (_h, r) => r.splice(3, 2, r[4] as unknown[], r[3] as unknown[]))),
     );
-    expect(swapped.failure).toMatchObject({ seq: 4, reason: 'gap' });
+    expect(swapped.failure).toMatchObject({ seq: 4, reason: 'reorder' });
     const tail = verifyExport(decodeExport(rewrite(bytes, (_h, r) => r.pop())));
     expect(tail.ok).toBe(false);
     expect(tail.failure?.reason).toBe('truncated');

@@ -42,7 +42,11 @@ describe('verifyRun', () => {
   it('names events delivered out of order', () => {
     const rows = seal();
     const swapped = [rows[0]!, rows[1]!, rows[3]!, rows[2]!, rows[4]!];
-    expect(verifyRun('r', swapped).failure).toMatchObject({ seq: 3, reason: 'gap' });
+    // Moved, not removed (docs/ledger.md): seq 3 is there, one place late.
+    expect(verifyRun('r', swapped).failure).toMatchObject({ seq: 3, reason: 'reorder' });
+    // Removed: seq 3 is nowhere.
+    const dropped = [rows[0]!, rows[1]!, rows[3]!, rows[4]!];
+    expect(verifyRun('r', dropped).failure).toMatchObject({ seq: 3, reason: 'gap' });
     const back = [rows[0]!, rows[1]!, rows[2]!, rows[3]!, rows[1]!];
     expect(verifyRun('r', back).failure).toMatchObject({ seq: 2, reason: 'reorder' });
   });
