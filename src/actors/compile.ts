@@ -32,6 +32,8 @@ export class Compiler {
   private ids = 0;
   /** The parallel branch whose own context copy the nodes being compiled read and write. */
   scope: string | null = null;
+  /** Templates of the hitl nodes compiled so far, in order (a state machine's `on: pause`). */
+  readonly hitlTemplates: string[] = [];
   private readonly plan: Plan;
   constructor(plan: Plan) {
     this.plan = plan;
@@ -212,6 +214,7 @@ export class Compiler {
       case 'state_machine':
         return stateMachine.call(this, node, tpl, staticPath);
       case 'hitl':
+        this.hitlTemplates.push(tpl);
         return hitl.call(this, node, tpl);
     }
   }

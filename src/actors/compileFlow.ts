@@ -204,11 +204,16 @@ export function stateMachine(
   };
   const states: Cfg = {};
   names.forEach((k, i) => {
+    const asksFrom = this.hitlTemplates.length;
     const body = this.node(
       node.states[k] as PlanNode,
       stateTpl(k),
       join(staticPath, branchSegment(k)),
     );
+    // Whether state k asked a person on this visit: one of its hitl nodes has an answer.
+    const asks = this.hitlTemplates.slice(asksFrom);
+    const askedHere = (c: RunMachineContext) =>
+      asks.some((t) => c.out[runtimePath(t, c)] !== undefined);
     const rules: unknown[] = [];
     if (node.end.includes(k)) {
       rules.push(
@@ -217,6 +222,40 @@ export function stateMachine(
       );
     } else {
       rules.push(tooMany);
+      // `on: pause` (Flujo): the state to be in after a person answered. A state that asked on
+      // this visit leaves by its first matching pause rule once it completes; a rule back to the
+      // state itself is Flujo's "stay here while paused" — the state goes on and its success or
+      // failure rules apply as usual.
+      for (const t of node.transitions) {
+        if ((t.from !== k && t.from !== '*') || t.on !== 'pause' || t.to === k) continue;
+        if (asks.length === 0) continue;
+        const when = this.code(
+          t.when,
+          `${node.name}.transitions(${t.from} -> ${t.to}).when`,
+          'transition',
+        );
+        rules.push({
+          guard: {
+            type: 'holds',
+            params: {
+              test: (c: RunMachineContext, e: RunMachineEvent) =>
+                childOk(e) &&
+                askedHere(c) &&
+                (!when ||
+                  Boolean(
+                    when(ctxOf(c), {
+                      event: 'pause',
+                      last_output: outOf(k)(c) ?? null,
+                      last_step: k,
+                    }),
+                  )),
+            },
+          },
+          target: target(t.to),
+          reenter: true,
+          actions: move(k, t.to),
+        });
+      }
       for (const t of node.transitions) {
         if ((t.from !== k && t.from !== '*') || t.on === 'pause') continue;
         const when = this.code(

@@ -50,3 +50,25 @@ describe('stop_when: agent_finished', () => {
     expect(run.error?.code).toBe('MAX_LOOPS');
   });
 });
+
+describe('StateMachine on: pause', () => {
+  it('a state that asked a person leaves by its pause transition once answered', async () => {
+    const { run, engine, plan } = await runFixture('fixtures/state_machine/on_pause.yaml', 'in');
+    expect(run.status).toBe('paused');
+    const done = await engine.resume(plan, run.runId, { humanInput: 'ok' });
+    expect(done.error).toBeUndefined();
+    expect(done.status).toBe('completed');
+    expect(done.output).toBe('s2 saw ok');
+  });
+
+  it('a pause rule back to the asking state keeps it there: answered, its success rule applies', async () => {
+    const { run, engine, plan } = await runFixture(
+      'fixtures/state_machine/on_pause_self.yaml',
+      'in',
+    );
+    expect(run.status).toBe('paused');
+    const done = await engine.resume(plan, run.runId, { humanInput: 'cohort A' });
+    expect(done.status).toBe('completed');
+    expect(done.output).toBe('found cohort A');
+  });
+});
