@@ -95,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
     .option('-i, --input <value>', 'the answer (JSON, or text); `-` reads stdin')
     .option('--pipeline <file>', 'the pipeline file (default: the one the run recorded)')
     .option('--by <name>', 'who answers (recorded; default $USER)')
+    .option('--question <path>', 'which open question to answer (its path; default the oldest)')
     .option(
       '--allow-changed-pipeline',
       'continue under a pipeline that changed since the run started (a decision that comes out differently stops it)',

@@ -54,6 +54,10 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
     out.info(
       `  resume: flujo resume --input ${shellWord(JSON.stringify(exampleFor(r.pause.inputSchema)))} ${arg}`,
     );
+    if (r.questions)
+      out.info(
+        `  ${r.questions.length} questions are open (the oldest is answered first); answer one with --question PATH: ${r.questions.map((q) => `${q.path} ("${q.message}")`).join(', ')}`,
+      );
   } else if (r.status === 'failed') {
     out.info(
       `${out.color.bad('✗')} run ${id} failed: ${r.error ? `${r.error.code}: ${r.error.message}` : 'unknown error'}`,

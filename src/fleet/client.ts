@@ -62,6 +62,8 @@ export interface FleetClient {
     options?: {
       readonly input?: unknown;
       readonly answeredBy?: string;
+      /** Which open question the answer is for (its path; default the oldest). */
+      readonly question?: string;
       readonly allowChangedPipeline?: boolean;
       readonly messageId?: string;
     } & WaitOption,
@@ -133,6 +135,7 @@ export async function createFleetClient(
       const body: ResumeMessage = {
         ...('input' in o ? { input: o.input ?? null } : {}),
         ...(o.answeredBy !== undefined ? { answered_by: o.answeredBy } : {}),
+        ...(o.question !== undefined ? { question: o.question } : {}),
         ...(o.allowChangedPipeline ? { allow_changed_pipeline: true } : {}),
       };
       return publish(

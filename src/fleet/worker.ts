@@ -177,6 +177,7 @@ export function startWorker(options: WorkerOptions): Worker {
         return loaded.engine.resume(loaded.plan, m.runId, {
           ...('input' in m.body ? { humanInput: m.body.input ?? null } : {}),
           answeredBy: m.body.answered_by ?? 'nats',
+          ...(m.body.question !== undefined ? { question: m.body.question } : {}),
           ...(m.body.allow_changed_pipeline ? { allowChangedPlan: true } : {}),
         });
       }

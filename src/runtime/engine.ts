@@ -62,6 +62,11 @@ export interface ResumeOptions {
   readonly humanInput?: unknown;
   /** Who answered, recorded with the answer. */
   readonly answeredBy?: string;
+  /**
+   * Which open question the answer is for, by its path (RunResult.questions): several can be
+   * open at once (parallel branches, map items). Default: the oldest.
+   */
+  readonly question?: string;
   /** Resume even though the pipeline's fingerprint differs from the one the run started with. */
   readonly allowChangedPlan?: boolean;
 }
@@ -297,7 +302,18 @@ export function createEngine(options: EngineOptions) {
     if (ended && opts.humanInput === undefined) return summary.result();
     let human: NewEvent | undefined;
     if (opts.humanInput !== undefined) {
-      const ask = ended ? undefined : [...state.outstanding.human.values()][0];
+      const open = [...state.outstanding.human.values()];
+      if (!ended && opts.question !== undefined && !state.outstanding.human.has(opts.question))
+        throw new EngineError(
+          ErrorCode.RUN_NOT_RESUMABLE,
+          `run ${runId} has no open question at ${JSON.stringify(opts.question)}${open.length ? `; open: ${open.map((h) => h.path).join(', ')}` : ''}; the answer was not recorded`,
+          { details: { runId, status: state.status, open: open.map((h) => h.path) } },
+        );
+      const ask = ended
+        ? undefined
+        : opts.question !== undefined
+          ? state.outstanding.human.get(opts.question)
+          : open[0];
       if (!ask)
         throw new EngineError(
           ErrorCode.RUN_NOT_RESUMABLE,

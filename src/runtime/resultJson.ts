@@ -2,7 +2,7 @@
  * A run's outcome as one JSON object: what `flujo run --json` and `flujo resume --json` print
  * (CONTRACTS.md) and what a fleet worker publishes on `flujo.results.<run>`.
  */
-import type { RunResult } from './summary.js';
+import type { Question, RunResult } from './summary.js';
 
 export type ReportStatus = RunResult['status'] | 'interrupted';
 
@@ -22,15 +22,13 @@ export function runJson(r: RunResult, status: ReportStatus = r.status): Record<s
       cost_usd: usd(s.costMicros),
       attempts: s.attempts,
     })),
-    ...(r.pause
-      ? {
-          pause: {
-            step: r.pause.step,
-            message: r.pause.message,
-            input_schema: r.pause.inputSchema,
-          },
-        }
-      : {}),
+    ...(r.pause ? { pause: questionJson(r.pause) } : {}),
+    ...(r.questions ? { questions: r.questions.map(questionJson) } : {}),
     ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}),
   };
+}
+
+/** A question as `pause` and `questions` print it; `path` is what `resume --question` takes. */
+function questionJson(q: Question): Record<string, unknown> {
+  return { step: q.step, path: q.path, message: q.message, input_schema: q.inputSchema };
 }

@@ -17,6 +17,14 @@ export interface StepSummary {
   readonly attempts: number;
 }
 
+/** A question a paused run waits on; `path` names it to `resume({ question })`. */
+export interface Question {
+  readonly path: string;
+  readonly step: string;
+  readonly message: string;
+  readonly inputSchema: unknown;
+}
+
 export interface RunResult {
   readonly runId: string;
   readonly status: RunStatus;
@@ -24,12 +32,9 @@ export interface RunResult {
   readonly costMicros: number;
   readonly tokens: { readonly input: number; readonly output: number };
   readonly steps: readonly StepSummary[];
-  readonly pause?: {
-    readonly path: string;
-    readonly step: string;
-    readonly message: string;
-    readonly inputSchema: unknown;
-  };
+  readonly pause?: Question;
+  /** Every open question when more than one is (parallel branches, map items), oldest first. */
+  readonly questions?: readonly Question[];
   readonly error?: ErrorInfo;
   readonly events: number;
 }
@@ -248,6 +253,15 @@ export class RunSummary {
     return s;
   }
 
+  private question(path: string, ask: { message: string; inputSchema: unknown }): Question {
+    return {
+      path,
+      step: this.steps.get(path)?.name ?? path,
+      message: ask.message,
+      inputSchema: ask.inputSchema,
+    };
+  }
+
   result(): RunResult {
     const status = this.status;
     const at = this.pausedAt;
@@ -266,15 +280,9 @@ export class RunSummary {
       costMicros: this.cost,
       tokens: { ...this.tokens },
       steps: [...this.steps.values()].filter((st) => st.kind === 'step' || st.kind === 'hitl'),
-      ...(pending
-        ? {
-            pause: {
-              path: pending[0],
-              step: this.steps.get(pending[0])?.name ?? pending[0],
-              message: pending[1].message,
-              inputSchema: pending[1].inputSchema,
-            },
-          }
+      ...(pending ? { pause: this.question(pending[0], pending[1]) } : {}),
+      ...(pending && this.asks.size > 1
+        ? { questions: [...this.asks.entries()].map(([path, a]) => this.question(path, a)) }
         : {}),
       ...(this.error ? { error: this.error } : {}),
       events: this.events,

@@ -47,7 +47,11 @@ export interface TaskClient {
    * Answers a paused run and drives it on. Input that fails the requested schema throws
    * HUMAN_INPUT_REJECTED (details.reasons) and records nothing.
    */
-  resumeTask(runId: string, input: unknown, opts?: { answeredBy?: string }): Promise<RunResult>;
+  resumeTask(
+    runId: string,
+    input: unknown,
+    opts?: { answeredBy?: string; question?: string },
+  ): Promise<RunResult>;
   cancelTask(runId: string, reason?: string): Promise<RunResult>;
   setSystemState(key: string, value: unknown): Promise<void>;
   getSystemState(key: string): Promise<unknown>;
@@ -112,6 +116,7 @@ export function createTaskClient(options: TaskClientOptions): TaskClient {
       return engine.resume(plan, runId, {
         humanInput: input,
         ...(opts.answeredBy ? { answeredBy: opts.answeredBy } : {}),
+        ...(opts.question !== undefined ? { question: opts.question } : {}),
       });
     },
     async cancelTask(runId, reason) {

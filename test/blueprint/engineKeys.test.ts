@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
+import { runJson } from '../../src/runtime/resultJson.js';
 import { runFixture } from './support.js';
 
 describe('engine-kept context keys across a parallel join', () => {
@@ -70,5 +71,29 @@ describe('StateMachine on: pause', () => {
     const done = await engine.resume(plan, run.runId, { humanInput: 'cohort A' });
     expect(done.status).toBe('completed');
     expect(done.output).toBe('found cohort A');
+  });
+});
+
+describe('several open questions', () => {
+  it('lists them, and answers the one named by its path, in any order', async () => {
+    const { run, engine, plan } = await runFixture('fixtures/parallel/two_questions.yaml', 'go');
+    expect(run.questions?.map((q) => q.step)).toEqual(['qa', 'qb']);
+    const [qa, qb] = run.questions!;
+    const json = runJson(run);
+    expect(json.pause).toMatchObject({ step: 'qa', path: qa!.path, message: 'A?' });
+    expect(json.questions).toHaveLength(2);
+
+    await expect(
+      engine.resume(plan, run.runId, { humanInput: 1, question: 'no/such/path' }),
+    ).rejects.toThrow(`no open question at "no/such/path"; open: ${qa!.path}, ${qb!.path}`);
+    const first = await engine.resume(plan, run.runId, {
+      humanInput: { n: 7 },
+      question: qb!.path,
+    });
+    expect(first.status).toBe('paused');
+    expect(first.pause?.step).toBe('qa');
+    expect(first.questions).toBeUndefined(); // one left
+    const done = await engine.resume(plan, run.runId, { humanInput: 'late', question: qa!.path });
+    expect(done.output).toBe(JSON.stringify({ a: 'late', b: { n: 7 } }));
   });
 });

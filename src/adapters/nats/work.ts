@@ -115,6 +115,8 @@ export const ResumeMessage = z
   .object({
     input: json.optional(),
     answered_by: z.string().min(1).max(200).optional(),
+    /** Which open question the answer is for (its path; default the oldest). */
+    question: z.string().min(1).max(2000).optional(),
     allow_changed_pipeline: z.boolean().optional(),
   })
   .strict();

@@ -23,6 +23,7 @@ export interface ResumeFlags extends GlobalOptions, FleetFlags {
   readonly json?: boolean;
   readonly pipeline?: string;
   readonly by?: string;
+  readonly question?: string;
   readonly allowChangedPipeline?: boolean;
 }
 
@@ -46,6 +47,7 @@ export async function resume(
       fleet.resume(runArg, {
         ...(text !== undefined ? { input: parseAnswer(text) } : {}),
         answeredBy: flags.by ?? process.env.USER ?? 'cli',
+        ...(flags.question !== undefined ? { question: flags.question } : {}),
         ...(flags.allowChangedPipeline ? { allowChangedPipeline: true } : {}),
         wait,
       }),
@@ -77,6 +79,7 @@ export async function resume(
       engine.resume(loaded.plan, runId, {
         ...(text !== undefined ? { humanInput: parseAnswer(text) } : {}),
         answeredBy: flags.by ?? process.env.USER ?? 'cli',
+        ...(flags.question !== undefined ? { question: flags.question } : {}),
         ...(flags.allowChangedPipeline ? { allowChangedPlan: true } : {}),
       }),
     );
