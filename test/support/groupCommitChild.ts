@@ -26,6 +26,9 @@ let round = 0;
 const store = createSqliteLedger({
   path,
   synchronous: 'FULL',
+  // Every append made while another run is in flight waits for the next turn of the event loop,
+  // however slow the machine is between two rounds.
+  groupCommit: { togetherMs: 60_000 },
   projections: [
     (_db, records) => {
       if (mode === 'crash' && round === rounds && records[0]?.runId === victim) {

@@ -36,7 +36,11 @@ import {
   type PreparedAppend,
 } from './common.js';
 import { SELECT_AFTER_POS, migrate } from './sqliteSchema.js';
-import { createGroupCommitter, type GroupCommitStats } from './sqliteGroupCommit.js';
+import {
+  createGroupCommitter,
+  type GroupCommitOptions,
+  type GroupCommitStats,
+} from './sqliteGroupCommit.js';
 import {
   createCheckpointer,
   type BackgroundCheckpointOptions,
@@ -66,11 +70,12 @@ export interface SqliteLedgerOptions {
    */
   readonly checkpoint?: 'background' | 'inline' | BackgroundCheckpointOptions;
   /**
-   * Group commit (ADR 54, default on): appends of different runs queued in the same microtask
-   * checkpoint share one transaction (one fsync with FULL), each in its own savepoint with its own
-   * checks and result. Off: every append is its own transaction, committed inside `append()`.
+   * Group commit (ADR 54, default on): while several runs are in flight, their appends made in
+   * one turn of the event loop share one transaction (one fsync with FULL), each in its own
+   * savepoint with its own checks and result; a run alone commits inside `append()`. Off: every
+   * append is its own transaction. An object tunes it (tests).
    */
-  readonly groupCommit?: boolean;
+  readonly groupCommit?: boolean | GroupCommitOptions;
 }
 
 export interface SqliteLedger extends LedgerStore {
@@ -267,7 +272,13 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
   const grouped =
     options.groupCommit === false
       ? null
-      : createGroupCommitter(db, appendTx, storeError, afterCommit);
+      : createGroupCommitter(
+          db,
+          appendTx,
+          storeError,
+          afterCommit,
+          typeof options.groupCommit === 'object' ? options.groupCommit : {},
+        );
 
   return {
     kind: 'sqlite',

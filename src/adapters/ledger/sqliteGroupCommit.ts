@@ -8,14 +8,15 @@
  * settled only after COMMIT has returned: nothing can act on an append before it is durable.
  *
  * What "ready at the same time" means: better-sqlite3 is synchronous, so nothing can enqueue while
- * a transaction runs; an append is queued and the queue is flushed a little later. While one run
- * at a time is appending (runs one after another included) the flush is a microtask: the run pays
- * one microtask hop per append, no event-loop turn. When another run in flight appended within the
- * last TOGETHER_MS, the flush waits for the next turn of the event loop (`setImmediate`): by then every run whose
- * step finished in this turn (a function step's microtasks, an agent's reply read in the same poll
- * phase) has queued its append. A microtask flush alone would also collect runs of function steps,
- * which fall into step once one flush has settled them all, but not runs woken by separate I/O
- * callbacks: Node drains the microtasks after each callback.
+ * a transaction runs; appends can share one only if some wait. An append made while no other run
+ * in flight (neither ended nor paused) has appended within TOGETHER_MS is committed at once,
+ * inside `append()`, exactly as without group commit: a run alone, or runs one after another,
+ * never wait. Otherwise the append is queued and the queue is committed on the next turn of the
+ * event loop (`setImmediate`): by then every run whose step finished in this turn (function steps,
+ * whose drivers continue together in the microtasks after one flush settles them, and agents'
+ * replies read in the same poll phase) has queued its append. A microtask would not do: Node
+ * drains the microtasks after each I/O callback, so runs woken by separate callbacks would still
+ * commit one by one.
  *
  * A group of one is exactly the single append of before (no savepoint). If the group's
  * transaction itself fails (its COMMIT, or an error SQLite answers by rolling back the whole
@@ -49,6 +50,14 @@ interface Pending {
   readonly reject: (e: unknown) => void;
 }
 
+export interface GroupCommitOptions {
+  /**
+   * How recent another run's append must be for an append to wait for the next turn of the event
+   * loop instead of committing at once (ms, default 10). Tests widen it to make grouping certain.
+   */
+  readonly togetherMs?: number;
+}
+
 export interface GroupCommitter {
   /** Queues an append; resolves once the transaction holding it has committed. */
   append(req: AppendRequest, prepared: PreparedAppend): Promise<AppendResult>;
@@ -67,7 +76,7 @@ const resultOf = (p: Pending): AppendResult => ({
  * another run that has neither ended nor paused. Runs one after another never are: the one before
  * has ended (or paused) when the next appends.
  */
-const TOGETHER_MS = 2;
+const TOGETHER_MS = 10;
 /** Runs remembered as in flight; more means some stopped without ending, and all are forgotten. */
 const MAX_OPEN = 4096;
 
@@ -86,33 +95,38 @@ export function createGroupCommitter(
   appendTx: Database.Transaction<(req: AppendRequest, prepared: PreparedAppend) => void>,
   toError: (runId: string, e: unknown) => unknown,
   afterCommit: () => void,
+  options: GroupCommitOptions = {},
 ): GroupCommitter {
+  const togetherMs = options.togetherMs ?? TOGETHER_MS;
   let queue: Pending[] = [];
   let scheduled = false;
-  // Runs whose last append neither ended nor paused them, and the last two runs that appended.
+  // Runs whose last append neither ended nor paused them, and the last two of them to append.
   const open = new Set<string>();
-  let lastRun = '';
-  let lastAt = -Infinity;
-  let otherRun = '';
-  let otherAt = -Infinity;
+  let aRun = '';
+  let aAt = -Infinity;
+  let bRun = '';
+  let bAt = -Infinity;
   /** Notes an append of `runId`; true when another run in flight appended just before it. */
   const accompanied = (runId: string, rests: boolean): boolean => {
     const now = performance.now();
-    const byOther = lastRun !== runId;
-    const other = byOther ? lastRun : otherRun;
-    const at = byOther ? lastAt : otherAt;
-    if (byOther) {
-      otherRun = lastRun;
-      otherAt = lastAt;
-      lastRun = runId;
+    const near = (run: string, at: number) =>
+      run !== runId && now - at <= togetherMs && open.has(run);
+    const together = near(aRun, aAt) || near(bRun, bAt);
+    if (rests) {
+      open.delete(runId);
+    } else {
+      if (!open.has(runId)) {
+        if (open.size >= MAX_OPEN) open.clear(); // runs that stopped without ending or pausing
+        open.add(runId);
+      }
+      if (aRun !== runId) {
+        bRun = aRun;
+        bAt = aAt;
+        aRun = runId;
+      }
+      aAt = now;
     }
-    lastAt = now;
-    if (rests) open.delete(runId);
-    else if (!open.has(runId)) {
-      if (open.size >= MAX_OPEN) open.clear(); // runs that stopped without ending or pausing
-      open.add(runId);
-    }
-    return now - at <= TOGETHER_MS && open.has(other);
+    return together;
   };
   const counts = { transactions: 0, appends: 0, grouped: 0, largest: 0, fellBack: 0 };
 
@@ -190,13 +204,24 @@ export function createGroupCommitter(
 
   return {
     append(req, prepared) {
+      const together = accompanied(req.runId, prepared.terminal || pauses(prepared));
+      if (!together && queue.length === 0) {
+        // Alone: committed now, inside append(), as it always was. Nothing waits for a flush.
+        try {
+          appendTx.immediate(req, prepared);
+        } catch (e) {
+          return Promise.reject(toError(req.runId, e));
+        }
+        committed(1);
+        return Promise.resolve({ records: prepared.records, head: prepared.head });
+      }
+      // Queued behind others (never overtaking them), or with other runs in flight: the next turn
+      // of the event loop commits every append queued by then.
       return new Promise<AppendResult>((resolve, reject) => {
         queue.push({ req, prepared, resolve, reject });
-        const together = accompanied(req.runId, prepared.terminal || pauses(prepared));
         if (!scheduled) {
           scheduled = true;
-          if (together) setImmediate(flush);
-          else queueMicrotask(flush);
+          setImmediate(flush);
         }
       });
     },

@@ -43,7 +43,14 @@ beforeAll(initFastHash);
 
 function ledger(path: string, extra: Partial<Parameters<typeof createSqliteLedger>[0]> = {}) {
   // FULL keeps SQLite's own checkpoint, which leaves the WAL alone until it holds 1,000 pages.
-  const store = createSqliteLedger({ path, synchronous: 'FULL', ...extra });
+  // A wide window: every append made while another run is in flight waits for the next turn of
+  // the event loop, however slow this machine is between two statements of a test.
+  const store = createSqliteLedger({
+    path,
+    synchronous: 'FULL',
+    groupCommit: { togetherMs: 60_000 },
+    ...extra,
+  });
   open.push(store);
   return store;
 }
@@ -112,6 +119,47 @@ describe('SQLite group commit', () => {
     }
   });
 
+  it('commits a lone run inside append(); runs in flight together wait for the next loop turn', async () => {
+    const path = tmpPath();
+    const store = ledger(path);
+    const seqOf = (id: string) =>
+      (store.db.prepare('SELECT seq FROM run_heads WHERE run_id = ?').get(id) as { seq: number })
+        .seq;
+    // One run after another: each append is committed before append() returns.
+    let a = emptyHead('a');
+    for (let i = 0; i < 3; i++) {
+      const p = store.append({
+        runId: 'a',
+        expected: a,
+        events: [i ? stepDone(`s${i}`) : started()],
+        at: AT,
+      });
+      expect(seqOf('a')).toBe(i + 1);
+      a = (await p).head;
+    }
+    await store.append({
+      runId: 'a',
+      expected: a,
+      events: [{ type: 'RunCompleted', data: { output: 1 } }],
+      at: AT,
+    });
+    const b = (
+      await store.append({ runId: 'b', expected: emptyHead('b'), events: [started()], at: AT })
+    ).head;
+    expect(seqOf('b')).toBe(1);
+    // b is in flight: c's append waits for the next turn, and b's next one joins it.
+    const c = store.append({ runId: 'c', expected: emptyHead('c'), events: [started()], at: AT });
+    const b2 = store.append({ runId: 'b', expected: b, events: [stepDone('x')], at: AT });
+    expect(
+      store.db.prepare("SELECT count(*) AS n FROM run_heads WHERE run_id = 'c'").get(),
+    ).toEqual({ n: 0 });
+    expect(seqOf('b')).toBe(1);
+    const before = walCommits(path);
+    await Promise.all([c, b2]);
+    expect(walCommits(path)).toBe(before + 1);
+    expect([seqOf('b'), seqOf('c')]).toEqual([2, 1]);
+  });
+
   it('with groupCommit: false, commits each append alone, inside append()', async () => {
     const path = tmpPath();
     const store = ledger(path, { groupCommit: false });
@@ -137,8 +185,15 @@ describe('SQLite group commit', () => {
     const store = ledger(path);
     const runs = ids(6);
     const heads = await startRuns(store, runs);
-    // r1 moves on, so its old head is stale; r2 is claimed at epoch 2, so epoch 1 is fenced;
-    // r3 has finished.
+    // r3 has finished; r1 moves on, so its old head is stale; r2 is claimed at epoch 2, so epoch
+    // 1 is fenced. (r2, in flight, appends last: the group's first append then waits for the
+    // others instead of being committed at once as a lone run's would be.)
+    const r3 = await store.append({
+      runId: 'r3',
+      expected: heads.get('r3') as Head,
+      events: [{ type: 'RunCompleted', data: { output: 1 } }],
+      at: AT,
+    });
     const r1 = await store.append({
       runId: 'r1',
       expected: heads.get('r1') as Head,
@@ -149,12 +204,6 @@ describe('SQLite group commit', () => {
       runId: 'r2',
       expected: heads.get('r2') as Head,
       events: [claimed(2)],
-      at: AT,
-    });
-    const r3 = await store.append({
-      runId: 'r3',
-      expected: heads.get('r3') as Head,
-      events: [{ type: 'RunCompleted', data: { output: 1 } }],
       at: AT,
     });
     const before = walCommits(path);
