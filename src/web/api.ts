@@ -127,7 +127,17 @@ async function resume(backend: LensBackend, { params, req }: RouteContext): Prom
   }
   const by = (body as { by?: unknown }).by;
   const answeredBy = typeof by === 'string' && by.trim() ? by.trim().slice(0, 100) : 'web';
-  const done = backend.resume(runId, (body as { input: unknown }).input, answeredBy);
+  // The question this form was for: with several open (parallel branches, map items), an answer
+  // without it would go to the oldest, whichever form was filled in.
+  const q = (body as { question?: unknown }).question;
+  if (q !== undefined && (typeof q !== 'string' || q === '' || q.length > 2000))
+    throw new HttpError(400, 'BAD_REQUEST', '"question" is the path of an open question');
+  const done = backend.resume(
+    runId,
+    (body as { input: unknown }).input,
+    answeredBy,
+    q as string | undefined,
+  );
   // A resumed run may go on calling models for minutes: answer once it rests, or say it runs on
   // (the page follows it live). A rejected answer fails fast, before anything is recorded.
   const settled = await Promise.race([

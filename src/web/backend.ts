@@ -12,7 +12,11 @@ export function taskBackend(
   return {
     ledger: state.ledger,
     readModels: state.readModels,
-    resume: (runId, input, answeredBy) => tasks.resumeTask(runId, input, { answeredBy }),
+    resume: (runId, input, answeredBy, question) =>
+      tasks.resumeTask(runId, input, {
+        answeredBy,
+        ...(question !== undefined ? { question } : {}),
+      }),
     ...(onBackgroundError ? { onBackgroundError } : {}),
   };
 }

@@ -9,11 +9,17 @@ export interface LensBackend {
   readonly ledger: LedgerStore;
   readonly readModels: ReadModels;
   /**
-   * Answers the run's pending human input and drives it on; resolves when the run rests again.
+   * Answers one of the run's open questions and drives it on; resolves when the run rests again.
    * A rejected answer throws EngineError HUMAN_INPUT_REJECTED (details.reasons) and leaves the
    * run paused.
    */
-  resume(runId: string, input: unknown, answeredBy: string): Promise<{ readonly status: string }>;
+  resume(
+    runId: string,
+    input: unknown,
+    answeredBy: string,
+    /** The open question the answer is for (its path); the oldest when absent. */
+    question?: string,
+  ): Promise<{ readonly status: string }>;
   /** A resume that outlived its request failed later (the run page shows it from the ledger). */
   onBackgroundError?(runId: string, error: unknown): void;
   readonly clock?: Clock;

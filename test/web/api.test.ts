@@ -5,8 +5,11 @@
 import { request } from 'node:http';
 
 import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 
 import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
+import { definePipeline, hitl, parallel } from '../../src/dsl/builder.js';
+import { decodeRecord } from '../../src/events/envelope.js';
 import { foldingReadModels } from '../../src/projections/index.js';
 import { createLensServer } from '../../src/web/server.js';
 import { tailPosition } from '../../src/web/live.js';
@@ -231,5 +234,44 @@ describe('live updates', () => {
     expect(frames[0]).toMatchObject({ runId: done.runId, seq: 1, type: 'RunStarted' });
     expect(frames.every((f) => f.runId === done.runId)).toBe(true);
     expect(Object.keys(frames[0] as object).sort()).toEqual(['at', 'runId', 'seq', 'type']);
+  });
+});
+
+describe('answering one of several open questions', () => {
+  it('POST /resume answers the question it names, not the oldest; an unknown one is refused with nothing recorded', async () => {
+    const web = await webHarness();
+    try {
+      const two = definePipeline(
+        'two-questions',
+        parallel('both', {
+          a: hitl('qa', { message: 'A?', schema: z.string() }),
+          b: hitl('qb', { message: 'B?', schema: z.object({ n: z.number() }) }),
+        }),
+      );
+      web.plans.set(two.plan.ir.name, two.plan);
+      const run = await web.engine.run(two.plan, null);
+      expect(run.questions?.map((q) => q.step)).toEqual(['qa', 'qb']);
+      const qb = run.questions![1]!.path;
+      const post = (body: unknown) =>
+        fetch(`${web.server.url}api/runs/${run.runId}/resume`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const unknown = await post({ input: 'x', question: 'no/such' });
+      expect(unknown.status).toBe(409);
+      const before = (await web.ledger.head(run.runId))!.seq;
+      // The second form: its answer fits only qb's schema, and goes to qb.
+      const res = await post({ input: { n: 3 }, question: qb });
+      expect(res.status).toBe(200);
+      const rows = await web.ledger.read(run.runId, { fromSeq: before + 1 });
+      const answers = rows
+        .map((r) => decodeRecord(run.runId, r.seq, r.body))
+        .filter((e) => e.type === 'HumanInputReceived');
+      expect(answers.map((e) => (e.data as { path: string }).path)).toEqual([qb]);
+      expect((await post({ input: 1, question: 42 })).status).toBe(400);
+    } finally {
+      await web.close();
+    }
   });
 });

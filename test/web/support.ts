@@ -124,11 +124,15 @@ export async function webHarness(options: LensServerOptions = {}): Promise<WebHa
     {
       ledger,
       readModels,
-      async resume(runId, input, answeredBy) {
+      async resume(runId, input, answeredBy, question) {
         const run = await readModels.getRun(runId);
         const plan = run && plans.get(run.pipeline);
         if (!plan) throw new Error(`no plan for ${runId}`);
-        return engine.resume(plan, runId, { humanInput: input, answeredBy });
+        return engine.resume(plan, runId, {
+          humanInput: input,
+          answeredBy,
+          ...(question !== undefined ? { question } : {}),
+        });
       },
     },
     { port: 0, ...options },

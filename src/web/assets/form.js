@@ -168,7 +168,12 @@ export function hitlForm(item, onDone) {
       const result = await api('runs/' + enc(item.runId) + '/resume', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ input, ...(by.value.trim() ? { by: by.value.trim() } : {}) }),
+        body: JSON.stringify({
+          input,
+          // This form's own question: several may be open at once (branches, map items).
+          ...(item.path ? { question: item.path } : {}),
+          ...(by.value.trim() ? { by: by.value.trim() } : {}),
+        }),
       });
       onDone(result);
     } catch (e) {
