@@ -49,10 +49,11 @@ export const ENGINE_CONTEXT_KEYS: ReadonlySet<string> = new Set(['resume_input',
 
 /**
  * Context keys the engine keeps, which a parallel's join merges the same way whatever its merge
- * strategy (ADR 58): branches' entries in `step_outputs`, `__map_items`, `__cache` are united
- * (a later branch wins a leaf both wrote), `resume_input` and other values are the last branch's
- * (in declaration order) that changed them. A user's strategy is about the user's keys: two
- * branches that each ask a person, or each record a step's output, are not in conflict.
+ * strategy (ADR 58), except `no_merge`, which keeps nothing of the branches: what each branch
+ * changed in `step_outputs`, `__map_items`, `__cache` is united (a later branch wins a leaf both
+ * changed), `resume_input` and other values are the last branch's (in declaration order) that
+ * changed them. A user's strategy is about the user's keys: two branches that each ask a person,
+ * or each record a step's output, are not in conflict.
  */
 export const ENGINE_MERGED_KEYS: ReadonlySet<string> = new Set([
   ...ENGINE_CONTEXT_KEYS,
@@ -66,12 +67,33 @@ function mergeEngineKeys(ctx: Obj, base: Obj, branches: readonly Obj[]): Obj {
   for (const branch of branches)
     for (const k of ENGINE_MERGED_KEYS) {
       if (!Object.hasOwn(branch, k)) continue;
+      const before = own(base, k);
       const v = branch[k];
-      if (deepEqual(own(base, k), v)) continue; // this branch left it as it was
+      if (deepEqual(before, v)) continue; // this branch left it as it was
       const prev = own(out, k);
-      out = { ...out, [k]: isObj(prev) && isObj(v) ? deepMerge(prev, v) : v };
+      // Only what this branch changed: its copy of the rest is the base's, and must not undo
+      // another branch's newer value (a parallel in a loop writes the same leaves each time).
+      out = {
+        ...out,
+        [k]:
+          isObj(prev) && isObj(v)
+            ? deepMerge(prev, changedLeaves(isObj(before) ? before : {}, v))
+            : v,
+      };
     }
   return out;
+}
+
+/** The parts of `next` that differ from `base`, as a patch for deepMerge (keys removed are not). */
+function changedLeaves(base: Obj, next: Obj): Obj {
+  const patch: Obj = {};
+  for (const [k, v] of Object.entries(next)) {
+    if (k === FORBIDDEN) continue;
+    const b = own(base, k);
+    if (deepEqual(b, v)) continue;
+    patch[k] = isObj(b) && isObj(v) ? changedLeaves(b, v) : v;
+  }
+  return patch;
 }
 
 /** The run context after a node completed with `output`. */
@@ -161,7 +183,9 @@ export function mergeContexts(
   top = true,
 ): MergeResult {
   const engineKeys = (ctx: Obj) => (top ? mergeEngineKeys(ctx, base, branches) : ctx);
-  if (strategy === 'no_merge') return { ok: true, ctx: engineKeys(base) };
+  // `no_merge` discards the branches' contexts whole, engine keys too: it is how an import keeps
+  // its child's context (and answers, step outputs) out of the parent's.
+  if (strategy === 'no_merge') return { ok: true, ctx: base };
   let ctx: Obj = { ...base };
   const touched = new Map<string, unknown>();
   for (const branch of branches) {

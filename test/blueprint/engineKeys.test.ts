@@ -20,7 +20,7 @@ describe('engine-kept context keys across a parallel join', () => {
     expect(done.output).toBe(JSON.stringify({ a: 'hello', b: { n: 5 } }));
   });
 
-  it.each(['error_on_conflict', 'keep_first', 'overwrite', 'no_merge'])(
+  it.each(['error_on_conflict', 'keep_first', 'overwrite'])(
     'steps.<name>.output of both branches is readable after a %s join',
     async (strategy) => {
       const { run } = await runFixture(`fixtures/parallel/engine_keys_${strategy}.yaml`, 'go');
@@ -28,6 +28,23 @@ describe('engine-kept context keys across a parallel join', () => {
       expect(run.output).toBe('A+B');
     },
   );
+
+  it('no_merge keeps nothing of the branches, engine keys included', async () => {
+    const { run } = await runFixture('fixtures/parallel/engine_keys_no_merge.yaml', 'go');
+    expect(run.output).toBe('+');
+  });
+
+  it('a parallel in a loop: each round reads the outputs of that round, not the first', async () => {
+    const { run } = await runFixture('fixtures/loop/parallel_each_round.yaml', 'go');
+    expect(run.output).toEqual(['A0/B0', 'A1/B1', 'A2/B2']);
+  });
+
+  it("an import keeps its child's step outputs and answers out of the parent's context", async () => {
+    const { run, engine, plan } = await runFixture('fixtures/imports/leak/parent.yaml', 'go');
+    expect(run.status).toBe('paused');
+    const done = await engine.resume(plan, run.runId, { humanInput: 'child-answer' });
+    expect(done.output).toBe('steps.greet.output=parent greet; resume_input=');
+  });
 
   it('maps in two branches of an error_on_conflict parallel do not conflict over their items', async () => {
     const { run } = await runFixture(
