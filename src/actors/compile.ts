@@ -32,8 +32,11 @@ export class Compiler {
   private ids = 0;
   /** The parallel branch whose own context copy the nodes being compiled read and write. */
   scope: string | null = null;
-  /** Templates of the hitl nodes compiled so far, in order (a state machine's `on: pause`). */
-  readonly hitlTemplates: string[] = [];
+  /**
+   * Static paths of the state machines whose state is being compiled, outermost first: a hitl
+   * compiled inside marks each of them as having asked on its current visit (`on: pause`).
+   */
+  readonly askScopes: string[] = [];
   private readonly plan: Plan;
   constructor(plan: Plan) {
     this.plan = plan;
@@ -214,8 +217,7 @@ export class Compiler {
       case 'state_machine':
         return stateMachine.call(this, node, tpl, staticPath);
       case 'hitl':
-        this.hitlTemplates.push(tpl);
-        return hitl.call(this, node, tpl);
+        return hitl.call(this, node, tpl, [...this.askScopes]);
     }
   }
 

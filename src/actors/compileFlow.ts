@@ -5,6 +5,7 @@
 import type { ConditionalNode, PlanNode, SequenceNode, StateMachineNode } from '../dsl/ir.js';
 import { branchSegment } from '../dsl/paths.js';
 import type { Compiler } from './compile.js';
+import { askedKey } from './compileStep.js';
 import { PlanCompileError, childOk, join, type Cfg, type Fn } from './compileShared.js';
 import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
 
@@ -204,16 +205,16 @@ export function stateMachine(
   };
   const states: Cfg = {};
   names.forEach((k, i) => {
-    const asksFrom = this.hitlTemplates.length;
-    const body = this.node(
-      node.states[k] as PlanNode,
-      stateTpl(k),
-      join(staticPath, branchSegment(k)),
-    );
-    // Whether state k asked a person on this visit: one of its hitl nodes has an answer.
-    const asks = this.hitlTemplates.slice(asksFrom);
-    const askedHere = (c: RunMachineContext) =>
-      asks.some((t) => c.out[runtimePath(t, c)] !== undefined);
+    this.askScopes.push(staticPath);
+    let body: Cfg;
+    try {
+      body = this.node(node.states[k] as PlanNode, stateTpl(k), join(staticPath, branchSegment(k)));
+    } finally {
+      this.askScopes.pop();
+    }
+    // Whether state k asked a person on this visit: any answer inside it (in a loop, a map, a
+    // parallel branch, an import, a nested machine) marked this machine's current visit.
+    const askedHere = (c: RunMachineContext) => c.it[askedKey(staticPath)] === visit(c);
     const rules: unknown[] = [];
     if (node.end.includes(k)) {
       rules.push(
@@ -228,7 +229,6 @@ export function stateMachine(
       // failure rules apply as usual.
       for (const t of node.transitions) {
         if ((t.from !== k && t.from !== '*') || t.on !== 'pause' || t.to === k) continue;
-        if (asks.length === 0) continue;
         const when = this.code(
           t.when,
           `${node.name}.transitions(${t.from} -> ${t.to}).when`,

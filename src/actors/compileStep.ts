@@ -175,7 +175,16 @@ export function step(this: Compiler, node: StepNode, tpl: string, staticPath: st
   return { initial: 'call', states };
 }
 
-export function hitl(this: Compiler, node: HitlNode, tpl: string): Cfg {
+/** The `it` key a state machine's visit number is copied to when one of its states asked. */
+export const askedKey = (machineStaticPath: string) => `asked:${machineStaticPath}`;
+
+export function hitl(
+  this: Compiler,
+  node: HitlNode,
+  tpl: string,
+  /** Enclosing state machines (static paths): the answer marks their current visit as asked. */
+  askScopes: readonly string[] = [],
+): Cfg {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
   const render = this.code(node.render, `${node.name}.message`);
   const ctxOf = this.ctxOf();
@@ -209,7 +218,16 @@ export function hitl(this: Compiler, node: HitlNode, tpl: string): Cfg {
               },
             },
             target: 'ok',
-            actions: [outputFrom(rp, (e) => (e as { input: unknown }).input)],
+            actions: [
+              outputFrom(rp, (e) => (e as { input: unknown }).input),
+              ...askScopes.map((sp) => ({
+                type: 'setIteration',
+                params: ({ context }: { context: RunMachineContext }) => ({
+                  loop: askedKey(sp),
+                  iteration: context.it[sp] ?? 1,
+                }),
+              })),
+            ],
           },
         },
       },

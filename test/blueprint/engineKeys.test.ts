@@ -79,6 +79,23 @@ describe('StateMachine on: pause', () => {
     expect(done.output).toBe('s2 saw ok');
   });
 
+  it.each([
+    ['a hitl then a step', 'once_then_step', undefined, 'after s ok'],
+    ['a loop that asked in its first round only', 'inloop', { k: 0 }, 'took the pause rule'],
+    ['a map whose items ask', 'viamap', { items: [1] }, 'took the pause rule'],
+  ] as const)(
+    'a state that asked anywhere inside (%s) takes its pause rule',
+    async (_what, file, context, output) => {
+      const fixture = `fixtures/state_machine/on_pause_${file}.yaml`;
+      const { run, engine, plan } = await runFixture(fixture, 'go', {}, context);
+      let now = run;
+      for (let i = 0; i < 3 && now.status === 'paused'; i++)
+        now = await engine.resume(plan, run.runId, { humanInput: 'ok' });
+      expect(now.error).toBeUndefined();
+      expect(now.output).toBe(output);
+    },
+  );
+
   it('a pause rule back to the asking state keeps it there: answered, its success rule applies', async () => {
     const { run, engine, plan } = await runFixture(
       'fixtures/state_machine/on_pause_self.yaml',
