@@ -116,7 +116,12 @@ export function createRunVerifier(runId: string, recorded?: RecordedHead): RunVe
           detail: `seq ${expected} comes after seq ${row.seq}`,
         };
       const missing = row.seq - 1 === expected ? `${expected}` : `${expected}..${row.seq - 1}`;
-      return { seq: expected, reason: 'gap', detail: `seq ${missing} missing before ${row.seq}` };
+      // Streaming, we cannot tell a removed event from one moved further down: say so.
+      return {
+        seq: expected,
+        reason: 'gap',
+        detail: `seq ${missing} not found before ${row.seq} (removed, or moved further down)`,
+      };
     }
     if (lastType !== null && terminalTypes.has(lastType)) {
       return { seq: row.seq, reason: 'after_terminal', detail: `event after ${lastType}` };
