@@ -102,6 +102,11 @@ function printOutcome(out: Output, runId: string, o: Record<string, unknown>): v
     out.info(
       `  resume: flujo resume --fleet --input ${shellWord(JSON.stringify(exampleFor(pause.input_schema)))} ${arg}`,
     );
+    const questions = o.questions as { path: string; message: string }[] | undefined;
+    if (questions)
+      out.info(
+        `  ${questions.length} questions are open (the oldest is answered first); answer one with --question PATH: ${questions.map((q) => `${q.path} ("${q.message}")`).join(', ')}`,
+      );
   } else if (o.status === 'failed') {
     out.info(
       `${out.color.bad('✗')} run ${runId} failed: ${error ? `${error.code}: ${error.message}` : 'unknown error'}`,

@@ -20,8 +20,10 @@ export interface PendingInput {
 }
 
 export interface Task extends RunRow {
-  /** What the paused run waits for; null unless it is paused for a person. */
+  /** What the paused run waits for (its oldest open question); null unless it is paused for a person. */
   readonly pending: PendingInput | null;
+  /** Every open question, oldest first (several when parallel branches or map items ask): a `path` is what `resumeTask`'s `question` takes. */
+  readonly questions: readonly PendingInput[];
 }
 
 export interface TaskQuery {
@@ -63,20 +65,17 @@ export function createTaskClient(options: TaskClientOptions): TaskClient {
   async function getTask(runId: string): Promise<Task | null> {
     const run = await readModels.getRun(runId);
     if (!run) return null;
-    let pending: PendingInput | null = null;
-    if (run.status === 'paused') {
-      const ask = (await readModels.hitl({ runId, status: 'pending' }))[0];
-      if (ask) {
-        pending = {
-          path: ask.path,
-          step: ask.step,
-          message: ask.message,
-          inputSchema: ask.inputSchema,
-          requestedAt: ask.requestedAt,
-        };
-      }
-    }
-    return { ...run, pending };
+    const questions: PendingInput[] =
+      run.status !== 'paused'
+        ? []
+        : (await readModels.hitl({ runId, status: 'pending' })).map((ask) => ({
+            path: ask.path,
+            step: ask.step,
+            message: ask.message,
+            inputSchema: ask.inputSchema,
+            requestedAt: ask.requestedAt,
+          }));
+    return { ...run, pending: questions[0] ?? null, questions };
   }
 
   async function existing(runId: string): Promise<RunRow> {

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 import { openState, type State } from '../../src/adapters/ledger/state.js';
-import { definePipeline, hitl, sequence, step } from '../../src/dsl/builder.js';
+import { definePipeline, hitl, parallel, sequence, step } from '../../src/dsl/builder.js';
 import { EngineError } from '../../src/errors.js';
 import { createEngine } from '../../src/runtime/engine.js';
 import { createTaskClient } from '../../src/tasks/index.js';
@@ -107,4 +107,36 @@ describe.each(stores)('TaskClient over %s', (_name, uri, enabled) => {
       }
     },
   );
+});
+
+describe('TaskClient with several open questions', () => {
+  it('lists them oldest first and answers the one named by its path', async () => {
+    const state: State = await openState('memory://', { projectRoot: dir });
+    const engine = createEngine({ ledger: state.ledger, worker: 'w' });
+    const two = definePipeline(
+      'two',
+      parallel('both', {
+        a: hitl('qa', { message: 'A?', schema: z.string() }),
+        b: hitl('qb', { message: 'B?', schema: z.object({ n: z.number() }) }),
+      }),
+    );
+    const tasks = createTaskClient({
+      ledger: state.ledger,
+      readModels: state.readModels,
+      engine,
+      planFor: async () => two.plan,
+    });
+    const run = await engine.run(two.plan, null);
+    const task = await tasks.getTask(run.runId);
+    expect(task?.questions.map((q) => q.step)).toEqual(['qa', 'qb']);
+    expect(task?.pending?.step).toBe('qa');
+    const after = await tasks.resumeTask(
+      run.runId,
+      { n: 1 },
+      { question: task!.questions[1]!.path },
+    );
+    expect(after.pause?.step).toBe('qa');
+    expect((await tasks.getTask(run.runId))?.questions.map((q) => q.step)).toEqual(['qa']);
+    await state.close();
+  });
 });
