@@ -223,67 +223,45 @@ export function stateMachine(
       );
     } else {
       rules.push(tooMany);
+      // A transition rule of state k: `holds` for the event, and its `when` if it has one.
+      const ruleOf = (
+        t: (typeof node.transitions)[number],
+        event: string,
+        holds: (c: RunMachineContext, e: RunMachineEvent) => boolean,
+      ) => {
+        const when = this.code(
+          t.when,
+          `${node.name}.transitions(${t.from} -> ${t.to}).when`,
+          'transition',
+        );
+        return {
+          guard: {
+            type: 'holds',
+            params: {
+              test: (c: RunMachineContext, e: RunMachineEvent) =>
+                holds(c, e) &&
+                (!when ||
+                  Boolean(
+                    when(ctxOf(c), { event, last_output: outOf(k)(c) ?? null, last_step: k }),
+                  )),
+            },
+          },
+          target: target(t.to),
+          reenter: true,
+          actions: move(k, t.to),
+        };
+      };
+      const from = (t: (typeof node.transitions)[number]) => t.from === k || t.from === '*';
       // `on: pause` (Flujo): the state to be in after a person answered. A state that asked on
       // this visit leaves by its first matching pause rule once it completes; a rule back to the
       // state itself is Flujo's "stay here while paused" — the state goes on and its success or
       // failure rules apply as usual.
-      for (const t of node.transitions) {
-        if ((t.from !== k && t.from !== '*') || t.on !== 'pause' || t.to === k) continue;
-        const when = this.code(
-          t.when,
-          `${node.name}.transitions(${t.from} -> ${t.to}).when`,
-          'transition',
-        );
-        rules.push({
-          guard: {
-            type: 'holds',
-            params: {
-              test: (c: RunMachineContext, e: RunMachineEvent) =>
-                childOk(e) &&
-                askedHere(c) &&
-                (!when ||
-                  Boolean(
-                    when(ctxOf(c), {
-                      event: 'pause',
-                      last_output: outOf(k)(c) ?? null,
-                      last_step: k,
-                    }),
-                  )),
-            },
-          },
-          target: target(t.to),
-          reenter: true,
-          actions: move(k, t.to),
-        });
-      }
-      for (const t of node.transitions) {
-        if ((t.from !== k && t.from !== '*') || t.on === 'pause') continue;
-        const when = this.code(
-          t.when,
-          `${node.name}.transitions(${t.from} -> ${t.to}).when`,
-          'transition',
-        );
-        rules.push({
-          guard: {
-            type: 'holds',
-            params: {
-              test: (c: RunMachineContext, e: RunMachineEvent) =>
-                outcome(e) === t.on &&
-                (!when ||
-                  Boolean(
-                    when(ctxOf(c), {
-                      event: t.on,
-                      last_output: outOf(k)(c) ?? null,
-                      last_step: k,
-                    }),
-                  )),
-            },
-          },
-          target: target(t.to),
-          reenter: true,
-          actions: move(k, t.to),
-        });
-      }
+      for (const t of node.transitions)
+        if (from(t) && t.on === 'pause' && t.to !== k)
+          rules.push(ruleOf(t, 'pause', (c, e) => childOk(e) && askedHere(c)));
+      for (const t of node.transitions)
+        if (from(t) && t.on !== 'pause')
+          rules.push(ruleOf(t, t.on, (_c, e) => outcome(e) === t.on));
       for (const next of [...names, ...node.end.filter((e) => !names.includes(e))]) {
         rules.push({
           guard: {
