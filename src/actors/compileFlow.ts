@@ -204,13 +204,16 @@ export function stateMachine(
     ],
   };
   const states: Cfg = {};
+  // Only a machine with a pause rule that moves needs to know which states asked: the others
+  // compile (and snapshot) as before.
+  const pauseRules = node.transitions.some((t) => t.on === 'pause' && t.from !== t.to);
   names.forEach((k, i) => {
-    this.askScopes.push(staticPath);
+    if (pauseRules) this.askScopes.push(staticPath);
     let body: Cfg;
     try {
       body = this.node(node.states[k] as PlanNode, stateTpl(k), join(staticPath, branchSegment(k)));
     } finally {
-      this.askScopes.pop();
+      if (pauseRules) this.askScopes.pop();
     }
     // Whether state k asked a person on this visit: any answer inside it (in a loop, a map, a
     // parallel branch, an import, a nested machine) marked this machine's current visit.
@@ -315,6 +318,10 @@ export function stateMachine(
     initial: names.includes(start) ? `s_${names.indexOf(start)}` : 'ok',
     entry: [
       { type: 'setIteration', params: { loop: staticPath, iteration: 1 } },
+      // Entered again (in a loop, a later map item): a mark of an earlier entry's visit is stale.
+      ...(pauseRules
+        ? [{ type: 'setIteration', params: { loop: askedKey(staticPath), iteration: 0 } }]
+        : []),
       names.includes(start)
         ? this.inputFor(node.states[start] as PlanNode, stateTpl(start), (c) => c.inp[rp(c)])
         : this.copyOutput(tpl, (c) => c.inp[rp(c)]),

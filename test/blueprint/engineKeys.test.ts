@@ -96,6 +96,15 @@ describe('StateMachine on: pause', () => {
     },
   );
 
+  it("a machine entered again (in a loop) does not count an earlier round's answer", async () => {
+    const fixture = 'fixtures/state_machine/on_pause_machine_in_loop.yaml';
+    const { run, engine, plan } = await runFixture(fixture, 'go', {}, { k: 0 });
+    expect(run.status).toBe('paused');
+    const done = await engine.resume(plan, run.runId, { humanInput: 'ok' });
+    expect(done.error).toBeUndefined();
+    expect(done.output).toEqual(['pause rule', 'success rule']);
+  });
+
   it('a pause rule back to the asking state keeps it there: answered, its success rule applies', async () => {
     const { run, engine, plan } = await runFixture(
       'fixtures/state_machine/on_pause_self.yaml',
