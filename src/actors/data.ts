@@ -49,10 +49,11 @@ export const ENGINE_CONTEXT_KEYS: ReadonlySet<string> = new Set(['resume_input',
 
 /**
  * Context keys the engine keeps, which a parallel's join merges the same way whatever its merge
- * strategy (ADR 58), except `no_merge`, which keeps nothing of the branches: what each branch
- * changed in `step_outputs`, `__map_items`, `__cache` is united (a later branch wins a leaf both
- * changed), `resume_input` and other values are the last branch's (in declaration order) that
- * changed them. A user's strategy is about the user's keys: two branches that each ask a person,
+ * strategy (ADR 58), except `no_merge`, which keeps nothing of the branches: the entries each
+ * branch changed in `step_outputs`, `__map_items`, `__cache` are united, each entry whole (a
+ * later branch wins an entry both changed); `resume_input` and other values are taken whole from
+ * the last branch (in declaration order) whose value differs from the one the parallel started
+ * with. A user's strategy is about the user's keys: two branches that each ask a person,
  * or each record a step's output, are not in conflict.
  */
 export const ENGINE_MERGED_KEYS: ReadonlySet<string> = new Set([
@@ -71,28 +72,27 @@ function mergeEngineKeys(ctx: Obj, base: Obj, branches: readonly Obj[]): Obj {
       const v = branch[k];
       if (deepEqual(before, v)) continue; // this branch left it as it was
       const prev = own(out, k);
-      // Only what this branch changed: its copy of the rest is the base's, and must not undo
-      // another branch's newer value (a parallel in a loop writes the same leaves each time).
+      // Keyed tables (step_outputs, __map_items, __cache): the entries this branch changed, each
+      // whole — its copy of the others is the base's and must not undo another branch's newer
+      // one (a parallel in a loop writes the same entries every round). Anything else, whole.
       out = {
         ...out,
         [k]:
-          isObj(prev) && isObj(v)
-            ? deepMerge(prev, changedLeaves(isObj(before) ? before : {}, v))
+          ENGINE_TABLES.has(k) && isObj(prev) && isObj(v)
+            ? { ...prev, ...changedEntries(isObj(before) ? before : {}, v) }
             : v,
       };
     }
   return out;
 }
 
-/** The parts of `next` that differ from `base`, as a patch for deepMerge (keys removed are not). */
-function changedLeaves(base: Obj, next: Obj): Obj {
+const ENGINE_TABLES: ReadonlySet<string> = new Set(['step_outputs', '__map_items', '__cache']);
+
+/** The entries of `next` that differ from `base`'s, each whole (keys removed are not). */
+function changedEntries(base: Obj, next: Obj): Obj {
   const patch: Obj = {};
-  for (const [k, v] of Object.entries(next)) {
-    if (k === FORBIDDEN) continue;
-    const b = own(base, k);
-    if (deepEqual(b, v)) continue;
-    patch[k] = isObj(b) && isObj(v) ? changedLeaves(b, v) : v;
-  }
+  for (const [k, v] of Object.entries(next))
+    if (k !== FORBIDDEN && !deepEqual(own(base, k), v)) patch[k] = v;
   return patch;
 }
 
