@@ -80,6 +80,11 @@ export interface EngineErrorOptions extends ErrorOptions {
   details?: Record<string, unknown>;
 }
 
+/** An error message without the `[CODE] ` the engine's messages start with (for `error.message` in JSON). */
+export function withoutCode(message: string): string {
+  return message.replace(/^\[[A-Z_]+\] /, '');
+}
+
 export class EngineError extends Error {
   readonly code: ErrorCode;
   readonly exitCode: ExitCode;

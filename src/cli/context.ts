@@ -2,9 +2,10 @@
  * The composition root shared by commands: resolve the project, its config and the ledger.
  */
 import { openLedger } from '../adapters/ledger/open.js';
+import { openState, type State } from '../adapters/ledger/state.js';
 import { EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { LedgerStore } from '../ports.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, type EffectiveConfig } from '../config/load.js';
 import { findProjectRoot } from './project.js';
 
 export interface GlobalOptions {
@@ -24,6 +25,15 @@ export function projectConfig(flags: GlobalOptions, env: NodeJS.ProcessEnv, cwd:
 export async function openProjectLedger(opts: GlobalOptions): Promise<LedgerStore> {
   const cfg = projectConfig(opts, process.env, process.cwd());
   return openLedger(cfg.stateUri, { projectRoot: cfg.root });
+}
+
+/** The project's ledger with its read models, as its config says (state URI, SQLite sync). */
+export function openProjectState(cfg: EffectiveConfig): Promise<State> {
+  const sync = cfg.toml.settings?.sqlite_synchronous;
+  return openState(cfg.stateUri, {
+    projectRoot: cfg.root,
+    ...(sync ? { sqliteSynchronous: sync } : {}),
+  });
 }
 
 /** Resolves a unique run-id prefix to the full id. */

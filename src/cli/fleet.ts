@@ -11,7 +11,7 @@ import { EngineError, ErrorCode, ExitCode } from '../errors.js';
 import { createFleetClient, type FleetClient, type Published } from '../fleet/client.js';
 import { numberFlag } from './io.js';
 import type { Output } from './output.js';
-import { exampleFor } from './runReport.js';
+import { exampleFor, questionsHint } from './runReport.js';
 import { runIdWords, shellWord } from './shell.js';
 
 export interface FleetFlags {
@@ -103,10 +103,7 @@ function printOutcome(out: Output, runId: string, o: Record<string, unknown>): v
       `  resume: flujo resume --fleet --input ${shellWord(JSON.stringify(exampleFor(pause.input_schema)))} ${arg}`,
     );
     const questions = o.questions as { path: string; message: string }[] | undefined;
-    if (questions)
-      out.info(
-        `  ${questions.length} questions are open (the oldest is answered first); answer one with --question PATH: ${questions.map((q) => `${q.path} ("${q.message}")`).join(', ')}`,
-      );
+    if (questions) out.info(questionsHint(questions));
   } else if (o.status === 'failed') {
     out.info(
       `${out.color.bad('✗')} run ${runId} failed: ${error ? `${error.code}: ${error.message}` : 'unknown error'}`,

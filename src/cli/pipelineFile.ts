@@ -7,6 +7,8 @@ import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path
 import { pathToFileURL } from 'node:url';
 
 import type { Plan } from '../dsl/ir.js';
+import { decodeRecord } from '../events/envelope.js';
+import type { LedgerStore } from '../ports.js';
 import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { SkillRegistry } from '../skills/types.js';
@@ -22,6 +24,22 @@ export interface LoadedPipeline {
 }
 
 export const DEFAULT_PIPELINE = 'pipeline.yaml';
+
+/**
+ * The pipeline file a run recorded when it started (`RunStarted.pipeline.source`, relative to the
+ * project root), when that file is still there; RUN_NOT_FOUND for a run with no events.
+ */
+export async function recordedSource(
+  ledger: LedgerStore,
+  runId: string,
+  root: string,
+): Promise<string | undefined> {
+  const [first] = await ledger.read(runId, { limit: 1 });
+  if (!first) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
+  const started = decodeRecord(runId, first.seq, first.body);
+  const source = started.type === 'RunStarted' ? started.data.pipeline.source : undefined;
+  return source && existsSync(resolve(root, source)) ? source : undefined;
+}
 
 export function pipelinePath(arg: string | undefined, root: string, cwd: string): string {
   const file = arg ? resolve(cwd, arg) : join(root, DEFAULT_PIPELINE);

@@ -2,7 +2,7 @@
  * How `flujo run` and `flujo resume` report a run: one JSON object (CONTRACTS.md) with --json,
  * else the output on stdout and a summary with the next commands on stderr.
  */
-import { EngineError, ExitCode } from '../errors.js';
+import { EngineError, ExitCode, withoutCode } from '../errors.js';
 import type { RunResult } from '../runtime/summary.js';
 import type { Output } from './output.js';
 import { usd } from '../runtime/resultJson.js';
@@ -54,10 +54,7 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
     out.info(
       `  resume: flujo resume --input ${shellWord(JSON.stringify(exampleFor(r.pause.inputSchema)))} ${arg}`,
     );
-    if (r.questions)
-      out.info(
-        `  ${r.questions.length} questions are open (the oldest is answered first); answer one with --question PATH: ${r.questions.map((q) => `${q.path} ("${q.message}")`).join(', ')}`,
-      );
+    if (r.questions) out.info(questionsHint(r.questions));
   } else if (r.status === 'failed') {
     out.info(
       `${out.color.bad('✗')} run ${id} failed: ${r.error ? `${r.error.code}: ${r.error.message}` : 'unknown error'}`,
@@ -86,6 +83,11 @@ export function printRefusal(out: Output, runId: string | undefined, e: unknown)
   out.json({
     run_id: runId,
     ...(typeof status === 'string' ? { status } : {}),
-    error: { code: e.code, message: e.message.replace(/^\[[A-Z_]+\] /, '') },
+    error: { code: e.code, message: withoutCode(e.message) },
   });
+}
+
+/** The line that lists a paused run's open questions when there are several. */
+export function questionsHint(questions: readonly { path: string; message: string }[]): string {
+  return `  ${questions.length} questions are open (the oldest is answered first); answer one with --question PATH: ${questions.map((q) => `${q.path} ("${q.message}")`).join(', ')}`;
 }

@@ -5,14 +5,13 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-import { openState } from '../adapters/ledger/state.js';
 import { tapLedger } from '../adapters/ledger/tap.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { LedgerStore } from '../ports.js';
-import { createEngine, type Engine } from '../runtime/engine.js';
+import { createEngine, type Engine, type EngineOptions } from '../runtime/engine.js';
 import type { RunResult } from '../runtime/summary.js';
 import { agentsFor, preflight, projectSkills } from './agents.js';
-import { projectConfig, type GlobalOptions } from './context.js';
+import { openProjectState, projectConfig, type GlobalOptions } from './context.js';
 import { loadPipelineFile, type LoadedPipeline } from './pipelineFile.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
@@ -44,35 +43,24 @@ export async function openSession(
 ): Promise<Session> {
   const cfg = projectConfig(flags, options.env, options.cwd);
   for (const w of cfg.warnings) out.info(`warning: ${w}`);
-  const sync = cfg.toml.settings?.sqlite_synchronous;
   // The ledger with its projections: runs recorded here show up in lens at once.
-  const state = await openState(cfg.stateUri, {
-    projectRoot: cfg.root,
-    ...(sync ? { sqliteSynchronous: sync } : {}),
-  });
+  const state = await openProjectState(cfg);
   const store = state.ledger;
   const progress = createProgress(out, (s) => process.stderr.write(s));
   const ledger = options.progress ? tapLedger(store, progress.onCommit) : store;
-  const snapshotEvery = cfg.toml.settings?.snapshot_every;
-  const maxCalls = cfg.toml.settings?.max_calls_in_flight;
   let engine: Engine | undefined;
   return {
     cfg,
     ledger,
     async load(file) {
-      const beside = join(dirname(file), 'skills.yaml');
-      const skills = await projectSkills(cfg, existsSync(beside) ? dirname(file) : cfg.root);
-      const pipeline = await loadPipelineFile(file, cfg, skills);
-      for (const w of pipeline.warnings) out.info(`warning: ${w}`);
-      await preflight(cfg, pipeline.plan);
-      engine = createEngine({
-        ledger,
-        agents: agentsFor(cfg, skills),
-        ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
-        ...(maxCalls !== undefined ? { maxCallsInFlight: maxCalls } : {}),
-        worker: `cli-${process.pid}`,
-      });
-      return { pipeline, engine };
+      const loaded = await loadRunnable(
+        cfg,
+        file,
+        { ...engineSettings(cfg), ledger, worker: `cli-${process.pid}` },
+        (w) => out.info(`warning: ${w}`),
+      );
+      engine = loaded.engine;
+      return loaded;
     },
     async drive(work) {
       const stop = interrupts.onInterrupt(() => {
@@ -91,4 +79,35 @@ export async function openSession(
     },
     close: () => state.close(),
   };
+}
+
+/** The engine options flujo.toml's [settings] give (snapshots, calls in flight). */
+export function engineSettings(
+  cfg: EffectiveConfig,
+): Pick<EngineOptions, 'snapshotEvery' | 'maxCallsInFlight'> {
+  const snapshotEvery = cfg.toml.settings?.snapshot_every;
+  const maxCalls = cfg.toml.settings?.max_calls_in_flight;
+  return {
+    ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+    ...(maxCalls !== undefined ? { maxCallsInFlight: maxCalls } : {}),
+  };
+}
+
+/**
+ * Loads a pipeline file with the skills it may call (builtins plus the skills.yaml beside it,
+ * else the project root's), checks its models can be called, and makes the engine that runs it.
+ */
+export async function loadRunnable(
+  cfg: EffectiveConfig,
+  file: string,
+  engineOptions: Omit<EngineOptions, 'agents'>,
+  /** The blueprint's validation warnings, before the models are checked. */
+  warn: (warning: string) => void = () => {},
+): Promise<{ pipeline: LoadedPipeline; engine: Engine }> {
+  const beside = join(dirname(file), 'skills.yaml');
+  const skills = await projectSkills(cfg, existsSync(beside) ? dirname(file) : cfg.root);
+  const pipeline = await loadPipelineFile(file, cfg, skills);
+  for (const w of pipeline.warnings) warn(w);
+  await preflight(cfg, pipeline.plan);
+  return { pipeline, engine: createEngine({ ...engineOptions, agents: agentsFor(cfg, skills) }) };
 }

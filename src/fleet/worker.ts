@@ -18,100 +18,34 @@
  * - Committed events are published on `flujo.events.<run>` by the ledger the caller hands in
  *   (publishCommits, src/adapters/nats/events.ts).
  */
-import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 
 import {
-  parseWorkMessage,
-  queuedFor,
   cancelledSubject,
+  parseWorkMessage,
   resultsSubject,
   runOfToken,
-  workSubject,
-  type FleetNames,
   type WorkMessage,
 } from '../adapters/nats/work.js';
-import { EngineError, ErrorCode, ExitCode, LedgerConflictError } from '../errors.js';
-import type { ReadModels } from '../projections/readModels.js';
-import type { Plan } from '../dsl/ir.js';
-import type { Engine, RunOptions } from '../runtime/engine.js';
+import { EngineError, ErrorCode, LedgerConflictError, withoutCode } from '../errors.js';
+import type { Engine } from '../runtime/engine.js';
 import { runJson } from '../runtime/resultJson.js';
 import type { RunResult } from '../runtime/summary.js';
+import {
+  outcomeOfError,
+  RETRY_MS,
+  retryDelay,
+  statusOf,
+  Stopping,
+  takeoverOutcome,
+  type Outcome,
+  type Settled,
+} from './outcomes.js';
+import { pause, reconcileLoop } from './reconciler.js';
+import type { Worker, WorkerOptions } from './types.js';
 
-/** The logging the worker needs (pino's Logger fits). */
-export interface WorkerLog {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
-export interface LoadedRunPipeline {
-  readonly plan: Plan;
-  /** The file relative to the project root, recorded in RunStarted. */
-  readonly source: string;
-  readonly engine: Engine;
-}
-
-export interface WorkerOptions {
-  readonly nc: NatsConnection;
-  readonly js: JetStreamClient;
-  readonly jsm: JetStreamManager;
-  readonly readModels: ReadModels;
-  readonly names: FleetNames;
-  /** Loads a pipeline (a file relative to the project root; undefined: the default one). */
-  loadPipeline(file: string | undefined): Promise<LoadedRunPipeline>;
-  /** The pipeline file a run recorded, when it is still there. */
-  recordedSource(runId: string): Promise<string | undefined>;
-  /** An engine that needs no pipeline: cancels. */
-  readonly engine: Engine;
-  /** A start message's context and budget (with the project's budgets) as run options. */
-  runOptions(
-    plan: Plan,
-    message: WorkMessage & { kind: 'start' },
-  ): Omit<RunOptions, 'runId' | 'source'>;
-  readonly log: WorkerLog;
-  /** Messages handled at once (default 4). */
-  readonly concurrency?: number;
-  readonly ackWaitMs: number;
-  readonly maxDeliver: number;
-  /** Re-enqueue a running run after this long without an event (ms; 0: never). */
-  readonly reconcileAfterMs?: number;
-  /** How often the reconciler looks (ms, default a quarter of reconcileAfterMs, at most 30 s). */
-  readonly reconcileEveryMs?: number;
-  readonly now?: () => number;
-}
-
-export interface Worker {
-  /** Resolves once the worker has stopped (after stop()). */
-  readonly stopped: Promise<void>;
-  /** Stops pulling; runs being driven are detached and their messages redelivered at once. */
-  stop(): Promise<void>;
-  /** Messages handled so far, by outcome. */
-  readonly counts: Readonly<Record<'acked' | 'terminated' | 'retried' | 'left', number>>;
-}
-
-/**
- * What becomes of a message: acked (its run is at rest), terminated (it can never succeed),
- * retried after a delay, or left alone — its run was taken over by a worker that got the same
- * message again, which will ack it (an ack from here would ack that worker's delivery).
- */
-type Outcome =
-  | { kind: 'ack' }
-  | { kind: 'term'; reason: string }
-  | { kind: 'retry'; delayMs: number }
-  | { kind: 'leave' };
-
-const RETRY_MS = 2_000;
-/** Retries back off (2, 4, 8 … s) up to this, so a ledger outage of minutes is ridden out. */
-const MAX_RETRY_MS = 60_000;
-const retryDelay = (deliveries: number) =>
-  Math.min(MAX_RETRY_MS, RETRY_MS * 2 ** Math.max(0, Math.min(deliveries - 1, 10)));
-const atRest = (status: string) => status !== 'running';
-
-/** Thrown when the worker stops between taking a message and starting its run. */
-class Stopping extends Error {}
-/** Deliveries of a resume or cancel whose run is not (yet) in the ledger before it is refused. */
-const NOT_FOUND_DELIVERIES = 5;
+export type { LoadedRunPipeline, Worker, WorkerLog, WorkerOptions } from './types.js';
 
 export function startWorker(options: WorkerOptions): Worker {
   const { js, jsm, nc, log, names } = options;
@@ -202,77 +136,6 @@ export function startWorker(options: WorkerOptions): Worker {
     }
   }
 
-  /** What to do with a message whose work threw. */
-  function outcomeOfError(
-    m: WorkMessage,
-    e: unknown,
-    deliveries: number,
-    lastDelivery: boolean,
-  ): Outcome {
-    if (e instanceof Stopping) return { kind: 'retry', delayMs: 0 };
-    if (e instanceof EngineError) {
-      if (
-        e.code === ErrorCode.RUN_NOT_FOUND &&
-        m.kind !== 'start' &&
-        deliveries < NOT_FOUND_DELIVERIES &&
-        !lastDelivery
-      )
-        // The run's start may still be on its way: look again a few times, then give up.
-        return { kind: 'retry', delayMs: RETRY_MS };
-      const permanent =
-        e.exitCode === ExitCode.config ||
-        e.exitCode === ExitCode.import ||
-        e.exitCode === ExitCode.validation ||
-        e.code === ErrorCode.USAGE ||
-        e.code === ErrorCode.RUN_NOT_FOUND ||
-        e.code === ErrorCode.RUN_NOT_RESUMABLE ||
-        e.code === ErrorCode.HUMAN_INPUT_REJECTED ||
-        e.code === ErrorCode.PLAN_CHANGED ||
-        e.code === ErrorCode.NONDETERMINISM ||
-        e.code === ErrorCode.LEDGER_CORRUPT ||
-        // An input or context the ledger cannot record (ADR 40) is refused, not retried.
-        e.code === ErrorCode.LEDGER_ENCODE;
-      if (permanent) return { kind: 'term', reason: `${e.code}: ${stripCode(e.message)}` };
-    }
-    if (lastDelivery)
-      return {
-        kind: 'term',
-        reason: `gave up after the last delivery (${deliveries}): ${String(e)}; publish the message again with a new message id once the cause is fixed`,
-      };
-    return { kind: 'retry', delayMs: retryDelay(deliveries) };
-  }
-
-  /**
-   * A message whose run another writer got to first (a conflict or a fenced append): the run is
-   * reported as it stands when it is at rest (the message's work is done), an answer that lost
-   * is refused, and a run still being driven elsewhere is left to that worker.
-   */
-  async function outcomeOfTakeover(
-    m: WorkMessage,
-    e: EngineError,
-  ): Promise<{ outcome: Outcome; report?: Record<string, unknown> }> {
-    const message = stripCode(e.message);
-    if (m.kind === 'resume' && 'input' in m.body) {
-      const now = await options.engine.result(m.runId).catch(() => undefined);
-      return {
-        outcome: { kind: 'term', reason: `${e.code}: the answer lost a race` },
-        report: {
-          kind: m.kind,
-          run_id: m.runId,
-          ...(now ? { status: now.status } : {}),
-          error: {
-            code: e.code,
-            message: `the run changed while this answer was being recorded (another answer or worker got there first), so it was not recorded; look at the run and answer again if it still asks (${message})`,
-          },
-        },
-      };
-    }
-    const now = await options.engine.result(m.runId);
-    if (atRest(now.status))
-      return { outcome: { kind: 'ack' }, report: { kind: m.kind, ...runJson(now) } };
-    return { outcome: { kind: 'leave' } };
-  }
-
   /** Settles a message, then tells whoever waits on the run: a reported outcome is settled. */
   async function settle(
     msg: JsMsg,
@@ -318,7 +181,7 @@ export function startWorker(options: WorkerOptions): Worker {
     try {
       m = parseWorkMessage(names, msg.subject, msg.data);
     } catch (e) {
-      const message = stripCode((e as Error).message);
+      const message = withoutCode((e as Error).message);
       log.error({ subject: msg.subject, err: message }, 'bad work message');
       const named = msg.subject.split('.')[3];
       await settle(
@@ -371,10 +234,14 @@ export function startWorker(options: WorkerOptions): Worker {
       // published again after the de-duplication window): its work is done; report the run.
       const startOfPaused =
         m.kind === 'start' && e instanceof EngineError && e.code === ErrorCode.RUN_NOT_RESUMABLE;
-      let settled: { outcome: Outcome; report?: Record<string, unknown> } | undefined;
+      let settled: Settled | undefined;
       try {
-        if (takenOver) settled = await outcomeOfTakeover(m, e);
-        else if (startOfPaused) {
+        if (takenOver) {
+          // An answer that lost is refused even when the run cannot be read just now.
+          const answer = m.kind === 'resume' && 'input' in m.body;
+          const read = options.engine.result(m.runId);
+          settled = takeoverOutcome(m, e, answer ? await read.catch(() => undefined) : await read);
+        } else if (startOfPaused) {
           const now = await options.engine.result(m.runId);
           if (now.status === 'paused')
             settled = { outcome: { kind: 'ack' }, report: { kind: m.kind, ...runJson(now) } };
@@ -389,7 +256,7 @@ export function startWorker(options: WorkerOptions): Worker {
       outcome = settled?.outcome ?? outcomeOfError(m, e, deliveries, lastDelivery);
       report = settled?.report;
       const code = e instanceof EngineError ? e.code : 'INTERNAL';
-      const message = stripCode((e as Error).message ?? String(e));
+      const message = withoutCode((e as Error).message ?? String(e));
       const level = outcome.kind === 'term' ? 'error' : outcome.kind === 'retry' ? 'warn' : 'info';
       log[level](
         {
@@ -431,7 +298,7 @@ export function startWorker(options: WorkerOptions): Worker {
       } catch (e) {
         if (abort.signal.aborted || nc.isClosed()) return;
         log.warn({ err: (e as Error).message }, 'pulling from the work queue failed; trying again');
-        await sleep(RETRY_MS, abort.signal);
+        await pause(RETRY_MS, abort.signal);
         continue;
       }
       if (!msg) continue;
@@ -445,35 +312,6 @@ export function startWorker(options: WorkerOptions): Worker {
       } finally {
         inFlight -= 1;
       }
-    }
-  }
-
-  async function reconcileOnce(staleMs: number): Promise<number> {
-    let sent = 0;
-    const runs = await options.readModels.listRuns({ status: 'running', limit: 1000 });
-    for (const r of runs) {
-      if (driving.has(r.runId) || now() - r.updatedAt < staleMs) continue;
-      if ((await queuedFor(jsm, names, r.runId)) > 0) continue;
-      await js.publish(workSubject(names, 'resume', r.runId), '{}', {
-        msgID: `reconcile:${r.runId}:${r.headSeq}`,
-      });
-      sent += 1;
-      log.warn(
-        { run_id: r.runId, head_seq: r.headSeq, idle_ms: now() - r.updatedAt },
-        'run is running with no event and no queued message for a while: re-enqueued',
-      );
-    }
-    return sent;
-  }
-
-  async function reconcileLoop(staleMs: number): Promise<void> {
-    const every = options.reconcileEveryMs ?? Math.min(30_000, Math.max(100, staleMs / 4));
-    while (!abort.signal.aborted) {
-      await sleep(every, abort.signal);
-      if (abort.signal.aborted) return;
-      await reconcileOnce(staleMs).catch((e: unknown) =>
-        log.warn({ err: (e as Error).message }, 'reconciling failed; trying again later'),
-      );
     }
   }
 
@@ -499,13 +337,30 @@ export function startWorker(options: WorkerOptions): Worker {
   async function beatLoop(): Promise<void> {
     while (!abort.signal.aborted) {
       await refreshBeat();
-      await sleep(15_000, abort.signal);
+      await pause(15_000, abort.signal);
     }
   }
 
   const loops = Array.from({ length: concurrency }, () => pullLoop());
   loops.push(beatLoop());
-  if (options.reconcileAfterMs) loops.push(reconcileLoop(options.reconcileAfterMs));
+  const staleMs = options.reconcileAfterMs;
+  if (staleMs)
+    loops.push(
+      reconcileLoop(
+        {
+          js,
+          jsm,
+          names,
+          readModels: options.readModels,
+          log,
+          now,
+          isDriving: (id) => driving.has(id),
+        },
+        staleMs,
+        options.reconcileEveryMs ?? Math.min(30_000, Math.max(100, staleMs / 4)),
+        abort.signal,
+      ),
+    );
   const stopped = Promise.allSettled(loops).then((all) => {
     for (const r of all)
       if (r.status === 'rejected')
@@ -533,29 +388,4 @@ export function startWorker(options: WorkerOptions): Worker {
 /** The server's largest message, less room for headers. */
 function maxPayload(nc: NatsConnection): number {
   return (nc.info?.max_payload ?? 1 << 20) - 4096;
-}
-
-function stripCode(message: string): string {
-  return message.replace(/^\[[A-Z_]+\] /, '');
-}
-
-function statusOf(e: unknown): { status?: string } {
-  // A refused answer changes nothing: the run is still paused (as `flujo resume --json` says).
-  if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED)
-    return { status: 'paused' };
-  const status = (e as EngineError | undefined)?.details as { status?: unknown } | undefined;
-  return typeof status?.status === 'string' ? { status: status.status } : {};
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

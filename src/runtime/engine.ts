@@ -4,8 +4,9 @@
  * agent call that was in flight with the same idempotency key — while replay only reports whether
  * the refold reproduced every recorded decision. Nothing about a paused run is held in memory.
  *
- * One closure a little over 400 lines: its functions share the engine's caches and active runs;
- * loading (load.ts), answers (humanInput.ts) and summaries (summary.ts) live apart.
+ * One closure of about 450 lines: its functions share the engine's caches and active runs, and
+ * splitting them would pass those around; loading (load.ts), answers and the question they are
+ * for (humanInput.ts) and summaries (summary.ts) live apart.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -302,33 +303,7 @@ export function createEngine(options: EngineOptions) {
     if (ended && opts.humanInput === undefined) return summary.result();
     let human: NewEvent | undefined;
     if (opts.humanInput !== undefined) {
-      const open = [...state.outstanding.human.values()];
-      if (!ended && opts.question !== undefined && !state.outstanding.human.has(opts.question))
-        throw new EngineError(
-          ErrorCode.RUN_NOT_RESUMABLE,
-          `run ${runId} has no open question at ${JSON.stringify(opts.question)}${open.length ? `; open: ${open.map((h) => h.path).join(', ')}` : ''}; the answer was not recorded`,
-          { details: { runId, status: state.status, open: open.map((h) => h.path) } },
-        );
-      const ask = ended
-        ? undefined
-        : opts.question !== undefined
-          ? state.outstanding.human.get(opts.question)
-          : open[0];
-      if (!ask)
-        throw new EngineError(
-          ErrorCode.RUN_NOT_RESUMABLE,
-          `run ${runId} is ${ended ? state.status : 'not paused'}: it is not waiting for human input, and the answer was not recorded`,
-          { details: { runId, status: state.status } },
-        );
-      const answer = answers.recorded(runId, ask.inputSchema, opts.humanInput);
-      human = {
-        type: 'HumanInputReceived',
-        data: {
-          path: ask.path,
-          input: answer,
-          ...(opts.answeredBy ? { by: opts.answeredBy } : {}),
-        },
-      };
+      human = answers.answerEvent(runId, state, ended, opts);
     } else if (state.status === 'paused') {
       throw new EngineError(
         ErrorCode.RUN_NOT_RESUMABLE,

@@ -7,6 +7,7 @@
 import { asRecorded } from '../actors/frozen.js';
 import { compiledSchema } from '../dsl/jsonSchema.js';
 import { EngineError, ErrorCode, LedgerEncodeError } from '../errors.js';
+import type { FoldState } from '../actors/fold.js';
 import type { NewEvent } from '../events/catalogue.js';
 
 export class AnswerValidator {
@@ -57,6 +58,46 @@ export class AnswerValidator {
     }
     this.check(runId, schema, answer);
     return answer;
+  }
+
+  /**
+   * The HumanInputReceived event for an answer to one of the run's open questions — the one
+   * `question` names, else the oldest — checked against that question's schema. A run that is
+   * not waiting, or a question that is not open, is refused and nothing is recorded.
+   */
+  answerEvent(
+    runId: string,
+    state: FoldState,
+    ended: boolean,
+    opts: { humanInput?: unknown; answeredBy?: string; question?: string },
+  ): NewEvent {
+    const open = [...state.outstanding.human.values()];
+    if (!ended && opts.question !== undefined && !state.outstanding.human.has(opts.question))
+      throw new EngineError(
+        ErrorCode.RUN_NOT_RESUMABLE,
+        `run ${runId} has no open question at ${JSON.stringify(opts.question)}${open.length ? `; open: ${open.map((h) => h.path).join(', ')}` : ''}; the answer was not recorded`,
+        { details: { runId, status: state.status, open: open.map((h) => h.path) } },
+      );
+    const ask = ended
+      ? undefined
+      : opts.question !== undefined
+        ? state.outstanding.human.get(opts.question)
+        : open[0];
+    if (!ask)
+      throw new EngineError(
+        ErrorCode.RUN_NOT_RESUMABLE,
+        `run ${runId} is ${ended ? state.status : 'not paused'}: it is not waiting for human input, and the answer was not recorded`,
+        { details: { runId, status: state.status } },
+      );
+    const answer = this.recorded(runId, ask.inputSchema, opts.humanInput);
+    return {
+      type: 'HumanInputReceived',
+      data: {
+        path: ask.path,
+        input: answer,
+        ...(opts.answeredBy ? { by: opts.answeredBy } : {}),
+      },
+    };
   }
 }
 

@@ -3,7 +3,7 @@
  * run of thousands of events costs the same as a small one); the trace, the event pages and the
  * verification badge read the run's own events, page by page.
  */
-import { isEngineError, ErrorCode } from '../errors.js';
+import { isEngineError, ErrorCode, withoutCode } from '../errors.js';
 import { decodeRecord } from '../events/envelope.js';
 import { readRunEvents } from '../lens/events.js';
 import { buildTrace } from '../lens/trace.js';
@@ -155,10 +155,10 @@ async function resume(backend: LensBackend, { params, req }: RouteContext): Prom
   const e = settled.error;
   if (isEngineError(e) && e.code === ErrorCode.HUMAN_INPUT_REJECTED) {
     const reasons = (e.details.reasons as string[] | undefined) ?? [e.message];
-    throw new HttpError(422, e.code, e.message.replace(/^\[[A-Z_]+\] /, ''), { reasons });
+    throw new HttpError(422, e.code, withoutCode(e.message), { reasons });
   }
   if (isEngineError(e) && e.code === ErrorCode.RUN_NOT_RESUMABLE) {
-    throw new HttpError(409, e.code, e.message.replace(/^\[[A-Z_]+\] /, ''));
+    throw new HttpError(409, e.code, withoutCode(e.message));
   }
   throw e;
 }

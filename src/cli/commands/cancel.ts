@@ -4,11 +4,10 @@
  * which reports the run cancelled). Needs only the ledger: no pipeline is loaded, so a run whose
  * pipeline file has changed or gone can still be cancelled. A run that already ended is refused.
  */
-import { openState } from '../../adapters/ledger/state.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { createEngine } from '../../runtime/engine.js';
 import type { RunResult } from '../../runtime/summary.js';
-import { projectConfig, resolveRunId, type GlobalOptions } from '../context.js';
+import { openProjectState, projectConfig, resolveRunId, type GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import type { Output } from '../output.js';
 import { printRun, runJson, printRefusal } from '../runReport.js';
@@ -29,12 +28,8 @@ export async function cancel(runArg: string, flags: CancelFlags, out: Output): P
     );
   const cfg = projectConfig(flags, process.env, process.cwd());
   for (const w of cfg.warnings) out.info(`warning: ${w}`);
-  const sync = cfg.toml.settings?.sqlite_synchronous;
   // With its projections, so lens and the web lens show the run cancelled at once.
-  const state = await openState(cfg.stateUri, {
-    projectRoot: cfg.root,
-    ...(sync ? { sqliteSynchronous: sync } : {}),
-  });
+  const state = await openProjectState(cfg);
   let runId: string | undefined;
   try {
     runId = await resolveRunId(state.ledger, runArg);

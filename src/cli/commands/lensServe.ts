@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
-import { openState } from '../../adapters/ledger/state.js';
 import { redactUri } from '../../adapters/ledger/stateUri.js';
 import type { Plan } from '../../dsl/ir.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
@@ -23,7 +22,7 @@ import { createLensServer } from '../../web/server.js';
 import { agentsFor, projectSkills } from '../agents.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile } from '../pipelineFile.js';
-import { projectConfig, type GlobalOptions } from '../context.js';
+import { openProjectState, projectConfig, type GlobalOptions } from '../context.js';
 import { runIdWords } from '../shell.js';
 import type { Interrupts } from '../session.js';
 
@@ -57,11 +56,7 @@ export async function lensServe(
     opts.token ??
     process.env.FLUJO_LENS_TOKEN ??
     (isLoopback(host) ? undefined : randomBytes(24).toString('base64url'));
-  const sync = cfg.toml.settings?.sqlite_synchronous;
-  const state = await openState(cfg.stateUri, {
-    projectRoot: cfg.root,
-    ...(sync ? { sqliteSynchronous: sync } : {}),
-  });
+  const state = await openProjectState(cfg);
   // One engine for every run the inbox answers. Each run calls the skills of its own pipeline
   // (the skills.yaml beside it, else the project's), as `flujo resume` would.
   const ports = new Map<string, Promise<{ skills: SkillRegistry; agents: AgentPort }>>();

@@ -3,11 +3,11 @@
  * rebuild): the ledger with its inline projections installed and the read models over them
  * (openState, docs/projections.md).
  */
-import { openState, type RebuildReport } from '../../adapters/ledger/state.js';
+import type { RebuildReport } from '../../adapters/ledger/state.js';
 import type { EffectiveConfig } from '../../config/load.js';
 import type { ReadModels } from '../../projections/readModels.js';
 import type { LedgerStore } from '../../ports.js';
-import type { GlobalOptions } from '../context.js';
+import { openProjectState, type GlobalOptions } from '../context.js';
 import { lensConfig } from './lensCommon.js';
 
 export interface LensState {
@@ -20,11 +20,7 @@ export interface LensState {
 
 export async function openLensState(flags: GlobalOptions): Promise<LensState> {
   const cfg = lensConfig(flags);
-  const sync = cfg.toml.settings?.sqlite_synchronous;
-  const state = await openState(cfg.stateUri, {
-    projectRoot: cfg.root,
-    ...(sync ? { sqliteSynchronous: sync } : {}),
-  });
+  const state = await openProjectState(cfg);
   return { cfg, ...state, rebuild: () => state.rebuild(), close: () => state.close() };
 }
 

@@ -4,15 +4,13 @@
  * otherwise; a changed pipeline is refused (PLAN_CHANGED) rather than resumed by accident, unless
  * --allow-changed-pipeline says to continue under it.
  */
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import { decodeRecord } from '../../events/envelope.js';
-import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
 import { resolveRunId } from '../context.js';
 import { parseAnswer, readStdin } from '../io.js';
 import type { Output } from '../output.js';
-import { pipelinePath } from '../pipelineFile.js';
+import { pipelinePath, recordedSource } from '../pipelineFile.js';
 import { exitCodeOf, printRun, runJson, printRefusal } from '../runReport.js';
 import type { GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
@@ -62,12 +60,10 @@ export async function resume(
   try {
     const { cfg, ledger } = session;
     runId = await resolveRunId(ledger, runArg);
-    const [first] = await ledger.read(runId, { limit: 1 });
-    const started = first ? decodeRecord(runId, first.seq, first.body) : undefined;
-    const recorded = started?.type === 'RunStarted' ? started.data.pipeline.source : undefined;
+    const recorded = flags.pipeline ? undefined : await recordedSource(ledger, runId, cfg.root);
     const file = flags.pipeline
       ? pipelinePath(flags.pipeline, cfg.root, cwd)
-      : recorded && existsSync(resolve(cfg.root, recorded))
+      : recorded
         ? resolve(cfg.root, recorded)
         : pipelinePath(undefined, cfg.root, cwd);
     const { pipeline: loaded, engine } = await session.load(file);
@@ -92,12 +88,12 @@ export async function resume(
       // The engine's words are the library's ("allow the change explicitly"): say how, here.
       e = new EngineError(
         e.code,
-        `${e.message.replace(/^\[[A-Z_]+\] /, '').replace(/; resume with .*$/, '')}; resume with the pipeline the run started with, or add --allow-changed-pipeline to continue under this one (a recorded decision that comes out differently then stops it with NONDETERMINISM)`,
+        `${withoutCode(e.message).replace(/; resume with .*$/, '')}; resume with the pipeline the run started with, or add --allow-changed-pipeline to continue under this one (a recorded decision that comes out differently then stops it with NONDETERMINISM)`,
         { exitCode: e.exitCode, details: e.details, cause: e },
       );
     }
     if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED) {
-      const why = e.message.replace(/^\[[A-Z_]+\] /, '');
+      const why = withoutCode(e.message);
       if (flags.json)
         out.json({ run_id: runId, status: 'paused', error: { code: e.code, message: why } });
       throw new EngineError(

@@ -6,7 +6,7 @@
  * hands their messages back at once; exit 0 (130 after SIGINT).
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -15,16 +15,14 @@ import { pino } from 'pino';
 import { publishCommits } from '../../adapters/nats/events.js';
 import { DEFAULT_NATS_URL, ensureWorkQueue, fleetNames } from '../../adapters/nats/work.js';
 import { resolveBudget } from '../../adapters/agents/budgets.js';
-import { openState } from '../../adapters/ledger/state.js';
 import { ConfigError, EngineError, ErrorCode, ExitCode } from '../../errors.js';
-import { decodeRecord } from '../../events/envelope.js';
 import { startWorker, type LoadedRunPipeline } from '../../fleet/worker.js';
 import { createEngine } from '../../runtime/engine.js';
-import { agentsFor, preflight, projectSkills } from '../agents.js';
-import { projectConfig, type GlobalOptions } from '../context.js';
+import { openProjectState, projectConfig, type GlobalOptions } from '../context.js';
 import { numberFlag } from '../io.js';
 import type { Output } from '../output.js';
-import { DEFAULT_PIPELINE, loadPipelineFile } from '../pipelineFile.js';
+import { DEFAULT_PIPELINE, recordedSource } from '../pipelineFile.js';
+import { engineSettings, loadRunnable } from '../session.js';
 
 export interface WorkerFlags extends GlobalOptions {
   readonly nats?: string;
@@ -86,11 +84,7 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
       `cannot reach NATS at ${url}: ${(e as Error).message}; start it (docker compose up -d nats) or point --nats / FLUJO_NATS_URL at it`,
     );
   }
-  const sync = cfg.toml.settings?.sqlite_synchronous;
-  const state = await openState(cfg.stateUri, {
-    projectRoot: cfg.root,
-    ...(sync ? { sqliteSynchronous: sync } : {}),
-  }).catch(async (e: unknown) => {
+  const state = await openProjectState(cfg).catch(async (e: unknown) => {
     await nc.close();
     throw e;
   });
@@ -100,14 +94,7 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
     const ledger = publishCommits(state.ledger, nc, names, (e) =>
       log.warn({ err: e.message }, 'could not publish committed events'),
     );
-    const snapshotEvery = cfg.toml.settings?.snapshot_every;
-    const maxCalls = cfg.toml.settings?.max_calls_in_flight;
-    const engineOptions = {
-      ledger,
-      ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
-      ...(maxCalls !== undefined ? { maxCallsInFlight: maxCalls } : {}),
-      worker: name,
-    };
+    const engineOptions = { ...engineSettings(cfg), ledger, worker: name };
 
     // One engine per pipeline file, loaded again when the file changes.
     const loaded = new Map<string, { mtimeMs: number; pipeline: Promise<LoadedRunPipeline> }>();
@@ -132,14 +119,11 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
       const mtimeMs = statSync(abs).mtimeMs;
       const cached = loaded.get(abs);
       if (cached && cached.mtimeMs === mtimeMs) return cached.pipeline;
-      const pipeline = (async () => {
-        const beside = join(dirname(abs), 'skills.yaml');
-        const skills = await projectSkills(cfg, existsSync(beside) ? dirname(abs) : cfg.root);
-        const p = await loadPipelineFile(abs, cfg, skills);
-        await preflight(cfg, p.plan);
-        const engine = createEngine({ ...engineOptions, agents: agentsFor(cfg, skills) });
-        return { plan: p.plan, source: p.source, engine };
-      })();
+      const pipeline = loadRunnable(cfg, abs, engineOptions).then(({ pipeline: p, engine }) => ({
+        plan: p.plan,
+        source: p.source,
+        engine,
+      }));
       loaded.set(abs, { mtimeMs, pipeline });
       pipeline.catch(() => loaded.delete(abs));
       return pipeline;
@@ -153,13 +137,7 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
       readModels: state.readModels,
       engine: createEngine(engineOptions),
       loadPipeline,
-      async recordedSource(runId) {
-        const [first] = await state.ledger.read(runId, { limit: 1 });
-        if (!first) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
-        const e = decodeRecord(runId, first.seq, first.body);
-        const source = e.type === 'RunStarted' ? e.data.pipeline.source : undefined;
-        return source && existsSync(resolve(cfg.root, source)) ? source : undefined;
-      },
+      recordedSource: (runId) => recordedSource(state.ledger, runId, cfg.root),
       runOptions(plan, m) {
         const b = m.body.budget;
         const budget = resolveBudget(cfg.toml.budgets, plan.ir.name, {

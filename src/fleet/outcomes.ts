@@ -1,0 +1,114 @@
+/**
+ * What a fleet worker does with a message whose work threw: pure decisions over the error, the
+ * message and its delivery count (ADR 57). The worker (./worker.ts) carries them out.
+ */
+import type { WorkMessage } from '../adapters/nats/work.js';
+import { EngineError, ErrorCode, ExitCode, withoutCode } from '../errors.js';
+import { runJson } from '../runtime/resultJson.js';
+import type { RunResult } from '../runtime/summary.js';
+
+/**
+ * What becomes of a message: acked (its run is at rest), terminated (it can never succeed),
+ * retried after a delay, or left alone — its run was taken over by a worker that got the same
+ * message again, which will ack it (an ack from here would ack that worker's delivery).
+ */
+export type Outcome =
+  | { kind: 'ack' }
+  | { kind: 'term'; reason: string }
+  | { kind: 'retry'; delayMs: number }
+  | { kind: 'leave' };
+
+/** An outcome and what to publish on `<ns>.results.<run>` about it, if anything. */
+export interface Settled {
+  readonly outcome: Outcome;
+  readonly report?: Record<string, unknown>;
+}
+
+export const RETRY_MS = 2_000;
+/** Retries back off (2, 4, 8 … s) up to this, so a ledger outage of minutes is ridden out. */
+const MAX_RETRY_MS = 60_000;
+export const retryDelay = (deliveries: number) =>
+  Math.min(MAX_RETRY_MS, RETRY_MS * 2 ** Math.max(0, Math.min(deliveries - 1, 10)));
+
+/** Deliveries of a resume or cancel whose run is not (yet) in the ledger before it is refused. */
+const NOT_FOUND_DELIVERIES = 5;
+
+/** Thrown when the worker stops between taking a message and starting its run. */
+export class Stopping extends Error {}
+
+/** What to do with a message whose work threw (takeovers aside: see takeoverOutcome). */
+export function outcomeOfError(
+  m: WorkMessage,
+  e: unknown,
+  deliveries: number,
+  lastDelivery: boolean,
+): Outcome {
+  if (e instanceof Stopping) return { kind: 'retry', delayMs: 0 };
+  if (e instanceof EngineError) {
+    if (
+      e.code === ErrorCode.RUN_NOT_FOUND &&
+      m.kind !== 'start' &&
+      deliveries < NOT_FOUND_DELIVERIES &&
+      !lastDelivery
+    )
+      // The run's start may still be on its way: look again a few times, then give up.
+      return { kind: 'retry', delayMs: RETRY_MS };
+    const permanent =
+      e.exitCode === ExitCode.config ||
+      e.exitCode === ExitCode.import ||
+      e.exitCode === ExitCode.validation ||
+      e.code === ErrorCode.USAGE ||
+      e.code === ErrorCode.RUN_NOT_FOUND ||
+      e.code === ErrorCode.RUN_NOT_RESUMABLE ||
+      e.code === ErrorCode.HUMAN_INPUT_REJECTED ||
+      e.code === ErrorCode.PLAN_CHANGED ||
+      e.code === ErrorCode.NONDETERMINISM ||
+      e.code === ErrorCode.LEDGER_CORRUPT ||
+      // An input or context the ledger cannot record (ADR 40) is refused, not retried.
+      e.code === ErrorCode.LEDGER_ENCODE;
+    if (permanent) return { kind: 'term', reason: `${e.code}: ${withoutCode(e.message)}` };
+  }
+  if (lastDelivery)
+    return {
+      kind: 'term',
+      reason: `gave up after the last delivery (${deliveries}): ${String(e)}; publish the message again with a new message id once the cause is fixed`,
+    };
+  return { kind: 'retry', delayMs: retryDelay(deliveries) };
+}
+
+/**
+ * A message whose run another writer got to first (a conflict or a fenced append), given the run
+ * as it stands now: an answer that lost is refused, the run is reported when it is at rest (the
+ * message's work is done), and a run still being driven elsewhere is left to that worker.
+ */
+export function takeoverOutcome(
+  m: WorkMessage,
+  e: EngineError,
+  now: RunResult | undefined,
+): Settled {
+  if (m.kind === 'resume' && 'input' in m.body)
+    return {
+      outcome: { kind: 'term', reason: `${e.code}: the answer lost a race` },
+      report: {
+        kind: m.kind,
+        run_id: m.runId,
+        ...(now ? { status: now.status } : {}),
+        error: {
+          code: e.code,
+          message: `the run changed while this answer was being recorded (another answer or worker got there first), so it was not recorded; look at the run and answer again if it still asks (${withoutCode(e.message)})`,
+        },
+      },
+    };
+  if (now && now.status !== 'running')
+    return { outcome: { kind: 'ack' }, report: { kind: m.kind, ...runJson(now) } };
+  return { outcome: { kind: 'leave' } };
+}
+
+/** The run's status a refusal's report carries, when the error knows it. */
+export function statusOf(e: unknown): { status?: string } {
+  // A refused answer changes nothing: the run is still paused (as `flujo resume --json` says).
+  if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED)
+    return { status: 'paused' };
+  const status = (e as EngineError | undefined)?.details as { status?: unknown } | undefined;
+  return typeof status?.status === 'string' ? { status: status.status } : {};
+}

@@ -1,0 +1,60 @@
+/** The fleet worker's ports and handle (./worker.ts). */
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+
+import type { FleetNames, WorkMessage } from '../adapters/nats/work.js';
+import type { Plan } from '../dsl/ir.js';
+import type { ReadModels } from '../projections/readModels.js';
+import type { Engine, RunOptions } from '../runtime/engine.js';
+
+/** The logging the worker needs (pino's Logger fits). */
+export interface WorkerLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface LoadedRunPipeline {
+  readonly plan: Plan;
+  /** The file relative to the project root, recorded in RunStarted. */
+  readonly source: string;
+  readonly engine: Engine;
+}
+
+export interface WorkerOptions {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly readModels: ReadModels;
+  readonly names: FleetNames;
+  /** Loads a pipeline (a file relative to the project root; undefined: the default one). */
+  loadPipeline(file: string | undefined): Promise<LoadedRunPipeline>;
+  /** The pipeline file a run recorded, when it is still there. */
+  recordedSource(runId: string): Promise<string | undefined>;
+  /** An engine that needs no pipeline: cancels. */
+  readonly engine: Engine;
+  /** A start message's context and budget (with the project's budgets) as run options. */
+  runOptions(
+    plan: Plan,
+    message: WorkMessage & { kind: 'start' },
+  ): Omit<RunOptions, 'runId' | 'source'>;
+  readonly log: WorkerLog;
+  /** Messages handled at once (default 4). */
+  readonly concurrency?: number;
+  readonly ackWaitMs: number;
+  readonly maxDeliver: number;
+  /** Re-enqueue a running run after this long without an event (ms; 0: never). */
+  readonly reconcileAfterMs?: number;
+  /** How often the reconciler looks (ms, default a quarter of reconcileAfterMs, at most 30 s). */
+  readonly reconcileEveryMs?: number;
+  readonly now?: () => number;
+}
+
+export interface Worker {
+  /** Resolves once the worker has stopped (after stop()). */
+  readonly stopped: Promise<void>;
+  /** Stops pulling; runs being driven are detached and their messages redelivered at once. */
+  stop(): Promise<void>;
+  /** Messages handled so far, by outcome. */
+  readonly counts: Readonly<Record<'acked' | 'terminated' | 'retried' | 'left', number>>;
+}
