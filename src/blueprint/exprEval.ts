@@ -85,7 +85,8 @@ export function evalNode(n: Node, scope: Readonly<Record<string, unknown>>, c: E
     case 'cond':
       return truthy(ev(n.test)) ? ev(n.then) : ev(n.else);
     case 'list':
-      return n.items.map(ev);
+      // A missing item is None, as in Flujo's evaluator (and a list the ledger can record).
+      return n.items.map((x) => ev(x) ?? null);
     case 'dict': {
       const o = Object.create(null) as Record<string, unknown>;
       for (const [k, v] of n.entries) {

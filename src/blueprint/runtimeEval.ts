@@ -74,7 +74,8 @@ function compileValue(v: TemplateValue): (scope: Obj) => unknown {
   }
   if (Array.isArray(v)) {
     const parts = v.map(compileValue);
-    return (scope) => parts.map((p) => p(scope));
+    // As in JSON, a list cannot hold "nothing": an undefined item is null (a mapping drops it).
+    return (scope) => parts.map((p) => p(scope) ?? null);
   }
   if (v !== null && typeof v === 'object') {
     const parts = Object.entries(v as Record<string, TemplateValue>).map(
@@ -128,7 +129,7 @@ export function blueprintCode(ref: Exclude<CodeRef, { fn: string }>, role: Role)
     const s = scope(args);
     const value = render(s);
     const current = getPath(s.context, target);
-    if (op === 'append') return [...(Array.isArray(current) ? current : []), value];
+    if (op === 'append') return [...(Array.isArray(current) ? current : []), value ?? null];
     if (op === 'merge')
       return { ...(isObj(current) ? current : {}), ...(isObj(value) ? value : {}) };
     return value;
