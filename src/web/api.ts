@@ -1,13 +1,15 @@
 /**
  * The web lens JSON API. Lists and pages come from the read models (one indexed query each, so a
  * run of thousands of events costs the same as a small one); the trace, the event pages and the
- * verification badge read the run's own events, page by page.
+ * verification badge read the run's own events, page by page. Two writes: resume answers a paused
+ * run, cancel stops a running or paused one.
  */
 import { isEngineError, ErrorCode, withoutCode } from '../errors.js';
 import { decodeRecord } from '../events/envelope.js';
 import { readRunEvents } from '../lens/events.js';
 import { buildTrace } from '../lens/trace.js';
 import type { CostDimension, RunStatusRow } from '../projections/readModels.js';
+import { createEngine } from '../runtime/engine.js';
 import { verifyStoredRun } from '../runtime/verifyLedger.js';
 import { costsByModelAndDay } from './costs.js';
 import { HttpError, intParam, readJson, Router, type RouteContext } from './http.js';
@@ -110,8 +112,73 @@ export function apiRoutes(backend: LensBackend, router: Router = new Router()): 
   });
 
   router.on('POST', '/api/runs/:id/resume', (ctx) => resume(backend, ctx));
+  const cancelRun = backend.cancel?.bind(backend) ?? ledgerCancel(ledger);
+  router.on('POST', '/api/runs/:id/cancel', (ctx) => cancel(backend, cancelRun, ctx));
 
   return router;
+}
+
+type CancelRun = (runId: string, reason?: string) => Promise<{ readonly status: string }>;
+
+/** A backend without `cancel`: an engine with no agents and no plan, as `flujo cancel` uses. */
+function ledgerCancel(ledger: LensBackend['ledger']): CancelRun {
+  let engine: ReturnType<typeof createEngine> | undefined;
+  return (runId, reason) => {
+    engine ??= createEngine({ ledger, worker: `lens-${process.pid}` });
+    return engine.cancel(runId, reason);
+  };
+}
+
+const ENDED: readonly string[] = ['completed', 'failed', 'cancelled'];
+const TERMINAL: Record<string, string> = {
+  RunCompleted: 'completed',
+  RunFailed: 'failed',
+  RunCancelled: 'cancelled',
+};
+
+/** As `flujo cancel` refuses it (ADR 52): nothing to cancel, nothing recorded, the state named. */
+function ended(runId: string, status: string): HttpError {
+  return new HttpError(
+    409,
+    ErrorCode.RUN_NOT_RESUMABLE,
+    `run ${runId} already ended (${status}); there is nothing to cancel and nothing was recorded`,
+    { runId, status },
+  );
+}
+
+/**
+ * Cancels a running or paused run. The same guards as resume: a JSON body only (a cross-site
+ * form cannot send one), the server's token and same-origin checks. A run that had ended — or
+ * ends on its own before the cancel is recorded — is refused with its state, 409.
+ */
+async function cancel(
+  backend: LensBackend,
+  cancelRun: CancelRun,
+  { params, req }: RouteContext,
+): Promise<unknown> {
+  const runId = params[0] as string;
+  const body = await readJson(req);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HttpError(400, 'BAD_REQUEST', 'send {} or {"reason": "why"}');
+  }
+  const given = (body as { reason?: unknown }).reason;
+  if (given !== undefined && (typeof given !== 'string' || given.length > 2000)) {
+    throw new HttpError(400, 'BAD_REQUEST', '"reason" is a string of at most 2000 characters');
+  }
+  const reason = given?.trim() || undefined;
+  const run = await backend.readModels.getRun(runId);
+  if (!run) throw new HttpError(404, ErrorCode.RUN_NOT_FOUND, `no run ${runId}`);
+  if (ENDED.includes(run.status)) throw ended(runId, run.status);
+  // The ledger is the truth: the read models may not have seen the run's end yet.
+  const head = await backend.ledger.head(runId);
+  if (head?.terminal) {
+    const [last] = await backend.ledger.read(runId, { fromSeq: head.seq, limit: 1 });
+    const type = last ? decodeRecord(runId, last.seq, last.body).type : '';
+    throw ended(runId, TERMINAL[type] ?? 'ended');
+  }
+  const result = await cancelRun(runId, reason);
+  if (result.status !== 'cancelled') throw ended(runId, result.status);
+  return { runId, status: result.status };
 }
 
 async function resume(backend: LensBackend, { params, req }: RouteContext): Promise<unknown> {

@@ -1,4 +1,4 @@
-/** The web lens backend over a TaskClient: reads from the state, answers through the engine. */
+/** The web lens backend over a TaskClient: reads the state, answers and cancels via the engine. */
 import type { ReadModels } from '../projections/readModels.js';
 import type { LedgerStore } from '../ports.js';
 import type { TaskClient } from '../tasks/index.js';
@@ -17,6 +17,7 @@ export function taskBackend(
         answeredBy,
         ...(question !== undefined ? { question } : {}),
       }),
+    cancel: (runId, reason) => tasks.cancelTask(runId, reason),
     ...(onBackgroundError ? { onBackgroundError } : {}),
   };
 }

@@ -20,6 +20,14 @@ export interface LensBackend {
     /** The open question the answer is for (its path); the oldest when absent. */
     question?: string,
   ): Promise<{ readonly status: string }>;
+  /**
+   * Cancels a run that has not ended and resolves with its status after (`cancelled`, or how it
+   * ended if it ended first): `TaskClient.cancelTask` or `engine.cancel`. A run this process drives
+   * is stopped before RunCancelled is recorded. Without it, the server cancels through an engine
+   * of its own over `ledger`, as `flujo cancel` does: a run driven elsewhere (this process
+   * included) then stops at its next append.
+   */
+  cancel?(runId: string, reason?: string): Promise<{ readonly status: string }>;
   /** A resume that outlived its request failed later (the run page shows it from the ledger). */
   onBackgroundError?(runId: string, error: unknown): void;
   readonly clock?: Clock;

@@ -11,6 +11,7 @@ import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
 import { definePipeline, hitl, parallel } from '../../src/dsl/builder.js';
 import { decodeRecord } from '../../src/events/envelope.js';
 import { foldingReadModels } from '../../src/projections/index.js';
+import { createEngine } from '../../src/runtime/engine.js';
 import { createLensServer } from '../../src/web/server.js';
 import { tailPosition } from '../../src/web/live.js';
 import { approvalPipeline, gatedPipeline, webHarness, type WebHarness } from './support.js';
@@ -272,6 +273,170 @@ describe('answering one of several open questions', () => {
       expect((await post({ input: 1, question: 42 })).status).toBe(400);
     } finally {
       await web.close();
+    }
+  });
+});
+
+describe('cancelling a run', () => {
+  const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+  const cancelled = async (ledger: WebHarness['ledger'], runId: string) =>
+    (await ledger.read(runId))
+      .map((r) => decodeRecord(runId, r.seq, r.body))
+      .filter((e) => e.type === 'RunCancelled')
+      .map((e) => e.data);
+
+  it('POST /cancel cancels a paused run with its reason; its question is withdrawn', async () => {
+    web = await webHarness();
+    const { runId } = await web.engine.run(approvalPipeline.plan, { order: 1 });
+    const res = await post(`${web.server.url}api/runs/${runId}/cancel`, {
+      reason: '  duplicate order  ',
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ runId, status: 'cancelled' });
+    expect(await cancelled(web.ledger, runId)).toEqual([
+      { reason: 'duplicate order', by: 'web-test' },
+    ]);
+    expect((await web.readModels.getRun(runId))?.status).toBe('cancelled');
+    expect((await web.readModels.hitl({ runId }))[0]?.status).toBe('withdrawn');
+  });
+
+  it('stops a running run the backend drives before recording the cancel; no reason is fine', async () => {
+    web = await webHarness();
+    const { pipeline, open } = gatedPipeline();
+    const running = web.engine.run(pipeline.plan, {}, { runId: 'gated-1' });
+    await expect
+      .poll(async () => (await web!.readModels.steps('gated-1')).map((s) => s.name))
+      .toContain('wait');
+    const res = await post(`${web.server.url}api/runs/gated-1/cancel`, {});
+    expect(res.status).toBe(200);
+    await expect(running).resolves.toMatchObject({ status: 'cancelled' });
+    open();
+    expect(await cancelled(web.ledger, 'gated-1')).toEqual([{ by: 'web-test' }]);
+    const steps = await web.readModels.steps('gated-1');
+    expect(steps.map((s) => s.name)).not.toContain('load');
+  });
+
+  it('refuses an ended run naming its state, as flujo cancel does, and records nothing', async () => {
+    web = await webHarness();
+    const { pipeline, open } = gatedPipeline();
+    open();
+    const done = await web.engine.run(pipeline.plan, {});
+    const head = (await web.ledger.head(done.runId))!.seq;
+    const res = await post(`${web.server.url}api/runs/${done.runId}/cancel`, { reason: 'late' });
+    expect(res.status).toBe(409);
+    expect(await res.json()).toEqual({
+      error: {
+        code: 'RUN_NOT_RESUMABLE',
+        message: `run ${done.runId} already ended (completed); there is nothing to cancel and nothing was recorded`,
+        runId: done.runId,
+        status: 'completed',
+      },
+    });
+    expect((await web.ledger.head(done.runId))!.seq).toBe(head);
+
+    // A second cancel is refused too: the first one happened, this one did not.
+    const { runId } = await web.engine.run(approvalPipeline.plan, { order: 2 });
+    expect((await post(`${web.server.url}api/runs/${runId}/cancel`, {})).status).toBe(200);
+    const again = await post(`${web.server.url}api/runs/${runId}/cancel`, {});
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({ error: { status: 'cancelled' } });
+    expect(await cancelled(web.ledger, runId)).toHaveLength(1);
+
+    expect((await post(`${web.server.url}api/runs/nope/cancel`, {})).status).toBe(404);
+  });
+
+  it('refuses by the ledger when the read models have not seen the end yet', async () => {
+    const ledger = createMemoryLedger();
+    const { pipeline, open } = gatedPipeline();
+    open();
+    const engine = createEngine({ ledger });
+    const done = await engine.run(pipeline.plan, {});
+    // Read models that still show the run running (projections behind the ledger).
+    const lagging = foldingReadModels(ledger);
+    const row = (await lagging.getRun(done.runId))!;
+    const readModels = { ...lagging, getRun: async () => ({ ...row, status: 'running' as const }) };
+    const server = await createLensServer(
+      { ledger, readModels, resume: async () => ({ status: 'x' }) },
+      { port: 0 },
+    );
+    try {
+      const res = await post(`${server.url}api/runs/${done.runId}/cancel`, {});
+      expect(res.status).toBe(409);
+      expect(await res.json()).toMatchObject({
+        error: { code: 'RUN_NOT_RESUMABLE', status: 'completed' },
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('cancels through an engine over the ledger when the backend has no cancel', async () => {
+    const ledger = createMemoryLedger();
+    const readModels = foldingReadModels(ledger);
+    const ask = definePipeline('ask', hitl('q', { message: 'Go?', schema: z.boolean() }));
+    const { runId, status } = await createEngine({ ledger }).run(ask.plan, null);
+    expect(status).toBe('paused');
+    const server = await createLensServer(
+      { ledger, readModels, resume: async () => ({ status: 'x' }) },
+      { port: 0 },
+    );
+    try {
+      const res = await post(`${server.url}api/runs/${runId}/cancel`, { reason: 'r' });
+      expect(res.status).toBe(200);
+      const [data] = await cancelled(ledger, runId);
+      expect(data).toMatchObject({ reason: 'r', by: expect.stringMatching(/^lens-\d+$/) });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('has the guards of resume: JSON only, same origin, a token off loopback, a string reason', async () => {
+    web = await webHarness();
+    const { runId } = await web.engine.run(approvalPipeline.plan, { order: 4 });
+    const url = `${web.server.url}api/runs/${runId}/cancel`;
+    const form = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'reason=x',
+    });
+    expect(form.status).toBe(415);
+    const bare = await fetch(url, { method: 'POST' });
+    expect(bare.status).toBe(415);
+    expect((await post(url, {}, { origin: 'http://evil.example' })).status).toBe(403);
+    const rebound = await raw(url, { host: `evil.example:${web.server.port}` }, 'POST');
+    expect(rebound.status).toBe(403);
+    expect((await post(url, { reason: 42 })).status).toBe(400);
+    expect((await post(url, { reason: 'x'.repeat(2001) })).status).toBe(400);
+    expect((await post(url, ['x'])).status).toBe(400);
+    expect((await fetch(url)).status).toBe(405);
+    expect((await web.readModels.getRun(runId))?.status).toBe('paused');
+    expect(await cancelled(web.ledger, runId)).toEqual([]);
+
+    const guarded = await createLensServer(
+      {
+        ledger: web.ledger,
+        readModels: web.readModels,
+        resume: async () => ({ status: 'x' }),
+        cancel: (id, reason) => web!.engine.cancel(id, reason),
+      },
+      { host: '0.0.0.0', port: 0, token: TOKEN },
+    );
+    try {
+      const at = `http://127.0.0.1:${guarded.port}/api/runs/${runId}/cancel`;
+      expect((await post(at, {})).status).toBe(401);
+      expect((await post(at, {}, { authorization: 'Bearer wrong-token-0123456789' })).status).toBe(
+        401,
+      );
+      expect((await web.readModels.getRun(runId))?.status).toBe('paused');
+      expect((await post(at, {}, { authorization: `Bearer ${TOKEN}` })).status).toBe(200);
+      expect((await web.readModels.getRun(runId))?.status).toBe('cancelled');
+    } finally {
+      await guarded.close();
     }
   });
 });

@@ -260,4 +260,92 @@ describe('web lens in chromium', () => {
     await page.close();
     expect(pageErrors).toEqual([]);
   });
+
+  it('cancels a paused run from its page after a confirmation, with a reason; other pages follow live', async () => {
+    const { runId } = await web.engine.run(approvalPipeline.plan, { order: 4900 });
+    const watcher = await open(`#/runs/${runId}`);
+    await watcher.waitForSelector('h1 .badge.s-paused');
+    await watcher.waitForSelector('#live.on');
+    const page = await open(`#/runs/${runId}`);
+    await page.waitForSelector('.pause form.hitl-form');
+    const confirm = page.locator('form.cancel-confirm');
+    expect(await confirm.isVisible()).toBe(false);
+    // Changing one's mind records nothing.
+    await page.click('button.cancel-run');
+    expect(await confirm.isVisible()).toBe(true);
+    await page.click('form.cancel-confirm button.keep');
+    expect(await confirm.isVisible()).toBe(false);
+    expect((await web.readModels.getRun(runId))?.status).toBe('paused');
+
+    await page.click('button.cancel-run');
+    await confirm.locator('[name=reason]').fill('customer withdrew the refund request');
+    await shot(page, 'run-cancel-confirm');
+    await confirm.locator('button[type=submit]').click();
+    await page.waitForSelector('h1 .badge.s-cancelled');
+    expect(await page.locator('.pause form').count()).toBe(0);
+    expect(await page.locator('button.cancel-run').count()).toBe(0);
+    // The other page was not touched: the server's live events brought the cancel to it.
+    await watcher.waitForSelector('h1 .badge.s-cancelled', { timeout: 10_000 });
+    expect(await watcher.locator('.pause form').count()).toBe(0);
+    expect(await watcher.locator('button.cancel-run').count()).toBe(0);
+    const events = await web.engine.events(runId);
+    expect(events.filter((e) => e.type === 'RunCancelled').map((e) => e.data)).toEqual([
+      { reason: 'customer withdrew the refund request', by: 'web-test' },
+    ]);
+    await page.close();
+    await watcher.close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('cancels a running run from its page: the run it drives stops', async () => {
+    const { pipeline, open: release } = gatedPipeline();
+    const running = web.engine.run(pipeline.plan, { batch: 9 }, { runId: 'stop-me' });
+    await expect
+      .poll(async () => (await web.readModels.steps('stop-me')).map((s) => s.name))
+      .toContain('wait');
+    const page = await open('#/runs/stop-me');
+    await page.waitForSelector('h1 .badge.s-running');
+    await page.click('button.cancel-run');
+    await page.click('form.cancel-confirm button[type=submit]');
+    await expect(running).resolves.toMatchObject({ status: 'cancelled' });
+    await page.waitForSelector('h1 .badge.s-cancelled');
+    release();
+    expect(await page.locator('details.step:has(.sname:text-is("load"))').count()).toBe(0);
+    await page.close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows the refusal, naming the state, when the run ended before the cancel reached it', async () => {
+    const { pipeline, open: release } = gatedPipeline();
+    const running = web.engine.run(pipeline.plan, { batch: 10 }, { runId: 'ends-first' });
+    await expect
+      .poll(async () => (await web.readModels.steps('ends-first')).map((s) => s.name))
+      .toContain('wait');
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    // No live events: the page still believes the run is running when the person confirms.
+    await page.route('**/api/events*', (r) => r.abort());
+    await page.goto(`${web.server.url}#/runs/ends-first`);
+    await page.waitForSelector('h1 .badge.s-running');
+    await page.click('button.cancel-run');
+    release();
+    await expect(running).resolves.toMatchObject({ status: 'completed' });
+    await page.click('form.cancel-confirm button[type=submit]');
+    await page.waitForSelector('.cancel-confirm .form-errors li');
+    expect(await page.textContent('.cancel-confirm .form-errors')).toContain(
+      'run ends-first already ended (completed); there is nothing to cancel and nothing was recorded',
+    );
+    expect(await page.locator('form.cancel-confirm button[type=submit]').isVisible()).toBe(false);
+    // The page re-reads the run: its header shows how it ended, the refusal stays until closed.
+    await page.waitForSelector('h1 .badge.s-completed');
+    expect(await page.locator('.cancel-confirm .form-errors li').count()).toBe(2);
+    await shot(page, 'run-cancel-refused');
+    await page.click('form.cancel-confirm button.keep');
+    await expect.poll(() => page.locator('.cancel-slot *').count()).toBe(0);
+    expect((await web.engine.events('ends-first')).map((e) => e.type)).not.toContain(
+      'RunCancelled',
+    );
+    await page.close();
+    expect(pageErrors).toEqual([]);
+  });
 });

@@ -120,6 +120,39 @@ describe.each(backends)('flujo lens serve on $name (built CLI)', ({ uri, skip })
       stateUri = '';
     },
   );
+
+  it.skipIf(skip)(
+    'cancels a paused run from HTTP (TaskClient.cancelTask); flujo cancel then refuses it as ended',
+    async () => {
+      stateUri = uri();
+      const run = runCli(['run', 'ship.mjs', '--input', 'v2', '--json'], { cwd: dir, env: env() });
+      expect(run.code, run.stderr).toBe(0);
+      const { run_id: runId } = JSON.parse(run.stdout) as { run_id: string };
+      const { child, url, exit } = await serve([]);
+      const cancel = () =>
+        fetch(`${url}api/runs/${runId}/cancel`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ reason: 'wrong version' }),
+        });
+      const res = await cancel();
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ runId, status: 'cancelled' });
+      const again = await cancel();
+      expect(again.status).toBe(409);
+      expect(await again.json()).toMatchObject({
+        error: { code: 'RUN_NOT_RESUMABLE', status: 'cancelled' },
+      });
+      child.kill('SIGINT');
+      expect(await exit).toBe(0);
+      const show = runCli(['lens', 'show', runId, '--json'], { cwd: dir, env: env() });
+      expect(JSON.parse(show.stdout)).toMatchObject({ status: 'cancelled' });
+      const cli = runCli(['cancel', runId, '--json'], { cwd: dir, env: env() });
+      expect(cli.code).toBe(1);
+      expect(JSON.parse(cli.stdout)).toMatchObject({ status: 'cancelled' });
+      stateUri = '';
+    },
+  );
 });
 
 describe('flujo lens serve (built CLI)', () => {

@@ -134,6 +134,8 @@ export async function webHarness(options: LensServerOptions = {}): Promise<WebHa
           ...(question !== undefined ? { question } : {}),
         });
       },
+      // The engine that drives the test's runs: a run it drives stops before the cancel is recorded.
+      cancel: (runId, reason) => engine.cancel(runId, reason),
     },
     { port: 0, ...options },
   );

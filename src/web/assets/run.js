@@ -1,7 +1,8 @@
 /* global window */
-// One run: summary, verification badge, the pending question (answerable here), a waterfall of
-// its steps with each step's input, output, error, cost and tokens, the trace tree and the raw
-// events. Live: records of this run re-read the summary and steps.
+// One run: summary, verification badge, a cancel control while it runs or waits, the pending
+// question (answerable here), a waterfall of its steps with each step's input, output, error,
+// cost and tokens, the trace tree and the raw events. Live: records of this run re-read the
+// summary and steps.
 import {
   api,
   badge,
@@ -16,6 +17,7 @@ import {
   tokens,
   usd,
 } from './dom.js';
+import { cancelControl } from './cancel.js';
 import { hitlForm } from './form.js';
 import { traceTree } from './trace.js';
 
@@ -141,13 +143,15 @@ export async function runView(main, runId) {
   const open = new Set();
   let stepOffset = 0;
   let pauseKey = null;
+  let cancelBox = null;
   const head = h('section', { class: 'run-head' });
   const verify = h('span', { class: 'verify-slot' });
+  const cancel = h('section', { class: 'cancel-slot' });
   const pause = h('section', { class: 'pause-slot' });
   const steps = h('section', { class: 'steps' });
   const trace = h('section', { class: 'trace' });
   const events = h('section', { class: 'events' });
-  clear(main, head, pause, steps, trace, events);
+  clear(main, head, cancel, pause, steps, trace, events);
 
   async function load() {
     let data;
@@ -190,6 +194,24 @@ export async function runView(main, runId) {
         h('div', {}, h('h4', {}, 'Run output'), pre(r.outputPreview, 'run-output')),
       ),
     );
+    // Built once while the run can be cancelled, so live reloads keep a half-typed reason; a
+    // refusal (the run ended first) stays until it is closed.
+    const cancellable = r.status === 'running' || r.status === 'paused';
+    if (cancellable && !cancelBox) {
+      cancelBox = cancelControl(
+        runId,
+        () => load(),
+        () => {
+          cancelBox = null;
+          clear(cancel);
+          load();
+        },
+      );
+      clear(cancel, cancelBox);
+    } else if (!cancellable && cancelBox && !cancelBox.refused) {
+      cancelBox = null;
+      clear(cancel);
+    }
     const pending = data.hitl.find((x) => x.status === 'pending');
     const key = r.status === 'paused' && pending ? pending.path : null;
     if (key !== pauseKey) {
