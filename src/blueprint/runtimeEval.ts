@@ -86,6 +86,19 @@ function compileValue(v: TemplateValue): (scope: Obj) => unknown {
   return () => v;
 }
 
+const asObj = (value: unknown): Obj => (isObj(value) ? value : {});
+
+/** Rendered JSON text of a `merge` value: the object it parses to, else nothing (Flujo skips it). */
+function objectOf(value: unknown): Obj {
+  if (typeof value !== 'string') return asObj(value);
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return isObj(parsed) ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
 function getPath(obj: unknown, path: readonly string[]): unknown {
   let cur = obj;
   for (const seg of path) {
@@ -125,13 +138,19 @@ export function blueprintCode(ref: Exclude<CodeRef, { fn: string }>, role: Role)
   const render = compileValue(ref.value);
   const target = ref.target.replace(/^context\./, '').split('.');
   const op = ref.contextOp;
+  const from = ref.from?.split('.');
+  // A merge value written as JSON text (`'{"k": "{{ x }}"}'`, not one `{{ }}` tag) is parsed
+  // after rendering, as Flujo does.
+  const jsonText = typeof ref.value === 'string' && /^\s*\{(?!\{)/.test(ref.value);
   return (...args) => {
-    const s = scope(args);
+    const s = scope(
+      from ? [getPath(isObj(args[1]) ? args[1] : {}, from) ?? null, ...args.slice(1)] : args,
+    );
     const value = render(s);
     const current = getPath(s.context, target);
     if (op === 'append') return [...(Array.isArray(current) ? current : []), value ?? null];
     if (op === 'merge')
-      return { ...(isObj(current) ? current : {}), ...(isObj(value) ? value : {}) };
+      return { ...(isObj(current) ? current : {}), ...(jsonText ? objectOf(value) : asObj(value)) };
     return value;
   };
 }

@@ -80,6 +80,14 @@ export function withOps(
   if (ops.length === 0) return node;
   const stash = env.hiddenName(owner, 'stash');
   const record = [`step_outputs.${stash}`];
+  // Every operation renders against the value the wrapper received (the loop input, the
+  // iteration's output), as in Flujo: from the second on, that is read back from the stash, not
+  // taken from the operation before (whose output is the value it wrote).
+  ops = ops.map((op, i) => {
+    const input = (op as PlanNode & { input?: CodeRef }).input;
+    if (i === 0 || !input || !('contextOp' in input)) return op;
+    return { ...op, input: { ...input, from: record[0] } } as PlanNode;
+  });
   const restore = identity(env.hiddenName(owner, 'restore'), {
     input: { template: `{{ steps.${stash}.output }}` },
   });

@@ -38,6 +38,12 @@ export type CodeRef =
       readonly target: string;
       readonly value: TemplateValue;
       readonly thisPath?: string;
+      /**
+       * A context path `previous_step` is read from instead of the value the operation is
+       * handed: a loop's later `init` / `state` operations see the loop input or the iteration's
+       * output, not the result of the operation before them.
+       */
+      readonly from?: string;
     }
   | { readonly history: HistoryOp }
   | { readonly cache: CacheOp };
