@@ -7,7 +7,12 @@ import { branchNames, branchOrderProblem, branchSegment } from '../dsl/paths.js'
 import type { Compiler } from './compile.js';
 import { PlanCompileError, childOk, join, type Cfg } from './compileShared.js';
 import { mergeBranches, mergeContexts } from './data.js';
-import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
+import {
+  runtimePath,
+  stoppedUnasked,
+  type RunMachineContext,
+  type RunMachineEvent,
+} from './vocabulary.js';
 
 export function parallel(
   this: Compiler,
@@ -53,7 +58,21 @@ export function fanOut(
               { guard: 'succeeded', target: 'done' },
               { ...this.failWithChild(tpl, bTpl), target: `#${id}.fail` },
             ]
-          : [{ target: 'done' }],
+          : [
+              // A hitl step that did not ask is no failure to ignore: it stops the node (ADR 61).
+              {
+                ...this.failWithChild(tpl, bTpl),
+                target: `#${id}.fail`,
+                guard: {
+                  type: 'holds',
+                  params: {
+                    test: (c: RunMachineContext, e: RunMachineEvent) =>
+                      !childOk(e) && stoppedUnasked(c, runtimePath(bTpl, c)),
+                  },
+                },
+              },
+              { target: 'done' },
+            ],
     };
     const setInput = this.inputFor(branch, bTpl, input);
     const openScope = {

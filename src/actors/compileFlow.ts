@@ -7,7 +7,12 @@ import { branchSegment } from '../dsl/paths.js';
 import type { Compiler } from './compile.js';
 import { askedKey } from './compileStep.js';
 import { PlanCompileError, childOk, join, type Cfg, type Fn } from './compileShared.js';
-import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
+import {
+  runtimePath,
+  stoppedUnasked,
+  type RunMachineContext,
+  type RunMachineEvent,
+} from './vocabulary.js';
 
 export function sequence(
   this: Compiler,
@@ -191,7 +196,14 @@ export function stateMachine(
       ? [this.inputFor(node.states[to] as PlanNode, stateTpl(to), (c) => c.out[rp(c)])]
       : []),
   ];
-  const outcome = (e: RunMachineEvent) => (childOk(e) ? 'success' : 'failure');
+  // A state ends in success, in failure, or stopped at a hitl step that did not ask (ADR 61):
+  // `on: failure` rules never take the last, only `on: hitl_not_propagated` ones do.
+  const outcome = (k: string) => (c: RunMachineContext, e: RunMachineEvent) =>
+    childOk(e)
+      ? 'success'
+      : stoppedUnasked(c, runtimePath(stateTpl(k), c))
+        ? 'hitl_not_propagated'
+        : 'failure';
   const tooMany = {
     guard: { type: 'holds', params: { test: (c: RunMachineContext) => visit(c) >= maxVisits } },
     target: 'fail',
@@ -225,7 +237,6 @@ export function stateMachine(
         this.failWithChild(tpl, stateTpl(k)),
       );
     } else {
-      rules.push(tooMany);
       // A transition rule of state k: `holds` for the event, and its `when` if it has one.
       const ruleOf = (
         t: (typeof node.transitions)[number],
@@ -255,6 +266,17 @@ export function stateMachine(
         };
       };
       const from = (t: (typeof node.transitions)[number]) => t.from === k || t.from === '*';
+      // A state stopped at a hitl step that did not ask leaves by its own rule or fails the
+      // machine with the stop, before MAX_TRANSITIONS could stand in for it (ADR 61).
+      const stopped = (c: RunMachineContext, e: RunMachineEvent) =>
+        outcome(k)(c, e) === 'hitl_not_propagated';
+      for (const t of node.transitions)
+        if (from(t) && t.on === 'hitl_not_propagated') rules.push(ruleOf(t, t.on, stopped));
+      rules.push({
+        ...this.failWithChild(tpl, stateTpl(k)),
+        guard: { type: 'holds', params: { test: stopped } },
+      });
+      rules.push(tooMany);
       // `on: pause` (Flujo): the state to be in after a person answered. A state that asked on
       // this visit leaves by its first matching pause rule once it completes; a rule back to the
       // state itself is Flujo's "stay here while paused" — the state goes on and its success or
@@ -263,8 +285,8 @@ export function stateMachine(
         if (from(t) && t.on === 'pause' && t.to !== k)
           rules.push(ruleOf(t, 'pause', (c, e) => childOk(e) && askedHere(c)));
       for (const t of node.transitions)
-        if (from(t) && t.on !== 'pause')
-          rules.push(ruleOf(t, t.on, (_c, e) => outcome(e) === t.on));
+        if (from(t) && (t.on === 'success' || t.on === 'failure'))
+          rules.push(ruleOf(t, t.on, (c, e) => outcome(k)(c, e) === t.on));
       for (const next of [...names, ...node.end.filter((e) => !names.includes(e))]) {
         rules.push({
           guard: {

@@ -8,6 +8,7 @@ import type { Compiler } from './compile.js';
 import { join, type Cfg } from './compileShared.js';
 import type { Test } from './machine.js';
 import {
+  HITL_NOT_PROPAGATED,
   runtimePath,
   type Release,
   type RunMachineContext,
@@ -113,7 +114,7 @@ export function step(this: Compiler, node: StepNode, tpl: string, staticPath: st
                       event: RunMachineEvent;
                     }) => ({
                       path: rp(context),
-                      error: (event as { error: ErrorInfo }).error,
+                      error: ownError((event as { error: ErrorInfo }).error),
                     }),
                   },
                 ],
@@ -175,6 +176,14 @@ export function step(this: Compiler, node: StepNode, tpl: string, staticPath: st
   return { initial: 'call', states };
 }
 
+/**
+ * An agent's error as its step's: an agent (a skill, a function step) that throws the code of a
+ * hitl step that did not ask gets STEP_ERROR instead, so that it cannot pass the failure
+ * handlers or end a `propagate_hitl: false` import with `{}` (ADR 61). AgentFailed keeps its code.
+ */
+const ownError = (error: ErrorInfo): ErrorInfo =>
+  error.code === HITL_NOT_PROPAGATED ? { ...error, code: 'STEP_ERROR' } : error;
+
 /** The `it` key a state machine's visit number is copied to when one of its states asked. */
 export const askedKey = (machineStaticPath: string) => `asked:${machineStaticPath}`;
 
@@ -185,6 +194,27 @@ export function hitl(
   /** Enclosing state machines (static paths): the answer marks their current visit as asked. */
   askScopes: readonly string[] = [],
 ): Cfg {
+  if (node.propagate === false) {
+    // Not asked: the step stops at once; its enclosing `on: hitl_not_propagated` rule takes it.
+    return {
+      initial: 'stop',
+      states: {
+        stop: {
+          always: {
+            target: 'fail',
+            actions: [
+              this.errorAction(
+                tpl,
+                HITL_NOT_PROPAGATED,
+                () =>
+                  `${node.name} was not asked: its import has propagate_hitl: false, so the import stops here with {}`,
+              ),
+            ],
+          },
+        },
+      },
+    };
+  }
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
   const render = this.code(node.render, `${node.name}.message`);
   const ctxOf = this.ctxOf();

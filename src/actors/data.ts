@@ -60,7 +60,6 @@ export const ENGINE_MERGED_KEYS: ReadonlySet<string> = new Set([
   ...ENGINE_CONTEXT_KEYS,
   '__map_items',
   '__cache',
-  '__hitl_suppressed',
 ]);
 
 function mergeEngineKeys(ctx: Obj, base: Obj, branches: readonly Obj[]): Obj {

@@ -112,6 +112,16 @@ export function runtimePath(template: string, context: RunMachineContext): strin
   return out;
 }
 
+/**
+ * The error of a hitl step that does not ask (HitlNode.propagate: false): it stops everything up
+ * to the nearest state machine rule `on: hitl_not_propagated`, and no failure handler takes it.
+ */
+export const HITL_NOT_PROPAGATED = 'HITL_NOT_PROPAGATED';
+
+/** Whether the node at runtime path `path` failed because a hitl step inside it did not ask. */
+export const stoppedUnasked = (c: RunMachineContext, path: string) =>
+  c.err[path]?.code === HITL_NOT_PROPAGATED;
+
 export function stepError(code: string, message: string, retryable = false): ErrorInfo {
   return { code, message, retryable };
 }

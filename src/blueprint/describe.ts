@@ -96,6 +96,12 @@ export function explainPlan(ir: PlanIR): string {
         }
         return;
       case 'hitl':
+        if (n.propagate === false) {
+          lines.push(
+            `${pad}- ${n.name}: does not ask (propagate_hitl: false); its import stops here with {}`,
+          );
+          return;
+        }
         hitl.push(n.name);
         lines.push(
           `${pad}- ${n.name}: pauses for a human answer${n.message ? `: "${n.message}"` : ''}`,

@@ -136,7 +136,7 @@ export function importStep(
   if (!loaded) return undefined;
 
   const hidden = (what: string) => env.hiddenName(name, what);
-  const child = propagate ? loaded : suppressHitl(env, loaded);
+  const child = propagate ? loaded : suppressHitl(loaded);
   // Flujo's child context: a copy of the parent's with inherit_context, else a fresh one that
   // keeps only the import artifacts (Flujo seeds them) and, with inherit_conversation, the
   // conversation and hitl histories.
@@ -237,38 +237,19 @@ export function importStep(
   };
 }
 
-/** Marks (in the child's context) that a child hitl step was reached with propagate_hitl: false. */
-const SUPPRESSED_KEY = '__hitl_suppressed';
-
 /**
- * `propagate_hitl: false`: each hitl step of the child becomes "note it, then stop the child"
- * (a conditional without branches fails with NO_BRANCH); ./imports.ts `untilHitl` turns that stop
- * into the import's `{}` output, as Flujo returns an empty success instead of pausing.
+ * `propagate_hitl: false`: no hitl step of the child asks (HitlNode.propagate: false); reaching
+ * one stops the child with HITL_NOT_PROPAGATED wherever it sits — a parallel branch (even under
+ * `on_branch_failure: ignore`), a map item, a state machine state (its `on: failure` rules do not
+ * take it), a nested import (its `on_failure` does not take it either). `untilHitl` catches the
+ * stop and gives Flujo's output for a suppressed pause, `{}` (ADR 61). A nested import with
+ * `propagate_hitl: false` of its own catches its child's stop first, as Flujo's does.
  */
-function suppressHitl(env: Env, child: PlanNode): PlanNode {
-  return mapTree(child, (n) => {
-    if (n.kind !== 'hitl') return n;
-    const stop: PlanNode = {
-      kind: 'conditional',
-      name: env.hiddenName(n.name, 'hitl_not_propagated'),
-      condition: { expr: "'hitl not propagated'" },
-      branches: {},
-    };
-    return {
-      kind: 'sequence',
-      name: n.name,
-      steps: [
-        identity(env.hiddenName(n.name, 'mark'), {
-          input: { template: true },
-          sinkTo: SUPPRESSED_KEY,
-        }),
-        stop,
-      ],
-    };
-  });
+function suppressHitl(child: PlanNode): PlanNode {
+  return mapTree(child, (n) => (n.kind === 'hitl' ? { ...n, propagate: false } : n));
 }
 
-/** Runs `seq`; when it stopped at a suppressed hitl step, the output is `{}` instead of a failure. */
+/** Runs `seq`; when it stopped at a hitl step that did not ask, the output is `{}`. */
 function untilHitl(env: Env, name: string, seq: PlanNode, mapped: boolean): PlanNode {
   return {
     kind: 'state_machine',
@@ -283,12 +264,7 @@ function untilHitl(env: Env, name: string, seq: PlanNode, mapped: boolean): Plan
     },
     transitions: [
       { from: 'child', on: 'success', to: 'done' },
-      {
-        from: 'child',
-        on: 'failure',
-        to: 'stopped',
-        when: { expr: `context.get('${SUPPRESSED_KEY}') == True` },
-      },
+      { from: 'child', on: 'hitl_not_propagated', to: 'stopped' },
     ],
   };
 }

@@ -199,8 +199,12 @@ export interface RouterNode extends NodeBase {
 export interface StateTransition {
   /** A state name, or `*` for any state. */
   readonly from: string;
-  /** `pause` is accepted for Flujo compatibility and never needed: a pause resumes in place. */
-  readonly on: 'success' | 'failure' | 'pause';
+  /**
+   * `pause`: the state asked a person on this visit and completed (Flujo's `on: pause`).
+   * `failure` never takes a hitl step that was not asked (HitlNode.propagate); only
+   * `hitl_not_propagated` does — the rule imports with `propagate_hitl: false` are built on.
+   */
+  readonly on: 'success' | 'failure' | 'pause' | 'hitl_not_propagated';
   readonly to: string;
   /** Holds for (context, { event, last_output, last_step }); absent means always. */
   readonly when?: CodeRef;
@@ -225,6 +229,12 @@ export interface HitlNode extends NodeBase {
   readonly render?: CodeRef;
   /** JSON Schema the human's answer must satisfy. */
   readonly inputSchema: Readonly<Record<string, unknown>>;
+  /**
+   * `false`: the step never asks. It fails at once with HITL_NOT_PROPAGATED, a failure that
+   * passes every handler of failures (a parallel's `ignore`, a state machine's `on: failure`)
+   * up to the nearest state machine rule `on: hitl_not_propagated` (ADR 61).
+   */
+  readonly propagate?: false;
 }
 
 export type PlanNode =
