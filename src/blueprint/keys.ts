@@ -33,15 +33,7 @@ export const COMMON_IGNORED = [
 
 export const KIND_KEYS: Readonly<Record<string, readonly string[]>> = {
   step: [],
-  parallel: [
-    'branches',
-    'merge_strategy',
-    'on_branch_failure',
-    'reduce',
-    'context_include_keys',
-    'field_mapping',
-    'ignore_branch_names',
-  ],
+  parallel: ['branches', 'merge_strategy', 'on_branch_failure', 'reduce'],
   conditional: ['branches', 'condition', 'condition_expression', 'default_branch'],
   loop: ['loop'],
   map: ['map'],
@@ -51,6 +43,13 @@ export const KIND_KEYS: Readonly<Record<string, readonly string[]>> = {
   agentic_loop: ['planner', 'registry', 'output_template', 'max_loops'],
   tree_search: [],
   StateMachine: ['start_state', 'end_states', 'states', 'transitions', 'max_transitions'],
+};
+/**
+ * Kind keys Flujo documents that this engine does not act on: a V-K5 warning, so a blueprint that
+ * counts on them (a branch's context narrowed, its writes mapped) is told, not silently run.
+ */
+export const KIND_IGNORED: Readonly<Record<string, readonly string[]>> = {
+  parallel: ['context_include_keys', 'field_mapping', 'ignore_branch_names'],
 };
 export const KINDS = [...Object.keys(KIND_KEYS), 'state_machine'] as const;
 export const UNSUPPORTED_KINDS = ['tree_search'] as const;

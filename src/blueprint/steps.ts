@@ -13,6 +13,7 @@ import { importStep } from './imports.js';
 import {
   COMMON_IGNORED,
   COMMON_KEYS,
+  KIND_IGNORED,
   KIND_KEYS,
   KINDS,
   STEP_CONFIG_KEYS,
@@ -110,13 +111,10 @@ export function buildStep(env: Env, node: YNode, where: Where): PlanNode | undef
     return undefined;
   }
   const canon = kind === 'state_machine' ? 'StateMachine' : kind;
-  env.checkKeys(
-    node,
-    [...COMMON_KEYS, ...(KIND_KEYS[canon] ?? [])],
-    `step '${name}'`,
-    name,
-    COMMON_IGNORED,
-  );
+  env.checkKeys(node, [...COMMON_KEYS, ...(KIND_KEYS[canon] ?? [])], `step '${name}'`, name, [
+    ...COMMON_IGNORED,
+    ...(KIND_IGNORED[canon] ?? []),
+  ]);
   if ((UNSUPPORTED_KINDS as readonly string[]).includes(canon)) {
     env.report('V-K5', `not yet supported: kind '${kind}'`, kindNode?.pos ?? node.pos, {
       step: name,

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { runFixture } from './support.js';
+import { load, runFixture } from './support.js';
 
 describe('blueprint edge cases', () => {
   it('an undefined variable inside a list is null, not a run failure', async () => {
@@ -25,5 +25,19 @@ describe('loop context operations', () => {
     const { run } = await runFixture('fixtures/loop/merge_json.yaml', 'go');
     expect(run.status).toBe('completed');
     expect(run.output).toEqual({ start: 'go', r3: 'go+', r4: 'go++', last: 'go++' });
+  });
+});
+
+describe('parallel keys Flujo documents and this engine does not act on', () => {
+  it('context_include_keys, field_mapping and ignore_branch_names are V-K5 warnings', () => {
+    const r = load('fixtures/parallel/ignored_keys.yaml');
+    expect(r.isValid).toBe(true);
+    const k5 = r.findings.filter((f) => f.rule_id === 'V-K5');
+    expect(k5.map((f) => [f.severity, f.line, f.column])).toEqual([
+      ['warning', 6, 5],
+      ['warning', 7, 5],
+      ['warning', 8, 5],
+    ]);
+    expect(k5[1]!.message).toMatch(/field_mapping/);
   });
 });
