@@ -29,6 +29,9 @@ const interrupts: Interrupts = {
   },
 };
 
+/** Set by a command whose process should end as it returns (stderr logs only, written sync). */
+let exitNow = false;
+
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const program = new Command('flujo')
@@ -130,6 +133,9 @@ async function main(argv: string[]): Promise<number> {
     .action(async (opts: Record<string, unknown>) => {
       const { worker } = await import('./commands/worker.js');
       exitCode = await worker({ ...global(), ...opts }, out);
+      // A stopped worker has handed its messages back and closed NATS and the ledger; a pipeline
+      // import it gave up on (one still awaiting at the top level) must not keep it alive.
+      exitNow = true;
     });
 
   fleetOptions(program.command('cancel'))
@@ -337,6 +343,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
+    if (exitNow) process.exit(code);
   },
   (e: unknown) => {
     const verbose = process.argv.includes('-v') || process.argv.includes('--verbose');

@@ -36,6 +36,20 @@ const NOT_FOUND_DELIVERIES = 5;
 /** Thrown when the worker stops between taking a message and starting its run. */
 export class Stopping extends Error {}
 
+/**
+ * `work` (a pipeline load), given up with Stopping as soon as `signal` aborts: an import can take
+ * seconds (a big import tree, a skill module that connects somewhere) and cannot be aborted, but
+ * a stopping worker must hand its message back at once, not after the load.
+ */
+export function unlessStopped<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => reject(new Stopping());
+    if (signal.aborted) return stop();
+    signal.addEventListener('abort', stop, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
+}
+
 /** What to do with a message whose work threw (takeovers aside: see takeoverOutcome). */
 export function outcomeOfError(
   m: WorkMessage,

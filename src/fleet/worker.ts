@@ -39,6 +39,7 @@ import {
   statusOf,
   Stopping,
   takeoverOutcome,
+  unlessStopped,
   type Outcome,
   type Settled,
 } from './outcomes.js';
@@ -93,7 +94,7 @@ export function startWorker(options: WorkerOptions): Worker {
   async function execute(m: WorkMessage): Promise<RunResult> {
     switch (m.kind) {
       case 'start': {
-        const loaded = await options.loadPipeline(m.body.pipeline);
+        const loaded = await unlessStopped(options.loadPipeline(m.body.pipeline), abort.signal);
         engines.add(loaded.engine);
         if (abort.signal.aborted) throw new Stopping();
         drivers.set(m.runId, loaded.engine);
@@ -104,7 +105,8 @@ export function startWorker(options: WorkerOptions): Worker {
         });
       }
       case 'resume': {
-        const loaded = await options.loadPipeline(await options.recordedSource(m.runId));
+        const source = await options.recordedSource(m.runId);
+        const loaded = await unlessStopped(options.loadPipeline(source), abort.signal);
         engines.add(loaded.engine);
         if (abort.signal.aborted) throw new Stopping();
         drivers.set(m.runId, loaded.engine);
@@ -374,8 +376,8 @@ export function startWorker(options: WorkerOptions): Worker {
       abort.abort();
       cancels.unsubscribe();
       // Runs being driven stop where they stand (resumable); their handlers nak the messages. A
-      // run that reaches its engine after a detach (its pipeline was still loading) is caught by
-      // the next one.
+      // message whose pipeline is still loading is given back without waiting for the load; a
+      // run that reaches its engine after a detach is caught by the next one.
       do {
         await Promise.all([...engines].map((e) => e.detach()));
         if (inFlight > 0) await new Promise((r) => setTimeout(r, 20));
