@@ -138,6 +138,10 @@ export function callMethod(
 ): MethodResult {
   if (typeof recv === 'string') return stringMethod(recv, name, args, maxValue);
   if (isPlainObject(recv)) return dictMethod(recv, name, args);
+  // A missing dict reads as an empty one: `context.scratchpad.get('k', d)` is `d` until a step
+  // writes the scratchpad (Flujo's context always has one), as a missing key is None.
+  if ((recv === undefined || recv === null) && name === 'get')
+    return dictMethod(Object.create(null) as Record<string, unknown>, name, args);
   return err(
     `cannot call .${name}() on ${pyType(recv)}: only the allow-listed string methods (${STRING_METHODS.join(', ')}) and dict methods (${DICT_METHODS.join(', ')}) may be called`,
   );

@@ -41,3 +41,11 @@ describe('parallel keys Flujo documents and this engine does not act on', () => 
     expect(k5[1]!.message).toMatch(/field_mapping/);
   });
 });
+
+describe('expressions over a context that lacks a dict', () => {
+  it("context.scratchpad.get('k') before anything wrote the scratchpad is None, not a failed run", async () => {
+    const { run } = await runFixture('fixtures/state_machine/scratchpad_get.yaml', 'adults');
+    expect(run.status).toBe('completed');
+    expect(run.output).toBe('adults');
+  });
+});
