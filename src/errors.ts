@@ -170,18 +170,24 @@ export class LedgerEncodeError extends EngineError {
 }
 
 /**
- * Stored rows a resume would build on are not the chain the ledger recorded: a body or hash
- * altered, a link broken, a seq missing, or the rows end short of the recorded head. Names the
- * run, the seq and the reason (as `flujo lens verify` names them); nothing is appended.
+ * Stored rows a resume, cancel or replay would build on are not the chain the ledger recorded: a
+ * body or hash altered, a link broken, a seq missing, or the rows end short of the recorded head.
+ * Names the run, the seq and the reason (as `flujo lens verify` names them); nothing is appended.
  */
 export class LedgerCorruptError extends EngineError {
   readonly runId: string;
   readonly seq: number;
   readonly reason: string;
-  constructor(runId: string, seq: number, reason: string, detail: string) {
+  constructor(
+    runId: string,
+    seq: number,
+    reason: string,
+    detail: string,
+    outcome = 'the run was not resumed and nothing was recorded',
+  ) {
     super(
       ErrorCode.LEDGER_CORRUPT,
-      `run ${runId} seq ${seq}: ${reason} (${detail}); the run was not resumed and nothing was recorded. Check it with: flujo lens verify ${runId}`,
+      `run ${runId} seq ${seq}: ${reason} (${detail}); ${outcome}. Check it with: flujo lens verify ${runId}`,
       { details: { runId, seq, reason }, retryable: false },
     );
     this.name = 'LedgerCorruptError';

@@ -228,11 +228,21 @@ export function createRunVerifier(runId: string, recorded?: RecordedHead): RunVe
           detail: `the store's head (seq ${recorded.seq}) disagrees with the chain`,
         });
       }
-      if (recorded.terminal && !(lastType !== null && terminalTypes.has(lastType))) {
+      const ended = lastType !== null && terminalTypes.has(lastType);
+      if (recorded.terminal && !ended) {
         return result({
           seq: last + 1,
           reason: 'truncated',
           detail: 'the run finished but its terminal event is missing',
+        });
+      }
+      // The store refuses appends to a run by its head's flag: a flag cleared on an ended run
+      // would let a cancel or an answer land after the run's terminal event.
+      if (!recorded.terminal && ended) {
+        return result({
+          seq: last,
+          reason: 'head_mismatch',
+          detail: `the store's head says the run has not ended, but seq ${last} is ${lastType}`,
         });
       }
     }

@@ -16,14 +16,21 @@ import { asRecorded } from '../actors/frozen.js';
 import type { RunMachine } from '../actors/machine.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import type { Plan } from '../dsl/ir.js';
-import { EngineError, ErrorCode, LedgerConflictError, NondeterminismError } from '../errors.js';
+import {
+  EngineError,
+  ErrorCode,
+  LedgerConflictError,
+  LedgerCorruptError,
+  NondeterminismError,
+} from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
 import { initFastHash } from '../events/chain.js';
 import { decodeRecord, emptyHead, type LedgerEvent } from '../events/envelope.js';
+import { verifyRun } from '../events/verify.js';
 import type { AgentPort, Clock, LedgerStore } from '../ports.js';
 import { RunDriver, type DriverDeps } from './driver.js';
 import { AnswerValidator } from './humanInput.js';
-import { loadForResume } from './load.js';
+import { checkOpenHead, loadForResume } from './load.js';
 import { pictureOf, type SnapshotChain } from './snapshot.js';
 import { RunChanges, watchRun, type WatchOptions } from './watch.js';
 import { withFunctionAgents } from './functionAgents.js';
@@ -352,7 +359,15 @@ export function createEngine(options: EngineOptions) {
 
   async function replay(plan: Plan, runId: string): Promise<ReplayResult> {
     await initFastHash();
-    const events = await readEvents(runId);
+    // What a replay vouches for is the recorded run: a chain that does not verify is refused
+    // (naming its first bad seq), never refolded into 'identical'.
+    const rows = await ledger.read(runId);
+    const checked = verifyRun(runId, rows, (await ledger.head(runId)) ?? undefined);
+    if (checked.failure) {
+      const f = checked.failure;
+      throw new LedgerCorruptError(runId, f.seq, f.reason, f.detail, 'the run was not replayed');
+    }
+    const events = rows.map((r) => decodeRecord(runId, r.seq, r.body));
     try {
       refold(machineOf(plan), events);
     } catch (e) {
@@ -399,6 +414,7 @@ export function createEngine(options: EngineOptions) {
         const head = await ledger.head(runId);
         if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
         if (head.terminal) return;
+        await checkOpenHead(ledger, runId, head);
         try {
           await ledger.append({
             runId,

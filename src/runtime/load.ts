@@ -3,6 +3,7 @@
  * snapshot on, the rest — or every event of a run that has no snapshot yet.
  */
 import { EngineError, ErrorCode, LedgerCorruptError } from '../errors.js';
+import { terminalTypes } from '../events/catalogue.js';
 import { genesisHash, linkHash } from '../events/chain.js';
 import { bytesEqual } from '../events/codec.js';
 import { decodeRecord, type LedgerEvent } from '../events/envelope.js';
@@ -230,3 +231,52 @@ async function summaryChain(
 
 const startedWith = (e: LedgerEvent | undefined) =>
   e?.type === 'RunStarted' ? e.data.pipeline.fingerprint : undefined;
+
+/**
+ * Before a cancel appends to a run the store says has not ended: the head row's event must be the
+ * one the head names and must not end the run. The store refuses appends by the head row's
+ * terminal flag alone, so a flag cleared on an ended run would otherwise let RunCancelled land
+ * after its RunCompleted. Throws LedgerCorruptError naming the seq.
+ */
+export async function checkOpenHead(
+  ledger: LedgerStore,
+  runId: string,
+  head: Pick<RunHead, 'seq' | 'hash'>,
+): Promise<void> {
+  const outcome = 'the run was not cancelled and nothing was recorded';
+  if (head.seq === 0) return;
+  const [row] = await ledger.read(runId, { fromSeq: head.seq, limit: 1 });
+  if (!row || row.seq !== head.seq)
+    throw new LedgerCorruptError(
+      runId,
+      head.seq,
+      'truncated',
+      'the head event is not stored',
+      outcome,
+    );
+  if (!bytesEqual(linkHash(row.prev, row.body), row.hash))
+    throw new LedgerCorruptError(
+      runId,
+      row.seq,
+      'body_altered',
+      'its bytes do not hash to it',
+      outcome,
+    );
+  if (!bytesEqual(row.hash, head.hash))
+    throw new LedgerCorruptError(
+      runId,
+      row.seq,
+      'head_mismatch',
+      'the recorded head hash differs',
+      outcome,
+    );
+  const type = decodeRecord(runId, row.seq, row.body).type;
+  if (terminalTypes.has(type))
+    throw new LedgerCorruptError(
+      runId,
+      row.seq,
+      'head_mismatch',
+      `the store's head says the run has not ended, but seq ${row.seq} is ${type}`,
+      outcome,
+    );
+}

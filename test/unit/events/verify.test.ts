@@ -124,6 +124,16 @@ describe('verifyRun', () => {
     });
   });
 
+  it('names a head row that says an ended run has not ended', () => {
+    // Cleared, the flag would let the store take a cancel or an answer after RunCompleted.
+    const rows = seal('r', 2, true);
+    const head = { seq: 4, hash: rows[3]!.hash, terminal: false };
+    expect(verifyRun('r', rows, head).failure).toMatchObject({
+      seq: 4,
+      reason: 'head_mismatch',
+    });
+  });
+
   it('tells an edited last hash from an edited last body using the recorded head', () => {
     const rows = seal();
     const head = { seq: 5, hash: rows[4]!.hash, terminal: false };

@@ -1,0 +1,87 @@
+/**
+ * A tampered ledger as the commands that act on or vouch for a run meet it (the built CLI on a
+ * real SQLite file): `flujo cancel` must not append after a run's terminal event when the head
+ * row's flag was cleared, and `flujo lens replay` must not call a tampered run identical. Each
+ * names run and seq, exits 1 and records nothing.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { runCli } from './cli.js';
+
+const json = (s: string) => JSON.parse(s) as Record<string, unknown>;
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'flujo-tampered-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A project (`flujo init`) with one completed run. */
+function completedRun(name: string): { p: string; id: string; db: string } {
+  const p = join(dir, name);
+  expect(runCli(['init', '--project', p], { cwd: dir }).code).toBe(0);
+  const id = json(runCli(['run', '--input', 'Ada', '--json'], { cwd: p }).stdout).run_id as string;
+  const done = runCli(['resume', id, '--input', '{"approved":true}', '--json'], { cwd: p });
+  expect(json(done.stdout).status).toBe('completed');
+  return { p, id, db: join(p, '.flujo', 'state.db') };
+}
+
+function sql<T>(db: string, f: (d: Database.Database) => T): T {
+  const d = new Database(db);
+  try {
+    return f(d);
+  } finally {
+    d.close();
+  }
+}
+
+const stored = (db: string, id: string) =>
+  sql(db, (d) => d.prepare('SELECT seq, type FROM events WHERE run_id = ? ORDER BY seq').all(id));
+
+describe('a tampered ledger', () => {
+  it('a completed run whose head row says it has not ended: verify names it, cancel refuses', () => {
+    const { p, id, db } = completedRun('flag');
+    sql(db, (d) => d.prepare('UPDATE run_heads SET terminal = 0 WHERE run_id = ?').run(id));
+    const before = stored(db, id);
+    const last = before.length;
+
+    const verify = runCli(['lens', 'verify', id, '--json'], { cwd: p });
+    expect(verify.code).toBe(1);
+    expect(json(verify.stdout).failures).toEqual([
+      expect.objectContaining({ run_id: id, seq: last, reason: 'head_mismatch' }),
+    ]);
+
+    const cancel = runCli(['cancel', id, '--json'], { cwd: p });
+    expect(cancel.code).toBe(1);
+    expect(json(cancel.stdout).error).toMatchObject({ code: 'LEDGER_CORRUPT' });
+    expect(cancel.stderr).toContain(`run ${id} seq ${last}: head_mismatch`);
+    expect(cancel.stderr).toContain('nothing was recorded');
+    // Nothing after RunCompleted.
+    expect(stored(db, id)).toEqual(before);
+  });
+
+  it('lens replay refuses a run whose stored chain does not verify, naming run and seq', () => {
+    const { p, id, db } = completedRun('replay');
+    expect(runCli(['lens', 'replay', id, '--json'], { cwd: p }).code).toBe(0);
+    // One byte of an event the refold takes as recorded (the skill's reply): the decisions still
+    // come out the same, so only the chain can tell.
+    const seq = sql(db, (d) => {
+      const row = d
+        .prepare("SELECT seq, body FROM events WHERE run_id = ? AND type = 'AgentResponded'")
+        .get(id) as { seq: number; body: Buffer };
+      const body = Buffer.from(row.body);
+      body[body.indexOf(Buffer.from('Welcome'))] = 'w'.charCodeAt(0);
+      d.prepare('UPDATE events SET body = ? WHERE run_id = ? AND seq = ?').run(body, id, row.seq);
+      return row.seq;
+    });
+    const replay = runCli(['lens', 'replay', id, '--json'], { cwd: p });
+    expect(replay.code).toBe(1);
+    expect(replay.stdout).not.toContain('"identical": true');
+    expect(replay.stderr).toContain(`[LEDGER_CORRUPT] run ${id} seq ${seq}: body_altered`);
+  });
+});
