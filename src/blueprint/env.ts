@@ -273,7 +273,7 @@ export class Env {
     }
     let paths: string[];
     try {
-      paths = templatePaths(parseTemplate(src));
+      paths = templatePaths(parseTemplate(src), true);
     } catch (e) {
       this.syntaxError(e, pos, step, 'template', shift);
       return;

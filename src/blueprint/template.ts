@@ -64,20 +64,33 @@ export function jinjaStatementOffset(s: string): number {
   return s.indexOf('{%');
 }
 
-/** Dotted data paths the template reads, e.g. `steps.fetch.output`, in first-use order. */
-export function templatePaths(t: Template): string[] {
+/**
+ * Dotted data paths the template reads, e.g. `steps.fetch.output`, in first-use order. With
+ * `scopeOnly`, the names an `{{#each}}` body binds itself (`this`, `@index`, `@first`, `@last`,
+ * `@key`) are left out there: what is left is read from the caller's scope (validation).
+ */
+export function templatePaths(t: Template, scopeOnly = false): string[] {
   const out: string[] = [];
-  const walk = (ns: readonly TNode[]): void => {
+  const walk = (ns: readonly TNode[], inEach: boolean): void => {
+    const collect = (e: Parameters<typeof collectPaths>[0]) => {
+      if (!inEach) return collectPaths(e, out);
+      const mine: string[] = [];
+      collectPaths(e, mine);
+      for (const p of mine) {
+        const root = p.split('.')[0] ?? '';
+        if (root !== 'this' && !root.startsWith('@')) out.push(p);
+      }
+    };
     for (const n of ns) {
-      if (n.k === 'out') collectPaths(n.e, out);
+      if (n.k === 'out') collect(n.e);
       else if (n.k !== 'text') {
-        collectPaths(n.k === 'if' ? n.cond : n.list, out);
-        walk(n.then);
-        walk(n.else);
+        collect(n.k === 'if' ? n.cond : n.list);
+        walk(n.then, inEach || (scopeOnly && n.k === 'each'));
+        walk(n.else, inEach);
       }
     }
   };
-  walk(t.nodes);
+  walk(t.nodes, false);
   return [...new Set(out)];
 }
 

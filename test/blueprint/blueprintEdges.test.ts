@@ -49,3 +49,10 @@ describe('expressions over a context that lacks a dict', () => {
     expect(run.output).toBe('adults');
   });
 });
+
+describe('validation of {{#each}} blocks', () => {
+  it('this and @index inside {{#each}} are not reported; this outside it still is', () => {
+    const r = load('fixtures/step/each_names.yaml');
+    expect(r.findings.map((f) => `${f.rule_id} ${f.line}:${f.column}`)).toEqual(['V-T2 10:14']);
+  });
+});
