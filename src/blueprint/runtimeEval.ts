@@ -16,6 +16,7 @@ import { cacheFn } from './cacheOps.js';
 import { historyFn } from './history.js';
 import { evaluateExpression, parseExpression, truthy } from './expr.js';
 import { hasTemplate, parseTemplate, renderTemplateValue } from './template.js';
+import { ExpressionError } from './templateErrors.js';
 
 export type Role = 'value' | 'transition';
 type Obj = Record<string, unknown>;
@@ -118,6 +119,17 @@ export function blueprintCode(ref: Exclude<CodeRef, { fn: string }>, role: Role)
   const scope = (args: readonly unknown[]) => scopeFor(role, args, ref.thisPath);
   if ('expr' in ref) {
     const e = parseExpression(ref.expr);
+    // A state machine's `when` that fails at run time (`.upper()` on None…) does not match, as
+    // Flujo documents; the next rule is tried. Limits still fail the run (ADR 70).
+    if (role === 'transition')
+      return (...args) => {
+        try {
+          return truthy(evaluateExpression(e, scope(args)));
+        } catch (err) {
+          if (err instanceof ExpressionError) return false;
+          throw err;
+        }
+      };
     return (...args) => {
       const v = evaluateExpression(e, scope(args));
       return typeof v === 'boolean' || typeof v === 'string' || typeof v === 'number'

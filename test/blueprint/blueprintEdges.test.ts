@@ -56,3 +56,13 @@ describe('validation of {{#each}} blocks', () => {
     expect(r.findings.map((f) => `${f.rule_id} ${f.line}:${f.column}`)).toEqual(['V-T2 10:14']);
   });
 });
+
+describe('state machine when', () => {
+  it('a when that fails at run time does not match (Flujo), the next rule is tried', async () => {
+    const { run } = await runFixture('fixtures/state_machine/when_error.yaml', { n: 1 });
+    expect(run.status).toBe('completed');
+    expect(run.output).toBe('ended after {"n": 1}');
+    const no = await runFixture('fixtures/state_machine/when_error.yaml', 'no');
+    expect(no.run.output).toBe('ended after no');
+  });
+});
