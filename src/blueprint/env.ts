@@ -68,6 +68,8 @@ export interface Where {
   readonly yamlPath: string;
   /** Inside a map body: the context path where the map parks the current item (`this`). */
   readonly thisPath?: string;
+  /** The item paths of every map around this point, so a nested map never takes one of them. */
+  readonly mapPaths?: readonly string[];
 }
 
 /** State shared by every file of one load (the root and its imports). */

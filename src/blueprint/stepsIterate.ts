@@ -251,11 +251,16 @@ export function map(
   env.checkKeys(m, MAP_KEYS, `${name}: map`, name);
   // The map parks the current item at `thisPath` so that `{{ this }}` is the item in every step
   // of the body (nested ones too), not only the first.
-  const thisPath = `${MAP_ITEMS_KEY}.${name.replace(/\W/g, '_')}`;
+  // Names that differ only in punctuation (`a-b`, `a_b`) share a slot: a map inside another
+  // takes the next free one, or the outer map's `this` would read the inner map's last item.
+  const outer = where.mapPaths ?? [];
+  let thisPath = `${MAP_ITEMS_KEY}.${name.replace(/\W/g, '_')}`;
+  while (outer.includes(thisPath)) thisPath += '_';
   const inner: Where = {
     ...where,
     inMap: true,
     thisPath,
+    mapPaths: [...outer, thisPath],
     yamlPath: `${where.yamlPath}.map.body`,
   };
   const iter = env.str(get(m, 'iterable_input'), `${name}: iterable_input`, name);

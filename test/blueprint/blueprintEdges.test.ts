@@ -66,3 +66,19 @@ describe('state machine when', () => {
     expect(no.run.output).toBe('ended after no');
   });
 });
+
+describe('nested maps', () => {
+  it('this after an inner map whose name differs only in punctuation is still the outer item', async () => {
+    const { run } = await runFixture(
+      'fixtures/map/nested_names.yaml',
+      null,
+      {},
+      {
+        rows: [1, 2],
+        cols: ['x', 'y'],
+      },
+    );
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual(['row=1 cells=xy', 'row=2 cells=xy']);
+  });
+});
