@@ -30,7 +30,7 @@ import { verifyRun } from '../events/verify.js';
 import type { AgentPort, Clock, LedgerStore } from '../ports.js';
 import { RunDriver, type DriverDeps } from './driver.js';
 import { AnswerValidator } from './humanInput.js';
-import { checkOpenHead, loadForResume } from './load.js';
+import { checkHeadEvent, loadForResume } from './load.js';
 import { pictureOf, type SnapshotChain } from './snapshot.js';
 import { RunChanges, watchRun, type WatchOptions } from './watch.js';
 import { withFunctionAgents } from './functionAgents.js';
@@ -228,7 +228,30 @@ export function createEngine(options: EngineOptions) {
     opts: RunOptions,
   ): Promise<RunResult> {
     await initFastHash();
-    if (await ledger.head(runId)) return resume(plan, runId);
+    // No head read first: a run id already in the ledger is found by the first append itself,
+    // which starts from the genesis head and so is refused (ADR 65). That read was a round trip
+    // per run on Postgres.
+    let recorded = false;
+    let driver: RunDriver;
+    try {
+      driver = await firstCommit(plan, runId, input, opts, () => (recorded = true));
+    } catch (e) {
+      // Nothing recorded: the run exists (or was started meanwhile), take it up as run() always
+      // has. Anything else, or a failure after the first commit, is the caller's.
+      if (!recorded && (await ledger.head(runId).catch(() => null))) return resume(plan, runId);
+      throw e;
+    }
+    return drive(plan, driver);
+  }
+
+  /** A new run's first commit, from the genesis head: refused if the run id is taken. */
+  async function firstCommit(
+    plan: Plan,
+    runId: string,
+    input: unknown,
+    opts: RunOptions,
+    onFirst: () => void,
+  ): Promise<RunDriver> {
     const machine = machineOf(plan);
     const at = clock.now();
     const started = {
@@ -246,8 +269,15 @@ export function createEngine(options: EngineOptions) {
       },
     };
     const { state, decisions } = startFold(machine, { runId, seq: 1, v: 1, at, ...started });
+    const deps = driverDeps(plan, compiledOf(plan).fingerprint);
     const driver = new RunDriver(
-      driverDeps(plan, compiledOf(plan).fingerprint),
+      {
+        ...deps,
+        onRecorded: (id) => {
+          onFirst();
+          deps.onRecorded?.(id);
+        },
+      },
       machine,
       state,
       emptyHead(runId),
@@ -259,7 +289,7 @@ export function createEngine(options: EngineOptions) {
       decisions,
       at,
     );
-    return drive(plan, driver);
+    return driver;
   }
 
   async function resume(plan: Plan, runId: string, opts: ResumeOptions = {}): Promise<RunResult> {
@@ -413,8 +443,8 @@ export function createEngine(options: EngineOptions) {
       for (let attempt = 1; ; attempt++) {
         const head = await ledger.head(runId);
         if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
+        await checkHeadEvent(ledger, runId, head);
         if (head.terminal) return;
-        await checkOpenHead(ledger, runId, head);
         try {
           await ledger.append({
             runId,
