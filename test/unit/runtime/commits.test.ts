@@ -11,18 +11,31 @@ import { agentStep, definePipeline, hitl, sequence, step } from '../../../src/ds
 import type { AgentPort, AppendRequest, LedgerStore } from '../../../src/ports.js';
 import { harness } from '../../support/given.js';
 
-/** A memory ledger that remembers each append's event types. */
-function countingLedger(): { ledger: LedgerStore; appends: string[][] } {
+/** A memory ledger that remembers each append's event types, and counts head and read calls. */
+function countingLedger(): {
+  ledger: LedgerStore;
+  appends: string[][];
+  reads: { head: number; read: number };
+} {
   const inner = createMemoryLedger();
   const appends: string[][] = [];
+  const reads = { head: 0, read: 0 };
   const ledger: LedgerStore = {
     ...inner,
     append: (req: AppendRequest) => {
       appends.push(req.events.map((e) => e.type));
       return inner.append(req);
     },
+    head: (runId) => {
+      reads.head += 1;
+      return inner.head(runId);
+    },
+    read: (runId, opts) => {
+      reads.read += 1;
+      return inner.read(runId, opts);
+    },
   };
-  return { ledger, appends };
+  return { ledger, appends, reads };
 }
 
 const addOne = (name: string) => step(name, (x: number) => x + 1);
@@ -41,6 +54,43 @@ describe('commits', () => {
       'StepScheduled',
       'AgentCallRequested',
     ]);
+  });
+
+  it('starts a run with its first append alone: no head or read before it (ADR 65)', async () => {
+    const { ledger, appends, reads } = countingLedger();
+    const { engine } = harness({ ledger });
+    const p = definePipeline('lin', sequence(...['a', 'b', 'c'].map(addOne)));
+    expect(await engine.run(p.plan, 0)).toMatchObject({ status: 'completed', output: 3 });
+    expect(appends).toHaveLength(4);
+    // A round trip each on Postgres: a run from start to end is its appends and nothing else.
+    expect(reads).toEqual({ head: 0, read: 0 });
+  });
+
+  it('takes up a run whose id is in the ledger instead of starting it again', async () => {
+    const { ledger } = countingLedger();
+    const { engine } = harness({ ledger });
+    const p = definePipeline(
+      'h',
+      sequence(
+        addOne('a'),
+        hitl('ok', { message: 'go?', schema: z.object({ ok: z.boolean() }) }),
+        step('b', () => 2),
+      ),
+    );
+    const done = await engine.run(definePipeline('lin', addOne('a')).plan, 0, { runId: 'x-1' });
+    expect(done).toMatchObject({ status: 'completed', output: 1 });
+    const before = await engine.events('x-1');
+    // Ended: its result, and nothing recorded (the refused first append wrote nothing).
+    expect(
+      await engine.run(definePipeline('lin', addOne('a')).plan, 5, { runId: 'x-1' }),
+    ).toMatchObject({ status: 'completed', output: 1 });
+    expect(await engine.events('x-1')).toEqual(before);
+    expect((await ledger.head('x-1'))?.epoch).toBe(1);
+    // Paused: resumed without an answer, which a paused run refuses, as before.
+    const paused = await engine.run(p.plan, 0, { runId: 'x-2' });
+    expect(paused.status).toBe('paused');
+    await expect(engine.run(p.plan, 0, { runId: 'x-2' })).rejects.toThrow(/RUN_NOT_RESUMABLE/);
+    expect((await ledger.head('x-2'))?.epoch).toBe(1);
   });
 
   it('claims a resumed run in the same append as the answer it resumes with', async () => {
