@@ -30,7 +30,7 @@ import { verifyRun } from '../events/verify.js';
 import type { AgentPort, Clock, LedgerStore } from '../ports.js';
 import { RunDriver, type DriverDeps } from './driver.js';
 import { AnswerValidator } from './humanInput.js';
-import { checkOpenHead, loadForResume } from './load.js';
+import { checkHeadEvent, loadForResume } from './load.js';
 import { pictureOf, type SnapshotChain } from './snapshot.js';
 import { RunChanges, watchRun, type WatchOptions } from './watch.js';
 import { withFunctionAgents } from './functionAgents.js';
@@ -443,8 +443,8 @@ export function createEngine(options: EngineOptions) {
       for (let attempt = 1; ; attempt++) {
         const head = await ledger.head(runId);
         if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
+        await checkHeadEvent(ledger, runId, head);
         if (head.terminal) return;
-        await checkOpenHead(ledger, runId, head);
         try {
           await ledger.append({
             runId,

@@ -48,7 +48,7 @@ const bytesAfter = (rows: readonly StoredRecord[], seq: number) =>
 export async function loadForResume(
   ledger: LedgerStore,
   runId: string,
-  head: Pick<RunHead, 'seq' | 'hash'>,
+  head: Pick<RunHead, 'seq' | 'hash'> & { readonly terminal?: boolean },
   snapshotEvery: number,
 ): Promise<LoadedRun> {
   const headSeq = head.seq;
@@ -117,7 +117,7 @@ export async function loadForResume(
 function checkChain(
   runId: string,
   read: readonly StoredRecord[],
-  head: Pick<RunHead, 'seq' | 'hash'>,
+  head: Pick<RunHead, 'seq' | 'hash'> & { readonly terminal?: boolean },
 ): void {
   // Rows past the head were appended after it was read (a concurrent answer, a cancel): they are
   // another writer's, not damage; the append that follows this resume will conflict on them.
@@ -154,6 +154,15 @@ function checkChain(
       last.seq,
       'head_mismatch',
       'the recorded head hash differs',
+    );
+  // A head row that says the run ended over a chain that does not end it: the store would refuse
+  // the resume's append as if the run had finished; name the damage instead.
+  if (head.terminal && !terminalTypes.has(decodeRecord(runId, last.seq, last.body).type))
+    throw new LedgerCorruptError(
+      runId,
+      last.seq + 1,
+      'truncated',
+      'the run finished but its terminal event is missing',
     );
 }
 
@@ -233,15 +242,16 @@ const startedWith = (e: LedgerEvent | undefined) =>
   e?.type === 'RunStarted' ? e.data.pipeline.fingerprint : undefined;
 
 /**
- * Before a cancel appends to a run the store says has not ended: the head row's event must be the
- * one the head names and must not end the run. The store refuses appends by the head row's
+ * Before a cancel acts on the head row's word: its event must be the one the head names, and it
+ * ends the run exactly when the row says the run has ended. The store refuses appends by the row's
  * terminal flag alone, so a flag cleared on an ended run would otherwise let RunCancelled land
- * after its RunCompleted. Throws LedgerCorruptError naming the seq.
+ * after its RunCompleted, and a flag set on a paused run would report it ended. Throws
+ * LedgerCorruptError naming the seq.
  */
-export async function checkOpenHead(
+export async function checkHeadEvent(
   ledger: LedgerStore,
   runId: string,
-  head: Pick<RunHead, 'seq' | 'hash'>,
+  head: Pick<RunHead, 'seq' | 'hash' | 'terminal'>,
 ): Promise<void> {
   const outcome = 'the run was not cancelled and nothing was recorded';
   if (head.seq === 0) return;
@@ -271,12 +281,20 @@ export async function checkOpenHead(
       outcome,
     );
   const type = decodeRecord(runId, row.seq, row.body).type;
-  if (terminalTypes.has(type))
+  if (terminalTypes.has(type) && !head.terminal)
     throw new LedgerCorruptError(
       runId,
       row.seq,
       'head_mismatch',
       `the store's head says the run has not ended, but seq ${row.seq} is ${type}`,
+      outcome,
+    );
+  if (!terminalTypes.has(type) && head.terminal)
+    throw new LedgerCorruptError(
+      runId,
+      row.seq + 1,
+      'truncated',
+      'the run finished but its terminal event is missing',
       outcome,
     );
 }

@@ -1,8 +1,9 @@
 /**
  * A tampered ledger as the commands that act on or vouch for a run meet it (the built CLI on a
  * real SQLite file): `flujo cancel` must not append after a run's terminal event when the head
- * row's flag was cleared, and `flujo lens replay` must not call a tampered run identical. Each
- * names run and seq, exits 1 and records nothing.
+ * row's flag was cleared, a head row set to ended over a paused run is named as such by resume and
+ * cancel (not "has finished" or "already ended (paused)"), and `flujo lens replay` must not call a
+ * tampered run identical. Each names run and seq, exits 1 and records nothing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -62,6 +63,27 @@ describe('a tampered ledger', () => {
     expect(cancel.stderr).toContain(`run ${id} seq ${last}: head_mismatch`);
     expect(cancel.stderr).toContain('nothing was recorded');
     // Nothing after RunCompleted.
+    expect(stored(db, id)).toEqual(before);
+  });
+
+  it('a paused run whose head row says it ended: resume and cancel name the missing end', () => {
+    const p = join(dir, 'ended-flag');
+    expect(runCli(['init', '--project', p], { cwd: dir }).code).toBe(0);
+    const id = json(runCli(['run', '--input', 'Ada', '--json'], { cwd: p }).stdout)
+      .run_id as string;
+    const db = join(p, '.flujo', 'state.db');
+    sql(db, (d) => d.prepare('UPDATE run_heads SET terminal = 1 WHERE run_id = ?').run(id));
+    const before = stored(db, id);
+    const next = before.length + 1;
+    for (const args of [
+      ['resume', id, '--input', '{"approved":true}', '--json'],
+      ['cancel', id, '--json'],
+    ]) {
+      const r = runCli(args, { cwd: p });
+      expect(r.code).toBe(1);
+      expect(json(r.stdout).error).toMatchObject({ code: 'LEDGER_CORRUPT' });
+      expect(r.stderr).toContain(`run ${id} seq ${next}: truncated`);
+    }
     expect(stored(db, id)).toEqual(before);
   });
 

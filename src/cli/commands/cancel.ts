@@ -35,11 +35,10 @@ export async function cancel(runArg: string, flags: CancelFlags, out: Output): P
     runId = await resolveRunId(state.ledger, runArg);
     const engine = createEngine({ ledger: state.ledger, worker: `cli-${process.pid}` });
     // Ended before this command: refused, nothing recorded. Ended while it ran (the run completed
-    // just before our append): refused the same way; the engine appends nothing to an ended run.
+    // just before our append): refused the same way; the engine appends nothing to an ended run
+    // (and refuses a head row that disagrees with the run's last event: LEDGER_CORRUPT).
     const before = await state.ledger.head(runId);
-    const result = before?.terminal
-      ? await engine.result(runId)
-      : await engine.cancel(runId, flags.reason);
+    const result = await engine.cancel(runId, flags.reason);
     if (before?.terminal || result.status !== 'cancelled') throw ended(result);
     if (flags.json) out.json(runJson(result));
     else printRun(out, result, 0);
