@@ -6,15 +6,17 @@ import type { WorkMessage } from '../adapters/nats/work.js';
 import { EngineError, ErrorCode, ExitCode, withoutCode } from '../errors.js';
 import { runJson } from '../runtime/resultJson.js';
 import type { RunResult } from '../runtime/summary.js';
+import type { DeadLetter } from './deadLetter.js';
 
 /**
- * What becomes of a message: acked (its run is at rest), terminated (it can never succeed),
- * retried after a delay, or left alone — its run was taken over by a worker that got the same
- * message again, which will ack it (an ack from here would ack that worker's delivery).
+ * What becomes of a message: acked (its run is at rest), terminated (it can never succeed, or
+ * `dead`: it might have, but its deliveries ran out — kept on the dead-letter stream), retried
+ * after a delay, or left alone — its run was taken over by a worker that got the same message
+ * again, which will ack it (an ack from here would ack that worker's delivery).
  */
 export type Outcome =
   | { kind: 'ack' }
-  | { kind: 'term'; reason: string }
+  | { kind: 'term'; reason: string; dead?: DeadLetter }
   | { kind: 'retry'; delayMs: number }
   | { kind: 'leave' };
 
@@ -58,15 +60,20 @@ export function outcomeOfError(
   lastDelivery: boolean,
 ): Outcome {
   if (e instanceof Stopping) return { kind: 'retry', delayMs: 0 };
+  // A message that would be tried again but has no delivery left goes to the dead letters.
+  const giveUp = (): Outcome => {
+    const reason = `gave up after the last delivery (${deliveries}): ${String(e)}; publish the message again with a new message id once the cause is fixed`;
+    const code = e instanceof EngineError ? e.code : 'INTERNAL';
+    return { kind: 'term', reason, dead: { kind: m.kind, runId: m.runId, reason, code } };
+  };
   if (e instanceof EngineError) {
     if (
       e.code === ErrorCode.RUN_NOT_FOUND &&
       m.kind !== 'start' &&
-      deliveries < NOT_FOUND_DELIVERIES &&
-      !lastDelivery
+      deliveries < NOT_FOUND_DELIVERIES
     )
       // The run's start may still be on its way: look again a few times, then give up.
-      return { kind: 'retry', delayMs: RETRY_MS };
+      return lastDelivery ? giveUp() : { kind: 'retry', delayMs: RETRY_MS };
     const permanent =
       e.exitCode === ExitCode.config ||
       e.exitCode === ExitCode.import ||
@@ -82,12 +89,7 @@ export function outcomeOfError(
       e.code === ErrorCode.LEDGER_ENCODE;
     if (permanent) return { kind: 'term', reason: `${e.code}: ${withoutCode(e.message)}` };
   }
-  if (lastDelivery)
-    return {
-      kind: 'term',
-      reason: `gave up after the last delivery (${deliveries}): ${String(e)}; publish the message again with a new message id once the cause is fixed`,
-    };
-  return { kind: 'retry', delayMs: retryDelay(deliveries) };
+  return lastDelivery ? giveUp() : { kind: 'retry', delayMs: retryDelay(deliveries) };
 }
 
 /**

@@ -11,7 +11,8 @@
  * - A message that can never succeed (bad JSON, an unknown pipeline, an answer the schema
  *   rejects, a run that has ended) is terminated, and its outcome is published on
  *   `flujo.results.<run>` with the error. One that may succeed later (the ledger unreachable, a
- *   resume that came before its start) is redelivered after a delay.
+ *   resume that came before its start) is redelivered after a delay; after its last delivery it
+ *   is kept as a dead letter on `flujo.dead.<kind>.<run>` (./deadLetter.ts).
  * - The reconciler re-enqueues runs that are `running` in the ledger, have had no event for a
  *   while, and have no message in the queue: their owner went silent (a crashed `flujo run`, a
  *   message lost by NATS). Its publishes are de-duplicated by run and head seq.
@@ -43,6 +44,7 @@ import {
   type Outcome,
   type Settled,
 } from './outcomes.js';
+import { keepDeadLetter } from './deadLetter.js';
 import { pause, reconcileLoop } from './reconciler.js';
 import type { Worker, WorkerOptions } from './types.js';
 
@@ -157,11 +159,14 @@ export function startWorker(options: WorkerOptions): Worker {
         );
       counts.acked += 1;
     } else if (outcome.kind === 'term') {
+      // A dead letter is stored before its work message goes; one that cannot be stays there.
+      const { dead } = outcome;
+      const gone = !dead || (await keepDeadLetter({ js, names, log, now }, msg, dead, report));
       msg.term(outcome.reason.slice(0, 500));
       // A terminated message stays in a work-queue stream on NATS 2.9 (later servers drop it):
       // remove it, so the queue (and the reconciler's look at it) holds only live work.
       await nc.flush().catch(() => {});
-      await jsm.streams.deleteMessage(names.stream, msg.seq, false).catch(() => {});
+      if (gone) await jsm.streams.deleteMessage(names.stream, msg.seq, false).catch(() => {});
       counts.terminated += 1;
     } else if (outcome.kind === 'retry') {
       msg.nak(outcome.delayMs);

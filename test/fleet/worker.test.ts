@@ -156,6 +156,7 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     await Promise.all(workers.map((w) => w.exited));
     const jsm = await jetstreamManager(nc);
     await jsm.streams.delete(names.stream).catch(() => {});
+    await jsm.streams.delete(names.deadStream).catch(() => {});
     await nc.close();
     await state?.close();
     await fake?.close();

@@ -100,6 +100,7 @@ describe.skipIf(!up)('flujo worker: SIGTERM during a pipeline load', () => {
     await Promise.all(workers.map((w) => w.exited));
     const jsm = await jetstreamManager(nc);
     await jsm.streams.delete(names.stream).catch(() => {});
+    await jsm.streams.delete(names.deadStream).catch(() => {});
     await nc.close();
     rmSync(dir, { recursive: true, force: true });
   });

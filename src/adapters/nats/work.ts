@@ -4,12 +4,12 @@
  * on, and the schemas a message must pass. NATS is only the doorbell (DESIGN, "Scale"): a
  * message says "look at this run", the ledger says what the run is.
  *
- * Subjects name the run: `flujo.work.<kind>.<run>`, `flujo.events.<run>`, `flujo.results.<run>`
- * (`flujo` is the default namespace; see FleetNames).
+ * Subjects name the run: `flujo.work.<kind>.<run>`, `flujo.events.<run>`, `flujo.results.<run>`,
+ * `flujo.dead.<kind>.<run>` (`flujo` is the default namespace; see FleetNames).
  * A run id that is not a plain subject token (letters, digits, `_`, `-`) is written as `~` and
  * its base64url, so any id the engine takes has a subject, and one subject names one run.
  */
-import type { JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager, StreamConfig } from '@nats-io/jetstream';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { z } from 'zod';
@@ -33,6 +33,8 @@ export interface FleetNames {
   readonly namespace: string;
   readonly stream: string;
   readonly consumer: string;
+  /** `<NS>_DEAD`: work messages given up after their last delivery, kept for operators. */
+  readonly deadStream: string;
 }
 
 export function fleetNames(namespace: string = DEFAULT_NAMESPACE): FleetNames {
@@ -46,6 +48,7 @@ export function fleetNames(namespace: string = DEFAULT_NAMESPACE): FleetNames {
     namespace,
     stream: `${namespace.toUpperCase()}_WORK`,
     consumer: `${namespace}-workers`,
+    deadStream: `${namespace.toUpperCase()}_DEAD`,
   };
 }
 
@@ -64,6 +67,9 @@ export const eventsSubject = (n: FleetNames, runId: string) =>
   `${n.namespace}.events.${runToken(runId)}`;
 export const resultsSubject = (n: FleetNames, runId: string) =>
   `${n.namespace}.results.${runToken(runId)}`;
+/** A work message given up after its last delivery, as it was published (stream `<NS>_DEAD`). */
+export const deadSubject = (n: FleetNames, kind: WorkKind, runId: string) =>
+  `${n.namespace}.dead.${kind}.${runToken(runId)}`;
 /** Workers tell each other that a run was cancelled, so the one driving it stops at once. */
 export const cancelledSubject = (n: FleetNames, runId: string) =>
   `${n.namespace}.control.cancelled.${runToken(runId)}`;
@@ -191,10 +197,30 @@ export interface WorkQueueOptions {
 
 export const DEFAULT_WORK_QUEUE: WorkQueueOptions = { ackWaitMs: 30_000, maxDeliver: 20 };
 
+/** How long the dead-letter stream keeps a message unless an operator changes it (ADR 68). */
+export const DEAD_LETTER_DAYS = 30;
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>): Promise<void> {
+  const name = config.name as string;
+  try {
+    await jsm.streams.info(name);
+  } catch {
+    try {
+      await jsm.streams.add({ ...config, name });
+    } catch (e) {
+      // Another process created it between our look and our add.
+      await jsm.streams.info(name).catch(() => {
+        throw e;
+      });
+    }
+  }
+}
+
 /**
- * Creates the work stream and the workers' durable pull consumer when they are missing; a worker
- * also brings an existing consumer's ack wait and delivery limit to its own (the last worker
- * started wins, and every worker heartbeats at a third of the ack wait the server has).
+ * Creates the work stream, the dead-letter stream and the workers' durable pull consumer when
+ * they are missing; a worker also brings an existing consumer's ack wait and delivery limit to
+ * its own (the last worker started wins, and every worker heartbeats at a third of the ack wait
+ * the server has). An existing dead-letter stream is left as the operator set it.
  */
 export async function ensureWorkQueue(
   jsm: JetStreamManager,
@@ -203,25 +229,23 @@ export async function ensureWorkQueue(
   /** Bring an existing consumer to `options` (workers); a client only creates what is missing. */
   update = true,
 ): Promise<void> {
-  try {
-    await jsm.streams.info(n.stream);
-  } catch {
-    try {
-      await jsm.streams.add({
-        name: n.stream,
-        subjects: [`${n.namespace}.work.>`],
-        retention: RetentionPolicy.Workqueue,
-        storage: StorageType.File,
-        // Nats-Msg-Id de-duplication: a client's retried publish is one message.
-        duplicate_window: nanos(120_000),
-      });
-    } catch (e) {
-      // Another process created it between our look and our add.
-      await jsm.streams.info(n.stream).catch(() => {
-        throw e;
-      });
-    }
-  }
+  await ensureStream(jsm, {
+    name: n.stream,
+    subjects: [`${n.namespace}.work.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    // Nats-Msg-Id de-duplication: a client's retried publish is one message.
+    duplicate_window: nanos(120_000),
+  });
+  await ensureStream(jsm, {
+    name: n.deadStream,
+    subjects: [`${n.namespace}.dead.>`],
+    // Kept for reading (limits, not a work queue): an operator looks, then re-publishes or drops.
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(DEAD_LETTER_DAYS * 86_400_000),
+    duplicate_window: nanos(120_000),
+  });
   const config = {
     durable_name: n.consumer,
     ack_policy: AckPolicy.Explicit,

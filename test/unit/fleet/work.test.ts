@@ -35,6 +35,7 @@ describe('fleet subjects', () => {
       namespace: 'staging',
       stream: 'STAGING_WORK',
       consumer: 'staging-workers',
+      deadStream: 'STAGING_DEAD',
     });
     expect(parseWorkSubject(n, workSubject(staging, 'start', 'r1'))).toHaveProperty('problem');
     expect(() => fleetNames('a.b')).toThrow(/namespace "a.b" must be/);

@@ -1,0 +1,164 @@
+/**
+ * Dead letters on real NATS JetStream (ADR 68): a work message the worker gives up on after its
+ * last delivery is kept, body unchanged, on `<ns>.dead.<kind>.<run>` (stream `<NS>_DEAD`) with
+ * the reason, run id and delivery count; a message refused on its merits is not; and when the
+ * dead-letter stream is gone the message stays in the work stream. A real `flujo worker` (the
+ * built CLI) with `--max-deliver 2`, the shared NATS, a SQLite ledger in the project.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  fleetNames,
+  queuedFor,
+  resultsSubject,
+  workSubject,
+} from '../../src/adapters/nats/work.js';
+import type { FleetResult } from '../../src/fleet/client.js';
+import { CLI } from '../e2e/cli.js';
+import { NATS_URL, natsReachable } from '../support/services.js';
+
+const up = await natsReachable();
+
+describe.skipIf(!up)('flujo worker: dead letters', () => {
+  const namespace = `deadtest_${process.pid}_${Date.now().toString(36)}`;
+  const names = fleetNames(namespace);
+  const dir = mkdtempSync(join(tmpdir(), 'flujo-dead-letters-'));
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  let worker: ChildProcess;
+  let log = '';
+  const logs = () =>
+    log
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  /** The outcome the worker publishes for the next message about `runId`. */
+  function nextResult(runId: string): Promise<FleetResult> {
+    const sub = nc.subscribe(resultsSubject(names, runId), { max: 1 });
+    return (async () => {
+      for await (const m of sub) return m.json<FleetResult>();
+      throw new Error('subscription closed');
+    })();
+  }
+
+  async function publish(kind: 'resume' | 'cancel', runId: string, body: string, id: string) {
+    const h = headers();
+    h.set('Nats-Msg-Id', id);
+    await jetstream(nc).publish(workSubject(names, kind, runId), body, { headers: h });
+  }
+
+  beforeAll(async () => {
+    writeFileSync(join(dir, 'flujo.toml'), '# dead letter test\n');
+    nc = await connect({ servers: NATS_URL });
+    jsm = await jetstreamManager(nc);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NO_COLOR: '1',
+      FLUJO_STATE_URI: `sqlite:///${join(dir, 'state.db')}`,
+      FLUJO_NATS_URL: NATS_URL,
+      FLUJO_NATS_NAMESPACE: namespace,
+    };
+    delete env.FLUJO_PROJECT_ROOT;
+    worker = spawn(process.execPath, [CLI, 'worker', '--max-deliver', '2'], {
+      cwd: dir,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    worker.stderr!.setEncoding('utf8').on('data', (s: string) => (log += s));
+    for (let i = 0; i < 300 && !log.includes('worker started'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(log).toContain('worker started');
+  });
+
+  afterAll(async () => {
+    worker?.kill('SIGKILL');
+    await jsm?.streams.delete(names.stream).catch(() => {});
+    await jsm?.streams.delete(names.deadStream).catch(() => {});
+    await nc?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the worker creates the dead-letter stream beside the work queue', async () => {
+    const info = await jsm.streams.info(names.deadStream);
+    expect(info.config.subjects).toEqual([`${namespace}.dead.>`]);
+    expect(info.config.retention).toBe('limits');
+    expect(info.config.max_age).toBe(30 * 86_400 * 1e9);
+  });
+
+  it('keeps a message given up after its last delivery, body unchanged, with why, whose run, and how many deliveries', async () => {
+    // A resume whose run never started: looked for again, then given up when deliveries run out.
+    const runId = 'never-started';
+    const body = '{"input":{"approved":true},"answered_by":"ops"}';
+    const outcome = nextResult(runId);
+    await publish('resume', runId, body, 'answer-7');
+    const result = await outcome;
+    const subject = `${namespace}.dead.resume.${runId}`;
+    expect(result).toMatchObject({
+      kind: 'resume',
+      run_id: runId,
+      error: { code: 'RUN_NOT_FOUND' },
+      dead_letter: { subject, stream: names.deadStream },
+    });
+
+    const dead = await jsm.streams.getMessage(names.deadStream, { last_by_subj: subject });
+    expect(dead).not.toBeNull();
+    expect(new TextDecoder().decode(dead!.data)).toBe(body);
+    const h = (k: string) => dead!.header.get(k);
+    expect(h('Flujo-Run-Id')).toBe(runId);
+    expect(h('Flujo-Kind')).toBe('resume');
+    expect(h('Flujo-Deliveries')).toBe('2');
+    expect(h('Flujo-Error-Code')).toBe('RUN_NOT_FOUND');
+    expect(h('Flujo-Reason')).toMatch(
+      /^gave up after the last delivery \(2\): .*no run never-started/,
+    );
+    expect(h('Flujo-Work-Subject')).toBe(workSubject(names, 'resume', runId));
+    expect(h('Flujo-Work-Msg-Id')).toBe('answer-7');
+    expect(Number.isNaN(Date.parse(h('Flujo-Dead-At')))).toBe(false);
+    // Gone from the work queue: the reconciler's look at it sees only live work.
+    expect(await queuedFor(jsm, names, runId)).toBe(0);
+    expect(logs()).toContainEqual(
+      expect.objectContaining({
+        run_id: runId,
+        dead_letter: subject,
+        msg: 'work message given up after its last delivery; kept as a dead letter',
+      }),
+    );
+  }, 30_000);
+
+  it('does not keep a message refused on its merits: its publisher was told why', async () => {
+    const runId = 'bad-body';
+    const outcome = nextResult(runId);
+    await publish('cancel', runId, '{"why":"typo"}', 'cancel-bad');
+    expect(await outcome).toMatchObject({ error: { code: 'USAGE' } });
+    expect(
+      await jsm.streams.getMessage(names.deadStream, {
+        last_by_subj: `${namespace}.dead.cancel.${runId}`,
+      }),
+    ).toBeNull();
+    expect(await queuedFor(jsm, names, runId)).toBe(0);
+  });
+
+  it('leaves the message in the work stream when the dead-letter stream cannot take it', async () => {
+    await jsm.streams.delete(names.deadStream);
+    const runId = 'no-dead-stream';
+    const outcome = nextResult(runId);
+    await publish('resume', runId, '{}', 'resume-nds');
+    const result = await outcome;
+    expect(result).toMatchObject({ error: { code: 'RUN_NOT_FOUND' } });
+    expect(result).not.toHaveProperty('dead_letter');
+    expect(await queuedFor(jsm, names, runId)).toBe(1);
+    expect(
+      logs().some(
+        (l) => l.run_id === runId && String(l.msg).startsWith('could not store the dead letter'),
+      ),
+    ).toBe(true);
+  }, 30_000);
+});

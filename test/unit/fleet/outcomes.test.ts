@@ -1,0 +1,52 @@
+/** Which failed messages become dead letters: those that would be retried but have no delivery left. */
+import { describe, expect, it } from 'vitest';
+
+import type { WorkMessage } from '../../../src/adapters/nats/work.js';
+import { EngineError, ErrorCode } from '../../../src/errors.js';
+import { outcomeOfError, Stopping } from '../../../src/fleet/outcomes.js';
+
+const resume: WorkMessage = { kind: 'resume', runId: 'r1', body: {} };
+const start: WorkMessage = { kind: 'start', runId: 'r2', body: {} };
+
+describe('outcomeOfError and dead letters', () => {
+  it('a failure that would be retried is retried, then kept as a dead letter on the last delivery', () => {
+    const down = new Error('connect ECONNREFUSED 127.0.0.1:5432');
+    expect(outcomeOfError(start, down, 3, false)).toEqual({ kind: 'retry', delayMs: 8_000 });
+    const last = outcomeOfError(start, down, 20, true);
+    expect(last).toMatchObject({
+      kind: 'term',
+      dead: { kind: 'start', runId: 'r2', code: 'INTERNAL' },
+    });
+    expect(last.kind === 'term' && last.reason).toMatch(
+      /^gave up after the last delivery \(20\): Error: connect ECONNREFUSED/,
+    );
+    expect(last.kind === 'term' && last.dead?.reason).toBe(last.kind === 'term' && last.reason);
+  });
+
+  it('a resume whose run is not found yet, on its last delivery, is a dead letter too', () => {
+    const missing = new EngineError(ErrorCode.RUN_NOT_FOUND, 'no run r1 in the ledger');
+    expect(outcomeOfError(resume, missing, 1, false)).toEqual({ kind: 'retry', delayMs: 2_000 });
+    expect(outcomeOfError(resume, missing, 2, true)).toMatchObject({
+      kind: 'term',
+      dead: { kind: 'resume', runId: 'r1', code: 'RUN_NOT_FOUND' },
+    });
+    // Looked for five times with deliveries to spare: refused on its merits, not a dead letter.
+    const refused = outcomeOfError(resume, missing, 5, false);
+    expect(refused).toMatchObject({ kind: 'term' });
+    expect(refused).not.toHaveProperty('dead');
+  });
+
+  it('a message refused on its merits is never a dead letter, even on its last delivery', () => {
+    const rejected = new EngineError(ErrorCode.HUMAN_INPUT_REJECTED, '/ok must be boolean');
+    const out = outcomeOfError(resume, rejected, 20, true);
+    expect(out).toMatchObject({
+      kind: 'term',
+      reason: 'HUMAN_INPUT_REJECTED: /ok must be boolean',
+    });
+    expect(out).not.toHaveProperty('dead');
+  });
+
+  it('a worker stopping hands the message back, whatever the delivery', () => {
+    expect(outcomeOfError(start, new Stopping(), 1, false)).toEqual({ kind: 'retry', delayMs: 0 });
+  });
+});
