@@ -6,7 +6,8 @@
  *   cd bench/engine && node --enable-source-maps --import tsx profile.ts [steps|hitl|resume|all]
  *
  *   steps:  runs the 10-step no-op pipeline `RUNS` times on SQLite WAL sync=NORMAL (on the
- *           memory ledger with FLUJO_PROFILE_LEDGER=memory: the engine's own cost)
+ *           memory ledger with FLUJO_PROFILE_LEDGER=memory: the engine's own cost; on the state
+ *           `flujo run` opens, with its inline read models, with FLUJO_PROFILE_LEDGER=state)
  *   hitl:   resumes `HITL_RUNS` runs of the 10-step HITL pipeline paused at step 5 (memory
  *           ledger too with FLUJO_PROFILE_LEDGER=memory)
  *   resume: resumes paused runs of ~10,000 events (the long-run row of run.ts)
@@ -29,6 +30,7 @@ import { z } from 'zod';
 
 import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
 import { createSqliteLedger } from '../../src/adapters/ledger/sqlite.js';
+import { openState } from '../../src/adapters/ledger/state.js';
 import { definePipeline, hitl, sequence, step, type Flow } from '../../src/dsl/builder.js';
 import type { Plan } from '../../src/dsl/ir.js';
 import { createEngine } from '../../src/runtime/engine.js';
@@ -52,6 +54,7 @@ if (!['steps', 'hitl', 'resume', 'all'].includes(what)) {
 /** The area of a frame, from its script URL; null: not ours and not a named library. */
 function areaOf(url: string): string | null {
   if (!url) return null;
+  if (url.includes('/src/projections/')) return 'projections: fold (events to row changes)';
   if (url.includes('/node_modules/better-sqlite3/') || url.includes('/adapters/ledger/'))
     return 'ledger adapter + better-sqlite3 (SQL, statements)';
   if (url.includes('/node_modules/xstate/')) return 'XState (transition)';
@@ -73,6 +76,8 @@ function areaOf(url: string): string | null {
 /** Inclusive time of these functions (by name and file). */
 const FUNCTIONS: ReadonlyArray<readonly [string, string, string]> = [
   ['append', '/adapters/ledger/sqlite.ts', 'ledger.append (seal + SQL txn)'],
+  ['changesOfRecords', '/src/projections/fold.ts', '  of which read models: fold to row changes'],
+  ['apply', '/adapters/ledger/projectionsSqlite.ts', '  of which read models: statements'],
   ['prepareAppend', '/adapters/ledger/common.ts', '  of which prepareAppend (seal: encode + hash)'],
   ['encodeCanonical', '/src/events/codec.ts', 'encodeCanonical (anywhere)'],
   ['linkHash', '/src/events/chain.ts', 'linkHash (blake3 chain)'],
@@ -203,10 +208,18 @@ function hitlPlan(name: string, before: number, after: number): Plan {
 mkdirSync(TMP, { recursive: true });
 try {
   if (what === 'steps' || what === 'all') {
+    const kind = process.env.FLUJO_PROFILE_LEDGER;
     const ledger =
-      process.env.FLUJO_PROFILE_LEDGER === 'memory'
+      kind === 'memory'
         ? createMemoryLedger()
-        : createSqliteLedger({ path: join(TMP, 'steps.db'), synchronous: 'NORMAL' });
+        : kind === 'state'
+          ? (
+              await openState(`sqlite:///${join(TMP, 'steps.db')}`, {
+                projectRoot: '/',
+                sqliteSynchronous: 'NORMAL',
+              })
+            ).ledger
+          : createSqliteLedger({ path: join(TMP, 'steps.db'), synchronous: 'NORMAL' });
     const engine = createEngine({ ledger });
     const plan = definePipeline(
       'linear10',
@@ -217,7 +230,7 @@ try {
       for (let i = 0; i < RUNS; i++) await engine.run(plan, 0);
     });
     report(
-      `10-step no-op pipeline, ${ledger.kind === 'memory' ? 'memory ledger' : 'SQLite WAL sync=NORMAL'}, ${RUNS} runs`,
+      `10-step no-op pipeline, ${ledger.kind === 'memory' ? 'memory ledger' : 'SQLite WAL sync=NORMAL'}${kind === 'state' ? ' with inline read models' : ''}, ${RUNS} runs`,
       profile,
       ms,
       `${(ms / RUNS / 10).toFixed(3)} ms per step (under the profiler)`,

@@ -5,12 +5,8 @@
  * order), and both leave the same rows.
  */
 import { toHex } from '../events/chain.js';
-import {
-  decodeEnvelope,
-  decodeRecord,
-  type LedgerEvent,
-  type SealedRecord,
-} from '../events/envelope.js';
+import { currentVersion, type NewEvent } from '../events/catalogue.js';
+import { decodeRecord, type LedgerEvent, type SealedRecord } from '../events/envelope.js';
 import type { Change, ProjectionName } from './changes.js';
 import { fullJson, preview, safeText, utcDay } from './preview.js';
 
@@ -263,17 +259,29 @@ export function changesOfRecords(
   opts: {
     readonly only?: ReadonlySet<ProjectionName>;
     /**
-     * The records were sealed in this process from typed events (the inline hook): skip schema
-     * validation and upcasting, which only stored bytes of unknown origin need.
+     * The events the records were sealed from in this process (the inline hook: the append's
+     * own `events`, in order): their data is used as it is instead of decoding the bodies. The
+     * codec's data model makes the two the same for every change (the encoder refuses what it
+     * would not give back, and previews read an integer `bigint` as the number it decodes to),
+     * so rebuild, which decodes, writes the same rows; an agent's reply, which no change reads,
+     * is never decoded.
      */
-    readonly trusted?: boolean;
+    readonly events?: readonly NewEvent[];
   } = {},
 ): Change[] {
   const out: Change[] = [];
+  const events = opts.events;
   for (let i = 0; i < records.length; i++) {
     const r = records[i] as SealedRecord;
-    const e = opts.trusted
-      ? (decodeEnvelope(r.runId, r.seq, r.body) as LedgerEvent)
+    const e = events
+      ? ({
+          runId: r.runId,
+          seq: r.seq,
+          type: r.type,
+          v: currentVersion[r.type],
+          at: r.at,
+          data: (events[i] as NewEvent).data,
+        } as LedgerEvent)
       : decodeRecord(r.runId, r.seq, r.body);
     changesOf(e, out);
     // The head after a run's last record in this slice is the only one that stays.

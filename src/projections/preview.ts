@@ -9,20 +9,29 @@ export const PREVIEW_CHARS = 200;
 const isObj = (x: unknown): x is Record<string, unknown> =>
   x !== null && typeof x === 'object' && !Array.isArray(x);
 
-/** JSON with sorted keys; `undefined` becomes null. */
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * JSON with sorted keys; `undefined` becomes null. A `bigint` the ledger records as an integer
+ * (a safe one: the codec decodes it as a number) is that number, as it is once read back.
+ */
 export function canonicalJson(value: unknown): string {
   const sort = (x: unknown): unknown =>
-    Array.isArray(x)
-      ? x.map(sort)
-      : x instanceof Uint8Array
-        ? { $bytes: x.length }
-        : isObj(x)
-          ? Object.fromEntries(
-              Object.keys(x)
-                .sort()
-                .map((k) => [k, sort(x[k])]),
-            )
-          : x;
+    typeof x === 'bigint'
+      ? x >= -MAX_SAFE && x <= MAX_SAFE
+        ? Number(x)
+        : x
+      : Array.isArray(x)
+        ? x.map(sort)
+        : x instanceof Uint8Array
+          ? { $bytes: x.length }
+          : isObj(x)
+            ? Object.fromEntries(
+                Object.keys(x)
+                  .sort()
+                  .map((k) => [k, sort(x[k])]),
+              )
+            : x;
   return JSON.stringify(sort(value)) ?? 'null';
 }
 

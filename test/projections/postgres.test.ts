@@ -69,6 +69,28 @@ describe.skipIf(!reachable)('Postgres projections', () => {
     expect(await dump()).toBe(before);
   });
 
+  it('drops the steps_order index an older Flujo made, on open, and keeps every row (ADR 63)', async () => {
+    const index = async () =>
+      (
+        await (state.ledger as PostgresLedger).pool.query(
+          `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname = 'steps_order'`,
+          [schema],
+        )
+      ).rows;
+    expect(await index()).toEqual([]);
+    const before = await dump();
+    const steps = await state.readModels.steps('run-01');
+    expect(steps.length).toBeGreaterThan(3);
+    await (state.ledger as PostgresLedger).pool.query(
+      `CREATE INDEX steps_order ON "${schema}".steps (run_id, seq, attempt)`,
+    );
+    const again = await openState(uri, { projectRoot: '/' });
+    expect(await index()).toEqual([]);
+    expect(await again.readModels.steps('run-01')).toEqual(steps);
+    await again.close();
+    expect(await dump()).toBe(before);
+  });
+
   it('rebuilds in commit order when transaction ids and positions change digit count', async () => {
     // The rebuild read `txid::text AS txid … ORDER BY txid, pos`: ORDER BY took the text
     // aliases, so commit 1000 came before 999 and position 10 before 9. A run paused in one

@@ -75,6 +75,26 @@ describe('SQLite projection versions', () => {
     await again.close();
   });
 
+  it('drops the steps_order index an older Flujo made, on open, and keeps every row (ADR 63)', async () => {
+    const { dir, state } = await open();
+    const index = (s: State) =>
+      db(s)
+        .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'steps_order'`)
+        .all();
+    expect(index(state)).toEqual([]);
+    await runMix(state.ledger);
+    const before = dumpSqliteProjections(db(state));
+    const steps = await state.readModels.steps('run-01');
+    expect(steps.length).toBeGreaterThan(3);
+    db(state).exec(`CREATE INDEX steps_order ON steps (run_id, seq, attempt)`);
+    await state.close();
+    const { state: again } = await open(dir);
+    expect(index(again)).toEqual([]);
+    expect(dumpSqliteProjections(db(again))).toBe(before);
+    expect(await again.readModels.steps('run-01')).toEqual(steps);
+    await again.close();
+  });
+
   it('rolls the append back when a projection cannot write its row', async () => {
     const { state } = await open();
     db(state).exec(`DROP TABLE hitl`);

@@ -24,6 +24,7 @@ import {
   LedgerStoreError,
   isEngineError,
 } from '../../errors.js';
+import type { NewEvent } from '../../events/catalogue.js';
 import { bytesEqual } from '../../events/codec.js';
 import type { SealedRecord } from '../../events/envelope.js';
 import type {
@@ -72,6 +73,8 @@ import { redactUri } from './stateUri.js';
  */
 export type PostgresInlineProjection = (
   records: readonly SealedRecord[],
+  /** The request's events the records were sealed from, in order. */
+  events: readonly NewEvent[],
 ) => readonly ProjectionStatement[];
 
 export interface PostgresLedgerOptions {
@@ -263,7 +266,7 @@ export async function createPostgresLedger(
     prepared: PreparedAppend,
   ): Promise<boolean> {
     // Built before anything is sent: a projection that throws leaves nothing to undo.
-    const follow = projections.flatMap((project) => project(prepared.records));
+    const follow = projections.flatMap((project) => project(prepared.records, req.events));
     const outcome = await fly([appendQuery(req, prepared, true), ...follow]);
     if (outcome.ok) return true;
     if (outcome.at === 0 && isStaleHead(outcome.error)) return false;

@@ -28,6 +28,7 @@ import {
   META_DDL,
   PRIMARY_KEYS,
   PROJECTION_DDL,
+  TIDY_DDL,
   positional,
 } from './projectionsSql.js';
 import { costRow, hitlRow, runFilter, runRow, stepRow, type Row } from './projectionsRows.js';
@@ -55,8 +56,8 @@ export async function openPostgresState(connectionString: string, schema: string
   const apply = async (client: pg.ClientBase, changes: readonly Change[]) => {
     for (const q of queries(changes)) await client.query(q);
   };
-  const inline: PostgresInlineProjection = (records) =>
-    queries(changesOfRecords(records, { trusted: true }));
+  const inline: PostgresInlineProjection = (records, events) =>
+    queries(changesOfRecords(records, { events }));
   const ledger = await createPostgresLedger({ connectionString, schema, projections: [inline] });
   const pool = ledger.pool;
 
@@ -129,6 +130,7 @@ export async function openPostgresState(connectionString: string, schema: string
   try {
     await locked(async (client) => {
       await client.query(META_DDL);
+      await client.query(TIDY_DDL);
       const names = await stale(client);
       if (names.length) await rebuildNow(client, names);
     });

@@ -121,8 +121,7 @@ function ddl(d: Dialect): Record<ProjectionName, string> {
         tokens_in ${int} NOT NULL, tokens_out ${int} NOT NULL, cost_micros ${int} NOT NULL,
         retries ${int} NOT NULL, input_preview ${txt}, output_preview ${txt}, error_code ${txt},
         error_message ${txt}, call_day ${key},
-        PRIMARY KEY (run_id, path, attempt))${rowid};
-      CREATE INDEX steps_order ON steps (run_id, seq, attempt);`,
+        PRIMARY KEY (run_id, path, attempt))${rowid};`,
     hitl: `CREATE TABLE hitl (
         run_id ${key} NOT NULL, path ${key} NOT NULL, seq ${int} NOT NULL, step ${txt} NOT NULL,
         message ${txt} NOT NULL, input_schema ${txt} NOT NULL, status ${txt} NOT NULL,
@@ -145,6 +144,14 @@ export const PROJECTION_DDL: Record<Dialect, Record<ProjectionName, string>> = {
 export const META_DDL = `
   CREATE TABLE IF NOT EXISTS projection_versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS system_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);`;
+
+/**
+ * Run on open, under the lock the version check takes: what changed in the tables without
+ * changing their rows, so no rebuild. `steps_order` (run_id, seq, attempt) was one more page
+ * written by every step; a run's steps are read by the primary key's run_id prefix and sorted,
+ * and nothing else used it (ADR 63).
+ */
+export const TIDY_DDL = `DROP INDEX IF EXISTS steps_order;`;
 
 /** Primary keys: the order rows are dumped and compared in. */
 export const PRIMARY_KEYS: Record<ProjectionName, string> = {

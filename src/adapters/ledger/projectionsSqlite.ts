@@ -20,7 +20,7 @@ import type { StoredRecord } from '../../events/envelope.js';
 import type { EventType } from '../../events/catalogue.js';
 import type { SqliteInlineProjection } from './sqlite.js';
 import { SELECT_AFTER_POS } from './sqliteSchema.js';
-import { CHANGE_SQL, META_DDL, PROJECTION_DDL } from './projectionsSql.js';
+import { CHANGE_SQL, META_DDL, PROJECTION_DDL, TIDY_DDL } from './projectionsSql.js';
 import { costRow, hitlRow, runFilter, runRow, stepRow, type Row } from './projectionsRows.js';
 
 export interface RebuildReport {
@@ -96,12 +96,13 @@ export function openSqliteProjections(db: Database.Database): SqliteProjections 
 
   // Another process may be rebuilding: decide under the write lock.
   db.transaction(() => {
+    db.exec(TIDY_DDL);
     const names = stale();
     if (names.length) rebuildNow(names);
   }).immediate();
 
-  const inline: SqliteInlineProjection = (_db, records) => {
-    apply(changesOfRecords(records, { trusted: true }));
+  const inline: SqliteInlineProjection = (_db, records, _head, events) => {
+    apply(changesOfRecords(records, { events }));
   };
 
   return { inline, readModels: sqliteReadModels(db), rebuild, stale };

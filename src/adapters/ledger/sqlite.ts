@@ -17,7 +17,7 @@ import {
   LedgerStoreError,
   isEngineError,
 } from '../../errors.js';
-import type { EventType } from '../../events/catalogue.js';
+import type { EventType, NewEvent } from '../../events/catalogue.js';
 import type { SealedRecord, StoredRecord } from '../../events/envelope.js';
 import type {
   AppendRequest,
@@ -49,11 +49,16 @@ import {
 
 export type SqliteSynchronous = 'FULL' | 'NORMAL';
 
-/** Runs inside the append transaction; projections write their tables here. */
+/**
+ * Runs inside the append transaction; projections write their tables here. `head` is the run's
+ * head row as this append left it; `events` are the request's events the records were sealed
+ * from, in order (read while the append is pending, as its bodies were when sealed).
+ */
 export type SqliteInlineProjection = (
   db: Database.Database,
   records: readonly SealedRecord[],
   head: RunHead,
+  events: readonly NewEvent[],
 ) => void;
 
 export interface SqliteLedgerOptions {
@@ -208,16 +213,16 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
   );
   // The head moves only if it is still the one the batch was sealed against, with the rules of
   // assertAppendable; when nothing changes, the head is read to name the refusal. Both return the
-  // run's number, the key of its events.
-  const startHead = db.prepare<unknown[], { run_no: number }>(
+  // row as moved: its run number (the key of its events) and the head projections are given.
+  const startHead = db.prepare<unknown[], HeadRow>(
     `INSERT INTO run_heads (run_id, seq, hash, epoch, terminal, created_at, updated_at)
-     VALUES (?, ?, ?, coalesce(?, 0), ?, ?, ?) ON CONFLICT (run_id) DO NOTHING RETURNING run_no`,
+     VALUES (?, ?, ?, coalesce(?, 0), ?, ?, ?) ON CONFLICT (run_id) DO NOTHING RETURNING *`,
   );
-  const moveHead = db.prepare<unknown[], { run_no: number }>(
+  const moveHead = db.prepare<unknown[], HeadRow>(
     `UPDATE run_heads SET seq = ?, hash = ?, epoch = coalesce(?, epoch), terminal = ?, updated_at = ?
       WHERE run_id = ? AND seq = ? AND hash = ? AND terminal = 0
         AND (? IS NULL OR epoch = ?) AND (? IS NULL OR epoch < ?)
-     RETURNING run_no`,
+     RETURNING *`,
   );
   // Raw rows (arrays) skip building an object per row: reads are the verifier's hot path.
   const selectEvents = db
@@ -260,8 +265,8 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
       insertEvent.run(moved.run_no, r.seq, r.type, r.at, r.prev, r.hash, r.body);
     }
     if (projections.length) {
-      const row = selectHead.get(req.runId) as HeadRow;
-      for (const project of projections) project(db, prepared.records, toHead(row));
+      const head = toHead(moved);
+      for (const project of projections) project(db, prepared.records, head, req.events);
     }
   });
 

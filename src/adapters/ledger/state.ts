@@ -54,7 +54,9 @@ export async function openState(uri: string, options: OpenStateOptions): Promise
       const ledger = createSqliteLedger({
         path: location.path,
         ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
-        projections: [(db, records, head) => projections?.inline(db, records, head)],
+        projections: [
+          (db, records, head, events) => projections?.inline(db, records, head, events),
+        ],
       });
       try {
         projections = openSqliteProjections(ledger.db);

@@ -52,8 +52,8 @@ describe('inline projections on SQLite', () => {
 
   it('roll the append back when they fail, so events and views never disagree', async () => {
     let fail = false;
-    const flaky: SqliteInlineProjection = (db, records, head) => {
-      countSteps(db, records, head);
+    const flaky: SqliteInlineProjection = (db, records, head, events) => {
+      countSteps(db, records, head, events);
       if (fail) throw new Error('projection broke');
     };
     const store = createSqliteLedger({ path: path(), projections: [flaky] });
