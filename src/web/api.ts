@@ -130,11 +130,6 @@ function ledgerCancel(ledger: LensBackend['ledger']): CancelRun {
 }
 
 const ENDED: readonly string[] = ['completed', 'failed', 'cancelled'];
-const TERMINAL: Record<string, string> = {
-  RunCompleted: 'completed',
-  RunFailed: 'failed',
-  RunCancelled: 'cancelled',
-};
 
 /** As `flujo cancel` refuses it (ADR 52): nothing to cancel, nothing recorded, the state named. */
 function ended(runId: string, status: string): HttpError {
@@ -169,15 +164,12 @@ async function cancel(
   const run = await backend.readModels.getRun(runId);
   if (!run) throw new HttpError(404, ErrorCode.RUN_NOT_FOUND, `no run ${runId}`);
   if (ENDED.includes(run.status)) throw ended(runId, run.status);
-  // The ledger is the truth: the read models may not have seen the run's end yet.
-  const head = await backend.ledger.head(runId);
-  if (head?.terminal) {
-    const [last] = await backend.ledger.read(runId, { fromSeq: head.seq, limit: 1 });
-    const type = last ? decodeRecord(runId, last.seq, last.body).type : '';
-    throw ended(runId, TERMINAL[type] ?? 'ended');
-  }
+  // As `flujo cancel`: the ledger is the truth (the read models may not have seen the run's end
+  // yet), and the engine appends nothing to an ended run (it refuses a head row that disagrees
+  // with the run's last event: LEDGER_CORRUPT).
+  const before = await backend.ledger.head(runId);
   const result = await cancelRun(runId, reason);
-  if (result.status !== 'cancelled') throw ended(runId, result.status);
+  if (before?.terminal || result.status !== 'cancelled') throw ended(runId, result.status);
   return { runId, status: result.status };
 }
 
