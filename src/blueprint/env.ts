@@ -48,6 +48,11 @@ export interface CodeModuleRef {
   readonly file: string;
   readonly line: number;
   readonly column: number;
+  /**
+   * Called as a loop's `iteration_input_mapper`: Flujo hands it the number of the iteration
+   * whose output it maps, one less than the engine's `iterationInput` gets (the next one).
+   */
+  readonly iterationMapper?: true;
 }
 
 export interface AgentSpec {

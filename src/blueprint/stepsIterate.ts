@@ -206,7 +206,17 @@ export const AGENT_FINISHED =
 
 function propagation(env: Env, l: YNode, name: string, where: Where): CodeRef | undefined {
   const p = get(l, 'propagation') ?? get(l, 'propagate');
-  if (!p) return codeOrExpr(env, l, name, 'iteration_input_mapper', '__none', where);
+  if (!p) {
+    const ref = codeOrExpr(env, l, name, 'iteration_input_mapper', '__none', where);
+    if (!ref || !('fn' in ref)) return ref;
+    // Flujo calls it with the number of the iteration it maps (1 after the first); the engine
+    // passes the next one, so the module is bound through a shifted plan function.
+    const mod = env.shared.modules.get(ref.fn);
+    if (!mod) return ref;
+    const shifted = `${ref.fn}@iteration_input_mapper`;
+    env.shared.modules.set(shifted, { ...mod, name: shifted, iterationMapper: true });
+    return { fn: shifted };
+  }
   if (p.t === 'map') {
     env.checkKeys(p, ['next_input'], `${name}: propagation`, name);
     const ni = env.oneOf(

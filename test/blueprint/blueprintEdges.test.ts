@@ -82,3 +82,11 @@ describe('nested maps', () => {
     expect(run.output).toEqual(['row=1 cells=xy', 'row=2 cells=xy']);
   });
 });
+
+describe('loop mappers', () => {
+  it('iteration_input_mapper gets the number of the iteration it maps (1 after the first)', async () => {
+    const { run } = await runFixture('fixtures/loop/mappers.yaml', 'go');
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual({ after: 2, seen: { after: 1, seen: 'go' } });
+  });
+});

@@ -46,7 +46,10 @@ export async function withBlueprintCode(
         { exitCode: ExitCode.import },
       );
     }
-    functions[ref.name] = fn as PlanFunction;
+    const f = fn as (...args: unknown[]) => unknown;
+    functions[ref.name] = (
+      ref.iterationMapper ? (out: unknown, ctx: unknown, i: number) => f(out, ctx, i - 1) : f
+    ) as PlanFunction;
   }
   return { ir: result.plan.ir, functions };
 }
