@@ -109,7 +109,8 @@ export const FILTERS: Readonly<Record<string, Filter>> = {
     const n = toNumber(v, NaN, false) as number;
     if (!Number.isFinite(n)) return env.fail(`filter 'round' needs a number, not ${pyType(v)}`);
     const f = 10 ** digits;
-    return Math.round(n * f) / f;
+    // Half away from zero, as Jinja's round (`common`): -2.5 is -3 (Math.round gives -2).
+    return (Math.sign(n) * Math.round(Math.abs(n) * f)) / f;
   },
   replace: (v, a, env) => {
     arity('replace', a, 2, 2, env);

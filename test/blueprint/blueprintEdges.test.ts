@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
+import { parseTemplate, renderTemplate } from '../../src/blueprint/template.js';
 import { load, runFixture } from './support.js';
 
 describe('blueprint edge cases', () => {
@@ -88,5 +89,14 @@ describe('loop mappers', () => {
     const { run } = await runFixture('fixtures/loop/mappers.yaml', 'go');
     expect(run.status).toBe('completed');
     expect(run.output).toEqual({ after: 2, seen: { after: 1, seen: 'go' } });
+  });
+});
+
+describe('filters', () => {
+  it('round rounds half away from zero on both sides (Jinja), not toward +infinity', () => {
+    const r = (src: string) => renderTemplate(parseTemplate(src), {});
+    expect(
+      r('{{ 2.5 | round }} {{ -2.5 | round }} {{ -0.125 | round(2) }} {{ -1.4 | round }}'),
+    ).toBe('3 -3 -0.13 -1');
   });
 });
