@@ -94,6 +94,28 @@ export function createRunVerifier(runId: string, recorded?: RecordedHead): RunVe
     ...(failure ? { failure: { runId, ...failure } } : {}),
   });
 
+  // A row whose link is broken but which is whole in itself (its hash is of its own prev and body)
+  // was recorded intact somewhere else: in a SQL ledger, swapped seqs or a row copied from another
+  // run look like this, and its body says where it belongs.
+  const movedRow = (row: VerifiableRow): Omit<VerifyFailure, 'runId'> | null => {
+    if (!bytesEqual(linkHash(row.prev, row.body), row.hash)) return null;
+    let env: RawEnvelope;
+    try {
+      env = decodeEnvelope(runId, row.seq, row.body);
+    } catch {
+      return null;
+    }
+    if (env.runId !== runId)
+      return { seq: row.seq, reason: 'wrong_run', detail: `body names run ${env.runId}` };
+    if (env.seq !== row.seq)
+      return {
+        seq: row.seq,
+        reason: 'reorder',
+        detail: `body at seq ${row.seq} claims seq ${env.seq}`,
+      };
+    return null;
+  };
+
   // Checks `row` given the row after it (or null at the end); returns a failure or advances.
   const check = (
     row: VerifiableRow,
@@ -127,6 +149,8 @@ export function createRunVerifier(runId: string, recorded?: RecordedHead): RunVe
       return { seq: row.seq, reason: 'after_terminal', detail: `event after ${lastType}` };
     }
     if (!bytesEqual(row.prev, prevHash)) {
+      const moved = movedRow(row);
+      if (moved) return moved;
       return {
         seq: row.seq,
         reason: 'link_broken',

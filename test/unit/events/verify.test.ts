@@ -61,6 +61,24 @@ describe('verifyRun', () => {
     expect(['body_altered', 'reorder']).toContain(verdict?.reason);
   });
 
+  it('names events whose seqs were swapped in place, and a row copied from another run', () => {
+    // What an UPDATE of the seq columns leaves in a SQL ledger: every row whole, each at the
+    // other's position. Its body says where it belongs.
+    const rows = seal();
+    const swapped = [rows[0]!, rows[1]!, { ...rows[3]!, seq: 3 }, { ...rows[2]!, seq: 4 }];
+    expect(verifyRun('r', swapped).failure).toMatchObject({
+      seq: 3,
+      reason: 'reorder',
+      detail: 'body at seq 3 claims seq 4',
+    });
+    const other = seal('other');
+    const copied = [rows[0]!, { ...other[1]!, runId: 'r' }, rows[2]!];
+    expect(verifyRun('r', copied).failure).toMatchObject({ seq: 2, reason: 'wrong_run' });
+    // A broken link on a row that is not whole stays link_broken.
+    const relinked = [rows[0]!, { ...rows[1]!, prev: new Uint8Array(32) }];
+    expect(verifyRun('r', relinked).failure).toMatchObject({ seq: 2, reason: 'link_broken' });
+  });
+
   it('names an event spliced in from another run', () => {
     const other = seal('other');
     const rows = seal();
