@@ -73,6 +73,8 @@ export interface Where {
   readonly yamlPath: string;
   /** Inside a map body: the context path where the map parks the current item (`this`). */
   readonly thisPath?: string;
+  /** A loop's exit_expression or propagation template: `iteration` is bound there. */
+  readonly iteration?: boolean;
   /** The item paths of every map around this point, so a nested map never takes one of them. */
   readonly mapPaths?: readonly string[];
 }
@@ -369,6 +371,14 @@ export class Env {
     }
     if (root === 'this' && !where.inMap) {
       this.report('V-T2', `'this' is only bound inside a map body`, pos, { step });
+    }
+    if (root === 'iteration' && !where.iteration) {
+      this.report(
+        'V-T5',
+        `'iteration' is only bound in a loop's exit_expression and propagation template`,
+        pos,
+        { step },
+      );
     }
     if (root === 'steps' && segs[1]) {
       const name = segs[1];

@@ -144,7 +144,10 @@ export function loop(
   if (conv) body = conv.body;
   const stateOps = contextOps(env, get(l, 'state'), name, inner);
   body = withOps(env, [...stateOps, ...(conv?.after ?? [])], body, name, false);
-  let exit = codeOrExpr(env, l, name, 'exit_condition', 'exit_expression', inner);
+  let exit = codeOrExpr(env, l, name, 'exit_condition', 'exit_expression', {
+    ...inner,
+    iteration: true,
+  });
   const stop = get(l, 'stop_when');
   if (stop && !exit) {
     const s = env.oneOf(stop, ['agent_finished'] as const, `${name}: stop_when`, name);
@@ -178,7 +181,7 @@ export function loop(
       { step: name },
     );
   }
-  const iterationInput = propagation(env, l, name, inner);
+  const iterationInput = propagation(env, l, name, { ...inner, iteration: true });
   const output = loopOutput(env, l, name, inner);
   const initialInput = codeOrExpr(env, l, name, 'initial_input_mapper', '__none', where);
   const loopNode: PlanNode = {
@@ -230,7 +233,12 @@ function propagation(env: Env, l: YNode, name: string, where: Where): CodeRef | 
   const s = env.str(p, `${name}: propagation`, name);
   if (s === 'context') return { template: '{{ context }}' };
   if (s === 'auto' || s === 'previous_output' || s === undefined) return undefined;
-  return env.template(p, name, where);
+  const t = env.template(p, name, where);
+  // `iteration` is the number of the iteration whose output is `previous_step`, as in the exit
+  // expression and Flujo's mapper; the engine hands the next iteration's number here.
+  return t && 'template' in t && /\biteration\b/.test(s)
+    ? { ...t, vars: { ...t.vars, iteration: '{{ iteration - 1 }}' } }
+    : t;
 }
 
 function loopOutput(env: Env, l: YNode, name: string, where: Where): CodeRef | undefined {

@@ -100,3 +100,17 @@ describe('filters', () => {
     ).toBe('3 -3 -0.13 -1');
   });
 });
+
+describe('the iteration variable', () => {
+  it('is the number of the iteration just run, in exit_expression and propagation alike', async () => {
+    const { run } = await runFixture('fixtures/loop/iteration.yaml', 'x');
+    expect(run.status).toBe('completed');
+    expect(run.output).toBe('x-1-2-');
+  });
+
+  it('is reported where it is not bound (a body step renders it empty)', () => {
+    const r = load('fixtures/loop/iteration_unbound.yaml');
+    expect(r.findings.map((f) => `${f.rule_id} ${f.line}:${f.column}`)).toEqual(['V-T5 11:18']);
+    expect(load('fixtures/loop/iteration.yaml').findings).toEqual([]);
+  });
+});
