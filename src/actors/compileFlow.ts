@@ -93,6 +93,12 @@ export function conditional(
   const condition = this.code(node.condition, `${node.name}.condition`) as Fn;
   const ctxOf = this.ctxOf();
   const keys = Object.keys(node.branches);
+  // A boolean picks `true` / `false`; without those (nor a default) Flujo matches the branch
+  // whose name is the same but for case — `"True":`, written in Python's spelling.
+  const boolBranch = (key: unknown): string | undefined => {
+    if (typeof key !== 'boolean' || keys.includes(String(key)) || node.default) return undefined;
+    return keys.find((k) => k.toLowerCase() === String(key));
+  };
   const states: Cfg = {};
   const choices: unknown[] = [];
   const arms: [string, string, PlanNode][] = keys.map((k, i) => [
@@ -152,10 +158,7 @@ export function conditional(
         type: 'setSelection',
         params: ({ context }: { context: RunMachineContext }) => {
           const key = condition(context.inp[rp(context)], ctxOf(context));
-          return {
-            path: rp(context),
-            branch: typeof key === 'boolean' ? String(key) : String(key),
-          };
+          return { path: rp(context), branch: boolBranch(key) ?? String(key) };
         },
       },
     ],

@@ -114,3 +114,12 @@ describe('the iteration variable', () => {
     expect(load('fixtures/loop/iteration.yaml').findings).toEqual([]);
   });
 });
+
+describe('conditional branch keys', () => {
+  it('a boolean result picks branches written "True" / "False" (Flujo matches case aside)', async () => {
+    const yes = await runFixture('fixtures/conditional/python_bool_keys.yaml', 'yes');
+    expect([yes.run.status, yes.run.output]).toEqual(['completed', 'accepted']);
+    const no = await runFixture('fixtures/conditional/python_bool_keys.yaml', 'no');
+    expect([no.run.status, no.run.output]).toEqual(['completed', 'refused']);
+  });
+});
