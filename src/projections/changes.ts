@@ -12,7 +12,8 @@
 
 /** Bump a version when its fold or table changes: stores rebuild that projection on open. */
 export const PROJECTION_VERSIONS = {
-  runs: 1,
+  // 2: no head columns; the read side joins the ledger's run_heads (ADR 64)
+  runs: 2,
   // 2: steps still running when their run fails or is cancelled end with it (ADR 46);
   // 3: `model` is the agent's model id the call was made with, not the name a reply reports
   steps: 3,
@@ -35,7 +36,10 @@ export type RunChange = Base & { readonly p: 'runs' } & (
         readonly at: number;
         readonly inputPreview: string;
       }
-    /** The chain head after the batch: once per batch, from its last record. */
+    /**
+     * The chain head after the batch: once per batch, from its last record. The memory read
+     * models keep it; the SQL stores read the ledger's head row instead (ADR 64).
+     */
     | { readonly op: 'head'; readonly seq: number; readonly hash: string; readonly at: number }
     | { readonly op: 'usage'; readonly cost: number; readonly tin: number; readonly tout: number }
     /** Paused at `path`: the message is the HITL request's at that path. */

@@ -91,6 +91,31 @@ describe.skipIf(!reachable)('Postgres projections', () => {
     expect(await dump()).toBe(before);
   });
 
+  it('keeps no head in the runs table: a run is read with the ledger head row (ADR 64)', async () => {
+    const pool = (state.ledger as PostgresLedger).pool;
+    const columns = async () =>
+      (
+        await pool.query<{ column_name: string }>(
+          `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'runs'`,
+          [schema],
+        )
+      ).rows.map((c) => c.column_name);
+    expect(await columns()).not.toContain('head_seq');
+    const runs = await state.readModels.listRuns();
+    for (const r of runs) {
+      const head = (await state.ledger.head(r.runId))!;
+      expect([r.headSeq, r.updatedAt]).toEqual([head.seq, head.updatedAt]);
+      expect(r.headHash).toBe(Buffer.from(head.hash).toString('hex'));
+    }
+    // A state written before: runs v1 with its head columns, rebuilt on open.
+    await pool.query(`UPDATE projection_versions SET version = 1 WHERE name = 'runs'`);
+    await pool.query(`ALTER TABLE runs ADD COLUMN head_seq bigint NOT NULL DEFAULT 0`);
+    const again = await openState(uri, { projectRoot: '/' });
+    expect(await columns()).not.toContain('head_seq');
+    expect(await again.readModels.listRuns()).toEqual(runs);
+    await again.close();
+  });
+
   it('rebuilds in commit order when transaction ids and positions change digit count', async () => {
     // The rebuild read `txid::text AS txid … ORDER BY txid, pos`: ORDER BY took the text
     // aliases, so commit 1000 came before 999 and position 10 before 9. A run paused in one

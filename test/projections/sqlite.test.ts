@@ -95,6 +95,40 @@ describe('SQLite projection versions', () => {
     await again.close();
   });
 
+  it('keeps no head in the runs table: a run is read with the ledger head row (ADR 64)', async () => {
+    const { dir, state } = await open();
+    await runMix(state.ledger);
+    const columns = (s: State) =>
+      (db(s).prepare(`SELECT name FROM pragma_table_info('runs')`).all() as { name: string }[]).map(
+        (c) => c.name,
+      );
+    expect(columns(state)).not.toContain('head_seq');
+    const runs = await state.readModels.listRuns();
+    for (const r of runs) {
+      const head = (await state.ledger.head(r.runId))!;
+      expect([r.headSeq, r.updatedAt]).toEqual([head.seq, head.updatedAt]);
+      expect(r.headHash).toBe(Buffer.from(head.hash).toString('hex'));
+    }
+    // A state written before: runs v1 with its head columns, rebuilt on open.
+    db(state).exec(`UPDATE projection_versions SET version = 1 WHERE name = 'runs'`);
+    db(state).exec(`ALTER TABLE runs ADD COLUMN head_seq INTEGER NOT NULL DEFAULT 0`);
+    await state.close();
+    const { state: again } = await open(dir);
+    expect(columns(again)).not.toContain('head_seq');
+    expect(
+      db(again).prepare(`SELECT version FROM projection_versions WHERE name = 'runs'`).get(),
+    ).toEqual({ version: 2 });
+    expect(await again.readModels.listRuns()).toEqual(runs);
+    // A head row deleted outside Flujo: the run is still listed, with the head it started with.
+    db(again).exec(`DELETE FROM run_heads WHERE run_id = 'run-01'`);
+    expect(await again.readModels.getRun('run-01')).toMatchObject({
+      headSeq: 0,
+      headHash: '',
+      updatedAt: runs.find((r) => r.runId === 'run-01')!.startedAt,
+    });
+    await again.close();
+  });
+
   it('rolls the append back when a projection cannot write its row', async () => {
     const { state } = await open();
     db(state).exec(`DROP TABLE hitl`);

@@ -28,6 +28,8 @@ import {
   META_DDL,
   PRIMARY_KEYS,
   PROJECTION_DDL,
+  RUN_JOIN,
+  RUN_SELECT,
   TIDY_DDL,
   positional,
 } from './projectionsSql.js';
@@ -36,23 +38,27 @@ import type { RebuildReport } from './projectionsSqlite.js';
 import type { State } from './state.js';
 
 const compiled = Object.fromEntries(
-  Object.entries(CHANGE_SQL).map(([k, sql]) => [k, positional(sql)]),
-) as Record<string, { text: string; names: string[] }>;
+  Object.entries(CHANGE_SQL).map(([k, sql]) => [k, sql === null ? null : positional(sql)]),
+) as Record<string, { text: string; names: string[] } | null>;
 
 export async function openPostgresState(connectionString: string, schema: string): Promise<State> {
   const tag = createHash('sha256').update(schema).digest('hex').slice(0, 12);
-  const queries = (changes: readonly Change[]): ProjectionStatement[] =>
-    changes.map((c) => {
+  const queries = (changes: readonly Change[]): ProjectionStatement[] => {
+    const out: ProjectionStatement[] = [];
+    for (const c of changes) {
       const key = `${c.p}.${c.op}`;
-      const q = compiled[key] as { text: string; names: string[] };
+      const q = compiled[key];
+      if (!q) continue; // nothing to write (runs.head: ADR 64)
       // Every change field is a string, a number or null (projections/changes.ts).
       const rec = c as unknown as Record<string, PlainParam | undefined>;
-      return {
+      out.push({
         name: `flujo_proj_${tag}_${key}`,
         text: q.text,
         values: q.names.map((n) => rec[n] ?? null),
-      };
-    });
+      });
+    }
+    return out;
+  };
   const apply = async (client: pg.ClientBase, changes: readonly Change[]) => {
     for (const q of queries(changes)) await client.query(q);
   };
@@ -164,7 +170,9 @@ function postgresReadModels(pool: pg.Pool): ReadModels {
       const n = w.params.length;
       return (
         await rows(
-          `SELECT * FROM runs ${w.sql} ORDER BY started_at DESC, run_id DESC LIMIT $${n + 1} OFFSET $${n + 2}`,
+          `${RUN_SELECT.postgres} FROM (SELECT * FROM runs ${w.sql}
+             ORDER BY started_at DESC, run_id DESC LIMIT $${n + 1} OFFSET $${n + 2}) r ${RUN_JOIN}
+           ORDER BY r.started_at DESC, r.run_id DESC`,
           [...w.params, q.limit ?? null, q.offset ?? 0],
         )
       ).map(runRow);
@@ -183,7 +191,9 @@ function postgresReadModels(pool: pg.Pool): ReadModels {
       return out;
     },
     async getRun(runId) {
-      const r = (await rows('SELECT * FROM runs WHERE run_id = $1', [runId]))[0];
+      const r = (
+        await rows(`${RUN_SELECT.postgres} FROM runs r ${RUN_JOIN} WHERE r.run_id = $1`, [runId])
+      )[0];
       return r ? runRow(r) : null;
     },
     async steps(runId) {

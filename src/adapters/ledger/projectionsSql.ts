@@ -17,13 +17,16 @@ const STEP = `run_id = @runId AND path = @path`;
 const STEP_COLS = `run_id, path, attempt, seq, name, kind, status, started_at, ended_at, latency_ms, model,
   tokens_in, tokens_out, cost_micros, retries, input_preview, output_preview, error_code, error_message, call_day`;
 
-export const CHANGE_SQL: Record<ChangeKey, string> = {
-  'runs.start': `INSERT INTO runs (run_id, pipeline, fingerprint, status, started_at, ended_at, updated_at,
+/** The statement of each change kind; null: the SQL stores have nothing to write for it. */
+export const CHANGE_SQL: Record<ChangeKey, string | null> = {
+  'runs.start': `INSERT INTO runs (run_id, pipeline, fingerprint, status, started_at, ended_at,
       duration_ms, cost_micros, tokens_in, tokens_out, input_preview, output_preview, pause_message,
-      error_code, error_message, head_seq, head_hash)
-    VALUES (@runId, @pipeline, @fingerprint, 'running', @at, NULL, @at, NULL, 0, 0, 0, @inputPreview,
-      NULL, NULL, NULL, NULL, 0, '') ON CONFLICT (run_id) DO NOTHING`,
-  'runs.head': `UPDATE runs SET head_seq = @seq, head_hash = @hash, updated_at = @at WHERE run_id = @runId`,
+      error_code, error_message)
+    VALUES (@runId, @pipeline, @fingerprint, 'running', @at, NULL, NULL, 0, 0, 0, @inputPreview,
+      NULL, NULL, NULL, NULL) ON CONFLICT (run_id) DO NOTHING`,
+  // The head (headSeq, headHash, updatedAt) is the ledger's own run_heads row, joined when a run
+  // is read (RUN_SELECT): no write per append (ADR 64).
+  'runs.head': null,
   'runs.usage': `UPDATE runs SET cost_micros = cost_micros + @cost, tokens_in = tokens_in + @tin,
       tokens_out = tokens_out + @tout WHERE run_id = @runId`,
   'runs.paused': `UPDATE runs SET status = 'paused',
@@ -106,11 +109,10 @@ function ddl(d: Dialect): Record<ProjectionName, string> {
   return {
     runs: `CREATE TABLE runs (
         run_id ${key} PRIMARY KEY, pipeline ${key} NOT NULL, fingerprint ${txt} NOT NULL,
-        status ${txt} NOT NULL, started_at ${int} NOT NULL, ended_at ${int}, updated_at ${int} NOT NULL,
+        status ${txt} NOT NULL, started_at ${int} NOT NULL, ended_at ${int},
         duration_ms ${int}, cost_micros ${int} NOT NULL, tokens_in ${int} NOT NULL,
         tokens_out ${int} NOT NULL, input_preview ${txt} NOT NULL, output_preview ${txt},
-        pause_message ${txt}, error_code ${txt}, error_message ${txt}, head_seq ${int} NOT NULL,
-        head_hash ${txt} NOT NULL)${rowid};
+        pause_message ${txt}, error_code ${txt}, error_message ${txt})${rowid};
       CREATE INDEX runs_started ON runs (started_at, run_id);
       CREATE INDEX runs_status ON runs (status, started_at, run_id);
       CREATE INDEX runs_pipeline ON runs (pipeline, started_at, run_id);`,
@@ -139,6 +141,20 @@ export const PROJECTION_DDL: Record<Dialect, Record<ProjectionName, string>> = {
   sqlite: ddl('sqlite'),
   postgres: ddl('postgres'),
 };
+
+/**
+ * A page of runs rows (`FROM (…) r`) with their heads from the ledger's run_heads: headSeq,
+ * headHash (lower-case hex) and updatedAt (the last append's `at`, which every record of its
+ * batch carries: what the fold's `head` change holds). A run whose head row was deleted outside
+ * Flujo keeps the values it started with (ADR 64).
+ */
+export const RUN_SELECT: Record<Dialect, string> = {
+  sqlite: `SELECT r.*, coalesce(h.seq, 0) AS head_seq, coalesce(lower(hex(h.hash)), '') AS head_hash,
+      coalesce(h.updated_at, r.started_at) AS updated_at`,
+  postgres: `SELECT r.*, coalesce(h.seq, 0) AS head_seq, coalesce(encode(h.hash, 'hex'), '') AS head_hash,
+      coalesce(h.updated_at, r.started_at) AS updated_at`,
+};
+export const RUN_JOIN = `LEFT JOIN run_heads h ON h.run_id = r.run_id`;
 
 /** Small tables beside the projections: their versions, and client state (watermarks). */
 export const META_DDL = `

@@ -20,7 +20,14 @@ import type { StoredRecord } from '../../events/envelope.js';
 import type { EventType } from '../../events/catalogue.js';
 import type { SqliteInlineProjection } from './sqlite.js';
 import { SELECT_AFTER_POS } from './sqliteSchema.js';
-import { CHANGE_SQL, META_DDL, PROJECTION_DDL, TIDY_DDL } from './projectionsSql.js';
+import {
+  CHANGE_SQL,
+  META_DDL,
+  PROJECTION_DDL,
+  RUN_JOIN,
+  RUN_SELECT,
+  TIDY_DDL,
+} from './projectionsSql.js';
 import { costRow, hitlRow, runFilter, runRow, stepRow, type Row } from './projectionsRows.js';
 
 export interface RebuildReport {
@@ -61,13 +68,18 @@ export function openSqliteProjections(db: Database.Database): SqliteProjections 
     }
   }
 
-  let stmts: Map<string, Stmt> | null = null;
-  const statement = (c: Change): Stmt => {
-    stmts ??= new Map(Object.entries(CHANGE_SQL).map(([k, sql]) => [k, db.prepare(sql) as Stmt]));
-    return stmts.get(`${c.p}.${c.op}`) as Stmt;
+  let stmts: Map<string, Stmt | null> | null = null;
+  const statement = (c: Change): Stmt | null => {
+    stmts ??= new Map(
+      Object.entries(CHANGE_SQL).map(([k, sql]) => [
+        k,
+        sql === null ? null : (db.prepare(sql) as Stmt),
+      ]),
+    );
+    return stmts.get(`${c.p}.${c.op}`) as Stmt | null;
   };
   const apply = (changes: readonly Change[]) => {
-    for (const c of changes) statement(c).run(c as unknown as Record<string, unknown>);
+    for (const c of changes) statement(c)?.run(c as unknown as Record<string, unknown>);
   };
 
   function rebuildNow(only: readonly ProjectionName[]): { events: number } {
@@ -136,7 +148,9 @@ function sqliteReadModels(db: Database.Database): ReadModels {
     async listRuns(q = {}) {
       const w = where(q, true);
       const rows = prep(
-        `SELECT * FROM runs ${w.sql} ORDER BY started_at DESC, run_id DESC LIMIT ? OFFSET ?`,
+        `${RUN_SELECT.sqlite} FROM (SELECT * FROM runs ${w.sql}
+           ORDER BY started_at DESC, run_id DESC LIMIT ? OFFSET ?) r ${RUN_JOIN}
+         ORDER BY r.started_at DESC, r.run_id DESC`,
       ).all(...w.params, q.limit ?? -1, q.offset ?? 0) as Row[];
       return rows.map(runRow);
     },
@@ -153,7 +167,9 @@ function sqliteReadModels(db: Database.Database): ReadModels {
       return out;
     },
     async getRun(runId) {
-      const r = prep('SELECT * FROM runs WHERE run_id = ?').get(runId) as Row | undefined;
+      const r = prep(`${RUN_SELECT.sqlite} FROM runs r ${RUN_JOIN} WHERE r.run_id = ?`).get(
+        runId,
+      ) as Row | undefined;
       return r ? runRow(r) : null;
     },
     async steps(runId) {
