@@ -12,7 +12,8 @@
  *   rejects, a run that has ended) is terminated, and its outcome is published on
  *   `flujo.results.<run>` with the error. One that may succeed later (the ledger unreachable, a
  *   resume that came before its start) is redelivered after a delay; after its last delivery it
- *   is kept as a dead letter on `flujo.dead.<kind>.<run>` (./deadLetter.ts).
+ *   is kept as a dead letter on `flujo.dead.<kind>.<run>` (./deadLetter.ts). One handed back
+ *   on its last delivery (the worker stopping) is queued again as a new message (./release.ts).
  * - The reconciler re-enqueues runs that are `running` in the ledger, have had no event for a
  *   while, and have no message in the queue: their owner went silent (a crashed `flujo run`, a
  *   message lost by NATS). Its publishes are de-duplicated by run and head seq.
@@ -44,8 +45,8 @@ import {
   type Outcome,
   type Settled,
 } from './outcomes.js';
-import { keepDeadLetter } from './deadLetter.js';
 import { pause, reconcileLoop } from './reconciler.js';
+import { handBack, terminate, type ReleaseDeps } from './release.js';
 import type { Worker, WorkerOptions } from './types.js';
 
 export type { LoadedRunPipeline, Worker, WorkerLog, WorkerOptions } from './types.js';
@@ -62,6 +63,7 @@ export function startWorker(options: WorkerOptions): Worker {
   /** The engine driving each run here: a cancel goes to it, so it stops the run's calls at once. */
   const drivers = new Map<string, Engine>();
   let inFlight = 0;
+  const release: ReleaseDeps = { nc, js, jsm, names, log, now, maxDeliver: options.maxDeliver };
   /**
    * Heartbeats go every third of the consumer's ack wait as the server has it (another worker or
    * an operator may have set it), and never less often than this worker's own setting asks.
@@ -159,17 +161,10 @@ export function startWorker(options: WorkerOptions): Worker {
         );
       counts.acked += 1;
     } else if (outcome.kind === 'term') {
-      // A dead letter is stored before its work message goes; one that cannot be stays there.
-      const { dead } = outcome;
-      const gone = !dead || (await keepDeadLetter({ js, names, log, now }, msg, dead, report));
-      msg.term(outcome.reason.slice(0, 500));
-      // A terminated message stays in a work-queue stream on NATS 2.9 (later servers drop it):
-      // remove it, so the queue (and the reconciler's look at it) holds only live work.
-      await nc.flush().catch(() => {});
-      if (gone) await jsm.streams.deleteMessage(names.stream, msg.seq, false).catch(() => {});
+      await terminate(release, msg, outcome, report);
       counts.terminated += 1;
     } else if (outcome.kind === 'retry') {
-      msg.nak(outcome.delayMs);
+      await handBack(release, msg, outcome.delayMs);
       counts.retried += 1;
     } else {
       counts.left += 1;
@@ -310,7 +305,7 @@ export function startWorker(options: WorkerOptions): Worker {
       }
       if (!msg) continue;
       if (abort.signal.aborted) {
-        msg.nak(0);
+        await handBack(release, msg, 0);
         return;
       }
       inFlight += 1;

@@ -16,7 +16,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { openState } from '../../src/adapters/ledger/state.js';
-import { fleetNames, resultsSubject } from '../../src/adapters/nats/work.js';
+import { fleetNames, queuedFor, resultsSubject } from '../../src/adapters/nats/work.js';
 import { decodeRecord } from '../../src/events/envelope.js';
 import { createFleetClient, type FleetResult } from '../../src/fleet/client.js';
 import { CLI } from '../e2e/cli.js';
@@ -48,7 +48,7 @@ describe.skipIf(!up)('flujo worker: SIGTERM during a pipeline load', () => {
   const workers: WorkerProcess[] = [];
   let nc: NatsConnection;
 
-  function startWorker(env: Record<string, string> = {}): WorkerProcess {
+  function startWorker(env: Record<string, string> = {}, args: string[] = []): WorkerProcess {
     const e: NodeJS.ProcessEnv = {
       ...process.env,
       NO_COLOR: '1',
@@ -58,7 +58,7 @@ describe.skipIf(!up)('flujo worker: SIGTERM during a pipeline load', () => {
       ...env,
     };
     delete e.FLUJO_PROJECT_ROOT;
-    const child = spawn(process.execPath, [CLI, 'worker', '--ack-wait', '30'], {
+    const child = spawn(process.execPath, [CLI, 'worker', '--ack-wait', '30', ...args], {
       cwd: dir,
       env: e,
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -156,6 +156,42 @@ describe.skipIf(!up)('flujo worker: SIGTERM during a pipeline load', () => {
     } finally {
       await done.close();
     }
+    next.child.kill('SIGTERM');
+    expect(await next.exited).toBe(0);
+  }, 60_000);
+
+  it('on its last delivery, queues the message again (a nak would never be delivered again)', async () => {
+    const mark = join(dir, 'loading-last');
+    const last = ['--max-deliver', '1'];
+    const slow = startWorker({ FLUJO_TEST_LOAD_MARK: mark, FLUJO_TEST_LOAD_MS: '15000' }, last);
+    await until('the worker to start', () =>
+      slow.logs().some((l) => String(l.msg).startsWith('worker started')) ? true : undefined,
+    );
+    const client = await createFleetClient(nc, { namespace });
+    const runId = 'slow-load-last';
+    const results: FleetResult[] = [];
+    const sub = nc.subscribe(resultsSubject(names, runId));
+    void (async () => {
+      for await (const m of sub) results.push(m.json<FleetResult>());
+    })();
+    await client.start({ runId, pipeline: 'slow.mjs', input: 'again' });
+    await until('the load to begin', () => (existsSync(mark) ? true : undefined));
+    slow.child.kill('SIGTERM');
+    expect(await slow.exited).toBe(0);
+    expect(slow.logs().at(-1)).toMatchObject({ msg: 'worker stopped', retried: 1 });
+
+    // Delivered once already, with one delivery allowed: only a fresh copy can reach a worker.
+    const next = startWorker({}, last);
+    await until('the run to complete', () => (results.length > 0 ? true : undefined));
+    sub.unsubscribe();
+    expect(results).toHaveLength(1);
+    expect(results[0]).toMatchObject({
+      run_id: runId,
+      status: 'completed',
+      output: { echoed: 'again' },
+    });
+    const jsm = await jetstreamManager(nc);
+    expect(await queuedFor(jsm, names, runId)).toBe(0);
     next.child.kill('SIGTERM');
     expect(await next.exited).toBe(0);
   }, 60_000);

@@ -1,0 +1,73 @@
+/**
+ * How a work message leaves a worker without an ack: terminated (refused, or given up and kept
+ * as a dead letter) or handed back for another worker. A message handed back on its last
+ * delivery would never be delivered again (JetStream stops at the consumer's max deliver), so it
+ * is published again as a fresh message instead, and the spent one removed.
+ */
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
+
+import type { FleetNames } from '../adapters/nats/work.js';
+import { keepDeadLetter } from './deadLetter.js';
+import type { Outcome } from './outcomes.js';
+import type { WorkerLog } from './types.js';
+
+export interface ReleaseDeps {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly names: FleetNames;
+  readonly log: WorkerLog;
+  readonly now: () => number;
+  readonly maxDeliver: number;
+}
+
+/** Terminates `msg` and removes it from the work stream (a dead letter is stored first). */
+export async function terminate(
+  deps: ReleaseDeps,
+  msg: JsMsg,
+  outcome: Outcome & { kind: 'term' },
+  report: Record<string, unknown> | undefined,
+): Promise<void> {
+  // A dead letter is stored before its work message goes; one that cannot be stays there.
+  const { dead } = outcome;
+  const gone = !dead || (await keepDeadLetter(deps, msg, dead, report));
+  msg.term(outcome.reason.slice(0, 500));
+  // A terminated message stays in a work-queue stream on NATS 2.9 (later servers drop it):
+  // remove it, so the queue (and the reconciler's look at it) holds only live work.
+  await deps.nc.flush().catch(() => {});
+  if (gone) await deps.jsm.streams.deleteMessage(deps.names.stream, msg.seq, false).catch(() => {});
+}
+
+/**
+ * Hands `msg` back for another worker after `delayMs`. On its last delivery, publishes a copy
+ * (same subject, body and headers, a new message id) and removes the spent one; if the copy
+ * cannot be stored, the message is nak'ed as before and the worker says it is stuck.
+ */
+export async function handBack(deps: ReleaseDeps, msg: JsMsg, delayMs: number): Promise<void> {
+  if (msg.info.deliveryCount < deps.maxDeliver) {
+    msg.nak(delayMs);
+    return;
+  }
+  const h = headers();
+  for (const [k, v] of msg.headers ?? [])
+    if (k !== 'Nats-Msg-Id') for (const x of v) h.append(k, x);
+  h.set('Flujo-Requeued-From', String(msg.seq));
+  try {
+    await deps.js.publish(msg.subject, msg.data, {
+      headers: h,
+      msgID: `again:${deps.names.stream}:${msg.seq}`,
+      timeout: 5_000,
+    });
+  } catch (e) {
+    deps.log.error(
+      { subject: msg.subject, delivery: msg.info.deliveryCount, err: (e as Error).message },
+      `could not queue the message again on its last delivery; it stays in ${deps.names.stream} undelivered`,
+    );
+    msg.nak(delayMs);
+    return;
+  }
+  msg.term('handed back on its last delivery: queued again as a new message');
+  await deps.nc.flush().catch(() => {});
+  await deps.jsm.streams.deleteMessage(deps.names.stream, msg.seq, false).catch(() => {});
+}
