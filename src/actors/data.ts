@@ -99,10 +99,12 @@ function changedEntries(base: Obj, next: Obj): Obj {
 export function applyNodeOutput(node: PlanNode, ctx: Obj, output: unknown): Obj {
   let next = ctx;
   if (node.updatesContext && isObj(output)) {
+    // None of the engine's keys: not the answer or step outputs (ADR 60), nor a map's current
+    // item or the cache's entries, which the engine writes through its own nodes' sinkTo.
     let patch = output;
-    if (Object.keys(output).some((k) => ENGINE_CONTEXT_KEYS.has(k)))
+    if (Object.keys(output).some((k) => ENGINE_MERGED_KEYS.has(k)))
       patch = Object.fromEntries(
-        Object.entries(output).filter(([k]) => !ENGINE_CONTEXT_KEYS.has(k)),
+        Object.entries(output).filter(([k]) => !ENGINE_MERGED_KEYS.has(k)),
       );
     next = deepMerge(next, patch);
   }

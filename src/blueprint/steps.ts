@@ -77,7 +77,13 @@ export function common(env: Env, node: YNode, name: string, where: Where) {
   if (uc) out.updatesContext = true;
   const sinkNode = get(node, 'sink_to');
   const sink = env.str(sinkNode, `${name}: sink_to`, name);
-  const sinkProblem = sink === undefined ? undefined : sinkToProblem(sink);
+  const sinkRoot = sink?.replace(/^context\./, '').split('.')[0];
+  const sinkProblem =
+    sink === undefined
+      ? undefined
+      : sinkRoot === '__map_items' || sinkRoot === '__cache'
+        ? `${JSON.stringify(sink)} is kept by the engine (a map's items, the cache), not by steps`
+        : sinkToProblem(sink);
   if (sinkProblem && sinkNode)
     env.report('V-K4', `${name}: sink_to ${sinkProblem}`, sinkNode.pos, { step: name });
   else if (sink !== undefined) out.sinkTo = sink.replace(/^context\./, '');

@@ -123,3 +123,23 @@ describe('conditional branch keys', () => {
     expect([no.run.status, no.run.output]).toEqual(['completed', 'refused']);
   });
 });
+
+describe('engine-kept keys are not written by a step output (ADR 60)', () => {
+  it('updates_context cannot forge the item of a map (__map_items) or plant cache entries', async () => {
+    const { run } = await runFixture('fixtures/map/forged_items.yaml', null, {}, { items: [1, 2] });
+    expect(run.status).toBe('completed');
+    // No cache was ever written: the mapping's undefined `cache` is left out.
+    expect(run.output).toStrictEqual({ items: ['item=1 note=1', 'item=2 note=2'] });
+  });
+});
+
+describe('sink_to and the engine-kept keys', () => {
+  it('a sink_to under __cache or __map_items is a V-K4 error', () => {
+    const r = load('fixtures/step/sink_engine_keys.yaml');
+    expect(r.errors.map((f) => `${f.rule_id} ${f.line}:${f.column}`)).toEqual([
+      'V-K4 6:14',
+      'V-K4 9:14',
+    ]);
+    expect(r.errors[0]!.message).toMatch(/kept by the engine/);
+  });
+});
