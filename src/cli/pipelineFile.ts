@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import type { Plan } from '../dsl/ir.js';
 import { decodeRecord } from '../events/envelope.js';
 import type { LedgerStore } from '../ports.js';
-import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
+import { ConfigError, EngineError, ErrorCode, ExitCode, LedgerCorruptError } from '../errors.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { SkillRegistry } from '../skills/types.js';
 
@@ -35,7 +35,13 @@ export async function recordedSource(
   root: string,
 ): Promise<string | undefined> {
   const [first] = await ledger.read(runId, { limit: 1 });
-  if (!first) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
+  if (!first) {
+    // A head with no events stored under it: every event of the run was removed.
+    const head = await ledger.head(runId);
+    if (head && head.seq > 0)
+      throw new LedgerCorruptError(runId, 1, 'truncated', 'no events are stored');
+    throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
+  }
   const started = decodeRecord(runId, first.seq, first.body);
   const source = started.type === 'RunStarted' ? started.data.pipeline.source : undefined;
   return source && existsSync(resolve(root, source)) ? source : undefined;

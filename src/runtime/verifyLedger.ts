@@ -9,6 +9,7 @@ import {
   type RunVerification,
   type VerifyFailure,
 } from '../events/verify.js';
+import { LedgerCorruptError } from '../errors.js';
 import type { LedgerStore } from '../ports.js';
 
 const PAGE = 2000;
@@ -28,6 +29,32 @@ export async function verifyStoredRun(store: LedgerStore, runId: string): Promis
     if (page.length < PAGE || !last) return verifier.finish();
     from = last.seq + 1;
   }
+}
+
+/**
+ * For a command that found a run not shaped as recorded runs are (no RunStarted at seq 1, no
+ * read-model row): the damage `flujo lens verify` names, as an error naming run, seq and reason —
+ * or, when the chain itself verifies, a run that does not start with RunStarted.
+ */
+export async function corruptRun(
+  store: LedgerStore,
+  runId: string,
+  outcome: string,
+): Promise<LedgerCorruptError> {
+  return (
+    (await chainDamage(store, runId, outcome)) ??
+    new LedgerCorruptError(runId, 1, 'bad_event', 'the run does not start with RunStarted', outcome)
+  );
+}
+
+/** The run's first chain failure as an error naming run, seq and reason; none when it verifies. */
+export async function chainDamage(
+  store: LedgerStore,
+  runId: string,
+  outcome: string,
+): Promise<LedgerCorruptError | undefined> {
+  const f = (await verifyStoredRun(store, runId)).failure;
+  return f ? new LedgerCorruptError(runId, f.seq, f.reason, f.detail, outcome) : undefined;
 }
 
 export interface LedgerVerification {

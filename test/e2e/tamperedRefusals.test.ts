@@ -3,7 +3,9 @@
  * real SQLite file): `flujo cancel` must not append after a run's terminal event when the head
  * row's flag was cleared, a head row set to ended over a paused run is named as such by resume and
  * cancel (not "has finished" or "already ended (paused)"), and `flujo lens replay` must not call a
- * tampered run identical. Each names run and seq, exits 1 and records nothing.
+ * tampered run identical; a run missing its RunStarted (or every event) is named by trace, replay,
+ * show and resume rather than reported as an internal error, a missing read model, a missing
+ * pipeline file or an unknown run. Each names run and seq, exits 1 and records nothing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,6 +87,33 @@ describe('a tampered ledger', () => {
       expect(r.stderr).toContain(`run ${id} seq ${next}: truncated`);
     }
     expect(stored(db, id)).toEqual(before);
+  });
+
+  it('a run whose RunStarted was removed: trace, replay and show name the gap, not a bug', () => {
+    const { p, id, db } = completedRun('no-start');
+    sql(db, (d) => {
+      d.prepare('DELETE FROM events WHERE run_id = ? AND seq = 1').run(id);
+      d.prepare('DELETE FROM runs WHERE run_id = ?').run(id); // as a read-model rebuild leaves it
+    });
+    for (const args of [
+      ['lens', 'trace', id, '--json'],
+      ['lens', 'replay', id, '--json'],
+      ['lens', 'show', id, '--json'],
+    ]) {
+      const r = runCli(args, { cwd: p });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`[LEDGER_CORRUPT] run ${id} seq 1: gap`);
+      expect(r.stderr).not.toMatch(/internal error|rebuild|recorded no pipeline file/);
+    }
+  });
+
+  it('a run whose events were all removed under its head: resume names it, not "no run"', () => {
+    const { p, id, db } = completedRun('no-events');
+    sql(db, (d) => d.prepare('DELETE FROM events WHERE run_id = ?').run(id));
+    const r = runCli(['resume', id, '--json'], { cwd: p });
+    expect(r.code).toBe(1);
+    expect(json(r.stdout).error).toMatchObject({ code: 'LEDGER_CORRUPT' });
+    expect(r.stderr).toContain(`run ${id} seq 1: truncated`);
   });
 
   it('lens replay refuses a run whose stored chain does not verify, naming run and seq', () => {

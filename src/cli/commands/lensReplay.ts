@@ -8,6 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, ErrorCode, ExitCode } from '../../errors.js';
 import { decodeRecord } from '../../events/envelope.js';
 import { createEngine } from '../../runtime/engine.js';
+import { corruptRun } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile } from '../pipelineFile.js';
 import { withRun, type LensFlags } from './lensCommon.js';
@@ -24,6 +25,9 @@ export async function lensReplay(
   return withRun(flags, run, async ({ cfg, ledger, runId }) => {
     const [first] = await ledger.read(runId, { limit: 1 });
     const started = first ? decodeRecord(runId, first.seq, first.body) : undefined;
+    // Without its RunStarted the run has no recorded plan to ask for: the chain is damaged.
+    if (started?.type !== 'RunStarted' || started.seq !== 1)
+      throw await corruptRun(ledger, runId, 'the run was not replayed');
     const source = started?.type === 'RunStarted' ? started.data.pipeline.source : undefined;
     if (!flags.pipeline && !source) {
       throw new ConfigError(

@@ -8,6 +8,7 @@ import type { LedgerStore } from '../../ports.js';
 import { readRunEvents } from '../../lens/events.js';
 import { duration, isoTime, MARK, preview, usd } from '../../lens/format.js';
 import { runDetailJson, stepJson, unpreview } from '../../lens/rows.js';
+import { chainDamage } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
 import { resolveRunId } from '../context.js';
 import { runIdWords } from '../shell.js';
@@ -36,6 +37,9 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
     const runId = await resolveRunId(ledger, run);
     const row = await readModels.getRun(runId);
     if (!row) {
+      // A run whose events do not verify (its RunStarted removed) has no row to rebuild either.
+      const damage = await chainDamage(ledger, runId, 'nothing was shown');
+      if (damage) throw damage;
       out.error(
         `run ${runId} has events but no read-model row; rebuild them with: flujo lens rebuild`,
       );

@@ -7,6 +7,7 @@ import { ExitCode } from '../../errors.js';
 import { readRunEvents } from '../../lens/events.js';
 import { buildTrace } from '../../lens/trace.js';
 import { renderTrace } from '../../lens/traceText.js';
+import { corruptRun } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
 import { usage, withRun, type LensFlags } from './lensCommon.js';
 
@@ -19,7 +20,11 @@ export async function lensTrace(run: string, flags: LensTraceFlags, out: Output)
   if (!Number.isInteger(len) || len < -1)
     throw usage('--prompt-preview-len takes a whole number: -1 (full), 0 (hide) or a length');
   return withRun(flags, run, async ({ ledger, runId }) => {
-    const root = buildTrace(await readRunEvents(ledger, runId));
+    const events = await readRunEvents(ledger, runId);
+    // A run whose RunStarted is gone is damage to name, not a bug in the trace builder.
+    if (events[0]?.type !== 'RunStarted' || events[0].seq !== 1)
+      throw await corruptRun(ledger, runId, 'nothing was traced');
+    const root = buildTrace(events);
     if (flags.json) out.json(root);
     else
       out.data(
