@@ -29,9 +29,9 @@ const DEFAULT_SUMMARY_TURNS = 10;
 
 export interface Conversation {
   readonly body: PlanNode;
-  /** Run once before the loop, in order (after the loop's own `init`). */
+  /** Run once before the loop, in order (before the loop's own `init`). */
   readonly before: PlanNode[];
-  /** Run after every iteration (after the loop's own `state`). */
+  /** Run after every iteration (before the loop's own `state`). */
   readonly after: PlanNode[];
 }
 

@@ -143,7 +143,9 @@ export function loop(
   const conv = isConversation ? conversation(env, l, name, body, bodyNode, inner) : undefined;
   if (conv) body = conv.body;
   const stateOps = contextOps(env, get(l, 'state'), name, inner);
-  body = withOps(env, [...stateOps, ...(conv?.after ?? [])], body, name, false);
+  // The history's turns first: its `last` turn is the iteration's output, which a state
+  // operation before it would have replaced with what it wrote (ADR 69).
+  body = withOps(env, [...(conv?.after ?? []), ...stateOps], body, name, false);
   let exit = codeOrExpr(env, l, name, 'exit_condition', 'exit_expression', {
     ...inner,
     iteration: true,

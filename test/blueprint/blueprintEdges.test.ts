@@ -143,3 +143,14 @@ describe('sink_to and the engine-kept keys', () => {
     expect(r.errors[0]!.message).toMatch(/kept by the engine/);
   });
 });
+
+describe('conversational loops with state operations', () => {
+  it("the assistant turn is the iteration's output, not the state operation's result", async () => {
+    let n = 0;
+    const { run } = await runFixture('fixtures/conversation/with_state.yaml', 'hi', {
+      'test:bot': () => `b${++n}`,
+    });
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual({ text: 'user: hi\nassistant: b1\nassistant: b2' });
+  });
+});
