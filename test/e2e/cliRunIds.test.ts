@@ -123,4 +123,16 @@ describe('--run-id', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ run_id: 'y'.repeat(200), status: 'paused' });
   });
+
+  it('an id that exists is resumed; a refused resume is still one JSON object under --json', () => {
+    const first = runCli(['run', '--input', 'Ada', '--run-id', 'again-1', '--json'], { cwd: p });
+    expect(JSON.parse(first.stdout)).toMatchObject({ run_id: 'again-1', status: 'paused' });
+    // Paused on a person: run (as resume) takes no answer, so it is refused, and says so on stdout.
+    const again = runCli(['run', '--input', 'Ada', '--run-id', 'again-1', '--json'], { cwd: p });
+    expect(again.code).toBe(1);
+    expect(JSON.parse(again.stdout)).toEqual({
+      run_id: 'again-1',
+      error: { code: 'RUN_NOT_RESUMABLE', message: expect.stringContaining('paused for human') },
+    });
+  });
 });

@@ -11,7 +11,7 @@ import { initFastHash } from '../../events/chain.js';
 import { numberFlag, parseContextFlag, readInput, runIdFlag } from '../io.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
-import { exitCodeOf, printRun, runJson } from '../runReport.js';
+import { exitCodeOf, printRefusal, printRun, runJson } from '../runReport.js';
 import { projectConfig, type GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import { openSession, type Interrupts } from '../session.js';
@@ -113,15 +113,22 @@ export async function run(
     });
     const runId = chosenRunId ?? randomUUID();
     const t0 = performance.now();
-    const { result, interrupted } = await session.drive(() =>
-      engine.run(loaded.plan, input.value, {
-        runId,
-        source: loaded.source,
-        // The input is context.initial_prompt (CONTRACTS.md); --context goes beside it, never over it.
-        context: { ...context, initial_prompt: input.value },
-        ...(Object.keys(budget).length > 0 ? { budget } : {}),
-      }),
-    );
+    const { result, interrupted } = await session
+      .drive(() =>
+        engine.run(loaded.plan, input.value, {
+          runId,
+          source: loaded.source,
+          // The input is context.initial_prompt (CONTRACTS.md); --context goes beside it, never over it.
+          context: { ...context, initial_prompt: input.value },
+          ...(Object.keys(budget).length > 0 ? { budget } : {}),
+        }),
+      )
+      .catch((e: unknown) => {
+        // An id that exists is resumed, and a resume can be refused (a paused run with no answer,
+        // a damaged chain): under --json that is still one object, as `flujo resume` prints it.
+        if (flags.json) printRefusal(out, runId, e);
+        throw e;
+      });
     if (flags.json) out.json(runJson(result, interrupted ? 'interrupted' : result.status));
     else printRun(out, result, performance.now() - t0);
     return interrupted ? ExitCode.interrupted : exitCodeOf(result);
