@@ -2,18 +2,47 @@
  * Dead letters (ADR 68): a work message the worker gave up on after its last delivery — one that
  * might have succeeded (the ledger was down, its run's start never came) but has no delivery left
  * — is published as it was, body unchanged, on `<ns>.dead.<kind>.<run>` (stream `<NS>_DEAD`),
- * with headers saying why, so an operator can look at it and publish it again. Messages refused
+ * with headers saying why, so an operator can look at it and publish it again; so is one that
+ * JetStream stopped delivering with no worker giving it up (watchMaxDeliveries). Messages refused
  * on their merits (bad JSON, an answer the schema rejects, an ended run) are not dead letters:
  * their publisher was told on `<ns>.results.<run>`.
  */
-import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import { headers } from '@nats-io/transport-node';
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import {
+  headers,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
 
-import { deadSubject, runToken, type FleetNames, type WorkKind } from '../adapters/nats/work.js';
+import {
+  deadSubject,
+  parseWorkSubject,
+  runToken,
+  type FleetNames,
+  type WorkKind,
+} from '../adapters/nats/work.js';
 import type { WorkerLog } from './types.js';
 
 /** Header values are one line of text: newlines become spaces, and long reasons are cut. */
 const oneLine = (s: string, max = 2000) => s.replace(/[\r\n]+/g, ' ').slice(0, max);
+
+/** The work message a dead letter copies: one being handled, or one read back from the stream. */
+export interface WorkCopy {
+  readonly subject: string;
+  readonly seq: number;
+  readonly data: Uint8Array;
+  readonly headers?: MsgHdrs | undefined;
+  readonly deliveries: number;
+}
+
+const copyOf = (msg: JsMsg): WorkCopy => ({
+  subject: msg.subject,
+  seq: msg.seq,
+  data: msg.data,
+  headers: msg.headers,
+  deliveries: msg.info.deliveryCount,
+});
 
 export interface DeadLetter {
   readonly kind: WorkKind;
@@ -29,7 +58,7 @@ export interface DeadLetter {
 export async function publishDeadLetter(
   js: JetStreamClient,
   names: FleetNames,
-  msg: JsMsg,
+  msg: WorkCopy,
   dead: DeadLetter,
   now: () => number,
 ): Promise<string> {
@@ -39,7 +68,7 @@ export async function publishDeadLetter(
   // As in subjects: the run id itself, or `~` and its base64url when it is not a plain token.
   h.set('Flujo-Run-Id', runToken(dead.runId));
   h.set('Flujo-Kind', dead.kind);
-  h.set('Flujo-Deliveries', String(msg.info.deliveryCount));
+  h.set('Flujo-Deliveries', String(msg.deliveries));
   h.set('Flujo-Work-Subject', msg.subject);
   h.set('Flujo-Work-Seq', String(msg.seq));
   const id = msg.headers?.get('Nats-Msg-Id');
@@ -68,7 +97,7 @@ export async function keepDeadLetter(
 ): Promise<boolean> {
   const at = { run_id: dead.runId, kind: dead.kind, delivery: msg.info.deliveryCount };
   try {
-    const subject = await publishDeadLetter(deps.js, deps.names, msg, dead, deps.now);
+    const subject = await publishDeadLetter(deps.js, deps.names, copyOf(msg), dead, deps.now);
     if (report) report.dead_letter = { subject, stream: deps.names.deadStream };
     deps.log.error(
       { ...at, dead_letter: subject, reason: dead.reason },
@@ -82,4 +111,63 @@ export async function keepDeadLetter(
     );
     return false;
   }
+}
+
+/**
+ * Messages JetStream stopped delivering with no worker giving them up: each delivery's worker
+ * died, stalled past the ack wait or was stopped. The server says so on its MAX_DELIVERIES
+ * advisory; one worker of the fleet (a queue group) reads the message back from the work stream,
+ * keeps it as a dead letter and removes it. If that fails it stays in the work stream, as before.
+ */
+export function watchMaxDeliveries(deps: {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  names: FleetNames;
+  log: WorkerLog;
+  now: () => number;
+}): Subscription {
+  const { names, log } = deps;
+  const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.stream}.${names.consumer}`;
+  return deps.nc.subscribe(subject, {
+    queue: names.consumer,
+    callback: (_err, m) => {
+      void (async () => {
+        const { stream_seq: seq, deliveries } = m.json<{
+          stream_seq: number;
+          deliveries: number;
+        }>();
+        const stored = await deps.jsm.streams.getMessage(names.stream, { seq }).catch(() => null);
+        // Gone already: acked late, or settled by its worker.
+        if (!stored) return;
+        const named = parseWorkSubject(names, stored.subject);
+        if ('problem' in named) return;
+        const reason = `JetStream stopped delivering it after ${deliveries} deliveries: each worker that had it died, stalled past the ack wait or stopped before settling it; publish it again with a new message id if its run still needs it`;
+        const copy = {
+          subject: stored.subject,
+          seq: stored.seq,
+          data: stored.data,
+          headers: stored.header,
+          deliveries,
+        };
+        const at = { run_id: named.runId, kind: named.kind, delivery: deliveries };
+        try {
+          const dead = { ...named, reason, code: 'MAX_DELIVERIES' };
+          const to = await publishDeadLetter(deps.js, names, copy, dead, deps.now);
+          await deps.jsm.streams.deleteMessage(names.stream, seq, false).catch(() => {});
+          log.error(
+            { ...at, dead_letter: to, reason },
+            'work message out of deliveries; kept as a dead letter',
+          );
+        } catch (e) {
+          log.error(
+            { ...at, err: (e as Error).message },
+            `could not store the dead letter in ${names.deadStream}; the message stays in ${names.stream}`,
+          );
+        }
+      })().catch((e: unknown) =>
+        log.warn({ err: (e as Error).message }, 'could not read a max-deliveries advisory'),
+      );
+    },
+  });
 }

@@ -45,6 +45,7 @@ import {
   type Outcome,
   type Settled,
 } from './outcomes.js';
+import { watchMaxDeliveries } from './deadLetter.js';
 import { pause, reconcileLoop } from './reconciler.js';
 import { handBack, terminate, type ReleaseDeps } from './release.js';
 import type { Worker, WorkerOptions } from './types.js';
@@ -336,6 +337,8 @@ export function startWorker(options: WorkerOptions): Worker {
     },
   });
 
+  const exhausted = watchMaxDeliveries({ nc, js, jsm, names, log, now });
+
   async function beatLoop(): Promise<void> {
     while (!abort.signal.aborted) {
       await refreshBeat();
@@ -375,6 +378,7 @@ export function startWorker(options: WorkerOptions): Worker {
     async stop() {
       abort.abort();
       cancels.unsubscribe();
+      exhausted.unsubscribe();
       // Runs being driven stop where they stand (resumable); their handlers nak the messages. A
       // message whose pipeline is still loading is given back without waiting for the load; a
       // run that reaches its engine after a detach is caught by the next one.

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
@@ -25,6 +26,7 @@ import { CLI } from '../e2e/cli.js';
 import { NATS_URL, natsReachable } from '../support/services.js';
 
 const up = await natsReachable();
+const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
 
 describe.skipIf(!up)('flujo worker: dead letters', () => {
   const namespace = `deadtest_${process.pid}_${Date.now().toString(36)}`;
@@ -161,4 +163,98 @@ describe.skipIf(!up)('flujo worker: dead letters', () => {
       ),
     ).toBe(true);
   }, 30_000);
+});
+
+describe.skipIf(!up)('flujo worker: messages JetStream stopped delivering', () => {
+  const namespace = `deadadv_${process.pid}_${Date.now().toString(36)}`;
+  const names = fleetNames(namespace);
+  const dir = mkdtempSync(join(tmpdir(), 'flujo-dead-advisory-'));
+  const workers: { child: ChildProcess; log: () => string }[] = [];
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+
+  function startWorker() {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NO_COLOR: '1',
+      FLUJO_STATE_URI: `sqlite:///${join(dir, 'state.db')}`,
+      FLUJO_NATS_URL: NATS_URL,
+      FLUJO_NATS_NAMESPACE: namespace,
+    };
+    delete env.FLUJO_PROJECT_ROOT;
+    const args = [CLI, 'worker', '--max-deliver', '1', '--ack-wait', '1', '--reconcile-after', '0'];
+    const child = spawn(process.execPath, args, {
+      cwd: dir,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let text = '';
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (text += s));
+    const w = { child, log: () => text };
+    workers.push(w);
+    return w;
+  }
+
+  async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>) {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const v = await probe();
+      if (v !== undefined && v !== false && v !== null) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  beforeAll(async () => {
+    writeFileSync(join(dir, 'flujo.toml'), '# dead letter advisory test\n');
+    writeFileSync(
+      join(dir, 'hang.mjs'),
+      `import { definePipeline, step } from '${DIST}dsl/builder.js';\n` +
+        `export default definePipeline('hang', step('hang', () => new Promise((r) => setTimeout(r, 60000)))).plan;\n`,
+    );
+    nc = await connect({ servers: NATS_URL });
+    jsm = await jetstreamManager(nc);
+  });
+
+  afterAll(async () => {
+    for (const w of workers) w.child.kill('SIGKILL');
+    await jsm?.streams.delete(names.stream).catch(() => {});
+    await jsm?.streams.delete(names.deadStream).catch(() => {});
+    await nc?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps a message whose only delivery died with its worker, from the max-deliveries advisory', async () => {
+    const a = startWorker();
+    const b = startWorker();
+    await until('both workers', () =>
+      a.log().includes('worker started') && b.log().includes('worker started') ? true : undefined,
+    );
+    const runId = 'owner-died';
+    const h = headers();
+    h.set('Nats-Msg-Id', 'start-owner-died');
+    await jetstream(nc).publish(workSubject(names, 'start', runId), '{"pipeline":"hang.mjs"}', {
+      headers: h,
+    });
+    const owner = await until('a worker to take it', () =>
+      workers.find((w) => w.log().includes(`"run_id":"${runId}","kind":"start","delivery":1`)),
+    );
+    owner.child.kill('SIGKILL');
+    const survivor = workers.find((w) => w !== owner)!;
+    const subject = `${namespace}.dead.start.${runId}`;
+    const dead = await until('the dead letter', () =>
+      jsm.streams.getMessage(names.deadStream, { last_by_subj: subject }).catch(() => null),
+    );
+    expect(new TextDecoder().decode(dead.data)).toBe('{"pipeline":"hang.mjs"}');
+    expect(dead.header.get('Flujo-Error-Code')).toBe('MAX_DELIVERIES');
+    expect(dead.header.get('Flujo-Deliveries')).toBe('1');
+    expect(dead.header.get('Flujo-Work-Msg-Id')).toBe('start-owner-died');
+    expect(dead.header.get('Flujo-Reason')).toMatch(
+      /^JetStream stopped delivering it after 1 deliveries/,
+    );
+    await until('the work queue to drop it', async () =>
+      (await queuedFor(jsm, names, runId)) === 0 ? true : undefined,
+    );
+    expect(survivor.log()).toContain('work message out of deliveries; kept as a dead letter');
+  }, 60_000);
 });
