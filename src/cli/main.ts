@@ -65,6 +65,24 @@ async function main(argv: string[]): Promise<number> {
       exitCode = await init({ ...global(), ...opts }, out);
     });
 
+  program
+    .command('create')
+    .description('the Architect: write a pipeline.yaml for a goal (a recorded run; see lens)')
+    .option('--goal <text>', 'what the pipeline should do')
+    .option('--name <name>', "the pipeline name (default: the writer's, else from the goal)")
+    .option('--output-dir <dir>', 'where pipeline.yaml goes (default: the project root)')
+    .option('--non-interactive', 'never ask; needs --output-dir')
+    .option('-f, --force', 'overwrite an existing pipeline.yaml')
+    .option('--budget <usd>', 'also write [budgets.pipeline."<name>"] into flujo.toml')
+    .option('--strict', 'an invalid blueprint is not written (exit 4)')
+    .option('--no-agentic', 'no model: emit a one-step blueprint carrying the goal')
+    .option('--model <id>', 'the model of the Architect and of the generated agents')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (opts: Record<string, unknown>) => {
+      const { create } = await import('./commands/create.js');
+      exitCode = await create({ ...global(), ...opts }, out, interrupts);
+    });
+
   /** `--fleet` and `--wait` of run, resume and cancel (src/cli/fleet.ts). */
   const fleetOptions = (c: Command) =>
     c

@@ -1,0 +1,295 @@
+/**
+ * The Architect behind `flujo create`: a pipeline of our own DSL, run by our engine and recorded
+ * in the project's ledger like any run (ADR 73). Agentic: a planner agent turns the goal and the
+ * project's skills into a plan, a writer agent drafts the blueprint, our validator checks it in
+ * memory, and the writer repairs it from the findings (line:column) for up to MAX_ROUNDS rounds.
+ * Minimal (`--no-agentic`): one function step emits a one-agent-step blueprint, then the same
+ * validation. Both end in a `result` step whose output is an ArchitectResult.
+ */
+import { relative } from 'node:path';
+
+import { isMap, parseDocument, type Pair } from 'yaml';
+import { z } from 'zod';
+
+import { nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
+import type { SkillCatalog } from '../../blueprint/env.js';
+import { loadBlueprint } from '../../blueprint/loader.js';
+import { agentStep, definePipeline, loop, sequence, step } from '../../dsl/builder.js';
+
+/** Writer rounds: the first draft and up to two repairs. */
+export const MAX_ROUNDS = 3;
+
+/** What the Architect is asked (the run's input). */
+export interface ArchitectRequest {
+  readonly goal: string;
+  /** The pipeline name to inject; absent: the writer's, else one made from the goal. */
+  readonly name?: string;
+  /** The model the generated agent steps use. */
+  readonly model: string;
+  /** The file the blueprint is written to, relative to the project root (where findings point). */
+  readonly file: string;
+  readonly skills: readonly SkillInfo[];
+}
+
+export interface SkillInfo {
+  readonly id: string;
+  readonly description: string;
+  readonly input_schema: unknown;
+  readonly side_effects: boolean;
+}
+
+export const PlanSchema = z.object({
+  plan_summary: z.string(),
+  steps: z.array(z.object({ step_name: z.string(), purpose: z.string() })),
+});
+export type ArchitectPlan = z.infer<typeof PlanSchema>;
+
+export interface ArchitectFinding {
+  readonly rule_id: string;
+  readonly severity: 'error' | 'warning';
+  readonly message: string;
+  readonly line: number;
+  readonly column: number;
+  readonly step_name: string | null;
+  readonly suggestion: string | null;
+}
+
+/** The output of the validation step, and (with the plan) of the whole run. */
+export interface Draft {
+  readonly yaml: string;
+  readonly name: string;
+  readonly valid: boolean;
+  readonly findings: readonly ArchitectFinding[];
+}
+
+export interface ArchitectResult extends Draft {
+  readonly plan: ArchitectPlan | null;
+}
+
+export interface ArchitectDeps {
+  /** The project root: blueprints, imports and prompt files must be inside it. */
+  readonly root: string;
+  /** Absolute path of the file being created (findings point at it; imports resolve beside it). */
+  readonly file: string;
+  readonly skills: SkillCatalog;
+}
+
+/** A name for a pipeline made from its goal: lower-case words joined by dashes. */
+export function slugOf(goal: string): string {
+  const slug = goal
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
+  return slug || 'pipeline';
+}
+
+/** The YAML inside a reply: the first fenced block when there is one, else the whole text. */
+export function yamlOf(reply: unknown): string {
+  const text = typeof reply === 'string' ? reply : JSON.stringify(reply);
+  const fenced = /```(?:ya?ml)?[ \t]*\n([\s\S]*?)```/.exec(text);
+  const body = (fenced ? fenced[1] : text) ?? '';
+  return body.trim() + '\n';
+}
+
+/**
+ * Sets `name:` (a new key goes right after `version:`, else first), keeping comments; text
+ * that is not a YAML mapping is left as it is (the validator reports it).
+ */
+export function withName(
+  text: string,
+  name: string | undefined,
+  goal: string,
+): { yaml: string; name: string } {
+  const doc = parseDocument(text);
+  const fallback = name ?? slugOf(goal);
+  if (doc.errors.length > 0 || !isMap(doc.contents)) return { yaml: text, name: fallback };
+  const current = doc.get('name');
+  const chosen = name ?? (typeof current === 'string' && current.trim() ? current : fallback);
+  if (doc.has('name')) doc.set('name', chosen);
+  else {
+    const items = doc.contents.items as Pair[];
+    const at = items.findIndex((p) => (p.key as { value?: unknown })?.value === 'version');
+    items.splice(at + 1, 0, doc.createPair('name', chosen) as Pair);
+  }
+  return { yaml: doc.toString(), name: chosen };
+}
+
+/** Validates blueprint text as if it were `deps.file`, with the project's skills. */
+export function validateDraft(text: string, deps: ArchitectDeps): ArchitectFinding[] {
+  const files = {
+    ...nodeBlueprintFiles,
+    read: (p: string) => (p === deps.file ? text : nodeBlueprintFiles.read(p)),
+    exists: (p: string) => (p === deps.file ? true : (nodeBlueprintFiles.exists?.(p) ?? false)),
+    realpath: (p: string) => (p === deps.file ? p : (nodeBlueprintFiles.realpath?.(p) ?? p)),
+  };
+  const result = loadBlueprint(deps.file, {
+    files,
+    root: deps.root,
+    allowOutsideRoot: relative(deps.root, deps.file).startsWith('..'),
+    skills: deps.skills,
+  });
+  return result.findings.map((f) => ({
+    rule_id: f.rule_id,
+    severity: f.severity,
+    message: f.message,
+    line: f.line,
+    column: f.column,
+    step_name: f.step_name,
+    suggestion: f.suggestion,
+  }));
+}
+
+function draft(reply: unknown, request: ArchitectRequest, deps: ArchitectDeps): Draft {
+  const named = withName(yamlOf(reply), request.name, request.goal);
+  const findings = validateDraft(named.yaml, deps);
+  return { ...named, valid: !findings.some((f) => f.severity === 'error'), findings };
+}
+
+const json = (v: unknown) => JSON.stringify(v, null, 2);
+
+const PLANNER_SYSTEM = [
+  'You are the planner of Flujo, a workflow engine. Given a goal and the skills the project',
+  'offers, plan a small pipeline: a few steps, each with a short snake_case step_name and its',
+  'purpose. Use a skill where one fits; otherwise a step is a call to a language model.',
+  'Answer with JSON: {"plan_summary": string, "steps": [{"step_name": string, "purpose": string}]}.',
+].join('\n');
+
+const WRITER_SYSTEM = [
+  'You write Flujo YAML blueprints. Answer with the YAML only, in one ```yaml block.',
+  'The format:',
+  '```yaml',
+  'version: "0.1"',
+  'name: my-pipeline',
+  'agents:',
+  '  writer:                       # a language model agent',
+  '    model: "openai:gpt-4o-mini"',
+  '    system_prompt: "What the agent does."',
+  '    output_schema: { type: object, properties: { text: { type: string } }, required: [text] }  # optional',
+  'steps:',
+  '  - kind: step',
+  '    name: draft',
+  '    uses: agents.writer',
+  '    input: "{{ context.initial_prompt }}"     # the run input',
+  '  - kind: step',
+  '    name: clean',
+  '    agent: { id: flujo.builtins.stringify }  # a skill, by id',
+  '    input: "{{ steps.draft.output }}"',
+  '  - kind: hitl                   # a pause for a person',
+  '    name: approve',
+  '    message: "Approve? {{ previous_step }}"',
+  '```',
+  'Templates: {{ context.initial_prompt }}, {{ previous_step }}, {{ steps.<name>.output }}.',
+  'Use only the skills listed, and only keys shown here. Step names are unique.',
+].join('\n');
+
+function plannerPrompt(r: ArchitectRequest): string {
+  return `Goal: ${r.goal}\n\nAvailable skills (id, description, input_schema):\n${json(
+    r.skills.map((s) => ({
+      id: s.id,
+      description: s.description,
+      input_schema: s.input_schema,
+      ...(s.side_effects ? { side_effects: true } : {}),
+    })),
+  )}`;
+}
+
+function writerPrompt(previous: unknown, r: ArchitectRequest, plan: unknown): string {
+  const head = [
+    `Goal: ${r.goal}`,
+    `Model for agent steps: "${r.model}"`,
+    ...(r.name ? [`Pipeline name: ${r.name}`] : []),
+    `Plan:\n${json(plan)}`,
+    `Available skills: ${r.skills.map((s) => s.id).join(', ')}`,
+  ];
+  const last = previous as Partial<Draft> | undefined;
+  if (last && typeof last === 'object' && Array.isArray(last.findings)) {
+    const problems = last.findings
+      .filter((f) => f.severity === 'error')
+      .map(
+        (f) =>
+          `- ${r.file}:${f.line}:${f.column}: ${f.rule_id}: ${f.message}${f.suggestion ? ` (fix: ${f.suggestion})` : ''}`,
+      );
+    return [
+      ...head,
+      `Your last blueprint:\n\`\`\`yaml\n${last.yaml ?? ''}\`\`\``,
+      `The validator found these errors:\n${problems.join('\n')}`,
+      'Answer with the whole corrected blueprint.',
+    ].join('\n\n');
+  }
+  return [...head, 'Write the blueprint.'].join('\n\n');
+}
+
+const requestOf = (ctx: unknown) => (ctx as { architect: ArchitectRequest }).architect;
+
+/** The agentic Architect: plan, then write and validate up to MAX_ROUNDS times. */
+export function architectPipeline(request: ArchitectRequest, deps: ArchitectDeps) {
+  const model = request.model;
+  return definePipeline(
+    'flujo.architect',
+    sequence(
+      agentStep<ArchitectPlan>('plan', model, {
+        output: PlanSchema,
+        config: { system: PLANNER_SYSTEM },
+        input: (_prev, ctx) => plannerPrompt(requestOf(ctx)),
+        sinkTo: 'plan',
+      }),
+      loop(
+        'draft',
+        sequence(
+          agentStep<string>('write_yaml', model, {
+            config: { system: WRITER_SYSTEM },
+            input: (prev, ctx) =>
+              writerPrompt(prev, requestOf(ctx), (ctx as { plan?: unknown }).plan),
+          }),
+          step('validate', (reply: unknown) => draft(reply, request, deps)),
+        ),
+        {
+          maxLoops: MAX_ROUNDS,
+          // Ends on a valid draft; the last round's draft, valid or not, is the loop's output.
+          exit: (d: Draft, _ctx, round) => d.valid || round >= MAX_ROUNDS,
+        },
+      ),
+      step('result', (r: ArchitectResult) => r, {
+        input: (prev, ctx) => ({
+          ...(prev as Draft),
+          plan: ((ctx as { plan?: ArchitectPlan }).plan ?? null) as ArchitectPlan | null,
+        }),
+      }),
+    ),
+  );
+}
+
+/** The blueprint `--no-agentic` emits: one agent step whose prompt carries the goal. */
+export function minimalYaml(request: ArchitectRequest): string {
+  const doc = parseDocument('version: "0.1"\n');
+  doc.set('name', request.name ?? slugOf(request.goal));
+  doc.set('agents', {
+    worker: {
+      model: request.model,
+      system_prompt: `You carry out this goal: ${request.goal}`,
+    },
+  });
+  doc.set('steps', [
+    {
+      kind: 'step',
+      name: 'main',
+      uses: 'agents.worker',
+      input: '{{ context.initial_prompt }}',
+    },
+  ]);
+  return `# Generated by flujo create --no-agentic. Goal: ${request.goal.replace(/\s+/g, ' ')}\n${doc.toString()}`;
+}
+
+/** The minimal Architect: no model; emit, validate, result. */
+export function minimalPipeline(request: ArchitectRequest, deps: ArchitectDeps) {
+  return definePipeline(
+    'flujo.architect.minimal',
+    sequence(
+      step('emit', () => minimalYaml(request)),
+      step('validate', (text: string) => draft(text, request, deps)),
+      step('result', (d: Draft): ArchitectResult => ({ ...d, plan: null })),
+    ),
+  );
+}
