@@ -129,8 +129,6 @@ function ledgerCancel(ledger: LensBackend['ledger']): CancelRun {
   };
 }
 
-const ENDED: readonly string[] = ['completed', 'failed', 'cancelled'];
-
 /** As `flujo cancel` refuses it (ADR 52): nothing to cancel, nothing recorded, the state named. */
 function ended(runId: string, status: string): HttpError {
   return new HttpError(
@@ -161,12 +159,11 @@ async function cancel(
     throw new HttpError(400, 'BAD_REQUEST', '"reason" is a string of at most 2000 characters');
   }
   const reason = given?.trim() || undefined;
-  const run = await backend.readModels.getRun(runId);
-  if (!run) throw new HttpError(404, ErrorCode.RUN_NOT_FOUND, `no run ${runId}`);
-  if (ENDED.includes(run.status)) throw ended(runId, run.status);
-  // As `flujo cancel`: the ledger is the truth (the read models may not have seen the run's end
-  // yet), and the engine appends nothing to an ended run (it refuses a head row that disagrees
-  // with the run's last event: LEDGER_CORRUPT).
+  if (!(await backend.readModels.getRun(runId)))
+    throw new HttpError(404, ErrorCode.RUN_NOT_FOUND, `no run ${runId}`);
+  // As `flujo cancel`, whatever the read models say: the ledger is the truth (they may not have
+  // seen the run's end yet), and the engine appends nothing to an ended run and refuses a head
+  // row that disagrees with the run's last event (LEDGER_CORRUPT, ADR 71).
   const before = await backend.ledger.head(runId);
   const result = await cancelRun(runId, reason);
   if (before?.terminal || result.status !== 'cancelled') throw ended(runId, result.status);

@@ -2,12 +2,18 @@
  * The web lens over HTTP without a browser: binds and tokens, the JSON API's answers and errors,
  * Server-Sent Events of committed records.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import Database from 'better-sqlite3';
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
+import { openState } from '../../src/adapters/ledger/state.js';
 import { definePipeline, hitl, parallel } from '../../src/dsl/builder.js';
 import { decodeRecord } from '../../src/events/envelope.js';
 import { foldingReadModels } from '../../src/projections/index.js';
@@ -437,6 +443,52 @@ describe('cancelling a run', () => {
       expect((await web.readModels.getRun(runId))?.status).toBe('cancelled');
     } finally {
       await guarded.close();
+    }
+  });
+});
+
+describe('cancelling a run whose head row was tampered with (a real SQLite file)', () => {
+  it('refuses with LEDGER_CORRUPT as flujo cancel does, whatever the read models say, and records nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flujo-web-tampered-'));
+    const file = join(dir, 'state.db');
+    const state = await openState(`sqlite:///${file}`, { projectRoot: dir });
+    const server = await createLensServer(
+      { ledger: state.ledger, readModels: state.readModels, resume: async () => ({ status: 'x' }) },
+      { port: 0 },
+    );
+    const tamper = (runId: string, terminal: 0 | 1) => {
+      const db = new Database(file);
+      try {
+        db.prepare('UPDATE run_heads SET terminal = ? WHERE run_id = ?').run(terminal, runId);
+      } finally {
+        db.close();
+      }
+    };
+    try {
+      const engine = createEngine({ ledger: state.ledger });
+      const ask = definePipeline('ask', hitl('q', { message: 'Go?', schema: z.boolean() }));
+      const done = definePipeline('done', hitl('q', { message: 'Go?', schema: z.boolean() }));
+      const paused = await engine.run(ask.plan, null);
+      const completed = await engine.run(done.plan, null);
+      await engine.resume(done.plan, completed.runId, { humanInput: true });
+      // Paused, its head row says ended; completed, its head row says it has not ended.
+      tamper(paused.runId, 1);
+      tamper(completed.runId, 0);
+      for (const runId of [paused.runId, completed.runId]) {
+        const seq = (await state.ledger.head(runId))!.seq;
+        const res = await fetch(`${server.url}api/runs/${runId}/cancel`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        });
+        expect(res.status, runId).toBe(500);
+        expect(await res.json()).toMatchObject({ error: { code: 'LEDGER_CORRUPT' } });
+        expect((await state.ledger.head(runId))!.seq).toBe(seq);
+      }
+    } finally {
+      await server.close();
+      await state.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
