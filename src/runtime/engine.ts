@@ -395,6 +395,9 @@ export function createEngine(options: EngineOptions) {
     const checked = verifyRun(runId, rows, (await ledger.head(runId)) ?? undefined);
     if (checked.failure) {
       const f = checked.failure;
+      // An event this Flujo cannot read (a newer version): its own decode error says to upgrade.
+      const bad = f.reason === 'bad_event' ? rows.find((r) => r.seq === f.seq) : undefined;
+      if (bad) decodeRecord(runId, bad.seq, bad.body);
       throw new LedgerCorruptError(runId, f.seq, f.reason, f.detail, 'the run was not replayed');
     }
     const events = rows.map((r) => decodeRecord(runId, r.seq, r.body));

@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { initFastHash, linkHash } from '../../src/events/chain.js';
+import { decodeCanonical, encodeCanonical } from '../../src/events/codec.js';
 import { runCli } from './cli.js';
 
 const json = (s: string) => JSON.parse(s) as Record<string, unknown>;
@@ -114,6 +116,32 @@ describe('a tampered ledger', () => {
     expect(r.code).toBe(1);
     expect(json(r.stdout).error).toMatchObject({ code: 'LEDGER_CORRUPT' });
     expect(r.stderr).toContain(`run ${id} seq 1: truncated`);
+  });
+
+  it('an event a newer Flujo wrote (sealed in the chain): replay says to upgrade, not corrupt', async () => {
+    await initFastHash();
+    const { p, id, db } = completedRun('newer');
+    sql(db, (d) => {
+      // Re-seal from the RunCompleted on, as a newer Flujo writing v7 of it would have.
+      const last = d
+        .prepare('SELECT seq, prev, body FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1')
+        .get(id) as { seq: number; prev: Buffer; body: Buffer };
+      const env = decodeCanonical(new Uint8Array(last.body)) as Record<string, unknown>;
+      const body = encodeCanonical({ ...env, v: 7 });
+      const hash = linkHash(new Uint8Array(last.prev), body);
+      d.prepare('UPDATE events SET body = ?, hash = ? WHERE run_id = ? AND seq = ?').run(
+        Buffer.from(body),
+        Buffer.from(hash),
+        id,
+        last.seq,
+      );
+      d.prepare('UPDATE run_heads SET hash = ? WHERE run_id = ?').run(Buffer.from(hash), id);
+    });
+    const replay = runCli(['lens', 'replay', id, '--json'], { cwd: p });
+    expect(replay.code).toBe(1);
+    expect(replay.stderr).toContain('error: [LEDGER_DECODE]');
+    expect(replay.stderr).not.toContain('LEDGER_CORRUPT');
+    expect(replay.stderr).toContain('written by a newer Flujo');
   });
 
   it('lens replay refuses a run whose stored chain does not verify, naming run and seq', () => {
