@@ -127,13 +127,18 @@ describe('flujo create', () => {
     llm.script({ text: PLAN }, { text: INVALID }, { text: VALID });
     const r = await create(['--goal', 'Summarize a text', '--name', 'summary', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(json(r.stdout)).toMatchObject({ valid: true, rounds: 2, name: 'summary' });
+    const j = json(r.stdout);
+    expect(j).toMatchObject({ valid: true, rounds: 2, name: 'summary' });
     const repair = texts(seen)[2] ?? '';
     expect(repair).toMatch(/pipeline\.yaml:10:5: V-K1: step 'summarize': unknown key 'promt'/);
     expect(repair).toContain('    promt: \\"{{ context.initial_prompt }}\\"');
     // --name wins over the writer's name.
     expect(readFileSync(join(p, 'pipeline.yaml'), 'utf8')).toContain('name: summary');
     expect(runCli(['validate'], { cwd: p }).code).toBe(0);
+    // The Architect's plan is rebuilt from the recorded request: its two rounds refold offline.
+    const replay = runCli(['lens', 'replay', j.run_id as string, '--json'], { cwd: p });
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(json(replay.stdout)).toMatchObject({ identical: true });
   });
 
   it('with --strict, a draft still invalid after the last round: exit 4 and nothing written', async () => {
@@ -190,6 +195,7 @@ describe('flujo create', () => {
     expect(toml.startsWith(TOML)).toBe(true);
     expect(toml).toContain('[budgets.pipeline."translate-to-french"]\ntotal_cost_usd_limit = 0.25');
     expect(runCli(['lens', 'verify', j.run_id as string], { cwd: p }).code).toBe(0);
+    expect(runCli(['lens', 'replay', j.run_id as string], { cwd: p }).code).toBe(0);
 
     // FLUJO_ARCHITECT_MINIMAL=1 is the same; a second --budget replaces the limit in place.
     const again = await create(['--goal', 'Translate to French', '--force', '--budget', '2'], {

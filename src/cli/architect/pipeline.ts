@@ -16,6 +16,9 @@ import type { SkillCatalog } from '../../blueprint/env.js';
 import { loadBlueprint } from '../../blueprint/loader.js';
 import { agentStep, definePipeline, loop, sequence, step } from '../../dsl/builder.js';
 
+/** What a create run records as its pipeline source (RunStarted.pipeline.source). */
+export const ARCHITECT_SOURCE = 'flujo:create';
+
 /** Writer rounds: the first draft and up to two repairs. */
 export const MAX_ROUNDS = 3;
 
@@ -292,4 +295,16 @@ export function minimalPipeline(request: ArchitectRequest, deps: ArchitectDeps) 
       step('result', (d: Draft): ArchitectResult => ({ ...d, plan: null })),
     ),
   );
+}
+
+/**
+ * The plan a create run ran, rebuilt from what it recorded (its pipeline name and its input, the
+ * request), for `flujo lens replay`: the plan's decisions read only the run's values, and a
+ * replay never calls the steps' functions, so `deps` is not consulted.
+ */
+export function recordedArchitectPlan(pipelineName: string, input: unknown, deps: ArchitectDeps) {
+  const request = input as ArchitectRequest;
+  return pipelineName === 'flujo.architect.minimal'
+    ? minimalPipeline(request, deps).plan
+    : architectPipeline(request, deps).plan;
 }

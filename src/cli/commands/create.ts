@@ -14,6 +14,7 @@ import { initFastHash } from '../../events/chain.js';
 import { createEngine } from '../../runtime/engine.js';
 import { agentsFor, catalogOf, preflight, projectSkills } from '../agents.js';
 import {
+  ARCHITECT_SOURCE,
   architectPipeline,
   minimalPipeline,
   type ArchitectRequest,
@@ -125,7 +126,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
       if (!flags.json) out.info(`Architect run ${runId} (${agentic ? model : 'no model'})`);
       result = await engine.run(pipeline.plan, request, {
         runId,
-        source: 'flujo:create',
+        source: ARCHITECT_SOURCE,
         context: { initial_prompt: goal, architect: request },
       });
     } finally {

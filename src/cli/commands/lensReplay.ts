@@ -40,7 +40,22 @@ export async function lensReplay(
       : isAbsolute(source as string)
         ? (source as string)
         : join(cfg.root, source as string);
-    const { plan } = await loadPipelineFile(file, cfg);
+    // A `flujo create` run: the Architect's plan, rebuilt from the request it recorded (ADR 73).
+    // (ARCHITECT_SOURCE, not imported: other replays need not load the Architect.)
+    const architect = !flags.pipeline && source === 'flujo:create';
+    const { plan } = architect
+      ? {
+          plan: (await import('../architect/pipeline.js')).recordedArchitectPlan(
+            started.data.pipeline.name,
+            started.data.input,
+            {
+              root: cfg.root,
+              file: join(cfg.root, 'pipeline.yaml'),
+              skills: { has: () => false },
+            },
+          ),
+        }
+      : await loadPipelineFile(file, cfg);
     // No agent port: a replay that needed a live call would fail, never reach a provider.
     const result = await createEngine({ ledger }).replay(plan, runId);
     const body = {
@@ -60,7 +75,9 @@ export async function lensReplay(
       out.data(`${out.color.bad('✗')} replay of ${runId} diverges at seq ${d?.seq}`);
       out.data(`  recorded: ${JSON.stringify(d?.recorded)}`);
       out.data(`  replayed: ${JSON.stringify(d?.expected)}`);
-      out.info(`the plan in ${file} no longer decides what the run recorded`);
+      out.info(
+        `the plan ${architect ? 'of flujo create' : `in ${file}`} no longer decides what the run recorded`,
+      );
     }
     return result.identical ? ExitCode.ok : ExitCode.runtime;
   });
