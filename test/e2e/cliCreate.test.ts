@@ -4,13 +4,14 @@
  * test that runs it also reads it back from the ledger.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
-import { runCli, spawnCli } from './cli.js';
+import { CLI, runCli, spawnCli } from './cli.js';
 
 const json = (s: string) => JSON.parse(s) as Record<string, unknown>;
 
@@ -63,6 +64,51 @@ const INVALID = [
   '    uses: agents.summarizer',
   '```',
 ].join('\n');
+
+/**
+ * Runs `flujo ARGS` on a pseudo-terminal (util-linux `script`), typing `answer` once `prompt`
+ * shows; stdout and stderr arrive merged, as on a terminal.
+ */
+function onTerminal(
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  prompt: string,
+  answer: string,
+): Promise<{ code: number | null; output: string }> {
+  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const cmd = [process.execPath, CLI, ...args].map(quote).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], {
+      cwd,
+      env: { ...process.env, NO_COLOR: '1', ...env },
+    });
+    let output = '';
+    let typed = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      output += d;
+      if (!typed && output.includes(prompt)) {
+        typed = true;
+        child.stdin.write(answer);
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+const hasScript = spawnSyncOk('script', ['--version']);
+function spawnSyncOk(cmd: string, args: string[]): boolean {
+  try {
+    return spawnSync(cmd, args).status === 0;
+  } catch {
+    return false;
+  }
+}
 
 describe('flujo create', () => {
   let llm: FakeLlm;
@@ -212,6 +258,74 @@ describe('flujo create', () => {
       'flujo.architect.minimal',
       'flujo.architect.minimal',
     ]);
+  });
+
+  it.skipIf(!hasScript)(
+    'FLUJO_CREATE_HITL on a terminal: the run pauses for plan approval; a rejected plan writes nothing',
+    async () => {
+      const seen = llm.requests.length;
+      llm.script({ text: PLAN });
+      const no = await onTerminal(
+        ['create', '--goal', 'Summarize a text'],
+        p,
+        { ...env(), FLUJO_CREATE_HITL: '1' },
+        'Use this plan?',
+        'n\r',
+      );
+      expect(no.code, no.output).toBe(0);
+      expect(no.output).toContain('summarize: three bullets from the input');
+      expect(no.output).toContain('plan rejected; nothing was written');
+      expect(existsSync(join(p, 'pipeline.yaml'))).toBe(false);
+      expect(llm.requests.length - seen).toBe(1);
+
+      llm.script({ text: PLAN }, { text: VALID });
+      const yes = await onTerminal(
+        ['create', '--goal', 'Summarize a text'],
+        p,
+        { ...env(), FLUJO_CREATE_HITL: '1' },
+        'Use this plan?',
+        'y\r',
+      );
+      expect(yes.code, yes.output).toBe(0);
+      expect(yes.output).toContain('wrote pipeline.yaml');
+      expect(runCli(['validate'], { cwd: p }).code).toBe(0);
+      // Both answers are in the ledger, and both runs verify and replay.
+      const runs = JSON.parse(runCli(['lens', 'list', '--json'], { cwd: p }).stdout) as {
+        run_id: string;
+      }[];
+      expect(runs).toHaveLength(2);
+      for (const { run_id } of runs) {
+        expect(runCli(['lens', 'verify', run_id], { cwd: p }).code).toBe(0);
+        expect(runCli(['lens', 'replay', run_id], { cwd: p }).code).toBe(0);
+        expect(runCli(['lens', 'show', run_id, '--json'], { cwd: p }).stdout).toContain(
+          'approve_plan',
+        );
+      }
+
+      // Without a terminal the plan is approved without asking (and said so).
+      llm.script({ text: PLAN }, { text: VALID });
+      const piped = await create(['--goal', 'Summarize', '--force'], {
+        ...env(),
+        FLUJO_CREATE_HITL: '1',
+      });
+      expect(piped.code, piped.stderr).toBe(0);
+      expect(piped.stderr).toContain('approved without asking');
+    },
+  );
+
+  it("the project's budgets cap the Architect run: a call they cannot cover is never made (exit 1)", async () => {
+    writeFileSync(
+      join(p, 'flujo.toml'),
+      TOML.replace('total_cost_usd_limit = 1.0', 'total_cost_usd_limit = 0.0000001'),
+    );
+    const seen = llm.requests.length;
+    const r = await create(['--goal', 'Summarize', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(json(r.stdout)).toMatchObject({ path: null, valid: false });
+    expect(String(json(r.stdout).error)).toContain('COST_LIMIT_EXCEEDED');
+    expect(r.stderr).toContain('flujo lens show');
+    expect(llm.requests.length).toBe(seen);
+    expect(existsSync(join(p, 'pipeline.yaml'))).toBe(false);
   });
 
   it('usage errors exit 2: no goal, --non-interactive without --output-dir, no key for the model', async () => {

@@ -14,7 +14,16 @@ import { z } from 'zod';
 import { nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
 import type { SkillCatalog } from '../../blueprint/env.js';
 import { loadBlueprint } from '../../blueprint/loader.js';
-import { agentStep, definePipeline, loop, sequence, step } from '../../dsl/builder.js';
+import {
+  agentStep,
+  conditional,
+  definePipeline,
+  hitl,
+  loop,
+  sequence,
+  step,
+  type Flow,
+} from '../../dsl/builder.js';
 
 /** What a create run records as its pipeline source (RunStarted.pipeline.source). */
 export const ARCHITECT_SOURCE = 'flujo:create';
@@ -32,6 +41,8 @@ export interface ArchitectRequest {
   /** The file the blueprint is written to, relative to the project root (where findings point). */
   readonly file: string;
   readonly skills: readonly SkillInfo[];
+  /** FLUJO_CREATE_HITL on a terminal: the run pauses for a person to approve the plan. */
+  readonly approve_plan?: true;
 }
 
 export interface SkillInfo {
@@ -226,40 +237,70 @@ function writerPrompt(previous: unknown, r: ArchitectRequest, plan: unknown): st
 
 const requestOf = (ctx: unknown) => (ctx as { architect: ArchitectRequest }).architect;
 
-/** The agentic Architect: plan, then write and validate up to MAX_ROUNDS times. */
+/** The answer to the plan approval pause. */
+export const ApprovalSchema = z.object({ approved: z.boolean() });
+
+/** What the run ends with when the person rejects the plan. */
+export interface Rejected {
+  readonly rejected: true;
+  readonly plan: ArchitectPlan | null;
+}
+
+/**
+ * The agentic Architect: plan, then write and validate up to MAX_ROUNDS times. With
+ * `approve_plan`, a `hitl` step after the plan asks `{approved: boolean}`; a rejected plan ends
+ * the run with a Rejected output and no draft.
+ */
 export function architectPipeline(request: ArchitectRequest, deps: ArchitectDeps) {
   const model = request.model;
+  const planStep = agentStep<ArchitectPlan>('plan', model, {
+    output: PlanSchema,
+    config: { system: PLANNER_SYSTEM },
+    input: (_prev, ctx) => plannerPrompt(requestOf(ctx)),
+    sinkTo: 'plan',
+  });
+  const drafting = loop(
+    'draft',
+    sequence(
+      agentStep<string>('write_yaml', model, {
+        config: { system: WRITER_SYSTEM },
+        input: (prev, ctx) => writerPrompt(prev, requestOf(ctx), (ctx as { plan?: unknown }).plan),
+      }),
+      step('validate', (reply: unknown) => draft(reply, request, deps)),
+    ),
+    {
+      maxLoops: MAX_ROUNDS,
+      // Ends on a valid draft; the last round's draft, valid or not, is the loop's output.
+      exit: (d: Draft, _ctx, round) => d.valid || round >= MAX_ROUNDS,
+    },
+  );
+  const result = step('result', (r: ArchitectResult) => r, {
+    input: (prev, ctx) => ({
+      ...(prev as Draft),
+      plan: ((ctx as { plan?: ArchitectPlan }).plan ?? null) as ArchitectPlan | null,
+    }),
+  });
+  if (!request.approve_plan)
+    return definePipeline('flujo.architect', sequence(planStep, drafting, result));
   return definePipeline(
     'flujo.architect',
     sequence(
-      agentStep<ArchitectPlan>('plan', model, {
-        output: PlanSchema,
-        config: { system: PLANNER_SYSTEM },
-        input: (_prev, ctx) => plannerPrompt(requestOf(ctx)),
-        sinkTo: 'plan',
-      }),
-      loop(
-        'draft',
-        sequence(
-          agentStep<string>('write_yaml', model, {
-            config: { system: WRITER_SYSTEM },
-            input: (prev, ctx) =>
-              writerPrompt(prev, requestOf(ctx), (ctx as { plan?: unknown }).plan),
-          }),
-          step('validate', (reply: unknown) => draft(reply, request, deps)),
-        ),
+      planStep,
+      hitl('approve_plan', { message: 'Use this plan?', schema: ApprovalSchema }),
+      conditional<{ approved: boolean }, ArchitectResult | Rejected>(
+        'approved',
+        (a) => a.approved,
         {
-          maxLoops: MAX_ROUNDS,
-          // Ends on a valid draft; the last round's draft, valid or not, is the loop's output.
-          exit: (d: Draft, _ctx, round) => d.valid || round >= MAX_ROUNDS,
+          true: sequence(drafting, result),
+          // Its input is mapped from the context; the answer it is handed is not read.
+          false: step('rejected', (r: Rejected) => r, {
+            input: (_prev, ctx) => ({
+              rejected: true as const,
+              plan: ((ctx as { plan?: ArchitectPlan }).plan ?? null) as ArchitectPlan | null,
+            }),
+          }) as unknown as Flow<{ approved: boolean }, Rejected>,
         },
       ),
-      step('result', (r: ArchitectResult) => r, {
-        input: (prev, ctx) => ({
-          ...(prev as Draft),
-          plan: ((ctx as { plan?: ArchitectPlan }).plan ?? null) as ArchitectPlan | null,
-        }),
-      }),
     ),
   );
 }

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 
+import { resolveBudget } from '../../adapters/agents/budgets.js';
 import { ConfigError, EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { initFastHash } from '../../events/chain.js';
 import { createEngine } from '../../runtime/engine.js';
@@ -17,6 +18,7 @@ import {
   ARCHITECT_SOURCE,
   architectPipeline,
   minimalPipeline,
+  type ArchitectPlan,
   type ArchitectRequest,
   type ArchitectResult,
 } from '../architect/pipeline.js';
@@ -46,10 +48,19 @@ export const DEFAULT_ARCHITECT_MODEL = 'openai:gpt-4o-mini';
 const usage = (message: string) =>
   new EngineError(ErrorCode.USAGE, message, { exitCode: ExitCode.config });
 
+/** Asks on the terminal; Ctrl-C there (readline takes it, not the process) is exit 130. */
 async function ask(question: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const ac = new AbortController();
+  rl.on('SIGINT', () => ac.abort());
   try {
-    return (await rl.question(question)).trim();
+    return (await rl.question(question, { signal: ac.signal })).trim();
+  } catch (e) {
+    if (ac.signal.aborted)
+      throw new EngineError(ErrorCode.INTERRUPTED, 'interrupted; nothing was written', {
+        exitCode: ExitCode.interrupted,
+      });
+    throw e;
   } finally {
     rl.close();
   }
@@ -63,13 +74,18 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
     throw usage(
       '--non-interactive needs --output-dir: say where pipeline.yaml goes, e.g. --output-dir .',
     );
-  const budget = numberFlag('--budget', flags.budget);
+  const budgetUsd = numberFlag('--budget', flags.budget);
   let goal = flags.goal?.trim();
   if (!goal && interactive) goal = await ask('What should the pipeline do? ');
   if (!goal)
     throw usage('--goal is required: flujo create --goal "summarize a text in three bullets"');
   const agentic = flags.agentic !== false && env.FLUJO_ARCHITECT_MINIMAL !== '1';
   const model = flags.model ?? env.FLUJO_ARCHITECT_MODEL ?? DEFAULT_ARCHITECT_MODEL;
+  const hitl = agentic && ['1', 'true'].includes(env.FLUJO_CREATE_HITL ?? '');
+  if (hitl && !interactive)
+    out.info(
+      'note: FLUJO_CREATE_HITL asks for plan approval on a terminal only; the plan is approved without asking',
+    );
 
   const cfg = projectConfig(flags, env, cwd);
   for (const w of cfg.warnings) out.info(`warning: ${w}`);
@@ -93,6 +109,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
     ...(flags.name ? { name: flags.name } : {}),
     model,
     file: relative(cfg.root, file) || 'pipeline.yaml',
+    ...(hitl && interactive ? { approve_plan: true as const } : {}),
     skills: registry
       .list()
       .filter((s) => s.kind === 'skill')
@@ -108,6 +125,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
   if (agentic) await preflight(cfg, pipeline.plan);
   await initFastHash();
 
+  const budget = resolveBudget(cfg.toml.budgets, pipeline.plan.ir.name, {});
   const state = await openProjectState(cfg);
   const runId = randomUUID();
   let result;
@@ -128,7 +146,22 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
         runId,
         source: ARCHITECT_SOURCE,
         context: { initial_prompt: goal, architect: request },
+        // [budgets.default] and a [budgets.pipeline."flujo.architect*"] cap it, as any run.
+        ...(Object.keys(budget).length > 0 ? { budget } : {}),
       });
+      // FLUJO_CREATE_HITL on a terminal: the run pauses at approve_plan until the person answers.
+      while (result.status === 'paused') {
+        const plan = result.steps.find((s) => s.name === 'plan')?.output as
+          ArchitectPlan | undefined;
+        out.info(`Plan: ${plan?.plan_summary ?? '(none)'}`);
+        for (const s of plan?.steps ?? []) out.info(`  - ${s.step_name}: ${s.purpose}`);
+        const answer = (await ask('Use this plan? [Y/n] ')).toLowerCase();
+        const approved = answer === '' || answer === 'y' || answer === 'yes';
+        result = await engine.resume(pipeline.plan, runId, {
+          humanInput: { approved },
+          answeredBy: env.USER ?? env.USERNAME ?? 'unknown',
+        });
+      }
     } finally {
       stop();
     }
@@ -143,6 +176,20 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
     out.error(`error: the Architect run ${runId} ${result.status}: ${why}`);
     out.error(`see: flujo lens show ${runId}`);
     return ExitCode.runtime;
+  }
+  if ((result.output as { rejected?: boolean }).rejected) {
+    if (flags.json)
+      out.json({
+        run_id: runId,
+        path: null,
+        name: null,
+        valid: false,
+        findings: [],
+        plan: (result.output as { plan: unknown }).plan,
+        rejected: true,
+      });
+    out.info(`plan rejected; nothing was written. Architect run: flujo lens show ${runId}`);
+    return ExitCode.ok;
   }
   const r = result.output as ArchitectResult;
   const rounds = result.steps.filter((s) => s.name === 'validate').length;
@@ -174,7 +221,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
   refuseExisting();
   mkdirSync(dir, { recursive: true });
   writeFileSync(file, r.yaml);
-  if (budget !== undefined) writeBudget(join(cfg.root, 'flujo.toml'), r.name, budget);
+  if (budgetUsd !== undefined) writeBudget(join(cfg.root, 'flujo.toml'), r.name, budgetUsd);
 
   if (flags.json) out.json(report(file));
   else {
@@ -182,8 +229,8 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
     out.info(
       `${r.valid ? out.color.ok('✓') : out.color.bad('✗')} wrote ${shown}: pipeline "${r.name}"${r.valid ? '' : ` (invalid after ${rounds} round(s); fix it, then: flujo validate ${shown})`}`,
     );
-    if (budget !== undefined)
-      out.info(`budget: [budgets.pipeline."${r.name}"] total_cost_usd_limit = ${budget}`);
+    if (budgetUsd !== undefined)
+      out.info(`budget: [budgets.pipeline."${r.name}"] total_cost_usd_limit = ${budgetUsd}`);
     out.info(`Architect run: flujo lens show ${runId}`);
     if (r.valid) out.info(`Next: flujo run ${shown} --input "…"`);
   }
