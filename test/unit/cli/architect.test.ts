@@ -1,0 +1,96 @@
+/**
+ * The pure parts of `flujo create`: the YAML taken out of a writer's reply, `name:` injection
+ * (comments kept, a new key after `version:`), names from goals, and the flujo.toml budget edit
+ * that must leave every other line as it was.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { slugOf, withName, yamlOf } from '../../../src/cli/architect/pipeline.js';
+import { writeBudget } from '../../../src/cli/commands/create.js';
+import { loadConfig } from '../../../src/config/load.js';
+
+describe('the Architect helpers', () => {
+  it('takes the first fenced block out of a reply, else the whole text', () => {
+    expect(yamlOf('Sure:\n```yaml\nversion: "0.1"\n```\nand ```yaml\nno: 1\n```')).toBe(
+      'version: "0.1"\n',
+    );
+    expect(yamlOf('```\nsteps: []\n```')).toBe('steps: []\n');
+    expect(yamlOf('version: "0.1"\nsteps: []')).toBe('version: "0.1"\nsteps: []\n');
+  });
+
+  it('injects name: after version:, keeps comments, and lets --name win over the writer', () => {
+    const text = '# top\nversion: "0.1" # v\nsteps: [] # none\n';
+    const added = withName(text, undefined, 'Summarize a Text!');
+    expect(added).toEqual({
+      name: 'summarize-a-text',
+      yaml: '# top\nversion: "0.1" # v\nname: summarize-a-text\nsteps: [] # none\n',
+    });
+    const writers = 'version: "0.1"\nname: mine\nsteps: []\n';
+    expect(withName(writers, undefined, 'goal').name).toBe('mine');
+    expect(withName(writers, 'chosen', 'goal')).toEqual({
+      name: 'chosen',
+      yaml: 'version: "0.1"\nname: chosen\nsteps: []\n',
+    });
+    // Not a mapping (or not YAML): left for the validator to report.
+    expect(withName('- a\n- b\n', 'n', 'g')).toEqual({ name: 'n', yaml: '- a\n- b\n' });
+    expect(withName('a: [\n', undefined, 'g').yaml).toBe('a: [\n');
+  });
+
+  it('makes names from goals', () => {
+    expect(slugOf('  Translate to French, please.  ')).toBe('translate-to-french-please');
+    expect(slugOf('¿¡!?')).toBe('pipeline');
+    expect(slugOf('a'.repeat(39) + ' bcd').length).toBeLessThanOrEqual(40);
+    expect(slugOf('a'.repeat(39) + ' bcd').endsWith('-')).toBe(false);
+  });
+});
+
+describe('writeBudget', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const file = () => join(dir, 'flujo.toml');
+  const fresh = (text?: string) => {
+    dir = mkdtempSync(join(tmpdir(), 'flujo-budget-'));
+    if (text !== undefined) writeFileSync(file(), text);
+  };
+
+  it('appends the table to a file without a trailing newline, and creates a missing file', () => {
+    fresh('state_uri = "memory://"');
+    writeBudget(file(), 'a b', 0.5);
+    expect(readFileSync(file(), 'utf8')).toBe(
+      'state_uri = "memory://"\n\n[budgets.pipeline."a b"]\ntotal_cost_usd_limit = 0.5\n',
+    );
+    rmSync(file());
+    writeBudget(file(), 'x', 1);
+    expect(readFileSync(file(), 'utf8')).toBe('[budgets.pipeline."x"]\ntotal_cost_usd_limit = 1\n');
+  });
+
+  it('replaces the limit inside its own table only, and adds it to a table without one', () => {
+    const text = [
+      '[budgets.pipeline."x"]',
+      'total_tokens_limit = 100 # keep',
+      'total_cost_usd_limit = 3',
+      '',
+      '[budgets.pipeline."y"]',
+      'total_cost_usd_limit = 9',
+      '',
+    ].join('\n');
+    fresh(text);
+    writeBudget(file(), 'x', 0.25);
+    expect(readFileSync(file(), 'utf8')).toBe(text.replace('= 3', '= 0.25'));
+    writeFileSync(file(), '[budgets.pipeline."z"]\ntotal_tokens_limit = 5\n[settings]\n');
+    writeBudget(file(), 'z', 2);
+    expect(readFileSync(file(), 'utf8')).toBe(
+      '[budgets.pipeline."z"]\ntotal_cost_usd_limit = 2\ntotal_tokens_limit = 5\n[settings]\n',
+    );
+    // What it wrote loads as the config, with the limit where a run reads it.
+    const cfg = loadConfig({ root: dir, env: {} });
+    expect(cfg.toml.budgets?.pipeline?.z).toEqual({
+      total_cost_usd_limit: 2,
+      total_tokens_limit: 5,
+    });
+  });
+});
