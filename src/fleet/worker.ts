@@ -64,6 +64,14 @@ export function startWorker(options: WorkerOptions): Worker {
   /** The engine driving each run here: a cancel goes to it, so it stops the run's calls at once. */
   const drivers = new Map<string, Engine>();
   let inFlight = 0;
+  /**
+   * The delivery each message being handled here is settled through, by stream sequence. A
+   * message JetStream delivers again while this worker still handles it (its heartbeats came
+   * late: the process was busy, e.g. evaluating a pipeline's imports) goes to the handling in
+   * progress instead of a second one, which would race the run against itself (a second claim
+   * fencing the first, the call in flight made again).
+   */
+  const handling = new Map<number, { msg: JsMsg }>();
   const release: ReleaseDeps = { nc, js, jsm, names, log, now, maxDeliver: options.maxDeliver };
   /**
    * Heartbeats go every third of the consumer's ack wait as the server has it (another worker or
@@ -177,9 +185,20 @@ export function startWorker(options: WorkerOptions): Worker {
     }
   }
 
-  async function handle(msg: JsMsg): Promise<void> {
+  async function handle(first: JsMsg): Promise<void> {
+    const held = { msg: first };
+    handling.set(first.seq, held);
+    try {
+      await handleHeld(held);
+    } finally {
+      handling.delete(first.seq);
+    }
+  }
+
+  /** Handles `held.msg`, which a redelivery to this worker may replace meanwhile (pullLoop). */
+  async function handleHeld(held: { msg: JsMsg }): Promise<void> {
+    const msg = held.msg;
     const deliveries = msg.info.deliveryCount;
-    const lastDelivery = deliveries >= options.maxDeliver;
     let m: WorkMessage;
     try {
       m = parseWorkMessage(names, msg.subject, msg.data);
@@ -201,7 +220,7 @@ export function startWorker(options: WorkerOptions): Worker {
     let beat: NodeJS.Timeout | undefined;
     const beatAgain = () => {
       beat = setTimeout(() => {
-        msg.working();
+        held.msg.working();
         beatAgain();
       }, beatMs);
     };
@@ -256,7 +275,9 @@ export function startWorker(options: WorkerOptions): Worker {
         );
         settled = { outcome: { kind: 'retry', delayMs: retryDelay(deliveries) } };
       }
-      outcome = settled?.outcome ?? outcomeOfError(m, e, deliveries, lastDelivery);
+      // The latest delivery counts: a redelivery received meanwhile may have been the last.
+      const now = held.msg.info.deliveryCount;
+      outcome = settled?.outcome ?? outcomeOfError(m, e, now, now >= options.maxDeliver);
       report = settled?.report;
       const code = e instanceof EngineError ? e.code : 'INTERNAL';
       const message = withoutCode((e as Error).message ?? String(e));
@@ -289,7 +310,7 @@ export function startWorker(options: WorkerOptions): Worker {
         drivers.delete(m.runId);
       }
     }
-    await settle(msg, m.runId, outcome, report);
+    await settle(held.msg, m.runId, outcome, report);
   }
 
   async function pullLoop(): Promise<void> {
@@ -305,6 +326,16 @@ export function startWorker(options: WorkerOptions): Worker {
         continue;
       }
       if (!msg) continue;
+      const held = handling.get(msg.seq);
+      if (held) {
+        held.msg = msg;
+        msg.working();
+        log.warn(
+          { subject: msg.subject, delivery: msg.info.deliveryCount },
+          'work message delivered again while this worker still handles it (its heartbeats were late: the process was busy); the handling in progress goes on with it',
+        );
+        continue;
+      }
       if (abort.signal.aborted) {
         await handBack(release, msg, 0);
         return;
