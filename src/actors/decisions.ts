@@ -82,6 +82,7 @@ export const MARKERS: ReadonlySet<string> = new Set([
   'SnapshotTaken',
   'AgentCallRetried',
   'HumanInputWithdrawn',
+  'StepAbandoned',
 ]);
 
 export function machineEventOf(e: LedgerEvent): RunMachineEvent | null {

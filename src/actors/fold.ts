@@ -51,6 +51,11 @@ export interface FoldState {
   status: RunStatus;
   /** Counts waits the machine abandoned (Release); the runtime aborts their work when it moves. */
   released: number;
+  /**
+   * The waits the last transition abandoned, in order: the runtime records the steps they leave
+   * unfinished (StepAbandoned, ADR 78). Not part of a snapshot: it is the last transition's.
+   */
+  releasedNow: Release[];
 }
 
 export function reservedTotals(b: BudgetState): { costMicros: number; tokens: number } {
@@ -115,6 +120,7 @@ function track(
 ): Decision[] {
   const o = state.outstanding;
   const out: Decision[] = [];
+  state.releasedNow = [];
   for (const a of actions) {
     if (a.type === 'release') {
       release(state, a.params as Release);
@@ -142,7 +148,10 @@ function release(state: FoldState, r: Release): void {
       : r.kind === 'timer'
         ? o.timers.delete(timerKey(r.path, r.timerId))
         : o.human.delete(r.path);
-  if (had) state.released += 1;
+  if (had) {
+    state.released += 1;
+    state.releasedNow.push(r);
+  }
 }
 
 /** A budget reservation for this call was recorded and not yet settled. */
@@ -213,6 +222,7 @@ export function startFold(
     },
     status: 'running',
     released: 0,
+    releasedNow: [],
   };
   const decisions = track(state, failedCode(snapshot, actions) ?? actions, started.at);
   return { state, decisions };
@@ -220,6 +230,7 @@ export function startFold(
 
 /** Feeds one recorded fact; returns the decisions it causes. */
 export function applyFact(machine: RunMachine, state: FoldState, fact: LedgerEvent): Decision[] {
+  state.releasedNow = [];
   settle(state, fact);
   const event: RunMachineEvent | null = machineEventOf(fact);
   if (!event || state.status === 'cancelled') return [];
@@ -385,5 +396,6 @@ export function restoreFold(
     },
     status: d.status,
     released: 0,
+    releasedNow: [],
   };
 }

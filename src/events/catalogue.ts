@@ -107,6 +107,12 @@ export const eventSchemas = {
    * sibling failed). Recorded with the fact that caused it; the machine never sees it.
    */
   HumanInputWithdrawn: z.object({ path }),
+  /**
+   * A marker: the step was still running when `cause`, a step enclosing it, ended (a sibling
+   * branch failed the parallel, an item failed the map), so it never ends by itself: the run
+   * left it unfinished (ADR 78). Recorded with the fact that caused it; the machine never sees it.
+   */
+  StepAbandoned: z.object({ path, cause: path }),
   BranchSelected: z.object({ path, branch: z.string() }),
   LoopIterationStarted: z.object({ path, iteration: nonNegInt }),
   /** Fires `delayMs` after the event's own `at`. */

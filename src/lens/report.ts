@@ -7,6 +7,7 @@
 import type { ErrorInfo } from '../events/catalogue.js';
 import type { LedgerEvent } from '../events/envelope.js';
 import type { RunVerification } from '../events/verify.js';
+import { STEP_ABANDONED, abandonedMessage } from '../projections/fold.js';
 
 export interface ReportAttempt {
   attempt: number;
@@ -209,6 +210,21 @@ export function buildReport(
         });
         break;
       }
+      case 'StepAbandoned': {
+        // Left unfinished when the step enclosing it ended (ADR 78).
+        const step = steps.get(e.data.path);
+        if (step && (step.status === 'running' || step.status === 'paused'))
+          Object.assign(step, {
+            status: 'cancelled',
+            ended_at: iso(e.at),
+            error: {
+              code: STEP_ABANDONED,
+              message: abandonedMessage(e.data.cause),
+              retryable: false,
+            },
+          });
+        break;
+      }
       case 'HumanInputWithdrawn': {
         const d = decisions.get(e.data.path);
         if (d && d.status === 'pending') d.status = 'withdrawn';
@@ -247,7 +263,8 @@ export function buildReport(
         break;
       case 'RunCompleted':
         Object.assign(run, { status: 'completed', ended_at: iso(e.at), output: e.data.output });
-        endOpen(null, e.at);
+        // A run recorded before StepAbandoned can hold steps its branches left (ADR 78).
+        endOpen({ status: 'cancelled' }, e.at);
         break;
       case 'RunFailed':
         Object.assign(run, { status: 'failed', ended_at: iso(e.at), error: e.data.error });

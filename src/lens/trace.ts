@@ -246,8 +246,18 @@ export function buildTrace(events: readonly LedgerEvent[]): Span {
         }
         break;
       }
+      case 'StepAbandoned': {
+        // Left unfinished when the step enclosing it ended (ADR 78).
+        const span = spans.get(e.data.path);
+        if (span && span !== root && span.status === 'running') {
+          span.attributes['flujo.abandoned'] = e.data.cause;
+          close(span, at, 'failed');
+        }
+        break;
+      }
       case 'RunCompleted':
         root.attributes['flujo.run.status'] = 'completed';
+        endOpen(at, { 'flujo.abandoned': '.' });
         root.attributes['flujo.output'] = e.data.output;
         close(root, at, 'completed');
         break;

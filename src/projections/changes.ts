@@ -15,8 +15,9 @@ export const PROJECTION_VERSIONS = {
   // 2: no head columns; the read side joins the ledger's run_heads (ADR 64)
   runs: 2,
   // 2: steps still running when their run fails or is cancelled end with it (ADR 46);
-  // 3: `model` is the agent's model id the call was made with, not the name a reply reports
-  steps: 3,
+  // 3: `model` is the agent's model id the call was made with, not the name a reply reports;
+  // 4: steps a run left unfinished are `cancelled` (STEP_ABANDONED), also in completed runs (ADR 78)
+  steps: 4,
   hitl: 3, // 2: withdrawn when their branch is left (ADR 45); 3: and when their run ends (ADR 46)
   costs: 2, // 2: counted under the model id the call was made with, replies and failures alike
 } as const;
@@ -56,9 +57,10 @@ export type RunChange = Base & { readonly p: 'runs' } & (
   );
 
 /**
- * The run failed or was cancelled: its steps still running end with it (`failed` with the run's
- * error where they have none, or `cancelled`). Nothing names them: the ledger records the run's
- * end, and what was running then is what the rows say (ADR 46).
+ * The run ended: its steps still running end with it — `failed` with the run's error where they
+ * have none, `cancelled` when it was cancelled, and `cancelled` with STEP_ABANDONED when it
+ * completed (a run recorded before StepAbandoned, ADR 78). Nothing names them: the ledger records
+ * the run's end, and what was running then is what the rows say (ADR 46).
  */
 export type StepsEndChange = Base & {
   readonly p: 'steps';
@@ -118,6 +120,13 @@ export type StepPathChange = Base & { readonly p: 'steps'; readonly path: string
     | { readonly op: 'charged'; readonly attempt: number; readonly cost: number }
     /** The step (its latest attempt) completed. */
     | { readonly op: 'completed'; readonly at: number; readonly outputPreview: string }
+    /** Left unfinished when an enclosing step ended (StepAbandoned, ADR 78): its latest attempt. */
+    | {
+        readonly op: 'abandoned';
+        readonly at: number;
+        readonly errorCode: string;
+        readonly errorMessage: string;
+      }
     | {
         readonly op: 'failed';
         /** The attempt when the event names it, else the latest. */

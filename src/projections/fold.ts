@@ -41,6 +41,16 @@ export function changesOf(e: LedgerEvent, out: Change[] = []): Change[] {
       break;
     case 'RunCompleted':
       out.push(end(runId, 'completed', at, preview(e.data.output), null, null));
+      // Nothing is left running in a run recorded with StepAbandoned; older ones can (ADR 78).
+      out.push({
+        p: 'steps',
+        op: 'runEnded',
+        runId,
+        status: 'cancelled',
+        at,
+        errorCode: STEP_ABANDONED,
+        errorMessage: 'left unfinished: still running when the run completed',
+      });
       out.push({ p: 'hitl', op: 'runEnded', runId });
       break;
     case 'RunFailed': {
@@ -192,6 +202,17 @@ export function changesOf(e: LedgerEvent, out: Change[] = []): Change[] {
         schema: fullJson(e.data.inputSchema),
       });
       break;
+    case 'StepAbandoned':
+      out.push({
+        p: 'steps',
+        op: 'abandoned',
+        runId,
+        path: e.data.path,
+        at,
+        errorCode: STEP_ABANDONED,
+        errorMessage: safeText(abandonedMessage(e.data.cause)),
+      });
+      break;
     case 'HumanInputWithdrawn':
       out.push({ p: 'hitl', op: 'withdrawn', runId, path: e.data.path });
       break;
@@ -210,6 +231,14 @@ export function changesOf(e: LedgerEvent, out: Change[] = []): Change[] {
       break;
   }
   return out;
+}
+
+/** The code a step left unfinished by its run carries in the views (ADR 78). */
+export const STEP_ABANDONED = 'STEP_ABANDONED';
+
+/** Why a step was left: the step enclosing it that ended first. */
+export function abandonedMessage(cause: string): string {
+  return `left unfinished: ${cause === '.' ? 'the pipeline' : `step ${cause}`} ended while it ran (a sibling branch or item failed it)`;
 }
 
 function end(

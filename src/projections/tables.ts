@@ -185,7 +185,7 @@ export class ProjectionTables {
     const r = this.attemptRow(
       c.runId,
       c.path,
-      c.op === 'completed' ? null : c.op === 'failed' ? c.attempt : c.attempt,
+      c.op === 'completed' || c.op === 'abandoned' ? null : c.attempt,
     );
     if (!r) return;
     switch (c.op) {
@@ -200,14 +200,16 @@ export class ProjectionTables {
         r.costMicros += c.cost;
         return;
       case 'callFailed':
-        Object.assign(r, {
-          status: 'failed',
-          endedAt: c.at,
-          latencyMs: c.at - r.startedAt,
-          errorCode: c.errorCode,
-          errorMessage: c.errorMessage,
-          callDay: c.day,
-        });
+        // A call aborted after its step was abandoned keeps the step `cancelled` (ADR 78).
+        if (r.status !== 'cancelled')
+          Object.assign(r, {
+            status: 'failed',
+            endedAt: c.at,
+            latencyMs: c.at - r.startedAt,
+            errorCode: c.errorCode,
+            errorMessage: c.errorMessage,
+          });
+        r.callDay = c.day;
         r.tokensIn += c.tin;
         r.tokensOut += c.tout;
         r.costMicros += c.cost;
@@ -220,6 +222,16 @@ export class ProjectionTables {
         r.endedAt = c.at;
         r.outputPreview = c.outputPreview;
         r.latencyMs ??= c.at - r.startedAt;
+        return;
+      case 'abandoned':
+        if (r.status !== 'running') return;
+        Object.assign(r, {
+          status: 'cancelled',
+          endedAt: c.at,
+          latencyMs: r.latencyMs ?? c.at - r.startedAt,
+          errorCode: c.errorCode,
+          errorMessage: c.errorMessage,
+        });
         return;
       case 'failed':
         r.status = 'failed';

@@ -51,6 +51,13 @@ type Timer = Extract<Decision, { type: 'scheduleTimer' }>;
 /** The signal function steps get: they run in this process and nothing could stop them. */
 const UNSTOPPABLE = new AbortController().signal;
 
+/** The path of the step enclosing `path` (`.` is the pipeline's own); null above it. */
+function parentPath(path: string): string | null {
+  if (path === '.') return null;
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '.' : path.slice(0, i);
+}
+
 export class RunDriver {
   private readonly facts: NewEvent[] = [];
   /** Failures of started calls whose usage is unknown: charged their reservation when recorded. */
@@ -160,7 +167,14 @@ export class RunDriver {
       if (refusal) refusals.push(refusal);
       else allowed.push(d);
     }
-    const batch = [...leading, ...decisions.map((d) => decisionEvent(this.runId, d)), ...markers];
+    const decided = decisions.map((d) => decisionEvent(this.runId, d));
+    const abandoned = this.abandonedSteps(decisions);
+    if (abandoned.length > 0) {
+      // Before the run's end, if the batch has one: nothing may follow a terminal event.
+      const end = decided.findIndex((e) => terminalTypes.has(e.type));
+      decided.splice(end < 0 ? decided.length : end, 0, ...abandoned);
+    }
+    const batch = [...leading, ...decided, ...markers];
     const snapshot = this.snapshotAfter(batch);
     if (snapshot) batch.push(snapshot);
     await this.record(batch, at);
@@ -170,6 +184,49 @@ export class RunDriver {
     if (this.state.released !== this.releasedSeen) this.abandon();
     if (this.slots) this.freeSlots(this.slots, leading);
     this.act(allowed, at);
+  }
+
+  /**
+   * StepAbandoned markers (ADR 78) for the steps the last transition left unfinished: from each
+   * wait it released, the steps still running up to the enclosing step that ended (the parallel a
+   * sibling branch failed, the map an item failed): that step is the `cause`. The statuses are
+   * the summary's, as this batch's decisions leave them.
+   */
+  private abandonedSteps(decisions: readonly Decision[]): NewEvent[] {
+    const released = this.state.releasedNow;
+    if (released.length === 0) return [];
+    const started = new Set<string>();
+    const ended = new Set<string>();
+    for (const d of decisions)
+      if (d.type === 'scheduleStep') started.add(d.path);
+      else if (d.type === 'completeStep' || d.type === 'failStep') ended.add(d.path);
+    const open = (path: string): boolean | undefined => {
+      if (ended.has(path)) return false;
+      if (started.has(path)) return true;
+      const s = this.summary.statusOf(path);
+      return s === undefined ? undefined : s === 'running';
+    };
+    const out: NewEvent[] = [];
+    const marked = new Set<string>();
+    for (const r of released) {
+      const left: string[] = [];
+      let cause: string | null = null;
+      for (let p: string | null = r.path; p !== null; p = parentPath(p)) {
+        const o = open(p);
+        if (o === false) {
+          cause = p;
+          break;
+        }
+        if (o === true) left.push(p);
+      }
+      if (cause === null) continue;
+      for (const path of left)
+        if (!marked.has(path)) {
+          marked.add(path);
+          out.push({ type: 'StepAbandoned', data: { path, cause } });
+        }
+    }
+    return out;
   }
 
   /**

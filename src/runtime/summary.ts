@@ -10,7 +10,10 @@ export interface StepSummary {
   readonly path: string;
   readonly name: string;
   readonly kind: string;
-  /** A step still running when its run failed fails with it; when cancelled, `cancelled` (ADR 46). */
+  /**
+   * A step still running when its run failed fails with it; when cancelled, `cancelled` (ADR 46).
+   * A step its run left unfinished (a sibling branch failed the parallel) is `cancelled` (ADR 78).
+   */
   readonly status: 'running' | 'completed' | 'failed' | 'cancelled';
   readonly output?: unknown;
   readonly costMicros: number;
@@ -152,6 +155,15 @@ export class RunSummary {
       case 'HumanInputWithdrawn':
         this.asks.delete(e.data.path);
         break;
+      case 'StepAbandoned': {
+        // Left unfinished when the step enclosing it ended (ADR 78).
+        const st = steps.get(e.data.path);
+        if (st && st.status === 'running') {
+          st.status = 'cancelled';
+          this.changedAt.set(e.data.path, this.events);
+        }
+        break;
+      }
       case 'RunPaused':
         this.status = 'paused';
         this.pausedAt = e.data.path;
@@ -159,7 +171,8 @@ export class RunSummary {
       case 'RunCompleted':
         this.status = 'completed';
         this.output = e.data.output;
-        this.asks.clear();
+        // Runs recorded before StepAbandoned (ADR 78) can still hold steps a branch left.
+        this.endRunning('cancelled');
         break;
       case 'RunFailed':
         this.status = 'failed';
@@ -183,6 +196,11 @@ export class RunSummary {
         this.changedAt.set(path, this.events);
       }
     this.asks.clear();
+  }
+
+  /** A step's status so far; undefined for a path never scheduled. */
+  statusOf(path: string): StepSummary['status'] | undefined {
+    return this.steps.get(path)?.status;
   }
 
   /** Events folded in so far: the mark a later delta is taken against. */

@@ -173,6 +173,53 @@ describe.each(stores)('a run that ends leaves nothing open (%s)', (name, open) =
   });
 });
 
+describe.each(stores)('a completed run recorded before StepAbandoned (%s)', (name, open) => {
+  it('shows the step its branch left as cancelled, STEP_ABANDONED, not running (ADR 78)', async () => {
+    const state = await open();
+    try {
+      const runId = `left-${name}`;
+      const events: NewEvent[] = [
+        {
+          type: 'RunStarted',
+          data: {
+            pipeline: { name: 'old', fingerprint: 'f' },
+            input: 1,
+            engine: { version: '0', flags: [] },
+          },
+        },
+        { type: 'StepScheduled', data: { path: '0', name: 'fan', kind: 'parallel' } },
+        { type: 'StepScheduled', data: { path: '0/a', name: 'a', kind: 'step' } },
+        { type: 'StepScheduled', data: { path: '0/b', name: 'b', kind: 'step' } },
+        {
+          type: 'StepFailed',
+          data: { path: '0/b', error: { code: 'X', message: 'x', retryable: false } },
+        },
+        {
+          type: 'StepFailed',
+          data: { path: '0', error: { code: 'X', message: 'x', retryable: false } },
+        },
+        { type: 'RunCompleted', data: { output: 1 } },
+      ];
+      await state.ledger.append({ runId, expected: emptyHead(runId), events, at: 1 });
+      const expected = {
+        '0': ['failed', 'X'],
+        '0/a': ['cancelled', 'STEP_ABANDONED'],
+        '0/b': ['failed', 'X'],
+      };
+      expect(await stepStatus(state, runId)).toEqual(expected);
+      await state.rebuild();
+      expect(await stepStatus(state, runId)).toEqual(expected);
+      const engine = createEngine({ ledger: state.ledger });
+      expect((await engine.result(runId)).steps.map((s) => [s.path, s.status])).toEqual([
+        ['0/a', 'cancelled'],
+        ['0/b', 'failed'],
+      ]);
+    } finally {
+      await state.close();
+    }
+  });
+});
+
 describe('the audit report and the trace of an ended run', () => {
   const openSpans = (s: Span): Span[] => [
     ...(s.end_time === null ? [s] : []),

@@ -50,9 +50,15 @@ export const CHANGE_SQL: Record<ChangeKey, string | null> = {
   'steps.replied': `UPDATE steps SET tokens_in = tokens_in + @tin, tokens_out = tokens_out + @tout,
       cost_micros = cost_micros + @cost, latency_ms = @latencyMs, call_day = @day
     WHERE ${STEP} AND attempt = @attempt`,
-  'steps.callFailed': `UPDATE steps SET status = 'failed', ended_at = @at,
-      latency_ms = CAST(@at AS BIGINT) - started_at, error_code = @errorCode,
-      error_message = @errorMessage, call_day = @day, tokens_in = tokens_in + @tin,
+  // A call aborted after its step was abandoned keeps the step `cancelled`, with why (ADR 78).
+  'steps.callFailed': `UPDATE steps SET
+      status = CASE status WHEN 'cancelled' THEN status ELSE 'failed' END,
+      ended_at = CASE status WHEN 'cancelled' THEN ended_at ELSE @at END,
+      latency_ms = CASE status WHEN 'cancelled' THEN latency_ms
+        ELSE CAST(@at AS BIGINT) - started_at END,
+      error_code = CASE status WHEN 'cancelled' THEN error_code ELSE @errorCode END,
+      error_message = CASE status WHEN 'cancelled' THEN error_message ELSE @errorMessage END,
+      call_day = @day, tokens_in = tokens_in + @tin,
       tokens_out = tokens_out + @tout, cost_micros = cost_micros + @cost
     WHERE ${STEP} AND attempt = @attempt`,
   'steps.charged': `UPDATE steps SET cost_micros = cost_micros + @cost
@@ -67,7 +73,13 @@ export const CHANGE_SQL: Record<ChangeKey, string | null> = {
       latency_ms = coalesce(latency_ms, CAST(@at AS BIGINT) - started_at)
     WHERE ${STEP} AND attempt = coalesce(CAST(@attempt AS INTEGER),
       (SELECT max(attempt) FROM steps WHERE ${STEP}))`,
-  // The run failed or was cancelled: what still runs ends with it (ADR 46).
+  // Left unfinished when an enclosing step ended (ADR 78).
+  'steps.abandoned': `UPDATE steps SET status = 'cancelled', ended_at = @at,
+      latency_ms = coalesce(latency_ms, CAST(@at AS BIGINT) - started_at),
+      error_code = @errorCode, error_message = @errorMessage
+    WHERE ${STEP} AND status = 'running'
+      AND attempt = (SELECT max(attempt) FROM steps WHERE ${STEP})`,
+  // The run ended: what still runs ends with it (ADR 46, ADR 78).
   'steps.runEnded': `UPDATE steps SET status = CAST(@status AS TEXT), ended_at = @at,
       latency_ms = coalesce(latency_ms, CAST(@at AS BIGINT) - started_at),
       error_code = coalesce(error_code, CAST(@errorCode AS TEXT)),
