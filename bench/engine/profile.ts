@@ -7,9 +7,10 @@
  *
  *   steps:  runs the 10-step no-op pipeline `RUNS` times on SQLite WAL sync=NORMAL (on the
  *           memory ledger with FLUJO_PROFILE_LEDGER=memory: the engine's own cost; on the state
- *           `flujo run` opens, with its inline read models, with FLUJO_PROFILE_LEDGER=state)
+ *           `flujo run` opens, with its inline read models, with FLUJO_PROFILE_LEDGER=state; on
+ *           Postgres (FLUJO_BENCH_PG_URL, a throwaway schema) with FLUJO_PROFILE_LEDGER=postgres)
  *   hitl:   resumes `HITL_RUNS` runs of the 10-step HITL pipeline paused at step 5 (memory
- *           ledger too with FLUJO_PROFILE_LEDGER=memory)
+ *           or Postgres ledger too with FLUJO_PROFILE_LEDGER=memory|postgres)
  *   resume: resumes paused runs of ~10,000 events (the long-run row of run.ts)
  *
  * Two views: self time by area (each sample goes to the area of the innermost frame that is our
@@ -26,13 +27,16 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
+import pg from 'pg';
 import { z } from 'zod';
 
 import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
+import { createPostgresLedger } from '../../src/adapters/ledger/postgres.js';
 import { createSqliteLedger } from '../../src/adapters/ledger/sqlite.js';
 import { openState } from '../../src/adapters/ledger/state.js';
 import { definePipeline, hitl, sequence, step, type Flow } from '../../src/dsl/builder.js';
 import type { Plan } from '../../src/dsl/ir.js';
+import type { LedgerStore } from '../../src/ports.js';
 import { createEngine } from '../../src/runtime/engine.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -55,6 +59,8 @@ if (!['steps', 'hitl', 'resume', 'all'].includes(what)) {
 function areaOf(url: string): string | null {
   if (!url) return null;
   if (url.includes('/src/projections/')) return 'projections: fold (events to row changes)';
+  if (url.includes('/node_modules/pg/') || url.includes('/node_modules/pg-'))
+    return 'node-postgres (pg, pg-protocol: serialise, parse, client)';
   if (url.includes('/node_modules/better-sqlite3/') || url.includes('/adapters/ledger/'))
     return 'ledger adapter + better-sqlite3 (SQL, statements)';
   if (url.includes('/node_modules/xstate/')) return 'XState (transition)';
@@ -76,6 +82,11 @@ function areaOf(url: string): string | null {
 /** Inclusive time of these functions (by name and file). */
 const FUNCTIONS: ReadonlyArray<readonly [string, string, string]> = [
   ['append', '/adapters/ledger/sqlite.ts', 'ledger.append (seal + SQL txn)'],
+  ['append', '/adapters/ledger/postgres.ts', 'ledger.append (seal + flight), until it awaits'],
+  ['appendValues', '/adapters/ledger/postgresAppend.ts', '  of which appendValues (params)'],
+  ['Flight', '/adapters/ledger/postgresFlight.ts', '  of which new Flight (encode params)'],
+  ['submit', '/adapters/ledger/postgresFlight.ts', '  of which Flight.submit (serialise, write)'],
+  ['parse', '/node_modules/pg-protocol/', 'pg-protocol parse (the answer)'],
   ['changesOfRecords', '/src/projections/fold.ts', '  of which read models: fold to row changes'],
   ['apply', '/adapters/ledger/projectionsSqlite.ts', '  of which read models: statements'],
   ['prepareAppend', '/adapters/ledger/common.ts', '  of which prepareAppend (seal: encode + hash)'],
@@ -180,18 +191,48 @@ const post = <T>(method: string, params?: object) =>
     session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T))),
   );
 
-async function profiled(name: string, f: () => Promise<void>): Promise<[Profiler.Profile, number]> {
+/** The profile, its wall time and the process's CPU time (user + system) over it, in ms. */
+async function profiled(
+  name: string,
+  f: () => Promise<void>,
+): Promise<[Profiler.Profile, number, number]> {
   await post('Profiler.enable');
   await post('Profiler.setSamplingInterval', { interval: 100 });
   await post('Profiler.start');
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   await f();
   const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  const cpu = (c.user + c.system) / 1000;
   const { profile } = await post<{ profile: Profiler.Profile }>('Profiler.stop');
   const file = join(TMP, `${name}.cpuprofile`);
   writeFileSync(file, JSON.stringify(profile));
   process.stderr.write(`wrote ${file}\n`);
-  return [profile, ms];
+  return [profile, ms, cpu];
+}
+
+const storage = (kind: string) =>
+  kind === 'memory'
+    ? 'memory ledger'
+    : kind === 'postgres'
+      ? 'Postgres, sync_commit=on'
+      : 'SQLite WAL sync=NORMAL';
+
+/** FLUJO_PROFILE_LEDGER=postgres: a ledger in a throwaway schema, dropped at the end. */
+const PG_URL = process.env.FLUJO_BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+const pgSchemas: string[] = [];
+async function postgresLedger(): Promise<LedgerStore> {
+  const schema = `flujo_bench_profile_${process.pid}_${pgSchemas.length}`;
+  pgSchemas.push(schema);
+  return createPostgresLedger({ connectionString: PG_URL, schema, max: 2 });
+}
+async function dropPostgresSchemas(): Promise<void> {
+  if (!pgSchemas.length) return;
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  for (const s of pgSchemas) await client.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+  await client.end();
 }
 
 const addOne = (name: string) => step(name, (x: number) => x + 1);
@@ -212,36 +253,41 @@ try {
     const ledger =
       kind === 'memory'
         ? createMemoryLedger()
-        : kind === 'state'
-          ? (
-              await openState(`sqlite:///${join(TMP, 'steps.db')}`, {
-                projectRoot: '/',
-                sqliteSynchronous: 'NORMAL',
-              })
-            ).ledger
-          : createSqliteLedger({ path: join(TMP, 'steps.db'), synchronous: 'NORMAL' });
+        : kind === 'postgres'
+          ? await postgresLedger()
+          : kind === 'state'
+            ? (
+                await openState(`sqlite:///${join(TMP, 'steps.db')}`, {
+                  projectRoot: '/',
+                  sqliteSynchronous: 'NORMAL',
+                })
+              ).ledger
+            : createSqliteLedger({ path: join(TMP, 'steps.db'), synchronous: 'NORMAL' });
     const engine = createEngine({ ledger });
     const plan = definePipeline(
       'linear10',
       sequence(...Array.from({ length: 10 }, (_, i) => addOne(`s${i + 1}`))),
     ).plan;
     for (let i = 0; i < 200; i++) await engine.run(plan, 0); // warm-up
-    const [profile, ms] = await profiled('steps', async () => {
+    const [profile, ms, cpu] = await profiled('steps', async () => {
       for (let i = 0; i < RUNS; i++) await engine.run(plan, 0);
     });
     report(
-      `10-step no-op pipeline, ${ledger.kind === 'memory' ? 'memory ledger' : 'SQLite WAL sync=NORMAL'}${kind === 'state' ? ' with inline read models' : ''}, ${RUNS} runs`,
+      `10-step no-op pipeline, ${storage(ledger.kind)}${kind === 'state' ? ' with inline read models' : ''}, ${RUNS} runs`,
       profile,
       ms,
-      `${(ms / RUNS / 10).toFixed(3)} ms per step (under the profiler)`,
+      `${(ms / RUNS / 10).toFixed(3)} ms per step (under the profiler), CPU ${(cpu / RUNS / 10).toFixed(3)} ms per step`,
     );
     await ledger.close();
   }
   if (what === 'hitl' || what === 'all') {
-    const memory = process.env.FLUJO_PROFILE_LEDGER === 'memory';
-    const ledger = memory
-      ? createMemoryLedger()
-      : createSqliteLedger({ path: join(TMP, 'hitl.db'), synchronous: 'NORMAL' });
+    const kind = process.env.FLUJO_PROFILE_LEDGER;
+    const ledger =
+      kind === 'memory'
+        ? createMemoryLedger()
+        : kind === 'postgres'
+          ? await postgresLedger()
+          : createSqliteLedger({ path: join(TMP, 'hitl.db'), synchronous: 'NORMAL' });
     const engine = createEngine({ ledger });
     const plan = hitlPlan('hitl10', 4, 5);
     const ids: string[] = [];
@@ -249,14 +295,14 @@ try {
     for (const id of ids.splice(0, 100)) {
       await engine.resume(plan, id, { humanInput: { ok: true } }); // warm-up
     }
-    const [profile, ms] = await profiled('hitl', async () => {
+    const [profile, ms, cpu] = await profiled('hitl', async () => {
       for (const id of ids) await engine.resume(plan, id, { humanInput: { ok: true } });
     });
     report(
-      `HITL resume → completed (10-step pipeline paused at step 5), ${memory ? 'memory ledger' : 'SQLite WAL sync=NORMAL'}, ${HITL_RUNS} resumes`,
+      `HITL resume → completed (10-step pipeline paused at step 5), ${storage(ledger.kind)}, ${HITL_RUNS} resumes`,
       profile,
       ms,
-      `${(ms / HITL_RUNS).toFixed(2)} ms per resume (under the profiler)`,
+      `${(ms / HITL_RUNS).toFixed(2)} ms per resume (under the profiler), CPU ${(cpu / HITL_RUNS).toFixed(2)} ms per resume`,
     );
     await ledger.close();
   }
@@ -286,5 +332,6 @@ try {
 } finally {
   for (const f of ['steps.db', 'hitl.db', 'resume.db'])
     for (const s of ['', '-wal', '-shm']) rmSync(join(TMP, f + s), { force: true });
+  await dropPostgresSchemas();
   session.disconnect();
 }
