@@ -79,6 +79,12 @@ export interface LedgerStore {
    * have none and may leave it out.
    */
   orphans?(): Promise<OrphanedEvents[]>;
+  /**
+   * Runs the read models (the `runs` projection) list that the ledger holds no head row of: the
+   * run was removed from the ledger, or the row was never derived from it. Stores without
+   * projection tables beside the ledger (memory) have none and may leave it out.
+   */
+  unrecordedRuns?(): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -36,6 +36,12 @@ export const VerifyReason = {
   headMismatch: 'head_mismatch',
   /** Events whose run has no head row any more: the run was removed from the store's index. */
   orphaned: 'orphaned',
+  /** Seq 1 is not `RunStarted`, or the store lists a run it holds no event of. */
+  noStart: 'no_start',
+  /** `RunStarted` again after seq 1: only the engine's first append records it. */
+  secondStart: 'second_start',
+  /** The read models list a run the ledger holds neither a head row nor events of. */
+  unrecorded: 'unrecorded',
 } as const;
 export type VerifyReason = (typeof VerifyReason)[keyof typeof VerifyReason];
 
@@ -206,11 +212,23 @@ export function createRunVerifier(runId: string, recorded?: RecordedHead): RunVe
         detail: `body at seq ${row.seq} claims seq ${env.seq}`,
       };
     }
+    let type: EventType;
     try {
-      lastType = toLedgerEvent(runId, row.seq, env).type;
+      type = toLedgerEvent(runId, row.seq, env).type;
     } catch (e) {
       return { seq: row.seq, reason: 'bad_event', detail: (e as Error).message };
     }
+    // A run's record is what its RunStarted began: the pipeline, its fingerprint and the input.
+    // Without it (or with a second one) a whole, well-chained stream still says nothing true.
+    if (row.seq === 1 && type !== 'RunStarted')
+      return { seq: 1, reason: 'no_start', detail: `seq 1 is ${type}, not RunStarted` };
+    if (row.seq !== 1 && type === 'RunStarted')
+      return {
+        seq: row.seq,
+        reason: 'second_start',
+        detail: 'RunStarted again; the run started at seq 1',
+      };
+    lastType = type;
     prevHash = computed;
     expected += 1;
     events += 1;
@@ -238,6 +256,14 @@ export function createRunVerifier(runId: string, recorded?: RecordedHead): RunVe
   const compareRecorded = (): RunVerification => {
     if (recorded) {
       const last = expected - 1;
+      // A head row no append wrote: every append records at least one event.
+      if (recorded.seq === 0 && last === 0) {
+        return result({
+          seq: 1,
+          reason: 'no_start',
+          detail: 'the store lists the run (its head row is at seq 0) but holds no event of it',
+        });
+      }
       if (recorded.seq > last) {
         return result({
           seq: last + 1,

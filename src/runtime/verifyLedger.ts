@@ -62,7 +62,10 @@ export interface LedgerVerification {
   readonly runsChecked: number;
   readonly eventsChecked: number;
   readonly runs: RunVerification[];
-  /** With `verifyWholeLedger`: events of runs whose head row is gone (each fails the ledger). */
+  /**
+   * With `verifyWholeLedger`: events of runs whose head row is gone, and runs only the read models
+   * still list (each fails the ledger).
+   */
   readonly orphans?: VerifyFailure[];
 }
 
@@ -119,6 +122,18 @@ export async function verifyWholeLedger(
         detail: `${o.events} stored event${o.events === 1 ? '' : 's'} from seq ${o.firstSeq} belong to a run the store no longer lists (its head row was removed)`,
       };
     }) ?? [];
+  // A run removed whole (head row and events) leaves nothing in the ledger to find; a read-model
+  // row derived from it still names it.
+  for (const runId of (await store.unrecordedRuns?.()) ?? []) {
+    if (orphans.some((o) => o.runId === runId)) continue;
+    orphans.push({
+      runId,
+      seq: 1,
+      reason: VerifyReason.unrecorded,
+      detail:
+        'the read models list this run but the ledger holds no head row of it (removed from the ledger, or never recorded)',
+    });
+  }
   return {
     ...runs,
     ok: runs.ok && orphans.length === 0,

@@ -11,6 +11,7 @@ import { initFastHash, toHex } from '../../src/events/chain.js';
 import { emptyHead } from '../../src/events/envelope.js';
 import { verifyStoredRun } from '../../src/runtime/verifyLedger.js';
 import { goldenEvents } from '../fixtures/golden/events.js';
+import { rechainRun, type Envelope } from '../support/tamper.js';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/verify-ledger.sh', import.meta.url));
 const tools = ['b3sum', 'sqlite3', 'xxd'].filter(
@@ -71,4 +72,28 @@ describe('the independent shell verifier (sqlite3 + b3sum, no Flujo code)', () =
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(new RegExp(`^seq ${seq}:`));
   });
+
+  it.for([
+    ['a run that begins with another event', (e: Envelope[]) => e.slice(1), 1, 'no_start'],
+    [
+      'a second RunStarted',
+      (e: Envelope[]) => [...e.slice(0, 2), e[0]!, ...e.slice(2)],
+      3,
+      'second_start',
+    ],
+    ['a head row with no events under it', () => [], 1, 'no_start'],
+  ] as const)(
+    'agrees with Flujo on %s, re-chained so every link holds',
+    async ([, edit, seq, reason], ctx) => {
+      if (tools.length) ctx.skip(`needs ${tools.join(', ')} on PATH`);
+      const { store, path } = await ledger();
+      rechainRun(store.db, 'run-1', edit);
+      const ours = await verifyStoredRun(store, 'run-1');
+      await store.close();
+      expect(ours.failure).toMatchObject({ seq, reason });
+      const r = verifyWithScript(path);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toMatch(new RegExp(`^seq ${seq}:`));
+    },
+  );
 });

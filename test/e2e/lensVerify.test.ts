@@ -9,6 +9,7 @@ import { initFastHash } from '../../src/events/chain.js';
 import { emptyHead } from '../../src/events/envelope.js';
 import { PG_URL, dropSchema, postgresReachable, uniqueSchema } from '../support/services.js';
 import { completed, started, stepDone } from '../support/events.js';
+import { rechainRun } from '../support/tamper.js';
 import { runCli } from './cli.js';
 
 const AT = 1_764_000_000_000;
@@ -112,6 +113,66 @@ describe('flujo lens verify (built CLI)', () => {
       const text = runCli(['lens', 'verify', '--all', '--project', dir], { cwd: project });
       expect(text.code).toBe(1);
       expect(text.stdout).toContain('✗ run 3fa2c1d9-bbbb seq 1: orphaned — 3 stored events');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names a run that does not begin with RunStarted, though every link holds', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flujo-e2e-'));
+    try {
+      const store = await seedProject(dir);
+      // RunStarted removed and the rest renumbered and re-chained; another given a second one.
+      rechainRun(store.db, '7c0ffee0-cccc', (envs) => envs.slice(1));
+      rechainRun(store.db, '3fa2c1d9-bbbb', (envs) => [envs[0]!, envs[1]!, envs[0]!, envs[2]!]);
+      await store.close();
+      const r = runCli(['lens', 'verify', '--all', '--json', '--project', dir], { cwd: project });
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        ok: false,
+        runs_checked: 3,
+        failures: [
+          { run_id: '3fa2c1d9-bbbb', seq: 3, reason: 'second_start' },
+          { run_id: '7c0ffee0-cccc', seq: 1, reason: 'no_start' },
+        ],
+      });
+      const text = runCli(['lens', 'verify', '7c0f', '--project', dir], { cwd: project });
+      expect(text.code).toBe(1);
+      expect(text.stdout).toContain(
+        '✗ run 7c0ffee0-cccc seq 1: no_start — seq 1 is StepCompleted, not RunStarted',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--all names a head row with no events and a read-model row the ledger does not hold', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flujo-e2e-'));
+    try {
+      writeFileSync(join(dir, 'flujo.toml'), '# test project\n');
+      await (await seedProject(dir)).close();
+      // The read models (runs) are derived once, then the ledger loses two runs in two ways.
+      expect(runCli(['lens', 'rebuild', '--project', dir], { cwd: project }).code).toBe(0);
+      const store = createSqliteLedger({ path: join(dir, '.flujo', 'state.db') });
+      store.db.prepare("DELETE FROM events WHERE run_id = '3fa2c1d9-aaaa'").run();
+      store.db
+        .prepare(
+          "UPDATE run_heads SET seq = 0, hash = ?, terminal = 0 WHERE run_id = '3fa2c1d9-aaaa'",
+        )
+        .run(Buffer.from(emptyHead('3fa2c1d9-aaaa').hash));
+      store.db.prepare("DELETE FROM events WHERE run_id = '7c0ffee0-cccc'").run();
+      store.db.prepare("DELETE FROM run_heads WHERE run_id = '7c0ffee0-cccc'").run();
+      await store.close();
+      const r = runCli(['lens', 'verify', '--all', '--json', '--project', dir], { cwd: project });
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        ok: false,
+        runs_checked: 2,
+        failures: [
+          { run_id: '3fa2c1d9-aaaa', seq: 1, reason: 'no_start' },
+          { run_id: '7c0ffee0-cccc', seq: 1, reason: 'unrecorded' },
+        ],
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -390,6 +390,19 @@ export async function createPostgresLedger(
       }
     },
 
+    async unrecordedRuns() {
+      try {
+        const exists = await pool.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
+          `"${schema}".runs`,
+        ]);
+        if (!exists.rows[0]?.t) return [];
+        const res = await pool.query<{ run_id: string }>(sql.selectUnrecorded);
+        return res.rows.map((r) => r.run_id);
+      } catch (e) {
+        storeError('unrecordedRuns', e);
+      }
+    },
+
     async close() {
       if (closed) return;
       closed = true;

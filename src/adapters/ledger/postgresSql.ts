@@ -122,6 +122,7 @@ export interface Statements {
   selectAll: string;
   /** Per run whose head row is gone: its event count, lowest seq and that event's body. */
   selectOrphans: string;
+  selectUnrecorded: string;
 }
 
 export function statements(schema: string): Statements {
@@ -152,6 +153,10 @@ export function statements(schema: string): Statements {
                              GROUP BY run_id) o
                       JOIN ${s}.events e ON e.run_id = o.run_id AND e.seq = o.first_seq
                      ORDER BY o.run_id`,
+    // The runs projection may not exist yet (a ledger opened without its read side).
+    selectUnrecorded: `SELECT run_id FROM ${s}.runs r
+                         WHERE NOT EXISTS (SELECT 1 FROM ${s}.run_heads h WHERE h.run_id = r.run_id)
+                         ORDER BY run_id`,
   };
 }
 

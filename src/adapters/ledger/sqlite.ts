@@ -352,6 +352,19 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
       return rows.map((r) => ({ events: r.events, firstSeq: r.first_seq, firstBody: r.body }));
     },
 
+    async unrecordedRuns() {
+      const runs = db
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'")
+        .get();
+      if (!runs) return [];
+      return db
+        .prepare<[], { run_id: string }>(
+          `SELECT run_id FROM runs WHERE run_id NOT IN (SELECT run_id FROM run_heads) ORDER BY run_id`,
+        )
+        .all()
+        .map((r) => r.run_id);
+    },
+
     subscribe(opts?: SubscribeOptions) {
       return pollSubscribe((after, limit) => this.readAll(after, limit), nudge, opts);
     },

@@ -18,6 +18,7 @@ import { initFastHash } from '../../../src/events/chain.js';
 import { decodeRecord, emptyHead, type Head } from '../../../src/events/envelope.js';
 import type { NewEvent } from '../../../src/events/catalogue.js';
 import { verifyStoredRun } from '../../../src/runtime/verifyLedger.js';
+import { started } from '../../support/events.js';
 
 const CHILD = fileURLToPath(new URL('../../support/checkpointChild.ts', import.meta.url));
 const dirs: string[] = [];
@@ -40,7 +41,15 @@ const stepEvents = (i: number): NewEvent[] =>
 async function commitMany(store: SqliteLedger, runId: string, n: number, head = emptyHead(runId)) {
   let h: Head = head;
   for (let i = 0; i < n; i++)
-    h = (await store.append({ runId, expected: h, events: stepEvents(i), at: 1 + i })).head;
+    h = (
+      await store.append({
+        runId,
+        expected: h,
+        // A run's record begins with RunStarted (lens verify's no_start otherwise).
+        events: h.seq === 0 ? [started(), ...stepEvents(i)] : stepEvents(i),
+        at: 1 + i,
+      })
+    ).head;
   return h;
 }
 
@@ -69,7 +78,7 @@ describe('background WAL checkpoints', () => {
     // 3,000 commits write over 12,000 frames (about 50 MB); the WAL was rewound all along and
     // never passed maxFrames (4 × 200) by more than one look's worth of commits.
     expect(walFrames(store, path)).toBeLessThan(800 + 8 * 8);
-    expect((await store.read('long')).length).toBe(3000 * 4);
+    expect((await store.read('long')).length).toBe(1 + 3000 * 4);
     expect((await verifyStoredRun(store, 'long')).ok).toBe(true);
 
     await store.close();
@@ -77,7 +86,7 @@ describe('background WAL checkpoints', () => {
     // The worker's connection closed first, so the writer's close checkpointed and removed it.
     expect(existsSync(`${path}-wal`)).toBe(false);
     const again = createSqliteLedger({ path });
-    expect((await again.read('long')).length).toBe(3000 * 4);
+    expect((await again.read('long')).length).toBe(1 + 3000 * 4);
     expect((await verifyStoredRun(again, 'early')).ok).toBe(true);
     await again.close();
   }, 60_000);
@@ -145,10 +154,10 @@ describe('background WAL checkpoints', () => {
     expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
     renameSync(`${path}.moved`, path);
     await commitMany(store, 'r', 8, head);
-    expect(await store.read('r')).toHaveLength(32 * 4);
+    expect(await store.read('r')).toHaveLength(1 + 32 * 4);
     await store.close();
     const again = createSqliteLedger({ path });
-    expect(await again.read('r')).toHaveLength(32 * 4);
+    expect(await again.read('r')).toHaveLength(1 + 32 * 4);
     expect((await verifyStoredRun(again, 'r')).ok).toBe(true);
     await again.close();
   });
@@ -235,7 +244,7 @@ describe('background WAL checkpoints', () => {
     // Every batch a child printed was committed before it printed; none is missing or partial.
     const lastBatch = (last.data as { output: { batch: number } }).output.batch;
     expect(lastBatch).toBeGreaterThanOrEqual(acknowledged);
-    let expected = 0;
+    let expected = 1; // RunStarted
     for (let b = 0; b <= lastBatch; b++) expected += (b % 25) + 1;
     expect(rows.length).toBe(expected);
     await store.close();

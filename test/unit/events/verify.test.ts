@@ -164,4 +164,39 @@ describe('verifyRun', () => {
       verifyRun('r', badBody, head).failure?.reason,
     );
   });
+  it('names a run that does not begin with RunStarted, re-chained so every link holds', () => {
+    const rest = sealBatch(emptyHead('r'), [stepDone('0'), stepDone('1'), completed()], AT);
+    expect(verifyRun('r', rest).failure).toMatchObject({
+      seq: 1,
+      reason: 'no_start',
+      detail: 'seq 1 is StepCompleted, not RunStarted',
+    });
+    // With the recorded head agreeing: the chain alone would pass.
+    const last = rest[2]!;
+    expect(verifyRun('r', rest, { seq: 3, hash: last.hash, terminal: true }).failure).toMatchObject(
+      { seq: 1, reason: 'no_start' },
+    );
+  });
+
+  it('names a second RunStarted after seq 1', () => {
+    const rows = sealBatch(emptyHead('r'), [started(), stepDone('0'), started(), completed()], AT);
+    expect(verifyRun('r', rows).failure).toMatchObject({
+      seq: 3,
+      reason: 'second_start',
+      detail: 'RunStarted again; the run started at seq 1',
+    });
+  });
+
+  it('names a head row with no events under it', () => {
+    const genesis = emptyHead('r').hash;
+    expect(verifyRun('r', [], { seq: 0, hash: genesis, terminal: false }).failure).toMatchObject({
+      seq: 1,
+      reason: 'no_start',
+    });
+    // A head past seq 0 with nothing under it stays a removed tail.
+    expect(verifyRun('r', [], { seq: 3, hash: genesis, terminal: true }).failure).toMatchObject({
+      seq: 1,
+      reason: 'truncated',
+    });
+  });
 });
