@@ -70,6 +70,7 @@ export const ErrorCode = {
   // fleet
   NATS_UNREACHABLE: 'NATS_UNREACHABLE',
   FLEET_NO_RESULT: 'FLEET_NO_RESULT',
+  DEAD_LETTER_NOT_FOUND: 'DEAD_LETTER_NOT_FOUND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
