@@ -169,6 +169,7 @@ function codeRef(env: Env, v: YNode, ref: string, name: string): Resolved | unde
     env.report('V-A6', `${name}: module '${rel}' is outside the project root ${root}`, v.pos, {
       step: name,
       suggestion: `move the module into the project, or allow it explicitly`,
+      resolution: true,
     });
     return undefined;
   }
@@ -176,6 +177,8 @@ function codeRef(env: Env, v: YNode, ref: string, name: string): Resolved | unde
   if (files.exists && !files.exists(abs)) {
     env.report('V-A6', `${name}: module '${rel}' does not exist (looked for ${abs})`, v.pos, {
       step: name,
+      suggestion: `check the path (modules are relative to the blueprint file that names them)`,
+      resolution: true,
     });
     return undefined;
   }

@@ -4,7 +4,14 @@
  */
 import type { CodeRef, TemplateValue } from '../dsl/ir.js';
 import { expressionNames, parseExpression } from './expr.js';
-import { finding, nearest, type Finding, type RuleId, type Severity } from './findings.js';
+import {
+  finding,
+  markResolution,
+  nearest,
+  type Finding,
+  type RuleId,
+  type Severity,
+} from './findings.js';
 import { SCOPE_ROOTS } from './keys.js';
 import { hasTemplate, parseTemplate, TEMPLATE_FILTERS, templatePaths } from './template.js';
 import type { UnusedCandidate } from './unusedOutput.js';
@@ -134,12 +141,17 @@ export class Env {
     rule: RuleId,
     message: string,
     at: Pos | { line: number; column: number },
-    extra: { step?: string | null; suggestion?: string | null; severity?: Severity } = {},
+    extra: {
+      step?: string | null;
+      suggestion?: string | null;
+      severity?: Severity;
+      /** A file or module that cannot be resolved: the CLI exits 3 for it (ADR 76). */
+      resolution?: boolean;
+    } = {},
   ): void {
     const f = finding(rule, message, { file: this.file, line: at.line, column: at.column }, extra);
-    this.shared.findings.push(
-      this.aliasStack.length ? { ...f, import_stack: [...this.aliasStack] } : f,
-    );
+    const out = this.aliasStack.length ? { ...f, import_stack: [...this.aliasStack] } : f;
+    this.shared.findings.push(extra.resolution ? markResolution(out) : out);
   }
 
   /** Names of helper nodes the loader adds: `__` prefix, template-safe (no dots). */

@@ -57,6 +57,42 @@ export type RuleId = keyof typeof RULES;
 /** Rules whose errors are resolution failures: the CLI exits 3 for them, not 4. */
 export const RESOLUTION_RULES: ReadonlySet<string> = new Set(['V-I1', 'V-I3']);
 
+/**
+ * Findings of other rules that are resolution failures too: a `uses:` module, an agent `path:`
+ * or a prompt file that is missing or outside the project (V-A6), a module without the export
+ * (ADR 76). Kept beside the finding, not in it, so the JSON shape of a finding stays as it is.
+ */
+const resolutionFindings = new WeakSet<Finding>();
+
+export function markResolution(f: Finding): Finding {
+  resolutionFindings.add(f);
+  return f;
+}
+
+/** Whether an error finding makes the CLI exit 3 (import or module resolution) rather than 4. */
+export function isResolution(f: Finding): boolean {
+  return RESOLUTION_RULES.has(f.rule_id) || resolutionFindings.has(f);
+}
+
+/**
+ * Findings in reading order: by file, then line, then column; findings at the same place keep
+ * the order the loader reported them in (Array.prototype.sort is stable).
+ */
+export function byPosition<T extends Pick<Finding, 'file' | 'line' | 'column'>>(
+  findings: readonly T[],
+): T[] {
+  return [...findings].sort(
+    (a, b) =>
+      (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.line - b.line || a.column - b.column,
+  );
+}
+
+/** The CLI exit code for a set of findings: 0 none is an error, 3 one is a resolution failure, else 4. */
+export function exitCodeOf(findings: readonly Finding[]): 0 | 3 | 4 {
+  const errors = findings.filter((f) => f.severity === 'error');
+  return errors.length === 0 ? 0 : errors.some(isResolution) ? 3 : 4;
+}
+
 export interface Place {
   readonly file: string;
   readonly line: number;

@@ -2,7 +2,8 @@
  * The YAML blueprint loader: file -> positioned tree -> Plan IR plus findings. Pure: files come
  * through the BlueprintFiles port, and project modules are only listed (`modules`) for the
  * caller to import (src/adapters/fs/blueprintCode.ts). `flujo validate` prints the findings;
- * `flujo run` refuses a blueprint with any error finding (exit 4, or 3 for unresolved imports).
+ * `flujo run` refuses a blueprint with any error finding (exit 4, or 3 when a file, module or
+ * import is not found, whatever else is wrong: ADR 76). Findings come sorted by file and place.
  */
 import { posix } from 'node:path';
 
@@ -10,7 +11,7 @@ import { schemaProblem } from '../dsl/jsonSchema.js';
 import type { CodeRef, Plan, PlanNode, TemplateValue } from '../dsl/ir.js';
 import { Env, type CodeModuleRef, type LoadOptions, type Shared } from './env.js';
 import { insideRoot } from './projectRoot.js';
-import { ignoreComments, matchesRule, RESOLUTION_RULES, type Finding } from './findings.js';
+import { byPosition, exitCodeOf, ignoreComments, matchesRule, type Finding } from './findings.js';
 import { AGENT_KEYS, TOP_IGNORED, TOP_KEYS, VERSIONS } from './keys.js';
 import { buildSteps } from './steps.js';
 import { hasTemplate } from './template.js';
@@ -30,7 +31,7 @@ export interface LoadResult {
   readonly modules: readonly CodeModuleRef[];
   readonly path: string;
   readonly isValid: boolean;
-  /** 0 valid, 3 an import could not be resolved, 4 invalid. */
+  /** 0 valid, 3 a file, module or import could not be resolved (ADR 76), else 4 invalid. */
   readonly exitCode: 0 | 3 | 4;
 }
 
@@ -45,11 +46,10 @@ export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
     hidden: 0,
   };
   const top = loadFile(shared, abs, [], [], undefined);
-  const findings = shared.findings;
+  const findings = byPosition(shared.findings);
   const errors = findings.filter((f) => f.severity === 'error');
   const warnings = findings.filter((f) => f.severity === 'warning');
-  const exitCode =
-    errors.length === 0 ? 0 : errors.some((f) => RESOLUTION_RULES.has(f.rule_id)) ? 3 : 4;
+  const exitCode = exitCodeOf(findings);
   const plan: Plan | undefined =
     top && errors.length === 0
       ? {
@@ -87,9 +87,11 @@ export function loadChild(parent: Env, rel: string, alias: string, at: Pos): Pla
     env: parent,
     at,
   });
-  const errors = parent.shared.findings
-    .slice(before)
-    .filter((f) => f.severity === 'error' && f.file !== parent.file);
+  const errors = byPosition(
+    parent.shared.findings
+      .slice(before)
+      .filter((f) => f.severity === 'error' && f.file !== parent.file),
+  );
   const first = errors[0];
   if (first) {
     const where = `${posix.relative(parent.shared.opts.root, first.file)}:${first.line}:${first.column}`;
@@ -266,7 +268,7 @@ function systemPrompt(env: Env, node: YNode, what: string): string | CodeRef | u
   const abs = posix.resolve(env.dir, rel);
   const at = entry(node, 'from_file')!.value.pos;
   if (!insideRoot(env.shared.opts, abs)) {
-    env.report('V-A6', `${what}: ${rel} is outside the project root`, at);
+    env.report('V-A6', `${what}: ${rel} is outside the project root`, at, { resolution: true });
     return undefined;
   }
   let text: string;
@@ -275,6 +277,7 @@ function systemPrompt(env: Env, node: YNode, what: string): string | CodeRef | u
   } catch {
     env.report('V-A6', `${what}: cannot read prompt file ${rel}`, at, {
       suggestion: 'paths are relative to the blueprint file',
+      resolution: true,
     });
     return undefined;
   }

@@ -5,6 +5,14 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
+import {
+  byPosition,
+  exitCodeOf,
+  finding,
+  markResolution,
+  nearest,
+  type Finding,
+} from '../../blueprint/findings.js';
 import type { BlueprintFiles, CodeModuleRef, LoadResult } from '../../blueprint/loader.js';
 import type { Plan, PlanFunction } from '../../dsl/ir.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
@@ -15,11 +23,72 @@ export const nodeBlueprintFiles: BlueprintFiles = {
   realpath: (abs) => realpathSync(abs),
 };
 
+type ModuleLoader = (ref: CodeModuleRef) => Promise<Record<string, unknown>>;
+
+const importModule: ModuleLoader = (ref) =>
+  import(pathToFileURL(ref.absPath).href) as Promise<Record<string, unknown>>;
+
+/**
+ * `flujo validate`'s check of the modules a blueprint calls, as `flujo run` imports them: each
+ * one that cannot be imported or lacks the export is a V-A6 resolution finding (exit 3) at the
+ * `uses:` value that named it (ADR 76). Importing runs the module's top-level code, as Flujo's
+ * validate imports its Python callables.
+ */
+export async function moduleFindings(
+  result: LoadResult,
+  load: ModuleLoader = importModule,
+): Promise<LoadResult> {
+  const found: Finding[] = [];
+  for (const ref of result.modules) {
+    const at = { file: ref.file, line: ref.line, column: ref.column };
+    let mod: Record<string, unknown>;
+    try {
+      mod = await load(ref);
+    } catch (e) {
+      found.push(
+        markResolution(
+          finding('V-A6', `cannot import ${ref.absPath}: ${(e as Error).message}`, at, {
+            suggestion: 'fix the module so that it loads (node imports it as flujo run does)',
+          }),
+        ),
+      );
+      continue;
+    }
+    if (typeof mod[ref.exportName] !== 'function') {
+      const exports = Object.keys(mod);
+      const near = nearest(ref.exportName, exports);
+      found.push(
+        markResolution(
+          finding(
+            'V-A6',
+            `${ref.absPath} has no exported function '${ref.exportName}' (exports: ${exports.join(', ') || 'none'})`,
+            at,
+            {
+              suggestion: near
+                ? `use '#${near}'`
+                : `export a function named '${ref.exportName}' from the module`,
+            },
+          ),
+        ),
+      );
+    }
+  }
+  if (found.length === 0) return result;
+  const findings = byPosition([...result.findings, ...found]);
+  return {
+    ...result,
+    findings,
+    errors: findings.filter((f) => f.severity === 'error'),
+    warnings: findings.filter((f) => f.severity === 'warning'),
+    isValid: false,
+    exitCode: exitCodeOf(findings),
+  };
+}
+
 /** Imports each referenced module and returns the plan with its functions. Exit 3 on failure. */
 export async function withBlueprintCode(
   result: LoadResult,
-  load: (ref: CodeModuleRef) => Promise<Record<string, unknown>> = (ref) =>
-    import(pathToFileURL(ref.absPath).href) as Promise<Record<string, unknown>>,
+  load: ModuleLoader = importModule,
 ): Promise<Plan> {
   if (!result.plan) {
     throw new EngineError(ErrorCode.USAGE, `${result.path} is not a valid blueprint`, {

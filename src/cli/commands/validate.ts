@@ -1,12 +1,14 @@
 /**
  * `flujo validate [PATH] [--format text|json|sarif] [--no-strict] [--imports]`: loads the
- * blueprint with every check and prints the findings. Exit 0 when valid (or --no-strict), 4 when
- * an error finding exists in strict mode, 3 when an import could not be resolved.
+ * blueprint with every check, imports the modules it calls, and prints the findings sorted by
+ * file, line and column. Exit 0 when valid (or --no-strict), 3 when a file, module or export
+ * could not be resolved (whatever else is wrong: ADR 76), else 4 when an error finding exists in
+ * strict mode.
  */
 import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 
-import { nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
+import { moduleFindings, nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
 import { RULES, type Finding } from '../../blueprint/findings.js';
 import { loadBlueprint, type LoadResult } from '../../blueprint/loader.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
@@ -51,7 +53,9 @@ export async function validate(opts: ValidateOptions, out: Output): Promise<numb
       exitCode: ExitCode.config,
     });
   }
-  const result = loadFromCli(opts);
+  // The modules the blueprint calls are imported as `flujo run` would: a missing export is a
+  // resolution finding here too (exit 3), not a surprise at run time (ADR 76).
+  const result = await moduleFindings(loadFromCli(opts));
   const shown = (f: Finding) => ({ ...f, file: relative(process.cwd(), f.file) || f.file });
   if (format === 'json') {
     out.json({
