@@ -42,6 +42,8 @@ export const VerifyReason = {
   secondStart: 'second_start',
   /** The read models list a run the ledger holds neither a head row nor events of. */
   unrecorded: 'unrecorded',
+  /** The store cannot read the run's rows: its file is damaged (SQLITE_CORRUPT and the like). */
+  unreadable: 'unreadable',
 } as const;
 export type VerifyReason = (typeof VerifyReason)[keyof typeof VerifyReason];
 

@@ -14,13 +14,75 @@ import type { LedgerStore } from '../ports.js';
 
 const PAGE = 2000;
 
-/** Streams the run's rows page by page through the chain verifier: memory stays bounded. */
+/**
+ * A read the store could not complete because the stored file is damaged (SQLite's
+ * SQLITE_CORRUPT or SQLITE_NOTADB, Postgres' data_corrupted / index_corrupted): for a verify, a
+ * failed run, not an unusable store.
+ */
+export function isDamagedRead(e: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let c: unknown = e; c && !seen.has(c); c = (c as { cause?: unknown }).cause) {
+    seen.add(c);
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(SQLITE_CORRUPT|SQLITE_NOTADB|XX001|XX002)/.test(code))
+      return true;
+  }
+  return false;
+}
+
+const unreadable = (runId: string, seq: number, e: unknown): RunVerification => ({
+  runId,
+  ok: false,
+  events: 0,
+  headSeq: seq - 1,
+  headHash: '',
+  failure: {
+    runId,
+    seq,
+    reason: VerifyReason.unreadable,
+    detail:
+      seq > 1
+        ? `the store cannot read this run's rows from seq ${seq} on (${(e as Error).message})`
+        : `the store cannot read this run's rows (${(e as Error).message})`,
+  },
+});
+
+/**
+ * Streams the run's rows page by page through the chain verifier: memory stays bounded. A page
+ * the store cannot read (a damaged file) is read again row by row, so that the failure names the
+ * first seq that cannot be read and the rows before it are still checked.
+ */
 export async function verifyStoredRun(store: LedgerStore, runId: string): Promise<RunVerification> {
-  const head = await store.head(runId);
+  let head;
+  try {
+    head = await store.head(runId);
+  } catch (e) {
+    if (isDamagedRead(e)) return unreadable(runId, 1, e);
+    throw e;
+  }
   const verifier = createRunVerifier(runId, head ?? undefined);
   let from = 1;
   for (;;) {
-    const page = await store.read(runId, { fromSeq: from, limit: PAGE });
+    let page;
+    try {
+      page = await store.read(runId, { fromSeq: from, limit: PAGE });
+    } catch (e) {
+      if (!isDamagedRead(e)) throw e;
+      for (let seq = from; ; seq++) {
+        let rows;
+        try {
+          rows = await store.read(runId, { fromSeq: seq, limit: 1 });
+        } catch (again) {
+          if (!isDamagedRead(again)) throw again;
+          return unreadable(runId, seq, again);
+        }
+        const row = rows[0];
+        if (!row) return verifier.finish();
+        const failed = verifier.push(row);
+        if (failed) return failed;
+        seq = row.seq;
+      }
+    }
     for (const row of page) {
       const failed = verifier.push(row);
       if (failed) return failed;

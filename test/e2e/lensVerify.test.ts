@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -173,6 +173,110 @@ describe('flujo lens verify (built CLI)', () => {
           { run_id: '7c0ffee0-cccc', seq: 1, reason: 'unrecorded' },
         ],
       });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--file --json prints one JSON object for a file that is no export at all, and exits 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flujo-e2e-'));
+    try {
+      const good = join(dir, 'run.cbor');
+      const exp = runCli(['lens', 'export', '7c0ffee0-cccc', '-o', good], { cwd: project });
+      expect(exp.code).toBe(0);
+      const bytes = readFileSync(good);
+      const magic = Buffer.from(bytes);
+      magic[magic.indexOf('flujo.run-export') + 15] = 'X'.charCodeAt(0);
+      for (const [name, content, why] of [
+        ['truncated.cbor', bytes.subarray(0, bytes.length >> 1), /truncated/],
+        ['text.cbor', Buffer.from('hello\n'), /not canonical CBOR/],
+        ['magic.cbor', magic, /format is not "flujo.run-export"/],
+      ] as const) {
+        writeFileSync(join(dir, name), content);
+        const r = runCli(['lens', 'verify', '--file', join(dir, name), '--json'], { cwd: project });
+        expect(r.code).toBe(1);
+        const out = JSON.parse(r.stdout);
+        expect(out).toMatchObject({
+          ok: false,
+          runs_checked: 0,
+          failures: [{ run_id: null, seq: null, reason: 'bad_export' }],
+        });
+        expect(out.failures[0].detail).toMatch(why);
+        expect(r.stderr).toContain(join(dir, name));
+      }
+      const missing = runCli(['lens', 'verify', '--file', join(dir, 'nope.cbor'), '--json'], {
+        cwd: project,
+      });
+      expect(missing.code).toBe(2);
+      expect(JSON.parse(missing.stdout)).toMatchObject({ ok: false, error: { code: 'USAGE' } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a state file that is not a database, or truncated: exit 2 naming the file and what to do, JSON with --json', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flujo-e2e-'));
+    try {
+      await (await seedProject(dir)).close();
+      const db = join(dir, '.flujo', 'state.db');
+      const whole = readFileSync(db);
+      for (const content of [
+        Buffer.from('not a database at all, just text\n'.repeat(200)),
+        whole.subarray(0, 5000),
+      ]) {
+        writeFileSync(db, content);
+        rmSync(`${db}-wal`, { force: true });
+        rmSync(`${db}-shm`, { force: true });
+        const r = runCli(['lens', 'verify', '7c0ffee0-cccc', '--json', '--project', dir], {
+          cwd: project,
+        });
+        expect(r.code).toBe(2);
+        const out = JSON.parse(r.stdout);
+        expect(out).toMatchObject({
+          ok: false,
+          runs_checked: 0,
+          error: { code: 'CONFIG_STATE_URI' },
+        });
+        expect(out.error.message).toContain(db);
+        expect(out.error.message).toMatch(
+          /SQLITE_(NOTADB|CORRUPT).*restore .* from a backup.*\.recover/,
+        );
+        expect(r.stderr).toContain(`cannot open the SQLite ledger at ${db}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a damaged page under one run: that run fails as unreadable at its seq, the others are checked', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flujo-e2e-'));
+    try {
+      const path = join(dir, '.flujo', 'state.db');
+      const store = createSqliteLedger({ path });
+      for (const id of ['run-a', 'run-b', 'run-c']) {
+        const big = (i: number) => stepDone(String(i), `MARK-${id}-${i}-`.padEnd(3000, 'x'));
+        let head = emptyHead(id);
+        for (const events of [
+          [started()],
+          ...[0, 1, 2, 3, 4, 5].map((i) => [big(i)]),
+          [completed()],
+        ])
+          head = (await store.append({ runId: id, expected: head, events, at: AT })).head;
+      }
+      await store.close(); // checkpoints the WAL into the file
+      const bytes = readFileSync(path);
+      const page = Math.floor(bytes.indexOf('MARK-run-b-3-') / 4096);
+      bytes.fill(0xff, page * 4096, page * 4096 + 16); // the b-tree page header
+      writeFileSync(path, bytes);
+      const r = runCli(['lens', 'verify', '--all', '--json', '--project', dir], { cwd: project });
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        ok: false,
+        runs_checked: 3,
+        events_checked: 16,
+        failures: [{ run_id: 'run-b', seq: 5, reason: 'unreadable' }],
+      });
+      expect(runCli(['lens', 'verify', 'run-c', '--project', dir], { cwd: project }).code).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -6,7 +6,7 @@
  * on SQLite's write lock (busy_timeout) and then lose cleanly with LedgerConflictError.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import Database from 'better-sqlite3';
 
@@ -169,11 +169,27 @@ export function openSqliteDatabase(
     if (isEngineError(e)) throw e;
     throw new ConfigError(
       ErrorCode.CONFIG_STATE_URI,
-      `cannot open the SQLite ledger at ${path}: ${(e as Error).message}`,
+      `cannot open the SQLite ledger at ${path}: ${(e as Error).message}${damagedFileAdvice(path, e)}`,
       { path },
     );
   }
   return db;
+}
+
+/**
+ * What to do about a ledger file SQLite calls damaged (not a database, or malformed): nothing was
+ * changed; restore a backup, or salvage what is readable into a new file and check it (ADR 75).
+ */
+export function damagedFileAdvice(path: string, e: unknown): string {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== 'string' || !/^SQLITE_(CORRUPT|NOTADB)/.test(code)) return '';
+  const recovered = join(dirname(path), 'recovered.db');
+  return (
+    ` (${code}: the file is ${code.startsWith('SQLITE_NOTADB') ? 'not a SQLite database' : 'damaged'}; Flujo changed nothing in it). ` +
+    `Stop every Flujo process using it, keep a copy, and restore ${path} from a backup; ` +
+    `to save what is still readable: sqlite3 ${path} .recover | sqlite3 ${recovered}, then check it with: ` +
+    `flujo lens verify --all --state-uri sqlite:///${recovered}`
+  );
 }
 
 function storeError(op: string, e: unknown): unknown {

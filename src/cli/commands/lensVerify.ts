@@ -3,7 +3,7 @@
  * first bad seq of every broken run; `--file` checks an export with no database
  * (./lensVerifyFile.ts). Exit 0 when every checked run is intact, 1 otherwise.
  */
-import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { EngineError, ErrorCode, ExitCode, isEngineError, withoutCode } from '../../errors.js';
 import { verifyStoredRuns, verifyWholeLedger } from '../../runtime/verifyLedger.js';
 import { openProjectLedger, resolveRunId, type GlobalOptions } from '../context.js';
 import type { Output } from '../output.js';
@@ -15,7 +15,30 @@ export interface LensVerifyOptions extends GlobalOptions {
   readonly json?: boolean;
 }
 
+/**
+ * With --json, every outcome is one JSON object on stdout, a refusal included (an unusable state
+ * file, an unknown run): `ok` false, no runs checked, and `error` { code, message }; the message
+ * also goes to stderr for a person.
+ */
 export async function lensVerify(opts: LensVerifyOptions, out: Output): Promise<number> {
+  if (!opts.json) return verify(opts, out);
+  try {
+    return await verify(opts, out);
+  } catch (e) {
+    if (!isEngineError(e)) throw e;
+    out.error(`error: ${e.message}`);
+    out.json({
+      ok: false,
+      runs_checked: 0,
+      events_checked: 0,
+      failures: [],
+      error: { code: e.code, message: withoutCode(e.message) },
+    });
+    return e.exitCode;
+  }
+}
+
+async function verify(opts: LensVerifyOptions, out: Output): Promise<number> {
   if (opts.file !== undefined && !opts.run && !opts.all) {
     const { lensVerifyFile } = await import('./lensVerifyFile.js');
     return lensVerifyFile(opts.file, Boolean(opts.json), out);

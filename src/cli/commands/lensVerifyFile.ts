@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import { initFastHash } from '../../events/chain.js';
-import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
-import { decodeExport, verifyExport } from '../../lens/exportFile.js';
+import { EngineError, ErrorCode, ExitCode, isEngineError, withoutCode } from '../../errors.js';
+import { decodeExport, verifyExport, type RunExport } from '../../lens/exportFile.js';
 import type { Output } from '../output.js';
 
 export async function lensVerifyFile(path: string, json: boolean, out: Output): Promise<number> {
@@ -21,7 +21,25 @@ export async function lensVerifyFile(path: string, json: boolean, out: Output): 
     });
   }
   await initFastHash();
-  const r = verifyExport(decodeExport(bytes));
+  let parsed: RunExport;
+  try {
+    parsed = decodeExport(bytes);
+  } catch (e) {
+    if (!isEngineError(e, ErrorCode.VERIFY_FAILED)) throw e;
+    // Not an export at all (truncated, not CBOR, another format): a failed verify of no run.
+    const detail = withoutCode(e.message);
+    if (json)
+      out.json({
+        ok: false,
+        runs_checked: 0,
+        events_checked: 0,
+        failures: [{ run_id: null, seq: null, reason: 'bad_export', detail }],
+        file,
+      });
+    out.error(`${out.color.bad('✗')} ${file}: ${detail}`);
+    return ExitCode.runtime;
+  }
+  const r = verifyExport(parsed);
   const failures = r.failure
     ? [{ run_id: r.runId, seq: r.failure.seq, reason: r.failure.reason, detail: r.failure.detail }]
     : [];
