@@ -14,7 +14,9 @@
  * - and between runs, 11 of each floor: a `SELECT 1` round trip and an autocommit INSERT of one
  *   1 KB row (performance.md's A4).
  *
- * All per step of the run (a run is 11 appends). Median and quartiles over the runs.
+ * All per step of the run (a run is 11 appends), wall time and the process's CPU time
+ * (`process.cpuUsage`, user + system, every thread), which load from other processes moves less.
+ * Median and quartiles over the runs.
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -59,15 +61,23 @@ await client.query(
 
 let captured: AppendRequest[] = [];
 let inAppend = 0;
+let cpuInAppend = 0;
+/** The process's CPU time (user + system, all threads) since `c0`, in ms. */
+const cpuSince = (c0: NodeJS.CpuUsage) => {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+};
 const timed: LedgerStore = {
   ...ledger,
   append: async (req) => {
     captured.push(req);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     try {
       return await ledger.append(req);
     } finally {
       inAppend += performance.now() - t0;
+      cpuInAppend += cpuSince(c0);
     }
   },
 };
@@ -81,6 +91,10 @@ const rows = {
   'SELECT 1 x 1.1': [] as number[],
   'one 1 KB row INSERT x 1.1': [] as number[],
 };
+/** The same layers' CPU time per step (process.cpuUsage: less moved by load than wall time). */
+const cpu: Record<keyof typeof rows, number[]> = Object.fromEntries(
+  Object.keys(rows).map((k) => [k, [] as number[]]),
+) as never;
 const hash = Buffer.alloc(32, 7);
 const body = Buffer.alloc(1024, 3);
 let floorSeq = 0;
@@ -89,17 +103,22 @@ try {
   for (let i = -20; i < RUNS; i++) {
     captured = [];
     inAppend = 0;
+    cpuInAppend = 0;
+    let c0 = process.cpuUsage();
     let t0 = performance.now();
     const r = await engine.run(plan, 0, { runId: `e${i}` });
     const tEngine = performance.now() - t0;
+    const cEngine = cpuSince(c0);
     if (r.status !== 'completed') throw new Error(`run ${r.status}`);
     const reqs = captured;
 
     let head: Head = emptyHead(`b${i}`);
+    c0 = process.cpuUsage();
     t0 = performance.now();
     for (const q of reqs)
       head = (await replayLedger.append({ ...q, runId: `b${i}`, expected: head })).head;
     const tReplay = performance.now() - t0;
+    const cReplay = cpuSince(c0);
 
     head = emptyHead(`c${i}`);
     const batches = reqs.map((q) => {
@@ -113,17 +132,22 @@ try {
         values: appendValues(req, prepared) as FlightStatement['values'],
       };
     });
+    c0 = process.cpuUsage();
     t0 = performance.now();
     for (const b of batches) {
       const o = await Flight.run(client, [b]);
       if (!o.ok || o.rows !== 1) throw new Error('bare statement: head did not move');
     }
     const tBare = performance.now() - t0;
+    const cBare = cpuSince(c0);
 
+    c0 = process.cpuUsage();
     t0 = performance.now();
     for (let k = 0; k < reqs.length; k++)
       await client.query({ name: 'bench_one', text: 'SELECT 1' });
     const tSelect = performance.now() - t0;
+    const cSelect = cpuSince(c0);
+    c0 = process.cpuUsage();
     t0 = performance.now();
     for (let k = 0; k < reqs.length; k++) {
       await client.query({
@@ -133,6 +157,7 @@ try {
       });
     }
     const tRow = performance.now() - t0;
+    const cRow = cpuSince(c0);
     if (i < 0) continue;
     rows['engine: per step'].push(tEngine / STEPS);
     rows['  of which inside ledger.append'].push(inAppend / STEPS);
@@ -140,6 +165,12 @@ try {
     rows['bare statement (pre-sealed, flight)'].push(tBare / STEPS);
     rows['SELECT 1 x 1.1'].push(tSelect / STEPS);
     rows['one 1 KB row INSERT x 1.1'].push(tRow / STEPS);
+    cpu['engine: per step'].push(cEngine / STEPS);
+    cpu['  of which inside ledger.append'].push(cpuInAppend / STEPS);
+    cpu['replayed through ledger.append'].push(cReplay / STEPS);
+    cpu['bare statement (pre-sealed, flight)'].push(cBare / STEPS);
+    cpu['SELECT 1 x 1.1'].push(cSelect / STEPS);
+    cpu['one 1 KB row INSERT x 1.1'].push(cRow / STEPS);
   }
 } finally {
   for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
@@ -152,10 +183,11 @@ const at = (a: number[], p: number) =>
   [...a].sort((x, y) => x - y)[Math.floor(a.length * p)] ?? NaN;
 const w = Math.max(...Object.keys(rows).map((k) => k.length));
 process.stdout.write(
-  `${RUNS} runs of ${STEPS} steps (11 appends each), ms per step, median (p25–p75); load average ${load0.toFixed(2)} → ${(loadavg()[0] ?? 0).toFixed(2)}\n`,
+  `${RUNS} runs of ${STEPS} steps (11 appends each), ms per step, median (p25–p75), wall and CPU; load average ${load0.toFixed(2)} → ${(loadavg()[0] ?? 0).toFixed(2)}\n`,
 );
+const q = (a: number[]) =>
+  `${at(a, 0.5).toFixed(3)}  (${at(a, 0.25).toFixed(3)}–${at(a, 0.75).toFixed(3)})`;
 for (const [name, a] of Object.entries(rows)) {
-  process.stdout.write(
-    `${name.padEnd(w)}  ${at(a, 0.5).toFixed(3)}  (${at(a, 0.25).toFixed(3)}–${at(a, 0.75).toFixed(3)})\n`,
-  );
+  const c = cpu[name as keyof typeof rows];
+  process.stdout.write(`${name.padEnd(w)}  wall ${q(a)}  CPU ${q(c)}\n`);
 }
