@@ -41,9 +41,34 @@ function intText(s: string): number {
   return /^-?[0-9]+$/.test(s) ? Number(s) : NaN;
 }
 
-/** Own keys of a plain object, minus denied names. */
+/**
+ * Run contexts as templates and expressions see them: their top-level keys starting with `__`
+ * are the engine's (ADR 58/60: a map's current items, the cache) and are left out wherever the
+ * whole context is listed — `{{ context }}`, `| tojson`, `| length`, `.keys()`, iteration —
+ * while a named read (`context.__cache`, the engine's own) still finds them.
+ */
+const contexts = new WeakSet<object>();
+
+export function asRunContext<T extends object>(ctx: T): T {
+  contexts.add(ctx);
+  return ctx;
+}
+
+/**
+ * A value a template hands on whole (`input: "{{ context }}"`, `propagation: context`): a run
+ * context becomes a copy without its engine keys, anything else is itself.
+ */
+export function userView(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || !contexts.has(v)) return v;
+  const o = v as Record<string, unknown>;
+  if (!Object.keys(o).some((k) => k.startsWith('__'))) return v;
+  return Object.fromEntries(keysOf(o).map((k) => [k, ownKey(o, k)]));
+}
+
+/** Own keys of a plain object, minus denied names (and a run context's engine keys). */
 export function keysOf(o: Record<string, unknown>): string[] {
-  return Object.keys(o).filter((k) => !DENIED.has(k));
+  const hide = contexts.has(o);
+  return Object.keys(o).filter((k) => !DENIED.has(k) && !(hide && k.startsWith('__')));
 }
 
 /** Python truthiness: None, False, 0, '', [] and {} are false. */

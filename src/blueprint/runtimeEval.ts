@@ -13,6 +13,7 @@
  */
 import type { CodeRef, TemplateValue } from '../dsl/ir.js';
 import { cacheFn } from './cacheOps.js';
+import { asRunContext } from './exprData.js';
 import { historyFn } from './history.js';
 import { evaluateExpression, parseExpression, truthy } from './expr.js';
 import { hasTemplate, parseTemplate, renderTemplateValue } from './template.js';
@@ -41,7 +42,7 @@ function stepsView(ctx: Obj): Obj {
 
 export function scopeFor(role: Role, args: readonly unknown[], thisPath?: string): Obj {
   if (role === 'transition') {
-    const ctx = isObj(args[0]) ? args[0] : {};
+    const ctx = asRunContext(isObj(args[0]) ? args[0] : {});
     const out = isObj(args[1]) ? args[1] : {};
     return {
       context: ctx,
@@ -52,7 +53,7 @@ export function scopeFor(role: Role, args: readonly unknown[], thisPath?: string
     };
   }
   const value = args[0] ?? null;
-  const ctx = isObj(args[1]) ? args[1] : {};
+  const ctx = asRunContext(isObj(args[1]) ? args[1] : {});
   // Inside a map body `this` is the current item, which the map parks in the context.
   const item = thisPath === undefined ? undefined : getPath(ctx, thisPath.split('.'));
   return {

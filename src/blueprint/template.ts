@@ -6,7 +6,7 @@
 import type { Node } from './exprParser.js';
 import { DEFAULT_MAX_VALUE, evalNode } from './exprEval.js';
 import type { EvalCtx, EvalLimits } from './exprEval.js';
-import { isPlainObject, keysOf, ownKey, truthy } from './exprData.js';
+import { isPlainObject, keysOf, ownKey, truthy, userView } from './exprData.js';
 import { collectPaths, staticPath } from './exprWalk.js';
 import { FILTERS, FILTER_NAMES } from './templateFilters.js';
 import { parseTemplateNodes } from './templateParse.js';
@@ -147,7 +147,7 @@ export function renderTemplateValue(
   opts: RenderOptions = {},
 ): unknown {
   if (t.single === undefined) return renderTemplate(t, scope, opts);
-  return tagValue(start(t, opts), t.single, scope);
+  return userView(tagValue(start(t, opts), t.single, scope));
 }
 
 function append(run: Run, s: string): void {

@@ -154,3 +154,24 @@ describe('conversational loops with state operations', () => {
     expect(run.output).toEqual({ text: 'user: hi\nassistant: b1\nassistant: b2' });
   });
 });
+
+describe("a user's rendering of the context hides the engine's __ keys", () => {
+  it('tojson, {{ context }}, length, #each and a whole {{ context }} input leave out __map_items; this still reads it', async () => {
+    const { run } = await runFixture('fixtures/map/context_view.yaml', null, {}, { items: [1] });
+    expect(run.status).toBe('completed');
+    const ctx = { initial_prompt: null, items: [1] };
+    expect(run.output).toStrictEqual([
+      {
+        item: 1,
+        json: '{"initial_prompt": null, "items": [1]}',
+        text: 'ctx={"initial_prompt": null, "items": [1]}',
+        keys: 2,
+        each: '[][[1]]',
+        whole: { items: [1], initial_prompt: null },
+      },
+    ]);
+    expect(Object.keys((run.output as { whole: object }[])[0]!.whole).sort()).toEqual(
+      Object.keys(ctx).sort(),
+    );
+  });
+});
