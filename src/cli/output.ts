@@ -2,6 +2,8 @@
  * The only place the CLI writes to the terminal. Data goes to stdout, everything else to stderr.
  * Colour only on a TTY without NO_COLOR / TERM=dumb, or when FORCE_COLOR asks for it.
  */
+import { jsonText } from '../jsonText.js';
+
 export interface Output {
   data(text: string): void;
   json(value: unknown): void;
@@ -22,7 +24,7 @@ export function createOutput(env: NodeJS.ProcessEnv = process.env): Output {
   const paint = (code: number) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
   return {
     data: (text) => process.stdout.write(text.endsWith('\n') ? text : text + '\n'),
-    json: (value) => process.stdout.write(JSON.stringify(value, null, 2) + '\n'),
+    json: (value) => process.stdout.write(`${jsonText(value, 2)}\n`),
     info: (text) => process.stderr.write(text + '\n'),
     error: (text) => process.stderr.write(text + '\n'),
     color: { ok: paint(32), bad: paint(31), dim: paint(2) },

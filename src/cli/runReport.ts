@@ -7,6 +7,7 @@ import type { RunResult } from '../runtime/summary.js';
 import type { Output } from './output.js';
 import { usd } from '../runtime/resultJson.js';
 import { runIdWords, shellWord } from './shell.js';
+import { jsonText } from '../jsonText.js';
 
 export { runJson, type ReportStatus } from '../runtime/resultJson.js';
 
@@ -46,10 +47,10 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
   // The whole id: a prefix that is unique today may not be once more runs are recorded.
   const arg = runIdWords(id); // last on each command line: it may need `--` before it
   if (r.status === 'completed') {
-    out.data(typeof r.output === 'string' ? r.output : JSON.stringify(r.output ?? null, null, 2));
+    out.data(typeof r.output === 'string' ? r.output : (jsonText(r.output ?? null, 2) ?? 'null'));
     out.info(`${out.color.ok('✓')} run ${id} completed in ${(elapsedMs / 1000).toFixed(2)} s`);
   } else if (r.status === 'paused' && r.pause) {
-    out.info(`⏸ run ${id} paused at step "${r.pause.step}": ${r.pause.message}`);
+    out.info(pausedLine(id, r.pause.step, r.pause.message));
     out.info(`  expected input (JSON Schema): ${JSON.stringify(r.pause.inputSchema)}`);
     out.info(
       `  resume: flujo resume --input ${shellWord(JSON.stringify(exampleFor(r.pause.inputSchema)))} ${arg}`,
@@ -89,5 +90,24 @@ export function printRefusal(out: Output, runId: string | undefined, e: unknown)
 
 /** The line that lists a paused run's open questions when there are several. */
 export function questionsHint(questions: readonly { path: string; message: string }[]): string {
-  return `  ${questions.length} questions are open (the oldest is answered first); answer one with --question PATH: ${questions.map((q) => `${q.path} ("${q.message}")`).join(', ')}`;
+  return `  ${questions.length} questions are open (the oldest is answered first); answer one with --question PATH: ${questions.map((q) => `${q.path} ("${firstLine(q.message)}")`).join(', ')}`;
+}
+
+/** A multi-line message (an object a hitl step shows as indented JSON) in one listing. */
+function firstLine(message: string): string {
+  const i = message.indexOf('\n');
+  return i < 0 ? message : `${message.slice(0, i)} …`;
+}
+
+/**
+ * "paused at step" with the question: on the same line when it is one line, else below it,
+ * indented, so an indented JSON message (ADR 77) reads as it was rendered.
+ */
+export function pausedLine(runId: string, step: string, message: string): string {
+  const head = `⏸ run ${runId} paused at step "${step}"`;
+  if (!message.includes('\n')) return `${head}: ${message}`;
+  return `${head}:\n${message
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n')}`;
 }

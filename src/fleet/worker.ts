@@ -49,6 +49,7 @@ import { watchMaxDeliveries } from './deadLetter.js';
 import { pause, reconcileLoop } from './reconciler.js';
 import { handBack, terminate, type ReleaseDeps } from './release.js';
 import type { Worker, WorkerOptions } from './types.js';
+import { jsonText } from '../jsonText.js';
 
 export type { LoadedRunPipeline, Worker, WorkerLog, WorkerOptions } from './types.js';
 
@@ -91,12 +92,12 @@ export function startWorker(options: WorkerOptions): Worker {
 
   const publishResult = (runId: string, value: Record<string, unknown>) => {
     try {
-      let text = JSON.stringify(value);
+      let text = jsonText(value) ?? 'null';
       if (Buffer.byteLength(text) > maxPayload(nc)) {
         // Too big for one NATS message (a large output): the outcome without outputs; the
         // ledger has them (flujo lens show).
         const { output: _o, steps: _s, ...rest } = value;
-        text = JSON.stringify({ ...rest, output_truncated: true });
+        text = jsonText({ ...rest, output_truncated: true }) ?? 'null';
       }
       nc.publish(resultsSubject(names, runId), text);
     } catch (e) {

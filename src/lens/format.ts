@@ -1,4 +1,5 @@
 /** Small text helpers shared by the lens commands: money, durations, previews, status marks. */
+import { jsonText } from '../jsonText.js';
 
 /** Micro-dollars as dollars with enough digits for a cheap call (`$0.0015`). */
 export function usd(micros: number): string {
@@ -17,7 +18,7 @@ export function duration(ms: number | null | undefined): string {
 
 /** JSON on one line, cut to `max` characters (`max` < 0: never cut). */
 export function preview(value: unknown, max = 120): string {
-  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? 'undefined');
+  const text = typeof value === 'string' ? value : (jsonText(value) ?? 'undefined');
   const one = text.replace(/\s+/g, ' ');
   return max >= 0 && one.length > max ? `${one.slice(0, max - 1)}…` : one;
 }

@@ -4,8 +4,9 @@
  * output holding `<script>` is shown, never run.
  */
 import type { AuditReport, ReportStep } from './report.js';
+import { jsonText } from '../jsonText.js';
 
-const json = (v: unknown) => JSON.stringify(v, null, 2) ?? 'undefined';
+const json = (v: unknown) => jsonText(v, 2) ?? 'undefined';
 const money = (d: number) => `$${d.toFixed(6).replace(/\.?0+$/, '') || '0'}`;
 
 /**

@@ -1,5 +1,6 @@
 /** The JSON shapes of read-model rows in lens output (CONTRACTS.md § flujo lens): snake_case, dollars, ISO times. */
 import type { RunRow, StepRow } from '../projections/readModels.js';
+import { parseJsonText } from '../jsonText.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -7,7 +8,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 export function unpreview(text: string | null): unknown {
   if (text === null) return null;
   try {
-    return JSON.parse(text);
+    return parseJsonText(text);
   } catch {
     return text;
   }

@@ -3,6 +3,7 @@
  * fixed length, so every store holds the same bytes for the same event; text is made safe for
  * every store (Postgres `text` refuses NUL, and a cut must not split a surrogate pair).
  */
+import { jsonText } from '../jsonText.js';
 
 export const PREVIEW_CHARS = 200;
 
@@ -13,14 +14,16 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
  * JSON with sorted keys; `undefined` becomes null. A `bigint` the ledger records as an integer
- * (a safe one: the codec decodes it as a number) is that number, as it is once read back.
+ * (a safe one: the codec decodes it as a number) is that number, as it is once read back; one
+ * beyond the safe range is its exact number text (ADR 79).
  */
 export function canonicalJson(value: unknown): string {
+  let big = false;
   const sort = (x: unknown): unknown =>
     typeof x === 'bigint'
       ? x >= -MAX_SAFE && x <= MAX_SAFE
         ? Number(x)
-        : x
+        : ((big = true), x)
       : Array.isArray(x)
         ? x.map(sort)
         : x instanceof Uint8Array
@@ -32,7 +35,8 @@ export function canonicalJson(value: unknown): string {
                   .map((k) => [k, sort(x[k])]),
               )
             : x;
-  return JSON.stringify(sort(value)) ?? 'null';
+  const sorted = sort(value);
+  return jsonText(sorted, undefined, big) ?? 'null';
 }
 
 /** NUL and lone surrogates become U+FFFD: every store keeps the same text. */

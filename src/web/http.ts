@@ -3,6 +3,7 @@
  * bounded body reader and the security headers every response carries.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { jsonText } from '../jsonText.js';
 
 export class HttpError extends Error {
   readonly status: number;
@@ -75,7 +76,7 @@ export const SECURITY_HEADERS: Record<string, string> = {
 };
 
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
+  const body = jsonText(value) ?? 'null';
   res.writeHead(status, {
     ...SECURITY_HEADERS,
     'content-type': 'application/json; charset=utf-8',

@@ -7,6 +7,7 @@
 import type { ServerResponse } from 'node:http';
 
 import type { LedgerStore } from '../ports.js';
+import { jsonText } from '../jsonText.js';
 import { SECURITY_HEADERS } from './http.js';
 
 export interface LiveFrame {
@@ -96,7 +97,7 @@ export class LiveHub {
   }
 
   private broadcast(frame: LiveFrame): void {
-    const text = `event: record\ndata: ${JSON.stringify(frame)}\n\n`;
+    const text = `event: record\ndata: ${jsonText(frame) ?? 'null'}\n\n`;
     for (const c of this.clients) {
       if (c.runId === null || c.runId === frame.runId) c.res.write(text);
     }

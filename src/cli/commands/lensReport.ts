@@ -13,6 +13,7 @@ import { reportHtml, reportMarkdown } from '../../lens/reportRender.js';
 import { verifyStoredRun } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
 import { usage, withRun, type LensFlags } from './lensCommon.js';
+import { jsonText } from '../../jsonText.js';
 
 export interface LensReportFlags extends LensFlags {
   readonly format?: string;
@@ -46,7 +47,7 @@ export async function lensReport(
     const report = buildReport(events, verification);
     const text =
       format === 'json'
-        ? JSON.stringify(report, null, 2) + '\n'
+        ? `${jsonText(report, 2)}\n`
         : format === 'html'
           ? reportHtml(report)
           : reportMarkdown(report);
