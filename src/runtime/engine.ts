@@ -426,7 +426,7 @@ export function createEngine(options: EngineOptions) {
    * idle before RunCancelled is appended, so no decision of it can follow the cancel. A run
    * driven elsewhere finds the ledger closed at its next append.
    */
-  async function cancel(runId: string, reason?: string): Promise<RunResult> {
+  async function cancel(runId: string, reason?: string, by?: string): Promise<RunResult> {
     const work = (async () => {
       // Started here but not yet driven (its first commit is on its way): wait for the driver,
       // which stops at once, instead of finding no run and letting it go on.
@@ -452,7 +452,9 @@ export function createEngine(options: EngineOptions) {
           await ledger.append({
             runId,
             expected: { runId, seq: head.seq, hash: head.hash },
-            events: [{ type: 'RunCancelled', data: { ...(reason ? { reason } : {}), by: worker } }],
+            events: [
+              { type: 'RunCancelled', data: { ...(reason ? { reason } : {}), by: by ?? worker } },
+            ],
             at: clock.now(),
           });
           onRecorded(runId);

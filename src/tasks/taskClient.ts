@@ -54,7 +54,8 @@ export interface TaskClient {
     input: unknown,
     opts?: { answeredBy?: string; question?: string },
   ): Promise<RunResult>;
-  cancelTask(runId: string, reason?: string): Promise<RunResult>;
+  /** `by`: who cancels, recorded as RunCancelled.by (default: the engine's worker name). */
+  cancelTask(runId: string, reason?: string, by?: string): Promise<RunResult>;
   setSystemState(key: string, value: unknown): Promise<void>;
   getSystemState(key: string): Promise<unknown>;
 }
@@ -118,9 +119,9 @@ export function createTaskClient(options: TaskClientOptions): TaskClient {
         ...(opts.question !== undefined ? { question: opts.question } : {}),
       });
     },
-    async cancelTask(runId, reason) {
+    async cancelTask(runId, reason, by) {
       await existing(runId);
-      return engine.cancel(runId, reason);
+      return engine.cancel(runId, reason, by);
     },
     setSystemState: (key, value) => readModels.setSystemState(key, value),
     getSystemState: (key) => readModels.getSystemState(key),

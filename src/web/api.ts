@@ -4,6 +4,8 @@
  * verification badge read the run's own events, page by page. Two writes: resume answers a paused
  * run, cancel stops a running or paused one.
  */
+import { userInfo } from 'node:os';
+
 import { isEngineError, ErrorCode, withoutCode } from '../errors.js';
 import { decodeRecord } from '../events/envelope.js';
 import { readRunEvents } from '../lens/events.js';
@@ -118,14 +120,34 @@ export function apiRoutes(backend: LensBackend, router: Router = new Router()): 
   return router;
 }
 
-type CancelRun = (runId: string, reason?: string) => Promise<{ readonly status: string }>;
+type CancelRun = (
+  runId: string,
+  reason?: string,
+  by?: string,
+) => Promise<{ readonly status: string }>;
+
+/**
+ * Who a cancel from the web lens is recorded as: the lens has no user accounts (ADR 26: one
+ * shared token, or loopback trust), so the OS user running the server, marked as the web lens —
+ * what an auditor can follow up, where `lens-<pid>` named a process long gone (ADR 67 amended).
+ */
+export function webLensActor(env: NodeJS.ProcessEnv = process.env): string {
+  let user = env.USER || env.USERNAME || '';
+  if (!user)
+    try {
+      user = userInfo().username;
+    } catch {
+      user = 'unknown user';
+    }
+  return `${user} (web lens)`;
+}
 
 /** A backend without `cancel`: an engine with no agents and no plan, as `flujo cancel` uses. */
 function ledgerCancel(ledger: LensBackend['ledger']): CancelRun {
   let engine: ReturnType<typeof createEngine> | undefined;
-  return (runId, reason) => {
+  return (runId, reason, by) => {
     engine ??= createEngine({ ledger, worker: `lens-${process.pid}` });
-    return engine.cancel(runId, reason);
+    return engine.cancel(runId, reason, by);
   };
 }
 
@@ -165,7 +187,7 @@ async function cancel(
   // seen the run's end yet), and the engine appends nothing to an ended run and refuses a head
   // row that disagrees with the run's last event (LEDGER_CORRUPT, ADR 71).
   const before = await backend.ledger.head(runId);
-  const result = await cancelRun(runId, reason);
+  const result = await cancelRun(runId, reason, webLensActor());
   if (before?.terminal || result.status !== 'cancelled') throw ended(runId, result.status);
   return { runId, status: result.status };
 }

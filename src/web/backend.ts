@@ -17,7 +17,7 @@ export function taskBackend(
         answeredBy,
         ...(question !== undefined ? { question } : {}),
       }),
-    cancel: (runId, reason) => tasks.cancelTask(runId, reason),
+    cancel: (runId, reason, by) => tasks.cancelTask(runId, reason, by),
     ...(onBackgroundError ? { onBackgroundError } : {}),
   };
 }

@@ -27,7 +27,7 @@ export interface LensBackend {
    * of its own over `ledger`, as `flujo cancel` does: a run driven elsewhere (this process
    * included) then stops at its next append.
    */
-  cancel?(runId: string, reason?: string): Promise<{ readonly status: string }>;
+  cancel?(runId: string, reason?: string, by?: string): Promise<{ readonly status: string }>;
   /** A resume that outlived its request failed later (the run page shows it from the ledger). */
   onBackgroundError?(runId: string, error: unknown): void;
   readonly clock?: Clock;

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { openState } from '../../src/adapters/ledger/state.js';
+import { decodeRecord } from '../../src/events/envelope.js';
 import { runCli, spawnCli, type CliResult } from './cli.js';
 
 const json = (s: string) => JSON.parse(s) as Record<string, unknown>;
@@ -55,7 +57,7 @@ function slowProject(name: string, twoMs: number): string {
 }
 
 describe('flujo cancel', () => {
-  it('cancels a paused run by prefix without loading its pipeline, then refuses it as ended', () => {
+  it('cancels a paused run by prefix without loading its pipeline, then refuses it as ended', async () => {
     const p = join(dir, 'paused');
     mkdirSync(p);
     expect(runCli(['init'], { cwd: p }).code).toBe(0);
@@ -65,6 +67,7 @@ describe('flujo cancel', () => {
 
     const cancelled = runCli(['cancel', id.slice(0, 8), '--reason', 'not needed', '--json'], {
       cwd: p,
+      env: { USER: 'ada' },
     });
     expect(cancelled.code).toBe(0);
     expect(json(cancelled.stdout)).toEqual({
@@ -82,6 +85,17 @@ describe('flujo cancel', () => {
     expect(shown).toMatchObject({ status: 'cancelled', hitl: [{ status: 'withdrawn' }] });
     const events = json(runCli(['lens', 'verify', id, '--json'], { cwd: p }).stdout);
     expect(events).toMatchObject({ ok: true });
+    // Who cancelled: the OS user, marked as flujo cancel (was `cli-<pid>`).
+    const state = await openState(`sqlite:///${join(p, '.flujo', 'state.db')}`, { projectRoot: p });
+    try {
+      const last = (await state.ledger.read(id)).at(-1)!;
+      expect(decodeRecord(id, last.seq, last.body)).toMatchObject({
+        type: 'RunCancelled',
+        data: { reason: 'not needed', by: 'ada (flujo cancel)' },
+      });
+    } finally {
+      await state.close();
+    }
 
     // Again: refused, exit 1, one JSON object naming the status; nothing more is recorded.
     const again = runCli(['cancel', id, '--json'], { cwd: p });

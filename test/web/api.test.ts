@@ -18,6 +18,7 @@ import { definePipeline, hitl, parallel } from '../../src/dsl/builder.js';
 import { decodeRecord } from '../../src/events/envelope.js';
 import { foldingReadModels } from '../../src/projections/index.js';
 import { createEngine } from '../../src/runtime/engine.js';
+import { webLensActor } from '../../src/web/api.js';
 import { createLensServer } from '../../src/web/server.js';
 import { tailPosition } from '../../src/web/live.js';
 import { approvalPipeline, gatedPipeline, webHarness, type WebHarness } from './support.js';
@@ -395,7 +396,10 @@ describe('cancelling a run', () => {
       const res = await post(`${server.url}api/runs/${runId}/cancel`, { reason: 'r' });
       expect(res.status).toBe(200);
       const [data] = await cancelled(ledger, runId);
-      expect(data).toMatchObject({ reason: 'r', by: expect.stringMatching(/^lens-\d+$/) });
+      // Who: the OS user running the server, marked as the web lens (not `lens-<pid>`).
+      expect(data).toMatchObject({ reason: 'r', by: webLensActor() });
+      expect(webLensActor()).toMatch(/^\S.* \(web lens\)$/);
+      expect(webLensActor({ USER: 'ada' })).toBe('ada (web lens)');
     } finally {
       await server.close();
     }

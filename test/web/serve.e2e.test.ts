@@ -11,6 +11,9 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { openState } from '../../src/adapters/ledger/state.js';
+import { decodeRecord } from '../../src/events/envelope.js';
+import { webLensActor } from '../../src/web/api.js';
 import { CLI, runCli } from '../e2e/cli.js';
 import { PG_URL, dropSchema, postgresReachable, uniqueSchema } from '../support/services.js';
 
@@ -147,6 +150,17 @@ describe.each(backends)('flujo lens serve on $name (built CLI)', ({ uri, skip })
       expect(await exit).toBe(0);
       const show = runCli(['lens', 'show', runId, '--json'], { cwd: dir, env: env() });
       expect(JSON.parse(show.stdout)).toMatchObject({ status: 'cancelled' });
+      // Recorded as the OS user running the server, marked as the web lens (was `lens-<pid>`).
+      const state = await openState(env().FLUJO_STATE_URI, { projectRoot: dir });
+      try {
+        const last = (await state.ledger.read(runId)).at(-1)!;
+        expect(decodeRecord(runId, last.seq, last.body)).toMatchObject({
+          type: 'RunCancelled',
+          data: { reason: 'wrong version', by: webLensActor() },
+        });
+      } finally {
+        await state.close();
+      }
       const cli = runCli(['cancel', runId, '--json'], { cwd: dir, env: env() });
       expect(cli.code).toBe(1);
       expect(JSON.parse(cli.stdout)).toMatchObject({ status: 'cancelled' });

@@ -4,6 +4,8 @@
  * which reports the run cancelled). Needs only the ledger: no pipeline is loaded, so a run whose
  * pipeline file has changed or gone can still be cancelled. A run that already ended is refused.
  */
+import { userInfo } from 'node:os';
+
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { createEngine } from '../../runtime/engine.js';
 import type { RunResult } from '../../runtime/summary.js';
@@ -38,7 +40,8 @@ export async function cancel(runArg: string, flags: CancelFlags, out: Output): P
     // just before our append): refused the same way; the engine appends nothing to an ended run
     // (and refuses a head row that disagrees with the run's last event: LEDGER_CORRUPT).
     const before = await state.ledger.head(runId);
-    const result = await engine.cancel(runId, flags.reason);
+    // Who: the OS user, as `flujo resume` records an answer's `by` (ADR 67 amended).
+    const result = await engine.cancel(runId, flags.reason, `${osUser()} (flujo cancel)`);
     if (before?.terminal || result.status !== 'cancelled') throw ended(result);
     if (flags.json) out.json(runJson(result));
     else printRun(out, result, 0);
@@ -49,6 +52,15 @@ export async function cancel(runArg: string, flags: CancelFlags, out: Output): P
     throw e;
   } finally {
     await state.close();
+  }
+}
+
+function osUser(): string {
+  const env = process.env;
+  try {
+    return env.USER || env.USERNAME || userInfo().username || 'unknown user';
+  } catch {
+    return 'unknown user';
   }
 }
 
