@@ -221,7 +221,9 @@ export function hitl(
   const message = (c: RunMachineContext) => {
     if (!render) return node.message;
     const v = render(c.inp[rp(c)] ?? null, ctxOf(c)) ?? '';
-    return typeof v === 'string' ? v : JSON.stringify(v);
+    // For a person: an object or list is indented JSON (ADR 77); the recorded message is what
+    // run, resume, pause.message and the web lens all show.
+    return typeof v === 'string' ? v : JSON.stringify(v, null, 2);
   };
   return {
     initial: 'wait',

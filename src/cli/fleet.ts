@@ -11,7 +11,7 @@ import { EngineError, ErrorCode, ExitCode } from '../errors.js';
 import { createFleetClient, type FleetClient, type Published } from '../fleet/client.js';
 import { numberFlag } from './io.js';
 import type { Output } from './output.js';
-import { exampleFor, questionsHint } from './runReport.js';
+import { exampleFor, pausedLine, questionsHint } from './runReport.js';
 import { runIdWords, shellWord } from './shell.js';
 
 export interface FleetFlags {
@@ -97,7 +97,7 @@ function printOutcome(out: Output, runId: string, o: Record<string, unknown>): v
     out.data(typeof o.output === 'string' ? o.output : JSON.stringify(o.output ?? null, null, 2));
     out.info(`${out.color.ok('✓')} run ${runId} completed by the fleet`);
   } else if (o.status === 'paused' && pause) {
-    out.info(`⏸ run ${runId} paused at step "${pause.step}": ${pause.message}`);
+    out.info(pausedLine(runId, pause.step, pause.message));
     out.info(`  expected input (JSON Schema): ${JSON.stringify(pause.input_schema)}`);
     out.info(
       `  resume: flujo resume --fleet --input ${shellWord(JSON.stringify(exampleFor(pause.input_schema)))} ${arg}`,

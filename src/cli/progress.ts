@@ -5,6 +5,7 @@
  */
 import type { NewEvent } from '../events/catalogue.js';
 import type { Output } from './output.js';
+import { indentedMessage } from './runReport.js';
 
 const usd = (micros: number) => `$${(micros / 1e6).toFixed(4)}`;
 
@@ -60,7 +61,7 @@ export function createProgress(out: Output, write: (s: string) => void) {
             break;
           }
           case 'HumanInputRequested':
-            line(`⏸ ${label(e.data.path)} waits for input: ${e.data.message}`);
+            line(indentedMessage(`⏸ ${label(e.data.path)} waits for input`, e.data.message));
             break;
           default:
             break;

@@ -104,7 +104,11 @@ function firstLine(message: string): string {
  * indented, so an indented JSON message (ADR 77) reads as it was rendered.
  */
 export function pausedLine(runId: string, step: string, message: string): string {
-  const head = `⏸ run ${runId} paused at step "${step}"`;
+  return indentedMessage(`⏸ run ${runId} paused at step "${step}"`, message);
+}
+
+/** `head: message`, or the message's lines indented below `head:` when it has several. */
+export function indentedMessage(head: string, message: string): string {
   if (!message.includes('\n')) return `${head}: ${message}`;
   return `${head}:\n${message
     .split('\n')

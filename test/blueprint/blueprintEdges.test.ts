@@ -175,3 +175,13 @@ describe("a user's rendering of the context hides the engine's __ keys", () => {
     );
   });
 });
+
+describe('a hitl message that renders to an object', () => {
+  it('is indented JSON for the person who answers it (ADR 77)', async () => {
+    const { run } = await runFixture('fixtures/hitl/object_message.yaml', 'pen');
+    expect(run.status).toBe('paused');
+    expect(run.pause?.message).toBe(
+      '{\n  "qty": 2,\n  "item": "pen",\n  "tags": [\n    "a",\n    "b"\n  ]\n}',
+    );
+  });
+});
