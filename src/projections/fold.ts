@@ -8,6 +8,7 @@ import { toHex } from '../events/chain.js';
 import { currentVersion, type NewEvent } from '../events/catalogue.js';
 import { decodeRecord, type LedgerEvent, type SealedRecord } from '../events/envelope.js';
 import type { Change, ProjectionName } from './changes.js';
+import type { RebuildDamage } from './damage.js';
 import { fullJson, preview, safeText, utcDay } from './preview.js';
 
 /** Code runs through the agent port too; only other agent ids are models. */
@@ -296,6 +297,8 @@ export function changesOfRecords(
      * is never decoded.
      */
     readonly events?: readonly NewEvent[];
+    /** Rebuild: records what it cannot fold, and leaves out what must not be (./damage.ts). */
+    readonly damage?: RebuildDamage;
   } = {},
 ): Change[] {
   const out: Change[] = [];
@@ -311,8 +314,10 @@ export function changesOfRecords(
           at: r.at,
           data: (events[i] as NewEvent).data,
         } as LedgerEvent)
-      : decodeRecord(r.runId, r.seq, r.body);
-    changesOf(e, out);
+      : opts.damage
+        ? opts.damage.take(r)
+        : decodeRecord(r.runId, r.seq, r.body);
+    if (e) changesOf(e, out);
     // The head after a run's last record in this slice is the only one that stays.
     if (records[i + 1]?.runId === r.runId) continue;
     out.push({ p: 'runs', op: 'head', runId: r.runId, seq: r.seq, hash: toHex(r.hash), at: r.at });

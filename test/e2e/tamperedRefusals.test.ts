@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initFastHash, linkHash } from '../../src/events/chain.js';
 import { decodeCanonical, encodeCanonical } from '../../src/events/codec.js';
+import { rechainRun } from '../support/tamper.js';
 import { runCli } from './cli.js';
 
 const json = (s: string) => JSON.parse(s) as Record<string, unknown>;
@@ -162,5 +163,28 @@ describe('a tampered ledger', () => {
     expect(replay.code).toBe(1);
     expect(replay.stdout).not.toContain('"identical": true');
     expect(replay.stderr).toContain(`[LEDGER_CORRUPT] run ${id} seq ${seq}: body_altered`);
+  });
+
+  it('lens rebuild names a run with no RunStarted (re-chained) instead of dropping it silently, exit 1', async () => {
+    await initFastHash();
+    const { p, id, db } = completedRun('rebuild');
+    const other = json(runCli(['run', '--input', 'Bo', '--json'], { cwd: p }).stdout)
+      .run_id as string;
+    sql(db, (d) => rechainRun(d, id, (envs) => envs.slice(1)));
+    const r = runCli(['lens', 'rebuild', '--json'], { cwd: p });
+    expect(r.code).toBe(1);
+    expect(json(r.stdout).damaged).toEqual([
+      expect.objectContaining({ run_id: id, seq: 1, reason: 'no_start' }),
+    ]);
+    expect(r.stderr).toContain(`run ${id} seq 1: no_start`);
+    expect(r.stderr).toContain(`flujo lens verify ${id}`);
+    // The other run's read models are rebuilt all the same.
+    const list = JSON.parse(runCli(['lens', 'list', '--json'], { cwd: p }).stdout) as {
+      run_id: string;
+    }[];
+    expect(list.map((x) => x.run_id)).toEqual([other]);
+    const text = runCli(['lens', 'rebuild'], { cwd: p });
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/✗ rebuilt runs, steps, hitl, costs/);
   });
 });

@@ -17,6 +17,7 @@ import {
   type Change,
   type ProjectionName,
 } from '../../projections/changes.js';
+import { RebuildDamage } from '../../projections/damage.js';
 import { changesOfRecords } from '../../projections/fold.js';
 import { utcDay } from '../../projections/preview.js';
 import type { ReadModels, RunQuery, RunStatusRow } from '../../projections/readModels.js';
@@ -106,6 +107,7 @@ export async function openPostgresState(connectionString: string, schema: string
     let txid = '0';
     let pos = '0';
     let events = 0;
+    const damage = new RebuildDamage();
     for (;;) {
       const res = await client.query<Row>(
         // Qualified: a bare `ORDER BY txid` names the text alias, which sorts 1000 before 999.
@@ -124,10 +126,10 @@ export async function openPostgresState(connectionString: string, schema: string
         body: r.body as Uint8Array,
         pos: `${String(r.txid)}:${String(r.pos)}`,
       }));
-      await apply(client, changesOfRecords(page, { only: set }));
+      await apply(client, changesOfRecords(page, { only: set, damage }));
       events += page.length;
       const last = res.rows[res.rows.length - 1];
-      if (!last || res.rows.length < 2000) return events;
+      if (!last || res.rows.length < 2000) return { events, damaged: damage.list() };
       txid = String(last.txid);
       pos = String(last.pos);
     }
@@ -150,8 +152,8 @@ export async function openPostgresState(connectionString: string, schema: string
     readModels: postgresReadModels(pool),
     async rebuild(only: readonly ProjectionName[] = PROJECTION_NAMES): Promise<RebuildReport> {
       const t0 = performance.now();
-      const events = await locked((client) => rebuildNow(client, only));
-      return { projections: [...only], events, ms: Math.round(performance.now() - t0) };
+      const { events, damaged } = await locked((client) => rebuildNow(client, only));
+      return { projections: [...only], events, ms: Math.round(performance.now() - t0), damaged };
     },
     close: () => ledger.close(),
   };

@@ -13,6 +13,7 @@ import {
   type ProjectionName,
 } from '../../projections/changes.js';
 import { changesOfRecords } from '../../projections/fold.js';
+import { RebuildDamage, type DamagedRun } from '../../projections/damage.js';
 import type { ReadModels, RunQuery, RunStatusRow } from '../../projections/readModels.js';
 import { RUN_STATUSES, sortCosts } from '../../projections/tables.js';
 import { utcDay } from '../../projections/preview.js';
@@ -34,6 +35,8 @@ export interface RebuildReport {
   readonly projections: readonly ProjectionName[];
   readonly events: number;
   readonly ms: number;
+  /** Runs the rebuild could not fold whole (no RunStarted at seq 1, an undecodable event). */
+  readonly damaged?: readonly DamagedRun[];
 }
 
 export interface SqliteProjections {
@@ -82,18 +85,22 @@ export function openSqliteProjections(db: Database.Database): SqliteProjections 
     for (const c of changes) statement(c)?.run(c as unknown as Record<string, unknown>);
   };
 
-  function rebuildNow(only: readonly ProjectionName[]): { events: number } {
+  function rebuildNow(only: readonly ProjectionName[]): {
+    events: number;
+    damaged: DamagedRun[];
+  } {
     const selectPage = db.prepare<[number, number], Row>(SELECT_AFTER_POS);
     recreate(only);
     stmts = null; // the tables are new: prepare against them
     const set = new Set(only);
+    const damage = new RebuildDamage();
     let after = 0;
     let events = 0;
     for (;;) {
       const page = selectPage.all(after, 2000).map(toStored);
-      apply(changesOfRecords(page, { only: set }));
+      apply(changesOfRecords(page, { only: set, damage }));
       events += page.length;
-      if (page.length < 2000) return { events };
+      if (page.length < 2000) return { events, damaged: damage.list() };
       after = Number((page[page.length - 1] as StoredRecord).pos);
     }
   }
@@ -102,8 +109,8 @@ export function openSqliteProjections(db: Database.Database): SqliteProjections 
     only: readonly ProjectionName[] = PROJECTION_NAMES,
   ): Promise<RebuildReport> {
     const t0 = performance.now();
-    const { events } = db.transaction(() => rebuildNow(only)).immediate();
-    return { projections: [...only], events, ms: Math.round(performance.now() - t0) };
+    const { events, damaged } = db.transaction(() => rebuildNow(only)).immediate();
+    return { projections: [...only], events, ms: Math.round(performance.now() - t0), damaged };
   }
 
   // Another process may be rebuilding: decide under the write lock.
