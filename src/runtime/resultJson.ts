@@ -21,6 +21,10 @@ export function runJson(r: RunResult, status: ReportStatus = r.status): Record<s
       output: s.output ?? null,
       cost_usd: usd(s.costMicros),
       attempts: s.attempts,
+      // Why a step that did not complete ended (ADR 78): HITL_NOT_PROPAGATED, STEP_ABANDONED, …
+      ...(s.error && s.status !== 'completed'
+        ? { error: { code: s.error.code, message: s.error.message } }
+        : {}),
     })),
     ...(r.pause ? { pause: questionJson(r.pause) } : {}),
     ...(r.questions ? { questions: r.questions.map(questionJson) } : {}),

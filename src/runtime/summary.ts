@@ -5,6 +5,13 @@
 import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
 import type { RunStatus } from '../actors/fold.js';
 import { ownCopy } from '../actors/frozen.js';
+import { STEP_ABANDONED, abandonedMessage } from '../projections/fold.js';
+
+const abandoned = (message: string): ErrorInfo => ({
+  code: STEP_ABANDONED,
+  message,
+  retryable: false,
+});
 
 export interface StepSummary {
   readonly path: string;
@@ -16,6 +23,11 @@ export interface StepSummary {
    */
   readonly status: 'running' | 'completed' | 'failed' | 'cancelled';
   readonly output?: unknown;
+  /**
+   * Why a step that did not complete ended: its own StepFailed's error (HITL_NOT_PROPAGATED for a
+   * hitl step that did not ask, ADR 78), STEP_ABANDONED when its run left it, or the run's error.
+   */
+  readonly error?: ErrorInfo;
   readonly costMicros: number;
   readonly attempts: number;
 }
@@ -68,6 +80,7 @@ export class RunSummary {
       kind: string;
       status: StepSummary['status'];
       output?: unknown;
+      error?: ErrorInfo;
       costMicros: number;
       attempts: number;
     }
@@ -141,7 +154,7 @@ export class RunSummary {
       }
       case 'StepFailed': {
         const st = steps.get(e.data.path);
-        if (st) st.status = 'failed';
+        if (st) Object.assign(st, { status: 'failed', error: e.data.error });
         break;
       }
       case 'HumanInputRequested':
@@ -160,6 +173,7 @@ export class RunSummary {
         const st = steps.get(e.data.path);
         if (st && st.status === 'running') {
           st.status = 'cancelled';
+          st.error = abandoned(abandonedMessage(e.data.cause));
           this.changedAt.set(e.data.path, this.events);
         }
         break;
@@ -172,12 +186,15 @@ export class RunSummary {
         this.status = 'completed';
         this.output = e.data.output;
         // Runs recorded before StepAbandoned (ADR 78) can still hold steps a branch left.
-        this.endRunning('cancelled');
+        this.endRunning(
+          'cancelled',
+          abandoned('left unfinished: still running when the run completed'),
+        );
         break;
       case 'RunFailed':
         this.status = 'failed';
         this.error = e.data.error;
-        this.endRunning('failed');
+        this.endRunning('failed', e.data.error);
         break;
       case 'RunCancelled':
         this.status = 'cancelled';
@@ -189,10 +206,11 @@ export class RunSummary {
   }
 
   /** The run ended unfinished: what still ran ends with it, and nobody is asked any more. */
-  private endRunning(status: 'failed' | 'cancelled'): void {
+  private endRunning(status: 'failed' | 'cancelled', error?: ErrorInfo): void {
     for (const [path, st] of this.steps)
       if (st.status === 'running') {
         st.status = status;
+        if (error && !st.error) st.error = error;
         this.changedAt.set(path, this.events);
       }
     this.asks.clear();

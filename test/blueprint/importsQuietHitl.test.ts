@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { explainPlan } from '../../src/blueprint/describe.js';
 import type { Plan, PlanNode } from '../../src/dsl/ir.js';
 import type { AgentPort } from '../../src/ports.js';
+import { runJson } from '../../src/runtime/resultJson.js';
 import { harness, scriptedAgents } from '../support/given.js';
 import { load, runFixture } from './support.js';
 
@@ -68,6 +69,35 @@ describe('imports with propagate_hitl: false stop the child at its hitl step, wh
     // The hitl step, its branch and the child up to the import's catch: none is NO_BRANCH.
     expect(codes.length).toBeGreaterThan(0);
     expect(new Set(codes)).toEqual(new Set(['HITL_NOT_PROPAGATED']));
+  });
+
+  it('a completed quiet run: the unasked step says why, its sibling is abandoned, nothing runs', async () => {
+    // ADR 78: before, the parallel's other branch stayed `running` in the completed run, and
+    // run --json listed the unasked hitl step as `failed` with no reason.
+    for (const which of ['parallel', 'parallel_ignore', 'nested']) {
+      const { run, events } = await quiet(which);
+      expect(run.status).toBe('completed');
+      expect(run.steps.filter((s) => s.status === 'running')).toEqual([]);
+      const question = run.steps.find((s) => s.name === 'question');
+      expect(question?.status).toBe('failed');
+      expect(question?.error?.code).toBe('HITL_NOT_PROPAGATED');
+      const plain = run.steps.find((s) => s.name === 'plain_step');
+      expect(plain).toMatchObject({ status: 'cancelled', error: { code: 'STEP_ABANDONED' } });
+      const abandoned = events.filter((e) => e.type === 'StepAbandoned');
+      expect(abandoned.map((e) => (e.data as { path: string }).path)).toEqual([
+        expect.stringMatching(/\/plain$/),
+      ]);
+      const json = runJson(run) as { steps: { name: string; status: string; error?: unknown }[] };
+      expect(json.steps.find((s) => s.name === 'question')).toMatchObject({
+        status: 'failed',
+        error: { code: 'HITL_NOT_PROPAGATED', message: expect.stringContaining('was not asked') },
+      });
+      expect(json.steps.find((s) => s.name === 'plain_step')).toMatchObject({
+        status: 'cancelled',
+        error: { code: 'STEP_ABANDONED' },
+      });
+      expect(json.steps.find((s) => s.name === 'after')).not.toHaveProperty('error');
+    }
   });
 
   it.each([

@@ -9,6 +9,7 @@ import { readRunEvents } from '../../lens/events.js';
 import { duration, isoTime, MARK, preview, usd } from '../../lens/format.js';
 import { runDetailJson, stepJson, unpreview } from '../../lens/rows.js';
 import { chainDamage } from '../../runtime/verifyLedger.js';
+import { HITL_NOT_PROPAGATED as NOT_ASKED } from '../../actors/vocabulary.js';
 import type { Output } from '../output.js';
 import { resolveRunId } from '../context.js';
 import { runIdWords } from '../shell.js';
@@ -82,17 +83,22 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
     }
     const len = flags.verbose ? -1 : 100;
     const L: string[] = [];
-    if (row.status === 'failed' || failures.length > 0) {
+    // A hitl step that did not ask (its import has propagate_hitl: false) and the steps between
+    // it and the import stopped by design: still `failed` (the ledger's StepFailed, the JSON's
+    // status), but not reported as a failure of the run (ADR 78).
+    const unasked = (s: { error?: { code: string } | null }) => s.error?.code === NOT_ASKED;
+    const failed = failures.filter((s) => !unasked(s));
+    if (row.status === 'failed' || failed.length > 0) {
       // A run can complete with failed steps (an ignored branch, a fallback that took over):
       // those are shown first too, but the run is not said to have failed.
       L.push(
         row.status === 'failed'
           ? out.color.bad(`✗ run failed: ${row.errorCode ?? ''} ${row.errorMessage ?? ''}`.trim())
           : out.color.bad(
-              `✗ ${failures.length} step${failures.length === 1 ? '' : 's'} failed; the run is ${row.status}`,
+              `✗ ${failed.length} step${failed.length === 1 ? '' : 's'} failed; the run is ${row.status}`,
             ),
       );
-      for (const f of failures) {
+      for (const f of failed) {
         L.push(`  ✗ step ${f.path} ${f.name}: ${f.error?.code ?? ''} ${f.error?.message ?? ''}`);
         L.push(`    input:  ${preview(f.input, len)}`);
       }
@@ -109,9 +115,9 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
       `steps (${steps.length})`,
     );
     for (const s of stepsJson) {
-      const mark = MARK[s.status] ?? '?';
+      const mark = unasked(s) ? '⊘' : (MARK[s.status] ?? '?');
       const painted =
-        s.status === 'failed'
+        s.status === 'failed' && !unasked(s)
           ? out.color.bad(mark)
           : s.status === 'completed'
             ? out.color.ok(mark)
@@ -127,7 +133,8 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
         `  ${painted} ${s.path.padEnd(10)} ${s.name.padEnd(16)} ${s.kind.padEnd(10)} ${duration(s.latency_ms)} ${extra}`.trimEnd(),
       );
       if (s.input !== null && s.input !== undefined) L.push(`      in:  ${preview(s.input, len)}`);
-      if (s.error) L.push(`      err: ${s.error.code} ${s.error.message ?? ''}`);
+      if (s.error && unasked(s)) L.push(`      not asked: ${s.error.message ?? ''}`);
+      else if (s.error) L.push(`      err: ${s.error.code} ${s.error.message ?? ''}`);
       else if (s.output !== null && s.output !== undefined)
         L.push(`      out: ${preview(s.output, len)}`);
     }
