@@ -14,6 +14,7 @@
 import type { CodeRef, TemplateValue } from '../dsl/ir.js';
 import { cacheFn } from './cacheOps.js';
 import { asRunContext } from './exprData.js';
+import { toText } from './templateText.js';
 import { historyFn } from './history.js';
 import { evaluateExpression, parseExpression, truthy } from './expr.js';
 import { hasTemplate, parseTemplate, renderTemplateValue } from './template.js';
@@ -149,7 +150,11 @@ export function blueprintCode(ref: Exclude<CodeRef, { fn: string }>, role: Role)
     };
   }
   const render = compileValue(ref.value);
-  const target = ref.target.replace(/^context\./, '').split('.');
+  const target = ref.target
+    .replace(/^context\./, '')
+    .split('.')
+    .filter((seg) => seg !== '');
+  const renderKey = ref.key === undefined ? undefined : compileValue(ref.key);
   const op = ref.contextOp;
   const from = ref.from?.split('.');
   // A merge value written as JSON text (`'{"k": "{{ x }}"}'`, not one `{{ }}` tag) is parsed
@@ -160,6 +165,13 @@ export function blueprintCode(ref: Exclude<CodeRef, { fn: string }>, role: Role)
       from ? [getPath(isObj(args[1]) ? args[1] : {}, from) ?? null, ...args.slice(1)] : args,
     );
     const value = render(s);
+    if (renderKey) {
+      const k = toText(renderKey(s), 1000);
+      if (k === '__proto__' || k === 'constructor' || k === 'prototype') return {};
+      if (target.length === 0) return { [k]: value ?? null };
+      const container = getPath(s.context, target);
+      return { ...(isObj(container) ? container : {}), [k]: value ?? null };
+    }
     const current = getPath(s.context, target);
     if (op === 'append') return [...(Array.isArray(current) ? current : []), value ?? null];
     if (op === 'merge')

@@ -8,6 +8,7 @@ import type { Env, Where } from './env.js';
 import { CONVERSATION_KEYS, LOOP_KEYS, MAP_KEYS } from './keys.js';
 import { MAP_ITEMS_KEY } from './runtimeEval.js';
 import { buildSteps, codeOrExpr, get, identity, type Base } from './steps.js';
+import { hasTemplate } from './template.js';
 import { entry, type YNode } from './yamlTree.js';
 
 /** A loop `init` without its `history` entry, which conversational loops read themselves. */
@@ -143,9 +144,16 @@ export function loop(
   const conv = isConversation ? conversation(env, l, name, body, bodyNode, inner) : undefined;
   if (conv) body = conv.body;
   const stateOps = contextOps(env, get(l, 'state'), name, inner);
+  const stored = storeOutputs(env, l, name);
   // The history's turns first: its `last` turn is the iteration's output, which a state
   // operation before it would have replaced with what it wrote (ADR 69).
-  body = withOps(env, [...(conv?.after ?? []), ...stateOps], body, name, false);
+  body = withOps(
+    env,
+    [...(conv?.after ?? []), ...stateOps, ...(stored?.each ?? [])],
+    body,
+    name,
+    false,
+  );
   let exit = codeOrExpr(env, l, name, 'exit_condition', 'exit_expression', {
     ...inner,
     iteration: true,
@@ -198,7 +206,13 @@ export function loop(
   };
   // The history seed reads the loop input, so it runs before the loop's own init operations.
   const initOps = contextOps(env, withoutHistory(get(l, 'init'), conv), name, where);
-  return withOps(env, [...(conv?.before ?? []), ...initOps], loopNode, name, true);
+  return withOps(
+    env,
+    [...(conv?.before ?? []), ...initOps, ...(stored ? [stored.reset] : [])],
+    loopNode,
+    name,
+    true,
+  );
 }
 
 /**
@@ -223,7 +237,7 @@ function propagation(env: Env, l: YNode, name: string, where: Where): CodeRef | 
     return { fn: shifted };
   }
   if (p.t === 'map') {
-    env.checkKeys(p, ['next_input'], `${name}: propagation`, name);
+    env.checkKeys(p, ['next_input', ...STORE_KEYS], `${name}: propagation`, name);
     const ni = env.oneOf(
       get(p, 'next_input'),
       ['context', 'previous_output', 'auto'] as const,
@@ -242,6 +256,91 @@ function propagation(env: Env, l: YNode, name: string, where: Where): CodeRef | 
     ? { ...t, vars: { ...t.vars, iteration: '{{ iteration - 1 }}' } }
     : t;
 }
+
+const STORE_KEYS = ['field', 'path', 'prefix'] as const;
+
+/**
+ * `propagation: {field, path, prefix}` (Flujo's documented form): every iteration's output is
+ * stored as `<prefix><n>` (n from 1) in the object at `<path>.<field>` — `path` a context path
+ * (default `context`, the context itself), `field` optional, `prefix` default `loop_`. The next
+ * iteration's input is unchanged. The iteration number is counted in an engine key of the
+ * context (`__<loop>_n`, reset when the loop starts; hidden from renderings, ADR 77).
+ */
+function storeOutputs(
+  env: Env,
+  l: YNode,
+  name: string,
+): { reset: PlanNode; each: PlanNode[] } | undefined {
+  const p = get(l, 'propagation') ?? get(l, 'propagate');
+  if (!p || p.t !== 'map' || !STORE_KEYS.some((k) => entry(p, k))) return undefined;
+  const text = (k: string) => {
+    const n = get(p, k);
+    if (!n) return undefined;
+    const v = env.str(n, `${name}: propagation.${k}`, name);
+    if (v === undefined) return null;
+    if (v.trim() === '' || hasTemplate(v)) {
+      env.report('V-K4', `${name}: propagation.${k} must be a plain name, got '${v}'`, n.pos, {
+        step: name,
+      });
+      return null;
+    }
+    return v.trim();
+  };
+  const field = text('field');
+  const path = text('path');
+  const prefix = text('prefix');
+  if (field === null || path === null || prefix === null) return undefined;
+  const segs = [
+    ...(path === undefined || path === 'context' ? [] : path.replace(/^context\./, '').split('.')),
+    ...(field === undefined ? [] : field.split('.')),
+  ];
+  const pathNode = get(p, 'path');
+  if (path !== undefined && path !== 'context' && !path.startsWith('context.')) {
+    env.report(
+      'V-K4',
+      `${name}: propagation.path must be 'context' or start with 'context.'`,
+      pathNode!.pos,
+      {
+        step: name,
+        suggestion: `use 'context.${path}'`,
+      },
+    );
+    return undefined;
+  }
+  const bad = segs.find((seg) => !/^[A-Za-z_][\w-]*$/.test(seg) || seg.startsWith('__'));
+  const root = segs[0];
+  if (bad !== undefined || (root !== undefined && ENGINE_ROOTS.has(root))) {
+    env.report(
+      'V-K4',
+      `${name}: propagation stores under '${['context', ...segs].join('.')}', which is not a context path it may write (${bad !== undefined ? `'${bad}'` : `'${root}' is kept by the engine`})`,
+      (get(p, 'field') ?? pathNode ?? p).pos,
+      { step: name },
+    );
+    return undefined;
+  }
+  const counter = env.hiddenName(name, 'n');
+  const target = segs.join('.');
+  const reset = identity(env.hiddenName(name, 'reset'), {
+    input: { contextOp: 'set', target: counter, value: 0 },
+    sinkTo: counter,
+  });
+  const count = identity(env.hiddenName(name, 'count'), {
+    input: { contextOp: 'set', target: counter, value: `{{ context.${counter} + 1 }}` },
+    sinkTo: counter,
+  });
+  const store = identity(env.hiddenName(name, 'store'), {
+    input: {
+      contextOp: 'set',
+      target,
+      value: '{{ previous_step }}',
+      key: `${prefix ?? 'loop_'}{{ context.${counter} }}`,
+    },
+    ...(target === '' ? { updatesContext: true } : { sinkTo: target }),
+  });
+  return { reset, each: [count, store] };
+}
+
+const ENGINE_ROOTS: ReadonlySet<string> = new Set(['step_outputs', 'resume_input']);
 
 function loopOutput(env: Env, l: YNode, name: string, where: Where): CodeRef | undefined {
   const t = get(l, 'output_template');

@@ -44,6 +44,12 @@ export type CodeRef =
        * output, not the result of the operation before them.
        */
       readonly from?: string;
+      /**
+       * `set` under a rendered key of the object at `target` (the whole context when `target`
+       * is empty: the node merges the result into it): a loop's `propagation: {field, path,
+       * prefix}` storing each iteration's output as `<prefix><n>`.
+       */
+      readonly key?: string;
     }
   | { readonly history: HistoryOp }
   | { readonly cache: CacheOp };

@@ -185,3 +185,26 @@ describe('a hitl message that renders to an object', () => {
     );
   });
 });
+
+describe('loop propagation: {field, path, prefix}', () => {
+  it("keeps each iteration's output as <prefix><n> under <path>.<field>, the context by default", async () => {
+    const { run } = await runFixture('fixtures/loop/propagation_store.yaml', 'x');
+    expect(run.status).toBe('completed');
+    expect(run.output).toStrictEqual({
+      results: { drafts: { round_1: 'x+', round_2: 'x++', round_3: 'x+++' } },
+      t1: 'x+++!',
+      t2: 'x+++!!',
+    });
+  });
+
+  it('bad values are findings at the key or value', () => {
+    // path without context., a template as field, an engine key as field, an unknown key.
+    const r = load('fixtures/loop/propagation_bad.yaml');
+    expect(r.errors.map((f) => `${f.rule_id} ${f.line}:${f.column}`)).toEqual([
+      'V-K4 9:28',
+      'V-K4 15:29',
+      'V-K4 21:29',
+      'V-K1 21:43',
+    ]);
+  });
+});
