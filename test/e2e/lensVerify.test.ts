@@ -277,6 +277,8 @@ describe('flujo lens verify (built CLI)', () => {
         failures: [{ run_id: 'run-b', seq: 5, reason: 'unreadable' }],
       });
       expect(runCli(['lens', 'verify', 'run-c', '--project', dir], { cwd: project }).code).toBe(0);
+      // Verify changed nothing in the damaged file.
+      expect(readFileSync(path).equals(bytes)).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -171,6 +171,9 @@ describe('a tampered ledger', () => {
     const other = json(runCli(['run', '--input', 'Bo', '--json'], { cwd: p }).stdout)
       .run_id as string;
     sql(db, (d) => rechainRun(d, id, (envs) => envs.slice(1)));
+    const ledger = () =>
+      sql(db, (d) => d.prepare('SELECT run_id, seq, hash, body FROM events ORDER BY pos').all());
+    const before = ledger();
     const r = runCli(['lens', 'rebuild', '--json'], { cwd: p });
     expect(r.code).toBe(1);
     expect(json(r.stdout).damaged).toEqual([
@@ -186,5 +189,6 @@ describe('a tampered ledger', () => {
     const text = runCli(['lens', 'rebuild'], { cwd: p });
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/✗ rebuilt runs, steps, hitl, costs/);
+    expect(ledger()).toEqual(before); // the rebuild writes read models only
   });
 });
