@@ -255,9 +255,12 @@ export async function ensureWorkQueue(
   };
   try {
     const info = await jsm.consumers.info(n.stream, n.consumer);
+    // A client (update false) never changes an existing consumer: its options are defaults, and
+    // bringing max_deliver to them would undo a worker's --max-deliver (ADR 57, "Settings belong
+    // to workers").
     if (
-      (update && info.config.ack_wait !== config.ack_wait) ||
-      info.config.max_deliver !== config.max_deliver
+      update &&
+      (info.config.ack_wait !== config.ack_wait || info.config.max_deliver !== config.max_deliver)
     )
       await jsm.consumers.update(n.stream, n.consumer, {
         ack_wait: config.ack_wait,
