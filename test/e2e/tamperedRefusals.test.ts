@@ -7,7 +7,7 @@
  * show and resume rather than reported as an internal error, a missing read model, a missing
  * pipeline file or an unknown run. Each names run and seq, exits 1 and records nothing.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -163,6 +163,49 @@ describe('a tampered ledger', () => {
     expect(replay.code).toBe(1);
     expect(replay.stdout).not.toContain('"identical": true');
     expect(replay.stderr).toContain(`[LEDGER_CORRUPT] run ${id} seq ${seq}: body_altered`);
+  });
+
+  it('lens export refuses a run that does not verify (re-chained without RunStarted, an edited event): exit 1, no file', async () => {
+    await initFastHash();
+    const { p, id, db } = completedRun('export');
+    const other = json(runCli(['run', '--input', 'Bo', '--json'], { cwd: p }).stdout)
+      .run_id as string;
+    sql(db, (d) => rechainRun(d, id, (envs) => envs.slice(1)));
+    const seq = sql(db, (d) => {
+      const row = d
+        .prepare("SELECT seq, body FROM events WHERE run_id = ? AND type = 'AgentResponded'")
+        .get(other) as { seq: number; body: Buffer };
+      const body = Buffer.from(row.body);
+      body[body.indexOf(Buffer.from('Welcome'))] = 'w'.charCodeAt(0);
+      d.prepare('UPDATE events SET body = ? WHERE run_id = ? AND seq = ?').run(
+        body,
+        other,
+        row.seq,
+      );
+      return row.seq;
+    });
+    for (const [run, at, reason] of [
+      [id, 1, 'no_start'],
+      [other, seq, 'body_altered'],
+    ] as const) {
+      const file = join(dir, `export-${reason}.cbor`);
+      for (const args of [
+        ['lens', 'export', run, '-o', file],
+        ['lens', 'export', run, '-o', file, '--json'],
+      ]) {
+        const r = runCli(args, { cwd: p });
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain(`[LEDGER_CORRUPT] run ${run} seq ${at}: ${reason}`);
+        expect(r.stderr).toContain('nothing was exported');
+        expect(r.stdout).toBe('');
+        expect(existsSync(file)).toBe(false);
+      }
+      // Through stdout (`> run.cbor`): not one byte.
+      const piped = runCli(['lens', 'export', run], { cwd: p });
+      expect(piped.code).toBe(1);
+      expect(piped.stdout).toBe('');
+      expect(piped.stderr).toContain(`seq ${at}: ${reason}`);
+    }
   });
 
   it('lens rebuild names a run with no RunStarted (re-chained) instead of dropping it silently, exit 1', async () => {

@@ -1,7 +1,8 @@
 /**
  * `flujo lens export RUN [-o FILE] [--json]`: writes the run's exact stored records as a
  * self-verifying CBOR file (format: src/lens/exportFile.ts, docs/audit.md). Without -o the bytes
- * go to stdout, so `flujo lens export RUN > run.cbor` works; a terminal is refused.
+ * go to stdout, so `flujo lens export RUN > run.cbor` works; a terminal is refused. A run that
+ * `flujo lens verify` would fail is refused (LEDGER_CORRUPT, exit 1) and nothing is written.
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -10,6 +11,7 @@ import { ExitCode } from '../../errors.js';
 import { toHex } from '../../events/chain.js';
 import { readRunRecords } from '../../lens/events.js';
 import { encodeExport } from '../../lens/exportFile.js';
+import { chainDamage } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
 import { usage, withRun, type LensFlags } from './lensCommon.js';
 
@@ -29,6 +31,10 @@ export async function lensExport(
       'the export is binary CBOR: redirect it (flujo lens export RUN > run.cbor) or pass -o FILE',
     );
   return withRun(flags, run, async ({ ledger, runId }) => {
+    // An export vouches for the run it carries (its header names the head): a run whose stored
+    // chain or shape does not verify is refused before anything is written, not exported as is.
+    const damage = await chainDamage(ledger, runId, 'nothing was exported');
+    if (damage) throw damage;
     const head = await ledger.head(runId);
     const records = await readRunRecords(ledger, runId);
     const bytes = encodeExport(runId, records, head?.terminal ?? false);
