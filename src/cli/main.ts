@@ -50,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
     .configureOutput({
       writeErr: (s) => process.stderr.write(s),
       writeOut: (s) => process.stdout.write(s),
+      // An unknown command or flag, a missing argument: `error: [USAGE] …` as every error is.
+      outputError: (s, write) => write(s.replace(/^error: /, 'error: [USAGE] ')),
     })
     .showSuggestionAfterError(true);
 
