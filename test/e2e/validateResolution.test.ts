@@ -15,7 +15,14 @@ const dir = mkdtempSync(join(tmpdir(), 'flujo-resolve-'));
 mkdirSync(join(dir, 'mods'));
 mkdirSync(join(dir, 'sub'));
 writeFileSync(join(dir, 'mods/m.mjs'), 'export function other(x) { return x; }\n');
+writeFileSync(join(dir, 'mods/t.ts'), 'export function clean(x: string): string { return x; }\n');
 const files: Record<string, string> = {
+  'ts.yaml': `version: "0.1"
+steps:
+  - kind: step
+    name: a
+    uses: ./mods/t.ts#clean
+`,
   'missing.yaml': `version: "0.1"
 steps:
   - kind: step
@@ -85,6 +92,24 @@ describe('resolution failures exit 3', () => {
       const r = cli('run', f, '--input', 'x');
       expect(r.code).toBe(3);
       expect(r.stderr).toMatch(new RegExp(`${f}:${line}:${column}`));
+    },
+  );
+
+  // Node 22.18+ strips types itself; before that a .ts module is refused by its extension.
+  const stripsTypes = Boolean((process.features as { typescript?: unknown }).typescript);
+  it.skipIf(stripsTypes)(
+    'a .ts module without a TypeScript loader: exit 3 saying how to load it',
+    () => {
+      const v = cli('validate', 'ts.yaml', '--format', 'json');
+      expect(v.code).toBe(3);
+      const [err] = JSON.parse(v.stdout).errors;
+      expect(err).toMatchObject({ rule_id: 'V-A6', file: 'ts.yaml', line: 5, column: 11 });
+      expect(err.suggestion).toMatch(/TypeScript loader: run flujo under tsx .*compiled \.js/);
+      const r = cli('run', 'ts.yaml', '--input', 'x');
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(
+        /ts\.yaml:5:11: cannot import .*t\.ts.*TypeScript loader: run flujo under tsx/,
+      );
     },
   );
 

@@ -28,6 +28,17 @@ type ModuleLoader = (ref: CodeModuleRef) => Promise<Record<string, unknown>>;
 const importModule: ModuleLoader = (ref) =>
   import(pathToFileURL(ref.absPath).href) as Promise<Record<string, unknown>>;
 
+/** Node without a TypeScript loader refuses `.ts` by its extension: say how to load one. */
+const TS_LOADER =
+  'a .ts module needs a TypeScript loader: run flujo under tsx (node --import tsx node_modules/.bin/flujo …) or point at the compiled .js/.mjs';
+
+function tsLoaderMissing(ref: CodeModuleRef, e: unknown): boolean {
+  return (
+    /\.[cm]?ts$/.test(ref.absPath) &&
+    (e as { code?: unknown } | null)?.code === 'ERR_UNKNOWN_FILE_EXTENSION'
+  );
+}
+
 /**
  * `flujo validate`'s check of the modules a blueprint calls, as `flujo run` imports them: each
  * one that cannot be imported or lacks the export is a V-A6 resolution finding (exit 3) at the
@@ -48,7 +59,9 @@ export async function moduleFindings(
       found.push(
         markResolution(
           finding('V-A6', `cannot import ${ref.absPath}: ${(e as Error).message}`, at, {
-            suggestion: 'fix the module so that it loads (node imports it as flujo run does)',
+            suggestion: tsLoaderMissing(ref, e)
+              ? TS_LOADER
+              : 'fix the module so that it loads (node imports it as flujo run does)',
           }),
         ),
       );
@@ -103,7 +116,7 @@ export async function withBlueprintCode(
     } catch (e) {
       throw new EngineError(
         ErrorCode.BLUEPRINT_MODULE,
-        `${ref.file}:${ref.line}:${ref.column}: cannot import ${ref.absPath}: ${(e as Error).message}`,
+        `${ref.file}:${ref.line}:${ref.column}: cannot import ${ref.absPath}: ${(e as Error).message}${tsLoaderMissing(ref, e) ? `; ${TS_LOADER}` : ''}`,
         { exitCode: ExitCode.import, cause: e },
       );
     }
