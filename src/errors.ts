@@ -22,6 +22,7 @@ export const ErrorCode = {
   LEDGER_UNKNOWN_RUN: 'LEDGER_UNKNOWN_RUN',
   LEDGER_AMBIGUOUS_RUN: 'LEDGER_AMBIGUOUS_RUN',
   LEDGER_CORRUPT: 'LEDGER_CORRUPT',
+  LEDGER_BAD_START: 'LEDGER_BAD_START',
   CONFIG_STATE_URI: 'CONFIG_STATE_URI',
   CONFIG_INVALID: 'CONFIG_INVALID',
   VERIFY_FAILED: 'VERIFY_FAILED',
@@ -167,6 +168,30 @@ export class LedgerEncodeError extends EngineError {
     this.name = 'LedgerEncodeError';
     this.path = path;
     this.reason = reason;
+  }
+}
+
+/**
+ * An append that would give a run a record `flujo lens verify` refuses (ADR 74, 82): a run's first
+ * event is not RunStarted, or a RunStarted at any seq but 1. Names the run, the seq the event
+ * would have had and its type; nothing was appended.
+ */
+export class LedgerStartError extends EngineError {
+  readonly runId: string;
+  readonly seq: number;
+  readonly type: string;
+  constructor(runId: string, seq: number, type: string) {
+    super(
+      ErrorCode.LEDGER_BAD_START,
+      seq === 1
+        ? `run ${runId}: its first event would be ${type}, but a run's record must begin with RunStarted at seq 1; nothing was appended`
+        : `run ${runId}: RunStarted at seq ${seq}, but a run starts once, at seq 1; nothing was appended`,
+      { details: { runId, seq, type } },
+    );
+    this.name = 'LedgerStartError';
+    this.runId = runId;
+    this.seq = seq;
+    this.type = type;
   }
 }
 

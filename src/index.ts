@@ -91,6 +91,7 @@ export {
   LedgerDecodeError,
   LedgerEncodeError,
   LedgerFencedError,
+  LedgerStartError,
   NondeterminismError,
   isEngineError,
 } from './errors.js';

@@ -137,6 +137,14 @@ const SHAPES: readonly Shape[] = [
   shapeOf('text', 'text-heavy', AGENT_OUTPUT),
 ];
 const VALUE_SHAPE = SHAPES[0] as Shape;
+const RUN_STARTED: NewEvent = {
+  type: 'RunStarted',
+  data: {
+    pipeline: { name: 'bench', fingerprint: 'f'.repeat(64) },
+    input: 'bench',
+    engine: { version: '0.1.0', flags: [] },
+  },
+};
 const AT0 = 1_764_000_000_000;
 
 /** The envelope sealBatch encodes for this event at a typical position. */
@@ -552,8 +560,12 @@ async function appendRun(
 ): Promise<Head> {
   let head = emptyHead(runId);
   const events = perAppend === 1 ? [shape.event] : shape.batch;
+  // A store refuses a run whose first event is not RunStarted (ADR 82): the first append's first
+  // event is the run's start, so the counts (and the events' sizes after it) stay as they were.
+  const first = [RUN_STARTED, ...events.slice(1)];
   for (let done = 0; done < ops; done += perAppend) {
-    const r = await store.append({ runId, expected: head, events, at: AT0 + done });
+    const batch = done === 0 ? first : events;
+    const r = await store.append({ runId, expected: head, events: batch, at: AT0 + done });
     head = r.head;
   }
   return head;

@@ -88,6 +88,20 @@ export function printRefusal(out: Output, runId: string | undefined, e: unknown)
   });
 }
 
+/** `flujo resume RUN` without --input on a run waiting for a person: the question and the command. */
+export function pausedWithoutAnswer(
+  e: EngineError,
+  runId: string,
+  pause: { step: string; message: string; inputSchema?: unknown },
+): EngineError {
+  const answer = shellWord(JSON.stringify(exampleFor(pause.inputSchema)));
+  return new EngineError(
+    e.code,
+    `run ${runId} is paused for human input at step "${pause.step}": ${firstLine(pause.message)}; answer it: flujo resume --input ${answer} ${runIdWords(runId)} (expected input, JSON Schema: ${JSON.stringify(pause.inputSchema ?? {})})`,
+    { exitCode: e.exitCode, details: { status: 'paused' }, cause: e },
+  );
+}
+
 /** The line that lists a paused run's open questions when there are several. */
 export function questionsHint(questions: readonly { path: string; message: string }[]): string {
   return `  ${questions.length} questions are open (the oldest is answered first); answer one with --question PATH: ${questions.map((q) => `${q.path} ("${firstLine(q.message)}")`).join(', ')}`;

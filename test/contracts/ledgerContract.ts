@@ -8,7 +8,12 @@ import { fileURLToPath } from 'node:url';
 
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { EngineError, LedgerConflictError, LedgerFencedError } from '../../src/errors.js';
+import {
+  EngineError,
+  LedgerConflictError,
+  LedgerFencedError,
+  LedgerStartError,
+} from '../../src/errors.js';
 import {
   decodeRecord,
   emptyHead,
@@ -288,6 +293,51 @@ export function describeLedgerContract(harness: LedgerHarness): void {
         }),
       ).rejects.toThrow(/after a terminal event/);
       expect(await store.head('q')).toBeNull();
+    });
+
+    test('refuses a new run whose first event is not RunStarted, naming run, seq and type', async ({
+      store,
+    }) => {
+      for (const events of [[stepDone('0')], [claimed(1), started()], [completed()]]) {
+        const err = await store
+          .append({ runId: 'q', expected: emptyHead('q'), events, at: AT })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(LedgerStartError);
+        expect(err).toMatchObject({
+          code: 'LEDGER_BAD_START',
+          runId: 'q',
+          seq: 1,
+          type: events[0]!.type,
+          exitCode: 1,
+        });
+        expect((err as Error).message).toContain(
+          `run q: its first event would be ${events[0]!.type}`,
+        );
+      }
+      expect(await store.head('q')).toBeNull();
+      expect(await store.read('q')).toEqual([]);
+      expect(await store.listRuns()).toEqual([]);
+    });
+
+    test("refuses RunStarted at any seq but 1, in a new run's batch or a later one", async ({
+      store,
+    }) => {
+      const err = await store
+        .append({ runId: 'q', expected: emptyHead('q'), events: [started(), started()], at: AT })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LedgerStartError);
+      expect(err).toMatchObject({ runId: 'q', seq: 2, type: 'RunStarted' });
+      expect((err as Error).message).toContain('RunStarted at seq 2, but a run starts once');
+      expect(await store.head('q')).toBeNull();
+
+      const h = await seed(store, 'r', 1);
+      const again = await store
+        .append({ runId: 'r', expected: h, events: [stepDone('1'), started()], at: AT })
+        .catch((e: unknown) => e);
+      expect(again).toMatchObject({ code: 'LEDGER_BAD_START', runId: 'r', seq: 4 });
+      expect((await store.read('r')).length).toBe(2);
+      expect(await store.head('r')).toMatchObject({ seq: 2 });
+      expect((await verifyStoredRun(store, 'r')).ok).toBe(true);
     });
 
     test('writes nothing of a batch holding a value that cannot be recorded', async ({ store }) => {

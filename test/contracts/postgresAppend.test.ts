@@ -178,7 +178,11 @@ describe.each([
       expect(stale).toMatchObject({ expectedSeq: h0.seq, actualSeq: h1.seq });
       const forged = { ...h1, hash: new Uint8Array(32).fill(7) };
       await refused({ expected: forged, events: steps(n, 'x'), epoch: 1 }, LedgerConflictError);
-      await refused({ expected: emptyHead(runId), events: steps(n, 'x') }, LedgerConflictError);
+      // A second start of an existing run (shaped as a start, so that the head decides).
+      await refused(
+        { expected: emptyHead(runId), events: [started(), ...steps(n - 1, 'x')] },
+        LedgerConflictError,
+      );
       await refused({ expected: h1, events: steps(n, 'x'), epoch: 2 }, LedgerFencedError);
       await refused(
         { expected: h1, events: [claimed(1), ...steps(n - 1, 'x')] },

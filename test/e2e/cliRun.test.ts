@@ -124,6 +124,10 @@ describe('flujo init, run and resume (the scaffolded project)', () => {
     const envOnly = runCli(['resume', id.slice(0, 8)], { cwd: p, env: { FLUJO_INPUT: 'Ada' } });
     expect(envOnly.code).toBe(1);
     expect(envOnly.stderr).toContain('paused for human input');
+    // … and says which question waits and the command that answers it.
+    expect(envOnly.stderr).toContain('at step "approve": Publish this greeting? Hello, Ada!');
+    expect(envOnly.stderr).toContain(`answer it: flujo resume --input '{"approved":true}' ${id}`);
+    expect(envOnly.stderr).toContain('"required":["approved"]');
     const bad = runCli(['resume', id.slice(0, 8), '--input', '{"approved":"yes"}'], { cwd: p });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('/approved must be boolean');

@@ -2,7 +2,13 @@
  * What every ledger store does the same way: seal a batch before its transaction, judge an
  * append against the current head, and tail the commit order by polling plus a local nudge.
  */
-import { EngineError, ErrorCode, LedgerConflictError, LedgerFencedError } from '../../errors.js';
+import {
+  EngineError,
+  ErrorCode,
+  LedgerConflictError,
+  LedgerFencedError,
+  LedgerStartError,
+} from '../../errors.js';
 import { terminalTypes } from '../../events/catalogue.js';
 import { genesisHash } from '../../events/chain.js';
 import { bytesEqual } from '../../events/codec.js';
@@ -44,7 +50,13 @@ export function prepareAppend(req: AppendRequest): PreparedAppend {
   }
   let claimEpoch: number | null = null;
   let terminal = false;
+  let seq = req.expected.seq;
   for (const e of req.events) {
+    seq++;
+    // A run's record is what its RunStarted began: refused here, before any store writes, so
+    // that no store can hold a run `flujo lens verify` calls no_start or second_start (ADR 82).
+    if ((seq === 1) !== (e.type === 'RunStarted'))
+      throw new LedgerStartError(req.runId, seq, e.type);
     if (terminal) {
       throw new EngineError(
         ErrorCode.USAGE,

@@ -11,7 +11,8 @@ import { resolveRunId } from '../context.js';
 import { parseAnswer, readStdin } from '../io.js';
 import type { Output } from '../output.js';
 import { pipelinePath, recordedSource } from '../pipelineFile.js';
-import { exitCodeOf, printRun, runJson, printRefusal } from '../runReport.js';
+import { exitCodeOf, pausedWithoutAnswer, printRun, runJson, printRefusal } from '../runReport.js';
+import type { RunResult } from '../../runtime/summary.js';
 import type { GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import { openSession, type Interrupts } from '../session.js';
@@ -57,6 +58,8 @@ export async function resume(
     cwd,
   });
   let runId = runArg;
+  let answered = false;
+  let pausedNow: (() => Promise<RunResult>) | undefined;
   try {
     const { cfg, ledger } = session;
     runId = await resolveRunId(ledger, runArg);
@@ -70,6 +73,9 @@ export async function resume(
     const text =
       // Only --input answers a person: FLUJO_INPUT is a run's input, never a human's answer.
       flags.input === '-' ? await readStdin(process.stdin) : flags.input;
+    answered = text !== undefined;
+    const id = runId;
+    pausedNow = () => engine.result(id);
     const t0 = performance.now();
     const { result, interrupted } = await session.drive(() =>
       engine.resume(loaded.plan, runId, {
@@ -91,6 +97,16 @@ export async function resume(
         `${withoutCode(e.message).replace(/; resume with .*$/, '')}; resume with the pipeline the run started with, or add --allow-changed-pipeline to continue under this one (a recorded decision that comes out differently then stops it with NONDETERMINISM)`,
         { exitCode: e.exitCode, details: e.details, cause: e },
       );
+    }
+    if (
+      e instanceof EngineError &&
+      e.code === ErrorCode.RUN_NOT_RESUMABLE &&
+      !answered &&
+      pausedNow
+    ) {
+      // The engine's words say an answer is missing; say which question and how to give one.
+      const { pause } = await pausedNow();
+      if (pause) e = pausedWithoutAnswer(e, runId, pause);
     }
     if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED) {
       const why = withoutCode(e.message);
