@@ -302,6 +302,7 @@ export function compilePlan(plan: Plan): RunMachine {
       const ctx = freezeDeep({ initial_prompt: input.input, ...(input.context ?? {}) });
       return {
         runId: input.runId,
+        ...(input.flags?.length ? { flags: input.flags } : {}),
         ctx,
         inp: { [ROOT_PATH]: rootInput ? rootInput(input.input, ctx) : input.input },
         out: {},

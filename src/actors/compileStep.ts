@@ -3,6 +3,7 @@
  * Each function compiles one node kind; `this` is the Compiler (src/actors/compile.ts).
  */
 import type { ErrorInfo } from '../events/catalogue.js';
+import { ENGINE_FLAGS } from '../dsl/engineFlags.js';
 import type { HitlNode, StepNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
 import { join, type Cfg } from './compileShared.js';
@@ -221,9 +222,13 @@ export function hitl(
   const message = (c: RunMachineContext) => {
     if (!render) return node.message;
     const v = render(c.inp[rp(c)] ?? null, ctxOf(c)) ?? '';
+    if (typeof v === 'string') return v;
     // For a person: an object or list is indented JSON (ADR 77); the recorded message is what
-    // run, resume, pause.message and the web lens all show.
-    return typeof v === 'string' ? v : JSON.stringify(v, null, 2);
+    // run, resume, pause.message and the web lens all show. A run recorded before that keeps
+    // its compact message (ADR 84).
+    return c.flags?.includes(ENGINE_FLAGS.hitlMessageIndented)
+      ? JSON.stringify(v, null, 2)
+      : JSON.stringify(v);
   };
   return {
     initial: 'wait',

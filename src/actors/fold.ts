@@ -204,6 +204,7 @@ export function startFold(
   const [snapshot, actions] = pureInitial(machine, {
     runId: started.runId,
     input: freezeDeep(started.data.input),
+    flags: started.data.engine.flags,
     ...(started.data.context !== undefined
       ? { context: freezeDeep(started.data.context as Record<string, unknown>) }
       : {}),

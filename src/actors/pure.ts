@@ -7,8 +7,9 @@
  */
 import { createActor, createMachine, type AnyActorScope, type AnyMachineSnapshot } from 'xstate';
 
+import { withEngineFlags } from '../dsl/engineFlags.js';
 import { guardFailure, type RunMachine } from './machine.js';
-import type { RunMachineEvent, RunMachineInput } from './vocabulary.js';
+import type { RunMachineContext, RunMachineEvent, RunMachineInput } from './vocabulary.js';
 
 export interface ExecutableAction {
   readonly type: string;
@@ -84,7 +85,11 @@ export function pureInitial(
   input: RunMachineInput,
 ): [AnyMachineSnapshot, ExecutableAction[]] {
   const { scope, actions } = collecting(machine);
-  return [machine.getInitialSnapshot(scope as never, input) as AnyMachineSnapshot, actions];
+  // Plan code decides as the run was recorded (ADR 84): its flags hold for this transition.
+  const snapshot = withEngineFlags(input.flags, () =>
+    machine.getInitialSnapshot(scope as never, input),
+  );
+  return [snapshot as AnyMachineSnapshot, actions];
 }
 
 export function pureTransition(
@@ -95,10 +100,11 @@ export function pureTransition(
   const { scope, actions } = collecting(machine);
   guardFailure.error = undefined;
   try {
-    return [
-      machine.transition(snapshot as never, event, scope as never) as AnyMachineSnapshot,
-      actions,
-    ];
+    const flags = (snapshot.context as RunMachineContext).flags;
+    const next = withEngineFlags(flags, () =>
+      machine.transition(snapshot as never, event, scope as never),
+    );
+    return [next as AnyMachineSnapshot, actions];
   } catch (e) {
     // Plan code in a guard throws out of the transition, rewrapped by XState: the original error
     // goes on, with what the transition decided before it, so the fold can record the outcomes

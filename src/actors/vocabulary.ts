@@ -12,10 +12,14 @@ export interface RunMachineInput {
   readonly runId: string;
   readonly input: unknown;
   readonly context?: Readonly<Record<string, unknown>>;
+  /** RunStarted's engine flags: the behaviour the run is recorded with (src/dsl/engineFlags.ts). */
+  readonly flags?: readonly string[];
 }
 
 export interface RunMachineContext {
   readonly runId: string;
+  /** The run's engine flags (ADR 84); absent for a run recorded with none, as before them. */
+  readonly flags?: readonly string[];
   /** The run context (Flujo's PipelineContext): initial_prompt plus user fields. */
   ctx: Record<string, unknown>;
   /** Node inputs by runtime path. */

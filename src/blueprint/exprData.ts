@@ -4,6 +4,7 @@
  * are readable, and `__proto__`, `constructor` and `prototype` are never readable even as own
  * keys. Class instances, functions, Maps and the like are opaque: every member is undefined.
  */
+import { ENGINE_FLAGS, recordedWith } from '../dsl/engineFlags.js';
 
 const DENIED = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -50,7 +51,8 @@ function intText(s: string): number {
 const contexts = new WeakSet<object>();
 
 export function asRunContext<T extends object>(ctx: T): T {
-  contexts.add(ctx);
+  // A run recorded before this showed its engine keys, and refolds as recorded (ADR 84).
+  if (recordedWith(ENGINE_FLAGS.contextViewHidesEngineKeys)) contexts.add(ctx);
   return ctx;
 }
 

@@ -14,6 +14,7 @@ import { compilePlan } from '../actors/compile.js';
 import { refold, refoldFrom, restoreFold, startFold, type FoldState } from '../actors/fold.js';
 import { asRecorded } from '../actors/frozen.js';
 import type { RunMachine } from '../actors/machine.js';
+import { CURRENT_ENGINE_FLAGS } from '../dsl/engineFlags.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import type { Plan } from '../dsl/ir.js';
 import {
@@ -265,7 +266,7 @@ export function createEngine(options: EngineOptions) {
         input,
         ...(opts.context ? { context: opts.context } : {}),
         ...(opts.budget ? { budget: opts.budget } : {}),
-        engine: { version: ENGINE_VERSION, flags: [] },
+        engine: { version: ENGINE_VERSION, flags: [...CURRENT_ENGINE_FLAGS] },
       },
     };
     const { state, decisions } = startFold(machine, { runId, seq: 1, v: 1, at, ...started });

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { compilePlan } from '../../src/actors/compile.js';
+import { CURRENT_ENGINE_FLAGS } from '../../src/dsl/engineFlags.js';
 import { refold } from '../../src/actors/fold.js';
 import { NondeterminismError } from '../../src/errors.js';
 import { fromHex, genesisHash, initFastHash, toHex } from '../../src/events/chain.js';
@@ -87,8 +88,11 @@ describe('golden ledger recorded before ADR 38 (its pause snapshot keeps finishe
   beforeAll(initFastHash);
   const before = load('orders-before-adr38.json');
 
-  it('differs from today only in that snapshot: every decision and fact is the same', () => {
-    const changed = before.events.filter((e, i) => e.body !== fixture.events[i]?.body);
+  it('differs from the release after it only in that snapshot: every decision and fact is the same', () => {
+    // Compared with orders-before-adr84.json, the golden ledger as it stood until runs recorded
+    // their engine flags (ADR 84); today's differs from that one as the next describe says.
+    const after = load('orders-before-adr84.json');
+    const changed = before.events.filter((e, i) => e.body !== after.events[i]?.body);
     expect(changed.map((e) => e.type)).toEqual(['SnapshotTaken']);
   });
 
@@ -123,5 +127,26 @@ describe('golden ledger recorded before ADR 38 (its pause snapshot keeps finishe
     expect(rows.map((r) => [r.seq, r.type, toHex(r.body)])).toEqual(
       before.events.slice(snap.seq).map((e) => [e.seq, e.type, e.body]),
     );
+  });
+});
+
+describe('golden ledger recorded before ADR 84 (no engine flags)', () => {
+  beforeAll(initFastHash);
+  const before = load('orders-before-adr84.json');
+  const events = () => before.events.map((e) => decodeRecord(before.runId, e.seq, fromHex(e.body)));
+
+  it("differs from today's only in RunStarted's engine flags and the snapshot's copy of them", () => {
+    const old = events();
+    const now = decoded();
+    const changed = before.events.filter((e, i) => e.body !== fixture.events[i]?.body);
+    expect(changed.map((e) => e.type)).toEqual(['RunStarted', 'SnapshotTaken']);
+    const started = (es: LedgerEvent[]) => es[0] as Extract<LedgerEvent, { type: 'RunStarted' }>;
+    expect(started(old).data.engine.flags).toEqual([]);
+    expect(started(now).data.engine.flags).toEqual([...CURRENT_ENGINE_FLAGS]);
+    expect({ ...started(now).data, engine: started(old).data.engine }).toEqual(started(old).data);
+  });
+
+  it('refolds through the current pipeline to the decisions it recorded', () => {
+    expect(refold(compilePlan(ordersPipeline.plan), events()).status).toBe('completed');
   });
 });

@@ -1,0 +1,42 @@
+/**
+ * Behaviour a run was recorded with (ADR 84). A change to what the engine decides for a plan
+ * that existing runs could also meet gets a flag here; every run records the flags of the engine
+ * that starts it in `RunStarted.engine.flags`, and the code that changed asks whether the run it
+ * decides for has the flag. A run recorded before the change has not, and refolds, replays and
+ * resumes with the behaviour it was recorded with (Temporal's patch markers, as data).
+ *
+ * Flags are only ever added; a flag's behaviour stays as long as runs recorded without it may
+ * still be refolded.
+ */
+export const ENGINE_FLAGS = {
+  /** ADR 77: a rendering of the whole context leaves out its top-level `__` keys. */
+  contextViewHidesEngineKeys: 'context-view-hides-engine-keys',
+  /** ADR 77: a hitl message that renders to an object or list is JSON indented by two spaces. */
+  hitlMessageIndented: 'hitl-message-indented',
+} as const;
+
+export type EngineFlag = (typeof ENGINE_FLAGS)[keyof typeof ENGINE_FLAGS];
+
+/** What a run started by this engine records, sorted. */
+export const CURRENT_ENGINE_FLAGS: readonly EngineFlag[] = Object.values(ENGINE_FLAGS).sort();
+
+/**
+ * The flags of the run whose transition is being computed. The machine's own code reads them
+ * from its context; code the plan holds (templates and expressions, src/blueprint) is called with
+ * run values only, so src/actors/pure.ts sets this for the synchronous span of one transition.
+ * Outside a transition (validation, a template rendered by a tool) it is today's behaviour.
+ */
+let current: readonly string[] = CURRENT_ENGINE_FLAGS;
+
+export function withEngineFlags<T>(flags: readonly string[] | undefined, fn: () => T): T {
+  const outer = current;
+  current = flags ?? [];
+  try {
+    return fn();
+  } finally {
+    current = outer;
+  }
+}
+
+/** Whether the run being decided for was recorded with this behaviour. */
+export const recordedWith = (flag: EngineFlag): boolean => current.includes(flag);

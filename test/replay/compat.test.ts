@@ -1,0 +1,202 @@
+/**
+ * The compatibility corpus (ADR 84): runs recorded by earlier releases
+ * (test/fixtures/compat/<release>/, written by test/fixtures/compat/generate.ts against that
+ * release's checkout) verify, replay offline, resume and show as they did under today's code.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { nodeBlueprintFiles, withBlueprintCode } from '../../src/adapters/fs/blueprintFiles.js';
+import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
+import { loadBlueprint } from '../../src/blueprint/loader.js';
+import { planFingerprint } from '../../src/dsl/fingerprint.js';
+import type { Plan } from '../../src/dsl/ir.js';
+import { fromHex, genesisHash, initFastHash, toHex } from '../../src/events/chain.js';
+import type { NewEvent } from '../../src/events/catalogue.js';
+import { decodeRecord, emptyHead, type Head, type LedgerEvent } from '../../src/events/envelope.js';
+import { verifyRun, type VerifiableRow } from '../../src/events/verify.js';
+import { runDetailJson, stepJson } from '../../src/lens/rows.js';
+import { foldingReadModels } from '../../src/projections/memory.js';
+import { createEngine } from '../../src/runtime/engine.js';
+import {
+  BLUEPRINTS,
+  COMPAT_DIR,
+  compatAgents,
+  type CompatLedger,
+  type HexRow,
+} from '../fixtures/compat/generate.js';
+
+const releases = readdirSync(COMPAT_DIR, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && d.name !== 'blueprints')
+  .map((d) => d.name)
+  .sort();
+
+const revive = (_k: string, v: unknown) =>
+  v !== null && typeof v === 'object' && '$bigint' in v
+    ? BigInt((v as { $bigint: string }).$bigint)
+    : v;
+
+const corpus: { release: string; file: string; ledger: CompatLedger }[] = releases.flatMap(
+  (release) =>
+    readdirSync(join(COMPAT_DIR, release))
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((file) => ({
+        release,
+        file,
+        ledger: JSON.parse(
+          readFileSync(join(COMPAT_DIR, release, file), 'utf8'),
+          revive,
+        ) as CompatLedger,
+      })),
+);
+
+const plans = new Map<string, Plan>();
+async function planOf(scenario: string): Promise<Plan> {
+  let plan = plans.get(scenario);
+  if (!plan) {
+    const loaded = loadBlueprint(join(BLUEPRINTS, `${scenario}.yaml`), {
+      files: nodeBlueprintFiles,
+      root: BLUEPRINTS,
+    });
+    if (!loaded.plan)
+      throw new Error(`${scenario}.yaml no longer loads: ${JSON.stringify(loaded.errors)}`);
+    plan = await withBlueprintCode(loaded);
+    plans.set(scenario, plan);
+  }
+  return plan;
+}
+
+const decode = (runId: string, rows: HexRow[]) =>
+  rows.map((r) => decodeRecord(runId, r.seq, fromHex(r.body)));
+
+/**
+ * The recorded rows in a memory ledger, appended commit by commit as the old engine did (one `at`
+ * per commit): the stored bytes and hashes must come out the same, or today's codec re-encodes
+ * an old event differently.
+ */
+async function ledgerOf(runId: string, rows: HexRow[]) {
+  const ledger = createMemoryLedger();
+  const events = decode(runId, rows);
+  let head: Head = emptyHead(runId);
+  for (let i = 0; i < events.length;) {
+    const at = events[i]!.at;
+    const batch: NewEvent[] = [];
+    for (; i < events.length && events[i]!.at === at; i++)
+      batch.push({ type: events[i]!.type, data: events[i]!.data } as NewEvent);
+    head = (await ledger.append({ runId, expected: head, events: batch, at })).head;
+  }
+  const stored = await ledger.read(runId);
+  expect(stored.map((r) => [r.seq, r.type, toHex(r.body), toHex(r.hash)])).toEqual(
+    rows.map((r) => [r.seq, r.type, r.body, r.hash]),
+  );
+  return { ledger, events };
+}
+
+/** What `lens show --json` says of a run, in the parts every release shows. */
+async function shown(ledger: ReturnType<typeof createMemoryLedger>, runId: string) {
+  const rm = foldingReadModels(ledger);
+  const run = runDetailJson((await rm.getRun(runId))!);
+  const steps = (await rm.steps(runId)).filter((s) => s.path !== '.').map(stepJson);
+  return { run, steps };
+}
+
+type Shown = { run: unknown; steps: unknown[] };
+const essentials = (s: Shown) => ({
+  run: pick(s.run, ['status', 'pipeline', 'output', 'pause_message', 'error']),
+  steps: s.steps.map((x) =>
+    pick(x, ['path', 'name', 'kind', 'status', 'attempt', 'output', 'error']),
+  ),
+});
+const pick = (o: unknown, keys: string[]) =>
+  Object.fromEntries(
+    keys.filter((k) => k in (o as object)).map((k) => [k, (o as Record<string, unknown>)[k]]),
+  );
+
+describe('compatibility corpus: runs recorded by earlier releases', () => {
+  beforeAll(initFastHash);
+
+  it('holds ledgers of at least two releases', () => {
+    expect(releases.length).toBeGreaterThanOrEqual(2);
+    expect(corpus.length).toBeGreaterThanOrEqual(12);
+  });
+
+  describe.each(corpus)('$release/$file', ({ ledger: l }) => {
+    const all = [...l.events, ...(l.resumed?.events ?? [])];
+
+    it('verifies as a hash chain', () => {
+      let prev = genesisHash(l.runId);
+      const rows: VerifiableRow[] = all.map((e) => {
+        const row = {
+          runId: l.runId,
+          seq: e.seq,
+          prev,
+          hash: fromHex(e.hash),
+          body: fromHex(e.body),
+        };
+        prev = row.hash;
+        return row;
+      });
+      expect(verifyRun(l.runId, rows)).toMatchObject({ ok: true, events: all.length });
+    });
+
+    it('was started with the pipeline today loads from the same blueprint', async () => {
+      const [started] = decode(l.runId, l.events.slice(0, 1)) as [
+        Extract<LedgerEvent, { type: 'RunStarted' }>,
+      ];
+      expect(started.data.pipeline.fingerprint).toBe(planFingerprint(await planOf(l.scenario)));
+    });
+
+    it('replays offline to every recorded decision, as recorded and as resumed', async () => {
+      const plan = await planOf(l.scenario);
+      for (const rows of l.resumed ? [l.events, all] : [l.events]) {
+        const { ledger } = await ledgerOf(l.runId, rows);
+        const r = await createEngine({ ledger }).replay(plan, l.runId);
+        expect(r.firstDivergence).toBeUndefined();
+        expect(r).toMatchObject({ identical: true, events: rows.length });
+      }
+    });
+
+    it('shows the status and steps the recording release showed', async () => {
+      for (const [rows, old] of [
+        [l.events, l.lens],
+        ...(l.resumed ? [[all, l.resumed.lens] as const] : []),
+      ] as const) {
+        const { ledger } = await ledgerOf(l.runId, rows);
+        const now = await shown(ledger, l.runId);
+        if ('error' in old) {
+          // The old lens could not show it (a bigint before ADR 79): today's shows the recorded output.
+          expect(now.run).toMatchObject({ status: l.result.status, output: l.result.output });
+          continue;
+        }
+        expect(essentials(now)).toEqual(essentials(old));
+      }
+    });
+
+    it.runIf(l.resumed !== undefined)(
+      'resumes from its pause to the output and events the recording release produced',
+      async () => {
+        const r = l.resumed!;
+        const { ledger } = await ledgerOf(l.runId, l.events);
+        let t = decode(l.runId, r.events.slice(0, 1))[0]!.at - 1;
+        const engine = createEngine({
+          ledger,
+          agents: compatAgents as never,
+          clock: { now: () => (t += 1) },
+          worker: 'compat',
+        });
+        const done = await engine.resume(await planOf(l.scenario), l.runId, {
+          humanInput: r.answer,
+          answeredBy: r.answeredBy,
+        });
+        expect({ status: done.status, output: done.output }).toEqual(r.result);
+        const after = await ledger.read(l.runId, { fromSeq: l.events.length + 1 });
+        expect(after.map((x) => [x.seq, x.type, toHex(x.body)])).toEqual(
+          r.events.map((x) => [x.seq, x.type, x.body]),
+        );
+      },
+    );
+  });
+});
