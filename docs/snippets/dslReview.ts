@@ -17,9 +17,13 @@ import {
 export const review = definePipeline(
   'order-review',
   sequence(
-    agentStep<{ total: number; items: number }>('extract', 'openai:gpt-4o-mini'),
+    agentStep('extract', 'openai:gpt-4o-mini', {
+      output: z.object({ total: z.number(), items: z.number() }), // checked structured output
+    }),
     parallel('checks', {
-      fraud: agentStep<{ risk: number }>('fraud', 'anthropic:claude-sonnet-4'),
+      fraud: agentStep('fraud', 'anthropic:claude-sonnet-4', {
+        output: z.object({ risk: z.number() }),
+      }),
       stock: step('stock', (o: { items: number }) => ({ available: o.items <= 5 })),
     }),
     conditional(
@@ -43,9 +47,10 @@ export async function main() {
   // OPENAI_API_KEY / ANTHROPIC_API_KEY (or *_BASE_URL for a local server) from the environment.
   const flujo = createFlujo({ ledger, agents: createModelAgents({ env: process.env }) });
   const run = await flujo.run(review, 'order #4711'); // run.output: string | undefined
-  if (run.status === 'paused') {
-    const done = await flujo.resume(review, run.runId, { humanInput: { approved: true } });
-    console.log(done.output);
-  }
+  const done =
+    run.status === 'paused' // a risk over 0.5 waits for a person
+      ? await flujo.resume(review, run.runId, { humanInput: { approved: true } })
+      : run;
+  console.log(done.status, done.output); // completed shipped
 }
 // #endregion review

@@ -1,0 +1,35 @@
+/**
+ * docs/dsl.md's first example is docs/snippets/dslReview.ts (its `#region review`), which tsc
+ * compiles with the project: the page and the file must say the same, or the page shows code
+ * nobody type-checked.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '../../..');
+
+function region(file: string, name: string): string {
+  const text = readFileSync(join(root, file), 'utf8');
+  const m = new RegExp(`// #region ${name}\\n([\\s\\S]*?)// #endregion ${name}`).exec(text);
+  if (!m) throw new Error(`${file} has no #region ${name}`);
+  // The snippet imports the source; the page shows what an application writes.
+  return m[1]!.replace(
+    /'..\/..\/src\/index\.js'; \/\/ in an application: from 'flujo'/,
+    "'flujo';",
+  );
+}
+
+function firstBlock(file: string, lang: string): string {
+  const text = readFileSync(join(root, file), 'utf8');
+  const m = new RegExp('^```' + lang + '\\n([\\s\\S]*?)^```$', 'm').exec(text);
+  if (!m) throw new Error(`${file} has no \`\`\`${lang} block`);
+  return m[1]!;
+}
+
+describe('docs snippets', () => {
+  it("docs/dsl.md's first example is docs/snippets/dslReview.ts, word for word", () => {
+    expect(firstBlock('docs/dsl.md', 'ts')).toBe(region('docs/snippets/dslReview.ts', 'review'));
+  });
+});
