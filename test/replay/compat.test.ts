@@ -198,5 +198,29 @@ describe('compatibility corpus: runs recorded by earlier releases', () => {
         );
       },
     );
+
+    it.runIf(l.resumed !== undefined)(
+      'resumes to the same output when it refolds from the first event (no snapshot)',
+      async () => {
+        const r = l.resumed!;
+        // The release's rows up to its pause, without the snapshot that closes them: resume has
+        // to refold every recorded decision (as after an allowed plan change, ADR 47).
+        const rows = l.events.filter((e) => e.type !== 'SnapshotTaken');
+        expect(rows.length).toBe(l.events.length - 1);
+        const { ledger } = await ledgerOf(l.runId, rows);
+        let t = decode(l.runId, r.events.slice(0, 1))[0]!.at - 1;
+        const engine = createEngine({
+          ledger,
+          agents: compatAgents as never,
+          clock: { now: () => (t += 1) },
+          worker: 'compat',
+        });
+        const done = await engine.resume(await planOf(l.scenario), l.runId, {
+          humanInput: r.answer,
+          answeredBy: r.answeredBy,
+        });
+        expect({ status: done.status, output: done.output }).toEqual(r.result);
+      },
+    );
   });
 });
