@@ -126,6 +126,14 @@ export function watchMaxDeliveries(deps: {
   names: FleetNames;
   log: WorkerLog;
   now: () => number;
+  /**
+   * Whether the message's work is in hand though its deliveries ran out (ADR 86): a worker still
+   * handling it, or its run as the ledger has it. `remove`: take it out of the work stream now
+   * (what it asked is in the ledger); else the worker handling it settles it.
+   */
+  inHand?: (
+    spent: WorkCopy & { kind: WorkKind; runId: string },
+  ) => Promise<{ reason: string; remove: boolean } | undefined>;
 }): Subscription {
   const { names, log } = deps;
   const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.stream}.${names.consumer}`;
@@ -151,6 +159,16 @@ export function watchMaxDeliveries(deps: {
           deliveries,
         };
         const at = { run_id: named.runId, kind: named.kind, delivery: deliveries };
+        const held = await deps.inHand?.({ ...copy, ...named });
+        if (held) {
+          if (held.remove)
+            await deps.jsm.streams.deleteMessage(names.stream, seq, false).catch(() => {});
+          log.warn(
+            { ...at, seq, reason: held.reason, removed: held.remove },
+            'work message out of deliveries while its work is in hand; not a dead letter',
+          );
+          return;
+        }
         try {
           const dead = { ...named, reason, code: 'MAX_DELIVERIES' };
           const to = await publishDeadLetter(deps.js, names, copy, dead, deps.now);

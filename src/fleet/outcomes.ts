@@ -128,3 +128,41 @@ export function statusOf(e: unknown): { status?: string } {
   const status = (e as EngineError | undefined)?.details as { status?: unknown } | undefined;
   return typeof status?.status === 'string' ? { status: status.status } : {};
 }
+
+/** A run as the ledger's read models have it, for settledByRun. */
+export interface RunNow {
+  readonly status: 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+  /** How long since its last event (ms). */
+  readonly idleMs: number;
+}
+
+/**
+ * Why a work message that has run out of deliveries is not a dead letter, given its run as the
+ * ledger has it (ADR 86), or undefined when it is one. A dead letter is a message whose handling
+ * failed; deliveries also run out while a healthy handling stalls (ADR 81), and then the ledger
+ * shows the message's work done or in hand:
+ * - the run ended (a cancel: was cancelled) — whatever the message asked is moot;
+ * - the run is paused and the message is a start or a resume without an answer — at rest;
+ * - the run is running, has had an event within `liveMs` (a live owner is driving it), and the
+ *   message is not a cancel (a cancel of a running run was not recorded) — its driver settles
+ *   it, and if that driver goes silent the reconciler adopts the run (so `liveMs` is the
+ *   reconciler's `--reconcile-after`; undefined — no reconciler, or the handling that failed was
+ *   the driver — never counts a running run as in hand).
+ * A run not in the ledger, a paused run the message answers, a quiet run: a dead letter.
+ */
+export function settledByRun(
+  m: { readonly kind: WorkMessage['kind']; readonly answer: boolean },
+  run: RunNow | undefined,
+  liveMs: number | undefined,
+): string | undefined {
+  if (!run) return undefined;
+  const ended = run.status === 'completed' || run.status === 'failed' || run.status === 'cancelled';
+  if (m.kind === 'cancel')
+    return run.status === 'cancelled' ? 'its run was cancelled already' : undefined;
+  if (ended) return `its run has ended (${run.status})`;
+  if (run.status === 'paused')
+    return m.answer ? undefined : 'its run is paused, at rest (the message asked nothing more)';
+  if (liveMs !== undefined && run.idleMs < liveMs)
+    return `its run is being driven (last event ${Math.round(run.idleMs / 1000)} s ago); its driver settles it, and the reconciler adopts the run if that driver goes silent`;
+  return undefined;
+}

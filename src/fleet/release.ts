@@ -12,6 +12,15 @@ import { keepDeadLetter } from './deadLetter.js';
 import type { Outcome } from './outcomes.js';
 import type { WorkerLog } from './types.js';
 
+/** On a message queued again on its last delivery: handlings of it that failed before (ADR 86). */
+export const FAILED_BEFORE = 'Flujo-Failed-Before';
+
+/** Handlings that failed on earlier copies of `msg` (0 for a message published once). */
+export function failedBefore(msg: JsMsg): number {
+  const n = Number(msg.headers?.get(FAILED_BEFORE));
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
 export interface ReleaseDeps {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
@@ -44,15 +53,29 @@ export async function terminate(
  * (same subject, body and headers, a new message id) and removes the spent one; if the copy
  * cannot be stored, the message is nak'ed as before and the worker says it is stuck.
  */
-export async function handBack(deps: ReleaseDeps, msg: JsMsg, delayMs: number): Promise<void> {
-  if (msg.info.deliveryCount < deps.maxDeliver) {
+export async function handBack(
+  deps: ReleaseDeps,
+  msg: JsMsg,
+  delayMs: number,
+  how: {
+    /** JetStream gave up on this delivery already (ADR 86): queue a copy whatever its count. */
+    readonly spent?: boolean;
+    /** Handlings of the message that failed so far (carried on a copy as Flujo-Failed-Before). */
+    readonly failed?: number;
+  } = {},
+): Promise<void> {
+  if (msg.info.deliveryCount < deps.maxDeliver && !how.spent) {
     msg.nak(delayMs);
     return;
   }
   const h = headers();
   for (const [k, v] of msg.headers ?? [])
-    if (k !== 'Nats-Msg-Id') for (const x of v) h.append(k, x);
+    if (k !== 'Nats-Msg-Id' && k !== FAILED_BEFORE) for (const x of v) h.append(k, x);
   h.set('Flujo-Requeued-From', String(msg.seq));
+  // The copy's deliveries start again at 1: it carries how many handlings failed before it, so
+  // a message that keeps failing still becomes a dead letter after --max-deliver of them.
+  const failed = how.failed ?? failedBefore(msg);
+  if (failed > 0) h.set(FAILED_BEFORE, String(failed));
   try {
     await deps.js.publish(msg.subject, msg.data, {
       headers: h,

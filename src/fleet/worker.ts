@@ -38,6 +38,7 @@ import {
   outcomeOfError,
   RETRY_MS,
   retryDelay,
+  settledByRun,
   statusOf,
   Stopping,
   takeoverOutcome,
@@ -47,7 +48,7 @@ import {
 } from './outcomes.js';
 import { watchMaxDeliveries } from './deadLetter.js';
 import { pause, reconcileLoop } from './reconciler.js';
-import { handBack, terminate, type ReleaseDeps } from './release.js';
+import { failedBefore, handBack, terminate, type ReleaseDeps } from './release.js';
 import type { Worker, WorkerOptions } from './types.js';
 import { jsonText } from '../jsonText.js';
 
@@ -72,7 +73,7 @@ export function startWorker(options: WorkerOptions): Worker {
    * progress instead of a second one, which would race the run against itself (a second claim
    * fencing the first, the call in flight made again).
    */
-  const handling = new Map<number, { msg: JsMsg }>();
+  const handling = new Map<number, Held>();
   const release: ReleaseDeps = { nc, js, jsm, names, log, now, maxDeliver: options.maxDeliver };
   /**
    * Heartbeats go every third of the consumer's ack wait as the server has it (another worker or
@@ -158,8 +159,17 @@ export function startWorker(options: WorkerOptions): Worker {
     runId: string | undefined,
     outcome: Outcome,
     report?: Record<string, unknown>,
+    held?: Held,
   ): Promise<void> {
-    if (outcome.kind === 'ack') {
+    if (outcome.kind === 'ack' && held?.spent) {
+      // JetStream gave up on this delivery while it was handled here (ADR 86): the ack is not
+      // awaited (the server no longer holds the delivery), and the message is removed if the
+      // watcher left it.
+      msg.ack();
+      await nc.flush().catch(() => {});
+      await jsm.streams.deleteMessage(names.stream, msg.seq, false).catch(() => {});
+      counts.acked += 1;
+    } else if (outcome.kind === 'ack') {
       // Double-acked: once this returns, the queue no longer holds the message.
       await msg
         .ackAck()
@@ -174,7 +184,10 @@ export function startWorker(options: WorkerOptions): Worker {
       await terminate(release, msg, outcome, report);
       counts.terminated += 1;
     } else if (outcome.kind === 'retry') {
-      await handBack(release, msg, outcome.delayMs);
+      await handBack(release, msg, outcome.delayMs, {
+        spent: held?.spent ?? false,
+        ...(held?.failed !== undefined ? { failed: held.failed } : {}),
+      });
       counts.retried += 1;
     } else {
       counts.left += 1;
@@ -187,7 +200,7 @@ export function startWorker(options: WorkerOptions): Worker {
   }
 
   async function handle(first: JsMsg): Promise<void> {
-    const held = { msg: first };
+    const held: Held = { msg: first, absorbed: 0, spent: false };
     handling.set(first.seq, held);
     try {
       await handleHeld(held);
@@ -197,7 +210,7 @@ export function startWorker(options: WorkerOptions): Worker {
   }
 
   /** Handles `held.msg`, which a redelivery to this worker may replace meanwhile (pullLoop). */
-  async function handleHeld(held: { msg: JsMsg }): Promise<void> {
+  async function handleHeld(held: Held): Promise<void> {
     const msg = held.msg;
     const deliveries = msg.info.deliveryCount;
     let m: WorkMessage;
@@ -217,6 +230,7 @@ export function startWorker(options: WorkerOptions): Worker {
       );
       return;
     }
+    held.work = m;
     log.info({ run_id: m.runId, kind: m.kind, delivery: deliveries }, 'work message received');
     let beat: NodeJS.Timeout | undefined;
     const beatAgain = () => {
@@ -276,10 +290,33 @@ export function startWorker(options: WorkerOptions): Worker {
         );
         settled = { outcome: { kind: 'retry', delayMs: retryDelay(deliveries) } };
       }
-      // The latest delivery counts: a redelivery received meanwhile may have been the last.
-      const now = held.msg.info.deliveryCount;
-      outcome = settled?.outcome ?? outcomeOfError(m, e, now, now >= options.maxDeliver);
+      // Handlings count, not deliveries (ADR 86): a redelivery this handling absorbed (its
+      // heartbeats were late) failed nothing. Deliveries of earlier copies of the message (one
+      // queued again on its last delivery) count as they were carried over.
+      const failed = failedBefore(held.msg) + held.msg.info.deliveryCount - held.absorbed;
+      held.failed = failed;
+      outcome = settled?.outcome ?? outcomeOfError(m, e, failed, failed >= options.maxDeliver);
       report = settled?.report;
+      if (outcome.kind === 'term' && outcome.dead) {
+        // Before keeping a dead letter: a run the ledger shows ended (or at rest, for what this
+        // message asked) settles the message — the failure came after its work was done.
+        const run = await options.engine.result(m.runId).catch(() => undefined);
+        const why = run
+          ? settledByRun(
+              { kind: m.kind, answer: answers(m) },
+              { status: run.status, idleMs: 0 },
+              undefined,
+            )
+          : undefined;
+        if (run && why) {
+          log.warn(
+            { run_id: m.runId, kind: m.kind, status: run.status, reason: why },
+            'work message out of deliveries but its run is at rest; reported, not a dead letter',
+          );
+          outcome = { kind: 'ack' };
+          report = { kind: m.kind, ...runJson(run) };
+        }
+      }
       const code = e instanceof EngineError ? e.code : 'INTERNAL';
       const message = withoutCode((e as Error).message ?? String(e));
       const level = outcome.kind === 'term' ? 'error' : outcome.kind === 'retry' ? 'warn' : 'info';
@@ -311,7 +348,7 @@ export function startWorker(options: WorkerOptions): Worker {
         drivers.delete(m.runId);
       }
     }
-    await settle(held.msg, m.runId, outcome, report);
+    await settle(held.msg, m.runId, outcome, report, held);
   }
 
   async function pullLoop(): Promise<void> {
@@ -330,6 +367,7 @@ export function startWorker(options: WorkerOptions): Worker {
       const held = handling.get(msg.seq);
       if (held) {
         held.msg = msg;
+        held.absorbed += 1;
         msg.working();
         log.warn(
           { subject: msg.subject, delivery: msg.info.deliveryCount },
@@ -369,7 +407,92 @@ export function startWorker(options: WorkerOptions): Worker {
     },
   });
 
-  const exhausted = watchMaxDeliveries({ nc, js, jsm, names, log, now });
+  /**
+   * A message JetStream stopped delivering while this worker handles it (ADR 86): its handling
+   * goes on and settles it. It is taken out of the work stream now when what it asked is in the
+   * ledger already (a start whose run is recorded, a resume of a run that is not waiting for
+   * this answer), so that if this worker dies the reconciler adopts the run; otherwise it stays
+   * for the handling to settle.
+   */
+  async function adopt(held: Held): Promise<{ reason: string; remove: boolean }> {
+    held.spent = true;
+    const m = held.work;
+    const run = m ? await options.readModels.getRun(m.runId).catch(() => null) : null;
+    const recorded =
+      m && run
+        ? settledByRun(
+            { kind: m.kind, answer: answers(m) },
+            { status: run.status, idleMs: 0 },
+            Number.POSITIVE_INFINITY,
+          )
+        : undefined;
+    return recorded && run
+      ? {
+          reason: `a worker is still handling it, and the ledger has what it asked (run ${run.status}): removed from the work queue, the handling settles the run`,
+          remove: true,
+        }
+      : { reason: 'a worker is still handling it: the handling settles it', remove: false };
+  }
+
+  /** Whether a message out of deliveries is in hand: here, at another worker, or by its run. */
+  async function inHand(spent: {
+    seq: number;
+    subject: string;
+    data: Uint8Array;
+    runId: string;
+  }): Promise<{ reason: string; remove: boolean } | undefined> {
+    const mine = handling.get(spent.seq);
+    if (mine) return adopt(mine);
+    try {
+      // The worker handling it, if one is, answers (and takes it in hand as above).
+      const reply = await nc.request(handlingSubject(spent.seq), '', {
+        timeout: Math.min(10_000, Math.max(1_000, options.ackWaitMs)),
+      });
+      const r = reply.json<{ reason?: string }>();
+      return { reason: r.reason ?? 'a worker is still handling it', remove: false };
+    } catch {
+      // Nobody is handling it (or its worker is stalled past the wait): ask the ledger.
+    }
+    let m: WorkMessage;
+    try {
+      m = parseWorkMessage(names, spent.subject, spent.data);
+    } catch {
+      return undefined;
+    }
+    const run = await options.readModels.getRun(spent.runId).catch(() => null);
+    const why = run
+      ? settledByRun(
+          { kind: m.kind, answer: answers(m) },
+          { status: run.status, idleMs: Math.max(0, now() - run.updatedAt) },
+          options.reconcileAfterMs ? options.reconcileAfterMs : undefined,
+        )
+      : undefined;
+    return why ? { reason: why, remove: true } : undefined;
+  }
+
+  const handlingSubject = (seq: number | string) =>
+    `${names.namespace}.control.handling.${names.stream}.${seq}`;
+  // Another worker asks whether a message out of deliveries is being handled here.
+  const asked = nc.subscribe(handlingSubject('*'), {
+    callback: (_err, msg) => {
+      const seq = Number(msg.subject.split('.').at(-1));
+      const held = handling.get(seq);
+      if (!held) return;
+      void adopt(held)
+        .then(async (r) => {
+          if (r.remove) await jsm.streams.deleteMessage(names.stream, seq, false).catch(() => {});
+          msg.respond(JSON.stringify({ reason: r.reason }));
+        })
+        .catch((e: unknown) =>
+          log.warn(
+            { err: (e as Error).message },
+            'could not answer whether a message is handled here',
+          ),
+        );
+    },
+  });
+
+  const exhausted = watchMaxDeliveries({ nc, js, jsm, names, log, now, inHand });
 
   async function beatLoop(): Promise<void> {
     while (!abort.signal.aborted) {
@@ -411,6 +534,7 @@ export function startWorker(options: WorkerOptions): Worker {
       abort.abort();
       cancels.unsubscribe();
       exhausted.unsubscribe();
+      asked.unsubscribe();
       // Runs being driven stop where they stand (resumable); their handlers nak the messages. A
       // message whose pipeline is still loading is given back without waiting for the load; a
       // run that reaches its engine after a detach is caught by the next one.
@@ -422,6 +546,22 @@ export function startWorker(options: WorkerOptions): Worker {
     },
   };
 }
+
+/** A message being handled here, through its newest delivery (ADR 81, ADR 86). */
+interface Held {
+  msg: JsMsg;
+  /** Deliveries after the first that came while it was handled here: none of them failed. */
+  absorbed: number;
+  /** JetStream gave up on it while it was handled here (MAX_DELIVERIES): settle it by hand. */
+  spent: boolean;
+  /** The message, once read. */
+  work?: WorkMessage;
+  /** Handlings that failed, this one included, once it failed. */
+  failed?: number;
+}
+
+/** Whether a message carries an answer for a paused run. */
+const answers = (m: WorkMessage) => m.kind === 'resume' && 'input' in m.body;
 
 /** The server's largest message, less room for headers. */
 function maxPayload(nc: NatsConnection): number {

@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 
 import type { WorkMessage } from '../../../src/adapters/nats/work.js';
 import { EngineError, ErrorCode } from '../../../src/errors.js';
-import { outcomeOfError, Stopping } from '../../../src/fleet/outcomes.js';
+import {
+  outcomeOfError,
+  settledByRun,
+  Stopping,
+  type RunNow,
+} from '../../../src/fleet/outcomes.js';
 
 const resume: WorkMessage = { kind: 'resume', runId: 'r1', body: {} };
 const start: WorkMessage = { kind: 'start', runId: 'r2', body: {} };
@@ -48,5 +53,40 @@ describe('outcomeOfError and dead letters', () => {
 
   it('a worker stopping hands the message back, whatever the delivery', () => {
     expect(outcomeOfError(start, new Stopping(), 1, false)).toEqual({ kind: 'retry', delayMs: 0 });
+  });
+});
+
+describe('settledByRun: a message out of deliveries whose work the ledger shows in hand (ADR 86)', () => {
+  const msg = (kind: WorkMessage['kind'], answer = false) => ({ kind, answer });
+  const run = (status: RunNow['status'], idleMs = 0): RunNow => ({ status, idleMs });
+
+  it('a run not in the ledger: a dead letter, whatever the message', () => {
+    for (const kind of ['start', 'resume', 'cancel'] as const)
+      expect(settledByRun(msg(kind), undefined, 300_000)).toBeUndefined();
+  });
+
+  it('an ended run settles a start or a resume; a cancel only when the run was cancelled', () => {
+    for (const status of ['completed', 'failed', 'cancelled'] as const) {
+      expect(settledByRun(msg('start'), run(status), undefined)).toMatch(/has ended/);
+      expect(settledByRun(msg('resume', true), run(status), undefined)).toMatch(/has ended/);
+    }
+    expect(settledByRun(msg('cancel'), run('cancelled'), undefined)).toMatch(/cancelled/);
+    expect(settledByRun(msg('cancel'), run('completed'), undefined)).toBeUndefined();
+  });
+
+  it('a paused run settles a start or a bare resume, not an answer (it is what the run waits for)', () => {
+    expect(settledByRun(msg('start'), run('paused'), undefined)).toMatch(/paused/);
+    expect(settledByRun(msg('resume'), run('paused'), undefined)).toMatch(/paused/);
+    expect(settledByRun(msg('resume', true), run('paused'), undefined)).toBeUndefined();
+    expect(settledByRun(msg('cancel'), run('paused'), 300_000)).toBeUndefined();
+  });
+
+  it('a running run with a recent event is in hand; a quiet one, or with no reconciler, is not', () => {
+    expect(settledByRun(msg('start'), run('running', 10_000), 300_000)).toMatch(/being driven/);
+    expect(settledByRun(msg('resume'), run('running', 10_000), 300_000)).toMatch(/being driven/);
+    expect(settledByRun(msg('start'), run('running', 300_000), 300_000)).toBeUndefined();
+    expect(settledByRun(msg('start'), run('running', 10), undefined)).toBeUndefined();
+    // A cancel of a running run was not recorded: it is what failed.
+    expect(settledByRun(msg('cancel'), run('running', 10), 300_000)).toBeUndefined();
   });
 });
