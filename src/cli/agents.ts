@@ -98,14 +98,36 @@ function modelSteps(node: PlanNode, out: StepNode[]): StepNode[] {
  * price, so a missing OPENAI_API_KEY is a configuration error (exit 2), not a failed run; and
  * the SDKs of those providers are loaded.
  */
-export async function preflight(cfg: EffectiveConfig, plan: Plan): Promise<void> {
+export async function preflight(
+  cfg: EffectiveConfig,
+  plan: Plan,
+  /** Told once per model without a price (counted as free unless [cost] strict = true). */
+  warn: (warning: string) => void = () => {},
+): Promise<void> {
   const steps = modelSteps(plan.ir.root, []).map((s) => ({
     agent: s.agent,
     config: s.config,
     path: s.name,
   }));
   if (steps.length === 0) return;
-  preflightModelAgents({ env: cfg.env, pricing: cfg.toml.cost }, steps);
+  const unpriced = new Set<string>();
+  const quiet = () => {};
+  const logger = {
+    debug: quiet,
+    info: quiet,
+    error: quiet,
+    warn: (obj: object) => {
+      const { provider, model } = obj as { provider?: string; model?: string };
+      if (provider === undefined || model === undefined) return;
+      const id = `${provider}:${model}`;
+      if (unpriced.has(id)) return;
+      unpriced.add(id);
+      warn(
+        `${id} has no price: its calls count as $0 against budgets; add [cost.providers.${provider}."${model}"] with prompt_tokens_per_1k and completion_tokens_per_1k to flujo.toml (0 for a local model), or set [cost] strict = true to refuse unpriced models`,
+      );
+    },
+  };
+  preflightModelAgents({ env: cfg.env, pricing: cfg.toml.cost, logger }, steps);
   // The providers' SDKs load on first use; load the ones this pipeline calls before it starts.
   await loadProviders(steps.map((s) => s.agent));
 }

@@ -108,6 +108,6 @@ export async function loadRunnable(
   const skills = await projectSkills(cfg, existsSync(beside) ? dirname(file) : cfg.root);
   const pipeline = await loadPipelineFile(file, cfg, skills);
   for (const w of pipeline.warnings) warn(w);
-  await preflight(cfg, pipeline.plan);
+  await preflight(cfg, pipeline.plan, warn);
   return { pipeline, engine: createEngine({ ...engineOptions, agents: agentsFor(cfg, skills) }) };
 }

@@ -502,6 +502,34 @@ describe('flujo run with a model (real OpenAI SDK, fake server)', () => {
     expect(llm.requests.at(-1)?.route).toBe('messages');
   });
 
+  it('warns once on stderr about a model without a price, which counts as free', async () => {
+    writeFileSync(
+      join(p, 'local.yaml'),
+      [
+        'version: "0.1"',
+        'agents:',
+        '  local: { model: "openai:llama3.1" }',
+        'steps:',
+        '  - { name: one, uses: agents.local }',
+        '  - { name: two, uses: agents.local }',
+        '',
+      ].join('\n'),
+    );
+    llm.script({ text: 'a' }, { text: 'b' });
+    const r = await spawnCli(['run', 'local.yaml', '--input', 'x', '--json'], {
+      cwd: p,
+      env: env(),
+    });
+    expect(r.code).toBe(0);
+    expect(json(r.stdout)).toMatchObject({ status: 'completed', output: 'b', cost_usd: 0 });
+    const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning: '));
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^warning: openai:llama3\.1 has no price: .*\[cost\.providers\.openai\."llama3\.1"\].*strict = true/,
+      ),
+    ]);
+  });
+
   it('refuses a call the budget cannot cover: exit 1, the budget error in the JSON, no request made', async () => {
     const seen = llm.requests.length;
     const r = await spawnCli(['run', '--input', 'text', '--json', '--budget-usd', '0.0000001'], {

@@ -234,7 +234,7 @@ export function createModelAgents(options: ModelAgentsOptions): AgentPort {
  * config or (with `[cost] strict = true`) an unpriced model is a ConfigError (exit 2) up front.
  */
 export function preflightModelAgents(
-  options: Pick<ModelAgentsOptions, 'env' | 'pricing'>,
+  options: Pick<ModelAgentsOptions, 'env' | 'pricing' | 'logger'>,
   steps: readonly { readonly agent: string; readonly config?: unknown; readonly path?: string }[],
 ): void {
   const pricing = isPricing(options.pricing) ? options.pricing : parsePricing(options.pricing);
@@ -242,7 +242,7 @@ export function preflightModelAgents(
     if (s.agent.startsWith('fn:')) continue;
     const p = prepare({ agent: s.agent, config: s.config, input: '', path: s.path ?? s.agent });
     endpointFor(p.id.provider, options.env, p.config.baseUrl);
-    rateFor(pricing, p.id.provider, p.id.model);
+    rateFor(pricing, p.id.provider, p.id.model, options.logger);
   }
 }
 
