@@ -53,19 +53,31 @@ const contexts = new WeakSet<object>();
 export function asRunContext<T extends object>(ctx: T): T {
   // A run recorded before this showed its engine keys, and refolds as recorded (ADR 84).
   if (recordedWith(ENGINE_FLAGS.contextViewHidesEngineKeys)) contexts.add(ctx);
+  // The outputs the engine keeps for itself (a loop's or an import's stash) sit in step_outputs
+  // under `__` names beside the user's steps: hidden the same way, one flag later.
+  const outputs = (ctx as Record<string, unknown>).step_outputs;
+  if (isPlainObject(outputs)) asEngineKeyed(outputs);
   return ctx;
+}
+
+/** An object keyed by step name (step_outputs, `steps`): its `__` keys are the engine's. */
+export function asEngineKeyed<T extends object>(o: T): T {
+  if (recordedWith(ENGINE_FLAGS.stepOutputsHideEngineKeys)) contexts.add(o);
+  return o;
 }
 
 /**
  * A value a template hands on whole (`input: "{{ context }}"`, `propagation: context`): a run
- * context becomes a copy without its engine keys, anything else is itself.
+ * context (or its step_outputs) becomes a copy without its engine keys, anything else is itself.
  */
 export function userView(v: unknown): unknown {
-  if (v === null || typeof v !== 'object' || !contexts.has(v)) return v;
+  if (!marked(v)) return v;
   const o = v as Record<string, unknown>;
-  if (!Object.keys(o).some((k) => k.startsWith('__'))) return v;
-  return Object.fromEntries(keysOf(o).map((k) => [k, ownKey(o, k)]));
+  if (!Object.keys(o).some((k) => k.startsWith('__') || marked(o[k]))) return v;
+  return Object.fromEntries(keysOf(o).map((k) => [k, userView(ownKey(o, k))]));
 }
+
+const marked = (v: unknown): boolean => v !== null && typeof v === 'object' && contexts.has(v);
 
 /** Own keys of a plain object, minus denied names (and a run context's engine keys). */
 export function keysOf(o: Record<string, unknown>): string[] {

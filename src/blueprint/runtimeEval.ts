@@ -13,7 +13,7 @@
  */
 import type { CodeRef, TemplateValue } from '../dsl/ir.js';
 import { cacheFn } from './cacheOps.js';
-import { asRunContext } from './exprData.js';
+import { asEngineKeyed, asRunContext } from './exprData.js';
 import { toText } from './templateText.js';
 import { historyFn } from './history.js';
 import { evaluateExpression, parseExpression, truthy } from './expr.js';
@@ -38,7 +38,8 @@ function stepsView(ctx: Obj): Obj {
   if (isObj(raw)) {
     for (const [k, v] of Object.entries(raw)) out[k] = { output: v, result: v, value: v };
   }
-  return out;
+  // The engine reads its stashes by name (`steps.__<loop>_stash<n>.output`); no listing shows them.
+  return asEngineKeyed(out);
 }
 
 export function scopeFor(role: Role, args: readonly unknown[], thisPath?: string): Obj {

@@ -13,6 +13,11 @@ export const ENGINE_FLAGS = {
   contextViewHidesEngineKeys: 'context-view-hides-engine-keys',
   /** ADR 77: a hitl message that renders to an object or list is JSON indented by two spaces. */
   hitlMessageIndented: 'hitl-message-indented',
+  /**
+   * ADR 77: a rendering of step outputs (`context.step_outputs`, `steps`) leaves out the outputs
+   * the engine keeps under `__` names (a loop's or an import's stash).
+   */
+  stepOutputsHideEngineKeys: 'step-outputs-hide-engine-keys',
 } as const;
 
 export type EngineFlag = (typeof ENGINE_FLAGS)[keyof typeof ENGINE_FLAGS];
