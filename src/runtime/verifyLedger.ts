@@ -20,32 +20,41 @@ const PAGE = 2000;
  * failed run, not an unusable store.
  */
 export function isDamagedRead(e: unknown): boolean {
+  return damagedCause(e) !== undefined;
+}
+
+/** The store's own error in `e` or its causes that says the data is damaged. */
+function damagedCause(e: unknown): Error | undefined {
   const seen = new Set<unknown>();
   for (let c: unknown = e; c && !seen.has(c); c = (c as { cause?: unknown }).cause) {
     seen.add(c);
     const code = (c as { code?: unknown }).code;
     if (typeof code === 'string' && /^(SQLITE_CORRUPT|SQLITE_NOTADB|XX001|XX002)/.test(code))
-      return true;
+      return c as Error;
   }
-  return false;
+  return undefined;
 }
 
-const unreadable = (runId: string, seq: number, e: unknown): RunVerification => ({
-  runId,
-  ok: false,
-  events: 0,
-  headSeq: seq - 1,
-  headHash: '',
-  failure: {
+const unreadable = (runId: string, seq: number, e: unknown): RunVerification => {
+  // The store's words for the damage, not the advice a command prints for the whole file.
+  const why = (damagedCause(e) ?? (e as Error)).message;
+  return {
     runId,
-    seq,
-    reason: VerifyReason.unreadable,
-    detail:
-      seq > 1
-        ? `the store cannot read this run's rows from seq ${seq} on (${(e as Error).message})`
-        : `the store cannot read this run's rows (${(e as Error).message})`,
-  },
-});
+    ok: false,
+    events: 0,
+    headSeq: seq - 1,
+    headHash: '',
+    failure: {
+      runId,
+      seq,
+      reason: VerifyReason.unreadable,
+      detail:
+        seq > 1
+          ? `the store cannot read this run's rows from seq ${seq} on (${why})`
+          : `the store cannot read this run's rows (${why})`,
+    },
+  };
+};
 
 /**
  * Streams the run's rows page by page through the chain verifier: memory stays bounded. A page

@@ -6,7 +6,7 @@
  * on SQLite's write lock (busy_timeout) and then lose cleanly with LedgerConflictError.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 
 import Database from 'better-sqlite3';
 
@@ -35,6 +35,7 @@ import {
   prepareAppend,
   type PreparedAppend,
 } from './common.js';
+import { damagedFileAdvice, damagedSqliteError, orDamaged } from './sqliteDamage.js';
 import { SELECT_AFTER_POS, migrate } from './sqliteSchema.js';
 import {
   createGroupCommitter,
@@ -176,25 +177,11 @@ export function openSqliteDatabase(
   return db;
 }
 
-/**
- * What to do about a ledger file SQLite calls damaged (not a database, or malformed): nothing was
- * changed; restore a backup, or salvage what is readable into a new file and check it (ADR 75).
- */
-export function damagedFileAdvice(path: string, e: unknown): string {
-  const code = (e as { code?: unknown }).code;
-  if (typeof code !== 'string' || !/^SQLITE_(CORRUPT|NOTADB)/.test(code)) return '';
-  const recovered = join(dirname(path), 'recovered.db');
-  return (
-    ` (${code}: the file is ${code.startsWith('SQLITE_NOTADB') ? 'not a SQLite database' : 'damaged'}; Flujo changed nothing in it). ` +
-    `Stop every Flujo process using it, keep a copy, and restore ${path} from a backup; ` +
-    `to save what is still readable: sqlite3 ${path} .recover | sqlite3 ${recovered}, then check it with: ` +
-    `flujo lens verify --all --state-uri sqlite:///${recovered}`
-  );
-}
-
-function storeError(op: string, e: unknown): unknown {
+function storeError(path: string, op: string, e: unknown): unknown {
   if (isEngineError(e)) return e;
   const code = (e as { code?: string }).code ?? '';
+  const damaged = damagedSqliteError(path, `appending to run ${op}`, e);
+  if (damaged) return damaged;
   if (code.startsWith('SQLITE_CONSTRAINT')) {
     // The head check passed but a row exists: another writer's events are there.
     return new LedgerConflictError(op, -1, null, e);
@@ -223,6 +210,14 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
           typeof checkpoint === 'object' ? checkpoint : {},
         );
 
+  // A damaged page met by a read names the file and what to do (./sqliteDamage.ts).
+  const damaged = <T>(doing: string, read: () => T): T => {
+    try {
+      return read();
+    } catch (e) {
+      throw orDamaged(options.path, doing, e);
+    }
+  };
   const selectHead = db.prepare<[string], HeadRow>('SELECT * FROM run_heads WHERE run_id = ?');
   const insertEvent = db.prepare(
     'INSERT INTO event_log (run_no, seq, type, at, prev, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -249,6 +244,19 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
     )
     .raw(true);
   const selectAll = db.prepare<[number, number], EventRow>(SELECT_AFTER_POS);
+
+  const unrecorded = (): string[] => {
+    const runs = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'")
+      .get();
+    if (!runs) return [];
+    return db
+      .prepare<[], { run_id: string }>(
+        `SELECT run_id FROM runs WHERE run_id NOT IN (SELECT run_id FROM run_heads) ORDER BY run_id`,
+      )
+      .all()
+      .map((r) => r.run_id);
+  };
 
   const appendTx = db.transaction((req: AppendRequest, prepared: PreparedAppend) => {
     const h = prepared.head;
@@ -296,7 +304,7 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
       : createGroupCommitter(
           db,
           appendTx,
-          storeError,
+          (op, e) => storeError(options.path, op, e),
           afterCommit,
           typeof options.groupCommit === 'object' ? options.groupCommit : {},
         );
@@ -316,19 +324,22 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
       try {
         appendTx.immediate(req, prepared);
       } catch (e) {
-        return Promise.reject(storeError(req.runId, e));
+        return Promise.reject(storeError(options.path, req.runId, e));
       }
       afterCommit();
       return Promise.resolve({ records: prepared.records, head: prepared.head });
     },
 
     async head(runId: string) {
-      const row = selectHead.get(runId);
+      const row = damaged(`reading the head of run ${runId}`, () => selectHead.get(runId));
       return row ? toHead(row) : null;
     },
 
     async read(runId: string, opts: ReadOptions = {}) {
-      return selectEvents.all(runId, opts.fromSeq ?? 1, opts.limit ?? -1).map(fromRaw);
+      const from = opts.fromSeq ?? 1;
+      return damaged(`reading run ${runId}'s events from seq ${from}`, () =>
+        selectEvents.all(runId, from, opts.limit ?? -1),
+      ).map(fromRaw);
     },
 
     async listRuns(opts: ListRunsOptions = {}) {
@@ -343,42 +354,36 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
         params.push(opts.afterRunId);
       }
       const sql = `SELECT * FROM run_heads ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY run_id LIMIT ?`;
-      return db
-        .prepare<unknown[], HeadRow>(sql)
-        .all(...params, opts.limit ?? -1)
-        .map(toHead);
+      return damaged('listing runs', () =>
+        db.prepare<unknown[], HeadRow>(sql).all(...params, opts.limit ?? -1),
+      ).map(toHead);
     },
 
     async readAll(after?: string, limit = 1000) {
-      return selectAll.all(after === undefined ? 0 : Number(after), limit).map(toRecord);
+      return damaged('reading events in commit order', () =>
+        selectAll.all(after === undefined ? 0 : Number(after), limit),
+      ).map(toRecord);
     },
 
     async orphans() {
       // Events are keyed by run_no (sqliteSchema.ts): a deleted head row hides its run's events
       // from the `events` view, so they are looked for in event_log itself.
-      const rows = db
-        .prepare<[], { events: number; first_seq: number; body: Uint8Array }>(
-          `SELECT o.events, o.first_seq, e.body
+      const rows = damaged('looking for events whose head row is gone', () =>
+        db
+          .prepare<[], { events: number; first_seq: number; body: Uint8Array }>(
+            `SELECT o.events, o.first_seq, e.body
              FROM (SELECT run_no, count(*) AS events, min(seq) AS first_seq FROM event_log
                     WHERE run_no NOT IN (SELECT run_no FROM run_heads) GROUP BY run_no) o
              JOIN event_log e ON e.run_no = o.run_no AND e.seq = o.first_seq
             ORDER BY o.run_no`,
-        )
-        .all();
+          )
+          .all(),
+      );
       return rows.map((r) => ({ events: r.events, firstSeq: r.first_seq, firstBody: r.body }));
     },
 
     async unrecordedRuns() {
-      const runs = db
-        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'")
-        .get();
-      if (!runs) return [];
-      return db
-        .prepare<[], { run_id: string }>(
-          `SELECT run_id FROM runs WHERE run_id NOT IN (SELECT run_id FROM run_heads) ORDER BY run_id`,
-        )
-        .all()
-        .map((r) => r.run_id);
+      return damaged('looking for read-model runs the ledger does not hold', () => unrecorded());
     },
 
     subscribe(opts?: SubscribeOptions) {

@@ -13,6 +13,7 @@ import type { OpenLedgerOptions } from './open.js';
 import type { RebuildReport } from './projectionsSqlite.js';
 import { openSqliteProjections, type SqliteProjections } from './projectionsSqlite.js';
 import { createSqliteLedger } from './sqlite.js';
+import { guardDamage, orDamaged } from './sqliteDamage.js';
 import { parseStateUri, unusablePostgres } from './stateUri.js';
 
 export type { RebuildReport } from './projectionsSqlite.js';
@@ -62,13 +63,16 @@ export async function openState(uri: string, options: OpenStateOptions): Promise
         projections = openSqliteProjections(ledger.db);
       } catch (e) {
         await ledger.close();
-        throw e;
+        throw orDamaged(location.path, 'opening the read models', e);
       }
       const p = projections;
       return {
         ledger,
-        readModels: p.readModels,
-        rebuild: (only) => p.rebuild(only),
+        readModels: guardDamage(location.path, 'reading the read models', p.readModels),
+        rebuild: (only) =>
+          p.rebuild(only).catch((e: unknown) => {
+            throw orDamaged(location.path, 'rebuilding the read models', e);
+          }),
         close: () => ledger.close(),
       };
     }
