@@ -48,7 +48,7 @@ describe('docs/cli.md "Error codes"', () => {
     expect(section.length).toBeGreaterThan(500);
   });
 
-  it('names every ErrorCode with its exit code', () => {
+  it('names every ErrorCode, with the exit code of a command that stops on it', () => {
     const rows = new Map(
       section
         .split('\n')
@@ -57,9 +57,16 @@ describe('docs/cli.md "Error codes"', () => {
         .map((m) => [m[1] as string, Number(m[2])]),
     );
     const exits = new Set<number>(Object.values(ExitCode));
+    // A code that only ends a step or a run (an agent's, a skill's, a template's) sits in the
+    // second table: the run fails with it, exit 1.
+    const runCodes = documented();
     for (const code of Object.values(ErrorCode)) {
-      expect(rows.has(code), `${code} has no row in docs/cli.md "Error codes"`).toBe(true);
-      expect(exits.has(rows.get(code) as number), `${code}: exit ${rows.get(code)}`).toBe(true);
+      expect(
+        rows.has(code) || runCodes.has(code),
+        `${code} has no row in docs/cli.md "Error codes"`,
+      ).toBe(true);
+      if (rows.has(code))
+        expect(exits.has(rows.get(code) as number), `${code}: exit ${rows.get(code)}`).toBe(true);
     }
   });
 
