@@ -106,6 +106,10 @@ export const STEP_CONFIG_KEYS = [
   'expected_cost_usd',
   'expected_tokens',
 ] as const;
+/** The step `config:` keys a basic step acts on; the rest of STEP_CONFIG_KEYS warn (V-K5). */
+export const STEP_CONFIG_ACTED = ['max_retries', 'timeout_s', 'timeout'] as const;
+/** Flujo's per-step sampling settings: here they belong in the agent's `model_settings`. */
+export const STEP_CONFIG_SAMPLING = ['temperature', 'top_k', 'top_p'] as const;
 export const IMPORT_CONFIG_KEYS = [
   ...STEP_CONFIG_KEYS,
   'input_to',

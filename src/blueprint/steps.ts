@@ -16,7 +16,9 @@ import {
   KIND_IGNORED,
   KIND_KEYS,
   KINDS,
+  STEP_CONFIG_ACTED,
   STEP_CONFIG_KEYS,
+  STEP_CONFIG_SAMPLING,
   UNSUPPORTED_KINDS,
 } from './keys.js';
 import { resolveAgent } from './agents.js';
@@ -184,7 +186,25 @@ function buildKind(
 function stepConfig(env: Env, node: YNode, name: string) {
   const cfg = get(node, 'config');
   if (!cfg) return {};
-  env.checkKeys(cfg, STEP_CONFIG_KEYS, `${name}: config`, name);
+  const sampling: readonly string[] = STEP_CONFIG_SAMPLING;
+  const ignored = STEP_CONFIG_KEYS.filter(
+    (k) => !(STEP_CONFIG_ACTED as readonly string[]).includes(k) && !sampling.includes(k),
+  );
+  env.checkKeys(cfg, [...STEP_CONFIG_ACTED, ...sampling], `${name}: config`, name, ignored);
+  // Accepted (Flujo has them) but a step's config does not reach the model: say where they go.
+  if (cfg.t === 'map')
+    for (const e of cfg.entries)
+      if (sampling.includes(e.key))
+        env.report(
+          'V-K5',
+          `${name}: config: '${e.key}' is accepted but not acted on: a step's config does not reach the model`,
+          e.keyPos,
+          {
+            step: name,
+            severity: 'warning',
+            suggestion: `set it in the agent's model_settings (agents: <name>: model_settings: { ${e.key}: … })`,
+          },
+        );
   const retries = env.num(get(cfg, 'max_retries'), `${name}: config.max_retries`, name, 'V-A7');
   const timeout = env.num(
     get(cfg, 'timeout_s') ?? get(cfg, 'timeout'),

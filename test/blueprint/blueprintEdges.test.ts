@@ -208,3 +208,20 @@ describe('loop propagation: {field, path, prefix}', () => {
     ]);
   });
 });
+
+describe("a step's config keys Flujo has and this engine does not act on", () => {
+  it('temperature in a step config is a V-K5 warning pointing at model_settings; other ignored keys warn too', () => {
+    const r = load('fixtures/step/config_ignored.yaml');
+    expect(r.isValid).toBe(true);
+    const k5 = r.findings.filter((f) => f.rule_id === 'V-K5');
+    expect(k5.map((f) => [f.severity, f.line, f.column])).toEqual([
+      ['warning', 10, 7],
+      ['warning', 11, 7],
+    ]);
+    expect(k5[0]!.message).toMatch(/'temperature' is accepted but not acted on/);
+    expect(k5[0]!.suggestion).toMatch(/model_settings/);
+    expect(k5[1]!.message).toMatch(/'execution_mode'/);
+    const step = r.plan!.ir.root.kind === 'sequence' ? r.plan!.ir.root.steps[0] : undefined;
+    expect(step).toMatchObject({ retries: 2, timeoutMs: 30_000 });
+  });
+});
