@@ -1,0 +1,91 @@
+/**
+ * A run recorded by an earlier release, in a project's SQLite state file, through the built CLI
+ * (ADR 84): `lens verify`, `lens replay`, `lens show`, `resume` and `lens replay` again.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { openState } from '../../src/adapters/ledger/state.js';
+import { fromHex } from '../../src/events/chain.js';
+import type { NewEvent } from '../../src/events/catalogue.js';
+import { decodeRecord, emptyHead, type Head } from '../../src/events/envelope.js';
+import type { LedgerStore } from '../../src/ports.js';
+import { COMPAT_DIR, type CompatLedger } from '../fixtures/compat/generate.js';
+import { runCli } from './cli.js';
+
+const RELEASE = 'a449bcd';
+let p: string;
+
+const fixture = (scenario: string) =>
+  JSON.parse(readFileSync(join(COMPAT_DIR, RELEASE, `${scenario}.json`), 'utf8')) as CompatLedger;
+
+/** The release's rows, appended commit by commit (one `at` each) as its engine did. */
+async function appendRecorded(ledger: LedgerStore, l: CompatLedger) {
+  const events = l.events.map((e) => decodeRecord(l.runId, e.seq, fromHex(e.body)));
+  let head: Head = emptyHead(l.runId);
+  for (let i = 0; i < events.length;) {
+    const at = events[i]!.at;
+    const batch: NewEvent[] = [];
+    for (; i < events.length && events[i]!.at === at; i++)
+      batch.push({ type: events[i]!.type, data: events[i]!.data } as NewEvent);
+    head = (await ledger.append({ runId: l.runId, expected: head, events: batch, at })).head;
+  }
+}
+
+beforeAll(async () => {
+  p = mkdtempSync(join(tmpdir(), 'flujo-compat-'));
+  writeFileSync(join(p, 'flujo.toml'), '');
+  const state = await openState('sqlite:///.flujo/state.db', { projectRoot: p });
+  try {
+    for (const scenario of ['hitl_object', 'paused_parallel']) {
+      const l = fixture(scenario);
+      // Where the run says its pipeline is (RunStarted.source), relative to the project.
+      mkdirSync(join(p, 'test/fixtures/compat/blueprints'), { recursive: true });
+      copyFileSync(join(COMPAT_DIR, 'blueprints', `${scenario}.yaml`), join(p, l.blueprint));
+      await appendRecorded(state.ledger, l);
+    }
+  } finally {
+    await state.close();
+  }
+});
+afterAll(() => rmSync(p, { recursive: true, force: true }));
+
+const json = (args: string[]) => {
+  const r = runCli([...args, '--json'], { cwd: p });
+  return { ...r, body: JSON.parse(r.stdout || 'null') as Record<string, unknown> };
+};
+
+describe.each(['hitl_object', 'paused_parallel'])(`a ${RELEASE} run paused in %s`, (scenario) => {
+  const l = fixture(scenario);
+
+  it('verifies, replays identically and shows the message it recorded', () => {
+    expect(json(['lens', 'verify', l.runId])).toMatchObject({ code: 0, body: { ok: true } });
+    const replay = json(['lens', 'replay', l.runId]);
+    expect(replay.body).toMatchObject({ identical: true, events: l.events.length });
+    expect(replay.code).toBe(0);
+    const show = json(['lens', 'show', l.runId]);
+    const old = l.lens as { run: { pause_message: string } };
+    expect(show.body).toMatchObject({
+      status: 'paused',
+      run: { pause_message: old.run.pause_message },
+    });
+  });
+});
+
+describe(`a ${RELEASE} run paused on an object message`, () => {
+  // Its steps are the builtin skills: flujo resume needs no model.
+  const l = fixture('hitl_object');
+
+  it('resumes to the output its release produced, and the whole run replays identically', () => {
+    const r = l.resumed!;
+    const resume = json(['resume', l.runId, '--input', JSON.stringify(r.answer)]);
+    expect(resume.body).toMatchObject({ status: r.result.status, output: r.result.output });
+    expect(resume.code).toBe(0);
+    const replay = json(['lens', 'replay', l.runId]);
+    expect(replay.body).toMatchObject({ identical: true });
+    expect(replay.code).toBe(0);
+  });
+});
