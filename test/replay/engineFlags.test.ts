@@ -2,6 +2,8 @@
  * Behaviour changes are gated by the flags a run records (ADR 84): a new run records today's, and
  * a run recorded without a flag refolds with the behaviour from before it.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +54,17 @@ const divergence = (fn: () => unknown) => {
   return undefined;
 };
 
+const TWO_ASKS = `version: "0.1"
+name: two_asks
+steps:
+  - kind: hitl
+    name: first
+    message: "{{ context }}"
+  - kind: hitl
+    name: second
+    message: "{{ previous_step }}"
+`;
+
 describe('engine flags (ADR 84)', () => {
   beforeAll(initFastHash);
 
@@ -61,6 +74,34 @@ describe('engine flags (ADR 84)', () => {
     expect(started.data.engine.flags).toEqual([...CURRENT_ENGINE_FLAGS]);
     expect(started.data.engine.flags).toContain(ENGINE_FLAGS.hitlMessageIndented);
     expect(started.data.engine.flags).toContain(ENGINE_FLAGS.contextViewHidesEngineKeys);
+  });
+
+  it('a new run resumed from its snapshot by another engine keeps deciding with its flags', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flujo-flags-'));
+    try {
+      writeFileSync(join(dir, 'two.yaml'), TWO_ASKS);
+      const plan = await withBlueprintCode(
+        loadBlueprint(join(dir, 'two.yaml'), { files: nodeBlueprintFiles, root: dir }),
+      );
+      const ledger = createMemoryLedger();
+      const first = await createEngine({ ledger, worker: 'a' }).run(plan, 'go', { runId: 'two' });
+      expect(first.status).toBe('paused');
+      // Another engine (another process) resumes from the snapshot the pause recorded.
+      const next = await createEngine({ ledger, worker: 'b' }).resume(plan, 'two', {
+        humanInput: { qty: 2, tags: ['a'] },
+      });
+      expect(next.status).toBe('paused');
+      const asked = (await ledger.read('two'))
+        .map((r) => decodeRecord('two', r.seq, r.body))
+        .filter((e) => e.type === 'HumanInputRequested')
+        .map((e) => (e.data as { message: string }).message);
+      expect(asked).toEqual([
+        JSON.stringify({ initial_prompt: 'go' }, null, 2),
+        JSON.stringify({ qty: 2, tags: ['a'] }, null, 2),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a hitl message of a run recorded without hitl-message-indented refolds compact', async () => {
