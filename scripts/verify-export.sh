@@ -6,6 +6,14 @@
 # Exit 0 and "ok RUN N events HEAD" when intact; exit 1 naming the first bad seq otherwise.
 set -euo pipefail
 export LC_ALL=C
+(($# == 1)) || { echo "usage: $0 run.cbor   (made by: flujo lens export RUN > run.cbor)" >&2; exit 2; }
+for tool in xxd b3sum; do
+  command -v "$tool" >/dev/null || {
+    echo "$0 needs $tool on PATH: b3sum is the BLAKE3 reference tool (cargo install b3sum, or your distribution's b3sum package); xxd comes with vim (xxd package)" >&2
+    exit 2
+  }
+done
+[[ -r $1 ]] || { echo "cannot read $1" >&2; exit 2; }
 hex=$(xxd -p "$1" | tr -d '\n')
 i=0 # position in $hex, in hex digits (2 per byte)
 

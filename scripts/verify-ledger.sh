@@ -5,6 +5,13 @@
 #   usage: scripts/verify-ledger.sh STATE_DB RUN_ID
 # Exit 0 and "ok N events HEAD" when intact; exit 1 naming the first bad seq otherwise.
 set -euo pipefail
+(($# == 2)) || { echo "usage: $0 STATE_DB RUN_ID   (STATE_DB: e.g. .flujo/state.db)" >&2; exit 2; }
+for tool in sqlite3 xxd b3sum; do
+  command -v "$tool" >/dev/null || {
+    echo "$0 needs $tool on PATH: b3sum is the BLAKE3 reference tool (cargo install b3sum, or your distribution's b3sum package); sqlite3 and xxd are packages of those names" >&2
+    exit 2
+  }
+done
 db=$1 run=$2
 [[ $run =~ ^[A-Za-z0-9._:-]+$ ]] || { echo "run id has characters this script does not quote" >&2; exit 2; }
 

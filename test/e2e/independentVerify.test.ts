@@ -97,3 +97,28 @@ describe('the independent shell verifier (sqlite3 + b3sum, no Flujo code)', () =
     },
   );
 });
+
+describe('the shell verifiers without their tools', () => {
+  it.each([
+    ['verify-export.sh', ['run.cbor'], /needs (xxd|b3sum) on PATH: .*cargo install b3sum/],
+    [
+      'verify-ledger.sh',
+      ['state.db', 'run-1'],
+      /needs (sqlite3|xxd|b3sum) on PATH: .*cargo install b3sum/,
+    ],
+  ])('%s says which tool is missing and how to get it (exit 2)', (name, args, msg) => {
+    const empty = mkdtempSync(join(tmpdir(), 'flujo-nopath-'));
+    dirs.push(empty);
+    const script = fileURLToPath(new URL(`../../scripts/${name}`, import.meta.url));
+    const r = spawnSync('/bin/bash', [script, ...args], {
+      encoding: 'utf8',
+      env: { PATH: empty },
+      cwd: empty,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(msg);
+    const usage = spawnSync('/bin/bash', [script], { encoding: 'utf8', env: { PATH: empty } });
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/^usage: /);
+  });
+});
