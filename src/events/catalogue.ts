@@ -33,6 +33,13 @@ const Repair = z.object({
 
 const Budget = z.object({ costMicros: nonNegInt.optional(), tokens: nonNegInt.optional() });
 
+/**
+ * The fleet work message that caused this event was a dead letter published again by
+ * `flujo fleet dead-letters retry` (ADR 87): which one (`<NS>_DEAD:<seq>`) and who retried it
+ * (self-declared, as `--by`). Kept as long as the run, unlike the dead-letter stream's record.
+ */
+const Retried = z.object({ deadLetter: z.string(), by: z.string() });
+
 export const eventSchemas = {
   RunStarted: z.object({
     pipeline: z.object({
@@ -46,13 +53,17 @@ export const eventSchemas = {
     engine: z.object({ version: z.string(), flags: z.array(z.string()) }),
     budget: Budget.optional(),
     parent: z.object({ runId: z.string(), path }).optional(),
+    retried: Retried.optional(),
   }),
   RunClaimed: z.object({
     worker: z.string(),
     epoch: int.positive(),
     leaseMs: nonNegInt.optional(),
   }),
-  RunResumed: z.object({ reason: z.enum(['crash', 'human', 'manual', 'timer']) }),
+  RunResumed: z.object({
+    reason: z.enum(['crash', 'human', 'manual', 'timer']),
+    retried: Retried.optional(),
+  }),
   StepScheduled: z.object({ path, name: z.string(), kind: z.string() }),
   AgentCallRequested: z.object({
     path,
@@ -123,7 +134,11 @@ export const eventSchemas = {
   RunPaused: z.object({ path, reason: z.string() }),
   RunCompleted: z.object({ output: json }),
   RunFailed: z.object({ error: ErrorInfo }),
-  RunCancelled: z.object({ reason: z.string().optional(), by: z.string().optional() }),
+  RunCancelled: z.object({
+    reason: z.string().optional(),
+    by: z.string().optional(),
+    retried: Retried.optional(),
+  }),
   SnapshotTaken: z.object({ uptoSeq: int.positive(), state: json }),
   /** A marker: one HTTP attempt of an agent call failed retryably and will be retried after `delayMs`. */
   AgentCallRetried: z.object({

@@ -31,7 +31,7 @@ import {
   type WorkMessage,
 } from '../adapters/nats/work.js';
 import { EngineError, ErrorCode, LedgerConflictError, withoutCode } from '../errors.js';
-import type { Engine } from '../runtime/engine.js';
+import type { Engine, Retried } from '../runtime/engine.js';
 import { runJson } from '../runtime/resultJson.js';
 import type { RunResult } from '../runtime/summary.js';
 import {
@@ -106,7 +106,7 @@ export function startWorker(options: WorkerOptions): Worker {
     }
   };
 
-  async function execute(m: WorkMessage): Promise<RunResult> {
+  async function execute(m: WorkMessage, retried: Retried | undefined): Promise<RunResult> {
     switch (m.kind) {
       case 'start': {
         const loaded = await unlessStopped(options.loadPipeline(m.body.pipeline), abort.signal);
@@ -117,6 +117,7 @@ export function startWorker(options: WorkerOptions): Worker {
           ...options.runOptions(loaded.plan, m),
           runId: m.runId,
           source: loaded.source,
+          ...(retried ? { retried } : {}),
         });
       }
       case 'resume': {
@@ -130,12 +131,13 @@ export function startWorker(options: WorkerOptions): Worker {
           answeredBy: m.body.answered_by ?? 'nats',
           ...(m.body.question !== undefined ? { question: m.body.question } : {}),
           ...(m.body.allow_changed_pipeline ? { allowChangedPlan: true } : {}),
+          ...(retried ? { retried } : {}),
         });
       }
       case 'cancel': {
         // The engine driving the run here, if one is: it stops the run's calls at once.
         const engine = drivers.get(m.runId) ?? options.engine;
-        const result = await engine.cancel(m.runId, m.body.reason);
+        const result = await engine.cancel(m.runId, m.body.reason, undefined, retried);
         if (result.status === 'cancelled') {
           // The worker driving the run, if another one is, stops its calls now rather than at
           // its next append (which the ledger would refuse anyway).
@@ -245,7 +247,7 @@ export function startWorker(options: WorkerOptions): Worker {
     let outcome: Outcome;
     let report: Record<string, unknown> | undefined;
     try {
-      const result = await execute(m);
+      const result = await execute(m, retriedOf(msg));
       if (result.status === 'running') {
         // Detached by stop(): another worker continues at once.
         outcome = { kind: 'retry', delayMs: 0 };
@@ -558,6 +560,17 @@ interface Held {
   work?: WorkMessage;
   /** Handlings that failed, this one included, once it failed. */
   failed?: number;
+}
+
+/**
+ * A work message `flujo fleet dead-letters retry` published (its `Flujo-Retried-From` and
+ * `Flujo-Retried-By` headers): recorded on the event it causes (ADR 87).
+ */
+function retriedOf(msg: JsMsg): Retried | undefined {
+  const from = msg.headers?.get('Flujo-Retried-From');
+  if (!from) return undefined;
+  const by = msg.headers?.get('Flujo-Retried-By') || 'unknown';
+  return { deadLetter: from.slice(0, 200), by: by.slice(0, 200) };
 }
 
 /** Whether a message carries an answer for a paused run. */

@@ -64,6 +64,14 @@ export interface RunOptions {
   readonly source?: string;
   /** Run-level limits; a call that could exceed them is not made. Money in micro-dollars. */
   readonly budget?: { readonly costMicros?: number; readonly tokens?: number };
+  /** The start came from a retried dead letter (ADR 87): recorded in RunStarted (or RunResumed). */
+  readonly retried?: Retried;
+}
+
+/** A fleet dead letter published again (`<NS>_DEAD:<seq>`) and who did it (ADR 87). */
+export interface Retried {
+  readonly deadLetter: string;
+  readonly by: string;
 }
 
 export interface ResumeOptions {
@@ -78,6 +86,8 @@ export interface ResumeOptions {
   readonly question?: string;
   /** Resume even though the pipeline's fingerprint differs from the one the run started with. */
   readonly allowChangedPlan?: boolean;
+  /** The resume came from a retried dead letter (ADR 87): recorded in RunResumed. */
+  readonly retried?: Retried;
 }
 
 export interface ReplayResult {
@@ -239,7 +249,8 @@ export function createEngine(options: EngineOptions) {
     } catch (e) {
       // Nothing recorded: the run exists (or was started meanwhile), take it up as run() always
       // has. Anything else, or a failure after the first commit, is the caller's.
-      if (!recorded && (await ledger.head(runId).catch(() => null))) return resume(plan, runId);
+      if (!recorded && (await ledger.head(runId).catch(() => null)))
+        return resume(plan, runId, opts.retried ? { retried: opts.retried } : {});
       throw e;
     }
     return drive(plan, driver);
@@ -267,6 +278,7 @@ export function createEngine(options: EngineOptions) {
         ...(opts.context ? { context: opts.context } : {}),
         ...(opts.budget ? { budget: opts.budget } : {}),
         engine: { version: ENGINE_VERSION, flags: [...CURRENT_ENGINE_FLAGS] },
+        ...(opts.retried ? { retried: { ...opts.retried } } : {}),
       },
     };
     const { state, decisions } = startFold(machine, { runId, seq: 1, v: 1, at, ...started });
@@ -351,7 +363,13 @@ export function createEngine(options: EngineOptions) {
     const epoch = head.epoch + 1;
     const claimEvents: NewEvent[] = [
       { type: 'RunClaimed', data: { worker, epoch } },
-      { type: 'RunResumed', data: { reason: human ? 'human' : 'crash' } },
+      {
+        type: 'RunResumed',
+        data: {
+          reason: human ? 'human' : 'crash',
+          ...(opts.retried ? { retried: { ...opts.retried } } : {}),
+        },
+      },
     ];
     const deps = driverDeps(plan, recorded);
     const o = state.outstanding;
@@ -427,7 +445,12 @@ export function createEngine(options: EngineOptions) {
    * idle before RunCancelled is appended, so no decision of it can follow the cancel. A run
    * driven elsewhere finds the ledger closed at its next append.
    */
-  async function cancel(runId: string, reason?: string, by?: string): Promise<RunResult> {
+  async function cancel(
+    runId: string,
+    reason?: string,
+    by?: string,
+    retried?: Retried,
+  ): Promise<RunResult> {
     const work = (async () => {
       // Started here but not yet driven (its first commit is on its way): wait for the driver,
       // which stops at once, instead of finding no run and letting it go on.
@@ -454,7 +477,14 @@ export function createEngine(options: EngineOptions) {
             runId,
             expected: { runId, seq: head.seq, hash: head.hash },
             events: [
-              { type: 'RunCancelled', data: { ...(reason ? { reason } : {}), by: by ?? worker } },
+              {
+                type: 'RunCancelled',
+                data: {
+                  ...(reason ? { reason } : {}),
+                  by: by ?? worker,
+                  ...(retried ? { retried: { ...retried } } : {}),
+                },
+              },
             ],
             at: clock.now(),
           });

@@ -20,6 +20,8 @@ import {
   resultsSubject,
   workSubject,
 } from '../../src/adapters/nats/work.js';
+import { openState } from '../../src/adapters/ledger/state.js';
+import { decodeRecord } from '../../src/events/envelope.js';
 import { publishDeadLetter } from '../../src/fleet/deadLetter.js';
 import type { FleetResult } from '../../src/fleet/client.js';
 import { CLI, runCli } from '../e2e/cli.js';
@@ -136,6 +138,17 @@ describe.skipIf(!up)('flujo fleet dead-letters', () => {
       stdio: 'ignore',
     });
     expect(await outcome).toMatchObject({ run_id: 'start-1', status: 'paused' });
+    // The run records that it came from a retried dead letter, and who retried it (ADR 87).
+    const state = await openState('sqlite:///.flujo/state.db', { projectRoot: dir });
+    try {
+      const first = (await state.ledger.read('start-1'))[0]!;
+      expect(decodeRecord('start-1', first.seq, first.body)).toMatchObject({
+        type: 'RunStarted',
+        data: { retried: { deadLetter: `${names.deadStream}:${startSeq}`, by: 'ops-test' } },
+      });
+    } finally {
+      await state.close();
+    }
 
     // Purge: gone, with its digest recorded, not its body.
     const purged = cli('purge', String(resumeSeq), '--by', 'alice', '--json');
