@@ -73,6 +73,15 @@ describe.each(['hitl_object', 'paused_parallel'])(`a ${RELEASE} run paused in %s
       run: { pause_message: old.run.pause_message },
     });
   });
+
+  it("lens rebuild gives the steps its release's lens showed", () => {
+    const steps = (body: Record<string, unknown>) =>
+      (body.steps as { path: string; status: string }[]).map((x) => [x.path, x.status]);
+    const rebuild = runCli(['lens', 'rebuild'], { cwd: p });
+    expect(rebuild.code).toBe(0);
+    const show = json(['lens', 'show', l.runId]);
+    expect(steps(show.body)).toEqual(steps(l.lens as { steps: unknown[] }));
+  });
 });
 
 describe(`a ${RELEASE} run paused on an object message`, () => {
