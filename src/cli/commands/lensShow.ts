@@ -114,6 +114,21 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
       '',
       `steps (${steps.length})`,
     );
+    // Columns as wide as their longest cell (at least the old widths), so a 'conditional' or a
+    // deep path does not push the durations out of line.
+    const width = (min: number, cells: string[]) => Math.max(min, ...cells.map((c) => c.length));
+    const pathW = width(
+      10,
+      stepsJson.map((s) => s.path),
+    );
+    const nameW = width(
+      16,
+      stepsJson.map((s) => s.name),
+    );
+    const kindW = width(
+      10,
+      stepsJson.map((s) => s.kind),
+    );
     for (const s of stepsJson) {
       const mark = unasked(s) ? '⊘' : (MARK[s.status] ?? '?');
       const painted =
@@ -130,7 +145,7 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
         .filter(Boolean)
         .join(' ');
       L.push(
-        `  ${painted} ${s.path.padEnd(10)} ${s.name.padEnd(16)} ${s.kind.padEnd(10)} ${duration(s.latency_ms)} ${extra}`.trimEnd(),
+        `  ${painted} ${s.path.padEnd(pathW)} ${s.name.padEnd(nameW)} ${s.kind.padEnd(kindW)} ${duration(s.latency_ms)} ${extra}`.trimEnd(),
       );
       if (s.input !== null && s.input !== undefined) L.push(`      in:  ${preview(s.input, len)}`);
       if (s.error && unasked(s)) L.push(`      not asked: ${s.error.message ?? ''}`);
