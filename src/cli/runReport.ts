@@ -68,10 +68,16 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
   const steps = r.steps.length;
   out.info(
     out.color.dim(
-      `  cost $${usd(r.costMicros).toFixed(4)} · tokens ${r.tokens.input} in / ${r.tokens.output} out · ${steps} step${steps === 1 ? '' : 's'}`,
+      `  cost ${summaryUsd(r.costMicros)} · tokens ${r.tokens.input} in / ${r.tokens.output} out · ${steps} step${steps === 1 ? '' : 's'}`,
     ),
   );
   out.info(out.color.dim(`  inspect: flujo lens show ${arg}   replay: flujo lens replay ${arg}`));
+}
+
+/** Four decimals, as the live line shows; a cost too small for them keeps its digits ($0.000006). */
+export function summaryUsd(micros: number): string {
+  const d = usd(micros);
+  return micros > 0 && d < 0.00005 ? `$${d.toFixed(6).replace(/0+$/, '')}` : `$${d.toFixed(4)}`;
 }
 
 /**
