@@ -99,6 +99,20 @@ export default definePipeline(
 ).plan;
 `;
 
+/** One step that marks FLUJO_TEST_MARK2, then waits for FLUJO_TEST_GO2 (no stall). */
+const WAITS = `
+import { existsSync, writeFileSync } from 'node:fs';
+import { definePipeline, step } from '${DIST}dsl/builder.js';
+export default definePipeline(
+  'waits',
+  step('wait', async (x) => {
+    writeFileSync(process.env.FLUJO_TEST_MARK2, 'waiting');
+    while (!existsSync(process.env.FLUJO_TEST_GO2)) await new Promise((r) => setTimeout(r, 20));
+    return { waited: String(x) };
+  }),
+).plan;
+`;
+
 interface WorkerProcess {
   readonly child: ChildProcess;
   readonly logs: () => Record<string, unknown>[];
@@ -127,6 +141,8 @@ describe.skipIf(!up)('flujo worker: deliveries burnt by stalls while the run is 
       FLUJO_TEST_RUNS_FILE: runsFile,
       FLUJO_TEST_MARK: join(dir, 'stalled.mark'),
       FLUJO_TEST_GO: join(dir, 'go.mark'),
+      FLUJO_TEST_MARK2: join(dir, 'waiting.mark'),
+      FLUJO_TEST_GO2: join(dir, 'go2.mark'),
     };
     delete e.FLUJO_PROJECT_ROOT;
     const child = spawn(process.execPath, [CLI, 'worker', ...args], {
@@ -165,6 +181,7 @@ describe.skipIf(!up)('flujo worker: deliveries burnt by stalls while the run is 
     writeFileSync(join(dir, 'stalling.mjs'), STALLING);
     writeFileSync(join(dir, 'stalling-load.mjs'), STALLING_LOAD);
     writeFileSync(join(dir, 'stall-then-fail.mjs'), STALL_THEN_FAIL);
+    writeFileSync(join(dir, 'waits.mjs'), WAITS);
     writeFileSync(runsFile, '');
     nc = await connect({ servers: NATS_URL });
     // Ack wait 1 s, two deliveries: a 1.6 s stall outlasts the ack wait, so the message is
@@ -298,5 +315,45 @@ describe.skipIf(!up)('flujo worker: deliveries burnt by stalls while the run is 
     expect(
       w.logs().filter((l) => l.run_id === runId && l.msg === 'work message received'),
     ).toMatchObject([{ delivery: 1 }, { delivery: 1 }]);
+  }, 120_000);
+
+  it('the worker handling a message answers when asked on <ns>.control.handling (as the worker that got the advisory asks), and settles it by hand', async () => {
+    const runId = 'asked-1';
+    const client = await createFleetClient(nc, { namespace });
+    const published = await client.start({ runId, pipeline: 'waits.mjs', input: 'x' });
+    await until('the step to wait', () =>
+      existsSync(join(dir, 'waiting.mark')) ? true : undefined,
+    );
+    const reply = await nc.request(
+      `${namespace}.control.handling.${names.stream}.${published.seq}`,
+      '',
+      { timeout: 10_000 },
+    );
+    // Its run is recorded: the message leaves the queue now, the handling settles the run.
+    expect(reply.json<{ reason: string }>().reason).toMatch(
+      /^a worker is still handling it, and the ledger has what it asked \(run running\)/,
+    );
+    const jsm = await jetstreamManager(nc);
+    expect(await queuedFor(jsm, names, runId)).toBe(0);
+    // A sequence nobody handles gets no answer.
+    await expect(
+      nc.request(`${namespace}.control.handling.${names.stream}.999999`, '', { timeout: 500 }),
+    ).rejects.toThrow();
+
+    writeFileSync(join(dir, 'go2.mark'), 'go');
+    await until('the run to complete', async () => {
+      const state = await openState(stateUri, { projectRoot: dir });
+      try {
+        const all = await state.ledger.read(runId);
+        return all.length > 0 &&
+          decodeRecord(runId, all.at(-1)!.seq, all.at(-1)!.body).type === 'RunCompleted'
+          ? true
+          : undefined;
+      } finally {
+        await state.close();
+      }
+    });
+    expect(await listDeadLetters({ jsm, js: jetstream(nc), names }, { runId })).toEqual([]);
+    expect(await queuedFor(jsm, names, runId)).toBe(0);
   }, 120_000);
 });
