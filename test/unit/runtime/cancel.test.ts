@@ -81,10 +81,14 @@ describe('cancel', () => {
 
   it('by another engine: the engine driving the run reports it cancelled, not a conflict', async () => {
     let calls = 0;
+    // The call answers only once the cancel has landed: the reply always comes after it, however
+    // long the other engine takes to append (a timer here raced the cancel on a loaded machine).
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
     const agents: AgentPort = {
       async call() {
         calls += 1;
-        await new Promise((r) => setTimeout(r, 60));
+        await answered;
         return { output: 'ok', usage: { input: 1, output: 1 }, costMicros: 1, model: 'm' };
       },
     };
@@ -94,6 +98,7 @@ describe('cancel', () => {
     const running = engine.run(p.plan, 'x', { runId: 'far' });
     await vi.waitFor(() => expect(calls).toBe(1));
     await expect(other.cancel('far', 'stop')).resolves.toMatchObject({ status: 'cancelled' });
+    answer();
     // Before: LedgerConflictError "append expected head seq 5 but the ledger is at 6".
     await expect(running).resolves.toMatchObject({ status: 'cancelled' });
     expect(calls).toBe(1);

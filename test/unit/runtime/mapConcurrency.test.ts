@@ -39,24 +39,102 @@ function slowAgents(delay: (input: unknown) => number, fail?: (input: unknown) =
   return { port, seen };
 }
 
+/**
+ * A model port whose calls wait until the test releases them by input, logging each start and
+ * end: what overlaps is decided by the test, not by timers racing the engine's appends.
+ */
+function gatedAgents() {
+  const seen = { inFlight: 0, maxInFlight: 0, calls: 0 };
+  const log: string[] = [];
+  const gates = new Map<string, () => void>();
+  const waiting = new Map<string, () => void>();
+  const port: AgentPort = {
+    async call(req) {
+      const key = String(req.input);
+      seen.calls += 1;
+      seen.inFlight += 1;
+      seen.maxInFlight = Math.max(seen.maxInFlight, seen.inFlight);
+      log.push(`start:${key}`);
+      const gate = new Promise<void>((r) => gates.set(key, r));
+      waiting.get(key)?.();
+      await gate;
+      seen.inFlight -= 1;
+      log.push(`end:${key}`);
+      return {
+        output: `done:${key}`,
+        usage: { input: 1, output: 1 },
+        costMicros: 0,
+        model: req.agent,
+      };
+    },
+  };
+  /** Resolves once the call for `key` has started (at once if it has). */
+  const started = (key: string) =>
+    gates.has(key) ? Promise.resolve() : new Promise<void>((r) => waiting.set(key, r));
+  /** Lets the engine do all it can with what it holds (no timers: the memory ledger settles in promises). */
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  const release = (key: string) => {
+    const open = gates.get(key);
+    if (!open) throw new Error(`no call for ${key} is waiting`);
+    open();
+  };
+  return { port, seen, log, started, settle, release };
+}
+
 describe('map with a concurrency limit', () => {
   const pipeline = (concurrency: number) =>
     definePipeline('fan', map('each', agentStep<string>('work', 'm:work'), { concurrency }));
 
   it('runs at most `concurrency` items at once and keeps list order in the output', async () => {
-    // Later items finish first, so completion order differs from list order.
-    const { port, seen } = slowAgents((i) => 60 - 10 * Number(i));
-    const { engine } = harness({ agents: port });
-    const r = await engine.run(pipeline(2).plan, [1, 2, 3, 4, 5]);
+    // Each call waits for the test: item 1 is held to the end, the others are let go in turn, so
+    // completion order (2, 3, 4, 5, 1) differs from list order whatever the machine's load.
+    const agents = gatedAgents();
+    const { engine } = harness({ agents: agents.port });
+    const running = engine.run(pipeline(2).plan, [1, 2, 3, 4, 5]);
+    await agents.started('1');
+    await agents.started('2');
+    // With both slots held the engine has every chance to start a third item: it does not.
+    await agents.settle();
+    expect(agents.seen.calls).toBe(2);
+    for (const [done, next] of [
+      ['2', '3'],
+      ['3', '4'],
+      ['4', '5'],
+    ] as const) {
+      agents.release(done);
+      // A slot freed by one item is taken by the next, and only then.
+      await agents.started(next);
+      await agents.settle();
+      expect(agents.seen.inFlight).toBe(2);
+    }
+    agents.release('5');
+    await agents.settle();
+    expect(agents.seen.inFlight).toBe(1);
+    agents.release('1');
+    const r = await running;
     expect(r.status).toBe('completed');
     expect(r.output).toEqual(['done:1', 'done:2', 'done:3', 'done:4', 'done:5']);
-    expect(seen).toMatchObject({ calls: 5, maxInFlight: 2, inFlight: 0 });
+    expect(agents.seen).toMatchObject({ calls: 5, maxInFlight: 2, inFlight: 0 });
+    expect(agents.log).toEqual([
+      'start:1',
+      'start:2',
+      'end:2',
+      'start:3',
+      'end:3',
+      'start:4',
+      'end:4',
+      'start:5',
+      'end:5',
+      'end:1',
+    ]);
     const t = trace(await engine.events(r.runId));
     const started = t.filter((x) => x.startsWith('LoopIterationStarted'));
     expect(started).toEqual([1, 2, 3, 4, 5].map((i) => `LoopIterationStarted . #${i}`));
-    // Item 2 (shorter) completes before item 1: the map really overlapped them.
+    // The ledger records completions as they came: the map really overlapped the items.
     const done = t.filter((x) => x.startsWith('StepCompleted body@'));
-    expect(done.indexOf('StepCompleted body@2')).toBeLessThan(done.indexOf('StepCompleted body@1'));
+    expect(done).toEqual([2, 3, 4, 5, 1].map((i) => `StepCompleted body@${i}`));
   });
 
   it('replays its ledger identically, whatever order the items finished in', async () => {
