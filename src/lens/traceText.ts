@@ -1,4 +1,5 @@
 /** The text view of a trace: a box-drawing tree, one line per span with what matters at a glance. */
+import { HITL_NOT_PROPAGATED } from '../actors/vocabulary.js';
 import { duration, MARK, preview, usd } from './format.js';
 import type { Span } from './trace.js';
 
@@ -8,6 +9,20 @@ export interface TraceTextOptions {
   readonly paint: (status: string, text: string) => string;
 }
 
+/**
+ * Why a span that ended `failed` did not fail by itself (ADR 46, 78): left unfinished when a step
+ * enclosing it ended, stopped by a cancel, or a hitl step that did not ask (and the steps it
+ * stopped up to its import). The JSON keeps `failed`; the text marks them ⊘, as lens show does.
+ */
+function stopped(span: Span): 'abandoned' | 'cancelled' | 'not asked' | undefined {
+  const a = span.attributes;
+  if (span.status !== 'failed' || span.name === 'pipeline_run') return undefined;
+  if (a['flujo.abandoned'] !== undefined) return 'abandoned';
+  if (a['flujo.cancelled'] === true) return 'cancelled';
+  const err = a['flujo.error'] as { code?: string } | undefined;
+  return err?.code === HITL_NOT_PROPAGATED ? 'not asked' : undefined;
+}
+
 function label(span: Span, o: TraceTextOptions): string {
   const a = span.attributes;
   const status =
@@ -15,7 +30,9 @@ function label(span: Span, o: TraceTextOptions): string {
       ? String(a['flujo.run.status'])
       : span.events.some((e) => e.name === 'flujo.paused') && span.status === 'running'
         ? 'paused'
-        : span.status;
+        : stopped(span)
+          ? 'cancelled'
+          : span.status;
   const ms = span.end_time ? Date.parse(span.end_time) - Date.parse(span.start_time) : null;
   const bits = [
     o.paint(status, MARK[status] ?? '?'),
@@ -60,7 +77,17 @@ function details(span: Span, o: TraceTextOptions): string[] {
       lines.push(`← ${preview(e.attributes.output, o.previewLen)}`);
   }
   const err = span.attributes['flujo.error'] as { code?: string; message?: string } | undefined;
-  if (err && span.children.length === 0 && !lines.some((l) => l.startsWith('✗')))
+  const why = stopped(span);
+  const cause = span.attributes['flujo.abandoned'];
+  if (why === 'abandoned')
+    lines.push(
+      cause === '.'
+        ? '⊘ left unfinished: the run ended while it ran'
+        : `⊘ left unfinished: step ${String(cause)} ended while it ran`,
+    );
+  else if (why === 'not asked') {
+    if (span.children.length === 0) lines.push(`⊘ not asked: ${err?.message ?? ''}`);
+  } else if (err && span.children.length === 0 && !lines.some((l) => l.startsWith('✗')))
     lines.push(`✗ ${err.code ?? ''} ${err.message ?? ''}`);
   return lines;
 }

@@ -1,9 +1,9 @@
 /**
- * `flujo lens show` of steps a run did not finish (ADR 78), from the built CLI: a hitl step
- * inside an import with `propagate_hitl: false` that did not ask is `⊘` with `not asked: …` and
- * no `✗ N steps failed` heading on its completed run; a step left unfinished when a sibling
- * branch failed its parallel is `⊘` (cancelled) with `err: STEP_ABANDONED`. The same steps in
- * `--json` and in `run --json`.
+ * `flujo lens show` and `lens trace` of steps a run did not finish (ADR 78), from the built CLI:
+ * a hitl step inside an import with `propagate_hitl: false` that did not ask is `⊘` with
+ * `not asked: …` and no `✗ N steps failed` heading on its completed run; a step left unfinished
+ * when a sibling branch failed its parallel is `⊘` (cancelled) with `err: STEP_ABANDONED`. The
+ * same steps in `--json` and in `run --json`.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -187,6 +187,40 @@ describe('flujo lens show: a failed run with an abandoned sibling', () => {
     expect(runs.abandon?.steps.find((s) => s.name === 'approve')).toMatchObject({
       status: 'cancelled',
       error: { code: 'STEP_ABANDONED' },
+    });
+  });
+});
+
+describe('flujo lens trace marks the same steps ⊘, its JSON keeps failed', () => {
+  it('a completed quiet run: ⊘ not asked, ⊘ left unfinished, no ✗ anywhere', () => {
+    const r = cli(['lens', 'trace', ids.quiet]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/⊘ question \[hitl\]/);
+    expect(r.stdout).toMatch(
+      /⊘ not asked: question was not asked: its import has propagate_hitl: false/,
+    );
+    expect(r.stdout).toMatch(/⊘ plain_step \[step\]/);
+    expect(r.stdout).toMatch(/⊘ left unfinished: step \S+ ended while it ran/);
+    expect(r.stdout).not.toContain('✗');
+  });
+
+  it('a failed run: the abandoned hitl step ⊘, the failing one ✗', () => {
+    const r = cli(['lens', 'trace', ids.abandon]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^✗ run \S+ \(abandon\)/m);
+    expect(r.stdout).toMatch(/⊘ approve \[hitl\]/);
+    expect(r.stdout).toMatch(/⊘ left unfinished: step 0 ended while it ran/);
+    expect(r.stdout).toMatch(/✗ breaks \[step\]/);
+    const j = cli(['lens', 'trace', ids.abandon, '--json']);
+    const spans: { name: string; status: string; attributes: Record<string, unknown> }[] = [];
+    const walk = (s: (typeof spans)[number] & { children: never[] }) => {
+      spans.push(s);
+      s.children.forEach(walk);
+    };
+    walk(JSON.parse(j.stdout));
+    expect(spans.find((s) => s.name === 'approve')).toMatchObject({
+      status: 'failed',
+      attributes: { 'flujo.abandoned': '0' },
     });
   });
 });
