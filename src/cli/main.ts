@@ -390,9 +390,10 @@ async function main(argv: string[]): Promise<number> {
     .command('explain')
     .description('describe a blueprint in plain language')
     .argument('[path]', 'blueprint file', 'pipeline.yaml')
-    .action(async (path: string) => {
+    .option('--json', 'one JSON object: {pipeline, path, explanation: [lines]}')
+    .action(async (path: string, opts: { json?: boolean }) => {
       const { explainCommand } = await import('./commands/explain.js');
-      exitCode = await explainCommand({ ...program.opts(), path }, out);
+      exitCode = await explainCommand({ ...program.opts(), ...opts, path }, out);
     });
   program
     .command('visualize')

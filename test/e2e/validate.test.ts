@@ -74,4 +74,21 @@ describe('flujo validate', () => {
     expect(v.code).toBe(0);
     expect(v.stdout).toMatch(/^flowchart TD/);
   });
+
+  it('explain --json: one object with the explanation, or the findings of an invalid blueprint', () => {
+    const e = run('explain', 'fixtures/hitl/approve.yaml', '--json');
+    expect(e.code).toBe(0);
+    const j = JSON.parse(e.stdout);
+    expect(j.path).toMatch(/fixtures\/hitl\/approve\.yaml$/);
+    expect(typeof j.pipeline).toBe('string');
+    expect(j.explanation).toContainEqual(expect.stringMatching(/approve: pauses for a human/));
+    // The flags it names exist: flujo run takes --budget-usd / --budget-tokens.
+    expect(j.explanation).toContainEqual(expect.stringMatching(/--budget-usd \/ --budget-tokens/));
+    const bad = run('explain', 'rules/V-K2.yaml', '--json');
+    expect(bad.code).toBe(4);
+    expect(JSON.parse(bad.stdout)).toMatchObject({
+      is_valid: false,
+      errors: [{ rule_id: 'V-K2' }],
+    });
+  });
 });
