@@ -22,9 +22,12 @@ export function projectConfig(flags: GlobalOptions, env: NodeJS.ProcessEnv, cwd:
   return loadConfig({ root, env, ...(flags.stateUri ? { stateUri: flags.stateUri } : {}) });
 }
 
-export async function openProjectLedger(opts: GlobalOptions): Promise<LedgerStore> {
+export async function openProjectLedger(
+  opts: GlobalOptions,
+  access: { readonly readOnly?: boolean } = {},
+): Promise<LedgerStore> {
   const cfg = projectConfig(opts, process.env, process.cwd());
-  return openLedger(cfg.stateUri, { projectRoot: cfg.root });
+  return openLedger(cfg.stateUri, { projectRoot: cfg.root, ...access });
 }
 
 /** The project's ledger with its read models, as its config says (state URI, SQLite sync). */

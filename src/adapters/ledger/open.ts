@@ -11,6 +11,11 @@ import { parseStateUri, unusablePostgres } from './stateUri.js';
 export interface OpenLedgerOptions {
   readonly projectRoot: string;
   readonly sqliteSynchronous?: SqliteSynchronous;
+  /**
+   * SQLite only: open the file read-only, changing nothing and creating nothing (ADR 83); a
+   * missing file is CONFIG_STATE_URI.
+   */
+  readonly readOnly?: boolean;
 }
 
 export async function openLedger(uri: string, options: OpenLedgerOptions): Promise<LedgerStore> {
@@ -23,6 +28,7 @@ export async function openLedger(uri: string, options: OpenLedgerOptions): Promi
       return createSqliteLedger({
         path: location.path,
         ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
+        ...(options.readOnly ? { readOnly: true } : {}),
       });
     case 'postgres': {
       const { createPostgresLedger } = await import('./postgres.js');

@@ -3,15 +3,13 @@
  * savepoint of a transaction shared with other runs' appends queued at the same time (group
  * commit, ./sqliteGroupCommit.ts, ADR 54): move the head if it is still the one the batch was
  * sealed against, insert the events, apply inline projections. Writers in other processes queue
- * on SQLite's write lock (busy_timeout) and then lose cleanly with LedgerConflictError.
+ * on SQLite's write lock (busy_timeout) and then lose cleanly with LedgerConflictError. Opening
+ * the file, read-write or read-only, is ./sqliteOpen.ts.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 
 import {
-  ConfigError,
+  EngineError,
   ErrorCode,
   LedgerConflictError,
   LedgerStoreError,
@@ -35,8 +33,11 @@ import {
   prepareAppend,
   type PreparedAppend,
 } from './common.js';
-import { damagedFileAdvice, damagedSqliteError, orDamaged } from './sqliteDamage.js';
-import { SELECT_AFTER_POS, migrate } from './sqliteSchema.js';
+import { damagedSqliteError, orDamaged } from './sqliteDamage.js';
+import { openSqliteDatabase, openSqliteReadOnly } from './sqliteOpen.js';
+
+export { openSqliteDatabase } from './sqliteOpen.js';
+import { SELECT_AFTER_POS } from './sqliteSchema.js';
 import {
   createGroupCommitter,
   type GroupCommitOptions,
@@ -67,6 +68,11 @@ export interface SqliteLedgerOptions {
   /** FULL (default) survives power loss; NORMAL may lose the last commits on power loss, never corrupts. */
   readonly synchronous?: SqliteSynchronous;
   readonly busyTimeoutMs?: number;
+  /**
+   * Read only (`lens verify`, `lens export`; ADR 83): the file must exist and is not changed — no
+   * migration, no journal mode, no checkpoint; appends are refused (./sqliteReadOnly.ts).
+   */
+  readonly readOnly?: boolean;
   readonly projections?: readonly SqliteInlineProjection[];
   /**
    * Where WAL checkpoints run (ADR 37): `background` moves them to a worker thread once the
@@ -144,39 +150,6 @@ const toRecord = (r: EventRow): StoredRecord => ({
   pos: String(r.pos),
 });
 
-export function openSqliteDatabase(
-  path: string,
-  options: Omit<SqliteLedgerOptions, 'path' | 'projections'> = {},
-): Database.Database {
-  if (path !== ':memory:') {
-    try {
-      mkdirSync(dirname(path), { recursive: true });
-    } catch (e) {
-      throw new ConfigError(
-        ErrorCode.CONFIG_STATE_URI,
-        `cannot create the folder for ${path}: ${(e as Error).message}`,
-        { path },
-      );
-    }
-  }
-  let db: Database.Database;
-  try {
-    db = new Database(path);
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
-    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-    migrate(db);
-  } catch (e) {
-    if (isEngineError(e)) throw e;
-    throw new ConfigError(
-      ErrorCode.CONFIG_STATE_URI,
-      `cannot open the SQLite ledger at ${path}: ${(e as Error).message}${damagedFileAdvice(path, e)}`,
-      { path },
-    );
-  }
-  return db;
-}
-
 function storeError(path: string, op: string, e: unknown): unknown {
   if (isEngineError(e)) return e;
   const code = (e as { code?: string }).code ?? '';
@@ -194,7 +167,8 @@ function storeError(path: string, op: string, e: unknown): unknown {
 }
 
 export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
-  const db = openSqliteDatabase(options.path, options);
+  const ro = options.readOnly ? openSqliteReadOnly(options.path, options.busyTimeoutMs) : null;
+  const db = ro ? ro.db : openSqliteDatabase(options.path, options);
   const projections = options.projections ?? [];
   const nudge = new Nudge();
   // Background by default only with NORMAL: with FULL every commit already syncs its WAL frames,
@@ -202,7 +176,7 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
   const checkpoint =
     options.checkpoint ?? ((options.synchronous ?? 'FULL') === 'NORMAL' ? 'background' : 'inline');
   const checkpointer =
-    checkpoint === 'inline' || options.path === ':memory:'
+    checkpoint === 'inline' || options.path === ':memory:' || ro
       ? null
       : createCheckpointer(
           db,
@@ -299,7 +273,7 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
     nudge.notify();
   };
   const grouped =
-    options.groupCommit === false
+    options.groupCommit === false || ro
       ? null
       : createGroupCommitter(
           db,
@@ -314,6 +288,14 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
     db,
 
     append(req: AppendRequest): Promise<AppendResult> {
+      if (ro) {
+        return Promise.reject(
+          new EngineError(
+            ErrorCode.USAGE,
+            `append to ${req.runId}: the SQLite ledger ${options.path} was opened read-only`,
+          ),
+        );
+      }
       let prepared: PreparedAppend;
       try {
         prepared = prepareAppend(req);
@@ -399,7 +381,8 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
       // The worker's connection closes first, so that this one is the last and SQLite
       // checkpoints the WAL and removes it.
       await checkpointer?.close();
-      if (db.open) db.close();
+      if (ro) ro.close();
+      else if (db.open) db.close();
     },
   };
 }

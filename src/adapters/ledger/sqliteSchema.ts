@@ -97,6 +97,9 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
   },
 ];
 
+/** The schema version (`user_version`) this Flujo reads and writes. */
+export const LEDGER_SCHEMA_VERSION = MIGRATIONS.length;
+
 export function migrate(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > MIGRATIONS.length) {

@@ -17,11 +17,15 @@ export function lensConfig(flags: GlobalOptions): EffectiveConfig {
   return projectConfig(flags, process.env, process.cwd());
 }
 
-export async function openLensLedger(cfg: EffectiveConfig): Promise<LedgerStore> {
+export async function openLensLedger(
+  cfg: EffectiveConfig,
+  access: { readonly readOnly?: boolean } = {},
+): Promise<LedgerStore> {
   const sync = cfg.toml.settings?.sqlite_synchronous;
   return openLedger(cfg.stateUri, {
     projectRoot: cfg.root,
     ...(sync ? { sqliteSynchronous: sync } : {}),
+    ...access,
   });
 }
 
@@ -30,9 +34,10 @@ export async function withRun<T>(
   flags: GlobalOptions,
   prefix: string,
   work: (ctx: { cfg: EffectiveConfig; ledger: LedgerStore; runId: string }) => Promise<T>,
+  access: { readonly readOnly?: boolean } = {},
 ): Promise<T> {
   const cfg = lensConfig(flags);
-  const ledger = await openLensLedger(cfg);
+  const ledger = await openLensLedger(cfg, access);
   try {
     const runId = await resolveRunId(ledger, prefix);
     return await work({ cfg, ledger, runId });

@@ -30,39 +30,45 @@ export async function lensExport(
     throw usage(
       'the export is binary CBOR: redirect it (flujo lens export RUN > run.cbor) or pass -o FILE',
     );
-  return withRun(flags, run, async ({ ledger, runId }) => {
-    // An export vouches for the run it carries (its header names the head): a run whose stored
-    // chain or shape does not verify is refused before anything is written, not exported as is.
-    const damage = await chainDamage(ledger, runId, 'nothing was exported');
-    if (damage) throw damage;
-    const head = await ledger.head(runId);
-    const records = await readRunRecords(ledger, runId);
-    const bytes = encodeExport(runId, records, head?.terminal ?? false);
-    const last = records[records.length - 1];
-    if (flags.output) {
-      const file = resolve(process.cwd(), flags.output);
-      writeFileSync(file, bytes);
-      const summary = {
-        run_id: runId,
-        file,
-        records: records.length,
-        bytes: bytes.length,
-        head_seq: last?.seq ?? 0,
-        head_hash: last ? toHex(last.hash) : null,
-      };
-      if (flags.json) out.json(summary);
-      else
-        out.info(
-          `exported ${runId}: ${records.length} records, head ${summary.head_hash} → ${file}`,
+  // Read only: an export changes nothing in the state file and creates none (ADR 83).
+  return withRun(
+    flags,
+    run,
+    async ({ ledger, runId }) => {
+      // An export vouches for the run it carries (its header names the head): a run whose stored
+      // chain or shape does not verify is refused before anything is written, not exported as is.
+      const damage = await chainDamage(ledger, runId, 'nothing was exported');
+      if (damage) throw damage;
+      const head = await ledger.head(runId);
+      const records = await readRunRecords(ledger, runId);
+      const bytes = encodeExport(runId, records, head?.terminal ?? false);
+      const last = records[records.length - 1];
+      if (flags.output) {
+        const file = resolve(process.cwd(), flags.output);
+        writeFileSync(file, bytes);
+        const summary = {
+          run_id: runId,
+          file,
+          records: records.length,
+          bytes: bytes.length,
+          head_seq: last?.seq ?? 0,
+          head_hash: last ? toHex(last.hash) : null,
+        };
+        if (flags.json) out.json(summary);
+        else
+          out.info(
+            `exported ${runId}: ${records.length} records, head ${summary.head_hash} → ${file}`,
+          );
+      } else {
+        await new Promise<void>((done, fail) =>
+          process.stdout.write(bytes, (e) => (e ? fail(e) : done())),
         );
-    } else {
-      await new Promise<void>((done, fail) =>
-        process.stdout.write(bytes, (e) => (e ? fail(e) : done())),
-      );
-      out.info(
-        `exported ${runId}: ${records.length} records; check it with: flujo lens verify --file FILE`,
-      );
-    }
-    return ExitCode.ok;
-  });
+        out.info(
+          `exported ${runId}: ${records.length} records; check it with: flujo lens verify --file FILE`,
+        );
+      }
+      return ExitCode.ok;
+    },
+    { readOnly: true },
+  );
 }

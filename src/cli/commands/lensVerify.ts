@@ -52,7 +52,8 @@ async function verify(opts: LensVerifyOptions, out: Output): Promise<number> {
       },
     );
   }
-  const store = await openProjectLedger(opts);
+  // Verify vouches for the file as it is: it changes nothing in it, creates nothing (ADR 83).
+  const store = await openProjectLedger(opts, { readOnly: true });
   try {
     let shown = false;
     const progress =

@@ -1,11 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { ConfigError } from '../../../src/errors.js';
+import { ConfigError, EngineError } from '../../../src/errors.js';
+import { initFastHash } from '../../../src/events/chain.js';
+import { emptyHead } from '../../../src/events/envelope.js';
+import { started } from '../../support/events.js';
 import { createSqliteLedger } from '../../../src/adapters/ledger/sqlite.js';
 import { openLedger } from '../../../src/adapters/ledger/open.js';
 
@@ -68,5 +71,32 @@ describe('opening a SQLite ledger', () => {
       expect(store.db.pragma('synchronous', { simple: true })).toBe(level);
       await store.close();
     }
+  });
+
+  it('read-only: reads what is there, refuses appends, and leaves the file and its sidecars as they were', async () => {
+    await initFastHash();
+    const path = join(tmp(), 'state.db');
+    const rw = createSqliteLedger({ path });
+    await rw.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: 1 });
+    await rw.close();
+    const bytes = readFileSync(path);
+    const sidecars = () => [existsSync(`${path}-wal`), existsSync(`${path}-shm`)];
+    expect(sidecars()).toEqual([false, false]);
+    const ro = createSqliteLedger({ path, readOnly: true });
+    expect((await ro.read('r')).length).toBe(1);
+    // SQLite made both while the read-only connection was open; close() has SQLite remove them.
+    expect(sidecars()).toEqual([true, true]);
+    const err = await ro
+      .append({ runId: 'q', expected: emptyHead('q'), events: [started()], at: 1 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineError);
+    expect((err as Error).message).toContain('opened read-only');
+    await ro.close();
+    expect(sidecars()).toEqual([false, false]);
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+    expect(() => createSqliteLedger({ path: `${path}.missing`, readOnly: true })).toThrow(
+      /no SQLite ledger at .*state\.db\.missing; nothing was created/,
+    );
+    expect(existsSync(`${path}.missing`)).toBe(false);
   });
 });
