@@ -36,8 +36,9 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 /**
- * `m:bad` fails after 5 ms; `m:slow` answers after 200 ms (unless aborted); `m:item` does what its
- * input says; others answer at once.
+ * `m:bad` fails after 5 ms; `m:slow` answers only when aborted (its sibling's failure abandons it:
+ * a 200 ms answer raced that failure's commit on a loaded machine); `m:item` does what its input
+ * says; others answer at once.
  */
 const agents: AgentPort = {
   async call(req, signal) {
@@ -46,7 +47,7 @@ const agents: AgentPort = {
       await sleep(5);
       throw Object.assign(new Error('bad'), { code: 'BAD', retryable: false });
     }
-    if (what === 'm:slow') await sleep(200, signal);
+    if (what === 'm:slow') await sleep(60_000, signal);
     return {
       output: `${req.agent} done`,
       usage: { input: 1, output: 1 },
