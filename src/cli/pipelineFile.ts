@@ -2,10 +2,11 @@
  * Finds and loads the pipeline a command names: a YAML blueprint, or a JS/TS module exporting a
  * pipeline built with the DSL (`export default definePipeline(…)`, or `export const pipeline`).
  */
-import { existsSync } from 'node:fs';
-import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+import { nearest } from '../blueprint/findings.js';
 import type { Plan } from '../dsl/ir.js';
 import { decodeRecord } from '../events/envelope.js';
 import type { LedgerStore } from '../ports.js';
@@ -53,12 +54,24 @@ export function pipelinePath(arg: string | undefined, root: string, cwd: string)
     throw new ConfigError(
       ErrorCode.CONFIG_INVALID,
       arg
-        ? `pipeline file ${file} does not exist`
+        ? `pipeline file ${file} does not exist; check the path (relative to ${cwd})${nearbyPipeline(file)}`
         : `no ${DEFAULT_PIPELINE} in ${root}; pass a pipeline file, or create a project with: flujo init`,
       { file },
     );
   }
   return file;
+}
+
+/** `; did you mean x.yaml?` for a pipeline file beside the missing one with a close name. */
+function nearbyPipeline(file: string): string {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(file)).filter((n) => /\.(ya?ml|m?js|[cm]?ts)$/.test(n));
+  } catch {
+    return '';
+  }
+  const near = nearest(basename(file), names);
+  return near ? `; did you mean ${join(dirname(file), near)}?` : '';
 }
 
 const isPlan = (x: unknown): x is Plan =>

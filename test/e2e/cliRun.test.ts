@@ -358,6 +358,11 @@ describe('flujo run: exit codes', () => {
     const missing = runCli(['run'], { cwd: p });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('flujo init');
+    const misspelt = runCli(['run', 'ehco.mjs'], { cwd: p });
+    expect(misspelt.code).toBe(2);
+    expect(misspelt.stderr).toMatch(
+      /ehco\.mjs does not exist; check the path .*did you mean .*echo\.mjs\?/,
+    );
     writeFileSync(join(p, 'flujo.toml'), '[settings]\nagent_timout = 3\n');
     const typo = runCli(['run', 'echo.mjs'], { cwd: p });
     expect(typo.code).toBe(2);
