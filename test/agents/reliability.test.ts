@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { createModelAgents } from '../../src/adapters/agents/index.js';
 import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
@@ -73,8 +73,8 @@ describe('calls that behave', () => {
     const took = Date.now() - started;
     expect(took).toBeGreaterThanOrEqual(390);
     expect(took).toBeLessThan(2000);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(fake.aborted()).toBeGreaterThanOrEqual(1); // the socket was closed, not left dripping
+    // The socket was closed, not left dripping (the server sees the close when it gets to it).
+    await vi.waitFor(() => expect(fake.aborted()).toBeGreaterThanOrEqual(1), { timeout: 5000 });
   });
 
   it('a reply larger than maxResponseBytes is refused', async () => {
@@ -92,21 +92,25 @@ describe('calls that behave', () => {
     const before = fake.aborted();
     const controller = new AbortController();
     const call = agentsOn(fake).call(request('anthropic:claude-haiku-4-5', 'x'), controller.signal);
-    await new Promise((r) => setTimeout(r, 150));
+    // Cancelled once the server has the request and drips its reply (not after a fixed wait,
+    // which on a loaded machine could come before the request was even sent).
+    await vi.waitFor(() => expect(fake.requests).toHaveLength(1), { timeout: 5000 });
     controller.abort(new Error('run stopped'));
     await expect(call).rejects.toMatchObject({ code: 'AGENT_CANCELLED', retryable: false });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(fake.aborted()).toBe(before + 1);
+    await vi.waitFor(() => expect(fake.aborted()).toBe(before + 1), { timeout: 5000 });
   });
 
   it('a backoff wait is cut short by a cancel', async () => {
     fake.script({ status: 429, headers: { 'retry-after': '30' } });
     const controller = new AbortController();
+    const { seen, hooks } = retries();
     const call = agentsOn(fake).call(
       request('openai:gpt-4o', 'x', { deadlineMs: 60_000 }),
       controller.signal,
+      hooks,
     );
-    await new Promise((r) => setTimeout(r, 100));
+    // Cancelled while it waits out the 30 s Retry-After: once the retry is scheduled.
+    await vi.waitFor(() => expect(seen).toHaveLength(1), { timeout: 5000 });
     controller.abort();
     await expect(call).rejects.toMatchObject({ code: 'AGENT_CANCELLED' });
     expect(fake.requests).toHaveLength(1);
