@@ -168,7 +168,8 @@ export function loop(
   const maxNode = get(l, 'max_loops');
   const max = env.num(maxNode, `${name}: max_loops`, name);
   if (max !== undefined && max < 1 && maxNode) reportMaxLoops(env, maxNode, name, max);
-  if (!exit && max === undefined) {
+  // A max_loops of the wrong type is already a V-K4 error at its value: not 'no max_loops' too.
+  if (!exit && max === undefined && !maxNode) {
     env.report(
       'V-L1',
       `loop '${name}' has no exit condition and no max_loops: it runs once`,

@@ -225,3 +225,10 @@ describe("a step's config keys Flujo has and this engine does not act on", () =>
     expect(step).toMatchObject({ retries: 2, timeoutMs: 30_000 });
   });
 });
+
+describe('a loop whose max_loops has the wrong type', () => {
+  it('is one V-K4 error at the value, not also V-L1 "no max_loops"', () => {
+    const r = load('fixtures/loop/max_loops_type.yaml');
+    expect(r.findings.map((f) => `${f.rule_id} ${f.line}:${f.column}`)).toEqual(['V-K4 6:18']);
+  });
+});
