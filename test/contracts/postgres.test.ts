@@ -122,6 +122,27 @@ describe('postgres ledger specifics', () => {
     if (!up) ctx.skip('postgres is not reachable (set FLUJO_REQUIRE_SERVICES=1 to fail instead)');
   };
 
+  it('read-only (lens verify, export; ADR 83): reads a ledger, creates nothing in a schema without one, refuses appends', async (ctx) => {
+    skipUnlessUp(ctx);
+    const { schema, store } = await fresh();
+    await store.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: AT });
+    const ro = await open(schema, { readOnly: true });
+    cleanups.push(() => ro.close());
+    expect((await verifyStoredRun(ro, 'r')).ok).toBe(true);
+    await expect(
+      ro.append({ runId: 'q', expected: emptyHead('q'), events: [started()], at: AT }),
+    ).rejects.toThrow(/opened read-only/);
+
+    const empty = uniqueSchema('pgro');
+    cleanups.push(() => dropSchema(empty));
+    const err = await open(empty, { readOnly: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toContain(`Postgres schema ${empty} holds no Flujo ledger`);
+    const c = await client();
+    const ns = await c.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [empty]);
+    expect(ns.rowCount).toBe(0);
+  });
+
   it('lets exactly one of two store instances (separate pools) win each head', async (ctx) => {
     skipUnlessUp(ctx);
     const { schema, store: a } = await fresh();

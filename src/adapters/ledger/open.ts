@@ -12,8 +12,8 @@ export interface OpenLedgerOptions {
   readonly projectRoot: string;
   readonly sqliteSynchronous?: SqliteSynchronous;
   /**
-   * SQLite only: open the file read-only, changing nothing and creating nothing (ADR 83); a
-   * missing file is CONFIG_STATE_URI.
+   * Open read-only, changing and creating nothing (ADR 83): a missing SQLite file, or a Postgres
+   * schema with no ledger, is CONFIG_STATE_URI; appends are refused.
    */
   readonly readOnly?: boolean;
 }
@@ -35,6 +35,7 @@ export async function openLedger(uri: string, options: OpenLedgerOptions): Promi
       return createPostgresLedger({
         connectionString: location.connectionString,
         schema: location.schema,
+        ...(options.readOnly ? { readOnly: true } : {}),
       }).catch((e: unknown) => {
         throw unusablePostgres(uri, e);
       });

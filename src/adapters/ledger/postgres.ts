@@ -48,6 +48,7 @@ import {
   POSITION,
   SCHEMA_NAME,
   isTransient,
+  checkSchema,
   migrate,
   statements,
   storeError,
@@ -87,6 +88,8 @@ export interface PostgresLedgerOptions {
   readonly max?: number;
   readonly projections?: readonly PostgresInlineProjection[];
   readonly logger?: Logger;
+  /** Create and migrate nothing; refuse appends (`lens verify`, `lens export`; ADR 83). */
+  readonly readOnly?: boolean;
 }
 
 export interface PostgresLedger extends LedgerStore {
@@ -133,7 +136,7 @@ export async function createPostgresLedger(
   pool.on('error', onPoolError);
 
   try {
-    await migrate(pool, schema);
+    await (options.readOnly ? checkSchema(pool, schema) : migrate(pool, schema));
   } catch (e) {
     if (ownPool) await pool.end().catch(() => {});
     else pool.off('error', onPoolError);
@@ -279,6 +282,11 @@ export async function createPostgresLedger(
     schema,
 
     async append(req: AppendRequest): Promise<AppendResult> {
+      if (options.readOnly)
+        throw new EngineError(
+          ErrorCode.USAGE,
+          `append to ${req.runId}: the Postgres ledger (schema ${schema}) was opened read-only`,
+        );
       const prepared = prepareAppend(req);
       if (closed)
         throw new EngineError(ErrorCode.USAGE, `append to ${req.runId}: ledger is closed`);

@@ -160,6 +160,36 @@ export function statements(schema: string): Statements {
   };
 }
 
+/**
+ * For a read-only open (`lens verify`, `lens export`; ADR 83): the schema must hold this Flujo's
+ * ledger as it is; nothing is created or migrated.
+ */
+export async function checkSchema(pool: pg.Pool, schema: string): Promise<void> {
+  const table = await pool.query<{ t: string | null }>(
+    `SELECT to_regclass('"${schema}".flujo_schema_migrations')::text AS t`,
+  );
+  if (table.rows[0]?.t == null) {
+    throw new ConfigError(
+      ErrorCode.CONFIG_STATE_URI,
+      `Postgres schema ${schema} holds no Flujo ledger; nothing was created. Check the state URI (its ?schema=) and the database`,
+      { schema },
+    );
+  }
+  const current = await pool.query<{ v: number }>(
+    `SELECT coalesce(max(version), 0) AS v FROM "${schema}".flujo_schema_migrations`,
+  );
+  const version = current.rows[0]?.v ?? 0;
+  if (version !== MIGRATIONS.length) {
+    throw new ConfigError(
+      ErrorCode.CONFIG_STATE_URI,
+      version > MIGRATIONS.length
+        ? `Postgres schema ${schema} has ledger schema v${version}; this Flujo knows up to v${MIGRATIONS.length}. Upgrade Flujo.`
+        : `Postgres schema ${schema} has ledger schema v${version}, which this command reads only once it is upgraded to v${MIGRATIONS.length}, and it does not change the database: upgrade it with any other flujo command first`,
+      { schema, version },
+    );
+  }
+}
+
 export async function migrate(pool: pg.Pool, schema: string): Promise<void> {
   const client = await pool.connect();
   let broken: Error | undefined;
