@@ -238,6 +238,10 @@ export function startWorker(options: WorkerOptions): Worker {
     const beatAgain = () => {
       beat = setTimeout(() => {
         held.msg.working();
+        // Spent and kept for this handling (ADR 86): it leaves the queue as soon as the ledger
+        // has what it asked (the run's first commit), so that if this worker dies from then on,
+        // the reconciler adopts the run.
+        if (held.spent && !held.removed) void adopt(held).catch(() => {});
         beatAgain();
       }, beatMs);
     };
@@ -414,7 +418,7 @@ export function startWorker(options: WorkerOptions): Worker {
    * goes on and settles it. It is taken out of the work stream now when what it asked is in the
    * ledger already (a start whose run is recorded, a resume of a run that is not waiting for
    * this answer), so that if this worker dies the reconciler adopts the run; otherwise it stays
-   * for the handling to settle.
+   * for the handling to settle, and is looked at again at each heartbeat.
    */
   async function adopt(held: Held): Promise<{ reason: string; remove: boolean }> {
     held.spent = true;
@@ -428,12 +432,16 @@ export function startWorker(options: WorkerOptions): Worker {
             Number.POSITIVE_INFINITY,
           )
         : undefined;
-    return recorded && run
-      ? {
-          reason: `a worker is still handling it, and the ledger has what it asked (run ${run.status}): removed from the work queue, the handling settles the run`,
-          remove: true,
-        }
-      : { reason: 'a worker is still handling it: the handling settles it', remove: false };
+    if (!recorded || !run)
+      return { reason: 'a worker is still handling it: the handling settles it', remove: false };
+    if (!held.removed) {
+      await jsm.streams.deleteMessage(names.stream, held.msg.seq, false).catch(() => {});
+      held.removed = true;
+    }
+    return {
+      reason: `a worker is still handling it, and the ledger has what it asked (run ${run.status}): removed from the work queue, the handling settles the run`,
+      remove: true,
+    };
   }
 
   /** Whether a message out of deliveries is in hand: here, at another worker, or by its run. */
@@ -481,10 +489,7 @@ export function startWorker(options: WorkerOptions): Worker {
       const held = handling.get(seq);
       if (!held) return;
       void adopt(held)
-        .then(async (r) => {
-          if (r.remove) await jsm.streams.deleteMessage(names.stream, seq, false).catch(() => {});
-          msg.respond(JSON.stringify({ reason: r.reason }));
-        })
+        .then((r) => msg.respond(JSON.stringify({ reason: r.reason })))
         .catch((e: unknown) =>
           log.warn(
             { err: (e as Error).message },
@@ -556,6 +561,8 @@ interface Held {
   absorbed: number;
   /** JetStream gave up on it while it was handled here (MAX_DELIVERIES): settle it by hand. */
   spent: boolean;
+  /** Spent, and taken out of the work stream already (its work is in the ledger). */
+  removed?: boolean;
   /** The message, once read. */
   work?: WorkMessage;
   /** Handlings that failed, this one included, once it failed. */

@@ -99,6 +99,28 @@ export default definePipeline(
 ).plan;
 `;
 
+/**
+ * A pipeline whose load stalls as STALLING_LOAD's does (the message runs out of deliveries before
+ * its run is recorded), and whose one step marks FLUJO_TEST_MARK3, then waits for FLUJO_TEST_GO3.
+ */
+const STALLING_LOAD_WAITS = `
+import { existsSync, writeFileSync } from 'node:fs';
+import { definePipeline, step } from '${DIST}dsl/builder.js';
+for (let i = 0; i < Number(process.env.FLUJO_TEST_STALLS); i++) {
+  const end = Date.now() + Number(process.env.FLUJO_TEST_STALL_MS);
+  while (Date.now() < end) {}
+  await new Promise((r) => setTimeout(r, 300));
+}
+export default definePipeline(
+  'stalling-load-waits',
+  step('wait', async (x) => {
+    writeFileSync(process.env.FLUJO_TEST_MARK3, 'waiting');
+    while (!existsSync(process.env.FLUJO_TEST_GO3)) await new Promise((r) => setTimeout(r, 20));
+    return { waited: String(x) };
+  }),
+).plan;
+`;
+
 /** One step that marks FLUJO_TEST_MARK2, then waits for FLUJO_TEST_GO2 (no stall). */
 const WAITS = `
 import { existsSync, writeFileSync } from 'node:fs';
@@ -143,6 +165,8 @@ describe.skipIf(!up)('flujo worker: deliveries burnt by stalls while the run is 
       FLUJO_TEST_GO: join(dir, 'go.mark'),
       FLUJO_TEST_MARK2: join(dir, 'waiting.mark'),
       FLUJO_TEST_GO2: join(dir, 'go2.mark'),
+      FLUJO_TEST_MARK3: join(dir, 'waiting3.mark'),
+      FLUJO_TEST_GO3: join(dir, 'go3.mark'),
     };
     delete e.FLUJO_PROJECT_ROOT;
     const child = spawn(process.execPath, [CLI, 'worker', ...args], {
@@ -182,6 +206,7 @@ describe.skipIf(!up)('flujo worker: deliveries burnt by stalls while the run is 
     writeFileSync(join(dir, 'stalling-load.mjs'), STALLING_LOAD);
     writeFileSync(join(dir, 'stall-then-fail.mjs'), STALL_THEN_FAIL);
     writeFileSync(join(dir, 'waits.mjs'), WAITS);
+    writeFileSync(join(dir, 'stalling-load-waits.mjs'), STALLING_LOAD_WAITS);
     writeFileSync(runsFile, '');
     nc = await connect({ servers: NATS_URL });
     // Ack wait 1 s, two deliveries: a 1.6 s stall outlasts the ack wait, so the message is
@@ -355,5 +380,38 @@ describe.skipIf(!up)('flujo worker: deliveries burnt by stalls while the run is 
     });
     expect(await listDeadLetters({ jsm, js: jetstream(nc), names }, { runId })).toEqual([]);
     expect(await queuedFor(jsm, names, runId)).toBe(0);
+  }, 120_000);
+
+  it('a spent start kept for its handling leaves the queue once its run is recorded, before the run ends', async () => {
+    const runId = 'stalled-load-waits-1';
+    const client = await createFleetClient(nc, { namespace });
+    await client.start({ runId, pipeline: 'stalling-load-waits.mjs', input: 'x' });
+    await until('JetStream to give up on it while the pipeline loads', () =>
+      w.logs().some((l) => l.run_id === runId && l.removed === false) ? true : undefined,
+    );
+    await until('the step to wait', () =>
+      existsSync(join(dir, 'waiting3.mark')) ? true : undefined,
+    );
+    // The run is recorded and still running: the spent message is out of the queue now, so
+    // the reconciler would adopt the run if this worker died.
+    const jsm = await jetstreamManager(nc);
+    await until('the spent message to leave the queue while the run is driven', async () =>
+      (await queuedFor(jsm, names, runId)) === 0 ? true : undefined,
+    );
+    expect(existsSync(join(dir, 'go3.mark'))).toBe(false);
+    writeFileSync(join(dir, 'go3.mark'), 'go');
+    await until('the run to complete', async () => {
+      const state = await openState(stateUri, { projectRoot: dir });
+      try {
+        const all = await state.ledger.read(runId);
+        return all.length > 0 &&
+          decodeRecord(runId, all.at(-1)!.seq, all.at(-1)!.body).type === 'RunCompleted'
+          ? true
+          : undefined;
+      } finally {
+        await state.close();
+      }
+    });
+    expect(await listDeadLetters({ jsm, js: jetstream(nc), names }, { runId })).toEqual([]);
   }, 120_000);
 });
