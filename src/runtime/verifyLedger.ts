@@ -10,7 +10,7 @@ import {
   type VerifyFailure,
 } from '../events/verify.js';
 import { LedgerCorruptError } from '../errors.js';
-import type { LedgerStore } from '../ports.js';
+import type { LedgerStore, RunHead } from '../ports.js';
 
 const PAGE = 2000;
 
@@ -62,13 +62,40 @@ const unreadable = (runId: string, seq: number, e: unknown): RunVerification => 
  * first seq that cannot be read and the rows before it are still checked.
  */
 export async function verifyStoredRun(store: LedgerStore, runId: string): Promise<RunVerification> {
-  let head;
+  let head: RunHead | null;
   try {
     head = await store.head(runId);
   } catch (e) {
     if (isDamagedRead(e)) return unreadable(runId, 1, e);
     throw e;
   }
+  // The head and the rows are separate reads: a run still being recorded may grow in between,
+  // and its rows then go past the head read first. That is the run's driver appending, not a
+  // head that disagrees with its chain, when the head read again has moved on: verify again
+  // against it. A head that stays behind its rows is the mismatch it looks like.
+  for (let attempt = 1; ; attempt++) {
+    const v = await verifyAgainst(store, runId, head);
+    if (v.failure?.reason !== VerifyReason.headMismatch || !head || v.headSeq <= head.seq) return v;
+    if (attempt >= GROWING_ATTEMPTS) return v;
+    let now: RunHead | null;
+    try {
+      now = await store.head(runId);
+    } catch {
+      return v;
+    }
+    if (!now || now.seq <= head.seq) return v;
+    head = now;
+  }
+}
+
+/** How many times a run that keeps growing under a verify is read again before it is judged. */
+const GROWING_ATTEMPTS = 5;
+
+async function verifyAgainst(
+  store: LedgerStore,
+  runId: string,
+  head: RunHead | null,
+): Promise<RunVerification> {
   const verifier = createRunVerifier(runId, head ?? undefined);
   let from = 1;
   for (;;) {
