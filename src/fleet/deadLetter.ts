@@ -172,11 +172,12 @@ export function watchMaxDeliveries(deps: {
         try {
           const dead = { ...named, reason, code: 'MAX_DELIVERIES' };
           const to = await publishDeadLetter(deps.js, names, copy, dead, deps.now);
-          await deps.jsm.streams.deleteMessage(names.stream, seq, false).catch(() => {});
+          // Said once it is kept, before the work message goes.
           log.error(
             { ...at, dead_letter: to, reason },
             'work message out of deliveries; kept as a dead letter',
           );
+          await deps.jsm.streams.deleteMessage(names.stream, seq, false).catch(() => {});
         } catch (e) {
           log.error(
             { ...at, err: (e as Error).message },
