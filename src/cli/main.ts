@@ -261,6 +261,7 @@ async function main(argv: string[]): Promise<number> {
     .description('one run: failures first, summary, steps with input/output/error, final output')
     .argument('<run>', 'run id or unique prefix')
     .option('--verbose', 'full inputs and outputs instead of previews')
+    .option('--all', 'list the steps the engine made too (the text leaves them out)')
     .option('--json', 'print a JSON object on stdout')
     .action(async (run: string, opts: Record<string, unknown>) => {
       const { lensShow } = await import('./commands/lensShow.js');
@@ -275,6 +276,7 @@ async function main(argv: string[]): Promise<number> {
     )
     .argument('<run>', 'run id or unique prefix')
     .option('--prompt-preview-len <n>', 'characters of agent input/output shown (-1 full, 0 none)')
+    .option('--all', 'show the steps the engine made too (the text leaves them out)')
     .option('--json', 'print the spans (trace contract v1) on stdout')
     .action(async (run: string, opts: Record<string, unknown>) => {
       const { lensTrace } = await import('./commands/lensTrace.js');

@@ -8,6 +8,9 @@ import type { Output } from './output.js';
 import { usd } from '../runtime/resultJson.js';
 import { runIdWords, shellWord } from './shell.js';
 import { jsonText } from '../jsonText.js';
+import { indentedMessage } from '../lens/format.js';
+
+export { indentedMessage };
 
 export { runJson, type ReportStatus } from '../runtime/resultJson.js';
 
@@ -125,13 +128,4 @@ function firstLine(message: string): string {
  */
 export function pausedLine(runId: string, step: string, message: string): string {
   return indentedMessage(`⏸ run ${runId} paused at step "${step}"`, message);
-}
-
-/** `head: message`, or the message's lines indented below `head:` when it has several. */
-export function indentedMessage(head: string, message: string): string {
-  if (!message.includes('\n')) return `${head}: ${message}`;
-  return `${head}:\n${message
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n')}`;
 }

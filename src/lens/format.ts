@@ -23,6 +23,18 @@ export function preview(value: unknown, max = 120): string {
   return max >= 0 && one.length > max ? `${one.slice(0, max - 1)}…` : one;
 }
 
+/**
+ * `head: message`, or the message's lines indented below `head:` when it has several (an object a
+ * hitl step shows as indented JSON, ADR 77): `flujo run`'s pause line, `lens show`, `lens trace`.
+ */
+export function indentedMessage(head: string, message: string): string {
+  if (!message.includes('\n')) return `${head}: ${message}`;
+  return `${head}:\n${message
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n')}`;
+}
+
 export function isoTime(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? '—' : new Date(ms).toISOString();
 }

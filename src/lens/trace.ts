@@ -6,6 +6,7 @@
  * Times are ISO strings from the events' `at`, so the tree is the same on every machine.
  */
 import type { LedgerEvent } from '../events/envelope.js';
+import { spanVisibility, visibilityOf } from './engineSteps.js';
 
 export type SpanStatus = 'running' | 'completed' | 'failed';
 
@@ -276,6 +277,11 @@ export function buildTrace(events: readonly LedgerEvent[]): Span {
         break;
     }
   }
+  // Engine-made steps are marked, not dropped: the JSON keeps every span (ADR 88).
+  const seen = spanVisibility(root);
+  for (const span of byId.values())
+    if (span !== root)
+      span.attributes['flujo.step.internal'] = visibilityOf(seen, span.span_id).internal;
   return root;
 
   /** The run failed or was cancelled: spans still open end with it, marked why (ADR 46). */

@@ -1,26 +1,14 @@
 /** The text view of a trace: a box-drawing tree, one line per span with what matters at a glance. */
-import { HITL_NOT_PROPAGATED } from '../actors/vocabulary.js';
-import { duration, MARK, preview, usd } from './format.js';
+import { engineStepsLine, spanVisibility, stopped, visibilityOf } from './engineSteps.js';
+import { duration, indentedMessage, MARK, preview, usd } from './format.js';
 import type { Span } from './trace.js';
 
 export interface TraceTextOptions {
   /** Characters of agent input/output shown per span; -1 shows them in full, 0 hides them. */
   readonly previewLen: number;
   readonly paint: (status: string, text: string) => string;
-}
-
-/**
- * Why a span that ended `failed` did not fail by itself (ADR 46, 78): left unfinished when a step
- * enclosing it ended, stopped by a cancel, or a hitl step that did not ask (and the steps it
- * stopped up to its import). The JSON keeps `failed`; the text marks them ⊘, as lens show does.
- */
-function stopped(span: Span): 'abandoned' | 'cancelled' | 'not asked' | undefined {
-  const a = span.attributes;
-  if (span.status !== 'failed' || span.name === 'pipeline_run') return undefined;
-  if (a['flujo.abandoned'] !== undefined) return 'abandoned';
-  if (a['flujo.cancelled'] === true) return 'cancelled';
-  const err = a['flujo.error'] as { code?: string } | undefined;
-  return err?.code === HITL_NOT_PROPAGATED ? 'not asked' : undefined;
+  /** Show the steps the engine made too; else they are counted in a last line (ADR 88). */
+  readonly all?: boolean;
 }
 
 function label(span: Span, o: TraceTextOptions): string {
@@ -57,11 +45,12 @@ function label(span: Span, o: TraceTextOptions): string {
   return bits.filter(Boolean).join(' ');
 }
 
-function details(span: Span, o: TraceTextOptions): string[] {
+/** `leaf`: no child of the span is shown, so its own error is the one to say. */
+function details(span: Span, o: TraceTextOptions, leaf: boolean): string[] {
   const lines: string[] = [];
   for (const e of span.events) {
     if (e.name === 'flujo.paused' && 'message' in e.attributes)
-      lines.push(`⏸ paused: ${String(e.attributes.message)}`);
+      lines.push(...indentedMessage('⏸ paused', String(e.attributes.message)).split('\n'));
     else if (e.name === 'flujo.resumed' && 'human_input' in e.attributes)
       lines.push(
         `▶ answered${e.attributes.by ? ` by ${String(e.attributes.by)}` : ''}: ${preview(e.attributes.human_input, o.previewLen)}`,
@@ -86,25 +75,37 @@ function details(span: Span, o: TraceTextOptions): string[] {
         : `⊘ left unfinished: step ${String(cause)} ended while it ran`,
     );
   else if (why === 'not asked') {
-    if (span.children.length === 0) lines.push(`⊘ not asked: ${err?.message ?? ''}`);
-  } else if (err && span.children.length === 0 && !lines.some((l) => l.startsWith('✗')))
+    if (leaf) lines.push(`⊘ not asked: ${err?.message ?? ''}`);
+  } else if (err && leaf && !lines.some((l) => l.startsWith('✗')))
     lines.push(`✗ ${err.code ?? ''} ${err.message ?? ''}`);
   return lines;
 }
 
 export function renderTrace(root: Span, o: TraceTextOptions): string {
+  const seen = spanVisibility(root);
+  let left = 0;
+  // A step left out hands its children to the step above it, so the tree keeps their order.
+  const shown = (span: Span): Span[] =>
+    span.children.flatMap((c) => {
+      if (o.all || !visibilityOf(seen, c.span_id).hidden) return [c];
+      left++;
+      return shown(c);
+    });
   const out: string[] = [label(root, o)];
-  for (const d of details(root, o)) out.push(`  ${d}`);
-  const walk = (span: Span, prefix: string) => {
-    span.children.forEach((child, i) => {
-      const last = i === span.children.length - 1;
+  const top = shown(root);
+  for (const d of details(root, o, top.length === 0)) out.push(`  ${d}`);
+  const walk = (children: Span[], prefix: string) => {
+    children.forEach((child, i) => {
+      const last = i === children.length - 1;
       out.push(`${prefix}${last ? '└─ ' : '├─ '}${label(child, o)}`);
       const inner = prefix + (last ? '   ' : '│  ');
-      for (const d of details(child, o))
-        out.push(`${inner}${child.children.length ? '│ ' : '  '}${d}`);
-      walk(child, inner);
+      const below = shown(child);
+      for (const d of details(child, o, below.length === 0))
+        out.push(`${inner}${below.length ? '│ ' : '  '}${d}`);
+      walk(below, inner);
     });
   };
-  walk(root, '');
+  walk(top, '');
+  if (left > 0) out.push(engineStepsLine(left));
   return out.join('\n');
 }

@@ -20,6 +20,9 @@ writeFileSync(
   `export async function boom() {
   await new Promise((r) => setTimeout(r, 50));
   throw Object.assign(new Error('boom'), { code: 'BOOM' });
+}
+export async function order() {
+  return { qty: 2, item: 'pen' };
 }\n`,
 );
 // The child asks in one branch of a parallel; the other branch is still running when it stops.
@@ -76,6 +79,40 @@ steps:
 `,
 );
 
+// A question whose message renders to an object (indented JSON, ADR 77): one run pauses on it,
+// in another the sibling branch fails so it is withdrawn.
+writeFileSync(
+  join(dir, 'ask_order.yaml'),
+  `version: '0.1'
+name: ask_order
+steps:
+  - name: order
+    uses: ./mods/m.mjs#order
+  - kind: hitl
+    name: confirm
+    message: '{{ previous_step }}'
+`,
+);
+writeFileSync(
+  join(dir, 'withdraw_order.yaml'),
+  `version: '0.1'
+name: withdraw_order
+steps:
+  - name: order
+    uses: ./mods/m.mjs#order
+  - kind: parallel
+    name: fan
+    branches:
+      asks:
+        - kind: hitl
+          name: confirm
+          message: '{{ previous_step }}'
+      fails:
+        - name: breaks
+          uses: ./mods/m.mjs#boom
+`,
+);
+
 const cli = (args: string[]) => runCli(args, { cwd: dir, env: { NO_COLOR: '1' } });
 
 interface StepJson {
@@ -92,7 +129,7 @@ function stepLines(text: string, name: string): string[] {
   return [lines[at] as string, lines[at + 1] as string, lines[at + 2] as string];
 }
 
-const ids = { quiet: '', abandon: '' };
+const ids = { quiet: '', abandon: '', asks: '', withdrawn: '' };
 const runs: Record<string, { status: string; steps: StepJson[] }> = {};
 
 beforeAll(() => {
@@ -104,6 +141,12 @@ beforeAll(() => {
   expect(abandon.code, abandon.stderr).toBe(1);
   runs.abandon = JSON.parse(abandon.stdout);
   ids.abandon = JSON.parse(abandon.stdout).run_id;
+  const asks = cli(['run', 'ask_order.yaml', '-i', 'x', '--json']);
+  expect(asks.code, asks.stderr).toBe(0);
+  ids.asks = JSON.parse(asks.stdout).run_id;
+  const withdrawn = cli(['run', 'withdraw_order.yaml', '-i', 'x', '--json']);
+  expect(withdrawn.code, withdrawn.stderr).toBe(1);
+  ids.withdrawn = JSON.parse(withdrawn.stdout).run_id;
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -222,5 +265,108 @@ describe('flujo lens trace marks the same steps ⊘, its JSON keeps failed', () 
       status: 'failed',
       attributes: { 'flujo.abandoned': '0' },
     });
+  });
+});
+
+describe("the text views list the steps the user wrote; --all and --json keep the engine's (ADR 88)", () => {
+  const ENGINE = /__quiet_child_|quiet_child:child/;
+
+  it('lens show: the quiet run lists its written steps and counts the engine steps', () => {
+    const r = cli(['lens', 'show', ids.quiet]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(ENGINE);
+    const rows = r.stdout.split('\n').filter((l) => /^ {2}[✓✗⊘…⏸] /.test(l));
+    expect(rows.map((l) => l.trim().split(/\s+/)[2])).toEqual([
+      'quiet_child',
+      'ask_in_parallel',
+      'fan',
+      'plain_step',
+      'question',
+      'after',
+    ]);
+    expect(r.stdout).toMatch(/^steps \(6\)$/m);
+    expect(r.stdout).toMatch(/^ {2}\(\+6 engine steps; --all to show them\)$/m);
+    // The reasons of the steps it does show are kept.
+    expect(stepLines(r.stdout, 'question')[1]).toMatch(/^ {6}not asked: /);
+  });
+
+  it('lens show --all lists every step, with no count line', () => {
+    const r = cli(['lens', 'show', ids.quiet, '--all']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}✓ 0\/0 +__quiet_child_import\d+ +parallel /m);
+    expect(r.stdout).toMatch(/^ {2}⊘ \S+ +quiet_child:child +sequence /m);
+    expect(r.stdout).toMatch(/^steps \(12\)$/m);
+    expect(r.stdout).not.toContain('engine step');
+  });
+
+  it('lens show --json keeps every step, each marked internal or not', () => {
+    const j = JSON.parse(cli(['lens', 'show', ids.quiet, '--json']).stdout) as {
+      steps: { name: string; internal: boolean }[];
+    };
+    expect(j.steps).toHaveLength(12);
+    const marked = Object.fromEntries(j.steps.map((s) => [s.name, s.internal]));
+    expect(marked).toMatchObject({
+      quiet_child: false,
+      'quiet_child:child': true,
+      ask_in_parallel: false,
+      fan: false,
+      plain_step: false,
+      question: false,
+      after: false,
+    });
+    for (const s of j.steps)
+      expect(s.internal, s.name).toBe(s.name.startsWith('__') || s.name === 'quiet_child:child');
+  });
+
+  it('lens trace: engine spans left out and counted, their children kept in place; --all and --json keep them', () => {
+    const r = cli(['lens', 'trace', ids.quiet]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(ENGINE);
+    expect(r.stdout).toMatch(/^├─ ✓ quiet_child \[sequence\]/m);
+    expect(r.stdout).toMatch(/^│ {2}└─ ⊘ ask_in_parallel \[sequence\]/m);
+    expect(r.stdout).toMatch(/^└─ ✓ after \[step\]/m);
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('(+6 engine steps; --all to show them)');
+    const all = cli(['lens', 'trace', ids.quiet, '--all']);
+    expect(all.stdout).toMatch(/__quiet_child_until_hitl\d+ \[state_machine\] \S+ branch=stopped/);
+    expect(all.stdout).not.toContain('engine step');
+    const spans: { name: string; attributes: Record<string, unknown> }[] = [];
+    const walk = (s: (typeof spans)[number] & { children: never[] }) => {
+      spans.push(s);
+      s.children.forEach(walk);
+    };
+    walk(JSON.parse(cli(['lens', 'trace', ids.quiet, '--json']).stdout));
+    expect(spans).toHaveLength(13);
+    expect(spans.filter((s) => s.attributes['flujo.step.internal'] === true)).toHaveLength(6);
+    expect(spans.find((s) => s.name === 'question')?.attributes['flujo.step.internal']).toBe(false);
+  });
+});
+
+describe('a multi-line hitl message is indented under its line, as flujo run prints it', () => {
+  const indented = ['    {', '      "qty": 2,', '      "item": "pen"', '    }'].join('\n');
+
+  it('lens show: the question waiting and the question withdrawn', () => {
+    const asks = cli(['lens', 'show', ids.asks]);
+    expect(asks.code, asks.stderr).toBe(0);
+    expect(asks.stdout).toContain(
+      `⏸ waiting at 1 confirm:\n${indented}\n  answer with: flujo resume`,
+    );
+    const gone = cli(['lens', 'show', ids.withdrawn]);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(gone.stdout).toContain(`⊘ confirm (1/asks) withdrawn unanswered:\n${indented}`);
+  });
+
+  it('lens trace: the pause', () => {
+    const r = cli(['lens', 'trace', ids.asks]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      [
+        '└─ ⏸ confirm [hitl] —',
+        '     ⏸ paused:',
+        '         {',
+        '           "qty": 2,',
+        '           "item": "pen"',
+        '         }',
+      ].join('\n'),
+    );
   });
 });

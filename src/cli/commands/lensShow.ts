@@ -6,8 +6,9 @@
 import { ExitCode } from '../../errors.js';
 import type { LedgerStore } from '../../ports.js';
 import { readRunEvents } from '../../lens/events.js';
-import { duration, isoTime, MARK, preview, usd } from '../../lens/format.js';
+import { duration, indentedMessage, isoTime, MARK, preview, usd } from '../../lens/format.js';
 import { runDetailJson, stepJson, unpreview } from '../../lens/rows.js';
+import { engineStepsLine, rowVisibility } from '../../lens/engineSteps.js';
 import { chainDamage } from '../../runtime/verifyLedger.js';
 import { HITL_NOT_PROPAGATED as NOT_ASKED } from '../../actors/vocabulary.js';
 import type { Output } from '../output.js';
@@ -18,6 +19,8 @@ import { withState } from './lensState.js';
 
 export interface LensShowFlags extends LensFlags {
   readonly verbose?: boolean;
+  /** Show the steps the engine made too (ADR 88). */
+  readonly all?: boolean;
 }
 
 /** Full inputs and outputs by step path, from the events (the rows keep bounded previews). */
@@ -49,8 +52,12 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
     const steps = (await readModels.steps(runId)).filter((s) => s.path !== '.');
     const hitl = await readModels.hitl({ runId });
     const full = flags.verbose ? await fullValues(ledger, runId) : undefined;
+    const seen = rowVisibility(steps);
+    const hiddenPaths = new Set(
+      flags.all ? [] : [...seen].filter(([, v]) => v.hidden).map(([p]) => p),
+    );
     const stepsJson = steps.map((s) => {
-      const j = stepJson(s);
+      const j = { ...stepJson(s), internal: seen.get(s.path)?.internal ?? false };
       return full
         ? {
             ...j,
@@ -83,11 +90,13 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
     }
     const len = flags.verbose ? -1 : 100;
     const L: string[] = [];
+    // The steps the user wrote; the engine's own are counted, not listed, unless --all (ADR 88).
+    const shown = stepsJson.filter((s) => !hiddenPaths.has(s.path));
     // A hitl step that did not ask (its import has propagate_hitl: false) and the steps between
     // it and the import stopped by design: still `failed` (the ledger's StepFailed, the JSON's
     // status), but not reported as a failure of the run (ADR 78).
     const unasked = (s: { error?: { code: string } | null }) => s.error?.code === NOT_ASKED;
-    const failed = failures.filter((s) => !unasked(s));
+    const failed = failures.filter((s) => !unasked(s) && !hiddenPaths.has(s.path));
     if (row.status === 'failed' || failed.length > 0) {
       // A run can complete with failed steps (an ignored branch, a fallback that took over):
       // those are shown first too, but the run is not said to have failed.
@@ -112,24 +121,24 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
       `cost      ${usd(row.costMicros)}   tokens ${row.tokensIn} in / ${row.tokensOut} out`,
       `input     ${preview(unpreview(row.inputPreview), len)}`,
       '',
-      `steps (${steps.length})`,
+      `steps (${shown.length})`,
     );
     // Columns as wide as their longest cell (at least the old widths), so a 'conditional' or a
     // deep path does not push the durations out of line.
     const width = (min: number, cells: string[]) => Math.max(min, ...cells.map((c) => c.length));
     const pathW = width(
       10,
-      stepsJson.map((s) => s.path),
+      shown.map((s) => s.path),
     );
     const nameW = width(
       16,
-      stepsJson.map((s) => s.name),
+      shown.map((s) => s.name),
     );
     const kindW = width(
       10,
-      stepsJson.map((s) => s.kind),
+      shown.map((s) => s.kind),
     );
-    for (const s of stepsJson) {
+    for (const s of shown) {
       const mark = unasked(s) ? '⊘' : (MARK[s.status] ?? '?');
       const painted =
         s.status === 'failed' && !unasked(s)
@@ -153,13 +162,15 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
       else if (s.output !== null && s.output !== undefined)
         L.push(`      out: ${preview(s.output, len)}`);
     }
+    if (shown.length < stepsJson.length)
+      L.push(`  ${engineStepsLine(stepsJson.length - shown.length)}`);
     for (const h of hitl) {
       L.push(
         '',
         h.status === 'pending'
-          ? `⏸ waiting at ${h.path} ${h.step}: ${h.message}\n  answer with: flujo resume --input '…' ${runIdWords(runId)}`
+          ? `${indentedMessage(`⏸ waiting at ${h.path} ${h.step}`, h.message)}\n  answer with: flujo resume --input '…' ${runIdWords(runId)}`
           : h.status === 'withdrawn'
-            ? `⊘ ${h.step} (${h.path}) withdrawn unanswered: ${h.message}`
+            ? indentedMessage(`⊘ ${h.step} (${h.path}) withdrawn unanswered`, h.message)
             : `▶ ${h.step} answered by ${h.answeredBy ?? 'unknown'} at ${isoTime(h.answeredAt)}: ${preview(h.answer, len)}`,
       );
     }

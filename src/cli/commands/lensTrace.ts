@@ -13,6 +13,8 @@ import { usage, withRun, type LensFlags } from './lensCommon.js';
 
 export interface LensTraceFlags extends LensFlags {
   readonly promptPreviewLen?: string;
+  /** Show the steps the engine made too (ADR 88). */
+  readonly all?: boolean;
 }
 
 export async function lensTrace(run: string, flags: LensTraceFlags, out: Output): Promise<number> {
@@ -30,6 +32,7 @@ export async function lensTrace(run: string, flags: LensTraceFlags, out: Output)
       out.data(
         renderTrace(root, {
           previewLen: len,
+          all: Boolean(flags.all),
           paint: (status, text) =>
             status === 'completed'
               ? out.color.ok(text)
