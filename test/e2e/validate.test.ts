@@ -1,8 +1,10 @@
 /** `flujo validate` as a user runs it: the built CLI, text / json / sarif, exit codes 0, 4, 3. */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 import { runCli } from './cli.js';
 
@@ -90,5 +92,50 @@ describe('flujo validate', () => {
       is_valid: false,
       errors: [{ rule_id: 'V-K2' }],
     });
+  });
+});
+
+describe('flujo validate knows the skills flujo run gives the blueprint', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flujo-validate-skills-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'skills'));
+  writeFileSync(join(dir, 'flujo.toml'), '');
+  writeFileSync(
+    join(dir, 'skills/clean.mjs'),
+    'export function clean(x) { return String(x).trim(); }\n',
+  );
+  writeFileSync(
+    join(dir, 'skills.yaml'),
+    'acme.clean:\n  path: ./skills/clean.mjs\n  export: clean\n  description: Trims text.\n',
+  );
+  const bp = (id: string) => `version: "0.1"\nsteps:\n  - name: t\n    agent: { id: ${id} }\n`;
+  writeFileSync(join(dir, 'builtin_typo.yaml'), bp('flujo.builtins.stringfy'));
+  writeFileSync(join(dir, 'project_typo.yaml'), bp('acme.cleen'));
+  writeFileSync(join(dir, 'good.yaml'), bp('acme.clean'));
+  const cli = (...args: string[]) => runCli(args, { cwd: dir });
+
+  it.each([
+    ['builtin_typo.yaml', 'flujo.builtins.stringfy', 'flujo.builtins.stringify'],
+    ['project_typo.yaml', 'acme.cleen', 'acme.clean'],
+  ])('%s: an unknown skill id is V-A6 (exit 4), as flujo run refuses it', (f, id, near) => {
+    const v = cli('validate', f, '--format', 'json');
+    expect(v.code, v.stderr).toBe(4);
+    expect(JSON.parse(v.stdout).errors).toEqual([
+      expect.objectContaining({
+        rule_id: 'V-A6',
+        line: 4,
+        column: 18,
+        message: expect.stringContaining(`unknown skill id '${id}'`),
+        suggestion: `use '${near}'`,
+      }),
+    ]);
+    expect(cli('run', f, '--input', 'x').code).toBe(4);
+  });
+
+  it('a project skill from skills.yaml is known: valid, and it runs', () => {
+    expect(cli('validate', 'good.yaml').code).toBe(0);
+    const r = cli('run', 'good.yaml', '--input', '  x  ', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'completed', output: 'x' });
   });
 });

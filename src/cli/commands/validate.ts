@@ -6,14 +6,17 @@
  * strict mode.
  */
 import { existsSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 
 import { moduleFindings, nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
 import { RULES, type Finding } from '../../blueprint/findings.js';
+import type { SkillCatalog } from '../../blueprint/env.js';
 import { loadBlueprint, type LoadResult } from '../../blueprint/loader.js';
+import { loadConfig } from '../../config/load.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import type { GlobalOptions } from '../context.js';
 import type { Output } from '../output.js';
+import { catalogOf, projectSkills } from '../agents.js';
 import { findProjectRoot } from '../project.js';
 
 export interface ValidateOptions extends GlobalOptions {
@@ -23,13 +26,34 @@ export interface ValidateOptions extends GlobalOptions {
   readonly imports?: boolean;
 }
 
-/** Resolves PATH (default: pipeline.yaml in the project) and loads it. Shared with explain/visualize. */
-export function loadFromCli(opts: GlobalOptions & { path?: string }): LoadResult {
+/** The blueprint PATH names (default: pipeline.yaml) and the project root it is checked in. */
+function blueprintTarget(opts: GlobalOptions & { path?: string }): { file: string; root: string } {
   const cwd = process.cwd();
   const file = resolve(cwd, opts.path ?? 'pipeline.yaml');
   const root = opts.project
     ? resolve(cwd, opts.project)
     : findProjectRoot(undefined, process.env, existsSync(file) ? resolve(file, '..') : cwd);
+  return { file, root };
+}
+
+/**
+ * The skills `flujo run` would give this blueprint: Flujo's builtins and the skills.yaml beside
+ * it, else the project root's. Without them an unknown skill id passed validation and was
+ * refused by run.
+ */
+async function skillCatalog(opts: GlobalOptions & { path?: string }): Promise<SkillCatalog> {
+  const { file, root } = blueprintTarget(opts);
+  const cfg = loadConfig({ root, env: process.env });
+  const beside = existsSync(join(dirname(file), 'skills.yaml')) ? dirname(file) : cfg.root;
+  return catalogOf(await projectSkills(cfg, beside));
+}
+
+/** Resolves PATH (default: pipeline.yaml in the project) and loads it. Shared with explain/visualize. */
+export function loadFromCli(
+  opts: GlobalOptions & { path?: string },
+  skills?: SkillCatalog,
+): LoadResult {
+  const { file, root } = blueprintTarget(opts);
   if (!existsSync(file)) {
     throw new EngineError(
       ErrorCode.USAGE,
@@ -43,6 +67,7 @@ export function loadFromCli(opts: GlobalOptions & { path?: string }): LoadResult
     files: nodeBlueprintFiles,
     root,
     allowOutsideRoot: !file.startsWith(root),
+    ...(skills ? { skills } : {}),
   });
 }
 
@@ -55,7 +80,9 @@ export async function validate(opts: ValidateOptions, out: Output): Promise<numb
   }
   // The modules the blueprint calls are imported as `flujo run` would: a missing export is a
   // resolution finding here too (exit 3), not a surprise at run time (ADR 76).
-  const result = await moduleFindings(loadFromCli(opts));
+  const target = blueprintTarget(opts);
+  const skills = existsSync(target.file) ? await skillCatalog(opts) : undefined;
+  const result = await moduleFindings(loadFromCli(opts, skills));
   const shown = (f: Finding) => ({ ...f, file: relative(process.cwd(), f.file) || f.file });
   if (format === 'json') {
     out.json({
