@@ -9,6 +9,7 @@ import { userInfo } from 'node:os';
 import { isEngineError, ErrorCode, withoutCode } from '../errors.js';
 import { decodeRecord } from '../events/envelope.js';
 import { readRunEvents } from '../lens/events.js';
+import { rowVisibility, visibilityOf } from '../lens/engineSteps.js';
 import { buildTrace } from '../lens/trace.js';
 import type { CostDimension, RunStatusRow } from '../projections/readModels.js';
 import { createEngine } from '../runtime/engine.js';
@@ -62,9 +63,13 @@ export function apiRoutes(backend: LensBackend, router: Router = new Router()): 
     const limit = intParam(url, 'stepLimit', 1000, 5000);
     const offset = intParam(url, 'stepOffset', 0, Number.MAX_SAFE_INTEGER);
     const [steps, hitl] = await Promise.all([rm.steps(runId), rm.hitl({ runId })]);
+    // Engine-made steps are marked over the whole run, then paged; the page hides `hidden` ones.
+    const seen = rowVisibility(steps);
     return {
       run,
-      steps: steps.slice(offset, offset + limit),
+      steps: steps
+        .slice(offset, offset + limit)
+        .map((s) => ({ ...s, ...visibilityOf(seen, s.path) })),
       stepsTotal: steps.length,
       stepOffset: offset,
       hitl,

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { definePipeline, parallel, sequence, step } from '../../src/dsl/builder.js';
 import { createEngine } from '../../src/runtime/engine.js';
 import { ARTIFACTS, launch } from './browser.js';
 import {
@@ -257,6 +258,50 @@ describe('web lens in chromium', () => {
     await page.waitForSelector('.tree li.sp-cancelled [aria-label="cancelled"]');
     expect(await page.locator('.tree li.sp-failed').count()).toBe(0);
     await shot(page, 'run-cancelled');
+    await page.close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("leaves the engine's steps out of the waterfall behind a toggle; a step left unfinished is ⊘ with its reason in the trace", async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const plan = definePipeline(
+      'unfinished',
+      sequence(
+        step('__prep_stash0', (x: unknown) => x),
+        parallel('fan', {
+          slow: step('slow', async (x: unknown) => (await sleep(400), x)),
+          fails: step('breaks', async () => {
+            await sleep(20);
+            throw Object.assign(new Error('boom'), { retryable: false });
+          }),
+        }),
+      ),
+    ).plan;
+    await expect(web.engine.run(plan, 'x', { runId: 'left-unfinished' })).resolves.toMatchObject({
+      status: 'failed',
+    });
+    const page = await open('#/runs/left-unfinished');
+    await page.waitForSelector('h1 .badge.s-failed');
+    const engineStep = page.locator('details.step .sname:text-is("__prep_stash0")');
+    expect(await engineStep.count()).toBe(0);
+    expect(await page.locator('.sname:text-is("slow")').count()).toBe(1);
+    expect(await page.textContent('.engine-steps')).toContain('+1 engine steps');
+    await page.click('button.engine-toggle');
+    await expect.poll(() => engineStep.count()).toBe(1);
+    await page.click('button:text-is("Show trace tree")');
+    const slow = page.locator('.tree li.sp-cancelled:has(> .sname:text-is("slow"))');
+    await slow.waitFor();
+    expect(await slow.locator('> .icon').textContent()).toBe('⊘');
+    expect(await slow.locator('> .reason').textContent()).toBe(
+      ' · left unfinished: step 1 ended while it ran',
+    );
+    // Before: the abandoned span read only as status failed, so it was ✗ like the failing one.
+    expect(await page.locator('.tree li.sp-failed > .sname').allTextContents()).toEqual([
+      'pipeline_run',
+      'fan',
+      'breaks',
+    ]);
+    await shot(page, 'run-left-unfinished');
     await page.close();
     expect(pageErrors).toEqual([]);
   });

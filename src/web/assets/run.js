@@ -142,6 +142,8 @@ function waterfall(run, steps, open) {
 export async function runView(main, runId) {
   const open = new Set();
   let stepOffset = 0;
+  // Steps the engine made (ADR 88) are left out unless asked for, and counted.
+  let showEngine = false;
   let pauseKey = null;
   let cancelBox = null;
   const head = h('section', { class: 'run-head' });
@@ -230,6 +232,8 @@ export async function runView(main, runId) {
       );
     }
     const more = stepOffset + data.steps.length < data.stepsTotal;
+    const engine = data.steps.filter((s) => s.hidden).length;
+    const listed = showEngine ? data.steps : data.steps.filter((s) => !s.hidden);
     clear(
       steps,
       h('h2', {}, 'Steps'),
@@ -241,7 +245,19 @@ export async function runView(main, runId) {
         h('span', { class: 'num' }, 'latency'),
         h('span', { class: 'num' }, 'cost'),
       ),
-      waterfall(r, data.steps, open),
+      waterfall(r, listed, open),
+      engine > 0
+        ? h(
+            'p',
+            { class: 'engine-steps muted' },
+            (showEngine ? engine + ' engine steps shown' : '+' + engine + ' engine steps') + ' ',
+            h(
+              'button',
+              { class: 'engine-toggle', onclick: () => ((showEngine = !showEngine), load()) },
+              showEngine ? 'hide them' : 'show them',
+            ),
+          )
+        : null,
       stepOffset > 0 || more
         ? h(
             'div',
