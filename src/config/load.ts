@@ -67,12 +67,24 @@ function knownAt(path: readonly PropertyKey[]): readonly string[] {
 }
 
 /** The 1-based line of `key` inside the TOML table at `path` (best effort). */
+/** The line index of the table header `[a.b."c d"]`, quotes a bare name does not need and a
+ * trailing comment allowed; -1 when absent. */
+function headerIndex(lines: readonly string[], path: readonly string[]): number {
+  const header = path.map((s) => (/^[A-Za-z0-9_-]+$/.test(s) ? s : JSON.stringify(s))).join('.');
+  return lines.findIndex(
+    (l) =>
+      l
+        .replace(/\s#[^"\]]*$/, '')
+        .replace(/"([A-Za-z0-9_-]+)"/g, '$1')
+        .trim() === `[${header}]`,
+  );
+}
+
 function lineOf(text: string, path: readonly string[], key: string): number | undefined {
   const lines = text.split(/\r?\n/);
   let start = 0;
   if (path.length > 0) {
-    const header = path.map((s) => (/^[A-Za-z0-9_-]+$/.test(s) ? s : JSON.stringify(s))).join('.');
-    const h = lines.findIndex((l) => l.trim() === `[${header}]`);
+    const h = headerIndex(lines, path);
     if (h >= 0) start = h + 1;
   }
   const keyRe = new RegExp(`^\\s*("?)${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\1\\s*=`);
@@ -80,7 +92,7 @@ function lineOf(text: string, path: readonly string[], key: string): number | un
     if (i > start && path.length > 0 && /^\s*\[/.test(lines[i] as string)) break;
     if (keyRe.test(lines[i] as string)) return i + 1;
   }
-  const table = lines.findIndex((l) => l.trim() === `[${[...path, key].join('.')}]`);
+  const table = headerIndex(lines, [...path, key]);
   return table >= 0 ? table + 1 : undefined;
 }
 
@@ -134,10 +146,18 @@ function problem(file: string, text: string, issue: z.core.$ZodIssue): ConfigErr
     );
   }
   const key = path[path.length - 1] ?? '';
-  const line = lineOf(text, path.slice(0, -1), key);
+  const parent = path.slice(0, -1).map(String);
+  // A key that is missing has no line of its own: name its table's.
+  const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
+  const line =
+    lineOf(text, path.slice(0, -1), key) ??
+    (missing && parent.length > 0
+      ? lineOf(text, parent.slice(0, -1), parent[parent.length - 1]!)
+      : undefined);
+  const what = missing ? `is missing; add ${String(key)} = … to this table` : issue.message;
   return new ConfigError(
     ErrorCode.CONFIG_INVALID,
-    `${file}${line ? `:${line}` : ''}: ${path.join('.')}: ${issue.message}`,
+    `${file}${line ? `:${line}` : ''}: ${path.join('.')}: ${what}`,
     { file, key: path.join('.') },
   );
 }
@@ -209,6 +229,22 @@ export function loadConfig(options: LoadConfigOptions): EffectiveConfig {
       for (const k of Object.keys(values)) sources[`${section}.${k}`] = from(`${section}.${k}`);
     } else sources[section] = from(section);
   }
+  // Every leaf of a deeper table too (budgets.pipeline."nightly-*".total_cost_usd_limit,
+  // cost.providers.openai."gpt-4.1".…), by its path: a model name may hold a dot.
+  const at = (path: readonly string[], key: string) => {
+    const line = lineOf(text, path, key);
+    return `${file}${line ? `:${line}` : ''}`;
+  };
+  const leaves = (path: string[], values: Record<string, unknown>) => {
+    for (const [k, v] of Object.entries(values)) {
+      if (v && typeof v === 'object' && !Array.isArray(v))
+        leaves([...path, k], v as Record<string, unknown>);
+      else if (path.length >= 2) sources[[...path, k].join('.')] = at(path, k);
+    }
+  };
+  for (const [section, values] of Object.entries(toml))
+    if (values && typeof values === 'object' && !Array.isArray(values))
+      leaves([section], values as Record<string, unknown>);
   return {
     root,
     ...(found ? { file } : {}),

@@ -32,6 +32,42 @@ describe('flujo.toml', () => {
     expect(loadConfig({ root, env, stateUri: 'memory://' }).sources.state_uri).toBe('--state-uri');
   });
 
+  it("says on which line each setting of a nested table is, a model name with a dot and a header's comment included", () => {
+    toml(
+      [
+        '[cost.providers.openai."gpt-4.1"]',
+        'prompt_tokens_per_1k = 0.002',
+        'completion_tokens_per_1k = 0.008',
+        '[cost.providers.openai."gpt-4o-mini"]',
+        'prompt_tokens_per_1k = 0.00015',
+        'completion_tokens_per_1k = 0.0006',
+        '[budgets.default]',
+        'total_cost_usd_limit = 1.0',
+        'total_tokens_limit = 200000',
+        '[budgets.pipeline."nightly-*"]   # a pipeline name or a glob (* and ?)',
+        'total_cost_usd_limit = 5.0',
+        '',
+      ].join('\n'),
+    );
+    const { sources } = loadConfig({ root, env: {} });
+    const f = join(root, 'flujo.toml');
+    expect(sources['cost.providers.openai.gpt-4.1.prompt_tokens_per_1k']).toBe(`${f}:2`);
+    expect(sources['cost.providers.openai.gpt-4.1.completion_tokens_per_1k']).toBe(`${f}:3`);
+    expect(sources['cost.providers.openai.gpt-4o-mini.prompt_tokens_per_1k']).toBe(`${f}:5`);
+    expect(sources['budgets.default.total_cost_usd_limit']).toBe(`${f}:8`);
+    expect(sources['budgets.default.total_tokens_limit']).toBe(`${f}:9`);
+    expect(sources['budgets.pipeline.nightly-*.total_cost_usd_limit']).toBe(`${f}:11`);
+  });
+
+  it('names the table of a missing price with its line and says what to add', () => {
+    toml(
+      '[settings]\n\n[cost.providers.openai."gpt-4o-mini"]   # a model\nprompt_tokens_per_1k = 0.1\n',
+    );
+    expect(() => loadConfig({ root, env: {} })).toThrow(
+      `${join(root, 'flujo.toml')}:3: cost.providers.openai.gpt-4o-mini.completion_tokens_per_1k: is missing; add completion_tokens_per_1k = … to this table`,
+    );
+  });
+
   it('names an unknown key with its line and the nearest known key', () => {
     toml('state_uri = "memory://"\n\n[budgets.default]\ntotal_cost_usd_limt = 2\n');
     expect(() => loadConfig({ root, env: {} })).toThrow(
