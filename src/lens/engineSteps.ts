@@ -58,26 +58,33 @@ export function stepVisibility(steps: readonly NamedStep[]): Map<string, StepVis
   const byPath = new Map<string, NamedStep>();
   for (const s of steps) if (!byPath.has(bare(s.path))) byPath.set(bare(s.path), s);
   const out = new Map<string, StepVisibility>();
-  const depth = (p: string) => p.split('/').length;
+  const depth = new Map([...byPath.keys()].map((p) => [p, p.split('/').length]));
   // Deepest first, so a step knows whether a shown descendant already carries a failure.
-  const paths = [...byPath.keys()].sort((a, b) => depth(b) - depth(a));
-  const failedShown = new Set<string>();
+  const paths = [...byPath.keys()].sort((a, b) => (depth.get(b) ?? 0) - (depth.get(a) ?? 0));
+  const parents = new Map([...byPath.keys()].map((p) => [p, parentPath(p, byPath)]));
+  // Paths with a shown failed step somewhere below them (each failure marks its ancestors once).
+  const failedBelow = new Set<string>();
   // A sequence with a step of its own name right below it is the loader's wrapper around the
   // user's step (a loop's or map's context operations, ADR 69); step names are unique (V-K8).
   const sameNameBelow = new Set<string>();
   for (const [path, s] of byPath) {
-    const parent = parentPath(path, byPath);
+    const parent = parents.get(path);
     if (parent?.name === s.name) sameNameBelow.add(bare(parent.path));
   }
   for (const path of paths) {
     const s = byPath.get(path) as NamedStep;
     const internal =
       isEngineName(s.name) ||
-      importWrapper(s, parentPath(path, byPath)) ||
+      importWrapper(s, parents.get(path)) ||
       (s.kind === 'sequence' && sameNameBelow.has(path));
-    const below = [...failedShown].some((p) => p.startsWith(`${path}/`));
-    const hidden = internal && !(s.failed && !below);
-    if (s.failed && !hidden) failedShown.add(path);
+    const hidden = internal && !(s.failed && !failedBelow.has(path));
+    // Marks ancestors until one already marked: each path is marked at most once.
+    if (s.failed && !hidden)
+      for (let p = path.lastIndexOf('/'); p > 0; p = path.lastIndexOf('/', p - 1)) {
+        const up = path.slice(0, p);
+        if (failedBelow.has(up)) break;
+        failedBelow.add(up);
+      }
     out.set(path, { internal, hidden });
   }
   return out;
