@@ -47,6 +47,14 @@ export interface WorkerOptions {
   readonly reconcileAfterMs?: number;
   /** How often the reconciler looks (ms, default a quarter of reconcileAfterMs, at most 30 s). */
   readonly reconcileEveryMs?: number;
+  /** This worker's name, as its log lines and spent records carry it (default `worker-<pid>`). */
+  readonly name?: string;
+  /**
+   * How long a message JetStream stopped delivering may be held by the handling that took it in
+   * hand before it is kept as a dead letter (ms; default the larger of reconcileAfterMs and ten
+   * ack waits; ADR 86, "the bound").
+   */
+  readonly spentAfterMs?: number;
   readonly now?: () => number;
 }
 

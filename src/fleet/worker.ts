@@ -46,9 +46,10 @@ import {
   type Outcome,
   type Settled,
 } from './outcomes.js';
-import { watchMaxDeliveries } from './deadLetter.js';
+import { publishDeadLetter, watchMaxDeliveries } from './deadLetter.js';
 import { pause, reconcileLoop } from './reconciler.js';
 import { failedBefore, handBack, terminate, type ReleaseDeps } from './release.js';
+import { clearSpent, listSpent, recordSpent, type SpentRecord } from './spent.js';
 import type { Worker, WorkerOptions } from './types.js';
 import { jsonText } from '../jsonText.js';
 
@@ -59,6 +60,13 @@ export function startWorker(options: WorkerOptions): Worker {
   const concurrency = options.concurrency ?? 4;
   const now = options.now ?? Date.now;
   const counts = { acked: 0, terminated: 0, retried: 0, left: 0 };
+  const name = options.name ?? `worker-${process.pid}`;
+  /**
+   * How long a handling may hold a message JetStream stopped delivering before it is kept as a
+   * dead letter (ADR 86, "the bound"): past it the handling is wedged, or its worker died.
+   */
+  const spentAfterMs =
+    options.spentAfterMs ?? Math.max(options.reconcileAfterMs ?? 0, 10 * options.ackWaitMs);
   const abort = new AbortController();
   const engines = new Set<Engine>([options.engine]);
   /** Messages being handled here, per run (a start and a cancel of one run may overlap). */
@@ -106,12 +114,17 @@ export function startWorker(options: WorkerOptions): Worker {
     }
   };
 
-  async function execute(m: WorkMessage, retried: Retried | undefined): Promise<RunResult> {
+  async function execute(
+    m: WorkMessage,
+    retried: Retried | undefined,
+    held: Held,
+  ): Promise<RunResult> {
     switch (m.kind) {
       case 'start': {
         const loaded = await unlessStopped(options.loadPipeline(m.body.pipeline), abort.signal);
         engines.add(loaded.engine);
         if (abort.signal.aborted) throw new Stopping();
+        await unlessSwept(held);
         drivers.set(m.runId, loaded.engine);
         return loaded.engine.run(loaded.plan, m.body.input ?? '', {
           ...options.runOptions(loaded.plan, m),
@@ -125,6 +138,7 @@ export function startWorker(options: WorkerOptions): Worker {
         const loaded = await unlessStopped(options.loadPipeline(source), abort.signal);
         engines.add(loaded.engine);
         if (abort.signal.aborted) throw new Stopping();
+        await unlessSwept(held);
         drivers.set(m.runId, loaded.engine);
         return loaded.engine.resume(loaded.plan, m.runId, {
           ...('input' in m.body ? { humanInput: m.body.input ?? null } : {}),
@@ -137,6 +151,7 @@ export function startWorker(options: WorkerOptions): Worker {
       case 'cancel': {
         // The engine driving the run here, if one is: it stops the run's calls at once.
         const engine = drivers.get(m.runId) ?? options.engine;
+        await unlessSwept(held);
         const result = await engine.cancel(m.runId, m.body.reason, undefined, retried);
         if (result.status === 'cancelled') {
           // The worker driving the run, if another one is, stops its calls now rather than at
@@ -208,6 +223,16 @@ export function startWorker(options: WorkerOptions): Worker {
       await handleHeld(held);
     } finally {
       handling.delete(first.seq);
+      // Settled (or swept): its spent record, if it has one, goes too.
+      if (held.recording) {
+        await held.recording;
+        await clearSpent(jsm, names, first.seq).catch((e: unknown) =>
+          log.warn(
+            { seq: first.seq, err: (e as Error).message },
+            'could not remove a spent record; the sweep drops it once its message is gone',
+          ),
+        );
+      }
     }
   }
 
@@ -251,7 +276,7 @@ export function startWorker(options: WorkerOptions): Worker {
     let outcome: Outcome;
     let report: Record<string, unknown> | undefined;
     try {
-      const result = await execute(m, retriedOf(msg));
+      const result = await execute(m, retriedOf(msg), held);
       if (result.status === 'running') {
         // Detached by stop(): another worker continues at once.
         outcome = { kind: 'retry', delayMs: 0 };
@@ -270,81 +295,96 @@ export function startWorker(options: WorkerOptions): Worker {
         'work message handled',
       );
     } catch (e) {
-      const takenOver =
-        e instanceof LedgerConflictError ||
-        (e instanceof EngineError && e.code === ErrorCode.LEDGER_FENCED);
-      // A start of a run already recorded and paused (a redelivery whose ack was lost, a start
-      // published again after the de-duplication window): its work is done; report the run.
-      const startOfPaused =
-        m.kind === 'start' && e instanceof EngineError && e.code === ErrorCode.RUN_NOT_RESUMABLE;
-      let settled: Settled | undefined;
-      try {
-        if (takenOver) {
-          // An answer that lost is refused even when the run cannot be read just now.
-          const answer = m.kind === 'resume' && 'input' in m.body;
-          const read = options.engine.result(m.runId);
-          settled = takeoverOutcome(m, e, answer ? await read.catch(() => undefined) : await read);
-        } else if (startOfPaused) {
-          const now = await options.engine.result(m.runId);
-          if (now.status === 'paused')
-            settled = { outcome: { kind: 'ack' }, report: { kind: m.kind, ...runJson(now) } };
-        }
-      } catch (again) {
-        log.warn(
-          { run_id: m.runId, err: (again as Error).message },
-          'could not read the run after a conflict',
+      if (e instanceof Swept) {
+        // Held past the bound and kept as a dead letter meanwhile (ADR 86): running it now would
+        // race a retry of that dead letter. Its message is gone; nothing to settle.
+        log.error(
+          { run_id: m.runId, kind: m.kind, seq: msg.seq },
+          'work message kept as a dead letter while this handling held it past the bound; not run here',
         );
-        settled = { outcome: { kind: 'retry', delayMs: retryDelay(deliveries) } };
-      }
-      // Handlings count, not deliveries (ADR 86): a redelivery this handling absorbed (its
-      // heartbeats were late) failed nothing. Deliveries of earlier copies of the message (one
-      // queued again on its last delivery) count as they were carried over.
-      const failed = failedBefore(held.msg) + held.msg.info.deliveryCount - held.absorbed;
-      held.failed = failed;
-      outcome = settled?.outcome ?? outcomeOfError(m, e, failed, failed >= options.maxDeliver);
-      report = settled?.report;
-      if (outcome.kind === 'term' && outcome.dead) {
-        // Before keeping a dead letter: a run the ledger shows ended (or at rest, for what this
-        // message asked) settles the message — the failure came after its work was done.
-        const run = await options.engine.result(m.runId).catch(() => undefined);
-        const why = run
-          ? settledByRun(
-              { kind: m.kind, answer: answers(m) },
-              { status: run.status, idleMs: 0 },
-              undefined,
-            )
-          : undefined;
-        if (run && why) {
+        outcome = { kind: 'leave' };
+      } else {
+        const takenOver =
+          e instanceof LedgerConflictError ||
+          (e instanceof EngineError && e.code === ErrorCode.LEDGER_FENCED);
+        // A start of a run already recorded and paused (a redelivery whose ack was lost, a start
+        // published again after the de-duplication window): its work is done; report the run.
+        const startOfPaused =
+          m.kind === 'start' && e instanceof EngineError && e.code === ErrorCode.RUN_NOT_RESUMABLE;
+        let settled: Settled | undefined;
+        try {
+          if (takenOver) {
+            // An answer that lost is refused even when the run cannot be read just now.
+            const answer = m.kind === 'resume' && 'input' in m.body;
+            const read = options.engine.result(m.runId);
+            settled = takeoverOutcome(
+              m,
+              e,
+              answer ? await read.catch(() => undefined) : await read,
+            );
+          } else if (startOfPaused) {
+            const now = await options.engine.result(m.runId);
+            if (now.status === 'paused')
+              settled = { outcome: { kind: 'ack' }, report: { kind: m.kind, ...runJson(now) } };
+          }
+        } catch (again) {
           log.warn(
-            { run_id: m.runId, kind: m.kind, status: run.status, reason: why },
-            'work message out of deliveries but its run is at rest; reported, not a dead letter',
+            { run_id: m.runId, err: (again as Error).message },
+            'could not read the run after a conflict',
           );
-          outcome = { kind: 'ack' };
-          report = { kind: m.kind, ...runJson(run) };
+          settled = { outcome: { kind: 'retry', delayMs: retryDelay(deliveries) } };
         }
+        // Handlings count, not deliveries (ADR 86): a redelivery this handling absorbed (its
+        // heartbeats were late) failed nothing. Deliveries of earlier copies of the message (one
+        // queued again on its last delivery) count as they were carried over.
+        const failed = failedBefore(held.msg) + held.msg.info.deliveryCount - held.absorbed;
+        held.failed = failed;
+        outcome = settled?.outcome ?? outcomeOfError(m, e, failed, failed >= options.maxDeliver);
+        report = settled?.report;
+        if (outcome.kind === 'term' && outcome.dead) {
+          // Before keeping a dead letter: a run the ledger shows ended (or at rest, for what this
+          // message asked) settles the message — the failure came after its work was done.
+          const run = await options.engine.result(m.runId).catch(() => undefined);
+          const why = run
+            ? settledByRun(
+                { kind: m.kind, answer: answers(m) },
+                { status: run.status, idleMs: 0 },
+                undefined,
+              )
+            : undefined;
+          if (run && why) {
+            log.warn(
+              { run_id: m.runId, kind: m.kind, status: run.status, reason: why },
+              'work message out of deliveries but its run is at rest; reported, not a dead letter',
+            );
+            outcome = { kind: 'ack' };
+            report = { kind: m.kind, ...runJson(run) };
+          }
+        }
+        const code = e instanceof EngineError ? e.code : 'INTERNAL';
+        const message = withoutCode((e as Error).message ?? String(e));
+        const level =
+          outcome.kind === 'term' ? 'error' : outcome.kind === 'retry' ? 'warn' : 'info';
+        log[level](
+          {
+            run_id: m.runId,
+            kind: m.kind,
+            code,
+            err: message,
+            delivery: deliveries,
+            outcome: outcome.kind,
+          },
+          takenOver
+            ? outcome.kind === 'leave'
+              ? 'run taken over by another worker; its message is left to that worker'
+              : 'run taken over by another worker'
+            : settled
+              ? 'run already at rest'
+              : 'work message failed',
+        );
+        if (outcome.kind === 'term' && !report)
+          report = { kind: m.kind, run_id: m.runId, ...statusOf(e), error: { code, message } };
       }
-      const code = e instanceof EngineError ? e.code : 'INTERNAL';
-      const message = withoutCode((e as Error).message ?? String(e));
-      const level = outcome.kind === 'term' ? 'error' : outcome.kind === 'retry' ? 'warn' : 'info';
-      log[level](
-        {
-          run_id: m.runId,
-          kind: m.kind,
-          code,
-          err: message,
-          delivery: deliveries,
-          outcome: outcome.kind,
-        },
-        takenOver
-          ? outcome.kind === 'leave'
-            ? 'run taken over by another worker; its message is left to that worker'
-            : 'run taken over by another worker'
-          : settled
-            ? 'run already at rest'
-            : 'work message failed',
-      );
-      if (outcome.kind === 'term' && !report)
-        report = { kind: m.kind, run_id: m.runId, ...statusOf(e), error: { code, message } };
     } finally {
       clearTimeout(beat);
       const left = (driving.get(m.runId) ?? 1) - 1;
@@ -422,6 +462,7 @@ export function startWorker(options: WorkerOptions): Worker {
    */
   async function adopt(held: Held): Promise<{ reason: string; remove: boolean }> {
     held.spent = true;
+    held.since ??= now();
     const m = held.work;
     const run = m ? await options.readModels.getRun(m.runId).catch(() => null) : null;
     const recorded =
@@ -432,11 +473,34 @@ export function startWorker(options: WorkerOptions): Worker {
             Number.POSITIVE_INFINITY,
           )
         : undefined;
-    if (!recorded || !run)
-      return { reason: 'a worker is still handling it: the handling settles it', remove: false };
+    if (!recorded || !run) {
+      // Kept for this handling: recorded where every worker looks, so that if this worker dies
+      // or the handling wedges, the sweep keeps it as a dead letter after the bound.
+      held.recording ??= recordSpent(js, names, {
+        seq: held.msg.seq,
+        runId: m?.runId ?? runOfSubject(held.msg.subject),
+        kind: m?.kind ?? 'start',
+        worker: name,
+        since: held.since,
+      }).catch((e: unknown) =>
+        log.warn(
+          { seq: held.msg.seq, err: (e as Error).message },
+          `could not record a spent message in ${names.deadStream}; if this worker dies before settling it, it stays in ${names.stream}`,
+        ),
+      );
+      await held.recording;
+      return {
+        reason: `a worker is still handling it (${name}, since ${new Date(held.since).toISOString()}): the handling settles it`,
+        remove: false,
+      };
+    }
     if (!held.removed) {
       await jsm.streams.deleteMessage(names.stream, held.msg.seq, false).catch(() => {});
       held.removed = true;
+      if (held.recording) {
+        await held.recording;
+        await clearSpent(jsm, names, held.msg.seq).catch(() => {});
+      }
     }
     return {
       reason: `a worker is still handling it, and the ledger has what it asked (run ${run.status}): removed from the work queue, the handling settles the run`,
@@ -501,6 +565,123 @@ export function startWorker(options: WorkerOptions): Worker {
 
   const exhausted = watchMaxDeliveries({ nc, js, jsm, names, log, now, inHand });
 
+  /**
+   * Throws Swept when the message `held` settles was taken in hand after its deliveries ran out
+   * and is no longer in the work stream though this handling did not remove it: the sweep kept
+   * it as a dead letter (the handling held it past the bound).
+   */
+  async function unlessSwept(held: Held): Promise<void> {
+    if (!held.spent || held.removed) return;
+    const stored = await jsm.streams
+      .getMessage(names.stream, { seq: held.msg.seq })
+      .catch(() => null);
+    if (!stored) throw new Swept();
+  }
+
+  /**
+   * One look at the spent records (ADR 86, "the bound"): a message held past the bound whose
+   * message is still queued is settled by its run when the ledger says so, else kept as a dead
+   * letter naming its holder. Every worker sweeps; the dead letter's message id makes it one.
+   */
+  async function sweep(): Promise<void> {
+    const records = await listSpent(jsm, names);
+    for (const rec of records) {
+      if (abort.signal.aborted) return;
+      if (now() - rec.since < spentAfterMs) continue;
+      await sweepOne(rec).catch((e: unknown) =>
+        log.warn(
+          { seq: rec.seq, run_id: rec.runId, err: (e as Error).message },
+          'could not sweep a spent message; trying again at the next sweep',
+        ),
+      );
+    }
+  }
+
+  async function sweepOne(rec: SpentRecord): Promise<void> {
+    const stored = await jsm.streams.getMessage(names.stream, { seq: rec.seq }).catch(() => null);
+    if (!stored) {
+      // Settled or removed already; its record outlived it.
+      await clearSpent(jsm, names, rec.seq);
+      return;
+    }
+    let m: WorkMessage;
+    try {
+      m = parseWorkMessage(names, stored.subject, stored.data);
+    } catch {
+      return;
+    }
+    // Its holder: this worker, another that answers (still handling it, wedged), or none.
+    const mine = handling.get(rec.seq);
+    let holder: 'here' | 'answered' | 'silent' = mine ? 'here' : 'silent';
+    if (mine) {
+      if ((await adopt(mine)).remove) return;
+    } else {
+      try {
+        await nc.request(handlingSubject(rec.seq), '', {
+          timeout: Math.min(10_000, Math.max(1_000, options.ackWaitMs)),
+        });
+        holder = 'answered';
+      } catch {
+        // nobody handles it: its worker died (or is stalled past the wait)
+      }
+    }
+    const still = await jsm.streams.getMessage(names.stream, { seq: rec.seq }).catch(() => null);
+    if (!still) {
+      await clearSpent(jsm, names, rec.seq);
+      return;
+    }
+    const at = { run_id: m.runId, kind: m.kind, seq: rec.seq, held_by: rec.worker };
+    if (holder === 'silent') {
+      // As for an advisory nobody answers: the run may have what it asked (the worker died
+      // after its run's first commit, before a heartbeat took the message out).
+      const run = await options.readModels.getRun(m.runId).catch(() => null);
+      const why = run
+        ? settledByRun(
+            { kind: m.kind, answer: answers(m) },
+            { status: run.status, idleMs: Math.max(0, now() - run.updatedAt) },
+            options.reconcileAfterMs ? options.reconcileAfterMs : undefined,
+          )
+        : undefined;
+      if (why) {
+        await jsm.streams.deleteMessage(names.stream, rec.seq, false).catch(() => {});
+        await clearSpent(jsm, names, rec.seq);
+        log.warn(
+          { ...at, reason: why },
+          'work message held past the bound by a worker that does not answer, but its run is in hand; removed, not a dead letter',
+        );
+        return;
+      }
+    }
+    const since = new Date(rec.since).toISOString();
+    const reason = `held by worker ${rec.worker} since ${since}; its handling did not settle within ${Math.round(spentAfterMs / 1000)} s (${holder === 'silent' ? 'that worker does not answer: it died or is stalled' : 'that worker still handles it: the handling is wedged'}); JetStream had stopped delivering it; publish it again (flujo fleet dead-letters retry) if its run still needs it`;
+    const dead = { kind: m.kind, runId: m.runId, reason, code: 'MAX_DELIVERIES' };
+    const copy = {
+      subject: stored.subject,
+      seq: stored.seq,
+      data: stored.data,
+      headers: stored.header,
+      deliveries: options.maxDeliver,
+    };
+    const to = await publishDeadLetter(js, names, copy, dead, now);
+    log.error(
+      { ...at, dead_letter: to, reason },
+      'work message held past the bound after its deliveries ran out; kept as a dead letter',
+    );
+    await jsm.streams.deleteMessage(names.stream, rec.seq, false).catch(() => {});
+    await clearSpent(jsm, names, rec.seq);
+  }
+
+  async function sweepLoop(): Promise<void> {
+    const every = Math.min(30_000, Math.max(200, Math.floor(spentAfterMs / 4)));
+    while (!abort.signal.aborted) {
+      await pause(every, abort.signal);
+      if (abort.signal.aborted) return;
+      await sweep().catch((e: unknown) =>
+        log.warn({ err: (e as Error).message }, 'could not read the spent records'),
+      );
+    }
+  }
+
   async function beatLoop(): Promise<void> {
     while (!abort.signal.aborted) {
       await refreshBeat();
@@ -510,6 +691,7 @@ export function startWorker(options: WorkerOptions): Worker {
 
   const loops = Array.from({ length: concurrency }, () => pullLoop());
   loops.push(beatLoop());
+  loops.push(sweepLoop());
   const staleMs = options.reconcileAfterMs;
   if (staleMs)
     loops.push(
@@ -567,6 +749,18 @@ interface Held {
   work?: WorkMessage;
   /** Handlings that failed, this one included, once it failed. */
   failed?: number;
+  /** When it was taken in hand here after its deliveries ran out (ms since the epoch). */
+  since?: number;
+  /** Its spent record being published (ADR 86, "the bound"): set once. */
+  recording?: Promise<void>;
+}
+
+/** The sweep kept the message as a dead letter while this handling held it past the bound. */
+class Swept extends Error {}
+
+/** The run a work subject names (for a message not read yet). */
+function runOfSubject(subject: string): string {
+  return runOfToken(subject.split('.')[3] ?? '');
 }
 
 /**

@@ -25,6 +25,7 @@ import { fleetNames, queuedFor } from '../../src/adapters/nats/work.js';
 import { decodeRecord } from '../../src/events/envelope.js';
 import { createFleetClient } from '../../src/fleet/client.js';
 import { listDeadLetters } from '../../src/fleet/deadLetters.js';
+import { listSpent } from '../../src/fleet/spent.js';
 import { CLI } from '../e2e/cli.js';
 import { NATS_URL, natsReachable } from '../support/services.js';
 
@@ -264,6 +265,11 @@ describe.skipIf(!up)('flujo worker: deliveries burnt by stalls while the run is 
     expect(
       w.logs().filter((l) => l.run_id === runId && String(l.msg).includes('kept as a dead letter')),
     ).toEqual([]);
+    // A message kept for its handling was recorded as spent (ADR 86, "the bound"); settled, its
+    // record is gone.
+    await until('no spent record to be left', async () =>
+      (await listSpent(jsm, names)).length === 0 ? true : undefined,
+    );
   }
 
   it('a run stalled while it is driven completes, driven once; its message is not kept as a dead letter and leaves the queue at once', async () => {

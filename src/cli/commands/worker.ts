@@ -156,6 +156,7 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
       ackWaitMs,
       maxDeliver,
       reconcileAfterMs,
+      name,
     });
     log.info(
       {
