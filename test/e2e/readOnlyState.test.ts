@@ -154,4 +154,31 @@ describe('lens verify and lens export change nothing in the state file', () => {
     }
     expect(existsSync(join(dir, 'missing.cbor'))).toBe(false);
   });
+
+  it('a project that has recorded no run: the other lens reads create no state file either', () => {
+    const p = join(dir, 'norun');
+    mkdirSync(p, { recursive: true });
+    writeFileSync(join(p, 'flujo.toml'), '# test project\n');
+    const db = join(p, '.flujo', 'state.db');
+    // Over all runs: an empty ledger, exit 0.
+    const list = runCli(['lens', 'list'], { cwd: p });
+    expect(list.code).toBe(0);
+    expect(list.stderr + list.stdout).toContain('no runs match');
+    const listJson = runCli(['lens', 'list', '--json'], { cwd: p });
+    expect(listJson.code).toBe(0);
+    expect(JSON.parse(listJson.stdout)).toEqual([]);
+    // One run: none matches (show reads the read models), or the missing file is named.
+    const show = runCli(['lens', 'show', 'run-a'], { cwd: p });
+    expect(show.code).toBe(1);
+    expect(show.stderr).toContain('LEDGER_UNKNOWN_RUN');
+    for (const args of [
+      ['lens', 'replay', 'run-a'],
+      ['lens', 'trace', 'run-a'],
+    ]) {
+      const r = runCli(args, { cwd: p });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`no SQLite ledger at ${db}; nothing was created`);
+    }
+    expect(existsSync(join(p, '.flujo'))).toBe(false);
+  });
 });

@@ -3,7 +3,10 @@
  * run's events. Read models come from the projections (./lensState.ts); everything here needs
  * only the ledger.
  */
+import { existsSync } from 'node:fs';
+
 import { openLedger } from '../../adapters/ledger/open.js';
+import { parseStateUri } from '../../adapters/ledger/stateUri.js';
 import type { EffectiveConfig } from '../../config/load.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import type { LedgerStore } from '../../ports.js';
@@ -15,6 +18,15 @@ export interface LensFlags extends GlobalOptions {
 
 export function lensConfig(flags: GlobalOptions): EffectiveConfig {
   return projectConfig(flags, process.env, process.cwd());
+}
+
+/**
+ * The SQLite file the project's state URI names, when it does not exist yet: a project that has
+ * recorded no run. The lens reads that as an empty ledger and creates nothing.
+ */
+export function missingStateFile(cfg: EffectiveConfig): string | undefined {
+  const location = parseStateUri(cfg.stateUri, cfg.root);
+  return location.kind === 'sqlite' && !existsSync(location.path) ? location.path : undefined;
 }
 
 export async function openLensLedger(
@@ -37,7 +49,9 @@ export async function withRun<T>(
   access: { readonly readOnly?: boolean } = {},
 ): Promise<T> {
   const cfg = lensConfig(flags);
-  const ledger = await openLensLedger(cfg, access);
+  // A project that has recorded no run has no state file: opening it read-only says so (exit 2,
+  // the file named) instead of creating an empty one to find no run in.
+  const ledger = await openLensLedger(cfg, missingStateFile(cfg) ? { readOnly: true } : access);
   try {
     const runId = await resolveRunId(ledger, prefix);
     return await work({ cfg, ledger, runId });

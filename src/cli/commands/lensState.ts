@@ -3,12 +3,12 @@
  * rebuild): the ledger with its inline projections installed and the read models over them
  * (openState, docs/projections.md).
  */
-import type { RebuildReport } from '../../adapters/ledger/state.js';
+import { openState, type RebuildReport } from '../../adapters/ledger/state.js';
 import type { EffectiveConfig } from '../../config/load.js';
 import type { ReadModels } from '../../projections/readModels.js';
 import type { LedgerStore } from '../../ports.js';
 import { openProjectState, type GlobalOptions } from '../context.js';
-import { lensConfig } from './lensCommon.js';
+import { lensConfig, missingStateFile } from './lensCommon.js';
 
 export interface LensState {
   readonly cfg: EffectiveConfig;
@@ -20,7 +20,9 @@ export interface LensState {
 
 export async function openLensState(flags: GlobalOptions): Promise<LensState> {
   const cfg = lensConfig(flags);
-  const state = await openProjectState(cfg);
+  const state = missingStateFile(cfg)
+    ? await openState('memory://', { projectRoot: cfg.root })
+    : await openProjectState(cfg);
   return { cfg, ...state, rebuild: () => state.rebuild(), close: () => state.close() };
 }
 
