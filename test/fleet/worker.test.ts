@@ -3,7 +3,7 @@
  * JetStream work queue, running against a real Postgres ledger, calling a fake OpenAI server
  * through the real SDK. Each suite has its own NATS namespace and Postgres schema.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ import {
   postgresReachable,
   uniqueSchema,
 } from '../support/services.js';
+import { spawnWorker, until as waitUntil, type WorkerProcess } from './workerProcess.js';
 
 const up = (await postgresReachable()) && (await natsReachable());
 
@@ -42,12 +43,6 @@ const MODEL_PIPELINE = [
   '    input: "{{ context.initial_prompt }}"',
   '',
 ].join('\n');
-
-interface WorkerProcess {
-  readonly child: ChildProcess;
-  readonly logs: () => Record<string, unknown>[];
-  readonly exited: Promise<number | null>;
-}
 
 describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NATS', () => {
   const schema = uniqueSchema('fleet');
@@ -71,37 +66,13 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
       OPENAI_API_KEY: 'sk-test-fleet-0123456789',
       OPENAI_BASE_URL: fake.openaiUrl,
     };
-    delete env.FLUJO_PROJECT_ROOT;
-    const child = spawn(process.execPath, [CLI, 'worker', '--ack-wait', '2', ...args], {
-      cwd: project,
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let text = '';
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (text += s));
-    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-    const w: WorkerProcess = {
-      child,
-      exited,
-      logs: () =>
-        text
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as Record<string, unknown>),
-    };
+    const w = spawnWorker(['--ack-wait', '2', ...args], { cwd: project, env: env });
     workers.push(w);
     return w;
   }
 
-  async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>) {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>) =>
+    waitUntil(what, probe, 30_000, 50);
 
   const ready = (w: WorkerProcess) =>
     until('the worker to start', () =>

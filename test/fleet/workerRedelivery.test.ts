@@ -7,7 +7,6 @@
  * "ok" instead of "Handed over" flake of worker.test.ts). Real processes (the built CLI), the
  * shared NATS, a SQLite ledger in the project.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +20,8 @@ import { openState } from '../../src/adapters/ledger/state.js';
 import { fleetNames, queuedFor } from '../../src/adapters/nats/work.js';
 import { decodeRecord } from '../../src/events/envelope.js';
 import { createFleetClient } from '../../src/fleet/client.js';
-import { CLI } from '../e2e/cli.js';
 import { NATS_URL, natsReachable } from '../support/services.js';
+import { spawnWorker, until as waitUntil, type WorkerProcess } from './workerProcess.js';
 
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
 const up = await natsReachable();
@@ -46,12 +45,6 @@ export default definePipeline(
 ).plan;
 `;
 
-interface WorkerProcess {
-  readonly child: ChildProcess;
-  readonly logs: () => Record<string, unknown>[];
-  readonly exited: Promise<number | null>;
-}
-
 describe.skipIf(!up)('flujo worker: a message delivered again while it is still handled', () => {
   const namespace = `redeliver_${process.pid}_${Date.now().toString(36)}`;
   const names = fleetNames(namespace);
@@ -71,37 +64,13 @@ describe.skipIf(!up)('flujo worker: a message delivered again while it is still 
       FLUJO_TEST_BLOCK_MS: '3000',
       FLUJO_TEST_RUNS_FILE: runsFile,
     };
-    delete e.FLUJO_PROJECT_ROOT;
-    const child = spawn(process.execPath, [CLI, 'worker', ...args], {
-      cwd: dir,
-      env: e,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let text = '';
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (text += s));
-    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-    const w: WorkerProcess = {
-      child,
-      exited,
-      logs: () =>
-        text
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as Record<string, unknown>),
-    };
+    const w = spawnWorker([...args], { cwd: dir, env: e });
     workers.push(w);
     return w;
   }
 
-  async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>) {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
+  const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>) =>
+    waitUntil(what, probe);
 
   beforeAll(async () => {
     writeFileSync(join(dir, 'flujo.toml'), '# redelivery test\n');

@@ -6,7 +6,6 @@
  * out of `dead-letters list` and out of the reconciler's sight. Real processes (the built CLI),
  * the shared NATS, a SQLite ledger in the project.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +21,9 @@ import { decodeRecord } from '../../src/events/envelope.js';
 import { createFleetClient } from '../../src/fleet/client.js';
 import { listDeadLetters, type DeadLetterView } from '../../src/fleet/deadLetters.js';
 import { listSpent } from '../../src/fleet/spent.js';
-import { CLI, runCli } from '../e2e/cli.js';
+import { runCli } from '../e2e/cli.js';
 import { NATS_URL, natsReachable } from '../support/services.js';
+import { spawnWorker, until as waitUntil, type WorkerProcess } from './workerProcess.js';
 
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
 const up = await natsReachable();
@@ -51,12 +51,6 @@ export default definePipeline(
 ).plan;
 `;
 
-interface WorkerProcess {
-  readonly child: ChildProcess;
-  readonly logs: () => Record<string, unknown>[];
-  readonly exited: Promise<number | null>;
-}
-
 describe.skipIf(!up)('flujo worker: a spent message held past the bound', () => {
   const namespace = `spent_${process.pid}_${Date.now().toString(36)}`;
   const names = fleetNames(namespace);
@@ -77,40 +71,16 @@ describe.skipIf(!up)('flujo worker: a spent message held past the bound', () => 
       FLUJO_TEST_STALLS: String(stalls),
       FLUJO_TEST_RUNS_FILE: runsFile,
     };
-    delete e.FLUJO_PROJECT_ROOT;
     // Ack wait 1 s, two deliveries: the load's stalls run the message out of deliveries. The
     // bound is then ten ack waits: 10 s.
     const args = ['--ack-wait', '1', '--max-deliver', '2', '--reconcile-after', '0'];
-    const child = spawn(process.execPath, [CLI, 'worker', '--name', name, ...args], {
-      cwd: dir,
-      env: e,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let text = '';
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (text += s));
-    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-    const w: WorkerProcess = {
-      child,
-      exited,
-      logs: () =>
-        text
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as Record<string, unknown>),
-    };
+    const w = spawnWorker(['--name', name, ...args], { cwd: dir, env: e });
     workers.push(w);
     return w;
   }
 
-  async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>) {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>) =>
+    waitUntil(what, probe, 60_000, 50);
 
   const started = (w: WorkerProcess) =>
     until('the worker to start', () =>

@@ -5,7 +5,6 @@
  * nothing; the next worker runs it. Real processes (the built CLI), the shared NATS, a SQLite
  * ledger in the project.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +18,8 @@ import { openState } from '../../src/adapters/ledger/state.js';
 import { fleetNames, queuedFor, resultsSubject } from '../../src/adapters/nats/work.js';
 import { decodeRecord } from '../../src/events/envelope.js';
 import { createFleetClient, type FleetResult } from '../../src/fleet/client.js';
-import { CLI } from '../e2e/cli.js';
 import { NATS_URL, natsReachable } from '../support/services.js';
+import { spawnWorker, until as waitUntil, type WorkerProcess } from './workerProcess.js';
 
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
 const up = await natsReachable();
@@ -33,12 +32,6 @@ if (process.env.FLUJO_TEST_LOAD_MARK) writeFileSync(process.env.FLUJO_TEST_LOAD_
 await new Promise((r) => setTimeout(r, Number(process.env.FLUJO_TEST_LOAD_MS ?? 0)));
 export default definePipeline('slow-load', step('echo', (x) => ({ echoed: String(x) }))).plan;
 `;
-
-interface WorkerProcess {
-  readonly child: ChildProcess;
-  readonly logs: () => Record<string, unknown>[];
-  readonly exited: Promise<number | null>;
-}
 
 describe.skipIf(!up)('flujo worker: SIGTERM during a pipeline load', () => {
   const namespace = `stoptest_${process.pid}_${Date.now().toString(36)}`;
@@ -57,37 +50,13 @@ describe.skipIf(!up)('flujo worker: SIGTERM during a pipeline load', () => {
       FLUJO_NATS_NAMESPACE: namespace,
       ...env,
     };
-    delete e.FLUJO_PROJECT_ROOT;
-    const child = spawn(process.execPath, [CLI, 'worker', '--ack-wait', '30', ...args], {
-      cwd: dir,
-      env: e,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let text = '';
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (text += s));
-    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-    const w: WorkerProcess = {
-      child,
-      exited,
-      logs: () =>
-        text
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as Record<string, unknown>),
-    };
+    const w = spawnWorker(['--ack-wait', '30', ...args], { cwd: dir, env: e });
     workers.push(w);
     return w;
   }
 
-  async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>) {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
+  const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>) =>
+    waitUntil(what, probe);
 
   beforeAll(async () => {
     writeFileSync(join(dir, 'flujo.toml'), '# worker stop test\n');
