@@ -509,6 +509,21 @@ export function startWorker(options: WorkerOptions): Worker {
   }
 
   /** Whether a message out of deliveries is in hand: here, at another worker, or by its run. */
+  /**
+   * Whether run `runId`'s read models show the work `m` asked for settled (ADR 86): ended, at rest
+   * for what it asked, or running with an event within --reconcile-after. The reason, or undefined.
+   */
+  async function settledInReadModels(runId: string, m: WorkMessage): Promise<string | undefined> {
+    const run = await options.readModels.getRun(runId).catch(() => null);
+    return run
+      ? settledByRun(
+          { kind: m.kind, answer: answers(m) },
+          { status: run.status, idleMs: Math.max(0, now() - run.updatedAt) },
+          options.reconcileAfterMs ? options.reconcileAfterMs : undefined,
+        )
+      : undefined;
+  }
+
   async function inHand(spent: {
     seq: number;
     subject: string;
@@ -533,14 +548,7 @@ export function startWorker(options: WorkerOptions): Worker {
     } catch {
       return undefined;
     }
-    const run = await options.readModels.getRun(spent.runId).catch(() => null);
-    const why = run
-      ? settledByRun(
-          { kind: m.kind, answer: answers(m) },
-          { status: run.status, idleMs: Math.max(0, now() - run.updatedAt) },
-          options.reconcileAfterMs ? options.reconcileAfterMs : undefined,
-        )
-      : undefined;
+    const why = await settledInReadModels(spent.runId, m);
     return why ? { reason: why, remove: true } : undefined;
   }
 
@@ -634,14 +642,7 @@ export function startWorker(options: WorkerOptions): Worker {
     if (holder === 'silent') {
       // As for an advisory nobody answers: the run may have what it asked (the worker died
       // after its run's first commit, before a heartbeat took the message out).
-      const run = await options.readModels.getRun(m.runId).catch(() => null);
-      const why = run
-        ? settledByRun(
-            { kind: m.kind, answer: answers(m) },
-            { status: run.status, idleMs: Math.max(0, now() - run.updatedAt) },
-            options.reconcileAfterMs ? options.reconcileAfterMs : undefined,
-          )
-        : undefined;
+      const why = await settledInReadModels(m.runId, m);
       if (why) {
         await jsm.streams.deleteMessage(names.stream, rec.seq, false).catch(() => {});
         await clearSpent(jsm, names, rec.seq);
