@@ -110,6 +110,9 @@ export function migrate(db: Database.Database): void {
   }
   for (let v = version; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
+      // Read again under the write lock: another process opening the same new file at the same
+      // time (two workers starting) may have applied this migration since the read above.
+      if ((db.pragma('user_version', { simple: true }) as number) > v) return;
       (MIGRATIONS[v] as (db: Database.Database) => void)(db);
       db.pragma(`user_version = ${v + 1}`);
     }).immediate();
