@@ -1,6 +1,9 @@
 /**
  * The state one blueprint file is compiled in: its findings, agents, imports and the helpers
  * every kind uses to read keys with positions and to check templates and expressions.
+ *
+ * Over 400 lines: the position-keeping key readers and the template and expression checks share
+ * one findings list; not split yet.
  */
 import type { CodeRef, TemplateValue } from '../dsl/ir.js';
 import { expressionNames, parseExpression } from './expr.js';

@@ -1,6 +1,9 @@
 /**
  * Loops and maps: `loop:` (body, exit, presets, `init` / `state` context operations) and `map:`
  * (iterable_input, body with `this`, finalize). Conversational loops are in ./conversation.ts.
+ *
+ * Over 400 lines: loop and map share their context-operation compilation; splitting map from loop
+ * is the next step.
  */
 import type { CodeRef, PlanNode, TemplateValue } from '../dsl/ir.js';
 import { conversation, historyOutput } from './conversation.js';

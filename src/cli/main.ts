@@ -2,6 +2,9 @@
 /**
  * The `flujo` entry point: parses argv, lazy-loads one command module, maps errors to the stable
  * exit codes of CONTRACTS.md. The only file that calls process.exit.
+ *
+ * Over 400 lines: most of it is the declarative table of commands and flags, which reads as one
+ * list.
  */
 import { createRequire } from 'node:module';
 

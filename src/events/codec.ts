@@ -18,6 +18,9 @@
  * each to the bytes of the general path. This file is over 400 lines on purpose: the writer (with
  * its fast paths) and the checking reader are the two halves of one byte-level spec, kept side by
  * side so a change to one is read next to the other.
+ *
+ * Over 400 lines: one deterministic encoder and decoder with its fast paths (remembered key sets,
+ * scratch views), whose byte-exactness codec.test.ts checks as a unit.
  */
 import { LedgerEncodeError } from '../errors.js';
 

@@ -19,6 +19,10 @@
  *   message lost by NATS). Its publishes are de-duplicated by run and head seq.
  * - Committed events are published on `flujo.events.<run>` by the ledger the caller hands in
  *   (publishCommits, src/adapters/nats/events.ts).
+ *
+ * Over 400 lines: its functions share one closure over the worker's live state (held messages,
+ * connection, options). ADR 86's spent-message and sweep code is the part to move to ./spent.ts
+ * next, passing that state explicitly; not done yet.
  */
 import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';

@@ -7,6 +7,9 @@
  *
  * One class a little over 400 lines: its state (head, in-flight calls, timers, slots) is shared by
  * every method; attempts, budgets, call slots and snapshots already live in their own modules.
+ *
+ * Over 400 lines: the record-then-act loop and its effect handlers share the run's in-memory
+ * state; not split yet.
  */
 import { decisionEvent, idempotencyKey } from '../actors/decisions.js';
 import {

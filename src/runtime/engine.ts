@@ -7,6 +7,9 @@
  * One closure of about 450 lines: its functions share the engine's caches and active runs, and
  * splitting them would pass those around; loading (load.ts), answers and the question they are
  * for (humanInput.ts) and summaries (summary.ts) live apart.
+ *
+ * Over 400 lines: start, resume, cancel and replay share the plumbing that opens a run; not split
+ * yet.
  */
 import { randomUUID } from 'node:crypto';
 

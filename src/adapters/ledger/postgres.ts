@@ -11,6 +11,10 @@
  * batch on one client instead: one implicit transaction, one round trip (docs/adr/0032). Event
  * bytes live in bytea only and are returned as stored; nothing is ever hashed from a value read
  * back from a typed column.
+ *
+ * Over 400 lines: the append and its failure handling (fencing, "did it land") are one protocol
+ * kept in one file; the SQL text is already in ./postgresSql.ts, and the read-only open (ADR 83)
+ * is the next piece to move out.
  */
 import { createHash } from 'node:crypto';
 
