@@ -149,6 +149,23 @@ describe('compatibility corpus: runs recorded by earlier releases', () => {
   describe.each(corpus)('$release/$file', ({ ledger: l }) => {
     const all = [...l.events, ...(l.resumed?.events ?? [])];
 
+    /** Resumes the stored run with its recorded answer and clock; the release's output expected. */
+    async function resumeAsRecorded(ledger: Awaited<ReturnType<typeof ledgerOf>>['ledger']) {
+      const r = l.resumed!;
+      let t = decode(l.runId, r.events.slice(0, 1))[0]!.at - 1;
+      const engine = createEngine({
+        ledger,
+        agents: compatAgents as never,
+        clock: { now: () => (t += 1) },
+        worker: 'compat',
+      });
+      const done = await engine.resume(await planOf(l.scenario), l.runId, {
+        humanInput: r.answer,
+        answeredBy: r.answeredBy,
+      });
+      expect({ status: done.status, output: done.output }).toEqual(r.result);
+    }
+
     it('verifies as a hash chain', () => {
       let prev = genesisHash(l.runId);
       const rows: VerifiableRow[] = all.map((e) => {
@@ -203,18 +220,7 @@ describe('compatibility corpus: runs recorded by earlier releases', () => {
       async () => {
         const r = l.resumed!;
         const { ledger } = await ledgerOf(l.runId, l.events);
-        let t = decode(l.runId, r.events.slice(0, 1))[0]!.at - 1;
-        const engine = createEngine({
-          ledger,
-          agents: compatAgents as never,
-          clock: { now: () => (t += 1) },
-          worker: 'compat',
-        });
-        const done = await engine.resume(await planOf(l.scenario), l.runId, {
-          humanInput: r.answer,
-          answeredBy: r.answeredBy,
-        });
-        expect({ status: done.status, output: done.output }).toEqual(r.result);
+        await resumeAsRecorded(ledger);
         const after = await ledger.read(l.runId, { fromSeq: l.events.length + 1 });
         const now = after.map((x) => decodeRecord(l.runId, x.seq, x.body));
         if (!now.some((e) => e.type === 'StepAbandoned')) {
@@ -237,24 +243,12 @@ describe('compatibility corpus: runs recorded by earlier releases', () => {
     it.runIf(l.resumed !== undefined)(
       'resumes to the same output when it refolds from the first event (no snapshot)',
       async () => {
-        const r = l.resumed!;
         // The release's rows up to its pause, without the snapshot that closes them: resume has
         // to refold every recorded decision (as after an allowed plan change, ADR 47).
         const rows = l.events.filter((e) => e.type !== 'SnapshotTaken');
         expect(rows.length).toBe(l.events.length - 1);
         const { ledger } = await ledgerOf(l.runId, rows);
-        let t = decode(l.runId, r.events.slice(0, 1))[0]!.at - 1;
-        const engine = createEngine({
-          ledger,
-          agents: compatAgents as never,
-          clock: { now: () => (t += 1) },
-          worker: 'compat',
-        });
-        const done = await engine.resume(await planOf(l.scenario), l.runId, {
-          humanInput: r.answer,
-          answeredBy: r.answeredBy,
-        });
-        expect({ status: done.status, output: done.output }).toEqual(r.result);
+        await resumeAsRecorded(ledger);
       },
     );
   });
