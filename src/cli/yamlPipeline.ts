@@ -12,6 +12,7 @@ import type { Plan } from '../dsl/ir.js';
 import { EngineError, ErrorCode } from '../errors.js';
 import type { SkillRegistry } from '../skills/types.js';
 import { catalogOf } from './agents.js';
+import { shellWord } from './shell.js';
 
 const where = (f: Finding) => `${relative(process.cwd(), f.file) || f.file}:${f.line}:${f.column}`;
 
@@ -32,9 +33,11 @@ export async function loadYamlPipeline(
   });
   if (!result.plan || !result.isValid) {
     const lines = result.errors.map(formatFinding);
+    const shown = relative(process.cwd(), file) || file;
+    const one = lines.length === 1;
     throw new EngineError(
       ErrorCode.BLUEPRINT_INVALID,
-      `${relative(process.cwd(), file) || file} is not a valid blueprint (${lines.length} error${lines.length === 1 ? '' : 's'}); fix them or see: flujo validate ${relative(process.cwd(), file)}\n${lines.join('\n')}`,
+      `${shown} is not a valid blueprint (${lines.length} error${one ? '' : 's'}); fix ${one ? 'it' : 'them'} or see: flujo validate ${shellWord(shown)}\n${lines.join('\n')}`,
       { exitCode: result.exitCode === 3 ? 3 : 4, details: { errors: result.errors } },
     );
   }
