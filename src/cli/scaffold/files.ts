@@ -2,7 +2,9 @@
  * The files `flujo init` writes. The pipeline runs with no API key (builtin skills and a human
  * approval), so a newcomer sees a run pause, resume and show up in lens before spending a cent.
  */
-export const FLUJO_TOML = `# Flujo project settings: https://github.com/flujo (docs/configuration.md)
+export const FLUJO_TOML = `# Flujo project settings. Every key is described in docs/configuration.md of the Flujo
+# sources; \`flujo show-config\` prints the settings in effect and where each came from.
+
 # Where runs are recorded. Default: the embedded SQLite ledger below.
 state_uri = "sqlite:///.flujo/state.db"
 
