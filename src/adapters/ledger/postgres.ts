@@ -12,22 +12,14 @@
  * bytes live in bytea only and are returned as stored; nothing is ever hashed from a value read
  * back from a typed column.
  *
- * Over 400 lines: the append and its failure handling (fencing, "did it land") are one protocol
- * kept in one file; the SQL text is already in ./postgresSql.ts, and the read-only open (ADR 83)
- * is the next piece to move out.
+ * Opening (the pool, the schema migrated or, read-only, checked) is in ./postgresOpen.ts, the SQL
+ * text in ./postgresSql.ts, the append statement in ./postgresAppend.ts.
  */
 import { createHash } from 'node:crypto';
 
-import pg from 'pg';
+import type pg from 'pg';
 
-import {
-  ConfigError,
-  EngineError,
-  ErrorCode,
-  LedgerConflictError,
-  LedgerStoreError,
-  isEngineError,
-} from '../../errors.js';
+import { EngineError, ErrorCode, LedgerConflictError, isEngineError } from '../../errors.js';
 import type { NewEvent } from '../../events/catalogue.js';
 import { bytesEqual } from '../../events/codec.js';
 import type { SealedRecord } from '../../events/envelope.js';
@@ -48,12 +40,10 @@ import {
   prepareAppend,
   type PreparedAppend,
 } from './common.js';
+import { openPostgresPool } from './postgresOpen.js';
 import {
   POSITION,
-  SCHEMA_NAME,
   isTransient,
-  checkSchema,
-  migrate,
   statements,
   storeError,
   toHead,
@@ -69,7 +59,6 @@ import {
   type FlightStatement,
   type ProjectionStatement,
 } from './postgresFlight.js';
-import { redactUri } from './stateUri.js';
 
 /**
  * The statements that fold a batch into read models, from its events alone (invariant 6). They
@@ -104,59 +93,8 @@ export interface PostgresLedger extends LedgerStore {
 export async function createPostgresLedger(
   options: PostgresLedgerOptions,
 ): Promise<PostgresLedger> {
-  const schema = options.schema ?? 'public';
-  if (!SCHEMA_NAME.test(schema)) {
-    throw new ConfigError(
-      ErrorCode.CONFIG_STATE_URI,
-      `Postgres schema ${JSON.stringify(schema)} is not a plain lower-case identifier`,
-      { schema },
-    );
-  }
-  if (options.pool?.options.pipeline) {
-    // pg refuses the projected append's flight (a custom query) on a pipelining client.
-    throw new ConfigError(
-      ErrorCode.CONFIG_STATE_URI,
-      'the Postgres ledger needs a pool without pipeline mode',
-      { schema },
-    );
-  }
+  const { schema, pool, ownPool, onPoolError } = await openPostgresPool(options);
   const logger = options.logger;
-  const ownPool = options.pool === undefined;
-  const pool =
-    options.pool ??
-    new pg.Pool({
-      connectionString: options.connectionString,
-      max: options.max ?? 10,
-      // Unqualified names in inline projections resolve to the ledger schema. The store's own
-      // SQL qualifies every table, so it is right on a caller's pool too.
-      options: `-c search_path=${schema}`,
-    });
-  // An idle client whose server connection drops (restart, pg_terminate_backend, network)
-  // emits `error` on the pool; unhandled, that kills the process. The pool has already dropped
-  // the client, and no operation was running on it, so there is nothing to fail: log it.
-  const onPoolError = (err: Error) => {
-    logger?.warn({ err, schema }, 'postgres ledger: an idle connection failed and was dropped');
-  };
-  pool.on('error', onPoolError);
-
-  try {
-    await (options.readOnly ? checkSchema(pool, schema) : migrate(pool, schema));
-  } catch (e) {
-    if (ownPool) await pool.end().catch(() => {});
-    else pool.off('error', onPoolError);
-    if (isEngineError(e)) throw e;
-    if (isTransient(e)) {
-      throw new LedgerStoreError(
-        `cannot reach the Postgres ledger at ${redactUri(options.connectionString)}: ${(e as Error).message}`,
-        e,
-      );
-    }
-    throw new ConfigError(
-      ErrorCode.CONFIG_STATE_URI,
-      `cannot open the Postgres ledger at ${redactUri(options.connectionString)} (schema ${schema}): ${(e as Error).message}`,
-      { uri: redactUri(options.connectionString), schema },
-    );
-  }
 
   const projections = options.projections ?? [];
   const nudge = new Nudge();
