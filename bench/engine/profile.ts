@@ -90,7 +90,7 @@ const FUNCTIONS: ReadonlyArray<readonly [string, string, string]> = [
   ['changesOfRecords', '/src/projections/fold.ts', '  of which read models: fold to row changes'],
   ['apply', '/adapters/ledger/projectionsSqlite.ts', '  of which read models: statements'],
   ['prepareAppend', '/adapters/ledger/common.ts', '  of which prepareAppend (seal: encode + hash)'],
-  ['encodeCanonical', '/src/events/codec.ts', 'encodeCanonical (anywhere)'],
+  ['encodeCanonical', '/src/events/codecWrite.ts', 'encodeCanonical (anywhere)'],
   ['linkHash', '/src/events/chain.ts', 'linkHash (blake3 chain)'],
   ['applyFact', '/src/actors/fold.ts', 'applyFact (XState transition + bookkeeping)'],
   ['transition', '/node_modules/xstate/', '  of which xstate transition'],
