@@ -105,7 +105,7 @@ const FUNCTIONS: ReadonlyArray<readonly [string, string, string]> = [
   ['call', '/src/runtime/driver.ts', 'driver.call (start the function step)'],
   ['validateHumanInput', '/src/runtime/engine.ts', 'validateHumanInput (ajv compile + check)'],
   ['loadForResume', '/src/runtime/load.ts', 'loadForResume (read + decode from the snapshot)'],
-  ['restoreFold', '/src/actors/fold.ts', 'restoreFold (snapshot to machine state)'],
+  ['restoreFold', '/src/actors/foldSnapshot.ts', 'restoreFold (snapshot to machine state)'],
   ['fromChain', '/src/runtime/summary.ts', 'RunSummary.fromChain'],
   ['check', '/src/runtime/humanInput.ts', 'AnswerValidator.check'],
   ['drive', '/src/runtime/driver.ts', 'driver.drive (the steps after the resume)'],
