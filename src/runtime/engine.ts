@@ -4,106 +4,49 @@
  * agent call that was in flight with the same idempotency key — while replay only reports whether
  * the refold reproduced every recorded decision. Nothing about a paused run is held in memory.
  *
- * One closure of about 450 lines: its functions share the engine's caches and active runs, and
- * splitting them would pass those around; loading (load.ts), answers and the question they are
- * for (humanInput.ts) and summaries (summary.ts) live apart.
- *
- * Over 400 lines: start, resume, cancel and replay share the plumbing that opens a run; not split
- * yet.
+ * One closure: its functions share the engine's caches and the runs it drives. What needs none of
+ * that lives apart: a run's first commit (startRun.ts), restoring a resumed run's state
+ * (restoreRun.ts), recording a cancel (cancelRun.ts), replay (replay.ts), loading (load.ts),
+ * answers and the question they are for (humanInput.ts) and summaries (summary.ts).
  */
 import { randomUUID } from 'node:crypto';
 
 import { compilePlan } from '../actors/compile.js';
-import { refold, refoldFrom, restoreFold, startFold, type FoldState } from '../actors/fold.js';
 import { asRecorded } from '../actors/frozen.js';
 import type { RunMachine } from '../actors/machine.js';
-import { CURRENT_ENGINE_FLAGS } from '../dsl/engineFlags.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import type { Plan } from '../dsl/ir.js';
-import {
-  EngineError,
-  ErrorCode,
-  LedgerConflictError,
-  LedgerCorruptError,
-  NondeterminismError,
-} from '../errors.js';
+import { EngineError, ErrorCode, LedgerConflictError } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
 import { initFastHash } from '../events/chain.js';
-import { decodeRecord, emptyHead, type LedgerEvent } from '../events/envelope.js';
-import { verifyRun } from '../events/verify.js';
-import type { AgentPort, Clock, LedgerStore } from '../ports.js';
+import { decodeRecord, type LedgerEvent } from '../events/envelope.js';
+import type { Clock } from '../ports.js';
+import { recordCancel, type CancelDeps } from './cancelRun.js';
 import { RunDriver, type DriverDeps } from './driver.js';
+import type {
+  EngineOptions,
+  ReplayResult,
+  ResumeOptions,
+  Retried,
+  RunOptions,
+} from './engineTypes.js';
 import { AnswerValidator } from './humanInput.js';
-import { checkHeadEvent, loadForResume } from './load.js';
-import { pictureOf, type SnapshotChain } from './snapshot.js';
+import { loadForResume } from './load.js';
+import { replayRun } from './replay.js';
+import { restoreRun, withEvents } from './restoreRun.js';
+import { firstCommit, type StartDeps } from './startRun.js';
 import { RunChanges, watchRun, type WatchOptions } from './watch.js';
 import { withFunctionAgents } from './functionAgents.js';
-import { RunSummary, summarize, type RunResult } from './summary.js';
+import { summarize, type RunResult } from './summary.js';
 
-export const ENGINE_VERSION = '0.1.0';
-
-export interface EngineOptions {
-  readonly ledger: LedgerStore;
-  /** Calls model agents; function steps (`fn:<name>`) run in-process without it. */
-  readonly agents?: AgentPort;
-  readonly clock?: Clock;
-  readonly newRunId?: () => string;
-  /** This process's name in RunClaimed events. */
-  readonly worker?: string;
-  /** Record a snapshot of the run's state every this many events, so resume need not refold from zero (default 500; 0 turns it off). */
-  readonly snapshotEvery?: number;
-  /**
-   * At most this many agent calls of one run whose outcome is not yet recorded (default: no cap;
-   * a parallel's or a map's calls all go at once). Calls past it wait in the order they were
-   * decided. A crash repeats at most this many calls on resume: 1 makes it at most one (ADR 41).
-   */
-  readonly maxCallsInFlight?: number;
-}
-
-export interface RunOptions {
-  readonly runId?: string;
-  readonly context?: Record<string, unknown>;
-  /** The pipeline's file relative to the project root, recorded so `flujo resume` can find it. */
-  readonly source?: string;
-  /** Run-level limits; a call that could exceed them is not made. Money in micro-dollars. */
-  readonly budget?: { readonly costMicros?: number; readonly tokens?: number };
-  /** The start came from a retried dead letter (ADR 87): recorded in RunStarted (or RunResumed). */
-  readonly retried?: Retried;
-}
-
-/** A fleet dead letter published again (`<NS>_DEAD:<seq>`) and who did it (ADR 87). */
-export interface Retried {
-  readonly deadLetter: string;
-  readonly by: string;
-}
-
-export interface ResumeOptions {
-  /** The answer to the pending human input request. */
-  readonly humanInput?: unknown;
-  /** Who answered, recorded with the answer. */
-  readonly answeredBy?: string;
-  /**
-   * Which open question the answer is for, by its path (RunResult.questions): several can be
-   * open at once (parallel branches, map items). Default: the oldest.
-   */
-  readonly question?: string;
-  /** Resume even though the pipeline's fingerprint differs from the one the run started with. */
-  readonly allowChangedPlan?: boolean;
-  /** The resume came from a retried dead letter (ADR 87): recorded in RunResumed. */
-  readonly retried?: Retried;
-}
-
-export interface ReplayResult {
-  readonly runId: string;
-  readonly identical: boolean;
-  readonly events: number;
-  readonly output?: unknown;
-  readonly firstDivergence?: {
-    readonly seq: number;
-    readonly expected: unknown;
-    readonly recorded: unknown;
-  };
-}
+export { ENGINE_VERSION } from './startRun.js';
+export type {
+  EngineOptions,
+  ReplayResult,
+  ResumeOptions,
+  Retried,
+  RunOptions,
+} from './engineTypes.js';
 
 const systemClock: Clock = { now: () => Date.now() };
 
@@ -113,14 +56,6 @@ const systemClock: Clock = { now: () => Date.now() };
  * resume finds the plan compiled (ADR 53).
  */
 const compiled = new WeakMap<Plan, { machine: RunMachine; fingerprint: string }>();
-
-/** Appends of RunCancelled tried against a run another process keeps appending to. */
-const CANCEL_ATTEMPTS = 10;
-
-function withEvents(summary: RunSummary, events: readonly NewEvent[]): RunSummary {
-  for (const e of events) summary.apply(e);
-  return summary;
-}
 
 export function createEngine(options: EngineOptions) {
   const ledger = options.ledger;
@@ -164,6 +99,16 @@ export function createEngine(options: EngineOptions) {
     ...(maxCalls !== undefined ? { maxCallsInFlight: maxCalls } : {}),
     ...(fingerprint !== undefined ? { fingerprint } : {}),
   });
+  const startDeps: StartDeps = { clock, worker, compiledOf, driverDeps };
+  const cancelDeps: CancelDeps = {
+    ledger,
+    clock,
+    worker,
+    onRecorded,
+    active,
+    starting,
+    cancelBeforeDrive,
+  };
 
   async function readEvents(runId: string): Promise<LedgerEvent[]> {
     const rows = await ledger.read(runId);
@@ -248,7 +193,7 @@ export function createEngine(options: EngineOptions) {
     let recorded = false;
     let driver: RunDriver;
     try {
-      driver = await firstCommit(plan, runId, input, opts, () => (recorded = true));
+      driver = await firstCommit(startDeps, plan, runId, input, opts, () => (recorded = true));
     } catch (e) {
       // Nothing recorded: the run exists (or was started meanwhile), take it up as run() always
       // has. Anything else, or a failure after the first commit, is the caller's.
@@ -257,55 +202,6 @@ export function createEngine(options: EngineOptions) {
       throw e;
     }
     return drive(plan, driver);
-  }
-
-  /** A new run's first commit, from the genesis head: refused if the run id is taken. */
-  async function firstCommit(
-    plan: Plan,
-    runId: string,
-    input: unknown,
-    opts: RunOptions,
-    onFirst: () => void,
-  ): Promise<RunDriver> {
-    const machine = machineOf(plan);
-    const at = clock.now();
-    const started = {
-      type: 'RunStarted' as const,
-      data: {
-        pipeline: {
-          name: plan.ir.name,
-          fingerprint: compiledOf(plan).fingerprint,
-          ...(opts.source !== undefined ? { source: opts.source } : {}),
-        },
-        input,
-        ...(opts.context ? { context: opts.context } : {}),
-        ...(opts.budget ? { budget: opts.budget } : {}),
-        engine: { version: ENGINE_VERSION, flags: [...CURRENT_ENGINE_FLAGS] },
-        ...(opts.retried ? { retried: { ...opts.retried } } : {}),
-      },
-    };
-    const { state, decisions } = startFold(machine, { runId, seq: 1, v: 1, at, ...started });
-    const deps = driverDeps(plan, compiledOf(plan).fingerprint);
-    const driver = new RunDriver(
-      {
-        ...deps,
-        onRecorded: (id) => {
-          onFirst();
-          deps.onRecorded?.(id);
-        },
-      },
-      machine,
-      state,
-      emptyHead(runId),
-      1,
-      new RunSummary(runId),
-    );
-    await driver.commit(
-      [started, { type: 'RunClaimed', data: { worker, epoch: 1 } }],
-      decisions,
-      at,
-    );
-    return driver;
   }
 
   async function resume(plan: Plan, runId: string, opts: ResumeOptions = {}): Promise<RunResult> {
@@ -329,26 +225,7 @@ export function createEngine(options: EngineOptions) {
       );
     }
     const machine = machineOf(plan);
-    let state: FoldState;
-    let summary: RunSummary;
-    let chain: SnapshotChain | null = null;
-    if (loaded.snapshot) {
-      // Pick up where the snapshot left off; replay (not resume) is what refolds from zero.
-      const snap = loaded.snapshot;
-      state = restoreFold(machine, runId, snap.fold);
-      // The next snapshot's context changes are taken against the context this one holds.
-      chain = { ...snap.chain, context: pictureOf(state.snapshot.context as object) };
-      refoldFrom(
-        machine,
-        state,
-        loaded.events.filter((e) => e.seq > snap.uptoSeq),
-      );
-      summary = RunSummary.fromChain(runId, snap.summaries);
-      for (const e of loaded.events) summary.apply(e);
-    } else {
-      state = refold(machine, loaded.events);
-      summary = withEvents(new RunSummary(runId), loaded.events);
-    }
+    const { state, summary, chain } = restoreRun(machine, runId, loaded);
     const ended =
       state.status === 'completed' || state.status === 'failed' || state.status === 'cancelled';
     // An answer for a run that has ended is not silently dropped: the caller learns it was not
@@ -409,38 +286,8 @@ export function createEngine(options: EngineOptions) {
     return drive(plan, driver);
   }
 
-  async function replay(plan: Plan, runId: string): Promise<ReplayResult> {
-    await initFastHash();
-    // What a replay vouches for is the recorded run: a chain that does not verify is refused
-    // (naming its first bad seq), never refolded into 'identical'.
-    const rows = await ledger.read(runId);
-    const checked = verifyRun(runId, rows, (await ledger.head(runId)) ?? undefined);
-    if (checked.failure) {
-      const f = checked.failure;
-      // An event this Flujo cannot read (a newer version): its own decode error says to upgrade.
-      const bad = f.reason === 'bad_event' ? rows.find((r) => r.seq === f.seq) : undefined;
-      if (bad) decodeRecord(runId, bad.seq, bad.body);
-      throw new LedgerCorruptError(runId, f.seq, f.reason, f.detail, 'the run was not replayed');
-    }
-    const events = rows.map((r) => decodeRecord(runId, r.seq, r.body));
-    try {
-      refold(machineOf(plan), events);
-    } catch (e) {
-      if (!(e instanceof NondeterminismError)) throw e;
-      return {
-        runId,
-        identical: false,
-        events: events.length,
-        firstDivergence: { seq: e.seq, expected: e.expected, recorded: e.recorded },
-      };
-    }
-    const s = summarize(runId, events);
-    return {
-      runId,
-      identical: true,
-      events: events.length,
-      ...(s.status === 'completed' ? { output: s.output } : {}),
-    };
+  function replay(plan: Plan, runId: string): Promise<ReplayResult> {
+    return replayRun(ledger, runId, () => machineOf(plan));
   }
 
   /**
@@ -454,50 +301,7 @@ export function createEngine(options: EngineOptions) {
     by?: string,
     retried?: Retried,
   ): Promise<RunResult> {
-    const work = (async () => {
-      // Started here but not yet driven (its first commit is on its way): wait for the driver,
-      // which stops at once, instead of finding no run and letting it go on.
-      const pending = active.has(runId) ? undefined : starting.get(runId);
-      if (pending) {
-        cancelBeforeDrive.add(runId);
-        await pending.done;
-      }
-      const here = active.get(runId);
-      if (here) {
-        here.driver.stop();
-        await here.running.catch(() => {});
-      }
-      // A run driven by another process may append between our read of its head and our
-      // append: read the head again. Each conflict is that process's progress; a run that ends
-      // meanwhile stays as it ended.
-      for (let attempt = 1; ; attempt++) {
-        const head = await ledger.head(runId);
-        if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
-        await checkHeadEvent(ledger, runId, head);
-        if (head.terminal) return;
-        try {
-          await ledger.append({
-            runId,
-            expected: { runId, seq: head.seq, hash: head.hash },
-            events: [
-              {
-                type: 'RunCancelled',
-                data: {
-                  ...(reason ? { reason } : {}),
-                  by: by ?? worker,
-                  ...(retried ? { retried: { ...retried } } : {}),
-                },
-              },
-            ],
-            at: clock.now(),
-          });
-          onRecorded(runId);
-          return;
-        } catch (e) {
-          if (!(e instanceof LedgerConflictError) || attempt >= CANCEL_ATTEMPTS) throw e;
-        }
-      }
-    })();
+    const work = recordCancel(cancelDeps, runId, reason, by, retried);
     cancelling.set(
       runId,
       work.catch(() => {}),

@@ -1,0 +1,80 @@
+/**
+ * Recording a cancel (RunCancelled) for the engine: a run driven in this process is stopped and
+ * goes idle first, so no decision of it can follow the cancel; a run driven elsewhere finds the
+ * ledger closed at its next append.
+ */
+import { EngineError, ErrorCode, LedgerConflictError } from '../errors.js';
+import type { Clock, LedgerStore } from '../ports.js';
+import type { RunDriver } from './driver.js';
+import type { Retried } from './engineTypes.js';
+import { checkHeadEvent } from './load.js';
+
+/** Appends of RunCancelled tried against a run another process keeps appending to. */
+const CANCEL_ATTEMPTS = 10;
+
+/** The engine's ledger and its runs in this process, as a cancel needs them. */
+export interface CancelDeps {
+  readonly ledger: LedgerStore;
+  readonly clock: Clock;
+  /** Who cancels when the caller does not say (this process's name). */
+  readonly worker: string;
+  readonly onRecorded: (runId: string) => void;
+  /** Runs driven in this process. */
+  readonly active: ReadonlyMap<string, { driver: RunDriver; running: Promise<void> }>;
+  /** Runs started here whose driver is not registered yet. */
+  readonly starting: ReadonlyMap<string, { done: Promise<void> }>;
+  /** Cancels asked for before the run's driver was registered: it is stopped as it registers. */
+  readonly cancelBeforeDrive: Set<string>;
+}
+
+export async function recordCancel(
+  deps: CancelDeps,
+  runId: string,
+  reason?: string,
+  by?: string,
+  retried?: Retried,
+): Promise<void> {
+  const { ledger, clock, worker, onRecorded, active, starting, cancelBeforeDrive } = deps;
+  // Started here but not yet driven (its first commit is on its way): wait for the driver,
+  // which stops at once, instead of finding no run and letting it go on.
+  const pending = active.has(runId) ? undefined : starting.get(runId);
+  if (pending) {
+    cancelBeforeDrive.add(runId);
+    await pending.done;
+  }
+  const here = active.get(runId);
+  if (here) {
+    here.driver.stop();
+    await here.running.catch(() => {});
+  }
+  // A run driven by another process may append between our read of its head and our
+  // append: read the head again. Each conflict is that process's progress; a run that ends
+  // meanwhile stays as it ended.
+  for (let attempt = 1; ; attempt++) {
+    const head = await ledger.head(runId);
+    if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
+    await checkHeadEvent(ledger, runId, head);
+    if (head.terminal) return;
+    try {
+      await ledger.append({
+        runId,
+        expected: { runId, seq: head.seq, hash: head.hash },
+        events: [
+          {
+            type: 'RunCancelled',
+            data: {
+              ...(reason ? { reason } : {}),
+              by: by ?? worker,
+              ...(retried ? { retried: { ...retried } } : {}),
+            },
+          },
+        ],
+        at: clock.now(),
+      });
+      onRecorded(runId);
+      return;
+    } catch (e) {
+      if (!(e instanceof LedgerConflictError) || attempt >= CANCEL_ATTEMPTS) throw e;
+    }
+  }
+}

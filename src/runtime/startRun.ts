@@ -1,0 +1,73 @@
+/**
+ * A new run's first commit: RunStarted (the pipeline's fingerprint, the run's input, context and
+ * budget, the engine's version and flags) and the first claim, with the decisions they cause,
+ * appended from the genesis head, so a run id already taken is refused by the append itself.
+ */
+import { startFold } from '../actors/fold.js';
+import type { RunMachine } from '../actors/machine.js';
+import { CURRENT_ENGINE_FLAGS } from '../dsl/engineFlags.js';
+import type { Plan } from '../dsl/ir.js';
+import { emptyHead } from '../events/envelope.js';
+import type { Clock } from '../ports.js';
+import { RunDriver, type DriverDeps } from './driver.js';
+import type { RunOptions } from './engineTypes.js';
+import { RunSummary } from './summary.js';
+
+export const ENGINE_VERSION = '0.1.0';
+
+/** What a start needs of the engine. */
+export interface StartDeps {
+  readonly clock: Clock;
+  /** This process's name in RunClaimed events. */
+  readonly worker: string;
+  readonly compiledOf: (plan: Plan) => { machine: RunMachine; fingerprint: string };
+  /** What a driver of the run needs; `fingerprint` is the run's recorded one. */
+  readonly driverDeps: (plan: Plan, fingerprint: string | undefined) => DriverDeps;
+}
+
+/** A new run's first commit, from the genesis head: refused if the run id is taken. */
+export async function firstCommit(
+  deps: StartDeps,
+  plan: Plan,
+  runId: string,
+  input: unknown,
+  opts: RunOptions,
+  onFirst: () => void,
+): Promise<RunDriver> {
+  const { clock, worker, compiledOf } = deps;
+  const machine = compiledOf(plan).machine;
+  const at = clock.now();
+  const started = {
+    type: 'RunStarted' as const,
+    data: {
+      pipeline: {
+        name: plan.ir.name,
+        fingerprint: compiledOf(plan).fingerprint,
+        ...(opts.source !== undefined ? { source: opts.source } : {}),
+      },
+      input,
+      ...(opts.context ? { context: opts.context } : {}),
+      ...(opts.budget ? { budget: opts.budget } : {}),
+      engine: { version: ENGINE_VERSION, flags: [...CURRENT_ENGINE_FLAGS] },
+      ...(opts.retried ? { retried: { ...opts.retried } } : {}),
+    },
+  };
+  const { state, decisions } = startFold(machine, { runId, seq: 1, v: 1, at, ...started });
+  const runDeps = deps.driverDeps(plan, compiledOf(plan).fingerprint);
+  const driver = new RunDriver(
+    {
+      ...runDeps,
+      onRecorded: (id) => {
+        onFirst();
+        runDeps.onRecorded?.(id);
+      },
+    },
+    machine,
+    state,
+    emptyHead(runId),
+    1,
+    new RunSummary(runId),
+  );
+  await driver.commit([started, { type: 'RunClaimed', data: { worker, epoch: 1 } }], decisions, at);
+  return driver;
+}
