@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 import { moduleFindings, nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
-import { RULES, type Finding } from '../../blueprint/findings.js';
+import type { Finding } from '../../blueprint/findings.js';
 import type { SkillCatalog } from '../../blueprint/env.js';
 import { loadBlueprint, type LoadResult } from '../../blueprint/loader.js';
 import { loadConfig } from '../../config/load.js';
@@ -18,6 +18,7 @@ import type { GlobalOptions } from '../context.js';
 import type { Output } from '../output.js';
 import { catalogOf, projectSkills } from '../agents.js';
 import { findProjectRoot } from '../project.js';
+import { docsBase, sarif } from './validateSarif.js';
 
 export interface ValidateOptions extends GlobalOptions {
   readonly path?: string;
@@ -78,6 +79,8 @@ export async function validate(opts: ValidateOptions, out: Output): Promise<numb
       exitCode: ExitCode.config,
     });
   }
+  // A bad docs base is refused (exit 2) before the blueprint is read.
+  const base = format === 'sarif' ? docsBase(process.env) : undefined;
   // The modules the blueprint calls are imported as `flujo run` would: a missing export is a
   // resolution finding here too (exit 3), not a surprise at run time (ADR 76).
   const target = blueprintTarget(opts);
@@ -92,7 +95,7 @@ export async function validate(opts: ValidateOptions, out: Output): Promise<numb
       path: result.path,
     });
   } else if (format === 'sarif') {
-    out.json(sarif(result));
+    out.json(sarif(result, base));
   } else {
     for (const f of result.findings.map(shown)) {
       const mark = f.severity === 'error' ? out.color.bad('error') : 'warning';
@@ -101,7 +104,8 @@ export async function validate(opts: ValidateOptions, out: Output): Promise<numb
       );
       if (f.suggestion) out.data(`  ${out.color.dim(`fix: ${f.suggestion}`)}`);
     }
-    const counts = `${result.errors.length} error(s), ${result.warnings.length} warning(s)`;
+    const n = (k: number, word: string) => `${k} ${word}${k === 1 ? '' : 's'}`;
+    const counts = `${n(result.errors.length, 'error')}, ${n(result.warnings.length, 'warning')}`;
     out.data(
       result.isValid
         ? `${out.color.ok('✓')} ${result.path} is valid (${counts})`
@@ -110,43 +114,4 @@ export async function validate(opts: ValidateOptions, out: Output): Promise<numb
   }
   if (opts.strict === false && result.exitCode === 4) return ExitCode.ok;
   return result.exitCode;
-}
-
-/** SARIF 2.1.0, one result per finding, rules from the catalogue. */
-function sarif(result: LoadResult) {
-  const ids = [...new Set(result.findings.map((f) => f.rule_id))];
-  return {
-    $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
-    version: '2.1.0',
-    runs: [
-      {
-        tool: {
-          driver: {
-            name: 'flujo-validate',
-            informationUri: 'https://github.com/flujo/flujo-ts/blob/main/docs/validation.md',
-            rules: ids.map((id) => ({
-              id,
-              shortDescription: {
-                text: (RULES as Record<string, readonly [string, string]>)[id]?.[1] ?? id,
-              },
-              helpUri: `https://github.com/flujo/flujo-ts/blob/main/docs/validation.md#${id.toLowerCase()}`,
-            })),
-          },
-        },
-        results: result.findings.map((f) => ({
-          ruleId: f.rule_id,
-          level: f.severity === 'error' ? 'error' : 'warning',
-          message: { text: f.suggestion ? `${f.message} (fix: ${f.suggestion})` : f.message },
-          locations: [
-            {
-              physicalLocation: {
-                artifactLocation: { uri: relative(process.cwd(), f.file) || f.file },
-                region: { startLine: f.line, startColumn: f.column },
-              },
-            },
-          ],
-        })),
-      },
-    ],
-  };
 }
