@@ -3,16 +3,10 @@
  * (test/fixtures/compat/<release>/, written by test/fixtures/compat/generate.ts against that
  * release's checkout) verify, replay offline, resume and show as they did under today's code.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { nodeBlueprintFiles, withBlueprintCode } from '../../src/adapters/fs/blueprintFiles.js';
 import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
-import { loadBlueprint } from '../../src/blueprint/loader.js';
 import { planFingerprint } from '../../src/dsl/fingerprint.js';
-import type { Plan } from '../../src/dsl/ir.js';
 import { fromHex, genesisHash, initFastHash, toHex } from '../../src/events/chain.js';
 import type { NewEvent } from '../../src/events/catalogue.js';
 import { encodeCanonical } from '../../src/events/codec.js';
@@ -21,54 +15,8 @@ import { verifyRun, type VerifiableRow } from '../../src/events/verify.js';
 import { runDetailJson, stepJson } from '../../src/lens/rows.js';
 import { foldingReadModels } from '../../src/projections/memory.js';
 import { createEngine } from '../../src/runtime/engine.js';
-import {
-  BLUEPRINTS,
-  COMPAT_DIR,
-  compatAgents,
-  type CompatLedger,
-  type HexRow,
-} from '../fixtures/compat/generate.js';
-
-const releases = readdirSync(COMPAT_DIR, { withFileTypes: true })
-  .filter((d) => d.isDirectory() && d.name !== 'blueprints')
-  .map((d) => d.name)
-  .sort();
-
-const revive = (_k: string, v: unknown) =>
-  v !== null && typeof v === 'object' && '$bigint' in v
-    ? BigInt((v as { $bigint: string }).$bigint)
-    : v;
-
-const corpus: { release: string; file: string; ledger: CompatLedger }[] = releases.flatMap(
-  (release) =>
-    readdirSync(join(COMPAT_DIR, release))
-      .filter((f) => f.endsWith('.json'))
-      .sort()
-      .map((file) => ({
-        release,
-        file,
-        ledger: JSON.parse(
-          readFileSync(join(COMPAT_DIR, release, file), 'utf8'),
-          revive,
-        ) as CompatLedger,
-      })),
-);
-
-const plans = new Map<string, Plan>();
-async function planOf(scenario: string): Promise<Plan> {
-  let plan = plans.get(scenario);
-  if (!plan) {
-    const loaded = loadBlueprint(join(BLUEPRINTS, `${scenario}.yaml`), {
-      files: nodeBlueprintFiles,
-      root: BLUEPRINTS,
-    });
-    if (!loaded.plan)
-      throw new Error(`${scenario}.yaml no longer loads: ${JSON.stringify(loaded.errors)}`);
-    plan = await withBlueprintCode(loaded);
-    plans.set(scenario, plan);
-  }
-  return plan;
-}
+import { compatAgents, type HexRow } from '../fixtures/compat/generate.js';
+import { afterAdr78, corpus, essentials, planOf, releases } from './compatCorpus.js';
 
 const decode = (runId: string, rows: HexRow[]) =>
   rows.map((r) => decodeRecord(runId, r.seq, fromHex(r.body)));
@@ -103,40 +51,6 @@ async function shown(ledger: ReturnType<typeof createMemoryLedger>, runId: strin
   const steps = (await rm.steps(runId)).filter((s) => s.path !== '.').map(stepJson);
   return { run, steps };
 }
-
-type Shown = { run: unknown; steps: unknown[] };
-const essentials = (s: Shown) => ({
-  run: pick(s.run, ['status', 'pipeline', 'output', 'pause_message', 'error']),
-  steps: s.steps.map((x) =>
-    pick(x, ['path', 'name', 'kind', 'status', 'attempt', 'output', 'error']),
-  ),
-});
-/**
- * The one deliberate change to how an old run shows (ADR 78): a completed run no longer shows a
- * step `running` — what its release left running, `RunCompleted` closes as abandoned.
- */
-function afterAdr78(s: ReturnType<typeof essentials>) {
-  if ((s.run as { status?: string }).status !== 'completed') return s;
-  return {
-    run: s.run,
-    steps: s.steps.map((x) =>
-      x.status === 'running'
-        ? {
-            ...x,
-            status: 'cancelled',
-            error: {
-              code: 'STEP_ABANDONED',
-              message: 'left unfinished: still running when the run completed',
-            },
-          }
-        : x,
-    ),
-  };
-}
-const pick = (o: unknown, keys: string[]) =>
-  Object.fromEntries(
-    keys.filter((k) => k in (o as object)).map((k) => [k, (o as Record<string, unknown>)[k]]),
-  );
 
 describe('compatibility corpus: runs recorded by earlier releases', () => {
   beforeAll(initFastHash);
