@@ -1,0 +1,199 @@
+/**
+ * The template and expression checks of a blueprint file: syntax (with the error placed in the
+ * file), the filters and the names a template or expression reads (V-T1..V-T6, TEMPLATE-001).
+ * Env (./env.ts) calls them with itself; they report into its findings.
+ */
+import type { CodeRef, TemplateValue } from '../dsl/ir.js';
+import type { Env } from './env.js';
+import type { Where } from './envTypes.js';
+import { expressionNames, parseExpression } from './expr.js';
+import { nearest } from './findings.js';
+import { SCOPE_ROOTS } from './keys.js';
+import { hasTemplate, parseTemplate, TEMPLATE_FILTERS, templatePaths } from './template.js';
+import type { Pos, YNode } from './yamlTree.js';
+
+/** Filter names authors reach for that mean one of ours (Flujo's V-T3 fixer has the first two). */
+const FILTER_FIXES: Readonly<Record<string, string>> = {
+  to_json: 'tojson',
+  lowercase: 'lower',
+  uppercase: 'upper',
+  len: 'length',
+};
+
+/** `{thisPath}` when a code reference inside a map body mentions `this`. */
+export function thisOf(value: TemplateValue, where: Where): { thisPath?: string } {
+  if (!where.thisPath) return {};
+  return /\bthis\b/.test(JSON.stringify(value)) ? { thisPath: where.thisPath } : {};
+}
+
+/** Checks the templates inside a value (reported where they are) and returns its CodeRef. */
+export function template(env: Env, node: YNode, step: string | null, where: Where): CodeRef {
+  const walk = (n: YNode): TemplateValue => {
+    if (n.t === 'seq') return n.items.map(walk);
+    if (n.t === 'map') return Object.fromEntries(n.entries.map((e) => [e.key, walk(e.value)]));
+    const v = n.value;
+    if (typeof v === 'string') {
+      checkTemplate(env, v, n.pos, step, where, n.quoted ? 1 : 0);
+      return v;
+    }
+    return typeof v === 'number' || typeof v === 'boolean' || v === null ? v : String(v);
+  };
+  const template = walk(node);
+  return { template, ...thisOf(template, where) };
+}
+
+/** Checks a template's syntax and the names it reads; `names` are extra bound roots (prompts). */
+export function checkTemplate(
+  env: Env,
+  src: string,
+  pos: Pos,
+  step: string | null,
+  where: Where,
+  shift = 0,
+  names: readonly string[] = [],
+): void {
+  if (/\{%/.test(src)) {
+    env.report(
+      'TEMPLATE-001',
+      `'{% %}' blocks are not supported; use {{ expr }} and {{#if}} / {{#each}}`,
+      pos,
+      { step },
+    );
+    return;
+  }
+  if (!hasTemplate(src)) {
+    const t = src.trim();
+    if ((t.startsWith('{') && t.endsWith('}')) || (t.startsWith('[') && t.endsWith(']'))) {
+      try {
+        JSON.parse(t);
+      } catch {
+        env.report('V-T6', `input looks like JSON but does not parse`, pos, { step });
+      }
+    }
+    return;
+  }
+  let paths: string[];
+  try {
+    paths = templatePaths(parseTemplate(src), true);
+  } catch (e) {
+    syntaxError(env, e, pos, step, 'template', shift);
+    return;
+  }
+  for (const p of paths) {
+    if (!names.includes(p.split('.')[0] ?? '')) checkPath(env, p, pos, step, where);
+  }
+}
+
+/** Parses an expression (a `{{ }}` wrapper is accepted) and checks the names it reads. */
+export function expression(
+  env: Env,
+  node: YNode,
+  step: string | null,
+  where: Where,
+): CodeRef | undefined {
+  const src = env.str(node, 'expression', step);
+  if (src === undefined) return undefined;
+  let names: string[];
+  try {
+    names = expressionNames(parseExpression(src));
+  } catch (e) {
+    syntaxError(env, e, node.pos, step, 'expression', node.t === 'scalar' && node.quoted ? 1 : 0);
+    return undefined;
+  }
+  for (const n of names) checkPath(env, n, node.pos, step, where, true);
+  for (const m of src.matchAll(/\bsteps(?:\.([A-Za-z_][\w-]*)|\[\s*['"]([^'"]+)['"]\s*\])/g)) {
+    checkPath(env, `steps.${m[1] ?? m[2]}`, node.pos, step, where);
+  }
+  return { expr: src, ...thisOf(src, where) };
+}
+
+/** Template positions are relative to the text; a quoted scalar's text starts one column on. */
+function syntaxError(
+  env: Env,
+  e: unknown,
+  pos: Pos,
+  step: string | null,
+  what: string,
+  shift: number,
+): void {
+  const err = e as { line?: number; column?: number; reason?: string; message?: string };
+  const inText = { line: err.line ?? 1, column: err.column ?? 1 };
+  // In the file where the scalar's source can place it; else from the value's start, which is
+  // exact for a one-line plain or quoted value and otherwise points at the value itself.
+  const placed = pos.locate?.(inText.line, inText.column);
+  const { line, column } =
+    placed ??
+    (inText.line === 1
+      ? { line: pos.line, column: pos.column + shift + inText.column - 1 }
+      : { line: pos.line, column: pos.column });
+  const reason = err.reason ?? err.message ?? String(e);
+  const filter = /^unknown filter '([^']+)'/.exec(reason)?.[1];
+  if (filter !== undefined) {
+    const fix = FILTER_FIXES[filter] ?? nearest(filter, TEMPLATE_FILTERS);
+    env.report(
+      'V-T3',
+      `unknown template filter '${filter}'`,
+      { line, column },
+      {
+        step,
+        suggestion: fix ? `use '${fix}'` : `use one of ${TEMPLATE_FILTERS.join(', ')}`,
+      },
+    );
+    return;
+  }
+  env.report('TEMPLATE-001', `${what} error: ${reason}`, { line, column }, { step });
+}
+
+function checkPath(
+  env: Env,
+  path: string,
+  pos: Pos,
+  step: string | null,
+  where: Where,
+  expr = false,
+): void {
+  const segs = path.split('.');
+  const root = segs[0] ?? '';
+  if (['true', 'false', 'True', 'False', 'None', 'null'].includes(root)) return;
+  if (!(SCOPE_ROOTS as readonly string[]).includes(root)) {
+    const near = nearest(root, SCOPE_ROOTS);
+    env.report('V-T5', `unknown ${expr ? 'name' : 'template variable'} '${root}'`, pos, {
+      step,
+      suggestion: near ? `use '${near}'` : `use one of ${SCOPE_ROOTS.join(', ')}`,
+    });
+    return;
+  }
+  if (root === 'previous_step' && segs[1] === 'output') {
+    env.report(
+      'V-T1',
+      `'previous_step.output': previous_step is already the previous step's output`,
+      pos,
+      {
+        step,
+        suggestion: `use 'previous_step' (or 'steps.<name>.output')`,
+      },
+    );
+  }
+  if (root === 'this' && !where.inMap) {
+    env.report('V-T2', `'this' is only bound inside a map body`, pos, { step });
+  }
+  if (root === 'iteration' && !where.iteration) {
+    env.report(
+      'V-T5',
+      `'iteration' is only bound in a loop's exit_expression and propagation template`,
+      pos,
+      { step },
+    );
+  }
+  if (root === 'steps' && segs[1]) {
+    const name = segs[1];
+    env.shared.referenced.add(name);
+    if (!env.names.has(name)) {
+      const near = nearest(name, env.names.keys());
+      env.report('V-T4', `'steps.${name}' names no step that runs before this one`, pos, {
+        step,
+        suggestion: near ? `did you mean 'steps.${near}'?` : null,
+      });
+    }
+  }
+}

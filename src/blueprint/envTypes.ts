@@ -1,0 +1,82 @@
+/** The ports and shapes a blueprint load is made of: what the loader reads and what it keeps. */
+import type { CodeRef } from '../dsl/ir.js';
+import type { Finding } from './findings.js';
+
+/** Reads blueprint files; the node:fs implementation lives in src/adapters/fs. */
+export interface BlueprintFiles {
+  read(absPath: string): string;
+  exists?(absPath: string): boolean;
+  /** The path with every symlink resolved, when the port can tell (throws if it does not exist). */
+  realpath?(absPath: string): string;
+}
+
+/** The skill registry as the loader sees it (built elsewhere). */
+export interface SkillCatalog {
+  has(id: string): boolean;
+  kind?(id: string): 'skill' | 'hitl';
+  /** All ids, for "did you mean" suggestions. */
+  ids?(): Iterable<string>;
+  /**
+   * `read`: the skill gets `{ input, context }`; `merge`: its output is deep-merged into the
+   * context (docs/skills.md).
+   */
+  context?(id: string): 'read' | 'merge' | undefined;
+}
+
+export interface LoadOptions {
+  readonly files: BlueprintFiles;
+  /** Project root: blueprint, import, prompt and code files must be inside it. */
+  readonly root: string;
+  readonly allowOutsideRoot?: boolean;
+  readonly skills?: SkillCatalog;
+}
+
+/** A project module a step calls (`uses: ./skills/clean.ts#normalize`); resolved outside. */
+export interface CodeModuleRef {
+  /** The plan function name (`code:<path from root>#<export>`). */
+  readonly name: string;
+  readonly absPath: string;
+  readonly exportName: string;
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  /**
+   * Called as a loop's `iteration_input_mapper`: Flujo hands it the number of the iteration
+   * whose output it maps, one less than the engine's `iterationInput` gets (the next one).
+   */
+  readonly iterationMapper?: true;
+}
+
+export interface AgentSpec {
+  readonly name: string;
+  readonly model: string;
+  readonly config: Record<string, unknown>;
+  readonly retries?: number;
+  readonly timeoutMs?: number;
+  /** A system prompt rendered per call (it reads the run); `config.system` holds a static one. */
+  readonly system?: CodeRef;
+}
+
+/** Where in the step tree we are: drives V-T2 and HITL-NESTED-001. */
+export interface Where {
+  readonly inLoop: boolean;
+  readonly inMap: boolean;
+  readonly condInLoop: boolean;
+  readonly yamlPath: string;
+  /** Inside a map body: the context path where the map parks the current item (`this`). */
+  readonly thisPath?: string;
+  /** A loop's exit_expression or propagation template: `iteration` is bound there. */
+  readonly iteration?: boolean;
+  /** The item paths of every map around this point, so a nested map never takes one of them. */
+  readonly mapPaths?: readonly string[];
+}
+
+/** State shared by every file of one load (the root and its imports). */
+export interface Shared {
+  readonly opts: LoadOptions;
+  readonly findings: Finding[];
+  readonly modules: Map<string, CodeModuleRef>;
+  /** Step names referenced as `steps.<name>`: the compiler keeps their outputs. */
+  readonly referenced: Set<string>;
+  hidden: number;
+}
