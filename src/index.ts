@@ -97,7 +97,10 @@ export {
 } from './errors.js';
 
 export type {
+  AgentStepOptions,
+  AgentStepOutput,
   Flow,
+  ModelAgentId,
   Pipeline,
   StepOptions,
   LoopOptions,

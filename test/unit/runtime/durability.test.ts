@@ -245,7 +245,7 @@ describe('replay', () => {
     definePipeline(
       'rp',
       sequence(
-        agentStep<number>('score', 'm:score'),
+        agentStep('score', 'm:score'),
         conditional('gate', (s: number) => s > threshold, {
           true: step('yes', () => 'accepted'),
           false: step('no', () => 'rejected'),

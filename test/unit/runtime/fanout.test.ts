@@ -9,6 +9,7 @@ import {
   router,
   sequence,
   step,
+  type Flow,
 } from '../../../src/dsl/builder.js';
 import { harness, scriptedAgents, trace } from '../../support/given.js';
 
@@ -85,7 +86,7 @@ describe('map', () => {
 describe('dynamic router', () => {
   const p = definePipeline(
     'r',
-    router('triage', agentStep<string[]>('pick', 'm:router'), {
+    router('triage', agentStep('pick', 'm:router') as Flow<unknown, string[]>, {
       billing: step('billing', (q: string) => `billing: ${q}`),
       tech: step('tech', (q: string) => `tech: ${q}`),
       legal: step('legal', (q: string) => `legal: ${q}`),

@@ -77,7 +77,7 @@ describe('snapshots', () => {
     const p = definePipeline(
       'b',
       sequence(
-        loop('many', agentStep<number>('m', 'm:many'), { maxLoops: 60 }),
+        loop('many', agentStep('m', 'm:many'), { maxLoops: 60 }),
         agentStep('last', 'm:last'),
       ),
     );
