@@ -8,10 +8,10 @@
  * steps of the body see the history in their system prompt (`history_template`), rendered per call.
  */
 import type { CodeRef, HistoryOp, PlanNode, StepNode, TemplateValue } from '../dsl/ir.js';
+import { withOps } from './contextOps.js';
 import type { Env, Where } from './env.js';
 import { HISTORY_KEY } from './history.js';
 import { basicStep, get, identity } from './steps.js';
-import { withOps } from './stepsIterate.js';
 import { allNodes, mapTree } from './walk.js';
 import { entry, plain, type YNode } from './yamlTree.js';
 
