@@ -166,3 +166,6 @@ export function settledByRun(
     return `its run is being driven (last event ${Math.round(run.idleMs / 1000)} s ago); its driver settles it, and the reconciler adopts the run if that driver goes silent`;
   return undefined;
 }
+
+/** Whether a message carries an answer for a paused run. */
+export const answers = (m: WorkMessage) => m.kind === 'resume' && 'input' in m.body;

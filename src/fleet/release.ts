@@ -1,15 +1,19 @@
 /**
- * How a work message leaves a worker without an ack: terminated (refused, or given up and kept
- * as a dead letter) or handed back for another worker. A message handed back on its last
- * delivery would never be delivered again (JetStream stops at the consumer's max deliver), so it
- * is published again as a fresh message instead, and the spent one removed.
+ * How a work message leaves a worker (settle): acked, terminated (refused, or given up and kept
+ * as a dead letter) or handed back for another worker, and the outcome published on
+ * `<ns>.results.<run>`. A message handed back on its last delivery would never be delivered again
+ * (JetStream stops at the consumer's max deliver), so it is published again as a fresh message
+ * instead, and the spent one removed.
  */
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 
-import type { FleetNames } from '../adapters/nats/work.js';
+import { resultsSubject, type FleetNames } from '../adapters/nats/work.js';
+import { jsonText } from '../jsonText.js';
+import type { Retried } from '../runtime/engine.js';
 import { keepDeadLetter } from './deadLetter.js';
 import type { Outcome } from './outcomes.js';
+import type { Held } from './spent.js';
 import type { WorkerLog } from './types.js';
 
 /** On a message queued again on its last delivery: handlings of it that failed before (ADR 86). */
@@ -93,4 +97,92 @@ export async function handBack(
   msg.term('handed back on its last delivery: queued again as a new message');
   await deps.nc.flush().catch(() => {});
   await deps.jsm.streams.deleteMessage(deps.names.stream, msg.seq, false).catch(() => {});
+}
+
+export interface SettleDeps extends ReleaseDeps {
+  /** The worker's counts of messages settled, by outcome. */
+  readonly counts: Record<'acked' | 'terminated' | 'retried' | 'left', number>;
+}
+
+/** Settles a message, then tells whoever waits on the run: a reported outcome is settled. */
+export async function settle(
+  deps: SettleDeps,
+  msg: JsMsg,
+  runId: string | undefined,
+  outcome: Outcome,
+  report?: Record<string, unknown>,
+  held?: Pick<Held, 'spent' | 'failed'>,
+): Promise<void> {
+  if (outcome.kind === 'ack' && held?.spent) {
+    // JetStream gave up on this delivery while it was handled here (ADR 86): the ack is not
+    // awaited (the server no longer holds the delivery), and the message is removed if the
+    // watcher left it.
+    msg.ack();
+    await deps.nc.flush().catch(() => {});
+    await deps.jsm.streams.deleteMessage(deps.names.stream, msg.seq, false).catch(() => {});
+    deps.counts.acked += 1;
+  } else if (outcome.kind === 'ack') {
+    // Double-acked: once this returns, the queue no longer holds the message.
+    await msg
+      .ackAck()
+      .catch((e: unknown) =>
+        deps.log.warn(
+          { run_id: runId, err: (e as Error).message },
+          'the ack was not confirmed; a redelivery will find the run at rest',
+        ),
+      );
+    deps.counts.acked += 1;
+  } else if (outcome.kind === 'term') {
+    await terminate(deps, msg, outcome, report);
+    deps.counts.terminated += 1;
+  } else if (outcome.kind === 'retry') {
+    await handBack(deps, msg, outcome.delayMs, {
+      spent: held?.spent ?? false,
+      ...(held?.failed !== undefined ? { failed: held.failed } : {}),
+    });
+    deps.counts.retried += 1;
+  } else {
+    deps.counts.left += 1;
+  }
+  if (report && runId !== undefined) {
+    // Let the settle reach the server before anyone acts on the report.
+    if (outcome.kind === 'retry') await deps.nc.flush().catch(() => {});
+    publishResult(deps, runId, { message: msg.seq, ...report });
+  }
+}
+
+/** Publishes `value` on `<ns>.results.<run>`, without its outputs if it is too big for NATS. */
+function publishResult(
+  deps: Pick<ReleaseDeps, 'nc' | 'names' | 'log'>,
+  runId: string,
+  value: Record<string, unknown>,
+): void {
+  try {
+    let text = jsonText(value) ?? 'null';
+    if (Buffer.byteLength(text) > maxPayload(deps.nc)) {
+      // Too big for one NATS message (a large output): the outcome without outputs; the
+      // ledger has them (flujo lens show).
+      const { output: _o, steps: _s, ...rest } = value;
+      text = jsonText({ ...rest, output_truncated: true }) ?? 'null';
+    }
+    deps.nc.publish(resultsSubject(deps.names, runId), text);
+  } catch (e) {
+    deps.log.warn({ run_id: runId, err: (e as Error).message }, 'could not publish the result');
+  }
+}
+
+/**
+ * A work message `flujo fleet dead-letters retry` published (its `Flujo-Retried-From` and
+ * `Flujo-Retried-By` headers): recorded on the event it causes (ADR 87).
+ */
+export function retriedOf(msg: JsMsg): Retried | undefined {
+  const from = msg.headers?.get('Flujo-Retried-From');
+  if (!from) return undefined;
+  const by = msg.headers?.get('Flujo-Retried-By') || 'unknown';
+  return { deadLetter: from.slice(0, 200), by: by.slice(0, 200) };
+}
+
+/** The server's largest message, less room for headers. */
+function maxPayload(nc: NatsConnection): number {
+  return (nc.info?.max_payload ?? 1 << 20) - 4096;
 }

@@ -1,18 +1,36 @@
 /**
- * Spent records (ADR 86, "the bound"): a work message JetStream stopped delivering while a worker
- * handles it, and whose work is not in the ledger yet, stays in `<NS>_WORK` for that handling to
- * settle. If that worker dies or its handling wedges, nothing else would ever look at it: the
- * consumer does not deliver it again and its ack floor does not move past it. So the worker
- * records it on `<ns>.dead.spent.<seq>.<run>` in the dead-letter stream (five tokens: not a dead
- * letter to `<ns>.dead.*.*`, nor a log record), with when it took it in hand and who it is; the
- * record is purged when the handling settles the message or takes it out of the queue. Every
- * worker sweeps the records: one older than the bound whose message is still queued and not
- * settled by its run is kept as a dead letter, as MAX_DELIVERIES ones are (same message id, so
- * workers sweeping at once store it once).
+ * Spent messages (ADR 86): a work message JetStream stopped delivering while a worker handles it.
+ * Its handling goes on and settles it by hand (./worker.ts); this file is the rest.
+ *
+ * - Taking it in hand (adopt): removed from the work queue at once when the ledger has what it
+ *   asked, so that if its worker dies the reconciler adopts the run; otherwise kept for the
+ *   handling and recorded (below). Another worker that got the MAX_DELIVERIES advisory, or sweeps,
+ *   asks on `<ns>.control.handling.<NS>_WORK.<seq>` whether a worker handles it (inHand).
+ * - Records ("the bound"): a spent message whose work is not in the ledger yet stays in
+ *   `<NS>_WORK` for its handling to settle. If that worker dies or its handling wedges, nothing
+ *   else would ever look at it: the consumer does not deliver it again and its ack floor does not
+ *   move past it. So the worker records it on `<ns>.dead.spent.<seq>.<run>` in the dead-letter
+ *   stream (five tokens: not a dead letter to `<ns>.dead.*.*`, nor a log record), with when it
+ *   took it in hand and who it is; the record is purged when the handling settles the message or
+ *   takes it out of the queue. Every worker sweeps the records (./sweep.ts): one older than the
+ *   bound whose message is still queued and not settled by its run is kept as a dead letter, as
+ *   MAX_DELIVERIES ones are (same message id, so workers sweeping at once store it once).
  */
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { Msg, NatsConnection } from '@nats-io/transport-node';
 
-import { runOfToken, runToken, type FleetNames, type WorkKind } from '../adapters/nats/work.js';
+import {
+  parseWorkMessage,
+  runOfToken,
+  runToken,
+  type FleetNames,
+  type WorkKind,
+  type WorkMessage,
+} from '../adapters/nats/work.js';
+import type { ReadModels } from '../projections/readModels.js';
+import type { WorkCopy } from './deadLetter.js';
+import { answers, settledByRun } from './outcomes.js';
+import type { WorkerLog } from './types.js';
 
 export interface SpentRecord {
   /** The work message's stream sequence in `<NS>_WORK`. */
@@ -81,4 +99,231 @@ export async function listSpent(jsm: JetStreamManager, n: FleetNames): Promise<S
     }
   }
   return out.sort((a, b) => a.since - b.since);
+}
+
+/** A message being handled here, through its newest delivery (ADR 81, ADR 86). */
+export interface Held {
+  msg: JsMsg;
+  /** Deliveries after the first that came while it was handled here: none of them failed. */
+  absorbed: number;
+  /** JetStream gave up on it while it was handled here (MAX_DELIVERIES): settle it by hand. */
+  spent: boolean;
+  /** Spent, and taken out of the work stream already (its work is in the ledger). */
+  removed?: boolean;
+  /** The message, once read. */
+  work?: WorkMessage;
+  /** Handlings that failed, this one included, once it failed. */
+  failed?: number;
+  /** When it was taken in hand here after its deliveries ran out (ms since the epoch). */
+  since?: number;
+  /** Its spent record being published (ADR 86, "the bound"): set once. */
+  recording?: Promise<void>;
+}
+
+/** The sweep kept the message as a dead letter while this handling held it past the bound. */
+export class Swept extends Error {}
+
+/** Whether a message out of deliveries is in hand, and whether to take it out of the queue now. */
+export type InHand = { reason: string; remove: boolean };
+
+export interface SpentDeps {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly names: FleetNames;
+  readonly readModels: ReadModels;
+  readonly log: WorkerLog;
+  readonly now: () => number;
+  /** This worker's name (its `--name`), as its spent records carry it. */
+  readonly name: string;
+  readonly ackWaitMs: number;
+  readonly maxDeliver: number;
+  readonly reconcileAfterMs?: number | undefined;
+  /** How long a handling may hold a spent message before it is kept as a dead letter. */
+  readonly spentAfterMs: number;
+  /** The messages being handled here, by stream sequence (the worker's own map). */
+  readonly handling: ReadonlyMap<number, Held>;
+  /** The worker stopping: the sweep ends. */
+  readonly signal: AbortSignal;
+}
+
+/** Where a worker is asked whether it handles message `seq` of the work stream. */
+export const handlingSubject = (n: FleetNames, seq: number | string) =>
+  `${n.namespace}.control.handling.${n.stream}.${seq}`;
+
+/** Asks the worker handling message `seq`, if one does: its answer, or undefined (none within the wait). */
+export async function askHolder(
+  deps: Pick<SpentDeps, 'nc' | 'names' | 'ackWaitMs'>,
+  seq: number,
+): Promise<{ reason?: string } | undefined> {
+  let reply: Msg;
+  try {
+    reply = await deps.nc.request(handlingSubject(deps.names, seq), '', {
+      timeout: Math.min(10_000, Math.max(1_000, deps.ackWaitMs)),
+    });
+  } catch {
+    // Nobody is handling it (or its worker is stalled past the wait).
+    return undefined;
+  }
+  try {
+    return reply.json<{ reason?: string }>();
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Whether run `runId`'s read models show the work `m` asked for settled (ADR 86): ended, at rest
+ * for what it asked, or running with an event within --reconcile-after. The reason, or undefined.
+ */
+export async function settledInReadModels(
+  deps: Pick<SpentDeps, 'readModels' | 'now' | 'reconcileAfterMs'>,
+  runId: string,
+  m: WorkMessage,
+): Promise<string | undefined> {
+  const run = await deps.readModels.getRun(runId).catch(() => null);
+  return run
+    ? settledByRun(
+        { kind: m.kind, answer: answers(m) },
+        { status: run.status, idleMs: Math.max(0, deps.now() - run.updatedAt) },
+        deps.reconcileAfterMs ? deps.reconcileAfterMs : undefined,
+      )
+    : undefined;
+}
+
+/** What a worker does with spent messages (ADR 86); made once per worker by keepSpent. */
+export interface SpentKeeper {
+  /** Takes `held` in hand after its deliveries ran out (the MAX_DELIVERIES advisory, a heartbeat). */
+  adopt(held: Held): Promise<InHand>;
+  /** Whether a message out of deliveries is in hand: here, at another worker, or by its run. */
+  inHand(spent: WorkCopy & { runId: string }): Promise<InHand | undefined>;
+  /** Throws Swept when the sweep kept `held`'s message as a dead letter meanwhile. */
+  unlessSwept(held: Held): Promise<void>;
+  /** Once `held` is settled (or swept): its spent record, if it has one, goes too. */
+  forget(held: Held): Promise<void>;
+  /** Stops answering whether a message is handled here. */
+  unsubscribe(): void;
+}
+
+export function keepSpent(deps: SpentDeps): SpentKeeper {
+  const { nc, js, jsm, names, log, now, name, handling } = deps;
+  /**
+   * A message JetStream stopped delivering while this worker handles it (ADR 86): its handling
+   * goes on and settles it. It is taken out of the work stream now when what it asked is in the
+   * ledger already (a start whose run is recorded, a resume of a run that is not waiting for
+   * this answer), so that if this worker dies the reconciler adopts the run; otherwise it stays
+   * for the handling to settle, and is looked at again at each heartbeat.
+   */
+  async function adopt(held: Held): Promise<InHand> {
+    held.spent = true;
+    held.since ??= now();
+    const m = held.work;
+    const run = m ? await deps.readModels.getRun(m.runId).catch(() => null) : null;
+    const recorded =
+      m && run
+        ? settledByRun(
+            { kind: m.kind, answer: answers(m) },
+            { status: run.status, idleMs: 0 },
+            Number.POSITIVE_INFINITY,
+          )
+        : undefined;
+    if (!recorded || !run) {
+      // Kept for this handling: recorded where every worker looks, so that if this worker dies
+      // or the handling wedges, the sweep keeps it as a dead letter after the bound.
+      held.recording ??= recordSpent(js, names, {
+        seq: held.msg.seq,
+        runId: m?.runId ?? runOfSubject(held.msg.subject),
+        kind: m?.kind ?? 'start',
+        worker: name,
+        since: held.since,
+      }).catch((e: unknown) =>
+        log.warn(
+          { seq: held.msg.seq, err: (e as Error).message },
+          `could not record a spent message in ${names.deadStream}; if this worker dies before settling it, it stays in ${names.stream}`,
+        ),
+      );
+      await held.recording;
+      return {
+        reason: `a worker is still handling it (${name}, since ${new Date(held.since).toISOString()}): the handling settles it`,
+        remove: false,
+      };
+    }
+    if (!held.removed) {
+      await jsm.streams.deleteMessage(names.stream, held.msg.seq, false).catch(() => {});
+      held.removed = true;
+      if (held.recording) {
+        await held.recording;
+        await clearSpent(jsm, names, held.msg.seq).catch(() => {});
+      }
+    }
+    return {
+      reason: `a worker is still handling it, and the ledger has what it asked (run ${run.status}): removed from the work queue, the handling settles the run`,
+      remove: true,
+    };
+  }
+
+  async function inHand(spent: WorkCopy & { runId: string }): Promise<InHand | undefined> {
+    const mine = handling.get(spent.seq);
+    if (mine) return adopt(mine);
+    // The worker handling it, if one is, answers (and takes it in hand as above).
+    const r = await askHolder(deps, spent.seq);
+    if (r) return { reason: r.reason ?? 'a worker is still handling it', remove: false };
+    // Nobody is handling it (or its worker is stalled past the wait): ask the ledger.
+    let m: WorkMessage;
+    try {
+      m = parseWorkMessage(names, spent.subject, spent.data);
+    } catch {
+      return undefined;
+    }
+    const why = await settledInReadModels(deps, spent.runId, m);
+    return why ? { reason: why, remove: true } : undefined;
+  }
+
+  // Another worker asks whether a message out of deliveries is being handled here.
+  const asked = nc.subscribe(handlingSubject(names, '*'), {
+    callback: (_err, msg) => {
+      const seq = Number(msg.subject.split('.').at(-1));
+      const held = handling.get(seq);
+      if (!held) return;
+      void adopt(held)
+        .then((r) => msg.respond(JSON.stringify({ reason: r.reason })))
+        .catch((e: unknown) =>
+          log.warn(
+            { err: (e as Error).message },
+            'could not answer whether a message is handled here',
+          ),
+        );
+    },
+  });
+
+  /**
+   * Throws Swept when the message `held` settles was taken in hand after its deliveries ran out
+   * and is no longer in the work stream though this handling did not remove it: the sweep kept
+   * it as a dead letter (the handling held it past the bound).
+   */
+  async function unlessSwept(held: Held): Promise<void> {
+    if (!held.spent || held.removed) return;
+    const stored = await jsm.streams
+      .getMessage(names.stream, { seq: held.msg.seq })
+      .catch(() => null);
+    if (!stored) throw new Swept();
+  }
+
+  async function forget(held: Held): Promise<void> {
+    if (!held.recording) return;
+    await held.recording;
+    await clearSpent(jsm, names, held.msg.seq).catch((e: unknown) =>
+      log.warn(
+        { seq: held.msg.seq, err: (e as Error).message },
+        'could not remove a spent record; the sweep drops it once its message is gone',
+      ),
+    );
+  }
+
+  return { adopt, inHand, unlessSwept, forget, unsubscribe: () => asked.unsubscribe() };
+}
+
+/** The run a work subject names (for a message not read yet). */
+function runOfSubject(subject: string): string {
+  return runOfToken(subject.split('.')[3] ?? '');
 }
