@@ -187,7 +187,20 @@ export function agentStep(
 
 type Out<F> = F extends Flow<unknown, infer O> ? O : F extends Flow<never, infer O> ? O : never;
 type Last<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L] ? L : never;
-type In<F> = F extends Flow<infer I, unknown> ? I : never;
+/**
+ * A flow's input. `never` is what a function of no argument is given as its input type where a
+ * branch set is expected (`Flow<never, unknown>`): it ignores its input, so it takes anything.
+ */
+type In<F> = F extends Flow<infer I, unknown> ? ([I] extends [never] ? unknown : I) : never;
+/**
+ * The input of branches that all run on the same value: what every one of them takes (the
+ * intersection of their inputs); no branches take anything.
+ */
+type BranchesIn<B> = {
+  [K in keyof B]: (input: In<B[K]>) => void;
+}[keyof B] extends (input: infer I) => void
+  ? I
+  : unknown;
 
 /** Runs flows one after another, each on the previous one's output. */
 export function sequence<const T extends readonly Flow<never, unknown>[]>(
@@ -240,8 +253,8 @@ function fanOutBranches(
 export function parallel<const B extends Record<string, Flow<never, unknown>>>(
   name: string,
   branches: B,
-  opts?: ParallelOptions<In<B[keyof B]>>,
-): Flow<In<B[keyof B]>, { [K in keyof B]: Out<B[K]> }> {
+  opts?: ParallelOptions<BranchesIn<B>>,
+): Flow<BranchesIn<B>, { [K in keyof B]: Out<B[K]> }> {
   return flow((path, fns) => ({
     kind: 'parallel',
     ...common(path, fns, name, opts),
@@ -337,12 +350,15 @@ export function map<Item, O, I = readonly Item[], R = O[]>(
  * A dynamic router: `route` (a step, typically an agent) names the branches to run — one name or
  * a list — and those run side by side on the router's input, merged like `parallel`.
  */
-export function router<const B extends Record<string, Flow<never, unknown>>>(
+export function router<
+  const B extends Record<string, Flow<never, unknown>>,
+  R extends Flow<never, string | readonly string[]>,
+>(
   name: string,
-  route: Flow<In<B[keyof B]>, string | readonly string[]>,
+  route: R,
   branches: B,
-  opts?: ParallelOptions<In<B[keyof B]>>,
-): Flow<In<B[keyof B]>, Partial<{ [K in keyof B]: Out<B[K]> }>> {
+  opts?: ParallelOptions<In<R> & BranchesIn<B>>,
+): Flow<In<R> & BranchesIn<B>, Partial<{ [K in keyof B]: Out<B[K]> }>> {
   return flow((path, fns) => {
     const routeNode = route.make(join(path, 'router'), fns);
     if (routeNode.kind !== 'step') throw new Error(`${name}: the router must be a single step`);
