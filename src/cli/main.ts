@@ -325,6 +325,7 @@ async function main(argv: string[]): Promise<number> {
     .argument('<run>', 'run id or unique prefix')
     .option('--format <format>', 'md, json or html', 'md')
     .option('-o, --output <file>', 'write the report to a file')
+    .option('--all', 'md/html: list the steps the engine made too (they are left out)')
     .option('--json', 'same as --format json')
     .action(async (run: string, opts: Record<string, unknown>) => {
       const { lensReport } = await import('./commands/lensReport.js');
@@ -345,6 +346,7 @@ async function main(argv: string[]): Promise<number> {
     .description('follow a live run, printing steps as they happen, until it completes or pauses')
     .argument('<run>', 'run id or unique prefix')
     .option('--interval <ms>', 'how often to look for new events', '250')
+    .option('--all', 'show the steps the engine made too (the text leaves them out)')
     .option('--json', 'print one JSON object per line')
     .action(async (run: string, opts: Record<string, unknown>) => {
       const { lensWatch } = await import('./commands/lensWatch.js');

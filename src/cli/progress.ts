@@ -1,9 +1,13 @@
 /**
  * Live progress of a run on stderr, fed with each committed batch. On a terminal one line is
  * redrawn with the current step, retries and cost so far; off a terminal (or with CI set) each
- * step start and end is a plain line, so logs read well.
+ * step start and end is a plain line, so logs read well. Only the steps a person wrote are
+ * named (leaf steps and questions): a step the engine made (`__…`, ADR 88) shows only when it
+ * fails by itself, and a hitl step that did not ask is `⊘`, as `lens show` prints them.
  */
+import { HITL_NOT_PROPAGATED } from '../actors/vocabulary.js';
 import type { NewEvent } from '../events/catalogue.js';
+import { liveSteps } from '../lens/liveSteps.js';
 import type { Output } from './output.js';
 import { indentedMessage } from './runReport.js';
 
@@ -12,6 +16,9 @@ const usd = (micros: number) => `$${(micros / 1e6).toFixed(4)}`;
 export function createProgress(out: Output, write: (s: string) => void) {
   const names = new Map<string, string>();
   const started = new Map<string, number>();
+  // Paths of the steps the engine made (ADR 88): not named unless one fails by itself.
+  const engine = new Set<string>();
+  const live = liveSteps();
   let cost = 0;
   let current = '';
   let drawn = false;
@@ -37,14 +44,18 @@ export function createProgress(out: Output, write: (s: string) => void) {
         switch (e.type) {
           case 'StepScheduled':
             names.set(e.data.path, e.data.name);
-            if (e.data.kind === 'step' || e.data.kind === 'hitl') {
+            if (live.scheduled(e.data.path, e.data.name, e.data.kind) === 'hide') {
+              engine.add(e.data.path);
+              started.set(e.data.path, at);
+            } else if (e.data.kind === 'step' || e.data.kind === 'hitl') {
               started.set(e.data.path, at);
               current = e.data.name;
               if (!out.interactive) out.info(`step ${e.data.name} started`);
             }
             break;
           case 'AgentCallRequested':
-            if (e.data.attempt > 1) line(`step ${label(e.data.path)}: attempt ${e.data.attempt}`);
+            if (e.data.attempt > 1 && !engine.has(e.data.path))
+              line(`step ${label(e.data.path)}: attempt ${e.data.attempt}`);
             break;
           case 'AgentResponded':
           case 'AgentFailed':
@@ -52,10 +63,14 @@ export function createProgress(out: Output, write: (s: string) => void) {
             break;
           case 'StepCompleted':
           case 'StepFailed': {
-            const t0 = started.get(e.data.path);
-            if (t0 === undefined) break;
             const ok = e.type === 'StepCompleted';
-            const mark = ok ? out.color.ok('✓') : out.color.bad('✗');
+            const notAsked = !ok && e.data.error.code === HITL_NOT_PROPAGATED;
+            // A failure is never hidden: an engine step that failed by itself is named too,
+            // not the engine's wrappers that only pass a failure below them up.
+            const shown = ok || live.failed(e.data.path, e.data.error.code) === 'show';
+            const t0 = started.get(e.data.path);
+            if (t0 === undefined || (engine.has(e.data.path) && (ok || !shown))) break;
+            const mark = ok ? out.color.ok('✓') : notAsked ? '⊘' : out.color.bad('✗');
             const why = e.type === 'StepFailed' ? `: ${e.data.error.message}` : '';
             line(`${mark} ${label(e.data.path)} ${out.color.dim(`${at - t0} ms`)}${why}`);
             break;

@@ -7,7 +7,9 @@
 import type { ErrorInfo } from '../events/catalogue.js';
 import type { LedgerEvent } from '../events/envelope.js';
 import type { RunVerification } from '../events/verify.js';
+import { HITL_NOT_PROPAGATED } from '../actors/vocabulary.js';
 import { STEP_ABANDONED, abandonedMessage } from '../projections/fold.js';
+import { stepVisibility, type NamedStep } from './engineSteps.js';
 
 export interface ReportAttempt {
   attempt: number;
@@ -37,6 +39,8 @@ export interface ReportStep {
   iterations?: number;
   cost_usd: number;
   attempts: ReportAttempt[];
+  /** Made by the engine, not written by the user (ADR 88); md and html leave these out. */
+  internal: boolean;
 }
 
 export interface ReportDecision {
@@ -82,6 +86,21 @@ export interface AuditReport {
     failure?: { seq: number; reason: string; detail: string };
   };
 }
+
+/** Each step's `internal` mark, decided over the whole run (ADR 88). */
+function markInternal(steps: ReportStep[]): ReportStep[] {
+  const seen = stepVisibility(steps.map(named));
+  for (const s of steps) s.internal = seen.get(s.path)?.internal ?? false;
+  return steps;
+}
+
+/** A report step as ./engineSteps.ts sees it: failed by itself unless a hitl that did not ask. */
+export const named = (s: ReportStep): NamedStep => ({
+  path: s.path,
+  name: s.name,
+  kind: s.kind,
+  failed: s.status === 'failed' && s.error?.code !== HITL_NOT_PROPAGATED,
+});
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const dollars = (micros: number) => micros / 1e6;
@@ -140,6 +159,7 @@ export function buildReport(
           ended_at: null,
           cost_usd: 0,
           attempts: [],
+          internal: false,
         });
         break;
       case 'AgentCallRequested':
@@ -288,7 +308,7 @@ export function buildReport(
       spent_usd: dollars(spent),
       tokens,
     },
-    steps: [...steps.values()],
+    steps: markInternal([...steps.values()]),
     decisions: [...decisions.values()],
     chain: {
       events: verification.events,

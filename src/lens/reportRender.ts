@@ -3,7 +3,8 @@
  * CSS, no script, no external fetch, and every value from the run passes through `esc`, so an
  * output holding `<script>` is shown, never run.
  */
-import type { AuditReport, ReportStep } from './report.js';
+import { engineStepsLine, stepVisibility } from './engineSteps.js';
+import { named, type AuditReport, type ReportStep } from './report.js';
 import { jsonText } from '../jsonText.js';
 
 const json = (v: unknown) => jsonText(v, 2) ?? 'undefined';
@@ -32,7 +33,21 @@ export const mdCode = (s: string): string => {
   return `${ticks}${pad}${text}${pad}${ticks}`;
 };
 
-export function reportMarkdown(r: AuditReport): string {
+export interface RenderOptions {
+  /** List the steps the engine made too (ADR 88); by default they are counted, not listed. */
+  readonly all?: boolean;
+}
+
+/** The steps a rendering lists, and how many engine steps it leaves out. */
+function listed(r: AuditReport, opts: RenderOptions): { steps: ReportStep[]; left: number } {
+  if (opts.all) return { steps: r.steps, left: 0 };
+  const seen = stepVisibility(r.steps.map(named));
+  const steps = r.steps.filter((s) => !seen.get(s.path)?.hidden);
+  return { steps, left: r.steps.length - steps.length };
+}
+
+export function reportMarkdown(r: AuditReport, opts: RenderOptions = {}): string {
+  const { steps, left } = listed(r, opts);
   const fence = (v: unknown) => {
     const text = json(v);
     const ticks = '`'.repeat(Math.max(3, ...[...text.matchAll(/`+/g)].map((m) => m[0].length + 1)));
@@ -58,13 +73,14 @@ export function reportMarkdown(r: AuditReport): string {
     '| path | step | kind | status | model | prompt hash | cost |',
     '|---|---|---|---|---|---|---|',
   ];
-  for (const s of r.steps) {
+  for (const s of steps) {
     const last = s.attempts[s.attempts.length - 1];
     L.push(
       `| ${mdText(s.path)} | ${mdText(s.name)} | ${mdText(s.kind)} | ${s.status} | ${mdText(last?.model ?? last?.agent ?? '')} | ${last ? `${mdCode(last.prompt_hash.slice(0, 16))}…` : ''} | ${money(s.cost_usd)} |`,
     );
   }
-  for (const s of r.steps) L.push('', ...stepMd(s, fence));
+  if (left > 0) L.push('', engineStepsLine(left));
+  for (const s of steps) L.push('', ...stepMd(s, fence));
   L.push('', '## Human decisions', '');
   if (r.decisions.length === 0) L.push('None.');
   for (const d of r.decisions) {
@@ -116,13 +132,14 @@ pre{background:#f6f8fa;padding:.5rem;overflow:auto;white-space:pre-wrap;word-bre
 code{font:12px ui-monospace,monospace}.ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}
 details{margin:.5rem 0}summary{cursor:pointer}`;
 
-export function reportHtml(r: AuditReport): string {
+export function reportHtml(r: AuditReport, opts: RenderOptions = {}): string {
+  const { steps: shown, left } = listed(r, opts);
   const pre = (v: unknown) => `<pre><code>${esc(json(v))}</code></pre>`;
   const td = (s: string) => `<td>${esc(s)}</td>`;
   const verdict = r.chain.verified
     ? '<span class="ok">intact</span>'
     : `<span class="bad">FAILED at seq ${esc(String(r.chain.failure?.seq))}: ${esc(r.chain.failure?.reason ?? '')} — ${esc(r.chain.failure?.detail ?? '')}. This report covers only the events before it.</span>`;
-  const steps = r.steps
+  const steps = shown
     .map((s) => {
       const attempts = s.attempts
         .map(
@@ -146,7 +163,7 @@ export function reportHtml(r: AuditReport): string {
         )
         .join('')}</table>`
     : '<p>None.</p>';
-  const rows = r.steps
+  const rows = shown
     .map((s) => {
       const last = s.attempts[s.attempts.length - 1];
       return `<tr>${td(s.path)}${td(s.name)}${td(s.kind)}${td(s.status)}${td(last?.model ?? last?.agent ?? '')}<td><code>${esc(last?.prompt_hash.slice(0, 16) ?? '')}</code></td>${td(money(s.cost_usd))}</tr>`;
@@ -169,7 +186,7 @@ export function reportHtml(r: AuditReport): string {
 </table>
 <h2>Input</h2>${pre(r.run.input)}
 <h2>Steps</h2>
-<table><tr><th>path</th><th>step</th><th>kind</th><th>status</th><th>model</th><th>prompt hash</th><th>cost</th></tr>${rows}</table>
+<table><tr><th>path</th><th>step</th><th>kind</th><th>status</th><th>model</th><th>prompt hash</th><th>cost</th></tr>${rows}</table>${left > 0 ? `\n<p>${esc(engineStepsLine(left))}</p>` : ''}
 ${steps}
 <h2>Human decisions</h2>${decisions}
 <h2>Output</h2>${r.run.error ? `<p class="bad">${esc(`${r.run.error.code}: ${r.run.error.message}`)}</p>` : r.run.output === undefined ? '<p>None yet.</p>' : pre(r.run.output)}

@@ -50,6 +50,7 @@ const report: AuditReport = {
           at: '2026-01-01T00:00:00.000Z',
         },
       ],
+      internal: false,
     },
   ],
   decisions: [

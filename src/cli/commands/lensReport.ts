@@ -1,6 +1,8 @@
 /**
- * `flujo lens report RUN [--format md|json|html] [-o FILE]`: the audit report of one run — input,
- * every step and agent attempt, human decisions, budget, chain head and its verification.
+ * `flujo lens report RUN [--format md|json|html] [--all] [-o FILE]`: the audit report of one run —
+ * input, every step and agent attempt, human decisions, budget, chain head and its verification.
+ * md and html leave out the steps the engine made and count them, unless `--all`; the JSON keeps
+ * every step, marked `internal` (ADR 88).
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -18,6 +20,8 @@ import { jsonText } from '../../jsonText.js';
 export interface LensReportFlags extends LensFlags {
   readonly format?: string;
   readonly output?: string;
+  /** md/html: list the steps the engine made too (ADR 88). */
+  readonly all?: boolean;
 }
 
 const FORMATS = ['md', 'json', 'html'] as const;
@@ -49,8 +53,8 @@ export async function lensReport(
       format === 'json'
         ? `${jsonText(report, 2)}\n`
         : format === 'html'
-          ? reportHtml(report)
-          : reportMarkdown(report);
+          ? reportHtml(report, { all: flags.all })
+          : reportMarkdown(report, { all: flags.all });
     if (flags.output) {
       const file = resolve(process.cwd(), flags.output);
       writeFileSync(file, text);

@@ -1,19 +1,25 @@
 /**
- * `flujo lens watch RUN [--json] [--interval MS]`: follows a run as it is recorded (polling its
- * ledger, so it works across processes and on every store) and prints each step as it happens,
- * until the run rests: completed, failed, cancelled or paused for a person. `--json` prints one
- * JSON object per line. Exit 0 when the run completed or paused, 1 when it failed or was cancelled.
+ * `flujo lens watch RUN [--json] [--all] [--interval MS]`: follows a run as it is recorded
+ * (polling its ledger, so it works across processes and on every store) and prints each step as
+ * it happens, until the run rests: completed, failed, cancelled or paused for a person. The text
+ * leaves out the steps the engine made and counts them last, unless `--all` (ADR 88); `--json`
+ * prints one JSON object per line, every step's. Exit 0 when the run completed or paused, 1 when
+ * it failed or was cancelled.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ExitCode } from '../../errors.js';
 import { decodeRecord, type LedgerEvent } from '../../events/envelope.js';
+import { engineStepsLine } from '../../lens/engineSteps.js';
 import { duration, preview, usd } from '../../lens/format.js';
+import { liveSteps, type LiveSteps } from '../../lens/liveSteps.js';
 import type { Output } from '../output.js';
 import { usage, withRun, type LensFlags } from './lensCommon.js';
 
 export interface LensWatchFlags extends LensFlags {
   readonly interval?: string;
+  /** Show the steps the engine made too (ADR 88). */
+  readonly all?: boolean;
 }
 
 interface Line {
@@ -122,12 +128,33 @@ function text(l: Line, out: Output): string {
   }
 }
 
+/** Run-level lines, and a person's question and answer, show whichever step they name. */
+const ABOUT_THE_RUN = new Set(['HumanInputRequested', 'HumanInputReceived', 'RunPaused']);
+
+/** Whether a text line shows now, is left out, or waits until its sequence is settled. */
+function verdictOf(l: Line, live: LiveSteps): 'show' | 'hide' | 'hold' {
+  if (l.path === undefined || ABOUT_THE_RUN.has(l.event)) return 'show';
+  if (l.event === 'StepScheduled') return live.scheduled(l.path, String(l.step), String(l.kind));
+  if (l.event === 'StepFailed') return live.failed(l.path, (l.error as { code?: string }).code);
+  return live.line(l.path);
+}
+
 export async function lensWatch(run: string, flags: LensWatchFlags, out: Output): Promise<number> {
   const interval = flags.interval === undefined ? 250 : Number(flags.interval);
   if (!Number.isInteger(interval) || interval < 10)
     throw usage('--interval takes milliseconds (at least 10)');
   return withRun(flags, run, async ({ ledger, runId }) => {
     const names = new Map<string, { name: string; at: number }>();
+    // The text leaves engine steps out (ADR 88); a sequence's line waits until it is settled.
+    const live = flags.json || flags.all ? undefined : liveSteps();
+    const held = new Map<string, string>();
+    const release = (paths: readonly string[]) => {
+      for (const p of paths) {
+        const t = held.get(p);
+        if (t !== undefined) out.data(t);
+        held.delete(p);
+      }
+    };
     let next = 1;
     let last: LedgerEvent | undefined;
     for (;;) {
@@ -137,9 +164,15 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
         last = e;
         next = r.seq + 1;
         const line = lineOf(e, names);
-        if (line) {
-          if (flags.json) process.stdout.write(JSON.stringify(line) + '\n');
-          else out.data(text(line, out));
+        if (!line) continue;
+        if (flags.json) process.stdout.write(JSON.stringify(line) + '\n');
+        else if (!live) out.data(text(line, out));
+        else {
+          const verdict = verdictOf(line, live);
+          release(live.settled());
+          if (verdict === 'show') out.data(text(line, out));
+          else if (verdict === 'hold' && line.path !== undefined)
+            held.set(line.path, text(line, out));
         }
       }
       // Nobody reads any more (`… | head -1`): stop following, as a closed pipe ends other tools.
@@ -147,8 +180,15 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
       if (page.length === 500) continue;
       // The run rests when its last event ends it or pauses it for a person.
       const t = last?.type;
-      if (t === 'RunCompleted' || t === 'RunPaused') return ExitCode.ok;
-      if (t === 'RunFailed' || t === 'RunCancelled') return ExitCode.runtime;
+      const rests = t === 'RunCompleted' || t === 'RunPaused';
+      if (rests || t === 'RunFailed' || t === 'RunCancelled') {
+        if (live) {
+          release(live.finish());
+          const n = live.hiddenCount();
+          if (n > 0) out.data(engineStepsLine(n));
+        }
+        return rests ? ExitCode.ok : ExitCode.runtime;
+      }
       await sleep(interval);
     }
   });
