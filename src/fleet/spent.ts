@@ -46,6 +46,19 @@ export interface SpentRecord {
 export const spentSubject = (n: FleetNames, seq: number, runId: string) =>
   `${n.namespace}.dead.spent.${seq}.${runToken(runId)}`;
 
+/** The work message and run a spent record's subject names, or undefined (another subject). */
+export function spentOf(
+  n: FleetNames,
+  subject: string,
+): { seq: number; runId: string } | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 5 || parts[0] !== n.namespace || parts[1] !== 'dead' || parts[2] !== 'spent')
+    return undefined;
+  const seq = Number(parts[3]);
+  if (!Number.isSafeInteger(seq) || !parts[4]) return undefined;
+  return { seq, runId: runOfToken(parts[4]) };
+}
+
 const spentFilter = (n: FleetNames, seq?: number) => `${n.namespace}.dead.spent.${seq ?? '*'}.*`;
 
 /** Records that `rec.worker` settles message `rec.seq` by hand from `rec.since` on. */

@@ -2,7 +2,8 @@
  * `flujo fleet dead-letters list | show | retry | purge | log` (ADR 80) on the real NATS, in a
  * namespace of its own: dead letters stored as the workers store them (publishDeadLetter), read
  * back, one published again and run by a real `flujo worker`, one purged; each action recorded
- * on `<ns>.dead.log.<action>.<run>`; bad ids and an unknown one refused with what to do.
+ * on `<ns>.dead.log.<action>.<run>`; bad ids and an unknown one refused with what to do, and a
+ * spent record (ADR 86) refused naming what it stands for.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -23,6 +24,7 @@ import {
 import { openState } from '../../src/adapters/ledger/state.js';
 import { decodeRecord } from '../../src/events/envelope.js';
 import { publishDeadLetter } from '../../src/fleet/deadLetter.js';
+import { recordSpent, spentSubject } from '../../src/fleet/spent.js';
 import type { FleetResult } from '../../src/fleet/client.js';
 import { CLI, runCli } from '../e2e/cli.js';
 import { NATS_URL, natsReachable } from '../support/services.js';
@@ -81,6 +83,52 @@ describe.skipIf(!up)('flujo fleet dead-letters', () => {
     expect(json(r)).toEqual([]);
     expect(cli('list').stderr).toContain(`no dead letters in ${names.deadStream}`);
   });
+
+  it('refuses a spent record (ADR 86) by name: whose work message it stands for, its holder, how to look at it', async () => {
+    await ensureWorkQueue(jsm, names);
+    const js = jetstream(nc);
+    // A work message JetStream stopped delivering while worker w-spent handled it, recorded as
+    // the worker records it (no worker runs yet in this namespace: the message stays queued).
+    const work = await js.publish(workSubject(names, 'start', 'held-1'), '{"input":"x"}');
+    const since = Date.parse('2026-12-06T11:00:00Z');
+    await recordSpent(js, names, {
+      seq: work.seq,
+      runId: 'held-1',
+      kind: 'start',
+      worker: 'w-spent',
+      since,
+    });
+    const info = await jsm.streams.info(names.deadStream, {
+      subjects_filter: spentSubject(names, work.seq, 'held-1'),
+    });
+    const recSeq = info.state.last_seq;
+
+    const shown = cli('show', String(recSeq));
+    expect(shown.code).toBe(1);
+    expect(shown.stderr).toContain('DEAD_LETTER_NOT_FOUND');
+    expect(shown.stderr).toContain(`message ${recSeq} is a spent record, not a dead letter`);
+    expect(shown.stderr).toContain(`work message ${work.seq} (start of run held-1)`);
+    expect(shown.stderr).toContain('worker w-spent since 2026-12-06T11:00:00.000Z');
+    expect(shown.stderr).toContain(`it is still in ${names.stream}`);
+    expect(shown.stderr).toContain(`nats stream get ${names.deadStream} ${recSeq}`);
+    expect(shown.stderr).toContain(`nats stream get ${names.stream} ${work.seq}`);
+    expect(shown.stderr).not.toContain('not <ns>.dead.<kind>.<run>');
+
+    // A retry of it is refused the same way, and publishes nothing (it would race its holder).
+    const before = (await jsm.streams.info(names.stream)).state.last_seq;
+    const retried = cli('retry', String(recSeq));
+    expect(retried.code).toBe(1);
+    expect(retried.stderr).toContain('is a spent record');
+    expect((await jsm.streams.info(names.stream)).state.last_seq).toBe(before);
+
+    // Its message settled (gone from the work queue) while the record is still there.
+    await jsm.streams.deleteMessage(names.stream, work.seq, false);
+    const after = cli('show', String(recSeq), '--json');
+    expect(after.code).toBe(1);
+    expect(after.stderr).toContain(`it is no longer in ${names.stream}`);
+    expect(after.stderr).not.toContain(`nats stream get ${names.stream} ${work.seq}`);
+    await jsm.streams.purge(names.deadStream, { filter: spentSubject(names, work.seq, 'held-1') });
+  }, 60_000);
 
   it('lists, shows, retries and purges dead letters, recording each action', async () => {
     await ensureWorkQueue(jsm, names);
