@@ -1,7 +1,7 @@
 /**
  * Step mappings to Plan IR nodes: the dispatch on `kind`, basic steps and hitl; branching kinds
  * (parallel options, dynamic_router, conditional) are in ./stepsBranches.ts.
- * Loops and maps are in ./stepsIterate.ts, state machines in ./stepsStateMachine.ts, imports in
+ * Loops are in ./stepsIterate.ts, maps in ./stepsMap.ts, state machines in ./stepsStateMachine.ts, imports in
  * ./imports.ts, cache and agentic loops in their own files; the reading helpers are in ./env.ts.
  */
 import { schemaProblem } from '../dsl/jsonSchema.js';

@@ -96,6 +96,18 @@ export const visibilityOf = (
   path: string,
 ): StepVisibility => map.get(bare(path)) ?? { internal: false, hidden: false };
 
+/**
+ * How many hidden steps sit above `path` (its `/`-prefixes): a view that leaves them out indents
+ * the step that many levels less, so it sits right under the shown step above it.
+ */
+export function hiddenAbove(map: ReadonlyMap<string, StepVisibility>, path: string): number {
+  let n = 0;
+  const p = bare(path);
+  for (let i = p.indexOf('/'); i > 0; i = p.indexOf('/', i + 1))
+    if (map.get(p.slice(0, i))?.hidden) n++;
+  return n;
+}
+
 /** The line that says how many engine steps a text view left out. */
 export const engineStepsLine = (n: number): string =>
   `(+${n} engine step${n === 1 ? '' : 's'}; --all to show them)`;

@@ -9,7 +9,7 @@ import { userInfo } from 'node:os';
 import { isEngineError, ErrorCode, withoutCode } from '../errors.js';
 import { decodeRecord } from '../events/envelope.js';
 import { readRunEvents } from '../lens/events.js';
-import { rowVisibility, visibilityOf } from '../lens/engineSteps.js';
+import { hiddenAbove, rowVisibility, visibilityOf } from '../lens/engineSteps.js';
 import { buildTrace } from '../lens/trace.js';
 import type { CostDimension, RunStatusRow } from '../projections/readModels.js';
 import { createEngine } from '../runtime/engine.js';
@@ -67,9 +67,11 @@ export function apiRoutes(backend: LensBackend, router: Router = new Router()): 
     const seen = rowVisibility(steps);
     return {
       run,
-      steps: steps
-        .slice(offset, offset + limit)
-        .map((s) => ({ ...s, ...visibilityOf(seen, s.path) })),
+      steps: steps.slice(offset, offset + limit).map((s) => ({
+        ...s,
+        ...visibilityOf(seen, s.path),
+        hiddenAbove: hiddenAbove(seen, s.path),
+      })),
       stepsTotal: steps.length,
       stepOffset: offset,
       hitl,

@@ -285,7 +285,7 @@ describe('web lens in chromium', () => {
     const engineStep = page.locator('details.step .sname:text-is("__prep_stash0")');
     expect(await engineStep.count()).toBe(0);
     expect(await page.locator('.sname:text-is("slow")').count()).toBe(1);
-    expect(await page.textContent('.engine-steps')).toContain('+1 engine steps');
+    expect(await page.textContent('.engine-steps')).toBe('+1 engine step show them');
     await page.click('button.engine-toggle');
     await expect.poll(() => engineStep.count()).toBe(1);
     await page.click('button:text-is("Show trace tree")');

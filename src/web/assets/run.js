@@ -49,7 +49,12 @@ function depthOf(path) {
   return path === '.' || path === '' ? 0 : path.split('/').filter(Boolean).length;
 }
 
-function waterfall(run, steps, open) {
+/** A step's indent: its depth, less the hidden steps above it when those are left out. */
+function indentOf(s, showEngine) {
+  return depthOf(s.path) - (showEngine ? 0 : (s.hiddenAbove ?? 0));
+}
+
+function waterfall(run, steps, open, showEngine) {
   const t0 = run.startedAt;
   const end = Math.max(
     run.endedAt ?? run.updatedAt,
@@ -77,7 +82,7 @@ function waterfall(run, steps, open) {
         {},
         h(
           'span',
-          { class: 'sname', style: { paddingLeft: depthOf(s.path) * 14 + 'px' } },
+          { class: 'sname', style: { paddingLeft: indentOf(s, showEngine) * 14 + 'px' } },
           s.name,
           s.attempt > 1 ? h('small', {}, ' #' + s.attempt) : null,
         ),
@@ -245,12 +250,14 @@ export async function runView(main, runId) {
         h('span', { class: 'num' }, 'latency'),
         h('span', { class: 'num' }, 'cost'),
       ),
-      waterfall(r, listed, open),
+      waterfall(r, listed, open, showEngine),
       engine > 0
         ? h(
             'p',
             { class: 'engine-steps muted' },
-            (showEngine ? engine + ' engine steps shown' : '+' + engine + ' engine steps') + ' ',
+            (showEngine ? engine : '+' + engine) +
+              (engine === 1 ? ' engine step' : ' engine steps') +
+              (showEngine ? ' shown ' : ' '),
             h(
               'button',
               { class: 'engine-toggle', onclick: () => ((showEngine = !showEngine), load()) },
