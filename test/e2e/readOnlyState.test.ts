@@ -110,7 +110,7 @@ describe('lens verify and lens export change nothing in the state file', () => {
     expect(files(db)).toEqual(before);
   });
 
-  it('an older ledger schema is not migrated: exit 2 saying how to upgrade, the file as it was', async () => {
+  it('an older ledger schema is read as it is, not migrated: the file as it was', async () => {
     const p = join(dir, 'v1');
     mkdirSync(join(p, '.flujo'), { recursive: true });
     writeFileSync(join(p, 'flujo.toml'), '# test project\n');
@@ -127,12 +127,17 @@ describe('lens verify and lens export change nothing in the state file', () => {
     d.close();
     const before = files(db);
     const r = runCli(['lens', 'verify', '--all', '--json'], { cwd: p });
-    expect(r.code).toBe(2);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'CONFIG_STATE_URI' } });
-    expect(r.stderr).toContain(`${db} has ledger schema v1`);
-    expect(r.stderr).toContain('upgrade it with any other flujo command');
-    expect(runCli(['lens', 'export', 'x', '-o', join(dir, 'v1.cbor')], { cwd: p }).code).toBe(2);
+    // ADR 83 amended: a v1 file is read in its own tables (test/ledger/readOldSchema.test.ts
+    // verifies and exports the runs an old release wrote).
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, runs_checked: 0 });
+    const exp = runCli(['lens', 'export', 'x', '-o', join(dir, 'v1.cbor')], { cwd: p });
+    expect(exp.stderr).toContain('[LEDGER_UNKNOWN_RUN] no run matches "x"');
+    expect(exp.code).toBe(1);
     expect(files(db)).toEqual(before);
+    const v = new Database(db, { readonly: true });
+    expect(v.pragma('user_version', { simple: true })).toBe(1);
+    v.close();
   });
 
   it('a missing state file: exit 2 naming it, and neither the file nor its folder is created', () => {

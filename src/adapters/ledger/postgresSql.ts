@@ -161,8 +161,10 @@ export function statements(schema: string): Statements {
 }
 
 /**
- * For a read-only open (`lens verify`, `lens export`; ADR 83): the schema must hold this Flujo's
- * ledger as it is; nothing is created or migrated.
+ * For a read-only open (`lens verify`, `lens export`; ADR 83): the schema must hold a ledger this
+ * Flujo reads as it is; nothing is created or migrated. Every Postgres ledger a Flujo has written
+ * is v1 (one migration since the first release), so there is no older one to read; when a v2
+ * comes, its read-only open keeps v1's reads for v1 schemas, as the SQLite ledger does.
  */
 export async function checkSchema(pool: pg.Pool, schema: string): Promise<void> {
   const table = await pool.query<{ t: string | null }>(
@@ -179,12 +181,12 @@ export async function checkSchema(pool: pg.Pool, schema: string): Promise<void> 
     `SELECT coalesce(max(version), 0) AS v FROM "${schema}".flujo_schema_migrations`,
   );
   const version = current.rows[0]?.v ?? 0;
-  if (version !== MIGRATIONS.length) {
+  if (version < 1 || version > MIGRATIONS.length) {
     throw new ConfigError(
       ErrorCode.CONFIG_STATE_URI,
       version > MIGRATIONS.length
         ? `Postgres schema ${schema} has ledger schema v${version}; this Flujo knows up to v${MIGRATIONS.length}. Upgrade Flujo.`
-        : `Postgres schema ${schema} has ledger schema v${version}, which this command reads only once it is upgraded to v${MIGRATIONS.length}, and it does not change the database: upgrade it with any other flujo command first`,
+        : `Postgres schema ${schema} holds no Flujo ledger (its migrations table records none); nothing was changed. Check the state URI (its ?schema=) and the database`,
       { schema, version },
     );
   }

@@ -37,7 +37,7 @@ import { damagedSqliteError, orDamaged } from './sqliteDamage.js';
 import { openSqliteDatabase, openSqliteReadOnly } from './sqliteOpen.js';
 
 export { openSqliteDatabase } from './sqliteOpen.js';
-import { SELECT_AFTER_POS } from './sqliteSchema.js';
+import { readSql } from './sqliteSchema.js';
 import {
   createGroupCommitter,
   type GroupCommitOptions,
@@ -192,10 +192,15 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
       throw orDamaged(options.path, doing, e);
     }
   };
+  // A read-only open reads the file in the tables of its own schema version (ADR 83).
+  const sql = readSql(ro?.version);
   const selectHead = db.prepare<[string], HeadRow>('SELECT * FROM run_heads WHERE run_id = ?');
-  const insertEvent = db.prepare(
-    'INSERT INTO event_log (run_no, seq, type, at, prev, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
-  );
+  // Prepared on the first append: a read-only open of an older schema has no event_log.
+  let insertStatement: Database.Statement | undefined;
+  const insertEvent = () =>
+    (insertStatement ??= db.prepare(
+      'INSERT INTO event_log (run_no, seq, type, at, prev, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ));
   // The head moves only if it is still the one the batch was sealed against, with the rules of
   // assertAppendable; when nothing changes, the head is read to name the refusal. Both return the
   // row as moved: its run number (the key of its events) and the head projections are given.
@@ -211,13 +216,9 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
   );
   // Raw rows (arrays) skip building an object per row: reads are the verifier's hot path.
   const selectEvents = db
-    .prepare<[string, number, number], RawEventRow>(
-      `SELECT e.pos, h.run_id, e.seq, e.type, e.at, e.prev, e.hash, e.body
-         FROM run_heads h JOIN event_log e ON e.run_no = h.run_no
-        WHERE h.run_id = ? AND e.seq >= ? ORDER BY e.seq LIMIT ?`,
-    )
+    .prepare<[string, number, number], RawEventRow>(sql.selectEvents)
     .raw(true);
-  const selectAll = db.prepare<[number, number], EventRow>(SELECT_AFTER_POS);
+  const selectAll = db.prepare<[number, number], EventRow>(sql.selectAfterPos);
 
   const unrecorded = (): string[] => {
     const runs = db
@@ -259,8 +260,9 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
       assertAppendable(req, prepared, row ? toHead(row) : null);
       throw new LedgerConflictError(req.runId, req.expected.seq, row?.seq ?? 0);
     }
+    const insert = insertEvent();
     for (const r of prepared.records) {
-      insertEvent.run(moved.run_no, r.seq, r.type, r.at, r.prev, r.hash, r.body);
+      insert.run(moved.run_no, r.seq, r.type, r.at, r.prev, r.hash, r.body);
     }
     if (projections.length) {
       const head = toHead(moved);
@@ -348,17 +350,9 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
     },
 
     async orphans() {
-      // Events are keyed by run_no (sqliteSchema.ts): a deleted head row hides its run's events
-      // from the `events` view, so they are looked for in event_log itself.
       const rows = damaged('looking for events whose head row is gone', () =>
         db
-          .prepare<[], { events: number; first_seq: number; body: Uint8Array }>(
-            `SELECT o.events, o.first_seq, e.body
-             FROM (SELECT run_no, count(*) AS events, min(seq) AS first_seq FROM event_log
-                    WHERE run_no NOT IN (SELECT run_no FROM run_heads) GROUP BY run_no) o
-             JOIN event_log e ON e.run_no = o.run_no AND e.seq = o.first_seq
-            ORDER BY o.run_no`,
-          )
+          .prepare<[], { events: number; first_seq: number; body: Uint8Array }>(sql.selectOrphans)
           .all(),
       );
       return rows.map((r) => ({ events: r.events, firstSeq: r.first_seq, firstBody: r.body }));

@@ -57,6 +57,8 @@ export function openSqliteDatabase(
 
 export interface ReadOnlySqlite {
   readonly db: Database.Database;
+  /** The file's ledger schema version: today's, or an older one read as it is (ADR 83). */
+  readonly version: number;
   /** Closes the connection; removes the -wal and -shm this open made SQLite create. */
   close(): void;
 }
@@ -109,20 +111,21 @@ export function openSqliteReadOnly(path: string, busyTimeoutMs = 5000): ReadOnly
       `cannot open the SQLite ledger at ${path}: ${(e as Error).message}${damagedFileAdvice(path, e)}`,
     );
   }
-  if (version !== LEDGER_SCHEMA_VERSION) {
+  // An older schema is read as it is, in its own tables (sqliteSchema.ts readSql): nothing is
+  // migrated, so an archive is verified as it was written.
+  if (version < 1 || version > LEDGER_SCHEMA_VERSION) {
     db.close();
     tidy();
     throw unusable(
       path,
       version > LEDGER_SCHEMA_VERSION
         ? `${path} has ledger schema v${version}; this Flujo knows up to v${LEDGER_SCHEMA_VERSION}. Upgrade Flujo`
-        : version === 0
-          ? `${path} holds no Flujo ledger (a SQLite file with no ledger schema); nothing was changed`
-          : `${path} has ledger schema v${version}, which this command reads only once it is upgraded to v${LEDGER_SCHEMA_VERSION}, and it does not change the file: keep a copy, then upgrade it with any other flujo command (e.g. flujo lens list)`,
+        : `${path} holds no Flujo ledger (a SQLite file with no ledger schema); nothing was changed`,
     );
   }
   return {
     db,
+    version,
     close() {
       if (db.open) db.close();
       tidy();

@@ -4,19 +4,54 @@
  * run number instead of the run id, so a step's index entries go to the right edge of the B-tree
  * instead of a random leaf; `events` stays readable (and, for tamper tests and auditors'
  * experiments, updatable) as a view with the v1 columns. A new ledger is created by running every
- * migration, so the path existing ledgers take is the one every test opens.
+ * migration, so the path existing ledgers take is the one every test opens. The reads are kept
+ * for every version a Flujo wrote, so that a read-only open (ADR 83) reads an older file as it is.
  */
 import type Database from 'better-sqlite3';
 
 import { ConfigError, ErrorCode } from '../../errors.js';
 
-/**
- * Every event after a global position, in commit order, with its run id (the outer loop is
- * forced onto event_log so that the LIMIT stops the scan).
- */
-export const SELECT_AFTER_POS = `SELECT e.pos, h.run_id, e.seq, e.type, e.at, e.prev, e.hash, e.body
-   FROM event_log e CROSS JOIN run_heads h ON h.run_no = e.run_no
-  WHERE e.pos > ? ORDER BY e.pos LIMIT ?`;
+/** The reads of the ledger, in the tables of one schema version. */
+export interface ReadSql {
+  /** A run's events from a seq, at most LIMIT (-1: all). */
+  readonly selectEvents: string;
+  /** Every event after a global position, in commit order, with its run id. */
+  readonly selectAfterPos: string;
+  /** Per run whose head row is gone: its event count, lowest seq and that event's body. */
+  readonly selectOrphans: string;
+}
+
+const READ_SQL: Readonly<Record<number, ReadSql>> = {
+  // Before ADR 36: events keyed by run id. Only read-only opens meet it (ADR 83: an old archive
+  // is verified as it is); any other open migrates it first.
+  1: {
+    selectEvents: `SELECT pos, run_id, seq, type, at, prev, hash, body FROM events
+      WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
+    selectAfterPos: `SELECT pos, run_id, seq, type, at, prev, hash, body FROM events
+      WHERE pos > ? ORDER BY pos LIMIT ?`,
+    selectOrphans: `SELECT o.events, o.first_seq, e.body
+      FROM (SELECT run_id, count(*) AS events, min(seq) AS first_seq FROM events
+             WHERE run_id NOT IN (SELECT run_id FROM run_heads) GROUP BY run_id) o
+      JOIN events e ON e.run_id = o.run_id AND e.seq = o.first_seq
+     ORDER BY o.run_id`,
+  },
+  2: {
+    selectEvents: `SELECT e.pos, h.run_id, e.seq, e.type, e.at, e.prev, e.hash, e.body
+      FROM run_heads h JOIN event_log e ON e.run_no = h.run_no
+     WHERE h.run_id = ? AND e.seq >= ? ORDER BY e.seq LIMIT ?`,
+    // The outer loop is forced onto event_log so that the LIMIT stops the scan.
+    selectAfterPos: `SELECT e.pos, h.run_id, e.seq, e.type, e.at, e.prev, e.hash, e.body
+      FROM event_log e CROSS JOIN run_heads h ON h.run_no = e.run_no
+     WHERE e.pos > ? ORDER BY e.pos LIMIT ?`,
+    // A deleted head row hides its run's events from the `events` view, so they are looked for
+    // in event_log itself.
+    selectOrphans: `SELECT o.events, o.first_seq, e.body
+      FROM (SELECT run_no, count(*) AS events, min(seq) AS first_seq FROM event_log
+             WHERE run_no NOT IN (SELECT run_no FROM run_heads) GROUP BY run_no) o
+      JOIN event_log e ON e.run_no = o.run_no AND e.seq = o.first_seq
+     ORDER BY o.run_no`,
+  },
+};
 
 const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
   (db) =>
@@ -99,6 +134,16 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
 
 /** The schema version (`user_version`) this Flujo reads and writes. */
 export const LEDGER_SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The reads for a ledger at `version` (one this Flujo knows: 1 to LEDGER_SCHEMA_VERSION). */
+export function readSql(version: number = LEDGER_SCHEMA_VERSION): ReadSql {
+  const sql = READ_SQL[version];
+  if (!sql) throw new Error(`no reads for SQLite ledger schema v${version}`);
+  return sql;
+}
+
+/** Every event after a global position, in commit order (today's schema). */
+export const SELECT_AFTER_POS = readSql().selectAfterPos;
 
 export function migrate(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number;
