@@ -53,10 +53,22 @@ copyFileSync(
 const cli = (...args: string[]) => runCli(args, { cwd: dir });
 const countLine = (text: string) => text.trimEnd().split('\n').at(-1)?.trim();
 
+let quietRun: ReturnType<typeof cli>;
+
 beforeAll(() => {
-  expect(cli('run', 'quiet.yaml', '--input', 'hi', '--run-id', 'quiet').code).toBe(0);
+  quietRun = cli('run', 'quiet.yaml', '--input', 'hi', '--run-id', 'quiet');
+  expect(quietRun.code).toBe(0);
   expect(cli('run', 'loop.yaml', '--input', 'a', '--run-id', 'loop').code).toBe(0);
 }, 60_000);
+
+describe('flujo run progress', () => {
+  it("names the user's steps and ends the question that did not ask ⊘, as lens show does", () => {
+    expect(quietRun.stderr).toContain('step plain_step started');
+    expect(quietRun.stderr).toMatch(/^⊘ question \d+ ms: question was not asked/m);
+    expect(quietRun.stderr).not.toMatch(/✗ question/);
+    expect(quietRun.stderr).not.toContain('__quiet_child');
+  });
+});
 
 describe('lens watch', () => {
   it("prints the user's steps and the count lens show gives; --all prints every step", () => {
