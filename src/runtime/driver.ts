@@ -5,13 +5,10 @@
  * commands started (record, then act). A failed append stops the run where it stands: the ledger
  * still holds everything up to the last commit, and resume continues from there.
  *
- * One class a little over 400 lines: its state (head, in-flight calls, timers, slots) is shared by
- * every method; attempts, budgets, call slots and snapshots already live in their own modules.
- *
- * Over 400 lines: the record-then-act loop and its effect handlers share the run's in-memory
- * state; not split yet.
+ * The commands in flight (calls, timers, call slots) are runEffects.ts; StepAbandoned markers
+ * abandonedSteps.ts; attempts, budgets and snapshots have their own modules too.
  */
-import { decisionEvent, idempotencyKey } from '../actors/decisions.js';
+import { decisionEvent } from '../actors/decisions.js';
 import {
   applyFact,
   awaitsCall,
@@ -25,12 +22,11 @@ import type { RunMachine } from '../actors/machine.js';
 import type { Decision } from '../actors/vocabulary.js';
 import { terminalTypes, type NewEvent } from '../events/catalogue.js';
 import type { Head, LedgerEvent } from '../events/envelope.js';
-import type { AgentPort, AgentReply, AgentRequest, Clock, LedgerStore } from '../ports.js';
-import { failedFact, respondedFact, startAttempt, type Attempt } from './attempt.js';
-import { isFunctionAgent } from './functionAgents.js';
-import { reconcileUnknown, reserveCall, usageUnknown } from './budget.js';
-import { CallSlots, neverStarted } from './callSlots.js';
+import type { AgentPort, Clock, LedgerStore } from '../ports.js';
+import { abandonedSteps } from './abandonedSteps.js';
+import { reconcileUnknown, reserveCall } from './budget.js';
 import { withdrawnAsks } from './humanInput.js';
+import { agentRequest, RunEffects, type Call } from './runEffects.js';
 import { snapshotEvent, type SnapshotChain } from './snapshot.js';
 import type { RunSummary } from './summary.js';
 
@@ -48,26 +44,10 @@ export interface DriverDeps {
   readonly maxCallsInFlight?: number;
 }
 
-type Call = Extract<Decision, { type: 'callAgent' }>;
-type Timer = Extract<Decision, { type: 'scheduleTimer' }>;
-
-/** The signal function steps get: they run in this process and nothing could stop them. */
-const UNSTOPPABLE = new AbortController().signal;
-
-/** The path of the step enclosing `path` (`.` is the pipeline's own); null above it. */
-function parentPath(path: string): string | null {
-  if (path === '.') return null;
-  const i = path.lastIndexOf('/');
-  return i < 0 ? '.' : path.slice(0, i);
-}
-
 export class RunDriver {
   private readonly facts: NewEvent[] = [];
-  /** Failures of started calls whose usage is unknown: charged their reservation when recorded. */
-  private readonly unknownUsage = new WeakSet<NewEvent>();
-  private readonly inflight = new Map<string, Attempt>();
-  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
-  private readonly slots: CallSlots<Call> | null;
+  /** The calls and timers this driver started, and the calls waiting for a slot. */
+  private readonly effects: RunEffects;
   private wake: (() => void) | null = null;
   private stopped = false;
   private releasedSeen = 0;
@@ -103,7 +83,13 @@ export class RunDriver {
     this.epoch = epoch;
     this.summary = summary;
     this.lastSnapshotSeq = head.seq;
-    this.slots = deps.maxCallsInFlight ? new CallSlots(deps.maxCallsInFlight) : null;
+    this.effects = new RunEffects(
+      state.runId,
+      deps.agents,
+      deps.clock,
+      deps.maxCallsInFlight,
+      (f) => this.push(f),
+    );
   }
 
   get runId(): string {
@@ -171,7 +157,7 @@ export class RunDriver {
       else allowed.push(d);
     }
     const decided = decisions.map((d) => decisionEvent(this.runId, d));
-    const abandoned = this.abandonedSteps(decisions);
+    const abandoned = abandonedSteps(this.state.releasedNow, decisions, this.summary);
     if (abandoned.length > 0) {
       // Before the run's end, if the batch has one: nothing may follow a terminal event.
       const end = decided.findIndex((e) => terminalTypes.has(e.type));
@@ -185,81 +171,14 @@ export class RunDriver {
     if (this.stopped) return;
     for (const r of refusals) this.push(r);
     if (this.state.released !== this.releasedSeen) this.abandon();
-    if (this.slots) this.freeSlots(this.slots, leading);
+    this.effects.freeSlots(leading);
     this.act(allowed, at);
   }
 
-  /**
-   * StepAbandoned markers (ADR 78) for the steps the last transition left unfinished: from each
-   * wait it released, the steps still running up to the enclosing step that ended (the parallel a
-   * sibling branch failed, the map an item failed): that step is the `cause`. The statuses are
-   * the summary's, as this batch's decisions leave them.
-   */
-  private abandonedSteps(decisions: readonly Decision[]): NewEvent[] {
-    const released = this.state.releasedNow;
-    if (released.length === 0) return [];
-    const started = new Set<string>();
-    const ended = new Set<string>();
-    for (const d of decisions)
-      if (d.type === 'scheduleStep') started.add(d.path);
-      else if (d.type === 'completeStep' || d.type === 'failStep') ended.add(d.path);
-    const open = (path: string): boolean | undefined => {
-      if (ended.has(path)) return false;
-      if (started.has(path)) return true;
-      const s = this.summary.statusOf(path);
-      return s === undefined ? undefined : s === 'running';
-    };
-    const out: NewEvent[] = [];
-    const marked = new Set<string>();
-    for (const r of released) {
-      const left: string[] = [];
-      let cause: string | null = null;
-      for (let p: string | null = r.path; p !== null; p = parentPath(p)) {
-        const o = open(p);
-        if (o === false) {
-          cause = p;
-          break;
-        }
-        if (o === true) left.push(p);
-      }
-      if (cause === null) continue;
-      for (const path of left)
-        if (!marked.has(path)) {
-          marked.add(path);
-          out.push({ type: 'StepAbandoned', data: { path, cause } });
-        }
-    }
-    return out;
-  }
-
-  /**
-   * Stops the work of waits the machine left (a failed branch's siblings, a failed map's other
-   * items): in-flight calls are aborted — their failures are still recorded, as facts the machine
-   * ignores — and timers are cleared.
-   */
+  /** Stops the work of the waits the machine left since the last time (RunEffects.abandon). */
   private abandon(): void {
     this.releasedSeen = this.state.released;
-    const awaited = new Set<string>();
-    for (const c of this.state.outstanding.calls.values())
-      awaited.add(idempotencyKey(this.runId, c.path, c.attempt));
-    for (const [key, attempt] of [...this.inflight]) {
-      if (!awaited.has(key)) attempt.abort(new Error('abandoned: the step that asked was left'));
-    }
-    for (const [id, t] of this.timers) {
-      if (!this.state.outstanding.timers.has(id)) {
-        clearTimeout(t);
-        this.timers.delete(id);
-      }
-    }
-    const left = this.slots?.drop((d) => awaitsCall(this.state, d.path, d.attempt)) ?? [];
-    for (const d of left) this.push(neverStarted(this.runId, d));
-  }
-
-  /** Frees the slots of calls whose outcome `recorded` holds, and starts waiting calls. */
-  private freeSlots(slots: CallSlots<Call>, recorded: readonly NewEvent[]): void {
-    slots.releaseRecorded(recorded);
-    // abandon() has taken the calls the machine left off the queue: the rest are awaited.
-    for (let d = slots.next(); d; d = slots.next()) this.call(d);
+    this.effects.abandon(this.state);
   }
 
   /**
@@ -299,29 +218,22 @@ export class RunDriver {
     return made.event;
   }
 
-  private request(d: Call): AgentRequest {
-    return {
-      runId: this.runId,
-      path: d.path,
-      attempt: d.attempt,
-      key: idempotencyKey(this.runId, d.path, d.attempt),
-      agent: d.agent,
-      input: d.input,
-      config: d.config,
-    };
-  }
-
   /** Reserves the call's upper-bound estimate, or returns the failure that refuses it. */
   private reserve(d: Call, markers: NewEvent[]): NewEvent | null {
-    return reserveCall(this.state, d, () => this.deps.agents.estimate?.(this.request(d)), markers);
+    return reserveCall(
+      this.state,
+      d,
+      () => this.deps.agents.estimate?.(agentRequest(this.runId, d)),
+      markers,
+    );
   }
 
   /** Starts the commands among freshly recorded decisions that are still awaited. */
   act(decisions: readonly Decision[], at: number): void {
     for (const d of decisions) {
-      if (d.type === 'callAgent') this.call(d);
+      if (d.type === 'callAgent') this.effects.call(d);
       else if (d.type === 'scheduleTimer' && awaitsTimer(this.state, d.path, d.timerId))
-        this.arm(d, at);
+        this.effects.arm(d, at);
     }
   }
 
@@ -350,8 +262,9 @@ export class RunDriver {
       go.push(d);
     }
     if (markers.length > 0) await this.record(markers, this.deps.clock.now());
-    for (const d of go) this.call(d);
-    for (const { decision, at } of this.state.outstanding.timers.values()) this.arm(decision, at);
+    for (const d of go) this.effects.call(d);
+    for (const { decision, at } of this.state.outstanding.timers.values())
+      this.effects.arm(decision, at);
   }
 
   /** The BudgetReconciled of a failed call whose usage is unknown (none without a reservation). */
@@ -369,67 +282,8 @@ export class RunDriver {
   /** Abort in-flight work (cancel, shutdown); facts that still arrive are dropped. */
   stop(): void {
     this.stopped = true;
-    if (this.inflight.size > 0) {
-      const reason = new Error('run stopped');
-      for (const a of [...this.inflight.values()]) a.abort(reason);
-    }
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.slots?.clear();
+    this.effects.stop();
     this.wake?.();
-  }
-
-  private call(d: Call): void {
-    const key = idempotencyKey(this.runId, d.path, d.attempt);
-    if (this.inflight.has(key) || (this.slots && !this.slots.admit(key, d))) return;
-    const started = this.deps.clock.now();
-    const base = { path: d.path, attempt: d.attempt, key };
-    const request = this.request(d);
-    // A function step cannot be stopped: its attempt still settles at once on abort or timeout.
-    const controller = isFunctionAgent(d.agent) ? null : new AbortController();
-    const attempt = startAttempt<AgentReply>(
-      // Retries inside the call are recorded as markers; the machine never sees them.
-      (signal) =>
-        this.deps.agents.call(request, signal, {
-          onRetry: (info) =>
-            this.push({
-              type: 'AgentCallRetried',
-              data: { ...base, retry: info.retry, error: info.error, delayMs: info.delayMs },
-            }),
-        }),
-      UNSTOPPABLE,
-      controller,
-      d.timeoutMs,
-      {
-        reply: (reply) =>
-          this.push(respondedFact(base, reply, Math.max(0, this.deps.clock.now() - started))),
-        fail: (e) => {
-          const fact = failedFact(base, e);
-          if (usageUnknown(e)) this.unknownUsage.add(fact);
-          this.push(fact);
-        },
-      },
-      // Settled before its fact is queued: the loop may be waiting for in-flight work (drive()).
-      () => this.inflight.delete(key),
-    );
-    // An attempt never settles synchronously (its result comes through a promise): register it.
-    this.inflight.set(key, attempt);
-  }
-
-  private arm(d: Timer, scheduledAt: number): void {
-    const id = `${d.path}#${d.timerId}`;
-    if (this.timers.has(id)) return;
-    const delay = Math.max(0, scheduledAt + d.delayMs - this.deps.clock.now());
-    this.timers.set(
-      id,
-      setTimeout(() => {
-        this.timers.delete(id);
-        this.push({ type: 'TimerFired', data: { path: d.path, timerId: d.timerId } });
-      }, delay),
-    );
-  }
-
-  private busy(): boolean {
-    return this.inflight.size > 0 || this.timers.size > 0;
   }
 
   /** Runs until the run finishes, rests on a human, or the driver is stopped. */
@@ -445,7 +299,7 @@ export class RunDriver {
       }
       // Pause only once abandoned calls have settled, so their aborts are recorded and free
       // their budget reservations before the run rests.
-      if (this.facts.length === 0 && restsOnHuman(this.state) && this.inflight.size === 0) {
+      if (this.facts.length === 0 && restsOnHuman(this.state) && this.effects.callsInFlight === 0) {
         const at = this.deps.clock.now();
         const first = [...this.state.outstanding.human.values()][0] as Extract<
           Decision,
@@ -461,7 +315,7 @@ export class RunDriver {
       }
       const fact = this.facts.shift();
       if (!fact) {
-        if (!this.busy()) return; // nothing can happen any more: the caller decides what that means
+        if (!this.effects.busy()) return; // nothing can happen any more: the caller decides what that means
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = null;
         continue;
@@ -477,7 +331,7 @@ export class RunDriver {
       const asked =
         this.state.outstanding.human.size > 0 ? [...this.state.outstanding.human.keys()] : [];
       // Charged before the machine decides, so a retry it starts at once is reserved after it.
-      const charged = this.unknownUsage.has(fact) ? this.charge(fact) : [];
+      const charged = this.effects.unknownUsage.has(fact) ? this.charge(fact) : [];
       const decisions = applyFact(this.machine, this.state, asRecorded);
       const withdrawn = withdrawnAsks(asked, this.state.outstanding.human, fact);
       await this.commit([fact, ...charged, ...withdrawn], decisions, at);

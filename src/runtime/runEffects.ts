@@ -1,0 +1,162 @@
+/**
+ * A run's commands in flight: the agent calls it started (under the call slots' cap, when there
+ * is one) and the timers it armed. Each outcome comes back as a fact through `push`; the driver
+ * (driver.ts) records it before anything acts on it. Only started after their decisions were
+ * recorded; stopped on cancel or shutdown, and when the machine leaves the waits they serve.
+ */
+import { idempotencyKey } from '../actors/decisions.js';
+import type { FoldState } from '../actors/fold.js';
+import { awaitsCall } from '../actors/fold.js';
+import type { Decision } from '../actors/vocabulary.js';
+import type { NewEvent } from '../events/catalogue.js';
+import type { AgentPort, AgentReply, AgentRequest, Clock } from '../ports.js';
+import { failedFact, respondedFact, startAttempt, type Attempt } from './attempt.js';
+import { usageUnknown } from './budget.js';
+import { CallSlots, neverStarted } from './callSlots.js';
+import { isFunctionAgent } from './functionAgents.js';
+
+export type Call = Extract<Decision, { type: 'callAgent' }>;
+type Timer = Extract<Decision, { type: 'scheduleTimer' }>;
+
+/** The signal function steps get: they run in this process and nothing could stop them. */
+const UNSTOPPABLE = new AbortController().signal;
+
+export function agentRequest(runId: string, d: Call): AgentRequest {
+  return {
+    runId,
+    path: d.path,
+    attempt: d.attempt,
+    key: idempotencyKey(runId, d.path, d.attempt),
+    agent: d.agent,
+    input: d.input,
+    config: d.config,
+  };
+}
+
+export class RunEffects {
+  /** Failures of started calls whose usage is unknown: charged their reservation when recorded. */
+  readonly unknownUsage = new WeakSet<NewEvent>();
+  private readonly inflight = new Map<string, Attempt>();
+  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly slots: CallSlots<Call> | null;
+
+  private readonly runId: string;
+  private readonly agents: AgentPort;
+  private readonly clock: Clock;
+  /** Queues an outcome (a reply, a failure, a retry marker, a fired timer) for the driver. */
+  private readonly push: (fact: NewEvent) => void;
+
+  constructor(
+    runId: string,
+    agents: AgentPort,
+    clock: Clock,
+    maxCallsInFlight: number | undefined,
+    push: (fact: NewEvent) => void,
+  ) {
+    this.runId = runId;
+    this.agents = agents;
+    this.clock = clock;
+    this.push = push;
+    this.slots = maxCallsInFlight ? new CallSlots(maxCallsInFlight) : null;
+  }
+
+  /** Started calls whose attempt has not settled. */
+  get callsInFlight(): number {
+    return this.inflight.size;
+  }
+
+  busy(): boolean {
+    return this.inflight.size > 0 || this.timers.size > 0;
+  }
+
+  /**
+   * Stops the work of waits the machine left (a failed branch's siblings, a failed map's other
+   * items): in-flight calls are aborted — their failures are still recorded, as facts the machine
+   * ignores — and timers are cleared.
+   */
+  abandon(state: FoldState): void {
+    const awaited = new Set<string>();
+    for (const c of state.outstanding.calls.values())
+      awaited.add(idempotencyKey(this.runId, c.path, c.attempt));
+    for (const [key, attempt] of [...this.inflight]) {
+      if (!awaited.has(key)) attempt.abort(new Error('abandoned: the step that asked was left'));
+    }
+    for (const [id, t] of this.timers) {
+      if (!state.outstanding.timers.has(id)) {
+        clearTimeout(t);
+        this.timers.delete(id);
+      }
+    }
+    const left = this.slots?.drop((d) => awaitsCall(state, d.path, d.attempt)) ?? [];
+    for (const d of left) this.push(neverStarted(this.runId, d));
+  }
+
+  /** Frees the slots of calls whose outcome `recorded` holds, and starts waiting calls. */
+  freeSlots(recorded: readonly NewEvent[]): void {
+    const slots = this.slots;
+    if (!slots) return;
+    slots.releaseRecorded(recorded);
+    // abandon() has taken the calls the machine left off the queue: the rest are awaited.
+    for (let d = slots.next(); d; d = slots.next()) this.call(d);
+  }
+
+  /** Abort in-flight work (cancel, shutdown). */
+  stop(): void {
+    if (this.inflight.size > 0) {
+      const reason = new Error('run stopped');
+      for (const a of [...this.inflight.values()]) a.abort(reason);
+    }
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.slots?.clear();
+  }
+
+  call(d: Call): void {
+    const key = idempotencyKey(this.runId, d.path, d.attempt);
+    if (this.inflight.has(key) || (this.slots && !this.slots.admit(key, d))) return;
+    const started = this.clock.now();
+    const base = { path: d.path, attempt: d.attempt, key };
+    const request = agentRequest(this.runId, d);
+    // A function step cannot be stopped: its attempt still settles at once on abort or timeout.
+    const controller = isFunctionAgent(d.agent) ? null : new AbortController();
+    const attempt = startAttempt<AgentReply>(
+      // Retries inside the call are recorded as markers; the machine never sees them.
+      (signal) =>
+        this.agents.call(request, signal, {
+          onRetry: (info) =>
+            this.push({
+              type: 'AgentCallRetried',
+              data: { ...base, retry: info.retry, error: info.error, delayMs: info.delayMs },
+            }),
+        }),
+      UNSTOPPABLE,
+      controller,
+      d.timeoutMs,
+      {
+        reply: (reply) =>
+          this.push(respondedFact(base, reply, Math.max(0, this.clock.now() - started))),
+        fail: (e) => {
+          const fact = failedFact(base, e);
+          if (usageUnknown(e)) this.unknownUsage.add(fact);
+          this.push(fact);
+        },
+      },
+      // Settled before its fact is queued: the loop may be waiting for in-flight work (drive()).
+      () => this.inflight.delete(key),
+    );
+    // An attempt never settles synchronously (its result comes through a promise): register it.
+    this.inflight.set(key, attempt);
+  }
+
+  arm(d: Timer, scheduledAt: number): void {
+    const id = `${d.path}#${d.timerId}`;
+    if (this.timers.has(id)) return;
+    const delay = Math.max(0, scheduledAt + d.delayMs - this.clock.now());
+    this.timers.set(
+      id,
+      setTimeout(() => {
+        this.timers.delete(id);
+        this.push({ type: 'TimerFired', data: { path: d.path, timerId: d.timerId } });
+      }, delay),
+    );
+  }
+}
