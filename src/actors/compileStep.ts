@@ -240,7 +240,11 @@ export function hitl(
             params: ({ context }: { context: RunMachineContext }) => ({
               path: rp(context),
               message: message(context),
-              inputSchema: node.inputSchema,
+              // An ask_user step's declared schema, for a run recorded with it (ADR 90).
+              inputSchema:
+                node.answerSchema && context.flags?.includes(ENGINE_FLAGS.askUserAnswerSchema)
+                  ? node.answerSchema
+                  : node.inputSchema,
             }),
           },
         ],

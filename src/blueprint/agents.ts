@@ -8,6 +8,7 @@
 import { posix } from 'node:path';
 
 import type { CodeRef } from '../dsl/ir.js';
+import { schemaProblem } from '../dsl/jsonSchema.js';
 import { thisOf, type Env, type Where } from './env.js';
 import { insideRoot } from './projectRoot.js';
 import { nearest } from './findings.js';
@@ -31,6 +32,7 @@ export type Resolved =
         message: string;
         render?: { template: string; thisPath?: string };
         inputSchema: Record<string, unknown>;
+        answerSchema?: Record<string, unknown>;
         record: string[];
       };
     };
@@ -61,7 +63,7 @@ export function resolveAgent(
   const target = uses ?? agent;
   if (!target) return 'none';
   const v = target.value;
-  if (v.t === 'map') return fromMap(env, v, name, where);
+  if (v.t === 'map') return fromMap(env, v, name, where, key ? undefined : node);
   const s = env.str(v, `${name}: ${target.key}`, name);
   if (s === undefined) return undefined;
   if (s.startsWith('agents.')) return declared(env, v, s.slice(7), name);
@@ -110,7 +112,13 @@ function declared(env: Env, v: YNode, agentName: string, name: string): Resolved
   };
 }
 
-function fromMap(env: Env, v: YNode, name: string, where: Where): Resolved | undefined {
+function fromMap(
+  env: Env,
+  v: YNode,
+  name: string,
+  where: Where,
+  step: YNode | undefined,
+): Resolved | undefined {
   const id = entry(v, 'id');
   const path = entry(v, 'path');
   if (path) {
@@ -145,6 +153,7 @@ function fromMap(env: Env, v: YNode, name: string, where: Where): Resolved | und
             : {}
           : { render: { template: '{{ previous_step }}' } }),
         inputSchema: {},
+        ...answerSchemaOf(env, step, name),
         record: ['resume_input'],
       },
     };
@@ -158,6 +167,50 @@ function fromMap(env: Env, v: YNode, name: string, where: Where): Resolved | und
     return undefined;
   }
   return { kind: 'skill', agent: `skill:${skill}`, config: { params }, fnName: '' };
+}
+
+/**
+ * An ask_user step's declared answer schema: its `input_schema` (a hitl step's key) or its
+ * `output_schema` (the answer is the step's output), one of them. The node keeps `inputSchema: {}`
+ * beside it, what a run recorded before ADR 90 asks with; a newer run asks with this one.
+ */
+function answerSchemaOf(
+  env: Env,
+  step: YNode | undefined,
+  name: string,
+): { answerSchema?: Record<string, unknown> } {
+  const input = step ? entry(step, 'input_schema') : undefined;
+  const output = step ? entry(step, 'output_schema') : undefined;
+  if (input && output) {
+    env.report(
+      'V-K4',
+      `${name}: ask_user checks its answer against one schema; give input_schema or output_schema, not both`,
+      output.keyPos,
+      {
+        step: name,
+        suggestion: `keep input_schema (the answer's JSON Schema) and remove output_schema`,
+      },
+    );
+    return {};
+  }
+  const declared = input ?? output;
+  if (!declared) return {};
+  const schema = plain(declared.value);
+  // Checked now: an invalid schema would take the run to a pause no answer can pass.
+  const problem =
+    schema !== null && typeof schema === 'object' && !Array.isArray(schema)
+      ? schemaProblem(schema as Record<string, unknown>)
+      : 'it is not a mapping';
+  if (problem) {
+    env.report(
+      'V-K4',
+      `${name}: ${declared.key} is not a valid JSON Schema: ${problem}`,
+      declared.value.pos,
+      { step: name },
+    );
+    return {};
+  }
+  return { answerSchema: schema as Record<string, unknown> };
 }
 
 /** A project module reference, resolved against this file and kept inside the project root. */

@@ -9,6 +9,11 @@
  * still be refolded.
  */
 export const ENGINE_FLAGS = {
+  /**
+   * ADR 90: an `ask_user` step with an `input_schema` or `output_schema` asks with it (the answer
+   * is checked against it on resume); before, it asked with `{}` and took any answer.
+   */
+  askUserAnswerSchema: 'ask-user-answer-schema',
   /** ADR 77: a rendering of the whole context leaves out its top-level `__` keys. */
   contextViewHidesEngineKeys: 'context-view-hides-engine-keys',
   /** ADR 77: a hitl message that renders to an object or list is JSON indented by two spaces. */

@@ -236,6 +236,12 @@ export interface HitlNode extends NodeBase {
   /** JSON Schema the human's answer must satisfy. */
   readonly inputSchema: Readonly<Record<string, unknown>>;
   /**
+   * An `ask_user` step's declared answer schema (its `input_schema` or `output_schema`). A run
+   * recorded with the engine flag `ask-user-answer-schema` asks with it instead of `inputSchema`
+   * (`{}`, what a run recorded before keeps; ADR 90).
+   */
+  readonly answerSchema?: Readonly<Record<string, unknown>>;
+  /**
    * `false`: the step never asks. It fails at once with HITL_NOT_PROPAGATED, a failure that
    * passes every handler of failures (a parallel's `ignore`, a state machine's `on: failure`)
    * up to the nearest state machine rule `on: hitl_not_propagated` (ADR 61).
