@@ -97,7 +97,7 @@ export function loadChild(parent: Env, rel: string, alias: string, at: Pos): Pla
     const where = `${posix.relative(parent.shared.opts.root, first.file)}:${first.line}:${first.column}`;
     parent.report(
       'V-I4',
-      `imported blueprint '${alias}' has ${errors.length} error(s); the first is ${first.rule_id} at ${where}: ${first.message}`,
+      `imported blueprint '${alias}' has ${errors.length === 1 ? '1 error' : `${errors.length} errors`}; the first is ${first.rule_id} at ${where}: ${first.message}`,
       at,
       {
         suggestion: `fix ${posix.relative(parent.shared.opts.root, abs)} (run flujo validate on it)`,

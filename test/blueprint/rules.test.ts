@@ -46,6 +46,11 @@ describe('validation rules point at the offending key or value', () => {
     expect(load('rules/V-L1.yaml')).toMatchObject({ isValid: true, exitCode: 0 });
   });
 
+  it('V-I4 counts the imported errors in words: "has 1 error", not "1 error(s)"', () => {
+    const i4 = load('rules/V-I4.yaml').findings.find((f) => f.rule_id === 'V-I4');
+    expect(i4?.message).toMatch(/has 1 error; the first is V-K2 at /);
+  });
+
   it('V-A5 only where the output is really lost; V-P1 only when branches share a key', () => {
     const a5 = load('rules/V-A5.yaml').findings.filter((f) => f.rule_id === 'V-A5');
     expect(a5.map((f) => f.step_name)).toEqual(['fresh']);
