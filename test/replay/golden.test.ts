@@ -84,6 +84,42 @@ describe('golden ledger: orders-review', () => {
   });
 });
 
+/**
+ * Appends a fixture's run as it stood when it paused, batch by batch as the engine did (one `at`
+ * per commit, so every stored byte and hash is the old engine's), resumes it with today's engine
+ * and expects the events it recorded then, byte for byte.
+ */
+async function resumesFromItsSnapshotAsRecorded(before: Fixture): Promise<void> {
+  const events = before.events.map((e) => decodeRecord(before.runId, e.seq, fromHex(e.body)));
+  const snap = events.find((e) => e.type === 'SnapshotTaken')!;
+  const ledger = createMemoryLedger();
+  let head: Head = emptyHead(before.runId);
+  for (let i = 0; i < snap.seq;) {
+    const at = events[i]!.at;
+    const batch: NewEvent[] = [];
+    for (; i < snap.seq && events[i]!.at === at; i++)
+      batch.push({ type: events[i]!.type, data: events[i]!.data } as NewEvent);
+    head = (await ledger.append({ runId: before.runId, expected: head, events: batch, at })).head;
+  }
+  expect(head.hash).toEqual(fromHex(before.events[snap.seq - 1]!.hash));
+  let t = events[snap.seq]!.at - 1;
+  const engine = createEngine({
+    ledger,
+    agents: goldenAgents,
+    clock: { now: () => (t += 1) },
+    worker: 'golden',
+  });
+  const done = await engine.resume(ordersPipeline.plan, before.runId, {
+    humanInput: { approved: true },
+    answeredBy: 'auditor',
+  });
+  expect(done.status).toBe('completed');
+  const rows = await ledger.read(before.runId, { fromSeq: snap.seq + 1 });
+  expect(rows.map((r) => [r.seq, r.type, toHex(r.body)])).toEqual(
+    before.events.slice(snap.seq).map((e) => [e.seq, e.type, e.body]),
+  );
+}
+
 describe('golden ledger recorded before ADR 38 (its pause snapshot keeps finished steps)', () => {
   beforeAll(initFastHash);
   const before = load('orders-before-adr38.json');
@@ -97,36 +133,7 @@ describe('golden ledger recorded before ADR 38 (its pause snapshot keeps finishe
   });
 
   it('resumes from its snapshot to the same events it recorded then', async () => {
-    const events = before.events.map((e) => decodeRecord(before.runId, e.seq, fromHex(e.body)));
-    const snap = events.find((e) => e.type === 'SnapshotTaken')!;
-    // The run as it stood when it paused, appended batch by batch as the engine did (one `at`
-    // per commit), so every stored byte and hash is the old engine's.
-    const ledger = createMemoryLedger();
-    let head: Head = emptyHead(before.runId);
-    for (let i = 0; i < snap.seq;) {
-      const at = events[i]!.at;
-      const batch: NewEvent[] = [];
-      for (; i < snap.seq && events[i]!.at === at; i++)
-        batch.push({ type: events[i]!.type, data: events[i]!.data } as NewEvent);
-      head = (await ledger.append({ runId: before.runId, expected: head, events: batch, at })).head;
-    }
-    expect(head.hash).toEqual(fromHex(before.events[snap.seq - 1]!.hash));
-    let t = events[snap.seq]!.at - 1;
-    const engine = createEngine({
-      ledger,
-      agents: goldenAgents,
-      clock: { now: () => (t += 1) },
-      worker: 'golden',
-    });
-    const done = await engine.resume(ordersPipeline.plan, before.runId, {
-      humanInput: { approved: true },
-      answeredBy: 'auditor',
-    });
-    expect(done.status).toBe('completed');
-    const rows = await ledger.read(before.runId, { fromSeq: snap.seq + 1 });
-    expect(rows.map((r) => [r.seq, r.type, toHex(r.body)])).toEqual(
-      before.events.slice(snap.seq).map((e) => [e.seq, e.type, e.body]),
-    );
+    await resumesFromItsSnapshotAsRecorded(before);
   });
 });
 
@@ -148,5 +155,28 @@ describe('golden ledger recorded before ADR 84 (no engine flags)', () => {
 
   it('refolds through the current pipeline to the decisions it recorded', () => {
     expect(refold(compilePlan(ordersPipeline.plan), events()).status).toBe('completed');
+  });
+});
+
+describe('golden ledger recorded before ADR 90 (engine flags without ask-user-answer-schema)', () => {
+  beforeAll(initFastHash);
+  const before = load('orders-before-adr90.json');
+  const events = () => before.events.map((e) => decodeRecord(before.runId, e.seq, fromHex(e.body)));
+
+  it("differs from today's only in RunStarted's engine flags and the snapshot's copy of them", () => {
+    const changed = before.events.filter((e, i) => e.body !== fixture.events[i]?.body);
+    expect(changed.map((e) => e.type)).toEqual(['RunStarted', 'SnapshotTaken']);
+    const started = (es: LedgerEvent[]) => es[0] as Extract<LedgerEvent, { type: 'RunStarted' }>;
+    expect(started(events()).data.engine.flags).toEqual(
+      CURRENT_ENGINE_FLAGS.filter((f) => f !== 'ask-user-answer-schema'),
+    );
+  });
+
+  it('refolds through the current pipeline to the decisions it recorded', () => {
+    expect(refold(compilePlan(ordersPipeline.plan), events()).status).toBe('completed');
+  });
+
+  it('resumes from its snapshot to the same events it recorded then', async () => {
+    await resumesFromItsSnapshotAsRecorded(before);
   });
 });
