@@ -85,6 +85,28 @@ export async function publishDeadLetter(
 }
 
 /**
+ * Removes the dead letter kept for work message `work` (its `Flujo-Work-Subject` and
+ * `Flujo-Work-Seq`), when it is the newest on its kind and run's subject: its work turned out to
+ * be done (ADR 86, a handling that settled while the sweep kept it). Resolves with its sequence in
+ * the dead-letter stream, or undefined when there is none.
+ */
+export async function dropDeadLetterOf(
+  jsm: JetStreamManager,
+  names: FleetNames,
+  dead: { readonly kind: WorkKind; readonly runId: string },
+  work: { readonly subject: string; readonly seq: number },
+): Promise<number | undefined> {
+  const stored = await jsm.streams
+    .getMessage(names.deadStream, { last_by_subj: deadSubject(names, dead.kind, dead.runId) })
+    .catch(() => null);
+  const h = stored?.header;
+  if (!stored || h?.get('Flujo-Work-Seq') !== String(work.seq)) return undefined;
+  if (h.get('Flujo-Work-Subject') !== work.subject) return undefined;
+  await jsm.streams.deleteMessage(names.deadStream, stored.seq, false);
+  return stored.seq;
+}
+
+/**
  * Keeps a message given up after its last delivery: true once it is a dead letter (the work
  * stream may drop it; `report`, the outcome published on results, names it), false if it could
  * not be stored (the message is left in the work stream, where `nats stream view` still shows it).

@@ -11,7 +11,7 @@ import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { resultsSubject, type FleetNames } from '../adapters/nats/work.js';
 import { jsonText } from '../jsonText.js';
 import type { Retried } from '../runtime/engine.js';
-import { keepDeadLetter } from './deadLetter.js';
+import { dropDeadLetterOf, keepDeadLetter } from './deadLetter.js';
 import type { Outcome } from './outcomes.js';
 import type { Held } from './spent.js';
 import type { WorkerLog } from './types.js';
@@ -111,7 +111,7 @@ export async function settle(
   runId: string | undefined,
   outcome: Outcome,
   report?: Record<string, unknown>,
-  held?: Pick<Held, 'spent' | 'failed'>,
+  held?: Pick<Held, 'spent' | 'failed' | 'removed' | 'work'>,
 ): Promise<void> {
   if (outcome.kind === 'ack' && held?.spent) {
     // JetStream gave up on this delivery while it was handled here (ADR 86): the ack is not
@@ -121,6 +121,18 @@ export async function settle(
     await deps.nc.flush().catch(() => {});
     await deps.jsm.streams.deleteMessage(deps.names.stream, msg.seq, false).catch(() => {});
     deps.counts.acked += 1;
+    // Kept, it stayed for this handling: if the sweep kept it as a dead letter meanwhile (held past
+    // the bound, settling as it was swept), that dead letter is for work done: removed.
+    if (!held.removed && held.work && runId !== undefined) {
+      const dropped = await dropDeadLetterOf(deps.jsm, deps.names, held.work, msg).catch(
+        () => undefined,
+      );
+      if (dropped !== undefined)
+        deps.log.warn(
+          { run_id: runId, kind: held.work.kind, seq: msg.seq, dead_seq: dropped },
+          'work message kept as a dead letter while its handling settled it; the dead letter is removed',
+        );
+    }
   } else if (outcome.kind === 'ack') {
     // Double-acked: once this returns, the queue no longer holds the message.
     await msg

@@ -6,7 +6,8 @@
  * (`dead:<NS>_WORK:<seq>`, as the MAX_DELIVERIES advisory's) makes it one.
  */
 import { parseWorkMessage, type WorkMessage } from '../adapters/nats/work.js';
-import { publishDeadLetter } from './deadLetter.js';
+import { dropDeadLetterOf, publishDeadLetter } from './deadLetter.js';
+import { answers, settledByRun } from './outcomes.js';
 import { pause } from './reconciler.js';
 import {
   askHolder,
@@ -41,7 +42,7 @@ export async function sweepLoop(deps: SweepDeps): Promise<void> {
  * message is still queued is settled by its run when the ledger says so, else kept as a dead
  * letter naming its holder. Every worker sweeps; the dead letter's message id makes it one.
  */
-async function sweep(deps: SweepDeps): Promise<void> {
+export async function sweep(deps: SweepDeps): Promise<void> {
   const { jsm, names, log, now, spentAfterMs } = deps;
   const records = await listSpent(jsm, names);
   for (const rec of records) {
@@ -110,10 +111,39 @@ async function sweepOne(deps: SweepDeps, rec: SpentRecord): Promise<void> {
     deliveries: deps.maxDeliver,
   };
   const to = await publishDeadLetter(js, names, copy, dead, now);
+  const taken = await jsm.streams
+    .deleteMessage(names.stream, rec.seq, false)
+    .then(() => true)
+    .catch((e: unknown) => !/no message found/i.test((e as Error).message));
+  await clearSpent(jsm, names, rec.seq);
+  // Gone before this sweep removed it: since the look above, its handling settled it (acked it,
+  // or took it out once its run was recorded) — or another sweeper kept it too. When the ledger
+  // has what it asked, the dead letter just stored is for work done (ADR 86): removed.
+  const why = taken ? undefined : await recordedInLedger(deps, m);
+  const dropped = why
+    ? await dropDeadLetterOf(jsm, names, m, copy).catch(() => undefined)
+    : undefined;
+  if (dropped !== undefined) {
+    log.warn(
+      { ...at, reason: why, dead_letter: to, dead_seq: dropped },
+      'work message held past the bound was settled by its handling while it was kept as a dead letter; the dead letter is removed',
+    );
+    return;
+  }
   log.error(
     { ...at, dead_letter: to, reason },
     'work message held past the bound after its deliveries ran out; kept as a dead letter',
   );
-  await jsm.streams.deleteMessage(names.stream, rec.seq, false).catch(() => {});
-  await clearSpent(jsm, names, rec.seq);
+}
+
+/** Why run `m.runId`'s read models show what `m` asked recorded (as adopt decides), or undefined. */
+async function recordedInLedger(deps: SweepDeps, m: WorkMessage): Promise<string | undefined> {
+  const run = await deps.readModels.getRun(m.runId).catch(() => null);
+  return run
+    ? settledByRun(
+        { kind: m.kind, answer: answers(m) },
+        { status: run.status, idleMs: 0 },
+        Number.POSITIVE_INFINITY,
+      )
+    : undefined;
 }
