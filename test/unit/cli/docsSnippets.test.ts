@@ -1,7 +1,7 @@
 /**
- * docs/dsl.md's first example is docs/snippets/dslReview.ts (its `#region review`), which tsc
- * compiles with the project: the page and the file must say the same, or the page shows code
- * nobody type-checked.
+ * docs/dsl.md's first example is docs/snippets/dslReview.ts (its `#region review`), and its
+ * agentStep typing example docs/snippets/dslAgentTypes.ts: tsc compiles both with the project, so
+ * the page and the files must say the same, or the page shows code nobody type-checked.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,8 +28,24 @@ function firstBlock(file: string, lang: string): string {
   return m[1]!;
 }
 
+/** The first ```lang block after the text `after`. */
+function blockAfter(file: string, lang: string, after: string): string {
+  const text = readFileSync(join(root, file), 'utf8');
+  const at = text.indexOf(after);
+  if (at < 0) throw new Error(`${file} has no ${JSON.stringify(after)}`);
+  const m = new RegExp('^```' + lang + '\\n([\\s\\S]*?)^```$', 'm').exec(text.slice(at));
+  if (!m) throw new Error(`${file} has no \`\`\`${lang} block after ${JSON.stringify(after)}`);
+  return m[1]!;
+}
+
 describe('docs snippets', () => {
   it("docs/dsl.md's first example is docs/snippets/dslReview.ts, word for word", () => {
     expect(firstBlock('docs/dsl.md', 'ts')).toBe(region('docs/snippets/dslReview.ts', 'review'));
+  });
+
+  it("docs/dsl.md's agentStep typing example is docs/snippets/dslAgentTypes.ts, word for word", () => {
+    expect(blockAfter('docs/dsl.md', 'ts', 'What an `agentStep` is typed as')).toBe(
+      region('docs/snippets/dslAgentTypes.ts', 'agentTypes'),
+    );
   });
 });
