@@ -23,7 +23,7 @@ import {
   type WorkKind,
 } from '../adapters/nats/work.js';
 import { EngineError, ErrorCode, ExitCode } from '../errors.js';
-import { spentOf } from './spent.js';
+import { spentOf, spentWhy } from './spent.js';
 
 const KINDS: readonly WorkKind[] = ['start', 'resume', 'cancel'];
 
@@ -262,36 +262,6 @@ export async function getDeadLetter(
     );
   }
   return { view: v, data: stored.data };
-}
-
-/**
- * Why dead-letter sequence `seq`, a spent record (ADR 86, "the bound"), is not a dead letter:
- * which work message it stands for, who holds it since when, whether that message is still queued,
- * and how to look at either.
- */
-async function spentWhy(
-  deps: DeadLetterDeps,
-  seq: number,
-  spent: { seq: number; runId: string },
-  data: Uint8Array,
-): Promise<string> {
-  const { names } = deps;
-  let rec: { kind?: unknown; worker?: unknown; since?: unknown } = {};
-  try {
-    rec = JSON.parse(Buffer.from(data).toString('utf8')) as typeof rec;
-  } catch {
-    // a record not written by a worker: said from its subject alone
-  }
-  const kind = typeof rec.kind === 'string' ? `${rec.kind} ` : '';
-  const holder = `${typeof rec.worker === 'string' ? `worker ${rec.worker}` : 'a worker'}${typeof rec.since === 'string' ? ` since ${rec.since}` : ''}`;
-  const queued = await deps.jsm.streams
-    .getMessage(names.stream, { seq: spent.seq })
-    .then((m) => m !== null)
-    .catch(() => false);
-  const now = queued
-    ? `it is still in ${names.stream}, for that handling to settle; if it does not within the bound (the larger of --reconcile-after and ten --ack-waits), a worker's sweep keeps it as a dead letter, which dead-letters list then shows`
-    : `it is no longer in ${names.stream} (settled, or kept as a dead letter: see dead-letters list --run ${spent.runId}); the record goes at the next sweep`;
-  return `message ${seq} is a spent record, not a dead letter: work message ${spent.seq} (${kind}of run ${spent.runId}) is held by ${holder}, after JetStream stopped delivering it (ADR 86); ${now}. Look at the record with: nats stream get ${names.deadStream} ${seq}${queued ? `; at the work message with: nats stream get ${names.stream} ${spent.seq}` : ''}`;
 }
 
 export interface ActOptions {

@@ -15,6 +15,7 @@
  *   takes it out of the queue. Every worker sweeps the records (./sweep.ts): one older than the
  *   bound whose message is still queued and not settled by its run is kept as a dead letter, as
  *   MAX_DELIVERIES ones are (same message id, so workers sweeping at once store it once).
+ *   `dead-letters show` of a record's sequence says what it stands for (spentWhy).
  */
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
@@ -78,6 +79,36 @@ export async function recordSpent(
     }),
     { msgID: `spent:${n.stream}:${rec.seq}`, timeout: 5_000 },
   );
+}
+
+/**
+ * Why dead-letter sequence `seq`, a spent record (ADR 86, "the bound"), is not a dead letter:
+ * which work message it stands for, who holds it since when, whether that message is still queued,
+ * and how to look at either.
+ */
+export async function spentWhy(
+  deps: { readonly jsm: JetStreamManager; readonly names: FleetNames },
+  seq: number,
+  spent: { seq: number; runId: string },
+  data: Uint8Array,
+): Promise<string> {
+  const { names } = deps;
+  let rec: { kind?: unknown; worker?: unknown; since?: unknown } = {};
+  try {
+    rec = JSON.parse(Buffer.from(data).toString('utf8')) as typeof rec;
+  } catch {
+    // a record not written by a worker: said from its subject alone
+  }
+  const kind = typeof rec.kind === 'string' ? `${rec.kind} ` : '';
+  const holder = `${typeof rec.worker === 'string' ? `worker ${rec.worker}` : 'a worker'}${typeof rec.since === 'string' ? ` since ${rec.since}` : ''}`;
+  const queued = await deps.jsm.streams
+    .getMessage(names.stream, { seq: spent.seq })
+    .then((m) => m !== null)
+    .catch(() => false);
+  const now = queued
+    ? `it is still in ${names.stream}, for that handling to settle; if it does not within the bound (the larger of --reconcile-after and ten --ack-waits), a worker's sweep keeps it as a dead letter, which dead-letters list then shows`
+    : `it is no longer in ${names.stream} (settled, or kept as a dead letter: see dead-letters list --run ${spent.runId}); the record goes at the next sweep`;
+  return `message ${seq} is a spent record, not a dead letter: work message ${spent.seq} (${kind}of run ${spent.runId}) is held by ${holder}, after JetStream stopped delivering it (ADR 86); ${now}. Look at the record with: nats stream get ${names.deadStream} ${seq}${queued ? `; at the work message with: nats stream get ${names.stream} ${spent.seq}` : ''}`;
 }
 
 /** Removes the record of message `seq` (none is fine). */
