@@ -27,6 +27,33 @@ export const ENGINE_FLAGS = {
 
 export type EngineFlag = (typeof ENGINE_FLAGS)[keyof typeof ENGINE_FLAGS];
 
+/**
+ * Behaviour older than the flags (ADR 93): no run records it, but every run that records ADR 84's
+ * flags has it, so they imply it. A run that records none may come from a release before the
+ * change or after it, and the ledger does not say which: the code that asks treats such a run as
+ * unknown, not as one without the behaviour.
+ */
+export const IMPLIED_FLAGS = {
+  /**
+   * ADR 40 (a6cfe85 for replies, f260503 for what plan code returns): the values a run holds are
+   * as the ledger reads them back, so an object's keys come in the ledger's order, and so does a
+   * hitl message that renders one. Before, they came in the order the code that made them (an
+   * agent, the caller's context) built them, which the ledger does not keep.
+   */
+  runValuesAsRecorded: 'run-values-as-recorded',
+} as const;
+
+export type ImpliedFlag = (typeof IMPLIED_FLAGS)[keyof typeof IMPLIED_FLAGS];
+
+/** The recorded flag that implies each implied one: every run since ADR 84 records it. */
+const IMPLIED_BY: Record<ImpliedFlag, EngineFlag> = {
+  'run-values-as-recorded': ENGINE_FLAGS.contextViewHidesEngineKeys,
+};
+
+/** Whether a run that recorded `flags` is known to have had the implied behaviour `flag`. */
+export const knownToHave = (flags: readonly string[] | undefined, flag: ImpliedFlag): boolean =>
+  flags?.includes(IMPLIED_BY[flag]) ?? false;
+
 /** What a run started by this engine records, sorted. */
 export const CURRENT_ENGINE_FLAGS: readonly EngineFlag[] = Object.values(ENGINE_FLAGS).sort();
 

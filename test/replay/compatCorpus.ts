@@ -82,6 +82,13 @@ export function afterAdr78(s: ReturnType<typeof essentials>) {
     ),
   };
 }
+/**
+ * Markers today's engine records where the run's release recorded none (the fold skips markers,
+ * ADR 84): `StepAbandoned` (ADR 78) for every release in the corpus, and `HumanInputWithdrawn`
+ * (ADR 45, c58d19e) for a2e5cd7, the one release older than it.
+ */
+export const markersAddedSince = (release: string): ReadonlySet<string> =>
+  new Set(['StepAbandoned', ...(release === 'a2e5cd7' ? ['HumanInputWithdrawn'] : [])]);
 const pick = (o: unknown, keys: string[]) =>
   Object.fromEntries(
     keys.filter((k) => k in (o as object)).map((k) => [k, (o as Record<string, unknown>)[k]]),
