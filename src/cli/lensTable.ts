@@ -123,6 +123,17 @@ export function addLensCommands(program: Command, cx: TableContext): void {
       exit(await lensRebuild({ ...g(), ...opts }, out));
     });
   lens
+    .command('renumber')
+    .description(
+      'repair a Postgres ledger restored from a cluster whose transaction counter was ahead',
+    )
+    .option('--dry-run', 'report what would be renumbered and change nothing')
+    .option('--json', 'print a JSON object on stdout')
+    .action(async (opts: Record<string, unknown>) => {
+      const { lensRenumber } = await import('./commands/lensRenumber.js');
+      exit(await lensRenumber({ ...g(), ...opts }, out));
+    });
+  lens
     .command('serve')
     .description('the web lens: runs, steps, costs and an inbox to answer paused runs')
     .option('--port <n>', 'port to listen on (0 picks a free one)', '7878')

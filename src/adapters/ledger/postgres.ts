@@ -40,9 +40,10 @@ import {
   prepareAppend,
   type PreparedAppend,
 } from './common.js';
-import { openPostgresPool } from './postgresOpen.js';
+import { openPostgresPool, stateUriOf } from './postgresOpen.js';
 import {
   POSITION,
+  assertTxidsBehind,
   isTransient,
   statements,
   storeError,
@@ -111,6 +112,8 @@ export async function createPostgresLedger(
     selectAll: named('selectAll'),
   };
   let closed = false;
+  // Opened for writing, the txids were checked (ADR 92); read-only, the first readAll checks.
+  let txidsChecked = !options.readOnly;
 
   // One named statement per batch shape, made on first use: pg prepares each once per connection.
   const appendStatements = new Map<string, { name: string; text: string }>();
@@ -314,6 +317,10 @@ export async function createPostgresLedger(
         pos = m[2] as string;
       }
       try {
+        if (!txidsChecked) {
+          await assertTxidsBehind(pool, schema, stateUriOf(options.connectionString, schema));
+          txidsChecked = true;
+        }
         const res = await pool.query<EventRow>({ ...q.selectAll, values: [txid, pos, limit] });
         return res.rows.map(toRecord);
       } catch (e) {

@@ -2,13 +2,21 @@
  * Opening a Postgres ledger: the schema name and pool checks, the pool (the caller's or one made
  * here, with `search_path` set to the ledger schema), its idle-error listener, and the schema made
  * current (`migrate`) or, for a read-only open (`lens verify`, `lens export`; ADR 83), checked
- * and left as it is (`checkSchema`). The store built on what this returns is in ./postgres.ts.
+ * and left as it is (`checkSchema`). Opened for writing, a ledger restored from a cluster whose
+ * transaction counter was further on is refused (`assertTxidsBehind`, ADR 92). The store built on
+ * what this returns is in ./postgres.ts.
  */
 import pg from 'pg';
 
 import { ConfigError, ErrorCode, LedgerStoreError, isEngineError } from '../../errors.js';
 import type { PostgresLedgerOptions } from './postgres.js';
-import { SCHEMA_NAME, checkSchema, isTransient, migrate } from './postgresSql.js';
+import {
+  SCHEMA_NAME,
+  assertTxidsBehind,
+  checkSchema,
+  isTransient,
+  migrate,
+} from './postgresSql.js';
 import { redactUri } from './stateUri.js';
 
 export interface OpenedPool {
@@ -18,6 +26,20 @@ export interface OpenedPool {
   readonly ownPool: boolean;
   /** The pool's `error` listener, taken off a caller's pool on close. */
   readonly onPoolError: (err: Error) => void;
+}
+
+/** The `application_name` a pool this store makes connects with (at most 63 bytes kept). */
+export const applicationName = (schema: string): string => `flujo ${schema}`.slice(0, 63);
+
+/** The state URI naming this ledger, password hidden (for messages). */
+export function stateUriOf(connectionString: string, schema: string): string {
+  try {
+    const url = new URL(connectionString);
+    if (schema !== 'public') url.searchParams.set('schema', schema);
+    return redactUri(url.toString());
+  } catch {
+    return redactUri(connectionString);
+  }
 }
 
 export async function openPostgresPool(options: PostgresLedgerOptions): Promise<OpenedPool> {
@@ -47,6 +69,8 @@ export async function openPostgresPool(options: PostgresLedgerOptions): Promise<
       // Unqualified names in inline projections resolve to the ledger schema. The store's own
       // SQL qualifies every table, so it is right on a caller's pool too.
       options: `-c search_path=${schema}`,
+      // `lens renumber` refuses while another Flujo has this schema open (ADR 92).
+      application_name: applicationName(schema),
     });
   // An idle client whose server connection drops (restart, pg_terminate_backend, network)
   // emits `error` on the pool; unhandled, that kills the process. The pool has already dropped
@@ -57,7 +81,11 @@ export async function openPostgresPool(options: PostgresLedgerOptions): Promise<
   pool.on('error', onPoolError);
 
   try {
-    await (options.readOnly ? checkSchema(pool, schema) : migrate(pool, schema));
+    if (options.readOnly) await checkSchema(pool, schema);
+    else {
+      await migrate(pool, schema);
+      await assertTxidsBehind(pool, schema, stateUriOf(options.connectionString, schema));
+    }
   } catch (e) {
     if (ownPool) await pool.end().catch(() => {});
     else pool.off('error', onPoolError);

@@ -242,3 +242,55 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<void> {
     client.release(broken);
   }
 }
+
+/** What `txidCounter` found: the highest stored txid and the cluster's next one (ADR 92). */
+export interface TxidCounter {
+  /** The highest `events.txid`, as text; null for an empty ledger. */
+  readonly top: string | null;
+  /** `pg_snapshot_xmax` of a fresh snapshot: every transaction that has finished is below it. */
+  readonly xmax: string;
+  /** Rows whose txid is at or above `xmax`: written in another cluster (a restore). */
+  readonly ahead: number;
+}
+
+/**
+ * One indexed look (the commit-order index, from its top): a visible row can only have been
+ * written by a finished transaction, so its txid is below the snapshot's xmax — unless the rows
+ * were restored from a cluster whose transaction counter was further on. Assigns no xid.
+ */
+export async function txidCounter(
+  q: pg.Pool | pg.ClientBase,
+  schema: string,
+): Promise<TxidCounter> {
+  const res = await q.query<{ top: string | null; xmax: string; ahead: string }>(
+    `SELECT (SELECT txid FROM "${schema}".events ORDER BY txid DESC LIMIT 1)::text AS top,
+            pg_snapshot_xmax(pg_current_snapshot())::text AS xmax,
+            (SELECT count(*) FROM "${schema}".events
+              WHERE txid >= pg_snapshot_xmax(pg_current_snapshot())) AS ahead`,
+  );
+  const row = res.rows[0] as { top: string | null; xmax: string; ahead: string };
+  return { top: row.top, xmax: row.xmax, ahead: Number(row.ahead) };
+}
+
+/**
+ * Refuses a ledger restored into a cluster whose transaction counter is behind the one that
+ * wrote it (ADR 92): readers would see none of the rows ahead, and new appends would sort before
+ * them. Nothing is changed; the message says how to renumber it.
+ */
+export async function assertTxidsBehind(
+  q: pg.Pool | pg.ClientBase,
+  schema: string,
+  uri: string,
+): Promise<void> {
+  const c = await txidCounter(q, schema);
+  if (c.ahead === 0) return;
+  throw new ConfigError(
+    ErrorCode.LEDGER_TXID_AHEAD,
+    `the Postgres ledger in schema ${schema} holds ${c.ahead} events written by transaction ids up to ${c.top ?? '?'}, ` +
+      `but this cluster's transaction counter is at ${c.xmax}: it was restored from another cluster (pg_dump, pg_restore) ` +
+      `whose counter was further on. Readers would not see those events and new ones would sort before them, ` +
+      `so the ledger was not opened for writing; nothing was changed. Stop every Flujo process using this schema, ` +
+      `then run flujo lens renumber with this state URI (${uri}); see docs/ledger.md#restoring-a-postgres-ledger`,
+    { schema, top: c.top, xmax: c.xmax, ahead: c.ahead },
+  );
+}
