@@ -225,7 +225,8 @@ export function hitl(
     if (typeof v === 'string') return v;
     // For a person: an object or list is indented JSON (ADR 77); the recorded message is what
     // run, resume, pause.message and the web lens all show. A run recorded before that keeps
-    // its compact message (ADR 84).
+    // its compact message (ADR 84). The keys come in the order the run holds them, the ledger's
+    // since ADR 40; a message recorded before lists them as its code built them (ADR 93).
     return c.flags?.includes(ENGINE_FLAGS.hitlMessageIndented)
       ? JSON.stringify(v, null, 2)
       : JSON.stringify(v);
