@@ -15,6 +15,7 @@ import { compilePlan } from '../actors/compile.js';
 import { asRecorded } from '../actors/frozen.js';
 import type { RunMachine } from '../actors/machine.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
+import { recordedBeforeAnswerSchemas } from './planBefore.js';
 import type { Plan } from '../dsl/ir.js';
 import { EngineError, ErrorCode, LedgerConflictError } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
@@ -211,7 +212,10 @@ export function createEngine(options: EngineOptions) {
     let loaded = await loadForResume(ledger, runId, head, snapshotEvery);
     const recorded = loaded.fingerprint;
     const fingerprint = compiledOf(plan).fingerprint;
-    const changed = recorded !== undefined && recorded !== fingerprint;
+    const changed =
+      recorded !== undefined &&
+      recorded !== fingerprint &&
+      !(await recordedBeforeAnswerSchemas(ledger, runId, plan, recorded));
     // A snapshot holds the recorded plan's machine states, which a changed plan may not have:
     // an allowed change refolds the whole run instead, so a decision that comes out differently
     // is a NondeterminismError naming its seq (ADR 47).

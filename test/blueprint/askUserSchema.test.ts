@@ -192,11 +192,37 @@ describe('a run recorded before ask-user-answer-schema (ADR 90)', () => {
     const replayed = await engine.replay(today, 'old-ask');
     expect(replayed.firstDivergence).toBeUndefined();
     expect(replayed.identical).toBe(true);
-    // Its question took any answer; it still does.
-    const done = await engine.resume(today, 'old-ask', {
-      humanInput: 'three',
-      allowChangedPlan: true,
-    });
+    // Its question took any answer; it still does. The blueprint did not change, so the resume
+    // needs no --allow-changed-pipeline: its fingerprint is today's plan's without answerSchema.
+    const done = await engine.resume(today, 'old-ask', { humanInput: 'three' });
     expect(done).toMatchObject({ status: 'completed', output: 'three' });
+  });
+
+  it('a run with the flag, or a plan that changed in anything else, is still refused', async () => {
+    const today = await planOf(ASK(INPUT));
+    const { answerSchema: _dropped, ...oldAsk } = root(today);
+    const old: Plan = {
+      ...today,
+      ir: { ...today.ir, root: { ...today.ir.root, steps: [oldAsk] } as PlanNode },
+    };
+    // Recorded under a plan with no schema, by an engine that has the flag: adding input_schema
+    // since is a change of pipeline.
+    const flagged = createMemoryLedger();
+    await createEngine({ ledger: flagged }).run(old, 'go', { runId: 'flagged' });
+    await expect(
+      createEngine({ ledger: flagged }).resume(today, 'flagged', { humanInput: 3 }),
+    ).rejects.toMatchObject({ code: 'PLAN_CHANGED' });
+    // Recorded before the flag, but the plan also changed elsewhere (its revision).
+    const first = createMemoryLedger();
+    await createEngine({ ledger: first }).run(old, 'go', { runId: 'old-ask' });
+    const recorded = withFlags(
+      (await first.read('old-ask')).map((r) => decodeRecord('old-ask', r.seq, r.body)),
+      BEFORE,
+    );
+    const ledger = await ledgerOf('old-ask', recorded);
+    const revised: Plan = { ...today, ir: { ...today.ir, revision: 'two' } as Plan['ir'] };
+    await expect(
+      createEngine({ ledger }).resume(revised, 'old-ask', { humanInput: 'three' }),
+    ).rejects.toMatchObject({ code: 'PLAN_CHANGED' });
   });
 });
