@@ -231,6 +231,7 @@ function continueFold(
       // A message recorded before ADR 40 may list an object's keys in another order (ADR 93).
       if (!want || !takesRecordedMessage(state, want, got))
         throw new NondeterminismError(e.runId, e.seq, want ?? null, got);
+      (state.asRecorded ??= []).push({ seq: e.seq, reason: 'message_key_order' });
     }
   }
   const last = events[events.length - 1];

@@ -45,6 +45,11 @@ export interface FoldState {
    * unfinished (StepAbandoned, ADR 78). Not part of a snapshot: it is the last transition's.
    */
   releasedNow: Release[];
+  /**
+   * Recorded decisions the fold took as recorded although they differ from today's in form only
+   * (a hitl message's key order, ADR 93), so a replay can say so. Not part of a snapshot.
+   */
+  asRecorded?: { seq: number; reason: 'message_key_order' }[];
 }
 
 export function reservedTotals(b: BudgetState): { costMicros: number; tokens: number } {

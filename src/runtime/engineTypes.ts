@@ -61,6 +61,11 @@ export interface ReplayResult {
   readonly identical: boolean;
   readonly events: number;
   readonly output?: unknown;
+  /**
+   * Recorded decisions taken as recorded although today's differ in form only: a hitl message
+   * recorded before ADR 40 lists an object's keys in another order (ADR 93). Absent when none.
+   */
+  readonly asRecorded?: readonly { readonly seq: number; readonly reason: 'message_key_order' }[];
   readonly firstDivergence?: {
     readonly seq: number;
     readonly expected: unknown;

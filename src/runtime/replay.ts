@@ -31,8 +31,9 @@ export async function replayRun(
     throw new LedgerCorruptError(runId, f.seq, f.reason, f.detail, 'the run was not replayed');
   }
   const events = rows.map((r) => decodeRecord(runId, r.seq, r.body));
+  let asRecorded: ReplayResult['asRecorded'];
   try {
-    refold(machine(), events);
+    asRecorded = refold(machine(), events).asRecorded;
   } catch (e) {
     if (!(e instanceof NondeterminismError)) throw e;
     return {
@@ -48,5 +49,6 @@ export async function replayRun(
     identical: true,
     events: events.length,
     ...(s.status === 'completed' ? { output: s.output } : {}),
+    ...(asRecorded?.length ? { asRecorded } : {}),
   };
 }

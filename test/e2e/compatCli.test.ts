@@ -19,8 +19,8 @@ import { runCli } from './cli.js';
 const RELEASE = 'a449bcd';
 let p: string;
 
-const fixture = (scenario: string) =>
-  JSON.parse(readFileSync(join(COMPAT_DIR, RELEASE, `${scenario}.json`), 'utf8')) as CompatLedger;
+const fixture = (scenario: string, release = RELEASE) =>
+  JSON.parse(readFileSync(join(COMPAT_DIR, release, `${scenario}.json`), 'utf8')) as CompatLedger;
 
 /** The release's rows, appended commit by commit (one `at` each) as its engine did. */
 async function appendRecorded(ledger: LedgerStore, l: CompatLedger) {
@@ -35,26 +35,31 @@ async function appendRecorded(ledger: LedgerStore, l: CompatLedger) {
   }
 }
 
-beforeAll(async () => {
-  p = mkdtempSync(join(tmpdir(), 'flujo-compat-'));
-  writeFileSync(join(p, 'flujo.toml'), '');
-  const state = await openState('sqlite:///.flujo/state.db', { projectRoot: p });
+/** A project whose SQLite state holds these recorded runs, their blueprints where they say. */
+async function projectOf(ledgers: CompatLedger[]): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'flujo-compat-'));
+  writeFileSync(join(dir, 'flujo.toml'), '');
+  const state = await openState('sqlite:///.flujo/state.db', { projectRoot: dir });
   try {
-    for (const scenario of ['hitl_object', 'paused_parallel']) {
-      const l = fixture(scenario);
+    for (const l of ledgers) {
       // Where the run says its pipeline is (RunStarted.source), relative to the project.
-      mkdirSync(join(p, 'test/fixtures/compat/blueprints'), { recursive: true });
-      copyFileSync(join(COMPAT_DIR, 'blueprints', `${scenario}.yaml`), join(p, l.blueprint));
+      mkdirSync(join(dir, 'test/fixtures/compat/blueprints'), { recursive: true });
+      copyFileSync(join(COMPAT_DIR, 'blueprints', `${l.scenario}.yaml`), join(dir, l.blueprint));
       await appendRecorded(state.ledger, l);
     }
   } finally {
     await state.close();
   }
+  return dir;
+}
+
+beforeAll(async () => {
+  p = await projectOf(['hitl_object', 'paused_parallel'].map((s) => fixture(s)));
 });
 afterAll(() => rmSync(p, { recursive: true, force: true }));
 
-const json = (args: string[]) => {
-  const r = runCli([...args, '--json'], { cwd: p });
+const json = (args: string[], cwd = p) => {
+  const r = runCli([...args, '--json'], { cwd });
   return { ...r, body: JSON.parse(r.stdout || 'null') as Record<string, unknown> };
 };
 
@@ -96,5 +101,28 @@ describe(`a ${RELEASE} run paused on an object message`, () => {
     const replay = json(['lens', 'replay', l.runId]);
     expect(replay.body).toMatchObject({ identical: true });
     expect(replay.code).toBe(0);
+  });
+});
+
+describe('an a2e5cd7 run whose hitl message lists its keys in another order (ADR 93)', () => {
+  const l = fixture('hitl_object', 'a2e5cd7');
+  let dir: string;
+  beforeAll(async () => {
+    dir = await projectOf([l]);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('lens replay is identical and names the message it took as recorded, in JSON and text', () => {
+    const replay = json(['lens', 'replay', l.runId], dir);
+    expect(replay.code).toBe(0);
+    expect(replay.body).toMatchObject({
+      identical: true,
+      as_recorded: [{ seq: 9, reason: 'message_key_order' }],
+    });
+    const text = runCli(['lens', 'replay', l.runId], { cwd: dir });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /is identical: \d+ events refolded\n {2}seq 9: the recorded hitl message lists the same value's keys in another order/,
+    );
   });
 });

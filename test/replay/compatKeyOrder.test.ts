@@ -50,7 +50,14 @@ describe('a hitl message recorded with its keys in another order (ADR 93)', () =
   });
 
   it('replays identically, and the refolded question keeps the recorded text', async () => {
-    expect(await replayOf(eventsOf())).toMatchObject({ identical: true });
+    // Identical in every decision, and the replay says which message it took as recorded.
+    const replayed = await replayOf(eventsOf());
+    expect(replayed).toMatchObject({ identical: true });
+    expect(replayed.asRecorded).toEqual([{ seq: 9, reason: 'message_key_order' }]);
+    // The same run with today's message order is byte for byte: nothing taken as recorded.
+    const today = await replayOf(eventsOf(withMessage('{"qty":2,"item":"pen","tags":["a","b"]}')));
+    expect(today).toMatchObject({ identical: true });
+    expect(today.asRecorded).toBeUndefined();
     const rows = eventsOf().filter((e) => e.type !== 'SnapshotTaken');
     const state = refold(compilePlan(await planOf(old.scenario)), rows);
     expect([...state.outstanding.human.values()].map((d) => d.message)).toEqual([RECORDED]);

@@ -70,12 +70,19 @@ export async function lensReplay(
         events: result.events,
         ...(result.output !== undefined ? { output: result.output } : {}),
         ...(result.firstDivergence ? { first_divergence: result.firstDivergence } : {}),
+        ...(result.asRecorded ? { as_recorded: result.asRecorded } : {}),
       };
       if (flags.json) out.json(body);
       else if (result.identical) {
         out.data(
           `${out.color.ok('✓')} replay of ${runId} is identical: ${result.events} events refolded`,
         );
+        // Identical in every decision, but not byte for byte where a release before ADR 40
+        // wrote a message's keys in another order: said, never passed over (ADR 93).
+        for (const a of result.asRecorded ?? [])
+          out.data(
+            `  seq ${a.seq}: the recorded hitl message lists the same value's keys in another order (recorded before ADR 40; taken as recorded, ADR 93)`,
+          );
       } else {
         const d = result.firstDivergence;
         out.data(`${out.color.bad('✗')} replay of ${runId} diverges at seq ${d?.seq}`);
