@@ -45,6 +45,8 @@ export interface RenumberReport {
   readonly ahead: number;
   readonly highestTxid: string | null;
   readonly clusterXmax: string;
+  /** `events` was vacuumed after the commit (its old row versions sit where readers start). */
+  readonly vacuumed: boolean;
   readonly positions: readonly MappedPosition[];
   /** Strings in `system_state` that look like positions but name no row of this ledger. */
   readonly unmapped: readonly { key: string; value: string }[];
@@ -138,7 +140,14 @@ export async function renumberPostgresLedger(options: RenumberOptions): Promise<
     if (counter.ahead === 0) {
       await client.query('ROLLBACK');
       done = true;
-      return { ...base, renumbered: false, events: 0, positions: [], unmapped: [] };
+      return {
+        ...base,
+        renumbered: false,
+        events: 0,
+        vacuumed: false,
+        positions: [],
+        unmapped: [],
+      };
     }
 
     // Per run, commit order must be seq order, or the rows' order cannot be kept as it is:
@@ -240,10 +249,19 @@ export async function renumberPostgresLedger(options: RenumberOptions): Promise<
       throw new Error(`renumber left ${after.ahead} rows ahead in ${schema} (rolled back)`);
     await client.query(options.dryRun ? 'ROLLBACK' : 'COMMIT');
     done = true;
+    // Every row's old version is dead now, at the top of the commit-order index, where the open's
+    // check and every reader start: reclaim them before anything reads (ADR 92, measured).
+    let vacuumed = false;
+    if (!options.dryRun)
+      vacuumed = await client.query(`VACUUM (ANALYZE) ${s}.events`).then(
+        () => true,
+        () => false, // committed all the same; the command says to run it
+      );
     return {
       ...base,
       renumbered: true,
       events: updated.rowCount ?? 0,
+      vacuumed,
       positions,
       unmapped,
     };

@@ -39,6 +39,7 @@ export async function lensRenumber(flags: LensRenumberFlags, out: Output): Promi
       ahead: r.ahead,
       highest_txid: r.highestTxid,
       cluster_xmax: r.clusterXmax,
+      vacuumed: r.vacuumed,
       positions: r.positions,
       unmapped: r.unmapped,
     });
@@ -58,7 +59,10 @@ export async function lensRenumber(flags: LensRenumberFlags, out: Output): Promi
   if (r.dryRun) out.info('dry run: nothing was changed');
   else
     out.info(
-      `old positions are kept in ${r.schema}.flujo_position_map (old_txid, old_pos → new_txid, new_pos) for positions stored elsewhere; VACUUM ${r.schema}.events reclaims the old row versions`,
+      `old positions are kept in ${r.schema}.flujo_position_map (old_txid, old_pos → new_txid, new_pos) for positions stored elsewhere` +
+        (r.vacuumed
+          ? ''
+          : `; VACUUM ${r.schema}.events failed: run it before starting Flujo (the old row versions slow every open and read until then)`),
     );
   return ExitCode.ok;
 }
