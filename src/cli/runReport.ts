@@ -20,29 +20,82 @@ export function exitCodeOf(r: RunResult): number {
   return ExitCode.ok;
 }
 
-/** An example answer for a schema: good enough to copy, edit and paste. */
-export function exampleFor(schema: unknown): unknown {
-  const s = (schema ?? {}) as {
+/**
+ * An example answer for a schema: good enough to copy, edit and paste, and one the schema takes
+ * for the keywords people write by hand (`const`, `default`, `examples`, `enum`, bounds and
+ * lengths, `required`, `anyOf`/`oneOf`, a list of types); anything else (a `pattern`, a `format`)
+ * gives the placeholder `…` to edit.
+ */
+export function exampleFor(schema: unknown, depth = 0): unknown {
+  if (schema === null || typeof schema !== 'object' || depth > 8) return '…';
+  const s = schema as {
     type?: unknown;
+    const?: unknown;
+    default?: unknown;
+    examples?: unknown[];
     properties?: Record<string, unknown>;
+    required?: unknown[];
     enum?: unknown[];
+    anyOf?: unknown[];
+    oneOf?: unknown[];
+    items?: unknown;
+    minItems?: number;
+    minimum?: number;
+    exclusiveMinimum?: number;
+    maximum?: number;
+    exclusiveMaximum?: number;
+    minLength?: number;
   };
+  if ('const' in s) return s.const;
+  if ('default' in s) return s.default;
+  if (Array.isArray(s.examples) && s.examples.length > 0) return s.examples[0];
   if (Array.isArray(s.enum) && s.enum.length > 0) return s.enum[0];
-  switch (s.type) {
-    case 'object':
-      return Object.fromEntries(
-        Object.entries(s.properties ?? {}).map(([k, v]) => [k, exampleFor(v)]),
-      );
+  const alternatives = s.anyOf ?? s.oneOf;
+  if (Array.isArray(alternatives) && alternatives.length > 0)
+    return exampleFor(alternatives[0], depth + 1);
+  const type = Array.isArray(s.type) ? (s.type.find((t) => t !== 'null') ?? s.type[0]) : s.type;
+  switch (type) {
+    case 'object': {
+      const props = Object.entries(s.properties ?? {});
+      const required = new Set(Array.isArray(s.required) ? s.required : []);
+      // Every property the schema names, and a placeholder for a required one it does not.
+      const named = props.map(([k, v]) => [k, exampleFor(v, depth + 1)] as const);
+      const unnamed = [...required]
+        .filter((k): k is string => typeof k === 'string' && !props.some(([p]) => p === k))
+        .map((k) => [k, '…'] as const);
+      return Object.fromEntries([...named, ...unnamed]);
+    }
     case 'boolean':
       return true;
     case 'number':
     case 'integer':
-      return 0;
-    case 'array':
-      return [];
-    default:
-      return '…';
+      return numberExample(s, type === 'integer');
+    case 'array': {
+      const n = typeof s.minItems === 'number' && s.minItems > 0 ? Math.min(s.minItems, 8) : 0;
+      return Array.from({ length: n }, () => exampleFor(s.items, depth + 1));
+    }
+    case 'null':
+      return null;
+    default: {
+      const min = typeof s.minLength === 'number' ? Math.min(s.minLength, 64) : 1;
+      return '…'.repeat(Math.max(1, min));
+    }
   }
+}
+
+/** 0, or the nearest number the bounds allow. */
+function numberExample(
+  s: { minimum?: number; exclusiveMinimum?: number; maximum?: number; exclusiveMaximum?: number },
+  integer: boolean,
+): number {
+  let n = 0;
+  if (typeof s.minimum === 'number' && n < s.minimum) n = s.minimum;
+  if (typeof s.exclusiveMinimum === 'number' && n <= s.exclusiveMinimum)
+    n = integer ? Math.floor(s.exclusiveMinimum) + 1 : s.exclusiveMinimum + 1;
+  if (typeof s.maximum === 'number' && n > s.maximum) n = s.maximum;
+  if (typeof s.exclusiveMaximum === 'number' && n >= s.exclusiveMaximum)
+    n = integer ? Math.ceil(s.exclusiveMaximum) - 1 : s.exclusiveMaximum - 1;
+  return integer ? Math.ceil(n) : n;
 }
 
 export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
