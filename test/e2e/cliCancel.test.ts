@@ -21,14 +21,19 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A project whose slow.mjs runs `fn` steps one, two (slow) and three in a sequence. */
-function slowProject(name: string, twoMs: number): string {
+/**
+ * A project whose slow.mjs runs `fn` steps one, two and three in a sequence. With `gate`, step two
+ * waits until that file exists (the test opens it), so nothing depends on how fast a process starts.
+ */
+function slowProject(name: string, gate?: string): string {
   const p = join(dir, name);
   mkdirSync(p, { recursive: true });
   writeFileSync(join(p, 'flujo.toml'), '# test\n');
   const steps = {
     one: '(x) => `${x}1`',
-    two: `(x) => new Promise((r) => setTimeout(() => r(\`\${x}2\`), ${twoMs}))`,
+    two: gate
+      ? `(x) => new Promise((r) => { const t = setInterval(() => { if (existsSync(${JSON.stringify(gate)})) { clearInterval(t); r(\`\${x}2\`); } }, 10); })`
+      : '(x) => `${x}2`',
     three: '(x) => `${x}3`',
   };
   const ir = {
@@ -51,7 +56,7 @@ function slowProject(name: string, twoMs: number): string {
     .join(', ');
   writeFileSync(
     join(p, 'slow.mjs'),
-    `export default { ir: ${JSON.stringify(ir)}, functions: { ${fns} } };\n`,
+    `import { existsSync } from 'node:fs';\nexport default { ir: ${JSON.stringify(ir)}, functions: { ${fns} } };\n`,
   );
   return p;
 }
@@ -117,7 +122,7 @@ describe('flujo cancel', () => {
   });
 
   it('refuses a completed run and records nothing', () => {
-    const p = slowProject('done', 0);
+    const p = slowProject('done');
     expect(runCli(['run', 'slow.mjs', '--input', 'x', '--run-id', 'done-1'], { cwd: p }).code).toBe(
       0,
     );
@@ -135,17 +140,30 @@ describe('flujo cancel', () => {
   });
 
   it('cancels a run another flujo run process is driving: that process reports it cancelled and runs no further step', async () => {
-    const p = slowProject('driven', 2000);
+    const gate = join(dir, 'driven.gate');
+    const p = slowProject('driven', gate);
+    // Step two holds until the cancel has finished; then the driver's next append meets it.
     let cancelling: Promise<CliResult> | undefined;
-    const driver = await spawnCli(['run', 'slow.mjs', '--input', 'x', '--run-id', 'slow-1'], {
+    let spawned!: (c: Promise<CliResult>) => void;
+    const cancelSpawned = new Promise<CliResult>((r) => (spawned = r));
+    const driving = spawnCli(['run', 'slow.mjs', '--input', 'x', '--run-id', 'slow-1'], {
       cwd: p,
       onStderr: (text) => {
-        if (!cancelling && text.includes('step two started'))
+        if (!cancelling && text.includes('step two started')) {
           cancelling = spawnCli(['cancel', 'slow', '--reason', 'enough', '--json'], { cwd: p });
+          spawned(cancelling);
+        }
       },
     });
-    expect(cancelling).toBeDefined();
-    const cancel = await cancelling!;
+    const cancel = await Promise.race([
+      cancelSpawned,
+      driving.then((d) => {
+        if (!cancelling) throw new Error(`the run ended before step two started: ${d.stderr}`);
+        return cancelling;
+      }),
+    ]);
+    writeFileSync(gate, '');
+    const driver = await driving;
     expect(cancel.code).toBe(0);
     expect(json(cancel.stdout)).toMatchObject({ run_id: 'slow-1', status: 'cancelled' });
     // The driving process's next append failed against the cancel: it reports the run cancelled.
