@@ -315,6 +315,9 @@ describe('a Postgres ledger restored with its txids ahead of the cluster', () =>
     expect((e as EngineError).message).toContain(
       'run a seq 4 comes before seq 1: events were appended after the restore',
     );
+    expect((e as EngineError).message).toContain(
+      'Move those events after the restored ones by hand (their txid above 1000',
+    );
     expect(await sql(`SELECT txid::text, pos FROM "${schema}".events ORDER BY pos`)).toEqual(
       before,
     );

@@ -164,8 +164,9 @@ export async function renumberPostgresLedger(options: RenumberOptions): Promise<
         ErrorCode.LEDGER_TXID_AHEAD,
         `the Postgres ledger in schema ${schema} has rows ahead of this cluster's transaction counter (${counter.xmax}), ` +
           `and in commit order run ${bad.run_id} seq ${bad.before} comes before seq ${bad.seq}: events were appended ` +
-          `after the restore. Renumbering would keep that order, so nothing was changed. ` +
-          `See docs/adr/0092 (advance the counter with pg_resetwal --epoch instead)`,
+          `after the restore, and sort before it. Renumbering would keep that order, so nothing was changed. ` +
+          `Move those events after the restored ones by hand (their txid above ${counter.top ?? 'the highest'}, in their order), ` +
+          `then run flujo lens renumber again; see docs/adr/0092`,
         { schema, runId: bad.run_id, seq: bad.seq },
       );
     const xmin = await client.query<{ ok: boolean }>(
