@@ -236,6 +236,19 @@ describe('a Postgres ledger restored with its txids ahead of the cluster', () =>
     expect(ids(after)).toEqual(before);
     expect(after.map((r) => r.pos)).toEqual(before.map((_, i) => `3:${i + 1}`));
 
+    // A position handed out before the renumber (stored where it was not mapped) is refused,
+    // not read from: it would return nothing now and skip events later.
+    const stale = oldPositions[seenAt - 1] as string;
+    const refused = await store.readAll(stale).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(EngineError);
+    expect((refused as EngineError).code).toBe(ErrorCode.LEDGER_TXID_AHEAD);
+    expect((refused as EngineError).message).toContain(
+      `"${stale}" is a position ahead of this cluster's transaction counter`,
+    );
+    expect((refused as EngineError).message).toContain(`${schema}.flujo_position_map`);
+    const staleTail = store.subscribe({ after: stale, pollMs: 20 })[Symbol.asyncIterator]();
+    await expect(staleTail.next()).rejects.toThrow(/LEDGER_TXID_AHEAD/);
+
     // The subscriber resumes from its mapped position and misses nothing.
     const stored = (await state.readModels.getSystemState('subscriber')) as {
       pos: string;

@@ -43,6 +43,7 @@ import {
 import { openPostgresPool, stateUriOf } from './postgresOpen.js';
 import {
   POSITION,
+  assertPositionBehind,
   assertTxidsBehind,
   isTransient,
   statements,
@@ -114,6 +115,8 @@ export async function createPostgresLedger(
   let closed = false;
   // Opened for writing, the txids were checked (ADR 92); read-only, the first readAll checks.
   let txidsChecked = !options.readOnly;
+  // Every txid up to this one is known to be behind the counter: positions are checked past it.
+  let behind = 0n;
 
   // One named statement per batch shape, made on first use: pg prepares each once per connection.
   const appendStatements = new Map<string, { name: string; text: string }>();
@@ -321,7 +324,10 @@ export async function createPostgresLedger(
           await assertTxidsBehind(pool, schema, stateUriOf(options.connectionString, schema));
           txidsChecked = true;
         }
+        if (BigInt(txid) > behind) behind = await assertPositionBehind(pool, schema, after!, txid);
         const res = await pool.query<EventRow>({ ...q.selectAll, values: [txid, pos, limit] });
+        const last = res.rows[res.rows.length - 1];
+        if (last && BigInt(last.txid) > behind) behind = BigInt(last.txid);
         return res.rows.map(toRecord);
       } catch (e) {
         storeError('readAll', e);

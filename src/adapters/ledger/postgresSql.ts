@@ -294,3 +294,28 @@ export async function assertTxidsBehind(
     { schema, top: c.top, xmax: c.xmax, ahead: c.ahead },
   );
 }
+
+/**
+ * A position handed to `readAll`/`subscribe` whose txid is at or above the cluster's counter was
+ * handed out before a restore from another cluster or a `lens renumber`: read from, it would
+ * return nothing now and skip events later. Refused; returns the highest txid known to be behind.
+ */
+export async function assertPositionBehind(
+  pool: pg.Pool,
+  schema: string,
+  after: string,
+  txid: string,
+): Promise<bigint> {
+  const res = await pool.query<{ xmax: string }>(
+    'SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax',
+  );
+  const xmax = BigInt((res.rows[0] as { xmax: string }).xmax);
+  if (BigInt(txid) < xmax) return xmax - 1n;
+  throw new ConfigError(
+    ErrorCode.LEDGER_TXID_AHEAD,
+    `${JSON.stringify(after)} is a position ahead of this cluster's transaction counter (${xmax}) in schema ${schema}: ` +
+      `it was handed out before the ledger was restored from another cluster or renumbered (flujo lens renumber). ` +
+      `Map it through ${schema}.flujo_position_map (docs/ledger.md#restoring-a-postgres-ledger), or read from the beginning`,
+    { schema, position: after, xmax: xmax.toString() },
+  );
+}
