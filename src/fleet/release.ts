@@ -121,9 +121,10 @@ export async function settle(
     await deps.nc.flush().catch(() => {});
     await deps.jsm.streams.deleteMessage(deps.names.stream, msg.seq, false).catch(() => {});
     deps.counts.acked += 1;
-    // Kept, it stayed for this handling: if the sweep kept it as a dead letter meanwhile (held past
-    // the bound, settling as it was swept), that dead letter is for work done: removed.
-    if (!held.removed && held.work && runId !== undefined) {
+    // If the sweep kept it as a dead letter meanwhile (held past the bound, settling as it was
+    // swept), that dead letter is for work done: removed. Also when this handling took it out
+    // itself (held.removed): a sweep that looked before may have stored one after.
+    if (held.work && runId !== undefined) {
       const dropped = await dropDeadLetterOf(deps.jsm, deps.names, held.work, msg).catch(
         () => undefined,
       );

@@ -118,8 +118,15 @@ async function sweepOne(deps: SweepDeps, rec: SpentRecord): Promise<void> {
   await clearSpent(jsm, names, rec.seq);
   // Gone before this sweep removed it: since the look above, its handling settled it (acked it,
   // or took it out once its run was recorded) — or another sweeper kept it too. When the ledger
-  // has what it asked, the dead letter just stored is for work done (ADR 86): removed.
-  const why = taken ? undefined : await recordedInLedger(deps, m);
+  // has what it asked, the dead letter just stored is for work done (ADR 86): removed. A holder
+  // that answered (or this worker) takes it out once its run is recorded (adopt): the ledger as
+  // adopt reads it. Nobody answered: another sweeper removed it (or a stalled holder, whose own
+  // settle removes the dead letter): the ledger as the look above read it, which kept it.
+  const why = taken
+    ? undefined
+    : holder === 'silent'
+      ? await settledInReadModels(deps, m.runId, m)
+      : await recordedInLedger(deps, m);
   const dropped = why
     ? await dropDeadLetterOf(jsm, names, m, copy).catch(() => undefined)
     : undefined;
