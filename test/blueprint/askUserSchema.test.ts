@@ -17,11 +17,11 @@ import { loadBlueprint } from '../../src/blueprint/loader.js';
 import { CURRENT_ENGINE_FLAGS, ENGINE_FLAGS } from '../../src/dsl/engineFlags.js';
 import type { HitlNode, Plan, PlanNode } from '../../src/dsl/ir.js';
 import { planFingerprint } from '../../src/dsl/fingerprint.js';
-import type { NewEvent } from '../../src/events/catalogue.js';
 import { initFastHash } from '../../src/events/chain.js';
-import { decodeRecord, emptyHead, type Head, type LedgerEvent } from '../../src/events/envelope.js';
+import { decodeRecord, type LedgerEvent } from '../../src/events/envelope.js';
 import { NondeterminismError } from '../../src/errors.js';
 import { createEngine } from '../../src/runtime/engine.js';
+import { memoryLedgerOf } from '../support/appendAsRecorded.js';
 
 const ASK = (schemaLines: string) => `version: "0.1"
 name: ask_count
@@ -125,19 +125,7 @@ const withFlags = (events: LedgerEvent[], flags: readonly string[]) =>
       : e,
   );
 
-/** A ledger holding `events` appended commit by commit (one `at` per commit), as recorded. */
-async function ledgerOf(runId: string, events: LedgerEvent[]) {
-  const ledger = createMemoryLedger();
-  let head: Head = emptyHead(runId);
-  for (let i = 0; i < events.length;) {
-    const at = events[i]!.at;
-    const batch: NewEvent[] = [];
-    for (; i < events.length && events[i]!.at === at; i++)
-      batch.push({ type: events[i]!.type, data: events[i]!.data } as NewEvent);
-    head = (await ledger.append({ runId, expected: head, events: batch, at })).head;
-  }
-  return ledger;
-}
+const ledgerOf = memoryLedgerOf;
 
 const BEFORE = CURRENT_ENGINE_FLAGS.filter((f) => f !== ENGINE_FLAGS.askUserAnswerSchema);
 

@@ -12,14 +12,13 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { withBlueprintCode } from '../../src/adapters/fs/blueprintFiles.js';
-import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
 import { ENGINE_FLAGS } from '../../src/dsl/engineFlags.js';
-import type { NewEvent } from '../../src/events/catalogue.js';
 import { initFastHash } from '../../src/events/chain.js';
-import { decodeRecord, emptyHead, type Head, type LedgerEvent } from '../../src/events/envelope.js';
+import { decodeRecord, type LedgerEvent } from '../../src/events/envelope.js';
 import { decodeExport } from '../../src/lens/exportFile.js';
 import { createEngine } from '../../src/runtime/engine.js';
 import { HERE, load, runFixture } from './support.js';
+import { memoryLedgerOf } from '../support/appendAsRecorded.js';
 
 const FIXTURE = 'fixtures/loop/outputs_view.yaml';
 
@@ -27,19 +26,7 @@ async function plan() {
   return withBlueprintCode(load(FIXTURE));
 }
 
-/** A memory ledger holding `events`, appended commit by commit (one `at` each) as recorded. */
-async function ledgerOf(runId: string, events: readonly LedgerEvent[]) {
-  const ledger = createMemoryLedger();
-  let head: Head = emptyHead(runId);
-  for (let i = 0; i < events.length;) {
-    const at = events[i]!.at;
-    const batch: NewEvent[] = [];
-    for (; i < events.length && events[i]!.at === at; i++)
-      batch.push({ type: events[i]!.type, data: events[i]!.data } as NewEvent);
-    head = (await ledger.append({ runId, expected: head, events: batch, at })).head;
-  }
-  return ledger;
-}
+const ledgerOf = memoryLedgerOf;
 
 const hasEngineKey = (v: unknown): boolean => JSON.stringify(v).includes('__rounds_stash');
 

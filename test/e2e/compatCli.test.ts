@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { openState } from '../../src/adapters/ledger/state.js';
 import { fromHex } from '../../src/events/chain.js';
-import type { NewEvent } from '../../src/events/catalogue.js';
-import { decodeRecord, emptyHead, type Head } from '../../src/events/envelope.js';
+import { decodeRecord } from '../../src/events/envelope.js';
 import type { LedgerStore } from '../../src/ports.js';
 import { COMPAT_DIR, type CompatLedger } from '../fixtures/compat/generate.js';
 import { runCli } from './cli.js';
+import { appendAsRecorded } from '../support/appendAsRecorded.js';
 
 const RELEASE = 'a449bcd';
 let p: string;
@@ -25,14 +25,7 @@ const fixture = (scenario: string, release = RELEASE) =>
 /** The release's rows, appended commit by commit (one `at` each) as its engine did. */
 async function appendRecorded(ledger: LedgerStore, l: CompatLedger) {
   const events = l.events.map((e) => decodeRecord(l.runId, e.seq, fromHex(e.body)));
-  let head: Head = emptyHead(l.runId);
-  for (let i = 0; i < events.length;) {
-    const at = events[i]!.at;
-    const batch: NewEvent[] = [];
-    for (; i < events.length && events[i]!.at === at; i++)
-      batch.push({ type: events[i]!.type, data: events[i]!.data } as NewEvent);
-    head = (await ledger.append({ runId: l.runId, expected: head, events: batch, at })).head;
-  }
+  await appendAsRecorded(ledger, l.runId, events);
 }
 
 /** A project whose SQLite state holds these recorded runs, their blueprints where they say. */

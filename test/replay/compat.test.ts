@@ -5,12 +5,11 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
+import type { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
 import { planFingerprint } from '../../src/dsl/fingerprint.js';
 import { fromHex, genesisHash, initFastHash, toHex } from '../../src/events/chain.js';
-import type { NewEvent } from '../../src/events/catalogue.js';
 import { encodeCanonical } from '../../src/events/codec.js';
-import { decodeRecord, emptyHead, type Head, type LedgerEvent } from '../../src/events/envelope.js';
+import { decodeRecord, type LedgerEvent } from '../../src/events/envelope.js';
 import { verifyRun, type VerifiableRow } from '../../src/events/verify.js';
 import { runDetailJson, stepJson } from '../../src/lens/rows.js';
 import { foldingReadModels } from '../../src/projections/memory.js';
@@ -24,6 +23,7 @@ import {
   planOf,
   releases,
 } from './compatCorpus.js';
+import { memoryLedgerOf } from '../support/appendAsRecorded.js';
 
 const decode = (runId: string, rows: HexRow[]) =>
   rows.map((r) => decodeRecord(runId, r.seq, fromHex(r.body)));
@@ -34,16 +34,8 @@ const decode = (runId: string, rows: HexRow[]) =>
  * an old event differently.
  */
 async function ledgerOf(runId: string, rows: HexRow[]) {
-  const ledger = createMemoryLedger();
   const events = decode(runId, rows);
-  let head: Head = emptyHead(runId);
-  for (let i = 0; i < events.length;) {
-    const at = events[i]!.at;
-    const batch: NewEvent[] = [];
-    for (; i < events.length && events[i]!.at === at; i++)
-      batch.push({ type: events[i]!.type, data: events[i]!.data } as NewEvent);
-    head = (await ledger.append({ runId, expected: head, events: batch, at })).head;
-  }
+  const ledger = await memoryLedgerOf(runId, events);
   const stored = await ledger.read(runId);
   expect(stored.map((r) => [r.seq, r.type, toHex(r.body), toHex(r.hash)])).toEqual(
     rows.map((r) => [r.seq, r.type, r.body, r.hash]),

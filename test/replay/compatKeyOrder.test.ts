@@ -7,15 +7,14 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
 import { compilePlan } from '../../src/actors/compile.js';
 import { refold } from '../../src/actors/fold.js';
 import { CURRENT_ENGINE_FLAGS, ENGINE_FLAGS } from '../../src/dsl/engineFlags.js';
 import { fromHex, initFastHash } from '../../src/events/chain.js';
-import type { NewEvent } from '../../src/events/catalogue.js';
-import { decodeRecord, emptyHead, type Head, type LedgerEvent } from '../../src/events/envelope.js';
+import { decodeRecord, type LedgerEvent } from '../../src/events/envelope.js';
 import { createEngine } from '../../src/runtime/engine.js';
 import { corpus, planOf } from './compatCorpus.js';
+import { memoryLedgerOf } from '../support/appendAsRecorded.js';
 
 const old = corpus.find((c) => c.release === 'a2e5cd7' && c.file === 'hitl_object.json')!.ledger;
 const RECORDED = '{"item":"pen","qty":2,"tags":["a","b"]}';
@@ -26,15 +25,7 @@ function eventsOf(edit: (e: LedgerEvent) => LedgerEvent = (e) => e): LedgerEvent
 }
 
 async function replayOf(events: LedgerEvent[]) {
-  const ledger = createMemoryLedger();
-  let head: Head = emptyHead(old.runId);
-  for (let i = 0; i < events.length;) {
-    const at = events[i]!.at;
-    const batch: NewEvent[] = [];
-    for (; i < events.length && events[i]!.at === at; i++)
-      batch.push({ type: events[i]!.type, data: events[i]!.data } as NewEvent);
-    head = (await ledger.append({ runId: old.runId, expected: head, events: batch, at })).head;
-  }
+  const ledger = await memoryLedgerOf(old.runId, events);
   return createEngine({ ledger }).replay(await planOf(old.scenario), old.runId);
 }
 

@@ -10,11 +10,10 @@ import { fromHex, genesisHash, initFastHash, toHex } from '../../src/events/chai
 import { decodeRecord, type LedgerEvent } from '../../src/events/envelope.js';
 import { verifyRun, type VerifiableRow } from '../../src/events/verify.js';
 import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
-import type { NewEvent } from '../../src/events/catalogue.js';
-import { emptyHead, type Head } from '../../src/events/envelope.js';
 import { createEngine } from '../../src/runtime/engine.js';
 import { ordersLedger } from '../fixtures/ledgers/generate.js';
 import { ORDERS_RUN_ID, goldenAgents, ordersPipeline } from '../fixtures/pipelines/orders.js';
+import { appendAsRecorded } from '../support/appendAsRecorded.js';
 
 interface Fixture {
   runId: string;
@@ -93,14 +92,7 @@ async function resumesFromItsSnapshotAsRecorded(before: Fixture): Promise<void> 
   const events = before.events.map((e) => decodeRecord(before.runId, e.seq, fromHex(e.body)));
   const snap = events.find((e) => e.type === 'SnapshotTaken')!;
   const ledger = createMemoryLedger();
-  let head: Head = emptyHead(before.runId);
-  for (let i = 0; i < snap.seq;) {
-    const at = events[i]!.at;
-    const batch: NewEvent[] = [];
-    for (; i < snap.seq && events[i]!.at === at; i++)
-      batch.push({ type: events[i]!.type, data: events[i]!.data } as NewEvent);
-    head = (await ledger.append({ runId: before.runId, expected: head, events: batch, at })).head;
-  }
+  const head = await appendAsRecorded(ledger, before.runId, events.slice(0, snap.seq));
   expect(head.hash).toEqual(fromHex(before.events[snap.seq - 1]!.hash));
   let t = events[snap.seq]!.at - 1;
   const engine = createEngine({
