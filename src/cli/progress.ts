@@ -82,6 +82,9 @@ export function createProgress(out: Output, write: (s: string) => void) {
             break;
         }
       }
+      // Progress holds no line (a held sequence has none here): drop what liveSteps released,
+      // which it would otherwise keep for the whole run.
+      live.settled();
       draw();
     },
     done(): void {
