@@ -99,6 +99,36 @@ describe('lens watch', () => {
     expect(cli('lens', 'watch', 'loop', '--all').stdout).toMatch(/▶ 0 rounds \[sequence\]/);
   });
 
+  it('prints a sequence it held in its place: before a line under it and before the run rests', () => {
+    // A branch whose only step so far is `__…`-named: its sequence stays undecided (a wrapper or
+    // the user's) until the question under it shows and the run pauses.
+    writeFileSync(
+      join(dir, 'held.yaml'),
+      `version: '0.1'
+name: held
+steps:
+  - kind: parallel
+    name: fan
+    branches:
+      asks:
+        - kind: hitl
+          name: __ask
+          message: 'Go on?'
+        - name: after
+          agent: { id: flujo.builtins.stringify }
+`,
+    );
+    expect(cli('run', 'held.yaml', '--input', 'hi', '--run-id', 'held').code).toBe(0);
+    const w = cli('lens', 'watch', 'held');
+    expect(w.code).toBe(0);
+    const at = (re: RegExp) => w.stdout.split('\n').findIndex((l) => re.test(l));
+    const sequence = at(/▶ 0\/asks fan\.asks \[sequence\]/);
+    expect(sequence).toBeGreaterThan(at(/▶ 0 fan \[parallel\]/));
+    expect(sequence).toBeLessThan(at(/⏸ 0\/asks\/0 __ask asks: Go on\?/));
+    expect(sequence).toBeLessThan(at(/run paused at/));
+    expect(countLine(w.stdout)).toBe('(+1 engine step; --all to show them)');
+  });
+
   it('--json keeps every step', () => {
     const lines = cli('lens', 'watch', 'quiet', '--json')
       .stdout.trim()

@@ -131,6 +131,9 @@ function text(l: Line, out: Output): string {
 /** Run-level lines, and a person's question and answer, show whichever step they name. */
 const ABOUT_THE_RUN = new Set(['HumanInputRequested', 'HumanInputReceived', 'RunPaused']);
 
+/** The events after which a run rests (ends, or waits for a person). */
+const RESTS = new Set(['RunCompleted', 'RunPaused', 'RunFailed', 'RunCancelled']);
+
 /** Whether a text line shows now, is left out, or waits until its sequence is settled. */
 function verdictOf(l: Line, live: LiveSteps): 'show' | 'hide' | 'hold' {
   if (l.path === undefined || ABOUT_THE_RUN.has(l.event)) return 'show';
@@ -169,6 +172,11 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
         else if (!live) out.data(text(line, out));
         else {
           const verdict = verdictOf(line, live);
+          // A line shown under a sequence still held, or the run resting, settles what is
+          // held as the user's first, so the held lines print before it, in their place.
+          if (RESTS.has(e.type)) live.finish();
+          else if (verdict === 'show' && line.path !== undefined)
+            for (const p of held.keys()) if (line.path.startsWith(`${p}/`)) live.line(p);
           release(live.settled());
           if (verdict === 'show') out.data(text(line, out));
           else if (verdict === 'hold' && line.path !== undefined)
