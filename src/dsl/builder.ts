@@ -22,7 +22,7 @@ import type {
   ReducePreset,
   StepNode,
 } from './ir.js';
-import { jsonSchema, withOutputSchema } from './outputSchema.js';
+import { jsonSchema } from './outputSchema.js';
 import { PlanBuildError, declaredOrder, maxLoopsProblem, sinkToProblem } from './checks.js';
 import { branchSegment, recordedOrder } from './paths.js';
 
@@ -30,8 +30,8 @@ type Ctx = Record<string, unknown>;
 type Fns = Record<string, PlanFunction>;
 type Make = (path: string, fns: Fns) => PlanNode;
 
-/** Paths as the compiler writes them: the root is `.`, its children `0`, `1`, `a`…. */
-const join = (base: string, seg: string) => (base === '.' ? seg : `${base}/${seg}`);
+/** @internal Paths as the compiler writes them: the root is `.`, its children `0`, `1`, `a`…. */
+export const join = (base: string, seg: string) => (base === '.' ? seg : `${base}/${seg}`);
 
 /** A pipeline fragment from I to O. */
 export interface Flow<I, O> {
@@ -57,7 +57,8 @@ export interface StepOptions<I, O> extends CommonOptions<I> {
   readonly fallback?: Flow<I, O>;
 }
 
-const ref = (fns: Fns, name: string, fn: unknown): CodeRef => {
+/** @internal Registers `fn` under `name` and refers to it (for the DSL's own modules). */
+export const ref = (fns: Fns, name: string, fn: unknown): CodeRef => {
   fns[name] = fn as PlanFunction;
   return { fn: name };
 };
@@ -97,7 +98,8 @@ function common<I>(path: string, fns: Fns, name: string, opts: CommonOptions<I> 
   };
 }
 
-function stepNode<I, O>(
+/** @internal A step node (for the DSL's own modules). */
+export function stepNode<I, O>(
   path: string,
   fns: Fns,
   name: string,
@@ -132,58 +134,12 @@ export function step<I, O>(
   });
 }
 
-/** Agent ids served by the model agents (createModelAgents): their reply without `output` is text. */
-export type ModelAgentId = `${'openai' | 'anthropic'}:${string}`;
-
-/**
- * What an `agentStep` without `output` gives (ADR 90): a model's reply text, a `string`; for any
- * other id (`skill:<id>`, a port of your own, an id only known at run time) `unknown`, until a
- * step or an `output` schema says what it is.
- */
-export type AgentStepOutput<A extends string> = A extends ModelAgentId ? string : unknown;
-
-export interface AgentStepOptions<I, O> extends StepOptions<I, O> {
-  readonly config?: Readonly<Record<string, unknown>>;
-}
-
-/**
- * A model step: `agent` is a model id such as `openai:gpt-4o-mini`. With `output` (a zod schema)
- * the reply is requested as JSON, validated and typed as the schema; without it the step's output
- * is the reply text (`AgentStepOutput`). A type argument is the output type only beside `output`:
- * `agentStep<{ a: number }>('x', 'openai:m')` alone does not compile, as the run would give text.
- */
-export function agentStep<O, I = unknown>(
-  name: string,
-  agent: string,
-  opts: AgentStepOptions<I, O> & { readonly output: z.ZodType<O> },
-): Flow<I, O>;
-/** `config.outputSchema` (a JSON Schema) without `output`: the reply is JSON, of no known type. */
-export function agentStep<I = unknown>(
-  name: string,
-  agent: string,
-  opts: AgentStepOptions<I, unknown> & {
-    readonly output?: undefined;
-    readonly config: Readonly<Record<string, unknown>> & {
-      readonly outputSchema: Readonly<Record<string, unknown>>;
-    };
-  },
-): Flow<I, unknown>;
-export function agentStep<const A extends string, I = unknown>(
-  name: string,
-  agent: A,
-  opts?: AgentStepOptions<I, AgentStepOutput<A>> & {
-    readonly output?: undefined;
-    readonly config?: Readonly<Record<string, unknown>> & { readonly outputSchema?: undefined };
-  },
-): Flow<I, AgentStepOutput<A>>;
-export function agentStep(
-  name: string,
-  agent: string,
-  opts?: AgentStepOptions<unknown, unknown> & { readonly output?: z.ZodType },
-): Flow<unknown, unknown> {
-  const config = withOutputSchema(name, opts?.output, opts?.config);
-  return flow((path, fns) => stepNode(path, fns, name, agent, opts, config));
-}
+export {
+  agentStep,
+  type AgentStepOptions,
+  type AgentStepOutput,
+  type ModelAgentId,
+} from './agentStep.js';
 
 type Out<F> = F extends Flow<unknown, infer O> ? O : F extends Flow<never, infer O> ? O : never;
 type Last<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L] ? L : never;
@@ -374,44 +330,7 @@ export function router<
   });
 }
 
-export interface StateMachineOptions extends CommonOptions<unknown> {
-  readonly start: string;
-  readonly end: readonly string[];
-  readonly transitions: readonly {
-    readonly from: string;
-    readonly on: 'success' | 'failure' | 'pause';
-    readonly to: string;
-    readonly when?: (
-      context: Ctx,
-      output: { event: string; last_output: unknown; last_step: string },
-    ) => boolean;
-  }[];
-  readonly maxVisits?: number;
-}
-
-/** Flujo's StateMachine: named states, first matching transition wins, `context.next_state` as fallback. */
-export function stateMachine(
-  name: string,
-  states: Record<string, Flow<never, unknown>>,
-  opts: StateMachineOptions,
-): Flow<unknown, unknown> {
-  return flow((path, fns) => ({
-    kind: 'state_machine',
-    ...common(path, fns, name, opts),
-    start: opts.start,
-    end: opts.end,
-    states: Object.fromEntries(
-      Object.entries(states).map(([k, f]) => [k, f.make(join(path, branchSegment(k)), fns)]),
-    ),
-    transitions: opts.transitions.map((t, i) => ({
-      from: t.from,
-      on: t.on,
-      to: t.to,
-      ...(t.when ? { when: ref(fns, `${path}.transitions.${i}.when`, t.when) } : {}),
-    })),
-    ...(opts.maxVisits ? { maxVisits: opts.maxVisits } : {}),
-  }));
-}
+export { stateMachine, type StateMachineOptions } from './stateMachine.js';
 
 /** Pauses for a person; the answer (validated against `schema`) is the step's output. */
 export function hitl<T>(
