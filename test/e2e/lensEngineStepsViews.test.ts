@@ -13,39 +13,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flujo-engine-views-'));
-writeFileSync(
-  join(dir, 'child.yaml'),
-  `version: '0.1'
-name: ask_in_parallel
-steps:
-  - kind: parallel
-    name: fan
-    branches:
-      plain:
-        - name: plain_step
-          agent: { id: flujo.builtins.stringify }
-          input: 'plain {{ previous_step }}'
-      asks:
-        - kind: hitl
-          name: question
-          message: 'Go on?'
-`,
-);
-writeFileSync(
-  join(dir, 'quiet.yaml'),
-  `version: '0.1'
-name: quiet
-imports:
-  child: ./child.yaml
-steps:
-  - name: quiet_child
-    uses: imports.child
-    config: { propagate_hitl: false }
-  - name: after
-    agent: { id: flujo.builtins.stringify }
-    input: 'quiet gave {{ previous_step | tojson }}'
-`,
-);
+for (const f of ['child.yaml', 'quiet.yaml'])
+  copyFileSync(new URL(`../fixtures/blueprints/quiet/${f}`, import.meta.url), join(dir, f));
 copyFileSync(
   join(import.meta.dirname, '../blueprint/fixtures/loop/state_ops_previous.yaml'),
   join(dir, 'loop.yaml'),

@@ -5,7 +5,7 @@
  * when a sibling branch failed its parallel is `⊘` (cancelled) with `err: STEP_ABANDONED`. The
  * same steps in `--json` and in `run --json`.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -25,40 +25,8 @@ export async function order() {
   return { qty: 2, item: 'pen' };
 }\n`,
 );
-// The child asks in one branch of a parallel; the other branch is still running when it stops.
-writeFileSync(
-  join(dir, 'child.yaml'),
-  `version: '0.1'
-name: ask_in_parallel
-steps:
-  - kind: parallel
-    name: fan
-    branches:
-      plain:
-        - name: plain_step
-          agent: { id: flujo.builtins.stringify }
-          input: 'plain {{ previous_step }}'
-      asks:
-        - kind: hitl
-          name: question
-          message: 'Go on?'
-`,
-);
-writeFileSync(
-  join(dir, 'quiet.yaml'),
-  `version: '0.1'
-name: quiet
-imports:
-  child: ./child.yaml
-steps:
-  - name: quiet_child
-    uses: imports.child
-    config: { propagate_hitl: false }
-  - name: after
-    agent: { id: flujo.builtins.stringify }
-    input: 'quiet gave {{ previous_step | tojson }}'
-`,
-);
+for (const f of ['child.yaml', 'quiet.yaml'])
+  copyFileSync(new URL(`../fixtures/blueprints/quiet/${f}`, import.meta.url), join(dir, f));
 // A question asked while its sibling branch is failing the parallel: the run fails, the
 // question is withdrawn and its step abandoned.
 writeFileSync(
