@@ -332,15 +332,7 @@ export function startWorker(options: WorkerOptions): Worker {
   if (staleMs)
     loops.push(
       reconcileLoop(
-        {
-          js,
-          jsm,
-          names,
-          readModels: options.readModels,
-          log,
-          now,
-          isDriving: (id) => driving.has(id),
-        },
+        { ...spentDeps, isDriving: (id) => driving.has(id) },
         staleMs,
         options.reconcileEveryMs ?? Math.min(30_000, Math.max(100, staleMs / 4)),
         abort.signal,
