@@ -138,6 +138,19 @@ export function runIdFlag(raw: string | undefined): string | undefined {
   );
 }
 
+/**
+ * RUN of `resume` and `cancel`: an id or a unique prefix. An empty one (an unset shell variable,
+ * `flujo cancel "$RUN"`) is a prefix of every id, so it would act on a ledger's only run.
+ */
+export function runArgument(raw: string): string {
+  if (raw.trim() !== '') return raw;
+  throw new EngineError(
+    ErrorCode.USAGE,
+    'RUN is empty: give a run id or a unique prefix of one (flujo lens list shows them); nothing was done',
+    { exitCode: ExitCode.config },
+  );
+}
+
 /** A positive number from a flag, or a usage error naming the flag. */
 export function numberFlag(
   name: string,

@@ -136,3 +136,30 @@ describe('--run-id', () => {
     });
   });
 });
+
+describe('an empty RUN', () => {
+  it('is refused by resume and cancel, which would otherwise act on the only run', () => {
+    const q = mkdtempSync(join(tmpdir(), 'flujo-emptyrun-'));
+    try {
+      expect(runCli(['init'], { cwd: q }).code).toBe(0);
+      const started = runCli(['run', '--input', 'Ada', '--json'], { cwd: q });
+      const { run_id: id } = JSON.parse(started.stdout) as { run_id: string };
+      for (const args of [
+        ['cancel', ''],
+        ['cancel', ' ', '--json'],
+        ['resume', '', '--input', '{"approved": true}'],
+        ['resume', '', '--input', '{"approved": true}', '--fleet'],
+      ]) {
+        const r = runCli(args, { cwd: q });
+        expect(r.code, args.join(' ')).toBe(2);
+        expect(r.stderr).toContain('error: [USAGE] RUN is empty');
+        expect(r.stdout).toBe('');
+      }
+      // The one run (which an empty prefix matches) is still paused: nothing was recorded.
+      const show = runCli(['lens', 'show', id, '--json'], { cwd: q });
+      expect(JSON.parse(show.stdout)).toMatchObject({ status: 'paused' });
+    } finally {
+      rmSync(q, { recursive: true, force: true });
+    }
+  });
+});

@@ -11,6 +11,7 @@ import { createEngine } from '../../runtime/engine.js';
 import type { RunResult } from '../../runtime/summary.js';
 import { openProjectState, projectConfig, resolveRunId, type GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
+import { runArgument } from '../io.js';
 import type { Output } from '../output.js';
 import { printRun, runJson, printRefusal } from '../runReport.js';
 import { runIdWords } from '../shell.js';
@@ -21,6 +22,7 @@ export interface CancelFlags extends GlobalOptions, FleetFlags {
 }
 
 export async function cancel(runArg: string, flags: CancelFlags, out: Output): Promise<number> {
+  runArgument(runArg);
   if (flags.fleet)
     return viaFleet(flags, out, (fleet, wait) =>
       fleet.cancel(runArg, {

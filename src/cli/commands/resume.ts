@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 
 import { EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
 import { resolveRunId } from '../context.js';
-import { parseAnswer, readStdin } from '../io.js';
+import { parseAnswer, readStdin, runArgument } from '../io.js';
 import type { Output } from '../output.js';
 import { pipelinePath, recordedSource } from '../pipelineFile.js';
 import { exitCodeOf, pausedWithoutAnswer, printRun, runJson, printRefusal } from '../runReport.js';
@@ -32,6 +32,7 @@ export async function resume(
   out: Output,
   interrupts: Interrupts,
 ): Promise<number> {
+  runArgument(runArg);
   const cwd = process.cwd();
   if (flags.fleet) {
     if (flags.pipeline)
