@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
 
-import { parseEnv } from '../adapters/agents/env.js';
+import { loadEnvFile } from '../adapters/agents/env.js';
 import { DEFAULT_STATE_PATH } from '../adapters/ledger/stateUri.js';
 import { ConfigError, ErrorCode } from '../errors.js';
 import { nearest } from '../blueprint/findings.js';
@@ -97,7 +97,18 @@ function lineOf(text: string, path: readonly string[], key: string): number | un
 }
 
 function readToml(file: string): { text: string; doc: Record<string, unknown> } {
-  const text = readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    // A folder of that name, or a file this user may not read: name it, as a bad key is named.
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new ConfigError(
+      ErrorCode.CONFIG_INVALID,
+      `${file} cannot be read (${code === 'EISDIR' ? 'EISDIR: it is a folder' : code}); make it a readable TOML file or remove it`,
+      { file },
+    );
+  }
   try {
     return { text, doc: parseToml(text) as Record<string, unknown> };
   } catch (e) {
@@ -200,7 +211,7 @@ export function loadConfig(options: LoadConfigOptions): EffectiveConfig {
         { file },
       );
     }
-    const vars = parseEnv(readFileSync(envPath, 'utf8'), envPath);
+    const vars = loadEnvFile(envPath);
     merged = { ...vars, ...env };
     for (const k of Object.keys(vars))
       sources[`env.${k}`] = env[k] !== undefined ? 'environment' : envPath;

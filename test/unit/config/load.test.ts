@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../../src/config/load.js';
+import { ConfigError } from '../../../src/errors.js';
 
 let root: string;
 beforeEach(() => {
@@ -109,6 +110,30 @@ describe('flujo.toml', () => {
     expect(cfg.sources['env.OPENAI_API_KEY']).toBe('environment');
     toml('env_file = "missing.env"\n');
     expect(() => loadConfig({ root, env: {} })).toThrow(/missing\.env does not exist/);
+  });
+
+  it('refuses a flujo.toml, FLUJO_CONFIG_PATH or env_file that is a folder as a config error naming it', () => {
+    const refused = (env: Record<string, string>, name: RegExp) => {
+      let caught: unknown;
+      try {
+        loadConfig({ root, env });
+      } catch (e) {
+        caught = e;
+      }
+      // Was a plain EISDIR Error: `internal error … This is a bug in Flujo`, exit 1.
+      expect(caught).toBeInstanceOf(ConfigError);
+      expect(caught).toMatchObject({ code: 'CONFIG_INVALID', exitCode: 2 });
+      expect((caught as Error).message).toMatch(name);
+      expect((caught as Error).message).toContain('EISDIR');
+    };
+    mkdirSync(join(root, 'conf.d'));
+    refused({ FLUJO_CONFIG_PATH: 'conf.d' }, /conf\.d cannot be read/);
+    mkdirSync(join(root, 'env.d'));
+    toml('env_file = "env.d"\n');
+    refused({}, /env_file .*env\.d cannot be read/);
+    rmSync(join(root, 'flujo.toml'));
+    mkdirSync(join(root, 'flujo.toml'));
+    refused({}, /flujo\.toml cannot be read/);
   });
 
   it('reads the file FLUJO_CONFIG_PATH names, and refuses one that is not there', () => {
