@@ -13,7 +13,7 @@ export interface CliResult {
 
 export function runCli(
   args: string[],
-  options: { cwd: string; env?: NodeJS.ProcessEnv; input?: string },
+  options: { cwd: string; env?: NodeJS.ProcessEnv; input?: string; uid?: number; gid?: number },
 ): CliResult {
   if (!existsSync(CLI))
     throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it first)`);
@@ -27,6 +27,8 @@ export function runCli(
     input: options.input ?? '',
     encoding: 'utf8',
     timeout: 60_000,
+    // Another user (root only): a file or folder that user may only read.
+    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -43,6 +43,9 @@ const MIGRATIONS: readonly string[] = [
    ) WITH (fillfactor = 70);`,
 ];
 
+/** The ledger schema version (`flujo_schema_migrations`) this Flujo reads and writes. */
+export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
+
 export interface HeadRow {
   run_id: string;
   seq: number;
@@ -174,7 +177,7 @@ export async function checkSchema(pool: pg.Pool, schema: string): Promise<void> 
     throw new ConfigError(
       ErrorCode.CONFIG_STATE_URI,
       `Postgres schema ${schema} holds no Flujo ledger; nothing was created. Check the state URI (its ?schema=) and the database`,
-      { schema },
+      { schema, missing: true },
     );
   }
   const current = await pool.query<{ v: number }>(
@@ -187,7 +190,7 @@ export async function checkSchema(pool: pg.Pool, schema: string): Promise<void> 
       version > MIGRATIONS.length
         ? `Postgres schema ${schema} has ledger schema v${version}; this Flujo knows up to v${MIGRATIONS.length}. Upgrade Flujo.`
         : `Postgres schema ${schema} holds no Flujo ledger (its migrations table records none); nothing was changed. Check the state URI (its ?schema=) and the database`,
-      { schema, version },
+      { schema, version, ...(version < 1 ? { missing: true } : {}) },
     );
   }
 }

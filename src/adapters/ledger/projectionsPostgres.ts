@@ -159,7 +159,7 @@ export async function openPostgresState(connectionString: string, schema: string
   };
 }
 
-function postgresReadModels(pool: pg.Pool): ReadModels {
+export function postgresReadModels(pool: pg.Pool): ReadModels {
   const rows = async (text: string, values: unknown[]) =>
     (await pool.query<Row>(text, values)).rows;
   const where = (q: RunQuery, withStatus: boolean) => {

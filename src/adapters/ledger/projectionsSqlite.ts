@@ -140,7 +140,7 @@ function toStored(r: Row): StoredRecord {
   };
 }
 
-function sqliteReadModels(db: Database.Database): ReadModels {
+export function sqliteReadModels(db: Database.Database): ReadModels {
   const cache = new Map<string, Stmt>();
   const prep = (sql: string): Stmt => {
     let s = cache.get(sql);

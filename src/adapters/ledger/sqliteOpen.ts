@@ -12,7 +12,7 @@
  * read the schema: the last connection to close checkpoints the WAL (empty: nothing was written)
  * and deletes both files, and a connection still open elsewhere keeps them.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import Database from 'better-sqlite3';
@@ -46,9 +46,13 @@ export function openSqliteDatabase(
     migrate(db);
   } catch (e) {
     if (isEngineError(e)) throw e;
+    // A file (or folder) this user may only read: say what needs writing and what does not.
+    const readOnly = /^SQLITE_READONLY/.test(String((e as { code?: unknown }).code))
+      ? `; this user may not write the file or its folder, which this command needs (the lens commands that only read need read access alone)`
+      : '';
     throw new ConfigError(
       ErrorCode.CONFIG_STATE_URI,
-      `cannot open the SQLite ledger at ${path}: ${(e as Error).message}${damagedFileAdvice(path, e)}`,
+      `cannot open the SQLite ledger at ${path}: ${(e as Error).message}${readOnly}${damagedFileAdvice(path, e)}`,
       { path },
     );
   }
@@ -61,6 +65,37 @@ export interface ReadOnlySqlite {
   readonly version: number;
   /** Closes the connection; removes the -wal and -shm this open made SQLite create. */
   close(): void;
+}
+
+/** Reads the schema version; a damaged or foreign file fails here, at its first page. */
+function probe(db: Database.Database, busyTimeoutMs: number): number {
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  const version = db.pragma('user_version', { simple: true }) as number;
+  db.prepare('SELECT count(*) FROM sqlite_master').get();
+  return version;
+}
+
+/** SQLite could not make the -wal and -shm it needs to read a WAL database read-only. */
+function needsSharedMemory(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && /^SQLITE_(READONLY|CANTOPEN)/.test(code);
+}
+
+/**
+ * The file read whole and opened in memory, for a WAL database that SQLite cannot read in place
+ * read-only: it has no -wal (so the file holds every committed page) and no -shm, and this user
+ * may not create them (a ledger shared read-only for an audit). An in-memory database cannot be in
+ * WAL mode, so the copy's header (bytes 18 and 19, the read and write format versions) says
+ * rollback journal; the file itself is not touched. It costs the file's size in memory while the
+ * command runs.
+ */
+function inMemoryImage(path: string): Database.Database {
+  const image = readFileSync(path);
+  if (image.length >= 20 && image[18] === 2 && image[19] === 2) {
+    image[18] = 1;
+    image[19] = 1;
+  }
+  return new Database(image, { readonly: true });
 }
 
 const unusable = (path: string, why: string) =>
@@ -87,29 +122,30 @@ export function openSqliteReadOnly(path: string, busyTimeoutMs = 5000): ReadOnly
       // Best effort: a file this process may not write keeps the -wal and -shm SQLite made.
     }
   };
-  let db: Database.Database;
-  try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-  } catch (e) {
-    tidy();
-    throw unusable(
+  const cannotOpen = (e: unknown) =>
+    unusable(
       path,
       `cannot open the SQLite ledger at ${path}: ${(e as Error).message}${damagedFileAdvice(path, e)}`,
     );
-  }
+  let db: Database.Database | undefined;
   let version: number;
   try {
-    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-    version = db.pragma('user_version', { simple: true }) as number;
-    // A damaged or foreign file fails here, at its first page, rather than in the first read.
-    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    version = probe(db, busyTimeoutMs);
   } catch (e) {
-    db.close();
+    db?.close();
+    db = undefined;
     tidy();
-    throw unusable(
-      path,
-      `cannot open the SQLite ledger at ${path}: ${(e as Error).message}${damagedFileAdvice(path, e)}`,
-    );
+    // A WAL file with no -wal or -shm beside it, in a folder this user may not write: read it
+    // from a copy in memory (ADR 94).
+    if (hadSidecars || !needsSharedMemory(e)) throw cannotOpen(e);
+    try {
+      db = inMemoryImage(path);
+      version = probe(db, busyTimeoutMs);
+    } catch (again) {
+      db?.close();
+      throw cannotOpen(again);
+    }
   }
   // An older schema is read as it is, in its own tables (sqliteSchema.ts readSql): nothing is
   // migrated, so an archive is verified as it was written.

@@ -72,6 +72,7 @@ const UNREACHABLE = new Set([
   'EHOSTUNREACH',
 ]);
 const UNUSABLE_SQLSTATE = new Set(['28P01', '28000', '3D000']); // bad password, no role, no database
+const INSUFFICIENT_PRIVILEGE = '42501';
 
 /** Opening a Postgres ledger failed: a ConfigError when the URI itself is unusable, else `e`. */
 export function unusablePostgres(uri: string, e: unknown): unknown {
@@ -79,6 +80,15 @@ export function unusablePostgres(uri: string, e: unknown): unknown {
   for (let c: unknown = e; c && !seen.has(c); c = (c as { cause?: unknown }).cause) {
     seen.add(c);
     const code = (c as { code?: unknown }).code;
+    if (code === INSUFFICIENT_PRIVILEGE) {
+      // A role granted only SELECT reads with `lens list`, `show`, `costs`, `trace`, `verify`
+      // (ADR 94); recording or rebuilding needs one that may write the schema's tables.
+      return new ConfigError(
+        ErrorCode.CONFIG_STATE_URI,
+        `the role in ${redactUri(uri)} may not write the ledger's tables, which this command needs: ${(c as Error).message}. Use a role that may (docs/ledger.md, "Database roles"); the lens commands that only read need SELECT alone`,
+        { uri: redactUri(uri), reason: code },
+      );
+    }
     if (typeof code === 'string' && (UNREACHABLE.has(code) || UNUSABLE_SQLSTATE.has(code))) {
       return new ConfigError(
         ErrorCode.CONFIG_STATE_URI,

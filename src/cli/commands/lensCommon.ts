@@ -41,12 +41,17 @@ export async function openLensLedger(
   });
 }
 
-/** Opens the ledger, resolves the run prefix, runs `work`, and always closes the ledger. */
+/**
+ * Opens the ledger, resolves the run prefix, runs `work`, and always closes the ledger. The
+ * commands that use this only read a run's events (trace, report, watch, verify, export,
+ * replay), so the ledger is opened read-only by default: a role granted only SELECT, or a file
+ * this user may only read, serves them, and nothing is created or migrated (ADR 83, 94).
+ */
 export async function withRun<T>(
   flags: GlobalOptions,
   prefix: string,
   work: (ctx: { cfg: EffectiveConfig; ledger: LedgerStore; runId: string }) => Promise<T>,
-  access: { readonly readOnly?: boolean } = {},
+  access: { readonly readOnly?: boolean } = { readOnly: true },
 ): Promise<T> {
   const cfg = lensConfig(flags);
   // A project that has recorded no run has no state file: opening it read-only says so (exit 2,

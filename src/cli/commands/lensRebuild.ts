@@ -12,48 +12,52 @@ import type { LensFlags } from './lensCommon.js';
 import { withState } from './lensState.js';
 
 export async function lensRebuild(flags: LensFlags, out: Output): Promise<number> {
-  return withState(flags, async (state) => {
-    const t0 = performance.now();
-    const report = await state.rebuild();
-    const ms = Math.round(performance.now() - t0);
-    const damaged: { run_id: string; seq: number; reason: string; detail: string }[] = (
-      report.damaged ?? []
-    ).map((d) => ({
-      run_id: d.runId,
-      seq: d.seq,
-      reason: d.reason,
-      detail: `${d.detail}; ${d.reason === 'no_start' ? 'the run has no row in the read models (lens list/show leave it out)' : 'this event is left out of the read models'}`,
-    }));
-    // Events whose head row is gone are not read by the rebuild at all (their run is unlisted).
-    for (const o of (await state.ledger.orphans?.()) ?? []) {
-      let runId = '(unknown run)';
-      try {
-        runId = decodeEnvelope(runId, o.firstSeq, o.firstBody).runId;
-      } catch {
-        // still reported, unnamed
+  return withState(
+    flags,
+    async (state) => {
+      const t0 = performance.now();
+      const report = await state.rebuild();
+      const ms = Math.round(performance.now() - t0);
+      const damaged: { run_id: string; seq: number; reason: string; detail: string }[] = (
+        report.damaged ?? []
+      ).map((d) => ({
+        run_id: d.runId,
+        seq: d.seq,
+        reason: d.reason,
+        detail: `${d.detail}; ${d.reason === 'no_start' ? 'the run has no row in the read models (lens list/show leave it out)' : 'this event is left out of the read models'}`,
+      }));
+      // Events whose head row is gone are not read by the rebuild at all (their run is unlisted).
+      for (const o of (await state.ledger.orphans?.()) ?? []) {
+        let runId = '(unknown run)';
+        try {
+          runId = decodeEnvelope(runId, o.firstSeq, o.firstBody).runId;
+        } catch {
+          // still reported, unnamed
+        }
+        damaged.push({
+          run_id: runId,
+          seq: o.firstSeq,
+          reason: 'orphaned',
+          detail: `${o.events} stored events have no head row; the run is left out of the read models`,
+        });
       }
-      damaged.push({
-        run_id: runId,
-        seq: o.firstSeq,
-        reason: 'orphaned',
-        detail: `${o.events} stored events have no head row; the run is left out of the read models`,
-      });
-    }
-    for (const d of damaged)
-      out.error(
-        `${out.color.bad('✗')} run ${d.run_id} seq ${d.seq}: ${d.reason} — ${d.detail}. Check it with: flujo lens verify ${d.run_id}`,
-      );
-    if (flags.json)
-      out.json({
-        projections: report.projections,
-        events: report.events,
-        elapsed_ms: ms,
-        damaged,
-      });
-    else
-      out.data(
-        `${damaged.length ? out.color.bad('✗') : out.color.ok('✓')} rebuilt ${report.projections.join(', ')} from ${report.events} events in ${ms}ms${damaged.length ? `; damage named above` : ''}`,
-      );
-    return damaged.length ? ExitCode.runtime : ExitCode.ok;
-  });
+      for (const d of damaged)
+        out.error(
+          `${out.color.bad('✗')} run ${d.run_id} seq ${d.seq}: ${d.reason} — ${d.detail}. Check it with: flujo lens verify ${d.run_id}`,
+        );
+      if (flags.json)
+        out.json({
+          projections: report.projections,
+          events: report.events,
+          elapsed_ms: ms,
+          damaged,
+        });
+      else
+        out.data(
+          `${damaged.length ? out.color.bad('✗') : out.color.ok('✓')} rebuilt ${report.projections.join(', ')} from ${report.events} events in ${ms}ms${damaged.length ? `; damage named above` : ''}`,
+        );
+      return damaged.length ? ExitCode.runtime : ExitCode.ok;
+    },
+    'write',
+  );
 }

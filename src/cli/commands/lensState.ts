@@ -1,9 +1,12 @@
 /**
  * Opens the project's state for the lens commands that read projections (list, show, costs,
- * rebuild): the ledger with its inline projections installed and the read models over them
- * (openState, docs/projections.md).
+ * rebuild): the ledger and the read models over its projection tables (docs/projections.md) —
+ * read-only when nothing needs bringing up to date (ADR 94), else with the inline projections
+ * installed (openState).
  */
-import { openState, type RebuildReport } from '../../adapters/ledger/state.js';
+import { openState, type RebuildReport, type State } from '../../adapters/ledger/state.js';
+import { openStateForReading } from '../../adapters/ledger/stateRead.js';
+import { ConfigError, ErrorCode, isEngineError } from '../../errors.js';
 import type { EffectiveConfig } from '../../config/load.js';
 import type { ReadModels } from '../../projections/readModels.js';
 import type { LedgerStore } from '../../ports.js';
@@ -18,19 +21,51 @@ export interface LensState {
   close(): Promise<void>;
 }
 
-export async function openLensState(flags: GlobalOptions): Promise<LensState> {
+/**
+ * `read` (list, show, costs): the state as it is, read-only, when it is already this release's
+ * (ADR 94), so a role or a file that may only be read serves; otherwise, and for `write`
+ * (rebuild), opened as every command opens it, which brings it up to date.
+ */
+export async function openLensState(
+  flags: GlobalOptions,
+  access: 'read' | 'write' = 'read',
+): Promise<LensState> {
   const cfg = lensConfig(flags);
-  const state = missingStateFile(cfg)
-    ? await openState('memory://', { projectRoot: cfg.root })
-    : await openProjectState(cfg);
+  if (missingStateFile(cfg))
+    return wrap(cfg, await openState('memory://', { projectRoot: cfg.root }));
+  let stale: string | undefined;
+  if (access === 'read') {
+    const read = await openStateForReading(cfg.stateUri, { projectRoot: cfg.root });
+    if ('state' in read) return wrap(cfg, read.state);
+    stale = read.stale;
+  }
+  try {
+    return wrap(cfg, await openProjectState(cfg));
+  } catch (e) {
+    // Reading needed the state brought up to date first, and this role or user may not.
+    if (stale && isEngineError(e) && e.code === ErrorCode.CONFIG_STATE_URI)
+      throw new ConfigError(
+        ErrorCode.CONFIG_STATE_URI,
+        `${stale}; ${e.message.replace(/^\[[A-Z_]+\] /, '')}`,
+        {
+          ...(e.details ?? {}),
+          stale,
+        },
+      );
+    throw e;
+  }
+}
+
+function wrap(cfg: EffectiveConfig, state: State): LensState {
   return { cfg, ...state, rebuild: () => state.rebuild(), close: () => state.close() };
 }
 
 export async function withState<T>(
   flags: GlobalOptions,
   work: (state: LensState) => Promise<T>,
+  access: 'read' | 'write' = 'read',
 ): Promise<T> {
-  const state = await openLensState(flags);
+  const state = await openLensState(flags, access);
   try {
     return await work(state);
   } finally {

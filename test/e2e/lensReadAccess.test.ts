@@ -1,0 +1,194 @@
+/**
+ * ADR 94: the lens commands that only read need only the right to read. A Postgres role granted
+ * SELECT alone, and a user who may only read a SQLite file in a folder it may not write, list,
+ * show, cost, trace, report, watch, verify and export; the commands that write say what they need
+ * (exit 2, not "a bug in Flujo"). Read models another release built are still brought up to date
+ * by whoever may write, and a reader who may not is told why and what to run.
+ */
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  chmodSync,
+  statSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import pg from 'pg';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { PG_URL, dropSchema, postgresReachable, uniqueSchema } from '../support/services.js';
+import { runCli, type CliResult } from './cli.js';
+
+const DEMO = fileURLToPath(new URL('../../examples/demo', import.meta.url));
+const reachable = await postgresReachable();
+
+function demoProject(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'flujo-read-access-'));
+  cpSync(DEMO, dir, { recursive: true });
+  rmSync(join(dir, '.flujo'), { recursive: true, force: true });
+  return dir;
+}
+
+/** The read commands, each expected to exit 0 and print what the run holds. */
+function readsAll(cli: (...args: string[]) => CliResult, runId: string): void {
+  const list = cli('lens', 'list', '--json');
+  expect(list.code, list.stderr).toBe(0);
+  expect((JSON.parse(list.stdout) as { run_id: string }[]).map((r) => r.run_id)).toEqual([runId]);
+  const show = cli('lens', 'show', runId.slice(0, 8), '--json');
+  expect(show.code, show.stderr).toBe(0);
+  expect(JSON.parse(show.stdout)).toMatchObject({ run_id: runId, status: 'completed' });
+  const costs = cli('lens', 'costs', '--json');
+  expect(costs.code, costs.stderr).toBe(0);
+  for (const args of [
+    ['lens', 'trace', runId],
+    ['lens', 'report', runId],
+    ['lens', 'watch', runId],
+    ['lens', 'verify', '--all'],
+    ['lens', 'export', runId],
+  ]) {
+    const r = cli(...args);
+    expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    expect(r.stdout.length).toBeGreaterThan(0);
+  }
+}
+
+describe.skipIf(!reachable)('lens read commands under a Postgres role granted SELECT only', () => {
+  const schema = uniqueSchema('readrole');
+  const role = `flujo_reader_${schema.slice(-8)}`;
+  const owner = `${PG_URL}?schema=${schema}`;
+  const reader = `${PG_URL.replace('://postgres@', `://${role}@`)}?schema=${schema}`;
+  let dir: string;
+  let runId: string;
+  const admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
+  const as =
+    (uri: string) =>
+    (...args: string[]) =>
+      runCli([...args, '--state-uri', uri], { cwd: dir });
+
+  beforeAll(async () => {
+    dir = demoProject();
+    const run = as(owner)('run', '--input', 'an auditor reads this', '--json');
+    expect(run.code, run.stderr).toBe(0);
+    runId = (JSON.parse(run.stdout) as { run_id: string }).run_id;
+    await admin.query(`DROP ROLE IF EXISTS ${role}`);
+    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    await admin.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+    await admin.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+  });
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await dropSchema(schema);
+    await admin.query(`DROP ROLE IF EXISTS ${role}`);
+    await admin.end();
+  });
+
+  it('lists, shows, costs, traces, reports, watches, verifies and exports', () => {
+    // Before ADR 94, lens list/show/costs locked run_heads to catch the read models up:
+    // "internal error: permission denied for table run_heads … a bug in Flujo" (exit 1).
+    readsAll(as(reader), runId);
+  });
+
+  it('a command that writes names the role and what it needs (exit 2)', () => {
+    for (const args of [
+      ['run', '--input', 'x'],
+      ['lens', 'rebuild'],
+    ]) {
+      const r = as(reader)(...args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain('[CONFIG_STATE_URI]');
+      expect(r.stderr).toContain(`the role in postgresql://${role}@`);
+      expect(r.stderr).toContain('may not write the ledger');
+      expect(r.stderr).not.toContain('bug in Flujo');
+    }
+  });
+
+  it('read models of another version: the reader is told to rebuild, a writer rebuilds them', async () => {
+    const version = async () =>
+      Number(
+        (
+          await admin.query<{ version: number }>(
+            `SELECT version FROM ${schema}.projection_versions WHERE name = 'steps'`,
+          )
+        ).rows[0]?.version,
+      );
+    const current = await version();
+    await admin.query(
+      `UPDATE ${schema}.projection_versions SET version = $1 WHERE name = 'steps'`,
+      [current - 1],
+    );
+    const refused = as(reader)('lens', 'list');
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain(
+      `the read models in Postgres schema ${schema} are not this Flujo's (steps v${current - 1}, this Flujo reads v${current})`,
+    );
+    expect(refused.stderr).toContain('flujo lens rebuild');
+    expect(await version()).toBe(current - 1);
+    // A role that may write brings them up to date on its first read, as before.
+    expect(as(owner)('lens', 'list').code).toBe(0);
+    expect(await version()).toBe(current);
+    await admin.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+    expect(as(reader)('lens', 'list').code).toBe(0);
+  });
+});
+
+// A second user is needed to make a file read-only: permission bits do not bind root's own
+// process, and only root can start a process as another user.
+const root = process.getuid?.() === 0;
+
+describe.skipIf(!root)('lens read commands by a user who may only read the SQLite file', () => {
+  const NOBODY = 65534;
+  let dir: string;
+  let runId: string;
+  let db: string;
+  const asNobody = (...args: string[]) =>
+    runCli(args, { cwd: dir, uid: NOBODY, gid: NOBODY, env: { HOME: '/tmp' } });
+
+  beforeAll(() => {
+    dir = demoProject();
+    chmodSync(dir, 0o755); // mkdtemp makes it 0700: the user must reach the file, not write here
+    const run = runCli(['run', '--input', 'an auditor reads this', '--json'], { cwd: dir });
+    expect(run.code, run.stderr).toBe(0);
+    runId = (JSON.parse(run.stdout) as { run_id: string }).run_id;
+    db = join(dir, '.flujo', 'state.db');
+    expect(existsSync(`${db}-wal`)).toBe(false); // the writer closed cleanly
+    expect(statSync(join(dir, '.flujo')).mode & 0o777).toBe(0o755);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads every view, from the file as it is, and leaves it as it was', () => {
+    const before = readFileSync(db);
+    // Before ADR 94: "attempt to write a readonly database" (exit 2) from every one of them,
+    // lens verify included: SQLite could not make the -shm it reads a WAL file with.
+    readsAll(asNobody, runId);
+    expect(readFileSync(db).equals(before)).toBe(true);
+    expect(existsSync(`${db}-wal`) || existsSync(`${db}-shm`)).toBe(false);
+  });
+
+  it('a command that writes says this user may not, and what needs only reading', () => {
+    const r = asNobody('run', '--input', 'x');
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('this user may not write the file or its folder');
+    expect(r.stderr).toContain('the lens commands that only read need read access alone');
+  });
+
+  it('read models of another version: told why, and nothing changed', () => {
+    const w = new Database(db);
+    w.prepare("UPDATE projection_versions SET version = version - 1 WHERE name = 'runs'").run();
+    w.close();
+    const before = readFileSync(db);
+    const r = asNobody('lens', 'list');
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`the read models in ${db} are not this Flujo's (runs v`);
+    expect(r.stderr).toContain('flujo lens rebuild');
+    expect(readFileSync(db).equals(before)).toBe(true);
+    // The owner's first read rebuilds them; the reader reads again.
+    expect(runCli(['lens', 'list'], { cwd: dir }).code).toBe(0);
+    expect(asNobody('lens', 'list').code).toBe(0);
+  });
+});
