@@ -241,11 +241,15 @@ export function hitl(
             params: ({ context }: { context: RunMachineContext }) => ({
               path: rp(context),
               message: message(context),
-              // An ask_user step's declared schema, for a run recorded with it (ADR 90).
+              // An ask_user step's declared schema, for a run recorded with it (ADR 90); else its
+              // hitl skill's, for a run recorded with that (ADR 95).
               inputSchema:
                 node.answerSchema && context.flags?.includes(ENGINE_FLAGS.askUserAnswerSchema)
                   ? node.answerSchema
-                  : node.inputSchema,
+                  : node.skillAnswerSchema &&
+                      context.flags?.includes(ENGINE_FLAGS.hitlSkillAnswerSchema)
+                    ? node.skillAnswerSchema
+                    : node.inputSchema,
             }),
           },
         ],

@@ -33,6 +33,7 @@ export type Resolved =
         render?: { template: string; thisPath?: string };
         inputSchema: Record<string, unknown>;
         answerSchema?: Record<string, unknown>;
+        skillAnswerSchema?: Record<string, unknown>;
         record: string[];
       };
     };
@@ -153,7 +154,10 @@ function fromMap(
             : {}
           : { render: { template: '{{ previous_step }}' } }),
         inputSchema: {},
-        ...answerSchemaOf(env, step, name),
+        // The step's own schema wins; without one, the skill's declared answer schema (ADR 95).
+        ...(declaresSchema(step)
+          ? answerSchemaOf(env, step, name)
+          : skillAnswerSchemaOf(env, skill, id.value, name)),
         record: ['resume_input'],
       },
     };
@@ -211,6 +215,37 @@ function answerSchemaOf(
     return {};
   }
   return { answerSchema: schema as Record<string, unknown> };
+}
+
+const declaresSchema = (step: YNode | undefined) =>
+  !!step && !!(entry(step, 'input_schema') ?? entry(step, 'output_schema'));
+
+/**
+ * A hitl skill's declared `hitl.inputSchema`, for a step that declares no schema of its own. `{}`
+ * (ask_user's: any answer) leaves the node as it was. A run recorded with the engine flag
+ * `hitl-skill-answer-schema` asks with it; one recorded before asks with `inputSchema: {}`.
+ */
+function skillAnswerSchemaOf(
+  env: Env,
+  skill: string,
+  at: YNode,
+  name: string,
+): { skillAnswerSchema?: Record<string, unknown> } {
+  const declared = env.shared.opts.skills?.hitl?.(skill)?.inputSchema;
+  if (!declared || Object.keys(declared).length === 0) return {};
+  const schema = JSON.parse(JSON.stringify(declared)) as Record<string, unknown>;
+  // Checked now: an invalid schema would take the run to a pause no answer can pass.
+  const problem = schemaProblem(schema);
+  if (problem) {
+    env.report(
+      'V-K4',
+      `${name}: skill '${skill}' declares a hitl.inputSchema that is not a valid JSON Schema: ${problem}`,
+      at.pos,
+      { step: name, suggestion: `fix the skill's registration, or give the step an input_schema` },
+    );
+    return {};
+  }
+  return { skillAnswerSchema: schema };
 }
 
 /** A project module reference, resolved against this file and kept inside the project root. */

@@ -21,6 +21,15 @@ export interface SkillCatalog {
    * context (docs/skills.md).
    */
   context?(id: string): 'read' | 'merge' | undefined;
+  /**
+   * A `hitl` skill's declaration: its `inputSchema` checks the answer of a step that declares no
+   * schema of its own (ADR 95). `SkillRegistry` answers it.
+   */
+  hitl?(
+    id: string,
+  ):
+    | { readonly messageParam: string; readonly inputSchema: Readonly<Record<string, unknown>> }
+    | undefined;
 }
 
 export interface LoadOptions {

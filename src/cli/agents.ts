@@ -44,6 +44,7 @@ export function catalogOf(registry: SkillRegistry): SkillCatalog {
     kind: (id) => registry.kind(id),
     ids: () => registry.list().map((s) => s.id),
     context: (id) => registry.get(id)?.context,
+    hitl: (id) => registry.hitl(id),
   };
 }
 

@@ -19,6 +19,11 @@ export const ENGINE_FLAGS = {
   /** ADR 77: a hitl message that renders to an object or list is JSON indented by two spaces. */
   hitlMessageIndented: 'hitl-message-indented',
   /**
+   * ADR 95: a step using a registered hitl skill, declaring no schema of its own, asks with the
+   * skill's declared `hitl.inputSchema`; before, it asked with `{}` and took any answer.
+   */
+  hitlSkillAnswerSchema: 'hitl-skill-answer-schema',
+  /**
    * ADR 77: a rendering of step outputs (`context.step_outputs`, `steps`) leaves out the outputs
    * the engine keeps under `__` names (a loop's or an import's stash).
    */

@@ -242,6 +242,12 @@ export interface HitlNode extends NodeBase {
    */
   readonly answerSchema?: Readonly<Record<string, unknown>>;
   /**
+   * A step using a registered hitl skill that declares no schema of its own: the skill's
+   * `hitl.inputSchema` (when it is not `{}`). A run recorded with the engine flag
+   * `hitl-skill-answer-schema` asks with it instead of `inputSchema` (ADR 95).
+   */
+  readonly skillAnswerSchema?: Readonly<Record<string, unknown>>;
+  /**
    * `false`: the step never asks. It fails at once with HITL_NOT_PROPAGATED, a failure that
    * passes every handler of failures (a parallel's `ignore`, a state machine's `on: failure`)
    * up to the nearest state machine rule `on: hitl_not_propagated` (ADR 61).

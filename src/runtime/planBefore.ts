@@ -1,21 +1,29 @@
 /**
  * Fingerprints a run recorded by an earlier release matches although its pipeline did not change.
  *
- * ADR 90 put an `ask_user` step's declared schema on its node (`answerSchema`), which changes the
- * fingerprint of a blueprint that declares one. A run recorded before has no
- * `ask-user-answer-schema` flag and asks with `{}` whatever the node holds, so the plan without
- * `answerSchema` is the plan it was recorded with: its resume is not a pipeline change. A run that
- * has the flag, or a fingerprint that differs in anything else, is still refused (PLAN_CHANGED).
+ * Later releases put answer schemas on hitl nodes, each gated by an engine flag: ADR 90 an
+ * `ask_user` step's declared schema (`answerSchema`, `ask-user-answer-schema`), ADR 95 a hitl
+ * skill's declared one (`skillAnswerSchema`, `hitl-skill-answer-schema`). Either changes the
+ * fingerprint of a blueprint that has one. A run recorded without a field's flag asks with `{}`
+ * whatever that field holds, so the plan without the field is the plan it was recorded with: its
+ * resume is not a pipeline change. A run that has the flag of a field its recorded fingerprint
+ * lacks, or a fingerprint that differs in anything else, is still refused (PLAN_CHANGED).
  */
-import { ENGINE_FLAGS } from '../dsl/engineFlags.js';
+import { ENGINE_FLAGS, type EngineFlag } from '../dsl/engineFlags.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import type { Plan } from '../dsl/ir.js';
 import { decodeRecord } from '../events/envelope.js';
 import type { LedgerStore } from '../ports.js';
 
-/** The IR with every hitl node's `answerSchema` left out, and whether any node had one. */
-function withoutAnswerSchemas(ir: unknown): { ir: unknown; changed: boolean } {
-  let changed = false;
+/** The hitl fields a release added, each with the flag a run asks with it under. */
+const GATED: readonly (readonly [string, EngineFlag])[] = [
+  ['answerSchema', ENGINE_FLAGS.askUserAnswerSchema],
+  ['skillAnswerSchema', ENGINE_FLAGS.hitlSkillAnswerSchema],
+];
+
+/** The IR with the named fields of every hitl node left out, and the fields it had. */
+function withoutFields(ir: unknown, fields: readonly string[]): { ir: unknown; removed: string[] } {
+  const removed = new Set<string>();
   const walk = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(walk);
     if (v === null || typeof v !== 'object') return v;
@@ -23,8 +31,8 @@ function withoutAnswerSchemas(ir: unknown): { ir: unknown; changed: boolean } {
     const out: Record<string, unknown> = {};
     const hitl = o.kind === 'hitl';
     for (const [k, x] of Object.entries(o)) {
-      if (hitl && k === 'answerSchema') {
-        changed = true;
+      if (hitl && fields.includes(k)) {
+        removed.add(k);
         continue;
       }
       out[k] = walk(x);
@@ -32,26 +40,44 @@ function withoutAnswerSchemas(ir: unknown): { ir: unknown; changed: boolean } {
     return out;
   };
   const stripped = walk(ir);
-  return { ir: stripped, changed };
+  return { ir: stripped, removed: [...removed] };
 }
 
-const before = new WeakMap<Plan, string | null>();
+/** A fingerprint an earlier release computed for this plan, and the flags its runs lack. */
+export interface FingerprintBefore {
+  readonly fingerprint: string;
+  readonly lacks: readonly EngineFlag[];
+}
 
-/** The plan's fingerprint as a release before ADR 90 computed it, or null when it is the same. */
-export function fingerprintBeforeAnswerSchemas(plan: Plan): string | null {
-  let f = before.get(plan);
-  if (f === undefined) {
-    const { ir, changed } = withoutAnswerSchemas(plan.ir);
-    f = changed ? planFingerprint({ ...plan, ir: ir as Plan['ir'] }) : null;
-    before.set(plan, f);
+const before = new WeakMap<Plan, readonly FingerprintBefore[]>();
+
+/**
+ * The plan's fingerprints with some of the gated fields left out (every non-empty set of them
+ * that the plan has), each with the flags of the fields left out: a run recorded with that
+ * fingerprint is this plan's only if it lacks all of them. Empty when the plan has none.
+ */
+export function fingerprintsBefore(plan: Plan): readonly FingerprintBefore[] {
+  let found = before.get(plan);
+  if (found === undefined) {
+    const out = new Map<string, EngineFlag[]>();
+    for (let mask = 1; mask < 1 << GATED.length; mask += 1) {
+      const fields = GATED.filter((_, i) => mask & (1 << i)).map(([f]) => f);
+      const { ir, removed } = withoutFields(plan.ir, fields);
+      if (!removed.length) continue;
+      const fingerprint = planFingerprint({ ...plan, ir: ir as Plan['ir'] });
+      const lacks = GATED.filter(([f]) => removed.includes(f)).map(([, flag]) => flag);
+      if (!out.has(fingerprint)) out.set(fingerprint, lacks);
+    }
+    found = [...out].map(([fingerprint, lacks]) => ({ fingerprint, lacks }));
+    before.set(plan, found);
   }
-  return f;
+  return found;
 }
 
 /**
  * Whether a run whose recorded fingerprint is not `plan`'s was recorded with this same pipeline by
- * a release before ADR 90: its fingerprint is the plan's without `answerSchema`, and its
- * `RunStarted` does not record `ask-user-answer-schema`. Reads one event, only in that case.
+ * an earlier release: its fingerprint is the plan's without some gated fields, and its
+ * `RunStarted` records none of their flags. Reads one event, only in that case.
  */
 export async function recordedBeforeAnswerSchemas(
   ledger: LedgerStore,
@@ -59,10 +85,12 @@ export async function recordedBeforeAnswerSchemas(
   plan: Plan,
   recorded: string,
 ): Promise<boolean> {
-  if (fingerprintBeforeAnswerSchemas(plan) !== recorded) return false;
+  const matching = fingerprintsBefore(plan).filter((f) => f.fingerprint === recorded);
+  if (!matching.length) return false;
   const [first] = await ledger.read(runId, { fromSeq: 1, limit: 1 });
   if (!first) return false;
   const started = decodeRecord(runId, first.seq, first.body);
   if (started.type !== 'RunStarted') return false;
-  return !started.data.engine.flags.includes(ENGINE_FLAGS.askUserAnswerSchema);
+  const flags = started.data.engine.flags;
+  return matching.some((f) => f.lacks.every((flag) => !flags.includes(flag)));
 }

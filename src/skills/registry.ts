@@ -20,6 +20,10 @@ export function createSkillRegistry(opts: SkillRegistryOptions = {}): SkillRegis
     has: (id) => byId.has(id),
     kind: (id) => byId.get(id)?.kind ?? 'skill',
     get: (id) => byId.get(id),
+    hitl: (id) => {
+      const s = byId.get(id);
+      return s?.kind === 'hitl' ? s.hitl : undefined;
+    },
     list: () => [...byId.values()],
     register(skill) {
       const prior = byId.get(skill.id);

@@ -71,6 +71,8 @@ export interface SkillRegistry extends SkillLookup {
   /** `skill` for unknown ids too: ask `has` first. */
   kind(id: string): 'skill' | 'hitl';
   get(id: string): Skill | undefined;
+  /** A `hitl` skill's `hitl` declaration (the loader applies its `inputSchema`, ADR 95). */
+  hitl(id: string): Skill['hitl'];
   list(): readonly Skill[];
   /** Adds a skill; an id already present is a SKILLS_CONFIG_INVALID error. */
   register(skill: Skill): void;

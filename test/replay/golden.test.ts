@@ -160,7 +160,32 @@ describe('golden ledger recorded before ADR 90 (engine flags without ask-user-an
     expect(changed.map((e) => e.type)).toEqual(['RunStarted', 'SnapshotTaken']);
     const started = (es: LedgerEvent[]) => es[0] as Extract<LedgerEvent, { type: 'RunStarted' }>;
     expect(started(events()).data.engine.flags).toEqual(
-      CURRENT_ENGINE_FLAGS.filter((f) => f !== 'ask-user-answer-schema'),
+      CURRENT_ENGINE_FLAGS.filter(
+        (f) => f !== 'ask-user-answer-schema' && f !== 'hitl-skill-answer-schema',
+      ),
+    );
+  });
+
+  it('refolds through the current pipeline to the decisions it recorded', () => {
+    expect(refold(compilePlan(ordersPipeline.plan), events()).status).toBe('completed');
+  });
+
+  it('resumes from its snapshot to the same events it recorded then', async () => {
+    await resumesFromItsSnapshotAsRecorded(before);
+  });
+});
+
+describe('golden ledger recorded before ADR 95 (engine flags without hitl-skill-answer-schema)', () => {
+  beforeAll(initFastHash);
+  const before = load('orders-before-adr95.json');
+  const events = () => before.events.map((e) => decodeRecord(before.runId, e.seq, fromHex(e.body)));
+
+  it("differs from today's only in RunStarted's engine flags and the snapshot's copy of them", () => {
+    const changed = before.events.filter((e, i) => e.body !== fixture.events[i]?.body);
+    expect(changed.map((e) => e.type)).toEqual(['RunStarted', 'SnapshotTaken']);
+    const started = (es: LedgerEvent[]) => es[0] as Extract<LedgerEvent, { type: 'RunStarted' }>;
+    expect(started(events()).data.engine.flags).toEqual(
+      CURRENT_ENGINE_FLAGS.filter((f) => f !== 'hitl-skill-answer-schema'),
     );
   });
 

@@ -45,10 +45,13 @@ describe('the registry', () => {
     expect(lookup.has(`${B}nope`)).toBe(false);
     expect(lookup.kind?.(`${B}ask_user`)).toBe('hitl');
     expect(lookup.kind?.(`${B}stringify`)).toBe('skill');
+    // {}: any answer, what the loader applies to an ask_user step without a schema (ADR 95).
     expect(registry.get(`${B}ask_user`)?.hitl).toEqual({
       messageParam: 'question',
-      inputSchema: { type: 'string' },
+      inputSchema: {},
     });
+    expect(registry.hitl(`${B}ask_user`)).toEqual(registry.get(`${B}ask_user`)?.hitl);
+    expect(registry.hitl(`${B}stringify`)).toBeUndefined();
   });
 
   it('exports the context contract: context_get reads, context_set and context_merge merge', () => {

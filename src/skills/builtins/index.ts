@@ -3,7 +3,7 @@
  * root, allowed hosts) from the options; without them they refuse everything.
  */
 import { EngineError, ErrorCode } from '../../errors.js';
-import type { Skill } from '../types.js';
+import type { JsonSchema, Skill } from '../types.js';
 import { contextSkills } from './context.js';
 import { fsWriteFileSkill } from './fs.js';
 import { httpGetSkill, type HttpOptions } from './http.js';
@@ -16,13 +16,17 @@ export interface BuiltinOptions {
   readonly http?: HttpOptions;
 }
 
-/** Answers are strings, as Flujo's ask_user returns the raw response. */
-export const ASK_USER_INPUT_SCHEMA = { type: 'string' } as const;
+/**
+ * Any answer: what the loader applies to an ask_user step that declares no schema of its own (a
+ * JSON value, so `--input yes` is the text and `--input '{"a": 1}'` an object). A step's
+ * `input_schema` or `output_schema` narrows it (ADRs 90, 95).
+ */
+export const ASK_USER_INPUT_SCHEMA: JsonSchema = Object.freeze({});
 
 const askUser: Skill = {
   id: 'flujo.builtins.ask_user',
   description:
-    'Asks a person a `question` and waits, durably, for the answer (a string); the run pauses until it is resumed with the answer.',
+    "Asks a person a `question` and waits, durably, for the answer (any JSON value, or what the step's input_schema allows); the run pauses until it is resumed with the answer.",
   kind: 'hitl',
   sideEffects: false,
   source: 'builtin',
