@@ -150,6 +150,8 @@ function loadFile(
   try {
     src = files.read(abs);
   } catch (e) {
+    // Bytes that are not UTF-8: named where they are, as a YAML error would be.
+    if (e instanceof YamlLoadError) return fail('YAML-LOAD', e.message, e);
     return fail('V-I1', `cannot read ${abs}: ${(e as Error).message}`, { line: 1, column: 1 });
   }
   let tree: YNode;
@@ -274,7 +276,11 @@ function systemPrompt(env: Env, node: YNode, what: string): string | CodeRef | u
   let text: string;
   try {
     text = env.shared.opts.files.read(abs);
-  } catch {
+  } catch (e) {
+    if (e instanceof YamlLoadError) {
+      env.report('V-A6', `${what}: prompt file ${rel}:${e.line}:${e.column}: ${e.message}`, at);
+      return undefined;
+    }
     env.report('V-A6', `${what}: cannot read prompt file ${rel}`, at, {
       suggestion: 'paths are relative to the blueprint file',
       resolution: true,

@@ -16,9 +16,10 @@ import {
 import type { BlueprintFiles, CodeModuleRef, LoadResult } from '../../blueprint/loader.js';
 import type { Plan, PlanFunction } from '../../dsl/ir.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { utf8Text } from './utf8Text.js';
 
 export const nodeBlueprintFiles: BlueprintFiles = {
-  read: (abs) => readFileSync(abs, 'utf8'),
+  read: (abs) => utf8Text(readFileSync(abs)),
   exists: (abs) => existsSync(abs) && statSync(abs).isFile(),
   realpath: (abs) => realpathSync(abs),
 };
