@@ -91,6 +91,13 @@ export async function createLensServer(
     if (method !== 'GET' && method !== 'HEAD' && !sameOrigin(req)) {
       throw new HttpError(403, 'CROSS_ORIGIN', 'cross-origin writes are refused');
     }
+    if (api && options.readOnly && method !== 'GET' && method !== 'HEAD') {
+      throw new HttpError(
+        403,
+        'READ_ONLY',
+        `this web lens is read-only: ${options.readOnly}. Answers and cancels need flujo lens serve run by one that may write`,
+      );
+    }
     if (url.pathname === '/api/events' && method === 'GET') {
       hub.attach(res, url.searchParams.get('run'));
       return;

@@ -39,4 +39,9 @@ export interface LensServerOptions {
   /** Default 7878; 0 picks a free port. */
   readonly port?: number;
   readonly token?: string;
+  /**
+   * Why the state is open read-only (ADR 94: a role or user that may only read): answers and
+   * cancels are refused with 403 READ_ONLY, saying this.
+   */
+  readonly readOnly?: string;
 }

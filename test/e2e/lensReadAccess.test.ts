@@ -1,10 +1,12 @@
 /**
  * ADR 94: the lens commands that only read need only the right to read. A Postgres role granted
  * SELECT alone, and a user who may only read a SQLite file in a folder it may not write, list,
- * show, cost, trace, report, watch, verify and export; the commands that write say what they need
+ * show, cost, trace, report, watch, verify, export and serve (answers and cancels refused); the
+ * commands that write say what they need
  * (exit 2, not "a bug in Flujo"). Read models another release built are still brought up to date
  * by whoever may write, and a reader who may not is told why and what to run.
  */
+import { spawn } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -23,7 +25,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { PG_URL, dropSchema, postgresReachable, uniqueSchema } from '../support/services.js';
-import { runCli, type CliResult } from './cli.js';
+import { CLI, runCli, type CliResult } from './cli.js';
 
 const DEMO = fileURLToPath(new URL('../../examples/demo', import.meta.url));
 const reachable = await postgresReachable();
@@ -92,6 +94,40 @@ describe.skipIf(!reachable)('lens read commands under a Postgres role granted SE
     // Before ADR 94, lens list/show/costs locked run_heads to catch the read models up:
     // "internal error: permission denied for table run_heads … a bug in Flujo" (exit 1).
     readsAll(as(reader), runId);
+  });
+
+  it('lens serve shows the runs read-only and refuses answers and cancels with 403', async () => {
+    const child = spawn(
+      process.execPath,
+      [CLI, 'lens', 'serve', '--port', '0', '--state-uri', reader],
+      { cwd: dir, env: { ...process.env, NO_COLOR: '1' } },
+    );
+    const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    let err = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        const m = /flujo lens: (\S+)/.exec(err);
+        if (m?.[1]) resolve(m[1]);
+      });
+      void exit.then((code) => reject(new Error(`lens serve exited ${code}: ${err}`)));
+    });
+    try {
+      // Before ADR 94 it did not start: permission denied for table run_heads, exit 1.
+      expect(err).toContain('read-only: the role in');
+      const runs = (await (await fetch(`${url}api/runs`)).json()) as { runs: { runId: string }[] };
+      expect(runs.runs.map((r) => r.runId)).toEqual([runId]);
+      const cancel = await fetch(`${url}api/runs/${runId}/cancel`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: 'audit' }),
+      });
+      expect(cancel.status).toBe(403);
+      expect(await cancel.json()).toMatchObject({ error: { code: 'READ_ONLY' } });
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exit).toBe(0);
   });
 
   it('a command that writes names the role and what it needs (exit 2)', () => {

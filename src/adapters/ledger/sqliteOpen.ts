@@ -53,7 +53,7 @@ export function openSqliteDatabase(
     throw new ConfigError(
       ErrorCode.CONFIG_STATE_URI,
       `cannot open the SQLite ledger at ${path}: ${(e as Error).message}${readOnly}${damagedFileAdvice(path, e)}`,
-      { path },
+      { path, ...(readOnly ? { readOnly: true } : {}) },
     );
   }
   return db;

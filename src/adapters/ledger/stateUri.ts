@@ -85,8 +85,8 @@ export function unusablePostgres(uri: string, e: unknown): unknown {
       // (ADR 94); recording or rebuilding needs one that may write the schema's tables.
       return new ConfigError(
         ErrorCode.CONFIG_STATE_URI,
-        `the role in ${redactUri(uri)} may not write the ledger's tables, which this command needs: ${(c as Error).message}. Use a role that may (docs/ledger.md, "Database roles"); the lens commands that only read need SELECT alone`,
-        { uri: redactUri(uri), reason: code },
+        `the role in ${redactUri(uri)} may not write the ledger's tables, which this command needs: ${(c as Error).message}. Use a role that may (docs/ledger.md, "Database roles and read-only files"); the lens commands that only read need SELECT alone`,
+        { uri: redactUri(uri), reason: code, readOnly: true },
       );
     }
     if (typeof code === 'string' && (UNREACHABLE.has(code) || UNUSABLE_SQLSTATE.has(code))) {

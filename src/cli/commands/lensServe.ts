@@ -8,9 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
+import type { State } from '../../adapters/ledger/state.js';
+import { openStateForReading } from '../../adapters/ledger/stateRead.js';
 import { redactUri } from '../../adapters/ledger/stateUri.js';
+import type { EffectiveConfig } from '../../config/load.js';
 import type { Plan } from '../../dsl/ir.js';
-import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { ConfigError, EngineError, ErrorCode, ExitCode, isEngineError } from '../../errors.js';
 import { decodeRecord } from '../../events/envelope.js';
 import type { AgentPort } from '../../ports.js';
 import { createEngine } from '../../runtime/engine.js';
@@ -56,7 +59,8 @@ export async function lensServe(
     opts.token ??
     process.env.FLUJO_LENS_TOKEN ??
     (isLoopback(host) ? undefined : randomBytes(24).toString('base64url'));
-  const state = await openProjectState(cfg);
+  const { state, readOnly, refusal } = await openServeState(cfg);
+  if (readOnly) out.info(`read-only: ${readOnly}; answers and cancels are refused`);
   // One engine for every run the inbox answers. Each run calls the skills of its own pipeline
   // (the skills.yaml beside it, else the project's), as `flujo resume` would.
   const ports = new Map<string, Promise<{ skills: SkillRegistry; agents: AgentPort }>>();
@@ -120,7 +124,12 @@ export async function lensServe(
   );
   let server;
   try {
-    server = await createLensServer(backend, { host, port, ...(token ? { token } : {}) });
+    server = await createLensServer(backend, {
+      host,
+      port,
+      ...(token ? { token } : {}),
+      ...(refusal ? { readOnly: refusal } : {}),
+    });
   } catch (e) {
     await state.close();
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
@@ -139,4 +148,27 @@ export async function lensServe(
   await server.close();
   await state.close();
   return ExitCode.ok;
+}
+
+/**
+ * The state to serve: opened to write (answers, cancels), or, when this role or user may only
+ * read it, read-only with those refused (ADR 94), if it is this release's as it stands.
+ */
+async function openServeState(
+  cfg: EffectiveConfig,
+): Promise<{ state: State; readOnly?: string; refusal?: string }> {
+  try {
+    return { state: await openProjectState(cfg) };
+  } catch (e) {
+    if (!isEngineError(e, ErrorCode.CONFIG_STATE_URI) || e.details.readOnly !== true) throw e;
+    const why = e.message.replace(/^\[[A-Z_]+\] /, '');
+    const read = await openStateForReading(cfg.stateUri, { projectRoot: cfg.root });
+    if ('stale' in read)
+      throw new ConfigError(ErrorCode.CONFIG_STATE_URI, `${read.stale}; ${why}`, e.details);
+    return {
+      state: read.state,
+      readOnly: why,
+      refusal: 'it runs as a role or user that may only read the state',
+    };
+  }
 }
