@@ -42,8 +42,8 @@ export function catalogOf(registry: SkillRegistry): SkillCatalog {
   return {
     has: (id) => registry.has(id),
     kind: (id) => registry.kind(id),
-    ids: () => registry.list().map((s) => s.id),
-    context: (id) => registry.get(id)?.context,
+    ids: () => registry.ids(),
+    context: (id) => registry.context(id),
     hitl: (id) => registry.hitl(id),
   };
 }

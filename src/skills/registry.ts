@@ -25,6 +25,8 @@ export function createSkillRegistry(opts: SkillRegistryOptions = {}): SkillRegis
       return s?.kind === 'hitl' ? s.hitl : undefined;
     },
     list: () => [...byId.values()],
+    ids: () => [...byId.keys()],
+    context: (id) => byId.get(id)?.context,
     register(skill) {
       const prior = byId.get(skill.id);
       if (prior) {
