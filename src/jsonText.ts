@@ -57,3 +57,17 @@ export function parseJsonText(text: string): unknown {
     typeof v === 'string' && v.startsWith(token) ? BigInt(v.slice(token.length)) : v,
   );
 }
+
+/**
+ * The first integer literal of JSON `text` (strings skipped) beyond Number.MAX_SAFE_INTEGER, which
+ * `JSON.parse` rounds to the nearest double; undefined when there is none.
+ */
+export function inexactInteger(text: string): string | undefined {
+  if (!/\d{16}/.test(text)) return undefined;
+  for (const [m] of text.matchAll(LEXEME)) {
+    if (m.startsWith('"') || !/^-?\d+$/.test(m)) continue;
+    const n = BigInt(m);
+    if (n > MAX_SAFE || n < -MAX_SAFE) return m;
+  }
+  return undefined;
+}

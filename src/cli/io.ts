@@ -5,7 +5,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
+import { ConfigError, EngineError, ErrorCode, ExitCode, LedgerEncodeError } from '../errors.js';
+import { encodeCanonical } from '../events/codec.js';
+import { inexactInteger } from '../jsonText.js';
 
 export interface InputSource {
   readonly value: string;
@@ -54,12 +56,21 @@ export function parseContextFlag(flag: string, cwd: string): Record<string, unkn
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new ConfigError(ErrorCode.CONFIG_INVALID, `${where}: the context must be a JSON object`);
-  const bad = reservedKeyPath(value, 'context');
-  if (bad)
+  const big = inexactInteger(text);
+  if (big !== undefined)
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, `${where}: ${roundedAway(big)}`);
+  const bad = contextProblem(value, 'context');
+  if (bad) throw new ConfigError(ErrorCode.CONFIG_INVALID, `${where}: ${bad}`);
+  try {
+    // What the run records (RunStarted): refused here as bad --context, not by the ledger later.
+    encodeCanonical(value);
+  } catch (e) {
+    if (!(e instanceof LedgerEncodeError)) throw e;
     throw new ConfigError(
       ErrorCode.CONFIG_INVALID,
-      `${where}: ${bad} is not allowed: the keys __proto__, constructor and prototype cannot be used at any depth of the context; rename it`,
+      `${where}: ${bounded(`context.${e.path}`)} cannot be recorded: ${e.reason}`,
     );
+  }
   return value as Record<string, unknown>;
 }
 
@@ -67,36 +78,49 @@ export function parseContextFlag(flag: string, cwd: string): Record<string, unkn
 // would fail late or silently lose the value; the command line says so before anything starts.
 const RESERVED = new Set(['__proto__', 'constructor', 'prototype']);
 
+/**
+ * How deep a --context may nest. The ledger records 256 levels, and a run's snapshot holds the
+ * context some levels down (data.state.fold.context…), so a context near that limit started a run
+ * whose first pause could not be recorded.
+ */
+export const MAX_CONTEXT_DEPTH = 200;
+
 interface Visit {
   readonly value: unknown;
   readonly step: string;
+  readonly depth: number;
   readonly parent?: Visit;
 }
 
+const bounded = (path: string) => (path.length > 120 ? `…${path.slice(-120)}` : path);
+
 /**
- * The path of the first reserved key in parsed JSON, if any. A loop with parent links, not
- * recursion with path strings: a context may nest deeper than the stack.
+ * What is wrong with parsed --context JSON: a reserved key, or nesting past MAX_CONTEXT_DEPTH,
+ * named by its path. A loop with parent links, not recursion with path strings: a context may
+ * nest deeper than the stack.
  */
-function reservedKeyPath(root: unknown, rootPath: string): string | undefined {
+function contextProblem(root: unknown, rootPath: string): string | undefined {
   const pathOf = (v: Visit | undefined): string => {
     const steps: string[] = [];
     for (let at = v; at; at = at.parent) steps.push(at.step);
-    const path = steps.reverse().join('');
-    return path.length > 120 ? `…${path.slice(-120)}` : path;
+    return steps.reverse().join('');
   };
-  const todo: Visit[] = [{ value: root, step: rootPath }];
+  const todo: Visit[] = [{ value: root, step: rootPath, depth: 0 }];
   for (let visit = todo.pop(); visit; visit = todo.pop()) {
-    const { value } = visit;
+    const { value, depth } = visit;
     if (typeof value !== 'object' || value === null) continue;
+    if (depth >= MAX_CONTEXT_DEPTH)
+      return `${bounded(pathOf(visit))} nests deeper than ${MAX_CONTEXT_DEPTH} levels; flatten it`;
     const list = Array.isArray(value);
     for (const [k, v] of Object.entries(value)) {
-      if (!list && RESERVED.has(k)) return `${pathOf(visit)}.${k}`;
+      if (!list && RESERVED.has(k))
+        return `${bounded(`${pathOf(visit)}.${k}`)} is not allowed: the keys __proto__, constructor and prototype cannot be used at any depth of the context; rename it`;
       const step = list
         ? `[${k}]`
         : /^[A-Za-z_$][\w$]*$/.test(k)
           ? `.${k}`
           : `[${JSON.stringify(k)}]`;
-      todo.push({ value: v, step, parent: visit });
+      todo.push({ value: v, step, depth: depth + 1, parent: visit });
     }
   }
   return undefined;
@@ -107,12 +131,23 @@ function reservedKeyPath(root: unknown, rootPath: string): string | undefined {
  * `--input yes` answers a string schema and `--input '{"approved":true}'` an object one).
  */
 export function parseAnswer(text: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch {
     return text;
   }
+  const big = inexactInteger(text);
+  if (big !== undefined)
+    throw new EngineError(ErrorCode.USAGE, `--input: ${roundedAway(big)}; nothing was recorded`, {
+      exitCode: ExitCode.config,
+    });
+  return value;
 }
+
+/** Why an integer beyond 2^53 − 1 is refused rather than recorded as the double JSON.parse makes. */
+const roundedAway = (n: string) =>
+  `${n} is an integer beyond 2^53 - 1, which a JSON number does not keep exactly (it would be recorded as ${String(Number(n))}); send it as a string ("${n}")`;
 
 /**
  * `--run-id`: any id a person can type back as one shell word, quoted or not. The hints print it
