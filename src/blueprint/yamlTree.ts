@@ -154,6 +154,8 @@ export function parseYamlTree(src: string): YNode {
       const quoted = n.type === 'QUOTE_DOUBLE' || n.type === 'QUOTE_SINGLE';
       const at = pos(n);
       const value = n.value;
+      const why = unrecordable(value, n.source);
+      if (why) throw new YamlLoadError(why, at.line, at.column);
       const range = n.range;
       const located: Pos =
         typeof value === 'string' && range
@@ -164,6 +166,26 @@ export function parseYamlTree(src: string): YNode {
     return { t: 'scalar', value: null, pos: at };
   };
   return conv(doc.contents, 0, { line: 1, column: 1, endLine: 1 });
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const INTEGER_TEXT = /^[-+]?(?:\d+|0x[0-9a-fA-F]+|0o[0-7]+)$/;
+
+/**
+ * Why a scalar cannot be data of a run, if it cannot: the ledger records no NaN, no infinity and
+ * no lone surrogate (a run of it failed with LEDGER_ENCODE and no place in the file, after
+ * `validate` passed it), and an integer beyond 2^53 - 1 would be run rounded (ADR 96).
+ */
+function unrecordable(value: unknown, source: unknown): string | undefined {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value))
+      return `${String(source)} (${value}) is not a number a run can record; write a finite number, or quote it for text`;
+    if (!Number.isSafeInteger(value) && typeof source === 'string' && INTEGER_TEXT.test(source))
+      return `${source} is an integer beyond 2^53 - 1, which would be run rounded to ${value}; quote it ("${source}")`;
+  } else if (typeof value === 'string' && LONE_SURROGATE.test(value)) {
+    return 'the text has a lone UTF-16 surrogate (an escape such as "\\ud800" with no pair), which a run cannot record; remove it or write the whole character';
+  }
+  return undefined;
 }
 
 /** Flow collections nest without indentation, so bound them before the recursive parser sees them. */
