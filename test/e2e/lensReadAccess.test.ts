@@ -134,6 +134,8 @@ describe.skipIf(!reachable)('lens read commands under a Postgres role granted SE
     for (const args of [
       ['run', '--input', 'x'],
       ['lens', 'rebuild'],
+      // Was LEDGER_STORE, exit 1: "renumbering … failed: permission denied for table events".
+      ['lens', 'renumber'],
     ]) {
       const r = as(reader)(...args);
       expect(r.code, r.stderr).toBe(2);
@@ -142,6 +144,40 @@ describe.skipIf(!reachable)('lens read commands under a Postgres role granted SE
       expect(r.stderr).toContain('may not write the ledger');
       expect(r.stderr).not.toContain('bug in Flujo');
     }
+  });
+
+  it('a table the role may not read is named with the grant it needs (exit 2)', async () => {
+    // Before: lens show and costs said "internal error: permission denied for table steps …
+    // a bug in Flujo" (exit 1); trace, report, verify, export and replay LEDGER_STORE (exit 1);
+    // lens list that the role "may not write the ledger's tables, which this command needs".
+    const refusedRead = (table: string, ...args: string[]) => {
+      const r = as(reader)(...args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(`[CONFIG_STATE_URI] the role in postgresql://${role}@`);
+      expect(r.stderr).toContain(`may not read the ledger: permission denied for table ${table}`);
+      expect(r.stderr).toContain('SELECT on every table');
+      expect(r.stderr).not.toContain('may not write');
+      expect(r.stderr).not.toContain('bug in Flujo');
+    };
+    try {
+      await admin.query(`REVOKE SELECT ON ${schema}.steps, ${schema}.costs FROM ${role}`);
+      refusedRead('steps', 'lens', 'show', runId);
+      refusedRead('costs', 'lens', 'costs');
+      await admin.query(`REVOKE SELECT ON ${schema}.events FROM ${role}`);
+      for (const args of [
+        ['lens', 'trace', runId],
+        ['lens', 'report', runId],
+        ['lens', 'verify', '--all'],
+        ['lens', 'export', runId],
+        ['lens', 'replay', runId],
+      ])
+        refusedRead('events', ...args);
+      await admin.query(`REVOKE SELECT ON ${schema}.projection_versions FROM ${role}`);
+      refusedRead('projection_versions', 'lens', 'list');
+    } finally {
+      await admin.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+    }
+    expect(as(reader)('lens', 'show', runId).code).toBe(0);
   });
 
   it('read models of another version: the reader is told to rebuild, a writer rebuilds them', async () => {

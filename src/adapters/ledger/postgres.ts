@@ -97,6 +97,13 @@ export async function createPostgresLedger(
 ): Promise<PostgresLedger> {
   const { schema, pool, ownPool, onPoolError } = await openPostgresPool(options);
   const logger = options.logger;
+  // A store error names the state; a refused privilege is a configuration error (ADR 94).
+  const fail: (op: string, e: unknown, runId?: string, seq?: number) => never = (
+    op,
+    e,
+    runId,
+    seq,
+  ) => storeError(op, e, runId, seq, stateUriOf(options.connectionString, schema));
 
   const projections = options.projections ?? [];
   const nudge = new Nudge();
@@ -140,7 +147,7 @@ export async function createPostgresLedger(
     try {
       res = await pool.query<HeadRow>({ ...q.selectHead, values: [runId] });
     } catch (e) {
-      storeError('head read', e, runId);
+      fail('head read', e, runId);
     }
     const row = res.rows[0];
     return row ? toHead(row) : null;
@@ -251,8 +258,7 @@ export async function createPostgresLedger(
             ? await appendWithProjections(req, prepared)
             : await appendDirect(req, prepared);
         } catch (e) {
-          if (!(await landedAnyway(prepared, e)))
-            storeError('append', e, req.runId, req.expected.seq);
+          if (!(await landedAnyway(prepared, e))) fail('append', e, req.runId, req.expected.seq);
           written = true;
         }
       }
@@ -271,7 +277,7 @@ export async function createPostgresLedger(
         });
         return res.rows.map(toRecord);
       } catch (e) {
-        storeError('read', e, runId);
+        fail('read', e, runId);
       }
     },
 
@@ -302,7 +308,7 @@ export async function createPostgresLedger(
         });
         return res.rows.map(toHead);
       } catch (e) {
-        storeError('listRuns', e);
+        fail('listRuns', e);
       }
     },
 
@@ -330,7 +336,7 @@ export async function createPostgresLedger(
         if (last && BigInt(last.txid) > behind) behind = BigInt(last.txid);
         return res.rows.map(toRecord);
       } catch (e) {
-        storeError('readAll', e);
+        fail('readAll', e);
       }
     },
 
@@ -349,7 +355,7 @@ export async function createPostgresLedger(
           firstBody: r.body,
         }));
       } catch (e) {
-        storeError('orphans', e);
+        fail('orphans', e);
       }
     },
 
@@ -362,7 +368,7 @@ export async function createPostgresLedger(
         const res = await pool.query<{ run_id: string }>(sql.selectUnrecorded);
         return res.rows.map((r) => r.run_id);
       } catch (e) {
-        storeError('unrecordedRuns', e);
+        fail('unrecordedRuns', e);
       }
     },
 

@@ -16,6 +16,7 @@ import pg from 'pg';
 import { ConfigError, EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { applicationName, stateUriOf } from './postgresOpen.js';
 import { POSITION, SCHEMA_NAME, txidCounter } from './postgresSql.js';
+import { privilegeRefused } from './stateUri.js';
 
 /** The transaction id every renumbered row carries: the first normal xid, below any xmin. */
 export const RENUMBERED_TXID = '3';
@@ -269,6 +270,9 @@ export async function renumberPostgresLedger(options: RenumberOptions): Promise<
   } catch (e) {
     if (!done) await client.query('ROLLBACK').catch(() => {});
     if (e instanceof EngineError) throw e;
+    // A role that may not write the ledger (one granted SELECT to read it): exit 2, said so.
+    const refused = privilegeRefused(uri, e, 'write');
+    if (refused) throw refused;
     throw new EngineError(
       ErrorCode.LEDGER_STORE,
       `renumbering the Postgres ledger at ${uri} failed: ${(e as Error).message}; nothing was changed`,

@@ -14,6 +14,7 @@ import {
 import type { EventType } from '../../events/catalogue.js';
 import type { StoredRecord } from '../../events/envelope.js';
 import type { RunHead } from '../../ports.js';
+import { privilegeRefused } from './stateUri.js';
 
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -105,8 +106,16 @@ export function isTransient(e: unknown): boolean {
   return /connection|terminated|timeout/i.test((e as Error | undefined)?.message ?? '');
 }
 
-export function storeError(op: string, e: unknown, runId?: string, expectedSeq = -1): never {
+export function storeError(
+  op: string,
+  e: unknown,
+  runId?: string,
+  expectedSeq = -1,
+  where?: string,
+): never {
   if (isEngineError(e)) throw e;
+  const refused = where && privilegeRefused(where, e, op === 'append' ? 'write' : 'read');
+  if (refused) throw refused;
   const code = (e as { code?: unknown }).code;
   if (code === '23505' && runId !== undefined) {
     // The head check passed but an event row exists: another writer's events are there.

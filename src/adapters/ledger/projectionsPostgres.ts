@@ -23,6 +23,7 @@ import { utcDay } from '../../projections/preview.js';
 import type { ReadModels, RunQuery, RunStatusRow } from '../../projections/readModels.js';
 import { RUN_STATUSES, sortCosts } from '../../projections/tables.js';
 import { createPostgresLedger, type PostgresInlineProjection } from './postgres.js';
+import { stateUriOf } from './postgresOpen.js';
 import type { PlainParam, ProjectionStatement } from './postgresFlight.js';
 import {
   CHANGE_SQL,
@@ -37,6 +38,7 @@ import {
 import { costRow, hitlRow, runFilter, runRow, stepRow, type Row } from './projectionsRows.js';
 import type { RebuildReport } from './projectionsSqlite.js';
 import type { State } from './state.js';
+import { privilegeRefused } from './stateUri.js';
 
 const compiled = Object.fromEntries(
   Object.entries(CHANGE_SQL).map(([k, sql]) => [k, sql === null ? null : positional(sql)]),
@@ -149,7 +151,7 @@ export async function openPostgresState(connectionString: string, schema: string
 
   return {
     ledger,
-    readModels: postgresReadModels(pool),
+    readModels: postgresReadModels(pool, stateUriOf(connectionString, schema)),
     async rebuild(only: readonly ProjectionName[] = PROJECTION_NAMES): Promise<RebuildReport> {
       const t0 = performance.now();
       const { events, damaged } = await locked((client) => rebuildNow(client, only));
@@ -159,9 +161,18 @@ export async function openPostgresState(connectionString: string, schema: string
   };
 }
 
-export function postgresReadModels(pool: pg.Pool): ReadModels {
-  const rows = async (text: string, values: unknown[]) =>
-    (await pool.query<Row>(text, values)).rows;
+/**
+ * The read models over the pool. `state` names the state in errors: a role that may not read a
+ * read-model table is told so and what to grant (ADR 94), not "a bug in Flujo".
+ */
+export function postgresReadModels(pool: pg.Pool, state: string): ReadModels {
+  const rows = async (text: string, values: unknown[]) => {
+    try {
+      return (await pool.query<Row>(text, values)).rows;
+    } catch (e) {
+      throw privilegeRefused(state, e, /^\s*INSERT/.test(text) ? 'write' : 'read') ?? e;
+    }
+  };
   const where = (q: RunQuery, withStatus: boolean) => {
     const f = runFilter(q, withStatus, 'postgres');
     return { sql: f.clauses.length ? `WHERE ${f.clauses.join(' AND ')}` : '', params: f.params };

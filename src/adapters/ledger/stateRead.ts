@@ -19,7 +19,7 @@ import { sqliteReadModels } from './projectionsSqlite.js';
 import { createSqliteLedger } from './sqlite.js';
 import { guardDamage } from './sqliteDamage.js';
 import { LEDGER_SCHEMA_VERSION } from './sqliteSchema.js';
-import { parseStateUri, unusablePostgres } from './stateUri.js';
+import { parseStateUri, redactUri, unusablePostgres } from './stateUri.js';
 
 /** The state opened for reading, or why it must first be brought up to date. */
 export type ReadState = { readonly state: State } | { readonly stale: string };
@@ -114,7 +114,7 @@ export async function openStateForReading(
         // A schema with no ledger yet is made by the writer's open, as before.
         if (e instanceof ConfigError && (e.details as { missing?: boolean }).missing)
           return { stale: `Postgres schema ${schema} holds no Flujo ledger yet` };
-        throw unusablePostgres(uri, e);
+        throw unusablePostgres(uri, e, 'read');
       }
       try {
         const probe = await ledger.pool.query<{ v: number; pv: string | null }>(
@@ -139,10 +139,10 @@ export async function openStateForReading(
           await ledger.close();
           return { stale: staleReason(`Postgres schema ${schema}`, names) };
         }
-        return { state: readState(ledger, postgresReadModels(ledger.pool)) };
+        return { state: readState(ledger, postgresReadModels(ledger.pool, redactUri(uri))) };
       } catch (e) {
         await ledger.close().catch(() => {});
-        throw unusablePostgres(uri, e);
+        throw unusablePostgres(uri, e, 'read');
       }
     }
   }

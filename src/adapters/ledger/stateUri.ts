@@ -74,21 +74,54 @@ const UNREACHABLE = new Set([
 const UNUSABLE_SQLSTATE = new Set(['28P01', '28000', '3D000']); // bad password, no role, no database
 const INSUFFICIENT_PRIVILEGE = '42501';
 
-/** Opening a Postgres ledger failed: a ConfigError when the URI itself is unusable, else `e`. */
-export function unusablePostgres(uri: string, e: unknown): unknown {
+/**
+ * SQLSTATE 42501 (insufficient privilege): the role may not read a table of the ledger (granted
+ * SELECT before the table was made or remade, or never) or may not write one. A configuration
+ * error that names the state (`where`: a redacted URI, or the schema), the table, and what the
+ * role needs, not a fault in Flujo (ADR 94); undefined when `e` is not that.
+ */
+export function privilegeRefused(
+  where: string,
+  e: unknown,
+  access: 'read' | 'write',
+): ConfigError | undefined {
+  const seen = new Set<unknown>();
+  for (let c: unknown = e; c && !seen.has(c); c = (c as { cause?: unknown }).cause) {
+    seen.add(c);
+    if ((c as { code?: unknown }).code !== INSUFFICIENT_PRIVILEGE) continue;
+    const why = (c as Error).message;
+    return access === 'read'
+      ? new ConfigError(
+          ErrorCode.CONFIG_STATE_URI,
+          `the role in ${where} may not read the ledger: ${why}. Reading needs USAGE on the ledger's schema and SELECT on every table in it (GRANT SELECT ON ALL TABLES IN SCHEMA …; docs/ledger.md, "Database roles and read-only files")`,
+          { where, reason: INSUFFICIENT_PRIVILEGE },
+        )
+      : // A role granted only SELECT reads with `lens list`, `show`, `costs`, `trace`, `verify`
+        // (ADR 94); recording or rebuilding needs one that may write the schema's tables.
+        new ConfigError(
+          ErrorCode.CONFIG_STATE_URI,
+          `the role in ${where} may not write the ledger's tables, which this command needs: ${why}. Use a role that may (docs/ledger.md, "Database roles and read-only files"); the lens commands that only read need SELECT alone`,
+          { where, reason: INSUFFICIENT_PRIVILEGE, readOnly: true },
+        );
+  }
+  return undefined;
+}
+
+/**
+ * Opening a Postgres ledger failed: a ConfigError when the URI itself is unusable or its role
+ * lacks a privilege (`access`: what the command does), else `e`.
+ */
+export function unusablePostgres(
+  uri: string,
+  e: unknown,
+  access: 'read' | 'write' = 'write',
+): unknown {
+  const refused = privilegeRefused(redactUri(uri), e, access);
+  if (refused) return refused;
   const seen = new Set<unknown>();
   for (let c: unknown = e; c && !seen.has(c); c = (c as { cause?: unknown }).cause) {
     seen.add(c);
     const code = (c as { code?: unknown }).code;
-    if (code === INSUFFICIENT_PRIVILEGE) {
-      // A role granted only SELECT reads with `lens list`, `show`, `costs`, `trace`, `verify`
-      // (ADR 94); recording or rebuilding needs one that may write the schema's tables.
-      return new ConfigError(
-        ErrorCode.CONFIG_STATE_URI,
-        `the role in ${redactUri(uri)} may not write the ledger's tables, which this command needs: ${(c as Error).message}. Use a role that may (docs/ledger.md, "Database roles and read-only files"); the lens commands that only read need SELECT alone`,
-        { uri: redactUri(uri), reason: code, readOnly: true },
-      );
-    }
     if (typeof code === 'string' && (UNREACHABLE.has(code) || UNUSABLE_SQLSTATE.has(code))) {
       return new ConfigError(
         ErrorCode.CONFIG_STATE_URI,
