@@ -141,7 +141,7 @@ export function summaryUsd(micros: number): string {
  * the error names one, and the error. Prints nothing for other errors.
  */
 export function printRefusal(out: Output, runId: string | undefined, e: unknown): void {
-  if (!runId || !(e instanceof EngineError)) return;
+  if (runId === undefined || !(e instanceof EngineError)) return;
   const status = (e.details as { status?: unknown } | undefined)?.status;
   out.json({
     run_id: runId,

@@ -139,6 +139,26 @@ describe('flujo cancel', () => {
     });
   });
 
+  it('under --json refuses an unknown or ambiguous RUN as one object naming it, as resume does', () => {
+    const p = slowProject('unknown');
+    for (const id of ['amb-1', 'amb-2'])
+      expect(runCli(['run', 'slow.mjs', '--input', 'x', '--run-id', id], { cwd: p }).code).toBe(0);
+    for (const [arg, code] of [
+      ['nope', 'LEDGER_UNKNOWN_RUN'],
+      ['amb', 'LEDGER_AMBIGUOUS_RUN'],
+    ] as const) {
+      const r = runCli(['cancel', arg, '--json'], { cwd: p });
+      expect(r.code).toBe(1);
+      // Was no stdout at all (`flujo resume nope --json` printed this object).
+      expect(json(r.stdout)).toEqual({
+        run_id: arg,
+        error: { code, message: expect.stringContaining(JSON.stringify(arg)) },
+      });
+      const resumed = runCli(['resume', arg, '--json'], { cwd: p });
+      expect(json(resumed.stdout)).toMatchObject({ run_id: arg, error: { code } });
+    }
+  });
+
   it('cancels a run another flujo run process is driving: that process reports it cancelled and runs no further step', async () => {
     const gate = join(dir, 'driven.gate');
     const p = slowProject('driven', gate);

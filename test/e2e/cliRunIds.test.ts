@@ -148,12 +148,18 @@ describe('an empty RUN', () => {
         ['cancel', ''],
         ['cancel', ' ', '--json'],
         ['resume', '', '--input', '{"approved": true}'],
-        ['resume', '', '--input', '{"approved": true}', '--fleet'],
+        ['resume', '', '--input', '{"approved": true}', '--fleet', '--json'],
       ]) {
         const r = runCli(args, { cwd: q });
         expect(r.code, args.join(' ')).toBe(2);
         expect(r.stderr).toContain('error: [USAGE] RUN is empty');
-        expect(r.stdout).toBe('');
+        // Under --json the refusal is one object, as resume and cancel print every refusal.
+        if (args.includes('--json'))
+          expect(JSON.parse(r.stdout)).toEqual({
+            run_id: args[1],
+            error: { code: 'USAGE', message: expect.stringContaining('RUN is empty') },
+          });
+        else expect(r.stdout).toBe('');
       }
       // The one run (which an empty prefix matches) is still paused: nothing was recorded.
       const show = runCli(['lens', 'show', id, '--json'], { cwd: q });

@@ -22,7 +22,12 @@ export interface CancelFlags extends GlobalOptions, FleetFlags {
 }
 
 export async function cancel(runArg: string, flags: CancelFlags, out: Output): Promise<number> {
-  runArgument(runArg);
+  try {
+    runArgument(runArg);
+  } catch (e) {
+    if (flags.json) printRefusal(out, runArg, e);
+    throw e;
+  }
   if (flags.fleet)
     return viaFleet(flags, out, (fleet, wait) =>
       fleet.cancel(runArg, {
@@ -49,8 +54,9 @@ export async function cancel(runArg: string, flags: CancelFlags, out: Output): P
     else printRun(out, result, 0);
     return ExitCode.ok;
   } catch (e) {
-    // Under --json a refusal is still one JSON object on stdout, as `flujo resume` prints it.
-    if (flags.json) printRefusal(out, runId, e);
+    // Under --json a refusal is still one JSON object on stdout, as `flujo resume` prints it; a
+    // RUN that matched no run (or several) is named as it was given.
+    if (flags.json) printRefusal(out, runId ?? runArg, e);
     throw e;
   } finally {
     await state.close();

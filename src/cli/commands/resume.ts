@@ -32,7 +32,12 @@ export async function resume(
   out: Output,
   interrupts: Interrupts,
 ): Promise<number> {
-  runArgument(runArg);
+  try {
+    runArgument(runArg);
+  } catch (e) {
+    if (flags.json) printRefusal(out, runArg, e);
+    throw e;
+  }
   const cwd = process.cwd();
   if (flags.fleet) {
     if (flags.pipeline)
