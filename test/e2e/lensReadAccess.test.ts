@@ -180,6 +180,14 @@ describe.skipIf(!reachable)('lens read commands under a Postgres role granted SE
     expect(as(reader)('lens', 'show', runId).code).toBe(0);
   });
 
+  it("the owner's lens rebuild keeps the reader's grants on the tables it remakes", () => {
+    // Before: the rebuild dropped and created every read-model table, and the reader's SELECT
+    // went with them: "permission denied for table projection_versions"/"steps" until re-granted.
+    const rebuilt = as(owner)('lens', 'rebuild');
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    readsAll(as(reader), runId);
+  });
+
   it('read models of another version: the reader is told to rebuild, a writer rebuilds them', async () => {
     const version = async () =>
       Number(

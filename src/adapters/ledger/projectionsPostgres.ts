@@ -98,8 +98,19 @@ export async function openPostgresState(connectionString: string, schema: string
 
   async function rebuildNow(client: pg.ClientBase, only: readonly ProjectionName[]) {
     for (const n of only) {
+      // The grants on the table (an auditor's SELECT, ADR 94) outlive its DROP and CREATE.
+      const grants = await client.query<{ sql: string }>(
+        `SELECT format('GRANT %s ON %I TO %s%s', a.privilege_type, $2::text,
+                  CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,
+                  CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) AS sql
+           FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
+           LEFT JOIN pg_roles r ON r.oid = a.grantee
+          WHERE c.oid = to_regclass($1) AND a.grantee <> (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
+        [`"${schema}".${n}`, n],
+      );
       await client.query(`DROP TABLE IF EXISTS ${n}`);
       await client.query(PROJECTION_DDL.postgres[n]);
+      for (const g of grants.rows) await client.query(g.sql);
       await client.query(
         'INSERT INTO projection_versions (name, version) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET version = excluded.version',
         [n, PROJECTION_VERSIONS[n]],
