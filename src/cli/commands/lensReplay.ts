@@ -11,7 +11,7 @@ import { createEngine } from '../../runtime/engine.js';
 import { corruptRun } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile } from '../pipelineFile.js';
-import { lensConfig, withRun, type LensFlags } from './lensCommon.js';
+import { withRun, type LensFlags } from './lensCommon.js';
 
 export interface LensReplayFlags extends LensFlags {
   readonly pipeline?: string;
@@ -22,78 +22,73 @@ export async function lensReplay(
   flags: LensReplayFlags,
   out: Output,
 ): Promise<number> {
-  // Replay only reads: on Postgres it opens read-only, so a ledger restored with its transaction
-  // ids ahead of the cluster (refused for writing until `lens renumber`, ADR 92) still replays.
-  const readOnly = /^postgres(ql)?:\/\//.test(lensConfig(flags).stateUri);
-  return withRun(
-    flags,
-    run,
-    async ({ cfg, ledger, runId }) => {
-      const [first] = await ledger.read(runId, { limit: 1 });
-      const started = first ? decodeRecord(runId, first.seq, first.body) : undefined;
-      // Without its RunStarted the run has no recorded plan to ask for: the chain is damaged.
-      if (started?.type !== 'RunStarted' || started.seq !== 1)
-        throw await corruptRun(ledger, runId, 'the run was not replayed');
-      const source = started?.type === 'RunStarted' ? started.data.pipeline.source : undefined;
-      if (!flags.pipeline && !source) {
-        throw new ConfigError(
-          ErrorCode.CONFIG_INVALID,
-          `run ${runId} recorded no pipeline file; pass the plan with: flujo lens replay ${runId} --pipeline FILE`,
-        );
-      }
-      const file = flags.pipeline
-        ? resolve(process.cwd(), flags.pipeline)
-        : isAbsolute(source as string)
-          ? (source as string)
-          : join(cfg.root, source as string);
-      // A `flujo create` run: the Architect's plan, rebuilt from the request it recorded (ADR 73).
-      // (ARCHITECT_SOURCE, not imported: other replays need not load the Architect.)
-      const architect = !flags.pipeline && source === 'flujo:create';
-      const { plan } = architect
-        ? {
-            plan: (await import('../architect/pipeline.js')).recordedArchitectPlan(
-              started.data.pipeline.name,
-              started.data.input,
-              {
-                root: cfg.root,
-                file: join(cfg.root, 'pipeline.yaml'),
-                skills: { has: () => false },
-              },
-            ),
-          }
-        : await loadPipelineFile(file, cfg);
-      // No agent port: a replay that needed a live call would fail, never reach a provider.
-      const result = await createEngine({ ledger }).replay(plan, runId);
-      const body = {
-        run_id: result.runId,
-        identical: result.identical,
-        events: result.events,
-        ...(result.output !== undefined ? { output: result.output } : {}),
-        ...(result.firstDivergence ? { first_divergence: result.firstDivergence } : {}),
-        ...(result.asRecorded ? { as_recorded: result.asRecorded } : {}),
-      };
-      if (flags.json) out.json(body);
-      else if (result.identical) {
+  // Replay only reads, so it opens the state read-only (withRun's default): a ledger restored with
+  // its transaction ids ahead of the cluster (refused for writing until `lens renumber`, ADR 92)
+  // still replays, and so does a role or user that may only read the state (ADR 94).
+  return withRun(flags, run, async ({ cfg, ledger, runId }) => {
+    const [first] = await ledger.read(runId, { limit: 1 });
+    const started = first ? decodeRecord(runId, first.seq, first.body) : undefined;
+    // Without its RunStarted the run has no recorded plan to ask for: the chain is damaged.
+    if (started?.type !== 'RunStarted' || started.seq !== 1)
+      throw await corruptRun(ledger, runId, 'the run was not replayed');
+    const source = started?.type === 'RunStarted' ? started.data.pipeline.source : undefined;
+    if (!flags.pipeline && !source) {
+      throw new ConfigError(
+        ErrorCode.CONFIG_INVALID,
+        `run ${runId} recorded no pipeline file; pass the plan with: flujo lens replay ${runId} --pipeline FILE`,
+      );
+    }
+    const file = flags.pipeline
+      ? resolve(process.cwd(), flags.pipeline)
+      : isAbsolute(source as string)
+        ? (source as string)
+        : join(cfg.root, source as string);
+    // A `flujo create` run: the Architect's plan, rebuilt from the request it recorded (ADR 73).
+    // (ARCHITECT_SOURCE, not imported: other replays need not load the Architect.)
+    const architect = !flags.pipeline && source === 'flujo:create';
+    const { plan } = architect
+      ? {
+          plan: (await import('../architect/pipeline.js')).recordedArchitectPlan(
+            started.data.pipeline.name,
+            started.data.input,
+            {
+              root: cfg.root,
+              file: join(cfg.root, 'pipeline.yaml'),
+              skills: { has: () => false },
+            },
+          ),
+        }
+      : await loadPipelineFile(file, cfg);
+    // No agent port: a replay that needed a live call would fail, never reach a provider.
+    const result = await createEngine({ ledger }).replay(plan, runId);
+    const body = {
+      run_id: result.runId,
+      identical: result.identical,
+      events: result.events,
+      ...(result.output !== undefined ? { output: result.output } : {}),
+      ...(result.firstDivergence ? { first_divergence: result.firstDivergence } : {}),
+      ...(result.asRecorded ? { as_recorded: result.asRecorded } : {}),
+    };
+    if (flags.json) out.json(body);
+    else if (result.identical) {
+      out.data(
+        `${out.color.ok('✓')} replay of ${runId} is identical: ${result.events} events refolded`,
+      );
+      // Identical in every decision, but not byte for byte where a release before ADR 40
+      // wrote a message's keys in another order: said, never passed over (ADR 93).
+      for (const a of result.asRecorded ?? [])
         out.data(
-          `${out.color.ok('✓')} replay of ${runId} is identical: ${result.events} events refolded`,
+          `  seq ${a.seq}: the recorded hitl message lists the same value's keys in another order (recorded before ADR 40; taken as recorded, ADR 93)`,
         );
-        // Identical in every decision, but not byte for byte where a release before ADR 40
-        // wrote a message's keys in another order: said, never passed over (ADR 93).
-        for (const a of result.asRecorded ?? [])
-          out.data(
-            `  seq ${a.seq}: the recorded hitl message lists the same value's keys in another order (recorded before ADR 40; taken as recorded, ADR 93)`,
-          );
-      } else {
-        const d = result.firstDivergence;
-        out.data(`${out.color.bad('✗')} replay of ${runId} diverges at seq ${d?.seq}`);
-        out.data(`  recorded: ${JSON.stringify(d?.recorded)}`);
-        out.data(`  replayed: ${JSON.stringify(d?.expected)}`);
-        out.info(
-          `the plan ${architect ? 'of flujo create' : `in ${file}`} no longer decides what the run recorded`,
-        );
-      }
-      return result.identical ? ExitCode.ok : ExitCode.runtime;
-    },
-    readOnly ? { readOnly: true } : {},
-  );
+    } else {
+      const d = result.firstDivergence;
+      out.data(`${out.color.bad('✗')} replay of ${runId} diverges at seq ${d?.seq}`);
+      out.data(`  recorded: ${JSON.stringify(d?.recorded)}`);
+      out.data(`  replayed: ${JSON.stringify(d?.expected)}`);
+      out.info(
+        `the plan ${architect ? 'of flujo create' : `in ${file}`} no longer decides what the run recorded`,
+      );
+    }
+    return result.identical ? ExitCode.ok : ExitCode.runtime;
+  });
 }
