@@ -134,6 +134,10 @@ export function parseModelJson(
     if (bad) return { ok: false, error: `the reply has a "${bad}" key, which is not allowed` };
     return { ok: true, value };
   } catch (e) {
+    // JSON.parse with a reviver recurses: a reply nested thousands deep overflows the stack, which
+    // is no syntax error (the repair request would tell the model its JSON was invalid).
+    if (e instanceof RangeError)
+      return { ok: false, error: 'the reply nests too deeply to read; reply with flatter JSON' };
     return { ok: false, error: `the reply is not valid JSON: ${(e as Error).message}` };
   }
 }
