@@ -218,6 +218,13 @@ export class Compiler {
         return stateMachine.call(this, node, tpl, staticPath);
       case 'hitl':
         return hitl.call(this, node, tpl, [...this.askScopes]);
+      default: {
+        // Only a plan built by hand gets here (the DSL and the blueprint loader know the kinds).
+        const { name, kind } = node as { name?: unknown; kind?: unknown };
+        throw new PlanCompileError(
+          `${typeof name === 'string' ? name : `node at ${staticPath}`}: unknown node kind ${JSON.stringify(kind)}`,
+        );
+      }
     }
   }
 

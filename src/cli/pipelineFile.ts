@@ -6,6 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+import { compilePlan } from '../actors/compile.js';
 import { nearest } from '../blueprint/findings.js';
 import type { Plan } from '../dsl/ir.js';
 import { decodeRecord } from '../events/envelope.js';
@@ -104,6 +105,17 @@ async function loadModule(file: string): Promise<Plan> {
       ErrorCode.MODULE_LOAD,
       `${file}: exports no pipeline; write \`export default definePipeline('name', …)\``,
       { exitCode: ExitCode.import },
+    );
+  }
+  try {
+    // A plan written by hand (not with the DSL) is checked here, before --dry-run vouches for it
+    // and before a run is recorded, rather than failing as an internal error when it starts.
+    compilePlan(plan);
+  } catch (e) {
+    throw new EngineError(
+      ErrorCode.MODULE_LOAD,
+      `${file}: exports a pipeline that cannot run: ${(e as Error).message}; build it with the DSL (definePipeline, step, …), which checks each node`,
+      { exitCode: ExitCode.import, cause: e },
     );
   }
   return plan;

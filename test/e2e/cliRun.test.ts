@@ -409,6 +409,36 @@ describe('flujo run: exit codes', () => {
     expect(yaml.code).toBe(4);
     expect(yaml.stderr).toMatch(/pipeline\.yaml:5:5: error V-K1: .*inptu/);
   });
+
+  it('exits 3 for a module exporting a hand-built plan that cannot run, also under --dry-run, recording nothing', () => {
+    const plan = (root: unknown) =>
+      `export default { ir: ${JSON.stringify({ version: 1, name: 'hand', root })}, functions: { a: (x) => x } };\n`;
+    const p = project('handbuilt', {
+      'kind.mjs': plan({ kind: 'nope', name: 'pipeline' }),
+      'sink.mjs': plan({
+        kind: 'sequence',
+        name: 'pipeline',
+        steps: [
+          { kind: 'step', name: 'a', agent: 'fn:a', retries: 0, backoffMs: 0, sinkTo: '__proto__' },
+        ],
+      }),
+    });
+    for (const [file, why] of [
+      ['kind.mjs', 'pipeline: unknown node kind "nope"'],
+      ['sink.mjs', 'a: sinkTo "__proto__" goes through __proto__'],
+    ] as const) {
+      for (const extra of [[], ['--dry-run']]) {
+        // Was exit 1 with `internal error … This is a bug in Flujo`, and --dry-run said "valid".
+        const r = runCli(['run', file, '--input', 'x', ...extra], { cwd: p });
+        expect(r.code, `${file} ${extra.join(' ')}`).toBe(3);
+        expect(r.stderr).toContain(
+          `error: [MODULE_LOAD] ${join(p, file)}: exports a pipeline that cannot run: ${why}`,
+        );
+        expect(r.stderr).not.toContain('internal error');
+      }
+    }
+    expect(json(runCli(['lens', 'list', '--json'], { cwd: p }).stdout)).toEqual([]);
+  });
 });
 
 describe('flujo run: Ctrl-C', () => {
