@@ -15,6 +15,7 @@ import {
   rmSync,
   chmodSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -251,6 +252,80 @@ describe.skipIf(!root)('lens read commands by a user who may only read the SQLit
     expect(readFileSync(db).equals(before)).toBe(true);
     expect(existsSync(`${db}-wal`) || existsSync(`${db}-shm`)).toBe(false);
   });
+
+  it('lens watch from a copy in memory sees the run go on when the file changes', async () => {
+    // A run left running (its writer killed), its -wal folded into the file by a clean close:
+    // the reader's watch reads a copy in memory. Before, it never read the file again, so it
+    // showed nothing of the resume and did not end.
+    writeFileSync(
+      join(dir, 'slow.mjs'),
+      'export const slow = async (s) => { await new Promise((r) => setTimeout(r, Number(process.env.SLOW_MS))); return s; };\n',
+    );
+    writeFileSync(
+      join(dir, 'skills.yaml'),
+      `${readFileSync(join(dir, 'skills.yaml'), 'utf8')}  - id: slow\n    description: Waits SLOW_MS, then passes its input on.\n    path: ./slow.mjs\n    export: slow\n    side_effects: false\n`,
+    );
+    writeFileSync(
+      join(dir, 'slow.yaml'),
+      "version: '0.1'\nname: slow\nsteps:\n  - name: first\n    agent: { id: slow }\n    input: '{{ context.initial_prompt }}'\n  - name: second\n    agent: { id: flujo.builtins.stringify }\n",
+    );
+    chmodSync(dir, 0o755);
+    const writer = spawn(process.execPath, [CLI, 'run', 'slow.yaml', '--input', 'left running'], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: '1', SLOW_MS: '60000' },
+      stdio: 'ignore',
+    });
+    const before = (
+      JSON.parse(runCli(['lens', 'list', '--json'], { cwd: dir }).stdout) as unknown[]
+    ).length;
+    let left: string | undefined;
+    for (let i = 0; i < 100 && !left; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const runs = JSON.parse(runCli(['lens', 'list', '--json'], { cwd: dir }).stdout) as {
+        run_id: string;
+        status: string;
+      }[];
+      if (runs.length > before) left = runs.find((r) => r.status === 'running')?.run_id;
+    }
+    writer.kill('SIGKILL');
+    await new Promise((r) => writer.on('close', r));
+    expect(left).toBeDefined();
+    const w = new Database(db);
+    w.pragma('schema_version');
+    w.close();
+    expect(existsSync(`${db}-wal`)).toBe(false);
+    const watcher = spawn(process.execPath, [CLI, 'lens', 'watch', left!, '--interval', '50'], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: '1', HOME: '/tmp' },
+      uid: NOBODY,
+      gid: NOBODY,
+    });
+    let seen = '';
+    watcher.stdout.on('data', (d: Buffer) => (seen += d.toString()));
+    watcher.stderr.on('data', (d: Buffer) => (seen += d.toString()));
+    const exited = new Promise<number | null>((r) => watcher.on('close', r));
+    try {
+      for (let i = 0; i < 50 && !seen.includes('first'); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(seen).toContain('first');
+      expect(seen).not.toContain('run completed');
+      const resumed = runCli(['resume', left!], { cwd: dir, env: { SLOW_MS: '10' } });
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const code = await Promise.race([
+        exited,
+        new Promise((r) => setTimeout(() => r('still watching'), 10_000)),
+      ]);
+      expect(code, seen).toBe(0);
+      expect(seen).toContain('run completed');
+    } finally {
+      watcher.kill('SIGKILL');
+      await exited;
+      // The watcher read in place once the resume made a -wal; fold it back, as the writer would.
+      const last = new Database(db);
+      last.pragma('schema_version');
+      last.close();
+    }
+  }, 30_000);
 
   it('a command that writes says this user may not, and what needs only reading', () => {
     const r = asNobody('run', '--input', 'x');

@@ -96,6 +96,8 @@ export interface SqliteLedger extends LedgerStore {
   checkpoints(): CheckpointStats | null;
   /** Transactions and appends committed through group commit (null: group commit is off). */
   groupCommits(): GroupCommitStats | null;
+  /** Read from a copy in memory (ADR 94): whether the file changed since the copy was taken. */
+  readonly copyOutdated?: () => boolean;
 }
 
 interface HeadRow {
@@ -288,6 +290,7 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
   return {
     kind: 'sqlite',
     db,
+    ...(ro?.outdated ? { copyOutdated: ro.outdated } : {}),
 
     append(req: AppendRequest): Promise<AppendResult> {
       if (ro) {

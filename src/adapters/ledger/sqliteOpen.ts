@@ -12,7 +12,7 @@
  * read the schema: the last connection to close checkpoints the WAL (empty: nothing was written)
  * and deletes both files, and a connection still open elsewhere keeps them.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import Database from 'better-sqlite3';
@@ -63,9 +63,20 @@ export interface ReadOnlySqlite {
   readonly db: Database.Database;
   /** The file's ledger schema version: today's, or an older one read as it is (ADR 83). */
   readonly version: number;
+  /**
+   * Only when the file was read from a copy in memory (ADR 94): whether it has changed since (a
+   * writer committed, or is running beside it with a -wal), so the copy no longer shows it all.
+   */
+  readonly outdated?: () => boolean;
   /** Closes the connection; removes the -wal and -shm this open made SQLite create. */
   close(): void;
 }
+
+/** What tells one state of the file from another: a commit changes its size or mtime. */
+const fileStamp = (path: string): string => {
+  const s = statSync(path, { bigint: true });
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${existsSync(`${path}-wal`)}`;
+};
 
 /** Reads the schema version; a damaged or foreign file fails here, at its first page. */
 function probe(db: Database.Database, busyTimeoutMs: number): number {
@@ -129,6 +140,7 @@ export function openSqliteReadOnly(path: string, busyTimeoutMs = 5000): ReadOnly
     );
   let db: Database.Database | undefined;
   let version: number;
+  let stamp: string | undefined;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
     version = probe(db, busyTimeoutMs);
@@ -140,7 +152,18 @@ export function openSqliteReadOnly(path: string, busyTimeoutMs = 5000): ReadOnly
     // from a copy in memory (ADR 94).
     if (hadSidecars || !needsSharedMemory(e)) throw cannotOpen(e);
     try {
-      db = inMemoryImage(path);
+      // A writer that starts while the file is read may checkpoint into it: a copy read across
+      // that could mix two states, so it is taken again until the file stood still (ADR 94).
+      for (let attempt = 1; ; attempt++) {
+        stamp = fileStamp(path);
+        db = inMemoryImage(path);
+        if (fileStamp(path) === stamp) break;
+        db.close();
+        if (attempt === 3)
+          throw new Error(
+            'the file changed each time it was read into memory (a writer is running beside it); run the command again',
+          );
+      }
       version = probe(db, busyTimeoutMs);
     } catch (again) {
       db?.close();
@@ -159,9 +182,11 @@ export function openSqliteReadOnly(path: string, busyTimeoutMs = 5000): ReadOnly
         : `${path} holds no Flujo ledger (a SQLite file with no ledger schema); nothing was changed`,
     );
   }
+  const taken = stamp;
   return {
     db,
     version,
+    ...(taken === undefined ? {} : { outdated: () => fileStamp(path) !== taken }),
     close() {
       if (db.open) db.close();
       tidy();

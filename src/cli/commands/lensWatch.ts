@@ -8,13 +8,15 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import type { SqliteLedger } from '../../adapters/ledger/sqlite.js';
 import { ExitCode } from '../../errors.js';
 import { decodeRecord, type LedgerEvent } from '../../events/envelope.js';
 import { engineStepsLine } from '../../lens/engineSteps.js';
 import { duration, preview, usd } from '../../lens/format.js';
 import { liveSteps, type LiveSteps } from '../../lens/liveSteps.js';
+import type { LedgerStore } from '../../ports.js';
 import type { Output } from '../output.js';
-import { usage, withRun, type LensFlags } from './lensCommon.js';
+import { openLensLedger, usage, withRun, type LensFlags } from './lensCommon.js';
 
 export interface LensWatchFlags extends LensFlags {
   readonly interval?: string;
@@ -146,58 +148,76 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
   const interval = flags.interval === undefined ? 250 : Number(flags.interval);
   if (!Number.isInteger(interval) || interval < 10)
     throw usage('--interval takes milliseconds (at least 10)');
-  return withRun(flags, run, async ({ ledger, runId }) => {
-    const names = new Map<string, { name: string; at: number }>();
-    // The text leaves engine steps out (ADR 88); a sequence's line waits until it is settled.
-    const live = flags.json || flags.all ? undefined : liveSteps();
-    const held = new Map<string, string>();
-    const release = (paths: readonly string[]) => {
-      for (const p of paths) {
-        const t = held.get(p);
-        if (t !== undefined) out.data(t);
-        held.delete(p);
-      }
-    };
-    let next = 1;
-    let last: LedgerEvent | undefined;
-    for (;;) {
-      const page = await ledger.read(runId, { fromSeq: next, limit: 500 });
-      for (const r of page) {
-        const e = decodeRecord(runId, r.seq, r.body);
-        last = e;
-        next = r.seq + 1;
-        const line = lineOf(e, names);
-        if (!line) continue;
-        if (flags.json) process.stdout.write(JSON.stringify(line) + '\n');
-        else if (!live) out.data(text(line, out));
-        else {
-          const verdict = verdictOf(line, live);
-          // A line shown under a sequence still held, or the run resting, settles what is
-          // held as the user's first, so the held lines print before it, in their place.
-          if (RESTS.has(e.type)) live.finish();
-          else if (verdict === 'show' && line.path !== undefined)
-            for (const p of held.keys()) if (line.path.startsWith(`${p}/`)) live.line(p);
-          release(live.settled());
-          if (verdict === 'show') out.data(text(line, out));
-          else if (verdict === 'hold' && line.path !== undefined)
-            held.set(line.path, text(line, out));
+  return withRun(flags, run, async ({ cfg, ledger: opened, runId }) => {
+    // A SQLite file read from a copy in memory (a user who may only read it, ADR 94) is read
+    // again when it changes, or the watcher would never see the run go on.
+    let ledger: LedgerStore = opened;
+    let copy: LedgerStore | undefined;
+    try {
+      return await follow();
+    } finally {
+      await copy?.close();
+    }
+    async function refresh(): Promise<void> {
+      if (!(ledger as Partial<SqliteLedger>).copyOutdated?.()) return;
+      const fresh = await openLensLedger(cfg, { readOnly: true });
+      await copy?.close();
+      ledger = copy = fresh;
+    }
+    async function follow(): Promise<number> {
+      const names = new Map<string, { name: string; at: number }>();
+      // The text leaves engine steps out (ADR 88); a sequence's line waits until it is settled.
+      const live = flags.json || flags.all ? undefined : liveSteps();
+      const held = new Map<string, string>();
+      const release = (paths: readonly string[]) => {
+        for (const p of paths) {
+          const t = held.get(p);
+          if (t !== undefined) out.data(t);
+          held.delete(p);
         }
-      }
-      // Nobody reads any more (`… | head -1`): stop following, as a closed pipe ends other tools.
-      if (!process.stdout.writable) return ExitCode.ok;
-      if (page.length === 500) continue;
-      // The run rests when its last event ends it or pauses it for a person.
-      const t = last?.type;
-      const rests = t === 'RunCompleted' || t === 'RunPaused';
-      if (rests || t === 'RunFailed' || t === 'RunCancelled') {
-        if (live) {
-          release(live.finish());
-          const n = live.hiddenCount();
-          if (n > 0) out.data(engineStepsLine(n));
+      };
+      let next = 1;
+      let last: LedgerEvent | undefined;
+      for (;;) {
+        const page = await ledger.read(runId, { fromSeq: next, limit: 500 });
+        for (const r of page) {
+          const e = decodeRecord(runId, r.seq, r.body);
+          last = e;
+          next = r.seq + 1;
+          const line = lineOf(e, names);
+          if (!line) continue;
+          if (flags.json) process.stdout.write(JSON.stringify(line) + '\n');
+          else if (!live) out.data(text(line, out));
+          else {
+            const verdict = verdictOf(line, live);
+            // A line shown under a sequence still held, or the run resting, settles what is
+            // held as the user's first, so the held lines print before it, in their place.
+            if (RESTS.has(e.type)) live.finish();
+            else if (verdict === 'show' && line.path !== undefined)
+              for (const p of held.keys()) if (line.path.startsWith(`${p}/`)) live.line(p);
+            release(live.settled());
+            if (verdict === 'show') out.data(text(line, out));
+            else if (verdict === 'hold' && line.path !== undefined)
+              held.set(line.path, text(line, out));
+          }
         }
-        return rests ? ExitCode.ok : ExitCode.runtime;
+        // Nobody reads any more (`… | head -1`): stop following, as a closed pipe ends other tools.
+        if (!process.stdout.writable) return ExitCode.ok;
+        if (page.length === 500) continue;
+        // The run rests when its last event ends it or pauses it for a person.
+        const t = last?.type;
+        const rests = t === 'RunCompleted' || t === 'RunPaused';
+        if (rests || t === 'RunFailed' || t === 'RunCancelled') {
+          if (live) {
+            release(live.finish());
+            const n = live.hiddenCount();
+            if (n > 0) out.data(engineStepsLine(n));
+          }
+          return rests ? ExitCode.ok : ExitCode.runtime;
+        }
+        await sleep(interval);
+        await refresh();
       }
-      await sleep(interval);
     }
   });
 }
