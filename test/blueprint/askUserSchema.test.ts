@@ -22,6 +22,7 @@ import { decodeRecord, type LedgerEvent } from '../../src/events/envelope.js';
 import { NondeterminismError } from '../../src/errors.js';
 import { createEngine } from '../../src/runtime/engine.js';
 import { memoryLedgerOf } from '../support/appendAsRecorded.js';
+import { rejected } from '../support/rejected.js';
 
 const ASK = (schemaLines: string) => `version: "0.1"
 name: ask_count
@@ -52,15 +53,6 @@ async function planOf(text: string): Promise<Plan> {
   return withBlueprintCode(loaded);
 }
 const root = (p: Plan) => (p.ir.root as unknown as { steps: PlanNode[] }).steps[0] as HitlNode;
-
-const rejected = async (p: Promise<unknown>) => {
-  try {
-    await p;
-  } catch (e) {
-    return e as { code?: string; message: string };
-  }
-  throw new Error('the answer was accepted');
-};
 
 describe('ask_user answers are checked against the schema the step declares', () => {
   for (const [key, lines] of [

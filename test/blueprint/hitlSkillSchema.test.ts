@@ -34,6 +34,7 @@ import {
   hitlSkillRegistry,
 } from '../fixtures/pipelines/hitlSkill.js';
 import { appendAsRecorded, memoryLedgerOf } from '../support/appendAsRecorded.js';
+import { rejected } from '../support/rejected.js';
 
 const STEP = (id: string, schemaLines = '') => `version: "0.1"
 name: approval
@@ -68,15 +69,6 @@ const steps = (p: Plan) => (p.ir.root as unknown as { steps?: PlanNode[] }).step
 const first = (p: Plan) => steps(p)[0] as HitlNode;
 const withSkill = (hitl: Skill['hitl']) =>
   createSkillRegistry({ skills: [{ ...approveSkill, hitl }] });
-
-const rejected = async (p: Promise<unknown>) => {
-  try {
-    await p;
-  } catch (e) {
-    return e as { code?: string; message: string };
-  }
-  throw new Error('the answer was accepted');
-};
 
 describe('the loader applies a hitl skill’s declared answer schema', () => {
   it('the node carries it beside inputSchema {}, from the registry or the CLI’s catalog', async () => {
