@@ -334,6 +334,62 @@ describe.skipIf(!root)('lens read commands by a user who may only read the SQLit
     expect(r.stderr).toContain('the lens commands that only read need read access alone');
   });
 
+  it('with a -wal and -shm beside the file, a command that writes is refused (exit 2) and serve reads', async () => {
+    // A writer has the file open (or crashed): SQLite then opens it read-only without a word
+    // for a user who may not write it. Before: run, resume and cancel failed at their first
+    // append (LEDGER_STORE, exit 1), lens rebuild with "a bug in Flujo", and lens serve started
+    // for writing, its cancels failing.
+    const holder = new Database(db);
+    holder.prepare('SELECT count(*) FROM sqlite_master').get();
+    try {
+      expect(existsSync(`${db}-wal`) && existsSync(`${db}-shm`)).toBe(true);
+      for (const args of [
+        ['run', '--input', 'x'],
+        ['resume', runId, '--input', 'x'],
+        ['cancel', runId],
+        ['lens', 'rebuild'],
+      ]) {
+        const r = asNobody(...args);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+        expect(r.stderr).toContain(`${db} is not writable by this user (EACCES)`);
+        expect(r.stderr).toContain('this user may not write the file or its folder');
+        expect(r.stderr).not.toContain('bug in Flujo');
+      }
+      expect(asNobody('lens', 'list').code).toBe(0);
+      const child = spawn(process.execPath, [CLI, 'lens', 'serve', '--port', '0'], {
+        cwd: dir,
+        env: { ...process.env, NO_COLOR: '1', HOME: '/tmp' },
+        uid: NOBODY,
+        gid: NOBODY,
+      });
+      const exit = new Promise<number | null>((r) => child.on('close', r));
+      let err = '';
+      try {
+        const url = await new Promise<string>((resolve, reject) => {
+          child.stderr.on('data', (d: Buffer) => {
+            err += d.toString();
+            const m = /flujo lens: (\S+)/.exec(err);
+            if (m?.[1]) resolve(m[1]);
+          });
+          void exit.then((code) => reject(new Error(`lens serve exited ${code}: ${err}`)));
+        });
+        expect(err).toContain('read-only: cannot open the SQLite ledger');
+        const cancel = await fetch(`${url}api/runs/${runId}/cancel`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ reason: 'audit' }),
+        });
+        expect(cancel.status).toBe(403);
+      } finally {
+        child.kill('SIGINT');
+      }
+      expect(await exit).toBe(0);
+    } finally {
+      holder.close();
+    }
+    expect(existsSync(`${db}-wal`)).toBe(false);
+  });
+
   it('read models of another version: told why, and nothing changed', () => {
     const w = new Database(db);
     w.prepare("UPDATE projection_versions SET version = version - 1 WHERE name = 'runs'").run();

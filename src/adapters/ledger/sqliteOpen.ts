@@ -12,7 +12,7 @@
  * read the schema: the last connection to close checkpoints the WAL (empty: nothing was written)
  * and deletes both files, and a connection still open elsewhere keeps them.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import Database from 'better-sqlite3';
@@ -37,6 +37,17 @@ export function openSqliteDatabase(
       );
     }
   }
+  const readOnlyAdvice = `; this user may not write the file or its folder, which this command needs (the lens commands that only read need read access alone)`;
+  // SQLite opens a file it may not write read-only without a word, when its -wal and -shm are
+  // there already (a writer running or crashed): the first append would then fail as a store
+  // error (exit 1), and a rebuild as "a bug in Flujo". Said here instead, as a missing right.
+  const denied = path === ':memory:' ? undefined : notWritable(path);
+  if (denied)
+    throw new ConfigError(
+      ErrorCode.CONFIG_STATE_URI,
+      `cannot open the SQLite ledger at ${path}: ${denied}${readOnlyAdvice}`,
+      { path, readOnly: true },
+    );
   let db: Database.Database;
   try {
     db = new Database(path);
@@ -48,7 +59,7 @@ export function openSqliteDatabase(
     if (isEngineError(e)) throw e;
     // A file (or folder) this user may only read: say what needs writing and what does not.
     const readOnly = /^SQLITE_READONLY/.test(String((e as { code?: unknown }).code))
-      ? `; this user may not write the file or its folder, which this command needs (the lens commands that only read need read access alone)`
+      ? readOnlyAdvice
       : '';
     throw new ConfigError(
       ErrorCode.CONFIG_STATE_URI,
@@ -57,6 +68,19 @@ export function openSqliteDatabase(
     );
   }
   return db;
+}
+
+/** Why this user may not write the file or the -wal or -shm beside it; undefined if it may. */
+function notWritable(path: string): string | undefined {
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      accessSync(f, constants.W_OK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') return `${f} is not writable by this user (${code})`;
+    }
+  }
+  return undefined;
 }
 
 export interface ReadOnlySqlite {
