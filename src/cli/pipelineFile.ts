@@ -9,6 +9,8 @@ import { pathToFileURL } from 'node:url';
 import { compilePlan } from '../actors/compile.js';
 import { nearest } from '../blueprint/findings.js';
 import type { Plan } from '../dsl/ir.js';
+import { linkHash } from '../events/chain.js';
+import { bytesEqual } from '../events/codec.js';
 import { decodeRecord } from '../events/envelope.js';
 import type { LedgerStore } from '../ports.js';
 import { ConfigError, EngineError, ErrorCode, ExitCode, LedgerCorruptError } from '../errors.js';
@@ -44,6 +46,10 @@ export async function recordedSource(
       throw new LedgerCorruptError(runId, 1, 'truncated', 'no events are stored');
     throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
   }
+  // Read before resume's own chain check (which starts at the latest snapshot, ADR 43): a damaged
+  // RunStarted is named as lens verify names it, not as an event that does not decode.
+  if (first.seq === 1 && !bytesEqual(linkHash(first.prev, first.body), first.hash))
+    throw new LedgerCorruptError(runId, 1, 'body_altered', 'its bytes do not hash to it');
   const started = decodeRecord(runId, first.seq, first.body);
   const source = started.type === 'RunStarted' ? started.data.pipeline.source : undefined;
   return source && existsSync(resolve(root, source)) ? source : undefined;

@@ -110,6 +110,25 @@ describe('a tampered ledger', () => {
     }
   });
 
+  it('a paused run whose RunStarted bytes were overwritten: resume names the damage, not a decode error', () => {
+    const p = join(dir, 'started');
+    expect(runCli(['init', '--project', p], { cwd: dir }).code).toBe(0);
+    const id = json(runCli(['run', '--input', 'Ada', '--json'], { cwd: p }).stdout)
+      .run_id as string;
+    const db = join(p, '.flujo', 'state.db');
+    sql(db, (d) =>
+      d.prepare("UPDATE events SET body = x'a0' WHERE run_id = ? AND seq = 1").run(id),
+    );
+    const before = stored(db, id);
+    const r = runCli(['resume', id, '--input', '{"approved":true}', '--json'], { cwd: p });
+    expect(r.code).toBe(1);
+    // Was LEDGER_DECODE "run … seq 1: envelope keys are []", with no word of what to do.
+    expect(json(r.stdout)).toMatchObject({ run_id: id, error: { code: 'LEDGER_CORRUPT' } });
+    expect(r.stderr).toContain(`[LEDGER_CORRUPT] run ${id} seq 1: body_altered`);
+    expect(r.stderr).toContain(`flujo lens verify ${id}`);
+    expect(stored(db, id)).toEqual(before);
+  });
+
   it('a run whose events were all removed under its head: resume names it, not "no run"', () => {
     const { p, id, db } = completedRun('no-events');
     sql(db, (d) => d.prepare('DELETE FROM events WHERE run_id = ?').run(id));
