@@ -177,7 +177,22 @@ describe.skipIf(!reachable)('lens read commands under a Postgres role granted SE
         refusedRead('events', ...args);
       await admin.query(`REVOKE SELECT ON ${schema}.projection_versions FROM ${role}`);
       refusedRead('projection_versions', 'lens', 'list');
+      // No USAGE on the schema: was "cannot open the Postgres ledger … permission denied for
+      // schema", with nothing said of what to grant.
+      await admin.query(`REVOKE USAGE ON SCHEMA ${schema} FROM ${role}`);
+      for (const args of [
+        ['lens', 'list'],
+        ['lens', 'trace', runId],
+      ]) {
+        const r = as(reader)(...args);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toContain(
+          `may not read the ledger: permission denied for schema ${schema}`,
+        );
+        expect(r.stderr).toContain('Reading needs USAGE on the ledger');
+      }
     } finally {
+      await admin.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
       await admin.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
     }
     expect(as(reader)('lens', 'show', runId).code).toBe(0);

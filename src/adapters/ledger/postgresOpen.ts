@@ -17,7 +17,7 @@ import {
   isTransient,
   migrate,
 } from './postgresSql.js';
-import { redactUri } from './stateUri.js';
+import { privilegeRefused, redactUri } from './stateUri.js';
 
 export interface OpenedPool {
   readonly schema: string;
@@ -90,6 +90,13 @@ export async function openPostgresPool(options: PostgresLedgerOptions): Promise<
     if (ownPool) await pool.end().catch(() => {});
     else pool.off('error', onPoolError);
     if (isEngineError(e)) throw e;
+    // A role without USAGE on the schema (or the right to create it): what to grant (ADR 94).
+    const refused = privilegeRefused(
+      stateUriOf(options.connectionString, schema),
+      e,
+      options.readOnly ? 'read' : 'write',
+    );
+    if (refused) throw refused;
     if (isTransient(e)) {
       throw new LedgerStoreError(
         `cannot reach the Postgres ledger at ${redactUri(options.connectionString)}: ${(e as Error).message}`,
