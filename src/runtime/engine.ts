@@ -305,6 +305,9 @@ export function createEngine(options: EngineOptions) {
     by?: string,
     retried?: Retried,
   ): Promise<RunResult> {
+    // The summary below decodes every event: one that does not decode must refuse the cancel
+    // before RunCancelled is appended, not fail the command after it was recorded.
+    await readEvents(runId);
     const work = recordCancel(cancelDeps, runId, reason, by, retried);
     cancelling.set(
       runId,

@@ -127,6 +127,12 @@ describe('a tampered ledger', () => {
     expect(r.stderr).toContain(`[LEDGER_CORRUPT] run ${id} seq 1: body_altered`);
     expect(r.stderr).toContain(`flujo lens verify ${id}`);
     expect(stored(db, id)).toEqual(before);
+    // cancel recorded RunCancelled after the damaged event, then failed reading the run back
+    // (LEDGER_DECODE, exit 1): the user was told it failed, and the run was cancelled.
+    const c = runCli(['cancel', id, '--json'], { cwd: p });
+    expect(c.code).toBe(1);
+    expect(json(c.stdout)).toMatchObject({ run_id: id, error: { code: 'LEDGER_DECODE' } });
+    expect(stored(db, id)).toEqual(before);
   });
 
   it('a run whose events were all removed under its head: resume names it, not "no run"', () => {
