@@ -342,6 +342,35 @@ describe.skipIf(!root)('lens read commands by a user who may only read the SQLit
     }
   }, 30_000);
 
+  it('lens serve from a copy in memory says the copy does not follow the file', async () => {
+    expect(existsSync(`${db}-wal`)).toBe(false);
+    const child = spawn(process.execPath, [CLI, 'lens', 'serve', '--port', '0'], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: '1', HOME: '/tmp' },
+      uid: NOBODY,
+      gid: NOBODY,
+    });
+    const exit = new Promise<number | null>((r) => child.on('close', r));
+    let err = '';
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+          const m = /flujo lens: (\S+)/.exec(err);
+          if (m?.[1]) resolve(m[1]);
+        });
+        void exit.then((code) => reject(new Error(`lens serve exited ${code}: ${err}`)));
+      });
+      // Before, nothing said so: runs recorded after it started never showed.
+      expect(err).toContain('served from a copy in memory taken now');
+      const runs = (await (await fetch(`${url}api/runs`)).json()) as { runs: unknown[] };
+      expect(runs.runs.length).toBeGreaterThan(0);
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exit).toBe(0);
+  });
+
   it('a command that writes says this user may not, and what needs only reading', () => {
     const r = asNobody('run', '--input', 'x');
     expect(r.code, r.stderr).toBe(2);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
+import type { SqliteLedger } from '../../adapters/ledger/sqlite.js';
 import type { State } from '../../adapters/ledger/state.js';
 import { openStateForReading } from '../../adapters/ledger/stateRead.js';
 import { redactUri } from '../../adapters/ledger/stateUri.js';
@@ -61,6 +62,11 @@ export async function lensServe(
     (isLoopback(host) ? undefined : randomBytes(24).toString('base64url'));
   const { state, readOnly, refusal } = await openServeState(cfg);
   if (readOnly) out.info(`read-only: ${readOnly}; answers and cancels are refused`);
+  // A SQLite file this user cannot read in place is served from a copy taken now (ADR 94).
+  if ((state.ledger as Partial<SqliteLedger>).copyOutdated)
+    out.info(
+      'the SQLite file is served from a copy in memory taken now (this user may not create its -shm); what is recorded later shows when lens serve is started again',
+    );
   // One engine for every run the inbox answers. Each run calls the skills of its own pipeline
   // (the skills.yaml beside it, else the project's), as `flujo resume` would.
   const ports = new Map<string, Promise<{ skills: SkillRegistry; agents: AgentPort }>>();
