@@ -371,6 +371,21 @@ describe.skipIf(!root)('lens read commands by a user who may only read the SQLit
     expect(await exit).toBe(0);
   });
 
+  it('a -wal beside the file with no -shm it may open: says why and what to do (exit 2)', () => {
+    // As a writer that stopped without closing leaves it (an empty -wal: no frames), in a folder
+    // this user may not write. Before: "cannot open …: unable to open database file", no more.
+    writeFileSync(`${db}-wal`, '');
+    try {
+      const r = asNobody('lens', 'list');
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain('a -wal is beside it');
+      expect(r.stderr).toContain('cannot open or create its -shm');
+      expect(r.stderr).toContain('Read a copy');
+    } finally {
+      rmSync(`${db}-wal`, { force: true });
+    }
+  });
+
   it('a command that writes says this user may not, and what needs only reading', () => {
     const r = asNobody('run', '--input', 'x');
     expect(r.code, r.stderr).toBe(2);

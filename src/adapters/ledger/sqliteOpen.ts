@@ -174,6 +174,12 @@ export function openSqliteReadOnly(path: string, busyTimeoutMs = 5000): ReadOnly
     tidy();
     // A WAL file with no -wal or -shm beside it, in a folder this user may not write: read it
     // from a copy in memory (ADR 94).
+    if (hadSidecars && needsSharedMemory(e))
+      // Its -wal holds commits the file does not, so a copy of the file would miss them.
+      throw unusable(
+        path,
+        `cannot open the SQLite ledger at ${path}: ${(e as Error).message}; a -wal is beside it (its writer is running, or stopped without closing it) and this user cannot open or create its -shm there. Read a copy: the file, its -wal and -shm copied into a folder this user may write (--state-uri sqlite:///COPY), or have a user who may write the folder fold the -wal in (any command that records, or flujo lens rebuild)`,
+      );
     if (hadSidecars || !needsSharedMemory(e)) throw cannotOpen(e);
     try {
       // A writer that starts while the file is read may checkpoint into it: a copy read across
