@@ -11,9 +11,10 @@ import { createRequire } from 'node:module';
 
 import { Command, CommanderError } from 'commander';
 
-import { ExitCode, isEngineError } from '../errors.js';
+import { EngineError, ErrorCode, ExitCode, isEngineError } from '../errors.js';
 import { addBlueprintCommands } from './blueprintTable.js';
 import { addFleetCommands } from './fleetTable.js';
+import { jsonRefusals } from './jsonRefusal.js';
 import { addLensCommands } from './lensTable.js';
 import { createOutput, ignoreClosedPipes } from './output.js';
 import { addRunCommands } from './runTable.js';
@@ -23,6 +24,8 @@ import type { TableContext } from './tableContext.js';
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 const out = createOutput();
 ignoreClosedPipes();
+/** Under --json a refusal is one object on stdout too, unless the command printed it or more. */
+const refusals = jsonRefusals(out);
 
 /** Ctrl-C: the first one lets the command stop cleanly (the run stays resumable); a second exits. */
 const interrupts: Interrupts = {
@@ -101,12 +104,14 @@ async function main(argv: string[]): Promise<number> {
 
   addLensCommands(program, cx);
   addBlueprintCommands(program, cx);
+  refusals.watch(program);
 
   try {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version end here with code 0; usage mistakes are configuration errors.
+      refusals.print(e);
       return e.exitCode === 0 ? ExitCode.ok : ExitCode.config;
     }
     throw e;
@@ -122,6 +127,7 @@ main(process.argv).then(
   (e: unknown) => {
     const verbose = process.argv.includes('-v') || process.argv.includes('--verbose');
     if (isEngineError(e)) {
+      refusals.print(e);
       out.error(`error: ${e.message}`);
       if (verbose && e.stack) out.error(e.stack);
       process.exit(e.exitCode);
@@ -129,11 +135,15 @@ main(process.argv).then(
     // A damaged SQLite file met while reading (the open itself names it, exit 2): not a bug.
     const code = (e as { code?: unknown })?.code;
     if (typeof code === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test(code)) {
-      out.error(
-        `error: [LEDGER_STORE] the SQLite ledger could not be read: ${(e as Error).message} (${code}). ` +
+      const damaged = new EngineError(
+        ErrorCode.LEDGER_STORE,
+        `the SQLite ledger could not be read: ${(e as Error).message} (${code}). ` +
           'The file is damaged; nothing was changed. Find which runs are still whole with: flujo lens verify --all; ' +
           'export those with flujo lens export RUN -o FILE, and restore the file from a backup',
+        { exitCode: ExitCode.runtime },
       );
+      refusals.print(damaged);
+      out.error(`error: ${damaged.message}`);
       process.exit(ExitCode.runtime);
     }
     out.error(`internal error: ${(e as Error)?.message ?? String(e)}`);

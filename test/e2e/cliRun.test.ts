@@ -257,7 +257,8 @@ describe('flujo run: input sources and run ids', () => {
       cwd: q,
     });
     expect(both.code).toBe(2);
-    expect(both.stdout).toBe('');
+    // Under --json the refusal is one object on stdout (CONTRACTS).
+    expect(JSON.parse(both.stdout)).toMatchObject({ error: { code: 'USAGE' } });
     expect(both.stderr).toContain('--input and --context both set initial_prompt');
     expect(both.stderr).toContain('drop one');
     const listed = runCli(['lens', 'list', '--json'], { cwd: q });
@@ -287,7 +288,12 @@ describe('flujo run: input sources and run ids', () => {
         cwd: p,
       });
       expect(r.code).toBe(2);
-      expect(r.stdout).toBe('');
+      expect(JSON.parse(r.stdout)).toEqual({
+        error: {
+          code: 'CONFIG_INVALID',
+          message: expect.stringContaining(`${path} is not allowed`),
+        },
+      });
       expect(r.stderr).toContain(`CONFIG_INVALID] --context: ${path} is not allowed`);
     }
     expect(runs().length).toBe(before);

@@ -107,7 +107,11 @@ describe('--run-id', () => {
   ])('refuses %j as a usage error, recording nothing', (id, why) => {
     const r = runCli(['run', '--input', 'Ada', '--run-id', id, '--json'], { cwd: p });
     expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
+    // Under --json the refusal is one object on stdout (CONTRACTS), naming the id as given.
+    expect(JSON.parse(r.stdout)).toEqual({
+      run_id: id,
+      error: { code: 'USAGE', message: expect.stringContaining(`--run-id ${why}`) },
+    });
     expect(r.stderr).toContain(`--run-id ${why}`);
     expect(r.stderr).toContain('use 1 to 200 characters');
     const runs = JSON.parse(runCli(['lens', 'list', '--json'], { cwd: p }).stdout) as {

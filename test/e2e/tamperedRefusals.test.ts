@@ -222,7 +222,13 @@ describe('a tampered ledger', () => {
         expect(r.code).toBe(1);
         expect(r.stderr).toContain(`[LEDGER_CORRUPT] run ${run} seq ${at}: ${reason}`);
         expect(r.stderr).toContain('nothing was exported');
-        expect(r.stdout).toBe('');
+        // Under --json the refusal is one object on stdout (CONTRACTS); else nothing is.
+        if (args.includes('--json'))
+          expect(JSON.parse(r.stdout)).toEqual({
+            run_id: run,
+            error: { code: 'LEDGER_CORRUPT', message: expect.stringContaining(reason) },
+          });
+        else expect(r.stdout).toBe('');
         expect(existsSync(file)).toBe(false);
       }
       // Through stdout (`> run.cbor`): not one byte.

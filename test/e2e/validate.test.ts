@@ -42,7 +42,10 @@ describe('flujo validate', () => {
     );
     const both = run('validate', 'rules/V-K1.yaml', '--json', '--format', 'sarif');
     expect(both.code).toBe(2);
-    expect(both.stdout).toBe('');
+    // Under --json the refusal is one object on stdout (CONTRACTS), as every refusal is.
+    expect(JSON.parse(both.stdout)).toEqual({
+      error: { code: 'USAGE', message: expect.stringMatching(/'--json' cannot be used/) },
+    });
     expect(both.stderr).toMatch(/'--json' cannot be used with option '--format/);
   });
 
