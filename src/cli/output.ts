@@ -3,14 +3,18 @@
  * Colour only on a TTY without NO_COLOR / TERM=dumb, or when FORCE_COLOR asks for it.
  */
 import { jsonText } from '../jsonText.js';
+import { forTerminal, paint } from './terminalText.js';
 
 export interface Output {
+  /** Text: control characters in it are printed as escapes, never obeyed (./terminalText.ts). */
   data(text: string): void;
   json(value: unknown): void;
   info(text: string): void;
   error(text: string): void;
   readonly color: { ok(s: string): string; bad(s: string): string; dim(s: string): string };
   readonly interactive: boolean;
+  /** What `data`, `info` and `error` write for `text`, for a caller that writes it itself. */
+  terminal(text: string): string;
 }
 
 function wantsColor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): boolean {
@@ -21,14 +25,15 @@ function wantsColor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): boolean
 
 export function createOutput(env: NodeJS.ProcessEnv = process.env): Output {
   const on = wantsColor(process.stderr, env) && wantsColor(process.stdout, env);
-  const paint = (code: number) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const color = (code: 2 | 31 | 32) => (s: string) => (on ? paint(code, s) : s);
   return {
-    data: (text) => process.stdout.write(text.endsWith('\n') ? text : text + '\n'),
+    data: (text) => process.stdout.write(forTerminal(text.endsWith('\n') ? text : text + '\n')),
     json: (value) => process.stdout.write(`${jsonText(value, 2)}\n`),
-    info: (text) => process.stderr.write(text + '\n'),
-    error: (text) => process.stderr.write(text + '\n'),
-    color: { ok: paint(32), bad: paint(31), dim: paint(2) },
+    info: (text) => process.stderr.write(forTerminal(text) + '\n'),
+    error: (text) => process.stderr.write(forTerminal(text) + '\n'),
+    color: { ok: color(32), bad: color(31), dim: color(2) },
     interactive: Boolean(process.stderr.isTTY) && !env.CI,
+    terminal: forTerminal,
   };
 }
 

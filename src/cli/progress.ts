@@ -28,7 +28,9 @@ export function createProgress(out: Output, write: (s: string) => void) {
   };
   const draw = () => {
     if (!out.interactive || !current) return;
-    write(`\r\x1b[2K${out.color.dim('▸')} ${current} ${out.color.dim(usd(cost))}`);
+    write(
+      `\r\x1b[2K${out.terminal(`${out.color.dim('▸')} ${current} ${out.color.dim(usd(cost))}`)}`,
+    );
     drawn = true;
   };
   const line = (s: string) => {
