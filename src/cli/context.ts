@@ -6,6 +6,7 @@ import { openState, type State } from '../adapters/ledger/state.js';
 import { EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { LedgerStore } from '../ports.js';
 import { loadConfig, type EffectiveConfig } from '../config/load.js';
+import { runArgument } from './io.js';
 import { findProjectRoot } from './project.js';
 
 export interface GlobalOptions {
@@ -39,8 +40,9 @@ export function openProjectState(cfg: EffectiveConfig): Promise<State> {
   });
 }
 
-/** Resolves a unique run-id prefix to the full id. */
+/** Resolves a unique run-id prefix to the full id; an empty one is refused (it matches every run). */
 export async function resolveRunId(store: LedgerStore, prefix: string): Promise<string> {
+  runArgument(prefix);
   const exact = await store.head(prefix);
   if (exact) return prefix;
   const matches = await store.listRuns({ prefix, limit: 6 });

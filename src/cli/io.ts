@@ -174,8 +174,9 @@ export function runIdFlag(raw: string | undefined): string | undefined {
 }
 
 /**
- * RUN of `resume` and `cancel`: an id or a unique prefix. An empty one (an unset shell variable,
- * `flujo cancel "$RUN"`) is a prefix of every id, so it would act on a ledger's only run.
+ * RUN of `resume`, `cancel` and the lens commands: an id or a unique prefix. An empty one (an
+ * unset shell variable, `flujo cancel "$RUN"`) is a prefix of every id, so it would act on a
+ * ledger's only run (`lens costs ""`: on every run).
  */
 export function runArgument(raw: string): string {
   if (raw.trim() !== '') return raw;

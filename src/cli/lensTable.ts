@@ -79,7 +79,9 @@ export function addLensCommands(program: Command, cx: TableContext): void {
     .option('--json', 'print a JSON object on stdout')
     .action(async (run: string | undefined, opts: Record<string, unknown>) => {
       const { lensCosts } = await import('./commands/lensCosts.js');
-      exit(await lensCosts(run, { ...g(), ...opts }, out));
+      const { runArgument } = await import('./io.js');
+      // An empty RUN is refused, not read as no RUN (every run).
+      exit(await lensCosts(run === undefined ? run : runArgument(run), { ...g(), ...opts }, out));
     });
   lens
     .command('report')

@@ -172,4 +172,31 @@ describe('an empty RUN', () => {
       rmSync(q, { recursive: true, force: true });
     }
   });
+  it('is refused by the lens commands, which would otherwise show the only run (costs: every run)', () => {
+    const q = mkdtempSync(join(tmpdir(), 'flujo-emptylens-'));
+    try {
+      expect(runCli(['init'], { cwd: q }).code).toBe(0);
+      expect(runCli(['run', '--input', 'Ada'], { cwd: q }).code).toBe(0);
+      for (const args of [
+        ['lens', 'show', ''],
+        ['lens', 'trace', ' '],
+        ['lens', 'replay', ''],
+        ['lens', 'report', ''],
+        ['lens', 'export', '', '-o', join(q, 'x.cbor')],
+        ['lens', 'watch', ''],
+        ['lens', 'costs', ''],
+        ['lens', 'show', '', '--json'],
+        ['lens', 'costs', '', '--json'],
+      ]) {
+        const r = runCli(args, { cwd: q });
+        expect(r.code, args.join(' ')).toBe(2);
+        expect(r.stderr).toContain('error: [USAGE] RUN is empty');
+        if (args.includes('--json'))
+          expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'USAGE' } });
+        else expect(r.stdout).toBe('');
+      }
+    } finally {
+      rmSync(q, { recursive: true, force: true });
+    }
+  });
 });
