@@ -3,7 +3,7 @@
  */
 import { openLedger } from '../adapters/ledger/open.js';
 import { openState, type State } from '../adapters/ledger/state.js';
-import { EngineError, ErrorCode, ExitCode } from '../errors.js';
+import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { LedgerStore } from '../ports.js';
 import { loadConfig, type EffectiveConfig } from '../config/load.js';
 import { runArgument } from './io.js';
@@ -19,6 +19,12 @@ export interface GlobalOptions {
  * file). Kept apart from session.ts so that read commands do not load the model SDKs.
  */
 export function projectConfig(flags: GlobalOptions, env: NodeJS.ProcessEnv, cwd: string) {
+  if (flags.stateUri !== undefined && flags.stateUri.trim() === '')
+    // An unset shell variable (`--state-uri "$URI"`): not the default state in silence.
+    throw new ConfigError(
+      ErrorCode.CONFIG_STATE_URI,
+      '--state-uri is empty: give a state URI (sqlite:///relative.db, sqlite:////absolute.db, postgresql://…, memory://), or leave the flag out for the configured state; nothing was done',
+    );
   const root = findProjectRoot(flags.project, env, cwd);
   return loadConfig({ root, env, ...(flags.stateUri ? { stateUri: flags.stateUri } : {}) });
 }

@@ -32,7 +32,21 @@ export function parseStateUri(uri: string, projectRoot: string): StateLocation {
     const rest = uri.slice('sqlite://'.length);
     if (!rest.startsWith('/') || rest.length < 2)
       return bad('a SQLite URI needs a path after sqlite:///');
-    const raw = decodeURIComponent(rest.slice(1));
+    // Not read as options: the file would be named with them (x.db?mode=ro).
+    const extra = /[?#]/.exec(rest);
+    if (extra)
+      return bad(
+        `a SQLite URI takes no ${extra[0] === '?' ? 'query string' : 'fragment'} (${JSON.stringify(rest.slice(extra.index))} is not supported; options such as ?mode=ro are not read); name the file only, writing a ? or # in its name as %3F or %23`,
+      );
+    let raw: string;
+    try {
+      raw = decodeURIComponent(rest.slice(1));
+    } catch {
+      return bad('the path has a % not followed by two hex digits; write % itself as %25');
+    }
+    // Escaped in the message: a NUL or newline would be printed as it is.
+    const control = /\p{Cc}/u.exec(raw);
+    if (control) return bad(`the path holds the control character ${JSON.stringify(control[0])}`);
     const path = raw.startsWith('/') ? raw : resolve(projectRoot, raw);
     if (raw.endsWith('/')) return bad('the path names a folder, not a database file');
     return { kind: 'sqlite', path };

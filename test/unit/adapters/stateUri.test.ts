@@ -21,6 +21,34 @@ describe('state URIs', () => {
     });
   });
 
+  it('refuses a query string or fragment on a SQLite URI, naming it, rather than a file named with it', () => {
+    for (const [uri, part] of [
+      ['sqlite:///x.db?mode=ro', 'query string ("?mode=ro"'],
+      ['sqlite:////abs/x.db#frag', 'fragment ("#frag"'],
+    ] as const) {
+      expect(() => parseStateUri(uri, ROOT)).toThrow(ConfigError);
+      expect(() => parseStateUri(uri, ROOT)).toThrow(part);
+    }
+    // A ? in a file name, escaped, is still that file.
+    expect(parseStateUri('sqlite:///what%3F.db', ROOT)).toEqual({
+      kind: 'sqlite',
+      path: '/home/me/project/what?.db',
+    });
+  });
+
+  it('refuses a control character or a bad %-escape in a SQLite path, printing neither raw', () => {
+    let message = '';
+    try {
+      parseStateUri('sqlite:///%00', ROOT);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toContain('the control character "\\u0000"');
+    expect(message).not.toMatch(/\p{Cc}/u);
+    expect(() => parseStateUri('sqlite:///a%0Ab.db', ROOT)).toThrow('control character');
+    expect(() => parseStateUri('sqlite:///%E0%A4%A', ROOT)).toThrow(ConfigError);
+  });
+
   it('takes sqlite://// as an absolute path', () => {
     expect(parseStateUri('sqlite:////var/lib/flujo/state.db', ROOT)).toEqual({
       kind: 'sqlite',
