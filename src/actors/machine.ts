@@ -12,6 +12,7 @@ import { setup } from 'xstate';
 
 import type { ErrorInfo } from '../events/catalogue.js';
 import { freezeDeep } from './frozen.js';
+import { dropBelow, dropEntry, setEntry } from './pathIndex.js';
 import type { RunMachineContext, RunMachineEvent, RunMachineInput } from './vocabulary.js';
 
 export type Test = (context: RunMachineContext, event: RunMachineEvent) => boolean;
@@ -59,22 +60,22 @@ export const runMachineSetup = setup({
     // every assign, about a third of a step's transition time, for records that are updated in
     // place anyway.
     setInput: ({ context }, p: { path: string; value: unknown }) => {
-      context.inp[p.path] = freezeDeep(p.value);
+      setEntry(context.inp, p.path, freezeDeep(p.value));
     },
     setOutput: ({ context }, p: { path: string; value: unknown }) => {
-      context.out[p.path] = freezeDeep(p.value);
+      setEntry(context.out, p.path, freezeDeep(p.value));
     },
     setAttempt: ({ context }, p: { path: string; attempt: number }) => {
-      context.att[p.path] = p.attempt;
+      setEntry(context.att, p.path, p.attempt);
     },
     setIteration: ({ context }, p: { loop: string; iteration: number }) => {
       context.it[p.loop] = p.iteration;
     },
     setSelection: ({ context }, p: { path: string; branch: string }) => {
-      context.sel[p.path] = p.branch;
+      setEntry(context.sel, p.path, p.branch);
     },
     setError: ({ context }, p: { path: string; error: ErrorInfo }) => {
-      context.err[p.path] = freezeDeep(p.error);
+      setEntry(context.err, p.path, freezeDeep(p.error));
     },
     // A run context is replaced, never changed in place (ADR 39): frozen, so no code can.
     setRunContext: ({ context }, p: { scope: string | null; ctx: Record<string, unknown> }) => {
@@ -86,13 +87,13 @@ export const runMachineSetup = setup({
      * nodes inside it kept by runtime path is read by nothing any more (runtime paths are never entered twice: loops, maps and
      * state machines put the iteration or visit in the path). Dropping it keeps the context, and
      * so every snapshot, the size of what is running rather than of the run so far (ADR 38).
+     * What lies below the path is found by an index, not a scan of the record (ADR 97): these five
+     * records are changed only through pathIndex.ts, which keeps it.
      */
     forget: ({ context }, p: { path: string; inner: boolean }) => {
       for (const rec of [context.inp, context.out, context.att, context.err, context.sel]) {
-        delete rec[p.path];
-        if (!p.inner) continue;
-        const below = `${p.path}/`;
-        for (const k of Object.keys(rec)) if (k.startsWith(below)) delete rec[k];
+        dropEntry(rec, p.path);
+        if (p.inner) dropBelow(rec, p.path);
       }
     },
     /** A fan-out node is left: its branches' context copies are merged or moot by now. */
