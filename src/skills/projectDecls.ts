@@ -60,7 +60,18 @@ export async function readSkillDecls(
   file: string,
   opts: { readonly projectRoot: string; readonly allowedImports?: readonly string[] },
 ): Promise<Decl[]> {
-  const text = await readFile(file, 'utf8');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    // A folder of that name, or a file this user may not read: name it, as flujo.toml's is.
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new ConfigError(
+      ErrorCode.SKILLS_CONFIG_INVALID,
+      `${file} cannot be read (${code === 'EISDIR' ? 'EISDIR: it is a folder' : code}); make it a readable YAML file or remove it`,
+      { file },
+    );
+  }
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   const rel = path.relative(process.cwd(), file);
