@@ -133,6 +133,17 @@ describe.skipIf(!reachable)('lens read commands under a Postgres role granted SE
     expect(await exit).toBe(0);
   });
 
+  it('a schema with no ledger reads as empty and is not created (a mistyped ?schema=)', async () => {
+    const none = `${schema}_none`;
+    const uri = `${PG_URL}?schema=${none}`;
+    const list = as(uri)('lens', 'list');
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stderr).toContain('no runs match');
+    expect(as(uri)('lens', 'costs', '--json').code).toBe(0);
+    const made = await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [none]);
+    expect(made.rowCount).toBe(0); // before: list and costs created the schema and its ledger
+  });
+
   it('a command that writes names the role and what it needs (exit 2)', () => {
     for (const args of [
       ['run', '--input', 'x'],

@@ -22,7 +22,10 @@ import { LEDGER_SCHEMA_VERSION } from './sqliteSchema.js';
 import { parseStateUri, redactUri, unusablePostgres } from './stateUri.js';
 
 /** The state opened for reading, or why it must first be brought up to date. */
-export type ReadState = { readonly state: State } | { readonly stale: string };
+export type ReadState =
+  | { readonly state: State }
+  /** `missing`: there is no ledger there at all (a Postgres schema none was made in). */
+  | { readonly stale: string; readonly missing?: true };
 
 /** The projections whose recorded version is not this Flujo's, named with what is recorded. */
 function staleProjections(rows: readonly { name: string; version: number }[]): string[] {
@@ -113,7 +116,7 @@ export async function openStateForReading(
       } catch (e) {
         // A schema with no ledger yet is made by the writer's open, as before.
         if (e instanceof ConfigError && (e.details as { missing?: boolean }).missing)
-          return { stale: `Postgres schema ${schema} holds no Flujo ledger yet` };
+          return { stale: `Postgres schema ${schema} holds no Flujo ledger yet`, missing: true };
         throw unusablePostgres(uri, e, 'read');
       }
       try {

@@ -37,6 +37,9 @@ export async function openLensState(
   if (access === 'read') {
     const read = await openStateForReading(cfg.stateUri, { projectRoot: cfg.root });
     if ('state' in read) return wrap(cfg, read.state);
+    // No ledger in that schema: read as an empty one, creating nothing, as for a SQLite file
+    // that does not exist (a mistyped ?schema= must not make a ledger).
+    if (read.missing) return wrap(cfg, await openState('memory://', { projectRoot: cfg.root }));
     stale = read.stale;
   }
   try {
