@@ -5,7 +5,7 @@
  * cancel, lens verify, a fleet outcome) or that have printed anything else have written to stdout
  * already: nothing more is printed for them. The object is `{ "run_id"?, "error": { "code",
  * "message", "errors"? } }`: `run_id` when a RUN (or `--run-id`) was given, as given; `errors`
- * the blueprint findings of a `BLUEPRINT_INVALID`, as `flujo validate --json` lists them.
+ * the blueprint findings of a `BLUEPRINT_INVALID`, as `flujo validate --json` lists them (ADR 99).
  */
 import { CommanderError, type Command } from 'commander';
 
