@@ -292,3 +292,12 @@ export class ConfigError extends EngineError {
 export function isEngineError(e: unknown, code?: ErrorCode): e is EngineError {
   return e instanceof EngineError && (code === undefined || e.code === code);
 }
+
+/**
+ * `FILE cannot be read (why); make it a readable KIND file or remove it`: a folder of that name,
+ * or a file this user may not read, named as a bad key in it would be (flujo.toml, skills.yaml).
+ */
+export function unreadableFile(file: string, kind: string, e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  return `${file} cannot be read (${code === 'EISDIR' ? 'EISDIR: it is a folder' : code}); make it a readable ${kind} file or remove it`;
+}

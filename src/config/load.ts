@@ -11,7 +11,7 @@ import type { z } from 'zod';
 
 import { loadEnvFile } from '../adapters/agents/env.js';
 import { DEFAULT_STATE_PATH } from '../adapters/ledger/stateUri.js';
-import { ConfigError, ErrorCode } from '../errors.js';
+import { ConfigError, ErrorCode, unreadableFile } from '../errors.js';
 import { nearest } from '../blueprint/findings.js';
 import { FLUJO_ONLY_KEYS, FLUJO_ONLY_SETTINGS, FlujoToml } from './schema.js';
 
@@ -101,13 +101,7 @@ function readToml(file: string): { text: string; doc: Record<string, unknown> } 
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    // A folder of that name, or a file this user may not read: name it, as a bad key is named.
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new ConfigError(
-      ErrorCode.CONFIG_INVALID,
-      `${file} cannot be read (${code === 'EISDIR' ? 'EISDIR: it is a folder' : code}); make it a readable TOML file or remove it`,
-      { file },
-    );
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, unreadableFile(file, 'TOML', e), { file });
   }
   try {
     return { text, doc: parseToml(text) as Record<string, unknown> };

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 
-import { ConfigError, ErrorCode } from '../errors.js';
+import { ConfigError, ErrorCode, unreadableFile } from '../errors.js';
 import type { JsonSchema } from './types.js';
 
 const KNOWN = new Set([
@@ -64,13 +64,9 @@ export async function readSkillDecls(
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    // A folder of that name, or a file this user may not read: name it, as flujo.toml's is.
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new ConfigError(
-      ErrorCode.SKILLS_CONFIG_INVALID,
-      `${file} cannot be read (${code === 'EISDIR' ? 'EISDIR: it is a folder' : code}); make it a readable YAML file or remove it`,
-      { file },
-    );
+    throw new ConfigError(ErrorCode.SKILLS_CONFIG_INVALID, unreadableFile(file, 'YAML', e), {
+      file,
+    });
   }
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });

@@ -63,6 +63,38 @@ function readsAll(cli: (...args: string[]) => CliResult, runId: string): void {
   }
 }
 
+/**
+ * Runs `flujo lens serve --port 0 …args`, hands `use` its URL and what it printed on stderr, then
+ * stops it with Ctrl-C and expects exit 0.
+ */
+async function withLensServe(
+  args: string[],
+  opts: { cwd: string; uid?: number },
+  use: (url: string, stderr: string) => Promise<void>,
+): Promise<void> {
+  const child = spawn(process.execPath, [CLI, 'lens', 'serve', '--port', '0', ...args], {
+    cwd: opts.cwd,
+    env: { ...process.env, NO_COLOR: '1', HOME: '/tmp' },
+    ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.uid }),
+  });
+  const exit = new Promise<number | null>((r) => child.on('close', r));
+  let err = '';
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        const m = /flujo lens: (\S+)/.exec(err);
+        if (m?.[1]) resolve(m[1]);
+      });
+      void exit.then((code) => reject(new Error(`lens serve exited ${code}: ${err}`)));
+    });
+    await use(url, err);
+  } finally {
+    child.kill('SIGINT');
+  }
+  expect(await exit).toBe(0);
+}
+
 describe.skipIf(!reachable)('lens read commands under a Postgres role granted SELECT only', () => {
   const schema = uniqueSchema('readrole');
   const role = `flujo_reader_${schema.slice(-8)}`;
@@ -100,22 +132,7 @@ describe.skipIf(!reachable)('lens read commands under a Postgres role granted SE
   }, 180_000); // about ten CLI runs: slow only on a loaded machine
 
   it('lens serve shows the runs read-only and refuses answers and cancels with 403', async () => {
-    const child = spawn(
-      process.execPath,
-      [CLI, 'lens', 'serve', '--port', '0', '--state-uri', reader],
-      { cwd: dir, env: { ...process.env, NO_COLOR: '1' } },
-    );
-    const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-    let err = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (d: Buffer) => {
-        err += d.toString();
-        const m = /flujo lens: (\S+)/.exec(err);
-        if (m?.[1]) resolve(m[1]);
-      });
-      void exit.then((code) => reject(new Error(`lens serve exited ${code}: ${err}`)));
-    });
-    try {
+    await withLensServe(['--state-uri', reader], { cwd: dir }, async (url, err) => {
       // Before ADR 94 it did not start: permission denied for table run_heads, exit 1.
       expect(err).toContain('read-only: the role in');
       const runs = (await (await fetch(`${url}api/runs`)).json()) as { runs: { runId: string }[] };
@@ -127,10 +144,7 @@ describe.skipIf(!reachable)('lens read commands under a Postgres role granted SE
       });
       expect(cancel.status).toBe(403);
       expect(await cancel.json()).toMatchObject({ error: { code: 'READ_ONLY' } });
-    } finally {
-      child.kill('SIGINT');
-    }
-    expect(await exit).toBe(0);
+    });
   });
 
   it('a schema with no ledger reads as empty and is not created (a mistyped ?schema=)', async () => {
@@ -356,31 +370,12 @@ describe.skipIf(!root)('lens read commands by a user who may only read the SQLit
 
   it('lens serve from a copy in memory says the copy does not follow the file', async () => {
     expect(existsSync(`${db}-wal`)).toBe(false);
-    const child = spawn(process.execPath, [CLI, 'lens', 'serve', '--port', '0'], {
-      cwd: dir,
-      env: { ...process.env, NO_COLOR: '1', HOME: '/tmp' },
-      uid: NOBODY,
-      gid: NOBODY,
-    });
-    const exit = new Promise<number | null>((r) => child.on('close', r));
-    let err = '';
-    try {
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stderr.on('data', (d: Buffer) => {
-          err += d.toString();
-          const m = /flujo lens: (\S+)/.exec(err);
-          if (m?.[1]) resolve(m[1]);
-        });
-        void exit.then((code) => reject(new Error(`lens serve exited ${code}: ${err}`)));
-      });
+    await withLensServe([], { cwd: dir, uid: NOBODY }, async (url, err) => {
       // Before, nothing said so: runs recorded after it started never showed.
       expect(err).toContain('served from a copy in memory taken now');
       const runs = (await (await fetch(`${url}api/runs`)).json()) as { runs: unknown[] };
       expect(runs.runs.length).toBeGreaterThan(0);
-    } finally {
-      child.kill('SIGINT');
-    }
-    expect(await exit).toBe(0);
+    });
   });
 
   it('a -wal beside the file with no -shm it may open: says why and what to do (exit 2)', () => {
@@ -427,23 +422,7 @@ describe.skipIf(!root)('lens read commands by a user who may only read the SQLit
         expect(r.stderr).not.toContain('bug in Flujo');
       }
       expect(asNobody('lens', 'list').code).toBe(0);
-      const child = spawn(process.execPath, [CLI, 'lens', 'serve', '--port', '0'], {
-        cwd: dir,
-        env: { ...process.env, NO_COLOR: '1', HOME: '/tmp' },
-        uid: NOBODY,
-        gid: NOBODY,
-      });
-      const exit = new Promise<number | null>((r) => child.on('close', r));
-      let err = '';
-      try {
-        const url = await new Promise<string>((resolve, reject) => {
-          child.stderr.on('data', (d: Buffer) => {
-            err += d.toString();
-            const m = /flujo lens: (\S+)/.exec(err);
-            if (m?.[1]) resolve(m[1]);
-          });
-          void exit.then((code) => reject(new Error(`lens serve exited ${code}: ${err}`)));
-        });
+      await withLensServe([], { cwd: dir, uid: NOBODY }, async (url, err) => {
         expect(err).toContain('read-only: cannot open the SQLite ledger');
         const cancel = await fetch(`${url}api/runs/${runId}/cancel`, {
           method: 'POST',
@@ -451,10 +430,7 @@ describe.skipIf(!root)('lens read commands by a user who may only read the SQLit
           body: JSON.stringify({ reason: 'audit' }),
         });
         expect(cancel.status).toBe(403);
-      } finally {
-        child.kill('SIGINT');
-      }
-      expect(await exit).toBe(0);
+      });
     } finally {
       holder.close();
     }
