@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { createSkillAgents, composeAgents } from '../../src/skills/agents.js';
 import { contextReadInput } from '../../src/skills/builtins/context.js';
+import { ASK_USER_INPUT_SCHEMA } from '../../src/skills/builtins/index.js';
 import { createSkillRegistry } from '../../src/skills/registry.js';
 import { isEngineError } from '../../src/errors.js';
 import type { AgentPort } from '../../src/ports.js';
@@ -52,6 +53,8 @@ describe('the registry', () => {
     });
     expect(registry.hitl(`${B}ask_user`)).toEqual(registry.get(`${B}ask_user`)?.hitl);
     expect(registry.hitl(`${B}stringify`)).toBeUndefined();
+    // The export keeps its value: a DSL pipeline asking with it keeps its plan (ADR 95).
+    expect(ASK_USER_INPUT_SCHEMA).toEqual({ type: 'string' });
   });
 
   it('exports the context contract: context_get reads, context_set and context_merge merge', () => {

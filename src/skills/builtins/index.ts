@@ -21,7 +21,14 @@ export interface BuiltinOptions {
  * JSON value, so `--input yes` is the text and `--input '{"a": 1}'` an object). A step's
  * `input_schema` or `output_schema` narrows it (ADRs 90, 95).
  */
-export const ASK_USER_INPUT_SCHEMA: JsonSchema = Object.freeze({});
+const ANY_ANSWER: JsonSchema = Object.freeze({});
+
+/**
+ * Kept as it was exported before ADR 95 (`{type: 'string'}`): a typed-DSL pipeline that asks with
+ * it (`hitl(name, { schema: ASK_USER_INPUT_SCHEMA })`) keeps its plan, fingerprint and question,
+ * so its paused runs still resume. The ask_user skill itself declares any answer (`{}`).
+ */
+export const ASK_USER_INPUT_SCHEMA = { type: 'string' } as const;
 
 const askUser: Skill = {
   id: 'flujo.builtins.ask_user',
@@ -31,8 +38,8 @@ const askUser: Skill = {
   sideEffects: false,
   source: 'builtin',
   paramsSchema: { type: 'object', properties: { question: { type: 'string' } } },
-  outputSchema: ASK_USER_INPUT_SCHEMA,
-  hitl: { messageParam: 'question', inputSchema: ASK_USER_INPUT_SCHEMA },
+  outputSchema: ANY_ANSWER,
+  hitl: { messageParam: 'question', inputSchema: ANY_ANSWER },
   run: () => {
     throw new EngineError(
       ErrorCode.SKILL_NOT_CALLABLE,
