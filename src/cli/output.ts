@@ -9,6 +9,8 @@ export interface Output {
   /** Text: control characters in it are printed as escapes, never obeyed (./terminalText.ts). */
   data(text: string): void;
   json(value: unknown): void;
+  /** A document (a report as JSON or HTML): its exact bytes to a pipe or file, escaped to a TTY. */
+  document(text: string): void;
   info(text: string): void;
   error(text: string): void;
   readonly color: { ok(s: string): string; bad(s: string): string; dim(s: string): string };
@@ -26,14 +28,17 @@ function wantsColor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): boolean
 export function createOutput(env: NodeJS.ProcessEnv = process.env): Output {
   const on = wantsColor(process.stderr, env) && wantsColor(process.stdout, env);
   const color = (code: 2 | 31 | 32) => (s: string) => (on ? paint(code, s) : s);
+  const term = (text: string) => forTerminal(text, on);
   return {
-    data: (text) => process.stdout.write(forTerminal(text.endsWith('\n') ? text : text + '\n')),
+    data: (text) => process.stdout.write(term(text.endsWith('\n') ? text : text + '\n')),
     json: (value) => process.stdout.write(`${jsonText(value, 2)}\n`),
-    info: (text) => process.stderr.write(forTerminal(text) + '\n'),
-    error: (text) => process.stderr.write(forTerminal(text) + '\n'),
+    // A file's bytes, as `-o FILE` writes them; shown escaped only to a terminal.
+    document: (text) => process.stdout.write(process.stdout.isTTY ? term(text) : text),
+    info: (text) => process.stderr.write(term(text) + '\n'),
+    error: (text) => process.stderr.write(term(text) + '\n'),
     color: { ok: color(32), bad: color(31), dim: color(2) },
     interactive: Boolean(process.stderr.isTTY) && !env.CI,
-    terminal: forTerminal,
+    terminal: term,
   };
 }
 

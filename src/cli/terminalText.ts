@@ -8,8 +8,8 @@
  *
  * The CLI's own colours are not control characters while the text is built: `paint` marks them
  * with private-use characters, which `forTerminal` turns into SGR sequences after escaping
- * everything else. A private-use marker in the text itself turns into one of those few colours
- * at most.
+ * everything else, only when colour is on. A private-use marker in the text itself then turns
+ * into one of those few colours at most; with colour off it stays the character it is.
  */
 
 const OBEYED =
@@ -38,7 +38,12 @@ export function paint(code: keyof typeof MARKS, s: string): string {
   return `${MARKS[code]}${s}${MARKS[0]}`;
 }
 
-/** The text as it goes to the terminal: controls escaped, then the CLI's own colours applied. */
-export function forTerminal(text: string): string {
-  return visible(text).replace(MARKED, (m) => SGR.get(m) ?? '');
+/**
+ * The text as it goes to the terminal: controls escaped, then, with colour on, the CLI's own
+ * colours applied. With colour off no marker was inserted, so one in the text is the text's own
+ * and stays the character it is (it never becomes an ESC).
+ */
+export function forTerminal(text: string, colour = true): string {
+  const shown = visible(text);
+  return colour ? shown.replace(MARKED, (m) => SGR.get(m) ?? '') : shown;
 }

@@ -5,7 +5,7 @@
  * submitted answer could retitle the window, clear it, or hide text from the person reading it.
  * `--json` keeps the exact value.
  */
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,15 @@ describe('terminal control sequences in what a run holds', () => {
     runId = result.run_id;
   });
 
+  it("a colour marker in the text is not the CLI's colour: no ESC with colour off", () => {
+    const run = cli('run', '--input', 'marked \ue000\ue031 text', '--json');
+    const id = (JSON.parse(run.stdout) as { run_id: string }).run_id;
+    const show = cli('lens', 'show', id);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toContain('marked \ue000\ue031 text');
+    expect(show.stdout).not.toMatch(RAW); // before: ESC[0m ESC[31m in place of the markers
+  });
+
   it('lens show, trace, watch and report print them escaped', () => {
     for (const args of [
       ['lens', 'show', runId],
@@ -57,6 +66,12 @@ describe('terminal control sequences in what a run holds', () => {
       expect(r.stdout + r.stderr, args.join(' ')).not.toMatch(RAW);
       if (args[1] !== 'list') expect(r.stdout, args.join(' ')).toContain(SHOWN);
     }
+    // A report to a pipe is the bytes -o writes: JSON that parses, the value exact.
+    const file = join(dir, 'report.json');
+    expect(cli('lens', 'report', runId, '--format', 'json', '-o', file).code).toBe(0);
+    const piped = cli('lens', 'report', runId, '--format', 'json');
+    expect(piped.stdout).toBe(readFileSync(file, 'utf8'));
+    expect(JSON.stringify(JSON.parse(piped.stdout))).toContain('pwned');
     const json = JSON.parse(cli('lens', 'show', runId, '--json').stdout) as {
       run: { input: string };
     };

@@ -59,7 +59,8 @@ export async function lensReport(
       const file = resolve(process.cwd(), flags.output);
       writeFileSync(file, text);
       out.info(`wrote the ${format} report of ${runId} to ${file}`);
-    } else out.data(text);
+    } else if (format === 'md') out.data(text);
+    else out.document(text); // json, html: the bytes -o writes
     return verification.ok ? ExitCode.ok : ExitCode.runtime;
   });
 }

@@ -18,4 +18,9 @@ describe('text for a terminal is shown, never obeyed', () => {
     expect(forTerminal(line)).toBe('\x1b[32m✓\x1b[0m \x1b[2mout: \\u001b[2J\x1b[0m');
     expect(forTerminal('no colour \x1b[31mred')).toBe('no colour \\u001b[31mred');
   });
+
+  it('with colour off, a colour marker in the text stays the character it is, never an ESC', () => {
+    expect(forTerminal('a\ue000b\ue031c', false)).toBe('a\ue000b\ue031c');
+    expect(forTerminal('a\ue000b', true)).toBe('a\x1b[0mb');
+  });
 });
