@@ -14,7 +14,14 @@ import { openStateForReading } from '../../adapters/ledger/stateRead.js';
 import { redactUri } from '../../adapters/ledger/stateUri.js';
 import type { EffectiveConfig } from '../../config/load.js';
 import type { Plan } from '../../dsl/ir.js';
-import { ConfigError, EngineError, ErrorCode, ExitCode, isEngineError } from '../../errors.js';
+import {
+  ConfigError,
+  EngineError,
+  ErrorCode,
+  ExitCode,
+  isEngineError,
+  withoutCode,
+} from '../../errors.js';
 import { decodeRecord } from '../../events/envelope.js';
 import type { AgentPort } from '../../ports.js';
 import { createEngine } from '../../runtime/engine.js';
@@ -167,7 +174,7 @@ async function openServeState(
     return { state: await openProjectState(cfg) };
   } catch (e) {
     if (!isEngineError(e, ErrorCode.CONFIG_STATE_URI) || e.details.readOnly !== true) throw e;
-    const why = e.message.replace(/^\[[A-Z_]+\] /, '');
+    const why = withoutCode(e.message);
     const read = await openStateForReading(cfg.stateUri, { projectRoot: cfg.root });
     if ('stale' in read)
       throw new ConfigError(ErrorCode.CONFIG_STATE_URI, `${read.stale}; ${why}`, e.details);

@@ -6,7 +6,7 @@
  */
 import { openState, type RebuildReport, type State } from '../../adapters/ledger/state.js';
 import { openStateForReading } from '../../adapters/ledger/stateRead.js';
-import { ConfigError, ErrorCode, isEngineError } from '../../errors.js';
+import { ConfigError, ErrorCode, isEngineError, withoutCode } from '../../errors.js';
 import type { EffectiveConfig } from '../../config/load.js';
 import type { ReadModels } from '../../projections/readModels.js';
 import type { LedgerStore } from '../../ports.js';
@@ -47,14 +47,10 @@ export async function openLensState(
   } catch (e) {
     // Reading needed the state brought up to date first, and this role or user may not.
     if (stale && isEngineError(e) && e.code === ErrorCode.CONFIG_STATE_URI)
-      throw new ConfigError(
-        ErrorCode.CONFIG_STATE_URI,
-        `${stale}; ${e.message.replace(/^\[[A-Z_]+\] /, '')}`,
-        {
-          ...(e.details ?? {}),
-          stale,
-        },
-      );
+      throw new ConfigError(ErrorCode.CONFIG_STATE_URI, `${stale}; ${withoutCode(e.message)}`, {
+        ...(e.details ?? {}),
+        stale,
+      });
     throw e;
   }
 }
