@@ -25,6 +25,17 @@ export const PROJECTION_VERSIONS = {
 export type ProjectionName = keyof typeof PROJECTION_VERSIONS;
 export const PROJECTION_NAMES = Object.keys(PROJECTION_VERSIONS) as ProjectionName[];
 
+/** The projections whose version in `projection_versions` (its rows) is not this Flujo's. */
+export function staleProjections(
+  rows: readonly { name: string; version: number | string }[],
+): { name: ProjectionName; recorded: number | undefined }[] {
+  const have = new Map(rows.map((r) => [r.name, Number(r.version)]));
+  return PROJECTION_NAMES.filter((n) => have.get(n) !== PROJECTION_VERSIONS[n]).map((name) => ({
+    name,
+    recorded: have.get(name),
+  }));
+}
+
 interface Base {
   readonly runId: string;
 }

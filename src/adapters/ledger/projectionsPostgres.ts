@@ -14,6 +14,7 @@ import type { StoredRecord } from '../../events/envelope.js';
 import {
   PROJECTION_NAMES,
   PROJECTION_VERSIONS,
+  staleProjections,
   type Change,
   type ProjectionName,
 } from '../../projections/changes.js';
@@ -92,8 +93,7 @@ export async function openPostgresState(connectionString: string, schema: string
     const res = await client.query<{ name: string; version: number }>(
       'SELECT name, version FROM projection_versions',
     );
-    const have = new Map(res.rows.map((r) => [r.name, Number(r.version)]));
-    return PROJECTION_NAMES.filter((n) => have.get(n) !== PROJECTION_VERSIONS[n]);
+    return staleProjections(res.rows).map((p) => p.name);
   }
 
   async function rebuildNow(client: pg.ClientBase, only: readonly ProjectionName[]) {

@@ -9,6 +9,7 @@ import type Database from 'better-sqlite3';
 import {
   PROJECTION_NAMES,
   PROJECTION_VERSIONS,
+  staleProjections,
   type Change,
   type ProjectionName,
 } from '../../projections/changes.js';
@@ -57,8 +58,7 @@ export function openSqliteProjections(db: Database.Database): SqliteProjections 
       name: string;
       version: number;
     }[];
-    const have = new Map(rows.map((r) => [r.name, r.version]));
-    return PROJECTION_NAMES.filter((n) => have.get(n) !== PROJECTION_VERSIONS[n]);
+    return staleProjections(rows).map((p) => p.name);
   };
 
   function recreate(names: readonly ProjectionName[]): void {

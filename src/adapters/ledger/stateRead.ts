@@ -11,7 +11,7 @@
  */
 import { ConfigError, EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { initFastHash } from '../../events/chain.js';
-import { PROJECTION_NAMES, PROJECTION_VERSIONS } from '../../projections/changes.js';
+import { PROJECTION_VERSIONS, staleProjections } from '../../projections/changes.js';
 import type { ReadModels } from '../../projections/readModels.js';
 import type { LedgerStore } from '../../ports.js';
 import type { OpenStateOptions, State } from './state.js';
@@ -27,13 +27,12 @@ export type ReadState =
   /** `missing`: there is no ledger there at all (a Postgres schema none was made in). */
   | { readonly stale: string; readonly missing?: true };
 
-/** The projections whose recorded version is not this Flujo's, named with what is recorded. */
-function staleProjections(rows: readonly { name: string; version: number }[]): string[] {
-  const have = new Map(rows.map((r) => [r.name, Number(r.version)]));
-  return PROJECTION_NAMES.filter((n) => have.get(n) !== PROJECTION_VERSIONS[n]).map((n) =>
-    have.has(n)
-      ? `${n} v${have.get(n)}, this Flujo reads v${PROJECTION_VERSIONS[n]}`
-      : `${n} missing`,
+/** The stale projections, each named with the version recorded and the one this Flujo reads. */
+function staleNames(rows: readonly { name: string; version: number }[]): string[] {
+  return staleProjections(rows).map(({ name, recorded }) =>
+    recorded === undefined
+      ? `${name} missing`
+      : `${name} v${recorded}, this Flujo reads v${PROJECTION_VERSIONS[name]}`,
   );
 }
 
@@ -83,7 +82,7 @@ export async function openStateForReading(
           )
           .get();
         const names = table
-          ? staleProjections(
+          ? staleNames(
               ledger.db.prepare('SELECT name, version FROM projection_versions').all() as {
                 name: string;
                 version: number;
@@ -130,7 +129,7 @@ export async function openStateForReading(
           return { stale: `Postgres schema ${schema} has ledger schema v${v}` };
         }
         const names = pv
-          ? staleProjections(
+          ? staleNames(
               (
                 await ledger.pool.query<{ name: string; version: number }>(
                   `SELECT name, version FROM "${schema}".projection_versions`,

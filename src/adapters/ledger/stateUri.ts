@@ -88,6 +88,15 @@ const UNREACHABLE = new Set([
 const UNUSABLE_SQLSTATE = new Set(['28P01', '28000', '3D000']); // bad password, no role, no database
 const INSUFFICIENT_PRIVILEGE = '42501';
 
+/** `e` and its causes, in order (a cycle ends the walk). */
+function* causes(e: unknown): Generator<unknown> {
+  const seen = new Set<unknown>();
+  for (let c: unknown = e; c && !seen.has(c); c = (c as { cause?: unknown }).cause) {
+    seen.add(c);
+    yield c;
+  }
+}
+
 /**
  * SQLSTATE 42501 (insufficient privilege): the role may not read a table of the ledger (granted
  * SELECT before the table was made or remade, or never) or may not write one. A configuration
@@ -99,9 +108,7 @@ export function privilegeRefused(
   e: unknown,
   access: 'read' | 'write',
 ): ConfigError | undefined {
-  const seen = new Set<unknown>();
-  for (let c: unknown = e; c && !seen.has(c); c = (c as { cause?: unknown }).cause) {
-    seen.add(c);
+  for (const c of causes(e)) {
     if ((c as { code?: unknown }).code !== INSUFFICIENT_PRIVILEGE) continue;
     const why = (c as Error).message;
     return access === 'read'
@@ -132,9 +139,7 @@ export function unusablePostgres(
 ): unknown {
   const refused = privilegeRefused(redactUri(uri), e, access);
   if (refused) return refused;
-  const seen = new Set<unknown>();
-  for (let c: unknown = e; c && !seen.has(c); c = (c as { cause?: unknown }).cause) {
-    seen.add(c);
+  for (const c of causes(e)) {
     const code = (c as { code?: unknown }).code;
     if (typeof code === 'string' && (UNREACHABLE.has(code) || UNUSABLE_SQLSTATE.has(code))) {
       return new ConfigError(
