@@ -11,7 +11,8 @@
  */
 import { ENGINE_FLAGS, type EngineFlag } from '../dsl/engineFlags.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
-import type { Plan } from '../dsl/ir.js';
+import type { HitlNode, Plan, PlanIR } from '../dsl/ir.js';
+import { mapTree } from '../dsl/nodes.js';
 import { decodeRecord } from '../events/envelope.js';
 import type { LedgerStore } from '../ports.js';
 
@@ -21,26 +22,23 @@ const GATED: readonly (readonly [string, EngineFlag])[] = [
   ['skillAnswerSchema', ENGINE_FLAGS.hitlSkillAnswerSchema],
 ];
 
-/** The IR with the named fields of every hitl node left out, and the fields it had. */
-function withoutFields(ir: unknown, fields: readonly string[]): { ir: unknown; removed: string[] } {
+/**
+ * The IR with the named fields of every hitl node left out, and the fields it had. Only nodes
+ * are touched: a step's `input` constant, a schema or a context default holding `kind: 'hitl'`
+ * is the user's data, and an earlier release hashed it as it is.
+ */
+function withoutFields(ir: PlanIR, fields: readonly string[]): { ir: PlanIR; removed: string[] } {
   const removed = new Set<string>();
-  const walk = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(walk);
-    if (v === null || typeof v !== 'object') return v;
-    const o = v as Record<string, unknown>;
+  const root = mapTree(ir.root, (node) => {
+    if (node.kind !== 'hitl') return node;
     const out: Record<string, unknown> = {};
-    const hitl = o.kind === 'hitl';
-    for (const [k, x] of Object.entries(o)) {
-      if (hitl && fields.includes(k)) {
-        removed.add(k);
-        continue;
-      }
-      out[k] = walk(x);
+    for (const [k, x] of Object.entries(node)) {
+      if (fields.includes(k)) removed.add(k);
+      else out[k] = x;
     }
-    return out;
-  };
-  const stripped = walk(ir);
-  return { ir: stripped, removed: [...removed] };
+    return out as unknown as HitlNode;
+  });
+  return { ir: { ...ir, root }, removed: [...removed] };
 }
 
 /** A fingerprint an earlier release computed for this plan, and the flags its runs lack. */
@@ -64,7 +62,7 @@ export function fingerprintsBefore(plan: Plan): readonly FingerprintBefore[] {
       const fields = GATED.filter((_, i) => mask & (1 << i)).map(([f]) => f);
       const { ir, removed } = withoutFields(plan.ir, fields);
       if (!removed.length) continue;
-      const fingerprint = planFingerprint({ ...plan, ir: ir as Plan['ir'] });
+      const fingerprint = planFingerprint({ ...plan, ir });
       const lacks = GATED.filter(([f]) => removed.includes(f)).map(([, flag]) => flag);
       if (!out.has(fingerprint)) out.set(fingerprint, lacks);
     }
