@@ -22,6 +22,12 @@ export interface SkillCatalog {
    */
   context?(id: string): 'read' | 'merge' | undefined;
   /**
+   * A registry's own lookups, read when it lacks `ids` or `context` (one written before those
+   * were part of `SkillRegistry`): the ids of `list()`, the `context` of `get(id)`.
+   */
+  list?(): Iterable<{ readonly id: string }>;
+  get?(id: string): { readonly context?: 'read' | 'merge' | undefined } | undefined;
+  /**
    * A `hitl` skill's declaration: its `inputSchema` checks the answer of a step that declares no
    * schema of its own (ADR 95). `SkillRegistry` answers it.
    */

@@ -11,6 +11,7 @@ import { schemaProblem } from '../dsl/jsonSchema.js';
 import type { CodeRef, Plan, PlanNode, TemplateValue } from '../dsl/ir.js';
 import { Env, type CodeModuleRef, type LoadOptions, type Shared } from './env.js';
 import { insideRoot } from './projectRoot.js';
+import { withSkillLookups } from './skillCatalog.js';
 import { byPosition, exitCodeOf, ignoreComments, matchesRule, type Finding } from './findings.js';
 import { AGENT_KEYS, TOP_IGNORED, TOP_KEYS, VERSIONS } from './keys.js';
 import { buildSteps } from './steps.js';
@@ -39,7 +40,8 @@ export interface LoadResult {
 export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
   const abs = posix.resolve(options.root, path);
   const shared: Shared = {
-    opts: options,
+    // A hand-written registry without ids() or context() is read through list() and get().
+    opts: options.skills ? { ...options, skills: withSkillLookups(options.skills) } : options,
     findings: [],
     modules: new Map(),
     referenced: new Set(),

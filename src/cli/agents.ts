@@ -12,6 +12,7 @@ import {
   preflightModelAgents,
 } from '../adapters/agents/index.js';
 import type { SkillCatalog } from '../blueprint/env.js';
+import { skillContext, skillIds } from '../blueprint/skillCatalog.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { Plan, PlanNode, StepNode } from '../dsl/ir.js';
 import type { AgentPort } from '../ports.js';
@@ -42,8 +43,8 @@ export function catalogOf(registry: SkillRegistry): SkillCatalog {
   return {
     has: (id) => registry.has(id),
     kind: (id) => registry.kind(id),
-    ids: () => registry.ids(),
-    context: (id) => registry.context(id),
+    ids: () => skillIds(registry) ?? [],
+    context: (id) => skillContext(registry, id),
     hitl: (id) => registry.hitl(id),
   };
 }

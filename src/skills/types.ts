@@ -74,10 +74,16 @@ export interface SkillRegistry extends SkillLookup {
   /** A `hitl` skill's `hitl` declaration (the loader applies its `inputSchema`, ADR 95). */
   hitl(id: string): Skill['hitl'];
   list(): readonly Skill[];
-  /** Every id, for "did you mean" suggestions (the loader's SkillCatalog). */
-  ids(): string[];
-  /** How a skill sees the run context (`Skill.context`): the loader builds its step from it. */
-  context(id: string): Skill['context'];
+  /**
+   * Every id, for "did you mean" suggestions (the loader's SkillCatalog). Optional, so a registry
+   * written before it was asked for still type-checks: without it the ids are `list()`'s.
+   */
+  ids?(): string[];
+  /**
+   * How a skill sees the run context (`Skill.context`): the loader builds its step from it.
+   * Optional as `ids`: without it the loader reads `get(id)?.context`.
+   */
+  context?(id: string): Skill['context'];
   /** Adds a skill; an id already present is a SKILLS_CONFIG_INVALID error. */
   register(skill: Skill): void;
 }
