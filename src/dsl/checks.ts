@@ -57,3 +57,19 @@ export function declaredOrder(
   }
   return keys;
 }
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * A step name with a control character (C0 with the newline and tab, DEL, C1): it is printed by
+ * every lens command and recorded in every event of the step (docs/validation.md, V-K4).
+ * The message writes the name with its control characters as `\u` escapes.
+ */
+export function stepNameProblem(name: string): string | undefined {
+  const found = name.match(CONTROL);
+  if (!found) return undefined;
+  const esc = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  const chars = [...new Set(found)].map(esc).join(', ');
+  return `"${name.replace(CONTROL, esc)}" holds the control character${chars.includes(',') ? 's' : ''} ${chars}`;
+}
