@@ -58,7 +58,8 @@ export const runMachineSetup = setup({
     // Context updates: run by the action collector at once, in order (src/actors/pure.ts), on
     // the context in place. Not `assign`: XState copies the context and clones the snapshot for
     // every assign, about a third of a step's transition time, for records that are updated in
-    // place anyway.
+    // place anyway. Every record changes through pathIndex.ts, which keeps its index (ADR 97)
+    // and the journal a snapshot's delta is read from (ADR 103).
     setInput: ({ context }, p: { path: string; value: unknown }) => {
       setEntry(context.inp, p.path, freezeDeep(p.value));
     },
@@ -69,7 +70,7 @@ export const runMachineSetup = setup({
       setEntry(context.att, p.path, p.attempt);
     },
     setIteration: ({ context }, p: { loop: string; iteration: number }) => {
-      context.it[p.loop] = p.iteration;
+      setEntry(context.it, p.loop, p.iteration);
     },
     setSelection: ({ context }, p: { path: string; branch: string }) => {
       setEntry(context.sel, p.path, p.branch);
@@ -80,15 +81,15 @@ export const runMachineSetup = setup({
     // A run context is replaced, never changed in place (ADR 39): frozen, so no code can.
     setRunContext: ({ context }, p: { scope: string | null; ctx: Record<string, unknown> }) => {
       if (p.scope === null) context.ctx = freezeDeep(p.ctx);
-      else context.bctx[p.scope] = freezeDeep(p.ctx);
+      else setEntry(context.bctx, p.scope, freezeDeep(p.ctx));
     },
     /**
      * A sequence has moved past a child, or a loop past an iteration: what that node and the
      * nodes inside it kept by runtime path is read by nothing any more (runtime paths are never entered twice: loops, maps and
      * state machines put the iteration or visit in the path). Dropping it keeps the context, and
      * so every snapshot, the size of what is running rather than of the run so far (ADR 38).
-     * What lies below the path is found by an index, not a scan of the record (ADR 97): these five
-     * records are changed only through pathIndex.ts, which keeps it.
+     * What lies below the path is found by an index, not a scan of the record (ADR 97): every
+     * record is changed only through pathIndex.ts, which keeps it.
      */
     forget: ({ context }, p: { path: string; inner: boolean }) => {
       for (const rec of [context.inp, context.out, context.att, context.err, context.sel]) {
@@ -98,11 +99,11 @@ export const runMachineSetup = setup({
     },
     /** A fan-out node is left: its branches' context copies are merged or moot by now. */
     closeScopes: ({ context }, p: { keys: readonly string[] }) => {
-      for (const k of p.keys) delete context.bctx[k];
+      for (const k of p.keys) dropEntry(context.bctx, k);
     },
     openScope: ({ context }, p: { key: string; from: Record<string, unknown> }) => {
       // Frozen all the way down (ADR 40): a branch's context starts as the very same object.
-      context.bctx[p.key] = freezeDeep(p.from);
+      setEntry(context.bctx, p.key, freezeDeep(p.from));
     },
   },
   guards: {

@@ -9,8 +9,11 @@
  * record it is built for (machine.ts; a resume's records are fresh objects, indexed afresh). It
  * lists each entry under every path it is below: `a/b/c` under `a` and `a/b`, exactly the paths
  * `p` for which the entry starts with `p/`. The record itself is not touched: which entries it
- * holds, in which order, is what it was, so snapshots record the same bytes.
+ * holds, in which order, is what it was, so snapshots record the same bytes. Every change goes
+ * through here, so these functions also keep the record's change journal (ADR 103).
  */
+
+import { noteDrop, noteSet } from './recordJournal.js';
 
 type Rec = Record<string, unknown>;
 type Index = Map<string, Set<string>>;
@@ -39,16 +42,19 @@ function remove(ix: Index, key: string): void {
   });
 }
 
-/** `rec[key] = value`, keeping the record's index, if it has one. */
+/** `rec[key] = value`, keeping the record's index and journal (recordJournal.ts), if it has them. */
 export function setEntry(rec: Rec, key: string, value: unknown): void {
+  const had = Object.hasOwn(rec, key);
+  noteSet(rec, key, had);
   const ix = indexes.get(rec);
-  if (ix && !Object.hasOwn(rec, key)) add(ix, key);
+  if (ix && !had) add(ix, key);
   rec[key] = value;
 }
 
-/** `delete rec[key]`, keeping the record's index, if it has one. */
+/** `delete rec[key]`, keeping the record's index and journal, if it has them. */
 export function dropEntry(rec: Rec, key: string): void {
   if (!Object.hasOwn(rec, key)) return;
+  noteDrop(rec, key);
   delete rec[key];
   const ix = indexes.get(rec);
   if (ix) remove(ix, key);
@@ -66,6 +72,7 @@ export function dropBelow(rec: Rec, path: string): void {
   const below = ix.get(path);
   if (!below) return;
   for (const k of [...below]) {
+    noteDrop(rec, k);
     delete rec[k];
     remove(ix, k);
   }

@@ -6,6 +6,7 @@
  */
 import { foldSnapshot, type FoldState } from '../actors/fold.js';
 import { isObj as isPlain } from '../actors/data.js';
+import { asMarked, changesOf, mark, type RecordChanges } from '../actors/recordJournal.js';
 import type { RunMachineContext } from '../actors/vocabulary.js';
 import { EngineError, ErrorCode } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
@@ -14,9 +15,10 @@ import type { RunSummary } from './summary.js';
 
 /**
  * The context's records keyed by runtime path, diffed entry by entry. The machine updates them in
- * place, one entry at a time, and never changes an entry's value in place (machine.ts), so an
- * entry whose value is the same object as at the last snapshot is unchanged. The context's other
- * fields (the run context, the run id) are compared whole.
+ * place, one entry at a time, through pathIndex.ts, which keeps each pictured record's change
+ * journal (ADR 103), and never changes an entry's value in place (machine.ts), so an entry whose
+ * value is the same object as at the last snapshot is unchanged. The context's other fields (the
+ * run context, the run id) are compared whole.
  */
 const RECORDS = [
   'inp',
@@ -30,10 +32,15 @@ const RECORDS = [
 const isRecordKey = (k: string): k is (typeof RECORDS)[number] =>
   (RECORDS as readonly string[]).includes(k);
 
-/** The context's entries as the last snapshot held them, by reference. */
+type Rec = Record<string, unknown>;
+
+/**
+ * The context as the last snapshot held it: its fields by reference, and its record objects,
+ * whose journals (marked when the picture was taken) say what changed in them since.
+ */
 export interface ContextPicture {
   readonly fields: ReadonlyMap<string, unknown>;
-  readonly records: ReadonlyMap<string, ReadonlyMap<string, unknown>>;
+  readonly records: ReadonlyMap<string, Rec>;
 }
 
 /**
@@ -46,36 +53,53 @@ export interface ContextChanges {
   fields?: Record<string, unknown>;
 }
 
+/** Takes the context as it is now as the picture the next snapshot's changes are taken against. */
 export function pictureOf(context: object): ContextPicture {
   const fields = new Map<string, unknown>();
-  const records = new Map<string, ReadonlyMap<string, unknown>>();
+  const records = new Map<string, Rec>();
   for (const [k, v] of Object.entries(context)) {
-    if (isRecordKey(k) && isPlain(v)) records.set(k, new Map(Object.entries(v)));
-    else fields.set(k, v);
+    if (isRecordKey(k) && isPlain(v)) {
+      mark(v);
+      records.set(k, v);
+    } else fields.set(k, v);
   }
   return { fields, records };
 }
 
 const isText = (v: unknown): v is string => typeof v === 'string';
 
-function changesSince(context: object, was: ContextPicture): ContextChanges {
+/**
+ * A record's changes since the picture, from its journal; for a record the context replaced by
+ * another object since (the machine never does), by diffing against the pictured one as it was.
+ */
+function recordChanges(v: Rec, pictured: Rec): RecordChanges {
+  if (v === pictured) {
+    const ch = changesOf(v);
+    if (ch) return ch;
+  }
+  const before = asMarked(pictured);
+  if (!before) throw new Error(`internal: a pictured context record has no journal`);
+  const set: [string, unknown][] = [];
+  for (const [path, value] of Object.entries(v))
+    if (!before.has(path) || before.get(path) !== value) set.push([path, value]);
+  const drop: string[] = [];
+  for (const path of before.keys()) if (!Object.hasOwn(v, path)) drop.push(path);
+  return { set, drop, size: Object.keys(v).length };
+}
+
+export function changesSince(context: object, was: ContextPicture): ContextChanges {
   const out: ContextChanges = {};
   const fields: [string, unknown][] = [];
   for (const [k, v] of Object.entries(context)) {
-    const before = was.records.get(k);
-    if (!before || !isRecordKey(k) || !isPlain(v)) {
-      if (before || !was.fields.has(k) || was.fields.get(k) !== v) fields.push([k, v]);
+    const pictured = was.records.get(k);
+    if (!pictured || !isRecordKey(k) || !isPlain(v)) {
+      if (pictured || !was.fields.has(k) || was.fields.get(k) !== v) fields.push([k, v]);
       continue;
     }
-    const set: [string, unknown][] = [];
-    for (const [path, value] of Object.entries(v)) {
-      if (!before.has(path) || before.get(path) !== value) set.push([path, value]);
-    }
-    const drop: string[] = [];
-    for (const path of before.keys()) if (!Object.hasOwn(v, path)) drop.push(path);
+    const { set, drop, size } = recordChanges(v, pictured);
     // A finished map or parallel drops many entries at once: past the entries left, the record
     // whole is the smaller change.
-    if (drop.length > 0 && drop.length >= Object.keys(v).length) fields.push([k, v]);
+    if (drop.length > 0 && drop.length >= size) fields.push([k, v]);
     else {
       if (set.length > 0) (out.set ??= {})[k] = Object.fromEntries(set);
       if (drop.length > 0) (out.drop ??= {})[k] = drop;

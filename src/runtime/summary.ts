@@ -56,7 +56,7 @@ export interface RunResult {
 
 type SummaryEvent = NewEvent;
 
-/** The events that change a step's entry (its stamp in `changedAt`). */
+/** The events that change a step's entry (noted in the change log). */
 const STEP_CHANGES: ReadonlySet<string> = new Set([
   'StepScheduled',
   'AgentCallRequested',
@@ -67,26 +67,34 @@ const STEP_CHANGES: ReadonlySet<string> = new Set([
   'StepFailed',
 ]);
 
+interface StepRecord {
+  path: string;
+  name: string;
+  kind: string;
+  status: StepSummary['status'];
+  output?: unknown;
+  error?: ErrorInfo;
+  costMicros: number;
+  attempts: number;
+}
+
 /**
  * A run's result, folded event by event: the driver feeds it what it records, so finishing a run
  * never re-reads the ledger; resume seeds it with the events it has already decoded.
  */
 export class RunSummary {
-  private readonly steps = new Map<
-    string,
-    {
-      path: string;
-      name: string;
-      kind: string;
-      status: StepSummary['status'];
-      output?: unknown;
-      error?: ErrorInfo;
-      costMicros: number;
-      attempts: number;
-    }
-  >();
-  /** The event count at each step's last change: a snapshot's delta holds the steps changed since its base. */
-  private readonly changedAt = new Map<string, number>();
+  private readonly steps = new Map<string, StepRecord>();
+  /**
+   * The paths changed, in the order of their changes, with the event count of each
+   * (`changeLogAt`): a snapshot's delta holds the steps changed since its base, found from the
+   * end of the log rather than by going through every step (ADR 103). Older changes of a path
+   * changed again are dropped now and then, so the log stays in proportion to the paths.
+   */
+  private changeLog: string[] = [];
+  private changeLogAt: number[] = [];
+  private logKept = 0;
+  /** Each step's place in `steps` (the order a full summary lists them in). */
+  private readonly place = new Map<string, number>();
   private readonly asks = new Map<string, { message: string; inputSchema: unknown }>();
   private status: RunStatus = 'running';
   /**
@@ -109,10 +117,10 @@ export class RunSummary {
   apply(e: SummaryEvent): void {
     this.events += 1;
     const steps = this.steps;
-    if (STEP_CHANGES.has(e.type))
-      this.changedAt.set((e.data as { path: string }).path, this.events);
+    if (STEP_CHANGES.has(e.type)) this.changed((e.data as { path: string }).path);
     switch (e.type) {
       case 'StepScheduled':
+        this.placed(e.data.path);
         steps.set(e.data.path, {
           path: e.data.path,
           name: e.data.name,
@@ -174,7 +182,7 @@ export class RunSummary {
         if (st && st.status === 'running') {
           st.status = 'cancelled';
           st.error = abandoned(abandonedMessage(e.data.cause));
-          this.changedAt.set(e.data.path, this.events);
+          this.changed(e.data.path);
         }
         break;
       }
@@ -211,9 +219,53 @@ export class RunSummary {
       if (st.status === 'running') {
         st.status = status;
         if (error && !st.error) st.error = error;
-        this.changedAt.set(path, this.events);
+        this.changed(path);
       }
     this.asks.clear();
+  }
+
+  /** Notes a change of `path`'s step at the current event count. */
+  private changed(path: string): void {
+    this.changeLog.push(path);
+    this.changeLogAt.push(this.events);
+    if (this.changeLog.length > 2 * this.logKept + 64) {
+      // Only each path's latest change matters to a delta: keep those, in their order.
+      const seen = new Set<string>();
+      const log: string[] = [];
+      const at: number[] = [];
+      for (let i = this.changeLog.length - 1; i >= 0; i--) {
+        const p = this.changeLog[i] as string;
+        if (seen.has(p)) continue;
+        seen.add(p);
+        log.push(p);
+        at.push(this.changeLogAt[i] as number);
+      }
+      this.changeLog = log.reverse();
+      this.changeLogAt = at.reverse();
+      this.logKept = log.length;
+    }
+  }
+
+  /** Gives a step its place in the full list, the first time its path is seen. */
+  private placed(path: string): void {
+    if (!this.place.has(path)) this.place.set(path, this.place.size);
+  }
+
+  /** The steps changed after event count `since`, in the order the full list has them. */
+  private changedSince(since: number): StepRecord[] {
+    const paths = new Set<string>();
+    for (
+      let i = this.changeLogAt.length - 1;
+      i >= 0 && (this.changeLogAt[i] as number) > since;
+      i--
+    )
+      paths.add(this.changeLog[i] as string);
+    const out: [number, StepRecord][] = [];
+    for (const p of paths) {
+      const st = this.steps.get(p);
+      if (st) out.push([this.place.get(p) as number, st]);
+    }
+    return out.sort((a, b) => a[0] - b[0]).map(([, st]) => st);
   }
 
   /** A step's status so far; undefined for a path never scheduled. */
@@ -232,10 +284,7 @@ export class RunSummary {
    * an earlier snapshot holds (ADR 38).
    */
   toJSON(since?: number): Record<string, unknown> {
-    const steps =
-      since === undefined
-        ? [...this.steps.values()]
-        : [...this.steps.values()].filter((st) => (this.changedAt.get(st.path) ?? 0) > since);
+    const steps = since === undefined ? [...this.steps.values()] : this.changedSince(since);
     return {
       steps,
       asks: [...this.asks.entries()],
@@ -271,7 +320,10 @@ export class RunSummary {
       tokens: { input: number; output: number };
       events: number;
     };
-    for (const st of d.steps) this.steps.set(st.path, { ...st });
+    for (const st of d.steps) {
+      this.placed(st.path);
+      this.steps.set(st.path, { ...st });
+    }
     this.asks.clear();
     for (const [k, v] of d.asks) this.asks.set(k, v);
     this.status = d.status;
