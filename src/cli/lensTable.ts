@@ -67,7 +67,7 @@ export function addLensCommands(program: Command, cx: TableContext): void {
     .action(
       async (run: string | undefined, opts: { all?: boolean; file?: string; json?: boolean }) => {
         const { lensVerify } = await import('./commands/lensVerify.js');
-        exit(await lensVerify({ ...g(), ...opts, ...(run ? { run } : {}) }, out));
+        exit(await lensVerify({ ...g(), ...opts, ...(run !== undefined ? { run } : {}) }, out));
       },
     );
   lens

@@ -185,8 +185,10 @@ describe('an empty RUN', () => {
         ['lens', 'export', '', '-o', join(q, 'x.cbor')],
         ['lens', 'watch', ''],
         ['lens', 'costs', ''],
+        ['lens', 'verify', ''],
         ['lens', 'show', '', '--json'],
         ['lens', 'costs', '', '--json'],
+        ['lens', 'verify', '', '--json'],
       ]) {
         const r = runCli(args, { cwd: q });
         expect(r.code, args.join(' ')).toBe(2);

@@ -6,6 +6,7 @@
 import { EngineError, ErrorCode, ExitCode, isEngineError, withoutCode } from '../../errors.js';
 import { verifyStoredRuns, verifyWholeLedger } from '../../runtime/verifyLedger.js';
 import { openProjectLedger, resolveRunId, type GlobalOptions } from '../context.js';
+import { runArgument } from '../io.js';
 import type { Output } from '../output.js';
 
 export interface LensVerifyOptions extends GlobalOptions {
@@ -39,6 +40,9 @@ export async function lensVerify(opts: LensVerifyOptions, out: Output): Promise<
 }
 
 async function verify(opts: LensVerifyOptions, out: Output): Promise<number> {
+  // An empty RUN (`flujo lens verify "$RUN"` with RUN unset) is refused as the other commands
+  // refuse it, not taken for no RUN.
+  if (opts.run !== undefined) runArgument(opts.run);
   if (opts.file !== undefined && !opts.run && !opts.all) {
     const { lensVerifyFile } = await import('./lensVerifyFile.js');
     return lensVerifyFile(opts.file, Boolean(opts.json), out);
