@@ -1,11 +1,12 @@
 /**
  * Under `--json` a command prints one JSON object on stdout (CONTRACTS), also when it refuses:
- * a bad flag the parser finds before the command runs, a bad `--context`, a missing pipeline
- * file, an invalid blueprint, an unknown run. Commands that print their own refusal (resume,
- * cancel, lens verify, a fleet outcome) or that have printed anything else have written to stdout
- * already: nothing more is printed for them. The object is `{ "run_id"?, "error": { "code",
- * "message", "errors"? } }`: `run_id` when a RUN (or `--run-id`) was given, as given; `errors`
- * the blueprint findings of a `BLUEPRINT_INVALID`, as `flujo validate --json` lists them (ADR 99).
+ * a bad flag the parser finds before the command runs, an unknown command, a bad `--context`, a
+ * missing pipeline file, an invalid blueprint, an unknown run. Commands that print their own
+ * refusal (resume, cancel, lens verify, a fleet outcome) or that have printed anything else have
+ * written through the CLI's output already: nothing more is printed for them. The object is
+ * `{ "run_id"?, "error": { "code", "message", "errors"? } }`: `run_id` when a RUN (or
+ * `--run-id`) was given, as given; `errors` the blueprint findings of a `BLUEPRINT_INVALID`, as
+ * `flujo validate --json` lists them (ADR 99, ADR 101).
  */
 import { CommanderError, type Command } from 'commander';
 
@@ -13,28 +14,40 @@ import { isEngineError, withoutCode } from '../errors.js';
 import type { Output } from './output.js';
 
 export interface JsonRefusals {
+  /**
+   * The output every command writes through: what it writes to stdout is what counts as printed.
+   * A write by anyone else (a pipeline module's console.log at import) does not (ADR 101).
+   */
+  readonly out: Output;
   /** Call once every command is in the table: notes which command is acting or failed parsing. */
   watch(program: Command): void;
   /** Prints the refusal as one object when the acting command was asked for JSON and printed nothing. */
   print(e: unknown): void;
 }
 
-export function jsonRefusals(
-  out: Output,
-  stdout: NodeJS.WriteStream = process.stdout,
-): JsonRefusals {
+export function jsonRefusals(base: Output): JsonRefusals {
   let printed = false;
   let acting: Command | undefined;
   /** The parser refused the command line: the command's options may be only partly read. */
   let parsing = false;
-  // Any write counts (out.json, lens watch's lines, lens export's bytes): one object, never two.
-  const write = stdout.write.bind(stdout) as (...args: unknown[]) => boolean;
-  stdout.write = ((...args: unknown[]) => {
-    printed = true;
-    return write(...args);
-  }) as typeof stdout.write;
+  // Each of the CLI's own stdout writes counts (objects, watch's lines, text): one object, never
+  // two. lens export's bytes go around it, but only without --json (export --json needs -o).
+  const counted =
+    <A extends unknown[]>(write: (...args: A) => void) =>
+    (...args: A) => {
+      printed = true;
+      write(...args);
+    };
+  const out: Output = {
+    ...base,
+    data: counted(base.data),
+    json: counted(base.json),
+    jsonLine: counted(base.jsonLine),
+    document: counted(base.document),
+  };
 
   return {
+    out,
     watch(program) {
       program.hook('preAction', (_program, action) => {
         acting = action;
@@ -57,7 +70,7 @@ export function jsonRefusals(
       const run = runGiven(acting);
       const value = { ...(run !== undefined ? { run_id: run } : {}), error };
       // lens watch --json prints one object per line: its refusal is one line too.
-      if (acting.name() === 'watch') stdout.write(`${JSON.stringify(value)}\n`);
+      if (acting.name() === 'watch') out.jsonLine(value);
       else out.json(value);
     },
   };
@@ -66,7 +79,10 @@ export function jsonRefusals(
 const takesJson = (c: Command) => c.options.some((o) => o.long === '--json');
 
 function wantsJson(c: Command, parsing: boolean): boolean {
-  if (!takesJson(c)) return false;
+  // A group (flujo, lens, fleet) never acts: the parser refused a command word or a flag under
+  // it (`flujo lens shwo --json`, `flujo --json frobnicate`), before any command took the line.
+  const group = c.commands.length > 0;
+  if (!takesJson(c) && !(parsing && group)) return false;
   const o = c.opts<{ json?: unknown; format?: unknown }>();
   if (o.json === true || o.format === 'json') return true;
   if (!parsing) return false;
@@ -90,7 +106,7 @@ function errorObject(e: unknown): Record<string, unknown> | undefined {
   if (e instanceof CommanderError)
     return e.exitCode === 0
       ? undefined
-      : { code: 'USAGE', message: e.message.replace(/^error: /, '') };
+      : { code: 'USAGE', message: e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ') };
   if (!isEngineError(e)) return undefined;
   const findings = e.details.errors;
   return {

@@ -22,10 +22,10 @@ import type { Interrupts } from './session.js';
 import type { TableContext } from './tableContext.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
-const out = createOutput();
 ignoreClosedPipes();
 /** Under --json a refusal is one object on stdout too, unless the command printed it or more. */
-const refusals = jsonRefusals(out);
+const refusals = jsonRefusals(createOutput());
+const { out } = refusals;
 
 /** Ctrl-C: the first one lets the command stop cleanly (the run stays resumable); a second exits. */
 const interrupts: Interrupts = {
@@ -41,8 +41,23 @@ const interrupts: Interrupts = {
   },
 };
 
-/** Set by a command whose process should end as it returns (stderr logs only, written sync). */
+/** Set by a command whose process should end as it returns. */
 let exitNow = false;
+
+/**
+ * Ends the process once what was written to stdout and stderr has left it. A write to a pipe
+ * can be asynchronous: process.exit right after a large JSON document (more than the pipe holds,
+ * 64 KiB) dropped its end (ADR 101). An empty write's callback runs after every earlier write's.
+ */
+function exitAfterOutput(code: number): void {
+  process.exitCode = code;
+  const pending = [process.stdout, process.stderr].filter(
+    (s) => s.writableLength > 0 && !s.destroyed,
+  );
+  let left = pending.length;
+  if (left === 0) process.exit(code);
+  for (const s of pending) s.write('', () => --left === 0 && process.exit(code));
+}
 
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = ExitCode.ok;
@@ -122,7 +137,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
-    if (exitNow) process.exit(code);
+    if (exitNow) exitAfterOutput(code);
   },
   (e: unknown) => {
     const verbose = process.argv.includes('-v') || process.argv.includes('--verbose');
@@ -130,7 +145,8 @@ main(process.argv).then(
       refusals.print(e);
       out.error(`error: ${e.message}`);
       if (verbose && e.stack) out.error(e.stack);
-      process.exit(e.exitCode);
+      exitAfterOutput(e.exitCode);
+      return;
     }
     // A damaged SQLite file met while reading (the open itself names it, exit 2): not a bug.
     const code = (e as { code?: unknown })?.code;
@@ -144,7 +160,8 @@ main(process.argv).then(
       );
       refusals.print(damaged);
       out.error(`error: ${damaged.message}`);
-      process.exit(ExitCode.runtime);
+      exitAfterOutput(ExitCode.runtime);
+      return;
     }
     out.error(`internal error: ${(e as Error)?.message ?? String(e)}`);
     out.error(
@@ -152,6 +169,6 @@ main(process.argv).then(
         ? String((e as Error)?.stack)
         : 'This is a bug in Flujo; rerun with --verbose and report the output.',
     );
-    process.exit(ExitCode.runtime);
+    exitAfterOutput(ExitCode.runtime);
   },
 );

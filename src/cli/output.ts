@@ -9,6 +9,8 @@ export interface Output {
   /** Text: control characters in it are printed as escapes, never obeyed (./terminalText.ts). */
   data(text: string): void;
   json(value: unknown): void;
+  /** One JSON value on one line, as `JSON.stringify` writes it (lens watch --json). */
+  jsonLine(value: unknown): void;
   /** A document (a report as JSON or HTML): its exact bytes to a pipe or file, escaped to a TTY. */
   document(text: string): void;
   info(text: string): void;
@@ -32,6 +34,7 @@ export function createOutput(env: NodeJS.ProcessEnv = process.env): Output {
   return {
     data: (text) => process.stdout.write(term(text.endsWith('\n') ? text : text + '\n')),
     json: (value) => process.stdout.write(`${jsonText(value, 2)}\n`),
+    jsonLine: (value) => process.stdout.write(`${JSON.stringify(value)}\n`),
     // A file's bytes, as `-o FILE` writes them; shown escaped only to a terminal.
     document: (text) => process.stdout.write(process.stdout.isTTY ? term(text) : text),
     info: (text) => process.stderr.write(term(text) + '\n'),

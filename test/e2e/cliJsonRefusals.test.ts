@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runCli } from './cli.js';
+import { runCli, spawnCli } from './cli.js';
 
 let p: string;
 
@@ -17,6 +17,10 @@ beforeAll(() => {
   p = mkdtempSync(join(tmpdir(), 'flujo-jsonrefusals-'));
   writeFileSync(join(p, 'flujo.toml'), '');
   writeFileSync(join(p, 'bad.yaml'), 'name: p\nsteps:\n  - kind: bogus\n');
+  // A module that prints at import, as a pipeline with a stray console.log does.
+  writeFileSync(join(p, 'noisy.mjs'), "console.log('loading my pipeline');\nexport default 42;\n");
+  const steps = Array.from({ length: 2000 }, (_, i) => `  - kind: bogus\n    name: s${i}\n`);
+  writeFileSync(join(p, 'many.yaml'), `name: p\nsteps:\n${steps.join('')}`);
 });
 afterAll(() => rmSync(p, { recursive: true, force: true }));
 
@@ -83,6 +87,39 @@ describe('--json refusals print one object', () => {
     const lines = r.stdout.split('\n').filter(Boolean);
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0] as string)).toMatchObject({ run_id: 'nope', error: {} });
+  });
+
+  it('an unknown command or a flag no group takes, under --json (exit 2)', () => {
+    expect(refusal(['lens', 'frob', '--json'], 2, 'USAGE').error.message).toBe(
+      "unknown command 'frob'",
+    );
+    expect(refusal(['lens', 'shwo', '--json'], 2, 'USAGE').error.message).toBe(
+      "unknown command 'shwo' (Did you mean show?)",
+    );
+    refusal(['frobnicate', '--json'], 2, 'USAGE');
+    // The parser meets --json first, where no command takes it yet.
+    expect(refusal(['--json', 'frobnicate'], 2, 'USAGE').error.message).toBe(
+      "unknown option '--json'",
+    );
+    expect(runCli(['frobnicate'], { cwd: p }).stdout).toBe('');
+  });
+
+  it("a pipeline module's own stdout write does not stand for the refusal (exit 3)", () => {
+    const r = runCli(['run', 'noisy.mjs', '--json'], { cwd: p });
+    expect(r.code, r.stderr).toBe(3);
+    const [line, ...rest] = r.stdout.split('\n');
+    expect(line).toBe('loading my pipeline');
+    expect(JSON.parse(rest.join('\n'))).toMatchObject({ error: { code: 'MODULE_LOAD' } });
+  });
+
+  it('a refusal larger than a pipe holds reaches a reader whole', async () => {
+    // Read as it comes, through a pipe: the process exited while most of it was still queued.
+    const r = await spawnCli(['run', 'many.yaml', '--json'], { cwd: p });
+    expect(r.code).toBe(4);
+    expect(r.stdout.length).toBeGreaterThan(1024 * 1024);
+    const v = JSON.parse(r.stdout) as { error: { code: string; errors: unknown[] } };
+    expect(v.error.code).toBe('BLUEPRINT_INVALID');
+    expect(v.error.errors.length).toBeGreaterThanOrEqual(2000);
   });
 
   it('without --json, stdout stays empty', () => {

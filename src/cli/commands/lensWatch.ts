@@ -186,7 +186,7 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
           next = r.seq + 1;
           const line = lineOf(e, names);
           if (!line) continue;
-          if (flags.json) process.stdout.write(JSON.stringify(line) + '\n');
+          if (flags.json) out.jsonLine(line);
           else if (!live) out.data(text(line, out));
           else {
             const verdict = verdictOf(line, live);
