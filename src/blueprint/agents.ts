@@ -11,6 +11,7 @@ import type { CodeRef } from '../dsl/ir.js';
 import { schemaProblem } from '../dsl/jsonSchema.js';
 import { thisOf, type Env, type Where } from './env.js';
 import { insideRoot } from './projectRoot.js';
+import { placeScalar } from './sourceMap.js';
 import { nearest } from './findings.js';
 import { PROVIDERS } from './keys.js';
 import { hasTemplate } from './template.js';
@@ -143,6 +144,7 @@ function fromMap(
   const skills = env.shared.opts.skills;
   if (skill === ASK_USER || skills?.kind?.(skill) === 'hitl') {
     const q = (params as { question?: unknown }).question;
+    const qNode = paramsNode?.t === 'map' ? entry(paramsNode, 'question')?.value : undefined;
     return {
       kind: 'hitl',
       hitl: {
@@ -150,7 +152,7 @@ function fromMap(
         // Without a question the step's input is the message (Flujo's ask_user prompt).
         ...(typeof q === 'string'
           ? hasTemplate(q)
-            ? { render: { template: q, ...thisOf(q, where) } }
+            ? { render: placeScalar({ template: q, ...thisOf(q, where) }, env.file, name, qNode) }
             : {}
           : { render: { template: '{{ previous_step }}' } }),
         inputSchema: {},

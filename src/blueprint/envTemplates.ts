@@ -9,6 +9,7 @@ import type { Where } from './envTypes.js';
 import { expressionNames, parseExpression } from './expr.js';
 import { nearest } from './findings.js';
 import { SCOPE_ROOTS } from './keys.js';
+import { inFile, place, placeScalar, type PlacedText } from './sourceMap.js';
 import { hasTemplate, parseTemplate, TEMPLATE_FILTERS, templatePaths } from './template.js';
 import type { Pos, YNode } from './yamlTree.js';
 
@@ -28,18 +29,23 @@ export function thisOf(value: TemplateValue, where: Where): { thisPath?: string 
 
 /** Checks the templates inside a value (reported where they are) and returns its CodeRef. */
 export function template(env: Env, node: YNode, step: string | null, where: Where): CodeRef {
+  const texts: PlacedText[] = [];
   const walk = (n: YNode): TemplateValue => {
     if (n.t === 'seq') return n.items.map(walk);
     if (n.t === 'map') return Object.fromEntries(n.entries.map((e) => [e.key, walk(e.value)]));
     const v = n.value;
     if (typeof v === 'string') {
       checkTemplate(env, v, n.pos, step, where, n.quoted ? 1 : 0);
+      if (hasTemplate(v)) texts.push({ pos: n.pos, shift: n.quoted ? 1 : 0 });
       return v;
     }
     return typeof v === 'number' || typeof v === 'boolean' || v === null ? v : String(v);
   };
   const template = walk(node);
-  return { template, ...thisOf(template, where) };
+  return place(
+    { template, ...thisOf(template, where) },
+    { what: 'template', file: env.file, step, at: node.pos, texts },
+  );
 }
 
 /** Checks a template's syntax and the names it reads; `names` are extra bound roots (prompts). */
@@ -104,7 +110,7 @@ export function expression(
   for (const m of src.matchAll(/\bsteps(?:\.([A-Za-z_][\w-]*)|\[\s*['"]([^'"]+)['"]\s*\])/g)) {
     checkPath(env, `steps.${m[1] ?? m[2]}`, node.pos, step, where);
   }
-  return { expr: src, ...thisOf(src, where) };
+  return placeScalar({ expr: src, ...thisOf(src, where) }, env.file, step, node);
 }
 
 /** Template positions are relative to the text; a quoted scalar's text starts one column on. */
@@ -117,15 +123,9 @@ function syntaxError(
   shift: number,
 ): void {
   const err = e as { line?: number; column?: number; reason?: string; message?: string };
-  const inText = { line: err.line ?? 1, column: err.column ?? 1 };
   // In the file where the scalar's source can place it; else from the value's start, which is
   // exact for a one-line plain or quoted value and otherwise points at the value itself.
-  const placed = pos.locate?.(inText.line, inText.column);
-  const { line, column } =
-    placed ??
-    (inText.line === 1
-      ? { line: pos.line, column: pos.column + shift + inText.column - 1 }
-      : { line: pos.line, column: pos.column });
+  const { line, column } = inFile({ pos, shift }, err.line ?? 1, err.column ?? 1);
   const reason = err.reason ?? err.message ?? String(e);
   const filter = /^unknown filter '([^']+)'/.exec(reason)?.[1];
   if (filter !== undefined) {

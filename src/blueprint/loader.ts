@@ -17,6 +17,7 @@ import { AGENT_KEYS, TOP_IGNORED, TOP_KEYS, VERSIONS } from './keys.js';
 import { buildSteps } from './steps.js';
 import { hasTemplate } from './template.js';
 import { reportUnusedOutputs } from './unusedOutput.js';
+import { mapSources } from './sourceMap.js';
 import { markRecorded, stepRanges } from './walk.js';
 import { entry, parseYamlTree, plain, YamlLoadError, type Pos, type YNode } from './yamlTree.js';
 
@@ -59,6 +60,7 @@ export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
           functions: {},
         }
       : undefined;
+  if (plan) mapSources(plan.ir);
   return {
     ...(plan ? { plan } : {}),
     findings,

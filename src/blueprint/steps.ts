@@ -27,6 +27,7 @@ import { cacheStep } from './cache.js';
 import { checkParallelWrites } from './parallelWrites.js';
 import { loop, map } from './stepsIterate.js';
 import { conditional, fanOutBranchesOf, fanOutOptions, router } from './stepsBranches.js';
+import { placeScalar } from './sourceMap.js';
 import { stateMachine } from './stepsStateMachine.js';
 import { noteUnusedOutputs } from './unusedOutput.js';
 import { hasTemplate } from './template.js';
@@ -362,7 +363,16 @@ function hitl(env: Env, node: YNode, name: string, where: Where, base: Base): Pl
     kind: 'hitl',
     ...base,
     message,
-    ...(hasTemplate(message) ? { render: { template: message, ...thisOf(message, where) } } : {}),
+    ...(hasTemplate(message)
+      ? {
+          render: placeScalar(
+            { template: message, ...thisOf(message, where) },
+            env.file,
+            name,
+            msgNode,
+          ),
+        }
+      : {}),
     inputSchema,
     record: ['resume_input'],
   };

@@ -2,6 +2,10 @@
  * How `flujo run` and `flujo resume` report a run: one JSON object (CONTRACTS.md) with --json,
  * else the output on stdout and a summary with the next commands on stderr.
  */
+import { relative } from 'node:path';
+
+import { placeOf, type FailurePlace } from '../blueprint/sourceMap.js';
+import type { Plan } from '../dsl/ir.js';
 import { EngineError, ExitCode, withoutCode } from '../errors.js';
 import type { RunResult } from '../runtime/summary.js';
 import type { Output } from './output.js';
@@ -98,7 +102,11 @@ function numberExample(
   return integer ? Math.ceil(n) : n;
 }
 
-export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
+/**
+ * `plan`: the pipeline the run ran, when it is at hand; a template or expression of a blueprint
+ * that failed is then named at its file:line:column (src/blueprint/sourceMap.ts, ADR 102).
+ */
+export function printRun(out: Output, r: RunResult, elapsedMs: number, plan?: Plan): void {
   const id = r.runId;
   // The whole id: a prefix that is unique today may not be once more runs are recorded.
   const arg = runIdWords(id); // last on each command line: it may need `--` before it
@@ -116,6 +124,8 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
     out.info(
       `${out.color.bad('✗')} run ${id} failed: ${r.error ? `${r.error.code}: ${r.error.message}` : 'unknown error'}`,
     );
+    const at = plan && r.error ? placeOf(plan.ir, r.error) : undefined;
+    if (at) out.info(`  ${placeLine(at)}`);
   } else if (r.status === 'running') {
     out.info(`run ${id} interrupted; nothing is lost. Continue it with: flujo resume ${arg}`);
   } else {
@@ -128,6 +138,14 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number): void {
     ),
   );
   out.info(out.color.dim(`  inspect: flujo lens show ${arg}   replay: flujo lens replay ${arg}`));
+}
+
+/** `at pipeline.yaml:7:31, the template of step shout's input` (the file from the cwd). */
+export function placeLine(at: FailurePlace): string {
+  const file = relative(process.cwd(), at.file) || at.file;
+  const role = at.label.slice(at.label.lastIndexOf('.') + 1);
+  const which = at.exact ? `the ${at.what}` : `one of the ${at.what}s`;
+  return `at ${file}:${at.line}:${at.column}, ${which} of ${at.step === null ? at.label : `step ${at.step}'s ${role}`}`;
 }
 
 /** Four decimals, as the live line shows; a cost too small for them keeps its digits ($0.000006). */

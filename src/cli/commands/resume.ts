@@ -92,7 +92,7 @@ export async function resume(
       }),
     );
     if (flags.json) out.json(runJson(result, interrupted ? 'interrupted' : result.status));
-    else printRun(out, result, performance.now() - t0);
+    else printRun(out, result, performance.now() - t0, loaded.plan);
     return interrupted ? ExitCode.interrupted : exitCodeOf(result);
   } catch (caught) {
     let e = caught;

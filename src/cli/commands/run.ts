@@ -130,7 +130,7 @@ export async function run(
         throw e;
       });
     if (flags.json) out.json(runJson(result, interrupted ? 'interrupted' : result.status));
-    else printRun(out, result, performance.now() - t0);
+    else printRun(out, result, performance.now() - t0, loaded.plan);
     return interrupted ? ExitCode.interrupted : exitCodeOf(result);
   } finally {
     await session.close();
