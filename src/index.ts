@@ -5,6 +5,12 @@ export { createFlujo } from './runtime/flujo.js';
 export { createEngine, ENGINE_VERSION } from './runtime/engine.js';
 export { verifyStoredRun, verifyStoredRuns } from './runtime/verifyLedger.js';
 export {
+  DEFAULT_MAX_INPUT_BYTES,
+  InputLimitError,
+  MAX_INPUT_DEPTH,
+} from './runtime/inputLimits.js';
+export type { InputProblem } from './runtime/inputLimits.js';
+export {
   agentStep,
   conditional,
   definePipeline,

@@ -79,8 +79,16 @@ export function ownCopy<T>(v: T, depth = 0): T {
  * same values. Throws LedgerEncodeError naming `where` and the path when `v` is not recordable.
  */
 export function asRecorded(v: unknown, where: string): unknown {
+  return decodeCanonical(recordedBytes(v, where));
+}
+
+/**
+ * `v` as the ledger records it, as bytes valid until the next encode (they are the encoder's
+ * scratch buffer). Throws LedgerEncodeError naming `where` and the path when `v` is not recordable.
+ */
+export function recordedBytes(v: unknown, where: string): Uint8Array {
   try {
-    return decodeCanonical(encodeCanonicalScratch(v));
+    return encodeCanonicalScratch(v);
   } catch (e) {
     if (!(e instanceof LedgerEncodeError)) throw e;
     const at = !e.path ? where : e.path.startsWith('[') ? where + e.path : `${where}.${e.path}`;

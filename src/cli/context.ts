@@ -6,6 +6,7 @@ import { openState, type State } from '../adapters/ledger/state.js';
 import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { LedgerStore } from '../ports.js';
 import { loadConfig, type EffectiveConfig } from '../config/load.js';
+import { DEFAULT_MAX_INPUT_BYTES } from '../runtime/inputLimits.js';
 import { runArgument } from './io.js';
 import { findProjectRoot } from './project.js';
 
@@ -45,6 +46,10 @@ export function openProjectState(cfg: EffectiveConfig): Promise<State> {
     ...(sync ? { sqliteSynchronous: sync } : {}),
   });
 }
+
+/** The largest input, --context or answer a run takes, in bytes as recorded (ADR 100). */
+export const maxInputBytes = (cfg: EffectiveConfig): number =>
+  cfg.toml.settings?.max_input_bytes ?? DEFAULT_MAX_INPUT_BYTES;
 
 /** Resolves a unique run-id prefix to the full id; an empty one is refused (it matches every run). */
 export async function resolveRunId(store: LedgerStore, prefix: string): Promise<string> {

@@ -8,6 +8,15 @@ import { resolve } from 'node:path';
 import { ConfigError, EngineError, ErrorCode, ExitCode, LedgerEncodeError } from '../errors.js';
 import { encodeCanonical } from '../events/codec.js';
 import { inexactInteger } from '../jsonText.js';
+import {
+  boundedPath,
+  DEFAULT_MAX_INPUT_BYTES,
+  inputProblem,
+  MAX_INPUT_DEPTH,
+  sentence,
+  shapeProblem,
+  type InputProblem,
+} from '../runtime/inputLimits.js';
 
 export interface InputSource {
   readonly value: string;
@@ -59,8 +68,10 @@ export function parseContextFlag(flag: string, cwd: string): Record<string, unkn
   const big = inexactInteger(text);
   if (big !== undefined)
     throw new ConfigError(ErrorCode.CONFIG_INVALID, `${where}: ${roundedAway(big)}`);
-  const bad = contextProblem(value, 'context');
-  if (bad) throw new ConfigError(ErrorCode.CONFIG_INVALID, `${where}: ${bad}`);
+  const reserved = reservedKey(value, 'context');
+  if (reserved) throw new ConfigError(ErrorCode.CONFIG_INVALID, `${where}: ${reserved}`);
+  const shape = shapeProblem(value, 'context');
+  if (shape) throw new ConfigError(ErrorCode.CONFIG_INVALID, `${where}: ${shape.text}`);
   try {
     // What the run records (RunStarted): refused here as bad --context, not by the ledger later.
     encodeCanonical(value);
@@ -68,7 +79,7 @@ export function parseContextFlag(flag: string, cwd: string): Record<string, unkn
     if (!(e instanceof LedgerEncodeError)) throw e;
     throw new ConfigError(
       ErrorCode.CONFIG_INVALID,
-      `${where}: ${bounded(`context.${e.path}`)} cannot be recorded: ${e.reason}`,
+      `${where}: ${boundedPath(`context.${e.path}`)} cannot be recorded: ${e.reason}`,
     );
   }
   return value as Record<string, unknown>;
@@ -78,12 +89,8 @@ export function parseContextFlag(flag: string, cwd: string): Record<string, unkn
 // would fail late or silently lose the value; the command line says so before anything starts.
 const RESERVED = new Set(['__proto__', 'constructor', 'prototype']);
 
-/**
- * How deep a --context may nest. The ledger records 256 levels, and a run's snapshot holds the
- * context some levels down (data.state.fold.context…), so a context near that limit started a run
- * whose first pause could not be recorded.
- */
-export const MAX_CONTEXT_DEPTH = 200;
+/** How deep a --context may nest: as deep as any value given to a run (ADR 96, ADR 100). */
+export const MAX_CONTEXT_DEPTH = MAX_INPUT_DEPTH;
 
 interface Visit {
   readonly value: unknown;
@@ -92,14 +99,12 @@ interface Visit {
   readonly parent?: Visit;
 }
 
-const bounded = (path: string) => (path.length > 120 ? `…${path.slice(-120)}` : path);
-
 /**
- * What is wrong with parsed --context JSON: a reserved key, or nesting past MAX_CONTEXT_DEPTH,
- * named by its path. A loop with parent links, not recursion with path strings: a context may
- * nest deeper than the stack.
+ * A reserved key in parsed --context JSON, named by its path, down to the depth limit (deeper,
+ * the depth is refused instead). A loop with parent links, not recursion with path strings: a
+ * context may nest deeper than the stack.
  */
-function contextProblem(root: unknown, rootPath: string): string | undefined {
+function reservedKey(root: unknown, rootPath: string): string | undefined {
   const pathOf = (v: Visit | undefined): string => {
     const steps: string[] = [];
     for (let at = v; at; at = at.parent) steps.push(at.step);
@@ -108,13 +113,11 @@ function contextProblem(root: unknown, rootPath: string): string | undefined {
   const todo: Visit[] = [{ value: root, step: rootPath, depth: 0 }];
   for (let visit = todo.pop(); visit; visit = todo.pop()) {
     const { value, depth } = visit;
-    if (typeof value !== 'object' || value === null) continue;
-    if (depth >= MAX_CONTEXT_DEPTH)
-      return `${bounded(pathOf(visit))} nests deeper than ${MAX_CONTEXT_DEPTH} levels; flatten it`;
+    if (typeof value !== 'object' || value === null || depth >= MAX_CONTEXT_DEPTH) continue;
     const list = Array.isArray(value);
     for (const [k, v] of Object.entries(value)) {
       if (!list && RESERVED.has(k))
-        return `${bounded(`${pathOf(visit)}.${k}`)} is not allowed: the keys __proto__, constructor and prototype cannot be used at any depth of the context; rename it`;
+        return `${boundedPath(`${pathOf(visit)}.${k}`)} is not allowed: the keys __proto__, constructor and prototype cannot be used at any depth of the context; rename it`;
       const step = list
         ? `[${k}]`
         : /^[A-Za-z_$][\w$]*$/.test(k)
@@ -127,14 +130,42 @@ function contextProblem(root: unknown, rootPath: string): string | undefined {
 }
 
 /**
+ * Refuses a value given on the command line (`where`: the flag or the source) that is over the
+ * run's limits (ADR 100), as `code` with exit 2, before anything is recorded. `root` names the
+ * value in the path of a problem inside it.
+ */
+export function checkGiven(
+  value: unknown,
+  where: string,
+  root: string,
+  maxBytes: number = DEFAULT_MAX_INPUT_BYTES,
+  code: typeof ErrorCode.USAGE | typeof ErrorCode.CONFIG_INVALID = ErrorCode.USAGE,
+): void {
+  let problem: InputProblem | undefined;
+  try {
+    problem = inputProblem(value, root, maxBytes).problem;
+  } catch (e) {
+    // Not recordable otherwise (a __proto__ key in an answer): refused where it is recorded.
+    if (!(e instanceof LedgerEncodeError)) throw e;
+  }
+  if (!problem) return;
+  const message = `${where}: ${sentence(problem)}${code === ErrorCode.USAGE ? '; nothing was recorded' : ''}`;
+  const details = { where, kind: problem.kind, measured: problem.measured, limit: problem.limit };
+  throw code === ErrorCode.USAGE
+    ? new EngineError(code, message, { exitCode: ExitCode.config, details })
+    : new ConfigError(code, message, details);
+}
+
+/**
  * A human's answer on the command line: JSON when it parses, else the text itself (so
  * `--input yes` answers a string schema and `--input '{"approved":true}'` an object one).
  */
-export function parseAnswer(text: string): unknown {
+export function parseAnswer(text: string, maxBytes?: number): unknown {
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
   } catch {
+    checkGiven(text, '--input', 'answer', maxBytes);
     return text;
   }
   const big = inexactInteger(text);
@@ -142,6 +173,7 @@ export function parseAnswer(text: string): unknown {
     throw new EngineError(ErrorCode.USAGE, `--input: ${roundedAway(big)}; nothing was recorded`, {
       exitCode: ExitCode.config,
     });
+  checkGiven(value, '--input', 'answer', maxBytes);
   return value;
 }
 

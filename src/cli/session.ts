@@ -11,7 +11,7 @@ import type { LedgerStore } from '../ports.js';
 import { createEngine, type Engine, type EngineOptions } from '../runtime/engine.js';
 import type { RunResult } from '../runtime/summary.js';
 import { agentsFor, preflight, projectSkills } from './agents.js';
-import { openProjectState, projectConfig, type GlobalOptions } from './context.js';
+import { maxInputBytes, openProjectState, projectConfig, type GlobalOptions } from './context.js';
 import { loadPipelineFile, type LoadedPipeline } from './pipelineFile.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
@@ -81,15 +81,16 @@ export async function openSession(
   };
 }
 
-/** The engine options flujo.toml's [settings] give (snapshots, calls in flight). */
+/** The engine options flujo.toml's [settings] give (snapshots, calls in flight, input size). */
 export function engineSettings(
   cfg: EffectiveConfig,
-): Pick<EngineOptions, 'snapshotEvery' | 'maxCallsInFlight'> {
+): Pick<EngineOptions, 'snapshotEvery' | 'maxCallsInFlight' | 'maxInputBytes'> {
   const snapshotEvery = cfg.toml.settings?.snapshot_every;
   const maxCalls = cfg.toml.settings?.max_calls_in_flight;
   return {
     ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
     ...(maxCalls !== undefined ? { maxCallsInFlight: maxCalls } : {}),
+    maxInputBytes: maxInputBytes(cfg),
   };
 }
 

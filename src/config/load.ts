@@ -49,6 +49,7 @@ const KNOWN: Record<string, readonly string[]> = {
     'agent_timeout',
     'http_allowed_hosts',
     'max_calls_in_flight',
+    'max_input_bytes',
     'snapshot_every',
     'sqlite_synchronous',
   ],

@@ -35,6 +35,14 @@ export const FlujoToml = z.strictObject({
       max_calls_in_flight: z.number().int().positive().optional(),
       /** Record a snapshot every this many events (0: never). */
       snapshot_every: z.number().int().nonnegative().optional(),
+      /** The largest run input, --context or answer, in bytes as recorded (ADR 100); at most
+       * 256 MiB, as RunStarted holds a run's input twice. */
+      max_input_bytes: z
+        .number()
+        .int()
+        .positive()
+        .max(256 * 1024 * 1024)
+        .optional(),
       /** SQLite durability: FULL (default) or NORMAL. */
       sqlite_synchronous: z.enum(['FULL', 'NORMAL']).optional(),
     })

@@ -12,7 +12,6 @@
 import { randomUUID } from 'node:crypto';
 
 import { compilePlan } from '../actors/compile.js';
-import { asRecorded } from '../actors/frozen.js';
 import type { RunMachine } from '../actors/machine.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import { recordedBeforeAnswerSchemas } from './planBefore.js';
@@ -32,6 +31,7 @@ import type {
   RunOptions,
 } from './engineTypes.js';
 import { AnswerValidator } from './humanInput.js';
+import { recordedInput } from './inputLimits.js';
 import { loadForResume } from './load.js';
 import { replayRun } from './replay.js';
 import { restoreRun, withEvents } from './restoreRun.js';
@@ -71,7 +71,7 @@ export function createEngine(options: EngineOptions) {
     );
   const active = new Map<string, { driver: RunDriver; running: Promise<void> }>();
   const cancelling = new Map<string, Promise<unknown>>();
-  const answers = new AnswerValidator();
+  const answers = new AnswerValidator(options.maxInputBytes);
   const changes = new RunChanges();
   const onRecorded = (runId: string) => changes.changed(runId);
   /**
@@ -162,9 +162,14 @@ export function createEngine(options: EngineOptions) {
     try {
       own = {
         // No input (`run(plan)`) is null, as a reply without output is.
-        input: asRecorded(input ?? null, 'input'),
+        input: recordedInput(input ?? null, 'input', options.maxInputBytes),
         ...(opts.context
-          ? { context: asRecorded(opts.context, 'context') as Record<string, unknown> }
+          ? {
+              context: recordedInput(opts.context, 'context', options.maxInputBytes) as Record<
+                string,
+                unknown
+              >,
+            }
           : {}),
       };
     } catch (e) {

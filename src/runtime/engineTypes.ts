@@ -21,6 +21,12 @@ export interface EngineOptions {
    * decided. A crash repeats at most this many calls on resume: 1 makes it at most one (ADR 41).
    */
   readonly maxCallsInFlight?: number;
+  /**
+   * The largest input, context or answer a run takes, in bytes as recorded (default 8 MiB;
+   * ADR 100). Larger ones, ones nested deeper than 200 levels and non-finite numbers are refused
+   * with InputLimitError before anything is recorded.
+   */
+  readonly maxInputBytes?: number;
 }
 
 export interface RunOptions {

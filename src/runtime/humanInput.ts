@@ -4,11 +4,12 @@
  * kept (bounded) by the schema's JSON text, for the whole process (src/dsl/jsonSchema.ts, ADR 53):
  * an engine created for one resume finds them compiled by the ones before it.
  */
-import { asRecorded } from '../actors/frozen.js';
 import { compiledSchema } from '../dsl/jsonSchema.js';
 import { EngineError, ErrorCode, LedgerEncodeError } from '../errors.js';
 import type { FoldState } from '../actors/fold.js';
 import type { NewEvent } from '../events/catalogue.js';
+import { decodeCanonical } from '../events/codec.js';
+import { inputProblem, InputLimitError, type InputProblem } from './inputLimits.js';
 
 export class AnswerValidator {
   private validatorOf(runId: string, schema: unknown) {
@@ -38,15 +39,21 @@ export class AnswerValidator {
     );
   }
 
+  /** The largest answer taken, as recorded (ADR 100). */
+  private readonly maxBytes: number | undefined;
+  constructor(maxBytes?: number) {
+    this.maxBytes = maxBytes;
+  }
+
   /**
    * The answer as recorded, checked against the schema. One that cannot be recorded (nested too
-   * deep, a Date) is rejected as a human's input is, with the schema's reasons when it breaks the
-   * schema too.
+   * deep, a Date) or is over the limits of ADR 100 is rejected as a human's input is, with the
+   * schema's reasons when it breaks the schema too.
    */
   recorded(runId: string, schema: unknown, input: unknown): unknown {
-    let answer: unknown;
+    let checked: ReturnType<typeof inputProblem>;
     try {
-      answer = asRecorded(input, 'humanInput');
+      checked = inputProblem(input, 'humanInput', this.maxBytes);
     } catch (e) {
       if (!(e instanceof LedgerEncodeError)) throw e;
       this.check(runId, schema, input);
@@ -56,6 +63,11 @@ export class AnswerValidator {
         { details: { runId, reasons: [e.message] } },
       );
     }
+    if (checked.problem || !checked.bytes) {
+      this.check(runId, schema, input);
+      throw new InputLimitError('humanInput', checked.problem as InputProblem, runId);
+    }
+    const answer = decodeCanonical(checked.bytes);
     this.check(runId, schema, answer);
     return answer;
   }

@@ -125,6 +125,40 @@ describe.each(backends)('flujo lens serve on $name (built CLI)', ({ uri, skip })
   );
 
   it.skipIf(skip)(
+    'refuses an answer nested past 200 levels with 422 and its reason, recording nothing (ADR 100)',
+    async () => {
+      stateUri = uri();
+      const run = runCli(['run', 'ship.mjs', '--input', 'v3', '--json'], { cwd: dir, env: env() });
+      const { run_id: runId } = JSON.parse(run.stdout) as { run_id: string };
+      const { child, url, exit } = await serve([]);
+      const events = async () =>
+        ((await (await fetch(`${url}api/runs/${runId}/events`)).json()) as { events: unknown[] })
+          .events.length;
+      const before = await events();
+      let note: unknown = 1;
+      for (let i = 0; i < 201; i++) note = [note];
+      const res = await fetch(`${url}api/runs/${runId}/resume`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input: { ok: true, note }, by: 'e2e' }),
+      });
+      expect(res.status).toBe(422);
+      expect(await res.json()).toMatchObject({
+        error: {
+          code: 'HUMAN_INPUT_REJECTED',
+          reasons: [
+            expect.stringMatching(/^it is 202 levels deep: .* nests deeper than 200 levels/),
+          ],
+        },
+      });
+      expect(await events()).toBe(before);
+      child.kill('SIGINT');
+      expect(await exit).toBe(0);
+      stateUri = '';
+    },
+  );
+
+  it.skipIf(skip)(
     'cancels a paused run from HTTP (TaskClient.cancelTask); flujo cancel then refuses it as ended',
     async () => {
       stateUri = uri();

@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 
 import { EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
-import { resolveRunId } from '../context.js';
+import { maxInputBytes, resolveRunId } from '../context.js';
 import { parseAnswer, readStdin, runArgument } from '../io.js';
 import type { Output } from '../output.js';
 import { pipelinePath, recordedSource } from '../pipelineFile.js';
@@ -47,10 +47,12 @@ export async function resume(
         { exitCode: ExitCode.config },
       );
     const text = flags.input === '-' ? await readStdin(process.stdin) : flags.input;
+    // Refused before NATS is reached; the worker checks again with its own limit (ADR 100).
+    const answer = text !== undefined ? parseAnswer(text) : undefined;
     // RUN is the whole id: the fleet's ledger may not be reachable from here to expand a prefix.
     return viaFleet(flags, out, (fleet, wait) =>
       fleet.resume(runArg, {
-        ...(text !== undefined ? { input: parseAnswer(text) } : {}),
+        ...(text !== undefined ? { input: answer } : {}),
         answeredBy: flags.by ?? process.env.USER ?? 'cli',
         ...(flags.question !== undefined ? { question: flags.question } : {}),
         ...(flags.allowChangedPipeline ? { allowChangedPipeline: true } : {}),
@@ -80,12 +82,14 @@ export async function resume(
       // Only --input answers a person: FLUJO_INPUT is a run's input, never a human's answer.
       flags.input === '-' ? await readStdin(process.stdin) : flags.input;
     answered = text !== undefined;
+    // Refused before the run is touched: the answer alone is wrong, whatever the run's state.
+    const answer = text !== undefined ? parseAnswer(text, maxInputBytes(cfg)) : undefined;
     const id = runId;
     pausedNow = () => engine.result(id);
     const t0 = performance.now();
     const { result, interrupted } = await session.drive(() =>
       engine.resume(loaded.plan, runId, {
-        ...(text !== undefined ? { humanInput: parseAnswer(text) } : {}),
+        ...(text !== undefined ? { humanInput: answer } : {}),
         answeredBy: flags.by ?? process.env.USER ?? 'cli',
         ...(flags.question !== undefined ? { question: flags.question } : {}),
         ...(flags.allowChangedPipeline ? { allowChangedPlan: true } : {}),

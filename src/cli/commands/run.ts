@@ -8,11 +8,18 @@ import { resolveBudget } from '../../adapters/agents/budgets.js';
 import { planFingerprint } from '../../dsl/fingerprint.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { initFastHash } from '../../events/chain.js';
-import { numberFlag, parseContextFlag, readInput, runIdFlag } from '../io.js';
+import {
+  checkGiven,
+  numberFlag,
+  parseContextFlag,
+  readInput,
+  runIdFlag,
+  type InputSource,
+} from '../io.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
 import { exitCodeOf, printRefusal, printRun, runJson } from '../runReport.js';
-import { projectConfig, type GlobalOptions } from '../context.js';
+import { maxInputBytes, projectConfig, type GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import { openSession, type Interrupts } from '../session.js';
 
@@ -53,6 +60,8 @@ export async function run(
       });
     // The workers load the pipeline: PIPELINE names a file relative to their project root.
     const input = await readInput(flags.input, env, process.stdin);
+    // The workers check again with their own limit; a NATS message holds at most 1 MiB anyway.
+    checkRunValues(input, context);
     return viaFleet(flags, out, (fleet, wait) =>
       fleet.start({
         ...(chosenRunId !== undefined ? { runId: chosenRunId } : {}),
@@ -102,6 +111,7 @@ export async function run(
       pipelinePath(pipelineArg, cfg.root, cwd),
     );
     const input = await readInput(flags.input, env, process.stdin);
+    checkRunValues(input, context, maxInputBytes(cfg));
     if (contextPrompt)
       out.info(
         `note: --context's initial_prompt is replaced by the input (${input.from === 'empty' ? 'none was given, so the empty string' : `from ${input.from}`}): the input is context.initial_prompt; pass the text with --input instead`,
@@ -135,4 +145,35 @@ export async function run(
   } finally {
     await session.close();
   }
+}
+
+/**
+ * The input and --context over a run's limits (ADR 100), refused naming where each came from
+ * before anything is recorded. The run's context holds the input again as initial_prompt (its
+ * RunStarted records both), so that context is measured as the engine measures it: with it.
+ */
+function checkRunValues(
+  input: InputSource,
+  context: Record<string, unknown> | undefined,
+  maxBytes?: number,
+): void {
+  const named = { '--input': '--input', stdin: 'the input on stdin', FLUJO_INPUT: 'FLUJO_INPUT' };
+  const where = input.from === 'empty' ? 'the empty input' : named[input.from];
+  checkGiven(input.value, where, 'input', maxBytes);
+  const recorded = { ...context, initial_prompt: input.value };
+  if (context)
+    checkGiven(
+      recorded,
+      '--context (with the input as its initial_prompt)',
+      'context',
+      maxBytes,
+      ErrorCode.CONFIG_INVALID,
+    );
+  else
+    checkGiven(
+      recorded,
+      `${where} (recorded again as context.initial_prompt)`,
+      'context',
+      maxBytes,
+    );
 }

@@ -91,6 +91,17 @@ describe('flujo.toml', () => {
     expect(() => loadConfig({ root, env: {} })).toThrow(/flujo\.toml:1:\d+: /);
   });
 
+  it('takes settings.max_input_bytes from 1 byte to 256 MiB (ADR 100)', () => {
+    toml('[settings]\nmax_input_bytes = 1048576\n');
+    expect(loadConfig({ root, env: {} }).toml.settings).toEqual({ max_input_bytes: 1048576 });
+    for (const bad of ['0', '1.5', '268435457', '"8MiB"']) {
+      toml(`[settings]\nmax_input_bytes = ${bad}\n`);
+      expect(() => loadConfig({ root, env: {} })).toThrow(
+        /flujo\.toml:2: settings\.max_input_bytes: /,
+      );
+    }
+  });
+
   it("loads Flujo's own sections with a warning instead of failing", () => {
     toml(
       '[architect]\nstate_machine_default = true\n[settings]\nmax_iters = 3\nagent_timeout = 30\n',

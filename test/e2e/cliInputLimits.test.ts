@@ -1,0 +1,177 @@
+/**
+ * What a person types into a run is bounded (ADR 100): `run --input` (and stdin), `--context`
+ * and `resume --input` refuse a value larger than max_input_bytes as recorded (8 MiB unless
+ * flujo.toml says otherwise), nested deeper than 200 levels, or holding a number JSON reads as
+ * Infinity, with exit 2, the flag, the limit and the measured value, before anything is recorded.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { runCli } from './cli.js';
+
+const PIPELINE = `version: "0.1"
+name: asks
+steps:
+  - kind: hitl
+    name: first
+    message: "give"
+    input_schema: {}
+  - kind: step
+    name: echo
+    agent:
+      id: flujo.builtins.stringify
+    input: "{{ previous_step }}"
+  - kind: hitl
+    name: second
+    message: "again"
+    input_schema: {}
+`;
+
+const nested = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+const json = (s: string) => JSON.parse(s) as Record<string, unknown>;
+const NINE_MB = 'a'.repeat(9_000_000);
+/** No NATS listens here: a refusal that comes first never tries to reach it. */
+const NO_NATS = { FLUJO_NATS_URL: 'nats://127.0.0.1:1' };
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'flujo-limits-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function project(name: string, toml = 'state_uri = "sqlite:///.flujo/state.db"\n'): string {
+  const p = join(dir, name);
+  mkdirSync(p, { recursive: true });
+  writeFileSync(join(p, 'flujo.toml'), toml);
+  writeFileSync(join(p, 'pipeline.yaml'), PIPELINE);
+  return p;
+}
+
+const runsIn = (p: string) =>
+  JSON.parse(runCli(['lens', 'list', '--json'], { cwd: p }).stdout || '[]') as unknown[];
+
+/** The run's event count and status, as the ledger has them. */
+function recorded(p: string, id: string) {
+  const verify = json(runCli(['lens', 'verify', id, '--json'], { cwd: p }).stdout);
+  const show = json(runCli(['lens', 'show', id, '--json'], { cwd: p }).stdout);
+  return { events: verify.events_checked, status: (show.run as { status: string }).status };
+}
+
+describe('flujo run: the input and --context', () => {
+  it('refuses an input on stdin over 8 MiB as recorded with USAGE, exit 2, and records no run', () => {
+    const p = project('big-input');
+    const r = runCli(['run', '--input', '-'], { cwd: p, input: NINE_MB });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(
+      'error: [USAGE] the input on stdin: it is 8.6 MiB (9000005 bytes) as recorded, over the limit of 8 MiB (8388608 bytes):',
+    );
+    expect(r.stderr).toContain('max_input_bytes');
+    expect(r.stderr).toContain('nothing was recorded');
+    expect(runsIn(p)).toEqual([]);
+    // Under --json the refusal is one object (ADR 99).
+    const j = runCli(['run', '--input', '-', '--json'], { cwd: p, input: NINE_MB });
+    expect(j.code).toBe(2);
+    expect(json(j.stdout)).toMatchObject({ error: { code: 'USAGE' } });
+    expect(runsIn(p)).toEqual([]);
+  });
+
+  it("takes its limit from flujo.toml's [settings] max_input_bytes, for --input and --context", () => {
+    const p = project(
+      'configured',
+      'state_uri = "sqlite:///.flujo/state.db"\n[settings]\nmax_input_bytes = 4096\n',
+    );
+    const over = runCli(['run', '--input', 'x'.repeat(5000)], { cwd: p });
+    expect(over.code, over.stderr).toBe(2);
+    expect(over.stderr).toContain(
+      '[USAGE] --input: it is 4.9 KiB (5003 bytes) as recorded, over the limit of 4 KiB (4096 bytes):',
+    );
+    writeFileSync(join(p, 'ctx.json'), JSON.stringify({ notes: 'n'.repeat(3000) }));
+    // The input is the context's initial_prompt too: together they are over the limit.
+    const both = runCli(['run', '--input', 'x'.repeat(2000), '--context', '@ctx.json'], {
+      cwd: p,
+    });
+    expect(both.code, both.stderr).toBe(2);
+    expect(both.stderr).toMatch(
+      /\[CONFIG_INVALID\] --context \(with the input as its initial_prompt\): it is 4\.9 KiB \(50\d\d bytes\) as recorded/,
+    );
+    expect(runsIn(p)).toEqual([]);
+    const fits = runCli(['run', '--input', 'x'.repeat(2000), '--json'], { cwd: p });
+    expect(fits.code, fits.stderr).toBe(0);
+    expect(json(fits.stdout).status).toBe('paused');
+  });
+
+  it('refuses a --context over 8 MiB as CONFIG_INVALID, exit 2, recording nothing', () => {
+    const p = project('big-context');
+    writeFileSync(join(p, 'ctx.json'), JSON.stringify({ notes: NINE_MB }));
+    const r = runCli(['run', '--input', 'x', '--context', '@ctx.json', '--json'], { cwd: p });
+    expect(r.code, r.stderr).toBe(2);
+    expect(json(r.stdout)).toMatchObject({ error: { code: 'CONFIG_INVALID' } });
+    expect(r.stderr).toMatch(/\[CONFIG_INVALID\] --context .*: it is 8\.6 MiB \(\d+ bytes\)/);
+    expect(runsIn(p)).toEqual([]);
+  });
+
+  it('refuses with --fleet before NATS is reached', () => {
+    const p = project('fleet-run');
+    const r = runCli(['run', '--fleet', '--input', '-'], { cwd: p, input: NINE_MB, env: NO_NATS });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('[USAGE] the input on stdin: it is 8.6 MiB');
+    expect(r.stderr).not.toContain('NATS_UNREACHABLE');
+  });
+});
+
+describe('flujo resume --input', () => {
+  it('refuses an answer nested past 200 levels, a number read as Infinity or over 8 MiB: the run stays paused and nothing is recorded', () => {
+    const p = project('answers');
+    const run = runCli(['run', '--input', 'x', '--json'], { cwd: p });
+    const id = json(run.stdout).run_id as string;
+    const before = recorded(p, id);
+    expect(before.status).toBe('paused');
+
+    const deep = runCli(['resume', id, '--input', '-'], { cwd: p, input: nested(201) });
+    expect(deep.code, deep.stderr).toBe(2);
+    expect(deep.stderr).toMatch(
+      /\[USAGE\] --input: it is 201 levels deep: answer[.a]+…[.a]+ nests deeper than 200 levels; flatten it; nothing was recorded/,
+    );
+    // 250 levels used to be recorded, and the next pause could not be (LEDGER_ENCODE).
+    const deeper = runCli(['resume', id, '--input', '-', '--json'], {
+      cwd: p,
+      input: nested(250),
+    });
+    expect(deeper.code).toBe(2);
+    expect(json(deeper.stdout)).toMatchObject({ run_id: id, error: { code: 'USAGE' } });
+
+    const inf = runCli(['resume', id, '--input', '{"n": 1e400}'], { cwd: p });
+    expect(inf.code).toBe(2);
+    expect(inf.stderr).toContain(
+      '[USAGE] --input: answer.n cannot be recorded: non-finite number Infinity (a JSON number beyond ±1.7976931348623157e308 reads as Infinity: send it as a string); nothing was recorded',
+    );
+    const big = runCli(['resume', id, '--input', '-'], { cwd: p, input: NINE_MB });
+    expect(big.code).toBe(2);
+    expect(big.stderr).toContain('[USAGE] --input: it is 8.6 MiB (9000005 bytes) as recorded');
+
+    expect(recorded(p, id)).toEqual(before);
+
+    // At the limit: taken, and the run pauses again at its next question.
+    const ok = runCli(['resume', id, '--input', '-', '--json'], { cwd: p, input: nested(200) });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(json(ok.stdout)).toMatchObject({ status: 'paused', pause: { step: 'second' } });
+    const done = runCli(['resume', id, '--input', '-', '--json'], { cwd: p, input: nested(200) });
+    expect(done.code, done.stderr).toBe(0);
+    expect(json(done.stdout).status).toBe('completed');
+    expect(json(runCli(['lens', 'verify', id, '--json'], { cwd: p }).stdout).ok).toBe(true);
+  });
+
+  it('refuses with --fleet before NATS is reached (the number was sent as null)', () => {
+    const p = project('fleet-resume');
+    const r = runCli(['resume', 'some-run', '--fleet', '--input', '1e400'], {
+      cwd: p,
+      env: NO_NATS,
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('[USAGE] --input: answer cannot be recorded: non-finite number');
+    expect(r.stderr).not.toContain('NATS_UNREACHABLE');
+  });
+});
