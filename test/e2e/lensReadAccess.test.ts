@@ -368,15 +368,57 @@ describe.skipIf(!root)('lens read commands by a user who may only read the SQLit
     }
   }, 120_000);
 
-  it('lens serve from a copy in memory says the copy does not follow the file', async () => {
+  it('lens serve from a copy in memory shows a run recorded after it started (ADR 104)', async () => {
     expect(existsSync(`${db}-wal`)).toBe(false);
-    await withLensServe([], { cwd: dir, uid: NOBODY }, async (url, err) => {
-      // Before, nothing said so: runs recorded after it started never showed.
-      expect(err).toContain('served from a copy in memory taken now');
-      const runs = (await (await fetch(`${url}api/runs`)).json()) as { runs: unknown[] };
-      expect(runs.runs.length).toBeGreaterThan(0);
-    });
-  });
+    try {
+      await withLensServe([], { cwd: dir, uid: NOBODY }, async (url, err) => {
+        expect(err).toContain('served from a copy in memory taken now');
+        expect(err).toContain('it is read again when the file changes');
+        const ids = async () =>
+          (
+            (await (await fetch(`${url}api/runs`)).json()) as { runs: { runId: string }[] }
+          ).runs.map((r) => r.runId);
+        expect(await ids()).toContain(runId);
+        // The live feed, open before the run, follows the fresh copy too.
+        const feed = new AbortController();
+        const live = await fetch(`${url}api/events`, { signal: feed.signal });
+        let frames = '';
+        const reading = (async () => {
+          const text = new TextDecoder();
+          for await (const chunk of live.body as unknown as AsyncIterable<Uint8Array>)
+            frames += text.decode(chunk, { stream: true });
+        })().catch(() => {});
+        const run = runCli(['run', '--input', 'recorded while served', '--json'], { cwd: dir });
+        expect(run.code, run.stderr).toBe(0);
+        const added = (JSON.parse(run.stdout) as { run_id: string }).run_id;
+        // Before, the copy taken at start was served until serve stopped: the run never showed.
+        // Bounds for a loaded machine; the file is looked at once a second.
+        let seen: string[] = [];
+        for (let i = 0; i < 150 && !seen.includes(added); i++) {
+          await new Promise((r) => setTimeout(r, 200));
+          seen = await ids();
+        }
+        expect(seen).toContain(added);
+        expect(seen).toContain(runId);
+        const show = (await (await fetch(`${url}api/runs/${added}`)).json()) as {
+          run: { status: string };
+          steps: unknown[];
+        };
+        expect(show.run.status).toBe('completed');
+        expect(show.steps.length).toBeGreaterThan(0);
+        for (let i = 0; i < 50 && !frames.includes(added); i++)
+          await new Promise((r) => setTimeout(r, 100));
+        feed.abort();
+        await reading;
+        expect(frames).toContain(`"runId":"${added}"`);
+      });
+    } finally {
+      // Had serve looked while the run's -wal was there, it read in place; fold it back.
+      const last = new Database(db);
+      last.pragma('schema_version');
+      last.close();
+    }
+  }, 120_000);
 
   it('a -wal beside the file with no -shm it may open: says why and what to do (exit 2)', () => {
     // As a writer that stopped without closing leaves it (an empty -wal: no frames), in a folder

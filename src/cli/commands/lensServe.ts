@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
-import type { SqliteLedger } from '../../adapters/ledger/sqlite.js';
+import { readFromCopy, refreshingState } from '../../adapters/ledger/copyRefresh.js';
 import type { State } from '../../adapters/ledger/state.js';
 import { openStateForReading } from '../../adapters/ledger/stateRead.js';
 import { redactUri } from '../../adapters/ledger/stateUri.js';
@@ -67,13 +67,14 @@ export async function lensServe(
     opts.token ??
     process.env.FLUJO_LENS_TOKEN ??
     (isLoopback(host) ? undefined : randomBytes(24).toString('base64url'));
-  const { state, readOnly, refusal } = await openServeState(cfg);
+  const opened = await openServeState(cfg);
+  const { readOnly, refusal } = opened;
   if (readOnly) out.info(`read-only: ${readOnly}; answers and cancels are refused`);
-  // A SQLite file this user cannot read in place is served from a copy taken now (ADR 94).
-  if ((state.ledger as Partial<SqliteLedger>).copyOutdated)
-    out.info(
-      'the SQLite file is served from a copy in memory taken now (this user may not create its -shm); what is recorded later shows when lens serve is started again',
-    );
+  // A SQLite file this user cannot read in place is served from a copy in memory (ADR 94),
+  // taken again when the file changes (ADR 104).
+  const state = readFromCopy(opened.state.ledger)
+    ? followCopy(cfg, opened.state, out)
+    : opened.state;
   // One engine for every run the inbox answers. Each run calls the skills of its own pipeline
   // (the skills.yaml beside it, else the project's), as `flujo resume` would.
   const ports = new Map<string, Promise<{ skills: SkillRegistry; agents: AgentPort }>>();
@@ -161,6 +162,33 @@ export async function lensServe(
   await server.close();
   await state.close();
   return ExitCode.ok;
+}
+
+/**
+ * The state served from a copy in memory, read again when the file changed, looked at on a
+ * request at most once a second (ADR 104). A failed refresh keeps what was read and says why
+ * once; it is tried again at the next look.
+ */
+function followCopy(cfg: EffectiveConfig, first: State, out: Output): State {
+  out.info(
+    'the SQLite file is served from a copy in memory taken now (this user may not create its -shm); it is read again when the file changes',
+  );
+  let said: string | undefined;
+  return refreshingState(first, {
+    open: async () => {
+      const read = await openStateForReading(cfg.stateUri, { projectRoot: cfg.root });
+      if ('stale' in read) throw new ConfigError(ErrorCode.CONFIG_STATE_URI, read.stale);
+      return read.state;
+    },
+    onError: (e) => {
+      const why = `lens serve: the SQLite file changed and could not be read again (${withoutCode((e as Error)?.message ?? String(e))}); serving what was read before`;
+      if (why !== said) out.error(why);
+      said = why;
+    },
+    onRefresh: () => {
+      said = undefined;
+    },
+  });
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { SqliteLedger } from '../../adapters/ledger/sqlite.js';
+import { freshLedger } from '../../adapters/ledger/copyRefresh.js';
 import { ExitCode } from '../../errors.js';
 import { decodeRecord, type LedgerEvent } from '../../events/envelope.js';
 import { engineStepsLine } from '../../lens/engineSteps.js';
@@ -150,19 +150,16 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
     throw usage('--interval takes milliseconds (at least 10)');
   return withRun(flags, run, async ({ cfg, ledger: opened, runId }) => {
     // A SQLite file read from a copy in memory (a user who may only read it, ADR 94) is read
-    // again when it changes, or the watcher would never see the run go on.
+    // again when it changes, or the watcher would never see the run go on. The copy replaced is
+    // closed then, the first (withRun's) too, so one copy is held at a time (ADR 104).
     let ledger: LedgerStore = opened;
-    let copy: LedgerStore | undefined;
     try {
       return await follow();
     } finally {
-      await copy?.close();
+      if (ledger !== opened) await ledger.close();
     }
     async function refresh(): Promise<void> {
-      if (!(ledger as Partial<SqliteLedger>).copyOutdated?.()) return;
-      const fresh = await openLensLedger(cfg, { readOnly: true });
-      await copy?.close();
-      ledger = copy = fresh;
+      ledger = await freshLedger(ledger, () => openLensLedger(cfg, { readOnly: true }));
     }
     async function follow(): Promise<number> {
       const names = new Map<string, { name: string; at: number }>();
