@@ -159,6 +159,36 @@ describe.each(backends)('flujo lens serve on $name (built CLI)', ({ uri, skip })
   );
 
   it.skipIf(skip)(
+    "refuses an answer over flujo.toml's max_input_bytes with 422, as flujo resume does (ADR 100)",
+    async () => {
+      stateUri = uri();
+      const run = runCli(['run', 'ship.mjs', '--input', 'v4', '--json'], { cwd: dir, env: env() });
+      const { run_id: runId } = JSON.parse(run.stdout) as { run_id: string };
+      writeFileSync(join(dir, 'flujo.toml'), '[settings]\nmax_input_bytes = 1024\n');
+      try {
+        const { child, url, exit } = await serve([]);
+        const res = await fetch(`${url}api/runs/${runId}/resume`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ input: { ok: true, note: 'n'.repeat(2000) }, by: 'e2e' }),
+        });
+        expect(res.status).toBe(422);
+        expect(await res.json()).toMatchObject({
+          error: {
+            code: 'HUMAN_INPUT_REJECTED',
+            reasons: [expect.stringMatching(/over the limit of 1 KiB \(1024 bytes\)/)],
+          },
+        });
+        child.kill('SIGINT');
+        expect(await exit).toBe(0);
+      } finally {
+        writeFileSync(join(dir, 'flujo.toml'), '# web lens e2e\n');
+        stateUri = '';
+      }
+    },
+  );
+
+  it.skipIf(skip)(
     'cancels a paused run from HTTP (TaskClient.cancelTask); flujo cancel then refuses it as ended',
     async () => {
       stateUri = uri();

@@ -33,7 +33,7 @@ import { createLensServer } from '../../web/server.js';
 import { agentsFor, projectSkills } from '../agents.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile } from '../pipelineFile.js';
-import { openProjectState, projectConfig, type GlobalOptions } from '../context.js';
+import { maxInputBytes, openProjectState, projectConfig, type GlobalOptions } from '../context.js';
 import { runIdWords } from '../shell.js';
 import type { Interrupts } from '../session.js';
 
@@ -101,6 +101,8 @@ export async function lensServe(
     ledger: state.ledger,
     agents: routed,
     worker: `lens-${process.pid}`,
+    // An answer sent to the web lens is bounded as one given to `flujo resume` (ADR 100).
+    maxInputBytes: maxInputBytes(cfg),
   });
   const plans = new Map<string, Promise<Plan>>();
   async function planFor(runId: string): Promise<Plan> {
