@@ -139,7 +139,10 @@ export function checkGiven(
   where: string,
   root: string,
   maxBytes: number = DEFAULT_MAX_INPUT_BYTES,
-  code: typeof ErrorCode.USAGE | typeof ErrorCode.CONFIG_INVALID = ErrorCode.USAGE,
+  code:
+    | typeof ErrorCode.USAGE
+    | typeof ErrorCode.CONFIG_INVALID
+    | typeof ErrorCode.HUMAN_INPUT_REJECTED = ErrorCode.USAGE,
 ): void {
   let problem: InputProblem | undefined;
   try {
@@ -149,31 +152,40 @@ export function checkGiven(
     if (!(e instanceof LedgerEncodeError)) throw e;
   }
   if (!problem) return;
-  const message = `${where}: ${sentence(problem)}${code === ErrorCode.USAGE ? '; nothing was recorded' : ''}`;
+  const message = `${where}: ${sentence(problem)}${code !== ErrorCode.CONFIG_INVALID ? '; nothing was recorded' : ''}`;
   const details = { where, kind: problem.kind, measured: problem.measured, limit: problem.limit };
-  throw code === ErrorCode.USAGE
-    ? new EngineError(code, message, { exitCode: ExitCode.config, details })
-    : new ConfigError(code, message, details);
+  if (code === ErrorCode.CONFIG_INVALID) throw new ConfigError(code, message, details);
+  // A resume answer the run cannot take exits 1, as CONTRACTS says of a rejected resume input.
+  throw code === ErrorCode.HUMAN_INPUT_REJECTED
+    ? new EngineError(code, message, {
+        exitCode: ExitCode.runtime,
+        details: { ...details, reasons: [sentence(problem)] },
+      })
+    : new EngineError(code, message, { exitCode: ExitCode.config, details });
 }
 
 /**
  * A human's answer on the command line: JSON when it parses, else the text itself (so
- * `--input yes` answers a string schema and `--input '{"approved":true}'` an object one).
+ * `--input yes` answers a string schema and `--input '{"approved":true}'` an object one). One the
+ * run could not record as given is a rejected resume input: HUMAN_INPUT_REJECTED, exit 1, with
+ * its `reasons`, as an answer that breaks the question's schema (CONTRACTS; ADR 105).
  */
 export function parseAnswer(text: string, maxBytes?: number): unknown {
+  const rejected = ErrorCode.HUMAN_INPUT_REJECTED;
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
   } catch {
-    checkGiven(text, '--input', 'answer', maxBytes);
+    checkGiven(text, '--input', 'answer', maxBytes, rejected);
     return text;
   }
   const big = inexactInteger(text);
   if (big !== undefined)
-    throw new EngineError(ErrorCode.USAGE, `--input: ${roundedAway(big)}; nothing was recorded`, {
-      exitCode: ExitCode.config,
+    throw new EngineError(rejected, `--input: ${roundedAway(big)}; nothing was recorded`, {
+      exitCode: ExitCode.runtime,
+      details: { where: '--input', kind: 'integer', reasons: [roundedAway(big)] },
     });
-  checkGiven(value, '--input', 'answer', maxBytes);
+  checkGiven(value, '--input', 'answer', maxBytes, rejected);
   return value;
 }
 

@@ -2,7 +2,9 @@
  * What a person types into a run is bounded (ADR 100): `run --input` (and stdin), `--context`
  * and `resume --input` refuse a value larger than max_input_bytes as recorded (8 MiB unless
  * flujo.toml says otherwise), nested deeper than 200 levels, or holding a number JSON reads as
- * Infinity, with exit 2, the flag, the limit and the measured value, before anything is recorded.
+ * Infinity, with the flag, the limit and the measured value, before anything is recorded: exit 2
+ * for a run's input and context, exit 1 (HUMAN_INPUT_REJECTED) for an answer, a rejected resume
+ * input as CONTRACTS says (ADR 105).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -131,26 +133,32 @@ describe('flujo resume --input', () => {
     expect(before.status).toBe('paused');
 
     const deep = runCli(['resume', id, '--input', '-'], { cwd: p, input: nested(201) });
-    expect(deep.code, deep.stderr).toBe(2);
+    // A rejected resume input: exit 1 and HUMAN_INPUT_REJECTED, as CONTRACTS says (ADR 105).
+    expect(deep.code, deep.stderr).toBe(1);
     expect(deep.stderr).toMatch(
-      /\[USAGE\] --input: it is 201 levels deep: answer[.a]+…[.a]+ nests deeper than 200 levels; flatten it; nothing was recorded/,
+      /\[HUMAN_INPUT_REJECTED\] --input: it is 201 levels deep: answer[.a]+…[.a]+ nests deeper than 200 levels; flatten it; nothing was recorded/,
     );
     // 250 levels used to be recorded, and the next pause could not be (LEDGER_ENCODE).
     const deeper = runCli(['resume', id, '--input', '-', '--json'], {
       cwd: p,
       input: nested(250),
     });
-    expect(deeper.code).toBe(2);
-    expect(json(deeper.stdout)).toMatchObject({ run_id: id, error: { code: 'USAGE' } });
+    expect(deeper.code).toBe(1);
+    expect(json(deeper.stdout)).toMatchObject({
+      run_id: id,
+      error: { code: 'HUMAN_INPUT_REJECTED' },
+    });
 
     const inf = runCli(['resume', id, '--input', '{"n": 1e400}'], { cwd: p });
-    expect(inf.code).toBe(2);
+    expect(inf.code).toBe(1);
     expect(inf.stderr).toContain(
-      '[USAGE] --input: answer.n cannot be recorded: non-finite number Infinity (a JSON number beyond ±1.7976931348623157e308 reads as Infinity: send it as a string); nothing was recorded',
+      '[HUMAN_INPUT_REJECTED] --input: answer.n cannot be recorded: non-finite number Infinity (a JSON number beyond ±1.7976931348623157e308 reads as Infinity: send it as a string); nothing was recorded',
     );
     const big = runCli(['resume', id, '--input', '-'], { cwd: p, input: NINE_MB });
-    expect(big.code).toBe(2);
-    expect(big.stderr).toContain('[USAGE] --input: it is 8.6 MiB (9000005 bytes) as recorded');
+    expect(big.code).toBe(1);
+    expect(big.stderr).toContain(
+      '[HUMAN_INPUT_REJECTED] --input: it is 8.6 MiB (9000005 bytes) as recorded',
+    );
 
     expect(recorded(p, id)).toEqual(before);
 
@@ -170,8 +178,10 @@ describe('flujo resume --input', () => {
       cwd: p,
       env: NO_NATS,
     });
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('[USAGE] --input: answer cannot be recorded: non-finite number');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      '[HUMAN_INPUT_REJECTED] --input: answer cannot be recorded: non-finite number',
+    );
     expect(r.stderr).not.toContain('NATS_UNREACHABLE');
   });
 });

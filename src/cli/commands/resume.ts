@@ -67,6 +67,8 @@ export async function resume(
   });
   let runId = runArg;
   let answered = false;
+  /** The answer itself was refused (parseAnswer), before the run's state was read. */
+  let answerRefused = false;
   let pausedNow: (() => Promise<RunResult>) | undefined;
   try {
     const { cfg, ledger } = session;
@@ -83,7 +85,9 @@ export async function resume(
       flags.input === '-' ? await readStdin(process.stdin) : flags.input;
     answered = text !== undefined;
     // Refused before the run is touched: the answer alone is wrong, whatever the run's state.
+    answerRefused = true;
     const answer = text !== undefined ? parseAnswer(text, maxInputBytes(cfg)) : undefined;
+    answerRefused = false;
     const id = runId;
     pausedNow = () => engine.result(id);
     const t0 = performance.now();
@@ -118,7 +122,7 @@ export async function resume(
       const { pause } = await pausedNow();
       if (pause) e = pausedWithoutAnswer(e, runId, pause);
     }
-    if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED) {
+    if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED && !answerRefused) {
       const why = withoutCode(e.message);
       if (flags.json)
         out.json({ run_id: runId, status: 'paused', error: { code: e.code, message: why } });

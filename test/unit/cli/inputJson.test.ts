@@ -1,7 +1,8 @@
 /**
  * JSON the command line records (--context, a resume --input answer) is checked where it is
  * given: numbers JSON.parse would round, and values the ledger cannot record, are refused with
- * the flag named and exit 2, before a run starts or an answer is recorded.
+ * the flag named, before a run starts or an answer is recorded: --context with exit 2, an answer
+ * as a rejected resume input (HUMAN_INPUT_REJECTED, exit 1).
  */
 import { describe, expect, it } from 'vitest';
 
@@ -23,7 +24,12 @@ describe('integers beyond 2^53 - 1', () => {
   it('refuses a resume answer holding one, which would be recorded rounded', () => {
     const e = refusal(() => parseAnswer('{"approved": true, "n": 123456789012345678901234567890}'));
     expect(e).toBeInstanceOf(EngineError);
-    expect(e).toMatchObject({ code: 'USAGE', exitCode: 2 });
+    // A rejected resume input: exit 1, as CONTRACTS says (ADR 105).
+    expect(e).toMatchObject({
+      code: 'HUMAN_INPUT_REJECTED',
+      exitCode: 1,
+      details: { reasons: [expect.stringContaining('is an integer beyond 2^53 - 1')] },
+    });
     expect(e.message).toContain('123456789012345678901234567890 is an integer beyond 2^53 - 1');
     expect(e.message).toContain('recorded as 1.2345678901234568e+29');
     expect(e.message).toContain('send it as a string ("123456789012345678901234567890")');

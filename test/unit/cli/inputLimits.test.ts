@@ -18,11 +18,15 @@ const refusal = (f: () => unknown) => {
 const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 
 describe('resume --input', () => {
-  it('refuses a number JSON reads as Infinity (was HUMAN_INPUT_REJECTED, exit 1, or sent to the fleet as null)', () => {
+  it('refuses a number JSON reads as Infinity as a rejected resume input, exit 1 (was sent to the fleet as null)', () => {
     const e = refusal(() => parseAnswer('1e400'));
-    expect(e).toMatchObject({ code: 'USAGE', exitCode: 2, details: { kind: 'number' } });
+    expect(e).toMatchObject({
+      code: 'HUMAN_INPUT_REJECTED',
+      exitCode: 1,
+      details: { kind: 'number', reasons: [expect.stringContaining('non-finite number Infinity')] },
+    });
     expect(e.message).toBe(
-      '[USAGE] --input: answer cannot be recorded: non-finite number Infinity (a JSON number beyond ±1.7976931348623157e308 reads as Infinity: send it as a string); nothing was recorded',
+      '[HUMAN_INPUT_REJECTED] --input: answer cannot be recorded: non-finite number Infinity (a JSON number beyond ±1.7976931348623157e308 reads as Infinity: send it as a string); nothing was recorded',
     );
     expect(refusal(() => parseAnswer('{"ok": [-1e999]}')).message).toContain('answer.ok[0]');
   });
@@ -31,18 +35,24 @@ describe('resume --input', () => {
     expect(parseAnswer(nested(200))).toBeInstanceOf(Array);
     const e = refusal(() => parseAnswer(nested(5000)));
     expect(e).toMatchObject({
-      code: 'USAGE',
-      exitCode: 2,
+      code: 'HUMAN_INPUT_REJECTED',
+      exitCode: 1,
       details: { measured: 5000, limit: 200 },
     });
-    expect(e.message).toMatch(/^\[USAGE\] --input: it is 5000 levels deep: answer\[0\]/);
+    expect(e.message).toMatch(
+      /^\[HUMAN_INPUT_REJECTED\] --input: it is 5000 levels deep: answer\[0\]/,
+    );
     expect(e.message.length).toBeLessThan(300);
   });
 
   it('refuses an answer, JSON or text, over the size limit as recorded', () => {
     expect(parseAnswer('y'.repeat(98), 100)).toBe('y'.repeat(98));
     const text = refusal(() => parseAnswer('y'.repeat(99), 100));
-    expect(text).toMatchObject({ code: 'USAGE', details: { measured: 101, limit: 100 } });
+    expect(text).toMatchObject({
+      code: 'HUMAN_INPUT_REJECTED',
+      exitCode: 1,
+      details: { measured: 101, limit: 100 },
+    });
     expect(text.message).toContain(
       '--input: it is 101 bytes as recorded, over the limit of 100 bytes: max_input_bytes',
     );
