@@ -78,17 +78,18 @@ export function ownCopy<T>(v: T, depth = 0): T {
  * that fits a safe integer a number). The run holds this, so the live run and its replay hold the
  * same values. Throws LedgerEncodeError naming `where` and the path when `v` is not recordable.
  */
-export function asRecorded(v: unknown, where: string): unknown {
-  return decodeCanonical(recordedBytes(v, where));
+export function asRecorded(v: unknown, where: string, depth = 0): unknown {
+  return decodeCanonical(recordedBytes(v, where, depth));
 }
 
 /**
  * `v` as the ledger records it, as bytes valid until the next encode (they are the encoder's
- * scratch buffer). Throws LedgerEncodeError naming `where` and the path when `v` is not recordable.
+ * scratch buffer). Throws LedgerEncodeError naming `where` and the path when `v` is not recordable,
+ * also when it would sit `depth` levels down in its record (encodeCanonical) and nests too deep.
  */
-export function recordedBytes(v: unknown, where: string): Uint8Array {
+export function recordedBytes(v: unknown, where: string, depth = 0): Uint8Array {
   try {
-    return encodeCanonicalScratch(v);
+    return encodeCanonicalScratch(v, depth);
   } catch (e) {
     if (!(e instanceof LedgerEncodeError)) throw e;
     const at = !e.path ? where : e.path.startsWith('[') ? where + e.path : `${where}.${e.path}`;

@@ -235,10 +235,15 @@ function writeValue(v: unknown, depth: number): void {
   writeObject(v as Record<string, unknown>, depth);
 }
 
-/** Encodes a value to its one canonical byte string. Throws LedgerEncodeError with a path. */
-export function encodeCanonical(value: unknown): Uint8Array {
+/**
+ * Encodes a value to its one canonical byte string. Throws LedgerEncodeError with a path.
+ * `depth`: the levels the value will sit under in its record (a snapshot's data sits under the
+ * event envelope, a reply's output under the envelope and the data): the bytes are the same, but
+ * a value nested too deep for the record is refused here too, where it can be handled.
+ */
+export function encodeCanonical(value: unknown, depth = 0): Uint8Array {
   pos = 0;
-  writeTop(value);
+  writeTop(value, depth);
   return buf.slice(0, pos);
 }
 
@@ -247,15 +252,15 @@ export function encodeCanonical(value: unknown): Uint8Array {
  * encode. Only for bytes hashed at once and dropped (request hashes), where the copy (an off-heap
  * allocation past 64 bytes) would cost more than the hashing.
  */
-export function encodeCanonicalScratch(value: unknown): Uint8Array {
+export function encodeCanonicalScratch(value: unknown, depth = 0): Uint8Array {
   pos = 0;
-  writeTop(value);
+  writeTop(value, depth);
   return buf.subarray(0, pos);
 }
 
-function writeTop(value: unknown): void {
+function writeTop(value: unknown, depth: number): void {
   try {
-    writeValue(value, 0);
+    writeValue(value, depth);
   } catch (e) {
     if (e instanceof PathFailure) throw new LedgerEncodeError(formatPath(e.segments), e.reason);
     throw e;

@@ -110,7 +110,10 @@ interface AttemptRef {
 export function respondedFact(ref: AttemptRef, reply: AgentReply, latencyMs: number): NewEvent {
   let output: unknown;
   try {
-    output = asRecorded(reply.output ?? null, 'output');
+    // Two levels down in its record (the envelope's data, then output): a reply nested too deep
+    // for that is refused here, where it fails the step, not at the commit, where it failed the
+    // driver and left the run running with the call unanswered.
+    output = asRecorded(reply.output ?? null, 'output', 2);
   } catch (e) {
     // The call was made: what it cost is recorded with its failure, as for a rejected reply.
     return failedFact(
