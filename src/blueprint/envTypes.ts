@@ -44,6 +44,13 @@ export interface LoadOptions {
   readonly root: string;
   readonly allowOutsideRoot?: boolean;
   readonly skills?: SkillCatalog;
+  /**
+   * Loading the pipeline of a run already recorded, to resume, replay or answer it (ADR 106): a
+   * rule added after such a run could have been recorded (a step name with a control character,
+   * an unquoted integer beyond 2^53 − 1) is a warning, so the run goes on with what it recorded;
+   * a new run is refused.
+   */
+  readonly recordedRun?: boolean;
 }
 
 /** A project module a step calls (`uses: ./skills/clean.ts#normalize`); resolved outside. */

@@ -19,7 +19,15 @@ import { hasTemplate } from './template.js';
 import { reportUnusedOutputs } from './unusedOutput.js';
 import { mapSources } from './sourceMap.js';
 import { markRecorded, stepRanges } from './walk.js';
-import { entry, parseYamlTree, plain, YamlLoadError, type Pos, type YNode } from './yamlTree.js';
+import {
+  entry,
+  parseYamlTree,
+  plain,
+  YamlLoadError,
+  type Pos,
+  type YamlNote,
+  type YNode,
+} from './yamlTree.js';
 
 export type { BlueprintFiles, CodeModuleRef, LoadOptions, SkillCatalog } from './env.js';
 
@@ -159,12 +167,16 @@ function loadFile(
     return fail('V-I1', `cannot read ${abs}: ${(e as Error).message}`, { line: 1, column: 1 });
   }
   let tree: YNode;
+  const recorded = shared.opts.recordedRun ? { notes: [] as YamlNote[] } : undefined;
   try {
-    tree = parseYamlTree(src);
+    tree = parseYamlTree(src, recorded);
   } catch (e) {
     if (e instanceof YamlLoadError) return fail('YAML-LOAD', e.message, e);
     throw e;
   }
+  // Taken for a run already recorded with them (ADR 106): said, not refused.
+  for (const n of recorded?.notes ?? [])
+    env.report('YAML-LOAD', `${n.message} (a new run is refused)`, n, { severity: 'warning' });
   if (tree.t !== 'map')
     return fail('YAML-LOAD', 'a blueprint is a mapping with version, name and steps', tree.pos);
   const before = shared.findings.length;

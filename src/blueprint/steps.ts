@@ -111,6 +111,8 @@ export function buildStep(env: Env, node: YNode, where: Where): PlanNode | undef
     env.report('V-K4', `step name ${nameProblem}`, nameNode.pos, {
       step: name,
       suggestion: 'write the name without control characters (a newline, a tab, ESC…)',
+      // A run recorded with the name before it was refused still resumes and replays (ADR 106).
+      ...(env.shared.opts.recordedRun ? { severity: 'warning' as const } : {}),
     });
   if (!(KINDS as readonly string[]).includes(kind)) {
     const near = nearest(kind, KINDS);

@@ -84,7 +84,18 @@ function locateIn(
 }
 
 /** Parses one YAML document. Throws YamlLoadError with the first problem's position. */
-export function parseYamlTree(src: string): YNode {
+/** A value refused in a new run's blueprint and taken in a recorded run's (ADR 106). */
+export interface YamlNote {
+  readonly message: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+/**
+ * Parses `src`. With `recorded` (the blueprint of a run already recorded), an unquoted integer
+ * beyond 2^53 − 1 is noted there instead of refused: the run recorded it rounded, and goes on so.
+ */
+export function parseYamlTree(src: string, recorded?: { readonly notes: YamlNote[] }): YNode {
   if (src.length > LIMITS.maxBytes) {
     throw new YamlLoadError(`the file is larger than ${LIMITS.maxBytes} bytes`, 1, 1);
   }
@@ -155,7 +166,9 @@ export function parseYamlTree(src: string): YNode {
       const at = pos(n);
       const value = n.value;
       const why = unrecordable(value, n.source);
-      if (why) throw new YamlLoadError(why, at.line, at.column);
+      if (why && recorded && inexact(value, n.source))
+        recorded.notes.push({ message: why, line: at.line, column: at.column });
+      else if (why) throw new YamlLoadError(why, at.line, at.column);
       const range = n.range;
       const located: Pos =
         typeof value === 'string' && range
@@ -176,11 +189,18 @@ const INTEGER_TEXT = /^[-+]?(?:\d+|0x[0-9a-fA-F]+|0o[0-7]+)$/;
  * no lone surrogate (a run of it failed with LEDGER_ENCODE and no place in the file, after
  * `validate` passed it), and an integer beyond 2^53 - 1 would be run rounded (ADR 96).
  */
+const inexact = (value: unknown, source: unknown): boolean =>
+  typeof value === 'number' &&
+  Number.isFinite(value) &&
+  !Number.isSafeInteger(value) &&
+  typeof source === 'string' &&
+  INTEGER_TEXT.test(source);
+
 function unrecordable(value: unknown, source: unknown): string | undefined {
   if (typeof value === 'number') {
     if (!Number.isFinite(value))
       return `${String(source)} (${value}) is not a number a run can record; write a finite number, or quote it for text`;
-    if (!Number.isSafeInteger(value) && typeof source === 'string' && INTEGER_TEXT.test(source))
+    if (inexact(value, source))
       return `${source} is an integer beyond 2^53 - 1, which would be run rounded to ${value}; quote it ("${source}")`;
   } else if (typeof value === 'string' && LONE_SURROGATE.test(value)) {
     return 'the text has a lone UTF-16 surrogate (an escape such as "\\ud800" with no pair), which a run cannot record; remove it or write the whole character';

@@ -127,10 +127,15 @@ async function loadModule(file: string): Promise<Plan> {
   return plan;
 }
 
+/**
+ * Loads a pipeline file. `recordedRun`: for a run already recorded (resume, replay, an answer),
+ * whose blueprint a rule added since may refuse for new runs (ADR 106).
+ */
 export async function loadPipelineFile(
   file: string,
   cfg: EffectiveConfig,
   registry?: SkillRegistry,
+  opts: { readonly recordedRun?: boolean } = {},
 ): Promise<LoadedPipeline> {
   const ext = extname(file).toLowerCase();
   const source = isAbsolute(relative(cfg.root, file)) ? file : relative(cfg.root, file);
@@ -141,6 +146,7 @@ export async function loadPipelineFile(
       file,
       cfg,
       registry ?? (await projectSkills(cfg, dirname(file))),
+      opts,
     );
     return { plan, file, source, warnings };
   }

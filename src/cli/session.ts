@@ -29,7 +29,10 @@ export interface Session {
    * Loads the pipeline file with the skills it may call (builtins plus the skills.yaml beside
    * it, else the project root's), and the engine that runs it with those skills and the models.
    */
-  load(file: string): Promise<{ pipeline: LoadedPipeline; engine: Engine }>;
+  load(
+    file: string,
+    opts?: { readonly recordedRun?: boolean },
+  ): Promise<{ pipeline: LoadedPipeline; engine: Engine }>;
   /** Runs `work`, showing progress; a SIGINT detaches the run (it stays resumable). */
   drive(work: () => Promise<RunResult>): Promise<{ result: RunResult; interrupted: boolean }>;
   close(): Promise<void>;
@@ -52,12 +55,13 @@ export async function openSession(
   return {
     cfg,
     ledger,
-    async load(file) {
+    async load(file, opts) {
       const loaded = await loadRunnable(
         cfg,
         file,
         { ...engineSettings(cfg), ledger, worker: `cli-${process.pid}` },
         (w) => out.info(`warning: ${w}`),
+        opts,
       );
       engine = loaded.engine;
       return loaded;
@@ -104,10 +108,12 @@ export async function loadRunnable(
   engineOptions: Omit<EngineOptions, 'agents'>,
   /** The blueprint's validation warnings, before the models are checked. */
   warn: (warning: string) => void = () => {},
+  /** The pipeline of a run already recorded (ADR 106). */
+  opts: { readonly recordedRun?: boolean } = {},
 ): Promise<{ pipeline: LoadedPipeline; engine: Engine }> {
   const beside = join(dirname(file), 'skills.yaml');
   const skills = await projectSkills(cfg, existsSync(beside) ? dirname(file) : cfg.root);
-  const pipeline = await loadPipelineFile(file, cfg, skills);
+  const pipeline = await loadPipelineFile(file, cfg, skills, opts);
   for (const w of pipeline.warnings) warn(w);
   await preflight(cfg, pipeline.plan, warn);
   return { pipeline, engine: createEngine({ ...engineOptions, agents: agentsFor(cfg, skills) }) };

@@ -24,12 +24,15 @@ export async function loadYamlPipeline(
   file: string,
   cfg: EffectiveConfig,
   registry: SkillRegistry,
+  /** The pipeline of a run already recorded (ADR 106). */
+  opts: { readonly recordedRun?: boolean } = {},
 ): Promise<{ plan: Plan; warnings: string[] }> {
   const result = loadBlueprint(file, {
     files: nodeBlueprintFiles,
     root: cfg.root,
     allowOutsideRoot: relative(cfg.root, file).startsWith('..'),
     skills: catalogOf(registry),
+    ...(opts.recordedRun ? { recordedRun: true } : {}),
   });
   if (!result.plan || !result.isValid) {
     const lines = result.errors.map(formatFinding);

@@ -27,8 +27,11 @@ export interface WorkerOptions {
   readonly jsm: JetStreamManager;
   readonly readModels: ReadModels;
   readonly names: FleetNames;
-  /** Loads a pipeline (a file relative to the project root; undefined: the default one). */
-  loadPipeline(file: string | undefined): Promise<LoadedRunPipeline>;
+  /**
+   * Loads a pipeline (a file relative to the project root; undefined: the default one);
+   * `recordedRun` for a run already recorded (a resume, ADR 106).
+   */
+  loadPipeline(file: string | undefined, recordedRun?: boolean): Promise<LoadedRunPipeline>;
   /** The pipeline file a run recorded, when it is still there. */
   recordedSource(runId: string): Promise<string | undefined>;
   /** An engine that needs no pipeline: cancels. */

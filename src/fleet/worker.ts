@@ -122,7 +122,7 @@ export function startWorker(options: WorkerOptions): Worker {
       }
       case 'resume': {
         const source = await options.recordedSource(m.runId);
-        const loaded = await unlessStopped(options.loadPipeline(source), abort.signal);
+        const loaded = await unlessStopped(options.loadPipeline(source, true), abort.signal);
         engines.add(loaded.engine);
         if (abort.signal.aborted) throw new Stopping();
         await unlessSwept(held);

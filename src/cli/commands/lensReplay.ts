@@ -58,7 +58,7 @@ export async function lensReplay(
             },
           ),
         }
-      : await loadPipelineFile(file, cfg);
+      : await loadPipelineFile(file, cfg, undefined, { recordedRun: true });
     // No agent port: a replay that needed a live call would fail, never reach a provider.
     const result = await createEngine({ ledger }).replay(plan, runId);
     const body = {

@@ -123,7 +123,8 @@ export async function lensServe(
     const key = `${file}@${statSync(file).mtimeMs}`;
     let plan = plans.get(key);
     if (!plan) {
-      plan = loadPipelineFile(file, cfg, port.skills).then((l) => l.plan);
+      // Only recorded runs are answered here (ADR 106).
+      plan = loadPipelineFile(file, cfg, port.skills, { recordedRun: true }).then((l) => l.plan);
       plans.set(key, plan);
       plan.catch(() => plans.delete(key));
     }

@@ -79,7 +79,7 @@ export async function resume(
       : recorded
         ? resolve(cfg.root, recorded)
         : pipelinePath(undefined, cfg.root, cwd);
-    const { pipeline: loaded, engine } = await session.load(file);
+    const { pipeline: loaded, engine } = await session.load(file, { recordedRun: true });
     const text =
       // Only --input answers a person: FLUJO_INPUT is a run's input, never a human's answer.
       flags.input === '-' ? await readStdin(process.stdin) : flags.input;

@@ -98,7 +98,10 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
 
     // One engine per pipeline file, loaded again when the file changes.
     const loaded = new Map<string, { mtimeMs: number; pipeline: Promise<LoadedRunPipeline> }>();
-    const loadPipeline = (file: string | undefined): Promise<LoadedRunPipeline> => {
+    const loadPipeline = (
+      file: string | undefined,
+      recordedRun = false,
+    ): Promise<LoadedRunPipeline> => {
       const rel = file ?? DEFAULT_PIPELINE;
       const abs = resolve(cfg.root, rel);
       const inside = relative(cfg.root, abs);
@@ -117,15 +120,15 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
           ),
         );
       const mtimeMs = statSync(abs).mtimeMs;
-      const cached = loaded.get(abs);
+      // A resume's load may take what a start's refuses (ADR 106): cached apart.
+      const key = recordedRun ? `recorded:${abs}` : abs;
+      const cached = loaded.get(key);
       if (cached && cached.mtimeMs === mtimeMs) return cached.pipeline;
-      const pipeline = loadRunnable(cfg, abs, engineOptions).then(({ pipeline: p, engine }) => ({
-        plan: p.plan,
-        source: p.source,
-        engine,
-      }));
-      loaded.set(abs, { mtimeMs, pipeline });
-      pipeline.catch(() => loaded.delete(abs));
+      const pipeline = loadRunnable(cfg, abs, engineOptions, undefined, { recordedRun }).then(
+        ({ pipeline: p, engine }) => ({ plan: p.plan, source: p.source, engine }),
+      );
+      loaded.set(key, { mtimeMs, pipeline });
+      pipeline.catch(() => loaded.delete(key));
       return pipeline;
     };
 
