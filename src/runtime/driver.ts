@@ -192,7 +192,13 @@ export class RunDriver {
     const uptoSeq = this.nextSeq - 1 + batch.length;
     if (every <= 0 || uptoSeq - this.lastSnapshotSeq < every) return null;
     if (batch.some((e) => terminalTypes.has(e.type))) return null;
-    return this.snapshot(uptoSeq, this.state.status, Infinity);
+    const made = this.snapshot(uptoSeq, this.state.status, Infinity);
+    // A state that cannot be recorded (a value nested too deep for a snapshot) is tried again
+    // `every` events on, not at each batch: each try encodes the whole state, and trying at every
+    // batch made the rest of the run quadratic (ADR 103, review). Only a state that cannot be
+    // recorded fails here (no size bound), so runs whose snapshots are taken are unchanged.
+    if (!made) this.lastSnapshotSeq = uptoSeq + 1;
+    return made;
   }
 
   /**

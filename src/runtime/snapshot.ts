@@ -132,6 +132,9 @@ export interface SnapshotChain {
  * only the steps changed since the snapshot the chain ends at, which `summaryBase` names
  * (ADR 38); otherwise it is whole and the snapshot starts a new chain.
  */
+/** Snapshots tried, taken or not (test/unit/runtime/deepValues.test.ts counts them). */
+export const snapshotStats = { tried: 0 };
+
 export function snapshotEvent(
   state: FoldState,
   status: FoldState['status'],
@@ -144,6 +147,7 @@ export function snapshotEvent(
     readonly chain: SnapshotChain | null;
   },
 ): { event: NewEvent; chain: SnapshotChain } | null {
+  snapshotStats.tried++;
   const c = opts.chain;
   const base = c !== null && c.chainBytes < c.keyBytes && c.context ? c : undefined;
   const { context, ...fold } = foldSnapshot(state);

@@ -10,8 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
-import { definePipeline, hitl, sequence, step } from '../../../src/dsl/builder.js';
+import { definePipeline, hitl, map, sequence, step } from '../../../src/dsl/builder.js';
 import { createEngine } from '../../../src/runtime/engine.js';
+import { snapshotStats } from '../../../src/runtime/snapshot.js';
 
 const nested = (d: number): unknown => (d === 0 ? 1 : { a: nested(d - 1) });
 
@@ -53,5 +54,31 @@ describe('values nested near the ledger limit', () => {
       expect(r.error?.message).toContain('nested deeper than 256');
       expect((await ledger.read(runId)).at(-1)?.type).toBe('RunFailed');
     }
+  });
+
+  it('a state no snapshot can hold is tried again every snapshotEvery events, not at each batch', async () => {
+    // The deep value stays in the context while the map runs (it is the map's input).
+    const items = Array.from({ length: 300 }, (_, i) => i);
+    const p = definePipeline(
+      'deep-map',
+      sequence(
+        step('d', () => nested(252)),
+        map(
+          'm',
+          step('i', (x: number) => x + 1),
+          { items: () => items },
+        ),
+      ),
+    ).plan;
+    const ledger = createMemoryLedger();
+    const every = 20;
+    const before = snapshotStats.tried;
+    const r = await createEngine({ ledger, snapshotEvery: every }).run(p, 'x');
+    expect(r.status).toBe('completed');
+    const rows = await ledger.read(r.runId);
+    expect(rows.filter((x) => x.type === 'SnapshotTaken')).toEqual([]);
+    // About one try per `every` events; a try at each batch (about three events) was 3 times that.
+    expect(snapshotStats.tried - before).toBeLessThanOrEqual(Math.ceil(rows.length / every) + 1);
+    expect(snapshotStats.tried - before).toBeGreaterThan(rows.length / every / 2);
   });
 });
