@@ -46,6 +46,18 @@ async function recordedBefore(runId: string): Promise<void> {
   }
 }
 
+/** The run replays identically, then resumes with `answer` to completion and verifies. */
+function replaysAndResumes(runId: string, answer: string) {
+  const replay = cli('lens', 'replay', runId, '--json');
+  expect(replay.code, replay.stderr).toBe(0);
+  expect(JSON.parse(replay.stdout)).toMatchObject({ identical: true });
+  const resumed = cli('resume', runId, '--input', answer, '--json');
+  expect(resumed.code, resumed.stderr).toBe(0);
+  expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'completed', output: answer });
+  expect(JSON.parse(cli('lens', 'verify', runId, '--json').stdout).ok).toBe(true);
+  return resumed;
+}
+
 describe('a blueprint a later rule refuses', () => {
   it('a step named with a trailing newline (name: |): new runs refused, the recorded run resumes and replays', async () => {
     writeFileSync(
@@ -66,14 +78,8 @@ steps:
     expect(run.code, run.stderr).toBe(4);
     expect(run.stderr).toMatch(/V-K4.*step name "approve\\u000a"/);
 
-    const replay = cli('lens', 'replay', 'old-name', '--json');
-    expect(replay.code, replay.stderr).toBe(0);
-    expect(JSON.parse(replay.stdout)).toMatchObject({ identical: true });
-    const resumed = cli('resume', 'old-name', '--input', 'true', '--json');
-    expect(resumed.code, resumed.stderr).toBe(0);
-    expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'completed', output: 'true' });
+    const resumed = replaysAndResumes('old-name', 'true');
     expect(resumed.stderr).toMatch(/warning .*V-K4.*approve\\u000a/);
-    expect(JSON.parse(cli('lens', 'verify', 'old-name', '--json').stdout).ok).toBe(true);
   });
 
   it('an unquoted integer beyond 2^53 - 1: new runs refused, the recorded run resumes and replays', async () => {
@@ -94,12 +100,7 @@ steps:
     expect(run.code, run.stderr).toBe(4);
     expect(run.stderr).toContain('is an integer beyond 2^53 - 1');
 
-    const replay = cli('lens', 'replay', 'old-big', '--json');
-    expect(replay.code, replay.stderr).toBe(0);
-    expect(JSON.parse(replay.stdout)).toMatchObject({ identical: true });
-    const resumed = cli('resume', 'old-big', '--input', '7', '--json');
-    expect(resumed.code, resumed.stderr).toBe(0);
-    expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'completed', output: '7' });
+    const resumed = replaysAndResumes('old-big', '7');
     expect(resumed.stderr).toMatch(
       /warning YAML-LOAD: .*integer beyond 2\^53 - 1.*a new run is refused/,
     );

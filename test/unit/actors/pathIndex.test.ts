@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
 import { dropBelow, dropEntry, setEntry } from '../../../src/actors/pathIndex.js';
-import { definePipeline, map, sequence, step } from '../../../src/dsl/builder.js';
 import { createEngine } from '../../../src/runtime/engine.js';
+import { nestedMapPlan } from '../../fixtures/pipelines/nestedMap.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -36,16 +36,7 @@ describe('pathIndex', () => {
   it('a map with a nested body enumerates keys in proportion to its items, not their square', async () => {
     const keysEnumerated = async (n: number): Promise<number> => {
       const engine = createEngine({ ledger: createMemoryLedger(), snapshotEvery: 0 });
-      const plan = definePipeline(
-        'map-nested-body',
-        map(
-          'M',
-          sequence(
-            sequence(step('a', (x: number) => x + 1)),
-            step('b', (x: number) => x * 2),
-          ),
-        ),
-      ).plan;
+      const plan = nestedMapPlan('map-nested-body');
       const items = Array.from({ length: n }, (_, i) => i);
       let total = 0;
       const keys = Object.keys;

@@ -9,15 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { MAX_CONTEXT_DEPTH, parseAnswer, parseContextFlag } from '../../../src/cli/io.js';
 import { ConfigError, EngineError } from '../../../src/errors.js';
 import { inexactInteger } from '../../../src/jsonText.js';
+import { refusal } from '../../support/rejected.js';
 
-const refusal = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    return e as EngineError;
-  }
-  throw new Error('not refused');
-};
 const nested = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 
 describe('integers beyond 2^53 - 1', () => {

@@ -5,16 +5,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { checkGiven, parseAnswer } from '../../../src/cli/io.js';
-import type { EngineError } from '../../../src/errors.js';
+import { refusal } from '../../support/rejected.js';
 
-const refusal = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    return e as EngineError;
-  }
-  throw new Error('not refused');
-};
 const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 
 describe('resume --input', () => {

@@ -11,11 +11,11 @@ import { describe, expect, it } from 'vitest';
 import { dropBelow, dropEntry, setEntry } from '../../../src/actors/pathIndex.js';
 import { journalStats } from '../../../src/actors/recordJournal.js';
 import type { NewEvent } from '../../../src/events/catalogue.js';
-import { definePipeline, map, sequence, step } from '../../../src/dsl/builder.js';
 import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 import { changesSince, pictureOf } from '../../../src/runtime/snapshot.js';
 import { RunSummary } from '../../../src/runtime/summary.js';
+import { nestedMapPlan } from '../../fixtures/pipelines/nestedMap.js';
 
 // ---------------------------------------------------------------------------------------------
 // The reference: pictureOf and changesSince as they were before ADR 103 (a copy of every record).
@@ -187,16 +187,7 @@ describe('snapshot deltas from the change journals (ADR 103)', () => {
   });
 
   it('a long map with snapshots pictures each record once, then reads its journal', async () => {
-    const plan = definePipeline(
-      'map-journal',
-      map(
-        'M',
-        sequence(
-          sequence(step('a', (x: number) => x + 1)),
-          step('b', (x: number) => x * 2),
-        ),
-      ),
-    ).plan;
+    const plan = nestedMapPlan('map-journal');
     const ledger = createMemoryLedger();
     const engine = createEngine({ ledger, snapshotEvery: 50 });
     const before = journalStats.scans;
