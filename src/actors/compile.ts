@@ -100,7 +100,9 @@ export class Compiler {
       if (v == null || t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(v)))
         return v;
       try {
-        return asRecorded(v, 'returned value');
+        // Measured two levels down, where a decision records it (`AgentCallRequested.input`):
+        // deeper and the append failed, so no run recorded such a value and refolds agree.
+        return asRecorded(v, 'returned value', 2);
       } catch (e) {
         if (!(e instanceof LedgerEncodeError)) throw e;
         throw new PlanCodeError(

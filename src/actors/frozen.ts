@@ -13,6 +13,7 @@
 
 import { LedgerEncodeError } from '../errors.js';
 import { decodeCanonical, encodeCanonicalScratch } from '../events/codec.js';
+import { MAX_DEPTH } from '../events/codecLimits.js';
 
 /**
  * Freezes `v` and everything reachable from it, in place, and returns it. A frozen object is taken
@@ -93,6 +94,11 @@ export function recordedBytes(v: unknown, where: string, depth = 0): Uint8Array 
   } catch (e) {
     if (!(e instanceof LedgerEncodeError)) throw e;
     const at = !e.path ? where : e.path.startsWith('[') ? where + e.path : `${where}.${e.path}`;
-    throw new LedgerEncodeError(at, e.reason);
+    // Measured below its record's top: say how deep the value itself may nest.
+    const reason =
+      depth > 0 && e.reason === `nested deeper than ${MAX_DEPTH}`
+        ? `nested deeper than ${MAX_DEPTH - depth} levels, the most a run records here`
+        : e.reason;
+    throw new LedgerEncodeError(at, reason);
   }
 }

@@ -13,6 +13,9 @@ import type { ErrorInfo, EventData, NewEvent } from '../events/catalogue.js';
 import type { AgentReply } from '../ports.js';
 import { redactSecrets } from '../redact.js';
 
+/** The depth a live reply is measured at: its record's two levels and four fan-outs (ADR 100). */
+const REPLY_DEPTH = 6;
+
 /**
  * An error as the ledger records it. Its text is made well-formed (a lone surrogate becomes
  * U+FFFD): the ledger refuses ill-formed text, and a failure that cannot be recorded would stop
@@ -110,10 +113,12 @@ interface AttemptRef {
 export function respondedFact(ref: AttemptRef, reply: AgentReply, latencyMs: number): NewEvent {
   let output: unknown;
   try {
-    // Two levels down in its record (the envelope's data, then output): a reply nested too deep
-    // for that is refused here, where it fails the step, not at the commit, where it failed the
-    // driver and left the run running with the call unanswered.
-    output = asRecorded(reply.output ?? null, 'output', 2);
+    // Two levels down in its record (the envelope's data, then output), and one more in the
+    // StepCompleted of each map or parallel that gathers it: measured with room for four such,
+    // a reply nested too deep is refused here, where it fails the step, not at the commit, where
+    // it failed the driver and left the run running with the call unanswered. Live replies only:
+    // a recorded one is folded as it is.
+    output = asRecorded(reply.output ?? null, 'output', REPLY_DEPTH);
   } catch (e) {
     // The call was made: what it cost is recorded with its failure, as for a rejected reply.
     return failedFact(

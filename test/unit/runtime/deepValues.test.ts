@@ -1,84 +1,113 @@
 /**
- * A value a step returns is measured as deep as its record holds it. The codec refuses nesting
- * past 256 levels of a record; a reply's output sits two levels down (the envelope's data, then
- * `output`) and a snapshot's state one level down. Measured at the value's own root, a reply
- * nested 255 levels passed the check and failed the commit (LEDGER_ENCODE thrown out of
- * engine.run, the run left running with its call unanswered), and a state of 251 levels was
- * snapshotted and failed the commit the same way, where one deeper was skipped.
+ * A value a run records is measured as deep as its record holds it. The codec refuses nesting
+ * past 256 levels of a record: a reply's output sits two levels down (the envelope's data, then
+ * `output`) and one more in the StepCompleted of each map or parallel gathering it; a value plan
+ * code returns sits two levels down in the decision recording it; a snapshot's state one level
+ * down. Measured at the value's own root, a reply nested 255 levels (or 254 under a map) passed
+ * the check and failed the commit: LEDGER_ENCODE thrown out of engine.run, the run left running
+ * with its call unanswered, and a resume failed again. A state a snapshot could not hold was
+ * snapshotted and failed the commit of the pause, and was tried again at every batch after.
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
-import { definePipeline, hitl, map, sequence, step } from '../../../src/dsl/builder.js';
+import { definePipeline, hitl, map, parallel, sequence, step } from '../../../src/dsl/builder.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 import { snapshotStats } from '../../../src/runtime/snapshot.js';
 
 const nested = (d: number): unknown => (d === 0 ? 1 : { a: nested(d - 1) });
 
-const plan = (d: number) =>
-  definePipeline(
-    'deep',
-    sequence(
-      step('make', () => nested(d)),
-      hitl('ask', { message: 'ok?', schema: z.boolean() }),
-      step('next', (x: boolean) => (x ? 'yes' : 'no')),
-    ),
-  ).plan;
+/** Runs `flow` to its end on a fresh memory ledger; the result and the types recorded. */
+async function ran(flow: unknown, snapshotEvery = 500) {
+  const ledger = createMemoryLedger();
+  const engine = createEngine({ ledger, snapshotEvery });
+  const plan = definePipeline('deep', flow as Parameters<typeof definePipeline>[1]).plan;
+  const r = await engine.run(plan, 'x');
+  const types = (await ledger.read(r.runId)).map((x) => x.type);
+  return { r, types, engine, plan };
+}
 
 describe('values nested near the ledger limit', () => {
-  it('a state too deep for its snapshot is not snapshotted: the run pauses and resumes', async () => {
-    for (const d of [250, 251, 252, 254]) {
-      const ledger = createMemoryLedger();
-      const engine = createEngine({ ledger, snapshotEvery: 500 });
-      const runId = `deep-${d}`;
-      const paused = await engine.run(plan(d), 'x', { runId });
-      expect(paused.status, `depth ${d}`).toBe('paused');
-      const types = (await ledger.read(runId)).map((r) => r.type);
-      expect(types.at(-1) === 'SnapshotTaken' || types.at(-1) === 'RunPaused').toBe(true);
-      const done = await engine.resume(plan(d), runId, { humanInput: true });
-      expect(done, `depth ${d}`).toMatchObject({ status: 'completed', output: 'yes' });
+  it('a reply too deep for its record, alone or gathered by a map or parallel, fails its step as OUTPUT_NOT_RECORDABLE, recorded', async () => {
+    const deep = () => nested(251);
+    for (const flow of [
+      step('make', deep),
+      map('m', step('i', deep), { items: () => [1] }),
+      map('m', map('n', step('i', deep), { items: () => [1] }), { items: () => [[1]] }),
+      parallel('par', { b: step('i', deep) }),
+    ]) {
+      const { r, types } = await ran(flow);
+      expect(r).toMatchObject({ status: 'failed', error: { code: 'OUTPUT_NOT_RECORDABLE' } });
+      expect(r.error?.message).toContain('nested deeper than 250 levels, the most a run records');
+      expect(types.at(-1)).toBe('RunFailed');
     }
+    // The deepest reply taken, gathered by two maps.
+    const ok = await ran(
+      map(
+        'm',
+        map(
+          'n',
+          step('i', () => nested(250)),
+          { items: () => [1] },
+        ),
+        { items: () => [[1]] },
+      ),
+    );
+    expect(ok.r.status).toBe('completed');
   });
 
-  it('a reply too deep for its record fails its step as OUTPUT_NOT_RECORDABLE, recorded', async () => {
-    for (const d of [255, 256, 300]) {
-      const ledger = createMemoryLedger();
-      const engine = createEngine({ ledger, snapshotEvery: 500 });
-      const runId = `too-deep-${d}`;
-      const r = await engine.run(plan(d), 'x', { runId });
-      expect(r, `depth ${d}`).toMatchObject({
-        status: 'failed',
-        error: { code: 'OUTPUT_NOT_RECORDABLE' },
-      });
-      expect(r.error?.message).toContain('nested deeper than 256');
-      expect((await ledger.read(runId)).at(-1)?.type).toBe('RunFailed');
-    }
+  it('a value plan code returns too deep for its decision fails the run as PLAN_CODE_FAILED, recorded', async () => {
+    const items = (d: number) =>
+      sequence(
+        step('a', () => 1),
+        map(
+          'm',
+          step('i', () => 1),
+          { items: () => [nested(d)] },
+        ),
+      );
+    const { r, types } = await ran(items(254));
+    expect(r).toMatchObject({ status: 'failed', error: { code: 'PLAN_CODE_FAILED' } });
+    expect(types.at(-1)).toBe('RunFailed');
+    expect((await ran(items(253))).r.status).toBe('completed');
+  });
+
+  it('a state too deep for its snapshot is not snapshotted: the run pauses and resumes', async () => {
+    // The item (250 levels) is the hitl step's input: a snapshot's data holds it within 256
+    // levels, its record (one more) does not. A snapshot after every batch.
+    const flow = map(
+      'm',
+      sequence(
+        hitl('ask', { message: 'ok?', schema: z.boolean() }),
+        step('next', (x: boolean) => (x ? 'yes' : 'no')),
+      ),
+      { items: () => [nested(250)] },
+    );
+    const { r, types, engine, plan } = await ran(flow, 1);
+    expect(r.status).toBe('paused');
+    expect(types.slice(-2)).toEqual(['HumanInputRequested', 'RunPaused']);
+    const done = await engine.resume(plan, r.runId, { humanInput: true });
+    expect(done).toMatchObject({ status: 'completed', output: ['yes'] });
   });
 
   it('a state no snapshot can hold is tried again every snapshotEvery events, not at each batch', async () => {
-    // The deep value stays in the context while the map runs (it is the map's input).
-    const items = Array.from({ length: 300 }, (_, i) => i);
-    const p = definePipeline(
-      'deep-map',
-      sequence(
-        step('d', () => nested(252)),
-        map(
-          'm',
-          step('i', (x: number) => x + 1),
-          { items: () => items },
-        ),
-      ),
-    ).plan;
-    const ledger = createMemoryLedger();
+    // The first item's input entry stays in the context until the map ends (ADR 97).
+    const items = [nested(253), ...Array.from({ length: 299 }, (_, i) => i)];
     const every = 20;
     const before = snapshotStats.tried;
-    const r = await createEngine({ ledger, snapshotEvery: every }).run(p, 'x');
+    const { r, types } = await ran(
+      map(
+        'm',
+        step('i', () => 1),
+        { items: () => items },
+      ),
+      every,
+    );
     expect(r.status).toBe('completed');
-    const rows = await ledger.read(r.runId);
-    expect(rows.filter((x) => x.type === 'SnapshotTaken')).toEqual([]);
+    expect(types.filter((t) => t === 'SnapshotTaken')).toEqual([]);
     // About one try per `every` events; a try at each batch (about three events) was 3 times that.
-    expect(snapshotStats.tried - before).toBeLessThanOrEqual(Math.ceil(rows.length / every) + 1);
-    expect(snapshotStats.tried - before).toBeGreaterThan(rows.length / every / 2);
+    expect(snapshotStats.tried - before).toBeLessThanOrEqual(Math.ceil(types.length / every) + 1);
+    expect(snapshotStats.tried - before).toBeGreaterThan(types.length / every / 2);
   });
 });
