@@ -122,7 +122,9 @@ export function startWorker(options: WorkerOptions): Worker {
       }
       case 'resume': {
         const source = await options.recordedSource(m.runId);
-        const loaded = await unlessStopped(options.loadPipeline(source, true), abort.signal);
+        // Lenient for the recorded blueprint only: a changed one is loaded with every rule.
+        const recorded = !m.body.allow_changed_pipeline;
+        const loaded = await unlessStopped(options.loadPipeline(source, recorded), abort.signal);
         engines.add(loaded.engine);
         if (abort.signal.aborted) throw new Stopping();
         await unlessSwept(held);

@@ -105,4 +105,32 @@ steps:
       /warning YAML-LOAD: .*integer beyond 2\^53 - 1.*a new run is refused/,
     );
   });
+
+  it('a changed pipeline is loaded with every rule: --allow-changed-pipeline cannot record what they refuse', () => {
+    const clean = `version: "0.1"
+name: changed
+steps:
+  - name: approve
+    kind: hitl
+    message: "Go on?"
+    input_schema: { type: boolean }
+`;
+    writeFileSync(join(dir, 'pipeline.yaml'), clean);
+    const run = cli('run', '--input', 'x', '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const id = JSON.parse(run.stdout).run_id as string;
+    writeFileSync(
+      join(dir, 'pipeline.yaml'),
+      `${clean}  - name: "after\\u001b[2J"
+    agent: { id: flujo.builtins.stringify }
+`,
+    );
+    const resumed = cli('resume', id, '--input', 'true', '--allow-changed-pipeline');
+    expect(resumed.code, resumed.stderr).toBe(4);
+    expect(resumed.stderr).toContain('V-K4');
+    const shown = JSON.parse(cli('lens', 'show', id, '--json').stdout) as {
+      run: { status: string };
+    };
+    expect(shown.run.status).toBe('paused');
+  });
 });

@@ -79,7 +79,11 @@ export async function resume(
       : recorded
         ? resolve(cfg.root, recorded)
         : pipelinePath(undefined, cfg.root, cwd);
-    const { pipeline: loaded, engine } = await session.load(file, { recordedRun: true });
+    // Leniency for the blueprint the run recorded only (ADR 106): a changed pipeline is a new
+    // plan, loaded with every rule, so it cannot record what they refuse.
+    const { pipeline: loaded, engine } = await session.load(file, {
+      recordedRun: !flags.allowChangedPipeline,
+    });
     const text =
       // Only --input answers a person: FLUJO_INPUT is a run's input, never a human's answer.
       flags.input === '-' ? await readStdin(process.stdin) : flags.input;
