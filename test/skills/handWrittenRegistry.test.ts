@@ -5,20 +5,16 @@
  * catalog read such a registry: context skills built from `get(id).context`, suggestions from
  * `list()`.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { nodeBlueprintFiles, withBlueprintCode } from '../../src/adapters/fs/blueprintFiles.js';
-import { loadBlueprint, type SkillCatalog } from '../../src/blueprint/loader.js';
+import { withBlueprintCode } from '../../src/adapters/fs/blueprintFiles.js';
 import { catalogOf } from '../../src/cli/agents.js';
 import { planFingerprint } from '../../src/dsl/fingerprint.js';
 import type { PlanNode } from '../../src/dsl/ir.js';
-import { initFastHash } from '../../src/events/chain.js';
 import { createSkillRegistry } from '../../src/skills/registry.js';
 import type { Skill, SkillRegistry } from '../../src/skills/types.js';
+import { blueprintDir } from '../support/blueprintDir.js';
 
 const BLUEPRINT = `version: "0.1"
 name: context-skills
@@ -42,18 +38,7 @@ function handWritten(skills: readonly Skill[]): SkillRegistry {
   };
 }
 
-let dir: string;
-beforeAll(async () => {
-  await initFastHash();
-  dir = mkdtempSync(join(tmpdir(), 'flujo-handwritten-registry-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function load(text: string, skills: SkillCatalog) {
-  const file = join(dir, 'b.yaml');
-  writeFileSync(file, text);
-  return loadBlueprint(file, { files: nodeBlueprintFiles, root: dir, skills });
-}
+const load = blueprintDir('flujo-handwritten-registry-');
 
 const steps = (root: PlanNode) =>
   (root as unknown as { steps: [{ updatesContext?: boolean }, { input?: unknown }] }).steps;

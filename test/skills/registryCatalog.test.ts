@@ -5,19 +5,14 @@
  * registry had no `context` and no `ids`: `context_set` lost its merge into the context and
  * `context_get` its `{ input, context }` input, silently, and no id was suggested.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-import { nodeBlueprintFiles, withBlueprintCode } from '../../src/adapters/fs/blueprintFiles.js';
-import { loadBlueprint, type SkillCatalog } from '../../src/blueprint/loader.js';
+import { withBlueprintCode } from '../../src/adapters/fs/blueprintFiles.js';
 import { catalogOf } from '../../src/cli/agents.js';
 import { planFingerprint } from '../../src/dsl/fingerprint.js';
 import type { PlanNode } from '../../src/dsl/ir.js';
-import { initFastHash } from '../../src/events/chain.js';
 import { createSkillRegistry } from '../../src/skills/registry.js';
+import { blueprintDir } from '../support/blueprintDir.js';
 
 const BLUEPRINT = `version: "0.1"
 name: context-skills
@@ -28,18 +23,7 @@ steps:
     agent: { id: flujo.builtins.context_get, params: { path: note } }
 `;
 
-let dir: string;
-beforeAll(async () => {
-  await initFastHash();
-  dir = mkdtempSync(join(tmpdir(), 'flujo-registry-catalog-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function load(text: string, skills: SkillCatalog) {
-  const file = join(dir, 'b.yaml');
-  writeFileSync(file, text);
-  return loadBlueprint(file, { files: nodeBlueprintFiles, root: dir, skills });
-}
+const load = blueprintDir('flujo-registry-catalog-');
 
 describe('the skill registry as the loader catalog', () => {
   it('builds context skills as the CLI catalog does', async () => {
