@@ -39,9 +39,6 @@ const journals = new WeakMap<Rec, Journal>();
 /** Records whose journal was started from a scan: one per record object (tests count them). */
 export const journalStats = { scans: 0 };
 
-/** Whether `rec` is noted by a journal. */
-export const journaled = (rec: object): boolean => journals.has(rec as Rec);
-
 /** Before `rec[key] = value`; `had`: whether it holds the key. */
 export function noteSet(rec: Rec, key: string, had: boolean): void {
   const j = journals.get(rec);
@@ -94,9 +91,8 @@ function arrayIndex(k: string): number {
 
 /** Sorts `[key, place]` pairs into the record's key order. */
 function inKeyOrder(entries: [string, number][]): string[] {
-  const ix = (k: string) => arrayIndex(k);
   return entries
-    .map(([k, place]) => ({ k, i: ix(k), place }))
+    .map(([k, place]) => ({ k, i: arrayIndex(k), place }))
     .sort((a, b) =>
       a.i >= 0 || b.i >= 0 ? (a.i < 0 ? 1 : b.i < 0 ? -1 : a.i - b.i) : a.place - b.place,
     )

@@ -13,6 +13,7 @@ import {
   DEFAULT_MAX_INPUT_BYTES,
   inputProblem,
   MAX_INPUT_DEPTH,
+  pathStep,
   sentence,
   shapeProblem,
   type InputProblem,
@@ -118,12 +119,7 @@ function reservedKey(root: unknown, rootPath: string): string | undefined {
     for (const [k, v] of Object.entries(value)) {
       if (!list && RESERVED.has(k))
         return `${boundedPath(`${pathOf(visit)}.${k}`)} is not allowed: the keys __proto__, constructor and prototype cannot be used at any depth of the context; rename it`;
-      const step = list
-        ? `[${k}]`
-        : /^[A-Za-z_$][\w$]*$/.test(k)
-          ? `.${k}`
-          : `[${JSON.stringify(k)}]`;
-      todo.push({ value: v, step, depth: depth + 1, parent: visit });
+      todo.push({ value: v, step: pathStep(k, list), depth: depth + 1, parent: visit });
     }
   }
   return undefined;

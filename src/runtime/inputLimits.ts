@@ -49,11 +49,12 @@ export const boundedPath = (path: string) =>
 
 const pathOf = (v: Visit | undefined): string => {
   const steps: string[] = [];
-  for (let at = v; at; at = at.parent) steps.push(at.parent ? stepOf(at.key, at.list) : at.key);
+  for (let at = v; at; at = at.parent) steps.push(at.parent ? pathStep(at.key, at.list) : at.key);
   return boundedPath(steps.reverse().join(''));
 };
 
-const stepOf = (k: string, list: boolean) =>
+/** A key's step in a path: `[3]` in a list, `.name`, or `["odd key"]`. */
+export const pathStep = (k: string, list: boolean) =>
   list ? `[${k}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
 
 /**
