@@ -32,6 +32,11 @@ export interface WorkerOptions {
    * `recordedRun` for a run already recorded (a resume, ADR 106).
    */
   loadPipeline(file: string | undefined, recordedRun?: boolean): Promise<LoadedRunPipeline>;
+  /**
+   * Whether the run is in the ledger (its head): a start of a run already recorded loads the
+   * pipeline as a resume does (ADR 106, 107).
+   */
+  runExists(runId: string): Promise<boolean>;
   /** The pipeline file a run recorded, when it is still there. */
   recordedSource(runId: string): Promise<string | undefined>;
   /** An engine that needs no pipeline: cancels. */

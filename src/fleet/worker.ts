@@ -108,7 +108,13 @@ export function startWorker(options: WorkerOptions): Worker {
   ): Promise<RunResult> {
     switch (m.kind) {
       case 'start': {
-        const loaded = await unlessStopped(options.loadPipeline(m.body.pipeline), abort.signal);
+        // A start delivered again for a run it recorded (its ack lost, a crash) takes the run up:
+        // loaded as a resume is (ADR 107), so a run recorded before a later rule is not refused.
+        const recorded = await options.runExists(m.runId);
+        const loaded = await unlessStopped(
+          options.loadPipeline(m.body.pipeline, recorded),
+          abort.signal,
+        );
         engines.add(loaded.engine);
         if (abort.signal.aborted) throw new Stopping();
         await unlessSwept(held);

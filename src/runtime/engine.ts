@@ -158,7 +158,8 @@ export function createEngine(options: EngineOptions) {
     const runId = opts.runId ?? options.newRunId?.() ?? randomUUID();
     // The run's own copies, as recorded (ADR 40), taken now: the caller may change its objects
     // as soon as this returns, and the machine freezes what it holds.
-    let own: { input: unknown; context?: Record<string, unknown> };
+    let own: { input: unknown; context?: Record<string, unknown> } | undefined;
+    let refused: Error | undefined;
     try {
       own = {
         // No input (`run(plan)`) is null, as a reply without output is.
@@ -173,12 +174,15 @@ export function createEngine(options: EngineOptions) {
           : {}),
       };
     } catch (e) {
-      return Promise.reject(e as Error);
+      refused = e as Error;
     }
     let settle = () => {};
     const done = new Promise<void>((r) => (settle = r));
     starting.set(runId, { done, settle });
-    return begin(plan, runId, own.input, { ...opts, ...own }).finally(() => {
+    const work = own
+      ? begin(plan, runId, own.input, { ...opts, ...own })
+      : takeUp(plan, runId, opts, refused!);
+    return work.finally(() => {
       settle();
       starting.delete(runId);
       cancelBeforeDrive.delete(runId);
@@ -208,6 +212,22 @@ export function createEngine(options: EngineOptions) {
       throw e;
     }
     return drive(plan, driver);
+  }
+
+  /**
+   * A start whose input or context ADR 100's limits refuse: they are for a run being created, so
+   * a run already recorded (a start delivered again to a worker with a lower limit) is taken up
+   * as begin() takes it up (ADR 107), and only a new one is refused. One head read, on refusal only.
+   */
+  async function takeUp(
+    plan: Plan,
+    runId: string,
+    opts: RunOptions,
+    refused: Error,
+  ): Promise<RunResult> {
+    await initFastHash();
+    if (!(await ledger.head(runId).catch(() => null))) throw refused;
+    return resume(plan, runId, opts.retried ? { retried: opts.retried } : {});
   }
 
   async function resume(plan: Plan, runId: string, opts: ResumeOptions = {}): Promise<RunResult> {

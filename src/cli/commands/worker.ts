@@ -140,6 +140,7 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
       readModels: state.readModels,
       engine: createEngine(engineOptions),
       loadPipeline,
+      runExists: async (runId) => (await state.ledger.head(runId).catch(() => null)) !== null,
       recordedSource: (runId) => recordedSource(state.ledger, runId, cfg.root),
       runOptions(plan, m) {
         const b = m.body.budget;

@@ -94,6 +94,34 @@ describe('engine.run', () => {
     expect(DEFAULT_MAX_INPUT_BYTES).toBe(8 * 1024 * 1024);
   });
 
+  it('takes up a run already recorded whatever its size: the limits are for a run being created (ADR 107)', async () => {
+    // Recorded under a larger limit; a start of the same id (a redelivered start message, a
+    // worker with a lower max_input_bytes) takes the run up as any start of a recorded id does.
+    const ledger = createMemoryLedger();
+    const big = 'x'.repeat(2000);
+    const recorder = createEngine({ ledger });
+    expect(await recorder.run(echo, big, { runId: 'done' })).toMatchObject({ output: big });
+    expect((await recorder.run(asks, big, { runId: 'paused' })).status).toBe('paused');
+    const before = await recorder.events('done');
+    const engine = createEngine({ ledger, maxInputBytes: 1024 });
+    const context = { notes: big };
+    expect(await engine.run(echo, big, { runId: 'done', context })).toMatchObject({
+      status: 'completed',
+      output: big,
+    });
+    expect(await engine.events('done')).toEqual(before);
+    // A paused run is not resumed without an answer, as for any start of its id; not USAGE.
+    await expect(engine.run(asks, big, { runId: 'paused' })).rejects.toMatchObject({
+      code: 'RUN_NOT_RESUMABLE',
+    });
+    // A new run is still refused, and nothing is recorded for it.
+    await expect(engine.run(echo, big, { runId: 'new' })).rejects.toMatchObject({
+      code: 'USAGE',
+      details: { where: 'input', kind: 'size' },
+    });
+    expect(await ledger.head('new')).toBeNull();
+  });
+
   it('refuses a context holding Infinity as USAGE naming its path (was LEDGER_ENCODE)', async () => {
     const engine = createEngine({ ledger: createMemoryLedger() });
     await expect(engine.run(echo, 'x', { context: { max: Infinity } })).rejects.toMatchObject({
