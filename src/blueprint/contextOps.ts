@@ -4,14 +4,17 @@
  */
 import type { CodeRef, PlanNode } from '../dsl/ir.js';
 import type { Env, Where } from './env.js';
+import { placeLike } from './sourceMap.js';
 import { get, identity } from './steps.js';
 import { entry, type YNode } from './yamlTree.js';
 
+/** `key`: the loop's or map's key the operations are under (`init`, `state`), for their place. */
 export function contextOps(
   env: Env,
   node: YNode | undefined,
   owner: string,
   where: Where,
+  key: 'init' | 'state' = 'init',
 ): PlanNode[] {
   if (!node) return [];
   const ops: { op: 'set' | 'append' | 'merge'; target: string; value: YNode; pos: YNode['pos'] }[] =
@@ -53,15 +56,18 @@ export function contextOps(
   return ops.map((o) => {
     const t = env.template(o.value, owner, where) as { template: never; thisPath?: string };
     const target = o.target.replace(/^context\./, '');
-    return identity(env.hiddenName(owner, o.op), {
-      input: {
+    // Placed as its value (ADR 112): the label names the hidden step, the role says what it is.
+    const input = placeLike(
+      {
         contextOp: o.op,
         target,
         value: t.template,
         ...(t.thisPath ? { thisPath: t.thisPath } : {}),
       },
-      sinkTo: target,
-    });
+      t,
+      `step ${owner}'s ${key} (${o.op} ${o.target})`,
+    );
+    return identity(env.hiddenName(owner, o.op), { input, sinkTo: target });
   });
 }
 
@@ -82,7 +88,7 @@ export function withOps(
   ops = ops.map((op, i) => {
     const input = (op as PlanNode & { input?: CodeRef }).input;
     if (i === 0 || !input || !('contextOp' in input)) return op;
-    return { ...op, input: { ...input, from: record[0] } } as PlanNode;
+    return { ...op, input: placeLike({ ...input, from: record[0] }, input) } as PlanNode;
   });
   const restore = identity(env.hiddenName(owner, 'restore'), {
     input: { template: `{{ steps.${stash}.output }}` },

@@ -11,6 +11,7 @@ import type { CodeRef, HistoryOp, PlanNode, StepNode, TemplateValue } from '../d
 import { withOps } from './contextOps.js';
 import type { Env, Where } from './env.js';
 import { HISTORY_KEY } from './history.js';
+import { placeLike } from './sourceMap.js';
 import { basicStep, get, identity } from './steps.js';
 import { allNodes, mapTree } from './walk.js';
 import { entry, plain, type YNode } from './yamlTree.js';
@@ -56,7 +57,8 @@ function withHistoryPrompt(body: PlanNode, template: string, skip: Set<string>):
     const sys = n.system;
     const system: CodeRef =
       sys && 'template' in sys && typeof sys.template === 'string'
-        ? { template: sys.template + template, vars: { ...sys.vars, history } }
+        ? // The agent's text comes first, so a position in it is where it was (ADR 112).
+          placeLike({ template: sys.template + template, vars: { ...sys.vars, history } }, sys)
         : {
             template: `${typeof n.config?.system === 'string' ? n.config.system : ''}${template}`,
             vars: { history },

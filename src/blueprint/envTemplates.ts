@@ -36,7 +36,7 @@ export function template(env: Env, node: YNode, step: string | null, where: Wher
     const v = n.value;
     if (typeof v === 'string') {
       checkTemplate(env, v, n.pos, step, where, n.quoted ? 1 : 0);
-      if (hasTemplate(v)) texts.push({ pos: n.pos, shift: n.quoted ? 1 : 0 });
+      if (hasTemplate(v)) texts.push({ pos: n.pos, shift: n.quoted ? 1 : 0, text: v });
       return v;
     }
     return typeof v === 'number' || typeof v === 'boolean' || v === null ? v : String(v);

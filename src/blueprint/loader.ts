@@ -17,7 +17,7 @@ import { AGENT_KEYS, TOP_IGNORED, TOP_KEYS, VERSIONS } from './keys.js';
 import { buildSteps } from './steps.js';
 import { hasTemplate } from './template.js';
 import { reportUnusedOutputs } from './unusedOutput.js';
-import { mapSources } from './sourceMap.js';
+import { mapSources, place, placeScalar } from './sourceMap.js';
 import { markRecorded, stepRanges } from './walk.js';
 import {
   entry,
@@ -278,7 +278,7 @@ function systemPrompt(env: Env, node: YNode, what: string): string | CodeRef | u
     const text = env.str(node, `${what}: system_prompt`, null);
     if (text === undefined || !hasTemplate(text)) return text;
     env.checkTemplate(text, node.pos, null, top, node.t === 'scalar' && node.quoted ? 1 : 0);
-    return { template: text };
+    return placeScalar({ template: text }, env.file, null, node, roleOf(what));
   }
   env.checkKeys(node, ['from_file', 'variables'], `${what}: system_prompt`, null);
   const rel = env.str(entry(node, 'from_file')?.value, `${what}: from_file`, null);
@@ -314,8 +314,28 @@ function systemPrompt(env: Env, node: YNode, what: string): string | CodeRef | u
     for (const e of varsNode.entries) env.template(e.value, null, top);
   }
   env.checkTemplate(text, at, null, top, 0, Object.keys(values));
-  return { template: text, vars: values };
+  const ref = { template: text, vars: values };
+  // Its text is the prompt file's, placed there line for line; with variables that read the run,
+  // the failing text may be one of theirs, so the place is the system_prompt mapping (ADR 112).
+  const file = {
+    line: 1,
+    column: 1,
+    endLine: 1,
+    locate: (l: number, c: number) => ({ line: l, column: c }),
+  };
+  const [where, texts] = dynamic ? [node.pos, []] : [file, [{ pos: file, shift: 0, text }]];
+  return place(ref, {
+    what: 'template',
+    file: dynamic ? env.file : abs,
+    step: null,
+    at: where,
+    texts,
+    role: roleOf(what),
+  });
 }
+
+/** `agent 'writer'` -> `agent writer's system prompt`. */
+const roleOf = (what: string) => `${what.replace(/'/g, '')}'s system prompt`;
 
 function hasTemplateValue(n: YNode): boolean {
   if (n.t === 'scalar') return typeof n.value === 'string' && hasTemplate(n.value);

@@ -11,10 +11,14 @@ import { allNodes } from '../dsl/nodes.js';
 import type { CodeRef, PlanIR, PlanNode } from '../dsl/ir.js';
 import type { Pos, YNode } from './yamlTree.js';
 
-/** One template or expression text in a file; `shift` is 1 for a quoted scalar. */
+/**
+ * One template or expression text in a file; `shift` is 1 for a quoted scalar. `text` is the
+ * text itself, to tell which of several places with one label can hold a recorded position.
+ */
 export interface PlacedText {
   readonly pos: Pos;
   readonly shift: number;
+  readonly text?: string;
 }
 
 /** A code reference's place: the file, the step, the value node, and its texts with templates. */
@@ -24,10 +28,15 @@ export interface CodePlace {
   readonly step: string | null;
   readonly at: Pos;
   readonly texts: readonly PlacedText[];
+  /**
+   * What the code is, when the label does not say it (the label names a hidden step, or the
+   * step using an agent): `agent writer's system prompt`, `step rounds' init (set context.log)`.
+   */
+  readonly role?: string;
 }
 
 const placed = new WeakMap<object, CodePlace>();
-const byPlan = new WeakMap<PlanIR, ReadonlyMap<string, CodePlace>>();
+const byPlan = new WeakMap<PlanIR, ReadonlyMap<string, readonly CodePlace[]>>();
 
 /** Records where `ref`'s texts are (the loader calls it as it builds code references). */
 export function place<T extends CodeRef>(ref: T, where: CodePlace): T {
@@ -41,11 +50,27 @@ export function placeScalar<T extends CodeRef>(
   file: string,
   step: string | null,
   node: YNode | undefined,
+  role?: string,
 ): T {
   if (!node) return ref;
   const shift = node.t === 'scalar' && node.quoted ? 1 : 0;
   const what = 'expr' in ref ? 'expression' : 'template';
-  return place(ref, { what, file, step, at: node.pos, texts: [{ pos: node.pos, shift }] });
+  const text = node.t === 'scalar' && typeof node.value === 'string' ? node.value : undefined;
+  return place(ref, {
+    what,
+    file,
+    step,
+    at: node.pos,
+    texts: [{ pos: node.pos, shift, ...(text !== undefined ? { text } : {}) }],
+    ...(role !== undefined ? { role } : {}),
+  });
+}
+
+/** The place of `from` for `to`, a code reference the loader rewrote from it; `role` if given. */
+export function placeLike<T extends CodeRef>(to: T, from: CodeRef, role?: string): T {
+  const where = placed.get(from);
+  if (where) placed.set(to, role === undefined ? where : { ...where, role });
+  return to;
 }
 
 /** A text position as a file position: the scalar's own source where it can place it. */
@@ -94,24 +119,39 @@ function labelled(n: PlanNode): [string, CodeRef | undefined][] {
   }
 }
 
-/** Builds the plan's map once it is complete; a label two places share is left out. */
+/**
+ * Builds the plan's map once it is complete. A label can stand for several places: a step of an
+ * imported blueprint named as one of the parent's, or one blueprint imported twice. The recorded
+ * message names only the label, so `placeOf` keeps the places that can hold its position.
+ */
 export function mapSources(ir: PlanIR): void {
-  const out = new Map<string, CodePlace>();
-  const twice = new Set<string>();
+  const out = new Map<string, CodePlace[]>();
   for (const n of allNodes(ir.root)) {
     for (const [label, ref] of labelled(n)) {
       const where = ref && placed.get(ref);
       if (!where) continue;
-      if (out.has(label)) twice.add(label);
-      out.set(label, where);
+      const known = out.get(label);
+      if (!known) out.set(label, [where]);
+      else if (!known.some((k) => samePlace(k, where))) known.push(where);
     }
   }
-  for (const label of twice) out.delete(label);
   byPlan.set(ir, out);
 }
 
+/** One text in one file: a blueprint imported twice is loaded twice, to the same places. */
+function samePlace(a: CodePlace, b: CodePlace): boolean {
+  return (
+    a === b ||
+    (a.file === b.file &&
+      a.at.line === b.at.line &&
+      a.at.column === b.at.column &&
+      a.role === b.role &&
+      a.texts.length === b.texts.length)
+  );
+}
+
 /** The places of a loaded blueprint's code references by compiler label; none for the DSL. */
-export function sourcesOf(ir: PlanIR): ReadonlyMap<string, CodePlace> | undefined {
+export function sourcesOf(ir: PlanIR): ReadonlyMap<string, readonly CodePlace[]> | undefined {
   return byPlan.get(ir);
 }
 
@@ -125,6 +165,10 @@ export interface FailurePlace {
   readonly what: 'template' | 'expression';
   /** False when the value holds several templates and the failing one is not known. */
   readonly exact: boolean;
+  /** What the code is when the label does not say it (CodePlace.role). */
+  readonly role?: string;
+  /** Other places the label stands for that could hold the recorded position, in plan order. */
+  readonly also?: readonly { file: string; line: number; column: number }[];
 }
 
 const CODES = ['TEMPLATE_UNDEFINED', 'TEMPLATE_LIMIT', 'TEMPLATE_SYNTAX', 'EXPRESSION_ERROR'];
@@ -132,7 +176,8 @@ const CODES = ['TEMPLATE_UNDEFINED', 'TEMPLATE_LIMIT', 'TEMPLATE_SYNTAX', 'EXPRE
 /**
  * The blueprint place of a run's PLAN_CODE_FAILED whose code is a template or an expression of
  * this plan (`pipeline code threw: <label>: [<CODE>] <reason> (at line L, column C)`), or
- * undefined (another failure, a DSL plan, a label the map does not hold).
+ * undefined (another failure, a DSL plan, a label the map does not hold). A label standing for
+ * several places is placed at the first that can hold the position; the others are `also`.
  */
 export function placeOf(
   ir: PlanIR,
@@ -149,12 +194,41 @@ export function placeOf(
   if (label === undefined) return undefined;
   const rest = body.slice(label.length + 2);
   if (!CODES.some((c) => rest.startsWith(`[${c}] `))) return undefined;
-  const where = sources.get(label) as CodePlace;
-  const at = /\(at line (\d+), column (\d+)\)$/.exec(rest);
+  const m = /\(at line (\d+), column (\d+)\)$/.exec(rest);
+  const at = m ? { line: Number(m[1]), column: Number(m[2]) } : undefined;
+  const all = sources.get(label) ?? [];
+  const fit = all.filter((w) => holds(w, at));
+  const [first, ...others] = (fit.length > 0 ? fit : all).map((w) => inBlueprint(w, at));
+  if (!first) return undefined;
+  const also = others.map(({ file, line, column }) => ({ file, line, column }));
+  return { ...first, label, ...(also.length > 0 ? { also } : {}) };
+}
+
+/** Whether one of the place's texts has the recorded position (any, when a text is not known). */
+function holds(where: CodePlace, at: { line: number; column: number } | undefined): boolean {
+  if (!at || where.texts.length === 0) return true;
+  return where.texts.some(({ text }) => {
+    if (text === undefined) return true;
+    const line = text.split('\n')[at.line - 1];
+    return line !== undefined && at.column <= line.length + 1;
+  });
+}
+
+function inBlueprint(
+  where: CodePlace,
+  at: { line: number; column: number } | undefined,
+): Omit<FailurePlace, 'label'> {
   const [text] = where.texts;
   const exact = where.texts.length === 1 && text !== undefined;
-  const pos =
-    exact && at ? inFile(text, Number(at[1]), Number(at[2])) : exact ? text.pos : where.at;
-  const { file, step, what } = where;
-  return { file, line: pos.line, column: pos.column, step, label, what, exact };
+  const pos = exact && at ? inFile(text, at.line, at.column) : exact ? text.pos : where.at;
+  const { file, step, what, role } = where;
+  return {
+    file,
+    line: pos.line,
+    column: pos.column,
+    step,
+    what,
+    exact,
+    ...(role !== undefined ? { role } : {}),
+  };
 }

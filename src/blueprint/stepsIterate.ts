@@ -51,7 +51,7 @@ export function loop(
   let body = buildSteps(env, bodyNode, `${name}.body`, inner);
   const conv = isConversation ? conversation(env, l, name, body, bodyNode, inner) : undefined;
   if (conv) body = conv.body;
-  const stateOps = contextOps(env, get(l, 'state'), name, inner);
+  const stateOps = contextOps(env, get(l, 'state'), name, inner, 'state');
   const stored = storeOutputs(env, l, name);
   // The history's turns first: its `last` turn is the iteration's output, which a state
   // operation before it would have replaced with what it wrote (ADR 69).

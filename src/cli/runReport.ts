@@ -8,6 +8,7 @@ import { placeOf, type FailurePlace } from '../blueprint/sourceMap.js';
 import type { Plan } from '../dsl/ir.js';
 import { EngineError, ExitCode, withoutCode } from '../errors.js';
 import type { RunResult } from '../runtime/summary.js';
+import { runJson, type ReportStatus } from '../runtime/resultJson.js';
 import type { Output } from './output.js';
 import { usd } from '../runtime/resultJson.js';
 import { runIdWords, shellWord } from './shell.js';
@@ -17,6 +18,17 @@ import { indentedMessage } from '../lens/format.js';
 export { indentedMessage };
 
 export { runJson, type ReportStatus } from '../runtime/resultJson.js';
+
+/**
+ * `run --json` and `resume --json`: the run as CONTRACTS gives it, and with `plan` at hand the
+ * failing template's place as `error.place` (ADR 112: an added key; the message is as recorded).
+ */
+export function runJsonAt(r: RunResult, status: ReportStatus, plan: Plan): Record<string, unknown> {
+  const json = runJson(r, status);
+  const at = r.error ? placeOf(plan.ir, r.error) : undefined;
+  if (!at) return json;
+  return { ...json, error: { ...(json.error as object), place: placeJson(at) } };
+}
 
 export function exitCodeOf(r: RunResult): number {
   if (r.status === 'failed') return ExitCode.runtime;
@@ -140,12 +152,45 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number, plan?: Pl
   out.info(out.color.dim(`  inspect: flujo lens show ${arg}   replay: flujo lens replay ${arg}`));
 }
 
-/** `at pipeline.yaml:7:31, the template of step shout's input` (the file from the cwd). */
+/**
+ * `at pipeline.yaml:7:31, the template of step shout's input` (the file from the cwd); a label
+ * that stands for several places names the others: `at a.yaml:7:31 (or b.yaml:4:12), …`.
+ */
 export function placeLine(at: FailurePlace): string {
-  const file = relative(process.cwd(), at.file) || at.file;
-  const role = at.label.slice(at.label.lastIndexOf('.') + 1);
+  const dot = at.label.lastIndexOf('.');
   const which = at.exact ? `the ${at.what}` : `one of the ${at.what}s`;
-  return `at ${file}:${at.line}:${at.column}, ${which} of ${at.step === null ? at.label : `step ${at.step}'s ${role}`}`;
+  const of =
+    at.role === undefined
+      ? at.step === null
+        ? at.label
+        : `step ${at.step}'s ${at.label.slice(dot + 1)}`
+      : at.step === null
+        ? `${at.role}, run by step ${at.label.slice(0, dot)}`
+        : at.role;
+  const or = at.also?.length ? ` (or ${at.also.map(shownPlace).join(', ')})` : '';
+  return `at ${shownPlace(at)}${or}, ${which} of ${of}`;
+}
+
+const shownPlace = (p: { file: string; line: number; column: number }) =>
+  `${relative(process.cwd(), p.file) || p.file}:${p.line}:${p.column}`;
+
+/**
+ * The place as `--json` gives it beside the recorded error (ADR 112): the file as `flujo
+ * validate` gives it (from the cwd), and what the text line says.
+ */
+export function placeJson(at: FailurePlace): Record<string, unknown> {
+  const file = (p: { file: string }) => relative(process.cwd(), p.file) || p.file;
+  return {
+    file: file(at),
+    line: at.line,
+    column: at.column,
+    step: at.step,
+    label: at.label,
+    what: at.what,
+    exact: at.exact,
+    ...(at.role !== undefined ? { role: at.role } : {}),
+    ...(at.also?.length ? { also: at.also.map((p) => ({ ...p, file: file(p) })) } : {}),
+  };
 }
 
 /** Four decimals, as the live line shows; a cost too small for them keeps its digits ($0.000006). */

@@ -50,6 +50,13 @@ describe('a template that fails while the run renders it', () => {
     expect(resumed.stderr).toContain(
       `  at pipeline.yaml:11:26, the template of step shout's input\n`,
     );
+    // Resumed again, the ended run is reported as it is, with the place under --json.
+    const again = cli('resume', id, '--json');
+    expect(again.code).toBe(1);
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      status: 'failed',
+      error: { place: { file: 'pipeline.yaml', line: 11, column: 26, exact: true } },
+    });
     const shown = JSON.parse(cli('lens', 'show', id, '--json').stdout) as {
       run: { error: { message: string } };
     };
@@ -59,7 +66,7 @@ describe('a template that fails while the run renders it', () => {
     expect(JSON.parse(replay.stdout)).toMatchObject({ identical: true });
   });
 
-  it('run names it too; run --json keeps the recorded error only', () => {
+  it('run names it too; run --json keeps the recorded message and adds the place', () => {
     writeFileSync(
       join(dir, 'first.yaml'),
       BLUEPRINT.replace(/ {2}- name: ask[\s\S]*?(?= {2}- name: shout)/, ''),
@@ -69,13 +76,22 @@ describe('a template that fails while the run renders it', () => {
     expect(run.stderr).toContain("  at first.yaml:7:26, the template of step shout's input\n");
     const json = cli('run', 'first.yaml', '--input', 'x', '--json');
     expect(json.code).toBe(1);
-    expect(JSON.parse(json.stdout)).toMatchObject({
-      status: 'failed',
-      error: {
-        code: 'PLAN_CODE_FAILED',
-        message: expect.stringContaining('(at line 2, column 20)'),
+    const { error } = JSON.parse(json.stdout) as { error: { message: string } };
+    // The message as recorded; the place beside it, in an added key (ADR 112).
+    expect(`PLAN_CODE_FAILED: ${error.message}`).toBe(RECORDED);
+    expect(error).toEqual({
+      code: 'PLAN_CODE_FAILED',
+      message: error.message,
+      place: {
+        file: 'first.yaml',
+        line: 7,
+        column: 26,
+        step: 'shout',
+        label: 'shout.input',
+        what: 'template',
+        exact: true,
       },
     });
-    expect(json.stdout + json.stderr).not.toContain('first.yaml:7:26');
+    expect(json.stderr).not.toContain('first.yaml:7:26');
   });
 });

@@ -11,7 +11,13 @@ import { maxInputBytes, resolveRunId } from '../context.js';
 import { parseAnswer, readStdin, runArgument } from '../io.js';
 import type { Output } from '../output.js';
 import { pipelinePath, recordedSource } from '../pipelineFile.js';
-import { exitCodeOf, pausedWithoutAnswer, printRun, runJson, printRefusal } from '../runReport.js';
+import {
+  exitCodeOf,
+  pausedWithoutAnswer,
+  printRun,
+  runJsonAt,
+  printRefusal,
+} from '../runReport.js';
 import type { RunResult } from '../../runtime/summary.js';
 import type { GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
@@ -103,7 +109,8 @@ export async function resume(
         ...(flags.allowChangedPipeline ? { allowChangedPlan: true } : {}),
       }),
     );
-    if (flags.json) out.json(runJson(result, interrupted ? 'interrupted' : result.status));
+    if (flags.json)
+      out.json(runJsonAt(result, interrupted ? 'interrupted' : result.status, loaded.plan));
     else printRun(out, result, performance.now() - t0, loaded.plan);
     return interrupted ? ExitCode.interrupted : exitCodeOf(result);
   } catch (caught) {

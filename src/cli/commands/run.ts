@@ -18,7 +18,7 @@ import {
 } from '../io.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
-import { exitCodeOf, printRefusal, printRun, runJson } from '../runReport.js';
+import { exitCodeOf, printRefusal, printRun, runJsonAt } from '../runReport.js';
 import { maxInputBytes, projectConfig, type GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import { openSession, type Interrupts } from '../session.js';
@@ -139,7 +139,8 @@ export async function run(
         if (flags.json) printRefusal(out, runId, e);
         throw e;
       });
-    if (flags.json) out.json(runJson(result, interrupted ? 'interrupted' : result.status));
+    if (flags.json)
+      out.json(runJsonAt(result, interrupted ? 'interrupted' : result.status, loaded.plan));
     else printRun(out, result, performance.now() - t0, loaded.plan);
     return interrupted ? ExitCode.interrupted : exitCodeOf(result);
   } finally {
