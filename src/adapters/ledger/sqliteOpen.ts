@@ -10,7 +10,9 @@
  * connection closes: a read-only connection may not remove them. When neither was there before,
  * `close()` lets SQLite remove them the way it always does, by closing a plain connection that has
  * read the schema: the last connection to close checkpoints the WAL (empty: nothing was written)
- * and deletes both files, and a connection still open elsewhere keeps them.
+ * and deletes both files, and a connection still open elsewhere keeps them. Read-only opens of one
+ * file in one process share that knowledge (`inPlace`): the second finds the files the first made,
+ * and only the last of them to close, not the first, has SQLite remove them (ADR 113).
  */
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -133,6 +135,20 @@ function inMemoryImage(path: string): Database.Database {
   return new Database(image, { readonly: true });
 }
 
+/**
+ * The read-only connections of this process reading a file in place, by the file's device and
+ * inode: how many are open, and whether the -wal and -shm were missing when the first opened.
+ */
+const inPlace = new Map<string, { users: number; made: boolean }>();
+
+const fileKey = (path: string): string => {
+  const s = statSync(path, { bigint: true });
+  return `${s.dev}:${s.ino}`;
+};
+
+/** How many files this process reads in place read-only now (for tests). */
+export const inPlaceReaders = (): number => inPlace.size;
+
 const unusable = (path: string, why: string) =>
   new ConfigError(ErrorCode.CONFIG_STATE_URI, `${why}`, { path });
 
@@ -143,9 +159,15 @@ export function openSqliteReadOnly(path: string, busyTimeoutMs = 5000): ReadOnly
       `no SQLite ledger at ${path}; nothing was created. Check the project (--project, or run from its folder) and the state URI (--state-uri, FLUJO_STATE_URI, state_uri in flujo.toml)`,
     );
   }
-  const hadSidecars = existsSync(`${path}-wal`) || existsSync(`${path}-shm`);
+  const key = fileKey(path);
+  const shared = inPlace.get(key);
+  // Sidecars an open of this process made are not a writer's: the first open's view holds.
+  const hadSidecars = shared
+    ? !shared.made
+    : existsSync(`${path}-wal`) || existsSync(`${path}-shm`);
   const tidy = () => {
-    if (hadSidecars || !(existsSync(`${path}-wal`) || existsSync(`${path}-shm`))) return;
+    if (hadSidecars || inPlace.has(key)) return;
+    if (!(existsSync(`${path}-wal`) || existsSync(`${path}-shm`))) return;
     try {
       const last = new Database(path, { fileMustExist: true });
       try {
@@ -213,12 +235,31 @@ export function openSqliteReadOnly(path: string, busyTimeoutMs = 5000): ReadOnly
     );
   }
   const taken = stamp;
+  if (taken !== undefined) {
+    const copy = db;
+    return {
+      db: copy,
+      version,
+      outdated: () => fileStamp(path) !== taken,
+      close() {
+        if (copy.open) copy.close();
+      },
+    };
+  }
+  const reader = shared ?? { users: 0, made: !hadSidecars };
+  reader.users += 1;
+  inPlace.set(key, reader);
+  const live = db;
+  let closed = false;
   return {
-    db,
+    db: live,
     version,
-    ...(taken === undefined ? {} : { outdated: () => fileStamp(path) !== taken }),
     close() {
-      if (db.open) db.close();
+      if (live.open) live.close();
+      if (closed) return;
+      closed = true;
+      reader.users -= 1;
+      if (reader.users === 0 && inPlace.get(key) === reader) inPlace.delete(key);
       tidy();
     },
   };

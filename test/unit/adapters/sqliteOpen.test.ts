@@ -11,6 +11,7 @@ import { emptyHead } from '../../../src/events/envelope.js';
 import { started } from '../../support/events.js';
 import { createSqliteLedger } from '../../../src/adapters/ledger/sqlite.js';
 import { openLedger } from '../../../src/adapters/ledger/open.js';
+import { inPlaceReaders } from '../../../src/adapters/ledger/sqliteOpen.js';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -98,5 +99,46 @@ describe('opening a SQLite ledger', () => {
       /no SQLite ledger at .*state\.db\.missing; nothing was created/,
     );
     expect(existsSync(`${path}.missing`)).toBe(false);
+  });
+
+  it('read-only twice in one process: the last to close, in either order, has SQLite remove the -wal and -shm', async () => {
+    await initFastHash();
+    const path = join(tmp(), 'state.db');
+    const rw = createSqliteLedger({ path });
+    await rw.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: 1 });
+    await rw.close();
+    const bytes = readFileSync(path);
+    const sidecars = () => [existsSync(`${path}-wal`), existsSync(`${path}-shm`)];
+    for (const firstClosesFirst of [true, false]) {
+      const a = createSqliteLedger({ path, readOnly: true });
+      // The second finds the files the first made: not a writer's, so they are still to remove.
+      const b = createSqliteLedger({ path, readOnly: true });
+      expect((await a.read('r')).length).toBe(1);
+      expect((await b.read('r')).length).toBe(1);
+      expect(sidecars()).toEqual([true, true]);
+      const [first, second] = firstClosesFirst ? [a, b] : [b, a];
+      await first.close();
+      // The other still reads through them.
+      expect(sidecars()).toEqual([true, true]);
+      expect((await second.read('r')).length).toBe(1);
+      await second.close();
+      expect(sidecars()).toEqual([false, false]);
+      expect(inPlaceReaders()).toBe(0);
+    }
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+  });
+
+  it("read-only beside a writer's -wal and -shm leaves them, however many opens close", async () => {
+    await initFastHash();
+    const path = join(tmp(), 'state.db');
+    const rw = createSqliteLedger({ path });
+    await rw.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: 1 });
+    const a = createSqliteLedger({ path, readOnly: true });
+    const b = createSqliteLedger({ path, readOnly: true });
+    await a.close();
+    await b.close();
+    expect([existsSync(`${path}-wal`), existsSync(`${path}-shm`)]).toEqual([true, true]);
+    await rw.append({ runId: 'q', expected: emptyHead('q'), events: [started()], at: 2 });
+    await rw.close();
   });
 });
