@@ -5,7 +5,7 @@
 import { maxLoopsProblem } from '../dsl/checks.js';
 import type { LoopNode, MapNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
-import { PlanCompileError, iterationState, join, type Cfg } from './compileShared.js';
+import { PlanCompileError, forgetItem, iterationState, join, type Cfg } from './compileShared.js';
 
 import { mapSlots, nextKey } from './compileMapSlots.js';
 import type { Test } from './machine.js';
@@ -119,12 +119,14 @@ function sequentialItems(
         params: { test: (c: RunMachineContext) => iteration(c) >= items(c).length },
       },
       target: 'ok',
-      actions: [cx.copyOutput(tpl, result)],
+      actions: [forgetItem(bodyTpl), cx.copyOutput(tpl, result)],
     },
     {
       target: 'iter',
       reenter: true,
       actions: [
+        // Before the iteration moves on: the item's path carries its number.
+        forgetItem(bodyTpl),
         {
           type: 'setIteration',
           params: ({ context }: { context: RunMachineContext }) => ({

@@ -7,7 +7,7 @@
  */
 import type { MapNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
-import { iterationState, join, type Cfg } from './compileShared.js';
+import { forgetItem, iterationState, join, type Cfg } from './compileShared.js';
 import type { RunMachineContext } from './vocabulary.js';
 
 /** The `it` key holding the next unclaimed item (1-based). */
@@ -66,7 +66,16 @@ export function mapSlots(cx: Compiler, node: MapNode, spec: SlotsSpec): Cfg {
             },
           ],
         },
-        run: iterationState(cx, body, tpl, bodyTpl, item, [{ target: 'claim' }], `#${id}.fail`),
+        // The item is forgotten before `claim` moves the slot's key (the item's path) on.
+        run: iterationState(
+          cx,
+          body,
+          tpl,
+          bodyTpl,
+          item,
+          [{ target: 'claim', actions: [forgetItem(bodyTpl)] }],
+          `#${id}.fail`,
+        ),
         done: { type: 'final' },
       },
     };

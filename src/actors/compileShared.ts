@@ -24,6 +24,17 @@ export class PlanCompileError extends Error {
 }
 
 /**
+ * A map item is done: what it kept by runtime path is read by nothing but its output, which the
+ * map gathers when it ends (machine.ts `forgetItem`, a no-op for a run recorded before ADR 109).
+ */
+export const forgetItem = (bodyTpl: string) => ({
+  type: 'forgetItem',
+  params: ({ context }: { context: RunMachineContext }) => ({
+    path: runtimePath(bodyTpl, context),
+  }),
+});
+
+/**
  * The state that holds a loop's or map's body: it records the iteration on entry, fails the node
  * when the body fails, and otherwise tries `rules` (exit, next iteration…) in order.
  */

@@ -10,6 +10,7 @@
  */
 import { setup } from 'xstate';
 
+import { ENGINE_FLAGS } from '../dsl/engineFlags.js';
 import type { ErrorInfo } from '../events/catalogue.js';
 import { freezeDeep } from './frozen.js';
 import { dropBelow, dropEntry, setEntry } from './pathIndex.js';
@@ -96,6 +97,19 @@ export const runMachineSetup = setup({
         dropEntry(rec, p.path);
         if (p.inner) dropBelow(rec, p.path);
       }
+    },
+    /**
+     * A map item completed (ADR 109): all it kept but its output, which the map gathers when it
+     * ends, is read by nothing any more. Only in runs recorded with the flag: the context, and so
+     * every snapshot, of a run recorded before keeps it until the map ends, as it did.
+     */
+    forgetItem: ({ context }, p: { path: string }) => {
+      if (!context.flags?.includes(ENGINE_FLAGS.mapItemKeepsOnlyOutput)) return;
+      for (const rec of [context.inp, context.att, context.err, context.sel]) {
+        dropEntry(rec, p.path);
+        dropBelow(rec, p.path);
+      }
+      dropBelow(context.out, p.path);
     },
     /** A fan-out node is left: its branches' context copies are merged or moot by now. */
     closeScopes: ({ context }, p: { keys: readonly string[] }) => {

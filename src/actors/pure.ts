@@ -58,6 +58,7 @@ const CONTEXT_UPDATES: ReadonlySet<string> = new Set([
   'closeScopes',
   'openScope',
   'forget',
+  'forgetItem',
 ]);
 
 interface Resolved extends ExecutableAction {

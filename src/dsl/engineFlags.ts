@@ -24,6 +24,12 @@ export const ENGINE_FLAGS = {
    */
   hitlSkillAnswerSchema: 'hitl-skill-answer-schema',
   /**
+   * ADR 109: a map drops what an item kept by runtime path (its input, attempt, error, selection
+   * and everything below it) as soon as the item completes, keeping only its output; before, all
+   * of it stayed until the map ended, so snapshots and memory grew with the items done.
+   */
+  mapItemKeepsOnlyOutput: 'map-item-keeps-only-output',
+  /**
    * ADR 77: a rendering of step outputs (`context.step_outputs`, `steps`) leaves out the outputs
    * the engine keeps under `__` names (a loop's or an import's stash).
    */

@@ -152,8 +152,12 @@ describe('golden ledger recorded before ADR 84 (no engine flags)', () => {
 
 // Golden ledgers kept from before a release added an engine flag: each lacks the flags named.
 describe.each([
-  { adr: 90, lacks: ['ask-user-answer-schema', 'hitl-skill-answer-schema'] },
-  { adr: 95, lacks: ['hitl-skill-answer-schema'] },
+  {
+    adr: 90,
+    lacks: ['ask-user-answer-schema', 'hitl-skill-answer-schema', 'map-item-keeps-only-output'],
+  },
+  { adr: 95, lacks: ['hitl-skill-answer-schema', 'map-item-keeps-only-output'] },
+  { adr: 109, lacks: ['map-item-keeps-only-output'] },
 ])('golden ledger recorded before ADR $adr (engine flags without $lacks)', ({ adr, lacks }) => {
   beforeAll(initFastHash);
   const before = load(`orders-before-adr${adr}.json`);
