@@ -16,6 +16,8 @@ import { nodeBlueprintFiles, withBlueprintCode } from '../../src/adapters/fs/blu
 import { openState } from '../../src/adapters/ledger/state.js';
 import { loadBlueprint } from '../../src/blueprint/loader.js';
 import { createEngine } from '../../src/runtime/engine.js';
+import { createSkillAgents } from '../../src/skills/agents.js';
+import { createSkillRegistry } from '../../src/skills/registry.js';
 import { runCli } from './cli.js';
 
 let dir: string;
@@ -27,7 +29,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Records a run of pipeline.yaml as a release before the rule did, paused at its question. */
-async function recordedBefore(runId: string): Promise<void> {
+async function recordedBefore(runId: string, input = 'x', status = 'paused'): Promise<void> {
   const file = join(dir, 'pipeline.yaml');
   const strict = loadBlueprint(file, { files: nodeBlueprintFiles, root: dir });
   expect(strict.isValid).toBe(false);
@@ -36,11 +38,14 @@ async function recordedBefore(runId: string): Promise<void> {
   const plan = await withBlueprintCode(loaded);
   const state = await openState('sqlite:///.flujo/state.db', { projectRoot: dir });
   try {
-    const paused = await createEngine({ ledger: state.ledger }).run(plan, 'x', {
+    const recorded = await createEngine({
+      ledger: state.ledger,
+      agents: createSkillAgents(createSkillRegistry()),
+    }).run(plan, input, {
       runId,
       source: 'pipeline.yaml',
     });
-    expect(paused.status).toBe('paused');
+    expect(recorded.status).toBe(status);
   } finally {
     await state.close();
   }
@@ -78,8 +83,56 @@ steps:
     expect(run.code, run.stderr).toBe(4);
     expect(run.stderr).toMatch(/V-K4.*step name "approve\\u000a"/);
 
+    // run --run-id takes the recorded run up (ADR 107): paused, it wants an answer (was exit 4).
+    const takenUp = cli('run', '--run-id', 'old-name', '--input', 'x', '--json');
+    expect(takenUp.code, takenUp.stderr).toBe(1);
+    expect(JSON.parse(takenUp.stdout)).toMatchObject({
+      run_id: 'old-name',
+      error: { code: 'RUN_NOT_RESUMABLE' },
+    });
+    expect(takenUp.stderr).toMatch(/warning .*V-K4.*approve\\u000a/);
+
     const resumed = replaysAndResumes('old-name', 'true');
     expect(resumed.stderr).toMatch(/warning .*V-K4.*approve\\u000a/);
+  });
+
+  it('run --run-id of a recorded run takes it up as resume loads it, whatever its input measures (ADR 107)', async () => {
+    writeFileSync(
+      join(dir, 'pipeline.yaml'),
+      `version: "0.1"
+name: taken
+steps:
+  - name: "echo\\u001b[2J"
+    agent: { id: flujo.builtins.stringify }
+`,
+    );
+    const big = 'y'.repeat(2000);
+    await recordedBefore('old-done', big, 'completed');
+    // A lower limit than the run was recorded under: it bounds new runs only.
+    writeFileSync(join(dir, 'flujo.toml'), '[settings]\nmax_input_bytes = 1024\n');
+    try {
+      const takenUp = cli('run', '--run-id', 'old-done', '--input', big, '--json');
+      expect(takenUp.code, takenUp.stderr).toBe(0);
+      expect(JSON.parse(takenUp.stdout)).toMatchObject({
+        run_id: 'old-done',
+        status: 'completed',
+        output: big,
+      });
+      expect(takenUp.stderr).toMatch(/warning .*V-K4.*echo\\u001b\[2J/);
+      // A new run id is still refused the blueprint, and so is the input.
+      const fresh = cli('run', '--run-id', 'new-done', '--input', big);
+      expect(fresh.code, fresh.stderr).toBe(4);
+      expect(fresh.stderr).toContain('V-K4');
+      writeFileSync(
+        join(dir, 'pipeline.yaml'),
+        'version: "0.1"\nname: t\nsteps:\n  - { name: e, agent: { id: flujo.builtins.stringify } }\n',
+      );
+      const over = cli('run', '--run-id', 'new-done', '--input', big);
+      expect(over.code, over.stderr).toBe(2);
+      expect(over.stderr).toContain('over the limit of 1 KiB');
+    } finally {
+      writeFileSync(join(dir, 'flujo.toml'), '# test project\n');
+    }
   });
 
   it('an unquoted integer beyond 2^53 - 1: new runs refused, the recorded run resumes and replays', async () => {

@@ -107,11 +107,17 @@ export async function run(
   });
   try {
     const { cfg } = session;
+    // --run-id of a run already recorded takes it up (ADR 107): its blueprint is loaded as resume
+    // loads it (ADR 106), and the limits on what a new run is given do not apply. One head read.
+    const recordedRun =
+      chosenRunId !== undefined &&
+      (await session.ledger.head(chosenRunId).catch(() => null)) !== null;
     const { pipeline: loaded, engine } = await session.load(
       pipelinePath(pipelineArg, cfg.root, cwd),
+      { recordedRun },
     );
     const input = await readInput(flags.input, env, process.stdin);
-    checkRunValues(input, context, maxInputBytes(cfg));
+    if (!recordedRun) checkRunValues(input, context, maxInputBytes(cfg));
     if (contextPrompt)
       out.info(
         `note: --context's initial_prompt is replaced by the input (${input.from === 'empty' ? 'none was given, so the empty string' : `from ${input.from}`}): the input is context.initial_prompt; pass the text with --input instead`,
