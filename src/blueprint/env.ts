@@ -4,6 +4,7 @@
  * template and expression checks are in ./envTemplates.ts, the load's ports and shapes in
  * ./envTypes.ts (re-exported here).
  */
+import { stepNameProblem } from '../dsl/checks.js';
 import type { CodeRef } from '../dsl/ir.js';
 import * as checks from './envTemplates.js';
 import type { AgentSpec, Shared, Where } from './envTypes.js';
@@ -64,6 +65,23 @@ export class Env {
     const f = finding(rule, message, { file: this.file, line: at.line, column: at.column }, extra);
     const out = this.aliasStack.length ? { ...f, import_stack: [...this.aliasStack] } : f;
     this.shared.findings.push(extra.resolution ? markResolution(out) : out);
+  }
+
+  /**
+   * A name the user chose that runs record and the lens prints (a step's, a branch's, a state's,
+   * the pipeline's) holding a control character: V-K4 at it, as `<what> "…" holds …`. A warning
+   * for the pipeline of a run already recorded, which must go on with the names it has (ADR 106).
+   * True when reported.
+   */
+  controlName(what: string, name: string, at: Pos, step: string | null): boolean {
+    const problem = stepNameProblem(name);
+    if (!problem) return false;
+    this.report('V-K4', `${what} ${problem}`, at, {
+      step,
+      suggestion: 'write the name without control characters (a newline, a tab, ESC…)',
+      ...(this.shared.opts.recordedRun ? { severity: 'warning' as const } : {}),
+    });
+    return true;
   }
 
   /** Names of helper nodes the loader adds: `__` prefix, template-safe (no dots). */

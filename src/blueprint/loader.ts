@@ -201,9 +201,10 @@ function compileTop(env: Env, tree: YNode): { root: PlanNode; name: string } | u
       suggestion: `use version: "0.1" (or "2.0", which Flujo's examples use and means the same)`,
     });
   }
-  const name =
-    env.str(entry(tree, 'name')?.value, 'name', null) ??
-    posix.basename(env.file).replace(/\.ya?ml$/, '');
+  const nameNode = entry(tree, 'name')?.value;
+  const name = env.str(nameNode, 'name', null) ?? posix.basename(env.file).replace(/\.ya?ml$/, '');
+  // Recorded in RunStarted, printed by `run` and every lens command (ADR 108).
+  env.controlName('pipeline name', name, nameNode?.pos ?? tree.pos, null);
   agentsSection(env, entry(tree, 'agents')?.value);
   importsSection(env, entry(tree, 'imports')?.value);
   const steps = entry(tree, 'steps');
@@ -350,6 +351,8 @@ function importsSection(env: Env, node: YNode | undefined): void {
     return;
   }
   for (const e of node.entries) {
+    // An alias names the import's step (`<step>:<alias>`) and its branch, both recorded.
+    env.controlName('import alias', e.key, e.keyPos, null);
     const p = env.str(e.value, `import '${e.key}'`, null);
     if (p) env.imports.set(e.key, { path: p, pos: e.value.pos });
   }

@@ -5,7 +5,7 @@
  * ./imports.ts, cache and agentic loops in their own files; the reading helpers are in ./env.ts.
  */
 import { schemaProblem } from '../dsl/jsonSchema.js';
-import { sinkToProblem, stepNameProblem } from '../dsl/checks.js';
+import { sinkToProblem } from '../dsl/checks.js';
 import type { CodeRef, HitlNode, PlanNode, SequenceNode, StepNode } from '../dsl/ir.js';
 import { thisOf, type Env, type Where } from './env.js';
 import { nearest } from './findings.js';
@@ -106,14 +106,8 @@ export function buildStep(env: Env, node: YNode, where: Where): PlanNode | undef
     env.report('V-K4', `a step needs a 'name'`, node.pos, {
       suggestion: `add 'name: <step name>'`,
     });
-  const nameProblem = nameNode ? stepNameProblem(name) : undefined;
-  if (nameProblem && nameNode)
-    env.report('V-K4', `step name ${nameProblem}`, nameNode.pos, {
-      step: name,
-      suggestion: 'write the name without control characters (a newline, a tab, ESC…)',
-      // A run recorded with the name before it was refused still resumes and replays (ADR 106).
-      ...(env.shared.opts.recordedRun ? { severity: 'warning' as const } : {}),
-    });
+  // A run recorded with the name before it was refused still resumes and replays (ADR 106).
+  if (nameNode) env.controlName('step name', name, nameNode.pos, name);
   if (!(KINDS as readonly string[]).includes(kind)) {
     const near = nearest(kind, KINDS);
     env.report(

@@ -21,6 +21,8 @@ export function branchesOf(env: Env, node: YNode | undefined, owner: string, whe
     return out;
   }
   for (const e of node.entries) {
+    // A branch's name is recorded (its steps' paths, a conditional's choice) and printed.
+    env.controlName(`${owner}: branch name`, e.key, e.keyPos, owner);
     out[e.key] = buildSteps(env, e.value, `${owner}.${e.key}`, {
       ...where,
       yamlPath: `${where.yamlPath}.branches.${e.key}`,

@@ -23,6 +23,8 @@ export function stateMachine(
   const states: Record<string, PlanNode> = {};
   if (statesNode?.t === 'map') {
     for (const e of statesNode.entries) {
+      // A state's name is recorded as the machine enters it, and printed.
+      env.controlName(`${name}: state name`, e.key, e.keyPos, name);
       states[e.key] = buildSteps(env, e.value, `${name}.${e.key}`, {
         ...where,
         yamlPath: `${where.yamlPath}.states.${e.key}`,
@@ -35,6 +37,12 @@ export function stateMachine(
       statesNode?.pos ?? node.pos,
       { step: name },
     );
+  // An end state with no steps is recorded by name as well (a state named above is reported there).
+  const endItems = endNode?.t === 'seq' ? endNode.items : endNode ? [endNode] : [];
+  end.forEach((state, i) => {
+    if (!Object.hasOwn(states, state))
+      env.controlName(`${name}: end state`, state, (endItems[i] ?? node).pos, name);
+  });
   const known = new Set([...Object.keys(states), ...end]);
   const transitions: StateTransition[] = [];
   const tNode = get(node, 'transitions');
