@@ -217,10 +217,17 @@ export function hitl(
     };
   }
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
-  const render = this.code(node.render, `${node.name}.message`);
+  const asked = { text: node.message, render: this.code(node.render, `${node.name}.message`) };
+  // The param its hitl skill names, for a run recorded with it (ADR 111); else `params.question`.
+  const named = node.skillMessage && {
+    text: node.skillMessage.message,
+    render: this.code(node.skillMessage.render, `${node.name}.message`),
+  };
   const ctxOf = this.ctxOf();
   const message = (c: RunMachineContext) => {
-    if (!render) return node.message;
+    const { text, render } =
+      named && c.flags?.includes(ENGINE_FLAGS.hitlSkillMessageParam) ? named : asked;
+    if (!render) return text;
     const v = render(c.inp[rp(c)] ?? null, ctxOf(c)) ?? '';
     if (typeof v === 'string') return v;
     // For a person: an object or list is indented JSON (ADR 77); the recorded message is what

@@ -143,11 +143,10 @@ function fromMap(
   if (paramsNode) env.template(paramsNode, name, where);
   const skills = env.shared.opts.skills;
   if (skill === ASK_USER || skills?.kind?.(skill) === 'hitl') {
-    const q = (params as { question?: unknown }).question;
-    const qNode = paramsNode?.t === 'map' ? entry(paramsNode, 'question')?.value : undefined;
-    return {
-      kind: 'hitl',
-      hitl: {
+    const messageFrom = (param: string) => {
+      const q = (params as Record<string, unknown>)[param];
+      const qNode = paramsNode?.t === 'map' ? entry(paramsNode, param)?.value : undefined;
+      return {
         message: typeof q === 'string' ? q : '',
         // Without a question the step's input is the message (Flujo's ask_user prompt).
         ...(typeof q === 'string'
@@ -155,6 +154,20 @@ function fromMap(
             ? { render: placeScalar({ template: q, ...thisOf(q, where) }, env.file, name, qNode) }
             : {}
           : { render: { template: '{{ previous_step }}' } }),
+      };
+    };
+    // Runs recorded before ADR 111 ask with `params.question` whatever the skill names.
+    const asked = messageFrom('question');
+    const param = skills?.hitl?.(skill)?.messageParam;
+    const named = param && param !== 'question' ? messageFrom(param) : undefined;
+    return {
+      kind: 'hitl',
+      hitl: {
+        ...asked,
+        // The param the skill names, for a run recorded with `hitl-skill-message-param`.
+        ...(named && JSON.stringify(named) !== JSON.stringify(asked)
+          ? { skillMessage: named }
+          : {}),
         inputSchema: {},
         // The step's own schema wins; without one, the skill's declared answer schema (ADR 95).
         ...(declaresSchema(step)

@@ -16,7 +16,8 @@ import { skillContext, skillIds } from '../blueprint/skillCatalog.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { Plan, PlanNode, StepNode } from '../dsl/ir.js';
 import type { AgentPort } from '../ports.js';
-import { composeAgents, createSkillAgents } from '../skills/agents.js';
+import { EngineError, ExitCode } from '../errors.js';
+import { SKILL_PREFIX, composeAgents, createSkillAgents, notCallable } from '../skills/agents.js';
 import { loadProjectSkills } from '../skills/project.js';
 import { createSkillRegistry } from '../skills/registry.js';
 import type { SkillRegistry } from '../skills/types.js';
@@ -62,10 +63,11 @@ export function agentsFor(cfg: EffectiveConfig, registry: SkillRegistry): AgentP
   );
 }
 
-function modelSteps(node: PlanNode, out: StepNode[]): StepNode[] {
+/** Every agent step of the plan, fallbacks included, in the plan's order. */
+function stepsOf(node: PlanNode, out: StepNode[]): StepNode[] {
   if (node.kind === 'step') {
-    if (!node.agent.startsWith('fn:') && !node.agent.startsWith('skill:')) out.push(node);
-    if (node.fallback) modelSteps(node.fallback, out);
+    out.push(node);
+    if (node.fallback) stepsOf(node.fallback, out);
     return out;
   }
   const children: PlanNode[] = [];
@@ -91,8 +93,44 @@ function modelSteps(node: PlanNode, out: StepNode[]): StepNode[] {
     case 'hitl':
       break;
   }
-  for (const c of children) modelSteps(c, out);
+  for (const c of children) stepsOf(c, out);
   return out;
+}
+
+const modelSteps = (node: PlanNode) =>
+  stepsOf(node, []).filter((s) => !s.agent.startsWith('fn:') && !s.agent.startsWith('skill:'));
+
+/**
+ * A pipeline module's steps that call a hitl skill as an agent (`agentStep(name, 'skill:<id>')`)
+ * are refused when it is loaded, as the call would be (ADR 111): SKILL_NOT_CALLABLE, exit 3, the
+ * first such step named (and how many there are), before anything is recorded.
+ */
+export async function refuseHitlSkillCalls(
+  file: string,
+  plan: Plan,
+  /** Loaded only for a plan with skill steps (skills.yaml is read then, as the run would). */
+  registryOf: () => Promise<SkillRegistry>,
+): Promise<void> {
+  const skillSteps = stepsOf(plan.ir.root, []).filter((s) => s.agent.startsWith(SKILL_PREFIX));
+  if (!skillSteps.length) return;
+  const registry = await registryOf();
+  const calls = skillSteps.filter(
+    (s) => registry.get(s.agent.slice(SKILL_PREFIX.length))?.kind === 'hitl',
+  );
+  const [first] = calls;
+  if (!first) return;
+  const e = notCallable(first.agent.slice(SKILL_PREFIX.length), first.name, ExitCode.import);
+  const more =
+    calls.length > 1
+      ? ` (and ${calls.length - 1} more step(s): ${calls
+          .slice(1)
+          .map((s) => s.name)
+          .join(', ')})`
+      : '';
+  throw new EngineError(e.code, `${file}: ${e.message.slice(e.code.length + 3)}${more}`, {
+    exitCode: ExitCode.import,
+    details: { ...e.details, file, steps: calls.map((s) => s.name) },
+  });
 }
 
 /**
@@ -106,7 +144,7 @@ export async function preflight(
   /** Told once per model without a price (counted as free unless [cost] strict = true). */
   warn: (warning: string) => void = () => {},
 ): Promise<void> {
-  const steps = modelSteps(plan.ir.root, []).map((s) => ({
+  const steps = modelSteps(plan.ir.root).map((s) => ({
     agent: s.agent,
     config: s.config,
     path: s.name,

@@ -150,8 +150,19 @@ export async function loadPipelineFile(
     );
     return { plan, file, source, warnings };
   }
-  if (['.js', '.mjs', '.cjs', '.ts', '.mts'].includes(ext))
-    return { plan: await loadModule(file), file, source, warnings: [] };
+  if (['.js', '.mjs', '.cjs', '.ts', '.mts'].includes(ext)) {
+    const plan = await loadModule(file);
+    // Only a module can call a hitl skill as an agent (a blueprint compiles it to a person's step).
+    // A run already recorded is not refused (ADR 106): its step fails at the call, as it did.
+    if (opts.recordedRun) return { plan, file, source, warnings: [] };
+    const { projectSkills, refuseHitlSkillCalls } = await import('./agents.js');
+    await refuseHitlSkillCalls(
+      file,
+      plan,
+      async () => registry ?? projectSkills(cfg, dirname(file)),
+    );
+    return { plan, file, source, warnings: [] };
+  }
   throw new ConfigError(
     ErrorCode.CONFIG_INVALID,
     `${file}: unknown pipeline file type ${ext || '(none)'}; use a .yaml blueprint or a .js/.ts module`,

@@ -24,6 +24,11 @@ export const ENGINE_FLAGS = {
    */
   hitlSkillAnswerSchema: 'hitl-skill-answer-schema',
   /**
+   * ADR 111: a step using a registered hitl skill asks with the param the skill's
+   * `hitl.messageParam` names; before, with `params.question` whatever the skill named.
+   */
+  hitlSkillMessageParam: 'hitl-skill-message-param',
+  /**
    * ADR 109: a map drops what an item kept by runtime path (its input, attempt, error, selection
    * and everything below it) as soon as the item completes, keeping only its output; before, all
    * of it stayed until the map ended, so snapshots and memory grew with the items done.

@@ -248,6 +248,13 @@ export interface HitlNode extends NodeBase {
    */
   readonly skillAnswerSchema?: Readonly<Record<string, unknown>>;
   /**
+   * A step using a registered hitl skill whose `hitl.messageParam` is not `question`: the message
+   * (and its template) taken from that param, when it differs from `message` / `render` (taken
+   * from `params.question`, what a run recorded before keeps). A run recorded with the engine flag
+   * `hitl-skill-message-param` asks with it (ADR 111).
+   */
+  readonly skillMessage?: { readonly message: string; readonly render?: CodeRef };
+  /**
    * `false`: the step never asks. It fails at once with HITL_NOT_PROPAGATED, a failure that
    * passes every handler of failures (a parallel's `ignore`, a state machine's `on: failure`)
    * up to the nearest state machine rule `on: hitl_not_propagated` (ADR 61).

@@ -3,9 +3,11 @@
  *
  * Later releases put answer schemas on hitl nodes, each gated by an engine flag: ADR 90 an
  * `ask_user` step's declared schema (`answerSchema`, `ask-user-answer-schema`), ADR 95 a hitl
- * skill's declared one (`skillAnswerSchema`, `hitl-skill-answer-schema`). Either changes the
- * fingerprint of a blueprint that has one. A run recorded without a field's flag asks with `{}`
- * whatever that field holds, so the plan without the field is the plan it was recorded with: its
+ * skill's declared one (`skillAnswerSchema`, `hitl-skill-answer-schema`); ADR 111 a hitl skill's
+ * message taken from the param it names (`skillMessage`, `hitl-skill-message-param`). Each changes
+ * the fingerprint of a blueprint that has one. A run recorded without a field's flag asks as it
+ * did (`{}`, `params.question`) whatever that field holds, so the plan without the field is the
+ * plan it was recorded with: its
  * resume is not a pipeline change. A run that has the flag of a field its recorded fingerprint
  * lacks, or a fingerprint that differs in anything else, is still refused (PLAN_CHANGED).
  */
@@ -20,6 +22,7 @@ import type { LedgerStore } from '../ports.js';
 const GATED: readonly (readonly [string, EngineFlag])[] = [
   ['answerSchema', ENGINE_FLAGS.askUserAnswerSchema],
   ['skillAnswerSchema', ENGINE_FLAGS.hitlSkillAnswerSchema],
+  ['skillMessage', ENGINE_FLAGS.hitlSkillMessageParam],
 ];
 
 /**

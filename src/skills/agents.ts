@@ -23,6 +23,14 @@ export interface RoutedAgentPort extends AgentPort {
 const invalid = (code: ErrorCode, message: string, details: Obj) =>
   new EngineError(code, message, { retryable: false, details });
 
+/** A hitl skill reached as an agent (at a step's call, or by a check before the run). */
+export const notCallable = (id: string, path: string, exitCode?: ExitCode) =>
+  new EngineError(
+    ErrorCode.SKILL_NOT_CALLABLE,
+    `step ${path} calls skill ${id}, which is kind: hitl (a person answers it) and never called as an agent; in a blueprint write 'agent: { id: ${id} }', in the DSL hitl(name, { message, schema }) with the schema the skill declares`,
+    { retryable: false, details: { skill: id, path }, ...(exitCode ? { exitCode } : {}) },
+  );
+
 export function createSkillAgents(registry: SkillRegistry): RoutedAgentPort {
   const ajv = new Ajv2020({ allErrors: true, strict: false });
   const compiled = new WeakMap<JsonSchema, ValidateFunction>();
@@ -65,7 +73,11 @@ export function createSkillAgents(registry: SkillRegistry): RoutedAgentPort {
         `step ${req.path} calls skill ${id}, which is not registered; declare it in skills.yaml next to the blueprint or use a flujo.builtins.* id`,
         { skill: id, path: req.path },
       );
-    return skill; // a `hitl` skill's run() explains why it is never called
+    // A person answers a hitl skill: the blueprint loader compiles a step using one to a hitl
+    // node. Reached as an agent (`agentStep(name, 'skill:<id>')`), its `run` is never called,
+    // whatever it would do (ADR 111); ask_user's own `run` said so, a custom skill's did not.
+    if (skill.kind === 'hitl') throw notCallable(skill.id, req.path);
+    return skill;
   }
 
   return {

@@ -183,7 +183,10 @@ describe('a run recorded before hitl-skill-answer-schema (2ce0079, ADR 95)', () 
     const events = recorded();
     const started = events[0] as Extract<LedgerEvent, { type: 'RunStarted' }>;
     // Today's flags but this one and those added since (ADR 109 on).
-    const since: string[] = [ENGINE_FLAGS.mapItemKeepsOnlyOutput];
+    const since: string[] = [
+      ENGINE_FLAGS.mapItemKeepsOnlyOutput,
+      ENGINE_FLAGS.hitlSkillMessageParam,
+    ];
     expect(started.data.engine.flags).toEqual(
       CURRENT_ENGINE_FLAGS.filter(
         (f) => f !== ENGINE_FLAGS.hitlSkillAnswerSchema && !since.includes(f),

@@ -154,10 +154,18 @@ describe('golden ledger recorded before ADR 84 (no engine flags)', () => {
 describe.each([
   {
     adr: 90,
-    lacks: ['ask-user-answer-schema', 'hitl-skill-answer-schema', 'map-item-keeps-only-output'],
+    lacks: [
+      'ask-user-answer-schema',
+      'hitl-skill-answer-schema',
+      'map-item-keeps-only-output',
+      'hitl-skill-message-param',
+    ],
   },
-  { adr: 95, lacks: ['hitl-skill-answer-schema', 'map-item-keeps-only-output'] },
-  { adr: 109, lacks: ['map-item-keeps-only-output'] },
+  {
+    adr: 95,
+    lacks: ['hitl-skill-answer-schema', 'map-item-keeps-only-output', 'hitl-skill-message-param'],
+  },
+  { adr: 109, lacks: ['map-item-keeps-only-output', 'hitl-skill-message-param'] },
 ])('golden ledger recorded before ADR $adr (engine flags without $lacks)', ({ adr, lacks }) => {
   beforeAll(initFastHash);
   const before = load(`orders-before-adr${adr}.json`);
