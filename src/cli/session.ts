@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { tapLedger } from '../adapters/ledger/tap.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { LedgerStore } from '../ports.js';
+import type { ReadModels } from '../projections/readModels.js';
 import { createEngine, type Engine, type EngineOptions } from '../runtime/engine.js';
 import type { RunResult } from '../runtime/summary.js';
 import { agentsFor, preflight, projectSkills } from './agents.js';
@@ -25,6 +26,8 @@ export interface Interrupts {
 export interface Session {
   readonly cfg: EffectiveConfig;
   readonly ledger: LedgerStore;
+  /** The project's read models (a run's status as `lens list` shows it). */
+  readonly readModels: ReadModels;
   /**
    * Loads the pipeline file with the skills it may call (builtins plus the skills.yaml beside
    * it, else the project root's), and the engine that runs it with those skills and the models.
@@ -55,6 +58,7 @@ export async function openSession(
   return {
     cfg,
     ledger,
+    readModels: state.readModels,
     async load(file, opts) {
       const loaded = await loadRunnable(
         cfg,

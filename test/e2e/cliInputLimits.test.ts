@@ -144,9 +144,14 @@ describe('flujo resume --input', () => {
       input: nested(250),
     });
     expect(deeper.code).toBe(1);
-    expect(json(deeper.stdout)).toMatchObject({
+    // With the run's status, as a refusal by the question's schema has it (ADR 108).
+    expect(json(deeper.stdout)).toEqual({
       run_id: id,
-      error: { code: 'HUMAN_INPUT_REJECTED' },
+      status: 'paused',
+      error: {
+        code: 'HUMAN_INPUT_REJECTED',
+        message: expect.stringContaining('it is 250 levels deep'),
+      },
     });
 
     const inf = runCli(['resume', id, '--input', '{"n": 1e400}'], { cwd: p });
@@ -169,6 +174,14 @@ describe('flujo resume --input', () => {
     const done = runCli(['resume', id, '--input', '-', '--json'], { cwd: p, input: nested(200) });
     expect(done.code, done.stderr).toBe(0);
     expect(json(done.stdout).status).toBe('completed');
+    // The status is the run's as read, whatever it is: here it ended.
+    const late = runCli(['resume', id, '--input', '{"n": 1e400}', '--json'], { cwd: p });
+    expect(late.code).toBe(1);
+    expect(json(late.stdout)).toMatchObject({
+      run_id: id,
+      status: 'completed',
+      error: { code: 'HUMAN_INPUT_REJECTED' },
+    });
     expect(json(runCli(['lens', 'verify', id, '--json'], { cwd: p }).stdout).ok).toBe(true);
   });
 

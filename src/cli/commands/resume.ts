@@ -143,6 +143,18 @@ export async function resume(
         { exitCode: e.exitCode, details: e.details, cause: e },
       );
     }
+    if (e instanceof EngineError && answerRefused && flags.json) {
+      // The answer alone was refused, before the engine read the run: its status is the read
+      // model's (one row, as `lens list` shows it), so the object has the shape a schema
+      // refusal has; none when that row cannot be read (ADR 108).
+      const row = await session.readModels.getRun(runId).catch(() => null);
+      out.json({
+        run_id: runId,
+        ...(row ? { status: row.status } : {}),
+        error: { code: e.code, message: withoutCode(e.message) },
+      });
+      throw e;
+    }
     // Under --json a refusal is still one JSON object on stdout (CONTRACTS): an ended run that
     // cannot take an answer, a ledger that fails its chain check, and the like.
     if (flags.json) printRefusal(out, runId, e);
