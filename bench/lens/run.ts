@@ -12,6 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 import pg from 'pg';
 
@@ -30,7 +31,7 @@ const MODELS = ['gpt-4o-mini', 'gpt-4o', 'claude-3-5-haiku', 'llama3'];
 const PIPELINES = ['triage', 'summarise', 'review', 'extract', 'route'];
 
 /** Run i: ten events in one batch; most complete, some fail, a few pause for a person. */
-function batch(i: number): NewEvent[] {
+export function batch(i: number): NewEvent[] {
   const model = MODELS[i % MODELS.length] as string;
   const usage = { input: 100 + (i % 50), output: 20 + (i % 7) };
   const head: NewEvent[] = [
@@ -101,7 +102,7 @@ function batch(i: number): NewEvent[] {
 
 const runId = (i: number) => `run-${i.toString(36).padStart(6, '0')}`;
 
-async function fill(ledger: LedgerStore, from: number, to: number, concurrency: number) {
+export async function fill(ledger: LedgerStore, from: number, to: number, concurrency: number) {
   let next = from;
   const worker = async () => {
     for (let i = next++; i < to; i = next++) {
@@ -253,4 +254,5 @@ async function main() {
   }
 }
 
-await main();
+// Run as a script, not when refreshRss.ts borrows its runs.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

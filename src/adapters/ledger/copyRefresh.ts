@@ -37,8 +37,12 @@ export async function freshLedger(
 }
 
 export interface RefreshOptions {
-  /** Opens the state again: a new copy, or in place when SQLite now can (a -wal is there). */
-  readonly open: () => Promise<State>;
+  /**
+   * Opens the state again: a new copy, or in place when SQLite now can (a -wal is there). It
+   * calls `release` once the file's bytes are read, before SQLite copies them (`beforeCopy`):
+   * the state replaced is closed then if no call is reading it (ADR 113).
+   */
+  readonly open: (release: () => void) => Promise<State>;
   /** The file is looked at, on a call, at most this often. Default 1000 ms. */
   readonly checkEveryMs?: number;
   readonly now?: () => number;
@@ -71,6 +75,9 @@ export function refreshingState(first: State, options: RefreshOptions): State {
   let lastCheck = now();
   let pending: Promise<void> | undefined;
   let closed = false;
+  /** The state closed for a refresh that then failed: calls fail until a look succeeds. */
+  let lost: Generation | undefined;
+  let lostWhy: unknown;
 
   function generation(state: State): Generation {
     const g: Generation = { state, users: 0, retired: false };
@@ -85,19 +92,29 @@ export function refreshingState(first: State, options: RefreshOptions): State {
       .finally(() => generations.delete(g));
   }
   async function refresh(): Promise<void> {
+    const old = current;
+    // Calls that come meanwhile wait for this refresh, so when none is reading the old state it
+    // can go before the new copy is taken: two copies at the peak, not three (ADR 113).
+    const early = () => {
+      if (old.users > 0 || closed) return;
+      old.retired = true;
+      release(old);
+      lost = old;
+    };
     try {
-      const fresh = await options.open();
+      const fresh = await options.open(early);
       if (closed) {
         await fresh.close();
         return;
       }
-      const old = current;
       current = generation(fresh);
+      lost = undefined;
       old.retired = true;
       release(old);
       options.onRefresh?.();
       nudge.notify();
     } catch (e) {
+      if (lost) lostWhy = e;
       options.onError?.(e);
     } finally {
       pending = undefined;
@@ -120,6 +137,7 @@ export function refreshingState(first: State, options: RefreshOptions): State {
   async function use<T>(read: (state: State) => Promise<T>): Promise<T> {
     await check();
     const g = current;
+    if (g === lost) throw lostWhy;
     g.users++;
     try {
       return await read(g.state);

@@ -73,6 +73,8 @@ export interface SqliteLedgerOptions {
    * migration, no journal mode, no checkpoint; appends are refused (./sqliteReadOnly.ts).
    */
   readonly readOnly?: boolean;
+  /** Read only, read from a copy in memory: called before SQLite copies the file's bytes (ADR 113). */
+  readonly beforeCopy?: () => void;
   readonly projections?: readonly SqliteInlineProjection[];
   /**
    * Where WAL checkpoints run (ADR 37): `background` moves them to a worker thread once the
@@ -169,7 +171,9 @@ function storeError(path: string, op: string, e: unknown): unknown {
 }
 
 export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
-  const ro = options.readOnly ? openSqliteReadOnly(options.path, options.busyTimeoutMs) : null;
+  const ro = options.readOnly
+    ? openSqliteReadOnly(options.path, options.busyTimeoutMs, options.beforeCopy)
+    : null;
   const db = ro ? ro.db : openSqliteDatabase(options.path, options);
   const projections = options.projections ?? [];
   const nudge = new Nudge();
@@ -373,13 +377,15 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
     groupCommits: () => grouped?.stats() ?? null,
 
     async close() {
+      // At once, not after an await: a copy in memory being replaced is closed before the next
+      // copy is taken (ADR 113). A read-only open has no queued appends and no checkpointer.
+      if (ro) return ro.close();
       // Appends queued but not yet flushed are committed (or refused) before the connection goes.
       if (db.open) grouped?.flush();
       // The worker's connection closes first, so that this one is the last and SQLite
       // checkpoints the WAL and removes it.
       await checkpointer?.close();
-      if (ro) ro.close();
-      else if (db.open) db.close();
+      if (db.open) db.close();
     },
   };
 }

@@ -126,8 +126,12 @@ function needsSharedMemory(e: unknown): boolean {
  * rollback journal; the file itself is not touched. It costs the file's size in memory while the
  * command runs.
  */
-function inMemoryImage(path: string): Database.Database {
+function inMemoryImage(path: string, beforeCopy?: () => void): Database.Database {
   const image = readFileSync(path);
+  // A copy the caller is replacing can go now, before SQLite copies these bytes (ADR 113); not
+  // for a file of another schema, which fails below and leaves the caller what it had.
+  const version = image.length >= 64 ? image.readUInt32BE(60) : 0;
+  if (version >= 1 && version <= LEDGER_SCHEMA_VERSION) beforeCopy?.();
   if (image.length >= 20 && image[18] === 2 && image[19] === 2) {
     image[18] = 1;
     image[19] = 1;
@@ -152,7 +156,15 @@ export const inPlaceReaders = (): number => inPlace.size;
 const unusable = (path: string, why: string) =>
   new ConfigError(ErrorCode.CONFIG_STATE_URI, `${why}`, { path });
 
-export function openSqliteReadOnly(path: string, busyTimeoutMs = 5000): ReadOnlySqlite {
+/**
+ * `beforeCopy`: called when the file is read into a copy in memory, once its bytes are read and
+ * before SQLite copies them, so that a copy being replaced can be closed first (ADR 113).
+ */
+export function openSqliteReadOnly(
+  path: string,
+  busyTimeoutMs = 5000,
+  beforeCopy?: () => void,
+): ReadOnlySqlite {
   if (path === ':memory:' || !existsSync(path)) {
     throw unusable(
       path,
@@ -208,7 +220,7 @@ export function openSqliteReadOnly(path: string, busyTimeoutMs = 5000): ReadOnly
       // that could mix two states, so it is taken again until the file stood still (ADR 94).
       for (let attempt = 1; ; attempt++) {
         stamp = fileStamp(path);
-        db = inMemoryImage(path);
+        db = inMemoryImage(path, attempt === 1 ? beforeCopy : undefined);
         if (fileStamp(path) === stamp) break;
         db.close();
         if (attempt === 3)

@@ -58,9 +58,11 @@ function readState(ledger: LedgerStore, readModels: ReadModels): State {
   };
 }
 
+/** `beforeCopy`: see openSqliteReadOnly (a SQLite file read into a copy in memory; ADR 113). */
 export async function openStateForReading(
   uri: string,
   options: OpenStateOptions,
+  beforeCopy?: () => void,
 ): Promise<ReadState> {
   await initFastHash();
   const location = parseStateUri(uri, options.projectRoot);
@@ -69,7 +71,11 @@ export async function openStateForReading(
       return { stale: 'a memory state holds nothing to read until it is opened' };
     case 'sqlite': {
       // A missing file, a damaged one or a newer schema: the same error the writer would give.
-      const ledger = createSqliteLedger({ path: location.path, readOnly: true });
+      const ledger = createSqliteLedger({
+        path: location.path,
+        readOnly: true,
+        ...(beforeCopy ? { beforeCopy } : {}),
+      });
       try {
         const version = ledger.db.pragma('user_version', { simple: true }) as number;
         if (version !== LEDGER_SCHEMA_VERSION) {

@@ -178,8 +178,8 @@ function followCopy(cfg: EffectiveConfig, first: State, out: Output): State {
   );
   let said: string | undefined;
   return refreshingState(first, {
-    open: async () => {
-      const read = await openStateForReading(cfg.stateUri, { projectRoot: cfg.root });
+    open: async (release) => {
+      const read = await openStateForReading(cfg.stateUri, { projectRoot: cfg.root }, release);
       if ('stale' in read) throw new ConfigError(ErrorCode.CONFIG_STATE_URI, read.stale);
       return read.state;
     },

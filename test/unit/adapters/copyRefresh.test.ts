@@ -180,6 +180,87 @@ describe('refreshingState (lens serve from a copy in memory)', () => {
   });
 });
 
+describe('refreshingState holds two copies at the peak, not three (ADR 113)', () => {
+  it('closes the old copy when the open releases it and no call reads it, before the new copy is taken', async () => {
+    const first = copy('first', ['a']);
+    const second = copy('second', ['a', 'b']);
+    const c = clock();
+    const seen: number[] = [];
+    const state = refreshingState(first.state, {
+      now: c.now,
+      open: async (release) => {
+        release(); // the bytes are read; SQLite's copy is next
+        seen.push(first.counts.closes);
+        return second.state;
+      },
+    });
+    first.outdate();
+    c.tick(1000);
+    expect((await state.readModels.listRuns()).map((r) => r.runId)).toEqual(['a', 'b']);
+    expect(seen).toEqual([1]);
+    expect(first.counts.closes).toBe(1);
+    await state.close();
+    expect(first.counts.closes).toBe(1);
+  });
+
+  it('keeps the old copy for a call still reading it, released or not', async () => {
+    const first = copy('first', ['a']);
+    const second = copy('second', ['a', 'b']);
+    const c = clock();
+    const seen: number[] = [];
+    const state = refreshingState(first.state, {
+      now: c.now,
+      open: async (release) => {
+        release();
+        seen.push(first.counts.closes);
+        return second.state;
+      },
+    });
+    let letGo!: () => void;
+    first.holdReads(new Promise<void>((r) => (letGo = r)));
+    const inFlight = state.readModels.getRun('a');
+    await new Promise((r) => setTimeout(r, 0));
+    first.outdate();
+    c.tick(1000);
+    expect((await state.readModels.listRuns()).map((r) => r.runId)).toEqual(['a', 'b']);
+    expect(seen).toEqual([0]);
+    letGo();
+    expect(await inFlight).toMatchObject({ runId: 'a', pipeline: 'first' });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(first.counts.closes).toBe(1);
+    await state.close();
+  });
+
+  it('an open that fails after the release: calls fail with its reason until a look reads the file again', async () => {
+    const first = copy('first', ['a']);
+    const second = copy('second', ['a', 'b']);
+    const c = clock();
+    const errors: string[] = [];
+    let fail = true;
+    const state = refreshingState(first.state, {
+      now: c.now,
+      open: async (release) => {
+        release();
+        if (fail) throw new Error('read models of another release');
+        return second.state;
+      },
+      onError: (e) => errors.push((e as Error).message),
+    });
+    first.outdate();
+    c.tick(1000);
+    await expect(state.readModels.listRuns()).rejects.toThrow('read models of another release');
+    expect(first.counts.closes).toBe(1);
+    c.tick(500);
+    await expect(state.readModels.getRun('a')).rejects.toThrow('read models of another release');
+    fail = false;
+    c.tick(500);
+    expect((await state.readModels.listRuns()).map((r) => r.runId)).toEqual(['a', 'b']);
+    expect(errors).toEqual(['read models of another release']);
+    await state.close();
+    expect(first.counts.closes).toBe(1);
+  });
+});
+
 describe('freshLedger (lens watch from a copy in memory)', () => {
   it('returns the fresh open and closes the copy it replaces', async () => {
     const first = copy('first');
