@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 
 import { compilePlan } from '../actors/compile.js';
 import { nearest } from '../blueprint/findings.js';
+import { controlNameProblems } from '../dsl/checks.js';
 import type { Plan } from '../dsl/ir.js';
 import { linkHash } from '../events/chain.js';
 import { bytesEqual } from '../events/codec.js';
@@ -152,9 +153,21 @@ export async function loadPipelineFile(
   }
   if (['.js', '.mjs', '.cjs', '.ts', '.mts'].includes(ext)) {
     const plan = await loadModule(file);
+    // The names a blueprint's V-K4 refuses (ADR 108), refused in a module too (MODULE_LOAD, as
+    // its other plan problems), and only warned of for a run already recorded with them.
+    const named = controlNameProblems(plan.ir.name, plan.ir.root);
     // Only a module can call a hitl skill as an agent (a blueprint compiles it to a person's step).
     // A run already recorded is not refused (ADR 106): its step fails at the call, as it did.
-    if (opts.recordedRun) return { plan, file, source, warnings: [] };
+    if (opts.recordedRun) {
+      const warnings = named.map((n) => `${source}: ${n}; a new run is refused (ADR 108)`);
+      return { plan, file, source, warnings };
+    }
+    if (named.length > 0)
+      throw new EngineError(
+        ErrorCode.MODULE_LOAD,
+        `${file}: exports a pipeline whose ${named.join('; ')}: a run records these names and the lens prints them; write them without control characters (a newline, a tab, ESC…)`,
+        { exitCode: ExitCode.import },
+      );
     const { projectSkills, refuseHitlSkillCalls } = await import('./agents.js');
     await refuseHitlSkillCalls(
       file,

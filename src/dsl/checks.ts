@@ -4,6 +4,8 @@
  * (and, in YAML, its line and column) before it runs. Each returns the problem, or undefined.
  */
 
+import type { PlanNode } from './ir.js';
+import { children } from './nodes.js';
 import { branchOrderProblem, isIndexLike } from './paths.js';
 
 /** A plan the builder refuses: the message names the step and what is wrong. */
@@ -72,4 +74,30 @@ export function stepNameProblem(name: string): string | undefined {
   const esc = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   const chars = [...new Set(found)].map(esc).join(', ');
   return `"${name.replace(CONTROL, esc)}" holds the control character${chars.includes(',') ? 's' : ''} ${chars}`;
+}
+
+/**
+ * Each name a run of a plan records and the lens prints that holds a control character: the
+ * pipeline's, a node's, a branch key, a state or end state (ADR 108), one sentence each, escaped.
+ * For plans built in code; a blueprint's loader reports them at their places (V-K4).
+ */
+export function controlNameProblems(name: string, root: PlanNode): string[] {
+  const found = new Set<string>();
+  const check = (what: string, n: string) => {
+    const problem = stepNameProblem(n);
+    if (problem) found.add(`${what} ${problem}`);
+  };
+  check('pipeline name', name);
+  const walk = (n: PlanNode): void => {
+    // The root sequence is named after the pipeline: said once, as its name.
+    if (n !== root || n.name !== name) check('step name', n.name);
+    if ('branches' in n)
+      for (const k of Object.keys(n.branches)) check(`${n.name}: branch name`, k);
+    if (n.kind === 'state_machine')
+      for (const s of new Set([...Object.keys(n.states), ...n.end]))
+        check(`${n.name}: state name`, s);
+    for (const c of children(n)) walk(c);
+  };
+  walk(root);
+  return [...found];
 }

@@ -9,12 +9,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { nodeBlueprintFiles, withBlueprintCode } from '../../src/adapters/fs/blueprintFiles.js';
 import { openState } from '../../src/adapters/ledger/state.js';
 import { loadBlueprint } from '../../src/blueprint/loader.js';
+import type { Plan } from '../../src/dsl/ir.js';
 import { createEngine } from '../../src/runtime/engine.js';
 import { createSkillAgents } from '../../src/skills/agents.js';
 import { createSkillRegistry } from '../../src/skills/registry.js';
@@ -157,6 +159,45 @@ steps:
     expect(resumed.stderr).toMatch(
       /warning YAML-LOAD: .*integer beyond 2\^53 - 1.*a new run is refused/,
     );
+  });
+
+  it('a pipeline module with such names: run refuses it (MODULE_LOAD), a recorded run is taken up and replayed with a warning (ADR 108)', async () => {
+    const builder = pathToFileURL(join(process.cwd(), 'dist/dsl/builder.js')).href;
+    writeFileSync(
+      join(dir, 'names.mjs'),
+      `import { definePipeline, parallel, step } from '${builder}';
+export default definePipeline(
+  'mod\\u001b[2J',
+  parallel('fan', { 'a\\n': step('a', (x) => x + '!') }),
+).plan;
+`,
+    );
+    const { default: plan } = (await import(pathToFileURL(join(dir, 'names.mjs')).href)) as {
+      default: Plan;
+    };
+    const state = await openState('sqlite:///.flujo/state.db', { projectRoot: dir });
+    try {
+      const done = await createEngine({ ledger: state.ledger }).run(plan, 'x', {
+        runId: 'old-mod',
+        source: 'names.mjs',
+      });
+      expect(done).toMatchObject({ status: 'completed', output: { 'a\n': 'x!' } });
+    } finally {
+      await state.close();
+    }
+    const run = cli('run', 'names.mjs', '--input', 'x');
+    expect(run.code, run.stderr).toBe(3);
+    expect(run.stderr).toContain('[MODULE_LOAD]');
+    expect(run.stderr).toContain('pipeline name "mod\\u001b[2J" holds the control character');
+    expect(run.stderr).toContain('fan: branch name "a\\u000a" holds the control character');
+
+    const takenUp = cli('run', 'names.mjs', '--run-id', 'old-mod', '--input', 'x', '--json');
+    expect(takenUp.code, takenUp.stderr).toBe(0);
+    expect(JSON.parse(takenUp.stdout)).toMatchObject({ status: 'completed' });
+    expect(takenUp.stderr).toMatch(/warning: names\.mjs: fan: branch name "a\\u000a".*ADR 108/);
+    const replay = cli('lens', 'replay', 'old-mod', '--json');
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(JSON.parse(replay.stdout)).toMatchObject({ identical: true });
   });
 
   it('a changed pipeline is loaded with every rule: --allow-changed-pipeline cannot record what they refuse', () => {
