@@ -248,10 +248,15 @@ describe('web lens in chromium', () => {
     const step = page.locator('details.step.st-cancelled:has(.sname:text-is("wait"))');
     expect(await step.locator('summary .num').first().textContent()).toBe('cancelled');
     // Before: no rule for .b-cancelled, so the bar had no background and did not show.
-    const bar = await step
-      .locator('.bar.b-cancelled')
-      .evaluate((el) => (globalThis as unknown as Styled).getComputedStyle(el).backgroundImage);
-    expect(bar).toContain('repeating-linear-gradient');
+    // Polled: the live connection's first open re-reads the run and renders it again, and an
+    // element replaced between the locator's lookup and the evaluate reads '' (seen in CI).
+    await expect
+      .poll(() =>
+        step
+          .locator('.bar.b-cancelled')
+          .evaluate((el) => (globalThis as unknown as Styled).getComputedStyle(el).backgroundImage),
+      )
+      .toContain('repeating-linear-gradient');
     await step.click();
     expect(await step.locator('.facts .badge.s-cancelled').textContent()).toBe('cancelled');
     await page.click('button:text-is("Show trace tree")');
