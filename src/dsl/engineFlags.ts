@@ -35,6 +35,13 @@ export const ENGINE_FLAGS = {
    */
   mapItemKeepsOnlyOutput: 'map-item-keeps-only-output',
   /**
+   * ADR 110: `RunStarted.context` leaves out an `initial_prompt` equal to the run's `input` (the
+   * CLI's and a worker's runs, whose input is `context.initial_prompt`): the input is recorded
+   * once, and the run's context takes it from `input`, as it always has for a context without
+   * one. Before, `RunStarted` held it twice.
+   */
+  runInputRecordedOnce: 'run-input-recorded-once',
+  /**
    * ADR 77: a rendering of step outputs (`context.step_outputs`, `steps`) leaves out the outputs
    * the engine keeps under `__` names (a loop's or an import's stash).
    */

@@ -4,7 +4,9 @@
  * cost), the human decisions (who, what, when), the budget, the chain head and whether it
  * verified. `--format json` prints this object; md and html render it (./reportRender.ts).
  */
+import { ENGINE_FLAGS } from '../dsl/engineFlags.js';
 import type { ErrorInfo } from '../events/catalogue.js';
+import { compareKeys } from '../events/codec.js';
 import type { LedgerEvent } from '../events/envelope.js';
 import type { RunVerification } from '../events/verify.js';
 import { HITL_NOT_PROPAGATED } from '../actors/vocabulary.js';
@@ -103,6 +105,23 @@ export const named = (s: ReportStep): NamedStep => ({
 });
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+type Started = Extract<LedgerEvent, { type: 'RunStarted' }>['data'];
+
+/**
+ * The context a run was started with. A run recorded with `run-input-recorded-once` (ADR 110)
+ * leaves out an `initial_prompt` equal to its input: it is put back, in the place the ledger's
+ * key order gives it, so the report shows what it showed for a run recording it twice.
+ */
+function contextGiven(s: Started): unknown {
+  const context = s.context;
+  if (!s.engine.flags.includes(ENGINE_FLAGS.runInputRecordedOnce)) return context;
+  if (typeof context !== 'object' || context === null || Array.isArray(context)) return context;
+  if (Object.hasOwn(context, 'initial_prompt')) return context;
+  return Object.fromEntries(
+    Object.entries({ ...context, initial_prompt: s.input }).sort(([a], [b]) => compareKeys(a, b)),
+  );
+}
 const dollars = (micros: number) => micros / 1e6;
 
 export function buildReport(
@@ -121,7 +140,7 @@ export function buildReport(
     started_at: iso(first.at),
     ended_at: null,
     input: s.input,
-    ...(s.context !== undefined ? { context: s.context } : {}),
+    ...(s.context !== undefined ? { context: contextGiven(s) } : {}),
   };
   const steps = new Map<string, ReportStep>();
   const decisions = new Map<string, ReportDecision>();

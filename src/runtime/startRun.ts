@@ -5,7 +5,9 @@
  */
 import { startFold } from '../actors/fold.js';
 import type { RunMachine } from '../actors/machine.js';
-import { CURRENT_ENGINE_FLAGS } from '../dsl/engineFlags.js';
+import { isDeepStrictEqual } from 'node:util';
+
+import { CURRENT_ENGINE_FLAGS, ENGINE_FLAGS } from '../dsl/engineFlags.js';
 import type { Plan } from '../dsl/ir.js';
 import { emptyHead } from '../events/envelope.js';
 import type { Clock } from '../ports.js';
@@ -46,7 +48,7 @@ export async function firstCommit(
         ...(opts.source !== undefined ? { source: opts.source } : {}),
       },
       input,
-      ...(opts.context ? { context: opts.context } : {}),
+      ...(opts.context ? { context: contextToRecord(opts.context, input) } : {}),
       ...(opts.budget ? { budget: opts.budget } : {}),
       engine: { version: ENGINE_VERSION, flags: [...CURRENT_ENGINE_FLAGS] },
       ...(opts.retried ? { retried: { ...opts.retried } } : {}),
@@ -70,4 +72,24 @@ export async function firstCommit(
   );
   await driver.commit([started, { type: 'RunClaimed', data: { worker, epoch: 1 } }], decisions, at);
   return driver;
+}
+
+/**
+ * The context `RunStarted` records (ADR 110): without an `initial_prompt` equal to the input, which
+ * the run's context takes from `input` (compilePlan's context: `{initial_prompt: input,
+ * ...context}`, the same value in the same place), so an 8 MiB input is not recorded twice. Both
+ * are the run's own copies as recorded (engine.ts), so equal values are equal data.
+ */
+function contextToRecord(
+  context: Readonly<Record<string, unknown>>,
+  input: unknown,
+): Readonly<Record<string, unknown>> {
+  if (!CURRENT_ENGINE_FLAGS.includes(ENGINE_FLAGS.runInputRecordedOnce)) return context;
+  if (
+    !Object.hasOwn(context, 'initial_prompt') ||
+    !isDeepStrictEqual(context.initial_prompt, input)
+  )
+    return context;
+  const { initial_prompt: _, ...rest } = context;
+  return rest;
 }

@@ -186,6 +186,7 @@ describe('a run recorded before hitl-skill-answer-schema (2ce0079, ADR 95)', () 
     const since: string[] = [
       ENGINE_FLAGS.mapItemKeepsOnlyOutput,
       ENGINE_FLAGS.hitlSkillMessageParam,
+      ENGINE_FLAGS.runInputRecordedOnce,
     ];
     expect(started.data.engine.flags).toEqual(
       CURRENT_ENGINE_FLAGS.filter(

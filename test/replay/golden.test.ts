@@ -159,13 +159,22 @@ describe.each([
       'hitl-skill-answer-schema',
       'map-item-keeps-only-output',
       'hitl-skill-message-param',
+      'run-input-recorded-once',
     ],
   },
   {
     adr: 95,
-    lacks: ['hitl-skill-answer-schema', 'map-item-keeps-only-output', 'hitl-skill-message-param'],
+    lacks: [
+      'hitl-skill-answer-schema',
+      'map-item-keeps-only-output',
+      'hitl-skill-message-param',
+      'run-input-recorded-once',
+    ],
   },
-  { adr: 109, lacks: ['map-item-keeps-only-output', 'hitl-skill-message-param'] },
+  {
+    adr: 109,
+    lacks: ['map-item-keeps-only-output', 'hitl-skill-message-param', 'run-input-recorded-once'],
+  },
 ])('golden ledger recorded before ADR $adr (engine flags without $lacks)', ({ adr, lacks }) => {
   beforeAll(initFastHash);
   const before = load(`orders-before-adr${adr}.json`);

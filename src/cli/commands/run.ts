@@ -157,7 +157,8 @@ export async function run(
 /**
  * The input and --context over a run's limits (ADR 100), refused naming where each came from
  * before anything is recorded. The run's context holds the input again as initial_prompt (its
- * RunStarted records both), so that context is measured as the engine measures it: with it.
+ * RunStarted records it once, ADR 110, but the engine measures the context it was given), so that
+ * context is measured as the engine measures it: with it.
  */
 function checkRunValues(
   input: InputSource,
