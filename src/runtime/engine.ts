@@ -35,7 +35,7 @@ import { recordedInput } from './inputLimits.js';
 import { loadForResume } from './load.js';
 import { replayRun } from './replay.js';
 import { restoreRun, withEvents } from './restoreRun.js';
-import { firstCommit, type StartDeps } from './startRun.js';
+import { contextToRecord, firstCommit, type StartDeps } from './startRun.js';
 import { RunChanges, watchRun, type WatchOptions } from './watch.js';
 import { withFunctionAgents } from './functionAgents.js';
 import { summarize, type RunResult } from './summary.js';
@@ -164,12 +164,14 @@ export function createEngine(options: EngineOptions) {
       own = {
         // No input (`run(plan)`) is null, as a reply without output is.
         input: recordedInput(input ?? null, 'input', options.maxInputBytes),
+        // Measured as recorded: without an initial_prompt that is the input (ADR 110).
         ...(opts.context
           ? {
-              context: recordedInput(opts.context, 'context', options.maxInputBytes) as Record<
-                string,
-                unknown
-              >,
+              context: recordedInput(
+                contextToRecord(opts.context, input ?? null),
+                'context',
+                options.maxInputBytes,
+              ) as Record<string, unknown>,
             }
           : {}),
       };

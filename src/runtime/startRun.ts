@@ -77,10 +77,12 @@ export async function firstCommit(
 /**
  * The context `RunStarted` records (ADR 110): without an `initial_prompt` equal to the input, which
  * the run's context takes from `input` (compilePlan's context: `{initial_prompt: input,
- * ...context}`, the same value in the same place), so an 8 MiB input is not recorded twice. Both
- * are the run's own copies as recorded (engine.ts), so equal values are equal data.
+ * ...context}`, the same value in the same place), so an 8 MiB input is not recorded twice. The
+ * engine applies it to the caller's values before measuring the context (so the limit bounds what
+ * is recorded) and firstCommit again to the run's own copies: values equal as given are equal as
+ * recorded, and two that only become equal when recorded are stripped there.
  */
-function contextToRecord(
+export function contextToRecord(
   context: Readonly<Record<string, unknown>>,
   input: unknown,
 ): Readonly<Record<string, unknown>> {

@@ -120,6 +120,22 @@ describe('a run records its input once (ADR 110)', () => {
     expect(old.rows[0]!.body.length).toBeGreaterThan(2_000_000);
   });
 
+  it('the engine measures the context as recorded, without the copy of the input', async () => {
+    const ledger = createMemoryLedger();
+    const agents = createSkillAgents(createSkillRegistry());
+    const engine = createEngine({ ledger, agents, maxInputBytes: 4096 });
+    const near = 'x'.repeat(4090); // 4,093 bytes as recorded: the context with it would be over
+    await expect(
+      engine.run(plan, near, { runId: 'near', context: { initial_prompt: near } }),
+    ).resolves.toBeDefined();
+    expect((await ledger.read('near')).length).toBeGreaterThan(0);
+    // A different initial_prompt is recorded, so it is measured.
+    await expect(
+      engine.run(plan, 'x', { runId: 'other-big', context: { initial_prompt: near, who: 'a' } }),
+    ).rejects.toMatchObject({ code: 'USAGE' });
+    expect(await ledger.read('other-big')).toEqual([]);
+  });
+
   it('a context whose initial_prompt is not the input keeps it', async () => {
     const ledger = createMemoryLedger();
     const engine = createEngine({ ledger, agents: createSkillAgents(createSkillRegistry()) });

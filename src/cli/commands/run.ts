@@ -156,9 +156,9 @@ export async function run(
 
 /**
  * The input and --context over a run's limits (ADR 100), refused naming where each came from
- * before anything is recorded. The run's context holds the input again as initial_prompt (its
- * RunStarted records it once, ADR 110, but the engine measures the context it was given), so that
- * context is measured as the engine measures it: with it.
+ * before anything is recorded. The run's context holds the input as initial_prompt, which its
+ * RunStarted leaves out (ADR 110): the context is measured as recorded, as the engine measures it,
+ * so an input just under the limit is not refused as part of the context.
  */
 function checkRunValues(
   input: InputSource,
@@ -168,20 +168,8 @@ function checkRunValues(
   const named = { '--input': '--input', stdin: 'the input on stdin', FLUJO_INPUT: 'FLUJO_INPUT' };
   const where = input.from === 'empty' ? 'the empty input' : named[input.from];
   checkGiven(input.value, where, 'input', maxBytes);
-  const recorded = { ...context, initial_prompt: input.value };
-  if (context)
-    checkGiven(
-      recorded,
-      '--context (with the input as its initial_prompt)',
-      'context',
-      maxBytes,
-      ErrorCode.CONFIG_INVALID,
-    );
-  else
-    checkGiven(
-      recorded,
-      `${where} (recorded again as context.initial_prompt)`,
-      'context',
-      maxBytes,
-    );
+  if (!context) return;
+  // --context's own initial_prompt is replaced by the input (above): recorded without either.
+  const { initial_prompt: _, ...recorded } = context;
+  checkGiven(recorded, '--context', 'context', maxBytes, ErrorCode.CONFIG_INVALID);
 }
