@@ -30,6 +30,7 @@ import { createSkillAgents } from '../../src/skills/agents.js';
 import { createSkillRegistry } from '../../src/skills/registry.js';
 import type { Skill } from '../../src/skills/types.js';
 import { appendAsRecorded } from '../support/appendAsRecorded.js';
+import { withoutFlag as withoutFlagOf } from '../support/events.js';
 
 const FLAG = ENGINE_FLAGS.hitlSkillMessageParam;
 
@@ -76,19 +77,7 @@ async function planOf(text: string, skills?: SkillCatalog): Promise<Plan> {
 const first = (p: Plan) =>
   ((p.ir.root as unknown as { steps?: PlanNode[] }).steps ?? [p.ir.root])[0] as HitlNode;
 
-/** The events with the flag left out of RunStarted, as an engine before ADR 111 recorded them. */
-const withoutFlag = (events: LedgerEvent[]) =>
-  events.map((e) =>
-    e.type === 'RunStarted'
-      ? ({
-          ...e,
-          data: {
-            ...e.data,
-            engine: { ...e.data.engine, flags: e.data.engine.flags.filter((f) => f !== FLAG) },
-          },
-        } as LedgerEvent)
-      : e,
-  );
+const withoutFlag = (events: LedgerEvent[]) => withoutFlagOf(events, FLAG);
 
 async function paused(plan: Plan, runId: string) {
   const ledger = createMemoryLedger();

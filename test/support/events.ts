@@ -1,4 +1,5 @@
 import type { NewEvent } from '../../src/events/catalogue.js';
+import type { LedgerEvent } from '../../src/events/envelope.js';
 
 export const started = (name = 'demo'): NewEvent => ({
   type: 'RunStarted',
@@ -29,3 +30,17 @@ export function fakeClock(start = 1_764_000_000_000) {
   let t = start;
   return { now: () => t++ };
 }
+
+/** The events with `flag` left out of RunStarted, as an engine before that flag recorded them. */
+export const withoutFlag = (events: LedgerEvent[], flag: string): LedgerEvent[] =>
+  events.map((e) =>
+    e.type === 'RunStarted'
+      ? ({
+          ...e,
+          data: {
+            ...e.data,
+            engine: { ...e.data.engine, flags: e.data.engine.flags.filter((f) => f !== flag) },
+          },
+        } as LedgerEvent)
+      : e,
+  );

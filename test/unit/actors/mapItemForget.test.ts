@@ -16,6 +16,7 @@ import { initFastHash } from '../../../src/events/chain.js';
 import { decodeRecord, type LedgerEvent } from '../../../src/events/envelope.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 import { snapshotContexts } from '../../support/snapshotContexts.js';
+import { withoutFlag as withoutFlagOf } from '../../support/events.js';
 
 const FLAG = ENGINE_FLAGS.mapItemKeepsOnlyOutput;
 
@@ -44,19 +45,7 @@ async function recorded(concurrency: number) {
   return { plan: p.plan, events, output: (run as { output?: unknown }).output };
 }
 
-/** The same events as if an engine before ADR 109 had started the run. */
-const withoutFlag = (events: LedgerEvent[]) =>
-  events.map((e) =>
-    e.type === 'RunStarted'
-      ? ({
-          ...e,
-          data: {
-            ...e.data,
-            engine: { ...e.data.engine, flags: e.data.engine.flags.filter((f) => f !== FLAG) },
-          },
-        } as LedgerEvent)
-      : e,
-  );
+const withoutFlag = (events: LedgerEvent[]) => withoutFlagOf(events, FLAG);
 
 /**
  * The events up to the first fact after the 9th item started (a commit's end): items 1..8 have
