@@ -159,7 +159,14 @@ function fromMap(
     // Runs recorded before ADR 111 ask with `params.question` whatever the skill names.
     const asked = messageFrom('question');
     const param = skills?.hitl?.(skill)?.messageParam;
-    const named = param && param !== 'question' ? messageFrom(param) : undefined;
+    // A step that writes only `question:` (all a skill naming another param took before ADR
+    // 111) keeps asking with it: the named param is used when the step gives it.
+    const gives =
+      typeof params === 'object' &&
+      params !== null &&
+      param !== undefined &&
+      Object.hasOwn(params, param);
+    const named = param && param !== 'question' && gives ? messageFrom(param) : undefined;
     return {
       kind: 'hitl',
       hitl: {

@@ -95,7 +95,12 @@ function labelled(n: PlanNode): [string, CodeRef | undefined][] {
     case 'step':
       return [...own, [`${n.name}.system`, n.system]];
     case 'hitl':
-      return [...own, [`${n.name}.message`, n.render]];
+      // Both messages compile under one label (ADR 111's skillMessage for a flagged run).
+      return [
+        ...own,
+        [`${n.name}.message`, n.render],
+        [`${n.name}.message`, n.skillMessage?.render],
+      ];
     case 'conditional':
       return [...own, [`${n.name}.condition`, n.condition]];
     case 'map':

@@ -157,7 +157,8 @@ export async function loadPipelineFile(
     // its other plan problems), and only warned of for a run already recorded with them.
     const named = controlNameProblems(plan.ir.name, plan.ir.root);
     // Only a module can call a hitl skill as an agent (a blueprint compiles it to a person's step).
-    // A run already recorded is not refused (ADR 106): its step fails at the call, as it did.
+    // A run already recorded is not refused (ADR 106): its step fails at the call (a custom hitl
+    // skill's `run` was called before ADR 111; a reply recorded then folds as it was).
     if (opts.recordedRun) {
       const warnings = named.map((n) => `${source}: ${n}; a new run is refused (ADR 108)`);
       return { plan, file, source, warnings };

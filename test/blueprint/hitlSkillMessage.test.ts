@@ -15,6 +15,7 @@ import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
 import { compilePlan } from '../../src/actors/compile.js';
 import { refold } from '../../src/actors/fold.js';
 import { loadBlueprint, type SkillCatalog } from '../../src/blueprint/loader.js';
+import { placeOf } from '../../src/blueprint/sourceMap.js';
 import { catalogOf } from '../../src/cli/agents.js';
 import { loadPipelineFile } from '../../src/cli/pipelineFile.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -118,6 +119,39 @@ describe('the loader takes a hitl skill’s message from the param it names (ADR
     const same = first(await planOf(BLUEPRINT('{ prompt: Same, question: Same }'), registry()));
     expect(same).toMatchObject({ message: 'Same' });
     expect(same).not.toHaveProperty('skillMessage');
+  });
+});
+
+describe('review of ADR 111', () => {
+  it('a step that writes only question: (all such a skill took before) keeps asking with it', async () => {
+    const plan = await planOf(BLUEPRINT('{ question: "Ship it?" }'), registry());
+    expect(first(plan)).toMatchObject({ kind: 'hitl', message: 'Ship it?' });
+    expect(first(plan)).not.toHaveProperty('skillMessage');
+    const { run } = await paused(plan, 'question-only');
+    expect(run.pause).toMatchObject({ message: 'Ship it?' });
+  });
+
+  it("a failing template in the named param is placed at that param's line and column", async () => {
+    const plan = await planOf(
+      `version: "0.1"
+name: ship
+steps:
+  - name: ask
+    agent:
+      id: acme.ship
+      params:
+        question: "Plain question"
+        prompt: "Ship {{ previous_step | join(1, 2) }}?"
+`,
+      registry(),
+    );
+    const ledger = createMemoryLedger();
+    const engine = createEngine({ ledger, agents: createSkillAgents(registry()) });
+    const run = await engine.run(plan, 'order 7', { runId: 'bad-prompt' });
+    expect(run.status).toBe('failed');
+    expect(run.error?.message).toContain('ask.message');
+    // Before: no place (only params.question's message was mapped under the label).
+    expect(placeOf(plan.ir, run.error!)).toMatchObject({ line: 9, label: 'ask.message' });
   });
 });
 
