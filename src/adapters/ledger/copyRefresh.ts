@@ -39,8 +39,9 @@ export async function freshLedger(
 export interface RefreshOptions {
   /**
    * Opens the state again: a new copy, or in place when SQLite now can (a -wal is there). It
-   * calls `release` once the file's bytes are read, before SQLite copies them (`beforeCopy`):
-   * the state replaced is closed then if no call is reading it (ADR 113).
+   * calls `release` once the file's bytes are read and its header is this Flujo's schema, before
+   * SQLite copies them (`beforeCopy`): the state replaced is closed then if no call is reading it
+   * (ADR 113).
    */
   readonly open: (release: () => void) => Promise<State>;
   /** The file is looked at, on a call, at most this often. Default 1000 ms. */

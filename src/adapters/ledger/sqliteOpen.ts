@@ -128,10 +128,12 @@ function needsSharedMemory(e: unknown): boolean {
  */
 function inMemoryImage(path: string, beforeCopy?: () => void): Database.Database {
   const image = readFileSync(path);
-  // A copy the caller is replacing can go now, before SQLite copies these bytes (ADR 113); not
-  // for a file of another schema, which fails below and leaves the caller what it had.
+  // A copy the caller is replacing can go now, before SQLite copies these bytes (ADR 113); only
+  // for a file of this Flujo's schema, the one a caller that replaces a copy serves (stateRead.ts).
+  // A file of another schema fails (a newer one here, an older one there) and leaves the caller
+  // what it had.
   const version = image.length >= 64 ? image.readUInt32BE(60) : 0;
-  if (version >= 1 && version <= LEDGER_SCHEMA_VERSION) beforeCopy?.();
+  if (version === LEDGER_SCHEMA_VERSION) beforeCopy?.();
   if (image.length >= 20 && image[18] === 2 && image[19] === 2) {
     image[18] = 1;
     image[19] = 1;
@@ -158,7 +160,9 @@ const unusable = (path: string, why: string) =>
 
 /**
  * `beforeCopy`: called when the file is read into a copy in memory, once its bytes are read and
- * before SQLite copies them, so that a copy being replaced can be closed first (ADR 113).
+ * before SQLite copies them, so that a copy being replaced can be closed first (ADR 113). Only
+ * when the header's schema version is LEDGER_SCHEMA_VERSION: an older file opens here, but the
+ * caller that replaces a copy (`lens serve`) does not serve it.
  */
 export function openSqliteReadOnly(
   path: string,

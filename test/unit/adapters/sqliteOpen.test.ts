@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -140,5 +142,34 @@ describe('opening a SQLite ledger', () => {
     expect([existsSync(`${path}-wal`), existsSync(`${path}-shm`)]).toEqual([true, true]);
     await rw.append({ runId: 'q', expected: emptyHead('q'), events: [started()], at: 2 });
     await rw.close();
+  });
+
+  it('a writer that closes while a read-only open holds its -wal and -shm leaves them: a later open joins files that are still there', async () => {
+    // ADR 113 review: the later open takes the first's view ("there before"); it would be wrong
+    // if the writer's close could remove the files under the first open and the later one made
+    // them again. It cannot: the read-only connection keeps them (SQLite removes them only at the
+    // last connection's close), for a writer in this process or in another.
+    await initFastHash();
+    const path = join(tmp(), 'state.db');
+    const sidecars = () => [existsSync(`${path}-wal`), existsSync(`${path}-shm`)];
+    const rw = createSqliteLedger({ path });
+    await rw.append({ runId: 'r', expected: emptyHead('r'), events: [started()], at: 1 });
+    const a = createSqliteLedger({ path, readOnly: true });
+    await rw.close();
+    expect(sidecars()).toEqual([true, true]);
+    const other = `const D = require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))});
+      const d = new D(process.argv[1]);
+      d.pragma('journal_mode = WAL');
+      d.exec('CREATE TABLE IF NOT EXISTS other_writer (x)');
+      d.close();`;
+    execFileSync(process.execPath, ['-e', other, path]);
+    expect(sidecars()).toEqual([true, true]);
+    const b = createSqliteLedger({ path, readOnly: true });
+    expect((await b.read('r')).length).toBe(1);
+    await a.close();
+    await b.close();
+    expect(inPlaceReaders()).toBe(0);
+    // The writers' files, as before ADR 113 with one open: no open here made them.
+    expect(sidecars()).toEqual([true, true]);
   });
 });
