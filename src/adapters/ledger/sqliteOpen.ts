@@ -53,7 +53,7 @@ export function openSqliteDatabase(
   let db: Database.Database;
   try {
     db = new Database(path);
-    db.pragma('journal_mode = WAL');
+    walMode(db, options.busyTimeoutMs ?? 5000);
     db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
     db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
     migrate(db);
@@ -70,6 +70,27 @@ export function openSqliteDatabase(
     );
   }
   return db;
+}
+
+/**
+ * Switches a file to WAL. Two processes switching a new file at once both read it under a shared
+ * lock and then want it exclusive: SQLite sees the deadlock and fails one at once with
+ * SQLITE_BUSY, without its busy handler (seen in CI as a `flujo worker` beside a `flujo run` that
+ * failed to open a new state). The statement has let its lock go by then, so the other finishes:
+ * tried again until it does, within the busy timeout.
+ */
+function walMode(db: Database.Database, timeoutMs: number): void {
+  const until = Date.now() + timeoutMs;
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if (!/^SQLITE_BUSY/.test(String((e as { code?: unknown }).code)) || Date.now() >= until)
+        throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+    }
+  }
 }
 
 /** Why this user may not write the file or the -wal or -shm beside it; undefined if it may. */
