@@ -25,6 +25,7 @@ import { conditional, sequence, stateMachine } from './compileFlow.js';
 import { loop, map } from './compileIterate.js';
 import { PlanCodeError, PlanCompileError, ROOT_PATH, type Cfg, type Fn } from './compileShared.js';
 import { hitl, step } from './compileStep.js';
+import { pathShape, replyDepthsOf } from './replyDepths.js';
 
 export { PlanCompileError, ROOT_PATH } from './compileShared.js';
 
@@ -46,6 +47,29 @@ export class Compiler {
   ctxOf(): (c: RunMachineContext) => Record<string, unknown> {
     const scope = this.scope;
     return scope === null ? (c) => c.ctx : (c) => c.bctx[runtimePath(scope, c)] ?? c.ctx;
+  }
+
+  /** How many maps, parallels and routers enclose the nodes being compiled. */
+  private gathers = 0;
+  /** Each step's reply depth by the shape of its path (replyDepths.ts). */
+  readonly replyDepths = new Map<string, number>();
+
+  /**
+   * Compiles a map's body or a branch of a parallel or router: each records its children's
+   * outputs one level deeper in its own `StepCompleted`.
+   */
+  gathered<T>(fn: () => T): T {
+    this.gathers += 1;
+    try {
+      return fn();
+    } finally {
+      this.gathers -= 1;
+    }
+  }
+
+  /** Notes the depth a step at `tpl` records its reply at: two, and one for each gatherer. */
+  replyAt(tpl: string): void {
+    this.replyDepths.set(pathShape(tpl), 2 + this.gathers);
   }
 
   within<T>(scope: string, fn: () => T): T {
@@ -304,7 +328,7 @@ export function compilePlan(plan: Plan): RunMachine {
   const root = compiler.node(plan.ir.root, ROOT_PATH, ROOT_PATH);
   // The root has no parent to map its input: apply its own mapper to the run's input here.
   const rootInput = compiler.code(plan.ir.root.input, `${plan.ir.root.name}.input`);
-  return runMachineSetup.createMachine({
+  const machine = runMachineSetup.createMachine({
     id: 'run',
     context: ({ input }: { input: RunMachineInput }) => {
       // Read-only to all code (ADR 40): it changes only through setRunContext.
@@ -356,4 +380,6 @@ export function compilePlan(plan: Plan): RunMachine {
       failed: { type: 'final' },
     },
   } as never) as RunMachine;
+  replyDepthsOf.set(machine, compiler.replyDepths);
+  return machine;
 }

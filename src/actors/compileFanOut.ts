@@ -51,7 +51,7 @@ export function fanOut(
     const branch = node.branches[key] as PlanNode;
     const bTpl = at(tpl, key);
     const go = {
-      ...this.within(bTpl, () => this.node(branch, bTpl, at(staticPath, key))),
+      ...this.within(bTpl, () => this.gathered(() => this.node(branch, bTpl, at(staticPath, key)))),
       onDone:
         node.onBranchFailure === 'propagate'
           ? [

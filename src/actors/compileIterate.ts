@@ -43,8 +43,8 @@ export function map(
   const result = (c: RunMachineContext) => (finalize ? finalize(outputs(c), ctxOf(c)) : outputs(c));
   const body =
     slots === 1
-      ? this.node(node.body, bodyTpl, join(staticPath, 'body'))
-      : mapSlots(this, node, { tpl, staticPath, id, slots, slotKey, items });
+      ? this.gathered(() => this.node(node.body, bodyTpl, join(staticPath, 'body')))
+      : this.gathered(() => mapSlots(this, node, { tpl, staticPath, id, slots, slotKey, items }));
   return {
     initial: 'start',
     entry: [

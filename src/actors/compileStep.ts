@@ -34,6 +34,7 @@ const outputFrom = (
 });
 
 export function step(this: Compiler, node: StepNode, tpl: string, staticPath: string): Cfg {
+  this.replyAt(tpl);
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
   const attempt = (c: RunMachineContext) => c.att[rp(c)] ?? 1;
   const isReply: Test = (c, e) =>

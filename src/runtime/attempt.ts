@@ -8,13 +8,11 @@
  * bookkeeping (bench/engine). Only agents that can stop their work get a controller of their own.
  */
 import { asRecorded } from '../actors/frozen.js';
+import { DEFAULT_REPLY_DEPTH } from '../actors/replyDepths.js';
 import { LedgerEncodeError } from '../errors.js';
 import type { ErrorInfo, EventData, NewEvent } from '../events/catalogue.js';
 import type { AgentReply } from '../ports.js';
 import { redactSecrets } from '../redact.js';
-
-/** The depth a live reply is measured at: its record's two levels and four fan-outs (ADR 100). */
-const REPLY_DEPTH = 6;
 
 /**
  * An error as the ledger records it. Its text is made well-formed (a lone surrogate becomes
@@ -110,15 +108,20 @@ interface AttemptRef {
  * The output is the run's own copy as the ledger will read it back (ADR 40): the agent's code
  * may keep and change the object it returned. Built field by field: conditional spreads cost more.
  */
-export function respondedFact(ref: AttemptRef, reply: AgentReply, latencyMs: number): NewEvent {
+export function respondedFact(
+  ref: AttemptRef,
+  reply: AgentReply,
+  latencyMs: number,
+  depth = DEFAULT_REPLY_DEPTH,
+): NewEvent {
   let output: unknown;
   try {
     // Two levels down in its record (the envelope's data, then output), and one more in the
-    // StepCompleted of each map or parallel that gathers it: measured with room for four such,
-    // a reply nested too deep is refused here, where it fails the step, not at the commit, where
-    // it failed the driver and left the run running with the call unanswered. Live replies only:
-    // a recorded one is folded as it is.
-    output = asRecorded(reply.output ?? null, 'output', REPLY_DEPTH);
+    // StepCompleted of each map, parallel or router that gathers it (`depth`, from the step's
+    // place in the plan): a reply nested too deep is refused here, where it fails the step, not
+    // at a gatherer's commit, where it failed the driver and left the run running with the call
+    // unanswered. Live replies only: a recorded one is folded as it is.
+    output = asRecorded(reply.output ?? null, 'output', depth);
   } catch (e) {
     // The call was made: what it cost is recorded with its failure, as for a rejected reply.
     return failedFact(

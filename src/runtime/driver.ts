@@ -20,6 +20,7 @@ import {
 } from '../actors/fold.js';
 import type { RunMachine } from '../actors/machine.js';
 import type { Decision } from '../actors/vocabulary.js';
+import { replyDepth } from '../actors/replyDepths.js';
 import { terminalTypes, type NewEvent } from '../events/catalogue.js';
 import type { Head, LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, Clock, LedgerStore } from '../ports.js';
@@ -89,6 +90,7 @@ export class RunDriver {
       deps.clock,
       deps.maxCallsInFlight,
       (f) => this.push(f),
+      (path) => replyDepth(machine, path),
     );
   }
 

@@ -4,6 +4,7 @@
  * (driver.ts) records it before anything acts on it. Only started after their decisions were
  * recorded; stopped on cancel or shutdown, and when the machine leaves the waits they serve.
  */
+import { DEFAULT_REPLY_DEPTH } from '../actors/replyDepths.js';
 import { idempotencyKey } from '../actors/decisions.js';
 import type { FoldState } from '../actors/fold.js';
 import { awaitsCall } from '../actors/fold.js';
@@ -45,6 +46,8 @@ export class RunEffects {
   private readonly clock: Clock;
   /** Queues an outcome (a reply, a failure, a retry marker, a fired timer) for the driver. */
   private readonly push: (fact: NewEvent) => void;
+  /** How deep a step's reply is recorded, by the step's path (src/actors/replyDepths.ts). */
+  private readonly replyDepth: (path: string) => number;
 
   constructor(
     runId: string,
@@ -52,7 +55,9 @@ export class RunEffects {
     clock: Clock,
     maxCallsInFlight: number | undefined,
     push: (fact: NewEvent) => void,
+    replyDepth: (path: string) => number = () => DEFAULT_REPLY_DEPTH,
   ) {
+    this.replyDepth = replyDepth;
     this.runId = runId;
     this.agents = agents;
     this.clock = clock;
@@ -133,7 +138,14 @@ export class RunEffects {
       d.timeoutMs,
       {
         reply: (reply) =>
-          this.push(respondedFact(base, reply, Math.max(0, this.clock.now() - started))),
+          this.push(
+            respondedFact(
+              base,
+              reply,
+              Math.max(0, this.clock.now() - started),
+              this.replyDepth(d.path),
+            ),
+          ),
         fail: (e) => {
           const fact = failedFact(base, e);
           if (usageUnknown(e)) this.unknownUsage.add(fact);

@@ -1,7 +1,8 @@
 /**
  * A value a run records is measured as deep as its record holds it. The codec refuses nesting
  * past 256 levels of a record: a reply's output sits two levels down (the envelope's data, then
- * `output`) and one more in the StepCompleted of each map or parallel gathering it; a value plan
+ * `output`) and one more in the StepCompleted of each map, parallel or router gathering it (so a
+ * reply is measured at its step's own depth, which the compiler notes); a value plan
  * code returns sits two levels down in the decision recording it; a snapshot's state one level
  * down. Measured at the value's own root, a reply nested 255 levels (or 254 under a map) passed
  * the check and failed the commit: LEDGER_ENCODE thrown out of engine.run, the run left running
@@ -29,32 +30,41 @@ async function ran(flow: unknown, snapshotEvery = 500) {
 }
 
 describe('values nested near the ledger limit', () => {
-  it('a reply too deep for its record, alone or gathered by a map or parallel, fails its step as OUTPUT_NOT_RECORDABLE, recorded', async () => {
-    const deep = () => nested(251);
-    for (const flow of [
-      step('make', deep),
-      map('m', step('i', deep), { items: () => [1] }),
-      map('m', map('n', step('i', deep), { items: () => [1] }), { items: () => [[1]] }),
-      parallel('par', { b: step('i', deep) }),
-    ]) {
-      const { r, types } = await ran(flow);
+  it('a reply too deep for every record that holds it fails its step as OUTPUT_NOT_RECORDABLE, recorded; one level less is taken', async () => {
+    // [flow of a reply nested d levels, how deep a reply may nest there]: 256 less its record's
+    // two levels and one for each map, parallel or router gathering it.
+    const one = (d: number) => step('i', () => nested(d));
+    const maps = (n: number, inner: unknown): unknown =>
+      n === 0 ? inner : map(`m${n}`, maps(n - 1, inner) as never, { items: () => [1] });
+    const cases: [(d: number) => unknown, number][] = [
+      [(d) => one(d), 254],
+      [(d) => map('m', one(d), { items: () => [1] }), 253],
+      [(d) => map('m', one(d), { items: () => [1, 2], concurrency: 2 }), 253],
+      [(d) => map('m', map('n', one(d), { items: () => [1] }), { items: () => [[1]] }), 252],
+      [(d) => parallel('par', { b: one(d) }), 253],
+      [(d) => parallel('par', { b: map('m', one(d), { items: () => [1] }) }), 252],
+      // Six gatherers: measured with room for four, the reply passed and its fifth gatherer's
+      // commit failed with LEDGER_ENCODE, out of engine.run, the run left running.
+      [(d) => maps(6, one(d)), 248],
+      [
+        (d) =>
+          sequence(
+            step('a', () => 1),
+            maps(5, one(d)) as never,
+          ),
+        249,
+      ],
+    ];
+    for (const [flow, most] of cases) {
+      const { r, types } = await ran(flow(most + 1));
       expect(r).toMatchObject({ status: 'failed', error: { code: 'OUTPUT_NOT_RECORDABLE' } });
-      expect(r.error?.message).toContain('nested deeper than 250 levels, the most a run records');
+      expect(r.error?.message).toContain(
+        `nested deeper than ${most} levels, the most a run records here`,
+      );
       expect(types.at(-1)).toBe('RunFailed');
+      const ok = await ran(flow(most));
+      expect(ok.r.status, `${most}`).toBe('completed');
     }
-    // The deepest reply taken, gathered by two maps.
-    const ok = await ran(
-      map(
-        'm',
-        map(
-          'n',
-          step('i', () => nested(250)),
-          { items: () => [1] },
-        ),
-        { items: () => [[1]] },
-      ),
-    );
-    expect(ok.r.status).toBe('completed');
   });
 
   it('a value plan code returns too deep for its decision fails the run as PLAN_CODE_FAILED, recorded', async () => {
