@@ -25,7 +25,7 @@ import { conditional, sequence, stateMachine } from './compileFlow.js';
 import { loop, map } from './compileIterate.js';
 import { PlanCodeError, PlanCompileError, ROOT_PATH, type Cfg, type Fn } from './compileShared.js';
 import { hitl, step } from './compileStep.js';
-import { pathShape, replyDepthsOf } from './replyDepths.js';
+import { DEFAULT_REPLY_DEPTH, pathShape, replyDepthsOf } from './replyDepths.js';
 
 export { PlanCompileError, ROOT_PATH } from './compileShared.js';
 
@@ -67,9 +67,13 @@ export class Compiler {
     }
   }
 
-  /** Notes the depth a step at `tpl` records its reply at: two, and one for each gatherer. */
+  /**
+   * Notes the depth a step at `tpl` measures its reply at: two, and one for each gatherer around
+   * it, and never less than the six that leave room for four gatherers after it (a reply passed
+   * on unchanged, by an empty sequence or such, into a later parallel; ADR 114).
+   */
   replyAt(tpl: string): void {
-    this.replyDepths.set(pathShape(tpl), 2 + this.gathers);
+    this.replyDepths.set(pathShape(tpl), Math.max(DEFAULT_REPLY_DEPTH, 2 + this.gathers));
   }
 
   within<T>(scope: string, fn: () => T): T {

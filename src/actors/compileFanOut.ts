@@ -42,6 +42,9 @@ export function fanOut(
 ): { entry: unknown[]; exit: unknown[]; states: Cfg } {
   const rp = (c: RunMachineContext) => runtimePath(tpl, c);
   const keys = declared(node);
+  // Whether the merged output holds a branch's output one level deeper (data.ts mergeBranches):
+  // `first`, `last` and `union` keep its depth, `keys` drops it (ADR 114).
+  const nests = node.reduce === undefined || node.reduce === 'values' || node.reduce === 'concat';
   // A branch's path segment (paths.ts): its name, unless that could be taken for another path.
   const reserved = node.kind === 'dynamic_router' ? 'router' : undefined;
   const at = (base: string, key: string) => join(base, branchSegment(key, reserved));
@@ -50,8 +53,9 @@ export function fanOut(
   keys.forEach((key, i) => {
     const branch = node.branches[key] as PlanNode;
     const bTpl = at(tpl, key);
+    const compileBranch = () => this.node(branch, bTpl, at(staticPath, key));
     const go = {
-      ...this.within(bTpl, () => this.gathered(() => this.node(branch, bTpl, at(staticPath, key)))),
+      ...this.within(bTpl, () => (nests ? this.gathered(compileBranch) : compileBranch())),
       onDone:
         node.onBranchFailure === 'propagate'
           ? [

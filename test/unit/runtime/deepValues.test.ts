@@ -32,20 +32,21 @@ async function ran(flow: unknown, snapshotEvery = 500) {
 describe('values nested near the ledger limit', () => {
   it('a reply too deep for every record that holds it fails its step as OUTPUT_NOT_RECORDABLE, recorded; one level less is taken', async () => {
     // [flow of a reply nested d levels, how deep a reply may nest there]: 256 less its record's
-    // two levels and one for each map, parallel or router gathering it.
+    // two levels and one for each map, parallel or router gathering it, and never more than 250
+    // (room for four gatherers after it: a reply passed on unchanged into a later parallel).
     const one = (d: number) => step('i', () => nested(d));
     const maps = (n: number, inner: unknown): unknown =>
       n === 0 ? inner : map(`m${n}`, maps(n - 1, inner) as never, { items: () => [1] });
     const cases: [(d: number) => unknown, number][] = [
-      [(d) => one(d), 254],
-      [(d) => map('m', one(d), { items: () => [1] }), 253],
-      [(d) => map('m', one(d), { items: () => [1, 2], concurrency: 2 }), 253],
-      [(d) => map('m', map('n', one(d), { items: () => [1] }), { items: () => [[1]] }), 252],
-      [(d) => parallel('par', { b: one(d) }), 253],
-      [(d) => parallel('par', { b: map('m', one(d), { items: () => [1] }) }), 252],
+      [(d) => one(d), 250],
+      [(d) => map('m', one(d), { items: () => [1] }), 250],
+      [(d) => parallel('par', { b: map('m', one(d), { items: () => [1] }) }), 250],
+      // Passed on unchanged by an empty sequence into two parallels after it.
+      [(d) => sequence(one(d), parallel('p', { b: parallel('q', { c: sequence() }) })), 250],
       // Six gatherers: measured with room for four, the reply passed and its fifth gatherer's
       // commit failed with LEDGER_ENCODE, out of engine.run, the run left running.
       [(d) => maps(6, one(d)), 248],
+      [(d) => maps(5, map('m', one(d), { items: () => [1, 2], concurrency: 2 })), 248],
       [
         (d) =>
           sequence(
@@ -54,6 +55,9 @@ describe('values nested near the ledger limit', () => {
           ),
         249,
       ],
+      // A parallel reducing to its first branch's output keeps its depth: not counted.
+      [(d) => parallel('p', { b: maps(5, one(d)) as never }, { reduce: 'first' }), 249],
+      [(d) => parallel('p', { b: maps(5, one(d)) as never }), 248],
     ];
     for (const [flow, most] of cases) {
       const { r, types } = await ran(flow(most + 1));
