@@ -52,7 +52,9 @@ export function openSqliteDatabase(
     );
   let db: Database.Database;
   try {
-    db = new Database(path);
+    // The busy timeout from the first statement on (better-sqlite3's default is 5 s whatever
+    // the caller asked), so the WAL switch's attempts wait as long as every later statement.
+    db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
     walMode(db, options.busyTimeoutMs ?? 5000);
     db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
     db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
@@ -77,7 +79,8 @@ export function openSqliteDatabase(
  * lock and then want it exclusive: SQLite sees the deadlock and fails one at once with
  * SQLITE_BUSY, without its busy handler (seen in CI as a `flujo worker` beside a `flujo run` that
  * failed to open a new state). The statement has let its lock go by then, so the other finishes:
- * tried again until it does, within the busy timeout.
+ * tried again until it does, within the busy timeout. A busy error that keeps coming (a lock
+ * another process holds for longer) now fails after the timeout, not at once.
  */
 function walMode(db: Database.Database, timeoutMs: number): void {
   const until = Date.now() + timeoutMs;
