@@ -60,7 +60,8 @@ export async function run(
       });
     // The workers load the pipeline: PIPELINE names a file relative to their project root.
     const input = await readInput(flags.input, env, process.stdin);
-    // The workers check again with their own limit; a NATS message holds at most 1 MiB anyway.
+    // Against the default limit: the client reads no project (the workers have theirs) and the
+    // workers check again with their own; a NATS message holds at most 1 MiB anyway.
     checkRunValues(input, context);
     return viaFleet(flags, out, (fleet, wait) =>
       fleet.start({
