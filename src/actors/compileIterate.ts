@@ -41,10 +41,11 @@ export function map(
     );
   const ctxOf = this.ctxOf();
   const result = (c: RunMachineContext) => (finalize ? finalize(outputs(c), ctxOf(c)) : outputs(c));
-  const body =
+  const body = this.gathered(() =>
     slots === 1
-      ? this.gathered(() => this.node(node.body, bodyTpl, join(staticPath, 'body')))
-      : this.gathered(() => mapSlots(this, node, { tpl, staticPath, id, slots, slotKey, items }));
+      ? this.node(node.body, bodyTpl, join(staticPath, 'body'))
+      : mapSlots(this, node, { tpl, staticPath, id, slots, slotKey, items }),
+  );
   return {
     initial: 'start',
     entry: [

@@ -161,12 +161,14 @@ function fromMap(
     const param = skills?.hitl?.(skill)?.messageParam;
     // A step that writes only `question:` (all a skill naming another param took before ADR
     // 111) keeps asking with it: the named param is used when the step gives it.
-    const gives =
+    const named =
+      param &&
+      param !== 'question' &&
       typeof params === 'object' &&
       params !== null &&
-      param !== undefined &&
-      Object.hasOwn(params, param);
-    const named = param && param !== 'question' && gives ? messageFrom(param) : undefined;
+      Object.hasOwn(params, param)
+        ? messageFrom(param)
+        : undefined;
     return {
       kind: 'hitl',
       hitl: {

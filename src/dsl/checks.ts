@@ -5,7 +5,7 @@
  */
 
 import type { PlanNode } from './ir.js';
-import { children } from './nodes.js';
+import { allNodes } from './nodes.js';
 import { branchOrderProblem, isIndexLike } from './paths.js';
 
 /** A plan the builder refuses: the message names the step and what is wrong. */
@@ -88,7 +88,7 @@ export function controlNameProblems(name: string, root: PlanNode): string[] {
     if (problem) found.add(`${what} ${problem}`);
   };
   check('pipeline name', name);
-  const walk = (n: PlanNode): void => {
+  for (const n of allNodes(root)) {
     // The root sequence is named after the pipeline: said once, as its name.
     if (n !== root || n.name !== name) check('step name', n.name);
     if ('branches' in n)
@@ -96,8 +96,6 @@ export function controlNameProblems(name: string, root: PlanNode): string[] {
     if (n.kind === 'state_machine')
       for (const s of new Set([...Object.keys(n.states), ...n.end]))
         check(`${n.name}: state name`, s);
-    for (const c of children(n)) walk(c);
-  };
-  walk(root);
+  }
   return [...found];
 }

@@ -51,13 +51,13 @@ export function openSqliteDatabase(
       { path, readOnly: true },
     );
   let db: Database.Database;
+  const timeout = options.busyTimeoutMs ?? 5000;
   try {
-    // The busy timeout from the first statement on (better-sqlite3's default is 5 s whatever
-    // the caller asked), so the WAL switch's attempts wait as long as every later statement.
-    db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
-    walMode(db, options.busyTimeoutMs ?? 5000);
+    // The busy timeout from the first statement on (better-sqlite3's `timeout` sets it), so the
+    // WAL switch's attempts wait as long as every later statement.
+    db = new Database(path, { timeout });
+    walMode(db, timeout);
     db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
-    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
     migrate(db);
   } catch (e) {
     if (isEngineError(e)) throw e;
