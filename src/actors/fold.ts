@@ -8,7 +8,7 @@
  * fold tracks besides the machine (outstanding work, budget) is in ./foldState.ts, and snapshots
  * of it in ./foldSnapshot.ts. Both are re-exported, so the runtime imports the fold from here.
  */
-import { NondeterminismError } from '../errors.js';
+import { LedgerEncodeError, NondeterminismError } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
 import { bytesEqual, encodeCanonical } from '../events/codec.js';
 import type { LedgerEvent } from '../events/envelope.js';
@@ -26,6 +26,7 @@ import { freezeDeep } from './frozen.js';
 import type { RunMachine } from './machine.js';
 import { pureInitial, pureTransition, type ExecutableAction } from './pure.js';
 import { takesRecordedMessage } from './recordedMessage.js';
+import { DECISION_NOT_RECORDABLE, notRecordableFailure } from './unrecordable.js';
 import { codeFailure, failedCode } from './codeFailure.js';
 import { DECISION_TYPES, type Decision, type Release, type RunMachineEvent } from './vocabulary.js';
 
@@ -174,6 +175,28 @@ export function applyFact(machine: RunMachine, state: FoldState, fact: LedgerEve
 
 const bytesOf = (e: NewEvent) => encodeCanonical({ type: e.type, data: e.data });
 
+/** A decision the machine makes now that the ledger cannot encode differs from what it holds. */
+function sameBytes(want: NewEvent, got: NewEvent): boolean {
+  let wanted: Uint8Array;
+  try {
+    wanted = bytesOf(want);
+  } catch (e) {
+    if (e instanceof LedgerEncodeError) return false;
+    throw e;
+  }
+  return bytesEqual(wanted, bytesOf(got));
+}
+
+/**
+ * A RunFailed the runtime records in place of decisions it cannot record (ADR 115) is taken
+ * where the decisions made now cannot be recorded either and make that very RunFailed.
+ */
+function takesNotRecordable(decided: readonly NewEvent[], got: NewEvent): boolean {
+  if (got.type !== 'RunFailed' || got.data.error.code !== DECISION_NOT_RECORDABLE) return false;
+  const failed = notRecordableFailure(decided);
+  return failed !== null && bytesEqual(bytesOf(failed), bytesOf(got));
+}
+
 /**
  * Refolds a run's whole stream, checking each recorded decision against the one the machine
  * makes now. Throws NondeterminismError at the first difference.
@@ -227,7 +250,13 @@ function continueFold(
     }
     const want = expected.shift();
     const got: NewEvent = { type: e.type, data: e.data } as NewEvent;
-    if (!want || !bytesEqual(bytesOf(want), bytesOf(got))) {
+    if (want && takesNotRecordable([want, ...expected], got)) {
+      // The decisions could not be recorded; the run ended in their place (ADR 115).
+      expected = [];
+      state.status = 'failed';
+      continue;
+    }
+    if (!want || !sameBytes(want, got)) {
       // A message recorded before ADR 40 may list an object's keys in another order (ADR 93).
       if (!want || !takesRecordedMessage(state, want, got))
         throw new NondeterminismError(e.runId, e.seq, want ?? null, got);

@@ -21,6 +21,8 @@ import {
 import type { RunMachine } from '../actors/machine.js';
 import type { Decision } from '../actors/vocabulary.js';
 import { replyDepth } from '../actors/replyDepths.js';
+import { notRecordableFailure } from '../actors/unrecordable.js';
+import { LedgerEncodeError } from '../errors.js';
 import { terminalTypes, type NewEvent } from '../events/catalogue.js';
 import type { Head, LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, Clock, LedgerStore } from '../ports.js';
@@ -168,13 +170,39 @@ export class RunDriver {
     const batch = [...leading, ...decided, ...markers];
     const snapshot = this.snapshotAfter(batch);
     if (snapshot) batch.push(snapshot);
-    await this.record(batch, at);
+    try {
+      await this.record(batch, at);
+    } catch (e) {
+      if (!(e instanceof LedgerEncodeError)) throw e;
+      await this.recordNotRecordable(leading, decided, e, at);
+      return;
+    }
     // Stopped while the append was in flight (Ctrl-C, cancel): record, but start nothing new.
     if (this.stopped) return;
     for (const r of refusals) this.push(r);
     if (this.state.released !== this.releasedSeen) this.abandon();
     this.effects.freeSlots(leading);
     this.act(allowed, at);
+  }
+
+  /**
+   * Decisions the ledger cannot record (ADR 115): the facts that led to them are recorded with a
+   * RunFailed in their place, made from the decisions alone (a refold makes the same), and the run
+   * ends. Nothing of the batch was written (a batch is sealed whole before its transaction). A
+   * withdrawn question's marker is left out (ADR 46: the run's end closes what it left open), as
+   * are the batch's reservations, abandoned steps and snapshot. If the facts themselves cannot be
+   * recorded, the append's error stands, as before.
+   */
+  private async recordNotRecordable(
+    leading: readonly NewEvent[],
+    decided: readonly NewEvent[],
+    cause: LedgerEncodeError,
+    at: number,
+  ): Promise<void> {
+    const failed = notRecordableFailure(decided);
+    if (!failed) throw cause;
+    await this.record([...leading.filter((e) => e.type !== 'HumanInputWithdrawn'), failed], at);
+    this.state.status = 'failed';
   }
 
   /** Stops the work of the waits the machine left since the last time (RunEffects.abandon). */
