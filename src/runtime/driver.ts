@@ -188,10 +188,9 @@ export class RunDriver {
   /**
    * Decisions the ledger cannot record (ADR 115): the facts that led to them are recorded with a
    * RunFailed in their place, made from the decisions alone (a refold makes the same), and the run
-   * ends. Nothing of the batch was written (a batch is sealed whole before its transaction). A
-   * withdrawn question's marker is left out (ADR 46: the run's end closes what it left open), as
-   * are the batch's reservations, abandoned steps and snapshot. If the facts themselves cannot be
-   * recorded, the append's error stands, as before.
+   * ends. Nothing of the batch was written (a batch is sealed whole before its transaction). The
+   * batch's reservations (its calls are never made), abandoned steps and snapshot are left out.
+   * If the facts themselves cannot be recorded, the append's error stands, as before.
    */
   private async recordNotRecordable(
     leading: readonly NewEvent[],
@@ -201,7 +200,7 @@ export class RunDriver {
   ): Promise<void> {
     const failed = notRecordableFailure(decided);
     if (!failed) throw cause;
-    await this.record([...leading.filter((e) => e.type !== 'HumanInputWithdrawn'), failed], at);
+    await this.record([...leading, failed], at);
     this.state.status = 'failed';
   }
 
