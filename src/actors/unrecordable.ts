@@ -40,6 +40,15 @@ export function notRecordableFailure(decided: readonly NewEvent[]): NewEvent | n
   if (!found) return null;
   const { event, error } = found;
   const where = (event.data as { path?: unknown }).path;
+  // The step's name when this batch schedules it (a gatherer scheduled before is named by path).
+  const scheduled = decided.find((e) => e.type === 'StepScheduled' && e.data.path === where) as
+    Extract<NewEvent, { type: 'StepScheduled' }> | undefined;
+  const step =
+    typeof where !== 'string'
+      ? ''
+      : scheduled
+        ? ` (step ${JSON.stringify(scheduled.data.name)} at ${where})`
+        : ` (step ${where})`;
   // The codec says how deep; "levels" says of what.
   const reason = /^nested deeper than \d+$/.test(error.reason)
     ? `${error.reason} levels`
@@ -52,7 +61,7 @@ export function notRecordableFailure(decided: readonly NewEvent[]): NewEvent | n
       error: {
         code: DECISION_NOT_RECORDABLE,
         message:
-          `the run's next ${event.type}${typeof where === 'string' ? ` (step ${where})` : ''} ` +
+          `the run's next ${event.type}${step} ` +
           `cannot be recorded: ${at}: ${reason}. The fact that led to it is recorded; ` +
           `the run ends here. Each map, parallel or router gathering a value nests it one level ` +
           `deeper: have the step return a flatter value`,
