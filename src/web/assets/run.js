@@ -160,17 +160,24 @@ export async function runView(main, runId) {
   const events = h('section', { class: 'events' });
   clear(main, head, cancel, pause, steps, trace, events);
 
-  async function load() {
+  // What the page shows: a live re-read (`quiet`) that finds the run as shown leaves the page
+  // as it is, so the connection's first open does not render the run a second time.
+  let shown = null;
+  async function load(quiet = false) {
     let data;
     try {
       data = await api(
         'runs/' + enc(runId) + '?stepLimit=' + STEP_PAGE + '&stepOffset=' + stepOffset,
       );
     } catch (e) {
+      shown = null;
       clear(head, errorBox(e));
-      return;
+      return true;
     }
     const r = data.run;
+    const seen = [r.headSeq, r.status, stepOffset, showEngine].join('|');
+    if (quiet && seen === shown) return false;
+    shown = seen;
     clear(
       head,
       h('div', { class: 'bar' }, h('h1', {}, r.pipeline, ' ', badge(r.status)), verify),
@@ -287,6 +294,7 @@ export async function runView(main, runId) {
           )
         : null,
     );
+    return true;
   }
 
   await load();
@@ -307,9 +315,8 @@ export async function runView(main, runId) {
       'download JSON',
     ),
   );
-  const reload = debounce(() => {
-    load();
-    verifyBadge(verify, runId);
+  const reload = debounce(async () => {
+    if (await load(true)) verifyBadge(verify, runId);
   }, 250);
   return {
     onRecord: (frame) => {
