@@ -23,7 +23,13 @@ import type {
   StepNode,
 } from './ir.js';
 import { jsonSchema } from './outputSchema.js';
-import { PlanBuildError, declaredOrder, maxLoopsProblem, sinkToProblem } from './checks.js';
+import {
+  PlanBuildError,
+  checkWholeNumbers,
+  declaredOrder,
+  maxLoopsProblem,
+  sinkToProblem,
+} from './checks.js';
 import { branchSegment, recordedOrder } from './paths.js';
 
 type Ctx = Record<string, unknown>;
@@ -107,6 +113,12 @@ export function stepNode<I, O>(
   opts?: StepOptions<I, O>,
   config?: Record<string, unknown>,
 ): StepNode {
+  checkWholeNumbers(name, [
+    ['retries', opts?.retries, 0],
+    ['backoffMs', opts?.backoffMs, 0],
+    // 0 is no timeout, as when it is not given.
+    ['timeoutMs', opts?.timeoutMs, 0],
+  ]);
   const fallback = opts?.fallback?.make(join(path, 'fallback'), fns);
   if (fallback && fallback.kind !== 'step')
     throw new Error(`${name}: a fallback must be a single step`);
@@ -290,6 +302,7 @@ export function map<Item, O, I = readonly Item[], R = O[]>(
   body: Flow<Item, O>,
   opts: MapOptions<I, Item, O, R> = {},
 ): Flow<I, R> {
+  checkWholeNumbers(name, [['concurrency', opts.concurrency, 1]]);
   return flow((path, fns) => ({
     kind: 'map',
     ...common(path, fns, name, opts),

@@ -21,6 +21,30 @@ export function maxLoopsProblem(value: unknown): string | undefined {
 }
 
 /**
+ * A count or a number of milliseconds given to the builder (ADR 116): a whole number from `min`
+ * to 2^53 - 1. Before, -1 retries ran none, 1.5 ran one more, a timeout of -5 ms failed every
+ * attempt at once, a timeout of NaN was no timeout, and a map's concurrency of 0 or 1.5 ran one
+ * item at a time; NaN and Infinity in a recorded field were refused by the ledger, naming no step.
+ */
+export function wholeNumberProblem(value: unknown, min: number): string | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min
+    ? undefined
+    : `must be a whole number of at least ${min}, got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`;
+}
+
+/** Throws PlanBuildError for the first of `fields` (given ones only) that is not such a number. */
+export function checkWholeNumbers(
+  name: string,
+  fields: readonly (readonly [field: string, value: unknown, min: number])[],
+): void {
+  for (const [field, value, min] of fields) {
+    if (value === undefined) continue;
+    const problem = wholeNumberProblem(value, min);
+    if (problem) throw new PlanBuildError(`${name}: ${field} ${problem}`);
+  }
+}
+
+/**
  * A `sinkTo` path names a context key: dotted segments, none empty, none `__proto__` (the one key
  * that is not data), after an optional `context.` prefix. Anything else wrote nothing, silently.
  */

@@ -2,6 +2,7 @@
  * `stateMachine`: Flujo's StateMachine construct. Split out of ./builder.ts, which re-exports it.
  */
 import { type CommonOptions, type Flow, commonFields, flowOf, join, ref } from './builder.js';
+import { checkWholeNumbers } from './checks.js';
 import { branchSegment } from './paths.js';
 
 type Ctx = Record<string, unknown>;
@@ -27,6 +28,7 @@ export function stateMachine(
   states: Record<string, Flow<never, unknown>>,
   opts: StateMachineOptions,
 ): Flow<unknown, unknown> {
+  checkWholeNumbers(name, [['maxVisits', opts.maxVisits, 1]]);
   return flowOf((path, fns) => ({
     kind: 'state_machine',
     ...commonFields(path, fns, name, opts),

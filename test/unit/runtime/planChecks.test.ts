@@ -6,7 +6,15 @@ import { describe, expect, it } from 'vitest';
 
 import { PlanCompileError, compilePlan } from '../../../src/actors/compile.js';
 import { PlanBuildError } from '../../../src/dsl/checks.js';
-import { definePipeline, loop, sequence, step } from '../../../src/dsl/builder.js';
+import {
+  agentStep,
+  definePipeline,
+  loop,
+  map,
+  sequence,
+  stateMachine,
+  step,
+} from '../../../src/dsl/builder.js';
 import type { Plan } from '../../../src/dsl/ir.js';
 import { harness } from '../../support/given.js';
 
@@ -73,5 +81,59 @@ describe('sinkTo', () => {
       ),
     );
     expect((await engine.run(p.plan, 0)).output).toEqual([1, { b: 2 }]);
+  });
+});
+
+/**
+ * Counts and milliseconds given to the builder (ADR 116): a whole number of at least 0 (retries,
+ * backoffMs, timeoutMs, where a timeout of 0 is none) or 1 (a map's concurrency, a state
+ * machine's maxVisits). Before: -1 retries ran none, 1.5 ran one more; a timeout of -5 ms failed
+ * every attempt at once and NaN was no timeout; concurrency 0 or 1.5 ran one item at a time;
+ * NaN and Infinity were refused by the ledger naming no step.
+ */
+describe('whole numbers', () => {
+  const bad = [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53];
+  const build = {
+    retries: (v: number) =>
+      definePipeline(
+        'p',
+        step('s', () => 1, { retries: v }),
+      ),
+    backoffMs: (v: number) =>
+      definePipeline(
+        'p',
+        step('s', () => 1, { retries: 1, backoffMs: v }),
+      ),
+    timeoutMs: (v: number) =>
+      definePipeline(
+        'p',
+        step('s', () => 1, { timeoutMs: v }),
+      ),
+    concurrency: (v: number) =>
+      definePipeline('p', map('s', inc, { items: () => [1], concurrency: v })),
+    maxVisits: (v: number) =>
+      definePipeline(
+        'p',
+        stateMachine('s', { a: inc }, { start: 'a', end: ['a'], transitions: [], maxVisits: v }),
+      ),
+  };
+  for (const [field, make] of Object.entries(build)) {
+    const min = field === 'concurrency' || field === 'maxVisits' ? 1 : 0;
+    it.each(min === 1 ? [0, ...bad] : bad)(`${field}: refuses %s, naming the step`, (v) => {
+      expect(() => make(v)).toThrow(PlanBuildError);
+      expect(() => make(v)).toThrow(
+        new RegExp(`^s: ${field} must be a whole number of at least ${min}, got `),
+      );
+    });
+    it(`${field}: takes ${min} and a whole number above it`, () => {
+      expect(() => make(min)).not.toThrow();
+      expect(() => make(3)).not.toThrow();
+    });
+  }
+
+  it('an agent step is checked as a function step is', () => {
+    expect(() => definePipeline('p', agentStep('ask', 'openai:gpt-4o', { retries: -1 }))).toThrow(
+      /^ask: retries must be a whole number of at least 0, got -1$/,
+    );
   });
 });
