@@ -24,6 +24,7 @@ import {
   type StartMessage,
   type WorkKind,
 } from '../adapters/nats/work.js';
+import { longTimer, type LongTimer } from '../runtime/longTimer.js';
 
 /** What the worker published once it handled the message: `flujo run --json`'s shape. */
 export type FleetResult = Record<string, unknown> & {
@@ -161,9 +162,10 @@ async function firstResult(
   timeoutMs: number,
   runId: string,
 ): Promise<FleetResult> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: LongTimer | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
+    // `--wait` may be longer than one setTimeout keeps (24.8 days; ADR 116).
+    timer = longTimer(
       () =>
         reject(
           new EngineError(
@@ -184,6 +186,6 @@ async function firstResult(
   try {
     return await Promise.race([read, timeout]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

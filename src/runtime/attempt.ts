@@ -13,6 +13,7 @@ import { LedgerEncodeError } from '../errors.js';
 import type { ErrorInfo, EventData, NewEvent } from '../events/catalogue.js';
 import type { AgentReply } from '../ports.js';
 import { redactSecrets } from '../redact.js';
+import { longTimer, type LongTimer } from './longTimer.js';
 
 /**
  * An error as the ledger records it. Its text is made well-formed (a lone surrogate becomes
@@ -57,11 +58,11 @@ export function startAttempt<T>(
   onSettled: () => void,
 ): Attempt {
   let open = true;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: LongTimer | undefined;
   const close = (): boolean => {
     if (!open) return false;
     open = false;
-    if (timer !== undefined) clearTimeout(timer);
+    timer?.cancel();
     onSettled();
     return true;
   };
@@ -72,7 +73,8 @@ export function startAttempt<T>(
     },
   };
   if (timeoutMs) {
-    timer = setTimeout(() => {
+    // Longer than one setTimeout keeps (24.8 days) too (ADR 116).
+    timer = longTimer(() => {
       // Settle as a timeout first; the abort then only stops the work.
       if (close()) to.fail(failure(`attempt timed out after ${timeoutMs} ms`, 'TIMEOUT'));
       controller?.abort(new Error('timeout'));

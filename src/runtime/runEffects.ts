@@ -15,6 +15,7 @@ import { failedFact, respondedFact, startAttempt, type Attempt } from './attempt
 import { usageUnknown } from './budget.js';
 import { CallSlots, neverStarted } from './callSlots.js';
 import { isFunctionAgent } from './functionAgents.js';
+import { longTimer, type LongTimer } from './longTimer.js';
 
 export type Call = Extract<Decision, { type: 'callAgent' }>;
 type Timer = Extract<Decision, { type: 'scheduleTimer' }>;
@@ -38,7 +39,7 @@ export class RunEffects {
   /** Failures of started calls whose usage is unknown: charged their reservation when recorded. */
   readonly unknownUsage = new WeakSet<NewEvent>();
   private readonly inflight = new Map<string, Attempt>();
-  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly timers = new Map<string, LongTimer>();
   private readonly slots: CallSlots<Call> | null;
 
   private readonly runId: string;
@@ -88,7 +89,7 @@ export class RunEffects {
     }
     for (const [id, t] of this.timers) {
       if (!state.outstanding.timers.has(id)) {
-        clearTimeout(t);
+        t.cancel();
         this.timers.delete(id);
       }
     }
@@ -111,7 +112,7 @@ export class RunEffects {
       const reason = new Error('run stopped');
       for (const a of [...this.inflight.values()]) a.abort(reason);
     }
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) t.cancel();
     this.slots?.clear();
   }
 
@@ -165,7 +166,8 @@ export class RunEffects {
     const delay = Math.max(0, scheduledAt + d.delayMs - this.clock.now());
     this.timers.set(
       id,
-      setTimeout(() => {
+      // A backoff doubles per attempt: it can be longer than one setTimeout keeps (ADR 116).
+      longTimer(() => {
         this.timers.delete(id);
         this.push({ type: 'TimerFired', data: { path: d.path, timerId: d.timerId } });
       }, delay),

@@ -77,6 +77,15 @@ describe('calls that behave', () => {
     await vi.waitFor(() => expect(fake.aborted()).toBeGreaterThanOrEqual(1), { timeout: 5000 });
   });
 
+  it('a deadline longer than one setTimeout keeps (24.8 days) does not end the call at once (ADR 116)', async () => {
+    for (const agent of ['openai:gpt-4o', 'anthropic:claude-haiku-4-5']) {
+      fake.script({ text: 'late', delayMs: 40 });
+      // Before: our deadline timer and the SDK's timeout both fired after 1 ms (AGENT_DEADLINE).
+      const reply = await agentsOn(fake).call(request(agent, 'x', { deadlineMs: 2 ** 32 }), never);
+      expect(reply.output).toBe('late');
+    }
+  });
+
   it('a reply larger than maxResponseBytes is refused', async () => {
     fake.script({ huge: { bytes: 200_000 } });
     await expect(

@@ -15,6 +15,7 @@ import {
   type ProviderReply,
   type ProviderRequest,
 } from './provider.js';
+import { oneTimerMs } from '../../runtime/longTimer.js';
 
 export async function sendAnthropic(
   req: ProviderRequest,
@@ -27,7 +28,7 @@ export async function sendAnthropic(
     baseURL: ctx.endpoint.baseUrl,
     webhookKey: null,
     maxRetries: 0,
-    timeout: ctx.scope.deadlineMs,
+    timeout: oneTimerMs(ctx.scope.deadlineMs),
     fetch: ctx.scope.fetch,
     logLevel: 'off',
   });
@@ -58,7 +59,7 @@ export async function sendAnthropic(
   const res = await client.messages.create(body, {
     signal: ctx.scope.signal,
     maxRetries: 0,
-    timeout: ctx.scope.deadlineMs,
+    timeout: oneTimerMs(ctx.scope.deadlineMs),
     headers: { 'Idempotency-Key': ctx.key },
   });
   const text = res.content.map((b) => (b.type === 'text' ? b.text : '')).join('');

@@ -8,6 +8,7 @@
 import { EngineError, ErrorCode, type ErrorCode as Code } from '../../errors.js';
 import type { AgentCallHooks, AgentRepair } from '../../ports.js';
 import { redactSecrets } from '../../redact.js';
+import { longTimer, type LongTimer } from '../../runtime/longTimer.js';
 
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -42,7 +43,7 @@ export class CallScope {
   readonly deadlineAt: number;
   readonly fetch: FetchLike;
   private readonly controller = new AbortController();
-  private readonly timer: ReturnType<typeof setTimeout>;
+  private readonly timer: LongTimer;
   private readonly parent: AbortSignal;
   private readonly onParent = () => this.stop('cancelled', this.parent.reason);
   private reason: StopReason | null = null;
@@ -55,7 +56,8 @@ export class CallScope {
     this.maxBytes = maxBytes;
     this.signal = this.controller.signal;
     this.deadlineAt = Date.now() + deadlineMs;
-    this.timer = setTimeout(() => this.stop('deadline'), deadlineMs);
+    // `agent_timeout` may be longer than one setTimeout keeps (24.8 days; ADR 116).
+    this.timer = longTimer(() => this.stop('deadline'), deadlineMs);
     if (parent.aborted) this.onParent();
     else parent.addEventListener('abort', this.onParent, { once: true });
     this.fetch = (input, init) => this.guardedFetch(base, input, init);
@@ -72,7 +74,7 @@ export class CallScope {
   }
 
   dispose(): void {
-    clearTimeout(this.timer);
+    this.timer.cancel();
     this.parent.removeEventListener('abort', this.onParent);
   }
 

@@ -14,6 +14,7 @@ import {
   type ProviderReply,
   type ProviderRequest,
 } from './provider.js';
+import { oneTimerMs } from '../../runtime/longTimer.js';
 
 function client(ctx: ProviderContext): OpenAI {
   // Every option the SDK would otherwise read from process.env is given explicitly.
@@ -24,7 +25,7 @@ function client(ctx: ProviderContext): OpenAI {
     project: null,
     webhookSecret: null,
     maxRetries: 0,
-    timeout: ctx.scope.deadlineMs,
+    timeout: oneTimerMs(ctx.scope.deadlineMs),
     fetch: ctx.scope.fetch,
     logLevel: 'off',
   });
@@ -34,7 +35,7 @@ function requestOptions(ctx: ProviderContext) {
   return {
     signal: ctx.scope.signal,
     maxRetries: 0,
-    timeout: ctx.scope.deadlineMs,
+    timeout: oneTimerMs(ctx.scope.deadlineMs),
     headers: { 'Idempotency-Key': ctx.key },
   };
 }

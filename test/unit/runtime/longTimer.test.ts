@@ -1,0 +1,87 @@
+/**
+ * Waits longer than one setTimeout keeps (ADR 116). Node fires a setTimeout of more than
+ * 2^31 - 1 ms (24.8 days) after 1 ms. A step's timeout, a retry's backoff (doubled per attempt),
+ * an agent's deadline (`agent_timeout`) and `--fleet --wait` can be longer: each now waits in
+ * timers of at most that much, one after the other.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
+import { definePipeline, step } from '../../../src/dsl/builder.js';
+import { createEngine } from '../../../src/runtime/engine.js';
+import { MAX_TIMEOUT_MS, longTimer, oneTimerMs } from '../../../src/runtime/longTimer.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('longTimer', () => {
+  it('fires once, after the whole delay, through timers no longer than the chunk', async () => {
+    const started = Date.now();
+    let fired: number[] = [];
+    longTimer(() => fired.push(Date.now() - started), 90, 20);
+    await sleep(60);
+    expect(fired).toEqual([]);
+    await sleep(150);
+    expect(fired).toHaveLength(1);
+    expect(fired[0]).toBeGreaterThanOrEqual(89);
+    fired = [];
+    // Within one chunk: one timer.
+    longTimer(() => fired.push(1), 5, 20);
+    await sleep(40);
+    expect(fired).toEqual([1]);
+  });
+
+  it('a cancel between chunks stops it', async () => {
+    let fired = 0;
+    const t = longTimer(() => fired++, 60, 15);
+    await sleep(25);
+    t.cancel();
+    await sleep(80);
+    expect(fired).toBe(0);
+  });
+
+  it('hands a library one timer of at most 2^31 - 1 ms', () => {
+    expect(oneTimerMs(1000)).toBe(1000);
+    expect(oneTimerMs(2 ** 31)).toBe(MAX_TIMEOUT_MS);
+  });
+});
+
+describe('an engine wait longer than 24.8 days', () => {
+  it('a step timeout of 2^31 ms does not time the attempt out at once', async () => {
+    const plan = definePipeline(
+      'long-timeout',
+      step('slow', async () => (await sleep(30), 'done'), { timeoutMs: 2 ** 31 }),
+    ).plan;
+    const r = await createEngine({ ledger: createMemoryLedger() }).run(plan, null);
+    // Before: failed with TIMEOUT after 1 ms.
+    expect(r).toMatchObject({ status: 'completed', output: 'done' });
+  });
+
+  it('a backoff of 2^32 ms waits (the retry is not made at once) and a cancel ends the wait', async () => {
+    let calls = 0;
+    const plan = definePipeline(
+      'long-backoff',
+      step(
+        'flaky',
+        () => {
+          calls++;
+          if (calls === 1) throw Object.assign(new Error('try again'), { retryable: true });
+          return 'ok';
+        },
+        { retries: 1, backoffMs: 2 ** 32 },
+      ),
+    ).plan;
+    const engine = createEngine({ ledger: createMemoryLedger(), newRunId: () => 'long-1' });
+    const run = engine.run(plan, null);
+    await sleep(200);
+    // Before: the timer fired after 1 ms, the retry was made and the run completed.
+    expect(calls).toBe(1);
+    const events = await engine.events('long-1');
+    expect(events.at(-1)).toMatchObject({
+      type: 'TimerScheduled',
+      data: { delayMs: 2 ** 32 },
+    });
+    await engine.cancel('long-1', 'test over');
+    expect(await run).toMatchObject({ status: 'cancelled' });
+    expect(calls).toBe(1);
+  });
+});
