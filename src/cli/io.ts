@@ -18,6 +18,7 @@ import {
   shapeProblem,
   type InputProblem,
 } from '../runtime/inputLimits.js';
+import { RUN_ID_FLAG_RULE, runIdProblem } from '../runtime/options.js';
 
 export interface InputSource {
   readonly value: string;
@@ -195,22 +196,12 @@ const roundedAway = (n: string) =>
  */
 export function runIdFlag(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
-  const bad =
-    raw === ''
-      ? 'is empty'
-      : raw.length > 200
-        ? `is ${raw.length} characters long`
-        : /[\s\p{Cc}\p{Cf}]/u.test(raw)
-          ? 'contains whitespace or control characters'
-          : raw.startsWith('-')
-            ? 'starts with "-" (it would read as an option)'
-            : undefined;
+  // The engine refuses the same ids for a new run (ADR 117).
+  const bad = runIdProblem(raw, true);
   if (!bad) return raw;
-  throw new EngineError(
-    ErrorCode.USAGE,
-    `--run-id ${bad}: use 1 to 200 characters, none of them whitespace or control characters, not starting with "-" (for example order-1042)`,
-    { exitCode: ExitCode.config },
-  );
+  throw new EngineError(ErrorCode.USAGE, `--run-id ${bad}: ${RUN_ID_FLAG_RULE}`, {
+    exitCode: ExitCode.config,
+  });
 }
 
 /**

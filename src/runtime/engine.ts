@@ -48,6 +48,7 @@ export type {
   Retried,
   RunOptions,
 } from './engineTypes.js';
+import { checkEngineOptions, checkRunOptions } from './options.js';
 
 const systemClock: Clock = { now: () => Date.now() };
 
@@ -63,12 +64,8 @@ export function createEngine(options: EngineOptions) {
   const clock = options.clock ?? systemClock;
   const worker = options.worker ?? `pid-${process.pid}`;
   const snapshotEvery = options.snapshotEvery ?? 500;
+  checkEngineOptions(options);
   const maxCalls = options.maxCallsInFlight;
-  if (maxCalls !== undefined && !(Number.isInteger(maxCalls) && maxCalls >= 1))
-    throw new EngineError(
-      ErrorCode.USAGE,
-      `maxCallsInFlight must be a whole number of at least 1, got ${String(maxCalls)}`,
-    );
   const active = new Map<string, { driver: RunDriver; running: Promise<void> }>();
   const cancelling = new Map<string, Promise<unknown>>();
   const answers = new AnswerValidator(options.maxInputBytes);
@@ -161,6 +158,7 @@ export function createEngine(options: EngineOptions) {
     let own: { input: unknown; context?: Record<string, unknown> } | undefined;
     let refused: Error | undefined;
     try {
+      checkRunOptions(runId, opts);
       own = {
         // No input (`run(plan)`) is null, as a reply without output is.
         input: recordedInput(input ?? null, 'input', options.maxInputBytes),
