@@ -15,7 +15,7 @@ import { LedgerEncodeError } from '../errors.js';
 
 export const DECISION_NOT_RECORDABLE = 'DECISION_NOT_RECORDABLE';
 
-/** Characters of the value's path kept in the message (a path 250 levels deep is long). */
+/** Characters (code points) of the value's path kept in the message (a path 250 levels deep is long). */
 const PATH_SHOWN = 120;
 
 /** The first decision event the ledger cannot record, and why; null when all can be. */
@@ -53,18 +53,23 @@ export function notRecordableFailure(decided: readonly NewEvent[]): NewEvent | n
   const reason = /^nested deeper than \d+$/.test(error.reason)
     ? `${error.reason} levels`
     : error.reason;
+  // Cut between characters, not inside a surrogate pair (review: a key of emoji cut in half made
+  // this RunFailed itself unrecordable, and the run was left running again).
+  const chars = Array.from(error.path);
   const at =
-    error.path.length > PATH_SHOWN ? `${error.path.slice(0, PATH_SHOWN)}…` : error.path || '(root)';
+    chars.length > PATH_SHOWN ? `${chars.slice(0, PATH_SHOWN).join('')}…` : error.path || '(root)';
   return {
     type: 'RunFailed',
     data: {
       error: {
         code: DECISION_NOT_RECORDABLE,
-        message:
+        // Well-formed whatever the value's keys hold (a key with a lone surrogate is in the path).
+        message: (
           `the run's next ${event.type}${step} ` +
           `cannot be recorded: ${at}: ${reason}. The fact that led to it is recorded; ` +
           `the run ends here. Each map, parallel or router gathering a value nests it one level ` +
-          `deeper: have the step return a flatter value`,
+          `deeper: have the step return a flatter value`
+        ).toWellFormed(),
         retryable: false,
       },
     },

@@ -18,6 +18,8 @@ import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
 import { openState, type State } from '../../../src/adapters/ledger/state.js';
 import { definePipeline, map, parallel, sequence, step } from '../../../src/dsl/builder.js';
 import { decodeCanonical, encodeCanonical } from '../../../src/events/codec.js';
+import type { NewEvent } from '../../../src/events/catalogue.js';
+import { emptyHead } from '../../../src/events/envelope.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 import { verifyStoredRun } from '../../../src/runtime/verifyLedger.js';
 import { PG_URL, dropSchema, postgresReachable, uniqueSchema } from '../../support/services.js';
@@ -133,6 +135,60 @@ describe('decisions the ledger cannot record', () => {
     rows.splice(0, rows.length, ...original);
     ledger.unsafeReseal('deep-1');
     expect(await engine.replay(plan, 'deep-1')).toMatchObject({ identical: true });
+  });
+});
+
+describe('review of ADR 115', () => {
+  it('a value whose keys are emoji: the message is cut between characters and recorded', async () => {
+    // The path is cut at 120 characters: cut inside a surrogate pair, the RunFailed itself could
+    // not be recorded and the run was left running again.
+    const deep = (d: number): unknown => (d === 0 ? 1 : { '\u{1F600}': deep(d - 1) });
+    const plan = definePipeline(
+      'emoji',
+      sequence(
+        step('i', () => ({ xyz: deep(249) })),
+        parallel('p1', {
+          b: parallel('p2', {
+            b: parallel('p3', { b: parallel('p4', { b: parallel('p5', { b: sequence() }) }) }),
+          }),
+        }),
+      ),
+    ).plan;
+    const ledger = createMemoryLedger();
+    const engine = createEngine({ ledger });
+    const r = await engine.run(plan, 'x');
+    expect(r).toMatchObject({ status: 'failed', error: { code: 'DECISION_NOT_RECORDABLE' } });
+    expect(r.error!.message.isWellFormed()).toBe(true);
+    expect(r.error!.message).toContain('data.output.b.b.b.b.b.xyz');
+    expect((await ledger.head(r.runId))?.terminal).toBe(true);
+    expect(await engine.replay(plan, r.runId)).toMatchObject({ identical: true });
+  });
+
+  it('such a RunFailed after some of the decisions it stands for is a divergence', async () => {
+    const plan = passedOn(250);
+    const ledger = createMemoryLedger();
+    const engine = createEngine({ ledger, newRunId: () => 'real' });
+    const r = await engine.run(plan, 'x');
+    const events = await engine.events(r.runId);
+    const failedAt = events.findIndex((e) => e.type === 'RunFailed');
+    const reply = events[failedAt - 1] as Extract<
+      (typeof events)[number],
+      { type: 'AgentResponded' }
+    >;
+    // The same run with the step's completion (the batch's first decision) recorded before it.
+    const forged = [
+      ...events.slice(0, failedAt),
+      { type: 'StepCompleted', data: { path: reply.data.path, output: reply.data.output } },
+      events[failedAt]!,
+    ].map((e) => ({ type: e.type, data: e.data }) as NewEvent);
+    const other = createMemoryLedger();
+    await other.append({ runId: 'real', expected: emptyHead('real'), events: forged, at: 1 });
+    expect(await engine.replay(plan, 'real')).toMatchObject({ identical: true });
+    const replayed = await createEngine({ ledger: other }).replay(plan, 'real');
+    expect(replayed).toMatchObject({
+      identical: false,
+      firstDivergence: { seq: failedAt + 2, recorded: { type: 'RunFailed' } },
+    });
   });
 });
 
