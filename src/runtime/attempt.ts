@@ -13,6 +13,7 @@ import { LedgerEncodeError } from '../errors.js';
 import type { ErrorInfo, EventData, NewEvent } from '../events/catalogue.js';
 import type { AgentReply } from '../ports.js';
 import { redactSecrets } from '../redact.js';
+import { billedFields, replyFields } from './agentReply.js';
 import { longTimer, type LongTimer } from './longTimer.js';
 
 /**
@@ -116,6 +117,19 @@ export function respondedFact(
   latencyMs: number,
   depth = DEFAULT_REPLY_DEPTH,
 ): NewEvent {
+  // The fields beside the output, as the ledger records them (ADR 118): a port's reply that
+  // cannot be recorded fails its attempt, recorded, with what it cost when that can be.
+  const fields = replyFields(reply);
+  if ('problem' in fields)
+    return failedFact(
+      ref,
+      Object.assign(new Error(`the agent port's reply cannot be recorded: ${fields.problem}`), {
+        code: 'AGENT_REPLY_INVALID',
+        retryable: false,
+        ...billedFields(reply),
+      }),
+    );
+  const checked = fields.ok;
   let output: unknown;
   try {
     // Two levels down in its record (the envelope's data, then output), and one more in the
@@ -128,7 +142,7 @@ export function respondedFact(
     // The call was made: what it cost is recorded with its failure, as for a rejected reply.
     return failedFact(
       ref,
-      Object.assign(notRecordable(e), { costMicros: reply.costMicros, usage: reply.usage }),
+      Object.assign(notRecordable(e), { costMicros: checked.costMicros, usage: checked.usage }),
     );
   }
   const data: EventData<'AgentResponded'> = {
@@ -136,15 +150,15 @@ export function respondedFact(
     attempt: ref.attempt,
     key: ref.key,
     output,
-    usage: reply.usage,
-    costMicros: reply.costMicros,
-    model: reply.model,
+    usage: checked.usage,
+    costMicros: checked.costMicros,
+    model: checked.model,
     latencyMs,
   };
-  if (reply.text !== undefined) data.text = reply.text;
-  if (reply.finishReason !== undefined) data.finishReason = reply.finishReason;
-  if (reply.repair) data.repair = { ...reply.repair, errors: [...reply.repair.errors] };
-  if (reply.raw !== undefined) data.raw = reply.raw;
+  if (checked.text !== undefined) data.text = checked.text;
+  if (checked.finishReason !== undefined) data.finishReason = checked.finishReason;
+  if (checked.repair) data.repair = { ...checked.repair, errors: [...checked.repair.errors] };
+  if (checked.raw !== undefined) data.raw = checked.raw;
   return { type: 'AgentResponded', data };
 }
 
@@ -171,29 +185,7 @@ export function failedFact(ref: AttemptRef, e: unknown): NewEvent {
       attempt: ref.attempt,
       key: ref.key,
       error: errorInfo(e),
-      ...billedOf(e),
+      ...billedFields(e),
     },
-  };
-}
-
-/** What a failed call still cost (a rejected structured reply is billed), when the error says. */
-function billedOf(
-  e: unknown,
-): Pick<Extract<NewEvent, { type: 'AgentFailed' }>['data'], 'usage' | 'costMicros' | 'repair'> {
-  const x = e as { usage?: unknown; costMicros?: unknown; repair?: unknown } | null;
-  if (!x || typeof x !== 'object' || typeof x.costMicros !== 'number') return {};
-  const u = x.usage as { input?: unknown; output?: unknown } | undefined;
-  return {
-    costMicros: x.costMicros,
-    ...(u && typeof u.input === 'number' && typeof u.output === 'number'
-      ? { usage: { input: u.input, output: u.output } }
-      : {}),
-    ...(x.repair && typeof x.repair === 'object'
-      ? {
-          repair: x.repair as NonNullable<
-            Extract<NewEvent, { type: 'AgentFailed' }>['data']['repair']
-          >,
-        }
-      : {}),
   };
 }

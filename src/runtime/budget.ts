@@ -138,7 +138,8 @@ export function usageUnknown(e: unknown): boolean {
     x !== null &&
     typeof x.code === 'string' &&
     USAGE_UNKNOWN.has(x.code) &&
-    typeof x.costMicros !== 'number'
+    // Unknown unless the error says it as the ledger records it (billedFields, ADR 118).
+    !(Number.isSafeInteger(x.costMicros) && (x.costMicros as number) >= 0)
   );
 }
 

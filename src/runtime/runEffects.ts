@@ -18,6 +18,23 @@ import { isFunctionAgent } from './functionAgents.js';
 import { longTimer, type LongTimer } from './longTimer.js';
 
 export type Call = Extract<Decision, { type: 'callAgent' }>;
+
+/** The failure of an attempt whose reply or error could not even be read (ADR 118). */
+function unreadable(base: Parameters<typeof failedFact>[0], e: unknown): NewEvent {
+  let why = 'it threw';
+  try {
+    why = e instanceof Error ? e.message : String(e);
+  } catch {
+    // what it threw cannot be read either
+  }
+  return failedFact(
+    base,
+    Object.assign(new Error(`the agent's reply or error could not be read: ${why}`), {
+      code: 'AGENT_REPLY_INVALID',
+      retryable: false,
+    }),
+  );
+}
 type Timer = Extract<Decision, { type: 'scheduleTimer' }>;
 
 /** The signal function steps get: they run in this process and nothing could stop them. */
@@ -138,18 +155,29 @@ export class RunEffects {
       controller,
       d.timeoutMs,
       {
-        reply: (reply) =>
-          this.push(
-            respondedFact(
+        reply: (reply) => {
+          let fact: NewEvent;
+          try {
+            fact = respondedFact(
               base,
               reply,
               Math.max(0, this.clock.now() - started),
               this.replyDepth(d.path),
-            ),
-          ),
+            );
+          } catch (e) {
+            // Reading the reply threw (a getter): a failure, recorded, never a call left unanswered.
+            fact = unreadable(base, e);
+          }
+          this.push(fact);
+        },
         fail: (e) => {
-          const fact = failedFact(base, e);
-          if (usageUnknown(e)) this.unknownUsage.add(fact);
+          let fact: NewEvent;
+          try {
+            fact = failedFact(base, e);
+            if (usageUnknown(e)) this.unknownUsage.add(fact);
+          } catch (thrown) {
+            fact = unreadable(base, thrown);
+          }
           this.push(fact);
         },
       },
