@@ -13,6 +13,14 @@ import { agentStep, definePipeline, step } from '../../../src/dsl/builder.js';
 import type { AgentPort } from '../../../src/ports.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 
+/** A repair with a field its schema does not have, which the ledger cannot record. */
+const datedRepair = {
+  reason: 'r',
+  errors: [],
+  usage: { input: 0, output: 0 },
+  costMicros: 0,
+  when: new Date(0),
+};
 const good = { output: 'x', usage: { input: 1, output: 2 }, costMicros: 30, model: 'm' };
 const port = (reply: unknown): AgentPort => ({ call: async () => reply as never });
 const asks = definePipeline('asks', agentStep('s', 'openai:gpt-4o')).plan;
@@ -54,13 +62,7 @@ describe("an agent port's reply", () => {
       'a repair holding a Date',
       {
         ...good,
-        repair: {
-          reason: 'r',
-          errors: [],
-          usage: { input: 0, output: 0 },
-          costMicros: 0,
-          when: new Date(0),
-        },
+        repair: datedRepair,
       },
       null,
     ],
@@ -121,13 +123,7 @@ describe('what a failed call says it cost', () => {
       'a repair holding a Date',
       {
         costMicros: 0,
-        repair: {
-          reason: 'r',
-          errors: [],
-          usage: { input: 0, output: 0 },
-          costMicros: 0,
-          when: new Date(0),
-        },
+        repair: datedRepair,
       },
     ],
     ['a usage of NaN', { costMicros: 3, usage: { input: Number.NaN, output: 0 } }],
