@@ -29,7 +29,7 @@ export function maxLoopsProblem(value: unknown): string | undefined {
 export function wholeNumberProblem(value: unknown, min: number): string | undefined {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= min
     ? undefined
-    : `must be a whole number of at least ${min}, got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`;
+    : `must be a whole number from ${min} to 2^53 - 1, got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`;
 }
 
 /** Throws PlanBuildError for the first of `fields` (given ones only) that is not such a number. */

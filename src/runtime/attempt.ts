@@ -120,15 +120,19 @@ export function respondedFact(
   // The fields beside the output, as the ledger records them (ADR 118): a port's reply that
   // cannot be recorded fails its attempt, recorded, with what it cost when that can be.
   const fields = replyFields(reply);
-  if ('problem' in fields)
+  if ('problem' in fields) {
+    // The call was made: its cost is recorded when the reply says both cost and usage as the
+    // ledger records them; otherwise it is unknown (usageUnknown), counted at its reservation.
+    const billed = billedFields(reply);
     return failedFact(
       ref,
       Object.assign(new Error(`the agent port's reply cannot be recorded: ${fields.problem}`), {
         code: 'AGENT_REPLY_INVALID',
         retryable: false,
-        ...billedFields(reply),
+        ...(billed.usage ? { costMicros: billed.costMicros, usage: billed.usage } : {}),
       }),
     );
+  }
   const checked = fields.ok;
   let output: unknown;
   try {

@@ -2,9 +2,9 @@
  * A timer for any delay. Node's setTimeout takes at most 2^31 - 1 ms (24.8 days): a longer delay
  * fires after 1 ms (with a TimeoutOverflowWarning). An attempt's timeout or a retry's backoff
  * (which doubles per attempt) can be longer, so the wait is made of timers of at most that much,
- * one after the other (ADR 116).
+ * one after the other (ADR 116), measured on the monotonic clock: a wall-clock step (an NTP
+ * correction, a machine resumed) neither ends it early nor late (review).
  */
-
 /** The longest delay setTimeout keeps. */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
@@ -14,12 +14,12 @@ export interface LongTimer {
 
 /** Calls `fire` once, `delayMs` from now; `chunkMs` is for tests (the longest single timer). */
 export function longTimer(fire: () => void, delayMs: number, chunkMs = MAX_TIMEOUT_MS): LongTimer {
-  const due = Date.now() + delayMs;
+  const due = performance.now() + delayMs;
   let timer: ReturnType<typeof setTimeout>;
   const wait = (left: number) => {
     timer = setTimeout(
       () => {
-        const rest = due - Date.now();
+        const rest = due - performance.now();
         if (rest > 0 && left > chunkMs) wait(rest);
         else fire();
       },

@@ -19,7 +19,8 @@ const shown = (v: unknown) =>
 /** A whole number from `min` to `max` (2^53 - 1 unless said), or why not. */
 function wholeProblem(v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): string | undefined {
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max) return undefined;
-  const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+  const range =
+    max === Number.MAX_SAFE_INTEGER ? `from ${min} to 2^53 - 1` : `from ${min} to ${max}`;
   return `must be a whole number ${range}, got ${shown(v)}`;
 }
 
@@ -84,7 +85,8 @@ export function checkRunOptions(runId: unknown, opts: RunOptions): void {
     }
   }
   const ctx = opts.context as unknown;
-  if (ctx !== undefined) {
+  // null, as undefined, is no context (review: it always was).
+  if (ctx !== undefined && ctx !== null) {
     const proto = ctx !== null && typeof ctx === 'object' ? Object.getPrototypeOf(ctx) : undefined;
     if (proto !== Object.prototype && proto !== null)
       throw usage(

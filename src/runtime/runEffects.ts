@@ -168,6 +168,10 @@ export class RunEffects {
             // Reading the reply threw (a getter): a failure, recorded, never a call left unanswered.
             fact = unreadable(base, e);
           }
+          // A reply came, so the call was made: one whose cost cannot be recorded (ADR 118) is
+          // counted at its reservation, as an attempt of unknown usage (review).
+          if (fact.type === 'AgentFailed' && fact.data.costMicros === undefined)
+            this.unknownUsage.add(fact);
           this.push(fact);
         },
         fail: (e) => {
@@ -177,6 +181,7 @@ export class RunEffects {
             if (usageUnknown(e)) this.unknownUsage.add(fact);
           } catch (thrown) {
             fact = unreadable(base, thrown);
+            this.unknownUsage.add(fact);
           }
           this.push(fact);
         },

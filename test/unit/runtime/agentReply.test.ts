@@ -107,6 +107,34 @@ describe("an agent port's reply", () => {
   });
 });
 
+describe('a bad reply under a budget', () => {
+  it.each([
+    ['a cost of NaN', { ...good, costMicros: Number.NaN }],
+    ['a usage of NaN', { ...good, usage: { input: Number.NaN, output: 0 } }],
+    ['null', null],
+  ])('with %s is counted at its reservation, not as free (review)', async (_, reply) => {
+    const agents: AgentPort = { ...port(reply), estimate: () => ({ costMicros: 100, tokens: 50 }) };
+    const ledger = createMemoryLedger();
+    const engine = createEngine({ ledger, agents });
+    const r = await engine.run(asks, 'in', { budget: { costMicros: 1000, tokens: 1000 } });
+    expect(r).toMatchObject({ status: 'failed', error: { code: 'AGENT_REPLY_INVALID' } });
+    const types = (await engine.events(r.runId)).map((e) => e.type);
+    expect(types.slice(types.indexOf('AgentFailed'))).toContain('BudgetReconciled');
+    expect(r.costMicros).toBe(100);
+    expect(await engine.replay(asks, r.runId)).toMatchObject({ identical: true });
+  });
+
+  it('with a whole cost and usage but a bad model is counted at what it says', async () => {
+    const agents: AgentPort = {
+      ...port({ ...good, model: 5 }),
+      estimate: () => ({ costMicros: 100, tokens: 50 }),
+    };
+    const engine = createEngine({ ledger: createMemoryLedger(), agents });
+    const r = await engine.run(asks, 'in', { budget: { costMicros: 1000 } });
+    expect(r).toMatchObject({ status: 'failed', costMicros: 30 });
+  });
+});
+
 describe('what a failed call says it cost', () => {
   const throwing = (extra: Record<string, unknown>) =>
     definePipeline(

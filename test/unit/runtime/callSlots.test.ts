@@ -191,7 +191,7 @@ describe('maxCallsInFlight', () => {
   it('refuses a cap that is not a whole number of at least 1', () => {
     for (const bad of [0, -1, 1.5, Number.NaN])
       expect(() => createEngine({ ledger: createMemoryLedger(), maxCallsInFlight: bad })).toThrow(
-        /maxCallsInFlight must be a whole number of at least 1/,
+        /maxCallsInFlight must be a whole number from 1 to 2\^53 - 1/,
       );
   });
 });

@@ -20,9 +20,9 @@ const plan = definePipeline(
 
 describe('engine options', () => {
   it.each([
-    ['snapshotEvery', -1, 'must be a whole number of at least 0, got -1'],
-    ['snapshotEvery', 1.5, 'must be a whole number of at least 0, got 1.5'],
-    ['snapshotEvery', Number.NaN, 'must be a whole number of at least 0, got NaN'],
+    ['snapshotEvery', -1, 'must be a whole number from 0 to 2^53 - 1, got -1'],
+    ['snapshotEvery', 1.5, 'must be a whole number from 0 to 2^53 - 1, got 1.5'],
+    ['snapshotEvery', Number.NaN, 'must be a whole number from 0 to 2^53 - 1, got NaN'],
     ['maxInputBytes', 0, 'must be a whole number from 1 to 268435456, got 0'],
     ['maxInputBytes', Number.NaN, 'must be a whole number from 1 to 268435456, got NaN'],
     [
@@ -30,7 +30,7 @@ describe('engine options', () => {
       256 * 1024 * 1024 + 1,
       'must be a whole number from 1 to 268435456, got 268435457',
     ],
-    ['maxCallsInFlight', 0, 'must be a whole number of at least 1, got 0'],
+    ['maxCallsInFlight', 0, 'must be a whole number from 1 to 2^53 - 1, got 0'],
   ])('createEngine refuses %s %s with USAGE (exit 2)', (field, value, says) => {
     const make = () => createEngine({ ledger: createMemoryLedger(), [field]: value });
     expect(make).toThrow(`[USAGE] ${field} ${says}`);
@@ -61,7 +61,7 @@ describe('a new run', () => {
       'a negative cost limit',
       undefined,
       { budget: { costMicros: -1 } },
-      /budget\.costMicros must be a whole number of at least 0, got -1 \(micro-dollars/,
+      /budget\.costMicros must be a whole number from 0 to 2\^53 - 1, got -1 \(micro-dollars/,
     ],
     [
       'a fractional cost limit',

@@ -4,7 +4,7 @@
  * an agent's deadline (`agent_timeout`) and `--fleet --wait` can be longer: each now waits in
  * timers of at most that much, one after the other.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
 import { definePipeline, step } from '../../../src/dsl/builder.js';
@@ -14,29 +14,49 @@ import { MAX_TIMEOUT_MS, longTimer, oneTimerMs } from '../../../src/runtime/long
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('longTimer', () => {
-  it('fires once, after the whole delay, through timers no longer than the chunk', async () => {
-    const started = Date.now();
-    let fired: number[] = [];
-    longTimer(() => fired.push(Date.now() - started), 90, 20);
-    await sleep(60);
-    expect(fired).toEqual([]);
-    await sleep(150);
-    expect(fired).toHaveLength(1);
-    expect(fired[0]).toBeGreaterThanOrEqual(89);
-    fired = [];
-    // Within one chunk: one timer.
-    longTimer(() => fired.push(1), 5, 20);
-    await sleep(40);
-    expect(fired).toEqual([1]);
+  // Fake timers and a fake monotonic clock: a stalled event loop on a loaded machine cannot make
+  // a chunk fire late and look early (review).
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
   });
 
-  it('a cancel between chunks stops it', async () => {
+  it('fires once, after the whole delay, through timers no longer than the chunk', () => {
+    const fired: number[] = [];
+    const started = performance.now();
+    longTimer(() => fired.push(performance.now() - started), 90, 20);
+    vi.advanceTimersByTime(89);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual([90]);
+    vi.advanceTimersByTime(500);
+    expect(fired).toHaveLength(1);
+    // Within one chunk: one timer.
+    const once: number[] = [];
+    longTimer(() => once.push(1), 5, 20);
+    vi.advanceTimersByTime(5);
+    expect(once).toEqual([1]);
+  });
+
+  it('a cancel in a later chunk stops it', () => {
     let fired = 0;
     const t = longTimer(() => fired++, 60, 15);
-    await sleep(25);
+    vi.advanceTimersByTime(40);
     t.cancel();
-    await sleep(80);
+    vi.advanceTimersByTime(100);
     expect(fired).toBe(0);
+  });
+
+  it('a wall-clock step does not end it early', () => {
+    let fired = 0;
+    longTimer(() => fired++, 100, 20);
+    vi.setSystemTime(Date.now() + 1_000_000);
+    vi.advanceTimersByTime(60);
+    expect(fired).toBe(0);
+    vi.advanceTimersByTime(40);
+    expect(fired).toBe(1);
   });
 
   it('hands a library one timer of at most 2^31 - 1 ms', () => {

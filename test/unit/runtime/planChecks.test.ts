@@ -122,7 +122,7 @@ describe('whole numbers', () => {
     it.each(min === 1 ? [0, ...bad] : bad)(`${field}: refuses %s, naming the step`, (v) => {
       expect(() => make(v)).toThrow(PlanBuildError);
       expect(() => make(v)).toThrow(
-        new RegExp(`^s: ${field} must be a whole number of at least ${min}, got `),
+        new RegExp(`^s: ${field} must be a whole number from ${min} to 2\\^53 - 1, got `),
       );
     });
     it(`${field}: takes ${min} and a whole number above it`, () => {
@@ -133,7 +133,7 @@ describe('whole numbers', () => {
 
   it('an agent step is checked as a function step is', () => {
     expect(() => definePipeline('p', agentStep('ask', 'openai:gpt-4o', { retries: -1 }))).toThrow(
-      /^ask: retries must be a whole number of at least 0, got -1$/,
+      /^ask: retries must be a whole number from 0 to 2\^53 - 1, got -1$/,
     );
   });
 });
