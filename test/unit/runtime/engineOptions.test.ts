@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 
 import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
 import { definePipeline, step } from '../../../src/dsl/builder.js';
+import type { NewEvent } from '../../../src/events/catalogue.js';
+import { emptyHead } from '../../../src/events/envelope.js';
 import type { RunOptions } from '../../../src/runtime/engineTypes.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 
@@ -109,6 +111,31 @@ describe('a new run', () => {
       expect(await ledger.listRuns()).toEqual([]);
     },
   );
+
+  it('with an id the rule refuses is taken up when it is already recorded (ADR 107)', async () => {
+    // A run recorded under such an id (by a release before this rule): its events, sealed anew
+    // under the id in another ledger.
+    const first = createMemoryLedger();
+    const done = await createEngine({ ledger: first, newRunId: () => 'ab' }).run(plan, 1);
+    // The idempotency keys hold the run id.
+    const events = (await createEngine({ ledger: first }).events(done.runId)).map((e) => {
+      const data = e.data as { key?: string };
+      return {
+        type: e.type,
+        data: data.key ? { ...data, key: data.key.replace(/^ab:/, 'a b:') } : data,
+      } as NewEvent;
+    });
+    const ledger = createMemoryLedger();
+    await ledger.append({ runId: 'a b', expected: emptyHead('a b'), events, at: 1 });
+    const engine = createEngine({ ledger });
+    expect(await engine.run(plan, 1, { runId: 'a b' })).toMatchObject({
+      runId: 'a b',
+      status: 'completed',
+      output: 2,
+    });
+    // Not recorded: refused.
+    await expect(engine.run(plan, 1, { runId: 'c d' })).rejects.toMatchObject({ code: 'USAGE' });
+  });
 
   it('takes whole budgets from 0, and a context with a null prototype', async () => {
     const engine = createEngine({ ledger: createMemoryLedger() });
