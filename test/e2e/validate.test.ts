@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -140,43 +140,5 @@ describe('flujo validate knows the skills flujo run gives the blueprint', () => 
     const r = cli('run', 'good.yaml', '--input', '  x  ', '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'completed', output: 'x' });
-  });
-});
-
-describe('flujo validate of a pipeline module (built CLI)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'flujo-validate-module-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const cli = (...args: string[]) => runCli(args, { cwd: dir });
-  const builder = pathToFileURL(join(process.cwd(), 'dist/dsl/builder.js')).href;
-  writeFileSync(join(dir, 'flujo.toml'), '# test project\n');
-  const mod = (name: string, options: string) =>
-    writeFileSync(
-      join(dir, name),
-      `import { definePipeline, step } from '${builder}';
-export default definePipeline('mod', step('s', (x) => x + '!', ${options})).plan;
-`,
-    );
-
-  it('loads it as run does: valid (exit 0), or MODULE_LOAD (exit 3); was parsed as YAML (exit 4)', () => {
-    mod('good.mjs', '{ retries: 1 }');
-    mod('bad.mjs', '{ retries: -1 }');
-    const good = cli('validate', 'good.mjs', '--format', 'json');
-    expect(good.code, good.stderr).toBe(0);
-    expect(JSON.parse(good.stdout)).toMatchObject({ is_valid: true, errors: [], warnings: [] });
-    expect(cli('validate', 'good.mjs').stdout).toMatch(
-      /✓ .*good\.mjs is valid \(0 errors, 0 warnings\)/,
-    );
-
-    const bad = cli('validate', 'bad.mjs', '--format', 'json');
-    expect(bad.code).toBe(3);
-    expect(JSON.parse(bad.stdout)).toEqual({
-      error: {
-        code: 'MODULE_LOAD',
-        message: expect.stringContaining(
-          's: retries must be a whole number from 0 to 2^53 - 1, got -1',
-        ),
-      },
-    });
-    expect(cli('validate', 'missing.mjs').code).toBe(2);
   });
 });

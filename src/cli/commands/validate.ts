@@ -6,7 +6,7 @@
  * strict mode.
  */
 import { existsSync } from 'node:fs';
-import { dirname, extname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 
 import { moduleFindings, nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
 import type { Finding } from '../../blueprint/findings.js';
@@ -72,40 +72,6 @@ export function loadFromCli(
   });
 }
 
-/** Pipeline modules, which `flujo run` loads as code (docs/dsl.md). */
-const MODULE_EXTS: ReadonlySet<string> = new Set(['.js', '.mjs', '.cjs', '.ts', '.mts']);
-
-/**
- * A pipeline module, checked as `flujo run` loads it (`run --dry-run` does the same): imported,
- * its plan built and compiled, its names and hitl skill calls checked. A module that cannot run is
- * refused with MODULE_LOAD (exit 3) by the loader; one that loads is valid, with no findings (a
- * module has no lines a finding could point at). Before, validate parsed it as YAML (YAML-LOAD,
- * exit 4) whatever it held.
- */
-async function moduleResult(target: { file: string; root: string }): Promise<LoadResult> {
-  if (!existsSync(target.file))
-    throw new EngineError(
-      ErrorCode.USAGE,
-      `${target.file} does not exist; pass the pipeline's path, e.g. flujo validate pipeline.mjs`,
-      { exitCode: ExitCode.config },
-    );
-  const { loadPipelineFile } = await import('../pipelineFile.js');
-  const loaded = await loadPipelineFile(
-    target.file,
-    loadConfig({ root: target.root, env: process.env }),
-  );
-  return {
-    plan: loaded.plan,
-    findings: [],
-    errors: [],
-    warnings: [],
-    modules: [],
-    path: target.file,
-    isValid: true,
-    exitCode: 0,
-  };
-}
-
 export async function validate(opts: ValidateOptions, out: Output): Promise<number> {
   const format = opts.format ?? 'text';
   if (!['text', 'json', 'sarif'].includes(format)) {
@@ -118,11 +84,8 @@ export async function validate(opts: ValidateOptions, out: Output): Promise<numb
   // The modules the blueprint calls are imported as `flujo run` would: a missing export is a
   // resolution finding here too (exit 3), not a surprise at run time (ADR 76).
   const target = blueprintTarget(opts);
-  const result = MODULE_EXTS.has(extname(target.file).toLowerCase())
-    ? await moduleResult(target)
-    : await moduleFindings(
-        loadFromCli(opts, existsSync(target.file) ? await skillCatalog(opts) : undefined),
-      );
+  const skills = existsSync(target.file) ? await skillCatalog(opts) : undefined;
+  const result = await moduleFindings(loadFromCli(opts, skills));
   const shown = (f: Finding) => ({ ...f, file: relative(process.cwd(), f.file) || f.file });
   if (format === 'json') {
     out.json({
