@@ -21,15 +21,21 @@ export function maxLoopsProblem(value: unknown): string | undefined {
 }
 
 /**
- * A count or a number of milliseconds given to the builder (ADR 116): a whole number from `min`
- * to 2^53 - 1. Before, -1 retries ran none, 1.5 ran one more, a timeout of -5 ms failed every
+ * A count or a number of milliseconds given to the builder (ADR 116), or an engine or run option
+ * (ADR 117): a whole number from `min` to `max` (2^53 - 1). Before, -1 retries ran none, 1.5 ran one more, a timeout of -5 ms failed every
  * attempt at once, a timeout of NaN was no timeout, and a map's concurrency of 0 or 1.5 ran one
  * item at a time; NaN and Infinity in a recorded field were refused by the ledger, naming no step.
  */
-export function wholeNumberProblem(value: unknown, min: number): string | undefined {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min
-    ? undefined
-    : `must be a whole number from ${min} to 2^53 - 1, got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`;
+export function wholeNumberProblem(
+  value: unknown,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): string | undefined {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max)
+    return undefined;
+  const upTo = max === Number.MAX_SAFE_INTEGER ? '2^53 - 1' : String(max);
+  const got = typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
+  return `must be a whole number from ${min} to ${upTo}, got ${got}`;
 }
 
 /** Throws PlanBuildError for the first of `fields` (given ones only) that is not such a number. */

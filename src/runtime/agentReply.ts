@@ -14,7 +14,9 @@ type AgentRepair = NonNullable<EventData<'AgentResponded'>['repair']>;
 
 type Usage = { readonly input: number; readonly output: number };
 
-const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+/** A count or micro-dollars as the ledger records them: a whole number of at least 0. */
+export const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
 const shown = (v: unknown): string => {
   if (typeof v === 'number' || typeof v === 'bigint') return String(v);
   if (v === null || typeof v !== 'object')
@@ -27,7 +29,7 @@ function usageOf(v: unknown): Usage | string {
   const u = v as { input?: unknown; output?: unknown } | null;
   if (u === null || typeof u !== 'object' || Array.isArray(u))
     return `usage must be { input, output }, got ${shown(v)}`;
-  if (!count(u.input) || !count(u.output))
+  if (!isCount(u.input) || !isCount(u.output))
     return `usage.input and usage.output must be whole numbers of at least 0, got ${shown(u.input)} and ${shown(u.output)}`;
   return { input: u.input, output: u.output };
 }
@@ -44,7 +46,7 @@ function repairOf(v: unknown): AgentRepair | string {
     return `repair.text must be text, got ${shown(r.text)}`;
   const usage = usageOf(r.usage);
   if (typeof usage === 'string') return `repair.${usage}`;
-  if (!count(r.costMicros))
+  if (!isCount(r.costMicros))
     return `repair.costMicros must be a whole number of at least 0, got ${shown(r.costMicros)}`;
   return {
     reason: r.reason.toWellFormed(),
@@ -70,7 +72,7 @@ export function replyFields(
     };
   const usage = usageOf(r.usage);
   if (typeof usage === 'string') return { problem: usage };
-  if (!count(r.costMicros))
+  if (!isCount(r.costMicros))
     return {
       problem: `costMicros must be a whole number of at least 0, got ${shown(r.costMicros)}`,
     };
@@ -114,7 +116,7 @@ export function billedFields(e: unknown): {
   repair?: AgentRepair;
 } {
   const x = e as { usage?: unknown; costMicros?: unknown; repair?: unknown } | null;
-  if (!x || typeof x !== 'object' || !count(x.costMicros)) return {};
+  if (!x || typeof x !== 'object' || !isCount(x.costMicros)) return {};
   const usage = x.usage === undefined ? undefined : usageOf(x.usage);
   const repair = x.repair === undefined || x.repair === null ? undefined : repairOf(x.repair);
   return {

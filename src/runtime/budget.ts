@@ -14,6 +14,7 @@ import { idempotencyKey } from '../actors/decisions.js';
 import type { Decision } from '../actors/vocabulary.js';
 import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
 import { errorInfo } from './attempt.js';
+import { isCount } from './agentReply.js';
 
 type Call = Extract<Decision, { type: 'callAgent' }>;
 
@@ -79,8 +80,6 @@ function checked(est: Estimate | undefined): Estimate {
   return { costMicros, tokens };
 }
 
-const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-
 /**
  * Reserves a call's upper-bound estimate under the run's limits (a BudgetReserved marker joins
  * `markers`), or returns the AgentFailed that refuses it: over a limit, or not estimable (the
@@ -139,7 +138,7 @@ export function usageUnknown(e: unknown): boolean {
     typeof x.code === 'string' &&
     USAGE_UNKNOWN.has(x.code) &&
     // Unknown unless the error says it as the ledger records it (billedFields, ADR 118).
-    !(Number.isSafeInteger(x.costMicros) && (x.costMicros as number) >= 0)
+    !isCount(x.costMicros)
   );
 }
 

@@ -7,6 +7,7 @@
  * refused every input as "over the limit of NaN bytes", and an empty run id or one holding a
  * newline was recorded.
  */
+import { wholeNumberProblem } from '../dsl/checks.js';
 import { EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { EngineOptions, RunOptions } from './engineTypes.js';
 
@@ -15,14 +16,6 @@ export const MAX_INPUT_BYTES_LIMIT = 256 * 1024 * 1024;
 
 const shown = (v: unknown) =>
   typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v));
-
-/** A whole number from `min` to `max` (2^53 - 1 unless said), or why not. */
-function wholeProblem(v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): string | undefined {
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max) return undefined;
-  const range =
-    max === Number.MAX_SAFE_INTEGER ? `from ${min} to 2^53 - 1` : `from ${min} to ${max}`;
-  return `must be a whole number ${range}, got ${shown(v)}`;
-}
 
 const usage = (message: string) =>
   new EngineError(ErrorCode.USAGE, message, { exitCode: ExitCode.config });
@@ -58,7 +51,7 @@ export function checkEngineOptions(options: EngineOptions): void {
   ];
   for (const [name, value, min, max] of fields) {
     if (value === undefined) continue;
-    const problem = wholeProblem(value, min, max);
+    const problem = wholeNumberProblem(value, min, max);
     if (problem) throw usage(`${name} ${problem}`);
   }
 }
@@ -77,7 +70,7 @@ export function checkRunOptions(runId: unknown, opts: RunOptions): void {
       throw usage(`budget must be an object { costMicros?, tokens? }, got ${shown(budget)}`);
     for (const field of ['costMicros', 'tokens'] as const) {
       if (budget[field] === undefined) continue;
-      const problem = wholeProblem(budget[field], 0);
+      const problem = wholeNumberProblem(budget[field], 0);
       if (problem)
         throw usage(
           `budget.${field} ${problem}${field === 'costMicros' ? ' (micro-dollars: $0.25 is 250000)' : ''}; nothing was recorded`,
