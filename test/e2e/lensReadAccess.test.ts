@@ -310,26 +310,46 @@ describe.skipIf(!root)('lens read commands by a user who may only read the SQLit
       "version: '0.1'\nname: slow\nsteps:\n  - name: first\n    agent: { id: slow }\n    input: '{{ context.initial_prompt }}'\n  - name: second\n    agent: { id: flujo.builtins.stringify }\n",
     );
     chmodSync(dir, 0o755);
+    // The runs recorded before the writer starts: read first, so a writer that records its run
+    // before this read ends cannot hide it (the lookup below once compared counts taken after the
+    // spawn, and then polled for its whole bound).
+    const before = new Set(
+      (
+        JSON.parse(runCli(['lens', 'list', '--json'], { cwd: dir }).stdout) as { run_id: string }[]
+      ).map((r) => r.run_id),
+    );
+    const writerEnv: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', SLOW_MS: '60000' };
+    delete writerEnv.FLUJO_STATE_URI;
+    delete writerEnv.FLUJO_PROJECT_ROOT;
     const writer = spawn(process.execPath, [CLI, 'run', 'slow.yaml', '--input', 'left running'], {
       cwd: dir,
-      env: { ...process.env, NO_COLOR: '1', SLOW_MS: '60000' },
-      stdio: 'ignore',
+      env: writerEnv,
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
-    const before = (
-      JSON.parse(runCli(['lens', 'list', '--json'], { cwd: dir }).stdout) as unknown[]
-    ).length;
+    let writerErr = '';
+    writer.stderr.on('data', (d: Buffer) => (writerErr += d.toString()));
+    // Listened for from the spawn: a writer that ends on its own is seen, and its close awaited
+    // below has not already passed.
+    let writerDone = false;
+    const writerClosed = new Promise<number | null>((r) =>
+      writer.on('close', (code) => {
+        writerDone = true;
+        r(code);
+      }),
+    );
     let left: string | undefined;
-    for (let i = 0; i < 100 && !left; i++) {
+    for (let i = 0; i < 100 && !left && !writerDone; i++) {
       await new Promise((r) => setTimeout(r, 100));
       const runs = JSON.parse(runCli(['lens', 'list', '--json'], { cwd: dir }).stdout) as {
         run_id: string;
         status: string;
       }[];
-      if (runs.length > before) left = runs.find((r) => r.status === 'running')?.run_id;
+      left = runs.find((r) => !before.has(r.run_id) && r.status === 'running')?.run_id;
     }
+    expect(writerDone, `the writer ended before it was killed: ${writerErr}`).toBe(false);
     writer.kill('SIGKILL');
-    await new Promise((r) => writer.on('close', r));
-    expect(left).toBeDefined();
+    await writerClosed;
+    expect(left, `no running run was recorded; the writer said: ${writerErr}`).toBeDefined();
     const w = new Database(db);
     w.pragma('schema_version');
     w.close();
