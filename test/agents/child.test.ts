@@ -7,8 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
+import { bundledChild } from '../support/bundle.js';
 
-const CHILD = fileURLToPath(new URL('../support/agentChild.ts', import.meta.url));
+const CHILD = await bundledChild(
+  fileURLToPath(new URL('../support/agentChild.ts', import.meta.url)),
+);
 
 let fake: FakeLlm;
 beforeAll(async () => {
@@ -27,7 +30,7 @@ function runChild(
     ANTHROPIC_BASE_URL: _d,
     ...rest
   } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, db], {
+  const child = spawn(process.execPath, [CHILD, db], {
     env: { ...rest, ...env },
     stdio: 'pipe',
   });

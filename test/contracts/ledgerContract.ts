@@ -25,6 +25,7 @@ import { initFastHash } from '../../src/events/chain.js';
 import type { LedgerStore } from '../../src/ports.js';
 import { verifyStoredRun, verifyWholeLedger } from '../../src/runtime/verifyLedger.js';
 import { claimed, completed, started, stepDone } from '../support/events.js';
+import { bundledChild } from '../support/bundle.js';
 
 export type Column = 'body' | 'hash' | 'prev';
 
@@ -51,7 +52,9 @@ export interface LedgerHarness {
 }
 
 const AT = 1_764_000_000_000;
-const CHILD = fileURLToPath(new URL('../support/ledgerChild.ts', import.meta.url));
+const CHILD = await bundledChild(
+  fileURLToPath(new URL('../support/ledgerChild.ts', import.meta.url)),
+);
 
 async function seed(
   store: LedgerStore,
@@ -82,7 +85,7 @@ async function readAllSettled(store: LedgerStore, n: number): Promise<StoredReco
 }
 
 function spawnChild(args: string[]): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: 'pipe' });
+  return spawn(process.execPath, [CHILD, ...args], { stdio: 'pipe' });
 }
 
 function lines(

@@ -1,5 +1,5 @@
 /**
- * Issue 3's kill test. A real child process (test/support/engineChild.ts, `node --import tsx`)
+ * Issue 3's kill test. A real child process (test/support/engineChild.ts, bundled by test/support/bundle.ts)
  * runs a 22-call pipeline with a three-branch parallel and a four-iteration loop on a SQLite
  * ledger and is killed with SIGKILL at a random point: at least 50 kills, each landing while the
  * ledger shows the run unfinished. Runs follow one another in one ledger, each killed until one of
@@ -40,8 +40,11 @@ import type { RunResult } from '../../src/runtime/summary.js';
 import { verifyStoredRun } from '../../src/runtime/verifyLedger.js';
 import { killPipeline, markerOf } from '../support/killPipeline.js';
 import { PG_URL, dropSchema, postgresReachable, uniqueSchema } from '../support/services.js';
+import { bundledChild } from '../support/bundle.js';
 
-const CHILD = fileURLToPath(new URL('../support/engineChild.ts', import.meta.url));
+const CHILD = await bundledChild(
+  fileURLToPath(new URL('../support/engineChild.ts', import.meta.url)),
+);
 const MIN_KILLS = Number(process.env.FLUJO_KILL_MIN ?? 50);
 const KILL_SPAN = Number(process.env.FLUJO_KILL_SPAN ?? 0.5);
 /** The share of kills aimed at the resume itself rather than at the run after the claim. */
@@ -104,7 +107,7 @@ interface WarmChild {
 }
 
 function warmChild(): WarmChild {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { stdio: 'pipe' });
+  const child = spawn(process.execPath, [CHILD], { stdio: 'pipe' });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdin.on('error', () => {}); // a child that died early: its exit tells the story

@@ -19,8 +19,11 @@ import { decodeRecord, emptyHead, type Head } from '../../../src/events/envelope
 import type { NewEvent } from '../../../src/events/catalogue.js';
 import { verifyStoredRun } from '../../../src/runtime/verifyLedger.js';
 import { started } from '../../support/events.js';
+import { bundledChild } from '../../support/bundle.js';
 
-const CHILD = fileURLToPath(new URL('../../support/checkpointChild.ts', import.meta.url));
+const CHILD = await bundledChild(
+  fileURLToPath(new URL('../../support/checkpointChild.ts', import.meta.url)),
+);
 const dirs: string[] = [];
 const tmpPath = () => {
   const d = mkdtempSync(join(tmpdir(), 'flujo-ckpt-'));
@@ -185,7 +188,7 @@ describe('background WAL checkpoints', () => {
 
   it('never keeps alive a process that forgot to close its ledger', async () => {
     const path = tmpPath();
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, path, 'flood', '200'], {
+    const child = spawn(process.execPath, [CHILD, path, 'flood', '200'], {
       stdio: 'pipe',
     });
     let out = '';
@@ -215,7 +218,7 @@ describe('background WAL checkpoints', () => {
     let acknowledged = -1;
     let background = 0;
     for (let round = 0; round < 4; round++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', CHILD, path, 'flood'], {
+      const child = spawn(process.execPath, [CHILD, path, 'flood'], {
         stdio: 'pipe',
       });
       let err = '';

@@ -25,8 +25,11 @@ import { emptyHead, type Head } from '../../../src/events/envelope.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 import { verifyStoredRun } from '../../../src/runtime/verifyLedger.js';
 import { claimed, started, stepDone } from '../../support/events.js';
+import { bundledChild } from '../../support/bundle.js';
 
-const CHILD = fileURLToPath(new URL('../../support/groupCommitChild.ts', import.meta.url));
+const CHILD = await bundledChild(
+  fileURLToPath(new URL('../../support/groupCommitChild.ts', import.meta.url)),
+);
 const AT = 1_764_000_000_000;
 const dirs: string[] = [];
 const open: SqliteLedger[] = [];
@@ -415,13 +418,9 @@ describe('SQLite group commit', () => {
 
 describe('SQLite group commit across a process kill', () => {
   function child(mode: 'hold' | 'crash', path: string, runs: number, rounds: number) {
-    const p = spawn(
-      process.execPath,
-      ['--import', 'tsx', CHILD, mode, path, String(runs), String(rounds)],
-      {
-        stdio: 'pipe',
-      },
-    );
+    const p = spawn(process.execPath, [CHILD, mode, path, String(runs), String(rounds)], {
+      stdio: 'pipe',
+    });
     const printed: string[] = [];
     let err = '';
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
