@@ -51,11 +51,12 @@ export const RULES = {
   'V-CF1': ['warning', 'a loop whose exit expression is constantly false'],
   'V-SM1': ['warning', 'a state machine state is unreachable or a transition names no state'],
   'HITL-NESTED-001': ['warning', 'hitl inside a conditional inside a loop or map'],
+  'MODULE-LOAD': ['error', 'a pipeline module does not load, or exports no pipeline a run takes'],
 } as const satisfies Record<string, readonly [Severity, string]>;
 export type RuleId = keyof typeof RULES;
 
 /** Rules whose errors are resolution failures: the CLI exits 3 for them, not 4. */
-export const RESOLUTION_RULES: ReadonlySet<string> = new Set(['V-I1', 'V-I3']);
+export const RESOLUTION_RULES: ReadonlySet<string> = new Set(['V-I1', 'V-I3', 'MODULE-LOAD']);
 
 /**
  * Findings of other rules that are resolution failures too: a `uses:` module, an agent `path:`

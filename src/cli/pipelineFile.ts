@@ -30,6 +30,13 @@ export interface LoadedPipeline {
 
 export const DEFAULT_PIPELINE = 'pipeline.yaml';
 
+/** The extensions of a pipeline module (a pipeline built with the DSL), not a YAML blueprint. */
+const MODULE_EXTENSIONS: ReadonlySet<string> = new Set(['.js', '.mjs', '.cjs', '.ts', '.mts']);
+
+/** Whether `file` names a pipeline module (loaded by import), by its extension. */
+export const isPipelineModule = (file: string): boolean =>
+  MODULE_EXTENSIONS.has(extname(file).toLowerCase());
+
 /**
  * The pipeline file a run recorded when it started (`RunStarted.pipeline.source`, relative to the
  * project root), when that file is still there; RUN_NOT_FOUND for a run with no events.
@@ -151,7 +158,7 @@ export async function loadPipelineFile(
     );
     return { plan, file, source, warnings };
   }
-  if (['.js', '.mjs', '.cjs', '.ts', '.mts'].includes(ext)) {
+  if (isPipelineModule(file)) {
     const plan = await loadModule(file);
     // The names a blueprint's V-K4 refuses (ADR 108), refused in a module too (MODULE_LOAD, as
     // its other plan problems), and only warned of for a run already recorded with them.

@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -140,5 +140,132 @@ describe('flujo validate knows the skills flujo run gives the blueprint', () => 
     const r = cli('run', 'good.yaml', '--input', '  x  ', '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'completed', output: 'x' });
+  });
+});
+
+describe('flujo validate, explain and visualize of a pipeline module (built CLI)', () => {
+  // A module was parsed as YAML (YAML-LOAD, exit 4) whatever it held; it is loaded as run loads
+  // it, and a module run refuses is a MODULE-LOAD finding in validate's shapes (exit 3).
+  const dir = mkdtempSync(join(tmpdir(), 'flujo-validate-module-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const cli = (...args: string[]) => runCli(args, { cwd: dir });
+  const builder = pathToFileURL(join(process.cwd(), 'dist/dsl/builder.js')).href;
+  writeFileSync(join(dir, 'flujo.toml'), '# test project\n');
+  const mod = (name: string, options: string) =>
+    writeFileSync(
+      join(dir, name),
+      `import { definePipeline, step } from '${builder}';\n\nexport default definePipeline(\n  'mod',\n  step('s', (x) => x + '!', ${options}),\n).plan;\n`,
+    );
+  mod('good.mjs', '{ retries: 1 }');
+  mod('bad.mjs', '{ retries: -1 }');
+  writeFileSync(join(dir, 'none.mjs'), 'export const x = 1;\n');
+  writeFileSync(join(dir, 'syntax.mjs'), 'export default {\n  a: 1,\n  b: 2 3,\n};\n');
+  writeFileSync(
+    join(dir, 'asks.mjs'),
+    `import { agentStep, definePipeline } from '${builder}';\nexport default definePipeline('asks', agentStep('ask', 'skill:flujo.builtins.ask_user')).plan;\n`,
+  );
+
+  it('a module run takes is valid: exit 0, no findings, in text, json and sarif', () => {
+    const text = cli('validate', 'good.mjs');
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/✓ .*good\.mjs is valid \(0 errors, 0 warnings\)/);
+    const json = cli('validate', 'good.mjs', '--json');
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      is_valid: true,
+      errors: [],
+      warnings: [],
+      path: join(dir, 'good.mjs'),
+    });
+    const sarif = JSON.parse(cli('validate', 'good.mjs', '--format', 'sarif').stdout);
+    expect(sarif.runs[0].results).toEqual([]);
+  });
+
+  it('a module run refuses is one MODULE-LOAD finding at the place it failed, exit 3 (also --no-strict)', () => {
+    const bad = cli('validate', 'bad.mjs', '--json');
+    expect(bad.code, bad.stderr).toBe(3);
+    expect(JSON.parse(bad.stdout)).toEqual({
+      is_valid: false,
+      errors: [
+        {
+          rule_id: 'MODULE-LOAD',
+          severity: 'error',
+          message:
+            'could not be loaded: s: retries must be a whole number from 0 to 2^53 - 1, got -1',
+          step_name: null,
+          file: 'bad.mjs',
+          // The builder checks the steps at definePipeline: its call, from the error's stack.
+          line: 3,
+          column: 16,
+          suggestion: null,
+        },
+      ],
+      warnings: [],
+      path: join(dir, 'bad.mjs'),
+    });
+    expect(cli('validate', 'bad.mjs', '--no-strict').code).toBe(3);
+    // A syntax error names no place on import: where `node --check` puts it.
+    const syntax = cli('validate', 'syntax.mjs');
+    expect(syntax.code).toBe(3);
+    expect(syntax.stdout).toMatch(/^syntax\.mjs:3:8: error MODULE-LOAD: could not be loaded: /m);
+    // No place to name: the file's start.
+    const none = cli('validate', 'none.mjs');
+    expect(none.code).toBe(3);
+    expect(none.stdout).toContain(
+      "none.mjs:1:1: error MODULE-LOAD: exports no pipeline; write `export default definePipeline('name', …)`",
+    );
+    expect(none.stdout).toMatch(/✗ .*none\.mjs is invalid \(1 error, 0 warnings\)/);
+    // A refusal of its own code: SKILL_NOT_CALLABLE, the step named.
+    const asks = JSON.parse(cli('validate', 'asks.mjs', '--json').stdout);
+    expect(asks.errors).toMatchObject([
+      {
+        rule_id: 'MODULE-LOAD',
+        message: expect.stringMatching(
+          /^SKILL_NOT_CALLABLE: step ask calls skill flujo\.builtins\.ask_user/,
+        ),
+        step_name: 'ask',
+      },
+    ]);
+    const sarif = JSON.parse(cli('validate', 'bad.mjs', '--format', 'sarif').stdout);
+    expect(sarif.runs[0].tool.driver.rules).toMatchObject([
+      { id: 'MODULE-LOAD', help: { text: 'See docs/validation.md#module-load' } },
+    ]);
+    expect(sarif.runs[0].results[0]).toMatchObject({
+      ruleId: 'MODULE-LOAD',
+      level: 'error',
+      locations: [
+        {
+          physicalLocation: {
+            artifactLocation: { uri: 'bad.mjs' },
+            region: { startLine: 3, startColumn: 16 },
+          },
+        },
+      ],
+    });
+    expect(cli('validate', 'missing.mjs').code).toBe(2);
+  });
+
+  it('explain and visualize describe a module run takes, and give the finding of one it refuses', () => {
+    const explain = cli('explain', 'good.mjs', '--json');
+    expect(explain.code, explain.stderr).toBe(0);
+    expect(JSON.parse(explain.stdout)).toMatchObject({
+      pipeline: 'mod',
+      explanation: expect.arrayContaining([expect.stringMatching(/^- s: .*up to 1 retry/)]),
+    });
+    const drawn = cli('visualize', 'good.mjs');
+    expect(drawn.code, drawn.stderr).toBe(0);
+    expect(drawn.stdout).toMatch(/^flowchart TD\n {2}n0\["s/);
+    for (const command of ['explain', 'visualize']) {
+      const r = cli(command, 'bad.mjs');
+      expect(r.code, `${command}: ${r.stderr}`).toBe(3);
+      expect(r.stdout).toMatch(
+        /^bad\.mjs:3:16: error MODULE-LOAD: could not be loaded: s: retries/m,
+      );
+      expect(r.stdout).not.toContain('flowchart');
+    }
+    expect(JSON.parse(cli('explain', 'bad.mjs', '--json').stdout)).toMatchObject({
+      is_valid: false,
+      errors: [{ rule_id: 'MODULE-LOAD', line: 3 }],
+    });
   });
 });

@@ -11,7 +11,7 @@ export async function explainCommand(
   opts: GlobalOptions & { path?: string; json?: boolean },
   out: Output,
 ): Promise<number> {
-  const result = loadFromCli(opts);
+  const result = await loadFromCli(opts);
   if (!result.plan) return validate({ ...opts, format: opts.json ? 'json' : 'text' }, out);
   const text = explainPlan(result.plan.ir);
   if (opts.json)

@@ -5,11 +5,13 @@
  * could not be resolved (whatever else is wrong: ADR 76), else 4 when an error finding exists in
  * strict mode.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, extname, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 import { moduleFindings, nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
-import type { Finding } from '../../blueprint/findings.js';
+import { finding, type Finding } from '../../blueprint/findings.js';
 import type { SkillCatalog } from '../../blueprint/env.js';
 import { loadBlueprint, type LoadResult } from '../../blueprint/loader.js';
 import { loadConfig } from '../../config/load.js';
@@ -17,6 +19,7 @@ import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import type { GlobalOptions } from '../context.js';
 import type { Output } from '../output.js';
 import { catalogOf, projectSkills } from '../agents.js';
+import { isPipelineModule, loadPipelineFile } from '../pipelineFile.js';
 import { findProjectRoot } from '../project.js';
 import { docsBase, sarif } from './validateSarif.js';
 
@@ -49,11 +52,14 @@ async function skillCatalog(opts: GlobalOptions & { path?: string }): Promise<Sk
   return catalogOf(await projectSkills(cfg, beside));
 }
 
-/** Resolves PATH (default: pipeline.yaml in the project) and loads it. Shared with explain/visualize. */
-export function loadFromCli(
+/**
+ * Resolves PATH (default: pipeline.yaml in the project) and loads it: a YAML blueprint with every
+ * check, or a pipeline module as `flujo run` loads it. Shared with explain and visualize.
+ */
+export async function loadFromCli(
   opts: GlobalOptions & { path?: string },
   skills?: SkillCatalog,
-): LoadResult {
+): Promise<LoadResult> {
   const { file, root } = blueprintTarget(opts);
   if (!existsSync(file)) {
     throw new EngineError(
@@ -64,12 +70,72 @@ export function loadFromCli(
       },
     );
   }
+  if (isPipelineModule(file)) return loadModuleTarget(file, root);
   return loadBlueprint(file, {
     files: nodeBlueprintFiles,
     root,
     allowOutsideRoot: !file.startsWith(root),
     ...(skills ? { skills } : {}),
   });
+}
+
+/**
+ * A pipeline module (.js, .mjs, .ts…) loaded as `flujo run` and `run --dry-run` load it: imported,
+ * its plan compiled, its names and its calls of hitl skills checked. Valid with no finding, or
+ * one MODULE-LOAD finding with run's message (exit 3, as run's MODULE_LOAD or SKILL_NOT_CALLABLE)
+ * at the place the module failed. The blueprint rules do not apply: the DSL's builder checks what
+ * it builds. A broken flujo.toml or skills.yaml stops it as it stops run (exit 2 or 3).
+ */
+async function loadModuleTarget(file: string, root: string): Promise<LoadResult> {
+  const cfg = loadConfig({ root, env: process.env });
+  const none = { modules: [], path: file, warnings: [] };
+  try {
+    const { plan } = await loadPipelineFile(file, cfg);
+    return { ...none, plan, findings: [], errors: [], isValid: true, exitCode: 0 };
+  } catch (e) {
+    if (
+      !(e instanceof EngineError) ||
+      (e.code !== ErrorCode.MODULE_LOAD && e.code !== ErrorCode.SKILL_NOT_CALLABLE)
+    )
+      throw e;
+    // run's message without its code and file (the finding says both), but a code other than
+    // MODULE_LOAD's kept: `SKILL_NOT_CALLABLE: …`.
+    let message = e.message.slice(`[${e.code}] `.length);
+    if (message.startsWith(`${file}: `)) message = message.slice(file.length + 2);
+    if (e.code !== ErrorCode.MODULE_LOAD) message = `${e.code}: ${message}`;
+    const steps = e.details.steps;
+    const step = Array.isArray(steps) && typeof steps[0] === 'string' ? steps[0] : null;
+    const f = finding('MODULE-LOAD', message, { file, ...moduleErrorPlace(file, e) }, { step });
+    return { ...none, findings: [f], errors: [f], isValid: false, exitCode: 3 };
+  }
+}
+
+/**
+ * Where in `file` a module failed to load: the first place in it on the stack of the error or its
+ * causes (a builder's PlanBuildError thrown at a step's definition, any error the module throws as
+ * it is imported; under tsx, the .ts line), else, for a syntax error in a .js/.mjs/.cjs file (whose
+ * import names no place), where `node --check` puts its caret; else 1:1.
+ */
+function moduleErrorPlace(file: string, e: Error): { line: number; column: number } {
+  const escape = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const at = new RegExp(`(?:${escape(pathToFileURL(file).href)}|${escape(file)}):(\\d+):(\\d+)`);
+  let syntax = false;
+  for (let err: unknown = e; err instanceof Error; err = err.cause) {
+    const m = at.exec(`${err.message}\n${err.stack ?? ''}`);
+    if (m) return { line: Number(m[1]), column: Number(m[2]) };
+    if (err instanceof SyntaxError) syntax = true;
+  }
+  if (syntax && ['.js', '.mjs', '.cjs'].includes(extname(file).toLowerCase())) {
+    // `node --check` parses the file without running it and prints `FILE:LINE`, the line and a
+    // caret under the column.
+    const r = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
+    const lines = (r.stderr ?? '').split('\n');
+    const head = lines[0]?.startsWith(`${file}:`) ? Number(lines[0].slice(file.length + 1)) : NaN;
+    const caret = lines[2]?.indexOf('^') ?? -1;
+    if (Number.isInteger(head) && head > 0)
+      return { line: head, column: caret >= 0 ? caret + 1 : 1 };
+  }
+  return { line: 1, column: 1 };
 }
 
 export async function validate(opts: ValidateOptions, out: Output): Promise<number> {
@@ -84,8 +150,11 @@ export async function validate(opts: ValidateOptions, out: Output): Promise<numb
   // The modules the blueprint calls are imported as `flujo run` would: a missing export is a
   // resolution finding here too (exit 3), not a surprise at run time (ADR 76).
   const target = blueprintTarget(opts);
-  const skills = existsSync(target.file) ? await skillCatalog(opts) : undefined;
-  const result = await moduleFindings(loadFromCli(opts, skills));
+  const result = isPipelineModule(target.file)
+    ? await loadFromCli(opts)
+    : await moduleFindings(
+        await loadFromCli(opts, existsSync(target.file) ? await skillCatalog(opts) : undefined),
+      );
   const shown = (f: Finding) => ({ ...f, file: relative(process.cwd(), f.file) || f.file });
   if (format === 'json') {
     out.json({

@@ -15,7 +15,7 @@ export async function visualizeCommand(
       exitCode: ExitCode.config,
     });
   }
-  const result = loadFromCli(opts);
+  const result = await loadFromCli(opts);
   if (!result.plan) return validate({ ...opts, format: 'text' }, out);
   out.data(visualizePlan(result.plan.ir, format));
   return 0;
