@@ -16,7 +16,7 @@ import { openState, type State } from '../../src/adapters/ledger/state.js';
 import { fleetNames, queuedFor, resultsSubject } from '../../src/adapters/nats/work.js';
 import { decodeRecord } from '../../src/events/envelope.js';
 import { createFleetClient, type FleetClient, type FleetResult } from '../../src/fleet/client.js';
-import { CLI, runCli } from '../e2e/cli.js';
+import { CLI, runCli, spawnCli } from '../e2e/cli.js';
 import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
 import {
   NATS_URL,
@@ -414,6 +414,40 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     expect(noNats.code).toBe(2);
     expect(noNats.stderr).toContain('NATS_UNREACHABLE');
   });
+
+  // ADR 116: Node fires a setTimeout longer than 2^31 - 1 ms after 1 ms. Before the fleet client
+  // waited in chunks (src/runtime/longTimer.ts), a --wait above 2,147,483 s ended at once with
+  // FLEET_NO_RESULT, while the worker was still running the run.
+  it('run --fleet --wait beyond 24.8 days waits for the outcome: it is still waiting 2 s into a slow run, then reports it completed', async () => {
+    fake.script({ text: 'Patient', delayMs: 5_000 });
+    const calls = fake.requests.length;
+    const runId = 'long-wait-1';
+    const within = <T>(ms: number, p: Promise<T>) =>
+      Promise.race([p, new Promise<'still running'>((r) => setTimeout(r, ms, 'still running'))]);
+    // The worker's own outcome, awaited at the end even on a failure, so that the next test does
+    // not start while this run's model call is still in flight.
+    const outcome = nextResult(runId, (r) => r.status === 'completed');
+    const env = { FLUJO_NATS_URL: NATS_URL, FLUJO_NATS_NAMESPACE: namespace };
+    const args = ['run', 'model.yaml', '--fleet', '--wait', '3000000', '--input', 'x'];
+    const exited = spawnCli([...args, '--run-id', runId, '--json'], { cwd: project, env });
+    try {
+      await until('the model call', () => (fake.requests.length > calls ? true : undefined));
+      // The model answers 5 s after its call: 2 s into it, the CLI must still be waiting.
+      expect(await within(2_000, exited)).toBe('still running');
+      const done = await within(20_000, exited);
+      expect(done).not.toBe('still running');
+      const { code, stdout, stderr } = done as Awaited<typeof exited>;
+      expect(code, stderr).toBe(0);
+      expect(stderr).not.toContain('TimeoutOverflowWarning');
+      expect(JSON.parse(stdout)).toMatchObject({
+        run_id: runId,
+        status: 'completed',
+        output: 'Patient',
+      });
+    } finally {
+      await within(20_000, outcome);
+    }
+  }, 60_000);
 
   it("a client leaves the workers' ack wait alone", async () => {
     const jsm = await jetstreamManager(nc);
