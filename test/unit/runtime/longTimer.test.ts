@@ -92,14 +92,20 @@ describe('an engine wait longer than 24.8 days', () => {
     ).plan;
     const engine = createEngine({ ledger: createMemoryLedger(), newRunId: () => 'long-1' });
     const run = engine.run(plan, null);
+    // Waited for, not assumed after a fixed time: the backoff is recorded...
+    await vi.waitFor(
+      async () =>
+        expect((await engine.events('long-1')).at(-1)).toMatchObject({
+          type: 'TimerScheduled',
+          data: { delayMs: 2 ** 32 },
+        }),
+      { timeout: 10_000, interval: 10 },
+    );
+    // ...and stays the last event. Before: the timer fired after 1 ms, the retry was made and the
+    // run completed.
     await sleep(200);
-    // Before: the timer fired after 1 ms, the retry was made and the run completed.
     expect(calls).toBe(1);
-    const events = await engine.events('long-1');
-    expect(events.at(-1)).toMatchObject({
-      type: 'TimerScheduled',
-      data: { delayMs: 2 ** 32 },
-    });
+    expect((await engine.events('long-1')).at(-1)).toMatchObject({ type: 'TimerScheduled' });
     await engine.cancel('long-1', 'test over');
     expect(await run).toMatchObject({ status: 'cancelled' });
     expect(calls).toBe(1);
