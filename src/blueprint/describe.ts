@@ -114,7 +114,7 @@ export function explainPlan(ir: PlanIR): string {
   lines.push(`Models: ${models.size ? [...models].join(', ') : 'none'}`);
   lines.push(`Human input points: ${hitl.length ? hitl.join(', ') : 'none'}`);
   lines.push(
-    `Budgets: [budgets] in flujo.toml, or per run (flujo run --budget-usd / --budget-tokens, RunOptions.budget); the blueprint declares none.`,
+    `Budgets: [budgets] in flujo.toml, or per run (flujo run --budget-usd / --budget-tokens, RunOptions.budget); the pipeline declares none.`,
   );
   return lines.join('\n');
 }

@@ -4,7 +4,7 @@
  * the model providers (OPENAI_*, ANTHROPIC_* from the environment or env_file; [cost] pricing).
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import {
   createModelAgents,
@@ -21,6 +21,20 @@ import { SKILL_PREFIX, composeAgents, createSkillAgents, notCallable } from '../
 import { loadProjectSkills } from '../skills/project.js';
 import { createSkillRegistry } from '../skills/registry.js';
 import type { SkillRegistry } from '../skills/types.js';
+
+/**
+ * The folder whose skills.yaml a run of the pipeline at `file` reads: the file's own folder when
+ * it holds one, else the project root. One rule for run, resume, validate, lens replay and the web
+ * lens (each had written it; a dry run and lens replay read only the file's folder).
+ */
+export function skillsDirFor(cfg: EffectiveConfig, file: string): string {
+  return existsSync(join(dirname(file), 'skills.yaml')) ? dirname(file) : cfg.root;
+}
+
+/** The skills a run of the pipeline at `file` may call: Flujo's builtins and its skills.yaml. */
+export function pipelineSkills(cfg: EffectiveConfig, file: string): Promise<SkillRegistry> {
+  return projectSkills(cfg, skillsDirFor(cfg, file));
+}
 
 export async function projectSkills(cfg: EffectiveConfig, dir = cfg.root): Promise<SkillRegistry> {
   const file = join(dir, 'skills.yaml');

@@ -106,10 +106,14 @@ async function loadModule(file: string): Promise<Plan> {
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (e) {
-    const ts = /\.[cm]?ts$/.test(file);
+    // The hint only when Node could not read TypeScript (no loader), not for a .ts module that a
+    // loader ran and that threw. A module may throw anything, not only an Error.
+    const ts =
+      /\.[cm]?ts$/.test(file) &&
+      (e as { code?: unknown } | null)?.code === 'ERR_UNKNOWN_FILE_EXTENSION';
     throw new EngineError(
       ErrorCode.MODULE_LOAD,
-      `${file}: could not be loaded: ${(e as Error).message}${ts ? '. TypeScript pipelines need a loader: run `node --import tsx node_modules/.bin/flujo …` or compile them to .js' : ''}`,
+      `${file}: could not be loaded: ${e instanceof Error ? e.message : `it threw ${String(e)}`}${ts ? '. TypeScript pipelines need a loader: run `node --import tsx node_modules/.bin/flujo …` or compile them to .js' : ''}`,
       { exitCode: ExitCode.import, cause: e },
     );
   }
@@ -149,11 +153,11 @@ export async function loadPipelineFile(
   const source = isAbsolute(relative(cfg.root, file)) ? file : relative(cfg.root, file);
   if (ext === '.yaml' || ext === '.yml') {
     const { loadYamlPipeline } = await import('./yamlPipeline.js');
-    const { projectSkills } = await import('./agents.js');
+    const { pipelineSkills } = await import('./agents.js');
     const { plan, warnings } = await loadYamlPipeline(
       file,
       cfg,
-      registry ?? (await projectSkills(cfg, dirname(file))),
+      registry ?? (await pipelineSkills(cfg, file)),
       opts,
     );
     return { plan, file, source, warnings };
@@ -176,12 +180,8 @@ export async function loadPipelineFile(
         `${file}: exports a pipeline whose ${named.join('; ')}: a run records these names and the lens prints them; write them without control characters (a newline, a tab, ESC…)`,
         { exitCode: ExitCode.import },
       );
-    const { projectSkills, refuseHitlSkillCalls } = await import('./agents.js');
-    await refuseHitlSkillCalls(
-      file,
-      plan,
-      async () => registry ?? projectSkills(cfg, dirname(file)),
-    );
+    const { pipelineSkills, refuseHitlSkillCalls } = await import('./agents.js');
+    await refuseHitlSkillCalls(file, plan, async () => registry ?? pipelineSkills(cfg, file));
     return { plan, file, source, warnings: [] };
   }
   throw new ConfigError(

@@ -2,16 +2,13 @@
  * What `run` and `resume` share: the project's config, its ledger (tapped for live progress),
  * an engine with the project's agents, and SIGINT handling that leaves the run resumable.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-
 import { tapLedger } from '../adapters/ledger/tap.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { LedgerStore } from '../ports.js';
 import type { ReadModels } from '../projections/readModels.js';
 import { createEngine, type Engine, type EngineOptions } from '../runtime/engine.js';
 import type { RunResult } from '../runtime/summary.js';
-import { agentsFor, preflight, projectSkills } from './agents.js';
+import { agentsFor, pipelineSkills, preflight } from './agents.js';
 import { maxInputBytes, openProjectState, projectConfig, type GlobalOptions } from './context.js';
 import { loadPipelineFile, type LoadedPipeline } from './pipelineFile.js';
 import type { Output } from './output.js';
@@ -115,8 +112,7 @@ export async function loadRunnable(
   /** The pipeline of a run already recorded (ADR 106). */
   opts: { readonly recordedRun?: boolean } = {},
 ): Promise<{ pipeline: LoadedPipeline; engine: Engine }> {
-  const beside = join(dirname(file), 'skills.yaml');
-  const skills = await projectSkills(cfg, existsSync(beside) ? dirname(file) : cfg.root);
+  const skills = await pipelineSkills(cfg, file);
   const pipeline = await loadPipelineFile(file, cfg, skills, opts);
   for (const w of pipeline.warnings) warn(w);
   await preflight(cfg, pipeline.plan, warn);

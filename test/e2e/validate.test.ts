@@ -1,5 +1,5 @@
 /** `flujo validate` as a user runs it: the built CLI, text / json / sarif, exit codes 0, 4, 3. */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -141,6 +141,19 @@ describe('flujo validate knows the skills flujo run gives the blueprint', () => 
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'completed', output: 'x' });
   });
+
+  it("a blueprint in a folder with no skills.yaml gets the root's, from validate, run --dry-run and run alike", () => {
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'sub/good.yaml'), bp('acme.clean'));
+    expect(cli('validate', 'sub/good.yaml').code).toBe(0);
+    // Before: the dry run read only sub/'s skills and refused acme.clean (exit 4), which run takes.
+    const dry = cli('run', 'sub/good.yaml', '--dry-run', '--json');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ validated: true });
+    const r = cli('run', 'sub/good.yaml', '--input', ' y ', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'completed', output: 'y' });
+  });
 });
 
 describe('flujo validate, explain and visualize of a pipeline module (built CLI)', () => {
@@ -243,6 +256,59 @@ describe('flujo validate, explain and visualize of a pipeline module (built CLI)
       ],
     });
     expect(cli('validate', 'missing.mjs').code).toBe(2);
+  });
+
+  it('a broken skills.yaml stops validate and run --dry-run of a module as it stops run (exit 2)', () => {
+    mkdirSync(join(dir, 'broken'));
+    mod('broken/good.mjs', '{ retries: 1 }');
+    writeFileSync(join(dir, 'broken/skills.yaml'), 'skills: [ {\n');
+    // Before: valid (exit 0) from both, as the module calls no skill; run refused it.
+    for (const args of [['validate'], ['run', '--dry-run']]) {
+      const r = cli(args[0]!, 'broken/good.mjs', ...args.slice(1));
+      expect(r.code, `${args.join(' ')}: ${r.stdout}`).toBe(2);
+      expect(r.stderr).toContain('SKILLS_CONFIG_INVALID');
+    }
+    const run = runCli(['run', 'broken/good.mjs', '--input', 'x'], {
+      cwd: dir,
+      env: { FLUJO_STATE_URI: 'memory://' },
+    });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('SKILLS_CONFIG_INVALID');
+  });
+
+  it('a module that throws what is not an Error, or an error that is its own cause, is a finding', () => {
+    writeFileSync(join(dir, 'str.mjs'), "throw 'boom';\n");
+    const str = cli('validate', 'str.mjs');
+    expect(str.code, str.stderr).toBe(3);
+    // Before: 'could not be loaded: undefined' (and `throw null` an internal error, exit 1).
+    expect(str.stdout).toContain(
+      'str.mjs:1:1: error MODULE-LOAD: could not be loaded: it threw boom',
+    );
+    writeFileSync(join(dir, 'nul.mjs'), 'throw null;\n');
+    expect(cli('validate', 'nul.mjs').stdout).toContain('could not be loaded: it threw null');
+    writeFileSync(
+      join(dir, 'cycle.mjs'),
+      "const e = new Error('loops');\ne.stack = 'Error: loops';\ne.cause = e;\nthrow e;\n",
+    );
+    // Before: the place was looked for along the cause chain forever.
+    const cycle = runCli(['validate', 'cycle.mjs'], { cwd: dir });
+    expect(cycle.code, cycle.stderr).toBe(3);
+    expect(cycle.stdout).toContain('cycle.mjs:1:1: error MODULE-LOAD: could not be loaded: loops');
+  });
+
+  it('the place is found through a symlinked folder (Node names the module by its real path)', () => {
+    symlinkSync(dir, join(dir, 'link'));
+    for (const [f, at] of [
+      ['bad.mjs', '3:16'],
+      ['syntax.mjs', '3:8'],
+    ] as const) {
+      const r = cli('validate', `link/${f}`);
+      expect(r.code).toBe(3);
+      // Before: 1:1.
+      expect(r.stdout).toMatch(
+        new RegExp(`^link/${f.replace('.', '\\.')}:${at}: error MODULE-LOAD`, 'm'),
+      );
+    }
   });
 
   it('explain and visualize describe a module run takes, and give the finding of one it refuses', () => {

@@ -12,7 +12,7 @@
  * hash, written then renamed, so test files bundling the same child at once never read a half-
  * written file, and a changed source never meets a stale bundle.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +40,7 @@ export async function bundledChild(entry: string): Promise<string> {
   );
   if (!existsSync(file)) {
     mkdirSync(CACHE, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
+    const tmp = `${file}.${randomUUID()}.tmp`;
     writeFileSync(tmp, code);
     renameSync(tmp, file);
   }

@@ -12,7 +12,7 @@ export async function explainCommand(
   out: Output,
 ): Promise<number> {
   const result = await loadFromCli(opts);
-  if (!result.plan) return validate({ ...opts, format: opts.json ? 'json' : 'text' }, out);
+  if (!result.plan) return validate({ ...opts, format: opts.json ? 'json' : 'text' }, out, result);
   const text = explainPlan(result.plan.ir);
   if (opts.json)
     out.json({ pipeline: result.plan.ir.name, path: result.path, explanation: text.split('\n') });

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 import { readFromCopy, refreshingState } from '../../adapters/ledger/copyRefresh.js';
 import type { State } from '../../adapters/ledger/state.js';
@@ -30,7 +30,7 @@ import { createTaskClient } from '../../tasks/index.js';
 import { isLoopback } from '../../web/auth.js';
 import { taskBackend } from '../../web/backend.js';
 import { createLensServer } from '../../web/server.js';
-import { agentsFor, projectSkills } from '../agents.js';
+import { agentsFor, projectSkills, skillsDirFor } from '../agents.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile } from '../pipelineFile.js';
 import { maxInputBytes, openProjectState, projectConfig, type GlobalOptions } from '../context.js';
@@ -79,7 +79,7 @@ export async function lensServe(
   // (the skills.yaml beside it, else the project's), as `flujo resume` would.
   const ports = new Map<string, Promise<{ skills: SkillRegistry; agents: AgentPort }>>();
   const portFor = (file: string) => {
-    const dir = existsSync(join(dirname(file), 'skills.yaml')) ? dirname(file) : cfg.root;
+    const dir = skillsDirFor(cfg, file);
     let p = ports.get(dir);
     if (!p) {
       p = projectSkills(cfg, dir).then((skills) => ({ skills, agents: agentsFor(cfg, skills) }));

@@ -18,6 +18,7 @@ import {
 } from '../io.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
+import { pipelineSkills } from '../agents.js';
 import { exitCodeOf, printRefusal, printRun, runJsonAt } from '../runReport.js';
 import { maxInputBytes, projectConfig, type GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
@@ -84,7 +85,9 @@ export async function run(
 
   if (flags.dryRun) {
     const cfg = projectConfig(flags, env, cwd);
-    const loaded = await loadPipelineFile(pipelinePath(pipelineArg, cfg.root, cwd), cfg);
+    const file = pipelinePath(pipelineArg, cfg.root, cwd);
+    // The skills run reads, read as run reads them: a broken skills.yaml stops a dry run too.
+    const loaded = await loadPipelineFile(file, cfg, await pipelineSkills(cfg, file));
     await initFastHash();
     const report = {
       validated: true,

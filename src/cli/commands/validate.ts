@@ -6,8 +6,8 @@
  * strict mode.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, extname, join, relative, resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { extname, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { moduleFindings, nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
@@ -18,7 +18,7 @@ import { loadConfig } from '../../config/load.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import type { GlobalOptions } from '../context.js';
 import type { Output } from '../output.js';
-import { catalogOf, projectSkills } from '../agents.js';
+import { catalogOf, pipelineSkills } from '../agents.js';
 import { isPipelineModule, loadPipelineFile } from '../pipelineFile.js';
 import { findProjectRoot } from '../project.js';
 import { docsBase, sarif } from './validateSarif.js';
@@ -47,9 +47,7 @@ function blueprintTarget(opts: GlobalOptions & { path?: string }): { file: strin
  */
 async function skillCatalog(opts: GlobalOptions & { path?: string }): Promise<SkillCatalog> {
   const { file, root } = blueprintTarget(opts);
-  const cfg = loadConfig({ root, env: process.env });
-  const beside = existsSync(join(dirname(file), 'skills.yaml')) ? dirname(file) : cfg.root;
-  return catalogOf(await projectSkills(cfg, beside));
+  return catalogOf(await pipelineSkills(loadConfig({ root, env: process.env }), file));
 }
 
 /**
@@ -90,7 +88,9 @@ async function loadModuleTarget(file: string, root: string): Promise<LoadResult>
   const cfg = loadConfig({ root, env: process.env });
   const none = { modules: [], path: file, warnings: [] };
   try {
-    const { plan } = await loadPipelineFile(file, cfg);
+    // The skills a run reads, read first as run reads them: a broken skills.yaml stops this as it
+    // stops run, also for a module that calls no skill.
+    const { plan } = await loadPipelineFile(file, cfg, await pipelineSkills(cfg, file));
     return { ...none, plan, findings: [], errors: [], isValid: true, exitCode: 0 };
   } catch (e) {
     if (
@@ -117,10 +117,20 @@ async function loadModuleTarget(file: string, root: string): Promise<LoadResult>
  * import names no place), where `node --check` puts its caret; else 1:1.
  */
 function moduleErrorPlace(file: string, e: Error): { line: number; column: number } {
+  // Node names a module by its real path (through a symlink too).
+  const names = [...new Set([file, realpathSync(file)])];
   const escape = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const at = new RegExp(`(?:${escape(pathToFileURL(file).href)}|${escape(file)}):(\\d+):(\\d+)`);
+  const at = new RegExp(
+    `(?:${names
+      .flatMap((n) => [pathToFileURL(n).href, n])
+      .map(escape)
+      .join('|')}):(\\d+):(\\d+)`,
+  );
   let syntax = false;
-  for (let err: unknown = e; err instanceof Error; err = err.cause) {
+  // A cause chain may loop (an error that is its own cause): each error is read once.
+  const seen = new Set<Error>();
+  for (let err: unknown = e; err instanceof Error && !seen.has(err); err = err.cause) {
+    seen.add(err);
     const m = at.exec(`${err.message}\n${err.stack ?? ''}`);
     if (m) return { line: Number(m[1]), column: Number(m[2]) };
     if (err instanceof SyntaxError) syntax = true;
@@ -130,7 +140,8 @@ function moduleErrorPlace(file: string, e: Error): { line: number; column: numbe
     // caret under the column.
     const r = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
     const lines = (r.stderr ?? '').split('\n');
-    const head = lines[0]?.startsWith(`${file}:`) ? Number(lines[0].slice(file.length + 1)) : NaN;
+    const named = names.find((n) => lines[0]?.startsWith(`${n}:`));
+    const head = named ? Number(lines[0]!.slice(named.length + 1)) : NaN;
     const caret = lines[2]?.indexOf('^') ?? -1;
     if (Number.isInteger(head) && head > 0)
       return { line: head, column: caret >= 0 ? caret + 1 : 1 };
@@ -138,7 +149,15 @@ function moduleErrorPlace(file: string, e: Error): { line: number; column: numbe
   return { line: 1, column: 1 };
 }
 
-export async function validate(opts: ValidateOptions, out: Output): Promise<number> {
+/**
+ * `loaded`: the result explain or visualize already has for a pipeline module (complete, unlike a
+ * blueprint's, which validate loads again with its skills and the modules it calls).
+ */
+export async function validate(
+  opts: ValidateOptions,
+  out: Output,
+  loaded?: LoadResult,
+): Promise<number> {
   const format = opts.format ?? 'text';
   if (!['text', 'json', 'sarif'].includes(format)) {
     throw new EngineError(ErrorCode.USAGE, `--format must be text, json or sarif (got ${format})`, {
@@ -151,7 +170,7 @@ export async function validate(opts: ValidateOptions, out: Output): Promise<numb
   // resolution finding here too (exit 3), not a surprise at run time (ADR 76).
   const target = blueprintTarget(opts);
   const result = isPipelineModule(target.file)
-    ? await loadFromCli(opts)
+    ? (loaded ?? (await loadFromCli(opts)))
     : await moduleFindings(
         await loadFromCli(opts, existsSync(target.file) ? await skillCatalog(opts) : undefined),
       );

@@ -16,7 +16,7 @@ export async function visualizeCommand(
     });
   }
   const result = await loadFromCli(opts);
-  if (!result.plan) return validate({ ...opts, format: 'text' }, out);
+  if (!result.plan) return validate({ ...opts, format: 'text' }, out, result);
   out.data(visualizePlan(result.plan.ir, format));
   return 0;
 }
