@@ -2,7 +2,7 @@
  * Loops and maps: a body re-entered once per iteration or item.
  * Each function compiles one node kind; `this` is the Compiler (src/actors/compile.ts).
  */
-import { maxLoopsProblem } from '../dsl/checks.js';
+import { MAX_MAP_CONCURRENCY as MAX_SLOTS, maxLoopsProblem } from '../dsl/checks.js';
 import type { LoopNode, MapNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
 import { PlanCompileError, forgetItem, iterationState, join, type Cfg } from './compileShared.js';
@@ -12,8 +12,6 @@ import type { Test } from './machine.js';
 import { runtimePath, type RunMachineContext, type RunMachineEvent } from './vocabulary.js';
 
 /** Each slot of a concurrent map is its own region with its own copy of the body. */
-const MAX_SLOTS = 64;
-
 export function map(
   this: Compiler,
   node: MapNode,

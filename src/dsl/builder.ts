@@ -22,8 +22,9 @@ import type {
   ReducePreset,
   StepNode,
 } from './ir.js';
-import { jsonSchema } from './outputSchema.js';
+import { schemaOf } from './outputSchema.js';
 import {
+  MAX_MAP_CONCURRENCY,
   PlanBuildError,
   checkWholeNumbers,
   declaredOrder,
@@ -121,7 +122,7 @@ export function stepNode<I, O>(
   ]);
   const fallback = opts?.fallback?.make(join(path, 'fallback'), fns);
   if (fallback && fallback.kind !== 'step')
-    throw new Error(`${name}: a fallback must be a single step`);
+    throw new PlanBuildError(`${name}: a fallback must be a single step`);
   return {
     kind: 'step',
     ...common(path, fns, name, opts),
@@ -302,7 +303,7 @@ export function map<Item, O, I = readonly Item[], R = O[]>(
   body: Flow<Item, O>,
   opts: MapOptions<I, Item, O, R> = {},
 ): Flow<I, R> {
-  checkWholeNumbers(name, [['concurrency', opts.concurrency, 1]]);
+  checkWholeNumbers(name, [['concurrency', opts.concurrency, 1, MAX_MAP_CONCURRENCY]]);
   return flow((path, fns) => ({
     kind: 'map',
     ...common(path, fns, name, opts),
@@ -330,7 +331,8 @@ export function router<
 ): Flow<In<R> & BranchesIn<B>, Partial<{ [K in keyof B]: Out<B[K]> }>> {
   return flow((path, fns) => {
     const routeNode = route.make(join(path, 'router'), fns);
-    if (routeNode.kind !== 'step') throw new Error(`${name}: the router must be a single step`);
+    if (routeNode.kind !== 'step')
+      throw new PlanBuildError(`${name}: the router must be a single step`);
     return {
       kind: 'dynamic_router',
       ...common(path, fns, name, opts),
@@ -354,7 +356,7 @@ export function hitl<T>(
     kind: 'hitl',
     ...common(path, fns, name, opts),
     message: opts.message,
-    inputSchema: jsonSchema(opts.schema),
+    inputSchema: schemaOf(name, 'answer', opts.schema),
   }));
 }
 

@@ -38,14 +38,17 @@ export function wholeNumberProblem(
   return `must be a whole number from ${min} to ${upTo}, got ${got}`;
 }
 
+/** A map runs at most this many items at once: each slot is compiled into the machine. */
+export const MAX_MAP_CONCURRENCY = 64;
+
 /** Throws PlanBuildError for the first of `fields` (given ones only) that is not such a number. */
 export function checkWholeNumbers(
   name: string,
-  fields: readonly (readonly [field: string, value: unknown, min: number])[],
+  fields: readonly (readonly [field: string, value: unknown, min: number, max?: number])[],
 ): void {
-  for (const [field, value, min] of fields) {
+  for (const [field, value, min, max] of fields) {
     if (value === undefined) continue;
-    const problem = wholeNumberProblem(value, min);
+    const problem = wholeNumberProblem(value, min, max);
     if (problem) throw new PlanBuildError(`${name}: ${field} ${problem}`);
   }
 }

@@ -5,8 +5,10 @@
  *
  * Function bodies are not hashed: their source text depends on the build tool (tsc, esbuild, a
  * bundler), so hashing it would refuse resumes after a mere rebuild. A changed function is caught
- * instead where it matters, at the first decision that comes out differently on resume or replay
- * (NondeterminismError); bump `revision` to make a change explicit (docs/adr/0008).
+ * by replay, at the first decision that comes out differently (NondeterminismError). A resume
+ * refolds only the events after the latest snapshot, so it catches one only there: one that
+ * changes an earlier decision goes unseen, and the run goes on under the new code (review). Bump
+ * `revision` to make a change explicit (docs/adr/0008).
  */
 import { contentHash } from '../events/chain.js';
 import { encodeCanonical } from '../events/codec.js';

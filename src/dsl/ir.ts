@@ -3,7 +3,8 @@
  * and the YAML loader both produce it; the actor compiler (src/actors) turns it into an XState
  * machine. The IR is plain data, so its canonical CBOR can be hashed into the pipeline
  * fingerprint. Code it refers to (TS functions for mappers, conditions, function steps) lives
- * beside it in `Plan.functions`, addressed by name; the fingerprint covers their source text.
+ * beside it in `Plan.functions`, addressed by name; the fingerprint covers their names, not their
+ * source text (src/dsl/fingerprint.ts says why).
  */
 
 /** A pure function the plan calls by name: `(args) => value`. Must be deterministic. */

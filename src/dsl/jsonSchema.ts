@@ -10,7 +10,15 @@
  * under 1 ms on an instance that has compiled once, so an engine created for one resume (a CLI
  * command, a worker that reloads a pipeline) does not pay it again.
  */
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { Ajv2020, type Options, type ValidateFunction } from 'ajv/dist/2020.js';
+
+/**
+ * Every Ajv instance's options. Not strict. No logger: Ajv otherwise writes `unknown format
+ * "email" ignored in schema…` to the console for each compile of a zod `.email()` schema. In
+ * 2020-12 a `format` is an annotation, not a check (a zod format also carries the `pattern` that
+ * checks it), so ignoring one is the dialect's rule, not a problem to print.
+ */
+export const AJV_OPTIONS: Options = { allErrors: true, strict: false, logger: false };
 
 const MAX_CACHED = 256;
 
@@ -27,7 +35,7 @@ export function compiledSchema(schema: unknown): ValidateFunction {
   const key = JSON.stringify(schema);
   let v = compiled.get(key);
   if (v) return v;
-  ajv ??= new Ajv2020({ allErrors: true, strict: false });
+  ajv ??= new Ajv2020(AJV_OPTIONS);
   try {
     v = ajv.compile(schema as object);
   } finally {

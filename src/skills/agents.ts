@@ -7,6 +7,7 @@
  * skill, the step path and every failing field.
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { AJV_OPTIONS } from '../dsl/jsonSchema.js';
 
 import { EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { AgentPort, AgentReply, AgentRequest } from '../ports.js';
@@ -32,7 +33,7 @@ export const notCallable = (id: string, path: string, exitCode?: ExitCode) =>
   );
 
 export function createSkillAgents(registry: SkillRegistry): RoutedAgentPort {
-  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  const ajv = new Ajv2020(AJV_OPTIONS);
   const compiled = new WeakMap<JsonSchema, ValidateFunction>();
   const validator = (schema: JsonSchema) => {
     let v = compiled.get(schema);

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { AJV_OPTIONS } from '../dsl/jsonSchema.js';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 
 import { ConfigError, ErrorCode, unreadableFile } from '../errors.js';
@@ -127,7 +128,7 @@ export async function readSkillDecls(
     );
   }
 
-  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  const ajv = new Ajv2020(AJV_OPTIONS);
   const decls: Decl[] = [];
   const seen = new Set<string>();
   const dir = path.dirname(file);

@@ -9,6 +9,7 @@
  *   reply is validated, so the user's own schema is what decides.
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { AJV_OPTIONS } from '../../dsl/jsonSchema.js';
 import { canonicalJson } from '../../projections/preview.js';
 
 type Schema = Record<string, unknown>;
@@ -102,7 +103,7 @@ export function dropStrictNulls(value: unknown, schema: unknown): unknown {
   return out;
 }
 
-const ajv = new Ajv2020({ allErrors: true, strict: false });
+const ajv = new Ajv2020(AJV_OPTIONS);
 const compiled = new Map<string, ValidateFunction>();
 
 /** Validation errors of `value` against `schema`, as `path message` lines; empty when valid. */

@@ -8,6 +8,15 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { userName } from '../../../docs/snippets/dslAgentTypes.js';
+import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
+import {
+  createFlujo,
+  createSkillAgents,
+  createSkillRegistry,
+  definePipeline,
+} from '../../../src/index.js';
+
 const root = join(import.meta.dirname, '../../..');
 
 function region(file: string, name: string): string {
@@ -47,5 +56,22 @@ describe('docs snippets', () => {
     expect(blockAfter('docs/dsl.md', 'ts', 'What an `agentStep` is typed as')).toBe(
       region('docs/snippets/dslAgentTypes.ts', 'agentTypes'),
     );
+  });
+
+  it("docs/dsl.md's userName example runs: the context's user.name, else 'anonymous'", async () => {
+    const flujo = createFlujo({
+      ledger: createMemoryLedger(),
+      agents: createSkillAgents(createSkillRegistry()),
+    });
+    const pipeline = definePipeline('user-name', userName);
+    // Before: failed with SKILL_INPUT_INVALID (context_get was not given the context).
+    expect(await flujo.run(pipeline, 'x', { context: { user: { name: 'Ada' } } })).toMatchObject({
+      status: 'completed',
+      output: 'Ada',
+    });
+    expect(await flujo.run(pipeline, 'x')).toMatchObject({
+      status: 'completed',
+      output: 'anonymous',
+    });
   });
 });

@@ -3,14 +3,17 @@
  * a loop's maxLoops under 1 or not a whole number, a sinkTo that names no context key.
  */
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 
 import { PlanCompileError, compilePlan } from '../../../src/actors/compile.js';
 import { PlanBuildError } from '../../../src/dsl/checks.js';
 import {
   agentStep,
   definePipeline,
+  hitl,
   loop,
   map,
+  router,
   sequence,
   stateMachine,
   step,
@@ -119,10 +122,13 @@ describe('whole numbers', () => {
   };
   for (const [field, make] of Object.entries(build)) {
     const min = field === 'concurrency' || field === 'maxVisits' ? 1 : 0;
-    it.each(min === 1 ? [0, ...bad] : bad)(`${field}: refuses %s, naming the step`, (v) => {
+    // A map runs at most 64 items at once (each slot is compiled into the machine).
+    const max = field === 'concurrency' ? '64' : '2\\^53 - 1';
+    const refused = [...(min === 1 ? [0] : []), ...bad, ...(field === 'concurrency' ? [65] : [])];
+    it.each(refused)(`${field}: refuses %s, naming the step`, (v) => {
       expect(() => make(v)).toThrow(PlanBuildError);
       expect(() => make(v)).toThrow(
-        new RegExp(`^s: ${field} must be a whole number from ${min} to 2\\^53 - 1, got `),
+        new RegExp(`^s: ${field} must be a whole number from ${min} to ${max}, got `),
       );
     });
     it(`${field}: takes ${min} and a whole number above it`, () => {
@@ -131,9 +137,44 @@ describe('whole numbers', () => {
     });
   }
 
+  it('a map takes a concurrency of 64 (before: 65 was taken here and refused at run)', () => {
+    expect(() =>
+      compilePlan(definePipeline('p', map('s', inc, { items: () => [1], concurrency: 64 })).plan),
+    ).not.toThrow();
+  });
+
   it('an agent step is checked as a function step is', () => {
     expect(() => definePipeline('p', agentStep('ask', 'openai:gpt-4o', { retries: -1 }))).toThrow(
       /^ask: retries must be a whole number from 0 to 2\^53 - 1, got -1$/,
     );
+  });
+});
+
+describe('shapes the builder cannot use are PlanBuildError, naming the step', () => {
+  it('a fallback or a router that is not a single step (was a plain Error)', () => {
+    expect(() =>
+      definePipeline(
+        'p',
+        step('s', () => 1, { fallback: sequence(inc, inc) as never }),
+      ),
+    ).toThrow(new PlanBuildError('s: a fallback must be a single step'));
+    expect(() =>
+      definePipeline('p', router('r', sequence(step('a', () => 'x')), { x: inc })),
+    ).toThrow(new PlanBuildError('r: the router must be a single step'));
+  });
+
+  it('a hitl answer or an agent output schema with no JSON Schema form (was a plain Error)', () => {
+    expect(() => definePipeline('p', hitl('ask', { message: 'When?', schema: z.date() }))).toThrow(
+      PlanBuildError,
+    );
+    expect(() => definePipeline('p', hitl('ask', { message: 'When?', schema: z.date() }))).toThrow(
+      /^ask: the answer schema cannot be given to a person as JSON Schema \(/,
+    );
+    expect(() =>
+      definePipeline(
+        'p',
+        agentStep('ask', 'openai:gpt-4o', { output: z.string().transform((s) => s.length) }),
+      ),
+    ).toThrow(/^ask: the output schema cannot be sent to a model as JSON Schema \(/);
   });
 });
