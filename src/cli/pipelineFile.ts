@@ -2,7 +2,7 @@
  * Finds and loads the pipeline a command names: a YAML blueprint, or a JS/TS module exporting a
  * pipeline built with the DSL (`export default definePipeline(…)`, or `export const pipeline`).
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -65,6 +65,12 @@ export async function recordedSource(
 
 export function pipelinePath(arg: string | undefined, root: string, cwd: string): string {
   const file = arg ? resolve(cwd, arg) : join(root, DEFAULT_PIPELINE);
+  if (existsSync(file) && statSync(file).isDirectory())
+    throw new ConfigError(
+      ErrorCode.CONFIG_INVALID,
+      `${file} is a folder, not a pipeline file; pass the file in it (e.g. ${join(file, DEFAULT_PIPELINE)})`,
+      { file },
+    );
   if (!existsSync(file)) {
     throw new ConfigError(
       ErrorCode.CONFIG_INVALID,

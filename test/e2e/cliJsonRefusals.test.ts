@@ -69,7 +69,8 @@ describe('--json refusals print one object', () => {
   });
 
   it('validate: a missing file, --json with --format (exit 2)', () => {
-    refusal(['validate', 'missing.yaml', '--json'], 2, 'USAGE');
+    // A pipeline file that does not exist is CONFIG_INVALID (docs/cli.md's table), as from run.
+    refusal(['validate', 'missing.yaml', '--json'], 2, 'CONFIG_INVALID');
     refusal(['validate', 'bad.yaml', '--json', '--format', 'text'], 2, 'USAGE');
   });
 

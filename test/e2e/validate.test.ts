@@ -156,6 +156,48 @@ describe('flujo validate knows the skills flujo run gives the blueprint', () => 
   });
 });
 
+describe('flujo validate finds the pipeline as flujo run does', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flujo-validate-where-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'flujo.toml'), '');
+  writeFileSync(
+    join(dir, 'pipeline.yaml'),
+    'version: "0.1"\nsteps:\n  - name: t\n    agent: { id: flujo.builtins.stringify }\n',
+  );
+  mkdirSync(join(dir, 'sub'));
+  mkdirSync(join(dir, 'folder.yaml'));
+
+  it("without PATH, the project's pipeline.yaml, from a subfolder or under --project", () => {
+    // Before: USAGE '…/sub/pipeline.yaml does not exist' (exit 2), while run ran the project's.
+    const sub = runCli(['validate'], { cwd: join(dir, 'sub') });
+    expect(sub.code, sub.stderr).toBe(0);
+    expect(sub.stdout).toContain(`✓ ${join(dir, 'pipeline.yaml')} is valid`);
+    const elsewhere = runCli(['validate', '--project', dir, '--json'], { cwd: tmpdir() });
+    expect(elsewhere.code, elsewhere.stderr).toBe(0);
+    expect(JSON.parse(elsewhere.stdout)).toMatchObject({
+      is_valid: true,
+      path: join(dir, 'pipeline.yaml'),
+    });
+    for (const command of ['explain', 'visualize']) {
+      const r = runCli([command], { cwd: join(dir, 'sub') });
+      expect(r.code, `${command}: ${r.stderr}`).toBe(0);
+    }
+  });
+
+  it('a missing file or a folder is CONFIG_INVALID (exit 2), as run refuses it', () => {
+    // Before: USAGE for a missing file, and V-I1 'does not exist' (exit 3) for a folder.
+    const missing = runCli(['validate', 'pipline.yaml'], { cwd: dir });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('[CONFIG_INVALID]');
+    expect(missing.stderr).toContain(`did you mean ${join(dir, 'pipeline.yaml')}?`);
+    for (const command of ['validate', 'run']) {
+      const folder = runCli([command, 'folder.yaml'], { cwd: dir });
+      expect(folder.code, command).toBe(2);
+      expect(folder.stderr).toContain(`[CONFIG_INVALID] ${join(dir, 'folder.yaml')} is a folder`);
+    }
+  });
+});
+
 describe('flujo validate, explain and visualize of a pipeline module (built CLI)', () => {
   // A module was parsed as YAML (YAML-LOAD, exit 4) whatever it held; it is loaded as run loads
   // it, and a module run refuses is a MODULE-LOAD finding in validate's shapes (exit 3).

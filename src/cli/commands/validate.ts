@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
-import { extname, relative, resolve } from 'node:path';
+import { dirname, extname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { moduleFindings, nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
@@ -19,7 +19,12 @@ import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import type { GlobalOptions } from '../context.js';
 import type { Output } from '../output.js';
 import { catalogOf, pipelineSkills } from '../agents.js';
-import { isPipelineModule, loadPipelineFile } from '../pipelineFile.js';
+import {
+  DEFAULT_PIPELINE,
+  isPipelineModule,
+  loadPipelineFile,
+  pipelinePath,
+} from '../pipelineFile.js';
 import { findProjectRoot } from '../project.js';
 import { docsBase, sarif } from './validateSarif.js';
 
@@ -30,13 +35,23 @@ export interface ValidateOptions extends GlobalOptions {
   readonly imports?: boolean;
 }
 
-/** The blueprint PATH names (default: pipeline.yaml) and the project root it is checked in. */
+/**
+ * The blueprint PATH names and the project root it is checked in. Without PATH, the project's
+ * pipeline.yaml, the project found as `flujo run` finds it (--project, FLUJO_PROJECT_ROOT, else
+ * the nearest folder up holding flujo.toml or pipeline.yaml); it was pipeline.yaml in the current
+ * folder, so `flujo validate` in a project's subfolder said there was none while `run` ran it.
+ * With PATH, the project around the file.
+ */
 function blueprintTarget(opts: GlobalOptions & { path?: string }): { file: string; root: string } {
   const cwd = process.cwd();
-  const file = resolve(cwd, opts.path ?? 'pipeline.yaml');
+  if (opts.path === undefined) {
+    const root = findProjectRoot(opts.project, process.env, cwd);
+    return { file: join(root, DEFAULT_PIPELINE), root };
+  }
+  const file = resolve(cwd, opts.path);
   const root = opts.project
     ? resolve(cwd, opts.project)
-    : findProjectRoot(undefined, process.env, existsSync(file) ? resolve(file, '..') : cwd);
+    : findProjectRoot(undefined, process.env, existsSync(file) ? dirname(file) : cwd);
   return { file, root };
 }
 
@@ -59,15 +74,8 @@ export async function loadFromCli(
   skills?: SkillCatalog,
 ): Promise<LoadResult> {
   const { file, root } = blueprintTarget(opts);
-  if (!existsSync(file)) {
-    throw new EngineError(
-      ErrorCode.USAGE,
-      `${file} does not exist; pass the blueprint path, e.g. flujo validate pipeline.yaml`,
-      {
-        exitCode: ExitCode.config,
-      },
-    );
-  }
+  // Refused as run refuses it: CONFIG_INVALID (exit 2), a close name suggested, a folder named.
+  pipelinePath(opts.path === undefined ? undefined : file, root, process.cwd());
   if (isPipelineModule(file)) return loadModuleTarget(file, root);
   return loadBlueprint(file, {
     files: nodeBlueprintFiles,
