@@ -1,9 +1,28 @@
 /**
  * `flujo init [--force] [--yes]`: scaffolds a project in the current folder (or --project).
  * Never overwrites without --force; asks for confirmation only on a terminal and without --yes.
+ *
+ * Every path it would write is checked before anything is written: a folder where it writes a
+ * file, a file where it makes a folder, or (without --force) a file it would overwrite is refused
+ * with CONFIG_INVALID naming it, and nothing is written. --force overwrites files only: it never
+ * replaces a folder with a file or a file with a folder. The files are written under temporary
+ * names, then renamed into place; a write that still fails (a folder this user may not write)
+ * removes what this init made and puts back what it replaced, and is refused the same way.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  realpathSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 
 import { ConfigError, ErrorCode, ExitCode } from '../../errors.js';
@@ -26,26 +45,213 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-export async function init(flags: InitFlags, out: Output): Promise<number> {
-  const root = resolve(process.cwd(), flags.project ?? '.');
-  const existing = SCAFFOLD.filter((f) => existsSync(join(root, f.path))).map((f) => f.path);
-  if (existing.length > 0 && !flags.force) {
+/** `EACCES: permission denied` from an fs error (its message without the syscall and path). */
+function reason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return (err.message ?? String(e)).split(',')[0] || (err.code ?? 'unknown error');
+}
+
+/** What is at a path, following links: undefined if nothing is (or a link points at nothing). */
+interface Look {
+  readonly stat?: Stats;
+  readonly danglingLink?: boolean;
+  readonly error?: unknown;
+}
+
+function look(path: string): Look {
+  try {
+    return { stat: statSync(path) };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') return { error: e };
+    try {
+      if (lstatSync(path).isSymbolicLink()) return { danglingLink: true };
+    } catch {
+      // nothing there
+    }
+    return {};
+  }
+}
+
+function kindOf(s: Stats): string {
+  if (s.isFIFO()) return 'a FIFO';
+  if (s.isSocket()) return 'a socket';
+  if (s.isCharacterDevice() || s.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+interface Target {
+  readonly rel: string;
+  readonly text: string;
+  /** Where the bytes go: the path, or the file a link there points at (as --force wrote before). */
+  readonly file: string;
+  readonly existing?: Stats;
+}
+
+/** The checks before anything is written: the targets, or a refusal naming every problem. */
+function plan(root: string, force: boolean): { targets: Target[]; missingDirs: string[] } {
+  const problems: string[] = [];
+  const existing: string[] = [];
+  const missingDirs: string[] = [];
+
+  // The project folder and the folders above it that init would make.
+  let dir = root;
+  for (;;) {
+    const at = look(dir);
+    if (at.stat?.isDirectory()) break;
+    if (at.error) {
+      problems.push(`${dir} cannot be checked (${reason(at.error)})`);
+      break;
+    }
+    if (at.stat || at.danglingLink) {
+      problems.push(
+        dir === root
+          ? `${root} is ${at.stat ? 'a file' : 'a link to nothing'}, not a folder; remove or rename it, or choose another --project`
+          : `${dir} is ${at.stat ? 'a file' : 'a link to nothing'}, so the project folder ${root} cannot be made; remove or rename it, or choose another --project`,
+      );
+      break;
+    }
+    missingDirs.unshift(dir);
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  if (problems.length > 0) refuse(problems);
+
+  // The folders inside the project that the files go in (skills/).
+  const blocked = new Set<string>();
+  const subdirs = [...new Set(SCAFFOLD.map((f) => dirname(f.path)).filter((d) => d !== '.'))];
+  for (const rel of subdirs) {
+    const abs = join(root, rel);
+    const at: Look = missingDirs.length > 0 ? {} : look(abs);
+    if (!at.stat && !at.danglingLink && !at.error) missingDirs.push(abs);
+    else if (at.error) {
+      problems.push(`${abs} cannot be checked (${reason(at.error)})`);
+      blocked.add(rel);
+    } else if (!at.stat?.isDirectory()) {
+      const inside = SCAFFOLD.filter((f) => dirname(f.path) === rel).map((f) => f.path);
+      problems.push(
+        `${abs} is ${at.stat ? 'a file' : 'a link to nothing'} where init makes the folder ${rel}/ for ${inside.join(', ')}; remove or rename it (--force does not replace a file with a folder)`,
+      );
+      blocked.add(rel);
+    }
+  }
+
+  const targets: Target[] = [];
+  for (const f of SCAFFOLD) {
+    const abs = join(root, f.path);
+    if (blocked.has(dirname(f.path))) continue;
+    const at: Look = missingDirs.includes(dirname(abs)) ? {} : look(abs);
+    if (at.error) problems.push(`${abs} cannot be checked (${reason(at.error)})`);
+    else if (at.danglingLink)
+      problems.push(
+        `${abs} is a link to a file that does not exist; remove it or point it at a file`,
+      );
+    else if (at.stat?.isDirectory())
+      problems.push(
+        `${abs} is a folder where init writes the file ${f.path}; remove or rename it (--force does not replace a folder)`,
+      );
+    else if (at.stat && !at.stat.isFile())
+      problems.push(
+        `${abs} is ${kindOf(at.stat)} where init writes ${f.path}; remove or rename it`,
+      );
+    else if (at.stat) {
+      if (!force) existing.push(f.path);
+      targets.push({ rel: f.path, text: f.text, file: realpathSync(abs), existing: at.stat });
+    } else targets.push({ rel: f.path, text: f.text, file: abs });
+  }
+  if (existing.length > 0)
+    problems.push(`${root} already has ${existing.join(', ')}; use --force to overwrite them`);
+  if (problems.length > 0) refuse(problems);
+  return { targets, missingDirs };
+}
+
+function refuse(problems: string[]): never {
+  throw new ConfigError(ErrorCode.CONFIG_INVALID, `${problems.join('; ')}; nothing was written`);
+}
+
+/**
+ * Writes every target under a temporary name, then renames each into place (an overwritten file
+ * kept under a temporary name until all are in place). On a failure it takes back what it did.
+ */
+function write(root: string, targets: Target[], missingDirs: string[]): void {
+  const madeDirs: string[] = [];
+  const temps = new Map<Target, string>();
+  const backups = new Map<Target, string>();
+  const placed: Target[] = [];
+  const tempName = (file: string) =>
+    join(dirname(file), `.${basename(file)}.${randomUUID().slice(0, 8)}.flujo-init`);
+  const quietly = (f: () => void) => {
+    try {
+      f();
+    } catch {
+      // best effort: the refusal names the failure that matters
+    }
+  };
+  const undo = () => {
+    for (const t of placed) if (!backups.has(t)) quietly(() => unlinkSync(t.file));
+    for (const [t, backup] of backups) quietly(() => renameSync(backup, t.file));
+    for (const temp of temps.values()) quietly(() => unlinkSync(temp));
+    for (const d of madeDirs.reverse()) quietly(() => rmdirSync(d));
+  };
+  const fail = (what: string, e: unknown): never => {
+    undo();
     throw new ConfigError(
       ErrorCode.CONFIG_INVALID,
-      `${root} already has ${existing.join(', ')}; nothing was written. Use --force to overwrite them`,
+      `${what} (${reason(e)}); nothing was written. Make sure you may write there, or choose another --project`,
+      { root },
     );
+  };
+
+  for (const d of missingDirs) {
+    try {
+      mkdirSync(d);
+      madeDirs.push(d);
+    } catch (e) {
+      fail(`cannot make the folder ${d}`, e);
+    }
   }
+  for (const t of targets) {
+    const temp = tempName(t.file);
+    try {
+      writeFileSync(temp, t.text, { flag: 'wx' });
+      temps.set(t, temp);
+      if (t.existing) chmodSync(temp, t.existing.mode & 0o7777);
+    } catch (e) {
+      fail(`cannot write ${join(root, t.rel)}`, e);
+    }
+  }
+  for (const t of targets) {
+    try {
+      if (t.existing) {
+        const backup = tempName(t.file);
+        renameSync(t.file, backup);
+        backups.set(t, backup);
+      }
+      renameSync(temps.get(t)!, t.file);
+      temps.delete(t);
+      placed.push(t);
+    } catch (e) {
+      fail(`cannot write ${join(root, t.rel)}`, e);
+    }
+  }
+  for (const backup of backups.values()) quietly(() => unlinkSync(backup));
+}
+
+export async function init(flags: InitFlags, out: Output): Promise<number> {
+  const root = resolve(process.cwd(), flags.project ?? '.');
+  let { targets, missingDirs } = plan(root, Boolean(flags.force));
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
-  if (interactive && !flags.yes && !(await confirm(`Create a Flujo project in ${root}?`))) {
-    out.info('nothing written');
-    return ExitCode.ok;
+  if (interactive && !flags.yes) {
+    if (!(await confirm(`Create a Flujo project in ${root}?`))) {
+      out.info('nothing written');
+      return ExitCode.ok;
+    }
+    // The folder may have changed while the question waited.
+    ({ targets, missingDirs } = plan(root, Boolean(flags.force)));
   }
-  for (const f of SCAFFOLD) {
-    const file = join(root, f.path);
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, f.text);
-    out.info(`${existing.includes(f.path) ? 'overwrote' : 'created'} ${f.path}`);
-  }
+  write(root, targets, missingDirs);
+  for (const t of targets) out.info(`${t.existing ? 'overwrote' : 'created'} ${t.rel}`);
   out.info('');
   out.info('Next:');
   out.info('  flujo run --input "Ada"        # runs pipeline.yaml; it pauses for your approval');
