@@ -3,12 +3,14 @@
  * run's events. Read models come from the projections (./lensState.ts); everything here needs
  * only the ledger.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 
 import { openLedger } from '../../adapters/ledger/open.js';
 import { parseStateUri } from '../../adapters/ledger/stateUri.js';
 import type { EffectiveConfig } from '../../config/load.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { readSince } from '../../lens/since.js';
 import type { LedgerStore } from '../../ports.js';
 import { projectConfig, resolveRunId, type GlobalOptions } from '../context.js';
 
@@ -67,4 +69,81 @@ export async function withRun<T>(
 
 export function usage(message: string): EngineError {
   return new EngineError(ErrorCode.USAGE, message, { exitCode: ExitCode.config });
+}
+
+/** `--since` of lens list and lens costs: epoch ms, or USAGE (exit 2) saying what to pass. */
+export function sinceFlag(text: string | undefined, now: number): number | undefined {
+  if (text === undefined) return undefined;
+  const since = readSince(text, now);
+  if ('at' in since) return since.at;
+  throw usage(`--since ${text} ${since.problem}`);
+}
+
+/**
+ * Writes `-o FILE` of lens export and lens report. A file that cannot be written (its folder
+ * missing, a folder, no permission, a full disk) is a refusal naming it (USAGE, exit 2), not an
+ * internal error; a write that fails part way removes what it wrote, so no partial file is left.
+ */
+export function writeOutputFile(file: string, data: string | Uint8Array): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'w');
+  } catch (e) {
+    throw cannotWrite(file, e);
+  }
+  // Only a file this command made or emptied is removed: a device or a pipe (-o /dev/stdout) stays.
+  let regular = false;
+  try {
+    regular = fstatSync(fd).isFile();
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+  } catch (e) {
+    closeQuietly(fd);
+    if (regular) unlinkQuietly(file);
+    throw cannotWrite(file, e, regular ? 'the part written was removed' : '');
+  }
+  try {
+    closeSync(fd);
+  } catch (e) {
+    if (regular) unlinkQuietly(file);
+    throw cannotWrite(file, e, regular ? 'the file was removed' : '');
+  }
+}
+
+/** `-o FILE` as given, resolved against the working folder; an empty one is refused. */
+export function outputFlag(given: string | undefined): string | undefined {
+  if (given === undefined) return undefined;
+  if (given === '') throw usage('-o is empty: give it a file name, or leave -o out');
+  return resolve(process.cwd(), given);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already reported by the write that failed
+  }
+}
+
+function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // gone already, or not ours to remove
+  }
+}
+
+function cannotWrite(file: string, e: unknown, after = 'nothing was written'): EngineError {
+  const code = (e as { code?: unknown })?.code;
+  const why =
+    code === 'ENOENT'
+      ? `the folder ${dirname(file)} does not exist; create it or give -o a file in a folder that does`
+      : code === 'ENOTDIR'
+        ? `a part of ${dirname(file)} is not a folder; give -o a file in a folder`
+        : code === 'EISDIR'
+          ? 'it is a folder; give -o a file name (a file in that folder, for example)'
+          : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+            ? 'this user may not write it; give -o a file in a folder you may write'
+            : `${(e as Error)?.message ?? String(e)}; give -o another file`;
+  return usage(`-o ${file} cannot be written: ${why}${after ? `; ${after}` : ''}`);
 }

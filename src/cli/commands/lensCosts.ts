@@ -4,11 +4,10 @@
  */
 import { ExitCode } from '../../errors.js';
 import { table, usd } from '../../lens/format.js';
-import { parseSince } from '../../lens/since.js';
 import type { CostDimension } from '../../projections/readModels.js';
 import type { Output } from '../output.js';
 import { resolveRunId } from '../context.js';
-import { usage, type LensFlags } from './lensCommon.js';
+import { sinceFlag, usage, type LensFlags } from './lensCommon.js';
 import { withState } from './lensState.js';
 
 export interface LensCostsFlags extends LensFlags {
@@ -26,11 +25,7 @@ export async function lensCosts(
   const by = (flags.by ?? 'model') as CostDimension;
   if (!DIMENSIONS.includes(by))
     throw usage(`--by ${flags.by} is not one of ${DIMENSIONS.join(', ')}`);
-  const since = flags.since === undefined ? undefined : parseSince(flags.since, Date.now());
-  if (since === null)
-    throw usage(
-      `--since ${flags.since} is neither an ISO date (2025-11-24) nor a duration (2h, 3d)`,
-    );
+  const since = sinceFlag(flags.since, Date.now());
   return withState(flags, async ({ ledger, readModels }) => {
     const runId = run ? await resolveRunId(ledger, run) : undefined;
     const rows = await readModels.costs({

@@ -4,16 +4,13 @@
  * go to stdout, so `flujo lens export RUN > run.cbor` works; a terminal is refused. A run that
  * `flujo lens verify` would fail is refused (LEDGER_CORRUPT, exit 1) and nothing is written.
  */
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-
 import { ExitCode } from '../../errors.js';
 import { toHex } from '../../events/chain.js';
 import { readRunRecords } from '../../lens/events.js';
 import { encodeExport } from '../../lens/exportFile.js';
 import { chainDamage } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
-import { usage, withRun, type LensFlags } from './lensCommon.js';
+import { outputFlag, usage, withRun, writeOutputFile, type LensFlags } from './lensCommon.js';
 
 export interface LensExportFlags extends LensFlags {
   readonly output?: string;
@@ -24,9 +21,10 @@ export async function lensExport(
   flags: LensExportFlags,
   out: Output,
 ): Promise<number> {
-  if (!flags.output && flags.json)
+  const file = outputFlag(flags.output);
+  if (!file && flags.json)
     throw usage('--json describes the export on stdout, so the file needs -o FILE');
-  if (!flags.output && process.stdout.isTTY)
+  if (!file && process.stdout.isTTY)
     throw usage(
       'the export is binary CBOR: redirect it (flujo lens export RUN > run.cbor) or pass -o FILE',
     );
@@ -43,9 +41,8 @@ export async function lensExport(
       const records = await readRunRecords(ledger, runId);
       const bytes = encodeExport(runId, records, head?.terminal ?? false);
       const last = records[records.length - 1];
-      if (flags.output) {
-        const file = resolve(process.cwd(), flags.output);
-        writeFileSync(file, bytes);
+      if (file) {
+        writeOutputFile(file, bytes);
         const summary = {
           run_id: runId,
           file,

@@ -5,10 +5,9 @@
 import { ExitCode } from '../../errors.js';
 import { duration, isoTime, MARK, table, usd } from '../../lens/format.js';
 import { runJson } from '../../lens/rows.js';
-import { parseSince } from '../../lens/since.js';
 import type { RunQuery, RunStatusRow } from '../../projections/readModels.js';
 import type { Output } from '../output.js';
-import { usage, type LensFlags } from './lensCommon.js';
+import { sinceFlag, usage, type LensFlags } from './lensCommon.js';
 import { withState } from './lensState.js';
 
 export interface LensListFlags extends LensFlags {
@@ -23,13 +22,13 @@ const STATUSES: readonly RunStatusRow[] = ['running', 'paused', 'completed', 'fa
 export function runQuery(flags: LensListFlags, now: number): RunQuery {
   if (flags.status !== undefined && !(STATUSES as readonly string[]).includes(flags.status))
     throw usage(`--status ${flags.status} is not one of ${STATUSES.join(', ')}`);
-  const since = flags.since === undefined ? undefined : parseSince(flags.since, now);
-  if (since === null)
-    throw usage(
-      `--since ${flags.since} is neither an ISO date (2025-11-24) nor a duration (2h, 3d)`,
-    );
+  const since = sinceFlag(flags.since, now);
   const limit = flags.limit === undefined ? 50 : Number(flags.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw usage('--limit takes a whole number above 0');
+  // Up to 2^53 - 1: a larger one is no exact number, and the store refused it (datatype mismatch).
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw usage(
+      `--limit takes a whole number from 1 to ${Number.MAX_SAFE_INTEGER} (2^53 - 1), got ${JSON.stringify(flags.limit)}`,
+    );
   return {
     ...(flags.status ? { status: flags.status as RunStatusRow } : {}),
     ...(flags.pipeline ? { pipeline: flags.pipeline } : {}),

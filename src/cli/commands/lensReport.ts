@@ -4,9 +4,6 @@
  * md and html leave out the steps the engine made and count them, unless `--all`; the JSON keeps
  * every step, marked `internal` (ADR 88).
  */
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-
 import { ExitCode } from '../../errors.js';
 import { decodeRecord } from '../../events/envelope.js';
 import { readRunRecords } from '../../lens/events.js';
@@ -14,7 +11,7 @@ import { buildReport } from '../../lens/report.js';
 import { reportHtml, reportMarkdown } from '../../lens/reportRender.js';
 import { verifyStoredRun } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
-import { usage, withRun, type LensFlags } from './lensCommon.js';
+import { outputFlag, usage, withRun, writeOutputFile, type LensFlags } from './lensCommon.js';
 import { jsonText } from '../../jsonText.js';
 
 export interface LensReportFlags extends LensFlags {
@@ -34,6 +31,7 @@ export async function lensReport(
   const format = flags.json ? 'json' : (flags.format ?? 'md');
   if (!(FORMATS as readonly string[]).includes(format))
     throw usage(`--format ${format} is not one of md, json, html`);
+  const file = outputFlag(flags.output);
   return withRun(flags, run, async ({ ledger, runId }) => {
     // Verify first: a report on a broken chain says so at the top, and covers only the events
     // before the first bad seq (those are still proven by the chain).
@@ -55,9 +53,8 @@ export async function lensReport(
         : format === 'html'
           ? reportHtml(report, { all: flags.all })
           : reportMarkdown(report, { all: flags.all });
-    if (flags.output) {
-      const file = resolve(process.cwd(), flags.output);
-      writeFileSync(file, text);
+    if (file) {
+      writeOutputFile(file, text);
       out.info(`wrote the ${format} report of ${runId} to ${file}`);
     } else if (format === 'md') out.data(text);
     else out.document(text); // json, html: the bytes -o writes
