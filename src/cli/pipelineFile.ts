@@ -46,6 +46,15 @@ export async function recordedSource(
   runId: string,
   root: string,
 ): Promise<string | undefined> {
+  const source = await startedSource(ledger, runId);
+  return source && existsSync(resolve(root, source)) ? source : undefined;
+}
+
+/** The pipeline file a run recorded when it started, whether or not it is still there. */
+export async function startedSource(
+  ledger: LedgerStore,
+  runId: string,
+): Promise<string | undefined> {
   const [first] = await ledger.read(runId, { limit: 1 });
   if (!first) {
     // A head with no events stored under it: every event of the run was removed.
@@ -59,8 +68,7 @@ export async function recordedSource(
   if (first.seq === 1 && !bytesEqual(linkHash(first.prev, first.body), first.hash))
     throw new LedgerCorruptError(runId, 1, 'body_altered', 'its bytes do not hash to it');
   const started = decodeRecord(runId, first.seq, first.body);
-  const source = started.type === 'RunStarted' ? started.data.pipeline.source : undefined;
-  return source && existsSync(resolve(root, source)) ? source : undefined;
+  return started.type === 'RunStarted' ? started.data.pipeline.source : undefined;
 }
 
 export function pipelinePath(arg: string | undefined, root: string, cwd: string): string {

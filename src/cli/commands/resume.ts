@@ -4,13 +4,14 @@
  * otherwise; a changed pipeline is refused (PLAN_CHANGED) rather than resumed by accident, unless
  * --allow-changed-pipeline says to continue under it.
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import { EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
+import { ConfigError, EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
 import { maxInputBytes, resolveRunId } from '../context.js';
 import { parseAnswer, readStdin, runArgument } from '../io.js';
 import type { Output } from '../output.js';
-import { pipelinePath, recordedSource } from '../pipelineFile.js';
+import { DEFAULT_PIPELINE, pipelinePath, startedSource } from '../pipelineFile.js';
 import {
   exitCodeOf,
   pausedWithoutAnswer,
@@ -79,7 +80,15 @@ export async function resume(
   try {
     const { cfg, ledger } = session;
     runId = await resolveRunId(ledger, runArg);
-    const recorded = flags.pipeline ? undefined : await recordedSource(ledger, runId, cfg.root);
+    const started = flags.pipeline ? undefined : await startedSource(ledger, runId);
+    const recorded = started && existsSync(resolve(cfg.root, started)) ? started : undefined;
+    if (started && !recorded && !existsSync(resolve(cfg.root, DEFAULT_PIPELINE)))
+      // The file the run started from is gone (moved, renamed): name it, not `flujo init`.
+      throw new ConfigError(
+        ErrorCode.CONFIG_INVALID,
+        `run ${runId} started from ${started}, which is no longer in ${cfg.root}; pass the pipeline with: flujo resume ${runId} --pipeline PATH (add --allow-changed-pipeline if it changed)`,
+        { file: resolve(cfg.root, started) },
+      );
     const file = flags.pipeline
       ? pipelinePath(flags.pipeline, cfg.root, cwd)
       : recorded
@@ -132,6 +141,20 @@ export async function resume(
       // The engine's words say an answer is missing; say which question and how to give one.
       const { pause } = await pausedNow();
       if (pause) e = pausedWithoutAnswer(e, runId, pause);
+    }
+    if (
+      e instanceof EngineError &&
+      e.code === ErrorCode.RUN_NOT_RESUMABLE &&
+      answered &&
+      !['completed', 'failed', 'cancelled'].includes(String(e.details.status))
+    ) {
+      // An answer to a run that asks nothing (interrupted, or running elsewhere): say how to
+      // continue it, which is the same command without the answer.
+      e = new EngineError(
+        e.code,
+        `${withoutCode(e.message)}; to continue it, run: flujo resume ${runId} (without --input)`,
+        { exitCode: e.exitCode, details: e.details, cause: e },
+      );
     }
     if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED && !answerRefused) {
       const why = withoutCode(e.message);

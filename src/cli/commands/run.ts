@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 
 import { resolveBudget } from '../../adapters/agents/budgets.js';
 import { planFingerprint } from '../../dsl/fingerprint.js';
-import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
 import { initFastHash } from '../../events/chain.js';
 import {
   checkGiven,
@@ -143,9 +143,10 @@ export async function run(
           ...(Object.keys(budget).length > 0 ? { budget } : {}),
         }),
       )
-      .catch((e: unknown) => {
+      .catch((caught: unknown) => {
         // An id that exists is resumed, and a resume can be refused (a paused run with no answer,
         // a damaged chain): under --json that is still one object, as `flujo resume` prints it.
+        const e = recordedRun ? takenUpRefusal(caught, runId) : caught;
         if (flags.json) printRefusal(out, runId, e);
         throw e;
       });
@@ -156,6 +157,19 @@ export async function run(
   } finally {
     await session.close();
   }
+}
+
+/**
+ * A run taken up by --run-id under another pipeline is refused with the library's words ("allow
+ * the change explicitly"); run has no flag for that: say which command continues it.
+ */
+function takenUpRefusal(e: unknown, runId: string): unknown {
+  if (!(e instanceof EngineError) || e.code !== ErrorCode.PLAN_CHANGED) return e;
+  return new EngineError(
+    e.code,
+    `${withoutCode(e.message).replace(/; resume with .*$/, '')}; run it with the pipeline it started with, or continue it under this one with: flujo resume ${runId} --pipeline PATH --allow-changed-pipeline`,
+    { exitCode: e.exitCode, details: e.details, cause: e },
+  );
 }
 
 /**

@@ -1,0 +1,94 @@
+/**
+ * Refusals of run and resume say which command goes on from there (docs/cli.md: errors say what
+ * to do next), with the run's id: a run taken up by `run --run-id` under another pipeline, an
+ * answer to a run that asks nothing, and a run whose pipeline file is gone.
+ */
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { runCli, spawnCli } from './cli.js';
+
+let p: string;
+const cli = (...args: string[]) => runCli(args, { cwd: p });
+
+beforeAll(() => {
+  p = mkdtempSync(join(tmpdir(), 'flujo-next-steps-'));
+  expect(cli('init').code).toBe(0); // pipeline.yaml pauses for approval
+  writeFileSync(
+    join(p, 'other.yaml'),
+    'version: "0.1"\nname: other\nsteps:\n  - name: s\n    agent: { id: flujo.builtins.stringify }\n',
+  );
+  writeFileSync(
+    join(p, 'skills/slow.mjs'),
+    // Ctrl-C lets the step in flight finish (the run stays resumable), then exits 130.
+    'export const slow = async (s) => { await new Promise((r) => setTimeout(r, 1500)); return s; };\n',
+  );
+  writeFileSync(
+    join(p, 'skills.yaml'),
+    `${readFileSync(join(p, 'skills.yaml'), 'utf8')}  - id: slow\n    description: Waits 1.5 s.\n    path: ./skills/slow.mjs\n    export: slow\n    side_effects: false\n`,
+  );
+  writeFileSync(
+    join(p, 'slow.yaml'),
+    'version: "0.1"\nname: slow\nsteps:\n  - name: wait\n    agent: { id: slow }\n',
+  );
+});
+afterAll(() => rmSync(p, { recursive: true, force: true }));
+
+describe('what to do next', () => {
+  it('run --run-id of a run under another pipeline names the resume that continues it', () => {
+    expect(cli('run', '--input', 'Ada', '--run-id', 'next-1').code).toBe(0);
+    const r = cli('run', 'other.yaml', '--input', 'Ada', '--run-id', 'next-1', '--json');
+    expect(r.code).toBe(1);
+    // Before: '…; resume with the original pipeline or allow the change explicitly' (run has
+    // no flag for that).
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      run_id: 'next-1',
+      error: {
+        code: 'PLAN_CHANGED',
+        message: expect.stringContaining(
+          'continue it under this one with: flujo resume next-1 --pipeline PATH --allow-changed-pipeline',
+        ),
+      },
+    });
+  });
+
+  it('an answer to an interrupted run says to resume it without --input', async () => {
+    let signalled = false;
+    const run = await spawnCli(['run', 'slow.yaml', '--input', 'x', '--run-id', 'next-2'], {
+      cwd: p,
+      onStderr: (text, child) => {
+        if (!signalled && text.includes('wait')) {
+          signalled = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    expect(run.code, run.stderr).toBe(130);
+    const r = cli('resume', 'next-2', '--input', '{}');
+    expect(r.code).toBe(1);
+    // Before: '… is not paused: it is not waiting for human input, and the answer was not
+    // recorded', and no way on.
+    expect(r.stderr).toContain('the answer was not recorded');
+    expect(r.stderr).toContain('to continue it, run: flujo resume next-2 (without --input)');
+  }, 60_000);
+
+  it("a run whose pipeline file is gone names it and --pipeline, not 'flujo init'", () => {
+    expect(cli('run', 'other.yaml', '--input', 'x', '--run-id', 'next-3').code).toBe(0);
+    renameSync(join(p, 'pipeline.yaml'), join(p, 'moved.yaml'));
+    renameSync(join(p, 'other.yaml'), join(p, 'gone.yaml'));
+    try {
+      const r = cli('resume', 'next-3');
+      expect(r.code).toBe(2);
+      // Before: 'no pipeline.yaml in …; pass a pipeline file, or create a project with: flujo init'.
+      expect(r.stderr).toContain('run next-3 started from other.yaml, which is no longer in');
+      expect(r.stderr).toContain('flujo resume next-3 --pipeline PATH');
+      // With the file named, the run is taken up (it has ended: nothing to do).
+      expect(cli('resume', 'next-3', '--pipeline', 'gone.yaml').code).toBe(0);
+    } finally {
+      renameSync(join(p, 'moved.yaml'), join(p, 'pipeline.yaml'));
+    }
+  });
+});
