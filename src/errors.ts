@@ -148,10 +148,14 @@ export class LedgerDecodeError extends EngineError {
     reason: string,
     cause?: unknown,
   ) {
-    super(ErrorCode.LEDGER_DECODE, `run ${runId} seq ${seq}: ${reason}`, {
-      cause,
-      details: { runId, seq, stage, reason },
-    });
+    super(
+      ErrorCode.LEDGER_DECODE,
+      `run ${runId} seq ${seq}: ${reason}. Check it with: flujo lens verify ${runId}`,
+      {
+        cause,
+        details: { runId, seq, stage, reason },
+      },
+    );
     this.name = 'LedgerDecodeError';
     this.runId = runId;
     this.seq = seq;

@@ -13,6 +13,7 @@ import type { Plan } from '../dsl/ir.js';
 import { linkHash } from '../events/chain.js';
 import { bytesEqual } from '../events/codec.js';
 import { decodeRecord } from '../events/envelope.js';
+import { alteredRow } from '../events/verify.js';
 import type { LedgerStore } from '../ports.js';
 import { ConfigError, EngineError, ErrorCode, ExitCode, LedgerCorruptError } from '../errors.js';
 import type { EffectiveConfig } from '../config/load.js';
@@ -55,7 +56,7 @@ export async function startedSource(
   ledger: LedgerStore,
   runId: string,
 ): Promise<string | undefined> {
-  const [first] = await ledger.read(runId, { limit: 1 });
+  const [first, second] = await ledger.read(runId, { limit: 2 });
   if (!first) {
     // A head with no events stored under it: every event of the run was removed.
     const head = await ledger.head(runId);
@@ -65,8 +66,11 @@ export async function startedSource(
   }
   // Read before resume's own chain check (which starts at the latest snapshot, ADR 43): a damaged
   // RunStarted is named as lens verify names it, not as an event that does not decode.
-  if (first.seq === 1 && !bytesEqual(linkHash(first.prev, first.body), first.hash))
-    throw new LedgerCorruptError(runId, 1, 'body_altered', 'its bytes do not hash to it');
+  const computed = linkHash(first.prev, first.body);
+  if (first.seq === 1 && !bytesEqual(computed, first.hash)) {
+    const why = alteredRow(runId, first, computed, second?.seq === 2 ? second.prev : null);
+    throw new LedgerCorruptError(runId, 1, why.reason, why.detail);
+  }
   const started = decodeRecord(runId, first.seq, first.body);
   return started.type === 'RunStarted' ? started.data.pipeline.source : undefined;
 }

@@ -202,6 +202,12 @@ function compareBytes(b: Uint8Array, as: number, ae: number, bs: number, be: num
  * invalid UTF-8, trailing bytes) is refused. Throws a plain Error; callers add run and seq.
  */
 export function decodeCanonical(bytes: Uint8Array): unknown {
+  // A store column that holds text where bytes belong (a SQLite TEXT value): said so, not
+  // `First argument to DataView constructor must be an ArrayBuffer`.
+  if (!(bytes instanceof Uint8Array))
+    throw new Error(
+      `the stored value is ${typeof bytes === 'string' ? 'text' : typeof bytes}, not bytes`,
+    );
   const r = new Reader(bytes);
   const value = r.item(0);
   if (r.pos !== bytes.length) r.fail('trailing bytes');

@@ -170,28 +170,8 @@ export function createRunVerifier(runId: string, recorded?: RecordedHead): RunVe
     }
     const computed = linkHash(prevHash, row.body);
     if (!bytesEqual(computed, row.hash)) {
-      let cborOk = true;
-      try {
-        decodeEnvelope(runId, row.seq, row.body);
-      } catch (e) {
-        cborOk = e instanceof LedgerDecodeError && e.stage !== 'cbor';
-      }
-      if (!cborOk) {
-        return {
-          seq: row.seq,
-          reason: 'bad_encoding',
-          detail: 'body is not canonical CBOR and does not match its hash',
-        };
-      }
       const onward = next ? next.prev : recorded?.seq === row.seq ? recorded.hash : null;
-      if (onward && bytesEqual(onward, computed)) {
-        return {
-          seq: row.seq,
-          reason: 'hash_altered',
-          detail: 'stored hash differs; body matches the chain',
-        };
-      }
-      return { seq: row.seq, reason: 'body_altered', detail: 'body does not match its hash' };
+      return { seq: row.seq, ...alteredRow(runId, row, computed, onward) };
     }
     let env: RawEnvelope;
     try {
@@ -316,4 +296,31 @@ export function verifyRun(
     if (failed) return failed;
   }
   return verifier.finish();
+}
+
+/**
+ * Why a row whose bytes do not hash to its stored hash is damaged, as `lens verify` names it, for
+ * every reader that finds one (resume, cancel, replay): `bad_encoding` when the body is not
+ * canonical CBOR, `hash_altered` when the body still matches the chain (the hash after it, the
+ * next row's `prev` or the run's head, is the body's), else `body_altered`. `computed` is the
+ * hash the body links to; `onward`, the hash that follows it, when known.
+ */
+export function alteredRow(
+  runId: string,
+  row: { readonly seq: number; readonly body: Uint8Array },
+  computed: Uint8Array,
+  onward: Uint8Array | null,
+): { reason: 'bad_encoding' | 'hash_altered' | 'body_altered'; detail: string } {
+  try {
+    decodeEnvelope(runId, row.seq, row.body);
+  } catch (e) {
+    if (!(e instanceof LedgerDecodeError) || e.stage === 'cbor')
+      return {
+        reason: 'bad_encoding',
+        detail: 'body is not canonical CBOR and does not match its hash',
+      };
+  }
+  if (onward && bytesEqual(onward, computed))
+    return { reason: 'hash_altered', detail: 'stored hash differs; body matches the chain' };
+  return { reason: 'body_altered', detail: 'body does not match its hash' };
 }

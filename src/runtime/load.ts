@@ -7,6 +7,7 @@ import { terminalTypes } from '../events/catalogue.js';
 import { genesisHash, linkHash } from '../events/chain.js';
 import { bytesEqual } from '../events/codec.js';
 import { decodeRecord, type LedgerEvent } from '../events/envelope.js';
+import { alteredRow } from '../events/verify.js';
 import type { LedgerStore, RunHead } from '../ports.js';
 import type { StoredRecord } from '../events/envelope.js';
 import { foldFromChain, type SnapshotChain } from './snapshot.js';
@@ -111,8 +112,9 @@ export async function loadForResume(
  * checked — a resume reads from its latest snapshot — and `flujo lens verify` walks the whole
  * chain (docs/adr/0043). Throws LedgerCorruptError naming the first bad seq. Not the full
  * verifier (events/verify.ts): it decodes and validates every row to tell the reasons apart,
- * which resume does once already; here any hash mismatch is `body_altered`, and lens verify
- * says whether the body or the hash column changed.
+ * which resume does once already; a row whose bytes do not hash to it is named as lens verify
+ * names it (events/verify.ts alteredRow: the body, the hash column, or bytes that are not CBOR;
+ * it was always `body_altered` here), decoding only that row.
  */
 function checkChain(
   runId: string,
@@ -130,13 +132,18 @@ function checkChain(
   }
   let prev: Uint8Array | null = first.seq === 1 ? genesisHash(runId) : null;
   let seq = first.seq;
-  for (const r of rows) {
+  for (const [i, r] of rows.entries()) {
     if (r.seq !== seq)
       throw new LedgerCorruptError(runId, seq, 'gap', `the next stored event is seq ${r.seq}`);
     if (prev && !bytesEqual(r.prev, prev))
       throw new LedgerCorruptError(runId, seq, 'link_broken', 'prev is not the hash before it');
-    if (!bytesEqual(linkHash(r.prev, r.body), r.hash))
-      throw new LedgerCorruptError(runId, seq, 'body_altered', 'its bytes do not hash to it');
+    const computed = linkHash(r.prev, r.body);
+    if (!bytesEqual(computed, r.hash)) {
+      // Named as lens verify names it (a hash changed, the body, or bytes that are not CBOR).
+      const onward = rows[i + 1]?.prev ?? (r.seq === head.seq ? head.hash : null);
+      const why = alteredRow(runId, r, computed, onward);
+      throw new LedgerCorruptError(runId, seq, why.reason, why.detail);
+    }
     prev = r.hash;
     seq += 1;
   }
@@ -264,14 +271,11 @@ export async function checkHeadEvent(
       'the head event is not stored',
       outcome,
     );
-  if (!bytesEqual(linkHash(row.prev, row.body), row.hash))
-    throw new LedgerCorruptError(
-      runId,
-      row.seq,
-      'body_altered',
-      'its bytes do not hash to it',
-      outcome,
-    );
+  const computed = linkHash(row.prev, row.body);
+  if (!bytesEqual(computed, row.hash)) {
+    const why = alteredRow(runId, row, computed, head.hash);
+    throw new LedgerCorruptError(runId, row.seq, why.reason, why.detail, outcome);
+  }
   if (!bytesEqual(row.hash, head.hash))
     throw new LedgerCorruptError(
       runId,

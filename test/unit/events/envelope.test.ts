@@ -70,10 +70,19 @@ describe('decoding stored events', () => {
     ],
     ['a non-integer seq', body({ seq: 1.5 }), 'event', /not integers/],
     ['bytes that are not CBOR', new Uint8Array([0xff, 0xfe]), 'cbor', /run r seq 7: bad CBOR/],
+    // A SQLite TEXT value in the body column. Was: 'First argument to DataView constructor…'.
+    [
+      'text where bytes belong',
+      'ffff' as unknown as Uint8Array,
+      'cbor',
+      /run r seq 7: bad CBOR: the stored value is text, not bytes/,
+    ],
   ])('raises a typed error naming run and seq for %s', (_name, bytes, stage, message) => {
     const e = decodeError(bytes);
     expect(e).toMatchObject({ runId: 'r', seq: 7, stage, code: 'LEDGER_DECODE' });
     expect(e.message).toMatch(message);
+    // And what to do next.
+    expect(e.message).toMatch(/\. Check it with: flujo lens verify r$/);
   });
 
   it('upcasts an old version on read and leaves the stored bytes alone', () => {

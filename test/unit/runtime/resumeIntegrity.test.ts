@@ -99,11 +99,33 @@ describe('resume refuses a run whose stored chain was altered', () => {
     const { path } = await pausedRun(0);
     tamper(path, `UPDATE event_log SET body = X'DEADBEEF' WHERE seq = 3`);
     const { outcome, headBefore, headAfter } = await resumeOn(path, 0);
+    // Named as lens verify names it: bytes that are not CBOR (was body_altered, whatever changed).
     expect(outcome).toMatchObject({
+      code: 'LEDGER_CORRUPT',
+      details: { seq: 3, reason: 'bad_encoding' },
+    });
+    expect(headAfter).toBe(headBefore);
+  });
+
+  it('a changed hash column or body is named as lens verify names it', async () => {
+    const hash = await pausedRun(0);
+    // The body still links into the chain; only its stored hash changed.
+    tamper(hash.path, 'UPDATE event_log SET hash = zeroblob(32) WHERE seq = 3');
+    expect((await resumeOn(hash.path, 0)).outcome).toMatchObject({
+      code: 'LEDGER_CORRUPT',
+      details: { seq: 3, reason: 'hash_altered' },
+      message: expect.stringContaining('stored hash differs; body matches the chain'),
+    });
+    const body = await pausedRun(0);
+    // A body that is still canonical CBOR, but another one: the seq's own envelope from seq 2.
+    tamper(
+      body.path,
+      'UPDATE event_log SET body = (SELECT body FROM event_log WHERE seq = 2) WHERE seq = 3',
+    );
+    expect((await resumeOn(body.path, 0)).outcome).toMatchObject({
       code: 'LEDGER_CORRUPT',
       details: { seq: 3, reason: 'body_altered' },
     });
-    expect(headAfter).toBe(headBefore);
   });
 
   it('an intact run still resumes', async () => {
