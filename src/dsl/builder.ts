@@ -50,14 +50,31 @@ export interface Flow<I, O> {
   readonly __out?: O;
 }
 
-export interface CommonOptions<I> {
+/** A node's `input` option: its input from the previous output and the run context. */
+export type InputFrom<I> = (previous: unknown, context: Ctx) => I;
+
+/**
+ * The options every node takes. `M` is the `input` given (undefined: none), by default either.
+ */
+export interface CommonOptions<I, M extends InputFrom<I> | undefined = InputFrom<I> | undefined> {
   /** Compute this node's input from the previous output and the run context. */
-  readonly input?: (previous: unknown, context: Ctx) => I;
+  readonly input?: M;
   readonly updatesContext?: boolean;
   readonly sinkTo?: string;
 }
 
-export interface StepOptions<I, O> extends CommonOptions<I> {
+/**
+ * What a node takes from the previous part: its input `I`, or anything when its `input` option
+ * (`M`, a function when given) computes that from the previous output (given to it as `unknown`)
+ * and the run context. (Exported for the DSL's own modules.)
+ */
+export type Takes<I, M> = undefined extends M ? I : unknown;
+
+export interface StepOptions<
+  I,
+  O,
+  M extends InputFrom<I> | undefined = InputFrom<I> | undefined,
+> extends CommonOptions<I, M> {
   readonly retries?: number;
   readonly backoffMs?: number;
   readonly timeoutMs?: number;
@@ -79,7 +96,11 @@ function flow<I, O>(make: Make): Flow<I, O> {
   return {
     make,
     then<O2>(next: Flow<O, O2>): Flow<I, O2> {
-      return sequence(this as Flow<I, O>, next) as unknown as Flow<I, O2>;
+      // Typed by `then`'s own signature; sequence's check of the parts is of no use on I and O.
+      return sequence(
+        this as Flow<never, unknown>,
+        next as Flow<never, unknown>,
+      ) as unknown as Flow<I, O2>;
     },
   };
 }
@@ -136,11 +157,11 @@ export function stepNode<I, O>(
 }
 
 /** A function step: runs `fn` as a recorded activity (its result is in the ledger). */
-export function step<I, O>(
+export function step<I, O, M extends InputFrom<I> | undefined = InputFrom<I> | undefined>(
   name: string,
   fn: (input: I) => O | Promise<O>,
-  opts?: StepOptions<I, Awaited<O>>,
-): Flow<I, Awaited<O>> {
+  opts?: StepOptions<I, Awaited<O>, M>,
+): Flow<Takes<I, M>, Awaited<O>> {
   return flow((path, fns) => {
     fns[`${path}.fn`] = fn as PlanFunction;
     return stepNode(path, fns, name, `fn:${path}.fn`, opts);
@@ -155,7 +176,10 @@ export {
 } from './agentStep.js';
 
 type Out<F> = F extends Flow<unknown, infer O> ? O : F extends Flow<never, infer O> ? O : never;
-type Last<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L] ? L : never;
+/** A tuple's last element; of an array of unknown length (a spread `...parts`), any element. */
+type Last<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L]
+  ? L
+  : T[number];
 /**
  * A flow's input. `never` is what a function of no argument is given as its input type where a
  * branch set is expected (`Flow<never, unknown>`): it ignores its input, so it takes anything.
@@ -171,9 +195,44 @@ type BranchesIn<B> = {
   ? I
   : unknown;
 
-/** Runs flows one after another, each on the previous one's output. */
+/** A flow's input type as written: `never` for a function of no argument. */
+type TakenIn<F> = F extends Flow<infer I, unknown> ? I : never;
+/**
+ * The parts of a sequence as each must be: the first as it is, and each later one a flow that
+ * takes the previous one's output (`Flow<PreviousOutput, unknown>`), so a part that does not is
+ * refused at that argument with the type it must take. A part of no argument (`Flow<never, …>`)
+ * takes anything. From a spread array on (`sequence(...parts)`) parts are not checked: which of
+ * them comes before which is not known.
+ */
+type Chained<
+  T extends readonly unknown[],
+  Previous = never,
+  First extends boolean = true,
+  Done extends readonly unknown[] = [],
+> = T extends readonly [infer Part, ...infer Rest]
+  ? Chained<
+      Rest,
+      Out<Part>,
+      false,
+      [
+        ...Done,
+        First extends true
+          ? Part
+          : [TakenIn<Part>] extends [never]
+            ? Part
+            : [Previous] extends [TakenIn<Part>]
+              ? Part
+              : Flow<Previous, unknown>,
+      ]
+    >
+  : [...Done, ...T];
+
+/**
+ * Runs flows one after another, each on the previous one's output: part i + 1 must take what
+ * part i gives (as `a.then(b)` must).
+ */
 export function sequence<const T extends readonly Flow<never, unknown>[]>(
-  ...parts: T
+  ...parts: T extends Chained<T> ? T : Chained<T>
 ): Flow<In<T[0]>, Out<Last<T>>> {
   return flow((path, fns) => ({
     kind: 'sequence',
@@ -182,10 +241,22 @@ export function sequence<const T extends readonly Flow<never, unknown>[]>(
   }));
 }
 
-export interface ParallelOptions<I> extends CommonOptions<I> {
+/** What a parallel does when a branch fails: fail at once, or go on without that branch. */
+export type BranchFailure = 'propagate' | 'ignore';
+
+/**
+ * A parallel's or router's options. `R` and `F` are the `reduce` preset and `onBranchFailure`
+ * given, which the output type follows, and `M` the `input`; by default each may be anything.
+ */
+export interface ParallelOptions<
+  I,
+  R extends ReducePreset | undefined = ReducePreset | undefined,
+  F extends BranchFailure = BranchFailure,
+  M extends InputFrom<I> | undefined = InputFrom<I> | undefined,
+> extends CommonOptions<I, M> {
   readonly merge?: MergeStrategy;
-  readonly onBranchFailure?: 'propagate' | 'ignore';
-  readonly reduce?: ReducePreset;
+  readonly onBranchFailure?: F;
+  readonly reduce?: R;
   /**
    * Every branch name once, in the order the branches start, merge and reduce. Needed when a
    * name looks like an integer (`'1'`): a JS object lists those first, whatever order they were
@@ -193,6 +264,93 @@ export interface ParallelOptions<I> extends CommonOptions<I> {
    */
   readonly order?: readonly string[];
 }
+
+/** Any one branch's output. */
+type AnyOutput<B> = { [K in keyof B]: Out<B[K]> }[keyof B];
+/** `x ?? null`: undefined becomes null. */
+type OrNull<V> = Exclude<V, undefined> | (undefined extends V ? null : never);
+/** The plain records among a value's types (isObj in src/actors/data.ts): not arrays or bytes. */
+type RecordPart<V> = V extends readonly unknown[] | Uint8Array
+  ? never
+  : V extends object
+    ? V
+    : never;
+/** Every key of any of the records `V` may be. */
+type AnyKey<V> = V extends unknown ? keyof V : never;
+/** The value at `K` in any of the records `V` may be that has `K`. */
+type ValueAt<V, K extends PropertyKey> = V extends unknown
+  ? K extends keyof V
+    ? V[K]
+    : never
+  : never;
+/** The keys a branch output surely has: it is surely a record, and the key is not optional. */
+type SureKeys<O> = [O] extends [never]
+  ? never
+  : [O] extends [RecordPart<O>]
+    ? KeysHeld<O, keyof O>
+    : never;
+/** Of the keys `K` (one by one), those every record `O` may be has, not optional. */
+type KeysHeld<O, K> = K extends PropertyKey
+  ? [O] extends [Record<K, unknown>]
+    ? K
+    : never
+  : never;
+/**
+ * Which branches are sure to be in a parallel's or router's output: `every` one (a parallel under
+ * `propagate`), at least `one` (a parallel under `ignore`: when every branch fails the node fails,
+ * ALL_BRANCHES_FAILED), or `none` need be (a router, which may choose none).
+ */
+type Sure = 'every' | 'one' | 'none';
+/** Every branch's sure keys (SureKeys), together or in common. */
+type KeysOfEvery<B> = { [K in keyof B]: SureKeys<Out<B[K]>> }[keyof B];
+type KeysInCommon<B> = [keyof B] extends [never]
+  ? never
+  : {
+        [K in keyof B]: (keys: SureKeys<Out<B[K]>>) => void;
+      }[keyof B] extends (keys: infer C) => void
+    ? C & PropertyKey
+    : never;
+/**
+ * The `union` preset: the plain-record outputs merged into one. A later branch's key wins, so a
+ * key is any of the types the branches give it. It is sure to be there when a branch sure to be
+ * there surely gives it (`every`: any branch does; `one`: every branch does), else optional. An
+ * `unknown` output may be any record.
+ */
+type UnionOf<B, S extends Sure> =
+  unknown extends AnyOutput<B>
+    ? Record<string, unknown>
+    : MergedRecord<
+        RecordPart<AnyOutput<B>>,
+        S extends 'every' ? KeysOfEvery<B> : S extends 'one' ? KeysInCommon<B> : never
+      >;
+type MergedRecord<V, SureKey extends PropertyKey> = Flat<
+  { [K in SureKey]: ValueAt<V, K> } & { [K in Exclude<AnyKey<V>, SureKey>]?: ValueAt<V, K> }
+>;
+type Flat<T> = { [K in keyof T]: T[K] };
+/** The `concat` preset's items: an array output's items, any other output itself. */
+type Items<V> = V extends readonly (infer E)[] ? E : V;
+
+/**
+ * What a parallel or router gives (src/actors/data.ts mergeBranches), for the branches `B`, the
+ * `reduce` preset `R` (undefined: none) and which branches are sure to be there (`S`).
+ */
+type FanOutOutput<B, R, S extends Sure> = R extends 'keys'
+  ? `${keyof B & (string | number)}`[]
+  : R extends 'values'
+    ? AnyOutput<B>[]
+    : R extends 'concat'
+      ? Items<AnyOutput<B>>[]
+      : R extends 'union'
+        ? UnionOf<B, S>
+        : R extends 'first' | 'last'
+          ? [keyof B] extends [never]
+            ? null
+            : OrNull<AnyOutput<B>> | (S extends 'none' ? null : never)
+          : S extends 'every'
+            ? { [K in keyof B]: Out<B[K]> }
+            : Partial<{ [K in keyof B]: Out<B[K]> }>;
+/** The preset as the output type reads it: a wide one may be none, as when it was not given. */
+type PresetOf<R> = ReducePreset extends R ? R | undefined : R;
 
 /**
  * The IR branches of a parallel or router, made in their declared order, each under the path
@@ -218,12 +376,23 @@ function fanOutBranches(
   };
 }
 
-/** Runs branches side by side on the same input; the output maps branch names to outputs. */
-export function parallel<const B extends Record<string, Flow<never, unknown>>>(
+/**
+ * Runs branches side by side on the same input; the output maps branch names to outputs (each
+ * optional under `onBranchFailure: 'ignore'`), or is the `reduce` preset's.
+ */
+export function parallel<
+  const B extends Record<string, Flow<never, unknown>>,
+  R extends ReducePreset | undefined = undefined,
+  F extends BranchFailure = 'propagate',
+  M extends InputFrom<BranchesIn<B>> | undefined = InputFrom<BranchesIn<B>> | undefined,
+>(
   name: string,
   branches: B,
-  opts?: ParallelOptions<BranchesIn<B>>,
-): Flow<BranchesIn<B>, { [K in keyof B]: Out<B[K]> }> {
+  opts?: ParallelOptions<BranchesIn<B>, R, F, M>,
+): Flow<
+  Takes<BranchesIn<B>, M>,
+  FanOutOutput<B, PresetOf<R>, 'ignore' extends F ? 'one' : 'every'>
+> {
   return flow((path, fns) => ({
     kind: 'parallel',
     ...common(path, fns, name, opts),
@@ -235,12 +404,12 @@ export function parallel<const B extends Record<string, Flow<never, unknown>>>(
 }
 
 /** Picks one branch by key (a boolean picks `true` / `false`). */
-export function conditional<I, O>(
+export function conditional<I, O, M extends InputFrom<I> | undefined = InputFrom<I> | undefined>(
   name: string,
   condition: (input: I, context: Ctx) => string | number | boolean,
   branches: Record<string, Flow<I, O>>,
-  opts?: CommonOptions<I> & { readonly default?: Flow<I, O> },
-): Flow<I, O> {
+  opts?: CommonOptions<I, M> & { readonly default?: Flow<I, O> },
+): Flow<Takes<I, M>, O> {
   return flow((path, fns) => ({
     kind: 'conditional',
     ...common(path, fns, name, opts),
@@ -255,7 +424,12 @@ export function conditional<I, O>(
   }));
 }
 
-export interface LoopOptions<I, O, R> extends CommonOptions<I> {
+export interface LoopOptions<
+  I,
+  O,
+  R,
+  M extends InputFrom<I> | undefined = InputFrom<I> | undefined,
+> extends CommonOptions<I, M> {
   readonly maxLoops: number;
   /** Ends the loop after an iteration when true. Without it the loop runs maxLoops times. */
   readonly exit?: (output: O, context: Ctx, iteration: number) => boolean;
@@ -265,11 +439,11 @@ export interface LoopOptions<I, O, R> extends CommonOptions<I> {
 }
 
 /** Repeats `body`; with `exit`, reaching maxLoops without it is a failure (Flujo's rule). */
-export function loop<I, O, R = O>(
+export function loop<I, O, R = O, M extends InputFrom<I> | undefined = InputFrom<I> | undefined>(
   name: string,
   body: Flow<I, O>,
-  opts: LoopOptions<I, O, R>,
-): Flow<I, R> {
+  opts: LoopOptions<I, O, R, M>,
+): Flow<Takes<I, M>, R> {
   const problem = maxLoopsProblem(opts.maxLoops);
   if (problem) throw new PlanBuildError(`${name}: maxLoops ${problem}`);
   return flow((path, fns) => ({
@@ -285,7 +459,13 @@ export function loop<I, O, R = O>(
   }));
 }
 
-export interface MapOptions<I, Item, O, R> extends CommonOptions<I> {
+export interface MapOptions<
+  I,
+  Item,
+  O,
+  R,
+  M extends InputFrom<I> | undefined = InputFrom<I> | undefined,
+> extends CommonOptions<I, M> {
   /** The list to map over, from (input, context); default: the input itself. */
   readonly items?: (input: I, context: Ctx) => readonly Item[];
   /** The output from the list of body outputs; default: the list. */
@@ -296,9 +476,39 @@ export interface MapOptions<I, Item, O, R> extends CommonOptions<I> {
 
 /**
  * Runs `body` once per item, in order (Flujo's map), or up to `concurrency` items at once; the
- * output is the list of body outputs in item order.
+ * output is the list of body outputs in item order. With `items` the node takes what `items`
+ * takes (anything, when it reads none), else the list itself.
  */
+export function map<
+  Item,
+  O,
+  I = unknown,
+  R = O[],
+  M extends InputFrom<I> | undefined = InputFrom<I> | undefined,
+>(
+  name: string,
+  body: Flow<Item, O>,
+  opts: MapOptions<I, Item, O, R, M> & {
+    readonly items: (input: I, context: Ctx) => readonly Item[];
+  },
+): Flow<Takes<I, M>, R>;
+export function map<
+  Item,
+  O,
+  R = O[],
+  M extends InputFrom<readonly Item[]> | undefined = InputFrom<readonly Item[]> | undefined,
+>(
+  name: string,
+  body: Flow<Item, O>,
+  opts?: MapOptions<readonly Item[], Item, O, R, M> & { readonly items?: undefined },
+): Flow<Takes<readonly Item[], M>, R>;
+/** Options of a type known only as `MapOptions` (whether `items` is given is not known). */
 export function map<Item, O, I = readonly Item[], R = O[]>(
+  name: string,
+  body: Flow<Item, O>,
+  opts?: MapOptions<I, Item, O, R>,
+): Flow<I, R>;
+export function map<Item, O, I, R>(
   name: string,
   body: Flow<Item, O>,
   opts: MapOptions<I, Item, O, R> = {},
@@ -318,17 +528,21 @@ export function map<Item, O, I = readonly Item[], R = O[]>(
 
 /**
  * A dynamic router: `route` (a step, typically an agent) names the branches to run — one name or
- * a list — and those run side by side on the router's input, merged like `parallel`.
+ * a list — and those run side by side on the router's input, merged like `parallel`. A branch
+ * it did not name is not in the output: its fields are optional, `first` / `last` may be null.
  */
 export function router<
   const B extends Record<string, Flow<never, unknown>>,
   R extends Flow<never, string | readonly string[]>,
+  P extends ReducePreset | undefined = undefined,
+  M extends InputFrom<In<R> & BranchesIn<B>> | undefined =
+    InputFrom<In<R> & BranchesIn<B>> | undefined,
 >(
   name: string,
   route: R,
   branches: B,
-  opts?: ParallelOptions<In<R> & BranchesIn<B>>,
-): Flow<In<R> & BranchesIn<B>, Partial<{ [K in keyof B]: Out<B[K]> }>> {
+  opts?: ParallelOptions<In<R> & BranchesIn<B>, P, BranchFailure, M>,
+): Flow<Takes<In<R> & BranchesIn<B>, M>, FanOutOutput<B, PresetOf<P>, 'none'>> {
   return flow((path, fns) => {
     const routeNode = route.make(join(path, 'router'), fns);
     if (routeNode.kind !== 'step')
