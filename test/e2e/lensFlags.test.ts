@@ -4,7 +4,7 @@
  * a refusal (`error: [USAGE] …`, exit 2, and one JSON object on stdout under --json), never an
  * internal error. One project from `flujo init`, its default SQLite state, one paused run.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -56,6 +56,24 @@ describe('lens -o FILE that cannot be written', () => {
       /-o \S+out cannot be written: it is a folder; give -o a file name/,
     );
     expect(readdirSync(folder)).toEqual([]);
+  });
+
+  it("the project's own state file or its -wal is refused: the runs are still there", () => {
+    const state = join(dir, '.flujo', 'state.db');
+    const before = statSync(state).size;
+    // Before: exit 0, the database overwritten, and every command then failed (SQLITE_NOTADB).
+    jsonUsage(
+      cli('lens', 'report', 'abc1', '-o', state, '--json'),
+      /-o \S+state\.db is this project's state \(\S+state\.db\): writing it would destroy the recorded runs/,
+    );
+    usage(
+      cli('lens', 'export', 'abc1', '-o', '.flujo/state.db-wal'),
+      /is this project's state \(\S+state\.db-wal\)/,
+    );
+    expect(statSync(state).size).toBe(before);
+    const list = cli('lens', 'list', '--json');
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ run_id: 'abc1' })]);
   });
 });
 

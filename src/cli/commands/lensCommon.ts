@@ -3,7 +3,15 @@
  * run's events. Read models come from the projections (./lensState.ts); everything here needs
  * only the ledger.
  */
-import { closeSync, existsSync, fstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  openSync,
+  realpathSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 import { openLedger } from '../../adapters/ledger/open.js';
@@ -84,7 +92,12 @@ export function sinceFlag(text: string | undefined, now: number): number | undef
  * missing, a folder, no permission, a full disk) is a refusal naming it (USAGE, exit 2), not an
  * internal error; a write that fails part way removes what it wrote, so no partial file is left.
  */
-export function writeOutputFile(file: string, data: string | Uint8Array): void {
+export function writeOutputFile(
+  file: string,
+  data: string | Uint8Array,
+  cfg: EffectiveConfig,
+): void {
+  refuseStateFile(file, cfg);
   let fd: number;
   try {
     fd = openSync(file, 'w');
@@ -108,6 +121,29 @@ export function writeOutputFile(file: string, data: string | Uint8Array): void {
     if (regular) unlinkQuietly(file);
     throw cannotWrite(file, e, regular ? 'the file was removed' : '');
   }
+}
+
+/**
+ * `-o` naming the project's SQLite state or its -wal, -shm or -journal file (through a symlink
+ * too) is refused: writing it would destroy every recorded run (every command then failed with
+ * SQLITE_NOTADB).
+ */
+function refuseStateFile(file: string, cfg: EffectiveConfig): void {
+  const state = parseStateUri(cfg.stateUri, cfg.root);
+  if (state.kind !== 'sqlite') return;
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  const target = real(file);
+  const base = real(state.path);
+  if ([base, `${base}-wal`, `${base}-shm`, `${base}-journal`].includes(target))
+    throw usage(
+      `-o ${file} is this project's state (${state.path}${target === base ? '' : target.slice(base.length)}): writing it would destroy the recorded runs; give -o another file; nothing was written`,
+    );
 }
 
 /** `-o FILE` as given, resolved against the working folder; an empty one is refused. */

@@ -32,7 +32,7 @@ export async function lensExport(
   return withRun(
     flags,
     run,
-    async ({ ledger, runId }) => {
+    async ({ cfg, ledger, runId }) => {
       // An export vouches for the run it carries (its header names the head): a run whose stored
       // chain or shape does not verify is refused before anything is written, not exported as is.
       const damage = await chainDamage(ledger, runId, 'nothing was exported');
@@ -42,7 +42,7 @@ export async function lensExport(
       const bytes = encodeExport(runId, records, head?.terminal ?? false);
       const last = records[records.length - 1];
       if (file) {
-        writeOutputFile(file, bytes);
+        writeOutputFile(file, bytes, cfg);
         const summary = {
           run_id: runId,
           file,

@@ -32,7 +32,7 @@ export async function lensReport(
   if (!(FORMATS as readonly string[]).includes(format))
     throw usage(`--format ${format} is not one of md, json, html`);
   const file = outputFlag(flags.output);
-  return withRun(flags, run, async ({ ledger, runId }) => {
+  return withRun(flags, run, async ({ cfg, ledger, runId }) => {
     // Verify first: a report on a broken chain says so at the top, and covers only the events
     // before the first bad seq (those are still proven by the chain).
     const verification = await verifyStoredRun(ledger, runId);
@@ -54,7 +54,7 @@ export async function lensReport(
           ? reportHtml(report, { all: flags.all })
           : reportMarkdown(report, { all: flags.all });
     if (file) {
-      writeOutputFile(file, text);
+      writeOutputFile(file, text, cfg);
       out.info(`wrote the ${format} report of ${runId} to ${file}`);
     } else if (format === 'md') out.data(text);
     else out.document(text); // json, html: the bytes -o writes
