@@ -4,7 +4,14 @@
  */
 import type { z } from 'zod';
 
-import { type Flow, type StepOptions, flowOf, stepNode } from './builder.js';
+import {
+  type Flow,
+  type InputFrom,
+  type StepOptions,
+  type Takes,
+  flowOf,
+  stepNode,
+} from './builder.js';
 import { withOutputSchema } from './outputSchema.js';
 
 /** Agent ids served by the model agents (createModelAgents): their reply without `output` is text. */
@@ -17,7 +24,11 @@ export type ModelAgentId = `${'openai' | 'anthropic'}:${string}`;
  */
 export type AgentStepOutput<A extends string> = A extends ModelAgentId ? string : unknown;
 
-export interface AgentStepOptions<I, O> extends StepOptions<I, O> {
+export interface AgentStepOptions<
+  I,
+  O,
+  M extends InputFrom<I> | undefined = InputFrom<I> | undefined,
+> extends StepOptions<I, O, M> {
   readonly config?: Readonly<Record<string, unknown>>;
 }
 
@@ -26,31 +37,43 @@ export interface AgentStepOptions<I, O> extends StepOptions<I, O> {
  * the reply is requested as JSON, validated and typed as the schema; without it the step's output
  * is the reply text (`AgentStepOutput`). A type argument is the output type only beside `output`:
  * `agentStep<{ a: number }>('x', 'openai:m')` alone does not compile, as the run would give text.
+ * With an `input` function the step takes anything, as `step` does: its request comes from that.
  */
-export function agentStep<O, I = unknown>(
+export function agentStep<
+  O,
+  I = unknown,
+  M extends InputFrom<I> | undefined = InputFrom<I> | undefined,
+>(
   name: string,
   agent: string,
-  opts: AgentStepOptions<I, O> & { readonly output: z.ZodType<O> },
-): Flow<I, O>;
+  opts: AgentStepOptions<I, O, M> & { readonly output: z.ZodType<O> },
+): Flow<Takes<I, M>, O>;
 /** `config.outputSchema` (a JSON Schema) without `output`: the reply is JSON, of no known type. */
-export function agentStep<I = unknown>(
+export function agentStep<
+  I = unknown,
+  M extends InputFrom<I> | undefined = InputFrom<I> | undefined,
+>(
   name: string,
   agent: string,
-  opts: AgentStepOptions<I, unknown> & {
+  opts: AgentStepOptions<I, unknown, M> & {
     readonly output?: undefined;
     readonly config: Readonly<Record<string, unknown>> & {
       readonly outputSchema: Readonly<Record<string, unknown>>;
     };
   },
-): Flow<I, unknown>;
-export function agentStep<const A extends string, I = unknown>(
+): Flow<Takes<I, M>, unknown>;
+export function agentStep<
+  const A extends string,
+  I = unknown,
+  M extends InputFrom<I> | undefined = InputFrom<I> | undefined,
+>(
   name: string,
   agent: A,
-  opts?: AgentStepOptions<I, AgentStepOutput<A>> & {
+  opts?: AgentStepOptions<I, AgentStepOutput<A>, M> & {
     readonly output?: undefined;
     readonly config?: Readonly<Record<string, unknown>> & { readonly outputSchema?: undefined };
   },
-): Flow<I, AgentStepOutput<A>>;
+): Flow<Takes<I, M>, AgentStepOutput<A>>;
 export function agentStep(
   name: string,
   agent: string,

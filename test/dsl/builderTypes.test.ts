@@ -9,6 +9,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 
 import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
 import {
+  agentStep,
   definePipeline,
   loop,
   map,
@@ -340,5 +341,23 @@ describe('parallel and router: the output type follows reduce and onBranchFailur
     const keys = router('r', pick, branches, { reduce: 'keys' });
     expectTypeOf(keys).toEqualTypeOf<Flow<number, ('a' | 'b')[]>>();
     expect(await run(definePipeline('r-keys', keys), 1)).toEqual(['a']);
+  });
+});
+
+describe('agentStep with input takes anything, as step does', () => {
+  it("is typed by its reply, not by what its input function returns (docs/dsl.md's userName)", () => {
+    const withInput = agentStep('get', 'skill:flujo.builtins.context_get', {
+      input: (previous, context) => ({ input: previous, context }),
+    });
+    // Before: Flow<{ input: unknown; context: unknown }, unknown>, so a pipeline of it could not
+    // be run on a string, and a sequence could not put it after a step.
+    expectTypeOf(withInput).toEqualTypeOf<Flow<unknown, unknown>>();
+    expectTypeOf(
+      sequence(
+        step('a', (s: string) => s.length),
+        withInput,
+      ),
+    ).toEqualTypeOf<Flow<string, unknown>>();
+    expectTypeOf(agentStep('m', 'openai:gpt-4o-mini')).toEqualTypeOf<Flow<unknown, string>>();
   });
 });

@@ -8,6 +8,7 @@ import {
   parallel,
   sequence,
   step,
+  type Flow,
 } from '../../../src/dsl/builder.js';
 import { z } from 'zod';
 import { NondeterminismError } from '../../../src/errors.js';
@@ -245,7 +246,7 @@ describe('replay', () => {
     definePipeline(
       'rp',
       sequence(
-        agentStep('score', 'm:score'),
+        agentStep('score', 'm:score') as Flow<unknown, number>,
         conditional('gate', (s: number) => s > threshold, {
           true: step('yes', () => 'accepted'),
           false: step('no', () => 'rejected'),

@@ -9,6 +9,7 @@ import {
   map,
   sequence,
   step,
+  type Flow,
 } from '../../../src/dsl/builder.js';
 import type { AgentPort } from '../../../src/ports.js';
 import { harness, trace } from '../../support/given.js';
@@ -175,7 +176,7 @@ describe('map with a concurrency limit', () => {
         loop(
           'count',
           sequence(
-            agentStep<string>('tick', 'm:work'),
+            agentStep('tick', 'm:work') as Flow<unknown, string>,
             step('grow', (s: string) => s.length),
           ),
           { maxLoops: 3, iterationInput: (prev: unknown) => `again:${String(prev)}` },

@@ -2,7 +2,15 @@ import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 
 import { createMemoryLedger } from '../../../src/adapters/ledger/memory.js';
-import { agentStep, definePipeline, hitl, loop, sequence, step } from '../../../src/dsl/builder.js';
+import {
+  agentStep,
+  definePipeline,
+  hitl,
+  loop,
+  sequence,
+  step,
+  type Flow,
+} from '../../../src/dsl/builder.js';
 import type { AgentPort } from '../../../src/ports.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 import { verifyStoredRun } from '../../../src/runtime/verifyLedger.js';
@@ -188,7 +196,7 @@ describe('snapshots at rest, then a crash', () => {
         step('a', (x: number) => x + 1),
         hitl('ok', { message: 'ok?', schema: z.object({ ok: z.boolean() }) }),
         agentStep<string>('ask', 'm:ask'),
-        agentStep<string>('again', 'm:again'),
+        agentStep('again', 'm:again') as Flow<unknown, string>,
         step('end', (s: string) => `${s}!`),
       ),
     );
