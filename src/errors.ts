@@ -141,6 +141,11 @@ export class LedgerDecodeError extends EngineError {
   readonly seq: number;
   /** `cbor`: the bytes are not canonical CBOR; `event`: they are, but not a valid event. */
   readonly stage: 'cbor' | 'event';
+  /**
+   * The message without what to do next, for a report that says that itself (lens verify's
+   * detail, lens rebuild's damage): `[LEDGER_DECODE] run R seq N: reason`.
+   */
+  readonly summary: string;
   constructor(
     runId: string,
     seq: number,
@@ -160,6 +165,7 @@ export class LedgerDecodeError extends EngineError {
     this.runId = runId;
     this.seq = seq;
     this.stage = stage;
+    this.summary = `[${ErrorCode.LEDGER_DECODE}] run ${runId} seq ${seq}: ${reason}`;
   }
 }
 

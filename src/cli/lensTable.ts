@@ -1,7 +1,7 @@
 /**
  * The command table's `flujo lens` entries: inspect, verify and audit recorded runs.
  */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 
 import type { TableContext } from './tableContext.js';
 
@@ -90,11 +90,13 @@ export function addLensCommands(program: Command, cx: TableContext): void {
     .option('--format <format>', 'md, json or html', 'md')
     .option('-o, --output <file>', 'write the report to a file')
     .option('--all', 'md/html: list the steps the engine made too (they are left out)')
-    // As validate's: --json with --format (even --format json) is a usage error, exit 2.
-    .addOption(new Option('--json', 'same as --format json').conflicts('format'))
-    .action(async (run: string, opts: Record<string, unknown>) => {
+    .option('--json', 'same as --format json')
+    .action(async (run: string, opts: Record<string, unknown>, command: Command) => {
       const { lensReport } = await import('./commands/lensReport.js');
-      exit(await lensReport(run, { ...g(), ...opts }, out));
+      // --json with another --format is refused; with --format json it says the same and is
+      // taken, as it was (scripts pass both: CONTRACTS extends compatibly).
+      const formatGiven = command.getOptionValueSource('format') === 'cli';
+      exit(await lensReport(run, { ...g(), ...opts, formatGiven }, out));
     });
   lens
     .command('export')

@@ -68,7 +68,10 @@ export async function startedSource(
   // RunStarted is named as lens verify names it, not as an event that does not decode.
   const computed = linkHash(first.prev, first.body);
   if (first.seq === 1 && !bytesEqual(computed, first.hash)) {
-    const why = alteredRow(runId, first, computed, second?.seq === 2 ? second.prev : null);
+    // The hash after it: seq 2's prev, or the head's for a run of one event.
+    const head = second?.seq === 2 ? undefined : await ledger.head(runId);
+    const onward = second?.seq === 2 ? second.prev : head?.seq === 1 ? head.hash : null;
+    const why = alteredRow(runId, first, computed, onward);
     throw new LedgerCorruptError(runId, 1, why.reason, why.detail);
   }
   const started = decodeRecord(runId, first.seq, first.body);

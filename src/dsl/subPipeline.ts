@@ -3,7 +3,15 @@
  * every function it names renamed, so two uses never collide.
  */
 import type { CodeRef, Plan, PlanFunction, PlanNode, StepNode } from './ir.js';
-import { type CommonOptions, type Flow, type Pipeline, commonFields, flowOf } from './builder.js';
+import {
+  type CommonOptions,
+  type Flow,
+  type InputFrom,
+  type Pipeline,
+  type Takes,
+  commonFields,
+  flowOf,
+} from './builder.js';
 
 type Fns = Record<string, PlanFunction>;
 
@@ -72,11 +80,11 @@ function adopt(node: PlanNode, prefix: string, from: Plan['functions'], fns: Fns
 }
 
 /** Uses a whole pipeline as one step of another: its nodes run inline, under this node's path. */
-export function subPipeline<I, O>(
+export function subPipeline<I, O, M extends InputFrom<I> | undefined = InputFrom<I> | undefined>(
   name: string,
   pipeline: Pipeline<I, O>,
-  opts?: CommonOptions<I>,
-): Flow<I, O> {
+  opts?: CommonOptions<I, M>,
+): Flow<Takes<I, M>, O> {
   return flowOf((path: string, fns: Fns) => ({
     kind: 'sequence',
     ...commonFields(path, fns, name, opts),

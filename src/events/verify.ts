@@ -181,7 +181,7 @@ export function createRunVerifier(runId: string, recorded?: RecordedHead): RunVe
       return {
         seq: row.seq,
         reason: stage === 'cbor' ? 'bad_encoding' : 'bad_event',
-        detail: (e as Error).message,
+        detail: decodeDetail(e),
       };
     }
     if (env.runId !== runId) {
@@ -198,7 +198,7 @@ export function createRunVerifier(runId: string, recorded?: RecordedHead): RunVe
     try {
       type = toLedgerEvent(runId, row.seq, env).type;
     } catch (e) {
-      return { seq: row.seq, reason: 'bad_event', detail: (e as Error).message };
+      return { seq: row.seq, reason: 'bad_event', detail: decodeDetail(e) };
     }
     // A run's record is what its RunStarted began: the pipeline, its fingerprint and the input.
     // Without it (or with a second one) a whole, well-chained stream still says nothing true.
@@ -324,3 +324,7 @@ export function alteredRow(
     return { reason: 'hash_altered', detail: 'stored hash differs; body matches the chain' };
   return { reason: 'body_altered', detail: 'body does not match its hash' };
 }
+
+/** A decode failure as a verification detail: the verifier says what to do next itself. */
+export const decodeDetail = (e: unknown): string =>
+  e instanceof LedgerDecodeError ? e.summary : (e as Error).message;

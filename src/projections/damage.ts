@@ -5,6 +5,7 @@
  * `flujo lens rebuild` reports it instead of leaving it out of the read models without a word.
  */
 import { decodeRecord, type LedgerEvent, type SealedRecord } from '../events/envelope.js';
+import { decodeDetail } from '../events/verify.js';
 
 export interface DamagedRun {
   readonly runId: string;
@@ -25,7 +26,7 @@ export class RebuildDamage {
     try {
       e = decodeRecord(r.runId, r.seq, r.body);
     } catch (err) {
-      this.note(r, 'bad_event', (err as Error).message);
+      this.note(r, 'bad_event', decodeDetail(err));
       return null;
     }
     if (e.type === 'RunStarted' && r.seq !== 1) {

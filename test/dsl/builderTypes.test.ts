@@ -21,6 +21,7 @@ import {
   type ParallelOptions,
   type Pipeline,
 } from '../../src/dsl/builder.js';
+import { subPipeline } from '../../src/dsl/subPipeline.js';
 import { createEngine } from '../../src/runtime/engine.js';
 
 /** Runs a pipeline on a fresh memory ledger; the output typed as the pipeline's (as createFlujo). */
@@ -359,5 +360,16 @@ describe('agentStep with input takes anything, as step does', () => {
       ),
     ).toEqualTypeOf<Flow<string, unknown>>();
     expectTypeOf(agentStep('m', 'openai:gpt-4o-mini')).toEqualTypeOf<Flow<unknown, string>>();
+  });
+
+  it('so does a subPipeline with input (review)', () => {
+    const inner = definePipeline(
+      'inner',
+      step('len', (s: string) => s.length),
+    );
+    expectTypeOf(subPipeline('sub', inner)).toEqualTypeOf<Flow<string, number>>();
+    expectTypeOf(subPipeline('sub', inner, { input: () => 'fixed' })).toEqualTypeOf<
+      Flow<unknown, number>
+    >();
   });
 });

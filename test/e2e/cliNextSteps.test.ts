@@ -75,6 +75,15 @@ describe('what to do next', () => {
     expect(r.stderr).toContain('to continue it, run: flujo resume next-2 (without --input)');
   }, 60_000);
 
+  it('an answer to a paused run at a question it does not have is not told to drop --input', () => {
+    expect(cli('run', '--input', 'Ada', '--run-id', 'next-4').code).toBe(0);
+    const r = cli('resume', 'next-4', '--input', '{"approved":true}', '--question', 'nope');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('has no open question at "nope"');
+    // Review: the hint fired here too, and following it was refused ('paused for human input').
+    expect(r.stderr).not.toContain('without --input');
+  });
+
   it("a run whose pipeline file is gone names it and --pipeline, not 'flujo init'", () => {
     expect(cli('run', 'other.yaml', '--input', 'x', '--run-id', 'next-3').code).toBe(0);
     renameSync(join(p, 'pipeline.yaml'), join(p, 'moved.yaml'));

@@ -400,7 +400,7 @@ for (const backend of ['sqlite', 'postgres'] as Backend[])
           '--json',
         ]);
         expect(resumed.code, resumed.stderr).toBe(0);
-        const after = p.json(['lens', 'report', ids.paused]); // --json: --format json
+        const after = p.json(['lens', 'report', ids.paused, '--format', 'json']);
         expect(after.run).toMatchObject({ status: 'completed', output: { published: true } });
         expect(after.decisions).toMatchObject([
           {

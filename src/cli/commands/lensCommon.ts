@@ -9,10 +9,11 @@ import {
   fstatSync,
   openSync,
   realpathSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 import { openLedger } from '../../adapters/ledger/open.js';
 import { parseStateUri } from '../../adapters/ledger/stateUri.js';
@@ -124,26 +125,38 @@ export function writeOutputFile(
 }
 
 /**
- * `-o` naming the project's SQLite state or its -wal, -shm or -journal file (through a symlink
- * too) is refused: writing it would destroy every recorded run (every command then failed with
- * SQLITE_NOTADB).
+ * `-o` naming the project's SQLite state or its -wal, -shm or -journal file is refused: writing it
+ * would destroy every recorded run (every command then failed with SQLITE_NOTADB). A file that
+ * exists is the same file when its device and inode are (a symlink, a hard link, another case of
+ * the name on a disk that ignores case); one that does not yet, when its real folder and name are.
  */
 function refuseStateFile(file: string, cfg: EffectiveConfig): void {
   const state = parseStateUri(cfg.stateUri, cfg.root);
   if (state.kind !== 'sqlite') return;
-  const real = (p: string) => {
+  const identity = (p: string): string | undefined => {
     try {
-      return realpathSync(p);
+      const st = statSync(p);
+      return `${st.dev}:${st.ino}`;
+    } catch {
+      return undefined;
+    }
+  };
+  const place = (p: string): string => {
+    try {
+      return join(realpathSync(dirname(p)), basename(p));
     } catch {
       return resolve(p);
     }
   };
-  const target = real(file);
-  const base = real(state.path);
-  if ([base, `${base}-wal`, `${base}-shm`, `${base}-journal`].includes(target))
-    throw usage(
-      `-o ${file} is this project's state (${state.path}${target === base ? '' : target.slice(base.length)}): writing it would destroy the recorded runs; give -o another file; nothing was written`,
-    );
+  const target = identity(file);
+  for (const suffix of ['', '-wal', '-shm', '-journal']) {
+    const own = `${state.path}${suffix}`;
+    const same = target !== undefined ? identity(own) === target : place(own) === place(file);
+    if (same)
+      throw usage(
+        `-o ${file} is this project's state (${own}): writing it would destroy the recorded runs; give -o another file; nothing was written`,
+      );
+  }
 }
 
 /** `-o FILE` as given, resolved against the working folder; an empty one is refused. */

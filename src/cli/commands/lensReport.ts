@@ -16,6 +16,8 @@ import { jsonText } from '../../jsonText.js';
 
 export interface LensReportFlags extends LensFlags {
   readonly format?: string;
+  /** --format was on the command line (not its default). */
+  readonly formatGiven?: boolean;
   readonly output?: string;
   /** md/html: list the steps the engine made too (ADR 88). */
   readonly all?: boolean;
@@ -28,6 +30,10 @@ export async function lensReport(
   flags: LensReportFlags,
   out: Output,
 ): Promise<number> {
+  if (flags.json && flags.formatGiven && flags.format !== 'json')
+    throw usage(
+      `--json is --format json, and --format says ${String(flags.format)}: give one of them`,
+    );
   const format = flags.json ? 'json' : (flags.format ?? 'md');
   if (!(FORMATS as readonly string[]).includes(format))
     throw usage(`--format ${format} is not one of md, json, html`);

@@ -146,7 +146,8 @@ export async function resume(
       e instanceof EngineError &&
       e.code === ErrorCode.RUN_NOT_RESUMABLE &&
       answered &&
-      !['completed', 'failed', 'cancelled'].includes(String(e.details.status))
+      // Not for a paused run (a --question it does not have): the answer goes with the right one.
+      !['completed', 'failed', 'cancelled', 'paused'].includes(String(e.details.status))
     ) {
       // An answer to a run that asks nothing (interrupted, or running elsewhere): say how to
       // continue it, which is the same command without the answer.

@@ -7,6 +7,7 @@ import { currentVersion, type NewEvent } from '../../../src/events/catalogue.js'
 import { encodeCanonical } from '../../../src/events/codec.js';
 import { decodeRecord, emptyHead, sealBatch } from '../../../src/events/envelope.js';
 import { upcasters } from '../../../src/events/upcast.js';
+import { decodeDetail } from '../../../src/events/verify.js';
 import { stepDone } from '../../support/events.js';
 
 const AT = 1_764_000_000_000;
@@ -83,6 +84,8 @@ describe('decoding stored events', () => {
     expect(e.message).toMatch(message);
     // And what to do next.
     expect(e.message).toMatch(/\. Check it with: flujo lens verify r$/);
+    // Not in the detail lens verify and lens rebuild report, which say it themselves.
+    expect(decodeDetail(e)).toBe(`[LEDGER_DECODE] run r seq 7: ${e.details.reason as string}`);
   });
 
   it('upcasts an old version on read and leaves the stored bytes alone', () => {
