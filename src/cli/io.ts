@@ -219,17 +219,22 @@ export function runArgument(raw: string): string {
 }
 
 /** A positive number from a flag, or a usage error naming the flag. */
+/** A number written in decimal: `12`, `0.5`, `.5`, `1e3`. */
+const DECIMAL = /^(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i;
+
 export function numberFlag(
   name: string,
   raw: string | undefined,
   integer = false,
 ): number | undefined {
   if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)))
+  // Decimal notation only: Number() also reads '0x10' as 16, '0b11' as 3 and '' as 0, so
+  // `--budget-usd 0x10` was a $16 budget and `--budget-usd ""` a budget of nothing.
+  const n = DECIMAL.test(raw.trim()) ? Number(raw) : Number.NaN;
+  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isSafeInteger(n)))
     throw new EngineError(
       ErrorCode.USAGE,
-      `${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${JSON.stringify(raw)}`,
+      `${name} must be a non-negative ${integer ? 'whole number (at most 2^53 - 1)' : 'decimal number'}, got ${JSON.stringify(raw)}`,
       { exitCode: ExitCode.config },
     );
   return n;

@@ -3,7 +3,7 @@
  * to do next), with the run's id: a run taken up by `run --run-id` under another pipeline, an
  * answer to a run that asks nothing, and a run whose pipeline file is gone.
  */
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -98,6 +98,23 @@ describe('what to do next', () => {
       expect(cli('resume', 'next-3', '--pipeline', 'gone.yaml').code).toBe(0);
     } finally {
       renameSync(join(p, 'moved.yaml'), join(p, 'pipeline.yaml'));
+    }
+  });
+
+  it('resume and cancel under a mistyped --state-uri say there is no state file, and make none', () => {
+    const typo = join(p, 'stat.db');
+    for (const command of ['resume', 'cancel']) {
+      const r = cli(command, 'next-1', '--state-uri', `sqlite:///${typo}`, '--json');
+      expect(r.code, r.stderr).toBe(1);
+      // Before: an empty stat.db was created, then 'no run matches "next-1"'.
+      expect(JSON.parse(r.stdout)).toEqual({
+        run_id: 'next-1',
+        error: {
+          code: 'LEDGER_UNKNOWN_RUN',
+          message: expect.stringContaining(`there is no state file at ${typo}`),
+        },
+      });
+      expect(existsSync(typo), command).toBe(false);
     }
   });
 });

@@ -10,6 +10,7 @@ import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { createEngine } from '../../runtime/engine.js';
 import type { RunResult } from '../../runtime/summary.js';
 import { openProjectState, projectConfig, resolveRunId, type GlobalOptions } from '../context.js';
+import { refuseMissingState } from './lensCommon.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import { runArgument } from '../io.js';
 import type { Output } from '../output.js';
@@ -37,6 +38,12 @@ export async function cancel(runArg: string, flags: CancelFlags, out: Output): P
     );
   const cfg = projectConfig(flags, process.env, process.cwd());
   for (const w of cfg.warnings) out.info(`warning: ${w}`);
+  try {
+    refuseMissingState(cfg, runArg);
+  } catch (e) {
+    if (flags.json) printRefusal(out, runArg, e);
+    throw e;
+  }
   // With its projections, so lens and the web lens show the run cancelled at once.
   const state = await openProjectState(cfg);
   let runId: string | undefined;

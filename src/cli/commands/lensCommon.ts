@@ -40,6 +40,20 @@ export function missingStateFile(cfg: EffectiveConfig): string | undefined {
   return location.kind === 'sqlite' && !existsSync(location.path) ? location.path : undefined;
 }
 
+/**
+ * For a command about a run already recorded (resume, cancel): a SQLite state file that is not
+ * there holds no run, so the run is unknown and no empty file is made. A mistyped --state-uri
+ * made one and then said the run was unknown.
+ */
+export function refuseMissingState(cfg: EffectiveConfig, run: string): void {
+  const missing = missingStateFile(cfg);
+  if (missing)
+    throw new EngineError(
+      ErrorCode.LEDGER_UNKNOWN_RUN,
+      `no run matches ${JSON.stringify(run)}: there is no state file at ${missing} (check --state-uri, FLUJO_STATE_URI or state_uri in flujo.toml); nothing was created`,
+    );
+}
+
 export async function openLensLedger(
   cfg: EffectiveConfig,
   access: { readonly readOnly?: boolean } = {},

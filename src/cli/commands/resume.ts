@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import { ConfigError, EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
-import { maxInputBytes, resolveRunId } from '../context.js';
+import { maxInputBytes, projectConfig, resolveRunId } from '../context.js';
+import { refuseMissingState } from './lensCommon.js';
 import { parseAnswer, readStdin, runArgument } from '../io.js';
 import type { Output } from '../output.js';
 import { DEFAULT_PIPELINE, pipelinePath, startedSource } from '../pipelineFile.js';
@@ -66,6 +67,12 @@ export async function resume(
         wait,
       }),
     );
+  }
+  try {
+    refuseMissingState(projectConfig(flags, process.env, cwd), runArg);
+  } catch (e) {
+    if (flags.json) printRefusal(out, runArg, e);
+    throw e;
   }
   const session = await openSession(flags, out, interrupts, {
     progress: !flags.json || Boolean(process.stderr.isTTY),
