@@ -213,6 +213,23 @@ export function printRefusal(out: Output, runId: string | undefined, e: unknown)
   });
 }
 
+/** `e` saying `message` instead: its code, exit code and details kept, `e` as the cause. */
+export function resaid(e: EngineError, message: string): EngineError {
+  return new EngineError(e.code, message, {
+    exitCode: e.exitCode,
+    details: e.details,
+    cause: e,
+  });
+}
+
+/**
+ * A PLAN_CHANGED refusal with the library's way on ("resume with the original pipeline or allow
+ * the change explicitly", which names no flag) replaced by the command's own `next`.
+ */
+export function planChangedSaying(e: EngineError, next: string): EngineError {
+  return resaid(e, `${withoutCode(e.message).replace(/; resume with .*$/, '')}; ${next}`);
+}
+
 /** `flujo resume RUN` without --input on a run waiting for a person: the question and the command. */
 export function pausedWithoutAnswer(
   e: EngineError,

@@ -16,6 +16,8 @@ import { DEFAULT_PIPELINE, pipelinePath, startedSource } from '../pipelineFile.j
 import {
   exitCodeOf,
   pausedWithoutAnswer,
+  planChangedSaying,
+  resaid,
   printRun,
   runJsonAt,
   printRefusal,
@@ -133,10 +135,9 @@ export async function resume(
     let e = caught;
     if (e instanceof EngineError && e.code === ErrorCode.PLAN_CHANGED) {
       // The engine's words are the library's ("allow the change explicitly"): say how, here.
-      e = new EngineError(
-        e.code,
-        `${withoutCode(e.message).replace(/; resume with .*$/, '')}; resume with the pipeline the run started with, or add --allow-changed-pipeline to continue under this one (a recorded decision that comes out differently then stops it with NONDETERMINISM)`,
-        { exitCode: e.exitCode, details: e.details, cause: e },
+      e = planChangedSaying(
+        e,
+        'resume with the pipeline the run started with, or add --allow-changed-pipeline to continue under this one (a recorded decision that comes out differently then stops it with NONDETERMINISM)',
       );
     }
     if (
@@ -158,20 +159,18 @@ export async function resume(
     ) {
       // An answer to a run that asks nothing (interrupted, or running elsewhere): say how to
       // continue it, which is the same command without the answer.
-      e = new EngineError(
-        e.code,
+      e = resaid(
+        e,
         `${withoutCode(e.message)}; to continue it, run: flujo resume ${runId} (without --input)`,
-        { exitCode: e.exitCode, details: e.details, cause: e },
       );
     }
     if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED && !answerRefused) {
       const why = withoutCode(e.message);
       if (flags.json)
         out.json({ run_id: runId, status: 'paused', error: { code: e.code, message: why } });
-      throw new EngineError(
-        e.code,
+      throw resaid(
+        e,
         `${why}. The run is still paused and nothing was recorded; resume again with a valid --input`,
-        { exitCode: e.exitCode, details: e.details, cause: e },
       );
     }
     if (e instanceof EngineError && answerRefused && flags.json) {

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 
 import { resolveBudget } from '../../adapters/agents/budgets.js';
 import { planFingerprint } from '../../dsl/fingerprint.js';
-import { EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
+import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { initFastHash } from '../../events/chain.js';
 import {
   checkGiven,
@@ -19,7 +19,7 @@ import {
 import type { Output } from '../output.js';
 import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
 import { pipelineSkills } from '../agents.js';
-import { exitCodeOf, printRefusal, printRun, runJsonAt } from '../runReport.js';
+import { exitCodeOf, planChangedSaying, printRefusal, printRun, runJsonAt } from '../runReport.js';
 import { maxInputBytes, projectConfig, type GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import { openSession, type Interrupts } from '../session.js';
@@ -165,10 +165,9 @@ export async function run(
  */
 function takenUpRefusal(e: unknown, runId: string): unknown {
   if (!(e instanceof EngineError) || e.code !== ErrorCode.PLAN_CHANGED) return e;
-  return new EngineError(
-    e.code,
-    `${withoutCode(e.message).replace(/; resume with .*$/, '')}; run it with the pipeline it started with, or continue it under this one with: flujo resume ${runId} --pipeline PATH --allow-changed-pipeline`,
-    { exitCode: e.exitCode, details: e.details, cause: e },
+  return planChangedSaying(
+    e,
+    `run it with the pipeline it started with, or continue it under this one with: flujo resume ${runId} --pipeline PATH --allow-changed-pipeline`,
   );
 }
 
