@@ -1,8 +1,11 @@
 /**
  * The composition root shared by commands: resolve the project, its config and the ledger.
  */
+import { existsSync } from 'node:fs';
+
 import { openLedger } from '../adapters/ledger/open.js';
 import { openState, type State } from '../adapters/ledger/state.js';
+import { parseStateUri } from '../adapters/ledger/stateUri.js';
 import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { LedgerStore } from '../ports.js';
 import { loadConfig, type EffectiveConfig } from '../config/load.js';
@@ -73,4 +76,27 @@ export async function resolveRunId(store: LedgerStore, prefix: string): Promise<
     `${JSON.stringify(prefix)} matches several runs (${shown.join(', ')}${matches.length > 5 ? ', …' : ''}); give more characters`,
     { exitCode: ExitCode.runtime },
   );
+}
+
+/**
+ * The SQLite file the project's state URI names, when it does not exist yet: a project that has
+ * recorded no run. The lens reads that as an empty ledger and creates nothing.
+ */
+export function missingStateFile(cfg: EffectiveConfig): string | undefined {
+  const location = parseStateUri(cfg.stateUri, cfg.root);
+  return location.kind === 'sqlite' && !existsSync(location.path) ? location.path : undefined;
+}
+
+/**
+ * For a command about a run already recorded (resume, cancel): a SQLite state file that is not
+ * there holds no run, so the run is unknown and no empty file is made. A mistyped --state-uri
+ * made one and then said the run was unknown.
+ */
+export function refuseMissingState(cfg: EffectiveConfig, run: string): void {
+  const missing = missingStateFile(cfg);
+  if (missing)
+    throw new EngineError(
+      ErrorCode.LEDGER_UNKNOWN_RUN,
+      `no run matches ${JSON.stringify(run)}: there is no state file at ${missing} (check --state-uri, FLUJO_STATE_URI or state_uri in flujo.toml); nothing was created`,
+    );
 }

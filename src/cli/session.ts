@@ -9,7 +9,13 @@ import type { ReadModels } from '../projections/readModels.js';
 import { createEngine, type Engine, type EngineOptions } from '../runtime/engine.js';
 import type { RunResult } from '../runtime/summary.js';
 import { agentsFor, pipelineSkills, preflight } from './agents.js';
-import { maxInputBytes, openProjectState, projectConfig, type GlobalOptions } from './context.js';
+import {
+  maxInputBytes,
+  openProjectState,
+  projectConfig,
+  refuseMissingState,
+  type GlobalOptions,
+} from './context.js';
 import { loadPipelineFile, type LoadedPipeline } from './pipelineFile.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
@@ -42,9 +48,19 @@ export async function openSession(
   flags: GlobalOptions,
   out: Output,
   interrupts: Interrupts,
-  options: { readonly progress: boolean; readonly env: NodeJS.ProcessEnv; readonly cwd: string },
+  options: {
+    readonly progress: boolean;
+    readonly env: NodeJS.ProcessEnv;
+    readonly cwd: string;
+    /**
+     * The run the command is about, already recorded (resume): a SQLite state file that is not
+     * there is refused naming it, before anything is opened (and an empty file created).
+     */
+    readonly recordedRun?: string;
+  },
 ): Promise<Session> {
   const cfg = projectConfig(flags, options.env, options.cwd);
+  if (options.recordedRun !== undefined) refuseMissingState(cfg, options.recordedRun);
   for (const w of cfg.warnings) out.info(`warning: ${w}`);
   // The ledger with its projections: runs recorded here show up in lens at once.
   const state = await openProjectState(cfg);

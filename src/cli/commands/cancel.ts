@@ -9,8 +9,13 @@ import { userInfo } from 'node:os';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { createEngine } from '../../runtime/engine.js';
 import type { RunResult } from '../../runtime/summary.js';
-import { openProjectState, projectConfig, resolveRunId, type GlobalOptions } from '../context.js';
-import { refuseMissingState } from './lensCommon.js';
+import {
+  openProjectState,
+  projectConfig,
+  refuseMissingState,
+  resolveRunId,
+  type GlobalOptions,
+} from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import { runArgument } from '../io.js';
 import type { Output } from '../output.js';

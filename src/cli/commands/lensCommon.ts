@@ -5,7 +5,6 @@
  */
 import {
   closeSync,
-  existsSync,
   fstatSync,
   openSync,
   realpathSync,
@@ -21,7 +20,7 @@ import type { EffectiveConfig } from '../../config/load.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { readSince } from '../../lens/since.js';
 import type { LedgerStore } from '../../ports.js';
-import { projectConfig, resolveRunId, type GlobalOptions } from '../context.js';
+import { missingStateFile, projectConfig, resolveRunId, type GlobalOptions } from '../context.js';
 
 export interface LensFlags extends GlobalOptions {
   readonly json?: boolean;
@@ -29,29 +28,6 @@ export interface LensFlags extends GlobalOptions {
 
 export function lensConfig(flags: GlobalOptions): EffectiveConfig {
   return projectConfig(flags, process.env, process.cwd());
-}
-
-/**
- * The SQLite file the project's state URI names, when it does not exist yet: a project that has
- * recorded no run. The lens reads that as an empty ledger and creates nothing.
- */
-export function missingStateFile(cfg: EffectiveConfig): string | undefined {
-  const location = parseStateUri(cfg.stateUri, cfg.root);
-  return location.kind === 'sqlite' && !existsSync(location.path) ? location.path : undefined;
-}
-
-/**
- * For a command about a run already recorded (resume, cancel): a SQLite state file that is not
- * there holds no run, so the run is unknown and no empty file is made. A mistyped --state-uri
- * made one and then said the run was unknown.
- */
-export function refuseMissingState(cfg: EffectiveConfig, run: string): void {
-  const missing = missingStateFile(cfg);
-  if (missing)
-    throw new EngineError(
-      ErrorCode.LEDGER_UNKNOWN_RUN,
-      `no run matches ${JSON.stringify(run)}: there is no state file at ${missing} (check --state-uri, FLUJO_STATE_URI or state_uri in flujo.toml); nothing was created`,
-    );
 }
 
 export async function openLensLedger(

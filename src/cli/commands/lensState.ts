@@ -11,7 +11,8 @@ import type { EffectiveConfig } from '../../config/load.js';
 import type { ReadModels } from '../../projections/readModels.js';
 import type { LedgerStore } from '../../ports.js';
 import { openProjectState, type GlobalOptions } from '../context.js';
-import { lensConfig, missingStateFile } from './lensCommon.js';
+import { missingStateFile } from '../context.js';
+import { lensConfig } from './lensCommon.js';
 
 export interface LensState {
   readonly cfg: EffectiveConfig;

@@ -8,8 +8,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import { ConfigError, EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
-import { maxInputBytes, projectConfig, resolveRunId } from '../context.js';
-import { refuseMissingState } from './lensCommon.js';
+import { maxInputBytes, resolveRunId } from '../context.js';
 import { parseAnswer, readStdin, runArgument } from '../io.js';
 import type { Output } from '../output.js';
 import { DEFAULT_PIPELINE, pipelinePath, startedSource } from '../pipelineFile.js';
@@ -25,7 +24,7 @@ import {
 import type { RunResult } from '../../runtime/summary.js';
 import type { GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
-import { openSession, type Interrupts } from '../session.js';
+import { openSession, type Interrupts, type Session } from '../session.js';
 
 export interface ResumeFlags extends GlobalOptions, FleetFlags {
   readonly input?: string;
@@ -70,17 +69,18 @@ export async function resume(
       }),
     );
   }
+  let session: Session;
   try {
-    refuseMissingState(projectConfig(flags, process.env, cwd), runArg);
+    session = await openSession(flags, out, interrupts, {
+      progress: !flags.json || Boolean(process.stderr.isTTY),
+      env: process.env,
+      cwd,
+      recordedRun: runArg,
+    });
   } catch (e) {
     if (flags.json) printRefusal(out, runArg, e);
     throw e;
   }
-  const session = await openSession(flags, out, interrupts, {
-    progress: !flags.json || Boolean(process.stderr.isTTY),
-    env: process.env,
-    cwd,
-  });
   let runId = runArg;
   let answered = false;
   /** The answer itself was refused (parseAnswer), before the run's state was read. */
