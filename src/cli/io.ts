@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
+import { utf8TextOf } from '../adapters/fs/utf8Text.js';
 import { ConfigError, EngineError, ErrorCode, ExitCode, LedgerEncodeError } from '../errors.js';
 import { encodeCanonical } from '../events/codec.js';
 import { inexactInteger } from '../jsonText.js';
@@ -25,13 +26,32 @@ export interface InputSource {
   readonly from: '--input' | 'stdin' | 'FLUJO_INPUT' | 'empty';
 }
 
-export async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
+export async function readStdin(
+  stdin: NodeJS.ReadableStream,
+  /** What bytes that are not UTF-8 make: a run's input is a usage error, an answer is refused. */
+  refuse: (message: string) => Error = (message) =>
+    new EngineError(ErrorCode.USAGE, message, {
+      exitCode: ExitCode.config,
+      details: { where: 'stdin', kind: 'encoding' },
+    }),
+): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
+  // Not decoded leniently: each bad byte became U+FFFD, recorded as if the person had sent it.
+  return utf8TextOf(
+    Buffer.concat(chunks),
+    'stdin',
+    refuse,
+    'send UTF-8 text (iconv -t UTF-8 converts it); nothing was recorded',
+  ).replace(/\r?\n$/, '');
 }
+
+/** An answer on stdin that is not UTF-8: refused as an answer the run cannot take (exit 1). */
+export const answerNotUtf8 = (message: string): Error =>
+  new EngineError(ErrorCode.HUMAN_INPUT_REJECTED, message, {
+    exitCode: ExitCode.runtime,
+    details: { where: '--input', kind: 'encoding', reasons: [message] },
+  });
 
 export async function readInput(
   flag: string | undefined,
@@ -53,8 +73,12 @@ export function parseContextFlag(flag: string, cwd: string): Record<string, unkn
     const file = resolve(cwd, flag.slice(1));
     if (!existsSync(file))
       throw new ConfigError(ErrorCode.CONFIG_INVALID, `--context: ${file} does not exist`);
-    text = readFileSync(file, 'utf8');
     where = file;
+    text = utf8TextOf(
+      readFileSync(file),
+      file,
+      (message) => new ConfigError(ErrorCode.CONFIG_INVALID, `--context: ${message}`),
+    );
   }
   let value: unknown;
   try {

@@ -11,6 +11,7 @@ import type { z } from 'zod';
 
 import { loadEnvFile } from '../adapters/agents/env.js';
 import { DEFAULT_STATE_PATH } from '../adapters/ledger/stateUri.js';
+import { utf8TextOf } from '../adapters/fs/utf8Text.js';
 import { ConfigError, ErrorCode, unreadableFile } from '../errors.js';
 import { nearest } from '../blueprint/findings.js';
 import { FLUJO_ONLY_KEYS, FLUJO_ONLY_SETTINGS, FlujoToml } from './schema.js';
@@ -100,8 +101,13 @@ function lineOf(text: string, path: readonly string[], key: string): number | un
 function readToml(file: string): { text: string; doc: Record<string, unknown> } {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = utf8TextOf(
+      readFileSync(file),
+      file,
+      (message) => new ConfigError(ErrorCode.CONFIG_INVALID, message, { file }),
+    );
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     throw new ConfigError(ErrorCode.CONFIG_INVALID, unreadableFile(file, 'TOML', e), { file });
   }
   try {

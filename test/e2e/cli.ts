@@ -13,7 +13,13 @@ export interface CliResult {
 
 export function runCli(
   args: string[],
-  options: { cwd: string; env?: NodeJS.ProcessEnv; input?: string; uid?: number; gid?: number },
+  options: {
+    cwd: string;
+    env?: NodeJS.ProcessEnv;
+    input?: string | Buffer;
+    uid?: number;
+    gid?: number;
+  },
 ): CliResult {
   if (!existsSync(CLI))
     throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it first)`);

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 
 import { ConfigError, ErrorCode } from '../../errors.js';
+import { utf8TextOf } from '../fs/utf8Text.js';
 import type { Provider } from './config.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -120,8 +121,13 @@ function envError(file: string, line: number, column: number, what: string): Con
 export function loadEnvFile(path: string): Record<string, string> {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = utf8TextOf(
+      readFileSync(path),
+      path,
+      (message) => new ConfigError(ErrorCode.CONFIG_INVALID, message, { file: path }),
+    );
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     throw new ConfigError(
       ErrorCode.CONFIG_INVALID,
       `env_file ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); fix the env_file path in flujo.toml`,

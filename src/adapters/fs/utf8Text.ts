@@ -12,11 +12,43 @@ export function utf8Text(bytes: Uint8Array): string {
   try {
     return strict().decode(bytes);
   } catch {
-    throw notUtf8(bytes);
+    const bad = firstBadByte(bytes);
+    throw new YamlLoadError(`the file is ${notUtf8(bad)}; save it as UTF-8`, bad.line, bad.column);
   }
 }
 
-function notUtf8(bytes: Uint8Array): YamlLoadError {
+/**
+ * The text of `bytes` read from `where` (a file, or `stdin`), or the error `refuse` makes of a
+ * sentence naming the first byte that is not UTF-8 as `where:line:column` and saying what to do.
+ * For flujo.toml, env files, --context @file and piped input, which were decoded leniently too.
+ */
+export function utf8TextOf(
+  bytes: Uint8Array,
+  where: string,
+  refuse: (message: string) => Error,
+  fix = 'save it as UTF-8',
+): string {
+  try {
+    return strict().decode(bytes);
+  } catch {
+    const bad = firstBadByte(bytes);
+    throw refuse(`${where}:${bad.line}:${bad.column}: ${notUtf8(bad)}; ${fix}`);
+  }
+}
+
+interface BadByte {
+  readonly line: number;
+  readonly column: number;
+  /** The byte, when one is to blame (not when the text ends inside a character). */
+  readonly byte?: number;
+}
+
+const notUtf8 = (bad: BadByte): string =>
+  bad.byte === undefined
+    ? 'not UTF-8 text'
+    : `not UTF-8 text (byte 0x${bad.byte.toString(16).toUpperCase().padStart(2, '0')} here)`;
+
+function firstBadByte(bytes: Uint8Array): BadByte {
   // A newline byte is never inside a multi-byte sequence: find the line, then the place in it.
   let start = 0;
   for (let line = 1; ; line += 1) {
@@ -25,16 +57,9 @@ function notUtf8(bytes: Uint8Array): YamlLoadError {
     const before = validPrefix(text);
     if (before !== undefined) {
       // Columns count characters, as the YAML parser's do.
-      const column = before.length + 1;
-      const byte = text[Buffer.byteLength(before, 'utf8')] as number;
-      const hex = byte.toString(16).toUpperCase().padStart(2, '0');
-      return new YamlLoadError(
-        `the file is not UTF-8 text (byte 0x${hex} here); save it as UTF-8`,
-        line,
-        column,
-      );
+      return { line, column: before.length + 1, byte: text[Buffer.byteLength(before, 'utf8')] };
     }
-    if (nl === -1) return new YamlLoadError('the file is not UTF-8 text; save it as UTF-8', 1, 1);
+    if (nl === -1) return { line: 1, column: 1 };
     start = nl + 1;
   }
 }

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 
 import { ConfigError, EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
 import { maxInputBytes, resolveRunId } from '../context.js';
-import { parseAnswer, readStdin, runArgument } from '../io.js';
+import { answerNotUtf8, parseAnswer, readStdin, runArgument } from '../io.js';
 import type { Output } from '../output.js';
 import { DEFAULT_PIPELINE, pipelinePath, startedSource } from '../pipelineFile.js';
 import {
@@ -55,7 +55,7 @@ export async function resume(
         '--pipeline names a file here; a worker resumes a run with the pipeline it recorded: drop --pipeline or --fleet',
         { exitCode: ExitCode.config },
       );
-    const text = flags.input === '-' ? await readStdin(process.stdin) : flags.input;
+    const text = flags.input === '-' ? await readStdin(process.stdin, answerNotUtf8) : flags.input;
     // Refused before NATS is reached; the worker checks again with its own limit (ADR 100).
     const answer = text !== undefined ? parseAnswer(text) : undefined;
     // RUN is the whole id: the fleet's ledger may not be reachable from here to expand a prefix.
@@ -108,12 +108,12 @@ export async function resume(
     const { pipeline: loaded, engine } = await session.load(file, {
       recordedRun: !flags.allowChangedPipeline,
     });
-    const text =
-      // Only --input answers a person: FLUJO_INPUT is a run's input, never a human's answer.
-      flags.input === '-' ? await readStdin(process.stdin) : flags.input;
-    answered = text !== undefined;
     // Refused before the run is touched: the answer alone is wrong, whatever the run's state.
     answerRefused = true;
+    const text =
+      // Only --input answers a person: FLUJO_INPUT is a run's input, never a human's answer.
+      flags.input === '-' ? await readStdin(process.stdin, answerNotUtf8) : flags.input;
+    answered = text !== undefined;
     const answer = text !== undefined ? parseAnswer(text, maxInputBytes(cfg)) : undefined;
     answerRefused = false;
     const id = runId;
