@@ -171,8 +171,10 @@ function loadFile(
   try {
     tree = parseYamlTree(src, recorded);
   } catch (e) {
-    if (e instanceof YamlLoadError) return fail('YAML-LOAD', e.message, e);
-    throw e;
+    if (!(e instanceof YamlLoadError)) throw e;
+    // Every duplicate key (or other parse error), not only the first: one edit fixes them all.
+    for (const m of e.more) env.report('YAML-LOAD', m.message, m);
+    return fail('YAML-LOAD', e.message, e);
   }
   // Taken for a run already recorded with them (ADR 106): said, not refused.
   for (const n of recorded?.notes ?? [])

@@ -11,6 +11,7 @@ import {
   isSeq,
   LineCounter,
   parseDocument,
+  visit,
   type Document,
   type Node as YamlNode,
 } from 'yaml';
@@ -42,12 +43,18 @@ export const LIMITS = { maxAliasCount: 100, maxDepth: 64, maxBytes: 4 * 1024 * 1
 export class YamlLoadError extends Error {
   readonly line: number;
   readonly column: number;
-  constructor(message: string, line: number, column: number) {
+  /** The parser's other errors after the first (every duplicate key, not only the first). */
+  readonly more: readonly YamlNote[];
+  constructor(message: string, line: number, column: number, more: readonly YamlNote[] = []) {
     super(message);
     this.line = line;
     this.column = column;
+    this.more = more;
   }
 }
+
+/** At most this many of a file's YAML errors are reported; the rest are counted. */
+export const MAX_YAML_ERRORS = 20;
 
 /**
  * Where text position (line, column) of `value` sits in the file: the text from there (up to 12
@@ -102,10 +109,22 @@ export function parseYamlTree(src: string, recorded?: { readonly notes: YamlNote
   flowDepthGuard(src);
   const lc = new LineCounter();
   const doc = parseDocument(src, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  const first = doc.errors[0];
-  if (first) {
-    const p = lc.linePos(first.pos[0]);
-    throw new YamlLoadError(`${first.code}: ${first.message.split('\n')[0]}`, p.line, p.col);
+  if (doc.errors.length > 0) {
+    const twice = duplicateKeys(doc);
+    const [first, ...rest] = doc.errors.slice(0, MAX_YAML_ERRORS).map((e): YamlNote => {
+      const p = lc.linePos(e.pos[0]);
+      const dup = e.code === 'DUPLICATE_KEY' ? twice.get(e.pos[0]) : undefined;
+      const message = dup
+        ? `${JSON.stringify(dup.key).slice(0, 80)} is given twice in one mapping (first at line ${lc.linePos(dup.first).line}); keep one`
+        : e.message.split('\n')[0];
+      return { message: `${e.code}: ${message}`, line: p.line, column: p.col };
+    }) as [YamlNote, ...YamlNote[]];
+    const left = doc.errors.length - MAX_YAML_ERRORS;
+    const more =
+      left > 0
+        ? [...rest, { ...(rest.at(-1) ?? first), message: `and ${left} more YAML errors` }]
+        : rest;
+    throw new YamlLoadError(first.message, first.line, first.column, more);
   }
   try {
     doc.toJS({ maxAliasCount: LIMITS.maxAliasCount });
@@ -249,4 +268,26 @@ export function plain(n: YNode): unknown {
 
 export function entry(n: YNode, key: string): YEntry | undefined {
   return n.t === 'map' ? n.entries.find((e) => e.key === key) : undefined;
+}
+
+/**
+ * Each repeated scalar key of a mapping, by where it starts: the key and where it first appears.
+ * The parser's DUPLICATE_KEY says only "Map keys must be unique" at the key's first character.
+ */
+function duplicateKeys(doc: Document.Parsed): Map<number, { key: string; first: number }> {
+  const twice = new Map<number, { key: string; first: number }>();
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Map<string, number>();
+      for (const pair of map.items) {
+        const k = pair.key as YamlNode | null;
+        if (!isScalar(k) || !k.range) continue;
+        const key = String(k.value);
+        const first = seen.get(key);
+        if (first === undefined) seen.set(key, k.range[0]);
+        else twice.set(k.range[0], { key, first });
+      }
+    },
+  });
+  return twice;
 }

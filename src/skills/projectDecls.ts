@@ -8,6 +8,7 @@ import path from 'node:path';
 
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { AJV_OPTIONS } from '../dsl/jsonSchema.js';
+import { utf8TextOf } from '../adapters/fs/utf8Text.js';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 
 import { ConfigError, ErrorCode, unreadableFile } from '../errors.js';
@@ -63,8 +64,13 @@ export async function readSkillDecls(
 ): Promise<Decl[]> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = utf8TextOf(
+      await readFile(file),
+      file,
+      (message) => new ConfigError(ErrorCode.SKILLS_CONFIG_INVALID, message, { file }),
+    );
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     throw new ConfigError(ErrorCode.SKILLS_CONFIG_INVALID, unreadableFile(file, 'YAML', e), {
       file,
     });

@@ -109,6 +109,51 @@ describe('validation rules point at the offending key or value', () => {
     expect(r2.errors[0]!.message).toMatch(/nesting/);
   });
 
+  it('reports every duplicate key, each naming the key and where it first is, up to 20', async () => {
+    const { loadBlueprint, MAX_YAML_ERRORS } = {
+      ...(await import('../../src/blueprint/loader.js')),
+      ...(await import('../../src/blueprint/yamlTree.js')),
+    };
+    const files = (text: string) => ({ read: () => text, exists: () => true });
+    const text = [
+      'version: "0.1"',
+      'name: dup',
+      'name: again',
+      'steps:',
+      '  - kind: step',
+      '    name: a',
+      '    "name": b',
+      '    agent: { id: flujo.builtins.stringify, id: x }',
+    ].join('\n');
+    const r = loadBlueprint('/p/x.yaml', { root: '/p', files: files(text) });
+    expect(r.plan).toBeUndefined();
+    expect(r.errors.map((e) => [e.rule_id, e.line, e.column, e.message])).toEqual([
+      [
+        'YAML-LOAD',
+        3,
+        1,
+        'DUPLICATE_KEY: "name" is given twice in one mapping (first at line 2); keep one',
+      ],
+      [
+        'YAML-LOAD',
+        7,
+        5,
+        'DUPLICATE_KEY: "name" is given twice in one mapping (first at line 6); keep one',
+      ],
+      [
+        'YAML-LOAD',
+        8,
+        44,
+        'DUPLICATE_KEY: "id" is given twice in one mapping (first at line 8); keep one',
+      ],
+    ]);
+    // A file made of them: the first 20, and a count of the rest.
+    const many = ['version: "0.1"', 'name: d', 'steps: []', ...Array(25).fill('k: 1')].join('\n');
+    const m = loadBlueprint('/p/x.yaml', { root: '/p', files: files(many) });
+    expect(m.errors).toHaveLength(MAX_YAML_ERRORS + 1);
+    expect(m.errors.at(-1)!.message).toBe('and 4 more YAML errors');
+  });
+
   it('never reads files outside the project root', async () => {
     const { loadBlueprint } = await import('../../src/blueprint/loader.js');
     const read: string[] = [];

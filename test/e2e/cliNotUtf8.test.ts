@@ -1,9 +1,9 @@
 /**
  * Text a person hands the CLI must be UTF-8, as blueprint files must be: a run's input or an
- * answer on stdin, flujo.toml, its env_file and `--context @file`. Node decoded them leniently,
- * each bad byte becoming U+FFFD, so a Latin-1 `café` piped to `run --input -` was recorded as
- * `caf\uFFFD`, which nobody sent. Each is refused naming where:line:column and the byte, before
- * anything is recorded.
+ * answer on stdin, flujo.toml, its env_file, skills.yaml and `--context @file`. Node decoded
+ * them leniently, each bad byte becoming U+FFFD, so a Latin-1 `café` piped to `run --input -`
+ * was recorded as `caf\uFFFD`, which nobody sent. Each is refused naming where:line:column and
+ * the byte, before anything is recorded.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -119,6 +119,18 @@ describe('files the CLI reads', () => {
     expect(r.stderr).toContain(
       `[CONFIG_INVALID] ${join(p, '.env')}:1:19: not UTF-8 text (byte 0xE9 here); save it as UTF-8`,
     );
+  });
+
+  it('refuses a skills.yaml that is not UTF-8 with SKILLS_CONFIG_INVALID, for run and validate', () => {
+    const p = project('skills');
+    writeFileSync(join(p, 'skills.yaml'), latin1('# r\xe9sum\xe9\nskills: {}\n'));
+    const want = `[SKILLS_CONFIG_INVALID] ${join(p, 'skills.yaml')}:1:4: not UTF-8 text (byte 0xE9 here); save it as UTF-8`;
+    for (const args of [['run', '--input', 'x'], ['validate']]) {
+      const r = runCli(args, { cwd: p });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(want);
+    }
+    expect(runsIn(p)).toEqual([]);
   });
 
   it('refuses a --context @file that is not UTF-8, recording no run', () => {
