@@ -1,6 +1,7 @@
 /** Runs the built CLI (dist/) as a user would, capturing stdout, stderr and the exit code. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -77,3 +78,22 @@ export function spawnCli(
     else child.stdin.end();
   });
 }
+
+/** A project folder `dir/name` holding `files` (paths relative to it; folders are made). */
+export function writeProject(
+  dir: string,
+  name: string,
+  files: Readonly<Record<string, string | Buffer>>,
+): string {
+  const p = join(dir, name);
+  for (const [f, content] of Object.entries(files)) {
+    const file = join(p, f);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, content);
+  }
+  return p;
+}
+
+/** The runs `flujo lens list --json` shows in the project at `cwd`. */
+export const lensRuns = (cwd: string): unknown[] =>
+  JSON.parse(runCli(['lens', 'list', '--json'], { cwd }).stdout || '[]') as unknown[];

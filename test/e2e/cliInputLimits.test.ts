@@ -6,13 +6,13 @@
  * for a run's input and context, exit 1 (HUMAN_INPUT_REJECTED) for an answer, a rejected resume
  * input as CONTRACTS says (ADR 105).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runCli } from './cli.js';
+import { lensRuns, runCli, writeProject } from './cli.js';
 
 const PIPELINE = `version: "0.1"
 name: asks
@@ -44,16 +44,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function project(name: string, toml = 'state_uri = "sqlite:///.flujo/state.db"\n'): string {
-  const p = join(dir, name);
-  mkdirSync(p, { recursive: true });
-  writeFileSync(join(p, 'flujo.toml'), toml);
-  writeFileSync(join(p, 'pipeline.yaml'), PIPELINE);
-  return p;
-}
-
-const runsIn = (p: string) =>
-  JSON.parse(runCli(['lens', 'list', '--json'], { cwd: p }).stdout || '[]') as unknown[];
+const project = (
+  name: string,
+  toml: string | Buffer = 'state_uri = "sqlite:///.flujo/state.db"\n',
+): string => writeProject(dir, name, { 'flujo.toml': toml, 'pipeline.yaml': PIPELINE });
+const runsIn = lensRuns;
 
 /** The run's event count and status, as the ledger has them. */
 function recorded(p: string, id: string) {

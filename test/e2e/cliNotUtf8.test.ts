@@ -5,13 +5,13 @@
  * was recorded as `caf\uFFFD`, which nobody sent. Each is refused naming where:line:column and
  * the byte, before anything is recorded.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runCli } from './cli.js';
+import { lensRuns, runCli, writeProject } from './cli.js';
 
 const PIPELINE = `version: "0.1"
 name: asks
@@ -36,16 +36,9 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function project(name: string, toml: string | Buffer = TOML): string {
-  const p = join(dir, name);
-  mkdirSync(p, { recursive: true });
-  writeFileSync(join(p, 'flujo.toml'), toml);
-  writeFileSync(join(p, 'pipeline.yaml'), PIPELINE);
-  return p;
-}
-
-const runsIn = (p: string) =>
-  JSON.parse(runCli(['lens', 'list', '--json'], { cwd: p }).stdout || '[]') as unknown[];
+const project = (name: string, toml: string | Buffer = TOML): string =>
+  writeProject(dir, name, { 'flujo.toml': toml, 'pipeline.yaml': PIPELINE });
+const runsIn = lensRuns;
 
 describe('flujo run: input on stdin', () => {
   it('refuses bytes that are not UTF-8 with USAGE, exit 2, naming stdin:line:column and the byte, recording no run', () => {

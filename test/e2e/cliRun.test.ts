@@ -5,12 +5,12 @@
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
-import { runCli, spawnCli } from './cli.js';
+import { runCli, spawnCli, writeProject } from './cli.js';
 
 /** A JS pipeline module: `fn` steps in a sequence, as the DSL would build them. */
 function jsPipeline(name: string, steps: Record<string, string>): string {
@@ -40,15 +40,8 @@ let dir: string;
 const mkdirP = (d: string) => mkdirSync(d, { recursive: true });
 
 /** A project folder with a flujo.toml and the given files. */
-function project(name: string, files: Record<string, string>): string {
-  const p = join(dir, name);
-  for (const [f, text] of Object.entries({ 'flujo.toml': '# test\n', ...files })) {
-    const file = join(p, f);
-    mkdirP(dirname(file));
-    writeFileSync(file, text);
-  }
-  return p;
-}
+const project = (name: string, files: Record<string, string>): string =>
+  writeProject(dir, name, { 'flujo.toml': '# test\n', ...files });
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'flujo-cli-'));
