@@ -8,6 +8,8 @@
  * `--run-id`) was given, as given; `errors` the blueprint findings of a `BLUEPRINT_INVALID`, as
  * `flujo validate --json` lists them (ADR 99, ADR 101).
  */
+import { isAbsolute, relative } from 'node:path';
+
 import { CommanderError, type Command } from 'commander';
 
 import { isEngineError, withoutCode } from '../errors.js';
@@ -112,6 +114,17 @@ function errorObject(e: unknown): Record<string, unknown> | undefined {
   return {
     code: e.code,
     message: withoutCode(e.message),
-    ...(Array.isArray(findings) ? { errors: findings } : {}),
+    ...(Array.isArray(findings) ? { errors: findings.map(findingAsShown) } : {}),
   };
+}
+
+/**
+ * A finding with its file relative to the current folder, as `flujo validate --json` and the
+ * message's own lines name it (the loader keeps absolute paths).
+ */
+export function findingAsShown<F>(f: F): F {
+  const file = (f as { file?: unknown }).file;
+  return typeof file === 'string' && isAbsolute(file)
+    ? { ...f, file: relative(process.cwd(), file) || file }
+    : f;
 }

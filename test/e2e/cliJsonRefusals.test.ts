@@ -44,6 +44,14 @@ describe('--json refusals print one object', () => {
     expect(v.error.errors).toEqual(
       expect.arrayContaining([expect.objectContaining({ rule_id: 'V-K2', line: 3 })]),
     );
+    // The findings as `flujo validate --json` lists them: the file as given, not made absolute.
+    const validated = JSON.parse(runCli(['validate', 'bad.yaml', '--json'], { cwd: p }).stdout) as {
+      errors: unknown[];
+    };
+    expect(v.error.errors).toEqual(validated.errors);
+    expect(v.error.errors).toEqual(
+      expect.arrayContaining([expect.objectContaining({ file: 'bad.yaml' })]),
+    );
     expect(v).not.toHaveProperty('run_id');
   });
 

@@ -7,11 +7,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
-import { dirname, extname, join, relative, resolve } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { moduleFindings, nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
-import { finding, type Finding } from '../../blueprint/findings.js';
+import { finding } from '../../blueprint/findings.js';
 import type { SkillCatalog } from '../../blueprint/env.js';
 import { loadBlueprint, type LoadResult } from '../../blueprint/loader.js';
 import { loadConfig } from '../../config/load.js';
@@ -25,6 +25,7 @@ import {
   loadPipelineFile,
   pipelinePath,
 } from '../pipelineFile.js';
+import { findingAsShown } from '../jsonRefusal.js';
 import { findProjectRoot } from '../project.js';
 import { docsBase, sarif } from './validateSarif.js';
 
@@ -182,18 +183,17 @@ export async function validate(
     : await moduleFindings(
         await loadFromCli(opts, existsSync(target.file) ? await skillCatalog(opts) : undefined),
       );
-  const shown = (f: Finding) => ({ ...f, file: relative(process.cwd(), f.file) || f.file });
   if (format === 'json') {
     out.json({
       is_valid: result.isValid,
-      errors: result.errors.map(shown),
-      warnings: result.warnings.map(shown),
+      errors: result.errors.map(findingAsShown),
+      warnings: result.warnings.map(findingAsShown),
       path: result.path,
     });
   } else if (format === 'sarif') {
     out.json(sarif(result, base));
   } else {
-    for (const f of result.findings.map(shown)) {
+    for (const f of result.findings.map(findingAsShown)) {
       const mark = f.severity === 'error' ? out.color.bad('error') : 'warning';
       out.data(
         `${f.file}:${f.line}:${f.column}: ${mark} ${f.rule_id}: ${f.message}${f.step_name ? ` [step ${f.step_name}]` : ''}`,
