@@ -7,6 +7,20 @@ import { branchNames } from '../dsl/paths.js';
 
 const hidden = (n: PlanNode) => n.name.startsWith('__');
 
+/**
+ * The step a blueprint `kind: cache` wraps, when `n` is what the loader makes of one (./cache.ts:
+ * a sequence keeping its input, then a hidden conditional on a cache lookup whose `miss` branch
+ * runs the wrapped step first); otherwise undefined. Its other nodes are the engine's.
+ */
+export function cachedStep(n: PlanNode): PlanNode | undefined {
+  if (n.kind !== 'sequence' || hidden(n)) return undefined;
+  const lookup = n.steps[1];
+  if (n.steps.length !== 2 || lookup?.kind !== 'conditional') return undefined;
+  if (!('cache' in lookup.condition)) return undefined;
+  const miss = lookup.branches.miss;
+  return miss?.kind === 'sequence' ? miss.steps[0] : undefined;
+}
+
 function agentOf(n: PlanNode & { kind: 'step' }): string {
   if (n.agent.startsWith('skill:')) return `skill ${n.agent.slice(6)}`;
   if (n.agent.startsWith('fn:code:')) return `function ${n.agent.slice(8)}`;
@@ -22,6 +36,12 @@ export function explainPlan(ir: PlanIR): string {
   const say = (n: PlanNode, depth: number): void => {
     const pad = '  '.repeat(depth);
     if (hidden(n) && n.kind === 'sequence') return;
+    const cached = cachedStep(n);
+    if (cached) {
+      lines.push(`${pad}- ${n.name}: reuses a cached output for an input seen before, else:`);
+      say(cached, depth + 1);
+      return;
+    }
     switch (n.kind) {
       case 'step': {
         if (!n.agent.startsWith('fn:') && !n.agent.startsWith('skill:')) models.add(n.agent);
@@ -128,6 +148,15 @@ export function visualizePlan(ir: PlanIR, format: 'mermaid' | 'text'): string {
   const label = (s: string) => s.replace(/"/g, "'");
   // Returns [entry id, exit id] of the drawn node.
   const draw = (node: PlanNode): [string, string] => {
+    const cached = cachedStep(node);
+    if (cached) {
+      // The cache as one node, drawn before the step it wraps (run only for an input not seen).
+      const i = id();
+      lines.push(`  ${i}[("${label(node.name)} (cache)")]`);
+      const [a, z] = draw(cached);
+      lines.push(`  ${i} -->|miss| ${a}`);
+      return [i, z];
+    }
     if (node.kind === 'sequence') {
       const parts = node.steps.filter((s) => !(hidden(s) && s.kind === 'sequence')).map(draw);
       if (parts.length === 0) {
@@ -187,6 +216,8 @@ export function visualizePlan(ir: PlanIR, format: 'mermaid' | 'text'): string {
 
 function textTree(n: PlanNode, depth: number): string[] {
   const pad = '  '.repeat(depth);
+  const cached = cachedStep(n);
+  if (cached) return [`${pad}▸ ${n.name} [cache]`, ...textTree(cached, depth + 1)];
   if (n.kind === 'sequence' && (depth === 0 || hidden(n)))
     return n.steps.flatMap((s) => textTree(s, depth));
   const head = `${pad}${n.kind === 'step' ? '•' : '▸'} ${n.name} [${n.kind}]${n.kind === 'step' ? ` ${agentOf(n)}` : ''}`;
