@@ -85,6 +85,10 @@ export function outcomeOfError(
       e.code === ErrorCode.PLAN_CHANGED ||
       e.code === ErrorCode.NONDETERMINISM ||
       e.code === ErrorCode.LEDGER_CORRUPT ||
+      // Stored bytes that do not decode, or a run not begun by its RunStarted: the ledger is
+      // damaged and stays so; a retry met it again every delivery (QA: about 15 minutes).
+      e.code === ErrorCode.LEDGER_DECODE ||
+      e.code === ErrorCode.LEDGER_BAD_START ||
       // An input or context the ledger cannot record (ADR 40) is refused, not retried.
       e.code === ErrorCode.LEDGER_ENCODE;
     if (permanent) return { kind: 'term', reason: `${e.code}: ${withoutCode(e.message)}` };

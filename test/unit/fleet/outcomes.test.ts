@@ -51,6 +51,18 @@ describe('outcomeOfError and dead letters', () => {
     expect(out).not.toHaveProperty('dead');
   });
 
+  it('a damaged ledger (a row that does not decode, a bad start, a broken chain) is refused at once', () => {
+    for (const code of [
+      ErrorCode.LEDGER_DECODE,
+      ErrorCode.LEDGER_BAD_START,
+      ErrorCode.LEDGER_CORRUPT,
+    ] as const) {
+      const damaged = new EngineError(code, `run r1 seq 10: damaged`);
+      const out = outcomeOfError(resume, damaged, 1, false);
+      expect(out).toEqual({ kind: 'term', reason: `${code}: run r1 seq 10: damaged` });
+    }
+  });
+
   it('a worker stopping hands the message back, whatever the delivery', () => {
     expect(outcomeOfError(start, new Stopping(), 1, false)).toEqual({ kind: 'retry', delayMs: 0 });
   });
