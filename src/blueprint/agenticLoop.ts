@@ -11,7 +11,7 @@
 import type { HitlNode, PlanNode } from '../dsl/ir.js';
 import type { Env, Where } from './env.js';
 import { basicStep, get, identity, type Base } from './steps.js';
-import { reportMaxLoops } from './stepsIterate.js';
+import { maxLoopsOf } from './stepsIterate.js';
 import type { YNode } from './yamlTree.js';
 
 const LOG = 'command_log';
@@ -118,8 +118,7 @@ export function agenticLoop(
     input: { template: `{{ context.${LOG} | last }}` },
   });
   const maxNode = get(node, 'max_loops');
-  const max = env.num(maxNode, `${name}: max_loops`, name);
-  if (max !== undefined && max < 1 && maxNode) reportMaxLoops(env, maxNode, name, max);
+  const max = maxLoopsOf(env, maxNode, name);
   const tpl = get(node, 'output_template');
   const output = tpl
     ? env.template(tpl, name, where)
@@ -132,7 +131,7 @@ export function agenticLoop(
       name: `${name}.turn`,
       steps: [{ ...planner, record: [`step_outputs.${plannerKey}`] }, dispatch, log, entry],
     },
-    maxLoops: Math.floor(max ?? DEFAULT_MAX_LOOPS),
+    maxLoops: max ?? DEFAULT_MAX_LOOPS,
     exit: { expr: "previous_step.generated_command.get('type') == 'finish'" },
     output,
   };

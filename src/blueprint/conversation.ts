@@ -212,23 +212,23 @@ function management(env: Env, hm: YNode, owner: string, where: Where): PlanNode[
     what('strategy'),
     owner,
   );
-  const maxTurns = env.num(get(hm, 'max_turns'), what('max_turns'), owner);
-  const maxTokens = env.num(get(hm, 'max_tokens'), what('max_tokens'), owner);
+  const maxTurns = env.count(get(hm, 'max_turns'), what('max_turns'), owner, 0);
+  const maxTokens = env.count(get(hm, 'max_tokens'), what('max_tokens'), owner, 0);
   if (strategy === 'truncate_turns' || strategy === 'truncate_tokens') {
     const limit = strategy === 'truncate_turns' ? maxTurns : maxTokens;
+    const key = strategy === 'truncate_turns' ? 'max_turns' : 'max_tokens';
     if (limit === undefined) {
-      env.report(
-        'V-K4',
-        `${owner}: strategy ${strategy} needs '${strategy === 'truncate_turns' ? 'max_turns' : 'max_tokens'}'`,
-        hm.pos,
-        { step: owner },
-      );
+      // A value that is not a count is already a V-K4 error at it.
+      if (!get(hm, key))
+        env.report('V-K4', `${owner}: strategy ${strategy} needs '${key}'`, hm.pos, {
+          step: owner,
+        });
       return [];
     }
     const trim: HistoryOp =
       strategy === 'truncate_turns'
-        ? { op: 'trim', maxTurns: Math.floor(limit) }
-        : { op: 'trim', maxTokens: Math.floor(limit) };
+        ? { op: 'trim', maxTurns: limit }
+        : { op: 'trim', maxTokens: limit };
     return [op(env, owner, 'trim', trim)];
   }
   if (strategy !== 'summarize') return [];
@@ -273,7 +273,7 @@ function management(env: Env, hm: YNode, owner: string, where: Where): PlanNode[
       kind: 'conditional',
       name: env.hiddenName(owner, 'summarize'),
       condition: {
-        history: { op: 'needs_summary', maxTurns: Math.floor(maxTurns ?? DEFAULT_SUMMARY_TURNS) },
+        history: { op: 'needs_summary', maxTurns: maxTurns ?? DEFAULT_SUMMARY_TURNS },
       },
       branches: {
         true: {

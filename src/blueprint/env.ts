@@ -152,6 +152,31 @@ export class Env {
     return undefined;
   }
 
+  /**
+   * A count (max_loops, max_transitions, max_retries, max_turns…): a whole number of at least
+   * `min`, or a numeric string holding one. Else a finding at the value: the runtime floored 2.5
+   * and took 0 for "the default".
+   */
+  count(
+    node: YNode | undefined,
+    what: string,
+    step: string | null,
+    min: number,
+    rule: RuleId = 'V-K4',
+  ): number | undefined {
+    if (!node) return undefined;
+    const v = plain(node);
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    if (typeof n === 'number' && Number.isSafeInteger(n) && n >= min) return n;
+    this.report(
+      rule,
+      `${what} must be a whole number of at least ${min}, got ${JSON.stringify(v)}`,
+      node.pos,
+      { step },
+    );
+    return undefined;
+  }
+
   bool(node: YNode | undefined, what: string, step: string | null): boolean | undefined {
     if (!node) return undefined;
     const v = plain(node);

@@ -32,7 +32,10 @@ export const RULES = {
   'V-A1': ['warning', 'a step without agent or uses runs as a passthrough'],
   'V-A5': ['warning', 'the previous output is not used and not merged into the context'],
   'V-A6': ['error', 'unknown agent, skill id or code module'],
-  'V-A7': ['warning', 'max_retries or timeout is not a non-negative number'],
+  'V-A7': [
+    'warning',
+    'max_retries is not a whole number of at least 0, or timeout not a non-negative number',
+  ],
   'V-I1': ['error', 'an imported file does not exist'],
   'V-I2': ['error', 'an import outputs mapping has an invalid root'],
   'V-I3': ['error', 'cyclic import'],

@@ -9,7 +9,6 @@
 import type { CodeRef, PlanNode, TemplateValue } from '../dsl/ir.js';
 import type { Env, Where } from './env.js';
 import { nearest } from './findings.js';
-import { IMPORT_CONFIG_KEYS } from './keys.js';
 import { loadChild } from './loader.js';
 import { identity } from './steps.js';
 import { mapTree } from './walk.js';
@@ -91,8 +90,8 @@ export function importStep(
     });
     return undefined;
   }
+  // Its keys and the step config keys were checked by the caller (steps.ts stepConfig).
   const cfg = entry(node, 'config')?.value;
-  if (cfg) env.checkKeys(cfg, IMPORT_CONFIG_KEYS, `${name}: config`, name);
   const get = (k: string) => (cfg ? entry(cfg, k)?.value : undefined);
   const inputTo =
     env.oneOf(

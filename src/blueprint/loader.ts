@@ -257,12 +257,18 @@ function agentsSection(env: Env, node: YNode | undefined): void {
     const ms = entry(a, 'model_settings')?.value;
     if (ms) config.settings = plain(ms);
     const timeout = env.num(entry(a, 'timeout')?.value, `${what}: timeout`, null, 'V-A7');
-    const retries = env.num(entry(a, 'max_retries')?.value, `${what}: max_retries`, null, 'V-A7');
+    const retries = env.count(
+      entry(a, 'max_retries')?.value,
+      `${what}: max_retries`,
+      null,
+      0,
+      'V-A7',
+    );
     env.agents.set(e.key, {
       name: e.key,
       model,
       config,
-      retries: retries === undefined ? 3 : Math.floor(retries),
+      retries: retries ?? 3,
       ...(system !== undefined && typeof system !== 'string' ? { system } : {}),
       ...(timeout !== undefined ? { timeoutMs: Math.round(timeout * 1000) } : {}),
     });

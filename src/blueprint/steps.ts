@@ -13,6 +13,7 @@ import { importStep } from './imports.js';
 import {
   COMMON_IGNORED,
   COMMON_KEYS,
+  IMPORT_CONFIG_KEYS,
   KIND_IGNORED,
   KIND_KEYS,
   KINDS,
@@ -153,6 +154,8 @@ function buildKind(
   where: Where,
 ): PlanNode | undefined {
   const base = common(env, node, name, where);
+  // A basic step checks its config itself (an import step takes more keys).
+  if (kind !== 'step') stepConfig(env, node, name);
   switch (kind) {
     case 'step':
       return basicStep(env, node, name, where, base);
@@ -186,14 +189,31 @@ function buildKind(
   return undefined;
 }
 
-function stepConfig(env: Env, node: YNode, name: string) {
+/**
+ * A step's `config:`, checked the same whatever runs the step (an agent, a skill, ask_user, a
+ * module, an import, nothing) and whatever its kind: unknown keys (V-K1), Flujo's keys this engine
+ * does not act on (V-K5), `max_retries` and `timeout_s` (V-A7). `extra`: the import keys an import
+ * step takes besides. Returns what a basic step acts on.
+ */
+export function stepConfig(
+  env: Env,
+  node: YNode,
+  name: string,
+  extra: readonly string[] = [],
+): { retries?: number; timeoutMs?: number } {
   const cfg = get(node, 'config');
   if (!cfg) return {};
   const sampling: readonly string[] = STEP_CONFIG_SAMPLING;
   const ignored = STEP_CONFIG_KEYS.filter(
     (k) => !(STEP_CONFIG_ACTED as readonly string[]).includes(k) && !sampling.includes(k),
   );
-  env.checkKeys(cfg, [...STEP_CONFIG_ACTED, ...sampling], `${name}: config`, name, ignored);
+  env.checkKeys(
+    cfg,
+    [...STEP_CONFIG_ACTED, ...sampling, ...extra],
+    `${name}: config`,
+    name,
+    ignored,
+  );
   // Accepted (Flujo has them) but a step's config does not reach the model: say where they go.
   if (cfg.t === 'map')
     for (const e of cfg.entries)
@@ -208,7 +228,13 @@ function stepConfig(env: Env, node: YNode, name: string) {
             suggestion: `set it in the agent's model_settings (agents: <name>: model_settings: { ${e.key}: … })`,
           },
         );
-  const retries = env.num(get(cfg, 'max_retries'), `${name}: config.max_retries`, name, 'V-A7');
+  const retries = env.count(
+    get(cfg, 'max_retries'),
+    `${name}: config.max_retries`,
+    name,
+    0,
+    'V-A7',
+  );
   const timeout = env.num(
     get(cfg, 'timeout_s') ?? get(cfg, 'timeout'),
     `${name}: config.timeout_s`,
@@ -216,7 +242,7 @@ function stepConfig(env: Env, node: YNode, name: string) {
     'V-A7',
   );
   return {
-    ...(retries !== undefined ? { retries: Math.floor(retries) } : {}),
+    ...(retries !== undefined ? { retries } : {}),
     ...(timeout !== undefined ? { timeoutMs: Math.round(timeout * 1000) } : {}),
   };
 }
@@ -231,8 +257,11 @@ export function basicStep(
   const uses = get(node, 'uses');
   const usesStr = env.str(uses, `${name}: uses`, name);
   if (uses && usesStr?.startsWith('imports.')) {
+    stepConfig(env, node, name, IMPORT_CONFIG_KEYS);
     return importStep(env, node, name, usesStr.slice('imports.'.length), uses, where, base);
   }
+  // Checked before what runs the step is known: a passthrough's or ask_user's config too.
+  const cfg = stepConfig(env, node, name);
   const agent = resolveAgent(env, node, name, where);
   if (agent === 'none') {
     const fb = get(node, 'fallback');
@@ -253,7 +282,6 @@ export function basicStep(
   if (agent.kind === 'hitl') {
     return { kind: 'hitl', ...base, ...agent.hitl } satisfies HitlNode;
   }
-  const cfg = stepConfig(env, node, name);
   const fbNode = get(node, 'fallback');
   let fallback: StepNode | undefined;
   if (fbNode) {

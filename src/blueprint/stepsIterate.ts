@@ -74,8 +74,7 @@ export function loop(
   // A conversation ends when the agent says it is finished, unless told otherwise.
   if (conv && !exit && !stop) exit = { expr: AGENT_FINISHED };
   const maxNode = get(l, 'max_loops');
-  const max = env.num(maxNode, `${name}: max_loops`, name);
-  if (max !== undefined && max < 1 && maxNode) reportMaxLoops(env, maxNode, name, max);
+  const max = maxLoopsOf(env, maxNode, name);
   // A max_loops of the wrong type is already a V-K4 error at its value: not 'no max_loops' too.
   if (!exit && max === undefined && !maxNode) {
     env.report(
@@ -108,7 +107,7 @@ export function loop(
     ...base,
     ...(initialInput && !base.input ? { input: initialInput } : {}),
     body,
-    maxLoops: Math.floor(max ?? (exit ? 5 : 1)),
+    maxLoops: max ?? (exit ? 5 : 1),
     ...(exit ? { exit } : {}),
     ...(iterationInput ? { iterationInput } : {}),
     ...(output ? { output } : {}),
@@ -143,9 +142,20 @@ function loopOutput(env: Env, l: YNode, name: string, where: Where): CodeRef | u
   return codeOrExpr(env, l, name, 'loop_output_mapper', '__none', where);
 }
 
-/** max_loops counts iterations: under 1 (0 ran one iteration anyway) is refused. */
-export function reportMaxLoops(env: Env, node: YNode, name: string, max: number) {
-  env.report('V-K4', `${name}: max_loops must be at least 1, got ${max}`, node.pos, {
-    step: name,
-  });
+/**
+ * max_loops counts iterations: a whole number of at least 1, else V-K4 at the value and undefined
+ * (0 ran one iteration anyway; 2.5 ran 2).
+ */
+export function maxLoopsOf(env: Env, node: YNode | undefined, name: string): number | undefined {
+  const max = env.num(node, `${name}: max_loops`, name);
+  if (max === undefined || !node) return undefined;
+  const problem =
+    max < 1
+      ? `must be at least 1, got ${max}`
+      : !Number.isSafeInteger(max)
+        ? `must be a whole number of at least 1, got ${max}`
+        : undefined;
+  if (!problem) return max;
+  env.report('V-K4', `${name}: max_loops ${problem}`, node.pos, { step: name });
+  return undefined;
 }

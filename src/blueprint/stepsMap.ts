@@ -1,11 +1,12 @@
 /** `map:` (iterable_input, a body that reads the current item as `this`, finalize). */
+import { sinkToProblem } from '../dsl/checks.js';
 import type { CodeRef, PlanNode } from '../dsl/ir.js';
 import { contextOps, withOps } from './contextOps.js';
 import type { Env, Where } from './env.js';
 import { MAP_KEYS } from './keys.js';
 import { MAP_ITEMS_KEY } from './runtimeEval.js';
 import { buildSteps, get, identity, type Base } from './steps.js';
-import type { YNode } from './yamlTree.js';
+import { plain, type YNode } from './yamlTree.js';
 
 export function map(
   env: Env,
@@ -36,7 +37,7 @@ export function map(
     mapPaths: [...outer, thisPath],
     yamlPath: `${where.yamlPath}.map.body`,
   };
-  const iter = env.str(get(m, 'iterable_input'), `${name}: iterable_input`, name);
+  const iter = iterableInput(env, get(m, 'iterable_input'), name);
   const bodyNode = get(m, 'body');
   if (!bodyNode) env.report('V-K4', `${name}: map needs 'body'`, m.pos, { step: name });
   const built = buildSteps(env, bodyNode, `${name}.body`, inner);
@@ -65,4 +66,21 @@ export function map(
     ...(finalize ? { finalize } : {}),
   };
   return withOps(env, contextOps(env, get(m, 'init'), name, where), mapNode, name, true);
+}
+
+/**
+ * `iterable_input` names the context key holding the list: a path (`items`, `context.items`).
+ * A number or a boolean was read as a key named so (`5`), which holds no list, and the run failed
+ * with MAP_NOT_A_LIST; an empty segment or `__proto__` named no key.
+ */
+function iterableInput(env: Env, node: YNode | undefined, name: string): string | undefined {
+  if (!node) return undefined;
+  const v = plain(node);
+  const problem =
+    typeof v !== 'string'
+      ? `must be a context path (items or context.items), got ${JSON.stringify(v)}`
+      : sinkToProblem(v);
+  if (!problem) return v as string;
+  env.report('V-K4', `${name}: iterable_input ${problem}`, node.pos, { step: name });
+  return undefined;
 }

@@ -109,7 +109,8 @@ export function stateMachine(
       }
     }
   }
-  const maxT = env.num(get(node, 'max_transitions'), `${name}: max_transitions`, name);
+  // A count of visits: 0 was taken for the default (100), 0.5 failed the step at once.
+  const maxT = env.count(get(node, 'max_transitions'), `${name}: max_transitions`, name, 1);
   return {
     kind: 'state_machine',
     ...base,
@@ -117,6 +118,6 @@ export function stateMachine(
     end,
     states,
     transitions,
-    ...(maxT ? { maxVisits: Math.floor(maxT) } : {}),
+    ...(maxT ? { maxVisits: maxT } : {}),
   };
 }

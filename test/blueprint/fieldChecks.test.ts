@@ -79,3 +79,200 @@ steps:
     }
   });
 });
+
+/** `[rule, line, column, message]` of every finding, warnings too. */
+const allAt = (text: string) =>
+  loadText(text).findings.map((f) => [f.rule_id, f.line, f.column, f.message]);
+
+describe('a step config is checked whatever runs the step', () => {
+  const expected = (name: string, line: number) => [
+    ['V-K1', line, 15, `${name}: config: unknown key 'bogus'`],
+    ['V-A7', line, 38, `${name}: config.max_retries must be a whole number of at least 0, got -1`],
+    ['V-K5', line, 42, expect.stringMatching(/^a: config: 'temperature' is accepted but not/)],
+  ];
+
+  it('a step without agent or uses (a passthrough) gets V-K1, V-A7 and V-K5 as one with an agent', () => {
+    const found = allAt(`version: "0.1"
+name: t
+steps:
+  - name: a
+    config: { bogus: 1, max_retries: -1, temperature: 3 }
+`);
+    expect(found).toEqual([['V-A1', 4, 5, expect.any(String)], ...expected('a', 5)]);
+  });
+
+  it('so do an ask_user step and an import step', () => {
+    const ask = allAt(`version: "0.1"
+name: t
+steps:
+  - name: a
+    agent: { id: flujo.builtins.ask_user }
+    config: { bogus: 1, max_retries: -1, temperature: 3 }
+`);
+    expect(ask).toEqual(expected('a', 6));
+    const files: Record<string, string> = {
+      '/p/t.yaml': `version: "0.1"
+name: t
+imports: { kid: ./kid.yaml }
+steps:
+  - name: a
+    uses: imports.kid
+    config: { bogus: 1, max_retries: -1, temperature: 3, input_to: both }
+`,
+      '/p/kid.yaml': `version: "0.1"
+name: kid
+steps: [{ name: k, agent: { id: flujo.builtins.stringify } }]
+`,
+    };
+    const r = loadBlueprint('/p/t.yaml', {
+      root: '/p',
+      files: { read: (p) => files[p] ?? '', exists: (p) => p in files },
+    });
+    expect(r.findings.map((f) => [f.rule_id, f.line, f.column, f.message])).toEqual(
+      expected('a', 7),
+    );
+  });
+
+  it('and a loop step', () => {
+    const found = allAt(`version: "0.1"
+name: t
+steps:
+  - kind: loop
+    name: a
+    config: { bogus: 1, max_retries: -1, temperature: 3 }
+    loop: { body: [{ name: b, agent: { id: flujo.builtins.stringify } }], max_loops: 2 }
+`);
+    expect(found).toEqual(expected('a', 6));
+  });
+});
+
+describe('counts are whole numbers, at the value', () => {
+  const one = (text: string) => {
+    const r = loadText(text);
+    expect(r.plan).toBeUndefined();
+    return r.errors.map((f) => [f.rule_id, f.line, f.column, f.message]);
+  };
+
+  it('a loop max_loops of 2.5 (it ran 2) is V-K4', () => {
+    expect(
+      one(`version: "0.1"
+name: t
+steps:
+  - kind: loop
+    name: spin
+    loop:
+      body: [{ name: a, agent: { id: flujo.builtins.stringify } }]
+      max_loops: 2.5
+`),
+    ).toEqual([['V-K4', 8, 18, 'spin: max_loops must be a whole number of at least 1, got 2.5']]);
+  });
+
+  it('an agentic_loop max_loops of 1.5 is V-K4', () => {
+    expect(
+      findingsAt(`version: "0.1"
+name: t
+steps:
+  - kind: agentic_loop
+    name: agent
+    planner: agents.p
+    registry: {}
+    max_loops: 1.5
+agents:
+  p: { model: "test:p", system_prompt: "plan" }
+`),
+    ).toContainEqual([
+      'V-K4',
+      8,
+      16,
+      'agent',
+      'agent: max_loops must be a whole number of at least 1, got 1.5',
+    ]);
+  });
+
+  it.each([
+    ['0', '0'],
+    ['0.5', '0.5'],
+    ['lots', '"lots"'],
+  ])(
+    'a state machine max_transitions of %s is V-K4 (0 was the default, 0.5 failed at once)',
+    (value, shown) => {
+      expect(
+        one(`version: "0.1"
+name: t
+steps:
+  - kind: StateMachine
+    name: sm
+    start_state: a
+    end_states: [done]
+    max_transitions: ${value}
+    states:
+      a: [{ name: a1, agent: { id: flujo.builtins.stringify } }]
+    transitions:
+      - { from: a, on: success, to: done }
+`),
+      ).toEqual([
+        ['V-K4', 8, 22, `sm: max_transitions must be a whole number of at least 1, got ${shown}`],
+      ]);
+    },
+  );
+
+  it('config.max_retries and an agent max_retries of 1.5 are V-A7 (the run took the default)', () => {
+    const r = loadText(`version: "0.1"
+name: t
+agents:
+  w: { model: "test:w", system_prompt: "x", max_retries: 1.5 }
+steps:
+  - name: a
+    agent: { id: flujo.builtins.stringify }
+    config: { max_retries: 1.5 }
+  - name: b
+    uses: agents.w
+    input: "{{ previous_step }}"
+`);
+    expect(r.findings.map((f) => [f.rule_id, f.line, f.column, f.message])).toEqual([
+      ['V-A7', 4, 58, "agent 'w': max_retries must be a whole number of at least 0, got 1.5"],
+      ['V-A7', 8, 28, 'a: config.max_retries must be a whole number of at least 0, got 1.5'],
+    ]);
+  });
+
+  it('history_management max_turns of 2.5 is V-K4', () => {
+    const found = findingsAt(`version: "0.1"
+name: t
+agents:
+  c: { model: "test:c", system_prompt: "x" }
+steps:
+  - kind: loop
+    name: chat
+    loop:
+      conversation: true
+      history_management: { strategy: truncate_turns, max_turns: 2.5 }
+      max_loops: 2
+      body: [{ name: ask, uses: agents.c }]
+`);
+    expect(found).toEqual([
+      [
+        'V-K4',
+        10,
+        66,
+        'chat',
+        'chat: history_management.max_turns must be a whole number of at least 0, got 2.5',
+      ],
+    ]);
+  });
+
+  it('map iterable_input: 5 (the run failed MAP_NOT_A_LIST) is V-K4', () => {
+    expect(
+      one(`version: "0.1"
+name: t
+steps:
+  - kind: map
+    name: m
+    map:
+      iterable_input: 5
+      body: [{ name: b, agent: { id: flujo.builtins.stringify } }]
+`),
+    ).toEqual([
+      ['V-K4', 7, 23, 'm: iterable_input must be a context path (items or context.items), got 5'],
+    ]);
+  });
+});
