@@ -29,6 +29,8 @@ export class Env {
   readonly shared: Shared;
   readonly agents = new Map<string, AgentSpec>();
   readonly imports = new Map<string, { path: string; pos: Pos }>();
+  /** Import aliases a step uses; the others are loaded once more, to be checked. */
+  readonly usedImports = new Set<string>();
   /** Import chain of files, outermost first (for cycle detection). */
   readonly fileStack: readonly string[];
   readonly aliasStack: readonly string[];

@@ -131,6 +131,7 @@ export function importStep(
   }
   const outputsNode = get('outputs');
   const pairs = outputsNode ? outputPairs(env, outputsNode, name) : [];
+  env.usedImports.add(alias);
   const loaded = loadChild(env, imp.path, alias, imp.pos);
   if (!loaded) return undefined;
 

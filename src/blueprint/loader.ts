@@ -222,10 +222,21 @@ function compileTop(env: Env, tree: YNode): { root: PlanNode; name: string } | u
     condInLoop: false,
     yamlPath: 'steps',
   });
+  checkUnusedImports(env);
   return {
     root: root.kind === 'sequence' ? root : { kind: 'sequence', name, steps: [root] },
     name,
   };
+}
+
+/**
+ * An import no step uses is loaded as a used one is, and its findings kept: V-I1 (missing,
+ * outside the project root), V-I3 (a cycle, a self-import too), V-I4 (its errors). They went
+ * unchecked, and the blueprint validated clean.
+ */
+function checkUnusedImports(env: Env): void {
+  for (const [alias, imp] of env.imports)
+    if (!env.usedImports.has(alias)) loadChild(env, imp.path, alias, imp.pos);
 }
 
 function agentsSection(env: Env, node: YNode | undefined): void {
