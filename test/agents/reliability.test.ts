@@ -36,6 +36,44 @@ describe('calls that behave', () => {
     });
   }
 
+  for (const agent of ['openai:gpt-4o', 'anthropic:claude-haiku-4-5']) {
+    it(`${agent}: a reset connection is retried as a connection error, reported, then succeeds`, async () => {
+      fake.script({ reset: true }, { reset: true }, { text: 'fine' });
+      const { seen, hooks } = retries();
+      const reply = await agentsOn(fake).call(request(agent, 'x'), never, hooks);
+      expect(reply.output).toBe('fine');
+      expect(fake.requests).toHaveLength(3);
+      expect(seen.map((s) => [s.retry, s.error.code, s.error.retryable])).toEqual([
+        [1, 'AGENT_CONNECTION', true],
+        [2, 'AGENT_CONNECTION', true],
+      ]);
+    });
+
+    it(`${agent}: a connection reset halfway through the reply's body is retried`, async () => {
+      fake.script({ cut: '{"id":"x","cho' }, { text: 'fine' });
+      const { seen, hooks } = retries();
+      const reply = await agentsOn(fake).call(request(agent, 'x'), never, hooks);
+      expect(reply.output).toBe('fine');
+      expect(seen.map((s) => s.error.code)).toEqual(['AGENT_CONNECTION']);
+    });
+
+    it(`${agent}: a refused connection is retried up to maxRetries, then fails retryable`, async () => {
+      // A port that was just free: nothing listens on it.
+      const gone = await startFakeLlm();
+      await gone.close();
+      const { seen, hooks } = retries();
+      await expect(agentsOn(gone).call(request(agent, 'x'), never, hooks)).rejects.toMatchObject({
+        code: 'AGENT_CONNECTION',
+        retryable: true,
+      });
+      expect(seen.map((s) => s.error.code)).toEqual([
+        'AGENT_CONNECTION',
+        'AGENT_CONNECTION',
+        'AGENT_CONNECTION',
+      ]);
+    });
+  }
+
   it('500s until it gives up: retries are bounded and the last error is retryable for the step', async () => {
     fake.script({ status: 500 }, { status: 502 }, { status: 503 }, { status: 500 });
     const { seen, hooks } = retries();

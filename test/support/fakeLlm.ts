@@ -36,7 +36,13 @@ export type Step =
   /** Headers at once, then one byte every `everyMs`, never finishing. */
   | { readonly drip: { readonly everyMs: number } }
   /** A 200 whose body is `bytes` long. */
-  | { readonly huge: { readonly bytes: number } };
+  | { readonly huge: { readonly bytes: number } }
+  /** The connection is reset before any answer (a server that went away). */
+  | { readonly reset: true }
+  /** Headers and part of a body, then the connection is reset. */
+  | { readonly cut: string }
+  /** A 200 with this body as it is (a malformed or unexpected reply). */
+  | { readonly rawBody: string };
 
 export interface FakeLlm {
   /** Base URL for OpenAI clients (ends in /v1). */
@@ -172,6 +178,13 @@ export async function startFakeLlm(): Promise<FakeLlm> {
         res.write('{');
         const t = setInterval(() => res.write(' '), step.drip.everyMs);
         res.on('close', () => clearInterval(t));
+      } else if ('reset' in step) req.socket.destroy();
+      else if ('cut' in step) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+        res.write(step.cut, () => setTimeout(() => req.socket.destroy(), 20));
+      } else if ('rawBody' in step) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(step.rawBody);
       } else {
         res.writeHead(200, { 'content-type': 'application/json' });
         const pad = ' '.repeat(Math.max(0, step.huge.bytes - 20));

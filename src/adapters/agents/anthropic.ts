@@ -15,6 +15,7 @@ import {
   type ProviderReply,
   type ProviderRequest,
 } from './provider.js';
+import { connectionFailed } from './http.js';
 import { oneTimerMs } from '../../runtime/longTimer.js';
 
 export async function sendAnthropic(
@@ -56,12 +57,19 @@ export async function sendAnthropic(
     ...(system ? { system } : {}),
     ...(outputConfig ? { output_config: outputConfig } : {}),
   } as Anthropic.MessageCreateParamsNonStreaming;
-  const res = await client.messages.create(body, {
-    signal: ctx.scope.signal,
-    maxRetries: 0,
-    timeout: oneTimerMs(ctx.scope.deadlineMs),
-    headers: { 'Idempotency-Key': ctx.key },
-  });
+  let res: Anthropic.Message;
+  try {
+    res = await client.messages.create(body, {
+      signal: ctx.scope.signal,
+      maxRetries: 0,
+      timeout: oneTimerMs(ctx.scope.deadlineMs),
+      headers: { 'Idempotency-Key': ctx.key },
+    });
+  } catch (e) {
+    // The SDK's connection errors (by its own classes) are connection errors, retried.
+    if (e instanceof Anthropic.APIConnectionError && !ctx.scope.stopped) throw connectionFailed(e);
+    throw e;
+  }
   const text = res.content.map((b) => (b.type === 'text' ? b.text : '')).join('');
   const u = res.usage;
   // Cached prompt tokens are still prompt tokens for budgets (priced at the full rate: an upper bound).

@@ -113,7 +113,7 @@ export class CallScope {
           c.enqueue(value);
         } catch (e) {
           void reader.cancel().catch(() => {});
-          c.error(e);
+          c.error(this.reason ? e : new ConnectionLost(e));
         }
       },
       cancel: (why) => reader.cancel(why),
@@ -178,13 +178,48 @@ export function toAgentError(e: unknown, scope: CallScope): AgentCallError {
       cause: e,
     });
   }
-  const name = typeof err?.name === 'string' ? err.name : '';
-  if (/Connection|Timeout/.test(name) || e instanceof TypeError)
-    return new AgentCallError(ErrorCode.AGENT_CONNECTION, `connection failed: ${message}`, {
+  if (e instanceof ConnectionLost) return connectionFailed(e);
+  return new AgentCallError(ErrorCode.AGENT_HTTP, message, { retryable: false, cause: e });
+}
+
+/**
+ * The reply's body stopped arriving (the socket closed or reset mid-body) while nothing of ours
+ * stopped the call: a connection error, raised by our fetch wrapper with its own class.
+ */
+export class ConnectionLost extends Error {
+  constructor(cause: unknown) {
+    super('the connection closed before the reply was complete', { cause });
+    this.name = 'ConnectionLost';
+  }
+}
+
+/** The innermost `code` of an error's cause chain (undici's ECONNREFUSED, UND_ERR_SOCKET). */
+function causeCode(e: unknown): string | undefined {
+  let code: string | undefined;
+  for (let c = e, depth = 0; c && typeof c === 'object' && depth < 8; depth++) {
+    const x = c as { code?: unknown; cause?: unknown };
+    if (typeof x.code === 'string') code = x.code;
+    c = x.cause;
+  }
+  return code;
+}
+
+/**
+ * A connection error, retryable: the providers call this for their SDK's own connection classes
+ * (APIConnectionError, APIConnectionTimeoutError) when the scope did not stop the call.
+ */
+export function connectionFailed(e: unknown): AgentCallError {
+  const m = (e as { message?: unknown } | null)?.message;
+  const code = causeCode(e);
+  const text = `${typeof m === 'string' && m ? m : String(e)}${code ? ` (${code})` : ''}`;
+  return new AgentCallError(
+    ErrorCode.AGENT_CONNECTION,
+    `connection failed: ${redactSecrets(text)}`,
+    {
       retryable: true,
       cause: e,
-    });
-  return new AgentCallError(ErrorCode.AGENT_HTTP, message, { retryable: false, cause: e });
+    },
+  );
 }
 
 export interface RetryPolicy {

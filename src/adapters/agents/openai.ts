@@ -14,6 +14,7 @@ import {
   type ProviderReply,
   type ProviderRequest,
 } from './provider.js';
+import { connectionFailed } from './http.js';
 import { oneTimerMs } from '../../runtime/longTimer.js';
 
 function client(ctx: ProviderContext): OpenAI {
@@ -41,6 +42,16 @@ function requestOptions(ctx: ProviderContext) {
 }
 
 const FORMAT_NAME = 'output';
+
+/** The SDK's connection errors (by its own classes) are connection errors, retried (ADR 0011). */
+async function sdkCall<T>(ctx: ProviderContext, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof OpenAI.APIConnectionError && !ctx.scope.stopped) throw connectionFailed(e);
+    throw e;
+  }
+}
 
 async function chat(req: ProviderRequest, ctx: ProviderContext): Promise<ProviderReply> {
   const system = systemWithSchema(req);
@@ -76,7 +87,9 @@ async function chat(req: ProviderRequest, ctx: ProviderContext): Promise<Provide
         }
       : {}),
   } as OpenAI.ChatCompletionCreateParamsNonStreaming;
-  const res = await client(ctx).chat.completions.create(body, requestOptions(ctx));
+  const res = await sdkCall(ctx, () =>
+    client(ctx).chat.completions.create(body, requestOptions(ctx)),
+  );
   const choice = res.choices?.[0];
   return {
     text: choice?.message?.content ?? '',
@@ -118,7 +131,7 @@ async function responses(req: ProviderRequest, ctx: ProviderContext): Promise<Pr
         }
       : {}),
   } as OpenAI.Responses.ResponseCreateParamsNonStreaming;
-  const res = await client(ctx).responses.create(body, requestOptions(ctx));
+  const res = await sdkCall(ctx, () => client(ctx).responses.create(body, requestOptions(ctx)));
   let text = '';
   let refusal: string | undefined;
   for (const item of res.output ?? []) {
