@@ -7,11 +7,11 @@
 import { connect } from '@nats-io/transport-node';
 
 import { DEFAULT_NATS_URL } from '../adapters/nats/work.js';
-import { EngineError, ErrorCode, ExitCode } from '../errors.js';
+import { EngineError, ErrorCode, ExitCode, withoutCode } from '../errors.js';
 import { createFleetClient, type FleetClient, type Published } from '../fleet/client.js';
 import { numberFlag } from './io.js';
 import type { Output } from './output.js';
-import { exampleFor, pausedLine, questionsHint } from './runReport.js';
+import { exampleFor, pausedLine, pausedWithoutAnswer, questionsHint } from './runReport.js';
 import { runIdWords, shellWord } from './shell.js';
 
 export interface FleetFlags {
@@ -78,8 +78,23 @@ function report(p: Published, flags: FleetFlags, out: Output): number {
   const status = typeof outcome.status === 'string' ? outcome.status : undefined;
   if (error && status !== 'failed') {
     // A refusal: as locally, one JSON object on stdout under --json, the reason on stderr.
-    if (flags.json) out.json(outcome);
-    throw new EngineError(error.code as ErrorCode, `${error.message} (refused by the fleet)`, {
+    const { pause, ...refusal } = outcome;
+    let said = error.message;
+    const question = pause as { step: string; message: string; input_schema: unknown } | undefined;
+    if (error.code === ErrorCode.RUN_NOT_RESUMABLE && status === 'paused' && question) {
+      // A resume without an answer: which question, and the command that answers it, as the
+      // local `flujo resume` says (the worker's engine only says an answer is missing).
+      const { message } = pausedWithoutAnswer(
+        new EngineError(ErrorCode.RUN_NOT_RESUMABLE, said),
+        p.runId,
+        { step: question.step, message: question.message, inputSchema: question.input_schema },
+        true,
+      );
+      said = withoutCode(message);
+      refusal.error = { ...error, message: said };
+    }
+    if (flags.json) out.json(refusal);
+    throw new EngineError(error.code as ErrorCode, `${said} (refused by the fleet)`, {
       exitCode: exitCodeOfRefusal(error.code),
       ...(status ? { details: { status } } : {}),
     });

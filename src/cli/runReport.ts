@@ -235,11 +235,13 @@ export function pausedWithoutAnswer(
   e: EngineError,
   runId: string,
   pause: { step: string; message: string; inputSchema?: unknown },
+  /** Said to `resume --fleet`: the answer goes the same way. */
+  fleet = false,
 ): EngineError {
   const answer = shellWord(JSON.stringify(exampleFor(pause.inputSchema)));
   return new EngineError(
     e.code,
-    `run ${runId} is paused for human input at step "${pause.step}": ${firstLine(pause.message)}; answer it: flujo resume --input ${answer} ${runIdWords(runId)} (expected input, JSON Schema: ${JSON.stringify(pause.inputSchema ?? {})})`,
+    `run ${runId} is paused for human input at step "${pause.step}": ${firstLine(pause.message)}; answer it: flujo resume${fleet ? ' --fleet' : ''} --input ${answer} ${runIdWords(runId)} (expected input, JSON Schema: ${JSON.stringify(pause.inputSchema ?? {})})`,
     { exitCode: e.exitCode, details: { status: 'paused' }, cause: e },
   );
 }

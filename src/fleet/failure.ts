@@ -7,7 +7,8 @@
 import type { WorkMessage } from '../adapters/nats/work.js';
 import { EngineError, ErrorCode, LedgerConflictError, withoutCode } from '../errors.js';
 import type { Engine } from '../runtime/engine.js';
-import { runJson } from '../runtime/resultJson.js';
+import { questionJson, runJson } from '../runtime/resultJson.js';
+import type { Question } from '../runtime/summary.js';
 import {
   answers,
   outcomeOfError,
@@ -123,7 +124,19 @@ export async function failureOutcome(
         ? 'run already at rest'
         : 'work message failed',
   );
-  if (outcome.kind === 'term' && !report)
-    report = { kind: m.kind, run_id: m.runId, ...statusOf(e), error: { code, message } };
+  if (outcome.kind === 'term' && !report) {
+    // An invalid blueprint's findings, as `flujo run --json` gives them under `error.errors`.
+    const findings = e instanceof EngineError ? e.details.errors : undefined;
+    const errors = Array.isArray(findings) ? { errors: findings as unknown[] } : {};
+    // A bare resume of a paused run: the question it waits on, so the client can name it.
+    const pause = e instanceof EngineError ? (e.details.pause as Question | undefined) : undefined;
+    report = {
+      kind: m.kind,
+      run_id: m.runId,
+      ...statusOf(e),
+      ...(pause ? { pause: questionJson(pause) } : {}),
+      error: { code, message, ...errors },
+    };
+  }
   return report ? { outcome, report } : { outcome };
 }

@@ -264,9 +264,13 @@ export function createEngine(options: EngineOptions) {
     if (opts.humanInput !== undefined) {
       human = answers.answerEvent(runId, state, ended, opts);
     } else if (state.status === 'paused') {
+      // The question it waits on goes with the refusal: a caller (the CLI, a fleet worker's
+      // outcome) can say which one and how to answer it.
+      const { pause } = summary.result();
       throw new EngineError(
         ErrorCode.RUN_NOT_RESUMABLE,
         `run ${runId} is paused for human input; resume it with an answer`,
+        { details: { status: 'paused', ...(pause ? { pause } : {}) } },
       );
     }
     const epoch = head.epoch + 1;

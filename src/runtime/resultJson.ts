@@ -33,6 +33,6 @@ export function runJson(r: RunResult, status: ReportStatus = r.status): Record<s
 }
 
 /** A question as `pause` and `questions` print it; `path` is what `resume --question` takes. */
-function questionJson(q: Question): Record<string, unknown> {
+export function questionJson(q: Question): Record<string, unknown> {
   return { step: q.step, path: q.path, message: q.message, input_schema: q.inputSchema };
 }

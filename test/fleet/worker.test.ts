@@ -379,6 +379,21 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     expect(paused).toMatchObject({ run_id: 'cli-1', status: 'paused', pause: { step: 'approve' } });
     expect(paused).not.toHaveProperty('message');
 
+    // Without an answer: refused naming the question and how to answer it, as locally.
+    const bare = cli('resume', 'cli-1', '--fleet', '--json');
+    expect(bare.code).toBe(1);
+    expect(JSON.parse(bare.stdout)).toEqual({
+      run_id: 'cli-1',
+      status: 'paused',
+      error: {
+        code: 'RUN_NOT_RESUMABLE',
+        message: expect.stringContaining(
+          `is paused for human input at step "approve": Publish this greeting? Hello, Ada! Welcome to Flujo.; answer it: flujo resume --fleet --input '{"approved":true}' cli-1`,
+        ),
+      },
+    });
+    expect(bare.stderr).toContain('answer it: flujo resume --fleet --input');
+
     const refused = cli('resume', 'cli-1', '--fleet', '--input', '{"approved":1}', '--json');
     expect(refused.code).toBe(1);
     expect(JSON.parse(refused.stdout)).toMatchObject({
@@ -402,6 +417,24 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     const queued = cli('run', '--fleet', '--wait', '0', '--run-id', 'cli-2', '--json');
     expect(queued.code).toBe(0);
     expect(JSON.parse(queued.stdout)).toEqual({ run_id: 'cli-2', status: 'queued' });
+
+    // An invalid blueprint: its findings, as `flujo run --json` here gives them.
+    writeFileSync(
+      join(project, 'bad.yaml'),
+      'version: "0.1"\nname: bad\nsteps:\n  - name: a\n    agent: { id: no.such.skill }\n',
+    );
+    const invalid = cli('run', 'bad.yaml', '--fleet', '--json');
+    expect(invalid.code).toBe(4);
+    const local = JSON.parse(cli('run', 'bad.yaml', '--json').stdout) as { error: object };
+    expect(JSON.parse(invalid.stdout)).toMatchObject({
+      error: {
+        code: 'BLUEPRINT_INVALID',
+        errors: [{ rule_id: 'V-A6', file: 'bad.yaml', line: 5, column: 18 }],
+      },
+    });
+    expect(JSON.parse(invalid.stdout).error.errors).toEqual(
+      (local.error as { errors: unknown }).errors,
+    );
 
     const missing = cli('run', 'nope.yaml', '--fleet', '--json');
     expect(missing.code).toBe(2);

@@ -126,6 +126,18 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
       if (cached && cached.mtimeMs === mtimeMs) return cached.pipeline;
       const pipeline = loadRunnable(cfg, abs, engineOptions, undefined, { recordedRun }).then(
         ({ pipeline: p, engine }) => ({ plan: p.plan, source: p.source, engine }),
+        (e: unknown) => {
+          // An invalid blueprint's findings name files as the message names the pipeline:
+          // relative to the worker's project, not this machine's absolute paths.
+          const findings = e instanceof EngineError ? e.details.errors : undefined;
+          if (e instanceof EngineError && Array.isArray(findings))
+            e.details.errors = findings.map((f: { file?: unknown }) =>
+              typeof f.file === 'string' && isAbsolute(f.file)
+                ? { ...f, file: relative(cfg.root, f.file) || f.file }
+                : f,
+            );
+          throw e;
+        },
       );
       loaded.set(key, { mtimeMs, pipeline });
       pipeline.catch(() => loaded.delete(key));
