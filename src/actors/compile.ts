@@ -185,7 +185,11 @@ export class Compiler {
         ok: {
           type: 'final',
           entry: [
-            ...(node.updatesContext || node.sinkTo || node.record?.length || node.keepContext
+            ...(node.updatesContext ||
+            node.sinkTo ||
+            node.record?.length ||
+            node.keepContext ||
+            node.keepOutput
               ? [
                   {
                     type: 'setRunContext',
@@ -195,6 +199,7 @@ export class Compiler {
                         node,
                         keepOnly(ctxOf(context), node.keepContext),
                         context.out[rp(context)],
+                        context.flags,
                       ),
                     }),
                   },

@@ -2,6 +2,7 @@
  * Pure data operations of the run machine: how a node's output reaches the run context
  * (`updates_context` deep merge, `sink_to` path) and how parallel branches combine.
  */
+import { ENGINE_FLAGS } from '../dsl/engineFlags.js';
 import type { ParallelNode, PlanNode, RouterNode } from '../dsl/ir.js';
 
 type Obj = Record<string, unknown>;
@@ -96,7 +97,12 @@ function changedEntries(base: Obj, next: Obj): Obj {
 }
 
 /** The run context after a node completed with `output`. */
-export function applyNodeOutput(node: PlanNode, ctx: Obj, output: unknown): Obj {
+export function applyNodeOutput(
+  node: PlanNode,
+  ctx: Obj,
+  output: unknown,
+  flags: readonly string[] = [],
+): Obj {
   let next = ctx;
   if (node.updatesContext && isObj(output)) {
     // None of the engine's keys: not the answer or step outputs (ADR 60), nor a map's current
@@ -113,6 +119,12 @@ export function applyNodeOutput(node: PlanNode, ctx: Obj, output: unknown): Obj 
     if (!ENGINE_CONTEXT_KEYS.has(path.split('.')[0] ?? '')) next = setPath(next, path, output);
   }
   for (const p of node.record ?? []) next = setPath(next, p, output);
+  // ADR 123: a run recorded before the flag kept only the outputs `record` names.
+  if (node.keepOutput && flags.includes(ENGINE_FLAGS.stepOutputsKeptForEveryRead)) {
+    const outputs = own(next, 'step_outputs');
+    if (node.name !== FORBIDDEN)
+      next = { ...next, step_outputs: { ...(isObj(outputs) ? outputs : {}), [node.name]: output } };
+  }
   return next;
 }
 

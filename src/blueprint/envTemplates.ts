@@ -6,7 +6,7 @@
 import type { CodeRef, TemplateValue } from '../dsl/ir.js';
 import type { Env } from './env.js';
 import type { Where } from './envTypes.js';
-import { expressionNames, parseExpression } from './expr.js';
+import { expressionNames, expressionPaths, parseExpression } from './expr.js';
 import { nearest } from './findings.js';
 import { SCOPE_ROOTS } from './keys.js';
 import { inFile, place, placeScalar, type PlacedText } from './sourceMap.js';
@@ -86,7 +86,7 @@ export function checkTemplate(
     return;
   }
   for (const p of paths) {
-    if (!names.includes(p.split('.')[0] ?? '')) checkPath(env, p, pos, step, where);
+    if (!names.includes(segmentsOf(p)[0]?.key ?? '')) checkPath(env, p, pos, step, where);
   }
 }
 
@@ -100,13 +100,21 @@ export function expression(
   const src = env.str(node, 'expression', step);
   if (src === undefined) return undefined;
   let names: string[];
+  let paths: string[];
   try {
-    names = expressionNames(parseExpression(src));
+    const parsed = parseExpression(src);
+    names = expressionNames(parsed);
+    paths = expressionPaths(parsed);
   } catch (e) {
     syntaxError(env, e, node.pos, step, 'expression', node.t === 'scalar' && node.quoted ? 1 : 0);
     return undefined;
   }
   for (const n of names) checkPath(env, n, node.pos, step, where, true);
+  // `steps['x-y']` is referenced below, as it always was in an expression; the rest is ADR 123's.
+  for (const p of paths) {
+    const segs = segmentsOf(p);
+    if (segs[0]?.key !== 'steps' || segs.length === 1) keptReads(env, segs);
+  }
   for (const m of src.matchAll(/\bsteps(?:\.([A-Za-z_][\w-]*)|\[\s*['"]([^'"]+)['"]\s*\])/g)) {
     checkPath(env, `steps.${m[1] ?? m[2]}`, node.pos, step, where);
   }
@@ -144,6 +152,49 @@ function syntaxError(
   env.report('TEMPLATE-001', `${what} error: ${reason}`, { line, column }, { step });
 }
 
+/** One key of a data path, and whether it was written as a subscript (`["x-y"]`, `[0]`). */
+interface Segment {
+  readonly key: string;
+  readonly sub: boolean;
+}
+
+const SEGMENT = /\.([^.[]+)|\[(-?[0-9]+)\]|\[("(?:[^"\\]|\\.)*")\]/y;
+
+/** `a.b[0]["k x"]` (a static path as templatePaths writes it) as its root and keys. */
+export function segmentsOf(path: string): Segment[] {
+  const root = /^[^.[]*/.exec(path)?.[0] ?? '';
+  const out: Segment[] = [{ key: root, sub: false }];
+  for (let i = root.length; i < path.length;) {
+    SEGMENT.lastIndex = i;
+    const m = SEGMENT.exec(path);
+    if (!m) break;
+    const [, dotted, index, quoted] = m;
+    out.push(
+      dotted !== undefined
+        ? { key: dotted, sub: false }
+        : { key: index ?? (JSON.parse(quoted ?? '""') as string), sub: true },
+    );
+    i = SEGMENT.lastIndex;
+  }
+  return out;
+}
+
+/**
+ * Step outputs read other than as `steps.<name>` (ADR 123): a step read by a subscript or
+ * through `context.step_outputs` is kept by name; `steps` or `context.step_outputs` read whole
+ * (`| tojson`, `#each`) or by a computed name (`steps[context.which]`) keeps every step's.
+ */
+function keptReads(env: Env, segs: readonly Segment[]): void {
+  const [root, first, second] = segs;
+  let name: string | undefined;
+  if (root?.key === 'steps') name = first?.key;
+  else if (root?.key === 'context' && first?.key === 'step_outputs') name = second?.key;
+  else return;
+  const kept = (env.shared.kept ??= { names: new Set(), all: false });
+  if (name === undefined) kept.all = true;
+  else kept.names.add(name);
+}
+
 function checkPath(
   env: Env,
   path: string,
@@ -152,7 +203,8 @@ function checkPath(
   where: Where,
   expr = false,
 ): void {
-  const segs = path.split('.');
+  const parsed = segmentsOf(path);
+  const segs = parsed.map((s) => s.key);
   const root = segs[0] ?? '';
   if (['true', 'false', 'True', 'False', 'None', 'null'].includes(root)) return;
   if (!(SCOPE_ROOTS as readonly string[]).includes(root)) {
@@ -185,9 +237,11 @@ function checkPath(
       { step },
     );
   }
-  if (root === 'steps' && segs[1]) {
+  if (!expr && !(root === 'steps' && parsed[1]?.sub === false)) keptReads(env, parsed);
+  if (root === 'steps' && segs[1] !== undefined) {
     const name = segs[1];
-    env.shared.referenced.add(name);
+    // `steps.<name>` keeps the output as it always has; a subscript is ADR 123's (keptReads).
+    if (!parsed[1]?.sub) env.shared.referenced.add(name);
     if (!env.names.has(name)) {
       const near = nearest(name, env.names.keys());
       env.report('V-T4', `'steps.${name}' names no step that runs before this one`, pos, {

@@ -100,5 +100,11 @@ export interface Shared {
   readonly modules: Map<string, CodeModuleRef>;
   /** Step names referenced as `steps.<name>`: the compiler keeps their outputs. */
   readonly referenced: Set<string>;
+  /**
+   * Step outputs read otherwise (ADR 123): by a subscript (`steps['x-y']`) or through
+   * `context.step_outputs` (`names`), or `steps` / `context.step_outputs` read whole or by a
+   * computed name (`all`). The compiler keeps them under `step-outputs-kept-for-every-read`.
+   */
+  kept?: { readonly names: Set<string>; all: boolean };
   hidden: number;
 }

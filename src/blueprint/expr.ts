@@ -8,7 +8,7 @@ import { ExprParser } from './exprParser.js';
 import type { Node } from './exprParser.js';
 import { DEFAULT_MAX_STEPS, DEFAULT_MAX_VALUE, evalNode } from './exprEval.js';
 import type { EvalLimits } from './exprEval.js';
-import { collectNames } from './exprWalk.js';
+import { collectNames, collectPaths } from './exprWalk.js';
 import { TemplateSyntaxError } from './templateErrors.js';
 
 export type { EvalLimits } from './exprEval.js';
@@ -72,4 +72,9 @@ export function evaluateExpression(
 /** Root variable names the expression reads (`context`, `previous_step`...), sorted. */
 export function expressionNames(e: Expr): string[] {
   return [...collectNames(e.root)].sort();
+}
+
+/** The static data paths an expression reads (`steps["x-y"].output`, `context.items`), deduplicated. */
+export function expressionPaths(e: Expr): string[] {
+  return [...new Set(collectPaths(e.root))];
 }

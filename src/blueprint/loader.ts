@@ -64,7 +64,11 @@ export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
   const plan: Plan | undefined =
     top && errors.length === 0
       ? {
-          ir: { version: 1, name: top.name, root: markRecorded(top.root, shared.referenced) },
+          ir: {
+            version: 1,
+            name: top.name,
+            root: markRecorded(top.root, shared.referenced, shared.kept),
+          },
           functions: {},
         }
       : undefined;

@@ -77,7 +77,7 @@ export function templatePaths(t: Template, scopeOnly = false): string[] {
       const mine: string[] = [];
       collectPaths(e, mine);
       for (const p of mine) {
-        const root = p.split('.')[0] ?? '';
+        const root = /^[^.[]*/.exec(p)?.[0] ?? '';
         if (root !== 'this' && !root.startsWith('@')) out.push(p);
       }
     };

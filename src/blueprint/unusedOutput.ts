@@ -47,6 +47,8 @@ export function noteUnusedOutputs(env: Env, items: readonly YNode[]): void {
 export function reportUnusedOutputs(env: Env): void {
   for (const c of env.unused) {
     if (env.shared.referenced.has(c.producer)) continue;
+    const kept = env.shared.kept;
+    if (kept && (kept.all || kept.names.has(c.producer))) continue;
     env.report(
       'V-A5',
       `the output of '${c.producer}' is not used: '${c.consumer}' does not read previous_step, and '${c.producer}' neither updates the context nor is read as steps.${c.producer}`,

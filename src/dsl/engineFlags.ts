@@ -46,6 +46,12 @@ export const ENGINE_FLAGS = {
    * the engine keeps under `__` names (a loop's or an import's stash).
    */
   stepOutputsHideEngineKeys: 'step-outputs-hide-engine-keys',
+  /**
+   * ADR 123: a node marked `keepOutput` (a step a template reads as `steps['x-y']`, or every
+   * step when one reads `steps` whole or by a computed name) writes its output to
+   * `context.step_outputs.<name>`; before, only the steps read as `steps.<name>` did.
+   */
+  stepOutputsKeptForEveryRead: 'step-outputs-kept-for-every-read',
 } as const;
 
 export type EngineFlag = (typeof ENGINE_FLAGS)[keyof typeof ENGINE_FLAGS];

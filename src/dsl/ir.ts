@@ -110,6 +110,13 @@ interface NodeBase {
    */
   readonly record?: readonly string[];
   /**
+   * Also write the output to `step_outputs[<name>]` (the name as one key, dots and all), in a run
+   * recorded with the engine flag `step-outputs-kept-for-every-read` (ADR 123). The YAML loader
+   * sets it on a step a template reads by a subscript (`steps['x-y']`) or through
+   * `context.step_outputs`, and on every step when one reads `steps` whole or by a computed name.
+   */
+  readonly keepOutput?: true;
+  /**
    * When the node completes, the run context (of its scope) is cut down to these top-level keys
    * (an empty list: a fresh, empty context) before its output is written. The YAML loader uses it
    * for imports with `inherit_context: false`.

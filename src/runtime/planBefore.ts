@@ -1,45 +1,54 @@
 /**
  * Fingerprints a run recorded by an earlier release matches although its pipeline did not change.
  *
- * Later releases put answer schemas on hitl nodes, each gated by an engine flag: ADR 90 an
- * `ask_user` step's declared schema (`answerSchema`, `ask-user-answer-schema`), ADR 95 a hitl
- * skill's declared one (`skillAnswerSchema`, `hitl-skill-answer-schema`); ADR 111 a hitl skill's
- * message taken from the param it names (`skillMessage`, `hitl-skill-message-param`). Each changes
- * the fingerprint of a blueprint that has one. A run recorded without a field's flag asks as it
- * did (`{}`, `params.question`) whatever that field holds, so the plan without the field is the
- * plan it was recorded with: its
- * resume is not a pipeline change. A run that has the flag of a field its recorded fingerprint
- * lacks, or a fingerprint that differs in anything else, is still refused (PLAN_CHANGED).
+ * Later releases put fields on plan nodes, each gated by an engine flag: ADR 90 an `ask_user`
+ * step's declared schema (`answerSchema`, `ask-user-answer-schema`), ADR 95 a hitl skill's
+ * declared one (`skillAnswerSchema`, `hitl-skill-answer-schema`), ADR 111 a hitl skill's message
+ * taken from the param it names (`skillMessage`, `hitl-skill-message-param`), all on hitl nodes;
+ * ADR 123 a step's output kept for `steps['x-y']` or a whole `steps` (`keepOutput` on any node,
+ * `step-outputs-kept-for-every-read`). Each changes the fingerprint of a blueprint that has one.
+ * A run recorded without a field's flag acts as it did (asks with `{}`, `params.question`, keeps
+ * no such output) whatever that field holds, so the plan without the field is the plan it was
+ * recorded with: its resume is not a pipeline change. A run that has the flag of a field its
+ * recorded fingerprint lacks, or a fingerprint that differs in anything else, is still refused
+ * (PLAN_CHANGED).
  */
 import { ENGINE_FLAGS, type EngineFlag } from '../dsl/engineFlags.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
-import type { HitlNode, Plan, PlanIR } from '../dsl/ir.js';
+import type { Plan, PlanIR, PlanNode } from '../dsl/ir.js';
 import { mapTree } from '../dsl/nodes.js';
 import { decodeRecord } from '../events/envelope.js';
 import type { LedgerStore } from '../ports.js';
 
-/** The hitl fields a release added, each with the flag a run asks with it under. */
+/**
+ * The node fields a release added, each with the flag a run acts on it under: hitl nodes' (ADR
+ * 90, 95, 111), and any node's `keepOutput` (ADR 123).
+ */
 const GATED: readonly (readonly [string, EngineFlag])[] = [
   ['answerSchema', ENGINE_FLAGS.askUserAnswerSchema],
   ['skillAnswerSchema', ENGINE_FLAGS.hitlSkillAnswerSchema],
   ['skillMessage', ENGINE_FLAGS.hitlSkillMessageParam],
+  ['keepOutput', ENGINE_FLAGS.stepOutputsKeptForEveryRead],
 ];
+/** Gated fields any kind of node may carry; the others are a hitl node's. */
+const ANY_NODE: ReadonlySet<string> = new Set(['keepOutput']);
 
 /**
- * The IR with the named fields of every hitl node left out, and the fields it had. Only nodes
- * are touched: a step's `input` constant, a schema or a context default holding `kind: 'hitl'`
+ * The IR with the named fields of its nodes left out (hitl nodes', and `keepOutput` of any), and
+ * the fields it had. Only nodes are touched: a step's `input` constant, a schema or a context default holding `kind: 'hitl'`
  * is the user's data, and an earlier release hashed it as it is.
  */
 function withoutFields(ir: PlanIR, fields: readonly string[]): { ir: PlanIR; removed: string[] } {
   const removed = new Set<string>();
   const root = mapTree(ir.root, (node) => {
-    if (node.kind !== 'hitl') return node;
+    const gated = fields.filter((f) => node.kind === 'hitl' || ANY_NODE.has(f));
+    if (!gated.some((f) => Object.hasOwn(node, f))) return node;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(node)) {
-      if (fields.includes(k)) removed.add(k);
+      if (gated.includes(k)) removed.add(k);
       else out[k] = x;
     }
-    return out as unknown as HitlNode;
+    return out as unknown as PlanNode;
   });
   return { ir: { ...ir, root }, removed: [...removed] };
 }

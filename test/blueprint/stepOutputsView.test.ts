@@ -38,12 +38,14 @@ describe("a rendering of step outputs hides the engine's __ keys", () => {
     expect(run.status).toBe('completed');
     expect(run.output).toStrictEqual({
       last: 'x++',
-      outputs: '{"work": "x++"}',
-      steps: '{"work": {"output": "x++", "result": "x++", "value": "x++"}}',
-      ctx: '{"initial_prompt": "x", "step_outputs": {"work": "x++"}, "seen": {"r2": "x+", "r3": "x++", "start": "x"}}',
-      whole: { work: 'x++' },
-      n: 1,
-      keys: '[work]',
+      // `rounds` too since ADR 123: a whole `steps` keeps every step's output the blueprint names.
+      outputs: '{"work": "x++", "rounds": "x++"}',
+      steps:
+        '{"work": {"output": "x++", "result": "x++", "value": "x++"}, "rounds": {"output": "x++", "result": "x++", "value": "x++"}}',
+      ctx: '{"initial_prompt": "x", "step_outputs": {"work": "x++", "rounds": "x++"}, "seen": {"r2": "x+", "r3": "x++", "start": "x"}}',
+      whole: { work: 'x++', rounds: 'x++' },
+      n: 2,
+      keys: '[work][rounds]',
     });
     // The loop still read its stash by name: each state operation saw the iteration's output.
     expect((await engine.replay(plan, run.runId)).identical).toBe(true);

@@ -160,6 +160,7 @@ describe.each([
       'map-item-keeps-only-output',
       'hitl-skill-message-param',
       'run-input-recorded-once',
+      'step-outputs-kept-for-every-read',
     ],
   },
   {
@@ -169,12 +170,19 @@ describe.each([
       'map-item-keeps-only-output',
       'hitl-skill-message-param',
       'run-input-recorded-once',
+      'step-outputs-kept-for-every-read',
     ],
   },
   {
     adr: 109,
-    lacks: ['map-item-keeps-only-output', 'hitl-skill-message-param', 'run-input-recorded-once'],
+    lacks: [
+      'map-item-keeps-only-output',
+      'hitl-skill-message-param',
+      'run-input-recorded-once',
+      'step-outputs-kept-for-every-read',
+    ],
   },
+  { adr: 123, lacks: ['step-outputs-kept-for-every-read'] },
 ])('golden ledger recorded before ADR $adr (engine flags without $lacks)', ({ adr, lacks }) => {
   beforeAll(initFastHash);
   const before = load(`orders-before-adr${adr}.json`);
