@@ -49,7 +49,7 @@ export const RULES = {
   'V-T5': ['warning', 'unknown template variable root'],
   'V-T6': ['warning', 'an input that looks like JSON but does not parse'],
   'TEMPLATE-001': ['error', 'a template has a syntax error or uses {% %}'],
-  'V-P1': ['warning', 'parallel context_update branches may write the same context key'],
+  'V-P1': ['warning', 'parallel branches may write the same context path, where the merge fails'],
   'V-L1': ['warning', 'a loop has no exit condition and no max_loops'],
   'V-CF1': ['warning', 'a loop whose exit expression is constantly false'],
   'V-SM1': ['warning', 'a state machine state is unreachable or a transition names no state'],
