@@ -93,6 +93,10 @@ function report(p: Published, flags: FleetFlags, out: Output): number {
       said = withoutCode(message);
       refusal.error = { ...error, message: said };
     }
+    const dead = outcome.dead_letter as { stream?: unknown } | undefined;
+    if (dead && typeof dead.stream === 'string')
+      // Given up after its last delivery: where the message is kept and how to send it again.
+      said += `; the message is kept as a dead letter in ${dead.stream}: find it with: flujo fleet dead-letters list --run ${arg}, and once the cause is fixed publish it again with: flujo fleet dead-letters retry SEQ`;
     if (flags.json) out.json(refusal);
     throw new EngineError(error.code as ErrorCode, `${said} (refused by the fleet)`, {
       exitCode: exitCodeOfRefusal(error.code),

@@ -22,7 +22,7 @@ import {
   workSubject,
 } from '../../src/adapters/nats/work.js';
 import type { FleetResult } from '../../src/fleet/client.js';
-import { CLI } from '../e2e/cli.js';
+import { CLI, spawnCli } from '../e2e/cli.js';
 import { NATS_URL, natsReachable } from '../support/services.js';
 
 const up = await natsReachable();
@@ -132,6 +132,19 @@ describe.skipIf(!up)('flujo worker: dead letters', () => {
         dead_letter: subject,
         msg: 'work message given up after its last delivery; kept as a dead letter',
       }),
+    );
+  }, 30_000);
+
+  it('flujo resume --fleet of a message given up says it is kept as a dead letter, and how to send it again', async () => {
+    const runId = 'never-started-cli';
+    const r = await spawnCli(['resume', runId, '--fleet', '--input', '{"approved":true}'], {
+      cwd: dir,
+      env: { FLUJO_NATS_URL: NATS_URL, FLUJO_NATS_NAMESPACE: namespace },
+    });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('[RUN_NOT_FOUND]');
+    expect(r.stderr).toContain(
+      `the message is kept as a dead letter in ${names.deadStream}: find it with: flujo fleet dead-letters list --run ${runId}, and once the cause is fixed publish it again with: flujo fleet dead-letters retry SEQ (refused by the fleet)`,
     );
   }, 30_000);
 
