@@ -117,6 +117,12 @@ export interface AgentReply {
   readonly text?: string;
   readonly usage: { readonly input: number; readonly output: number };
   readonly costMicros: number;
+  /**
+   * The provider did not say what the call used (a reply without `usage`): `usage` and
+   * `costMicros` are then 0, and under a budget the attempt counts as spent at its reservation
+   * (a `BudgetReconciled` after its `AgentResponded`, ADR 0055).
+   */
+  readonly usageUnknown?: boolean;
   readonly model: string;
   readonly finishReason?: string;
   /** The first reply failed validation; this is what was wrong with it (the reply is the repair). */

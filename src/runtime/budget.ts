@@ -129,14 +129,16 @@ const USAGE_UNKNOWN: ReadonlySet<string> = new Set([
   'AGENT_RESPONSE_TOO_LARGE',
 ]);
 
-/** A started call failed this way without saying what it cost (docs/adr/0055). */
+/**
+ * A started call failed this way, or a reply came that did not say what it used
+ * (`usageUnknown: true`, a model adapter's), without saying what it cost (docs/adr/0055).
+ */
 export function usageUnknown(e: unknown): boolean {
-  const x = e as { code?: unknown; costMicros?: unknown } | null;
+  const x = e as { code?: unknown; costMicros?: unknown; usageUnknown?: unknown } | null;
   return (
     typeof x === 'object' &&
     x !== null &&
-    typeof x.code === 'string' &&
-    USAGE_UNKNOWN.has(x.code) &&
+    ((typeof x.code === 'string' && USAGE_UNKNOWN.has(x.code)) || x.usageUnknown === true) &&
     // Unknown unless the error says it as the ledger records it (billedFields, ADR 118).
     !isCount(x.costMicros)
   );

@@ -164,6 +164,9 @@ export class RunEffects {
               Math.max(0, this.clock.now() - started),
               this.replyDepth(d.path),
             );
+            // A reply that says it did not learn what it used counts at its reservation (ADR 55).
+            if (fact.type === 'AgentResponded' && reply.usageUnknown === true)
+              this.unknownUsage.add(fact);
           } catch (e) {
             // Reading the reply threw (a getter): a failure, recorded, never a call left unanswered.
             fact = unreadable(base, e);

@@ -226,6 +226,93 @@ describe('attempts whose usage is unknown, under a budget', () => {
   });
 });
 
+describe('replies that do not say what they used, under a budget', () => {
+  /** A chat completion with content and no usage, as some OpenAI-compatible servers answer. */
+  const noUsage = (text: string) => ({
+    rawBody: JSON.stringify({
+      id: 'chatcmpl-x',
+      object: 'chat.completion',
+      created: 0,
+      model: 'gpt-4o-mini',
+      choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+    }),
+  });
+  const three = definePipeline(
+    'nu',
+    sequence(
+      agentStep('a', 'openai:gpt-4o-mini'),
+      agentStep('b', 'openai:gpt-4o-mini'),
+      agentStep('c', 'openai:gpt-4o-mini'),
+    ),
+  );
+  const reservationOf = (events: readonly { type: string; data: unknown }[]) =>
+    events.find((e) => e.type === 'BudgetReserved')?.data as { costMicros: number; tokens: number };
+
+  it('are charged their reservation (BudgetReconciled), so a third call the budget cannot cover is not made', async () => {
+    const ledger = sqlite();
+    const engine = createEngine({ ledger, agents: agentsOn(fake), worker: 't' });
+    fake.script(noUsage('x'), noUsage('x'), noUsage('x'));
+    const before = fake.requests.length;
+    // The three calls reserve the same (the same input 'x'); learn it from a run's first.
+    const probe = await engine.run(three.plan, 'x', { budget: { costMicros: 1_000_000 } });
+    expect(probe).toMatchObject({ status: 'completed', output: 'x' });
+    const est = reservationOf(await engine.events(probe.runId));
+    expect(probe.costMicros).toBe(3 * est.costMicros);
+    const run = await engine.events(probe.runId);
+    expect(run.filter((e) => /^(AgentResponded|Budget)/.test(e.type)).map((e) => e.type)).toEqual(
+      [1, 2, 3].flatMap(() => ['BudgetReserved', 'AgentResponded', 'BudgetReconciled']),
+    );
+    expect(run.find((e) => e.type === 'AgentResponded')?.data).toMatchObject({
+      usage: { input: 0, output: 0 },
+      costMicros: 0,
+    });
+
+    fake.script(noUsage('x'), noUsage('x')); // the third is never asked for
+    const r = await engine.run(three.plan, 'x', {
+      runId: 'nu-2',
+      budget: { costMicros: 2 * est.costMicros + est.costMicros - 1 },
+    });
+    expect(fake.requests.length - before).toBe(3 + 2); // the third call was refused, not sent
+    expect(r).toMatchObject({
+      status: 'failed',
+      costMicros: 2 * est.costMicros,
+      error: { code: 'COST_LIMIT_EXCEEDED' },
+    });
+    expect(await engine.replay(three.plan, 'nu-2')).toMatchObject({ identical: true });
+    await ledger.close();
+  });
+
+  it.each([['{"weird":true}'], ['{"choices":[]}'], ['{"choices":[{"index":0}]}']])(
+    'a 200 whose body is not a reply (%s) fails at once with AGENT_REPLY_INVALID, charged its reservation',
+    async (body) => {
+      const ledger = sqlite();
+      const engine = createEngine({ ledger, agents: agentsOn(fake), worker: 't' });
+      fake.script({ rawBody: body });
+      const before = fake.requests.length;
+      const p = definePipeline('bad', agentStep('a', 'openai:gpt-4o-mini', { retries: 2 }));
+      const r = await engine.run(p.plan, 'x', { budget: { costMicros: 1_000_000 } });
+      expect(fake.requests.length - before).toBe(1);
+      const events = await engine.events(r.runId);
+      const est = reservationOf(events);
+      expect(r).toMatchObject({
+        status: 'failed',
+        costMicros: est.costMicros,
+        error: {
+          code: 'AGENT_REPLY_INVALID',
+          message: expect.stringContaining("the provider's reply is not a chat completion"),
+        },
+      });
+      expect(events.filter((e) => /^(Agent|Budget)/.test(e.type)).map((e) => e.type)).toEqual([
+        'AgentCallRequested',
+        'BudgetReserved',
+        'AgentFailed',
+        'BudgetReconciled',
+      ]);
+      await ledger.close();
+    },
+  );
+});
+
 describe('a structured-output repair under a budget', () => {
   const M = 50;
   const structured = definePipeline(

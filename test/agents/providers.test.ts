@@ -160,6 +160,42 @@ describe('model agents against the real SDKs', () => {
     expect(on.raw).toMatchObject({ id: 'chatcmpl-fake', choices: [{ message: { content: 'b' } }] });
   });
 
+  it('a reply without usage is reported as usage unknown (0 tokens, $0), on every route', async () => {
+    const agents = agentsOn(fake);
+    fake.script(
+      {
+        rawBody:
+          '{"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"a"}}]}',
+      },
+      {
+        rawBody:
+          '{"model":"m","status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":"b"}]}]}',
+      },
+      {
+        rawBody:
+          '{"model":"m","type":"message","content":[{"type":"text","text":"c"}],"stop_reason":"end_turn"}',
+      },
+    );
+    const chat = await agents.call(request('openai:gpt-4o', 'x'), never);
+    const resp = await agents.call(request('openai:gpt-4o', 'x', { api: 'responses' }), never);
+    const msgs = await agents.call(request('anthropic:claude-haiku-4-5', 'x'), never);
+    for (const [r, text] of [
+      [chat, 'a'],
+      [resp, 'b'],
+      [msgs, 'c'],
+    ] as const)
+      expect(r).toMatchObject({
+        output: text,
+        usage: { input: 0, output: 0 },
+        costMicros: 0,
+        usageUnknown: true,
+      });
+    fake.script({ text: 'd', usage: { input: 3, output: 2 } });
+    const known = await agents.call(request('openai:gpt-4o', 'x'), never);
+    expect(known).toMatchObject({ usage: { input: 3, output: 2 } });
+    expect(known).not.toHaveProperty('usageUnknown');
+  });
+
   it('a refusal fails the call without retrying, and says so', async () => {
     fake.script({ text: '', refusal: 'I cannot help with that' });
     await expect(

@@ -10,6 +10,7 @@ import { jsonSchemaOutputFormat } from '@anthropic-ai/sdk/helpers/json-schema';
 import {
   plain,
   repairMessage,
+  usageFrom,
   systemWithSchema,
   type ProviderContext,
   type ProviderReply,
@@ -71,15 +72,16 @@ export async function sendAnthropic(
     throw e;
   }
   const text = res.content.map((b) => (b.type === 'text' ? b.text : '')).join('');
-  const u = res.usage;
+  const u = res.usage as Partial<Anthropic.Usage> | undefined;
   // Cached prompt tokens are still prompt tokens for budgets (priced at the full rate: an upper bound).
-  const input =
-    (u?.input_tokens ?? 0) +
-    (u?.cache_creation_input_tokens ?? 0) +
-    (u?.cache_read_input_tokens ?? 0);
+  const cached = (u?.cache_creation_input_tokens ?? 0) + (u?.cache_read_input_tokens ?? 0);
+  const used = usageFrom(
+    typeof u?.input_tokens === 'number' ? u.input_tokens + cached : undefined,
+    u?.output_tokens,
+  );
   return {
     text,
-    usage: { input, output: u?.output_tokens ?? 0 },
+    ...used,
     model: res.model || req.model,
     ...(res.stop_reason ? { finishReason: res.stop_reason } : {}),
     ...(res.stop_reason === 'refusal' ? { refusal: text || 'the model refused' } : {}),

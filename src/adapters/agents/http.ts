@@ -18,6 +18,8 @@ export class AgentCallError extends EngineError {
   readonly retryAfterMs: number | undefined;
   usage?: { input: number; output: number };
   costMicros?: number;
+  /** A reply came and did not say what it used: counted at its reservation (ADR 0055). */
+  usageUnknown?: true;
   repair?: AgentRepair;
   constructor(
     code: Code,

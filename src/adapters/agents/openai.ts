@@ -9,6 +9,8 @@ import { strictify } from './schema.js';
 import {
   plain,
   repairMessage,
+  replyInvalid,
+  usageFrom,
   systemWithSchema,
   type ProviderContext,
   type ProviderReply,
@@ -90,13 +92,19 @@ async function chat(req: ProviderRequest, ctx: ProviderContext): Promise<Provide
   const res = await sdkCall(ctx, () =>
     client(ctx).chat.completions.create(body, requestOptions(ctx)),
   );
-  const choice = res.choices?.[0];
+  const used = usageFrom(res.usage?.prompt_tokens, res.usage?.completion_tokens);
+  const choice = Array.isArray(res.choices) ? res.choices[0] : undefined;
+  const message = choice?.message as Partial<OpenAI.ChatCompletionMessage> | undefined;
+  const refusal = typeof message?.refusal === 'string' ? message.refusal : undefined;
+  // No choice, or a choice with neither content nor a refusal, is not a reply: never "" output.
+  if (typeof message?.content !== 'string' && !refusal)
+    throw replyInvalid('chat completion (no choices[0].message.content)', res, used, ctx.price);
   return {
-    text: choice?.message?.content ?? '',
-    usage: { input: res.usage?.prompt_tokens ?? 0, output: res.usage?.completion_tokens ?? 0 },
-    model: res.model || req.model,
-    ...(choice?.finish_reason ? { finishReason: choice.finish_reason } : {}),
-    ...(choice?.message?.refusal ? { refusal: choice.message.refusal } : {}),
+    text: message?.content ?? '',
+    ...used,
+    model: (typeof res.model === 'string' && res.model) || req.model,
+    ...(typeof choice?.finish_reason === 'string' ? { finishReason: choice.finish_reason } : {}),
+    ...(refusal ? { refusal } : {}),
     raw: plain(res),
   };
 }
@@ -132,20 +140,25 @@ async function responses(req: ProviderRequest, ctx: ProviderContext): Promise<Pr
       : {}),
   } as OpenAI.Responses.ResponseCreateParamsNonStreaming;
   const res = await sdkCall(ctx, () => client(ctx).responses.create(body, requestOptions(ctx)));
+  const used = usageFrom(res.usage?.input_tokens, res.usage?.output_tokens);
+  if (!Array.isArray(res.output))
+    throw replyInvalid('response (no output list)', res, used, ctx.price);
   let text = '';
   let refusal: string | undefined;
-  for (const item of res.output ?? []) {
-    if (item.type !== 'message') continue;
+  for (const item of res.output) {
+    if (item?.type !== 'message') continue;
+    if (!Array.isArray(item.content))
+      throw replyInvalid('response (a message without content)', res, used, ctx.price);
     for (const part of item.content) {
-      if (part.type === 'output_text') text += part.text;
-      else if (part.type === 'refusal') refusal = part.refusal;
+      if (part?.type === 'output_text' && typeof part.text === 'string') text += part.text;
+      else if (part?.type === 'refusal' && typeof part.refusal === 'string') refusal = part.refusal;
     }
   }
   const finish = res.incomplete_details?.reason ?? res.status;
   return {
     text,
-    usage: { input: res.usage?.input_tokens ?? 0, output: res.usage?.output_tokens ?? 0 },
-    model: res.model || req.model,
+    ...used,
+    model: (typeof res.model === 'string' && res.model) || req.model,
     ...(finish ? { finishReason: finish } : {}),
     ...(refusal ? { refusal } : {}),
     raw: plain(res),

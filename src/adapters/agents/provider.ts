@@ -4,7 +4,9 @@
  */
 import type { AgentConfig } from './config.js';
 import type { Endpoint } from './env.js';
-import type { CallScope } from './http.js';
+import { AgentCallError, type CallScope } from './http.js';
+import { ErrorCode } from '../../errors.js';
+import { redactSecrets } from '../../redact.js';
 
 export interface ProviderRequest {
   readonly model: string;
@@ -22,7 +24,10 @@ export interface ProviderRequest {
 
 export interface ProviderReply {
   readonly text: string;
+  /** What the provider said the request used; 0 and 0 when it did not say (`usageUnknown`). */
   readonly usage: { readonly input: number; readonly output: number };
+  /** The reply said nothing (or nothing readable) of what it used: counted at its reservation. */
+  readonly usageUnknown?: true;
   readonly model: string;
   readonly finishReason?: string;
   readonly refusal?: string;
@@ -36,6 +41,8 @@ export interface ProviderContext {
   /** The call's idempotency key, sent as the Idempotency-Key header on every retry. */
   readonly key: string;
   readonly config: AgentConfig;
+  /** What usage costs at the model's rate (for a rejected reply that says what it used). */
+  readonly price: (usage: { input: number; output: number }) => number;
 }
 
 export type ProviderSend = (req: ProviderRequest, ctx: ProviderContext) => Promise<ProviderReply>;
@@ -49,6 +56,52 @@ export function systemWithSchema(req: ProviderRequest): string | undefined {
 
 export function repairMessage(errors: readonly string[]): string {
   return `Your previous reply was rejected:\n- ${errors.join('\n- ')}\nReply again with only the corrected JSON.`;
+}
+
+const isTokens = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
+/**
+ * A reply's usage from the provider's two counts, or unknown when either is missing or not a
+ * count (a server that leaves `usage` out): never read as 0 tokens (ADR 0055).
+ */
+export function usageFrom(
+  input: unknown,
+  output: unknown,
+): Pick<ProviderReply, 'usage' | 'usageUnknown'> {
+  return isTokens(input) && isTokens(output)
+    ? { usage: { input, output } }
+    : { usage: { input: 0, output: 0 }, usageUnknown: true };
+}
+
+/**
+ * A 200 whose body is not a reply (no choices, no content): the call fails at once, not
+ * retried (the same request would likely get the same body), with what it used if it said so
+ * and otherwise counted at its reservation (ADR 0055).
+ */
+export function replyInvalid(
+  what: string,
+  body: unknown,
+  usage: Pick<ProviderReply, 'usage' | 'usageUnknown'>,
+  price: (usage: { input: number; output: number }) => number,
+): AgentCallError {
+  let shown = '';
+  try {
+    shown = JSON.stringify(body) ?? String(body);
+  } catch {
+    shown = String(body);
+  }
+  if (shown.length > 200) shown = `${shown.slice(0, 200)}…`;
+  const err = new AgentCallError(
+    ErrorCode.AGENT_REPLY_INVALID,
+    `the provider's reply is not a ${what}: ${redactSecrets(shown)}`,
+    { retryable: false },
+  );
+  if (usage.usageUnknown) err.usageUnknown = true;
+  else {
+    err.usage = usage.usage;
+    err.costMicros = price(usage.usage);
+  }
+  return err;
 }
 
 /** Drops values that are not plain data (SDK helpers add functions and getters). */

@@ -83,11 +83,19 @@ export async function callModel(plan: CallPlan): Promise<AgentReply> {
 
   const first = await send();
   refuseIfRefused(first, plan.price);
-  const base = (r: ProviderReply, output: unknown, usage: { input: number; output: number }) => ({
+  // A reply that did not say what it used makes the call's usage unknown: it is reported as
+  // 0 tokens and $0 with `usageUnknown`, and a budget counts it at its reservation (ADR 0055).
+  const base = (
+    r: ProviderReply,
+    output: unknown,
+    usage: { input: number; output: number },
+    unknown = !!r.usageUnknown,
+  ) => ({
     output,
     text: r.text,
-    usage,
-    costMicros: plan.price(usage),
+    ...(unknown
+      ? { usage: { input: 0, output: 0 }, costMicros: 0, usageUnknown: true }
+      : { usage, costMicros: plan.price(usage) }),
     model: r.model,
     ...(r.finishReason ? { finishReason: r.finishReason } : {}),
     ...(ctx.config.recordRaw ? { raw: r.raw } : {}),
@@ -111,27 +119,36 @@ export async function callModel(plan: CallPlan): Promise<AgentReply> {
       `the reply did not match the output schema: ${firstCheck.errors.join('; ')}; no repair was sent: ${over}`,
       { retryable: true },
     );
-    throw billed(err, repair.usage, repair.costMicros, repair);
+    throw billed(err, repair.usage, repair.costMicros, repair, first.usageUnknown);
   }
   let second: ProviderReply;
   try {
     second = await send({ previous: first.text, errors });
     refuseIfRefused(second, plan.price);
   } catch (e) {
-    throw billed(e as AgentCallError, repair.usage, repair.costMicros, repair);
+    const err = e as AgentCallError;
+    // The repair's own reply may say it used nothing readable: then the whole call is unknown.
+    throw billed(
+      err,
+      repair.usage,
+      repair.costMicros,
+      repair,
+      first.usageUnknown || err.usageUnknown,
+    );
   }
   const usage = {
     input: first.usage.input + second.usage.input,
     output: first.usage.output + second.usage.output,
   };
+  const unknown = !!(first.usageUnknown || second.usageUnknown);
   const secondCheck = check(second, shape);
-  if (secondCheck.ok) return { ...base(second, secondCheck.output, usage), repair };
+  if (secondCheck.ok) return { ...base(second, secondCheck.output, usage, unknown), repair };
   const err = new AgentCallError(
     ErrorCode.AGENT_OUTPUT_INVALID,
     `the reply did not match the output schema after one repair: ${secondCheck.errors.join('; ')}`,
     { retryable: true },
   );
-  return Promise.reject(billed(err, usage, plan.price(usage), repair));
+  return Promise.reject(billed(err, usage, plan.price(usage), repair, unknown));
 }
 
 const utf8 = (s: string) => Buffer.byteLength(s, 'utf8');
@@ -162,8 +179,11 @@ function refuseIfRefused(r: ProviderReply, price: CallPlan['price']): void {
   const err = new AgentCallError(ErrorCode.AGENT_REFUSED, `the model refused: ${r.refusal}`, {
     retryable: false,
   });
-  err.usage = r.usage;
-  err.costMicros = price(r.usage);
+  if (r.usageUnknown) err.usageUnknown = true;
+  else {
+    err.usage = r.usage;
+    err.costMicros = price(r.usage);
+  }
   throw err;
 }
 
@@ -172,10 +192,18 @@ function billed(
   usage: { input: number; output: number },
   costMicros: number,
   repair: AgentRepair,
+  usageUnknown?: boolean,
 ): AgentCallError {
   if (!(err instanceof AgentCallError)) return err;
+  err.repair = repair;
+  // What the call used is unknown: no cost is said, so a budget counts its reservation.
+  if (usageUnknown) {
+    err.usageUnknown = true;
+    delete err.usage;
+    delete err.costMicros;
+    return err;
+  }
   err.usage = usage;
   err.costMicros = costMicros;
-  err.repair = repair;
   return err;
 }
