@@ -124,8 +124,11 @@ export async function openPostgresState(connectionString: string, schema: string
     for (;;) {
       const res = await client.query<Row>(
         // Qualified: a bare `ORDER BY txid` names the text alias, which sorts 1000 before 999.
+        // Events whose head row is gone are left out, as SQLite's join to run_heads leaves them
+        // out: the store lists no such run, and `lens rebuild` names them from `orphans()`.
         `SELECT txid::text AS txid, pos::text AS pos, run_id, seq, type, at, prev, hash, body FROM events
           WHERE (events.txid, events.pos) > ($1::text::xid8, $2::bigint)
+            AND EXISTS (SELECT 1 FROM run_heads h WHERE h.run_id = events.run_id)
           ORDER BY events.txid, events.pos LIMIT 2000`,
         [txid, pos],
       );
@@ -142,10 +145,16 @@ export async function openPostgresState(connectionString: string, schema: string
       await apply(client, changesOfRecords(page, { only: set, damage }));
       events += page.length;
       const last = res.rows[res.rows.length - 1];
-      if (!last || res.rows.length < 2000) return { events, damaged: damage.list() };
+      if (!last || res.rows.length < 2000) break;
       txid = String(last.txid);
       pos = String(last.pos);
     }
+    const empty = await client.query<{ run_id: string; seq: string }>(
+      `SELECT h.run_id, h.seq::text AS seq FROM run_heads h
+        WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.run_id = h.run_id) ORDER BY h.run_id`,
+    );
+    for (const h of empty.rows) damage.withoutEvents(String(h.run_id), Number(h.seq));
+    return { events, damaged: damage.list() };
   }
 
   try {

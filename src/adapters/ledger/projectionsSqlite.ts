@@ -21,7 +21,7 @@ import { utcDay } from '../../projections/preview.js';
 import type { StoredRecord } from '../../events/envelope.js';
 import type { EventType } from '../../events/catalogue.js';
 import type { SqliteInlineProjection } from './sqlite.js';
-import { SELECT_AFTER_POS } from './sqliteSchema.js';
+import { SELECT_AFTER_POS, SELECT_EMPTY_RUNS } from './sqliteSchema.js';
 import {
   CHANGE_SQL,
   META_DDL,
@@ -100,9 +100,12 @@ export function openSqliteProjections(db: Database.Database): SqliteProjections 
       const page = selectPage.all(after, 2000).map(toStored);
       apply(changesOfRecords(page, { only: set, damage }));
       events += page.length;
-      if (page.length < 2000) return { events, damaged: damage.list() };
+      if (page.length < 2000) break;
       after = Number((page[page.length - 1] as StoredRecord).pos);
     }
+    for (const h of db.prepare<[], { run_id: string; seq: number }>(SELECT_EMPTY_RUNS).all())
+      damage.withoutEvents(h.run_id, h.seq);
+    return { events, damaged: damage.list() };
   }
 
   async function rebuild(

@@ -19,6 +19,8 @@ export interface ReadSql {
   readonly selectAfterPos: string;
   /** Per run whose head row is gone: its event count, lowest seq and that event's body. */
   readonly selectOrphans: string;
+  /** Head rows with no event stored under them (every event of the run was removed). */
+  readonly selectEmptyRuns: string;
 }
 
 const READ_SQL: Readonly<Record<number, ReadSql>> = {
@@ -34,6 +36,8 @@ const READ_SQL: Readonly<Record<number, ReadSql>> = {
              WHERE run_id NOT IN (SELECT run_id FROM run_heads) GROUP BY run_id) o
       JOIN events e ON e.run_id = o.run_id AND e.seq = o.first_seq
      ORDER BY o.run_id`,
+    selectEmptyRuns: `SELECT h.run_id, h.seq FROM run_heads h
+      WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.run_id = h.run_id) ORDER BY h.run_id`,
   },
   2: {
     selectEvents: `SELECT e.pos, h.run_id, e.seq, e.type, e.at, e.prev, e.hash, e.body
@@ -50,6 +54,8 @@ const READ_SQL: Readonly<Record<number, ReadSql>> = {
              WHERE run_no NOT IN (SELECT run_no FROM run_heads) GROUP BY run_no) o
       JOIN event_log e ON e.run_no = o.run_no AND e.seq = o.first_seq
      ORDER BY o.run_no`,
+    selectEmptyRuns: `SELECT h.run_id, h.seq FROM run_heads h
+      WHERE NOT EXISTS (SELECT 1 FROM event_log e WHERE e.run_no = h.run_no) ORDER BY h.run_id`,
   },
 };
 
@@ -144,6 +150,9 @@ export function readSql(version: number = LEDGER_SCHEMA_VERSION): ReadSql {
 
 /** Every event after a global position, in commit order (today's schema). */
 export const SELECT_AFTER_POS = readSql().selectAfterPos;
+
+/** Head rows with no event under them (today's schema; a rebuild names them, ADR 74). */
+export const SELECT_EMPTY_RUNS = readSql().selectEmptyRuns;
 
 export function migrate(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number;

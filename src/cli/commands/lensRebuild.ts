@@ -1,7 +1,8 @@
 /**
  * `flujo lens rebuild [--json]`: recomputes every read model from the ledger (after an upgrade,
  * or if a projection table was damaged) and prints what was rebuilt. A run it cannot fold whole
- * (no RunStarted at seq 1, an event that does not decode) or whose events have no head row is
+ * (no RunStarted at seq 1, an event that does not decode, a head row with no events under it)
+ * or whose events have no head row is
  * named on stderr and makes the command exit 1; the read models of every other run are rebuilt
  * all the same (ADR 74).
  */
@@ -24,7 +25,7 @@ export async function lensRebuild(flags: LensFlags, out: Output): Promise<number
         run_id: d.runId,
         seq: d.seq,
         reason: d.reason,
-        detail: `${d.detail}; ${d.reason === 'no_start' ? 'the run has no row in the read models (lens list/show leave it out)' : 'this event is left out of the read models'}`,
+        detail: `${d.detail}; ${d.reason === 'no_start' || d.reason === 'truncated' ? 'the run has no row in the read models (lens list/show leave it out)' : 'this event is left out of the read models'}`,
       }));
       // Events whose head row is gone are not read by the rebuild at all (their run is unlisted).
       for (const o of (await state.ledger.orphans?.()) ?? []) {
