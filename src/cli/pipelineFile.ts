@@ -10,12 +10,9 @@ import { compilePlan } from '../actors/compile.js';
 import { nearest } from '../blueprint/findings.js';
 import { controlNameProblems } from '../dsl/checks.js';
 import type { Plan } from '../dsl/ir.js';
-import { linkHash } from '../events/chain.js';
-import { bytesEqual } from '../events/codec.js';
-import { decodeRecord } from '../events/envelope.js';
-import { alteredRow } from '../events/verify.js';
 import type { LedgerStore } from '../ports.js';
-import { ConfigError, EngineError, ErrorCode, ExitCode, LedgerCorruptError } from '../errors.js';
+import { recordedStart } from '../runtime/verifyLedger.js';
+import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { SkillRegistry } from '../skills/types.js';
 
@@ -51,31 +48,27 @@ export async function recordedSource(
   return source && existsSync(resolve(root, source)) ? source : undefined;
 }
 
-/** The pipeline file a run recorded when it started, whether or not it is still there. */
+/**
+ * The pipeline file a run recorded when it started, whether or not it is still there. Its
+ * RunStarted is read alone and must be seq 1, intact (ADR 122, 124): read before resume's own chain
+ * check (which starts at the latest snapshot, ADR 43), a damaged or missing RunStarted is named
+ * as lens verify names it, not decoded as whatever row comes first (which made a resume without
+ * --pipeline a PLAN_CHANGED against the default pipeline).
+ */
 export async function startedSource(
   ledger: LedgerStore,
   runId: string,
 ): Promise<string | undefined> {
-  const [first, second] = await ledger.read(runId, { limit: 2 });
-  if (!first) {
-    // A head with no events stored under it: every event of the run was removed.
-    const head = await ledger.head(runId);
-    if (head && head.seq > 0)
-      throw new LedgerCorruptError(runId, 1, 'truncated', 'no events are stored');
+  const [first] = await ledger.read(runId, { fromSeq: 1, limit: 1 });
+  if (!first && !(await ledger.head(runId)))
     throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
-  }
-  // Read before resume's own chain check (which starts at the latest snapshot, ADR 43): a damaged
-  // RunStarted is named as lens verify names it, not as an event that does not decode.
-  const computed = linkHash(first.prev, first.body);
-  if (first.seq === 1 && !bytesEqual(computed, first.hash)) {
-    // The hash after it: seq 2's prev, or the head's for a run of one event.
-    const head = second?.seq === 2 ? undefined : await ledger.head(runId);
-    const onward = second?.seq === 2 ? second.prev : head?.seq === 1 ? head.hash : null;
-    const why = alteredRow(runId, first, computed, onward);
-    throw new LedgerCorruptError(runId, 1, why.reason, why.detail);
-  }
-  const started = decodeRecord(runId, first.seq, first.body);
-  return started.type === 'RunStarted' ? started.data.pipeline.source : undefined;
+  const started = await recordedStart(
+    ledger,
+    runId,
+    'the run was not resumed and nothing was recorded',
+    { hashed: true, row: first ?? null },
+  );
+  return started.data.pipeline.source;
 }
 
 export function pipelinePath(arg: string | undefined, root: string, cwd: string): string {

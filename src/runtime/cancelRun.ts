@@ -8,6 +8,9 @@ import type { Clock, LedgerStore } from '../ports.js';
 import type { RunDriver } from './driver.js';
 import type { Retried } from './engineTypes.js';
 import { checkHeadEvent } from './load.js';
+import { recordedStart } from './verifyLedger.js';
+
+const NOT_CANCELLED = 'the run was not cancelled and nothing was recorded';
 
 /** Appends of RunCancelled tried against a run another process keeps appending to. */
 const CANCEL_ATTEMPTS = 10;
@@ -53,6 +56,8 @@ export async function recordCancel(
   for (let attempt = 1; ; attempt++) {
     const head = await ledger.head(runId);
     if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
+    // A run without its RunStarted at seq 1 is damage, not a run to close (ADR 124): one row.
+    if (attempt === 1) await recordedStart(ledger, runId, NOT_CANCELLED, { hashed: true });
     await checkHeadEvent(ledger, runId, head);
     if (head.terminal) return;
     try {

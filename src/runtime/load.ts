@@ -11,6 +11,10 @@ import { alteredRow } from '../events/verify.js';
 import type { LedgerStore, RunHead } from '../ports.js';
 import type { StoredRecord } from '../events/envelope.js';
 import { foldFromChain, type SnapshotChain } from './snapshot.js';
+import { corruptRun, recordedStart } from './verifyLedger.js';
+
+/** What a resume that found damage did: nothing (LedgerCorruptError's default words). */
+const NOT_RESUMED = 'the run was not resumed and nothing was recorded';
 
 export interface LoadedRun {
   /** The pipeline fingerprint the run started with (RunStarted), when it has one. */
@@ -69,22 +73,26 @@ export async function loadForResume(
     const rows = snapshotEvery > 0 && windowStart === 1 ? tail : await ledger.read(runId);
     checkChain(runId, rows, head);
     const events = rows.map((r) => decodeRecord(runId, r.seq, r.body));
+    // The chain check starts at the first row stored: a run must begin with RunStarted at seq 1
+    // (ADR 124), or the run is resumed as if its start were whatever came first.
+    if (events[0]?.seq !== 1 || events[0].type !== 'RunStarted')
+      throw await corruptRun(ledger, runId, NOT_RESUMED);
     return { fingerprint: startedWith(events[0]), events, bytesSinceSnapshot: bytesAfter(rows, 0) };
   }
   // Everything from the snapshot to the head is in `tail` (it ends at the head): checked first.
   checkChain(runId, tail, head);
+  // And seq 1, the run's RunStarted, one more row read when the window does not hold it (ADR 124;
+  // the rows between it and the window stay unread, ADR 43).
+  const started = await recordedStart(ledger, runId, NOT_RESUMED, {
+    hashed: true,
+    ...(windowStart === 1 ? { row: tail[0] ?? null } : {}),
+  });
   const snap = snapshotState(runId, snapRow);
   const st = snap.state;
   const chain = await summaryChain(ledger, runId, snapRow, st, tail);
-  // Snapshots carry the run's fingerprint; older ones do not, and then RunStarted is read.
-  let fingerprint = typeof st.fingerprint === 'string' ? st.fingerprint : undefined;
-  if (fingerprint === undefined) {
-    const [firstRow] =
-      windowStart === 1 ? tail : await ledger.read(runId, { fromSeq: 1, limit: 1 });
-    fingerprint = firstRow
-      ? startedWith(decodeRecord(runId, firstRow.seq, firstRow.body))
-      : undefined;
-  }
+  // Snapshots carry the run's fingerprint; older ones do not, and then RunStarted's is taken.
+  const fingerprint =
+    typeof st.fingerprint === 'string' ? st.fingerprint : started.data.pipeline.fingerprint;
   const from = st.summaryUpto + 1;
   const rows =
     from >= windowStart

@@ -2,7 +2,14 @@
  * Verifies runs in a store: streams each run's rows through the chain verifier together with the
  * head the store recorded in the same transactions.
  */
-import { decodeEnvelope } from '../events/envelope.js';
+import { genesisHash, linkHash } from '../events/chain.js';
+import { bytesEqual } from '../events/codec.js';
+import {
+  decodeEnvelope,
+  decodeRecord,
+  type LedgerEvent,
+  type StoredRecord,
+} from '../events/envelope.js';
 import {
   createRunVerifier,
   VerifyReason,
@@ -143,6 +150,35 @@ export async function corruptRun(
     (await chainDamage(store, runId, outcome)) ??
     new LedgerCorruptError(runId, 1, 'bad_event', 'the run does not start with RunStarted', outcome)
   );
+}
+
+/**
+ * A run's RunStarted, read alone (one row, seq 1). A run's record is what its RunStarted began
+ * (ADR 74), so a command that acts on a run or presents it needs it there (ADR 124). When seq 1
+ * is not stored, is another event, or (`hashed`, for the commands that record) is not the
+ * chain's first row (its prev not the run's genesis, its bytes not hashing to its hash): the
+ * run's first chain failure as `flujo lens verify` names it, from the whole run, read on damage
+ * only. `row` is seq 1 as the caller already read it (null: not stored), saving the read. A body
+ * that does not decode throws as `decodeRecord` does.
+ */
+export async function recordedStart(
+  store: LedgerStore,
+  runId: string,
+  outcome: string,
+  opts: { readonly hashed?: boolean; readonly row?: StoredRecord | null } = {},
+): Promise<Extract<LedgerEvent, { type: 'RunStarted' }>> {
+  const row =
+    opts.row !== undefined ? opts.row : (await store.read(runId, { fromSeq: 1, limit: 1 }))[0];
+  if (
+    row?.seq === 1 &&
+    (!opts.hashed ||
+      (bytesEqual(row.prev, genesisHash(runId)) &&
+        bytesEqual(linkHash(row.prev, row.body), row.hash)))
+  ) {
+    const e = decodeRecord(runId, 1, row.body);
+    if (e.type === 'RunStarted') return e;
+  }
+  throw await corruptRun(store, runId, outcome);
 }
 
 /** The run's first chain failure as an error naming run, seq and reason; none when it verifies. */

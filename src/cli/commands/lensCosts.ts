@@ -6,6 +6,7 @@ import { ExitCode } from '../../errors.js';
 import { table, usd } from '../../lens/format.js';
 import type { CostDimension } from '../../projections/readModels.js';
 import type { Output } from '../output.js';
+import { recordedStart } from '../../runtime/verifyLedger.js';
 import { resolveRunId } from '../context.js';
 import { sinceFlag, usage, type LensFlags } from './lensCommon.js';
 import { withState } from './lensState.js';
@@ -28,6 +29,9 @@ export async function lensCosts(
   const since = sinceFlag(flags.since, Date.now());
   return withState(flags, async ({ ledger, readModels }) => {
     const runId = run ? await resolveRunId(ledger, run) : undefined;
+    // One run's costs are its read-model rows: not shown for a run whose RunStarted (or every
+    // event) was removed, as lens show does not (ADR 124).
+    if (runId) await recordedStart(ledger, runId, 'nothing was shown');
     const rows = await readModels.costs({
       by,
       ...(runId ? { runId } : {}),

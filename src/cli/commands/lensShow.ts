@@ -9,7 +9,7 @@ import { readRunEvents } from '../../lens/events.js';
 import { duration, indentedMessage, isoTime, MARK, preview, usd } from '../../lens/format.js';
 import { runDetailJson, stepJson, unpreview } from '../../lens/rows.js';
 import { engineStepsLine, rowVisibility } from '../../lens/engineSteps.js';
-import { chainDamage } from '../../runtime/verifyLedger.js';
+import { chainDamage, recordedStart } from '../../runtime/verifyLedger.js';
 import { HITL_NOT_PROPAGATED as NOT_ASKED } from '../../actors/vocabulary.js';
 import type { Output } from '../output.js';
 import { resolveRunId } from '../context.js';
@@ -49,6 +49,9 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
       );
       return ExitCode.runtime;
     }
+    // The row outlives the events it was folded from: a run whose RunStarted (or every event) was
+    // removed is damage to name, not a run to show as it was (one row read; ADR 124).
+    await recordedStart(ledger, runId, 'nothing was shown');
     const steps = (await readModels.steps(runId)).filter((s) => s.path !== '.');
     const hitl = await readModels.hitl({ runId });
     const full = flags.verbose ? await fullValues(ledger, runId) : undefined;

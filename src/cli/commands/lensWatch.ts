@@ -15,6 +15,7 @@ import { engineStepsLine } from '../../lens/engineSteps.js';
 import { duration, preview, usd } from '../../lens/format.js';
 import { liveSteps, type LiveSteps } from '../../lens/liveSteps.js';
 import type { LedgerStore } from '../../ports.js';
+import { recordedStart } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
 import { openLensLedger, usage, withRun, type LensFlags } from './lensCommon.js';
 
@@ -153,6 +154,9 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
     // again when it changes, or the watcher would never see the run go on. The copy replaced is
     // closed then, the first (withRun's) too, so one copy is held at a time (ADR 104).
     let ledger: LedgerStore = opened;
+    // A run whose RunStarted (or every event) was removed is named, not followed from whatever
+    // event comes first (or waited on for ever when none is stored; ADR 124).
+    await recordedStart(opened, runId, 'nothing was watched');
     try {
       return await follow();
     } finally {
