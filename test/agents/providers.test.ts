@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
+import { preflightModelAgents } from '../../src/adapters/agents/index.js';
 import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
 import { agentsOn, never, request } from '../support/agentFixtures.js';
 
@@ -206,6 +207,29 @@ describe('model agents against the real SDKs', () => {
       message: expect.stringContaining('I cannot help with that'),
     });
     expect(fake.requests).toHaveLength(1);
+  });
+
+  it('refuses n other than 1 (several completions billed against one reservation) before any request, in preflight too (ADR 0125)', async () => {
+    const agents = agentsOn(fake);
+    const many = request('openai:gpt-4o-mini', 'x', { settings: { max_tokens: 100, n: 10 } });
+    const refused = {
+      code: 'CONFIG_INVALID',
+      exitCode: 2,
+      message: expect.stringMatching(/config\.settings\.n: must be 1 .*map or a parallel/),
+    };
+    await expect(agents.call(many, never)).rejects.toMatchObject(refused);
+    expect(() => agents.estimate?.(many)).toThrow(/config\.settings\.n/);
+    expect(() =>
+      preflightModelAgents({ env: { OPENAI_API_KEY: 'k' } }, [
+        { agent: many.agent, config: many.config, path: 's' },
+      ]),
+    ).toThrow(expect.objectContaining(refused));
+    expect(fake.requests).toHaveLength(0);
+    // n: 1 is one completion, as without it.
+    fake.script({ text: 'one' });
+    const one = request('openai:gpt-4o-mini', 'x', { settings: { n: 1 } });
+    await expect(agents.call(one, never)).resolves.toMatchObject({ output: 'one' });
+    expect(fake.requests[0]?.body).toMatchObject({ n: 1 });
   });
 
   it('rejects an unknown provider and a bad config before any request', async () => {

@@ -14,6 +14,16 @@ const settings = z
     max_tokens: z.number().int().positive().optional(),
     seed: z.number().int().optional(),
     stop: z.union([z.string(), z.array(z.string())]).optional(),
+    /**
+     * One completion per call (ADR 0125): a step reads one reply and a budget reserves for one,
+     * so OpenAI's `n` is refused unless it is 1 (it billed n completions against one reservation).
+     */
+    n: z
+      .literal(1, {
+        error:
+          'must be 1 (or left out): a step reads one completion and its budget reserves for one; for several answers run the step in a map or a parallel',
+      })
+      .optional(),
   })
   // Anything else is provider passthrough (e.g. reasoning_effort, top_k).
   .catchall(z.unknown());
