@@ -10,7 +10,15 @@ import { expressionNames, expressionPaths, parseExpression } from './expr.js';
 import { nearest } from './findings.js';
 import { SCOPE_ROOTS } from './keys.js';
 import { inFile, place, placeScalar, type PlacedText } from './sourceMap.js';
-import { hasTemplate, parseTemplate, TEMPLATE_FILTERS, templatePaths } from './template.js';
+import {
+  hasTemplate,
+  jinjaStatementOffset,
+  parseTemplate,
+  TEMPLATE_FILTERS,
+  templatePaths,
+  templateUnrecordable,
+} from './template.js';
+import { positionOf } from './templateErrors.js';
 import type { Pos, YNode } from './yamlTree.js';
 
 /** Filter names authors reach for that mean one of ours (Flujo's V-T3 fixer has the first two). */
@@ -48,6 +56,40 @@ export function template(env: Env, node: YNode, step: string | null, where: Wher
   );
 }
 
+/**
+ * The place of a text that is a whole file of its own (a `from_file` prompt): its syntax errors
+ * are in `file`, line for line; what has no place in the text (an unknown name) is at `from`,
+ * where the blueprint names the file.
+ */
+export interface FilePos extends Pos {
+  readonly file: string;
+  readonly from: Pos;
+}
+
+/** Line 1, column 1 of `file`, placing a text position at the same line and column there. */
+export function wholeFile(file: string, from: Pos): FilePos {
+  const locate = (line: number, column: number) => ({ line, column });
+  return { file, from, line: 1, column: 1, endLine: 1, locate };
+}
+
+const namesPlace = (pos: Pos): Pos => ('from' in pos ? (pos as FilePos).from : pos);
+
+/** env.report, in the file `pos` names when it is a FilePos (a prompt file's own errors). */
+function reportAt(
+  env: Env,
+  pos: Pos,
+  rule: Parameters<Env['report']>[0],
+  message: string,
+  at: { line: number; column: number },
+  extra: Parameters<Env['report']>[3],
+): void {
+  const before = env.shared.findings.length;
+  env.report(rule, message, at, extra);
+  const f = env.shared.findings[before];
+  if ('file' in pos && typeof pos.file === 'string' && f)
+    env.shared.findings[before] = { ...f, file: pos.file };
+}
+
 /** Checks a template's syntax and the names it reads; `names` are extra bound roots (prompts). */
 export function checkTemplate(
   env: Env,
@@ -58,11 +100,16 @@ export function checkTemplate(
   shift = 0,
   names: readonly string[] = [],
 ): void {
-  if (/\{%/.test(src)) {
-    env.report(
+  const jinja = jinjaStatementOffset(src);
+  if (jinja >= 0) {
+    // At the `{%` itself (was the value's start: its opening quote).
+    const at = positionOf(src, jinja);
+    reportAt(
+      env,
+      pos,
       'TEMPLATE-001',
       `'{% %}' blocks are not supported; use {{ expr }} and {{#if}} / {{#each}}`,
-      pos,
+      inFile({ pos, shift }, at.line, at.column),
       { step },
     );
     return;
@@ -73,20 +120,35 @@ export function checkTemplate(
       try {
         JSON.parse(t);
       } catch {
-        env.report('V-T6', `input looks like JSON but does not parse`, pos, { step });
+        env.report('V-T6', `input looks like JSON but does not parse`, namesPlace(pos), { step });
       }
     }
     return;
   }
   let paths: string[];
   try {
-    paths = templatePaths(parseTemplate(src), true);
+    const parsed = parseTemplate(src);
+    paths = templatePaths(parsed, true);
+    const bad = templateUnrecordable(parsed);
+    // A run would fail on it with no place but the template's (LEDGER_ENCODE): said here, where.
+    if (bad) {
+      const at = positionOf(src, bad.pos);
+      reportAt(
+        env,
+        pos,
+        'TEMPLATE-001',
+        `template error: ${bad.what} makes a value no run can record`,
+        inFile({ pos, shift }, at.line, at.column),
+        { step },
+      );
+    }
   } catch (e) {
     syntaxError(env, e, pos, step, 'template', shift);
     return;
   }
   for (const p of paths) {
-    if (!names.includes(segmentsOf(p)[0]?.key ?? '')) checkPath(env, p, pos, step, where);
+    if (!names.includes(segmentsOf(p)[0]?.key ?? ''))
+      checkPath(env, p, namesPlace(pos), step, where);
   }
 }
 
@@ -138,7 +200,9 @@ function syntaxError(
   const filter = /^unknown filter '([^']+)'/.exec(reason)?.[1];
   if (filter !== undefined) {
     const fix = FILTER_FIXES[filter] ?? nearest(filter, TEMPLATE_FILTERS);
-    env.report(
+    reportAt(
+      env,
+      pos,
       'V-T3',
       `unknown template filter '${filter}'`,
       { line, column },
@@ -149,7 +213,7 @@ function syntaxError(
     );
     return;
   }
-  env.report('TEMPLATE-001', `${what} error: ${reason}`, { line, column }, { step });
+  reportAt(env, pos, 'TEMPLATE-001', `${what} error: ${reason}`, { line, column }, { step });
 }
 
 /** One key of a data path, and whether it was written as a subscript (`["x-y"]`, `[0]`). */

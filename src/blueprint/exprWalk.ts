@@ -77,3 +77,28 @@ export function collectNames(n: Node, out: Set<string> = new Set()): Set<string>
   for (const c of children(n)) collectNames(c, out);
   return out;
 }
+
+/**
+ * The first literal in `n` that makes its value one no run can record: a number beyond the float
+ * range (`1e400`, Infinity) or a dict literal's `__proto__` key, where it reaches the value (a
+ * list or dict item, an operand of arithmetic, `and`/`or`, a branch of `a if c else b`), not
+ * where it is only compared, indexed, measured or filtered. Its offset and what it is.
+ */
+export function unrecordableLiteral(n: Node): { pos: number; what: string } | undefined {
+  if (n.t === 'lit' && typeof n.v === 'number' && !Number.isFinite(n.v))
+    return { pos: n.pos, what: 'a number beyond the float range (it would be Infinity)' };
+  if (n.t === 'dict')
+    for (const [k] of n.entries)
+      if (k.t === 'lit' && k.v === '__proto__') return { pos: k.pos, what: "the key '__proto__'" };
+  const flows =
+    n.t === 'list' || n.t === 'dict' || n.t === 'bin' || n.t === 'neg' || n.t === 'bool'
+      ? children(n)
+      : n.t === 'cond'
+        ? [n.then, n.else]
+        : [];
+  for (const c of flows) {
+    const found = unrecordableLiteral(c);
+    if (found) return found;
+  }
+  return undefined;
+}

@@ -10,6 +10,7 @@ import { posix } from 'node:path';
 import { schemaProblem } from '../dsl/jsonSchema.js';
 import type { CodeRef, Plan, PlanNode, TemplateValue } from '../dsl/ir.js';
 import { Env, type CodeModuleRef, type LoadOptions, type Shared } from './env.js';
+import { wholeFile } from './envTemplates.js';
 import { insideRoot } from './projectRoot.js';
 import { withSkillLookups } from './skillCatalog.js';
 import { byPosition, exitCodeOf, ignoreComments, matchesRule, type Finding } from './findings.js';
@@ -337,7 +338,8 @@ function systemPrompt(env: Env, node: YNode, what: string): string | CodeRef | u
   if (varsNode?.t === 'map') {
     for (const e of varsNode.entries) env.template(e.value, null, top);
   }
-  env.checkTemplate(text, at, null, top, 0, Object.keys(values));
+  // Its syntax errors are placed in the prompt file, line for line, as a run's failure is.
+  env.checkTemplate(text, wholeFile(abs, at), null, top, 0, Object.keys(values));
   const ref = { template: text, vars: values };
   // Its text is the prompt file's, placed there line for line; with variables that read the run,
   // the failing text may be one of theirs, so the place is the system_prompt mapping (ADR 112).

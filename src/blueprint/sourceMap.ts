@@ -177,6 +177,8 @@ export interface FailurePlace {
 }
 
 const CODES = ['TEMPLATE_UNDEFINED', 'TEMPLATE_LIMIT', 'TEMPLATE_SYNTAX', 'EXPRESSION_ERROR'];
+/** What src/actors/compile.ts says after the label of code that returned such a value. */
+const UNRECORDABLE = ' returned a value the ledger cannot record: ';
 
 /**
  * The blueprint place of a run's PLAN_CODE_FAILED whose code is a template or an expression of
@@ -194,10 +196,20 @@ export function placeOf(
     return undefined;
   const body = error.message.slice(prefix.length);
   let label: string | undefined;
+  let sep = ': ';
   for (const k of sources.keys())
-    if (body.startsWith(`${k}: `) && k.length > (label?.length ?? -1)) label = k;
+    for (const s of [': ', UNRECORDABLE])
+      if (body.startsWith(`${k}${s}`) && k.length > (label?.length ?? -1)) [label, sep] = [k, s];
   if (label === undefined) return undefined;
-  const rest = body.slice(label.length + 2);
+  const rest = body.slice(label.length + sep.length);
+  // A value the template built that the ledger cannot record (`{{ 1e400 }}`, a `__proto__` key):
+  // placed at the template, the position in it not known.
+  if (sep === UNRECORDABLE) {
+    const [first, ...others] = (sources.get(label) ?? []).map((w) => inBlueprint(w, undefined));
+    if (!first) return undefined;
+    const also = others.map(({ file, line, column }) => ({ file, line, column }));
+    return { ...first, label, ...(also.length > 0 ? { also } : {}) };
+  }
   if (!CODES.some((c) => rest.startsWith(`[${c}] `))) return undefined;
   const m = /\(at line (\d+), column (\d+)\)$/.exec(rest);
   const at = m ? { line: Number(m[1]), column: Number(m[2]) } : undefined;

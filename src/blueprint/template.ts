@@ -7,7 +7,7 @@ import type { Node } from './exprParser.js';
 import { DEFAULT_MAX_VALUE, evalNode } from './exprEval.js';
 import type { EvalCtx, EvalLimits } from './exprEval.js';
 import { isPlainObject, keysOf, ownKey, truthy, userView } from './exprData.js';
-import { collectPaths, staticPath } from './exprWalk.js';
+import { collectPaths, staticPath, unrecordableLiteral } from './exprWalk.js';
 import { FILTERS, FILTER_NAMES } from './templateFilters.js';
 import { parseTemplateNodes } from './templateParse.js';
 import type { TNode } from './templateParse.js';
@@ -92,6 +92,15 @@ export function templatePaths(t: Template, scopeOnly = false): string[] {
   };
   walk(t.nodes, false);
   return [...new Set(out)];
+}
+
+/**
+ * For validation: the first literal that makes the value of a template that is exactly one tag
+ * (handed on raw) one no run can record (`{{ 1e400 }}`, `{{ {'__proto__': 1} }}`). In a longer
+ * text it only prints (`Infinity`, `{}`), which a run records.
+ */
+export function templateUnrecordable(t: Template): { pos: number; what: string } | undefined {
+  return t.single === undefined ? undefined : unrecordableLiteral(t.single);
 }
 
 interface Run {

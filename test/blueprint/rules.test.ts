@@ -14,7 +14,7 @@ const cases: [file: string, rule: string, line: number, column: number, suggesti
   ['V-T1', 'V-T1', 6, 12],
   ['V-T3', 'V-T3', 6, 35, /tojson/],
   ['V-T4', 'V-T4', 6, 12, /steps\.later/],
-  ['TEMPLATE-001', 'TEMPLATE-001', 6, 12],
+  ['TEMPLATE-001', 'TEMPLATE-001', 6, 13], // at the {% (was the opening quote)
   ['V-I1', 'V-I1', 4, 10],
   ['V-I3', 'V-I3', 4, 9],
   ['V-I6', 'V-I6', 8, 60],
