@@ -72,6 +72,7 @@ export function resolveAgent(
   if (s.includes('#') || /\.(m?[jt]s)$/.test(s)) return codeRef(env, v, s, name);
   const colon = s.indexOf(':');
   if (colon > 0 && (PROVIDERS as readonly string[]).includes(s.slice(0, colon))) {
+    if (!env.modelId(s, v.pos, name, name)) return undefined;
     return { kind: 'model', agent: s, config: {}, fnName: '' };
   }
   if (PY_REF.test(s)) {
@@ -103,6 +104,7 @@ function declared(env: Env, v: YNode, agentName: string, name: string): Resolved
     });
     return undefined;
   }
+  if (!env.modelId(spec.model, v.pos, name, `${name}: agent '${agentName}'`)) return undefined;
   return {
     kind: 'model',
     agent: spec.model,

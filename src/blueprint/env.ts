@@ -86,6 +86,22 @@ export class Env {
     return true;
   }
 
+  /**
+   * A model id the agent port refuses (LoadOptions.modelProblem): V-A6 at `at`, and false. A
+   * warning for the pipeline of a run already recorded (ADR 106), and true: it goes on.
+   */
+  modelId(agent: string, at: Pos, step: string | null, what: string): boolean {
+    const problem = this.shared.opts.modelProblem?.(agent);
+    if (problem === undefined) return true;
+    this.report('V-A6', `${what}: ${problem}`, at, {
+      step,
+      suggestion:
+        'an OpenAI-compatible server (Ollama, vLLM, Mistral, Groq…) is openai:<model> with OPENAI_BASE_URL in the environment or the env_file flujo.toml names',
+      ...(this.shared.opts.recordedRun ? { severity: 'warning' as const } : {}),
+    });
+    return Boolean(this.shared.opts.recordedRun);
+  }
+
   /** Names of helper nodes the loader adds: `__` prefix, template-safe (no dots). */
   hiddenName(base: string, what: string): string {
     return `__${base.replace(/\W/g, '_')}_${what}${this.shared.hidden++}`;

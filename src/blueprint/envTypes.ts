@@ -51,6 +51,13 @@ export interface LoadOptions {
    * a new run is refused.
    */
   readonly recordedRun?: boolean;
+  /**
+   * The model ids the agent port takes: undefined for one it takes, else why not. The CLI passes
+   * `flujo run`'s rule (`openai:<model>`, `anthropic:<model>`), so a step naming another is a
+   * V-A6 finding, not a refusal when the run starts. Without it, any `provider:model` of a
+   * provider name Flujo knows is taken: a library's own agent port decides.
+   */
+  readonly modelProblem?: (agent: string) => string | undefined;
 }
 
 /** A project module a step calls (`uses: ./skills/clean.ts#normalize`); resolved outside. */

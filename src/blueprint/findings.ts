@@ -31,7 +31,7 @@ export const RULES = {
   'V-K8': ['error', 'two steps share a name'],
   'V-A1': ['warning', 'a step without agent or uses runs as a passthrough'],
   'V-A5': ['warning', 'the previous output is not used and not merged into the context'],
-  'V-A6': ['error', 'unknown agent, skill id or code module'],
+  'V-A6': ['error', 'unknown agent, skill id, code module or model id'],
   'V-A7': [
     'warning',
     'max_retries is not a whole number of at least 0, or timeout not a non-negative number',

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import {
   createModelAgents,
   loadProviders,
+  parseModelId,
   preflightModelAgents,
 } from '../adapters/agents/index.js';
 import type { SkillCatalog } from '../blueprint/env.js';
@@ -16,7 +17,7 @@ import { skillContext, skillIds } from '../blueprint/skillCatalog.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { Plan, PlanNode, StepNode } from '../dsl/ir.js';
 import type { AgentPort } from '../ports.js';
-import { EngineError, ExitCode } from '../errors.js';
+import { ConfigError, EngineError, ExitCode } from '../errors.js';
 import { SKILL_PREFIX, composeAgents, createSkillAgents, notCallable } from '../skills/agents.js';
 import { loadProjectSkills } from '../skills/project.js';
 import { createSkillRegistry } from '../skills/registry.js';
@@ -51,6 +52,22 @@ export async function projectSkills(cfg: EffectiveConfig, dir = cfg.root): Promi
     http: { allowedHosts: cfg.toml.settings?.http_allowed_hosts ?? [] },
     skills,
   });
+}
+
+/**
+ * The model ids a CLI run's agents take, as `preflight` decides before a run starts: undefined,
+ * or why not (CONFIG_UNKNOWN_MODEL's message). `validate` and the blueprint loads of `run` pass it
+ * to the loader (LoadOptions.modelProblem), so `agent: "mistral:large"` is a V-A6 finding there,
+ * not valid and then refused by `run`.
+ */
+export function modelIdProblem(agent: string): string | undefined {
+  try {
+    parseModelId(agent);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    return e.message.slice(`[${e.code}] `.length);
+  }
 }
 
 /** What the blueprint loader needs to know of the registry. */

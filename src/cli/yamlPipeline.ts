@@ -11,7 +11,7 @@ import type { EffectiveConfig } from '../config/load.js';
 import type { Plan } from '../dsl/ir.js';
 import { EngineError, ErrorCode } from '../errors.js';
 import type { SkillRegistry } from '../skills/types.js';
-import { catalogOf } from './agents.js';
+import { catalogOf, modelIdProblem } from './agents.js';
 import { shellWord } from './shell.js';
 
 const where = (f: Finding) => `${relative(process.cwd(), f.file) || f.file}:${f.line}:${f.column}`;
@@ -32,6 +32,7 @@ export async function loadYamlPipeline(
     root: cfg.root,
     allowOutsideRoot: relative(cfg.root, file).startsWith('..'),
     skills: catalogOf(registry),
+    modelProblem: modelIdProblem,
     ...(opts.recordedRun ? { recordedRun: true } : {}),
   });
   if (!result.plan || !result.isValid) {

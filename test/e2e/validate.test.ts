@@ -98,6 +98,37 @@ describe('flujo validate', () => {
   });
 });
 
+describe('flujo validate takes the model ids flujo run takes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flujo-validate-models-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'flujo.toml'), '');
+  const bp = (agent: string) => `version: "0.1"\nsteps:\n  - name: t\n    agent: "${agent}"\n`;
+  writeFileSync(join(dir, 'mistral.yaml'), bp('mistral:large'));
+  writeFileSync(join(dir, 'compatible.yaml'), bp('openai:llama3'));
+  const cli = (...args: string[]) => runCli(args, { cwd: dir });
+
+  it('an unknown provider is V-A6 in validate and run (was valid, then CONFIG_UNKNOWN_MODEL)', () => {
+    const v = cli('validate', 'mistral.yaml', '--format', 'json');
+    expect(v.code, v.stderr).toBe(4);
+    expect(JSON.parse(v.stdout).errors).toEqual([
+      expect.objectContaining({
+        rule_id: 'V-A6',
+        line: 4,
+        column: 12,
+        message: expect.stringMatching(/^t: unknown model id "mistral:large": use openai:<model>/),
+      }),
+    ]);
+    const r = cli('run', 'mistral.yaml', '--input', 'x');
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/BLUEPRINT_INVALID.*\n.*V-A6: t: unknown model id "mistral:large"/);
+  });
+
+  it('openai:<model> (an OpenAI-compatible server with a base URL) stays valid', () => {
+    const v = cli('validate', 'compatible.yaml');
+    expect(v.code, v.stdout).toBe(0);
+  });
+});
+
 describe('flujo validate knows the skills flujo run gives the blueprint', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flujo-validate-skills-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

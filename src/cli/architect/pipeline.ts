@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
 import type { SkillCatalog } from '../../blueprint/env.js';
 import { loadBlueprint } from '../../blueprint/loader.js';
+import { modelIdProblem } from '../agents.js';
 import {
   agentStep,
   conditional,
@@ -143,6 +144,8 @@ export function validateDraft(text: string, deps: ArchitectDeps): ArchitectFindi
     root: deps.root,
     allowOutsideRoot: relative(deps.root, deps.file).startsWith('..'),
     skills: deps.skills,
+    // A draft `run` would refuse for its model id is a finding the architect can fix.
+    modelProblem: modelIdProblem,
   });
   return result.findings.map((f) => ({
     rule_id: f.rule_id,
