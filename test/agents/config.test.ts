@@ -55,6 +55,62 @@ describe('pricing', () => {
     ).not.toThrow();
   });
 
+  it("prices a family's dated snapshots and -latest, and no other longer name (o1-pro is not o1)", () => {
+    const strict = createModelAgents({ env, pricing: { strict: true } });
+    const costOf = (agent: string) =>
+      strict.estimate?.(request(agent, 'hi', { settings: { max_tokens: 1000 } }))?.costMicros;
+    for (const [snapshot, family] of [
+      ['openai:gpt-4o-2024-08-06', 'openai:gpt-4o'],
+      ['openai:gpt-4o-20240806', 'openai:gpt-4o'],
+      ['openai:gpt-4o-mini-2024-07-18', 'openai:gpt-4o-mini'],
+      ['anthropic:claude-haiku-4-5-20251001', 'anthropic:claude-haiku-4-5'],
+      ['anthropic:claude-3-5-haiku-latest', 'anthropic:claude-3-5-haiku'],
+    ])
+      expect(costOf(snapshot as string)).toBe(costOf(family as string));
+    for (const unpriced of [
+      'openai:o1-pro',
+      'openai:o3-pro',
+      'openai:gpt-5-pro',
+      'openai:gpt-4o-audio-preview',
+      'openai:o1-pro-2025-03-19',
+      'openai:constructor',
+      'anthropic:claude-opus-4-7',
+    ]) {
+      expect(() => costOf(unpriced), unpriced).toThrow(
+        expect.objectContaining({ code: 'PRICING_NOT_CONFIGURED' }),
+      );
+    }
+    // Not strict: unpriced counts as free, with the warning.
+    const warned: unknown[] = [];
+    const lax = createModelAgents({
+      env,
+      logger: { debug() {}, info() {}, error() {}, warn: (o) => void warned.push(o) },
+    });
+    expect(lax.estimate?.(request('openai:o1-pro', 'hi'))?.costMicros).toBe(0);
+    expect(warned).toEqual([{ provider: 'openai', model: 'o1-pro' }]);
+  });
+
+  it("a user price for a model does not price a longer name (gpt-4o's is not gpt-4o-mini's)", () => {
+    const agents = createModelAgents({
+      env,
+      pricing: {
+        providers: {
+          openai: { 'gpt-4o': { prompt_tokens_per_1k: 0.001, completion_tokens_per_1k: 0.002 } },
+        },
+      },
+    });
+    const est = agents.estimate?.(
+      request('openai:gpt-4o-mini', 'hi', { settings: { max_tokens: 1000 } }),
+    );
+    const prompt = (est?.tokens ?? 0) - 1000;
+    // The built-in gpt-4o-mini rate (0.15 / 0.6 per 1M), not the user's gpt-4o (1 / 2).
+    expect(est?.costMicros).toBe(Math.ceil(prompt * 0.15 + 1000 * 0.6 - 1e-9));
+    const dated = agents.estimate?.(
+      request('openai:gpt-4o-2024-08-06', 'hi', { settings: { max_tokens: 1000 } }),
+    );
+    expect(dated?.costMicros).toBe(Math.ceil(((dated?.tokens ?? 0) - 1000) * 1 + 1000 * 2));
+  });
+
   it('rejects a malformed [cost] table naming the key', () => {
     expect(() =>
       parsePricing({ providers: { openai: { 'gpt-4o': { prompt_tokens_per_1k: '1' } } } }),

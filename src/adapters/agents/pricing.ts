@@ -19,7 +19,11 @@ export interface Rate {
 
 const r = (input: number, output: number): Rate => ({ input, output });
 
-/** Keys match a model exactly or as a prefix before a dated suffix (`gpt-4o-2024-08-06`). */
+/**
+ * Keys match a model exactly, or its family before a snapshot suffix: a date
+ * (`gpt-4o-2024-08-06`, `claude-haiku-4-5-20251001`) or `-latest` (`claude-3-5-haiku-latest`).
+ * Nothing else: `o1-pro` is not `o1`, nor `gpt-4o-mini` `gpt-4o` (SNAPSHOT).
+ */
 export const BUILTIN_PRICES: Readonly<Record<string, Readonly<Record<string, Rate>>>> = {
   openai: {
     'gpt-4o': r(2.5, 10),
@@ -92,15 +96,18 @@ export function parsePricing(cost: unknown): Pricing {
   return { strict: cost.strict === true, overrides };
 }
 
+/** A snapshot of a family: `-YYYY-MM-DD`, `-YYYYMMDD` or `-latest` at the end of its id. */
+const SNAPSHOT = /-(?:\d{4}-\d{2}-\d{2}|\d{8}|latest)$/;
+
 function lookup(table: Readonly<Record<string, Rate>> | undefined, model: string): Rate | null {
   if (!table) return null;
-  const exact = table[model];
+  const own = (key: string): Rate | null =>
+    Object.prototype.hasOwnProperty.call(table, key) ? (table[key] ?? null) : null;
+  const exact = own(model);
   if (exact) return exact;
-  let best: string | null = null;
-  for (const key of Object.keys(table)) {
-    if (model.startsWith(`${key}-`) && (!best || key.length > best.length)) best = key;
-  }
-  return best ? (table[best] ?? null) : null;
+  // A family's price covers its dated snapshots only, never a longer name (o1-pro, gpt-4o-mini).
+  const family = model.replace(SNAPSHOT, '');
+  return family !== model ? own(family) : null;
 }
 
 /**
@@ -123,5 +130,6 @@ export function rateFor(pricing: Pricing, provider: string, model: string, logge
 }
 
 export function costMicros(rate: Rate, usage: { input: number; output: number }): number {
-  return Math.ceil(usage.input * rate.input + usage.output * rate.output - 1e-9);
+  // Math.max: a free model's ceil(-1e-9) is -0, which is not the 0 the ledger should record.
+  return Math.max(0, Math.ceil(usage.input * rate.input + usage.output * rate.output - 1e-9));
 }
