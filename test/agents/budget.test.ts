@@ -282,14 +282,20 @@ describe('replies that do not say what they used, under a budget', () => {
     await ledger.close();
   });
 
-  it.each([['{"weird":true}'], ['{"choices":[]}'], ['{"choices":[{"index":0}]}']])(
-    'a 200 whose body is not a reply (%s) fails at once with AGENT_REPLY_INVALID, charged its reservation',
-    async (body) => {
+  it.each([
+    ['openai:gpt-4o-mini', '{"weird":true}', 'chat completion'],
+    ['openai:gpt-4o-mini', '{"choices":[]}', 'chat completion'],
+    ['openai:gpt-4o-mini', '{"choices":[{"index":0}]}', 'chat completion'],
+    ['anthropic:claude-haiku-4-5', '{"weird":true}', 'message'],
+    ['anthropic:claude-haiku-4-5', '{"type":"message","content":null}', 'message'],
+  ])(
+    '%s: a 200 whose body is not a reply (%s) fails at once with AGENT_REPLY_INVALID, charged its reservation',
+    async (agent, body, what) => {
       const ledger = sqlite();
       const engine = createEngine({ ledger, agents: agentsOn(fake), worker: 't' });
       fake.script({ rawBody: body });
       const before = fake.requests.length;
-      const p = definePipeline('bad', agentStep('a', 'openai:gpt-4o-mini', { retries: 2 }));
+      const p = definePipeline('bad', agentStep('a', agent, { retries: 2 }));
       const r = await engine.run(p.plan, 'x', { budget: { costMicros: 1_000_000 } });
       expect(fake.requests.length - before).toBe(1);
       const events = await engine.events(r.runId);
@@ -299,7 +305,7 @@ describe('replies that do not say what they used, under a budget', () => {
         costMicros: est.costMicros,
         error: {
           code: 'AGENT_REPLY_INVALID',
-          message: expect.stringContaining("the provider's reply is not a chat completion"),
+          message: expect.stringContaining(`the provider's reply is not a ${what} (`),
         },
       });
       expect(events.filter((e) => /^(Agent|Budget)/.test(e.type)).map((e) => e.type)).toEqual([

@@ -10,6 +10,7 @@ import { jsonSchemaOutputFormat } from '@anthropic-ai/sdk/helpers/json-schema';
 import {
   plain,
   repairMessage,
+  replyInvalid,
   usageFrom,
   systemWithSchema,
   type ProviderContext,
@@ -71,7 +72,6 @@ export async function sendAnthropic(
     if (e instanceof Anthropic.APIConnectionError && !ctx.scope.stopped) throw connectionFailed(e);
     throw e;
   }
-  const text = res.content.map((b) => (b.type === 'text' ? b.text : '')).join('');
   const u = res.usage as Partial<Anthropic.Usage> | undefined;
   // Cached prompt tokens are still prompt tokens for budgets (priced at the full rate: an upper bound).
   const cached = (u?.cache_creation_input_tokens ?? 0) + (u?.cache_read_input_tokens ?? 0);
@@ -79,6 +79,12 @@ export async function sendAnthropic(
     typeof u?.input_tokens === 'number' ? u.input_tokens + cached : undefined,
     u?.output_tokens,
   );
+  // A 200 without a content list is not a reply: it fails at once (it is no connection error).
+  if (!Array.isArray(res.content))
+    throw replyInvalid('message (no content list)', res, used, ctx.price);
+  const text = res.content
+    .map((b) => (b?.type === 'text' && typeof b.text === 'string' ? b.text : ''))
+    .join('');
   return {
     text,
     ...used,
