@@ -237,11 +237,22 @@ function compileTop(env: Env, tree: YNode): { root: PlanNode; name: string } | u
 /**
  * An import no step uses is loaded as a used one is, and its findings kept: V-I1 (missing,
  * outside the project root), V-I3 (a cycle, a self-import too), V-I4 (its errors). They went
- * unchecked, and the blueprint validated clean.
+ * unchecked, and the blueprint validated clean. Only its findings: it is loaded beside the load
+ * (its own modules, step references and helper-name counter), so the plan and the modules a
+ * run imports are those of the blueprint without it.
  */
 function checkUnusedImports(env: Env): void {
-  for (const [alias, imp] of env.imports)
-    if (!env.usedImports.has(alias)) loadChild(env, imp.path, alias, imp.pos);
+  const unused = [...env.imports].filter(([alias]) => !env.usedImports.has(alias));
+  if (unused.length === 0) return;
+  const { kept, ...shared } = env.shared;
+  const probe: Shared = {
+    ...shared,
+    modules: new Map(),
+    referenced: new Set(),
+    ...(kept ? { kept: { names: new Set<string>(), all: false } } : {}),
+  };
+  const beside = new Env(env.file, env.dir, probe, [...env.fileStack], [...env.aliasStack]);
+  for (const [alias, imp] of unused) loadChild(beside, imp.path, alias, imp.pos);
 }
 
 function agentsSection(env: Env, node: YNode | undefined): void {

@@ -112,3 +112,44 @@ describe('an import a step uses', () => {
     ]);
   });
 });
+
+describe('checking an import no step uses changes nothing a run sees', () => {
+  const files = (declared: boolean): Record<string, string> => ({
+    '/p/main.yaml': `version: "0.1"
+name: main
+imports: { mid: ./mid.yaml }
+steps:
+  - name: a
+    uses: imports.mid
+  - kind: map
+    name: m
+    map:
+      iterable_input: items
+      body: [{ name: b, agent: { id: flujo.builtins.stringify }, input: "{{ steps.a.output }}" }]
+`,
+    '/p/mid.yaml': `version: "0.1"
+name: mid
+${declared ? 'imports: { spare: ./spare.yaml }\n' : ''}steps: [{ name: k, agent: { id: flujo.builtins.stringify } }]
+`,
+    '/p/spare.yaml': `version: "0.1"
+name: spare
+steps:
+  - kind: map
+    name: inner
+    map:
+      iterable_input: items
+      body:
+        - { name: b, uses: ./mod.mjs#f }
+        - { name: c, uses: ./mod.mjs#f, input: "{{ steps.b.output }}" }
+`,
+    '/p/mod.mjs': 'export const f = (x) => x;\n',
+  });
+
+  it('the same plan and modules as without the import (no hidden name shifted, no module to load)', () => {
+    const without = loadFiles(files(false));
+    const withSpare = loadFiles(files(true));
+    expect(withSpare.findings).toEqual([]);
+    expect(withSpare.plan).toEqual(without.plan);
+    expect(withSpare.modules).toEqual([]);
+  });
+});
