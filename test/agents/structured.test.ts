@@ -131,3 +131,42 @@ describe('structured output: one repair, then fail with the errors', () => {
     );
   });
 });
+
+describe('a repair that could exceed the estimate is not sent, and the message names the bound', () => {
+  const M = 50;
+  const req = () =>
+    request('openai:gpt-4o-mini', 'hello', { outputSchema: answer, settings: { max_tokens: M } });
+  /** The prompt's token bound: the estimate is 2 prompts + the repair allowance + 3 max_tokens. */
+  const promptOf = (tokens: number) => (tokens - 3 * M - (M + 8 + 512 + 8)) / 2;
+
+  it.each([
+    // More prompt tokens than the bound, few (cheap) reply tokens: the tokens are over, not the cost.
+    [
+      'tokens',
+      { input: 650, output: 3 },
+      /could use up to (\d+) tokens, more than its estimate of (\d+) tokens, the most a run's budget reserves for it \(its cost, up to \$(\d\.\d{6}), is within the estimate's \$(\d\.\d{6})\)$/,
+    ],
+    // More (dear) reply tokens than max_tokens: the cost is over, not the tokens.
+    [
+      'cost',
+      { input: 0, output: M + 150 },
+      /could cost up to \$(\d\.\d{6}), more than its estimate of \$(\d\.\d{6}), the most a run's budget reserves for it \(its (\d+) tokens are within the estimate's (\d+)\)$/,
+    ],
+  ] as const)('only the %s over', async (_, extra, shape) => {
+    const agents = agentsOn(fake);
+    const est = agents.estimate?.(req()) as { tokens: number; costMicros: number };
+    const p = promptOf(est.tokens);
+    fake.script({ text: 'not json', usage: { input: p + extra.input, output: extra.output } });
+    const err = await agents.call(req(), never).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(fake.requests).toHaveLength(1);
+    expect(err).toMatchObject({ code: 'AGENT_OUTPUT_INVALID' });
+    const m = err?.message.match(shape);
+    expect(m, err?.message).not.toBeNull();
+    const [over, bound, within, limit] = (m ?? []).slice(1).map(Number) as number[];
+    expect(over).toBeGreaterThan(bound as number);
+    expect(within).toBeLessThanOrEqual(limit as number);
+  });
+});

@@ -122,8 +122,16 @@ function repairWithin(p: Prepared, rate: Rate, first: ProviderReply, message: st
   };
   const tokens = usage.input + usage.output;
   const cost = costMicros(rate, usage);
-  if (tokens <= b.tokens && cost <= b.costMicros) return null;
-  return `with it the call could use up to ${tokens} tokens costing up to ${usdText(cost)}, above its estimate (${b.tokens} tokens, ${usdText(b.costMicros)}), the most a run's budget reserves for it`;
+  const overTokens = tokens > b.tokens;
+  const overCost = cost > b.costMicros;
+  if (!overTokens && !overCost) return null;
+  const reserves = "the most a run's budget reserves for it";
+  // Name the bound that is exceeded: a call can pass its tokens and stay within its cost.
+  if (overTokens && overCost)
+    return `with it the call could use up to ${tokens} tokens costing up to ${usdText(cost)}, above its estimate (${b.tokens} tokens, ${usdText(b.costMicros)}), ${reserves}`;
+  if (overTokens)
+    return `with it the call could use up to ${tokens} tokens, more than its estimate of ${b.tokens} tokens, ${reserves} (its cost, up to ${usdText(cost)}, is within the estimate's ${usdText(b.costMicros)})`;
+  return `with it the call could cost up to ${usdText(cost)}, more than its estimate of ${usdText(b.costMicros)}, ${reserves} (its ${tokens} tokens are within the estimate's ${b.tokens})`;
 }
 
 const usdText = (micros: number) => `$${(micros / 1e6).toFixed(6)}`;
