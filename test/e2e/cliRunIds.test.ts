@@ -134,9 +134,16 @@ describe('--run-id', () => {
     // Paused on a person: run (as resume) takes no answer, so it is refused, and says so on stdout.
     const again = runCli(['run', '--input', 'Ada', '--run-id', 'again-1', '--json'], { cwd: p });
     expect(again.code).toBe(1);
+    // As `flujo resume RUN` without --input: the run's status, the question and how to answer.
     expect(JSON.parse(again.stdout)).toEqual({
       run_id: 'again-1',
-      error: { code: 'RUN_NOT_RESUMABLE', message: expect.stringContaining('paused for human') },
+      status: 'paused',
+      error: {
+        code: 'RUN_NOT_RESUMABLE',
+        message: expect.stringContaining(
+          `paused for human input at step "approve": Publish this greeting? Hello, Ada! Welcome to Flujo.; answer it: flujo resume --input '{"approved":true}' again-1`,
+        ),
+      },
     });
   });
 });

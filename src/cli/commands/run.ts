@@ -19,7 +19,15 @@ import {
 import type { Output } from '../output.js';
 import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
 import { pipelineSkills } from '../agents.js';
-import { exitCodeOf, planChangedSaying, printRefusal, printRun, runJsonAt } from '../runReport.js';
+import {
+  exitCodeOf,
+  pausedWithoutAnswer,
+  planChangedSaying,
+  printRefusal,
+  printRun,
+  runJsonAt,
+} from '../runReport.js';
+import type { Question } from '../../runtime/summary.js';
 import { maxInputBytes, projectConfig, type GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import { openSession, type Interrupts } from '../session.js';
@@ -164,7 +172,11 @@ export async function run(
  * the change explicitly"); run has no flag for that: say which command continues it.
  */
 function takenUpRefusal(e: unknown, runId: string): unknown {
-  if (!(e instanceof EngineError) || e.code !== ErrorCode.PLAN_CHANGED) return e;
+  if (!(e instanceof EngineError)) return e;
+  const pause = e.details.pause as Question | undefined;
+  // Paused on a person: `run` takes no answer; say which question and the command that does.
+  if (e.code === ErrorCode.RUN_NOT_RESUMABLE && pause) return pausedWithoutAnswer(e, runId, pause);
+  if (e.code !== ErrorCode.PLAN_CHANGED) return e;
   return planChangedSaying(
     e,
     `run it with the pipeline it started with, or continue it under this one with: flujo resume ${runId} --pipeline PATH --allow-changed-pipeline`,
