@@ -120,10 +120,14 @@ export function respondedFact(
   // The fields beside the output, as the ledger records them (ADR 118): a port's reply that
   // cannot be recorded fails its attempt, recorded, with what it cost when that can be.
   const fields = replyFields(reply);
+  // A reply that says it did not learn what it used (`usageUnknown`) says $0 and 0 tokens: when it
+  // fails here its cost is left out, unknown, so it is counted at its reservation (ADR 55), as
+  // its AgentResponded would have been, never released at $0 (review).
+  const unknown = (reply as { usageUnknown?: unknown } | null)?.usageUnknown === true;
   if ('problem' in fields) {
     // The call was made: its cost is recorded when the reply says both cost and usage as the
     // ledger records them; otherwise it is unknown (usageUnknown), counted at its reservation.
-    const billed = billedFields(reply);
+    const billed = unknown ? {} : billedFields(reply);
     return failedFact(
       ref,
       Object.assign(new Error(`the agent port's reply cannot be recorded: ${fields.problem}`), {
@@ -146,7 +150,9 @@ export function respondedFact(
     // The call was made: what it cost is recorded with its failure, as for a rejected reply.
     return failedFact(
       ref,
-      Object.assign(notRecordable(e), { costMicros: checked.costMicros, usage: checked.usage }),
+      unknown
+        ? notRecordable(e)
+        : Object.assign(notRecordable(e), { costMicros: checked.costMicros, usage: checked.usage }),
     );
   }
   const data: EventData<'AgentResponded'> = {

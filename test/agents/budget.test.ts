@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 import { createSqliteLedger } from '../../src/adapters/ledger/sqlite.js';
-import { agentStep, definePipeline, sequence, step } from '../../src/dsl/builder.js';
+import { agentStep, definePipeline, sequence, step, type Flow } from '../../src/dsl/builder.js';
 import { createEngine } from '../../src/runtime/engine.js';
 import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
 import { agentsOn } from '../support/agentFixtures.js';
@@ -317,6 +317,73 @@ describe('replies that do not say what they used, under a budget', () => {
       await ledger.close();
     },
   );
+});
+
+describe('replies that do not say what they used and cannot be recorded, under a budget', () => {
+  /** A chat completion without usage whose content is `content`, with this `id`. */
+  const noUsage = (content: string, id = 'chatcmpl-x') => ({
+    rawBody: JSON.stringify({
+      id,
+      object: 'chat.completion',
+      created: 0,
+      model: 'gpt-4o-mini',
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    }),
+  });
+  const structured = z.object({ x: z.unknown() });
+
+  it.each<[string, string, Flow<unknown, unknown>, { rawBody: string }]>([
+    [
+      // `{"x":"\ud83d"}`: the escape of half a surrogate pair, read as a lone surrogate.
+      'its structured output holds a lone surrogate',
+      'OUTPUT_NOT_RECORDABLE',
+      agentStep('a', 'openai:gpt-4o-mini', { output: structured, retries: 2 }),
+      noUsage('{"x":"\\ud83d"}'),
+    ],
+    [
+      'its structured output is nested too deep',
+      'OUTPUT_NOT_RECORDABLE',
+      agentStep('a', 'openai:gpt-4o-mini', { output: structured, retries: 2 }),
+      noUsage(`{"x":${'['.repeat(300)}${']'.repeat(300)}}`),
+    ],
+    [
+      'the raw body it records holds a lone surrogate',
+      'AGENT_REPLY_INVALID',
+      agentStep('a', 'openai:gpt-4o-mini', { config: { recordRaw: true }, retries: 2 }),
+      noUsage('fine', '\ud83d'),
+    ],
+  ])('%s: it fails, charged its reservation, not released at $0', async (_, code, a, body) => {
+    const ledger = sqlite();
+    const engine = createEngine({ ledger, agents: agentsOn(fake), worker: 't' });
+    fake.script(body);
+    const before = fake.requests.length;
+    const p = definePipeline('nr', a);
+    const r = await engine.run(p.plan, 'x', { budget: { costMicros: 1_000_000 } });
+    expect(fake.requests.length - before).toBe(1);
+    const events = await engine.events(r.runId);
+    const est = events.find((e) => e.type === 'BudgetReserved')?.data as {
+      costMicros: number;
+      tokens: number;
+    };
+    expect(est.costMicros).toBeGreaterThan(0);
+    expect(r).toMatchObject({ status: 'failed', costMicros: est.costMicros, error: { code } });
+    expect(events.filter((e) => /^(Agent|Budget)/.test(e.type)).map((e) => e.type)).toEqual([
+      'AgentCallRequested',
+      'BudgetReserved',
+      'AgentFailed',
+      'BudgetReconciled',
+    ]);
+    // What it cost is unknown: the failure does not say $0.
+    const failed = events.find((e) => e.type === 'AgentFailed')?.data as { costMicros?: number };
+    expect(failed.costMicros).toBeUndefined();
+    expect(events.find((e) => e.type === 'BudgetReconciled')?.data).toEqual({
+      path: '.',
+      attempt: 1,
+      ...est,
+    });
+    expect(await engine.replay(p.plan, r.runId)).toMatchObject({ identical: true });
+    await ledger.close();
+  });
 });
 
 describe('a structured-output repair under a budget', () => {
