@@ -4,6 +4,7 @@
  */
 import type { ErrorInfo } from '../events/catalogue.js';
 import { ENGINE_FLAGS } from '../dsl/engineFlags.js';
+import { inKeyOrder } from '../dsl/keyOrder.js';
 import type { HitlNode, StepNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
 import { join, type Cfg } from './compileShared.js';
@@ -51,7 +52,7 @@ export function step(this: Compiler, node: StepNode, tpl: string, staticPath: st
   const configOf = (c: RunMachineContext, input: unknown) => {
     if (!system) return node.config;
     const v = system(input, ctxOf(c));
-    return { ...node.config, system: typeof v === 'string' ? v : JSON.stringify(v) };
+    return { ...node.config, system: typeof v === 'string' ? v : jsonOf(c, v) };
   };
   const states: Cfg = {
     call: {
@@ -233,11 +234,11 @@ export function hitl(
     if (typeof v === 'string') return v;
     // For a person: an object or list is indented JSON (ADR 77); the recorded message is what
     // run, resume, pause.message and the web lens all show. A run recorded before that keeps
-    // its compact message (ADR 84). The keys come in the order the run holds them, the ledger's
-    // since ADR 40; a message recorded before lists them as its code built them (ADR 93).
-    return c.flags?.includes(ENGINE_FLAGS.hitlMessageIndented)
-      ? JSON.stringify(v, null, 2)
-      : JSON.stringify(v);
+    // its compact message (ADR 84). The keys come sorted since ADR 126 (a context the run built
+    // listed them as added, which a snapshot does not keep); before, in the order the run held
+    // them, the ledger's for values it read (ADR 40); a message recorded before ADR 40 lists
+    // them as its code built them (ADR 93).
+    return jsonOf(c, v, c.flags?.includes(ENGINE_FLAGS.hitlMessageIndented) ? 2 : undefined);
   };
   return {
     initial: 'wait',
@@ -287,4 +288,13 @@ export function hitl(
       },
     },
   };
+}
+
+/**
+ * A rendered object as JSON text (a system prompt, a hitl message): its keys sorted at every
+ * depth in runs recorded with `object-keys-in-order` (ADR 126), as templates list them.
+ */
+function jsonOf(c: RunMachineContext, v: unknown, indent?: number): string {
+  const sorted = c.flags?.includes(ENGINE_FLAGS.objectKeysInOrder);
+  return JSON.stringify(sorted ? inKeyOrder(v) : v, null, indent);
 }

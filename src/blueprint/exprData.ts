@@ -5,6 +5,7 @@
  * keys. Class instances, functions, Maps and the like are opaque: every member is undefined.
  */
 import { ENGINE_FLAGS, recordedWith } from '../dsl/engineFlags.js';
+import { sortedKeys } from '../dsl/keyOrder.js';
 
 const DENIED = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -79,10 +80,17 @@ export function userView(v: unknown): unknown {
 
 const marked = (v: unknown): boolean => v !== null && typeof v === 'object' && contexts.has(v);
 
-/** Own keys of a plain object, minus denied names (and a run context's engine keys). */
+/**
+ * Own keys of a plain object, minus denied names (and a run context's engine keys). In a run
+ * recorded with `object-keys-in-order` (ADR 126) they come sorted by code point, as Jinja's
+ * `tojson` sorts them: the order a run added keys in is not kept by a snapshot (the ledger
+ * stores a map's keys in its own order), so a context listed after a resume from one, or after
+ * a crash, differed from the same run uninterrupted, and its replay diverged there.
+ */
 export function keysOf(o: Record<string, unknown>): string[] {
   const hide = contexts.has(o);
-  return Object.keys(o).filter((k) => !DENIED.has(k) && !(hide && k.startsWith('__')));
+  const keys = Object.keys(o).filter((k) => !DENIED.has(k) && !(hide && k.startsWith('__')));
+  return recordedWith(ENGINE_FLAGS.objectKeysInOrder) ? sortedKeys(keys) : keys;
 }
 
 /** Python truthiness: None, False, 0, '', [] and {} are false. */

@@ -16,6 +16,14 @@ export const ENGINE_FLAGS = {
   askUserAnswerSchema: 'ask-user-answer-schema',
   /** ADR 77: a rendering of the whole context leaves out its top-level `__` keys. */
   contextViewHidesEngineKeys: 'context-view-hides-engine-keys',
+  /**
+   * ADR 126: templates and expressions list an object's keys sorted by code point (as Jinja's
+   * `tojson` does), whatever order the run built them in. Before, the order the keys were added,
+   * which a snapshot does not keep: a context or `steps` listed after a resume from one (a pause,
+   * a crash) differed from the same run uninterrupted and from its refold, so `lens replay` of a
+   * run that paused diverged where a template listed them after the pause.
+   */
+  objectKeysInOrder: 'object-keys-in-order',
   /** ADR 77: a hitl message that renders to an object or list is JSON indented by two spaces. */
   hitlMessageIndented: 'hitl-message-indented',
   /**

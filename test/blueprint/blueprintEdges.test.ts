@@ -180,8 +180,9 @@ describe('a hitl message that renders to an object', () => {
   it('is indented JSON for the person who answers it (ADR 77)', async () => {
     const { run } = await runFixture('fixtures/hitl/object_message.yaml', 'pen');
     expect(run.status).toBe('paused');
+    // Its keys sorted since ADR 126 (were the ledger's order: qty, item, tags).
     expect(run.pause?.message).toBe(
-      '{\n  "qty": 2,\n  "item": "pen",\n  "tags": [\n    "a",\n    "b"\n  ]\n}',
+      '{\n  "item": "pen",\n  "qty": 2,\n  "tags": [\n    "a",\n    "b"\n  ]\n}',
     );
   });
 });

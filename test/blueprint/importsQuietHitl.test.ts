@@ -147,8 +147,9 @@ describe('imports with propagate_hitl: true (the default) are unaffected', () =>
   }
 
   it.each([
-    ['parallel', 'loud gave {"plain": "plain parallel", "asks": "answered yes"}', 1],
-    ['parallel_ignore', 'loud gave {"plain": "plain parallel_ignore", "asks": "answered yes"}', 1],
+    // A branch's outputs in key order (ADR 126), as Jinja's tojson lists them.
+    ['parallel', 'loud gave {"asks": "answered yes", "plain": "plain parallel"}', 1],
+    ['parallel_ignore', 'loud gave {"asks": "answered yes", "plain": "plain parallel_ignore"}', 1],
     ['map', 'loud gave ["a answered yes", "b answered yes"]', 2],
     ['conditional', 'loud gave "answered yes"', 1],
     ['state_machine', 'loud gave "answered yes"', 1],
@@ -156,7 +157,7 @@ describe('imports with propagate_hitl: true (the default) are unaffected', () =>
     ['loop', 'loud gave "answered yes"', 2],
     [
       'nested',
-      'loud gave "inner gave {\\"plain\\": \\"plain nested\\", \\"asks\\": \\"answered yes\\"}"',
+      'loud gave "inner gave {\\"asks\\": \\"answered yes\\", \\"plain\\": \\"plain nested\\"}"',
       1,
     ],
     ['nested_quiet', 'loud gave "inner gave {}"', 0],

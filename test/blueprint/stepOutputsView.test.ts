@@ -39,13 +39,14 @@ describe("a rendering of step outputs hides the engine's __ keys", () => {
     expect(run.output).toStrictEqual({
       last: 'x++',
       // `rounds` too since ADR 123: a whole `steps` keeps every step's output the blueprint names.
-      outputs: '{"work": "x++", "rounds": "x++"}',
+      // Keys sorted by code point since ADR 126 (as Jinja's tojson sorts them).
+      outputs: '{"rounds": "x++", "work": "x++"}',
       steps:
-        '{"work": {"output": "x++", "result": "x++", "value": "x++"}, "rounds": {"output": "x++", "result": "x++", "value": "x++"}}',
-      ctx: '{"initial_prompt": "x", "step_outputs": {"work": "x++", "rounds": "x++"}, "seen": {"r2": "x+", "r3": "x++", "start": "x"}}',
+        '{"rounds": {"output": "x++", "result": "x++", "value": "x++"}, "work": {"output": "x++", "result": "x++", "value": "x++"}}',
+      ctx: '{"initial_prompt": "x", "seen": {"r2": "x+", "r3": "x++", "start": "x"}, "step_outputs": {"rounds": "x++", "work": "x++"}}',
       whole: { work: 'x++', rounds: 'x++' },
       n: 2,
-      keys: '[work][rounds]',
+      keys: '[rounds][work]',
     });
     // The loop still read its stash by name: each state operation saw the iteration's output.
     expect((await engine.replay(plan, run.runId)).identical).toBe(true);

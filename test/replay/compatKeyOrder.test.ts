@@ -55,9 +55,12 @@ describe('a hitl message recorded with its keys in another order (ADR 93)', () =
   });
 
   it('still diverges in a run that records the flags (recorded since ADR 84, so after ADR 40)', async () => {
-    // Made up: every flag but the indented message, so today's message is the compact text in
-    // the ledger's key order and only the flags tell this run from a2e5cd7's.
-    const flags = CURRENT_ENGINE_FLAGS.filter((f) => f !== ENGINE_FLAGS.hitlMessageIndented);
+    // Made up: every flag but the indented message and the sorted keys (ADR 126), so today's
+    // message is the compact text in the ledger's key order and only the flags tell this run
+    // from a2e5cd7's.
+    const flags = CURRENT_ENGINE_FLAGS.filter(
+      (f) => f !== ENGINE_FLAGS.hitlMessageIndented && f !== ENGINE_FLAGS.objectKeysInOrder,
+    );
     const flagged = eventsOf((e) =>
       e.type === 'RunStarted'
         ? ({ ...e, data: { ...e.data, engine: { ...e.data.engine, flags } } } as LedgerEvent)

@@ -161,6 +161,7 @@ describe.each([
       'hitl-skill-message-param',
       'run-input-recorded-once',
       'step-outputs-kept-for-every-read',
+      'object-keys-in-order',
     ],
   },
   {
@@ -171,6 +172,7 @@ describe.each([
       'hitl-skill-message-param',
       'run-input-recorded-once',
       'step-outputs-kept-for-every-read',
+      'object-keys-in-order',
     ],
   },
   {
@@ -180,9 +182,11 @@ describe.each([
       'hitl-skill-message-param',
       'run-input-recorded-once',
       'step-outputs-kept-for-every-read',
+      'object-keys-in-order',
     ],
   },
-  { adr: 123, lacks: ['step-outputs-kept-for-every-read'] },
+  { adr: 123, lacks: ['step-outputs-kept-for-every-read', 'object-keys-in-order'] },
+  { adr: 126, lacks: ['object-keys-in-order'] },
 ])('golden ledger recorded before ADR $adr (engine flags without $lacks)', ({ adr, lacks }) => {
   beforeAll(initFastHash);
   const before = load(`orders-before-adr${adr}.json`);

@@ -1,0 +1,51 @@
+/**
+ * The order templates, expressions and rendered messages list a dict's keys in, in runs
+ * recorded with the engine flag `object-keys-in-order` (ADR 126): by code point, as Jinja's
+ * `tojson` sorts them. The order a run added keys in is not kept by a snapshot (the ledger stores
+ * a map's keys shorter first), so listing them as added made a run resumed from one differ from
+ * the same run uninterrupted, and from its refold.
+ */
+
+/** By code point (UTF-16 units sort so, but for surrogates, which stand for > U+FFFF). */
+export function byCodePoint(a: string, b: string): number {
+  for (let i = 0; i < a.length && i < b.length; i++) {
+    let ca = a.charCodeAt(i);
+    let cb = b.charCodeAt(i);
+    if (ca === cb) continue;
+    if (ca >= 0xd800) ca += ca <= 0xdfff ? 0x2000 : -0x800;
+    if (cb >= 0xd800) cb += cb <= 0xdfff ? 0x2000 : -0x800;
+    return ca - cb;
+  }
+  return a.length - b.length;
+}
+
+/** `keys` sorted by code point, in place; not sorted again when they already are. */
+export function sortedKeys(keys: string[]): string[] {
+  for (let i = 1; i < keys.length; i++)
+    if (byCodePoint(keys[i - 1] as string, keys[i] as string) > 0) return keys.sort(byCodePoint);
+  return keys;
+}
+
+const isPlain = (v: unknown): v is Record<string, unknown> => {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+};
+
+/**
+ * `v` with every plain object's keys sorted by code point at every depth (a rendered message or
+ * system prompt, written as JSON): a copy where anything moved, else `v` itself.
+ */
+export function inKeyOrder(v: unknown): unknown {
+  if (Array.isArray(v)) {
+    const items = v.map(inKeyOrder);
+    return items.every((x, i) => x === v[i]) ? v : items;
+  }
+  if (!isPlain(v)) return v;
+  const keys = sortedKeys(Object.keys(v));
+  const values = keys.map((k) => inKeyOrder(v[k]));
+  const own = Object.keys(v);
+  const same =
+    own.length === keys.length && keys.every((k, i) => own[i] === k && values[i] === v[k]);
+  return same ? v : Object.fromEntries(keys.map((k, i) => [k, values[i]]));
+}
