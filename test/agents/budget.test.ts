@@ -165,6 +165,77 @@ describe('attempts whose usage is unknown, under a budget', () => {
     await ledger.close();
   });
 
+  it.each(['openai:gpt-4o-mini', 'anthropic:claude-haiku-4-5'])(
+    '%s: counts a reply cut off mid-body as spent at its reservation; it is not sent again under it',
+    async (agent) => {
+      const ledger = sqlite();
+      const engine = createEngine({ ledger, agents: agentsOn(fake), worker: 't' });
+      const p = definePipeline('cut', agentStep('a', agent, { retries: 1 }));
+      fake.script({ text: 'ok', usage: { input: 10, output: 5 } });
+      const probe = await engine.run(p.plan, 'x', { budget: { costMicros: 1_000_000 } });
+      const est = estimateOf(await engine.events(probe.runId));
+      const kinds = (events: readonly { type: string; data: unknown }[]) =>
+        events
+          .filter((e) => /^(Agent|Budget)/.test(e.type))
+          .map((e) => [e.type, (e.data as { attempt: number }).attempt]);
+
+      // The provider took the first request and was sending its reply: it may have billed it.
+      // A budget of 1.5 reservations cannot cover a second request after it.
+      fake.script({ cut: '{"id":"x","cho' }); // then 'ok', were it sent again
+      let before = fake.requests.length;
+      const r = await engine.run(p.plan, 'x', {
+        runId: `cut-1-${agent}`,
+        budget: { costMicros: Math.floor(1.5 * est.costMicros) },
+      });
+      expect(fake.requests.length - before).toBe(1); // the second was refused, not sent
+      expect(r).toMatchObject({
+        status: 'failed',
+        costMicros: est.costMicros,
+        error: { code: 'COST_LIMIT_EXCEEDED' },
+      });
+      let events = await engine.events(r.runId);
+      expect(kinds(events)).toEqual([
+        ['AgentCallRequested', 1],
+        ['BudgetReserved', 1],
+        ['AgentFailed', 1],
+        ['BudgetReconciled', 1],
+        ['AgentCallRequested', 2],
+        ['AgentFailed', 2],
+      ]);
+      expect(events.find((e) => e.type === 'AgentFailed')?.data).toMatchObject({
+        error: { code: 'AGENT_CONNECTION', retryable: true },
+      });
+      expect(await engine.replay(p.plan, r.runId)).toMatchObject({ identical: true });
+
+      // With room for both, the step's retry is reserved and sent: what was spent covers both.
+      fake.script({ cut: '{"id":"x","cho' }, { text: 'fine', usage: { input: 10, output: 5 } });
+      before = fake.requests.length;
+      const ok = await engine.run(p.plan, 'x', {
+        runId: `cut-2-${agent}`,
+        budget: { costMicros: Math.floor(2.5 * est.costMicros) },
+      });
+      expect(fake.requests.length - before).toBe(2);
+      events = await engine.events(ok.runId);
+      expect(kinds(events)).toEqual([
+        ['AgentCallRequested', 1],
+        ['BudgetReserved', 1],
+        ['AgentFailed', 1],
+        ['BudgetReconciled', 1],
+        ['AgentCallRequested', 2],
+        ['BudgetReserved', 2],
+        ['AgentResponded', 2],
+      ]);
+      const reply = (
+        events.find((e) => e.type === 'AgentResponded')?.data as { costMicros: number }
+      ).costMicros;
+      expect(reply).toBeGreaterThan(0);
+      expect(ok).toMatchObject({ status: 'completed', output: 'fine' });
+      expect(ok.costMicros).toBe(est.costMicros + reply);
+      expect(await engine.replay(p.plan, ok.runId)).toMatchObject({ identical: true });
+      await ledger.close();
+    },
+  );
+
   it('counts the attempt a crash lost as spent when resume re-issues it with the same key', async () => {
     const ledger = sqlite();
     const p = one({ retries: 0 });

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { createModelAgents } from '../../src/adapters/agents/index.js';
+import { createMemoryLedger } from '../../src/adapters/ledger/memory.js';
+import { agentStep, definePipeline } from '../../src/dsl/builder.js';
+import { createEngine } from '../../src/runtime/engine.js';
 import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
 import { agentsOn, never, request, retries } from '../support/agentFixtures.js';
 
@@ -49,12 +52,34 @@ describe('calls that behave', () => {
       ]);
     });
 
-    it(`${agent}: a connection reset halfway through the reply's body is retried`, async () => {
-      fake.script({ cut: '{"id":"x","cho' }, { text: 'fine' });
+    it(`${agent}: a connection reset halfway through the reply's body fails retryable, of unknown usage, not sent again here`, async () => {
+      // The provider took the request and may have billed the reply it was sending: a second
+      // request under the same reservation could overspend (ADR 0055). The step retries it.
+      fake.script({ cut: '{"id":"x","cho' }); // then 'ok', were it sent again
       const { seen, hooks } = retries();
-      const reply = await agentsOn(fake).call(request(agent, 'x'), never, hooks);
-      expect(reply.output).toBe('fine');
-      expect(seen.map((s) => s.error.code)).toEqual(['AGENT_CONNECTION']);
+      await expect(agentsOn(fake).call(request(agent, 'x'), never, hooks)).rejects.toMatchObject({
+        code: 'AGENT_CONNECTION',
+        retryable: true,
+        usageUnknown: true,
+      });
+      expect(fake.requests).toHaveLength(1);
+      expect(seen).toEqual([]);
+    });
+
+    it(`${agent}: a step retries a reply cut off mid-body as a new attempt, and it succeeds`, async () => {
+      fake.script({ cut: '{"id":"x","cho' }, { text: 'fine' });
+      const engine = createEngine({
+        ledger: createMemoryLedger(),
+        agents: agentsOn(fake),
+        worker: 't',
+      });
+      const p = definePipeline('cut', agentStep('a', agent, { retries: 1 }));
+      const r = await engine.run(p.plan, 'x');
+      expect(r).toMatchObject({ status: 'completed', output: 'fine' });
+      expect(fake.requests.map((q) => q.headers['idempotency-key'])).toEqual([
+        `${r.runId}:.:1`,
+        `${r.runId}:.:2`,
+      ]);
     });
 
     it(`${agent}: a refused connection is retried up to maxRetries, then fails retryable`, async () => {

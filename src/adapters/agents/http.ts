@@ -186,7 +186,10 @@ export function toAgentError(e: unknown, scope: CallScope): AgentCallError {
 
 /**
  * The reply's body stopped arriving (the socket closed or reset mid-body) while nothing of ours
- * stopped the call: a connection error, raised by our fetch wrapper with its own class.
+ * stopped the call: a connection error, raised by our fetch wrapper with its own class. Its
+ * headers came, so the provider took the request and may have billed the reply it was sending
+ * (the SDKs read an error status's body themselves and answer with the status: only a 2xx's
+ * body ends here).
  */
 export class ConnectionLost extends Error {
   constructor(cause: unknown) {
@@ -206,15 +209,26 @@ function causeCode(e: unknown): string | undefined {
   return code;
 }
 
+/** Whether a reply's body was cut off (ConnectionLost) anywhere in an error's cause chain. */
+function lostMidReply(e: unknown): boolean {
+  for (let c = e, depth = 0; c && typeof c === 'object' && depth < 8; depth++) {
+    if (c instanceof ConnectionLost) return true;
+    c = (c as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /**
  * A connection error, retryable: the providers call this for their SDK's own connection classes
- * (APIConnectionError, APIConnectionTimeoutError) when the scope did not stop the call.
+ * (APIConnectionError, APIConnectionTimeoutError) when the scope did not stop the call. One that
+ * cut a reply off mid-body (ConnectionLost) is of unknown usage: the provider may have billed
+ * it, so it is counted at its reservation (ADR 0055) and not sent again under it (withRetries).
  */
 export function connectionFailed(e: unknown): AgentCallError {
   const m = (e as { message?: unknown } | null)?.message;
   const code = causeCode(e);
   const text = `${typeof m === 'string' && m ? m : String(e)}${code ? ` (${code})` : ''}`;
-  return new AgentCallError(
+  const err = new AgentCallError(
     ErrorCode.AGENT_CONNECTION,
     `connection failed: ${redactSecrets(text)}`,
     {
@@ -222,6 +236,8 @@ export function connectionFailed(e: unknown): AgentCallError {
       cause: e,
     },
   );
+  if (lostMidReply(e)) err.usageUnknown = true;
+  return err;
 }
 
 export interface RetryPolicy {
@@ -249,7 +265,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * Runs `send` until it succeeds, fails for good, runs out of retries or would outlive the
- * deadline. Each retry is reported through `hooks.onRetry` before its wait.
+ * deadline. Each retry is reported through `hooks.onRetry` before its wait. A failure of unknown
+ * usage (a reply cut off mid-body) is not sent again here: the provider may have billed it, and
+ * a second request under the same reservation could overspend the budget (ADR 0055). It fails
+ * the attempt, retryable, charged its reservation by the runtime; the step's own retry reserves
+ * again before it is sent (record, then act). A failure before any reply (refused, reset before
+ * the headers, 429/5xx) is not billed and is still retried here.
  */
 export async function withRetries<T>(
   send: () => Promise<T>,
@@ -263,7 +284,8 @@ export async function withRetries<T>(
       return await send();
     } catch (e) {
       const err = toAgentError(e, scope);
-      if (!err.retryable || scope.stopped || retry > policy.maxRetries) throw err;
+      if (!err.retryable || err.usageUnknown || scope.stopped || retry > policy.maxRetries)
+        throw err;
       const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (retry - 1));
       const delayMs = Math.round(err.retryAfterMs ?? backoff * (0.5 + random() / 2));
       if (Date.now() + delayMs >= scope.deadlineAt) throw err;
