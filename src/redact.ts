@@ -21,6 +21,26 @@ export function registerSecret(value: string | undefined): void {
   if (!v || v.length < MIN_SECRET || known.has(v)) return;
   if (known.size >= MAX_KNOWN) known.delete(known.values().next().value as string);
   known.add(v);
+  // A provider may echo the key without its scheme prefix (`key=…` in a 401): that part too,
+  // when it is long enough to be the secret itself.
+  const bare = /^(?:sk-ant-(?:api\d+-)?|sk-proj-|sk-)(.+)$/.exec(v)?.[1];
+  if (bare && bare.length >= 16) registerSecret(bare);
+}
+
+/**
+ * `value` with every string in it (at any depth) passed through redactSecrets: a provider's raw
+ * reply body recorded with `recordRaw`, which may echo the request's headers or key.
+ */
+export function redactDeep(value: unknown): unknown {
+  if (typeof value === 'string') return redactSecrets(value);
+  if (Array.isArray(value)) return value.map(redactDeep);
+  if (value === null || typeof value !== 'object') return value;
+  // Plain data only: anything else is left for the recording to refuse or keep as it is.
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = redactDeep(v);
+  return out;
 }
 
 /**

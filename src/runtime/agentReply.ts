@@ -8,6 +8,7 @@
 import { asRecorded } from '../actors/frozen.js';
 import type { EventData } from '../events/catalogue.js';
 import type { AgentReply } from '../ports.js';
+import { redactDeep } from '../redact.js';
 
 /** A repair as the ledger records it. */
 type AgentRepair = NonNullable<EventData<'AgentResponded'>['repair']>;
@@ -89,7 +90,9 @@ export function replyFields(
   let raw: unknown;
   if (r.raw !== undefined) {
     try {
-      raw = asRecorded(r.raw, 'raw', 2);
+      // The provider's body as it came, but for what it echoes of the key or the auth header:
+      // secrets never enter the ledger (agents.md, ADR 42).
+      raw = asRecorded(redactDeep(r.raw), 'raw', 2);
     } catch (e) {
       return { problem: (e as Error).message.replace(/^\[[A-Z_]+\] /, '') };
     }
