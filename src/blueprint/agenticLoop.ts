@@ -131,7 +131,8 @@ export function agenticLoop(
       name: `${name}.turn`,
       steps: [{ ...planner, record: [`step_outputs.${plannerKey}`] }, dispatch, log, entry],
     },
-    maxLoops: max ?? DEFAULT_MAX_LOOPS,
+    // Floored, as before counts were checked (5db5502): a run recorded with 2.5 ran 2.
+    maxLoops: Math.floor(max ?? DEFAULT_MAX_LOOPS),
     exit: { expr: "previous_step.generated_command.get('type') == 'finish'" },
     output,
   };

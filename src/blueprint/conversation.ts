@@ -225,10 +225,11 @@ function management(env: Env, hm: YNode, owner: string, where: Where): PlanNode[
         });
       return [];
     }
+    // Floored, as before counts were checked (5db5502): a run recorded with 2.5 kept 2.
     const trim: HistoryOp =
       strategy === 'truncate_turns'
-        ? { op: 'trim', maxTurns: limit }
-        : { op: 'trim', maxTokens: limit };
+        ? { op: 'trim', maxTurns: Math.floor(limit) }
+        : { op: 'trim', maxTokens: Math.floor(limit) };
     return [op(env, owner, 'trim', trim)];
   }
   if (strategy !== 'summarize') return [];
@@ -273,7 +274,7 @@ function management(env: Env, hm: YNode, owner: string, where: Where): PlanNode[
       kind: 'conditional',
       name: env.hiddenName(owner, 'summarize'),
       condition: {
-        history: { op: 'needs_summary', maxTurns: maxTurns ?? DEFAULT_SUMMARY_TURNS },
+        history: { op: 'needs_summary', maxTurns: Math.floor(maxTurns ?? DEFAULT_SUMMARY_TURNS) },
       },
       branches: {
         true: {

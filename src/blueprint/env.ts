@@ -8,7 +8,15 @@ import { stepNameProblem } from '../dsl/checks.js';
 import type { CodeRef } from '../dsl/ir.js';
 import * as checks from './envTemplates.js';
 import type { AgentSpec, Shared, Where } from './envTypes.js';
-import { finding, markResolution, nearest, type RuleId, type Severity } from './findings.js';
+import {
+  finding,
+  isResolution,
+  markResolution,
+  nearest,
+  type Finding,
+  type RuleId,
+  type Severity,
+} from './findings.js';
 import type { UnusedCandidate } from './unusedOutput.js';
 import { plain, type Pos, type YNode } from './yamlTree.js';
 
@@ -62,11 +70,38 @@ export class Env {
       severity?: Severity;
       /** A file or module that cannot be resolved: the CLI exits 3 for it (ADR 76). */
       resolution?: boolean;
+      /**
+       * An error of a rule added after runs were recorded with what it refuses: a warning for the
+       * pipeline of a run already recorded, saying a new run is refused (ADR 106).
+       */
+      later?: boolean;
     } = {},
   ): void {
     const f = finding(rule, message, { file: this.file, line: at.line, column: at.column }, extra);
     const out = this.aliasStack.length ? { ...f, import_stack: [...this.aliasStack] } : f;
-    this.shared.findings.push(extra.resolution ? markResolution(out) : out);
+    const mine = extra.later ? this.asLater(out) : out;
+    this.shared.findings.push(extra.resolution ? markResolution(mine) : mine);
+  }
+
+  /**
+   * The findings reported since `from` (up to `to`, a length of shared.findings) as a later
+   * rule's (`report`'s `later`): for checks that report through shared code (checkKeys, an
+   * import's load), or before it is known whether the rule is a later one for this step.
+   */
+  laterSince(from: number, to = this.shared.findings.length): void {
+    const all = this.shared.findings;
+    for (let i = from; i < to; i += 1) {
+      const f = all[i];
+      if (!f) continue;
+      const later = this.asLater(f);
+      if (later !== f) all[i] = isResolution(f) ? markResolution(later) : later;
+    }
+  }
+
+  /** An error `f`, as a warning for a run already recorded (ADR 106); else `f` itself. */
+  private asLater<F extends Finding>(f: F): F {
+    if (!this.shared.opts.recordedRun || f.severity !== 'error') return f;
+    return { ...f, severity: 'warning', message: `${f.message} (a new run is refused)` } as F;
   }
 
   /**
@@ -173,7 +208,10 @@ export class Env {
   /**
    * A count (max_loops, max_transitions, max_retries, max_turns…): a whole number of at least
    * `min`, or a numeric string holding one. Else a finding at the value: the runtime floored 2.5
-   * and took 0 for "the default".
+   * and took 0 for "the default". A value `num` takes (a finite number of at least 0) was taken
+   * before counts were checked (5db5502): it is returned as it is, for the caller to compile as
+   * it did then (floored), and its finding is a later rule's (ADR 106), so a run recorded with it
+   * keeps its plan. Undefined for any other value.
    */
   count(
     node: YNode | undefined,
@@ -186,13 +224,14 @@ export class Env {
     const v = plain(node);
     const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
     if (typeof n === 'number' && Number.isSafeInteger(n) && n >= min) return n;
+    const took = typeof n === 'number' && Number.isFinite(n) && n >= 0;
     this.report(
       rule,
       `${what} must be a whole number of at least ${min}, got ${JSON.stringify(v)}`,
       node.pos,
-      { step },
+      { step, later: took },
     );
-    return undefined;
+    return took ? n : undefined;
   }
 
   bool(node: YNode | undefined, what: string, step: string | null): boolean | undefined {

@@ -139,7 +139,8 @@ export function checkTemplate(
         'TEMPLATE-001',
         `template error: ${bad.what} makes a value no run can record`,
         inFile({ pos, shift }, at.line, at.column),
-        { step },
+        // Found since 032f841: a run recorded with it in a branch not taken goes on (ADR 106).
+        { step, later: true },
       );
     }
   } catch (e) {

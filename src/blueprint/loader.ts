@@ -239,7 +239,8 @@ function compileTop(env: Env, tree: YNode): { root: PlanNode; name: string } | u
  * outside the project root), V-I3 (a cycle, a self-import too), V-I4 (its errors). They went
  * unchecked, and the blueprint validated clean. Only its findings: it is loaded beside the load
  * (its own modules, step references and helper-name counter), so the plan and the modules a
- * run imports are those of the blueprint without it.
+ * run imports are those of the blueprint without it. Its errors are a later rule's (ADR 106): a
+ * run recorded before 21f4949 with such an import resumes and replays, warned.
  */
 function checkUnusedImports(env: Env): void {
   const unused = [...env.imports].filter(([alias]) => !env.usedImports.has(alias));
@@ -252,7 +253,9 @@ function checkUnusedImports(env: Env): void {
     ...(kept ? { kept: { names: new Set<string>(), all: false } } : {}),
   };
   const beside = new Env(env.file, env.dir, probe, [...env.fileStack], [...env.aliasStack]);
+  const from = env.shared.findings.length;
   for (const [alias, imp] of unused) loadChild(beside, imp.path, alias, imp.pos);
+  env.laterSince(from);
 }
 
 function agentsSection(env: Env, node: YNode | undefined): void {
@@ -295,7 +298,8 @@ function agentsSection(env: Env, node: YNode | undefined): void {
       name: e.key,
       model,
       config,
-      retries: retries ?? 3,
+      // Floored, as before counts were checked (5db5502): a run recorded with 1.5 retried once.
+      retries: retries === undefined ? 3 : Math.floor(retries),
       ...(system !== undefined && typeof system !== 'string' ? { system } : {}),
       ...(timeout !== undefined ? { timeoutMs: Math.round(timeout * 1000) } : {}),
     });

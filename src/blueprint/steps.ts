@@ -154,8 +154,13 @@ function buildKind(
   where: Where,
 ): PlanNode | undefined {
   const base = common(env, node, name, where);
-  // A basic step checks its config itself (an import step takes more keys).
-  if (kind !== 'step') stepConfig(env, node, name);
+  // A basic step checks its config itself (an import step takes more keys). Another kind's was
+  // not checked before 5db5502: its errors are a later rule's (ADR 106).
+  if (kind !== 'step') {
+    const from = env.shared.findings.length;
+    stepConfig(env, node, name);
+    env.laterSince(from);
+  }
   switch (kind) {
     case 'step':
       return basicStep(env, node, name, where, base);
@@ -242,7 +247,8 @@ export function stepConfig(
     'V-A7',
   );
   return {
-    ...(retries !== undefined ? { retries } : {}),
+    // Floored, as before counts were checked (5db5502): a run recorded with 1.5 retried once.
+    ...(retries !== undefined ? { retries: Math.floor(retries) } : {}),
     ...(timeout !== undefined ? { timeoutMs: Math.round(timeout * 1000) } : {}),
   };
 }
@@ -261,8 +267,12 @@ export function basicStep(
     return importStep(env, node, name, usesStr.slice('imports.'.length), uses, where, base);
   }
   // Checked before what runs the step is known: a passthrough's or ask_user's config too.
+  const from = env.shared.findings.length;
   const cfg = stepConfig(env, node, name);
+  const checked = env.shared.findings.length;
   const agent = resolveAgent(env, node, name, where);
+  // Theirs was not checked before 5db5502: its errors are a later rule's (ADR 106).
+  if (agent === 'none' || agent?.kind === 'hitl') env.laterSince(from, checked);
   if (agent === 'none') {
     const fb = get(node, 'fallback');
     if (fb)

@@ -107,7 +107,8 @@ export function loop(
     ...base,
     ...(initialInput && !base.input ? { input: initialInput } : {}),
     body,
-    maxLoops: max ?? (exit ? 5 : 1),
+    // Floored, as before counts were checked (5db5502): a run recorded with 2.5 ran 2.
+    maxLoops: Math.floor(max ?? (exit ? 5 : 1)),
     ...(exit ? { exit } : {}),
     ...(iterationInput ? { iterationInput } : {}),
     ...(output ? { output } : {}),
@@ -144,7 +145,9 @@ function loopOutput(env: Env, l: YNode, name: string, where: Where): CodeRef | u
 
 /**
  * max_loops counts iterations: a whole number of at least 1, else V-K4 at the value and undefined
- * (0 ran one iteration anyway; 2.5 ran 2).
+ * (0 ran one iteration anyway; 2.5 ran 2). A fraction above 1 was taken before 5db5502: it is
+ * returned, for the caller to floor as it did then, and its V-K4 is a later rule's (ADR 106), so
+ * a run recorded with it keeps its plan.
  */
 export function maxLoopsOf(env: Env, node: YNode | undefined, name: string): number | undefined {
   const max = env.num(node, `${name}: max_loops`, name);
@@ -156,6 +159,7 @@ export function maxLoopsOf(env: Env, node: YNode | undefined, name: string): num
         ? `must be a whole number of at least 1, got ${max}`
         : undefined;
   if (!problem) return max;
-  env.report('V-K4', `${name}: max_loops ${problem}`, node.pos, { step: name });
-  return undefined;
+  const took = max >= 1;
+  env.report('V-K4', `${name}: max_loops ${problem}`, node.pos, { step: name, later: took });
+  return took ? max : undefined;
 }

@@ -81,6 +81,17 @@ function iterableInput(env: Env, node: YNode | undefined, name: string): string 
       ? `must be a context path (items or context.items), got ${JSON.stringify(v)}`
       : sinkToProblem(v);
   if (!problem) return v as string;
-  env.report('V-K4', `${name}: iterable_input ${problem}`, node.pos, { step: name });
-  return undefined;
+  // What env.str took before 5db5502 (a number or boolean as its text): a run recorded with it
+  // keeps its plan, and the finding is a later rule's (ADR 106).
+  const took =
+    typeof v === 'string'
+      ? v
+      : typeof v === 'number' || typeof v === 'boolean'
+        ? String(v)
+        : undefined;
+  env.report('V-K4', `${name}: iterable_input ${problem}`, node.pos, {
+    step: name,
+    later: took !== undefined,
+  });
+  return took;
 }

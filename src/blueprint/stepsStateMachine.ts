@@ -118,6 +118,7 @@ export function stateMachine(
     end,
     states,
     transitions,
-    ...(maxT ? { maxVisits: maxT } : {}),
+    // As before counts were checked (5db5502), for a run recorded with 0 (the default) or 0.5 (0).
+    ...(maxT ? { maxVisits: Math.floor(maxT) } : {}),
   };
 }
