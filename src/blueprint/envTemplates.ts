@@ -305,8 +305,15 @@ function checkPath(
   if (!expr && !(root === 'steps' && parsed[1]?.sub === false)) keptReads(env, parsed);
   if (root === 'steps' && segs[1] !== undefined) {
     const name = segs[1];
-    // `steps.<name>` keeps the output as it always has; a subscript is ADR 123's (keptReads).
-    if (!parsed[1]?.sub) env.shared.referenced.add(name);
+    // `steps.<name>` keeps the output as it always has (`record`); a subscript is ADR 123's
+    // (keptReads). Before c9d9fb1 the name was the path's text up to the next dot, so
+    // `steps.x[0]` named `x[0]`, not `x`: the name it read then is recorded as it was, and `x`
+    // is kept under ADR 123's flag (keepOutput), so a run recorded before keeps its plan.
+    if (!parsed[1]?.sub) {
+      const named = path.split('.')[1] ?? '';
+      env.shared.referenced.add(named);
+      if (named !== name) keptReads(env, parsed);
+    }
     if (!env.names.has(name)) {
       const near = nearest(name, env.names.keys());
       env.report('V-T4', `'steps.${name}' names no step that runs before this one`, pos, {

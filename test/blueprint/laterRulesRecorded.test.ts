@@ -4,17 +4,25 @@
  * key a passthrough, ask_user or loop does not take (5db5502), a count that is not a whole number
  * (5db5502) and a literal no run can record in a branch not taken (032f841) are errors for a new
  * run, and warnings saying so for the pipeline of a run already recorded, which compiles to the
- * plan 0df3266 compiled: the counts floored as they were.
+ * plan 0df3266 compiled: the counts floored as they were. A step read as `steps.x[0]` is kept
+ * under ADR 123's flag (keepOutput, which planBefore knows), not recorded (c9d9fb1 recorded it, so
+ * a run recorded before got PLAN_CHANGED on resume).
  */
 import { posix } from 'node:path';
 
 import { beforeAll, describe, expect, it } from 'vitest';
 
+import { withBlueprintCode } from '../../src/adapters/fs/blueprintFiles.js';
 import { loadBlueprint } from '../../src/blueprint/loader.js';
+import { ENGINE_FLAGS } from '../../src/dsl/engineFlags.js';
 import { planFingerprint } from '../../src/dsl/fingerprint.js';
 import type { Plan, PlanNode } from '../../src/dsl/ir.js';
-import { allNodes } from '../../src/dsl/nodes.js';
+import { allNodes, mapTree } from '../../src/dsl/nodes.js';
 import { initFastHash } from '../../src/events/chain.js';
+import type { AgentPort } from '../../src/ports.js';
+import { fingerprintsBefore } from '../../src/runtime/planBefore.js';
+import { harness, scriptedAgents } from '../support/given.js';
+import { skillScript } from './support.js';
 
 const LATER = `version: "0.1"
 name: later
@@ -90,6 +98,23 @@ steps:
 
 /** The fingerprint 0df3266's loader (before 5db5502, 21f4949, 032f841) gave LATER's plan. */
 const LATER_AT_0DF3266 = 'ff92fd31ab5d6467ea9a79264d4dc5a12d81774f4daeb4d93d7be2415e221e58';
+
+const SUBSCRIPT = `version: "0.1"
+name: subscripts
+steps:
+  - name: x
+    agent: { id: flujo.builtins.passthrough }
+    input: [7, 8]
+  - name: w
+    agent: { id: flujo.builtins.passthrough }
+    input: { "k y": "KY" }
+  - name: y
+    agent: { id: flujo.builtins.passthrough }
+    input: '{{ steps.x[0] }} {{ steps.w["k y"] }}'
+`;
+
+/** The fingerprint 0df3266's loader (before c9d9fb1) gave SUBSCRIPT's plan: no record on x, w. */
+const SUBSCRIPT_AT_0DF3266 = 'ccb2836602230f865d83c30d232fe1f109f3ae3af3899d6e0056a7c88bc35a9e';
 
 const load = (main: string, recordedRun: boolean) => {
   const files: Record<string, string> = { '/p/main.yaml': main, '/p/broken.yaml': BROKEN };
@@ -199,5 +224,46 @@ steps:
     expect(r.warnings.map((f) => f.rule_id)).toEqual(['V-A7', 'V-A7']);
     expect(node(r.plan!, 'direct')).toMatchObject({ retries: 1 });
     expect(node(r.plan!, 'own')).toMatchObject({ retries: 0 });
+  });
+});
+
+describe('a step read as steps.x[0] or steps.x["k y"] (ADR 84, ADR 123)', () => {
+  beforeAll(initFastHash);
+
+  it('is kept under the flag, not recorded: the plan before c9d9fb1 is among its fingerprints before', () => {
+    const plan = load(SUBSCRIPT, false).plan!;
+    for (const name of ['x', 'w']) {
+      expect(node(plan, name).record, name).toBeUndefined();
+      expect(node(plan, name).keepOutput, name).toBe(true);
+    }
+    expect(fingerprintsBefore(plan)).toContainEqual({
+      fingerprint: SUBSCRIPT_AT_0DF3266,
+      lacks: [ENGINE_FLAGS.stepOutputsKeptForEveryRead],
+    });
+  });
+
+  it("renders in a new run as it did with c9d9fb1's record", async () => {
+    const plan = await withBlueprintCode(load(SUBSCRIPT, false));
+    // c9d9fb1's plan: x and w recorded instead of kept under the flag.
+    const recorded: Plan = {
+      ...plan,
+      ir: {
+        ...plan.ir,
+        root: mapTree(plan.ir.root, (n) => {
+          if (!n.keepOutput) return n;
+          const { keepOutput: _, ...rest } = n;
+          return { ...rest, record: [`step_outputs.${n.name}`] } as PlanNode;
+        }),
+      },
+    };
+    const outputs: unknown[] = [];
+    for (const p of [plan, recorded]) {
+      const { engine } = harness({ agents: scriptedAgents(skillScript).port as AgentPort });
+      const run = await engine.run(p, 'in');
+      expect(run.status).toBe('completed');
+      outputs.push(run.output);
+    }
+    // A step's view is { output, result, value }: x[0] and w["k y"] name none of them.
+    expect(outputs).toEqual([' ', ' ']);
   });
 });
