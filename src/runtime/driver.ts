@@ -162,11 +162,25 @@ export class RunDriver {
     }
     const decided = decisions.map((d) => decisionEvent(this.runId, d));
     const abandoned = abandonedSteps(this.state.releasedNow, decisions, this.summary);
-    if (abandoned.length > 0) {
-      // Before the run's end, if the batch has one: nothing may follow a terminal event.
-      const end = decided.findIndex((e) => terminalTypes.has(e.type));
-      decided.splice(end < 0 ? decided.length : end, 0, ...abandoned);
+    const end = decided.findIndex((e) => terminalTypes.has(e.type));
+    if (end >= 0) {
+      // The run ends with calls still in flight (a parallel's failure left its siblings'), or
+      // with their outcomes queued behind the fact that ended it: each was made and may be
+      // billed, and what it cost will never be recorded (nothing follows a terminal event), so it
+      // counts as spent at its reservation now (ADR 55). A call never started costs nothing.
+      const made = [
+        ...this.effects.startedCalls(),
+        ...this.facts.flatMap((f) =>
+          f.type === 'AgentResponded' || f.type === 'AgentFailed' ? [f.data] : [],
+        ),
+      ];
+      for (const c of made) {
+        const spent = reconcileUnknown(this.state, c.path, c.attempt);
+        if (spent) abandoned.push(spent);
+      }
     }
+    // Before the run's end, if the batch has one: nothing may follow a terminal event.
+    if (abandoned.length > 0) decided.splice(end < 0 ? decided.length : end, 0, ...abandoned);
     const batch = [...leading, ...decided, ...markers];
     const snapshot = this.snapshotAfter(batch);
     if (snapshot) batch.push(snapshot);

@@ -56,6 +56,8 @@ export class RunEffects {
   /** Failures of started calls whose usage is unknown: charged their reservation when recorded. */
   readonly unknownUsage = new WeakSet<NewEvent>();
   private readonly inflight = new Map<string, Attempt>();
+  /** The step path and attempt of each started call, by idempotency key (as `inflight`). */
+  private readonly callOf = new Map<string, { readonly path: string; readonly attempt: number }>();
   private readonly timers = new Map<string, LongTimer>();
   private readonly slots: CallSlots<Call> | null;
 
@@ -86,6 +88,11 @@ export class RunEffects {
   /** Started calls whose attempt has not settled. */
   get callsInFlight(): number {
     return this.inflight.size;
+  }
+
+  /** The calls started and not settled: each was made, and may be billed. */
+  startedCalls(): { readonly path: string; readonly attempt: number }[] {
+    return [...this.callOf.values()];
   }
 
   busy(): boolean {
@@ -190,10 +197,14 @@ export class RunEffects {
         },
       },
       // Settled before its fact is queued: the loop may be waiting for in-flight work (drive()).
-      () => this.inflight.delete(key),
+      () => {
+        this.inflight.delete(key);
+        this.callOf.delete(key);
+      },
     );
     // An attempt never settles synchronously (its result comes through a promise): register it.
     this.inflight.set(key, attempt);
+    this.callOf.set(key, { path: d.path, attempt: d.attempt });
   }
 
   arm(d: Timer, scheduledAt: number): void {
