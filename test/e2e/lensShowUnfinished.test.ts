@@ -310,7 +310,8 @@ describe("the text views list the steps the user wrote; --all and --json keep th
 });
 
 describe('a multi-line hitl message is indented under its line, as flujo run prints it', () => {
-  const indented = ['    {', '      "qty": 2,', '      "item": "pen"', '    }'].join('\n');
+  // The message's keys sorted (ADR 126; were the ledger's order: qty, item).
+  const indented = ['    {', '      "item": "pen",', '      "qty": 2', '    }'].join('\n');
 
   it('lens show: the question waiting and the question withdrawn', () => {
     const asks = cli(['lens', 'show', ids.asks]);
@@ -331,8 +332,8 @@ describe('a multi-line hitl message is indented under its line, as flujo run pri
         '└─ ⏸ confirm [hitl] —',
         '     ⏸ paused:',
         '         {',
-        '           "qty": 2,',
-        '           "item": "pen"',
+        '           "item": "pen",',
+        '           "qty": 2',
         '         }',
       ].join('\n'),
     );
