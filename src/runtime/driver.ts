@@ -15,6 +15,8 @@ import {
   awaitsTimer,
   isReserved,
   markPaused,
+  noteReconciled,
+  reservationOf,
   restsOnHuman,
   type FoldState,
 } from '../actors/fold.js';
@@ -168,14 +170,12 @@ export class RunDriver {
       // with their outcomes queued behind the fact that ended it: each was made and may be
       // billed, and what it cost will never be recorded (nothing follows a terminal event), so it
       // counts as spent at its reservation now (ADR 55). A call never started costs nothing.
-      const made = [
-        ...this.effects.startedCalls(),
-        ...this.facts.flatMap((f) =>
-          f.type === 'AgentResponded' || f.type === 'AgentFailed' ? [f.data] : [],
-        ),
-      ];
-      for (const c of made) {
+      for (const c of this.effects.startedCalls()) {
         const spent = reconcileUnknown(this.state, c.path, c.attempt);
+        if (spent) abandoned.push(spent);
+      }
+      for (const f of this.facts) {
+        const spent = this.queuedCharge(f);
         if (spent) abandoned.push(spent);
       }
     }
@@ -314,6 +314,24 @@ export class RunDriver {
     for (const d of go) this.effects.call(d);
     for (const { decision, at } of this.state.outstanding.timers.values())
       this.effects.arm(decision, at);
+  }
+
+  /**
+   * What a call's outcome queued behind the fact that ended the run cost, as a BudgetReconciled
+   * (its own fact is never recorded): its reservation when its usage is unknown, what it reports
+   * when it says, nothing for a call left before it started (or a reply that says it was free).
+   */
+  private queuedCharge(f: NewEvent): NewEvent | null {
+    if (f.type !== 'AgentResponded' && f.type !== 'AgentFailed') return null;
+    const { path, attempt } = f.data;
+    if (this.effects.unknownUsage.has(f)) return reconcileUnknown(this.state, path, attempt);
+    if (!reservationOf(this.state, path, attempt)) return null;
+    const costMicros = f.data.costMicros ?? 0;
+    const usage = f.data.usage;
+    const tokens = usage ? usage.input + usage.output : 0;
+    if (costMicros === 0 && tokens === 0) return null;
+    noteReconciled(this.state, path, attempt, costMicros, tokens);
+    return { type: 'BudgetReconciled', data: { path, attempt, costMicros, tokens } };
   }
 
   /** The BudgetReconciled of a failed call whose usage is unknown (none without a reservation). */
