@@ -21,6 +21,7 @@ export function registerSecret(value: string | undefined): void {
   if (!v || v.length < MIN_SECRET || known.has(v)) return;
   if (known.size >= MAX_KNOWN) known.delete(known.values().next().value as string);
   known.add(v);
+  sorted = null;
   // A provider may echo the key without its scheme prefix (`key=…` in a 401): that part too,
   // when it is long enough to be the secret itself.
   const bare = /^(?:sk-ant-(?:api\d+-)?|sk-proj-|sk-)(.+)$/.exec(v)?.[1];
@@ -31,15 +32,23 @@ export function registerSecret(value: string | undefined): void {
  * `value` with every string in it (at any depth) passed through redactSecrets: a provider's raw
  * reply body recorded with `recordRaw`, which may echo the request's headers or key.
  */
-export function redactDeep(value: unknown): unknown {
+export function redactDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactSecrets(value);
-  if (Array.isArray(value)) return value.map(redactDeep);
-  if (value === null || typeof value !== 'object') return value;
+  // Deeper than the ledger records (or a cycle): left for the recording to refuse where it is.
+  if (depth > 256 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
   // Plain data only: anything else is left for the recording to refuse or keep as it is.
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return value;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = redactDeep(v);
+  for (const [k, v] of Object.entries(value))
+    // As an own key (`__proto__` from JSON.parse too), never through a setter.
+    Object.defineProperty(out, k, {
+      value: redactDeep(v, depth + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   return out;
 }
 
@@ -71,11 +80,17 @@ export function maskCredentials(text: string): string {
     );
 }
 
+let sorted: string[] | null = null;
+/** The registered secrets, longest first (sorted again only after one is registered). */
+function longestFirst(): string[] {
+  sorted ??= [...known].sort((a, b) => b.length - a.length);
+  return sorted;
+}
+
 /** `text` with every registered secret and every credential-shaped token replaced. */
 export function redactSecrets(text: string): string {
   let out = text;
   // Longest first: a registered value inside another must not leave the rest of the longer one.
-  for (const s of [...known].sort((a, b) => b.length - a.length))
-    if (out.includes(s)) out = out.split(s).join(REDACTED);
+  for (const s of longestFirst()) if (out.includes(s)) out = out.split(s).join(REDACTED);
   return maskCredentials(out);
 }

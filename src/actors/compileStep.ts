@@ -4,7 +4,7 @@
  */
 import type { ErrorInfo } from '../events/catalogue.js';
 import { ENGINE_FLAGS } from '../dsl/engineFlags.js';
-import { inKeyOrder } from '../dsl/keyOrder.js';
+import { sortedJson } from '../dsl/keyOrder.js';
 import type { HitlNode, StepNode } from '../dsl/ir.js';
 import type { Compiler } from './compile.js';
 import { join, type Cfg } from './compileShared.js';
@@ -295,6 +295,7 @@ export function hitl(
  * depth in runs recorded with `object-keys-in-order` (ADR 126), as templates list them.
  */
 function jsonOf(c: RunMachineContext, v: unknown, indent?: number): string {
-  const sorted = c.flags?.includes(ENGINE_FLAGS.objectKeysInOrder);
-  return JSON.stringify(sorted ? inKeyOrder(v) : v, null, indent);
+  return c.flags?.includes(ENGINE_FLAGS.objectKeysInOrder)
+    ? (sortedJson(v, indent) as string)
+    : JSON.stringify(v, null, indent);
 }

@@ -2,7 +2,8 @@
  * Pure data operations of the run machine: how a node's output reaches the run context
  * (`updates_context` deep merge, `sink_to` path) and how parallel branches combine.
  */
-import { ENGINE_FLAGS } from '../dsl/engineFlags.js';
+import { ENGINE_FLAGS, recordedWith } from '../dsl/engineFlags.js';
+import { byCodePoint } from '../dsl/keyOrder.js';
 import type { ParallelNode, PlanNode, RouterNode } from '../dsl/ir.js';
 
 type Obj = Record<string, unknown>;
@@ -201,9 +202,13 @@ export function mergeContexts(
   if (strategy === 'no_merge') return { ok: true, ctx: base };
   let ctx: Obj = { ...base };
   const touched = new Map<string, unknown>();
+  // In key order since ADR 126: which conflicting key a failure names is recorded, and the
+  // order a branch added its keys in is not kept by a snapshot.
+  const sorted = recordedWith(ENGINE_FLAGS.objectKeysInOrder);
   for (const branch of branches) {
-    const changes = changesOf(base, branch);
-    for (const [k, v] of Object.entries(changes)) {
+    const changes = Object.entries(changesOf(base, branch));
+    if (sorted) changes.sort(([a], [b]) => byCodePoint(a, b));
+    for (const [k, v] of changes) {
       if (k === FORBIDDEN || (top && ENGINE_MERGED_KEYS.has(k))) continue;
       if (!touched.has(k)) {
         touched.set(k, v);

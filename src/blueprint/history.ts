@@ -5,7 +5,9 @@
  * Turn texts follow Flujo's loop policy: a string as is (`finish`/`done` are not turns), an object
  * with `question` / `action` its question (none when the action is `finish`), anything else JSON.
  */
+import { ENGINE_FLAGS, recordedWith } from '../dsl/engineFlags.js';
 import type { HistoryOp } from '../dsl/ir.js';
+import { sortedJson } from '../dsl/keyOrder.js';
 
 export interface Turn {
   readonly role: 'user' | 'assistant' | 'system';
@@ -50,7 +52,12 @@ export function turnText(v: unknown): string | null {
     if (String(v.action ?? '').toLowerCase() === 'finish') return null;
     return typeof v.question === 'string' && v.question.trim() ? v.question : null;
   }
-  return typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  // Its keys sorted since ADR 126: an output the run built lists them as added, which a snapshot
+  // does not keep, and the text goes into the next request.
+  return recordedWith(ENGINE_FLAGS.objectKeysInOrder)
+    ? (sortedJson(v) as string)
+    : JSON.stringify(v);
 }
 
 /** Estimated tokens of a turn: ceil(characters / 4), deterministic and tokenizer-free. */

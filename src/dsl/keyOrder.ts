@@ -33,19 +33,33 @@ const isPlain = (v: unknown): v is Record<string, unknown> => {
 };
 
 /**
- * `v` with every plain object's keys sorted by code point at every depth (a rendered message or
- * system prompt, written as JSON): a copy where anything moved, else `v` itself.
+ * `JSON.stringify(v, null, indent)` with every plain object's keys sorted by code point (a
+ * rendered message or system prompt, history text). Written out, not through a sorted copy: an
+ * object puts integer-like keys first in numeric order whatever order they were added in.
  */
-export function inKeyOrder(v: unknown): unknown {
-  if (Array.isArray(v)) {
-    const items = v.map(inKeyOrder);
-    return items.every((x, i) => x === v[i]) ? v : items;
-  }
-  if (!isPlain(v)) return v;
-  const keys = sortedKeys(Object.keys(v));
-  const values = keys.map((k) => inKeyOrder(v[k]));
-  const own = Object.keys(v);
-  const same =
-    own.length === keys.length && keys.every((k, i) => own[i] === k && values[i] === v[k]);
-  return same ? v : Object.fromEntries(keys.map((k, i) => [k, values[i]]));
+export function sortedJson(v: unknown, indent?: number): string | undefined {
+  const gap = indent ? ' '.repeat(indent) : '';
+  const write = (x: unknown, pad: string): string | undefined => {
+    const inner = pad + gap;
+    const wrap = (open: string, parts: string[], close: string) =>
+      parts.length === 0
+        ? `${open}${close}`
+        : gap
+          ? `${open}\n${inner}${parts.join(`,\n${inner}`)}\n${pad}${close}`
+          : `${open}${parts.join(',')}${close}`;
+    if (Array.isArray(x))
+      return wrap(
+        '[',
+        x.map((i) => write(i, inner) ?? 'null'),
+        ']',
+      );
+    if (!isPlain(x)) return JSON.stringify(x);
+    const parts: string[] = [];
+    for (const k of sortedKeys(Object.keys(x))) {
+      const s = write(x[k], inner);
+      if (s !== undefined) parts.push(`${JSON.stringify(k)}:${gap ? ' ' : ''}${s}`);
+    }
+    return wrap('{', parts, '}');
+  };
+  return write(v, '');
 }
