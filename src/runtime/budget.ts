@@ -151,10 +151,53 @@ export function usageUnknown(e: unknown): boolean {
  */
 export function reconcileUnknown(state: FoldState, path: string, attempt: number): NewEvent | null {
   const r = reservationOf(state, path, attempt);
-  if (!r || (r.costMicros === 0 && r.tokens === 0)) return null;
-  noteReconciled(state, path, attempt, r.costMicros, r.tokens);
-  return {
-    type: 'BudgetReconciled',
-    data: { path, attempt, costMicros: r.costMicros, tokens: r.tokens },
-  };
+  return r ? reconciled(state, path, attempt, r.costMicros, r.tokens) : null;
+}
+
+/** Notes an attempt spent at this cost into the fold; its marker, or null for a zero charge. */
+function reconciled(
+  state: FoldState,
+  path: string,
+  attempt: number,
+  costMicros: number,
+  tokens: number,
+): NewEvent | null {
+  if (costMicros === 0 && tokens === 0) return null;
+  noteReconciled(state, path, attempt, costMicros, tokens);
+  return { type: 'BudgetReconciled', data: { path, attempt, costMicros, tokens } };
+}
+
+/**
+ * The charges of a batch that ends the run (ADR 55): what its calls cost will never be recorded,
+ * as nothing follows a terminal event. A call still in flight counts at its reservation; an
+ * outcome queued behind the fact that ended the run at what it reports (its reservation when its
+ * usage is unknown); a call left before it started (no reported cost) at nothing.
+ */
+export function runEndCharges(
+  state: FoldState,
+  started: readonly { readonly path: string; readonly attempt: number }[],
+  queued: readonly NewEvent[],
+  unknown: { has(fact: NewEvent): boolean },
+): NewEvent[] {
+  const out: NewEvent[] = [];
+  const add = (e: NewEvent | null) => e && out.push(e);
+  for (const c of started) add(reconcileUnknown(state, c.path, c.attempt));
+  for (const f of queued) {
+    if (f.type !== 'AgentResponded' && f.type !== 'AgentFailed') continue;
+    const { path, attempt } = f.data;
+    if (unknown.has(f)) add(reconcileUnknown(state, path, attempt));
+    else if (reservationOf(state, path, attempt)) {
+      const usage = f.data.usage;
+      add(
+        reconciled(
+          state,
+          path,
+          attempt,
+          f.data.costMicros ?? 0,
+          usage ? usage.input + usage.output : 0,
+        ),
+      );
+    }
+  }
+  return out;
 }

@@ -15,8 +15,6 @@ import {
   awaitsTimer,
   isReserved,
   markPaused,
-  noteReconciled,
-  reservationOf,
   restsOnHuman,
   type FoldState,
 } from '../actors/fold.js';
@@ -29,7 +27,7 @@ import { terminalTypes, type NewEvent } from '../events/catalogue.js';
 import type { Head, LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, Clock, LedgerStore } from '../ports.js';
 import { abandonedSteps } from './abandonedSteps.js';
-import { reconcileUnknown, reserveCall } from './budget.js';
+import { reconcileUnknown, reserveCall, runEndCharges } from './budget.js';
 import { withdrawnAsks } from './humanInput.js';
 import { agentRequest, RunEffects, type Call } from './runEffects.js';
 import { snapshotEvent, type SnapshotChain } from './snapshot.js';
@@ -165,20 +163,16 @@ export class RunDriver {
     const decided = decisions.map((d) => decisionEvent(this.runId, d));
     const abandoned = abandonedSteps(this.state.releasedNow, decisions, this.summary);
     const end = decided.findIndex((e) => terminalTypes.has(e.type));
-    if (end >= 0) {
-      // The run ends with calls still in flight (a parallel's failure left its siblings'), or
-      // with their outcomes queued behind the fact that ended it: each was made and may be
-      // billed, and what it cost will never be recorded (nothing follows a terminal event), so it
-      // counts as spent at its reservation now (ADR 55). A call never started costs nothing.
-      for (const c of this.effects.startedCalls()) {
-        const spent = reconcileUnknown(this.state, c.path, c.attempt);
-        if (spent) abandoned.push(spent);
-      }
-      for (const f of this.facts) {
-        const spent = this.queuedCharge(f);
-        if (spent) abandoned.push(spent);
-      }
-    }
+    // Ending the run with calls in flight or outcomes queued: what they cost is charged now.
+    if (end >= 0)
+      abandoned.push(
+        ...runEndCharges(
+          this.state,
+          this.effects.startedCalls(),
+          this.facts,
+          this.effects.unknownUsage,
+        ),
+      );
     // Before the run's end, if the batch has one: nothing may follow a terminal event.
     if (abandoned.length > 0) decided.splice(end < 0 ? decided.length : end, 0, ...abandoned);
     const batch = [...leading, ...decided, ...markers];
@@ -314,24 +308,6 @@ export class RunDriver {
     for (const d of go) this.effects.call(d);
     for (const { decision, at } of this.state.outstanding.timers.values())
       this.effects.arm(decision, at);
-  }
-
-  /**
-   * What a call's outcome queued behind the fact that ended the run cost, as a BudgetReconciled
-   * (its own fact is never recorded): its reservation when its usage is unknown, what it reports
-   * when it says, nothing for a call left before it started (or a reply that says it was free).
-   */
-  private queuedCharge(f: NewEvent): NewEvent | null {
-    if (f.type !== 'AgentResponded' && f.type !== 'AgentFailed') return null;
-    const { path, attempt } = f.data;
-    if (this.effects.unknownUsage.has(f)) return reconcileUnknown(this.state, path, attempt);
-    if (!reservationOf(this.state, path, attempt)) return null;
-    const costMicros = f.data.costMicros ?? 0;
-    const usage = f.data.usage;
-    const tokens = usage ? usage.input + usage.output : 0;
-    if (costMicros === 0 && tokens === 0) return null;
-    noteReconciled(this.state, path, attempt, costMicros, tokens);
-    return { type: 'BudgetReconciled', data: { path, attempt, costMicros, tokens } };
   }
 
   /** The BudgetReconciled of a failed call whose usage is unknown (none without a reservation). */

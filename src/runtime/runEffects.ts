@@ -55,9 +55,11 @@ export function agentRequest(runId: string, d: Call): AgentRequest {
 export class RunEffects {
   /** Failures of started calls whose usage is unknown: charged their reservation when recorded. */
   readonly unknownUsage = new WeakSet<NewEvent>();
-  private readonly inflight = new Map<string, Attempt>();
-  /** The step path and attempt of each started call, by idempotency key (as `inflight`). */
-  private readonly callOf = new Map<string, { readonly path: string; readonly attempt: number }>();
+  /** Started calls not settled, by idempotency key: the attempt, and the call's path and number. */
+  private readonly inflight = new Map<
+    string,
+    { readonly run: Attempt; readonly path: string; readonly attempt: number }
+  >();
   private readonly timers = new Map<string, LongTimer>();
   private readonly slots: CallSlots<Call> | null;
 
@@ -92,7 +94,7 @@ export class RunEffects {
 
   /** The calls started and not settled: each was made, and may be billed. */
   startedCalls(): { readonly path: string; readonly attempt: number }[] {
-    return [...this.callOf.values()];
+    return [...this.inflight.values()];
   }
 
   busy(): boolean {
@@ -108,8 +110,8 @@ export class RunEffects {
     const awaited = new Set<string>();
     for (const c of state.outstanding.calls.values())
       awaited.add(idempotencyKey(this.runId, c.path, c.attempt));
-    for (const [key, attempt] of [...this.inflight]) {
-      if (!awaited.has(key)) attempt.abort(new Error('abandoned: the step that asked was left'));
+    for (const [key, { run }] of [...this.inflight]) {
+      if (!awaited.has(key)) run.abort(new Error('abandoned: the step that asked was left'));
     }
     for (const [id, t] of this.timers) {
       if (!state.outstanding.timers.has(id)) {
@@ -134,7 +136,7 @@ export class RunEffects {
   stop(): void {
     if (this.inflight.size > 0) {
       const reason = new Error('run stopped');
-      for (const a of [...this.inflight.values()]) a.abort(reason);
+      for (const { run } of [...this.inflight.values()]) run.abort(reason);
     }
     for (const t of this.timers.values()) t.cancel();
     this.slots?.clear();
@@ -197,14 +199,10 @@ export class RunEffects {
         },
       },
       // Settled before its fact is queued: the loop may be waiting for in-flight work (drive()).
-      () => {
-        this.inflight.delete(key);
-        this.callOf.delete(key);
-      },
+      () => this.inflight.delete(key),
     );
     // An attempt never settles synchronously (its result comes through a promise): register it.
-    this.inflight.set(key, attempt);
-    this.callOf.set(key, { path: d.path, attempt: d.attempt });
+    this.inflight.set(key, { run: attempt, path: d.path, attempt: d.attempt });
   }
 
   arm(d: Timer, scheduledAt: number): void {
