@@ -90,7 +90,7 @@ export function importStep(
     });
     return undefined;
   }
-  // Its keys and the step config keys were checked by the caller (steps.ts stepConfig).
+  // Its keys and the step config keys were checked by the caller (stepConfig.ts).
   const cfg = entry(node, 'config')?.value;
   const get = (k: string) => (cfg ? entry(cfg, k)?.value : undefined);
   const inputTo =
