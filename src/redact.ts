@@ -8,6 +8,8 @@
  * used), and the shapes of common credentials for keys this process never saw.
  */
 
+import { isPlainObject } from './plainObject.js';
+
 export const REDACTED = '[redacted]';
 
 /** Shorter values are not taken as secrets (a local server's placeholder key, `local`). */
@@ -35,11 +37,10 @@ export function registerSecret(value: string | undefined): void {
 export function redactDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactSecrets(value);
   // Deeper than the ledger records (or a cycle): left for the recording to refuse where it is.
-  if (depth > 256 || value === null || typeof value !== 'object') return value;
+  if (depth > 256) return value;
   if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
   // Plain data only: anything else is left for the recording to refuse or keep as it is.
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return value;
+  if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value))
     // As an own key (`__proto__` from JSON.parse too), never through a setter.

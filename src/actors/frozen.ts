@@ -14,6 +14,7 @@
 import { LedgerEncodeError } from '../errors.js';
 import { decodeCanonical, encodeCanonicalScratch } from '../events/codec.js';
 import { MAX_DEPTH } from '../events/codecLimits.js';
+import { isPlainObject } from '../plainObject.js';
 
 /**
  * Freezes `v` and everything reachable from it, in place, and returns it. A frozen object is taken
@@ -36,11 +37,6 @@ export function freezeDeep<T>(v: T): T {
   }
   return v;
 }
-
-const isPlainObject = (v: object): boolean => {
-  const proto: unknown = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
-};
 
 /**
  * A copy of plain data (objects, arrays, bytes) that shares nothing with `v` and is not frozen.

@@ -6,14 +6,11 @@
  */
 import { ENGINE_FLAGS, recordedWith } from '../dsl/engineFlags.js';
 import { sortedKeys } from '../dsl/keyOrder.js';
+import { isPlainObject } from '../plainObject.js';
 
 const DENIED = new Set(['__proto__', 'constructor', 'prototype']);
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
-  const proto: unknown = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
-}
+export { isPlainObject };
 
 /** Own data key of a plain object, never a getter's result and never a denied name. */
 export function ownKey(o: Record<string, unknown>, key: string): unknown {

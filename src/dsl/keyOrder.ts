@@ -5,19 +5,10 @@
  * a map's keys shorter first), so listing them as added made a run resumed from one differ from
  * the same run uninterrupted, and from its refold.
  */
+import { byCodePoint } from '../events/codecKeys.js';
+import { isPlainObject } from '../plainObject.js';
 
-/** By code point (UTF-16 units sort so, but for surrogates, which stand for > U+FFFF). */
-export function byCodePoint(a: string, b: string): number {
-  for (let i = 0; i < a.length && i < b.length; i++) {
-    let ca = a.charCodeAt(i);
-    let cb = b.charCodeAt(i);
-    if (ca === cb) continue;
-    if (ca >= 0xd800) ca += ca <= 0xdfff ? 0x2000 : -0x800;
-    if (cb >= 0xd800) cb += cb <= 0xdfff ? 0x2000 : -0x800;
-    return ca - cb;
-  }
-  return a.length - b.length;
-}
+export { byCodePoint };
 
 /** `keys` sorted by code point, in place; not sorted again when they already are. */
 export function sortedKeys(keys: string[]): string[] {
@@ -25,12 +16,6 @@ export function sortedKeys(keys: string[]): string[] {
     if (byCodePoint(keys[i - 1] as string, keys[i] as string) > 0) return keys.sort(byCodePoint);
   return keys;
 }
-
-const isPlain = (v: unknown): v is Record<string, unknown> => {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
-  const proto: unknown = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
-};
 
 /**
  * `JSON.stringify(v, null, indent)` with every plain object's keys sorted by code point (a
@@ -53,7 +38,7 @@ export function sortedJson(v: unknown, indent?: number): string | undefined {
         x.map((i) => write(i, inner) ?? 'null'),
         ']',
       );
-    if (!isPlain(x)) return JSON.stringify(x);
+    if (!isPlainObject(x)) return JSON.stringify(x);
     const parts: string[] = [];
     for (const k of sortedKeys(Object.keys(x))) {
       const s = write(x[k], inner);

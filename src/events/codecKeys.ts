@@ -41,17 +41,20 @@ export function compareKeys(a: string, b: string): number {
   if (a === b) return 0;
   const la = keyLength(a);
   const lb = keyLength(b);
-  if (la !== lb) return la - lb;
-  for (let i = 0; ; i++) {
+  return la !== lb ? la - lb : byCodePoint(a, b);
+}
+
+/** By code point (UTF-16 units sort so, but for surrogates, which stand for > U+FFFF). */
+export function byCodePoint(a: string, b: string): number {
+  for (let i = 0; i < a.length && i < b.length; i++) {
     let ca = a.charCodeAt(i);
     let cb = b.charCodeAt(i);
-    if (ca !== cb) {
-      // UTF-16 units sort like code points except surrogates (which stand for > U+FFFF).
-      if (ca >= 0xd800) ca += ca <= 0xdfff ? 0x2000 : -0x800;
-      if (cb >= 0xd800) cb += cb <= 0xdfff ? 0x2000 : -0x800;
-      return ca - cb;
-    }
+    if (ca === cb) continue;
+    if (ca >= 0xd800) ca += ca <= 0xdfff ? 0x2000 : -0x800;
+    if (cb >= 0xd800) cb += cb <= 0xdfff ? 0x2000 : -0x800;
+    return ca - cb;
   }
+  return a.length - b.length;
 }
 
 /**
