@@ -114,17 +114,17 @@ function errorObject(e: unknown): Record<string, unknown> | undefined {
   return {
     code: e.code,
     message: withoutCode(e.message),
-    ...(Array.isArray(findings) ? { errors: findings.map(findingAsShown) } : {}),
+    ...(Array.isArray(findings) ? { errors: findings.map((f) => findingAsShown(f)) } : {}),
   };
 }
 
 /**
- * A finding with its file relative to the current folder, as `flujo validate --json` and the
- * message's own lines name it (the loader keeps absolute paths).
+ * A finding with its file relative to `from` (the current folder), as `flujo validate --json`
+ * and the message's own lines name it (the loader keeps absolute paths).
  */
-export function findingAsShown<F>(f: F): F {
+export function findingAsShown<F>(f: F, from: string = process.cwd()): F {
   const file = (f as { file?: unknown }).file;
   return typeof file === 'string' && isAbsolute(file)
-    ? { ...f, file: relative(process.cwd(), file) || file }
+    ? { ...f, file: relative(from, file) || file }
     : f;
 }

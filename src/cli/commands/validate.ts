@@ -188,14 +188,14 @@ export async function validate(
   if (format === 'json') {
     out.json({
       is_valid: result.isValid,
-      errors: result.errors.map(findingAsShown),
-      warnings: result.warnings.map(findingAsShown),
+      errors: result.errors.map((f) => findingAsShown(f)),
+      warnings: result.warnings.map((f) => findingAsShown(f)),
       path: result.path,
     });
   } else if (format === 'sarif') {
     out.json(sarif(result, base));
   } else {
-    for (const f of result.findings.map(findingAsShown)) {
+    for (const f of result.findings.map((f) => findingAsShown(f))) {
       const mark = f.severity === 'error' ? out.color.bad('error') : 'warning';
       out.data(
         `${f.file}:${f.line}:${f.column}: ${mark} ${f.rule_id}: ${f.message}${f.step_name ? ` [step ${f.step_name}]` : ''}`,

@@ -20,6 +20,7 @@ import { startWorker, type LoadedRunPipeline } from '../../fleet/worker.js';
 import { createEngine } from '../../runtime/engine.js';
 import { openProjectState, projectConfig, type GlobalOptions } from '../context.js';
 import { numberFlag } from '../io.js';
+import { findingAsShown } from '../jsonRefusal.js';
 import type { Output } from '../output.js';
 import { DEFAULT_PIPELINE, recordedSource } from '../pipelineFile.js';
 import { engineSettings, loadRunnable } from '../session.js';
@@ -131,11 +132,7 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
           // relative to the worker's project, not this machine's absolute paths.
           const findings = e instanceof EngineError ? e.details.errors : undefined;
           if (e instanceof EngineError && Array.isArray(findings))
-            e.details.errors = findings.map((f: { file?: unknown }) =>
-              typeof f.file === 'string' && isAbsolute(f.file)
-                ? { ...f, file: relative(cfg.root, f.file) || f.file }
-                : f,
-            );
+            e.details.errors = findings.map((f) => findingAsShown(f, cfg.root));
           throw e;
         },
       );
