@@ -476,6 +476,32 @@ export function describeLedgerContract(harness: LedgerHarness): void {
         expect(v.orphans?.[0]?.detail).toMatch(/^5 stored events from seq 1 /);
       });
 
+      test('events whose head row was removed are read only by orphans (ports.ts, ADR 130)', async (fx) => {
+        if (!fx.deleteHead) return; // a store without a heads table cannot lose one
+        await seed(fx.store, 'gone', 3, true);
+        await seed(fx.store, 'kept', 1);
+        await readAllSettled(fx.store, 8);
+        await fx.deleteHead('gone');
+        expect(await fx.store.head('gone')).toBeNull();
+        expect((await fx.store.listRuns()).map((h) => h.runId)).toEqual(['kept']);
+        expect(await fx.store.read('gone')).toEqual([]);
+        expect(await fx.store.read('gone', { fromSeq: 1, limit: 1 })).toEqual([]);
+        expect((await fx.store.read('kept')).map((r) => r.seq)).toEqual([1, 2]);
+        const all = await fx.store.readAll();
+        expect(all.map((r) => `${r.runId}${r.seq}`)).toEqual(['kept1', 'kept2']);
+        // A subscriber from the start meets what a rebuild folds: the kept run alone.
+        const ac = new AbortController();
+        const seen: string[] = [];
+        for await (const r of fx.store.subscribe({ signal: ac.signal, pollMs: 20 })) {
+          seen.push(`${r.runId}${r.seq}`);
+          if (r.runId === 'kept' && r.seq === 2) ac.abort();
+        }
+        expect(seen).toEqual(['kept1', 'kept2']);
+        expect(await fx.store.orphans!()).toEqual([
+          expect.objectContaining({ events: 5, firstSeq: 1 }),
+        ]);
+      });
+
       test('detects two events swapped in place', async (fx) => {
         await seed(fx.store, 'r', 4);
         await fx.setSeq('r', 3, 1000);

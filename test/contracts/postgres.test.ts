@@ -191,13 +191,18 @@ describe('postgres ledger specifics', () => {
     expect(before.map((r) => `${r.runId}${r.seq}`)).toEqual(['a1']);
     const cursor = before[0]!.pos;
 
-    // A writer opens a transaction and inserts an event: it takes its xid and its pos first...
+    // A writer opens a transaction and inserts an event (and its head row, as an append does:
+    // readAll leaves out events whose run has none, ADR 130): it takes its xid and its pos first...
     const held = await client(schema);
     await held.query('BEGIN');
     const [x1] = sealBatch(emptyHead('x'), [started()], AT);
     await held.query(
       'INSERT INTO events (run_id, seq, type, at, prev, hash, body) VALUES ($1, $2, $3, $4, $5, $6, $7)',
       [x1!.runId, x1!.seq, x1!.type, x1!.at, x1!.prev, x1!.hash, x1!.body],
+    );
+    await held.query(
+      'INSERT INTO run_heads (run_id, seq, hash, epoch, terminal, created_at, updated_at) VALUES ($1, 1, $2, 0, false, $3, $3)',
+      [x1!.runId, x1!.hash, AT],
     );
     // ...then another append commits with a later xid and a later pos.
     await store.append({ runId: 'y', expected: emptyHead('y'), events: [started()], at: AT });

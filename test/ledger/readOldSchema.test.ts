@@ -165,6 +165,27 @@ describe(`the SQLite state file ${OLD_SQLITE} wrote (ledger schema v1)`, () => {
     }
   });
 
+  it('a v1 run whose head row was deleted is read only by orphans, as in v2 (ADR 130)', async () => {
+    const { db } = oldProject();
+    const w = new Database(db);
+    w.prepare("DELETE FROM run_heads WHERE run_id = 'compat-hitl_object'").run();
+    w.close();
+    const hitl = storedRows().get('compat-hitl_object')!;
+    const store = createSqliteLedger({ path: db, readOnly: true });
+    try {
+      expect(await store.read('compat-hitl_object')).toEqual([]);
+      const all = await store.readAll(undefined, 10_000);
+      expect(all.length).toBeGreaterThan(0);
+      expect(all.filter((r) => r.runId === 'compat-hitl_object')).toEqual([]);
+      expect((await store.read('compat-flow')).length).toBeGreaterThan(0);
+      expect(await store.orphans!()).toEqual([
+        expect.objectContaining({ events: hitl.length, firstSeq: 1 }),
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('lens verify (RUN, --all --json) and lens export read it: exit 0, the file as it was', () => {
     const { p, db } = oldProject();
     const before = sha(db);

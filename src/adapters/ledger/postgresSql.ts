@@ -142,8 +142,13 @@ export function statements(schema: string): Statements {
   return {
     selectHead: `SELECT run_id, seq, hash, epoch, terminal, created_at, updated_at
                    FROM ${s}.run_heads WHERE run_id = $1`,
+    // Reads see a run only while it has a head row (ports.ts; ADR 130): events whose head row
+    // was deleted are found by selectOrphans alone, as SQLite's join to run_heads leaves them. An
+    // uncorrelated EXISTS: one index probe per read, not per row.
     selectEvents: `SELECT txid, pos, run_id, seq, type, at, prev, hash, body
-                     FROM ${s}.events WHERE run_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3`,
+                     FROM ${s}.events WHERE run_id = $1 AND seq >= $2
+                      AND EXISTS (SELECT 1 FROM ${s}.run_heads h WHERE h.run_id = $1)
+                    ORDER BY seq LIMIT $3`,
     // Commit order. A bigserial (or xid) is allocated before its transaction commits, so rows
     // become visible out of allocation order: a reader that went past `pos` 10 while `pos` 9 was
     // still uncommitted would skip 9 forever. So rows are only handed out once every transaction
@@ -152,12 +157,14 @@ export function statements(schema: string): Statements {
     // snapshot), and every transaction still running or not yet begun has `txid >= xmin`, so it
     // can only add rows *after* every position returned here. Ordering by `(txid, pos)` thus
     // makes the position a stable, monotonic cursor; the price is that a long-running
-    // transaction anywhere in the cluster holds back what readAll/subscribe can see.
-    selectAll: `SELECT txid, pos, run_id, seq, type, at, prev, hash, body
-                  FROM ${s}.events
-                 WHERE (txid, pos) > ($1::xid8, $2::bigint)
-                   AND txid < pg_snapshot_xmin(pg_current_snapshot())
-                 ORDER BY txid, pos LIMIT $3`,
+    // transaction anywhere in the cluster holds back what readAll/subscribe can see. Events
+    // whose head row is gone are skipped (ADR 130): a nested loop of primary-key probes.
+    selectAll: `SELECT e.txid, e.pos, e.run_id, e.seq, e.type, e.at, e.prev, e.hash, e.body
+                  FROM ${s}.events e
+                 WHERE (e.txid, e.pos) > ($1::xid8, $2::bigint)
+                   AND e.txid < pg_snapshot_xmin(pg_current_snapshot())
+                   AND EXISTS (SELECT 1 FROM ${s}.run_heads h WHERE h.run_id = e.run_id)
+                 ORDER BY e.txid, e.pos LIMIT $3`,
     selectOrphans: `SELECT o.events, o.first_seq, e.body
                       FROM (SELECT run_id, count(*) AS events, min(seq) AS first_seq
                               FROM ${s}.events ev

@@ -25,12 +25,15 @@ export interface ReadSql {
 
 const READ_SQL: Readonly<Record<number, ReadSql>> = {
   // Before ADR 36: events keyed by run id. Only read-only opens meet it (ADR 83: an old archive
-  // is verified as it is); any other open migrates it first.
+  // is verified as it is); any other open migrates it first. Its reads join run_heads as v2's
+  // must: events whose head row is gone are found by selectOrphans alone (ADR 130).
   1: {
-    selectEvents: `SELECT pos, run_id, seq, type, at, prev, hash, body FROM events
-      WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
-    selectAfterPos: `SELECT pos, run_id, seq, type, at, prev, hash, body FROM events
-      WHERE pos > ? ORDER BY pos LIMIT ?`,
+    selectEvents: `SELECT e.pos, e.run_id, e.seq, e.type, e.at, e.prev, e.hash, e.body
+      FROM run_heads h JOIN events e ON e.run_id = h.run_id
+     WHERE h.run_id = ? AND e.seq >= ? ORDER BY e.seq LIMIT ?`,
+    selectAfterPos: `SELECT e.pos, e.run_id, e.seq, e.type, e.at, e.prev, e.hash, e.body
+      FROM events e CROSS JOIN run_heads h ON h.run_id = e.run_id
+     WHERE e.pos > ? ORDER BY e.pos LIMIT ?`,
     selectOrphans: `SELECT o.events, o.first_seq, e.body
       FROM (SELECT run_id, count(*) AS events, min(seq) AS first_seq FROM events
              WHERE run_id NOT IN (SELECT run_id FROM run_heads) GROUP BY run_id) o
