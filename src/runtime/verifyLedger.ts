@@ -232,16 +232,11 @@ export async function allRunIds(store: LedgerStore): Promise<string[]> {
 }
 
 /**
- * Every run the store lists, and then what it no longer lists: events whose head row was deleted
- * are hidden from every read but `orphans()`, and a removed run is a tampered ledger (ADR 6).
+ * Events whose head row is gone, one failure per run (named from its lowest stored event's body):
+ * hidden from every read but `orphans()` (ports.ts, ADR 130). Reads every event of the store.
  */
-export async function verifyWholeLedger(
-  store: LedgerStore,
-  onProgress?: (done: number, total: number) => void,
-): Promise<LedgerVerification> {
-  const ids = await allRunIds(store);
-  const runs = await verifyStoredRuns(store, ids, (done) => onProgress?.(done, ids.length));
-  const orphans: VerifyFailure[] =
+export async function orphanedRuns(store: LedgerStore): Promise<VerifyFailure[]> {
+  return (
     (await store.orphans?.())?.map((o) => {
       let runId = '(unknown run)';
       try {
@@ -255,7 +250,21 @@ export async function verifyWholeLedger(
         reason: VerifyReason.orphaned,
         detail: `${o.events} stored event${o.events === 1 ? '' : 's'} from seq ${o.firstSeq} belong to a run the store no longer lists (its head row was removed)`,
       };
-    }) ?? [];
+    }) ?? []
+  );
+}
+
+/**
+ * Every run the store lists, and then what it no longer lists: events whose head row was deleted
+ * are hidden from every read but `orphans()`, and a removed run is a tampered ledger (ADR 6).
+ */
+export async function verifyWholeLedger(
+  store: LedgerStore,
+  onProgress?: (done: number, total: number) => void,
+): Promise<LedgerVerification> {
+  const ids = await allRunIds(store);
+  const runs = await verifyStoredRuns(store, ids, (done) => onProgress?.(done, ids.length));
+  const orphans = await orphanedRuns(store);
   // A run removed whole (head row and events) leaves nothing in the ledger to find; a read-model
   // row derived from it still names it.
   for (const runId of (await store.unrecordedRuns?.()) ?? []) {

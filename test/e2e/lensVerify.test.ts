@@ -113,6 +113,22 @@ describe('flujo lens verify (built CLI)', () => {
       const text = runCli(['lens', 'verify', '--all', '--project', dir], { cwd: project });
       expect(text.code).toBe(1);
       expect(text.stdout).toContain('✗ run 3fa2c1d9-bbbb seq 1: orphaned — 3 stored events');
+      // Named alone too (ADR 130), not "no run matches": its events are still in the file.
+      for (const run of ['3fa2c1d9-bbbb', '3fa2c1d9-b']) {
+        const one = runCli(['lens', 'verify', run, '--json', '--project', dir], { cwd: project });
+        expect(one.code).toBe(1);
+        expect(JSON.parse(one.stdout)).toMatchObject({
+          ok: false,
+          runs_checked: 0,
+          failures: [{ run_id: '3fa2c1d9-bbbb', seq: 1, reason: 'orphaned' }],
+        });
+      }
+      const alone = runCli(['lens', 'verify', '3fa2c1d9-bbbb', '--project', dir], { cwd: project });
+      expect(alone.code).toBe(1);
+      expect(alone.stdout).toContain('✗ run 3fa2c1d9-bbbb seq 1: orphaned — 3 stored events');
+      const none = runCli(['lens', 'verify', '7d', '--project', dir], { cwd: project });
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/no run matches "7d"/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -4,7 +4,13 @@
  * (./lensVerifyFile.ts). Exit 0 when every checked run is intact, 1 otherwise.
  */
 import { EngineError, ErrorCode, ExitCode, isEngineError, withoutCode } from '../../errors.js';
-import { verifyStoredRuns, verifyWholeLedger } from '../../runtime/verifyLedger.js';
+import {
+  orphanedRuns,
+  verifyStoredRuns,
+  verifyWholeLedger,
+  type LedgerVerification,
+} from '../../runtime/verifyLedger.js';
+import type { LedgerStore } from '../../ports.js';
 import { openProjectLedger, resolveRunId, type GlobalOptions } from '../context.js';
 import { runArgument } from '../io.js';
 import type { Output } from '../output.js';
@@ -71,7 +77,7 @@ async function verify(opts: LensVerifyOptions, out: Output): Promise<number> {
     // --all also looks for events of runs the store no longer lists (a deleted head row).
     const result = opts.all
       ? await verifyWholeLedger(store, progress)
-      : await verifyStoredRuns(store, [await resolveRunId(store, opts.run as string)]);
+      : await verifyOne(store, opts.run as string);
     if (shown) process.stderr.write('\n');
     const failures = [
       ...result.runs.flatMap((r) => (r.failure ? [r.failure] : [])),
@@ -99,4 +105,22 @@ async function verify(opts: LensVerifyOptions, out: Output): Promise<number> {
   } finally {
     await store.close();
   }
+}
+
+/**
+ * One run. A RUN the store does not list may be one whose head row was deleted: its events are
+ * hidden from every read but `orphans()` (ADR 130), so before calling it unknown, verify looks
+ * for them (reading every event, only on this miss) and names them `orphaned`, as --all does.
+ */
+async function verifyOne(store: LedgerStore, run: string): Promise<LedgerVerification> {
+  let runId: string;
+  try {
+    runId = await resolveRunId(store, run);
+  } catch (e) {
+    if (!isEngineError(e) || e.code !== ErrorCode.LEDGER_UNKNOWN_RUN) throw e;
+    const orphans = (await orphanedRuns(store)).filter((o) => o.runId.startsWith(run));
+    if (orphans.length === 0) throw e;
+    return { ok: false, runsChecked: 0, eventsChecked: 0, runs: [], orphans };
+  }
+  return verifyStoredRuns(store, [runId]);
 }
