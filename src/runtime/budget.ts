@@ -11,6 +11,7 @@ import {
   type FoldState,
 } from '../actors/fold.js';
 import { idempotencyKey } from '../actors/decisions.js';
+import { callKey } from '../actors/foldState.js';
 import type { Decision } from '../actors/vocabulary.js';
 import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
 import { errorInfo } from './attempt.js';
@@ -167,6 +168,33 @@ function reconciled(
   return { type: 'BudgetReconciled', data: { path, attempt, costMicros, tokens } };
 }
 
+/** A call's reservation, or what it is charged. */
+interface Amounts {
+  readonly costMicros: number;
+  readonly tokens: number;
+}
+
+/** A call's identity, as a started call, an outcome and a reservation name it. */
+interface CallRef {
+  readonly path: string;
+  readonly attempt: number;
+}
+
+type Outcome = Extract<NewEvent, { type: 'AgentResponded' | 'AgentFailed' }>;
+
+const isOutcome = (f: NewEvent): f is Outcome =>
+  f.type === 'AgentResponded' || f.type === 'AgentFailed';
+
+/**
+ * What a call holding `held` is charged for an outcome that will never be recorded: what it
+ * reports, or its reservation when its usage is unknown.
+ */
+function outcomeCharge(held: Amounts, f: Outcome, unknown: { has(f: NewEvent): boolean }): Amounts {
+  if (unknown.has(f)) return held;
+  const usage = f.data.usage;
+  return { costMicros: f.data.costMicros ?? 0, tokens: usage ? usage.input + usage.output : 0 };
+}
+
 /**
  * The charges of a batch that ends the run (ADR 55): what its calls cost will never be recorded,
  * as nothing follows a terminal event. A call still in flight counts at its reservation; an
@@ -175,7 +203,7 @@ function reconciled(
  */
 export function runEndCharges(
   state: FoldState,
-  started: readonly { readonly path: string; readonly attempt: number }[],
+  started: readonly CallRef[],
   queued: readonly NewEvent[],
   unknown: { has(fact: NewEvent): boolean },
 ): NewEvent[] {
@@ -183,21 +211,71 @@ export function runEndCharges(
   const add = (e: NewEvent | null) => e && out.push(e);
   for (const c of started) add(reconcileUnknown(state, c.path, c.attempt));
   for (const f of queued) {
-    if (f.type !== 'AgentResponded' && f.type !== 'AgentFailed') continue;
+    if (!isOutcome(f)) continue;
     const { path, attempt } = f.data;
-    if (unknown.has(f)) add(reconcileUnknown(state, path, attempt));
-    else if (reservationOf(state, path, attempt)) {
-      const usage = f.data.usage;
-      add(
-        reconciled(
-          state,
-          path,
-          attempt,
-          f.data.costMicros ?? 0,
-          usage ? usage.input + usage.output : 0,
-        ),
-      );
-    }
+    const r = reservationOf(state, path, attempt);
+    if (!r) continue;
+    const c = outcomeCharge(r, f, unknown);
+    add(reconciled(state, path, attempt, c.costMicros, c.tokens));
+  }
+  return out;
+}
+
+/**
+ * What a driver stopped in this process knew of its calls when it stopped (RunDriver.stop): the
+ * calls it had started and not settled, the outcomes it had not recorded yet, and which of those
+ * say their usage is unknown.
+ */
+export interface LeftAtStop {
+  readonly started: readonly CallRef[];
+  readonly queued: readonly NewEvent[];
+  readonly unknown: { has(fact: NewEvent): boolean };
+}
+
+/** A reservation the ledger holds, with its call. */
+export type Held = CallRef & Amounts;
+
+/**
+ * Folds recorded events into the reservations still held (BudgetReserved without an outcome or a
+ * BudgetReconciled after it), by path#attempt in the order they were made, as the fold keeps them.
+ */
+export function holdReservations(held: Map<string, Held>, e: NewEvent): void {
+  if (e.type === 'BudgetReserved') held.set(callKey(e.data.path, e.data.attempt), e.data);
+  else if (e.type === 'BudgetReconciled' || isOutcome(e))
+    held.delete(callKey(e.data.path, e.data.attempt));
+}
+
+/**
+ * The charges a cancel records before RunCancelled (ADR 128): the run ends, so what its calls
+ * cost will never be recorded. Stopped in this process (`left`), as at any run end: a call in
+ * flight at its reservation, an outcome not yet recorded at what it reports, a call never started
+ * (waiting for a slot, or decided in a batch recorded after the stop) at nothing. Driven
+ * elsewhere or by no one, only the ledger is known: every reservation it holds may have been
+ * sent and is charged, as resume charges a call a crash lost.
+ */
+export function cancelCharges(
+  held: ReadonlyMap<string, Held>,
+  left: LeftAtStop | null,
+): NewEvent[] {
+  const started = new Set(left?.started.map((c) => callKey(c.path, c.attempt)));
+  const queued = new Map<string, Outcome>();
+  for (const f of left?.queued ?? [])
+    if (isOutcome(f)) queued.set(callKey(f.data.path, f.data.attempt), f);
+  const out: NewEvent[] = [];
+  for (const [key, h] of held) {
+    const f = queued.get(key);
+    const c: Amounts | null = !left
+      ? h
+      : f
+        ? outcomeCharge(h, f, left.unknown)
+        : started.has(key)
+          ? h
+          : null;
+    if (!c || (c.costMicros === 0 && c.tokens === 0)) continue;
+    out.push({
+      type: 'BudgetReconciled',
+      data: { path: h.path, attempt: h.attempt, costMicros: c.costMicros, tokens: c.tokens },
+    });
   }
   return out;
 }

@@ -1,10 +1,13 @@
 /**
  * Recording a cancel (RunCancelled) for the engine: a run driven in this process is stopped and
  * goes idle first, so no decision of it can follow the cancel; a run driven elsewhere finds the
- * ledger closed at its next append.
+ * ledger closed at its next append. The calls the run has out are charged in the same append,
+ * before it (BudgetReconciled, ADR 128): nothing of theirs is recorded after a run's end.
  */
 import { EngineError, ErrorCode, LedgerConflictError } from '../errors.js';
+import { decodeRecord } from '../events/envelope.js';
 import type { Clock, LedgerStore } from '../ports.js';
+import { cancelCharges, holdReservations, type Held, type LeftAtStop } from './budget.js';
 import type { RunDriver } from './driver.js';
 import type { Retried } from './engineTypes.js';
 import { checkHeadEvent } from './load.js';
@@ -14,6 +17,39 @@ const NOT_CANCELLED = 'the run was not cancelled and nothing was recorded';
 
 /** Appends of RunCancelled tried against a run another process keeps appending to. */
 const CANCEL_ATTEMPTS = 10;
+
+/** The events that make or settle a reservation: the only ones a cancel's charges read. */
+const BUDGET_TYPES: ReadonlySet<string> = new Set([
+  'BudgetReserved',
+  'BudgetReconciled',
+  'AgentResponded',
+  'AgentFailed',
+]);
+
+/** The reservations a run's ledger holds, read on from where the last read stopped. */
+class HeldReservations {
+  readonly held = new Map<string, Held>();
+  private upto = 0;
+  private readonly ledger: LedgerStore;
+  private readonly runId: string;
+
+  constructor(ledger: LedgerStore, runId: string) {
+    this.ledger = ledger;
+    this.runId = runId;
+  }
+
+  /** Reads the events up to `seq` (the head the cancel will append after). */
+  async readTo(seq: number): Promise<void> {
+    if (seq <= this.upto) return;
+    const rows = await this.ledger.read(this.runId, { fromSeq: this.upto + 1 });
+    for (const r of rows) {
+      if (r.seq > seq) break;
+      if (BUDGET_TYPES.has(r.type))
+        holdReservations(this.held, decodeRecord(this.runId, r.seq, r.body));
+    }
+    this.upto = seq;
+  }
+}
 
 /** The engine's ledger and its runs in this process, as a cancel needs them. */
 export interface CancelDeps {
@@ -46,10 +82,16 @@ export async function recordCancel(
     await pending.done;
   }
   const here = active.get(runId);
+  // What the driver had out when it stopped, once its drive ended cleanly (its view was then the
+  // ledger's); otherwise only the ledger is known.
+  let left: LeftAtStop | null = null;
   if (here) {
     here.driver.stop();
-    await here.running.catch(() => {});
+    let clean = true;
+    await here.running.catch(() => (clean = false));
+    if (clean) left = here.driver.leftAtStop;
   }
+  const reservations = new HeldReservations(ledger, runId);
   // A run driven by another process may append between our read of its head and our
   // append: read the head again. Each conflict is that process's progress; a run that ends
   // meanwhile stays as it ended.
@@ -60,11 +102,13 @@ export async function recordCancel(
     if (attempt === 1) await recordedStart(ledger, runId, NOT_CANCELLED, { hashed: true });
     await checkHeadEvent(ledger, runId, head);
     if (head.terminal) return;
+    await reservations.readTo(head.seq);
     try {
       await ledger.append({
         runId,
         expected: { runId, seq: head.seq, hash: head.hash },
         events: [
+          ...cancelCharges(reservations.held, left),
           {
             type: 'RunCancelled',
             data: {

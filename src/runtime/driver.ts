@@ -20,6 +20,7 @@ import {
 } from '../actors/fold.js';
 import type { RunMachine } from '../actors/machine.js';
 import type { Decision } from '../actors/vocabulary.js';
+import { callKey } from '../actors/foldState.js';
 import { replyDepth } from '../actors/replyDepths.js';
 import { notRecordableFailure } from '../actors/unrecordable.js';
 import { LedgerEncodeError } from '../errors.js';
@@ -27,7 +28,7 @@ import { terminalTypes, type NewEvent } from '../events/catalogue.js';
 import type { Head, LedgerEvent } from '../events/envelope.js';
 import type { AgentPort, Clock, LedgerStore } from '../ports.js';
 import { abandonedSteps } from './abandonedSteps.js';
-import { reconcileUnknown, reserveCall, runEndCharges } from './budget.js';
+import { reconcileUnknown, reserveCall, runEndCharges, type LeftAtStop } from './budget.js';
 import { withdrawnAsks } from './humanInput.js';
 import { agentRequest, RunEffects, type Call } from './runEffects.js';
 import { snapshotEvent, type SnapshotChain } from './snapshot.js';
@@ -53,6 +54,8 @@ export class RunDriver {
   private readonly effects: RunEffects;
   private wake: (() => void) | null = null;
   private stopped = false;
+  /** The calls out and outcomes not recorded when it first stopped: a cancel's (ADR 128). */
+  leftAtStop: LeftAtStop | null = null;
   private releasedSeen = 0;
   /** Events to lead the next append (claimWithNextAppend). */
   private claim: NewEvent[] = [];
@@ -164,15 +167,8 @@ export class RunDriver {
     const abandoned = abandonedSteps(this.state.releasedNow, decisions, this.summary);
     const end = decided.findIndex((e) => terminalTypes.has(e.type));
     // Ending the run with calls in flight or outcomes queued: what they cost is charged now.
-    if (end >= 0)
-      abandoned.push(
-        ...runEndCharges(
-          this.state,
-          this.effects.startedCalls(),
-          this.facts,
-          this.effects.unknownUsage,
-        ),
-      );
+    const charges = end >= 0 ? this.runEndCharges() : null;
+    if (charges) abandoned.push(...charges);
     // Before the run's end, if the batch has one: nothing may follow a terminal event.
     if (abandoned.length > 0) decided.splice(end < 0 ? decided.length : end, 0, ...abandoned);
     const batch = [...leading, ...decided, ...markers];
@@ -182,7 +178,7 @@ export class RunDriver {
       await this.record(batch, at);
     } catch (e) {
       if (!(e instanceof LedgerEncodeError)) throw e;
-      await this.recordNotRecordable(leading, decided, e, at);
+      await this.recordNotRecordable(leading, decided, markers, charges, e, at);
       return;
     }
     // Stopped while the append was in flight (Ctrl-C, cancel): record, but start nothing new.
@@ -193,22 +189,34 @@ export class RunDriver {
     this.act(allowed, at);
   }
 
+  /** The run-end charges of the calls out and the outcomes queued, noted into the fold (ADR 55). */
+  private runEndCharges(): NewEvent[] {
+    const { state, effects, facts } = this;
+    return runEndCharges(state, effects.startedCalls(), facts, effects.unknownUsage);
+  }
+
   /**
    * Decisions the ledger cannot record (ADR 115): the facts that led to them are recorded with a
    * RunFailed in their place, made from the decisions alone (a refold makes the same), and the run
-   * ends. Nothing of the batch was written (a batch is sealed whole before its transaction). The
-   * batch's reservations (its calls are never made), abandoned steps and snapshot are left out.
-   * If the facts themselves cannot be recorded, the append's error stands, as before.
+   * ends. Nothing of the batch was written (it is sealed whole before its transaction). Its
+   * reservations (its calls are never made) leave the fold, as a refold has none; its abandoned
+   * steps and snapshot are left out. The calls out and outcomes queued are charged before the
+   * RunFailed, as at any run end (ADR 128). If the facts cannot be recorded, the error stands.
    */
   private async recordNotRecordable(
     leading: readonly NewEvent[],
     decided: readonly NewEvent[],
+    reserved: readonly NewEvent[],
+    charges: readonly NewEvent[] | null,
     cause: LedgerEncodeError,
     at: number,
   ): Promise<void> {
     const failed = notRecordableFailure(decided);
     if (!failed) throw cause;
-    await this.record([...leading, failed], at);
+    for (const m of reserved)
+      if (m.type === 'BudgetReserved')
+        this.state.budget.reserved.delete(callKey(m.data.path, m.data.attempt));
+    await this.record([...leading, ...(charges ?? this.runEndCharges()), failed], at);
     this.state.status = 'failed';
   }
 
@@ -305,6 +313,7 @@ export class RunDriver {
       go.push(d);
     }
     if (markers.length > 0) await this.record(markers, this.deps.clock.now());
+    if (this.stopped) return; // stopped while its charges were recorded: nothing is sent
     for (const d of go) this.effects.call(d);
     for (const { decision, at } of this.state.outstanding.timers.values())
       this.effects.arm(decision, at);
@@ -324,6 +333,12 @@ export class RunDriver {
 
   /** Abort in-flight work (cancel, shutdown); facts that still arrive are dropped. */
   stop(): void {
+    if (!this.stopped)
+      this.leftAtStop = {
+        started: this.effects.startedCalls(),
+        queued: [...this.facts],
+        unknown: this.effects.unknownUsage,
+      };
     this.stopped = true;
     this.effects.stop();
     this.wake?.();
