@@ -74,9 +74,11 @@ export interface LedgerStore {
   subscribe(options?: SubscribeOptions): AsyncIterable<StoredRecord>;
   /**
    * Stored events whose run has no head row (the row was deleted outside Flujo): invisible to
-   * `read`, `listRuns` and `readAll`, found only here. Per orphaned run: how many events, its
-   * lowest seq and that event's body (which names the run). Stores that keep runs whole (memory)
-   * have none and may leave it out.
+   * `read`, `listRuns`, `readAll` and `subscribe`, found only here, so that resume, the read
+   * models and the fleet never act on a run the ledger does not list, and `lens verify` still
+   * names them (ADR 130). Reads every event: not for a hot path. Per orphaned run: how many
+   * events, its lowest seq and that event's body (which names the run). Stores that keep runs
+   * whole (memory) have none and may leave it out.
    */
   orphans?(): Promise<OrphanedEvents[]>;
   /**
