@@ -10,6 +10,7 @@ import { startPos, staticPath } from './exprWalk.js';
 import { callMethod } from './exprMethods.js';
 import { contains, equal, lengthOf, member, order, pyType, truthy } from './exprData.js';
 import { ExpressionError, TemplateLimitError } from './templateErrors.js';
+import { ENGINE_FLAGS, recordedWith } from '../dsl/engineFlags.js';
 
 export interface EvalLimits {
   /** Nodes visited per evaluation (per render, for templates). Default 10 000. */
@@ -141,23 +142,7 @@ function compare(op: string, l: unknown, r: unknown, c: EvalCtx): boolean {
 }
 
 function arith(op: string, l: unknown, r: unknown, pos: number, c: EvalCtx): unknown {
-  if (typeof l === 'number' && typeof r === 'number') {
-    if ((op === '/' || op === '//' || op === '%') && r === 0) fail(c, 'division by zero', pos);
-    switch (op) {
-      case '+':
-        return l + r;
-      case '-':
-        return l - r;
-      case '*':
-        return l * r;
-      case '/':
-        return l / r;
-      case '//':
-        return Math.floor(l / r);
-      case '%':
-        return ((l % r) + r) % r;
-    }
-  }
+  if (typeof l === 'number' && typeof r === 'number') return numeric(op, l, r, pos, c);
   if (op === '+' && typeof l === 'string' && typeof r === 'string') {
     sized(c, l.length + r.length, pos);
     return l + r;
@@ -182,6 +167,48 @@ function arith(op: string, l: unknown, r: unknown, pos: number, c: EvalCtx): unk
     }
   }
   return fail(c, `unsupported operand types for ${op}: ${pyType(l)} and ${pyType(r)}`, pos);
+}
+
+/**
+ * `+ - * / // %` on numbers, Python's way. In runs recorded with `non-finite-arithmetic-fails`
+ * (ADR 131) a result that is not finite is an error here, naming the operation: a run records
+ * finite numbers only, and Python's `inf` would otherwise print, compare, or fail the run at the
+ * ledger with no word of the expression. `%` then takes the sign of its right operand without
+ * adding the operands (`1e308 % 1.7e308` overflowed to NaN). Before the flag, as it was.
+ */
+function numeric(op: string, l: number, r: number, pos: number, c: EvalCtx): number {
+  if ((op === '/' || op === '//' || op === '%') && r === 0) fail(c, 'division by zero', pos);
+  const finite = recordedWith(ENGINE_FLAGS.nonFiniteArithmeticFails);
+  let v: number;
+  switch (op) {
+    case '+':
+      v = l + r;
+      break;
+    case '-':
+      v = l - r;
+      break;
+    case '*':
+      v = l * r;
+      break;
+    case '/':
+      v = l / r;
+      break;
+    case '//':
+      v = Math.floor(l / r);
+      break;
+    default:
+      v = finite ? pyMod(l, r) : ((l % r) + r) % r;
+  }
+  if (finite && !Number.isFinite(v))
+    fail(c, `${l} ${op} ${r} is ${v}, not a finite number: a run records finite numbers only`, pos);
+  return v;
+}
+
+/** Python's `l % r` for r != 0: the sign of r, 0 (never -0) when it divides. */
+function pyMod(l: number, r: number): number {
+  const m = l % r;
+  if (m === 0) return 0;
+  return m < 0 !== r < 0 ? m + r : m;
 }
 
 function call(

@@ -3,6 +3,7 @@
  * default; the rest are the small conveniences prompt authors reach for. An unknown filter is a
  * syntax error at parse time, so validation catches typos (rule V-T3).
  */
+import { ENGINE_FLAGS, recordedWith } from '../dsl/engineFlags.js';
 import { isPlainObject, keysOf, lengthOf, pyType } from './exprData.js';
 import { TemplateLimitError } from './templateErrors.js';
 import { toJson, toText } from './templateText.js';
@@ -109,6 +110,8 @@ export const FILTERS: Readonly<Record<string, Filter>> = {
     const n = toNumber(v, NaN, false) as number;
     if (!Number.isFinite(n)) return env.fail(`filter 'round' needs a number, not ${pyType(v)}`);
     const f = 10 ** digits;
+    // A number too large to scale has no digits after the point to round (ADR 131; was Infinity).
+    if (!Number.isFinite(n * f) && recordedWith(ENGINE_FLAGS.nonFiniteArithmeticFails)) return n;
     // Half away from zero, as Jinja's round (`common`): -2.5 is -3 (Math.round gives -2).
     return (Math.sign(n) * Math.round(Math.abs(n) * f)) / f;
   },

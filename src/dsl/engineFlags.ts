@@ -24,6 +24,14 @@ export const ENGINE_FLAGS = {
    * run that paused diverged where a template listed them after the pause.
    */
   objectKeysInOrder: 'object-keys-in-order',
+  /**
+   * ADR 131: arithmetic in a template or expression whose result is not a finite number
+   * (`1e308 * 10`) is an EXPRESSION_ERROR where it is evaluated, `%` follows Python's sign rule
+   * without overflowing, and `round` keeps a number too large to scale. Before, the result was
+   * Infinity or NaN: a longer text printed it, a condition compared it, and a one-tag template
+   * failed the run at the ledger.
+   */
+  nonFiniteArithmeticFails: 'non-finite-arithmetic-fails',
   /** ADR 77: a hitl message that renders to an object or list is JSON indented by two spaces. */
   hitlMessageIndented: 'hitl-message-indented',
   /**

@@ -189,6 +189,7 @@ describe('a run recorded before hitl-skill-answer-schema (2ce0079, ADR 95)', () 
       ENGINE_FLAGS.runInputRecordedOnce,
       ENGINE_FLAGS.stepOutputsKeptForEveryRead,
       ENGINE_FLAGS.objectKeysInOrder,
+      ENGINE_FLAGS.nonFiniteArithmeticFails,
     ];
     expect(started.data.engine.flags).toEqual(
       CURRENT_ENGINE_FLAGS.filter(

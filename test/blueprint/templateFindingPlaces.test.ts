@@ -115,16 +115,17 @@ name: big
 steps:
   - name: s
     agent: { id: flujo.builtins.passthrough }
-    input: "{{ 1e308 * 10 }}"
+    input: "{{ {'__pro' + 'to__': 1} }}"
 `);
     expect(result.errors).toEqual([]);
     const plan = await withBlueprintCode(result);
     const { engine } = harness({ agents: scriptedAgents(skillScript).port as AgentPort });
     const run = await engine.run(plan, 'x');
     expect(run.status).toBe('failed');
-    // The recorded message is as before; only the place beside it is new.
+    // The recorded message is as before; only the place beside it is new. (`{{ 1e308 * 10 }}`
+    // was the example until ADR 131 made it an EXPRESSION_ERROR at its operator.)
     expect(run.error?.message).toBe(
-      'pipeline code threw: s.input returned a value the ledger cannot record: [LEDGER_ENCODE] cannot record value at returned value: non-finite number Infinity',
+      'pipeline code threw: s.input returned a value the ledger cannot record: [LEDGER_ENCODE] cannot record value at returned value.__proto__: key __proto__ is refused',
     );
     expect(placeOf(plan.ir, run.error!)).toMatchObject({
       line: 6,

@@ -162,6 +162,7 @@ describe.each([
       'run-input-recorded-once',
       'step-outputs-kept-for-every-read',
       'object-keys-in-order',
+      'non-finite-arithmetic-fails',
     ],
   },
   {
@@ -173,6 +174,7 @@ describe.each([
       'run-input-recorded-once',
       'step-outputs-kept-for-every-read',
       'object-keys-in-order',
+      'non-finite-arithmetic-fails',
     ],
   },
   {
@@ -183,10 +185,19 @@ describe.each([
       'run-input-recorded-once',
       'step-outputs-kept-for-every-read',
       'object-keys-in-order',
+      'non-finite-arithmetic-fails',
     ],
   },
-  { adr: 123, lacks: ['step-outputs-kept-for-every-read', 'object-keys-in-order'] },
-  { adr: 126, lacks: ['object-keys-in-order'] },
+  {
+    adr: 123,
+    lacks: [
+      'step-outputs-kept-for-every-read',
+      'object-keys-in-order',
+      'non-finite-arithmetic-fails',
+    ],
+  },
+  { adr: 126, lacks: ['object-keys-in-order', 'non-finite-arithmetic-fails'] },
+  { adr: 131, lacks: ['non-finite-arithmetic-fails'] },
 ])('golden ledger recorded before ADR $adr (engine flags without $lacks)', ({ adr, lacks }) => {
   beforeAll(initFastHash);
   const before = load(`orders-before-adr${adr}.json`);
