@@ -11,7 +11,7 @@ import { alteredRow } from '../events/verify.js';
 import type { LedgerStore, RunHead } from '../ports.js';
 import type { StoredRecord } from '../events/envelope.js';
 import { foldFromChain, type SnapshotChain } from './snapshot.js';
-import { corruptRun, recordedStart } from './verifyLedger.js';
+import { chainDamage, corruptRun, recordedStart } from './verifyLedger.js';
 
 /** What a resume that found damage did: nothing (LedgerCorruptError's default words). */
 const NOT_RESUMED = 'the run was not resumed and nothing was recorded';
@@ -71,7 +71,7 @@ export async function loadForResume(
   if (!snapRow) {
     // A short run fits in the window just read: decode it instead of reading it again.
     const rows = snapshotEvery > 0 && windowStart === 1 ? tail : await ledger.read(runId);
-    checkChain(runId, rows, head);
+    await headChecked(ledger, runId, NOT_RESUMED, () => checkChain(runId, rows, head));
     const events = rows.map((r) => decodeRecord(runId, r.seq, r.body));
     // The chain check starts at the first row stored: a run must begin with RunStarted at seq 1
     // (ADR 124), or the run is resumed as if its start were whatever came first.
@@ -80,7 +80,7 @@ export async function loadForResume(
     return { fingerprint: startedWith(events[0]), events, bytesSinceSnapshot: bytesAfter(rows, 0) };
   }
   // Everything from the snapshot to the head is in `tail` (it ends at the head): checked first.
-  checkChain(runId, tail, head);
+  await headChecked(ledger, runId, NOT_RESUMED, () => checkChain(runId, tail, head));
   // And seq 1, the run's RunStarted, one more row read when the window does not hold it (ADR 124;
   // the rows between it and the window stay unread, ADR 43).
   const started = await recordedStart(ledger, runId, NOT_RESUMED, {
@@ -98,7 +98,8 @@ export async function loadForResume(
     from >= windowStart
       ? tail.filter((r) => r.seq >= from)
       : await ledger.read(runId, { fromSeq: from });
-  if (from < windowStart) checkChain(runId, rows, head);
+  if (from < windowStart)
+    await headChecked(ledger, runId, NOT_RESUMED, () => checkChain(runId, rows, head));
   return {
     fingerprint,
     snapshot: {
@@ -111,6 +112,29 @@ export async function loadForResume(
     events: rows.map((r) => (r === snapRow ? snap.event : decodeRecord(runId, r.seq, r.body))),
     bytesSinceSnapshot: bytesAfter(tail, snapRow.seq),
   };
+}
+
+/**
+ * Runs a check of the rows against the head read before them. A head row that disagrees with
+ * them (`head_mismatch`: its seq lowered, its hash or ended flag changed) is damage, never a
+ * concurrent writer (an append moves the head and adds its rows at once), but the check sees only
+ * the rows up to the head it read and names the head's seq; `lens verify` reads the head again
+ * and names the last stored row. On that damage only, the run is verified whole so that both name
+ * the same seq and reason (ADR 130, closing ADR 122's "not done"); its first failure stands, the
+ * check's own when it finds none (the head moved on meanwhile).
+ */
+async function headChecked(
+  ledger: LedgerStore,
+  runId: string,
+  outcome: string,
+  check: () => void | Promise<void>,
+): Promise<void> {
+  try {
+    await check();
+  } catch (e) {
+    if (!(e instanceof LedgerCorruptError) || e.reason !== 'head_mismatch') throw e;
+    throw (await chainDamage(ledger, runId, outcome)) ?? e;
+  }
 }
 
 /**
@@ -269,6 +293,15 @@ export async function checkHeadEvent(
   head: Pick<RunHead, 'seq' | 'hash' | 'terminal'>,
 ): Promise<void> {
   const outcome = 'the run was not cancelled and nothing was recorded';
+  await headChecked(ledger, runId, outcome, () => headEvent(ledger, runId, head, outcome));
+}
+
+async function headEvent(
+  ledger: LedgerStore,
+  runId: string,
+  head: Pick<RunHead, 'seq' | 'hash' | 'terminal'>,
+  outcome: string,
+): Promise<void> {
   if (head.seq === 0) return;
   const [row] = await ledger.read(runId, { fromSeq: head.seq, limit: 1 });
   if (!row || row.seq !== head.seq)

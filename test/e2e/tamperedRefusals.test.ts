@@ -92,6 +92,34 @@ describe('a tampered ledger', () => {
     expect(stored(db, id)).toEqual(before);
   });
 
+  it('a paused run whose head row seq was lowered: resume, cancel and verify name the same seq (ADR 130)', () => {
+    const p = join(dir, 'lowered');
+    expect(runCli(['init', '--project', p], { cwd: dir }).code).toBe(0);
+    const id = json(runCli(['run', '--input', 'Ada', '--json'], { cwd: p }).stdout)
+      .run_id as string;
+    const db = join(p, '.flujo', 'state.db');
+    const before = stored(db, id);
+    const last = before.length;
+    sql(db, (d) => d.prepare('UPDATE run_heads SET seq = ? WHERE run_id = ?').run(last - 2, id));
+    const verify = runCli(['lens', 'verify', id, '--json'], { cwd: p });
+    expect(verify.code).toBe(1);
+    expect(json(verify.stdout).failures).toEqual([
+      expect.objectContaining({ run_id: id, seq: last, reason: 'head_mismatch' }),
+    ]);
+    for (const args of [
+      ['resume', id, '--input', '{"approved":true}', '--json'],
+      ['cancel', id, '--json'],
+    ]) {
+      const r = runCli(args, { cwd: p });
+      expect(r.code).toBe(1);
+      expect(json(r.stdout).error).toMatchObject({ code: 'LEDGER_CORRUPT' });
+      // Was seq last - 2, the head's: the rows past it were taken for another writer's.
+      expect(r.stderr).toContain(`run ${id} seq ${last}: head_mismatch`);
+      expect(r.stderr).toContain('nothing was recorded');
+    }
+    expect(stored(db, id)).toEqual(before);
+  });
+
   it('a run whose RunStarted was removed: trace, replay and show name the gap, not a bug', () => {
     const { p, id, db } = completedRun('no-start');
     sql(db, (d) => {
