@@ -272,12 +272,24 @@ function checkPath(
   const segs = parsed.map((s) => s.key);
   const root = segs[0] ?? '';
   if (['true', 'false', 'True', 'False', 'None', 'null'].includes(root)) return;
+  // A template renders an unknown name as undefined; an expression fails where it reads one (a
+  // `when` does not match): an error for a new run since ADR 131, so a warning for a run already
+  // recorded, whose plan it leaves as it was (ADR 106).
+  const unbound = expr
+    ? { severity: 'error' as const, later: true, fails: ': an expression fails where it reads it' }
+    : { fails: '' };
   if (!(SCOPE_ROOTS as readonly string[]).includes(root)) {
     const near = nearest(root, SCOPE_ROOTS);
-    env.report('V-T5', `unknown ${expr ? 'name' : 'template variable'} '${root}'`, pos, {
-      step,
-      suggestion: near ? `use '${near}'` : `use one of ${SCOPE_ROOTS.join(', ')}`,
-    });
+    env.report(
+      'V-T5',
+      `unknown ${expr ? 'name' : 'template variable'} '${root}'${unbound.fails}`,
+      pos,
+      {
+        step,
+        suggestion: near ? `use '${near}'` : `use one of ${SCOPE_ROOTS.join(', ')}`,
+        ...unbound,
+      },
+    );
     return;
   }
   if (root === 'previous_step' && segs[1] === 'output') {
@@ -297,9 +309,9 @@ function checkPath(
   if (root === 'iteration' && !where.iteration) {
     env.report(
       'V-T5',
-      `'iteration' is only bound in a loop's exit_expression and propagation template`,
+      `'iteration' is only bound in a loop's exit_expression and propagation template${unbound.fails}`,
       pos,
-      { step },
+      { step, ...unbound },
     );
   }
   if (!expr && !(root === 'steps' && parsed[1]?.sub === false)) keptReads(env, parsed);

@@ -46,7 +46,7 @@ export const RULES = {
   'V-T2': ['warning', '`this` outside a map body'],
   'V-T3': ['error', 'unknown template filter (an error: the template cannot render)'],
   'V-T4': ['warning', 'steps.X refers to an unknown step or one that runs later'],
-  'V-T5': ['warning', 'unknown template variable root'],
+  'V-T5': ['warning', 'unknown variable root (an error in an expression, which fails on it)'],
   'V-T6': ['warning', 'an input that looks like JSON but does not parse'],
   'TEMPLATE-001': ['error', 'a template has a syntax error or uses {% %}'],
   'V-P1': ['warning', 'parallel branches may write the same context path, where the merge fails'],
