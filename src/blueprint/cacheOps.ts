@@ -7,6 +7,7 @@
 import type { CacheOp } from '../dsl/ir.js';
 import { contentHash } from '../events/chain.js';
 import { encodeCanonical } from '../events/codec.js';
+import { sortedJson } from '../dsl/keyOrder.js';
 
 export const CACHE_KEY = '__cache';
 
@@ -17,8 +18,11 @@ function inputHash(input: unknown): string {
   try {
     return contentHash(encodeCanonical(input ?? null));
   } catch {
-    // Values the canonical codec refuses (e.g. non-integer keys) still get a stable key.
-    return contentHash(new TextEncoder().encode(JSON.stringify(input ?? null)));
+    // A value the codec refuses (a lone surrogate) still gets a key, its keys sorted as the
+    // canonical encoding sorts them (ADR 132; JSON.stringify followed the order the run added
+    // them). No run records a lookup made here: an object the codec refuses fails the run at the
+    // cache's input, and a string is recorded in the lookup's own batch, which the ledger refuses.
+    return contentHash(new TextEncoder().encode(sortedJson(input ?? null)));
   }
 }
 
