@@ -42,6 +42,8 @@ if (reachable)
   stores.push(['Postgres', () => openState(`${PG_URL}?schema=${schema}`, { projectRoot: '/' })]);
 
 const BUDGET = { costMicros: 1_000_000 };
+/** A loaded machine may take more than waitFor's default second to get there. */
+const WAIT = { timeout: 10_000 };
 const reply = (costMicros: number, input: number, output: number): AgentReply => ({
   output: 'ok',
   usage: { input, output },
@@ -114,7 +116,7 @@ describe.each(stores)('a cancel under a budget (%s)', (name, open) => {
       });
       const runId = `here-${name}`;
       const running = engine.run(fanOut, 'x', { runId, budget: BUDGET });
-      await vi.waitFor(() => expect(a.started).toHaveLength(2));
+      await vi.waitFor(() => expect(a.started).toHaveLength(2), WAIT);
       const r = await engine.cancel(runId, 'stop');
       expect(r.status).toBe('cancelled');
       await expect(running).resolves.toMatchObject({ status: 'cancelled', costMicros: 130 });
@@ -155,7 +157,7 @@ describe.each(stores)('a cancel under a budget (%s)', (name, open) => {
       });
       const runId = `left-${name}`;
       const running = first.run(fanOut, 'x', { runId, budget: BUDGET });
-      await vi.waitFor(() => expect(a.started).toHaveLength(2));
+      await vi.waitFor(() => expect(a.started).toHaveLength(2), WAIT);
       await first.detach(); // the process dies with a call out and one waiting for a slot
       await running;
 
@@ -214,12 +216,12 @@ describe.each(stores)('a cancel under a budget (%s)', (name, open) => {
       ).plan;
       const runId = `queued-${name}`;
       const running = engine.run(plan, 'x', { runId, budget: BUDGET });
-      await vi.waitFor(() => expect(hold).toBeDefined());
+      await vi.waitFor(() => expect(hold).toBeDefined(), WAIT);
       expect(a.started).toHaveLength(3);
       a.openGate();
       await new Promise((r) => setTimeout(r, 20)); // m:gated's reply is queued
       const cancelled = engine.cancel(runId, 'stop');
-      await vi.waitFor(() => expect(a.aborted).toHaveLength(1)); // the driver has stopped
+      await vi.waitFor(() => expect(a.aborted).toHaveLength(1), WAIT); // the driver has stopped
       release();
       expect(await cancelled).toMatchObject({ status: 'cancelled', costMicros: 170 });
       await expect(running).resolves.toMatchObject({ status: 'cancelled' });

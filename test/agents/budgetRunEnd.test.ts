@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { createSqliteLedger } from '../../src/adapters/ledger/sqlite.js';
 import { agentStep, definePipeline, parallel, step } from '../../src/dsl/builder.js';
@@ -35,8 +35,11 @@ describe('a run that ends with model calls in flight, under a budget', () => {
         b1: agentStep('s1', 'openai:gpt-4o-mini'),
         b2: agentStep('s2', 'openai:gpt-4o-mini'),
         b3: step('boom', async () => {
-          // Fails once the siblings' calls are out.
-          await new Promise((r) => setTimeout(r, 300));
+          // Fails once the siblings' calls have reached the provider (a fixed 300 ms was not
+          // always enough on a loaded machine: the run ended before they were sent).
+          await vi.waitFor(() => expect(fake.requests.length - before).toBe(2), {
+            timeout: 10_000,
+          });
           throw new Error('boom');
         }),
       }),
