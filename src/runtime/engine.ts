@@ -16,7 +16,7 @@ import type { RunMachine } from '../actors/machine.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import { recordedBeforeAnswerSchemas } from './planBefore.js';
 import type { Plan } from '../dsl/ir.js';
-import { EngineError, ErrorCode, LedgerConflictError } from '../errors.js';
+import { EngineError, ErrorCode, LedgerConflictError, LedgerFencedError } from '../errors.js';
 import type { NewEvent } from '../events/catalogue.js';
 import { initFastHash } from '../events/chain.js';
 import { decodeRecord, type LedgerEvent } from '../events/envelope.js';
@@ -30,7 +30,7 @@ import type {
   Retried,
   RunOptions,
 } from './engineTypes.js';
-import { AnswerValidator } from './humanInput.js';
+import { AnswerValidator, refuseAnswerWhileWorkIsOut } from './humanInput.js';
 import { recordedInput } from './inputLimits.js';
 import { loadForResume } from './load.js';
 import { replayRun } from './replay.js';
@@ -124,7 +124,25 @@ export function createEngine(options: EngineOptions) {
     return last?.type === 'RunCancelled';
   }
 
-  async function drive(plan: Plan, driver: RunDriver): Promise<RunResult> {
+  /**
+   * A driver whose append failed because another process claimed the run meanwhile (a resume
+   * there took it up, ADR 133): that is what happened to this call, said as such, not as a bare
+   * conflict of seqs. Null when nobody claimed it since `epoch` (a true conflict stands).
+   */
+  async function takenOver(runId: string, epoch: number): Promise<EngineError | null> {
+    const head = await ledger.head(runId).catch(() => null);
+    if (!head || head.epoch <= epoch) return null;
+    const events = await readEvents(runId).catch(() => []);
+    const claim = events.findLast((e) => e.type === 'RunClaimed');
+    const by = claim?.type === 'RunClaimed' ? claim.data.worker : undefined;
+    return new EngineError(
+      ErrorCode.LEDGER_FENCED,
+      `run ${runId} was taken up by another process${typeof by === 'string' ? ` (${by})` : ''} while this one drove it: this one stopped and acts no further, and what it recorded stands; the run goes on there`,
+      { details: { runId, epoch, current: head.epoch } },
+    );
+  }
+
+  async function drive(plan: Plan, driver: RunDriver, epoch: number): Promise<RunResult> {
     const running = driver.drive();
     active.set(driver.runId, { driver, running });
     if (cancelBeforeDrive.has(driver.runId)) driver.stop();
@@ -134,8 +152,9 @@ export function createEngine(options: EngineOptions) {
     } catch (e) {
       // Cancelled elsewhere (another process appended RunCancelled): this driver's next append
       // conflicts. That is the run's outcome, not an error of this call.
-      if (!(e instanceof LedgerConflictError) || !(await cancelledElsewhere(driver.runId))) throw e;
-      return result(driver.runId);
+      if (!(e instanceof LedgerConflictError || e instanceof LedgerFencedError)) throw e;
+      if (await cancelledElsewhere(driver.runId)) return result(driver.runId);
+      throw (await takenOver(driver.runId, epoch)) ?? e;
     } finally {
       driver.stop();
       active.delete(driver.runId);
@@ -211,7 +230,7 @@ export function createEngine(options: EngineOptions) {
         return resume(plan, runId, opts.retried ? { retried: opts.retried } : {});
       throw e;
     }
-    return drive(plan, driver);
+    return drive(plan, driver, 1);
   }
 
   /**
@@ -263,6 +282,9 @@ export function createEngine(options: EngineOptions) {
     let human: NewEvent | undefined;
     if (opts.humanInput !== undefined) {
       human = answers.answerEvent(runId, state, ended, opts);
+      // Asked while other work of the run is out: taking the run over to record the answer would
+      // send that work again, under the process still driving it (ADR 133).
+      refuseAnswerWhileWorkIsOut(runId, state, () => summary.result().steps);
     } else if (state.status === 'paused') {
       // The question it waits on goes with the refusal: a caller (the CLI, a fleet worker's
       // outcome) can say which one and how to answer it.
@@ -294,7 +316,7 @@ export function createEngine(options: EngineOptions) {
       driver.snapshotChain = chain;
       driver.claimWithNextAppend(claimEvents);
       driver.push(human);
-      return drive(plan, driver);
+      return drive(plan, driver, epoch);
     }
     // Calls or timers to take up again: the claim must be recorded before any of them acts.
     const claimed = await ledger.append({
@@ -316,7 +338,7 @@ export function createEngine(options: EngineOptions) {
     driver.snapshotChain = chain;
     await driver.reviveOutstanding();
     if (human) driver.push(human);
-    return drive(plan, driver);
+    return drive(plan, driver, epoch);
   }
 
   function replay(plan: Plan, runId: string): Promise<ReplayResult> {

@@ -128,3 +128,31 @@ export function withdrawnAsks(
     .filter((path) => path !== answered && !stillAsked.has(path))
     .map((path) => ({ type: 'HumanInputWithdrawn', data: { path } }));
 }
+
+/**
+ * An answer to a run that is not resting on its questions: other work of it is still out (a
+ * call in flight, a retry's timer), and the run pauses only once that settles. Recording the
+ * answer means taking the run over, which sends that work again while the process driving it
+ * may still be waiting for it (ADR 133): refused, nothing recorded. A run whose process died
+ * with work out is taken up by a resume without an answer first; it then rests and is answered.
+ */
+export function refuseAnswerWhileWorkIsOut(
+  runId: string,
+  state: FoldState,
+  steps: () => readonly { readonly path: string; readonly name: string }[],
+): void {
+  const o = state.outstanding;
+  if (state.status === 'paused' || (o.calls.size === 0 && o.timers.size === 0)) return;
+  const names = new Map(steps().map((s) => [s.path, s.name]));
+  const step = (path: string) => `step "${names.get(path) ?? path}"`;
+  const out = [
+    ...[...o.calls.values()].map((c) => `${step(c.path)} (a call in flight)`),
+    ...[...o.timers.values()].map((t) => `${step(t.decision.path)} (a retry's wait)`),
+  ];
+  const shown = out.slice(0, 5).join(', ') + (out.length > 5 ? ` and ${out.length - 5} more` : '');
+  throw new EngineError(
+    ErrorCode.RUN_NOT_RESUMABLE,
+    `run ${runId} is still running: its work at ${shown} has not settled, so the run is not waiting for an answer yet, and the answer was not recorded. Answer once the run pauses; if the process that drove it has stopped, take the run up first by resuming it without an answer (it runs until it pauses), then answer`,
+    { details: { runId, status: 'running', outstanding: out } },
+  );
+}

@@ -157,11 +157,18 @@ export async function resume(
       // Not for a paused run (a --question it does not have): the answer goes with the right one.
       !['completed', 'failed', 'cancelled', 'paused'].includes(String(e.details.status))
     ) {
-      // An answer to a run that asks nothing (interrupted, or running elsewhere): say how to
-      // continue it, which is the same command without the answer.
+      // An answer to a run that asks nothing (interrupted, or running elsewhere), or that asked
+      // while work of it is still out (ADR 133): say how to continue it, which is the same
+      // command without the answer.
+      const said = withoutCode(e.message);
       e = resaid(
         e,
-        `${withoutCode(e.message)}; to continue it, run: flujo resume ${runId} (without --input)`,
+        'outstanding' in e.details
+          ? said.replace(
+              /by resuming it without an answer \(it runs until it pauses\)/,
+              `with: flujo resume ${runId} (without --input; it runs until it pauses)`,
+            )
+          : `${said}; to continue it, run: flujo resume ${runId} (without --input)`,
       );
     }
     if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED && !answerRefused) {
