@@ -27,6 +27,8 @@ export function runJson(r: RunRow) {
     duration_ms: r.durationMs,
     cost_usd: r.costMicros / 1e6,
     tokens: { input: r.tokensIn, output: r.tokensOut },
+    // Only on a row the ledger no longer records (ADR 130).
+    ...(r.damaged ? { damaged: r.damaged } : {}),
   };
 }
 

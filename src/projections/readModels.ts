@@ -29,7 +29,16 @@ export interface RunRow {
   readonly headSeq: number;
   /** Hex BLAKE3 chain head. */
   readonly headHash: string;
+  /**
+   * Set when the row outlived the ledger's record of the run, found by one index look per row
+   * (ADR 130): `unrecorded`, the ledger holds no head row of it; `no_start`, no `RunStarted` at
+   * seq 1 (removed, or every event). The row is then what the read models kept until a rebuild;
+   * `flujo lens verify RUN` names the damage. Other damage is not looked for here.
+   */
+  readonly damaged?: RunDamage;
 }
+
+export type RunDamage = 'unrecorded' | 'no_start';
 
 export interface StepRow {
   readonly runId: string;

@@ -230,6 +230,38 @@ describe.each([
     },
   );
 
+  it.skipIf(skip)(
+    'lens list flags the stale rows of runs the ledger no longer records, until a rebuild (ADR 130)',
+    async () => {
+      const l = project();
+      const emptied = completed(l);
+      const headless = completed(l, 'Bo');
+      const intact = completed(l, 'Cy');
+      await l.sql('DELETE FROM events WHERE run_id = $1', [emptied]);
+      await l.sql('DELETE FROM run_heads WHERE run_id = $1', [headless]);
+      const list = cli(l, ['lens', 'list', '--json']);
+      expect(list.code).toBe(0);
+      const rows = JSON.parse(list.stdout) as { run_id: string; damaged?: string }[];
+      expect(Object.fromEntries(rows.map((r) => [r.run_id, r.damaged ?? null]))).toEqual({
+        [emptied]: 'no_start',
+        [headless]: 'unrecorded',
+        [intact]: null,
+      });
+      const text = cli(l, ['lens', 'list']);
+      expect(text.code).toBe(0);
+      const line = (id: string) => text.stdout.split('\n').find((x) => x.startsWith(id)) ?? '';
+      expect(line(emptied)).toContain('✗ completed?');
+      expect(line(headless)).toContain('✗ completed?');
+      expect(line(intact)).toContain('✓ completed');
+      expect(text.stderr).toContain('2 runs marked ✗ are no longer recorded in the ledger');
+      expect(text.stderr).toContain('flujo lens verify --all');
+      const one = cli(l, ['lens', 'list', '--pipeline', 'nope']);
+      expect(one.stderr).not.toContain('✗');
+      expect(cli(l, ['lens', 'rebuild']).code).toBe(1);
+      expect(listed(l)).toEqual([intact]);
+    },
+  );
+
   it.skipIf(skip)('a run whose RunStarted alone was deleted: show names the gap', async () => {
     const l = project();
     const id = completed(l);

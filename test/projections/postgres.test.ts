@@ -116,6 +116,31 @@ describe.skipIf(!reachable)('Postgres projections', () => {
     await again.close();
   });
 
+  it('flags a listed run the ledger no longer records: no head row, no RunStarted (ADR 130)', async () => {
+    const own = uniqueSchema('proj');
+    const damaged = await openState(`${PG_URL}?schema=${own}`, { projectRoot: '/' });
+    try {
+      await runMix(damaged.ledger);
+      const pool = (damaged.ledger as PostgresLedger).pool;
+      await pool.query(`DELETE FROM "${own}".run_heads WHERE run_id = 'run-01'`);
+      await pool.query(`DELETE FROM "${own}".events WHERE run_id = 'run-02' AND seq = 1`);
+      await pool.query(`DELETE FROM "${own}".events WHERE run_id = 'run-03'`);
+      const runs = await damaged.readModels.listRuns();
+      expect(runs.map((r) => [r.runId, r.damaged])).toEqual([
+        ['run-04', undefined],
+        ['run-03', 'no_start'],
+        ['run-02', 'no_start'],
+        ['run-01', 'unrecorded'],
+      ]);
+      expect(runs[0]).not.toHaveProperty('damaged');
+      expect(await damaged.readModels.getRun('run-02')).toMatchObject({ damaged: 'no_start' });
+      expect(await damaged.readModels.getRun('run-04')).not.toHaveProperty('damaged');
+    } finally {
+      await damaged.close();
+      await dropSchema(own);
+    }
+  });
+
   it('rebuilds in commit order when transaction ids and positions change digit count', async () => {
     // The rebuild read `txid::text AS txid … ORDER BY txid, pos`: ORDER BY took the text
     // aliases, so commit 1000 came before 999 and position 10 before 9. A run paused in one

@@ -129,6 +129,25 @@ describe('SQLite projection versions', () => {
     await again.close();
   });
 
+  it('flags a listed run the ledger no longer records: no head row, no RunStarted (ADR 130)', async () => {
+    const { state } = await open();
+    await runMix(state.ledger);
+    db(state).exec(`DELETE FROM run_heads WHERE run_id = 'run-01'`);
+    db(state).exec(`DELETE FROM events WHERE run_id = 'run-02' AND seq = 1`);
+    db(state).exec(`DELETE FROM events WHERE run_id = 'run-03'`);
+    const runs = await state.readModels.listRuns();
+    expect(runs.map((r) => [r.runId, r.damaged])).toEqual([
+      ['run-04', undefined],
+      ['run-03', 'no_start'],
+      ['run-02', 'no_start'],
+      ['run-01', 'unrecorded'],
+    ]);
+    expect(runs[0]).not.toHaveProperty('damaged');
+    expect(await state.readModels.getRun('run-02')).toMatchObject({ damaged: 'no_start' });
+    expect(await state.readModels.getRun('run-04')).not.toHaveProperty('damaged');
+    await state.close();
+  });
+
   it('rolls the append back when a projection cannot write its row', async () => {
     const { state } = await open();
     db(state).exec(`DROP TABLE hitl`);

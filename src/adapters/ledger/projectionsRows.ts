@@ -1,5 +1,12 @@
 /** Row mapping and run filters shared by the SQL read models (snake_case rows -> read-model types). */
-import type { CostRow, HitlRow, RunQuery, RunRow, StepRow } from '../../projections/readModels.js';
+import type {
+  CostRow,
+  HitlRow,
+  RunDamage,
+  RunQuery,
+  RunRow,
+  StepRow,
+} from '../../projections/readModels.js';
 
 export type Row = Record<string, unknown>;
 
@@ -28,6 +35,7 @@ export function runRow(r: Row): RunRow {
     errorMessage: str(r.error_message),
     headSeq: num(r.head_seq),
     headHash: String(r.head_hash),
+    ...(r.damaged ? { damaged: r.damaged as RunDamage } : {}),
   };
 }
 

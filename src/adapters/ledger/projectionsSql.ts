@@ -155,16 +155,26 @@ export const PROJECTION_DDL: Record<Dialect, Record<ProjectionName, string>> = {
 };
 
 /**
+ * Whether the ledger still records a listed run (ADR 130): its head row (already joined), and its
+ * RunStarted at seq 1, looked up by the (run, seq) index of `events` (SQLite's v2 view over
+ * event_log, or the v1 table a read-only open reads; Postgres's table). One probe per row listed,
+ * no event read; the type column, not the body, as `lens show` checks it before presenting.
+ */
+const DAMAGED = `CASE WHEN h.run_id IS NULL THEN 'unrecorded'
+      WHEN NOT EXISTS (SELECT 1 FROM events e WHERE e.run_id = r.run_id AND e.seq = 1
+                          AND e.type = 'RunStarted') THEN 'no_start' END AS damaged`;
+
+/**
  * A page of runs rows (`FROM (…) r`) with their heads from the ledger's run_heads: headSeq,
  * headHash (lower-case hex) and updatedAt (the last append's `at`, which every record of its
  * batch carries: what the fold's `head` change holds). A run whose head row was deleted outside
- * Flujo keeps the values it started with (ADR 64).
+ * Flujo keeps the values it started with (ADR 64), and is `damaged` (DAMAGED).
  */
 export const RUN_SELECT: Record<Dialect, string> = {
   sqlite: `SELECT r.*, coalesce(h.seq, 0) AS head_seq, coalesce(lower(hex(h.hash)), '') AS head_hash,
-      coalesce(h.updated_at, r.started_at) AS updated_at`,
+      coalesce(h.updated_at, r.started_at) AS updated_at, ${DAMAGED}`,
   postgres: `SELECT r.*, coalesce(h.seq, 0) AS head_seq, coalesce(encode(h.hash, 'hex'), '') AS head_hash,
-      coalesce(h.updated_at, r.started_at) AS updated_at`,
+      coalesce(h.updated_at, r.started_at) AS updated_at, ${DAMAGED}`,
 };
 export const RUN_JOIN = `LEFT JOIN run_heads h ON h.run_id = r.run_id`;
 

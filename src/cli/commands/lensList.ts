@@ -5,7 +5,7 @@
 import { ExitCode } from '../../errors.js';
 import { duration, isoTime, MARK, table, usd } from '../../lens/format.js';
 import { runJson } from '../../lens/rows.js';
-import type { RunQuery, RunStatusRow } from '../../projections/readModels.js';
+import type { RunDamage, RunQuery, RunRow, RunStatusRow } from '../../projections/readModels.js';
 import type { Output } from '../output.js';
 import { sinceFlag, usage, type LensFlags } from './lensCommon.js';
 import { withState } from './lensState.js';
@@ -15,6 +15,22 @@ export interface LensListFlags extends LensFlags {
   readonly pipeline?: string;
   readonly since?: string;
   readonly limit?: string;
+}
+
+const why: Record<RunDamage, string> = {
+  unrecorded: 'the ledger holds no head row of it',
+  no_start: 'the ledger holds no RunStarted at seq 1 of it',
+};
+
+/** The line under a list holding rows the ledger no longer records (marked `✗ status?`). */
+export function damagedNote(damaged: readonly RunRow[]): string {
+  const only = damaged.length === 1 ? damaged[0] : undefined;
+  return only
+    ? `run ${only.runId}: ${why[only.damaged!]}; its row is what the read models kept. ` +
+        `Check it with: flujo lens verify ${only.runId} (flujo lens rebuild drops such rows)`
+    : `${damaged.length} runs marked ✗ are no longer recorded in the ledger (no head row, or no ` +
+        `RunStarted at seq 1); their rows are what the read models kept. Check them with: ` +
+        `flujo lens verify --all (flujo lens rebuild drops such rows)`;
 }
 
 const STATUSES: readonly RunStatusRow[] = ['running', 'paused', 'completed', 'failed', 'cancelled'];
@@ -57,7 +73,7 @@ export async function lensList(flags: LensListFlags, out: Output): Promise<numbe
         runs.map((r) => [
           r.runId,
           r.pipeline,
-          `${MARK[r.status] ?? ''} ${r.status}`,
+          r.damaged ? `✗ ${r.status}?` : `${MARK[r.status] ?? ''} ${r.status}`,
           isoTime(r.startedAt).replace('T', ' ').slice(0, 19),
           duration(r.durationMs),
           usd(r.costMicros),
@@ -70,6 +86,9 @@ export async function lensList(flags: LensListFlags, out: Output): Promise<numbe
         )
         .join('\n'),
     );
+    // A row the ledger no longer records is what the read models kept (ADR 130): said, not hidden.
+    const damaged = runs.filter((r) => r.damaged);
+    if (damaged.length) out.error(`${out.color.bad('✗')} ${damagedNote(damaged)}`);
     return ExitCode.ok;
   });
 }

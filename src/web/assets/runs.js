@@ -17,6 +17,13 @@ import {
 
 const STATUSES = ['running', 'paused', 'completed', 'failed', 'cancelled'];
 const PAGE = 50;
+/** Why a listed run's row is stale (`damaged` in /api/runs; ADR 130). */
+const DAMAGE = {
+  unrecorded:
+    'The ledger holds no head row of this run: the row is what the read models kept. Check it with: flujo lens verify --all',
+  no_start:
+    'The ledger holds no RunStarted at seq 1 of this run: the row is what the read models kept. Check it with: flujo lens verify RUN',
+};
 
 function hrefWith(params, changes) {
   const p = new URLSearchParams(params);
@@ -157,6 +164,14 @@ export async function runsView(main, _arg, params) {
                   'td',
                   {},
                   badge(r.status),
+                  // A row the ledger no longer records: what the read models kept (ADR 130).
+                  r.damaged
+                    ? h(
+                        'div',
+                        { class: 'verify bad', title: DAMAGE[r.damaged] ?? r.damaged },
+                        '✗ not in the ledger',
+                      )
+                    : null,
                   r.status === 'paused' && r.pauseMessage
                     ? h('div', { class: 'hint' }, r.pauseMessage)
                     : null,
