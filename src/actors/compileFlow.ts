@@ -2,6 +2,7 @@
  * Sequences, conditionals and state machines: moving between children.
  * Each function compiles one node kind; `this` is the Compiler (src/actors/compile.ts).
  */
+import { ENGINE_FLAGS } from '../dsl/engineFlags.js';
 import type { ConditionalNode, PlanNode, SequenceNode, StateMachineNode } from '../dsl/ir.js';
 import { branchSegment } from '../dsl/paths.js';
 import type { Compiler } from './compile.js';
@@ -240,27 +241,29 @@ export function stateMachine(
         this.failWithChild(tpl, stateTpl(k)),
       );
     } else {
+      // Whether rule t's `when` holds (a rule without one always does).
+      const whenOf = (t: (typeof node.transitions)[number], event: string) => {
+        const when = this.code(
+          t.when,
+          `${node.name}.transitions(${t.from} -> ${t.to}).when`,
+          'transition',
+        );
+        return (c: RunMachineContext) =>
+          !when ||
+          Boolean(when(ctxOf(c), { event, last_output: outOf(k)(c) ?? null, last_step: k }));
+      };
       // A transition rule of state k: `holds` for the event, and its `when` if it has one.
       const ruleOf = (
         t: (typeof node.transitions)[number],
         event: string,
         holds: (c: RunMachineContext, e: RunMachineEvent) => boolean,
       ) => {
-        const when = this.code(
-          t.when,
-          `${node.name}.transitions(${t.from} -> ${t.to}).when`,
-          'transition',
-        );
+        const when = whenOf(t, event);
         return {
           guard: {
             type: 'holds',
             params: {
-              test: (c: RunMachineContext, e: RunMachineEvent) =>
-                holds(c, e) &&
-                (!when ||
-                  Boolean(
-                    when(ctxOf(c), { event, last_output: outOf(k)(c) ?? null, last_step: k }),
-                  )),
+              test: (c: RunMachineContext, e: RunMachineEvent) => holds(c, e) && when(c),
             },
           },
           target: target(t.to),
@@ -283,10 +286,22 @@ export function stateMachine(
       // `on: pause` (Flujo): the state to be in after a person answered. A state that asked on
       // this visit leaves by its first matching pause rule once it completes; a rule back to the
       // state itself is Flujo's "stay here while paused" — the state goes on and its success or
-      // failure rules apply as usual.
-      for (const t of node.transitions)
-        if (from(t) && t.on === 'pause' && t.to !== k)
-          rules.push(ruleOf(t, 'pause', (c, e) => childOk(e) && askedHere(c)));
+      // failure rules apply as usual. Such a rule that matches is the first match: the rules
+      // after it are not tried (ADR 134; a run recorded before skipped it, `when` and all).
+      const stays: ((c: RunMachineContext) => boolean)[] = [];
+      for (const t of node.transitions) {
+        if (!from(t) || t.on !== 'pause') continue;
+        if (t.to === k) {
+          stays.push(whenOf(t, 'pause'));
+          continue;
+        }
+        const earlier = [...stays];
+        const stayed = (c: RunMachineContext) =>
+          earlier.length > 0 &&
+          (c.flags?.includes(ENGINE_FLAGS.firstPauseRuleWins) ?? false) &&
+          earlier.some((holds) => holds(c));
+        rules.push(ruleOf(t, 'pause', (c, e) => childOk(e) && askedHere(c) && !stayed(c)));
+      }
       for (const t of node.transitions)
         if (from(t) && (t.on === 'success' || t.on === 'failure'))
           rules.push(ruleOf(t, t.on, (c, e) => outcome(k)(c, e) === t.on));

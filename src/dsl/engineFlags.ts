@@ -32,6 +32,13 @@ export const ENGINE_FLAGS = {
    * failed the run at the ledger.
    */
   nonFiniteArithmeticFails: 'non-finite-arithmetic-fails',
+  /**
+   * ADR 134: a state that asked a person leaves by its first matching `on: pause` rule, and a
+   * matching rule back to the state itself counts: the state stays, its success or failure rules
+   * apply, and no later pause rule is tried. Before, a rule back to the state was skipped, `when`
+   * and all, so a later pause rule moved the machine on.
+   */
+  firstPauseRuleWins: 'first-pause-rule-wins',
   /** ADR 77: a hitl message that renders to an object or list is JSON indented by two spaces. */
   hitlMessageIndented: 'hitl-message-indented',
   /**

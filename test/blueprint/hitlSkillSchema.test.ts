@@ -190,6 +190,7 @@ describe('a run recorded before hitl-skill-answer-schema (2ce0079, ADR 95)', () 
       ENGINE_FLAGS.stepOutputsKeptForEveryRead,
       ENGINE_FLAGS.objectKeysInOrder,
       ENGINE_FLAGS.nonFiniteArithmeticFails,
+      ENGINE_FLAGS.firstPauseRuleWins,
     ];
     expect(started.data.engine.flags).toEqual(
       CURRENT_ENGINE_FLAGS.filter(

@@ -163,6 +163,7 @@ describe.each([
       'step-outputs-kept-for-every-read',
       'object-keys-in-order',
       'non-finite-arithmetic-fails',
+      'first-pause-rule-wins',
     ],
   },
   {
@@ -175,6 +176,7 @@ describe.each([
       'step-outputs-kept-for-every-read',
       'object-keys-in-order',
       'non-finite-arithmetic-fails',
+      'first-pause-rule-wins',
     ],
   },
   {
@@ -186,6 +188,7 @@ describe.each([
       'step-outputs-kept-for-every-read',
       'object-keys-in-order',
       'non-finite-arithmetic-fails',
+      'first-pause-rule-wins',
     ],
   },
   {
@@ -194,10 +197,15 @@ describe.each([
       'step-outputs-kept-for-every-read',
       'object-keys-in-order',
       'non-finite-arithmetic-fails',
+      'first-pause-rule-wins',
     ],
   },
-  { adr: 126, lacks: ['object-keys-in-order', 'non-finite-arithmetic-fails'] },
-  { adr: 131, lacks: ['non-finite-arithmetic-fails'] },
+  {
+    adr: 126,
+    lacks: ['object-keys-in-order', 'non-finite-arithmetic-fails', 'first-pause-rule-wins'],
+  },
+  { adr: 131, lacks: ['non-finite-arithmetic-fails', 'first-pause-rule-wins'] },
+  { adr: 134, lacks: ['first-pause-rule-wins'] },
 ])('golden ledger recorded before ADR $adr (engine flags without $lacks)', ({ adr, lacks }) => {
   beforeAll(initFastHash);
   const before = load(`orders-before-adr${adr}.json`);
