@@ -26,9 +26,10 @@ export function stepConfig(
   const ignored = STEP_CONFIG_KEYS.filter(
     (k) => !(STEP_CONFIG_ACTED as readonly string[]).includes(k) && !sampling.includes(k),
   );
+  // Once each: an import's `extra` repeats the keys a basic step takes (IMPORT_CONFIG_KEYS).
   env.checkKeys(
     cfg,
-    [...STEP_CONFIG_ACTED, ...sampling, ...extra],
+    [...new Set([...STEP_CONFIG_ACTED, ...sampling, ...extra])],
     `${name}: config`,
     name,
     ignored,
