@@ -2,7 +2,7 @@
  * Plain-language and diagram views of a compiled blueprint (`flujo explain`, `flujo visualize`).
  * Hidden helper nodes the loader adds (names starting `__`) are folded away.
  */
-import type { PlanIR, PlanNode } from '../dsl/ir.js';
+import type { CodeRef, PlanIR, PlanNode, StateTransition } from '../dsl/ir.js';
 import { branchNames } from '../dsl/paths.js';
 
 const hidden = (n: PlanNode) => n.name.startsWith('__');
@@ -27,6 +27,15 @@ function agentOf(n: PlanNode & { kind: 'step' }): string {
   if (n.agent.startsWith('fn:')) return `function ${n.agent.slice(3)}`;
   return `model ${n.agent}`;
 }
+
+/** A transition's condition as explain and the text tree show it. */
+function whenText(ref: CodeRef): string {
+  if ('expr' in ref) return `"${ref.expr}"`;
+  if ('template' in ref && typeof ref.template === 'string') return `"${ref.template}"`;
+  return 'a function';
+}
+
+const fromText = (t: StateTransition) => (t.from === '*' ? 'any state' : t.from);
 
 /** A readable outline: one line per step, indented by nesting, then a summary. */
 export function explainPlan(ir: PlanIR): string {
@@ -74,7 +83,7 @@ export function explainPlan(ir: PlanIR): string {
         }
         lines.push(
           n.kind === 'parallel'
-            ? `${pad}- ${n.name}: runs ${names.length} branches at once (${names.join(', ')}), merging context by ${n.merge}`
+            ? `${pad}- ${n.name}: runs ${names.length === 1 ? 'one branch' : `${names.length} branches at once`} (${names.join(', ')}), merging context by ${n.merge}`
             : `${pad}- ${n.name}: asks ${agentOf(n.router)} which of ${names.join(', ')} to run`,
         );
         for (const k of branchNames(n)) {
@@ -102,10 +111,15 @@ export function explainPlan(ir: PlanIR): string {
         );
         say(n.body, depth + 1);
         return;
-      case 'map':
-        lines.push(`${pad}- ${n.name}: runs once per item, one at a time`);
+      case 'map': {
+        // As the engine compiles it (actors/compileIterate.ts): a slot per item at once.
+        const slots = Math.max(1, Math.floor(n.concurrency ?? 1));
+        lines.push(
+          `${pad}- ${n.name}: runs once per item, ${slots === 1 ? 'one at a time' : `up to ${slots} at once`}`,
+        );
         say(n.body, depth + 1);
         return;
+      }
       case 'state_machine':
         lines.push(
           `${pad}- ${n.name}: state machine from "${n.start}" to ${n.end.map((e) => `"${e}"`).join(' or ')}`,
@@ -114,6 +128,17 @@ export function explainPlan(ir: PlanIR): string {
           lines.push(`${pad}  state ${k}:`);
           say(b, depth + 2);
         }
+        if (n.transitions.length === 0) {
+          lines.push(`${pad}  transitions: none; context.next_state names the next state`);
+          return;
+        }
+        lines.push(
+          `${pad}  transitions (the first that matches is taken; with none, context.next_state names the next state):`,
+        );
+        for (const t of n.transitions)
+          lines.push(
+            `${pad}    - from ${fromText(t)} on ${t.on}${t.when ? ` when ${whenText(t.when)}` : ''} to ${t.to}`,
+          );
         return;
       case 'hitl':
         if (n.propagate === false) {
@@ -169,6 +194,8 @@ export function visualizePlan(ir: PlanIR, format: 'mermaid' | 'text'): string {
       return [parts[0]![0], parts[parts.length - 1]![1]];
     }
     const i = id();
+    /** The drawn [entry, exit] of each branch, by name. */
+    const ends = new Map<string, [string, string]>();
     const fan = (
       branches: Readonly<Record<string, PlanNode>>,
       shape: string,
@@ -179,6 +206,7 @@ export function visualizePlan(ir: PlanIR, format: 'mermaid' | 'text'): string {
       lines.push(`  ${j}(( ))`);
       for (const k of order) {
         const [a, z] = draw(branches[k] as PlanNode);
+        ends.set(k, [a, z]);
         lines.push(`  ${i} -->|${label(k)}| ${a}`, `  ${z} --> ${j}`);
       }
       return [i, j] as [string, string];
@@ -199,11 +227,27 @@ export function visualizePlan(ir: PlanIR, format: 'mermaid' | 'text'): string {
           { ...node.branches, ...(node.default ? { default: node.default } : {}) },
           `{"${label(node.name)}"}`,
         );
-      case 'state_machine':
-        return fan(node.states, `{"${label(node.name)} (states)"}`);
+      case 'state_machine': {
+        const drawn = fan(node.states, `{"${label(node.name)} (states)"}`);
+        // Each transition, dotted, from the state's last node (from `*`: the machine's) to the
+        // next state's first; an end state with no steps is its name's node.
+        for (const t of node.transitions) {
+          const from = t.from === '*' ? i : ends.get(t.from)?.[1];
+          const to = ends.get(t.to)?.[0];
+          if (!from || !to) continue;
+          const when = t.when ? ` when ${'expr' in t.when ? t.when.expr : whenText(t.when)}` : '';
+          const text = `${t.from === '*' ? 'any state: ' : ''}${t.on}${when}`;
+          lines.push(`  ${from} -.->|"${edgeLabel(text)}"| ${to}`);
+        }
+        return drawn;
+      }
       case 'loop':
       case 'map': {
-        lines.push(`  ${i}[["${label(node.name)} (${node.kind})"]]`);
+        const at =
+          node.kind === 'map' && (node.concurrency ?? 1) > 1
+            ? `map, up to ${Math.floor(node.concurrency!)} at once`
+            : node.kind;
+        lines.push(`  ${i}[["${label(node.name)} (${at})"]]`);
         const [a, z] = draw(node.body);
         lines.push(`  ${i} --> ${a}`, `  ${z} -.->|next| ${i}`);
         return [i, i];
@@ -213,6 +257,10 @@ export function visualizePlan(ir: PlanIR, format: 'mermaid' | 'text'): string {
   draw(ir.root);
   return lines.join('\n');
 }
+
+/** Text in a quoted Mermaid edge label: its quotes and angle brackets as entity codes. */
+const edgeLabel = (s: string) =>
+  s.replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;');
 
 function textTree(n: PlanNode, depth: number): string[] {
   const pad = '  '.repeat(depth);
@@ -231,5 +279,12 @@ function textTree(n: PlanNode, depth: number): string[] {
           : n.kind === 'state_machine'
             ? Object.values(n.states)
             : [];
-  return [head, ...kids.flatMap((k) => textTree(k, depth + 1))];
+  const transitions =
+    n.kind === 'state_machine'
+      ? n.transitions.map(
+          (t) =>
+            `${pad}  ⇢ ${fromText(t)} on ${t.on}${t.when ? ` when ${whenText(t.when)}` : ''} → ${t.to}`,
+        )
+      : [];
+  return [head, ...kids.flatMap((k) => textTree(k, depth + 1)), ...transitions];
 }
