@@ -158,6 +158,7 @@ function buildKind(
     const from = env.shared.findings.length;
     stepConfig(env, node, name);
     env.laterSince(from);
+    fallbackNotRun(env, node, name, `a step of kind '${kind}'`);
   }
   switch (kind) {
     case 'step':
@@ -192,6 +193,26 @@ function buildKind(
   return undefined;
 }
 
+/**
+ * `fallback:` on a step other than a basic agent step: nothing would run it (Flujo's `fallback`
+ * is for basic steps only). A V-K4 error at the key, for a new run; the pipeline of a run already
+ * recorded loads with it as a warning, its plan unchanged (ADR 135, 106).
+ */
+function fallbackNotRun(env: Env, node: YNode, name: string, what: string, instead?: string) {
+  const fb = entry(node, 'fallback');
+  if (!fb) return;
+  env.report(
+    'V-K4',
+    `${name}: 'fallback' is for basic steps only: ${what} never runs it`,
+    fb.keyPos,
+    {
+      step: name,
+      suggestion: `give the fallback to the basic step inside that may fail${instead ? `, or use ${instead}` : ''}; or remove it`,
+      later: true,
+    },
+  );
+}
+
 export function basicStep(
   env: Env,
   node: YNode,
@@ -203,6 +224,13 @@ export function basicStep(
   const usesStr = env.str(uses, `${name}: uses`, name);
   if (uses && usesStr?.startsWith('imports.')) {
     stepConfig(env, node, name, IMPORT_CONFIG_KEYS);
+    fallbackNotRun(
+      env,
+      node,
+      name,
+      'an import step',
+      "config.on_failure: 'skip' or 'continue_with_default'",
+    );
     return importStep(env, node, name, usesStr.slice('imports.'.length), uses, where, base);
   }
   // Checked before what runs the step is known: a passthrough's or ask_user's config too.
@@ -229,6 +257,7 @@ export function basicStep(
   }
   if (agent === undefined) return undefined;
   if (agent.kind === 'hitl') {
+    fallbackNotRun(env, node, name, 'a step that asks a person');
     return { kind: 'hitl', ...base, ...agent.hitl } satisfies HitlNode;
   }
   const fbNode = get(node, 'fallback');
