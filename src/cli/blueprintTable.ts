@@ -40,7 +40,8 @@ export function addBlueprintCommands(program: Command, cx: TableContext): void {
     .description('draw a pipeline as a Mermaid flowchart or a text tree')
     .argument('[path]', "blueprint or pipeline module (default: the project's pipeline.yaml)")
     .option('--format <format>', 'mermaid or text', 'mermaid')
-    .action(async (path: string | undefined, opts: { format: string }) => {
+    .option('--json', 'one JSON object: {pipeline, path, format, diagram}')
+    .action(async (path: string | undefined, opts: { format: string; json?: boolean }) => {
       const { visualizeCommand } = await import('./commands/visualize.js');
       exit(await visualizeCommand({ ...program.opts(), ...opts, path }, out));
     });

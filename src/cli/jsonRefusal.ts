@@ -6,7 +6,8 @@
  * written through the CLI's output already: nothing more is printed for them. The object is
  * `{ "run_id"?, "error": { "code", "message", "errors"? } }`: `run_id` when a RUN (or
  * `--run-id`) was given, as given; `errors` the blueprint findings of a `BLUEPRINT_INVALID`, as
- * `flujo validate --json` lists them (ADR 99, ADR 101).
+ * `flujo validate --json` lists them (ADR 99, ADR 101). A command that takes no `--json` (worker,
+ * lens serve) prints the parser's refusal so when `--json` is on its command line.
  */
 import { isAbsolute, relative } from 'node:path';
 
@@ -81,12 +82,13 @@ export function jsonRefusals(base: Output): JsonRefusals {
 const takesJson = (c: Command) => c.options.some((o) => o.long === '--json');
 
 function wantsJson(c: Command, parsing: boolean): boolean {
-  // A group (flujo, lens, fleet) never acts: the parser refused a command word or a flag under
-  // it (`flujo lens shwo --json`, `flujo --json frobnicate`), before any command took the line.
-  const group = c.commands.length > 0;
-  if (!takesJson(c) && !(parsing && group)) return false;
-  const o = c.opts<{ json?: unknown; format?: unknown }>();
-  if (o.json === true || o.format === 'json') return true;
+  if (takesJson(c)) {
+    const o = c.opts<{ json?: unknown; format?: unknown }>();
+    if (o.json === true || o.format === 'json') return true;
+  }
+  // Only the parser's refusal is printed for a command that takes no --json: a group (flujo,
+  // lens, fleet), which never acts (`flujo lens shwo --json`, `flujo --json frobnicate`), or a
+  // command that serves until stopped (`flujo worker --json`: `unknown option '--json'`).
   if (!parsing) return false;
   // A parse error before --json was reached (`run --budget-usd` with no value, then --json).
   const argv = process.argv.slice(2);

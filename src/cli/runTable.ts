@@ -13,7 +13,8 @@ export function addRunCommands(program: Command, cx: TableContext): void {
     .description('scaffold a project: flujo.toml, pipeline.yaml, skills, .env.example, .gitignore')
     .option('-f, --force', 'overwrite existing files')
     .option('-y, --yes', 'do not ask for confirmation')
-    .action(async (opts: { force?: boolean; yes?: boolean }) => {
+    .option('--json', 'print what was written as one JSON object on stdout')
+    .action(async (opts: { force?: boolean; yes?: boolean; json?: boolean }) => {
       const { init } = await import('./commands/init.js');
       exit(await init({ ...global(), ...opts }, out));
     });

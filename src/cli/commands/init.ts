@@ -33,7 +33,15 @@ export interface InitFlags {
   readonly project?: string;
   readonly force?: boolean;
   readonly yes?: boolean;
+  readonly json?: boolean;
 }
+
+/** What to do next, as `init` prints it (commands, then what each does). */
+const NEXT: readonly (readonly [string, string])[] = [
+  ['flujo run --input "Ada"', 'runs pipeline.yaml; it pauses for your approval'],
+  ['flujo resume <run> --input \'{"approved": true}\'', ''],
+  ['flujo lens show <run>', 'what happened, step by step'],
+];
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -245,6 +253,7 @@ export async function init(flags: InitFlags, out: Output): Promise<number> {
   if (interactive && !flags.yes) {
     if (!(await confirm(`Create a Flujo project in ${root}?`))) {
       out.info('nothing written');
+      if (flags.json) out.json({ project: root, written: false, files: [], next: [] });
       return ExitCode.ok;
     }
     // The folder may have changed while the question waited.
@@ -254,8 +263,14 @@ export async function init(flags: InitFlags, out: Output): Promise<number> {
   for (const t of targets) out.info(`${t.existing ? 'overwrote' : 'created'} ${t.rel}`);
   out.info('');
   out.info('Next:');
-  out.info('  flujo run --input "Ada"        # runs pipeline.yaml; it pauses for your approval');
-  out.info('  flujo resume <run> --input \'{"approved": true}\'');
-  out.info('  flujo lens show <run>          # what happened, step by step');
+  for (const [command, what] of NEXT)
+    out.info(`  ${what ? `${command.padEnd(31)}# ${what}` : command}`);
+  if (flags.json)
+    out.json({
+      project: root,
+      written: true,
+      files: targets.map((t) => ({ path: t.rel, action: t.existing ? 'overwrote' : 'created' })),
+      next: NEXT.map(([command]) => command),
+    });
   return ExitCode.ok;
 }

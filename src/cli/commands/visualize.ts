@@ -1,4 +1,8 @@
-/** `flujo visualize PATH [--format mermaid|text]`: validates, then draws the pipeline. */
+/**
+ * `flujo visualize PATH [--format mermaid|text] [--json]`: validates, then draws the pipeline.
+ * With --json, one object `{pipeline, path, format, diagram}` (the diagram as printed without
+ * it), or validate's JSON when invalid, as `explain --json`.
+ */
 import { visualizePlan } from '../../blueprint/describe.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import type { GlobalOptions } from '../context.js';
@@ -6,7 +10,7 @@ import type { Output } from '../output.js';
 import { loadFromCli, validate } from './validate.js';
 
 export async function visualizeCommand(
-  opts: GlobalOptions & { path?: string; format?: string },
+  opts: GlobalOptions & { path?: string; format?: string; json?: boolean },
   out: Output,
 ): Promise<number> {
   const format = opts.format ?? 'mermaid';
@@ -16,7 +20,9 @@ export async function visualizeCommand(
     });
   }
   const result = await loadFromCli(opts);
-  if (!result.plan) return validate({ ...opts, format: 'text' }, out, result);
-  out.data(visualizePlan(result.plan.ir, format));
+  if (!result.plan) return validate({ ...opts, format: opts.json ? 'json' : 'text' }, out, result);
+  const diagram = visualizePlan(result.plan.ir, format);
+  if (opts.json) out.json({ pipeline: result.plan.ir.name, path: result.path, format, diagram });
+  else out.data(diagram);
   return 0;
 }
