@@ -6,6 +6,7 @@ import type { NewEvent } from '../events/catalogue.js';
 import { contentHash } from '../events/chain.js';
 import { encodeCanonicalScratch } from '../events/codec.js';
 import type { LedgerEvent } from '../events/envelope.js';
+import { LedgerEncodeError } from '../errors.js';
 import { freezeDeep } from './frozen.js';
 import type { Decision, RunMachineEvent } from './vocabulary.js';
 
@@ -16,6 +17,27 @@ export function idempotencyKey(runId: string, path: string, attempt: number): st
 
 export function requestHash(agent: string, input: unknown, config: unknown): string {
   return contentHash(encodeCanonicalScratch({ agent, input, config: config ?? null }));
+}
+
+/**
+ * The request hash of a call, or '' when its input cannot be recorded (a string plan code
+ * returned with a lone surrogate: strings are not checked where they are returned). The event is
+ * then refused at the append as a whole, and the run ends recorded in its place (ADR 115); thrown
+ * here, the error left engine.run before the append and the run running. The '' is never
+ * recorded: an event whose input the ledger refuses is not.
+ */
+function hashOf(d: Extract<Decision, { type: 'callAgent' }>): string {
+  try {
+    return requestHash(d.agent, d.input, d.config);
+  } catch (e) {
+    if (!(e instanceof LedgerEncodeError)) throw e;
+    try {
+      encodeCanonicalScratch({ input: d.input });
+    } catch {
+      return '';
+    }
+    throw e;
+  }
 }
 
 export function decisionEvent(runId: string, d: Decision): NewEvent {
@@ -30,7 +52,7 @@ export function decisionEvent(runId: string, d: Decision): NewEvent {
           attempt: d.attempt,
           key: idempotencyKey(runId, d.path, d.attempt),
           agent: d.agent,
-          requestHash: requestHash(d.agent, d.input, d.config),
+          requestHash: hashOf(d),
           input: d.input,
         },
       };
