@@ -126,11 +126,18 @@ export class LedgerConflictError extends EngineError {
 
 /** A writer holding an old claim epoch tried to append: it has been fenced off by a newer owner. */
 export class LedgerFencedError extends EngineError {
-  constructor(runId: string, epoch: number, current: number) {
+  constructor(
+    runId: string,
+    epoch: number,
+    current: number,
+    /** What happened, said for the caller (a driver taken over, ADR 133), and what failed. */
+    said?: { message?: string; cause?: unknown },
+  ) {
     super(
       ErrorCode.LEDGER_FENCED,
-      `run ${runId}: writer holds claim epoch ${epoch} but the run is claimed at epoch ${current}`,
-      { details: { runId, epoch, current } },
+      said?.message ??
+        `run ${runId}: writer holds claim epoch ${epoch} but the run is claimed at epoch ${current}`,
+      { details: { runId, epoch, current }, cause: said?.cause },
     );
     this.name = 'LedgerFencedError';
   }

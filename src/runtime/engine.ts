@@ -129,17 +129,20 @@ export function createEngine(options: EngineOptions) {
    * there took it up, ADR 133): that is what happened to this call, said as such, not as a bare
    * conflict of seqs. Null when nobody claimed it since `epoch` (a true conflict stands).
    */
-  async function takenOver(runId: string, epoch: number): Promise<EngineError | null> {
+  async function takenOver(
+    runId: string,
+    epoch: number,
+    cause: unknown,
+  ): Promise<LedgerFencedError | null> {
     const head = await ledger.head(runId).catch(() => null);
     if (!head || head.epoch <= epoch) return null;
     const events = await readEvents(runId).catch(() => []);
     const claim = events.findLast((e) => e.type === 'RunClaimed');
     const by = claim?.type === 'RunClaimed' ? claim.data.worker : undefined;
-    return new EngineError(
-      ErrorCode.LEDGER_FENCED,
-      `run ${runId} was taken up by another process${typeof by === 'string' ? ` (${by})` : ''} while this one drove it: this one stopped and acts no further, and what it recorded stands; the run goes on there`,
-      { details: { runId, epoch, current: head.epoch } },
-    );
+    return new LedgerFencedError(runId, epoch, head.epoch, {
+      message: `run ${runId} was taken up by another process${typeof by === 'string' ? ` (${by})` : ''} while this one drove it: this one stopped and acts no further, and what it recorded stands; the run goes on there`,
+      cause,
+    });
   }
 
   async function drive(plan: Plan, driver: RunDriver, epoch: number): Promise<RunResult> {
@@ -154,7 +157,7 @@ export function createEngine(options: EngineOptions) {
       // conflicts. That is the run's outcome, not an error of this call.
       if (!(e instanceof LedgerConflictError || e instanceof LedgerFencedError)) throw e;
       if (await cancelledElsewhere(driver.runId)) return result(driver.runId);
-      throw (await takenOver(driver.runId, epoch)) ?? e;
+      throw (await takenOver(driver.runId, epoch, e)) ?? e;
     } finally {
       driver.stop();
       active.delete(driver.runId);

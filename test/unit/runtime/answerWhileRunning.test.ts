@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 import { createSqliteLedger, type SqliteLedger } from '../../../src/adapters/ledger/sqlite.js';
+import { EngineError, LedgerFencedError } from '../../../src/errors.js';
 import { definePipeline, hitl, parallel, sequence, step } from '../../../src/dsl/builder.js';
 import { createEngine } from '../../../src/runtime/engine.js';
 
@@ -122,7 +123,10 @@ describe('an answer while the run still has work out', () => {
     while (calls < 2) await new Promise((r) => setTimeout(r, 5));
     release();
     expect(await second).toMatchObject({ status: 'paused' });
-    expect(await first).toMatchObject({
+    const fenced = await first;
+    expect(fenced).toBeInstanceOf(LedgerFencedError);
+    expect((fenced as Error).cause).toBeInstanceOf(EngineError);
+    expect(fenced).toMatchObject({
       code: 'LEDGER_FENCED',
       details: { runId: 'r1', epoch: 1, current: 2 },
       message: expect.stringContaining('was taken up by another process (two)'),
