@@ -92,6 +92,7 @@ export async function recordCancel(
     if (clean) left = here.driver.leftAtStop;
   }
   const reservations = new HeldReservations(ledger, runId);
+  let limited = false;
   // A run driven by another process may append between our read of its head and our
   // append: read the head again. Each conflict is that process's progress; a run that ends
   // meanwhile stays as it ended.
@@ -99,10 +100,14 @@ export async function recordCancel(
     const head = await ledger.head(runId);
     if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
     // A run without its RunStarted at seq 1 is damage, not a run to close (ADR 124): one row.
-    if (attempt === 1) await recordedStart(ledger, runId, NOT_CANCELLED, { hashed: true });
+    if (attempt === 1) {
+      const { budget } = (await recordedStart(ledger, runId, NOT_CANCELLED, { hashed: true })).data;
+      // No budget, no reservations: the run's events need not be read for charges.
+      limited = budget?.costMicros !== undefined || budget?.tokens !== undefined;
+    }
     await checkHeadEvent(ledger, runId, head);
     if (head.terminal) return;
-    await reservations.readTo(head.seq);
+    if (limited) await reservations.readTo(head.seq);
     try {
       await ledger.append({
         runId,
