@@ -284,10 +284,11 @@ export function createEngine(options: EngineOptions) {
     if (ended && opts.humanInput === undefined) return summary.result();
     let human: NewEvent | undefined;
     if (opts.humanInput !== undefined) {
-      human = answers.answerEvent(runId, state, ended, opts);
       // Asked while other work of the run is out: taking the run over to record the answer would
-      // send that work again, under the process still driving it (ADR 133).
-      refuseAnswerWhileWorkIsOut(runId, state, () => summary.result().steps);
+      // send that work again, under the process still driving it (ADR 133). Said before the
+      // answer is checked: no answer is taken then, whatever it holds.
+      if (!ended) refuseAnswerWhileWorkIsOut(runId, state, () => summary.result().steps);
+      human = answers.answerEvent(runId, state, ended, opts);
     } else if (state.status === 'paused') {
       // The question it waits on goes with the refusal: a caller (the CLI, a fleet worker's
       // outcome) can say which one and how to answer it.

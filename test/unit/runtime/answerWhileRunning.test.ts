@@ -87,6 +87,11 @@ describe('an answer while the run still has work out', () => {
       ),
     });
     expect((await ledger.head('r1'))?.seq).toBe(head);
+    // An answer the schema refuses is refused as early, not as if the run were paused.
+    await expect(two.resume(plan, 'r1', { humanInput: 42 })).rejects.toMatchObject({
+      code: 'RUN_NOT_RESUMABLE',
+      details: { status: 'running' },
+    });
 
     release();
     expect(await running).toMatchObject({ status: 'paused', pause: { step: 'q' } });
