@@ -19,10 +19,16 @@ const STATUSES = ['running', 'paused', 'completed', 'failed', 'cancelled'];
 const PAGE = 50;
 /** Why a listed run's row is stale (`damaged` in /api/runs; ADR 130). */
 const DAMAGE = {
-  unrecorded:
-    'The ledger holds no head row of this run: the row is what the read models kept. Check it with: flujo lens verify --all',
-  no_start:
-    'The ledger holds no RunStarted at seq 1 of this run: the row is what the read models kept. Check it with: flujo lens verify RUN',
+  unrecorded: {
+    label: '✗ not in the ledger',
+    why: () =>
+      'The ledger holds no head row of this run: the row is what the read models kept. Check it with: flujo lens verify --all',
+  },
+  no_start: {
+    label: '✗ damaged in the ledger',
+    why: (id) =>
+      `The ledger holds no RunStarted at seq 1 of this run: the row is what the read models kept. Check it with: flujo lens verify ${id}`,
+  },
 };
 
 function hrefWith(params, changes) {
@@ -168,8 +174,11 @@ export async function runsView(main, _arg, params) {
                   r.damaged
                     ? h(
                         'div',
-                        { class: 'verify bad', title: DAMAGE[r.damaged] ?? r.damaged },
-                        '✗ not in the ledger',
+                        {
+                          class: 'verify bad',
+                          title: DAMAGE[r.damaged]?.why(r.runId) ?? r.damaged,
+                        },
+                        DAMAGE[r.damaged]?.label ?? '✗ damaged in the ledger',
                       )
                     : null,
                   r.status === 'paused' && r.pauseMessage
