@@ -163,23 +163,38 @@ async function firstResult(
   runId: string,
 ): Promise<FleetResult> {
   let timer: LongTimer | undefined;
+  /** The last note a worker published on the message while trying it again (ADR 133). */
+  let note: FleetResult | undefined;
   const timeout = new Promise<never>((_, reject) => {
     // `--wait` may be longer than one setTimeout keeps (24.8 days; ADR 116).
     timer = longTimer(
       () =>
         reject(
-          new EngineError(
-            ErrorCode.FLEET_NO_RESULT,
-            `no worker reported on run ${runId} within ${timeoutMs} ms: the message is queued or being worked on (is a \`flujo worker\` running against this NATS server and namespace?); look at the run with: flujo lens show ${runId}`,
-          ),
+          note?.error
+            ? new EngineError(
+                ErrorCode.FLEET_NO_RESULT,
+                `no outcome on run ${runId} within ${timeoutMs} ms: ${note.error.message}; the message stays queued for that (look at the run with: flujo lens show ${runId})`,
+                {
+                  details: {
+                    runId,
+                    ...(note.status ? { status: note.status } : {}),
+                    retrying: { code: note.error.code, message: note.error.message },
+                  },
+                },
+              )
+            : new EngineError(
+                ErrorCode.FLEET_NO_RESULT,
+                `no worker reported on run ${runId} within ${timeoutMs} ms: the message is queued or being worked on (is a \`flujo worker\` running against this NATS server and namespace?); look at the run with: flujo lens show ${runId}`,
+              ),
         ),
       timeoutMs,
     );
   });
   const read = (async () => {
     for await (const m of sub) {
-      const r = m.json<FleetResult & { message?: number }>();
+      const r = m.json<FleetResult & { message?: number; retrying?: number }>();
       if (r.message === seq) return r;
+      if (r.retrying === seq) note = r;
     }
     throw new EngineError(ErrorCode.FLEET_NO_RESULT, `the subscription for run ${runId} closed`);
   })();

@@ -9,6 +9,7 @@ import { EngineError, ErrorCode, LedgerConflictError, withoutCode } from '../err
 import type { Engine } from '../runtime/engine.js';
 import { questionJson, runJson } from '../runtime/resultJson.js';
 import type { Question } from '../runtime/summary.js';
+import { gaveUpWords, waitingWords, workOut } from './answerWaits.js';
 import {
   answers,
   outcomeOfError,
@@ -16,6 +17,7 @@ import {
   settledByRun,
   statusOf,
   takeoverOutcome,
+  waitedMs,
   type Outcome,
   type Settled,
 } from './outcomes.js';
@@ -84,6 +86,28 @@ export async function failureOutcome(
   let outcome: Outcome =
     settled?.outcome ?? outcomeOfError(m, e, failed, failed >= deps.maxDeliver);
   let report = settled?.report;
+  // An answer refused while its run still has work out (ADR 133): tried again until it rests.
+  const out = settled ? undefined : workOut(m, e);
+  if (out && outcome.kind === 'term' && outcome.dead) {
+    // Its tries ran out; but a run that rested since the last one takes it now: once more.
+    const run = await deps.engine.result(m.runId).catch(() => undefined);
+    if (run?.status === 'paused') outcome = { kind: 'retry', delayMs: 0 };
+  }
+  if (out && outcome.kind === 'retry')
+    // Not an outcome: a note the sender's wait keeps, to say why there is none yet (release.ts).
+    report = {
+      kind: m.kind,
+      run_id: m.runId,
+      status: 'running',
+      error: {
+        code: ErrorCode.RUN_NOT_RESUMABLE,
+        message: waitingWords(m.runId, out, {
+          failed,
+          maxDeliver: deps.maxDeliver,
+          delayMs: outcome.delayMs,
+        }),
+      },
+    };
   if (outcome.kind === 'term' && outcome.dead) {
     // Before keeping a dead letter: a run the ledger shows ended (or at rest, for what this
     // message asked) settles the message — the failure came after its work was done.
@@ -105,7 +129,11 @@ export async function failureOutcome(
     }
   }
   const code = e instanceof EngineError ? e.code : 'INTERNAL';
-  const message = withoutCode((e as Error).message ?? String(e));
+  const message = !out
+    ? withoutCode((e as Error).message ?? String(e))
+    : outcome.kind === 'retry'
+      ? (report?.error as { message: string }).message
+      : gaveUpWords(m.runId, out, failed, waitedMs(failed));
   const level = outcome.kind === 'term' ? 'error' : outcome.kind === 'retry' ? 'warn' : 'info';
   deps.log[level](
     {
@@ -122,7 +150,11 @@ export async function failureOutcome(
         : 'run taken over by another worker'
       : settled
         ? 'run already at rest'
-        : 'work message failed',
+        : out
+          ? outcome.kind === 'retry'
+            ? 'answer came while its run still has work out; tried again until the run pauses'
+            : 'answer came while its run still has work out, and its tries ran out'
+          : 'work message failed',
   );
   if (outcome.kind === 'term' && !report) {
     // An invalid blueprint's findings, as `flujo run --json` gives them under `error.errors`.

@@ -6,6 +6,7 @@ import type { WorkMessage } from '../adapters/nats/work.js';
 import { EngineError, ErrorCode, ExitCode, withoutCode } from '../errors.js';
 import { runJson } from '../runtime/resultJson.js';
 import type { RunResult } from '../runtime/summary.js';
+import { gaveUpWords, workOut } from './answerWaits.js';
 import type { DeadLetter } from './deadLetter.js';
 
 /**
@@ -31,6 +32,13 @@ export const RETRY_MS = 2_000;
 const MAX_RETRY_MS = 60_000;
 export const retryDelay = (deliveries: number) =>
   Math.min(MAX_RETRY_MS, RETRY_MS * 2 ** Math.max(0, Math.min(deliveries - 1, 10)));
+
+/** How long a message tried `tries` times waited between its tries, in all (ms). */
+export const waitedMs = (tries: number) => {
+  let ms = 0;
+  for (let d = 1; d < tries; d += 1) ms += retryDelay(d);
+  return ms;
+};
 
 /** Deliveries of a resume or cancel whose run is not (yet) in the ledger before it is refused. */
 const NOT_FOUND_DELIVERIES = 5;
@@ -66,6 +74,15 @@ export function outcomeOfError(
     const code = e instanceof EngineError ? e.code : 'INTERNAL';
     return { kind: 'term', reason, dead: { kind: m.kind, runId: m.runId, reason, code } };
   };
+  // An answer that came while its run still has other work out (ADR 133): taken once the run
+  // rests, so tried again as a retryable failure is; given up, it says why in the fleet's words.
+  const out = workOut(m, e);
+  if (out) {
+    if (!lastDelivery) return { kind: 'retry', delayMs: retryDelay(deliveries) };
+    const reason = `gave up after the last delivery (${deliveries}): ${ErrorCode.RUN_NOT_RESUMABLE}: ${gaveUpWords(m.runId, out, deliveries, waitedMs(deliveries))}`;
+    const dead = { kind: m.kind, runId: m.runId, reason, code: ErrorCode.RUN_NOT_RESUMABLE };
+    return { kind: 'term', reason, dead };
+  }
   if (e instanceof EngineError) {
     if (
       e.code === ErrorCode.RUN_NOT_FOUND &&
@@ -138,6 +155,8 @@ export interface RunNow {
   readonly status: 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
   /** How long since its last event (ms). */
   readonly idleMs: number;
+  /** A question of the run is open (asked, not answered); looked up for an answer only. */
+  readonly asks?: boolean;
 }
 
 /**
@@ -148,11 +167,14 @@ export interface RunNow {
  * - the run ended (a cancel: was cancelled) — whatever the message asked is moot;
  * - the run is paused and the message is a start or a resume without an answer — at rest;
  * - the run is running, has had an event within `liveMs` (a live owner is driving it), and the
- *   message is not a cancel (a cancel of a running run was not recorded) — its driver settles
+ *   message is not a cancel (a cancel of a running run was not recorded) nor an answer to a
+ *   question still open (no driver takes an answer: ADR 133, it waits for the run to rest and is
+ *   what failed) — its driver settles
  *   it, and if that driver goes silent the reconciler adopts the run (so `liveMs` is the
  *   reconciler's `--reconcile-after`; undefined — no reconciler, or the handling that failed was
  *   the driver — never counts a running run as in hand).
- * A run not in the ledger, a paused run the message answers, a quiet run: a dead letter.
+ * A run not in the ledger, a paused run the message answers, a running run asking what the
+ * message answers, a quiet run: a dead letter.
  */
 export function settledByRun(
   m: { readonly kind: WorkMessage['kind']; readonly answer: boolean },
@@ -166,6 +188,7 @@ export function settledByRun(
   if (ended) return `its run has ended (${run.status})`;
   if (run.status === 'paused')
     return m.answer ? undefined : 'its run is paused, at rest (the message asked nothing more)';
+  if (m.answer && run.asks) return undefined;
   if (liveMs !== undefined && run.idleMs < liveMs)
     return `its run is being driven (last event ${Math.round(run.idleMs / 1000)} s ago); its driver settles it, and the reconciler adopts the run if that driver goes silent`;
   return undefined;

@@ -160,7 +160,15 @@ export async function settle(
   if (report && runId !== undefined) {
     // Let the settle reach the server before anyone acts on the report.
     if (outcome.kind === 'retry') await deps.nc.flush().catch(() => {});
-    publishResult(deps, runId, { message: msg.seq, ...report });
+    // A message tried again has no outcome yet: what it met goes out as a note, under
+    // `retrying` (not `message`, which a waiting client takes for the outcome; ADR 133).
+    publishResult(
+      deps,
+      runId,
+      outcome.kind === 'retry'
+        ? { retrying: msg.seq, retry_in_ms: outcome.delayMs, ...report }
+        : { message: msg.seq, ...report },
+    );
   }
 }
 

@@ -218,7 +218,8 @@ export async function askHolder(
 
 /**
  * Whether run `runId`'s read models show the work `m` asked for settled (ADR 86): ended, at rest
- * for what it asked, or running with an event within --reconcile-after. The reason, or undefined.
+ * for what it asked, or running with an event within --reconcile-after (and, for an answer, no
+ * question open). The reason, or undefined.
  */
 export async function settledInReadModels(
   deps: Pick<SpentDeps, 'readModels' | 'now' | 'reconcileAfterMs'>,
@@ -226,13 +227,25 @@ export async function settledInReadModels(
   m: WorkMessage,
 ): Promise<string | undefined> {
   const run = await deps.readModels.getRun(runId).catch(() => null);
-  return run
-    ? settledByRun(
-        { kind: m.kind, answer: answers(m) },
-        { status: run.status, idleMs: Math.max(0, deps.now() - run.updatedAt) },
-        deps.reconcileAfterMs ? deps.reconcileAfterMs : undefined,
-      )
-    : undefined;
+  if (!run) return undefined;
+  // An answer to a running run still asking was not taken (ADR 133): its run's driver will not
+  // take it. Asking is assumed when the question rows cannot be read.
+  const asking =
+    answers(m) && run.status === 'running'
+      ? await deps.readModels.hitl({ status: 'pending', runId }).then(
+          (rows) => rows.length > 0,
+          () => true,
+        )
+      : undefined;
+  return settledByRun(
+    { kind: m.kind, answer: answers(m) },
+    {
+      status: run.status,
+      idleMs: Math.max(0, deps.now() - run.updatedAt),
+      ...(asking !== undefined ? { asks: asking } : {}),
+    },
+    deps.reconcileAfterMs ? deps.reconcileAfterMs : undefined,
+  );
 }
 
 /** What a worker does with spent messages (ADR 86); made once per worker by keepSpent. */

@@ -3,10 +3,12 @@ import { describe, expect, it } from 'vitest';
 
 import type { WorkMessage } from '../../../src/adapters/nats/work.js';
 import { EngineError, ErrorCode } from '../../../src/errors.js';
+import { workOut } from '../../../src/fleet/answerWaits.js';
 import {
   outcomeOfError,
   settledByRun,
   Stopping,
+  waitedMs,
   type RunNow,
 } from '../../../src/fleet/outcomes.js';
 
@@ -63,6 +65,42 @@ describe('outcomeOfError and dead letters', () => {
     }
   });
 
+  it("an answer refused while its run still has work out is tried again with backoff, then a dead letter saying why in the fleet's words (ADR 133)", () => {
+    const answer: WorkMessage = { kind: 'resume', runId: 'r1', body: { input: 'yes' } };
+    const out = ['step "slow1" (a call in flight)'];
+    const busy = new EngineError(
+      ErrorCode.RUN_NOT_RESUMABLE,
+      'run r1 is still running: … if the process that drove it has stopped, take the run up first by resuming it without an answer (it runs until it pauses), then answer',
+      { details: { runId: 'r1', status: 'running', outstanding: out } },
+    );
+    expect(outcomeOfError(answer, busy, 1, false)).toEqual({ kind: 'retry', delayMs: 2_000 });
+    expect(outcomeOfError(answer, busy, 7, false)).toEqual({ kind: 'retry', delayMs: 60_000 });
+    const last = outcomeOfError(answer, busy, 20, true);
+    expect(last).toMatchObject({
+      kind: 'term',
+      dead: { kind: 'resume', runId: 'r1', code: 'RUN_NOT_RESUMABLE' },
+    });
+    const reason = last.kind === 'term' ? last.reason : '';
+    expect(reason).toMatch(
+      /^gave up after the last delivery \(20\): RUN_NOT_RESUMABLE: run r1 was still running on a worker at each of 20 tries of this answer over 15 min \(its work at step "slow1" \(a call in flight\) was out at the last\), so the answer was never recorded/,
+    );
+    expect(reason).toContain('flujo lens show r1');
+    expect(reason).toContain('flujo fleet dead-letters retry');
+    expect(reason).not.toMatch(/without an answer/);
+    // 2 + 4 + 8 + 16 + 32 s, then 60 s a try: about 15 minutes at the default --max-deliver.
+    expect(waitedMs(20)).toBe(902_000);
+
+    // A resume without an answer refused so, or an ended run, is refused as before.
+    const bare: WorkMessage = { kind: 'resume', runId: 'r1', body: {} };
+    expect(outcomeOfError(bare, busy, 1, false)).toMatchObject({ kind: 'term' });
+    const ended = new EngineError(ErrorCode.RUN_NOT_RESUMABLE, 'run r1 already completed', {
+      details: { runId: 'r1', status: 'completed' },
+    });
+    expect(outcomeOfError(answer, ended, 1, false)).toMatchObject({ kind: 'term' });
+    expect(workOut(answer, ended)).toBeUndefined();
+    expect(workOut(answer, busy)).toEqual(out);
+  });
+
   it('a worker stopping hands the message back, whatever the delivery', () => {
     expect(outcomeOfError(start, new Stopping(), 1, false)).toEqual({ kind: 'retry', delayMs: 0 });
   });
@@ -100,5 +138,15 @@ describe('settledByRun: a message out of deliveries whose work the ledger shows 
     expect(settledByRun(msg('start'), run('running', 10), undefined)).toBeUndefined();
     // A cancel of a running run was not recorded: it is what failed.
     expect(settledByRun(msg('cancel'), run('running', 10), 300_000)).toBeUndefined();
+  });
+
+  it('an answer to a running run still asking was not taken: a dead letter, not "being driven" (ADR 133)', () => {
+    const asking: RunNow = { status: 'running', idleMs: 10, asks: true };
+    expect(settledByRun(msg('resume', true), asking, 300_000)).toBeUndefined();
+    // Nothing asked any more: the answer was taken, and the run's driver goes on.
+    const answered: RunNow = { status: 'running', idleMs: 10, asks: false };
+    expect(settledByRun(msg('resume', true), answered, 300_000)).toMatch(/being driven/);
+    // A handling in progress (adopt) and the worker's own give-up pass no liveness.
+    expect(settledByRun(msg('resume', true), asking, undefined)).toBeUndefined();
   });
 });
