@@ -16,8 +16,10 @@ export const PROJECTION_VERSIONS = {
   runs: 2,
   // 2: steps still running when their run fails or is cancelled end with it (ADR 46);
   // 3: `model` is the agent's model id the call was made with, not the name a reply reports;
-  // 4: steps a run left unfinished are `cancelled` (STEP_ABANDONED), also in completed runs (ADR 78)
-  steps: 4,
+  // 4: steps a run left unfinished are `cancelled` (STEP_ABANDONED), also in completed runs (ADR 78);
+  // 5: `calls` (1 once an outcome is recorded), and a charge alone gives the attempt its call day
+  // (ADR 128), so `costs({ runId })` counts a charged call with no reply
+  steps: 5,
   hitl: 3, // 2: withdrawn when their branch is left (ADR 45); 3: and when their run ends (ADR 46)
   costs: 2, // 2: counted under the model id the call was made with, replies and failures alike
 } as const;
@@ -127,8 +129,13 @@ export type StepPathChange = Base & { readonly p: 'steps'; readonly path: string
         readonly errorMessage: string;
       }
     | { readonly op: 'retried'; readonly attempt: number }
-    /** An attempt whose usage is unknown, charged its reservation (ADR 55). */
-    | { readonly op: 'charged'; readonly attempt: number; readonly cost: number }
+    /** An attempt whose usage is unknown, charged its reservation (ADR 55), on `day` (UTC). */
+    | {
+        readonly op: 'charged';
+        readonly attempt: number;
+        readonly cost: number;
+        readonly day: string;
+      }
     /** The step (its latest attempt) completed. */
     | { readonly op: 'completed'; readonly at: number; readonly outputPreview: string }
     /** Left unfinished when an enclosing step ended (StepAbandoned, ADR 78): its latest attempt. */

@@ -165,6 +165,7 @@ export function changesOf(e: LedgerEvent, out: Change[] = []): Change[] {
         path: d.path,
         attempt: d.attempt,
         cost: d.costMicros,
+        day: utcDay(at),
       });
       out.push(cost(runId, d.path, d.attempt, at, 0, 0, d.costMicros, 0));
       break;

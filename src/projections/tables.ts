@@ -16,14 +16,10 @@ import type {
 import { utcDay } from './preview.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-export type StepRec = Mutable<StepRow> & { seq: number; callDay: string | null };
+/** `calls`: 1 once an outcome is recorded; `callDay`: of its outcome, or of a charge alone. */
+export type StepRec = Mutable<StepRow> & { seq: number; callDay: string | null; calls: number };
 type HitlRec = Mutable<HitlRow> & { seq: number };
-interface CostRec {
-  calls: number;
-  tokensIn: number;
-  tokensOut: number;
-  costMicros: number;
-}
+type CostRec = { calls: number; tokensIn: number; tokensOut: number; costMicros: number };
 
 export const RUN_STATUSES: readonly RunStatusRow[] = [
   'running',
@@ -164,6 +160,7 @@ export class ProjectionTables {
         errorMessage: null,
         seq,
         callDay: null,
+        calls: 0,
       }) satisfies StepRec;
     if (c.op === 'scheduled') {
       const k = `${c.path}\0${1}`;
@@ -195,9 +192,11 @@ export class ProjectionTables {
         r.costMicros += c.cost;
         r.latencyMs = c.latencyMs;
         r.callDay = c.day;
+        r.calls = 1;
         return;
       case 'charged':
         r.costMicros += c.cost;
+        r.callDay ??= c.day;
         return;
       case 'callFailed':
         // A call aborted after its step was abandoned keeps the step `cancelled` (ADR 78).
@@ -210,6 +209,7 @@ export class ProjectionTables {
             errorMessage: c.errorMessage,
           });
         r.callDay = c.day;
+        r.calls = 1;
         r.tokensIn += c.tin;
         r.tokensOut += c.tout;
         r.costMicros += c.cost;
@@ -332,7 +332,7 @@ export class ProjectionTables {
   stepsOf(runId: string): StepRow[] {
     return [...(this.steps.get(runId)?.values() ?? [])]
       .sort((a, b) => a.seq - b.seq || a.attempt - b.attempt)
-      .map(({ seq: _s, callDay: _d, ...row }) => row);
+      .map(({ seq: _s, callDay: _d, calls: _c, ...row }) => row);
   }
 
   costs(q: { by: CostDimension; runId?: string; since?: number }): CostRow[] {
@@ -358,7 +358,7 @@ export class ProjectionTables {
               : q.by === 'day'
                 ? s.callDay
                 : pipeline;
-        if (key !== undefined) add(key, 1, s.tokensIn, s.tokensOut, s.costMicros);
+        if (key !== undefined) add(key, s.calls, s.tokensIn, s.tokensOut, s.costMicros);
       }
     } else {
       for (const [k, t] of this.costRows) {

@@ -37,6 +37,8 @@ const stores: [string, () => Promise<State>][] = [
       return openState('sqlite:///state.db', { projectRoot: dir });
     },
   ],
+  // The reference fold of the read models (src/projections/tables.ts).
+  ['memory', () => openState('memory://', { projectRoot: '/' })],
 ];
 if (reachable)
   stores.push(['Postgres', () => openState(`${PG_URL}?schema=${schema}`, { projectRoot: '/' })]);
@@ -94,9 +96,31 @@ const charges = (events: readonly LedgerEvent[]) =>
 const reservedPaths = (events: readonly LedgerEvent[]) =>
   events.filter((e) => e.type === 'BudgetReserved').map((e) => (e.data as { path: string }).path);
 
-/** The run's cost as `lens` reads it (the runs read model), inline and after a rebuild. */
-async function lensCost(state: State, runId: string) {
-  const read = async () => (await state.readModels.getRun(runId))?.costMicros;
+/**
+ * The run's cost as `lens` reads it (the runs read model), inline and after a rebuild; `lens costs
+ * RUN` (the per-run query, every dimension) says the same, counting as calls the attempts with an
+ * outcome recorded, and the all-runs query is the sum of the per-run ones (ADR 128).
+ */
+async function lensCost(state: State, runId: string, events: readonly LedgerEvent[]) {
+  const rm = state.readModels;
+  const outcomes = events.filter((e) => /^Agent(Responded|Failed)$/.test(e.type)).length;
+  const total = (rows: readonly { calls: number; costMicros: number }[]) =>
+    rows.reduce((t, r) => ({ calls: t.calls + r.calls, costMicros: t.costMicros + r.costMicros }), {
+      calls: 0,
+      costMicros: 0,
+    });
+  const read = async () => {
+    const cost = (await rm.getRun(runId))?.costMicros;
+    for (const by of ['model', 'step', 'day', 'pipeline'] as const)
+      expect(total(await rm.costs({ by, runId }))).toEqual({ calls: outcomes, costMicros: cost });
+    const perRun = await Promise.all(
+      (await rm.listRuns()).map(async (r) =>
+        total(await rm.costs({ by: 'model', runId: r.runId })),
+      ),
+    );
+    expect(total(await rm.costs({ by: 'model' }))).toEqual(total(perRun));
+    return cost;
+  };
   const inline = await read();
   await state.rebuild();
   expect(await read()).toBe(inline);
@@ -136,7 +160,7 @@ describe.each(stores)('a cancel under a budget (%s)', (name, open) => {
         status: 'cancelled',
         costMicros: 130,
       });
-      expect(await lensCost(state, runId)).toBe(130);
+      expect(await lensCost(state, runId, events)).toBe(130);
       // The step's attempt carries its charge (lens show's steps read model).
       const steps = await state.readModels.steps(runId);
       expect(steps.filter((s) => s.path === slow[0]).map((s) => s.costMicros)).toEqual([100]);
@@ -177,7 +201,7 @@ describe.each(stores)('a cancel under a budget (%s)', (name, open) => {
         'RunCancelled',
       ]);
       expect(await other.replay(fanOut, runId)).toMatchObject({ identical: true });
-      expect(await lensCost(state, runId)).toBe(230);
+      expect(await lensCost(state, runId, events)).toBe(230);
     } finally {
       await state.close();
     }
@@ -237,7 +261,7 @@ describe.each(stores)('a cancel under a budget (%s)', (name, open) => {
       expect(pa).toBeDefined();
       expect(events.at(-1)?.type).toBe('RunCancelled');
       expect(await engine.replay(plan, runId)).toMatchObject({ identical: true });
-      expect(await lensCost(state, runId)).toBe(170);
+      expect(await lensCost(state, runId, events)).toBe(170);
     } finally {
       await state.close();
     }

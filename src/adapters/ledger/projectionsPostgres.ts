@@ -247,7 +247,7 @@ export function postgresReadModels(pool: pg.Pool, state: string): ReadModels {
               [q.by, since],
             )
           : await rows(
-              `SELECT ${key} AS key, count(*) AS calls, sum(s.tokens_in) AS tokens_in,
+              `SELECT ${key} AS key, sum(s.calls) AS calls, sum(s.tokens_in) AS tokens_in,
                       sum(s.tokens_out) AS tokens_out, sum(s.cost_micros) AS cost_micros
                  FROM steps s JOIN runs r ON r.run_id = s.run_id
                 WHERE s.run_id = $1 AND s.model IS NOT NULL AND s.call_day IS NOT NULL AND s.call_day >= $2

@@ -15,7 +15,7 @@ type ChangeKey = Change extends infer C
 
 const STEP = `run_id = @runId AND path = @path`;
 const STEP_COLS = `run_id, path, attempt, seq, name, kind, status, started_at, ended_at, latency_ms, model,
-  tokens_in, tokens_out, cost_micros, retries, input_preview, output_preview, error_code, error_message, call_day`;
+  tokens_in, tokens_out, cost_micros, retries, input_preview, output_preview, error_code, error_message, call_day, calls`;
 
 /** The statement of each change kind; null: the SQL stores have nothing to write for it. */
 export const CHANGE_SQL: Record<ChangeKey, string | null> = {
@@ -39,16 +39,16 @@ export const CHANGE_SQL: Record<ChangeKey, string | null> = {
     WHERE run_id = @runId`,
   'steps.scheduled': `INSERT INTO steps (${STEP_COLS})
     VALUES (@runId, @path, 1, @seq, @name, @kind, 'running', @at, NULL, NULL, NULL, 0, 0, 0, 0,
-      NULL, NULL, NULL, NULL, NULL) ON CONFLICT (run_id, path, attempt) DO NOTHING`,
+      NULL, NULL, NULL, NULL, NULL, 0) ON CONFLICT (run_id, path, attempt) DO NOTHING`,
   'steps.called': `INSERT INTO steps (${STEP_COLS})
     VALUES (@runId, @path, @attempt, @seq,
       coalesce((SELECT name FROM steps WHERE ${STEP} AND attempt = 1), CAST(@path AS TEXT)),
       coalesce((SELECT kind FROM steps WHERE ${STEP} AND attempt = 1), 'call'),
-      'running', @at, NULL, NULL, @model, 0, 0, 0, 0, @inputPreview, NULL, NULL, NULL, NULL)
+      'running', @at, NULL, NULL, @model, 0, 0, 0, 0, @inputPreview, NULL, NULL, NULL, NULL, 0)
     ON CONFLICT (run_id, path, attempt) DO UPDATE SET model = excluded.model,
       input_preview = excluded.input_preview`,
   'steps.replied': `UPDATE steps SET tokens_in = tokens_in + @tin, tokens_out = tokens_out + @tout,
-      cost_micros = cost_micros + @cost, latency_ms = @latencyMs, call_day = @day
+      cost_micros = cost_micros + @cost, latency_ms = @latencyMs, call_day = @day, calls = 1
     WHERE ${STEP} AND attempt = @attempt`,
   // A call aborted after its step was abandoned keeps the step `cancelled`, with why (ADR 78).
   'steps.callFailed': `UPDATE steps SET
@@ -58,10 +58,12 @@ export const CHANGE_SQL: Record<ChangeKey, string | null> = {
         ELSE CAST(@at AS BIGINT) - started_at END,
       error_code = CASE status WHEN 'cancelled' THEN error_code ELSE @errorCode END,
       error_message = CASE status WHEN 'cancelled' THEN error_message ELSE @errorMessage END,
-      call_day = @day, tokens_in = tokens_in + @tin,
+      call_day = @day, calls = 1, tokens_in = tokens_in + @tin,
       tokens_out = tokens_out + @tout, cost_micros = cost_micros + @cost
     WHERE ${STEP} AND attempt = @attempt`,
-  'steps.charged': `UPDATE steps SET cost_micros = cost_micros + @cost
+  // A charge with no outcome (a cancel's, a run end's: ADR 128) dates the attempt's spend too.
+  'steps.charged': `UPDATE steps SET cost_micros = cost_micros + @cost,
+      call_day = coalesce(call_day, CAST(@day AS TEXT))
     WHERE ${STEP} AND attempt = @attempt`,
   'steps.retried': `UPDATE steps SET retries = retries + 1 WHERE ${STEP} AND attempt = @attempt`,
   'steps.completed': `UPDATE steps SET status = 'completed', ended_at = @at,
@@ -134,7 +136,7 @@ function ddl(d: Dialect): Record<ProjectionName, string> {
         started_at ${int} NOT NULL, ended_at ${int}, latency_ms ${int}, model ${key},
         tokens_in ${int} NOT NULL, tokens_out ${int} NOT NULL, cost_micros ${int} NOT NULL,
         retries ${int} NOT NULL, input_preview ${txt}, output_preview ${txt}, error_code ${txt},
-        error_message ${txt}, call_day ${key},
+        error_message ${txt}, call_day ${key}, calls ${int} NOT NULL,
         PRIMARY KEY (run_id, path, attempt))${rowid};`,
     hitl: `CREATE TABLE hitl (
         run_id ${key} NOT NULL, path ${key} NOT NULL, seq ${int} NOT NULL, step ${txt} NOT NULL,

@@ -196,7 +196,7 @@ export function sqliteReadModels(db: Database.Database): ReadModels {
                       sum(cost_micros) AS cost_micros FROM costs WHERE dim = ? AND day >= ? GROUP BY key`,
             ).all(q.by, since)
           : prep(
-              `SELECT ${runCostKey[q.by]} AS key, count(*) AS calls, sum(s.tokens_in) AS tokens_in,
+              `SELECT ${runCostKey[q.by]} AS key, sum(s.calls) AS calls, sum(s.tokens_in) AS tokens_in,
                       sum(s.tokens_out) AS tokens_out, sum(s.cost_micros) AS cost_micros
                  FROM steps s JOIN runs r ON r.run_id = s.run_id
                 WHERE s.run_id = ? AND s.model IS NOT NULL AND s.call_day IS NOT NULL AND s.call_day >= ?
