@@ -1,7 +1,8 @@
 /**
  * Refusals of run and resume say which command goes on from there (docs/cli.md: errors say what
  * to do next), with the run's id: a run taken up by `run --run-id` under another pipeline, an
- * answer to a run that asks nothing, and a run whose pipeline file is gone.
+ * answer to a run that asks nothing, and a run whose pipeline file is gone (resume refuses rather
+ * than fall back to pipeline.yaml; lens replay says so rather than a blueprint's import error).
  */
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -99,6 +100,61 @@ describe('what to do next', () => {
     } finally {
       renameSync(join(p, 'moved.yaml'), join(p, 'pipeline.yaml'));
     }
+  });
+
+  it('resume of a paused run whose file is gone refuses, not falls back to pipeline.yaml', () => {
+    // A paused run of h.yaml, a pipeline other than pipeline.yaml (which is still there).
+    writeFileSync(
+      join(p, 'h.yaml'),
+      readFileSync(join(p, 'pipeline.yaml'), 'utf8').replace(/^name: .*$/m, 'name: h'),
+    );
+    expect(cli('run', 'h.yaml', '--input', 'Ada', '--run-id', 'gone-h').code).toBe(0);
+    renameSync(join(p, 'h.yaml'), join(p, 'h2.yaml'));
+    const answer = ['--input', '{"approved":true}'];
+    const r = cli('resume', 'gone-h', ...answer, '--json');
+    // Before: PLAN_CHANGED against pipeline.yaml, advising --allow-changed-pipeline (exit 1).
+    expect(r.code, r.stderr).toBe(2);
+    const j = JSON.parse(r.stdout) as { error: { code: string; message: string } };
+    expect(j.error.code).toBe('CONFIG_INVALID');
+    expect(j.error.message).toContain('run gone-h started from h.yaml, which is no longer in');
+    expect(j.error.message).toContain('flujo resume gone-h --pipeline PATH');
+    expect(j.error.message).not.toContain('PLAN_CHANGED');
+    // run --run-id loads the file it names (pipeline.yaml here): refused by its fingerprint,
+    // naming the file the run started with and that it is gone.
+    const taken = cli('run', '--run-id', 'gone-h', '--input', 'Ada');
+    expect(taken.code, taken.stderr).toBe(1);
+    expect(taken.stderr).toContain('PLAN_CHANGED');
+    expect(taken.stderr).toContain(
+      `run it with the pipeline it started with (h.yaml, which is no longer in ${p})`,
+    );
+    // Nothing was recorded: the run is still paused, and --pipeline takes it up.
+    const ok = cli('resume', 'gone-h', ...answer, '--pipeline', 'h2.yaml', '--json');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ run_id: 'gone-h', status: 'completed' });
+  });
+
+  it('lens replay of a run whose file is gone names it and --pipeline (CONFIG_INVALID, 2)', () => {
+    writeFileSync(
+      join(p, 'rgone.yaml'),
+      'version: "0.1"\nname: rgone\nsteps:\n  - name: s\n    agent: { id: flujo.builtins.stringify }\n',
+    );
+    expect(cli('run', 'rgone.yaml', '--input', 'x', '--run-id', 'gone-r').code).toBe(0);
+    renameSync(join(p, 'rgone.yaml'), join(p, 'rgone2.yaml'));
+    const r = cli('lens', 'replay', 'gone-r');
+    // Before: BLUEPRINT_INVALID, exit 3, '… V-I1: …/rgone.yaml does not exist (… imports …)'.
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('CONFIG_INVALID');
+    expect(r.stderr).toContain('run gone-r started from rgone.yaml, which is no longer in');
+    expect(r.stderr).toContain('flujo lens replay gone-r --pipeline PATH');
+    expect(r.stderr).not.toContain('import');
+    // A --pipeline that does not exist is refused as run refuses it, with a close name.
+    const typo = cli('lens', 'replay', 'gone-r', '--pipeline', 'rgone3.yaml');
+    expect(typo.code, typo.stderr).toBe(2);
+    expect(typo.stderr).toContain('CONFIG_INVALID');
+    expect(typo.stderr).toContain(`pipeline file ${join(p, 'rgone3.yaml')} does not exist`);
+    expect(typo.stderr).toContain(`did you mean ${join(p, 'rgone2.yaml')}?`);
+    expect(typo.stderr).not.toContain('import');
+    expect(cli('lens', 'replay', 'gone-r', '--pipeline', 'rgone2.yaml').code).toBe(0);
   });
 
   it('resume and cancel under a mistyped --state-uri say there is no state file, and make none', () => {

@@ -3,14 +3,15 @@
  * offline — no agent is called — and reports whether every recorded decision was reproduced.
  * Exit 0 only when identical; 1 with the first divergence otherwise.
  */
-import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 
 import { ConfigError, ErrorCode, ExitCode } from '../../errors.js';
 import { decodeRecord } from '../../events/envelope.js';
 import { createEngine } from '../../runtime/engine.js';
 import { corruptRun } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
-import { loadPipelineFile } from '../pipelineFile.js';
+import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
 import { withRun, type LensFlags } from './lensCommon.js';
 
 export interface LensReplayFlags extends LensFlags {
@@ -38,14 +39,22 @@ export async function lensReplay(
         `run ${runId} recorded no pipeline file; pass the plan with: flujo lens replay ${runId} --pipeline FILE`,
       );
     }
-    const file = flags.pipeline
-      ? resolve(process.cwd(), flags.pipeline)
-      : isAbsolute(source as string)
-        ? (source as string)
-        : join(cfg.root, source as string);
     // A `flujo create` run: the Architect's plan, rebuilt from the request it recorded (ADR 73).
     // (ARCHITECT_SOURCE, not imported: other replays need not load the Architect.)
     const architect = !flags.pipeline && source === 'flujo:create';
+    // --pipeline is checked as run checks its file (CONFIG_INVALID, a close name); the recorded
+    // file, gone, is named with the flag that replaces it (was the blueprint's V-I1 import error).
+    const file = flags.pipeline
+      ? pipelinePath(flags.pipeline, cfg.root, process.cwd())
+      : isAbsolute(source as string)
+        ? (source as string)
+        : join(cfg.root, source as string);
+    if (!flags.pipeline && !architect && !existsSync(file))
+      throw new ConfigError(
+        ErrorCode.CONFIG_INVALID,
+        `run ${runId} started from ${source}, which is ${isAbsolute(source as string) ? 'gone' : `no longer in ${cfg.root}`}; pass the pipeline with: flujo lens replay ${runId} --pipeline PATH`,
+        { file },
+      );
     const { plan } = architect
       ? {
           plan: (await import('../architect/pipeline.js')).recordedArchitectPlan(

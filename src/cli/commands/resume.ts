@@ -11,7 +11,7 @@ import { ConfigError, EngineError, ErrorCode, ExitCode, withoutCode } from '../.
 import { maxInputBytes, resolveRunId } from '../context.js';
 import { answerNotUtf8, parseAnswer, readStdin, runArgument } from '../io.js';
 import type { Output } from '../output.js';
-import { DEFAULT_PIPELINE, pipelinePath, startedSource } from '../pipelineFile.js';
+import { pipelinePath, startedSource } from '../pipelineFile.js';
 import {
   exitCodeOf,
   pausedWithoutAnswer,
@@ -91,8 +91,10 @@ export async function resume(
     runId = await resolveRunId(ledger, runArg);
     const started = flags.pipeline ? undefined : await startedSource(ledger, runId);
     const recorded = started && existsSync(resolve(cfg.root, started)) ? started : undefined;
-    if (started && !recorded && !existsSync(resolve(cfg.root, DEFAULT_PIPELINE)))
-      // The file the run started from is gone (moved, renamed): name it, not `flujo init`.
+    if (started && !recorded)
+      // The file the run started from is gone (moved, renamed): name it, not `flujo init`, and
+      // never fall back to pipeline.yaml, an unrelated pipeline (ADR 138); pipeline.yaml stays
+      // the file of a run that recorded none (ADR 28).
       throw new ConfigError(
         ErrorCode.CONFIG_INVALID,
         `run ${runId} started from ${started}, which is no longer in ${cfg.root}; pass the pipeline with: flujo resume ${runId} --pipeline PATH (add --allow-changed-pipeline if it changed)`,

@@ -3,6 +3,8 @@
  * reports it. Exit 0 when it completed or paused, 1 when it failed, 130 when interrupted.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 import { resolveBudget } from '../../adapters/agents/budgets.js';
 import { planFingerprint } from '../../dsl/fingerprint.js';
@@ -17,7 +19,7 @@ import {
   type InputSource,
 } from '../io.js';
 import type { Output } from '../output.js';
-import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
+import { loadPipelineFile, pipelinePath, startedSource } from '../pipelineFile.js';
 import { pipelineSkills } from '../agents.js';
 import {
   exitCodeOf,
@@ -151,10 +153,18 @@ export async function run(
           ...(Object.keys(budget).length > 0 ? { budget } : {}),
         }),
       )
-      .catch((caught: unknown) => {
+      .catch(async (caught: unknown) => {
         // An id that exists is resumed, and a resume can be refused (a paused run with no answer,
         // a damaged chain): under --json that is still one object, as `flujo resume` prints it.
-        const e = recordedRun ? takenUpRefusal(caught, runId) : caught;
+        // Under another pipeline: the file it started with is named, and said gone when it is.
+        const started =
+          recordedRun && caught instanceof EngineError && caught.code === ErrorCode.PLAN_CHANGED
+            ? await startedSource(session.ledger, runId).catch(() => undefined)
+            : undefined;
+        const from = started
+          ? ` (${started}${existsSync(resolve(cfg.root, started)) ? '' : `, which is no longer in ${cfg.root}`})`
+          : '';
+        const e = recordedRun ? takenUpRefusal(caught, runId, from) : caught;
         if (flags.json) printRefusal(out, runId, e);
         throw e;
       });
@@ -171,7 +181,7 @@ export async function run(
  * A run taken up by --run-id under another pipeline is refused with the library's words ("allow
  * the change explicitly"); run has no flag for that: say which command continues it.
  */
-function takenUpRefusal(e: unknown, runId: string): unknown {
+function takenUpRefusal(e: unknown, runId: string, from = ''): unknown {
   if (!(e instanceof EngineError)) return e;
   const pause = e.details.pause as Question | undefined;
   // Paused on a person: `run` takes no answer; say which question and the command that does.
@@ -179,7 +189,7 @@ function takenUpRefusal(e: unknown, runId: string): unknown {
   if (e.code !== ErrorCode.PLAN_CHANGED) return e;
   return planChangedSaying(
     e,
-    `run it with the pipeline it started with, or continue it under this one with: flujo resume ${runId} --pipeline PATH --allow-changed-pipeline`,
+    `run it with the pipeline it started with${from}, or continue it under this one with: flujo resume ${runId} --pipeline PATH --allow-changed-pipeline`,
   );
 }
 
