@@ -142,7 +142,9 @@ export function refuseAnswerWhileWorkIsOut(
   steps: () => readonly { readonly path: string; readonly name: string }[],
 ): void {
   const o = state.outstanding;
-  if (state.status === 'paused' || (o.calls.size === 0 && o.timers.size === 0)) return;
+  // A run that asks nothing is refused as not waiting for input (answerEvent), as before.
+  if (state.status === 'paused' || o.human.size === 0) return;
+  if (o.calls.size === 0 && o.timers.size === 0) return;
   const names = new Map(steps().map((s) => [s.path, s.name]));
   const step = (path: string) => `step "${names.get(path) ?? path}"`;
   const out = [
