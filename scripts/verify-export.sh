@@ -16,17 +16,29 @@ done
 [[ -r $1 ]] || { echo "cannot read $1" >&2; exit 2; }
 hex=$(xxd -p "$1" | tr -d '\n')
 i=0 # position in $hex, in hex digits (2 per byte)
+# Bash takes a substring of a long value in time that grows with the offset, so the file is read
+# through a window of it (refilled as $i passes its end): linear in the file, not quadratic.
+WINDOW=65536 base=0 win=${hex:0:WINDOW}
+# Sets $sl to $2 hex digits of the file at $1.
+slice() {
+  if (($1 < base || $1 + $2 > base + ${#win})); then
+    if (($2 > WINDOW)); then sl=${hex:$1:$2}; return; fi
+    base=$1; win=${hex:base:WINDOW}
+  fi
+  sl=${win:$1-base:$2}
+}
 
 fail() { echo "$1" >&2; exit 1; }
 # Reads one CBOR head at $i: sets major, and val (the argument: an integer, or a length).
 head_() {
-  local b=$((16#${hex:i:2})); i=$((i + 2))
+  slice "$i" 2; ((${#sl} == 2)) || fail "the file ends at byte $((i / 2)) inside a record"
+  local b=$((16#$sl)); i=$((i + 2))
   major=$((b >> 5)); local ai=$((b & 31)) n=0
   case $ai in 24) n=1 ;; 25) n=2 ;; 26) n=4 ;; 27) n=8 ;; 28|29|30|31) fail "unsupported CBOR head at byte $((i / 2 - 1))" ;; esac
-  if ((n == 0)); then val=$ai; else val=$((16#${hex:i:2*n})); i=$((i + 2 * n)); fi
+  if ((n == 0)); then val=$ai; else slice "$i" $((2 * n)); val=$((16#$sl)); i=$((i + 2 * n)); fi
 }
 # Reads a byte or text string at $i into $str (hex digits).
-bytes_() { head_; ((major == 2 || major == 3)) || fail "expected a string at byte $((i / 2))"; str=${hex:i:2*val}; i=$((i + 2 * val)); }
+bytes_() { head_; ((major == 2 || major == 3)) || fail "expected a string at byte $((i / 2))"; slice "$i" $((2 * val)); ((${#sl} == 2 * val)) || fail "the file ends at byte $((i / 2 + ${#sl} / 2)) inside a record"; str=$sl; i=$((i + 2 * val)); }
 uint_() { head_; ((major == 0)) || fail "expected an unsigned integer at byte $((i / 2))"; }
 text_() { bytes_; txt=$(printf '%s' "$str" | xxd -r -p); }
 
