@@ -56,6 +56,19 @@ export interface ReportDecision {
   answered_at: string | null;
 }
 
+export interface ReportCancel {
+  by: string | null;
+  reason: string | null;
+  at: string;
+}
+
+/** The `cancelled` object lens shows and reports for a RunCancelled event. */
+export const cancelOf = (e: Extract<LedgerEvent, { type: 'RunCancelled' }>): ReportCancel => ({
+  by: e.data.by ?? null,
+  reason: e.data.reason ?? null,
+  at: iso(e.at),
+});
+
 export interface AuditReport {
   format: 'flujo.audit-report';
   version: 1;
@@ -71,6 +84,8 @@ export interface AuditReport {
     context?: unknown;
     output?: unknown;
     error?: ErrorInfo;
+    /** Who cancelled the run, why and when, from its RunCancelled (absent: not cancelled). */
+    cancelled?: ReportCancel;
   };
   budget: {
     limit_usd: number | null;
@@ -310,7 +325,7 @@ export function buildReport(
         endOpen({ status: 'failed', error: e.data.error }, e.at);
         break;
       case 'RunCancelled':
-        Object.assign(run, { status: 'cancelled', ended_at: iso(e.at) });
+        Object.assign(run, { status: 'cancelled', ended_at: iso(e.at), cancelled: cancelOf(e) });
         endOpen({ status: 'cancelled' }, e.at);
         break;
       default:

@@ -4,7 +4,7 @@
  * output holding `<script>` is shown, never run.
  */
 import { engineStepsLine, stepVisibility } from './engineSteps.js';
-import { named, type AuditReport, type ReportStep } from './report.js';
+import { named, type AuditReport, type ReportCancel, type ReportStep } from './report.js';
 import { jsonText } from '../jsonText.js';
 
 const json = (v: unknown) => jsonText(v, 2) ?? 'undefined';
@@ -32,6 +32,14 @@ export const mdCode = (s: string): string => {
   const pad = /^[` ]|[` ]$/.test(text) ? ' ' : '';
   return `${ticks}${pad}${text}${pad}${ticks}`;
 };
+
+/** The run's cancel as one sentence: who, when, why (the ledger's RunCancelled). */
+export const cancelLine = (c: ReportCancel): string =>
+  `Run cancelled by ${c.by ?? 'unknown'} at ${c.at}${c.reason ? `: “${c.reason}”` : ' (no reason given)'}`;
+
+/** What the Output section says when the run recorded none. */
+const noOutput = (r: AuditReport): string =>
+  r.run.status === 'cancelled' ? 'None: the run was cancelled.' : 'None yet.';
 
 export interface RenderOptions {
   /** List the steps the engine made too (ADR 88); by default they are counted, not listed. */
@@ -82,16 +90,18 @@ export function reportMarkdown(r: AuditReport, opts: RenderOptions = {}): string
   if (left > 0) L.push('', engineStepsLine(left));
   for (const s of steps) L.push('', ...stepMd(s, fence));
   L.push('', '## Human decisions', '');
-  if (r.decisions.length === 0) L.push('None.');
+  const cancel = r.run.cancelled;
+  if (r.decisions.length === 0 && !cancel) L.push('None.');
   for (const d of r.decisions) {
     L.push(
       `- ${mdText(d.step)} (${mdCode(d.path)}), asked ${d.requested_at}: “${mdText(d.message)}” — ${d.status === 'answered' ? `answered by **${mdText(d.answered_by ?? 'unknown')}** at ${d.answered_at}` : `**${d.status}**`}`,
     );
     if (d.status === 'answered') L.push('', fence(d.answer));
   }
+  if (cancel) L.push(`- ${mdText(cancelLine(cancel))}`);
   L.push('', '## Output', '');
   if (r.run.error) L.push(`Failed: ${mdText(`${r.run.error.code}: ${r.run.error.message}`)}`);
-  else L.push(r.run.output === undefined ? 'None yet.' : fence(r.run.output));
+  else L.push(r.run.output === undefined ? noOutput(r) : fence(r.run.output));
   return L.join('\n') + '\n';
 }
 
@@ -162,7 +172,10 @@ export function reportHtml(r: AuditReport, opts: RenderOptions = {}): string {
             `<tr>${td(`${d.step} (${d.path})`)}${td(d.requested_at)}${td(d.message)}${td(d.status === 'answered' ? (d.answered_by ?? 'unknown') : d.status)}${td(d.answered_at ?? '—')}<td>${d.status === 'answered' ? pre(d.answer) : ''}</td></tr>`,
         )
         .join('')}</table>`
-    : '<p>None.</p>';
+    : r.run.cancelled
+      ? ''
+      : '<p>None.</p>';
+  const cancel = r.run.cancelled ? `<p class="bad">${esc(cancelLine(r.run.cancelled))}</p>` : '';
   const rows = shown
     .map((s) => {
       const last = s.attempts[s.attempts.length - 1];
@@ -188,8 +201,8 @@ export function reportHtml(r: AuditReport, opts: RenderOptions = {}): string {
 <h2>Steps</h2>
 <table><tr><th>path</th><th>step</th><th>kind</th><th>status</th><th>model</th><th>prompt hash</th><th>cost</th></tr>${rows}</table>${left > 0 ? `\n<p>${esc(engineStepsLine(left))}</p>` : ''}
 ${steps}
-<h2>Human decisions</h2>${decisions}
-<h2>Output</h2>${r.run.error ? `<p class="bad">${esc(`${r.run.error.code}: ${r.run.error.message}`)}</p>` : r.run.output === undefined ? '<p>None yet.</p>' : pre(r.run.output)}
+<h2>Human decisions</h2>${decisions}${cancel}
+<h2>Output</h2>${r.run.error ? `<p class="bad">${esc(`${r.run.error.code}: ${r.run.error.message}`)}</p>` : r.run.output === undefined ? `<p>${esc(noOutput(r))}</p>` : pre(r.run.output)}
 </body></html>
 `;
 }

@@ -270,6 +270,10 @@ export function buildTrace(events: readonly LedgerEvent[]): Span {
         break;
       case 'RunCancelled':
         root.attributes['flujo.run.status'] = 'cancelled';
+        // Who cancelled and why, from the RunCancelled itself (null when it did not say).
+        root.attributes['flujo.cancelled.by'] = e.data.by ?? null;
+        root.attributes['flujo.cancelled.reason'] = e.data.reason ?? null;
+        ev(root, 'flujo.cancelled', at, { by: e.data.by ?? null, reason: e.data.reason ?? null });
         endOpen(at, { 'flujo.cancelled': true });
         close(root, at, 'failed');
         break;

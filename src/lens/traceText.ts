@@ -55,6 +55,10 @@ function details(span: Span, o: TraceTextOptions, leaf: boolean): string[] {
       lines.push(
         `▶ answered${e.attributes.by ? ` by ${String(e.attributes.by)}` : ''}: ${preview(e.attributes.human_input, o.previewLen)}`,
       );
+    else if (e.name === 'flujo.cancelled')
+      lines.push(
+        `⊘ cancelled by ${e.attributes.by === null ? 'unknown' : String(e.attributes.by)}${e.attributes.reason === null ? '' : `: ${String(e.attributes.reason)}`}`,
+      );
     else if (e.name === 'flujo.retry') lines.push(`↻ retry: ${String(e.attributes.reason)}`);
     else if (e.name === 'agent.error')
       lines.push(

@@ -5,7 +5,10 @@
  */
 import { ExitCode } from '../../errors.js';
 import type { LedgerStore } from '../../ports.js';
+import { decodeRecord } from '../../events/envelope.js';
 import { readRunEvents } from '../../lens/events.js';
+import { cancelOf } from '../../lens/report.js';
+import { cancelLine } from '../../lens/reportRender.js';
 import { duration, indentedMessage, isoTime, MARK, preview, usd } from '../../lens/format.js';
 import { runDetailJson, stepJson, unpreview } from '../../lens/rows.js';
 import { engineStepsLine, rowVisibility } from '../../lens/engineSteps.js';
@@ -34,6 +37,14 @@ async function fullValues(ledger: LedgerStore, runId: string) {
     else if (e.type === 'RunCompleted') final = e.data.output;
   }
   return { input, output, final };
+}
+
+/** Who cancelled the run, why and when: its last event, read only for a cancelled run. */
+async function cancelOfRun(ledger: LedgerStore, runId: string, headSeq: number) {
+  const [last] = await ledger.read(runId, { fromSeq: headSeq, limit: 1 });
+  if (!last) return undefined;
+  const e = decodeRecord(runId, last.seq, last.body);
+  return e.type === 'RunCancelled' ? cancelOf(e) : undefined;
 }
 
 export async function lensShow(run: string, flags: LensShowFlags, out: Output): Promise<number> {
@@ -71,11 +82,13 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
         : j;
     });
     const failures = stepsJson.filter((s) => s.status === 'failed');
+    const cancelled =
+      row.status === 'cancelled' ? await cancelOfRun(ledger, runId, row.headSeq) : undefined;
     if (flags.json) {
       out.json({
         run_id: runId,
         status: row.status,
-        run: runDetailJson(row),
+        run: { ...runDetailJson(row), ...(cancelled ? { cancelled } : {}) },
         failures,
         steps: stepsJson,
         hitl: hitl.map((h) => ({
@@ -177,6 +190,7 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
             : `▶ ${h.step} answered by ${h.answeredBy ?? 'unknown'} at ${isoTime(h.answeredAt)}: ${preview(h.answer, len)}`,
       );
     }
+    if (cancelled) L.push('', `⊘ ${cancelLine(cancelled)}`);
     if (row.status === 'completed')
       L.push('', `output    ${preview(full ? full.final : unpreview(row.outputPreview), len)}`);
     out.data(L.join('\n'));

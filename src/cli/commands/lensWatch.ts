@@ -87,7 +87,7 @@ function lineOf(e: LedgerEvent, names: Map<string, { name: string; at: number }>
     case 'RunFailed':
       return { ...base, error: e.data.error };
     case 'RunCancelled':
-      return { ...base, reason: e.data.reason ?? null };
+      return { ...base, reason: e.data.reason ?? null, by: e.data.by ?? null };
     default:
       return null;
   }
@@ -127,7 +127,7 @@ function text(l: Line, out: Output): string {
     case 'RunFailed':
       return `${t}  ${out.color.bad('✗')} run failed: ${err?.code} ${err?.message}`;
     default:
-      return `${t}  run cancelled`;
+      return `${t}  run cancelled${l.by ? ` by ${String(l.by)}` : ''}${l.reason ? `: ${String(l.reason)}` : ''}`;
   }
 }
 
