@@ -33,6 +33,7 @@ import type {
 import { AnswerValidator, refuseAnswerWhileWorkIsOut } from './humanInput.js';
 import { recordedInput } from './inputLimits.js';
 import { loadForResume } from './load.js';
+import { otherWriter } from './otherWriter.js';
 import { replayRun } from './replay.js';
 import { restoreRun, withEvents } from './restoreRun.js';
 import { contextToRecord, firstCommit, type StartDeps } from './startRun.js';
@@ -117,34 +118,6 @@ export function createEngine(options: EngineOptions) {
     return summarize(runId, await readEvents(runId));
   }
 
-  async function cancelledElsewhere(runId: string): Promise<boolean> {
-    const head = await ledger.head(runId);
-    if (!head?.terminal) return false;
-    const [last] = await ledger.read(runId, { fromSeq: head.seq, limit: 1 });
-    return last?.type === 'RunCancelled';
-  }
-
-  /**
-   * A driver whose append failed because another process claimed the run meanwhile (a resume
-   * there took it up, ADR 133): that is what happened to this call, said as such, not as a bare
-   * conflict of seqs. Null when nobody claimed it since `epoch` (a true conflict stands).
-   */
-  async function takenOver(
-    runId: string,
-    epoch: number,
-    cause: unknown,
-  ): Promise<LedgerFencedError | null> {
-    const head = await ledger.head(runId).catch(() => null);
-    if (!head || head.epoch <= epoch) return null;
-    const events = await readEvents(runId).catch(() => []);
-    const claim = events.findLast((e) => e.type === 'RunClaimed');
-    const by = claim?.type === 'RunClaimed' ? claim.data.worker : undefined;
-    return new LedgerFencedError(runId, epoch, head.epoch, {
-      message: `run ${runId} was taken up by another process${typeof by === 'string' ? ` (${by})` : ''} while this one drove it: this one stopped and acts no further, and what it recorded stands; the run goes on there`,
-      cause,
-    });
-  }
-
   async function drive(plan: Plan, driver: RunDriver, epoch: number): Promise<RunResult> {
     const running = driver.drive();
     active.set(driver.runId, { driver, running });
@@ -156,8 +129,9 @@ export function createEngine(options: EngineOptions) {
       // Cancelled elsewhere (another process appended RunCancelled): this driver's next append
       // conflicts. That is the run's outcome, not an error of this call.
       if (!(e instanceof LedgerConflictError || e instanceof LedgerFencedError)) throw e;
-      if (await cancelledElsewhere(driver.runId)) return result(driver.runId);
-      throw (await takenOver(driver.runId, epoch, e)) ?? e;
+      const why = await otherWriter(ledger, driver.runId, epoch, e);
+      if (why === 'cancelled') return result(driver.runId);
+      throw why ?? e;
     } finally {
       driver.stop();
       active.delete(driver.runId);
