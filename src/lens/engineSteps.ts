@@ -9,6 +9,7 @@
  */
 import { HITL_NOT_PROPAGATED } from '../actors/vocabulary.js';
 import type { Span } from './trace.js';
+import { attemptOutcomes } from './rows.js';
 
 export interface NamedStep {
   /** The step's path (`0/0/child@1`); a trace span's `#2` suffix is ignored. */
@@ -150,16 +151,21 @@ export function rowVisibility(
     readonly path: string;
     readonly name: string;
     readonly kind: string;
+    readonly attempt: number;
     readonly status: string;
     readonly errorCode: string | null;
   }[],
 ): Map<string, StepVisibility> {
+  // A step is seen by its last attempt: one tried again did not fail it.
+  const outcome = attemptOutcomes(rows);
   return stepVisibility(
-    rows.map((r) => ({
-      path: r.path,
-      name: r.name,
-      kind: r.kind,
-      failed: r.status === 'failed' && r.errorCode !== HITL_NOT_PROPAGATED,
-    })),
+    rows
+      .filter((r) => outcome.get(r)?.final !== false)
+      .map((r) => ({
+        path: r.path,
+        name: r.name,
+        kind: r.kind,
+        failed: r.status === 'failed' && r.errorCode !== HITL_NOT_PROPAGATED,
+      })),
   );
 }

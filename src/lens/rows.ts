@@ -67,3 +67,31 @@ export function stepJson(s: StepRow) {
     ...(s.errorCode !== null ? { error: { code: s.errorCode, message: s.errorMessage } } : {}),
   };
 }
+
+interface AttemptRow {
+  readonly path: string;
+  readonly attempt: number;
+  readonly status: string;
+  readonly errorCode: string | null;
+}
+
+/**
+ * How each step row ended against the rows after it: an attempt that failed and was tried again
+ * is not its step's last (`final_attempt: false`) and not a failure of the step; a step whose
+ * last attempt failed and whose fallback then completed it is `completed` with that attempt's
+ * error and names the fallback (`rescued_by`). Neither is stored: both follow from one run's rows.
+ */
+export function attemptOutcomes<R extends AttemptRow>(
+  rows: readonly R[],
+): Map<R, { final: boolean; rescuedBy: string | null }> {
+  const last = new Map<string, number>();
+  for (const r of rows) last.set(r.path, Math.max(last.get(r.path) ?? 0, r.attempt));
+  const out = new Map<R, { final: boolean; rescuedBy: string | null }>();
+  for (const r of rows) {
+    const final = r.attempt === last.get(r.path);
+    const fallback = `${r.path}/fallback`;
+    const rescued = final && r.status === 'completed' && r.errorCode !== null && last.has(fallback);
+    out.set(r, { final, rescuedBy: rescued ? fallback : null });
+  }
+  return out;
+}

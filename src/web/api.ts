@@ -10,6 +10,7 @@ import { isEngineError, ErrorCode, withoutCode } from '../errors.js';
 import { decodeRecord } from '../events/envelope.js';
 import { readRunEvents } from '../lens/events.js';
 import { hiddenAbove, rowVisibility, visibilityOf } from '../lens/engineSteps.js';
+import { attemptOutcomes } from '../lens/rows.js';
 import { buildTrace } from '../lens/trace.js';
 import type { CostDimension, RunStatusRow } from '../projections/readModels.js';
 import { createEngine } from '../runtime/engine.js';
@@ -65,10 +66,14 @@ export function apiRoutes(backend: LensBackend, router: Router = new Router()): 
     const [steps, hitl] = await Promise.all([rm.steps(runId), rm.hitl({ runId })]);
     // Engine-made steps are marked over the whole run, then paged; the page hides `hidden` ones.
     const seen = rowVisibility(steps);
+    const outcome = attemptOutcomes(steps);
     return {
       run,
       steps: steps.slice(offset, offset + limit).map((s) => ({
         ...s,
+        // An attempt tried again, and the fallback that completed a step (as `lens show`).
+        finalAttempt: outcome.get(s)?.final ?? true,
+        rescuedBy: outcome.get(s)?.rescuedBy ?? null,
         ...visibilityOf(seen, s.path),
         hiddenAbove: hiddenAbove(seen, s.path),
       })),

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { definePipeline, parallel, sequence, step } from '../../src/dsl/builder.js';
 import { initFastHash } from '../../src/events/chain.js';
-import { stepVisibility, type NamedStep } from '../../src/lens/engineSteps.js';
+import { rowVisibility, stepVisibility, type NamedStep } from '../../src/lens/engineSteps.js';
 import { readRunEvents } from '../../src/lens/events.js';
 import { buildTrace, type Span } from '../../src/lens/trace.js';
 import { renderTrace } from '../../src/lens/traceText.js';
@@ -137,5 +137,34 @@ describe('lens trace text over a recorded run', () => {
       __first_set2: true,
     });
     expect(root.attributes['flujo.step.internal']).toBeUndefined();
+  });
+});
+
+describe('rowVisibility: a step is seen by its last attempt', () => {
+  const attempt = (n: number, status: string) => ({
+    path: '0/0',
+    name: '__engine_copy0',
+    kind: 'step',
+    attempt: n,
+    status,
+    errorCode: status === 'failed' ? 'STEP_ERROR' : null,
+  });
+  const parent = {
+    path: '0',
+    name: 'user',
+    kind: 'step',
+    attempt: 1,
+    status: 'completed',
+    errorCode: null,
+  };
+
+  it('keeps an engine step hidden when an attempt that failed was tried again and completed', () => {
+    const seen = rowVisibility([parent, attempt(1, 'failed'), attempt(2, 'completed')]);
+    expect(seen.get('0/0')).toEqual({ internal: true, hidden: true });
+  });
+
+  it('shows an engine step whose last attempt failed', () => {
+    const seen = rowVisibility([parent, attempt(1, 'failed'), attempt(2, 'failed')]);
+    expect(seen.get('0/0')).toEqual({ internal: true, hidden: false });
   });
 });

@@ -10,7 +10,7 @@ import { readRunEvents } from '../../lens/events.js';
 import { cancelOf } from '../../lens/report.js';
 import { cancelLine } from '../../lens/reportRender.js';
 import { duration, indentedMessage, isoTime, MARK, preview, usd } from '../../lens/format.js';
-import { runDetailJson, stepJson, unpreview } from '../../lens/rows.js';
+import { attemptOutcomes, runDetailJson, stepJson, unpreview } from '../../lens/rows.js';
 import { engineStepsLine, rowVisibility } from '../../lens/engineSteps.js';
 import { chainDamage, recordedStart } from '../../runtime/verifyLedger.js';
 import { HITL_NOT_PROPAGATED as NOT_ASKED } from '../../actors/vocabulary.js';
@@ -47,6 +47,12 @@ async function cancelOfRun(ledger: LedgerStore, runId: string, headSeq: number) 
   return e.type === 'RunCancelled' ? cancelOf(e) : undefined;
 }
 
+/** What followed an attempt's error: the step tried again, or its fallback took over. */
+function afterError(s: { attempt: number; final_attempt: boolean; rescued_by?: string }): string {
+  if (!s.final_attempt) return ` (attempt ${s.attempt}; tried again)`;
+  return s.rescued_by ? ` (its fallback ${s.rescued_by} took over)` : '';
+}
+
 export async function lensShow(run: string, flags: LensShowFlags, out: Output): Promise<number> {
   return withState(flags, async ({ ledger, readModels }) => {
     const runId = await resolveRunId(ledger, run);
@@ -70,8 +76,15 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
     const hiddenPaths = new Set(
       flags.all ? [] : [...seen].filter(([, v]) => v.hidden).map(([p]) => p),
     );
+    const outcome = attemptOutcomes(steps);
     const stepsJson = steps.map((s) => {
-      const j = { ...stepJson(s), internal: seen.get(s.path)?.internal ?? false };
+      const o = outcome.get(s);
+      const j = {
+        ...stepJson(s),
+        internal: seen.get(s.path)?.internal ?? false,
+        final_attempt: o?.final ?? true,
+        ...(o?.rescuedBy ? { rescued_by: o.rescuedBy } : {}),
+      };
       return full
         ? {
             ...j,
@@ -81,7 +94,8 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
           }
         : j;
     });
-    const failures = stepsJson.filter((s) => s.status === 'failed');
+    // A step failed when its last attempt did: an attempt tried again is shown, not counted.
+    const failures = stepsJson.filter((s) => s.status === 'failed' && s.final_attempt);
     const cancelled =
       row.status === 'cancelled' ? await cancelOfRun(ledger, runId, row.headSeq) : undefined;
     if (flags.json) {
@@ -125,7 +139,9 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
       );
       for (const f of failed) {
         L.push(`  ✗ step ${f.path} ${f.name}: ${f.error?.code ?? ''} ${f.error?.message ?? ''}`);
-        L.push(`    input:  ${preview(f.input, len)}`);
+        // A composite step (a parallel, a loop) records no input of its own.
+        if (f.input !== null && f.input !== undefined)
+          L.push(`    input:  ${preview(f.input, len)}`);
       }
       L.push('');
     }
@@ -155,9 +171,11 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
       shown.map((s) => s.kind),
     );
     for (const s of shown) {
-      const mark = unasked(s) ? '⊘' : (MARK[s.status] ?? '?');
+      // An attempt that failed and was tried again is `↻`, not a failure of its step.
+      const retried = s.status === 'failed' && !s.final_attempt;
+      const mark = unasked(s) ? '⊘' : retried ? '↻' : (MARK[s.status] ?? '?');
       const painted =
-        s.status === 'failed' && !unasked(s)
+        s.status === 'failed' && !unasked(s) && !retried
           ? out.color.bad(mark)
           : s.status === 'completed'
             ? out.color.ok(mark)
@@ -174,7 +192,8 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
       );
       if (s.input !== null && s.input !== undefined) L.push(`      in:  ${preview(s.input, len)}`);
       if (s.error && unasked(s)) L.push(`      not asked: ${s.error.message ?? ''}`);
-      else if (s.error) L.push(`      err: ${s.error.code} ${s.error.message ?? ''}`);
+      else if (s.error)
+        L.push(`      err: ${s.error.code} ${s.error.message ?? ''}${afterError(s)}`);
       else if (s.output !== null && s.output !== undefined)
         L.push(`      out: ${preview(s.output, len)}`);
     }

@@ -69,12 +69,13 @@ function waterfall(run, steps, open, showEngine) {
     const waiting = s.status === 'running' && run.status === 'paused';
     const state = waiting ? 'waiting' : s.status;
     // Said in words where the bar's colour and the latency would not tell (not colour alone).
-    const said = waiting || s.status === 'cancelled' ? state : null;
+    const retried = s.status === 'failed' && s.finalAttempt === false;
+    const said = retried ? 'tried again' : waiting || s.status === 'cancelled' ? state : null;
     const details = h(
       'details',
       {
         class: 'step st-' + s.status,
-        open: open.has(key) || s.status === 'failed',
+        open: open.has(key) || (s.status === 'failed' && !retried),
         'data-key': key,
       },
       h(
@@ -112,7 +113,12 @@ function waterfall(run, steps, open, showEngine) {
           h('dt', {}, 'kind'),
           h('dd', {}, s.kind),
           h('dt', {}, 'status'),
-          h('dd', {}, badge(s.status)),
+          h(
+            'dd',
+            {},
+            badge(s.status),
+            retried ? ' tried again' : s.rescuedBy ? ' by its fallback ' + s.rescuedBy : null,
+          ),
           s.model ? [h('dt', {}, 'model'), h('dd', { class: 'mono' }, s.model)] : null,
           h('dt', {}, 'tokens in / out'),
           h('dd', {}, tokens(s.tokensIn, s.tokensOut)),
