@@ -5,7 +5,7 @@
  * saying why. Decided by failureOutcome against a real engine over a ledger; the JetStream
  * message is reduced to the delivery count it reads.
  */
-import type { JsMsg } from 'nats';
+import type { JsMsg } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
