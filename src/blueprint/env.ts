@@ -142,21 +142,26 @@ export class Env {
     return `__${base.replace(/\W/g, '_')}_${what}${this.shared.hidden++}`;
   }
 
-  /** Reports keys of `node` outside `allowed` (V-K1) and `ignored` ones (V-K5 warning). */
+  /**
+   * Reports keys of `node` outside `allowed` (V-K1) and `ignored` ones (V-K5 warning, saying
+   * `why[key]` when given).
+   */
   checkKeys(
     node: YNode,
     allowed: readonly string[],
     what: string,
     step: string | null,
     ignored: readonly string[] = [],
+    why: Readonly<Record<string, string>> = {},
   ): void {
     if (node.t !== 'map') return;
     for (const e of node.entries) {
       if (allowed.includes(e.key)) continue;
       if (ignored.includes(e.key)) {
+        const reason = Object.hasOwn(why, e.key) ? `: ${why[e.key]}` : '';
         this.report(
           'V-K5',
-          `${what}: '${e.key}' is accepted but not acted on by this engine`,
+          `${what}: '${e.key}' is accepted but not acted on by this engine${reason}`,
           e.keyPos,
           {
             step,

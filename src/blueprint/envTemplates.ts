@@ -303,7 +303,20 @@ function checkPath(
       },
     );
   }
-  if (root === 'this' && !where.inMap) {
+  if (root === 'this' && where.transition) {
+    // A `when` that reads `this` never matches (its evaluation fails, and a failing `when` does
+    // not match), inside a map body as outside: no map parks the item in a transition's scope.
+    env.report(
+      'V-T5',
+      `'this' is not bound in a transition's when (it sees context, output, previous_step, steps, resume_input)${unbound.fails}`,
+      pos,
+      {
+        step,
+        suggestion: `read the item from what the state's steps output ('previous_step') or wrote into the context`,
+        ...unbound,
+      },
+    );
+  } else if (root === 'this' && !where.inMap) {
     env.report('V-T2', `'this' is only bound inside a map body`, pos, { step });
   }
   if (root === 'iteration' && !where.iteration) {

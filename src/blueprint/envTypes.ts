@@ -96,6 +96,11 @@ export interface Where {
   readonly thisPath?: string;
   /** A loop's exit_expression or propagation template: `iteration` is bound there. */
   readonly iteration?: boolean;
+  /**
+   * A state machine transition's `when`: its scope is the transition's (context, output,
+   * previous_step, steps, resume_input), which has no `this`, inside a map body too (ADR 140).
+   */
+  readonly transition?: boolean;
   /** The item paths of every map around this point, so a nested map never takes one of them. */
   readonly mapPaths?: readonly string[];
 }

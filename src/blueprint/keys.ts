@@ -110,8 +110,11 @@ export const STEP_CONFIG_KEYS = [
 export const STEP_CONFIG_ACTED = ['max_retries', 'timeout_s', 'timeout'] as const;
 /** Flujo's per-step sampling settings: here they belong in the agent's `model_settings`. */
 export const STEP_CONFIG_SAMPLING = ['temperature', 'top_k', 'top_p'] as const;
+/**
+ * The `config:` keys an import step acts on (Flujo's import options). The step keys of
+ * STEP_CONFIG_KEYS it takes too, and acts on none of: the child's own steps retry and time out.
+ */
 export const IMPORT_CONFIG_KEYS = [
-  ...STEP_CONFIG_KEYS,
   'input_to',
   'input_scratchpad_key',
   'outputs',

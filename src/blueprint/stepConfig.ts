@@ -8,31 +8,38 @@ import { entry, type YNode } from './yamlTree.js';
 
 const get = (n: YNode, k: string) => entry(n, k)?.value;
 
+/** Why an import step's retry and timeout keys do nothing, and where they do something. */
+const IMPORT_NOT_ACTED: Readonly<Record<string, string>> = {
+  max_retries: `an import step does not retry its child; set max_retries on the child's steps`,
+  timeout_s: `an import step does not time its child out; set timeout_s on the child's steps`,
+  timeout: `an import step does not time its child out; set timeout_s on the child's steps`,
+};
+
 /**
  * A step's `config:`, checked the same whatever runs the step (an agent, a skill, ask_user, a
  * module, an import, nothing) and whatever its kind: unknown keys (V-K1), Flujo's keys this engine
- * does not act on (V-K5), `max_retries` and `timeout_s` (V-A7). `extra`: the import keys an import
- * step takes besides. Returns what a basic step acts on.
+ * does not act on (V-K5), `max_retries` and `timeout_s` (V-A7). `importKeys`: an import step's,
+ * which takes them besides and acts on no step key, retries and timeouts included (ADR 140).
+ * Returns what a basic step acts on.
  */
 export function stepConfig(
   env: Env,
   node: YNode,
   name: string,
-  extra: readonly string[] = [],
+  { importKeys }: { importKeys?: readonly string[] } = {},
 ): { retries?: number; timeoutMs?: number } {
   const cfg = get(node, 'config');
   if (!cfg) return {};
   const sampling: readonly string[] = STEP_CONFIG_SAMPLING;
-  const ignored = STEP_CONFIG_KEYS.filter(
-    (k) => !(STEP_CONFIG_ACTED as readonly string[]).includes(k) && !sampling.includes(k),
-  );
-  // Once each: an import's `extra` repeats the keys a basic step takes (IMPORT_CONFIG_KEYS).
+  const acted: readonly string[] = importKeys ? [] : STEP_CONFIG_ACTED;
+  const ignored = STEP_CONFIG_KEYS.filter((k) => !acted.includes(k) && !sampling.includes(k));
   env.checkKeys(
     cfg,
-    [...new Set([...STEP_CONFIG_ACTED, ...sampling, ...extra])],
+    [...acted, ...sampling, ...(importKeys ?? [])],
     `${name}: config`,
     name,
     ignored,
+    importKeys ? IMPORT_NOT_ACTED : {},
   );
   // Accepted (Flujo has them) but a step's config does not reach the model: say where they go.
   if (cfg.t === 'map')

@@ -223,7 +223,7 @@ export function basicStep(
   const uses = get(node, 'uses');
   const usesStr = env.str(uses, `${name}: uses`, name);
   if (uses && usesStr?.startsWith('imports.')) {
-    stepConfig(env, node, name, IMPORT_CONFIG_KEYS);
+    stepConfig(env, node, name, { importKeys: IMPORT_CONFIG_KEYS });
     fallbackNotRun(
       env,
       node,

@@ -75,7 +75,9 @@ export function stateMachine(
       }
     }
     const whenNode = get(t, 'when');
-    const when = whenNode ? env.expression(whenNode, name, where) : undefined;
+    const when = whenNode
+      ? env.expression(whenNode, name, { ...where, transition: true })
+      : undefined;
     if (from && to && on) transitions.push({ from, on, to, ...(when ? { when } : {}) });
   }
   if (start && !known.has(start)) {

@@ -128,9 +128,18 @@ steps: [{ name: k, agent: { id: flujo.builtins.stringify } }]
       root: '/p',
       files: { read: (p) => files[p] ?? '', exists: (p) => p in files },
     });
-    expect(r.findings.map((f) => [f.rule_id, f.line, f.column, f.message])).toEqual(
-      expected('a', 7),
-    );
+    // An import step acts on no step key: its max_retries is V-K5 besides (ADR 140).
+    const [k1, ...rest] = expected('a', 7);
+    expect(r.findings.map((f) => [f.rule_id, f.line, f.column, f.message])).toEqual([
+      k1,
+      [
+        'V-K5',
+        7,
+        25,
+        "a: config: 'max_retries' is accepted but not acted on by this engine: an import step does not retry its child; set max_retries on the child's steps",
+      ],
+      ...rest,
+    ]);
   });
 
   it('and a loop step', () => {
