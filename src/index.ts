@@ -167,3 +167,35 @@ export type {
   RetryPolicy,
   RunBudget,
 } from './adapters/agents/index.js';
+// The template and expression language (docs/templates.md), for tools that check or render
+// blueprint values as the loader does.
+export {
+  parseTemplate,
+  renderTemplate,
+  renderTemplateValue,
+  templatePaths,
+  hasTemplate,
+  TEMPLATE_FILTERS,
+  type Template,
+  type RenderOptions,
+} from './blueprint/template.js';
+export {
+  parseExpression,
+  evaluateExpression,
+  expressionNames,
+  truthy,
+  type Expr,
+} from './blueprint/expr.js';
+export {
+  TemplateSyntaxError,
+  TemplateUndefinedError,
+  ExpressionError,
+} from './blueprint/templateErrors.js';
+// The web lens, to embed in an application's own server (docs/lens.md, "Embed it").
+export {
+  createLensServer,
+  type LensServer,
+  type LensBackend,
+  type LensServerOptions,
+} from './web/server.js';
+export { taskBackend } from './web/backend.js';
