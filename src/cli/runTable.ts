@@ -96,7 +96,10 @@ export function addRunCommands(program: Command, cx: TableContext): void {
       '--ack-wait <seconds>',
       'redeliver a message after this long without a heartbeat (default 30)',
     )
-    .option('--max-deliver <n>', 'deliveries of one message before it is given up (default 20)')
+    .option(
+      '--max-deliver <n>',
+      'failed handlings of one message before it is kept as a dead letter; redeliveries while a worker still handles it do not count (default 20)',
+    )
     .option(
       '--reconcile-after <seconds>',
       're-enqueue a running run after this long with no event and no queued message (default 300; 0: never)',
