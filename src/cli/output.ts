@@ -17,6 +17,11 @@ export interface Output {
   error(text: string): void;
   readonly color: { ok(s: string): string; bad(s: string): string; dim(s: string): string };
   readonly interactive: boolean;
+  /**
+   * Whether a line may be redrawn in place (`\r`, erase line): interactive, and neither
+   * `TERM=dumb` nor `NO_COLOR` (which asks for no escape sequences). Unset: `interactive`.
+   */
+  readonly live?: boolean;
   /** What `data`, `info` and `error` write for `text`, for a caller that writes it itself. */
   terminal(text: string): string;
 }
@@ -41,6 +46,11 @@ export function createOutput(env: NodeJS.ProcessEnv = process.env): Output {
     error: (text) => process.stderr.write(term(text) + '\n'),
     color: { ok: color(32), bad: color(31), dim: color(2) },
     interactive: Boolean(process.stderr.isTTY) && !env.CI,
+    live:
+      Boolean(process.stderr.isTTY) &&
+      !env.CI &&
+      env.TERM !== 'dumb' &&
+      (env.NO_COLOR === undefined || env.NO_COLOR === ''),
     terminal: term,
   };
 }

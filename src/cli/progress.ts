@@ -1,9 +1,10 @@
 /**
  * Live progress of a run on stderr, fed with each committed batch. On a terminal one line is
- * redrawn with the current step, retries and cost so far; off a terminal (or with CI set) each
- * step start and end is a plain line, so logs read well. Only the steps a person wrote are
- * named (leaf steps and questions): a step the engine made (`__…`, ADR 88) shows only when it
- * fails by itself, and a hitl step that did not ask is `⊘`, as `lens show` prints them.
+ * redrawn with the current step, retries and cost so far; off a terminal, or with CI, NO_COLOR
+ * or TERM=dumb set (no escape sequences), each step start and end is a plain line, so logs read
+ * well. Only the steps a person wrote are named (leaf steps and questions): a step the engine
+ * made (`__…`, ADR 88) shows only when it fails by itself, and a hitl step that did not ask is
+ * `⊘`, as `lens show` prints them.
  */
 import { HITL_NOT_PROPAGATED } from '../actors/vocabulary.js';
 import type { NewEvent } from '../events/catalogue.js';
@@ -27,7 +28,7 @@ export function createProgress(out: Output, write: (s: string) => void) {
     drawn = false;
   };
   const draw = () => {
-    if (!out.interactive || !current) return;
+    if (!(out.live ?? out.interactive) || !current) return;
     write(
       `\r\x1b[2K${out.terminal(`${out.color.dim('▸')} ${current} ${out.color.dim(usd(cost))}`)}`,
     );
@@ -52,7 +53,7 @@ export function createProgress(out: Output, write: (s: string) => void) {
             } else if (e.data.kind === 'step' || e.data.kind === 'hitl') {
               started.set(e.data.path, at);
               current = e.data.name;
-              if (!out.interactive) out.info(`step ${e.data.name} started`);
+              if (!(out.live ?? out.interactive)) out.info(`step ${e.data.name} started`);
             }
             break;
           case 'AgentCallRequested':
