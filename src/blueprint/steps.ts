@@ -153,10 +153,11 @@ function buildKind(
 ): PlanNode | undefined {
   const base = common(env, node, name, where);
   // A basic step checks its config itself (an import step takes more keys). Another kind's was
-  // not checked before 5db5502: its errors are a later rule's (ADR 106).
+  // not checked before 5db5502: its errors are a later rule's (ADR 106). It acts on none of its
+  // config, retries and timeouts included (ADR 141).
   if (kind !== 'step') {
     const from = env.shared.findings.length;
-    stepConfig(env, node, name);
+    stepConfig(env, node, name, { notActedBy: kind });
     env.laterSince(from);
     fallbackNotRun(env, node, name, `a step of kind '${kind}'`);
   }
@@ -223,7 +224,7 @@ export function basicStep(
   const uses = get(node, 'uses');
   const usesStr = env.str(uses, `${name}: uses`, name);
   if (uses && usesStr?.startsWith('imports.')) {
-    stepConfig(env, node, name, { importKeys: IMPORT_CONFIG_KEYS });
+    stepConfig(env, node, name, { importKeys: IMPORT_CONFIG_KEYS, notActedBy: 'import' });
     fallbackNotRun(
       env,
       node,
@@ -233,13 +234,13 @@ export function basicStep(
     );
     return importStep(env, node, name, usesStr.slice('imports.'.length), uses, where, base);
   }
-  // Checked before what runs the step is known: a passthrough's or ask_user's config too.
-  const from = env.shared.findings.length;
-  const cfg = stepConfig(env, node, name);
-  const checked = env.shared.findings.length;
+  // A passthrough's or ask_user's config is checked too, and acts on nothing (ADR 141).
   const agent = resolveAgent(env, node, name, where);
+  const from = env.shared.findings.length;
+  const notActedBy = agent === 'none' ? 'passthrough' : agent?.kind === 'hitl' ? 'ask' : undefined;
+  const cfg = stepConfig(env, node, name, notActedBy ? { notActedBy } : {});
   // Theirs was not checked before 5db5502: its errors are a later rule's (ADR 106).
-  if (agent === 'none' || agent?.kind === 'hitl') env.laterSince(from, checked);
+  if (notActedBy) env.laterSince(from);
   if (agent === 'none') {
     const fb = get(node, 'fallback');
     if (fb)

@@ -90,15 +90,31 @@ describe('a step config is checked whatever runs the step', () => {
     ['V-A7', line, 38, `${name}: config.max_retries must be a whole number of at least 0, got -1`],
     ['V-K5', line, 42, expect.stringMatching(/^a: config: 'temperature' is accepted but not/)],
   ];
+  /**
+   * `expected`, with the V-K5 warning of a step that acts on no step key at its `max_retries`
+   * (an import, ADR 140; a passthrough, ask_user and every kind but a basic step, ADR 141).
+   */
+  const notActed = (name: string, line: number, why: string) => {
+    const [k1, ...rest] = expected(name, line);
+    const msg = `${name}: config: 'max_retries' is accepted but not acted on by this engine: ${why}`;
+    return [k1, ['V-K5', line, 25, msg], ...rest];
+  };
 
-  it('a step without agent or uses (a passthrough) gets V-K1, V-A7 and V-K5 as one with an agent', () => {
+  it('a step without agent or uses (a passthrough) gets V-K1, V-A7 and V-K5 as one with an agent, and V-K5 at max_retries', () => {
     const found = allAt(`version: "0.1"
 name: t
 steps:
   - name: a
     config: { bogus: 1, max_retries: -1, temperature: 3 }
 `);
-    expect(found).toEqual([['V-A1', 4, 5, expect.any(String)], ...expected('a', 5)]);
+    expect(found).toEqual([
+      ['V-A1', 4, 5, expect.any(String)],
+      ...notActed(
+        'a',
+        5,
+        'a step with no agent or uses passes its input through: there is nothing to retry',
+      ),
+    ]);
   });
 
   it('so do an ask_user step and an import step', () => {
@@ -109,7 +125,10 @@ steps:
     agent: { id: flujo.builtins.ask_user }
     config: { bogus: 1, max_retries: -1, temperature: 3 }
 `);
-    expect(ask).toEqual(expected('a', 6));
+    // Neither acts on a step key: max_retries is V-K5 besides (ADR 140, 141).
+    expect(ask).toEqual(
+      notActed('a', 6, 'a step that asks a person is not retried: it pauses until it is answered'),
+    );
     const files: Record<string, string> = {
       '/p/t.yaml': `version: "0.1"
 name: t
@@ -128,21 +147,16 @@ steps: [{ name: k, agent: { id: flujo.builtins.stringify } }]
       root: '/p',
       files: { read: (p) => files[p] ?? '', exists: (p) => p in files },
     });
-    // An import step acts on no step key: its max_retries is V-K5 besides (ADR 140).
-    const [k1, ...rest] = expected('a', 7);
-    expect(r.findings.map((f) => [f.rule_id, f.line, f.column, f.message])).toEqual([
-      k1,
-      [
-        'V-K5',
+    expect(r.findings.map((f) => [f.rule_id, f.line, f.column, f.message])).toEqual(
+      notActed(
+        'a',
         7,
-        25,
-        "a: config: 'max_retries' is accepted but not acted on by this engine: an import step does not retry its child; set max_retries on the child's steps",
-      ],
-      ...rest,
-    ]);
+        "an import step does not retry its child; set max_retries on the child's steps",
+      ),
+    );
   });
 
-  it('and a loop step', () => {
+  it('and a loop step, which acts on no step key either (ADR 141)', () => {
     const found = allAt(`version: "0.1"
 name: t
 steps:
@@ -151,7 +165,9 @@ steps:
     config: { bogus: 1, max_retries: -1, temperature: 3 }
     loop: { body: [{ name: b, agent: { id: flujo.builtins.stringify } }], max_loops: 2 }
 `);
-    expect(found).toEqual(expected('a', 6));
+    expect(found).toEqual(
+      notActed('a', 6, "a loop step does not retry its body; set max_retries on the body's steps"),
+    );
   });
 });
 
