@@ -64,6 +64,18 @@ describe('run-id hints', () => {
     expect(JSON.parse(twinShow.stdout)).toMatchObject({ status: 'paused' });
   });
 
+  it("lens watch's pause line prints an answer command that works pasted (was `flujo resume RUN --input …`)", () => {
+    const id = `watch'd-run`;
+    expect(runCli(['run', '--input', 'Ada', '--run-id', id], { cwd: p }).code).toBe(0);
+    const watch = runCli(['lens', 'watch', id], { cwd: p });
+    expect(watch.code, watch.stderr).toBe(0);
+    const answer = hint(watch.stdout, /run paused at \S+ \S+; answer with: (flujo resume .*)$/m);
+    expect(answer).toMatch(/^flujo resume --input '\{.*\}' 'watch'\\''d-run'$/);
+    const resume = paste(answer);
+    expect(resume.status, resume.stderr).toBe(0);
+    expect(resume.stderr).toContain(`run ${id} completed`);
+  });
+
   it('prints a plain id bare', () => {
     const run = runCli(['run', '--input', 'Ada', '--run-id', 'order-1042.v2:a_b'], { cwd: p });
     expect(run.stderr).toContain('flujo lens show order-1042.v2:a_b   replay:');

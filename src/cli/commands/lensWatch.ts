@@ -17,6 +17,8 @@ import { liveSteps, type LiveSteps } from '../../lens/liveSteps.js';
 import type { LedgerStore } from '../../ports.js';
 import { recordedStart } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
+import { exampleFor } from '../runReport.js';
+import { runIdWords, shellWord } from '../shell.js';
 import { openLensLedger, usage, withRun, type LensFlags } from './lensCommon.js';
 
 export interface LensWatchFlags extends LensFlags {
@@ -93,7 +95,17 @@ function lineOf(e: LedgerEvent, names: Map<string, { name: string; at: number }>
   }
 }
 
-function text(l: Line, out: Output): string {
+/**
+ * The command that answers the question a run paused at: the whole run id, an answer its schema
+ * takes (as `flujo run` prints it), and `--question` when other questions are open too.
+ */
+function answerCommand(runId: string, path: string | undefined, open: Map<string, unknown>) {
+  const schema = path !== undefined ? open.get(path) : undefined;
+  const which = open.size > 1 && path !== undefined ? ` --question ${shellWord(path)}` : '';
+  return `flujo resume${which} --input ${shellWord(JSON.stringify(exampleFor(schema ?? {})))} ${runIdWords(runId)}`;
+}
+
+function text(l: Line, out: Output, answer = 'flujo resume RUN --input …'): string {
   const t = l.at.slice(11, 23);
   const who = l.path !== undefined ? `${l.path} ${l.step}` : '';
   const err = l.error as { code: string; message: string } | undefined;
@@ -119,7 +131,7 @@ function text(l: Line, out: Output): string {
     case 'StepFailed':
       return `${t}  ${out.color.bad('✗')} ${who} ${duration(Number(l.duration_ms))}: ${err?.code} ${err?.message}`;
     case 'RunPaused':
-      return `${t}  run paused at ${who}; answer with: flujo resume RUN --input …`;
+      return `${t}  run paused at ${who}; answer with: ${answer}`;
     case 'RunResumed':
       return `${t}  run resumed (${String(l.reason)})`;
     case 'RunCompleted':
@@ -167,6 +179,7 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
     }
     async function follow(): Promise<number> {
       const names = new Map<string, { name: string; at: number }>();
+      const open = new Map<string, unknown>();
       // The text leaves engine steps out (ADR 88); a sequence's line waits until it is settled.
       const live = flags.json || flags.all ? undefined : liveSteps();
       const held = new Map<string, string>();
@@ -183,12 +196,18 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
         const page = await ledger.read(runId, { fromSeq: next, limit: 500 });
         for (const r of page) {
           const e = decodeRecord(runId, r.seq, r.body);
-          last = e;
+          // A snapshot recorded after the run paused (or ended) is bookkeeping: the run rests.
+          if (e.type !== 'SnapshotTaken') last = e;
           next = r.seq + 1;
+          // The questions open, with their schemas, for the answer command a pause prints.
+          if (e.type === 'HumanInputRequested') open.set(e.data.path, e.data.inputSchema);
+          else if (e.type === 'HumanInputReceived' || e.type === 'HumanInputWithdrawn')
+            open.delete(e.data.path);
           const line = lineOf(e, names);
           if (!line) continue;
+          const answer = e.type === 'RunPaused' ? answerCommand(runId, line.path, open) : undefined;
           if (flags.json) out.jsonLine(line);
-          else if (!live) out.data(text(line, out));
+          else if (!live) out.data(text(line, out, answer));
           else {
             const verdict = verdictOf(line, live);
             // A line shown under a sequence still held, or the run resting, settles what is
@@ -197,9 +216,9 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
             else if (verdict === 'show' && line.path !== undefined)
               for (const p of held.keys()) if (line.path.startsWith(`${p}/`)) live.line(p);
             release(live.settled());
-            if (verdict === 'show') out.data(text(line, out));
+            if (verdict === 'show') out.data(text(line, out, answer));
             else if (verdict === 'hold' && line.path !== undefined)
-              held.set(line.path, text(line, out));
+              held.set(line.path, text(line, out, answer));
           }
         }
         // Nobody reads any more (`… | head -1`): stop following, as a closed pipe ends other tools.
