@@ -195,7 +195,9 @@ describe('flujo create', () => {
     expect(llm.requests.length - seen).toBe(4);
     expect(json(r.stdout)).toMatchObject({ path: null, valid: false, rounds: 3 });
     expect(r.stderr).toContain('V-K1');
-    expect(r.stderr).toContain('nothing was written');
+    expect(r.stderr).toContain(
+      "error: [BLUEPRINT_INVALID] the Architect's blueprint is still invalid after 3 rounds; nothing was written",
+    );
     expect(existsSync(join(p, 'pipeline.yaml'))).toBe(false);
   });
 

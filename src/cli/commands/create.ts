@@ -213,7 +213,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
     if (flags.json) out.json(report(null));
     printFindings();
     out.error(
-      `error: the Architect's blueprint is still invalid after ${rounds} round(s); nothing was written (--strict). Drop --strict to write it anyway, then fix it with: flujo validate`,
+      `error: [${ErrorCode.BLUEPRINT_INVALID}] the Architect's blueprint is still invalid after ${rounds} round${rounds === 1 ? '' : 's'}; nothing was written (--strict). Drop --strict to write it anyway, then fix it with: flujo validate`,
     );
     return ExitCode.validation;
   }
