@@ -60,7 +60,7 @@ export interface CancelDeps {
   readonly onRecorded: (runId: string) => void;
   /** Runs driven in this process. */
   readonly active: ReadonlyMap<string, { driver: RunDriver; running: Promise<void> }>;
-  /** Runs started here whose driver is not registered yet. */
+  /** Runs started or resumed here whose driver is not registered yet (ADR 137). */
   readonly starting: ReadonlyMap<string, { done: Promise<void> }>;
   /** Cancels asked for before the run's driver was registered: it is stopped as it registers. */
   readonly cancelBeforeDrive: Set<string>;
@@ -74,8 +74,8 @@ export async function recordCancel(
   retried?: Retried,
 ): Promise<void> {
   const { ledger, clock, worker, onRecorded, active, starting, cancelBeforeDrive } = deps;
-  // Started here but not yet driven (its first commit is on its way): wait for the driver,
-  // which stops at once, instead of finding no run and letting it go on.
+  // Started or resumed here but not yet driven (its first commit, a resume's claim, is on its
+  // way): wait for the driver, which stops at once, instead of finding no run and letting it go on.
   const pending = active.has(runId) ? undefined : starting.get(runId);
   if (pending) {
     cancelBeforeDrive.add(runId);

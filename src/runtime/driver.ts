@@ -34,6 +34,8 @@ import { agentRequest, RunEffects, type Call } from './runEffects.js';
 import { snapshotEvent, type SnapshotChain } from './snapshot.js';
 import type { RunSummary } from './summary.js';
 
+const ENDED: ReadonlySet<FoldState['status']> = new Set(['completed', 'failed', 'cancelled']);
+
 export interface DriverDeps {
   readonly ledger: LedgerStore;
   readonly agents: AgentPort;
@@ -54,8 +56,13 @@ export class RunDriver {
   private readonly effects: RunEffects;
   private wake: (() => void) | null = null;
   private stopped = false;
-  /** The calls out and outcomes not recorded when it first stopped: a cancel's (ADR 128). */
+  /**
+   * The calls out and outcomes not recorded when it first stopped: a cancel's (ADR 128). Null if
+   * it stopped before taking up a resumed run's work: only the ledger knows what was sent then.
+   */
   leftAtStop: LeftAtStop | null = null;
+  /** A resumed run's work for drive() to take up first, and the answer to take after it. */
+  private toRevive: { readonly then: NewEvent | undefined } | null = null;
   private releasedSeen = 0;
   /** Events to lead the next append (claimWithNextAppend). */
   private claim: NewEvent[] = [];
@@ -289,13 +296,24 @@ export class RunDriver {
   }
 
   /**
+   * A resumed run's work, for drive() to take up first: the engine has registered the driver then,
+   * so a cancel meanwhile stops it and nothing is sent. The answer it came with comes after it.
+   */
+  reviveOnDrive(then?: NewEvent): void {
+    this.toRevive = { then };
+  }
+
+  /**
    * After a resume: re-issue calls that were in flight (same key) and re-arm pending timers. Under
    * a budget, a call with no reservation was refused (or never reserved) before the interruption,
    * and its refusal may not have been recorded: it is decided again, never simply made. A call
    * that holds one may have been made and billed: that attempt counts as spent at its
    * reservation (BudgetReconciled), and the call is reserved again before it is re-issued.
    */
-  async reviveOutstanding(): Promise<void> {
+  private async reviveOutstanding(): Promise<void> {
+    const then = this.toRevive?.then;
+    this.toRevive = null;
+    if (this.stopped) return;
     const b = this.state.budget;
     const limited = b.limitMicros !== undefined || b.limitTokens !== undefined;
     const markers: NewEvent[] = [];
@@ -313,6 +331,7 @@ export class RunDriver {
       go.push(d);
     }
     if (markers.length > 0) await this.record(markers, this.deps.clock.now());
+    if (then) this.push(then);
     if (this.stopped) return; // stopped while its charges were recorded: nothing is sent
     for (const d of go) this.effects.call(d);
     for (const { decision, at } of this.state.outstanding.timers.values())
@@ -333,7 +352,7 @@ export class RunDriver {
 
   /** Abort in-flight work (cancel, shutdown); facts that still arrive are dropped. */
   stop(): void {
-    if (!this.stopped)
+    if (!this.stopped && !this.toRevive)
       this.leftAtStop = {
         started: this.effects.startedCalls(),
         queued: [...this.facts],
@@ -346,26 +365,15 @@ export class RunDriver {
 
   /** Runs until the run finishes, rests on a human, or the driver is stopped. */
   async drive(): Promise<void> {
+    if (this.toRevive) await this.reviveOutstanding();
     for (;;) {
-      if (
-        this.stopped ||
-        this.state.status === 'completed' ||
-        this.state.status === 'failed' ||
-        this.state.status === 'cancelled'
-      ) {
-        return;
-      }
+      if (this.stopped || ENDED.has(this.state.status)) return;
       // Pause only once abandoned calls have settled, so their aborts are recorded and free
       // their budget reservations before the run rests.
       if (this.facts.length === 0 && restsOnHuman(this.state) && this.effects.callsInFlight === 0) {
         const at = this.deps.clock.now();
-        const first = [...this.state.outstanding.human.values()][0] as Extract<
-          Decision,
-          { type: 'requestHuman' }
-        >;
-        const paused: NewEvent[] = [
-          { type: 'RunPaused', data: { path: first.path, reason: 'hitl' } },
-        ];
+        const { path } = [...this.state.outstanding.human.values()][0]!; // it rests on one at least
+        const paused: NewEvent[] = [{ type: 'RunPaused', data: { path, reason: 'hitl' } }];
         const snapshot = this.restSnapshot(paused);
         await this.record(snapshot ? [...paused, snapshot] : paused, at);
         markPaused(this.state);
@@ -379,15 +387,8 @@ export class RunDriver {
         continue;
       }
       const at = this.deps.clock.now();
-      const asRecorded = {
-        runId: this.runId,
-        seq: this.nextSeq,
-        v: 1,
-        at,
-        ...fact,
-      } as LedgerEvent;
-      const asked =
-        this.state.outstanding.human.size > 0 ? [...this.state.outstanding.human.keys()] : [];
+      const asRecorded = { runId: this.runId, seq: this.nextSeq, v: 1, at, ...fact } as LedgerEvent;
+      const asked = [...this.state.outstanding.human.keys()];
       // Charged before the machine decides, so a retry it starts at once is reserved after it.
       const charged = this.effects.unknownUsage.has(fact) ? this.charge(fact) : [];
       const decisions = applyFact(this.machine, this.state, asRecorded);

@@ -73,9 +73,9 @@ export function createEngine(options: EngineOptions) {
   const changes = new RunChanges();
   const onRecorded = (runId: string) => changes.changed(runId);
   /**
-   * Runs this engine was asked to start and is still starting (a watcher waits for their first
-   * commit). Each settles once its driver is registered (or the start gave up), so a cancel that
-   * comes before the first commit stops the run instead of missing it.
+   * Runs this engine was asked to start or resume and is still taking up (a watcher waits for their
+   * first commit). Each settles once its driver is registered (or it gave up), so a cancel that
+   * comes before then stops the run instead of missing it (ADR 137).
    */
   const starting = new Map<string, { done: Promise<void>; settle: () => void }>();
   /** Cancels asked for before the run's driver was registered: it is stopped as it registers. */
@@ -119,9 +119,10 @@ export function createEngine(options: EngineOptions) {
   }
 
   async function drive(plan: Plan, driver: RunDriver, epoch: number): Promise<RunResult> {
+    // Stopped before it acts: a resume's driver then re-issues nothing and records no answer.
+    if (cancelBeforeDrive.has(driver.runId)) driver.stop();
     const running = driver.drive();
     active.set(driver.runId, { driver, running });
-    if (cancelBeforeDrive.has(driver.runId)) driver.stop();
     starting.get(driver.runId)?.settle();
     try {
       await running;
@@ -172,15 +173,27 @@ export function createEngine(options: EngineOptions) {
     } catch (e) {
       refused = e as Error;
     }
+    return untilDriven(runId, () =>
+      own
+        ? begin(plan, runId, own.input, { ...opts, ...own })
+        : takeUp(plan, runId, opts, refused!),
+    );
+  }
+
+  /**
+   * Holds the run in `starting` until `work` registers its driver (drive()) or gives up: a cancel
+   * meanwhile waits for the driver and stops it, instead of missing it and recording RunCancelled
+   * under a resume that is claiming the run or re-issuing its calls. A start's own resume of a run
+   * already recorded (begin(), takeUp()) is held by the start.
+   */
+  function untilDriven(runId: string, work: () => Promise<RunResult>): Promise<RunResult> {
+    if (starting.has(runId)) return work();
     let settle = () => {};
-    const done = new Promise<void>((r) => (settle = r));
-    starting.set(runId, { done, settle });
-    const work = own
-      ? begin(plan, runId, own.input, { ...opts, ...own })
-      : takeUp(plan, runId, opts, refused!);
-    return work.finally(() => {
+    const entry = { done: new Promise<void>((r) => (settle = r)), settle: () => settle() };
+    starting.set(runId, entry);
+    return work().finally(() => {
       settle();
-      starting.delete(runId);
+      if (starting.get(runId) === entry) starting.delete(runId);
       cancelBeforeDrive.delete(runId);
       changes.changed(runId); // a watcher still waiting for the run looks again (it may have failed)
     });
@@ -226,7 +239,11 @@ export function createEngine(options: EngineOptions) {
     return resume(plan, runId, opts.retried ? { retried: opts.retried } : {});
   }
 
-  async function resume(plan: Plan, runId: string, opts: ResumeOptions = {}): Promise<RunResult> {
+  function resume(plan: Plan, runId: string, opts: ResumeOptions = {}): Promise<RunResult> {
+    return untilDriven(runId, () => takeOver(plan, runId, opts));
+  }
+
+  async function takeOver(plan: Plan, runId: string, opts: ResumeOptions): Promise<RunResult> {
     await initFastHash();
     const head = await ledger.head(runId);
     if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
@@ -296,13 +313,19 @@ export function createEngine(options: EngineOptions) {
       driver.push(human);
       return drive(plan, driver, epoch);
     }
-    // Calls or timers to take up again: the claim must be recorded before any of them acts.
-    const claimed = await ledger.append({
-      runId,
-      expected: head,
-      events: claimEvents,
-      at: clock.now(),
-    });
+    // Calls or timers to take up again: the claim must be recorded before any of them acts. Refused
+    // because another process cancelled the run meanwhile: that is the outcome, as in drive().
+    const claimed = await ledger
+      .append({ runId, expected: head, events: claimEvents, at: clock.now() })
+      .catch(async (e: unknown) => {
+        if (
+          e instanceof LedgerConflictError &&
+          (await otherWriter(ledger, runId, epoch, e)) === 'cancelled'
+        )
+          return null;
+        throw e;
+      });
+    if (!claimed) return result(runId);
     onRecorded(runId);
     const driver = new RunDriver(
       deps,
@@ -314,8 +337,8 @@ export function createEngine(options: EngineOptions) {
     );
     driver.bytesSinceSnapshot = loaded.bytesSinceSnapshot;
     driver.snapshotChain = chain;
-    await driver.reviveOutstanding();
-    if (human) driver.push(human);
+    // Revived by drive() once it is registered: a cancel from now on stops it like any driver.
+    driver.reviveOnDrive(human);
     return drive(plan, driver, epoch);
   }
 
