@@ -59,6 +59,12 @@ function exitAfterOutput(code: number): void {
   for (const s of pending) s.write('', () => --left === 0 && process.exit(code));
 }
 
+/** A usage mistake ends with where to read the command's arguments and options (QA: it did not). */
+function helpAfterErrors(cmd: Command, path: string): void {
+  cmd.showHelpAfterError(`(see: ${path} --help)`);
+  for (const sub of cmd.commands) helpAfterErrors(sub, `${path} ${sub.name()}`);
+}
+
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const program = new Command('flujo')
@@ -120,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
   addLensCommands(program, cx);
   addBlueprintCommands(program, cx);
   refusals.watch(program);
+  helpAfterErrors(program, 'flujo');
 
   try {
     await program.parseAsync(argv);

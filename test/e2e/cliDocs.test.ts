@@ -117,15 +117,20 @@ describe('docs/cli.md and docs/lens.md against the built CLI', () => {
   );
 
   it.each([
-    [['bogus'], "unknown command 'bogus'"],
-    [['run', '--bogus'], "unknown option '--bogus'"],
-    [['lens', 'show'], "missing required argument 'run'"],
+    [['bogus'], "unknown command 'bogus'", 'flujo --help'],
+    [['run', '--bogus'], "unknown option '--bogus'", 'flujo run --help'],
+    [['lens', 'show'], "missing required argument 'run'", 'flujo lens show --help'],
+    [
+      ['fleet', 'dead-letters', 'show'],
+      "missing required argument 'seq'",
+      'flujo fleet dead-letters show --help',
+    ],
   ])(
-    "flujo %j: the parser's refusal is error: [USAGE] and exit 2, as docs/cli.md says",
-    (args, what) => {
+    "flujo %j: the parser's refusal is error: [USAGE] and exit 2, as docs/cli.md says, and names its help",
+    (args, what, help) => {
       const r = runCli(args, { cwd: root });
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain(`error: [USAGE] ${what}`);
+      expect(r.stderr).toContain(`error: [USAGE] ${what}\n(see: ${help})\n`);
     },
   );
 });
