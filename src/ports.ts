@@ -78,9 +78,13 @@ export interface LedgerStore {
    * models and the fleet never act on a run the ledger does not list, and `lens verify` still
    * names them (ADR 130). Reads every event: not for a hot path. Per orphaned run: how many
    * events, its lowest seq and that event's body (which names the run). Stores that keep runs
-   * whole (memory) have none and may leave it out.
+   * whole (memory) have none and may leave it out. With `runIdPrefix` (`lens verify RUN` for a
+   * RUN the store does not list), without reading every event: the runs whose id starts with it,
+   * by an index range over the events' run ids. Events in a SQLite v2 file hold a run number,
+   * not the id, so there it is every orphaned run, found from the run numbers no head row holds;
+   * callers name each from its body, as without a prefix (ADR 139).
    */
-  orphans?(): Promise<OrphanedEvents[]>;
+  orphans?(runIdPrefix?: string): Promise<OrphanedEvents[]>;
   /**
    * Runs the read models (the `runs` projection) list that the ledger holds no head row of: the
    * run was removed from the ledger, or the row was never derived from it. Stores without

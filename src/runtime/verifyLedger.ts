@@ -233,25 +233,33 @@ export async function allRunIds(store: LedgerStore): Promise<string[]> {
 
 /**
  * Events whose head row is gone, one failure per run (named from its lowest stored event's body):
- * hidden from every read but `orphans()` (ports.ts, ADR 130). Reads every event of the store.
+ * hidden from every read but `orphans()` (ports.ts, ADR 130). Reads every event of the store;
+ * with `runIdPrefix`, only what the store holds of the runs whose id starts with it, and names
+ * only those (ADR 139).
  */
-export async function orphanedRuns(store: LedgerStore): Promise<VerifyFailure[]> {
-  return (
-    (await store.orphans?.())?.map((o) => {
-      let runId = '(unknown run)';
-      try {
-        runId = decodeEnvelope('(unknown run)', o.firstSeq, o.firstBody).runId;
-      } catch {
-        // An undecodable body still counts as an orphan; its run stays unnamed.
-      }
-      return {
+export async function orphanedRuns(
+  store: LedgerStore,
+  runIdPrefix?: string,
+): Promise<VerifyFailure[]> {
+  const found = (await store.orphans?.(runIdPrefix)) ?? [];
+  return found.flatMap((o) => {
+    let runId = '(unknown run)';
+    try {
+      runId = decodeEnvelope('(unknown run)', o.firstSeq, o.firstBody).runId;
+    } catch {
+      // An undecodable body still counts as an orphan; its run stays unnamed.
+    }
+    // A store may hand back more than the prefix names (SQLite v2: every orphaned run).
+    if (runIdPrefix !== undefined && !runId.startsWith(runIdPrefix)) return [];
+    return [
+      {
         runId,
         seq: o.firstSeq,
         reason: VerifyReason.orphaned,
         detail: `${o.events} stored event${o.events === 1 ? '' : 's'} from seq ${o.firstSeq} belong to a run the store no longer lists (its head row was removed)`,
-      };
-    }) ?? []
-  );
+      },
+    ];
+  });
 }
 
 /**

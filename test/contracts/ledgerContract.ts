@@ -26,6 +26,7 @@ import type { LedgerStore } from '../../src/ports.js';
 import { verifyStoredRun, verifyWholeLedger } from '../../src/runtime/verifyLedger.js';
 import { claimed, completed, started, stepDone } from '../support/events.js';
 import { bundledChild } from '../support/bundle.js';
+import { orphansByPrefix } from './orphansContract.js';
 
 export type Column = 'body' | 'hash' | 'prev';
 
@@ -501,6 +502,8 @@ export function describeLedgerContract(harness: LedgerHarness): void {
           expect.objectContaining({ events: 5, firstSeq: 1 }),
         ]);
       });
+
+      orphansByPrefix(test);
 
       test('detects two events swapped in place', async (fx) => {
         await seed(fx.store, 'r', 4);

@@ -345,13 +345,38 @@ describe('flujo lens verify (built CLI)', () => {
         events: [started(), completed()],
         at: AT,
       });
-      await store.close();
-      const r = runCli(['lens', 'verify', 'pg-run', '--json'], {
-        cwd: project,
-        env: { FLUJO_STATE_URI: uri },
+      await store.append({
+        runId: 'pg-gone',
+        expected: emptyHead('pg-gone'),
+        events: [started(), stepDone('0'), completed()],
+        at: AT,
       });
+      await store.pool.query(`DELETE FROM "${schema}".run_heads WHERE run_id = 'pg-gone'`);
+      await store.close();
+      const verify = (...args: string[]) =>
+        runCli(['lens', 'verify', ...args], { cwd: project, env: { FLUJO_STATE_URI: uri } });
+      const r = verify('pg-run', '--json');
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, runs_checked: 1, events_checked: 2 });
+      // A run whose head row was deleted, named by its id or a prefix: found by a range of the
+      // events' run ids (ADR 139), named `orphaned` as --all names it.
+      const orphaned = { run_id: 'pg-gone', seq: 1, reason: 'orphaned' };
+      for (const run of ['pg-gone', 'pg-g']) {
+        const one = verify(run, '--json');
+        expect(one.code).toBe(1);
+        expect(JSON.parse(one.stdout)).toMatchObject({ ok: false, failures: [orphaned] });
+      }
+      expect(verify('pg-gone').stdout).toContain('✗ run pg-gone seq 1: orphaned — 3 stored events');
+      expect(JSON.parse(verify('--all', '--json').stdout)).toMatchObject({
+        ok: false,
+        runs_checked: 1,
+        failures: [orphaned],
+      });
+      for (const run of ['pg-x', 'pg_', 'pg%']) {
+        const none = verify(run);
+        expect(none.code).toBe(1);
+        expect(none.stderr).toContain(`no run matches ${JSON.stringify(run)}`);
+      }
     } finally {
       await dropSchema(schema);
     }

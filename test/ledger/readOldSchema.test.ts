@@ -181,6 +181,10 @@ describe(`the SQLite state file ${OLD_SQLITE} wrote (ledger schema v1)`, () => {
       expect(await store.orphans!()).toEqual([
         expect.objectContaining({ events: hitl.length, firstSeq: 1 }),
       ]);
+      // By a prefix of its id: a range of the v1 events' run ids, that run's events alone.
+      expect(await store.orphans!('compat-hitl_o')).toEqual(await store.orphans!());
+      expect(await store.orphans!('compat-f')).toEqual([]);
+      expect(await store.orphans!('compat-hitl_objecz')).toEqual([]);
     } finally {
       await store.close();
     }

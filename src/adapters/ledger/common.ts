@@ -114,6 +114,23 @@ export function nextRunHead(
   };
 }
 
+/**
+ * The least string past every string that starts with `prefix`, in code-point order (UTF-8 byte
+ * order: SQLite's BINARY and Postgres' "C" collation): `>= prefix AND < prefixEnd(prefix)` is an
+ * index range holding exactly the ids that start with `prefix`. Its last code point moved one up
+ * (past the surrogates); undefined when every code point is the last there is.
+ */
+export function prefixEnd(prefix: string): string | undefined {
+  const points = Array.from(prefix, (c) => c.codePointAt(0) as number);
+  while (points.length > 0) {
+    const last = (points.pop() as number) + 1;
+    if (last > 0x10ffff) continue;
+    points.push(last === 0xd800 ? 0xe000 : last);
+    return String.fromCodePoint(...points);
+  }
+  return undefined;
+}
+
 /** A wake-up signal for subscribers in this process; other processes are found by polling. */
 export class Nudge {
   private waiters: Array<() => void> = [];

@@ -160,7 +160,9 @@ export function refreshingState(first: State, options: RefreshOptions): State {
     // refresh wakes it at once. Positions are the file's, the same in every copy of it.
     subscribe: (o?: SubscribeOptions) =>
       pollSubscribe((after, limit) => ledger.readAll(after, limit), nudge, o),
-    ...(l0.orphans ? { orphans: () => use(async (s) => (await s.ledger.orphans?.()) ?? []) } : {}),
+    ...(l0.orphans
+      ? { orphans: (prefix) => use(async (s) => (await s.ledger.orphans?.(prefix)) ?? []) }
+      : {}),
     ...(l0.unrecordedRuns
       ? { unrecordedRuns: () => use(async (s) => (await s.ledger.unrecordedRuns?.()) ?? []) }
       : {}),

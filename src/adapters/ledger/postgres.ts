@@ -37,6 +37,7 @@ import {
   Nudge,
   assertAppendable,
   pollSubscribe,
+  prefixEnd,
   prepareAppend,
   type PreparedAppend,
 } from './common.js';
@@ -344,10 +345,12 @@ export async function createPostgresLedger(
       return pollSubscribe((after, limit) => store.readAll(after, limit), nudge, opts);
     },
 
-    async orphans() {
+    async orphans(prefix?: string) {
+      const end = prefix ? prefixEnd(prefix) : undefined;
       try {
         const res = await pool.query<{ events: string; first_seq: number; body: Uint8Array }>(
-          sql.selectOrphans,
+          end === undefined ? sql.selectOrphans : sql.selectOrphansIn,
+          end === undefined ? [] : [prefix, end],
         );
         return res.rows.map((r) => ({
           events: Number(r.events),

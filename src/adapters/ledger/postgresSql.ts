@@ -134,6 +134,8 @@ export interface Statements {
   selectAll: string;
   /** Per run whose head row is gone: its event count, lowest seq and that event's body. */
   selectOrphans: string;
+  /** selectOrphans of the run ids in [$1, $2): one range of the (run_id, seq) index. */
+  selectOrphansIn: string;
   selectUnrecorded: string;
 }
 
@@ -172,6 +174,14 @@ export function statements(schema: string): Statements {
                              GROUP BY run_id) o
                       JOIN ${s}.events e ON e.run_id = o.run_id AND e.seq = o.first_seq
                      ORDER BY o.run_id`,
+    selectOrphansIn: `SELECT o.events, o.first_seq, e.body
+                        FROM (SELECT run_id, count(*) AS events, min(seq) AS first_seq
+                                FROM ${s}.events ev
+                               WHERE ev.run_id >= $1 AND ev.run_id < $2
+                                 AND NOT EXISTS (SELECT 1 FROM ${s}.run_heads h WHERE h.run_id = ev.run_id)
+                               GROUP BY run_id) o
+                        JOIN ${s}.events e ON e.run_id = o.run_id AND e.seq = o.first_seq
+                       ORDER BY o.run_id`,
     // The runs projection may not exist yet (a ledger opened without its read side).
     selectUnrecorded: `SELECT run_id FROM ${s}.runs r
                          WHERE NOT EXISTS (SELECT 1 FROM ${s}.run_heads h WHERE h.run_id = r.run_id)

@@ -35,6 +35,7 @@ import {
 } from './common.js';
 import { damagedSqliteError, orDamaged } from './sqliteDamage.js';
 import { openSqliteDatabase, openSqliteReadOnly } from './sqliteOpen.js';
+import { readOrphans } from './sqliteOrphans.js';
 
 export { openSqliteDatabase } from './sqliteOpen.js';
 import { readSql } from './sqliteSchema.js';
@@ -356,11 +357,9 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
       ).map(toRecord);
     },
 
-    async orphans() {
+    async orphans(prefix?: string) {
       const rows = damaged('looking for events whose head row is gone', () =>
-        db
-          .prepare<[], { events: number; first_seq: number; body: Uint8Array }>(sql.selectOrphans)
-          .all(),
+        readOrphans(db, sql, prefix),
       );
       return rows.map((r) => ({ events: r.events, firstSeq: r.first_seq, firstBody: r.body }));
     },

@@ -19,6 +19,12 @@ export interface ReadSql {
   readonly selectAfterPos: string;
   /** Per run whose head row is gone: its event count, lowest seq and that event's body. */
   readonly selectOrphans: string;
+  /**
+   * selectOrphans without reading every event (ADR 139): `byRange`, of the run ids in [?, ?)
+   * (v1's events hold the id); else every orphaned run, from the run numbers no head row holds
+   * (v2's events hold a run number, not the id), for a file with at least one head row.
+   */
+  readonly selectOrphansNarrow: { readonly sql: string; readonly byRange: boolean };
   /** Head rows with no event stored under them (every event of the run was removed). */
   readonly selectEmptyRuns: string;
 }
@@ -39,6 +45,15 @@ const READ_SQL: Readonly<Record<number, ReadSql>> = {
              WHERE run_id NOT IN (SELECT run_id FROM run_heads) GROUP BY run_id) o
       JOIN events e ON e.run_id = o.run_id AND e.seq = o.first_seq
      ORDER BY o.run_id`,
+    selectOrphansNarrow: {
+      byRange: true,
+      sql: `SELECT o.events, o.first_seq, e.body
+      FROM (SELECT run_id, count(*) AS events, min(seq) AS first_seq FROM events
+             WHERE run_id >= ? AND run_id < ? AND run_id NOT IN (SELECT run_id FROM run_heads)
+             GROUP BY run_id) o
+      JOIN events e ON e.run_id = o.run_id AND e.seq = o.first_seq
+     ORDER BY o.run_id`,
+    },
     selectEmptyRuns: `SELECT h.run_id, h.seq FROM run_heads h
       WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.run_id = h.run_id) ORDER BY h.run_id`,
   },
@@ -57,6 +72,28 @@ const READ_SQL: Readonly<Record<number, ReadSql>> = {
              WHERE run_no NOT IN (SELECT run_no FROM run_heads) GROUP BY run_no) o
       JOIN event_log e ON e.run_no = o.run_no AND e.seq = o.first_seq
      ORDER BY o.run_no`,
+    // Run numbers are the head rows' integer keys: one no head row holds lies below the first,
+    // above the last (text and blobs sort above numbers) or in a gap after one with no next. Each
+    // such range is one range of event_log's index; the gaps cost a probe per head row.
+    // ./sqliteOrphans.ts reads a file without head rows whole instead.
+    selectOrphansNarrow: {
+      byRange: false,
+      sql: `WITH gaps(lo, hi) AS (
+             SELECT a.run_no, (SELECT min(b.run_no) FROM run_heads b WHERE b.run_no > a.run_no)
+               FROM run_heads a
+              WHERE NOT EXISTS (SELECT 1 FROM run_heads b WHERE b.run_no = a.run_no + 1)),
+           free(run_no, seq) AS (
+             SELECT l.run_no, l.seq FROM gaps g CROSS JOIN event_log l
+              WHERE l.run_no > g.lo AND l.run_no < g.hi
+             UNION ALL
+             SELECT run_no, seq FROM event_log WHERE run_no < (SELECT min(run_no) FROM run_heads)
+             UNION ALL
+             SELECT run_no, seq FROM event_log WHERE run_no > (SELECT max(run_no) FROM run_heads))
+      SELECT o.events, o.first_seq, e.body
+        FROM (SELECT run_no, count(*) AS events, min(seq) AS first_seq FROM free GROUP BY run_no) o
+        JOIN event_log e ON e.run_no = o.run_no AND e.seq = o.first_seq
+       ORDER BY o.run_no`,
+    },
     selectEmptyRuns: `SELECT h.run_id, h.seq FROM run_heads h
       WHERE NOT EXISTS (SELECT 1 FROM event_log e WHERE e.run_no = h.run_no) ORDER BY h.run_id`,
   },

@@ -31,7 +31,7 @@ export function withAppend(store: LedgerStore, append: LedgerStore['append']): L
     listRuns: (options) => store.listRuns(options),
     readAll: (after, limit) => store.readAll(after, limit),
     subscribe: (options) => store.subscribe(options),
-    ...(store.orphans ? { orphans: () => store.orphans!() } : {}),
+    ...(store.orphans ? { orphans: (prefix) => store.orphans!(prefix) } : {}),
     close: () => store.close(),
   };
 }

@@ -110,7 +110,8 @@ async function verify(opts: LensVerifyOptions, out: Output): Promise<number> {
 /**
  * One run. A RUN the store does not list may be one whose head row was deleted: its events are
  * hidden from every read but `orphans()` (ADR 130), so before calling it unknown, verify looks
- * for them (reading every event, only on this miss) and names them `orphaned`, as --all does.
+ * for those of the runs whose id starts with RUN (an index range, not every event: ADR 139) and
+ * names them `orphaned`, as --all does.
  */
 async function verifyOne(store: LedgerStore, run: string): Promise<LedgerVerification> {
   let runId: string;
@@ -118,7 +119,7 @@ async function verifyOne(store: LedgerStore, run: string): Promise<LedgerVerific
     runId = await resolveRunId(store, run);
   } catch (e) {
     if (!isEngineError(e) || e.code !== ErrorCode.LEDGER_UNKNOWN_RUN) throw e;
-    const orphans = (await orphanedRuns(store)).filter((o) => o.runId.startsWith(run));
+    const orphans = await orphanedRuns(store, run);
     if (orphans.length === 0) throw e;
     return { ok: false, runsChecked: 0, eventsChecked: 0, runs: [], orphans };
   }
