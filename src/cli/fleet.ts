@@ -29,10 +29,22 @@ function exitCodeOfRefusal(code: string): ExitCode {
   return ExitCode.runtime;
 }
 
+/**
+ * A command's own wording of a refusal the worker's engine gave, as the local command words it
+ * (the next step it names): the message to say instead, or undefined to keep the worker's.
+ */
+export type FleetRefusalWording = (refusal: {
+  readonly runId: string;
+  readonly code: string;
+  readonly message: string;
+  readonly status: string | undefined;
+}) => string | undefined;
+
 export async function viaFleet(
   flags: FleetFlags,
   out: Output,
   publish: (fleet: FleetClient, wait: number) => Promise<Published>,
+  reword?: FleetRefusalWording,
 ): Promise<number> {
   const env = process.env;
   const seconds = numberFlag('--wait', flags.wait) ?? 60;
@@ -56,13 +68,18 @@ export async function viaFleet(
       ...(env.FLUJO_NATS_NAMESPACE ? { namespace: env.FLUJO_NATS_NAMESPACE } : {}),
     });
     const published = await publish(fleet, Math.round(seconds * 1000));
-    return report(published, flags, out);
+    return report(published, flags, out, reword);
   } finally {
     await nc.close().catch(() => {});
   }
 }
 
-function report(p: Published, flags: FleetFlags, out: Output): number {
+function report(
+  p: Published,
+  flags: FleetFlags,
+  out: Output,
+  reword: FleetRefusalWording | undefined,
+): number {
   const arg = runIdWords(p.runId);
   if (!p.result) {
     if (flags.json)
@@ -92,6 +109,12 @@ function report(p: Published, flags: FleetFlags, out: Output): number {
       );
       said = withoutCode(message);
       refusal.error = { ...error, message: said };
+    } else {
+      const own = reword?.({ runId: p.runId, code: error.code, message: said, status });
+      if (own !== undefined) {
+        said = own;
+        refusal.error = { ...error, message: said };
+      }
     }
     const dead = outcome.dead_letter as { stream?: unknown } | undefined;
     if (dead && typeof dead.stream === 'string')

@@ -409,10 +409,24 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
 
     const late = cli('cancel', 'cli-1', '--fleet', '--json');
     expect(late.code).toBe(1);
+    // The same object and next step as `flujo cancel` here (was: no "See it with" line).
+    const here = runCli(['cancel', 'cli-1', '--json', '--state-uri', uri], { cwd: project });
+    expect(here.code).toBe(1);
+    expect(JSON.parse(late.stdout)).toEqual(JSON.parse(here.stdout));
     expect(JSON.parse(late.stdout)).toMatchObject({
       status: 'completed',
-      error: { code: 'RUN_NOT_RESUMABLE' },
+      error: {
+        code: 'RUN_NOT_RESUMABLE',
+        message: expect.stringMatching(
+          /nothing was recorded\. See it with: flujo lens show cli-1$/,
+        ),
+      },
     });
+    // The text, from this call's stderr: a second cancel would be the same message, taken once.
+    expect(late.stderr).toContain(
+      `${here.stderr.trim()} (refused by the fleet)`.replace(/^error: /, ''),
+    );
+    expect(here.stderr).toMatch(/nothing was recorded\. See it with: flujo lens show cli-1\n$/);
 
     const queued = cli('run', '--fleet', '--wait', '0', '--run-id', 'cli-2', '--json');
     expect(queued.code).toBe(0);

@@ -35,11 +35,19 @@ export async function cancel(runArg: string, flags: CancelFlags, out: Output): P
     throw e;
   }
   if (flags.fleet)
-    return viaFleet(flags, out, (fleet, wait) =>
-      fleet.cancel(runArg, {
-        ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
-        wait,
-      }),
+    return viaFleet(
+      flags,
+      out,
+      (fleet, wait) =>
+        fleet.cancel(runArg, {
+          ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
+          wait,
+        }),
+      // A worker refuses a run that ended in this command's words, less the next step it names.
+      (r) =>
+        r.code === ErrorCode.RUN_NOT_RESUMABLE && r.status !== undefined && ENDED.has(r.status)
+          ? `${r.message}. ${seeIt(r.runId)}`
+          : undefined,
     );
   const cfg = projectConfig(flags, process.env, process.cwd());
   for (const w of cfg.warnings) out.info(`warning: ${w}`);
@@ -84,10 +92,14 @@ function osUser(): string {
   }
 }
 
+const ENDED: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
+
+const seeIt = (runId: string) => `See it with: flujo lens show ${runIdWords(runId)}`;
+
 function ended(r: RunResult): EngineError {
   return new EngineError(
     ErrorCode.RUN_NOT_RESUMABLE,
-    `run ${r.runId} already ended (${r.status}); there is nothing to cancel and nothing was recorded. See it with: flujo lens show ${runIdWords(r.runId)}`,
+    `run ${r.runId} already ended (${r.status}); there is nothing to cancel and nothing was recorded. ${seeIt(r.runId)}`,
     { exitCode: ExitCode.runtime, details: { runId: r.runId, status: r.status } },
   );
 }
