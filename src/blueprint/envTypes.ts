@@ -52,6 +52,12 @@ export interface LoadOptions {
    */
   readonly recordedRun?: boolean;
   /**
+   * The pipeline name the run being taken up recorded (`RunStarted.pipeline.name`): a blueprint
+   * with no `name:` of its own is named so, not after its file, so a renamed or moved file still
+   * makes the plan the run recorded (ADR 142). A `name:` the file sets is its name.
+   */
+  readonly recordedName?: string;
+  /**
    * The model ids the agent port takes: undefined for one it takes, else why not. The CLI passes
    * `flujo run`'s rule (`openai:<model>`, `anthropic:<model>`), so a step naming another is a
    * V-A6 finding, not a refusal when the run starts. Without it, any `provider:model` of a

@@ -207,7 +207,12 @@ function compileTop(env: Env, tree: YNode): { root: PlanNode; name: string } | u
     });
   }
   const nameNode = entry(tree, 'name')?.value;
-  const name = env.str(nameNode, 'name', null) ?? posix.basename(env.file).replace(/\.ya?ml$/, '');
+  // Nameless: the name its run recorded when one is taken up (a renamed file resumes, ADR 142),
+  // else the file's stem. An imported file is named by its own stem either way.
+  const name =
+    env.str(nameNode, 'name', null) ??
+    (env.fileStack.length === 0 ? env.shared.opts.recordedName : undefined) ??
+    posix.basename(env.file).replace(/\.ya?ml$/, '');
   // Recorded in RunStarted, printed by `run` and every lens command (ADR 108).
   env.controlName('pipeline name', name, nameNode?.pos ?? tree.pos, null);
   agentsSection(env, entry(tree, 'agents')?.value);

@@ -28,6 +28,15 @@ export interface LoadedPipeline {
 
 export const DEFAULT_PIPELINE = 'pipeline.yaml';
 
+/**
+ * How the pipeline of a run already recorded is loaded: `recordedRun`, leniently (ADR 106);
+ * `recordedName`, the name the run recorded, which a blueprint with no `name:` takes (ADR 142).
+ */
+export interface RecordedLoad {
+  readonly recordedRun?: boolean;
+  readonly recordedName?: string;
+}
+
 /** The extensions of a pipeline module (a pipeline built with the DSL), not a YAML blueprint. */
 const MODULE_EXTENSIONS: ReadonlySet<string> = new Set(['.js', '.mjs', '.cjs', '.ts', '.mts']);
 
@@ -36,29 +45,30 @@ export const isPipelineModule = (file: string): boolean =>
   MODULE_EXTENSIONS.has(extname(file).toLowerCase());
 
 /**
- * The pipeline file a run recorded when it started (`RunStarted.pipeline.source`, relative to the
- * project root), when that file is still there; RUN_NOT_FOUND for a run with no events.
+ * The pipeline a run recorded when it started: its name, and its file (`RunStarted.pipeline.source`,
+ * relative to the project root) when that file is still there; RUN_NOT_FOUND for a run with no
+ * events.
  */
-export async function recordedSource(
+export async function recordedPipeline(
   ledger: LedgerStore,
   runId: string,
   root: string,
-): Promise<string | undefined> {
-  const source = await startedSource(ledger, runId);
-  return source && existsSync(resolve(root, source)) ? source : undefined;
+): Promise<{ readonly name: string; readonly source?: string }> {
+  const { name, source } = await startedPipeline(ledger, runId);
+  return source && existsSync(resolve(root, source)) ? { name, source } : { name };
 }
 
 /**
- * The pipeline file a run recorded when it started, whether or not it is still there. Its
- * RunStarted is read alone and must be seq 1, intact (ADR 122, 124): read before resume's own chain
- * check (which starts at the latest snapshot, ADR 43), a damaged or missing RunStarted is named
- * as lens verify names it, not decoded as whatever row comes first (which made a resume without
- * --pipeline a PLAN_CHANGED against the default pipeline).
+ * The pipeline a run recorded when it started (its name and file, whether or not the file is
+ * still there). Its RunStarted is read alone and must be seq 1, intact (ADR 122, 124): read
+ * before resume's own chain check (which starts at the latest snapshot, ADR 43), a damaged or
+ * missing RunStarted is named as lens verify names it, not decoded as whatever row comes first
+ * (which made a resume without --pipeline a PLAN_CHANGED against the default pipeline).
  */
-export async function startedSource(
+export async function startedPipeline(
   ledger: LedgerStore,
   runId: string,
-): Promise<string | undefined> {
+): Promise<{ readonly name: string; readonly source?: string }> {
   const [first] = await ledger.read(runId, { fromSeq: 1, limit: 1 });
   if (!first && !(await ledger.head(runId)))
     throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
@@ -68,7 +78,20 @@ export async function startedSource(
     'the run was not resumed and nothing was recorded',
     { hashed: true, row: first ?? null },
   );
-  return started.data.pipeline.source;
+  return started.data.pipeline;
+}
+
+/**
+ * Said with a PLAN_CHANGED whose pipeline is named otherwise than the run recorded (its own
+ * `name:`): a file named so, with nothing else changed, takes the run up (ADR 142).
+ */
+export function renamedHint(
+  planName: string | undefined,
+  recordedName: string | undefined,
+): string {
+  return planName === undefined || recordedName === undefined || recordedName === planName
+    ? ''
+    : `; the pipeline is named ${JSON.stringify(planName)} where the run recorded ${JSON.stringify(recordedName)}: if that is all that changed, set name: ${JSON.stringify(recordedName)} in the file (or remove its name: line)`;
 }
 
 export function pipelinePath(arg: string | undefined, root: string, cwd: string): string {
@@ -161,7 +184,7 @@ export async function loadPipelineFile(
   file: string,
   cfg: EffectiveConfig,
   registry?: SkillRegistry,
-  opts: { readonly recordedRun?: boolean } = {},
+  opts: RecordedLoad = {},
 ): Promise<LoadedPipeline> {
   const ext = extname(file).toLowerCase();
   const source = isAbsolute(relative(cfg.root, file)) ? file : relative(cfg.root, file);

@@ -16,7 +16,7 @@ import {
   refuseMissingState,
   type GlobalOptions,
 } from './context.js';
-import { loadPipelineFile, type LoadedPipeline } from './pipelineFile.js';
+import { loadPipelineFile, type LoadedPipeline, type RecordedLoad } from './pipelineFile.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
 
@@ -35,10 +35,7 @@ export interface Session {
    * Loads the pipeline file with the skills it may call (builtins plus the skills.yaml beside
    * it, else the project root's), and the engine that runs it with those skills and the models.
    */
-  load(
-    file: string,
-    opts?: { readonly recordedRun?: boolean },
-  ): Promise<{ pipeline: LoadedPipeline; engine: Engine }>;
+  load(file: string, opts?: RecordedLoad): Promise<{ pipeline: LoadedPipeline; engine: Engine }>;
   /** Runs `work`, showing progress; a SIGINT detaches the run (it stays resumable). */
   drive(work: () => Promise<RunResult>): Promise<{ result: RunResult; interrupted: boolean }>;
   close(): Promise<void>;
@@ -125,8 +122,8 @@ export async function loadRunnable(
   engineOptions: Omit<EngineOptions, 'agents'>,
   /** The blueprint's validation warnings, before the models are checked. */
   warn: (warning: string) => void = () => {},
-  /** The pipeline of a run already recorded (ADR 106). */
-  opts: { readonly recordedRun?: boolean } = {},
+  /** The pipeline of a run already recorded (ADR 106, 142). */
+  opts: RecordedLoad = {},
 ): Promise<{ pipeline: LoadedPipeline; engine: Engine }> {
   const skills = await pipelineSkills(cfg, file);
   const pipeline = await loadPipelineFile(file, cfg, skills, opts);

@@ -12,6 +12,7 @@ import type { Plan } from '../dsl/ir.js';
 import { EngineError, ErrorCode } from '../errors.js';
 import type { SkillRegistry } from '../skills/types.js';
 import { catalogOf, modelIdProblem } from './agents.js';
+import type { RecordedLoad } from './pipelineFile.js';
 import { shellWord } from './shell.js';
 
 const where = (f: Finding) => `${relative(process.cwd(), f.file) || f.file}:${f.line}:${f.column}`;
@@ -24,8 +25,8 @@ export async function loadYamlPipeline(
   file: string,
   cfg: EffectiveConfig,
   registry: SkillRegistry,
-  /** The pipeline of a run already recorded (ADR 106). */
-  opts: { readonly recordedRun?: boolean } = {},
+  /** The pipeline of a run already recorded (ADR 106, 142). */
+  opts: RecordedLoad = {},
 ): Promise<{ plan: Plan; warnings: string[] }> {
   const result = loadBlueprint(file, {
     files: nodeBlueprintFiles,
@@ -34,6 +35,7 @@ export async function loadYamlPipeline(
     skills: catalogOf(registry),
     modelProblem: modelIdProblem,
     ...(opts.recordedRun ? { recordedRun: true } : {}),
+    ...(opts.recordedName !== undefined ? { recordedName: opts.recordedName } : {}),
   });
   if (!result.plan || !result.isValid) {
     const lines = result.errors.map(formatFinding);

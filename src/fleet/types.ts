@@ -29,16 +29,21 @@ export interface WorkerOptions {
   readonly names: FleetNames;
   /**
    * Loads a pipeline (a file relative to the project root; undefined: the default one);
-   * `recordedRun` for a run already recorded (a resume, ADR 106).
+   * `recordedRun` for a run already recorded (a resume, ADR 106); `recordedName`, the name such a
+   * run recorded, which a blueprint with no `name:` of its own takes (ADR 142).
    */
-  loadPipeline(file: string | undefined, recordedRun?: boolean): Promise<LoadedRunPipeline>;
+  loadPipeline(
+    file: string | undefined,
+    recordedRun?: boolean,
+    recordedName?: string,
+  ): Promise<LoadedRunPipeline>;
   /**
    * Whether the run is in the ledger (its head): a start of a run already recorded loads the
    * pipeline as a resume does (ADR 106, 107).
    */
   runExists(runId: string): Promise<boolean>;
-  /** The pipeline file a run recorded, when it is still there. */
-  recordedSource(runId: string): Promise<string | undefined>;
+  /** The pipeline a run recorded: its name, and its file when that is still there. */
+  recordedPipeline(runId: string): Promise<{ readonly name: string; readonly source?: string }>;
   /** An engine that needs no pipeline: cancels. */
   readonly engine: Engine;
   /** A start message's context and budget (with the project's budgets) as run options. */

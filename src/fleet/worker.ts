@@ -111,8 +111,12 @@ export function startWorker(options: WorkerOptions): Worker {
         // A start delivered again for a run it recorded (its ack lost, a crash) takes the run up:
         // loaded as a resume is (ADR 107), so a run recorded before a later rule is not refused.
         const recorded = await options.runExists(m.runId);
+        // Its name, for a blueprint with no name: (ADR 142); a damaged RunStarted is the engine's.
+        const name = recorded
+          ? (await options.recordedPipeline(m.runId).catch(() => undefined))?.name
+          : undefined;
         const loaded = await unlessStopped(
-          options.loadPipeline(m.body.pipeline, recorded),
+          options.loadPipeline(m.body.pipeline, recorded, name),
           abort.signal,
         );
         engines.add(loaded.engine);
@@ -127,10 +131,13 @@ export function startWorker(options: WorkerOptions): Worker {
         });
       }
       case 'resume': {
-        const source = await options.recordedSource(m.runId);
+        const { source, name } = await options.recordedPipeline(m.runId);
         // Lenient for the recorded blueprint only: a changed one is loaded with every rule.
         const recorded = !m.body.allow_changed_pipeline;
-        const loaded = await unlessStopped(options.loadPipeline(source, recorded), abort.signal);
+        const loaded = await unlessStopped(
+          options.loadPipeline(source, recorded, name),
+          abort.signal,
+        );
         engines.add(loaded.engine);
         if (abort.signal.aborted) throw new Stopping();
         await unlessSwept(held);

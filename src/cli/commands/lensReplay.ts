@@ -11,7 +11,7 @@ import { decodeRecord } from '../../events/envelope.js';
 import { createEngine } from '../../runtime/engine.js';
 import { corruptRun } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
-import { loadPipelineFile, pipelinePath } from '../pipelineFile.js';
+import { loadPipelineFile, pipelinePath, renamedHint } from '../pipelineFile.js';
 import { withRun, type LensFlags } from './lensCommon.js';
 
 export interface LensReplayFlags extends LensFlags {
@@ -67,7 +67,11 @@ export async function lensReplay(
             },
           ),
         }
-      : await loadPipelineFile(file, cfg, undefined, { recordedRun: true });
+      : await loadPipelineFile(file, cfg, undefined, {
+          recordedRun: true,
+          // A blueprint with no name: of its own is named as the run recorded (ADR 142).
+          recordedName: started.data.pipeline.name,
+        });
     // No agent port: a replay that needed a live call would fail, never reach a provider.
     const result = await createEngine({ ledger }).replay(plan, runId);
     const body = {
@@ -95,7 +99,7 @@ export async function lensReplay(
       out.data(`  recorded: ${JSON.stringify(d?.recorded)}`);
       out.data(`  replayed: ${JSON.stringify(d?.expected)}`);
       out.info(
-        `the plan ${architect ? 'of flujo create' : `in ${file}`} no longer decides what the run recorded`,
+        `the plan ${architect ? 'of flujo create' : `in ${file}`} no longer decides what the run recorded${renamedHint(plan.ir.name, started.data.pipeline.name)}`,
       );
     }
     return result.identical ? ExitCode.ok : ExitCode.runtime;

@@ -108,7 +108,8 @@ export async function lensServe(
   async function planFor(runId: string): Promise<Plan> {
     const [first] = await state.ledger.read(runId, { limit: 1 });
     const started = first ? decodeRecord(runId, first.seq, first.body) : undefined;
-    const source = started?.type === 'RunStarted' ? started.data.pipeline.source : undefined;
+    const recorded = started?.type === 'RunStarted' ? started.data.pipeline : undefined;
+    const source = recorded?.source;
     const file = source ? resolve(cfg.root, source) : undefined;
     if (!file || !existsSync(file)) {
       throw new EngineError(
@@ -119,12 +120,16 @@ export async function lensServe(
     const port = await portFor(file);
     runPorts.set(runId, port.agents);
     // Keyed by the file's modification time too: an edited pipeline is loaded again (and the
-    // engine then refuses it for older runs with PLAN_CHANGED, as the CLI does).
-    const key = `${file}@${statSync(file).mtimeMs}`;
+    // engine then refuses it for older runs with PLAN_CHANGED, as the CLI does), and by the name
+    // the run recorded, which a blueprint with no name: of its own takes (ADR 142).
+    const key = JSON.stringify([file, statSync(file).mtimeMs, recorded?.name]);
     let plan = plans.get(key);
     if (!plan) {
       // Only recorded runs are answered here (ADR 106).
-      plan = loadPipelineFile(file, cfg, port.skills, { recordedRun: true }).then((l) => l.plan);
+      plan = loadPipelineFile(file, cfg, port.skills, {
+        recordedRun: true,
+        ...(recorded ? { recordedName: recorded.name } : {}),
+      }).then((l) => l.plan);
       plans.set(key, plan);
       plan.catch(() => plans.delete(key));
     }

@@ -11,7 +11,7 @@ import { ConfigError, EngineError, ErrorCode, ExitCode, withoutCode } from '../.
 import { maxInputBytes, resolveRunId } from '../context.js';
 import { answerNotUtf8, parseAnswer, readStdin, runArgument } from '../io.js';
 import type { Output } from '../output.js';
-import { pipelinePath, startedSource } from '../pipelineFile.js';
+import { pipelinePath, renamedHint, startedPipeline } from '../pipelineFile.js';
 import {
   exitCodeOf,
   pausedWithoutAnswer,
@@ -86,10 +86,17 @@ export async function resume(
   /** The answer itself was refused (parseAnswer), before the run's state was read. */
   let answerRefused = false;
   let pausedNow: (() => Promise<RunResult>) | undefined;
+  let startedWith: { readonly name: string; readonly source?: string } | undefined;
+  let planName: string | undefined;
   try {
     const { cfg, ledger } = session;
     runId = await resolveRunId(ledger, runArg);
-    const started = flags.pipeline ? undefined : await startedSource(ledger, runId);
+    // Its RunStarted: the file it recorded, and the name a blueprint with no name: of its own
+    // takes (ADR 142). Under --pipeline, a damaged one is left to the engine's checks, as before.
+    startedWith = flags.pipeline
+      ? await startedPipeline(ledger, runId).catch(() => undefined)
+      : await startedPipeline(ledger, runId);
+    const started = flags.pipeline ? undefined : startedWith?.source;
     const recorded = started && existsSync(resolve(cfg.root, started)) ? started : undefined;
     if (started && !recorded)
       // The file the run started from is gone (moved, renamed): name it, not `flujo init`, and
@@ -109,7 +116,9 @@ export async function resume(
     // plan, loaded with every rule, so it cannot record what they refuse.
     const { pipeline: loaded, engine } = await session.load(file, {
       recordedRun: !flags.allowChangedPipeline,
+      ...(startedWith ? { recordedName: startedWith.name } : {}),
     });
+    planName = loaded.plan.ir.name;
     // Refused before the run is touched: the answer alone is wrong, whatever the run's state.
     answerRefused = true;
     const text =
@@ -139,7 +148,7 @@ export async function resume(
       // The engine's words are the library's ("allow the change explicitly"): say how, here.
       e = planChangedSaying(
         e,
-        'resume with the pipeline the run started with, or add --allow-changed-pipeline to continue under this one (a recorded decision that comes out differently then stops it with NONDETERMINISM)',
+        `resume with the pipeline the run started with, or add --allow-changed-pipeline to continue under this one (a recorded decision that comes out differently then stops it with NONDETERMINISM)${renamedHint(planName, startedWith?.name)}`,
       );
     }
     if (

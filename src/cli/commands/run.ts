@@ -19,7 +19,7 @@ import {
   type InputSource,
 } from '../io.js';
 import type { Output } from '../output.js';
-import { loadPipelineFile, pipelinePath, startedSource } from '../pipelineFile.js';
+import { loadPipelineFile, pipelinePath, renamedHint, startedPipeline } from '../pipelineFile.js';
 import { pipelineSkills } from '../agents.js';
 import {
   exitCodeOf,
@@ -126,9 +126,14 @@ export async function run(
     const recordedRun =
       chosenRunId !== undefined &&
       (await session.ledger.head(chosenRunId).catch(() => null)) !== null;
+    // Its name, which a blueprint with no name: of its own takes (ADR 142). A damaged RunStarted
+    // is left to the engine's checks (ADR 124), as before.
+    const startedWith = recordedRun
+      ? await startedPipeline(session.ledger, chosenRunId).catch(() => undefined)
+      : undefined;
     const { pipeline: loaded, engine } = await session.load(
       pipelinePath(pipelineArg, cfg.root, cwd),
-      { recordedRun },
+      { recordedRun, ...(startedWith ? { recordedName: startedWith.name } : {}) },
     );
     const input = await readInput(flags.input, env, process.stdin);
     if (!recordedRun) checkRunValues(input, context, maxInputBytes(cfg));
@@ -157,14 +162,12 @@ export async function run(
         // An id that exists is resumed, and a resume can be refused (a paused run with no answer,
         // a damaged chain): under --json that is still one object, as `flujo resume` prints it.
         // Under another pipeline: the file it started with is named, and said gone when it is.
-        const started =
-          recordedRun && caught instanceof EngineError && caught.code === ErrorCode.PLAN_CHANGED
-            ? await startedSource(session.ledger, runId).catch(() => undefined)
-            : undefined;
+        const started = startedWith?.source;
         const from = started
           ? ` (${started}${existsSync(resolve(cfg.root, started)) ? '' : `, which is no longer in ${cfg.root}`})`
           : '';
-        const e = recordedRun ? takenUpRefusal(caught, runId, from) : caught;
+        const renamed = renamedHint(loaded.plan.ir.name, startedWith?.name);
+        const e = recordedRun ? takenUpRefusal(caught, runId, from, renamed) : caught;
         if (flags.json) printRefusal(out, runId, e);
         throw e;
       });
@@ -181,7 +184,7 @@ export async function run(
  * A run taken up by --run-id under another pipeline is refused with the library's words ("allow
  * the change explicitly"); run has no flag for that: say which command continues it.
  */
-function takenUpRefusal(e: unknown, runId: string, from = ''): unknown {
+function takenUpRefusal(e: unknown, runId: string, from = '', renamed = ''): unknown {
   if (!(e instanceof EngineError)) return e;
   const pause = e.details.pause as Question | undefined;
   // Paused on a person: `run` takes no answer; say which question and the command that does.
@@ -189,7 +192,7 @@ function takenUpRefusal(e: unknown, runId: string, from = ''): unknown {
   if (e.code !== ErrorCode.PLAN_CHANGED) return e;
   return planChangedSaying(
     e,
-    `run it with the pipeline it started with${from}, or continue it under this one with: flujo resume ${runId} --pipeline PATH --allow-changed-pipeline`,
+    `run it with the pipeline it started with${from}, or continue it under this one with: flujo resume ${runId} --pipeline PATH --allow-changed-pipeline${renamed}`,
   );
 }
 

@@ -22,7 +22,7 @@ import { openProjectState, projectConfig, type GlobalOptions } from '../context.
 import { numberFlag } from '../io.js';
 import { findingAsShown } from '../jsonRefusal.js';
 import type { Output } from '../output.js';
-import { DEFAULT_PIPELINE, recordedSource } from '../pipelineFile.js';
+import { DEFAULT_PIPELINE, recordedPipeline } from '../pipelineFile.js';
 import { engineSettings, loadRunnable } from '../session.js';
 
 export interface WorkerFlags extends GlobalOptions {
@@ -102,6 +102,7 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
     const loadPipeline = (
       file: string | undefined,
       recordedRun = false,
+      recordedName?: string,
     ): Promise<LoadedRunPipeline> => {
       const rel = file ?? DEFAULT_PIPELINE;
       const abs = resolve(cfg.root, rel);
@@ -121,11 +122,15 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
           ),
         );
       const mtimeMs = statSync(abs).mtimeMs;
-      // A resume's load may take what a start's refuses (ADR 106): cached apart.
-      const key = recordedRun ? `recorded:${abs}` : abs;
+      // A resume's load may take what a start's refuses (ADR 106), and a nameless blueprint is
+      // named as the run recorded (ADR 142): cached apart.
+      const key = JSON.stringify([abs, recordedRun, recordedName ?? null]);
       const cached = loaded.get(key);
       if (cached && cached.mtimeMs === mtimeMs) return cached.pipeline;
-      const pipeline = loadRunnable(cfg, abs, engineOptions, undefined, { recordedRun }).then(
+      const pipeline = loadRunnable(cfg, abs, engineOptions, undefined, {
+        recordedRun,
+        ...(recordedName !== undefined ? { recordedName } : {}),
+      }).then(
         ({ pipeline: p, engine }) => ({ plan: p.plan, source: p.source, engine }),
         (e: unknown) => {
           // An invalid blueprint's findings name files as the message names the pipeline:
@@ -150,7 +155,7 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
       engine: createEngine(engineOptions),
       loadPipeline,
       runExists: async (runId) => (await state.ledger.head(runId).catch(() => null)) !== null,
-      recordedSource: (runId) => recordedSource(state.ledger, runId, cfg.root),
+      recordedPipeline: (runId) => recordedPipeline(state.ledger, runId, cfg.root),
       runOptions(plan, m) {
         const b = m.body.budget;
         const budget = resolveBudget(cfg.toml.budgets, plan.ir.name, {
