@@ -3,9 +3,11 @@ import { sinkToProblem } from '../dsl/checks.js';
 import type { CodeRef, PlanNode } from '../dsl/ir.js';
 import { contextOps, withOps } from './contextOps.js';
 import type { Env, Where } from './env.js';
-import { MAP_KEYS } from './keys.js';
+import type { Node } from './exprParser.js';
+import { MAP_KEYS, SCOPE_ROOTS } from './keys.js';
 import { MAP_ITEMS_KEY } from './runtimeEval.js';
 import { buildSteps, get, identity, type Base } from './steps.js';
+import { parseTemplate } from './template.js';
 import { plain, type YNode } from './yamlTree.js';
 
 export function map(
@@ -76,11 +78,9 @@ export function map(
 function iterableInput(env: Env, node: YNode | undefined, name: string): string | undefined {
   if (!node) return undefined;
   const v = plain(node);
-  const problem =
-    typeof v !== 'string'
-      ? `must be a context path (items or context.items), got ${JSON.stringify(v)}`
-      : sinkToProblem(v);
-  if (!problem) return v as string;
+  const expected = `must be a context path (items or context.items), got ${JSON.stringify(v)}`;
+  const problem = typeof v !== 'string' ? expected : sinkToProblem(v);
+  if (!problem) return readsPath(env, node, name, v as string, expected);
   // What env.str took before 5db5502 (a number or boolean as its text): a run recorded with it
   // keeps its plan, and the finding is a later rule's (ADR 106).
   const took =
@@ -94,4 +94,65 @@ function iterableInput(env: Env, node: YNode | undefined, name: string): string 
     later: took !== undefined,
   });
   return took;
+}
+
+/**
+ * The map reads its list with the template `{{ context.<path> }}`: a path that template does not
+ * read key by key (template text, a subscript, a filter, an operator) is V-K4 (ADR 143). One the
+ * template cannot even parse (`{{ ['x'] }}`) failed every run before it was recorded, as an
+ * internal error: no recorded run has it, so it is an error for one too, and no plan is made of
+ * it. One it parses (`items[0]`, `items | first`) ran: a later rule's, its plan kept (ADR 106).
+ */
+function readsPath(
+  env: Env,
+  node: YNode,
+  name: string,
+  v: string,
+  expected: string,
+): string | undefined {
+  const want = v
+    .trim()
+    .replace(/^context\./, '')
+    .split('.');
+  let single: Node | undefined;
+  let parsed = true;
+  try {
+    single = parseTemplate(`{{ context.${v.replace(/^context\./, '')} }}`).single;
+  } catch {
+    parsed = false;
+  }
+  const keys = contextKeys(single);
+  if (keys?.join('\0') === want.join('\0')) return v;
+  // `{{ context.items }}` or `{{ items }}`: the path inside, written bare (not another root's).
+  const inner = /^\s*\{\{\s*(.*?)\s*\}\}\s*$/s.exec(v)?.[1] ?? '';
+  const root = inner.split('.')[0] ?? '';
+  const path = !PATH.test(inner)
+    ? undefined
+    : root === 'context'
+      ? inner.slice('context.'.length) || undefined
+      : (SCOPE_ROOTS as readonly string[]).includes(root)
+        ? undefined
+        : inner;
+  env.report('V-K4', `${name}: iterable_input ${expected}`, node.pos, {
+    step: name,
+    suggestion: path
+      ? `write 'iterable_input: ${path}' (the context path, without '{{ }}')`
+      : `write the key that holds the list, names (letters, digits, '_') joined by '.' ('iterable_input: items'); for a list a template makes, set it first with the map's init ('init: [{set: context.items, value: "{{ … }}"}]'), or leave iterable_input out to map over the map's input`,
+    later: parsed,
+  });
+  return parsed ? v : undefined;
+}
+
+/** A dotted path of names (`items`, `context.a.b`, `a.0`). */
+const PATH = /^[A-Za-z_][A-Za-z0-9_]*(?:\.(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+))*$/;
+
+/** The keys of `context.a.b` read attribute by attribute; undefined for anything else. */
+function contextKeys(e: Node | undefined): string[] | undefined {
+  const keys: string[] = [];
+  let x = e;
+  while (x?.t === 'attr') {
+    keys.unshift(x.key);
+    x = x.o;
+  }
+  return x?.t === 'name' && x.n === 'context' ? keys : undefined;
 }
