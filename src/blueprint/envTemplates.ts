@@ -112,6 +112,15 @@ export function checkTemplate(
       inFile({ pos, shift }, at.line, at.column),
       { step },
     );
+    // Its `{{ }}` tags are still parsed, so an unknown filter beside it (`| to_json`) is V-T3 in
+    // the same pass. The names they read are not checked: a `{% for x in … %}` binds its own.
+    if (hasTemplate(src)) {
+      try {
+        parseTemplate(src);
+      } catch (e) {
+        syntaxError(env, e, pos, step, 'template', shift);
+      }
+    }
     return;
   }
   if (!hasTemplate(src)) {
@@ -149,7 +158,7 @@ export function checkTemplate(
   }
   for (const p of paths) {
     if (!names.includes(segmentsOf(p)[0]?.key ?? ''))
-      checkPath(env, p, namesPlace(pos), step, where);
+      checkPath(env, p, namesPlace(pos), step, where, false, names);
   }
 }
 
@@ -267,6 +276,7 @@ function checkPath(
   step: string | null,
   where: Where,
   expr = false,
+  names: readonly string[] = [],
 ): void {
   const parsed = segmentsOf(path);
   const segs = parsed.map((s) => s.key);
@@ -279,16 +289,11 @@ function checkPath(
     ? { severity: 'error' as const, later: true, fails: ': an expression fails where it reads it' }
     : { fails: '' };
   if (!(SCOPE_ROOTS as readonly string[]).includes(root)) {
-    const near = nearest(root, SCOPE_ROOTS);
     env.report(
       'V-T5',
       `unknown ${expr ? 'name' : 'template variable'} '${root}'${unbound.fails}`,
       pos,
-      {
-        step,
-        suggestion: near ? `use '${near}'` : `use one of ${SCOPE_ROOTS.join(', ')}`,
-        ...unbound,
-      },
+      { step, suggestion: unknownRootFix(root, where, names), ...unbound },
     );
     return;
   }
@@ -347,4 +352,36 @@ function checkPath(
       });
     }
   }
+}
+
+/**
+ * The roots a template or expression may read here without a finding, for V-T5's fix: `this`
+ * in a map body (not in a transition's `when`), `iteration` in a loop's exit_expression and
+ * propagation template, and a prompt's own variables (`names`).
+ */
+function rootsHere(where: Where, names: readonly string[]): string[] {
+  return [
+    ...SCOPE_ROOTS.filter(
+      (r) =>
+        (r !== 'this' || (where.inMap && !where.transition)) &&
+        (r !== 'iteration' || where.iteration === true),
+    ),
+    ...names,
+  ];
+}
+
+/** `use 'iteration'` only where it is bound; elsewhere where it is, and what is bound here. */
+function unknownRootFix(root: string, where: Where, names: readonly string[]): string {
+  const here = rootsHere(where, names);
+  const near = nearest(root, [...SCOPE_ROOTS, ...names]);
+  if (near && here.includes(near)) return `use '${near}'`;
+  const only =
+    near === 'this'
+      ? where.transition
+        ? `'this' is not bound in a transition's when; `
+        : `'this' is bound only in a map body; `
+      : near === 'iteration'
+        ? `'iteration' is bound only in a loop's exit_expression and propagation template; `
+        : '';
+  return `${only}use one of ${here.join(', ')}`;
 }
