@@ -26,6 +26,7 @@ import type { LedgerStore } from '../../src/ports.js';
 import { verifyStoredRun, verifyWholeLedger } from '../../src/runtime/verifyLedger.js';
 import { claimed, completed, started, stepDone } from '../support/events.js';
 import { bundledChild } from '../support/bundle.js';
+import { listRunsByPrefix } from './listRunsContract.js';
 import { orphansByPrefix } from './orphansContract.js';
 
 export type Column = 'body' | 'hash' | 'prev';
@@ -366,6 +367,8 @@ export function describeLedgerContract(harness: LedgerHarness): void {
         'c-1',
       ]);
     });
+
+    listRunsByPrefix(test);
 
     test('reads all runs in commit order and tails new commits', async ({ store }) => {
       const ha = await seed(store, 'a', 0);

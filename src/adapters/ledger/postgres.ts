@@ -285,12 +285,17 @@ export async function createPostgresLedger(
     async listRuns(opts: ListRunsOptions = {}) {
       const where: string[] = [];
       const params: unknown[] = [];
+      // run_id is COLLATE "C" (byte order, as SQLite): the ids that start with the prefix are the
+      // index range [prefix, prefixEnd) exactly; read to the index's end, a prefix no run has
+      // read every row after it (10 ms at 20,000 runs).
+      const end = opts.prefix ? prefixEnd(opts.prefix) : undefined;
       if (opts.prefix) {
         params.push(opts.prefix);
-        // run_id is COLLATE "C" (byte order, as SQLite), so `>=` bounds the index scan.
-        where.push(
-          `run_id >= $${params.length} AND left(run_id, length($${params.length})) = $${params.length}`,
-        );
+        where.push(`run_id >= $${params.length}`);
+      }
+      if (end !== undefined) {
+        params.push(end);
+        where.push(`run_id < $${params.length}`);
       }
       if (opts.afterRunId) {
         params.push(opts.afterRunId);
@@ -300,7 +305,8 @@ export async function createPostgresLedger(
       const text = `SELECT run_id, seq, hash, epoch, terminal, created_at, updated_at
                       FROM "${schema}".run_heads ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
                      ORDER BY run_id LIMIT $${params.length}`;
-      const variant = (opts.prefix ? 'p' : '') + (opts.afterRunId ? 'a' : '');
+      const variant =
+        (opts.prefix ? 'p' : '') + (end !== undefined ? 'e' : '') + (opts.afterRunId ? 'a' : '');
       try {
         const res = await pool.query<HeadRow>({
           name: `flujo_ledger_${tag}_listRuns_${variant}`,

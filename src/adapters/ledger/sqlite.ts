@@ -30,6 +30,7 @@ import {
   Nudge,
   assertAppendable,
   pollSubscribe,
+  prefixEnd,
   prepareAppend,
   type PreparedAppend,
 } from './common.js';
@@ -338,8 +339,11 @@ export function createSqliteLedger(options: SqliteLedgerOptions): SqliteLedger {
       const where: string[] = [];
       const params: unknown[] = [];
       if (opts.prefix) {
-        where.push('run_id >= ? AND substr(run_id, 1, ?) = ?');
-        params.push(opts.prefix, opts.prefix.length, opts.prefix);
+        // The ids that start with the prefix are the range [prefix, prefixEnd) exactly (BINARY
+        // collation); with no end a prefix no run has read every row after it.
+        const end = prefixEnd(opts.prefix);
+        where.push(end === undefined ? 'run_id >= ?' : 'run_id >= ? AND run_id < ?');
+        params.push(opts.prefix, ...(end === undefined ? [] : [end]));
       }
       if (opts.afterRunId) {
         where.push('run_id > ?');
