@@ -21,15 +21,40 @@ export interface ReconcilerDeps {
   readonly now: () => number;
   /** Whether this worker is handling a message of the run right now. */
   isDriving(runId: string): boolean;
+  /** Why the run cannot be taken up here (its recorded file is gone), if it cannot. */
+  unadoptable?(
+    runId: string,
+  ): Promise<{ readonly file: string; readonly words: string } | undefined>;
 }
 
-/** Queues a resume for each run whose owner went silent for `staleMs`; how many it queued. */
-export async function reconcileOnce(d: ReconcilerDeps, staleMs: number): Promise<number> {
+/**
+ * Queues a resume for each run whose owner went silent for `staleMs`; how many it queued. A run
+ * that cannot be taken up here is left, and said so once per head seq (`left`, kept between
+ * rounds): a resume would only be refused, again each de-duplication window.
+ */
+export async function reconcileOnce(
+  d: ReconcilerDeps,
+  staleMs: number,
+  left: Map<string, number> = new Map(),
+): Promise<number> {
   let sent = 0;
   const runs = await d.readModels.listRuns({ status: 'running', limit: 1000 });
+  const listed = new Set(runs.map((r) => r.runId));
+  for (const id of left.keys()) if (!listed.has(id)) left.delete(id);
   for (const r of runs) {
     if (d.isDriving(r.runId) || d.now() - r.updatedAt < staleMs) continue;
     if ((await queuedFor(d.jsm, d.names, r.runId)) > 0) continue;
+    const refused = await d.unadoptable?.(r.runId);
+    if (refused) {
+      if (left.get(r.runId) !== r.headSeq)
+        d.log.warn(
+          { run_id: r.runId, head_seq: r.headSeq, file: refused.file, err: refused.words },
+          'run is running with no event for a while, but the pipeline file it recorded is gone: left, not re-enqueued',
+        );
+      left.set(r.runId, r.headSeq);
+      continue;
+    }
+    left.delete(r.runId);
     await d.js.publish(workSubject(d.names, 'resume', r.runId), '{}', {
       msgID: `reconcile:${r.runId}:${r.headSeq}`,
     });
@@ -49,10 +74,11 @@ export async function reconcileLoop(
   everyMs: number,
   signal: AbortSignal,
 ): Promise<void> {
+  const left = new Map<string, number>();
   while (!signal.aborted) {
     await pause(everyMs, signal);
     if (signal.aborted) return;
-    await reconcileOnce(d, staleMs).catch((e: unknown) =>
+    await reconcileOnce(d, staleMs, left).catch((e: unknown) =>
       d.log.warn({ err: (e as Error).message }, 'reconciling failed; trying again later'),
     );
   }

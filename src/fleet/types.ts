@@ -6,6 +6,7 @@ import type { FleetNames, WorkMessage } from '../adapters/nats/work.js';
 import type { Plan } from '../dsl/ir.js';
 import type { ReadModels } from '../projections/readModels.js';
 import type { Engine, RunOptions } from '../runtime/engine.js';
+import type { GoneFile } from './goneFile.js';
 
 /** The logging the worker needs (pino's Logger fits). */
 export interface WorkerLog {
@@ -19,6 +20,12 @@ export interface LoadedRunPipeline {
   /** The file relative to the project root, recorded in RunStarted. */
   readonly source: string;
   readonly engine: Engine;
+}
+
+export interface RecordedPipeline {
+  readonly name: string;
+  readonly source?: string;
+  readonly gone?: GoneFile;
 }
 
 export interface WorkerOptions {
@@ -42,8 +49,11 @@ export interface WorkerOptions {
    * pipeline as a resume does (ADR 106, 107).
    */
   runExists(runId: string): Promise<boolean>;
-  /** The pipeline a run recorded: its name, and its file when that is still there. */
-  recordedPipeline(runId: string): Promise<{ readonly name: string; readonly source?: string }>;
+  /**
+   * The pipeline a run recorded: its name, and its file when that is still there, or `gone` when
+   * it is not (a resume of the run is refused, not given pipeline.yaml: ADR 146).
+   */
+  recordedPipeline(runId: string): Promise<RecordedPipeline>;
   /** An engine that needs no pipeline: cancels. */
   readonly engine: Engine;
   /** A start message's context and budget (with the project's budgets) as run options. */

@@ -38,7 +38,8 @@ import { runJson } from '../runtime/resultJson.js';
 import type { RunResult } from '../runtime/summary.js';
 import { watchMaxDeliveries } from './deadLetter.js';
 import { failureOutcome, type FailureDeps } from './failure.js';
-import { RETRY_MS, Stopping, unlessStopped, type Outcome } from './outcomes.js';
+import { goneFileRefusal, goneFileWords } from './goneFile.js';
+import { answers, RETRY_MS, Stopping, unlessStopped, type Outcome } from './outcomes.js';
 import { pause, reconcileLoop } from './reconciler.js';
 import { handBack, retriedOf, settle, type SettleDeps } from './release.js';
 import { keepSpent, type Held, type SpentDeps } from './spent.js';
@@ -131,7 +132,10 @@ export function startWorker(options: WorkerOptions): Worker {
         });
       }
       case 'resume': {
-        const { source, name } = await options.recordedPipeline(m.runId);
+        const { source, name, gone } = await options.recordedPipeline(m.runId);
+        // Its file moved or renamed: refused as the local resume is (ADR 138, 146), never run
+        // under pipeline.yaml, which is the file of a run that recorded none.
+        if (gone) throw goneFileRefusal(m.runId, gone, answers(m));
         // Lenient for the recorded blueprint only: a changed one is loaded with every rule.
         const recorded = !m.body.allow_changed_pipeline;
         const loaded = await unlessStopped(
@@ -347,7 +351,16 @@ export function startWorker(options: WorkerOptions): Worker {
   if (staleMs)
     loops.push(
       reconcileLoop(
-        { ...spentDeps, isDriving: (id) => driving.has(id) },
+        {
+          ...spentDeps,
+          isDriving: (id) => driving.has(id),
+          // A run whose file is gone is left, not adopted under pipeline.yaml (ADR 146); a
+          // RunStarted that cannot be read is the resume's to report.
+          async unadoptable(id) {
+            const gone = (await options.recordedPipeline(id).catch(() => undefined))?.gone;
+            return gone ? { file: gone.file, words: goneFileWords(id, gone, false) } : undefined;
+          },
+        },
         staleMs,
         options.reconcileEveryMs ?? Math.min(30_000, Math.max(100, staleMs / 4)),
         abort.signal,

@@ -22,7 +22,7 @@ import { openProjectState, projectConfig, type GlobalOptions } from '../context.
 import { numberFlag } from '../io.js';
 import { findingAsShown } from '../jsonRefusal.js';
 import type { Output } from '../output.js';
-import { DEFAULT_PIPELINE, recordedPipeline } from '../pipelineFile.js';
+import { DEFAULT_PIPELINE, startedPipeline } from '../pipelineFile.js';
 import { engineSettings, loadRunnable } from '../session.js';
 
 export interface WorkerFlags extends GlobalOptions {
@@ -155,7 +155,15 @@ export async function worker(flags: WorkerFlags, out: Output): Promise<number> {
       engine: createEngine(engineOptions),
       loadPipeline,
       runExists: async (runId) => (await state.ledger.head(runId).catch(() => null)) !== null,
-      recordedPipeline: (runId) => recordedPipeline(state.ledger, runId, cfg.root),
+      // Its file, or `gone` when that is no longer here: a resume is then refused, never given
+      // pipeline.yaml, which is the file of a run that recorded none (ADR 138, 146).
+      async recordedPipeline(runId) {
+        const { name, source } = await startedPipeline(state.ledger, runId);
+        if (!source) return { name };
+        return existsSync(resolve(cfg.root, source))
+          ? { name, source }
+          : { name, gone: { file: source, project: cfg.root } };
+      },
       runOptions(plan, m) {
         const b = m.body.budget;
         const budget = resolveBudget(cfg.toml.budgets, plan.ir.name, {

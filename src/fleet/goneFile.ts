@@ -1,0 +1,36 @@
+/**
+ * A run whose recorded pipeline file is no longer in the worker's project (moved, renamed): the
+ * worker refuses to take it up rather than load the project's pipeline.yaml in its place, as the
+ * local `flujo resume` refuses (ADR 138, ADR 146).
+ */
+import { isAbsolute } from 'node:path';
+
+import { ConfigError, ErrorCode } from '../errors.js';
+
+/** The file a run recorded (`RunStarted.pipeline.source`) that the worker's project lacks. */
+export interface GoneFile {
+  readonly file: string;
+  /** The worker's project root. */
+  readonly project: string;
+}
+
+/**
+ * What is said of it: the file, and how to take the run up — here with `--pipeline`, or through
+ * the fleet with a start naming the file (which carries no answer: `answer` leaves it out).
+ */
+export function goneFileWords(runId: string, gone: GoneFile, answer: boolean): string {
+  const where = isAbsolute(gone.file)
+    ? 'gone'
+    : `no longer in the worker's project ${gone.project}`;
+  const here = `flujo resume ${runId} --pipeline PATH${answer ? ' --input …' : ''} (add --allow-changed-pipeline if it changed)`;
+  const fleet = answer
+    ? ''
+    : `, or through the fleet: flujo run PATH --run-id ${runId} --fleet (PATH relative to the worker's project)`;
+  return `run ${runId} started from ${gone.file}, which is ${where}; put the file back, or pass the pipeline with: ${here}${fleet}`;
+}
+
+/** The refusal of a resume of such a run: CONFIG_INVALID, as the local resume's. */
+export const goneFileRefusal = (runId: string, gone: GoneFile, answer: boolean): ConfigError =>
+  new ConfigError(ErrorCode.CONFIG_INVALID, goneFileWords(runId, gone, answer), {
+    file: gone.file,
+  });
