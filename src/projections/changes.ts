@@ -18,10 +18,13 @@ export const PROJECTION_VERSIONS = {
   // 3: `model` is the agent's model id the call was made with, not the name a reply reports;
   // 4: steps a run left unfinished are `cancelled` (STEP_ABANDONED), also in completed runs (ADR 78);
   // 5: `calls` (1 once an outcome is recorded), and a charge alone gives the attempt its call day
-  // (ADR 128), so `costs({ runId })` counts a charged call with no reply
-  steps: 5,
+  // (ADR 128), so `costs({ runId })` counts a charged call with no reply;
+  // 6: the call day is the day the call was requested (AgentCallRequested), set once (ADR 145)
+  steps: 6,
   hitl: 3, // 2: withdrawn when their branch is left (ADR 45); 3: and when their run ends (ADR 46)
-  costs: 2, // 2: counted under the model id the call was made with, replies and failures alike
+  // 2: counted under the model id the call was made with, replies and failures alike;
+  // 3: every charge of a call on the day it was requested, its step row's call day (ADR 145)
+  costs: 3,
 } as const;
 
 export type ProjectionName = keyof typeof PROJECTION_VERSIONS;
@@ -97,12 +100,16 @@ export type StepPathChange = Base & { readonly p: 'steps'; readonly path: string
         readonly seq: number;
         readonly at: number;
       }
-    /** An agent call attempt starts: attempt 1 fills the scheduled row, later ones add a row. */
+    /**
+     * An agent call attempt starts: attempt 1 fills the scheduled row, later ones add a row.
+     * `day` (UTC) is the attempt's call day, kept from its first request (ADR 145).
+     */
     | {
         readonly op: 'called';
         readonly attempt: number;
         readonly seq: number;
         readonly at: number;
+        readonly day: string;
         readonly model: string | null;
         readonly inputPreview: string;
       }
@@ -110,7 +117,7 @@ export type StepPathChange = Base & { readonly p: 'steps'; readonly path: string
         readonly op: 'replied';
         readonly attempt: number;
         readonly at: number;
-        /** UTC day of the reply, for a run's costs by day. */
+        /** UTC day of the reply: the call day of an attempt with no request recorded. */
         readonly day: string;
         readonly tin: number;
         readonly tout: number;
@@ -129,7 +136,7 @@ export type StepPathChange = Base & { readonly p: 'steps'; readonly path: string
         readonly errorMessage: string;
       }
     | { readonly op: 'retried'; readonly attempt: number }
-    /** An attempt whose usage is unknown, charged its reservation (ADR 55), on `day` (UTC). */
+    /** An attempt whose usage is unknown, charged its reservation (ADR 55); `day` as `replied`. */
     | {
         readonly op: 'charged';
         readonly attempt: number;
@@ -177,8 +184,10 @@ export type HitlPathChange = Base & { readonly p: 'hitl'; readonly path: string 
   );
 
 /**
- * One agent call's spend, counted under its step's model, step name, the run's pipeline and the
- * UTC day. Calls of code (fn:, skill:) have no model and are not counted.
+ * One agent call's spend, counted under its step's model, step name, the run's pipeline and its
+ * call day: the step row's (the UTC day the call was requested), so a reply, a failure and every
+ * later charge of one call (a cancel's, a resume's) land on one day, the one `costs({ runId })`
+ * reads (ADR 145). Calls of code (fn:, skill:) have no model and are not counted.
  */
 export type CostChange = Base & {
   readonly p: 'costs';
@@ -187,6 +196,7 @@ export type CostChange = Base & {
   readonly attempt: number;
   /** 1 for a call's outcome; 0 for a charge on an attempt already counted (BudgetReconciled). */
   readonly calls: 0 | 1;
+  /** The event's UTC day: used only when the attempt has no call day (none recorded). */
   readonly day: string;
   readonly tin: number;
   readonly tout: number;

@@ -104,6 +104,7 @@ export function changesOf(e: LedgerEvent, out: Change[] = []): Change[] {
         attempt: e.data.attempt,
         seq: e.seq,
         at,
+        day: utcDay(at),
         model: model(e.data.agent),
         inputPreview: preview(e.data.input),
       });
@@ -260,6 +261,7 @@ function usage(out: Change[], runId: string, c: number, tin: number, tout: numbe
     out.push({ p: 'runs', op: 'usage', runId, cost: c, tin, tout });
 }
 
+/** `day`: the event's, which a store uses only for a call with no request day (see CostChange). */
 function cost(
   runId: string,
   path: string,

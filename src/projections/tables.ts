@@ -16,7 +16,7 @@ import type {
 import { utcDay } from './preview.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-/** `calls`: 1 once an outcome is recorded; `callDay`: of its outcome, or of a charge alone. */
+/** `calls`: 1 once an outcome is recorded; `callDay`: its request's UTC day, set once (ADR 145). */
 export type StepRec = Mutable<StepRow> & { seq: number; callDay: string | null; calls: number };
 type HitlRec = Mutable<HitlRow> & { seq: number };
 type CostRec = { calls: number; tokensIn: number; tokensOut: number; costMicros: number };
@@ -177,6 +177,7 @@ export class ProjectionTables {
       }
       r.model = c.model;
       r.inputPreview = c.inputPreview;
+      r.callDay ??= c.day;
       return;
     }
     const r = this.attemptRow(
@@ -191,7 +192,7 @@ export class ProjectionTables {
         r.tokensOut += c.tout;
         r.costMicros += c.cost;
         r.latencyMs = c.latencyMs;
-        r.callDay = c.day;
+        r.callDay ??= c.day;
         r.calls = 1;
         return;
       case 'charged':
@@ -208,7 +209,7 @@ export class ProjectionTables {
             errorCode: c.errorCode,
             errorMessage: c.errorMessage,
           });
-        r.callDay = c.day;
+        r.callDay ??= c.day;
         r.calls = 1;
         r.tokensIn += c.tin;
         r.tokensOut += c.tout;
@@ -279,21 +280,15 @@ export class ProjectionTables {
     const s = this.steps.get(c.runId)?.get(`${c.path}\0${c.attempt}`);
     if (!s || s.model === null) return;
     const pipeline = this.runs.get(c.runId)?.pipeline;
+    const day = s.callDay ?? c.day; // the call's, whichever event charges it (ADR 145)
     const keys: [CostDimension, string][] = [
       ['model', s.model],
       ['step', s.name],
-      ['day', c.day],
+      ['day', day],
     ];
     if (pipeline !== undefined) keys.push(['pipeline', pipeline]);
-    for (const [dim, key] of keys) {
-      const k = `${dim}\0${key}\0${c.day}`;
-      const t = this.costRows.get(k) ?? { calls: 0, tokensIn: 0, tokensOut: 0, costMicros: 0 };
-      t.calls += c.calls;
-      t.tokensIn += c.tin;
-      t.tokensOut += c.tout;
-      t.costMicros += c.cost;
-      this.costRows.set(k, t);
-    }
+    const n = { calls: c.calls, tokensIn: c.tin, tokensOut: c.tout, costMicros: c.cost };
+    for (const [dim, key] of keys) addCost(this.costRows, `${dim}\0${key}\0${day}`, n);
   }
 
   // ---- queries ----
@@ -338,14 +333,6 @@ export class ProjectionTables {
   costs(q: { by: CostDimension; runId?: string; since?: number }): CostRow[] {
     const since = q.since === undefined ? '' : utcDay(q.since);
     const totals = new Map<string, CostRec>();
-    const add = (key: string, calls: number, tin: number, tout: number, c: number) => {
-      const t = totals.get(key) ?? { calls: 0, tokensIn: 0, tokensOut: 0, costMicros: 0 };
-      t.calls += calls;
-      t.tokensIn += tin;
-      t.tokensOut += tout;
-      t.costMicros += c;
-      totals.set(key, t);
-    };
     if (q.runId !== undefined) {
       const pipeline = this.runs.get(q.runId)?.pipeline;
       for (const s of this.steps.get(q.runId)?.values() ?? []) {
@@ -358,12 +345,12 @@ export class ProjectionTables {
               : q.by === 'day'
                 ? s.callDay
                 : pipeline;
-        if (key !== undefined) add(key, s.calls, s.tokensIn, s.tokensOut, s.costMicros);
+        if (key !== undefined) addCost(totals, key, s);
       }
     } else {
       for (const [k, t] of this.costRows) {
         const [dim, key, day] = k.split('\0') as [string, string, string];
-        if (dim === q.by && day >= since) add(key, t.calls, t.tokensIn, t.tokensOut, t.costMicros);
+        if (dim === q.by && day >= since) addCost(totals, key, t);
       }
     }
     return sortCosts(
@@ -390,6 +377,16 @@ export class ProjectionTables {
         answer: r.answer === null ? null : (JSON.parse(r.answer as string) as unknown),
       }));
   }
+}
+
+/** Adds `n` to the totals under `key`. */
+function addCost(totals: Map<string, CostRec>, key: string, n: CostRec): void {
+  const t = totals.get(key) ?? { calls: 0, tokensIn: 0, tokensOut: 0, costMicros: 0 };
+  t.calls += n.calls;
+  t.tokensIn += n.tokensIn;
+  t.tokensOut += n.tokensOut;
+  t.costMicros += n.costMicros;
+  totals.set(key, t);
 }
 
 /** Days in order; everything else by cost, highest first, then key. */

@@ -40,15 +40,18 @@ export const CHANGE_SQL: Record<ChangeKey, string | null> = {
   'steps.scheduled': `INSERT INTO steps (${STEP_COLS})
     VALUES (@runId, @path, 1, @seq, @name, @kind, 'running', @at, NULL, NULL, NULL, 0, 0, 0, 0,
       NULL, NULL, NULL, NULL, NULL, 0) ON CONFLICT (run_id, path, attempt) DO NOTHING`,
+  // The attempt's call day is its first request's, whatever charges it later (ADR 145).
   'steps.called': `INSERT INTO steps (${STEP_COLS})
     VALUES (@runId, @path, @attempt, @seq,
       coalesce((SELECT name FROM steps WHERE ${STEP} AND attempt = 1), CAST(@path AS TEXT)),
       coalesce((SELECT kind FROM steps WHERE ${STEP} AND attempt = 1), 'call'),
-      'running', @at, NULL, NULL, @model, 0, 0, 0, 0, @inputPreview, NULL, NULL, NULL, NULL, 0)
+      'running', @at, NULL, NULL, @model, 0, 0, 0, 0, @inputPreview, NULL, NULL, NULL, @day, 0)
     ON CONFLICT (run_id, path, attempt) DO UPDATE SET model = excluded.model,
-      input_preview = excluded.input_preview`,
+      input_preview = excluded.input_preview,
+      call_day = coalesce(steps.call_day, excluded.call_day)`,
   'steps.replied': `UPDATE steps SET tokens_in = tokens_in + @tin, tokens_out = tokens_out + @tout,
-      cost_micros = cost_micros + @cost, latency_ms = @latencyMs, call_day = @day, calls = 1
+      cost_micros = cost_micros + @cost, latency_ms = @latencyMs,
+      call_day = coalesce(call_day, CAST(@day AS TEXT)), calls = 1
     WHERE ${STEP} AND attempt = @attempt`,
   // A call aborted after its step was abandoned keeps the step `cancelled`, with why (ADR 78).
   'steps.callFailed': `UPDATE steps SET
@@ -58,10 +61,10 @@ export const CHANGE_SQL: Record<ChangeKey, string | null> = {
         ELSE CAST(@at AS BIGINT) - started_at END,
       error_code = CASE status WHEN 'cancelled' THEN error_code ELSE @errorCode END,
       error_message = CASE status WHEN 'cancelled' THEN error_message ELSE @errorMessage END,
-      call_day = @day, calls = 1, tokens_in = tokens_in + @tin,
+      call_day = coalesce(call_day, CAST(@day AS TEXT)), calls = 1, tokens_in = tokens_in + @tin,
       tokens_out = tokens_out + @tout, cost_micros = cost_micros + @cost
     WHERE ${STEP} AND attempt = @attempt`,
-  // A charge with no outcome (a cancel's, a run end's: ADR 128) dates the attempt's spend too.
+  // A charge with no outcome (a cancel's, a run end's: ADR 128) counts on the call's day (ADR 145).
   'steps.charged': `UPDATE steps SET cost_micros = cost_micros + @cost,
       call_day = coalesce(call_day, CAST(@day AS TEXT))
     WHERE ${STEP} AND attempt = @attempt`,
@@ -99,12 +102,14 @@ export const CHANGE_SQL: Record<ChangeKey, string | null> = {
       answered_at = @at WHERE ${STEP}`,
   'hitl.withdrawn': `UPDATE hitl SET status = 'withdrawn' WHERE ${STEP} AND status = 'pending'`,
   'hitl.runEnded': `UPDATE hitl SET status = 'withdrawn' WHERE run_id = @runId AND status = 'pending'`,
-  // One agent call's spend under four keys; nothing when the step has no model (code).
+  // One agent call's spend under four keys, on the call's day (its step row's, so every charge
+  // of one call lands on one day: ADR 145); nothing when the step has no model (code).
   'costs.call': `WITH d (dim) AS (VALUES ('model'), ('step'), ('day'), ('pipeline'))
     INSERT INTO costs (dim, key, day, calls, tokens_in, tokens_out, cost_micros)
     SELECT d.dim, CASE d.dim WHEN 'model' THEN s.model WHEN 'step' THEN s.name
-                             WHEN 'day' THEN CAST(@day AS TEXT) ELSE r.pipeline END,
-           CAST(@day AS TEXT), CAST(@calls AS BIGINT), CAST(@tin AS BIGINT), CAST(@tout AS BIGINT), CAST(@cost AS BIGINT)
+                             WHEN 'day' THEN coalesce(s.call_day, CAST(@day AS TEXT))
+                             ELSE r.pipeline END,
+           coalesce(s.call_day, CAST(@day AS TEXT)), CAST(@calls AS BIGINT), CAST(@tin AS BIGINT), CAST(@tout AS BIGINT), CAST(@cost AS BIGINT)
       FROM steps s CROSS JOIN d LEFT JOIN runs r ON r.run_id = s.run_id
      WHERE s.run_id = @runId AND s.path = @path AND s.attempt = @attempt AND s.model IS NOT NULL
        AND (d.dim <> 'pipeline' OR r.pipeline IS NOT NULL)
