@@ -83,6 +83,9 @@ describe('GET /api/runs/:id: attempts', () => {
       await page.waitForSelector('details.step');
       const first = page.locator('details.step[data-key="0#1"]');
       expect(await first.locator('summary .num').first().textContent()).toBe('tried again');
+      // Its own colour, not a failure's red: the row and its bar are `retried`.
+      expect(await first.getAttribute('class')).toContain('st-retried');
+      expect(await first.locator('.bar.b-retried').count()).toBe(1);
       // A failed step opens; one tried again does not (before: it opened as a failure).
       expect(await page.locator('details.step[open]').count()).toBe(0);
       await first.click();

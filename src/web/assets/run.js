@@ -67,14 +67,15 @@ function waterfall(run, steps, open, showEngine) {
     const left = Math.min(99.4, ((s.startedAt - t0) / span) * 100);
     const width = Math.max(0.6, (((s.endedAt ?? end) - s.startedAt) / span) * 100);
     const waiting = s.status === 'running' && run.status === 'paused';
-    const state = waiting ? 'waiting' : s.status;
-    // Said in words where the bar's colour and the latency would not tell (not colour alone).
+    // An attempt that failed and was tried again: its own colour, not a failure's (as lens show).
     const retried = s.status === 'failed' && s.finalAttempt === false;
+    const state = waiting ? 'waiting' : retried ? 'retried' : s.status;
+    // Said in words where the bar's colour and the latency would not tell (not colour alone).
     const said = retried ? 'tried again' : waiting || s.status === 'cancelled' ? state : null;
     const details = h(
       'details',
       {
-        class: 'step st-' + s.status,
+        class: 'step st-' + (retried ? 'retried' : s.status),
         open: open.has(key) || (s.status === 'failed' && !retried),
         'data-key': key,
       },
