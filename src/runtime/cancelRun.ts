@@ -10,6 +10,7 @@ import type { Clock, LedgerStore } from '../ports.js';
 import { cancelCharges, holdReservations, type Held, type LeftAtStop } from './budget.js';
 import type { RunDriver } from './driver.js';
 import type { Retried } from './engineTypes.js';
+import type { StartingRuns } from './startingRuns.js';
 import { checkHeadEvent } from './load.js';
 import { recordedStart } from './verifyLedger.js';
 
@@ -61,9 +62,7 @@ export interface CancelDeps {
   /** Runs driven in this process. */
   readonly active: ReadonlyMap<string, { driver: RunDriver; running: Promise<void> }>;
   /** Runs started or resumed here whose driver is not registered yet (ADR 137). */
-  readonly starting: ReadonlyMap<string, { done: Promise<void> }>;
-  /** Cancels asked for before the run's driver was registered: it is stopped as it registers. */
-  readonly cancelBeforeDrive: Set<string>;
+  readonly starting: StartingRuns;
 }
 
 export async function recordCancel(
@@ -73,30 +72,52 @@ export async function recordCancel(
   by?: string,
   retried?: Retried,
 ): Promise<void> {
-  const { ledger, clock, worker, onRecorded, active, starting, cancelBeforeDrive } = deps;
-  // Started or resumed here but not yet driven (its first commit, a resume's claim, is on its
-  // way): wait for the driver, which stops at once, instead of finding no run and letting it go on.
-  const pending = active.has(runId) ? undefined : starting.get(runId);
-  if (pending) {
-    cancelBeforeDrive.add(runId);
-    await pending.done;
+  // A driver of the run registered here from now on (a start's first commit, a resume's claim,
+  // is on its way) stops before it acts.
+  const release = deps.starting.cancelling(runId);
+  try {
+    await cancelAfterDrivers(deps, runId, reason, by, retried);
+  } finally {
+    release();
   }
-  const here = active.get(runId);
+}
+
+async function cancelAfterDrivers(
+  deps: CancelDeps,
+  runId: string,
+  reason?: string,
+  by?: string,
+  retried?: Retried,
+): Promise<void> {
+  const { ledger, clock, worker, onRecorded, active, starting } = deps;
+  const reservations = new HeldReservations(ledger, runId);
+  let limited = false;
   // What the driver had out when it stopped, once its drive ended cleanly (its view was then the
   // ledger's); otherwise only the ledger is known.
   let left: LeftAtStop | null = null;
-  if (here) {
+  let stopped: RunDriver | undefined;
+  /** Stops the driver registered here now, if this cancel has not stopped it yet. */
+  const stopHere = async () => {
+    const here = active.get(runId);
+    if (!here || here.driver === stopped) return;
+    stopped = here.driver;
     here.driver.stop();
     let clean = true;
     await here.running.catch(() => (clean = false));
-    if (clean) left = here.driver.leftAtStop;
-  }
-  const reservations = new HeldReservations(ledger, runId);
-  let limited = false;
+    left = clean ? here.driver.leftAtStop : null;
+  };
   // A run driven by another process may append between our read of its head and our
   // append: read the head again. Each conflict is that process's progress; a run that ends
   // meanwhile stays as it ended.
   for (let attempt = 1; ; attempt++) {
+    await stopHere();
+    // Started or resumed here but not yet driven: wait for every one of them (each driver stops as
+    // it registers) instead of finding no run and letting it go on. Again after a conflict: a
+    // resume here may have claimed the run meanwhile.
+    if (starting.has(runId)) {
+      await starting.idle(runId);
+      await stopHere();
+    }
     const head = await ledger.head(runId);
     if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
     // A run without its RunStarted at seq 1 is damage, not a run to close (ADR 124): one row.

@@ -37,6 +37,7 @@ import { otherWriter } from './otherWriter.js';
 import { replayRun } from './replay.js';
 import { restoreRun, withEvents } from './restoreRun.js';
 import { contextToRecord, firstCommit, type StartDeps } from './startRun.js';
+import { StartingRuns, type TakeUp } from './startingRuns.js';
 import { RunChanges, watchRun, type WatchOptions } from './watch.js';
 import { withFunctionAgents } from './functionAgents.js';
 import { summarize, type RunResult } from './summary.js';
@@ -72,14 +73,8 @@ export function createEngine(options: EngineOptions) {
   const answers = new AnswerValidator(options.maxInputBytes);
   const changes = new RunChanges();
   const onRecorded = (runId: string) => changes.changed(runId);
-  /**
-   * Runs this engine was asked to start or resume and is still taking up (a watcher waits for their
-   * first commit). Each settles once its driver is registered (or it gave up), so a cancel that
-   * comes before then stops the run instead of missing it (ADR 137).
-   */
-  const starting = new Map<string, { done: Promise<void>; settle: () => void }>();
-  /** Cancels asked for before the run's driver was registered: it is stopped as it registers. */
-  const cancelBeforeDrive = new Set<string>();
+  /** Runs being started or resumed here (a watcher waits for their first commit; ADR 137). */
+  const starting = new StartingRuns();
 
   const compiledOf = (plan: Plan) => {
     let c = compiled.get(plan);
@@ -106,7 +101,6 @@ export function createEngine(options: EngineOptions) {
     onRecorded,
     active,
     starting,
-    cancelBeforeDrive,
   };
 
   async function readEvents(runId: string): Promise<LedgerEvent[]> {
@@ -118,12 +112,18 @@ export function createEngine(options: EngineOptions) {
     return summarize(runId, await readEvents(runId));
   }
 
-  async function drive(plan: Plan, driver: RunDriver, epoch: number): Promise<RunResult> {
+  async function drive(
+    plan: Plan,
+    driver: RunDriver,
+    epoch: number,
+    t: TakeUp,
+  ): Promise<RunResult> {
     // Stopped before it acts: a resume's driver then re-issues nothing and records no answer.
-    if (cancelBeforeDrive.has(driver.runId)) driver.stop();
+    if (starting.stopsOnDrive(driver.runId)) driver.stop();
     const running = driver.drive();
-    active.set(driver.runId, { driver, running });
-    starting.get(driver.runId)?.settle();
+    const entry = { driver, running };
+    active.set(driver.runId, entry);
+    t.done();
     try {
       await running;
     } catch (e) {
@@ -135,7 +135,8 @@ export function createEngine(options: EngineOptions) {
       throw why ?? e;
     } finally {
       driver.stop();
-      active.delete(driver.runId);
+      // Another resume of the run may have registered since (its claim fenced this one).
+      if (active.get(driver.runId) === entry) active.delete(driver.runId);
     }
     // A cancel stops the driver first and records RunCancelled after it: report that outcome
     // from the ledger. Otherwise the driver's own summary is the result; nothing is re-read.
@@ -173,28 +174,21 @@ export function createEngine(options: EngineOptions) {
     } catch (e) {
       refused = e as Error;
     }
-    return untilDriven(runId, () =>
+    return untilDriven(runId, (t) =>
       own
-        ? begin(plan, runId, own.input, { ...opts, ...own })
-        : takeUp(plan, runId, opts, refused!),
+        ? begin(plan, runId, own.input, { ...opts, ...own }, t)
+        : takeUp(plan, runId, opts, refused!, t),
     );
   }
 
   /**
-   * Holds the run in `starting` until `work` registers its driver (drive()) or gives up: a cancel
-   * meanwhile waits for the driver and stops it, instead of missing it and recording RunCancelled
-   * under a resume that is claiming the run or re-issuing its calls. A start's own resume of a run
-   * already recorded (begin(), takeUp()) is held by the start.
+   * The run counts as being started or resumed here until `work` registers its driver or gives up:
+   * a cancel meanwhile waits for the driver and stops it (ADR 137). Each start or resume counts.
    */
-  function untilDriven(runId: string, work: () => Promise<RunResult>): Promise<RunResult> {
-    if (starting.has(runId)) return work();
-    let settle = () => {};
-    const entry = { done: new Promise<void>((r) => (settle = r)), settle: () => settle() };
-    starting.set(runId, entry);
-    return work().finally(() => {
-      settle();
-      if (starting.get(runId) === entry) starting.delete(runId);
-      cancelBeforeDrive.delete(runId);
+  function untilDriven(runId: string, work: (t: TakeUp) => Promise<RunResult>): Promise<RunResult> {
+    const t = starting.begin(runId);
+    return work(t).finally(() => {
+      t.done();
       changes.changed(runId); // a watcher still waiting for the run looks again (it may have failed)
     });
   }
@@ -204,6 +198,7 @@ export function createEngine(options: EngineOptions) {
     runId: string,
     input: unknown,
     opts: RunOptions,
+    t: TakeUp,
   ): Promise<RunResult> {
     await initFastHash();
     // No head read first: a run id already in the ledger is found by the first append itself,
@@ -217,10 +212,10 @@ export function createEngine(options: EngineOptions) {
       // Nothing recorded: the run exists (or was started meanwhile), take it up as run() always
       // has. Anything else, or a failure after the first commit, is the caller's.
       if (!recorded && (await ledger.head(runId).catch(() => null)))
-        return resume(plan, runId, opts.retried ? { retried: opts.retried } : {});
+        return takeOver(plan, runId, opts.retried ? { retried: opts.retried } : {}, t);
       throw e;
     }
-    return drive(plan, driver, 1);
+    return drive(plan, driver, 1, t);
   }
 
   /**
@@ -233,17 +228,23 @@ export function createEngine(options: EngineOptions) {
     runId: string,
     opts: RunOptions,
     refused: Error,
+    t: TakeUp,
   ): Promise<RunResult> {
     await initFastHash();
     if (!(await ledger.head(runId).catch(() => null))) throw refused;
-    return resume(plan, runId, opts.retried ? { retried: opts.retried } : {});
+    return takeOver(plan, runId, opts.retried ? { retried: opts.retried } : {}, t);
   }
 
   function resume(plan: Plan, runId: string, opts: ResumeOptions = {}): Promise<RunResult> {
-    return untilDriven(runId, () => takeOver(plan, runId, opts));
+    return untilDriven(runId, (t) => takeOver(plan, runId, opts, t));
   }
 
-  async function takeOver(plan: Plan, runId: string, opts: ResumeOptions): Promise<RunResult> {
+  async function takeOver(
+    plan: Plan,
+    runId: string,
+    opts: ResumeOptions,
+    t: TakeUp,
+  ): Promise<RunResult> {
     await initFastHash();
     const head = await ledger.head(runId);
     if (!head) throw new EngineError(ErrorCode.RUN_NOT_FOUND, `no run ${runId} in the ledger`);
@@ -311,7 +312,7 @@ export function createEngine(options: EngineOptions) {
       driver.snapshotChain = chain;
       driver.claimWithNextAppend(claimEvents);
       driver.push(human);
-      return drive(plan, driver, epoch);
+      return drive(plan, driver, epoch, t);
     }
     // Calls or timers to take up again: the claim must be recorded before any of them acts. Refused
     // because another process cancelled the run meanwhile: that is the outcome, as in drive().
@@ -339,7 +340,7 @@ export function createEngine(options: EngineOptions) {
     driver.snapshotChain = chain;
     // Revived by drive() once it is registered: a cancel from now on stops it like any driver.
     driver.reviveOnDrive(human);
-    return drive(plan, driver, epoch);
+    return drive(plan, driver, epoch, t);
   }
 
   function replay(plan: Plan, runId: string): Promise<ReplayResult> {

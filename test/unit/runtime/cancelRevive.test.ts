@@ -4,7 +4,9 @@
  * lost attempt) or has just re-issued the call that was in flight. Before, the cancel did not see
  * the run as driven here until resume had revived its work: it recorded RunCancelled under the
  * resume, whose next append then failed with a LedgerConflictError. (The first case passed before
- * too: once the call is re-issued, the driver is registered before any cancel can look.)
+ * too: once the call is re-issued, the driver is registered before any cancel can look.) Then with
+ * two resumes of one run in one engine, the second's claim fencing the first, and a resume begun
+ * while the cancel is recorded.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
@@ -20,11 +22,14 @@ import { trace } from '../../support/given.js';
 const BUDGET = { costMicros: 1_000_000 };
 const plan = definePipeline('revive', sequence(agentStep('a', 'm:a'), agentStep('b', 'm:b'))).plan;
 
-/** A port whose calls reserve 100 µ$ and wait for an abort or `answer()`; every call is noted. */
+/**
+ * A port whose calls reserve 100 µ$ and wait for an abort or `answer(i)` (the i-th call's, the
+ * last by default); every call is noted.
+ */
 function blockingAgents() {
   const started: string[] = [];
   const aborted: string[] = [];
-  let answer = () => {};
+  const answers: (() => void)[] = [];
   let onStart = () => {};
   const port: AgentPort = {
     estimate: () => ({ costMicros: 100, tokens: 50 }),
@@ -32,8 +37,9 @@ function blockingAgents() {
       started.push(req.key);
       onStart();
       return new Promise((resolve, reject) => {
-        answer = () =>
-          resolve({ output: 'ok', usage: { input: 1, output: 1 }, costMicros: 30, model: 'm' });
+        answers.push(() =>
+          resolve({ output: 'ok', usage: { input: 1, output: 1 }, costMicros: 30, model: 'm' }),
+        );
         signal.addEventListener('abort', () => {
           aborted.push(req.key);
           reject(new Error('aborted'));
@@ -42,14 +48,21 @@ function blockingAgents() {
     },
   };
   const whenStarted = () => new Promise<void>((r) => (onStart = r));
-  return { port, started, aborted, answer: () => answer(), whenStarted };
+  return { port, started, aborted, answer: (i = -1) => answers.at(i)?.(), whenStarted };
 }
 
-/** A run of `plan` whose process stopped with step a's call in flight (reserved 100 µ$). */
-async function interrupted(ledger: LedgerStore, runId: string) {
+/**
+ * A run of `plan` whose process stopped with step a's call in flight (reserved 100 µ$ under the
+ * budget; without one, nothing is reserved and resume records no charge before it re-issues).
+ */
+async function interrupted(
+  ledger: LedgerStore,
+  runId: string,
+  budget: typeof BUDGET | null = BUDGET,
+) {
   const first = blockingAgents();
   const gone = createEngine({ ledger, agents: first.port, worker: 'gone' });
-  const running = gone.run(plan, 'x', { runId, budget: BUDGET });
+  const running = gone.run(plan, 'x', { runId, ...(budget ? { budget } : {}) });
   await vi.waitFor(() => expect(first.started).toHaveLength(1));
   await gone.detach();
   await running;
@@ -57,9 +70,10 @@ async function interrupted(ledger: LedgerStore, runId: string) {
 
 /**
  * The ledger, with a gate, once armed, on the first append whose first event is of type `type`
- * (or, for `'head'`, on the first head read).
+ * (or, for `'head'`, on the first head read); with `after`, the append is made first and the gate
+ * holds its answer.
  */
-function gatedLedger(type: string) {
+function gatedLedger(type: string, after = false) {
   const base = createMemoryLedger();
   let reached = () => {};
   const atGate = new Promise<void>((r) => (reached = r));
@@ -70,12 +84,12 @@ function gatedLedger(type: string) {
     get(target, key) {
       if (key === 'append')
         return async (req: AppendRequest) => {
-          if (armed && req.events[0]?.type === type) {
-            armed = false;
-            reached();
-            await opened;
-          }
-          return target.append(req);
+          if (!armed || req.events[0]?.type !== type) return target.append(req);
+          armed = false;
+          const made = after ? await target.append(req) : undefined;
+          reached();
+          await opened;
+          return made ?? target.append(req);
         };
       if (key === 'head' && type === 'head')
         return async (runId: string) => {
@@ -224,6 +238,75 @@ describe('a cancel while resume takes the run up in the same engine', () => {
     expect(trace(events)).toEqual([...before, 'RunCancelled']);
     expect((await verifyStoredRun(g.base, 'asked')).ok).toBe(true);
     expect(await engine.replay(asks, 'asked')).toMatchObject({ identical: true });
+  });
+
+  it('while a second resume, which fenced the first, goes from its claim to its drive: it sends nothing', async () => {
+    const g = gatedLedger('RunClaimed', true);
+    await interrupted(g.ledger, 'twice', null); // no budget: no charge is appended before the call
+    const a = blockingAgents();
+    const engine = createEngine({ ledger: g.ledger, agents: a.port, worker: 'here' });
+    const call = a.whenStarted();
+    const first = engine.resume(plan, 'twice');
+    await call;
+    g.arm();
+    // The same run resumed again in this engine (a redelivered message, a web-lens resume).
+    const second = engine.resume(plan, 'twice');
+    await g.atGate; // its claim is recorded, its drive has not begun
+    a.answer(); // the first's reply is refused by the second's claim: the first gives up
+    await expect(first).rejects.toMatchObject({ code: 'LEDGER_FENCED' });
+    const cancelled = engine.cancel('twice', 'stop');
+    // Before: the first's end forgot that the run was being taken up, and the cancel recorded
+    // RunCancelled at once; the second then re-issued the call after it.
+    await Promise.race([cancelled, new Promise((r) => setTimeout(r, 50))]);
+    g.open();
+    await expect(cancelled).resolves.toMatchObject({ status: 'cancelled' });
+    await Promise.race([second, new Promise((r) => setTimeout(r, 50))]);
+    expect(a.started).toEqual(['twice:0:1']); // the first's re-issued call only
+    await expect(second).resolves.toMatchObject({ status: 'cancelled' });
+    const events = await closedCleanly(g.base, 'twice');
+    expect(trace(events).slice(-3)).toEqual(['RunClaimed', 'RunResumed', 'RunCancelled']);
+  });
+
+  it('once a second resume, which fenced the first, drives the run: the cancel stops it', async () => {
+    const ledger = createMemoryLedger();
+    await interrupted(ledger, 'again', null);
+    const a = blockingAgents();
+    const engine = createEngine({ ledger, agents: a.port, worker: 'here' });
+    let call = a.whenStarted();
+    const first = engine.resume(plan, 'again');
+    await call;
+    call = a.whenStarted();
+    const second = engine.resume(plan, 'again');
+    await call; // the second's re-issued call is out
+    a.answer(0); // the first's reply is refused by the second's claim: the first gives up
+    await expect(first).rejects.toMatchObject({ code: 'LEDGER_FENCED' });
+    // Before: the first, ending, took the second off the runs driven here, and the cancel
+    // recorded RunCancelled without stopping it: its call went on.
+    await expect(engine.cancel('again', 'stop')).resolves.toMatchObject({ status: 'cancelled' });
+    await Promise.race([second, new Promise((r) => setTimeout(r, 50))]);
+    expect(a.aborted).toEqual(['again:0:1']);
+    await expect(second).resolves.toMatchObject({ status: 'cancelled' });
+    await closedCleanly(ledger, 'again');
+  });
+
+  it('with a resume begun while RunCancelled is appended, whose claim comes first: it sends nothing', async () => {
+    const g = gatedLedger('RunCancelled');
+    await interrupted(g.ledger, 'late', null);
+    g.arm();
+    const a = blockingAgents();
+    const engine = createEngine({ ledger: g.ledger, agents: a.port, worker: 'here' });
+    const cancelled = engine.cancel('late', 'stop');
+    await g.atGate; // the cancel found no driver here and read the head it appends after
+    const resumed = engine.resume(plan, 'late');
+    await vi.waitFor(async () => expect((await g.base.head('late'))?.epoch).toBe(2));
+    g.open(); // the cancel's append conflicts with the claim: it looks again for drivers here
+    await expect(cancelled).resolves.toMatchObject({ status: 'cancelled' });
+    // Before: the resume was not there when the cancel looked, and re-issued the call after it.
+    await Promise.race([resumed, new Promise((r) => setTimeout(r, 50))]);
+    expect(a.started).toEqual([]);
+    await expect(resumed).resolves.toMatchObject({ status: 'cancelled' });
+    const events = await closedCleanly(g.base, 'late');
+    expect(trace(events).slice(-3)).toEqual(['RunClaimed', 'RunResumed', 'RunCancelled']);
   });
 
   it('detach while resume records the charge: nothing is re-issued after it returns', async () => {
