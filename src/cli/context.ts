@@ -12,6 +12,7 @@ import { loadConfig, type EffectiveConfig } from '../config/load.js';
 import { DEFAULT_MAX_INPUT_BYTES } from '../runtime/inputLimits.js';
 import { runArgument } from './io.js';
 import { findProjectRoot } from './project.js';
+import { flujoCommand } from './shell.js';
 
 export interface GlobalOptions {
   readonly project?: string;
@@ -64,7 +65,7 @@ export async function resolveRunId(store: LedgerStore, prefix: string): Promise<
   if (matches.length === 0) {
     throw new EngineError(
       ErrorCode.LEDGER_UNKNOWN_RUN,
-      `no run matches ${JSON.stringify(prefix)}; list runs with: flujo lens list`,
+      `no run matches ${JSON.stringify(prefix)}; list runs with: ${flujoCommand('lens list')}`,
       {
         exitCode: ExitCode.runtime,
       },

@@ -12,7 +12,7 @@ import { createFleetClient, type FleetClient, type Published } from '../fleet/cl
 import { numberFlag } from './io.js';
 import type { Output } from './output.js';
 import { exampleFor, pausedLine, pausedWithoutAnswer, questionsHint } from './runReport.js';
-import { runIdWords, shellWord } from './shell.js';
+import { flujoCommand, runIdWords, shellWord } from './shell.js';
 
 export interface FleetFlags {
   readonly fleet?: boolean;
@@ -86,7 +86,7 @@ function report(
       out.json({ run_id: p.runId, status: 'queued', ...(p.duplicate ? { duplicate: true } : {}) });
     else
       out.info(
-        `${p.duplicate ? 'already queued (the same message was published before)' : 'queued'}: run ${p.runId}, for the fleet's workers; follow it with: flujo lens watch ${arg}`,
+        `${p.duplicate ? 'already queued (the same message was published before)' : 'queued'}: run ${p.runId}, for the fleet's workers; follow it with: ${flujoCommand(`lens watch ${arg}`)}`,
       );
     return ExitCode.ok;
   }
@@ -119,7 +119,7 @@ function report(
     const dead = outcome.dead_letter as { stream?: unknown } | undefined;
     if (dead && typeof dead.stream === 'string')
       // Given up after its last delivery: where the message is kept and how to send it again.
-      said += `; the message is kept as a dead letter in ${dead.stream}: find it with: flujo fleet dead-letters list --run ${arg}, and once the cause is fixed publish it again with: flujo fleet dead-letters retry SEQ`;
+      said += `; the message is kept as a dead letter in ${dead.stream}: find it with: ${flujoCommand(`fleet dead-letters list --run ${arg}`)}, and once the cause is fixed publish it again with: ${flujoCommand('fleet dead-letters retry SEQ')}`;
     if (flags.json) out.json(refusal);
     throw new EngineError(error.code as ErrorCode, `${said} (refused by the fleet)`, {
       exitCode: exitCodeOfRefusal(error.code),
@@ -142,7 +142,7 @@ function printOutcome(out: Output, runId: string, o: Record<string, unknown>): v
     out.info(pausedLine(runId, pause.step, pause.message));
     out.info(`  expected input (JSON Schema): ${JSON.stringify(pause.input_schema)}`);
     out.info(
-      `  resume: flujo resume --fleet --input ${shellWord(JSON.stringify(exampleFor(pause.input_schema)))} ${arg}`,
+      `  resume: ${flujoCommand(`resume --fleet --input ${shellWord(JSON.stringify(exampleFor(pause.input_schema)))} ${arg}`)}`,
     );
     const questions = o.questions as { path: string; message: string }[] | undefined;
     if (questions) out.info(questionsHint(questions));
@@ -158,5 +158,5 @@ function printOutcome(out: Output, runId: string, o: Record<string, unknown>): v
       `  cost $${Number(o.cost_usd ?? 0).toFixed(4)} · tokens ${tokens?.input ?? 0} in / ${tokens?.output ?? 0} out · ${steps} step${steps === 1 ? '' : 's'}`,
     ),
   );
-  out.info(out.color.dim(`  inspect: flujo lens show ${arg}`));
+  out.info(out.color.dim(`  inspect: ${flujoCommand(`lens show ${arg}`)}`));
 }

@@ -20,6 +20,7 @@ import {
   type InputProblem,
 } from '../runtime/inputLimits.js';
 import { RUN_ID_FLAG_RULE, runIdProblem } from '../runtime/options.js';
+import { flujoCommand } from './shell.js';
 
 export interface InputSource {
   readonly value: string;
@@ -237,7 +238,7 @@ export function runArgument(raw: string): string {
   if (raw.trim() !== '') return raw;
   throw new EngineError(
     ErrorCode.USAGE,
-    'RUN is empty: give a run id or a unique prefix of one (flujo lens list shows them); nothing was done',
+    `RUN is empty: give a run id or a unique prefix of one (${flujoCommand('lens list')} shows them); nothing was done`,
     { exitCode: ExitCode.config },
   );
 }

@@ -19,6 +19,7 @@ import { addLensCommands } from './lensTable.js';
 import { createOutput, ignoreClosedPipes } from './output.js';
 import { addRunCommands } from './runTable.js';
 import type { Interrupts } from './session.js';
+import { flujoCommand, setCommandGlobals } from './shell.js';
 import type { TableContext } from './tableContext.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -89,6 +90,10 @@ async function main(argv: string[]): Promise<number> {
     .showSuggestionAfterError(true);
 
   const global = () => program.opts<{ project?: string; stateUri?: string }>();
+  // Every `flujo …` command printed for a person repeats the global options given (ADR 144).
+  program.hook('preAction', () =>
+    setCommandGlobals(global(), process.cwd(), (note) => out.info(note)),
+  );
 
   const cx: TableContext = {
     out,
@@ -161,8 +166,8 @@ main(process.argv).then(
       const damaged = new EngineError(
         ErrorCode.LEDGER_STORE,
         `the SQLite ledger could not be read: ${(e as Error).message} (${code}). ` +
-          'The file is damaged; nothing was changed. Find which runs are still whole with: flujo lens verify --all; ' +
-          'export those with flujo lens export RUN -o FILE, and restore the file from a backup',
+          `The file is damaged; nothing was changed. Find which runs are still whole with: ${flujoCommand('lens verify --all')}; ` +
+          `export those with ${flujoCommand('lens export RUN -o FILE')}, and restore the file from a backup`,
         { exitCode: ExitCode.runtime },
       );
       refusals.print(damaged);

@@ -15,6 +15,7 @@ import { recordedStart } from '../runtime/verifyLedger.js';
 import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
 import type { EffectiveConfig } from '../config/load.js';
 import type { SkillRegistry } from '../skills/types.js';
+import { flujoCommand } from './shell.js';
 
 export interface LoadedPipeline {
   readonly plan: Plan;
@@ -107,7 +108,7 @@ export function pipelinePath(arg: string | undefined, root: string, cwd: string)
       ErrorCode.CONFIG_INVALID,
       arg
         ? `pipeline file ${file} does not exist; check the path (relative to ${cwd})${nearbyPipeline(file)}`
-        : `no ${DEFAULT_PIPELINE} in ${root}; pass a pipeline file, or create a project with: flujo init`,
+        : `no ${DEFAULT_PIPELINE} in ${root}; pass a pipeline file, or create a project with: ${flujoCommand('init')}`,
       { file },
     );
   }

@@ -11,7 +11,7 @@ import type { RunResult } from '../runtime/summary.js';
 import { runJson, type ReportStatus } from '../runtime/resultJson.js';
 import type { Output } from './output.js';
 import { usd } from '../runtime/resultJson.js';
-import { runIdWords, shellWord } from './shell.js';
+import { flujoCommand, runIdWords, shellWord } from './shell.js';
 import { jsonText } from '../jsonText.js';
 import { indentedMessage } from '../lens/format.js';
 
@@ -129,7 +129,7 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number, plan?: Pl
     out.info(pausedLine(id, r.pause.step, r.pause.message));
     out.info(`  expected input (JSON Schema): ${JSON.stringify(r.pause.inputSchema)}`);
     out.info(
-      `  resume: flujo resume --input ${shellWord(JSON.stringify(exampleFor(r.pause.inputSchema)))} ${arg}`,
+      `  resume: ${flujoCommand(`resume --input ${shellWord(JSON.stringify(exampleFor(r.pause.inputSchema)))} ${arg}`)}`,
     );
     if (r.questions) out.info(questionsHint(r.questions));
   } else if (r.status === 'failed') {
@@ -139,7 +139,9 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number, plan?: Pl
     const at = plan && r.error ? placeOf(plan.ir, r.error) : undefined;
     if (at) out.info(`  ${placeLine(at)}`);
   } else if (r.status === 'running') {
-    out.info(`run ${id} interrupted; nothing is lost. Continue it with: flujo resume ${arg}`);
+    out.info(
+      `run ${id} interrupted; nothing is lost. Continue it with: ${flujoCommand(`resume ${arg}`)}`,
+    );
   } else {
     out.info(`run ${id} ${r.status}`);
   }
@@ -149,7 +151,11 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number, plan?: Pl
       `  cost ${summaryUsd(r.costMicros)} · tokens ${r.tokens.input} in / ${r.tokens.output} out · ${steps} step${steps === 1 ? '' : 's'}`,
     ),
   );
-  out.info(out.color.dim(`  inspect: flujo lens show ${arg}   replay: flujo lens replay ${arg}`));
+  out.info(
+    out.color.dim(
+      `  inspect: ${flujoCommand(`lens show ${arg}`)}   replay: ${flujoCommand(`lens replay ${arg}`)}`,
+    ),
+  );
 }
 
 /**
@@ -241,7 +247,7 @@ export function pausedWithoutAnswer(
   const answer = shellWord(JSON.stringify(exampleFor(pause.inputSchema)));
   return new EngineError(
     e.code,
-    `run ${runId} is paused for human input at step "${pause.step}": ${firstLine(pause.message)}; answer it: flujo resume${fleet ? ' --fleet' : ''} --input ${answer} ${runIdWords(runId)} (expected input, JSON Schema: ${JSON.stringify(pause.inputSchema ?? {})})`,
+    `run ${runId} is paused for human input at step "${pause.step}": ${firstLine(pause.message)}; answer it: ${flujoCommand(`resume${fleet ? ' --fleet' : ''} --input ${answer} ${runIdWords(runId)}`)} (expected input, JSON Schema: ${JSON.stringify(pause.inputSchema ?? {})})`,
     { exitCode: e.exitCode, details: { status: 'paused' }, cause: e },
   );
 }

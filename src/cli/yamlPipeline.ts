@@ -13,7 +13,7 @@ import { EngineError, ErrorCode } from '../errors.js';
 import type { SkillRegistry } from '../skills/types.js';
 import { catalogOf, modelIdProblem } from './agents.js';
 import type { RecordedLoad } from './pipelineFile.js';
-import { shellWord } from './shell.js';
+import { flujoCommand, shellWord } from './shell.js';
 
 const where = (f: Finding) => `${relative(process.cwd(), f.file) || f.file}:${f.line}:${f.column}`;
 
@@ -43,7 +43,7 @@ export async function loadYamlPipeline(
     const one = lines.length === 1;
     throw new EngineError(
       ErrorCode.BLUEPRINT_INVALID,
-      `${shown} is not a valid blueprint (${lines.length} error${one ? '' : 's'}); fix ${one ? 'it' : 'them'} or see: flujo validate ${shellWord(shown)}\n${lines.join('\n')}`,
+      `${shown} is not a valid blueprint (${lines.length} error${one ? '' : 's'}); fix ${one ? 'it' : 'them'} or see: ${flujoCommand(`validate ${shellWord(shown)}`)}\n${lines.join('\n')}`,
       { exitCode: result.exitCode === 3 ? 3 : 4, details: { errors: result.errors } },
     );
   }

@@ -315,6 +315,30 @@ describe('flujo lens verify (built CLI)', () => {
     expect(unknown.stderr).toMatch(/verify/);
   });
 
+  it.each([
+    [
+      ['--all', '--file', 'x.cbor'],
+      '--all and --file do not combine (--all checks every run of the ledger, --file an export, with no ledger): drop one of them',
+    ],
+    [
+      ['r-1', '--all'],
+      'RUN and --all do not combine (RUN checks one run of the ledger, --all every run of the ledger): drop one of them',
+    ],
+    [
+      ['r-1', '--file', 'x.cbor'],
+      'RUN and --file do not combine (RUN checks one run of the ledger, --file an export, with no ledger): drop one of them',
+    ],
+    [
+      ['r-1', '--all', '--file', 'x.cbor'],
+      'RUN, --all and --file do not combine (RUN checks one run of the ledger, --all every run of the ledger, --file an export, with no ledger): drop all but one',
+    ],
+  ])('%j: says the flags do not combine and which to drop (was: pass --all)', (args, message) => {
+    const r = runCli(['lens', 'verify', ...args, '--json'], { cwd: project });
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'USAGE', message } });
+    expect(r.stderr).toContain(`error: [USAGE] ${message}`);
+  });
+
   it('reads state_uri from flujo.toml and reports a broken flujo.toml with its line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'flujo-e2e-'));
     try {

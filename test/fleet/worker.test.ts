@@ -410,7 +410,12 @@ describe.skipIf(!up)('flujo worker: runs started, answered and cancelled over NA
     const late = cli('cancel', 'cli-1', '--fleet', '--json');
     expect(late.code).toBe(1);
     // The same object and next step as `flujo cancel` here (was: no "See it with" line).
-    const here = runCli(['cancel', 'cli-1', '--json', '--state-uri', uri], { cwd: project });
+    // The ledger through the environment: a --state-uri given here would be repeated in the
+    // printed next step (ADR 144), where the fleet's command was given none.
+    const here = runCli(['cancel', 'cli-1', '--json'], {
+      cwd: project,
+      env: { FLUJO_STATE_URI: uri },
+    });
     expect(here.code).toBe(1);
     expect(JSON.parse(late.stdout)).toEqual(JSON.parse(here.stdout));
     expect(JSON.parse(late.stdout)).toMatchObject({

@@ -20,7 +20,7 @@ import { viaFleet, type FleetFlags } from '../fleet.js';
 import { runArgument } from '../io.js';
 import type { Output } from '../output.js';
 import { printRun, runJson, printRefusal } from '../runReport.js';
-import { runIdWords } from '../shell.js';
+import { flujoCommand, runIdWords } from '../shell.js';
 
 export interface CancelFlags extends GlobalOptions, FleetFlags {
   readonly reason?: string;
@@ -94,7 +94,7 @@ function osUser(): string {
 
 const ENDED: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 
-const seeIt = (runId: string) => `See it with: flujo lens show ${runIdWords(runId)}`;
+const seeIt = (runId: string) => `See it with: ${flujoCommand(`lens show ${runIdWords(runId)}`)}`;
 
 function ended(r: RunResult): EngineError {
   return new EngineError(

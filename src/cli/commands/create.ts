@@ -27,6 +27,7 @@ import { numberFlag } from '../io.js';
 import type { Output } from '../output.js';
 import type { Interrupts } from '../session.js';
 import { engineSettings } from '../session.js';
+import { flujoCommand, runIdWords } from '../shell.js';
 
 export interface CreateFlags extends GlobalOptions {
   readonly goal?: string;
@@ -78,7 +79,9 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
   let goal = flags.goal?.trim();
   if (!goal && interactive) goal = await ask('What should the pipeline do? ');
   if (!goal)
-    throw usage('--goal is required: flujo create --goal "summarize a text in three bullets"');
+    throw usage(
+      `--goal is required: ${flujoCommand('create --goal "summarize a text in three bullets"')}`,
+    );
   const agentic = flags.agentic !== false && env.FLUJO_ARCHITECT_MINIMAL !== '1';
   const model = flags.model ?? env.FLUJO_ARCHITECT_MODEL ?? DEFAULT_ARCHITECT_MODEL;
   const hitl = agentic && ['1', 'true'].includes(env.FLUJO_CREATE_HITL ?? '');
@@ -174,7 +177,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
     if (flags.json)
       out.json({ run_id: runId, path: null, name: null, valid: false, findings: [], error: why });
     out.error(`error: the Architect run ${runId} ${result.status}: ${why}`);
-    out.error(`see: flujo lens show ${runId}`);
+    out.error(`see: ${flujoCommand(`lens show ${runIdWords(runId)}`)}`);
     return ExitCode.runtime;
   }
   if ((result.output as { rejected?: boolean }).rejected) {
@@ -188,7 +191,9 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
         plan: (result.output as { plan: unknown }).plan,
         rejected: true,
       });
-    out.info(`plan rejected; nothing was written. Architect run: flujo lens show ${runId}`);
+    out.info(
+      `plan rejected; nothing was written. Architect run: ${flujoCommand(`lens show ${runIdWords(runId)}`)}`,
+    );
     return ExitCode.ok;
   }
   const r = result.output as ArchitectResult;
@@ -213,7 +218,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
     if (flags.json) out.json(report(null));
     printFindings();
     out.error(
-      `error: [${ErrorCode.BLUEPRINT_INVALID}] the Architect's blueprint is still invalid after ${rounds} round${rounds === 1 ? '' : 's'}; nothing was written (--strict). Drop --strict to write it anyway, then fix it with: flujo validate`,
+      `error: [${ErrorCode.BLUEPRINT_INVALID}] the Architect's blueprint is still invalid after ${rounds} round${rounds === 1 ? '' : 's'}; nothing was written (--strict). Drop --strict to write it anyway, then fix it with: ${flujoCommand('validate')}`,
     );
     return ExitCode.validation;
   }
@@ -227,12 +232,12 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
   else {
     printFindings();
     out.info(
-      `${r.valid ? out.color.ok('✓') : out.color.bad('✗')} wrote ${shown}: pipeline "${r.name}"${r.valid ? '' : ` (invalid after ${rounds} round(s); fix it, then: flujo validate ${shown})`}`,
+      `${r.valid ? out.color.ok('✓') : out.color.bad('✗')} wrote ${shown}: pipeline "${r.name}"${r.valid ? '' : ` (invalid after ${rounds} round(s); fix it, then: ${flujoCommand(`validate ${shown}`)})`}`,
     );
     if (budgetUsd !== undefined)
       out.info(`budget: [budgets.pipeline."${r.name}"] total_cost_usd_limit = ${budgetUsd}`);
-    out.info(`Architect run: flujo lens show ${runId}`);
-    if (r.valid) out.info(`Next: flujo run ${shown} --input "…"`);
+    out.info(`Architect run: ${flujoCommand(`lens show ${runIdWords(runId)}`)}`);
+    if (r.valid) out.info(`Next: ${flujoCommand(`run ${shown} --input "…"`)}`);
   }
   return ExitCode.ok;
 }

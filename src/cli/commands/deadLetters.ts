@@ -22,7 +22,7 @@ import {
 } from '../../fleet/deadLetters.js';
 import { numberFlag } from '../io.js';
 import type { Output } from '../output.js';
-import { runIdWords } from '../shell.js';
+import { flujoCommand, runIdWords } from '../shell.js';
 
 export interface DeadLetterFlags {
   readonly nats?: string;
@@ -114,7 +114,7 @@ export async function deadLettersList(flags: DeadLetterFlags, out: Output): Prom
     out.info(out.color.dim(`(${all.length - shown.length} older not shown: --limit)`));
   out.info(
     out.color.dim(
-      `  look: flujo fleet dead-letters show SEQ · publish again: … retry SEQ · drop: … purge SEQ`,
+      `  look: ${flujoCommand('fleet dead-letters show SEQ')} · publish again: … retry SEQ · drop: … purge SEQ`,
     ),
   );
   return ExitCode.ok;
@@ -171,7 +171,9 @@ export async function deadLettersAct(
     out.info(
       `retried dead letter ${seq} (${d.kind} of run ${d.run_id}) as work message ${w.seq} on ${w.subject}${w.duplicate ? ' (the same retry was queued before: nothing new)' : ''}; recorded as ${done.log_seq}, by ${done.by}`,
     );
-    out.info(out.color.dim(`  follow the run: flujo lens watch ${runIdWords(d.run_id)}`));
+    out.info(
+      out.color.dim(`  follow the run: ${flujoCommand(`lens watch ${runIdWords(d.run_id)}`)}`),
+    );
   } else
     out.info(
       `purged dead letter ${seq} (${d.kind} of run ${d.run_id}); recorded as ${done.log_seq}, by ${done.by}`,

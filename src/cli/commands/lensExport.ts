@@ -11,6 +11,7 @@ import { encodeExport } from '../../lens/exportFile.js';
 import { chainDamage } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
 import { outputFlag, usage, withRun, writeOutputFile, type LensFlags } from './lensCommon.js';
+import { flujoCommand } from '../shell.js';
 
 export interface LensExportFlags extends LensFlags {
   readonly output?: string;
@@ -26,7 +27,7 @@ export async function lensExport(
     throw usage('--json describes the export on stdout, so the file needs -o FILE');
   if (!file && process.stdout.isTTY)
     throw usage(
-      'the export is binary CBOR: redirect it (flujo lens export RUN > run.cbor) or pass -o FILE',
+      `the export is binary CBOR: redirect it (${flujoCommand('lens export RUN')} > run.cbor) or pass -o FILE`,
     );
   // Read only: an export changes nothing in the state file and creates none (ADR 83).
   return withRun(
@@ -61,7 +62,7 @@ export async function lensExport(
           process.stdout.write(bytes, (e) => (e ? fail(e) : done())),
         );
         out.info(
-          `exported ${runId}: ${records.length} records; check it with: flujo lens verify --file FILE`,
+          `exported ${runId}: ${records.length} records; check it with: ${flujoCommand('lens verify --file FILE')}`,
         );
       }
       return ExitCode.ok;

@@ -9,6 +9,7 @@ import type { RunDamage, RunQuery, RunRow, RunStatusRow } from '../../projection
 import type { Output } from '../output.js';
 import { sinceFlag, usage, type LensFlags } from './lensCommon.js';
 import { withState } from './lensState.js';
+import { flujoCommand, runIdWords } from '../shell.js';
 
 export interface LensListFlags extends LensFlags {
   readonly status?: string;
@@ -27,10 +28,10 @@ export function damagedNote(damaged: readonly RunRow[]): string {
   const only = damaged.length === 1 ? damaged[0] : undefined;
   return only
     ? `run ${only.runId}: ${why[only.damaged!]}; its row is what the read models kept. ` +
-        `Check it with: flujo lens verify ${only.runId} (flujo lens rebuild drops such rows)`
+        `Check it with: ${flujoCommand(`lens verify ${runIdWords(only.runId)}`)} (${flujoCommand('lens rebuild')} drops such rows)`
     : `${damaged.length} runs marked ✗ are no longer recorded in the ledger (no head row, or no ` +
         `RunStarted at seq 1); their rows are what the read models kept. Check them with: ` +
-        `flujo lens verify --all (flujo lens rebuild drops such rows)`;
+        `${flujoCommand('lens verify --all')} (${flujoCommand('lens rebuild')} drops such rows)`;
 }
 
 const STATUSES: readonly RunStatusRow[] = ['running', 'paused', 'completed', 'failed', 'cancelled'];
@@ -62,7 +63,7 @@ export async function lensList(flags: LensListFlags, out: Output): Promise<numbe
       return ExitCode.ok;
     }
     if (runs.length === 0) {
-      out.info('no runs match; start one with: flujo run PIPELINE');
+      out.info(`no runs match; start one with: ${flujoCommand('run PIPELINE')}`);
       return ExitCode.ok;
     }
     const paint = (s: string) =>

@@ -11,6 +11,7 @@ import { decodeEnvelope } from '../../events/envelope.js';
 import type { Output } from '../output.js';
 import type { LensFlags } from './lensCommon.js';
 import { withState } from './lensState.js';
+import { flujoCommand, runIdWords } from '../shell.js';
 
 export async function lensRebuild(flags: LensFlags, out: Output): Promise<number> {
   return withState(
@@ -44,7 +45,7 @@ export async function lensRebuild(flags: LensFlags, out: Output): Promise<number
       }
       for (const d of damaged)
         out.error(
-          `${out.color.bad('✗')} run ${d.run_id} seq ${d.seq}: ${d.reason} — ${d.detail}. Check it with: flujo lens verify ${d.run_id}`,
+          `${out.color.bad('✗')} run ${d.run_id} seq ${d.seq}: ${d.reason} — ${d.detail}. Check it with: ${flujoCommand(`lens verify ${runIdWords(d.run_id)}`)}`,
         );
       if (flags.json)
         out.json({

@@ -13,6 +13,7 @@ import { corruptRun } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile, pipelinePath, renamedHint } from '../pipelineFile.js';
 import { withRun, type LensFlags } from './lensCommon.js';
+import { flujoCommand, shellWord } from '../shell.js';
 
 export interface LensReplayFlags extends LensFlags {
   readonly pipeline?: string;
@@ -36,7 +37,7 @@ export async function lensReplay(
     if (!flags.pipeline && !source) {
       throw new ConfigError(
         ErrorCode.CONFIG_INVALID,
-        `run ${runId} recorded no pipeline file; pass the plan with: flujo lens replay ${runId} --pipeline FILE`,
+        `run ${runId} recorded no pipeline file; pass the plan with: ${flujoCommand(`lens replay ${shellWord(runId)} --pipeline FILE`)}`,
       );
     }
     // A `flujo create` run: the Architect's plan, rebuilt from the request it recorded (ADR 73).
@@ -52,7 +53,7 @@ export async function lensReplay(
     if (!flags.pipeline && !architect && !existsSync(file))
       throw new ConfigError(
         ErrorCode.CONFIG_INVALID,
-        `run ${runId} started from ${source}, which is ${isAbsolute(source as string) ? 'gone' : `no longer in ${cfg.root}`}; pass the pipeline with: flujo lens replay ${runId} --pipeline PATH`,
+        `run ${runId} started from ${source}, which is ${isAbsolute(source as string) ? 'gone' : `no longer in ${cfg.root}`}; pass the pipeline with: ${flujoCommand(`lens replay ${shellWord(runId)} --pipeline PATH`)}`,
         { file },
       );
     const { plan } = architect

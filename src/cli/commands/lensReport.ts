@@ -13,6 +13,7 @@ import { verifyStoredRun } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
 import { outputFlag, usage, withRun, writeOutputFile, type LensFlags } from './lensCommon.js';
 import { jsonText } from '../../jsonText.js';
+import { flujoCommand, runIdWords } from '../shell.js';
 
 export interface LensReportFlags extends LensFlags {
   readonly format?: string;
@@ -48,7 +49,7 @@ export async function lensReport(
       .map((r) => decodeRecord(r.runId, r.seq, r.body));
     if (events.length === 0) {
       out.error(
-        `run ${runId} fails verification at seq ${bad} (${verification.failure?.reason}); nothing before it to report. See: flujo lens verify ${runId}`,
+        `run ${runId} fails verification at seq ${bad} (${verification.failure?.reason}); nothing before it to report. See: ${flujoCommand(`lens verify ${runIdWords(runId)}`)}`,
       );
       return ExitCode.runtime;
     }

@@ -34,7 +34,7 @@ import { agentsFor, projectSkills, skillsDirFor } from '../agents.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile } from '../pipelineFile.js';
 import { maxInputBytes, openProjectState, projectConfig, type GlobalOptions } from '../context.js';
-import { runIdWords } from '../shell.js';
+import { flujoCommand, runIdWords } from '../shell.js';
 import type { Interrupts } from '../session.js';
 
 export interface LensServeOptions extends GlobalOptions {
@@ -114,7 +114,7 @@ export async function lensServe(
     if (!file || !existsSync(file)) {
       throw new EngineError(
         ErrorCode.RUN_NOT_RESUMABLE,
-        `run ${runId} ${source ? `recorded pipeline file ${source}, which is gone` : 'recorded no pipeline file'}; answer it with: flujo resume --pipeline FILE --input … ${runIdWords(runId)}`,
+        `run ${runId} ${source ? `recorded pipeline file ${source}, which is gone` : 'recorded no pipeline file'}; answer it with: ${flujoCommand(`resume --pipeline FILE --input … ${runIdWords(runId)}`)}`,
       );
     }
     const port = await portFor(file);

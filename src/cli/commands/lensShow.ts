@@ -16,7 +16,7 @@ import { chainDamage, recordedStart } from '../../runtime/verifyLedger.js';
 import { HITL_NOT_PROPAGATED as NOT_ASKED } from '../../actors/vocabulary.js';
 import type { Output } from '../output.js';
 import { resolveRunId } from '../context.js';
-import { runIdWords } from '../shell.js';
+import { flujoCommand, runIdWords } from '../shell.js';
 import type { LensFlags } from './lensCommon.js';
 import { withState } from './lensState.js';
 
@@ -62,7 +62,7 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
       const damage = await chainDamage(ledger, runId, 'nothing was shown');
       if (damage) throw damage;
       out.error(
-        `run ${runId} has events but no read-model row; rebuild them with: flujo lens rebuild`,
+        `run ${runId} has events but no read-model row; rebuild them with: ${flujoCommand('lens rebuild')}`,
       );
       return ExitCode.runtime;
     }
@@ -203,7 +203,7 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
       L.push(
         '',
         h.status === 'pending'
-          ? `${indentedMessage(`⏸ waiting at ${h.path} ${h.step}`, h.message)}\n  answer with: flujo resume --input '…' ${runIdWords(runId)}`
+          ? `${indentedMessage(`⏸ waiting at ${h.path} ${h.step}`, h.message)}\n  answer with: ${flujoCommand(`resume --input '…' ${runIdWords(runId)}`)}`
           : h.status === 'withdrawn'
             ? indentedMessage(`⊘ ${h.step} (${h.path}) withdrawn unanswered`, h.message)
             : `▶ ${h.step} answered by ${h.answeredBy ?? 'unknown'} at ${isoTime(h.answeredAt)}: ${preview(h.answer, len)}`,

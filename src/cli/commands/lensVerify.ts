@@ -14,6 +14,7 @@ import type { LedgerStore } from '../../ports.js';
 import { openProjectLedger, resolveRunId, type GlobalOptions } from '../context.js';
 import { runArgument } from '../io.js';
 import type { Output } from '../output.js';
+import { flujoCommand } from '../shell.js';
 
 export interface LensVerifyOptions extends GlobalOptions {
   readonly run?: string;
@@ -53,15 +54,9 @@ async function verify(opts: LensVerifyOptions, out: Output): Promise<number> {
     const { lensVerifyFile } = await import('./lensVerifyFile.js');
     return lensVerifyFile(opts.file, Boolean(opts.json), out);
   }
-  if (Boolean(opts.run) === Boolean(opts.all) || opts.file !== undefined) {
-    throw new EngineError(
-      ErrorCode.USAGE,
-      'name one run or pass --all (or check an export with --file run.cbor), e.g. flujo lens verify 3fa2c1d9',
-      {
-        exitCode: ExitCode.config,
-      },
-    );
-  }
+  const refused = whichToDrop(opts);
+  if (refused !== undefined)
+    throw new EngineError(ErrorCode.USAGE, refused, { exitCode: ExitCode.config });
   // Verify vouches for the file as it is: it changes nothing in it, creates nothing (ADR 83).
   const store = await openProjectLedger(opts, { readOnly: true });
   try {
@@ -124,4 +119,26 @@ async function verifyOne(store: LedgerStore, run: string): Promise<LedgerVerific
     return { ok: false, runsChecked: 0, eventsChecked: 0, runs: [], orphans };
   }
   return verifyStoredRuns(store, [runId]);
+}
+
+/**
+ * What to drop when RUN, --all and --file are given together (they do not combine; QA: `--all
+ * --file` was told to pass --all), or what to give when none is; undefined when one is given.
+ */
+function whichToDrop(opts: LensVerifyOptions): string | undefined {
+  const given = [
+    opts.run ? 'RUN' : undefined,
+    opts.all ? '--all' : undefined,
+    opts.file !== undefined ? '--file' : undefined,
+  ].filter((w): w is string => w !== undefined);
+  if (given.length === 1) return undefined;
+  if (given.length === 0)
+    return `name one run or pass --all (or check an export with --file run.cbor), e.g. ${flujoCommand('lens verify 3fa2c1d9')}`;
+  const what: Record<string, string> = {
+    RUN: 'one run of the ledger',
+    '--all': 'every run of the ledger',
+    '--file': 'an export, with no ledger',
+  };
+  const checks = given.map((w, i) => `${w} ${i === 0 ? 'checks ' : ''}${what[w]}`).join(', ');
+  return `${given.join(', ').replace(/, ([^,]*)$/, ' and $1')} do not combine (${checks}): drop ${given.length === 2 ? 'one of them' : 'all but one'}`;
 }

@@ -18,7 +18,7 @@ import type { LedgerStore } from '../../ports.js';
 import { recordedStart } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
 import { exampleFor } from '../runReport.js';
-import { runIdWords, shellWord } from '../shell.js';
+import { flujoCommand, runIdWords, shellWord } from '../shell.js';
 import { openLensLedger, usage, withRun, type LensFlags } from './lensCommon.js';
 
 export interface LensWatchFlags extends LensFlags {
@@ -102,7 +102,9 @@ function lineOf(e: LedgerEvent, names: Map<string, { name: string; at: number }>
 function answerCommand(runId: string, path: string | undefined, open: Map<string, unknown>) {
   const schema = path !== undefined ? open.get(path) : undefined;
   const which = open.size > 1 && path !== undefined ? ` --question ${shellWord(path)}` : '';
-  return `flujo resume${which} --input ${shellWord(JSON.stringify(exampleFor(schema ?? {})))} ${runIdWords(runId)}`;
+  return flujoCommand(
+    `resume${which} --input ${shellWord(JSON.stringify(exampleFor(schema ?? {})))} ${runIdWords(runId)}`,
+  );
 }
 
 function text(l: Line, out: Output, answer = 'flujo resume RUN --input …'): string {

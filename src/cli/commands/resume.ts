@@ -25,6 +25,7 @@ import type { RunResult } from '../../runtime/summary.js';
 import type { GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import { openSession, type Interrupts, type Session } from '../session.js';
+import { flujoCommand, runIdWords, shellWord } from '../shell.js';
 
 export interface ResumeFlags extends GlobalOptions, FleetFlags {
   readonly input?: string;
@@ -104,7 +105,7 @@ export async function resume(
       // the file of a run that recorded none (ADR 28).
       throw new ConfigError(
         ErrorCode.CONFIG_INVALID,
-        `run ${runId} started from ${started}, which is no longer in ${cfg.root}; pass the pipeline with: flujo resume ${runId} --pipeline PATH (add --allow-changed-pipeline if it changed)`,
+        `run ${runId} started from ${started}, which is no longer in ${cfg.root}; pass the pipeline with: ${flujoCommand(`resume ${shellWord(runId)} --pipeline PATH`)} (add --allow-changed-pipeline if it changed)`,
         { file: resolve(cfg.root, started) },
       );
     const file = flags.pipeline
@@ -177,9 +178,9 @@ export async function resume(
         'outstanding' in e.details
           ? said.replace(
               /by resuming it without an answer \(it runs until it pauses\)/,
-              `with: flujo resume ${runId} (without --input; it runs until it pauses)`,
+              `with: ${flujoCommand(`resume ${runIdWords(runId)}`)} (without --input; it runs until it pauses)`,
             )
-          : `${said}; to continue it, run: flujo resume ${runId} (without --input)`,
+          : `${said}; to continue it, run: ${flujoCommand(`resume ${runIdWords(runId)}`)} (without --input)`,
       );
     }
     if (e instanceof EngineError && e.code === ErrorCode.HUMAN_INPUT_REJECTED && !answerRefused) {

@@ -33,6 +33,7 @@ import type { Question } from '../../runtime/summary.js';
 import { maxInputBytes, projectConfig, type GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
 import { openSession, type Interrupts } from '../session.js';
+import { flujoCommand, shellWord } from '../shell.js';
 
 export interface RunFlags extends GlobalOptions, FleetFlags {
   readonly input?: string;
@@ -192,7 +193,7 @@ function takenUpRefusal(e: unknown, runId: string, from = '', renamed = ''): unk
   if (e.code !== ErrorCode.PLAN_CHANGED) return e;
   return planChangedSaying(
     e,
-    `run it with the pipeline it started with${from}, or continue it under this one with: flujo resume ${runId} --pipeline PATH --allow-changed-pipeline${renamed}`,
+    `run it with the pipeline it started with${from}, or continue it under this one with: ${flujoCommand(`resume ${shellWord(runId)} --pipeline PATH --allow-changed-pipeline`)}${renamed}`,
   );
 }
 
