@@ -66,6 +66,7 @@ export async function viaFleet(
   try {
     const fleet = await createFleetClient(nc, {
       ...(env.FLUJO_NATS_NAMESPACE ? { namespace: env.FLUJO_NATS_NAMESPACE } : {}),
+      showRunCommand: (runId) => flujoCommand(`lens show ${runIdWords(runId)}`),
     });
     const published = await publish(fleet, Math.round(seconds * 1000));
     return report(published, flags, out, reword);
@@ -90,7 +91,9 @@ function report(
       );
     return ExitCode.ok;
   }
-  const { message: _message, kind: _kind, ...outcome } = p.result as Record<string, unknown>;
+  const { message: _message, kind: _kind, ...reported } = p.result as Record<string, unknown>;
+  // A duplicate reports the run as it stands (src/fleet/duplicate.ts), and says it was one.
+  const outcome = p.duplicate ? { ...reported, duplicate: true } : reported;
   const error = p.result.error;
   const status = typeof outcome.status === 'string' ? outcome.status : undefined;
   if (error && status !== 'failed') {
@@ -127,7 +130,13 @@ function report(
     });
   }
   if (flags.json) out.json(outcome);
-  else printOutcome(out, p.runId, outcome);
+  else {
+    if (p.duplicate)
+      out.info(
+        'already queued (the same message was published before); the run as it stands, as the fleet reports it:',
+      );
+    printOutcome(out, p.runId, outcome);
+  }
   return status === 'failed' ? ExitCode.runtime : ExitCode.ok;
 }
 

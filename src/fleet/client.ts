@@ -5,7 +5,8 @@
  *
  * Publishes carry a `Nats-Msg-Id`, so a publish retried within two minutes is one message: a
  * start's id is `start:<run>` (one run id, one start), a cancel's `cancel:<run>`; an answer's is
- * the caller's `messageId`, else a fresh one.
+ * the caller's `messageId`, else a fresh one. A duplicate that waits reports the run as it stands
+ * (./duplicate.ts).
  */
 import { randomUUID } from 'node:crypto';
 
@@ -25,6 +26,7 @@ import {
   type WorkKind,
 } from '../adapters/nats/work.js';
 import { longTimer, type LongTimer } from '../runtime/longTimer.js';
+import { duplicateAwaits } from './duplicate.js';
 
 /** What the worker published once it handled the message: `flujo run --json`'s shape. */
 export type FleetResult = Record<string, unknown> & {
@@ -37,7 +39,10 @@ export interface Published {
   readonly runId: string;
   /** The message's sequence in the work stream. */
   readonly seq: number;
-  /** The stream already held a message with this id: nothing new was queued. */
+  /**
+   * The stream already held a message with this id: nothing new was queued. With `wait`, the
+   * result is still the run as it stands (the earlier message's outcome, or a worker's report).
+   */
   readonly duplicate: boolean;
   /** The worker's outcome, when `wait` was given. */
   readonly result?: FleetResult;
@@ -77,6 +82,11 @@ export interface FleetClient {
 export interface FleetClientOptions {
   /** The fleet's namespace on the NATS server (default `flujo`; see FleetNames). */
   readonly namespace?: string;
+  /**
+   * The command the client's messages name for looking at a run (default `flujo lens show RUN`);
+   * the CLI gives its own, with the global options it was given (ADR 144).
+   */
+  readonly showRunCommand?: (runId: string) => string;
 }
 
 export async function createFleetClient(
@@ -84,9 +94,11 @@ export async function createFleetClient(
   options: FleetClientOptions = {},
 ): Promise<FleetClient> {
   const names = fleetNames(options.namespace);
+  const jsm = await jetstreamManager(nc);
   // Creates the queue if no worker has yet; never changes the workers' settings.
-  await ensureWorkQueue(await jetstreamManager(nc), names, undefined, false);
+  await ensureWorkQueue(jsm, names, undefined, false);
   const js: JetStreamClient = jetstream(nc);
+  const showRun = options.showRunCommand ?? ((runId: string) => `flujo lens show ${runId}`);
 
   async function publish(
     kind: WorkKind,
@@ -105,9 +117,21 @@ export async function createFleetClient(
         msgID,
       });
       const published = { runId, seq: ack.seq, duplicate: ack.duplicate };
-      // A duplicate was queued (and maybe handled) before: there is no new outcome to wait for.
-      if (!sub || ack.duplicate) return published;
-      const result = await firstResult(sub, ack.seq, timeoutMs, runId);
+      if (!sub) return published;
+      let awaited: number | 'any' = ack.seq;
+      if (ack.duplicate) {
+        // Queued (and maybe handled) before, as ack.seq: the run as it stands is that message's
+        // outcome, another of the run's messages', or what a worker reports when asked again.
+        const again = await duplicateAwaits(jsm, names, kind, runId, ack.seq);
+        if (again === 'nothing') return published;
+        if (again === 'ask') {
+          const asked = await js.publish(workSubject(names, kind, runId), JSON.stringify(body), {
+            msgID: `${msgID}:again:${randomUUID()}`,
+          });
+          awaited = asked.seq;
+        } else awaited = again;
+      }
+      const result = await firstResult(sub, awaited, timeoutMs, runId, showRun);
       return { ...published, result };
     } finally {
       sub?.unsubscribe();
@@ -155,12 +179,13 @@ export async function createFleetClient(
   };
 }
 
-/** The outcome the workers publish for the message at stream seq `seq`. */
+/** The outcome the workers publish for the message at stream seq `seq` (any message of the run). */
 async function firstResult(
   sub: Subscription,
-  seq: number,
+  seq: number | 'any',
   timeoutMs: number,
   runId: string,
+  showRun: (runId: string) => string,
 ): Promise<FleetResult> {
   let timer: LongTimer | undefined;
   /** The last note a worker published on the message while trying it again (ADR 133). */
@@ -173,7 +198,7 @@ async function firstResult(
           note?.error
             ? new EngineError(
                 ErrorCode.FLEET_NO_RESULT,
-                `no outcome on run ${runId} within ${timeoutMs} ms: ${note.error.message}; the message stays queued for that (look at the run with: flujo lens show ${runId})`,
+                `no outcome on run ${runId} within ${timeoutMs} ms: ${note.error.message}; the message stays queued for that (look at the run with: ${showRun(runId)})`,
                 {
                   details: {
                     runId,
@@ -184,7 +209,7 @@ async function firstResult(
               )
             : new EngineError(
                 ErrorCode.FLEET_NO_RESULT,
-                `no worker reported on run ${runId} within ${timeoutMs} ms: the message is queued or being worked on (is a \`flujo worker\` running against this NATS server and namespace?); look at the run with: flujo lens show ${runId}`,
+                `no worker reported on run ${runId} within ${timeoutMs} ms: the message is queued or being worked on (is a \`flujo worker\` running against this NATS server and namespace?); look at the run with: ${showRun(runId)}`,
               ),
         ),
       timeoutMs,
@@ -193,8 +218,8 @@ async function firstResult(
   const read = (async () => {
     for await (const m of sub) {
       const r = m.json<FleetResult & { message?: number; retrying?: number }>();
-      if (r.message === seq) return r;
-      if (r.retrying === seq) note = r;
+      if (seq === 'any' ? r.message !== undefined : r.message === seq) return r;
+      if (seq === 'any' ? r.retrying !== undefined : r.retrying === seq) note = r;
     }
     throw new EngineError(ErrorCode.FLEET_NO_RESULT, `the subscription for run ${runId} closed`);
   })();
