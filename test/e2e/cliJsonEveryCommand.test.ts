@@ -92,7 +92,8 @@ describe('init --json', () => {
       expect(f.action).toBe('created');
       expect(existsSync(join(dir, f.path)), f.path).toBe(true);
     }
-    expect(v.next).toEqual(expect.arrayContaining([expect.stringMatching(/^flujo run /)]));
+    // With the --project given, so that they work pasted anywhere (ADR 144).
+    expect(v.next).toEqual(expect.arrayContaining([`flujo --project '${dir}' run --input "Ada"`]));
     // What it did is said on stderr as without --json.
     expect(r.stderr).toContain('created flujo.toml');
   });

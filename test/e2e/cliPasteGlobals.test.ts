@@ -123,6 +123,20 @@ describe('printed next-step commands repeat the global options given', () => {
   });
 });
 
+describe('init --project', () => {
+  it('prints next commands for the project it made, which work pasted elsewhere', () => {
+    const made = join(elsewhere, 'made');
+    const init = runCli(['--project', 'made', 'init', '--json'], { cwd: elsewhere });
+    expect(init.code, init.stderr).toBe(0);
+    const { next } = JSON.parse(init.stdout) as { next: string[] };
+    expect(next[0]).toBe(`flujo --project '${made}' run --input "Ada"`);
+    expect(init.stderr).toContain(`flujo --project '${made}' lens show <run>`);
+    const run = paste(next[0] as string);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/paused at step "approve"/);
+  });
+});
+
 describe.skipIf(!pgUp)('on Postgres', () => {
   const schemas = [uniqueSchema('paste'), uniqueSchema('pastepw')];
   afterAll(async () => {

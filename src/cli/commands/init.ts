@@ -28,6 +28,7 @@ import { createInterface } from 'node:readline/promises';
 import { ConfigError, ErrorCode, ExitCode } from '../../errors.js';
 import type { Output } from '../output.js';
 import { SCAFFOLD } from '../scaffold/files.js';
+import { flujoCommand } from '../shell.js';
 
 export interface InitFlags {
   readonly project?: string;
@@ -36,11 +37,11 @@ export interface InitFlags {
   readonly json?: boolean;
 }
 
-/** What to do next, as `init` prints it (commands, then what each does). */
-const NEXT: readonly (readonly [string, string])[] = [
-  ['flujo run --input "Ada"', 'runs pipeline.yaml; it pauses for your approval'],
-  ['flujo resume <run> --input \'{"approved": true}\'', ''],
-  ['flujo lens show <run>', 'what happened, step by step'],
+/** What to do next, as `init` prints it (commands, with `--project` if given; what each does). */
+const next = (): readonly (readonly [string, string])[] => [
+  [flujoCommand('run --input "Ada"'), 'runs pipeline.yaml; it pauses for your approval'],
+  [flujoCommand('resume <run> --input \'{"approved": true}\''), ''],
+  [flujoCommand('lens show <run>'), 'what happened, step by step'],
 ];
 
 async function confirm(question: string): Promise<boolean> {
@@ -263,14 +264,14 @@ export async function init(flags: InitFlags, out: Output): Promise<number> {
   for (const t of targets) out.info(`${t.existing ? 'overwrote' : 'created'} ${t.rel}`);
   out.info('');
   out.info('Next:');
-  for (const [command, what] of NEXT)
+  for (const [command, what] of next())
     out.info(`  ${what ? `${command.padEnd(31)}# ${what}` : command}`);
   if (flags.json)
     out.json({
       project: root,
       written: true,
       files: targets.map((t) => ({ path: t.rel, action: t.existing ? 'overwrote' : 'created' })),
-      next: NEXT.map(([command]) => command),
+      next: next().map(([command]) => command),
     });
   return ExitCode.ok;
 }
