@@ -46,20 +46,6 @@ export const isPipelineModule = (file: string): boolean =>
   MODULE_EXTENSIONS.has(extname(file).toLowerCase());
 
 /**
- * The pipeline a run recorded when it started: its name, and its file (`RunStarted.pipeline.source`,
- * relative to the project root) when that file is still there; RUN_NOT_FOUND for a run with no
- * events.
- */
-export async function recordedPipeline(
-  ledger: LedgerStore,
-  runId: string,
-  root: string,
-): Promise<{ readonly name: string; readonly source?: string }> {
-  const { name, source } = await startedPipeline(ledger, runId);
-  return source && existsSync(resolve(root, source)) ? { name, source } : { name };
-}
-
-/**
  * The pipeline a run recorded when it started (its name and file, whether or not the file is
  * still there). Its RunStarted is read alone and must be seq 1, intact (ADR 122, 124): read
  * before resume's own chain check (which starts at the latest snapshot, ADR 43), a damaged or

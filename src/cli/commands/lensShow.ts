@@ -128,8 +128,8 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
     const unasked = (s: { error?: { code: string } | null }) => s.error?.code === NOT_ASKED;
     const failed = failures.filter((s) => !unasked(s) && !hiddenPaths.has(s.path));
     if (row.status === 'failed' || failed.length > 0) {
-      // A run can complete with failed steps (an ignored branch, a fallback that took over):
-      // those are shown first too, but the run is not said to have failed.
+      // A run can complete with failed steps (a branch whose failure is ignored): those are
+      // shown first too, but the run is not said to have failed (a rescued step is not failed).
       L.push(
         row.status === 'failed'
           ? out.color.bad(`✗ run failed: ${row.errorCode ?? ''} ${row.errorMessage ?? ''}`.trim())

@@ -62,7 +62,7 @@ async function verify(opts: LensVerifyOptions, out: Output): Promise<number> {
   try {
     let shown = false;
     const progress =
-      out.interactive && !opts.json
+      (out.live ?? out.interactive) && !opts.json
         ? (done: number, total: number) => {
             if (total <= 20 || (done % 20 !== 0 && done !== total)) return;
             shown = true;
