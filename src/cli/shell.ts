@@ -7,19 +7,9 @@
 import { resolve } from 'node:path';
 
 import { redactUri } from '../adapters/ledger/stateUri.js';
+import { shellWord } from '../shellWords.js';
 
-/** `s` as one shell word: bare when it holds only [A-Za-z0-9._:-], else single-quoted. */
-export function shellWord(s: string): string {
-  return /^[A-Za-z0-9._:-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * A run id as the last words of a command: after `--` when it starts with "-" (ids made through
- * the library may), so the CLI reads it as the run and not as an option. Options go before it.
- */
-export function runIdWords(id: string): string {
-  return id.startsWith('-') ? `-- ${shellWord(id)}` : shellWord(id);
-}
+export { runIdWords, shellWord } from '../shellWords.js';
 
 /**
  * The global options of this process's command line, as printed commands repeat them. Set once

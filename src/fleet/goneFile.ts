@@ -6,6 +6,7 @@
 import { isAbsolute } from 'node:path';
 
 import { ConfigError, ErrorCode } from '../errors.js';
+import { shellWord } from '../shellWords.js';
 
 /** The file a run recorded (`RunStarted.pipeline.source`) that the worker's project lacks. */
 export interface GoneFile {
@@ -22,10 +23,10 @@ export function goneFileWords(runId: string, gone: GoneFile, answer: boolean): s
   const where = isAbsolute(gone.file)
     ? 'gone'
     : `no longer in the worker's project ${gone.project}`;
-  const here = `flujo resume ${runId} --pipeline PATH${answer ? ' --input …' : ''} (add --allow-changed-pipeline if it changed)`;
+  const here = `flujo resume ${shellWord(runId)} --pipeline PATH${answer ? ' --input …' : ''} (add --allow-changed-pipeline if it changed)`;
   const fleet = answer
     ? ''
-    : `, or through the fleet: flujo run PATH --run-id ${runId} --fleet (PATH relative to the worker's project)`;
+    : `, or through the fleet: flujo run PATH --run-id ${shellWord(runId)} --fleet (PATH relative to the worker's project)`;
   return `run ${runId} started from ${gone.file}, which is ${where}; put the file back, or pass the pipeline with: ${here}${fleet}`;
 }
 
