@@ -11,8 +11,8 @@ import { EngineError, ErrorCode, ExitCode, withoutCode } from '../errors.js';
 import { createFleetClient, type FleetClient, type Published } from '../fleet/client.js';
 import { numberFlag } from './io.js';
 import type { Output } from './output.js';
-import { exampleFor, pausedLine, pausedWithoutAnswer, questionsHint } from './runReport.js';
-import { flujoCommand, runIdWords, shellWord } from './shell.js';
+import { exampleAnswerWord, pausedLine, pausedWithoutAnswer, questionsHint } from './runReport.js';
+import { flujoCommand, runIdWords } from './shell.js';
 
 export interface FleetFlags {
   readonly fleet?: boolean;
@@ -151,7 +151,7 @@ function printOutcome(out: Output, runId: string, o: Record<string, unknown>): v
     out.info(pausedLine(runId, pause.step, pause.message));
     out.info(`  expected input (JSON Schema): ${JSON.stringify(pause.input_schema)}`);
     out.info(
-      `  resume: ${flujoCommand(`resume --fleet --input ${shellWord(JSON.stringify(exampleFor(pause.input_schema)))} ${arg}`)}`,
+      `  resume: ${flujoCommand(`resume --fleet --input ${exampleAnswerWord(pause.input_schema)} ${arg}`)}`,
     );
     const questions = o.questions as { path: string; message: string }[] | undefined;
     if (questions) out.info(questionsHint(questions));

@@ -36,6 +36,7 @@ export function createOutput(env: NodeJS.ProcessEnv = process.env): Output {
   const on = wantsColor(process.stderr, env) && wantsColor(process.stdout, env);
   const color = (code: 2 | 31 | 32) => (s: string) => (on ? paint(code, s) : s);
   const term = (text: string) => forTerminal(text, on);
+  const interactive = Boolean(process.stderr.isTTY) && !env.CI;
   return {
     data: (text) => process.stdout.write(term(text.endsWith('\n') ? text : text + '\n')),
     json: (value) => process.stdout.write(`${jsonText(value, 2)}\n`),
@@ -45,12 +46,8 @@ export function createOutput(env: NodeJS.ProcessEnv = process.env): Output {
     info: (text) => process.stderr.write(term(text) + '\n'),
     error: (text) => process.stderr.write(term(text) + '\n'),
     color: { ok: color(32), bad: color(31), dim: color(2) },
-    interactive: Boolean(process.stderr.isTTY) && !env.CI,
-    live:
-      Boolean(process.stderr.isTTY) &&
-      !env.CI &&
-      env.TERM !== 'dumb' &&
-      (env.NO_COLOR === undefined || env.NO_COLOR === ''),
+    interactive,
+    live: interactive && env.TERM !== 'dumb' && (env.NO_COLOR === undefined || env.NO_COLOR === ''),
     terminal: term,
   };
 }

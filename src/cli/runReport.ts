@@ -36,6 +36,10 @@ export function exitCodeOf(r: RunResult): number {
   return ExitCode.ok;
 }
 
+/** An answer `schema` takes, as one shell word: the `--input` of every printed resume command. */
+export const exampleAnswerWord = (schema: unknown): string =>
+  shellWord(JSON.stringify(exampleFor(schema)));
+
 /**
  * An example answer for a schema: good enough to copy, edit and paste, and one the schema takes
  * for the keywords people write by hand (`const`, `default`, `examples`, `enum`, bounds and
@@ -129,7 +133,7 @@ export function printRun(out: Output, r: RunResult, elapsedMs: number, plan?: Pl
     out.info(pausedLine(id, r.pause.step, r.pause.message));
     out.info(`  expected input (JSON Schema): ${JSON.stringify(r.pause.inputSchema)}`);
     out.info(
-      `  resume: ${flujoCommand(`resume --input ${shellWord(JSON.stringify(exampleFor(r.pause.inputSchema)))} ${arg}`)}`,
+      `  resume: ${flujoCommand(`resume --input ${exampleAnswerWord(r.pause.inputSchema)} ${arg}`)}`,
     );
     if (r.questions) out.info(questionsHint(r.questions));
   } else if (r.status === 'failed') {
@@ -244,7 +248,7 @@ export function pausedWithoutAnswer(
   /** Said to `resume --fleet`: the answer goes the same way. */
   fleet = false,
 ): EngineError {
-  const answer = shellWord(JSON.stringify(exampleFor(pause.inputSchema)));
+  const answer = exampleAnswerWord(pause.inputSchema);
   return new EngineError(
     e.code,
     `run ${runId} is paused for human input at step "${pause.step}": ${firstLine(pause.message)}; answer it: ${flujoCommand(`resume${fleet ? ' --fleet' : ''} --input ${answer} ${runIdWords(runId)}`)} (expected input, JSON Schema: ${JSON.stringify(pause.inputSchema ?? {})})`,

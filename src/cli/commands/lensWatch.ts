@@ -17,7 +17,7 @@ import { liveSteps, type LiveSteps } from '../../lens/liveSteps.js';
 import type { LedgerStore } from '../../ports.js';
 import { recordedStart } from '../../runtime/verifyLedger.js';
 import type { Output } from '../output.js';
-import { exampleFor } from '../runReport.js';
+import { exampleAnswerWord } from '../runReport.js';
 import { flujoCommand, runIdWords, shellWord } from '../shell.js';
 import { openLensLedger, usage, withRun, type LensFlags } from './lensCommon.js';
 
@@ -103,7 +103,7 @@ function answerCommand(runId: string, path: string | undefined, open: Map<string
   const schema = path !== undefined ? open.get(path) : undefined;
   const which = open.size > 1 && path !== undefined ? ` --question ${shellWord(path)}` : '';
   return flujoCommand(
-    `resume${which} --input ${shellWord(JSON.stringify(exampleFor(schema ?? {})))} ${runIdWords(runId)}`,
+    `resume${which} --input ${exampleAnswerWord(schema ?? {})} ${runIdWords(runId)}`,
   );
 }
 
