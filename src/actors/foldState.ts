@@ -9,6 +9,14 @@ import type { Decision, Release } from './vocabulary.js';
 
 export type RunStatus = 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
 
+/** The statuses a run does not leave: nothing more is recorded for it but a refusal. */
+export type EndedStatus = Extract<RunStatus, 'completed' | 'failed' | 'cancelled'>;
+
+/** Whether a run in `status` has ended (the driver, the engine, cancel and the fleet ask this). */
+export function hasEnded(status: string): status is EndedStatus {
+  return status === 'completed' || status === 'failed' || status === 'cancelled';
+}
+
 /** Work the run has asked for and not yet received an answer to. */
 export interface Outstanding {
   /** Agent calls by idempotency key path:attempt, with the decision that asked. */

@@ -2,6 +2,7 @@
  * What a fleet worker does with a message whose work threw: pure decisions over the error, the
  * message and its delivery count (ADR 57). The worker (./worker.ts) carries them out.
  */
+import { hasEnded } from '../actors/foldState.js';
 import type { WorkMessage } from '../adapters/nats/work.js';
 import { EngineError, ErrorCode, ExitCode, withoutCode } from '../errors.js';
 import { runJson } from '../runtime/resultJson.js';
@@ -182,7 +183,7 @@ export function settledByRun(
   liveMs: number | undefined,
 ): string | undefined {
   if (!run) return undefined;
-  const ended = run.status === 'completed' || run.status === 'failed' || run.status === 'cancelled';
+  const ended = hasEnded(run.status);
   if (m.kind === 'cancel')
     return run.status === 'cancelled' ? 'its run was cancelled already' : undefined;
   if (ended) return `its run has ended (${run.status})`;

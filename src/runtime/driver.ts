@@ -20,7 +20,7 @@ import {
 } from '../actors/fold.js';
 import type { RunMachine } from '../actors/machine.js';
 import type { Decision } from '../actors/vocabulary.js';
-import { callKey } from '../actors/foldState.js';
+import { callKey, hasEnded } from '../actors/foldState.js';
 import { replyDepth } from '../actors/replyDepths.js';
 import { notRecordableFailure } from '../actors/unrecordable.js';
 import { LedgerEncodeError } from '../errors.js';
@@ -33,8 +33,6 @@ import { withdrawnAsks } from './humanInput.js';
 import { agentRequest, RunEffects, type Call } from './runEffects.js';
 import { snapshotEvent, type SnapshotChain } from './snapshot.js';
 import type { RunSummary } from './summary.js';
-
-const ENDED: ReadonlySet<FoldState['status']> = new Set(['completed', 'failed', 'cancelled']);
 
 export interface DriverDeps {
   readonly ledger: LedgerStore;
@@ -367,7 +365,7 @@ export class RunDriver {
   async drive(): Promise<void> {
     if (this.toRevive) await this.reviveOutstanding();
     for (;;) {
-      if (this.stopped || ENDED.has(this.state.status)) return;
+      if (this.stopped || hasEnded(this.state.status)) return;
       // Pause only once abandoned calls have settled, so their aborts are recorded and free
       // their budget reservations before the run rests.
       if (this.facts.length === 0 && restsOnHuman(this.state) && this.effects.callsInFlight === 0) {

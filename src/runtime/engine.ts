@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 
 import { compilePlan } from '../actors/compile.js';
+import { hasEnded } from '../actors/foldState.js';
 import type { RunMachine } from '../actors/machine.js';
 import { planFingerprint } from '../dsl/fingerprint.js';
 import { recordedBeforeAnswerSchemas } from './planBefore.js';
@@ -269,8 +270,7 @@ export function createEngine(options: EngineOptions) {
     }
     const machine = machineOf(plan);
     const { state, summary, chain } = restoreRun(machine, runId, loaded);
-    const ended =
-      state.status === 'completed' || state.status === 'failed' || state.status === 'cancelled';
+    const ended = hasEnded(state.status);
     // An answer for a run that has ended is not silently dropped: the caller learns it was not
     // taken (nothing is recorded either way).
     if (ended && opts.humanInput === undefined) return summary.result();

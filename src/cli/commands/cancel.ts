@@ -6,6 +6,7 @@
  */
 import { userInfo } from 'node:os';
 
+import { hasEnded } from '../../actors/foldState.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import { createEngine } from '../../runtime/engine.js';
 import type { RunResult } from '../../runtime/summary.js';
@@ -45,7 +46,7 @@ export async function cancel(runArg: string, flags: CancelFlags, out: Output): P
         }),
       // A worker refuses a run that ended in this command's words, less the next step it names.
       (r) =>
-        r.code === ErrorCode.RUN_NOT_RESUMABLE && r.status !== undefined && ENDED.has(r.status)
+        r.code === ErrorCode.RUN_NOT_RESUMABLE && r.status !== undefined && hasEnded(r.status)
           ? `${r.message}. ${seeIt(r.runId)}`
           : undefined,
     );
@@ -91,8 +92,6 @@ function osUser(): string {
     return 'unknown user';
   }
 }
-
-const ENDED: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 
 const seeIt = (runId: string) => `See it with: ${flujoCommand(`lens show ${runIdWords(runId)}`)}`;
 
