@@ -28,7 +28,8 @@ export interface ReconcilerDeps {
 }
 
 /**
- * Queues a resume for each run whose owner went silent for `staleMs`; how many it queued. A run
+ * Queues a resume for each run whose owner went silent for `staleMs`; how many it queued (a
+ * publish the queue took as a duplicate is not counted, nor said as a re-enqueue). A run
  * that cannot be taken up here is left, and said so once per head seq (`left`, kept between
  * rounds): a resume would only be refused, again each de-duplication window.
  */
@@ -55,14 +56,21 @@ export async function reconcileOnce(
       continue;
     }
     left.delete(r.runId);
-    await d.js.publish(workSubject(d.names, 'resume', r.runId), '{}', {
+    const ack = await d.js.publish(workSubject(d.names, 'resume', r.runId), '{}', {
       msgID: `reconcile:${r.runId}:${r.headSeq}`,
     });
+    const seen = { run_id: r.runId, head_seq: r.headSeq, idle_ms: d.now() - r.updatedAt };
+    // A duplicate: a resume for this head was queued already (by this worker or another, within
+    // the de-duplication window) and has been taken since; nothing new is queued, so none is said.
+    if (ack.duplicate) {
+      d.log.info(
+        seen,
+        'run is running with no event for a while; a resume for it was queued already',
+      );
+      continue;
+    }
     sent += 1;
-    d.log.warn(
-      { run_id: r.runId, head_seq: r.headSeq, idle_ms: d.now() - r.updatedAt },
-      'run is running with no event and no queued message for a while: re-enqueued',
-    );
+    d.log.warn(seen, 'run is running with no event and no queued message for a while: re-enqueued');
   }
   return sent;
 }
