@@ -68,7 +68,10 @@ export function addRunCommands(program: Command, cx: TableContext): void {
     .description('answer a paused run, or continue an interrupted one')
     .argument('<run>', 'run id or unique prefix')
     .option('-i, --input <value>', 'the answer (JSON, or text); `-` reads stdin')
-    .option('--pipeline <file>', 'the pipeline file (default: the one the run recorded)')
+    .option(
+      '--pipeline <file>',
+      "the pipeline file (default: the one the run recorded; with --fleet, relative to the workers' project)",
+    )
     .option('--by <name>', 'who answers (recorded; default $USER)')
     .option('--question <path>', 'which open question to answer (its path; default the oldest)')
     .option(

@@ -71,6 +71,11 @@ export interface FleetClient {
       /** Which open question the answer is for (its path; default the oldest). */
       readonly question?: string;
       readonly allowChangedPipeline?: boolean;
+      /**
+       * Resume under this file, relative to the workers' project root, instead of the one the run
+       * recorded (ADR 149); a worker refuses a path outside its project, as for a start.
+       */
+      readonly pipeline?: string;
       readonly messageId?: string;
     } & WaitOption,
   ): Promise<Published>;
@@ -162,6 +167,7 @@ export async function createFleetClient(
         ...(o.answeredBy !== undefined ? { answered_by: o.answeredBy } : {}),
         ...(o.question !== undefined ? { question: o.question } : {}),
         ...(o.allowChangedPipeline ? { allow_changed_pipeline: true } : {}),
+        ...(o.pipeline !== undefined ? { pipeline: o.pipeline } : {}),
       };
       return publish(
         'resume',

@@ -17,17 +17,14 @@ export interface GoneFile {
 
 /**
  * What is said of it: the file, and how to take the run up — here with `--pipeline`, or through
- * the fleet with a start naming the file (which carries no answer: `answer` leaves it out).
+ * the fleet with a resume naming the file (ADR 149), with `--input …` for an answer.
  */
 export function goneFileWords(runId: string, gone: GoneFile, answer: boolean): string {
   const where = isAbsolute(gone.file)
     ? 'gone'
     : `no longer in the worker's project ${gone.project}`;
-  const here = `flujo resume ${shellWord(runId)} --pipeline PATH${answer ? ' --input …' : ''} (add --allow-changed-pipeline if it changed)`;
-  const fleet = answer
-    ? ''
-    : `, or through the fleet: flujo run PATH --run-id ${shellWord(runId)} --fleet (PATH relative to the worker's project)`;
-  return `run ${runId} started from ${gone.file}, which is ${where}; put the file back, or pass the pipeline with: ${here}${fleet}`;
+  const resume = `flujo resume ${shellWord(runId)} --pipeline PATH${answer ? ' --input …' : ''}`;
+  return `run ${runId} started from ${gone.file}, which is ${where}; put the file back, or pass the pipeline with: ${resume} (add --allow-changed-pipeline if it changed), or through the fleet: ${resume} --fleet (PATH relative to the worker's project)`;
 }
 
 /** The refusal of a resume of such a run: CONFIG_INVALID, as the local resume's. */

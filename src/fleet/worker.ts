@@ -133,13 +133,15 @@ export function startWorker(options: WorkerOptions): Worker {
       }
       case 'resume': {
         const { source, name, gone } = await options.recordedPipeline(m.runId);
-        // Its file moved or renamed: refused as the local resume is (ADR 138, 146), never run
+        // The file the message names (ADR 149), checked as a start's; else the recorded one, and
+        // if that moved or was renamed, refused as the local resume is (ADR 138, 146), never run
         // under pipeline.yaml, which is the file of a run that recorded none.
-        if (gone) throw goneFileRefusal(m.runId, gone, answers(m));
+        const named = m.body.pipeline;
+        if (gone && named === undefined) throw goneFileRefusal(m.runId, gone, answers(m));
         // Lenient for the recorded blueprint only: a changed one is loaded with every rule.
         const recorded = !m.body.allow_changed_pipeline;
         const loaded = await unlessStopped(
-          options.loadPipeline(source, recorded, name),
+          options.loadPipeline(named ?? source, recorded, name),
           abort.signal,
         );
         engines.add(loaded.engine);

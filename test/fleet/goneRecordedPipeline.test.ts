@@ -138,6 +138,10 @@ describe.skipIf(!up)('flujo worker: a run whose recorded pipeline file is gone',
     expect(refused.error.message).toContain(
       'flujo resume gone-1 --pipeline PATH --input … (add --allow-changed-pipeline if it changed)',
     );
+    // And the fleet's way for an answer (ADR 149): a resume naming the file.
+    expect(refused.error.message).toContain(
+      'or through the fleet: flujo resume gone-1 --pipeline PATH --input … --fleet',
+    );
     expect(refused.error.message).not.toContain('--run-id');
     expect(answer.stderr).toContain('refused by the fleet');
 
@@ -203,7 +207,8 @@ describe.skipIf(!up)('flujo worker: a run whose recorded pipeline file is gone',
     expect(String(left()[0]!.err)).toContain(
       `run ${runId} started from c.yaml, which is no longer in the worker's project ${dir}`,
     );
-    expect(String(left()[0]!.err)).toContain(`flujo run PATH --run-id ${runId} --fleet`);
+    // The fleet's way: a resume naming the file (ADR 149; was `flujo run PATH --run-id RUN --fleet`).
+    expect(String(left()[0]!.err)).toContain(`flujo resume ${runId} --pipeline PATH --fleet`);
     const received = (l: Record<string, unknown>) =>
       l.run_id === runId && l.msg === 'work message received';
     expect([...w.logs(), ...worker.logs()].some(received)).toBe(false);
@@ -215,7 +220,7 @@ describe.skipIf(!up)('flujo worker: a run whose recorded pipeline file is gone',
     const refused = JSON.parse(bare.stdout) as { error: { code: string; message: string } };
     expect(refused.error.code).toBe('CONFIG_INVALID');
     expect(refused.error.message).toContain(
-      `pass the pipeline with: flujo resume ${runId} --pipeline PATH (add --allow-changed-pipeline if it changed), or through the fleet: flujo run PATH --run-id ${runId} --fleet`,
+      `pass the pipeline with: flujo resume ${runId} --pipeline PATH (add --allow-changed-pipeline if it changed), or through the fleet: flujo resume ${runId} --pipeline PATH --fleet`,
     );
     expect(await events(runId)).toBe(before);
 

@@ -104,11 +104,14 @@ const budget = z
   })
   .strict();
 
+/** A pipeline file, relative to the worker's project root; the worker refuses one outside it. */
+const pipeline = z.string().min(1).max(1000);
+
 /** `flujo.work.start.<run>`: start the run (a redelivered start of a recorded run resumes it). */
 export const StartMessage = z
   .object({
-    /** The pipeline file, relative to the worker's project root (default: its pipeline.yaml). */
-    pipeline: z.string().min(1).max(1000).optional(),
+    /** The pipeline file (default: the worker's pipeline.yaml). */
+    pipeline: pipeline.optional(),
     /** The run's input: context.initial_prompt, as `flujo run --input` gives it. */
     input: json.optional(),
     context: z.record(z.string(), json).optional(),
@@ -124,6 +127,11 @@ export const ResumeMessage = z
     /** Which open question the answer is for (its path; default the oldest). */
     question: z.string().min(1).max(2000).optional(),
     allow_changed_pipeline: z.boolean().optional(),
+    /**
+     * The pipeline file to resume the run under instead of the one it recorded, as a start names
+     * one (ADR 149); its plan must match the recorded one unless allow_changed_pipeline.
+     */
+    pipeline: pipeline.optional(),
   })
   .strict();
 

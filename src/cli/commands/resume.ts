@@ -36,6 +36,10 @@ export interface ResumeFlags extends GlobalOptions, FleetFlags {
   readonly allowChangedPipeline?: boolean;
 }
 
+/** What a PLAN_CHANGED refusal of a resume says to do, here and through the fleet. */
+const PLAN_CHANGED_NEXT =
+  'resume with the pipeline the run started with, or add --allow-changed-pipeline to continue under this one (a recorded decision that comes out differently then stops it with NONDETERMINISM)';
+
 export async function resume(
   runArg: string,
   flags: ResumeFlags,
@@ -50,24 +54,28 @@ export async function resume(
   }
   const cwd = process.cwd();
   if (flags.fleet) {
-    if (flags.pipeline)
-      throw new EngineError(
-        ErrorCode.USAGE,
-        '--pipeline names a file here; a worker resumes a run with the pipeline it recorded: drop --pipeline or --fleet',
-        { exitCode: ExitCode.config },
-      );
     const text = flags.input === '-' ? await readStdin(process.stdin, answerNotUtf8) : flags.input;
     // Refused before NATS is reached; the worker checks again with its own limit (ADR 100).
     const answer = text !== undefined ? parseAnswer(text) : undefined;
     // RUN is the whole id: the fleet's ledger may not be reachable from here to expand a prefix.
-    return viaFleet(flags, out, (fleet, wait) =>
-      fleet.resume(runArg, {
-        ...(text !== undefined ? { input: answer } : {}),
-        answeredBy: flags.by ?? process.env.USER ?? 'cli',
-        ...(flags.question !== undefined ? { question: flags.question } : {}),
-        ...(flags.allowChangedPipeline ? { allowChangedPipeline: true } : {}),
-        wait,
-      }),
+    return viaFleet(
+      flags,
+      out,
+      (fleet, wait) =>
+        fleet.resume(runArg, {
+          ...(text !== undefined ? { input: answer } : {}),
+          answeredBy: flags.by ?? process.env.USER ?? 'cli',
+          ...(flags.question !== undefined ? { question: flags.question } : {}),
+          ...(flags.allowChangedPipeline ? { allowChangedPipeline: true } : {}),
+          // As run --fleet's PIPELINE: a file relative to the workers' project root (ADR 149).
+          ...(flags.pipeline !== undefined ? { pipeline: flags.pipeline } : {}),
+          wait,
+        }),
+      // The engine's words name no flag ("allow the change explicitly"): say which, as here.
+      ({ code, message }) =>
+        code === ErrorCode.PLAN_CHANGED
+          ? `${message.replace(/; resume with .*$/, '')}; ${PLAN_CHANGED_NEXT}`
+          : undefined,
     );
   }
   let session: Session;
@@ -147,10 +155,7 @@ export async function resume(
     let e = caught;
     if (e instanceof EngineError && e.code === ErrorCode.PLAN_CHANGED) {
       // The engine's words are the library's ("allow the change explicitly"): say how, here.
-      e = planChangedSaying(
-        e,
-        `resume with the pipeline the run started with, or add --allow-changed-pipeline to continue under this one (a recorded decision that comes out differently then stops it with NONDETERMINISM)${renamedHint(planName, startedWith?.name)}`,
-      );
+      e = planChangedSaying(e, `${PLAN_CHANGED_NEXT}${renamedHint(planName, startedWith?.name)}`);
     }
     if (
       e instanceof EngineError &&

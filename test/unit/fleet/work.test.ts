@@ -65,6 +65,10 @@ describe('work messages', () => {
     expect(parseWorkMessage(n, 'flujo.work.resume.r1', bytes('{"input":null}')).body).toEqual({
       input: null,
     });
+    // A resume may name the file to resume under, as a start does (ADR 149).
+    expect(
+      parseWorkMessage(n, 'flujo.work.resume.r1', bytes('{"pipeline":"moved/a.yaml"}')).body,
+    ).toEqual({ pipeline: 'moved/a.yaml' });
     expect(parseWorkMessage(n, 'flujo.work.cancel.r1', bytes('{"reason":"done"}')).body).toEqual({
       reason: 'done',
     });
@@ -82,6 +86,12 @@ describe('work messages', () => {
     expect(bad('flujo.work.start.r1', '{"inptu":"x"}')).toThrow(/flujo\.work\.start\.r1: .*inptu/);
     expect(bad('flujo.work.start.r1', '{"budget":{"cost_usd":-1}}')).toThrow(/budget\.cost_usd/);
     expect(bad('flujo.work.resume.r1', '{"answered_by":""}')).toThrow(/answered_by/);
+    // A resume's pipeline is bounded as a start's: not empty, at most 1000 characters.
+    for (const kind of ['start', 'resume'])
+      for (const file of ['', 'p'.repeat(1001)])
+        expect(bad(`flujo.work.${kind}.r1`, JSON.stringify({ pipeline: file }))).toThrow(
+          /: pipeline: /,
+        );
     expect(bad('flujo.work.start.r1', '[1]')).toThrow(/body/);
     // Keys that reach JavaScript internals are refused by name and place, never dropped silently.
     expect(bad('flujo.work.start.r1', '{"context":{"a":{"__proto__":{"x":1}}}}')).toThrow(
