@@ -87,7 +87,7 @@ describe('flujo init refuses a path it cannot write, before writing anything', (
     const r = runCli(['init'], { cwd: p });
     refused(r);
     expect(r.stderr).toContain(`${join(p, '.gitignore')} is a folder`);
-    expect(r.stderr).toMatch(/already has pipeline\.yaml; use --force to overwrite them/);
+    expect(r.stderr).toMatch(/already has pipeline\.yaml; use --force to overwrite it;/);
     expect(ls(p)).toEqual(['.gitignore', 'pipeline.yaml']);
     expect(readFileSync(join(p, 'pipeline.yaml'), 'utf8')).toBe('mine\n');
   });

@@ -8,11 +8,16 @@
  * replaces a folder with a file or a file with a folder. The files are written under temporary
  * names, then renamed into place; a write that still fails (a folder this user may not write)
  * removes what this init made and puts back what it replaced, and is refused the same way.
+ *
+ * An existing `.gitignore` is the user's (every git repository has one): it is never refused nor
+ * replaced, also under --force; the lines it lacks are added at its end (`updated`), or it is
+ * left as it is when it has them all (`kept`).
  */
 import { randomUUID } from 'node:crypto';
 import {
   chmodSync,
   lstatSync,
+  readFileSync,
   mkdirSync,
   realpathSync,
   renameSync,
@@ -25,9 +30,9 @@ import {
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 
-import { ConfigError, ErrorCode, ExitCode } from '../../errors.js';
+import { ConfigError, EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import type { Output } from '../output.js';
-import { SCAFFOLD } from '../scaffold/files.js';
+import { GITIGNORE, SCAFFOLD } from '../scaffold/files.js';
 import { flujoCommand } from '../shell.js';
 
 export interface InitFlags {
@@ -44,14 +49,35 @@ const next = (): readonly (readonly [string, string])[] => [
   [flujoCommand('lens show <run>'), 'what happened, step by step'],
 ];
 
+/**
+ * Asks on the terminal. Ctrl-C (readline takes it, not the process) or Ctrl-D (the input ends)
+ * before an answer is INTERRUPTED, exit 130, with nothing written.
+ */
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const ac = new AbortController();
+  rl.on('SIGINT', () => ac.abort());
+  rl.on('close', () => ac.abort());
   try {
-    const answer = (await rl.question(`${question} [Y/n] `)).trim().toLowerCase();
+    const answer = (await rl.question(`${question} [Y/n] `, { signal: ac.signal }))
+      .trim()
+      .toLowerCase();
     return answer === '' || answer === 'y' || answer === 'yes';
+  } catch (e) {
+    if (!ac.signal.aborted) throw e;
+    process.stderr.write('\n');
+    throw new EngineError(ErrorCode.INTERRUPTED, 'interrupted; nothing was written', {
+      exitCode: ExitCode.interrupted,
+    });
   } finally {
     rl.close();
   }
+}
+
+/** The scaffold's `.gitignore` lines an existing one lacks (compared trimmed, comments aside). */
+function missingIgnores(existing: string): string[] {
+  const have = new Set(existing.split(/\r?\n/).map((l) => l.trim()));
+  return GITIGNORE.split('\n').filter((l) => l.trim() !== '' && !have.has(l.trim()));
 }
 
 /** `EACCES: permission denied` from an fs error (its message without the syscall and path). */
@@ -95,7 +121,11 @@ interface Target {
   /** Where the bytes go: the path, or the file a link there points at (as --force wrote before). */
   readonly file: string;
   readonly existing?: Stats;
+  /** An existing `.gitignore` with lines added (`updated`) or left as it is (`kept`). */
+  readonly merged?: 'updated' | 'kept';
 }
+
+const action = (t: Target) => t.merged ?? (t.existing ? 'overwrote' : 'created');
 
 /** The checks before anything is written: the targets, or a refusal naming every problem. */
 function plan(root: string, force: boolean): { targets: Target[]; missingDirs: string[] } {
@@ -164,13 +194,33 @@ function plan(root: string, force: boolean): { targets: Target[]; missingDirs: s
       problems.push(
         `${abs} is ${kindOf(at.stat)} where init writes ${f.path}; remove or rename it`,
       );
-    else if (at.stat) {
+    else if (at.stat && f.path === '.gitignore') {
+      const file = realpathSync(abs);
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        problems.push(`${abs} cannot be read (${reason(e)})`);
+        continue;
+      }
+      const missing = missingIgnores(text);
+      const sep = text === '' || text.endsWith('\n') ? '' : '\n';
+      targets.push({
+        rel: f.path,
+        text: missing.length > 0 ? `${text}${sep}${missing.join('\n')}\n` : text,
+        file,
+        existing: at.stat,
+        merged: missing.length > 0 ? 'updated' : 'kept',
+      });
+    } else if (at.stat) {
       if (!force) existing.push(f.path);
       targets.push({ rel: f.path, text: f.text, file: realpathSync(abs), existing: at.stat });
     } else targets.push({ rel: f.path, text: f.text, file: abs });
   }
   if (existing.length > 0)
-    problems.push(`${root} already has ${existing.join(', ')}; use --force to overwrite them`);
+    problems.push(
+      `${root} already has ${existing.join(', ')}; use --force to overwrite ${existing.length > 1 ? 'them' : 'it'}`,
+    );
   if (problems.length > 0) refuse(problems);
   return { targets, missingDirs };
 }
@@ -183,7 +233,8 @@ function refuse(problems: string[]): never {
  * Writes every target under a temporary name, then renames each into place (an overwritten file
  * kept under a temporary name until all are in place). On a failure it takes back what it did.
  */
-function write(root: string, targets: Target[], missingDirs: string[]): void {
+function write(root: string, all: Target[], missingDirs: string[]): void {
+  const targets = all.filter((t) => t.merged !== 'kept');
   const madeDirs: string[] = [];
   const temps = new Map<Target, string>();
   const backups = new Map<Target, string>();
@@ -261,16 +312,17 @@ export async function init(flags: InitFlags, out: Output): Promise<number> {
     ({ targets, missingDirs } = plan(root, Boolean(flags.force)));
   }
   write(root, targets, missingDirs);
-  for (const t of targets) out.info(`${t.existing ? 'overwrote' : 'created'} ${t.rel}`);
+  for (const t of targets) out.info(`${action(t)} ${t.rel}`);
   out.info('');
   out.info('Next:');
+  // At least two spaces before the comment, so a pasted line is the command and a comment.
   for (const [command, what] of next())
-    out.info(`  ${what ? `${command.padEnd(31)}# ${what}` : command}`);
+    out.info(`  ${what ? `${`${command}  `.padEnd(33)}# ${what}` : command}`);
   if (flags.json)
     out.json({
       project: root,
       written: true,
-      files: targets.map((t) => ({ path: t.rel, action: t.existing ? 'overwrote' : 'created' })),
+      files: targets.map((t) => ({ path: t.rel, action: action(t) })),
       next: next().map(([command]) => command),
     });
   return ExitCode.ok;
