@@ -51,16 +51,8 @@ export function setCommandGlobals(
   globals = words.map((w) => `${w} `).join('');
 }
 
-/** Whether redactUri hides part of `uri` (it also normalises a URL: compared with that). */
-function holdsSecret(uri: string): boolean {
-  let plain = uri;
-  try {
-    plain = new URL(uri).toString();
-  } catch {
-    // not a URL: redactUri's own pattern decides
-  }
-  return redactUri(uri) !== plain;
-}
+/** Whether redactUri hides part of `uri` (it returns a URI with nothing to hide as written). */
+const holdsSecret = (uri: string): boolean => redactUri(uri) !== uri;
 
 /** `flujo <the global options given> <args>`: a command to print for a person to paste. */
 export function flujoCommand(args: string): string {

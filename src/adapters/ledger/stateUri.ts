@@ -152,8 +152,13 @@ export function unusablePostgres(
   return e;
 }
 
-/** Hides a password in a URI before it is shown or logged. */
+/**
+ * Hides a password in a URI before it is shown or logged. A URI with nothing to hide is returned
+ * as written: a SQLite URI names a file the way parseStateUri reads it (`sqlite:///../x.db` is
+ * one folder up, `%20` a space), which URL normalisation would change (`sqlite:///x.db`).
+ */
 export function redactUri(uri: string): string {
+  if (/^(sqlite|memory):/i.test(uri)) return uri;
   let url: URL;
   try {
     url = new URL(uri);
@@ -161,9 +166,16 @@ export function redactUri(uri: string): string {
     // Not a URL: hide anything between `:` and `@` in the authority, to be safe.
     return uri.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
   }
-  if (url.password) url.password = '***';
-  for (const k of [...url.searchParams.keys()]) {
-    if (/pass|secret|token|key/i.test(k)) url.searchParams.set(k, '***');
+  let hidden = false;
+  if (url.password) {
+    url.password = '***';
+    hidden = true;
   }
-  return url.toString();
+  for (const k of [...url.searchParams.keys()]) {
+    if (/pass|secret|token|key/i.test(k)) {
+      url.searchParams.set(k, '***');
+      hidden = true;
+    }
+  }
+  return hidden ? url.toString() : uri;
 }

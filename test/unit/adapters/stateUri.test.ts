@@ -124,4 +124,23 @@ describe('redactUri', () => {
     expect(redactUri('postgresql://h/db?sslpassword=a&apikey=b')).not.toMatch(/=a|=b/);
     expect(redactUri('sqlite:///.flujo/state.db')).toBe('sqlite:///.flujo/state.db');
   });
+
+  it('returns a URI with nothing to hide as written: the file it names is the file used', () => {
+    // Normalised by URL, these named another file than the one parseStateUri opens.
+    for (const uri of [
+      'sqlite:///../outside.db',
+      'sqlite:///sub/../../../escape.db',
+      'sqlite:///dir with spaces/s.db',
+      'sqlite:///dir%20x/s.db',
+      'sqlite:////abs/./x.db',
+      'postgresql://u@h:5432/db?schema=a',
+      'postgresql://h/a/../db',
+      'memory://',
+    ])
+      expect(redactUri(uri)).toBe(uri);
+    expect(parseStateUri('sqlite:///../outside.db', '/p/root')).toEqual({
+      kind: 'sqlite',
+      path: '/p/outside.db',
+    });
+  });
 });
