@@ -324,7 +324,7 @@ describe('flujo create', () => {
     const r = await create(['--goal', 'Summarize', '--json']);
     expect(r.code, r.stderr).toBe(1);
     expect(json(r.stdout)).toMatchObject({ path: null, valid: false });
-    expect(String(json(r.stdout).error)).toContain('COST_LIMIT_EXCEEDED');
+    expect(json(r.stdout).error).toMatchObject({ code: 'COST_LIMIT_EXCEEDED' });
     expect(r.stderr).toContain('flujo lens show');
     expect(llm.requests.length).toBe(seen);
     expect(existsSync(join(p, 'pipeline.yaml'))).toBe(false);

@@ -6,15 +6,10 @@
  * Minimal (`--no-agentic`): one function step emits a one-agent-step blueprint, then the same
  * validation. Both end in a `result` step whose output is an ArchitectResult.
  */
-import { relative } from 'node:path';
-
-import { isMap, parseDocument, type Pair } from 'yaml';
+import { parseDocument } from 'yaml';
 import { z } from 'zod';
 
-import { nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
-import type { SkillCatalog } from '../../blueprint/env.js';
-import { loadBlueprint } from '../../blueprint/loader.js';
-import { modelIdProblem } from '../agents.js';
+import { hasTemplate } from '../../blueprint/template.js';
 import {
   agentStep,
   conditional,
@@ -25,6 +20,17 @@ import {
   step,
   type Flow,
 } from '../../dsl/builder.js';
+import {
+  checkDraft,
+  slugOf,
+  withName,
+  yamlOf,
+  type ArchitectDeps,
+  type ArchitectFinding,
+  type Draft,
+} from './draft.js';
+
+export type { ArchitectDeps, ArchitectFinding, Draft } from './draft.js';
 
 /** What a create run records as its pipeline source (RunStarted.pipeline.source). */
 export const ARCHITECT_SOURCE = 'flujo:create';
@@ -39,7 +45,10 @@ export interface ArchitectRequest {
   readonly name?: string;
   /** The model the generated agent steps use. */
   readonly model: string;
-  /** The file the blueprint is written to, relative to the project root (where findings point). */
+  /**
+   * The file the blueprint is written to, relative to the draft's root (ArchitectDeps.root; was
+   * the project root, `../…` for an output folder outside it, in runs recorded before ADR 150).
+   */
   readonly file: string;
   readonly skills: readonly SkillInfo[];
   /** FLUJO_CREATE_HITL on a terminal: the run pauses for a person to approve the plan. */
@@ -59,109 +68,19 @@ export const PlanSchema = z.object({
 });
 export type ArchitectPlan = z.infer<typeof PlanSchema>;
 
-export interface ArchitectFinding {
-  readonly rule_id: string;
-  readonly severity: 'error' | 'warning';
-  readonly message: string;
-  readonly line: number;
-  readonly column: number;
-  readonly step_name: string | null;
-  readonly suggestion: string | null;
-}
-
-/** The output of the validation step, and (with the plan) of the whole run. */
-export interface Draft {
-  readonly yaml: string;
-  readonly name: string;
-  readonly valid: boolean;
-  readonly findings: readonly ArchitectFinding[];
-}
-
 export interface ArchitectResult extends Draft {
   readonly plan: ArchitectPlan | null;
 }
 
-export interface ArchitectDeps {
-  /** The project root: blueprints, imports and prompt files must be inside it. */
-  readonly root: string;
-  /** Absolute path of the file being created (findings point at it; imports resolve beside it). */
-  readonly file: string;
-  readonly skills: SkillCatalog;
-}
-
-/** A name for a pipeline made from its goal: lower-case words joined by dashes. */
-export function slugOf(goal: string): string {
-  const slug = goal
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 40)
-    .replace(/-+$/, '');
-  return slug || 'pipeline';
-}
-
-/** The YAML inside a reply: the first fenced block when there is one, else the whole text. */
-export function yamlOf(reply: unknown): string {
-  const text = typeof reply === 'string' ? reply : JSON.stringify(reply);
-  const fenced = /```(?:ya?ml)?[ \t]*\n([\s\S]*?)```/.exec(text);
-  const body = (fenced ? fenced[1] : text) ?? '';
-  return body.trim() + '\n';
-}
-
-/**
- * Sets `name:` (a new key goes right after `version:`, else first), keeping comments; text
- * that is not a YAML mapping is left as it is (the validator reports it).
- */
-export function withName(
-  text: string,
-  name: string | undefined,
-  goal: string,
-): { yaml: string; name: string } {
-  const doc = parseDocument(text);
-  const fallback = name ?? slugOf(goal);
-  if (doc.errors.length > 0 || !isMap(doc.contents)) return { yaml: text, name: fallback };
-  const current = doc.get('name');
-  const chosen = name ?? (typeof current === 'string' && current.trim() ? current : fallback);
-  if (doc.has('name')) doc.set('name', chosen);
-  else {
-    const items = doc.contents.items as Pair[];
-    const at = items.findIndex((p) => (p.key as { value?: unknown })?.value === 'version');
-    items.splice(at + 1, 0, doc.createPair('name', chosen) as Pair);
-  }
-  return { yaml: doc.toString(), name: chosen };
-}
-
-/** Validates blueprint text as if it were `deps.file`, with the project's skills. */
-export function validateDraft(text: string, deps: ArchitectDeps): ArchitectFinding[] {
-  const files = {
-    ...nodeBlueprintFiles,
-    read: (p: string) => (p === deps.file ? text : nodeBlueprintFiles.read(p)),
-    exists: (p: string) => (p === deps.file ? true : (nodeBlueprintFiles.exists?.(p) ?? false)),
-    realpath: (p: string) => (p === deps.file ? p : (nodeBlueprintFiles.realpath?.(p) ?? p)),
-  };
-  const result = loadBlueprint(deps.file, {
-    files,
-    root: deps.root,
-    allowOutsideRoot: relative(deps.root, deps.file).startsWith('..'),
-    skills: deps.skills,
-    // A draft `run` would refuse for its model id is a finding the architect can fix.
-    modelProblem: modelIdProblem,
-  });
-  return result.findings.map((f) => ({
-    rule_id: f.rule_id,
-    severity: f.severity,
-    message: f.message,
-    line: f.line,
-    column: f.column,
-    step_name: f.step_name,
-    suggestion: f.suggestion,
-  }));
-}
-
 function draft(reply: unknown, request: ArchitectRequest, deps: ArchitectDeps): Draft {
   const named = withName(yamlOf(reply), request.name, request.goal);
-  const findings = validateDraft(named.yaml, deps);
-  return { ...named, valid: !findings.some((f) => f.severity === 'error'), findings };
+  const { findings, modules } = checkDraft(named.yaml, deps);
+  return {
+    ...named,
+    valid: !findings.some((f) => f.severity === 'error'),
+    findings,
+    ...(modules.length > 0 ? { unchecked_modules: modules } : {}),
+  };
 }
 
 const json = (v: unknown) => JSON.stringify(v, null, 2);
@@ -212,6 +131,9 @@ function plannerPrompt(r: ArchitectRequest): string {
   )}`;
 }
 
+/** A finding as a run recorded it: `file` is absent in runs recorded before ADR 150. */
+type Recorded = Omit<ArchitectFinding, 'file'> & { readonly file?: string };
+
 function writerPrompt(previous: unknown, r: ArchitectRequest, plan: unknown): string {
   const head = [
     `Goal: ${r.goal}`,
@@ -222,11 +144,13 @@ function writerPrompt(previous: unknown, r: ArchitectRequest, plan: unknown): st
   ];
   const last = previous as Partial<Draft> | undefined;
   if (last && typeof last === 'object' && Array.isArray(last.findings)) {
-    const problems = last.findings
+    // Each at its own file (an import, a prompt file); a run recorded before findings named
+    // their file had only the draft's, and replays with the prompt it sent.
+    const problems = (last.findings as readonly Recorded[])
       .filter((f) => f.severity === 'error')
       .map(
         (f) =>
-          `- ${r.file}:${f.line}:${f.column}: ${f.rule_id}: ${f.message}${f.suggestion ? ` (fix: ${f.suggestion})` : ''}`,
+          `- ${f.file ?? r.file}:${f.line}:${f.column}: ${f.rule_id}: ${f.message}${f.suggestion ? ` (fix: ${f.suggestion})` : ''}`,
       );
     return [
       ...head,
@@ -308,14 +232,41 @@ export function architectPipeline(request: ArchitectRequest, deps: ArchitectDeps
   );
 }
 
-/** The blueprint `--no-agentic` emits: one agent step whose prompt carries the goal. */
+const LITERAL_ESCAPES: Readonly<Record<string, string>> = {
+  '\\': '\\\\',
+  '"': '\\"',
+  '\n': '\\n',
+  '\t': '\\t',
+  '\r': '\\r',
+};
+
+/**
+ * `text` as a system prompt that says it literally. Text with no template tag is not rendered, so
+ * it is kept as it is (`{%` and `\{{` included). Text with one (`{{ "a": 1 }}`, or
+ * `{{ context.secret }}`, which would read the run's context) becomes one string literal in a
+ * tag: a value is printed once, never expanded, and with `{` and `}` written `\u007b` and
+ * `\u007d` the literal holds no `{{`, `}}` or `{%` of its own.
+ */
+export function literalPrompt(text: string): string {
+  if (!hasTemplate(text)) return text;
+  const escaped = [...text]
+    .map((c) => {
+      const code = c.codePointAt(0) ?? 0;
+      const plain = code >= 0x20 && code !== 0x7f && !'\\"{}'.includes(c);
+      return plain ? c : (LITERAL_ESCAPES[c] ?? `\\u${code.toString(16).padStart(4, '0')}`);
+    })
+    .join('');
+  return `{{ "${escaped}" }}`;
+}
+
+/** The blueprint `--no-agentic` emits: one agent step whose prompt carries the goal literally. */
 export function minimalYaml(request: ArchitectRequest): string {
   const doc = parseDocument('version: "0.1"\n');
   doc.set('name', request.name ?? slugOf(request.goal));
   doc.set('agents', {
     worker: {
       model: request.model,
-      system_prompt: `You carry out this goal: ${request.goal}`,
+      system_prompt: literalPrompt(`You carry out this goal: ${request.goal}`),
     },
   });
   doc.set('steps', [

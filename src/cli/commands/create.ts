@@ -10,7 +10,7 @@ import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 
 import { resolveBudget } from '../../adapters/agents/budgets.js';
-import { ConfigError, EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { ConfigError, EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
 import { initFastHash } from '../../events/chain.js';
 import { createEngine } from '../../runtime/engine.js';
 import { agentsFor, catalogOf, preflight, projectSkills } from '../agents.js';
@@ -22,6 +22,7 @@ import {
   type ArchitectRequest,
   type ArchitectResult,
 } from '../architect/pipeline.js';
+import { draftRoot } from '../architect/draft.js';
 import { openProjectState, projectConfig, type GlobalOptions } from '../context.js';
 import { numberFlag } from '../io.js';
 import type { Output } from '../output.js';
@@ -106,12 +107,15 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
   refuseExisting();
 
   const registry = await projectSkills(cfg);
-  const deps = { root: cfg.root, file, skills: catalogOf(registry) };
+  // What the draft names is read only inside the root the written file is validated and run in:
+  // the project, or the output folder when that is outside it (ADR 150).
+  const root = draftRoot(cfg.root, dir);
+  const deps = { root, file, skills: catalogOf(registry) };
   const request: ArchitectRequest = {
     goal,
     ...(flags.name ? { name: flags.name } : {}),
     model,
-    file: relative(cfg.root, file) || 'pipeline.yaml',
+    file: relative(root, file) || 'pipeline.yaml',
     ...(hitl && interactive ? { approve_plan: true as const } : {}),
     skills: registry
       .list()
@@ -173,10 +177,25 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
   }
   if (result.status === 'running') return ExitCode.interrupted;
   if (result.status !== 'completed') {
-    const why = result.error ? `${result.error.code}: ${result.error.message}` : result.status;
+    // `{code, message}` as every command's --json prints an error (a cancelled run has none, as
+    // in run's JSON), the code named once.
+    const e = result.error;
+    const error = e ? { code: e.code, message: withoutCode(e.message) } : undefined;
     if (flags.json)
-      out.json({ run_id: runId, path: null, name: null, valid: false, findings: [], error: why });
-    out.error(`error: the Architect run ${runId} ${result.status}: ${why}`);
+      out.json({
+        run_id: runId,
+        path: null,
+        name: null,
+        valid: false,
+        findings: [],
+        status: result.status,
+        ...(error ? { error } : {}),
+      });
+    out.error(
+      error
+        ? `error: [${error.code}] the Architect run ${runId} ${result.status}: ${error.message}`
+        : `error: the Architect run ${runId} ${result.status}; nothing was written`,
+    );
     out.error(`see: ${flujoCommand(`lens show ${runIdWords(runId)}`)}`);
     return ExitCode.runtime;
   }
@@ -198,19 +217,27 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
   }
   const r = result.output as ArchitectResult;
   const rounds = result.steps.filter((s) => s.name === 'validate').length;
+  const roundsSaid = `${rounds} round${rounds === 1 ? '' : 's'}`;
+  // Each finding at its own file (the draft, an import, a prompt file), relative to the current
+  // folder as `flujo validate` prints it.
+  const asShown = (rel: string) => relative(cwd, resolve(root, rel)) || rel;
+  const findings = r.findings.map((f) => ({ ...f, file: asShown(f.file) }));
+  // The modules the draft calls exist in the root; their exports were not checked (ADR 151).
+  const unchecked = (r.unchecked_modules ?? []).map(asShown);
   const report = (path: string | null) => ({
     run_id: runId,
     path,
     name: r.name,
     valid: r.valid,
     rounds,
-    findings: r.findings.map((f) => ({ ...f, file: shown })),
+    findings,
+    ...(unchecked.length > 0 ? { unchecked_modules: unchecked } : {}),
     plan: r.plan,
   });
   const printFindings = () => {
-    for (const f of r.findings)
+    for (const f of findings)
       out.info(
-        `${shown}:${f.line}:${f.column}: ${f.severity} ${f.rule_id}: ${f.message}${f.suggestion ? ` (${f.suggestion})` : ''}`,
+        `${f.file}:${f.line}:${f.column}: ${f.severity} ${f.rule_id}: ${f.message}${f.suggestion ? ` (${f.suggestion})` : ''}`,
       );
   };
 
@@ -218,7 +245,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
     if (flags.json) out.json(report(null));
     printFindings();
     out.error(
-      `error: [${ErrorCode.BLUEPRINT_INVALID}] the Architect's blueprint is still invalid after ${rounds} round${rounds === 1 ? '' : 's'}; nothing was written (--strict). Drop --strict to write it anyway, then fix it with: ${flujoCommand('validate')}`,
+      `error: [${ErrorCode.BLUEPRINT_INVALID}] the Architect's blueprint is still invalid after ${roundsSaid}; nothing was written (--strict). Drop --strict to write it anyway, then fix it with: ${flujoCommand('validate')}`,
     );
     return ExitCode.validation;
   }
@@ -232,12 +259,20 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
   else {
     printFindings();
     out.info(
-      `${r.valid ? out.color.ok('✓') : out.color.bad('✗')} wrote ${shown}: pipeline "${r.name}"${r.valid ? '' : ` (invalid after ${rounds} round(s); fix it, then: ${flujoCommand(`validate ${shown}`)})`}`,
+      `${r.valid ? out.color.ok('✓') : out.color.bad('✗')} wrote ${shown}: pipeline "${r.name}"${r.valid ? '' : ` (invalid after ${roundsSaid}; fix it, then: ${flujoCommand(`validate ${shown}`)})`}`,
     );
+    if (r.valid && unchecked.length > 0)
+      out.info(
+        `note: not checked: the export${unchecked.length === 1 ? '' : 's'} of ${unchecked.join(', ')} (create imports no module the model chose; flujo validate imports ${unchecked.length === 1 ? 'it' : 'them'}, as flujo run does)`,
+      );
     if (budgetUsd !== undefined)
       out.info(`budget: [budgets.pipeline."${r.name}"] total_cost_usd_limit = ${budgetUsd}`);
     out.info(`Architect run: ${flujoCommand(`lens show ${runIdWords(runId)}`)}`);
-    if (r.valid) out.info(`Next: ${flujoCommand(`run ${shown} --input "…"`)}`);
+    if (r.valid && unchecked.length > 0)
+      out.info(
+        `Next: ${flujoCommand(`validate ${shown}`)}, then ${flujoCommand(`run ${shown} --input "…"`)}`,
+      );
+    else if (r.valid) out.info(`Next: ${flujoCommand(`run ${shown} --input "…"`)}`);
   }
   return ExitCode.ok;
 }

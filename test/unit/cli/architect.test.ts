@@ -1,7 +1,8 @@
 /**
  * The pure parts of `flujo create`: the YAML taken out of a writer's reply, `name:` injection
- * (comments kept, a new key after `version:`), names from goals, and the flujo.toml budget edit
- * that must leave every other line as it was.
+ * (comments kept, a new key after `version:`), names from goals, the root a draft is read in,
+ * the goal written literally into a prompt, and the flujo.toml budget edit that must leave every
+ * other line as it was.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,9 @@ import { join } from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { slugOf, withName, yamlOf } from '../../../src/cli/architect/pipeline.js';
+import { draftRoot, slugOf, withName, yamlOf } from '../../../src/cli/architect/draft.js';
+import { literalPrompt } from '../../../src/cli/architect/pipeline.js';
+import { parseTemplate, renderTemplate } from '../../../src/blueprint/template.js';
 import { writeBudget } from '../../../src/cli/commands/create.js';
 import { loadConfig } from '../../../src/config/load.js';
 
@@ -20,6 +23,30 @@ describe('the Architect helpers', () => {
     );
     expect(yamlOf('```\nsteps: []\n```')).toBe('steps: []\n');
     expect(yamlOf('version: "0.1"\nsteps: []')).toBe('version: "0.1"\nsteps: []\n');
+  });
+
+  it('takes the yaml block, not a shell block before it nor the prose between them', () => {
+    const bash = '```bash\nflujo run\n```';
+    const yaml = '```yaml\nversion: "0.1"\nsteps: []\n```';
+    expect(yamlOf(`Run it:\n${bash}\nThe blueprint:\n${yaml}\nDone.`)).toBe(
+      'version: "0.1"\nsteps: []\n',
+    );
+    // yml, any case, an info string after the tag, tildes, a longer fence holding a shorter one.
+    expect(yamlOf(`${bash}\n\`\`\`YML title="p"\nsteps: []\n\`\`\``)).toBe('steps: []\n');
+    expect(yamlOf(`${bash}\n~~~yaml\na: 1\n~~~`)).toBe('a: 1\n');
+    expect(yamlOf('````yaml\na: |\n  ```\n  x\n  ```\n````')).toBe('a: |\n  ```\n  x\n  ```\n');
+    // A yaml block wins over an untagged one before it; without one, the first untagged block.
+    expect(yamlOf('```\nnot: this\n```\n```yaml\nbut: this\n```')).toBe('but: this\n');
+    expect(yamlOf(`${bash}\n\`\`\`\nuntagged: 1\n\`\`\`\n\`\`\`\nsecond: 2\n\`\`\``)).toBe(
+      'untagged: 1\n',
+    );
+    // An indented fence (in a list item) loses its indent; an unclosed one runs to the end.
+    expect(yamlOf('1. The file:\n   ```yaml\n   a: 1\n   b:\n     c: 2\n   ```')).toBe(
+      'a: 1\nb:\n  c: 2\n',
+    );
+    expect(yamlOf('```yaml\r\na: 1\r\nb: 2')).toBe('a: 1\nb: 2\n');
+    // Only blocks of other languages: the whole text, for the validator to report.
+    expect(yamlOf('Try:\n```bash\nls\n```')).toBe('Try:\n```bash\nls\n```\n');
   });
 
   it('injects name: after version:, keeps comments, and lets --name win over the writer', () => {
@@ -45,6 +72,33 @@ describe('the Architect helpers', () => {
     expect(slugOf('¿¡!?')).toBe('pipeline');
     expect(slugOf('a'.repeat(39) + ' bcd').length).toBeLessThanOrEqual(40);
     expect(slugOf('a'.repeat(39) + ' bcd').endsWith('-')).toBe(false);
+  });
+});
+
+describe('the draft root', () => {
+  it('is the project root for a folder inside it, else the output folder itself', () => {
+    expect(draftRoot('/p', '/p')).toBe('/p');
+    expect(draftRoot('/p', '/p/sub/deeper')).toBe('/p');
+    expect(draftRoot('/p', '/out')).toBe('/out');
+    expect(draftRoot('/p', '/p2')).toBe('/p2');
+    expect(draftRoot('/p/sub', '/p')).toBe('/p');
+    expect(draftRoot('/p', '/p/..x')).toBe('/p');
+  });
+});
+
+describe('literalPrompt', () => {
+  it('keeps text with no tag; makes text with one a string literal that renders it as written', () => {
+    for (const text of ['plain', 'Use {% if x %}', 'keep \\{{ y }}'])
+      expect(literalPrompt(text)).toBe(text);
+    for (const text of [
+      'Write JSON like {{ "a": 1 }}',
+      'Render {{ context.secret }}',
+      '{{{ x }}} \\ \'q\' "d" {% y %}\nline\ttab\u0001',
+    ]) {
+      const prompt = literalPrompt(text);
+      expect(prompt).not.toMatch(/\{\{.*\{|\{%|\n/);
+      expect(renderTemplate(parseTemplate(prompt), { context: { secret: 'canary' } })).toBe(text);
+    }
   });
 });
 
