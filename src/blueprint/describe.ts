@@ -65,7 +65,8 @@ export function explainPlan(ir: PlanIR): string {
         return;
       }
       case 'sequence':
-        if (depth > 0 && n.steps.length === 0) {
+        // A sequence with no steps: a step with no agent or `uses:`, or `steps: []` (ADR 148).
+        if (n.steps.length === 0) {
           lines.push(`${pad}- ${n.name}: passes its input through`);
           return;
         }
@@ -186,7 +187,8 @@ export function visualizePlan(ir: PlanIR, format: 'mermaid' | 'text'): string {
       const parts = node.steps.filter((s) => !(hidden(s) && s.kind === 'sequence')).map(draw);
       if (parts.length === 0) {
         const i = id();
-        lines.push(`  ${i}(["${label(node.name)}"])`);
+        const what = node.steps.length === 0 ? ' (passthrough)' : '';
+        lines.push(`  ${i}(["${label(node.name)}${what}"])`);
         return [i, i];
       }
       for (let k = 1; k < parts.length; k++)
@@ -266,6 +268,8 @@ function textTree(n: PlanNode, depth: number): string[] {
   const pad = '  '.repeat(depth);
   const cached = cachedStep(n);
   if (cached) return [`${pad}▸ ${n.name} [cache]`, ...textTree(cached, depth + 1)];
+  if (n.kind === 'sequence' && n.steps.length === 0 && !hidden(n))
+    return [`${pad}• ${n.name} [passthrough]`];
   if (n.kind === 'sequence' && (depth === 0 || hidden(n)))
     return n.steps.flatMap((s) => textTree(s, depth));
   const head = `${pad}${n.kind === 'step' ? '•' : '▸'} ${n.name} [${n.kind}]${n.kind === 'step' ? ` ${agentOf(n)}` : ''}`;

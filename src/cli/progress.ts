@@ -2,12 +2,14 @@
  * Live progress of a run on stderr, fed with each committed batch. On a terminal one line is
  * redrawn with the current step, retries and cost so far; off a terminal, or with CI, NO_COLOR
  * or TERM=dumb set (no escape sequences), each step start and end is a plain line, so logs read
- * well. Only the steps a person wrote are named (leaf steps and questions): a step the engine
- * made (`__…`, ADR 88) shows only when it fails by itself, and a hitl step that did not ask is
- * `⊘`, as `lens show` prints them.
+ * well. Only the steps a person wrote are named (leaf steps, questions and passthroughs, ADR
+ * 148): a step the engine made (`__…`, ADR 88) shows only when it fails by itself, and a hitl
+ * step that did not ask is `⊘`, as `lens show` prints them.
  */
 import { HITL_NOT_PROPAGATED } from '../actors/vocabulary.js';
 import type { NewEvent } from '../events/catalogue.js';
+import { PASSTHROUGH } from '../dsl/passthrough.js';
+import { liveKinds } from '../lens/liveKinds.js';
 import { liveSteps } from '../lens/liveSteps.js';
 import type { Output } from './output.js';
 import { indentedMessage } from './runReport.js';
@@ -40,9 +42,21 @@ export function createProgress(out: Output, write: (s: string) => void) {
     draw();
   };
   const label = (path: string) => names.get(path) ?? path;
+  // A sequence with no steps is the user's passthrough, known once it ends (ADR 148).
+  const kinds = liveKinds<NewEvent>(
+    (e) => ({
+      event: e.type,
+      path: (e.data as { path?: string }).path,
+      kind: e.type === 'StepScheduled' ? e.data.kind : undefined,
+    }),
+    (e, kind) => (e.type === 'StepScheduled' ? { ...e, data: { ...e.data, kind } } : e),
+  );
+  const leaf = (kind: string) => kind === 'step' || kind === 'hitl' || kind === PASSTHROUGH;
 
   return {
-    onCommit(_runId: string, events: readonly NewEvent[], at: number): void {
+    onCommit(_runId: string, batch: readonly NewEvent[], at: number): void {
+      // Each sequence is decided within its append: nothing is held past the batch.
+      const events = [...batch.flatMap((e) => kinds.push(e)), ...kinds.flush()];
       for (const e of events) {
         switch (e.type) {
           case 'StepScheduled':
@@ -50,7 +64,7 @@ export function createProgress(out: Output, write: (s: string) => void) {
             if (live.scheduled(e.data.path, e.data.name, e.data.kind) === 'hide') {
               engine.add(e.data.path);
               started.set(e.data.path, at);
-            } else if (e.data.kind === 'step' || e.data.kind === 'hitl') {
+            } else if (leaf(e.data.kind)) {
               started.set(e.data.path, at);
               current = e.data.name;
               if (!(out.live ?? out.interactive)) out.info(`step ${e.data.name} started`);

@@ -11,6 +11,7 @@ import type { LedgerEvent } from '../events/envelope.js';
 import type { RunVerification } from '../events/verify.js';
 import { HITL_NOT_PROPAGATED } from '../actors/vocabulary.js';
 import { STEP_ABANDONED, abandonedMessage } from '../projections/fold.js';
+import { passthroughPaths, presentedKind } from '../dsl/passthrough.js';
 import { stepVisibility, type NamedStep } from './engineSteps.js';
 
 export interface ReportAttempt {
@@ -104,10 +105,17 @@ export interface AuditReport {
   };
 }
 
-/** Each step's `internal` mark, decided over the whole run (ADR 88). */
+/**
+ * Each step's `internal` mark, decided over the whole run (ADR 88), and its kind as the views show
+ * it: a sequence with no steps is a passthrough (ADR 148).
+ */
 function markInternal(steps: ReportStep[]): ReportStep[] {
   const seen = stepVisibility(steps.map(named));
-  for (const s of steps) s.internal = seen.get(s.path)?.internal ?? false;
+  const through = passthroughPaths(steps);
+  for (const s of steps) {
+    s.internal = seen.get(s.path)?.internal ?? false;
+    s.kind = presentedKind(s, through);
+  }
   return steps;
 }
 

@@ -6,6 +6,7 @@
  * Times are ISO strings from the events' `at`, so the tree is the same on every machine.
  */
 import type { LedgerEvent } from '../events/envelope.js';
+import { passthroughPaths, PASSTHROUGH } from '../dsl/passthrough.js';
 import { spanVisibility, visibilityOf } from './engineSteps.js';
 
 export type SpanStatus = 'running' | 'completed' | 'failed';
@@ -283,9 +284,21 @@ export function buildTrace(events: readonly LedgerEvent[]): Span {
   }
   // Engine-made steps are marked, not dropped: the JSON keeps every span (ADR 88).
   const seen = spanVisibility(root);
-  for (const span of byId.values())
-    if (span !== root)
-      span.attributes['flujo.step.internal'] = visibilityOf(seen, span.span_id).internal;
+  const steps = [...byId.values()].filter((span) => span !== root);
+  for (const span of steps)
+    span.attributes['flujo.step.internal'] = visibilityOf(seen, span.span_id).internal;
+  // A sequence with no steps is the passthrough the user wrote (ADR 148), after the marks above
+  // (they read the recorded kind).
+  const through = passthroughPaths(
+    steps.map((span) => ({
+      path: String(span.attributes['flujo.step.id']),
+      kind: String(span.attributes['flujo.step.type']),
+      status: span.status,
+    })),
+  );
+  for (const span of steps)
+    if (through.has(String(span.attributes['flujo.step.id'])))
+      span.attributes['flujo.step.type'] = PASSTHROUGH;
   return root;
 
   /** The run failed or was cancelled: spans still open end with it, marked why (ADR 46). */

@@ -6,6 +6,7 @@ import type { ErrorInfo, NewEvent } from '../events/catalogue.js';
 import type { RunStatus } from '../actors/fold.js';
 import { ownCopy } from '../actors/frozen.js';
 import { STEP_ABANDONED, abandonedMessage } from '../projections/fold.js';
+import { PASSTHROUGH, passthroughPaths } from '../dsl/passthrough.js';
 
 const abandoned = (message: string): ErrorInfo => ({
   code: STEP_ABANDONED,
@@ -367,7 +368,7 @@ export class RunSummary {
       ...(status === 'completed' ? { output: ownCopy(this.output) } : {}),
       costMicros: this.cost,
       tokens: { ...this.tokens },
-      steps: [...this.steps.values()].filter((st) => st.kind === 'step' || st.kind === 'hitl'),
+      steps: listed([...this.steps.values()]),
       ...(pending ? { pause: this.question(pending[0], pending[1]) } : {}),
       ...(pending && this.asks.size > 1
         ? { questions: [...this.asks.entries()].map(([path, a]) => this.question(path, a)) }
@@ -376,6 +377,15 @@ export class RunSummary {
       events: this.events,
     };
   }
+}
+
+/** The leaves a result lists: steps, questions, and passthroughs (ADR 148) not named `__…`. */
+function listed(all: StepRecord[]): StepRecord[] {
+  const through = passthroughPaths(all);
+  const own = (st: StepRecord) => through.has(st.path) && !st.name.startsWith('__');
+  return all.flatMap((st) =>
+    st.kind === 'step' || st.kind === 'hitl' ? [st] : own(st) ? [{ ...st, kind: PASSTHROUGH }] : [],
+  );
 }
 
 export function summarize(runId: string, events: readonly SummaryEvent[]): RunResult {

@@ -11,6 +11,7 @@ import { decodeRecord } from '../events/envelope.js';
 import { readRunEvents } from '../lens/events.js';
 import { hiddenAbove, rowVisibility, visibilityOf } from '../lens/engineSteps.js';
 import { attemptOutcomes } from '../lens/rows.js';
+import { passthroughPaths, presentedKind } from '../dsl/passthrough.js';
 import { buildTrace } from '../lens/trace.js';
 import type { CostDimension, RunStatusRow } from '../projections/readModels.js';
 import { createEngine } from '../runtime/engine.js';
@@ -67,10 +68,13 @@ export function apiRoutes(backend: LensBackend, router: Router = new Router()): 
     // Engine-made steps are marked over the whole run, then paged; the page hides `hidden` ones.
     const seen = rowVisibility(steps);
     const outcome = attemptOutcomes(steps);
+    // A sequence with no steps is shown as the passthrough the user wrote (ADR 148).
+    const through = passthroughPaths(steps);
     return {
       run,
       steps: steps.slice(offset, offset + limit).map((s) => ({
         ...s,
+        kind: presentedKind(s, through),
         // An attempt tried again, and the fallback that completed a step (as `lens show`).
         finalAttempt: outcome.get(s)?.final ?? true,
         rescuedBy: outcome.get(s)?.rescuedBy ?? null,

@@ -12,6 +12,7 @@ import { cancelLine } from '../../lens/reportRender.js';
 import { duration, indentedMessage, isoTime, MARK, preview, usd } from '../../lens/format.js';
 import { attemptOutcomes, runDetailJson, stepJson, unpreview } from '../../lens/rows.js';
 import { engineStepsLine, rowVisibility } from '../../lens/engineSteps.js';
+import { passthroughPaths, presentedKind } from '../../dsl/passthrough.js';
 import { chainDamage, recordedStart } from '../../runtime/verifyLedger.js';
 import { HITL_NOT_PROPAGATED as NOT_ASKED } from '../../actors/vocabulary.js';
 import type { Output } from '../output.js';
@@ -77,10 +78,13 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
       flags.all ? [] : [...seen].filter(([, v]) => v.hidden).map(([p]) => p),
     );
     const outcome = attemptOutcomes(steps);
+    // A sequence with no steps is shown as the passthrough the user wrote (ADR 148).
+    const through = passthroughPaths(steps);
     const stepsJson = steps.map((s) => {
       const o = outcome.get(s);
       const j = {
         ...stepJson(s),
+        kind: presentedKind(s, through),
         internal: seen.get(s.path)?.internal ?? false,
         final_attempt: o?.final ?? true,
         ...(o?.rescuedBy ? { rescued_by: o.rescuedBy } : {}),

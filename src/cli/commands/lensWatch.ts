@@ -13,6 +13,7 @@ import { ExitCode } from '../../errors.js';
 import { decodeRecord, type LedgerEvent } from '../../events/envelope.js';
 import { engineStepsLine } from '../../lens/engineSteps.js';
 import { duration, preview, usd } from '../../lens/format.js';
+import { liveKinds } from '../../lens/liveKinds.js';
 import { liveSteps, type LiveSteps } from '../../lens/liveSteps.js';
 import type { LedgerStore } from '../../ports.js';
 import { recordedStart } from '../../runtime/verifyLedger.js';
@@ -192,6 +193,28 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
           held.delete(p);
         }
       };
+      const print = ({ line, answer }: { line: Line; answer: string | undefined }) => {
+        if (flags.json) out.jsonLine(line);
+        else if (!live) out.data(text(line, out, answer));
+        else {
+          const verdict = verdictOf(line, live);
+          // A line shown under a sequence still held, or the run resting, settles what is
+          // held as the user's first, so the held lines print before it, in their place.
+          if (RESTS.has(line.event)) live.finish();
+          else if (verdict === 'show' && line.path !== undefined)
+            for (const p of held.keys()) if (line.path.startsWith(`${p}/`)) live.line(p);
+          release(live.settled());
+          if (verdict === 'show') out.data(text(line, out, answer));
+          else if (verdict === 'hold' && line.path !== undefined)
+            held.set(line.path, text(line, out, answer));
+        }
+      };
+      // A sequence's line waits for the line that says whether it has steps: one with none is
+      // the user's passthrough (ADR 148), in the text and in --json alike.
+      const kinds = liveKinds<{ line: Line; answer: string | undefined }>(
+        (l) => l.line,
+        (l, kind) => ({ ...l, line: { ...l.line, kind } }),
+      );
       let next = 1;
       let last: LedgerEvent | undefined;
       for (;;) {
@@ -208,20 +231,7 @@ export async function lensWatch(run: string, flags: LensWatchFlags, out: Output)
           const line = lineOf(e, names);
           if (!line) continue;
           const answer = e.type === 'RunPaused' ? answerCommand(runId, line.path, open) : undefined;
-          if (flags.json) out.jsonLine(line);
-          else if (!live) out.data(text(line, out, answer));
-          else {
-            const verdict = verdictOf(line, live);
-            // A line shown under a sequence still held, or the run resting, settles what is
-            // held as the user's first, so the held lines print before it, in their place.
-            if (RESTS.has(e.type)) live.finish();
-            else if (verdict === 'show' && line.path !== undefined)
-              for (const p of held.keys()) if (line.path.startsWith(`${p}/`)) live.line(p);
-            release(live.settled());
-            if (verdict === 'show') out.data(text(line, out, answer));
-            else if (verdict === 'hold' && line.path !== undefined)
-              held.set(line.path, text(line, out, answer));
-          }
+          for (const l of kinds.push({ line, answer })) print(l);
         }
         // Nobody reads any more (`… | head -1`): stop following, as a closed pipe ends other tools.
         if (!process.stdout.writable) return ExitCode.ok;
