@@ -16,6 +16,10 @@ import {
   type Node as YamlNode,
 } from 'yaml';
 
+import { YamlLoadError, type YamlNote } from './yamlLoadError.js';
+
+export { YamlLoadError, type YamlNote } from './yamlLoadError.js';
+
 export interface Pos {
   readonly line: number;
   readonly column: number;
@@ -39,19 +43,6 @@ export type YNode =
   | { readonly t: 'scalar'; readonly value: unknown; readonly pos: Pos; readonly quoted?: boolean };
 
 export const LIMITS = { maxAliasCount: 100, maxDepth: 64, maxBytes: 4 * 1024 * 1024 } as const;
-
-export class YamlLoadError extends Error {
-  readonly line: number;
-  readonly column: number;
-  /** The parser's other errors after the first (every duplicate key, not only the first). */
-  readonly more: readonly YamlNote[];
-  constructor(message: string, line: number, column: number, more: readonly YamlNote[] = []) {
-    super(message);
-    this.line = line;
-    this.column = column;
-    this.more = more;
-  }
-}
 
 /** At most this many of a file's YAML errors are reported; the rest are counted. */
 export const MAX_YAML_ERRORS = 20;
@@ -92,11 +83,6 @@ function locateIn(
 
 /** Parses one YAML document. Throws YamlLoadError with the first problem's position. */
 /** A value refused in a new run's blueprint and taken in a recorded run's (ADR 106). */
-export interface YamlNote {
-  readonly message: string;
-  readonly line: number;
-  readonly column: number;
-}
 
 /**
  * Parses `src`. With `recorded` (the blueprint of a run already recorded), an unquoted integer

@@ -3,7 +3,7 @@
  * turns each bad byte into U+FFFD silently, so a file saved as Latin-1 loaded, and its step names
  * and prompts were recorded with replacement characters nobody wrote.
  */
-import { YamlLoadError } from '../../blueprint/yamlTree.js';
+import { YamlLoadError } from '../../blueprint/yamlLoadError.js';
 
 const strict = () => new TextDecoder('utf-8', { fatal: true });
 
