@@ -10,7 +10,8 @@ import { posix } from 'node:path';
 import type { CodeRef } from '../dsl/ir.js';
 import { schemaProblem } from '../dsl/jsonSchema.js';
 import { thisOf, type Env, type Where } from './env.js';
-import { insideRoot } from './projectRoot.js';
+import { allowFix } from './allowedImports.js';
+import { moduleRefused, realRoot } from './projectRoot.js';
 import { placeScalar } from './sourceMap.js';
 import { nearest } from './findings.js';
 import { PROVIDERS } from './keys.js';
@@ -274,15 +275,22 @@ function skillAnswerSchemaOf(
   return { skillAnswerSchema: schema };
 }
 
-/** A project module reference, resolved against this file and kept inside the project root. */
+/**
+ * A project module reference, resolved against this file and kept inside the project root, or
+ * where flujo.toml's `blueprint_allowed_imports` allows (ADR 152).
+ */
 function codeRef(env: Env, v: YNode, ref: string, name: string): Resolved | undefined {
   const [rel, exportName = 'default'] = ref.split('#');
   const abs = posix.resolve(env.dir, rel ?? '');
-  const root = env.shared.opts.root;
-  if (!insideRoot(env.shared.opts, abs)) {
+  const opts = env.shared.opts;
+  const root = opts.root;
+  const refused = moduleRefused(opts, env.shared.allow, abs);
+  if (refused) {
+    const fix = allowFix(opts.allowedImports ?? [], realRoot(opts), refused.real, opts.configFile);
+    const link = refused.real !== abs ? `its real path is ${refused.real}; ` : '';
     env.report('V-A6', `${name}: module '${rel}' is outside the project root ${root}`, v.pos, {
       step: name,
-      suggestion: `move the module into the project, or allow it explicitly`,
+      suggestion: `${link}${fix}`,
       resolution: true,
     });
     return undefined;

@@ -100,7 +100,8 @@ export class Env {
 
   /** An error `f`, as a warning for a run already recorded (ADR 106); else `f` itself. */
   private asLater<F extends Finding>(f: F): F {
-    if (!this.shared.opts.recordedRun || f.severity !== 'error') return f;
+    // The plan's node limit (ADR 153) is never a warning: past it the plan is cut short.
+    if (!this.shared.opts.recordedRun || f.severity !== 'error' || f.rule_id === 'V-I7') return f;
     return { ...f, severity: 'warning', message: `${f.message} (a new run is refused)` } as F;
   }
 

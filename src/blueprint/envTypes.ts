@@ -1,6 +1,8 @@
 /** The ports and shapes a blueprint load is made of: what the loader reads and what it keeps. */
 import type { CodeRef } from '../dsl/ir.js';
+import type { AllowEntry } from './allowedImports.js';
 import type { Finding } from './findings.js';
+import type { LoadMemo } from './loadOnce.js';
 
 /** Reads blueprint files; the node:fs implementation lives in src/adapters/fs. */
 export interface BlueprintFiles {
@@ -43,6 +45,14 @@ export interface LoadOptions {
   /** Project root: blueprint, import, prompt and code files must be inside it. */
   readonly root: string;
   readonly allowOutsideRoot?: boolean;
+  /**
+   * flujo.toml's `blueprint_allowed_imports`: the code modules outside the root a blueprint may
+   * call (paths, relative to the root or absolute, and globs; ./allowedImports.ts, ADR 152).
+   * Imported blueprints and prompt files stay inside the root.
+   */
+  readonly allowedImports?: readonly string[];
+  /** The settings file a fix names (default `flujo.toml`). */
+  readonly configFile?: string;
   readonly skills?: SkillCatalog;
   /**
    * Loading the pipeline of a run already recorded, to resume, replay or answer it (ADR 106): a
@@ -125,4 +135,8 @@ export interface Shared {
    */
   kept?: { readonly names: Set<string>; all: boolean };
   hidden: number;
+  /** LoadOptions.allowedImports resolved against the root (./allowedImports.ts). */
+  readonly allow: readonly AllowEntry[];
+  /** Files read once per load, and the plan's node count (./loadOnce.ts, ADR 153). */
+  readonly memo: LoadMemo;
 }

@@ -3,6 +3,8 @@
  * rule id (Flujo's where one fits, V-K* for our stricter key checks), the place (1-based line and
  * column of the offending key or value) and, where we can, a fix.
  */
+import { MAX_PLAN_NODES } from './keys.js';
+
 export type Severity = 'error' | 'warning';
 
 export interface Finding {
@@ -42,6 +44,7 @@ export const RULES = {
   'V-I4': ['error', 'the imported blueprint has errors'],
   'V-I5': ['warning', 'input_to / input_scratchpad_key are inconsistent'],
   'V-I6': ['warning', 'inherit_conversation has no effect with inherit_context: true'],
+  'V-I7': ['error', `the plan, its imports inlined, passes ${MAX_PLAN_NODES} nodes`],
   'V-T1': ['warning', 'previous_step.output (previous_step is already the output)'],
   'V-T2': ['warning', '`this` outside a map body'],
   'V-T3': ['error', 'unknown template filter (an error: the template cannot render)'],
@@ -59,7 +62,12 @@ export const RULES = {
 export type RuleId = keyof typeof RULES;
 
 /** Rules whose errors are resolution failures: the CLI exits 3 for them, not 4. */
-export const RESOLUTION_RULES: ReadonlySet<string> = new Set(['V-I1', 'V-I3', 'MODULE-LOAD']);
+export const RESOLUTION_RULES: ReadonlySet<string> = new Set([
+  'V-I1',
+  'V-I3',
+  'V-I7',
+  'MODULE-LOAD',
+]);
 
 /**
  * Findings of other rules that are resolution failures too: a `uses:` module, an agent `path:`

@@ -1,6 +1,13 @@
 /** The keys each part of a blueprint accepts: unknown ones are V-K1 errors with a suggestion. */
 import { MergeStrategy, ReducePreset } from '../dsl/ir.js';
 
+/**
+ * The most plan nodes a blueprint compiles to, its imports inlined (V-I7, ADR 153). The largest
+ * blueprint in Flujo's and this project's examples has a few hundred; a basic step is one node,
+ * an import step about ten plus its file's.
+ */
+export const MAX_PLAN_NODES = 20_000;
+
 export const TOP_KEYS = ['version', 'name', 'agents', 'imports', 'steps'] as const;
 /** Keys Flujo accepts and ignores: a warning, not an error. */
 export const TOP_IGNORED = ['pipeline_config', 'description', 'vars', 'static_invariants'] as const;

@@ -10,23 +10,16 @@ import { posix } from 'node:path';
 import type { Plan, PlanNode } from '../dsl/ir.js';
 import { Env, type CodeModuleRef, type LoadOptions, type Shared } from './env.js';
 import { agentsSection } from './agentsSection.js';
-import { insideRoot } from './projectRoot.js';
+import { resolveEntries } from './allowedImports.js';
+import { countPlan, newMemo, once, parseOnce, placeOf } from './loadOnce.js';
 import { withSkillLookups } from './skillCatalog.js';
-import { byPosition, exitCodeOf, ignoreComments, matchesRule, type Finding } from './findings.js';
+import { byPosition, exitCodeOf, matchesRule, type Finding } from './findings.js';
 import { TOP_IGNORED, TOP_KEYS, VERSIONS } from './keys.js';
 import { buildSteps } from './steps.js';
 import { reportUnusedOutputs } from './unusedOutput.js';
 import { mapSources } from './sourceMap.js';
-import { markRecorded, stepRanges } from './walk.js';
-import {
-  entry,
-  parseYamlTree,
-  plain,
-  YamlLoadError,
-  type Pos,
-  type YamlNote,
-  type YNode,
-} from './yamlTree.js';
+import { markRecorded } from './walk.js';
+import { entry, plain, type Pos, type YNode } from './yamlTree.js';
 
 export type { BlueprintFiles, CodeModuleRef, LoadOptions, SkillCatalog } from './env.js';
 
@@ -54,9 +47,16 @@ export function loadBlueprint(path: string, options: LoadOptions): LoadResult {
     modules: new Map(),
     referenced: new Set(),
     hidden: 0,
+    allow: resolveEntries(
+      options.allowedImports ?? [],
+      posix.resolve(options.root),
+      options.files.realpath,
+    ),
+    memo: newMemo(),
   };
   const top = loadFile(shared, abs, [], [], undefined);
-  const findings = byPosition(shared.findings);
+  // A file imported by several steps reports its findings once (ADR 153).
+  const findings = byPosition(once(shared.findings));
   const errors = findings.filter((f) => f.severity === 'error');
   const warnings = findings.filter((f) => f.severity === 'warning');
   const exitCode = exitCodeOf(findings);
@@ -97,6 +97,8 @@ export function loadChild(parent: Env, rel: string, alias: string, at: Pos): Pla
     });
     return undefined;
   }
+  // Past the plan's node limit nothing more is loaded: V-I7 is reported once (ADR 153).
+  if (parent.shared.memo.over) return undefined;
   const before = parent.shared.findings.length;
   const out = loadFile(parent.shared, abs, chain, [...parent.aliasStack, alias], {
     env: parent,
@@ -144,7 +146,8 @@ function loadFile(
     );
     return undefined;
   };
-  if (!insideRoot(shared.opts, abs)) {
+  const place = placeOf(shared, abs);
+  if (!place.inside) {
     return fail(
       'V-I1',
       `${abs} is outside the project root ${shared.opts.root}`,
@@ -152,8 +155,9 @@ function loadFile(
       'move the file into the project, or pass --project with a wider root',
     );
   }
-  const files = shared.opts.files;
-  if (files.exists && !files.exists(abs)) {
+  // Read and parsed once per load, however many steps import it (ADR 153).
+  const parsed = parseOnce(shared, abs, place.key);
+  if (parsed.t === 'missing') {
     return fail(
       'V-I1',
       `${abs} does not exist`,
@@ -161,33 +165,30 @@ function loadFile(
       'check the path (imports are relative to the importing file)',
     );
   }
-  let src: string;
-  try {
-    src = files.read(abs);
-  } catch (e) {
-    // Bytes that are not UTF-8: named where they are, as a YAML error would be.
-    if (e instanceof YamlLoadError) return fail('YAML-LOAD', e.message, e);
-    return fail('V-I1', `cannot read ${abs}: ${(e as Error).message}`, { line: 1, column: 1 });
-  }
-  let tree: YNode;
-  const recorded = shared.opts.recordedRun ? { notes: [] as YamlNote[] } : undefined;
-  try {
-    tree = parseYamlTree(src, recorded);
-  } catch (e) {
-    if (!(e instanceof YamlLoadError)) throw e;
+  if (parsed.t === 'unreadable')
+    return fail('V-I1', `cannot read ${abs}: ${(parsed.error as Error).message}`, {
+      line: 1,
+      column: 1,
+    });
+  if (parsed.t === 'yaml') {
     // Every duplicate key (or other parse error), not only the first: one edit fixes them all.
-    for (const m of e.more) env.report('YAML-LOAD', m.message, m);
-    return fail('YAML-LOAD', e.message, e);
+    for (const m of parsed.error.more) env.report('YAML-LOAD', m.message, m);
+    return fail('YAML-LOAD', parsed.error.message, parsed.error);
   }
+  const { tree } = parsed;
   // Taken for a run already recorded with them (ADR 106): said, not refused.
-  for (const n of recorded?.notes ?? [])
+  for (const n of parsed.notes)
     env.report('YAML-LOAD', `${n.message} (a new run is refused)`, n, { severity: 'warning' });
   if (tree.t !== 'map')
     return fail('YAML-LOAD', 'a blueprint is a mapping with version, name and steps', tree.pos);
   const before = shared.findings.length;
   const result = compileTop(env, tree);
   reportUnusedOutputs(env);
-  suppress(shared.findings, before, abs, src, stepRanges(tree));
+  suppress(shared.findings, before, abs, parsed.comments, parsed.ranges);
+  if (result)
+    countPlan(shared, result.root, [...fileStack, abs], (message, suggestion) =>
+      (from ? from.env : env).report('V-I7', message, from ? from.at : tree.pos, { suggestion }),
+    );
   return result;
 }
 
@@ -283,14 +284,14 @@ function suppress(
   findings: Finding[],
   from: number,
   file: string,
-  src: string,
+  comments: ReadonlyMap<number, readonly string[]>,
   ranges: readonly Pos[],
 ): void {
-  const comments = ignoreComments(src);
   if (comments.size === 0) return;
   const kept = findings.slice(0, from);
   for (const f of findings.slice(from)) {
-    if (f.file !== file) {
+    // The plan's node limit holds whatever a comment says: past it the plan is cut short.
+    if (f.file !== file || f.rule_id === 'V-I7') {
       kept.push(f);
       continue;
     }

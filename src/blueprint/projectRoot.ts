@@ -1,7 +1,8 @@
 /**
  * The project root as a boundary: blueprints, imports, prompt files and code modules are read
- * only inside it.
+ * only inside it; code modules also where flujo.toml's `blueprint_allowed_imports` allows.
  */
+import { allowedBy, type AllowEntry } from './allowedImports.js';
 import type { LoadOptions } from './env.js';
 
 /**
@@ -29,4 +30,33 @@ export function insideRoot(opts: LoadOptions, abs: string): boolean {
     // a root that cannot be resolved is taken as written
   }
   return under(target, root);
+}
+
+/**
+ * Why the code module at `abs` may not be loaded, or undefined when it may: inside the root (as
+ * insideRoot decides), or outside it with its real path allowed by `blueprint_allowed_imports`
+ * (ADR 152). `real` is the module's real path, which a fix names.
+ */
+export function moduleRefused(
+  opts: LoadOptions,
+  entries: readonly AllowEntry[],
+  abs: string,
+): { real: string } | undefined {
+  if (insideRoot(opts, abs)) return undefined;
+  let real = abs;
+  try {
+    real = opts.files.realpath?.(abs) ?? abs;
+  } catch {
+    // not there: matched as written, and the caller's existence check reports it
+  }
+  return allowedBy(entries, real) ? undefined : { real };
+}
+
+/** The project root's real path, when the files port can tell. */
+export function realRoot(opts: LoadOptions): string {
+  try {
+    return opts.files.realpath?.(opts.root) ?? opts.root;
+  } catch {
+    return opts.root;
+  }
 }

@@ -4,7 +4,7 @@
  * the model providers (OPENAI_*, ANTHROPIC_* from the environment or env_file; [cost] pricing).
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 
 import {
   createModelAgents,
@@ -32,6 +32,22 @@ export function skillsDirFor(cfg: EffectiveConfig, file: string): string {
   return existsSync(join(dirname(file), 'skills.yaml')) ? dirname(file) : cfg.root;
 }
 
+/**
+ * flujo.toml's `blueprint_allowed_imports` and the file a fix names, as the blueprint loader and
+ * skills.yaml take them: `run`, `validate`, `explain` and `visualize` read the same (ADR 152).
+ */
+export function allowedImportsOf(cfg: EffectiveConfig): {
+  allowedImports: readonly string[];
+  configFile: string;
+} {
+  // A caller's hand-made config may hold only the root (tests do): no list, then.
+  const toml = cfg.toml as EffectiveConfig['toml'] | undefined;
+  return {
+    allowedImports: toml?.blueprint_allowed_imports ?? [],
+    configFile: cfg.file ? relative(cfg.root, cfg.file) || cfg.file : 'flujo.toml',
+  };
+}
+
 /** The skills a run of the pipeline at `file` may call: Flujo's builtins and its skills.yaml. */
 export function pipelineSkills(cfg: EffectiveConfig, file: string): Promise<SkillRegistry> {
   return projectSkills(cfg, skillsDirFor(cfg, file));
@@ -40,12 +56,7 @@ export function pipelineSkills(cfg: EffectiveConfig, file: string): Promise<Skil
 export async function projectSkills(cfg: EffectiveConfig, dir = cfg.root): Promise<SkillRegistry> {
   const file = join(dir, 'skills.yaml');
   const skills = existsSync(file)
-    ? await loadProjectSkills(file, {
-        projectRoot: cfg.root,
-        ...(cfg.toml.blueprint_allowed_imports
-          ? { allowedImports: cfg.toml.blueprint_allowed_imports }
-          : {}),
-      })
+    ? await loadProjectSkills(file, { projectRoot: cfg.root, ...allowedImportsOf(cfg) })
     : [];
   return createSkillRegistry({
     projectRoot: cfg.root,

@@ -11,7 +11,7 @@ import type { EffectiveConfig } from '../config/load.js';
 import type { Plan } from '../dsl/ir.js';
 import { EngineError, ErrorCode } from '../errors.js';
 import type { SkillRegistry } from '../skills/types.js';
-import { catalogOf, modelIdProblem } from './agents.js';
+import { allowedImportsOf, catalogOf, modelIdProblem } from './agents.js';
 import type { RecordedLoad } from './pipelineFile.js';
 import { flujoCommand, shellWord } from './shell.js';
 
@@ -32,6 +32,7 @@ export async function loadYamlPipeline(
     files: nodeBlueprintFiles,
     root: cfg.root,
     allowOutsideRoot: relative(cfg.root, file).startsWith('..'),
+    ...allowedImportsOf(cfg),
     skills: catalogOf(registry),
     modelProblem: modelIdProblem,
     ...(opts.recordedRun ? { recordedRun: true } : {}),

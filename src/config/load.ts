@@ -13,6 +13,7 @@ import { loadEnvFile } from '../adapters/agents/env.js';
 import { DEFAULT_STATE_PATH } from '../adapters/ledger/stateUri.js';
 import { utf8TextOf } from '../adapters/fs/utf8Text.js';
 import { ConfigError, ErrorCode, unreadableFile } from '../errors.js';
+import { entryProblem } from '../blueprint/allowedImports.js';
 import { nearest } from '../blueprint/findings.js';
 import { FLUJO_ONLY_KEYS, FLUJO_ONLY_SETTINGS, FlujoToml } from './schema.js';
 
@@ -151,9 +152,11 @@ function problem(file: string, text: string, issue: z.core.$ZodIssue): ConfigErr
     const line = lineOf(text, path, key);
     const dotted = [...path, key].join('.');
     const hint = nearest(key, knownAt(issue.path));
+    // A top-level key written under a [table] belongs to that table in TOML.
+    const top = path.length > 0 && (KNOWN[''] as readonly string[]).includes(key);
     return new ConfigError(
       ErrorCode.CONFIG_INVALID,
-      `${file}${line ? `:${line}` : ''}: unknown key ${dotted}${hint ? `; did you mean ${[...path, hint].join('.')}?` : `; known keys here: ${knownAt(issue.path).join(', ')}`}`,
+      `${file}${line ? `:${line}` : ''}: unknown key ${dotted}${top ? `; ${key} is a top-level key: move it above the first [table]` : hint ? `; did you mean ${[...path, hint].join('.')}?` : `; known keys here: ${knownAt(issue.path).join(', ')}`}`,
       { file, key: dotted },
     );
   }
@@ -201,6 +204,18 @@ export function loadConfig(options: LoadConfigOptions): EffectiveConfig {
     const line = lineOf(text, key.split('.').slice(0, -1), key.split('.').pop() as string);
     return `${file}${line ? `:${line}` : ''}`;
   };
+
+  // Each entry is a path, a glob or a package name; one that is none of them is said here, not
+  // left to match nothing (ADR 152).
+  for (const entry of toml.blueprint_allowed_imports ?? []) {
+    const why = entryProblem(entry);
+    if (why)
+      throw new ConfigError(
+        ErrorCode.CONFIG_INVALID,
+        `${from('blueprint_allowed_imports')}: blueprint_allowed_imports entry ${JSON.stringify(entry)} ${why}`,
+        { file, key: 'blueprint_allowed_imports' },
+      );
+  }
 
   let merged: Record<string, string | undefined> = { ...env };
   if (toml.env_file) {

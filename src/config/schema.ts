@@ -23,7 +23,10 @@ export type Price = z.infer<typeof Price>;
 export const FlujoToml = z.strictObject({
   state_uri: z.string().min(1).optional(),
   env_file: z.string().min(1).optional(),
-  /** Modules YAML may reference outside the project (Flujo's key); paths or globs. */
+  /**
+   * Code modules blueprints and skills.yaml may load outside the project (Flujo's key): paths
+   * (absolute or relative to the root), globs, or package names (src/blueprint/allowedImports.ts).
+   */
   blueprint_allowed_imports: z.array(z.string()).optional(),
   settings: z
     .strictObject({

@@ -59,5 +59,14 @@ export function mapTree(n: PlanNode, f: (n: PlanNode) => PlanNode): PlanNode {
 }
 
 export function allNodes(n: PlanNode): PlanNode[] {
-  return [n, ...children(n).flatMap(allNodes)];
+  // Depth first, a node before its children, without copying a list per level (ADR 153).
+  const out: PlanNode[] = [];
+  const stack = [n];
+  while (stack.length > 0) {
+    const next = stack.pop() as PlanNode;
+    out.push(next);
+    const kids = children(next);
+    for (let i = kids.length - 1; i >= 0; i -= 1) stack.push(kids[i] as PlanNode);
+  }
+  return out;
 }

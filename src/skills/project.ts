@@ -6,7 +6,8 @@
  * `:name` suffix, else `default`). Declarations are checked first and every problem is reported
  * at once with file:line:column (exit 2); then modules are imported, and one that cannot be
  * loaded or lacks the export is SKILL_MODULE_LOAD (exit 3). Modules are imported only from
- * inside the project, unless their folder or package is allow-listed.
+ * inside the project, unless flujo.toml's `blueprint_allowed_imports` allows their real path or
+ * names their package (src/blueprint/allowedImports.ts, ADR 152).
  */
 import { realpath } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -14,13 +15,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
-import { inside, readSkillDecls, type Decl } from './projectDecls.js';
+import { allowedBy, allowFix } from '../blueprint/allowedImports.js';
+import { allowedIn, inside, readSkillDecls, type AllowOptions, type Decl } from './projectDecls.js';
 import type { Skill, SkillCallContext } from './types.js';
 
-export interface LoadProjectSkillsOptions {
-  readonly projectRoot: string;
-  /** Folders outside the project, or bare package names, that modules may come from. */
-  readonly allowedImports?: readonly string[];
+export interface LoadProjectSkillsOptions extends AllowOptions {
   /** Dynamic import (tests and bundlers may supply their own). */
   readonly import?: (url: string) => Promise<Record<string, unknown>>;
 }
@@ -66,12 +65,12 @@ async function loadOne(
     const real = await realpath(d.spec).catch((e: unknown) =>
       fail(`cannot find module ${d.spec}`, e),
     );
-    const allowed = (opts.allowedImports ?? []).filter((a) => path.isAbsolute(a));
-    const realRoot = await realpath(projectRoot);
-    if (!inside(realRoot, real) && !allowed.some((a) => inside(path.resolve(a), real)))
+    // Checked on the real path: a link in the project may lead out only where flujo.toml allows.
+    const allow = allowedIn(projectRoot, opts);
+    if (!inside(allow.root, real) && !allowedBy(allow.entries, real))
       throw new ConfigError(
         ErrorCode.SKILLS_CONFIG_INVALID,
-        `${d.at}: skill '${d.id}': module ${d.spec} resolves to ${real}, outside the project; a symlink may not lead out of it`,
+        `${d.at}: skill '${d.id}': module ${d.spec} resolves to ${real}, outside the project; a symlink may not lead out of it (${allowFix(allow.raw, allow.root, real, allow.file)})`,
         { skill: d.id },
       );
     url = pathToFileURL(real).href;

@@ -3,6 +3,7 @@
  * imported, and every problem is reported at once, each at the file:line:column of the key or
  * value at fault (the `yaml` package's LineCounter), in one SKILLS_CONFIG_INVALID (exit 2).
  */
+import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -11,6 +12,7 @@ import { AJV_OPTIONS } from '../dsl/jsonSchema.js';
 import { utf8TextOf } from '../adapters/fs/utf8Text.js';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 
+import { allowedBy, allowFix, allowWords, resolveEntries } from '../blueprint/allowedImports.js';
 import { ConfigError, ErrorCode, unreadableFile } from '../errors.js';
 import type { JsonSchema } from './types.js';
 
@@ -58,10 +60,43 @@ export const inside = (root: string, p: string) => {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 };
 
-export async function readSkillDecls(
-  file: string,
-  opts: { readonly projectRoot: string; readonly allowedImports?: readonly string[] },
-): Promise<Decl[]> {
+/** What skills.yaml is read with: the project root and flujo.toml's allow-list. */
+export interface AllowOptions {
+  readonly projectRoot: string;
+  /** flujo.toml's `blueprint_allowed_imports` (src/blueprint/allowedImports.ts, ADR 152). */
+  readonly allowedImports?: readonly string[];
+  /** The settings file a fix names (default `flujo.toml`). */
+  readonly configFile?: string;
+}
+
+/** A path with its symlinks resolved, or as it is when it does not exist. */
+export function realOr(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/** The allow-list resolved against the project root; a bad entry is CONFIG_INVALID. */
+export function allowedIn(projectRoot: string, opts: AllowOptions) {
+  const raw = opts.allowedImports ?? [];
+  try {
+    return {
+      raw,
+      root: realOr(projectRoot),
+      file: opts.configFile ?? 'flujo.toml',
+      entries: resolveEntries(raw, projectRoot, realOr),
+    };
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, e.message, {
+      key: 'blueprint_allowed_imports',
+    });
+  }
+}
+
+export async function readSkillDecls(file: string, opts: AllowOptions): Promise<Decl[]> {
   let text: string;
   try {
     text = utf8TextOf(
@@ -139,6 +174,7 @@ export async function readSkillDecls(
   const seen = new Set<string>();
   const dir = path.dirname(file);
   const projectRoot = path.resolve(opts.projectRoot);
+  const allow = allowedIn(projectRoot, opts);
   for (const { idNode, id, entry } of entries) {
     if (typeof id !== 'string' || !ID_RE.test(id)) {
       report(
@@ -217,22 +253,23 @@ export async function readSkillDecls(
     }
     const pathNode = get('path')?.value;
     const isFile = spec.startsWith('.') || path.isAbsolute(spec);
-    const allowed = opts.allowedImports ?? [];
     if (isFile) {
       const resolved = path.resolve(dir, spec);
-      if (
-        !inside(projectRoot, resolved) &&
-        !allowed.some((a) => path.isAbsolute(a) && inside(path.resolve(a), resolved))
-      )
+      const real = realOr(resolved);
+      if (!inside(projectRoot, resolved) && !allowedBy(allow.entries, real))
         report(
           pathNode,
-          `skill '${id}': module ${spec} is outside the project ${projectRoot}; move it inside or allow-list its folder`,
+          `skill '${id}': module ${spec} is outside the project ${projectRoot}; ${allowFix(allow.raw, allow.root, real, allow.file)}`,
         );
       spec = resolved;
-    } else if (!allowed.includes(spec)) {
+    } else if (!allow.entries.some((e) => e.kind === 'package' && e.raw === spec)) {
+      // `mypkg.skills:Factory` is Flujo's (Python) form: say what a JS/TS module path is too.
+      const python = /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$/.test(spec)
+        ? `; if '${pathStr}' is a Python module path, name a JS/TS module instead: ./${spec.split('.').join('/')}.ts:${exportName ?? 'default'}`
+        : '';
       report(
         pathNode,
-        `skill '${id}': package '${spec}' is not allow-listed; add it to the allowed imports or use a ./relative module`,
+        `skill '${id}': package '${spec}' is not allow-listed; to load it from the project's node_modules, ${allowWords(allow.raw, spec, allow.file)}; or use a ./relative module${python}`,
       );
     }
     if (description)

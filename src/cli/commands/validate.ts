@@ -18,7 +18,7 @@ import { loadConfig } from '../../config/load.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import type { GlobalOptions } from '../context.js';
 import type { Output } from '../output.js';
-import { catalogOf, modelIdProblem, pipelineSkills } from '../agents.js';
+import { allowedImportsOf, catalogOf, modelIdProblem, pipelineSkills } from '../agents.js';
 import {
   DEFAULT_PIPELINE,
   isPipelineModule,
@@ -82,6 +82,8 @@ export async function loadFromCli(
     files: nodeBlueprintFiles,
     root,
     allowOutsideRoot: !file.startsWith(root),
+    // The modules flujo.toml allows outside the project, as `run` reads them (ADR 152).
+    ...allowedImportsOf(loadConfig({ root, env: process.env })),
     // validate checks what `run` checks: the skills it gives and the model ids it takes (one it
     // refuses, CONFIG_UNKNOWN_MODEL, is a finding). explain and visualize describe without them.
     ...(skills ? { skills, modelProblem: modelIdProblem } : {}),
