@@ -46,6 +46,12 @@ export interface LoadOptions {
   readonly root: string;
   readonly allowOutsideRoot?: boolean;
   /**
+   * The folder files are confined to when it is not `root`: a blueprint named by a path outside
+   * the project (`flujo run ../x.yaml`) reads only inside its own folder, as one inside the
+   * project reads only inside the project (see outsideProject in ./projectRoot.ts).
+   */
+  readonly boundary?: string;
+  /**
    * flujo.toml's `blueprint_allowed_imports`: the code modules outside the root a blueprint may
    * call (paths, relative to the root or absolute, and globs; ./allowedImports.ts, ADR 152).
    * Imported blueprints and prompt files stay inside the root.

@@ -148,11 +148,16 @@ function loadFile(
   };
   const place = placeOf(shared, abs);
   if (!place.inside) {
+    const bound = shared.opts.boundary;
     return fail(
       'V-I1',
-      `${abs} is outside the project root ${shared.opts.root}`,
+      bound === undefined
+        ? `${abs} is outside the project root ${shared.opts.root}`
+        : `${abs} is outside ${bound}, the folder of a blueprint that is outside the project root ${shared.opts.root}`,
       { line: 1, column: 1 },
-      'move the file into the project, or pass --project with a wider root',
+      bound === undefined
+        ? 'move the file into the project, or pass --project with a wider root'
+        : "move the file into the blueprint's folder, or the blueprint into the project",
     );
   }
   // Read and parsed once per load, however many steps import it (ADR 153).

@@ -2,6 +2,8 @@
  * The project root as a boundary: blueprints, imports, prompt files and code modules are read
  * only inside it; code modules also where flujo.toml's `blueprint_allowed_imports` allows.
  */
+import { dirname } from 'node:path';
+
 import { allowedBy, type AllowEntry } from './allowedImports.js';
 import type { LoadOptions } from './env.js';
 
@@ -12,9 +14,8 @@ import type { LoadOptions } from './env.js';
  */
 export function insideRoot(opts: LoadOptions, abs: string): boolean {
   if (opts.allowOutsideRoot === true) return true;
-  const under = (p: string, root: string) =>
-    p === root || p.startsWith(root.endsWith('/') ? root : `${root}/`);
-  if (!under(abs, opts.root)) return false;
+  const bound = opts.boundary ?? opts.root;
+  if (!under(abs, bound)) return false;
   const real = opts.files.realpath;
   if (!real) return true;
   let target: string;
@@ -23,13 +24,25 @@ export function insideRoot(opts: LoadOptions, abs: string): boolean {
   } catch {
     return true; // no such file: the caller's existence check reports it
   }
-  let root = opts.root;
+  let root = bound;
   try {
-    root = real(opts.root);
+    root = real(bound);
   } catch {
     // a root that cannot be resolved is taken as written
   }
   return under(target, root);
+}
+
+const under = (p: string, root: string) =>
+  p === root || p.startsWith(root.endsWith('/') ? root : `${root}/`);
+
+/**
+ * The boundary for a blueprint file `file` given by path: none (the project root) when it is
+ * inside `root`, else its own folder. Before, such a blueprint was read with no boundary at all,
+ * so `flujo run ~/Downloads/x.yaml` could hand any file on disk to a prompt or a finding.
+ */
+export function outsideProject(root: string, file: string): { boundary?: string } {
+  return under(file, root) ? {} : { boundary: dirname(file) };
 }
 
 /**

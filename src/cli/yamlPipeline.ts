@@ -3,6 +3,7 @@
  * is refused with the same findings as `flujo validate` (exit 4, or 3 for imports).
  */
 import { relative } from 'node:path';
+import { outsideProject } from '../blueprint/projectRoot.js';
 
 import { nodeBlueprintFiles, withBlueprintCode } from '../adapters/fs/blueprintFiles.js';
 import type { Finding } from '../blueprint/findings.js';
@@ -31,7 +32,8 @@ export async function loadYamlPipeline(
   const result = loadBlueprint(file, {
     files: nodeBlueprintFiles,
     root: cfg.root,
-    allowOutsideRoot: relative(cfg.root, file).startsWith('..'),
+    // A blueprint outside the project reads only inside its own folder.
+    ...outsideProject(cfg.root, file),
     ...allowedImportsOf(cfg),
     skills: catalogOf(registry),
     modelProblem: modelIdProblem,

@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
+import { outsideProject } from '../../blueprint/projectRoot.js';
 import { pathToFileURL } from 'node:url';
 
 import { moduleFindings, nodeBlueprintFiles } from '../../adapters/fs/blueprintFiles.js';
@@ -81,7 +82,8 @@ export async function loadFromCli(
   return loadBlueprint(file, {
     files: nodeBlueprintFiles,
     root,
-    allowOutsideRoot: !file.startsWith(root),
+    // A blueprint outside the project reads only inside its own folder, as run reads it.
+    ...outsideProject(root, file),
     // The modules flujo.toml allows outside the project, as `run` reads them (ADR 152).
     ...allowedImportsOf(loadConfig({ root, env: process.env })),
     // validate checks what `run` checks: the skills it gives and the model ids it takes (one it
