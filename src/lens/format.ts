@@ -24,6 +24,18 @@ export function preview(value: unknown, max = 120): string {
 }
 
 /**
+ * A recorded value printed inside a line of text (who answered, who cancelled and why): every
+ * control character, the line feed and tab too, and the line and paragraph separators, as its
+ * `\u` escape, so no value starts a line of its own (an answer `by` "a\nFAKE LINE" forged one).
+ */
+export function inLine(text: string): string {
+  return text.replace(
+    /[\p{Cc}\u2028\u2029]/gu,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/**
  * `head: message`, or the message's lines indented below `head:` when it has several (an object a
  * hitl step shows as indented JSON, ADR 77): `flujo run`'s pause line, `lens show`, `lens trace`.
  */

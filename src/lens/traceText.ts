@@ -1,6 +1,6 @@
 /** The text view of a trace: a box-drawing tree, one line per span with what matters at a glance. */
 import { engineStepsLine, spanVisibility, stopped, visibilityOf } from './engineSteps.js';
-import { duration, indentedMessage, MARK, preview, usd } from './format.js';
+import { duration, indentedMessage, inLine, MARK, preview, usd } from './format.js';
 import type { Span } from './trace.js';
 
 export interface TraceTextOptions {
@@ -53,11 +53,11 @@ function details(span: Span, o: TraceTextOptions, leaf: boolean): string[] {
       lines.push(...indentedMessage('⏸ paused', String(e.attributes.message)).split('\n'));
     else if (e.name === 'flujo.resumed' && 'human_input' in e.attributes)
       lines.push(
-        `▶ answered${e.attributes.by ? ` by ${String(e.attributes.by)}` : ''}: ${preview(e.attributes.human_input, o.previewLen)}`,
+        `▶ answered${e.attributes.by ? ` by ${inLine(String(e.attributes.by))}` : ''}: ${preview(e.attributes.human_input, o.previewLen)}`,
       );
     else if (e.name === 'flujo.cancelled')
       lines.push(
-        `⊘ cancelled by ${e.attributes.by === null ? 'unknown' : String(e.attributes.by)}${e.attributes.reason === null ? '' : `: ${String(e.attributes.reason)}`}`,
+        `⊘ cancelled by ${e.attributes.by === null ? 'unknown' : inLine(String(e.attributes.by))}${e.attributes.reason === null ? '' : `: ${inLine(String(e.attributes.reason))}`}`,
       );
     else if (e.name === 'flujo.retry') lines.push(`↻ retry: ${String(e.attributes.reason)}`);
     else if (e.name === 'agent.error')

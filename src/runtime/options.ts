@@ -22,8 +22,8 @@ const usage = (message: string) =>
 
 /**
  * Why a run id cannot name a new run, or undefined: 1 to 200 characters, none of them whitespace,
- * control or format characters. Every lens command and hint prints it as one shell word and a
- * fleet message carries it in a NATS subject. `--run-id` also refuses a leading "-" (`option`);
+ * control or format characters, not dots alone. Every lens command and hint prints it as one
+ * shell word, a fleet message carries it in a NATS subject and the web lens in a URL path. `--run-id` also refuses a leading "-" (`option`);
  * the library takes one, which the hints print after `--`.
  */
 export function runIdProblem(id: unknown, option = false): string | undefined {
@@ -31,16 +31,31 @@ export function runIdProblem(id: unknown, option = false): string | undefined {
   if (id === '') return 'is empty';
   if (id.length > 200) return `is ${id.length} characters long`;
   if (/[\s\p{Cc}\p{Cf}]/u.test(id)) return 'contains whitespace or control characters';
+  // `.` and `..` are the path segments a URL drops (the web lens's /api/runs/ID); any id of dots
+  // alone is refused, so no run's address depends on how many dots it has (ADR 154).
+  if (/^\.+$/.test(id)) return 'is only dots (a web address drops "." and "..")';
   if (option && id.startsWith('-')) return 'starts with "-" (it would read as an option)';
   return undefined;
 }
 
+/**
+ * Why a name given for who answers (`flujo resume --by`, the web lens's `by`) cannot be recorded,
+ * or undefined: a control character (a newline, a tab, ESC…), a line or paragraph separator, or
+ * a bidirectional control. `lens show` printed `by` as recorded, so `--by $'a\nFAKE LINE'` forged a
+ * line of its output. A run recorded with one keeps it; the lens prints it escaped.
+ */
+export function answererProblem(by: string): string | undefined {
+  return /[\p{Cc}\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u.test(by)
+    ? `holds a control character (${JSON.stringify(by)}): give a name on one line, e.g. ana or "Ana Ruiz"`
+    : undefined;
+}
+
 /** What `--run-id` takes (runIdProblem with `option`). */
 export const RUN_ID_FLAG_RULE =
-  'use 1 to 200 characters, none of them whitespace or control characters, not starting with "-" (for example order-1042)';
+  'use 1 to 200 characters, none of them whitespace or control characters, not only dots, not starting with "-" (for example order-1042)';
 
 const RUN_ID_RULE =
-  'use 1 to 200 characters, none of them whitespace or control characters (for example order-1042)';
+  'use 1 to 200 characters, none of them whitespace or control characters, not only dots (for example order-1042)';
 
 /** Throws USAGE for an engine option no run could use; called by createEngine. */
 export function checkEngineOptions(options: EngineOptions): void {

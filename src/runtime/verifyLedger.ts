@@ -262,6 +262,17 @@ export async function orphanedRuns(
   });
 }
 
+/** A run the read models list and the ledger holds no head row of (`lens verify --all`). */
+export function unrecordedRun(runId: string): VerifyFailure {
+  return {
+    runId,
+    seq: 1,
+    reason: VerifyReason.unrecorded,
+    detail:
+      'the read models list this run but the ledger holds no head row of it (removed from the ledger, or never recorded)',
+  };
+}
+
 /**
  * Every run the store lists, and then what it no longer lists: events whose head row was deleted
  * are hidden from every read but `orphans()`, and a removed run is a tampered ledger (ADR 6).
@@ -277,13 +288,7 @@ export async function verifyWholeLedger(
   // row derived from it still names it.
   for (const runId of (await store.unrecordedRuns?.()) ?? []) {
     if (orphans.some((o) => o.runId === runId)) continue;
-    orphans.push({
-      runId,
-      seq: 1,
-      reason: VerifyReason.unrecorded,
-      detail:
-        'the read models list this run but the ledger holds no head row of it (removed from the ledger, or never recorded)',
-    });
+    orphans.push(unrecordedRun(runId));
   }
   return {
     ...runs,

@@ -6,7 +6,7 @@
  */
 import { userInfo } from 'node:os';
 
-import { isEngineError, ErrorCode, withoutCode } from '../errors.js';
+import { isEngineError, ErrorCode, LedgerCorruptError, withoutCode } from '../errors.js';
 import { decodeRecord } from '../events/envelope.js';
 import { readRunEvents } from '../lens/events.js';
 import { hiddenAbove, rowVisibility, visibilityOf } from '../lens/engineSteps.js';
@@ -15,7 +15,8 @@ import { passthroughPaths, presentedKind } from '../dsl/passthrough.js';
 import { buildTrace } from '../lens/trace.js';
 import type { CostDimension, RunStatusRow } from '../projections/readModels.js';
 import { createEngine } from '../runtime/engine.js';
-import { verifyStoredRun } from '../runtime/verifyLedger.js';
+import { answererProblem } from '../runtime/options.js';
+import { recordedStart, unrecordedRun, verifyStoredRun } from '../runtime/verifyLedger.js';
 import { costsByModelAndDay } from './costs.js';
 import { HttpError, intParam, readJson, Router, type RouteContext } from './http.js';
 import type { LensBackend } from './types.js';
@@ -42,6 +43,32 @@ export function apiRoutes(backend: LensBackend, router: Router = new Router()): 
   const runOr404 = async (runId: string) => {
     const run = await rm.getRun(runId);
     if (!run) throw new HttpError(404, ErrorCode.RUN_NOT_FOUND, `no run ${runId}`);
+    return run;
+  };
+
+  /**
+   * A run whose own events a route presents (its trace), as `flujo lens trace` takes it: one the
+   * ledger does not hold is unknown (404 LEDGER_UNKNOWN_RUN), one with no RunStarted at seq 1 is
+   * LEDGER_CORRUPT naming run, seq and reason (409; ADR 124). Both were 500 INTERNAL.
+   */
+  const recordedRun = async (runId: string) => {
+    const run = await runOr404(runId);
+    if (!(await ledger.head(run.runId)))
+      throw new HttpError(
+        404,
+        ErrorCode.LEDGER_UNKNOWN_RUN,
+        `the ledger holds no run ${run.runId} (the read models still list it); check it with: flujo lens verify --all`,
+      );
+    try {
+      await recordedStart(ledger, run.runId, 'nothing was traced');
+    } catch (e) {
+      if (!(e instanceof LedgerCorruptError)) throw e;
+      throw new HttpError(409, e.code, withoutCode(e.message), {
+        runId: e.runId,
+        seq: e.seq,
+        reason: e.reason,
+      });
+    }
     return run;
   };
 
@@ -88,7 +115,7 @@ export function apiRoutes(backend: LensBackend, router: Router = new Router()): 
   });
 
   router.on('GET', '/api/runs/:id/trace', async ({ params }) => {
-    const run = await runOr404(params[0] as string);
+    const run = await recordedRun(params[0] as string);
     if (run.headSeq > TRACE_MAX_EVENTS) {
       throw new HttpError(
         413,
@@ -110,6 +137,21 @@ export function apiRoutes(backend: LensBackend, router: Router = new Router()): 
 
   router.on('GET', '/api/runs/:id/verify', async ({ params }) => {
     const run = await runOr404(params[0] as string);
+    // A run the read models list and the ledger does not hold: not an intact chain of 0 events.
+    // `flujo lens verify RUN` refuses it (LEDGER_UNKNOWN_RUN), and `--all` names it `unrecorded`.
+    if (!(await ledger.head(run.runId)))
+      return {
+        runId: run.runId,
+        ok: false,
+        events: 0,
+        headSeq: 0,
+        headHash: '',
+        failure: unrecordedRun(run.runId),
+        error: {
+          code: ErrorCode.LEDGER_UNKNOWN_RUN,
+          message: `the ledger holds no run ${run.runId}`,
+        },
+      };
     return verifyStoredRun(ledger, run.runId);
   });
 
@@ -214,12 +256,15 @@ async function resume(backend: LensBackend, { params, req }: RouteContext): Prom
   if (typeof body !== 'object' || body === null || !('input' in body)) {
     throw new HttpError(400, 'BAD_REQUEST', 'send {"input": <the answer>}');
   }
+  const by = (body as { by?: unknown }).by;
+  // Who answers, as recorded: one line (a newline in it forged a line of `lens show`).
+  const byBad = typeof by === 'string' ? answererProblem(by.trim()) : undefined;
+  if (byBad) throw new HttpError(400, 'BAD_REQUEST', `"by" ${byBad}; nothing was recorded`);
   const run = await backend.readModels.getRun(runId);
   if (!run) throw new HttpError(404, ErrorCode.RUN_NOT_FOUND, `no run ${runId}`);
   if (run.status !== 'paused') {
     throw new HttpError(409, ErrorCode.RUN_NOT_RESUMABLE, `run ${runId} is ${run.status}`);
   }
-  const by = (body as { by?: unknown }).by;
   const answeredBy = typeof by === 'string' && by.trim() ? by.trim().slice(0, 100) : 'web';
   // The question this form was for: with several open (parallel branches, map items), an answer
   // without it would go to the oldest, whichever form was filled in.

@@ -41,10 +41,20 @@ export function tokenMatches(expected: string, given: string | undefined): boole
   return given !== undefined && timingSafeEqual(digest(expected), digest(given));
 }
 
+/**
+ * The token the cookie holds. One that is not valid percent-encoding (`%E0`) was never set by
+ * this server: it is no token, so the request is asked for one (401) or adopts a `?token=`,
+ * where decodeURIComponent's URIError was answered 500 INTERNAL.
+ */
 function cookieToken(req: IncomingMessage): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === COOKIE) return decodeURIComponent(v.join('='));
+    if (k !== COOKIE) continue;
+    try {
+      return decodeURIComponent(v.join('='));
+    } catch {
+      continue;
+    }
   }
   return undefined;
 }
@@ -72,7 +82,9 @@ export function authorize(req: IncomingMessage, url: URL, token: string | undefi
   clean.searchParams.delete('token');
   return {
     kind: 'adopt',
-    location: clean.pathname + clean.search,
+    // Never `//host` (or `/\host`): a browser reads that as another site. `/x/..//evil.com/`
+    // normalises to the path `//evil.com/`, and the redirect went there.
+    location: clean.pathname.replace(/^[/\\]+/, '/') + clean.search,
     cookie: `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
   };
 }

@@ -9,16 +9,32 @@ export class HttpError extends Error {
   readonly status: number;
   readonly code: string;
   readonly details: Record<string, unknown>;
+  /** Headers the response carries besides the usual ones (a 405's `Allow`). */
+  readonly headers: Record<string, string>;
   constructor(
     status: number,
     code: string,
     message: string,
     details: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
   ) {
     super(message);
     this.status = status;
     this.code = code;
     this.details = details;
+    this.headers = headers;
+  }
+}
+
+/**
+ * A percent-encoded piece of a request, decoded; malformed encoding (`%E0%A4%A`) is the client's
+ * mistake, 400, where decodeURIComponent's URIError was answered 500 INTERNAL and logged.
+ */
+export function decodePart(raw: string, what: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, 'BAD_REQUEST', `${what} is not valid percent-encoded UTF-8`);
   }
 }
 
@@ -47,21 +63,26 @@ export class Router {
     return this;
   }
 
+  /**
+   * The route for the method and path; `{ allow }` when the path has routes for other methods
+   * only (a 405 names them in `Allow`); null when it has none.
+   */
   match(
     method: string,
     pathname: string,
-  ): { handler: Handler; params: string[] } | 'method' | null {
-    let pathOnly = false;
+  ): { handler: Handler; params: string[] } | { allow: string[] } | null {
+    const allow = new Set<string>();
     for (const r of this.routes) {
       const m = r.pattern.exec(pathname);
       if (!m) continue;
       if (r.method !== method && !(method === 'HEAD' && r.method === 'GET')) {
-        pathOnly = true;
+        allow.add(r.method);
+        if (r.method === 'GET') allow.add('HEAD');
         continue;
       }
-      return { handler: r.handler, params: m.slice(1).map((p) => decodeURIComponent(p)) };
+      return { handler: r.handler, params: m.slice(1).map((p) => decodePart(p, 'the path')) };
     }
-    return pathOnly ? 'method' : null;
+    return allow.size > 0 ? { allow: [...allow] } : null;
   }
 }
 
@@ -75,9 +96,15 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'cache-control': 'no-store',
 };
 
-export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void {
   const body = jsonText(value) ?? 'null';
   res.writeHead(status, {
+    ...headers,
     ...SECURITY_HEADERS,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -86,7 +113,7 @@ export function sendJson(res: ServerResponse, status: number, value: unknown): v
 }
 
 export function sendError(res: ServerResponse, e: HttpError): void {
-  sendJson(res, e.status, { error: { code: e.code, message: e.message, ...e.details } });
+  sendJson(res, e.status, { error: { code: e.code, message: e.message, ...e.details } }, e.headers);
 }
 
 const MAX_BODY = 1 << 20;

@@ -50,6 +50,13 @@ export async function tailPosition(ledger: LedgerStore): Promise<string | undefi
   }
 }
 
+const STREAM_HEADERS = {
+  ...SECURITY_HEADERS,
+  'content-type': 'text/event-stream; charset=utf-8',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+};
+
 export class LiveHub {
   private readonly clients = new Set<{ res: ServerResponse; runId: string | null }>();
   private readonly abort = new AbortController();
@@ -81,12 +88,7 @@ export class LiveHub {
   }
 
   attach(res: ServerResponse, runId: string | null): void {
-    res.writeHead(200, {
-      ...SECURITY_HEADERS,
-      'content-type': 'text/event-stream; charset=utf-8',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
+    res.writeHead(200, STREAM_HEADERS);
     res.write('retry: 2000\n: connected\n\n');
     const client = { res, runId };
     this.clients.add(client);
@@ -94,6 +96,12 @@ export class LiveHub {
     this.timer ??= setInterval(() => {
       for (const c of this.clients) c.res.write(': keepalive\n\n');
     }, KEEPALIVE_MS).unref();
+  }
+
+  /** HEAD: the stream's headers, no stream (GET answered; HEAD was 404). */
+  head(res: ServerResponse): void {
+    res.writeHead(200, { ...STREAM_HEADERS, connection: 'close' });
+    res.end();
   }
 
   private broadcast(frame: LiveFrame): void {

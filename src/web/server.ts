@@ -37,6 +37,27 @@ function loadAssets(): Map<string, { type: string; body: Buffer }> {
   return assets;
 }
 
+const notAllowed = (method: string, allow: readonly string[]) =>
+  new HttpError(
+    405,
+    'METHOD_NOT_ALLOWED',
+    `${method} not allowed; this path takes ${allow.join(', ')}`,
+    {},
+    { allow: allow.join(', ') },
+  );
+
+/**
+ * The API path a request names. A run whose id is `.` or `..` cannot be a path segment: a
+ * browser (and URL) removes it, as `%2E` and `%2E%2E` too. The page names such a run with an
+ * empty segment and `?run=` (`/api/runs//verify?run=..`), read here as its id (ADR 154).
+ */
+function runPath(url: URL): string {
+  const run = url.searchParams.get('run');
+  const p = url.pathname;
+  if (run === null || !(p === '/api/runs/' || p.startsWith('/api/runs//'))) return p;
+  return `/api/runs/${encodeURIComponent(run)}${p.slice('/api/runs/'.length)}`;
+}
+
 export interface LensServer {
   readonly url: string;
   readonly host: string;
@@ -50,7 +71,8 @@ export async function createLensServer(
   backend: LensBackend,
   options: LensServerOptions = {},
 ): Promise<LensServer> {
-  const host = options.host ?? '127.0.0.1';
+  // `[::1]` as a URL writes it is the address ::1.
+  const host = (options.host ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1');
   const token = options.token;
   checkBind(host, token);
   const assets = loadAssets();
@@ -98,14 +120,17 @@ export async function createLensServer(
         `this web lens is read-only: ${options.readOnly}. Answers and cancels need flujo lens serve run by one that may write`,
       );
     }
-    if (url.pathname === '/api/events' && method === 'GET') {
-      hub.attach(res, url.searchParams.get('run'));
+    if (url.pathname === '/api/events') {
+      if (method === 'GET') hub.attach(res, url.searchParams.get('run'));
+      else if (method === 'HEAD') hub.head(res);
+      else throw notAllowed(method, ['GET', 'HEAD']);
       return;
     }
     if (api) {
-      const m = router.match(method, url.pathname);
+      const path = runPath(url);
+      const m = router.match(method, path);
       if (m === null) throw new HttpError(404, 'NOT_FOUND', `no API route ${url.pathname}`);
-      if (m === 'method') throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} not allowed`);
+      if ('allow' in m) throw notAllowed(method, m.allow);
       sendJson(res, 200, await m.handler({ req, res, url, params: m.params }));
       return;
     }
@@ -145,6 +170,7 @@ export async function createLensServer(
     });
   });
   const port = (server.address() as AddressInfo).port;
+  // An IPv6 address in brackets, as a URL writes it (`--host '[::1]'` comes without them).
   const shown = host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${shown}:${port}/`,

@@ -116,6 +116,10 @@ describe('--run-id', () => {
     ['a\u202eb', 'contains whitespace or control characters'],
     ['-x', 'starts with "-"'],
     ['x'.repeat(201), 'is 201 characters long'],
+    // A URL drops "." and ".." from a path: the web lens could not name such a run (ADR 154).
+    ['.', 'is only dots'],
+    ['..', 'is only dots'],
+    ['...', 'is only dots'],
   ])('refuses %j as a usage error, recording nothing', (id, why) => {
     const r = runCli(['run', '--input', 'Ada', '--run-id', id, '--json'], { cwd: p });
     expect(r.code).toBe(2);

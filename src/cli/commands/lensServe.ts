@@ -33,25 +33,21 @@ import { createLensServer } from '../../web/server.js';
 import { agentsFor, projectSkills, skillsDirFor } from '../agents.js';
 import type { Output } from '../output.js';
 import { loadPipelineFile } from '../pipelineFile.js';
-import { maxInputBytes, openProjectState, projectConfig, type GlobalOptions } from '../context.js';
+import {
+  maxInputBytes,
+  missingStateFile,
+  openProjectState,
+  projectConfig,
+  type GlobalOptions,
+} from '../context.js';
 import { flujoCommand, runIdWords } from '../shell.js';
 import type { Interrupts } from '../session.js';
+import { hostOf, listenRefusal, portOf } from './lensServeAddress.js';
 
 export interface LensServeOptions extends GlobalOptions {
   readonly port?: string;
   readonly host?: string;
   readonly token?: string;
-}
-
-function portOf(raw: string | undefined): number {
-  if (raw === undefined) return 7878;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new EngineError(ErrorCode.USAGE, `--port must be 0–65535, got ${raw}`, {
-      exitCode: ExitCode.config,
-    });
-  }
-  return n;
 }
 
 export async function lensServe(
@@ -62,7 +58,10 @@ export async function lensServe(
   const cfg = projectConfig(opts, process.env, process.cwd());
   for (const w of cfg.warnings) out.info(`warning: ${w}`);
   const port = portOf(opts.port);
-  const host = opts.host ?? '127.0.0.1';
+  const host = hostOf(opts.host);
+  // No state file: no run to show or answer, and a mistyped --state-uri would serve a new, empty
+  // ledger. Refused, creating nothing, as the read commands create none (ADR 155).
+  refuseMissingServeState(cfg);
   const token =
     opts.token ??
     process.env.FLUJO_LENS_TOKEN ??
@@ -154,12 +153,7 @@ export async function lensServe(
     });
   } catch (e) {
     await state.close();
-    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new EngineError(ErrorCode.USAGE, `port ${port} on ${host} is in use; pass --port`, {
-        exitCode: ExitCode.config,
-      });
-    }
-    throw e;
+    throw listenRefusal(e, host, port) ?? e;
   }
   const url = token ? `${server.url}?token=${encodeURIComponent(token)}` : server.url;
   out.info(`flujo lens: ${url}`);
@@ -220,4 +214,18 @@ async function openServeState(
       refusal: 'it runs as a role or user that may only read the state',
     };
   }
+}
+
+/**
+ * A SQLite state file that is not there holds no run: serving it would create an empty ledger
+ * (and its -wal and -shm) and show nothing, which a mistyped --state-uri did without a word.
+ */
+function refuseMissingServeState(cfg: EffectiveConfig): void {
+  const missing = missingStateFile(cfg);
+  if (missing)
+    throw new ConfigError(
+      ErrorCode.CONFIG_STATE_URI,
+      `there is no state file at ${missing}: no run has been recorded there, and the web lens creates none. Run a pipeline first (${flujoCommand('run')}), or point --state-uri (FLUJO_STATE_URI, state_uri in flujo.toml) at the project's state; nothing was created`,
+      { path: missing },
+    );
 }

@@ -9,7 +9,15 @@ import { decodeRecord } from '../../events/envelope.js';
 import { readRunEvents } from '../../lens/events.js';
 import { cancelOf } from '../../lens/report.js';
 import { cancelLine } from '../../lens/reportRender.js';
-import { duration, indentedMessage, isoTime, MARK, preview, usd } from '../../lens/format.js';
+import {
+  duration,
+  indentedMessage,
+  inLine,
+  isoTime,
+  MARK,
+  preview,
+  usd,
+} from '../../lens/format.js';
 import { attemptOutcomes, runDetailJson, stepJson, unpreview } from '../../lens/rows.js';
 import { engineStepsLine, rowVisibility } from '../../lens/engineSteps.js';
 import { passthroughPaths, presentedKind } from '../../dsl/passthrough.js';
@@ -210,10 +218,11 @@ export async function lensShow(run: string, flags: LensShowFlags, out: Output): 
           ? `${indentedMessage(`⏸ waiting at ${h.path} ${h.step}`, h.message)}\n  answer with: ${flujoCommand(`resume --input '…' ${runIdWords(runId)}`)}`
           : h.status === 'withdrawn'
             ? indentedMessage(`⊘ ${h.step} (${h.path}) withdrawn unanswered`, h.message)
-            : `▶ ${h.step} answered by ${h.answeredBy ?? 'unknown'} at ${isoTime(h.answeredAt)}: ${preview(h.answer, len)}`,
+            : // Who answered, in its line: a newline in it printed a line of its own.
+              `▶ ${h.step} answered by ${inLine(h.answeredBy ?? 'unknown')} at ${isoTime(h.answeredAt)}: ${preview(h.answer, len)}`,
       );
     }
-    if (cancelled) L.push('', `⊘ ${cancelLine(cancelled)}`);
+    if (cancelled) L.push('', `⊘ ${inLine(cancelLine(cancelled))}`);
     if (row.status === 'completed')
       L.push('', `output    ${preview(full ? full.final : unpreview(row.outputPreview), len)}`);
     out.data(L.join('\n'));

@@ -12,7 +12,7 @@ import { freshLedger } from '../../adapters/ledger/copyRefresh.js';
 import { ExitCode } from '../../errors.js';
 import { decodeRecord, type LedgerEvent } from '../../events/envelope.js';
 import { engineStepsLine } from '../../lens/engineSteps.js';
-import { duration, preview, usd } from '../../lens/format.js';
+import { duration, inLine, preview, usd } from '../../lens/format.js';
 import { liveKinds } from '../../lens/liveKinds.js';
 import { liveSteps, type LiveSteps } from '../../lens/liveSteps.js';
 import type { LedgerStore } from '../../ports.js';
@@ -128,7 +128,8 @@ function text(l: Line, out: Output, answer = 'flujo resume RUN --input …'): st
     case 'HumanInputRequested':
       return `${t}  ⏸ ${who} asks: ${String(l.message)}`;
     case 'HumanInputReceived':
-      return `${t}  ▶ ${who} answered${l.by ? ` by ${String(l.by)}` : ''}: ${preview(l.input, 80)}`;
+      // Who answered, in its line: a newline in it printed a line of its own.
+      return `${t}  ▶ ${who} answered${l.by ? ` by ${inLine(String(l.by))}` : ''}: ${preview(l.input, 80)}`;
     case 'StepCompleted':
       return `${t}  ${out.color.ok('✓')} ${who} ${duration(Number(l.duration_ms))}`;
     case 'StepFailed':
@@ -142,7 +143,7 @@ function text(l: Line, out: Output, answer = 'flujo resume RUN --input …'): st
     case 'RunFailed':
       return `${t}  ${out.color.bad('✗')} run failed: ${err?.code} ${err?.message}`;
     default:
-      return `${t}  run cancelled${l.by ? ` by ${String(l.by)}` : ''}${l.reason ? `: ${String(l.reason)}` : ''}`;
+      return `${t}  run cancelled${l.by ? ` by ${inLine(String(l.by))}` : ''}${l.reason ? `: ${inLine(String(l.reason))}` : ''}`;
   }
 }
 

@@ -10,12 +10,24 @@ import { runsView } from './runs.js';
 const main = document.getElementById('main');
 let current = null;
 
+/**
+ * The run id of `#/runs/ID`. A malformed %-escape (`#/runs/%E0%A4%A`) made decodeURIComponent
+ * throw before the page was drawn: it stayed on Loading…. Now the view says so.
+ */
+function runIdOf(raw) {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return new Error('#/runs/' + raw + ' names no run: its %-escapes are not valid UTF-8');
+  }
+}
+
 function route() {
   const hash = window.location.hash.replace(/^#/, '') || '/';
   const [path, query] = hash.split('?');
   const params = new URLSearchParams(query ?? '');
   const run = /^\/runs\/([^/]+)$/.exec(path);
-  if (run) return { name: 'runs', view: runView, arg: decodeURIComponent(run[1]), params };
+  if (run) return { name: 'runs', view: runView, arg: runIdOf(run[1]), params };
   if (path === '/inbox') return { name: 'inbox', view: inboxView, params };
   if (path === '/costs') return { name: 'costs', view: costsView, params };
   return { name: 'runs', view: runsView, params };
@@ -30,6 +42,7 @@ async function show() {
   }
   clear(main);
   try {
+    if (r.arg instanceof Error) throw r.arg;
     current = await r.view(main, r.arg, r.params);
   } catch (e) {
     clear(main, errorBox(e));

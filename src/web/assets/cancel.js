@@ -1,7 +1,7 @@
 // Cancelling a run from its page: a button, then a confirmation with an optional reason (recorded
 // in RunCancelled). The server refuses a run that has already ended and names its state, as
 // `flujo cancel` does; the refusal stays on the page until the person closes it.
-import { api, enc, h } from './dom.js';
+import { api, h, runApi } from './dom.js';
 
 /**
  * The cancel control for a running or paused run. `reload()` after the server recorded the cancel
@@ -59,7 +59,7 @@ export function cancelControl(runId, reload, onClose) {
     confirm.disabled = true;
     confirm.textContent = 'Cancelling…';
     try {
-      await api('runs/' + enc(runId) + '/cancel', {
+      await api(runApi(runId, '/cancel'), {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(reason.value.trim() ? { reason: reason.value.trim() } : {}),

@@ -54,6 +54,31 @@ export async function api(path, init) {
 
 export const enc = encodeURIComponent;
 
+/** Why a run's read-model row is stale (`damaged` in /api/runs and /api/runs/:id; ADR 130). */
+export const DAMAGE = {
+  unrecorded: {
+    label: '✗ not in the ledger',
+    why: () =>
+      'The ledger holds no head row of this run: the row is what the read models kept. Check it with: flujo lens verify --all',
+  },
+  no_start: {
+    label: '✗ damaged in the ledger',
+    why: (id) =>
+      `The ledger holds no RunStarted at seq 1 of this run: the row is what the read models kept. Check it with: flujo lens verify ${id}`,
+  },
+};
+
+/**
+ * The API address of one run, relative to api/: `runs/ID` + `rest` (`/verify`) + `?query`. A run
+ * whose id is `.` or `..` goes as `runs//rest?run=ID`, which the server reads as its id: a
+ * browser drops such a path segment, written as %2E too (ADR 154).
+ */
+export function runApi(runId, rest = '', query = '') {
+  const dots = runId === '.' || runId === '..';
+  const q = [dots ? 'run=' + enc(runId) : '', query].filter(Boolean).join('&');
+  return 'runs/' + (dots ? '' : enc(runId)) + rest + (q ? '?' + q : '');
+}
+
 export function usd(micros) {
   const d = (micros ?? 0) / 1e6;
   if (d === 0) return '$0';

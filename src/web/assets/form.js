@@ -2,7 +2,7 @@
 // enums selects, strings text fields, numbers number fields; anything else (arrays, nested
 // objects, unions) is edited as JSON. The server validates the answer against the same schema;
 // its reasons are shown next to the form and the run stays paused.
-import { api, enc, h } from './dom.js';
+import { api, h, runApi } from './dom.js';
 
 function kindOf(schema) {
   if (!schema || typeof schema !== 'object') return 'json';
@@ -165,7 +165,7 @@ export function hitlForm(item, onDone) {
     submit.disabled = true;
     submit.textContent = 'Resuming…';
     try {
-      const result = await api('runs/' + enc(item.runId) + '/resume', {
+      const result = await api(runApi(item.runId, '/resume'), {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({

@@ -7,12 +7,13 @@ import {
   api,
   badge,
   clear,
+  DAMAGE,
   debounce,
-  enc,
   errorBox,
   h,
   ms,
   pre,
+  runApi,
   time,
   tokens,
   usd,
@@ -25,7 +26,7 @@ const STEP_PAGE = 500;
 
 function verifyBadge(el, runId) {
   clear(el, h('span', { class: 'verify pending' }, 'verifying…'));
-  api('runs/' + enc(runId) + '/verify').then(
+  api(runApi(runId, '/verify')).then(
     (v) =>
       clear(
         el,
@@ -38,7 +39,10 @@ function verifyBadge(el, runId) {
           : h(
               'span',
               { class: 'verify bad', title: v.failure?.detail ?? '' },
-              '✗ tampered at seq ' + v.failure?.seq + ': ' + v.failure?.reason,
+              // A run the read models list and the ledger does not hold (as `lens verify` says).
+              v.failure?.reason === 'unrecorded'
+                ? DAMAGE.unrecorded.label
+                : '✗ tampered at seq ' + v.failure?.seq + ': ' + v.failure?.reason,
             ),
       ),
     (e) => clear(el, h('span', { class: 'verify bad' }, 'verify failed: ' + e.message)),
@@ -173,22 +177,32 @@ export async function runView(main, runId) {
   async function load(quiet = false) {
     let data;
     try {
-      data = await api(
-        'runs/' + enc(runId) + '?stepLimit=' + STEP_PAGE + '&stepOffset=' + stepOffset,
-      );
+      data = await api(runApi(runId, '', 'stepLimit=' + STEP_PAGE + '&stepOffset=' + stepOffset));
     } catch (e) {
       shown = null;
       clear(head, errorBox(e));
       return true;
     }
     const r = data.run;
-    const seen = [r.headSeq, r.status, stepOffset, showEngine].join('|');
+    const seen = [r.headSeq, r.status, r.damaged, stepOffset, showEngine].join('|');
     if (quiet && seen === shown) return false;
     shown = seen;
     clear(
       head,
       h('div', { class: 'bar' }, h('h1', {}, r.pipeline, ' ', badge(r.status)), verify),
       h('div', { class: 'mono muted', id: 'run-id' }, r.runId),
+      // What `flujo lens show` refuses to present (ADR 124): said first, above what the read
+      // models kept of the run.
+      r.damaged
+        ? h(
+            'div',
+            { class: 'error-box big damaged' },
+            h('strong', {}, DAMAGE[r.damaged]?.label ?? '✗ damaged in the ledger'),
+            ' ',
+            (DAMAGE[r.damaged]?.why(r.runId) ?? r.damaged) +
+              ' What this page shows of it is not the ledger’s record; flujo lens show refuses it.',
+          )
+        : null,
       h(
         'div',
         { class: 'stats' },
@@ -217,7 +231,8 @@ export async function runView(main, runId) {
     );
     // Built once while the run can be cancelled, so live reloads keep a half-typed reason; a
     // refusal (the run ended first) stays until it is closed.
-    const cancellable = r.status === 'running' || r.status === 'paused';
+    // A damaged run is neither cancelled nor answered here, as the CLI refuses both.
+    const cancellable = !r.damaged && (r.status === 'running' || r.status === 'paused');
     if (cancellable && !cancelBox) {
       cancelBox = cancelControl(
         runId,
@@ -234,7 +249,7 @@ export async function runView(main, runId) {
       clear(cancel);
     }
     const pending = data.hitl.find((x) => x.status === 'pending');
-    const key = r.status === 'paused' && pending ? pending.path : null;
+    const key = !r.damaged && r.status === 'paused' && pending ? pending.path : null;
     if (key !== pauseKey) {
       pauseKey = key;
       clear(
@@ -318,7 +333,7 @@ export async function runView(main, runId) {
     ' ',
     h(
       'a',
-      { href: 'api/runs/' + enc(runId) + '/events?limit=2000', download: runId + '.json' },
+      { href: 'api/' + runApi(runId, '/events', 'limit=2000'), download: runId + '.json' },
       'download JSON',
     ),
   );
@@ -338,7 +353,7 @@ function stat(label, value) {
 }
 
 async function eventPage(el, runId, fromSeq) {
-  const data = await api('runs/' + enc(runId) + '/events?fromSeq=' + fromSeq + '&limit=200');
+  const data = await api(runApi(runId, '/events', 'fromSeq=' + fromSeq + '&limit=200'));
   const last = data.events[data.events.length - 1];
   clear(
     el,

@@ -4,6 +4,7 @@ import {
   api,
   badge,
   clear,
+  DAMAGE,
   debounce,
   enc,
   errorBox,
@@ -17,19 +18,6 @@ import {
 
 const STATUSES = ['running', 'paused', 'completed', 'failed', 'cancelled'];
 const PAGE = 50;
-/** Why a listed run's row is stale (`damaged` in /api/runs; ADR 130). */
-const DAMAGE = {
-  unrecorded: {
-    label: '✗ not in the ledger',
-    why: () =>
-      'The ledger holds no head row of this run: the row is what the read models kept. Check it with: flujo lens verify --all',
-  },
-  no_start: {
-    label: '✗ damaged in the ledger',
-    why: (id) =>
-      `The ledger holds no RunStarted at seq 1 of this run: the row is what the read models kept. Check it with: flujo lens verify ${id}`,
-  },
-};
 
 function hrefWith(params, changes) {
   const p = new URLSearchParams(params);

@@ -1,5 +1,5 @@
 // The trace tree (Flujo's trace contract v1, built by the server from the run's events).
-import { api, clear, errorBox, h, ms } from './dom.js';
+import { api, clear, errorBox, h, ms, runApi } from './dom.js';
 
 const ICON = { completed: '✓', failed: '✗', running: '…', cancelled: '⊘' };
 
@@ -54,7 +54,7 @@ function node(span) {
 
 export async function traceTree(el, runId) {
   try {
-    const root = await api('runs/' + encodeURIComponent(runId) + '/trace');
+    const root = await api(runApi(runId, '/trace'));
     clear(el, h('h2', {}, 'Trace'), h('ul', { class: 'tree' }, node(root)));
   } catch (e) {
     clear(el, h('h2', {}, 'Trace'), errorBox(e));

@@ -54,11 +54,15 @@ describe('a new run', () => {
       'an empty id',
       '',
       {},
-      /^\[USAGE\] run id is empty: use 1 to 200 characters, none of them whitespace or control characters \(for example order-1042\); nothing was recorded$/,
+      /^\[USAGE\] run id is empty: use 1 to 200 characters, none of them whitespace or control characters, not only dots \(for example order-1042\); nothing was recorded$/,
     ],
     ['a newline in its id', 'a\nb', {}, /run id contains whitespace or control characters/],
     ['a space in its id', 'a b', {}, /run id contains whitespace/],
     ['an id of 201 characters', 'x'.repeat(201), {}, /run id is 201 characters long/],
+    // A URL drops "." and ".." from a path: the web lens could not name such a run (ADR 154).
+    ['an id of one dot', '.', {}, /run id is only dots/],
+    ['an id of two dots', '..', {}, /run id is only dots/],
+    ['an id of dots alone', '....', {}, /run id is only dots/],
     [
       'a negative cost limit',
       undefined,
