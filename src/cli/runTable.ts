@@ -29,6 +29,10 @@ export function addRunCommands(program: Command, cx: TableContext): void {
     .option('-f, --force', 'overwrite an existing pipeline.yaml')
     .option('--budget <usd>', 'also write [budgets.pipeline."<name>"] into flujo.toml')
     .option('--strict', 'an invalid blueprint is not written (exit 4)')
+    .option(
+      '--agentic',
+      'a planner and a writer (the default; as Flujo, over FLUJO_ARCHITECT_MINIMAL)',
+    )
     .option('--no-agentic', 'no model: emit a one-step blueprint carrying the goal')
     .option('--model <id>', 'the model of the Architect and of the generated agents')
     .option('--json', 'print one JSON object on stdout')

@@ -4,14 +4,14 @@
  * test that runs it also reads it back from the ledger.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { startFakeLlm, type FakeLlm } from '../support/fakeLlm.js';
-import { CLI, runCli, spawnCli } from './cli.js';
+import { runCli, spawnCli } from './cli.js';
+import { hasScript, onTerminal } from './terminal.js';
 
 const json = (s: string) => JSON.parse(s) as Record<string, unknown>;
 
@@ -64,51 +64,6 @@ const INVALID = [
   '    uses: agents.summarizer',
   '```',
 ].join('\n');
-
-/**
- * Runs `flujo ARGS` on a pseudo-terminal (util-linux `script`), typing `answer` once `prompt`
- * shows; stdout and stderr arrive merged, as on a terminal.
- */
-function onTerminal(
-  args: string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-  prompt: string,
-  answer: string,
-): Promise<{ code: number | null; output: string }> {
-  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
-  const cmd = [process.execPath, CLI, ...args].map(quote).join(' ');
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qec', cmd, '/dev/null'], {
-      cwd,
-      env: { ...process.env, NO_COLOR: '1', ...env },
-    });
-    let output = '';
-    let typed = false;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      output += d;
-      if (!typed && output.includes(prompt)) {
-        typed = true;
-        child.stdin.write(answer);
-      }
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
-
-const hasScript = spawnSyncOk('script', ['--version']);
-function spawnSyncOk(cmd: string, args: string[]): boolean {
-  try {
-    return spawnSync(cmd, args).status === 0;
-  } catch {
-    return false;
-  }
-}
 
 describe('flujo create', () => {
   let llm: FakeLlm;
@@ -270,9 +225,9 @@ describe('flujo create', () => {
       const no = await onTerminal(
         ['create', '--goal', 'Summarize a text'],
         p,
-        { ...env(), FLUJO_CREATE_HITL: '1' },
         'Use this plan?',
         'n\r',
+        { ...env(), FLUJO_CREATE_HITL: '1' },
       );
       expect(no.code, no.output).toBe(0);
       expect(no.output).toContain('summarize: three bullets from the input');
@@ -284,9 +239,9 @@ describe('flujo create', () => {
       const yes = await onTerminal(
         ['create', '--goal', 'Summarize a text'],
         p,
-        { ...env(), FLUJO_CREATE_HITL: '1' },
         'Use this plan?',
         'y\r',
+        { ...env(), FLUJO_CREATE_HITL: '1' },
       );
       expect(yes.code, yes.output).toBe(0);
       expect(yes.output).toContain('wrote pipeline.yaml');

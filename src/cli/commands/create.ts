@@ -5,12 +5,13 @@
  * Architect run failed, 2 usage or an existing file without --force, 4 invalid with --strict.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 
 import { resolveBudget } from '../../adapters/agents/budgets.js';
-import { ConfigError, EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
+import { stepNameProblem } from '../../dsl/checks.js';
+import { EngineError, ErrorCode, ExitCode, isEngineError, withoutCode } from '../../errors.js';
 import { initFastHash } from '../../events/chain.js';
 import { createEngine } from '../../runtime/engine.js';
 import { agentsFor, catalogOf, preflight, projectSkills } from '../agents.js';
@@ -22,7 +23,9 @@ import {
   type ArchitectRequest,
   type ArchitectResult,
 } from '../architect/pipeline.js';
-import { draftRoot } from '../architect/draft.js';
+import { tomlKey, withBudget } from '../architect/budget.js';
+import { draftRoot, slugOf } from '../architect/draft.js';
+import { checkTarget, shownPath, writeTarget, type Target } from '../architect/target.js';
 import { openProjectState, projectConfig, type GlobalOptions } from '../context.js';
 import { numberFlag } from '../io.js';
 import type { Output } from '../output.js';
@@ -38,7 +41,7 @@ export interface CreateFlags extends GlobalOptions {
   readonly force?: boolean;
   readonly budget?: string;
   readonly strict?: boolean;
-  /** Commander's `--no-agentic`: false when given. */
+  /** `--agentic` (Flujo's flag for the default): true; `--no-agentic`: false; else undefined. */
   readonly agentic?: boolean;
   readonly model?: string;
   readonly json?: boolean;
@@ -50,21 +53,56 @@ export const DEFAULT_ARCHITECT_MODEL = 'openai:gpt-4o-mini';
 const usage = (message: string) =>
   new EngineError(ErrorCode.USAGE, message, { exitCode: ExitCode.config });
 
-/** Asks on the terminal; Ctrl-C there (readline takes it, not the process) is exit 130. */
+/**
+ * Asks on the terminal. Ctrl-C (readline takes it, not the process) or Ctrl-D (the input ends)
+ * before an answer is INTERRUPTED, exit 130, as init's question is.
+ */
 async function ask(question: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   const ac = new AbortController();
   rl.on('SIGINT', () => ac.abort());
+  rl.on('close', () => ac.abort());
   try {
     return (await rl.question(question, { signal: ac.signal })).trim();
   } catch (e) {
-    if (ac.signal.aborted)
-      throw new EngineError(ErrorCode.INTERRUPTED, 'interrupted; nothing was written', {
-        exitCode: ExitCode.interrupted,
-      });
-    throw e;
+    if (!ac.signal.aborted) throw e;
+    process.stderr.write('\n');
+    throw new EngineError(ErrorCode.INTERRUPTED, 'interrupted; nothing was written', {
+      exitCode: ExitCode.interrupted,
+    });
   } finally {
     rl.close();
+  }
+}
+
+/**
+ * --name as given, or a USAGE refusal before anything runs: an empty name (an unset shell
+ * variable), or one V-K4 refuses (a control character), which the written file could not run.
+ */
+function nameFlag(name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  if (name.trim() === '')
+    throw usage(
+      `--name is empty: give the pipeline a name (--name summarize), or leave the flag out for the writer's`,
+    );
+  const problem = stepNameProblem(name);
+  if (problem)
+    throw usage(
+      `--name ${problem}; write the name without control characters (a newline, a tab, DEL…)`,
+    );
+  return name;
+}
+
+/** Why a stopped Architect run was cancelled, as RunCancelled records it. */
+const INTERRUPTED_RUNNING = 'interrupted (Ctrl-C) while the Architect ran';
+const INTERRUPTED_ASKING = 'interrupted (Ctrl-C or Ctrl-D) at the plan approval';
+
+/** The person at the terminal, as an answer's `by` and a cancel's record them. */
+function user(env: NodeJS.ProcessEnv): string {
+  try {
+    return env.USER || env.USERNAME || userInfo().username || 'unknown';
+  } catch {
+    return 'unknown';
   }
 }
 
@@ -77,13 +115,15 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
       '--non-interactive needs --output-dir: say where pipeline.yaml goes, e.g. --output-dir .',
     );
   const budgetUsd = numberFlag('--budget', flags.budget);
+  const name = nameFlag(flags.name);
   let goal = flags.goal?.trim();
   if (!goal && interactive) goal = await ask('What should the pipeline do? ');
   if (!goal)
     throw usage(
       `--goal is required: ${flujoCommand('create --goal "summarize a text in three bullets"')}`,
     );
-  const agentic = flags.agentic !== false && env.FLUJO_ARCHITECT_MINIMAL !== '1';
+  // --agentic (Flujo's flag for the default) wins over FLUJO_ARCHITECT_MINIMAL, as a flag does.
+  const agentic = flags.agentic ?? env.FLUJO_ARCHITECT_MINIMAL !== '1';
   const model = flags.model ?? env.FLUJO_ARCHITECT_MODEL ?? DEFAULT_ARCHITECT_MODEL;
   const hitl = agentic && ['1', 'true'].includes(env.FLUJO_CREATE_HITL ?? '');
   if (hitl && !interactive)
@@ -95,25 +135,31 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
   for (const w of cfg.warnings) out.info(`warning: ${w}`);
   const dir = resolve(cwd, flags.outputDir ?? cfg.root);
   const file = join(dir, 'pipeline.yaml');
-  const shown = relative(cwd, file) || file;
-  const refuseExisting = () => {
-    if (existsSync(file) && !flags.force)
-      throw new ConfigError(
-        ErrorCode.CONFIG_INVALID,
-        `${shown} already exists; nothing was written. Use --force to overwrite it, or --output-dir to write elsewhere`,
-        { file },
-      );
-  };
-  refuseExisting();
-
-  const registry = await projectSkills(cfg);
+  const shown = shownPath(cwd, file);
   // What the draft names is read only inside the root the written file is validated and run in:
   // the project, or the output folder when that is outside it (ADR 150).
   const root = draftRoot(cfg.root, dir);
+  const tomlFile = cfg.file ?? join(cfg.root, 'flujo.toml');
+  const target: Target = {
+    dir,
+    file,
+    root,
+    force: Boolean(flags.force),
+    cwd,
+    ...(budgetUsd !== undefined ? { budget: { file: tomlFile, projectRoot: cfg.root } } : {}),
+  };
+  // Everything that can be checked is, before any model is called: the folder, pipeline.yaml,
+  // flujo.toml, and the budget's edit when the name is known already.
+  const ready = checkTarget(target, 'nothing was written');
+  const knownName = name ?? (agentic ? undefined : slugOf(goal));
+  if (budgetUsd !== undefined && knownName !== undefined && ready.toml)
+    withBudget(ready.toml.text, knownName, budgetUsd, shownPath(cwd, tomlFile));
+
+  const registry = await projectSkills(cfg);
   const deps = { root, file, skills: catalogOf(registry) };
   const request: ArchitectRequest = {
     goal,
-    ...(flags.name ? { name: flags.name } : {}),
+    ...(name !== undefined ? { name } : {}),
     model,
     file: relative(root, file) || 'pipeline.yaml',
     ...(hitl && interactive ? { approve_plan: true as const } : {}),
@@ -135,6 +181,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
   const budget = resolveBudget(cfg.toml.budgets, pipeline.plan.ir.name, {});
   const state = await openProjectState(cfg);
   const runId = randomUUID();
+  const seeRun = flujoCommand(`lens show ${runIdWords(runId)}`);
   let result;
   try {
     const engine = createEngine({
@@ -143,7 +190,31 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
       worker: `cli-${process.pid}`,
       agents: agentsFor(cfg, registry),
     });
+    // A stopped Architect run is cancelled, by whom and why recorded: nothing can take it up,
+    // since create writes the file (ADR 158).
+    const cancelled = async (why: string, status: string) => {
+      const after = await engine
+        .cancel(runId, why, `${user(env)} (flujo create)`)
+        .catch(() => undefined);
+      const where =
+        why === INTERRUPTED_RUNNING ? 'while the Architect ran' : 'at the plan approval';
+      const now = after?.status ?? status;
+      const message = `interrupted ${where}; nothing was written, and the Architect run ${runId} is ${now} (${seeRun})`;
+      if (flags.json)
+        out.json({
+          run_id: runId,
+          path: null,
+          name: null,
+          valid: false,
+          findings: [],
+          status: now,
+          error: { code: ErrorCode.INTERRUPTED, message },
+        });
+      return new EngineError(ErrorCode.INTERRUPTED, message, { exitCode: ExitCode.interrupted });
+    };
+    let interrupted = false;
     const stop = interrupts.onInterrupt(() => {
+      interrupted = true;
       out.info('interrupted: stopping the Architect; nothing is written');
       void engine.detach();
     });
@@ -157,25 +228,33 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
         ...(Object.keys(budget).length > 0 ? { budget } : {}),
       });
       // FLUJO_CREATE_HITL on a terminal: the run pauses at approve_plan until the person answers.
-      while (result.status === 'paused') {
+      while (!interrupted && result.status === 'paused') {
         const plan = result.steps.find((s) => s.name === 'plan')?.output as
           ArchitectPlan | undefined;
         out.info(`Plan: ${plan?.plan_summary ?? '(none)'}`);
         for (const s of plan?.steps ?? []) out.info(`  - ${s.step_name}: ${s.purpose}`);
-        const answer = (await ask('Use this plan? [Y/n] ')).toLowerCase();
+        let answer: string;
+        try {
+          answer = (await ask('Use this plan? [Y/n] ')).toLowerCase();
+        } catch (e) {
+          if (isEngineError(e, ErrorCode.INTERRUPTED))
+            throw await cancelled(INTERRUPTED_ASKING, result.status);
+          throw e;
+        }
         const approved = answer === '' || answer === 'y' || answer === 'yes';
         result = await engine.resume(pipeline.plan, runId, {
           humanInput: { approved },
-          answeredBy: env.USER ?? env.USERNAME ?? 'unknown',
+          answeredBy: user(env),
         });
       }
+      // Ctrl-C while it ran: nothing is written, whatever the run came to.
+      if (interrupted) throw await cancelled(INTERRUPTED_RUNNING, result.status);
     } finally {
       stop();
     }
   } finally {
     await state.close();
   }
-  if (result.status === 'running') return ExitCode.interrupted;
   if (result.status !== 'completed') {
     // `{code, message}` as every command's --json prints an error (a cancelled run has none, as
     // in run's JSON), the code named once.
@@ -196,7 +275,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
         ? `error: [${error.code}] the Architect run ${runId} ${result.status}: ${error.message}`
         : `error: the Architect run ${runId} ${result.status}; nothing was written`,
     );
-    out.error(`see: ${flujoCommand(`lens show ${runIdWords(runId)}`)}`);
+    out.error(`see: ${seeRun}`);
     return ExitCode.runtime;
   }
   if ((result.output as { rejected?: boolean }).rejected) {
@@ -210,9 +289,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
         plan: (result.output as { plan: unknown }).plan,
         rejected: true,
       });
-    out.info(
-      `plan rejected; nothing was written. Architect run: ${flujoCommand(`lens show ${runIdWords(runId)}`)}`,
-    );
+    out.info(`plan rejected; nothing was written. Architect run: ${seeRun}`);
     return ExitCode.ok;
   }
   const r = result.output as ArchitectResult;
@@ -249,11 +326,21 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
     );
     return ExitCode.validation;
   }
-  // The file may have appeared while the Architect ran.
-  refuseExisting();
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(file, r.yaml);
-  if (budgetUsd !== undefined) writeBudget(join(cfg.root, 'flujo.toml'), r.name, budgetUsd);
+  // Checked again (the folder may have changed while the Architect ran), then both files are
+  // written or neither. A refusal now names the run that holds the draft, which was paid for.
+  const kept = `nothing was written. The draft is kept in the Architect run: ${flujoCommand(`lens show ${runIdWords(runId)} --json --verbose`)} prints it (its result step's output.yaml)`;
+  try {
+    const checked = checkTarget(target, kept);
+    const toml =
+      budgetUsd !== undefined && checked.toml
+        ? withBudget(checked.toml.text, r.name, budgetUsd, shownPath(cwd, tomlFile), kept)
+        : undefined;
+    writeTarget(target, checked, r.yaml, toml, kept);
+  } catch (e) {
+    if (flags.json && isEngineError(e))
+      out.json({ ...report(null), error: { code: e.code, message: withoutCode(e.message) } });
+    throw e;
+  }
 
   if (flags.json) out.json(report(file));
   else {
@@ -266,8 +353,10 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
         `note: not checked: the export${unchecked.length === 1 ? '' : 's'} of ${unchecked.join(', ')} (create imports no module the model chose; flujo validate imports ${unchecked.length === 1 ? 'it' : 'them'}, as flujo run does)`,
       );
     if (budgetUsd !== undefined)
-      out.info(`budget: [budgets.pipeline."${r.name}"] total_cost_usd_limit = ${budgetUsd}`);
-    out.info(`Architect run: ${flujoCommand(`lens show ${runIdWords(runId)}`)}`);
+      out.info(
+        `budget: [budgets.pipeline.${tomlKey(r.name)}] total_cost_usd_limit = ${budgetUsd} in ${shownPath(cwd, tomlFile)}`,
+      );
+    out.info(`Architect run: ${seeRun}`);
     if (r.valid && unchecked.length > 0)
       out.info(
         `Next: ${flujoCommand(`validate ${shown}`)}, then ${flujoCommand(`run ${shown} --input "…"`)}`,
@@ -275,29 +364,4 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
     else if (r.valid) out.info(`Next: ${flujoCommand(`run ${shown} --input "…"`)}`);
   }
   return ExitCode.ok;
-}
-
-/**
- * Sets `[budgets.pipeline."<name>"] total_cost_usd_limit` in flujo.toml, leaving every other
- * line as it is: the key is replaced inside an existing table, else the table is appended.
- */
-export function writeBudget(tomlFile: string, name: string, usd: number): void {
-  const text = existsSync(tomlFile) ? readFileSync(tomlFile, 'utf8') : '';
-  const header = `[budgets.pipeline.${JSON.stringify(name)}]`;
-  const lines = text.split('\n');
-  const at = lines.findIndex((l) => l.trim() === header);
-  const limit = `total_cost_usd_limit = ${usd}`;
-  if (at >= 0) {
-    let end = lines.findIndex((l, i) => i > at && /^\s*\[/.test(l));
-    if (end < 0) end = lines.length;
-    const key = lines.findIndex(
-      (l, i) => i > at && i < end && /^\s*total_cost_usd_limit\s*=/.test(l),
-    );
-    if (key >= 0) lines[key] = limit;
-    else lines.splice(at + 1, 0, limit);
-    writeFileSync(tomlFile, lines.join('\n'));
-    return;
-  }
-  const sep = text === '' || text.endsWith('\n\n') ? '' : text.endsWith('\n') ? '\n' : '\n\n';
-  writeFileSync(tomlFile, `${text}${sep}${header}\n${limit}\n`);
 }

@@ -5,7 +5,9 @@
  * Every path it would write is checked before anything is written: a folder where it writes a
  * file, a file where it makes a folder, or (without --force) a file it would overwrite is refused
  * with CONFIG_INVALID naming it, and nothing is written. --force overwrites files only: it never
- * replaces a folder with a file or a file with a folder. The files are written under temporary
+ * replaces a folder with a file or a file with a folder. A path that is a link to a file inside the
+ * project is that file (written through, with --force); a link leading out of the project, or to
+ * nothing, is refused, also under --force (ADR 157). The files are written under temporary
  * names, then renamed into place; a write that still fails (a folder this user may not write)
  * removes what this init made and puts back what it replaced, and is refused the same way.
  *
@@ -13,27 +15,15 @@
  * replaced, also under --force; the lines it lacks are added at its end (`updated`), or it is
  * left as it is when it has them all (`kept`).
  */
-import { randomUUID } from 'node:crypto';
-import {
-  chmodSync,
-  lstatSync,
-  readFileSync,
-  mkdirSync,
-  realpathSync,
-  renameSync,
-  rmdirSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-  type Stats,
-} from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFileSync, type Stats } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 
 import { ConfigError, EngineError, ErrorCode, ExitCode } from '../../errors.js';
 import type { Output } from '../output.js';
 import { GITIGNORE, SCAFFOLD } from '../scaffold/files.js';
 import { flujoCommand } from '../shell.js';
+import { kindOf, linkedFile, look, reason, writeAll, type Look } from '../writeFiles.js';
 
 export interface InitFlags {
   readonly project?: string;
@@ -80,45 +70,13 @@ function missingIgnores(existing: string): string[] {
   return GITIGNORE.split('\n').filter((l) => l.trim() !== '' && !have.has(l.trim()));
 }
 
-/** `EACCES: permission denied` from an fs error (its message without the syscall and path). */
-function reason(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  return (err.message ?? String(e)).split(',')[0] || (err.code ?? 'unknown error');
-}
-
-/** What is at a path, following links: undefined if nothing is (or a link points at nothing). */
-interface Look {
-  readonly stat?: Stats;
-  readonly danglingLink?: boolean;
-  readonly error?: unknown;
-}
-
-function look(path: string): Look {
-  try {
-    return { stat: statSync(path) };
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') return { error: e };
-    try {
-      if (lstatSync(path).isSymbolicLink()) return { danglingLink: true };
-    } catch {
-      // nothing there
-    }
-    return {};
-  }
-}
-
-function kindOf(s: Stats): string {
-  if (s.isFIFO()) return 'a FIFO';
-  if (s.isSocket()) return 'a socket';
-  if (s.isCharacterDevice() || s.isBlockDevice()) return 'a device';
-  return 'not a regular file';
-}
-
 interface Target {
   readonly rel: string;
   readonly text: string;
-  /** Where the bytes go: the path, or the file a link there points at (as --force wrote before). */
+  /**
+   * Where the bytes go: the path, or the file a link there leads to when that is inside the
+   * project (ADR 157; a link leading out of it is refused).
+   */
   readonly file: string;
   readonly existing?: Stats;
   /** An existing `.gitignore` with lines added (`updated`) or left as it is (`kept`). */
@@ -184,7 +142,7 @@ function plan(root: string, force: boolean): { targets: Target[]; missingDirs: s
     if (at.error) problems.push(`${abs} cannot be checked (${reason(at.error)})`);
     else if (at.danglingLink)
       problems.push(
-        `${abs} is a link to a file that does not exist; remove it or point it at a file`,
+        `${abs} is a link to ${at.link}, which does not exist; remove the link or point it at a file`,
       );
     else if (at.stat?.isDirectory())
       problems.push(
@@ -194,27 +152,40 @@ function plan(root: string, force: boolean): { targets: Target[]; missingDirs: s
       problems.push(
         `${abs} is ${kindOf(at.stat)} where init writes ${f.path}; remove or rename it`,
       );
-    else if (at.stat && f.path === '.gitignore') {
-      const file = realpathSync(abs);
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (e) {
-        problems.push(`${abs} cannot be read (${reason(e)})`);
-        continue;
+    else if (at.stat) {
+      // A link is written through only to a file inside the project (ADR 157).
+      const { file = abs, outside } = at.link !== undefined ? linkedFile(abs, root) : {};
+      const leadsOut = () =>
+        problems.push(
+          `${abs} is a link to ${outside}, outside the project; init writes no file outside it (not with --force either): remove the link to have init write a file of its own there`,
+        );
+      if (f.path === '.gitignore') {
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch (e) {
+          problems.push(`${abs} cannot be read (${reason(e)})`);
+          continue;
+        }
+        const missing = missingIgnores(text);
+        // Kept as it is, it is not written: a link out of the project is then no matter.
+        if (missing.length > 0 && outside) {
+          leadsOut();
+          continue;
+        }
+        const sep = text === '' || text.endsWith('\n') ? '' : '\n';
+        targets.push({
+          rel: f.path,
+          text: missing.length > 0 ? `${text}${sep}${missing.join('\n')}\n` : text,
+          file,
+          existing: at.stat,
+          merged: missing.length > 0 ? 'updated' : 'kept',
+        });
+      } else if (outside) leadsOut();
+      else {
+        if (!force) existing.push(f.path);
+        targets.push({ rel: f.path, text: f.text, file, existing: at.stat });
       }
-      const missing = missingIgnores(text);
-      const sep = text === '' || text.endsWith('\n') ? '' : '\n';
-      targets.push({
-        rel: f.path,
-        text: missing.length > 0 ? `${text}${sep}${missing.join('\n')}\n` : text,
-        file,
-        existing: at.stat,
-        merged: missing.length > 0 ? 'updated' : 'kept',
-      });
-    } else if (at.stat) {
-      if (!force) existing.push(f.path);
-      targets.push({ rel: f.path, text: f.text, file: realpathSync(abs), existing: at.stat });
     } else targets.push({ rel: f.path, text: f.text, file: abs });
   }
   if (existing.length > 0)
@@ -229,73 +200,22 @@ function refuse(problems: string[]): never {
   throw new ConfigError(ErrorCode.CONFIG_INVALID, `${problems.join('; ')}; nothing was written`);
 }
 
-/**
- * Writes every target under a temporary name, then renames each into place (an overwritten file
- * kept under a temporary name until all are in place). On a failure it takes back what it did.
- */
+/** Writes the targets all or nothing (src/cli/writeFiles.ts); a failure is refused, naming it. */
 function write(root: string, all: Target[], missingDirs: string[]): void {
-  const targets = all.filter((t) => t.merged !== 'kept');
-  const madeDirs: string[] = [];
-  const temps = new Map<Target, string>();
-  const backups = new Map<Target, string>();
-  const placed: Target[] = [];
-  const tempName = (file: string) =>
-    join(dirname(file), `.${basename(file)}.${randomUUID().slice(0, 8)}.flujo-init`);
-  const quietly = (f: () => void) => {
-    try {
-      f();
-    } catch {
-      // best effort: the refusal names the failure that matters
-    }
-  };
-  const undo = () => {
-    for (const t of placed) if (!backups.has(t)) quietly(() => unlinkSync(t.file));
-    for (const [t, backup] of backups) quietly(() => renameSync(backup, t.file));
-    for (const temp of temps.values()) quietly(() => unlinkSync(temp));
-    for (const d of madeDirs.reverse()) quietly(() => rmdirSync(d));
-  };
-  const fail = (what: string, e: unknown): never => {
-    undo();
-    throw new ConfigError(
-      ErrorCode.CONFIG_INVALID,
-      `${what} (${reason(e)}); nothing was written. Make sure you may write there, or choose another --project`,
-      { root },
-    );
-  };
-
-  for (const d of missingDirs) {
-    try {
-      mkdirSync(d);
-      madeDirs.push(d);
-    } catch (e) {
-      fail(`cannot make the folder ${d}`, e);
-    }
-  }
-  for (const t of targets) {
-    const temp = tempName(t.file);
-    try {
-      writeFileSync(temp, t.text, { flag: 'wx' });
-      temps.set(t, temp);
-      if (t.existing) chmodSync(temp, t.existing.mode & 0o7777);
-    } catch (e) {
-      fail(`cannot write ${join(root, t.rel)}`, e);
-    }
-  }
-  for (const t of targets) {
-    try {
-      if (t.existing) {
-        const backup = tempName(t.file);
-        renameSync(t.file, backup);
-        backups.set(t, backup);
-      }
-      renameSync(temps.get(t)!, t.file);
-      temps.delete(t);
-      placed.push(t);
-    } catch (e) {
-      fail(`cannot write ${join(root, t.rel)}`, e);
-    }
-  }
-  for (const backup of backups.values()) quietly(() => unlinkSync(backup));
+  const files = all
+    .filter((t) => t.merged !== 'kept')
+    .map((t) => ({ ...t, shown: join(root, t.rel) }));
+  writeAll(
+    files,
+    missingDirs,
+    (what, e) =>
+      new ConfigError(
+        ErrorCode.CONFIG_INVALID,
+        `${what} (${reason(e)}); nothing was written. Make sure you may write there, or choose another --project`,
+        { root },
+      ),
+    'flujo-init',
+  );
 }
 
 export async function init(flags: InitFlags, out: Output): Promise<number> {

@@ -21,6 +21,7 @@ import {
   runJsonAt,
   printRefusal,
 } from '../runReport.js';
+import type { LedgerStore } from '../../ports.js';
 import type { RunResult } from '../../runtime/summary.js';
 import type { GlobalOptions } from '../context.js';
 import { viaFleet, type FleetFlags } from '../fleet.js';
@@ -105,6 +106,10 @@ export async function resume(
     startedWith = flags.pipeline
       ? await startedPipeline(ledger, runId).catch(() => undefined)
       : await startedPipeline(ledger, runId);
+    // A flujo create run (the Architect): create writes the file it drafts, and has stopped; no
+    // pipeline file takes the run up (ADR 158).
+    // (ARCHITECT_SOURCE, not imported: a resume need not load the Architect.)
+    if (startedWith?.source === 'flujo:create') throw await architectRun(ledger, runId);
     const started = flags.pipeline ? undefined : startedWith?.source;
     const recorded = started && existsSync(resolve(cfg.root, started)) ? started : undefined;
     if (started && !recorded)
@@ -216,4 +221,17 @@ export async function resume(
   } finally {
     await session.close();
   }
+}
+
+/** The refusal of a resume of a flujo create run: what to do instead (ADR 158). */
+async function architectRun(ledger: LedgerStore, runId: string): Promise<EngineError> {
+  const ended = (await ledger.head(runId))?.terminal;
+  const see = flujoCommand(`lens show ${runIdWords(runId)}`);
+  return new EngineError(
+    ErrorCode.RUN_NOT_RESUMABLE,
+    ended
+      ? `run ${runId} is a flujo create run (the Architect), and it has ended: there is nothing to resume. See it with: ${see}`
+      : `run ${runId} is a flujo create run (the Architect), stopped before it wrote a file; resume cannot take it up, since create writes the file. Run ${flujoCommand('create --goal "…"')} again, and end this run with: ${flujoCommand(`cancel ${runIdWords(runId)}`)}`,
+    { exitCode: ExitCode.runtime, details: { run_id: runId } },
+  );
 }

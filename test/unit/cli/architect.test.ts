@@ -4,7 +4,7 @@
  * the goal written literally into a prompt, and the flujo.toml budget edit that must leave every
  * other line as it was.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { draftRoot, slugOf, withName, yamlOf } from '../../../src/cli/architect/draft.js';
 import { literalPrompt } from '../../../src/cli/architect/pipeline.js';
 import { parseTemplate, renderTemplate } from '../../../src/blueprint/template.js';
-import { writeBudget } from '../../../src/cli/commands/create.js';
+import { withBudget } from '../../../src/cli/architect/budget.js';
 import { loadConfig } from '../../../src/config/load.js';
 
 describe('the Architect helpers', () => {
@@ -102,7 +102,14 @@ describe('literalPrompt', () => {
   });
 });
 
-describe('writeBudget', () => {
+/** The budget edit as create makes it: the file read (or none), edited, written. */
+const writeBudget = (file: string, name: string, usd: number) =>
+  writeFileSync(
+    file,
+    withBudget(existsSync(file) ? readFileSync(file, 'utf8') : '', name, usd, 'flujo.toml'),
+  );
+
+describe('the budget edit', () => {
   let dir: string;
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
   const file = () => join(dir, 'flujo.toml');
@@ -146,5 +153,36 @@ describe('writeBudget', () => {
       total_cost_usd_limit: 2,
       total_tokens_limit: 5,
     });
+  });
+
+  it('finds the table in any form of header; an inline table or dotted keys are refused at their line', () => {
+    const edit = (text: string, name: string) => withBudget(text, name, 2, 'flujo.toml');
+    expect(edit("[budgets.pipeline.'b'] # mine\nx = 1\n", 'b')).toBe(
+      "[budgets.pipeline.'b'] # mine\ntotal_cost_usd_limit = 2\nx = 1\n",
+    );
+    expect(edit('[ budgets . pipeline . b ]\ntotal_cost_usd_limit = 1 # cap\n', 'b')).toBe(
+      '[ budgets . pipeline . b ]\ntotal_cost_usd_limit = 2 # cap\n',
+    );
+    expect(() => edit('# x\n[budgets.pipeline]\nb = { total_cost_usd_limit = 1 }\n', 'b')).toThrow(
+      'flujo.toml:3: the budget of pipeline "b" is written here as an inline table or dotted keys',
+    );
+    expect(() => edit('[budgets.pipeline]\nb.total_cost_usd_limit = 1\n', 'b')).toThrow(
+      'flujo.toml:2:',
+    );
+    // A table the file defines inline cannot take a new pipeline: refused, not appended.
+    expect(() => edit('[budgets]\npipeline = { a = { total_cost_usd_limit = 1 } }\n', 'c')).toThrow(
+      'flujo.toml:2: the budget of pipeline "c" cannot be added here without changing what the file says',
+    );
+  });
+
+  it('escapes every control character of a name, and refuses what TOML cannot hold', () => {
+    expect(withBudget('', 'a\x7fb\u0085"\\\n', 1, 'f')).toBe(
+      '[budgets.pipeline."a\\u007fb\\u0085\\"\\\\\\n"]\ntotal_cost_usd_limit = 1\n',
+    );
+    expect(() => withBudget('', 'a\ud800', 1, 'f')).toThrow('lone surrogate');
+    // A header inside a multi-line string is not the table: the edit would not read back.
+    expect(() =>
+      withBudget('s = """\n[budgets.pipeline.b]\n"""\n[budgets.pipeline.b]\n', 'b', 1, 'f'),
+    ).toThrow('cannot be added here without changing what the file says');
   });
 });
