@@ -6,12 +6,12 @@ import { existsSync } from 'node:fs';
 import { openLedger } from '../adapters/ledger/open.js';
 import { openState, type State } from '../adapters/ledger/state.js';
 import { parseStateUri } from '../adapters/ledger/stateUri.js';
-import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
+import { ConfigError, EngineError, ErrorCode, ExitCode, withoutCode } from '../errors.js';
 import type { LedgerStore } from '../ports.js';
 import { loadConfig, type EffectiveConfig } from '../config/load.js';
 import { DEFAULT_MAX_INPUT_BYTES } from '../runtime/inputLimits.js';
 import { runArgument } from './io.js';
-import { findProjectRoot } from './project.js';
+import { findProjectRoot, type FindRootOptions } from './project.js';
 import { flujoCommand } from './shell.js';
 
 export interface GlobalOptions {
@@ -21,17 +21,47 @@ export interface GlobalOptions {
 
 /**
  * The project's effective config (root from --project, FLUJO_PROJECT_ROOT or the nearest marker
- * file). Kept apart from session.ts so that read commands do not load the model SDKs.
+ * file), its state URI checked. Kept apart from session.ts so that read commands do not load the
+ * model SDKs.
  */
-export function projectConfig(flags: GlobalOptions, env: NodeJS.ProcessEnv, cwd: string) {
+export function projectConfig(
+  flags: GlobalOptions,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  options: FindRootOptions = {},
+) {
   if (flags.stateUri !== undefined && flags.stateUri.trim() === '')
     // An unset shell variable (`--state-uri "$URI"`): not the default state in silence.
     throw new ConfigError(
       ErrorCode.CONFIG_STATE_URI,
       '--state-uri is empty: give a state URI (sqlite:///relative.db, sqlite:////absolute.db, postgresql://…, memory://), or leave the flag out for the configured state; nothing was done',
     );
-  const root = findProjectRoot(flags.project, env, cwd);
-  return loadConfig({ root, env, ...(flags.stateUri ? { stateUri: flags.stateUri } : {}) });
+  const root = findProjectRoot(flags.project, env, cwd, options);
+  const cfg = loadConfig({ root, env, ...(flags.stateUri ? { stateUri: flags.stateUri } : {}) });
+  checkStateUri(cfg);
+  return cfg;
+}
+
+/**
+ * A state URI that cannot be used is refused where it was set (QA L9): `flujo.toml:LINE:COL:
+ * state_uri: …`, `FLUJO_STATE_URI: …` or `--state-uri: …`, as show-config names each setting's
+ * source, so the user knows which of the three to fix.
+ */
+function checkStateUri(cfg: EffectiveConfig): void {
+  try {
+    parseStateUri(cfg.stateUri, cfg.root);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    const source = cfg.sources.state_uri ?? 'state_uri';
+    const where =
+      source === '--state-uri' || /^FLUJO_STATE_/.test(source) ? source : `${source}: state_uri`;
+    const unset =
+      source === 'FLUJO_STATE_URI' ? ' (unset FLUJO_STATE_URI for the configured one)' : '';
+    throw new ConfigError(e.code, `${where}: ${withoutCode(e.message)}${unset}`, {
+      ...e.details,
+      source,
+    });
+  }
 }
 
 export async function openProjectLedger(

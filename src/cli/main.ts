@@ -91,9 +91,16 @@ async function main(argv: string[]): Promise<number> {
 
   const global = () => program.opts<{ project?: string; stateUri?: string }>();
   // Every `flujo …` command printed for a person repeats the global options given (ADR 144).
-  program.hook('preAction', () =>
-    setCommandGlobals(global(), process.cwd(), (note) => out.info(note)),
-  );
+  program.hook('preAction', () => {
+    // An unset shell variable (`--project "$DIR"`): not the project found from here in silence.
+    if (global().project === '')
+      throw new EngineError(
+        ErrorCode.USAGE,
+        '--project is empty: give the project folder, or leave the flag out for the project found from the working folder; nothing was done',
+        { exitCode: ExitCode.config },
+      );
+    setCommandGlobals(global(), process.cwd(), (note) => out.info(note));
+  });
 
   const cx: TableContext = {
     out,

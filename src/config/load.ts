@@ -1,9 +1,9 @@
 /**
  * The effective configuration: flujo.toml (FLUJO_CONFIG_PATH, else <root>/flujo.toml), its
  * env_file, and the environment, with where each setting came from (for `flujo show-config`).
- * Every problem is a ConfigError naming the file, line and key, and what to write instead.
+ * Every problem is a ConfigError naming the file, line, column and key, and what to write instead.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 import { parse as parseToml } from 'smol-toml';
@@ -15,7 +15,10 @@ import { utf8TextOf } from '../adapters/fs/utf8Text.js';
 import { ConfigError, ErrorCode, unreadableFile } from '../errors.js';
 import { entryProblem } from '../blueprint/allowedImports.js';
 import { nearest } from '../blueprint/findings.js';
+import { checkSettings, STATE_MODES } from './checks.js';
+import { configFileState } from './configFile.js';
 import { FLUJO_ONLY_KEYS, FLUJO_ONLY_SETTINGS, FlujoToml } from './schema.js';
+import { placeOf, tomlPlaces, type Places } from './tomlPositions.js';
 
 export interface EffectiveConfig {
   readonly root: string;
@@ -25,7 +28,8 @@ export interface EffectiveConfig {
   readonly stateUri: string;
   /** The process environment with the env_file's variables under it (the environment wins). */
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** Where each effective setting came from: `FLUJO_STATE_URI`, `flujo.toml:3`, `default`… */
+  /** Where each effective setting came from: `FLUJO_STATE_URI`, `flujo.toml:3:14` (its
+   * value), `default`… */
   readonly sources: Readonly<Record<string, string>>;
   readonly warnings: readonly string[];
 }
@@ -37,16 +41,10 @@ export interface LoadConfigOptions {
   readonly stateUri?: string;
 }
 
+/** The keys Flujo TS acts on, by table: what "known keys here" lists (QA L12: not the Flujo
+ * (Python) sections it ignores). */
 const KNOWN: Record<string, readonly string[]> = {
-  '': [
-    'state_uri',
-    'env_file',
-    'blueprint_allowed_imports',
-    'settings',
-    'cost',
-    'budgets',
-    ...FLUJO_ONLY_KEYS,
-  ],
+  '': ['state_uri', 'env_file', 'blueprint_allowed_imports', 'settings', 'cost', 'budgets'],
   settings: [
     'agent_timeout',
     'http_allowed_hosts',
@@ -67,36 +65,6 @@ function knownAt(path: readonly PropertyKey[]): readonly string[] {
   if (p[0] === 'budgets' && p.length >= 2) return KNOWN.limits as string[];
   if (p[0] === 'cost' && p.length >= 3) return KNOWN.price as string[];
   return KNOWN[p[0] as string] ?? [];
-}
-
-/** The 1-based line of `key` inside the TOML table at `path` (best effort). */
-/** The line index of the table header `[a.b."c d"]`, quotes a bare name does not need and a
- * trailing comment allowed; -1 when absent. */
-function headerIndex(lines: readonly string[], path: readonly string[]): number {
-  const header = path.map((s) => (/^[A-Za-z0-9_-]+$/.test(s) ? s : JSON.stringify(s))).join('.');
-  return lines.findIndex(
-    (l) =>
-      l
-        .replace(/\s#[^"\]]*$/, '')
-        .replace(/"([A-Za-z0-9_-]+)"/g, '$1')
-        .trim() === `[${header}]`,
-  );
-}
-
-function lineOf(text: string, path: readonly string[], key: string): number | undefined {
-  const lines = text.split(/\r?\n/);
-  let start = 0;
-  if (path.length > 0) {
-    const h = headerIndex(lines, path);
-    if (h >= 0) start = h + 1;
-  }
-  const keyRe = new RegExp(`^\\s*("?)${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\1\\s*=`);
-  for (let i = start; i < lines.length; i++) {
-    if (i > start && path.length > 0 && /^\s*\[/.test(lines[i] as string)) break;
-    if (keyRe.test(lines[i] as string)) return i + 1;
-  }
-  const table = headerIndex(lines, [...path, key]);
-  return table >= 0 ? table + 1 : undefined;
 }
 
 function readToml(file: string): { text: string; doc: Record<string, unknown> } {
@@ -122,22 +90,32 @@ function readToml(file: string): { text: string; doc: Record<string, unknown> } 
   }
 }
 
-/** Takes Flujo-only keys out (with a warning) so the strict schema sees only ours. */
-function withoutFlujoOnly(doc: Record<string, unknown>, file: string, warnings: string[]) {
+/** `file:LINE:COL` of the value at `path` (of its key with `key`), or of its nearest table. */
+type Where = (path: readonly PropertyKey[], key?: 'key') => string;
+
+function whereIn(file: string, places: Places): Where {
+  return (path, key) => {
+    const place = placeOf(places, path, key ? { key: true } : {});
+    return place ? `${file}:${place}` : file;
+  };
+}
+
+/** Takes Flujo-only keys out (with a warning at each) so the strict schema sees only ours. */
+function withoutFlujoOnly(doc: Record<string, unknown>, where: Where, warnings: string[]) {
+  const ignored = (path: string[]) =>
+    warnings.push(
+      `${where(path, 'key')}: ${path.join('.')} is a Flujo (Python) setting with no effect here; ignored`,
+    );
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(doc)) {
-    if (FLUJO_ONLY_KEYS.has(k))
-      warnings.push(`${file}: ${k} is a Flujo (Python) setting with no effect here; ignored`);
+    if (FLUJO_ONLY_KEYS.has(k)) ignored([k]);
     else out[k] = v;
   }
   const settings = out.settings;
   if (settings && typeof settings === 'object' && !Array.isArray(settings)) {
     const kept: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(settings)) {
-      if (FLUJO_ONLY_SETTINGS.has(k))
-        warnings.push(
-          `${file}: settings.${k} is a Flujo (Python) setting with no effect here; ignored`,
-        );
+      if (FLUJO_ONLY_SETTINGS.has(k)) ignored(['settings', k]);
       else kept[k] = v;
     }
     out.settings = kept;
@@ -145,36 +123,41 @@ function withoutFlujoOnly(doc: Record<string, unknown>, file: string, warnings: 
   return out;
 }
 
-function problem(file: string, text: string, issue: z.core.$ZodIssue): ConfigError {
+function problem(file: string, where: Where, issue: z.core.$ZodIssue): ConfigError {
   const path = issue.path.map(String);
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] as string;
-    const line = lineOf(text, path, key);
     const dotted = [...path, key].join('.');
-    const hint = nearest(key, knownAt(issue.path));
+    const known = knownAt(issue.path);
+    // Flujo's own sections may be what a misspelt top-level key meant; they are not listed.
+    const hint = nearest(key, path.length === 0 ? [...known, ...FLUJO_ONLY_KEYS] : known);
     // A top-level key written under a [table] belongs to that table in TOML.
-    const top = path.length > 0 && (KNOWN[''] as readonly string[]).includes(key);
+    const top =
+      path.length > 0 &&
+      ((KNOWN[''] as readonly string[]).includes(key) || FLUJO_ONLY_KEYS.has(key));
     return new ConfigError(
       ErrorCode.CONFIG_INVALID,
-      `${file}${line ? `:${line}` : ''}: unknown key ${dotted}${top ? `; ${key} is a top-level key: move it above the first [table]` : hint ? `; did you mean ${[...path, hint].join('.')}?` : `; known keys here: ${knownAt(issue.path).join(', ')}`}`,
+      `${where([...path, key], 'key')}: unknown key ${dotted}${top ? `; ${key} is a top-level key: move it above the first [table]` : hint ? `; did you mean ${[...path, hint].join('.')}?` : `; known keys here: ${known.join(', ')}`}`,
       { file, key: dotted },
     );
   }
   const key = path[path.length - 1] ?? '';
-  const parent = path.slice(0, -1).map(String);
-  // A key that is missing has no line of its own: name its table's.
+  // A key that is missing has no place of its own: its table's is named.
   const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
-  const line =
-    lineOf(text, path.slice(0, -1), key) ??
-    (missing && parent.length > 0
-      ? lineOf(text, parent.slice(0, -1), parent[parent.length - 1]!)
-      : undefined);
-  const what = missing ? `is missing; add ${String(key)} = … to this table` : issue.message;
-  return new ConfigError(
-    ErrorCode.CONFIG_INVALID,
-    `${file}${line ? `:${line}` : ''}: ${path.join('.')}: ${what}`,
-    { file, key: path.join('.') },
-  );
+  // [[settings]]: an array of tables where one table is meant.
+  const many =
+    issue.code === 'invalid_type' &&
+    issue.expected === 'object' &&
+    /received array/.test(issue.message);
+  const what = missing
+    ? `is missing; add ${key} = … to this table`
+    : many
+      ? `${issue.message}: [[${path.join('.')}]] makes a list of tables; write [${path.join('.')}] once`
+      : issue.message;
+  return new ConfigError(ErrorCode.CONFIG_INVALID, `${where(path)}: ${path.join('.')}: ${what}`, {
+    file,
+    key: path.join('.'),
+  });
 }
 
 export function loadConfig(options: LoadConfigOptions): EffectiveConfig {
@@ -183,7 +166,14 @@ export function loadConfig(options: LoadConfigOptions): EffectiveConfig {
   const warnings: string[] = [];
   const explicit = env.FLUJO_CONFIG_PATH;
   const file = explicit ? resolve(root, explicit) : join(root, 'flujo.toml');
-  if (explicit && !existsSync(file)) {
+  const state = explicit
+    ? configFileState(
+        file,
+        `FLUJO_CONFIG_PATH names ${file}, which`,
+        'fix the path or unset the variable',
+      )
+    : configFileState(file, file, "make it the project's flujo.toml file, or remove it");
+  if (explicit && state === 'absent') {
     throw new ConfigError(
       ErrorCode.CONFIG_INVALID,
       `FLUJO_CONFIG_PATH names ${file}, which does not exist; fix the path or unset the variable`,
@@ -191,42 +181,36 @@ export function loadConfig(options: LoadConfigOptions): EffectiveConfig {
     );
   }
   let toml: FlujoToml = {};
-  let text = '';
-  const found = existsSync(file);
+  const found = state === 'present';
+  let where: Where = () => file;
   if (found) {
     const read = readToml(file);
-    text = read.text;
-    const parsed = FlujoToml.safeParse(withoutFlujoOnly(read.doc, file, warnings));
-    if (!parsed.success) throw problem(file, text, parsed.error.issues[0] as z.core.$ZodIssue);
+    where = whereIn(file, tomlPlaces(read.text));
+    const parsed = FlujoToml.safeParse(withoutFlujoOnly(read.doc, where, warnings));
+    if (!parsed.success) throw problem(file, where, parsed.error.issues[0] as z.core.$ZodIssue);
     toml = parsed.data;
   }
-  const from = (key: string) => {
-    const line = lineOf(text, key.split('.').slice(0, -1), key.split('.').pop() as string);
-    return `${file}${line ? `:${line}` : ''}`;
-  };
 
   // Each entry is a path, a glob or a package name; one that is none of them is said here, not
   // left to match nothing (ADR 152).
-  for (const entry of toml.blueprint_allowed_imports ?? []) {
+  for (const [n, entry] of (toml.blueprint_allowed_imports ?? []).entries()) {
     const why = entryProblem(entry);
     if (why)
       throw new ConfigError(
         ErrorCode.CONFIG_INVALID,
-        `${from('blueprint_allowed_imports')}: blueprint_allowed_imports entry ${JSON.stringify(entry)} ${why}`,
+        `${where(['blueprint_allowed_imports', n])}: blueprint_allowed_imports entry ${JSON.stringify(entry)} ${why}`,
         { file, key: 'blueprint_allowed_imports' },
       );
   }
+  warnings.push(...checkSettings(toml, env, where));
 
   let merged: Record<string, string | undefined> = { ...env };
   if (toml.env_file) {
     const envPath = resolve(dirname(file), toml.env_file);
-    if (!existsSync(envPath)) {
-      throw new ConfigError(
-        ErrorCode.CONFIG_INVALID,
-        `${from('env_file')}: env_file ${envPath} does not exist; create it (see .env.example) or remove the key`,
-        { file },
-      );
-    }
+    const named = `${where(['env_file'])}: env_file ${envPath}`;
+    const todo = 'create it (see .env.example) or remove the key';
+    if (configFileState(envPath, named, todo) === 'absent')
+      throw new ConfigError(ErrorCode.CONFIG_INVALID, `${named} does not exist; ${todo}`, { file });
     const vars = loadEnvFile(envPath);
     merged = { ...vars, ...env };
     for (const k of Object.keys(vars))
@@ -234,44 +218,32 @@ export function loadConfig(options: LoadConfigOptions): EffectiveConfig {
   }
 
   let stateUri: string;
+  const mode = env.FLUJO_STATE_MODE;
   if (options.stateUri) {
     stateUri = options.stateUri;
     sources.state_uri = '--state-uri';
   } else if (env.FLUJO_STATE_URI) {
     stateUri = env.FLUJO_STATE_URI;
     sources.state_uri = 'FLUJO_STATE_URI';
-  } else if (env.FLUJO_STATE_MODE === 'memory' || env.FLUJO_STATE_MODE === 'ephemeral') {
+  } else if (mode && STATE_MODES.includes(mode)) {
     stateUri = 'memory://';
-    sources.state_uri = `FLUJO_STATE_MODE=${env.FLUJO_STATE_MODE}`;
+    sources.state_uri = `FLUJO_STATE_MODE=${mode}`;
   } else if (toml.state_uri) {
     stateUri = toml.state_uri;
-    sources.state_uri = from('state_uri');
+    sources.state_uri = where(['state_uri']);
   } else {
     stateUri = `sqlite:///${DEFAULT_STATE_PATH}`;
     sources.state_uri = 'default';
   }
-  for (const [section, values] of Object.entries(toml)) {
-    if (section === 'state_uri') continue;
-    if (values && typeof values === 'object' && !Array.isArray(values)) {
-      for (const k of Object.keys(values)) sources[`${section}.${k}`] = from(`${section}.${k}`);
-    } else sources[section] = from(section);
-  }
-  // Every leaf of a deeper table too (budgets.pipeline."nightly-*".total_cost_usd_limit,
-  // cost.providers.openai."gpt-4.1".…), by its path: a model name may hold a dot.
-  const at = (path: readonly string[], key: string) => {
-    const line = lineOf(text, path, key);
-    return `${file}${line ? `:${line}` : ''}`;
+  // Every setting by its dotted path (a model name may hold a dot: cost.providers.openai.gpt-4.1
+  // .prompt_tokens_per_1k), tables and leaves, where its value is written.
+  const walk = (path: string[], value: unknown) => {
+    if (path.length > 0 && !(path.length === 1 && path[0] === 'state_uri'))
+      sources[path.join('.')] = where(path);
+    if (value && typeof value === 'object' && !Array.isArray(value))
+      for (const [k, v] of Object.entries(value)) walk([...path, k], v);
   };
-  const leaves = (path: string[], values: Record<string, unknown>) => {
-    for (const [k, v] of Object.entries(values)) {
-      if (v && typeof v === 'object' && !Array.isArray(v))
-        leaves([...path, k], v as Record<string, unknown>);
-      else if (path.length >= 2) sources[[...path, k].join('.')] = at(path, k);
-    }
-  };
-  for (const [section, values] of Object.entries(toml))
-    if (values && typeof values === 'object' && !Array.isArray(values))
-      leaves([section], values as Record<string, unknown>);
+  walk([], toml);
   return {
     root,
     ...(found ? { file } : {}),

@@ -27,7 +27,9 @@ export function runCli(
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env };
   delete env.FLUJO_STATE_URI;
   delete env.FLUJO_PROJECT_ROOT;
-  if (options.env?.FLUJO_STATE_URI) env.FLUJO_STATE_URI = options.env.FLUJO_STATE_URI;
+  // The caller's own values only: never the ones the test runner happens to have.
+  for (const k of ['FLUJO_STATE_URI', 'FLUJO_PROJECT_ROOT'] as const)
+    if (options.env?.[k]) env[k] = options.env[k];
   const r = spawnSync(process.execPath, [CLI, ...args], {
     cwd: options.cwd,
     env,

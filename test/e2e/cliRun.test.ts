@@ -366,7 +366,7 @@ describe('flujo run: exit codes', () => {
     const typo = runCli(['run', 'echo.mjs'], { cwd: p });
     expect(typo.code).toBe(2);
     expect(typo.stderr).toMatch(
-      /flujo\.toml:2: unknown key settings\.agent_timout; did you mean settings\.agent_timeout\?/,
+      /flujo\.toml:2:1: unknown key settings\.agent_timout; did you mean settings\.agent_timeout\?/,
     );
     writeFileSync(join(p, 'flujo.toml'), '# ok\n');
     const uri = runCli(['run', 'echo.mjs', '--state-uri', 'mysql://x'], { cwd: p });

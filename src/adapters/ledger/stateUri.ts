@@ -30,8 +30,12 @@ export function parseStateUri(uri: string, projectRoot: string): StateLocation {
   if (uri === 'memory://' || uri === 'memory:') return { kind: 'memory' };
   if (uri.startsWith('sqlite://')) {
     const rest = uri.slice('sqlite://'.length);
-    if (!rest.startsWith('/') || rest.length < 2)
-      return bad('a SQLite URI needs a path after sqlite:///');
+    if (rest.length > 0 && !rest.startsWith('/'))
+      // sqlite://x.db: read as a host, not a file; the project-relative file was meant.
+      return bad(
+        `a SQLite URI has three slashes before a path in the project: write ${sqliteFor(rest)}`,
+      );
+    if (rest.length < 2) return bad('a SQLite URI needs a path after sqlite:///');
     // Not read as options: the file would be named with them (x.db?mode=ro).
     const extra = /[?#]/.exec(rest);
     if (extra)
@@ -64,9 +68,45 @@ export function parseStateUri(uri: string, projectRoot: string): StateLocation {
     url.searchParams.delete('schema');
     return { kind: 'postgres', connectionString: url.toString(), schema };
   }
-  if (isAbsolute(uri) || uri.endsWith('.db'))
-    return bad('a bare path is not a URI; write sqlite:///' + uri.replace(/^\//, '/'));
-  return bad('unknown scheme');
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(uri)?.[1];
+  if (scheme === undefined) {
+    if (isAbsolute(uri) || uri.endsWith('.db'))
+      return bad(`a bare path is not a URI; write ${sqliteFor(uri)}`);
+    return bad('it names no scheme');
+  }
+  return bad(schemeProblem(uri, scheme));
+}
+
+/** The SQLite URI naming `path` as parseStateUri reads it: relative to the root, or absolute. */
+const sqliteFor = (path: string): string => `sqlite:///${path}`;
+
+/** What is wrong with a URI whose scheme is `scheme` (not one parseStateUri reads as written). */
+function schemeProblem(uri: string, scheme: string): string {
+  const rest = uri.slice(scheme.length + 1);
+  const lower = scheme.toLowerCase();
+  const base = lower.split('+')[0] as string;
+  if (lower !== scheme && ['sqlite', 'memory', 'postgresql', 'postgres'].includes(lower))
+    return `write the scheme in lower case: ${redactUri(`${lower}:${rest}`)}`;
+  if (lower !== base && ['sqlite', 'postgresql', 'postgres'].includes(base))
+    // SQLAlchemy's sqlite+aiosqlite://, postgresql+psycopg://: the driver is Flujo's own.
+    return `the driver is not named here (${JSON.stringify(lower.slice(base.length))}): write ${redactUri(`${base}:${rest}`)}`;
+  if (base === 'memory')
+    return 'memory:// takes nothing after it (the run is kept in this process only): write memory:// alone';
+  if (base === 'sqlite') {
+    // sqlite:/x.db, sqlite:x.db: the slashes of sqlite:/// are missing.
+    const path = rest.replace(/^\/+/, '/');
+    return path.startsWith('/')
+      ? `a SQLite URI is sqlite:/// followed by a path in the project or by an absolute path: write ${sqliteFor(path)} for the file ${path}, or ${sqliteFor(path.slice(1))} for ${path.slice(1)} in the project`
+      : `a SQLite URI is sqlite:/// then a path in the project: write ${sqliteFor(path)}`;
+  }
+  if (base === 'file') {
+    // file:///tmp/x.db, file:x.db (a host, as in file://host/x.db, is dropped).
+    const path = rest.replace(/^\/\/[^/]*/, '');
+    return path
+      ? `a file: URI is not read; write the SQLite URI ${sqliteFor(path)}`
+      : 'a file: URI is not read; write sqlite:///relative.db or sqlite:////absolute.db';
+  }
+  return `unknown scheme ${JSON.stringify(`${scheme}:`)}; Flujo records to SQLite, Postgres or memory`;
 }
 
 /** The state URI in force: FLUJO_STATE_URI, then the configured one, then the default. */

@@ -93,6 +93,43 @@ describe('state URIs', () => {
     expect((err as Error).message).toMatch(/sqlite:\/\/\/relative\.db/);
   });
 
+  it.each([
+    // The fix written was the URI itself behind sqlite:/// (QA L9).
+    ['sqlite:/x.db', ['write sqlite:////x.db for the file /x.db', 'sqlite:///x.db for x.db']],
+    ['sqlite:x.db', ['write sqlite:///x.db']],
+    ['sqlite://x.db', ['three slashes', 'write sqlite:///x.db']],
+    ['file:///tmp/x.db', ['a file: URI is not read', 'write the SQLite URI sqlite:////tmp/x.db']],
+    ['file:x.db', ['write the SQLite URI sqlite:///x.db']],
+    ['memory://foo', ['memory:// takes nothing after it', 'write memory:// alone']],
+    ['MEMORY://', ['lower case: memory://']],
+    ['sqlite+aiosqlite:///x.db', ['driver is not named here', 'write sqlite:///x.db']],
+    ['mysql://x/y', ['unknown scheme "mysql:"', 'SQLite, Postgres or memory']],
+    ['/var/state.db', ['write sqlite:////var/state.db']],
+    ['state.db', ['write sqlite:///state.db']],
+  ])('says what to write instead of %s', (uri, says) => {
+    let message = '';
+    try {
+      parseStateUri(uri, ROOT);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      message = (e as Error).message;
+    }
+    for (const s of says) expect(message).toContain(s);
+    // A URI's scheme is never kept behind sqlite:/// (sqlite:///file:///tmp/x.db).
+    if (/^[a-z+]+:/i.test(uri)) expect(message).not.toContain(`sqlite:///${uri}`);
+  });
+
+  it('names no password in the fix it suggests', () => {
+    let message = '';
+    try {
+      parseStateUri('postgresql+psycopg://flujo:s3cret@db/x', ROOT);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toContain('write postgresql://flujo:***@db/x');
+    expect(message).not.toContain('s3cret');
+  });
+
   it('never shows a password', () => {
     expect(redactUri('postgresql://flujo:s3cret@db/x')).toBe('postgresql://flujo:***@db/x');
     let msg = '';

@@ -43,7 +43,7 @@ describe('blueprint_allowed_imports in flujo.toml', () => {
       ['../a**/x.mjs', 'has ** inside a path segment'],
     ]) {
       expect(load(`state_uri = "memory://"\nblueprint_allowed_imports = ["${entry}"]\n`)).toThrow(
-        `${file}:2: blueprint_allowed_imports entry ${JSON.stringify(entry)} ${why}`,
+        `${file}:2:30: blueprint_allowed_imports entry ${JSON.stringify(entry)} ${why}`,
       );
     }
   });

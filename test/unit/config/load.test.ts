@@ -26,7 +26,9 @@ describe('flujo.toml', () => {
   it('takes --state-uri over FLUJO_STATE_URI over FLUJO_STATE_MODE over the file', () => {
     toml('state_uri = "sqlite:///from-file.db"\n');
     expect(loadConfig({ root, env: {} }).stateUri).toBe('sqlite:///from-file.db');
-    expect(loadConfig({ root, env: {} }).sources.state_uri).toBe(`${join(root, 'flujo.toml')}:1`);
+    expect(loadConfig({ root, env: {} }).sources.state_uri).toBe(
+      `${join(root, 'flujo.toml')}:1:13`,
+    );
     expect(loadConfig({ root, env: { FLUJO_STATE_MODE: 'memory' } }).stateUri).toBe('memory://');
     const env = { FLUJO_STATE_MODE: 'memory', FLUJO_STATE_URI: 'sqlite:///env.db' };
     expect(loadConfig({ root, env }).stateUri).toBe('sqlite:///env.db');
@@ -52,12 +54,12 @@ describe('flujo.toml', () => {
     );
     const { sources } = loadConfig({ root, env: {} });
     const f = join(root, 'flujo.toml');
-    expect(sources['cost.providers.openai.gpt-4.1.prompt_tokens_per_1k']).toBe(`${f}:2`);
-    expect(sources['cost.providers.openai.gpt-4.1.completion_tokens_per_1k']).toBe(`${f}:3`);
-    expect(sources['cost.providers.openai.gpt-4o-mini.prompt_tokens_per_1k']).toBe(`${f}:5`);
-    expect(sources['budgets.default.total_cost_usd_limit']).toBe(`${f}:8`);
-    expect(sources['budgets.default.total_tokens_limit']).toBe(`${f}:9`);
-    expect(sources['budgets.pipeline.nightly-*.total_cost_usd_limit']).toBe(`${f}:11`);
+    expect(sources['cost.providers.openai.gpt-4.1.prompt_tokens_per_1k']).toBe(`${f}:2:24`);
+    expect(sources['cost.providers.openai.gpt-4.1.completion_tokens_per_1k']).toBe(`${f}:3:28`);
+    expect(sources['cost.providers.openai.gpt-4o-mini.prompt_tokens_per_1k']).toBe(`${f}:5:24`);
+    expect(sources['budgets.default.total_cost_usd_limit']).toBe(`${f}:8:24`);
+    expect(sources['budgets.default.total_tokens_limit']).toBe(`${f}:9:22`);
+    expect(sources['budgets.pipeline.nightly-*.total_cost_usd_limit']).toBe(`${f}:11:24`);
   });
 
   it('names the table of a missing price with its line and says what to add', () => {
@@ -65,25 +67,25 @@ describe('flujo.toml', () => {
       '[settings]\n\n[cost.providers.openai."gpt-4o-mini"]   # a model\nprompt_tokens_per_1k = 0.1\n',
     );
     expect(() => loadConfig({ root, env: {} })).toThrow(
-      `${join(root, 'flujo.toml')}:3: cost.providers.openai.gpt-4o-mini.completion_tokens_per_1k: is missing; add completion_tokens_per_1k = … to this table`,
+      `${join(root, 'flujo.toml')}:3:24: cost.providers.openai.gpt-4o-mini.completion_tokens_per_1k: is missing; add completion_tokens_per_1k = … to this table`,
     );
   });
 
   it('names an unknown key with its line and the nearest known key', () => {
     toml('state_uri = "memory://"\n\n[budgets.default]\ntotal_cost_usd_limt = 2\n');
     expect(() => loadConfig({ root, env: {} })).toThrow(
-      /flujo\.toml:4: unknown key budgets\.default\.total_cost_usd_limt; did you mean budgets\.default\.total_cost_usd_limit\?/,
+      /flujo\.toml:4:1: unknown key budgets\.default\.total_cost_usd_limt; did you mean budgets\.default\.total_cost_usd_limit\?/,
     );
   });
 
   it('names a bad value with its key and line', () => {
     toml('[settings]\nhttp_allowed_hosts = "example.com"\n');
     expect(() => loadConfig({ root, env: {} })).toThrow(
-      /flujo\.toml:2: settings\.http_allowed_hosts: /,
+      /flujo\.toml:2:22: settings\.http_allowed_hosts: /,
     );
     toml('[settings]\nsnapshot_every = 100\nmax_calls_in_flight = 0\n');
     expect(() => loadConfig({ root, env: {} })).toThrow(
-      /flujo\.toml:3: settings\.max_calls_in_flight: /,
+      /flujo\.toml:3:23: settings\.max_calls_in_flight: /,
     );
     toml('[settings]\nmax_calls_in_flight = 2\n');
     expect(loadConfig({ root, env: {} }).toml.settings).toEqual({ max_calls_in_flight: 2 });
@@ -97,7 +99,7 @@ describe('flujo.toml', () => {
     for (const bad of ['0', '1.5', '268435457', '"8MiB"']) {
       toml(`[settings]\nmax_input_bytes = ${bad}\n`);
       expect(() => loadConfig({ root, env: {} })).toThrow(
-        /flujo\.toml:2: settings\.max_input_bytes: /,
+        /flujo\.toml:2:19: settings\.max_input_bytes: /,
       );
     }
   });
