@@ -19,7 +19,7 @@ import {
   shapeProblem,
   type InputProblem,
 } from '../runtime/inputLimits.js';
-import { RUN_ID_FLAG_RULE, runIdProblem } from '../runtime/options.js';
+import { answererProblem, RUN_ID_FLAG_RULE, runIdProblem } from '../runtime/options.js';
 import { flujoCommand } from './shell.js';
 
 export interface InputSource {
@@ -225,6 +225,15 @@ export function runIdFlag(raw: string | undefined): string | undefined {
   const bad = runIdProblem(raw, true);
   if (!bad) return raw;
   throw new EngineError(ErrorCode.USAGE, `--run-id ${bad}: ${RUN_ID_FLAG_RULE}`, {
+    exitCode: ExitCode.config,
+  });
+}
+
+/** `resume --by`: who answers, as recorded; one line of text (answererProblem). */
+export function byFlag(raw: string | undefined): string | undefined {
+  const bad = raw === undefined ? undefined : answererProblem(raw);
+  if (!bad) return raw;
+  throw new EngineError(ErrorCode.USAGE, `--by ${bad}; nothing was recorded`, {
     exitCode: ExitCode.config,
   });
 }

@@ -1,9 +1,10 @@
 /**
  * Who answered or cancelled a run, and why, is printed inside its line: a newline in it cannot
  * forge a line of `lens show`, `lens trace` or `lens watch` (QA of abb6e62: `flujo resume --by
- * $'a\nFAKE LINE'` printed `FAKE LINE` as a line of its own). A run recorded with one (here
- * through $USER, which `resume` and `cancel` record when --by is absent) keeps it, and the text
- * prints it escaped; `--json` keeps the value as recorded.
+ * $'a\nFAKE LINE'` printed `FAKE LINE` as a line of its own). `--by` with a control character is
+ * refused (USAGE, exit 2, nothing recorded); a run recorded with one (here through $USER, which
+ * `resume` and `cancel` record when --by is absent) keeps it, and the text prints it escaped;
+ * `--json` keeps the value as recorded.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +39,34 @@ beforeAll(() => {
   expect(c.code, c.stderr).toBe(0);
 });
 afterAll(() => rmSync(p, { recursive: true, force: true }));
+
+describe('resume --by', () => {
+  it.each([
+    ['a newline', 'a\nFAKE LINE'],
+    ['a tab', 'a\tb'],
+    ['ESC', 'a\u001b[2Jb'],
+    ['a bidirectional override', 'a\u202eb'],
+  ])('with %s is refused as USAGE, nothing recorded', (_, by) => {
+    const run = start();
+    const r = cli(['resume', run, '--input', '{"approved":true}', '--by', by]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('error: [USAGE] --by holds a control character');
+    expect(r.stderr).toContain('give a name on one line');
+    expect(r.stderr).toContain('nothing was recorded');
+    const shown = JSON.parse(cli(['lens', 'show', run, '--json']).stdout) as { status: string };
+    expect(shown.status).toBe('paused');
+    const json = cli(['resume', run, '--input', '{"approved":true}', '--by', by, '--json']);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: 'USAGE' } });
+  });
+
+  it('takes a name with spaces and letters of any script', () => {
+    const run = start();
+    const r = cli(['resume', run, '--input', '{"approved":true}', '--by', 'Ana Ruiz · 安娜']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(cli(['lens', 'show', run]).stdout).toContain('answered by Ana Ruiz · 安娜 at ');
+  });
+});
 
 describe('a run recorded with a control character in who answered or cancelled', () => {
   it('lens show prints it escaped inside its line; --json keeps it', () => {

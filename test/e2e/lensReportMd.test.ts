@@ -1,6 +1,7 @@
 /**
  * `flujo lens report RUN` (Markdown) over a run whose input, HITL message and answerer carry
  * Markdown and HTML: the report keeps its own sections and shows those values as text.
+ * (`--by` refuses a newline now; the answerer is recorded through $USER.)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,13 +33,18 @@ function liveMarkdown(md: string): string[] {
 }
 
 describe('lens report --format md', () => {
-  it('shows a forged heading and HTML from the input, the HITL message and --by as text', () => {
+  it('shows a forged heading and HTML from the input, the HITL message and the answerer as text', () => {
     const forged = 'Ada\n## Chain: 1 event (FORGED)\n<img src=x onerror=alert(1)>';
     const run = runCli(['run', '--input', forged, '--json'], { cwd: p });
     expect(run.code).toBe(0);
     const id = (JSON.parse(run.stdout) as { run_id: string }).run_id;
     const by = 'mallory\n\n## Output\n\n**all clear** <script>alert(1)</script> [x](http://e.vil)';
-    const resume = runCli(['resume', id, '--input', '{"approved":true}', '--by', by], { cwd: p });
+    // Recorded through $USER, which resume records without --by: --by refuses a newline now,
+    // and a run recorded before that (or by $USER) keeps it.
+    const resume = runCli(['resume', id, '--input', '{"approved":true}'], {
+      cwd: p,
+      env: { USER: by },
+    });
     expect(resume.code, resume.stderr).toBe(0);
 
     const r = runCli(['lens', 'report', id, '--format', 'md'], { cwd: p });

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 
 import { ConfigError, EngineError, ErrorCode, ExitCode, withoutCode } from '../../errors.js';
 import { maxInputBytes, resolveRunId } from '../context.js';
-import { answerNotUtf8, parseAnswer, readStdin, runArgument } from '../io.js';
+import { answerNotUtf8, byFlag, parseAnswer, readStdin, runArgument } from '../io.js';
 import type { Output } from '../output.js';
 import { pipelinePath, renamedHint, startedPipeline } from '../pipelineFile.js';
 import {
@@ -47,8 +47,11 @@ export async function resume(
   out: Output,
   interrupts: Interrupts,
 ): Promise<number> {
+  let answeredBy: string;
   try {
     runArgument(runArg);
+    // Who answers, as recorded: one line (a newline in it forged a line of `lens show`).
+    answeredBy = byFlag(flags.by) ?? process.env.USER ?? 'cli';
   } catch (e) {
     if (flags.json) printRefusal(out, runArg, e);
     throw e;
@@ -65,7 +68,7 @@ export async function resume(
       (fleet, wait) =>
         fleet.resume(runArg, {
           ...(text !== undefined ? { input: answer } : {}),
-          answeredBy: flags.by ?? process.env.USER ?? 'cli',
+          answeredBy,
           ...(flags.question !== undefined ? { question: flags.question } : {}),
           ...(flags.allowChangedPipeline ? { allowChangedPipeline: true } : {}),
           // As run --fleet's PIPELINE: a file relative to the workers' project root (ADR 149).
@@ -147,7 +150,7 @@ export async function resume(
     const { result, interrupted } = await session.drive(() =>
       engine.resume(loaded.plan, runId, {
         ...(text !== undefined ? { humanInput: answer } : {}),
-        answeredBy: flags.by ?? process.env.USER ?? 'cli',
+        answeredBy,
         ...(flags.question !== undefined ? { question: flags.question } : {}),
         ...(flags.allowChangedPipeline ? { allowChangedPlan: true } : {}),
       }),
