@@ -11,7 +11,7 @@ import type { CodeRef } from '../dsl/ir.js';
 import { schemaProblem } from '../dsl/jsonSchema.js';
 import { thisOf, type Env, type Where } from './env.js';
 import { allowFix } from './allowedImports.js';
-import { moduleRefused, realRoot } from './projectRoot.js';
+import { moduleRefused, outsideWords, realRoot } from './projectRoot.js';
 import { placeScalar } from './sourceMap.js';
 import { nearest } from './findings.js';
 import { PROVIDERS } from './keys.js';
@@ -288,7 +288,7 @@ function codeRef(env: Env, v: YNode, ref: string, name: string): Resolved | unde
   if (refused) {
     const fix = allowFix(opts.allowedImports ?? [], realRoot(opts), refused.real, opts.configFile);
     const link = refused.real !== abs ? `its real path is ${refused.real}; ` : '';
-    env.report('V-A6', `${name}: module '${rel}' is outside the project root ${root}`, v.pos, {
+    env.report('V-A6', `${name}: module '${rel}' is ${outsideWords(opts)}`, v.pos, {
       step: name,
       suggestion: `${link}${fix}`,
       resolution: true,

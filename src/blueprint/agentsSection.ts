@@ -10,7 +10,7 @@ import { schemaProblem } from '../dsl/jsonSchema.js';
 import type { Env } from './env.js';
 import { wholeFile } from './envTemplates.js';
 import { AGENT_KEYS } from './keys.js';
-import { insideRoot } from './projectRoot.js';
+import { insideRoot, outsideWords } from './projectRoot.js';
 import { place, placeScalar } from './sourceMap.js';
 import { hasTemplate } from './template.js';
 import { entry, plain, YamlLoadError, type YNode } from './yamlTree.js';
@@ -83,7 +83,9 @@ function systemPrompt(env: Env, node: YNode, what: string): string | CodeRef | u
   const abs = posix.resolve(env.dir, rel);
   const at = entry(node, 'from_file')!.value.pos;
   if (!insideRoot(env.shared.opts, abs)) {
-    env.report('V-A6', `${what}: ${rel} is outside the project root`, at, { resolution: true });
+    env.report('V-A6', `${what}: ${rel} is ${outsideWords(env.shared.opts)}`, at, {
+      resolution: true,
+    });
     return undefined;
   }
   let text: string;

@@ -121,11 +121,14 @@ export function allowedBy(entries: readonly AllowEntry[], real: string): AllowEn
 
 /**
  * The entry to suggest for a module at real path `real`: relative to the project root when they
- * share a top folder (`../shared/x.mjs`), else absolute.
+ * share a top folder (`../shared/x.mjs`, `./m.mjs`), else absolute.
  */
 export function suggestedEntry(root: string, real: string): string {
   const top = (p: string) => p.split('/')[1] ?? '';
-  return top(root) === top(real) ? posix.relative(root, real) : real;
+  if (top(root) !== top(real)) return real;
+  const rel = posix.relative(root, real);
+  // `m.mjs` would be read as a package name, which no blueprint module matches.
+  return rel.startsWith('.') ? rel : `./${rel}`;
 }
 
 /** The flujo.toml line that allows `add` besides the entries already there. */

@@ -12,6 +12,7 @@ import { Env, type CodeModuleRef, type LoadOptions, type Shared } from './env.js
 import { agentsSection } from './agentsSection.js';
 import { resolveEntries } from './allowedImports.js';
 import { countPlan, newMemo, once, parseOnce, placeOf } from './loadOnce.js';
+import { outsideWords } from './projectRoot.js';
 import { withSkillLookups } from './skillCatalog.js';
 import { byPosition, exitCodeOf, matchesRule, type Finding } from './findings.js';
 import { TOP_IGNORED, TOP_KEYS, VERSIONS } from './keys.js';
@@ -148,14 +149,11 @@ function loadFile(
   };
   const place = placeOf(shared, abs);
   if (!place.inside) {
-    const bound = shared.opts.boundary;
     return fail(
       'V-I1',
-      bound === undefined
-        ? `${abs} is outside the project root ${shared.opts.root}`
-        : `${abs} is outside ${bound}, the folder of a blueprint that is outside the project root ${shared.opts.root}`,
+      `${abs} is ${outsideWords(shared.opts)}`,
       { line: 1, column: 1 },
-      bound === undefined
+      shared.opts.boundary === undefined
         ? 'move the file into the project, or pass --project with a wider root'
         : "move the file into the blueprint's folder, or the blueprint into the project",
     );

@@ -46,6 +46,16 @@ export function outsideProject(root: string, file: string): { boundary?: string 
 }
 
 /**
+ * Where a file refused by insideRoot is: outside the project root, or, for a blueprint outside
+ * the project (ADR 160), outside the blueprint's folder.
+ */
+export function outsideWords(opts: LoadOptions): string {
+  return opts.boundary === undefined
+    ? `outside the project root ${opts.root}`
+    : `outside ${opts.boundary}, the folder of a blueprint that is outside the project root ${opts.root}`;
+}
+
+/**
  * Why the code module at `abs` may not be loaded, or undefined when it may: inside the root (as
  * insideRoot decides), or outside it with its real path allowed by `blueprint_allowed_imports`
  * (ADR 152). `real` is the module's real path, which a fix names.

@@ -148,7 +148,7 @@ describe('blueprint_allowed_imports in the blueprint loader', () => {
       ['../shared'],
     );
     expect(prompt.errors.map((f) => f.message)).toEqual([
-      "agent 'w': ../shared/p.md is outside the project root",
+      `agent 'w': ../shared/p.md is outside the project root ${root}`,
     ]);
   });
 

@@ -50,7 +50,7 @@ describe('symlinks out of the project root', () => {
     const evil = load('evil.yaml', agentWith('prompts/evil.md'));
     expect(evil.plan).toBeUndefined();
     expect(evil.errors.map((f) => [f.rule_id, f.message])).toEqual([
-      ['V-A6', "agent 'w': prompts/evil.md is outside the project root"],
+      ['V-A6', `agent 'w': prompts/evil.md is outside the project root ${root}`],
     ]);
     const fine = load('fine.yaml', agentWith('prompts/fine.md'));
     expect(fine.errors).toEqual([]);

@@ -44,6 +44,11 @@ beforeAll(() => {
   writeFileSync(join(sibling, 'child.yaml'), CHILD);
   writeFileSync(join(sibling, 'ok.yaml'), blueprint('./child.yaml'));
   writeFileSync(join(sibling, 'leak.yaml'), blueprint('../secrets/keys.yaml'));
+  writeFileSync(join(project, 'm.mjs'), 'export const shout = (x) => `${x}!`;\n');
+  writeFileSync(
+    join(sibling, 'calls.yaml'),
+    'version: "0.1"\nname: calls\nsteps:\n  - name: s\n    uses: ../p/m.mjs#shout\n',
+  );
 });
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
@@ -81,5 +86,21 @@ describe('a blueprint outside the project', () => {
       );
       expect(said).not.toContain(secret);
     }
+  });
+
+  it('a project module it calls is refused as outside its folder, and the suggested entry admits it', () => {
+    writeFileSync(join(project, 'flujo.toml'), '');
+    const r = runCli(['run', '../p2/calls.yaml', '--input', 'hi'], { cwd: project });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain(
+      `module '../p/m.mjs' is outside ${sibling}, the folder of a blueprint that is outside the project root ${project}`,
+    );
+    // A path entry (./m.mjs), not a bare name a module never matches (m.mjs, a package name).
+    expect(r.stderr).toContain('blueprint_allowed_imports = ["./m.mjs"]');
+    writeFileSync(join(project, 'flujo.toml'), 'blueprint_allowed_imports = ["./m.mjs"]\n');
+    const ok = runCli(['run', '../p2/calls.yaml', '--input', 'hi', '--json'], { cwd: project });
+    writeFileSync(join(project, 'flujo.toml'), '');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ status: 'completed', output: 'hi!' });
   });
 });
