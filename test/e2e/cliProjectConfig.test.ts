@@ -65,7 +65,13 @@ describe('a state URI that cannot be used names where it was set', () => {
 });
 
 describe('--project and FLUJO_PROJECT_ROOT', () => {
-  const COMMANDS = [['run', '--input', 'a'], ['show-config'], ['lens', 'list'], ['validate']];
+  const COMMANDS = [
+    ['run', '--input', 'a'],
+    ['show-config'],
+    ['lens', 'list'],
+    ['validate'],
+    ['validate', 'pipeline.yaml'],
+  ];
 
   it('a folder that does not exist is refused by every command alike, naming it', () => {
     const missing = join(dir, 'nope');
@@ -103,6 +109,15 @@ describe('--project and FLUJO_PROJECT_ROOT', () => {
     } finally {
       rmSync(toml);
     }
+  });
+
+  it('create may still name a folder that is not there yet: it writes the draft there', () => {
+    const made = join(dir, 'new-draft');
+    const r = runCli(['--project', made, 'create', '--no-agentic', '--goal', 'say hi'], {
+      cwd: dir,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(made, 'pipeline.yaml'))).toBe(true);
   });
 
   it('an empty --project (an unset shell variable) is a usage error, not the folder found', () => {

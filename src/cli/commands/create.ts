@@ -131,7 +131,8 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
       'note: FLUJO_CREATE_HITL asks for plan approval on a terminal only; the plan is approved without asking',
     );
 
-  const cfg = projectConfig(flags, env, cwd);
+  // A --project folder that is not there yet is where the draft is written (made with it).
+  const cfg = projectConfig(flags, env, cwd, { mayNotExist: true });
   for (const w of cfg.warnings) out.info(`warning: ${w}`);
   const dir = resolve(cwd, flags.outputDir ?? cfg.root);
   const file = join(dir, 'pipeline.yaml');

@@ -51,9 +51,11 @@ function blueprintTarget(opts: GlobalOptions & { path?: string }): { file: strin
     return { file: join(root, DEFAULT_PIPELINE), root };
   }
   const file = resolve(cwd, opts.path);
-  const root = opts.project
-    ? resolve(cwd, opts.project)
-    : findProjectRoot(undefined, process.env, existsSync(file) ? dirname(file) : cwd);
+  // --project checked as every command checks it: a missing folder or a file is refused.
+  const root =
+    opts.project !== undefined
+      ? findProjectRoot(opts.project, process.env, cwd)
+      : findProjectRoot(undefined, process.env, existsSync(file) ? dirname(file) : cwd);
   return { file, root };
 }
 
