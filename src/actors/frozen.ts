@@ -14,6 +14,7 @@
 import { LedgerEncodeError } from '../errors.js';
 import { decodeCanonical, encodeCanonicalScratch } from '../events/codec.js';
 import { MAX_DEPTH } from '../events/codecLimits.js';
+import { formatPath } from '../events/codecPath.js';
 import { isPlainObject } from '../plainObject.js';
 
 /**
@@ -96,5 +97,65 @@ export function recordedBytes(v: unknown, where: string, depth = 0): Uint8Array 
         ? `nested deeper than ${MAX_DEPTH - depth} levels, the most a run records here`
         : e.reason;
     throw new LedgerEncodeError(at, reason);
+  }
+}
+
+/** `where` and a path below it, as the ledger's refusals name a place (`output.a`, `output[0]`). */
+function placeOf(where: string, segments: readonly (string | number)[]): string {
+  // formatPath reads the segments innermost first, as the encoder gathers them.
+  const path = formatPath([...segments].reverse());
+  return !path ? where : path.startsWith('[') ? where + path : `${where}.${path}`;
+}
+
+/**
+ * The first place within `limit` levels where `v` holds one of the values it is inside of: that
+ * place and the outer value's, as paths; undefined when there is none.
+ */
+function cycleIn(
+  v: unknown,
+  limit: number,
+): { at: (string | number)[]; back: (string | number)[] } | undefined {
+  const outer: object[] = [];
+  const paths: (string | number)[][] = [];
+  const done = new WeakSet<object>();
+  const walk = (x: unknown, path: (string | number)[]): ReturnType<typeof cycleIn> => {
+    if (x === null || typeof x !== 'object' || ArrayBuffer.isView(x) || done.has(x)) return;
+    const i = outer.indexOf(x);
+    if (i >= 0) return { at: path, back: paths[i] as (string | number)[] };
+    if (path.length > limit) return;
+    outer.push(x);
+    paths.push(path);
+    const entries: [string | number, unknown][] = Array.isArray(x)
+      ? x.map((e, k) => [k, e])
+      : Object.keys(x).map((k) => [k, (x as Record<string, unknown>)[k]]);
+    for (const [k, e] of entries) {
+      const found = walk(e, [...path, k]);
+      if (found) return found;
+    }
+    outer.pop();
+    paths.pop();
+    done.add(x);
+    return undefined;
+  };
+  return walk(v, []);
+}
+
+/**
+ * asRecorded for a value from outside the run (a live reply, a skill's output): one that holds
+ * itself is refused as a cycle where it does (`output.a: a cycle: …`), not as nesting too deep
+ * 250 levels down. Only for facts, which a refold reads as recorded: a value plan code returns
+ * keeps asRecorded's words, which a refold makes again.
+ */
+export function asRecordedFact(v: unknown, where: string, depth = 0): unknown {
+  try {
+    return asRecorded(v, where, depth);
+  } catch (e) {
+    if (!(e instanceof LedgerEncodeError) || !e.reason.startsWith('nested deeper than')) throw e;
+    const cycle = cycleIn(v, MAX_DEPTH - depth);
+    if (!cycle) throw e;
+    throw new LedgerEncodeError(
+      placeOf(where, cycle.at),
+      `a cycle: the value at ${placeOf(where, cycle.back)} holds itself here`,
+    );
   }
 }

@@ -97,6 +97,20 @@ export function resolveAgent(
 
 function declared(env: Env, v: YNode, agentName: string, name: string): Resolved | undefined {
   const spec = env.agents.get(agentName);
+  const invalid = spec ? undefined : env.invalidAgents.get(agentName);
+  if (invalid) {
+    // Declared, but not usable: say why, not that it is missing.
+    env.report(
+      'V-A6',
+      `${name}: agent '${agentName}' is declared but invalid: ${invalid.why} (agents section, line ${invalid.line})`,
+      v.pos,
+      {
+        step: name,
+        suggestion: `give agent '${agentName}' a model, e.g. model: "openai:gpt-4o-mini"`,
+      },
+    );
+    return undefined;
+  }
   if (!spec) {
     const near = nearest(agentName, env.agents.keys());
     env.report('V-A6', `${name}: no agent '${agentName}' in the agents section`, v.pos, {

@@ -28,6 +28,11 @@ export function agentsSection(env: Env, node: YNode | undefined): void {
     const model = env.str(entry(a, 'model')?.value, `${what}: model`, null);
     if (!model) {
       env.report('V-K4', `${what} needs 'model' (e.g. openai:gpt-4o)`, e.keyPos);
+      const given = entry(a, 'model') !== undefined;
+      env.invalidAgents.set(e.key, {
+        why: given ? `its 'model' is not a model id` : `it has no 'model'`,
+        line: e.keyPos.line,
+      });
       continue;
     }
     const config: Record<string, unknown> = {};

@@ -36,6 +36,8 @@ export class Env {
   readonly dir: string;
   readonly shared: Shared;
   readonly agents = new Map<string, AgentSpec>();
+  /** Agents declared but not usable, with why (`it has no 'model'`) and where: a step names them. */
+  readonly invalidAgents = new Map<string, { why: string; line: number }>();
   readonly imports = new Map<string, { path: string; pos: Pos }>();
   /** Import aliases a step uses; the others are loaded once more, to be checked. */
   readonly usedImports = new Set<string>();

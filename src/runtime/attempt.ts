@@ -7,7 +7,7 @@
  * and a per-call AbortController, listener and Promise.race cost more than the step's own
  * bookkeeping (bench/engine). Only agents that can stop their work get a controller of their own.
  */
-import { asRecorded } from '../actors/frozen.js';
+import { asRecordedFact } from '../actors/frozen.js';
 import { DEFAULT_REPLY_DEPTH } from '../actors/replyDepths.js';
 import { LedgerEncodeError } from '../errors.js';
 import type { ErrorInfo, EventData, NewEvent } from '../events/catalogue.js';
@@ -145,7 +145,8 @@ export function respondedFact(
     // place in the plan): a reply nested too deep is refused here, where it fails the step, not
     // at a gatherer's commit, where it failed the driver and left the run running with the call
     // unanswered. Live replies only: a recorded one is folded as it is.
-    output = asRecorded(reply.output ?? null, 'output', depth);
+    // A value that holds itself is named a cycle, where it does (asRecordedFact).
+    output = asRecordedFact(reply.output ?? null, 'output', depth);
   } catch (e) {
     // The call was made: what it cost is recorded with its failure, as for a rejected reply.
     return failedFact(

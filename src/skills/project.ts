@@ -15,6 +15,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { ConfigError, EngineError, ErrorCode, ExitCode } from '../errors.js';
+import { exportProblem } from '../moduleExports.js';
 import { allowedBy, allowFix } from '../blueprint/allowedImports.js';
 import { allowedIn, inside, readSkillDecls, type AllowOptions, type Decl } from './projectDecls.js';
 import type { Skill, SkillCallContext } from './types.js';
@@ -59,11 +60,17 @@ async function loadOne(
     try {
       url = pathToFileURL(createRequire(path.join(projectRoot, 'skills.js')).resolve(d.spec)).href;
     } catch (e) {
-      fail(`cannot resolve package ${d.spec} from ${projectRoot}`, e);
+      fail(
+        `cannot resolve package ${d.spec} from ${projectRoot}; install it in the project (npm install ${d.spec}), or fix 'path' here`,
+        e,
+      );
     }
   } else {
     const real = await realpath(d.spec).catch((e: unknown) =>
-      fail(`cannot find module ${d.spec}`, e),
+      fail(
+        `cannot find module ${d.spec}; create it, or fix 'path' here (a ./path is relative to the folder skills.yaml is in)`,
+        e,
+      ),
     );
     // Checked on the real path: a link in the project may lead out only where flujo.toml allows.
     const allow = allowedIn(projectRoot, opts);
@@ -83,10 +90,9 @@ async function loadOne(
     fail(`cannot load module ${d.spec}: ${(e as Error).message}${hint}`, e),
   );
   const fn = mod[d.exportName];
-  if (typeof fn !== 'function')
-    fail(
-      `module ${d.spec} has no function export '${d.exportName}' (exports: ${Object.keys(mod).join(', ') || 'none'})`,
-    );
+  // An export is named in skills.yaml as `path: ./m.mjs:name` (or `export: name`).
+  const wrong = exportProblem(mod, d.exportName, (n) => `'${n}'`);
+  if (wrong) fail(`module ${d.spec} ${wrong.problem}; ${wrong.fix}`);
   const run = fn as ProjectSkillFn;
   return {
     id: d.id,

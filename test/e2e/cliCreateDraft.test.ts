@@ -205,7 +205,7 @@ describe('flujo create: the draft check', () => {
     // validate imports it, finds the missing export and exits 3, as create said it might.
     const v = runCli(['validate'], { cwd: p });
     expect(v.code).toBe(3);
-    expect(v.stdout).toContain("no exported function 'nope'");
+    expect(v.stdout).toContain("has no export 'nope'");
   });
 
   it('--no-agentic writes the goal literally: validate accepts it and a run sends the text as given', async () => {

@@ -76,7 +76,7 @@ describe('resolution failures exit 3', () => {
   it.each([
     ['missing.yaml', 5, 11, /module '\.\/mods\/missing\.mjs' does not exist/],
     ['agentpath.yaml', 5, 20, /module '\.\/mods\/gone\.mjs' does not exist/],
-    ['export.yaml', 5, 11, /has no exported function 'othr' \(exports: other\)/],
+    ['export.yaml', 5, 11, /has no export 'othr' \(exports: other\)/],
   ])(
     '%s: validate and run exit 3, the JSON report names the uses: value',
     (f, line, column, msg) => {

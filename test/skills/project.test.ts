@@ -152,13 +152,20 @@ describe('project skills from skills.yaml', () => {
   it('fails with exit code 3 when a module cannot be found, does not load, or lacks the export', async () => {
     await write('broken.mjs', 'export const = ;');
     const cases: [string, RegExp][] = [
-      ['./missing.mjs', /skills\.yaml:2:9: skill 'acme\.m': cannot find module/],
+      [
+        './missing.mjs',
+        /skills\.yaml:2:9: skill 'acme\.m': cannot find module \S+missing\.mjs; create it, or fix 'path' here/,
+      ],
       ['./broken.mjs', /cannot load module/],
       [
         './skills/clean.mjs:nope',
-        /has no function export 'nope' \(exports: clean, default, notAFunction\)/,
+        /has no export 'nope' \(exports: clean, default, notAFunction\); export a function named 'nope'/,
       ],
-      ['./skills/clean.mjs:notAFunction', /has no function export 'notAFunction'/],
+      // An export that is no function says what it is (was: has no function export, fix none).
+      [
+        './skills/clean.mjs:notAFunction',
+        /exports 'notAFunction' as a number, not a function; make 'notAFunction' a function, or use a function it exports: 'clean', 'default'/,
+      ],
     ];
     for (const [spec, msg] of cases) {
       const file = await write(

@@ -10,12 +10,12 @@ import {
   exitCodeOf,
   finding,
   markResolution,
-  nearest,
   type Finding,
 } from '../../blueprint/findings.js';
 import type { BlueprintFiles, CodeModuleRef, LoadResult } from '../../blueprint/loader.js';
 import type { Plan, PlanFunction } from '../../dsl/ir.js';
 import { EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { exportProblem } from '../../moduleExports.js';
 import { utf8Text } from './utf8Text.js';
 
 export const nodeBlueprintFiles: BlueprintFiles = {
@@ -68,24 +68,13 @@ export async function moduleFindings(
       );
       continue;
     }
-    if (typeof mod[ref.exportName] !== 'function') {
-      const exports = Object.keys(mod);
-      const near = nearest(ref.exportName, exports);
+    const wrong = exportProblem(mod, ref.exportName, (n) => `'#${n}'`);
+    if (wrong)
       found.push(
         markResolution(
-          finding(
-            'V-A6',
-            `${ref.absPath} has no exported function '${ref.exportName}' (exports: ${exports.join(', ') || 'none'})`,
-            at,
-            {
-              suggestion: near
-                ? `use '#${near}'`
-                : `export a function named '${ref.exportName}' from the module`,
-            },
-          ),
+          finding('V-A6', `${ref.absPath} ${wrong.problem}`, at, { suggestion: wrong.fix }),
         ),
       );
-    }
   }
   if (found.length === 0) return result;
   const findings = byPosition([...result.findings, ...found]);
@@ -122,10 +111,11 @@ export async function withBlueprintCode(
       );
     }
     const fn = mod[ref.exportName];
-    if (typeof fn !== 'function') {
+    const wrong = exportProblem(mod, ref.exportName, (n) => `'#${n}'`);
+    if (wrong) {
       throw new EngineError(
         ErrorCode.BLUEPRINT_MODULE,
-        `${ref.file}:${ref.line}:${ref.column}: ${ref.absPath} has no exported function '${ref.exportName}' (exports: ${Object.keys(mod).join(', ') || 'none'})`,
+        `${ref.file}:${ref.line}:${ref.column}: ${ref.absPath} ${wrong.problem}; ${wrong.fix}`,
         { exitCode: ExitCode.import },
       );
     }
