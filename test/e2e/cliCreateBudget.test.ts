@@ -109,6 +109,18 @@ describe('flujo create --budget and --name', () => {
     });
   });
 
+  it('a --project folder not made yet takes the budget in a flujo.toml made with it', async () => {
+    const r = await spawnCli(
+      ['--project', 'newp/deep', 'create', '--goal', 'x', '--no-agentic', '--budget', '1'],
+      { cwd: p, env: env() },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(p, 'newp', 'deep', 'flujo.toml'), 'utf8')).toBe(
+      '[budgets.pipeline."x"]\ntotal_cost_usd_limit = 1\n',
+    );
+    expect(existsSync(join(p, 'newp', 'deep', 'pipeline.yaml'))).toBe(true);
+  });
+
   it('--name that is empty or holds a control character: USAGE before any model call', async () => {
     const seen = llm.requests.length;
     const empty = await create(['--goal', 'x', '--name', '', '--json']);

@@ -118,7 +118,19 @@ export function checkTarget(t: Target, nothing: string): Checked {
 
   const toml = t.budget ? checkToml(t.budget, shown, problems) : undefined;
   if (problems.length > 0) refuse();
+  // A new flujo.toml in a --project folder not made yet: its folders are made with the output's.
+  if (toml && !toml.existing)
+    for (const m of missingAbove(dirname(toml.file)))
+      if (!missingDirs.includes(m)) missingDirs.push(m);
+  missingDirs.sort((a, b) => a.length - b.length);
   return { missingDirs, pipeline, ...(toml ? { toml } : {}) };
+}
+
+/** `dir` and the folders above it that do not exist yet, outermost first. */
+function missingAbove(dir: string): string[] {
+  const missing: string[] = [];
+  for (let d = dir; !look(d).stat && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  return missing;
 }
 
 /** A file this user may not write (read-only), and the folder it is replaced in. */
@@ -171,7 +183,11 @@ function checkToml(
       problems.push(`${name} cannot be read (${reason(e)}); ${fix}`);
     }
   } else {
-    const denied = cannotWriteIn(dirname(budget.file), TAG);
+    // Made with the folder it goes in when that is not there yet (a new --project folder).
+    const folder = dirname(missingAbove(dirname(budget.file))[0] ?? budget.file);
+    const denied = look(folder).stat?.isDirectory()
+      ? cannotWriteIn(folder, TAG)
+      : new Error(`ENOTDIR: ${folder} is not a folder`);
     if (denied) problems.push(`cannot write ${name} (${reason(denied)}); ${fix}`);
     else return { file: budget.file, text: '' };
   }
