@@ -7,7 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { createInterface } from 'node:readline/promises';
 
 import { resolveBudget } from '../../adapters/agents/budgets.js';
 import { stepNameProblem } from '../../dsl/checks.js';
@@ -26,6 +25,7 @@ import {
 import { tomlKey, withBudget } from '../architect/budget.js';
 import { draftRoot, slugOf } from '../architect/draft.js';
 import { checkTarget, shownPath, writeTarget, type Target } from '../architect/target.js';
+import { ask } from '../ask.js';
 import { openProjectState, projectConfig, type GlobalOptions } from '../context.js';
 import { numberFlag } from '../io.js';
 import type { Output } from '../output.js';
@@ -52,28 +52,6 @@ export const DEFAULT_ARCHITECT_MODEL = 'openai:gpt-4o-mini';
 
 const usage = (message: string) =>
   new EngineError(ErrorCode.USAGE, message, { exitCode: ExitCode.config });
-
-/**
- * Asks on the terminal. Ctrl-C (readline takes it, not the process) or Ctrl-D (the input ends)
- * before an answer is INTERRUPTED, exit 130, as init's question is.
- */
-async function ask(question: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const ac = new AbortController();
-  rl.on('SIGINT', () => ac.abort());
-  rl.on('close', () => ac.abort());
-  try {
-    return (await rl.question(question, { signal: ac.signal })).trim();
-  } catch (e) {
-    if (!ac.signal.aborted) throw e;
-    process.stderr.write('\n');
-    throw new EngineError(ErrorCode.INTERRUPTED, 'interrupted; nothing was written', {
-      exitCode: ExitCode.interrupted,
-    });
-  } finally {
-    rl.close();
-  }
-}
 
 /**
  * --name as given, or a USAGE refusal before anything runs: an empty name (an unset shell
@@ -183,6 +161,15 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
   const state = await openProjectState(cfg);
   const runId = randomUUID();
   const seeRun = flujoCommand(`lens show ${runIdWords(runId)}`);
+  /** The --json of a create that wrote nothing: the run, and what it came to. */
+  const nothingWritten = (rest: Record<string, unknown>) => ({
+    run_id: runId,
+    path: null,
+    name: null,
+    valid: false,
+    findings: [],
+    ...rest,
+  });
   let result;
   try {
     const engine = createEngine({
@@ -202,15 +189,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
       const now = after?.status ?? status;
       const message = `interrupted ${where}; nothing was written, and the Architect run ${runId} is ${now} (${seeRun})`;
       if (flags.json)
-        out.json({
-          run_id: runId,
-          path: null,
-          name: null,
-          valid: false,
-          findings: [],
-          status: now,
-          error: { code: ErrorCode.INTERRUPTED, message },
-        });
+        out.json(nothingWritten({ status: now, error: { code: ErrorCode.INTERRUPTED, message } }));
       return new EngineError(ErrorCode.INTERRUPTED, message, { exitCode: ExitCode.interrupted });
     };
     let interrupted = false;
@@ -262,15 +241,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
     const e = result.error;
     const error = e ? { code: e.code, message: withoutCode(e.message) } : undefined;
     if (flags.json)
-      out.json({
-        run_id: runId,
-        path: null,
-        name: null,
-        valid: false,
-        findings: [],
-        status: result.status,
-        ...(error ? { error } : {}),
-      });
+      out.json(nothingWritten({ status: result.status, ...(error ? { error } : {}) }));
     out.error(
       error
         ? `error: [${error.code}] the Architect run ${runId} ${result.status}: ${error.message}`
@@ -281,15 +252,7 @@ export async function create(flags: CreateFlags, out: Output, interrupts: Interr
   }
   if ((result.output as { rejected?: boolean }).rejected) {
     if (flags.json)
-      out.json({
-        run_id: runId,
-        path: null,
-        name: null,
-        valid: false,
-        findings: [],
-        plan: (result.output as { plan: unknown }).plan,
-        rejected: true,
-      });
+      out.json(nothingWritten({ plan: (result.output as { plan: unknown }).plan, rejected: true }));
     out.info(`plan rejected; nothing was written. Architect run: ${seeRun}`);
     return ExitCode.ok;
   }

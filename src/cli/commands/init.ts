@@ -17,9 +17,9 @@
  */
 import { readFileSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline/promises';
 
-import { ConfigError, EngineError, ErrorCode, ExitCode } from '../../errors.js';
+import { ConfigError, ErrorCode, ExitCode } from '../../errors.js';
+import { confirm } from '../ask.js';
 import type { Output } from '../output.js';
 import { GITIGNORE, SCAFFOLD } from '../scaffold/files.js';
 import { flujoCommand } from '../shell.js';
@@ -38,31 +38,6 @@ const next = (): readonly (readonly [string, string])[] => [
   [flujoCommand('resume <run> --input \'{"approved": true}\''), ''],
   [flujoCommand('lens show <run>'), 'what happened, step by step'],
 ];
-
-/**
- * Asks on the terminal. Ctrl-C (readline takes it, not the process) or Ctrl-D (the input ends)
- * before an answer is INTERRUPTED, exit 130, with nothing written.
- */
-async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const ac = new AbortController();
-  rl.on('SIGINT', () => ac.abort());
-  rl.on('close', () => ac.abort());
-  try {
-    const answer = (await rl.question(`${question} [Y/n] `, { signal: ac.signal }))
-      .trim()
-      .toLowerCase();
-    return answer === '' || answer === 'y' || answer === 'yes';
-  } catch (e) {
-    if (!ac.signal.aborted) throw e;
-    process.stderr.write('\n');
-    throw new EngineError(ErrorCode.INTERRUPTED, 'interrupted; nothing was written', {
-      exitCode: ExitCode.interrupted,
-    });
-  } finally {
-    rl.close();
-  }
-}
 
 /** The scaffold's `.gitignore` lines an existing one lacks (compared trimmed, comments aside). */
 function missingIgnores(existing: string): string[] {
